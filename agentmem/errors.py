@@ -1,0 +1,112 @@
+"""The one error tree of agentmem.
+
+Every error the library raises on purpose derives from :class:`AgentMemError`, and each
+message says what was wrong and what to do about it. Backend exceptions are translated at
+one boundary (the backend module) with ``raise ... from exc``.
+
+::
+
+    AgentMemError
+    ├── ValidationError (ValueError)          bad input; nothing was changed
+    │   ├── InvalidScope                       no scope field, or a bad scope value
+    │   ├── InvalidText                        empty, non-string or oversized text
+    │   ├── InvalidKind                        unknown memory kind
+    │   ├── InvalidMetadata                    metadata not JSON, bad importance or time
+    │   ├── InvalidFilter                      unknown operator or malformed filter
+    │   └── InvalidSettings                    a setting that cannot be used
+    ├── NotFound (KeyError)                    no record with that id in that scope
+    ├── PermissionDenied (PermissionError)     the record exists in a scope you may not touch
+    ├── BackendUnavailable (ConnectionError)   a backend URL cannot be reached; names the URL
+    │   └── HomeLocked                         another process holds the embedded home
+    └── Conflict                               a concurrent change won; retry
+"""
+
+from __future__ import annotations
+
+
+class AgentMemError(Exception):
+    """Base of every error agentmem raises on purpose."""
+
+
+class ValidationError(AgentMemError, ValueError):
+    """The input was rejected before anything was changed."""
+
+
+class InvalidScope(ValidationError):
+    """A scope with no field set, or a scope value agentmem cannot store safely."""
+
+
+class InvalidText(ValidationError):
+    """Memory text that is empty, not a string, or longer than the configured limit."""
+
+
+class InvalidKind(ValidationError):
+    """A memory kind that is not one of episodic, semantic, procedural, experience."""
+
+
+class InvalidMetadata(ValidationError):
+    """Metadata that is not a JSON object with string keys, or an invalid importance/time."""
+
+
+class InvalidFilter(ValidationError):
+    """A metadata filter with an unknown operator or a value of the wrong type."""
+
+
+class InvalidSettings(ValidationError):
+    """A setting (URL, path, limit) that cannot be used as given."""
+
+
+class NotFound(AgentMemError, KeyError):
+    """No record with that id exists in the scope that asked for it."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else "not found"
+
+
+class PermissionDenied(AgentMemError, PermissionError):
+    """The record exists but belongs to a scope the caller may not read or change."""
+
+
+class BackendUnavailable(AgentMemError, ConnectionError):
+    """A backend (store, vector index, broker, embedder) cannot be reached or opened."""
+
+
+class HomeLocked(BackendUnavailable):
+    """Another process has the embedded home open for writing."""
+
+
+class Conflict(AgentMemError):
+    """A concurrent change to the same record won; reload and retry."""
+
+
+def first_message(exc: Exception) -> str:
+    """The readable message of a pydantic validation error (its first problem), or str(exc)."""
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        items = errors()
+        if items:
+            first = items[0]
+            inner = first.get("ctx", {}).get("error")
+            loc = ".".join(str(p) for p in first.get("loc", ()))
+            if inner is not None:
+                return str(inner)
+            return f"{loc}: {first['msg']}" if loc else str(first["msg"])
+    return str(exc)
+
+
+__all__ = [
+    "AgentMemError",
+    "BackendUnavailable",
+    "Conflict",
+    "HomeLocked",
+    "InvalidFilter",
+    "InvalidKind",
+    "InvalidMetadata",
+    "InvalidScope",
+    "InvalidSettings",
+    "InvalidText",
+    "NotFound",
+    "PermissionDenied",
+    "ValidationError",
+    "first_message",
+]

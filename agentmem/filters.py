@@ -1,0 +1,157 @@
+"""Metadata filters: parse the user's dict once into conditions every backend translates.
+
+A filter is a dict of metadata key to either a value (equality) or a dict of operators::
+
+    {"session": 3}                           # metadata.session == 3
+    {"topic": {"$in": ["work", "travel"]}}
+    {"score": {"$gte": 0.5, "$lt": 0.9}}     # several operators on one key are ANDed
+    {"speaker": {"$ne": "bot"}}
+
+Operators: ``$eq $ne $gt $gte $lt $lte $in``. Range operators take numbers; ``$eq $ne $in``
+take strings, integers or booleans.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from agentmem.errors import InvalidFilter
+
+Scalar = str | int | float | bool
+
+
+class FilterOp(StrEnum):
+    """A comparison a filter condition makes."""
+
+    EQ = "$eq"
+    NE = "$ne"
+    GT = "$gt"
+    GTE = "$gte"
+    LT = "$lt"
+    LTE = "$lte"
+    IN = "$in"
+
+
+RANGE_OPS = frozenset({FilterOp.GT, FilterOp.GTE, FilterOp.LT, FilterOp.LTE})
+_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """One parsed condition on a metadata key."""
+
+    key: str
+    op: FilterOp
+    value: Scalar | tuple[Scalar, ...]
+
+
+def parse_filters(filters: dict[str, Any] | None) -> tuple[Condition, ...]:
+    """Validate a user's filter dict and return its conditions (ANDed)."""
+    if filters is None:
+        return ()
+    if not isinstance(filters, dict):
+        raise InvalidFilter(
+            f"filters must be a dict like {{'session': 3}}, got {type(filters).__name__}"
+        )
+    conditions: list[Condition] = []
+    for key, spec in filters.items():
+        if not isinstance(key, str) or not _KEY.match(key):
+            raise InvalidFilter(
+                f"filter key {key!r} is not a metadata key; use letters, digits and '_' "
+                "(starting with a letter or '_', at most 64 characters)"
+            )
+        if isinstance(spec, dict):
+            if not spec:
+                raise InvalidFilter(f"filter on {key!r} has no operator; e.g. {{'$eq': 1}}")
+            for op_name, value in spec.items():
+                conditions.append(_condition(key, op_name, value))
+        else:
+            conditions.append(_condition(key, "$eq", spec))
+    return tuple(conditions)
+
+
+def _condition(key: str, op_name: Any, value: Any) -> Condition:
+    try:
+        op = FilterOp(op_name)
+    except ValueError:
+        allowed = " ".join(o.value for o in FilterOp)
+        raise InvalidFilter(
+            f"unknown filter operator {op_name!r} on {key!r}; use one of: {allowed}"
+        ) from None
+    if op is FilterOp.IN:
+        if not isinstance(value, list | tuple) or not value:
+            raise InvalidFilter(f"$in on {key!r} needs a non-empty list of values")
+        for item in value:
+            _check_equality_value(key, op, item)
+        return Condition(key, op, tuple(value))
+    if op in RANGE_OPS:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise InvalidFilter(
+                f"{op.value} on {key!r} needs a number, got {value!r}; "
+                "store dates as numbers (e.g. epoch seconds) to range over them"
+            )
+        return Condition(key, op, value)
+    _check_equality_value(key, op, value)
+    return Condition(key, op, value)
+
+
+def _check_equality_value(key: str, op: FilterOp, value: Any) -> None:
+    if isinstance(value, float) and not isinstance(value, bool):
+        if not value.is_integer():
+            raise InvalidFilter(
+                f"{op.value} on {key!r} with a fractional number {value!r}; compare "
+                "fractions with $gte/$lte"
+            )
+        return
+    if not isinstance(value, str | int | bool):
+        raise InvalidFilter(
+            f"{op.value} on {key!r} needs a string, integer or boolean, got {type(value).__name__}"
+        )
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidFilter(
+                f"{op.value} on {key!r}: {value!r} is not valid Unicode (a lone surrogate)"
+            ) from None
+
+
+def matches(metadata: dict[str, Any], conditions: tuple[Condition, ...]) -> bool:
+    """Evaluate conditions against a metadata dict in Python (the reference semantics)."""
+    for c in conditions:
+        present = c.key in metadata
+        actual = metadata.get(c.key)
+        if c.op is FilterOp.EQ:
+            ok = present and _same(actual, c.value)
+        elif c.op is FilterOp.NE:
+            ok = not (present and _same(actual, c.value))
+        elif c.op is FilterOp.IN:
+            assert isinstance(c.value, tuple)
+            ok = present and any(_same(actual, v) for v in c.value)
+        else:
+            if isinstance(actual, bool) or not isinstance(actual, int | float):
+                ok = False
+            else:
+                v = float(c.value)  # type: ignore[arg-type]
+                ok = {
+                    FilterOp.GT: actual > v,
+                    FilterOp.GTE: actual >= v,
+                    FilterOp.LT: actual < v,
+                    FilterOp.LTE: actual <= v,
+                }[c.op]
+        if not ok:
+            return False
+    return True
+
+
+def _same(actual: Any, expected: Any) -> bool:
+    # bool is an int in Python; keep True distinct from 1 as JSON does.
+    if isinstance(actual, bool) or isinstance(expected, bool):
+        return isinstance(actual, bool) and isinstance(expected, bool) and actual == expected
+    return bool(actual == expected)
+
+
+__all__ = ["RANGE_OPS", "Condition", "FilterOp", "matches", "parse_filters"]

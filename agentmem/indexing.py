@@ -1,0 +1,144 @@
+"""Keep the vector index in step with the store: the outbox, and full reindexing.
+
+The store records in its outbox every record whose index entry may be stale. After each write,
+and on every open, :func:`sync_outbox` applies the outbox to the index and acknowledges it, so a
+crash between the store commit and the index update is repaired on the next start.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from agentmem.backends import Backends
+from agentmem.models import MemoryRecord, content_hash
+from agentmem.representation import indexed_text, windows_for
+from agentmem.stores import IndexOp, WriteBatch
+from agentmem.vectors import VectorPoint, payload_for
+from agentmem.vectors.base import BM25, WINDOW, WINDOW_BM25
+
+
+def vectors_for_texts(
+    backends: Backends, texts: Sequence[str]
+) -> tuple[dict[str, np.ndarray], list[tuple[str, np.ndarray]]]:
+    """Vectors by content hash of ``texts``: from the cache, embedding only what is missing.
+
+    Returns the vectors and the newly computed (hash, vector) pairs to add to the cache.
+    """
+    name = backends.embedder.name
+    by_hash = {content_hash(t): t for t in texts}
+    cached = backends.store.cached_embeddings(name, list(by_hash))
+    missing = [h for h in by_hash if h not in cached]
+    fresh: list[tuple[str, np.ndarray]] = []
+    if missing:
+        vectors = backends.embedder.embed_documents([by_hash[h] for h in missing])
+        fresh = list(zip(missing, vectors, strict=True))
+        cached.update(fresh)
+    return cached, fresh
+
+
+def vectors_for(
+    backends: Backends, records: Sequence[MemoryRecord]
+) -> tuple[dict[str, np.ndarray], list[tuple[str, np.ndarray]]]:
+    """Vectors of the records' indexed texts (see :mod:`agentmem.representation`)."""
+    config = backends.settings.retrieval
+    return vectors_for_texts(backends, [indexed_text(r, config) for r in records])
+
+
+def sync_outbox(backends: Backends, batch_size: int = 1000) -> int:
+    """Apply every pending outbox entry to the index; returns how many entries were applied."""
+    applied = 0
+    with backends.index_lock:
+        while True:
+            items = backends.store.pending_index(limit=batch_size)
+            if not items:
+                return applied
+            last_op: dict[str, IndexOp] = {}
+            for item in items:
+                last_op[item.memory_id] = item.op
+            upsert_ids = [i for i, op in last_op.items() if op is IndexOp.UPSERT]
+            delete_ids = [i for i, op in last_op.items() if op is IndexOp.DELETE]
+            records = backends.store.get_many(upsert_ids)
+            # A record deleted after its upsert was queued has no row; drop its point too.
+            gone = set(upsert_ids) - {r.id for r in records}
+            _upsert(backends, records)
+            backends.index.delete([*delete_ids, *gone])
+            backends.store.ack_index([item.seq for item in items])
+            applied += len(items)
+
+
+def _upsert(backends: Backends, records: Sequence[MemoryRecord]) -> None:
+    if not records:
+        return
+    config = backends.settings.retrieval
+    texts = {r.id: indexed_text(r, config) for r in records}
+    windows = windows_for(backends.store, records, config) if config.windows else {}
+    vectors, fresh = vectors_for_texts(backends, [*texts.values(), *windows.values()])
+    if fresh:
+        backends.store.apply(
+            WriteBatch(embeddings=[(backends.embedder.name, h, v) for h, v in fresh])
+        )
+    bm25 = backends.bm25
+    points = []
+    for r in records:
+        text = texts[r.id]
+        dense: dict[str, np.ndarray] = {}
+        sparse = {BM25: bm25.document(text)}
+        if r.id in windows:
+            window = windows[r.id]
+            dense[WINDOW] = vectors[content_hash(window)]
+            sparse[WINDOW_BM25] = bm25.document(window)
+        points.append(
+            VectorPoint(
+                r.id, vectors[content_hash(text)], payload_for(r), dense=dense, sparse=sparse
+            )
+        )
+    backends.index.upsert(points)
+
+
+def reindex(
+    backends: Backends,
+    *,
+    rebuild: bool = False,
+    page: int = 500,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Make the index match the store: apply the outbox, upsert every record, drop strays.
+
+    With ``rebuild`` the index's points are all removed first. Returns the records indexed.
+    """
+    sync_outbox(backends)
+    with backends.index_lock:
+        if rebuild:
+            _drop_all_points(backends)
+        store_ids: set[str] = set()
+        after: str | None = None
+        total = 0
+        while True:
+            ids = backends.store.all_ids(after=after, limit=page)
+            if not ids:
+                break
+            records = backends.store.get_many(ids)
+            _upsert(backends, records)
+            store_ids.update(ids)
+            total += len(records)
+            after = ids[-1]
+            if progress is not None:
+                progress(len(records))
+        strays = [i for i in _all_point_ids(backends) if i not in store_ids]
+        backends.index.delete(strays)
+    return total
+
+
+def _all_point_ids(backends: Backends) -> list[str]:
+    return backends.index.ids(limit=10_000_000)
+
+
+def _drop_all_points(backends: Backends) -> None:
+    ids = _all_point_ids(backends)
+    for start in range(0, len(ids), 1000):
+        backends.index.delete(ids[start : start + 1000])
+
+
+__all__ = ["reindex", "sync_outbox", "vectors_for", "vectors_for_texts"]

@@ -1,0 +1,66 @@
+"""Lexical (BM25) encoding as sparse vectors, scored inside the vector index.
+
+Documents get BM25 term-frequency weights and queries one weight per unique term; the index
+multiplies in each term's IDF (Qdrant's ``Idf`` modifier), so the score is BM25 computed
+**inside the scoped index query**: scope isolation, kinds and filters apply to the lexical
+channel exactly as to the dense one. Tokenisation (lowercase, English stopwords, Snowball
+stemming) is Qdrant's own, from the ``qdrant-edge-py`` package, so the embedded index and a
+Qdrant server see identical terms.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class SparseVector:
+    """Non-zero dimensions (hashed terms) and their weights."""
+
+    indices: tuple[int, ...]
+    values: tuple[float, ...]
+
+    def __bool__(self) -> bool:
+        return bool(self.indices)
+
+
+class Bm25Encoder:
+    """BM25 sparse vectors for documents and queries.
+
+    ``avg_len`` is the expected document length in tokens for BM25's length normalisation;
+    memories are short (a chat turn is ~20 tokens after stopwords), so the default is 24
+    rather than Qdrant's 256, which is tuned for web pages.
+    """
+
+    def __init__(self, *, k1: float = 1.2, b: float = 0.75, avg_len: float = 24.0) -> None:
+        self.k1 = k1
+        self.b = b
+        self.avg_len = avg_len
+        self._model: Any = None
+        self._lock = threading.Lock()
+
+    def _load(self) -> Any:
+        if self._model is None:
+            with self._lock:
+                if self._model is None:
+                    import qdrant_edge as qe
+
+                    self._model = qe.Bm25(
+                        qe.Bm25Config(k=self.k1, b=self.b, avg_len=self.avg_len, language="english")
+                    )
+        return self._model
+
+    def document(self, text: str) -> SparseVector:
+        """The sparse vector of a text to index."""
+        v = self._load().embed_document(text)
+        return SparseVector(tuple(v.indices), tuple(v.values))
+
+    def query(self, text: str) -> SparseVector:
+        """The sparse vector of a query (empty when the query is only stopwords)."""
+        v = self._load().embed_query(text)
+        return SparseVector(tuple(v.indices), tuple(v.values))
+
+
+__all__ = ["Bm25Encoder", "SparseVector"]

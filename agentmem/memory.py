@@ -1,0 +1,458 @@
+"""The memory controller: every read and write of memory goes through :class:`Memory`."""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from pydantic import ValidationError as PydanticValidationError
+
+from agentmem import indexing, retrieval, writing
+from agentmem.backends import Backends, open_backends
+from agentmem.context import Context, assemble
+from agentmem.embedders import Embedder
+from agentmem.errors import InvalidSettings, NotFound, ValidationError, first_message
+from agentmem.filters import parse_filters
+from agentmem.models import (
+    HistoryEntry,
+    MemoryKind,
+    MemoryRecord,
+    MemoryStats,
+    Scope,
+    SearchHit,
+    content_hash,
+)
+from agentmem.representation import indexed_text
+from agentmem.settings import Settings
+from agentmem.stores import RecordQuery
+from agentmem.tokens import TokenCounter
+from agentmem.urls import redact
+from agentmem.validation import check_k, check_kinds, check_time
+
+
+class Memory:
+    """Lifelong memory for agents, on embedded defaults or on servers, with one API.
+
+    ``Memory()`` opens the embedded default under ``./.agentmem`` (SQLite + Qdrant Edge +
+    all-MiniLM-L6-v2, no server, no network); ``Memory(home=path)`` puts it elsewhere;
+    ``Memory(settings=Settings(store_url=..., vectors_url=...))`` uses servers.
+
+    Every method takes the scope as keywords (``org_id``, ``user_id``, ``agent_id``,
+    ``thread_id``; at least one). Each has an ``a``-prefixed async twin (``aadd``,
+    ``asearch``, ...). Use it as a context manager, or call :meth:`close`.
+    """
+
+    def __init__(
+        self,
+        *,
+        home: str | Path | None = None,
+        settings: Settings | None = None,
+        embedder: Embedder | None = None,
+    ) -> None:
+        if settings is not None and home is not None:
+            raise InvalidSettings("pass home= or settings=, not both (set Settings(home=...))")
+        if settings is None:
+            settings = Settings.load(**({"home": Path(home)} if home is not None else {}))
+        self.settings = settings
+        self._backends: Backends | None = open_backends(settings, embedder)
+        # Repair anything a crash left between the store commit and the index update.
+        indexing.sync_outbox(self._backends)
+
+    # lifecycle ---------------------------------------------------------------------------
+
+    @property
+    def backends(self) -> Backends:
+        """The open store, index and embedder (for extensions; prefer the methods)."""
+        if self._backends is None:
+            raise InvalidSettings("this Memory is closed; open a new one")
+        return self._backends
+
+    def close(self) -> None:
+        """Flush and close every backend, and release the embedded home. Safe to call twice."""
+        if self._backends is not None:
+            backends, self._backends = self._backends, None
+            backends.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # writes ------------------------------------------------------------------------------
+
+    def add(
+        self,
+        text: str,
+        *,
+        org_id: str | None = None,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        thread_id: str | None = None,
+        kind: str | MemoryKind = MemoryKind.EPISODIC,
+        metadata: dict[str, Any] | None = None,
+        event_time: datetime | str | None = None,
+        importance: float | None = None,
+    ) -> MemoryRecord:
+        """Store one memory and return it. Durable and searchable when this returns."""
+        scope = Scope.of(org_id=org_id, user_id=user_id, agent_id=agent_id, thread_id=thread_id)
+        record = writing.new_record(
+            self.backends,
+            scope,
+            text,
+            kind=kind,
+            metadata=metadata,
+            event_time=event_time,
+            importance=importance,
+        )
+        writing.insert(self.backends, [record])
+        return record
+
+    def add_many(
+        self,
+        items: Sequence[Mapping[str, Any] | str],
+        *,
+        org_id: str | None = None,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        thread_id: str | None = None,
+    ) -> list[MemoryRecord]:
+        """Store many memories in one transaction with batched embedding.
+
+        Each item is a string or a dict with ``text`` and optionally ``metadata``,
+        ``event_time``, ``kind``, ``importance``, ``valid_from``, ``valid_to``. Every item is
+        validated before anything is written: one bad item rejects the whole call.
+        """
+        scope = Scope.of(org_id=org_id, user_id=user_id, agent_id=agent_id, thread_id=thread_id)
+        records = writing.records_from_items(self.backends, scope, items)
+        writing.insert(self.backends, records)
+        return records
+
+    def update(
+        self,
+        memory_id: str,
+        *,
+        text: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        importance: float | None = None,
+        org_id: str | None = None,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        thread_id: str | None = None,
+    ) -> MemoryRecord:
+        """Write a new version of a memory (text, metadata or importance); the old version
+        stays in :meth:`history`. With a scope, only a record in that scope can be changed."""
+        scope = _optional_scope(org_id, user_id, agent_id, thread_id)
+        return writing.update(
+            self.backends, memory_id, scope, text=text, metadata=metadata, importance=importance
+        )
+
+    def invalidate(
+        self,
+        memory_id: str,
+        *,
+        valid_to: datetime | str | None = None,
+        org_id: str | None = None,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        thread_id: str | None = None,
+    ) -> MemoryRecord:
+        """Mark a memory as no longer true (kept, and found by ``search(as_of=...)``)."""
+        scope = _optional_scope(org_id, user_id, agent_id, thread_id)
+        return writing.update(self.backends, memory_id, scope, valid_to=valid_to, invalidate=True)
+
+    def delete(
+        self,
+        memory_id: str,
+        *,
+        org_id: str | None = None,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        thread_id: str | None = None,
+    ) -> None:
+        """Delete a memory from the store and the index; its history keeps a DELETE entry."""
+        scope = _optional_scope(org_id, user_id, agent_id, thread_id)
+        record = writing.get_one(self.backends, memory_id, scope)
+        writing.delete(self.backends, [record])
+
+    def delete_all(
+        self,
+        *,
+        org_id: str | None = None,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        thread_id: str | None = None,
+    ) -> int:
+        """Delete every memory in a scope (a scope is required); returns how many."""
+        scope = Scope.of(org_id=org_id, user_id=user_id, agent_id=agent_id, thread_id=thread_id)
+        ids = self.backends.store.ids_in_scope(scope)
+        records = self.backends.store.get_many(ids, scope)
+        return writing.delete(self.backends, records)
+
+    # reads -------------------------------------------------------------------------------
+
+    def search(
+        self,
+        query: str,
+        *,
+        org_id: str | None = None,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        thread_id: str | None = None,
+        k: int = 10,
+        kinds: Sequence[str | MemoryKind] | str | None = None,
+        filters: dict[str, Any] | None = None,
+        as_of: datetime | str | None = None,
+        event_after: datetime | str | None = None,
+        event_before: datetime | str | None = None,
+        reference_time: datetime | str | None = None,
+    ) -> list[SearchHit]:
+        """The ``k`` memories in scope most relevant to ``query``, best first (hybrid:
+        dense + BM25 + conversational windows + time, fused by reciprocal rank fusion).
+
+        ``filters`` match metadata (see :mod:`agentmem.filters`); ``as_of`` returns what was
+        valid at that time, including memories invalidated since; ``event_after`` /
+        ``event_before`` bound the event time; ``reference_time`` is "now" for relative times
+        in the query ("last week"), default the current time. Each hit's ``channels`` gives
+        the rank and score every channel gave it.
+        """
+        scope = Scope.of(org_id=org_id, user_id=user_id, agent_id=agent_id, thread_id=thread_id)
+        return retrieval.search(
+            self.backends,
+            query,
+            scope,
+            k=k,
+            kinds=check_kinds(kinds),
+            filters=filters,
+            as_of=check_time(as_of, what="as_of"),
+            event_after=check_time(event_after, what="event_after"),
+            event_before=check_time(event_before, what="event_before"),
+            reference_time=check_time(reference_time, what="reference_time"),
+        )
+
+    def context(
+        self,
+        query: str,
+        *,
+        org_id: str | None = None,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        thread_id: str | None = None,
+        max_tokens: int = 2000,
+        kinds: Sequence[str | MemoryKind] | str | None = None,
+        filters: dict[str, Any] | None = None,
+        as_of: datetime | str | None = None,
+        candidates: int = 50,
+    ) -> Context:
+        """A prompt-ready block of the memories most relevant to ``query``, grouped by kind
+        (facts, procedures, experiences, a dated timeline), near-duplicates removed, that
+        never exceeds ``max_tokens`` (counted with tiktoken, ``Settings.token_encoding``)."""
+        if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
+            raise ValidationError(f"max_tokens must be a positive integer, got {max_tokens!r}")
+        hits = self.search(
+            query,
+            org_id=org_id,
+            user_id=user_id,
+            agent_id=agent_id,
+            thread_id=thread_id,
+            k=check_k(candidates, what="candidates"),
+            kinds=kinds,
+            filters=filters,
+            as_of=as_of,
+        )
+        b = self.backends
+        vectors_by_hash, _ = indexing.vectors_for(b, [h.record for h in hits])
+        config = b.settings.retrieval
+        vectors = {
+            h.record.content_hash: vectors_by_hash[content_hash(indexed_text(h.record, config))]
+            for h in hits
+        }
+        return assemble(
+            query,
+            hits,
+            max_tokens=max_tokens,
+            counter=TokenCounter(b.settings.token_encoding),
+            vectors=vectors,
+            duplicate_threshold=config.duplicate_threshold,
+        )
+
+    def get(
+        self,
+        memory_id: str,
+        *,
+        org_id: str | None = None,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        thread_id: str | None = None,
+    ) -> MemoryRecord:
+        """One memory by id (:class:`NotFound` if absent or outside the given scope)."""
+        scope = _optional_scope(org_id, user_id, agent_id, thread_id)
+        return writing.get_one(self.backends, memory_id, scope)
+
+    def history(
+        self,
+        memory_id: str,
+        *,
+        org_id: str | None = None,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        thread_id: str | None = None,
+    ) -> list[HistoryEntry]:
+        """Every change to a memory, oldest first; kept after the memory is deleted."""
+        scope = _optional_scope(org_id, user_id, agent_id, thread_id)
+        entries = self.backends.store.history(memory_id, scope)
+        if not entries:
+            where = f" in scope {scope}" if scope is not None else ""
+            raise NotFound(
+                f"no history for memory id {memory_id!r}{where}; list ids with mem.list(...)"
+            )
+        return entries
+
+    def list(
+        self,
+        *,
+        org_id: str | None = None,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        thread_id: str | None = None,
+        kinds: Sequence[str | MemoryKind] | str | None = None,
+        filters: dict[str, Any] | None = None,
+        include_invalidated: bool = False,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[MemoryRecord]:
+        """Memories in a scope, oldest first, paged by ``limit`` and ``offset``."""
+        scope = Scope.of(org_id=org_id, user_id=user_id, agent_id=agent_id, thread_id=thread_id)
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            raise ValidationError(f"offset must be a non-negative integer, got {offset!r}")
+        return self.backends.store.query(
+            RecordQuery(
+                scope=scope,
+                kinds=check_kinds(kinds),
+                conditions=parse_filters(filters),
+                include_invalidated=include_invalidated,
+                limit=check_k(limit, limit=100_000, what="limit"),
+                offset=offset,
+            )
+        )
+
+    def stats(self) -> MemoryStats:
+        """How many memories, history entries, indexed vectors and pending index updates."""
+        b = self.backends
+        counts = b.store.counts()
+        return MemoryStats(
+            records=counts.records,
+            by_kind=counts.by_kind,
+            history_entries=counts.history_entries,
+            indexed_vectors=b.index.count(),
+            pending_index=counts.pending_index,
+            store_url=redact(b.store.url),
+            vectors_url=redact(b.index.url),
+            embedder=b.embedder.name,
+        )
+
+    def export(self, *, page: int = 500) -> Iterator[MemoryRecord]:
+        """Every memory in every scope, in id order (for backups and ``agentmem export``)."""
+        after: str | None = None
+        while True:
+            ids = self.backends.store.all_ids(after=after, limit=page)
+            if not ids:
+                return
+            by_id = {r.id: r for r in self.backends.store.get_many(ids)}
+            yield from (by_id[i] for i in ids if i in by_id)
+            after = ids[-1]
+
+    def import_records(self, records: Iterable[MemoryRecord | Mapping[str, Any]]) -> int:
+        """Insert exported records verbatim (same ids, times, versions); ids already present
+        are skipped. Returns how many were inserted."""
+        parsed = [_as_record(r) for r in records]
+        total = 0
+        for start in range(0, len(parsed), self.settings.max_batch_items):
+            chunk = parsed[start : start + self.settings.max_batch_items]
+            total += writing.import_records(self.backends, chunk)
+        return total
+
+    def reindex(
+        self, *, rebuild: bool = False, progress: Callable[[int], None] | None = None
+    ) -> int:
+        """Make the vector index match the store (the store is the truth); with ``rebuild``
+        empty it first. ``progress`` is called with the number of records done per page."""
+        return indexing.reindex(self.backends, rebuild=rebuild, progress=progress)
+
+    # async twins -------------------------------------------------------------------------
+
+    async def aadd(self, text: str, **kwargs: Any) -> MemoryRecord:
+        """Async twin of :meth:`add`."""
+        return await asyncio.to_thread(self.add, text, **kwargs)
+
+    async def aadd_many(
+        self, items: Sequence[Mapping[str, Any] | str], **kwargs: Any
+    ) -> builtins.list[MemoryRecord]:
+        """Async twin of :meth:`add_many`."""
+        return await asyncio.to_thread(self.add_many, items, **kwargs)
+
+    async def asearch(self, query: str, **kwargs: Any) -> builtins.list[SearchHit]:
+        """Async twin of :meth:`search`."""
+        return await asyncio.to_thread(self.search, query, **kwargs)
+
+    async def acontext(self, query: str, **kwargs: Any) -> Context:
+        """Async twin of :meth:`context`."""
+        return await asyncio.to_thread(self.context, query, **kwargs)
+
+    async def aget(self, memory_id: str, **kwargs: Any) -> MemoryRecord:
+        """Async twin of :meth:`get`."""
+        return await asyncio.to_thread(self.get, memory_id, **kwargs)
+
+    async def aupdate(self, memory_id: str, **kwargs: Any) -> MemoryRecord:
+        """Async twin of :meth:`update`."""
+        return await asyncio.to_thread(self.update, memory_id, **kwargs)
+
+    async def adelete(self, memory_id: str, **kwargs: Any) -> None:
+        """Async twin of :meth:`delete`."""
+        await asyncio.to_thread(self.delete, memory_id, **kwargs)
+
+    async def ahistory(self, memory_id: str, **kwargs: Any) -> builtins.list[HistoryEntry]:
+        """Async twin of :meth:`history`."""
+        return await asyncio.to_thread(self.history, memory_id, **kwargs)
+
+    async def alist(self, **kwargs: Any) -> builtins.list[MemoryRecord]:
+        """Async twin of :meth:`list`."""
+        return await asyncio.to_thread(self.list, **kwargs)
+
+    async def adelete_all(self, **kwargs: Any) -> int:
+        """Async twin of :meth:`delete_all`."""
+        return await asyncio.to_thread(self.delete_all, **kwargs)
+
+    async def astats(self) -> MemoryStats:
+        """Async twin of :meth:`stats`."""
+        return await asyncio.to_thread(self.stats)
+
+
+def _as_record(value: MemoryRecord | Mapping[str, Any]) -> MemoryRecord:
+    if isinstance(value, MemoryRecord):
+        return value
+    try:
+        return MemoryRecord.model_validate(value)
+    except PydanticValidationError as exc:
+        raise ValidationError(f"not a memory record: {first_message(exc)}") from None
+
+
+def _optional_scope(
+    org_id: str | None, user_id: str | None, agent_id: str | None, thread_id: str | None
+) -> Scope | None:
+    if org_id is None and user_id is None and agent_id is None and thread_id is None:
+        return None
+    return Scope.of(org_id=org_id, user_id=user_id, agent_id=agent_id, thread_id=thread_id)
+
+
+__all__ = ["Memory"]

@@ -1,0 +1,265 @@
+"""The data model: scopes, memory records, history entries and search hits."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ValidationError as PydanticValidationError
+
+from agentmem.errors import InvalidKind, InvalidScope, first_message
+
+SCOPE_FIELDS: tuple[str, ...] = ("org_id", "user_id", "agent_id", "thread_id")
+_MAX_SCOPE_VALUE = 256
+# Path separators and control characters would make ids unsafe in file paths, URLs and keys.
+_BAD_SCOPE_CHARS = re.compile(r"[/\\\x00-\x1f\x7f]")
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware in UTC."""
+    return datetime.now(UTC)
+
+
+def as_utc(value: datetime) -> datetime:
+    """Return ``value`` as an aware UTC datetime (naive values are taken as UTC)."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def new_id() -> str:
+    """A new random record id."""
+    return str(uuid.uuid4())
+
+
+def content_hash(text: str) -> str:
+    """The SHA-256 of ``text`` (UTF-8), used to deduplicate embeddings."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class MemoryKind(StrEnum):
+    """What kind of memory a record is."""
+
+    EPISODIC = "episodic"
+    SEMANTIC = "semantic"
+    PROCEDURAL = "procedural"
+    EXPERIENCE = "experience"
+
+    @classmethod
+    def parse(cls, value: str | MemoryKind) -> MemoryKind:
+        """Parse a kind, raising :class:`InvalidKind` with the allowed values."""
+        try:
+            return cls(value)
+        except ValueError:
+            allowed = ", ".join(k.value for k in cls)
+            raise InvalidKind(f"unknown memory kind {value!r}; use one of: {allowed}") from None
+
+
+class Scope(BaseModel):
+    """Who a memory belongs to: any subset of org, user, agent and thread, at least one.
+
+    A query scope matches every record whose fields equal the fields set here; fields left
+    unset are not constrained (``Scope(user_id="a")`` sees all of user a's agents and threads).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    org_id: str | None = None
+    user_id: str | None = None
+    agent_id: str | None = None
+    thread_id: str | None = None
+
+    @field_validator(*SCOPE_FIELDS, mode="before")
+    @classmethod
+    def _check_value(cls, value: Any, info: Any) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise InvalidScope(
+                f"{info.field_name} must be a string, got {type(value).__name__}; "
+                "pass ids as strings, e.g. user_id='alice'"
+            )
+        if not value.strip():
+            raise InvalidScope(f"{info.field_name} is empty; pass a non-empty id or leave it out")
+        if len(value) > _MAX_SCOPE_VALUE:
+            raise InvalidScope(
+                f"{info.field_name} is {len(value)} characters; ids are limited to "
+                f"{_MAX_SCOPE_VALUE}"
+            )
+        if _BAD_SCOPE_CHARS.search(value):
+            raise InvalidScope(
+                f"{info.field_name}={value!r} contains a path separator or control character; "
+                "use letters, digits, '-', '_', '.', ':' or '@'"
+            )
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidScope(
+                f"{info.field_name}={value!r} is not valid Unicode (a lone surrogate); "
+                "decode bytes with the right codec"
+            ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _at_least_one(self) -> Scope:
+        if not any(getattr(self, f) for f in SCOPE_FIELDS):
+            raise InvalidScope(
+                "a scope needs at least one of org_id, user_id, agent_id, thread_id; "
+                "e.g. mem.add('...', user_id='alice')"
+            )
+        return self
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        org_id: str | None = None,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        thread_id: str | None = None,
+    ) -> Scope:
+        """Build a scope, raising :class:`InvalidScope` (not pydantic's error) on bad input."""
+        try:
+            return cls(org_id=org_id, user_id=user_id, agent_id=agent_id, thread_id=thread_id)
+        except PydanticValidationError as exc:
+            raise InvalidScope(first_message(exc)) from None
+
+    def fields(self) -> dict[str, str]:
+        """The fields that are set, as a dict."""
+        return {f: v for f in SCOPE_FIELDS if (v := getattr(self, f)) is not None}
+
+    def contains(self, other: Scope) -> bool:
+        """Whether a record in scope ``other`` is visible to a query in this scope."""
+        return all(getattr(other, f) == v for f, v in self.fields().items())
+
+    def __str__(self) -> str:
+        return ",".join(f"{k}={v}" for k, v in self.fields().items())
+
+
+class MemoryRecord(BaseModel):
+    """One memory: an episode, a fact, a procedure or an experience, with its full lineage."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(default_factory=new_id)
+    scope: Scope
+    kind: MemoryKind = MemoryKind.EPISODIC
+    text: str
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    provenance: dict[str, Any] = Field(
+        default_factory=dict,
+        description="where it came from: source record ids, extractor, model",
+    )
+    content_hash: str = ""
+    event_time: datetime | None = None
+    valid_from: datetime | None = None
+    valid_to: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    invalidated_at: datetime | None = None
+    importance: float = 0.5
+    access_count: int = 0
+    last_accessed_at: datetime | None = None
+    version: int = 1
+
+    @field_validator("id")
+    @classmethod
+    def _uuid_id(cls, value: str) -> str:
+        try:
+            return str(uuid.UUID(value))
+        except (ValueError, AttributeError, TypeError):
+            raise ValueError(
+                f"memory id {value!r} is not a UUID; ids are UUIDs like "
+                "'1b4e28ba-2fa1-11d2-883f-0016d3cca427' (leave id out to get a new one)"
+            ) from None
+
+    @model_validator(mode="after")
+    def _fill_hash(self) -> MemoryRecord:
+        if not self.content_hash:
+            self.content_hash = content_hash(self.text)
+        return self
+
+    def is_valid_at(self, when: datetime) -> bool:
+        """Whether the record held at ``when`` in valid time: ``valid_from`` (else event time,
+        else creation) <= when < ``valid_to``. This is what ``search(as_of=...)`` applies."""
+        when = as_utc(when)
+        start = self.valid_from or self.event_time or self.created_at
+        return start <= when and (self.valid_to is None or self.valid_to > when)
+
+
+class HistoryEvent(StrEnum):
+    """What happened to a record in one history entry."""
+
+    ADD = "ADD"
+    UPDATE = "UPDATE"
+    INVALIDATE = "INVALIDATE"
+    DELETE = "DELETE"
+
+
+class HistoryEntry(BaseModel):
+    """One append-only entry of a record's history: who changed what, when, from what to what."""
+
+    model_config = ConfigDict(frozen=True)
+
+    memory_id: str
+    scope: Scope | None = None
+    event: HistoryEvent
+    version: int
+    old_text: str | None = None
+    new_text: str | None = None
+    old_metadata: dict[str, Any] | None = None
+    new_metadata: dict[str, Any] | None = None
+    actor: str = "api"
+    at: datetime
+
+
+class ChannelScore(BaseModel):
+    """What one retrieval channel said about a hit: its rank (1-based) and raw score."""
+
+    model_config = ConfigDict(frozen=True)
+
+    rank: int
+    score: float
+
+
+class SearchHit(BaseModel):
+    """A search result: the record, its fused score and each channel's rank and score."""
+
+    record: MemoryRecord
+    score: float
+    channels: dict[str, ChannelScore] = Field(default_factory=dict)
+
+
+class MemoryStats(BaseModel):
+    """Counts and sizes of what a memory holds."""
+
+    records: int
+    by_kind: dict[str, int]
+    history_entries: int
+    indexed_vectors: int
+    pending_index: int
+    store_url: str
+    vectors_url: str
+    embedder: str
+
+
+__all__ = [
+    "SCOPE_FIELDS",
+    "ChannelScore",
+    "HistoryEntry",
+    "HistoryEvent",
+    "MemoryKind",
+    "MemoryRecord",
+    "MemoryStats",
+    "Scope",
+    "SearchHit",
+    "as_utc",
+    "content_hash",
+    "new_id",
+    "utcnow",
+]

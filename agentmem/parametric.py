@@ -1,0 +1,100 @@
+"""The small protocol through which the core reaches parametric memory.
+
+The core never imports torch or the ``gpu`` package: it sees trained adapters only through
+the protocols below, which ``gpu`` implements.
+
+- A :class:`QueryEncoder` embeds search queries into the vector space of a document embedder
+  (a retriever adapter: a query-side LoRA on the embedding model). Documents keep the vectors
+  the base embedder gave them, so adopting or dropping an encoder needs no re-indexing.
+- A :class:`QueryEncoderSource` hands out the promoted encoder for a scope, if any (the adapter
+  registry of ``gpu``). :func:`scope_key` names a scope on disk and in the registry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+import numpy as np
+
+from agentmem.errors import InvalidSettings
+from agentmem.models import Scope
+
+if TYPE_CHECKING:
+    from agentmem.embedders import Embedder
+
+SHARED_SCOPE_KEY = "shared"
+"""The registry key of an adapter trained across every scope of a deployment."""
+
+_SCOPE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,199}$")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._@-]+")
+_FIELD_TAGS = {"org_id": "org", "user_id": "user", "agent_id": "agent", "thread_id": "thread"}
+
+
+@runtime_checkable
+class QueryEncoder(Protocol):
+    """Embeds queries into the vector space of the document embedder named ``name``.
+
+    ``name`` is the name of the document embedder whose index the query vectors search (for
+    a retriever adapter, the base embedder's name), so the core can refuse to pair an encoder
+    with an index built by another model. ``embed_query`` returns a unit-length float32
+    vector of that embedder's dimension.
+    """
+
+    name: str
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """The vector of a search query, shape (dim,)."""
+        ...
+
+
+@runtime_checkable
+class QueryEncoderSource(Protocol):
+    """Where the core asks for the query encoder promoted for a scope (the adapter registry)."""
+
+    def query_encoder(self, scope_key: str, base: Embedder) -> QueryEncoder | None:
+        """The promoted encoder for ``scope_key`` on top of ``base``, or None (use ``base``)."""
+        ...
+
+
+def scope_key(scope: Scope) -> str:
+    """A stable, file-name-safe key for ``scope`` (e.g. ``user-alice.agent-bot.1a2b3c4d``).
+
+    The readable part may collide after unsafe characters are replaced; the hash suffix of the
+    exact scope keeps keys distinct.
+    """
+    parts = [f"{_FIELD_TAGS[f]}-{_UNSAFE.sub('-', v)}" for f, v in scope.fields().items()]
+    readable = ".".join(parts)[:150]
+    digest = hashlib.sha256(str(scope).encode("utf-8")).hexdigest()[:8]
+    return f"{readable}.{digest}"
+
+
+def check_scope_key(key: str) -> str:
+    """Return ``key`` if it can name a directory of adapters, else raise InvalidSettings."""
+    if not isinstance(key, str) or not _SCOPE_KEY.match(key):
+        raise InvalidSettings(
+            f"adapter scope key {key!r} is not usable as a directory name; use 1-200 letters, "
+            f"digits, '.', '_', '@' or '-' (agentmem.parametric.scope_key(scope) builds one, "
+            f"{SHARED_SCOPE_KEY!r} names the shared adapter)"
+        )
+    return key
+
+
+def check_compatible(encoder: QueryEncoder, embedder: Embedder) -> None:
+    """Raise InvalidSettings unless ``encoder`` queries the vector space of ``embedder``."""
+    if encoder.name != embedder.name:
+        raise InvalidSettings(
+            f"query encoder for embedder {encoder.name!r} cannot search an index built by "
+            f"{embedder.name!r}; train an adapter on {embedder.name!r} or drop the encoder"
+        )
+
+
+__all__ = [
+    "SHARED_SCOPE_KEY",
+    "QueryEncoder",
+    "QueryEncoderSource",
+    "check_compatible",
+    "check_scope_key",
+    "scope_key",
+]

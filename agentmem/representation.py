@@ -1,0 +1,90 @@
+"""What the indexes see of a record: its text (dated), and its conversational window.
+
+An episode is indexed with its event date in front ("[8 May 2023] Caroline: ...") so that
+questions about when something happened can match the date, and, in a second pair of spaces,
+together with the episodes just before and after it in the same session, so that a turn that
+only makes sense in context ("Yes, last Tuesday!") is found by the question its neighbours
+answer. Other kinds of memory are indexed as they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from agentmem.filters import Condition, FilterOp
+from agentmem.models import MemoryKind, MemoryRecord
+from agentmem.settings import RetrievalSettings
+from agentmem.stores import RecordStore
+
+
+def indexed_text(record: MemoryRecord, settings: RetrievalSettings) -> str:
+    """The text embedded and BM25-indexed for the record itself."""
+    if settings.date_prefix and record.kind is MemoryKind.EPISODIC and record.event_time:
+        return f"[{record.event_time:%-d %B %Y}] {record.text}"
+    return record.text
+
+
+def group_condition(record: MemoryRecord, settings: RetrievalSettings) -> Condition | None:
+    """The metadata condition that puts a record in its session, if it has one."""
+    value = record.metadata.get(settings.window_group_key)
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return None
+    return Condition(settings.window_group_key, FilterOp.EQ, value)
+
+
+def window_text(
+    record: MemoryRecord,
+    prev: MemoryRecord | None,
+    nxt: MemoryRecord | None,
+    settings: RetrievalSettings,
+) -> str:
+    """The record with its neighbours: previous turn, the record (dated), next turn."""
+    parts = [prev.text] if prev is not None else []
+    parts.append(indexed_text(record, settings))
+    if nxt is not None:
+        parts.append(nxt.text)
+    return "\n".join(parts)
+
+
+def windows_for(
+    store: RecordStore, records: Sequence[MemoryRecord], settings: RetrievalSettings
+) -> dict[str, str]:
+    """The window text of each record (episodes with their neighbours; others as indexed)."""
+    out: dict[str, str] = {}
+    for r in records:
+        if r.kind is not MemoryKind.EPISODIC:
+            out[r.id] = indexed_text(r, settings)
+            continue
+        prev, nxt = store.adjacent(r, group_condition(r, settings))
+        out[r.id] = window_text(r, prev, nxt, settings)
+    return out
+
+
+def neighbours_to_refresh(
+    store: RecordStore,
+    records: Sequence[MemoryRecord],
+    settings: RetrievalSettings,
+    *,
+    exclude: set[str],
+) -> list[str]:
+    """Ids of stored episodes whose window changes when ``records`` are added, changed or
+    removed: their previous and next neighbours, minus ``exclude``."""
+    if not settings.windows:
+        return []
+    ids: list[str] = []
+    for r in records:
+        if r.kind is not MemoryKind.EPISODIC:
+            continue
+        for neighbour in store.adjacent(r, group_condition(r, settings)):
+            if neighbour is not None and neighbour.id not in exclude:
+                ids.append(neighbour.id)
+    return list(dict.fromkeys(ids))
+
+
+__all__ = [
+    "group_condition",
+    "indexed_text",
+    "neighbours_to_refresh",
+    "window_text",
+    "windows_for",
+]

@@ -1,0 +1,216 @@
+"""Hybrid search: several retrieval channels, fused by weighted reciprocal rank fusion.
+
+Channels (weights in ``Settings.retrieval.weights``; 0 switches one off):
+
+- ``dense``: the query embedding against each memory's own (dated) text.
+- ``window``: the query embedding against each episode together with its neighbours.
+- ``bm25`` / ``window_bm25``: BM25 over the same two texts, scored inside the index.
+- ``time``: when the query names a time ("last week", "in May 2023"), dense search restricted
+  to memories whose event time falls in that window.
+- ``recency`` / ``importance``: re-rank the fused candidates by event time (exponential decay
+  with a half-life) and by importance.
+
+Every channel runs inside the scoped index query, so scope isolation, kinds, metadata filters
+and ``as_of`` hold in each. A channel is a function from a :class:`SearchRequest` to a ranked
+list of (id, score): adding one (the knowledge graph's, say) is one function and one weight.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+from agentmem.backends import Backends
+from agentmem.filters import parse_filters
+from agentmem.fusion import Ranked, mmr, reciprocal_rank_fusion
+from agentmem.indexing import vectors_for
+from agentmem.lexical import SparseVector
+from agentmem.models import MemoryKind, MemoryRecord, Scope, SearchHit, content_hash, utcnow
+from agentmem.representation import indexed_text
+from agentmem.timeparse import TimeWindow, parse_time_window
+from agentmem.validation import check_k, check_text
+from agentmem.vectors import VectorQuery
+from agentmem.vectors.base import BM25, DENSE, WINDOW, WINDOW_BM25
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    """Everything a channel needs: the query in each form and the index filter."""
+
+    text: str
+    vector: np.ndarray
+    sparse: SparseVector
+    query: VectorQuery
+    time_window: TimeWindow | None
+
+
+Channel = Callable[[Backends, SearchRequest], Ranked]
+
+
+def _dense(space: str) -> Channel:
+    def run(b: Backends, r: SearchRequest) -> Ranked:
+        return b.index.search(r.vector, r.query, using=space)
+
+    return run
+
+
+def _sparse(space: str) -> Channel:
+    def run(b: Backends, r: SearchRequest) -> Ranked:
+        return b.index.search_sparse(r.sparse, r.query, using=space)
+
+    return run
+
+
+def _time(b: Backends, r: SearchRequest) -> Ranked:
+    if r.time_window is None:
+        return []
+    q = replace(
+        r.query,
+        event_after=_tighter(r.query.event_after, r.time_window.start.timestamp(), max),
+        event_before=_tighter(r.query.event_before, r.time_window.end.timestamp(), min),
+    )
+    return b.index.search(r.vector, q, using=DENSE)
+
+
+def _tighter(
+    current: float | None, proposed: float, pick: Callable[[float, float], float]
+) -> float:
+    return proposed if current is None else pick(current, proposed)
+
+
+CHANNELS: dict[str, Channel] = {
+    "dense": _dense(DENSE),
+    "window": _dense(WINDOW),
+    "bm25": _sparse(BM25),
+    "window_bm25": _sparse(WINDOW_BM25),
+    "time": _time,
+}
+"""Channels that retrieve candidates from the index. ``recency`` and ``importance`` re-rank."""
+
+
+def build_request(
+    backends: Backends,
+    query: Any,
+    scope: Scope,
+    *,
+    limit: int,
+    kinds: tuple[MemoryKind, ...] = (),
+    filters: dict[str, Any] | None = None,
+    as_of: datetime | None = None,
+    event_after: datetime | None = None,
+    event_before: datetime | None = None,
+    reference_time: datetime | None = None,
+) -> SearchRequest:
+    """Validate a query and prepare it in every form the channels use."""
+    text = check_text(query, max_chars=backends.settings.max_text_chars, what="query")
+    return SearchRequest(
+        text=text,
+        vector=backends.embedder.embed_query(text),
+        sparse=backends.bm25.query(text),
+        query=VectorQuery(
+            scope=scope,
+            limit=limit,
+            kinds=kinds,
+            conditions=parse_filters(filters),
+            as_of=as_of,
+            now=time.time(),
+            event_after=event_after.timestamp() if event_after else None,
+            event_before=event_before.timestamp() if event_before else None,
+        ),
+        time_window=(
+            parse_time_window(text, now=reference_time or as_of or utcnow())
+            if backends.settings.retrieval.weights.get("time", 0) > 0
+            else None
+        ),
+    )
+
+
+def search(
+    backends: Backends,
+    query: Any,
+    scope: Scope,
+    *,
+    k: int = 10,
+    kinds: tuple[MemoryKind, ...] = (),
+    filters: dict[str, Any] | None = None,
+    as_of: datetime | None = None,
+    event_after: datetime | None = None,
+    event_before: datetime | None = None,
+    reference_time: datetime | None = None,
+) -> list[SearchHit]:
+    """The ``k`` memories in ``scope`` most relevant to ``query``, best first."""
+    config = backends.settings.retrieval
+    weights = config.weights
+    request = build_request(
+        backends,
+        query,
+        scope,
+        limit=max(config.candidates, check_k(k)),
+        kinds=kinds,
+        filters=filters,
+        as_of=as_of,
+        event_after=event_after,
+        event_before=event_before,
+        reference_time=reference_time,
+    )
+    ranked = {
+        name: channel(backends, request)
+        for name, channel in CHANNELS.items()
+        if weights.get(name, 0) > 0
+    }
+    candidates = reciprocal_rank_fusion(
+        ranked, weights, k=config.rrf_k, limit=max(config.candidates, k)
+    )
+    records = {r.id: r for r in backends.store.get_many([i for i, _, _ in candidates], scope)}
+    if weights.get("recency", 0) > 0 or weights.get("importance", 0) > 0:
+        ranked.update(_rerank_signals(records, config.recency_half_life_days))
+        fused = reciprocal_rank_fusion(ranked, weights, k=config.rrf_k, limit=len(records) * 3)
+        candidates = [c for c in fused if c[0] in records]
+    order = [i for i, _, _ in candidates if i in records]
+    if config.mmr_lambda is not None:
+        order = _diversify(backends, order, {i: s for i, s, _ in candidates}, records, k)
+    by_id = {i: (s, ex) for i, s, ex in candidates}
+    return [
+        SearchHit(record=records[i], score=by_id[i][0], channels=by_id[i][1]) for i in order[:k]
+    ]
+
+
+def _rerank_signals(records: dict[str, MemoryRecord], half_life_days: float) -> dict[str, Ranked]:
+    now = time.time()
+    decay = math.log(2) / (half_life_days * 86400)
+
+    def recency(r: MemoryRecord) -> float:
+        when = (r.event_time or r.created_at).timestamp()
+        return math.exp(-decay * max(now - when, 0.0))
+
+    by_recency = sorted(records.values(), key=lambda r: (-recency(r), r.id))
+    by_importance = sorted(records.values(), key=lambda r: (-r.importance, r.id))
+    return {
+        "recency": [(r.id, recency(r)) for r in by_recency],
+        "importance": [(r.id, r.importance) for r in by_importance],
+    }
+
+
+def _diversify(
+    backends: Backends,
+    order: list[str],
+    relevance: dict[str, float],
+    records: dict[str, MemoryRecord],
+    k: int,
+) -> list[str]:
+    config = backends.settings.retrieval
+    pool = [records[i] for i in order]
+    vectors_by_hash, _ = vectors_for(backends, pool)
+
+    vectors = {r.id: vectors_by_hash[content_hash(indexed_text(r, config))] for r in pool}
+    assert config.mmr_lambda is not None
+    return mmr(order, relevance, vectors, k, lambda_=config.mmr_lambda)
+
+
+__all__ = ["CHANNELS", "Channel", "SearchRequest", "build_request", "search"]

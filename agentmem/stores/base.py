@@ -1,0 +1,170 @@
+"""The system of record: the interface every record store implements.
+
+The store is the truth; the vector and lexical indexes are derived from it. A write is one
+:class:`WriteBatch` applied in one transaction: the records, their history entries, the
+outbox entries that tell the indexer what is not yet indexed, and any new cached embeddings.
+So a crash either keeps the whole batch or none of it, and what was kept is re-indexed from the
+outbox on the next open.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from types import TracebackType
+from typing import Self
+
+import numpy as np
+
+from agentmem.filters import Condition
+from agentmem.models import HistoryEntry, MemoryKind, MemoryRecord, Scope
+
+
+class IndexOp(StrEnum):
+    """What the indexer must do for a record named in the outbox."""
+
+    UPSERT = "upsert"
+    DELETE = "delete"
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    """A record whose index entries are not yet known to match the store."""
+
+    seq: int
+    memory_id: str
+    op: IndexOp
+
+
+@dataclass(slots=True)
+class WriteBatch:
+    """Everything one acknowledged write changes, applied atomically by :meth:`RecordStore.apply`.
+
+    ``updates`` are checked against the version they replace (``record.version - 1``); a store
+    raises :class:`~agentmem.errors.Conflict` when another writer got there first.
+    """
+
+    inserts: list[MemoryRecord] = field(default_factory=list)
+    updates: list[MemoryRecord] = field(default_factory=list)
+    deletes: list[str] = field(default_factory=list)
+    history: list[HistoryEntry] = field(default_factory=list)
+    index: list[tuple[str, IndexOp]] = field(default_factory=list)
+    embeddings: list[tuple[str, str, np.ndarray]] = field(default_factory=list)
+    """(embedder name, content hash, vector) to cache."""
+
+
+@dataclass(frozen=True, slots=True)
+class RecordQuery:
+    """Which records to read. ``scope`` is always required: isolation lives in the query."""
+
+    scope: Scope
+    kinds: tuple[MemoryKind, ...] = ()
+    conditions: tuple[Condition, ...] = ()
+    include_invalidated: bool = False
+    as_of: datetime | None = None
+    event_after: datetime | None = None
+    event_before: datetime | None = None
+    limit: int = 100
+    offset: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class StoreCounts:
+    """Sizes a store reports for ``stats()``."""
+
+    records: int
+    by_kind: dict[str, int]
+    history_entries: int
+    pending_index: int
+
+
+class RecordStore(ABC):
+    """A transactional system of record for memory records, their history and the outbox.
+
+    Lifecycle: the constructor does no I/O; :meth:`setup` connects and applies migrations
+    (idempotent); :meth:`close` releases everything. Usable as a context manager.
+    """
+
+    url: str
+    supports_concurrent_processes: bool = False
+    """Whether several processes may write through this store at once."""
+
+    @abstractmethod
+    def setup(self) -> None:
+        """Connect and apply any missing migrations. Safe to call again."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections. Safe to call again."""
+
+    @abstractmethod
+    def apply(self, batch: WriteBatch) -> None:
+        """Apply a write batch in one transaction (all or nothing)."""
+
+    @abstractmethod
+    def get_many(self, ids: Sequence[str], scope: Scope | None = None) -> list[MemoryRecord]:
+        """The records with these ids (in no particular order), limited to ``scope`` if given."""
+
+    @abstractmethod
+    def query(self, query: RecordQuery) -> list[MemoryRecord]:
+        """Records in scope matching kinds and filters, oldest first, paged."""
+
+    @abstractmethod
+    def adjacent(
+        self, record: MemoryRecord, group: Condition | None = None
+    ) -> tuple[MemoryRecord | None, MemoryRecord | None]:
+        """The records just before and just after ``record`` (same scope fields and kind, and
+        matching ``group`` if given) in creation order: its neighbours in a conversation."""
+
+    @abstractmethod
+    def ids_in_scope(self, scope: Scope) -> list[str]:
+        """Every record id visible to ``scope`` (for delete_all)."""
+
+    @abstractmethod
+    def history(self, memory_id: str, scope: Scope | None = None) -> list[HistoryEntry]:
+        """The history of one record, oldest first (deleted records keep theirs)."""
+
+    @abstractmethod
+    def pending_index(self, limit: int = 1000) -> list[OutboxItem]:
+        """Outbox entries not yet acknowledged by the indexer, oldest first."""
+
+    @abstractmethod
+    def ack_index(self, seqs: Sequence[int]) -> None:
+        """Mark outbox entries as indexed."""
+
+    @abstractmethod
+    def cached_embeddings(self, embedder: str, hashes: Sequence[str]) -> dict[str, np.ndarray]:
+        """Cached vectors of ``embedder`` by content hash (missing hashes are absent)."""
+
+    @abstractmethod
+    def all_ids(self, after: str | None = None, limit: int = 1000) -> list[str]:
+        """Every record id in id order, paged by ``after`` (for a full reindex)."""
+
+    @abstractmethod
+    def counts(self) -> StoreCounts:
+        """Sizes for ``stats()``."""
+
+    def __enter__(self) -> Self:
+        self.setup()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+__all__ = [
+    "IndexOp",
+    "OutboxItem",
+    "RecordQuery",
+    "RecordStore",
+    "StoreCounts",
+    "WriteBatch",
+]

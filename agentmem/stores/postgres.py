@@ -1,0 +1,478 @@
+"""PostgreSQL record store: the system of record at scale, shared by many processes.
+
+Same tables and the same query logic as the SQLite store (both build their SQL from
+:mod:`agentmem.stores._sql`); what differs is here: ``%s`` placeholders, metadata as JSONB,
+vectors in the embedding cache as BYTEA, a connection pool, and migrations serialised across
+processes by an advisory lock.
+
+The URL is handed to libpq as is, so any libpq parameter works, e.g.
+``postgresql://agentmem:secret@db:5432/agentmem?options=-csearch_path%3Dteam_a`` keeps the
+tables in the schema ``team_a`` (which must exist).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from agentmem.errors import BackendUnavailable, Conflict, InvalidSettings, ValidationError
+from agentmem.filters import Condition, FilterOp
+from agentmem.models import SCOPE_FIELDS, HistoryEntry, MemoryRecord, Scope
+from agentmem.stores._sql import (
+    HISTORY_COLUMNS,
+    RANGE_SQL,
+    RECORD_COLUMNS,
+    Dialect,
+    Where,
+    adjacent_sql,
+    history_to_row,
+    record_to_row,
+    row_to_history,
+    row_to_record,
+    where_for_query,
+)
+from agentmem.stores.base import (
+    IndexOp,
+    OutboxItem,
+    RecordQuery,
+    RecordStore,
+    StoreCounts,
+    WriteBatch,
+)
+from agentmem.urls import redact
+
+try:
+    import psycopg
+    from psycopg import errors as pg_errors
+    from psycopg_pool import ConnectionPool, PoolTimeout
+except ImportError as exc:  # pragma: no cover - depends on the installed extras
+    raise BackendUnavailable(
+        "the PostgreSQL store needs psycopg 3 and psycopg-pool; install them with "
+        "`pip install 'agentmem[postgres]'`"
+    ) from exc
+
+# Byte order ("C") for ids and scope values: paging by id and ordering match SQLite and
+# Python's str ordering whatever the database's default collation is.
+_SCOPE_COLS = ", ".join(f'{f} TEXT COLLATE "C"' for f in SCOPE_FIELDS)
+
+# Append-only: never edit a shipped migration, add a new one.
+MIGRATIONS: tuple[str, ...] = (
+    f"""
+    CREATE TABLE memories (
+        id TEXT COLLATE "C" PRIMARY KEY, {_SCOPE_COLS}, kind TEXT NOT NULL,
+        text TEXT NOT NULL, metadata JSONB NOT NULL, provenance JSONB NOT NULL,
+        content_hash TEXT NOT NULL, event_time DOUBLE PRECISION, valid_from DOUBLE PRECISION,
+        valid_to DOUBLE PRECISION, created_at DOUBLE PRECISION NOT NULL,
+        updated_at DOUBLE PRECISION NOT NULL, invalidated_at DOUBLE PRECISION,
+        importance DOUBLE PRECISION NOT NULL, access_count INTEGER NOT NULL,
+        last_accessed_at DOUBLE PRECISION, version INTEGER NOT NULL
+    );
+    CREATE INDEX memories_user ON memories (user_id, kind, created_at);
+    CREATE INDEX memories_agent ON memories (agent_id, created_at);
+    CREATE INDEX memories_org ON memories (org_id, created_at);
+    CREATE INDEX memories_thread ON memories (thread_id, created_at);
+    CREATE INDEX memories_metadata ON memories USING GIN (metadata jsonb_path_ops);
+    CREATE TABLE history (
+        seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        memory_id TEXT COLLATE "C" NOT NULL, {_SCOPE_COLS}, event TEXT NOT NULL,
+        version INTEGER NOT NULL, old_text TEXT, new_text TEXT, old_metadata JSONB,
+        new_metadata JSONB, actor TEXT NOT NULL, at DOUBLE PRECISION NOT NULL
+    );
+    CREATE INDEX history_memory ON history (memory_id, seq);
+    CREATE TABLE outbox (
+        seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        memory_id TEXT COLLATE "C" NOT NULL, op TEXT NOT NULL
+    );
+    CREATE TABLE embedding_cache (
+        embedder TEXT NOT NULL, content_hash TEXT NOT NULL, vector BYTEA NOT NULL,
+        PRIMARY KEY (embedder, content_hash)
+    );
+    """,
+)
+
+# First key of the two-key advisory lock that serialises migrations; the second key is the
+# schema, so deployments in different schemas of one database do not wait on each other.
+_MIGRATION_LOCK = 0x61676D  # "agm"
+_JSONB_COLUMNS = frozenset({"metadata", "provenance", "old_metadata", "new_metadata"})
+
+
+def _values(columns: Sequence[str]) -> str:
+    """``%s`` placeholders for an INSERT, cast to JSONB where the column is JSONB."""
+    return ", ".join("%s::jsonb" if c in _JSONB_COLUMNS else "%s" for c in columns)
+
+
+class PostgresDialect(Dialect):
+    """Metadata conditions on a JSONB column, with the same semantics as the SQLite dialect.
+
+    Equality is JSONB containment (served by the GIN index), which keeps JSON types apart:
+    ``true`` never equals ``1`` and ``"1"`` never equals ``1``, while ``1`` equals ``1.0``.
+    ``$ne`` is true when the key is missing; ranges hold only for JSON numbers.
+    """
+
+    placeholder = "%s"
+
+    def json_condition(self, c: Condition) -> tuple[str, list[Any]]:
+        if c.op is FilterOp.IN:
+            assert isinstance(c.value, tuple)
+            parts, params = [], []
+            for v in c.value:
+                sql, p = self._eq(c.key, v)
+                parts.append(sql)
+                params.extend(p)
+            return "(" + " OR ".join(parts) + ")", params
+        if c.op is FilterOp.EQ:
+            return self._eq(c.key, c.value)
+        if c.op is FilterOp.NE:
+            sql, params = self._eq(c.key, c.value)
+            return f"NOT {sql}", params
+        return self._range(c)
+
+    @staticmethod
+    def _eq(key: str, value: Any) -> tuple[str, list[Any]]:
+        return "(metadata @> %s::jsonb)", [json.dumps({key: value})]
+
+    @staticmethod
+    def _range(c: Condition) -> tuple[str, list[Any]]:
+        is_number = "(jsonb_typeof(metadata -> %s) = 'number')"
+        value = float(c.value)  # type: ignore[arg-type]
+        if math.isnan(value):
+            return "FALSE", []
+        if math.isinf(value):
+            # JSON holds no infinities: every number is below +inf and above -inf.
+            below = c.op in (FilterOp.LT, FilterOp.LTE)
+            return (is_number, [c.key]) if below == (value > 0) else ("FALSE", [])
+        # jsonb compares numbers as numerics, and never fails on other types.
+        return (
+            f"({is_number} AND (metadata -> %s) {RANGE_SQL[c.op]} %s::jsonb)",
+            [c.key, c.key, json.dumps(c.value)],
+        )
+
+
+def _start_hint(url: str) -> str:
+    try:
+        info = psycopg.conninfo.conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return "check the URL (postgresql://user:password@host:5432/database)"
+    host = info.get("host") or "localhost"
+    port = info.get("port") or "5432"
+    db = info.get("dbname") or info.get("user") or "postgres"
+    return (
+        f"start PostgreSQL on {host}:{port} (e.g. `pg_ctlcluster 15 main start` or "
+        f"`docker run -p {port}:5432 postgres`), make sure the database {db!r} exists "
+        f"(`createdb {db}`) and the user may connect, or point AGENTMEM_STORE_URL elsewhere"
+    )
+
+
+class PostgresStore(RecordStore):
+    """A record store in PostgreSQL, safe for many processes writing at once.
+
+    The constructor does no I/O; :meth:`setup` checks the server, applies missing migrations
+    (serialised by an advisory lock, so concurrent starts are safe) and opens a connection
+    pool of ``pool_min`` to ``pool_max`` connections. ``timeout`` bounds connecting and
+    waiting for a free pooled connection, in seconds.
+    """
+
+    supports_concurrent_processes = True
+
+    def __init__(
+        self, url: str, *, pool_min: int = 1, pool_max: int = 8, timeout: float = 5.0
+    ) -> None:
+        if not url.startswith(("postgresql://", "postgres://")):
+            raise InvalidSettings(
+                f"{redact(url)!r} is not a PostgreSQL URL like postgresql://user@host:5432/db"
+            )
+        if pool_min < 0 or pool_max < 1 or pool_min > pool_max:
+            raise InvalidSettings(
+                f"PostgreSQL pool sizes must satisfy 0 <= pool_min <= pool_max and pool_max >= 1, "
+                f"got pool_min={pool_min}, pool_max={pool_max}"
+            )
+        if timeout <= 0:
+            raise InvalidSettings(f"timeout must be a positive number of seconds, got {timeout}")
+        self.url = url
+        self.pool_min = pool_min
+        self.pool_max = pool_max
+        self.timeout = timeout
+        self._pool: ConnectionPool | None = None
+        self._dialect = PostgresDialect()
+
+    @classmethod
+    def from_url(cls, url: str) -> PostgresStore:
+        """A store for ``postgresql://user:password@host:port/database?...`` (no I/O)."""
+        return cls(url)
+
+    # lifecycle -------------------------------------------------------------------------
+
+    def _connect_kwargs(self) -> dict[str, Any]:
+        # libpq counts connect_timeout in whole seconds (and ignores values below 2).
+        return {"autocommit": True, "connect_timeout": max(2, math.ceil(self.timeout))}
+
+    def _unavailable(self, exc: BaseException) -> BackendUnavailable:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        return BackendUnavailable(
+            f"cannot reach the PostgreSQL store at {redact(self.url)}: {reason}; "
+            f"{_start_hint(self.url)}"
+        )
+
+    def setup(self) -> None:
+        if self._pool is not None:
+            return
+        try:
+            with psycopg.connect(self.url, **self._connect_kwargs()) as conn:
+                self._migrate(conn)
+        except psycopg.OperationalError as exc:
+            raise self._unavailable(exc) from exc
+        except psycopg.Error as exc:
+            raise BackendUnavailable(
+                f"cannot set up the PostgreSQL store at {redact(self.url)}: {exc}; the user "
+                "needs CREATE on the schema of its search_path (GRANT CREATE ON SCHEMA ...)"
+            ) from exc
+        pool: ConnectionPool = ConnectionPool(
+            self.url,
+            min_size=self.pool_min,
+            max_size=self.pool_max,
+            kwargs=self._connect_kwargs(),
+            timeout=self.timeout,
+            check=ConnectionPool.check_connection,
+            name="agentmem",
+            open=False,
+        )
+        try:
+            pool.open(wait=True, timeout=self.timeout)
+        except PoolTimeout as exc:
+            pool.close()
+            raise self._unavailable(exc) from exc
+        self._pool = pool
+
+    def _migrate(self, conn: psycopg.Connection[Any]) -> None:
+        schema = conn.execute("SELECT current_schema()").fetchone()
+        if schema is None or schema[0] is None:
+            path = conn.execute("SHOW search_path").fetchone()
+            raise InvalidSettings(
+                f"the search_path of {redact(self.url)} ({path[0] if path else '?'}) names no "
+                "existing schema; create it (CREATE SCHEMA name) or fix the URL's "
+                "options=-csearch_path%3Dname"
+            )
+        with conn.transaction():
+            conn.execute(
+                "SELECT pg_advisory_xact_lock(%s, hashtext(current_schema()))",
+                (_MIGRATION_LOCK,),
+            )
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                "version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+            )
+            row = conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
+            current = (row[0] if row else None) or 0
+            if current > len(MIGRATIONS):
+                raise InvalidSettings(
+                    f"the PostgreSQL store at {redact(self.url)} is at schema version {current}, "
+                    f"newer than this agentmem knows ({len(MIGRATIONS)}); upgrade agentmem"
+                )
+            for version, script in enumerate(MIGRATIONS, start=1):
+                if version <= current:
+                    continue
+                conn.execute(script)
+                conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
+
+    def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()
+
+    @contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+        """A pooled connection; driver errors are translated to agentmem errors here."""
+        if self._pool is None:
+            raise BackendUnavailable(
+                f"PostgreSQL store {redact(self.url)} is not open; call setup() first"
+            )
+        try:
+            with self._pool.connection() as conn:
+                yield conn
+        except pg_errors.UniqueViolation as exc:
+            raise Conflict(
+                f"a record with the same id already exists ({exc.diag.message_detail or exc}); "
+                "use a new id, or update the existing record"
+            ) from exc
+        except pg_errors.TransactionRollback as exc:
+            raise Conflict(
+                f"a concurrent write to the PostgreSQL store won ({exc}); retry"
+            ) from exc
+        except psycopg.DataError as exc:
+            raise ValidationError(
+                f"PostgreSQL rejected a value: {exc}; text and metadata must be valid "
+                "Unicode without NUL characters"
+            ) from exc
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            raise self._unavailable(exc) from exc
+
+    # writes ----------------------------------------------------------------------------
+
+    def apply(self, batch: WriteBatch) -> None:
+        cols = ", ".join(RECORD_COLUMNS)
+        hcols = ", ".join(HISTORY_COLUMNS)
+        assignments = ", ".join(
+            f"{c} = %s::jsonb" if c in _JSONB_COLUMNS else f"{c} = %s" for c in RECORD_COLUMNS[1:]
+        )
+        with self._connection() as conn, conn.transaction(), conn.cursor() as cur:
+            if batch.inserts:
+                cur.executemany(
+                    f"INSERT INTO memories ({cols}) VALUES ({_values(RECORD_COLUMNS)})",
+                    [record_to_row(r) for r in batch.inserts],
+                )
+            if batch.updates:
+                self._update(cur, batch.updates, assignments)
+            if batch.deletes:
+                cur.execute("DELETE FROM memories WHERE id = ANY(%s)", (list(batch.deletes),))
+            if batch.history:
+                cur.executemany(
+                    f"INSERT INTO history ({hcols}) VALUES ({_values(HISTORY_COLUMNS)})",
+                    [history_to_row(h) for h in batch.history],
+                )
+            if batch.index:
+                cur.executemany(
+                    "INSERT INTO outbox (memory_id, op) VALUES (%s, %s)",
+                    [(i, op.value) for i, op in batch.index],
+                )
+            if batch.embeddings:
+                cur.executemany(
+                    "INSERT INTO embedding_cache (embedder, content_hash, vector) "
+                    "VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
+                    [
+                        (name, h, np.asarray(v, dtype=np.float32).tobytes())
+                        for name, h, v in batch.embeddings
+                    ],
+                )
+
+    @staticmethod
+    def _update(
+        cur: psycopg.Cursor[Any], records: Sequence[MemoryRecord], assignments: str
+    ) -> None:
+        """Compare-and-set each record on the version it replaces; Conflict if one lost."""
+        cur.executemany(
+            f"UPDATE memories SET {assignments} WHERE id = %s AND version = %s RETURNING id",
+            [(*record_to_row(r)[1:], r.id, r.version - 1) for r in records],
+            returning=True,
+        )
+        updated: set[str] = set()
+        while True:
+            updated.update(row[0] for row in cur.fetchall())
+            if not cur.nextset():
+                break
+        lost = [r for r in records if r.id not in updated]
+        if lost:
+            r = lost[0]
+            raise Conflict(
+                f"memory {r.id} changed since version {r.version - 1} was read; "
+                "reload it with get() and retry"
+            )
+
+    # reads -----------------------------------------------------------------------------
+
+    def get_many(self, ids: Sequence[str], scope: Scope | None = None) -> list[MemoryRecord]:
+        if not ids:
+            return []
+        w = Where(self._dialect)
+        w.add("id = ANY(?)", list(ids))
+        if scope is not None:
+            w.add_scope(scope)
+        with self._connection() as conn:
+            rows = conn.execute(
+                f"SELECT {', '.join(RECORD_COLUMNS)} FROM memories WHERE {w.sql()}", w.params
+            ).fetchall()
+        return [row_to_record(r) for r in rows]
+
+    def query(self, query: RecordQuery) -> list[MemoryRecord]:
+        w = where_for_query(query, self._dialect)
+        sql = (
+            f"SELECT {', '.join(RECORD_COLUMNS)} FROM memories WHERE {w.sql()} "
+            "ORDER BY created_at, id LIMIT %s OFFSET %s"
+        )
+        with self._connection() as conn:
+            rows = conn.execute(sql, [*w.params, query.limit, query.offset]).fetchall()
+        return [row_to_record(r) for r in rows]
+
+    def adjacent(
+        self, record: MemoryRecord, group: Condition | None = None
+    ) -> tuple[MemoryRecord | None, MemoryRecord | None]:
+        found: list[MemoryRecord | None] = []
+        with self._connection() as conn:
+            for sql, params in adjacent_sql(record, group, self._dialect):
+                row = conn.execute(sql, params).fetchone()
+                found.append(row_to_record(row) if row else None)
+        return found[0], found[1]
+
+    def ids_in_scope(self, scope: Scope) -> list[str]:
+        w = Where(self._dialect)
+        w.add_scope(scope)
+        with self._connection() as conn:
+            rows = conn.execute(
+                f"SELECT id FROM memories WHERE {w.sql()} ORDER BY id", w.params
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def history(self, memory_id: str, scope: Scope | None = None) -> list[HistoryEntry]:
+        w = Where(self._dialect)
+        w.add("memory_id = ?", memory_id)
+        if scope is not None:
+            w.add_scope(scope)
+        with self._connection() as conn:
+            rows = conn.execute(
+                f"SELECT {', '.join(HISTORY_COLUMNS)} FROM history WHERE {w.sql()} ORDER BY seq",
+                w.params,
+            ).fetchall()
+        return [row_to_history(r) for r in rows]
+
+    def pending_index(self, limit: int = 1000) -> list[OutboxItem]:
+        with self._connection() as conn:
+            rows = conn.execute(
+                "SELECT seq, memory_id, op FROM outbox ORDER BY seq LIMIT %s", (limit,)
+            ).fetchall()
+        return [OutboxItem(seq, mid, IndexOp(op)) for seq, mid, op in rows]
+
+    def ack_index(self, seqs: Sequence[int]) -> None:
+        if not seqs:
+            return
+        with self._connection() as conn:
+            conn.execute("DELETE FROM outbox WHERE seq = ANY(%s)", (list(seqs),))
+
+    def cached_embeddings(self, embedder: str, hashes: Sequence[str]) -> dict[str, np.ndarray]:
+        unique = list(dict.fromkeys(hashes))
+        if not unique:
+            return {}
+        with self._connection() as conn:
+            rows = conn.execute(
+                "SELECT content_hash, vector FROM embedding_cache "
+                "WHERE embedder = %s AND content_hash = ANY(%s)",
+                (embedder, unique),
+            ).fetchall()
+        return {h: np.frombuffer(blob, dtype=np.float32) for h, blob in rows}
+
+    def all_ids(self, after: str | None = None, limit: int = 1000) -> list[str]:
+        with self._connection() as conn:
+            rows = conn.execute(
+                "SELECT id FROM memories WHERE id > %s ORDER BY id LIMIT %s", (after or "", limit)
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def counts(self) -> StoreCounts:
+        with self._connection() as conn:
+            by_kind: dict[str, int] = dict(
+                conn.execute("SELECT kind, COUNT(*) FROM memories GROUP BY kind").fetchall()
+            )
+            history = conn.execute("SELECT COUNT(*) FROM history").fetchone()
+            pending = conn.execute("SELECT COUNT(*) FROM outbox").fetchone()
+        return StoreCounts(
+            records=sum(by_kind.values()),
+            by_kind=by_kind,
+            history_entries=history[0] if history else 0,
+            pending_index=pending[0] if pending else 0,
+        )
+
+
+__all__ = ["MIGRATIONS", "PostgresDialect", "PostgresStore"]

@@ -1,0 +1,377 @@
+"""SQLite record store: the embedded default (WAL, one file under ``AGENTMEM_HOME``)."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agentmem.errors import BackendUnavailable, Conflict, InvalidSettings
+from agentmem.filters import Condition, FilterOp
+from agentmem.models import SCOPE_FIELDS, HistoryEntry, MemoryRecord, Scope
+from agentmem.stores._sql import (
+    HISTORY_COLUMNS,
+    RANGE_SQL,
+    RECORD_COLUMNS,
+    Dialect,
+    Where,
+    adjacent_sql,
+    history_to_row,
+    record_to_row,
+    row_to_history,
+    row_to_record,
+    where_for_query,
+)
+from agentmem.stores.base import (
+    IndexOp,
+    OutboxItem,
+    RecordQuery,
+    RecordStore,
+    StoreCounts,
+    WriteBatch,
+)
+
+_SCOPE_COLS = ", ".join(f"{f} TEXT" for f in SCOPE_FIELDS)
+
+# Append-only: never edit a shipped migration, add a new one.
+MIGRATIONS: tuple[str, ...] = (
+    f"""
+    CREATE TABLE memories (
+        id TEXT PRIMARY KEY, {_SCOPE_COLS}, kind TEXT NOT NULL, text TEXT NOT NULL,
+        metadata TEXT NOT NULL, provenance TEXT NOT NULL, content_hash TEXT NOT NULL,
+        event_time REAL, valid_from REAL, valid_to REAL, created_at REAL NOT NULL,
+        updated_at REAL NOT NULL, invalidated_at REAL, importance REAL NOT NULL,
+        access_count INTEGER NOT NULL, last_accessed_at REAL, version INTEGER NOT NULL
+    );
+    CREATE INDEX memories_user ON memories (user_id, kind, created_at);
+    CREATE INDEX memories_agent ON memories (agent_id, created_at);
+    CREATE INDEX memories_org ON memories (org_id, created_at);
+    CREATE INDEX memories_thread ON memories (thread_id, created_at);
+    CREATE TABLE history (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT, memory_id TEXT NOT NULL, {_SCOPE_COLS},
+        event TEXT NOT NULL, version INTEGER NOT NULL, old_text TEXT, new_text TEXT,
+        old_metadata TEXT, new_metadata TEXT, actor TEXT NOT NULL, at REAL NOT NULL
+    );
+    CREATE INDEX history_memory ON history (memory_id, seq);
+    CREATE TABLE outbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT, memory_id TEXT NOT NULL, op TEXT NOT NULL
+    );
+    CREATE TABLE embedding_cache (
+        embedder TEXT NOT NULL, content_hash TEXT NOT NULL, vector BLOB NOT NULL,
+        PRIMARY KEY (embedder, content_hash)
+    );
+    """,
+)
+
+
+class SQLiteDialect(Dialect):
+    """JSON conditions with SQLite's json_extract / json_type."""
+
+    placeholder = "?"
+
+    def json_condition(self, c: Condition) -> tuple[str, list[Any]]:
+        path = f"$.{c.key}"
+        if c.op is FilterOp.IN:
+            assert isinstance(c.value, tuple)
+            parts, params = [], []
+            for v in c.value:
+                sql, p = self._eq(path, v)
+                parts.append(sql)
+                params.extend(p)
+            return "(" + " OR ".join(parts) + ")", params
+        if c.op is FilterOp.EQ:
+            return self._eq(path, c.value)
+        if c.op is FilterOp.NE:
+            sql, params = self._eq(path, c.value)
+            return f"NOT {sql}", params
+        return (
+            f"(json_type(metadata, ?) IN ('integer', 'real') AND "
+            f"json_extract(metadata, ?) {RANGE_SQL[c.op]} ?)",
+            [path, path, c.value],
+        )
+
+    @staticmethod
+    def _eq(path: str, value: Any) -> tuple[str, list[Any]]:
+        if isinstance(value, bool):
+            literal = "true" if value else "false"
+            return "(COALESCE(json_type(metadata, ?), '') = ?)", [path, literal]
+        if isinstance(value, int | float):
+            return (
+                "(COALESCE(json_type(metadata, ?), '') IN ('integer', 'real') AND "
+                "json_extract(metadata, ?) = ?)",
+                [path, path, value],
+            )
+        return (
+            "(COALESCE(json_type(metadata, ?), '') = 'text' AND json_extract(metadata, ?) = ?)",
+            [path, path, value],
+        )
+
+
+class SQLiteStore(RecordStore):
+    """A record store in one SQLite file in WAL mode.
+
+    One process at a time writes an embedded home (the controller takes a lock on the home);
+    within the process, one connection is shared behind a lock, so threads are safe.
+    """
+
+    supports_concurrent_processes = False
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.url = f"sqlite:///{self.path}"
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.RLock()
+        self._dialect = SQLiteDialect()
+
+    @classmethod
+    def from_url(cls, url: str) -> SQLiteStore:
+        """``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db``."""
+        prefix = "sqlite:///"
+        if not url.startswith(prefix) or len(url) == len(prefix):
+            raise InvalidSettings(f"{url!r} is not a SQLite URL like sqlite:///path/agentmem.db")
+        return cls(url[len(prefix) :])
+
+    # lifecycle -------------------------------------------------------------------------
+
+    def setup(self) -> None:
+        if self._conn is not None:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(
+                self.path, check_same_thread=False, isolation_level=None, timeout=30
+            )
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+        except (sqlite3.Error, OSError) as exc:
+            raise BackendUnavailable(
+                f"cannot open SQLite store at {self.path}: {exc}; check the directory exists "
+                "and is writable, or set AGENTMEM_HOME / AGENTMEM_STORE_URL"
+            ) from exc
+        self._conn = conn
+        self._migrate()
+
+    def _migrate(self) -> None:
+        conn = self._require()
+        with self._lock:
+            conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER)")
+            row = conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
+            current = row[0] or 0
+            for version, script in enumerate(MIGRATIONS, start=1):
+                if version <= current:
+                    continue
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    for statement in script.split(";"):
+                        if statement.strip():
+                            conn.execute(statement)
+                    conn.execute("INSERT INTO schema_migrations VALUES (?)", (version,))
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def _require(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise BackendUnavailable(f"SQLite store {self.path} is not open; call setup() first")
+        return self._conn
+
+    # writes ----------------------------------------------------------------------------
+
+    def apply(self, batch: WriteBatch) -> None:
+        conn = self._require()
+        cols = ", ".join(RECORD_COLUMNS)
+        marks = ", ".join("?" for _ in RECORD_COLUMNS)
+        hcols = ", ".join(HISTORY_COLUMNS)
+        hmarks = ", ".join("?" for _ in HISTORY_COLUMNS)
+        assignments = ", ".join(f"{c} = ?" for c in RECORD_COLUMNS[1:])
+        with self._lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                if batch.inserts:
+                    conn.executemany(
+                        f"INSERT INTO memories ({cols}) VALUES ({marks})",
+                        [record_to_row(r) for r in batch.inserts],
+                    )
+                for r in batch.updates:
+                    row = record_to_row(r)
+                    cur = conn.execute(
+                        f"UPDATE memories SET {assignments} WHERE id = ? AND version = ?",
+                        (*row[1:], r.id, r.version - 1),
+                    )
+                    if cur.rowcount != 1:
+                        raise Conflict(
+                            f"memory {r.id} changed since version {r.version - 1} was read; "
+                            "reload it with get() and retry"
+                        )
+                if batch.deletes:
+                    conn.executemany(
+                        "DELETE FROM memories WHERE id = ?", [(i,) for i in batch.deletes]
+                    )
+                if batch.history:
+                    conn.executemany(
+                        f"INSERT INTO history ({hcols}) VALUES ({hmarks})",
+                        [history_to_row(h) for h in batch.history],
+                    )
+                if batch.index:
+                    conn.executemany(
+                        "INSERT INTO outbox (memory_id, op) VALUES (?, ?)",
+                        [(i, op.value) for i, op in batch.index],
+                    )
+                if batch.embeddings:
+                    conn.executemany(
+                        "INSERT OR IGNORE INTO embedding_cache VALUES (?, ?, ?)",
+                        [
+                            (name, h, np.asarray(v, dtype=np.float32).tobytes())
+                            for name, h, v in batch.embeddings
+                        ],
+                    )
+                conn.execute("COMMIT")
+            except sqlite3.IntegrityError as exc:
+                conn.execute("ROLLBACK")
+                raise Conflict(
+                    f"the write conflicts with a stored record ({exc}); an id already exists, "
+                    "so reload and retry with a new id"
+                ) from exc
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    # reads -----------------------------------------------------------------------------
+
+    def get_many(self, ids: Sequence[str], scope: Scope | None = None) -> list[MemoryRecord]:
+        if not ids:
+            return []
+        conn = self._require()
+        out: list[MemoryRecord] = []
+        with self._lock:
+            for start in range(0, len(ids), 500):
+                chunk = list(ids[start : start + 500])
+                w = Where(self._dialect)
+                w.add_in("id", chunk)
+                if scope is not None:
+                    w.add_scope(scope)
+                rows = conn.execute(
+                    f"SELECT {', '.join(RECORD_COLUMNS)} FROM memories WHERE {w.sql()}", w.params
+                ).fetchall()
+                out.extend(row_to_record(r) for r in rows)
+        return out
+
+    def query(self, query: RecordQuery) -> list[MemoryRecord]:
+        w = where_for_query(query, self._dialect)
+        sql = (
+            f"SELECT {', '.join(RECORD_COLUMNS)} FROM memories WHERE {w.sql()} "
+            "ORDER BY created_at, id LIMIT ? OFFSET ?"
+        )
+        with self._lock:
+            rows = self._require().execute(sql, [*w.params, query.limit, query.offset]).fetchall()
+        return [row_to_record(r) for r in rows]
+
+    def adjacent(
+        self, record: MemoryRecord, group: Condition | None = None
+    ) -> tuple[MemoryRecord | None, MemoryRecord | None]:
+        found: list[MemoryRecord | None] = []
+        with self._lock:
+            conn = self._require()
+            for sql, params in adjacent_sql(record, group, self._dialect):
+                row = conn.execute(sql, params).fetchone()
+                found.append(row_to_record(row) if row else None)
+        return found[0], found[1]
+
+    def ids_in_scope(self, scope: Scope) -> list[str]:
+        w = Where(self._dialect)
+        w.add_scope(scope)
+        with self._lock:
+            rows = (
+                self._require()
+                .execute(f"SELECT id FROM memories WHERE {w.sql()} ORDER BY id", w.params)
+                .fetchall()
+            )
+        return [r[0] for r in rows]
+
+    def history(self, memory_id: str, scope: Scope | None = None) -> list[HistoryEntry]:
+        w = Where(self._dialect)
+        w.add("memory_id = ?", memory_id)
+        if scope is not None:
+            w.add_scope(scope)
+        with self._lock:
+            rows = (
+                self._require()
+                .execute(
+                    f"SELECT {', '.join(HISTORY_COLUMNS)} FROM history "
+                    f"WHERE {w.sql()} ORDER BY seq",
+                    w.params,
+                )
+                .fetchall()
+            )
+        return [row_to_history(r) for r in rows]
+
+    def pending_index(self, limit: int = 1000) -> list[OutboxItem]:
+        with self._lock:
+            rows = (
+                self._require()
+                .execute("SELECT seq, memory_id, op FROM outbox ORDER BY seq LIMIT ?", (limit,))
+                .fetchall()
+            )
+        return [OutboxItem(seq, mid, IndexOp(op)) for seq, mid, op in rows]
+
+    def ack_index(self, seqs: Sequence[int]) -> None:
+        if not seqs:
+            return
+        with self._lock:
+            self._require().executemany("DELETE FROM outbox WHERE seq = ?", [(s,) for s in seqs])
+
+    def cached_embeddings(self, embedder: str, hashes: Sequence[str]) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        unique = list(dict.fromkeys(hashes))
+        with self._lock:
+            conn = self._require()
+            for start in range(0, len(unique), 500):
+                chunk = unique[start : start + 500]
+                marks = ", ".join("?" for _ in chunk)
+                rows = conn.execute(
+                    "SELECT content_hash, vector FROM embedding_cache "
+                    f"WHERE embedder = ? AND content_hash IN ({marks})",
+                    [embedder, *chunk],
+                ).fetchall()
+                for h, blob in rows:
+                    out[h] = np.frombuffer(blob, dtype=np.float32)
+        return out
+
+    def all_ids(self, after: str | None = None, limit: int = 1000) -> list[str]:
+        with self._lock:
+            rows = (
+                self._require()
+                .execute(
+                    "SELECT id FROM memories WHERE id > ? ORDER BY id LIMIT ?", (after or "", limit)
+                )
+                .fetchall()
+            )
+        return [r[0] for r in rows]
+
+    def counts(self) -> StoreCounts:
+        with self._lock:
+            conn = self._require()
+            by_kind = dict(conn.execute("SELECT kind, COUNT(*) FROM memories GROUP BY kind"))
+            history = conn.execute("SELECT COUNT(*) FROM history").fetchone()[0]
+            pending = conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+        return StoreCounts(
+            records=sum(by_kind.values()),
+            by_kind=by_kind,
+            history_entries=history,
+            pending_index=pending,
+        )
+
+
+__all__ = ["SQLiteStore"]

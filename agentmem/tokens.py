@@ -1,0 +1,68 @@
+"""Token counting with a real BPE tokenizer (tiktoken), offline.
+
+tiktoken normally downloads its encoding files on first use; litellm ships them, so when no
+``TIKTOKEN_CACHE_DIR`` is set we point tiktoken at litellm's bundled copy and nothing is
+fetched. The default encoding is ``cl100k_base`` (GPT-4 class models), a close proxy for most
+current models; set ``AGENTMEM_TOKEN_ENCODING`` to ``o200k_base`` for GPT-4o-class models.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import os
+from pathlib import Path
+from typing import Any
+
+from agentmem.errors import BackendUnavailable
+
+
+def _bundled_encodings_dir() -> Path | None:
+    spec = importlib.util.find_spec("litellm")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / "litellm_core_utils" / "tokenizers"
+    return path if path.is_dir() else None
+
+
+@functools.lru_cache(maxsize=4)
+def _encoding(name: str) -> Any:
+    if "TIKTOKEN_CACHE_DIR" not in os.environ:
+        bundled = _bundled_encodings_dir()
+        if bundled is not None:
+            os.environ["TIKTOKEN_CACHE_DIR"] = str(bundled)
+    import tiktoken
+
+    try:
+        return tiktoken.get_encoding(name)
+    except Exception as exc:
+        raise BackendUnavailable(
+            f"cannot load the tiktoken encoding {name!r} offline ({exc}); install litellm "
+            "(which bundles the encodings) or set TIKTOKEN_CACHE_DIR to a directory holding them"
+        ) from exc
+
+
+class TokenCounter:
+    """Counts tokens of text with one tiktoken encoding."""
+
+    def __init__(self, encoding: str = "cl100k_base") -> None:
+        self.encoding_name = encoding
+
+    def count(self, text: str) -> int:
+        """How many tokens ``text`` is."""
+        return len(_encoding(self.encoding_name).encode(text, disallowed_special=()))
+
+    def truncate(self, text: str, max_tokens: int) -> str:
+        """The longest prefix of ``text`` that is at most ``max_tokens`` tokens."""
+        enc = _encoding(self.encoding_name)
+        tokens = enc.encode(text, disallowed_special=())
+        if len(tokens) <= max_tokens:
+            return text
+        cut: str = enc.decode(tokens[: max(max_tokens, 0)])
+        # Decoding a cut can end mid-character or re-tokenise longer; shrink until it fits.
+        while cut and self.count(cut) > max_tokens:
+            cut = cut[:-1]
+        return cut
+
+
+__all__ = ["TokenCounter"]

@@ -1,0 +1,170 @@
+"""Qdrant Edge vector index: Qdrant's embedded engine, the default under ``AGENTMEM_HOME``."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agentmem.errors import BackendUnavailable, InvalidSettings
+from agentmem.lexical import SparseVector
+from agentmem.vectors._qdrant_filter import FilterModels, build_filter
+from agentmem.vectors.base import (
+    BM25,
+    DENSE,
+    DENSE_SPACES,
+    SPARSE_SPACES,
+    VectorIndex,
+    VectorPoint,
+    VectorQuery,
+)
+
+_KEYWORD_FIELDS = ("org_id", "user_id", "agent_id", "thread_id", "kind", "status")
+_FLOAT_FIELDS = ("valid_from", "valid_to", "event_time", "created_at")
+
+
+class EdgeVectorIndex(VectorIndex):
+    """A Qdrant Edge shard in a local directory (one process at a time)."""
+
+    supports_concurrent_processes = False
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.url = f"edge://{self.path}"
+        self._shard: Any = None
+        self._lock = threading.RLock()
+        self._qe: Any = None
+
+    @classmethod
+    def from_url(cls, url: str) -> EdgeVectorIndex:
+        """``edge:///absolute/path`` or ``edge://relative/path``."""
+        prefix = "edge://"
+        if not url.startswith(prefix) or len(url) == len(prefix):
+            raise InvalidSettings(f"{url!r} is not a Qdrant Edge URL like edge:///path/vectors")
+        return cls(url[len(prefix) :])
+
+    def setup(self, dim: int) -> None:
+        if self._shard is not None:
+            return
+        import qdrant_edge as qe
+
+        self._qe = qe
+        self._models = FilterModels(qe.Filter, qe.FieldCondition, qe.MatchValue, qe.RangeFloat)
+        config = qe.EdgeConfig(
+            vectors={
+                name: qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine)
+                for name in DENSE_SPACES
+            },
+            sparse_vectors={
+                name: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf) for name in SPARSE_SPACES
+            },
+        )
+        try:
+            if (self.path / "edge_config.json").exists() or _has_segments(self.path):
+                self._shard = qe.EdgeShard.load(str(self.path), config)
+            else:
+                self.path.mkdir(parents=True, exist_ok=True)
+                self._shard = qe.EdgeShard.create(str(self.path), config)
+                for name in _KEYWORD_FIELDS:
+                    self._shard.update(
+                        qe.UpdateOperation.create_field_index(name, qe.PayloadSchemaType.Keyword)
+                    )
+                for name in _FLOAT_FIELDS:
+                    self._shard.update(
+                        qe.UpdateOperation.create_field_index(name, qe.PayloadSchemaType.Float)
+                    )
+        except Exception as exc:
+            raise BackendUnavailable(
+                f"cannot open the Qdrant Edge index at {self.path} for {dim}-d vectors: {exc}. "
+                "If it was built with another embedder, move that directory aside (or point "
+                "AGENTMEM_VECTORS_URL at a new path) and run `agentmem reindex`: the index is "
+                "rebuilt from the store"
+            ) from exc
+
+    def close(self) -> None:
+        with self._lock:
+            if self._shard is not None:
+                self._shard.flush()
+                self._shard.close()
+                self._shard = None
+
+    def _require(self) -> Any:
+        if self._shard is None:
+            raise BackendUnavailable(f"Qdrant Edge index {self.path} is not open; call setup()")
+        return self._shard
+
+    def upsert(self, points: Sequence[VectorPoint]) -> None:
+        if not points:
+            return
+        qe = self._qe
+        batch = [qe.Point(p.id, self._named_vectors(p), p.payload) for p in points]
+        with self._lock:
+            self._require().update(qe.UpdateOperation.upsert_points(batch))
+
+    def _named_vectors(self, p: VectorPoint) -> dict[str, Any]:
+        qe = self._qe
+        named: dict[str, Any] = {DENSE: np.asarray(p.vector, dtype=np.float32).tolist()}
+        for name, v in p.dense.items():
+            named[name] = np.asarray(v, dtype=np.float32).tolist()
+        for name, sv in p.sparse.items():
+            if sv:
+                named[name] = qe.SparseVector(list(sv.indices), list(sv.values))
+        return named
+
+    def delete(self, ids: Sequence[str]) -> None:
+        if not ids:
+            return
+        with self._lock:
+            self._require().update(self._qe.UpdateOperation.delete_points(list(ids)))
+
+    def search(
+        self, vector: np.ndarray, query: VectorQuery, using: str = DENSE
+    ) -> list[tuple[str, float]]:
+        as_list = np.asarray(vector, dtype=np.float32).tolist()
+        return self._query(self._qe.Query.Nearest(as_list, using=using), query)
+
+    def search_sparse(
+        self, vector: SparseVector, query: VectorQuery, using: str = BM25
+    ) -> list[tuple[str, float]]:
+        if not vector:
+            return []
+        sparse = self._qe.SparseVector(list(vector.indices), list(vector.values))
+        return self._query(self._qe.Query.Nearest(sparse, using=using), query)
+
+    def _query(self, scoring: Any, query: VectorQuery) -> list[tuple[str, float]]:
+        q = query if query.now else _with_now(query)
+        request = self._qe.QueryRequest(
+            limit=q.limit, query=scoring, filter=build_filter(q, self._models), with_payload=False
+        )
+        with self._lock:
+            hits = self._require().query(request)
+        return [(str(h.id), float(h.score)) for h in hits]
+
+    def count(self) -> int:
+        with self._lock:
+            return int(self._require().count(self._qe.CountRequest(exact=True)))
+
+    def ids(self, limit: int = 10_000, offset: str | None = None) -> list[str]:
+        request = self._qe.ScrollRequest(
+            offset=offset, limit=limit, with_payload=False, with_vector=False
+        )
+        with self._lock:
+            records, _next = self._require().scroll(request)
+        return [str(r.id) for r in records]
+
+
+def _with_now(query: VectorQuery) -> VectorQuery:
+    from dataclasses import replace
+
+    return replace(query, now=time.time())
+
+
+def _has_segments(path: Path) -> bool:
+    return path.is_dir() and any(path.iterdir())
+
+
+__all__ = ["EdgeVectorIndex"]

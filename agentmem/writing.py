@@ -1,0 +1,299 @@
+"""Turn validated input into write batches: add, update, delete.
+
+Each function validates first (so bad input changes nothing), embeds what the cache lacks,
+then commits one :class:`WriteBatch` (records + history + outbox + cached vectors) and lets the
+indexer apply the outbox.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from agentmem.backends import Backends
+from agentmem.errors import InvalidText, NotFound, ValidationError
+from agentmem.indexing import sync_outbox, vectors_for
+from agentmem.models import (
+    HistoryEntry,
+    HistoryEvent,
+    MemoryKind,
+    MemoryRecord,
+    Scope,
+    content_hash,
+    utcnow,
+)
+from agentmem.representation import neighbours_to_refresh
+from agentmem.stores import IndexOp, WriteBatch
+from agentmem.validation import (
+    check_importance,
+    check_kind,
+    check_metadata,
+    check_text,
+    check_time,
+)
+
+_ITEM_KEYS = frozenset(
+    {"text", "metadata", "event_time", "kind", "importance", "valid_from", "valid_to", "provenance"}
+)
+
+
+def new_record(
+    backends: Backends,
+    scope: Scope,
+    text: Any,
+    *,
+    kind: str | MemoryKind = MemoryKind.EPISODIC,
+    metadata: Any = None,
+    event_time: Any = None,
+    importance: Any = None,
+    valid_from: Any = None,
+    valid_to: Any = None,
+    provenance: Any = None,
+) -> MemoryRecord:
+    """A validated, not yet stored record."""
+    settings = backends.settings
+    now = utcnow()
+    text = check_text(text, max_chars=settings.max_text_chars)
+    event = check_time(event_time)
+    start = check_time(valid_from, what="valid_from")
+    end = check_time(valid_to, what="valid_to")
+    if start is not None and end is not None and end <= start:
+        raise ValidationError(f"valid_to ({end}) must be after valid_from ({start})")
+    return MemoryRecord(
+        scope=scope,
+        kind=check_kind(kind),
+        text=text,
+        metadata=check_metadata(metadata),
+        provenance=check_metadata(provenance),
+        content_hash=content_hash(text),
+        event_time=event,
+        valid_from=start or event,
+        valid_to=end,
+        created_at=now,
+        updated_at=now,
+        importance=check_importance(importance),
+    )
+
+
+def records_from_items(
+    backends: Backends, scope: Scope, items: Sequence[Mapping[str, Any] | str]
+) -> list[MemoryRecord]:
+    """Validate every item of an ``add_many`` call before anything is written."""
+    if isinstance(items, str | bytes) or not isinstance(items, Sequence):
+        raise ValidationError("items must be a list of dicts like {'text': '...'} or strings")
+    limit = backends.settings.max_batch_items
+    if len(items) > limit:
+        raise ValidationError(
+            f"{len(items):,} items in one call, over the limit of {limit:,} "
+            "(AGENTMEM_MAX_BATCH_ITEMS); send them in smaller batches"
+        )
+    records: list[MemoryRecord] = []
+    for position, item in enumerate(items):
+        if isinstance(item, str):
+            item = {"text": item}
+        if not isinstance(item, Mapping):
+            raise ValidationError(
+                f"item {position} is a {type(item).__name__}; each item is a dict with 'text'"
+            )
+        unknown = set(item) - _ITEM_KEYS
+        if unknown:
+            raise ValidationError(
+                f"item {position} has unknown keys {sorted(unknown)}; allowed: {sorted(_ITEM_KEYS)}"
+            )
+        if "text" not in item:
+            raise InvalidText(f"item {position} has no 'text'")
+        try:
+            records.append(new_record(backends, scope, **item))
+        except ValidationError as exc:
+            raise type(exc)(f"item {position}: {exc}") from None
+    # Creation order is conversation order: give each item its own instant, one microsecond
+    # apart, so neighbours within a batch are well defined.
+    if records:
+        base = records[0].created_at
+        for position, record in enumerate(records):
+            stamp = base + timedelta(microseconds=position)
+            record.created_at = record.updated_at = stamp
+    return records
+
+
+def insert(backends: Backends, records: list[MemoryRecord], actor: str = "api") -> None:
+    """Store new records atomically (with history, outbox and cached vectors), then index."""
+    if not records:
+        return
+    _, fresh = vectors_for(backends, records)
+    refresh = _neighbours_before(backends, records)
+    batch = WriteBatch(
+        inserts=records,
+        history=[
+            HistoryEntry(
+                memory_id=r.id,
+                scope=r.scope,
+                event=HistoryEvent.ADD,
+                version=r.version,
+                new_text=r.text,
+                new_metadata=r.metadata,
+                actor=actor,
+                at=r.created_at,
+            )
+            for r in records
+        ],
+        index=[(r.id, IndexOp.UPSERT) for r in records] + [(i, IndexOp.UPSERT) for i in refresh],
+        embeddings=[(backends.embedder.name, h, v) for h, v in fresh],
+    )
+    backends.store.apply(batch)
+    sync_outbox(backends)
+
+
+def _neighbours_before(backends: Backends, records: Sequence[MemoryRecord]) -> list[str]:
+    """Stored episodes whose window gains a new neighbour: for each session the batch writes
+    to, the stored episodes around its first new record."""
+    config = backends.settings.retrieval
+    firsts: dict[tuple[object, ...], MemoryRecord] = {}
+    for r in records:
+        key = (
+            tuple(sorted(r.scope.fields().items())),
+            r.kind,
+            r.metadata.get(config.window_group_key),
+        )
+        if key not in firsts or r.created_at < firsts[key].created_at:
+            firsts[key] = r
+    return neighbours_to_refresh(
+        backends.store, list(firsts.values()), config, exclude={r.id for r in records}
+    )
+
+
+def import_records(
+    backends: Backends, records: Sequence[MemoryRecord], actor: str = "import"
+) -> int:
+    """Insert exported records verbatim (ids, times, versions); ids already present are
+    skipped, so importing the same file twice is harmless. Returns how many were inserted."""
+    existing = {r.id for r in backends.store.get_many([r.id for r in records])}
+    fresh = [r for r in records if r.id not in existing]
+    for r in fresh:
+        check_text(r.text, max_chars=backends.settings.max_text_chars)
+        check_metadata(r.metadata)
+        check_metadata(r.provenance)
+        check_importance(r.importance)
+    insert(backends, fresh, actor=actor)
+    return len(fresh)
+
+
+def get_one(backends: Backends, memory_id: Any, scope: Scope | None) -> MemoryRecord:
+    """The record with this id, visible to ``scope`` if given, or :class:`NotFound`."""
+    if not isinstance(memory_id, str) or not memory_id:
+        raise NotFound(f"memory id must be a non-empty string, got {memory_id!r}")
+    found = backends.store.get_many([memory_id], scope)
+    if not found:
+        where = f" in scope {scope}" if scope is not None else ""
+        raise NotFound(f"no memory with id {memory_id!r}{where}; list ids with mem.list(...)")
+    return found[0]
+
+
+def update(
+    backends: Backends,
+    memory_id: str,
+    scope: Scope | None,
+    *,
+    text: Any = None,
+    metadata: Any = None,
+    importance: Any = None,
+    valid_to: Any = None,
+    invalidate: bool = False,
+    actor: str = "api",
+) -> MemoryRecord:
+    """Write a new version of a record; the old one stays in its history."""
+    nothing = text is None and metadata is None and importance is None and valid_to is None
+    if nothing and not invalidate:
+        raise ValidationError("update needs text=, metadata=, importance= or valid_to=")
+    current = get_one(backends, memory_id, scope)
+    now = utcnow()
+    changes: dict[str, Any] = {"version": current.version + 1, "updated_at": now}
+    if text is not None:
+        new_text = check_text(text, max_chars=backends.settings.max_text_chars)
+        changes["text"] = new_text
+        changes["content_hash"] = content_hash(new_text)
+    if metadata is not None:
+        changes["metadata"] = check_metadata(metadata)
+    if importance is not None:
+        changes["importance"] = check_importance(importance)
+    end: datetime | None = check_time(valid_to, what="valid_to")
+    if end is not None:
+        changes["valid_to"] = end
+    if invalidate:
+        changes["invalidated_at"] = now
+        changes.setdefault("valid_to", now)
+    updated = current.model_copy(update=changes)
+    _, fresh = vectors_for(backends, [updated])
+    event = HistoryEvent.INVALIDATE if invalidate else HistoryEvent.UPDATE
+    refresh = (
+        neighbours_to_refresh(
+            backends.store, [current], backends.settings.retrieval, exclude={current.id}
+        )
+        if "text" in changes
+        else []
+    )
+    batch = WriteBatch(
+        updates=[updated],
+        history=[
+            HistoryEntry(
+                memory_id=updated.id,
+                scope=updated.scope,
+                event=event,
+                version=updated.version,
+                old_text=current.text,
+                new_text=updated.text,
+                old_metadata=current.metadata,
+                new_metadata=updated.metadata,
+                actor=actor,
+                at=now,
+            )
+        ],
+        index=[(updated.id, IndexOp.UPSERT)] + [(i, IndexOp.UPSERT) for i in refresh],
+        embeddings=[(backends.embedder.name, h, v) for h, v in fresh],
+    )
+    backends.store.apply(batch)
+    sync_outbox(backends)
+    return updated
+
+
+def delete(backends: Backends, records: Sequence[MemoryRecord], actor: str = "api") -> int:
+    """Delete records (their history stays, with a DELETE entry holding the last text)."""
+    now = utcnow()
+    gone = {r.id for r in records}
+    for start in range(0, len(records), 500):
+        chunk = records[start : start + 500]
+        refresh = neighbours_to_refresh(
+            backends.store, chunk, backends.settings.retrieval, exclude=gone
+        )
+        batch = WriteBatch(
+            deletes=[r.id for r in chunk],
+            history=[
+                HistoryEntry(
+                    memory_id=r.id,
+                    scope=r.scope,
+                    event=HistoryEvent.DELETE,
+                    version=r.version + 1,
+                    old_text=r.text,
+                    old_metadata=r.metadata,
+                    actor=actor,
+                    at=now,
+                )
+                for r in chunk
+            ],
+            index=[(r.id, IndexOp.DELETE) for r in chunk] + [(i, IndexOp.UPSERT) for i in refresh],
+        )
+        backends.store.apply(batch)
+    sync_outbox(backends)
+    return len(records)
+
+
+__all__ = [
+    "delete",
+    "get_one",
+    "import_records",
+    "insert",
+    "new_record",
+    "records_from_items",
+    "update",
+]

@@ -1,0 +1,185 @@
+"""agentmem quickstart: remember a multi-session conversation, recall it, change it, inspect it.
+
+Runs offline on the embedded defaults (SQLite + Qdrant Edge + all-MiniLM-L6-v2): no server,
+no LLM, no network. `make demo` runs this file.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+
+from agentmem import Memory, MemoryKind, NotFound, SearchHit, ValidationError
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE / "data" / "conversation.json"
+HOME = HERE / ".agentmem-demo"
+
+console = Console()
+
+
+def step(title: str) -> None:
+    console.rule(f"[bold cyan]{title}")
+
+
+def show_hits(query: str, hits: list[SearchHit]) -> None:
+    table = Table(title=f"search: {query!r}", show_lines=False)
+    table.add_column("#", justify="right")
+    table.add_column("score", justify="right")
+    table.add_column("when")
+    table.add_column("memory")
+    table.add_column("channel ranks", style="dim")
+    for rank, hit in enumerate(hits, start=1):
+        when = hit.record.event_time.date().isoformat() if hit.record.event_time else "-"
+        ranks = " ".join(f"{name}:{c.rank}" for name, c in hit.channels.items())
+        table.add_row(str(rank), f"{hit.score:.3f}", when, hit.record.text, ranks)
+    console.print(table)
+
+
+def remember(mem: Memory, user_id: str) -> None:
+    step("1. remember: three sessions of conversation, stored as episodic memory")
+    sessions = json.loads(DATA.read_text())["sessions"]
+    for session in sessions:
+        items = [
+            {
+                "text": f"{turn['speaker']}: {turn['text']}",
+                "event_time": session["date"],
+                "metadata": {"session": session["session"], "speaker": turn["speaker"]},
+            }
+            for turn in session["turns"]
+        ]
+        started = time.perf_counter()
+        mem.add_many(items, user_id=user_id)
+        elapsed = (time.perf_counter() - started) * 1000
+        console.print(
+            f"session {session['session']} ({session['date'][:10]}): "
+            f"{len(items)} turns stored in {elapsed:.0f} ms"
+        )
+    mem.add(
+        "Maya prefers short, direct answers without emojis.",
+        user_id=user_id,
+        kind=MemoryKind.SEMANTIC,
+        importance=0.9,
+    )
+    console.print("plus one semantic fact about Maya's preferences")
+
+
+def recall(mem: Memory, user_id: str) -> None:
+    step("2. recall: hybrid search (dense + BM25 + session windows + time) in Maya's scope")
+    for query in (
+        "What is Maya's dog called?",
+        "Where does Maya live now?",
+        "How did the half marathon go?",
+        "What happened in April 2024?",
+    ):
+        show_hits(query, mem.search(query, user_id=user_id, k=3))
+    hits = mem.search("running", user_id=user_id, k=3, filters={"session": {"$gte": 3}})
+    show_hits("running (metadata filter: session >= 3)", hits)
+    others = mem.search("What is Maya's dog called?", user_id="someone-else", k=3)
+    console.print(f"the same question in another user's scope finds {len(others)} memories")
+
+
+def context(mem: Memory, user_id: str) -> None:
+    step("3. context: a prompt-ready block within a token budget")
+    ctx = mem.context(
+        "What should I know before chatting with Maya?", user_id=user_id, max_tokens=150
+    )
+    console.print(Panel(ctx.text, title=f"{ctx.tokens} tokens (max {ctx.max_tokens})"))
+    console.print(
+        f"{len(ctx.records)} memories in, {ctx.dropped_for_budget} left out for the budget, "
+        f"{ctx.dropped_duplicates} near-duplicates dropped"
+    )
+
+
+def change(mem: Memory, user_id: str) -> None:
+    step("4. change: update a memory, keep its history; invalidate, then ask as of a date")
+    fact = mem.add(
+        "Maya lives in Harbourside.",
+        user_id=user_id,
+        kind=MemoryKind.SEMANTIC,
+        event_time="2024-03-04T09:15:00+00:00",
+    )
+    mem.update(fact.id, text="Maya lives in Harbourside, 50 minutes by tram from work.")
+    mem.invalidate(fact.id, valid_to="2024-06-20T07:05:00+00:00")
+    history = Table(title=f"history of {fact.id[:8]}")
+    for column in ("version", "event", "at", "text"):
+        history.add_column(column)
+    for entry in mem.history(fact.id):
+        history.add_row(
+            str(entry.version),
+            entry.event.value,
+            entry.at.strftime("%H:%M:%S"),
+            entry.new_text or "",
+        )
+    console.print(history)
+    current = mem.get(fact.id)
+    console.print(
+        f"current version: {current.version}, valid until {current.valid_to:%Y-%m-%d} "
+        "(invalidated, kept)"
+    )
+    now_hits = mem.search("Where does Maya live?", user_id=user_id, k=3, kinds=["semantic"])
+    then_hits = mem.search(
+        "Where does Maya live?", user_id=user_id, k=3, kinds=["semantic"], as_of="2024-05-01"
+    )
+    console.print(f"semantic facts today: {[h.record.text for h in now_hits]}")
+    console.print(f"... as of 2024-05-01: {[h.record.text for h in then_hits]}")
+
+
+def bad_input(mem: Memory, user_id: str) -> None:
+    step("5. bad input gets a clear error and changes nothing")
+    before = mem.stats().records
+    for label, call in (
+        ("empty text", lambda: mem.add("   ", user_id=user_id)),
+        ("no scope", lambda: mem.add("hello")),
+        ("unsafe scope", lambda: mem.add("hello", user_id="../etc")),
+        ("bad filter", lambda: mem.search("x", user_id=user_id, filters={"s": {"$regex": "."}})),
+        ("missing id", lambda: mem.get("no-such-id")),
+    ):
+        try:
+            call()
+        except (ValidationError, NotFound) as exc:
+            console.print(f"[yellow]{label}[/]: {type(exc).__name__}: {exc}")
+    assert mem.stats().records == before
+    console.print(f"records before and after: {before}")
+
+
+def stats(mem: Memory) -> None:
+    step("6. stats")
+    s = mem.stats()
+    table = Table(show_header=False)
+    for key, value in s.model_dump().items():
+        table.add_row(key, str(value))
+    console.print(table)
+
+
+def main() -> int:
+    shutil.rmtree(HOME, ignore_errors=True)
+    console.print(
+        Panel.fit(
+            "agentmem demo: embedded defaults (SQLite + Qdrant Edge + all-MiniLM-L6-v2), "
+            "no server, no LLM, no network",
+            style="bold",
+        )
+    )
+    started = time.perf_counter()
+    with Memory(home=HOME) as mem:
+        user_id = json.loads(DATA.read_text())["user_id"]
+        remember(mem, user_id)
+        recall(mem, user_id)
+        context(mem, user_id)
+        change(mem, user_id)
+        bad_input(mem, user_id)
+        stats(mem)
+    console.print(f"[green]demo finished in {time.perf_counter() - started:.1f} s[/]")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""Parametric memory: LoRA adapters trained from a scope's memories, and their registry.
+
+The retriever adapter is a query-side LoRA on the embedding model, trained on LLM-free
+(question -> memory) pairs generated from a scope's own episodic memories; memory vectors stay
+as indexed, only queries pass through the adapter::
+
+    from gpu import AdapterRegistry, AdaptedQueryEmbedder, build_trainset, train_retriever_adapter
+
+    trainset = build_trainset(mem.list(user_id="alice", kinds="episodic", limit=100_000))
+    result = train_retriever_adapter(trainset, "work/alice")
+    registry = AdapterRegistry(mem.settings.home / "adapters")
+    version = registry.register("user-alice", result.adapter_dir)
+    registry.promote("user-alice", version.version)   # only if it beats the current one
+    adapted = AdaptedQueryEmbedder(mem.backends.embedder, registry.current("user-alice").path)
+
+``gpu.trainsets``, ``gpu.registry`` and ``gpu.config`` need no torch; the names of
+``gpu.retriever`` load torch and peft (the ``gpu`` extra) on first use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from gpu.config import (
+    ADAPTER_KINDS,
+    METADATA_FILE,
+    RETRIEVER_KIND,
+    AdapterMetadata,
+    RetrieverAdapterConfig,
+)
+from gpu.registry import AdapterRegistry, AdapterVersion, Promotion
+from gpu.trainsets import TrainPair, TrainSet, TrainSetConfig, build_trainset, trainset_hash
+
+if TYPE_CHECKING:
+    from gpu.retriever import (
+        AdaptedQueryEmbedder,
+        QueryTower,
+        TrainResult,
+        get_lr,
+        info_nce_loss,
+        recall_at_k,
+        train_retriever_adapter,
+    )
+
+_LAZY = frozenset(
+    {
+        "AdaptedQueryEmbedder",
+        "QueryTower",
+        "TrainResult",
+        "get_lr",
+        "info_nce_loss",
+        "recall_at_k",
+        "train_retriever_adapter",
+    }
+)
+
+
+def __getattr__(name: str) -> Any:
+    # torch and peft load only when a training or inference name is first used.
+    if name in _LAZY:
+        from gpu import retriever
+
+        return getattr(retriever, name)
+    raise AttributeError(f"module 'gpu' has no attribute {name!r}")
+
+
+__all__ = [
+    "ADAPTER_KINDS",
+    "METADATA_FILE",
+    "RETRIEVER_KIND",
+    "AdaptedQueryEmbedder",
+    "AdapterMetadata",
+    "AdapterRegistry",
+    "AdapterVersion",
+    "Promotion",
+    "QueryTower",
+    "RetrieverAdapterConfig",
+    "TrainPair",
+    "TrainResult",
+    "TrainSet",
+    "TrainSetConfig",
+    "build_trainset",
+    "get_lr",
+    "info_nce_loss",
+    "recall_at_k",
+    "train_retriever_adapter",
+    "trainset_hash",
+]

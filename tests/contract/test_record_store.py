@@ -1,0 +1,612 @@
+"""The RecordStore contract: every record store passes this same suite.
+
+Backends: SQLite in a fresh file, and PostgreSQL in a fresh schema (the ``pg_url`` fixture).
+Records are built in code with explicit times, so ordering and validity are deterministic;
+metadata filters are checked against the reference semantics of ``agentmem.filters.matches``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from agentmem import Memory, Settings
+from agentmem.embedders import Embedder
+from agentmem.errors import BackendUnavailable, Conflict, InvalidSettings, NotFound
+from agentmem.filters import matches, parse_filters
+from agentmem.models import HistoryEntry, HistoryEvent, MemoryKind, MemoryRecord, Scope
+from agentmem.stores import (
+    IndexOp,
+    RecordQuery,
+    RecordStore,
+    StoreCounts,
+    WriteBatch,
+    store_from_url,
+)
+
+ALICE = Scope(user_id="alice")
+ALICE_BOT = Scope(user_id="alice", agent_id="bot")
+BOB = Scope(user_id="bob")
+T0 = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RecordStore]:
+    """An open, empty store of each backend."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'store.db'}"
+    else:
+        url = request.getfixturevalue("pg_url")
+    s = store_from_url(url, pool_min=1, pool_max=4, timeout=5.0)
+    s.setup()
+    yield s
+    s.close()
+
+
+def rec(
+    n: int,
+    scope: Scope = ALICE,
+    *,
+    kind: MemoryKind = MemoryKind.EPISODIC,
+    metadata: dict[str, Any] | None = None,
+    **fields: Any,
+) -> MemoryRecord:
+    """Record number ``n``, created ``n`` seconds after T0 (so creation order is ``n``)."""
+    created = T0 + timedelta(seconds=n)
+    values: dict[str, Any] = {
+        "id": f"m{n:04d}",
+        "scope": scope,
+        "kind": kind,
+        "text": f"memory number {n}",
+        "metadata": metadata or {},
+        "created_at": created,
+        "updated_at": created,
+    }
+    values.update(fields)
+    return MemoryRecord(**values)
+
+
+def added(r: MemoryRecord, actor: str = "test") -> HistoryEntry:
+    """The ADD history entry of a new record."""
+    return HistoryEntry(
+        memory_id=r.id,
+        scope=r.scope,
+        event=HistoryEvent.ADD,
+        version=r.version,
+        new_text=r.text,
+        new_metadata=r.metadata,
+        actor=actor,
+        at=r.created_at,
+    )
+
+
+def insert(store: RecordStore, *records: MemoryRecord) -> None:
+    """Insert records with their history and outbox entries, as the writer does."""
+    store.apply(
+        WriteBatch(
+            inserts=list(records),
+            history=[added(r) for r in records],
+            index=[(r.id, IndexOp.UPSERT) for r in records],
+        )
+    )
+
+
+def ids(records: list[MemoryRecord]) -> list[str]:
+    """The ids of records, in their order."""
+    return [r.id for r in records]
+
+
+def one(store: RecordStore, memory_id: str) -> MemoryRecord:
+    """The one stored record with this id."""
+    found = store.get_many([memory_id])
+    assert len(found) == 1, f"{memory_id} not found"
+    return found[0]
+
+
+def vector(seed: int, dim: int = 8) -> np.ndarray:
+    """A deterministic random float32 vector."""
+    return np.random.default_rng(seed).standard_normal(dim).astype(np.float32)
+
+
+# lifecycle -----------------------------------------------------------------------------------
+
+
+def test_setup_is_idempotent(store: RecordStore) -> None:
+    store.setup()
+    store.setup()
+    again = store_from_url(store.url)
+    again.setup()  # migrations already applied by another instance
+    again.setup()
+    again.close()
+    assert store.counts() == StoreCounts(records=0, by_kind={}, history_entries=0, pending_index=0)
+
+
+def test_reopen_after_close_keeps_data(store: RecordStore) -> None:
+    r = rec(1, metadata={"k": 1})
+    insert(store, r)
+    store.close()
+    store.close()  # safe twice
+    reopened = store_from_url(store.url)
+    with reopened:
+        assert reopened.get_many([r.id]) == [r]
+        assert [e.event for e in reopened.history(r.id)] == [HistoryEvent.ADD]
+    store.setup()  # the same object opens again after close
+    assert store.get_many([r.id]) == [r]
+
+
+def test_record_round_trips_every_field(store: RecordStore) -> None:
+    r = rec(
+        1,
+        Scope(org_id="acme", user_id="alice", agent_id="bot", thread_id="t-1"),
+        kind=MemoryKind.SEMANTIC,
+        metadata={"n": 1, "f": 0.25, "b": True, "s": "x", "l": [1, "a"], "o": {"k": None}},
+        provenance={"sources": ["m0001"], "extractor": "rules"},
+        event_time=T0 - timedelta(days=1, microseconds=7),
+        valid_from=T0 - timedelta(days=1),
+        valid_to=T0 + timedelta(days=3650),
+        importance=0.875,
+        access_count=3,
+        last_accessed_at=T0 + timedelta(hours=1, microseconds=999999),
+        version=4,
+    )
+    insert(store, r)
+    assert store.get_many([r.id]) == [r]
+
+
+# writes --------------------------------------------------------------------------------------
+
+
+def test_apply_writes_every_part_of_a_batch(store: RecordStore) -> None:
+    a, b = rec(1), rec(2)
+    insert(store, a, b)
+    a2 = a.model_copy(update={"text": "changed", "version": 2})
+    c = rec(3)
+    v = vector(1)
+    store.apply(
+        WriteBatch(
+            inserts=[c],
+            updates=[a2],
+            deletes=[b.id],
+            history=[added(c)],
+            index=[(c.id, IndexOp.UPSERT), (a.id, IndexOp.UPSERT), (b.id, IndexOp.DELETE)],
+            embeddings=[("emb", c.content_hash, v)],
+        )
+    )
+    assert sorted(ids(store.get_many([a.id, b.id, c.id]))) == [a.id, c.id]
+    assert one(store, a.id).text == "changed"
+    assert one(store, a.id).version == 2
+    assert [(i.memory_id, i.op) for i in store.pending_index()][-3:] == [
+        (c.id, IndexOp.UPSERT),
+        (a.id, IndexOp.UPSERT),
+        (b.id, IndexOp.DELETE),
+    ]
+    assert np.array_equal(store.cached_embeddings("emb", [c.content_hash])[c.content_hash], v)
+
+
+def test_failed_batch_leaves_nothing_behind(store: RecordStore) -> None:
+    a = rec(1)
+    insert(store, a)
+    before = store.counts()
+    b = rec(2)
+    duplicate = rec(1, BOB)  # same id as a
+    with pytest.raises(Conflict):
+        store.apply(
+            WriteBatch(
+                inserts=[b, duplicate],
+                history=[added(b)],
+                index=[(b.id, IndexOp.UPSERT)],
+                embeddings=[("emb", b.content_hash, vector(2))],
+            )
+        )
+    assert store.get_many([b.id]) == []
+    assert store.get_many([a.id]) == [a]
+    assert store.history(b.id) == []
+    assert store.counts() == before
+    assert store.cached_embeddings("emb", [b.content_hash]) == {}
+    # The store is still usable after the failed transaction.
+    insert(store, b)
+    assert store.get_many([b.id]) == [b]
+
+
+def test_stale_update_raises_conflict_and_rolls_back(store: RecordStore) -> None:
+    a, b = rec(1), rec(2)
+    insert(store, a, b)
+    store.apply(WriteBatch(updates=[a.model_copy(update={"text": "v2", "version": 2})]))
+    before = store.counts()
+    c = rec(3)
+    stale = a.model_copy(update={"text": "lost race", "version": 2})  # also replaces v1
+    fine = b.model_copy(update={"text": "b v2", "version": 2})
+    with pytest.raises(Conflict, match=a.id):
+        store.apply(
+            WriteBatch(
+                inserts=[c],
+                updates=[fine, stale],
+                history=[added(c)],
+                index=[(c.id, IndexOp.UPSERT)],
+            )
+        )
+    assert one(store, a.id).text == "v2"
+    assert one(store, b.id) == b  # the good update in the same batch was rolled back
+    assert store.get_many([c.id]) == []
+    assert store.counts() == before
+
+
+def test_update_of_missing_record_raises_conflict(store: RecordStore) -> None:
+    ghost = rec(9).model_copy(update={"version": 2})
+    with pytest.raises(Conflict):
+        store.apply(WriteBatch(updates=[ghost]))
+    assert store.get_many([ghost.id]) == []
+
+
+def test_delete_keeps_history(store: RecordStore) -> None:
+    a = rec(1)
+    insert(store, a)
+    gone = HistoryEntry(
+        memory_id=a.id,
+        scope=a.scope,
+        event=HistoryEvent.DELETE,
+        version=2,
+        old_text=a.text,
+        old_metadata=a.metadata,
+        actor="test",
+        at=T0 + timedelta(minutes=5),
+    )
+    store.apply(WriteBatch(deletes=[a.id], history=[gone], index=[(a.id, IndexOp.DELETE)]))
+    assert store.get_many([a.id]) == []
+    assert store.history(a.id) == [added(a), gone]
+    assert store.ids_in_scope(ALICE) == []
+
+
+def test_empty_batch_is_harmless(store: RecordStore) -> None:
+    store.apply(WriteBatch())
+    assert store.counts().records == 0
+
+
+# reads ---------------------------------------------------------------------------------------
+
+
+def test_get_many_with_and_without_scope(store: RecordStore) -> None:
+    a, a_bot, b = rec(1, ALICE), rec(2, ALICE_BOT), rec(3, BOB)
+    insert(store, a, a_bot, b)
+    every = [a.id, a_bot.id, b.id, "no-such-id"]
+    assert store.get_many([]) == []
+    assert sorted(ids(store.get_many(every))) == [a.id, a_bot.id, b.id]
+    # Knowing an id never reaches across scopes.
+    assert sorted(ids(store.get_many(every, ALICE))) == [a.id, a_bot.id]
+    assert ids(store.get_many(every, ALICE_BOT)) == [a_bot.id]
+    assert ids(store.get_many(every, BOB)) == [b.id]
+    assert store.get_many([b.id], ALICE) == []
+    assert store.get_many([a.id], Scope(org_id="acme")) == []
+
+
+def test_get_many_handles_many_ids(store: RecordStore) -> None:
+    records = [rec(n) for n in range(1, 1201)]
+    store.apply(WriteBatch(inserts=records))
+    wanted = [r.id for r in records[::2]]
+    assert sorted(ids(store.get_many(wanted, ALICE))) == sorted(wanted)
+
+
+def test_query_scope_kinds_and_paging(store: RecordStore) -> None:
+    # Inserted out of creation order: results come back oldest first.
+    records = [
+        rec(5, ALICE, kind=MemoryKind.SEMANTIC),
+        rec(1, ALICE),
+        rec(3, ALICE_BOT, kind=MemoryKind.PROCEDURAL),
+        rec(2, BOB),
+        rec(4, ALICE),
+        rec(6, BOB, kind=MemoryKind.SEMANTIC),
+    ]
+    insert(store, *records)
+    assert ids(store.query(RecordQuery(scope=ALICE))) == ["m0001", "m0003", "m0004", "m0005"]
+    assert ids(store.query(RecordQuery(scope=ALICE_BOT))) == ["m0003"]
+    assert ids(store.query(RecordQuery(scope=BOB))) == ["m0002", "m0006"]
+    semantic = RecordQuery(scope=ALICE, kinds=(MemoryKind.SEMANTIC,))
+    assert ids(store.query(semantic)) == ["m0005"]
+    two_kinds = RecordQuery(scope=ALICE, kinds=(MemoryKind.EPISODIC, MemoryKind.PROCEDURAL))
+    assert ids(store.query(two_kinds)) == ["m0001", "m0003", "m0004"]
+    assert ids(store.query(RecordQuery(scope=ALICE, limit=2))) == ["m0001", "m0003"]
+    assert ids(store.query(RecordQuery(scope=ALICE, limit=2, offset=2))) == ["m0004", "m0005"]
+    assert store.query(RecordQuery(scope=ALICE, limit=2, offset=4)) == []
+    assert store.query(RecordQuery(scope=Scope(user_id="carol"))) == []
+
+
+def test_query_orders_ties_by_id(store: RecordStore) -> None:
+    same = T0 + timedelta(seconds=1)
+    records = [rec(n, created_at=same, updated_at=same) for n in (3, 1, 2)]
+    insert(store, *records)
+    assert ids(store.query(RecordQuery(scope=ALICE))) == ["m0001", "m0002", "m0003"]
+
+
+METADATA: list[dict[str, Any]] = [
+    {"n": 1, "s": "a", "b": True, "f": 1.5},
+    {"n": 2, "s": "b", "b": False, "f": 2.0},
+    {"n": 1.0, "s": "1", "b": 1},
+    {"n": True, "s": 1, "b": "true"},
+    {"n": "1", "b": 0},
+    {"n": -3, "f": -0.5, "s": "a b"},
+    {},
+    {"n": None, "s": None, "b": None},
+    {"n": [1, 2], "s": {"a": 1}, "b": [True]},
+    {"n": 10**12, "f": 1e-3, "s": "A"},
+    {"n": 0, "f": 0.0, "s": ""},
+]
+FILTERS: list[dict[str, Any]] = [
+    {"n": 1},
+    {"n": 1.0},
+    {"n": {"$eq": 1}},
+    {"n": True},
+    {"n": "1"},
+    {"n": 0},
+    {"n": False},
+    {"n": {"$ne": 1}},
+    {"n": {"$ne": True}},
+    {"n": {"$ne": "1"}},
+    {"s": "a"},
+    {"s": ""},
+    {"s": {"$ne": "a"}},
+    {"b": True},
+    {"b": False},
+    {"b": 1},
+    {"b": {"$ne": False}},
+    {"n": {"$in": [1, "1"]}},
+    {"n": {"$in": [True, 2]}},
+    {"s": {"$in": ["a", "b", "A"]}},
+    {"b": {"$in": [False, 0]}},
+    {"n": {"$gt": 1}},
+    {"n": {"$gte": 1}},
+    {"n": {"$lt": 2}},
+    {"n": {"$lte": 1.0}},
+    {"n": {"$gt": 10**11}},
+    {"n": {"$gte": -3, "$lte": 0}},
+    {"f": {"$gt": 0.0, "$lt": 2.0}},
+    {"f": {"$gte": -0.5}},
+    {"f": {"$lt": 0.001}},
+    {"f": {"$lte": 0.001}},
+    {"f": {"$lt": float("inf")}},
+    {"f": {"$gt": float("-inf")}},
+    {"f": {"$gt": float("inf")}},
+    {"s": {"$gt": 0}},
+    {"n": 1, "s": "a"},
+    {"n": {"$gte": 1}, "b": {"$ne": True}},
+    {"missing": {"$ne": 1}},
+    {"missing": 1},
+    {"missing": {"$lt": 1}},
+]
+
+
+@pytest.mark.parametrize("filters", FILTERS, ids=[repr(f) for f in FILTERS])
+def test_metadata_conditions_match_the_reference(
+    store: RecordStore, filters: dict[str, Any]
+) -> None:
+    mine = [rec(n, metadata=m) for n, m in enumerate(METADATA, start=1)]
+    # Bob's records match the same filters; scope isolation must still hold.
+    theirs = [rec(n + 100, BOB, metadata=m) for n, m in enumerate(METADATA, start=1)]
+    store.apply(WriteBatch(inserts=[*mine, *theirs]))
+    conditions = parse_filters(filters)
+    expected = [r.id for r in mine if matches(r.metadata, conditions)]
+    got = store.query(RecordQuery(scope=ALICE, conditions=conditions))
+    assert ids(got) == expected
+
+
+def test_validity_include_invalidated_and_as_of(store: RecordStore) -> None:
+    now = datetime.now(UTC)
+    current = rec(1)
+    invalidated = rec(2, invalidated_at=T0 + timedelta(days=2), valid_to=T0 + timedelta(days=2))
+    expired = rec(3, valid_to=T0 + timedelta(days=1))  # ended, never marked invalidated
+    future_end = rec(4, valid_to=now + timedelta(days=365))
+    window = rec(
+        5, valid_from=T0 + timedelta(days=10), valid_to=T0 + timedelta(days=20)
+    )  # valid_from wins over created_at
+    insert(store, current, invalidated, expired, future_end, window)
+
+    assert ids(store.query(RecordQuery(scope=ALICE))) == [current.id, future_end.id]
+    everything = RecordQuery(scope=ALICE, include_invalidated=True)
+    assert ids(store.query(everything)) == ids([current, invalidated, expired, future_end, window])
+
+    def as_of(t: datetime) -> list[str]:
+        return ids(store.query(RecordQuery(scope=ALICE, as_of=t)))
+
+    assert as_of(T0) == []  # nothing was created yet
+    assert as_of(T0 + timedelta(hours=1)) == ids([current, invalidated, expired, future_end])
+    assert as_of(T0 + timedelta(days=1, hours=1)) == ids([current, invalidated, future_end])
+    assert as_of(T0 + timedelta(days=15)) == ids([current, future_end, window])
+    assert as_of(T0 + timedelta(days=25)) == ids([current, future_end])
+
+
+def test_ids_in_scope(store: RecordStore) -> None:
+    insert(store, rec(3, ALICE), rec(1, ALICE_BOT), rec(2, BOB))
+    assert store.ids_in_scope(ALICE) == ["m0001", "m0003"]
+    assert store.ids_in_scope(ALICE_BOT) == ["m0001"]
+    assert store.ids_in_scope(BOB) == ["m0002"]
+    assert store.ids_in_scope(Scope(user_id="carol")) == []
+
+
+def test_history_order_and_scope(store: RecordStore) -> None:
+    a = rec(1)
+    insert(store, a)
+    entries = [added(a)]
+    current = a
+    for version in (2, 3, 4):
+        new = current.model_copy(update={"text": f"v{version}", "version": version})
+        entry = HistoryEntry(
+            memory_id=a.id,
+            scope=a.scope,
+            event=HistoryEvent.UPDATE,
+            version=version,
+            old_text=current.text,
+            new_text=new.text,
+            old_metadata=current.metadata,
+            new_metadata={"v": version},
+            actor="test",
+            # Appended order wins, even when the clock says otherwise.
+            at=T0 - timedelta(seconds=version),
+        )
+        store.apply(WriteBatch(updates=[new], history=[entry]))
+        entries.append(entry)
+        current = new
+    insert(store, rec(2, BOB))
+    assert store.history(a.id) == entries
+    assert store.history(a.id, ALICE) == entries
+    assert store.history(a.id, BOB) == []
+    assert store.history("no-such-id") == []
+
+
+def test_outbox_pending_and_ack(store: RecordStore) -> None:
+    ops = [(f"m{n:04d}", IndexOp.UPSERT if n % 3 else IndexOp.DELETE) for n in range(1, 11)]
+    store.apply(WriteBatch(index=ops[:4]))
+    store.apply(WriteBatch(index=ops[4:]))
+    pending = store.pending_index()
+    assert [(i.memory_id, i.op) for i in pending] == ops
+    seqs = [i.seq for i in pending]
+    assert seqs == sorted(seqs)
+    assert len(set(seqs)) == len(seqs)
+    assert store.pending_index(limit=3) == pending[:3]
+    store.ack_index([])
+    store.ack_index([pending[0].seq, pending[2].seq])
+    assert store.pending_index() == [pending[1], *pending[3:]]
+    assert store.counts().pending_index == 8
+    store.ack_index([i.seq for i in pending])
+    assert store.pending_index() == []
+
+
+def test_cached_embeddings_round_trip(store: RecordStore) -> None:
+    vectors = {f"h{i}": vector(i, dim=384) for i in range(5)}
+    store.apply(WriteBatch(embeddings=[("minilm", h, v) for h, v in vectors.items()]))
+    got = store.cached_embeddings("minilm", ["h0", "h3", "h3", "absent"])
+    assert set(got) == {"h0", "h3"}
+    for h, v in got.items():
+        assert v.dtype == np.float32
+        assert np.array_equal(v, vectors[h])
+    assert store.cached_embeddings("other-model", ["h0"]) == {}
+    assert store.cached_embeddings("minilm", []) == {}
+    # A hash already cached keeps its first vector; float64 input is stored as float32.
+    store.apply(WriteBatch(embeddings=[("minilm", "h0", vector(99, dim=384))]))
+    wide = np.random.default_rng(7).standard_normal(384)
+    store.apply(WriteBatch(embeddings=[("minilm", "h9", wide)]))
+    got = store.cached_embeddings("minilm", ["h0", "h9"])
+    assert np.array_equal(got["h0"], vectors["h0"])
+    assert np.array_equal(got["h9"], wide.astype(np.float32))
+
+
+def test_all_ids_pages_in_id_order(store: RecordStore) -> None:
+    records = [rec(n, ALICE if n % 2 else BOB) for n in range(25, 0, -1)]
+    store.apply(WriteBatch(inserts=records))
+    pages: list[list[str]] = []
+    after: str | None = None
+    while page := store.all_ids(after=after, limit=10):
+        pages.append(page)
+        after = page[-1]
+    assert [len(p) for p in pages] == [10, 10, 5]
+    assert [i for p in pages for i in p] == sorted(r.id for r in records)
+    assert store.all_ids(after="m0025") == []
+
+
+def test_counts(store: RecordStore) -> None:
+    insert(
+        store,
+        rec(1),
+        rec(2, kind=MemoryKind.SEMANTIC),
+        rec(3, BOB, kind=MemoryKind.SEMANTIC),
+        rec(4, kind=MemoryKind.EXPERIENCE),
+    )
+    store.apply(WriteBatch(deletes=["m0004"], index=[("m0004", IndexOp.DELETE)]))
+    assert store.counts() == StoreCounts(
+        records=3,
+        by_kind={"episodic": 1, "semantic": 2},
+        history_entries=4,
+        pending_index=5,
+    )
+
+
+# PostgreSQL only -----------------------------------------------------------------------------
+
+
+@pytest.mark.postgres
+def test_postgres_setup_is_safe_when_run_concurrently(pg_url: str) -> None:
+    from agentmem.stores.postgres import MIGRATIONS, PostgresStore
+
+    stores = [PostgresStore(pg_url, pool_min=1, pool_max=1) for _ in range(4)]
+    barrier = threading.Barrier(len(stores))
+    errors: list[BaseException] = []
+
+    def start(s: PostgresStore) -> None:
+        try:
+            barrier.wait()
+            s.setup()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start, args=(s,)) for s in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    try:
+        assert errors == []
+        import psycopg
+
+        with psycopg.connect(pg_url) as conn:
+            versions = conn.execute("SELECT version FROM schema_migrations").fetchall()
+        assert sorted(v for (v,) in versions) == list(range(1, len(MIGRATIONS) + 1))
+    finally:
+        for s in stores:
+            s.close()
+
+
+def test_postgres_unreachable_is_backend_unavailable() -> None:
+    from agentmem.stores.postgres import PostgresStore
+
+    url = "postgresql://agent:s3cret@127.0.0.1:1/agentmem"
+    store = PostgresStore(url, timeout=1)  # the constructor does no I/O
+    with pytest.raises(BackendUnavailable) as info:
+        store.setup()
+    message = str(info.value)
+    assert "s3cret" not in message
+    assert "postgresql://agent:***@127.0.0.1:1/agentmem" in message
+    assert "start PostgreSQL" in message
+    with pytest.raises(BackendUnavailable, match="setup"):
+        store.get_many(["x"])
+
+
+@pytest.mark.postgres
+def test_postgres_missing_schema_is_invalid_settings(pg_url: str) -> None:
+    from agentmem.stores.postgres import PostgresStore
+
+    url = pg_url.replace("search_path%3D", "search_path%3Dno_such_")
+    with pytest.raises(InvalidSettings, match="CREATE SCHEMA"):
+        PostgresStore(url).setup()
+
+
+# the controller on PostgreSQL ----------------------------------------------------------------
+
+
+@pytest.mark.postgres
+def test_memory_end_to_end_on_postgres(pg_url: str, tmp_path: Path, embedder: Embedder) -> None:
+    settings = Settings.load(store_url=pg_url, home=tmp_path)
+    with Memory(settings=settings, embedder=embedder) as mem:
+        assert mem.backends.store.supports_concurrent_processes
+        cat = mem.add("My cat is called Miso", user_id="alice", metadata={"topic": "pets"})
+        mem.add("I work as a nurse in Lyon", user_id="alice", metadata={"topic": "work"})
+        mem.add("My cat is called Pixel", user_id="bob")
+        hits = mem.search("what is the cat's name?", user_id="alice", k=2)
+        assert hits[0].record.id == cat.id
+        assert all(h.record.scope.user_id == "alice" for h in hits)
+        filtered = mem.search("cat", user_id="alice", filters={"topic": "work"})
+        assert [h.record.metadata["topic"] for h in filtered] == ["work"]
+
+        updated = mem.update(cat.id, text="My cat is called Mochi", user_id="alice")
+        assert updated.version == 2
+        assert mem.search("cat's name", user_id="alice", k=1)[0].record.text == updated.text
+        mem.delete(cat.id, user_id="alice")
+        with pytest.raises(NotFound):
+            mem.get(cat.id)
+        events = [e.event for e in mem.history(cat.id)]
+        assert events == [HistoryEvent.ADD, HistoryEvent.UPDATE, HistoryEvent.DELETE]
+        assert mem.stats().records == 2
+        assert mem.stats().pending_index == 0

@@ -1,0 +1,546 @@
+"""The retriever adapter: train sets, the LoRA query tower, training, registry, Memory use.
+
+Training runs on a tiny BERT built from a config in code (with the MiniLM tokenizer), so the
+whole file takes seconds; one test checks pooling parity against the real all-MiniLM-L6-v2.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("peft", reason="the gpu extra is not installed: pip install 'agentmem[gpu]'")
+
+import torch
+from transformers import AutoTokenizer, BertConfig, BertModel
+
+from agentmem import Memory, MemoryRecord, NotFound, Scope, Settings
+from agentmem.embedders import Embedder, minilm_path, normalise
+from agentmem.errors import InvalidSettings, ValidationError
+from agentmem.parametric import (
+    SHARED_SCOPE_KEY,
+    QueryEncoder,
+    QueryEncoderSource,
+    check_compatible,
+    check_scope_key,
+    scope_key,
+)
+from gpu import (
+    AdaptedQueryEmbedder,
+    AdapterMetadata,
+    AdapterRegistry,
+    QueryTower,
+    RetrieverAdapterConfig,
+    TrainSet,
+    TrainSetConfig,
+    build_trainset,
+    get_lr,
+    info_nce_loss,
+    recall_at_k,
+    train_retriever_adapter,
+    trainset_hash,
+)
+from gpu.retriever import CHECKPOINT_FILE
+
+TINY_NAME = "tiny-bert"
+
+TURNS = [
+    ("Alice", "I adopted a beagle puppy named Rex from the shelter."),
+    ("Bob", "Rex sounds adorable! I started learning the cello in January."),
+    ("Alice", "I went hiking in Yosemite with my sister Clara last weekend."),
+    ("Bob", "I bought a vintage motorcycle, a red Triumph from 1972."),
+    ("Alice", "My bakery on Elm Street finally opened; sourdough sold out by noon."),
+    ("Bob", "I ran the Chicago marathon in four hours and ten minutes."),
+    ("Alice", "I am painting a mural of sunflowers for the library in Portland."),
+    ("Bob", "My daughter Maya won the regional chess tournament."),
+    ("Alice", "I planted tomatoes, basil and zucchini in the community garden."),
+    ("Bob", "We moved to a cabin near Lake Tahoe because of my new remote job."),
+    ("Alice", "I read a novel by Haruki Murakami about a mysterious well."),
+    ("Bob", "I repaired the roof after the hailstorm damaged the shingles."),
+    ("Alice", "I volunteered at the animal rescue and fostered three kittens."),
+    ("Bob", "My band played jazz standards at the Blue Note on Friday."),
+    ("Alice", "I signed up for a pottery class to make ceramic bowls."),
+    ("Bob", "I caught a huge trout while fishing on the Snake River."),
+    ("Alice", "I visited my grandmother in Lisbon and tried pastel de nata."),
+    ("Bob", "I built a treehouse for the kids out of reclaimed cedar."),
+    ("Alice", "I got promoted to head nurse at Saint Mary hospital."),
+    ("Bob", "I learned to bake croissants from a French cookbook."),
+    ("Alice", "I started a podcast about urban beekeeping and honey."),
+    ("Bob", "My telescope showed the rings of Saturn for the first time."),
+    ("Alice", "I finished knitting a wool scarf for my nephew Theo."),
+    ("Bob", "I coached the soccer team to a win against the Falcons."),
+]
+
+
+def scope_records(turns: Sequence[tuple[str, str]] = TURNS) -> list[MemoryRecord]:
+    """Turns as episodic memories: sessions of eight turns a day apart, turns a minute apart."""
+    start = datetime(2024, 5, 1, 9, tzinfo=UTC)
+    return [
+        MemoryRecord(
+            id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"agentmem-test/{text}")),
+            scope=Scope(user_id="alice"),
+            text=f"{speaker}: {text}",
+            event_time=start + timedelta(days=i // 8, minutes=i),
+            metadata={"session": i // 8, "speaker": speaker},
+        )
+        for i, (speaker, text) in enumerate(turns)
+    ]
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A randomly initialised 2-layer, 32-d BERT with the MiniLM tokenizer, saved to disk."""
+    directory = tmp_path_factory.mktemp("models") / TINY_NAME
+    tokenizer = AutoTokenizer.from_pretrained(str(minilm_path()))
+    torch.manual_seed(0)
+    config = BertConfig(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        vocab_size=tokenizer.vocab_size,
+        max_position_embeddings=128,
+    )
+    BertModel(config).save_pretrained(str(directory))
+    tokenizer.save_pretrained(str(directory))
+    return directory
+
+
+class TinyEmbedder(Embedder):
+    """The tiny BERT as a document embedder: masked mean pooling and L2 norm, written out
+    independently of gpu.retriever so it is a reference for the query tower."""
+
+    def __init__(self, directory: Path) -> None:
+        self.name = directory.name
+        self.tokenizer = AutoTokenizer.from_pretrained(str(directory))
+        self.model = BertModel.from_pretrained(str(directory)).eval()
+
+    @property
+    def dim(self) -> int:
+        return int(self.model.config.hidden_size)
+
+    @torch.no_grad()
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        batch = self.tokenizer(
+            list(texts), padding=True, truncation=True, max_length=128, return_tensors="pt"
+        )
+        hidden = self.model(**batch).last_hidden_state
+        mask = batch["attention_mask"].unsqueeze(-1).float()
+        return normalise(((hidden * mask).sum(1) / mask.sum(1)).numpy())
+
+
+@pytest.fixture(scope="module")
+def tiny_embedder(tiny_dir: Path) -> TinyEmbedder:
+    return TinyEmbedder(tiny_dir)
+
+
+def fast_config(**changes: object) -> RetrieverAdapterConfig:
+    """A config for the tiny model: a high learning rate, no time limit, no progress bar."""
+    values: dict[str, object] = {
+        "learning_rate": 1e-2,
+        "min_lr": 1e-3,
+        "warmup_steps": 2,
+        "max_steps": 60,
+        "eval_interval": 10,
+        "batch_size": 16,
+        "patience": 0,
+        "time_budget_s": 0,
+        "progress": False,
+        "device": "cpu",
+        "eval_k": 1,
+    }
+    values.update(changes)
+    return RetrieverAdapterConfig(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def trainset() -> TrainSet:
+    """The tiny scope's pairs, evaluated on training questions: a random 32-d BERT learns the
+    scope's questions but cannot be expected to generalise to held-out turns."""
+    return build_trainset(scope_records(), TrainSetConfig(eval_fraction=0.0))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread() -> Iterator[None]:
+    """The tiny model trains fastest on one thread (and does not fight other processes)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory, tiny_dir: Path, trainset: TrainSet) -> Path:
+    """An adapter trained for 60 steps on the tiny model (shared by several tests)."""
+    out = tmp_path_factory.mktemp("adapter")
+    result = train_retriever_adapter(trainset, out, fast_config(), base_model=tiny_dir)
+    assert result.stopped == "max_steps"
+    return out
+
+
+# --- train sets ----------------------------------------------------------------------------
+
+
+def test_trainset_is_deterministic_and_order_free() -> None:
+    records = scope_records()
+    first = build_trainset(records)
+    again = build_trainset(list(reversed(records)))
+    assert first == again
+    assert first.data_hash == trainset_hash(records)
+    assert len(first.train) > 2 * len(records)
+    assert {p.kind for p in first.train} <= {"statement", "keyword_question", "keywords"}
+
+
+def test_trainset_hash_follows_the_memories_and_the_config() -> None:
+    records = scope_records()
+    base = build_trainset(records).data_hash
+    edited = [*records[:-1], records[-1].model_copy(update={"text": "Bob: I sold the boat."})]
+    edited[-1] = MemoryRecord.model_validate({**edited[-1].model_dump(), "content_hash": ""})
+    assert build_trainset(edited).data_hash != base
+    assert build_trainset(records[:-1]).data_hash != base
+    assert build_trainset(records, TrainSetConfig(seed=1)).data_hash != base
+
+
+def test_trainset_questions_come_from_the_turns() -> None:
+    ts = build_trainset(scope_records())
+    by_turn: dict[int, list[str]] = {}
+    for pair in (*ts.train, *ts.eval):
+        by_turn.setdefault(pair.positive, []).append(pair.query)
+    rex = ts.memory_ids.index(scope_records()[0].id)
+    assert any("Alice" in q and "?" in q for q in by_turn[rex])
+    assert any("beagle" in q.lower() or "rex" in q.lower() for q in by_turn[rex])
+    statements = [p.query for p in ts.train if p.kind == "statement"]
+    assert any(q.startswith(("When did", "Did")) for q in statements)
+    # Hard negatives are other turns sharing the query's words, never the answer itself.
+    for pair in ts.train:
+        assert pair.positive not in pair.hard_negatives
+        assert all(0 <= i < len(ts.memory_ids) for i in pair.hard_negatives)
+    assert any(pair.hard_negatives for pair in ts.train)
+
+
+def test_previous_turn_queries_are_off_by_default() -> None:
+    default = build_trainset(scope_records())
+    assert not any(p.kind == "previous_turn" for p in default.train)
+    with_previous = build_trainset(scope_records(), TrainSetConfig(previous_turn_queries=True))
+    assert any(p.kind == "previous_turn" for p in with_previous.train)
+
+
+def test_eval_split_holds_out_whole_turns() -> None:
+    ts = build_trainset(scope_records(), TrainSetConfig(eval_fraction=0.25))
+    assert ts.eval
+    assert not {p.positive for p in ts.train} & {p.positive for p in ts.eval}
+
+
+def test_trainset_rejects_bad_input() -> None:
+    with pytest.raises(ValidationError, match="no memories"):
+        build_trainset([])
+    with pytest.raises(InvalidSettings, match="eval_fraction"):
+        TrainSetConfig(eval_fraction=1.5)
+    with pytest.raises(InvalidSettings, match="no kind of query"):
+        TrainSetConfig(templated_questions=False, keyword_queries=False)
+
+
+def test_merged_trainsets_shift_indices() -> None:
+    a = build_trainset(scope_records(TURNS[:12]))
+    b = build_trainset(scope_records(TURNS[12:]))
+    merged = TrainSet.merge([a, b])
+    assert len(merged.memory_ids) == len(a.memory_ids) + len(b.memory_ids)
+    last = merged.train[-1]
+    assert merged.texts[last.positive] == b.texts[b.train[-1].positive]
+
+
+# --- config, schedule, loss ----------------------------------------------------------------
+
+
+def test_config_validates_its_fields() -> None:
+    with pytest.raises(InvalidSettings, match="lora_r"):
+        RetrieverAdapterConfig(lora_r=0)
+    with pytest.raises(InvalidSettings, match="temperature"):
+        RetrieverAdapterConfig(temperature=0)
+    with pytest.raises(InvalidSettings, match="warmup_steps"):
+        RetrieverAdapterConfig(warmup_steps=10, max_steps=10)
+    with pytest.raises(InvalidSettings, match="device"):
+        RetrieverAdapterConfig(device="tpu")
+    config = RetrieverAdapterConfig()
+    assert RetrieverAdapterConfig.from_dict(config.to_dict()) == config
+
+
+def test_lr_schedule_warms_up_then_decays() -> None:
+    config = RetrieverAdapterConfig(warmup_steps=10, max_steps=110)
+    lrs = [get_lr(step, config) for step in range(120)]
+    assert lrs[0] < lrs[5] < lrs[9] == pytest.approx(config.learning_rate)
+    assert all(a >= b for a, b in pairwise(lrs[10:111]))
+    assert lrs[110] == lrs[119] == config.min_lr
+
+
+def test_info_nce_never_treats_a_shared_positive_as_a_negative() -> None:
+    docs = torch.nn.functional.normalize(torch.randn(6, 8), dim=-1)
+    queries = docs[[2, 2]]  # two queries answered by the same memory
+    loss = info_nce_loss(
+        queries, docs, torch.tensor([2, 2]), torch.tensor([[4], [-1]]), temperature=0.05
+    )
+    alone = info_nce_loss(
+        queries[:1], docs, torch.tensor([2]), torch.tensor([[4]]), temperature=0.05
+    )
+    assert float(loss) == pytest.approx(float(alone), abs=1e-5)
+
+
+def test_recall_at_k() -> None:
+    docs = np.eye(4, dtype=np.float32)
+    queries = np.eye(4, dtype=np.float32)[[0, 1]]
+    assert recall_at_k(queries, docs, [0, 1], k=1) == 1.0
+    assert recall_at_k(queries, docs, [1, 0], k=1) == 0.0
+
+
+# --- the query tower -----------------------------------------------------------------------
+
+
+def test_fresh_adapter_gives_the_base_vectors(tiny_dir: Path, tiny_embedder: TinyEmbedder) -> None:
+    tower = QueryTower.from_base(tiny_dir, RetrieverAdapterConfig())
+    texts = ["Where did Alice go hiking?", "a much longer sentence about a red motorcycle"]
+    expected = tiny_embedder.embed_documents(texts)
+    np.testing.assert_allclose(tower.encode(texts), expected, atol=1e-6)
+    np.testing.assert_allclose(tower.encode(texts, adapter=False), expected, atol=1e-6)
+    trainable = [n for n, p in tower.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in n for n in trainable)
+
+
+def test_fresh_adapter_on_minilm_matches_sentence_transformers(embedder: Embedder) -> None:
+    tower = QueryTower.from_base("minilm", RetrieverAdapterConfig())
+    texts = ["When did Caroline go to the support group?", "Melanie: I painted a sunrise."]
+    np.testing.assert_allclose(tower.encode(texts), embedder.embed_documents(texts), atol=1e-5)
+
+
+# --- training ------------------------------------------------------------------------------
+
+
+def test_training_lowers_the_loss_and_raises_recall(
+    trained: Path, trainset: TrainSet, tiny_dir: Path, tiny_embedder: TinyEmbedder
+) -> None:
+    meta = AdapterMetadata.load(trained)
+    assert meta.kind == "retriever" and meta.base_name == TINY_NAME and meta.dim == 32
+    assert meta.data_hash == trainset.data_hash
+    assert meta.hyperparameters["lora_r"] == 8
+    assert (trained / "adapter_model.safetensors").is_file()
+    assert (trained / CHECKPOINT_FILE).is_file()
+
+    docs = tiny_embedder.embed_documents(list(trainset.texts))
+    queries = [p.query for p in trainset.train]
+    positives = [p.positive for p in trainset.train]
+    before = recall_at_k(tiny_embedder.embed_documents(queries), docs, positives, k=3)
+    adapted = QueryTower.from_base(tiny_dir, adapter_dir=trained).encode(queries)
+    after = recall_at_k(adapted, docs, positives, k=3)
+    assert after > before + 0.1, (before, after)
+
+    # The held-out metric starts at the base model's and the saved adapter is the best seen.
+    assert meta.metrics["eval_recall@1"] > meta.metrics["base_recall@1"]
+    assert meta.metrics["eval_on"] == "train"
+    assert meta.metrics["steps"] == 60
+
+
+def test_training_loss_goes_down(tmp_path: Path, tiny_dir: Path, trainset: TrainSet) -> None:
+    result = train_retriever_adapter(
+        trainset, tmp_path, fast_config(max_steps=40, threads=2), base_model=tiny_dir
+    )
+    assert torch.get_num_threads() == 1  # the run's thread count does not leak out
+    first, last = result.history[0], result.history[-1]
+    assert last["loss"] < first["loss"]
+    assert result.history[0]["step"] == 0 and last["step"] == 40
+
+
+def test_time_budget_is_honoured(tmp_path: Path, tiny_dir: Path, trainset: TrainSet) -> None:
+    config = fast_config(max_steps=1_000_000, time_budget_s=1.5, eval_interval=20)
+    result = train_retriever_adapter(trainset, tmp_path, config, base_model=tiny_dir)
+    assert result.stopped == "time_budget"
+    assert 0 < result.metrics["steps"] < 1_000_000
+    assert result.metrics["train_seconds"] < 1.5 + 1.5
+
+
+def test_early_stopping(tmp_path: Path, tiny_dir: Path, trainset: TrainSet) -> None:
+    # A learning rate too small to move the recall: every evaluation after the first is flat.
+    config = fast_config(learning_rate=1e-9, min_lr=0.0, patience=2, eval_interval=2)
+    result = train_retriever_adapter(trainset, tmp_path, config, base_model=tiny_dir)
+    assert result.stopped == "early_stop"
+    assert result.metrics["steps"] == 4
+
+
+def test_resume_continues_from_the_checkpoint(
+    tmp_path: Path, tiny_dir: Path, trainset: TrainSet
+) -> None:
+    train_retriever_adapter(trainset, tmp_path, fast_config(max_steps=20), base_model=tiny_dir)
+    resumed = train_retriever_adapter(
+        trainset, tmp_path, fast_config(max_steps=30), base_model=tiny_dir, resume=True
+    )
+    assert resumed.metrics["steps"] == 30
+    assert [h["step"] for h in resumed.history] == [0, 10, 20, 30]
+    other = build_trainset(scope_records(TURNS[:20]))
+    with pytest.raises(InvalidSettings, match="another train set"):
+        train_retriever_adapter(
+            other, tmp_path, fast_config(max_steps=30), base_model=tiny_dir, resume=True
+        )
+
+
+def test_training_rejects_bad_input(tmp_path: Path, tiny_dir: Path, trainset: TrainSet) -> None:
+    with pytest.raises(ValidationError, match="doc_vectors"):
+        train_retriever_adapter(
+            trainset, tmp_path, fast_config(), base_model=tiny_dir, doc_vectors=np.zeros((2, 32))
+        )
+    with pytest.raises(InvalidSettings, match="local model directory"):
+        train_retriever_adapter(trainset, tmp_path, fast_config(), base_model=tmp_path / "none")
+
+
+# --- using an adapter ----------------------------------------------------------------------
+
+
+def test_adapted_embedder_inside_memory(
+    home: Path, trained: Path, tiny_embedder: TinyEmbedder
+) -> None:
+    adapted = AdaptedQueryEmbedder(tiny_embedder, trained)
+    assert adapted.name == tiny_embedder.name and adapted.dim == 32
+    assert isinstance(adapted, QueryEncoder)
+    check_compatible(adapted, tiny_embedder)
+    question = "When did Alice adopt a puppy?"
+    assert not np.allclose(adapted.embed_query(question), tiny_embedder.embed_query(question))
+
+    with Memory(settings=Settings.load(home=home), embedder=adapted) as mem:
+        records = mem.add_many([text for _, text in TURNS[:8]], user_id="alice")
+        # Stored vectors are the base model's: same cache name, same vectors.
+        hashes = [r.content_hash for r in records]
+        cached = mem.backends.store.cached_embeddings(tiny_embedder.name, hashes)
+        base = tiny_embedder.embed_documents([r.text for r in records])
+        np.testing.assert_allclose(np.stack([cached[h] for h in hashes]), base, atol=1e-6)
+        hits = mem.search(question, user_id="alice", k=3)
+        assert len(hits) == 3
+        assert {h.record.id for h in hits} <= {r.id for r in records}
+        assert mem.stats().embedder == tiny_embedder.name
+
+
+def test_adapted_embedder_refuses_another_base(trained: Path, embedder: Embedder) -> None:
+    with pytest.raises(InvalidSettings, match="trained for embedder 'tiny-bert'"):
+        AdaptedQueryEmbedder(embedder, trained)
+    with pytest.raises(NotFound, match="holds no adapter"):
+        AdaptedQueryEmbedder(embedder, trained.parent)
+
+
+# --- registry ------------------------------------------------------------------------------
+
+
+def fake_adapter(directory: Path, score: float, base: float = 0.5, data_hash: str = "h") -> Path:
+    """An adapter directory with metadata only (the registry never loads weights)."""
+    directory.mkdir(parents=True)
+    (directory / "adapter_model.safetensors").write_bytes(b"weights")
+    (directory / CHECKPOINT_FILE).write_bytes(b"resume state")
+    AdapterMetadata(
+        kind="retriever",
+        base_model="all-MiniLM-L6-v2",
+        base_name="all-MiniLM-L6-v2",
+        dim=384,
+        data_hash=data_hash,
+        hyperparameters={"eval_k": 10},
+        metrics={"eval_recall@10": score, "base_recall@10": base},
+    ).save(directory)
+    return directory
+
+
+def test_registry_versions_promotes_and_rolls_back(tmp_path: Path) -> None:
+    registry = AdapterRegistry(tmp_path / "adapters")
+    key = scope_key(Scope(user_id="alice"))
+    assert registry.list(key) == [] and registry.current(key) is None
+
+    v1 = registry.register(key, fake_adapter(tmp_path / "a", 0.7, data_hash="h1"))
+    v2 = registry.register(key, fake_adapter(tmp_path / "b", 0.6, data_hash="h2"))
+    v3 = registry.register(key, fake_adapter(tmp_path / "c", 0.8, data_hash="h3"))
+    assert [v.version for v in registry.list(key)] == [1, 2, 3]
+    assert v1.path == tmp_path / "adapters" / key / "v1"
+    assert not (v1.path / CHECKPOINT_FILE).exists()  # training leftovers stay out
+    assert registry.find(key, "h2") == v2 and registry.find(key, "nope") is None
+    assert registry.scopes() == [key]
+
+    first = registry.promote(key, 1)  # 0.7 beats the base model's 0.5
+    assert first.promoted and first.previous is None
+    assert registry.current(key) == registry.get(key, 1)
+    assert registry.get(key, 1).promoted
+
+    refused = registry.promote(key, 2)  # 0.6 does not beat v1's 0.7
+    assert not refused.promoted and "does not beat v1" in refused.reason
+    assert registry.current(key).version == 1  # type: ignore[union-attr]
+
+    assert registry.promote(key, 3).promoted
+    assert registry.promote(key, 2, force=True).promoted
+    assert registry.current(key).version == 2  # type: ignore[union-attr]
+
+    assert registry.rollback(key).version == 3  # type: ignore[union-attr]
+    assert registry.rollback(key).version == 1  # type: ignore[union-attr]
+    assert registry.rollback(key) is None  # back to the base model
+    with pytest.raises(ValidationError, match="no promoted"):
+        registry.rollback(key)
+    assert v3.version == 3
+
+
+def test_registry_refuses_an_adapter_that_does_not_beat_the_base(tmp_path: Path) -> None:
+    registry = AdapterRegistry(tmp_path)
+    version = registry.register("user-bob", fake_adapter(tmp_path / "a", 0.4, base=0.5))
+    result = registry.promote("user-bob", version.version)
+    assert not result.promoted and "the base model" in result.reason
+    assert registry.current("user-bob") is None
+
+
+def test_registry_rejects_bad_keys_and_versions(tmp_path: Path) -> None:
+    registry = AdapterRegistry(tmp_path)
+    with pytest.raises(InvalidSettings, match="directory name"):
+        registry.list("../escape")
+    with pytest.raises(NotFound, match="no adapter v7"):
+        registry.get("user-bob", 7)
+    with pytest.raises(NotFound, match="holds no adapter"):
+        registry.register("user-bob", tmp_path)
+
+
+def test_registry_hands_out_the_scope_or_shared_encoder(
+    tmp_path: Path, trained: Path, tiny_embedder: TinyEmbedder
+) -> None:
+    registry = AdapterRegistry(tmp_path)
+    assert isinstance(registry, QueryEncoderSource)
+    assert registry.query_encoder("user-carol", tiny_embedder) is None
+    shared = registry.register(SHARED_SCOPE_KEY, trained)
+    assert registry.promote(SHARED_SCOPE_KEY, shared.version, force=True).promoted
+    encoder = registry.query_encoder("user-carol", tiny_embedder)
+    assert isinstance(encoder, AdaptedQueryEmbedder)
+    assert encoder.adapter_path == shared.path
+    assert encoder.embed_query("Who bought a motorcycle?").shape == (32,)
+
+
+# --- the core protocol ---------------------------------------------------------------------
+
+
+def test_scope_keys_are_safe_stable_and_distinct() -> None:
+    a = scope_key(Scope(user_id="alice", agent_id="bot:1"))
+    assert a == scope_key(Scope(agent_id="bot:1", user_id="alice"))
+    assert a.startswith("user-alice.agent-bot-1.") and check_scope_key(a) == a
+    assert a != scope_key(Scope(user_id="alice", agent_id="bot-1"))
+    with pytest.raises(InvalidSettings):
+        check_scope_key("a/b")
+
+
+def test_core_imports_neither_torch_nor_gpu() -> None:
+    code = (
+        "import sys, agentmem, agentmem.parametric; "
+        "print(json.dumps([m in sys.modules for m in ('gpu', 'peft', 'torch')]))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", f"import json; {code}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(out.stdout) == [False, False, False]

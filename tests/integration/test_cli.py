@@ -1,0 +1,434 @@
+"""The ``agentmem`` command line, run in-process with typer's CliRunner on embedded homes."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from agentmem import Memory, MemoryRecord, Settings, cli
+from agentmem.embedders import Embedder
+
+COMMANDS = [
+    "add",
+    "search",
+    "get",
+    "history",
+    "delete",
+    "list",
+    "stats",
+    "export",
+    "import",
+    "reindex",
+]
+
+
+@pytest.fixture(autouse=True)
+def shared_embedder(monkeypatch: pytest.MonkeyPatch, embedder: Embedder) -> None:
+    """Every command opens its Memory with the session's embedder (loaded once)."""
+
+    def open_memory(settings: Settings) -> Memory:
+        return Memory(settings=settings, embedder=embedder)
+
+    monkeypatch.setattr(cli, "open_memory", open_memory)
+
+
+def run(home: Path, *args: str, input: str | None = None) -> Result:
+    """Run ``agentmem --home HOME ARGS`` with a wide terminal, so table cells do not wrap."""
+    runner = CliRunner(env={"COLUMNS": "250"})
+    return runner.invoke(cli.app, ["--home", str(home), *args], input=input)
+
+
+def ok(home: Path, *args: str, input: str | None = None) -> Result:
+    result = run(home, *args, input=input)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def open_mem(home: Path, embedder: Embedder) -> Memory:
+    return Memory(settings=Settings.load(home=home), embedder=embedder)
+
+
+def all_records(home: Path, embedder: Embedder) -> list[MemoryRecord]:
+    with open_mem(home, embedder) as mem:
+        return list(mem.export())
+
+
+# happy paths -----------------------------------------------------------------------------------
+
+
+def test_add_prints_the_id_and_get_shows_the_record(home: Path, embedder: Embedder) -> None:
+    result = ok(
+        home,
+        "add",
+        "Alice moved to Lisbon in May",
+        "--user",
+        "alice",
+        "--agent",
+        "planner",
+        "--kind",
+        "semantic",
+        "--metadata",
+        '{"topic": "travel", "session": 3}',
+        "--event-time",
+        "2023-05-08T13:56:00+00:00",
+        "--importance",
+        "0.9",
+    )
+    memory_id = result.stdout.strip()
+    with open_mem(home, embedder) as mem:
+        record = mem.get(memory_id)
+    assert record.text == "Alice moved to Lisbon in May"
+    assert record.scope.user_id == "alice" and record.scope.agent_id == "planner"
+    assert record.kind == "semantic"
+    assert record.metadata == {"topic": "travel", "session": 3}
+    assert record.event_time is not None and record.event_time.isoformat().startswith("2023-05-08")
+    assert record.importance == 0.9
+
+    shown = ok(home, "get", memory_id).stdout
+    assert memory_id in shown and "Alice moved to Lisbon in May" in shown and "travel" in shown
+    as_json = json.loads(ok(home, "get", memory_id, "--json").stdout)
+    assert as_json == record.model_dump(mode="json")
+
+
+def test_search_prints_a_ranked_table_and_json(home: Path) -> None:
+    lisbon = ok(home, "add", "Alice moved to Lisbon in May", "--user", "alice").stdout.strip()
+    ok(home, "add", "Bob plays [bold]chess[/bold] on Sundays", "--user", "alice")
+    ok(home, "add", "Alice's sister lives in Lisbon too", "--user", "carol")
+
+    table = ok(home, "search", "where does Alice live?", "--user", "alice").stdout
+    assert "rank" in table and "score" in table
+    assert lisbon[:8] in table
+    assert "Alice moved to Lisbon in May" in table
+    assert "[bold]chess[/bold]" in table  # memory text is printed as is, never as markup
+    assert "sister" not in table  # another user's memory
+
+    hits = json.loads(
+        ok(home, "search", "where does Alice live?", "--user", "alice", "--json", "-k", "1").stdout
+    )
+    assert len(hits) == 1
+    assert hits[0]["rank"] == 1 and hits[0]["record"]["id"] == lisbon
+    assert isinstance(hits[0]["score"], float)
+
+
+def test_search_filters_by_kind_and_metadata(home: Path) -> None:
+    ok(home, "add", "Alice likes green tea", "--user", "a", "--metadata", '{"topic": "food"}')
+    fact = ok(home, "add", "Alice drinks tea", "--user", "a", "--kind", "semantic").stdout.strip()
+    procedure = ok(
+        home, "add", "Brew tea for 3 minutes", "--user", "a", "--kind", "procedural"
+    ).stdout.strip()
+
+    def ids(*args: str) -> set[str]:
+        hits = json.loads(ok(home, "search", "tea", "--user", "a", "--json", *args).stdout)
+        return {h["record"]["id"] for h in hits}
+
+    assert ids("--kind", "semantic", "--kind", "procedural") == {fact, procedure}
+    food = ids("--filter", '{"topic": {"$in": ["food"]}}')
+    assert len(food) == 1 and fact not in food
+    assert ids("--as-of", "2000-01-01T00:00:00+00:00") == set()
+
+
+def test_search_with_no_hits_says_so(home: Path) -> None:
+    assert "no memories found" in ok(home, "search", "anything", "--user", "nobody").stdout
+
+
+def test_history_shows_each_version(home: Path, embedder: Embedder) -> None:
+    memory_id = ok(home, "add", "Alice lives in Porto", "--user", "alice").stdout.strip()
+    with open_mem(home, embedder) as mem:
+        mem.update(memory_id, text="Alice lives in Lisbon")
+    table = ok(home, "history", memory_id).stdout
+    lines = [line for line in table.splitlines() if "ADD" in line or "UPDATE" in line]
+    assert len(lines) == 2
+    assert "1" in lines[0] and "ADD" in lines[0] and "Alice lives in Porto" in lines[0]
+    assert "2" in lines[1] and "UPDATE" in lines[1]
+    assert "Alice lives in Porto -> Alice lives in Lisbon" in lines[1]
+
+
+def test_delete_asks_first_and_keeps_history(home: Path) -> None:
+    memory_id = ok(home, "add", "temporary note", "--user", "alice").stdout.strip()
+
+    declined = run(home, "delete", memory_id, input="n\n")
+    assert declined.exit_code == 1
+    ok(home, "get", memory_id)  # still there
+
+    ok(home, "delete", memory_id, input="y\n")
+    assert run(home, "get", memory_id).exit_code == 1
+
+    memory_id = ok(home, "add", "another note", "--user", "alice").stdout.strip()
+    assert memory_id in ok(home, "delete", memory_id, "--yes").stdout
+    assert "DELETE" in ok(home, "history", memory_id).stdout
+
+
+def test_list_pages_through_a_scope(home: Path) -> None:
+    ids = [ok(home, "add", f"note number {n}", "--user", "alice").stdout.strip() for n in range(3)]
+    ok(home, "add", "not alice's", "--user", "bob")
+
+    first = ok(home, "list", "--user", "alice", "--limit", "2").stdout
+    assert ids[0][:8] in first and ids[1][:8] in first and ids[2][:8] not in first
+    assert "note number 0" in first
+    rest = ok(home, "list", "--user", "alice", "--limit", "2", "--offset", "2").stdout
+    assert ids[2][:8] in rest and ids[0][:8] not in rest
+    listed = json.loads(ok(home, "list", "--user", "alice", "--json").stdout)
+    assert [r["id"] for r in listed] == ids
+    assert "no memories" in ok(home, "list", "--user", "alice", "--offset", "10").stdout
+
+
+def test_stats_shows_counts(home: Path) -> None:
+    ok(home, "add", "one", "--user", "alice")
+    ok(home, "add", "two", "--user", "alice", "--kind", "semantic")
+    table = ok(home, "stats").stdout
+    lines = {
+        line.split("│")[1].strip(): line.split("│")[2].strip()
+        for line in table.splitlines()
+        if line.count("│") == 3
+    }
+    assert lines["records"] == "2"
+    assert lines["episodic"] == "1" and lines["semantic"] == "1"
+    assert lines["history entries"] == "2"
+    assert lines["indexed vectors"] == "2"
+    assert lines["pending index updates"] == "0"
+    assert lines["embedder"] == "all-MiniLM-L6-v2"
+
+
+# errors ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["add", "", "--user", "alice"], "text is empty"),
+        (["add", "   ", "--user", "alice"], "text is empty"),
+        (["add", "hello"], "needs a scope"),
+        (["add", "hello", "--user", "a/b"], "path separator"),
+        (["add", "hello", "--user", "alice", "--kind", "nope"], "unknown memory kind 'nope'"),
+        (["add", "hello", "--user", "alice", "--metadata", "{bad"], "--metadata is not valid JSON"),
+        (["add", "hello", "--user", "alice", "--metadata", "[1, 2]"], "metadata must be a dict"),
+        (["add", "hello", "--user", "alice", "--event-time", "yesterday"], "not an ISO-8601"),
+        (["add", "hello", "--user", "alice", "--importance", "2"], "importance must be in"),
+        (["search", "q", "--user", "alice", "--filter", '{"n": {"$regex": 1}}'], "'$regex'"),
+        (["search", "q", "--user", "alice", "--filter", "[oops"], "--filter is not valid JSON"),
+        (["search", "q", "--user", "alice", "--kind", "nope"], "unknown memory kind"),
+        (["search", "q", "--user", "alice", "-k", "0"], "k must be an integer"),
+        (["search", "q", "--user", "alice", "--as-of", "soon"], "not an ISO-8601"),
+        (["list", "--user", "alice", "--offset", "-1"], "offset must be"),
+        (["get", "no-such-id"], "no memory with id 'no-such-id'"),
+        (["history", "no-such-id"], "no history for memory id 'no-such-id'"),
+        (["delete", "no-such-id", "--yes"], "no memory with id 'no-such-id'"),
+        (["--store-url", "mysql://db", "stats"], "unknown scheme"),
+    ],
+)
+def test_errors_are_one_red_line_and_exit_1(
+    home: Path, embedder: Embedder, args: list[str], message: str
+) -> None:
+    result = run(home, *args)
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit)  # no exception escaped the CLI
+    assert "Traceback" not in result.output
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ")
+    assert message in lines[0]
+    if home.exists():  # nothing was written
+        assert all_records(home, embedder) == []
+
+
+# export / import -------------------------------------------------------------------------------
+
+
+def _fill(home: Path, embedder: Embedder) -> None:
+    """Memories of every shape: kinds, scopes, metadata, times, versions, invalidation."""
+    ok(home, "add", "Alice moved to Lisbon", "--user", "alice", "--metadata", '{"s": 1}')
+    ok(
+        home,
+        "add",
+        "Ünïcödé ✓ text\u2028 after a line separator\x85 and a NEL",
+        "--org",
+        "acme",
+        "--thread",
+        "t-1",
+        "--kind",
+        "semantic",
+    )
+    with open_mem(home, embedder) as mem:
+        mem.add_many(
+            [
+                {"text": "Brew tea", "kind": "procedural", "importance": 0.25},
+                {
+                    "text": "Bob was CTO",
+                    "valid_from": "2020-01-01T00:00:00+00:00",
+                    "valid_to": "2022-06-30T00:00:00+00:00",
+                    "metadata": {"tags": ["work", "role"], "nested": {"x": 1.5}},
+                },
+            ],
+            agent_id="coach",
+            user_id="bob",
+        )
+        updated = mem.add("draft", user_id="alice", event_time="2023-05-08T10:00:00+02:00")
+        mem.update(updated.id, text="final", metadata={"rev": 2})
+        gone = mem.add("Alice works at Initech", user_id="alice")
+        mem.invalidate(gone.id, valid_to="2024-01-01T00:00:00+00:00")
+
+
+def test_export_then_import_round_trips_every_record(
+    tmp_path: Path, home: Path, embedder: Embedder
+) -> None:
+    _fill(home, embedder)
+    original = all_records(home, embedder)
+    assert len(original) == 6
+    assert {r.version for r in original} == {1, 2}
+
+    path = tmp_path / "backup.jsonl"
+    assert "exported 6 records" in ok(home, "export", str(path)).stdout
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 6 and all(isinstance(json.loads(line), dict) for line in lines)
+    assert not list(tmp_path.glob("*.partial"))
+
+    fresh = tmp_path / "fresh"
+    assert "imported 6 records, skipped 0" in ok(fresh, "import", str(path)).stdout
+    restored = all_records(fresh, embedder)
+    assert [r.model_dump() for r in restored] == [r.model_dump() for r in original]
+
+    assert "imported 0 records, skipped 6" in ok(fresh, "import", str(path)).stdout
+    assert len(all_records(fresh, embedder)) == 6
+
+    # The restored home is searchable, not just stored.
+    hits = json.loads(ok(fresh, "search", "Lisbon", "--user", "alice", "--json").stdout)
+    assert hits and hits[0]["record"]["text"] == "Alice moved to Lisbon"
+
+
+def test_import_in_small_batches(tmp_path: Path, home: Path, embedder: Embedder) -> None:
+    _fill(home, embedder)
+    path = tmp_path / "backup.jsonl"
+    ok(home, "export", str(path))
+    fresh = tmp_path / "fresh"
+    assert "imported 6 records" in ok(fresh, "import", str(path), "--batch-size", "4").stdout
+    assert len(all_records(fresh, embedder)) == 6
+
+
+def _exported_line(home: Path, embedder: Embedder) -> str:
+    with open_mem(home, embedder) as mem:
+        record = mem.add("a good record", user_id="alice")
+    return json.dumps(record.model_dump(mode="json"))
+
+
+@pytest.mark.parametrize(
+    ("bad_line", "message"),
+    [
+        ("{not json", "line 3: not valid JSON"),
+        ('{"text": "no scope or id"}', "line 3: not a memory record"),
+        ('["a", "list"]', "line 3: not a memory record"),
+        ('{"scope": {"user_id": "a"}, "text": "   "}', "line 3: text is empty"),
+        ('{"scope": {"user_id": "a/b"}, "text": "x"}', "line 3: not a memory record"),
+        ("DUPLICATE", "line 3: record id"),
+        ('{"id": "x1", "scope": {"user_id": "a"}, "text": "x"}', "line 3: id 'x1' is not"),
+        (
+            '{"id": "0B6F1C2E-1D2A-4C55-9A4E-3F0F8F9F2A10", "scope": {"org_id": "o"}, "text": "x"}',
+            "line 3: id '0B6F1C2E",
+        ),
+    ],
+)
+def test_a_malformed_import_line_names_its_number_and_changes_nothing(
+    tmp_path: Path, home: Path, embedder: Embedder, bad_line: str, message: str
+) -> None:
+    good = _exported_line(home, embedder)
+    other = json.loads(good)
+    other["id"] = str(uuid.uuid4())
+    bad = json.dumps(other) if bad_line == "DUPLICATE" else bad_line
+    path = tmp_path / "broken.jsonl"
+    path.write_text(f"{json.dumps(other)}\n\n{bad}\n", encoding="utf-8")
+
+    fresh = tmp_path / "fresh"
+    result = run(fresh, "import", str(path))
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ")
+    assert message in lines[0] and str(path) in lines[0]
+    assert not fresh.exists() or all_records(fresh, embedder) == []
+
+
+def test_import_of_non_utf8_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.jsonl"
+    path.write_bytes(b'{"text": "caf\xe9"}\n')
+    result = run(tmp_path / "fresh", "import", str(path))
+    assert result.exit_code == 1
+    assert "line 1: not UTF-8" in result.stderr
+
+
+# reindex ---------------------------------------------------------------------------------------
+
+
+def test_reindex_after_losing_the_vectors_restores_search(home: Path) -> None:
+    memory_id = ok(home, "add", "Alice moved to Lisbon", "--user", "alice").stdout.strip()
+    ok(home, "add", "Bob plays chess", "--user", "alice")
+
+    def hit_ids() -> list[str]:
+        out = ok(home, "search", "where does Alice live", "--user", "alice", "--json").stdout
+        return [h["record"]["id"] for h in json.loads(out)]
+
+    assert hit_ids()[0] == memory_id
+    shutil.rmtree(home / "vectors")
+    assert hit_ids() == []
+
+    result = ok(home, "reindex")
+    assert "reindexed 2 of 2 records" in result.stdout and "-> 2" in result.stdout
+    assert hit_ids()[0] == memory_id
+
+    assert "reindexed 2 of 2 records; vectors 2 -> 2" in ok(home, "reindex", "--rebuild").stdout
+    assert hit_ids()[0] == memory_id
+
+
+# help ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", [None, *COMMANDS])
+def test_help_touches_neither_disk_nor_model(
+    command: str | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_memory(settings: Settings) -> Memory:
+        raise AssertionError("--help opened a Memory")
+
+    monkeypatch.setattr(cli, "open_memory", no_memory)
+    monkeypatch.chdir(tmp_path)
+    home = tmp_path / "never"
+    args = ["--home", str(home), *([command] if command else []), "--help"]
+    result = CliRunner().invoke(cli.app, args)
+    assert result.exit_code == 0, result.output
+    assert "Usage" in result.output
+    if command is not None:
+        assert "Example" in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_python_dash_m_agentmem_help_does_not_import_torch(tmp_path: Path) -> None:
+    script = (
+        "import runpy, sys\n"
+        "sys.argv = ['agentmem', 'add', '--help']\n"
+        "try:\n"
+        "    runpy.run_module('agentmem', run_name='__main__')\n"
+        "except SystemExit as exc:\n"
+        "    code = exc.code\n"
+        "print('exit', code, 'torch' in sys.modules, 'sentence_transformers' in sys.modules)\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root), "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Store one memory" in done.stdout
+    assert done.stdout.strip().splitlines()[-1] == "exit 0 False False"
+    assert list(tmp_path.iterdir()) == []

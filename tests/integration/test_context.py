@@ -1,0 +1,108 @@
+"""context(): a prompt-ready block that never exceeds its token budget."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from agentmem import Memory, ValidationError
+from agentmem.tokens import TokenCounter
+
+COUNTER = TokenCounter()
+
+
+def seed(mem: Memory, user: str = "maya") -> None:
+    mem.add_many(
+        [
+            {
+                "text": "Maya adopted a rescue greyhound called Pepper.",
+                "event_time": "2024-04-12T18:40:00+00:00",
+                "metadata": {"session": 1},
+            },
+            {
+                "text": "Maya ran the half marathon in 1 hour 54 minutes.",
+                "event_time": "2024-06-20T07:05:00+00:00",
+                "metadata": {"session": 2},
+            },
+            {
+                "text": "Maya moved to Eastgate.",
+                "event_time": "2024-06-20T07:06:00+00:00",
+                "metadata": {"session": 2},
+            },
+        ],
+        user_id=user,
+    )
+    mem.add("Maya prefers short answers.", user_id=user, kind="semantic")
+
+
+def test_context_groups_by_kind_with_dates(mem: Memory) -> None:
+    seed(mem)
+    ctx = mem.context("Tell me about Maya", user_id="maya", max_tokens=500)
+    assert ctx.text.startswith("## Facts\n- Maya prefers short answers.")
+    assert "## Timeline" in ctx.text
+    assert "- [2024-04-12] Maya adopted a rescue greyhound called Pepper." in ctx.text
+    timeline = ctx.text.split("## Timeline\n", 1)[1].splitlines()
+    dates = [line[3:13] for line in timeline]
+    assert dates == sorted(dates)  # dated lines in event-time order
+    assert timeline[1:] == [  # same date: the order they happened in
+        "- [2024-06-20] Maya ran the half marathon in 1 hour 54 minutes.",
+        "- [2024-06-20] Maya moved to Eastgate.",
+    ]
+    assert ctx.tokens == COUNTER.count(ctx.text) <= 500
+    assert len(ctx.records) == 4
+
+
+def test_context_drops_near_duplicates(mem: Memory) -> None:
+    mem.add_many(
+        [
+            "Maya adopted a rescue greyhound called Pepper.",
+            "Maya adopted a rescue greyhound called Pepper!",
+            "Maya moved to Eastgate.",
+        ],
+        user_id="maya",
+    )
+    ctx = mem.context("Pepper the greyhound", user_id="maya", max_tokens=500)
+    assert ctx.dropped_duplicates == 1
+    assert ctx.text.count("greyhound") == 1
+
+
+def test_context_is_scoped(mem: Memory) -> None:
+    seed(mem, user="maya")
+    mem.add("Eve's secret plan", user_id="eve")
+    ctx = mem.context("secret plan", user_id="maya", max_tokens=500)
+    assert "Eve" not in ctx.text
+
+
+def test_long_single_memory_is_truncated_not_dropped(mem: Memory) -> None:
+    mem.add("greyhound " * 400, user_id="maya")
+    ctx = mem.context("greyhound", user_id="maya", max_tokens=30)
+    assert ctx.records and ctx.text.endswith("…")
+    assert ctx.tokens <= 30
+
+
+@pytest.mark.parametrize("bad", [0, -5, 1.5, "100", True])
+def test_bad_budget_is_rejected(mem: Memory, bad: object) -> None:
+    with pytest.raises(ValidationError, match="max_tokens"):
+        mem.context("x", user_id="maya", max_tokens=bad)  # type: ignore[arg-type]
+
+
+@given(
+    texts=st.lists(
+        st.text(
+            st.characters(codec="utf-8", exclude_categories=["Cs", "Cc"]), min_size=1, max_size=300
+        ).filter(str.strip),
+        min_size=1,
+        max_size=12,
+    ),
+    max_tokens=st.integers(min_value=1, max_value=400),
+)
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_context_never_exceeds_max_tokens(mem: Memory, texts: list[str], max_tokens: int) -> None:
+    user = f"u{abs(hash((tuple(texts), max_tokens))) % 10**9}"
+    mem.add_many(texts, user_id=user)
+    ctx = mem.context(texts[0], user_id=user, max_tokens=max_tokens)
+    assert ctx.tokens == (COUNTER.count(ctx.text) if ctx.text else 0)
+    assert ctx.tokens <= max_tokens

@@ -1,0 +1,481 @@
+"""The controller's public API on the embedded defaults: every method and its async twin."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agentmem import (
+    AgentMemError,
+    HistoryEvent,
+    HomeLocked,
+    InvalidScope,
+    InvalidSettings,
+    Memory,
+    MemoryKind,
+    MemoryRecord,
+    NotFound,
+    Settings,
+    ValidationError,
+)
+from agentmem.embedders import Embedder
+from agentmem.filters import matches, parse_filters
+from agentmem.models import utcnow
+from tests.integration._scripts.support import CountingEmbedder
+
+CORPUS = [
+    "Alice moved to Lisbon in May and loves the tiled streets",
+    "Bob drinks green tea every morning before work",
+    "The quarterly budget review is scheduled for Friday",
+    "Carol adopted a grey cat named Pixel",
+    "Our deployment pipeline runs on Kubernetes with Argo",
+    "Dave is allergic to peanuts and shellfish",
+]
+
+
+@pytest.fixture(scope="module")
+def embedder(embedder: Embedder) -> Embedder:
+    """The session's MiniLM, remembering vectors across this module's tests (same vectors)."""
+    return CountingEmbedder(embedder, remember_documents=True)
+
+
+def _ids(records: list[MemoryRecord]) -> list[str]:
+    return [r.id for r in records]
+
+
+@pytest.fixture
+def corpus(mem: Memory) -> list[MemoryRecord]:
+    """The corpus stored for user alice, with metadata to filter on."""
+    return mem.add_many(
+        [
+            {"text": text, "metadata": {"n": n, "topic": "people" if n % 2 == 0 else "work"}}
+            for n, text in enumerate(CORPUS)
+        ],
+        user_id="alice",
+    )
+
+
+# add / add_many / get ------------------------------------------------------------------------
+
+
+def test_add_stores_every_field(mem: Memory) -> None:
+    record = mem.add(
+        "Alice moved to Lisbon in May",
+        user_id="alice",
+        agent_id="planner",
+        kind="semantic",
+        metadata={"source": "chat", "turn": 4, "tags": ["move"]},
+        event_time="2023-05-08T13:56:00+00:00",
+        importance=0.9,
+    )
+    assert record.scope.fields() == {"user_id": "alice", "agent_id": "planner"}
+    assert record.kind is MemoryKind.SEMANTIC
+    assert record.metadata == {"source": "chat", "turn": 4, "tags": ["move"]}
+    assert record.event_time == datetime(2023, 5, 8, 13, 56, tzinfo=UTC)
+    assert record.valid_from == record.event_time, "an event's fact holds from its event time"
+    assert record.importance == 0.9 and record.version == 1
+    assert record.invalidated_at is None and record.valid_to is None
+
+    stored = mem.get(record.id)
+    assert stored.model_dump() == record.model_dump()
+    assert mem.get(record.id, user_id="alice").id == record.id
+    assert mem.get(record.id, agent_id="planner", user_id="alice").id == record.id
+
+
+def test_add_defaults(mem: Memory) -> None:
+    before = utcnow()
+    record = mem.add("plain note", thread_id="t-1")
+    assert record.kind is MemoryKind.EPISODIC
+    assert record.metadata == {} and record.importance == 0.5
+    assert before <= record.created_at <= utcnow()
+    assert record.created_at.tzinfo is not None
+
+
+def test_add_many_mixes_strings_and_dicts_in_order(mem: Memory) -> None:
+    records = mem.add_many(
+        [
+            "first, a plain string",
+            {"text": "second, a fact", "kind": "semantic", "importance": 0.2},
+            {"text": "third, with metadata", "metadata": {"x": 1}, "event_time": "2024-01-01"},
+        ],
+        user_id="u",
+        org_id="acme",
+    )
+    assert [r.text for r in records] == [
+        "first, a plain string",
+        "second, a fact",
+        "third, with metadata",
+    ]
+    assert [r.kind for r in records] == [
+        MemoryKind.EPISODIC,
+        MemoryKind.SEMANTIC,
+        MemoryKind.EPISODIC,
+    ]
+    assert records[2].metadata == {"x": 1}
+    assert all(r.scope.fields() == {"org_id": "acme", "user_id": "u"} for r in records)
+    assert [mem.get(i).text for i in _ids(records)] == [r.text for r in records]
+    assert mem.add_many([], user_id="u") == []
+    stats = mem.stats()
+    assert stats.records == 3 and stats.by_kind == {"episodic": 2, "semantic": 1}
+
+
+# search --------------------------------------------------------------------------------------
+
+
+def test_search_ranks_the_relevant_memory_first(mem: Memory, corpus: list[MemoryRecord]) -> None:
+    hits = mem.search("Where does Alice live now?", user_id="alice")
+    assert hits[0].record.id == corpus[0].id
+    assert len(hits) == len(CORPUS)
+    # Every hit says what the dense channel made of it: its rank there and its cosine score.
+    dense = sorted((h.channels["dense"] for h in hits), key=lambda c: c.rank)
+    assert [c.rank for c in dense] == list(range(1, len(hits) + 1))
+    assert [c.score for c in dense] == sorted((c.score for c in dense), reverse=True)
+    assert all(-1.0 <= c.score <= 1.0 for c in dense)
+    assert hits[0].channels["dense"].rank == 1
+    scores = [h.score for h in hits]
+    assert scores == sorted(scores, reverse=True)
+
+    assert mem.search("what pet does Carol have?", user_id="alice", k=1)[0].record.id == (
+        corpus[3].id
+    )
+    assert len(mem.search("anything", user_id="alice", k=2)) == 2
+
+
+def test_search_kinds_and_filters(mem: Memory, corpus: list[MemoryRecord]) -> None:
+    fact = mem.add("Alice lives in Lisbon", user_id="alice", kind="semantic")
+    only_facts = mem.search("Where does Alice live?", user_id="alice", kinds=["semantic"])
+    assert _ids([h.record for h in only_facts]) == [fact.id]
+    episodes = mem.search("Where does Alice live?", user_id="alice", kinds="episodic")
+    assert fact.id not in _ids([h.record for h in episodes])
+
+    for filters in [{"topic": "work"}, {"n": {"$gte": 2, "$lt": 5}}, {"n": {"$in": [0, 5]}}]:
+        hits = mem.search("Alice", user_id="alice", filters=filters)
+        expected = {r.id for r in corpus if matches(r.metadata, parse_filters(filters))}
+        assert {h.record.id for h in hits} == expected, filters
+
+
+def test_search_sees_only_its_scope(mem: Memory, corpus: list[MemoryRecord]) -> None:
+    assert mem.search("Alice", user_id="bob") == []
+    assert mem.search("Alice", user_id="alice", agent_id="someone") == []
+
+
+# update / history ----------------------------------------------------------------------------
+
+
+def test_update_writes_a_new_version_and_keeps_history(
+    mem: Memory, corpus: list[MemoryRecord]
+) -> None:
+    old = corpus[0]
+    new = mem.update(old.id, text="Alice moved to Porto in June", user_id="alice")
+    assert new.id == old.id and new.version == 2 and new.text == "Alice moved to Porto in June"
+    assert new.updated_at > old.updated_at and new.created_at == old.created_at
+    assert mem.get(old.id).text == new.text
+
+    history = mem.history(old.id)
+    assert [(h.event, h.version) for h in history] == [
+        (HistoryEvent.ADD, 1),
+        (HistoryEvent.UPDATE, 2),
+    ]
+    assert history[0].new_text == old.text and history[0].old_text is None
+    assert (history[1].old_text, history[1].new_text) == (old.text, new.text)
+    assert history[1].scope is not None and history[1].scope.user_id == "alice"
+
+    # The index holds the new text only.
+    hits = mem.search("Alice moved to Porto in June", user_id="alice")
+    assert hits[0].record.id == old.id and hits[0].record.text == new.text
+    assert [h.record.id for h in hits].count(old.id) == 1
+    assert mem.stats().indexed_vectors == len(CORPUS)
+
+    meta = mem.update(old.id, metadata={"city": "Porto"}, importance=0.8)
+    assert meta.version == 3 and meta.text == new.text
+    assert meta.metadata == {"city": "Porto"} and meta.importance == 0.8
+    last = mem.history(old.id)[-1]
+    assert last.old_metadata == old.metadata and last.new_metadata == {"city": "Porto"}
+    assert mem.search("Porto", user_id="alice", filters={"city": "Porto"})[0].record.id == old.id
+
+
+def test_update_needs_something_to_change(mem: Memory, corpus: list[MemoryRecord]) -> None:
+    with pytest.raises(ValidationError, match="text=, metadata=, importance="):
+        mem.update(corpus[0].id)
+
+
+# invalidate ----------------------------------------------------------------------------------
+
+
+def test_invalidate_hides_from_search_but_not_from_the_past(
+    mem: Memory, corpus: list[MemoryRecord]
+) -> None:
+    target = corpus[1]
+    before = utcnow()
+    record = mem.invalidate(target.id, user_id="alice")
+    assert record.invalidated_at is not None and record.valid_to is not None
+    assert record.version == 2
+
+    query = "What does Bob drink in the morning?"
+    assert target.id not in _ids([h.record for h in mem.search(query, user_id="alice")])
+    assert target.id not in _ids(mem.list(user_id="alice"))
+    assert target.id in _ids(mem.list(user_id="alice", include_invalidated=True))
+
+    then = mem.search(query, user_id="alice", as_of=before)
+    assert then[0].record.id == target.id
+    as_of_iso = mem.search(query, user_id="alice", as_of=before.isoformat())
+    assert as_of_iso[0].record.id == target.id
+    later = mem.search(query, user_id="alice", as_of=utcnow() + timedelta(seconds=1))
+    assert target.id not in _ids([h.record for h in later])
+
+    assert mem.get(target.id).invalidated_at is not None, "kept, not deleted"
+    assert mem.history(target.id)[-1].event is HistoryEvent.INVALIDATE
+
+
+def test_invalidate_with_a_future_valid_to(mem: Memory, corpus: list[MemoryRecord]) -> None:
+    until = utcnow() + timedelta(days=30)
+    record = mem.invalidate(corpus[2].id, valid_to=until)
+    assert record.valid_to == until
+    assert mem.search("budget review", user_id="alice", as_of=until - timedelta(days=1))[
+        0
+    ].record.id == (corpus[2].id)
+    after = mem.search("budget review", user_id="alice", as_of=until + timedelta(days=1))
+    assert corpus[2].id not in _ids([h.record for h in after])
+
+
+# delete / delete_all -------------------------------------------------------------------------
+
+
+def test_delete_removes_the_record_and_keeps_its_history(
+    mem: Memory, corpus: list[MemoryRecord]
+) -> None:
+    target = corpus[3]
+    mem.delete(target.id, user_id="alice")
+    with pytest.raises(NotFound):
+        mem.get(target.id)
+    with pytest.raises(NotFound):
+        mem.delete(target.id)
+    assert target.id not in _ids([h.record for h in mem.search("Carol's cat", user_id="alice")])
+
+    history = mem.history(target.id)
+    assert [h.event for h in history] == [HistoryEvent.ADD, HistoryEvent.DELETE]
+    assert history[-1].old_text == target.text and history[-1].new_text is None
+    stats = mem.stats()
+    assert stats.records == stats.indexed_vectors == len(CORPUS) - 1
+    assert stats.pending_index == 0
+
+
+def test_delete_all_empties_one_scope_only(mem: Memory, corpus: list[MemoryRecord]) -> None:
+    other = mem.add("Bob's own note about Lisbon", user_id="bob")
+    thread = mem.add("a thread note of Alice", user_id="alice", thread_id="t-9")
+    assert mem.delete_all(user_id="alice", thread_id="t-9") == 1
+    assert mem.delete_all(user_id="alice") == len(CORPUS)
+    assert mem.delete_all(user_id="alice") == 0
+    assert mem.list(user_id="alice") == []
+    assert mem.search("Lisbon", user_id="alice") == []
+    assert mem.get(other.id).text == other.text
+    assert mem.search("Lisbon", user_id="bob")[0].record.id == other.id
+    assert mem.history(thread.id)[-1].event is HistoryEvent.DELETE
+    stats = mem.stats()
+    assert stats.records == stats.indexed_vectors == 1
+    with pytest.raises(InvalidScope):
+        mem.delete_all()
+
+
+# list / stats --------------------------------------------------------------------------------
+
+
+def test_list_pages_in_creation_order(mem: Memory, corpus: list[MemoryRecord]) -> None:
+    everything = mem.list(user_id="alice")
+    assert {r.id for r in everything} == set(_ids(corpus))
+    assert everything == sorted(everything, key=lambda r: (r.created_at, r.id))
+    pages = [mem.list(user_id="alice", limit=4, offset=o) for o in (0, 4, 8)]
+    assert [len(p) for p in pages] == [4, 2, 0]
+    assert _ids(pages[0] + pages[1]) == _ids(everything)
+    with pytest.raises(ValidationError, match="offset"):
+        mem.list(user_id="alice", offset=-1)
+    with pytest.raises(ValidationError, match="limit"):
+        mem.list(user_id="alice", limit=0)
+
+
+def test_list_kinds_and_filters(mem: Memory, corpus: list[MemoryRecord]) -> None:
+    fact = mem.add("Alice lives in Lisbon", user_id="alice", kind="semantic", metadata={"n": 9})
+    assert _ids(mem.list(user_id="alice", kinds=["semantic"])) == [fact.id]
+    assert len(mem.list(user_id="alice", kinds=["episodic", "semantic"])) == len(CORPUS) + 1
+    assert mem.list(user_id="alice", kinds="procedural") == []
+    everything = [*corpus, fact]
+    for filters in [
+        {"topic": "people"},
+        {"n": {"$gt": 3}},
+        {"n": {"$ne": 9}},
+        {"topic": {"$in": ["work", "none"]}, "n": {"$lte": 3}},
+        {"missing": {"$ne": 1}},
+    ]:
+        got = {r.id for r in mem.list(user_id="alice", filters=filters)}
+        expected = {r.id for r in everything if matches(r.metadata, parse_filters(filters))}
+        assert got == expected, filters
+
+
+def test_stats(mem: Memory, corpus: list[MemoryRecord]) -> None:
+    mem.add("a procedure", user_id="alice", kind="procedural")
+    mem.update(corpus[0].id, importance=0.1)
+    stats = mem.stats()
+    assert stats.records == len(CORPUS) + 1
+    assert stats.by_kind == {"episodic": len(CORPUS), "procedural": 1}
+    assert stats.history_entries == len(CORPUS) + 2
+    assert stats.indexed_vectors == stats.records and stats.pending_index == 0
+    assert stats.store_url.startswith("sqlite:///") and stats.vectors_url.startswith("edge://")
+    assert stats.embedder == "all-MiniLM-L6-v2"
+
+
+# export / import -----------------------------------------------------------------------------
+
+
+def test_export_and_import_round_trip(
+    mem: Memory, corpus: list[MemoryRecord], tmp_path: Path, embedder: Embedder
+) -> None:
+    mem.update(corpus[0].id, text="Alice moved to Porto in June")
+    mem.invalidate(corpus[1].id)
+    exported = list(mem.export(page=4))
+    assert sorted(_ids(exported)) == _ids(exported) and len(exported) == len(CORPUS)
+
+    with Memory(settings=Settings.load(home=tmp_path / "copy"), embedder=embedder) as copy:
+        assert copy.import_records(exported) == len(CORPUS)
+        assert copy.import_records(exported) == 0, "importing twice is harmless"
+        assert [r.model_dump() for r in copy.export()] == [r.model_dump() for r in exported]
+        hits = copy.search("Where does Alice live?", user_id="alice")
+        assert hits[0].record.text == "Alice moved to Porto in June"
+        assert corpus[1].id not in _ids([h.record for h in hits]), "still invalidated"
+        stats = copy.stats()
+        assert stats.indexed_vectors == stats.records == len(CORPUS)
+
+    with Memory(settings=Settings.load(home=tmp_path / "dicts"), embedder=embedder) as copy:
+        dumps = [r.model_dump(mode="json") for r in exported]
+        assert copy.import_records(dumps) == len(CORPUS)
+        assert copy.get(corpus[0].id).version == 2
+
+
+# async twins ---------------------------------------------------------------------------------
+
+
+def test_async_twins(mem: Memory) -> None:
+    async def scenario() -> dict[str, Any]:
+        added = await asyncio.gather(
+            *(mem.aadd(text, user_id="alice") for text in CORPUS[:3]),
+        )
+        many = await mem.aadd_many(CORPUS[3:], user_id="alice")
+        hits = await mem.asearch("Where does Alice live?", user_id="alice", k=3)
+        got = await mem.aget(added[0].id, user_id="alice")
+        updated = await mem.aupdate(added[1].id, text="Bob switched to coffee")
+        history = await mem.ahistory(added[1].id)
+        listed = await mem.alist(user_id="alice", limit=100)
+        await mem.adelete(added[2].id)
+        stats = await mem.astats()
+        deleted = await mem.adelete_all(user_id="alice")
+        return {
+            "added": added,
+            "many": many,
+            "hits": hits,
+            "got": got,
+            "updated": updated,
+            "history": history,
+            "listed": listed,
+            "stats": stats,
+            "deleted": deleted,
+        }
+
+    out = asyncio.run(scenario())
+    assert len(out["added"]) == 3 and len(out["many"]) == 3
+    assert out["hits"][0].record.id == out["added"][0].id
+    assert out["got"].id == out["added"][0].id
+    assert out["updated"].version == 2
+    assert [h.event for h in out["history"]] == [HistoryEvent.ADD, HistoryEvent.UPDATE]
+    assert len(out["listed"]) == 6
+    assert out["stats"].records == 5
+    assert out["deleted"] == 5
+    assert mem.stats().records == 0
+
+
+def test_async_errors_are_the_same_errors(mem: Memory) -> None:
+    with pytest.raises(NotFound):
+        asyncio.run(mem.aget("no-such-id"))
+    with pytest.raises(InvalidScope):
+        asyncio.run(mem.aadd("text without a scope"))
+
+
+# the embedding cache -------------------------------------------------------------------------
+
+
+def test_no_text_is_embedded_twice(home: Path, embedder: Embedder) -> None:
+    # Vectors are cached by content hash: whatever is embedded (a memory's text, or an
+    # episode's window with its neighbours) is embedded once, however often it recurs.
+    counting = CountingEmbedder(embedder)
+    with Memory(settings=Settings.load(home=home), embedder=counting) as mem:
+        first = mem.add("the same sentence", user_id="a")
+        mem.add("the same sentence", user_id="a")
+        mem.add("the same sentence", user_id="b", kind="semantic", metadata={"x": 1})
+        mem.add_many(["the same sentence", "another one", "another one"], user_id="a")
+        mem.update(first.id, text="another one")
+        mem.search("the same sentence", user_id="a")  # a query is not a document
+        embedded = Counter(counting.documents_embedded)
+        assert embedded["the same sentence"] == 1 and embedded["another one"] == 1
+        assert max(embedded.values()) == 1, embedded
+        assert mem.stats().indexed_vectors == 6
+
+
+def test_identical_text_makes_no_embedder_call(home: Path, embedder: Embedder) -> None:
+    # Without neighbour windows a memory's only embedded text is its own.
+    settings = Settings.load(home=home, retrieval={"windows": False})
+    counting = CountingEmbedder(embedder)
+    with Memory(settings=settings, embedder=counting) as mem:
+        first = mem.add("the same sentence", user_id="a")
+        assert counting.documents_embedded == ["the same sentence"]
+        mem.add("the same sentence", user_id="a")
+        mem.add("the same sentence", user_id="b", kind="semantic", metadata={"x": 1})
+        mem.add_many(["the same sentence", "another one", "another one"], user_id="a")
+        assert counting.documents_embedded == ["the same sentence", "another one"]
+        mem.update(first.id, text="another one")
+        assert counting.documents_embedded == ["the same sentence", "another one"]
+
+    # The cache lives in the store: a new Memory on the same home embeds nothing it knows.
+    counting = CountingEmbedder(embedder)
+    with Memory(settings=settings, embedder=counting) as mem:
+        mem.add("another one", user_id="c")
+        mem.add_many(["the same sentence"] * 3, thread_id="t")
+        mem.reindex(rebuild=True)
+        assert counting.documents_embedded == []
+        assert mem.stats().indexed_vectors == 10
+
+
+# lifecycle -----------------------------------------------------------------------------------
+
+
+def test_context_manager_closes_and_releases_the_home(home: Path, embedder: Embedder) -> None:
+    settings = Settings.load(home=home)
+    with Memory(settings=settings, embedder=embedder) as first:
+        record = first.add("persisted across opens", user_id="u")
+        with pytest.raises(HomeLocked, match="AGENTMEM_STORE_URL=postgresql"):
+            Memory(settings=settings, embedder=embedder)
+    with pytest.raises(AgentMemError, match="closed"):
+        first.stats()
+    first.close()  # a second close is harmless
+
+    with Memory(settings=settings, embedder=embedder) as second:
+        assert second.get(record.id).text == "persisted across opens"
+        assert second.search("persisted", user_id="u")[0].record.id == record.id
+    second.close()
+
+    reopened = Memory(settings=settings, embedder=embedder)
+    reopened.close()
+
+
+def test_home_and_settings_are_exclusive(home: Path) -> None:
+    with pytest.raises(InvalidSettings, match="not both"):
+        Memory(home=home, settings=Settings.load(home=home))
+
+
+def test_home_argument(home: Path, embedder: Embedder) -> None:
+    with Memory(home=str(home), embedder=embedder) as mem:
+        assert mem.settings.home == home
+        assert mem.stats().store_url == f"sqlite:///{(home / 'agentmem.db').resolve()}"
+    assert (home / "agentmem.db").is_file()

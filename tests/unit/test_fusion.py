@@ -1,0 +1,76 @@
+"""Weighted reciprocal rank fusion and MMR."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agentmem.fusion import fuse_scores, mmr, reciprocal_rank_fusion
+
+
+def test_rrf_sums_weighted_reciprocal_ranks() -> None:
+    fused = fuse_scores(
+        {"a": [("x", 0.9), ("y", 0.8)], "b": [("y", 5.0), ("z", 1.0)]},
+        {"a": 1.0, "b": 2.0},
+        k=60,
+    )
+    scores = dict(fused)
+    assert scores["x"] == pytest.approx(1 / 61)
+    assert scores["y"] == pytest.approx(1 / 62 + 2 / 61)
+    assert scores["z"] == pytest.approx(2 / 62)
+    assert [i for i, _ in fused] == ["y", "z", "x"]
+
+
+def test_zero_weight_channel_does_not_rank_but_explains() -> None:
+    fused = reciprocal_rank_fusion(
+        {"a": [("x", 0.9)], "b": [("y", 1.0), ("x", 0.5)]}, {"a": 1.0, "b": 0.0}
+    )
+    assert [i for i, _, _ in fused] == ["x"]
+    _, _, explain = fused[0]
+    assert explain["a"].rank == 1 and explain["b"].rank == 2 and explain["b"].score == 0.5
+
+
+def test_ties_are_deterministic() -> None:
+    channels = {"a": [("p", 1.0), ("q", 0.9)], "b": [("q", 1.0), ("p", 0.9)]}
+    first = fuse_scores(channels, {"a": 1.0, "b": 1.0})
+    assert first == fuse_scores(dict(reversed(list(channels.items()))), {"a": 1.0, "b": 1.0})
+    assert [i for i, _ in first] == ["p", "q"]  # equal scores and best ranks: id order
+
+
+def test_limit_caps_explained_results() -> None:
+    ranked = [(str(i), 1.0) for i in range(50)]
+    assert len(reciprocal_rank_fusion({"a": ranked}, {"a": 1.0}, limit=5)) == 5
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(["a", "b", "c"]),
+        st.lists(st.sampled_from("pqrstuvw"), unique=True, max_size=8),
+        min_size=1,
+    ),
+    st.dictionaries(st.sampled_from(["a", "b", "c"]), st.floats(0, 5), min_size=1),
+)
+@settings(max_examples=50, deadline=None)
+def test_fused_scores_are_sorted_and_only_from_weighted_channels(
+    lists: dict[str, list[str]], weights: dict[str, float]
+) -> None:
+    channels = {name: [(i, 1.0) for i in ids] for name, ids in lists.items()}
+    fused = fuse_scores(channels, weights)
+    scores = [s for _, s in fused]
+    assert scores == sorted(scores, reverse=True)
+    allowed = {i for name, ids in lists.items() if weights.get(name, 0) > 0 for i in ids}
+    assert {i for i, _ in fused} == allowed
+
+
+def test_mmr_prefers_diverse_results() -> None:
+    v = {
+        "a": np.array([1.0, 0.0]),
+        "a2": np.array([0.999, 0.045]),
+        "b": np.array([0.0, 1.0]),
+    }
+    relevance = {"a": 1.0, "a2": 0.95, "b": 0.5}
+    assert mmr(["a", "a2", "b"], relevance, v, k=2, lambda_=0.5) == ["a", "b"]
+    assert mmr(["a", "a2", "b"], relevance, v, k=2, lambda_=1.0) == ["a", "a2"]
+    assert mmr([], {}, {}, k=3) == []

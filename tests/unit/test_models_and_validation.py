@@ -1,0 +1,409 @@
+"""Scopes, kinds, the validation helpers and settings: each rejects bad input with a specific
+error whose message says what to do."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from agentmem import (
+    AgentMemError,
+    InvalidKind,
+    InvalidMetadata,
+    InvalidScope,
+    InvalidSettings,
+    InvalidText,
+    MemoryKind,
+    MemoryRecord,
+    Scope,
+    Settings,
+    ValidationError,
+)
+from agentmem.models import content_hash
+from agentmem.validation import (
+    check_importance,
+    check_k,
+    check_kind,
+    check_kinds,
+    check_metadata,
+    check_text,
+    check_time,
+)
+
+# Scope ---------------------------------------------------------------------------------------
+
+
+def test_scope_of_keeps_the_fields_given() -> None:
+    scope = Scope.of(org_id="acme", user_id="alice", agent_id="planner", thread_id="t-1")
+    assert scope.fields() == {
+        "org_id": "acme",
+        "user_id": "alice",
+        "agent_id": "planner",
+        "thread_id": "t-1",
+    }
+    assert str(Scope.of(user_id="alice", thread_id="t-1")) == "user_id=alice,thread_id=t-1"
+
+
+@pytest.mark.parametrize(
+    "value", ["alice", "a", "alice@example.com", "org:team.1", "ünïcødé-名前", "a b", "x" * 256]
+)
+def test_scope_accepts_ordinary_ids(value: str) -> None:
+    assert Scope.of(user_id=value).user_id == value
+
+
+def test_scope_needs_at_least_one_field() -> None:
+    with pytest.raises(InvalidScope, match="at least one of org_id, user_id") as info:
+        Scope.of()
+    assert "user_id='alice'" in str(info.value), "the message shows how to pass a scope"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "hint"),
+    [
+        ({"user_id": ""}, "non-empty"),
+        ({"user_id": "   "}, "non-empty"),
+        ({"agent_id": "\t\n"}, "non-empty"),
+        ({"user_id": 42}, "must be a string"),
+        ({"org_id": b"acme"}, "must be a string"),
+        ({"thread_id": ["t"]}, "must be a string"),
+        ({"user_id": "a/b"}, "path separator"),
+        ({"user_id": "..\\etc"}, "path separator"),
+        ({"agent_id": "bad\x00id"}, "control character"),
+        ({"thread_id": "line\nbreak"}, "control character"),
+        ({"org_id": "del\x7f"}, "control character"),
+        ({"user_id": "x" * 257}, "limited to 256"),
+        ({"user_id": "ok", "agent_id": "not/ok"}, "agent_id"),
+        ({"user_id": "lone\ud800"}, "not valid Unicode"),
+    ],
+)
+def test_scope_rejects_unsafe_values(kwargs: dict[str, object], hint: str) -> None:
+    with pytest.raises(InvalidScope) as info:
+        Scope.of(**kwargs)  # type: ignore[arg-type]
+    assert hint in str(info.value)
+    assert "validation error" not in str(info.value), "not a raw pydantic dump"
+
+
+def test_invalid_scope_is_a_value_error_and_an_agentmem_error() -> None:
+    with pytest.raises(ValueError):
+        Scope.of(user_id="")
+    assert issubclass(InvalidScope, ValidationError)
+    assert issubclass(InvalidScope, AgentMemError)
+
+
+def test_scope_contains_is_field_by_field() -> None:
+    record = Scope.of(org_id="acme", user_id="alice", agent_id="planner")
+    assert Scope.of(user_id="alice").contains(record)
+    assert Scope.of(org_id="acme", agent_id="planner").contains(record)
+    assert not Scope.of(user_id="bob").contains(record)
+    assert not Scope.of(user_id="alice", thread_id="t-1").contains(record)
+    assert not Scope.of(user_id="Alice").contains(record), "ids are case-sensitive"
+
+
+def test_scope_is_frozen() -> None:
+    scope = Scope.of(user_id="alice")
+    with pytest.raises(Exception):  # noqa: B017 - pydantic's frozen-instance error
+        scope.user_id = "bob"  # type: ignore[misc]
+
+
+# MemoryKind ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", list(MemoryKind))
+def test_kind_parse_accepts_values_and_members(kind: MemoryKind) -> None:
+    assert MemoryKind.parse(kind.value) is kind
+    assert MemoryKind.parse(kind) is kind
+
+
+@pytest.mark.parametrize("bad", ["fact", "", "Semantic ", "EPISODIC", 3, None])
+def test_kind_parse_rejects_unknown_kinds(bad: object) -> None:
+    with pytest.raises(InvalidKind) as info:
+        MemoryKind.parse(bad)  # type: ignore[arg-type]
+    assert "episodic, semantic, procedural, experience" in str(info.value)
+
+
+# check_text ----------------------------------------------------------------------------------
+
+
+def test_check_text_returns_valid_text_unchanged() -> None:
+    assert check_text("  Alice likes tea \n", max_chars=100) == "  Alice likes tea \n"
+    assert check_text("x" * 10, max_chars=10) == "x" * 10
+
+
+@pytest.mark.parametrize(
+    ("text", "hint"),
+    [
+        ("", "non-empty"),
+        ("  \n\t", "non-empty"),
+        (None, "must be a string"),
+        (7, "must be a string"),
+        (b"bytes", "must be a string"),
+        (["a"], "must be a string"),
+        ("x" * 11, "AGENTMEM_MAX_TEXT_CHARS"),
+        ("nul\x00byte", "NUL"),
+        ("lone \ud800", "decode"),
+    ],
+)
+def test_check_text_rejects(text: object, hint: str) -> None:
+    with pytest.raises(InvalidText) as info:
+        check_text(text, max_chars=10)
+    assert hint in str(info.value)
+
+
+def test_check_text_names_what_it_checks() -> None:
+    with pytest.raises(InvalidText, match=r"^query is empty"):
+        check_text("", max_chars=10, what="query")
+
+
+# check_kind / check_kinds --------------------------------------------------------------------
+
+
+def test_check_kind_and_kinds() -> None:
+    assert check_kind("semantic") is MemoryKind.SEMANTIC
+    assert check_kinds(None) == ()
+    assert check_kinds("procedural") == (MemoryKind.PROCEDURAL,)
+    assert check_kinds(["episodic", MemoryKind.EXPERIENCE]) == (
+        MemoryKind.EPISODIC,
+        MemoryKind.EXPERIENCE,
+    )
+    with pytest.raises(InvalidKind, match="must be a string"):
+        check_kind(1.5)
+    with pytest.raises(InvalidKind, match="use one of"):
+        check_kinds(["semantic", "facts"])
+
+
+# check_metadata ------------------------------------------------------------------------------
+
+
+def test_check_metadata_round_trips_json() -> None:
+    assert check_metadata(None) == {}
+    meta = {"session": 3, "tags": ("a", "b"), "nested": {"ok": True, "x": None}, "f": 0.5}
+    assert check_metadata(meta) == {
+        "session": 3,
+        "tags": ["a", "b"],
+        "nested": {"ok": True, "x": None},
+        "f": 0.5,
+    }
+    original = {"a": [1]}
+    result = check_metadata(original)
+    result["a"].append(2)
+    assert original == {"a": [1]}, "the caller's dict is not shared"
+
+
+@pytest.mark.parametrize(
+    ("metadata", "hint"),
+    [
+        ([("a", 1)], "must be a dict"),
+        ("a=1", "must be a dict"),
+        ({1: "x"}, "keys must be strings"),
+        ({("a",): "x"}, "keys must be strings"),
+        ({"when": datetime(2024, 1, 1)}, "JSON-serialisable"),
+        ({"s": {1, 2}}, "JSON-serialisable"),
+        ({"x": object()}, "JSON-serialisable"),
+        ({"x": math.nan}, "JSON-serialisable"),
+        ({"x": math.inf}, "JSON-serialisable"),
+        ({"x": "lone \ud800"}, "not valid Unicode"),
+        ({"k\udc00": 1}, "not valid Unicode"),
+        ({"x": ["a", {"deep": "\udfff"}]}, "not valid Unicode"),
+        ({"x": "nul\x00"}, "NUL"),
+    ],
+)
+def test_check_metadata_rejects(metadata: object, hint: str) -> None:
+    with pytest.raises(InvalidMetadata) as info:
+        check_metadata(metadata)
+    assert hint in str(info.value)
+
+
+# check_time ----------------------------------------------------------------------------------
+
+
+def test_check_time_normalises_to_utc() -> None:
+    assert check_time(None) is None
+    naive = datetime(2024, 5, 8, 13, 56)
+    assert check_time(naive) == naive.replace(tzinfo=UTC)
+    plus2 = datetime(2024, 5, 8, 15, 56, tzinfo=timezone(timedelta(hours=2)))
+    result = check_time(plus2)
+    assert result == datetime(2024, 5, 8, 13, 56, tzinfo=UTC)
+    assert result is not None and result.utcoffset() == timedelta(0)
+    assert check_time("2024-05-08T13:56:00+00:00") == datetime(2024, 5, 8, 13, 56, tzinfo=UTC)
+    assert check_time("2024-05-08") == datetime(2024, 5, 8, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("bad", ["yesterday", "2024-13-01", "", "08/05/2024"])
+def test_check_time_rejects_bad_strings(bad: str) -> None:
+    with pytest.raises(InvalidMetadata, match="ISO-8601") as info:
+        check_time(bad, what="valid_from")
+    assert "valid_from" in str(info.value)
+
+
+@pytest.mark.parametrize("bad", [1715176560, 1.5, b"2024-05-08", ["2024"]])
+def test_check_time_rejects_other_types(bad: object) -> None:
+    with pytest.raises(InvalidMetadata, match="datetime or ISO-8601 string"):
+        check_time(bad)
+
+
+# check_importance / check_k ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("value", "expected"), [(None, 0.5), (0, 0.0), (1, 1.0), (0.25, 0.25)])
+def test_check_importance_accepts(value: float | None, expected: float) -> None:
+    assert check_importance(value) == expected
+
+
+def test_check_importance_default() -> None:
+    assert check_importance(None, default=0.9) == 0.9
+
+
+@pytest.mark.parametrize("bad", [-0.01, 1.01, 5, math.nan, math.inf, True, "0.5", [0.5]])
+def test_check_importance_rejects(bad: object) -> None:
+    with pytest.raises(InvalidMetadata, match=r"importance must be"):
+        check_importance(bad)
+
+
+@pytest.mark.parametrize("good", [1, 10, 1000])
+def test_check_k_accepts(good: int) -> None:
+    assert check_k(good) == good
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1001, True, 2.0, "5", None])
+def test_check_k_rejects(bad: object) -> None:
+    with pytest.raises(ValidationError, match="integer from 1 to 1000"):
+        check_k(bad)
+
+
+# MemoryRecord --------------------------------------------------------------------------------
+
+
+def test_record_fills_its_content_hash_and_id() -> None:
+    a = MemoryRecord(scope=Scope.of(user_id="u"), text="hello")
+    b = MemoryRecord(scope=Scope.of(user_id="u"), text="hello")
+    assert a.content_hash == b.content_hash == content_hash("hello")
+    assert a.id != b.id
+    assert a.kind is MemoryKind.EPISODIC and a.version == 1
+
+
+def test_record_validity_window() -> None:
+    t0 = datetime(2024, 1, 1, tzinfo=UTC)
+    record = MemoryRecord(
+        scope=Scope.of(user_id="u"),
+        text="x",
+        created_at=t0,
+        valid_from=t0 + timedelta(days=1),
+        valid_to=t0 + timedelta(days=3),
+    )
+    assert not record.is_valid_at(t0)
+    assert record.is_valid_at(t0 + timedelta(days=2))
+    assert not record.is_valid_at(t0 + timedelta(days=3))
+    assert record.is_valid_at(datetime(2024, 1, 2, 12))  # naive means UTC
+
+
+# Settings ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
+    """No AGENTMEM_* variables from the outer environment, and a scratch working directory."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("AGENTMEM_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    return monkeypatch
+
+
+def test_settings_defaults(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    s = Settings.load()
+    assert s.home == Path(".agentmem")
+    assert s.store_url is None and s.vectors_url is None
+    assert s.embedder == "minilm" and s.llm_model is None
+    assert s.resolved_store_url() == f"sqlite:///{(tmp_path / '.agentmem/agentmem.db')}"
+    assert s.resolved_vectors_url() == f"edge://{tmp_path / '.agentmem/vectors'}"
+    assert s.uses_embedded_home()
+    assert not (tmp_path / ".agentmem").exists(), "building settings touches no disk"
+
+
+def test_settings_from_environment(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    clean_env.setenv("AGENTMEM_HOME", str(tmp_path / "h"))
+    clean_env.setenv("AGENTMEM_MAX_TEXT_CHARS", "123")
+    clean_env.setenv("AGENTMEM_STORE_URL", "postgresql://postgres@db:5432/mem")
+    clean_env.setenv("AGENTMEM_VECTORS_URL", "http://qdrant:6333")
+    clean_env.setenv("AGENTMEM_CONNECT_TIMEOUT_S", "1.5")
+    s = Settings.load()
+    assert s.home == tmp_path / "h"
+    assert s.max_text_chars == 123
+    assert s.connect_timeout_s == 1.5
+    assert s.resolved_store_url() == "postgresql://postgres@db:5432/mem"
+    assert s.resolved_vectors_url() == "http://qdrant:6333"
+    assert not s.uses_embedded_home()
+
+
+def test_settings_overrides_beat_environment(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("AGENTMEM_MAX_TEXT_CHARS", "123")
+    assert Settings.load(max_text_chars=7).max_text_chars == 7
+
+
+def test_settings_file(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    file = tmp_path / "agentmem.toml"
+    file.write_text(
+        'home = "/srv/mem"\n'
+        "max_text_chars = 500\n"
+        'embedder = "sentence-transformers:/models/x"\n'
+        'store_url = "sqlite:////srv/mem/other.db"\n'
+    )
+    clean_env.setenv("AGENTMEM_SETTINGS_FILE", str(file))
+    clean_env.setenv("AGENTMEM_MAX_TEXT_CHARS", "900")  # the environment wins over the file
+    s = Settings.load()
+    assert s.home == Path("/srv/mem")
+    assert s.max_text_chars == 900
+    assert s.embedder == "sentence-transformers:/models/x"
+    assert s.resolved_store_url() == "sqlite:////srv/mem/other.db"
+    # The file can also be passed in code.
+    clean_env.delenv("AGENTMEM_SETTINGS_FILE")
+    clean_env.delenv("AGENTMEM_MAX_TEXT_CHARS")
+    assert Settings.load(settings_file=file).max_text_chars == 500
+
+
+def test_settings_file_missing(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    clean_env.setenv("AGENTMEM_SETTINGS_FILE", str(tmp_path / "nope.toml"))
+    with pytest.raises(InvalidSettings, match="does not exist") as info:
+        Settings.load()
+    assert "AGENTMEM_SETTINGS_FILE" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "hint"),
+    [
+        ({"store_url": "mysql://db/mem"}, "sqlite://, postgresql://"),
+        ({"store_url": "agentmem.db"}, "unknown scheme"),
+        ({"vectors_url": "milvus://host"}, "edge://, http://"),
+        ({"max_text_chars": 0}, "max_text_chars"),
+        ({"embed_batch_size": 100_000}, "embed_batch_size"),
+        ({"connect_timeout_s": -1}, "connect_timeout_s"),
+    ],
+)
+def test_settings_load_rejects(
+    clean_env: pytest.MonkeyPatch, overrides: dict[str, object], hint: str
+) -> None:
+    with pytest.raises(InvalidSettings) as info:
+        Settings.load(**overrides)
+    assert hint in str(info.value)
+
+
+def test_settings_nested_environment(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("AGENTMEM_RETRIEVAL__WINDOWS", "false")
+    clean_env.setenv("AGENTMEM_RETRIEVAL__RRF_K", "10")
+    s = Settings.load()
+    assert s.retrieval.windows is False and s.retrieval.rrf_k == 10
+
+
+def test_settings_bad_environment_value(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("AGENTMEM_STORE_URL", "redis://localhost")
+    with pytest.raises(InvalidSettings, match="store_url"):
+        Settings.load()
+    clean_env.delenv("AGENTMEM_STORE_URL")
+    clean_env.setenv("AGENTMEM_MAX_TEXT_CHARS", "lots")
+    with pytest.raises(InvalidSettings, match="max_text_chars"):
+        Settings.load()

@@ -1,0 +1,60 @@
+"""Time expressions in queries become event-time windows."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from agentmem.timeparse import parse_time_window
+
+NOW = datetime(2023, 6, 1, 12, 0, tzinfo=UTC)
+
+
+def d(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("query", "start", "end"),
+    [
+        ("What happened in May 2023?", d(2023, 5, 1), d(2023, 6, 1)),
+        ("what did we do in 2022", d(2022, 1, 1), d(2023, 1, 1)),
+        ("Where was Maya on 8 May, 2023?", d(2023, 5, 7), d(2023, 5, 10)),
+        ("what did I eat yesterday", d(2023, 5, 30), d(2023, 6, 2)),
+        ("What happened last month", d(2023, 5, 1), d(2023, 6, 1)),
+        ("what did we discuss in march", d(2023, 3, 1), d(2023, 4, 1)),
+    ],
+)
+def test_windows(query: str, start: datetime, end: datetime) -> None:
+    window = parse_time_window(query, now=NOW)
+    assert window is not None
+    assert (window.start, window.end) == (start, end)
+    assert window.start <= window.end
+
+
+def test_relative_week_is_around_the_reference_time() -> None:
+    window = parse_time_window("What did Caroline do last week?", now=NOW)
+    assert window is not None
+    assert d(2023, 5, 18) <= window.start < window.end <= d(2023, 6, 2)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "When did Melanie paint a sunrise?",
+        "May I ask about dogs?",
+        "what is on my list",
+        "",
+        "???",
+    ],
+)
+def test_no_time_named(query: str) -> None:
+    assert parse_time_window(query, now=NOW) is None
+
+
+def test_relative_times_follow_the_reference_not_the_clock() -> None:
+    a = parse_time_window("what happened yesterday", now=d(2020, 1, 10))
+    b = parse_time_window("what happened yesterday", now=d(2021, 1, 10))
+    assert a is not None and b is not None
+    assert a.start.year == 2020 and b.start.year == 2021
