@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-EXTRAS ?= dev,postgres,gpu
+EXTRAS ?= dev,postgres,gpu,bench
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
@@ -35,7 +35,6 @@ typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
 bench: $(STAMP)
-	$(PY) -m pip install --quiet -e ".[bench]"
 	$(PY) -m benchmarks.locomo
 	$(PY) -m benchmarks.scale
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -658,7 +657,6 @@ def _parse_line(raw: bytes, max_chars: int, where: str) -> MemoryRecord | None:
     try:
         record = MemoryRecord.model_validate(data)
         check_text(record.text, max_chars=max_chars)
-        _check_id(record.id)
     except PydanticValidationError as exc:
         raise ValidationError(
             f"{where}: not a memory record ({first_message(exc)}); nothing was imported"
@@ -666,19 +664,6 @@ def _parse_line(raw: bytes, max_chars: int, where: str) -> MemoryRecord | None:
     except AgentMemError as exc:
         raise ValidationError(f"{where}: {exc}; nothing was imported") from None
     return record
-
-
-def _check_id(memory_id: str) -> None:
-    # Vector indexes key points by UUID; any other id would be stored but never indexed.
-    try:
-        canonical = str(uuid.UUID(memory_id))
-    except ValueError:
-        canonical = None
-    if canonical != memory_id:
-        raise ValidationError(
-            f"id {memory_id!r} is not a lowercase UUID like 0b6f1c2e-1d2a-4c55-9a4e-3f0f8f9f2a10; "
-            "agentmem ids are UUIDs"
-        )
 
 
 @app.command(name="import")

@@ -49,6 +49,11 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RecordStor
     s.close()
 
 
+def mid(n: int) -> str:
+    """The id of record number ``n``: a UUID that sorts in the order of ``n``."""
+    return f"00000000-0000-4000-8000-{n:012d}"
+
+
 def rec(
     n: int,
     scope: Scope = ALICE,
@@ -60,7 +65,7 @@ def rec(
     """Record number ``n``, created ``n`` seconds after T0 (so creation order is ``n``)."""
     created = T0 + timedelta(seconds=n)
     values: dict[str, Any] = {
-        "id": f"m{n:04d}",
+        "id": mid(n),
         "scope": scope,
         "kind": kind,
         "text": f"memory number {n}",
@@ -146,7 +151,7 @@ def test_record_round_trips_every_field(store: RecordStore) -> None:
         Scope(org_id="acme", user_id="alice", agent_id="bot", thread_id="t-1"),
         kind=MemoryKind.SEMANTIC,
         metadata={"n": 1, "f": 0.25, "b": True, "s": "x", "l": [1, "a"], "o": {"k": None}},
-        provenance={"sources": ["m0001"], "extractor": "rules"},
+        provenance={"sources": [mid(1)], "extractor": "rules"},
         event_time=T0 - timedelta(days=1, microseconds=7),
         valid_from=T0 - timedelta(days=1),
         valid_to=T0 + timedelta(days=3650),
@@ -303,15 +308,15 @@ def test_query_scope_kinds_and_paging(store: RecordStore) -> None:
         rec(6, BOB, kind=MemoryKind.SEMANTIC),
     ]
     insert(store, *records)
-    assert ids(store.query(RecordQuery(scope=ALICE))) == ["m0001", "m0003", "m0004", "m0005"]
-    assert ids(store.query(RecordQuery(scope=ALICE_BOT))) == ["m0003"]
-    assert ids(store.query(RecordQuery(scope=BOB))) == ["m0002", "m0006"]
+    assert ids(store.query(RecordQuery(scope=ALICE))) == [mid(1), mid(3), mid(4), mid(5)]
+    assert ids(store.query(RecordQuery(scope=ALICE_BOT))) == [mid(3)]
+    assert ids(store.query(RecordQuery(scope=BOB))) == [mid(2), mid(6)]
     semantic = RecordQuery(scope=ALICE, kinds=(MemoryKind.SEMANTIC,))
-    assert ids(store.query(semantic)) == ["m0005"]
+    assert ids(store.query(semantic)) == [mid(5)]
     two_kinds = RecordQuery(scope=ALICE, kinds=(MemoryKind.EPISODIC, MemoryKind.PROCEDURAL))
-    assert ids(store.query(two_kinds)) == ["m0001", "m0003", "m0004"]
-    assert ids(store.query(RecordQuery(scope=ALICE, limit=2))) == ["m0001", "m0003"]
-    assert ids(store.query(RecordQuery(scope=ALICE, limit=2, offset=2))) == ["m0004", "m0005"]
+    assert ids(store.query(two_kinds)) == [mid(1), mid(3), mid(4)]
+    assert ids(store.query(RecordQuery(scope=ALICE, limit=2))) == [mid(1), mid(3)]
+    assert ids(store.query(RecordQuery(scope=ALICE, limit=2, offset=2))) == [mid(4), mid(5)]
     assert store.query(RecordQuery(scope=ALICE, limit=2, offset=4)) == []
     assert store.query(RecordQuery(scope=Scope(user_id="carol"))) == []
 
@@ -320,7 +325,7 @@ def test_query_orders_ties_by_id(store: RecordStore) -> None:
     same = T0 + timedelta(seconds=1)
     records = [rec(n, created_at=same, updated_at=same) for n in (3, 1, 2)]
     insert(store, *records)
-    assert ids(store.query(RecordQuery(scope=ALICE))) == ["m0001", "m0002", "m0003"]
+    assert ids(store.query(RecordQuery(scope=ALICE))) == [mid(1), mid(2), mid(3)]
 
 
 METADATA: list[dict[str, Any]] = [
@@ -421,9 +426,9 @@ def test_validity_include_invalidated_and_as_of(store: RecordStore) -> None:
 
 def test_ids_in_scope(store: RecordStore) -> None:
     insert(store, rec(3, ALICE), rec(1, ALICE_BOT), rec(2, BOB))
-    assert store.ids_in_scope(ALICE) == ["m0001", "m0003"]
-    assert store.ids_in_scope(ALICE_BOT) == ["m0001"]
-    assert store.ids_in_scope(BOB) == ["m0002"]
+    assert store.ids_in_scope(ALICE) == [mid(1), mid(3)]
+    assert store.ids_in_scope(ALICE_BOT) == [mid(1)]
+    assert store.ids_in_scope(BOB) == [mid(2)]
     assert store.ids_in_scope(Scope(user_id="carol")) == []
 
 
@@ -458,7 +463,7 @@ def test_history_order_and_scope(store: RecordStore) -> None:
 
 
 def test_outbox_pending_and_ack(store: RecordStore) -> None:
-    ops = [(f"m{n:04d}", IndexOp.UPSERT if n % 3 else IndexOp.DELETE) for n in range(1, 11)]
+    ops = [(mid(n), IndexOp.UPSERT if n % 3 else IndexOp.DELETE) for n in range(1, 11)]
     store.apply(WriteBatch(index=ops[:4]))
     store.apply(WriteBatch(index=ops[4:]))
     pending = store.pending_index()
@@ -504,7 +509,7 @@ def test_all_ids_pages_in_id_order(store: RecordStore) -> None:
         after = page[-1]
     assert [len(p) for p in pages] == [10, 10, 5]
     assert [i for p in pages for i in p] == sorted(r.id for r in records)
-    assert store.all_ids(after="m0025") == []
+    assert store.all_ids(after=mid(25)) == []
 
 
 def test_counts(store: RecordStore) -> None:
@@ -515,7 +520,7 @@ def test_counts(store: RecordStore) -> None:
         rec(3, BOB, kind=MemoryKind.SEMANTIC),
         rec(4, kind=MemoryKind.EXPERIENCE),
     )
-    store.apply(WriteBatch(deletes=["m0004"], index=[("m0004", IndexOp.DELETE)]))
+    store.apply(WriteBatch(deletes=[mid(4)], index=[(mid(4), IndexOp.DELETE)]))
     assert store.counts() == StoreCounts(
         records=3,
         by_kind={"episodic": 1, "semantic": 2},
