@@ -6,11 +6,19 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from filelock import FileLock, Timeout
 
 from agentmem.embedders import Embedder, embedder_from_spec
 from agentmem.errors import HomeLocked
 from agentmem.lexical import Bm25Encoder
+from agentmem.models import Scope
+from agentmem.parametric import (
+    QueryEncoderSource,
+    check_compatible,
+    discover_query_encoders,
+    scope_key,
+)
 from agentmem.settings import Settings
 from agentmem.stores import RecordStore, store_from_url
 from agentmem.vectors import VectorIndex, vectors_from_url
@@ -18,7 +26,8 @@ from agentmem.vectors import VectorIndex, vectors_from_url
 
 @dataclass
 class Backends:
-    """Store, vector index and embedder, plus the embedded home's process lock."""
+    """Store, vector index and embedder, plus the embedded home's process lock and the source
+    of retriever adapters (query encoders), if any."""
 
     settings: Settings
     store: RecordStore
@@ -27,6 +36,17 @@ class Backends:
     home_lock: FileLock | None = None
     index_lock: threading.Lock = field(default_factory=threading.Lock)
     bm25: Bm25Encoder = field(default_factory=Bm25Encoder)
+    query_encoders: QueryEncoderSource | None = None
+
+    def query_vector(self, text: str, scope: Scope) -> np.ndarray:
+        """The dense vector of a search query in ``scope``: through the scope's promoted
+        retriever adapter (or the shared one) when there is one, else the embedder's."""
+        if self.query_encoders is not None:
+            encoder = self.query_encoders.query_encoder(scope_key(scope), self.embedder)
+            if encoder is not None:
+                check_compatible(encoder, self.embedder)
+                return encoder.embed_query(text)
+        return self.embedder.embed_query(text)
 
     def close(self) -> None:
         """Close everything, the lock last."""
@@ -41,7 +61,11 @@ class Backends:
                     self.home_lock.release()
 
 
-def open_backends(settings: Settings, embedder: Embedder | None = None) -> Backends:
+def open_backends(
+    settings: Settings,
+    embedder: Embedder | None = None,
+    query_encoders: QueryEncoderSource | None = None,
+) -> Backends:
     """Lock the embedded home (if used), connect the store and open the index.
 
     One process at a time may open an embedded home (SQLite + Qdrant Edge): a second gets
@@ -82,6 +106,9 @@ def open_backends(settings: Settings, embedder: Embedder | None = None) -> Backe
         embedder=embedder,
         home_lock=lock,
         bm25=Bm25Encoder(avg_len=settings.retrieval.bm25_avg_len),
+        query_encoders=query_encoders
+        if query_encoders is not None
+        else discover_query_encoders(settings),
     )
 
 

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypedDict
 
@@ -735,7 +736,67 @@ def reindex(
     )
 
 
-__all__ = ["app", "open_memory"]
+# plugins -----------------------------------------------------------------------------------
+
+PLUGIN_GROUP = "agentmem.cli"
+"""Entry-point group of command groups other packages add (``gpu`` adds ``adapters``)."""
+
+
+def settings_for(ctx: typer.Context) -> Settings:
+    """The settings a plugin command works with (the global options applied)."""
+    return _settings(ctx)
+
+
+@contextmanager
+def memory_for(ctx: typer.Context) -> Iterator[Memory]:
+    """The Memory a plugin command works on, closed when the block ends."""
+    with _memory(ctx) as mem:
+        yield mem
+
+
+def fail(message: str) -> NoReturn:
+    """Print ``error: message`` and exit with code 1 (for plugin commands)."""
+    _fail(message)
+
+
+def _add_plugins() -> None:
+    for entry in sorted(entry_points(group=PLUGIN_GROUP), key=lambda e: e.name):
+        try:
+            group = entry.load()
+        except (ImportError, AttributeError) as exc:  # installed but broken: say so on use
+            group = _broken_plugin(entry.name, entry.value, exc)
+        app.add_typer(group, name=entry.name)
+
+
+def _broken_plugin(name: str, value: str, exc: Exception) -> typer.Typer:
+    broken = typer.Typer(help=f"(unavailable: {exc})", invoke_without_command=True)
+
+    @broken.callback()
+    def unavailable() -> None:
+        _fail(
+            f"the {name!r} commands ({value}) cannot load: {exc}; reinstall the extra that "
+            f"provides them (e.g. pip install 'agentmem[gpu]')"
+        )
+
+    return broken
+
+
+_add_plugins()
+
+
+__all__ = [
+    "PLUGIN_GROUP",
+    "AgentOpt",
+    "JsonOpt",
+    "OrgOpt",
+    "ThreadOpt",
+    "UserOpt",
+    "app",
+    "fail",
+    "memory_for",
+    "open_memory",
+    "settings_for",
+]
 
 
 if __name__ == "__main__":

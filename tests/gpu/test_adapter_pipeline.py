@@ -1,0 +1,153 @@
+"""Retriever adapters in use: trained for a scope of a Memory, promoted, used by mem.search
+through the entry-point plugin, rolled back, and driven from `agentmem adapters`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner, Result
+
+from agentmem import Memory, Scope, Settings, cli
+from agentmem.errors import ValidationError
+from agentmem.parametric import SHARED_SCOPE_KEY, discover_query_encoders, scope_key
+from gpu import AdaptedQueryEmbedder, AdapterRegistry, TrainSetConfig
+from gpu.pipeline import train_scope_adapter
+from tests.gpu._tiny import TURNS, TinyEmbedder, fast_config
+
+ALICE = Scope(user_id="alice")
+QUESTION = "Who adopted a beagle puppy?"
+# Training questions are the held-out ones: a random 32-d BERT learns its scope's questions
+# but cannot be expected to generalise, and promotion needs a held-out gain.
+ON_TRAIN = TrainSetConfig(eval_fraction=0.0)
+
+
+def _fill(mem: Memory, user: str) -> None:
+    mem.add_many(
+        [
+            {
+                "text": f"{speaker}: {text}",
+                "metadata": {"session": i // 8, "speaker": speaker},
+                "event_time": f"2024-05-{1 + i // 8:02d}T09:{i:02d}:00Z",
+            }
+            for i, (speaker, text) in enumerate(TURNS)
+        ],
+        user_id=user,
+    )
+
+
+@pytest.fixture
+def tiny_mem(tmp_path: Path, tiny_embedder: TinyEmbedder) -> Iterator[Memory]:
+    """A Memory on the tiny model, alice and bob holding the same turns."""
+    with Memory(settings=Settings.load(home=tmp_path / "home"), embedder=tiny_embedder) as mem:
+        _fill(mem, "alice")
+        _fill(mem, "bob")
+        yield mem
+
+
+def test_the_gpu_package_is_found_through_its_entry_point(tmp_path: Path) -> None:
+    source = discover_query_encoders(Settings.load(home=tmp_path))
+    assert isinstance(source, AdapterRegistry)
+    assert source.root == tmp_path / "adapters"
+    assert discover_query_encoders(Settings.load(home=tmp_path, adapters="off")) is None
+
+
+def test_a_promoted_adapter_changes_only_its_scopes_queries(
+    tiny_mem: Memory, tiny_embedder: TinyEmbedder
+) -> None:
+    backends = tiny_mem.backends
+    base = tiny_embedder.embed_query(QUESTION)
+    np.testing.assert_allclose(backends.query_vector(QUESTION, ALICE), base, atol=1e-6)
+
+    outcome = train_scope_adapter(tiny_mem, ALICE, config=fast_config(), trainset_config=ON_TRAIN)
+    assert outcome.key == scope_key(ALICE) and not outcome.reused
+    assert outcome.memories == len(TURNS)
+    assert outcome.promotion is not None and outcome.promotion.promoted, outcome.promotion
+
+    adapted = AdaptedQueryEmbedder(tiny_embedder, outcome.version.path).embed_query(QUESTION)
+    assert not np.allclose(adapted, base, atol=1e-3)
+    np.testing.assert_allclose(backends.query_vector(QUESTION, ALICE), adapted, atol=1e-5)
+    # bob has no adapter of his own and there is no shared one: his queries are untouched.
+    np.testing.assert_allclose(
+        backends.query_vector(QUESTION, Scope(user_id="bob")), base, atol=1e-6
+    )
+    hits = tiny_mem.search(QUESTION, user_id="alice", k=5)
+    assert hits and all(h.record.scope == ALICE for h in hits)
+
+    # Same memories, same config: nothing is retrained.
+    again = train_scope_adapter(tiny_mem, ALICE, config=fast_config(), trainset_config=ON_TRAIN)
+    assert again.reused and again.version.version == outcome.version.version
+
+    registry = AdapterRegistry.from_settings(tiny_mem.settings)
+    assert registry.rollback(scope_key(ALICE)) is None
+    np.testing.assert_allclose(backends.query_vector(QUESTION, ALICE), base, atol=1e-6)
+
+
+def test_a_shared_adapter_serves_every_scope_without_its_own(
+    tiny_mem: Memory, tiny_embedder: TinyEmbedder
+) -> None:
+    scopes = [ALICE, Scope(user_id="bob")]
+    outcome = train_scope_adapter(tiny_mem, scopes, config=fast_config(), trainset_config=ON_TRAIN)
+    assert outcome.key == SHARED_SCOPE_KEY and outcome.memories == 2 * len(TURNS)
+    assert outcome.promotion is not None and outcome.promotion.promoted
+    base = tiny_embedder.embed_query(QUESTION)
+    for scope in (*scopes, Scope(user_id="carol")):
+        assert not np.allclose(tiny_mem.backends.query_vector(QUESTION, scope), base, atol=1e-3)
+
+
+def test_training_needs_memories(tiny_mem: Memory) -> None:
+    with pytest.raises(ValidationError, match="holds 0 episodic memories"):
+        train_scope_adapter(tiny_mem, Scope(user_id="nobody"), config=fast_config())
+    with pytest.raises(ValidationError, match="at least one scope"):
+        train_scope_adapter(tiny_mem, [], config=fast_config())
+
+
+def _run(home: Path, *args: str) -> Result:
+    return CliRunner(env={"COLUMNS": "250"}).invoke(cli.app, ["--home", str(home), *args])
+
+
+def test_the_adapters_commands(
+    tmp_path: Path, tiny_embedder: TinyEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home"
+    monkeypatch.setattr(
+        cli, "open_memory", lambda settings: Memory(settings=settings, embedder=tiny_embedder)
+    )
+    with Memory(settings=Settings.load(home=home), embedder=tiny_embedder) as mem:
+        _fill(mem, "alice")
+    key = scope_key(ALICE)
+
+    result = _run(home, "adapters", "list")
+    assert result.exit_code == 0 and "no adapters" in result.output
+
+    result = _run(
+        home, "adapters", "train", "--user", "alice", "--time-budget", "2", "--no-promote"
+    )
+    assert result.exit_code == 0, result.output
+    assert f"{key}: v1 trained on {len(TURNS)} memories" in result.output
+
+    result = _run(home, "adapters", "list")
+    assert result.exit_code == 0 and key in result.output and "v1" in result.output
+
+    result = _run(home, "adapters", "show", key, "1")
+    shown = json.loads(result.output)
+    assert shown["version"] == 1 and shown["kind"] == "retriever" and not shown["promoted"]
+    assert shown["base_name"] == tiny_embedder.name and "eval_recall@10" in shown["metrics"]
+
+    result = _run(home, "adapters", "show", key)
+    assert result.exit_code == 1 and "no current retriever adapter" in result.output
+
+    result = _run(home, "adapters", "promote", key, "1", "--force")
+    assert result.exit_code == 0 and "promoted (forced" in result.output
+    result = _run(home, "adapters", "rollback", key)
+    assert result.exit_code == 0 and "the base model" in result.output
+    result = _run(home, "adapters", "rollback", key)
+    assert result.exit_code == 1 and "no promoted retriever adapter" in result.output
+
+    result = _run(home, "adapters", "train", "--user", "alice", "--user", "bob")
+    assert result.exit_code == 1 and "add --shared" in result.output
+    result = _run(home, "adapters", "promote", "a/b", "1")
+    assert result.exit_code == 1 and "not usable as a directory name" in result.output
