@@ -37,6 +37,10 @@ typecheck: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m benchmarks.locomo
 	$(PY) -m benchmarks.scale
+	$(PY) -m benchmarks.locomo_adapter
+	$(PY) -m benchmarks.semantic_decisions
+	$(PY) -m benchmarks.locomo_facts
+	$(PY) -m benchmarks.self_evolving
 
 clean:
 	rm -rf .agentmem examples/.agentmem-demo .pytest_cache .mypy_cache .ruff_cache

@@ -292,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.max_steps:
         config = replace(config, max_steps=args.max_steps)
-    embedder = SentenceTransformerEmbedder.minilm()
+    embedder = SentenceTransformerEmbedder.minilm(precision="fp32")
     prepared: dict[int, Prepared] = {}
 
     def get(index: int) -> Prepared:

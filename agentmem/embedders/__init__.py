@@ -12,7 +12,7 @@ from agentmem.embedders.sentence_transformers import (
 from agentmem.errors import InvalidSettings
 
 
-def embedder_from_spec(spec: str, *, batch_size: int = 64, precision: str = "fp32") -> Embedder:
+def embedder_from_spec(spec: str, *, batch_size: int = 64, precision: str = "auto") -> Embedder:
     """Build an embedder from a settings spec: ``minilm``, ``sentence-transformers:<path>``
     or ``litellm:<model>``."""
     if spec in ("minilm", MINILM_NAME, f"sentence-transformers/{MINILM_NAME}"):

@@ -39,7 +39,7 @@ class SentenceTransformerEmbedder(Embedder):
         name: str | None = None,
         batch_size: int = 64,
         dim: int | None = None,
-        precision: str = "fp32",
+        precision: str = "auto",
     ) -> None:
         if precision not in ("fp32", "bf16", "auto"):
             raise InvalidSettings(f"embed precision {precision!r}: use fp32, bf16 or auto")
@@ -54,7 +54,7 @@ class SentenceTransformerEmbedder(Embedder):
         self._lock = threading.Lock()
 
     @classmethod
-    def minilm(cls, batch_size: int = 64, precision: str = "fp32") -> SentenceTransformerEmbedder:
+    def minilm(cls, batch_size: int = 64, precision: str = "auto") -> SentenceTransformerEmbedder:
         """all-MiniLM-L6-v2 from its package (384 dimensions)."""
         return cls(
             minilm_path(), name=MINILM_NAME, batch_size=batch_size, dim=384, precision=precision
