@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-EXTRAS ?= dev,postgres,gpu,bench
+EXTRAS ?= dev,postgres,gpu,bench,langgraph
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
@@ -28,8 +28,8 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check agentmem gpu tests benchmarks examples
-	$(VENV)/bin/ruff format --check agentmem gpu tests benchmarks examples
+	$(VENV)/bin/ruff check agentmem gpu graphs tests benchmarks examples
+	$(VENV)/bin/ruff format --check agentmem gpu graphs tests benchmarks examples
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy

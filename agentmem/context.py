@@ -4,17 +4,32 @@ Relevant memories are gathered by hybrid search, near-duplicates are dropped (sa
 hash, or cosine similarity of their vectors at or above a threshold), and the most relevant
 are kept while the rendered block, counted with a real tokenizer, fits ``max_tokens``. The
 block is grouped by kind (facts, procedures, experiences, then a dated timeline of episodes).
+
+With a live thread buffer, the block starts with the conversation's most recent turns (at most
+``Settings.buffer.context_share`` of the budget); long-term memories fill what is left.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pydantic import BaseModel, Field
 
-from agentmem.models import MemoryKind, MemoryRecord, SearchHit
+from agentmem import indexing, retrieval
+from agentmem.backends import Backends
+from agentmem.buffers.base import Turn, render_turns
+from agentmem.errors import ValidationError
+from agentmem.experience.api import with_procedures
+from agentmem.experience.models import outcome_note
+from agentmem.models import MemoryKind, MemoryRecord, Scope, ScopeSet, SearchHit, content_hash
+from agentmem.representation import indexed_text
 from agentmem.tokens import TokenCounter
+from agentmem.validation import check_k, check_kinds, check_time
+
+if TYPE_CHECKING:
+    from agentmem.buffers.buffer import ThreadBuffer
 
 SECTION_TITLES: dict[MemoryKind, str] = {
     MemoryKind.SEMANTIC: "Facts",
@@ -22,6 +37,8 @@ SECTION_TITLES: dict[MemoryKind, str] = {
     MemoryKind.EXPERIENCE: "Past experiences",
     MemoryKind.EPISODIC: "Timeline",
 }
+CONVERSATION_TITLE = "Conversation"
+"""Section of the live buffer's turns, first in the block."""
 
 
 class Context(BaseModel):
@@ -34,12 +51,15 @@ class Context(BaseModel):
     max_tokens: int
     dropped_duplicates: int = 0
     dropped_for_budget: int = 0
+    turns: list[Turn] = Field(default_factory=list)
+    """The live buffer's turns at the top of ``text`` (empty without a buffer)."""
 
 
 def _line(record: MemoryRecord) -> str:
     when = record.event_time or record.valid_from
     date = f"[{when:%Y-%m-%d}] " if when is not None else ""
-    return f"- {date}{' '.join(record.text.split())}"
+    note = outcome_note(record) if record.kind is MemoryKind.EXPERIENCE else ""
+    return f"- {date}{' '.join(record.text.split())}{note}"
 
 
 def render(records: Sequence[MemoryRecord]) -> str:
@@ -58,20 +78,27 @@ def render(records: Sequence[MemoryRecord]) -> str:
 def drop_near_duplicates(
     hits: Sequence[SearchHit], vectors: dict[str, np.ndarray], threshold: float
 ) -> tuple[list[SearchHit], int]:
-    """Keep the first (most relevant) of each group of near-identical memories."""
+    """Keep the first (most relevant) of each group of near-identical memories. A flushed
+    buffer turn whose segment episode is already kept counts as a duplicate of it."""
     kept: list[SearchHit] = []
     kept_vectors: list[np.ndarray] = []
     seen_hashes: set[str] = set()
+    kept_ids: set[str] = set()
     dropped = 0
     for hit in hits:
         h = hit.record.content_hash
         v = vectors.get(h)
-        if h in seen_hashes or (
-            v is not None and any(float(np.dot(v, u)) >= threshold for u in kept_vectors)
+        meta = hit.record.metadata
+        in_kept_segment = meta.get("buffer_record") == "turn" and meta.get("segment_id") in kept_ids
+        if (
+            h in seen_hashes
+            or in_kept_segment
+            or (v is not None and any(float(np.dot(v, u)) >= threshold for u in kept_vectors))
         ):
             dropped += 1
             continue
         seen_hashes.add(h)
+        kept_ids.add(hit.record.id)
         if v is not None:
             kept_vectors.append(v)
         kept.append(hit)
@@ -86,14 +113,21 @@ def assemble(
     counter: TokenCounter,
     vectors: dict[str, np.ndarray],
     duplicate_threshold: float = 0.95,
+    turns: Sequence[Turn] = (),
 ) -> Context:
-    """Fit the most relevant, non-duplicate memories into ``max_tokens``."""
+    """Fit the most relevant, non-duplicate memories into ``max_tokens``, after ``turns`` (a
+    live buffer's window, rendered first; it must fit the budget by itself)."""
     unique, dropped_dupes = drop_near_duplicates(hits, vectors, duplicate_threshold)
+    prefix = render_conversation(turns)
     chosen: list[MemoryRecord] = []
-    text = ""
+    text = prefix
+    if counter.count(text) > max_tokens:
+        raise ValidationError(
+            f"the conversation window alone is over max_tokens={max_tokens}; pass fewer turns"
+        )
     skipped = 0
     for hit in unique:
-        candidate = render([*chosen, hit.record])
+        candidate = _join(prefix, render([*chosen, hit.record]))
         if counter.count(candidate) <= max_tokens:
             chosen.append(hit.record)
             text = candidate
@@ -101,10 +135,10 @@ def assemble(
         # The memory alone may be too long for what is left: keep a truncated copy if any of
         # it fits, so one long memory does not starve the block.
         if not chosen:
-            truncated = _truncate_to_fit(hit.record, max_tokens, counter)
+            truncated = _truncate_to_fit(hit.record, max_tokens, counter, prefix)
             if truncated is not None:
                 chosen.append(truncated)
-                text = render(chosen)
+                text = _join(prefix, render(chosen))
                 continue
         skipped += 1
     tokens = counter.count(text) if text else 0
@@ -117,23 +151,110 @@ def assemble(
         max_tokens=max_tokens,
         dropped_duplicates=dropped_dupes,
         dropped_for_budget=skipped,
+        turns=list(turns),
     )
 
 
+def render_conversation(turns: Sequence[Turn]) -> str:
+    """The live buffer's section: a heading and one ``role/name: content`` line per turn."""
+    return f"## {CONVERSATION_TITLE}\n{render_turns(turns)}" if turns else ""
+
+
+def _join(prefix: str, body: str) -> str:
+    return "\n\n".join(part for part in (prefix, body) if part)
+
+
 def _truncate_to_fit(
-    record: MemoryRecord, max_tokens: int, counter: TokenCounter
+    record: MemoryRecord, max_tokens: int, counter: TokenCounter, prefix: str = ""
 ) -> MemoryRecord | None:
-    overhead = counter.count(render([record.model_copy(update={"text": "x"})]))
+    overhead = counter.count(_join(prefix, render([record.model_copy(update={"text": "x"})])))
     room = max_tokens - overhead
     if room <= 0:
         return None
     text = counter.truncate(record.text, room)
     while text:
         candidate = record.model_copy(update={"text": text + "…"})
-        if counter.count(render([candidate])) <= max_tokens:
+        if counter.count(_join(prefix, render([candidate]))) <= max_tokens:
             return candidate
         text = text[: max(len(text) - 8, 0)]
     return None
 
 
-__all__ = ["Context", "assemble", "drop_near_duplicates", "render"]
+def window_for(
+    buffer: ThreadBuffer | None, max_tokens: int, counter: TokenCounter, share: float
+) -> list[Turn]:
+    """The buffer's most recent turns whose section fits in ``share`` of ``max_tokens``."""
+    if buffer is None:
+        return []
+    budget = int(max_tokens * share)
+    room = budget - counter.count(f"## {CONVERSATION_TITLE}") - 1  # heading and its newline
+    if room < 1:
+        return []
+    turns = buffer.window(room)
+    while turns and counter.count(render_conversation(turns)) > budget:
+        turns.pop(0)
+    return turns
+
+
+def build(
+    backends: Backends,
+    query: Any,
+    scope: Scope | ScopeSet,
+    *,
+    max_tokens: Any = 2000,
+    kinds: Any = None,
+    filters: dict[str, Any] | None = None,
+    as_of: Any = None,
+    candidates: Any = 50,
+    buffer: ThreadBuffer | None = None,
+) -> Context:
+    """The context block for ``query`` in ``scope`` (a scope, or an agent's set of scopes):
+    ``buffer``'s live window first, then the most relevant long-term memories, all within
+    ``max_tokens``. Validates every argument before searching."""
+    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
+        raise ValidationError(f"max_tokens must be a positive integer, got {max_tokens!r}")
+    counter = TokenCounter(backends.settings.token_encoding)
+    turns = window_for(buffer, max_tokens, counter, backends.settings.buffer.context_share)
+    hits = retrieval.search(
+        backends,
+        query,
+        scope,
+        k=check_k(candidates, what="candidates"),
+        kinds=check_kinds(kinds),
+        filters=filters,
+        as_of=check_time(as_of, what="as_of"),
+    )
+    if filters is None and as_of is None and _includes(kinds, MemoryKind.PROCEDURAL):
+        # Procedures learned from experience that apply to the query, taken as a task, first.
+        hits = with_procedures(backends, query, scope, hits)
+    vectors_by_hash, _ = indexing.vectors_for(backends, [h.record for h in hits])
+    config = backends.settings.retrieval
+    vectors = {
+        h.record.content_hash: vectors_by_hash[content_hash(indexed_text(h.record, config))]
+        for h in hits
+    }
+    return assemble(
+        query,
+        hits,
+        max_tokens=max_tokens,
+        counter=counter,
+        vectors=vectors,
+        duplicate_threshold=config.duplicate_threshold,
+        turns=turns,
+    )
+
+
+def _includes(kinds: Any, kind: MemoryKind) -> bool:
+    return not kinds or kind in check_kinds(kinds)
+
+
+__all__ = [
+    "CONVERSATION_TITLE",
+    "Context",
+    "assemble",
+    "build",
+    "drop_near_duplicates",
+    "render",
+    "render_conversation",
+    "window_for",
+]

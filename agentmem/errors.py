@@ -13,11 +13,14 @@ one boundary (the backend module) with ``raise ... from exc``.
     │   ├── InvalidKind                        unknown memory kind
     │   ├── InvalidMetadata                    metadata not JSON, bad importance or time
     │   ├── InvalidFilter                      unknown operator or malformed filter
-    │   └── InvalidSettings                    a setting that cannot be used
+    │   ├── InvalidSettings                    a setting that cannot be used
+    │   └── InvalidExperience                  a trajectory, outcome or reward not recordable
     ├── NotFound (KeyError)                    no record with that id in that scope
     ├── PermissionDenied (PermissionError)     the record exists in a scope you may not touch
     ├── BackendUnavailable (ConnectionError)   a backend URL cannot be reached; names the URL
-    │   └── HomeLocked                         another process holds the embedded home
+    │   ├── HomeLocked                         another process holds the embedded home
+    │   └── LLMUnavailable                     the LLM timed out, rate-limited or refused
+    ├── ExtractionFailed                       the LLM's answer stayed malformed after a repair
     └── Conflict                               a concurrent change won; retry
 """
 
@@ -56,6 +59,11 @@ class InvalidSettings(ValidationError):
     """A setting (URL, path, limit) that cannot be used as given."""
 
 
+class InvalidExperience(ValidationError):
+    """An experience that cannot be recorded: an empty trajectory, a step of the wrong shape, an
+    unknown outcome, a reward outside the declared range, or a used procedure that is not one."""
+
+
 class NotFound(AgentMemError, KeyError):
     """No record with that id exists in the scope that asked for it."""
 
@@ -73,6 +81,16 @@ class BackendUnavailable(AgentMemError, ConnectionError):
 
 class HomeLocked(BackendUnavailable):
     """Another process has the embedded home open for writing."""
+
+
+class LLMUnavailable(BackendUnavailable):
+    """The LLM could not answer (timeout, rate limit or connection error after retries, bad key,
+    unknown model). The episode being processed is kept and marked pending."""
+
+
+class ExtractionFailed(AgentMemError):
+    """The LLM's answer was not valid JSON of the expected shape, even after one repair request.
+    The episode being processed is kept and marked pending for a later try."""
 
 
 class Conflict(AgentMemError):
@@ -98,13 +116,16 @@ __all__ = [
     "AgentMemError",
     "BackendUnavailable",
     "Conflict",
+    "ExtractionFailed",
     "HomeLocked",
+    "InvalidExperience",
     "InvalidFilter",
     "InvalidKind",
     "InvalidMetadata",
     "InvalidScope",
     "InvalidSettings",
     "InvalidText",
+    "LLMUnavailable",
     "NotFound",
     "PermissionDenied",
     "ValidationError",

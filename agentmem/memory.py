@@ -13,10 +13,15 @@ from typing import Any, Self
 from pydantic import ValidationError as PydanticValidationError
 
 from agentmem import indexing, retrieval, writing
+from agentmem.agents import AgentMemory
 from agentmem.backends import Backends, open_backends
-from agentmem.context import Context, assemble
+from agentmem.buffers import Buffers, ThreadBuffer, buffer_backend_from_url
+from agentmem.context import Context
+from agentmem.context import build as build_context
 from agentmem.embedders import Embedder
 from agentmem.errors import InvalidSettings, NotFound, ValidationError, first_message
+from agentmem.experience import api as experience_api
+from agentmem.experience.models import ExperienceResult, Outcome, Procedure, Recall, Step
 from agentmem.filters import parse_filters
 from agentmem.models import (
     HistoryEntry,
@@ -25,13 +30,12 @@ from agentmem.models import (
     MemoryStats,
     Scope,
     SearchHit,
-    content_hash,
 )
 from agentmem.parametric import QueryEncoderSource
-from agentmem.representation import indexed_text
+from agentmem.semantic import extractor as semantic_pipeline
+from agentmem.semantic.episodes import render_messages
 from agentmem.settings import Settings
 from agentmem.stores import RecordQuery
-from agentmem.tokens import TokenCounter
 from agentmem.urls import redact
 from agentmem.validation import check_k, check_kinds, check_time
 
@@ -66,6 +70,12 @@ class Memory:
         if settings is None:
             settings = Settings.load(**({"home": Path(home)} if home is not None else {}))
         self.settings = settings
+        self._buffers = Buffers(
+            self,
+            buffer_backend_from_url(
+                settings.resolved_buffer_url(), settings.buffer, timeout=settings.connect_timeout_s
+            ),
+        )
         self._backends: Backends | None = open_backends(settings, embedder, query_encoders)
         # Repair anything a crash left between the store commit and the index update.
         indexing.sync_outbox(self._backends)
@@ -79,11 +89,21 @@ class Memory:
             raise InvalidSettings("this Memory is closed; open a new one")
         return self._backends
 
+    @property
+    def buffers(self) -> Buffers:
+        """The short-term buffers (for extensions; prefer :meth:`buffer`)."""
+        return self._buffers
+
     def close(self) -> None:
-        """Flush and close every backend, and release the embedded home. Safe to call twice."""
+        """Flush and close every backend, and release the embedded home. Safe to call twice.
+
+        In-process buffers still holding turns are flushed into episodic memory first."""
         if self._backends is not None:
-            backends, self._backends = self._backends, None
-            backends.close()
+            try:
+                self._buffers.close()
+            finally:
+                backends, self._backends = self._backends, None
+                backends.close()
 
     def __enter__(self) -> Self:
         return self
@@ -100,7 +120,7 @@ class Memory:
 
     def add(
         self,
-        text: str,
+        text: str | Sequence[Mapping[str, Any]],
         *,
         org_id: str | None = None,
         user_id: str | None = None,
@@ -110,9 +130,20 @@ class Memory:
         metadata: dict[str, Any] | None = None,
         event_time: datetime | str | None = None,
         importance: float | None = None,
+        infer: bool | str | None = None,
     ) -> MemoryRecord:
-        """Store one memory and return it. Durable and searchable when this returns."""
+        """Store one memory and return it. Durable and searchable when this returns.
+
+        ``text`` may also be chat messages (``[{"role": "user", "content": "..."}]``), stored
+        as one episode of ``"speaker: content"`` lines. ``infer`` (default: the ``infer``
+        setting, off) extracts facts from an episode: ``True`` now, as semantic memories
+        deduplicated and checked for contradictions against what is known (an LLM failure
+        leaves the episode marked pending, never lost); ``"deferred"`` marks it for
+        :func:`agentmem.semantic.extract_pending` / consolidation.
+        """
         scope = Scope.of(org_id=org_id, user_id=user_id, agent_id=agent_id, thread_id=thread_id)
+        if isinstance(text, Sequence) and not isinstance(text, str | bytes):
+            text = render_messages(text, max_chars=self.settings.max_text_chars)
         record = writing.new_record(
             self.backends,
             scope,
@@ -122,7 +153,12 @@ class Memory:
             event_time=event_time,
             importance=importance,
         )
+        mode = semantic_pipeline.infer_mode(infer, self.settings.infer, record.kind)
+        if mode is not semantic_pipeline.InferMode.OFF:
+            semantic_pipeline.mark_pending(record)
         writing.insert(self.backends, [record])
+        if mode is semantic_pipeline.InferMode.INLINE:
+            record, _ = semantic_pipeline.extract_episode(self, record)
         return record
 
     def add_many(
@@ -133,16 +169,29 @@ class Memory:
         user_id: str | None = None,
         agent_id: str | None = None,
         thread_id: str | None = None,
+        infer: bool | str | None = None,
     ) -> list[MemoryRecord]:
         """Store many memories in one transaction with batched embedding.
 
         Each item is a string or a dict with ``text`` and optionally ``metadata``,
         ``event_time``, ``kind``, ``importance``, ``valid_from``, ``valid_to``. Every item is
-        validated before anything is written: one bad item rejects the whole call.
+        validated before anything is written: one bad item rejects the whole call. ``infer``
+        is as for :meth:`add` and applies to the episodes among the items.
         """
         scope = Scope.of(org_id=org_id, user_id=user_id, agent_id=agent_id, thread_id=thread_id)
         records = writing.records_from_items(self.backends, scope, items)
+        episodic = MemoryKind.EPISODIC
+        mode = semantic_pipeline.infer_mode(infer, self.settings.infer, episodic)
+        if mode is not semantic_pipeline.InferMode.OFF:
+            for record in records:
+                if record.kind is episodic:
+                    semantic_pipeline.mark_pending(record)
         writing.insert(self.backends, records)
+        if mode is semantic_pipeline.InferMode.INLINE:
+            records = [
+                semantic_pipeline.extract_episode(self, r)[0] if r.kind is episodic else r
+                for r in records
+            ]
         return records
 
     def update(
@@ -260,38 +309,60 @@ class Memory:
         filters: dict[str, Any] | None = None,
         as_of: datetime | str | None = None,
         candidates: int = 50,
+        buffer: ThreadBuffer | None = None,
     ) -> Context:
         """A prompt-ready block of the memories most relevant to ``query``, grouped by kind
         (facts, procedures, experiences, a dated timeline), near-duplicates removed, that
-        never exceeds ``max_tokens`` (counted with tiktoken, ``Settings.token_encoding``)."""
+        never exceeds ``max_tokens`` (counted with tiktoken, ``Settings.token_encoding``).
+
+        A live conversation comes first: the most recent turns of ``buffer``, or, when the
+        scope names a ``thread_id`` whose buffer holds turns, of that buffer (at most
+        ``Settings.buffer.context_share`` of the budget)."""
         if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
             raise ValidationError(f"max_tokens must be a positive integer, got {max_tokens!r}")
-        hits = self.search(
+        scope = Scope.of(org_id=org_id, user_id=user_id, agent_id=agent_id, thread_id=thread_id)
+        return build_context(
+            self.backends,
             query,
-            org_id=org_id,
-            user_id=user_id,
-            agent_id=agent_id,
-            thread_id=thread_id,
-            k=check_k(candidates, what="candidates"),
+            scope,
+            max_tokens=max_tokens,
             kinds=kinds,
             filters=filters,
             as_of=as_of,
+            candidates=candidates,
+            buffer=buffer if buffer is not None else self._buffers.live(scope),
         )
-        b = self.backends
-        vectors_by_hash, _ = indexing.vectors_for(b, [h.record for h in hits])
-        config = b.settings.retrieval
-        vectors = {
-            h.record.content_hash: vectors_by_hash[content_hash(indexed_text(h.record, config))]
-            for h in hits
-        }
-        return assemble(
-            query,
-            hits,
-            max_tokens=max_tokens,
-            counter=TokenCounter(b.settings.token_encoding),
-            vectors=vectors,
-            duplicate_threshold=config.duplicate_threshold,
-        )
+
+    # short-term buffers and agents -----------------------------------------------------
+
+    def buffer(
+        self,
+        *,
+        thread_id: str | None = None,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        org_id: str | None = None,
+        max_tokens: int | None = None,
+    ) -> ThreadBuffer:
+        """The live buffer of a conversation thread: ``append`` turns, read ``messages()`` or a
+        ``window(max_tokens)``; past its token budget (``max_tokens``, default
+        ``Settings.buffer.max_tokens``) or on a topic shift, the oldest segment is flushed into
+        episodic memory in this scope. See :class:`~agentmem.buffers.ThreadBuffer`."""
+        scope = Scope.of(org_id=org_id, user_id=user_id, agent_id=agent_id, thread_id=thread_id)
+        return self._buffers.thread(scope, max_tokens=max_tokens)
+
+    def for_agent(
+        self,
+        agent_id: str,
+        *,
+        user_id: str | None = None,
+        team: str | None = None,
+        org_id: str | None = None,
+    ) -> AgentMemory:
+        """A handle for one agent: it writes to its private scope (``shared=True``: its team's)
+        and reads its private plus its team's scope, never another agent's private memory.
+        See :class:`~agentmem.agents.AgentMemory`."""
+        return AgentMemory(self, agent_id, user_id=user_id, team=team, org_id=org_id)
 
     def get(
         self,
@@ -396,6 +467,95 @@ class Memory:
         empty it first. ``progress`` is called with the number of records done per page."""
         return indexing.reindex(self.backends, rebuild=rebuild, progress=progress)
 
+    # experience --------------------------------------------------------------------------
+
+    def record_experience(
+        self,
+        task: str,
+        steps: Sequence[Step | Mapping[str, Any]],
+        outcome: str | Outcome,
+        reward: float | None = None,
+        feedback: str | None = None,
+        *,
+        org_id: str | None = None,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        thread_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        used_procedures: Sequence[str] | Mapping[str, bool | str] | None = None,
+    ) -> ExperienceResult:
+        """Store an attempt at a task: its trajectory (``steps``: dicts or :class:`Step` with
+        ``action``, optional ``args``, ``observation``, ``thought``, ``ok``, ``error``), the
+        ``outcome`` (success / failure / partial), a ``reward`` within
+        ``Settings.experience.reward_range`` and ``feedback``. Stores a reflection (LLM when
+        configured, else rules) and distils the trajectory into procedures.
+
+        ``used_procedures`` reports the procedures the attempt followed: a list of ids (each
+        counted with this outcome) or ``{id: True/False}`` (helped or not); their success
+        rates and last use are updated, and ones that keep failing are demoted, then retired.
+        ``metadata["task_family"]`` names the task family (else it is found by similarity).
+        Bad input raises :class:`~agentmem.errors.InvalidExperience` (or another
+        ``ValidationError``) and writes nothing."""
+        scope = Scope.of(org_id=org_id, user_id=user_id, agent_id=agent_id, thread_id=thread_id)
+        return experience_api.record_experience(
+            self.backends,
+            scope,
+            task,
+            steps,
+            outcome,
+            reward=reward,
+            feedback=feedback,
+            metadata=metadata,
+            used_procedures=used_procedures,
+        )
+
+    def recall_experience(
+        self,
+        task: str,
+        k: int = 5,
+        *,
+        org_id: str | None = None,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        thread_id: str | None = None,
+        task_family: str | None = None,
+        include_retired: bool = False,
+    ) -> Recall:
+        """The ``k`` past experiences most like ``task`` (by similarity and success) and the
+        procedures of its task family (by similarity, support and success rate), best first.
+        Demoted procedures are included, ranked lower; retired ones only on request."""
+        scope = Scope.of(org_id=org_id, user_id=user_id, agent_id=agent_id, thread_id=thread_id)
+        return experience_api.recall_experience(
+            self.backends,
+            task,
+            scope,
+            k=k,
+            task_family=task_family,
+            include_retired=include_retired,
+        )
+
+    def procedures(
+        self,
+        *,
+        org_id: str | None = None,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        thread_id: str | None = None,
+        task_family: str | None = None,
+        include_retired: bool = False,
+        limit: int = 100,
+    ) -> builtins.list[Procedure]:
+        """The procedures distilled in a scope (of one task family, if given), strongest
+        first; retired ones only with ``include_retired``."""
+        scope = Scope.of(org_id=org_id, user_id=user_id, agent_id=agent_id, thread_id=thread_id)
+        return experience_api.list_procedures(
+            self.backends,
+            scope,
+            task_family=task_family,
+            include_retired=include_retired,
+            limit=limit,
+        )
+
     # async twins -------------------------------------------------------------------------
 
     async def aadd(self, text: str, **kwargs: Any) -> MemoryRecord:
@@ -443,6 +603,18 @@ class Memory:
     async def astats(self) -> MemoryStats:
         """Async twin of :meth:`stats`."""
         return await asyncio.to_thread(self.stats)
+
+    async def arecord_experience(self, task: str, *args: Any, **kwargs: Any) -> ExperienceResult:
+        """Async twin of :meth:`record_experience`."""
+        return await asyncio.to_thread(self.record_experience, task, *args, **kwargs)
+
+    async def arecall_experience(self, task: str, *args: Any, **kwargs: Any) -> Recall:
+        """Async twin of :meth:`recall_experience`."""
+        return await asyncio.to_thread(self.recall_experience, task, *args, **kwargs)
+
+    async def aprocedures(self, **kwargs: Any) -> builtins.list[Procedure]:
+        """Async twin of :meth:`procedures`."""
+        return await asyncio.to_thread(self.procedures, **kwargs)
 
 
 def _as_record(value: MemoryRecord | Mapping[str, Any]) -> MemoryRecord:

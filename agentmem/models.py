@@ -141,6 +141,44 @@ class Scope(BaseModel):
         return ",".join(f"{k}={v}" for k, v in self.fields().items())
 
 
+class ScopeSet(BaseModel):
+    """Several scopes read as one: a record is visible when any member scope contains it.
+
+    An agent handle reads through one (its private scope plus its team's shared scope). Every
+    store and index applies it inside its query, as an OR of the members' conditions, so
+    isolation never depends on filtering results afterwards.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    members: tuple[Scope, ...]
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> ScopeSet:
+        if not self.members:
+            raise InvalidScope("a scope set needs at least one scope")
+        return self
+
+    @classmethod
+    def of(cls, *scopes: Scope) -> ScopeSet:
+        """A set of these scopes (duplicates dropped, order kept)."""
+        if not scopes:
+            raise InvalidScope("a scope set needs at least one scope")
+        return cls(members=tuple(dict.fromkeys(scopes)))
+
+    def contains(self, other: Scope) -> bool:
+        """Whether a record in scope ``other`` is visible through any member."""
+        return any(member.contains(other) for member in self.members)
+
+    def __str__(self) -> str:
+        return " | ".join(f"({member})" for member in self.members)
+
+
+def scope_members(scope: Scope | ScopeSet) -> tuple[Scope, ...]:
+    """The scopes a query scope stands for: itself, or the members of a :class:`ScopeSet`."""
+    return (scope,) if isinstance(scope, Scope) else scope.members
+
+
 class MemoryRecord(BaseModel):
     """One memory: an episode, a fact, a procedure or an experience, with its full lineage."""
 
@@ -257,9 +295,11 @@ __all__ = [
     "MemoryRecord",
     "MemoryStats",
     "Scope",
+    "ScopeSet",
     "SearchHit",
     "as_utc",
     "content_hash",
     "new_id",
+    "scope_members",
     "utcnow",
 ]

@@ -115,14 +115,19 @@ def build_request(
     event_after: datetime | None = None,
     event_before: datetime | None = None,
     reference_time: datetime | None = None,
+    vector: np.ndarray | None = None,
 ) -> SearchRequest:
-    """Validate a query and prepare it in every form the channels use."""
+    """Validate a query and prepare it in every form the channels use. ``vector`` is a
+    precomputed dense vector of the query (a memory compared with memories, by its document
+    embedding); by default the query is embedded here."""
     text = check_text(query, max_chars=backends.settings.max_text_chars, what="query")
     return SearchRequest(
         text=text,
         # A set of scopes (an agent's private + team scope) embeds through its first member's
         # retriever adapter: the reading agent's own.
-        vector=backends.query_vector(text, scope_members(scope)[0]),
+        vector=vector
+        if vector is not None
+        else backends.query_vector(text, scope_members(scope)[0]),
         sparse=backends.bm25.query(text),
         query=VectorQuery(
             scope=scope,
@@ -154,6 +159,7 @@ def search(
     event_after: datetime | None = None,
     event_before: datetime | None = None,
     reference_time: datetime | None = None,
+    vector: np.ndarray | None = None,
 ) -> list[SearchHit]:
     """The ``k`` memories in ``scope`` most relevant to ``query``, best first."""
     config = backends.settings.retrieval
@@ -169,6 +175,7 @@ def search(
         event_after=event_after,
         event_before=event_before,
         reference_time=reference_time,
+        vector=vector,
     )
     ranked = {
         name: channel(backends, request)

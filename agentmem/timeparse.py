@@ -1,9 +1,16 @@
-"""Find the time a query is about ("last week", "in May 2023", "on 8 May, 2023").
+"""Find the time a query is about ("last week", "in May 2023", "on 8 May, 2023"), and resolve
+the dates a statement mentions against the time it was made.
 
 Used by the time channel of hybrid retrieval: when a query names a time, memories whose
 event time falls in that window are retrieved (and ranked by relevance within it). Parsing is
 dateparser's; a found phrase counts only if it carries a digit or a clearly temporal word, so
 "may" the verb or "march" the noun are not taken for months.
+
+:func:`resolve_dates` serves fact extraction: "yesterday" in a message written on 8 May 2023 is
+7 May 2023. It is rule-based (no dateparser): a statement is longer than a query and dateparser's
+search finds dates in ordinary words ("We" as Wednesday, "a second" as a time), which would put
+wrong dates on facts. Ambiguous phrases (a bare weekday, a month without a year) are read as
+past unless the sentence speaks of the future ("will", "going to", "next", ...).
 """
 
 from __future__ import annotations
@@ -97,4 +104,253 @@ def _period_window(when: datetime, period: str, phrase: str) -> tuple[datetime, 
     return day - timedelta(days=1), day + timedelta(days=2)
 
 
-__all__ = ["TimeWindow", "parse_time_window"]
+# Dates in statements ---------------------------------------------------------------------------
+
+_MONTHS = "January February March April May June July August September October November December"
+_MONTHS_LIST = _MONTHS.split(" ")
+_WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+_MONTH_RE = _MONTHS.replace(" ", "|")
+_WEEKDAY_RE = "|".join(_WEEKDAYS)
+_NUMBERS = {
+    "a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "a few": 3, "a couple of": 2,
+    "a couple": 2, "couple of": 2,
+}  # fmt: skip
+_NUM_WORDS = sorted((w for w in _NUMBERS if " " not in w and w not in ("a", "an")), key=len)
+_NUM_RE = "|".join(
+    [r"\d{1,3}", "a couple of", "a couple", "couple of", "a few", "an?", *_NUM_WORDS[::-1]]
+)
+_FUTURE_HINT = re.compile(
+    r"\b(will|won't|shall|going to|gonna|planning|plan to|plans to|intend|hope to|about to|"
+    r"next|tomorrow|upcoming|soon|coming up|can't wait)\b|'ll\b",
+    re.IGNORECASE,
+)
+_DATE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (name, re.compile(pattern, flags))
+    for name, pattern, flags in (
+        ("day_before_yesterday", r"\bthe day before yesterday\b", re.IGNORECASE),
+        ("day_after_tomorrow", r"\bthe day after tomorrow\b", re.IGNORECASE),
+        ("yesterday", r"\b(?:yesterday|last night)\b", re.IGNORECASE),
+        ("today", r"\b(?:today|tonight|this (?:morning|afternoon|evening))\b", re.IGNORECASE),
+        ("tomorrow", r"\btomorrow\b", re.IGNORECASE),
+        ("ago", rf"\b(?P<n>{_NUM_RE}) (?P<unit>day|week|month|year)s? ago\b", re.IGNORECASE),
+        ("in_n", rf"\bin (?P<n>{_NUM_RE}) (?P<unit>day|week|month|year)s?\b", re.IGNORECASE),
+        (
+            "weekday_before_last",
+            rf"\b(?:on )?(?:the )?(?P<wd>{_WEEKDAY_RE}) before last\b",
+            re.IGNORECASE,
+        ),
+        (
+            "relative",
+            rf"\b(?P<rel>last|past|this past|next|this coming|coming|this)\s+"
+            rf"(?P<unit>weekend|week|month|year|{_WEEKDAY_RE})\b",
+            re.IGNORECASE,
+        ),
+        ("iso", r"\b(?P<y>\d{4})-(?P<m>\d{2})-(?P<d>\d{2})\b", 0),
+        (
+            "day_month",
+            rf"\b(?:(?P<prep>(?i:on|since|until|by|before|after)) )?(?:the )?(?P<d>\d{{1,2}})"
+            rf"(?:st|nd|rd|th)?(?: of)? (?P<month>{_MONTH_RE})(?:,? (?P<y>\d{{4}}))?\b",
+            0,
+        ),
+        (
+            "month_day",
+            rf"\b(?:(?P<prep>(?i:on|since|until|by|before|after)) )?(?P<month>{_MONTH_RE}) "
+            rf"(?P<d>\d{{1,2}})(?:st|nd|rd|th)?(?:,? (?P<y>\d{{4}}))?\b(?!:)",
+            0,
+        ),
+        (
+            "month",
+            r"\b(?:(?P<prep>(?i:in early|in late|in mid|back in|in|during|since|until|by|before|"
+            r"after|early|late|mid))[ -])?"
+            rf"(?P<month>{_MONTH_RE})(?:,? (?P<y>\d{{4}}))?\b",
+            0,
+        ),
+        (
+            "year",
+            r"\b(?P<prep>in|during|since|until|by|before|after|back in|around) "
+            r"(?P<y>(?:19|20)\d{2})\b",
+            re.IGNORECASE,
+        ),
+        ("weekday", rf"(?<!every )\b(?:(?P<prep>(?i:on)) )?(?P<wd>{_WEEKDAY_RE})\b", 0),
+    )
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedDate:
+    """A time expression found in a statement, resolved against the time it was made.
+
+    ``when`` is the start of the period meant (midnight UTC of the day, the Monday of a week,
+    the Saturday of a weekend, the first of a month or year); ``text`` says it in absolute
+    terms, ready to replace ``phrase`` in the statement ("on 7 May 2023", "in April 2023",
+    "in the week before 9 June 2023").
+    """
+
+    phrase: str
+    start: int
+    end: int
+    when: datetime
+    granularity: str
+    text: str
+
+
+def _day_text(day: datetime) -> str:
+    return f"{day.day} {_MONTHS_LIST[day.month - 1]} {day.year}"
+
+
+def _add_months(day: datetime, months: int) -> datetime:
+    index = day.year * 12 + day.month - 1 + months
+    return day.replace(year=index // 12, month=index % 12 + 1, day=1)
+
+
+def _weekday_near(today: datetime, weekday: int, *, future: bool, strict: bool) -> datetime:
+    """The nearest ``weekday`` before today (or after, when ``future``); ``strict`` excludes
+    today itself."""
+    if future:
+        delta = (weekday - today.weekday()) % 7
+        if delta == 0 and strict:
+            delta = 7
+        return today + timedelta(days=delta)
+    delta = (today.weekday() - weekday) % 7
+    if delta == 0 and strict:
+        delta = 7
+    return today - timedelta(days=delta)
+
+
+def _resolve_match(
+    name: str, m: re.Match[str], today: datetime, future: bool
+) -> tuple[datetime, str, str] | None:
+    """(when, granularity, absolute text) of one matched phrase, or None if it is no date."""
+    groups = m.groupdict()
+    prep = (groups.get("prep") or "").lower().replace("back in", "in")
+    if name in ("day_before_yesterday", "day_after_tomorrow", "yesterday", "today", "tomorrow"):
+        offset = {
+            "day_before_yesterday": -2,
+            "day_after_tomorrow": 2,
+            "yesterday": -1,
+            "today": 0,
+            "tomorrow": 1,
+        }[name]
+        day = today + timedelta(days=offset)
+        return day, "day", f"on {_day_text(day)}"
+    if name in ("ago", "in_n"):
+        n = _NUMBERS.get(groups["n"].lower()) or int(groups["n"])
+        unit = groups["unit"].lower()
+        sign = -1 if name == "ago" else 1
+        if unit == "day":
+            day = today + timedelta(days=sign * n)
+            return day, "day", f"on {_day_text(day)}"
+        if unit == "week":
+            day = today + timedelta(weeks=sign * n)
+            return day, "week", f"in the week of {_day_text(day)}"
+        if unit == "month":
+            first = _add_months(today, sign * n)
+            return first, "month", f"in {_MONTHS_LIST[first.month - 1]} {first.year}"
+        year = today.year + sign * n
+        return today.replace(year=year, month=1, day=1), "year", f"in {year}"
+    if name == "weekday_before_last":
+        wd = _WEEKDAYS.index(groups["wd"].capitalize())
+        day = _weekday_near(today, wd, future=False, strict=True) - timedelta(days=7)
+        return day, "day", f"on {_day_text(day)}"
+    if name == "relative":
+        rel = groups["rel"].lower()
+        unit = groups["unit"].lower()
+        step = {"last": -1, "past": -1, "this past": -1, "next": 1, "this coming": 1}.get(rel, 0)
+        if rel == "coming":
+            step = 1
+        if unit.capitalize() in _WEEKDAYS:
+            wd = _WEEKDAYS.index(unit.capitalize())
+            if step == 0:
+                day = _weekday_near(today, wd, future=future, strict=False)
+            else:
+                day = _weekday_near(today, wd, future=step > 0, strict=True)
+            return day, "day", f"on {_day_text(day)}"
+        if unit == "week":
+            day = today + timedelta(weeks=step)
+            where = {-1: "before", 0: "of", 1: "after"}[step]
+            return day, "week", f"in the week {where} {_day_text(today)}"
+        if unit == "weekend":
+            saturday = _weekday_near(today, 5, future=step > 0, strict=step != 0)
+            if step == 0 and not future and today.weekday() < 5:
+                saturday = _weekday_near(today, 5, future=True, strict=False)
+            where = {-1: "before", 0: "of", 1: "after"}[step]
+            anchor = saturday if step == 0 else today
+            return saturday, "weekend", f"on the weekend {where} {_day_text(anchor)}"
+        if unit == "month":
+            first = _add_months(today, step)
+            return first, "month", f"in {_MONTHS_LIST[first.month - 1]} {first.year}"
+        year = today.year + step
+        return today.replace(year=year, month=1, day=1), "year", f"in {year}"
+    if name == "iso":
+        try:
+            day = today.replace(year=int(groups["y"]), month=int(groups["m"]), day=int(groups["d"]))
+        except ValueError:
+            return None
+        return day, "day", f"on {_day_text(day)}"
+    if name in ("day_month", "month_day", "month"):
+        month = _MONTHS_LIST.index(groups["month"]) + 1
+        year_text = groups.get("y")
+        if name == "month" and not prep and not year_text:
+            return None  # "May I ...", "March on": a bare month name is too ambiguous
+        if name == "month":
+            year = int(year_text) if year_text else today.year
+            first = today.replace(year=year, month=month, day=1)
+            if not year_text:
+                if not future and first > today:
+                    first = first.replace(year=year - 1)
+                elif future and _add_months(first, 1) <= today:
+                    first = first.replace(year=year + 1)
+            if any(w in prep for w in ("early", "late", "mid")):
+                lead = "in " + prep.split()[-1]
+            else:
+                lead = prep if prep not in ("", "in", "during") else "in"
+            return first, "month", f"{lead} {_MONTHS_LIST[month - 1]} {first.year}"
+        year = int(year_text) if year_text else today.year
+        try:
+            day = today.replace(year=year, month=month, day=int(groups["d"]))
+        except ValueError:
+            return None
+        if not year_text:
+            if not future and day > today:
+                day = day.replace(year=year - 1)
+            elif future and day < today:
+                day = day.replace(year=year + 1)
+        lead = prep if prep and prep != "on" else "on"
+        return day, "day", f"{lead} {_day_text(day)}"
+    if name == "year":
+        year = int(groups["y"])
+        lead = "in" if prep in ("in", "during", "around") else prep
+        return today.replace(year=year, month=1, day=1), "year", f"{lead} {year}"
+    if name == "weekday":
+        wd = _WEEKDAYS.index(groups["wd"])
+        day = _weekday_near(today, wd, future=future, strict=False)
+        return day, "day", f"on {_day_text(day)}"
+    return None  # pragma: no cover - every pattern has a branch
+
+
+def resolve_dates(text: str, *, now: datetime, future: bool | None = None) -> list[ResolvedDate]:
+    """The time expressions in ``text``, in order, resolved against ``now`` (when it was said).
+
+    ``future`` says whether ambiguous phrases point forward; by default it is guessed from the
+    text ("will", "going to", "next", ...). Overlapping phrases keep the earlier, longer match.
+    """
+    base = as_utc(now)
+    today = base.replace(hour=0, minute=0, second=0, microsecond=0)
+    forward = bool(_FUTURE_HINT.search(text)) if future is None else future
+    found: list[ResolvedDate] = []
+    taken: list[tuple[int, int]] = []
+    for name, pattern in _DATE_PATTERNS:
+        for m in pattern.finditer(text):
+            if any(m.start() < end and start < m.end() for start, end in taken):
+                continue
+            resolved = _resolve_match(name, m, today, forward)
+            if resolved is None:
+                continue
+            when, granularity, absolute = resolved
+            taken.append((m.start(), m.end()))
+            found.append(ResolvedDate(m.group(0), m.start(), m.end(), when, granularity, absolute))
+    return sorted(found, key=lambda r: r.start)
+
+
+__all__ = ["ResolvedDate", "TimeWindow", "parse_time_window", "resolve_dates"]

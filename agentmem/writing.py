@@ -200,11 +200,12 @@ def update(
     importance: Any = None,
     valid_to: Any = None,
     invalidate: bool = False,
+    provenance: Any = None,
     actor: str = "api",
 ) -> MemoryRecord:
     """Write a new version of a record; the old one stays in its history."""
     nothing = text is None and metadata is None and importance is None and valid_to is None
-    if nothing and not invalidate:
+    if nothing and provenance is None and not invalidate:
         raise ValidationError("update needs text=, metadata=, importance= or valid_to=")
     current = get_one(backends, memory_id, scope)
     now = utcnow()
@@ -217,6 +218,8 @@ def update(
         changes["metadata"] = check_metadata(metadata)
     if importance is not None:
         changes["importance"] = check_importance(importance)
+    if provenance is not None:
+        changes["provenance"] = check_metadata(provenance)
     end: datetime | None = check_time(valid_to, what="valid_to")
     if end is not None:
         changes["valid_to"] = end

@@ -74,7 +74,7 @@ def remember(mem: Memory, user_id: str) -> None:
 def recall(mem: Memory, user_id: str) -> None:
     step("2. recall: hybrid search (dense + BM25 + session windows + time) in Maya's scope")
     for query in (
-        "What is Maya's dog called?",
+        "What is the name of Maya's dog?",
         "Where does Maya live now?",
         "How did the half marathon go?",
         "What happened in April 2024?",
@@ -82,7 +82,7 @@ def recall(mem: Memory, user_id: str) -> None:
         show_hits(query, mem.search(query, user_id=user_id, k=3))
     hits = mem.search("running", user_id=user_id, k=3, filters={"session": {"$gte": 3}})
     show_hits("running (metadata filter: session >= 3)", hits)
-    others = mem.search("What is Maya's dog called?", user_id="someone-else", k=3)
+    others = mem.search("What is the name of Maya's dog?", user_id="someone-else", k=3)
     console.print(f"the same question in another user's scope finds {len(others)} memories")
 
 
@@ -150,8 +150,71 @@ def bad_input(mem: Memory, user_id: str) -> None:
     console.print(f"records before and after: {before}")
 
 
+def live_conversation(mem: Memory, user_id: str) -> None:
+    step("6. a live conversation: a short-term buffer flushes into an episode; an agent's view")
+    buf = mem.buffer(thread_id="chat-4", user_id=user_id)
+    buf.append("user", "I booked the flights to Porto for August.", name="Maya")
+    buf.append("assistant", "Ines will love showing you around!")
+    buf.append("user", "We arrive on the 14th and stay for a week.", name="Maya")
+    console.print(f"live window (30 tokens): {[t.line() for t in buf.window(30)]}")
+    flush = buf.flush()  # also automatic: over the token budget, or when the topic shifts
+    assert flush is not None and flush.episode is not None
+    meta = flush.episode.metadata
+    console.print(
+        f"flushed: 1 episode of {meta['turns']} turns (thread {meta['thread_id']}, "
+        f"{meta['start'][11:19]}-{meta['end'][11:19]}) + its {len(flush.turns)} turns"
+    )
+    hits = mem.search("When does Maya arrive?", user_id=user_id, thread_id="chat-4", k=1)
+    kind, text = hits[0].record.metadata["buffer_record"], hits[0].record.text
+    console.print(f"search in the thread finds it again ({kind}): {' / '.join(text.splitlines())}")
+    planner = mem.for_agent("planner", user_id=user_id, team="travel")
+    planner.add("Suggest a day trip to the Douro valley")  # private to the planner
+    planner.add("Maya is in Porto from 14 to 21 August", shared=True)  # the team's
+    console.print(
+        f"the planner agent reads {len(planner.list())} memories (its own and its team's), "
+        f"none of the other {len(mem.list(user_id=user_id, limit=1000)) - 2} of Maya's"
+    )
+
+
+def facts(mem: Memory, user_id: str) -> None:
+    step("7. facts (infer=True, no LLM): a contradiction invalidates, history kept")
+    mem.add("Maya: I work at Northwind Logistics and I live in Harbourside.", user_id=user_id,
+            event_time="2024-03-04T09:15:00+00:00", infer=True)  # fmt: skip
+    mem.add("Maya: I moved to Eastgate last week, now I walk to the office.", user_id=user_id,
+            event_time="2024-06-20T07:05:00+00:00", infer=True)  # fmt: skip
+    table = Table(title="semantic facts (infer=True, rules)")
+    for column in ("fact", "valid from", "valid to", "decided"):
+        table.add_column(column)
+    for fact in mem.list(user_id=user_id, kinds="semantic", include_invalidated=True):
+        if fact.provenance.get("extractor") != "rules":
+            continue
+        until = f"{fact.valid_to:%Y-%m-%d} (invalidated)" if fact.invalidated_at else "-"
+        since = f"{fact.valid_from:%Y-%m-%d}" if fact.valid_from else "-"
+        table.add_row(fact.text, since, until, fact.provenance["decision"])
+    console.print(table)
+    for when in ("2024-04-01", None):
+        hit = mem.search("Where does Maya live?", user_id=user_id, k=1, kinds=["semantic"],
+                         as_of=when, filters={"attribute": "lives_in"})[0]  # fmt: skip
+        console.print(f"where Maya lives, as of {when or 'now'}: {hit.record.text}")
+
+
+def experience(mem: Memory, user_id: str) -> None:
+    step("8. experience: fail, reflect, recall a procedure for the next task")
+    steps = [
+        {"action": "book_table", "args": {"place": "Nori", "people": 2}, "ok": False,
+         "error": "E_AUTH: not logged in"},
+        {"action": "login", "args": {}, "observation": "logged in"},
+        {"action": "book_table", "args": {"place": "Nori", "people": 2}, "observation": "19:30"},
+    ]  # fmt: skip
+    done = mem.record_experience("Book a table for two at Nori", steps, "success", reward=0.8,
+                                 user_id=user_id, agent_id="concierge")  # fmt: skip
+    console.print(f"reflection: {done.reflection.summary}")
+    recall = mem.recall_experience("Book a table for four at Sora", user_id=user_id)
+    console.print(f"procedure recalled for a new task: {recall.procedures[0].procedure.text}")
+
+
 def stats(mem: Memory) -> None:
-    step("6. stats")
+    step("9. stats")
     s = mem.stats()
     table = Table(show_header=False)
     for key, value in s.model_dump().items():
@@ -176,6 +239,9 @@ def main() -> int:
         context(mem, user_id)
         change(mem, user_id)
         bad_input(mem, user_id)
+        live_conversation(mem, user_id)
+        facts(mem, user_id)
+        experience(mem, user_id)
         stats(mem)
     console.print(f"[green]demo finished in {time.perf_counter() - started:.1f} s[/]")
     return 0

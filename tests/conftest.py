@@ -1,4 +1,5 @@
-"""Shared fixtures: one embedder per session, a fresh embedded home per test, PostgreSQL."""
+"""Shared fixtures: one embedder per session, a fresh embedded home per test, PostgreSQL,
+Redis."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -14,13 +16,15 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from agentmem import Memory, Settings
 from agentmem.embedders import Embedder, SentenceTransformerEmbedder
-from tests.services import POSTGRES_URL, require_service
+from tests.services import POSTGRES_URL, REDIS_URL, require_service
 
 
 @pytest.fixture(scope="session")
 def embedder() -> Embedder:
-    """all-MiniLM-L6-v2, loaded once for the whole run."""
-    return SentenceTransformerEmbedder.minilm()
+    """all-MiniLM-L6-v2 in fp32, loaded once for the whole run (fp32 on every machine, so
+    results do not depend on whether the CPU has native bf16; tests/unit/test_embedders.py
+    covers the precisions)."""
+    return SentenceTransformerEmbedder.minilm(precision="fp32")
 
 
 @pytest.fixture
@@ -51,3 +55,27 @@ def pg_url() -> Iterator[str]:
     finally:
         with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The test Redis URL (``AGENTMEM_TEST_REDIS_URL``); skips, or fails in CI, without it."""
+    parts = urlsplit(REDIS_URL)
+    require_service("redis", parts.hostname or "127.0.0.1", parts.port or 6379)
+    return REDIS_URL
+
+
+@pytest.fixture
+def redis_prefix(redis_url: str) -> Iterator[str]:
+    """A fresh key prefix on the test Redis; every key under it is deleted afterwards."""
+    import redis
+
+    prefix = f"agentmem-test:{uuid.uuid4().hex[:12]}:"
+    yield prefix
+    client = redis.Redis.from_url(redis_url)
+    try:
+        keys = list(client.scan_iter(match=prefix + "*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()

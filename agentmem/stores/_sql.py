@@ -20,6 +20,8 @@ from agentmem.models import (
     MemoryKind,
     MemoryRecord,
     Scope,
+    ScopeSet,
+    scope_members,
     utcnow,
 )
 from agentmem.stores.base import RecordQuery
@@ -187,9 +189,21 @@ class Where:
         self.parts.append(sql.replace("?", self.dialect.placeholder))
         self.params.extend(params)
 
-    def add_scope(self, scope: Scope) -> None:
-        for name, value in scope.fields().items():
-            self.add(f"{name} = ?", value)
+    def add_scope(self, scope: Scope | ScopeSet) -> None:
+        """Restrict to records a scope contains; a :class:`ScopeSet` becomes an OR of its
+        members' conditions, so several scopes are read in one query."""
+        members = scope_members(scope)
+        if len(members) == 1:
+            for name, value in members[0].fields().items():
+                self.add(f"{name} = ?", value)
+            return
+        groups: list[str] = []
+        params: list[Any] = []
+        for member in members:
+            fields = member.fields()
+            groups.append("(" + " AND ".join(f"{name} = ?" for name in fields) + ")")
+            params.extend(fields.values())
+        self.add("(" + " OR ".join(groups) + ")", *params)
 
     def add_in(self, column: str, values: Sequence[Any]) -> None:
         marks = ", ".join("?" for _ in values)

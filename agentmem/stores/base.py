@@ -20,7 +20,7 @@ from typing import Self
 import numpy as np
 
 from agentmem.filters import Condition
-from agentmem.models import HistoryEntry, MemoryKind, MemoryRecord, Scope
+from agentmem.models import HistoryEntry, MemoryKind, MemoryRecord, Scope, ScopeSet
 
 
 class IndexOp(StrEnum):
@@ -58,9 +58,12 @@ class WriteBatch:
 
 @dataclass(frozen=True, slots=True)
 class RecordQuery:
-    """Which records to read. ``scope`` is always required: isolation lives in the query."""
+    """Which records to read. ``scope`` is always required: isolation lives in the query.
 
-    scope: Scope
+    A :class:`~agentmem.models.ScopeSet` reads several scopes at once (any member matches).
+    """
+
+    scope: Scope | ScopeSet
     kinds: tuple[MemoryKind, ...] = ()
     conditions: tuple[Condition, ...] = ()
     include_invalidated: bool = False
@@ -105,7 +108,9 @@ class RecordStore(ABC):
         """Apply a write batch in one transaction (all or nothing)."""
 
     @abstractmethod
-    def get_many(self, ids: Sequence[str], scope: Scope | None = None) -> list[MemoryRecord]:
+    def get_many(
+        self, ids: Sequence[str], scope: Scope | ScopeSet | None = None
+    ) -> list[MemoryRecord]:
         """The records with these ids (in no particular order), limited to ``scope`` if given."""
 
     @abstractmethod
@@ -120,11 +125,11 @@ class RecordStore(ABC):
         matching ``group`` if given) in creation order: its neighbours in a conversation."""
 
     @abstractmethod
-    def ids_in_scope(self, scope: Scope) -> list[str]:
+    def ids_in_scope(self, scope: Scope | ScopeSet) -> list[str]:
         """Every record id visible to ``scope`` (for delete_all)."""
 
     @abstractmethod
-    def history(self, memory_id: str, scope: Scope | None = None) -> list[HistoryEntry]:
+    def history(self, memory_id: str, scope: Scope | ScopeSet | None = None) -> list[HistoryEntry]:
         """The history of one record, oldest first (deleted records keep theirs)."""
 
     @abstractmethod

@@ -22,7 +22,7 @@ import numpy as np
 
 from agentmem.errors import BackendUnavailable, Conflict, InvalidSettings, ValidationError
 from agentmem.filters import Condition, FilterOp
-from agentmem.models import SCOPE_FIELDS, HistoryEntry, MemoryRecord, Scope
+from agentmem.models import SCOPE_FIELDS, HistoryEntry, MemoryRecord, Scope, ScopeSet
 from agentmem.stores._sql import (
     HISTORY_COLUMNS,
     RANGE_SQL,
@@ -374,7 +374,9 @@ class PostgresStore(RecordStore):
 
     # reads -----------------------------------------------------------------------------
 
-    def get_many(self, ids: Sequence[str], scope: Scope | None = None) -> list[MemoryRecord]:
+    def get_many(
+        self, ids: Sequence[str], scope: Scope | ScopeSet | None = None
+    ) -> list[MemoryRecord]:
         if not ids:
             return []
         w = Where(self._dialect)
@@ -407,7 +409,7 @@ class PostgresStore(RecordStore):
                 found.append(row_to_record(row) if row else None)
         return found[0], found[1]
 
-    def ids_in_scope(self, scope: Scope) -> list[str]:
+    def ids_in_scope(self, scope: Scope | ScopeSet) -> list[str]:
         w = Where(self._dialect)
         w.add_scope(scope)
         with self._connection() as conn:
@@ -416,7 +418,7 @@ class PostgresStore(RecordStore):
             ).fetchall()
         return [r[0] for r in rows]
 
-    def history(self, memory_id: str, scope: Scope | None = None) -> list[HistoryEntry]:
+    def history(self, memory_id: str, scope: Scope | ScopeSet | None = None) -> list[HistoryEntry]:
         w = Where(self._dialect)
         w.add("memory_id = ?", memory_id)
         if scope is not None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agentmem.filters import Condition, FilterOp
+from agentmem.models import scope_members
 from agentmem.vectors.base import VectorQuery, index_value
 
 
@@ -24,11 +25,23 @@ class FilterModels:
 
 
 def build_filter(query: VectorQuery, m: FilterModels) -> Any:
-    """A Qdrant filter applying scope, kinds, validity and metadata conditions."""
+    """A Qdrant filter applying scope (or a set of scopes), kinds, validity and metadata
+    conditions."""
     must: list[Any] = []
     must_not: list[Any] = []
-    for key, value in query.scope.fields().items():
-        must.append(_match(m, key, value))
+    members = scope_members(query.scope)
+    if len(members) == 1:
+        must.extend(_match(m, key, value) for key, value in members[0].fields().items())
+    else:
+        # Several scopes: a point passes when it matches every field of any one member.
+        must.append(
+            m.Filter(
+                should=[
+                    m.Filter(must=[_match(m, key, value) for key, value in s.fields().items()])
+                    for s in members
+                ]
+            )
+        )
     if query.kinds:
         must.append(m.Filter(should=[_match(m, "kind", k.value) for k in query.kinds]))
     if query.as_of is not None:

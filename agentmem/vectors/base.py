@@ -19,7 +19,7 @@ import numpy as np
 
 from agentmem.filters import Condition
 from agentmem.lexical import SparseVector
-from agentmem.models import MemoryKind, MemoryRecord, Scope
+from agentmem.models import MemoryKind, MemoryRecord, Scope, ScopeSet
 
 FOREVER = 1e18
 """valid_to of a record that is still valid (a number, so range conditions work)."""
@@ -84,9 +84,10 @@ class VectorPoint:
 
 @dataclass(frozen=True, slots=True)
 class VectorQuery:
-    """Which points a search may return; the scope is always required."""
+    """Which points a search may return; the scope is always required (a
+    :class:`~agentmem.models.ScopeSet` admits points of any of its members)."""
 
-    scope: Scope
+    scope: Scope | ScopeSet
     limit: int = 10
     kinds: tuple[MemoryKind, ...] = ()
     conditions: tuple[Condition, ...] = ()

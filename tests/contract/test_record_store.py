@@ -20,7 +20,7 @@ from agentmem import Memory, Settings
 from agentmem.embedders import Embedder
 from agentmem.errors import BackendUnavailable, Conflict, InvalidSettings, NotFound
 from agentmem.filters import matches, parse_filters
-from agentmem.models import HistoryEntry, HistoryEvent, MemoryKind, MemoryRecord, Scope
+from agentmem.models import HistoryEntry, HistoryEvent, MemoryKind, MemoryRecord, Scope, ScopeSet
 from agentmem.stores import (
     IndexOp,
     RecordQuery,
@@ -615,3 +615,67 @@ def test_memory_end_to_end_on_postgres(pg_url: str, tmp_path: Path, embedder: Em
         assert events == [HistoryEvent.ADD, HistoryEvent.UPDATE, HistoryEvent.DELETE]
         assert mem.stats().records == 2
         assert mem.stats().pending_index == 0
+
+
+# sets of scopes (what an agent handle reads) -------------------------------------------------
+
+SCOPE_GRID = [
+    ALICE,
+    ALICE_BOT,
+    BOB,
+    Scope(user_id="alice", agent_id="team:t"),
+    Scope(user_id="alice", agent_id="other"),
+    Scope(user_id="alice", agent_id="bot", thread_id="t1"),
+    Scope(org_id="acme", user_id="alice", agent_id="bot"),
+    Scope(agent_id="bot"),
+    Scope(org_id="acme"),
+]
+SCOPE_SETS = [
+    ScopeSet.of(ALICE_BOT, Scope(user_id="alice", agent_id="team:t")),
+    ScopeSet.of(ALICE_BOT),
+    ScopeSet.of(BOB, Scope(agent_id="bot")),
+    ScopeSet.of(Scope(user_id="alice", agent_id="bot", thread_id="t1"), Scope(org_id="acme")),
+    ScopeSet.of(Scope(user_id="carol"), Scope(user_id="dave")),
+]
+
+
+@pytest.mark.parametrize("scopes", SCOPE_SETS, ids=str)
+def test_a_scope_set_reads_its_members_and_nothing_else(
+    store: RecordStore, scopes: ScopeSet
+) -> None:
+    records = [
+        rec(n, scope, kind=MemoryKind.SEMANTIC if n % 3 == 0 else MemoryKind.EPISODIC)
+        for n, scope in enumerate(SCOPE_GRID * 2, start=1)
+    ]
+    for n, r in enumerate(records, start=1):
+        r.metadata = {"n": n}
+    insert(store, *records)
+    every_id = [r.id for r in records]
+    visible = [r for r in records if scopes.contains(r.scope)]
+    expected = [r.id for r in visible]
+
+    assert ids(store.query(RecordQuery(scope=scopes, limit=100))) == expected
+    assert sorted(ids(store.get_many(every_id, scopes))) == sorted(expected)
+    assert store.ids_in_scope(scopes) == sorted(expected)
+    for r in records:
+        assert bool(store.history(r.id, scopes)) == (r.id in expected), r.scope
+    # The members are OR-ed inside the other conditions, never beside them.
+    narrowed = RecordQuery(
+        scope=scopes,
+        kinds=(MemoryKind.EPISODIC,),
+        conditions=parse_filters({"n": {"$gte": 5}}),
+        limit=100,
+    )
+    assert ids(store.query(narrowed)) == [
+        r.id for r in visible if r.kind is MemoryKind.EPISODIC and r.metadata["n"] >= 5
+    ]
+
+
+def test_a_one_scope_set_is_that_scope(store: RecordStore) -> None:
+    records = [rec(n, scope) for n, scope in enumerate(SCOPE_GRID, start=1)]
+    insert(store, *records)
+    for scope in SCOPE_GRID:
+        as_set = ScopeSet.of(scope)
+        assert ids(store.query(RecordQuery(scope=as_set))) == ids(
+            store.query(RecordQuery(scope=scope))
+        )

@@ -25,7 +25,7 @@ import pytest
 
 from agentmem.errors import AgentMemError, BackendUnavailable, InvalidSettings
 from agentmem.filters import matches, parse_filters
-from agentmem.models import MemoryKind, MemoryRecord, Scope
+from agentmem.models import MemoryKind, MemoryRecord, Scope, ScopeSet
 from agentmem.vectors import (
     EdgeVectorIndex,
     VectorIndex,
@@ -250,6 +250,42 @@ def test_scope_isolation_matches_scope_contains(index: VectorIndex) -> None:
         expected = {r.id for r in records if query_scope.contains(r.scope)}
         got = found(index, VectorQuery(scope=query_scope, limit=len(records)))
         assert got == expected, f"query scope {query_scope}"
+
+
+_SCOPE_SETS = [
+    ScopeSet.of(Scope(user_id="a", agent_id="x"), Scope(user_id="a", agent_id="y")),
+    ScopeSet.of(Scope(user_id="b"), Scope(agent_id="x")),
+    ScopeSet.of(Scope(user_id="a", agent_id="x", thread_id="t1"), Scope(org_id="o1")),
+    ScopeSet.of(Scope(user_id="a", agent_id="y")),
+    ScopeSet.of(Scope(user_id="nobody"), Scope(org_id="none")),
+]
+
+
+def test_a_scope_set_admits_its_members_and_nothing_else(index: VectorIndex) -> None:
+    # What an agent handle reads (private + team scope): an OR of members inside the filter.
+    from agentmem.lexical import Bm25Encoder
+
+    enc = Bm25Encoder()
+    records = [
+        rec(scope=s, kind=MemoryKind.SEMANTIC if n % 2 else MemoryKind.EPISODIC)
+        for n, s in enumerate(_SCOPES * 2)
+    ]
+    # Every point sits on the query vector and holds the query's terms: only scope can filter.
+    v = vecs(1, seed=99)[0]
+    doc = enc.document("the team report is due on friday")
+    index.upsert([VectorPoint(r.id, v, payload_for(r), sparse={"bm25": doc}) for r in records])
+    everything = len(records)
+    for scopes in _SCOPE_SETS:
+        expected = {r.id for r in records if scopes.contains(r.scope)}
+        assert found(index, VectorQuery(scope=scopes, limit=everything)) == expected, scopes
+        sparse = index.search_sparse(
+            enc.query("team report friday"), VectorQuery(scope=scopes, limit=everything)
+        )
+        assert {i for i, _ in sparse} == expected, f"sparse, {scopes}"
+        semantic = VectorQuery(scope=scopes, limit=everything, kinds=(MemoryKind.SEMANTIC,))
+        assert found(index, semantic) == {
+            r.id for r in records if r.id in expected and r.kind is MemoryKind.SEMANTIC
+        }
 
 
 def test_other_users_exact_match_is_never_returned(index: VectorIndex) -> None:

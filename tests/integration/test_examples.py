@@ -30,4 +30,59 @@ def test_quickstart_runs_offline_end_to_end() -> None:
     assert "INVALIDATE" in out  # history shows the invalidation
     assert "the same question in another user's scope finds 0 memories" in out
     assert "records before and after: 25" in out  # bad input changed nothing
+    assert "where Maya lives, as of 2024-04-01: Maya lives in Harbourside." in out
+    assert "where Maya lives, as of now: Maya moved to Eastgate" in out
+    assert "procedure recalled for a new task: For tasks like" in out  # experience memory
     assert "demo finished" in out
+
+
+@pytest.mark.slow
+def test_multi_agent_team_shows_what_each_agent_can_see() -> None:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "COLUMNS": "200"}
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "multi_agent_team.py")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        check=False,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = result.stdout
+    rows = {line.split("│")[1].strip(): line for line in out.splitlines() if line.count("│") == 5}
+    cells = {k: [c.strip() for c in v.split("│")[3:5]] for k, v in rows.items()}
+    assert cells["raw-blog"] == ["yes", "no"]  # private to the researcher
+    assert cells["style"] == ["no", "yes"]  # private to the writer
+    assert cells["lanes"] == cells["outline"] == ["yes", "yes"]  # the team's
+    assert "researcher searches and finds 5 memories" in out
+    assert "writer searches and finds 4 memories" in out
+    assert "writer cannot see the researcher's raw notes" in out
+    assert "'from_agent': 'researcher'" in out and "'source_ids':" in out
+    assert "writer can read it? False" in out
+    assert "team finished" in out
+    assert not (ROOT / "examples" / ".agentmem").exists(), "it works in a temporary home"
+
+
+@pytest.mark.slow
+def test_self_evolving_agent_runs_offline_and_learns() -> None:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "COLUMNS": "120"}
+    env.pop("AGENTMEM_LLM_MODEL", None)
+    args = ["--episodes", "12", "--window", "6", "--held-out", "6"]  # the learning: test_self_evolving
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "self_evolving_agent.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = result.stdout
+    assert "hidden rules" in out and "deploy_service" in out  # the world is shown
+    assert "reflection (rules): Failed" in out  # a failed attempt, reflected on
+    assert "call `test`" in out and "E_PRECONDITION" in out  # a procedure distilled from it
+    assert "planned build(service=" in out  # ... and used to plan the next attempt
+    assert "training episodes 7-12" in out and "held-out (6 new instances" in out
+    assert "held-out success: procedures" in out
+    assert "self-evolving demo finished" in out

@@ -1,0 +1,467 @@
+"""Multi-agent scopes: each agent a private scope, each team a shared one, and handoffs.
+
+``mem.for_agent("researcher", user_id="alice", team="report")`` returns an
+:class:`AgentMemory`. Its scopes, built from the existing scope fields:
+
+- **private**: ``user_id`` (and ``org_id``) + ``agent_id="researcher"``: where its writes go by
+  default;
+- **team** (shared): the same ``user_id`` / ``org_id`` + ``agent_id="team:report"``: where
+  ``shared=True`` writes go, readable by every agent of the team.
+
+Reads (``search``, ``list``, ``context``, ``get``, ``history``) go through a
+:class:`~agentmem.models.ScopeSet` of those two scopes, applied inside the store's SQL and the
+index's filter: an agent never sees another agent's private memory, nor memories written
+without an agent. ``get`` of another agent's record raises
+:class:`~agentmem.errors.PermissionDenied` (a record of another user or org is
+:class:`~agentmem.errors.NotFound`: its existence is not revealed across tenants).
+:func:`handoff` copies selected memories into another agent's private scope, with provenance.
+Agent ids starting with ``team:`` are reserved for teams.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from agentmem import retrieval, writing
+from agentmem.context import Context
+from agentmem.context import build as build_context
+from agentmem.errors import InvalidScope, NotFound, PermissionDenied, ValidationError
+from agentmem.filters import parse_filters
+from agentmem.models import (
+    HistoryEntry,
+    MemoryKind,
+    MemoryRecord,
+    Scope,
+    ScopeSet,
+    SearchHit,
+    utcnow,
+)
+from agentmem.stores import RecordQuery
+from agentmem.validation import check_k, check_kinds, check_time
+
+if TYPE_CHECKING:
+    from agentmem.buffers import ThreadBuffer
+    from agentmem.memory import Memory
+
+TEAM_PREFIX = "team:"
+"""Agent ids of team (shared) scopes start with this."""
+
+
+def team_agent_id(team: str) -> str:
+    """The ``agent_id`` under which a team's shared memories are stored."""
+    return f"{TEAM_PREFIX}{team}"
+
+
+class AgentMemory:
+    """One agent's handle on memory: writes to its private scope (or, with ``shared=True``, its
+    team's), reads its private scope plus its team's, and nothing else.
+
+    Build it with :meth:`Memory.for_agent`. Every method may narrow to a thread with
+    ``thread_id=``. Writes record the agent as the actor in each memory's history.
+    """
+
+    def __init__(
+        self,
+        memory: Memory,
+        agent_id: str,
+        *,
+        user_id: str | None = None,
+        team: str | None = None,
+        org_id: str | None = None,
+    ) -> None:
+        if user_id is None and org_id is None:
+            raise InvalidScope(
+                "an agent handle needs user_id= or org_id=: the user (or org) whose memory the "
+                "agent works in, e.g. mem.for_agent('researcher', user_id='alice', team='report')"
+            )
+        if isinstance(agent_id, str) and agent_id.startswith(TEAM_PREFIX):
+            raise InvalidScope(
+                f"agent_id={agent_id!r} starts with {TEAM_PREFIX!r}, which names team scopes; "
+                "pick another agent id (teams are given with team=...)"
+            )
+        if team is not None and (not isinstance(team, str) or not team.strip()):
+            raise InvalidScope(
+                f"team must be a non-empty string (the team's name) or None, got {team!r}"
+            )
+        self.memory = memory
+        self.private_scope = Scope.of(org_id=org_id, user_id=user_id, agent_id=agent_id)
+        self.team_scope = (
+            Scope.of(org_id=org_id, user_id=user_id, agent_id=team_agent_id(team))
+            if team is not None
+            else None
+        )
+        self.agent_id: str = agent_id
+        self.user_id = user_id
+        self.org_id = org_id
+        self.team = team
+        self.tenant = Scope.of(org_id=org_id, user_id=user_id)
+        """The user / org the agent works for: records outside it are never revealed."""
+
+    def __repr__(self) -> str:
+        team = f", team={self.team!r}" if self.team else ""
+        return f"AgentMemory({self.agent_id!r}, {self.tenant}{team})"
+
+    # scopes --------------------------------------------------------------------------------
+
+    def readable(self, thread_id: str | None = None) -> ScopeSet:
+        """The scopes this agent reads: its private scope and its team's (in ``thread_id``)."""
+        members = [self.private_scope] + ([self.team_scope] if self.team_scope else [])
+        if thread_id is not None:
+            members = [_with_thread(m, thread_id) for m in members]
+        return ScopeSet.of(*members)
+
+    def writable(self, *, shared: bool = False, thread_id: str | None = None) -> Scope:
+        """Where a write goes: the private scope, or the team's with ``shared=True``."""
+        if shared:
+            if self.team_scope is None:
+                raise ValidationError(
+                    f"agent {self.agent_id!r} has no team, so it cannot write shared memories; "
+                    "pass team=... to mem.for_agent(...)"
+                )
+            scope = self.team_scope
+        else:
+            scope = self.private_scope
+        return _with_thread(scope, thread_id) if thread_id is not None else scope
+
+    def can_read(self, record: MemoryRecord) -> bool:
+        """Whether ``record`` is in this agent's private scope or its team's."""
+        return self.readable().contains(record.scope)
+
+    # writes --------------------------------------------------------------------------------
+
+    def add(
+        self,
+        text: str,
+        *,
+        shared: bool = False,
+        thread_id: str | None = None,
+        kind: str | MemoryKind = MemoryKind.EPISODIC,
+        metadata: dict[str, Any] | None = None,
+        event_time: datetime | str | None = None,
+        importance: float | None = None,
+    ) -> MemoryRecord:
+        """Store one memory in the agent's private scope (or the team's with ``shared=True``)."""
+        scope = self.writable(shared=shared, thread_id=thread_id)
+        b = self.memory.backends
+        record = writing.new_record(
+            b,
+            scope,
+            text,
+            kind=kind,
+            metadata=metadata,
+            event_time=event_time,
+            importance=importance,
+        )
+        writing.insert(b, [record], actor=self._actor)
+        return record
+
+    def add_many(
+        self,
+        items: Sequence[Mapping[str, Any] | str],
+        *,
+        shared: bool = False,
+        thread_id: str | None = None,
+    ) -> list[MemoryRecord]:
+        """Store many memories in one transaction (items as for :meth:`Memory.add_many`)."""
+        scope = self.writable(shared=shared, thread_id=thread_id)
+        b = self.memory.backends
+        records = writing.records_from_items(b, scope, items)
+        writing.insert(b, records, actor=self._actor)
+        return records
+
+    def update(
+        self,
+        memory_id: str,
+        *,
+        text: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        importance: float | None = None,
+    ) -> MemoryRecord:
+        """A new version of a memory this agent can read (private or team)."""
+        current = self.get(memory_id)
+        return writing.update(
+            self.memory.backends,
+            memory_id,
+            current.scope,
+            text=text,
+            metadata=metadata,
+            importance=importance,
+            actor=self._actor,
+        )
+
+    def invalidate(self, memory_id: str, *, valid_to: datetime | str | None = None) -> MemoryRecord:
+        """Mark a memory this agent can read as no longer true (kept for ``as_of``)."""
+        current = self.get(memory_id)
+        return writing.update(
+            self.memory.backends,
+            memory_id,
+            current.scope,
+            valid_to=valid_to,
+            invalidate=True,
+            actor=self._actor,
+        )
+
+    def delete(self, memory_id: str) -> None:
+        """Delete a memory this agent can read (its history keeps a DELETE entry)."""
+        writing.delete(self.memory.backends, [self.get(memory_id)], actor=self._actor)
+
+    # reads ---------------------------------------------------------------------------------
+
+    def get(self, memory_id: str) -> MemoryRecord:
+        """One memory by id. Another agent's memory of the same user/org raises
+        :class:`PermissionDenied`; an unknown id, or another tenant's, :class:`NotFound`."""
+        if not isinstance(memory_id, str) or not memory_id:
+            raise NotFound(f"memory id must be a non-empty string, got {memory_id!r}")
+        store = self.memory.backends.store
+        found = store.get_many([memory_id], self.readable())
+        if found:
+            return found[0]
+        anywhere = store.get_many([memory_id])
+        if anywhere and self.tenant.contains(anywhere[0].scope):
+            raise PermissionDenied(
+                f"memory {memory_id!r} is not in agent {self.agent_id!r}'s private scope or its "
+                f"team's ({self.readable()}): it belongs to another agent. Share it with "
+                "handoff(...), or write shared memories with shared=True"
+            )
+        raise NotFound(
+            f"no memory with id {memory_id!r} for agent {self.agent_id!r}; list ids with "
+            "agent.list()"
+        )
+
+    def history(self, memory_id: str) -> list[HistoryEntry]:
+        """Every change to a memory this agent can read, oldest first."""
+        record = self.get(memory_id)
+        return self.memory.backends.store.history(memory_id, record.scope)
+
+    def search(
+        self,
+        query: str,
+        *,
+        thread_id: str | None = None,
+        k: int = 10,
+        kinds: Sequence[str | MemoryKind] | str | None = None,
+        filters: dict[str, Any] | None = None,
+        as_of: datetime | str | None = None,
+        event_after: datetime | str | None = None,
+        event_before: datetime | str | None = None,
+        reference_time: datetime | str | None = None,
+    ) -> list[SearchHit]:
+        """Hybrid search over the agent's private and team memories (as :meth:`Memory.search`)."""
+        return retrieval.search(
+            self.memory.backends,
+            query,
+            self.readable(thread_id),
+            k=k,
+            kinds=check_kinds(kinds),
+            filters=filters,
+            as_of=check_time(as_of, what="as_of"),
+            event_after=check_time(event_after, what="event_after"),
+            event_before=check_time(event_before, what="event_before"),
+            reference_time=check_time(reference_time, what="reference_time"),
+        )
+
+    def list(
+        self,
+        *,
+        thread_id: str | None = None,
+        shared: bool | None = None,
+        kinds: Sequence[str | MemoryKind] | str | None = None,
+        filters: dict[str, Any] | None = None,
+        include_invalidated: bool = False,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> builtins.list[MemoryRecord]:
+        """The agent's memories, oldest first: private and team (``shared=None``), only the
+        team's (``True``) or only its own (``False``)."""
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            raise ValidationError(f"offset must be a non-negative integer, got {offset!r}")
+        scope: Scope | ScopeSet = (
+            self.readable(thread_id)
+            if shared is None
+            else self.writable(shared=shared, thread_id=thread_id)
+        )
+        return self.memory.backends.store.query(
+            RecordQuery(
+                scope=scope,
+                kinds=check_kinds(kinds),
+                conditions=parse_filters(filters),
+                include_invalidated=include_invalidated,
+                limit=check_k(limit, limit=100_000, what="limit"),
+                offset=offset,
+            )
+        )
+
+    def context(
+        self,
+        query: str,
+        *,
+        thread_id: str | None = None,
+        max_tokens: int = 2000,
+        kinds: Sequence[str | MemoryKind] | str | None = None,
+        filters: dict[str, Any] | None = None,
+        as_of: datetime | str | None = None,
+        candidates: int = 50,
+        buffer: ThreadBuffer | None = None,
+    ) -> Context:
+        """A prompt-ready block from the agent's private and team memories within
+        ``max_tokens``; with ``thread_id``, that thread's live buffer (the agent's own) comes
+        first, or pass ``buffer=`` explicitly."""
+        if buffer is None and thread_id is not None:
+            buffer = self.memory.buffers.live(_with_thread(self.private_scope, thread_id))
+        return build_context(
+            self.memory.backends,
+            query,
+            self.readable(thread_id),
+            max_tokens=max_tokens,
+            kinds=kinds,
+            filters=filters,
+            as_of=as_of,
+            candidates=candidates,
+            buffer=buffer,
+        )
+
+    # buffers and handoffs ------------------------------------------------------------------
+
+    def buffer(
+        self, thread_id: str, *, shared: bool = False, max_tokens: int | None = None
+    ) -> ThreadBuffer:
+        """The agent's live buffer of ``thread_id`` (flushed into its private scope, or the
+        team's with ``shared=True``)."""
+        scope = self.writable(shared=shared, thread_id=thread_id)
+        return self.memory.buffers.thread(scope, max_tokens=max_tokens)
+
+    def handoff(
+        self,
+        to: AgentMemory,
+        *,
+        ids: Sequence[str] | None = None,
+        query: str | None = None,
+        k: int = 5,
+        note: str | None = None,
+    ) -> builtins.list[MemoryRecord]:
+        """Copy memories to another agent; see :func:`handoff`."""
+        return handoff(self, to, ids=ids, query=query, k=k, note=note)
+
+    # async twins ---------------------------------------------------------------------------
+
+    async def aadd(self, text: str, **kwargs: Any) -> MemoryRecord:
+        """Async twin of :meth:`add`."""
+        return await asyncio.to_thread(self.add, text, **kwargs)
+
+    async def asearch(self, query: str, **kwargs: Any) -> builtins.list[SearchHit]:
+        """Async twin of :meth:`search`."""
+        return await asyncio.to_thread(self.search, query, **kwargs)
+
+    async def acontext(self, query: str, **kwargs: Any) -> Context:
+        """Async twin of :meth:`context`."""
+        return await asyncio.to_thread(self.context, query, **kwargs)
+
+    async def aget(self, memory_id: str) -> MemoryRecord:
+        """Async twin of :meth:`get`."""
+        return await asyncio.to_thread(self.get, memory_id)
+
+    async def alist(self, **kwargs: Any) -> builtins.list[MemoryRecord]:
+        """Async twin of :meth:`list`."""
+        return await asyncio.to_thread(self.list, **kwargs)
+
+    @property
+    def _actor(self) -> str:
+        return f"agent:{self.agent_id}"
+
+
+def handoff(
+    source: AgentMemory,
+    target: AgentMemory,
+    *,
+    ids: Sequence[str] | None = None,
+    query: str | None = None,
+    k: int = 5,
+    note: str | None = None,
+) -> list[MemoryRecord]:
+    """Copy memories ``source`` can read into ``target``'s private scope, with provenance.
+
+    Select them by ``ids`` (each must be readable by ``source``: checked before anything is
+    written) or by ``query`` (``source``'s top ``k`` search hits). Memories ``target`` can
+    already read (its team's, say) are not copied. Each copy keeps the text, kind, event and
+    validity times and importance; its metadata gains ``handoff_from`` (the source agent) and
+    ``handoff_source_id``, and its provenance names the source ids, agent and scope. Handing
+    the same memory to the same agent again returns the earlier copy instead of a new one.
+    Both agents must work for the same user / org. Returns the target's copies, in the order
+    selected.
+    """
+    if source.memory is not target.memory:
+        raise ValidationError("both agents must be handles of the same Memory")
+    if source.tenant != target.tenant:
+        raise PermissionDenied(
+            f"a handoff stays within one user / org: {source.tenant} cannot hand memories to "
+            f"{target.tenant}"
+        )
+    if source.agent_id == target.agent_id:
+        raise ValidationError(f"agent {source.agent_id!r} cannot hand memories to itself")
+    if (ids is None) == (query is None):
+        raise ValidationError("pass ids=[...] or query='...' (one of them) to choose memories")
+    if note is not None and not isinstance(note, str):
+        raise ValidationError(f"note must be a string, got {type(note).__name__}")
+    if ids is not None:
+        if isinstance(ids, str) or not isinstance(ids, Sequence):
+            raise ValidationError("ids must be a list of memory ids")
+        selected = [source.get(i) for i in ids]
+    else:
+        selected = [h.record for h in source.search(query or "", k=k)]
+    selected = [r for r in dict((r.id, r) for r in selected).values() if not target.can_read(r)]
+    if not selected:
+        return []
+    b = source.memory.backends
+    earlier = {
+        r.metadata.get("handoff_source_id"): r
+        for r in b.store.query(
+            RecordQuery(
+                scope=target.private_scope,
+                conditions=parse_filters({"handoff_source_id": {"$in": [r.id for r in selected]}}),
+                include_invalidated=True,
+                limit=len(selected) * 4,
+            )
+        )
+    }
+    fresh = [r for r in selected if r.id not in earlier]
+    at = utcnow().isoformat()
+    items = [
+        {
+            "text": r.text,
+            "kind": r.kind,
+            "metadata": {
+                **r.metadata,
+                "handoff_from": source.agent_id,
+                "handoff_source_id": r.id,
+            },
+            "event_time": r.event_time,
+            "valid_from": r.valid_from,
+            "valid_to": r.valid_to,
+            "importance": r.importance,
+            "provenance": {
+                "extractor": "handoff",
+                "source_ids": [r.id],
+                "from_agent": source.agent_id,
+                "from_scope": r.scope.fields(),
+                "to_agent": target.agent_id,
+                "at": at,
+                **({"note": note} if note else {}),
+            },
+        }
+        for r in fresh
+    ]
+    copies = writing.records_from_items(b, target.private_scope, items)
+    writing.insert(b, copies, actor=f"handoff:{source.agent_id}->{target.agent_id}")
+    by_source = {**earlier, **{c.metadata["handoff_source_id"]: c for c in copies}}
+    return [by_source[r.id] for r in selected]
+
+
+def _with_thread(scope: Scope, thread_id: str) -> Scope:
+    return Scope.of(**{**scope.fields(), "thread_id": thread_id})
+
+
+__all__ = ["TEAM_PREFIX", "AgentMemory", "handoff", "team_agent_id"]

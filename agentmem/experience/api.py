@@ -1,0 +1,444 @@
+"""The experience lifecycle behind :class:`~agentmem.Memory`: record, recall, list, and the
+procedures :func:`agentmem.context.build` puts in a prompt.
+
+``record_experience`` validates everything first (a bad trajectory, outcome, reward or
+procedure id raises and writes nothing), stores the experience with the rules' reflection
+(so it is durable before any LLM is called), replaces the reflection with the LLM's when one is
+configured, counts the reported uses of procedures, and distils the trajectory into procedures.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from agentmem import writing
+from agentmem.backends import Backends
+from agentmem.errors import InvalidExperience, InvalidMetadata, NotFound
+from agentmem.experience import store
+from agentmem.experience.distil import extract_lessons, procedure_score, rank_key, winners
+from agentmem.experience.models import (
+    RESERVED_EXPERIENCE_KEYS,
+    Experience,
+    ExperienceMatch,
+    ExperienceResult,
+    Outcome,
+    Procedure,
+    ProcedureMatch,
+    ProcedureStatus,
+    Recall,
+    Reflection,
+    Step,
+    parse_steps,
+)
+from agentmem.experience.reflect import Completion, reflect, rules_reflection
+from agentmem.indexing import vectors_for_texts
+from agentmem.models import (
+    ChannelScore,
+    MemoryKind,
+    MemoryRecord,
+    Scope,
+    ScopeSet,
+    SearchHit,
+    content_hash,
+    utcnow,
+)
+from agentmem.stores import RecordQuery
+from agentmem.validation import check_k, check_metadata, check_text
+
+_MAX_FAMILY_CHARS = 200
+CONTEXT_CHANNEL = "procedures"
+"""Channel name on the context hits of applicable procedures."""
+
+
+# input checks -----------------------------------------------------------------------------
+
+
+def check_reward(value: Any, reward_range: tuple[float, float]) -> float | None:
+    """None, or a finite number within the declared (inclusive) range."""
+    if value is None:
+        return None
+    low, high = reward_range
+    hint = "(AGENTMEM_EXPERIENCE__REWARD_RANGE); rescale the reward or declare another range"
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidExperience(
+            f"reward must be a finite number in [{low:g}, {high:g}], got {value!r} {hint}"
+        )
+    if not low <= value <= high:
+        raise InvalidExperience(
+            f"reward {value:g} is outside the declared range [{low:g}, {high:g}] {hint}"
+        )
+    return float(value)
+
+
+def check_used(used: Any, outcome: Outcome) -> dict[str, Outcome]:
+    """Reported procedure uses as ``{id: how it went}``: a list of ids (each went as the
+    experience's outcome) or a dict of id to True (helped), False (did not) or an outcome."""
+    if used is None:
+        return {}
+    example = "e.g. used_procedures=[p.id] or {p.id: True}"
+    if isinstance(used, str | bytes) or not isinstance(used, Sequence | Mapping | set):
+        raise InvalidExperience(
+            f"used_procedures must be a list of procedure ids or a dict of id to True/False, "
+            f"got {type(used).__name__}; {example}"
+        )
+    items = used.items() if isinstance(used, Mapping) else ((i, None) for i in used)
+    verdicts: dict[str, Outcome] = {}
+    for pid, verdict in items:
+        if not isinstance(pid, str) or not pid:
+            raise InvalidExperience(f"procedure ids are non-empty strings, got {pid!r}; {example}")
+        if verdict is None:
+            verdicts[pid] = outcome
+        elif isinstance(verdict, bool):
+            verdicts[pid] = Outcome.SUCCESS if verdict else Outcome.FAILURE
+        else:
+            verdicts[pid] = Outcome.parse(verdict)
+    return verdicts
+
+
+def _user_metadata(metadata: Any) -> dict[str, Any]:
+    meta = check_metadata(metadata)
+    reserved = sorted(RESERVED_EXPERIENCE_KEYS & set(meta))
+    if reserved:
+        raise InvalidMetadata(
+            f"metadata keys {reserved} are reserved for experiences; pass the outcome and "
+            "reward as arguments and rename the other keys"
+        )
+    family = meta.get("task_family")
+    if family is not None and (
+        not isinstance(family, str) or not family.strip() or len(family) > _MAX_FAMILY_CHARS
+    ):
+        raise InvalidMetadata(
+            f"task_family must be a non-empty string of at most {_MAX_FAMILY_CHARS} characters, "
+            f"got {family!r}"
+        )
+    return meta
+
+
+def _load_used(
+    backends: Backends, scope: Scope, verdicts: Mapping[str, Outcome]
+) -> dict[str, tuple[MemoryRecord, Outcome]]:
+    found = {r.id: r for r in backends.store.get_many(list(verdicts), scope)}
+    used: dict[str, tuple[MemoryRecord, Outcome]] = {}
+    for pid, verdict in verdicts.items():
+        record = found.get(pid)
+        if record is None:
+            raise NotFound(
+                f"no procedure with id {pid!r} in scope {scope}; pass ids from "
+                "recall_experience(...).procedures or procedures(...)"
+            )
+        if record.kind is not MemoryKind.PROCEDURAL or not Procedure.is_procedure(record):
+            raise InvalidExperience(
+                f"memory {pid!r} is a {record.kind.value} memory, not a distilled procedure; "
+                "used_procedures takes ids of procedures from recall_experience(...)"
+            )
+        used[pid] = (record, verdict)
+    return used
+
+
+# record -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    """A validated ``record_experience`` call, ready to store."""
+
+    task: str
+    steps: list[Step]
+    outcome: Outcome
+    reward: float | None
+    feedback: str | None
+    metadata: dict[str, Any]
+    used: dict[str, tuple[MemoryRecord, Outcome]]
+
+    def record_metadata(self, family: str, reflection: Reflection) -> dict[str, Any]:
+        return store.experience_metadata(
+            self.metadata,
+            task_family=family,
+            steps=self.steps,
+            outcome=self.outcome,
+            reward=self.reward,
+            feedback=self.feedback,
+            reflection=reflection,
+            used={pid: verdict for pid, (_, verdict) in self.used.items()},
+        )
+
+
+def _check_attempt(
+    backends: Backends,
+    scope: Scope,
+    task: Any,
+    steps: Any,
+    outcome: Any,
+    reward: Any,
+    feedback: Any,
+    metadata: Any,
+    used_procedures: Any,
+) -> _Attempt:
+    settings = backends.settings
+    config = settings.experience
+    result = Outcome.parse(outcome)
+    return _Attempt(
+        task=check_text(task, max_chars=settings.max_text_chars, what="task"),
+        steps=parse_steps(
+            steps, max_steps=config.max_steps, max_chars=config.max_observation_chars
+        ),
+        outcome=result,
+        reward=check_reward(reward, config.reward_range),
+        feedback=None
+        if feedback is None
+        else check_text(feedback, max_chars=settings.max_text_chars, what="feedback"),
+        metadata=_user_metadata(metadata),
+        used=_load_used(backends, scope, check_used(used_procedures, result)),
+    )
+
+
+def record_experience(
+    backends: Backends,
+    scope: Scope,
+    task: Any,
+    steps: Any,
+    outcome: Any,
+    *,
+    reward: Any = None,
+    feedback: Any = None,
+    metadata: Any = None,
+    used_procedures: Any = None,
+    completion: Completion | None = None,
+) -> ExperienceResult:
+    """Store an attempt at a task with its reflection, count the uses of the procedures it
+    followed, and distil it into procedures. Validates everything before writing anything."""
+    settings = backends.settings
+    attempt = _check_attempt(
+        backends, scope, task, steps, outcome, reward, feedback, metadata, used_procedures
+    )
+    vector = store.task_vector(backends, attempt.task)
+    similar = store.similar_experiences(backends, vector, scope, settings.experience.candidates)
+    family = store.assign_family(
+        backends, similar, attempt.task, attempt.metadata.get("task_family")
+    )
+    # Stored first with the rules' reflection, so an LLM failure or a crash loses nothing.
+    reflection = rules_reflection(
+        attempt.task,
+        attempt.steps,
+        attempt.outcome,
+        feedback=attempt.feedback,
+        reward=attempt.reward,
+    )
+    record = writing.new_record(
+        backends,
+        scope,
+        attempt.task,
+        kind=MemoryKind.EXPERIENCE,
+        metadata=attempt.record_metadata(family, reflection),
+        event_time=utcnow(),
+    )
+    writing.insert(backends, [record], actor=store.ACTOR)
+    if settings.llm_model:
+        reflection = reflect(
+            settings,
+            attempt.task,
+            attempt.steps,
+            attempt.outcome,
+            feedback=attempt.feedback,
+            reward=attempt.reward,
+            completion=completion,
+        )
+        meta = attempt.record_metadata(family, reflection)
+        record = writing.update(backends, record.id, None, metadata=meta, actor=store.ACTOR)
+    updated = store.report_uses(backends, attempt.used)
+    learned: list[Procedure] = []
+    if settings.experience.distil:
+        learned = store.learn(
+            backends,
+            scope,
+            family=family,
+            task=attempt.task,
+            experience_id=record.id,
+            lessons=extract_lessons(attempt.steps, attempt.outcome),
+        )
+    return ExperienceResult(
+        experience=Experience.from_record(record),
+        reflection=reflection,
+        learned=learned,
+        updated=updated,
+    )
+
+
+def distil_experiences(backends: Backends, scope: Scope, *, page: int = 500) -> list[Procedure]:
+    """Distil every stored experience in ``scope`` again (for experiences recorded with
+    ``distil`` off, or after a crash between the two writes). Idempotent: an experience
+    already counted in a procedure's evidence does not count twice."""
+    touched: dict[str, Procedure] = {}
+    offset = 0
+    while True:
+        records = backends.store.query(
+            RecordQuery(scope=scope, kinds=(MemoryKind.EXPERIENCE,), limit=page, offset=offset)
+        )
+        if not records:
+            break
+        offset += len(records)
+        for record in records:
+            if record.scope != scope:
+                continue
+            experience = Experience.from_record(record)
+            for p in store.learn(
+                backends,
+                scope,
+                family=experience.task_family,
+                task=experience.task,
+                experience_id=experience.id,
+                lessons=extract_lessons(experience.steps, experience.outcome),
+            ):
+                touched[p.id] = p
+    return list(touched.values())
+
+
+# recall -----------------------------------------------------------------------------------
+
+
+def _experience_value(experience: Experience, reward_range: tuple[float, float]) -> float:
+    value = experience.outcome.value_score
+    if experience.reward is not None:
+        low, high = reward_range
+        value = 0.5 * value + 0.5 * (experience.reward - low) / (high - low)
+    return value
+
+
+def recall_experience(
+    backends: Backends,
+    task: Any,
+    scope: Scope | ScopeSet,
+    *,
+    k: int = 5,
+    task_family: str | None = None,
+    include_retired: bool = False,
+) -> Recall:
+    """The ``k`` past experiences most like ``task`` (ranked by cosine similarity weighted by
+    success: ``similarity * ((1 - w) + w * success)``, ``w = success_weight``, success 1 / 0.5 /
+    0 for success / partial / failure, averaged with the reward scaled to [0, 1]) and every
+    procedure of the task families the task belongs to (the families of stored experiences at
+    or above ``family_threshold``, plus ``task_family`` if given), ranked by
+    :func:`~agentmem.experience.distil.procedure_score`."""
+    settings = backends.settings
+    config = settings.experience
+    task = check_text(task, max_chars=settings.max_text_chars, what="task")
+    k = check_k(k, limit=1000)
+    if task_family is not None and (not isinstance(task_family, str) or not task_family.strip()):
+        raise InvalidMetadata(f"task_family must be a non-empty string, got {task_family!r}")
+    vectors, _ = vectors_for_texts(backends, [task])  # a read: nothing is cached here
+    similar = store.similar_experiences(
+        backends, vectors[content_hash(task)], scope, max(config.candidates, k)
+    )
+    families: dict[str, float] = {}
+    for record, similarity in similar:
+        family = record.metadata.get("task_family")
+        if isinstance(family, str) and similarity >= config.family_threshold:
+            families[family] = max(families.get(family, 0.0), similarity)
+    if task_family:
+        families[task_family] = 1.0
+    w = config.success_weight
+    experiences = []
+    for record, similarity in similar:
+        experience = Experience.from_record(record)
+        value = _experience_value(experience, config.reward_range)
+        score = similarity * ((1 - w) + w * value)
+        experiences.append(
+            ExperienceMatch(experience=experience, similarity=similarity, score=score)
+        )
+    experiences.sort(key=lambda m: (-m.score, -m.similarity, m.experience.id))
+    procedures = [
+        ProcedureMatch(
+            procedure=p,
+            similarity=families[p.task_family],
+            score=procedure_score(p, families[p.task_family]),
+        )
+        for p in store.procedures_of(
+            backends, scope, list(families), include_retired=include_retired
+        )
+    ]
+    procedures.sort(key=lambda m: rank_key(m.procedure, m.score))
+    return Recall(
+        task=task,
+        experiences=experiences[:k],
+        procedures=procedures,
+        task_families=dict(sorted(families.items(), key=lambda item: -item[1])),
+    )
+
+
+def list_procedures(
+    backends: Backends,
+    scope: Scope | ScopeSet,
+    *,
+    task_family: str | None = None,
+    include_retired: bool = False,
+    limit: int = 100,
+) -> list[Procedure]:
+    """Distilled procedures visible to ``scope``, strongest first (see ``procedure_score``)."""
+    limit = check_k(limit, limit=100_000, what="limit")
+    families = [task_family] if task_family is not None else None
+    procedures = store.procedures_of(
+        backends, scope, families, include_retired=include_retired, limit=100_000
+    )
+    procedures.sort(key=lambda p: rank_key(p, procedure_score(p, 1.0)))
+    return procedures[:limit]
+
+
+def context_hits(
+    backends: Backends, query: str, scope: Scope | ScopeSet, *, limit: int
+) -> list[SearchHit]:
+    """The active procedures that apply to ``query`` taken as a task, best first and at most
+    ``limit`` (of contradicting ones only the best), as search hits for context assembly."""
+    if limit <= 0 or not store.has_procedures(backends, scope):
+        return []
+    recall = recall_experience(backends, query, scope, k=1)
+    active = [m for m in recall.procedures if m.procedure.status is ProcedureStatus.ACTIVE]
+    keep = {p.id for p in winners([m.procedure for m in active])}
+    chosen = [m for m in active if m.procedure.id in keep][:limit]
+    return [
+        SearchHit(
+            record=m.procedure.record,
+            score=m.score,
+            channels={CONTEXT_CHANNEL: ChannelScore(rank=rank, score=m.score)},
+        )
+        for rank, m in enumerate(chosen, start=1)
+    ]
+
+
+def with_procedures(
+    backends: Backends, query: str, scope: Scope | ScopeSet, hits: Sequence[SearchHit]
+) -> list[SearchHit]:
+    """Context candidates with the procedures that apply to ``query`` first (at most
+    ``Settings.experience.context_procedures``), and without distilled procedures that are
+    demoted, retired, or contradicted by one of those put first."""
+    applicable = context_hits(
+        backends, query, scope, limit=backends.settings.experience.context_procedures
+    )
+    chosen = {h.record.id for h in applicable}
+    losers = {pid for h in applicable for pid in Procedure.from_record(h.record).contradicts}
+
+    def keep(hit: SearchHit) -> bool:
+        record = hit.record
+        if record.id in chosen:
+            return False
+        if record.kind is MemoryKind.PROCEDURAL and Procedure.is_procedure(record):
+            active = record.metadata.get("status") == ProcedureStatus.ACTIVE.value
+            return active and record.id not in losers
+        return True
+
+    return [*applicable, *(h for h in hits if keep(h))]
+
+
+__all__ = [
+    "CONTEXT_CHANNEL",
+    "check_reward",
+    "check_used",
+    "context_hits",
+    "distil_experiences",
+    "list_procedures",
+    "recall_experience",
+    "record_experience",
+    "with_procedures",
+]

@@ -1,0 +1,460 @@
+"""The experience data model: steps, outcomes, reflections, and the views of stored records.
+
+An experience is stored as one :class:`~agentmem.models.MemoryRecord` of kind ``experience``
+whose text is the task (so hybrid search over tasks finds it) and whose metadata holds the
+trajectory, outcome, reward, feedback and reflection. A procedure is one record of kind
+``procedural`` whose text is the rule and whose metadata holds its spec and its statistics.
+:class:`Experience` and :class:`Procedure` are read-only views of those records.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ValidationError as PydanticValidationError
+
+from agentmem.errors import InvalidExperience, first_message
+from agentmem.models import MemoryRecord
+
+MAX_ACTION_CHARS = 200
+EXPERIENCE_KEY = "experience"
+"""Metadata key of an experience record holding the trajectory, feedback and reflection."""
+PROCEDURE_KEY = "procedure"
+"""Metadata key of a procedure record holding its spec, evidence and contradictions."""
+RESERVED_EXPERIENCE_KEYS = frozenset({"outcome", "reward", EXPERIENCE_KEY})
+"""Top-level metadata keys an experience record owns; user metadata may not set them."""
+
+
+class Outcome(StrEnum):
+    """How an attempt at a task ended."""
+
+    SUCCESS = "success"
+    FAILURE = "failure"
+    PARTIAL = "partial"
+
+    @classmethod
+    def parse(cls, value: Any) -> Outcome:
+        """Parse an outcome, raising :class:`InvalidExperience` with the allowed values."""
+        if isinstance(value, Outcome):
+            return value
+        if isinstance(value, str):
+            try:
+                return cls(value.strip().lower())
+            except ValueError:
+                pass
+        allowed = ", ".join(repr(o.value) for o in cls)
+        raise InvalidExperience(
+            f"unknown outcome {value!r}; pass one of {allowed} (or agentmem.Outcome.SUCCESS)"
+        )
+
+    @property
+    def value_score(self) -> float:
+        """1 for success, 0.5 for partial, 0 for failure (used in ranking)."""
+        return {"success": 1.0, "partial": 0.5, "failure": 0.0}[self.value]
+
+
+class Step(BaseModel):
+    """One step of a trajectory: the action taken (a tool name, say), its arguments, what was
+    observed, and optionally the thought behind it and whether it worked.
+
+    A step *failed* when ``ok`` is False or it carries an ``error``; a step with neither is taken
+    to have worked. Arguments are a dict (keyword arguments) or a list (positional ones) of JSON
+    values. A non-string observation is stored as JSON text.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    action: str
+    args: dict[str, Any] | list[Any] = Field(default_factory=dict)
+    observation: str = ""
+    thought: str | None = None
+    ok: bool | None = None
+    error: str | None = None
+
+    @field_validator("action")
+    @classmethod
+    def _action(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("action is empty; name the action or tool, e.g. 'open'")
+        if len(value) > MAX_ACTION_CHARS:
+            raise ValueError(f"action is over {MAX_ACTION_CHARS} characters; use a short name")
+        return value
+
+    @field_validator("observation", mode="before")
+    @classmethod
+    def _observation(cls, value: Any) -> Any:
+        if value is None:
+            return ""
+        if isinstance(value, str):
+            return value
+        try:
+            return json.dumps(value, ensure_ascii=False, allow_nan=False)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"observation must be text or JSON, got {type(value).__name__}"
+            ) from None
+
+    @field_validator("args")
+    @classmethod
+    def _json_args(cls, value: dict[str, Any] | list[Any]) -> dict[str, Any] | list[Any]:
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"args must be JSON values (strings, numbers, ...): {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Step:
+        if self.ok is True and self.error:
+            raise ValueError("a step with ok=True cannot carry an error; set ok=False or drop it")
+        return self
+
+    @property
+    def failed(self) -> bool:
+        """Whether this step did not work (``ok`` is False, or an error was recorded)."""
+        return self.ok is False or (self.ok is None and bool(self.error))
+
+    def call(self) -> str:
+        """The step as a call: ``read(path='a.txt')`` or ``copy('a', 'b')``."""
+        return format_call(self.action, self.args)
+
+
+def format_call(action: str, args: Mapping[str, Any] | Sequence[Any]) -> str:
+    """``action(k=v, ...)`` for keyword arguments, ``action(v, ...)`` for positional ones."""
+    if isinstance(args, Mapping):
+        inner = ", ".join(f"{k}={v!r}" for k, v in args.items())
+    else:
+        inner = ", ".join(repr(v) for v in args)
+    return f"{action}({inner})"
+
+
+def parse_steps(steps: Any, *, max_steps: int, max_chars: int) -> list[Step]:
+    """Validate a trajectory: a non-empty list of :class:`Step` or dicts with ``action`` (and
+    optionally ``args``, ``observation``, ``thought``, ``ok``, ``error``). Long observations and
+    errors are truncated to ``max_chars`` with a marker. Raises :class:`InvalidExperience`."""
+    example = "e.g. [{'action': 'open', 'args': {'path': 'a.txt'}, 'observation': 'opened'}]"
+    if isinstance(steps, str | bytes | Mapping) or not isinstance(steps, Sequence):
+        raise InvalidExperience(
+            f"steps must be a list of steps, got {type(steps).__name__}; {example}"
+        )
+    if not steps:
+        raise InvalidExperience(f"the trajectory is empty; record at least one step ({example})")
+    if len(steps) > max_steps:
+        raise InvalidExperience(
+            f"{len(steps)} steps, over the limit of {max_steps} "
+            "(AGENTMEM_EXPERIENCE__MAX_STEPS); record the relevant part of the trajectory"
+        )
+    parsed: list[Step] = []
+    allowed = sorted(Step.model_fields)
+    for position, step in enumerate(steps):
+        if isinstance(step, Step):
+            item = step
+        elif isinstance(step, Mapping):
+            unknown = set(step) - set(allowed)
+            if unknown:
+                raise InvalidExperience(
+                    f"step {position} has unknown keys {sorted(map(str, unknown))}; "
+                    f"allowed: {allowed}"
+                )
+            try:
+                item = Step.model_validate(dict(step))
+            except PydanticValidationError as exc:
+                raise InvalidExperience(f"step {position}: {first_message(exc)}") from None
+        else:
+            raise InvalidExperience(
+                f"step {position} is a {type(step).__name__}; each step is a dict with at "
+                f"least 'action' (or an agentmem.Step), {example}"
+            )
+        parsed.append(_truncated(item, max_chars))
+    return parsed
+
+
+def _truncated(step: Step, max_chars: int) -> Step:
+    changes: dict[str, str] = {}
+    for name in ("observation", "error", "thought"):
+        value = getattr(step, name)
+        if isinstance(value, str) and len(value) > max_chars:
+            changes[name] = value[: max_chars - 1] + "…"
+    return step.model_copy(update=changes) if changes else step
+
+
+class Reflection(BaseModel):
+    """What an attempt teaches: a summary, what worked, what failed and why, and lessons.
+
+    ``source`` is ``"rules"`` or ``"llm:<model>"``; ``fallback_reason`` says why an LLM
+    reflection was asked for but the rules' one was kept (the LLM failed or answered badly).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    summary: str
+    worked: list[str] = Field(default_factory=list)
+    failed: list[str] = Field(default_factory=list)
+    why: str | None = None
+    lessons: list[str] = Field(default_factory=list)
+    successful_sequence: list[str] = Field(default_factory=list)
+    source: str = "rules"
+    fallback_reason: str | None = None
+
+
+class ProcedureType(StrEnum):
+    """What a procedure prescribes."""
+
+    PRECONDITION = "precondition"
+    """Before ``action``, do ``requires`` first."""
+    ARGUMENT_ORDER = "argument_order"
+    """Pass ``action``'s arguments in another order (a permutation of positions or keys)."""
+    ARGUMENT_SCALE = "argument_scale"
+    """Multiply one numeric argument of ``action`` by a factor (a unit conversion)."""
+    ARGUMENT_VALUE = "argument_value"
+    """Give one argument of ``action`` a fixed value (a missing or wrong flag)."""
+    SEQUENCE = "sequence"
+    """The sequence of actions that succeeded for the task family."""
+
+
+class ProcedureStatus(StrEnum):
+    """Where a procedure is in its life: used, ranked lower, or no longer used."""
+
+    ACTIVE = "active"
+    DEMOTED = "demoted"
+    RETIRED = "retired"
+
+
+class Experience(BaseModel):
+    """A recorded attempt at a task (a view of an ``experience`` record)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    task: str
+    steps: list[Step]
+    outcome: Outcome
+    reward: float | None = None
+    feedback: str | None = None
+    reflection: Reflection | None = None
+    task_family: str
+    used_procedures: dict[str, str] = Field(default_factory=dict)
+    """Procedure id -> how it went when used in this attempt (an :class:`Outcome` value)."""
+    created_at: datetime
+    record: MemoryRecord
+
+    @classmethod
+    def from_record(cls, record: MemoryRecord) -> Experience:
+        """The view of a stored experience record."""
+        meta = record.metadata
+        body = meta.get(EXPERIENCE_KEY) or {}
+        reflection = body.get("reflection")
+        return cls(
+            id=record.id,
+            task=record.text,
+            steps=[Step.model_validate(s) for s in body.get("steps", [])],
+            outcome=Outcome.parse(meta.get("outcome", "failure")),
+            reward=meta.get("reward"),
+            feedback=body.get("feedback"),
+            reflection=Reflection.model_validate(reflection) if reflection else None,
+            task_family=str(meta.get("task_family", "")),
+            used_procedures=dict(body.get("used_procedures") or {}),
+            created_at=record.created_at,
+            record=record,
+        )
+
+    @property
+    def succeeded(self) -> bool:
+        """Whether the attempt succeeded."""
+        return self.outcome is Outcome.SUCCESS
+
+
+class Procedure(BaseModel):
+    """A rule or skill distilled from experiences (a view of a ``procedural`` record).
+
+    ``support`` counts the experiences it was learned from; ``successes``, ``failures`` and
+    ``partials`` count reported uses (``record_experience(..., used_procedures=...)``).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    text: str
+    type: ProcedureType
+    action: str | None = None
+    spec: dict[str, Any] = Field(default_factory=dict)
+    task_family: str
+    example_task: str = ""
+    support: int = 1
+    successes: int = 0
+    failures: int = 0
+    partials: int = 0
+    status: ProcedureStatus = ProcedureStatus.ACTIVE
+    last_used: datetime | None = None
+    evidence: list[str] = Field(default_factory=list)
+    """Ids of the experiences it was learned from (the most recent ones)."""
+    contradicts: list[str] = Field(default_factory=list)
+    """Ids of procedures that prescribe something else for the same thing."""
+    record: MemoryRecord
+
+    @classmethod
+    def is_procedure(cls, record: MemoryRecord) -> bool:
+        """Whether a record was written by distillation (a plain procedural memory is not)."""
+        return isinstance(record.metadata.get(PROCEDURE_KEY), dict) and isinstance(
+            record.metadata.get("procedure_type"), str
+        )
+
+    @classmethod
+    def from_record(cls, record: MemoryRecord) -> Procedure:
+        """The view of a stored procedure record."""
+        meta = record.metadata
+        body = meta.get(PROCEDURE_KEY) or {}
+        last_used = meta.get("last_used")
+        return cls(
+            id=record.id,
+            text=record.text,
+            type=ProcedureType(meta["procedure_type"]),
+            action=meta.get("action"),
+            spec=dict(body.get("spec") or {}),
+            task_family=str(meta.get("task_family", "")),
+            example_task=str(body.get("example_task", "")),
+            support=int(meta.get("support", 1)),
+            successes=int(meta.get("successes", 0)),
+            failures=int(meta.get("failures", 0)),
+            partials=int(meta.get("partials", 0)),
+            status=ProcedureStatus(meta.get("status", ProcedureStatus.ACTIVE.value)),
+            last_used=datetime.fromisoformat(last_used) if isinstance(last_used, str) else None,
+            evidence=list(body.get("evidence") or []),
+            contradicts=list(body.get("contradicts") or []),
+            record=record,
+        )
+
+    @property
+    def uses(self) -> int:
+        """How many times its use was reported."""
+        return self.successes + self.failures + self.partials
+
+    @property
+    def success_rate(self) -> float | None:
+        """Share of reported uses that succeeded (a partial counts half); None when unused."""
+        if not self.uses:
+            return None
+        return (self.successes + 0.5 * self.partials) / self.uses
+
+
+class ExperienceMatch(BaseModel):
+    """A past experience recalled for a task: its cosine ``similarity`` to the task and the
+    ``score`` it was ranked by (similarity blended with success)."""
+
+    experience: Experience
+    similarity: float
+    score: float
+
+
+class ProcedureMatch(BaseModel):
+    """A procedure recalled for a task: ``similarity`` of the task to the procedure's task
+    family and the ``score`` it was ranked by (similarity x support and success rate)."""
+
+    procedure: Procedure
+    similarity: float
+    score: float
+
+
+class Recall(BaseModel):
+    """What :meth:`Memory.recall_experience` returns: similar past experiences and the
+    procedures that apply to the task, each best first."""
+
+    task: str
+    experiences: list[ExperienceMatch] = Field(default_factory=list)
+    procedures: list[ProcedureMatch] = Field(default_factory=list)
+    task_families: dict[str, float] = Field(default_factory=dict)
+    """The task families the task was matched to, with their similarity."""
+
+    def render(self, max_procedures: int = 5, max_experiences: int = 3) -> str:
+        """A short text block (procedures, then past attempts) to put in a prompt."""
+        lines: list[str] = []
+        procedures = [
+            m for m in self.procedures if m.procedure.status is not ProcedureStatus.RETIRED
+        ][:max_procedures]
+        if procedures:
+            lines.append("## Procedures")
+            lines += [f"- {m.procedure.text}" for m in procedures]
+        if self.experiences:
+            lines.append("## Past experiences")
+            for m in self.experiences[:max_experiences]:
+                e = m.experience
+                summary = f": {e.reflection.summary}" if e.reflection else ""
+                lines.append(f"- {e.task} → {e.outcome.value}{summary}")
+        return "\n".join(lines)
+
+
+class ExperienceResult(BaseModel):
+    """What :meth:`Memory.record_experience` returns: the stored experience, its reflection,
+    the procedures it taught (new or reinforced) and the used procedures it updated."""
+
+    experience: Experience
+    reflection: Reflection
+    learned: list[Procedure] = Field(default_factory=list)
+    updated: list[Procedure] = Field(default_factory=list)
+
+    @property
+    def record(self) -> MemoryRecord:
+        """The stored ``experience`` record."""
+        return self.experience.record
+
+    @property
+    def procedures(self) -> list[Procedure]:
+        """Every procedure this experience touched: learned or reinforced, then updated."""
+        seen: dict[str, Procedure] = {}
+        for p in [*self.learned, *self.updated]:
+            seen[p.id] = p
+        return list(seen.values())
+
+
+class PlannedCall(BaseModel):
+    """One call of a plan that :func:`~agentmem.experience.plan_call` built from procedures,
+    with the ids of the procedures that shaped it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    action: str
+    args: dict[str, Any] | list[Any] = Field(default_factory=dict)
+    procedures: tuple[str, ...] = ()
+
+
+def outcome_note(record: MemoryRecord) -> str:
+    """What a context line adds after an experience's task: `` → outcome: summary`` (empty
+    for a record that is not a recorded experience)."""
+    outcome = record.metadata.get("outcome")
+    body = record.metadata.get(EXPERIENCE_KEY)
+    if not isinstance(outcome, str) or not isinstance(body, dict):
+        return ""
+    reflection = body.get("reflection")
+    summary = reflection.get("summary") if isinstance(reflection, dict) else None
+    if isinstance(summary, str) and summary.strip():
+        summary = " ".join(summary.split())
+        return f" → {outcome}: {summary[:199] + '…' if len(summary) > 200 else summary}"
+    return f" → {outcome}"
+
+
+__all__ = [
+    "EXPERIENCE_KEY",
+    "PROCEDURE_KEY",
+    "RESERVED_EXPERIENCE_KEYS",
+    "Experience",
+    "ExperienceMatch",
+    "ExperienceResult",
+    "Outcome",
+    "PlannedCall",
+    "Procedure",
+    "ProcedureMatch",
+    "ProcedureStatus",
+    "ProcedureType",
+    "Recall",
+    "Reflection",
+    "Step",
+    "format_call",
+    "outcome_note",
+    "parse_steps",
+]

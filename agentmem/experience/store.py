@@ -1,0 +1,336 @@
+"""Experience and procedure records in the store: how they are encoded, found and changed.
+
+Experiences are ``experience`` records (text: the task); procedures are ``procedural`` records
+(text: the rule). Top-level metadata holds what filters need (``outcome``, ``reward``,
+``task_family``, ``status``, ``procedure_type``, counters); the trajectory, reflection, spec and
+evidence sit under one nested key. Every change to a procedure is a new version written through
+:func:`agentmem.writing.update`, so its history shows how its support, success rate and status
+moved; retiring a procedure invalidates it (kept, and listed with ``include_retired``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from agentmem import writing
+from agentmem.backends import Backends
+from agentmem.experience.distil import (
+    Lesson,
+    counts_after_use,
+    describe,
+    status_after,
+)
+from agentmem.experience.models import (
+    EXPERIENCE_KEY,
+    PROCEDURE_KEY,
+    Outcome,
+    Procedure,
+    ProcedureStatus,
+    Reflection,
+    Step,
+)
+from agentmem.filters import parse_filters
+from agentmem.indexing import vectors_for_texts
+from agentmem.models import MemoryKind, MemoryRecord, Scope, ScopeSet, content_hash, utcnow
+from agentmem.stores import RecordQuery, WriteBatch
+from agentmem.vectors import VectorQuery
+from agentmem.vectors.base import DENSE
+
+ACTOR = "experience"
+"""The actor named in the history of every change this module makes."""
+MAX_EVIDENCE = 50
+"""Experience ids kept as a procedure's evidence (the most recent; ``support`` counts all)."""
+MAX_PROCEDURES_READ = 1000
+
+
+# experiences ------------------------------------------------------------------------------
+
+
+def experience_metadata(
+    user_metadata: Mapping[str, Any],
+    *,
+    task_family: str,
+    steps: Sequence[Step],
+    outcome: Outcome,
+    reward: float | None,
+    feedback: str | None,
+    reflection: Reflection,
+    used: Mapping[str, Outcome],
+) -> dict[str, Any]:
+    """The metadata of an experience record."""
+    meta: dict[str, Any] = {**user_metadata, "task_family": task_family, "outcome": outcome.value}
+    if reward is not None:
+        meta["reward"] = reward
+    meta[EXPERIENCE_KEY] = {
+        "steps": [s.model_dump(exclude_defaults=True) for s in steps],
+        "feedback": feedback,
+        "reflection": reflection.model_dump(),
+        "used_procedures": {pid: v.value for pid, v in used.items()},
+    }
+    return meta
+
+
+def task_vector(backends: Backends, task: str) -> np.ndarray:
+    """The document vector of a task (from the embedding cache; cached when new), so a task
+    is compared with stored tasks symmetrically, as document against document."""
+    vectors, fresh = vectors_for_texts(backends, [task])
+    if fresh:
+        backends.store.apply(
+            WriteBatch(embeddings=[(backends.embedder.name, h, v) for h, v in fresh])
+        )
+    return vectors[content_hash(task)]
+
+
+def similar_experiences(
+    backends: Backends, vector: np.ndarray, scope: Scope | ScopeSet, limit: int
+) -> list[tuple[MemoryRecord, float]]:
+    """Stored experiences visible to ``scope``, most similar task first, with the cosine."""
+    query = VectorQuery(scope=scope, limit=limit, kinds=(MemoryKind.EXPERIENCE,), now=time.time())
+    ranked = backends.index.search(vector, query, using=DENSE)
+    records = {r.id: r for r in backends.store.get_many([i for i, _ in ranked], scope)}
+    return [(records[i], float(score)) for i, score in ranked if i in records]
+
+
+def assign_family(
+    backends: Backends,
+    similar: Sequence[tuple[MemoryRecord, float]],
+    task: str,
+    given: str | None,
+) -> str:
+    """The task family of a new experience: the one given, else that of the most similar
+    stored experience at or above ``family_threshold``, else a new one named after the task."""
+    if given:
+        return given
+    threshold = backends.settings.experience.family_threshold
+    for record, similarity in similar:
+        family = record.metadata.get("task_family")
+        if similarity >= threshold and isinstance(family, str) and family:
+            return family
+    return f"auto:{content_hash(' '.join(task.lower().split()))[:12]}"
+
+
+# procedures -------------------------------------------------------------------------------
+
+
+def _query_procedures(
+    backends: Backends,
+    scope: Scope | ScopeSet,
+    filters: dict[str, Any] | None = None,
+    *,
+    include_invalidated: bool = False,
+    limit: int = MAX_PROCEDURES_READ,
+) -> list[MemoryRecord]:
+    records = backends.store.query(
+        RecordQuery(
+            scope=scope,
+            kinds=(MemoryKind.PROCEDURAL,),
+            conditions=parse_filters(filters),
+            include_invalidated=include_invalidated,
+            limit=limit,
+        )
+    )
+    return [r for r in records if Procedure.is_procedure(r)]
+
+
+def procedures_of(
+    backends: Backends,
+    scope: Scope | ScopeSet,
+    families: Sequence[str] | None = None,
+    *,
+    include_retired: bool = False,
+    limit: int = MAX_PROCEDURES_READ,
+) -> list[Procedure]:
+    """Distilled procedures visible to ``scope`` (of these task families, if given)."""
+    filters = {"task_family": {"$in": list(families)}} if families is not None else None
+    if families is not None and not families:
+        return []
+    records = _query_procedures(
+        backends, scope, filters, include_invalidated=include_retired, limit=limit
+    )
+    return [Procedure.from_record(r) for r in records]
+
+
+def has_procedures(backends: Backends, scope: Scope | ScopeSet) -> bool:
+    """Whether any procedural record is visible to ``scope`` (a cheap check)."""
+    records = backends.store.query(
+        RecordQuery(scope=scope, kinds=(MemoryKind.PROCEDURAL,), limit=1)
+    )
+    return bool(records)
+
+
+def _new_procedure(
+    scope: Scope,
+    lesson: Lesson,
+    *,
+    backends: Backends,
+    family: str,
+    example_task: str,
+    experience_id: str,
+    contradicts: list[str],
+    revives: list[str],
+) -> MemoryRecord:
+    provenance: dict[str, Any] = {"source_ids": [experience_id], "extractor": "experience.distil"}
+    if revives:
+        provenance["revives"] = revives
+    meta: dict[str, Any] = {
+        "task_family": family,
+        "procedure_type": lesson.type.value,
+        "rule_key": lesson.key,
+        "status": ProcedureStatus.ACTIVE.value,
+        "support": 1,
+        "successes": 0,
+        "failures": 0,
+        "partials": 0,
+        PROCEDURE_KEY: {
+            "spec": lesson.spec,
+            "example_task": example_task,
+            "note": lesson.note,
+            "evidence": [experience_id],
+            "contradicts": contradicts,
+        },
+    }
+    if lesson.action is not None:
+        meta["action"] = lesson.action
+    if lesson.conflict_key is not None:
+        meta["conflict_key"] = lesson.conflict_key
+    return writing.new_record(
+        backends,
+        scope,
+        describe(lesson, example_task),
+        kind=MemoryKind.PROCEDURAL,
+        metadata=meta,
+        provenance=provenance,
+    )
+
+
+def _evidence(record: MemoryRecord) -> list[str]:
+    body = record.metadata.get(PROCEDURE_KEY) or {}
+    return list(body.get("evidence") or [])
+
+
+def _with_body(record: MemoryRecord, **changes: Any) -> dict[str, Any]:
+    meta = dict(record.metadata)
+    body = dict(meta.get(PROCEDURE_KEY) or {})
+    body.update(changes)
+    meta[PROCEDURE_KEY] = body
+    return meta
+
+
+def learn(
+    backends: Backends,
+    scope: Scope,
+    *,
+    family: str,
+    task: str,
+    experience_id: str,
+    lessons: Sequence[Lesson],
+) -> list[Procedure]:
+    """Store what one experience taught: a new procedure per new lesson, more support for a
+    known one. A contradicting lesson is stored too, and both sides name each other. A retired
+    procedure stays retired; a new experience that teaches the same rule again starts a new
+    procedure (``provenance["revives"]`` names the retired one), with fresh use counters.
+    Idempotent per experience."""
+    touched: list[Procedure] = []
+    inserts: list[MemoryRecord] = []
+    links: dict[str, list[str]] = {}  # stored procedure id -> new procedures contradicting it
+    same_family = {"task_family": family}
+    for lesson in {lesson.key: lesson for lesson in lessons}.values():
+        known = [
+            r
+            for r in _query_procedures(
+                backends, scope, {**same_family, "rule_key": lesson.key}, include_invalidated=True
+            )
+            if r.scope == scope
+        ]
+        if any(experience_id in _evidence(r) for r in known):
+            continue  # this experience was counted already
+        live = [r for r in known if r.invalidated_at is None]
+        if live:
+            record = live[0]
+            evidence = _evidence(record)
+            meta = _with_body(record, evidence=[*evidence, experience_id][-MAX_EVIDENCE:])
+            meta["support"] = int(meta.get("support", 1)) + 1
+            updated = writing.update(backends, record.id, None, metadata=meta, actor=ACTOR)
+            touched.append(Procedure.from_record(updated))
+            continue
+        rivals: list[MemoryRecord] = []
+        if lesson.conflict_key is not None:
+            conflict = {**same_family, "conflict_key": lesson.conflict_key}
+            stored = _query_procedures(backends, scope, conflict)
+            rivals = [r for r in stored if r.scope == scope]
+            rivals += [r for r in inserts if r.metadata.get("conflict_key") == lesson.conflict_key]
+        record = _new_procedure(
+            scope,
+            lesson,
+            backends=backends,
+            family=family,
+            example_task=task,
+            experience_id=experience_id,
+            contradicts=[r.id for r in rivals],
+            revives=[r.id for r in known],  # retired ones: learned again, it starts afresh
+        )
+        for rival in rivals:
+            if rival in inserts:  # not stored yet: link it in place
+                rival.metadata[PROCEDURE_KEY]["contradicts"].append(record.id)
+            else:
+                links.setdefault(rival.id, []).append(record.id)
+        inserts.append(record)
+    # New procedures in one transaction; then the stored ones they contradict name them back.
+    writing.insert(backends, inserts, actor=ACTOR)
+    for rival_id, new_ids in links.items():
+        rival = writing.get_one(backends, rival_id, None)
+        body = rival.metadata.get(PROCEDURE_KEY) or {}
+        meta = _with_body(rival, contradicts=[*(body.get("contradicts") or []), *new_ids])
+        writing.update(backends, rival_id, None, metadata=meta, actor=ACTOR)
+    return touched + [Procedure.from_record(r) for r in inserts]
+
+
+def report_uses(
+    backends: Backends, used: Mapping[str, tuple[MemoryRecord, Outcome]]
+) -> list[Procedure]:
+    """Count one use of each procedure with how it went, update last use and status; retire
+    (invalidate) a demoted procedure that keeps failing."""
+    config = backends.settings.experience
+    now = utcnow().isoformat()
+    updated: list[Procedure] = []
+    for record, verdict in used.values():
+        current = writing.get_one(backends, record.id, None)
+        proc = Procedure.from_record(current)
+        successes, failures, partials = counts_after_use(
+            proc.successes, proc.failures, proc.partials, verdict
+        )
+        status = status_after(proc.status, successes, failures, partials, config)
+        meta = dict(current.metadata)
+        uses = successes + failures + partials
+        meta.update(
+            successes=successes,
+            failures=failures,
+            partials=partials,
+            success_rate=round((successes + 0.5 * partials) / uses, 6),
+            last_used=now,
+            status=status.value,
+        )
+        retire = status is ProcedureStatus.RETIRED and current.invalidated_at is None
+        new = writing.update(
+            backends, current.id, None, metadata=meta, invalidate=retire, actor=ACTOR
+        )
+        updated.append(Procedure.from_record(new))
+    return updated
+
+
+__all__ = [
+    "ACTOR",
+    "MAX_EVIDENCE",
+    "assign_family",
+    "experience_metadata",
+    "has_procedures",
+    "learn",
+    "procedures_of",
+    "report_uses",
+    "similar_experiences",
+    "task_vector",
+]

@@ -1,0 +1,277 @@
+"""The semantic pipeline: episode -> facts -> decisions -> applied, and the pending queue.
+
+:func:`consolidate_episode` runs one episode through an :class:`Extractor` and a
+:class:`Decider` (LLM-free by default, the LLM's when ``AGENTMEM_LLM_MODEL`` is set) and
+applies the decisions. :func:`extract_episode` wraps it for stored episodes: it records the
+outcome on the episode (``metadata["extraction"]``: ``"done"``, or ``"pending"`` with the error
+when the LLM failed, ``"failed"`` after ``semantic.max_attempts`` tries), so an episode is never
+lost and never silently skipped. :func:`extract_pending` retries every pending episode; it is
+what consolidation calls, and what ``add(..., infer="deferred")`` leaves work for.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from enum import Enum
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from agentmem import writing
+from agentmem.backends import Backends
+from agentmem.errors import AgentMemError, InvalidMetadata, ValidationError
+from agentmem.filters import Condition, FilterOp
+from agentmem.models import MemoryKind, MemoryRecord, Scope
+from agentmem.semantic.decide import FactContext, RulesDecider, Source, apply_decisions, gather
+from agentmem.semantic.episodes import Episode, episode_from
+from agentmem.semantic.llm import Completion, LLMClient, LLMDecider, LLMExtractor
+from agentmem.semantic.rules import RulesExtractor
+from agentmem.semantic.schema import AppliedDecision, Decision, ExtractedFact, ExtractionOutcome
+from agentmem.settings import Settings
+from agentmem.stores import RecordQuery
+
+if TYPE_CHECKING:
+    from agentmem.memory import Memory
+
+log = logging.getLogger(__name__)
+
+EXTRACTION_KEY = "extraction"
+"""Metadata key of an episode's extraction status: ``pending``, ``done`` or ``failed``
+(filter with ``mem.list(filters={"extraction": "pending"})``)."""
+PENDING, DONE, FAILED = "pending", "done", "failed"
+
+
+@runtime_checkable
+class Extractor(Protocol):
+    """Turns an episode into facts. ``name`` (``"rules"``, ``"llm:<model>"``) and ``version``
+    (``"rules-v1"``, ``"extract-v1"``) go into each fact's provenance."""
+
+    name: str
+    version: str
+
+    def extract(self, episode: Episode) -> list[ExtractedFact]:
+        """The facts the episode states."""
+        ...
+
+
+@runtime_checkable
+class Decider(Protocol):
+    """Decides ADD / UPDATE / INVALIDATE / NOOP for an episode's facts, given for each the
+    known facts it could be about."""
+
+    name: str
+
+    def decide(
+        self, backends: Backends, episode: Episode, contexts: Sequence[FactContext]
+    ) -> list[Decision]:
+        """Decisions (``Decision.fact`` indexes ``contexts``)."""
+        ...
+
+
+class InferMode(Enum):
+    """What ``add`` does about facts: nothing, extract inline, or leave it for later."""
+
+    OFF = "off"
+    INLINE = "inline"
+    DEFERRED = "deferred"
+
+
+def infer_mode(value: Any, default: bool | str, kind: MemoryKind) -> InferMode:
+    """The mode an ``add(..., infer=value)`` call runs in (``value`` None: the setting).
+
+    Only episodes are extracted: asking for it on another kind is a :class:`ValidationError`;
+    the setting's default simply does not apply to them.
+    """
+    explicit = value is not None
+    chosen = default if value is None else value
+    if chosen is True:
+        mode = InferMode.INLINE
+    elif chosen is False:
+        mode = InferMode.OFF
+    elif chosen == "deferred":
+        mode = InferMode.DEFERRED
+    else:
+        raise ValidationError(f"infer must be True, False or 'deferred', got {value!r}")
+    if mode is not InferMode.OFF and kind is not MemoryKind.EPISODIC:
+        if explicit:
+            raise ValidationError(
+                f"infer={value!r} extracts facts from episodes; a {kind.value} memory is "
+                "stored as it is (leave infer out)"
+            )
+        return InferMode.OFF
+    return mode
+
+
+def mark_pending(record: MemoryRecord) -> None:
+    """Mark a not yet stored episode as waiting for extraction."""
+    if EXTRACTION_KEY in record.metadata and record.metadata[EXTRACTION_KEY] != PENDING:
+        raise InvalidMetadata(
+            f"metadata key {EXTRACTION_KEY!r} is reserved for the extraction status; rename it"
+        )
+    record.metadata[EXTRACTION_KEY] = PENDING
+
+
+def pipeline_for(
+    settings: Settings, *, completion: Completion | None = None
+) -> tuple[Extractor, Decider]:
+    """The extractor and decider the settings ask for: the LLM's when ``llm_model`` is set,
+    else the LLM-free rules."""
+    if settings.llm_model:
+        client = LLMClient.from_settings(settings, completion=completion)
+        return (
+            LLMExtractor(client, max_facts=settings.semantic.max_facts_per_episode),
+            LLMDecider(client),
+        )
+    return (
+        RulesExtractor(max_facts=settings.semantic.max_facts_per_episode),
+        RulesDecider(settings.semantic),
+    )
+
+
+def _backends(mem: Memory | Backends) -> Backends:
+    return mem if isinstance(mem, Backends) else mem.backends
+
+
+def consolidate_episode(
+    mem: Memory | Backends,
+    episode: MemoryRecord | Episode | str | Sequence[Mapping[str, Any]],
+    *,
+    scope: Scope | None = None,
+    extractor: Extractor | None = None,
+    decider: Decider | None = None,
+) -> list[AppliedDecision]:
+    """Extract facts from one episode, decide about each against what is known in its scope,
+    and apply the decisions. Returns what was done, in order.
+
+    ``episode`` is a stored episode (facts then point back to it in ``provenance.sources``), an
+    :class:`Episode`, text (``"Name: words"`` lines, e.g. a flushed buffer segment) or chat
+    messages; the last three need ``scope``. Raises :class:`~agentmem.errors.LLMUnavailable` or
+    :class:`~agentmem.errors.ExtractionFailed` when the LLM fails; nothing is written then.
+    """
+    backends = _backends(mem)
+    settings = backends.settings
+    if not isinstance(episode, Episode):
+        episode = episode_from(episode, scope=scope)
+    target_scope = scope or episode.scope
+    if target_scope is None:
+        raise ValidationError("consolidate_episode needs scope= for an episode that is not stored")
+    if extractor is None or decider is None:
+        default_extractor, default_decider = pipeline_for(settings)
+        extractor = extractor or default_extractor
+        decider = decider or default_decider
+    facts = extractor.extract(episode)[: settings.semantic.max_facts_per_episode]
+    if not facts:
+        return []
+    contexts = gather(backends, target_scope, facts, settings.semantic)
+    decisions = decider.decide(backends, episode, contexts)
+    source = Source(extractor.name, extractor.version, decider.name)
+    return apply_decisions(backends, episode, target_scope, facts, decisions, source)
+
+
+def extract_episode(
+    mem: Memory | Backends,
+    record: MemoryRecord,
+    *,
+    extractor: Extractor | None = None,
+    decider: Decider | None = None,
+) -> tuple[MemoryRecord, ExtractionOutcome]:
+    """Run a stored episode through the pipeline and record the outcome on it.
+
+    Never raises for an LLM that failed or answered badly: the episode stays (``pending`` with
+    the error and the number of attempts, or ``failed`` after ``semantic.max_attempts``).
+    Returns the episode as now stored, and the outcome.
+    """
+    backends = _backends(mem)
+    try:
+        applied = consolidate_episode(backends, record, extractor=extractor, decider=decider)
+    except AgentMemError as exc:
+        attempts = int(record.metadata.get("extraction_attempts", 0) or 0) + 1
+        status = FAILED if attempts >= backends.settings.semantic.max_attempts else PENDING
+        log.warning("extraction of episode %s %s: %s", record.id, status, exc)
+        metadata = {
+            **record.metadata,
+            EXTRACTION_KEY: status,
+            "extraction_error": f"{type(exc).__name__}: {exc}"[:1000],
+            "extraction_attempts": attempts,
+        }
+        updated = writing.update(backends, record.id, None, metadata=metadata, actor="semantic")
+        return updated, ExtractionOutcome(episode_id=record.id, status=status, error=str(exc))
+    ids = [i for a in applied for i in (a.memory_id, a.target_id) if i]
+    metadata = {k: v for k, v in record.metadata.items() if not k.startswith("extraction_")}
+    metadata[EXTRACTION_KEY] = DONE
+    metadata["facts"] = list(dict.fromkeys(ids))
+    updated = writing.update(backends, record.id, None, metadata=metadata, actor="semantic")
+    return updated, ExtractionOutcome(episode_id=record.id, status=DONE, decisions=applied)
+
+
+def pending_episodes(
+    mem: Memory | Backends, scope: Scope | None = None, limit: int | None = None
+) -> list[MemoryRecord]:
+    """Episodes waiting for extraction, oldest first. With a scope this is one indexed query;
+    without one, every scope: a scan of the whole store (fine for an embedded home; at scale,
+    consolidation passes each scope)."""
+    backends = _backends(mem)
+    wanted = limit if limit is not None else 100_000
+    condition = (Condition(EXTRACTION_KEY, FilterOp.EQ, PENDING),)
+    if scope is not None:
+        return backends.store.query(
+            RecordQuery(
+                scope=scope, kinds=(MemoryKind.EPISODIC,), conditions=condition, limit=wanted
+            )
+        )
+    found: list[MemoryRecord] = []
+    after: str | None = None
+    while len(found) < wanted:
+        ids = backends.store.all_ids(after=after, limit=1000)
+        if not ids:
+            break
+        for r in backends.store.get_many(ids):
+            if r.kind is MemoryKind.EPISODIC and r.metadata.get(EXTRACTION_KEY) == PENDING:
+                found.append(r)
+        after = ids[-1]
+    found.sort(key=lambda r: r.created_at)
+    return found[:wanted]
+
+
+def extract_pending(
+    mem: Memory | Backends,
+    scope: Scope | Mapping[str, str] | None = None,
+    limit: int | None = None,
+    *,
+    extractor: Extractor | None = None,
+    decider: Decider | None = None,
+) -> list[ExtractionOutcome]:
+    """Extract facts from every episode marked pending (``add(..., infer="deferred")``, or an
+    inline extraction whose LLM failed), oldest first; at most ``limit`` episodes. Each is
+    marked ``done``, or stays ``pending`` (``failed`` after too many attempts)."""
+    if isinstance(scope, Mapping):
+        scope = Scope.of(**scope)
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ValidationError(f"limit must be a positive integer, got {limit!r}")
+    backends = _backends(mem)
+    if extractor is None or decider is None:
+        default_extractor, default_decider = pipeline_for(backends.settings)
+        extractor = extractor or default_extractor
+        decider = decider or default_decider
+    outcomes = []
+    for record in pending_episodes(backends, scope, limit):
+        _, outcome = extract_episode(backends, record, extractor=extractor, decider=decider)
+        outcomes.append(outcome)
+    return outcomes
+
+
+__all__ = [
+    "DONE",
+    "EXTRACTION_KEY",
+    "FAILED",
+    "PENDING",
+    "Decider",
+    "Extractor",
+    "InferMode",
+    "consolidate_episode",
+    "extract_episode",
+    "extract_pending",
+    "infer_mode",
+    "mark_pending",
+    "pending_episodes",
+    "pipeline_for",
+]

@@ -1,0 +1,237 @@
+"""The shapes of semantic memory: extracted facts, update decisions, and what was applied.
+
+The same models validate an LLM's structured answer and carry the LLM-free extractor's output,
+so both paths feed one decision-and-apply step.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
+
+from agentmem.models import as_utc
+
+SINGLE_VALUED: tuple[str, ...] = (
+    "lives_in",
+    "works_at",
+    "occupation",
+    "married_to",
+    "relationship_status",
+    "age",
+    "name",
+)
+"""Attributes a subject has one value of at a time (plus ``favourite_<thing>`` and
+``likes:<thing>``): a new value contradicts the old one."""
+
+_ATTRIBUTE = re.compile(r"^[a-z][a-z0-9_]*(:[a-z0-9 _'-]+)?$")
+
+
+class FactType(StrEnum):
+    """What kind of statement a fact is (kept in its metadata as ``fact_type``)."""
+
+    ATTRIBUTE = "attribute"
+    PREFERENCE = "preference"
+    PLAN = "plan"
+    EVENT = "event"
+    STATEMENT = "statement"
+
+
+class ExtractedFact(BaseModel):
+    """One atomic fact drawn from an episode, before it is stored.
+
+    ``attribute`` / ``value`` are set for single-valued attributes (``lives_in``, ``works_at``,
+    ``married_to``, ``age``, ``favourite_<thing>``, ``likes:<thing>`` with value ``positive`` or
+    ``negative``, ...): a different value for the same subject and attribute contradicts the
+    known one. ``negated`` marks a fact that ends a value without giving a new one ("I quit my
+    job at Acme": ``works_at`` = Acme, negated).
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    text: str = Field(min_length=1, max_length=2000)
+    subject: str | None = None
+    entities: list[str] = Field(default_factory=list)
+    event_time: datetime | None = None
+    time_phrase: str | None = None
+    time_granularity: str | None = None
+    attribute: str | None = None
+    value: str | None = None
+    negated: bool = False
+    fact_type: FactType = FactType.STATEMENT
+
+    @field_validator("text")
+    @classmethod
+    def _clean_text(cls, value: str) -> str:
+        text = " ".join(value.split())
+        if not text:
+            raise ValueError("a fact needs text")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("fact text is not valid Unicode (a lone surrogate)") from None
+        if "\x00" in text:
+            raise ValueError("fact text contains a NUL character")
+        return text
+
+    @field_validator("subject", "value", "time_phrase", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @field_validator("attribute", mode="before")
+    @classmethod
+    def _attribute_name(cls, value: Any) -> Any:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        if not isinstance(value, str):
+            raise ValueError("attribute must be a string")
+        name = value.strip().lower().replace(" ", "_")
+        name = name.replace("favorite", "favourite")
+        if not _ATTRIBUTE.match(name):
+            raise ValueError(f"attribute {value!r} is not a snake_case name")
+        return name
+
+    @field_validator("entities", mode="before")
+    @classmethod
+    def _entity_list(cls, value: Any) -> Any:
+        if value is None:
+            return []
+        if isinstance(value, str):
+            return [value]
+        return value
+
+    @field_validator("entities")
+    @classmethod
+    def _unique_entities(cls, value: list[str]) -> list[str]:
+        cleaned = [" ".join(e.split()) for e in value if isinstance(e, str) and e.strip()]
+        return list(dict.fromkeys(cleaned))
+
+    @field_validator("event_time", mode="before")
+    @classmethod
+    def _date_or_time(cls, value: Any) -> Any:
+        if value is None or (isinstance(value, str) and value.strip().lower() in ("", "null")):
+            return None
+        if isinstance(value, date) and not isinstance(value, datetime):
+            return datetime(value.year, value.month, value.day)
+        if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
+            return datetime.fromisoformat(value.strip())
+        return value
+
+    @field_validator("event_time")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        return as_utc(value) if value is not None else None
+
+    @property
+    def slot(self) -> str | None:
+        """``"<subject>|<attribute>"`` (lower-cased) when the fact sets a single-valued
+        attribute: the key under which contradictions are found."""
+        if self.subject and self.attribute:
+            return f"{self.subject.strip().lower()}|{self.attribute}"
+        return None
+
+
+class ExtractionResult(BaseModel):
+    """What an extraction prompt asks the model to return."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    facts: list[ExtractedFact] = Field(default_factory=list)
+
+
+class DecisionOp(StrEnum):
+    """What to do with a new fact given what is already known."""
+
+    ADD = "ADD"
+    UPDATE = "UPDATE"
+    INVALIDATE = "INVALIDATE"
+    NOOP = "NOOP"
+
+
+class Decision(BaseModel):
+    """The decision about one new fact.
+
+    ``fact`` is the index of the new fact in its episode. ``target_id`` names the known fact
+    an UPDATE rewrites, an INVALIDATE ends (the new fact is then added too) or a NOOP repeats.
+    ``text`` is the merged text of an UPDATE (default: the new fact's text).
+    """
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    op: DecisionOp
+    fact: int = Field(default=0, ge=0, validation_alias=AliasChoices("fact", "fact_index"))
+    target_id: str | None = Field(
+        default=None, validation_alias=AliasChoices("target_id", "target", "id")
+    )
+    text: str | None = None
+    reason: str = ""
+    valid_to: datetime | None = None
+    """For an ADD of a value older than the current one: when the older value stopped holding
+    (the current value's start), so the two intervals do not overlap."""
+
+    @field_validator("op", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.strip().upper()
+            return {"DELETE": "INVALIDATE", "NONE": "NOOP"}.get(value, value)
+        return value
+
+    @field_validator("target_id", mode="before")
+    @classmethod
+    def _target_text(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        if isinstance(value, str):
+            return value.strip() or None
+        return value
+
+
+class DecisionBatch(BaseModel):
+    """What the decision prompt asks the model to return: one decision per new fact."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    decisions: list[Decision] = Field(default_factory=list)
+
+
+class AppliedDecision(BaseModel):
+    """A decision as carried out: what happened to which memory, and why."""
+
+    op: DecisionOp
+    fact: ExtractedFact
+    memory_id: str | None = None
+    """The fact's record: the one added, or the one updated; None for a NOOP."""
+    target_id: str | None = None
+    """The known fact this decision was about (updated, invalidated or repeated)."""
+    reason: str = ""
+    decided_by: str = "rules"
+
+
+class ExtractionOutcome(BaseModel):
+    """What happened to one episode: ``done`` with the decisions applied, or still ``pending``
+    (or ``failed`` after too many tries) with the error."""
+
+    episode_id: str
+    status: str
+    decisions: list[AppliedDecision] = Field(default_factory=list)
+    error: str | None = None
+
+
+__all__ = [
+    "SINGLE_VALUED",
+    "AppliedDecision",
+    "Decision",
+    "DecisionBatch",
+    "DecisionOp",
+    "ExtractedFact",
+    "ExtractionOutcome",
+    "ExtractionResult",
+    "FactType",
+]

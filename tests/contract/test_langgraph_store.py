@@ -1,0 +1,477 @@
+"""The LangGraph store contract: the same cases against LangGraph's own ``InMemoryStore`` and
+:class:`graphs.AgentMemStore`, asserting identical results wherever the contract is
+deterministic (get / put / delete, timestamps, filters, ordering, paging, namespace listing,
+async twins). Query searches rank differently by design (agentmem's hybrid retrieval against
+InMemoryStore's cosine), so they assert the relevant item is found, not the scores.
+
+Behaviour that differs on purpose is asserted per store and listed in ``docs/langgraph.md``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from langchain_core.embeddings import Embeddings
+from langgraph.store.base import (
+    BaseStore,
+    GetOp,
+    InvalidNamespaceError,
+    ListNamespacesOp,
+    MatchCondition,
+    PutOp,
+    SearchOp,
+)
+from langgraph.store.memory import InMemoryStore
+
+from agentmem import Memory, Settings
+from agentmem.embedders import Embedder
+from graphs import AgentMemStore
+
+STORES = ("inmemory", "agentmem")
+
+
+class WordEmbeddings(Embeddings):
+    """A bag-of-words embedding (hashed words), so InMemoryStore's query search is meaningful
+    offline."""
+
+    def _embed(self, text: str) -> list[float]:
+        vector = [0.0] * 256
+        for word in re.findall(r"[a-z]+", text.lower()):
+            vector[int(hashlib.md5(word.encode()).hexdigest(), 16) % 256] += 1.0
+        return vector
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return [self._embed(t) for t in texts]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._embed(text)
+
+
+@pytest.fixture(scope="module")
+def shared_mem(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Iterator[Memory]:
+    """One Memory for the module; each test gets its own store name, so stores never meet."""
+    home = tmp_path_factory.mktemp("lg-store")
+    with Memory(settings=Settings.load(home=home), embedder=embedder) as mem:
+        yield mem
+
+
+@pytest.fixture(params=STORES)
+def store(request: pytest.FixtureRequest, shared_mem: Memory) -> BaseStore:
+    index: Any = {"dims": 256, "embed": WordEmbeddings(), "fields": ["text"]}
+    if request.param == "inmemory":
+        return InMemoryStore(index=index)
+    return AgentMemStore(shared_mem, name=f"t-{uuid.uuid4().hex[:12]}", index={"fields": ["text"]})
+
+
+def keys(items: list[Any]) -> list[tuple[tuple[str, ...], str]]:
+    return [(tuple(i.namespace), i.key) for i in items]
+
+
+def tick() -> None:
+    """Let the clock move, so timestamps of consecutive writes differ on every machine."""
+    time.sleep(0.002)
+
+
+# get / put / delete --------------------------------------------------------------------------
+
+
+def test_put_then_get_returns_the_value_and_its_coordinates(store: BaseStore) -> None:
+    value = {"text": "Alice likes green tea", "n": 1, "nested": {"a": [1, 2, {"b": None}]}}
+    store.put(("users", "alice"), "prefs", value)
+    item = store.get(("users", "alice"), "prefs")
+    assert item is not None
+    assert item.value == value
+    assert item.key == "prefs" and item.namespace == ("users", "alice")
+    assert item.created_at.tzinfo is not None and item.updated_at >= item.created_at
+    assert store.get(("users", "alice"), "other") is None
+    assert store.get(("users", "bob"), "prefs") is None
+    assert store.get(("users",), "prefs") is None  # a namespace is exact for get
+
+
+def test_put_of_an_existing_key_replaces_the_value_and_moves_updated_at(
+    store: BaseStore,
+) -> None:
+    store.put(("docs",), "d1", {"text": "first draft", "v": 1})
+    before = store.get(("docs",), "d1")
+    tick()
+    store.put(("docs",), "d1", {"text": "second draft"})
+    after = store.get(("docs",), "d1")
+    assert before is not None and after is not None
+    assert after.value == {"text": "second draft"}  # replaced whole, not merged
+    assert after.updated_at > before.updated_at
+    if isinstance(store, AgentMemStore):
+        # Creation time is kept (the Item contract, and PostgresStore); InMemoryStore resets it.
+        assert after.created_at == before.created_at
+    else:
+        assert after.created_at > before.created_at
+
+
+def test_delete_removes_the_item_and_deleting_a_missing_item_is_harmless(
+    store: BaseStore,
+) -> None:
+    store.put(("docs",), "d1", {"text": "x"})
+    store.put(("docs",), "d2", {"text": "y"})
+    store.delete(("docs",), "d1")
+    store.delete(("docs",), "never-there")
+    assert store.get(("docs",), "d1") is None
+    assert keys(store.search(("docs",))) == [(("docs",), "d2")]
+    store.put(("docs",), "d1", {"text": "back"})  # a deleted key can be written again
+    item = store.get(("docs",), "d1")
+    assert item is not None and item.value == {"text": "back"}
+
+
+def test_batch_reads_see_the_state_before_its_writes_and_the_last_write_wins(
+    store: BaseStore,
+) -> None:
+    store.put(("b",), "k", {"text": "old"})
+    results = store.batch(
+        [
+            PutOp(("b",), "k", {"text": "new"}),
+            GetOp(("b",), "k"),
+            PutOp(("b",), "k2", {"text": "one"}),
+            PutOp(("b",), "k2", {"text": "two"}),
+            SearchOp(("b",)),
+            PutOp(("b",), "k3", {"text": "gone"}),
+            PutOp(("b",), "k3", None),
+            ListNamespacesOp(),
+        ]
+    )
+    assert len(results) == 8
+    assert results[0] is None and results[2] is None
+    got = results[1]
+    assert got is not None and got.value == {"text": "old"}  # type: ignore[union-attr]
+    assert keys(results[4]) == [(("b",), "k")]  # type: ignore[arg-type]
+    assert results[7] == [("b",)]
+    assert store.get(("b",), "k").value == {"text": "new"}  # type: ignore[union-attr]
+    assert store.get(("b",), "k2").value == {"text": "two"}  # type: ignore[union-attr]
+    assert store.get(("b",), "k3") is None
+
+
+def test_ttl_is_not_supported_like_inmemorystore(store: BaseStore) -> None:
+    assert store.supports_ttl is False
+    with pytest.raises(NotImplementedError):
+        store.put(("t",), "k", {"text": "x"}, ttl=5)
+
+
+@pytest.mark.parametrize(
+    "namespace",
+    [(), ("langgraph", "x"), ("a.b",), ("",), ("ok", "")],
+)
+def test_bad_namespaces_are_rejected_before_anything_is_written(
+    store: BaseStore, namespace: tuple[str, ...]
+) -> None:
+    with pytest.raises(InvalidNamespaceError):
+        store.put(namespace, "k", {"text": "x"})
+    assert store.list_namespaces() == []
+
+
+# search without a query ------------------------------------------------------------------------
+
+
+def fill(store: BaseStore) -> None:
+    """Items in three namespaces, written in an interleaved order."""
+    store.put(("shop", "eu"), "s1", {"text": "socks", "price": 5, "color": "red", "tags": ["a"]})
+    store.put(("shop", "us"), "s2", {"text": "shoes", "price": 50, "color": "blue"})
+    store.put(("shop", "eu"), "s3", {"text": "hat", "price": 20.5, "color": "red"})
+    store.put(
+        ("blog",), "b1", {"text": "post", "price": 100, "meta": {"lang": "en", "draft": False}}
+    )
+    store.put(("shop", "us"), "s4", {"text": "scarf", "price": 12, "tags": ["a", "b"]})
+    store.put(("shop", "eu"), "s5", {"text": "gloves", "price": 8, "color": "blue"})
+
+
+def test_search_orders_by_namespace_first_written_then_by_key_first_written(
+    store: BaseStore,
+) -> None:
+    fill(store)
+    eu = [(("shop", "eu"), k) for k in ("s1", "s3", "s5")]
+    us = [(("shop", "us"), k) for k in ("s2", "s4")]
+    assert keys(store.search(("shop",))) == eu + us
+    assert keys(store.search(())) == [*eu, *us, (("blog",), "b1")]
+    assert keys(store.search(("shop", "us"))) == us
+    assert store.search(("shop", "u")) == []  # labels match whole, not as string prefixes
+    assert store.search(("nothing",)) == []
+    assert all(i.score is None for i in store.search(("shop",)))
+
+
+def test_an_update_keeps_its_place_and_a_deleted_key_written_again_goes_last(
+    store: BaseStore,
+) -> None:
+    fill(store)
+    store.put(("shop", "eu"), "s1", {"text": "wool socks", "price": 6})
+    assert keys(store.search(("shop", "eu"))) == [
+        (("shop", "eu"), "s1"),
+        (("shop", "eu"), "s3"),
+        (("shop", "eu"), "s5"),
+    ]
+    store.delete(("shop", "eu"), "s1")
+    store.put(("shop", "eu"), "s1", {"text": "socks again"})
+    assert [i.key for i in store.search(("shop", "eu"))] == ["s3", "s5", "s1"]
+
+
+def test_search_pages_with_limit_and_offset(store: BaseStore) -> None:
+    fill(store)
+    everything = keys(store.search((), limit=100))
+    assert len(everything) == 6
+    assert keys(store.search((), limit=2)) == everything[:2]
+    assert keys(store.search((), limit=2, offset=2)) == everything[2:4]
+    assert keys(store.search((), limit=10, offset=5)) == everything[5:]
+    assert store.search((), offset=6) == []
+    assert len(store.search(())) == 6  # default limit 10
+
+
+@pytest.mark.parametrize(
+    ("filter", "expected"),
+    [
+        ({"color": "red"}, ["s1", "s3"]),
+        ({"color": {"$eq": "blue"}}, ["s5", "s2"]),
+        ({"color": {"$ne": "red"}}, ["s5", "s2", "s4", "b1"]),  # missing counts as not equal
+        ({"price": {"$gt": 12}}, ["s3", "s2", "b1"]),
+        ({"price": {"$gte": 12}}, ["s3", "s2", "s4", "b1"]),
+        ({"price": {"$lt": 8}}, ["s1"]),
+        ({"price": {"$lte": 8}}, ["s1", "s5"]),
+        ({"price": {"$gte": 5, "$lt": 20.5}}, ["s1", "s5", "s4"]),
+        ({"price": {"$gt": 5}, "color": "blue"}, ["s5", "s2"]),
+        ({"meta": {"lang": "en"}}, ["b1"]),  # nested objects match on the keys given
+        ({"meta": {"draft": False}}, ["b1"]),
+        ({"tags": ["a"]}, ["s1"]),  # lists match whole and in order
+        ({"tags": ["a", "b"]}, ["s4"]),
+        ({"color": "green"}, []),
+    ],
+)
+def test_search_filters_like_inmemorystore(
+    store: BaseStore, filter: dict[str, Any], expected: list[str]
+) -> None:
+    fill(store)
+    found = store.search((), filter=filter, limit=100)
+    assert [i.key for i in found] == expected
+    prefix_only = [i.key for i in store.search(("shop",), filter=filter, limit=100)]
+    assert prefix_only == [k for k in expected if k != "b1"]
+
+
+def test_a_range_filter_on_a_missing_field(store: BaseStore) -> None:
+    store.put(("r",), "with", {"price": 3})
+    store.put(("r",), "without", {"text": "no price"})
+    if isinstance(store, AgentMemStore):
+        # Not in range, as in PostgreSQL's JSONB comparison.
+        assert [i.key for i in store.search(("r",), filter={"price": {"$lt": 5}})] == ["with"]
+    else:
+        with pytest.raises(TypeError):  # InMemoryStore calls float(None)
+            store.search(("r",), filter={"price": {"$lt": 5}})
+
+
+def test_filters_page_after_filtering(store: BaseStore) -> None:
+    fill(store)
+    assert [i.key for i in store.search((), filter={"price": {"$gte": 5}}, limit=2)] == [
+        "s1",
+        "s3",
+    ]
+    page = store.search((), filter={"price": {"$gte": 5}}, limit=2, offset=2)
+    assert [i.key for i in page] == ["s5", "s2"]
+
+
+# search with a query ----------------------------------------------------------------------------
+
+
+def fill_documents(store: BaseStore) -> None:
+    store.put(("kb", "travel"), "rome", {"text": "Rome trip: the Colosseum and pasta", "n": 1})
+    store.put(("kb", "travel"), "oslo", {"text": "Oslo trip: fjords, ferries and cold", "n": 2})
+    store.put(("kb", "pets"), "dog", {"text": "The dog Pepper chases squirrels", "n": 3})
+    store.put(("kb", "pets"), "cat", {"text": "The cat sleeps all afternoon", "n": 4})
+    store.put(("kb", "pets"), "raw", {"text": "Pepper the dog vet visit", "n": 5}, index=False)
+
+
+def test_a_query_finds_the_relevant_item_first_with_a_score(store: BaseStore) -> None:
+    fill_documents(store)
+    found = store.search(("kb",), query="fjords and ferries in Oslo", limit=3)
+    assert found[0].key == "oslo"
+    assert isinstance(found[0].score, float)
+    dog = store.search(("kb",), query="Pepper the dog chases squirrels", limit=1)
+    assert keys(dog) == [(("kb", "pets"), "dog")]
+
+
+def test_a_query_stays_within_the_prefix_and_the_filter(store: BaseStore) -> None:
+    fill_documents(store)
+    found = store.search(("kb", "pets"), query="fjords and ferries in Oslo", limit=10)
+    assert {i.key for i in found} == {"dog", "cat", "raw"}
+    filtered = store.search(("kb",), query="trip to Rome", filter={"n": {"$gte": 2}}, limit=10)
+    assert "rome" not in {i.key for i in filtered}
+    assert filtered[0].key == "oslo"
+
+
+def test_items_put_with_index_false_come_after_ranked_ones_without_a_score(
+    store: BaseStore,
+) -> None:
+    fill_documents(store)
+    found = store.search(("kb",), query="Pepper the dog vet visit", limit=10)
+    assert len(found) == 5
+    assert found[-1].key == "raw" and found[-1].score is None
+    assert all(i.score is not None for i in found[:-1])
+
+
+def test_index_fields_choose_what_a_query_matches(store: BaseStore) -> None:
+    store.put(("f",), "a", {"title": "gardening tomatoes", "body": "quantum physics lecture"})
+    store.put(("f",), "b", {"title": "quantum physics", "body": "gardening tomatoes"})
+    store.put(("f",), "c", {"title": "knitting", "body": "knitting"}, index=["body"])
+    # The store's default fields are ["text"]: an item without it is unscored unless the put
+    # names its fields.
+    store.put(("f",), "d", {"title": "gardening tomatoes"}, index=["title"])
+    found = store.search(("f",), query="gardening tomatoes", limit=10)
+    assert found[0].key == "d"
+    assert {i.key for i in found if i.score is None} == {"a", "b"}
+
+
+# list_namespaces -----------------------------------------------------------------------------
+
+
+def fill_namespaces(store: BaseStore) -> None:
+    for namespace in [
+        ("a", "b", "c"),
+        ("a", "b", "d", "e"),
+        ("a", "b", "d", "i"),
+        ("a", "b", "f"),
+        ("a", "c", "f"),
+        ("x", "y"),
+        ("users", "alice", "prefs"),
+        ("users", "bob", "prefs"),
+        ("users", "bob", "v1"),
+    ]:
+        store.put(namespace, "k", {"text": "-".join(namespace)})
+
+
+def test_list_namespaces_sorted_with_prefix_suffix_and_wildcards(store: BaseStore) -> None:
+    fill_namespaces(store)
+    everything = store.list_namespaces(limit=100)
+    assert everything == sorted(everything) and len(everything) == 9
+    assert store.list_namespaces(prefix=("a", "b")) == [
+        ("a", "b", "c"),
+        ("a", "b", "d", "e"),
+        ("a", "b", "d", "i"),
+        ("a", "b", "f"),
+    ]
+    assert store.list_namespaces(suffix=("f",)) == [("a", "b", "f"), ("a", "c", "f")]
+    assert store.list_namespaces(prefix=("users", "*", "prefs")) == [
+        ("users", "alice", "prefs"),
+        ("users", "bob", "prefs"),
+    ]
+    assert store.list_namespaces(suffix=("*", "v1")) == [("users", "bob", "v1")]
+    assert store.list_namespaces(prefix=("a",), suffix=("f",)) == [
+        ("a", "b", "f"),
+        ("a", "c", "f"),
+    ]
+    assert store.list_namespaces(prefix=("nothing",)) == []
+
+
+def test_list_namespaces_truncates_to_max_depth_and_pages(store: BaseStore) -> None:
+    fill_namespaces(store)
+    assert store.list_namespaces(prefix=("a", "b"), max_depth=3) == [
+        ("a", "b", "c"),
+        ("a", "b", "d"),
+        ("a", "b", "f"),
+    ]
+    assert store.list_namespaces(max_depth=1) == [("a",), ("users",), ("x",)]
+    assert store.list_namespaces(max_depth=2, limit=2, offset=1) == [("a", "c"), ("users", "alice")]
+    assert store.list_namespaces(limit=3) == store.list_namespaces(limit=100)[:3]
+    assert store.list_namespaces(offset=8) == [("x", "y")]
+    conditions = (MatchCondition("prefix", ("users",)), MatchCondition("suffix", ("prefs",)))
+    (listed,) = store.batch([ListNamespacesOp(match_conditions=conditions, max_depth=2)])
+    assert listed == [("users", "alice"), ("users", "bob")]
+
+
+def test_a_namespace_whose_items_are_all_deleted(store: BaseStore) -> None:
+    store.put(("keep",), "k", {"text": "x"})
+    store.put(("gone",), "k", {"text": "x"})
+    store.delete(("gone",), "k")
+    listed = store.list_namespaces()
+    if isinstance(store, AgentMemStore):
+        assert listed == [("keep",)]  # only namespaces holding items (as PostgresStore)
+    else:
+        assert listed == [("gone",), ("keep",)]  # InMemoryStore keeps the empty one
+
+
+# async twins -----------------------------------------------------------------------------------
+
+
+def test_async_twins_match_the_sync_methods(store: BaseStore) -> None:
+    async def scenario() -> None:
+        await store.aput(("as", "one"), "k1", {"text": "async socks", "n": 1})
+        await store.aput(("as", "two"), "k2", {"text": "async shoes", "n": 2})
+        item = await store.aget(("as", "one"), "k1")
+        assert item is not None and item.value == {"text": "async socks", "n": 1}
+        found = await store.asearch(("as",), filter={"n": {"$gt": 1}})
+        assert keys(found) == [(("as", "two"), "k2")]
+        ranked = await store.asearch(("as",), query="async shoes", limit=1)
+        assert ranked[0].key == "k2"
+        assert await store.alist_namespaces(prefix=("as",)) == [("as", "one"), ("as", "two")]
+        await store.adelete(("as", "one"), "k1")
+        assert await store.aget(("as", "one"), "k1") is None
+        results = await store.abatch([GetOp(("as", "two"), "k2"), PutOp(("as", "two"), "k3", {})])
+        assert results[0] is not None and results[1] is None
+
+    asyncio.run(scenario())
+    assert store.get(("as", "two"), "k3") is not None  # an empty document is a value
+
+
+# agentmem-specific: scopes, persistence, recall --------------------------------------------
+
+
+def test_items_live_in_agentmem_scopes_and_are_recalled_by_memory(shared_mem: Memory) -> None:
+    store = AgentMemStore(shared_mem, name="recall", user_level=1, index={"fields": ["text"]})
+    store.put(("memories", "maya"), "m1", {"text": "Maya's dog is called Pepper"})
+    store.put(("memories", "ines"), "m1", {"text": "Ines' cat is called Miso"})
+    store.put(("shared",), "m1", {"text": "The office closes at six"})
+    hits = shared_mem.search("what is the dog called?", user_id="maya", k=5)
+    assert [h.record.text for h in hits] == ["Maya's dog is called Pepper"]
+    record = hits[0].record
+    assert record.scope.user_id == "maya" and record.scope.org_id == "langgraph"
+    assert record.id == store.record_id(("memories", "maya"), "m1")
+    assert shared_mem.history(record.id)[0].actor == "langgraph-store"
+    assert "Pepper" in shared_mem.context("dog", user_id="maya").text
+    assert all("Miso" not in h.record.text for h in shared_mem.search("cat", user_id="maya"))
+    # The store itself sees every user's items under a prefix.
+    assert [i.namespace for i in store.search(("memories",))] == [
+        ("memories", "maya"),
+        ("memories", "ines"),
+    ]
+    assert store.list_namespaces() == [("memories", "ines"), ("memories", "maya"), ("shared",)]
+
+
+def test_stores_with_different_names_or_scopes_never_meet(shared_mem: Memory) -> None:
+    first = AgentMemStore(shared_mem, name="iso-1")
+    second = AgentMemStore(shared_mem, name="iso-2")
+    third = AgentMemStore(shared_mem, name="iso-1", org_id="acme")
+    first.put(("n",), "k", {"text": "one"})
+    assert second.get(("n",), "k") is None and third.get(("n",), "k") is None
+    assert second.search(()) == [] and third.list_namespaces() == []
+    shared_mem.add("a plain memory, not a store item", org_id="langgraph")
+    assert keys(first.search(())) == [(("n",), "k")]
+
+
+def test_items_persist_across_memory_instances(tmp_path: Path, embedder: Embedder) -> None:
+    settings = Settings.load(home=tmp_path / "home")
+    with Memory(settings=settings, embedder=embedder) as mem:
+        store = AgentMemStore(mem)
+        store.put(("p",), "k", {"text": "kept", "when": [2024, 5]})
+        before = store.get(("p",), "k")
+    with Memory(settings=settings, embedder=embedder) as mem:
+        after = AgentMemStore(mem).get(("p",), "k")
+    assert before is not None and after is not None
+    assert after.value == {"text": "kept", "when": [2024, 5]}
+    assert after.created_at == before.created_at and after.updated_at == before.updated_at
+
+
+def test_values_that_are_not_json_are_rejected_and_change_nothing(shared_mem: Memory) -> None:
+    from agentmem import ValidationError
+
+    store = AgentMemStore(shared_mem, name="bad-values")
+    with pytest.raises(ValidationError):
+        store.batch([PutOp(("v",), "ok", {"text": "fine"}), PutOp(("v",), "bad", {"x": object()})])
+    assert store.search(()) == []

@@ -1,0 +1,356 @@
+"""Semantic memory end to end: facts from episodes, decisions, validity, history, the LLM path.
+
+The LLM is litellm with ``mock_response`` (set through ``AGENTMEM_LLM_KWARGS`` or scripted per
+call): good answers, malformed ones, and errors. Nothing leaves the machine.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agentmem import (
+    InvalidText,
+    Memory,
+    MemoryKind,
+    Scope,
+    Settings,
+    ValidationError,
+    consolidate_episode,
+    extract_pending,
+)
+from agentmem.embedders import Embedder
+from agentmem.semantic import DecisionOp, LLMClient, LLMDecider, LLMExtractor, extract_episode
+from agentmem.semantic.llm import load_litellm
+
+USER = "alice"
+SCOPE = Scope(user_id=USER)
+
+
+def facts_of(mem: Memory, *, invalidated: bool = False) -> list[Any]:
+    return mem.list(user_id=USER, kinds="semantic", include_invalidated=invalidated)
+
+
+def episodes_of(mem: Memory) -> list[Any]:
+    return mem.list(user_id=USER, kinds="episodic")
+
+
+# LLM-free ----------------------------------------------------------------------------------
+
+
+def test_contradiction_invalidates_and_as_of_answers_with_what_held(mem: Memory) -> None:
+    first = mem.add("Alice lives in Paris.", user_id=USER, event_time="2022-03-01T09:00:00Z",
+                    infer=True)  # fmt: skip
+    second = mem.add("Alice: I moved to Berlin.", user_id=USER,
+                     event_time="2023-02-01T09:00:00Z", infer=True)  # fmt: skip
+
+    paris = next(r for r in facts_of(mem, invalidated=True) if "Paris" in r.text)
+    berlin = next(r for r in facts_of(mem) if "Berlin" in r.text)
+    assert berlin.text == "Alice moved to Berlin."
+    # The old fact is kept: valid until the move, invalidated now, linked both ways.
+    assert paris.valid_to is not None and paris.valid_to.year == 2023
+    assert paris.invalidated_at is not None
+    assert paris.metadata["superseded_by"] == berlin.id
+    assert berlin.metadata["supersedes"] == paris.id
+    assert paris.provenance["sources"] == [first.id]
+    assert berlin.provenance["sources"] == [second.id]
+    assert berlin.provenance["extractor"] == "rules"
+    assert berlin.provenance["decision"] == "INVALIDATE"
+    assert second.metadata["extraction"] == "done"
+    assert set(second.metadata["facts"]) == {berlin.id, paris.id}
+
+    query = "Where does Alice live?"
+    then = mem.search(query, user_id=USER, kinds=["semantic"], as_of="2022-06-01T00:00:00Z")
+    now = mem.search(query, user_id=USER, kinds=["semantic"])
+    assert [h.record.text for h in then] == ["Alice lives in Paris."]
+    assert [h.record.text for h in now] == ["Alice moved to Berlin."]
+
+    history = mem.history(paris.id)
+    assert [e.event.value for e in history] == ["ADD", "INVALIDATE"]
+    assert history[-1].new_metadata is not None
+    assert history[-1].new_metadata["superseded_by"] == berlin.id
+    assert {e.actor for e in history} == {"semantic:rules"}
+
+
+def test_more_detail_updates_with_a_new_version(mem: Memory) -> None:
+    mem.add("Maya: I play tennis.", user_id=USER, infer=True)
+    second = mem.add("Maya: I play tennis every Sunday with my brother Leo.", user_id=USER,
+                     infer=True)  # fmt: skip
+    (fact,) = facts_of(mem)
+    assert fact.version == 2
+    assert fact.text == "Maya plays tennis every Sunday with Maya's brother Leo."
+    assert second.id in fact.provenance["sources"] and len(fact.provenance["sources"]) == 2
+    updates = [e for e in mem.history(fact.id) if e.event.value == "UPDATE"]
+    assert updates and updates[0].old_text == "Maya plays tennis."
+
+
+def test_duplicates_are_noops_and_new_facts_are_added(mem: Memory) -> None:
+    first = mem.add("Maya: I adopted a greyhound called Pepper.", user_id=USER, infer=True)
+    record = episodes_of(mem)[0]
+    applied = consolidate_episode(mem, record)  # the same episode again: nothing new
+    assert [a.op for a in applied] == [DecisionOp.NOOP]
+    assert applied[0].target_id == first.metadata["facts"][0]
+    applied = consolidate_episode(mem, "Maya: I started learning the cello.", scope=SCOPE)
+    assert [a.op for a in applied] == [DecisionOp.ADD]
+    assert len(facts_of(mem)) == 2
+
+
+def test_an_episode_without_facts_is_done_with_none(mem: Memory) -> None:
+    episode = mem.add("Tom: Haha, that's so funny! See you soon!", user_id=USER, infer=True)
+    assert episode.metadata == {"extraction": "done", "facts": []}
+    assert facts_of(mem) == []
+
+
+def test_messages_are_one_episode_and_i_is_the_speaker(mem: Memory) -> None:
+    messages = [
+        {"role": "user", "content": "I work at Siemens in Munich."},
+        {"role": "assistant", "content": "Noted! I will remember that."},
+    ]
+    episode = mem.add(messages, user_id=USER, metadata={"speaker": "Maya"}, infer=True)
+    assert episode.text == (
+        "user: I work at Siemens in Munich.\nassistant: Noted! I will remember that."
+    )
+    (fact,) = facts_of(mem)
+    assert fact.text == "Maya works at Siemens in Munich."
+    assert fact.metadata["slot"] == "maya|works_at"
+    assert {"Maya", "Siemens", "Munich"} <= set(fact.metadata["entities"])
+
+
+def test_deferred_episodes_wait_for_extract_pending(home: Path, embedder: Embedder) -> None:
+    settings = Settings.load(home=home, infer="deferred")
+    with Memory(settings=settings, embedder=embedder) as mem:
+        mem.add("Maya: I live in Lisbon.", user_id=USER)  # the setting: deferred
+        mem.add("Ben: I live in Oslo.", user_id="ben", infer="deferred")
+        mem.add("Maya: hello", user_id=USER, infer=False)
+        pending = mem.list(user_id=USER, filters={"extraction": "pending"})
+        assert len(pending) == 1 and facts_of(mem) == []
+
+        outcomes = extract_pending(mem, {"user_id": USER})
+        assert [o.status for o in outcomes] == ["done"]
+        assert [f.text for f in facts_of(mem)] == ["Maya lives in Lisbon."]
+        assert mem.list(user_id="ben", kinds="semantic") == []
+
+        outcomes = extract_pending(mem)  # every scope
+        assert [o.episode_id for o in outcomes] == [
+            r.id for r in mem.list(user_id="ben", kinds="episodic")
+        ]
+        assert extract_pending(mem) == []
+        with pytest.raises(ValidationError, match="limit"):
+            extract_pending(mem, limit=0)
+
+
+def test_bad_input_is_rejected_and_changes_nothing(mem: Memory) -> None:
+    mem.add("Maya: I live in Lisbon.", user_id=USER, infer=True)
+    before = mem.stats().records
+    for call, error in (
+        (lambda: mem.add([], user_id=USER, infer=True), InvalidText),
+        (lambda: mem.add([{"role": "user"}], user_id=USER), InvalidText),
+        (lambda: mem.add([{"role": "user", "content": ""}], user_id=USER), InvalidText),
+        (lambda: mem.add([42], user_id=USER), ValidationError),
+        (lambda: mem.add(b"\xffbytes", user_id=USER, infer=True), InvalidText),  # type: ignore[arg-type]
+        (lambda: mem.add("not \udcff unicode", user_id=USER, infer=True), InvalidText),
+        (lambda: mem.add("fine", user_id=USER, infer="sometimes"), ValidationError),
+        (lambda: mem.add("a fact", user_id=USER, kind=MemoryKind.SEMANTIC, infer=True),
+         ValidationError),
+        (lambda: mem.add("x", user_id=USER, metadata={"extraction": "done"}, infer=True),
+         ValidationError),
+    ):  # fmt: skip
+        with pytest.raises(error):
+            call()
+    assert mem.stats().records == before
+
+
+# the LLM path ---------------------------------------------------------------------------------
+
+MODEL = "ollama/llama3"
+PARIS_JSON = json.dumps(
+    {
+        "facts": [
+            {
+                "text": "Alice lives in Paris.",
+                "subject": "Alice",
+                "entities": ["Alice", "Paris"],
+                "event_time": "2022-03-01",
+                "attribute": "lives_in",
+                "value": "Paris",
+                "fact_type": "attribute",
+            }
+        ],
+        "decisions": [{"fact": 0, "op": "ADD", "target": None, "reason": "new"}],
+    }
+)
+BERLIN_JSON = json.dumps(
+    {
+        "facts": [
+            {
+                "text": "Alice moved to Berlin in January 2023.",
+                "subject": "Alice",
+                "entities": ["Alice", "Berlin"],
+                "event_time": "2023-01-01",
+                "attribute": "lives_in",
+                "value": "Berlin",
+            }
+        ]
+    }
+)
+
+
+@pytest.fixture
+def llm_memory(home: Path, embedder: Embedder) -> Iterator[Any]:
+    opened: list[Memory] = []
+
+    def open_memory(**settings: Any) -> Memory:
+        settings = {"llm_model": MODEL, "llm_backoff_s": 0.001, "llm_retries": 2, **settings}
+        mem = Memory(settings=Settings.load(home=home, **settings), embedder=embedder)
+        opened.append(mem)
+        return mem
+
+    yield open_memory
+    for mem in opened:
+        mem.close()
+
+
+class Script:
+    """A litellm.completion that answers from a script (through litellm's mock_response) and
+    records which prompt each call was."""
+
+    def __init__(self, *answers: Any) -> None:
+        self.answers = list(answers)
+        self.prompts: list[str] = []
+        self.litellm = load_litellm()
+
+    def __call__(self, **kwargs: Any) -> Any:
+        self.prompts.append(kwargs["metadata"]["agentmem_prompt"])
+        return self.litellm.completion(**kwargs, mock_response=self.answers.pop(0))
+
+    def pipeline(self) -> dict[str, Any]:
+        client = LLMClient(MODEL, backoff_s=0.001, retries=2, completion=self)
+        return {"extractor": LLMExtractor(client), "decider": LLMDecider(client)}
+
+
+def test_llm_answer_from_settings_mock_response(llm_memory: Any) -> None:
+    mem = llm_memory(llm_kwargs={"mock_response": PARIS_JSON})
+    episode = mem.add("Alice: I live in Paris.", user_id=USER, infer=True)
+    (fact,) = facts_of(mem)
+    assert fact.text == "Alice lives in Paris."
+    assert fact.event_time.isoformat().startswith("2022-03-01")
+    assert fact.provenance["extractor"] == f"llm:{MODEL}"
+    assert fact.provenance["prompt_version"] == "extract-v1"
+    assert fact.provenance["sources"] == [episode.id]
+    assert fact.metadata["slot"] == "alice|lives_in"
+    assert episode.metadata["extraction"] == "done"
+
+
+def test_llm_batched_decision_invalidates_by_short_id(llm_memory: Any) -> None:
+    mem = llm_memory(llm_kwargs={"mock_response": PARIS_JSON})
+    mem.add("Alice: I live in Paris.", user_id=USER, infer=True)
+    decide = {"decisions": [{"fact": 0, "op": "INVALIDATE", "target": "1", "reason": "moved"}]}
+    script = Script(BERLIN_JSON, json.dumps(decide))
+    record = mem.add("Alice: I moved to Berlin in January.", user_id=USER)
+    _, outcome = extract_episode(mem, record, **script.pipeline())
+    assert script.prompts == ["extract-v1", "decide-v1"]
+    assert [d.op for d in outcome.decisions] == [DecisionOp.INVALIDATE]
+    then = mem.search("where does Alice live", user_id=USER, kinds="semantic", as_of="2022-06-01")
+    now = mem.search("where does Alice live", user_id=USER, kinds="semantic")
+    assert [h.record.text for h in then] == ["Alice lives in Paris."]
+    assert [h.record.text for h in now] == ["Alice moved to Berlin in January 2023."]
+
+
+def test_llm_decision_about_an_unknown_id_adds(llm_memory: Any) -> None:
+    mem = llm_memory()
+    decide = {"decisions": [{"fact": 0, "op": "UPDATE", "target": "99", "reason": "?"}]}
+    script = Script(PARIS_JSON, json.dumps(decide))
+    record = mem.add("Alice: I live in Paris.", user_id=USER)
+    _, outcome = extract_episode(mem, record, **script.pipeline())
+    assert [d.op for d in outcome.decisions] == [DecisionOp.ADD]
+    assert "unknown fact '99'" in outcome.decisions[0].reason
+
+
+def test_malformed_answer_is_repaired_once(llm_memory: Any) -> None:
+    mem = llm_memory()
+    script = Script("Here are the facts: Alice lives in Paris", PARIS_JSON, PARIS_JSON)
+    record = mem.add("Alice: I live in Paris.", user_id=USER)
+    episode, outcome = extract_episode(mem, record, **script.pipeline())
+    assert script.prompts == ["extract-v1", "extract-v1+repair-v1", "decide-v1"]
+    assert outcome.status == "done" and episode.metadata["extraction"] == "done"
+    assert [f.text for f in facts_of(mem)] == ["Alice lives in Paris."]
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    ['{"facts": [{"text": "trailing comma",}]}', '{"facts": [{"text": "Alice \\udcff"}]}', ""],
+)
+def test_malformed_twice_keeps_the_episode_pending(llm_memory: Any, garbage: str) -> None:
+    mem = llm_memory()
+    script = Script(garbage, garbage)
+    record = mem.add("Alice: I live in Paris.", user_id=USER)
+    episode, outcome = extract_episode(mem, record, **script.pipeline())
+    assert (
+        outcome.status == "pending" and "ExtractionFailed" in episode.metadata["extraction_error"]
+    )
+    assert episode.metadata["extraction_attempts"] == 1
+    assert mem.get(record.id).text == "Alice: I live in Paris."  # kept
+    assert facts_of(mem) == []
+    # A later try (consolidation) with a working model finishes it.
+    outcomes = extract_pending(mem, SCOPE, **Script(PARIS_JSON, PARIS_JSON).pipeline())
+    assert [o.status for o in outcomes] == ["done"]
+    assert "extraction_error" not in mem.get(record.id).metadata
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"mock_response": "litellm.RateLimitError"},
+        {"mock_response": "litellm.InternalServerError"},
+        {"mock_response": "{}", "mock_timeout": True},
+    ],
+)
+def test_llm_errors_are_retried_then_the_episode_is_kept(llm_memory: Any, kwargs: Any) -> None:
+    mem = llm_memory(llm_kwargs=kwargs, llm_timeout_s=0.01)
+    episode = mem.add("Alice: I live in Paris.", user_id=USER, infer=True)
+    assert episode.metadata["extraction"] == "pending"
+    assert "LLMUnavailable" in episode.metadata["extraction_error"]
+    assert "after 3 attempts" in episode.metadata["extraction_error"]
+    assert mem.get(episode.id).text == "Alice: I live in Paris."
+    assert facts_of(mem) == []
+
+
+def test_an_exception_from_the_model_keeps_the_episode(llm_memory: Any) -> None:
+    mem = llm_memory()
+    script = Script(*(ValueError("provider exploded") for _ in range(3)))
+    record = mem.add("Alice: I live in Paris.", user_id=USER)
+    episode, outcome = extract_episode(mem, record, **script.pipeline())
+    assert len(script.prompts) == 3  # one call and two retries
+    assert outcome.status == "pending" and "provider exploded" in (outcome.error or "")
+    assert episode.metadata["extraction"] == "pending"
+
+
+def test_repeated_failures_end_as_failed(llm_memory: Any) -> None:
+    mem = llm_memory(llm_kwargs={"mock_response": "nope"}, semantic={"max_attempts": 2})
+    episode = mem.add("Alice: I live in Paris.", user_id=USER, infer=True)
+    assert episode.metadata["extraction"] == "pending"
+    (outcome,) = extract_pending(mem)
+    assert outcome.status == "failed"
+    assert mem.get(episode.id).metadata["extraction_attempts"] == 2
+    assert extract_pending(mem) == []  # no longer retried
+    assert mem.list(user_id=USER, filters={"extraction": "failed"})[0].id == episode.id
+
+
+def test_add_many_infers_for_its_episodes_only(mem: Memory) -> None:
+    records = mem.add_many(
+        [
+            {"text": "Maya: I live in Lisbon.", "event_time": "2023-01-01T00:00:00Z"},
+            {"text": "Maya prefers tea.", "kind": "semantic"},
+            "Maya: I moved to Porto last week.",
+        ],
+        user_id=USER,
+        infer=True,
+    )
+    assert [r.metadata.get("extraction") for r in records] == ["done", None, "done"]
+    current = [f.text for f in facts_of(mem)]
+    assert "Maya prefers tea." in current and any("Porto" in t for t in current)
+    assert not any("Lisbon" in t for t in current)  # invalidated by the move

@@ -1,0 +1,345 @@
+"""The LLM-free extractor, date resolution, message shapes, answer parsing and decision rules.
+
+No store and no model here: decisions are tested on hand-built contexts, so each rule is
+pinned down on its own.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from agentmem.errors import InvalidText, ValidationError
+from agentmem.models import MemoryKind, MemoryRecord, Scope
+from agentmem.semantic import (
+    DecisionBatch,
+    DecisionOp,
+    ExtractedFact,
+    ExtractionResult,
+    FactContext,
+    RulesExtractor,
+    decide_fact,
+    episode_from,
+    parse_answer,
+    render_messages,
+)
+from agentmem.semantic.decide import record_slot
+from agentmem.semantic.extractor import InferMode, infer_mode
+from agentmem.semantic.rules import find_slot, to_third_person
+from agentmem.settings import SemanticSettings
+from agentmem.timeparse import resolve_dates
+
+SAID = datetime(2023, 5, 8, 13, 56, tzinfo=UTC)  # a Monday
+SCOPE = Scope(user_id="u")
+
+
+def facts(text: str, **kwargs: object) -> list[ExtractedFact]:
+    return RulesExtractor().extract(episode_from(text, said_at=SAID, **kwargs))  # type: ignore[arg-type]
+
+
+def texts(text: str) -> list[str]:
+    return [f.text for f in facts(text)]
+
+
+# dates -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("phrase", "day", "granularity"),
+    [
+        ("yesterday", "2023-05-07", "day"),
+        ("last night", "2023-05-07", "day"),
+        ("tomorrow", "2023-05-09", "day"),
+        ("two days ago", "2023-05-06", "day"),
+        ("last week", "2023-05-01", "week"),
+        ("last weekend", "2023-05-06", "weekend"),
+        ("last month", "2023-04-01", "month"),
+        ("next month", "2023-06-01", "month"),
+        ("last year", "2022-01-01", "year"),
+        ("last Friday", "2023-05-05", "day"),
+        ("the Sunday before last", "2023-04-30", "day"),
+        ("on 3 March 2021", "2021-03-03", "day"),
+        ("in 2019", "2019-01-01", "year"),
+    ],
+)
+def test_relative_dates_resolve_against_when_it_was_said(
+    phrase: str, day: str, granularity: str
+) -> None:
+    (found,) = resolve_dates(f"I did it {phrase}.", now=SAID)
+    assert found.when.date().isoformat() == day
+    assert found.granularity == granularity
+
+
+def test_ambiguous_dates_follow_the_tense() -> None:
+    (past,) = resolve_dates("We went there in July", now=SAID)
+    (future,) = resolve_dates("We will go there in July", now=SAID)
+    assert past.when.year == 2022 and future.when.year == 2023
+    assert resolve_dates("May I ask something?", now=SAID) == []
+    assert resolve_dates("I swim every Sunday", now=SAID) == []
+
+
+def test_yesterday_in_a_message_of_8_may_is_7_may() -> None:
+    (fact,) = facts("Caroline: I went to a LGBTQ support group yesterday and it was so powerful.")
+    assert fact.event_time == datetime(2023, 5, 7, tzinfo=UTC)
+    assert "on 7 May 2023" in fact.text and "yesterday" not in fact.text
+    assert fact.time_phrase == "yesterday" and fact.time_granularity == "day"
+
+
+# extraction ---------------------------------------------------------------------------------
+
+
+def test_first_person_becomes_the_speaker() -> None:
+    (fact,) = facts("Melanie: Yeah, I painted that lake sunrise last year! It's lovely.")
+    assert fact.text == "Melanie painted that lake sunrise in 2022."
+    assert fact.subject == "Melanie" and "Melanie" in fact.entities
+    assert fact.event_time == datetime(2022, 1, 1, tzinfo=UTC)
+    assert to_third_person("I have my own car and I love it", "Sam") == (
+        "Sam has Sam's own car and Sam loves it"
+    )
+
+
+def test_speaker_from_metadata_when_the_text_names_none() -> None:
+    record = MemoryRecord(
+        scope=SCOPE, text="I adopted a greyhound called Pepper.", metadata={"speaker": "Maya"}
+    )
+    (fact,) = RulesExtractor().extract(episode_from(record, said_at=SAID))
+    assert fact.text == "Maya adopted a greyhound called Pepper."
+    assert {"Maya", "Pepper"} <= set(fact.entities)
+
+
+def test_entities_are_capitalised_spans_not_sentence_starters() -> None:
+    (fact,) = facts("Maya: Yesterday I flew from New York to Lisbon with Air Portugal.")
+    assert {"Maya", "New York", "Lisbon", "Air Portugal"} <= set(fact.entities)
+    assert "Yesterday" not in fact.entities
+
+
+def test_chit_chat_questions_and_the_listener_give_no_facts() -> None:
+    assert texts("Tom: Hey Mel! Good to see you! How have you been?") == []
+    assert texts("Tom: Haha yes!! That's so funny. See you soon!") == []
+    assert texts("Tom: Wow, I'm so happy for you!") == []
+    assert texts("Tom: Thanks!") == []
+
+
+def test_clauses_become_separate_facts_with_preferences_and_plans() -> None:
+    found = facts("Maya: I love hiking, but I hate running. I'm planning to visit Japan next year.")
+    by_text = {f.text: f for f in found}
+    assert by_text["Maya loves hiking."].attribute == "likes:hiking"
+    assert by_text["Maya loves hiking."].value == "positive"
+    assert by_text["Maya hates running."].value == "negative"
+    plan = by_text["Maya is planning to visit Japan in 2024."]
+    assert plan.fact_type.value == "plan" and "Japan" in plan.entities
+
+
+@pytest.mark.parametrize(
+    ("clause", "subject", "attribute", "value", "negated"),
+    [
+        ("I live in Lisbon with my partner", "Maya", "lives_in", "Lisbon", False),
+        ("We moved to New York City last year", "Maya", "lives_in", "New York City", False),
+        ("I started working at Siemens", "Maya", "works_at", "Siemens", False),
+        ("I quit my job at Google", "Maya", "works_at", "Google", True),
+        ("I work as a nurse", "Maya", "occupation", "nurse", False),
+        ("I'm married to Joe", "Maya", "married_to", "Joe", False),
+        ("We got engaged", "Maya", "relationship_status", "engaged", False),
+        ("I'm 32", "Maya", "age", "32", False),
+        ("I just turned 40", "Maya", "age", "40", False),
+        ("My favourite colour is green", "Maya", "favourite_colour", "green", False),
+        ("My sister lives in Rome", "Maya's sister", "lives_in", "Rome", False),
+        ("Alice moved to Berlin", "Alice", "lives_in", "Berlin", False),
+        ("I can't stand coffee anymore", "Maya", "likes:coffee", "negative", False),
+    ],
+)
+def test_single_valued_attributes(
+    clause: str, subject: str, attribute: str, value: str, negated: bool
+) -> None:
+    assert find_slot(clause, "Maya") == (subject, attribute, value, negated)
+
+
+def test_no_attribute_in_plain_statements() -> None:
+    assert find_slot("I'm 5 minutes away", "Maya") is None
+    assert find_slot("I would love to visit Paris", "Maya") is None
+    assert find_slot("I'm moving to Berlin next month", "Maya") is None  # a plan, not yet true
+
+
+def test_plain_notes_keep_third_person_statements() -> None:
+    (fact,) = facts("Alice lives in Paris.")
+    assert (fact.subject, fact.attribute, fact.value) == ("Alice", "lives_in", "Paris")
+    assert fact.slot == "alice|lives_in"
+    # In a dialogue, a remark about someone else is not taken as a fact unless it sets one.
+    assert texts("Tom: The transgender stories were so inspiring!") == []
+
+
+def test_assistant_turns_are_not_facts_about_a_person() -> None:
+    episode = episode_from(
+        [
+            {"role": "user", "content": "I adopted a cat named Miso."},
+            {"role": "assistant", "content": "I think Miso is a lovely name for a cat."},
+        ],
+        said_at=SAID,
+        speaker="Maya",
+    )
+    assert [f.text for f in RulesExtractor().extract(episode)] == ["Maya adopted a cat named Miso."]
+
+
+# messages -----------------------------------------------------------------------------------
+
+
+def test_messages_render_as_speaker_lines() -> None:
+    text = render_messages(
+        [
+            {"role": "user", "content": "Hi"},
+            {"role": "user", "name": "Maya", "content": [{"type": "text", "text": "I swim."}]},
+            {"role": "assistant", "content": ""},  # empty: skipped
+            {"role": "assistant", "content": None},
+        ]
+    )
+    assert text == "user: Hi\nMaya: I swim."
+
+
+@pytest.mark.parametrize(
+    ("messages", "error", "words"),
+    [
+        ([], InvalidText, "no messages"),
+        ("hello", ValidationError, "list of dicts"),
+        ([["user", "hi"]], ValidationError, "message 0 is a list"),
+        ([{"role": "user"}], InvalidText, "no 'content'"),
+        ([{"role": "user", "content": "  "}], InvalidText, "every message is empty"),
+        ([{"role": "user", "content": b"\xff"}], InvalidText, "bytes"),
+        ([{"role": "user", "content": "bad \udcff"}], InvalidText, "not valid Unicode"),
+        ([{"role": "user", "content": 3}], InvalidText, "string or a list"),
+        ([{"role": 7, "content": "hi"}], ValidationError, "role and name"),
+    ],
+)
+def test_wrong_shaped_messages_are_rejected_clearly(
+    messages: object, error: type[Exception], words: str
+) -> None:
+    with pytest.raises(error, match=words):
+        render_messages(messages)
+
+
+def test_infer_modes() -> None:
+    episodic = MemoryKind.EPISODIC
+    assert infer_mode(None, False, episodic) is InferMode.OFF
+    assert infer_mode(None, "deferred", episodic) is InferMode.DEFERRED
+    assert infer_mode(True, False, episodic) is InferMode.INLINE
+    assert infer_mode(None, True, MemoryKind.SEMANTIC) is InferMode.OFF  # setting: not for facts
+    with pytest.raises(ValidationError, match="stored as it is"):
+        infer_mode(True, False, MemoryKind.SEMANTIC)
+    with pytest.raises(ValidationError, match="True, False or 'deferred'"):
+        infer_mode("later", False, episodic)
+
+
+# LLM answers ---------------------------------------------------------------------------------
+
+
+def test_answers_parse_from_fences_and_prose() -> None:
+    fenced = '```json\n{"facts": [{"text": "Ana swims.", "event_time": "2023-05-07"}]}\n```'
+    result = parse_answer(fenced, ExtractionResult)
+    assert result.facts[0].event_time == datetime(2023, 5, 7, tzinfo=UTC)
+    prose = 'Sure! {"decisions": [{"fact": 0, "op": "delete", "target": 2}]} Hope it helps.'
+    (decision,) = parse_answer(prose, DecisionBatch).decisions
+    assert decision.op is DecisionOp.INVALIDATE and decision.target_id == "2"
+
+
+@pytest.mark.parametrize(
+    ("answer", "words"),
+    [
+        ("", "empty"),
+        ("I could not find any facts.", "not JSON"),
+        ('{"facts": [{"text": ""}]}', "expected shape"),
+        ('{"facts": "none"}', "expected shape"),
+        ("[1, 2]", "not an object"),
+        ('{"facts": [{"text": "bad \\udcff"}]}', "expected shape"),
+        (None, "empty"),
+    ],
+)
+def test_malformed_answers_raise_a_readable_reason(answer: object, words: str) -> None:
+    with pytest.raises(ValueError, match=words):
+        parse_answer(answer, ExtractionResult)
+
+
+# decisions ------------------------------------------------------------------------------------
+
+
+def known(text: str, *, when: datetime | None = None, **metadata: object) -> MemoryRecord:
+    start = when or datetime(2022, 1, 1, tzinfo=UTC)
+    return MemoryRecord(
+        scope=SCOPE,
+        kind=MemoryKind.SEMANTIC,
+        text=text,
+        metadata=dict(metadata),
+        event_time=start,
+        valid_from=start,
+    )
+
+
+def fact(text: str, **fields: object) -> ExtractedFact:
+    return ExtractedFact(text=text, **fields)  # type: ignore[arg-type]
+
+
+SETTINGS = SemanticSettings()
+
+
+def decide(new: ExtractedFact, similar=(), same_slot=()) -> list[tuple[DecisionOp, str | None]]:  # type: ignore[no-untyped-def]
+    ctx = FactContext(new, similar=list(similar), same_slot=list(same_slot))
+    return [(d.op, d.target_id) for d in decide_fact(0, ctx, SAID, SETTINGS)]
+
+
+def test_a_new_value_of_a_single_valued_attribute_invalidates_the_old() -> None:
+    paris = known("Alice lives in Paris.")
+    berlin = fact("Alice moved to Berlin.", subject="Alice", attribute="lives_in", value="Berlin")
+    assert decide(berlin, same_slot=[paris]) == [(DecisionOp.INVALIDATE, paris.id)]
+
+
+def test_a_value_older_than_the_known_one_is_kept_as_history() -> None:
+    berlin = known("Alice lives in Berlin.", when=datetime(2023, 1, 1, tzinfo=UTC))
+    paris = fact(
+        "Alice lived in Paris in 2020.",
+        subject="Alice",
+        attribute="lives_in",
+        value="Paris",
+        event_time="2020-01-01",
+    )
+    ctx = FactContext(paris, same_slot=[berlin])
+    (decision,) = decide_fact(0, ctx, SAID, SETTINGS)
+    assert decision.op is DecisionOp.ADD and decision.valid_to == berlin.valid_from
+
+
+def test_the_same_value_is_a_noop_or_an_update_with_detail() -> None:
+    paris = known("Alice lives in Paris.")
+    again = fact(
+        "Alice still lives in Paris.", subject="Alice", attribute="lives_in", value="paris"
+    )
+    more = fact(
+        "Alice lives in Paris, in a flat near the Seine with two cats.",
+        subject="Alice",
+        attribute="lives_in",
+        value="Paris",
+    )
+    assert decide(again, same_slot=[paris]) == [(DecisionOp.NOOP, paris.id)]
+    assert decide(more, same_slot=[paris]) == [(DecisionOp.UPDATE, paris.id)]
+
+
+def test_a_negated_fact_ends_the_value() -> None:
+    google = known("Maya works at Google.")
+    quit_ = fact("Maya quit her job at Google.", subject="Maya", attribute="works_at",
+                 value="Google", negated=True)  # fmt: skip
+    assert decide(quit_, same_slot=[google]) == [(DecisionOp.INVALIDATE, google.id)]
+
+
+def test_similarity_rules() -> None:
+    tennis = known("Maya plays tennis.")
+    assert decide(fact("Maya plays tennis."), similar=[(tennis, 0.97)]) == [
+        (DecisionOp.NOOP, tennis.id)
+    ]
+    detail = fact("Maya plays tennis every Sunday with her brother.")
+    assert decide(detail, similar=[(tennis, 0.82)]) == [(DecisionOp.UPDATE, tennis.id)]
+    assert decide(fact("Maya plays chess."), similar=[(tennis, 0.62)]) == [(DecisionOp.ADD, None)]
+    assert decide(fact("Maya bakes bread."), similar=[]) == [(DecisionOp.ADD, None)]
+
+
+def test_facts_about_other_subjects_or_attributes_never_match() -> None:
+    sister = known("Maya's sister lives in Rome.")
+    maya = fact("Maya lives in Rome.", subject="Maya", attribute="lives_in", value="Rome")
+    assert record_slot(sister)[0] == "maya's sister|lives_in"  # read from the text
+    assert decide(maya, similar=[(sister, 0.93)]) == [(DecisionOp.ADD, None)]
