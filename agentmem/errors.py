@@ -21,6 +21,7 @@ one boundary (the backend module) with ``raise ... from exc``.
     │   ├── HomeLocked                         another process holds the embedded home
     │   └── LLMUnavailable                     the LLM timed out, rate-limited or refused
     ├── ExtractionFailed                       the LLM's answer stayed malformed after a repair
+    ├── GraphCorrupt                           a stored knowledge graph cannot be read; rebuild it
     └── Conflict                               a concurrent change won; retry
 """
 
@@ -97,6 +98,12 @@ class Conflict(AgentMemError):
     """A concurrent change to the same record won; reload and retry."""
 
 
+class GraphCorrupt(AgentMemError):
+    """A stored knowledge graph cannot be read (malformed or inconsistent items). The graph is
+    derived from the store: rebuild it with ``agentmem reindex --graph`` (``mem.graph.rebuild()``);
+    no memory is lost."""
+
+
 def first_message(exc: Exception) -> str:
     """The readable message of a pydantic validation error (its first problem), or str(exc)."""
     errors = getattr(exc, "errors", None)
@@ -117,6 +124,7 @@ __all__ = [
     "BackendUnavailable",
     "Conflict",
     "ExtractionFailed",
+    "GraphCorrupt",
     "HomeLocked",
     "InvalidExperience",
     "InvalidFilter",

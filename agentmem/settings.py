@@ -43,6 +43,9 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "time": 1.0,
     "recency": 0.0,
     "importance": 0.0,
+    # Knowledge-graph recall (Personalized PageRank from the entities a query names); see
+    # GraphSettings and benchmarks/RESULTS.md (section graph) for how it was chosen.
+    "graph": 0.5,
 }
 
 
@@ -248,6 +251,60 @@ class ExperienceSettings(BaseModel):
         return value
 
 
+class GraphSettings(BaseModel):
+    """The knowledge graph: how entities are resolved, how the graph channel spreads, how
+    communities are found (see docs/configuration.md, "Knowledge graph")."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(
+        default=True,
+        description="keep a knowledge graph of the entities facts mention (updated with every "
+        "write of a fact); False leaves the graph alone and the graph channel empty",
+    )
+    fuzzy_threshold: float = Field(
+        default=90.0,
+        ge=50,
+        le=100,
+        description="rapidfuzz ratio (0-100) of two normalised names at or above which a new "
+        "name is the same entity as a known one",
+    )
+    fuzzy_min_length: int = Field(
+        default=5, ge=1, description="names shorter than this are only matched exactly"
+    )
+    embedding_threshold: float | None = Field(
+        default=0.9,
+        gt=0,
+        le=1,
+        description="cosine of two names' embeddings at or above which they are one entity "
+        "(e.g. 'NYC' / 'New York City'); None switches embedding matching off",
+    )
+    ppr_damping: float = Field(
+        default=0.5,
+        gt=0,
+        lt=1,
+        description="PageRank damping of the graph channel (HippoRAG uses 0.5): the chance of "
+        "following an edge instead of returning to the query's entities",
+    )
+    max_seeds: int = Field(
+        default=8, ge=1, le=100, description="most query entities that seed the PageRank"
+    )
+    community_resolution: float = Field(
+        default=1.0, gt=0, description="Louvain resolution: above 1 gives smaller communities"
+    )
+    community_levels: int = Field(
+        default=3, ge=1, le=10, description="most levels of communities of communities"
+    )
+    seed: int = Field(default=7, description="random seed of community detection")
+
+    @field_validator("embedding_threshold", mode="before")
+    @classmethod
+    def _none_words(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().lower() in ("", "none", "null", "off"):
+            return None
+        return value
+
+
 class Settings(BaseSettings):
     """Everything agentmem can be configured with. Build it explicitly and pass it in."""
 
@@ -277,6 +334,11 @@ class Settings(BaseSettings):
     buffer_url: str | None = Field(
         default=None,
         description="short-term buffers: memory:// (in-process, default) or redis://host:6379/0",
+    )
+    graph_url: str | None = Field(
+        default=None,
+        description="knowledge graph: None keeps it in memory (networkx) persisted in the store; "
+        "neo4j://user:password@host:7687 (or bolt://, neo4j+s://) uses Neo4j",
     )
     embedder: str = Field(default="minilm", description="embedding model spec (see module doc)")
     embed_batch_size: int = Field(default=64, ge=1, le=4096)
@@ -328,8 +390,9 @@ class Settings(BaseSettings):
     semantic: SemanticSettings = Field(default_factory=SemanticSettings)
     buffer: BufferSettings = Field(default_factory=BufferSettings)
     experience: ExperienceSettings = Field(default_factory=ExperienceSettings)
+    graph: GraphSettings = Field(default_factory=GraphSettings)
 
-    @field_validator("store_url", "vectors_url", "buffer_url")
+    @field_validator("store_url", "vectors_url", "buffer_url", "graph_url")
     @classmethod
     def _known_scheme(cls, value: str | None, info: Any) -> str | None:
         if value is None:
@@ -338,6 +401,14 @@ class Settings(BaseSettings):
             "store_url": ("sqlite://", "postgresql://", "postgres://"),
             "vectors_url": ("edge://", "http://", "https://", "qdrant-local://"),
             "buffer_url": ("memory://", "redis://", "rediss://", "unix://"),
+            "graph_url": (
+                "neo4j://",
+                "neo4j+s://",
+                "neo4j+ssc://",
+                "bolt://",
+                "bolt+s://",
+                "bolt+ssc://",
+            ),
         }[info.field_name]
         if not value.startswith(schemes):
             raise InvalidSettings(
@@ -406,6 +477,7 @@ __all__ = [
     "DEFAULT_WEIGHTS",
     "BufferSettings",
     "ExperienceSettings",
+    "GraphSettings",
     "RetrievalSettings",
     "SemanticSettings",
     "Settings",

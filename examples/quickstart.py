@@ -213,8 +213,20 @@ def experience(mem: Memory, user_id: str) -> None:
     console.print(f"procedure recalled for a new task: {recall.procedures[0].procedure.text}")
 
 
+def langgraph(mem: Memory, user_id: str) -> None:
+    step("9. LangGraph: the same memory as a LangGraph store (docs/langgraph.md)")
+    from graphs import AgentMemStore  # the `langgraph` extra
+
+    store = AgentMemStore(mem, user_level=1, index={"fields": ["text"]})  # ("memories", user)
+    store.put(("memories", user_id), "seat", {"text": "Maya prefers a window seat on trains"})
+    item = store.search(("memories", user_id), query="Which seat does Maya like?", limit=1)[0]
+    console.print(f"LangGraph store.search finds: {item.value['text']!r} in {item.namespace}")
+    hit = mem.search("Maya's seat preference on trains", user_id=user_id, k=1)[0]
+    console.print(f"and mem.search in Maya's scope finds the same memory: {hit.record.text!r}")
+
+
 def stats(mem: Memory) -> None:
-    step("9. stats")
+    step("10. stats")
     s = mem.stats()
     table = Table(show_header=False)
     for key, value in s.model_dump().items():
@@ -242,6 +254,7 @@ def main() -> int:
         live_conversation(mem, user_id)
         facts(mem, user_id)
         experience(mem, user_id)
+        langgraph(mem, user_id)
         stats(mem)
     console.print(f"[green]demo finished in {time.perf_counter() - started:.1f} s[/]")
     return 0

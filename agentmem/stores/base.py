@@ -21,6 +21,8 @@ import numpy as np
 
 from agentmem.filters import Condition
 from agentmem.models import HistoryEntry, MemoryKind, MemoryRecord, Scope, ScopeSet
+from agentmem.stores._graph_sql import GraphPartition, GraphRow
+from agentmem.stores._jobs_sql import JobRow, Watermark
 
 
 class IndexOp(StrEnum):
@@ -151,6 +153,98 @@ class RecordStore(ABC):
     @abstractmethod
     def counts(self) -> StoreCounts:
         """Sizes for ``stats()``."""
+
+    # knowledge graph persistence (the embedded graph backend keeps its graphs here) ----------
+
+    supports_graph: bool = False
+    """Whether the store keeps knowledge graphs (``graph_*`` methods; see
+    :mod:`agentmem.stores._graph_sql`)."""
+
+    def graph_partitions(self, scope: Scope | ScopeSet | None) -> list[GraphPartition]:
+        """The stored graph partitions a scope may read (all of them for ``None``)."""
+        raise self._no_graph()
+
+    def graph_partitions_holding(self, kind: str, item_ids: Sequence[str]) -> list[GraphPartition]:
+        """The partitions holding a graph item of ``kind`` with one of these ids."""
+        raise self._no_graph()
+
+    def graph_rows(self, key: str) -> list[GraphRow]:
+        """Every stored item of one partition."""
+        raise self._no_graph()
+
+    def graph_write(
+        self,
+        *,
+        key: str,
+        scope: Scope,
+        expected_version: int,
+        upserts: Sequence[GraphRow],
+        deletes: Sequence[tuple[str, str]],
+        replace: bool = False,
+    ) -> int:
+        """Apply one change to a partition in one transaction (``replace``: drop its items
+        first); returns the new version, or raises :class:`~agentmem.errors.Conflict` when the
+        partition is no longer at ``expected_version``."""
+        raise self._no_graph()
+
+    def graph_drop(self, scope: Scope | ScopeSet | None) -> int:
+        """Delete the graph partitions a scope may read (all for ``None``); returns how many."""
+        raise self._no_graph()
+
+    def _no_graph(self) -> NotImplementedError:
+        return NotImplementedError(
+            f"{type(self).__name__} keeps no knowledge graph; use a graph server "
+            "(AGENTMEM_GRAPH_URL=neo4j://...)"
+        )
+
+    # consolidation bookkeeping (job ledger, watermarks, leases; see _jobs_sql) ---------------
+
+    supports_jobs: bool = False
+    """Whether the store keeps consolidation's job ledger, watermarks and leases."""
+
+    def touch(self, ids: Sequence[str], at: datetime) -> None:  # noqa: B027 - optional
+        """Count one recall of each record (``access_count``, ``last_accessed_at``) without a
+        new version. Stores that cannot do it cheaply ignore it."""
+
+    def job_write(self, row: JobRow) -> None:
+        """Insert or replace the ledger row of ``(row.run_id, row.stage)``."""
+        raise self._no_jobs()
+
+    def job_rows(
+        self, *, scope: str | None = None, run_id: str | None = None, limit: int = 100
+    ) -> list[JobRow]:
+        """Ledger rows, newest first, optionally for one scope key or one run."""
+        raise self._no_jobs()
+
+    def watermark(self, scope: str, stage: str) -> Watermark | None:
+        """How far ``stage`` got for the scope key ``scope`` (None: never completed)."""
+        raise self._no_jobs()
+
+    def watermarks(self, stage: str) -> list[Watermark]:
+        """The watermarks of ``stage`` for every scope."""
+        raise self._no_jobs()
+
+    def set_watermark(self, scope: str, stage: str, value: str) -> None:
+        """Record how far ``stage`` got for ``scope`` (a JSON value the stage defines)."""
+        raise self._no_jobs()
+
+    def lease(self, name: str, owner: str, ttl_s: float) -> bool:
+        """Take or renew the lease ``name`` for ``owner``; False while another owner holds it."""
+        raise self._no_jobs()
+
+    def lease_owner(self, name: str) -> str | None:
+        """The owner of the unexpired lease ``name``, or None."""
+        raise self._no_jobs()
+
+    def release(self, name: str, owner: str) -> bool:
+        """Drop the lease ``name`` if ``owner`` holds it."""
+        raise self._no_jobs()
+
+    def _no_jobs(self) -> NotImplementedError:
+        return NotImplementedError(
+            f"{type(self).__name__} keeps no consolidation ledger; use the SQLite or "
+            "PostgreSQL store"
+        )
 
     def __enter__(self) -> Self:
         self.setup()

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -23,6 +25,8 @@ import numpy as np
 from agentmem.errors import BackendUnavailable, Conflict, InvalidSettings, ValidationError
 from agentmem.filters import Condition, FilterOp
 from agentmem.models import SCOPE_FIELDS, HistoryEntry, MemoryRecord, Scope, ScopeSet
+from agentmem.stores import _graph_sql, _jobs_sql
+from agentmem.stores._graph_sql import GraphPartition, GraphRow
 from agentmem.stores._sql import (
     HISTORY_COLUMNS,
     RANGE_SQL,
@@ -93,6 +97,10 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (embedder, content_hash)
     );
     """,
+    # 2: the knowledge graph's partitions and items (agentmem.graph.networkx_store).
+    _graph_sql.graph_migration('TEXT COLLATE "C"', "DOUBLE PRECISION"),
+    # 3: consolidation's job ledger, per-scope watermarks and leases (consolidation/).
+    _jobs_sql.jobs_migration('TEXT COLLATE "C"', "DOUBLE PRECISION"),
 )
 
 # First key of the two-key advisory lock that serialises migrations; the second key is the
@@ -178,6 +186,8 @@ class PostgresStore(RecordStore):
     """
 
     supports_concurrent_processes = True
+    supports_graph = True
+    supports_jobs = True
 
     def __init__(
         self, url: str, *, pool_min: int = 1, pool_max: int = 8, timeout: float = 5.0
@@ -475,6 +485,87 @@ class PostgresStore(RecordStore):
             history_entries=history[0] if history else 0,
             pending_index=pending[0] if pending else 0,
         )
+
+    # consolidation bookkeeping ---------------------------------------------------------
+
+    def touch(self, ids: Sequence[str], at: datetime) -> None:
+        with self._connection() as conn, conn.cursor() as cur:
+            _jobs_sql.touch(cur, "%s", ids, at.timestamp())
+
+    def job_write(self, row: _jobs_sql.JobRow) -> None:
+        with self._connection() as conn, conn.cursor() as cur:
+            _jobs_sql.write_job(cur, "%s", row)
+
+    def job_rows(
+        self, *, scope: str | None = None, run_id: str | None = None, limit: int = 100
+    ) -> list[_jobs_sql.JobRow]:
+        with self._connection() as conn, conn.cursor() as cur:
+            return _jobs_sql.read_jobs(cur, "%s", scope=scope, run_id=run_id, limit=limit)
+
+    def watermark(self, scope: str, stage: str) -> _jobs_sql.Watermark | None:
+        with self._connection() as conn, conn.cursor() as cur:
+            return _jobs_sql.read_watermark(cur, "%s", scope, stage)
+
+    def watermarks(self, stage: str) -> list[_jobs_sql.Watermark]:
+        with self._connection() as conn, conn.cursor() as cur:
+            return _jobs_sql.read_watermarks(cur, "%s", stage)
+
+    def set_watermark(self, scope: str, stage: str, value: str) -> None:
+        with self._connection() as conn, conn.cursor() as cur:
+            _jobs_sql.write_watermark(cur, "%s", scope, stage, value, time.time())
+
+    def lease(self, name: str, owner: str, ttl_s: float) -> bool:
+        with self._connection() as conn, conn.cursor() as cur:
+            return _jobs_sql.acquire_lock(cur, "%s", name, owner, time.time(), ttl_s)
+
+    def lease_owner(self, name: str) -> str | None:
+        with self._connection() as conn, conn.cursor() as cur:
+            return _jobs_sql.lock_owner(cur, "%s", name, time.time())
+
+    def release(self, name: str, owner: str) -> bool:
+        with self._connection() as conn, conn.cursor() as cur:
+            return _jobs_sql.release_lock(cur, "%s", name, owner)
+
+    # knowledge graph -------------------------------------------------------------------
+
+    def graph_partitions(self, scope: Scope | ScopeSet | None) -> list[GraphPartition]:
+        with self._connection() as conn, conn.cursor() as cur:
+            return _graph_sql.partitions(cur, "%s", scope)
+
+    def graph_partitions_holding(self, kind: str, item_ids: Sequence[str]) -> list[GraphPartition]:
+        with self._connection() as conn, conn.cursor() as cur:
+            return _graph_sql.partitions_holding(cur, "%s", kind, item_ids)
+
+    def graph_rows(self, key: str) -> list[GraphRow]:
+        with self._connection() as conn, conn.cursor() as cur:
+            return _graph_sql.rows(cur, "%s", key)
+
+    def graph_write(
+        self,
+        *,
+        key: str,
+        scope: Scope,
+        expected_version: int,
+        upserts: Sequence[GraphRow],
+        deletes: Sequence[tuple[str, str]],
+        replace: bool = False,
+    ) -> int:
+        with self._connection() as conn, conn.transaction(), conn.cursor() as cur:
+            return _graph_sql.write(
+                cur,
+                "%s",
+                key=key,
+                scope=scope,
+                expected_version=expected_version,
+                upserts=upserts,
+                deletes=deletes,
+                replace=replace,
+                now=time.time(),
+            )
+
+    def graph_drop(self, scope: Scope | ScopeSet | None) -> int:
+        with self._connection() as conn, conn.transaction(), conn.cursor() as cur:
+            return _graph_sql.drop(cur, "%s", scope)
 
 
 __all__ = ["MIGRATIONS", "PostgresDialect", "PostgresStore"]

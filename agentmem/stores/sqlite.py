@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,8 @@ import numpy as np
 from agentmem.errors import BackendUnavailable, Conflict, InvalidSettings
 from agentmem.filters import Condition, FilterOp
 from agentmem.models import SCOPE_FIELDS, HistoryEntry, MemoryRecord, Scope, ScopeSet
+from agentmem.stores import _graph_sql, _jobs_sql
+from agentmem.stores._graph_sql import GraphPartition, GraphRow
 from agentmem.stores._sql import (
     HISTORY_COLUMNS,
     RANGE_SQL,
@@ -65,6 +69,10 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (embedder, content_hash)
     );
     """,
+    # 2: the knowledge graph's partitions and items (agentmem.graph.networkx_store).
+    _graph_sql.graph_migration("TEXT", "REAL"),
+    # 3: consolidation's job ledger, per-scope watermarks and leases (consolidation/).
+    _jobs_sql.jobs_migration("TEXT", "REAL"),
 )
 
 
@@ -119,6 +127,8 @@ class SQLiteStore(RecordStore):
     """
 
     supports_concurrent_processes = False
+    supports_graph = True
+    supports_jobs = True
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -374,6 +384,109 @@ class SQLiteStore(RecordStore):
             history_entries=history,
             pending_index=pending,
         )
+
+    # consolidation bookkeeping ---------------------------------------------------------
+
+    def touch(self, ids: Sequence[str], at: datetime) -> None:
+        with self._lock:
+            _jobs_sql.touch(self._require().cursor(), "?", ids, at.timestamp())
+
+    def job_write(self, row: _jobs_sql.JobRow) -> None:
+        with self._lock:
+            _jobs_sql.write_job(self._require().cursor(), "?", row)
+
+    def job_rows(
+        self, *, scope: str | None = None, run_id: str | None = None, limit: int = 100
+    ) -> list[_jobs_sql.JobRow]:
+        with self._lock:
+            return _jobs_sql.read_jobs(
+                self._require().cursor(), "?", scope=scope, run_id=run_id, limit=limit
+            )
+
+    def watermark(self, scope: str, stage: str) -> _jobs_sql.Watermark | None:
+        with self._lock:
+            return _jobs_sql.read_watermark(self._require().cursor(), "?", scope, stage)
+
+    def watermarks(self, stage: str) -> list[_jobs_sql.Watermark]:
+        with self._lock:
+            return _jobs_sql.read_watermarks(self._require().cursor(), "?", stage)
+
+    def set_watermark(self, scope: str, stage: str, value: str) -> None:
+        with self._lock:
+            _jobs_sql.write_watermark(
+                self._require().cursor(), "?", scope, stage, value, time.time()
+            )
+
+    def lease(self, name: str, owner: str, ttl_s: float) -> bool:
+        with self._lock:
+            return _jobs_sql.acquire_lock(
+                self._require().cursor(), "?", name, owner, time.time(), ttl_s
+            )
+
+    def lease_owner(self, name: str) -> str | None:
+        with self._lock:
+            return _jobs_sql.lock_owner(self._require().cursor(), "?", name, time.time())
+
+    def release(self, name: str, owner: str) -> bool:
+        with self._lock:
+            return _jobs_sql.release_lock(self._require().cursor(), "?", name, owner)
+
+    # knowledge graph -------------------------------------------------------------------
+
+    def graph_partitions(self, scope: Scope | ScopeSet | None) -> list[GraphPartition]:
+        with self._lock:
+            return _graph_sql.partitions(self._require().cursor(), "?", scope)
+
+    def graph_partitions_holding(self, kind: str, item_ids: Sequence[str]) -> list[GraphPartition]:
+        with self._lock:
+            return _graph_sql.partitions_holding(self._require().cursor(), "?", kind, item_ids)
+
+    def graph_rows(self, key: str) -> list[GraphRow]:
+        with self._lock:
+            return _graph_sql.rows(self._require().cursor(), "?", key)
+
+    def graph_write(
+        self,
+        *,
+        key: str,
+        scope: Scope,
+        expected_version: int,
+        upserts: Sequence[GraphRow],
+        deletes: Sequence[tuple[str, str]],
+        replace: bool = False,
+    ) -> int:
+        conn = self._require()
+        with self._lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                version = _graph_sql.write(
+                    conn.cursor(),
+                    "?",
+                    key=key,
+                    scope=scope,
+                    expected_version=expected_version,
+                    upserts=upserts,
+                    deletes=deletes,
+                    replace=replace,
+                    now=time.time(),
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return version
+
+    def graph_drop(self, scope: Scope | ScopeSet | None) -> int:
+        conn = self._require()
+        with self._lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                dropped = _graph_sql.drop(conn.cursor(), "?", scope)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return dropped
 
 
 __all__ = ["SQLiteStore"]

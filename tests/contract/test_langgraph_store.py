@@ -217,6 +217,12 @@ def test_an_update_keeps_its_place_and_a_deleted_key_written_again_goes_last(
     assert [i.key for i in store.search(("shop", "eu"))] == ["s3", "s5", "s1"]
 
 
+def test_new_keys_written_in_one_batch_keep_the_batchs_order(store: BaseStore) -> None:
+    names = [f"k{i:02d}" for i in range(30)][::-1]
+    store.batch([PutOp(("batch",), name, {"text": name}) for name in names])
+    assert [i.key for i in store.search(("batch",), limit=100)] == names
+
+
 def test_search_pages_with_limit_and_offset(store: BaseStore) -> None:
     fill(store)
     everything = keys(store.search((), limit=100))

@@ -33,6 +33,7 @@ def test_quickstart_runs_offline_end_to_end() -> None:
     assert "where Maya lives, as of 2024-04-01: Maya lives in Harbourside." in out
     assert "where Maya lives, as of now: Maya moved to Eastgate" in out
     assert "procedure recalled for a new task: For tasks like" in out  # experience memory
+    assert "mem.search in Maya's scope finds the same memory: 'Maya prefers a window" in out
     assert "demo finished" in out
 
 
@@ -68,7 +69,7 @@ def test_multi_agent_team_shows_what_each_agent_can_see() -> None:
 def test_self_evolving_agent_runs_offline_and_learns() -> None:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "COLUMNS": "120"}
     env.pop("AGENTMEM_LLM_MODEL", None)
-    args = ["--episodes", "12", "--window", "6", "--held-out", "6"]  # the learning: test_self_evolving
+    args = ["--episodes", "12", "--window", "6", "--held-out", "6"]  # learning: test_self_evolving
     result = subprocess.run(
         [sys.executable, str(ROOT / "examples" / "self_evolving_agent.py"), *args],
         capture_output=True,

@@ -392,7 +392,7 @@ def test_context_with_filters_or_other_kinds_leaves_procedures_to_search(mem: Me
 
 @given(max_tokens=st.integers(min_value=1, max_value=300), name=st.sampled_from(["a", "bb", "c"]))
 @settings(
-    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 def test_context_with_procedures_never_exceeds_max_tokens(
     mem: Memory, max_tokens: int, name: str

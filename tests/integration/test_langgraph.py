@@ -221,7 +221,6 @@ def test_experience_records_the_run_and_reports_the_procedures_it_was_shown(
     ]
     out = graph.invoke({"messages": second}, cfg(user_id=maya, thread_id="t-2"))
     assert rule.id in out["memory_procedures"]
-    assert mem.procedures(user_id=maya)[0].successes + rule.successes >= 1
     used = next(p for p in mem.procedures(user_id=maya) if p.id == rule.id)
     assert used.successes == 1
     # A graded failure is recorded as such; a chat turn without tools records nothing.

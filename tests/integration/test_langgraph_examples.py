@@ -21,6 +21,7 @@ def outputs() -> dict[str, str]:
     loading the embedder)."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "COLUMNS": "200"}
     env.pop("AGENTMEM_LLM_MODEL", None)  # the scripted models, whatever the shell has set
+    env["OMP_NUM_THREADS"] = "1"  # two processes side by side: one core each, no contention
     running = {
         name: subprocess.Popen(
             [sys.executable, str(ROOT / "examples" / name)],
