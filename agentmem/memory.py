@@ -31,7 +31,13 @@ from agentmem.models import (
     Scope,
     SearchHit,
 )
-from agentmem.parametric import QueryEncoderSource
+from agentmem.parametric import (
+    QueryEncoderSource,
+    RecallAnswer,
+    RecallSource,
+    discover_recall_models,
+)
+from agentmem.recall import recall as recall_answer
 from agentmem.semantic import extractor as semantic_pipeline
 from agentmem.semantic.episodes import render_messages
 from agentmem.settings import Settings
@@ -64,6 +70,7 @@ class Memory:
         settings: Settings | None = None,
         embedder: Embedder | None = None,
         query_encoders: QueryEncoderSource | None = None,
+        recall_models: RecallSource | None = None,
     ) -> None:
         if settings is not None and home is not None:
             raise InvalidSettings("pass home= or settings=, not both (set Settings(home=...))")
@@ -77,6 +84,9 @@ class Memory:
             ),
         )
         self._backends: Backends | None = open_backends(settings, embedder, query_encoders)
+        # Recall adapters (the gpu plugin's registry) are discovered on the first recall().
+        self._recall_models = recall_models
+        self._recall_discovered = recall_models is not None
         # Repair anything a crash left between the store commit and the index update.
         indexing.sync_outbox(self._backends)
 
@@ -333,6 +343,40 @@ class Memory:
             buffer=buffer if buffer is not None else self._buffers.live(scope),
         )
 
+    def recall(
+        self,
+        question: str,
+        *,
+        org_id: str | None = None,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        thread_id: str | None = None,
+        k: int = 5,
+        kinds: Sequence[str | MemoryKind] | str | None = None,
+        gate_threshold: float | None = None,
+    ) -> RecallAnswer:
+        """Answer ``question`` from the scope's memory: closed-book by the scope's promoted
+        recall adapter (or the shared one) when its confidence passes its gate, else from
+        retrieval (the best of ``k`` search hits). Without the ``gpu`` extra or a promoted
+        recall adapter, the answer is always retrieved.
+
+        ``gate_threshold`` overrides the adapter's gate (a mean answer-token log-probability)
+        for this call. See :class:`~agentmem.parametric.RecallAnswer`.
+        """
+        scope = Scope.of(org_id=org_id, user_id=user_id, agent_id=agent_id, thread_id=thread_id)
+        if not self._recall_discovered:
+            self._recall_models = discover_recall_models(self.settings)
+            self._recall_discovered = True
+        return recall_answer(
+            self.backends,
+            self._recall_models,
+            question,
+            scope,
+            k=k,
+            kinds=check_kinds(kinds),
+            gate_threshold=gate_threshold,
+        )
+
     # short-term buffers and agents -----------------------------------------------------
 
     def buffer(
@@ -575,6 +619,10 @@ class Memory:
     async def acontext(self, query: str, **kwargs: Any) -> Context:
         """Async twin of :meth:`context`."""
         return await asyncio.to_thread(self.context, query, **kwargs)
+
+    async def arecall(self, question: str, **kwargs: Any) -> RecallAnswer:
+        """Async twin of :meth:`recall`."""
+        return await asyncio.to_thread(self.recall, question, **kwargs)
 
     async def aget(self, memory_id: str, **kwargs: Any) -> MemoryRecord:
         """Async twin of :meth:`get`."""

@@ -237,6 +237,9 @@ class HistoryEvent(StrEnum):
     UPDATE = "UPDATE"
     INVALIDATE = "INVALIDATE"
     DELETE = "DELETE"
+    FEEDBACK = "FEEDBACK"
+    """A reward moved the memory's learned utility (see :mod:`agentmem.utility`); the
+    record itself is unchanged, so the version is the current one."""
 
 
 class HistoryEntry(BaseModel):
@@ -271,6 +274,9 @@ class SearchHit(BaseModel):
     record: MemoryRecord
     score: float
     channels: dict[str, ChannelScore] = Field(default_factory=dict)
+    retrieval_id: str | None = None
+    """The retrieval that returned this hit: pass it to ``Memory.feedback`` to credit exactly
+    what the search showed (None when retrievals are not recorded)."""
 
 
 class MemoryStats(BaseModel):

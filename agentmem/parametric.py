@@ -8,19 +8,24 @@ the protocols below, which ``gpu`` implements.
   the base embedder gave them, so adopting or dropping an encoder needs no re-indexing.
 - A :class:`QueryEncoderSource` hands out the promoted encoder for a scope, if any (the adapter
   registry of ``gpu``). :func:`scope_key` names a scope on disk and in the registry.
+- A :class:`RecallModel` answers a question closed-book with a confidence (a recall adapter:
+  a LoRA on a causal language model); a :class:`RecallSource` hands out the promoted one for a
+  scope. ``Memory.recall`` uses it when its confidence passes the model's gate and falls back
+  to retrieval otherwise, returning a :class:`RecallAnswer`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
 from agentmem.errors import InvalidSettings
-from agentmem.models import Scope
+from agentmem.models import Scope, SearchHit
 
 if TYPE_CHECKING:
     from agentmem.embedders import Embedder
@@ -30,6 +35,11 @@ ENTRY_POINT_GROUP = "agentmem.query_encoders"
 """Entry-point group of plugins that hand out query encoders: each entry point is a callable
 taking :class:`~agentmem.settings.Settings` and returning a :class:`QueryEncoderSource` (the
 ``gpu`` package registers its adapter registry here)."""
+
+RECALL_ENTRY_POINT_GROUP = "agentmem.recall_models"
+"""Entry-point group of plugins that hand out recall models: each entry point is a callable
+taking :class:`~agentmem.settings.Settings` and returning a :class:`RecallSource` (the ``gpu``
+package registers its adapter registry here too)."""
 
 SHARED_SCOPE_KEY = "shared"
 """The registry key of an adapter trained across every scope of a deployment."""
@@ -63,6 +73,61 @@ class QueryEncoderSource(Protocol):
     def query_encoder(self, scope_key: str, base: Embedder) -> QueryEncoder | None:
         """The promoted encoder for ``scope_key`` on top of ``base``, or None (use ``base``)."""
         ...
+
+
+@dataclass(frozen=True)
+class ParametricAnswer:
+    """A closed-book answer and its confidence: the mean log-probability of its tokens."""
+
+    answer: str
+    confidence: float
+
+
+@runtime_checkable
+class RecallModel(Protocol):
+    """Answers questions about a scope's memories closed-book (a recall adapter).
+
+    ``name`` identifies the model (adapter and base model); ``gate_threshold`` is the
+    confidence (mean answer-token log-probability, <= 0) at or above which its answer is
+    trusted; below it the core answers from retrieval.
+    """
+
+    name: str
+    gate_threshold: float
+
+    def answer(self, question: str) -> ParametricAnswer:
+        """The model's answer to ``question`` and its confidence."""
+        ...
+
+
+@runtime_checkable
+class RecallSource(Protocol):
+    """Where the core asks for the recall model promoted for a scope (the adapter registry)."""
+
+    def recall_model(self, scope_key: str) -> RecallModel | None:
+        """The promoted recall model for ``scope_key``, or None (answer from retrieval)."""
+        ...
+
+
+@dataclass(frozen=True)
+class RecallAnswer:
+    """What ``Memory.recall`` answered, and from where.
+
+    ``source`` is ``"parametric"`` when the scope's recall adapter answered and its confidence
+    passed the gate (``hits`` is then empty: nothing was searched), else ``"retrieved"``: the
+    answer is the text of the best search hit (empty when nothing matched) and ``hits`` are the
+    search results. ``confidence`` is the recall model's confidence (mean answer-token
+    log-probability) whenever one was asked, also when it fell below the gate, and None when
+    the scope has no recall model. ``parametric_answer`` is the model's answer even when it was
+    not used; ``model`` names the model asked.
+    """
+
+    answer: str
+    source: Literal["parametric", "retrieved"]
+    confidence: float | None = None
+    hits: list[SearchHit] = field(default_factory=list)
+    parametric_answer: str | None = None
+    model: str | None = None
 
 
 def scope_key(scope: Scope) -> str:
@@ -118,13 +183,39 @@ def discover_query_encoders(settings: Settings) -> QueryEncoderSource | None:
     return None
 
 
+def discover_recall_models(settings: Settings) -> RecallSource | None:
+    """The recall-model source of the first installed plugin, or None (answer from retrieval).
+
+    None as well when ``settings.adapters`` is ``"off"``; like :func:`discover_query_encoders`,
+    discovery goes through entry points and imports nothing of ``gpu`` or torch here.
+    """
+    if settings.adapters == "off":
+        return None
+    for entry in sorted(entry_points(group=RECALL_ENTRY_POINT_GROUP), key=lambda e: e.name):
+        source = entry.load()(settings)
+        if not isinstance(source, RecallSource):
+            raise InvalidSettings(
+                f"plugin {entry.name!r} ({entry.value}) in {RECALL_ENTRY_POINT_GROUP!r} returned "
+                f"{type(source).__name__}, not a RecallSource; fix or uninstall it, or set "
+                "AGENTMEM_ADAPTERS=off"
+            )
+        return source
+    return None
+
+
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "RECALL_ENTRY_POINT_GROUP",
     "SHARED_SCOPE_KEY",
+    "ParametricAnswer",
     "QueryEncoder",
     "QueryEncoderSource",
+    "RecallAnswer",
+    "RecallModel",
+    "RecallSource",
     "check_compatible",
     "check_scope_key",
     "discover_query_encoders",
+    "discover_recall_models",
     "scope_key",
 ]

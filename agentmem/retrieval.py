@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from agentmem.backends import Backends
-from agentmem.filters import parse_filters
+from agentmem.filters import Condition, FilterOp, parse_filters
 from agentmem.fusion import Ranked, mmr, reciprocal_rank_fusion
 from agentmem.indexing import vectors_for
 from agentmem.lexical import SparseVector
@@ -103,6 +103,17 @@ CHANNELS: dict[str, Channel] = {
 """Channels that retrieve candidates from the index. ``recency`` and ``importance`` re-rank."""
 
 
+ARCHIVED_KEY = "archived"
+"""Metadata key consolidation sets on a memory it archived (decayed below the threshold):
+such memories are left out of search unless the filters name the key."""
+
+
+def _default_conditions(filters: dict[str, Any] | None) -> tuple[Condition, ...]:
+    if filters and ARCHIVED_KEY in filters:
+        return ()
+    return (Condition(ARCHIVED_KEY, FilterOp.NE, True),)
+
+
 def build_request(
     backends: Backends,
     query: Any,
@@ -133,7 +144,7 @@ def build_request(
             scope=scope,
             limit=limit,
             kinds=kinds,
-            conditions=parse_filters(filters),
+            conditions=parse_filters(filters) + _default_conditions(filters),
             as_of=as_of,
             now=time.time(),
             event_after=event_after.timestamp() if event_after else None,
@@ -194,9 +205,12 @@ def search(
     if config.mmr_lambda is not None:
         order = _diversify(backends, order, {i: s for i, s, _ in candidates}, records, k)
     by_id = {i: (s, ex) for i, s, ex in candidates}
-    return [
+    hits = [
         SearchHit(record=records[i], score=by_id[i][0], channels=by_id[i][1]) for i in order[:k]
     ]
+    # A recall strengthens a memory (consolidation's decay reads these counts).
+    backends.store.touch([h.record.id for h in hits], utcnow())
+    return hits
 
 
 def _rerank_signals(records: dict[str, MemoryRecord], half_life_days: float) -> dict[str, Ranked]:

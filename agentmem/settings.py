@@ -305,6 +305,156 @@ class GraphSettings(BaseModel):
         return value
 
 
+class ConsolidationSettings(BaseModel):
+    """The consolidation pipeline (package ``consolidation``): broker, schedule, locks, retries,
+    decay and forgetting (``AGENTMEM_CONSOLIDATION__*``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    broker_url: str | None = Field(
+        default=None,
+        description="Celery broker (redis://... or amqp://...); None: consolidation runs "
+        "inline only (agentmem consolidate --now)",
+    )
+    result_backend: str | None = Field(
+        default=None, description="Celery result backend; None: the broker URL when it is Redis"
+    )
+    broker_transport_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="extra kombu transport options (e.g. global_keyprefix), merged over ours",
+    )
+    visibility_timeout_s: int = Field(
+        default=7200,
+        ge=1,
+        description="Redis broker: an unacknowledged stage is redelivered after this long; "
+        "keep it above the longest stage",
+    )
+    cron: str = Field(
+        default="0 3 * * *", description="when the nightly dispatcher runs (minute hour dom mon dow)"
+    )
+    timezone: str = Field(default="UTC", description="time zone of cron")
+    schedule_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        description="run the dispatcher every this many seconds instead of cron (tests, demos)",
+    )
+    lock_prefix: str = Field(
+        default="agentmem:consolidation:", min_length=1, description="Redis key prefix of locks"
+    )
+    lock_timeout_s: float = Field(
+        default=3600.0, gt=0, description="a run's per-scope lock expires this long after its "
+        "last renewal (a dead worker's lock frees itself)"
+    )
+    lock_wait_s: float = Field(
+        default=0.0,
+        ge=0,
+        description="how long a second run for a busy scope waits before it is skipped",
+    )
+    max_retries: int = Field(default=5, ge=0, description="retries of a stage on backend errors")
+    retry_backoff_s: float = Field(
+        default=2.0, gt=0, description="first retry delay; doubles each retry"
+    )
+    retry_backoff_max_s: float = Field(default=300.0, gt=0, description="longest retry delay")
+    decay_kinds: tuple[str, ...] = Field(
+        default=("episodic",), description="kinds of memory that decay and may be archived"
+    )
+    stability_days: float = Field(
+        default=30.0,
+        gt=0,
+        description="Ebbinghaus strength of a never-recalled memory of importance 0.5, in days",
+    )
+    archive_below: float = Field(
+        default=0.05,
+        ge=0,
+        le=1,
+        description="a memory whose retention exp(-t/S) falls below this is archived",
+    )
+    summary_cluster_max: int = Field(
+        default=20, ge=1, description="most archived episodes one summary record replaces"
+    )
+    summary_sentences: int = Field(
+        default=3, ge=1, description="sentences an extractive summary keeps"
+    )
+    retention_days: dict[str, float] = Field(
+        default_factory=dict,
+        description="per kind: delete archived memories this many days after archiving "
+        "(absent: never delete)",
+    )
+    adapter_min_new_episodes: int | None = Field(
+        default=200,
+        ge=1,
+        description="retrain a scope's retriever adapter when it gained this many episodic "
+        "memories since the last training (None: never from consolidation)",
+    )
+
+    @field_validator("schedule_seconds", "adapter_min_new_episodes", mode="before")
+    @classmethod
+    def _none_words(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().lower() in ("", "none", "null", "off"):
+            return None
+        return value
+
+
+class UtilitySettings(BaseModel):
+    """Learning from outcomes (:mod:`agentmem.utility`): feedback, the learned utility of each
+    memory, how retrieval mixes it in, and what pruning archives or promotes
+    (``AGENTMEM_UTILITY__*``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(
+        default=True,
+        description="re-rank search candidates by learned utility where feedback exists",
+    )
+    record_retrievals: bool = Field(
+        default=True,
+        description="remember what each search / context call showed, under its retrieval id",
+    )
+    reward_range: tuple[float, float] = Field(
+        default=(-1.0, 1.0),
+        description="declared range of feedback rewards (inclusive); outside it is rejected",
+    )
+    learning_rate: float = Field(
+        default=0.2, gt=0, le=1, description="alpha of the update Q <- Q + alpha * (r - Q)"
+    )
+    prior: float = Field(default=0.0, description="utility of a memory never rewarded")
+    weight: float = Field(
+        default=0.3,
+        ge=0,
+        le=1,
+        description="share of utility in the re-ranking score: (1 - w) * relevance + "
+        "w * confidence * utility, relevance scaled to [0, 1] by the best candidate",
+    )
+    confidence_k: float = Field(
+        default=2.0,
+        gt=0,
+        description="confidence of a utility made by n rewards is n / (n + confidence_k)",
+    )
+    min_count: int = Field(
+        default=5, ge=1, description="rewards a memory needs before pruning or promotion"
+    )
+    archive_below: float = Field(
+        default=-0.3,
+        description="pruning archives a memory whose utility, after min_count rewards, is below",
+    )
+    promote_above: float = Field(
+        default=0.5,
+        description="pruning raises the importance of a procedure or experience whose utility, "
+        "after min_count rewards, is above",
+    )
+    importance_step: float = Field(
+        default=0.1, gt=0, le=1, description="how much one pruning pass moves importance"
+    )
+
+    @field_validator("reward_range")
+    @classmethod
+    def _ordered(cls, value: tuple[float, float]) -> tuple[float, float]:
+        low, high = value
+        if not low < high:
+            raise ValueError(f"reward_range must be (low, high) with low < high, got {value}")
+        return value
+
+
 class Settings(BaseSettings):
     """Everything agentmem can be configured with. Build it explicitly and pass it in."""
 
@@ -390,7 +540,9 @@ class Settings(BaseSettings):
     semantic: SemanticSettings = Field(default_factory=SemanticSettings)
     buffer: BufferSettings = Field(default_factory=BufferSettings)
     experience: ExperienceSettings = Field(default_factory=ExperienceSettings)
+    consolidation: ConsolidationSettings = Field(default_factory=ConsolidationSettings)
     graph: GraphSettings = Field(default_factory=GraphSettings)
+    utility: UtilitySettings = Field(default_factory=UtilitySettings)
 
     @field_validator("store_url", "vectors_url", "buffer_url", "graph_url")
     @classmethod
@@ -476,9 +628,11 @@ def _settings_file_from(*sources: PydanticBaseSettingsSource) -> Path | None:
 __all__ = [
     "DEFAULT_WEIGHTS",
     "BufferSettings",
+    "ConsolidationSettings",
     "ExperienceSettings",
     "GraphSettings",
     "RetrievalSettings",
     "SemanticSettings",
     "Settings",
+    "UtilitySettings",
 ]

@@ -19,7 +19,8 @@ METADATA_FILE = "agentmem_adapter.json"
 """The JSON file describing an adapter, next to peft's ``adapter_model.safetensors``."""
 
 RETRIEVER_KIND = "retriever"
-ADAPTER_KINDS = (RETRIEVER_KIND, "recall")
+RECALL_KIND = "recall"
+ADAPTER_KINDS = (RETRIEVER_KIND, RECALL_KIND)
 METADATA_FORMAT = 1
 
 
@@ -144,6 +145,127 @@ class RetrieverAdapterConfig:
 
 
 @dataclass(frozen=True)
+class RecallAdapterConfig:
+    """Hyperparameters of a recall adapter: a LoRA on a causal language model that answers
+    questions about a scope's memories closed-book, and of the confidence gate in front of it.
+
+    The loop's fields (learning rate schedule, evaluation, early stopping, time budget, device,
+    mixed precision) mean what they mean in :class:`RetrieverAdapterConfig`.
+    """
+
+    # LoRA
+    lora_r: int = field(default=16, metadata=_help("LoRA rank"))
+    lora_alpha: int = field(default=32, metadata=_help("LoRA scaling numerator (scale = alpha/r)"))
+    lora_dropout: float = field(default=0.0, metadata=_help("dropout on the LoRA input"))
+    target_modules: tuple[str, ...] = field(
+        default=(),
+        metadata=_help(
+            "names of the linear layers that get a LoRA; () = peft's default for the model "
+            "type (e.g. q_proj/v_proj for Llama and Qwen, c_attn for GPT-2)"
+        ),
+    )
+    # objective
+    fact_weight: float = field(
+        default=1.0,
+        metadata=_help("weight of plain language-model loss on the fact texts (0 = QA pairs only)"),
+    )
+    batch_size: int = field(default=16, metadata=_help("sequences per step"))
+    # optimisation
+    learning_rate: float = field(default=2e-3, metadata=_help("peak learning rate (AdamW)"))
+    min_lr: float = field(default=2e-4, metadata=_help("learning rate at the end of the decay"))
+    warmup_steps: int = field(default=20, metadata=_help("linear warmup steps"))
+    max_steps: int = field(
+        default=2000, metadata=_help("step limit; the cosine decay reaches min_lr here")
+    )
+    weight_decay: float = field(default=0.0, metadata=_help("AdamW weight decay"))
+    grad_clip: float = field(default=1.0, metadata=_help("gradient norm clip (0 = off)"))
+    max_seq_len: int = field(default=96, metadata=_help("tokens kept per training sequence"))
+    max_new_tokens: int = field(default=12, metadata=_help("longest generated answer, in tokens"))
+    # gate
+    gate_threshold: float = field(
+        default=-0.5,
+        metadata=_help(
+            "mean log-probability of the answer's tokens at or above which the parametric "
+            "answer is used; below it, recall falls back to retrieval (0 = never parametric "
+            "unless certain, -inf-like values = always)"
+        ),
+    )
+    # evaluation, stopping
+    eval_interval: int = field(
+        default=50, metadata=_help("steps between evaluations on the held-out questions")
+    )
+    patience: int = field(
+        default=6,
+        metadata=_help("stop after this many evaluations without improvement (0 = never)"),
+    )
+    min_delta: float = field(
+        default=0.0, metadata=_help("smallest exact-match gain that counts as an improvement")
+    )
+    time_budget_s: float = field(
+        default=300.0,
+        metadata=_help(
+            "wall-clock seconds for the training loop, evaluations included (0 = no limit)"
+        ),
+    )
+    # runtime
+    seed: int = field(default=0, metadata=_help("seed of batching, dropout and LoRA init"))
+    device: str = field(default="auto", metadata=_help("'auto' (CUDA if present), 'cuda', 'cpu'"))
+    autocast: str = field(
+        default="auto",
+        metadata=_help("'auto' (bf16 on CUDA, fp32 on CPU), 'bf16' or 'off'"),
+    )
+    threads: int = field(
+        default=0, metadata=_help("CPU threads torch may use while training (0 = torch's default)")
+    )
+    progress: bool = field(default=True, metadata=_help("show a progress bar"))
+
+    def __post_init__(self) -> None:
+        for name in ("lora_r", "lora_alpha", "batch_size", "max_steps", "max_seq_len"):
+            _check_int(self, name, minimum=1)
+        for name in ("max_new_tokens", "eval_interval"):
+            _check_int(self, name, minimum=1)
+        for name in ("warmup_steps", "patience", "seed", "threads"):
+            _check_int(self, name, minimum=0)
+        if not 0.0 <= self.lora_dropout < 1.0:
+            _bad(self, "lora_dropout", "a float in [0, 1)")
+        if not all(isinstance(m, str) for m in self.target_modules):
+            _bad(self, "target_modules", "a tuple of module names (empty = peft's default)")
+        object.__setattr__(self, "target_modules", tuple(self.target_modules))
+        if not 0.0 < self.learning_rate < 1.0:
+            _bad(self, "learning_rate", "a float in (0, 1)")
+        if not 0.0 <= self.min_lr <= self.learning_rate:
+            _bad(self, "min_lr", "between 0 and learning_rate")
+        if self.warmup_steps >= self.max_steps:
+            _bad(self, "warmup_steps", "smaller than max_steps")
+        for name in ("fact_weight", "weight_decay", "grad_clip", "min_delta", "time_budget_s"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                _bad(self, name, "a non-negative number")
+        gate = self.gate_threshold
+        if isinstance(gate, bool) or not isinstance(gate, int | float) or gate > 0:
+            _bad(self, "gate_threshold", "a log-probability (a number <= 0)")
+        if self.device not in ("auto", "cuda", "cpu") and not self.device.startswith("cuda:"):
+            _bad(self, "device", "'auto', 'cpu', 'cuda' or 'cuda:<n>'")
+        if self.autocast not in ("auto", "bf16", "off"):
+            _bad(self, "autocast", "'auto', 'bf16' or 'off'")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config as JSON-ready data."""
+        data = asdict(self)
+        data["target_modules"] = list(self.target_modules)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RecallAdapterConfig:
+        """Rebuild a config saved by :meth:`to_dict` (unknown keys are ignored)."""
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        if "target_modules" in values:
+            values["target_modules"] = tuple(values["target_modules"])
+        return cls(**values)
+
+
+@dataclass(frozen=True)
 class AdapterMetadata:
     """What is saved next to an adapter: what it is, what it was trained on, how it scored."""
 
@@ -210,7 +332,9 @@ def _bad(obj: object, name: str, expected: str) -> None:
 __all__ = [
     "ADAPTER_KINDS",
     "METADATA_FILE",
+    "RECALL_KIND",
     "RETRIEVER_KIND",
     "AdapterMetadata",
+    "RecallAdapterConfig",
     "RetrieverAdapterConfig",
 ]

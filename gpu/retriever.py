@@ -31,7 +31,12 @@ from torch import Tensor, nn
 
 from agentmem.embedders import MINILM_NAME, Embedder, minilm_path
 from agentmem.errors import BackendUnavailable, InvalidSettings, ValidationError
-from gpu.config import RETRIEVER_KIND, AdapterMetadata, RetrieverAdapterConfig
+from gpu.config import (
+    RETRIEVER_KIND,
+    AdapterMetadata,
+    RecallAdapterConfig,
+    RetrieverAdapterConfig,
+)
 from gpu.trainsets import TrainPair, TrainSet
 
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -240,7 +245,7 @@ def info_nce_loss(
     return F.cross_entropy(logits, target)
 
 
-def get_lr(step: int, config: RetrieverAdapterConfig) -> float:
+def get_lr(step: int, config: RetrieverAdapterConfig | RecallAdapterConfig) -> float:
     """Linear warmup, then cosine decay to ``min_lr`` at ``max_steps`` (nanoGPT's schedule)."""
     if step < config.warmup_steps:
         return config.learning_rate * (step + 1) / config.warmup_steps
@@ -536,7 +541,7 @@ def _device(name: str) -> torch.device:
 
 
 def _autocast(
-    config: RetrieverAdapterConfig, device: torch.device
+    config: RetrieverAdapterConfig | RecallAdapterConfig, device: torch.device
 ) -> contextlib.AbstractContextManager[Any]:
     # bf16 halves activation memory and is ~2x faster on GPUs; on CPU it is opt-in because
     # not every CPU has fast bf16 kernels.

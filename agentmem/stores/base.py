@@ -23,6 +23,12 @@ from agentmem.filters import Condition
 from agentmem.models import HistoryEntry, MemoryKind, MemoryRecord, Scope, ScopeSet
 from agentmem.stores._graph_sql import GraphPartition, GraphRow
 from agentmem.stores._jobs_sql import JobRow, Watermark
+from agentmem.stores._utility_sql import (
+    FeedbackWrite,
+    RetrievalRow,
+    UtilityChange,
+    UtilityRow,
+)
 
 
 class IndexOp(StrEnum):
@@ -244,6 +250,37 @@ class RecordStore(ABC):
         return NotImplementedError(
             f"{type(self).__name__} keeps no consolidation ledger; use the SQLite or "
             "PostgreSQL store"
+        )
+
+    # learned utility (retrievals, feedback, utility estimates; see _utility_sql) -------------
+
+    supports_utility: bool = False
+    """Whether the store keeps retrievals, feedback and learned utility (``*_utility*``)."""
+
+    def record_retrieval(self, rid: str, scope: str, ids: Sequence[str], at: float) -> None:
+        """Remember which memory ids the retrieval ``rid`` showed to ``scope``."""
+        raise self._no_utility()
+
+    def retrieval(self, rid: str) -> RetrievalRow | None:
+        """What the retrieval ``rid`` showed, or None when unknown."""
+        raise self._no_utility()
+
+    def utilities(self, ids: Sequence[str]) -> dict[str, UtilityRow]:
+        """The learned utility of these memories (never-rewarded ones are absent)."""
+        raise self._no_utility()
+
+    def rated_utilities(self, min_count: int) -> list[UtilityRow]:
+        """Every utility made by at least ``min_count`` rewards."""
+        raise self._no_utility()
+
+    def apply_feedback(self, feedback: FeedbackWrite) -> list[UtilityChange] | None:
+        """Apply one feedback in one transaction (utility updates and their history entries);
+        None when its feedback id was applied before (nothing changes)."""
+        raise self._no_utility()
+
+    def _no_utility(self) -> NotImplementedError:
+        return NotImplementedError(
+            f"{type(self).__name__} keeps no learned utility; use the SQLite or PostgreSQL store"
         )
 
     def __enter__(self) -> Self:
