@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-EXTRAS ?= dev,postgres,gpu,bench,langgraph
+EXTRAS ?= dev,postgres,gpu,bench,langgraph,consolidation
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
@@ -28,8 +28,8 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check agentmem gpu graphs tests benchmarks examples
-	$(VENV)/bin/ruff format --check agentmem gpu graphs tests benchmarks examples
+	$(VENV)/bin/ruff check agentmem gpu graphs consolidation tests benchmarks examples
+	$(VENV)/bin/ruff format --check agentmem gpu graphs consolidation tests benchmarks examples
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
@@ -40,6 +40,7 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.locomo_adapter
 	$(PY) -m benchmarks.semantic_decisions
 	$(PY) -m benchmarks.locomo_facts
+	$(PY) -m benchmarks.locomo_graph
 	$(PY) -m benchmarks.self_evolving
 
 clean:

@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from agentmem import retrieval, writing
+from agentmem import retrieval, utility, writing
 from agentmem.context import Context
 from agentmem.context import build as build_context
 from agentmem.errors import InvalidScope, NotFound, PermissionDenied, ValidationError
@@ -322,6 +322,25 @@ class AgentMemory:
             as_of=as_of,
             candidates=candidates,
             buffer=buffer,
+        )
+
+    def feedback(
+        self,
+        target: str | Sequence[str],
+        reward: float,
+        *,
+        task: str | None = None,
+        feedback_id: str | None = None,
+    ) -> utility.FeedbackResult:
+        """Credit a task's outcome to what a retrieval showed this agent (or to memory ids it
+        can read, private or team), as :meth:`Memory.feedback`."""
+        return utility.feedback(
+            self.memory.backends,
+            self.readable(),
+            target,
+            reward,
+            task=task,
+            feedback_id=feedback_id,
         )
 
     # buffers and handoffs ------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from filelock import FileLock, Timeout
@@ -23,6 +24,9 @@ from agentmem.settings import Settings
 from agentmem.stores import RecordStore, store_from_url
 from agentmem.vectors import VectorIndex, vectors_from_url
 
+if TYPE_CHECKING:
+    from agentmem.graph.base import GraphStore
+
 
 @dataclass
 class Backends:
@@ -37,6 +41,8 @@ class Backends:
     index_lock: threading.Lock = field(default_factory=threading.Lock)
     bm25: Bm25Encoder = field(default_factory=Bm25Encoder)
     query_encoders: QueryEncoderSource | None = None
+    graph: GraphStore | None = None
+    """The knowledge-graph backend (None when ``graph.enabled`` is off)."""
 
     def query_vector(self, text: str, scope: Scope) -> np.ndarray:
         """The dense vector of a search query in ``scope``: through the scope's promoted
@@ -51,6 +57,8 @@ class Backends:
     def close(self) -> None:
         """Close everything, the lock last."""
         try:
+            if self.graph is not None:
+                self.graph.close()
             self.index.close()
         finally:
             try:
@@ -92,6 +100,7 @@ def open_backends(
         store.setup()
         try:
             index.setup(embedder.dim)
+            graph = _open_graph(settings, store)
         except BaseException:
             store.close()
             raise
@@ -109,7 +118,20 @@ def open_backends(
         query_encoders=query_encoders
         if query_encoders is not None
         else discover_query_encoders(settings),
+        graph=graph,
     )
+
+
+def _open_graph(settings: Settings, store: RecordStore) -> GraphStore | None:
+    """The knowledge-graph backend, set up (None when the graph is off)."""
+    # Imported here: agentmem.graph reads facts with agentmem.semantic, which writes through
+    # this module, so a module-level import would be circular.
+    from agentmem.graph import graph_from_settings
+
+    graph = graph_from_settings(settings, store)
+    if graph is not None:
+        graph.setup()
+    return graph
 
 
 def _lock_home(settings: Settings) -> FileLock:

@@ -715,15 +715,35 @@ def reindex(
         bool,
         typer.Option("--rebuild", help="Drop every indexed vector first, then index everything."),
     ] = False,
+    graph: Annotated[
+        bool,
+        typer.Option(
+            "--graph",
+            help="Rebuild the knowledge graph from the stored facts instead (e.g. after "
+            "'the stored knowledge graph ... is corrupt').",
+        ),
+    ] = False,
 ) -> None:
     """Rebuild the vector index from the store (the store is the truth).
 
     Use it after losing or moving the vectors directory, or after changing the vector backend.
+    With --graph, rebuild the knowledge graph of every scope from the facts instead.
 
     Example:
 
         agentmem reindex --rebuild
+        agentmem reindex --graph
     """
+    if graph:
+        with _memory(ctx) as mem, _progress() as progress:
+            progress.add_task("rebuilding the knowledge graph", total=None)
+            report = mem.graph.rebuild()
+        typer.echo(
+            f"rebuilt the knowledge graph of {report.partitions} scope(s) from "
+            f"{report.facts} facts: {report.entities} entities, {report.relations} relations "
+            f"in {report.seconds:.1f} s"
+        )
+        return
     with _memory(ctx) as mem:
         before = mem.stats()
         with _progress() as progress:
@@ -734,6 +754,159 @@ def reindex(
         f"reindexed {indexed} of {after.records} records; "
         f"vectors {before.indexed_vectors} -> {after.indexed_vectors}"
     )
+
+
+# knowledge graph ---------------------------------------------------------------------------
+
+graph_app = typer.Typer(
+    name="graph",
+    help="Look at the knowledge graph built from facts: export it, list an entity's neighbours "
+    "or its timeline.",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+)
+app.add_typer(graph_app, name="graph")
+
+
+@graph_app.command(name="export")
+def graph_export(
+    ctx: typer.Context,
+    format: Annotated[
+        str,
+        typer.Option("--format", "-f", metavar="FORMAT", help="html, graphml or json."),
+    ] = "html",
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            metavar="PATH",
+            help="File to write (default: graph.<format>; '-' prints to stdout).",
+            dir_okay=False,
+            show_default=False,
+        ),
+    ] = None,
+    max_nodes: Annotated[
+        int, typer.Option("--max-nodes", min=1, metavar="N", help="HTML: most entities drawn.")
+    ] = 400,
+    user: UserOpt = None,
+    agent: AgentOpt = None,
+    thread: ThreadOpt = None,
+    org: OrgOpt = None,
+) -> None:
+    """Export a scope's knowledge graph: an interactive HTML page (opens offline), GraphML
+    (Gephi, yEd, Cytoscape) or JSON.
+
+    Example:
+
+        agentmem graph export --format html --user alice --out alice.html
+    """
+    from agentmem.graph import ExportFormat
+
+    scope = _required_scope(user, agent, thread, org)
+    chosen = ExportFormat.parse(format)
+    with _memory(ctx) as mem:
+        text = mem.graph.export(chosen, max_nodes=max_nodes, **scope)
+        stats = mem.graph.stats(**scope)
+    if out is not None and str(out) == "-":
+        typer.echo(text)
+        return
+    target = out or Path(f"graph.{chosen.value}")
+    try:
+        partial = target.with_name(target.name + ".partial")
+        partial.write_text(text, encoding="utf-8")
+        os.replace(partial, target)
+    except OSError as exc:
+        _fail(f"cannot write {target}: {exc.strerror or exc}")
+    typer.echo(
+        f"wrote {target} ({chosen.value}): {stats.entities} entities, {stats.relations} "
+        f"relations, {stats.communities} communities"
+    )
+
+
+@graph_app.command(name="neighbors")
+def graph_neighbors(
+    ctx: typer.Context,
+    entity: Annotated[str, typer.Argument(metavar="ENTITY", help="Name, alias or id.")],
+    depth: Annotated[int, typer.Option("--depth", min=1, max=5, help="Hops.")] = 1,
+    user: UserOpt = None,
+    agent: AgentOpt = None,
+    thread: ThreadOpt = None,
+    org: OrgOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List the entities related to ENTITY and how.
+
+    Example:
+
+        agentmem graph neighbors Caroline --user alice
+    """
+    scope = _required_scope(user, agent, thread, org)
+    with _memory(ctx) as mem:
+        found = mem.graph.neighbors(entity, depth=depth, **scope)
+    if as_json:
+        _dump(
+            [
+                {
+                    "entity": n.entity.name,
+                    "predicate": n.relation.predicate,
+                    "direction": n.direction,
+                    "hops": n.hops,
+                    "fact": n.relation.fact,
+                }
+                for n in found
+            ]
+        )
+        return
+    table = Table(title=f"neighbours of {entity}")
+    for column in ("hops", "relation", "entity", "fact"):
+        table.add_column(column)
+    for n in found:
+        predicate = n.relation.predicate
+        arrow = f"-{predicate}->" if n.direction == "out" else f"<-{predicate}-"
+        _row(table, str(n.hops), arrow, n.entity.name, _short(n.relation.fact))
+    _console().print(table)
+
+
+@graph_app.command(name="timeline")
+def graph_timeline(
+    ctx: typer.Context,
+    entity: Annotated[str, typer.Argument(metavar="ENTITY", help="Name, alias or id.")],
+    user: UserOpt = None,
+    agent: AgentOpt = None,
+    thread: ThreadOpt = None,
+    org: OrgOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The facts about ENTITY in the order they held (ended ones marked).
+
+    Example:
+
+        agentmem graph timeline Caroline --user alice
+    """
+    scope = _required_scope(user, agent, thread, org)
+    with _memory(ctx) as mem:
+        entries = mem.graph.timeline(entity, **scope)
+    if as_json:
+        _dump(
+            [
+                {
+                    "id": e.record.id,
+                    "text": e.record.text,
+                    "valid_from": e.valid_from.isoformat(),
+                    "valid_to": e.valid_to.isoformat() if e.valid_to else None,
+                    "current": e.current,
+                }
+                for e in entries
+            ]
+        )
+        return
+    table = Table(title=f"timeline of {entity}")
+    for column in ("from", "to", "fact"):
+        table.add_column(column)
+    for e in entries:
+        until = _when(e.valid_to) if e.valid_to else ("-" if e.current else "ended")
+        _row(table, _when(e.valid_from), until, _short(e.record.text))
+    _console().print(table)
 
 
 # plugins -----------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from pydantic import BaseModel, Field
 
-from agentmem import indexing, retrieval
+from agentmem import indexing, retrieval, utility
 from agentmem.backends import Backends
 from agentmem.buffers.base import Turn, render_turns
 from agentmem.errors import ValidationError
@@ -53,6 +53,9 @@ class Context(BaseModel):
     dropped_for_budget: int = 0
     turns: list[Turn] = Field(default_factory=list)
     """The live buffer's turns at the top of ``text`` (empty without a buffer)."""
+    retrieval_id: str | None = None
+    """The retrieval recording exactly the memories in ``text``: pass it to
+    ``Memory.feedback`` to credit them with a task's outcome."""
 
 
 def _line(record: MemoryRecord) -> str:
@@ -223,6 +226,7 @@ def build(
         kinds=check_kinds(kinds),
         filters=filters,
         as_of=check_time(as_of, what="as_of"),
+        remember=False,  # the context remembers what it kept, below
     )
     if filters is None and as_of is None and _includes(kinds, MemoryKind.PROCEDURAL):
         # Procedures learned from experience that apply to the query, taken as a task, first.
@@ -233,7 +237,7 @@ def build(
         h.record.content_hash: vectors_by_hash[content_hash(indexed_text(h.record, config))]
         for h in hits
     }
-    return assemble(
+    context = assemble(
         query,
         hits,
         max_tokens=max_tokens,
@@ -242,6 +246,9 @@ def build(
         duplicate_threshold=config.duplicate_threshold,
         turns=turns,
     )
+    if context.records:
+        context.retrieval_id = utility.remember(backends, scope, [r.id for r in context.records])
+    return context
 
 
 def _includes(kinds: Any, kind: MemoryKind) -> bool:

@@ -64,8 +64,20 @@ def sync_outbox(backends: Backends, batch_size: int = 1000) -> int:
             gone = set(upsert_ids) - {r.id for r in records}
             _upsert(backends, records)
             backends.index.delete([*delete_ids, *gone])
+            if backends.graph is not None:
+                _sync_graph(backends, records, [*delete_ids, *sorted(gone)])
             backends.store.ack_index([item.seq for item in items])
             applied += len(items)
+
+
+def _sync_graph(backends: Backends, records: Sequence[MemoryRecord], removed: list[str]) -> None:
+    """The knowledge graph is derived too: facts indexed here update it (before the ack, so a
+    crash in between is repaired on the next open like the index)."""
+    # Imported here: agentmem.graph reads facts with agentmem.semantic, which imports this
+    # module, so a module-level import would be circular.
+    from agentmem.graph.build import on_sync
+
+    on_sync(backends, records, removed)
 
 
 def _upsert(backends: Backends, records: Sequence[MemoryRecord]) -> None:

@@ -12,7 +12,7 @@ from typing import Any, Self
 
 from pydantic import ValidationError as PydanticValidationError
 
-from agentmem import indexing, retrieval, writing
+from agentmem import indexing, retrieval, utility, writing
 from agentmem.agents import AgentMemory
 from agentmem.backends import Backends, open_backends
 from agentmem.buffers import Buffers, ThreadBuffer, buffer_backend_from_url
@@ -23,6 +23,7 @@ from agentmem.errors import InvalidSettings, NotFound, ValidationError, first_me
 from agentmem.experience import api as experience_api
 from agentmem.experience.models import ExperienceResult, Outcome, Procedure, Recall, Step
 from agentmem.filters import parse_filters
+from agentmem.graph import GraphAPI
 from agentmem.models import (
     HistoryEntry,
     MemoryKind,
@@ -43,6 +44,7 @@ from agentmem.semantic.episodes import render_messages
 from agentmem.settings import Settings
 from agentmem.stores import RecordQuery
 from agentmem.urls import redact
+from agentmem.utility import FeedbackResult
 from agentmem.validation import check_k, check_kinds, check_time
 
 
@@ -60,7 +62,8 @@ class Memory:
     ``query_encoders`` hands out retriever adapters per scope (by default the adapter registry
     of the installed ``gpu`` package, found through the ``agentmem.query_encoders`` entry
     point; ``AGENTMEM_ADAPTERS=off`` turns that off): searches in a scope with a promoted
-    adapter embed their query through it.
+    adapter embed their query through it. ``recall_models`` hands out recall adapters for
+    :meth:`recall` the same way (the ``agentmem.recall_models`` entry point).
     """
 
     def __init__(
@@ -103,6 +106,12 @@ class Memory:
     def buffers(self) -> Buffers:
         """The short-term buffers (for extensions; prefer :meth:`buffer`)."""
         return self._buffers
+
+    @property
+    def graph(self) -> GraphAPI:
+        """The knowledge graph built from facts: ``neighbors``, ``timeline``, ``path``,
+        ``community``, ``export``, merges and ``rebuild``. See :class:`~agentmem.graph.GraphAPI`."""
+        return GraphAPI(self)
 
     def close(self) -> None:
         """Flush and close every backend, and release the embedded home. Safe to call twice.
@@ -511,6 +520,35 @@ class Memory:
         empty it first. ``progress`` is called with the number of records done per page."""
         return indexing.reindex(self.backends, rebuild=rebuild, progress=progress)
 
+    # learning from outcomes ------------------------------------------------------------
+
+    def feedback(
+        self,
+        target: str | Sequence[str],
+        reward: float,
+        *,
+        task: str | None = None,
+        feedback_id: str | None = None,
+        org_id: str | None = None,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        thread_id: str | None = None,
+    ) -> FeedbackResult:
+        """Report how a task went to the memories that served it: ``target`` is a retrieval
+        id (``hit.retrieval_id`` / ``context.retrieval_id``: credits exactly what was shown)
+        or a list of memory ids; ``reward`` is within ``Settings.utility.reward_range``
+        (default [-1, 1]). Each memory's learned utility moves toward the reward and search
+        re-ranks by it (see :mod:`agentmem.utility`).
+
+        Idempotent by ``feedback_id`` (default: the retrieval id): a repeat returns
+        ``applied=False`` and changes nothing. Unknown ids raise
+        :class:`~agentmem.errors.NotFound`, memories outside the scope
+        :class:`~agentmem.errors.PermissionDenied`; nothing changes on error."""
+        scope = Scope.of(org_id=org_id, user_id=user_id, agent_id=agent_id, thread_id=thread_id)
+        return utility.feedback(
+            self.backends, scope, target, reward, task=task, feedback_id=feedback_id
+        )
+
     # experience --------------------------------------------------------------------------
 
     def record_experience(
@@ -663,6 +701,12 @@ class Memory:
     async def aprocedures(self, **kwargs: Any) -> builtins.list[Procedure]:
         """Async twin of :meth:`procedures`."""
         return await asyncio.to_thread(self.procedures, **kwargs)
+
+    async def afeedback(
+        self, target: str | Sequence[str], reward: float, **kwargs: Any
+    ) -> FeedbackResult:
+        """Async twin of :meth:`feedback`."""
+        return await asyncio.to_thread(self.feedback, target, reward, **kwargs)
 
 
 def _as_record(value: MemoryRecord | Mapping[str, Any]) -> MemoryRecord:

@@ -7,6 +7,9 @@ Channels (weights in ``Settings.retrieval.weights``; 0 switches one off):
 - ``bm25`` / ``window_bm25``: BM25 over the same two texts, scored inside the index.
 - ``time``: when the query names a time ("last week", "in May 2023"), dense search restricted
   to memories whose event time falls in that window.
+- ``graph``: Personalized PageRank over the scope's knowledge graph from the entities the
+  query names, spreading to facts and episodes (:mod:`agentmem.graph.recall`); nothing when
+  the scope has no graph or the query names none of its entities.
 - ``recency`` / ``importance``: re-rank the fused candidates by event time (exponential decay
   with a half-life) and by importance.
 
@@ -26,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from agentmem import utility
 from agentmem.backends import Backends
 from agentmem.filters import Condition, FilterOp, parse_filters
 from agentmem.fusion import Ranked, mmr, reciprocal_rank_fusion
@@ -93,12 +97,21 @@ def _tighter(
     return proposed if current is None else pick(current, proposed)
 
 
+def _graph(b: Backends, r: SearchRequest) -> Ranked:
+    # Imported here: agentmem.graph reads facts with agentmem.semantic, which searches through
+    # this module, so a module-level import would be circular.
+    from agentmem.graph.recall import graph_channel
+
+    return graph_channel(b, r)
+
+
 CHANNELS: dict[str, Channel] = {
     "dense": _dense(DENSE),
     "window": _dense(WINDOW),
     "bm25": _sparse(BM25),
     "window_bm25": _sparse(WINDOW_BM25),
     "time": _time,
+    "graph": _graph,
 }
 """Channels that retrieve candidates from the index. ``recency`` and ``importance`` re-rank."""
 
@@ -171,8 +184,13 @@ def search(
     event_before: datetime | None = None,
     reference_time: datetime | None = None,
     vector: np.ndarray | None = None,
+    remember: bool = True,
 ) -> list[SearchHit]:
-    """The ``k`` memories in ``scope`` most relevant to ``query``, best first."""
+    """The ``k`` memories in ``scope`` most relevant to ``query``, best first.
+
+    Where candidates have learned utility (feedback), they are re-ranked by relevance and
+    utility (:func:`agentmem.utility.rerank`). With ``remember`` the hits share a new
+    ``retrieval_id`` recording what was shown, for :meth:`Memory.feedback`."""
     config = backends.settings.retrieval
     weights = config.weights
     request = build_request(
@@ -201,6 +219,8 @@ def search(
         ranked.update(_rerank_signals(records, config.recency_half_life_days))
         fused = reciprocal_rank_fusion(ranked, weights, k=config.rrf_k, limit=len(records) * 3)
         candidates = [c for c in fused if c[0] in records]
+    # Learned utility re-ranks the relevance candidates (a no-op where none has feedback).
+    candidates = utility.rerank(backends, [c for c in candidates if c[0] in records])
     order = [i for i, _, _ in candidates if i in records]
     if config.mmr_lambda is not None:
         order = _diversify(backends, order, {i: s for i, s, _ in candidates}, records, k)
@@ -210,6 +230,10 @@ def search(
     ]
     # A recall strengthens a memory (consolidation's decay reads these counts).
     backends.store.touch([h.record.id for h in hits], utcnow())
+    if remember and hits:
+        rid = utility.remember(backends, scope, [h.record.id for h in hits])
+        for hit in hits:
+            hit.retrieval_id = rid
     return hits
 
 

@@ -1,12 +1,15 @@
 """Self-evolving agents in ToolWorld: does experience memory make the next attempt better?
 
-Three agents share one scripted policy (plan, run, explore at random when a call fails; see
-:mod:`benchmarks.toolworld`) and differ only in memory: none; raw trajectories (replay the
-most similar past success); and procedures distilled from experience (``recall_experience`` +
-``plan_call``, uses reported back). For each seed, every agent plays the same stream of
-training task instances (the six families in shuffled rounds, each instance new), then the same
-held-out instances (never seen in training) with its memory read-only. Success rates are
-reported per window of episodes and on the held-out set, averaged over seeds.
+Five agents share one scripted policy (plan, run, explore at random when a call fails; see
+:mod:`benchmarks.toolworld`) and differ only in memory: none; raw trajectories (replay the most
+similar past success), alone and with utility learning (each task's reward passed to
+``Memory.feedback`` for the trajectory replayed); procedures distilled from experience
+(``recall_experience`` + ``plan_call``, uses reported back), alone and with utility learning
+(each task's reward passed to ``Memory.feedback`` for the procedures followed). For each seed,
+every agent plays the same stream of training task instances (the six families in shuffled
+rounds, each instance new), then the same held-out instances (never seen in training) with its
+memory read-only. Success rates are reported per window of episodes and on the held-out set,
+averaged over seeds.
 
 ``python -m benchmarks.self_evolving`` writes the ``experience`` section of RESULTS.md, a
 learning-curve PNG next to it and a JSON file; ``examples/self_evolving_agent.py`` runs the
@@ -53,6 +56,8 @@ from benchmarks.toolworld import (
     ProcedureAgent,
     Task,
     TrajectoryAgent,
+    TrajectoryUtilityAgent,
+    UtilityAgent,
     play,
     task_stream,
 )
@@ -60,9 +65,18 @@ from benchmarks.toolworld import (
 CONDITIONS: dict[str, str] = {
     "off": "memory off",
     "raw": "raw trajectories",
+    "raw_utility": "trajectories + utility",
     "procedures": "procedures",
+    "utility": "procedures + utility",
 }
 """Condition key -> label, in table order."""
+AGENTS: dict[str, Any] = {
+    "raw": TrajectoryAgent,
+    "raw_utility": TrajectoryUtilityAgent,
+    "procedures": ProcedureAgent,
+    "utility": UtilityAgent,
+}
+"""The memory-on conditions' agents."""
 DEFAULT_PLOT = BENCH_DIR / "self_evolving_curve.png"
 DEFAULT_JSON = RESULTS_DIR / "self_evolving.json"
 SCOPE = {"user_id": "toolworld-agent"}
@@ -124,8 +138,8 @@ def run_seed(
         if key == "off":
             agent: Any = NoMemoryAgent()
         else:
-            mem = _memory(workdir / f"seed{seed}-{key}", embedder, distil=key == "procedures")
-            agent = (ProcedureAgent if key == "procedures" else TrajectoryAgent)(mem, **SCOPE)
+            mem = _memory(workdir / f"seed{seed}-{key}", embedder, distil=not key.startswith("raw"))
+            agent = AGENTS[key](mem, **SCOPE)
         try:
             runs[key] = _play_all(agent, train, test, seed, key, on_episode)
             if mem is not None and key == "procedures":
@@ -295,7 +309,7 @@ def write_plot(results: dict[str, Any], path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
     x = list(range(1, len(results["windows"]) + 1))
-    colours = {"off": "C3", "raw": "C1", "procedures": "C0"}
+    colours = {"off": "C3", "raw": "C1", "raw_utility": "C5", "procedures": "C0", "utility": "C2"}
     for key, label in CONDITIONS.items():
         y = results["curves"][key]
         sd = results["curve_stdev"][key]
@@ -340,12 +354,17 @@ def render_markdown(results: dict[str, Any], plot: Path | None) -> str:
         "ToolWorld (`benchmarks/toolworld.py`) has six task families whose goal tool fails when "
         "called as documented, because of hidden rules (a precondition, a unit, an argument "
         "order, a chain of preconditions, two rules at once); errors say only that a call "
-        "failed. Three agents share one scripted policy that explores at random when a call "
+        "failed. Five agents share one scripted policy that explores at random when a call "
         "fails (another tool first, reordered or swapped arguments, a number scaled by 10, 60, "
         "100 or 1000; at most 4 failed calls per episode) and differ only in memory: none; raw "
         "trajectories (replay the most similar past success with the current values "
-        "substituted; `distil` off); procedures distilled by agentmem (`recall_experience` + "
-        "`plan_call`, with each use reported back through `used_procedures`). No LLM is "
+        "substituted; `distil` off), alone and with utility learning (each task's reward also "
+        "passed to `Memory.feedback` for the trajectory it replayed); procedures distilled by "
+        "agentmem (`recall_experience` + "
+        "`plan_call`, with each use reported back through `used_procedures`); and the same "
+        "procedures with utility learning (each task's reward also passed to "
+        "`Memory.feedback` for the procedures the plan followed, so their learned utility "
+        "re-ranks the next recall). No LLM is "
         f"called. Each of {len(seeds)} seed(s) draws {results['episodes']} training instances "
         f"(families in shuffled rounds, every instance new) and {results['held_out']} held-out "
         "instances of the same families that never appear in training, played with memory "
@@ -359,6 +378,8 @@ def render_markdown(results: dict[str, Any], plot: Path | None) -> str:
         "",
         f"At the end of seed {proc['seed']} the memory-on agent held {proc['count']} procedures "
         f"({status}).",
+        "",
+        _utility_line(results["held_out_success"]),
     ]
     if plot is not None:
         lines += [
@@ -369,6 +390,21 @@ def render_markdown(results: dict[str, Any], plot: Path | None) -> str:
             "seeds; diamonds: the held-out set.",
         ]
     return "\n".join(lines)
+
+
+def _utility_line(held: dict[str, float]) -> str:
+    """One sentence: what utility learning changed on the held-out set."""
+
+    def change(with_: str, without: str) -> str:
+        delta = held[with_] - held[without]
+        word = "no change" if abs(delta) < 1e-9 else f"{delta:+.3f}"
+        return f"{held[with_]:.3f} against {held[without]:.3f} without ({word})"
+
+    return (
+        "Utility learning (task outcomes passed as feedback) on the held-out set: procedures + "
+        f"utility {change('utility', 'procedures')}; raw trajectories + utility "
+        f"{change('raw_utility', 'raw')}."
+    )
 
 
 # entry point -------------------------------------------------------------------------------

@@ -559,6 +559,22 @@ class ProcedureAgent:
         )
 
 
+class UtilityAgent(ProcedureAgent):
+    """A :class:`ProcedureAgent` that also passes each task's outcome back as feedback
+    (``Memory.feedback`` with the episode's reward) to the procedures its plan followed, so
+    their learned utility re-ranks the next recall (which of two contradicting procedures is
+    followed, for one)."""
+
+    name = "memory on (procedures + utility)"
+
+    def learn(self, episode: Episode, plan: Sequence[PlannedCall]) -> None:
+        """Record the attempt as :class:`ProcedureAgent` does, then credit the outcome."""
+        super().learn(episode, plan)
+        followed = list(dict.fromkeys(pid for c in plan for pid in c.procedures))
+        if followed:
+            self.mem.feedback(followed, episode.reward, task=episode.task.text, **self.scope)
+
+
 def verdicts(
     episode: Episode, plan: Sequence[PlannedCall], mem: Memory, scope: Mapping[str, Any]
 ) -> dict[str, bool]:
@@ -595,16 +611,20 @@ class TrajectoryAgent:
     def __init__(self, mem: Memory, **scope: Any) -> None:
         self.mem = mem
         self.scope = scope
+        self.replayed: str | None = None
+        """The experience the last plan replayed (None: the documented call)."""
 
     def plan(self, task: Task) -> list[PlannedCall]:
         """The best-ranked past success of a similar task, replayed; else the documented call."""
         recall = self.mem.recall_experience(task.text, k=5, **self.scope)
         threshold = self.mem.settings.experience.family_threshold
+        self.replayed = None
         for match in recall.experiences:
             past = match.experience
             if past.succeeded and match.similarity >= threshold:
                 params = past.record.metadata.get("params") or {}
                 mapping = {_value_key(v): task.params.get(k) for k, v in params.items()}
+                self.replayed = past.id
                 return [
                     PlannedCall(action=s.action, args=_substitute(s.args, mapping))
                     for s in past.steps
@@ -622,6 +642,19 @@ class TrajectoryAgent:
             metadata={"params": episode.task.params},
             **self.scope,
         )
+
+
+class TrajectoryUtilityAgent(TrajectoryAgent):
+    """A :class:`TrajectoryAgent` that passes each task's outcome back as feedback to the
+    trajectory it replayed, so replays that keep failing sink in the next recall."""
+
+    name = "memory on (raw trajectories + utility)"
+
+    def learn(self, episode: Episode, plan: Sequence[PlannedCall]) -> None:
+        """Record the attempt, then credit its reward to the replayed trajectory."""
+        super().learn(episode, plan)
+        if self.replayed is not None:
+            self.mem.feedback([self.replayed], episode.reward, task=episode.task.text, **self.scope)
 
 
 def _value_key(value: Any) -> str:
@@ -660,6 +693,8 @@ __all__ = [
     "Task",
     "Tool",
     "TrajectoryAgent",
+    "TrajectoryUtilityAgent",
+    "UtilityAgent",
     "World",
     "fixes",
     "make_task",

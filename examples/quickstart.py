@@ -205,6 +205,20 @@ def facts(mem: Memory, user_id: str) -> None:
         console.print(f"where Maya lives, as of {when or 'now'}: {hit.record.text}")
 
 
+def knowledge_graph(mem: Memory, user_id: str) -> None:
+    step("knowledge graph: the facts' entities, Maya's timeline, her community")
+    mem.add("Maya: My manager Tomas asked me to lead the Kafka project at Northwind Logistics.",
+            user_id=user_id, event_time="2024-06-20T07:10:00+00:00", infer=True)  # fmt: skip
+    names = [e.name for e in mem.graph.entities(user_id=user_id, limit=8)]
+    console.print(f"entities: {', '.join(names)}")
+    for entry in mem.graph.timeline("Maya", user_id=user_id):
+        until = f"{entry.valid_to:%Y-%m-%d}" if entry.valid_to else "now"
+        console.print(f"  {entry.valid_from:%Y-%m-%d} to {until}: {entry.record.text}")
+    console.print(f"Maya's community: {mem.graph.community('Maya', user_id=user_id)[0].summary}")
+    page = mem.graph.export("html", user_id=user_id, path=HOME / "graph.html")
+    console.print(f"graph page ({len(page) // 1024} KiB, opens offline): {HOME / 'graph.html'}")
+
+
 def experience(mem: Memory, user_id: str) -> None:
     step("8. experience: fail, reflect, recall a procedure for the next task")
     steps = [
@@ -230,6 +244,22 @@ def langgraph(mem: Memory, user_id: str) -> None:
     console.print(f"LangGraph store.search finds: {item.value['text']!r} in {item.namespace}")
     hit = mem.search("Maya's seat preference on trains", user_id=user_id, k=1)[0]
     console.print(f"and mem.search in Maya's scope finds the same memory: {hit.record.text!r}")
+
+
+def consolidate(mem: Memory, user_id: str) -> None:
+    step("consolidate: the nightly pipeline, run inline now (no broker)")
+    try:
+        from consolidation import jobs, run_inline
+    except ImportError as exc:
+        console.print(f"skipped: the consolidation extra is not installed ({exc})")
+        return
+    from agentmem import Scope
+
+    report = run_inline(mem, Scope(user_id=user_id))
+    for row in reversed(jobs(mem, run_id=report.run_id)):
+        console.print(
+            f"{row.stage:>9}: {row.count_in} in -> {row.count_out} out, {row.duration_s:.2f} s"
+        )
 
 
 def adapters(mem: Memory, user_id: str) -> None:
@@ -294,9 +324,11 @@ def main() -> int:
         bad_input(mem, user_id)
         live_conversation(mem, user_id)
         facts(mem, user_id)
+        knowledge_graph(mem, user_id)
         experience(mem, user_id)
         langgraph(mem, user_id)
         adapters(mem, user_id)
+        consolidate(mem, user_id)
         stats(mem)
     console.print(f"[green]demo finished in {time.perf_counter() - started:.1f} s[/]")
     return 0

@@ -6,8 +6,10 @@ fail when the tools are called as documented: a file must be opened before it is
 is weighed in grams, a copy takes its destination first... A scripted agent explores when a call
 fails and records each attempt with ``mem.record_experience``; agentmem reflects on it, distils
 procedures ("call `open` before `read`", "multiply `weight` by 1000"), and the next attempt
-plans with ``mem.recall_experience`` + ``plan_call``. The same policy with memory off, and with
-raw trajectories only, is measured on the same held-out task instances.
+plans with ``mem.recall_experience`` + ``plan_call``. The same policy with memory off, with
+raw trajectories only, and with utility learning on top (each task's outcome passed back with
+``mem.feedback``, so what keeps failing sinks in recall) is measured on the same held-out task
+instances.
 
 Runs offline on the embedded defaults, no LLM (with AGENTMEM_LLM_MODEL set, reflections come
 from that model), in well under a minute:
@@ -101,7 +103,7 @@ def show_one_family(home: Path, embedder: Embedder) -> None:
 def show_experiment(
     embedder: Embedder, episodes: int, window: int, held_out: int, seeds: Sequence[int]
 ) -> dict[str, Any]:
-    console.rule("[bold cyan]3. the measurement: one policy, three memories, same tasks")
+    console.rule("[bold cyan]3. the measurement: one policy, five memory settings, same tasks")
     total = episodes * len(CONDITIONS) * len(seeds)
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console
@@ -117,7 +119,7 @@ def show_experiment(
         )
     table = Table(title="success rate per window of training episodes, then held-out")
     for i, header in enumerate(HEADERS):
-        table.add_column(header, justify="left" if i == 0 else "right")
+        table.add_column(header, justify="left" if i == 0 else "right", no_wrap=i == 0)
     for row in table_rows(results):
         table.add_row(row[0], *(f"{v:.0%}" for v in row[1:]))
     console.print(table)
@@ -151,8 +153,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = show_experiment(embedder, args.episodes, args.window, args.held_out, args.seeds)
     held = results["held_out_success"]
     console.print(
-        f"held-out success: procedures {held['procedures']:.0%}, raw trajectories "
-        f"{held['raw']:.0%}, memory off {held['off']:.0%}"
+        f"held-out success: procedures {held['procedures']:.0%} "
+        f"(+ utility {held['utility']:.0%}), raw trajectories {held['raw']:.0%} "
+        f"(+ utility {held['raw_utility']:.0%}), memory off {held['off']:.0%}"
     )
     console.print(f"[green]self-evolving demo finished in {time.perf_counter() - started:.1f} s[/]")
     return 0

@@ -13,8 +13,15 @@ as indexed, only queries pass through the adapter::
     registry.promote("user-alice", version.version)   # only if it beats the current one
     adapted = AdaptedQueryEmbedder(mem.backends.embedder, registry.current("user-alice").path)
 
-``gpu.trainsets``, ``gpu.registry`` and ``gpu.config`` need no torch; the names of
-``gpu.retriever`` load torch and peft (the ``gpu`` extra) on first use.
+The recall adapter is a LoRA on a local causal LM that answers a scope's questions closed-book;
+``mem.recall(question, user_id=...)`` uses the promoted one when its confidence passes the gate::
+
+    from gpu.recall_pipeline import train_scope_recall_adapter
+    train_scope_recall_adapter(mem, Scope(user_id="alice"), "models/Qwen2.5-0.5B")
+
+``gpu.trainsets``, ``gpu.recall_data``, ``gpu.registry`` and ``gpu.config`` need no torch; the
+names of ``gpu.retriever`` and ``gpu.recall`` load torch and peft (the ``gpu`` extra) on first
+use.
 """
 
 from __future__ import annotations
@@ -24,14 +31,18 @@ from typing import TYPE_CHECKING, Any
 from gpu.config import (
     ADAPTER_KINDS,
     METADATA_FILE,
+    RECALL_KIND,
     RETRIEVER_KIND,
     AdapterMetadata,
+    RecallAdapterConfig,
     RetrieverAdapterConfig,
 )
+from gpu.recall_data import QAPair, RecallSet, RecallSetConfig, build_recallset
 from gpu.registry import AdapterRegistry, AdapterVersion, Promotion
 from gpu.trainsets import TrainPair, TrainSet, TrainSetConfig, build_trainset, trainset_hash
 
 if TYPE_CHECKING:
+    from gpu.recall import RecallAdapter, RecallLM, RecallTrainResult, train_recall_adapter
     from gpu.retriever import (
         AdaptedQueryEmbedder,
         QueryTower,
@@ -42,6 +53,7 @@ if TYPE_CHECKING:
         train_retriever_adapter,
     )
 
+_LAZY_RECALL = frozenset({"RecallAdapter", "RecallLM", "RecallTrainResult", "train_recall_adapter"})
 _LAZY = frozenset(
     {
         "AdaptedQueryEmbedder",
@@ -61,28 +73,42 @@ def __getattr__(name: str) -> Any:
         from gpu import retriever
 
         return getattr(retriever, name)
+    if name in _LAZY_RECALL:
+        from gpu import recall
+
+        return getattr(recall, name)
     raise AttributeError(f"module 'gpu' has no attribute {name!r}")
 
 
 __all__ = [
     "ADAPTER_KINDS",
     "METADATA_FILE",
+    "RECALL_KIND",
     "RETRIEVER_KIND",
     "AdaptedQueryEmbedder",
     "AdapterMetadata",
     "AdapterRegistry",
     "AdapterVersion",
     "Promotion",
+    "QAPair",
     "QueryTower",
+    "RecallAdapter",
+    "RecallAdapterConfig",
+    "RecallLM",
+    "RecallSet",
+    "RecallSetConfig",
+    "RecallTrainResult",
     "RetrieverAdapterConfig",
     "TrainPair",
     "TrainResult",
     "TrainSet",
     "TrainSetConfig",
+    "build_recallset",
     "build_trainset",
     "get_lr",
     "info_nce_loss",
     "recall_at_k",
+    "train_recall_adapter",
     "train_retriever_adapter",
     "trainset_hash",
 ]

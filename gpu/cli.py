@@ -1,4 +1,4 @@
-"""``agentmem adapters``: list, show, train, promote and roll back retriever adapters.
+"""``agentmem adapters``: list, show, train, promote and roll back retriever and recall adapters.
 
 Added to the ``agentmem`` command line through the ``agentmem.cli`` entry point, so the core
 never imports this package. The registry lives in ``<home>/adapters``; scopes are named by
@@ -8,6 +8,7 @@ their registry key (``agentmem adapters list`` shows them), or by ``--user``/``-
 
     agentmem adapters train --user alice          # train, register, promote if it beats base
     agentmem adapters train --shared --user alice --user bob
+    agentmem adapters train --kind recall --base-model ./models/qwen2.5-0.5b --user alice
     agentmem adapters list
     agentmem adapters rollback user-alice.1a2b3c4d
 """
@@ -25,12 +26,12 @@ from rich.table import Table
 from agentmem.errors import ValidationError
 from agentmem.models import Scope
 from agentmem.parametric import SHARED_SCOPE_KEY, scope_key
-from gpu.config import RETRIEVER_KIND, RetrieverAdapterConfig
+from gpu.config import RECALL_KIND, RETRIEVER_KIND, RecallAdapterConfig, RetrieverAdapterConfig
 from gpu.registry import AdapterRegistry, AdapterVersion, Promotion
 
 app = typer.Typer(
     name="adapters",
-    help="Retriever adapters (query-side LoRA) per scope: list, show, train, promote, rollback.",
+    help="Retriever and recall adapters (LoRA) per scope: list, show, train, promote, rollback.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,
@@ -174,37 +175,79 @@ def train(
         ),
     ] = False,
     time_budget: Annotated[
-        float, typer.Option("--time-budget", metavar="S", help="Training seconds (0 = no limit).")
-    ] = RetrieverAdapterConfig.time_budget_s,
+        float | None,
+        typer.Option(
+            "--time-budget",
+            metavar="S",
+            help="Training seconds (0 = no limit; default 90 for retriever, 300 for recall).",
+            show_default=False,
+        ),
+    ] = None,
+    kind: KindOpt = RETRIEVER_KIND,
+    base_model: Annotated[
+        str | None,
+        typer.Option(
+            "--base-model",
+            metavar="PATH",
+            help="Local causal LM directory a recall adapter trains on (required for recall).",
+        ),
+    ] = None,
     no_promote: Annotated[
         bool, typer.Option("--no-promote", help="Register only; promote later by hand.")
     ] = False,
 ) -> None:
-    """Train a retriever adapter on questions generated from a scope's episodic memories,
-    register it, and promote it when its held-out recall beats the incumbent's.
+    """Train an adapter on questions generated from a scope's memories, register it, and
+    promote it when its held-out score beats the incumbent's: a retriever adapter (held-out
+    recall@k) by default, or with --kind recall a recall adapter on --base-model (held-out
+    exact match of closed-book answers).
 
-    Example:
+    Examples:
 
         agentmem adapters train --user alice --time-budget 60
+        agentmem adapters train --kind recall --base-model ./models/qwen2.5-0.5b --user alice
     """
     from agentmem.cli import memory_for
-    from gpu.pipeline import train_scope_adapter
+    from gpu.pipeline import TrainOutcome, train_scope_adapter
 
     if not users and agent is None and org is None:
         raise ValidationError("adapters train needs a scope: --user, --agent or --org")
+    if kind not in (RETRIEVER_KIND, RECALL_KIND):
+        raise ValidationError(f"--kind must be {RETRIEVER_KIND} or {RECALL_KIND}, got {kind!r}")
     user_ids: list[str | None] = list(users) if users else [None]
     scopes = [Scope.of(user_id=u, agent_id=agent, org_id=org) for u in user_ids]
     if len(scopes) > 1 and not shared:
         raise ValidationError("several --user values train one adapter: add --shared")
-    config = RetrieverAdapterConfig(time_budget_s=time_budget)
-    with memory_for(ctx) as mem:
-        outcome = train_scope_adapter(
-            mem,
-            scopes,
-            key=SHARED_SCOPE_KEY if shared else scope_key(scopes[0]),
-            config=config,
-            promote=not no_promote,
-        )
+    key = SHARED_SCOPE_KEY if shared else scope_key(scopes[0])
+    outcome: TrainOutcome
+    if kind == RECALL_KIND:
+        from gpu.recall_pipeline import train_scope_recall_adapter
+
+        if base_model is None:
+            raise ValidationError(
+                "--kind recall needs --base-model PATH: a local causal language model directory"
+            )
+        if len(scopes) > 1:
+            raise ValidationError("recall adapters train on one scope; pass one --user")
+        budget = RecallAdapterConfig.time_budget_s if time_budget is None else time_budget
+        with memory_for(ctx) as mem:
+            outcome = train_scope_recall_adapter(
+                mem,
+                scopes[0],
+                base_model,
+                key=key,
+                config=RecallAdapterConfig(time_budget_s=budget),
+                promote=not no_promote,
+            )
+    else:
+        budget = RetrieverAdapterConfig.time_budget_s if time_budget is None else time_budget
+        with memory_for(ctx) as mem:
+            outcome = train_scope_adapter(
+                mem,
+                scopes,
+                key=key,
+                config=RetrieverAdapterConfig(time_budget_s=budget),
+                promote=not no_promote,
+            )
     what = "reused (same data)" if outcome.reused else "trained"
     Console(highlight=False).print(
         f"{outcome.key}: v{outcome.version.version} {what} on {outcome.memories} memories; "

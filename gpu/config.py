@@ -194,6 +194,13 @@ class RecallAdapterConfig:
     eval_interval: int = field(
         default=50, metadata=_help("steps between evaluations on the held-out questions")
     )
+    max_eval_questions: int = field(
+        default=64,
+        metadata=_help(
+            "held-out questions answered at each evaluation (answering is generation, and "
+            "evaluation time counts in the budget)"
+        ),
+    )
     patience: int = field(
         default=6,
         metadata=_help("stop after this many evaluations without improvement (0 = never)"),
@@ -222,7 +229,7 @@ class RecallAdapterConfig:
     def __post_init__(self) -> None:
         for name in ("lora_r", "lora_alpha", "batch_size", "max_steps", "max_seq_len"):
             _check_int(self, name, minimum=1)
-        for name in ("max_new_tokens", "eval_interval"):
+        for name in ("max_new_tokens", "eval_interval", "max_eval_questions"):
             _check_int(self, name, minimum=1)
         for name in ("warmup_steps", "patience", "seed", "threads"):
             _check_int(self, name, minimum=0)

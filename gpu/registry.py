@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING, Any
 from filelock import FileLock
 
 from agentmem.errors import InvalidSettings, NotFound, ValidationError
-from agentmem.parametric import SHARED_SCOPE_KEY, QueryEncoder, check_scope_key
-from gpu.config import ADAPTER_KINDS, RETRIEVER_KIND, AdapterMetadata
+from agentmem.parametric import SHARED_SCOPE_KEY, QueryEncoder, RecallModel, check_scope_key
+from gpu.config import ADAPTER_KINDS, RECALL_KIND, RETRIEVER_KIND, AdapterMetadata
 
 if TYPE_CHECKING:
     from agentmem.embedders import Embedder
@@ -59,7 +59,8 @@ class AdapterVersion:
         return self.metadata.kind
 
     def score(self) -> float | None:
-        """The held-out metric promotion compares (``eval_recall@k`` for retrievers)."""
+        """The held-out metric promotion compares (``eval_recall@k`` for retrievers,
+        ``eval_exact_match`` on paraphrased questions for recall adapters)."""
         value = self.metadata.metrics.get(_metric_key(self.metadata))
         return float(value) if isinstance(value, int | float) else None
 
@@ -92,6 +93,7 @@ class AdapterRegistry:
         # a demoted adapter.
         self._encoders: dict[tuple[Path, int], QueryEncoder] = {}
         self._encoders_lock = threading.Lock()
+        self._recallers: dict[Path, RecallModel] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AdapterRegistry:
@@ -159,6 +161,23 @@ class AdapterRegistry:
                 encoder = AdaptedQueryEmbedder(base, version.path)
                 self._encoders[key] = encoder
         return encoder
+
+    def recall_model(self, scope_key: str) -> RecallModel | None:
+        """The promoted recall adapter of the scope, else the promoted shared one; None when
+        neither exists (implements :class:`agentmem.parametric.RecallSource`)."""
+        version = self.current(scope_key, RECALL_KIND) or (
+            self.current(SHARED_SCOPE_KEY, RECALL_KIND) if scope_key != SHARED_SCOPE_KEY else None
+        )
+        if version is None:
+            return None
+        with self._encoders_lock:
+            model = self._recallers.get(version.path)
+            if model is None:
+                from gpu.recall import RecallAdapter
+
+                model = RecallAdapter(version.path)
+                self._recallers[version.path] = model
+        return model
 
     # writes ---------------------------------------------------------------------------------
 
@@ -276,6 +295,8 @@ class AdapterRegistry:
 
 
 def _metric_key(metadata: AdapterMetadata) -> str:
+    if metadata.kind == RECALL_KIND:
+        return "eval_exact_match"
     k = metadata.hyperparameters.get("eval_k", 10)
     return f"eval_recall@{k}"
 

@@ -370,6 +370,8 @@ class Recall(BaseModel):
     procedures: list[ProcedureMatch] = Field(default_factory=list)
     task_families: dict[str, float] = Field(default_factory=dict)
     """The task families the task was matched to, with their similarity."""
+    retrieval_id: str | None = None
+    """What this recall showed, for ``Memory.feedback`` (None when not recorded)."""
 
     def render(self, max_procedures: int = 5, max_experiences: int = 3) -> str:
         """A short text block (procedures, then past attempts) to put in a prompt."""

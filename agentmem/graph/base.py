@@ -39,7 +39,7 @@ class GraphStore(ABC):
 
     def __init__(self) -> None:
         self._cache: dict[str, GraphState] = {}
-        self._lock = threading.RLock()
+        self._lock: threading.RLock = threading.RLock()
 
     # the abstract core --------------------------------------------------------------------
 
@@ -66,7 +66,9 @@ class GraphStore(ABC):
         """Every stored item of a partition as ``(kind, id, json)``."""
 
     @abstractmethod
-    def write_change(self, scope: Scope, key: str, expected_version: int, change: GraphChange) -> int:
+    def write_change(
+        self, scope: Scope, key: str, expected_version: int, change: GraphChange
+    ) -> int:
         """Apply a (checked, compacted) change in one transaction if the partition is still at
         ``expected_version`` (0: not stored yet); returns the new version. Raises
         :class:`~agentmem.errors.Conflict` otherwise."""
@@ -76,6 +78,12 @@ class GraphStore(ABC):
         """Delete the partitions a scope may read (all for ``None``); returns how many."""
 
     # concrete conveniences ------------------------------------------------------------------
+
+    @property
+    def lock(self) -> threading.RLock:
+        """Held while a cached partition changes; hold it to read partitions consistently
+        while other threads write (reentrant)."""
+        return self._lock
 
     def state(self, partition: GraphPartition) -> GraphState:
         """A stored partition in memory (cached while its version does not move).

@@ -109,7 +109,7 @@ class Entity(_Item):
     names: dict[str, NameUse] = Field(default_factory=dict)
     """Normalised name -> how it was written and which facts used it."""
     summary: str = ""
-    embedding: list[float] | None = None
+    embedding: list[float] | None = Field(default=None, repr=False)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -180,6 +180,9 @@ class FactEntry(_Item):
     names: list[str] = Field(default_factory=list)
     relation_ids: list[str] = Field(default_factory=list)
     episode_ids: list[str] = Field(default_factory=list)
+    concepts: list[str] = Field(default_factory=list)
+    """Content words of the fact (not entity names): the concept nodes the graph channel's
+    PageRank also walks through (``GraphSettings.concepts``)."""
 
 
 class MergeMethod(StrEnum):

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 import networkx as nx
+import numpy as np
 from pydantic import ValidationError as PydanticValidationError
 
 from agentmem.errors import GraphCorrupt, ValidationError, first_message
@@ -64,6 +65,8 @@ class GraphState:
         community computation."""
         self.derived: dict[str, Any] = {}
         """Caches built from the items (PageRank graph, name lists); cleared on every change."""
+        self.vectors: dict[str, np.ndarray] = {}
+        """Entity id -> its name embedding as an array (kept in step by :meth:`apply`)."""
         self._owner: dict[str, str] = {}
 
     # reads -------------------------------------------------------------------------------
@@ -122,7 +125,9 @@ class GraphState:
             try:
                 item = load_item(kind, data)
             except (ValueError, PydanticValidationError) as exc:
-                raise state._corrupt(f"{kind} item {item_id!r} is unreadable ({_why(exc)})") from exc
+                raise state._corrupt(
+                    f"{kind} item {item_id!r} is unreadable ({_why(exc)})"
+                ) from exc
             if item.id != item_id:
                 raise state._corrupt(f"{kind} item {item_id!r} holds the id {item.id!r}")
             (communities if isinstance(item, Community) else items).append(item)
@@ -155,7 +160,9 @@ class GraphState:
 
     def check(self, change: GraphChange) -> None:
         """Raise :class:`ValidationError` if ``change`` would leave the graph inconsistent."""
-        upserted: dict[tuple[ItemKind, str], GraphItem] = {(i.kind, i.id): i for i in change.upserts}
+        upserted: dict[tuple[ItemKind, str], GraphItem] = {
+            (i.kind, i.id): i for i in change.upserts
+        }
         deleted = set(change.deletes) - set(upserted)
         base = GraphState(self.scope, self.key) if change.replace else self
 
@@ -193,7 +200,10 @@ class GraphState:
         for entity_id in gone:
             if not base.graph.has_node(entity_id):
                 continue
-            edges = [*base.graph.in_edges(entity_id, keys=True), *base.graph.out_edges(entity_id, keys=True)]
+            edges = [
+                *base.graph.in_edges(entity_id, keys=True),
+                *base.graph.out_edges(entity_id, keys=True),
+            ]
             for _, _, rel_id in edges:
                 rel = upserted.get((ItemKind.RELATION, rel_id))
                 if (ItemKind.RELATION, rel_id) in deleted:
@@ -290,6 +300,7 @@ class GraphState:
                     if self._owner.get(name) == item_id:
                         del self._owner[name]
                 self.graph.remove_node(item_id)
+                self.vectors.pop(item_id, None)
             elif kind is ItemKind.META:
                 self.meta = None
             elif kind not in (ItemKind.ENTITY, ItemKind.RELATION):
@@ -303,6 +314,11 @@ class GraphState:
                             del self._owner[name]
                 self.entities[item.id] = item
                 self.graph.add_node(item.id, entity=item)
+                if item.embedding is not None:
+                    if old_entity is None or old_entity.embedding != item.embedding:
+                        self.vectors[item.id] = np.asarray(item.embedding, dtype=np.float32)
+                else:
+                    self.vectors.pop(item.id, None)
                 for name in item.names:
                     self._owner[name] = item.id
         for item in change.upserts:

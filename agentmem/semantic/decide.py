@@ -105,6 +105,7 @@ def gather(
             k=settings.candidates,
             kinds=(MemoryKind.SEMANTIC,),
             vector=mine,
+            remember=False,  # an internal comparison, not something shown to an agent
         )
         records = [h.record for h in hits]
         if records:

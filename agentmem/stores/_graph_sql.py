@@ -42,7 +42,8 @@ class GraphRow:
 class Cursor(Protocol):
     """The part of a DB-API cursor used here (sqlite3 and psycopg both provide it)."""
 
-    rowcount: int
+    @property
+    def rowcount(self) -> int: ...
 
     def execute(self, sql: Any, params: Any = ..., /) -> Any: ...
 
@@ -101,7 +102,9 @@ def _partition(row: Sequence[Any]) -> GraphPartition:
     )
 
 
-def partitions(cur: Cursor, placeholder: str, scope: Scope | ScopeSet | None) -> list[GraphPartition]:
+def partitions(
+    cur: Cursor, placeholder: str, scope: Scope | ScopeSet | None
+) -> list[GraphPartition]:
     """The partitions a scope may read (every partition for ``None``), by key."""
     where, params = _scope_where(scope)
     cur.execute(
@@ -220,7 +223,9 @@ def drop(cur: Cursor, placeholder: str, scope: Scope | ScopeSet | None) -> int:
         cur.execute(
             _sql(f"DELETE FROM graph_items WHERE partition IN ({marks})", placeholder), chunk
         )
-        cur.execute(_sql(f"DELETE FROM graph_partitions WHERE key IN ({marks})", placeholder), chunk)
+        cur.execute(
+            _sql(f"DELETE FROM graph_partitions WHERE key IN ({marks})", placeholder), chunk
+        )
     return len(keys)
 
 

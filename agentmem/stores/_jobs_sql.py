@@ -18,9 +18,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from agentmem.stores._graph_sql import Cursor
+
+class Cursor(Protocol):
+    """The part of a DB-API cursor used here (sqlite3 and psycopg both provide it)."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def execute(self, sql: Any, params: Any = ..., /) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def fetchone(self) -> Any: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 import numpy as np
 
@@ -23,12 +23,14 @@ from agentmem.filters import Condition
 from agentmem.models import HistoryEntry, MemoryKind, MemoryRecord, Scope, ScopeSet
 from agentmem.stores._graph_sql import GraphPartition, GraphRow
 from agentmem.stores._jobs_sql import JobRow, Watermark
-from agentmem.stores._utility_sql import (
-    FeedbackWrite,
-    RetrievalRow,
-    UtilityChange,
-    UtilityRow,
-)
+
+if TYPE_CHECKING:  # _utility_sql imports _sql, which imports this module
+    from agentmem.stores._utility_sql import (
+        FeedbackWrite,
+        RetrievalRow,
+        UtilityChange,
+        UtilityRow,
+    )
 
 
 class IndexOp(StrEnum):

@@ -25,7 +25,7 @@ import numpy as np
 from agentmem.errors import BackendUnavailable, Conflict, InvalidSettings, ValidationError
 from agentmem.filters import Condition, FilterOp
 from agentmem.models import SCOPE_FIELDS, HistoryEntry, MemoryRecord, Scope, ScopeSet
-from agentmem.stores import _graph_sql, _jobs_sql
+from agentmem.stores import _graph_sql, _jobs_sql, _utility_sql
 from agentmem.stores._graph_sql import GraphPartition, GraphRow
 from agentmem.stores._sql import (
     HISTORY_COLUMNS,
@@ -101,6 +101,8 @@ MIGRATIONS: tuple[str, ...] = (
     _graph_sql.graph_migration('TEXT COLLATE "C"', "DOUBLE PRECISION"),
     # 3: consolidation's job ledger, per-scope watermarks and leases (consolidation/).
     _jobs_sql.jobs_migration('TEXT COLLATE "C"', "DOUBLE PRECISION"),
+    # 4: learned utility: retrievals, feedback and utility estimates (agentmem.utility).
+    _utility_sql.utility_migration('TEXT COLLATE "C"', "DOUBLE PRECISION"),
 )
 
 # First key of the two-key advisory lock that serialises migrations; the second key is the
@@ -188,6 +190,7 @@ class PostgresStore(RecordStore):
     supports_concurrent_processes = True
     supports_graph = True
     supports_jobs = True
+    supports_utility = True
 
     def __init__(
         self, url: str, *, pool_min: int = 1, pool_max: int = 8, timeout: float = 5.0
@@ -525,6 +528,32 @@ class PostgresStore(RecordStore):
     def release(self, name: str, owner: str) -> bool:
         with self._connection() as conn, conn.cursor() as cur:
             return _jobs_sql.release_lock(cur, "%s", name, owner)
+
+    # learned utility -------------------------------------------------------------------
+
+    def record_retrieval(self, rid: str, scope: str, ids: Sequence[str], at: float) -> None:
+        with self._connection() as conn, conn.cursor() as cur:
+            _utility_sql.record_retrieval(cur, "%s", rid, scope, ids, at)
+
+    def retrieval(self, rid: str) -> _utility_sql.RetrievalRow | None:
+        with self._connection() as conn, conn.cursor() as cur:
+            return _utility_sql.read_retrieval(cur, "%s", rid)
+
+    def utilities(self, ids: Sequence[str]) -> dict[str, _utility_sql.UtilityRow]:
+        if not ids:
+            return {}
+        with self._connection() as conn, conn.cursor() as cur:
+            return _utility_sql.read_utilities(cur, "%s", ids)
+
+    def rated_utilities(self, min_count: int) -> list[_utility_sql.UtilityRow]:
+        with self._connection() as conn, conn.cursor() as cur:
+            return _utility_sql.rated(cur, "%s", min_count)
+
+    def apply_feedback(
+        self, feedback: _utility_sql.FeedbackWrite
+    ) -> list[_utility_sql.UtilityChange] | None:
+        with self._connection() as conn, conn.transaction(), conn.cursor() as cur:
+            return _utility_sql.apply_feedback(cur, "%s", feedback, json_cast="::jsonb")
 
     # knowledge graph -------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ import numpy as np
 from agentmem.errors import BackendUnavailable, Conflict, InvalidSettings
 from agentmem.filters import Condition, FilterOp
 from agentmem.models import SCOPE_FIELDS, HistoryEntry, MemoryRecord, Scope, ScopeSet
-from agentmem.stores import _graph_sql, _jobs_sql
+from agentmem.stores import _graph_sql, _jobs_sql, _utility_sql
 from agentmem.stores._graph_sql import GraphPartition, GraphRow
 from agentmem.stores._sql import (
     HISTORY_COLUMNS,
@@ -73,6 +73,8 @@ MIGRATIONS: tuple[str, ...] = (
     _graph_sql.graph_migration("TEXT", "REAL"),
     # 3: consolidation's job ledger, per-scope watermarks and leases (consolidation/).
     _jobs_sql.jobs_migration("TEXT", "REAL"),
+    # 4: learned utility: retrievals, feedback and utility estimates (agentmem.utility).
+    _utility_sql.utility_migration("TEXT", "REAL"),
 )
 
 
@@ -129,6 +131,7 @@ class SQLiteStore(RecordStore):
     supports_concurrent_processes = False
     supports_graph = True
     supports_jobs = True
+    supports_utility = True
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -430,6 +433,40 @@ class SQLiteStore(RecordStore):
     def release(self, name: str, owner: str) -> bool:
         with self._lock:
             return _jobs_sql.release_lock(self._require().cursor(), "?", name, owner)
+
+    # learned utility -------------------------------------------------------------------
+
+    def record_retrieval(self, rid: str, scope: str, ids: Sequence[str], at: float) -> None:
+        with self._lock:
+            _utility_sql.record_retrieval(self._require().cursor(), "?", rid, scope, ids, at)
+
+    def retrieval(self, rid: str) -> _utility_sql.RetrievalRow | None:
+        with self._lock:
+            return _utility_sql.read_retrieval(self._require().cursor(), "?", rid)
+
+    def utilities(self, ids: Sequence[str]) -> dict[str, _utility_sql.UtilityRow]:
+        if not ids:
+            return {}
+        with self._lock:
+            return _utility_sql.read_utilities(self._require().cursor(), "?", ids)
+
+    def rated_utilities(self, min_count: int) -> list[_utility_sql.UtilityRow]:
+        with self._lock:
+            return _utility_sql.rated(self._require().cursor(), "?", min_count)
+
+    def apply_feedback(
+        self, feedback: _utility_sql.FeedbackWrite
+    ) -> list[_utility_sql.UtilityChange] | None:
+        conn = self._require()
+        with self._lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                changes = _utility_sql.apply_feedback(conn.cursor(), "?", feedback)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return changes
 
     # knowledge graph -------------------------------------------------------------------
 

@@ -149,7 +149,7 @@ def test_unknown_channel_weight_is_a_settings_error() -> None:
     from agentmem import InvalidSettings
 
     with pytest.raises(InvalidSettings, match="unknown retrieval channels"):
-        Settings.load(retrieval={"weights": {"graph": 1.0}})
+        Settings.load(retrieval={"weights": {"telepathy": 1.0}})
 
 
 def test_mmr_diversifies(home: Path, embedder: Embedder) -> None:

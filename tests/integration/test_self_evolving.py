@@ -27,6 +27,9 @@ def test_benchmark_writes_results_and_memory_on_beats_memory_off(
     held = results["held_out_success"]
     assert held["procedures"] > held["off"] + 0.2  # procedures learned on training instances
     assert held["procedures"] >= held["raw"]
+    # Utility learning (task outcomes passed as feedback) runs for both memory-on agents.
+    assert set(held) == {"off", "raw", "raw_utility", "procedures", "utility"}
+    assert held["utility"] > held["off"] and held["raw_utility"] > held["off"]
     curve = results["curves"]["procedures"]
     assert len(curve) == 3 and curve[-1] > curve[0]
     for values in results["curves"].values():

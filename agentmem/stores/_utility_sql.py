@@ -1,0 +1,266 @@
+"""Learned utility in the relational stores (SQLite and PostgreSQL): retrievals, feedback and
+each memory's utility estimate.
+
+Three small tables, written by :mod:`agentmem.utility`:
+
+- ``retrievals``: which memory ids one ``search`` / ``context`` call showed, under its
+  retrieval id, with the reading scope, so feedback for the retrieval credits exactly those.
+- ``feedback``: one row per feedback id (by default the retrieval id): the reward, the task,
+  the ids credited. Its primary key makes feedback idempotent: a duplicate inserts nothing and
+  so changes nothing.
+- ``memory_utility``: per memory, the utility estimate ``Q`` and the number of rewards ``n``.
+  Each reward is one atomic ``UPDATE ... SET utility = utility + a * (r - utility),
+  utility_n = utility_n + 1`` (the row lock serialises concurrent writers, none is lost), and
+  each is appended to the memory's history (event ``FEEDBACK``) in the same transaction.
+
+The SQL is written once here against the DB-API cursor both engines provide (``ON CONFLICT``
+and ``RETURNING`` run on SQLite 3.35+ and PostgreSQL); each store supplies the placeholder,
+the JSON cast, its column types and its transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from agentmem.models import HistoryEntry, HistoryEvent, MemoryRecord
+from agentmem.stores._sql import HISTORY_COLUMNS, history_to_row
+
+
+class Cursor(Protocol):
+    """The part of a DB-API cursor used here (sqlite3 and psycopg both provide it)."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def execute(self, sql: Any, params: Any = ..., /) -> Any: ...
+
+    def executemany(self, sql: Any, params: Any, /) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def fetchone(self) -> Any: ...
+
+
+@dataclass(frozen=True, slots=True)
+class UtilityRow:
+    """One memory's learned utility: the estimate, how many rewards made it, the last one."""
+
+    memory_id: str
+    utility: float
+    count: int
+    updated_at: float
+    """Epoch seconds of the last reward."""
+
+
+@dataclass(frozen=True, slots=True)
+class RetrievalRow:
+    """What one retrieval showed: the reading scope (as text) and the memory ids, in order."""
+
+    retrieval_id: str
+    scope: str
+    memory_ids: tuple[str, ...]
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackWrite:
+    """One feedback to apply atomically: a reward for ``records`` under ``feedback_id``."""
+
+    feedback_id: str
+    retrieval_id: str | None
+    scope: str
+    records: tuple[MemoryRecord, ...]
+    reward: float
+    task: str | None
+    learning_rate: float
+    prior: float
+    at: float
+    actor: str = "feedback"
+
+
+@dataclass(frozen=True, slots=True)
+class UtilityChange:
+    """How one reward moved one memory's utility (what its history entry records)."""
+
+    memory_id: str
+    old_utility: float
+    new_utility: float
+    count: int
+
+
+def utility_migration(text: str, real: str) -> str:
+    """The migration creating the utility tables, with the engine's column types."""
+    return f"""
+    CREATE TABLE retrievals (
+        retrieval_id {text} PRIMARY KEY, scope TEXT NOT NULL, memory_ids TEXT NOT NULL,
+        created_at {real} NOT NULL
+    );
+    CREATE INDEX retrievals_created ON retrievals (created_at);
+    CREATE TABLE feedback (
+        feedback_id {text} PRIMARY KEY, retrieval_id {text}, scope TEXT NOT NULL,
+        reward {real} NOT NULL, task TEXT, memory_ids TEXT NOT NULL, at {real} NOT NULL
+    );
+    CREATE TABLE memory_utility (
+        memory_id {text} PRIMARY KEY, utility {real} NOT NULL, prev_utility {real} NOT NULL,
+        utility_n INTEGER NOT NULL, updated_at {real} NOT NULL
+    );
+    """
+
+
+def _sql(statement: str, placeholder: str) -> str:
+    return statement.replace("?", placeholder)
+
+
+def record_retrieval(
+    cur: Cursor, placeholder: str, rid: str, scope: str, ids: Sequence[str], at: float
+) -> None:
+    """Remember which memories retrieval ``rid`` showed."""
+    cur.execute(
+        _sql(
+            "INSERT INTO retrievals (retrieval_id, scope, memory_ids, created_at) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (retrieval_id) DO NOTHING",
+            placeholder,
+        ),
+        [rid, scope, json.dumps(list(ids)), at],
+    )
+
+
+def read_retrieval(cur: Cursor, placeholder: str, rid: str) -> RetrievalRow | None:
+    """The retrieval ``rid``, or None when unknown."""
+    cur.execute(
+        _sql(
+            "SELECT retrieval_id, scope, memory_ids, created_at FROM retrievals "
+            "WHERE retrieval_id = ?",
+            placeholder,
+        ),
+        [rid],
+    )
+    row = cur.fetchone()
+    if row is None:
+        return None
+    return RetrievalRow(row[0], row[1], tuple(json.loads(row[2])), row[3])
+
+
+def read_utilities(cur: Cursor, placeholder: str, ids: Sequence[str]) -> dict[str, UtilityRow]:
+    """The utility rows of these memories (memories never rewarded are absent)."""
+    out: dict[str, UtilityRow] = {}
+    unique = list(dict.fromkeys(ids))
+    for start in range(0, len(unique), 500):
+        chunk = unique[start : start + 500]
+        marks = ", ".join("?" for _ in chunk)
+        cur.execute(
+            _sql(
+                "SELECT memory_id, utility, utility_n, updated_at FROM memory_utility "
+                f"WHERE memory_id IN ({marks})",
+                placeholder,
+            ),
+            chunk,
+        )
+        for mid, q, n, at in cur.fetchall():
+            out[mid] = UtilityRow(mid, float(q), int(n), float(at))
+    return out
+
+
+def rated(cur: Cursor, placeholder: str, min_count: int) -> list[UtilityRow]:
+    """Every utility row made by at least ``min_count`` rewards, by memory id."""
+    cur.execute(
+        _sql(
+            "SELECT memory_id, utility, utility_n, updated_at FROM memory_utility "
+            "WHERE utility_n >= ? ORDER BY memory_id",
+            placeholder,
+        ),
+        [min_count],
+    )
+    return [UtilityRow(m, float(q), int(n), float(at)) for m, q, n, at in cur.fetchall()]
+
+
+def apply_feedback(
+    cur: Cursor, placeholder: str, fb: FeedbackWrite, json_cast: str = ""
+) -> list[UtilityChange] | None:
+    """Apply one feedback inside the caller's transaction; None when ``fb.feedback_id`` was
+    already applied (nothing changes). Rows are updated in id order, so concurrent feedbacks
+    on overlapping memories lock in one order and cannot deadlock."""
+    ids = sorted(r.id for r in fb.records)
+    cur.execute(
+        _sql(
+            "INSERT INTO feedback (feedback_id, retrieval_id, scope, reward, task, memory_ids, "
+            "at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (feedback_id) DO NOTHING",
+            placeholder,
+        ),
+        [fb.feedback_id, fb.retrieval_id, fb.scope, fb.reward, fb.task, json.dumps(ids), fb.at],
+    )
+    if cur.rowcount == 0:
+        return None
+    by_id = {r.id: r for r in fb.records}
+    a = fb.learning_rate
+    changes: list[UtilityChange] = []
+    for mid in ids:
+        cur.execute(
+            _sql(
+                "INSERT INTO memory_utility (memory_id, utility, prev_utility, utility_n, "
+                "updated_at) VALUES (?, ?, ?, 0, ?) ON CONFLICT (memory_id) DO NOTHING",
+                placeholder,
+            ),
+            [mid, fb.prior, fb.prior, fb.at],
+        )
+        # Right-hand sides read the row as it was, so prev_utility is the value replaced.
+        cur.execute(
+            _sql(
+                "UPDATE memory_utility SET prev_utility = utility, "
+                "utility = utility + ? * (? - utility), utility_n = utility_n + 1, "
+                "updated_at = ? WHERE memory_id = ? RETURNING prev_utility, utility, utility_n",
+                placeholder,
+            ),
+            [a, fb.reward, fb.at, mid],
+        )
+        old, new, n = cur.fetchone()
+        changes.append(UtilityChange(mid, float(old), float(new), int(n)))
+    entries = [_history(by_id[c.memory_id], c, fb) for c in changes]
+    cols = ", ".join(HISTORY_COLUMNS)
+    marks = ", ".join(f"?{json_cast}" if c.endswith("_metadata") else "?" for c in HISTORY_COLUMNS)
+    cur.executemany(
+        _sql(f"INSERT INTO history ({cols}) VALUES ({marks})", placeholder),
+        [history_to_row(h) for h in entries],
+    )
+    return changes
+
+
+def _history(record: MemoryRecord, change: UtilityChange, fb: FeedbackWrite) -> HistoryEntry:
+    evidence: dict[str, Any] = {
+        "utility": change.new_utility,
+        "utility_n": change.count,
+        "reward": fb.reward,
+        "feedback_id": fb.feedback_id,
+    }
+    if fb.retrieval_id is not None:
+        evidence["retrieval_id"] = fb.retrieval_id
+    if fb.task is not None:
+        evidence["task"] = fb.task
+    return HistoryEntry(
+        memory_id=record.id,
+        scope=record.scope,
+        event=HistoryEvent.FEEDBACK,
+        version=record.version,
+        old_metadata={"utility": change.old_utility, "utility_n": change.count - 1},
+        new_metadata=evidence,
+        actor=fb.actor,
+        at=datetime.fromtimestamp(fb.at, UTC),
+    )
+
+
+__all__ = [
+    "FeedbackWrite",
+    "RetrievalRow",
+    "UtilityChange",
+    "UtilityRow",
+    "apply_feedback",
+    "rated",
+    "read_retrieval",
+    "read_utilities",
+    "record_retrieval",
+    "utility_migration",
+]

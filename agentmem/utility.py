@@ -1,0 +1,471 @@
+"""Learning from outcomes: feedback on memories, learned utility in recall, and pruning.
+
+Every ``search`` / ``context`` call remembers what it showed under a **retrieval id** (on each
+:class:`~agentmem.models.SearchHit` and on the :class:`~agentmem.context.Context`). An agent
+that finishes a task reports how it went with ``mem.feedback(retrieval_id, reward)`` (or with
+the memory ids it used), and each memory credited moves its **utility** ``Q`` toward the reward:
+
+    Q <- Q + alpha * (r - Q),   n <- n + 1
+
+one atomic SQL update per memory in the system of record, logged in the memory's history
+(event ``FEEDBACK``). Feedback is idempotent by its id (the retrieval id by default).
+
+Retrieval stays relevance-first: candidates come from the channels and RRF as before; then,
+where any candidate has been rewarded, they are re-ranked by
+
+    (1 - w) * relevance / best relevance + w * n / (n + k) * Q
+
+(``Settings.utility``). With no feedback on any candidate nothing changes, scores included.
+
+:func:`prune` (called by consolidation, or by hand) archives memories that keep being retrieved
+without helping (never deletes; :func:`restore` brings one back) and raises the importance of
+procedures and experiences that keep helping, returning each change with its evidence.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+from pydantic import BaseModel, Field
+
+from agentmem import writing
+from agentmem.backends import Backends
+from agentmem.errors import NotFound, PermissionDenied, ValidationError
+from agentmem.models import (
+    ChannelScore,
+    MemoryKind,
+    MemoryRecord,
+    Scope,
+    ScopeSet,
+    new_id,
+    utcnow,
+)
+from agentmem.stores._utility_sql import FeedbackWrite, UtilityRow
+from agentmem.validation import check_text
+
+ARCHIVED_KEY = "archived"
+"""Metadata key of an archived memory (the key ``agentmem.retrieval`` leaves out of search;
+not imported from there because retrieval imports this module)."""
+ARCHIVED_AT_KEY = "archived_at"
+"""Metadata key: when the memory was archived (ISO time), as consolidation writes it."""
+ARCHIVED_BY_KEY = "archived_by"
+"""Metadata key: what archived the memory (``"utility"`` for :func:`prune`)."""
+PROMOTED_AT_N_KEY = "utility_promoted_at_n"
+"""Metadata key: the reward count at the last promotion, so a pass never promotes twice on the
+same evidence."""
+UTILITY_CHANNEL = "utility"
+"""Name of the utility signal in a hit's ``channels`` (rank among rewarded candidates, Q)."""
+
+_MAX_ID = 256
+
+Candidate = tuple[str, float, dict[str, ChannelScore]]
+
+
+class HasBackends(Protocol):
+    """Anything holding backends (a :class:`~agentmem.Memory`)."""
+
+    @property
+    def backends(self) -> Backends: ...
+
+
+class UtilityUpdate(BaseModel):
+    """How one reward moved one memory's utility."""
+
+    memory_id: str
+    old_utility: float
+    new_utility: float
+    count: int
+
+
+class FeedbackResult(BaseModel):
+    """What :meth:`Memory.feedback` did: ``applied`` is False for a duplicate (nothing
+    changed); ``updates`` lists each memory credited."""
+
+    feedback_id: str
+    retrieval_id: str | None = None
+    reward: float
+    applied: bool
+    updates: list[UtilityUpdate] = Field(default_factory=list)
+
+
+class MemoryUtility(BaseModel):
+    """A memory's learned utility: the estimate and how many rewards made it."""
+
+    memory_id: str
+    utility: float
+    count: int
+
+
+class PruneChange(BaseModel):
+    """One change :func:`prune` made (or would make, dry run), with its evidence."""
+
+    memory_id: str
+    kind: MemoryKind
+    action: str
+    """``archive`` or ``promote``."""
+    old_importance: float
+    new_importance: float
+    utility: float
+    count: int
+    reason: str
+
+
+class PruneReport(BaseModel):
+    """Everything one :func:`prune` pass changed, for the consolidation ledger."""
+
+    archived: list[PruneChange] = Field(default_factory=list)
+    promoted: list[PruneChange] = Field(default_factory=list)
+    examined: int = 0
+    dry_run: bool = False
+
+    @property
+    def changes(self) -> list[PruneChange]:
+        """Archived then promoted."""
+        return [*self.archived, *self.promoted]
+
+
+def _backends(target: Backends | HasBackends) -> Backends:
+    return target if isinstance(target, Backends) else target.backends
+
+
+def _enabled_store(backends: Backends) -> bool:
+    return bool(backends.store.supports_utility)
+
+
+# retrieval side ----------------------------------------------------------------------------
+
+
+def remember(backends: Backends, scope: Scope | ScopeSet, ids: Sequence[str]) -> str | None:
+    """Record that a retrieval showed ``ids`` to ``scope``; returns its new retrieval id (None
+    when retrievals are not recorded: ``Settings.utility.record_retrievals`` off, or a store
+    without utility)."""
+    if not backends.settings.utility.record_retrievals or not _enabled_store(backends):
+        return None
+    rid = new_id()
+    backends.store.record_retrieval(rid, str(scope), list(ids), time.time())
+    return rid
+
+
+def mix(
+    backends: Backends,
+    scores: Mapping[str, float],
+    rows: Mapping[str, UtilityRow] | None = None,
+) -> dict[str, float] | None:
+    """Relevance ``scores`` (higher is better) mixed with learned utility:
+    ``(1 - w) * score / best + w * n / (n + k) * Q`` (a memory never rewarded adds nothing).
+    None when utility is off or no memory named has been rewarded: keep the scores as they
+    are. ``rows``: the utilities, when the caller has read them already."""
+    config = backends.settings.utility
+    if not scores or not config.enabled or not _enabled_store(backends):
+        return None
+    if rows is None:
+        rows = backends.store.utilities(list(scores))
+    if not any(r.count > 0 for r in rows.values()):
+        return None
+    best = max(scores.values())
+    best = best if best > 0 else 1.0
+    w = config.weight
+    out: dict[str, float] = {}
+    for mid, score in scores.items():
+        row = rows.get(mid)
+        bonus = 0.0
+        if row is not None and row.count > 0:
+            bonus = row.count / (row.count + config.confidence_k) * row.utility
+        out[mid] = (1 - w) * score / best + w * bonus
+    return out
+
+
+def rerank(backends: Backends, candidates: Sequence[Candidate]) -> list[Candidate]:
+    """Candidates (best first) re-ranked by :func:`mix`, each rewarded one explained by a
+    ``utility`` channel (its rank among the rewarded, and Q); the same list, unchanged, when
+    utility is off or no candidate has been rewarded."""
+    config = backends.settings.utility
+    if not candidates or not config.enabled or not _enabled_store(backends):
+        return list(candidates)
+    rows = backends.store.utilities([c[0] for c in candidates])
+    mixed = mix(backends, {c[0]: c[1] for c in candidates}, rows)
+    if mixed is None:
+        return list(candidates)
+    rated = sorted(rows.values(), key=lambda r: (-r.utility, r.memory_id))
+    rank = {r.memory_id: i for i, r in enumerate(rated, start=1)}
+    order = {c[0]: i for i, c in enumerate(candidates)}
+    out: list[Candidate] = []
+    for mid, _, channels in candidates:
+        row = rows.get(mid)
+        if row is not None and row.count > 0:
+            channels = {
+                **channels,
+                UTILITY_CHANNEL: ChannelScore(rank=rank[mid], score=row.utility),
+            }
+        out.append((mid, mixed[mid], channels))
+    out.sort(key=lambda c: (-c[1], order[c[0]]))
+    return out
+
+
+# feedback ----------------------------------------------------------------------------------
+
+
+def check_reward(backends: Backends, reward: Any) -> float:
+    """A reward within ``Settings.utility.reward_range``, as a float."""
+    low, high = backends.settings.utility.reward_range
+    if isinstance(reward, bool) or not isinstance(reward, int | float):
+        raise ValidationError(
+            f"reward must be a number in [{low}, {high}], got {type(reward).__name__}"
+        )
+    value = float(reward)
+    if not math.isfinite(value) or not low <= value <= high:
+        raise ValidationError(
+            f"reward {reward!r} is outside the declared range [{low}, {high}] "
+            "(Settings.utility.reward_range); e.g. 1.0 for success, -1.0 for failure"
+        )
+    return value
+
+
+def _check_id(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > _MAX_ID:
+        raise ValidationError(f"{what} must be a non-empty string of at most {_MAX_ID} characters")
+    return value
+
+
+def feedback(
+    backends: Backends,
+    scope: Scope | ScopeSet,
+    target: str | Sequence[str],
+    reward: Any,
+    *,
+    task: Any = None,
+    feedback_id: Any = None,
+) -> FeedbackResult:
+    """Credit ``reward`` to what a retrieval showed (``target`` a retrieval id) or to the
+    memories named (``target`` a list of memory ids), as seen from ``scope``.
+
+    Idempotent by ``feedback_id`` (default: the retrieval id; a new id for a list of memory
+    ids): a repeat changes nothing and returns ``applied=False``. An unknown retrieval id or
+    memory id raises :class:`~agentmem.errors.NotFound`, a memory outside ``scope``
+    :class:`~agentmem.errors.PermissionDenied`, a reward outside the declared range
+    :class:`~agentmem.errors.ValidationError`; none of them changes anything."""
+    if not _enabled_store(backends):
+        raise ValidationError(
+            f"{type(backends.store).__name__} keeps no learned utility; use the SQLite or "
+            "PostgreSQL store"
+        )
+    config = backends.settings.utility
+    value = check_reward(backends, reward)
+    task_text = (
+        None if task is None else check_text(task, max_chars=backends.settings.max_text_chars)
+    )
+    retrieval_id: str | None = None
+    if isinstance(target, str):
+        retrieval_id = _check_id(target, "retrieval_id")
+        shown = backends.store.retrieval(retrieval_id)
+        if shown is None:
+            raise NotFound(
+                f"no retrieval with id {retrieval_id!r}; pass the retrieval_id of a search hit "
+                "or context, or a list of memory ids"
+            )
+        ids = list(shown.memory_ids)
+    else:
+        if not isinstance(target, Sequence) or not target:
+            raise ValidationError(
+                "feedback needs a retrieval id (str) or a non-empty list of memory ids"
+            )
+        ids = list(dict.fromkeys(_check_id(i, "memory id") for i in target))
+    fid = _check_id(feedback_id, "feedback_id") if feedback_id is not None else None
+    records = _visible(backends, scope, ids, strict=retrieval_id is None)
+    fb = FeedbackWrite(
+        feedback_id=fid or retrieval_id or new_id(),
+        retrieval_id=retrieval_id,
+        scope=str(scope),
+        records=tuple(records),
+        reward=value,
+        task=task_text,
+        learning_rate=config.learning_rate,
+        prior=config.prior,
+        at=time.time(),
+    )
+    changes = backends.store.apply_feedback(fb)
+    return FeedbackResult(
+        feedback_id=fb.feedback_id,
+        retrieval_id=retrieval_id,
+        reward=value,
+        applied=changes is not None,
+        updates=[
+            UtilityUpdate(
+                memory_id=c.memory_id,
+                old_utility=c.old_utility,
+                new_utility=c.new_utility,
+                count=c.count,
+            )
+            for c in changes or ()
+        ],
+    )
+
+
+def _visible(
+    backends: Backends, scope: Scope | ScopeSet, ids: list[str], *, strict: bool
+) -> list[MemoryRecord]:
+    """The records ``ids`` as ``scope`` sees them. A memory in another scope is refused; an
+    unknown one too when ``strict`` (named by the caller), else skipped (deleted since the
+    retrieval showed it)."""
+    visible = {r.id: r for r in backends.store.get_many(ids, scope)}
+    missing = [i for i in ids if i not in visible]
+    if missing:
+        existing = {r.id for r in backends.store.get_many(missing)}
+        foreign = [i for i in missing if i in existing]
+        if foreign:
+            raise PermissionDenied(
+                f"memory {foreign[0]!r} is outside scope {scope}; feedback can only credit "
+                "memories the caller may read"
+            )
+        if strict:
+            raise NotFound(f"no memory with id {missing[0]!r}; list ids with mem.list(...)")
+    return [visible[i] for i in ids if i in visible]
+
+
+def utilities(
+    target: Backends | HasBackends, ids: Sequence[str], scope: Scope | ScopeSet | None = None
+) -> dict[str, MemoryUtility]:
+    """The learned utility of these memories (those never rewarded are absent), limited to
+    the memories ``scope`` may read when given."""
+    backends = _backends(target)
+    if not _enabled_store(backends):
+        return {}
+    wanted = list(ids)
+    if scope is not None:
+        wanted = [r.id for r in backends.store.get_many(wanted, scope)]
+    return {
+        mid: MemoryUtility(memory_id=mid, utility=row.utility, count=row.count)
+        for mid, row in backends.store.utilities(wanted).items()
+    }
+
+
+# pruning and promotion ---------------------------------------------------------------------
+
+
+def prune(
+    target: Backends | HasBackends,
+    scope: Scope | ScopeSet | None = None,
+    *,
+    dry_run: bool = False,
+) -> PruneReport:
+    """Archive memories retrieved at least ``min_count`` times whose utility stayed below
+    ``archive_below`` (metadata ``archived``; excluded from search; importance lowered), and
+    raise the importance of procedures and experiences whose utility is above
+    ``promote_above``. Every change is a new version with history (actor ``utility``);
+    nothing is deleted. ``scope`` limits the pass (None: every scope)."""
+    backends = _backends(target)
+    report = PruneReport(dry_run=dry_run)
+    if not _enabled_store(backends):
+        return report
+    config = backends.settings.utility
+    rows = {r.memory_id: r for r in backends.store.rated_utilities(config.min_count)}
+    if not rows:
+        return report
+    records = backends.store.get_many(list(rows), scope)
+    report.examined = len(records)
+    for record in sorted(records, key=lambda r: r.id):
+        if record.invalidated_at is not None or record.metadata.get(ARCHIVED_KEY) is True:
+            continue
+        change = _decide(record, rows[record.id], config)
+        if change is None:
+            continue
+        (report.archived if change.action == "archive" else report.promoted).append(change)
+        if not dry_run:
+            _apply(backends, record, change)
+    return report
+
+
+def _decide(record: MemoryRecord, row: UtilityRow, config: Any) -> PruneChange | None:
+    step = config.importance_step
+    if row.utility < config.archive_below:
+        return PruneChange(
+            memory_id=record.id,
+            kind=record.kind,
+            action="archive",
+            old_importance=record.importance,
+            new_importance=max(0.0, record.importance - step),
+            utility=row.utility,
+            count=row.count,
+            reason=f"retrieved and rewarded {row.count} times, utility {row.utility:.3f} "
+            f"below {config.archive_below}",
+        )
+    promotable = record.kind in (MemoryKind.PROCEDURAL, MemoryKind.EXPERIENCE)
+    last = record.metadata.get(PROMOTED_AT_N_KEY)
+    fresh = not isinstance(last, int) or row.count > last
+    if promotable and fresh and row.utility > config.promote_above and record.importance < 1:
+        return PruneChange(
+            memory_id=record.id,
+            kind=record.kind,
+            action="promote",
+            old_importance=record.importance,
+            new_importance=min(1.0, record.importance + step),
+            utility=row.utility,
+            count=row.count,
+            reason=f"rewarded {row.count} times, utility {row.utility:.3f} above "
+            f"{config.promote_above}",
+        )
+    return None
+
+
+def _apply(backends: Backends, record: MemoryRecord, change: PruneChange) -> None:
+    metadata = dict(record.metadata)
+    if change.action == "archive":
+        metadata.update(
+            {
+                ARCHIVED_KEY: True,
+                ARCHIVED_AT_KEY: utcnow().isoformat(),
+                ARCHIVED_BY_KEY: "utility",
+            }
+        )
+    else:
+        metadata[PROMOTED_AT_N_KEY] = change.count
+    writing.update(
+        backends,
+        record.id,
+        record.scope,
+        metadata=metadata,
+        importance=change.new_importance,
+        actor="utility",
+    )
+
+
+def restore(
+    target: Backends | HasBackends, memory_id: str, scope: Scope | None = None
+) -> MemoryRecord:
+    """Bring back a memory :func:`prune` (or consolidation) archived: a new version without
+    the archive marks, found by search again."""
+    backends = _backends(target)
+    record = writing.get_one(backends, memory_id, scope)
+    if record.metadata.get(ARCHIVED_KEY) is not True:
+        return record
+    metadata = {
+        k: v
+        for k, v in record.metadata.items()
+        if k not in (ARCHIVED_KEY, ARCHIVED_AT_KEY, ARCHIVED_BY_KEY)
+    }
+    return writing.update(backends, memory_id, scope, metadata=metadata, actor="utility")
+
+
+__all__ = [
+    "ARCHIVED_AT_KEY",
+    "ARCHIVED_BY_KEY",
+    "ARCHIVED_KEY",
+    "PROMOTED_AT_N_KEY",
+    "UTILITY_CHANNEL",
+    "FeedbackResult",
+    "MemoryUtility",
+    "PruneChange",
+    "PruneReport",
+    "UtilityUpdate",
+    "check_reward",
+    "feedback",
+    "mix",
+    "prune",
+    "remember",
+    "rerank",
+    "restore",
+    "utilities",
+]

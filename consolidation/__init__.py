@@ -1,0 +1,41 @@
+"""Consolidation: the pipeline that turns raw experience into durable knowledge.
+
+Per scope, in order (each an idempotent stage with a watermark, under a per-scope lock, retried
+with backoff, recorded in the job ledger): flush buffers -> extract facts from new episodes ->
+decay and forget -> distil experiences into procedures -> hand adapter training to the ``gpu``
+queue. Inline (``agentmem consolidate --now``, :func:`run_inline`) or on Celery workers
+(``celery -A consolidation worker``, :func:`consolidation.tasks.consolidate`), nightly by
+beat (``celery -A consolidation beat``).
+"""
+
+from __future__ import annotations
+
+from consolidation.app import app, celery_config, create_app
+from consolidation.decay import DecayReport, decay_scope, restore, retention
+from consolidation.ledger import JobRow, jobs
+from consolidation.pipeline import RunReport, ScopeBusy, active_scopes, run_inline
+from consolidation.stages import STAGES, RunContext, StageResult, stage
+
+celery = app
+"""Alias: ``celery -A consolidation`` finds ``app``."""
+
+__all__ = [
+    "STAGES",
+    "DecayReport",
+    "JobRow",
+    "RunContext",
+    "RunReport",
+    "ScopeBusy",
+    "StageResult",
+    "active_scopes",
+    "app",
+    "celery",
+    "celery_config",
+    "create_app",
+    "decay_scope",
+    "jobs",
+    "restore",
+    "retention",
+    "run_inline",
+    "stage",
+]

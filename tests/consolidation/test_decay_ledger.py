@@ -1,0 +1,210 @@
+"""Consolidation without a broker: stages, ledger, watermarks, decay, archive, restore,
+retention, and per-scope locks."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+import consolidation
+from agentmem import Memory, Scope, Settings
+from agentmem.embedders import Embedder
+from agentmem.models import MemoryKind, utcnow
+from agentmem.settings import ConsolidationSettings
+from consolidation import decay, ledger, run_inline
+from consolidation.pipeline import active_scopes
+
+ALICE = Scope.of(user_id="alice")
+
+
+def _fill(mem: Memory, n: int = 6) -> None:
+    for i in range(n):
+        mem.add(
+            f"Alice: I adopted a cat named Tom{i}. I work as a nurse in Berlin.",
+            user_id="alice",
+            thread_id=f"t{i % 2}",
+            infer="deferred",
+        )
+
+
+def test_retention_curve() -> None:
+    config = ConsolidationSettings(stability_days=10)
+    now = utcnow()
+    from agentmem.models import MemoryRecord
+
+    fresh = MemoryRecord(scope=ALICE, text="x", created_at=now)
+    old = MemoryRecord(scope=ALICE, text="x", created_at=now - timedelta(days=10))
+    recalled = old.model_copy(update={"access_count": 3})
+    important = old.model_copy(update={"importance": 1.0})
+    assert decay.retention(fresh, now, config) == pytest.approx(1.0)
+    assert decay.retention(old, now, config) == pytest.approx(0.3679, abs=1e-3)
+    assert decay.retention(recalled, now, config) > decay.retention(old, now, config)
+    assert decay.retention(important, now, config) > decay.retention(old, now, config)
+    touched = old.model_copy(update={"last_accessed_at": now})
+    assert decay.retention(touched, now, config) == pytest.approx(1.0)
+
+
+def test_extractive_summary_keeps_central_sentences() -> None:
+    text = decay.extractive_summary(
+        ["Alice loves cats. The weather was odd.", "Alice has two cats.", "Cats sleep a lot."], 2
+    )
+    assert "cats" in text.lower() and "weather" not in text
+
+
+def test_inline_run_ledger_and_watermarks(mem: Memory) -> None:
+    _fill(mem)
+    report = run_inline(mem, ALICE)
+    assert not report.skipped
+    assert report.results["extract"].count_in == 6
+    facts = mem.list(user_id="alice", kinds="semantic", limit=1000)
+    assert facts and report.results["extract"].count_out >= 1
+    rows = ledger.jobs(mem, run_id=report.run_id)
+    assert {r.stage for r in rows} == {"run", *consolidation.STAGES}
+    assert all(r.status == "done" and r.scope == "user_id=alice" for r in rows)
+    extract_row = next(r for r in rows if r.stage == "extract")
+    assert (extract_row.count_in, extract_row.duration_s > 0) == (6, True)
+    assert ledger.watermark(mem, ALICE, "run") is not None
+    assert active_scopes(mem) == []
+    # A rerun finds nothing new and writes nothing twice.
+    again = run_inline(mem, ALICE)
+    assert again.results["extract"].count_in == 0
+    assert len(mem.list(user_id="alice", kinds="semantic", limit=1000)) == len(facts)
+    mem.add("Bob: hi", user_id="bob")
+    assert active_scopes(mem) == [Scope.of(user_id="bob")]
+
+
+def test_buffers_are_flushed(mem: Memory) -> None:
+    buf = mem.buffer(user_id="alice", thread_id="live")
+    buf.append("user", "I moved to Lisbon.", name="Alice")
+    assert active_scopes(mem) == [ALICE]
+    report = run_inline(mem, ALICE)
+    assert report.results["flush"].count_out == 1
+    assert len(buf) == 0
+
+
+def test_decay_archives_summarises_restores_and_retains(mem: Memory) -> None:
+    _fill(mem, 4)
+    config = ConsolidationSettings(stability_days=1, summary_cluster_max=10)
+    later = utcnow() + timedelta(days=30)
+    report = decay.decay_scope(mem, ALICE, config, later)
+    # Two threads: two clusters, two summaries; every episode archived, none deleted.
+    assert (report.archived, report.summaries, report.deleted) == (4, 2, 0)
+    episodes = mem.list(user_id="alice", kinds="episodic", limit=100)
+    archived = [r for r in episodes if decay.is_archived(r)]
+    summaries = [r for r in episodes if decay.SUMMARY_OF_KEY in r.metadata]
+    assert len(archived) == 4 and len(summaries) == 2
+    assert {i for s in summaries for i in s.metadata[decay.SUMMARY_OF_KEY]} == {
+        r.id for r in archived
+    }
+    hits = mem.search("cat named Tom", user_id="alice", kinds=["episodic"], k=20)
+    assert {h.record.id for h in hits} == {s.id for s in summaries}
+    shown = mem.search("cat", user_id="alice", kinds=["episodic"], filters={"archived": True})
+    assert {h.record.id for h in shown} <= {r.id for r in archived} and shown
+    # Idempotent: a second pass does nothing more.
+    assert decay.decay_scope(mem, ALICE, config, later) == decay.DecayReport(6, 0, 0, 0)
+    restored = decay.restore(mem, archived[0].id)
+    assert not decay.is_archived(restored)
+    hits = mem.search("cat named Tom", user_id="alice", kinds=["episodic"], k=20)
+    assert archived[0].id in {h.record.id for h in hits}
+    # Retention deletes archived episodes only, and only past the policy; summaries stay.
+    keep = config.model_copy(update={"retention_days": {"episodic": 10}})
+    assert decay.decay_scope(mem, ALICE, keep, later + timedelta(days=5)).deleted == 0
+    gone = decay.decay_scope(mem, ALICE, keep, later + timedelta(days=11))
+    assert gone.deleted == 3
+    left = {r.id for r in mem.list(user_id="alice", kinds="episodic", limit=100)}
+    # The restored episode decayed again (archived just now, so not yet past retention).
+    assert {archived[0].id} | {s.id for s in summaries} <= left
+    assert not {r.id for r in archived[1:]} & left
+
+
+def test_search_counts_recalls(mem: Memory) -> None:
+    record = mem.add("Alice likes green tea.", user_id="alice")
+    assert mem.get(record.id).access_count == 0
+    mem.search("green tea", user_id="alice")
+    got = mem.get(record.id)
+    assert got.access_count == 1 and got.last_accessed_at is not None
+
+
+def test_store_lease(mem: Memory) -> None:
+    store = mem.backends.store
+    assert store.lease("scope:x", "run-a", 60)
+    assert not store.lease("scope:x", "run-b", 60)
+    assert store.lease("scope:x", "run-a", 60)  # renewal
+    assert store.lease_owner("scope:x") == "run-a"
+    assert not store.release("scope:x", "run-b")
+    assert store.release("scope:x", "run-a")
+    assert store.lease("scope:x", "run-b", 0.01)
+    time.sleep(0.05)
+    assert store.lease("scope:x", "run-a", 60)  # expired: taken over
+
+
+@pytest.mark.parametrize("backend", ["store", "redis"])
+def test_concurrent_runs_never_interleave(
+    backend: str, home: Path, embedder: Embedder, request: pytest.FixtureRequest
+) -> None:
+    overrides: dict[str, object] = {}
+    if backend == "redis":
+        redis_url = request.getfixturevalue("redis_url")
+        prefix = request.getfixturevalue("redis_prefix")
+        overrides = {"broker_url": redis_url, "lock_prefix": prefix}
+    settings = Settings.load(home=home, consolidation=overrides)
+    with Memory(settings=settings, embedder=embedder) as mem:
+        _fill(mem, 4)
+        reports = []
+
+        def go() -> None:
+            reports.append(run_inline(mem, ALICE))
+
+        threads = [threading.Thread(target=go) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        ran = [r for r in reports if not r.skipped]
+        assert len(ran) == 1 and len(reports) == 2
+        rows = [r for r in ledger.jobs(mem, scope=ALICE, limit=100) if r.stage == "run"]
+        assert sorted(r.status for r in rows) == ["done", "skipped"]
+        # With waiting allowed, the second run starts after the first ended.
+        patient = settings.model_copy(
+            update={"consolidation": settings.consolidation.model_copy(update={"lock_wait_s": 60})}
+        )
+        mem.settings = patient
+        reports.clear()
+        threads = [threading.Thread(target=go) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert all(not r.skipped for r in reports)
+        spans = sorted(
+            (r.started_at, r.started_at + r.duration_s)
+            for r in ledger.jobs(mem, scope=ALICE, limit=100)
+            if r.stage == "run" and r.run_id in {x.run_id for x in reports}
+        )
+        assert spans[0][1] <= spans[1][0]
+        assert mem.list(user_id="alice", kinds=MemoryKind.SEMANTIC, limit=1000)
+
+
+def test_postgres_ledger_watermarks_and_leases(pg_url: str) -> None:
+    from agentmem.stores._jobs_sql import JobRow
+    from agentmem.stores.postgres import PostgresStore
+
+    with PostgresStore(pg_url) as store:
+        store.job_write(JobRow("r1", "extract", "user_id=a", "running", started_at=1.0))
+        store.job_write(JobRow("r1", "extract", "user_id=a", "done", 3, 2, 1.0, 0.5))
+        store.job_write(JobRow("r2", "run", "user_id=b", "skipped", started_at=2.0))
+        assert [r.status for r in store.job_rows(scope="user_id=a")] == ["done"]
+        assert [r.run_id for r in store.job_rows()] == ["r2", "r1"]
+        assert store.watermark("user_id=a", "distil") is None
+        store.set_watermark("user_id=a", "distil", '{"count": 1}')
+        store.set_watermark("user_id=a", "distil", '{"count": 2}')
+        mark = store.watermark("user_id=a", "distil")
+        assert mark is not None and mark.value == '{"count": 2}'
+        assert [w.scope for w in store.watermarks("distil")] == ["user_id=a"]
+        assert store.lease("scope:a", "r1", 60) and not store.lease("scope:a", "r2", 60)
+        assert store.lease_owner("scope:a") == "r1"
+        assert store.release("scope:a", "r1") and store.lease("scope:a", "r2", 60)
