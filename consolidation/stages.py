@@ -26,6 +26,7 @@ from agentmem.semantic import extract_pending
 from agentmem.semantic.schema import DecisionOp
 from agentmem.settings import ConsolidationSettings
 from agentmem.stores import RecordQuery
+from agentmem.utility import prune
 from consolidation import decay, ledger
 
 if TYPE_CHECKING:
@@ -142,6 +143,21 @@ def decay_and_forget(mem: Memory, scope: Scope, run: RunContext) -> StageResult:
         report.archived + report.summaries + report.deleted,
         f"archived {report.archived}, summaries {report.summaries}, deleted {report.deleted}",
     )
+
+
+@stage("utility")
+def prune_by_utility(mem: Memory, scope: Scope, run: RunContext) -> StageResult:
+    """Archive memories that keep being retrieved without helping and raise procedures and
+    experiences that keep helping (:func:`agentmem.utility.prune`); each change and its
+    evidence (utility, reward count) goes into the ledger note. Idempotent: an archived memory
+    is skipped, and a promotion needs new evidence."""
+    report = prune(mem, scope)
+    evidence = "; ".join(
+        f"{c.action} {c.memory_id[:8]} ({c.kind.value}, utility {c.utility:.2f} after "
+        f"{c.count} rewards)"
+        for c in report.changes
+    )
+    return StageResult(report.examined, len(report.changes), evidence[:2000])
 
 
 def _count(mem: Memory, scope: Scope, kind: MemoryKind) -> tuple[int, float]:

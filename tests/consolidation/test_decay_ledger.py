@@ -77,6 +77,23 @@ def test_inline_run_ledger_and_watermarks(mem: Memory) -> None:
     assert active_scopes(mem) == [Scope.of(user_id="bob")]
 
 
+def test_utility_stage_archives_what_keeps_failing(mem: Memory) -> None:
+    kept = mem.add("Alice: the office wifi password is on the fridge.", user_id="alice")
+    misleading = mem.add("Alice: the printer is on the third floor.", user_id="alice")
+    for i in range(5):
+        mem.feedback([misleading.id], -1.0, feedback_id=f"fail-{i}", user_id="alice")
+        mem.feedback([kept.id], 1.0, feedback_id=f"ok-{i}", user_id="alice")
+    report = run_inline(mem, ALICE)
+    assert report.results["utility"].count_out == 1
+    assert f"archive {misleading.id[:8]}" in report.results["utility"].note
+    row = next(r for r in ledger.jobs(mem, run_id=report.run_id) if r.stage == "utility")
+    assert (row.status, row.count_out) == ("done", 1)
+    assert mem.get(misleading.id).metadata.get("archived") is True
+    assert mem.get(kept.id).metadata.get("archived") is not True
+    # A second run finds nothing new to change.
+    assert run_inline(mem, ALICE).results["utility"].count_out == 0
+
+
 def test_buffers_are_flushed(mem: Memory) -> None:
     buf = mem.buffer(user_id="alice", thread_id="live")
     buf.append("user", "I moved to Lisbon.", name="Alice")
