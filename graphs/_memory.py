@@ -106,6 +106,15 @@ class RunScope:
             query, max_tokens=max_tokens, buffer=buffer, org_id=self.org_id, user_id=self.user_id
         )
 
+    def feedback(self, mem: Memory, retrieval_id: str, reward: float) -> None:
+        """Credit ``reward`` to what the retrieval ``retrieval_id`` showed this run (once:
+        feedback is idempotent by retrieval id)."""
+        agent = self.agent(mem)
+        if agent is not None:
+            agent.feedback(retrieval_id, reward)
+        else:
+            mem.feedback(retrieval_id, reward, org_id=self.org_id, user_id=self.user_id)
+
     def search(self, mem: Memory, query: str, *, k: int) -> list[SearchHit]:
         """Hybrid search in this scope (an agent: its private and team memory)."""
         agent = self.agent(mem)

@@ -45,6 +45,7 @@ class MemoryState(MessagesState):
 
     memory_context: NotRequired[str]
     memory_procedures: NotRequired[list[str]]
+    memory_retrieval_id: NotRequired[str | None]
     outcome: NotRequired[str | None]
     reward: NotRequired[float | None]
     feedback: NotRequired[str | None]
@@ -70,10 +71,14 @@ def recall_node(
         question, _ = current_turn(state.get("messages", []))
         query = message_text(question).strip() if question is not None else ""
         if not query:
-            return {key: "", "memory_procedures": []}
+            return {key: "", "memory_procedures": [], "memory_retrieval_id": None}
         ctx = scope.context(mem, query, max_tokens=max_tokens, conversation=conversation)
         procedures = [r.id for r in ctx.records if r.kind is MemoryKind.PROCEDURAL]
-        return {key: ctx.text, "memory_procedures": procedures}
+        return {
+            key: ctx.text,
+            "memory_procedures": procedures,
+            "memory_retrieval_id": ctx.retrieval_id,
+        }
 
     return recall
 
@@ -130,7 +135,12 @@ def experience_node(
     ) -> dict[str, Any]:
         mem = memory_from(runtime.store, runtime.context)
         scope = RunScope.from_config(config)
-        cleared: dict[str, Any] = {"outcome": None, "reward": None, "feedback": None}
+        cleared: dict[str, Any] = {
+            "outcome": None,
+            "reward": None,
+            "feedback": None,
+            "memory_retrieval_id": None,
+        }
         question, after = current_turn(state.get("messages", []))
         task = message_text(question).strip() if question is not None else ""
         steps = trajectory(after, exclude_tools)
@@ -149,9 +159,20 @@ def experience_node(
             feedback=state.get("feedback"),
             used_procedures=state.get("memory_procedures") or (),
         )
+        retrieval_id = state.get("memory_retrieval_id")
+        if retrieval_id:
+            # What recall showed this run shares its outcome (learned utility).
+            reward = state.get("reward")
+            if reward is None:
+                reward = _OUTCOME_REWARD.get(str(outcome), 0.0)
+            low, high = mem.settings.utility.reward_range
+            scope.feedback(mem, retrieval_id, min(max(float(reward), low), high))
         return cleared
 
     return experience
+
+
+_OUTCOME_REWARD = {"success": 1.0, "partial": 0.0, "failure": -1.0}
 
 
 def trajectory(

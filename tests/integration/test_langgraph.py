@@ -223,6 +223,10 @@ def test_experience_records_the_run_and_reports_the_procedures_it_was_shown(
     assert rule.id in out["memory_procedures"]
     used = next(p for p in mem.procedures(user_id=maya) if p.id == rule.id)
     assert used.successes == 1
+    # What recall showed shares the run's outcome as feedback (learned utility), once.
+    assert out["memory_retrieval_id"] is None  # cleared for the next run
+    rated = {row.memory_id: row for row in mem.backends.store.rated_utilities(1)}
+    assert rule.id in rated and rated[rule.id].utility > 0
     # A graded failure is recorded as such; a chat turn without tools records nothing.
     graded = {"messages": [*second[:3], AIMessage("gave up")], "outcome": "failure"}
     out = graph.invoke(graded, cfg(user_id=maya))
