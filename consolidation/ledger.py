@@ -57,6 +57,7 @@ def record(
     duration_s: float = 0.0,
     error: str | None = None,
     attempt: int = 1,
+    note: str = "",
 ) -> JobRow:
     """Write (insert or replace) the ledger row of ``(run_id, stage)`` and return it."""
     row = JobRow(
@@ -70,6 +71,7 @@ def record(
         duration_s=duration_s,
         error=None if error is None else error[:2000],
         attempt=attempt,
+        note=note[:4000],
     )
     mem.backends.store.job_write(row)
     return row

@@ -88,6 +88,7 @@ def execute_stage(
         started_at=started,
         duration_s=time.time() - started,
         attempt=attempt,
+        note=result.note,
     )
     return result
 

@@ -51,6 +51,8 @@ class JobRow:
     duration_s: float = 0.0
     error: str | None = None
     attempt: int = 1
+    note: str = ""
+    """What the stage reports beyond its counts (e.g. each utility change and its evidence)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +76,7 @@ JOB_COLUMNS: tuple[str, ...] = (
     "duration_s",
     "error",
     "attempt",
+    "note",
 )
 
 
@@ -84,7 +87,8 @@ def jobs_migration(text: str, real: str) -> str:
         run_id {text} NOT NULL, stage {text} NOT NULL, scope {text} NOT NULL,
         status {text} NOT NULL, count_in INTEGER NOT NULL, count_out INTEGER NOT NULL,
         started_at {real} NOT NULL, duration_s {real} NOT NULL, error TEXT,
-        attempt INTEGER NOT NULL, PRIMARY KEY (run_id, stage)
+        attempt INTEGER NOT NULL, note TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (run_id, stage)
     );
     CREATE INDEX consolidation_jobs_scope ON consolidation_jobs (scope, started_at);
     CREATE INDEX consolidation_jobs_started ON consolidation_jobs (started_at);

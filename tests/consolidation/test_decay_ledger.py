@@ -88,6 +88,7 @@ def test_utility_stage_archives_what_keeps_failing(mem: Memory) -> None:
     assert f"archive {misleading.id[:8]}" in report.results["utility"].note
     row = next(r for r in ledger.jobs(mem, run_id=report.run_id) if r.stage == "utility")
     assert (row.status, row.count_out) == ("done", 1)
+    assert f"archive {misleading.id[:8]}" in row.note  # the evidence is in the ledger
     assert mem.get(misleading.id).metadata.get("archived") is True
     assert mem.get(kept.id).metadata.get("archived") is not True
     # A second run finds nothing new to change.
