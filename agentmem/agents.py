@@ -41,7 +41,7 @@ from agentmem.models import (
     utcnow,
 )
 from agentmem.stores import RecordQuery
-from agentmem.validation import check_k, check_kinds, check_time
+from agentmem.validation import check_k, check_kinds
 
 if TYPE_CHECKING:
     from agentmem.buffers import ThreadBuffer
@@ -251,17 +251,17 @@ class AgentMemory:
         reference_time: datetime | str | None = None,
     ) -> list[SearchHit]:
         """Hybrid search over the agent's private and team memories (as :meth:`Memory.search`)."""
-        return retrieval.search(
+        return retrieval.search_with_validation(
             self.memory.backends,
             query,
             self.readable(thread_id),
             k=k,
-            kinds=check_kinds(kinds),
+            kinds=kinds,
             filters=filters,
-            as_of=check_time(as_of, what="as_of"),
-            event_after=check_time(event_after, what="event_after"),
-            event_before=check_time(event_before, what="event_before"),
-            reference_time=check_time(reference_time, what="reference_time"),
+            as_of=as_of,
+            event_after=event_after,
+            event_before=event_before,
+            reference_time=reference_time,
         )
 
     def list(

@@ -45,7 +45,7 @@ from agentmem.settings import Settings
 from agentmem.stores import RecordQuery
 from agentmem.urls import redact
 from agentmem.utility import FeedbackResult
-from agentmem.validation import check_k, check_kinds, check_time
+from agentmem.validation import check_k, check_kinds
 
 
 class Memory:
@@ -302,17 +302,17 @@ class Memory:
         the rank and score every channel gave it.
         """
         scope = Scope.of(org_id=org_id, user_id=user_id, agent_id=agent_id, thread_id=thread_id)
-        return retrieval.search(
+        return retrieval.search_with_validation(
             self.backends,
             query,
             scope,
             k=k,
-            kinds=check_kinds(kinds),
+            kinds=kinds,
             filters=filters,
-            as_of=check_time(as_of, what="as_of"),
-            event_after=check_time(event_after, what="event_after"),
-            event_before=check_time(event_before, what="event_before"),
-            reference_time=check_time(reference_time, what="reference_time"),
+            as_of=as_of,
+            event_after=event_after,
+            event_before=event_before,
+            reference_time=reference_time,
         )
 
     def context(

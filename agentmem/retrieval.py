@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -47,7 +47,7 @@ from agentmem.models import (
 )
 from agentmem.representation import indexed_text
 from agentmem.timeparse import TimeWindow, parse_time_window
-from agentmem.validation import check_k, check_text
+from agentmem.validation import check_k, check_kinds, check_text, check_time
 from agentmem.vectors import VectorQuery
 from agentmem.vectors.base import BM25, DENSE, WINDOW, WINDOW_BM25
 
@@ -171,6 +171,35 @@ def build_request(
     )
 
 
+def search_with_validation(
+    backends: Backends,
+    query: Any,
+    scope: Scope | ScopeSet,
+    *,
+    k: int,
+    kinds: Sequence[str | MemoryKind] | str | None,
+    filters: dict[str, Any] | None,
+    as_of: datetime | str | None,
+    event_after: datetime | str | None,
+    event_before: datetime | str | None,
+    reference_time: datetime | str | None,
+) -> list[SearchHit]:
+    """:func:`search` with the arguments as a caller of the public API gives them (kind names,
+    ISO times): validated here, once, for every public search (Memory and agent handles)."""
+    return search(
+        backends,
+        query,
+        scope,
+        k=k,
+        kinds=check_kinds(kinds),
+        filters=filters,
+        as_of=check_time(as_of, what="as_of"),
+        event_after=check_time(event_after, what="event_after"),
+        event_before=check_time(event_before, what="event_before"),
+        reference_time=check_time(reference_time, what="reference_time"),
+    )
+
+
 def search(
     backends: Backends,
     query: Any,
@@ -269,4 +298,11 @@ def _diversify(
     return mmr(order, relevance, vectors, k, lambda_=config.mmr_lambda)
 
 
-__all__ = ["CHANNELS", "Channel", "SearchRequest", "build_request", "search"]
+__all__ = [
+    "CHANNELS",
+    "Channel",
+    "SearchRequest",
+    "build_request",
+    "search",
+    "search_with_validation",
+]
