@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-EXTRAS ?= dev,postgres,gpu,bench,langgraph,consolidation
+EXTRAS ?= dev,postgres,gpu,bench,langgraph,consolidation,server,graph-server,redaction
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
@@ -28,8 +28,8 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check agentmem gpu graphs consolidation tests benchmarks examples
-	$(VENV)/bin/ruff format --check agentmem gpu graphs consolidation tests benchmarks examples
+	$(VENV)/bin/ruff check agentmem gpu graphs consolidation server tests benchmarks examples
+	$(VENV)/bin/ruff format --check agentmem gpu graphs consolidation server tests benchmarks examples
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy

@@ -21,13 +21,16 @@ from agentmem.errors import (
     InvalidExperience,
     InvalidFilter,
     InvalidKind,
+    InvalidLink,
     InvalidMetadata,
+    InvalidProfile,
     InvalidScope,
     InvalidSettings,
     InvalidText,
     LLMUnavailable,
     NotFound,
     PermissionDenied,
+    ProfileSchemaChanged,
     ValidationError,
 )
 from agentmem.experience import (
@@ -45,6 +48,7 @@ from agentmem.experience import (
     Step,
     plan_call,
 )
+from agentmem.forgetting import ForgetReport
 from agentmem.graph import (
     Community,
     Entity,
@@ -70,7 +74,9 @@ from agentmem.models import (
     ScopeSet,
     SearchHit,
 )
+from agentmem.notes import Link, LinkReport, LinkType, NotesAPI
 from agentmem.parametric import RecallAnswer
+from agentmem.profiles import FieldValue, Profile, ProfileView, UserProfile
 from agentmem.semantic import (
     AppliedDecision,
     DecisionOp,
@@ -81,13 +87,17 @@ from agentmem.semantic import (
 )
 from agentmem.settings import (
     BufferSettings,
+    ContextSettings,
     ExperienceSettings,
     GraphSettings,
+    NotesSettings,
+    ProfileSettings,
     RetrievalSettings,
     SemanticSettings,
     Settings,
     UtilitySettings,
 )
+from agentmem.trust import Quarantine
 from agentmem.utility import (
     FeedbackResult,
     MemoryUtility,
@@ -108,6 +118,7 @@ __all__ = [
     "Community",
     "Conflict",
     "Context",
+    "ContextSettings",
     "DecisionOp",
     "Entity",
     "EpisodeLink",
@@ -119,8 +130,10 @@ __all__ = [
     "ExtractionFailed",
     "ExtractionOutcome",
     "FeedbackResult",
+    "FieldValue",
     "Flush",
     "FlushKind",
+    "ForgetReport",
     "GraphAPI",
     "GraphCorrupt",
     "GraphSettings",
@@ -132,11 +145,16 @@ __all__ = [
     "InvalidExperience",
     "InvalidFilter",
     "InvalidKind",
+    "InvalidLink",
     "InvalidMetadata",
+    "InvalidProfile",
     "InvalidScope",
     "InvalidSettings",
     "InvalidText",
     "LLMUnavailable",
+    "Link",
+    "LinkReport",
+    "LinkType",
     "Memory",
     "MemoryKind",
     "MemoryRecord",
@@ -145,6 +163,8 @@ __all__ = [
     "Merge",
     "Neighbor",
     "NotFound",
+    "NotesAPI",
+    "NotesSettings",
     "Outcome",
     "PathStep",
     "PermissionDenied",
@@ -153,8 +173,13 @@ __all__ = [
     "ProcedureMatch",
     "ProcedureStatus",
     "ProcedureType",
+    "Profile",
+    "ProfileSchemaChanged",
+    "ProfileSettings",
+    "ProfileView",
     "PruneChange",
     "PruneReport",
+    "Quarantine",
     "Recall",
     "RecallAnswer",
     "Reflection",
@@ -169,6 +194,7 @@ __all__ = [
     "ThreadBuffer",
     "TimelineEntry",
     "Turn",
+    "UserProfile",
     "UtilitySettings",
     "UtilityUpdate",
     "ValidationError",

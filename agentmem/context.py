@@ -11,22 +11,25 @@ With a live thread buffer, the block starts with the conversation's most recent 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pydantic import BaseModel, Field
 
-from agentmem import indexing, retrieval, utility
+from agentmem import context_strategy, indexing, retrieval, utility
 from agentmem.backends import Backends
 from agentmem.buffers.base import Turn, render_turns
-from agentmem.errors import ValidationError
+from agentmem.errors import AgentMemError, ValidationError
 from agentmem.experience.api import with_procedures
 from agentmem.experience.models import outcome_note
 from agentmem.models import MemoryKind, MemoryRecord, Scope, ScopeSet, SearchHit, content_hash
 from agentmem.representation import indexed_text
 from agentmem.tokens import TokenCounter
-from agentmem.validation import check_k, check_kinds, check_time
+from agentmem.validation import check_k, check_kinds, check_text, check_time
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from agentmem.buffers.buffer import ThreadBuffer
@@ -56,6 +59,13 @@ class Context(BaseModel):
     retrieval_id: str | None = None
     """The retrieval recording exactly the memories in ``text``: pass it to
     ``Memory.feedback`` to credit them with a task's outcome."""
+    strategy: str = "retrieval"
+    """``"full_history"`` (the whole recent history fitted the budget) or ``"retrieval"``
+    (see :mod:`agentmem.context_strategy`)."""
+    strategy_reason: str = ""
+    """Why that strategy was chosen (sizes, or the setting that forced it)."""
+    profile: str = ""
+    """The profile section at the top of ``text`` (empty when the scope has none)."""
 
 
 def _line(record: MemoryRecord) -> str:
@@ -117,11 +127,12 @@ def assemble(
     vectors: dict[str, np.ndarray],
     duplicate_threshold: float = 0.95,
     turns: Sequence[Turn] = (),
+    header: str = "",
 ) -> Context:
-    """Fit the most relevant, non-duplicate memories into ``max_tokens``, after ``turns`` (a
-    live buffer's window, rendered first; it must fit the budget by itself)."""
+    """Fit the most relevant, non-duplicate memories into ``max_tokens``, after ``header`` (the
+    profile section) and ``turns`` (a live buffer's window); those must fit the budget."""
     unique, dropped_dupes = drop_near_duplicates(hits, vectors, duplicate_threshold)
-    prefix = render_conversation(turns)
+    prefix = _join(header, render_conversation(turns))
     chosen: list[MemoryRecord] = []
     text = prefix
     if counter.count(text) > max_tokens:
@@ -212,22 +223,47 @@ def build(
     buffer: ThreadBuffer | None = None,
 ) -> Context:
     """The context block for ``query`` in ``scope`` (a scope, or an agent's set of scopes):
-    ``buffer``'s live window first, then the most relevant long-term memories, all within
+    the profile first, ``buffer``'s live window, then the whole recent history when it fits,
+    else the most relevant long-term memories (:mod:`agentmem.context_strategy`), all within
     ``max_tokens``. Validates every argument before searching."""
     if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
         raise ValidationError(f"max_tokens must be a positive integer, got {max_tokens!r}")
     counter = TokenCounter(backends.settings.token_encoding)
-    turns = window_for(buffer, max_tokens, counter, backends.settings.buffer.context_share)
-    hits = retrieval.search(
-        backends,
-        query,
-        scope,
-        k=check_k(candidates, what="candidates"),
-        kinds=check_kinds(kinds),
-        filters=filters,
-        as_of=check_time(as_of, what="as_of"),
-        remember=False,  # the context remembers what it kept, below
+    check_k(candidates, what="candidates")
+    kind_list = check_kinds(kinds)
+    as_of_time = check_time(as_of, what="as_of")
+    check_text(query, max_chars=backends.settings.max_text_chars, what="query")
+    header = profile_section(backends, scope, max_tokens, counter)
+    turns = window_for(
+        buffer,
+        max_tokens - (counter.count(header) + 2 if header else 0),
+        counter,
+        backends.settings.buffer.context_share,
     )
+    used = counter.count(_join(header, render_conversation(turns)))
+    choice = context_strategy.choose(
+        backends,
+        scope,
+        budget=max(max_tokens - used - 2, 0),
+        counter=counter,
+        render=render,
+        kinds=kind_list,
+        filters=filters,
+        as_of=as_of_time,
+    )
+    if choice.strategy is context_strategy.Strategy.FULL_HISTORY:
+        hits = [SearchHit(record=r, score=0.0) for r in choice.records]
+    else:
+        hits = retrieval.search(
+            backends,
+            query,
+            scope,
+            k=check_k(candidates, what="candidates"),
+            kinds=kind_list,
+            filters=filters,
+            as_of=as_of_time,
+            remember=False,  # the context remembers what it kept, below
+        )
     if filters is None and as_of is None and _includes(kinds, MemoryKind.PROCEDURAL):
         # Procedures learned from experience that apply to the query, taken as a task, first.
         hits = with_procedures(backends, query, scope, hits)
@@ -245,10 +281,41 @@ def build(
         vectors=vectors,
         duplicate_threshold=config.duplicate_threshold,
         turns=turns,
+        header=header,
     )
+    context.strategy = choice.strategy.value
+    context.strategy_reason = choice.reason
+    context.profile = header
     if context.records:
         context.retrieval_id = utility.remember(backends, scope, [r.id for r in context.records])
     return context
+
+
+PROFILE_TITLE = "Profile"
+"""Section of the scope owner's profile, first in the block."""
+
+
+def profile_section(
+    backends: Backends, scope: Scope | ScopeSet, max_tokens: int, counter: TokenCounter
+) -> str:
+    """The profile of the scope's user (else agent) as the block's first section, within
+    ``context.profile_share`` of the budget (whole lines; empty when there is no profile)."""
+    share = backends.settings.context.profile_share
+    if not isinstance(scope, Scope) or share <= 0 or not backends.store.supports_notes:
+        return ""
+    if not (scope.user_id or scope.agent_id):
+        return ""
+    from agentmem.profiles import Profile
+
+    try:
+        lines = Profile(backends, scope).get().render().splitlines()
+    except AgentMemError as exc:  # a changed profile model must not take context() down
+        log.warning("profile left out of context for %s: %s", scope, exc)
+        return ""
+    budget = int(max_tokens * share)
+    while lines and counter.count(f"## {PROFILE_TITLE}\n" + "\n".join(lines)) > budget:
+        lines.pop()
+    return f"## {PROFILE_TITLE}\n" + "\n".join(lines) if lines else ""
 
 
 def _includes(kinds: Any, kind: MemoryKind) -> bool:
@@ -257,10 +324,12 @@ def _includes(kinds: Any, kind: MemoryKind) -> bool:
 
 __all__ = [
     "CONVERSATION_TITLE",
+    "PROFILE_TITLE",
     "Context",
     "assemble",
     "build",
     "drop_near_duplicates",
+    "profile_section",
     "render",
     "render_conversation",
     "window_for",

@@ -14,7 +14,10 @@ one boundary (the backend module) with ``raise ... from exc``.
     │   ├── InvalidMetadata                    metadata not JSON, bad importance or time
     │   ├── InvalidFilter                      unknown operator or malformed filter
     │   ├── InvalidSettings                    a setting that cannot be used
-    │   └── InvalidExperience                  a trajectory, outcome or reward not recordable
+    │   ├── InvalidExperience                  a trajectory, outcome or reward not recordable
+    │   ├── InvalidLink                        a self-link, an unknown link type, a cross-scope link
+    │   └── InvalidProfile                     an unknown profile field or a value of the wrong type
+    │       └── ProfileSchemaChanged           stored fields the profile model no longer accepts
     ├── NotFound (KeyError)                    no record with that id in that scope
     ├── PermissionDenied (PermissionError)     the record exists in a scope you may not touch
     ├── BackendUnavailable (ConnectionError)   a backend URL cannot be reached; names the URL
@@ -63,6 +66,20 @@ class InvalidSettings(ValidationError):
 class InvalidExperience(ValidationError):
     """An experience that cannot be recorded: an empty trajectory, a step of the wrong shape, an
     unknown outcome, a reward outside the declared range, or a used procedure that is not one."""
+
+
+class InvalidLink(ValidationError):
+    """A link that cannot be made: a note linked to itself, an unknown link type, or two notes
+    in different scopes."""
+
+
+class InvalidProfile(ValidationError):
+    """A profile field that does not exist in the profile model, or a value of the wrong type."""
+
+
+class ProfileSchemaChanged(InvalidProfile):
+    """The profile model changed since fields were stored: some stored fields are unknown to it
+    or no longer validate. Nothing is dropped; migrate them with ``profile.migrate(...)``."""
 
 
 class NotFound(AgentMemError, KeyError):
@@ -129,13 +146,16 @@ __all__ = [
     "InvalidExperience",
     "InvalidFilter",
     "InvalidKind",
+    "InvalidLink",
     "InvalidMetadata",
+    "InvalidProfile",
     "InvalidScope",
     "InvalidSettings",
     "InvalidText",
     "LLMUnavailable",
     "NotFound",
     "PermissionDenied",
+    "ProfileSchemaChanged",
     "ValidationError",
     "first_message",
 ]

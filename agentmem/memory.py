@@ -10,9 +10,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
-from agentmem import indexing, retrieval, utility, writing
+from agentmem import forgetting, indexing, retrieval, trust, utility, writing
 from agentmem.agents import AgentMemory
 from agentmem.backends import Backends, open_backends
 from agentmem.buffers import Buffers, ThreadBuffer, buffer_backend_from_url
@@ -23,6 +24,7 @@ from agentmem.errors import InvalidSettings, NotFound, ValidationError, first_me
 from agentmem.experience import api as experience_api
 from agentmem.experience.models import ExperienceResult, Outcome, Procedure, Recall, Step
 from agentmem.filters import parse_filters
+from agentmem.forgetting import ForgetReport
 from agentmem.graph import GraphAPI
 from agentmem.models import (
     HistoryEntry,
@@ -32,17 +34,21 @@ from agentmem.models import (
     Scope,
     SearchHit,
 )
+from agentmem.notes import Link, NotesAPI
+from agentmem.notes import api as notes
 from agentmem.parametric import (
     QueryEncoderSource,
     RecallAnswer,
     RecallSource,
     discover_recall_models,
 )
+from agentmem.profiles import Profile
 from agentmem.recall import recall as recall_answer
 from agentmem.semantic import extractor as semantic_pipeline
 from agentmem.semantic.episodes import render_messages
 from agentmem.settings import Settings
 from agentmem.stores import RecordQuery
+from agentmem.trust import Quarantine
 from agentmem.urls import redact
 from agentmem.utility import FeedbackResult
 from agentmem.validation import check_k, check_kinds
@@ -92,6 +98,8 @@ class Memory:
         self._recall_discovered = recall_models is not None
         # Repair anything a crash left between the store commit and the index update.
         indexing.sync_outbox(self._backends)
+        # Finish any forget a crash interrupted before anything can read the memory.
+        forgetting.resume(self)
 
     # lifecycle ---------------------------------------------------------------------------
 
@@ -150,6 +158,7 @@ class Memory:
         event_time: datetime | str | None = None,
         importance: float | None = None,
         infer: bool | str | None = None,
+        source: str | None = None,
     ) -> MemoryRecord:
         """Store one memory and return it. Durable and searchable when this returns.
 
@@ -159,6 +168,11 @@ class Memory:
         deduplicated and checked for contradictions against what is known (an LLM failure
         leaves the episode marked pending, never lost); ``"deferred"`` marks it for
         :func:`agentmem.semantic.extract_pending` / consolidation.
+
+        ``source`` names who wrote it (``user``, ``agent``, ``tool``, ``import``; default
+        ``Settings.trust.default_source``): a source trusted less than ``trusted`` sends the
+        memory to :attr:`quarantine` (returned with ``provenance["quarantine"] ==
+        "pending"``, not searchable until approved). See :mod:`agentmem.trust`.
         """
         scope = Scope.of(org_id=org_id, user_id=user_id, agent_id=agent_id, thread_id=thread_id)
         if isinstance(text, Sequence) and not isinstance(text, str | bytes):
@@ -175,7 +189,11 @@ class Memory:
         mode = semantic_pipeline.infer_mode(infer, self.settings.infer, record.kind)
         if mode is not semantic_pipeline.InferMode.OFF:
             semantic_pipeline.mark_pending(record)
-        writing.insert(self.backends, [record])
+        screened = trust.screen(self.settings.trust, [record], source)
+        if screened.held:
+            trust.hold(self.backends, screened.held)
+            return record
+        notes.insert(self.backends, [record])
         if mode is semantic_pipeline.InferMode.INLINE:
             record, _ = semantic_pipeline.extract_episode(self, record)
         return record
@@ -189,13 +207,15 @@ class Memory:
         agent_id: str | None = None,
         thread_id: str | None = None,
         infer: bool | str | None = None,
+        source: str | None = None,
     ) -> list[MemoryRecord]:
         """Store many memories in one transaction with batched embedding.
 
         Each item is a string or a dict with ``text`` and optionally ``metadata``,
         ``event_time``, ``kind``, ``importance``, ``valid_from``, ``valid_to``. Every item is
         validated before anything is written: one bad item rejects the whole call. ``infer``
-        is as for :meth:`add` and applies to the episodes among the items.
+        is as for :meth:`add` and applies to the episodes among the items; ``source`` as for
+        :meth:`add` (held items are returned too, marked ``provenance["quarantine"]``).
         """
         scope = Scope.of(org_id=org_id, user_id=user_id, agent_id=agent_id, thread_id=thread_id)
         records = writing.records_from_items(self.backends, scope, items)
@@ -205,10 +225,15 @@ class Memory:
             for record in records:
                 if record.kind is episodic:
                     semantic_pipeline.mark_pending(record)
-        writing.insert(self.backends, records)
+        screened = trust.screen(self.settings.trust, records, source)
+        trust.hold(self.backends, screened.held)
+        notes.insert(self.backends, screened.store)
         if mode is semantic_pipeline.InferMode.INLINE:
+            stored = {r.id for r in screened.store}
             records = [
-                semantic_pipeline.extract_episode(self, r)[0] if r.kind is episodic else r
+                semantic_pipeline.extract_episode(self, r)[0]
+                if r.kind is episodic and r.id in stored
+                else r
                 for r in records
             ]
         return records
@@ -274,6 +299,37 @@ class Memory:
         records = self.backends.store.get_many(ids, scope)
         return writing.delete(self.backends, records)
 
+    def forget(
+        self,
+        ids: str | Sequence[str] | None = None,
+        *,
+        reason: str,
+        purge: bool = False,
+        org_id: str | None = None,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        thread_id: str | None = None,
+    ) -> ForgetReport:
+        """Forget memories everywhere they were copied: ``ids`` (each inside the scope), or
+        with no ids every memory of the scope. Removes them and everything derived only from
+        them (computed from provenance) from the store (history keeps a content-free
+        tombstone; ``purge=True`` erases the history too), the vector and BM25 indexes, the
+        graph, caches, quarantine and live buffers, and taints every adapter trained on them
+        (it stops serving at once; consolidation retrains a clean one and probes it).
+
+        Idempotent; journaled (a crash is finished on the next open); memories outside the
+        scope raise :class:`~agentmem.errors.PermissionDenied` and nothing is forgotten.
+        Returns the :class:`~agentmem.forgetting.ForgetReport` (also kept in the ledger)."""
+        scope = Scope.of(org_id=org_id, user_id=user_id, agent_id=agent_id, thread_id=thread_id)
+        wanted = [ids] if isinstance(ids, str) else ids
+        return forgetting.forget(self, scope, wanted, reason=reason, purge=purge)
+
+    @property
+    def quarantine(self) -> Quarantine:
+        """Memories from untrusted sources awaiting review: ``list``, ``approve``, ``reject``
+        (see :mod:`agentmem.trust`)."""
+        return Quarantine(self.backends)
+
     # reads -------------------------------------------------------------------------------
 
     def search(
@@ -291,6 +347,8 @@ class Memory:
         event_after: datetime | str | None = None,
         event_before: datetime | str | None = None,
         reference_time: datetime | str | None = None,
+        include_quarantined: bool = False,
+        expand_links: int = 0,
     ) -> list[SearchHit]:
         """The ``k`` memories in scope most relevant to ``query``, best first (hybrid:
         dense + BM25 + conversational windows + time, fused by reciprocal rank fusion).
@@ -300,8 +358,32 @@ class Memory:
         ``event_before`` bound the event time; ``reference_time`` is "now" for relative times
         in the query ("last week"), default the current time. Each hit's ``channels`` gives
         the rank and score every channel gave it.
+
+        ``include_quarantined`` appends held memories of untrusted sources that share words
+        with the query (their ``channels`` hold ``"quarantine"``); never otherwise.
+
+        ``expand_links`` (0-3 hops) adds the notes linked to the top hits (see :meth:`links`)
+        as one more ranked list, fused by the same reciprocal rank fusion (channel ``links``).
         """
         scope = Scope.of(org_id=org_id, user_id=user_id, agent_id=agent_id, thread_id=thread_id)
+        if include_quarantined:
+            held = self.quarantine.search(query, scope, k=k)
+            hits = self.search(
+                query,
+                org_id=org_id,
+                user_id=user_id,
+                agent_id=agent_id,
+                thread_id=thread_id,
+                k=k,
+                kinds=kinds,
+                filters=filters,
+                as_of=as_of,
+                event_after=event_after,
+                event_before=event_before,
+                reference_time=reference_time,
+                expand_links=expand_links,
+            )
+            return [*hits, *held]
         return retrieval.search_with_validation(
             self.backends,
             query,
@@ -313,6 +395,7 @@ class Memory:
             event_after=event_after,
             event_before=event_before,
             reference_time=reference_time,
+            expand_links=expand_links,
         )
 
     def context(
@@ -429,6 +512,42 @@ class Memory:
         """One memory by id (:class:`NotFound` if absent or outside the given scope)."""
         scope = _optional_scope(org_id, user_id, agent_id, thread_id)
         return writing.get_one(self.backends, memory_id, scope)
+
+    def links(
+        self,
+        memory_id: str,
+        *,
+        org_id: str | None = None,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        thread_id: str | None = None,
+    ) -> builtins.list[Link]:
+        """A note's links, out and in, oldest first: typed (``related``, ``elaborates``,
+        ``contradicts``, ``follows``), with who made each and why. Make or remove links and
+        undo an evolution with :attr:`notes`."""
+        return notes.links_of(
+            self.backends, memory_id, _optional_scope(org_id, user_id, agent_id, thread_id)
+        )
+
+    @property
+    def notes(self) -> NotesAPI:
+        """Linked notes: ``links``, ``link`` (by hand), ``unlink``, ``undo`` (an evolution).
+        See :mod:`agentmem.notes`."""
+        return NotesAPI(self)
+
+    def profile(
+        self,
+        *,
+        org_id: str | None = None,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        model: type[BaseModel] | None = None,
+    ) -> Profile:
+        """The maintained profile of a user (or, without ``user_id``, an agent): ``get()``,
+        ``set(...)``, ``history(field)``, ``refresh()``. ``model`` declares its typed fields
+        (default :class:`~agentmem.profiles.UserProfile`)."""
+        scope = Scope.of(org_id=org_id, user_id=user_id, agent_id=agent_id)
+        return Profile(self.backends, scope, model)
 
     def history(
         self,
@@ -681,6 +800,10 @@ class Memory:
     async def alist(self, **kwargs: Any) -> builtins.list[MemoryRecord]:
         """Async twin of :meth:`list`."""
         return await asyncio.to_thread(self.list, **kwargs)
+
+    async def aforget(self, ids: str | Sequence[str] | None = None, **kwargs: Any) -> ForgetReport:
+        """Async twin of :meth:`forget`."""
+        return await asyncio.to_thread(self.forget, ids, **kwargs)
 
     async def adelete_all(self, **kwargs: Any) -> int:
         """Async twin of :meth:`delete_all`."""

@@ -24,6 +24,21 @@ def indexed_text(record: MemoryRecord, settings: RetrievalSettings) -> str:
     return record.text
 
 
+def note_text(record: MemoryRecord, settings: RetrievalSettings) -> str:
+    """A note's window text: its own text, then the one-line context and keywords linked notes
+    gave it (:mod:`agentmem.notes`) once evolution changed them (``metadata["evolved"]``), so
+    evolution changes what the window channels match; other notes cost no second embedding."""
+    base = indexed_text(record, settings)
+    if not record.metadata.get("evolved"):
+        return base
+    context = record.metadata.get("context")
+    keywords = record.metadata.get("keywords")
+    extra = [context] if isinstance(context, str) and context else []
+    if isinstance(keywords, list) and keywords:
+        extra.append(" ".join(str(k) for k in keywords))
+    return "\n".join([base, *extra])
+
+
 def group_condition(record: MemoryRecord, settings: RetrievalSettings) -> Condition | None:
     """The metadata condition that puts a record in its session, if it has one."""
     value = record.metadata.get(settings.window_group_key)
@@ -53,7 +68,7 @@ def windows_for(
     out: dict[str, str] = {}
     for r in records:
         if r.kind is not MemoryKind.EPISODIC:
-            out[r.id] = indexed_text(r, settings)
+            out[r.id] = note_text(r, settings)
             continue
         prev, nxt = store.adjacent(r, group_condition(r, settings))
         out[r.id] = window_text(r, prev, nxt, settings)
@@ -85,6 +100,7 @@ __all__ = [
     "group_condition",
     "indexed_text",
     "neighbours_to_refresh",
+    "note_text",
     "window_text",
     "windows_for",
 ]

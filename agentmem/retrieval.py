@@ -31,11 +31,13 @@ import numpy as np
 
 from agentmem import utility
 from agentmem.backends import Backends
-from agentmem.filters import Condition, FilterOp, parse_filters
+from agentmem.errors import ValidationError
+from agentmem.filters import Condition, FilterOp, matches, parse_filters
 from agentmem.fusion import Ranked, mmr, reciprocal_rank_fusion
 from agentmem.indexing import vectors_for
 from agentmem.lexical import SparseVector
 from agentmem.models import (
+    ChannelScore,
     MemoryKind,
     MemoryRecord,
     Scope,
@@ -183,6 +185,7 @@ def search_with_validation(
     event_after: datetime | str | None,
     event_before: datetime | str | None,
     reference_time: datetime | str | None,
+    expand_links: int = 0,
 ) -> list[SearchHit]:
     """:func:`search` with the arguments as a caller of the public API gives them (kind names,
     ISO times): validated here, once, for every public search (Memory and agent handles)."""
@@ -197,7 +200,20 @@ def search_with_validation(
         event_after=check_time(event_after, what="event_after"),
         event_before=check_time(event_before, what="event_before"),
         reference_time=check_time(reference_time, what="reference_time"),
+        expand_links=check_expand(expand_links),
     )
+
+
+def check_expand(value: Any) -> int:
+    """``expand_links`` as given by a caller: 0 (off) up to a few hops."""
+    from agentmem.notes.api import MAX_EXPAND_DEPTH
+
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_EXPAND_DEPTH:
+        raise ValidationError(
+            f"expand_links must be an integer from 0 to {MAX_EXPAND_DEPTH} (hops along note "
+            f"links), got {value!r}"
+        )
+    return value
 
 
 def search(
@@ -214,12 +230,15 @@ def search(
     reference_time: datetime | None = None,
     vector: np.ndarray | None = None,
     remember: bool = True,
+    expand_links: int = 0,
 ) -> list[SearchHit]:
     """The ``k`` memories in ``scope`` most relevant to ``query``, best first.
 
     Where candidates have learned utility (feedback), they are re-ranked by relevance and
     utility (:func:`agentmem.utility.rerank`). With ``remember`` the hits share a new
-    ``retrieval_id`` recording what was shown, for :meth:`Memory.feedback`."""
+    ``retrieval_id`` recording what was shown, for :meth:`Memory.feedback`. ``expand_links``
+    (hops) adds the ``links`` channel: the notes linked to the fused top ``k``, fused again
+    by the same RRF (:func:`agentmem.notes.expand`)."""
     config = backends.settings.retrieval
     weights = config.weights
     request = build_request(
@@ -244,6 +263,8 @@ def search(
         ranked, weights, k=config.rrf_k, limit=max(config.candidates, k)
     )
     records = {r.id: r for r in backends.store.get_many([i for i, _, _ in candidates], scope)}
+    if expand_links and weights.get("links", 0) > 0:
+        candidates = _expand(backends, request, ranked, candidates, records, k, expand_links)
     if weights.get("recency", 0) > 0 or weights.get("importance", 0) > 0:
         ranked.update(_rerank_signals(records, config.recency_half_life_days))
         fused = reciprocal_rank_fusion(ranked, weights, k=config.rrf_k, limit=len(records) * 3)
@@ -264,6 +285,50 @@ def search(
         for hit in hits:
             hit.retrieval_id = rid
     return hits
+
+
+def _expand(
+    backends: Backends,
+    request: SearchRequest,
+    ranked: dict[str, Ranked],
+    candidates: list[tuple[str, float, dict[str, ChannelScore]]],
+    records: dict[str, MemoryRecord],
+    k: int,
+    depth: int,
+) -> list[tuple[str, float, dict[str, ChannelScore]]]:
+    """The ``links`` channel: notes linked to the top ``k`` candidates that the query's own
+    constraints admit (scope, kinds, filters, validity), fused with the other channels."""
+    from agentmem.notes.api import expand
+
+    config = backends.settings.retrieval
+    seeds = [i for i, _, _ in candidates if i in records][:k]
+    reached = expand(backends, seeds, request.query.scope, depth)
+    fresh = [i for i, _ in reached if i not in records]
+    records.update({r.id: r for r in backends.store.get_many(fresh, request.query.scope)})
+    admitted = [(i, s) for i, s in reached if i in records and _admits(request.query, records[i])]
+    if not admitted:
+        return candidates
+    ranked["links"] = admitted
+    return reciprocal_rank_fusion(
+        ranked, config.weights, k=config.rrf_k, limit=max(config.candidates, k)
+    )
+
+
+def _admits(query: VectorQuery, record: MemoryRecord) -> bool:
+    if query.kinds and record.kind not in query.kinds:
+        return False
+    if not matches(record.metadata, query.conditions):
+        return False
+    if query.as_of is not None:
+        return record.is_valid_at(query.as_of)
+    if record.invalidated_at is not None:
+        return False
+    if record.valid_to is not None and record.valid_to.timestamp() <= query.now:
+        return False
+    when = record.event_time.timestamp() if record.event_time else None
+    if query.event_after is not None and (when is None or when < query.event_after):
+        return False
+    return not (query.event_before is not None and (when is None or when >= query.event_before))
 
 
 def _rerank_signals(records: dict[str, MemoryRecord], half_life_days: float) -> dict[str, Ranked]:

@@ -12,7 +12,8 @@ Backends are chosen by URL:
 - ``buffer_url``: ``memory://`` (short-term buffers in the process, default) or
   ``redis://host:6379/0`` / ``rediss://...`` (shared by processes and machines).
 - ``graph_url``: unset (the knowledge graph in memory, networkx, persisted in the store;
-  default) or ``neo4j://user:password@host:7687`` (Neo4j, the ``neo4j`` extra).
+  default), ``falkordb://host:6379/graph`` (FalkorDB, the ``graph-server`` extra) or
+  ``neo4j://user:password@host:7687`` (Neo4j, the ``neo4j`` extra).
 
 Nothing is read from the environment or the disk at import time; ``Settings()`` reads when
 it is built.
@@ -34,6 +35,7 @@ from pydantic_settings import (
 )
 
 from agentmem.errors import InvalidSettings, first_message
+from agentmem.security_settings import ForgetSettings, RedactionSettings, TrustSettings
 
 # Chosen by 5-fold cross-validation across LoCoMo's conversations (benchmarks/tune_fusion.py;
 # held-out recall@10 0.728 against 0.677 with equal weights), never on single questions.
@@ -50,6 +52,9 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     # RESULTS.md), where with LLM-free facts it is neutral (held-out recall@10 0.734 against
     # 0.735 off); 0 saves its ~10 ms per search.
     "graph": 0.1,
+    # Link expansion (search(..., expand_links=n)): the notes linked to the fused hits, as one
+    # more ranked list. It only runs when a search asks for it (benchmarks/notes.py).
+    "links": 1.0,
 }
 
 
@@ -293,6 +298,19 @@ class GraphSettings(BaseModel):
     max_seeds: int = Field(
         default=8, ge=1, le=100, description="most query entities that seed the PageRank"
     )
+    whole_partition_max_entities: int = Field(
+        default=20_000,
+        ge=0,
+        description="on a graph server, a partition with more entities than this is not loaded "
+        "whole for the graph channel: its PageRank runs on the k-hop neighbourhood of the "
+        "query's entities, fetched with indexed reads (benchmarks/RESULTS.md, graph-server)",
+    )
+    subgraph_hops: int = Field(
+        default=2, ge=1, le=5, description="hops of that neighbourhood from the query's entities"
+    )
+    subgraph_max_entities: int = Field(
+        default=2000, ge=1, le=1_000_000, description="most entities of that neighbourhood"
+    )
     concepts: bool = Field(
         default=True,
         description="the graph channel's PageRank also walks through concept nodes (the "
@@ -484,6 +502,83 @@ class UtilitySettings(BaseModel):
         return value
 
 
+class NotesSettings(BaseModel):
+    """Linked notes (:mod:`agentmem.notes`): how a new semantic memory is linked to the notes
+    it relates to, and how far it may update them (``AGENTMEM_NOTES__*``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(
+        default=True, description="link every new semantic memory to its related notes on add"
+    )
+    candidates: int = Field(
+        default=10, ge=1, le=200, description="nearest notes in scope examined per new note"
+    )
+    link_threshold: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description="cosine at or above which a neighbour is linked (lower with shared "
+        "entities/keywords, see docs/architecture.md)",
+    )
+    max_links: int = Field(default=5, ge=0, le=50, description="most links one new note makes")
+    evolve: bool = Field(
+        default=False,
+        description="a new note may update the context and tags of the notes it links to "
+        "(off by default: it re-embeds each updated note, see benchmarks/RESULTS.md, notes)",
+    )
+    max_evolve_per_add: int = Field(
+        default=2,
+        ge=0,
+        le=50,
+        description="most neighbours one new note may update (caps runaway evolution)",
+    )
+    max_context_chars: int = Field(
+        default=240, ge=40, le=4000, description="longest context line evolution may grow"
+    )
+    max_keywords: int = Field(default=12, ge=1, le=100, description="keywords kept per note")
+
+
+class ProfileSettings(BaseModel):
+    """User and agent profiles (:mod:`agentmem.profiles`, ``AGENTMEM_PROFILE__*``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    from_facts: bool = Field(
+        default=True,
+        description="revise profiles from the facts each extraction applies (and so in "
+        "consolidation)",
+    )
+    max_items: int = Field(
+        default=20, ge=1, le=500, description="most items a list field keeps (newest kept)"
+    )
+
+
+class ContextSettings(BaseModel):
+    """How ``context()`` chooses between the whole history and retrieval
+    (``AGENTMEM_CONTEXT__*``; see docs/architecture.md, "Context strategy")."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    strategy: Literal["auto", "full_history", "retrieval"] = Field(
+        default="auto",
+        description="auto: the whole history when it fits the budget, else retrieval; or force one",
+    )
+    full_history_share: float = Field(
+        default=1.0,
+        gt=0.0,
+        le=1.0,
+        description="share of the budget (after profile and live turns) the whole history "
+        "must fit in for auto to choose it",
+    )
+    profile_share: float = Field(
+        default=0.25, ge=0.0, le=1.0, description="most of the budget the profile may take"
+    )
+    max_history_records: int = Field(
+        default=2000, ge=1, le=100_000, description="most records auto reads to decide"
+    )
+
+
 class Settings(BaseSettings):
     """Everything agentmem can be configured with. Build it explicitly and pass it in."""
 
@@ -517,6 +612,7 @@ class Settings(BaseSettings):
     graph_url: str | None = Field(
         default=None,
         description="knowledge graph: None keeps it in memory (networkx) persisted in the store; "
+        "falkordb://host:6379/graph uses FalkorDB; "
         "neo4j://user:password@host:7687 (or bolt://, neo4j+s://) uses Neo4j",
     )
     embedder: str = Field(default="minilm", description="embedding model spec (see module doc)")
@@ -572,6 +668,12 @@ class Settings(BaseSettings):
     consolidation: ConsolidationSettings = Field(default_factory=ConsolidationSettings)
     graph: GraphSettings = Field(default_factory=GraphSettings)
     utility: UtilitySettings = Field(default_factory=UtilitySettings)
+    notes: NotesSettings = Field(default_factory=NotesSettings)
+    profile: ProfileSettings = Field(default_factory=ProfileSettings)
+    context: ContextSettings = Field(default_factory=ContextSettings)
+    trust: TrustSettings = Field(default_factory=TrustSettings)
+    redaction: RedactionSettings = Field(default_factory=RedactionSettings)
+    forget: ForgetSettings = Field(default_factory=ForgetSettings)
 
     @field_validator("store_url", "vectors_url", "buffer_url", "graph_url")
     @classmethod
@@ -583,6 +685,8 @@ class Settings(BaseSettings):
             "vectors_url": ("edge://", "http://", "https://", "qdrant-local://"),
             "buffer_url": ("memory://", "redis://", "rediss://", "unix://"),
             "graph_url": (
+                "falkordb://",
+                "falkordbs://",
                 "neo4j://",
                 "neo4j+s://",
                 "neo4j+ssc://",
@@ -658,8 +762,11 @@ __all__ = [
     "DEFAULT_WEIGHTS",
     "BufferSettings",
     "ConsolidationSettings",
+    "ContextSettings",
     "ExperienceSettings",
     "GraphSettings",
+    "NotesSettings",
+    "ProfileSettings",
     "RetrievalSettings",
     "SemanticSettings",
     "Settings",

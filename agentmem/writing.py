@@ -23,6 +23,7 @@ from agentmem.models import (
     content_hash,
     utcnow,
 )
+from agentmem.redaction import redact_record_fields
 from agentmem.representation import neighbours_to_refresh
 from agentmem.stores import IndexOp, WriteBatch
 from agentmem.validation import (
@@ -55,6 +56,9 @@ def new_record(
     settings = backends.settings
     now = utcnow()
     text = check_text(text, max_chars=settings.max_text_chars)
+    provenance = check_metadata(provenance)
+    # Secrets and personal data leave before anything is embedded, indexed or trained on.
+    text, provenance = redact_record_fields(text, provenance, settings.redaction)
     event = check_time(event_time)
     start = check_time(valid_from, what="valid_from")
     end = check_time(valid_to, what="valid_to")
@@ -65,7 +69,7 @@ def new_record(
         kind=check_kind(kind),
         text=text,
         metadata=check_metadata(metadata),
-        provenance=check_metadata(provenance),
+        provenance=provenance,
         content_hash=content_hash(text),
         event_time=event,
         valid_from=start or event,
@@ -143,6 +147,14 @@ def insert(backends: Backends, records: list[MemoryRecord], actor: str = "api") 
     )
     backends.store.apply(batch)
     sync_outbox(backends)
+    _guard(backends, records)
+
+
+def _guard(backends: Backends, records: Sequence[MemoryRecord]) -> None:
+    """Undo a write derived from a memory forgotten meanwhile (see agentmem.forgetting)."""
+    from agentmem.forgetting import guard  # forgetting writes through this module
+
+    guard(backends, records)
 
 
 def _neighbours_before(backends: Backends, records: Sequence[MemoryRecord]) -> list[str]:
@@ -212,6 +224,11 @@ def update(
     changes: dict[str, Any] = {"version": current.version + 1, "updated_at": now}
     if text is not None:
         new_text = check_text(text, max_chars=backends.settings.max_text_chars)
+        new_text, redacted = redact_record_fields(
+            new_text, dict(provenance or current.provenance), backends.settings.redaction
+        )
+        if redacted != (provenance or current.provenance):
+            provenance = redacted
         changes["text"] = new_text
         changes["content_hash"] = content_hash(new_text)
     if metadata is not None:
@@ -257,6 +274,7 @@ def update(
     )
     backends.store.apply(batch)
     sync_outbox(backends)
+    _guard(backends, [updated])
     return updated
 
 

@@ -1,13 +1,23 @@
 """Consolidation throughput: episodes per second through the whole LLM-free pipeline.
 
-    python -m benchmarks.consolidation [--synthetic 2000] [--out benchmarks/RESULTS.md]
+    python -m benchmarks.consolidation [--inputs locomo,synthetic] [--synthetic 10000]
+        [--modes inline,1,2] [--out benchmarks/RESULTS.md]
 
 Inputs: one LoCoMo conversation (conversation 0, every turn an episode marked for deferred
-extraction; locomo10.json read in place) and synthetic episodes. Each input is consolidated
-inline (one process, no broker) and by one Celery worker (a subprocess on the Redis at
-``AGENTMEM_TEST_REDIS_URL``, default 127.0.0.1:6379) on an identical copy of the store; only
-consolidation is timed (ingestion and worker start-up are not). Writes the
-``consolidation`` section of RESULTS.md.
+extraction; locomo10.json read in place) and synthetic episodes. Modes, each on an identical
+copy of the filled store, consolidation only timed (ingestion and worker start-up are not):
+
+- ``inline``: one process, no broker (``agentmem consolidate --now``);
+- ``1``: one Celery worker (a subprocess on the Redis at ``AGENTMEM_TEST_REDIS_URL``, default
+  127.0.0.1:6379) on the embedded home;
+- ``2``: two Celery workers. An embedded home admits one process, so the two workers serve two
+  copies of the home, each consolidating one of the two scopes (users sharded across homes,
+  each home with its own broker key prefix); timed until both runs ended.
+
+The input is split into two scopes (users) of equal size, filled once; every mode consolidates
+both scopes, so each does the same work.
+
+Writes the ``consolidation`` section of RESULTS.md, with the load average beside the figures.
 """
 
 from __future__ import annotations
@@ -15,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import shutil
 import sqlite3
@@ -24,11 +33,12 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 
 from agentmem import Memory, Scope, Settings
-from agentmem.embedders import SentenceTransformerEmbedder
-from benchmarks._common import RESULTS_MD, write_section
+from agentmem.embedders import Embedder, SentenceTransformerEmbedder
+from benchmarks._common import RESULTS_MD, command_line, machine_info, machine_line, write_section
 from benchmarks.locomo import DEFAULT_DATA, load_locomo
 from consolidation import run_inline
 from consolidation.app import create_app
@@ -39,6 +49,7 @@ REDIS = os.environ.get("AGENTMEM_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 NAMES = ["Alice", "Bob", "Carol", "Dan", "Eve", "Frank"]
 PLACES = ["Berlin", "Lisbon", "Rome", "Oslo", "Kyoto", "Lima"]
 THINGS = ["a cat", "a bike", "a guitar", "a garden", "a boat", "a camera"]
+USERS = ("bench-a", "bench-b")
 
 
 def synthetic(n: int, seed: int = 0) -> list[str]:
@@ -54,26 +65,27 @@ def synthetic(n: int, seed: int = 0) -> list[str]:
     return out
 
 
-def _fill(home: Path, texts: list[str], user: str, embedder: SentenceTransformerEmbedder) -> None:
+def _fill(home: Path, texts: Sequence[str], user: str, embedder: Embedder) -> None:
     with Memory(settings=Settings.load(home=home), embedder=embedder) as mem:
         for start in range(0, len(texts), 20):
             mem.add_many(
-                texts[start : start + 20],
+                list(texts[start : start + 20]),
                 user_id=user,
                 thread_id=f"s{start // 20}",
                 infer="deferred",
             )
 
 
-def _inline(home: Path, user: str, embedder: SentenceTransformerEmbedder) -> float:
+def _inline(home: Path, users: Sequence[str], embedder: Embedder) -> float:
     settings = Settings.load(home=home, consolidation={"adapter_min_new_episodes": None})
     with Memory(settings=settings, embedder=embedder) as mem:
         start = time.perf_counter()
-        run_inline(mem, Scope.of(user_id=user))
+        for user in users:
+            run_inline(mem, Scope.of(user_id=user))
         return time.perf_counter() - start
 
 
-def _run_done(home: Path, run_id: str) -> bool:
+def _run_status(home: Path, run_id: str) -> str | None:
     conn = sqlite3.connect(f"file:{home / 'agentmem.db'}?mode=ro", uri=True, timeout=5)
     try:
         row = conn.execute(
@@ -81,91 +93,157 @@ def _run_done(home: Path, run_id: str) -> bool:
         ).fetchone()
     finally:
         conn.close()
-    return row is not None and row[0] in ("done", "failed", "skipped")
+    return None if row is None else str(row[0])
 
 
-def _celery(home: Path, user: str) -> float:
-    prefix = f"agentmem-bench:{uuid.uuid4().hex[:8]}:"
-    config = {
-        "broker_url": REDIS,
-        "lock_prefix": prefix,
-        "broker_transport_options": {"global_keyprefix": prefix},
-        "adapter_min_new_episodes": None,
-    }
-    env = {
-        **os.environ,
-        "AGENTMEM_HOME": str(home),
-        "AGENTMEM_CONSOLIDATION": json.dumps(config),
-        "HF_HUB_OFFLINE": "1",
-    }
+def _wait(home: Path, run_id: str) -> None:
+    while (status := _run_status(home, run_id)) not in ("done", "failed", "skipped"):
+        time.sleep(0.05)
+    if status != "done":
+        raise RuntimeError(f"run {run_id} in {home} ended {status}")
+
+
+def _celery(homes: Sequence[Path], users: Sequence[Sequence[str]]) -> float:
+    """Wall time of the runs of ``users[i]`` in ``homes[i]``, each home served by its own
+    worker, all sent together."""
     celery = str(Path(sys.executable).with_name("celery"))
-    args = [
-        celery, "-A", "consolidation", "worker", "--pool=solo", "-Q", "consolidation",
-        "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "warning",
-    ]  # fmt: skip
-    client = create_app(Settings.load(home=home, consolidation=config))
-    worker = subprocess.Popen(args, cwd=ROOT, env=env, stderr=subprocess.DEVNULL)
+    workers, clients = [], []
     try:
-        warm, _ = consolidate(Scope.of(user_id="warm-up"), celery_app=client)
-        while not _run_done(home, warm):
-            time.sleep(0.05)
+        for home in homes:
+            prefix = f"agentmem-bench:{uuid.uuid4().hex[:8]}:"
+            config = {
+                "broker_url": REDIS,
+                "lock_prefix": prefix,
+                "broker_transport_options": {"global_keyprefix": prefix},
+                "adapter_min_new_episodes": None,
+            }
+            env = {
+                **os.environ,
+                "AGENTMEM_HOME": str(home),
+                "AGENTMEM_CONSOLIDATION": json.dumps(config),
+                "HF_HUB_OFFLINE": "1",
+            }
+            args = [
+                celery, "-A", "consolidation", "worker", "--pool=solo", "-Q", "consolidation",
+                "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "warning",
+                "-n", f"bench-{prefix}@%h",
+            ]  # fmt: skip
+            workers.append(subprocess.Popen(args, cwd=ROOT, env=env, stderr=subprocess.DEVNULL))
+            clients.append(create_app(Settings.load(home=home, consolidation=config)))
+        # Warm up: each worker loads the model and opens its home once, untimed.
+        warm = [consolidate(Scope.of(user_id="warm-up"), celery_app=c)[0] for c in clients]
+        for home, run_id in zip(homes, warm, strict=True):
+            _wait(home, run_id)
         start = time.perf_counter()
-        run_id, _ = consolidate(Scope.of(user_id=user), celery_app=client)
-        while not _run_done(home, run_id):
-            time.sleep(0.05)
+        runs = [
+            (home, consolidate(Scope.of(user_id=user), celery_app=c)[0])
+            for home, c, scoped in zip(homes, clients, users, strict=True)
+            for user in scoped
+        ]
+        for home, run_id in runs:
+            _wait(home, run_id)
         return time.perf_counter() - start
     finally:
-        worker.terminate()
-        worker.wait(30)
+        for worker in workers:
+            worker.terminate()
+        for worker in workers:
+            worker.wait(60)
 
 
-def main() -> None:
+def measure(
+    texts: Sequence[str], modes: Sequence[str], embedder: Embedder, tmp: Path
+) -> dict[str, float]:
+    """Seconds each mode took to consolidate ``texts``: two scopes (users) of half each, filled
+    once; each mode works on its own copy of that store."""
+    base = tmp / "base"
+    half = (len(texts) + 1) // 2
+    for user, part in zip(USERS, (texts[:half], texts[half:]), strict=True):
+        _fill(base, part, user, embedder)
+    seconds: dict[str, float] = {}
+    if "1" in modes:
+        shutil.copytree(base, tmp / "celery")
+        seconds["1"] = _celery([tmp / "celery"], [USERS])
+    if "2" in modes:
+        shards = [tmp / "shard-a", tmp / "shard-b"]
+        for home in shards:
+            shutil.copytree(base, home)
+        seconds["2"] = _celery(shards, [[user] for user in USERS])
+    if "inline" in modes:
+        seconds["inline"] = _inline(base, USERS, embedder)
+    return seconds
+
+
+def _cell(n: int, seconds: float | None) -> str:
+    return "not run" if seconds is None else f"{n / seconds:.1f}/s ({seconds:.1f} s)"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
     """Measure and write the section."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--synthetic", type=int, default=2000)
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--inputs", default="locomo,synthetic", help="locomo, synthetic or both")
+    parser.add_argument("--synthetic", type=int, default=10_000, help="synthetic episodes")
+    parser.add_argument("--modes", default="inline,1,2", help="inline, 1 and/or 2 (workers)")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--out", type=Path, default=RESULTS_MD)
-    args = parser.parse_args()
+    parser.add_argument(
+        "--no-evolve",
+        action="store_true",
+        help="switch off linked-notes evolution (AGENTMEM_NOTES__EVOLVE=false), here and in "
+        "the workers",
+    )
+    args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.no_evolve:
+        os.environ["AGENTMEM_NOTES__EVOLVE"] = "false"
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    wanted = {i.strip() for i in args.inputs.split(",")}
+    info = machine_info()
     embedder = SentenceTransformerEmbedder.minilm()
-    conv = load_locomo(args.data, [0])[0]
-    inputs = {
-        f"LoCoMo conversation 0 ({len(conv.turns)} turns)": [t.memory_text for t in conv.turns],
-        f"synthetic ({args.synthetic} episodes)": synthetic(args.synthetic),
-    }
+    inputs: dict[str, list[str]] = {}
+    if "locomo" in wanted:
+        conv = load_locomo(args.data, [0])[0]
+        inputs[f"LoCoMo conversation 0 ({len(conv.turns)} turns)"] = [
+            t.memory_text for t in conv.turns
+        ]
+    if "synthetic" in wanted:
+        inputs[f"synthetic ({args.synthetic} episodes)"] = synthetic(args.synthetic)
     rows = []
     for name, texts in inputs.items():
         with tempfile.TemporaryDirectory() as tmp:
-            base = Path(tmp) / "base"
-            _fill(base, texts, "bench", embedder)
-            shutil.copytree(base, Path(tmp) / "celery")
-            inline_s = _inline(base, "bench", embedder)
-            celery_s = _celery(Path(tmp) / "celery", "bench")
-        rows.append((name, len(texts), inline_s, celery_s))
-        print(
-            name, f"inline {len(texts) / inline_s:.1f}/s", f"1 worker {len(texts) / celery_s:.1f}/s"
-        )
+            seconds = measure(texts, modes, embedder, Path(tmp))
+        load = [round(x, 1) for x in os.getloadavg()]
+        rows.append((name, len(texts), seconds, load))
+        print(name, {m: f"{len(texts) / s:.2f}/s" for m, s in seconds.items()}, "load", load)
     lines = [
         "## Consolidation throughput",
         "",
-        f"`python -m benchmarks.consolidation --synthetic {args.synthetic}` on "
-        f"{platform.machine()}, {os.cpu_count()} CPU cores (shared), LLM-free pipeline "
-        "(flush -> rules extraction -> decay -> distil; adapter training off), embedded store, "
-        "MiniLM. Episodes per second, consolidation only (ingestion and worker start-up "
-        "excluded).",
+        f"`{command_line('benchmarks.consolidation', argv)}` on {machine_line(info)}. "
+        "LLM-free pipeline (flush -> rules extraction with update decisions, linked notes "
+        f"({'without' if args.no_evolve else 'with'} note evolution) and graph updates -> "
+        "communities -> decay -> utility -> distil; adapter training off), "
+        "embedded store, MiniLM. Episodes per second, consolidation only (ingestion and "
+        "worker start-up excluded). The machine is shared: the load average (1 min) after each "
+        "input is beside it; on a busy machine every figure is several times lower.",
         "",
-        "| input | episodes | inline (1 process) | 1 Celery worker |",
-        "|---|---:|---:|---:|",
+        "| input (2 scopes of half each) | episodes | inline (1 process) | 1 Celery worker | "
+        "2 Celery workers (2 homes, 1 scope each) | load average |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
-    for name, n, inline_s, celery_s in rows:
-        lines.append(f"| {name} | {n} | {n / inline_s:.1f}/s ({inline_s:.1f} s) | "
-                     f"{n / celery_s:.1f}/s ({celery_s:.1f} s) |")  # fmt: skip
+    for name, n, seconds, load in rows:
+        lines.append(
+            f"| {name} | {n} | {_cell(n, seconds.get('inline'))} | {_cell(n, seconds.get('1'))} "
+            f"| {_cell(n, seconds.get('2'))} | {load[0]} |"
+        )
     lines += [
         "",
-        "Two workers are not measured: the embedded home (SQLite + Qdrant Edge) admits one "
-        "process at a time, and no Qdrant server runs here, so two workers would only take "
-        "turns; scaling out needs PostgreSQL + a Qdrant server. Per-scope work is sequential "
-        "(one lock per scope), so more workers help with more scopes, not with one scope.",
+        "Two workers on one store are not measured: an embedded home (SQLite + Qdrant Edge) "
+        "admits one process, and sharing one store between workers needs PostgreSQL plus a "
+        "vector index several processes can write, i.e. a Qdrant server. None runs here (no "
+        "Qdrant server binary can be installed; Debian's PostgreSQL 15 has no pgvector package, "
+        "and agentmem has no pgvector index). So the two-worker column shards the users across "
+        "two embedded homes, one worker each: the deployment an embedded setup scales out with. "
+        "Within one scope work is sequential (one lock per scope): more workers help with more "
+        "scopes, never with one scope.",
     ]
     write_section(args.out, "consolidation", "\n".join(lines))
 

@@ -102,6 +102,7 @@ def _summary(rows: Sequence[dict[str, Any]], weights: dict[str, float], rrf_k: i
         "questions": len(values),
         "recall@10": float(np.mean([v for _, v in values])) if values else float("nan"),
         "by_category": {c: float(np.mean(by[c])) for c in ORDER if by[c]},
+        "category_questions": {c: len(by[c]) for c in ORDER if by[c]},
     }
 
 

@@ -1,9 +1,11 @@
 """Consolidation: the pipeline that turns raw experience into durable knowledge.
 
 Per scope, in order (each an idempotent stage with a watermark, under a per-scope lock, retried
-with backoff, recorded in the job ledger): flush buffers -> extract facts from new episodes ->
-decay and forget -> distil experiences into procedures -> hand adapter training to the ``gpu``
-queue. Inline (``agentmem consolidate --now``, :func:`run_inline`) or on Celery workers
+with backoff, recorded in the job ledger): flush buffers -> extract facts from new episodes
+(embeddings batched across episodes, :mod:`consolidation.extract`) -> rebuild graph communities
+-> decay and forget -> utility pruning -> distil experiences into procedures -> hand adapter
+training to the ``gpu`` queue (the registered order is :data:`STAGES`). Inline
+(``agentmem consolidate --now``, :func:`run_inline`) or on Celery workers
 (``celery -A consolidation worker``, :func:`consolidation.tasks.consolidate`), nightly by
 beat (``celery -A consolidation beat``).
 """

@@ -76,7 +76,10 @@ class RedisScopeLock:
 
     def owner(self) -> str | None:
         """Who holds the lease now."""
-        value = self.client.get(self.key)
+        try:
+            value = self.client.get(self.key)
+        except Exception as exc:
+            raise BackendUnavailable(f"cannot reach Redis for the scope lock: {exc}") from exc
         return None if value is None else value.decode()
 
 
@@ -125,6 +128,16 @@ def scope_lock(mem: Memory, settings: Settings, key: str) -> ScopeLock:
     return StoreScopeLock(mem, f"scope:{key}", config.lock_timeout_s)
 
 
+def redis_owner(settings: Settings, key: str) -> str | None:
+    """Who holds the scope's lock when locks live in Redis (None: free, or locks live in the
+    store). Needs no Memory: a run waiting for a busy scope polls this, not the store."""
+    config = settings.consolidation
+    url = config.broker_url or ""
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        return None
+    return RedisScopeLock(redis_client(url), f"{config.lock_prefix}lock:{key}", 1.0).owner()
+
+
 def wait_acquire(lock: ScopeLock, owner: str, wait_s: float, poll_s: float = 0.1) -> bool:
     """Acquire, waiting up to ``wait_s`` seconds for another run to finish."""
     deadline = time.monotonic() + wait_s
@@ -141,6 +154,7 @@ __all__ = [
     "ScopeLock",
     "StoreScopeLock",
     "redis_client",
+    "redis_owner",
     "scope_lock",
     "wait_acquire",
 ]

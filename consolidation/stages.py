@@ -22,12 +22,12 @@ from typing import TYPE_CHECKING
 from agentmem.buffers import FlushKind, scope_from_thread_key
 from agentmem.experience import distil_experiences
 from agentmem.models import MemoryKind, Scope, utcnow
-from agentmem.semantic import extract_pending
 from agentmem.semantic.schema import DecisionOp
 from agentmem.settings import ConsolidationSettings
 from agentmem.stores import RecordQuery
 from agentmem.utility import prune
 from consolidation import decay, ledger
+from consolidation.extract import extract_scope
 
 if TYPE_CHECKING:
     from agentmem import Memory
@@ -94,8 +94,9 @@ def extract_facts(mem: Memory, scope: Scope, run: RunContext) -> StageResult:
     """Extract facts from every episode waiting for it (marked ``extraction: pending``).
     The mark is the watermark: an episode is marked ``done`` after its facts are written, and
     one whose facts were written just before a crash is decided again as NOOPs (duplicates of
-    known facts), so no fact is stored twice."""
-    outcomes = extract_pending(mem, scope)
+    known facts), so no fact is stored twice. The embeddings are computed in batches across
+    episodes (:mod:`consolidation.extract`); the decisions are the same as one at a time."""
+    outcomes = extract_scope(mem, scope)
     written = sum(
         1
         for o in outcomes
@@ -214,6 +215,23 @@ def hand_off_adapter(mem: Memory, scope: Scope, run: RunContext) -> StageResult:
     return StageResult(new, 1, "handed to adapter training")
 
 
+@stage("retrain_forgotten")
+def retrain_forgotten(mem: Memory, scope: Scope, run: RunContext) -> StageResult:
+    """Retrain the scope's adapters that a forget tainted, without the forgotten memories;
+    promote the clean ones and probe them (:mod:`gpu.clean`), completing the forget's report.
+    Idempotent: a forget whose adapters were retrained is no longer pending."""
+    if not gpu_available():
+        return StageResult(0, 0, "adapter training off")
+    from gpu.clean import retrain_forgotten as retrain
+
+    reports = retrain(mem, scope)
+    return StageResult(
+        len(reports),
+        sum(1 for r in reports for x in r.retrained if x.get("promoted")),
+        "; ".join(f"forget {r.forget_id[:8]}: {r.status}" for r in reports),
+    )
+
+
 __all__ = [
     "STAGES",
     "RunContext",
@@ -226,5 +244,6 @@ __all__ = [
     "gpu_available",
     "hand_off_adapter",
     "rebuild_communities",
+    "retrain_forgotten",
     "stage",
 ]

@@ -23,11 +23,13 @@ from agentmem.models import Scope
 from agentmem.settings import Settings
 from consolidation import ledger
 from consolidation.app import GPU_QUEUE, app
-from consolidation.locks import scope_lock
+from consolidation.locks import redis_owner, scope_lock
 from consolidation.pipeline import active_scopes, backoff, execute_stage, finish
 from consolidation.stages import STAGES, RunContext, StageResult
 
 _EMBEDDERS: dict[str, Embedder] = {}
+LOCK_POLL_S = 0.5
+"""How often a run waiting for its scope's lock (``lock_wait_s``) tries again."""
 
 
 @contextmanager
@@ -56,6 +58,9 @@ def start_run(self: Task, key: str, run_id: str) -> bool:
     """Take the scope's lock for the run (waiting up to ``lock_wait_s`` by re-scheduling
     itself, never by blocking a worker); else mark the run skipped. Returns whether it runs."""
     try:
+        owner = redis_owner(Settings.load(), key)
+        if owner not in (None, run_id) and _may_wait(self):
+            raise _wait_for_lock(self)  # polled without opening the store
         with worker_memory() as mem:
             scope = ledger.scope_of(key)
             if ledger.stage_done(mem, run_id, ledger.RUN_STAGE):
@@ -67,9 +72,8 @@ def start_run(self: Task, key: str, run_id: str) -> bool:
                 ):
                     ledger.record(mem, run_id, ledger.RUN_STAGE, scope, ledger.RUNNING)
                 return True
-            waited = self.request.retries * 0.5
-            if waited < mem.settings.consolidation.lock_wait_s:
-                raise self.retry(countdown=0.5, max_retries=None)
+            if _may_wait(self):
+                raise _wait_for_lock(self)
             ledger.record(
                 mem,
                 run_id,
@@ -81,6 +85,16 @@ def start_run(self: Task, key: str, run_id: str) -> bool:
             return False
     except BackendUnavailable as exc:
         raise _retry(self, exc) from exc
+
+
+def _may_wait(task: Task) -> bool:
+    """Whether a run waiting for its scope's lock has waited less than ``lock_wait_s``."""
+    return bool(task.request.retries * LOCK_POLL_S < Settings.load().consolidation.lock_wait_s)
+
+
+def _wait_for_lock(task: Task) -> Exception:
+    # One more retry each time (max_retries=None would mean Celery's default, 3).
+    return task.retry(countdown=LOCK_POLL_S, max_retries=task.request.retries + 1)
 
 
 def _run_row(mem: Memory, run_id: str) -> ledger.JobRow | None:
@@ -183,11 +197,18 @@ def consolidate(
 
 @app.task(bind=True, name="consolidation.dispatch", acks_late=True)
 def dispatch(self: Task) -> list[str]:
-    """Start a pipeline for every scope with new activity since its last run (the beat entry)."""
+    """Start a pipeline for every scope with new activity since its last run and no run under
+    way (the beat entry)."""
     started = time.time()
     try:
         with worker_memory() as mem:
-            scopes = active_scopes(mem)
+            # A scope whose run is under way is left to it (the next dispatch sees what it
+            # did not cover).
+            scopes = [
+                s
+                for s in active_scopes(mem)
+                if scope_lock(mem, mem.settings, ledger.scope_key(s)).owner() is None
+            ]
     except BackendUnavailable as exc:
         raise _retry(self, exc) from exc
     runs = [consolidate(scope)[0] for scope in scopes]

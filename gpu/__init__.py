@@ -37,6 +37,7 @@ from gpu.config import (
     RecallAdapterConfig,
     RetrieverAdapterConfig,
 )
+from gpu.questions import LLMQuestions, QuestionGenerator
 from gpu.recall_data import QAPair, RecallSet, RecallSetConfig, build_recallset
 from gpu.registry import AdapterRegistry, AdapterVersion, Promotion
 from gpu.trainsets import TrainPair, TrainSet, TrainSetConfig, build_trainset, trainset_hash
@@ -89,9 +90,11 @@ __all__ = [
     "AdapterMetadata",
     "AdapterRegistry",
     "AdapterVersion",
+    "LLMQuestions",
     "Promotion",
     "QAPair",
     "QueryTower",
+    "QuestionGenerator",
     "RecallAdapter",
     "RecallAdapterConfig",
     "RecallLM",

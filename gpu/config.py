@@ -294,6 +294,13 @@ class AdapterMetadata:
         default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"),
         metadata=_help("ISO time the adapter was saved"),
     )
+    source_ids: list[str] = field(
+        default_factory=list,
+        metadata=_help(
+            "ids of the memories the training data was made from (forgetting taints an "
+            "adapter trained on a forgotten memory); empty for adapters saved before"
+        ),
+    )
     format: int = field(default=METADATA_FORMAT, metadata=_help("metadata format version"))
 
     def __post_init__(self) -> None:

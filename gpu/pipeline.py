@@ -26,8 +26,9 @@ from agentmem.indexing import vectors_for_texts
 from agentmem.models import MemoryKind, MemoryRecord, Scope, content_hash
 from agentmem.parametric import SHARED_SCOPE_KEY, scope_key
 from gpu.config import RetrieverAdapterConfig
+from gpu.questions import QuestionGenerator
 from gpu.registry import AdapterRegistry, AdapterVersion, Promotion
-from gpu.trainsets import TrainSet, TrainSetConfig, build_trainset
+from gpu.trainsets import TrainSet, TrainSetConfig, build_trainset, merged_hash, trainset_hash
 
 if TYPE_CHECKING:
     from agentmem import Memory
@@ -90,7 +91,16 @@ def train_scope_adapter(
     registry = registry or AdapterRegistry.from_settings(mem.settings)
     trainset_config = trainset_config or TrainSetConfig()
 
-    parts: list[tuple[TrainSet, list[MemoryRecord]]] = []
+    generator = (
+        QuestionGenerator.from_settings(
+            mem.settings,
+            seed=trainset_config.seed,
+            per_memory=trainset_config.llm_questions_per_memory,
+        )
+        if trainset_config.llm_questions
+        else None
+    )
+    scoped: list[list[MemoryRecord]] = []
     for scope in many:
         records = episodic_records(mem, scope)
         if len(records) < 2:
@@ -98,11 +108,14 @@ def train_scope_adapter(
                 f"scope {scope} holds {len(records)} episodic memories; a retriever adapter "
                 "needs at least 2 (add memories first)"
             )
-        parts.append((build_trainset(records, trainset_config), records))
-    trainset = parts[0][0] if len(parts) == 1 else TrainSet.merge([p[0] for p in parts])
-    memories = sum(len(p[1]) for p in parts)
+        scoped.append(records)
+    memories = sum(len(records) for records in scoped)
 
-    existing = registry.find(key, trainset.data_hash)
+    # Look the data up before generating anything: an unchanged scope asks no LLM.
+    name = generator.name if generator is not None else None
+    hashes = [trainset_hash(records, trainset_config, generator=name) for records in scoped]
+    expected = hashes[0] if len(hashes) == 1 else merged_hash(hashes)
+    existing = registry.find(key, expected)
     if existing is not None:
         current = registry.current(key, existing.kind)
         promotion = None
@@ -110,7 +123,12 @@ def train_scope_adapter(
             promotion = registry.promote(key, existing.version)
         return TrainOutcome(key, memories, existing, promotion, reused=True)
 
-    by_id = {r.id: r for _, records in parts for r in records}
+    parts: list[TrainSet] = []
+    for records in scoped:
+        questions = generator.generate(records) if generator is not None else None
+        parts.append(build_trainset(records, trainset_config, questions))
+    trainset = parts[0] if len(parts) == 1 else TrainSet.merge(parts)
+    by_id = {r.id: r for records in scoped for r in records}
     texts = [by_id[i].text for i in trainset.memory_ids]
     vectors, _ = vectors_for_texts(mem.backends, texts)
     doc_vectors = np.stack([vectors[content_hash(t)] for t in texts])

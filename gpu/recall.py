@@ -423,6 +423,7 @@ def _train(
             "device": str(device),
         },
         trainset=recallset.summary(),
+        source_ids=list(recallset.memory_ids),
     )
     metadata.save(out_dir)
     return RecallTrainResult(

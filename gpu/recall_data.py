@@ -8,6 +8,9 @@ with the span blanked, wrapped in question templates. Training uses some templat
 held-out questions use *other* templates (paraphrases never seen in training) about the same,
 trained facts: the adapter is measured on recalling what it learnt, asked differently.
 
+With an LLM configured, the questions it writes about a memory, with their short answers
+(:mod:`gpu.questions`), are added: all but one train, and one per memory is held out.
+
 The statements themselves are training text too (plain language-model loss). Generation is
 deterministic for a seed, and :attr:`RecallSet.data_hash` hashes the inputs, so an unchanged
 scope is not retrained. No torch here.
@@ -23,10 +26,13 @@ import string
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agentmem.errors import InvalidSettings, ValidationError
 from agentmem.models import MemoryRecord
+
+if TYPE_CHECKING:
+    from gpu.questions import LLMQuestions
 
 GENERATOR_VERSION = 1
 """Bumped whenever generation changes, so stored hashes stop matching and scopes retrain."""
@@ -79,12 +85,24 @@ class RecallSetConfig:
         default=3, metadata={"help": "training questions per span, each a different template"}
     )
     max_answer_words: int = field(default=4, metadata={"help": "longest answer span, in words"})
+    llm_questions: bool = field(
+        default=True,
+        metadata={"help": "add question-answer pairs written by the configured LLM"},
+    )
+    llm_questions_per_memory: int = field(
+        default=3, metadata={"help": "questions the LLM writes per memory"}
+    )
     max_eval_pairs: int = field(
         default=200, metadata={"help": "cap on held-out questions (one per span)"}
     )
 
     def __post_init__(self) -> None:
-        for name in ("spans_per_fact", "train_questions_per_span", "max_answer_words"):
+        for name in (
+            "spans_per_fact",
+            "train_questions_per_span",
+            "max_answer_words",
+            "llm_questions_per_memory",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InvalidSettings(
@@ -143,15 +161,30 @@ class RecallSet:
         }
 
 
-def recallset_hash(records: Sequence[MemoryRecord], config: RecallSetConfig | None = None) -> str:
-    """The content hash a recall set built from ``records`` with ``config`` would have."""
+def recallset_hash(
+    records: Sequence[MemoryRecord],
+    config: RecallSetConfig | None = None,
+    *,
+    generator: str | None = None,
+) -> str:
+    """The content hash a recall set built from ``records`` with ``config`` (and LLM questions
+    from ``generator``) would have."""
     config = config or RecallSetConfig()
     rows = sorted([r.id, r.content_hash, str(r.metadata.get("speaker", ""))] for r in records)
-    return _sha256({"version": GENERATOR_VERSION, "config": asdict(config), "memories": rows})
+    data: dict[str, Any] = {
+        "version": GENERATOR_VERSION,
+        "config": asdict(config),
+        "memories": rows,
+    }
+    if generator:
+        data["generator"] = generator
+    return _sha256(data)
 
 
 def build_recallset(
-    records: Sequence[MemoryRecord], config: RecallSetConfig | None = None
+    records: Sequence[MemoryRecord],
+    config: RecallSetConfig | None = None,
+    questions: LLMQuestions | None = None,
 ) -> RecallSet:
     """Generate the statements and question-answer pairs of a scope from ``records`` (semantic
     facts and episodic turns; ``metadata["speaker"]`` or a ``"Name: "`` prefix names the
@@ -183,6 +216,10 @@ def build_recallset(
             train.extend(QAPair(t.format(cloze=cloze), span, index, t) for t in templates)
             paraphrase = rng.choice(HELD_OUT_TEMPLATES)
             held.append(QAPair(paraphrase.format(cloze=cloze), span, index, paraphrase))
+        written = [(q, a) for q, a in (questions.for_memory(record.id) if questions else ()) if a]
+        if len(written) > 1:  # one question per memory is held out, the rest train
+            held.append(QAPair(*written[-1], index, "llm"))
+        train.extend(QAPair(q, a, index, "llm") for q, a in written[:-1] or written)
     if not train:
         raise ValidationError(
             "the memories gave no question-answer pairs (no names, numbers or content words)"
@@ -194,7 +231,9 @@ def build_recallset(
         tuple(facts),
         tuple(train),
         tuple(held),
-        recallset_hash(records, config),
+        recallset_hash(
+            records, config, generator=questions.hash_name if questions is not None else None
+        ),
         config,
     )
 

@@ -23,7 +23,8 @@ from agentmem.models import MemoryKind, MemoryRecord, Scope
 from agentmem.parametric import scope_key
 from gpu.config import RECALL_KIND, RecallAdapterConfig
 from gpu.pipeline import TrainOutcome, _work_dir
-from gpu.recall_data import RecallSetConfig, build_recallset
+from gpu.questions import QuestionGenerator
+from gpu.recall_data import RecallSetConfig, build_recallset, recallset_hash
 from gpu.registry import AdapterRegistry
 
 if TYPE_CHECKING:
@@ -73,15 +74,29 @@ def train_scope_recall_adapter(
             f"scope {scope} holds {len(records)} semantic or episodic memories; a recall adapter "
             "needs at least 2 (add memories first)"
         )
-    recallset = build_recallset(records, recallset_config)
-
-    existing = registry.find(key, recallset.data_hash, RECALL_KIND)
+    recallset_config = recallset_config or RecallSetConfig()
+    generator = (
+        QuestionGenerator.from_settings(
+            mem.settings,
+            seed=recallset_config.seed,
+            per_memory=recallset_config.llm_questions_per_memory,
+        )
+        if recallset_config.llm_questions
+        else None
+    )
+    # Look the data up before generating anything: an unchanged scope asks no LLM.
+    name = generator.name if generator is not None else None
+    expected = recallset_hash(records, recallset_config, generator=name)
+    existing = registry.find(key, expected, RECALL_KIND)
     if existing is not None:
         current = registry.current(key, RECALL_KIND)
         promotion = None
         if promote and (current is None or current.version != existing.version):
             promotion = registry.promote(key, existing.version)
         return TrainOutcome(key, len(records), existing, promotion, reused=True)
+
+    questions = generator.generate(records) if generator is not None else None
+    recallset = build_recallset(records, recallset_config, questions)
 
     from gpu.recall import train_recall_adapter
 

@@ -22,6 +22,7 @@ import re
 import shutil
 import threading
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,7 +32,13 @@ from filelock import FileLock
 
 from agentmem.errors import InvalidSettings, NotFound, ValidationError
 from agentmem.parametric import SHARED_SCOPE_KEY, QueryEncoder, RecallModel, check_scope_key
-from gpu.config import ADAPTER_KINDS, RECALL_KIND, RETRIEVER_KIND, AdapterMetadata
+from gpu.config import (
+    ADAPTER_KINDS,
+    METADATA_FILE,
+    RECALL_KIND,
+    RETRIEVER_KIND,
+    AdapterMetadata,
+)
 
 if TYPE_CHECKING:
     from agentmem.embedders import Embedder
@@ -52,6 +59,8 @@ class AdapterVersion:
     path: Path
     metadata: AdapterMetadata
     promoted: bool = False
+    tainted: bool = False
+    """Trained on a memory that was since forgotten: never served or promoted again."""
 
     @property
     def kind(self) -> str:
@@ -133,14 +142,20 @@ class AdapterRegistry:
         """The promoted version of ``kind`` for a scope, or None (use the base model)."""
         _check_kind(kind)
         directory = self._scope_dir(scope_key)
-        stack = self._state(directory)["promoted"].get(kind, [])
+        state = self._state(directory)
+        # A tainted adapter stops serving at once: the newest untainted promoted one serves.
+        stack = [v for v in state["promoted"].get(kind, []) if str(v) not in state["tainted"]]
         return self.get(scope_key, stack[-1]) if stack else None
 
     def find(
         self, scope_key: str, data_hash: str, kind: str = RETRIEVER_KIND
     ) -> AdapterVersion | None:
         """The newest version trained on exactly this data, if any: no need to retrain."""
-        matches = [v for v in self.list(scope_key, kind) if v.metadata.data_hash == data_hash]
+        matches = [
+            v
+            for v in self.list(scope_key, kind)
+            if v.metadata.data_hash == data_hash and not v.tainted
+        ]
         return matches[-1] if matches else None
 
     def query_encoder(self, scope_key: str, base: Embedder) -> QueryEncoder | None:
@@ -203,6 +218,10 @@ class AdapterRegistry:
         with self._lock(directory):
             candidate = self.get(scope_key, version)
             previous = self.current(scope_key, candidate.kind)
+            if candidate.tainted:
+                return Promotion(
+                    False, candidate, previous, "tainted: trained on a forgotten memory"
+                )
             if previous is not None and previous.version == candidate.version:
                 return Promotion(False, candidate, previous, "already the current version")
             score = candidate.score()
@@ -240,6 +259,55 @@ class AdapterRegistry:
             self._log(directory, "rollback", demoted, kind=kind)
         return self.current(scope_key, kind)
 
+    def taint(self, scope_key: str, version: int, reason: str) -> AdapterVersion:
+        """Mark a version as trained on forgotten memory: from this call on it is never served
+        (:meth:`current` skips it) nor promoted, and its weights are erased (its metadata
+        stays). Idempotent."""
+        directory = self._scope_dir(scope_key)
+        with self._lock(directory):
+            target = self.get(scope_key, version)
+            state = self._state(directory)
+            if str(version) not in state["tainted"]:
+                at = datetime.now(UTC).isoformat(timespec="seconds")
+                state["tainted"][str(version)] = {"reason": reason, "at": at}
+                self._write_state(directory, state)
+                self._log(directory, "taint", version, kind=target.kind, reason=reason)
+            # The weights hold what was forgotten and will never serve again: erase them,
+            # keeping the metadata (what it was, what it was trained on) for the record.
+            for item in target.path.iterdir():
+                if item.is_dir():
+                    shutil.rmtree(item)
+                elif item.name != METADATA_FILE:
+                    item.unlink()
+        return self.get(scope_key, version)
+
+    def taint_trained_on(
+        self, ids: set[str], scope_keys: Sequence[str], reason: str
+    ) -> builtins.list[dict[str, Any]]:
+        """Taint every version whose training data came from one of ``ids`` (its metadata's
+        ``source_ids``; a version saved without them is tainted when its key is one of
+        ``scope_keys``). Returns ``{"scope_key", "version", "kind", "was_serving"}`` for each
+        (implements :class:`agentmem.forgetting.TaintableAdapters`)."""
+        out: builtins.list[dict[str, Any]] = []
+        for key in self.scopes():
+            for version in self.list(key):
+                sources = version.metadata.source_ids
+                hit = bool(ids.intersection(sources)) if sources else key in scope_keys
+                if not hit:
+                    continue
+                serving = self.current(key, version.kind)
+                was_serving = serving is not None and serving.version == version.version
+                self.taint(key, version.version, reason)
+                out.append(
+                    {
+                        "scope_key": key,
+                        "version": version.version,
+                        "kind": version.kind,
+                        "was_serving": was_serving,
+                    }
+                )
+        return out
+
     # internals ------------------------------------------------------------------------------
 
     def _scope_dir(self, scope_key: str) -> Path:
@@ -259,21 +327,25 @@ class AdapterRegistry:
     ) -> AdapterVersion:
         path = directory / f"v{number}"
         metadata = AdapterMetadata.load(path)
-        stack = state["promoted"].get(metadata.kind, [])
+        stack = [
+            v for v in state["promoted"].get(metadata.kind, []) if str(v) not in state["tainted"]
+        ]
         promoted = bool(stack) and stack[-1] == number
-        return AdapterVersion(scope_key, number, path, metadata, promoted)
+        tainted = str(number) in state["tainted"]
+        return AdapterVersion(scope_key, number, path, metadata, promoted, tainted)
 
     @staticmethod
     def _state(directory: Path) -> dict[str, Any]:
         path = directory / STATE_FILE
         if not path.is_file():
-            return {"promoted": {}, "log": []}
+            return {"promoted": {}, "log": [], "tainted": {}}
         try:
             state: dict[str, Any] = json.loads(path.read_text())
         except ValueError as exc:
             raise InvalidSettings(f"adapter registry state {path} is unreadable: {exc}") from exc
         state.setdefault("promoted", {})
         state.setdefault("log", [])
+        state.setdefault("tainted", {})
         return state
 
     @staticmethod

@@ -517,6 +517,7 @@ def _train(
             "device": str(device),
         },
         trainset=trainset.summary(),
+        source_ids=list(trainset.memory_ids),
     )
     metadata.save(out_dir)
     return TrainResult(out_dir, metadata, stopped, state.history)

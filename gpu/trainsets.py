@@ -10,6 +10,10 @@ Each turn (one episodic record) yields a few queries whose answer is that turn:
 - optionally the previous turn of the same session as a query for the next (off by default:
   on LoCoMo it slightly hurt on its own).
 
+With an LLM configured (``AGENTMEM_LLM_MODEL``) and ``llm_questions`` on, the questions the
+model writes about a turn (:mod:`gpu.questions`) take the place of its templated questions;
+turns the model gave none keep the templates.
+
 Every pair carries hard negatives: other turns of the scope sharing the query's rarest words.
 Generation is deterministic for a seed, and :attr:`TrainSet.data_hash` hashes the inputs (the
 memories and the config), so an unchanged scope is never retrained. No benchmark questions are
@@ -28,15 +32,18 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from itertools import pairwise, zip_longest
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agentmem.errors import InvalidSettings, ValidationError
 from agentmem.models import MemoryRecord, as_utc
 
+if TYPE_CHECKING:
+    from gpu.questions import LLMQuestions
+
 GENERATOR_VERSION = 1
 """Bumped whenever generation changes, so stored hashes stop matching and scopes retrain."""
 
-QUERY_KINDS = ("statement", "keyword_question", "keywords", "previous_turn")
+QUERY_KINDS = ("statement", "keyword_question", "keywords", "previous_turn", "llm_question")
 
 
 @dataclass(frozen=True)
@@ -60,6 +67,13 @@ class TrainSetConfig:
     keywords_per_query: int = field(
         default=3, metadata={"help": "salient keywords used in a question or keyword query"}
     )
+    llm_questions: bool = field(
+        default=True,
+        metadata={"help": "questions written by the configured LLM replace the templates"},
+    )
+    llm_questions_per_memory: int = field(
+        default=3, metadata={"help": "questions the LLM writes per memory"}
+    )
     hard_negatives: int = field(
         default=4, metadata={"help": "lexically overlapping other turns kept per pair"}
     )
@@ -73,7 +87,13 @@ class TrainSetConfig:
     )
 
     def __post_init__(self) -> None:
-        for name in ("seed", "questions_per_turn", "keywords_per_query", "hard_negatives"):
+        for name in (
+            "seed",
+            "questions_per_turn",
+            "keywords_per_query",
+            "hard_negatives",
+            "llm_questions_per_memory",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise InvalidSettings(
@@ -142,15 +162,21 @@ class TrainSet:
             texts.extend(ts.texts)
             train.extend(_shift(p, offset) for p in ts.train)
             held.extend(_shift(p, offset) for p in ts.eval)
-        digest = _sha256({"merge": [ts.data_hash for ts in trainsets]})
+        digest = merged_hash([ts.data_hash for ts in trainsets])
         return cls(tuple(ids), tuple(texts), tuple(train), tuple(held), digest, trainsets[0].config)
 
 
-def trainset_hash(records: Iterable[MemoryRecord], config: TrainSetConfig | None = None) -> str:
+def trainset_hash(
+    records: Iterable[MemoryRecord],
+    config: TrainSetConfig | None = None,
+    *,
+    generator: str | None = None,
+) -> str:
     """The content hash a train set built from ``records`` with ``config`` would have.
 
-    It covers what generation reads (ids, texts, times, sessions, speakers), the config and
-    the generator version, and not the records' order.
+    It covers what generation reads (ids, texts, times, sessions, speakers), the config, the
+    generator version and the LLM question generator's name (``generator``, when questions
+    come from an LLM), and not the records' order.
     """
     config = config or TrainSetConfig()
     rows = sorted(
@@ -164,16 +190,32 @@ def trainset_hash(records: Iterable[MemoryRecord], config: TrainSetConfig | None
         ]
         for r in records
     )
-    return _sha256({"version": GENERATOR_VERSION, "config": asdict(config), "memories": rows})
+    data: dict[str, Any] = {
+        "version": GENERATOR_VERSION,
+        "config": asdict(config),
+        "memories": rows,
+    }
+    if generator:
+        data["generator"] = generator
+    return _sha256(data)
+
+
+def merged_hash(hashes: Sequence[str]) -> str:
+    """The data hash of :meth:`TrainSet.merge` over train sets with these hashes."""
+    return _sha256({"merge": list(hashes)})
 
 
 def build_trainset(
-    records: Sequence[MemoryRecord], config: TrainSetConfig | None = None
+    records: Sequence[MemoryRecord],
+    config: TrainSetConfig | None = None,
+    questions: LLMQuestions | None = None,
 ) -> TrainSet:
     """Generate the training and held-out pairs of a scope from its episodic ``records``.
 
     Records are grouped into sessions by ``metadata["session"]`` and ordered by event time
     (else creation time). The speaker is ``metadata["speaker"]`` or a ``"Name: "`` prefix.
+    ``questions`` (from :class:`gpu.questions.QuestionGenerator`) replace the templated
+    questions of the turns they cover.
     """
     config = config or TrainSetConfig()
     if not records:
@@ -191,7 +233,9 @@ def build_trainset(
     pairs: list[TrainPair] = []
     for turn in turns:
         rng = random.Random(f"{config.seed}:{turn.record_id}")
-        pairs.extend(_queries_for(turn, config, rng))
+        written = questions.for_memory(turn.record_id) if questions is not None else ()
+        pairs.extend(_queries_for(turn, config, rng, templates=not written))
+        pairs.extend(TrainPair(q, turn.index, kind="llm_question") for q, _ in written)
     if config.previous_turn_queries:
         pairs.extend(_previous_turn_pairs(turns))
     pairs = _drop_ambiguous(pairs)
@@ -208,7 +252,9 @@ def build_trainset(
         texts=tuple(t.text for t in turns),
         train=tuple(train),
         eval=tuple(held[: config.max_eval_pairs]),
-        data_hash=trainset_hash(records, config),
+        data_hash=trainset_hash(
+            records, config, generator=questions.hash_name if questions is not None else None
+        ),
         config=config,
     )
 
@@ -330,12 +376,14 @@ def _salient(turn: _Turn, idf: dict[str, float], names: set[str]) -> list[str]:
 # --- generating queries --------------------------------------------------------------------
 
 
-def _queries_for(turn: _Turn, config: TrainSetConfig, rng: random.Random) -> list[TrainPair]:
+def _queries_for(
+    turn: _Turn, config: TrainSetConfig, rng: random.Random, *, templates: bool = True
+) -> list[TrainPair]:
     if not turn.keywords:
         return []  # "Thanks!": no salient word, no question can single this turn out
     phrase = _phrase(turn, config.keywords_per_query)
     pairs: list[TrainPair] = []
-    if config.templated_questions and config.questions_per_turn:
+    if templates and config.templated_questions and config.questions_per_turn:
         statements = _statement_questions(turn)
         keyword_questions = _keyword_questions(turn, phrase)
         rng.shuffle(statements)

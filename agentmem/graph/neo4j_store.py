@@ -1,13 +1,15 @@
 """The Neo4j graph backend, through the official ``neo4j`` driver (``pip install
 'agentmem[neo4j]'``).
 
-Every statement comes from :mod:`agentmem.graph.cypher` and is parameterised. ``setup()``
+Every statement comes from the shared :mod:`agentmem.graph.cypher` layer (dialect
+:data:`~agentmem.graph.cypher.NEO4J`) and is parameterised. ``setup()``
 connects, checks the server answers, and creates the constraints and indexes (idempotent).
-A change runs in one write transaction: lock the partition node, check its version, apply
-the statements, move the version; a concurrent writer gets :class:`~agentmem.errors.Conflict`
-and the update is retried on the reloaded graph. Reads load a partition into memory (the
-algorithms run in-process on networkx), cached while its version does not move, so several
-processes can share one server.
+A change runs in one write transaction: claim the partition node (compare-and-set on its
+version), apply the statements, move the version; a concurrent writer gets
+:class:`~agentmem.errors.Conflict` and the update is retried on the reloaded graph. Reads
+load a partition into memory (the algorithms run in-process on networkx), cached while its
+version does not move, so several processes can share one server; bounded reads (the k-hop
+neighbourhood of a query's entities) are indexed queries on the server.
 
 URL: ``neo4j://user:password@host:7687`` (also ``neo4j+s://``, ``bolt://``, ``bolt+s://``);
 ``?database=name`` picks a database other than the server's default. Without credentials in
@@ -17,6 +19,7 @@ the URL, ``NEO4J_USERNAME`` / ``NEO4J_PASSWORD`` are read when the store is buil
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -24,11 +27,10 @@ from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 from agentmem.errors import BackendUnavailable, Conflict, InvalidSettings
 from agentmem.graph import cypher
-from agentmem.graph.base import GraphStore
 from agentmem.graph.cypher import CypherDialect, Statement
-from agentmem.graph.model import GraphChange, ItemKind
-from agentmem.models import SCOPE_FIELDS, Scope, ScopeSet
-from agentmem.stores._graph_sql import GraphPartition
+from agentmem.graph.cypher_store import CypherGraphStore
+from agentmem.graph.model import GraphChange
+from agentmem.models import Scope, ScopeSet
 from agentmem.urls import redact
 
 SCHEMES = ("neo4j://", "neo4j+s://", "neo4j+ssc://", "bolt://", "bolt+s://", "bolt+ssc://")
@@ -49,12 +51,9 @@ def _driver_module() -> Any:
     return neo4j
 
 
-class Neo4jGraphStore(GraphStore):
+class Neo4jGraphStore(CypherGraphStore):
     """Knowledge graphs in Neo4j 5 (partitions as ``:GraphPartition`` nodes, entities as
     ``:Entity`` nodes, relations as ``:RELATES`` relationships)."""
-
-    persistent = True
-    shared = True
 
     def __init__(
         self,
@@ -160,36 +159,17 @@ class Neo4jGraphStore(GraphStore):
         with self._errors(), driver.session(database=self.database) as session:
             return session.execute_write(work)
 
-    # the GraphStore core -------------------------------------------------------------------
-
-    @staticmethod
-    def _partition(row: dict[str, Any]) -> GraphPartition:
-        fields = {f: row[f] for f in SCOPE_FIELDS if row.get(f) is not None}
-        return GraphPartition(
-            key=row["key"], scope=Scope.model_construct(**fields), version=int(row["version"])
-        )
-
-    def partitions(self, scope: Scope | ScopeSet | None) -> list[GraphPartition]:
-        return [self._partition(r) for r in self._read([cypher.partitions(scope)])]
-
-    def partitions_holding(self, kind: ItemKind, item_ids: Sequence[str]) -> list[GraphPartition]:
-        if not item_ids:
-            return []
-        rows = self._read([cypher.partitions_holding(kind, list(dict.fromkeys(item_ids)))])
-        return [self._partition(r) for r in rows]
-
-    def read_rows(self, partition: GraphPartition) -> list[tuple[str, str, str]]:
-        rows = self._read(cypher.read_partition(partition.key))
-        return [(r["kind"], r["id"], r["data"]) for r in rows]
+    # the GraphStore core (reads: CypherGraphStore) -----------------------------------------
 
     def write_change(
         self, scope: Scope, key: str, expected_version: int, change: GraphChange
     ) -> int:
         statements = cypher.write_change(key, change)
-        lock_text, lock_params = cypher.lock_partition(key, scope)
+        writer = uuid.uuid4().hex
+        claim_text, claim_params = cypher.claim_partition(key, scope, expected_version, writer)
 
         def work(tx: Any) -> int:
-            record = tx.run(lock_text, lock_params).single()
+            record = tx.run(claim_text, claim_params).single()
             found = int(record["version"]) if record is not None else 0
             if found != expected_version:
                 raise Conflict(
@@ -198,7 +178,7 @@ class Neo4jGraphStore(GraphStore):
                 )
             for text, params in statements:
                 tx.run(text, params).consume()
-            version_text, version_params = cypher.set_version(key, expected_version + 1)
+            version_text, version_params = cypher.set_version(key, expected_version + 1, writer)
             tx.run(version_text, version_params).consume()
             return expected_version + 1
 

@@ -36,7 +36,7 @@ from agentmem.filters import matches
 from agentmem.graph.build import concept_words
 from agentmem.graph.resolve import normalise
 from agentmem.graph.state import GraphState
-from agentmem.models import MemoryKind, MemoryRecord, utcnow
+from agentmem.models import MemoryKind, MemoryRecord, Scope, ScopeSet, utcnow
 from agentmem.semantic.rules import STOPWORDS
 from agentmem.settings import GraphSettings
 from agentmem.vectors import VectorQuery
@@ -44,6 +44,7 @@ from agentmem.vectors.base import DENSE
 
 if TYPE_CHECKING:
     from agentmem.backends import Backends
+    from agentmem.graph.base import GraphPartition, GraphStore
     from agentmem.retrieval import SearchRequest
 
 MAX_NGRAM = 5
@@ -330,6 +331,61 @@ def rank_states(
     return ranked[:limit]
 
 
+def query_names(text: str) -> list[str]:
+    """Every normalised word n-gram of a query (up to :data:`MAX_NGRAM` words; single
+    stopwords left out): the names a server is asked for when seeds are looked up there."""
+    tokens = normalise(text).split()
+    grams = {
+        " ".join(tokens[start : start + n])
+        for n in range(1, MAX_NGRAM + 1)
+        for start in range(len(tokens) - n + 1)
+    }
+    return sorted(g for g in grams if " " in g or g not in STOPWORDS)
+
+
+def bounded_states(
+    store: GraphStore,
+    partitions: Sequence[GraphPartition],
+    text: str,
+    *,
+    hops: int = 2,
+    max_entities: int = 2000,
+) -> list[GraphState]:
+    """For each partition, the k-hop neighbourhood of the entities the query names exactly
+    (:meth:`~agentmem.graph.base.GraphStore.subgraph`), found with indexed reads instead of
+    loading the partition: what PageRank needs when a partition is too big to hold in memory.
+    Fuzzy name matches are found only inside that neighbourhood."""
+    names = query_names(text)
+    out: list[GraphState] = []
+    for partition in partitions:
+        seeds = store.entities_named(partition, names)
+        if seeds:
+            out.append(store.subgraph(partition, seeds, hops=hops, max_entities=max_entities))
+    return out
+
+
+def channel_states(
+    store: GraphStore, scope: Scope | ScopeSet, text: str, settings: GraphSettings
+) -> list[GraphState]:
+    """The graphs the channel ranks for a query: each partition the scope reads, held whole
+    in memory (cached per version), except, on a server that answers bounded reads, one with
+    more than ``whole_partition_max_entities`` entities: its k-hop neighbourhood of the
+    query's entities is fetched instead (:func:`bounded_states`). Whole is faster on small
+    partitions, k-hop on large ones (measured: benchmarks/RESULTS.md, graph-server)."""
+    whole: list[GraphState] = []
+    large: list[GraphPartition] = []
+    for partition in store.partitions(scope):
+        limit = settings.whole_partition_max_entities
+        if store.bounded_reads and store.entity_count(partition) > limit:
+            large.append(partition)
+        else:
+            whole.append(store.state(partition))
+    states = [s for s in whole if s.entities]
+    states += bounded_states(store, large, text, hops=settings.subgraph_hops,
+                             max_entities=settings.subgraph_max_entities)  # fmt: skip
+    return states
+
+
 def graph_channel(backends: Backends, request: SearchRequest) -> list[tuple[str, float]]:
     """The ``graph`` retrieval channel (see the module docstring)."""
     graph = backends.graph
@@ -338,7 +394,7 @@ def graph_channel(backends: Backends, request: SearchRequest) -> list[tuple[str,
     query = request.query
     settings = backends.settings.graph
     with graph.lock:  # a write in another thread must not change a partition mid-ranking
-        states = [s for s in graph.states(query.scope) if s.entities]
+        states = channel_states(graph, query.scope, request.text, settings)
     if not states:
         return []
     dense: list[tuple[str, float]] = []
@@ -370,11 +426,14 @@ def graph_channel(backends: Backends, request: SearchRequest) -> list[tuple[str,
 __all__ = [
     "PPRGraph",
     "admits",
+    "bounded_states",
+    "channel_states",
     "graph_channel",
     "personalized_pagerank",
     "ppr_graph",
     "query_concepts",
     "query_entities",
+    "query_names",
     "query_seeds",
     "rank_states",
 ]

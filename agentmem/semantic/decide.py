@@ -34,6 +34,7 @@ from agentmem.errors import NotFound
 from agentmem.filters import Condition, FilterOp
 from agentmem.indexing import vectors_for, vectors_for_texts
 from agentmem.models import MemoryKind, MemoryRecord, Scope, content_hash, utcnow
+from agentmem.notes import api as notes
 from agentmem.representation import indexed_text
 from agentmem.semantic.episodes import Episode
 from agentmem.semantic.rules import content_words, find_slot, normalise_value
@@ -418,7 +419,8 @@ def apply_decisions(
             )
             touched.add(target.id)
             applied.append(_applied(op, fact, target.id, target, decision, source))
-    writing.insert(backends, list(new_records.values()), actor=source.actor)
+    # New facts are notes: linked to related ones, which they may evolve (agentmem.notes).
+    notes.insert(backends, list(new_records.values()), actor=source.actor)
     return applied
 
 

@@ -11,6 +11,7 @@ what consolidation calls, and what ``add(..., infer="deferred")`` leaves work fo
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Mapping, Sequence
 from enum import Enum
@@ -18,9 +19,17 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from agentmem import writing
 from agentmem.backends import Backends
-from agentmem.errors import AgentMemError, InvalidMetadata, ValidationError
+from agentmem.errors import (
+    AgentMemError,
+    BackendUnavailable,
+    InvalidMetadata,
+    LLMUnavailable,
+    NotFound,
+    ValidationError,
+)
 from agentmem.filters import Condition, FilterOp
 from agentmem.models import MemoryKind, MemoryRecord, Scope
+from agentmem.profiles.api import observe_applied
 from agentmem.semantic.decide import FactContext, RulesDecider, Source, apply_decisions, gather
 from agentmem.semantic.episodes import Episode, episode_from
 from agentmem.semantic.llm import Completion, LLMClient, LLMDecider, LLMExtractor
@@ -164,7 +173,9 @@ def consolidate_episode(
     contexts = gather(backends, target_scope, facts, settings.semantic)
     decisions = decider.decide(backends, episode, contexts)
     source = Source(extractor.name, extractor.version, decider.name)
-    return apply_decisions(backends, episode, target_scope, facts, decisions, source)
+    applied = apply_decisions(backends, episode, target_scope, facts, decisions, source)
+    observe_applied(backends, target_scope, applied)  # the owner's profile follows its facts
+    return applied
 
 
 def extract_episode(
@@ -178,29 +189,56 @@ def extract_episode(
 
     Never raises for an LLM that failed or answered badly: the episode stays (``pending`` with
     the error and the number of attempts, or ``failed`` after ``semantic.max_attempts``).
+    A storage, index or graph backend that is down is not the episode's fault: the episode
+    stays ``pending`` with the reason, its attempts unchanged, and :class:`BackendUnavailable`
+    is raised so the stage fails and consolidation retries it later with backoff.
     Returns the episode as now stored, and the outcome.
     """
     backends = _backends(mem)
     try:
         applied = consolidate_episode(backends, record, extractor=extractor, decider=decider)
-    except AgentMemError as exc:
-        attempts = int(record.metadata.get("extraction_attempts", 0) or 0) + 1
-        status = FAILED if attempts >= backends.settings.semantic.max_attempts else PENDING
-        log.warning("extraction of episode %s %s: %s", record.id, status, exc)
+    except BackendUnavailable as exc:
+        if isinstance(exc, LLMUnavailable):
+            return _kept_pending(backends, record, exc)
+        log.warning("extraction of episode %s waits for a backend: %s", record.id, exc)
         metadata = {
             **record.metadata,
-            EXTRACTION_KEY: status,
+            EXTRACTION_KEY: PENDING,
             "extraction_error": f"{type(exc).__name__}: {exc}"[:1000],
-            "extraction_attempts": attempts,
         }
-        updated = writing.update(backends, record.id, None, metadata=metadata, actor="semantic")
-        return updated, ExtractionOutcome(episode_id=record.id, status=status, error=str(exc))
+        # The store may be the backend that is down: the episode is pending anyway.
+        with contextlib.suppress(AgentMemError):
+            writing.update(backends, record.id, None, metadata=metadata, actor="semantic")
+        raise
+    except AgentMemError as exc:
+        return _kept_pending(backends, record, exc)
     ids = [i for a in applied for i in (a.memory_id, a.target_id) if i]
     metadata = {k: v for k, v in record.metadata.items() if not k.startswith("extraction_")}
     metadata[EXTRACTION_KEY] = DONE
     metadata["facts"] = list(dict.fromkeys(ids))
+    outcome = ExtractionOutcome(episode_id=record.id, status=DONE, decisions=applied)
+    try:
+        updated = writing.update(backends, record.id, None, metadata=metadata, actor="semantic")
+    except NotFound:  # forgotten while it was extracted (its facts were undone): nothing to mark
+        return record, outcome
+    return updated, outcome
+
+
+def _kept_pending(
+    backends: Backends, record: MemoryRecord, exc: AgentMemError
+) -> tuple[MemoryRecord, ExtractionOutcome]:
+    """Record a failed extraction on the episode: pending, or failed after its attempts."""
+    attempts = int(record.metadata.get("extraction_attempts", 0) or 0) + 1
+    status = FAILED if attempts >= backends.settings.semantic.max_attempts else PENDING
+    log.warning("extraction of episode %s %s: %s", record.id, status, exc)
+    metadata = {
+        **record.metadata,
+        EXTRACTION_KEY: status,
+        "extraction_error": f"{type(exc).__name__}: {exc}"[:1000],
+        "extraction_attempts": attempts,
+    }
     updated = writing.update(backends, record.id, None, metadata=metadata, actor="semantic")
-    return updated, ExtractionOutcome(episode_id=record.id, status=DONE, decisions=applied)
+    return updated, ExtractionOutcome(episode_id=record.id, status=status, error=str(exc))
 
 
 def pending_episodes(

@@ -10,19 +10,21 @@ outbox on the next open.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from types import TracebackType
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Self, TypeVar
 
 import numpy as np
 
 from agentmem.filters import Condition
 from agentmem.models import HistoryEntry, MemoryKind, MemoryRecord, Scope, ScopeSet
 from agentmem.stores._graph_sql import GraphPartition, GraphRow
-from agentmem.stores._jobs_sql import JobRow, Watermark
+from agentmem.stores._jobs_sql import Cursor, JobRow, Watermark
+from agentmem.stores._keys_sql import KeyRow
+from agentmem.stores._notes_sql import LinkRow, ProfileRow
 
 if TYPE_CHECKING:  # _utility_sql imports _sql, which imports this module
     from agentmem.stores._utility_sql import (
@@ -31,6 +33,8 @@ if TYPE_CHECKING:  # _utility_sql imports _sql, which imports this module
         UtilityChange,
         UtilityRow,
     )
+
+T = TypeVar("T")
 
 
 class IndexOp(StrEnum):
@@ -283,6 +287,77 @@ class RecordStore(ABC):
     def _no_utility(self) -> NotImplementedError:
         return NotImplementedError(
             f"{type(self).__name__} keeps no learned utility; use the SQLite or PostgreSQL store"
+        )
+
+    # API keys of the memory service (see _keys_sql; written by the server package) ----------
+
+    supports_keys: bool = False
+    """Whether the store keeps the memory service's API keys (``key_*``)."""
+
+    def key_write(self, row: KeyRow) -> None:
+        """Insert a new API key (its id must be new)."""
+        raise self._no_keys()
+
+    def key_get(self, key_id: str) -> KeyRow | None:
+        """The API key ``key_id`` (revoked or not), or None."""
+        raise self._no_keys()
+
+    def key_rows(self, org_id: str | None = None) -> list[KeyRow]:
+        """Every API key (of one org, if given), oldest first."""
+        raise self._no_keys()
+
+    def key_revoke(self, key_id: str, at: float) -> bool:
+        """Revoke the key ``key_id``; False when no unrevoked key has that id."""
+        raise self._no_keys()
+
+    def _no_keys(self) -> NotImplementedError:
+        return NotImplementedError(
+            f"{type(self).__name__} keeps no API keys; use the SQLite or PostgreSQL store"
+        )
+
+    # note links and profile fields (see _notes_sql; written by agentmem.notes / .profiles) ---
+
+    supports_notes: bool = False
+    """Whether the store keeps links between notes and profile fields (``link_*``,
+    ``profile_*``)."""
+
+    def link_write(self, links: Sequence[LinkRow], deletes: Sequence[tuple[str, str]] = ()) -> None:
+        """Insert or replace links and delete ``(source_id, target_id)`` pairs, atomically."""
+        raise self._no_notes()
+
+    def link_rows(self, ids: Sequence[str], scope: Scope | ScopeSet | None = None) -> list[LinkRow]:
+        """Links touching any of ``ids`` (either end), limited to ``scope`` if given."""
+        raise self._no_notes()
+
+    def profile_write(
+        self, rows: Sequence[ProfileRow], supersede: Sequence[tuple[str, float, float | None]] = ()
+    ) -> None:
+        """Close the rows ``(id, superseded_at, valid_to)`` and insert ``rows``, atomically."""
+        raise self._no_notes()
+
+    def profile_rows(
+        self, profile_key: str, *, current_only: bool = True, field: str | None = None
+    ) -> list[ProfileRow]:
+        """A profile's current field values (or every version), oldest first."""
+        raise self._no_notes()
+
+    def _no_notes(self) -> NotImplementedError:
+        return NotImplementedError(
+            f"{type(self).__name__} keeps no note links or profiles; use the SQLite or "
+            "PostgreSQL store"
+        )
+
+    # tables of modules outside the store (forgetting, quarantine: see _forget_sql) -------------
+
+    supports_transact: bool = False
+    """Whether :meth:`transact` runs SQL of other modules against this store's tables."""
+
+    def transact(self, fn: Callable[[Cursor, str], T]) -> T:
+        """Run ``fn(cursor, placeholder)`` in one transaction and return its result (the SQL
+        of :mod:`agentmem.stores._forget_sql` runs through it on both engines)."""
+        raise NotImplementedError(
+            f"{type(self).__name__} cannot run forgetting or quarantine; use the SQLite or "
+            "PostgreSQL store"
         )
 
     def __enter__(self) -> Self:

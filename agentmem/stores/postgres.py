@@ -15,17 +15,17 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from agentmem.errors import BackendUnavailable, Conflict, InvalidSettings, ValidationError
 from agentmem.filters import Condition, FilterOp
 from agentmem.models import SCOPE_FIELDS, HistoryEntry, MemoryRecord, Scope, ScopeSet
-from agentmem.stores import _graph_sql, _jobs_sql, _utility_sql
+from agentmem.stores import _forget_sql, _graph_sql, _jobs_sql, _keys_sql, _notes_sql, _utility_sql
 from agentmem.stores._graph_sql import GraphPartition, GraphRow
 from agentmem.stores._sql import (
     HISTORY_COLUMNS,
@@ -62,6 +62,8 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
 
 # Byte order ("C") for ids and scope values: paging by id and ordering match SQLite and
 # Python's str ordering whatever the database's default collation is.
+T = TypeVar("T")
+
 _SCOPE_COLS = ", ".join(f'{f} TEXT COLLATE "C"' for f in SCOPE_FIELDS)
 
 # Append-only: never edit a shipped migration, add a new one.
@@ -103,6 +105,12 @@ MIGRATIONS: tuple[str, ...] = (
     _jobs_sql.jobs_migration('TEXT COLLATE "C"', "DOUBLE PRECISION"),
     # 4: learned utility: retrievals, feedback and utility estimates (agentmem.utility).
     _utility_sql.utility_migration('TEXT COLLATE "C"', "DOUBLE PRECISION"),
+    # 5: API keys of the memory service (server/), hashed at rest.
+    _keys_sql.keys_migration('TEXT COLLATE "C"', "DOUBLE PRECISION"),
+    # 6: links between notes and versioned profile fields (agentmem.notes, agentmem.profiles).
+    _notes_sql.notes_migration('TEXT COLLATE "C"', "DOUBLE PRECISION"),
+    # 7: forgetting (tombstones, the forget journal) and quarantine (agentmem.forgetting).
+    _forget_sql.forget_migration('TEXT COLLATE "C"', "DOUBLE PRECISION"),
 )
 
 # First key of the two-key advisory lock that serialises migrations; the second key is the
@@ -191,6 +199,9 @@ class PostgresStore(RecordStore):
     supports_graph = True
     supports_jobs = True
     supports_utility = True
+    supports_keys = True
+    supports_notes = True
+    supports_transact = True
 
     def __init__(
         self, url: str, *, pool_min: int = 1, pool_max: int = 8, timeout: float = 5.0
@@ -545,6 +556,50 @@ class PostgresStore(RecordStore):
         with self._connection() as conn, conn.cursor() as cur:
             return _utility_sql.read_utilities(cur, "%s", ids)
 
+    def link_write(
+        self, links: Sequence[_notes_sql.LinkRow], deletes: Sequence[tuple[str, str]] = ()
+    ) -> None:
+        with self._connection() as conn, conn.transaction(), conn.cursor() as cur:
+            _notes_sql.write_links(cur, "%s", links, deletes)
+
+    def link_rows(
+        self, ids: Sequence[str], scope: Scope | ScopeSet | None = None
+    ) -> list[_notes_sql.LinkRow]:
+        with self._connection() as conn, conn.cursor() as cur:
+            return _notes_sql.read_links(cur, "%s", ids, scope)
+
+    def profile_write(
+        self,
+        rows: Sequence[_notes_sql.ProfileRow],
+        supersede: Sequence[tuple[str, float, float | None]] = (),
+    ) -> None:
+        with self._connection() as conn, conn.transaction(), conn.cursor() as cur:
+            _notes_sql.write_profile(cur, "%s", rows, supersede)
+
+    def profile_rows(
+        self, profile_key: str, *, current_only: bool = True, field: str | None = None
+    ) -> list[_notes_sql.ProfileRow]:
+        with self._connection() as conn, conn.cursor() as cur:
+            return _notes_sql.read_profile(
+                cur, "%s", profile_key, current_only=current_only, field_name=field
+            )
+
+    def key_write(self, row: _keys_sql.KeyRow) -> None:
+        with self._connection() as conn, conn.cursor() as cur:
+            _keys_sql.write_key(cur, "%s", row)
+
+    def key_get(self, key_id: str) -> _keys_sql.KeyRow | None:
+        with self._connection() as conn, conn.cursor() as cur:
+            return _keys_sql.read_key(cur, "%s", key_id)
+
+    def key_rows(self, org_id: str | None = None) -> list[_keys_sql.KeyRow]:
+        with self._connection() as conn, conn.cursor() as cur:
+            return _keys_sql.read_keys(cur, "%s", org_id)
+
+    def key_revoke(self, key_id: str, at: float) -> bool:
+        with self._connection() as conn, conn.cursor() as cur:
+            return _keys_sql.revoke_key(cur, "%s", key_id, at)
+
     def rated_utilities(self, min_count: int) -> list[_utility_sql.UtilityRow]:
         with self._connection() as conn, conn.cursor() as cur:
             return _utility_sql.rated(cur, "%s", min_count)
@@ -554,6 +609,10 @@ class PostgresStore(RecordStore):
     ) -> list[_utility_sql.UtilityChange] | None:
         with self._connection() as conn, conn.transaction(), conn.cursor() as cur:
             return _utility_sql.apply_feedback(cur, "%s", feedback, json_cast="::jsonb")
+
+    def transact(self, fn: Callable[[_jobs_sql.Cursor, str], T]) -> T:
+        with self._connection() as conn, conn.transaction(), conn.cursor() as cur:
+            return fn(cur, "%s")
 
     # knowledge graph -------------------------------------------------------------------
 

@@ -5,17 +5,17 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from agentmem.errors import BackendUnavailable, Conflict, InvalidSettings
 from agentmem.filters import Condition, FilterOp
 from agentmem.models import SCOPE_FIELDS, HistoryEntry, MemoryRecord, Scope, ScopeSet
-from agentmem.stores import _graph_sql, _jobs_sql, _utility_sql
+from agentmem.stores import _forget_sql, _graph_sql, _jobs_sql, _keys_sql, _notes_sql, _utility_sql
 from agentmem.stores._graph_sql import GraphPartition, GraphRow
 from agentmem.stores._sql import (
     HISTORY_COLUMNS,
@@ -38,6 +38,8 @@ from agentmem.stores.base import (
     StoreCounts,
     WriteBatch,
 )
+
+T = TypeVar("T")
 
 _SCOPE_COLS = ", ".join(f"{f} TEXT" for f in SCOPE_FIELDS)
 
@@ -75,6 +77,12 @@ MIGRATIONS: tuple[str, ...] = (
     _jobs_sql.jobs_migration("TEXT", "REAL"),
     # 4: learned utility: retrievals, feedback and utility estimates (agentmem.utility).
     _utility_sql.utility_migration("TEXT", "REAL"),
+    # 5: API keys of the memory service (server/), hashed at rest.
+    _keys_sql.keys_migration("TEXT", "REAL"),
+    # 6: links between notes and versioned profile fields (agentmem.notes, agentmem.profiles).
+    _notes_sql.notes_migration("TEXT", "REAL"),
+    # 7: forgetting (tombstones, the forget journal) and quarantine (agentmem.forgetting).
+    _forget_sql.forget_migration("TEXT", "REAL"),
 )
 
 
@@ -132,6 +140,9 @@ class SQLiteStore(RecordStore):
     supports_graph = True
     supports_jobs = True
     supports_utility = True
+    supports_keys = True
+    supports_notes = True
+    supports_transact = True
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -344,8 +355,16 @@ class SQLiteStore(RecordStore):
     def ack_index(self, seqs: Sequence[int]) -> None:
         if not seqs:
             return
+        conn = self._require()
         with self._lock:
-            self._require().executemany("DELETE FROM outbox WHERE seq = ?", [(s,) for s in seqs])
+            # One transaction: in autocommit each DELETE would be its own synced commit.
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.executemany("DELETE FROM outbox WHERE seq = ?", [(s,) for s in seqs])
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
 
     def cached_embeddings(self, embedder: str, hashes: Sequence[str]) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
@@ -434,6 +453,72 @@ class SQLiteStore(RecordStore):
         with self._lock:
             return _jobs_sql.release_lock(self._require().cursor(), "?", name, owner)
 
+    # API keys --------------------------------------------------------------------------
+
+    def key_write(self, row: _keys_sql.KeyRow) -> None:
+        with self._lock:
+            _keys_sql.write_key(self._require().cursor(), "?", row)
+
+    def key_get(self, key_id: str) -> _keys_sql.KeyRow | None:
+        with self._lock:
+            return _keys_sql.read_key(self._require().cursor(), "?", key_id)
+
+    def key_rows(self, org_id: str | None = None) -> list[_keys_sql.KeyRow]:
+        with self._lock:
+            return _keys_sql.read_keys(self._require().cursor(), "?", org_id)
+
+    def key_revoke(self, key_id: str, at: float) -> bool:
+        with self._lock:
+            return _keys_sql.revoke_key(self._require().cursor(), "?", key_id, at)
+
+    # note links and profile fields ---------------------------------------------------------
+
+    def link_write(
+        self, links: Sequence[_notes_sql.LinkRow], deletes: Sequence[tuple[str, str]] = ()
+    ) -> None:
+        conn = self._require()
+        with self._lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                _notes_sql.write_links(conn.cursor(), "?", links, deletes)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    def link_rows(
+        self, ids: Sequence[str], scope: Scope | ScopeSet | None = None
+    ) -> list[_notes_sql.LinkRow]:
+        with self._lock:
+            return _notes_sql.read_links(self._require().cursor(), "?", ids, scope)
+
+    def profile_write(
+        self,
+        rows: Sequence[_notes_sql.ProfileRow],
+        supersede: Sequence[tuple[str, float, float | None]] = (),
+    ) -> None:
+        conn = self._require()
+        with self._lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                _notes_sql.write_profile(conn.cursor(), "?", rows, supersede)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    def profile_rows(
+        self, profile_key: str, *, current_only: bool = True, field: str | None = None
+    ) -> list[_notes_sql.ProfileRow]:
+        with self._lock:
+            return _notes_sql.read_profile(
+                self._require().cursor(),
+                "?",
+                profile_key,
+                current_only=current_only,
+                field_name=field,
+            )
+
     # learned utility -------------------------------------------------------------------
 
     def record_retrieval(self, rid: str, scope: str, ids: Sequence[str], at: float) -> None:
@@ -467,6 +552,18 @@ class SQLiteStore(RecordStore):
                 conn.execute("ROLLBACK")
                 raise
         return changes
+
+    def transact(self, fn: Callable[[_jobs_sql.Cursor, str], T]) -> T:
+        conn = self._require()
+        with self._lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                out = fn(conn.cursor(), "?")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return out
 
     # knowledge graph -------------------------------------------------------------------
 

@@ -1,202 +1,203 @@
-"""Consolidation on real Celery workers (subprocesses) over the real Redis broker: a beat
-process triggers a run end to end, with the same store contents as the inline path; a worker
-killed with SIGKILL mid-stage and restarted finishes the job with nothing duplicated or lost."""
+"""Consolidation on real Celery workers (subprocesses) over the real Redis broker.
+
+The module shares one home, one key prefix and one worker (``celery -A consolidation worker``);
+each test works on its own user. A worker killed with SIGKILL in the middle of a stage and
+restarted finishes the job with nothing duplicated or lost; two runs sent for one scope never
+interleave; a beat process on a one-second schedule triggers a run; and the store ends as the
+inline path leaves it."""
 
 from __future__ import annotations
 
 import json
 import os
 import signal
-import sqlite3
 import subprocess
-import sys
-import time
-from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from celery import Celery
 
 import consolidation
-from agentmem import Memory, Scope, Settings
+from agentmem import Scope, Settings
 from agentmem.embedders import Embedder
 from consolidation import run_inline
 from consolidation.app import create_app
 from consolidation.tasks import consolidate
-
-ALICE = Scope.of(user_id="alice")
-ROOT = Path(__file__).resolve().parents[2]
-CELERY = str(Path(sys.executable).with_name("celery"))
+from tests.consolidation import workers
 
 
-def _fill(home: Path, embedder: Embedder, n: int) -> None:
-    with Memory(settings=Settings.load(home=home), embedder=embedder) as mem:
-        for i in range(n):
-            mem.add(
-                f"Alice: I adopted a cat named Tom{i}. My sister Jane{i} lives in Rome.",
-                user_id="alice",
-                thread_id=f"t{i % 2}",
-                infer="deferred",
-            )
+@dataclass
+class Cluster:
+    """The module's home, its broker settings, and its (restartable) worker."""
+
+    root: Path
+    env: dict[str, str]
+    client: Celery
+    worker: subprocess.Popen[bytes] | None = field(default=None)
+
+    @property
+    def home(self) -> Path:
+        return self.root / "celery"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "worker.log"
+
+    def ensure_worker(self) -> None:
+        """Start the worker unless it runs."""
+        if self.worker is None or self.worker.poll() is not None:
+            self.worker = workers.start(workers.worker_args(), self.env, self.log)
+
+    def stop_worker(self) -> None:
+        workers.stop(self.worker)
+        self.worker = None
+
+    def run_status(self, user: str, run_id: str) -> str | None:
+        rows = workers.jobs(self.home, f"user_id={user}")
+        return next((st for r, s, st, _, _ in rows if r == run_id and s == "run"), None)
 
 
-def _env(home: Path, redis_url: str, prefix: str, **extra: str) -> dict[str, str]:
-    env = {
-        **os.environ,
-        "AGENTMEM_HOME": str(home),
-        "AGENTMEM_CONSOLIDATION__BROKER_URL": redis_url,
-        "AGENTMEM_CONSOLIDATION__LOCK_PREFIX": prefix,
-        "AGENTMEM_CONSOLIDATION__BROKER_TRANSPORT_OPTIONS": json.dumps(
-            {"global_keyprefix": prefix}
-        ),
-        "AGENTMEM_CONSOLIDATION__VISIBILITY_TIMEOUT_S": "2",
-        "AGENTMEM_CONSOLIDATION__RETRY_BACKOFF_S": "0.2",
-        "AGENTMEM_CONSOLIDATION__ADAPTER_MIN_NEW_EPISODES": "none",
-        "AGENTMEM_EMBED_PRECISION": "fp32",
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-        **extra,
-    }
-    return env
-
-
-@contextmanager
-def _process(args: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    with log.open("ab") as out:
-        proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+@pytest.fixture(scope="module")
+def cluster(
+    tmp_path_factory: pytest.TempPathFactory, module_redis: tuple[str, str]
+) -> Iterator[Cluster]:
+    redis_url, prefix = module_redis
+    root = tmp_path_factory.mktemp("celery")
+    env = workers.env_for(
+        root / "celery",
+        redis_url,
+        AGENTMEM_CONSOLIDATION__LOCK_PREFIX=prefix,
+        AGENTMEM_CONSOLIDATION__BROKER_TRANSPORT_OPTIONS=json.dumps({"global_keyprefix": prefix}),
+        AGENTMEM_CONSOLIDATION__LOCK_WAIT_S="60",  # a second run waits for the first
+    )
+    settings = Settings.load(home=root / "celery", consolidation=workers.client_settings(env))
+    found = Cluster(root, env, create_app(settings))
     try:
-        yield proc
+        yield found
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        found.stop_worker()
 
 
-def _worker(app: str, env: dict[str, str], log: Path, *extra: str) -> list[str]:
-    return [
-        CELERY, "-A", app, "worker", "--pool=solo", "-Q", "consolidation",
-        "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "info", *extra,
-    ]  # fmt: skip
-
-
-def _jobs(home: Path) -> list[tuple[str, str, str, int]]:
-    db = home / "agentmem.db"
-    if not db.exists():
-        return []
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
-    try:
-        return conn.execute(
-            "SELECT run_id, stage, status, count_in FROM consolidation_jobs"
-        ).fetchall()
-    except sqlite3.OperationalError:
-        return []
-    finally:
-        conn.close()
-
-
-def _wait(cond: object, timeout: float, log: Path, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():  # type: ignore[operator]
-            return
-        time.sleep(0.2)
-    pytest.fail(f"timed out waiting for {what}; worker log:\n{log.read_text()[-4000:]}")
-
-
-def _contents(home: Path, embedder: Embedder) -> Counter[tuple[str, str, str]]:
-    """What the store holds, independent of ids: (kind, text, extraction status)."""
-    with Memory(settings=Settings.load(home=home), embedder=embedder) as mem:
-        records = mem.list(user_id="alice", kinds=["episodic", "semantic"], limit=10_000)
-        return Counter((r.kind.value, r.text, str(r.metadata.get("extraction"))) for r in records)
-
-
-def test_beat_triggers_worker_pipeline_same_as_inline(
-    tmp_path: Path, embedder: Embedder, redis_url: str, redis_prefix: str
-) -> None:
-    celery_home, inline_home = tmp_path / "celery", tmp_path / "inline"
-    for home in (celery_home, inline_home):
-        _fill(home, embedder, 8)
-    env = _env(celery_home, redis_url, redis_prefix, AGENTMEM_CONSOLIDATION__SCHEDULE_SECONDS="1")
-    log = tmp_path / "worker.log"
-    beat = [CELERY, "-A", "consolidation", "beat", "-s", str(tmp_path / "beat-schedule")]
-    with (
-        _process(_worker("consolidation", env, log), env, log),
-        _process([*beat, "-l", "info"], env, tmp_path / "beat.log"),
-    ):
-        _wait(
-            lambda: any(s == "run" and st == "done" for _, s, st, _ in _jobs(celery_home)),
-            60,
-            log,
-            "a beat-triggered run to finish",
-        )
-    rows = _jobs(celery_home)
-    done = {r for r, s, st, _ in rows if s == "run" and st == "done"}
-    assert len(done) == 1
-    stages = {s for r, s, st, _ in rows if r in done and st == "done"}
-    assert stages == {"run", *consolidation.STAGES}
-    with Memory(settings=Settings.load(home=inline_home), embedder=embedder) as mem:
-        run_inline(mem, ALICE)
-    celery_contents = _contents(celery_home, embedder)
-    assert celery_contents == _contents(inline_home, embedder)
-    assert any(kind == "semantic" for kind, _, _ in celery_contents)
+def _reference(tmp_path: Path, embedder: Embedder, user: str, n: int) -> Path:
+    """The same input consolidated inline, in its own home."""
+    home = tmp_path / "inline"
+    workers.fill(home, embedder, user, n)
+    with workers.open_home(home, embedder) as mem:
+        run_inline(mem, Scope.of(user_id=user))
+    return home
 
 
 def test_worker_killed_mid_stage_resumes_without_duplicates(
-    tmp_path: Path, embedder: Embedder, redis_url: str, redis_prefix: str
+    cluster: Cluster, embedder: Embedder, tmp_path: Path
 ) -> None:
-    home, reference = tmp_path / "celery", tmp_path / "inline"
-    for h in (home, reference):
-        _fill(h, embedder, 12)
-    env = _env(home, redis_url, redis_prefix)
-    log = tmp_path / "worker.log"
-    client = create_app(Settings.load(home=home, consolidation=_client_settings(env)))
-    run_id, _ = consolidate(ALICE, celery_app=client)
+    user, key = "crash", "user_id=crash"
+    workers.fill(cluster.home, embedder, user, 4)
+    cluster.stop_worker()  # the slow worker below must be the one that takes the run
+    run_id, _ = consolidate(Scope.of(user_id=user), celery_app=cluster.client)
 
     def extracting() -> bool:
-        rows = _jobs(home)
-        running = any(r == run_id and s == "extract" and st == "running" for r, s, st, _ in rows)
-        if not running:
+        rows = workers.jobs(cluster.home, key)
+        if not any(r == run_id and s == "extract" and st == "running" for r, s, st, _, _ in rows):
             return False
-        conn = sqlite3.connect(f"file:{home / 'agentmem.db'}?mode=ro", uri=True, timeout=5)
-        try:
-            (done,) = conn.execute(
-                "SELECT COUNT(*) FROM memories WHERE kind = 'episodic' "
-                "AND json_extract(metadata, '$.extraction') = 'done'"
-            ).fetchone()
-        finally:
-            conn.close()
-        return bool(done >= 2)
-
-    with _process(_worker("tests.consolidation.slow_app", env, log), env, log) as worker:
-        _wait(extracting, 60, log, "the extract stage to be under way")
-        os.kill(worker.pid, signal.SIGKILL)
-        worker.wait()
-    with _process(_worker("consolidation", env, log), env, log):
-        _wait(
-            lambda: any(r == run_id and s == "run" and st == "done" for r, s, st, _ in _jobs(home)),
-            60,
-            log,
-            "the run to finish after the restart",
+        ((done,),) = workers.query(
+            cluster.home,
+            "SELECT COUNT(*) FROM memories WHERE user_id = ? AND kind = 'episodic' "
+            "AND json_extract(metadata, '$.extraction') = 'done'",
+            user,
         )
-    with Memory(settings=Settings.load(home=reference), embedder=embedder) as mem:
-        run_inline(mem, ALICE)
-    after_crash = _contents(home, embedder)
-    assert after_crash == _contents(reference, embedder)
-    facts = [text for kind, text, _ in after_crash.elements() if kind == "semantic"]
-    assert facts and len(facts) == len(set(facts))
-    assert all(status == "done" for kind, _, status in after_crash if kind == "episodic")
+        return bool(done >= 2)  # type: ignore[operator]
+
+    slow = workers.start(
+        workers.worker_args("tests.consolidation.slow_app"), cluster.env, cluster.log
+    )
+    try:
+        workers.wait(extracting, 90, cluster.log, "the extract stage to be under way")
+        os.kill(slow.pid, signal.SIGKILL)
+        slow.wait()
+    finally:
+        workers.stop(slow)
+    cluster.ensure_worker()  # the restart: the redelivered stage resumes the run
+    workers.wait(
+        lambda: cluster.run_status(user, run_id) == "done",
+        90,
+        cluster.log,
+        "the run to finish after the restart",
+    )
+    stages = [(s, st) for r, s, st, _, _ in workers.jobs(cluster.home, key) if r == run_id]
+    assert sorted(stages) == sorted((s, "done") for s in ("run", *consolidation.STAGES))
+    ((resumed,),) = workers.query(
+        cluster.home,
+        "SELECT count_in FROM consolidation_jobs WHERE run_id = ? AND stage = 'extract'",
+        run_id,
+    )
+    assert isinstance(resumed, int) and 1 <= resumed <= 2  # only the episodes left undone
+    after_crash = workers.contents(cluster.home, embedder, user)
+    assert after_crash == workers.contents(_reference(tmp_path, embedder, user, 4), embedder, user)
+    facts = [text for kind, text, _, _ in after_crash.elements() if kind == "semantic"]
+    assert facts and len(facts) == len(set(facts))  # nothing duplicated
+    episodes = [st for kind, _, st, _ in after_crash.elements() if kind == "episodic"]
+    assert episodes == ["done"] * 4  # nothing lost
 
 
-def _client_settings(env: dict[str, str]) -> dict[str, object]:
-    return {
-        "broker_url": env["AGENTMEM_CONSOLIDATION__BROKER_URL"],
-        "broker_transport_options": json.loads(
-            env["AGENTMEM_CONSOLIDATION__BROKER_TRANSPORT_OPTIONS"]
-        ),
-        "lock_prefix": env["AGENTMEM_CONSOLIDATION__LOCK_PREFIX"],
+def test_two_runs_for_one_scope_never_interleave(cluster: Cluster, embedder: Embedder) -> None:
+    user, key = "pair", "user_id=pair"
+    workers.fill(cluster.home, embedder, user, 4)
+    cluster.ensure_worker()
+    first, _ = consolidate(Scope.of(user_id=user), celery_app=cluster.client)
+    second, _ = consolidate(Scope.of(user_id=user), celery_app=cluster.client)
+    workers.wait(
+        lambda: all(cluster.run_status(user, r) in ("done", "skipped") for r in (first, second)),
+        90,
+        cluster.log,
+        "both runs to end",
+    )
+    rows = workers.jobs(cluster.home, key)
+    spans = {
+        run: (
+            min(start for r, _, _, start, _ in rows if r == run),
+            max(start + d for r, _, _, start, d in rows if r == run),
+        )
+        for run in (first, second)
     }
+    # The second waited for the lock (lock_wait_s) and started after the first ended.
+    assert {cluster.run_status(user, r) for r in (first, second)} == {"done"}
+    (_, first_end), (second_start, _) = sorted(spans.values())
+    assert first_end <= second_start
+    facts = [
+        t
+        for kind, t, _, _ in workers.contents(cluster.home, embedder, user).elements()
+        if kind == "semantic"
+    ]
+    assert facts and len(facts) == len(set(facts))
+
+
+def test_beat_triggers_worker_pipeline_same_as_inline(
+    cluster: Cluster, embedder: Embedder, tmp_path: Path
+) -> None:
+    user, key = "beat", "user_id=beat"
+    workers.fill(cluster.home, embedder, user, 4)
+    cluster.ensure_worker()
+    env = {**cluster.env, "AGENTMEM_CONSOLIDATION__SCHEDULE_SECONDS": "1"}
+    beat = [workers.CELERY, "-A", "consolidation", "beat", "-s", str(tmp_path / "schedule")]
+    with workers.running([*beat, "-l", "info"], env, tmp_path / "beat.log"):
+        workers.wait(
+            lambda: any(
+                s == "run" and st == "done" for _, s, st, _, _ in workers.jobs(cluster.home, key)
+            ),
+            90,
+            cluster.log,
+            "a beat-triggered run to finish",
+        )
+    rows = workers.jobs(cluster.home, key)
+    done = [r for r, s, st, _, _ in sorted(rows, key=lambda x: x[3]) if s == "run" and st == "done"]
+    assert {s for r, s, st, _, _ in rows if r == done[0] and st == "done"} == {
+        "run",
+        *consolidation.STAGES,
+    }
+    celery_contents = workers.contents(cluster.home, embedder, user)
+    assert celery_contents == workers.contents(
+        _reference(tmp_path, embedder, user, 4), embedder, user
+    )
+    assert any(kind == "semantic" for kind, _, _, _ in celery_contents)

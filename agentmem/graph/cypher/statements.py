@@ -1,30 +1,33 @@
-"""The openCypher layer of the graph servers: every statement, parameterised, in one place.
+"""The shared openCypher statements of the graph servers (Neo4j, FalkorDB).
 
-Neo4j uses it today; FalkorDB (another openCypher server) is meant to share it, so what
-differs between servers is isolated in a :class:`CypherDialect` (schema statements and their
-syntax). Every value (names, fact texts, ids, scope values) travels as a **parameter**, never
-inside the statement text: an entity called ``x'}) DETACH DELETE n //`` is stored as that
-string and nothing else. Statement text is built only from constants of this module (labels,
-property names, the scope field names), never from data.
+Every statement that reads or writes data is written here once, parameterised; what differs
+between engines (schema DDL, whether a change can run in one rolled-back transaction) is a
+:class:`~agentmem.graph.cypher.dialect.CypherDialect` in its own module. Every value (names,
+fact texts, ids, scope values) travels as a **parameter**, never inside the statement text: an
+entity called ``x'}) DETACH DELETE n //`` is stored as that string and nothing else. Statement
+text is built only from constants of this module (labels, property names, the scope field
+names) and validated small integers (hop counts), never from data.
 
 The graph as stored on a server:
 
-- ``(:GraphPartition {key, org_id, user_id, agent_id, thread_id, version})``: one per scope;
-  the version is claimed under a write lock by each change (compare-and-set).
+- ``(:GraphPartition {key, org_id, user_id, agent_id, thread_id, version, writer})``: one per
+  scope; a change claims it with compare-and-set on the version (:func:`claim_partition`).
 - ``(:Entity {id, partition, <scope fields>, name, type, aliases, names, summary, facts,
-  data})`` and ``(:Entity)-[:RELATES {id, partition, predicate, fact, valid_from, valid_to,
-  created_at, invalidated_at, data}]->(:Entity)``: what a person exploring the graph with
-  Cypher sees (times as ISO-8601 strings, plus ``*_ts`` epoch seconds for range queries).
+  fact_ids, data})`` and ``(:Entity)-[:RELATES {id, partition, predicate, fact, valid_from,
+  valid_to, created_at, invalidated_at, data}]->(:Entity)``: what a person exploring the
+  graph with Cypher sees (times as ISO-8601 strings, plus ``*_ts`` epoch seconds for range
+  queries: the two engines' temporal types differ, strings and numbers do not).
 - ``:EpisodeLink``, ``:FactEntry``, ``:EntityMerge``, ``:Community``, ``:GraphMeta`` nodes
   keyed by ``(partition, id)``.
 
-Each node and relationship also keeps ``data``: the item's JSON as agentmem writes it, which
-is what is read back, so a round trip is exact whatever the server's type system.
+Scope isolation: every node and relationship carries its partition key and scope fields, and
+every statement matches on them (see docs/architecture.md, "Graph servers"). Each node and
+relationship also keeps ``data``: the item's JSON as agentmem writes it, which is what is
+read back, so a round trip is exact whatever the server's type system.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -32,6 +35,7 @@ from agentmem.graph.model import (
     Community,
     Entity,
     EpisodeLink,
+    FactEntry,
     GraphChange,
     GraphItem,
     ItemKind,
@@ -55,37 +59,6 @@ LABELS: dict[ItemKind, str] = {
 }
 """Node label of each item kind (relations are ``RELATES`` relationships)."""
 
-
-@dataclass(frozen=True)
-class CypherDialect:
-    """What differs between openCypher servers: schema statements. Statements that read and
-    write data are the same for every dialect."""
-
-    name: str
-    schema: tuple[str, ...]
-
-
-NEO4J = CypherDialect(
-    name="neo4j",
-    schema=(
-        f"CREATE CONSTRAINT agentmem_partition_key IF NOT EXISTS "
-        f"FOR (p:{PARTITION}) REQUIRE p.key IS UNIQUE",
-        "CREATE CONSTRAINT agentmem_entity_id IF NOT EXISTS FOR (e:Entity) REQUIRE e.id IS UNIQUE",
-        *(
-            f"CREATE INDEX agentmem_{label.lower()}_partition_id IF NOT EXISTS "
-            f"FOR (n:{label}) ON (n.partition, n.id)"
-            for label in LABELS.values()
-        ),
-        "CREATE INDEX agentmem_entity_name IF NOT EXISTS FOR (e:Entity) ON (e.partition, e.name)",
-        f"CREATE INDEX agentmem_partition_user IF NOT EXISTS FOR (p:{PARTITION}) ON (p.user_id)",
-        f"CREATE INDEX agentmem_partition_org IF NOT EXISTS FOR (p:{PARTITION}) ON (p.org_id)",
-        f"CREATE INDEX agentmem_relates_partition_id IF NOT EXISTS "
-        f"FOR ()-[r:{RELATES}]-() ON (r.partition, r.id)",
-        f"CREATE INDEX agentmem_relates_predicate IF NOT EXISTS "
-        f"FOR ()-[r:{RELATES}]-() ON (r.predicate)",
-    ),
-)
-"""Neo4j 5: uniqueness constraints and range indexes, each created only if missing."""
 
 _PARTITION_RETURN = (
     "RETURN p.key AS key, p.org_id AS org_id, p.user_id AS user_id, "
@@ -151,24 +124,44 @@ def read_partition(key: str) -> list[Statement]:
     return out
 
 
-def lock_partition(key: str, scope: Scope) -> Statement:
-    """Create the partition node if missing and take its write lock; returns its version
-    (read after the lock, so two writers cannot both see the same one)."""
+def claim_partition(key: str, scope: Scope, expected_version: int, writer: str) -> Statement:
+    """Create the partition node if missing and claim it for ``writer`` if it is still at
+    ``expected_version``; returns the version found (the caller raises
+    :class:`~agentmem.errors.Conflict` when it differs). The ``SET`` takes the node's write
+    lock, so two writers cannot both claim the same version."""
     fields = scope.fields()
     sets = ", ".join(f"p.{f} = ${f}" for f in SCOPE_FIELDS)
-    params: dict[str, Any] = {"key": key, **{f: fields.get(f) for f in SCOPE_FIELDS}}
+    params: dict[str, Any] = {
+        "key": key,
+        "expected": expected_version,
+        "writer": writer,
+        **{f: fields.get(f) for f in SCOPE_FIELDS},
+    }
     return (
         f"MERGE (p:{PARTITION} {{key: $key}}) ON CREATE SET p.version = 0, {sets} "
-        "SET p.lock = coalesce(p.lock, 0) + 1 WITH p RETURN p.version AS version",
+        "SET p.writer = CASE WHEN p.version = $expected THEN $writer ELSE p.writer END "
+        "RETURN p.version AS version",
         params,
     )
 
 
-def set_version(key: str, version: int) -> Statement:
-    """Move a (locked) partition to ``version``."""
+def guarded(statement: Statement, key: str, writer: str) -> Statement:
+    """``statement`` made to do nothing unless ``writer`` holds partition ``key``'s claim: for
+    engines without multi-statement rollback, which queue a change's statements behind the
+    claim (FalkorDB: one ``MULTI``/``EXEC``), so a lost compare-and-set writes nothing."""
+    text, params = statement
     return (
-        f"MATCH (p:{PARTITION} {{key: $key}}) SET p.version = $version",
-        {"key": key, "version": version},
+        f"MATCH (guard:{PARTITION} {{key: $key}}) WHERE guard.writer = $writer WITH guard {text}",
+        {**params, "key": key, "writer": writer},
+    )
+
+
+def set_version(key: str, version: int, writer: str) -> Statement:
+    """Move a claimed partition to ``version`` and release the claim."""
+    return (
+        f"MATCH (p:{PARTITION} {{key: $key}}) WHERE p.writer = $writer "
+        "SET p.version = $version, p.writer = null RETURN p.version AS version",
+        {"key": key, "version": version, "writer": writer},
     )
 
 
@@ -178,7 +171,7 @@ def _time(value: datetime | None) -> tuple[str | None, float | None]:
 
 def properties(item: GraphItem, key: str) -> dict[str, Any]:
     """The properties a node or relationship of ``item`` carries (primitives and lists of
-    primitives only; ``None`` values are simply not set)."""
+    primitives only; ``None`` values are simply not set; see :func:`_readable`)."""
     props: dict[str, Any] = {
         "id": item.id,
         "partition": key,
@@ -194,6 +187,7 @@ def properties(item: GraphItem, key: str) -> dict[str, Any]:
             names=sorted(item.names),
             summary=item.summary,
             facts=len(item.fact_ids),
+            fact_ids=sorted(item.fact_ids),
         )
     elif isinstance(item, Relation):
         props.update(predicate=item.predicate, fact=item.fact, fact_ids=item.fact_ids)
@@ -208,11 +202,28 @@ def properties(item: GraphItem, key: str) -> dict[str, Any]:
         )  # fmt: skip
     elif isinstance(item, EpisodeLink):
         props.update(entity_ids=item.entity_ids, fact_ids=item.fact_ids)
-    return {k: v for k, v in props.items() if v is not None}
+    elif isinstance(item, FactEntry):
+        props.update(names=item.names, episode_ids=item.episode_ids)
+    return {k: v if k in _EXACT else _readable(v) for k, v in props.items() if v is not None}
+
+
+_EXACT = frozenset({"id", "partition", "data"})
+"""Properties kept exactly: the keys statements match on, and the item itself."""
+
+
+def _readable(value: Any) -> Any:
+    """A property value as engines can hold it: NUL characters (FalkorDB's query parser ends
+    a string at one) become U+FFFD in the readable properties; ``data`` keeps the exact item
+    (JSON escapes them), so what agentmem reads back is unchanged."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, list):
+        return [_readable(v) for v in value]
+    return value
 
 
 def write_change(key: str, change: GraphChange) -> list[Statement]:
-    """The statements applying a change to partition ``key`` (after :func:`lock_partition`):
+    """The statements applying a change to partition ``key`` (after :func:`claim_partition`):
     deletes, then nodes, then relationships (whose endpoints must exist by then)."""
     out: list[Statement] = []
     if change.replace:
@@ -278,19 +289,74 @@ def drop_partition(key: str) -> list[Statement]:
     ]  # fmt: skip
 
 
+# bounded reads: the k-hop neighbourhood of some entities -----------------------------------
+
+
+def entity_count(key: str) -> Statement:
+    """How many entities partition ``key`` holds."""
+    return ("MATCH (e:Entity {partition: $key}) RETURN count(e) AS n", {"key": key})
+
+
+def entities_named(key: str, names: list[str]) -> Statement:
+    """Ids of the partition's entities known by one of these normalised names."""
+    return (
+        # ``x IN e.names`` per name (not ``any(...)``) lets FalkorDB use its array index.
+        "UNWIND $names AS name MATCH (e:Entity) WHERE name IN e.names AND e.partition = $key "
+        "RETURN DISTINCT e.id AS id ORDER BY id",
+        {"key": key, "names": names},
+    )
+
+
+def neighbour_ids(key: str, ids: list[str], exclude: list[str], limit: int) -> Statement:
+    """Ids of the entities one relation away from ``ids`` (either direction), not in
+    ``exclude``, smallest first, at most ``limit``: one hop of a bounded breadth-first walk."""
+    return (
+        # Anchored first, then walked: with the pattern in one MATCH, FalkorDB's planner
+        # scans every entity of the partition from the far side (400x slower, measured).
+        "MATCH (s:Entity) WHERE s.partition = $key AND s.id IN $ids "
+        "MATCH (s)-[:RELATES]-(n:Entity) WHERE n.partition = $key AND NOT n.id IN $exclude "
+        "RETURN DISTINCT n.id AS id ORDER BY id LIMIT $limit",
+        {"key": key, "ids": ids, "exclude": exclude, "limit": limit},
+    )
+
+
+def item_rows(kind: ItemKind, key: str, ids: list[str]) -> Statement:
+    """Rows ``(kind, id, data)`` of the partition's items of ``kind`` with these ids (nodes;
+    relations go through :func:`relation_rows_between`)."""
+    return (
+        f"UNWIND $ids AS id MATCH (n:{LABELS[kind]} {{partition: $key, id: id}}) "
+        f"RETURN '{kind.value}' AS kind, n.id AS id, n.data AS data",
+        {"key": key, "ids": ids},
+    )
+
+
+def relation_rows_between(key: str, ids: list[str]) -> Statement:
+    """Rows ``(kind, id, data)`` of the partition's relations whose two ends are in ``ids``."""
+    return (
+        "MATCH (a:Entity) WHERE a.partition = $key AND a.id IN $ids "
+        f"MATCH (a)-[r:{RELATES}]->(b:Entity) WHERE r.partition = $key AND b.id IN $ids "
+        f"RETURN '{ItemKind.RELATION.value}' AS kind, r.id AS id, r.data AS data",
+        {"key": key, "ids": ids},
+    )
+
+
 __all__ = [
     "LABELS",
-    "NEO4J",
     "PARTITION",
     "RELATES",
-    "CypherDialect",
     "Statement",
+    "claim_partition",
     "drop_partition",
-    "lock_partition",
+    "entities_named",
+    "entity_count",
+    "guarded",
+    "item_rows",
+    "neighbour_ids",
     "partitions",
     "partitions_holding",
     "properties",
     "read_partition",
+    "relation_rows_between",
     "scope_where",
     "set_version",
     "write_change",

@@ -1,0 +1,129 @@
+"""Context strategy: the whole recent history when it fits the budget, else retrieval.
+
+Small histories answer better from full context than from retrieval: nothing relevant can be
+missed by a search that ranked it 11th. So ``context()`` first reads the scope's history
+(every valid memory of the requested kinds, facts extracted from an included episode left out
+as repeats), renders it as the block would, and counts its tokens with the same tokenizer:
+
+- ``auto`` (default): the whole history when it fits ``context.full_history_share`` of the
+  budget left after the profile and the live turns; otherwise retrieval. The threshold is the
+  budget itself (share 1.0): the history is used exactly when all of it fits, so the choice
+  never drops a memory retrieval would have shown; ``benchmarks/notes.py`` measures evidence
+  coverage of both strategies on LoCoMo's first five sessions per conversation.
+- ``full_history``: forced; when it does not fit, the newest memories that fit are kept.
+- ``retrieval``: forced; hybrid search as before.
+
+Reading stops at ``context.max_history_records`` (+1): a history longer than that is never
+"small", and is not read whole.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel
+
+from agentmem.backends import Backends
+from agentmem.filters import parse_filters
+from agentmem.models import MemoryKind, MemoryRecord, Scope, ScopeSet
+from agentmem.stores import RecordQuery
+from agentmem.tokens import TokenCounter
+
+
+class Strategy(StrEnum):
+    """How a context block was assembled."""
+
+    FULL_HISTORY = "full_history"
+    RETRIEVAL = "retrieval"
+
+
+class Choice(BaseModel):
+    """The strategy chosen for one ``context()`` call, why, and (full history) the records."""
+
+    strategy: Strategy
+    reason: str
+    records: list[MemoryRecord] = []
+    history_tokens: int | None = None
+
+
+def history(records: list[MemoryRecord]) -> list[MemoryRecord]:
+    """The records a full-history block shows: facts whose source episodes are all shown are
+    repeats of them and left out; procedures are left to ``context()``, which picks the ones
+    that apply to the task (active, best supported) as it does with retrieval."""
+    shown = {r.id for r in records if r.kind is MemoryKind.EPISODIC}
+    out = []
+    for r in records:
+        if r.kind is MemoryKind.PROCEDURAL:
+            continue
+        sources = r.provenance.get("sources") or []
+        if r.kind is MemoryKind.SEMANTIC and sources and all(s in shown for s in sources):
+            continue
+        out.append(r)
+    return out
+
+
+def choose(
+    backends: Backends,
+    scope: Scope | ScopeSet,
+    *,
+    budget: int,
+    counter: TokenCounter,
+    render: Any,
+    kinds: tuple[MemoryKind, ...],
+    filters: dict[str, Any] | None,
+    as_of: Any,
+) -> Choice:
+    """Pick the strategy for a block whose memories get ``budget`` tokens (see the module
+    docstring). ``render`` is the block renderer (:func:`agentmem.context.render`)."""
+    config = backends.settings.context
+    if config.strategy == "retrieval":
+        return Choice(strategy=Strategy.RETRIEVAL, reason="forced by context.strategy=retrieval")
+    cap = config.max_history_records
+    records = backends.store.query(
+        RecordQuery(
+            scope=scope,
+            kinds=kinds,
+            conditions=parse_filters(filters),
+            as_of=as_of,
+            limit=cap + 1,
+        )
+    )
+    if config.strategy == "full_history":
+        newest = sorted(history(records[:cap]), key=_when, reverse=True)
+        return Choice(
+            strategy=Strategy.FULL_HISTORY,
+            reason="forced by context.strategy=full_history (newest memories that fit)",
+            records=newest,
+        )
+    if len(records) > cap:
+        return Choice(
+            strategy=Strategy.RETRIEVAL,
+            reason=f"history has over {cap:,} memories (context.max_history_records): retrieval",
+        )
+    shown = history(records)
+    if not shown:
+        return Choice(strategy=Strategy.RETRIEVAL, reason="no history in scope", history_tokens=0)
+    tokens = counter.count(render(shown))
+    room = int(budget * config.full_history_share)
+    if tokens <= room:
+        return Choice(
+            strategy=Strategy.FULL_HISTORY,
+            reason=f"whole history ({len(shown)} memories, {tokens} tokens) fits the "
+            f"{room}-token budget",
+            records=sorted(shown, key=_when, reverse=True),
+            history_tokens=tokens,
+        )
+    return Choice(
+        strategy=Strategy.RETRIEVAL,
+        reason=f"whole history ({len(shown)} memories, {tokens} tokens) is over the "
+        f"{room}-token budget: retrieval",
+        history_tokens=tokens,
+    )
+
+
+def _when(record: MemoryRecord) -> tuple[float, float]:
+    return ((record.event_time or record.created_at).timestamp(), record.created_at.timestamp())
+
+
+__all__ = ["Choice", "Strategy", "choose", "history"]

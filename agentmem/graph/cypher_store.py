@@ -1,0 +1,107 @@
+"""What every openCypher graph backend shares: reads through :mod:`agentmem.graph.cypher`.
+
+A Cypher backend (Neo4j, FalkorDB) subclasses :class:`CypherGraphStore` and supplies three
+things: ``_read`` (run read statements, return rows as dicts), ``write_change`` and
+``drop_partitions`` (how its engine applies a change atomically), and the lifecycle. The
+partition listing, item reads and the bounded reads behind :meth:`GraphStore.subgraph` are
+here, once, so each is one indexed query on every engine.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Sequence
+from typing import Any
+
+from agentmem.graph import cypher
+from agentmem.graph.base import GraphStore
+from agentmem.graph.cypher import CypherDialect, Statement
+from agentmem.graph.model import ItemKind
+from agentmem.models import SCOPE_FIELDS, Scope, ScopeSet
+from agentmem.stores._graph_sql import GraphPartition
+
+Row = tuple[str, str, str]
+
+
+class CypherGraphStore(GraphStore):
+    """A :class:`GraphStore` on an openCypher server (see the module docstring)."""
+
+    persistent = True
+    shared = True
+    bounded_reads = True
+    dialect: CypherDialect
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._counts: dict[str, tuple[int, int]] = {}
+        """Entity count per partition key, at the version it was counted."""
+
+    @abstractmethod
+    def _read(self, statements: Sequence[Statement]) -> list[dict[str, Any]]:
+        """Run read statements; every row of every statement, as ``{column: value}``."""
+
+    @staticmethod
+    def _partition(row: dict[str, Any]) -> GraphPartition:
+        fields = {f: row[f] for f in SCOPE_FIELDS if row.get(f) is not None}
+        return GraphPartition(
+            key=row["key"], scope=Scope.model_construct(**fields), version=int(row["version"])
+        )
+
+    @staticmethod
+    def _rows(rows: list[dict[str, Any]]) -> list[Row]:
+        return [(r["kind"], r["id"], r["data"]) for r in rows]
+
+    def partitions(self, scope: Scope | ScopeSet | None) -> list[GraphPartition]:
+        return [self._partition(r) for r in self._read([cypher.partitions(scope)])]
+
+    def partitions_holding(self, kind: ItemKind, item_ids: Sequence[str]) -> list[GraphPartition]:
+        if not item_ids:
+            return []
+        rows = self._read([cypher.partitions_holding(kind, list(dict.fromkeys(item_ids)))])
+        return [self._partition(r) for r in rows]
+
+    def read_rows(self, partition: GraphPartition) -> list[Row]:
+        return self._rows(self._read(cypher.read_partition(partition.key)))
+
+    # bounded reads, on the server -----------------------------------------------------------
+
+    def entity_count(self, partition: GraphPartition) -> int:
+        with self.lock:
+            cached = self._counts.get(partition.key)
+            if cached is not None and cached[0] == partition.version:
+                return cached[1]
+        count = int(self._read([cypher.entity_count(partition.key)])[0]["n"])
+        with self.lock:
+            self._counts[partition.key] = (partition.version, count)
+        return count
+
+    def entities_named(self, partition: GraphPartition, names: Sequence[str]) -> list[str]:
+        if not names:
+            return []
+        rows = self._read([cypher.entities_named(partition.key, list(dict.fromkeys(names)))])
+        return [r["id"] for r in rows]
+
+    def neighbour_ids(
+        self, partition: GraphPartition, ids: Sequence[str], exclude: Sequence[str], limit: int
+    ) -> list[str]:
+        if not ids or limit <= 0:
+            return []
+        statement = cypher.neighbour_ids(partition.key, list(ids), list(exclude), limit)
+        return [r["id"] for r in self._read([statement])]
+
+    def item_rows(self, partition: GraphPartition, kind: ItemKind, ids: Sequence[str]) -> list[Row]:
+        if not ids:
+            return []
+        if kind is ItemKind.RELATION:
+            raise ValueError("relations are read with relation_rows_between")
+        return self._rows(
+            self._read([cypher.item_rows(kind, partition.key, list(dict.fromkeys(ids)))])
+        )
+
+    def relation_rows_between(self, partition: GraphPartition, ids: Sequence[str]) -> list[Row]:
+        if not ids:
+            return []
+        return self._rows(self._read([cypher.relation_rows_between(partition.key, list(ids))]))
+
+
+__all__ = ["CypherGraphStore"]

@@ -1,0 +1,217 @@
+"""Linked notes as the controller uses them: store new notes with their links, list and make
+links, undo an evolution, and expand search hits along links."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from agentmem import writing
+from agentmem.backends import Backends
+from agentmem.errors import InvalidLink, NotFound, ValidationError
+from agentmem.fusion import Ranked
+from agentmem.models import MemoryRecord, Scope, ScopeSet
+from agentmem.notes.describe import CONTEXT, KEYWORDS, TAGS
+from agentmem.notes.linker import commit, prepare
+from agentmem.notes.model import Link, LinkReport, LinkType
+from agentmem.stores._notes_sql import LinkRow
+
+if TYPE_CHECKING:
+    from agentmem.memory import Memory
+
+MAX_EXPAND_DEPTH = 3
+"""Deepest link expansion a search may ask for (each hop multiplies the candidates)."""
+
+
+def decider_for(backends: Backends) -> Any:
+    """The LLM note decider when an LLM is configured, else None (the rules)."""
+    settings = backends.settings
+    if not settings.llm_model:
+        return None
+    from agentmem.notes.llm import LLMNoteDecider
+    from agentmem.semantic.llm import LLMClient
+
+    return LLMNoteDecider(LLMClient.from_settings(settings))
+
+
+def insert(
+    backends: Backends, records: list[MemoryRecord], actor: str = "api", decider: Any = None
+) -> LinkReport:
+    """:func:`agentmem.writing.insert`, and the semantic notes among ``records`` linked to the
+    notes they relate to (which may evolve). Returns the counted work."""
+    if decider is None and any(r.kind.value == "semantic" for r in records):
+        decider = decider_for(backends)
+    plan = prepare(backends, records, decider)
+    writing.insert(backends, records, actor=actor)
+    return commit(backends, plan)
+
+
+def links_of(backends: Backends, memory_id: str, scope: Scope | None) -> list[Link]:
+    """Every link of a note (out and in), oldest first; both ends visible to ``scope``."""
+    writing.get_one(backends, memory_id, scope)
+    if not backends.store.supports_notes:
+        return []
+    rows = backends.store.link_rows([memory_id], scope)
+    others = {r.target_id if r.source_id == memory_id else r.source_id for r in rows}
+    alive = {r.id for r in backends.store.get_many(list(others), scope)}
+    return [
+        Link.from_row(r, about=memory_id)
+        for r in rows
+        if (r.target_id if r.source_id == memory_id else r.source_id) in alive
+    ]
+
+
+def make_link(
+    backends: Backends,
+    source_id: str,
+    target_id: str,
+    scope: Scope | None,
+    *,
+    type: str | LinkType = LinkType.RELATED,
+    reason: str | None = None,
+) -> Link:
+    """Link two notes by hand (``made_by="api"``). Refused with :class:`InvalidLink`: a note
+    linked to itself, an unknown type, notes of different scopes."""
+    kind = LinkType.parse(type)
+    if source_id == target_id:
+        raise InvalidLink(f"a note cannot link to itself ({source_id!r}); pick another target")
+    if reason is not None and not isinstance(reason, str):
+        raise ValidationError(f"reason must be a string, got {type(reason).__name__}")
+    source = writing.get_one(backends, source_id, scope)
+    target = writing.get_one(backends, target_id, scope)
+    if source.scope != target.scope:
+        raise InvalidLink(
+            f"notes {source_id!r} ({source.scope}) and {target_id!r} ({target.scope}) are in "
+            "different scopes; links stay within one scope"
+        )
+    row = LinkRow(
+        source_id=source.id,
+        target_id=target.id,
+        scope=source.scope,
+        link_type=kind.value,
+        made_by="api",
+        reason=(reason or "linked by hand")[:500],
+        score=1.0,
+        created_at=writing.utcnow().timestamp(),
+    )
+    backends.store.link_write([row])
+    return Link.from_row(row, about=source.id)
+
+
+def remove_link(backends: Backends, source_id: str, target_id: str, scope: Scope | None) -> bool:
+    """Remove the link ``source_id -> target_id``; False when there was none."""
+    writing.get_one(backends, source_id, scope)
+    rows = backends.store.link_rows([source_id], scope)
+    if not any(r.source_id == source_id and r.target_id == target_id for r in rows):
+        return False
+    backends.store.link_write([], deletes=[(source_id, target_id)])
+    return True
+
+
+def undo_evolution(backends: Backends, memory_id: str, scope: Scope | None) -> MemoryRecord:
+    """Undo the latest evolution of a note: its keywords, tags and context go back to what
+    they were before it, as a new version (actor ``notes:undo``); other changes made since are
+    kept. :class:`NotFound` when the note was never evolved (or every evolution is undone)."""
+    record = writing.get_one(backends, memory_id, scope)
+    entries = backends.store.history(memory_id, scope)
+    undone = sum(1 for e in entries if e.actor == "notes:undo")
+    evolutions = [e for e in entries if e.actor.startswith("notes:") and e.actor != "notes:undo"]
+    if len(evolutions) <= undone:
+        raise NotFound(f"note {memory_id!r} has no evolution left to undo (see history(id))")
+    entry = evolutions[len(evolutions) - 1 - undone]
+    old = entry.old_metadata or {}
+    metadata = dict(record.metadata)
+    for key in (KEYWORDS, TAGS, CONTEXT):
+        if key in old:
+            metadata[key] = old[key]
+        else:
+            metadata.pop(key, None)
+    return writing.update(backends, memory_id, scope, metadata=metadata, actor="notes:undo")
+
+
+def expand(backends: Backends, seeds: Sequence[str], scope: Scope | ScopeSet, depth: int) -> Ranked:
+    """Notes reached from ``seeds`` (best first) along links, up to ``depth`` hops, ranked by
+    the rank of the seed they came from, then hop count, then link score. A seed linked from
+    another seed is reached too (the link is evidence for it); a note is never reached from
+    itself, and cycles are walked once: each note is expanded at most once."""
+    if depth < 1 or not seeds or not backends.store.supports_notes:
+        return []
+    frontier = {s: rank for rank, s in enumerate(dict.fromkeys(seeds))}
+    origin = {s: s for s in frontier}
+    expanded: set[str] = set()
+    found: dict[str, tuple[int, int, float]] = {}
+    for hop in range(1, depth + 1):
+        rows = backends.store.link_rows(list(frontier), scope)
+        expanded.update(frontier)
+        nxt: dict[str, int] = {}
+        for row in rows:
+            for here, there in ((row.source_id, row.target_id), (row.target_id, row.source_id)):
+                if here not in frontier or there == origin[here]:
+                    continue
+                key = (frontier[here], hop, -row.score)
+                if there not in found or key < found[there]:
+                    found[there] = key
+                    origin.setdefault(there, origin[here])
+                    if there not in expanded:
+                        nxt[there] = frontier[here]
+        frontier = nxt
+        if not frontier:
+            break
+    ordered = sorted(found.items(), key=lambda item: item[1])
+    return [(memory_id, 1.0 / (1 + seed_rank + hop)) for memory_id, (seed_rank, hop, _) in ordered]
+
+
+class NotesAPI:
+    """``mem.notes``: a note's links, links made by hand, undoing an evolution."""
+
+    def __init__(self, mem: Memory) -> None:
+        self._mem = mem
+
+    def links(self, memory_id: str, **scope: str | None) -> list[Link]:
+        """Every link of a note, out and in (``Link.direction``), oldest first."""
+        return links_of(self._mem.backends, memory_id, _scope(scope))
+
+    def link(
+        self,
+        source_id: str,
+        target_id: str,
+        *,
+        type: str | LinkType = LinkType.RELATED,
+        reason: str | None = None,
+        **scope: str | None,
+    ) -> Link:
+        """Link two notes of one scope by hand (see :func:`make_link`)."""
+        return make_link(
+            self._mem.backends, source_id, target_id, _scope(scope), type=type, reason=reason
+        )
+
+    def unlink(self, source_id: str, target_id: str, **scope: str | None) -> bool:
+        """Remove a link; False when there was none."""
+        return remove_link(self._mem.backends, source_id, target_id, _scope(scope))
+
+    def undo(self, memory_id: str, **scope: str | None) -> MemoryRecord:
+        """Undo the latest evolution of a note (see :func:`undo_evolution`)."""
+        return undo_evolution(self._mem.backends, memory_id, _scope(scope))
+
+
+def _scope(fields: dict[str, str | None]) -> Scope | None:
+    unknown = set(fields) - {"org_id", "user_id", "agent_id", "thread_id"}
+    if unknown:
+        raise ValidationError(f"unknown arguments {sorted(unknown)}; scope is org_id, user_id, "
+                              "agent_id, thread_id")  # fmt: skip
+    if not any(v is not None for v in fields.values()):
+        return None
+    return Scope.of(**fields)
+
+
+__all__ = [
+    "MAX_EXPAND_DEPTH",
+    "NotesAPI",
+    "decider_for",
+    "expand",
+    "insert",
+    "links_of",
+    "make_link",
+    "remove_link",
+    "undo_evolution",
+]

@@ -1,0 +1,71 @@
+"""A note's own description, LLM-free: keywords, tags and a one-line context.
+
+Kept in the note's metadata (``keywords``, ``tags``, ``context``); values a caller already put
+there are kept. Evolution later merges keywords and tags from linked notes and appends to the
+context (:mod:`agentmem.notes.linker`).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from agentmem.models import MemoryRecord
+from agentmem.semantic.rules import content_words
+
+_WORD = re.compile(r"[A-Za-z][A-Za-z'\u2019-]+")
+
+KEYWORDS, TAGS, CONTEXT = "keywords", "tags", "context"
+
+
+def keywords_of(text: str, limit: int) -> list[str]:
+    """The content words of ``text``, lower-cased, in order of first appearance."""
+    wanted = content_words(text)
+    out: list[str] = []
+    for word in _WORD.findall(text):
+        w = word.lower().strip("'\u2019-")
+        if w in wanted and w not in out:
+            out.append(w)
+    return out[:limit]
+
+
+def tags_of(metadata: dict[str, Any]) -> list[str]:
+    """Category tags from what extraction recorded: fact type, attribute and subject."""
+    tags = []
+    for key in ("fact_type", "attribute"):
+        value = metadata.get(key)
+        if isinstance(value, str) and value:
+            tags.append(value.lower())
+    subject = metadata.get("subject")
+    if isinstance(subject, str) and subject:
+        tags.append(f"about:{subject.lower()}")
+    return list(dict.fromkeys(tags))
+
+
+def context_of(record: MemoryRecord) -> str:
+    """One line saying what the note is about: its subject or entities and its kind of fact."""
+    meta = record.metadata
+    about = meta.get("subject") or ", ".join(str(e) for e in meta.get("entities", [])[:3])
+    if not about:
+        about = ", ".join(keywords_of(record.text, 3))
+    kind = meta.get("fact_type") or "note"
+    attribute = meta.get("attribute")
+    line = f"{kind} about {about}" if about else str(kind)
+    if isinstance(attribute, str) and attribute:
+        line += f" ({attribute.replace('_', ' ')})"
+    return line[0].upper() + line[1:] + "."
+
+
+def describe(record: MemoryRecord, max_keywords: int) -> None:
+    """Give a not yet stored note its keywords, tags and context (in place; existing values
+    are kept)."""
+    meta = record.metadata
+    if not isinstance(meta.get(KEYWORDS), list):
+        meta[KEYWORDS] = keywords_of(record.text, max_keywords)
+    if not isinstance(meta.get(TAGS), list):
+        meta[TAGS] = tags_of(meta)
+    if not isinstance(meta.get(CONTEXT), str) or not meta[CONTEXT]:
+        meta[CONTEXT] = context_of(record)
+
+
+__all__ = ["CONTEXT", "KEYWORDS", "TAGS", "context_of", "describe", "keywords_of", "tags_of"]

@@ -1,0 +1,157 @@
+"""The LLM path of linking: one structured call per new note chooses its description, its
+links and how the linked notes' context and tags change (A-MEM's note construction and
+evolution in one call). An answer that does not validate raises, and the caller falls back to
+the rules (:mod:`agentmem.notes.linker`)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from agentmem.errors import ExtractionFailed
+from agentmem.models import MemoryRecord
+from agentmem.notes.describe import CONTEXT, KEYWORDS, TAGS
+from agentmem.notes.linker import (
+    Candidate,
+    Evolution,
+    LinkChoice,
+    NotePlan,
+    current_view,
+    merged,
+)
+from agentmem.notes.model import LinkType
+from agentmem.semantic.llm import LLMClient
+from agentmem.semantic.prompts import Messages, Prompt
+from agentmem.settings import NotesSettings
+
+
+class LinkAnswer(BaseModel):
+    """One link the LLM chose: ``target`` is a candidate's number."""
+
+    target: str
+    type: LinkType = LinkType.RELATED
+    reason: str = ""
+
+
+class UpdateAnswer(BaseModel):
+    """A new context and/or tags for a linked candidate."""
+
+    target: str
+    context: str | None = None
+    tags: list[str] | None = None
+
+
+class NoteAnswer(BaseModel):
+    """The answer of the ``notes`` prompt."""
+
+    keywords: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
+    context: str = ""
+    links: list[LinkAnswer] = Field(default_factory=list)
+    updates: list[UpdateAnswer] = Field(default_factory=list)
+
+
+_SYSTEM_V1 = """You organise a memory of notes. Given a new note and existing notes that may
+relate to it, answer with one JSON object:
+
+{"keywords": [...], "tags": [...], "context": "one line on what the new note is about",
+ "links": [{"target": "<number>", "type": "related|elaborates|contradicts|follows",
+            "reason": "..."}],
+ "updates": [{"target": "<number>", "context": "the existing note's new context line",
+              "tags": [...]}]}
+
+Link only to notes that are really related: elaborates = the new note says the same and more;
+contradicts = it changes a value the old note states; follows = a later event of the same
+subject. Update an existing note's context or tags only when the new note changes what it is
+about; leave updates empty otherwise."""
+
+
+def _notes_v1(*, note: MemoryRecord, candidates: Sequence[Candidate]) -> Messages:
+    listed = [
+        {
+            "number": str(i + 1),
+            "text": c.record.text,
+            "context": c.record.metadata.get(CONTEXT, ""),
+            "tags": c.record.metadata.get(TAGS, []),
+            "similarity": round(c.similarity, 2),
+        }
+        for i, c in enumerate(candidates)
+    ]
+    body = {"new_note": note.text, "existing_notes": listed}
+    return [
+        {"role": "system", "content": _SYSTEM_V1},
+        {"role": "user", "content": json.dumps(body, ensure_ascii=False, default=str)},
+    ]
+
+
+NOTES_V1 = Prompt("notes", 1, _notes_v1, NoteAnswer)
+"""The linking and evolution prompt."""
+NOTES = NOTES_V1
+
+
+class LLMNoteDecider:
+    """Decides a new note's description, links and neighbour updates with :data:`NOTES`."""
+
+    def __init__(self, client: LLMClient) -> None:
+        self.client = client
+        self.name = client.name
+
+    def decide(
+        self,
+        note: MemoryRecord,
+        candidates: Sequence[Candidate],
+        settings: NotesSettings,
+        plan: NotePlan,
+        evolved: dict[str, Evolution],
+    ) -> None:
+        """Fill ``plan`` from the model's answer (raises on an unusable answer)."""
+        shown = list(candidates[: settings.candidates])
+        answer = self.client.ask(NOTES, note=note, candidates=shown)
+        assert isinstance(answer, NoteAnswer)
+        by_number = {str(i + 1): c for i, c in enumerate(shown)}
+        named = [a.target for a in answer.links] + [u.target for u in answer.updates]
+        unknown = [t for t in named if t not in by_number]
+        if unknown:
+            raise ExtractionFailed(f"the notes answer names unknown candidates {unknown}")
+        plan.made_by = self.name
+        if answer.keywords:
+            note.metadata[KEYWORDS] = merged([], answer.keywords, settings.max_keywords)
+        if answer.tags:
+            note.metadata[TAGS] = merged([], answer.tags, settings.max_keywords)
+        if answer.context.strip():
+            note.metadata[CONTEXT] = " ".join(answer.context.split())[: settings.max_context_chars]
+        for link in answer.links[: settings.max_links]:
+            c = by_number[link.target]
+            if c.record.id == note.id:
+                continue
+            reason = link.reason or link.type.value
+            plan.links.append(LinkChoice(c.record.id, link.type, reason, c.similarity))
+        linked = {link.target_id for link in plan.links}
+        if not settings.evolve:
+            return
+        for update in answer.updates:
+            if len(plan.evolutions) >= settings.max_evolve_per_add:
+                break
+            c = by_number[update.target]
+            if c.record.id not in linked or not c.stored:
+                continue
+            view = current_view(c.record, evolved)
+            meta: dict[str, Any] = dict(view.metadata)
+            if update.context:
+                meta[CONTEXT] = " ".join(update.context.split())[: settings.max_context_chars]
+            if update.tags is not None:
+                meta[TAGS] = merged([], update.tags, settings.max_keywords)
+            meta.setdefault(KEYWORDS, [])
+            meta.setdefault(TAGS, [])
+            meta.setdefault(CONTEXT, "")
+            if all(meta.get(k) == view.metadata.get(k) for k in (KEYWORDS, TAGS, CONTEXT)):
+                continue
+            evolution = Evolution(c.record, meta, f"llm update from note {note.id}")
+            evolved[c.record.id] = evolution
+            plan.evolutions.append(evolution)
+
+
+__all__ = ["NOTES", "NOTES_V1", "LLMNoteDecider", "LinkAnswer", "NoteAnswer", "UpdateAnswer"]

@@ -1,0 +1,19 @@
+"""User and agent profiles: a small set of named, typed fields per user (and per agent), built
+bottom-up from facts and set by hand, each value with its source facts, validity and history.
+
+>>> mem.profile(user_id="alice").set(location="Berlin")            # doctest: +SKIP
+>>> mem.profile(user_id="alice").get().model.location
+'Berlin'
+
+- :mod:`~agentmem.profiles.model`: the default :class:`UserProfile` and what reads return.
+- :mod:`~agentmem.profiles.build`: which fact feeds which field (rules, or the LLM).
+- :mod:`~agentmem.profiles.api`: :class:`Profile`, and the extraction hook.
+"""
+
+from __future__ import annotations
+
+from agentmem.profiles.api import Profile, observe_applied, profile_scope
+from agentmem.profiles.model import FieldValue, ProfileView, UserProfile
+
+__all__ = ["FieldValue", "Profile", "ProfileView", "UserProfile", "observe_applied",
+           "profile_scope"]  # fmt: skip

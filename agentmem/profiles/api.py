@@ -1,0 +1,409 @@
+"""Maintained profiles of users and agents: typed fields with their source facts, validity and
+history, set by hand or revised from facts.
+
+A profile belongs to a user (``Scope(org_id, user_id)``) or, without a user, to an agent
+(``Scope(org_id, agent_id)``). Every value a field takes is a stored version
+(:mod:`agentmem.stores._notes_sql`): a revision closes the current one (``valid_to``: when the
+old value stopped holding, ``superseded_at``: when it was replaced) and adds the new one, so
+``history(field)`` shows every value, who set it and from which facts.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from pydantic import BaseModel, TypeAdapter
+from pydantic import ValidationError as PydanticValidationError
+
+from agentmem.backends import Backends
+from agentmem.errors import (
+    AgentMemError,
+    InvalidProfile,
+    InvalidScope,
+    ProfileSchemaChanged,
+    first_message,
+)
+from agentmem.models import MemoryKind, MemoryRecord, Scope, new_id, utcnow
+from agentmem.profiles.build import ask_llm, field_for, owner_names
+from agentmem.profiles.model import FieldValue, ProfileView, UserProfile
+from agentmem.semantic.schema import AppliedDecision, DecisionOp
+from agentmem.stores import RecordQuery
+from agentmem.stores._notes_sql import ProfileRow
+
+log = logging.getLogger(__name__)
+
+
+def profile_scope(scope: Scope) -> tuple[Scope, str, str]:
+    """(the profile's scope, its key, its owner id) for a memory scope: the user's profile when
+    it names a user, else the agent's."""
+    if scope.user_id:
+        owned = Scope.of(org_id=scope.org_id, user_id=scope.user_id)
+        return owned, f"user:{owned}", scope.user_id
+    if scope.agent_id:
+        owned = Scope.of(org_id=scope.org_id, agent_id=scope.agent_id)
+        return owned, f"agent:{owned}", scope.agent_id
+    raise InvalidScope("a profile belongs to a user or an agent: pass user_id= or agent_id=")
+
+
+def _type_name(model: type[BaseModel], name: str) -> str:
+    annotation = model.model_fields[name].annotation
+    return f"{model.__name__}.{name}: {annotation}".replace("typing.", "")
+
+
+def _epoch(when: datetime | None) -> float | None:
+    return when.timestamp() if when is not None else None
+
+
+def _time(value: float | None) -> datetime | None:
+    return datetime.fromtimestamp(value, UTC) if value is not None else None
+
+
+def _field_value(row: ProfileRow) -> FieldValue:
+    return FieldValue(
+        name=row.field,
+        value=row.value,
+        sources=list(row.sources),
+        actor=row.actor,
+        reason=row.reason,
+        valid_from=_time(row.valid_from),
+        valid_to=_time(row.valid_to),
+        recorded_at=datetime.fromtimestamp(row.recorded_at, UTC),
+        superseded_at=_time(row.superseded_at),
+    )
+
+
+class Profile:
+    """``mem.profile(user_id=...)``: one profile, typed by ``model`` (default
+    :class:`~agentmem.profiles.model.UserProfile`)."""
+
+    def __init__(
+        self, backends: Backends, scope: Scope, model: type[BaseModel] | None = None
+    ) -> None:
+        model = model or UserProfile
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            raise InvalidProfile(f"model must be a pydantic BaseModel class, got {model!r}")
+        self._backends = backends
+        self.model = model
+        self.scope, self.key, self.owner = profile_scope(scope)
+        self._adapters: dict[str, TypeAdapter[Any]] = {
+            name: TypeAdapter(cast(Any, f.annotation)) for name, f in model.model_fields.items()
+        }
+        if not backends.store.supports_notes:
+            raise InvalidProfile(
+                f"{type(backends.store).__name__} keeps no profiles; use the SQLite or "
+                "PostgreSQL store"
+            )
+
+    # reading -------------------------------------------------------------------------------
+
+    def get(self) -> ProfileView:
+        """The current profile. Stored values whose type changed but still validate are
+        migrated (a new version, actor ``migrate``); stored fields the model no longer
+        accepts raise :class:`~agentmem.errors.ProfileSchemaChanged` (nothing is dropped)."""
+        rows = self._backends.store.profile_rows(self.key)
+        problems: list[str] = []
+        values: dict[str, Any] = {}
+        migrated: list[tuple[ProfileRow, Any]] = []
+        for row in rows:
+            if row.field not in self._adapters:
+                problems.append(f"{row.field!r} is not a field of {self.model.__name__}")
+                continue
+            try:
+                value = self._adapters[row.field].validate_python(row.value)
+            except PydanticValidationError as exc:
+                problems.append(
+                    f"{row.field}={row.value!r} is not a {_type_name(self.model, row.field)} "
+                    f"({first_message(exc)})"
+                )
+                continue
+            values[row.field] = value
+            if row.value_type != _type_name(self.model, row.field):
+                migrated.append((row, value))
+        if problems:
+            raise ProfileSchemaChanged(
+                f"profile {self.key} holds values the model {self.model.__name__} does not "
+                f"accept: {'; '.join(problems)}. Nothing was dropped: add the fields back to "
+                "the model, or call profile.migrate(rename={'old': 'new'}, drop=['old']) "
+                "(their history is kept)"
+            )
+        if migrated:
+            self._write(
+                [
+                    (row.field, value, list(row.sources), "migrate",
+                     f"type {row.value_type} -> {_type_name(self.model, row.field)}",
+                     _time(row.valid_from))
+                    for row, value in migrated
+                ],
+                {r.field: r for r in rows},
+            )  # fmt: skip
+            rows = self._backends.store.profile_rows(self.key)
+        return ProfileView(
+            key=self.key,
+            model=self.model.model_validate(values),
+            fields={r.field: _field_value(r) for r in rows if r.field in self._adapters},
+        )
+
+    def history(self, field: str | None = None) -> list[FieldValue]:
+        """Every version of one field (or of every field), oldest first."""
+        if field is not None:
+            self._check_name(field)
+        rows = self._backends.store.profile_rows(self.key, current_only=False, field=field)
+        return [_field_value(r) for r in rows]
+
+    # writing -------------------------------------------------------------------------------
+
+    def set(
+        self,
+        values: Mapping[str, Any] | None = None,
+        /,
+        *,
+        reason: str | None = None,
+        **fields: Any,
+    ) -> ProfileView:
+        """Set fields by hand (``set(location="Berlin")`` or ``set({"location": ...})``).
+        Every value is validated against the model first: an unknown name or a wrong type
+        raises :class:`~agentmem.errors.InvalidProfile` and nothing is written."""
+        wanted = {**(dict(values) if values else {}), **fields}
+        if not wanted:
+            raise InvalidProfile("set() needs at least one field, e.g. set(location='Berlin')")
+        checked = {name: self._check(name, value) for name, value in wanted.items()}
+        current = {r.field: r for r in self._backends.store.profile_rows(self.key)}
+        self._write(
+            [(n, v, [], "api", reason or "set by hand", utcnow()) for n, v in checked.items()],
+            current,
+        )
+        return self.get()
+
+    def migrate(
+        self, *, rename: Mapping[str, str] | None = None, drop: Sequence[str] = ()
+    ) -> ProfileView:
+        """Move stored fields to new names (``rename``) or retire them (``drop``: closed,
+        kept in history) after the model changed."""
+        rows = {r.field: r for r in self._backends.store.profile_rows(self.key)}
+        now = utcnow().timestamp()
+        changes: list[tuple[str, Any, list[str], str, str, datetime | None]] = []
+        closed: list[tuple[str, float, float | None]] = []
+        for old, new in (rename or {}).items():
+            if old not in rows:
+                raise InvalidProfile(f"no stored field {old!r} to rename; stored: {sorted(rows)}")
+            value = self._check(new, rows[old].value)
+            changes.append((new, value, list(rows[old].sources), "migrate", f"renamed from {old}",
+                            _time(rows[old].valid_from)))  # fmt: skip
+            closed.append((rows[old].id, now, None))
+        for old in drop:
+            if old not in rows:
+                raise InvalidProfile(f"no stored field {old!r} to drop; stored: {sorted(rows)}")
+            closed.append((rows[old].id, now, now))
+        self._backends.store.profile_write([], closed)
+        if changes:
+            current = {r.field: r for r in self._backends.store.profile_rows(self.key)}
+            self._write(changes, current)
+        return self.get()
+
+    def observe(
+        self,
+        facts: Sequence[MemoryRecord],
+        ended: Sequence[MemoryRecord] = (),
+        *,
+        llm: Any = None,
+    ) -> int:
+        """Revise the profile from new facts (and facts that stopped holding, ``ended``);
+        returns how many fields changed. ``llm`` is an :class:`~agentmem.semantic.llm.LLMClient`
+        (None: the rules; an unusable answer falls back to them)."""
+        rows = {r.field: r for r in self._backends.store.profile_rows(self.key)}
+        changes = self._from_facts(facts, rows, llm)
+        changes.extend(self._without(ended, rows, {c[0] for c in changes}))
+        self._write(changes, rows)
+        return len(changes)
+
+    def refresh(self) -> int:
+        """Rebuild from every valid fact of the profile's scope (idempotent); returns how many
+        fields changed."""
+        facts = self._backends.store.query(
+            RecordQuery(scope=self.scope, kinds=(MemoryKind.SEMANTIC,), limit=100_000)
+        )
+        facts.sort(key=lambda f: (f.valid_from or f.created_at, f.created_at))
+        return self.observe(facts)
+
+    # helpers -------------------------------------------------------------------------------
+
+    def _check_name(self, name: Any) -> None:
+        if name not in self._adapters:
+            raise InvalidProfile(
+                f"unknown profile field {name!r}; {self.model.__name__} has: "
+                f"{', '.join(self._adapters)} (declare it in your pydantic model)"
+            )
+
+    def _check(self, name: Any, value: Any) -> Any:
+        self._check_name(name)
+        try:
+            return self._adapters[name].validate_python(value)
+        except PydanticValidationError as exc:
+            raise InvalidProfile(
+                f"profile field {name!r} expects {_type_name(self.model, name).split(': ', 1)[1]}"
+                f", got {value!r} ({first_message(exc)})"
+            ) from None
+
+    def _is_list(self, name: str) -> bool:
+        try:
+            self._adapters[name].validate_python([])
+        except PydanticValidationError:
+            return False
+        return True
+
+    def _from_facts(
+        self, facts: Sequence[MemoryRecord], rows: dict[str, ProfileRow], llm: Any
+    ) -> list[tuple[str, Any, list[str], str, str, datetime | None]]:
+        if llm is not None and facts:
+            try:
+                return self._from_llm(facts, rows, llm)
+            except AgentMemError as exc:
+                log.warning("LLM profile update unusable (%s); rules used", exc)
+        name_row = rows.get("name")
+        owners = owner_names(self.owner, name_row.value if name_row else None)
+        values = {n: r.value for n, r in rows.items()}
+        sources = {n: list(r.sources) for n, r in rows.items()}
+        starts: dict[str, datetime | None] = {}
+        changed: dict[str, str] = {}
+        limit = self._backends.settings.profile.max_items
+        for fact in facts:
+            subject = str(fact.metadata.get("subject") or "user").lower()
+            found = field_for(fact)
+            if subject not in owners or found is None or fact.invalidated_at is not None:
+                continue
+            name, value = found
+            if name not in self._adapters:
+                continue
+            start = fact.valid_from or fact.event_time or fact.created_at
+            row = rows.get(name)
+            if row is not None and name not in changed:
+                since = row.valid_from if row.actor != "api" else row.recorded_at
+                if since is not None and start.timestamp() < since and not self._is_list(name):
+                    continue  # an older fact does not override what is known since
+            if self._is_list(name):
+                items = list(values.get(name) or [])
+                if value in items:
+                    continue
+                items = [*items, value][-limit:]
+                new_value: Any = items
+                new_sources = [*sources.get(name, []), fact.id][-limit:]
+            else:
+                if values.get(name) == value:
+                    continue
+                new_value, new_sources = value, [fact.id]
+            try:
+                new_value = self._adapters[name].validate_python(new_value)
+            except PydanticValidationError:
+                continue
+            values[name], sources[name], starts[name] = new_value, new_sources, start
+            changed[name] = f"from fact {fact.id}"
+        return [(n, values[n], sources[n], "facts:rules", changed[n], starts[n]) for n in changed]
+
+    def _from_llm(
+        self, facts: Sequence[MemoryRecord], rows: dict[str, ProfileRow], llm: Any
+    ) -> list[tuple[str, Any, list[str], str, str, datetime | None]]:
+        fields = {
+            name: {"type": _type_name(self.model, name).split(": ", 1)[1],
+                   "value": rows[name].value if name in rows else None}
+            for name in self._adapters
+        }  # fmt: skip
+        out = []
+        starts = {f.id: f.valid_from or f.created_at for f in facts}
+        for name, value, source_ids, reason in ask_llm(llm, self.owner, fields, facts):
+            if name not in self._adapters:
+                log.warning("LLM named unknown profile field %r; skipped", name)
+                continue
+            try:
+                checked = self._adapters[name].validate_python(value)
+            except PydanticValidationError:
+                log.warning("LLM gave %r for profile field %r, wrong type; skipped", value, name)
+                continue
+            if name in rows and rows[name].value == TypeAdapter(Any).dump_python(checked):
+                continue
+            start = max((starts[i] for i in source_ids if i in starts), default=None)
+            out.append((name, checked, source_ids, f"facts:{llm.name}", reason, start))
+        return out
+
+    def _without(
+        self, ended: Sequence[MemoryRecord], rows: dict[str, ProfileRow], skip: Collection[str]
+    ) -> list[tuple[str, Any, list[str], str, str, datetime | None]]:
+        """List items whose source fact stopped holding, taken out of their field."""
+        out = []
+        for name, row in rows.items():
+            gone = [f for f in ended if f.id in row.sources]
+            if name in skip or not gone or not self._is_list(name):
+                continue
+            texts = {f.text for f in gone}
+            ids = {f.id for f in gone}
+            items = [v for v in row.value if v not in texts]
+            sources = [s for s in row.sources if s not in ids]
+            reason = f"facts ended: {', '.join(sorted(ids))}"
+            out.append((name, items, sources, "facts:rules", reason, gone[-1].valid_to))
+        return out
+
+    def _write(
+        self,
+        changes: Sequence[tuple[str, Any, list[str], str, str, datetime | None]],
+        current: dict[str, ProfileRow],
+    ) -> None:
+        if not changes:
+            return
+        now = utcnow()
+        rows: list[ProfileRow] = []
+        closed: list[tuple[str, float, float | None]] = []
+        for name, value, sources, actor, reason, start in changes:
+            old = current.get(name)
+            if old is not None:
+                ends = start.timestamp() if start is not None and actor != "migrate" else None
+                closed.append((old.id, now.timestamp(), ends))
+            rows.append(
+                ProfileRow(
+                    id=new_id(),
+                    profile_key=self.key,
+                    scope=self.scope,
+                    field=name,
+                    value=self._adapters[name].dump_python(value, mode="json"),
+                    value_type=_type_name(self.model, name),
+                    sources=tuple(sources),
+                    actor=actor,
+                    reason=reason[:500],
+                    valid_from=_epoch(start),
+                    valid_to=None,
+                    recorded_at=now.timestamp(),
+                )
+            )
+        self._backends.store.profile_write(rows, closed)
+
+
+def observe_applied(backends: Backends, scope: Scope, applied: Sequence[AppliedDecision]) -> int:
+    """Revise the profile of ``scope``'s owner from the decisions an extraction applied (the
+    hook of :func:`agentmem.semantic.consolidate_episode`). Never raises for a profile
+    problem: it is logged, and the facts stay stored."""
+    settings = backends.settings
+    if not settings.profile.from_facts or not backends.store.supports_notes or not applied:
+        return 0
+    if not (scope.user_id or scope.agent_id):
+        return 0
+    added = [a.memory_id for a in applied if a.op is not DecisionOp.NOOP and a.memory_id]
+    ended = [a.target_id for a in applied if a.op is DecisionOp.INVALIDATE and a.target_id]
+    found = {r.id: r for r in backends.store.get_many([*added, *ended])}
+    llm = None
+    if settings.llm_model:
+        from agentmem.semantic.llm import LLMClient
+
+        llm = LLMClient.from_settings(settings)
+    try:
+        return Profile(backends, scope).observe(
+            [found[i] for i in added if i in found],
+            [found[i] for i in ended if i in found],
+            llm=llm,
+        )
+    except AgentMemError as exc:
+        log.warning("profile of %s not revised: %s", scope, exc)
+        return 0
+
+
+__all__ = ["Profile", "observe_applied", "profile_scope"]

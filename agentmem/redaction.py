@@ -1,0 +1,132 @@
+"""Redaction of secrets and personal data before anything is embedded, indexed or trained on.
+
+::
+
+    result = redact("mail bob@example.com or call +1 415 555 0100", RedactionSettings(enabled=True))
+    result.text    # 'mail [REDACTED_EMAIL] or call [REDACTED_PHONE]'
+    result.counts  # {'email': 1, 'phone': 1}
+
+Phone numbers are found by ``phonenumbers`` (Google's libphonenumber: numbers valid for their
+region, in any common format; the ``redaction`` extra). API keys, card numbers and e-mail
+addresses are small regular expressions: the well-known key formats (OpenAI, Anthropic, AWS,
+GitHub, Slack, Google, Stripe, private-key blocks, JWTs, ``api_key=...`` assignments), card
+numbers checked with the Luhn sum, and e-mail addresses. Larger PII libraries were weighed
+(presidio needs a spaCy model downloaded at run time; scrubadub pulls scikit-learn and has not
+been released since 2023), see docs/security.md.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from agentmem.errors import InvalidSettings
+from agentmem.security_settings import RedactionKind, RedactionSettings
+
+_API_KEY = re.compile(
+    r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----"
+    r"|\bsk-(?:ant-|proj-)?[A-Za-z0-9_-]{20,}"
+    r"|\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"
+    r"|\bgh[pousr]_[A-Za-z0-9]{36,}\b|\bgithub_pat_[A-Za-z0-9_]{22,}\b"
+    r"|\bxox[abposr]-[A-Za-z0-9-]{10,}"
+    r"|\bAIza[0-9A-Za-z_-]{35}\b"
+    r"|\b(?:sk|pk|rk)_(?:live|test)_[A-Za-z0-9]{16,}\b"
+    r"|\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"
+    r"|(?i:\b(?:api[_-]?key|secret|token|password|passwd)\b\s*[:=]\s*)['\"]?[^\s'\"]{8,}",
+    re.DOTALL,
+)
+_CARD = re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])")
+_EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
+
+
+@dataclass(frozen=True)
+class Redaction:
+    """Redacted text and how many items of each kind were taken out."""
+
+    text: str
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def changed(self) -> bool:
+        """Whether anything was redacted."""
+        return bool(self.counts)
+
+
+def placeholder(kind: RedactionKind) -> str:
+    """What replaces a redacted item of ``kind`` (``[REDACTED_EMAIL]``)."""
+    return f"[REDACTED_{kind.value.upper()}]"
+
+
+def luhn_ok(digits: str) -> bool:
+    """Whether a digit string passes the Luhn check card numbers carry."""
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        d = int(char)
+        if position % 2 == 1:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def redact(text: str, settings: RedactionSettings) -> Redaction:
+    """``text`` with the configured kinds redacted (unchanged when redaction is off)."""
+    if not settings.enabled or not text:
+        return Redaction(text)
+    counts: dict[str, int] = {}
+    kinds = set(settings.kinds)
+
+    def sub(pattern: re.Pattern[str], kind: RedactionKind, value: str, check: Any = None) -> str:
+        def replace(match: re.Match[str]) -> str:
+            if check is not None and not check(match.group(0)):
+                return match.group(0)
+            counts[kind.value] = counts.get(kind.value, 0) + 1
+            return placeholder(kind)
+
+        return pattern.sub(replace, value)
+
+    if RedactionKind.API_KEY in kinds:
+        text = sub(_API_KEY, RedactionKind.API_KEY, text)
+    if RedactionKind.CARD in kinds:
+        text = sub(_CARD, RedactionKind.CARD, text, lambda s: luhn_ok(re.sub(r"\D", "", s)))
+    if RedactionKind.EMAIL in kinds:
+        text = sub(_EMAIL, RedactionKind.EMAIL, text)
+    if RedactionKind.PHONE in kinds:
+        text = _redact_phones(text, settings.phone_region, counts)
+    return Redaction(text, counts)
+
+
+def _redact_phones(text: str, region: str, counts: dict[str, int]) -> str:
+    try:
+        import phonenumbers
+    except ImportError as exc:
+        raise InvalidSettings(
+            "redacting phone numbers needs the redaction extra: pip install 'agentmem[redaction]' "
+            "(or leave 'phone' out of AGENTMEM_REDACTION__KINDS)"
+        ) from exc
+    spans = [
+        (m.start, m.end)
+        for m in phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.VALID)
+    ]
+    for start, end in reversed(spans):
+        text = text[:start] + placeholder(RedactionKind.PHONE) + text[end:]
+    if spans:
+        counts[RedactionKind.PHONE.value] = counts.get(RedactionKind.PHONE.value, 0) + len(spans)
+    return text
+
+
+def redact_record_fields(
+    text: str, provenance: dict[str, Any], settings: RedactionSettings
+) -> tuple[str, dict[str, Any]]:
+    """Redact a record's text on write; the counts (and, where ``keep_raw`` allows, the raw
+    text) go into its provenance. Returns the text and provenance to store."""
+    result = redact(text, settings)
+    if not result.changed:
+        return text, provenance
+    provenance = {**provenance, "redacted": result.counts}
+    if settings.keep_raw:
+        provenance["raw_text"] = text
+    return result.text, provenance
+
+
+__all__ = ["Redaction", "luhn_ok", "placeholder", "redact", "redact_record_fields"]

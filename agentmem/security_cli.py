@@ -1,0 +1,210 @@
+"""``agentmem forget`` and ``agentmem quarantine``, added through the ``agentmem.cli`` entry
+point like the other command groups.
+
+::
+
+    agentmem forget --user alice --reason "account closed"          # every memory of alice
+    agentmem forget --user alice --id 1b4e... --id 2c5f... --reason "asked" --purge
+    agentmem forget --report                                        # the last forget reports
+    agentmem quarantine list --user alice
+    agentmem quarantine approve --user alice 1b4e...
+    agentmem quarantine reject --user alice 1b4e...
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from agentmem.errors import AgentMemError
+from agentmem.forgetting import ForgetReport
+from agentmem.models import Scope
+
+forget_app = typer.Typer(
+    name="forget",
+    help="Forget memories everywhere they were copied (store, history, indexes, graph, "
+    "buffers, adapters); --report lists what earlier forgets removed.",
+    invoke_without_command=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+quarantine_app = typer.Typer(
+    name="quarantine",
+    help="Memories from untrusted sources awaiting review: list, approve, reject.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+
+UserOpt = Annotated[str | None, typer.Option("--user", help="User id of the scope.")]
+AgentOpt = Annotated[str | None, typer.Option("--agent", help="Agent id of the scope.")]
+ThreadOpt = Annotated[str | None, typer.Option("--thread", help="Thread id of the scope.")]
+OrgOpt = Annotated[str | None, typer.Option("--org", help="Org id of the scope.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def _scope(user: str | None, agent: str | None, thread: str | None, org: str | None) -> Scope:
+    return Scope.of(org_id=org, user_id=user, agent_id=agent, thread_id=thread)
+
+
+@forget_app.callback()
+def forget(
+    ctx: typer.Context,
+    ids: Annotated[
+        list[str] | None,
+        typer.Option("--id", help="A memory id to forget (repeatable); none: the whole scope."),
+    ] = None,
+    reason: Annotated[
+        str | None, typer.Option("--reason", help="Why (kept in the report and the ledger).")
+    ] = None,
+    purge: Annotated[
+        bool, typer.Option("--purge", help="Erase the history too (erasure requests).")
+    ] = False,
+    report: Annotated[
+        bool, typer.Option("--report", help="Show stored forget reports instead of forgetting.")
+    ] = False,
+    forget_id: Annotated[
+        str | None, typer.Option("--forget-id", help="With --report: one forget's report.")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", help="With --report: how many.")] = 20,
+    user: UserOpt = None,
+    agent: AgentOpt = None,
+    thread: ThreadOpt = None,
+    org: OrgOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Forget ``--id`` memories (or every memory of the scope) with a ``--reason``; or show
+    reports with ``--report``."""
+    from agentmem import forgetting
+    from agentmem.cli import fail, memory_for
+
+    try:
+        with memory_for(ctx) as mem:
+            if report:
+                reports = forgetting.reports(mem, forget_id=forget_id, limit=limit)
+                _print_reports(reports, as_json)
+                return
+            if reason is None:
+                fail("--reason is required to forget (or pass --report to list reports)")
+            done = mem.forget(
+                ids or None,
+                reason=reason,
+                purge=purge,
+                **_scope(user, agent, thread, org).fields(),
+            )
+            _print_reports([done], as_json)
+    except AgentMemError as exc:
+        fail(str(exc))
+
+
+def _print_reports(reports: list[ForgetReport], as_json: bool) -> None:
+    console = Console()
+    if as_json:
+        console.print_json(json.dumps([r.model_dump(mode="json") for r in reports]))
+        return
+    table = Table(
+        "forget", "scope", "status", "reason", "forgotten", "removed", "adapters", "probe"
+    )
+    for r in reports:
+        removed = ", ".join(f"{k} {v}" for k, v in sorted(r.removed.items()) if v)
+        adapters = ", ".join(
+            f"{a['scope_key']} v{a['version']} tainted" for a in r.adapters_tainted
+        )
+        retrained = ", ".join(
+            f"v{x['version']} {'promoted' if x.get('promoted') else 'not promoted'}"
+            for x in r.retrained
+        )
+        probe = (
+            "-"
+            if r.probe is None
+            else f"{r.probe.get('questions', 0)} questions, {r.probe.get('leaks', 0)} leaks"
+        )
+        table.add_row(
+            r.forget_id[:8],
+            r.scope,
+            r.status,
+            r.reason,
+            str(len(r.forgotten_ids)),
+            removed or "-",
+            "; ".join(x for x in (adapters, retrained) if x) or "-",
+            probe,
+        )
+    console.print(table)
+
+
+@quarantine_app.command(name="list")
+def quarantine_list(
+    ctx: typer.Context,
+    user: UserOpt = None,
+    agent: AgentOpt = None,
+    thread: ThreadOpt = None,
+    org: OrgOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Held memories (of a scope, or all), oldest first."""
+    from agentmem.cli import fail, memory_for
+
+    scope = None if not (user or agent or thread or org) else _scope(user, agent, thread, org)
+    try:
+        with memory_for(ctx) as mem:
+            held = mem.quarantine.list(scope)
+    except AgentMemError as exc:
+        fail(str(exc))
+    console = Console()
+    if as_json:
+        console.print_json(json.dumps([r.model_dump(mode="json") for r in held]))
+        return
+    table = Table("id", "scope", "source", "flags", "text")
+    for r in held:
+        flags = ", ".join(r.provenance.get("flags", [])) or "-"
+        table.add_row(r.id, str(r.scope), str(r.provenance.get("source")), flags, r.text[:80])
+    console.print(table)
+
+
+def _review(ctx: typer.Context, ids: list[str], scope: Scope | None, approve: bool) -> None:
+    from agentmem.cli import fail, memory_for
+
+    try:
+        with memory_for(ctx) as mem:
+            if approve:
+                done = len(mem.quarantine.approve(ids, scope))
+            else:
+                done = mem.quarantine.reject(ids, scope)
+    except AgentMemError as exc:
+        fail(str(exc))
+    Console().print(f"{'approved' if approve else 'rejected'} {done}")
+
+
+@quarantine_app.command(name="approve")
+def quarantine_approve(
+    ctx: typer.Context,
+    ids: Annotated[list[str], typer.Argument(help="Ids of held memories.")],
+    user: UserOpt = None,
+    agent: AgentOpt = None,
+    thread: ThreadOpt = None,
+    org: OrgOpt = None,
+) -> None:
+    """Store held memories as trusted (indexed, graphed, consolidated from now on)."""
+    scope = None if not (user or agent or thread or org) else _scope(user, agent, thread, org)
+    _review(ctx, ids, scope, approve=True)
+
+
+@quarantine_app.command(name="reject")
+def quarantine_reject(
+    ctx: typer.Context,
+    ids: Annotated[list[str], typer.Argument(help="Ids of held memories.")],
+    user: UserOpt = None,
+    agent: AgentOpt = None,
+    thread: ThreadOpt = None,
+    org: OrgOpt = None,
+) -> None:
+    """Drop held memories."""
+    scope = None if not (user or agent or thread or org) else _scope(user, agent, thread, org)
+    _review(ctx, ids, scope, approve=False)
+
+
+__all__ = ["forget_app", "quarantine_app"]

@@ -1,0 +1,212 @@
+"""Trusted writes: every write names its source, each source has a trust level in settings,
+and memories from untrusted sources wait in a quarantine until approved.
+
+A quarantined memory is not in the store's memory table, so no index, graph, consolidation
+stage or adapter training set can see it; ``mem.search(..., include_quarantined=True)`` and
+``mem.quarantine.list(...)`` show it; ``approve`` stores it as any write would, ``reject``
+drops it. Text that looks like instructions to the agent (prompt injection) is flagged on
+write (``provenance["flags"]``), or quarantined when ``trust.injection`` says so.
+"""
+
+from __future__ import annotations
+
+import builtins
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from agentmem.errors import NotFound, PermissionDenied, ValidationError
+from agentmem.models import ChannelScore, MemoryRecord, Scope, SearchHit
+from agentmem.security_settings import InjectionAction, TrustLevel, TrustSettings
+from agentmem.stores import _forget_sql as sql
+
+if TYPE_CHECKING:
+    from agentmem.backends import Backends
+
+INJECTION_FLAG = "prompt_injection"
+PENDING = "pending"
+
+# Phrases that address the agent rather than record something about the world. A flag, not a
+# verdict: the memory is kept (or quarantined, by setting) and the flag travels with it.
+_INJECTION_PATTERNS: dict[str, re.Pattern[str]] = {
+    name: re.compile(pattern, re.IGNORECASE)
+    for name, pattern in {
+        "ignore_instructions": r"\b(?:ignore|disregard|forget|override)\b[^.\n]{0,40}"
+        r"\b(?:previous|prior|above|earlier|all|your|the)\b[^.\n]{0,20}"
+        r"\b(?:instructions?|prompts?|rules|guidelines|directions)\b",
+        "role_override": r"\byou are now\b|\bfrom now on,? you\b|\bact as (?:an? )?"
+        r"(?:unrestricted|jailbroken|different)\b|\bdeveloper mode\b|\bjailbreak",
+        "system_prompt": r"\b(?:reveal|print|show|repeat|leak)\b[^.\n]{0,30}"
+        r"\b(?:system prompt|hidden prompt|instructions)\b|\bnew (?:system )?instructions?:",
+        "chat_markup": r"<\|im_start\|>|<\|system\|>|\[/?INST\]|<</?SYS>>|^\s*system\s*:",
+        "exfiltration": r"\b(?:send|post|upload|email|forward)\b[^.\n]{0,40}"
+        r"\b(?:password|credentials|api key|secrets?|tokens?)\b",
+        "concealment": r"\bdo not (?:tell|inform|mention|reveal)\b[^.\n]{0,20}\b(?:the )?user\b",
+    }.items()
+}
+
+
+def injection_flags(text: str) -> list[str]:
+    """The prompt-injection patterns ``text`` matches (empty: none)."""
+    return [name for name, pattern in _INJECTION_PATTERNS.items() if pattern.search(text)]
+
+
+def trust_level(settings: TrustSettings, source: str | None) -> tuple[str, TrustLevel]:
+    """The source of a write (the default when None) and its trust level; an unknown source
+    is refused with the configured ones."""
+    name = settings.default_source if source is None else source
+    if not isinstance(name, str) or name not in settings.levels:
+        known = ", ".join(sorted(settings.levels))
+        raise ValidationError(
+            f"unknown write source {name!r}; use one of: {known} "
+            "(or declare it in AGENTMEM_TRUST__LEVELS)"
+        )
+    return name, settings.levels[name]
+
+
+@dataclass(frozen=True)
+class Screened:
+    """Records of one write, split into those to store and those to hold in quarantine."""
+
+    store: list[MemoryRecord]
+    held: list[MemoryRecord]
+
+
+def screen(
+    settings: TrustSettings, records: Sequence[MemoryRecord], source: str | None
+) -> Screened:
+    """Stamp each record's provenance with its source, trust level and injection flags, and
+    decide which go to quarantine."""
+    name, level = trust_level(settings, source)
+    store: list[MemoryRecord] = []
+    held: list[MemoryRecord] = []
+    for record in records:
+        flags = (
+            injection_flags(record.text) if settings.injection is not InjectionAction.OFF else []
+        )
+        provenance: dict[str, Any] = {**record.provenance, "source": name, "trust": level.value}
+        if flags:
+            provenance["flags"] = sorted({*provenance.get("flags", []), INJECTION_FLAG, *flags})
+        quarantine = level is TrustLevel.UNTRUSTED or (
+            bool(flags) and settings.injection is InjectionAction.QUARANTINE
+        )
+        if quarantine:
+            provenance["quarantine"] = PENDING
+        record.provenance = provenance
+        (held if quarantine else store).append(record)
+    return Screened(store, held)
+
+
+def hold(backends: Backends, records: Sequence[MemoryRecord]) -> None:
+    """Put records in quarantine (one transaction)."""
+    if not records:
+        return
+    at = time.time()
+
+    def write(cur: sql.Cursor, ph: str) -> None:
+        for r in records:
+            sql.put_quarantine(
+                cur,
+                ph,
+                memory_id=r.id,
+                scope=r.scope,
+                record=r.model_dump(mode="json"),
+                source=str(r.provenance.get("source", "")),
+                flags=list(r.provenance.get("flags", [])),
+                at=at,
+            )
+
+    backends.store.transact(write)
+
+
+class Quarantine:
+    """What untrusted sources wrote, waiting for review: ``mem.quarantine``."""
+
+    def __init__(self, backends: Backends) -> None:
+        self._backends = backends
+
+    def list(self, scope: Scope | None = None, limit: int = 1000) -> list[MemoryRecord]:
+        """Held memories (in ``scope`` and the scopes under it; all for None), oldest first."""
+        rows = self._backends.store.transact(
+            lambda cur, ph: sql.read_quarantine(cur, ph, scope=scope, limit=limit)
+        )
+        return [MemoryRecord.model_validate(r.record) for r in rows]
+
+    def approve(
+        self, ids: Sequence[str], scope: Scope | None = None
+    ) -> builtins.list[MemoryRecord]:
+        """Store held memories as trusted writes (indexed, in the graph, consolidated,
+        trainable from now on). Returns the stored records."""
+        from agentmem.notes import api as notes  # approved facts are linked like any write
+
+        rows = self._rows(ids, scope)
+        records = []
+        for row in rows:
+            record = MemoryRecord.model_validate(row.record)
+            record.provenance = {**record.provenance, "quarantine": "approved"}
+            records.append(record)
+        present = {r.id for r in self._backends.store.get_many([r.id for r in records])}
+        notes.insert(self._backends, [r for r in records if r.id not in present], "quarantine")
+        self._backends.store.transact(lambda cur, ph: sql.drop_quarantine(cur, ph, list(ids)))
+        return records
+
+    def reject(self, ids: Sequence[str], scope: Scope | None = None) -> int:
+        """Drop held memories; returns how many."""
+        rows = self._rows(ids, scope)
+        return int(
+            self._backends.store.transact(
+                lambda cur, ph: sql.drop_quarantine(cur, ph, [r.id for r in rows])
+            )
+        )
+
+    def search(self, query: str, scope: Scope, k: int = 10) -> builtins.list[SearchHit]:
+        """Held memories of ``scope`` sharing words with ``query``, best first (a plain word
+        overlap: quarantine is small and is never embedded)."""
+        words = set(re.findall(r"\w+", query.lower()))
+        scored = []
+        for record in self.list(scope):
+            overlap = words & set(re.findall(r"\w+", record.text.lower()))
+            if overlap:
+                scored.append((len(overlap) / max(len(words), 1), record))
+        scored.sort(key=lambda pair: -pair[0])
+        return [
+            SearchHit(record=r, score=s, channels={"quarantine": ChannelScore(rank=i, score=s)})
+            for i, (s, r) in enumerate(scored[:k], start=1)
+        ]
+
+    def _rows(self, ids: Sequence[str], scope: Scope | None) -> builtins.list[sql.QuarantineRow]:
+        if isinstance(ids, str) or not ids:
+            raise ValidationError("pass a non-empty list of quarantined memory ids")
+        wanted = list(dict.fromkeys(ids))
+        rows = self._backends.store.transact(
+            lambda cur, ph: sql.read_quarantine(cur, ph, ids=wanted, limit=len(wanted))
+        )
+        missing = set(wanted) - {r.id for r in rows}
+        if missing:
+            raise NotFound(
+                f"not in quarantine: {sorted(missing)}; list held ids with "
+                "mem.quarantine.list() or `agentmem quarantine list`"
+            )
+        if scope is not None:
+            outside = [
+                r.id for r in rows if not scope.contains(Scope.model_validate(r.record["scope"]))
+            ]
+            if outside:
+                raise PermissionDenied(
+                    f"quarantined memories {outside} are outside scope {scope}; "
+                    "review them with their own scope"
+                )
+        return rows
+
+
+__all__ = [
+    "INJECTION_FLAG",
+    "Quarantine",
+    "Screened",
+    "hold",
+    "injection_flags",
+    "screen",
+    "trust_level",
+]

@@ -1,0 +1,70 @@
+"""Settings of the memory service, read from ``AGENTMEM_SERVER_*`` (the memory itself is
+configured by :class:`agentmem.Settings` as everywhere else)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from limits import RateLimitItem, parse
+from pydantic import Field, field_validator
+from pydantic import ValidationError as PydanticValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from agentmem.errors import InvalidSettings, first_message
+
+
+class ServerSettings(BaseSettings):
+    """How ``agentmem serve`` listens, limits and reports. Build it explicitly and pass it in."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="AGENTMEM_SERVER_", extra="ignore", validate_default=True
+    )
+
+    host: str = Field(default="127.0.0.1", description="interface to listen on")
+    port: int = Field(default=8080, ge=0, le=65535, description="TCP port")
+    rate_limit: str = Field(
+        default="600/minute",
+        description="requests per API key, in the `limits` notation (e.g. 100/second, "
+        "600/minute); 'off' disables it",
+    )
+    max_body_bytes: int = Field(
+        default=1_048_576, ge=1024, description="largest request body accepted (413 beyond)"
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="origins allowed by CORS; empty (the default) sends no CORS headers",
+    )
+    graceful_timeout_s: float = Field(
+        default=30.0, ge=0, description="seconds in-flight requests get to finish on shutdown"
+    )
+    log_json: bool = Field(default=True, description="structured JSON logs (one object a line)")
+    log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
+    metrics: bool = Field(default=True, description="serve Prometheus metrics on /metrics")
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _parse_limit(cls, value: str) -> str:
+        if value.strip().lower() == "off":
+            return "off"
+        try:
+            parse(value)
+        except ValueError:
+            raise ValueError(
+                f"rate_limit {value!r} is not a rate like '600/minute' or '10/second' (or 'off')"
+            ) from None
+        return value
+
+    def rate_item(self) -> RateLimitItem | None:
+        """The per-key rate limit, or None when it is off."""
+        return None if self.rate_limit == "off" else parse(self.rate_limit)
+
+    @classmethod
+    def load(cls, **overrides: Any) -> ServerSettings:
+        """Read settings (overrides, then environment), raising InvalidSettings."""
+        try:
+            return cls(**overrides)
+        except PydanticValidationError as exc:
+            raise InvalidSettings(f"invalid server settings: {first_message(exc)}") from None
+
+
+__all__ = ["ServerSettings"]

@@ -1,0 +1,62 @@
+"""Consolidation runs started through the API, run one at a time in a background thread.
+
+The pipeline may take minutes (adapter training), so a request only queues it and returns the
+run id; the ledger tells how it goes. On shutdown the queue is drained before the memory is
+closed, so an accepted run is never cut off half-way.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from agentmem.memory import Memory
+from agentmem.models import Scope
+
+log = logging.getLogger("server.jobs")
+
+
+class ConsolidationJobs:
+    """A one-thread queue of inline consolidation runs, remembering which key asked for each."""
+
+    def __init__(self, memory: Memory, on_done: Callable[[str], None] | None = None) -> None:
+        self._memory = memory
+        self._on_done = on_done
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="consolidation")
+        self._owners: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def submit(
+        self, run_id: str, key_id: str, scope: Scope, stages: Sequence[str] | None
+    ) -> Future[None]:
+        """Queue a run of the pipeline for ``scope`` under ``run_id``."""
+        with self._lock:
+            self._owners[run_id] = key_id
+        return self._executor.submit(self._run, run_id, scope, stages)
+
+    def owns(self, run_id: str, key_id: str) -> bool:
+        """Whether ``key_id`` started ``run_id`` (a queued run has no ledger rows yet)."""
+        with self._lock:
+            return self._owners.get(run_id) == key_id
+
+    def _run(self, run_id: str, scope: Scope, stages: Sequence[str] | None) -> None:
+        from consolidation.pipeline import run_inline
+
+        result = "failed"
+        try:
+            report = run_inline(self._memory, scope, run_id=run_id, stages=stages)
+            result = "skipped" if report.skipped else "done"
+        except Exception:  # recorded in the ledger by run_inline; logged here
+            log.exception("consolidation run failed", extra={"run_id": run_id})
+        finally:
+            if self._on_done is not None:
+                self._on_done(result)
+
+    def shutdown(self) -> None:
+        """Finish every queued run, then stop the worker thread."""
+        self._executor.shutdown(wait=True)
+
+
+__all__ = ["ConsolidationJobs"]

@@ -1,0 +1,142 @@
+"""API keys: created, listed, verified and revoked against the memory's record store.
+
+A key is ``amk_<id>_<secret>``: the id finds the row, the secret proves possession. Only the
+SHA-256 of the secret is stored (the secret is 256 random bits, so a plain hash is enough: a
+slow password hash protects guessable secrets, which these are not). The full key is shown
+once, when it is created.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import time
+from datetime import UTC, datetime
+
+from pydantic import BaseModel, ConfigDict
+
+from agentmem.errors import NotFound, ValidationError
+from agentmem.models import Scope
+from agentmem.stores import RecordStore
+from agentmem.stores._keys_sql import KeyRow
+
+PREFIX = "amk_"
+_TOKEN = re.compile(r"^amk_([0-9a-f]{16})_([A-Za-z0-9_-]{20,100})$")
+
+
+class ApiKey(BaseModel):
+    """An API key as the service and ``agentmem keys list`` show it (never its secret).
+
+    A key is bound to one org; ``user_ids`` / ``agent_ids``, when not empty, limit it further to
+    those users / agents (an agent key reads and writes only its agents' scopes)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    name: str
+    org_id: str
+    user_ids: tuple[str, ...] = ()
+    agent_ids: tuple[str, ...] = ()
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+    @classmethod
+    def from_row(cls, row: KeyRow) -> ApiKey:
+        """The public view of a stored key."""
+        return cls(
+            id=row.id,
+            name=row.name,
+            org_id=row.org_id,
+            user_ids=row.user_ids,
+            agent_ids=row.agent_ids,
+            created_at=datetime.fromtimestamp(row.created_at, UTC),
+            revoked_at=None
+            if row.revoked_at is None
+            else datetime.fromtimestamp(row.revoked_at, UTC),
+        )
+
+
+class CreatedKey(BaseModel):
+    """A new key and its token: the only time the token is available."""
+
+    key: ApiKey
+    token: str
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def _check_store(store: RecordStore) -> RecordStore:
+    if not store.supports_keys:
+        raise ValidationError(
+            f"{type(store).__name__} cannot keep API keys; use the SQLite or PostgreSQL store"
+        )
+    return store
+
+
+def create_key(
+    store: RecordStore,
+    *,
+    org_id: str,
+    name: str = "",
+    user_ids: tuple[str, ...] = (),
+    agent_ids: tuple[str, ...] = (),
+) -> CreatedKey:
+    """Create a key bound to ``org_id`` (and, if given, only these users / agents)."""
+    # Scope.of validates every id the way stored scopes are validated.
+    Scope.of(org_id=org_id)
+    for user_id in user_ids:
+        Scope.of(user_id=user_id)
+    for agent_id in agent_ids:
+        Scope.of(agent_id=agent_id)
+    if len(name) > 200:
+        raise ValidationError(f"key name is {len(name)} characters; keep it under 200")
+    key_id = secrets.token_hex(8)
+    secret = secrets.token_urlsafe(32)
+    row = KeyRow(
+        id=key_id,
+        name=name,
+        org_id=org_id,
+        user_ids=tuple(dict.fromkeys(user_ids)),
+        agent_ids=tuple(dict.fromkeys(agent_ids)),
+        secret_hash=_hash(secret),
+        created_at=time.time(),
+    )
+    _check_store(store).key_write(row)
+    return CreatedKey(key=ApiKey.from_row(row), token=f"{PREFIX}{key_id}_{secret}")
+
+
+def verify_key(store: RecordStore, token: str) -> ApiKey | None:
+    """The unrevoked key ``token`` proves, or None (malformed, unknown, wrong or revoked)."""
+    match = _TOKEN.match(token)
+    if match is None:
+        return None
+    row = _check_store(store).key_get(match.group(1))
+    if row is None or row.revoked_at is not None:
+        return None
+    if not hmac.compare_digest(row.secret_hash, _hash(match.group(2))):
+        return None
+    return ApiKey.from_row(row)
+
+
+def list_keys(store: RecordStore, org_id: str | None = None) -> list[ApiKey]:
+    """Every key (of one org), oldest first, revoked ones included."""
+    return [ApiKey.from_row(r) for r in _check_store(store).key_rows(org_id)]
+
+
+def revoke_key(store: RecordStore, key_id: str) -> ApiKey:
+    """Revoke a key by id (the token stops working at once); returns it."""
+    store = _check_store(store)
+    if not store.key_revoke(key_id, time.time()):
+        row = store.key_get(key_id)
+        if row is None:
+            raise NotFound(f"no API key with id {key_id!r}; list them with `agentmem keys list`")
+    row = store.key_get(key_id)
+    assert row is not None
+    return ApiKey.from_row(row)
+
+
+__all__ = ["PREFIX", "ApiKey", "CreatedKey", "create_key", "list_keys", "revoke_key", "verify_key"]

@@ -1,0 +1,306 @@
+"""Request and response bodies of the REST API that the library's models do not already give.
+
+Responses reuse the library's pydantic models (:class:`~agentmem.models.MemoryRecord`,
+:class:`~agentmem.models.SearchHit`, :class:`~agentmem.context.Context`, ...); requests are the
+keyword arguments of the matching :class:`~agentmem.Memory` method, with the scope fields
+(``org_id``, ``user_id``, ``agent_id``, ``thread_id``) at the top level.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agentmem.experience.models import Outcome, Step
+from agentmem.models import MemoryKind, MemoryRecord
+
+T = TypeVar("T")
+
+_ID = Field(default=None, max_length=256)
+
+
+class ScopeFields(BaseModel):
+    """The scope of a request; ``org_id`` defaults to the API key's org."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    org_id: str | None = _ID
+    user_id: str | None = _ID
+    agent_id: str | None = _ID
+    thread_id: str | None = _ID
+
+    def scope_kwargs(self) -> dict[str, str | None]:
+        """The four scope fields as keyword arguments."""
+        return {
+            "org_id": self.org_id,
+            "user_id": self.user_id,
+            "agent_id": self.agent_id,
+            "thread_id": self.thread_id,
+        }
+
+
+class Message(BaseModel):
+    """One chat message of an episode."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: str = Field(min_length=1, max_length=64)
+    content: str
+    name: str | None = Field(default=None, max_length=256)
+
+
+class AddMemory(ScopeFields):
+    """``POST /v1/memories``: one memory, as ``text`` or as chat ``messages``."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "user_id": "alice",
+                    "text": "Alice moved to Lisbon in May 2023",
+                    "metadata": {"topic": "travel"},
+                }
+            ]
+        },
+    )
+
+    text: str | None = None
+    messages: list[Message] | None = Field(default=None, max_length=1000)
+    kind: MemoryKind = MemoryKind.EPISODIC
+    metadata: dict[str, Any] | None = None
+    event_time: datetime | None = None
+    importance: float | None = Field(default=None, ge=0, le=1)
+    infer: bool | Literal["deferred"] | None = None
+
+
+class BatchItem(BaseModel):
+    """One item of a batch add."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str
+    kind: MemoryKind = MemoryKind.EPISODIC
+    metadata: dict[str, Any] | None = None
+    event_time: datetime | None = None
+    importance: float | None = Field(default=None, ge=0, le=1)
+    valid_from: datetime | None = None
+    valid_to: datetime | None = None
+
+
+class AddBatch(ScopeFields):
+    """``POST /v1/memories/batch``: many memories in one transaction (all or none)."""
+
+    items: list[BatchItem] = Field(min_length=1, max_length=1000)
+    infer: bool | Literal["deferred"] | None = None
+
+
+class UpdateMemory(ScopeFields):
+    """``PATCH /v1/memories/{id}``: a new version of a memory."""
+
+    text: str | None = None
+    metadata: dict[str, Any] | None = None
+    importance: float | None = Field(default=None, ge=0, le=1)
+
+
+class SearchRequest(ScopeFields):
+    """``POST /v1/memories/search``: hybrid search in a scope."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"user_id": "alice", "query": "where does Alice live?"}]},
+    )
+
+    query: str
+    k: int = Field(default=10, ge=1, le=1000)
+    kinds: list[MemoryKind] | None = None
+    filters: dict[str, Any] | None = None
+    as_of: datetime | None = None
+    event_after: datetime | None = None
+    event_before: datetime | None = None
+    reference_time: datetime | None = None
+
+
+class ContextRequest(ScopeFields):
+    """``POST /v1/context``: a prompt-ready block within a token budget."""
+
+    query: str
+    max_tokens: int = Field(default=2000, ge=1, le=200_000)
+    kinds: list[MemoryKind] | None = None
+    filters: dict[str, Any] | None = None
+    as_of: datetime | None = None
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a listing; ``next_offset`` is None on the last page."""
+
+    items: list[T]
+    limit: int
+    offset: int
+    next_offset: int | None = None
+
+
+class MemoryPage(Page[MemoryRecord]):
+    """A page of memories."""
+
+
+class AppendTurn(ScopeFields):
+    """``POST /v1/buffers/append``: one turn into a thread's live buffer (``thread_id`` set)."""
+
+    role: str = Field(min_length=1, max_length=64)
+    content: str
+    name: str | None = Field(default=None, max_length=256)
+
+
+class FlushRequest(ScopeFields):
+    """``POST /v1/buffers/flush``: store a thread's buffer as an episode now."""
+
+
+class RecordExperience(ScopeFields):
+    """``POST /v1/experiences``: an attempt at a task, its trajectory and outcome."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "agent_id": "bot",
+                    "task": "book a table for two",
+                    "steps": [{"action": "search", "args": {"q": "restaurants"}}],
+                    "outcome": "success",
+                    "reward": 1.0,
+                }
+            ]
+        },
+    )
+
+    task: str
+    steps: list[Step] = Field(min_length=1, max_length=1000)
+    outcome: Outcome
+    reward: float | None = None
+    feedback: str | None = None
+    metadata: dict[str, Any] | None = None
+    used_procedures: list[str] | None = None
+
+
+class RecallExperience(ScopeFields):
+    """``POST /v1/experiences/recall``: past attempts and procedures for a task."""
+
+    task: str
+    k: int = Field(default=5, ge=1, le=100)
+    task_family: str | None = None
+    include_retired: bool = False
+
+
+class ConsolidationRequest(ScopeFields):
+    """``POST /v1/consolidation/runs``: run the consolidation pipeline for a scope, inline."""
+
+    stages: list[str] | None = None
+
+
+class StageSummary(BaseModel):
+    """What one stage of a run did."""
+
+    stage: str
+    count_in: int
+    count_out: int
+
+
+class RunSummary(BaseModel):
+    """What one consolidation run did."""
+
+    run_id: str
+    scope: str
+    skipped: bool
+    duration_s: float
+    stages: list[StageSummary]
+
+
+class JobInfo(BaseModel):
+    """One ledger row of a consolidation run."""
+
+    run_id: str
+    stage: str
+    scope: str
+    status: str
+    count_in: int
+    count_out: int
+    started_at: float
+    duration_s: float
+    error: str | None = None
+
+
+class AdapterInfo(BaseModel):
+    """One registered adapter version."""
+
+    scope_key: str
+    version: int
+    kind: str
+    promoted: bool
+    score: float | None = None
+    base_score: float | None = None
+
+
+class PromoteRequest(ScopeFields):
+    """``POST /v1/adapters/promote``: promote a version of the scope's adapter."""
+
+    version: int = Field(ge=1)
+    force: bool = False
+
+
+class PromotionInfo(BaseModel):
+    """The outcome of a promotion."""
+
+    promoted: bool
+    reason: str
+    adapter: AdapterInfo
+
+
+class Health(BaseModel):
+    """Liveness / readiness."""
+
+    status: str
+    detail: str = ""
+
+
+class ErrorBody(BaseModel):
+    """Every error response: ``{"error": {...}}``."""
+
+    type: str
+    message: str
+    request_id: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    """The body of every 4xx and 5xx response."""
+
+    error: ErrorBody
+
+
+__all__ = [
+    "AdapterInfo",
+    "AddBatch",
+    "AddMemory",
+    "AppendTurn",
+    "BatchItem",
+    "ConsolidationRequest",
+    "ContextRequest",
+    "ErrorResponse",
+    "FlushRequest",
+    "Health",
+    "JobInfo",
+    "MemoryPage",
+    "Message",
+    "Page",
+    "PromoteRequest",
+    "PromotionInfo",
+    "RecallExperience",
+    "RecordExperience",
+    "RunSummary",
+    "ScopeFields",
+    "SearchRequest",
+    "StageSummary",
+    "UpdateMemory",
+]

@@ -1,0 +1,93 @@
+"""``agentmem consolidate --now`` and ``agentmem jobs`` through the real command line (typer's
+CliRunner on the ``agentmem`` app, with the plugin commands the entry points add)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner, Result
+
+import consolidation
+from agentmem import Memory, Settings, cli
+from agentmem.embedders import Embedder
+from consolidation import ledger
+
+
+@pytest.fixture(autouse=True)
+def shared_embedder(monkeypatch: pytest.MonkeyPatch, embedder: Embedder) -> None:
+    """Every command opens its Memory with the session's embedder (loaded once)."""
+    monkeypatch.setattr(cli, "open_memory", lambda s: Memory(settings=s, embedder=embedder))
+
+
+def run(home: Path, *args: str) -> Result:
+    """``agentmem --home HOME ARGS`` on a wide terminal (table cells do not wrap)."""
+    return CliRunner(env={"COLUMNS": "250"}).invoke(cli.app, ["--home", str(home), *args])
+
+
+def ok(home: Path, *args: str) -> Result:
+    result = run(home, *args)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def _fill(home: Path, embedder: Embedder) -> None:
+    with Memory(settings=Settings.load(home=home), embedder=embedder) as mem:
+        for user in ("alice", "bob"):
+            for i in range(2):
+                mem.add(
+                    f"{user.title()}: I adopted a cat named Tom{i}. I work as a nurse in Berlin.",
+                    user_id=user,
+                    thread_id=f"t{i}",
+                    infer="deferred",
+                )
+
+
+def _table(output: str) -> list[list[str]]:
+    """The body rows of a rich table (cells split on the box character)."""
+    return [
+        [c.strip() for c in line.strip("│ ").split("│")]
+        for line in output.splitlines()
+        if line.startswith("│")
+    ]
+
+
+def test_consolidate_now_one_user_then_jobs(home: Path, embedder: Embedder) -> None:
+    _fill(home, embedder)
+    out = ok(home, "consolidate", "--now", "--user", "alice").output
+    assert "user_id=alice: run " in out and "extract 2->" in out and "bob" not in out
+    with Memory(settings=Settings.load(home=home), embedder=embedder) as mem:
+        alice = mem.list(user_id="alice", kinds=["semantic"], limit=100)
+        assert alice and all(r.scope.user_id == "alice" for r in alice)
+        assert not mem.list(user_id="bob", kinds=["semantic"], limit=100)
+        episodes = mem.list(user_id="alice", kinds=["episodic"], limit=100)
+        assert {r.metadata["extraction"] for r in episodes} == {"done"}
+        (run_row,) = [r for r in ledger.jobs(mem) if r.stage == ledger.RUN_STAGE]
+    assert run_row.run_id in out  # the printed run id is the ledger's
+
+    rows = _table(ok(home, "jobs").output)
+    assert {r[2] for r in rows} == {"run", *consolidation.STAGES}
+    assert {(r[0], r[1], r[3]) for r in rows} == {(run_row.run_id[:8], "user_id=alice", "done")}
+    extract = next(r for r in rows if r[2] == "extract")
+    assert extract[4] == "2" and int(extract[5]) >= 1  # in: 2 episodes; out: facts written
+    assert len(_table(ok(home, "jobs", "--limit", "3").output)) == 3
+    assert _table(ok(home, "jobs", "--user", "bob").output) == []
+
+
+def test_consolidate_now_every_active_scope(home: Path, embedder: Embedder) -> None:
+    _fill(home, embedder)
+    out = ok(home, "consolidate", "--now").output
+    assert "user_id=alice: run" in out and "user_id=bob: run" in out
+    rows = _table(ok(home, "jobs", "--user", "bob").output)
+    assert {r[2] for r in rows if r[3] == "done"} == {"run", *consolidation.STAGES}
+    with Memory(settings=Settings.load(home=home), embedder=embedder) as mem:
+        assert mem.list(user_id="bob", kinds=["semantic"], limit=100)
+    # Nothing new since: nothing runs, and the ledger gains no rows.
+    again = ok(home, "consolidate", "--now").output
+    assert "nothing to consolidate" in again
+    assert len(_table(ok(home, "jobs", "--limit", "500").output)) == len(rows) * 2
+
+
+def test_queueing_needs_a_scope(home: Path) -> None:
+    result = run(home, "consolidate")
+    assert result.exit_code == 1 and "queueing needs a scope" in result.output

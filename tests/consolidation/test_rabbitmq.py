@@ -1,0 +1,56 @@
+"""The pipeline through a real worker with RabbitMQ as the broker
+(``amqp://guest:guest@127.0.0.1:5672//``) and the ``rpc://`` result backend: scope locks then
+live in the store, and the store ends as the inline path leaves it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import consolidation
+from agentmem import Scope, Settings
+from agentmem.embedders import Embedder
+from consolidation import run_inline
+from consolidation.app import create_app
+from consolidation.locks import StoreScopeLock, scope_lock
+from consolidation.tasks import consolidate
+from tests.consolidation import workers
+
+
+def test_pipeline_on_a_rabbitmq_worker(
+    rabbitmq_url: str, embedder: Embedder, tmp_path: Path
+) -> None:
+    home, reference = tmp_path / "celery", tmp_path / "inline"
+    for h in (home, reference):
+        workers.fill(h, embedder, "rabbit", 4)
+    env = workers.env_for(home, rabbitmq_url, AGENTMEM_CONSOLIDATION__RESULT_BACKEND="rpc://")
+    settings = Settings.load(home=home, consolidation=workers.client_settings(env))
+    client = create_app(settings)
+    assert client.conf.broker_url.startswith("amqp://")
+    log = tmp_path / "worker.log"
+    with workers.running(workers.worker_args(), env, log):
+        run_id, _ = consolidate(Scope.of(user_id="rabbit"), celery_app=client)
+        workers.wait(
+            lambda: any(
+                r == run_id and s == "run" and st == "done"
+                for r, s, st, _, _ in workers.jobs(home, "user_id=rabbit")
+            ),
+            120,
+            log,
+            "the run to finish on the RabbitMQ worker",
+        )
+    rows = workers.jobs(home, "user_id=rabbit")
+    assert sorted((s, st) for r, s, st, _, _ in rows if r == run_id) == sorted(
+        (s, "done") for s in ("run", *consolidation.STAGES)
+    )
+    with workers.open_home(home, embedder) as mem:
+        lock = scope_lock(
+            mem,
+            mem.settings.model_copy(update={"consolidation": settings.consolidation}),
+            "user_id=rabbit",
+        )
+        assert isinstance(lock, StoreScopeLock) and lock.owner() is None  # released
+    with workers.open_home(reference, embedder) as mem:
+        run_inline(mem, Scope.of(user_id="rabbit"))
+    got = workers.contents(home, embedder, "rabbit")
+    assert got == workers.contents(reference, embedder, "rabbit")
+    assert any(kind == "semantic" for kind, _, _, _ in got)

@@ -1,0 +1,137 @@
+"""Forgetting reaches trained weights: an adapter trained on a forgotten memory is tainted and
+stops serving at once, consolidation retrains a clean one without it, promotes it through the
+registry, and a probe of generated questions about the forgotten turn finds no leak."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agentmem import Memory, Scope, Settings, forgetting
+from agentmem.parametric import scope_key
+from agentmem.stores import _forget_sql as sql
+from consolidation import run_inline
+from gpu import AdapterRegistry, TrainSetConfig
+from gpu.clean import CleanConfigs, retrain_forgotten
+from gpu.pipeline import train_scope_adapter
+from tests.gpu._tiny import TURNS, TinyEmbedder, fast_config
+
+ALICE = Scope(user_id="alice")
+ON_TRAIN = TrainSetConfig(eval_fraction=0.0)
+FORGOTTEN = "Alice: I adopted a beagle puppy named Rex from the shelter."
+
+
+@pytest.fixture
+def tiny_mem(tmp_path: Path, tiny_embedder: TinyEmbedder) -> Iterator[Memory]:
+    with Memory(settings=Settings.load(home=tmp_path / "home"), embedder=tiny_embedder) as mem:
+        mem.add_many(
+            [
+                {"text": f"{s}: {t}", "metadata": {"session": i // 8, "speaker": s}}
+                for i, (s, t) in enumerate(TURNS)
+            ],
+            user_id="alice",
+        )
+        yield mem
+
+
+def test_a_tainted_adapter_stops_serving_at_once_and_a_clean_one_replaces_it(
+    tiny_mem: Memory, tiny_embedder: TinyEmbedder
+) -> None:
+    registry = AdapterRegistry.from_settings(tiny_mem.settings)
+    key = scope_key(ALICE)
+    trained = train_scope_adapter(
+        tiny_mem, ALICE, config=fast_config(), trainset_config=ON_TRAIN, registry=registry
+    )
+    assert trained.promotion is not None and trained.promotion.promoted
+    gone = next(r for r in tiny_mem.list(user_id="alice") if r.text == FORGOTTEN)
+    assert gone.id in trained.version.metadata.source_ids  # membership is testable
+    assert registry.query_encoder(key, tiny_embedder) is not None
+
+    report = tiny_mem.forget(gone.id, reason="asked", user_id="alice")
+
+    assert report.status == "retrain_pending"
+    assert report.adapters_tainted == [
+        {"scope_key": key, "version": 1, "kind": "retriever", "was_serving": True}
+    ]
+    # immediate: the very next read gets no adapter (search falls back to the base model)
+    assert registry.current(key) is None
+    assert registry.query_encoder(key, tiny_embedder) is None
+    assert registry.get(key, 1).tainted
+    # its weights are erased at once; the metadata stays for the record
+    assert [p.name for p in registry.get(key, 1).path.iterdir()] == ["agentmem_adapter.json"]
+    assert not registry.promote(key, 1).promoted  # never promoted again
+    assert all(h.record.id != gone.id for h in tiny_mem.search("beagle Rex", user_id="alice"))
+    # the probe texts wait in the journal until the clean adapter is probed
+    journal = tiny_mem.backends.store.transact(
+        lambda cur, ph: sql.read_jobs(cur, ph, forget_id=report.forget_id)
+    )[0]
+    assert journal.probe == [FORGOTTEN]
+
+    updated = retrain_forgotten(
+        tiny_mem,
+        ALICE,
+        registry=registry,
+        configs=CleanConfigs(retriever=fast_config(), trainset=ON_TRAIN),
+    )
+
+    assert len(updated) == 1
+    final = forgetting.reports(tiny_mem, forget_id=report.forget_id)[0]
+    assert final.status == "done"
+    assert final.retrained[0]["version"] == 2 and final.retrained[0]["promoted"]
+    assert final.probe is not None and final.probe["questions"] > 0
+    assert final.probe["leaks"] == 0 and final.probe["passed"]
+    clean = registry.current(key)
+    assert clean is not None and clean.version == 2
+    assert gone.id not in clean.metadata.source_ids
+    journal = tiny_mem.backends.store.transact(
+        lambda cur, ph: sql.read_jobs(cur, ph, forget_id=report.forget_id)
+    )[0]
+    assert journal.probe is None  # erased once probed
+    # the consolidation stage finds nothing left to retrain
+    run = run_inline(tiny_mem, ALICE, stages=["retrain_forgotten"])
+    assert run.results["retrain_forgotten"].count_in == 0
+
+
+def test_a_tainted_recall_adapter_falls_back_to_retrieval_and_is_retrained_clean(
+    tiny_mem: Memory, tmp_path: Path
+) -> None:
+    from gpu.recall_data import build_recallset
+    from gpu.recall_pipeline import train_scope_recall_adapter
+    from tests.gpu._tiny import scope_records
+    from tests.gpu._tiny_lm import build_tiny_lm_for
+    from tests.gpu.test_recall_adapter import fast_recall_config
+
+    tiny_lm = build_tiny_lm_for(tmp_path / "tiny-gpt2", build_recallset(scope_records()))
+    registry = AdapterRegistry.from_settings(tiny_mem.settings)
+    key = scope_key(ALICE)
+    config = fast_recall_config(max_steps=20, eval_interval=20)
+    first = train_scope_recall_adapter(tiny_mem, ALICE, tiny_lm, config=config, registry=registry)
+    registry.promote(key, first.version.version, force=True)
+    question = "Which pet did Alice adopt?"
+    always = tiny_mem.recall(question, user_id="alice", gate_threshold=-1e9)
+    assert always.source == "parametric"
+    gone = next(r for r in tiny_mem.list(user_id="alice") if r.text == FORGOTTEN)
+
+    report = tiny_mem.forget(gone.id, reason="asked", user_id="alice")
+
+    assert [(t["kind"], t["was_serving"]) for t in report.adapters_tainted] == [("recall", True)]
+    after = tiny_mem.recall(question, user_id="alice", gate_threshold=-1e9)
+    assert after.source == "retrieved"  # at once: no tainted adapter answers
+    assert all(h.record.id != gone.id for h in after.hits)
+    retrain_forgotten(
+        tiny_mem,
+        ALICE,
+        registry=registry,
+        configs=CleanConfigs(recall=config, force_promote=True),
+    )
+    final = forgetting.reports(tiny_mem, forget_id=report.forget_id)[0]
+    assert final.status == "done" and final.retrained[0]["kind"] == "recall"
+    assert final.retrained[0]["promoted"]
+    assert final.probe is not None and final.probe["questions"] > 0
+    assert final.probe["adapters"][0]["clean_sources"]
+    assert final.probe["leaks"] == 0
+    clean = registry.current(key, "recall")
+    assert clean is not None and gone.id not in clean.metadata.source_ids
+    assert tiny_mem.recall(question, user_id="alice", gate_threshold=-1e9).source == "parametric"

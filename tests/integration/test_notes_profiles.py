@@ -1,0 +1,313 @@
+"""Linked notes that evolve, user/agent profiles and the context strategy (issue 15).
+
+LLM-free by default; the LLM paths run through litellm with ``mock_response``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+from agentmem import Memory, Settings, extract_pending, writing
+from agentmem.embedders import Embedder
+from agentmem.errors import InvalidLink, InvalidProfile, NotFound, ProfileSchemaChanged
+from agentmem.models import Scope
+from agentmem.notes import LinkType
+from agentmem.notes import api as notes_api
+from agentmem.semantic.llm import LLMClient, load_litellm
+
+USER = "alice"
+MODEL = "ollama/llama3"
+
+
+def open_mem(home: Path, embedder: Embedder, **settings: Any) -> Memory:
+    """A memory with evolution on (off by default, see docs/configuration.md)."""
+    notes = {"evolve": True, **settings.pop("notes", {})}
+    return Memory(
+        settings=Settings.load(home=home, adapters="off", notes=notes, **settings),
+        embedder=embedder,
+    )
+
+
+@pytest.fixture
+def mem(home: Path, embedder: Embedder) -> Iterator[Memory]:
+    with open_mem(home, embedder) as m:
+        yield m
+
+
+def note(mem: Memory, text: str, user_id: str = USER) -> Any:
+    return mem.add(text, kind="semantic", user_id=user_id)
+
+
+# links and evolution ---------------------------------------------------------------------
+
+
+def test_new_note_is_linked_typed_and_evolves_its_neighbour(mem: Memory) -> None:
+    a = note(mem, "Alice loves hiking in the Alps with her dog.")
+    b = note(mem, "Alice loves hiking in the Alps with her dog Rex every summer.")
+    assert {"keywords", "tags", "context"} <= set(b.metadata)
+    (link,) = mem.links(b.id, user_id=USER)
+    assert (link.source_id, link.target_id, link.type) == (b.id, a.id, LinkType.ELABORATES)
+    assert link.made_by == "rules" and "cosine" in link.reason
+    (back,) = mem.links(a.id)
+    assert back.direction == "in" and back.other_id == b.id
+    # The neighbour's context and keywords changed, as a new version in its history.
+    evolved = mem.get(a.id)
+    assert evolved.version == 2 and b.text in evolved.metadata["context"]
+    assert "rex" in evolved.metadata["keywords"]
+    entry = mem.history(a.id)[-1]
+    assert entry.old_metadata is not None and entry.new_metadata is not None
+    assert entry.actor == "notes:rules"
+    assert entry.old_metadata["context"] != entry.new_metadata["context"]
+    # ... and can be undone.
+    undone = mem.notes.undo(a.id, user_id=USER)
+    assert undone.metadata["context"] == entry.old_metadata["context"]
+    assert mem.history(a.id)[-1].actor == "notes:undo"
+    with pytest.raises(NotFound, match="no evolution left"):
+        mem.notes.undo(a.id)
+
+
+def test_contradicting_fact_links_to_what_it_supersedes(mem: Memory) -> None:
+    mem.add("Alice: I live in Paris.", user_id=USER, infer=True, event_time="2023-01-01")
+    mem.add("Alice: I moved to Berlin.", user_id=USER, infer=True, event_time="2023-06-01")
+    facts = mem.list(user_id=USER, kinds="semantic", include_invalidated=True)
+    new = next(f for f in facts if "Berlin" in f.text)
+    links = mem.links(new.id)
+    (contradicts,) = [link for link in links if link.type is LinkType.CONTRADICTS]
+    assert "supersedes" in contradicts.reason and contradicts.score > 0.3  # its own cosine
+
+
+def test_bad_links_are_refused(mem: Memory) -> None:
+    a = note(mem, "Alice plays the violin.")
+    other = note(mem, "Bob plays the violin.", user_id="bob")
+    with pytest.raises(InvalidLink, match="itself"):
+        mem.notes.link(a.id, a.id)
+    with pytest.raises(InvalidLink, match="different scopes"):
+        mem.notes.link(a.id, other.id)
+    with pytest.raises(InvalidLink, match="unknown link type"):
+        mem.notes.link(a.id, other.id, type="loves")
+    with pytest.raises(NotFound):  # the other scope's note is invisible from Alice's scope
+        mem.notes.link(a.id, other.id, user_id=USER)
+    assert mem.links(other.id, user_id="bob") == []
+    with pytest.raises(NotFound):
+        mem.links(other.id, user_id=USER)
+
+
+def test_link_cycles_expand_once_and_search_fuses_the_links_channel(mem: Memory) -> None:
+    a = note(mem, "Rex is Alice's golden retriever.")
+    b = note(mem, "The quarterly tax filing is due in April.")
+    c = note(mem, "Grandma's apple pie recipe needs cinnamon.")
+    for src, dst in ((a, b), (b, c), (c, a), (b, a)):  # a cycle, and both directions
+        mem.notes.link(src.id, dst.id, reason="test", user_id=USER)
+    scope = mem.backends.store
+    reached = notes_api.expand(mem.backends, [a.id], mem.get(a.id).scope, depth=3)
+    assert sorted(i for i, _ in reached) == sorted([b.id, c.id])  # each once, seed excluded
+    assert scope.link_rows([a.id])  # stored
+    plain = [h.record.id for h in mem.search("golden retriever dog", user_id=USER, k=3)]
+    expanded = mem.search("golden retriever dog", user_id=USER, k=3, expand_links=1)
+    by_id = {h.record.id: h for h in expanded}
+    assert "links" in by_id[b.id].channels
+    assert [h.record.id for h in expanded].index(b.id) <= plain.index(b.id)
+    with pytest.raises(ValueError, match="expand_links"):
+        mem.search("dog", user_id=USER, expand_links=9)
+
+
+def test_runaway_evolution_is_bounded_on_1000_near_duplicates(
+    home: Path, embedder: Embedder
+) -> None:
+    scope = Scope.of(user_id=USER)
+    with open_mem(home, embedder, notes={"max_evolve_per_add": 1, "max_links": 3}) as mem:
+        drinks = ("green tea", "black tea", "oolong", "mint tea")
+        reports = []
+        for start in range(0, 1000, 250):
+            records = [
+                writing.new_record(
+                    mem.backends, scope, f"Alice likes {drinks[i % 4]} {i}.", kind="semantic"
+                )
+                for i in range(start, start + 250)
+            ]
+            reports.append(notes_api.insert(mem.backends, records))
+        total = sum(r.notes for r in reports)
+        evolved = sum(r.evolved for r in reports)
+        links = sum(r.links for r in reports)
+        candidates = sum(r.candidates for r in reports)
+        settings = mem.settings.notes
+        assert total == 1000
+        assert 0 < evolved <= settings.max_evolve_per_add * total
+        assert links <= settings.max_links * total
+        # Candidates per note: the index's nearest plus at most as many from its own batch.
+        assert candidates <= 2 * settings.candidates * total
+        # Work is linear: each write's evolutions are one version per neighbour it changed,
+        # never a cascade, and every context stays within its cap.
+        notes_versions = 0
+        for r in mem.list(user_id=USER, kinds="semantic", limit=2000):
+            assert len(r.metadata["context"]) <= settings.max_context_chars
+            assert len(r.metadata["keywords"]) <= settings.max_keywords
+            notes_versions += r.version - 1
+        assert notes_versions == evolved
+
+
+# profiles ----------------------------------------------------------------------------------
+
+
+def test_profile_set_get_types_and_history(mem: Memory) -> None:
+    profile = mem.profile(user_id=USER)
+    view = profile.set(location="Paris", preferences=["jazz"], age="31")
+    assert view.model.location == "Paris" and view.model.age == 31
+    assert view.fields["location"].actor == "api"
+    with pytest.raises(InvalidProfile, match="unknown profile field 'hobby'"):
+        profile.set(hobby="chess")
+    with pytest.raises(InvalidProfile, match="'age' expects"):
+        profile.set(age="old", location="Rome")
+    assert profile.get().model.location == "Paris"  # nothing written on error
+    profile.set(location="Berlin", reason="moved")
+    assert [v.value for v in profile.history("location")] == ["Paris", "Berlin"]
+    assert profile.history("location")[0].superseded_at is not None
+    assert mem.profile(user_id="bob").get().fields == {}  # isolated per user
+    agent = mem.profile(agent_id="planner")  # an agent's own profile
+    agent.set(goals=["keep plans short"])
+    assert agent.key.startswith("agent:") and agent.get().model.goals == ["keep plans short"]
+    assert profile.get().model.goals == []
+
+
+def test_profile_is_built_from_facts_and_revised_by_a_newer_fact(mem: Memory) -> None:
+    mem.add("Alice: I live in Paris and I love jazz.", user_id=USER, infer=True,
+            event_time="2023-01-01")  # fmt: skip
+    view = mem.profile(user_id=USER).get()
+    assert view.model.location == "Paris"
+    assert view.fields["location"].sources and "jazz" in view.model.preferences[0]
+    # Deferred to consolidation: the profile follows when the pending episode is extracted.
+    mem.add("Alice: I moved to Berlin.", user_id=USER, infer="deferred", event_time="2023-06-01")
+    assert mem.profile(user_id=USER).get().model.location == "Paris"
+    extract_pending(mem, {"user_id": USER})
+    profile = mem.profile(user_id=USER)
+    assert profile.get().model.location == "Berlin"
+    old, new = profile.history("location")
+    assert old.value == "Paris" and old.valid_to is not None and new.actor == "facts:rules"
+    assert profile.refresh() == 0  # idempotent
+
+
+def test_profile_first_in_context_within_budget(mem: Memory) -> None:
+    mem.profile(user_id=USER).set(location="Berlin", goals=["learn German"])
+    note(mem, "Alice plays chess on Sundays.")
+    ctx = mem.context("what does alice do", user_id=USER, max_tokens=200)
+    assert ctx.text.startswith("## Profile\n- location: Berlin") and ctx.tokens <= 200
+    tiny = mem.context("what does alice do", user_id=USER, max_tokens=12)
+    assert tiny.tokens <= 12
+
+
+class ProfileV1(BaseModel):
+    city: str | None = None
+    age: int | None = None
+
+
+class ProfileV2(BaseModel):
+    age: float | None = None
+
+
+class ProfileV3(BaseModel):
+    age: list[int] = []
+
+
+def test_changed_profile_model_migrates_or_fails_clearly(mem: Memory) -> None:
+    mem.profile(user_id=USER, model=ProfileV1).set(city="Oslo", age=40)
+    with pytest.raises(ProfileSchemaChanged, match="'city' is not a field of ProfileV2"):
+        mem.profile(user_id=USER, model=ProfileV2).get()
+    with pytest.raises(ProfileSchemaChanged, match="age=40"):
+        mem.profile(user_id=USER, model=ProfileV3).get()
+    profile = mem.profile(user_id=USER, model=ProfileV2)
+    with pytest.raises(InvalidProfile, match="no stored field 'town'"):
+        profile.migrate(drop=["town"])
+    view = profile.migrate(drop=["city"])  # retired, kept in history
+    assert view.model.age == 40.0 and view.fields["age"].actor == "migrate"
+    assert [v.value for v in profile.history("age")] == [40, 40.0]
+    assert mem.profile(user_id=USER, model=ProfileV1).history("city")[0].value == "Oslo"
+
+
+# context strategy ------------------------------------------------------------------------------
+
+
+def test_context_strategy_auto_forced_and_reasoned(home: Path, embedder: Embedder) -> None:
+    things = ["walked the dog", "baked bread", "fixed my bike", "painted the fence", "read Dune",
+              "called my sister", "planted tomatoes", "went swimming"]  # fmt: skip
+    turns = [f"Alice: on day {i} I {things[i % 8]} with {i} friends." for i in range(40)]
+    with open_mem(home, embedder) as mem:
+        mem.add_many(turns[:5], user_id=USER)
+        small = mem.context("what did alice do", user_id=USER, max_tokens=2000)
+        assert small.strategy == "full_history" and "fits" in small.strategy_reason
+        assert len(small.records) == 5
+        mem.add_many(turns[5:], user_id=USER)
+        big = mem.context("what did alice do", user_id=USER, max_tokens=150)
+        assert big.strategy == "retrieval" and "over the" in big.strategy_reason
+    with open_mem(home, embedder, context={"strategy": "retrieval"}) as mem:
+        forced = mem.context("what did alice do", user_id=USER, max_tokens=2000)
+        assert forced.strategy == "retrieval" and "forced" in forced.strategy_reason
+    with open_mem(home, embedder, context={"strategy": "full_history"}) as mem:
+        newest = mem.context("what did alice do", user_id=USER, max_tokens=150)
+        assert newest.strategy == "full_history" and newest.tokens <= 150
+        assert "day 39" in newest.text and "day 0 " not in newest.text
+
+
+# the LLM path ----------------------------------------------------------------------------------
+
+
+def test_llm_links_and_evolution_with_mock_response(home: Path, embedder: Embedder) -> None:
+    with open_mem(home, embedder) as mem:
+        a = note(mem, "Alice adopted a dog named Rex.")
+    answer = {
+        "keywords": ["rex", "vet"],
+        "tags": ["pets"],
+        "context": "Rex's health",
+        "links": [{"target": "1", "type": "follows", "reason": "after the adoption"}],
+        "updates": [{"target": "1", "context": "Alice's dog Rex and his care", "tags": ["pets"]}],
+    }
+    kwargs = {"mock_response": json.dumps(answer)}
+    with open_mem(home, embedder, llm_model=MODEL, llm_kwargs=kwargs, llm_backoff_s=0.001) as mem:
+        b = note(mem, "Rex went to the vet for his vaccines.")
+        assert b.metadata["context"] == "Rex's health" and b.metadata["tags"] == ["pets"]
+        (link,) = mem.links(b.id)
+        assert link.type is LinkType.FOLLOWS and link.made_by == f"llm:{MODEL}"
+        evolved = mem.get(a.id)
+        assert evolved.metadata["context"] == "Alice's dog Rex and his care"
+        assert mem.history(a.id)[-1].actor == f"notes:llm:{MODEL}"
+    bad = {"mock_response": json.dumps({"links": [{"target": "7"}]})}
+    with open_mem(home, embedder, llm_model=MODEL, llm_kwargs=bad, llm_backoff_s=0.001) as mem:
+        c = note(mem, "Rex loves his new vet, Dr. Lee.")  # unusable answer: the rules link it
+        assert all(link.made_by == "rules" for link in mem.links(c.id))
+
+
+def test_llm_profile_update_with_mock_response(mem: Memory) -> None:
+    fact = note(mem, "Alice has worked as a nurse since 2020.")
+    answer = {"updates": [{"field": "occupation", "value": "nurse", "sources": ["1"]},
+                          {"field": "age", "value": "unknown"},
+                          {"field": "hobby", "value": "chess"}]}  # fmt: skip
+    litellm = load_litellm()
+
+    def completion(**kwargs: Any) -> Any:
+        return litellm.completion(**kwargs, mock_response=json.dumps(answer))
+
+    client = LLMClient(MODEL, backoff_s=0.001, retries=0, completion=completion)
+    profile = mem.profile(user_id=USER)
+    assert profile.observe([fact], llm=client) == 1  # wrong type and unknown field skipped
+    value = profile.get().fields["occupation"]
+    assert value.value == "nurse" and value.sources == [fact.id]
+    assert value.actor == f"facts:llm:{MODEL}"
+
+
+# PostgreSQL ----------------------------------------------------------------------------------
+
+
+def test_links_and_profiles_on_postgres(pg_url: str, tmp_path: Path, embedder: Embedder) -> None:
+    settings = Settings.load(home=tmp_path / "home", store_url=pg_url, adapters="off")
+    with Memory(settings=settings, embedder=embedder) as mem:
+        a = note(mem, "Alice loves hiking in the Alps with her dog.")
+        b = note(mem, "Alice loves hiking in the Alps with her dog Rex every summer.")
+        assert [link.target_id for link in mem.links(b.id)] == [a.id]
+        profile = mem.profile(user_id=USER)
+        profile.set(location="Paris")
+        profile.set(location="Berlin")
+        assert [v.value for v in profile.history("location")] == ["Paris", "Berlin"]

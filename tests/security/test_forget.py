@@ -1,0 +1,211 @@
+"""Forgetting on the embedded default: every copy goes (store, history, vector and BM25 index,
+graph, caches, buffers, quarantine), derived records follow their sources, and the faults of
+the issue: twice is idempotent, a racing consolidation run does not resurrect, a crash in the
+middle is finished on the next open, another scope's memory is refused."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from agentmem import Memory, Scope, Settings, forgetting
+from agentmem.embedders import Embedder
+from agentmem.errors import NotFound, PermissionDenied, ValidationError
+from agentmem.forgetting import sources_of
+from agentmem.stores import _forget_sql as sql
+from consolidation import run_inline
+from tests.security._checks import FORGOTTEN, KEPT, assert_forgotten, leaks
+
+ALICE = Scope(user_id="alice")
+
+
+def _fill(mem: Memory) -> tuple[str, list[str]]:
+    """The forgotten episode (facts extracted inline) and the kept ones; returns ids."""
+    gone = mem.add(FORGOTTEN, user_id="alice", infer=True)
+    kept = [r.id for r in mem.add_many(KEPT, user_id="alice")]
+    return gone.id, kept
+
+
+def test_forget_one_memory_removes_every_copy_and_what_derives_only_from_it(mem: Memory) -> None:
+    gone, kept = _fill(mem)
+    facts = mem.list(user_id="alice", kinds=["semantic"])
+    derived = [f.id for f in facts if gone in sources_of(f)]
+    assert derived, "the rules extractor made a fact from the episode"
+    assert any(leaks(h.record.text) for h in mem.search("beagle Rex", user_id="alice"))
+    assert "rex" in mem.graph.export("json", user_id="alice").lower()
+
+    report = mem.forget([gone], reason="user asked", user_id="alice")
+
+    assert report.status == "done"
+    assert set(report.forgotten_ids) == {gone, *derived}
+    assert report.derived == len(derived)
+    assert report.removed["records"] == 1 + len(derived)
+    assert report.removed["index_points"] == 1 + len(derived)
+    assert report.removed["history_entries"] > 0
+    assert report.removed["cached_vectors"] > 0
+    assert report.removed["graph_partitions"] == 1
+    assert_forgotten(mem, ALICE, report.forgotten_ids)
+    # what did not come from it stays, searchable, with its history
+    assert {r.id for r in mem.list(user_id="alice")} >= set(kept)
+    assert any("nurse" in h.record.text for h in mem.search("nurse hospital", user_id="alice"))
+    assert mem.history(kept[0])[0].new_text == KEPT[0]
+    # the history keeps a content-free tombstone naming the forget
+    entries = mem.history(gone)
+    assert entries[-1].event.value == "DELETE"
+    assert entries[-1].actor == f"forget:{report.forget_id}"
+    # the report is in the journal and the ledger, without the content
+    stored = forgetting.reports(mem, forget_id=report.forget_id)[0]
+    assert stored.removed == report.removed
+    rows = mem.backends.store.job_rows(run_id=report.forget_id)
+    assert rows and rows[0].stage == "forget" and not leaks(rows[0].note)
+    journal = mem.backends.store.transact(
+        lambda cur, ph: sql.read_jobs(cur, ph, forget_id=report.forget_id)
+    )[0]
+    assert journal.probe is None  # no adapter was tainted: the texts were never kept
+    assert not leaks(str(journal.report))
+
+
+def test_forget_twice_is_idempotent_and_purge_erases_history(mem: Memory) -> None:
+    gone, _ = _fill(mem)
+    first = mem.forget(gone, reason="erasure", purge=True, user_id="alice")
+    assert first.removed["records"] >= 1
+    assert mem.backends.store.history(gone) == []  # purged: no history rows at all
+    again = mem.forget(gone, reason="erasure", purge=True, user_id="alice")
+    assert again.already_forgotten == 1
+    assert again.forgotten_ids == [] and again.status == "done"
+    assert_forgotten(mem, ALICE, first.forgotten_ids)
+
+
+def test_forget_a_whole_user_clears_buffers_and_quarantine(mem: Memory) -> None:
+    _fill(mem)
+    mem.add("Bob keeps bees on his roof.", user_id="bob")
+    buffer = mem.buffer(user_id="alice", thread_id="t1")
+    buffer.append("user", "Remember that Rex the beagle needs his shots.")
+    held = mem.add("Rex the beagle likes the Denver shelter.", user_id="alice", source="tool")
+    assert mem.quarantine.list(ALICE)
+
+    report = mem.forget(reason="account closed", user_id="alice")
+
+    assert report.removed["buffer_turns"] == 1
+    assert report.removed["quarantine"] == 1
+    assert held.id in report.forgotten_ids
+    assert mem.list(user_id="alice") == []
+    assert mem.quarantine.list(ALICE) == []
+    assert mem.buffer(user_id="alice", thread_id="t1").messages() == []
+    assert_forgotten(mem, ALICE, report.forgotten_ids)
+    assert [r.text for r in mem.list(user_id="bob")] == ["Bob keeps bees on his roof."]
+
+
+def test_forget_refuses_other_scopes_and_bad_input(mem: Memory) -> None:
+    gone, _ = _fill(mem)
+    bob = mem.add("Bob keeps bees on his roof.", user_id="bob")
+    with pytest.raises(PermissionDenied, match="outside scope"):
+        mem.forget([gone, bob.id], reason="mixed", user_id="alice")
+    assert mem.get(gone) and mem.get(bob.id)  # nothing was forgotten
+    with pytest.raises(PermissionDenied):
+        mem.forget([gone], reason="wrong scope", user_id="bob")
+    with pytest.raises(ValidationError, match="reason"):
+        mem.forget([gone], reason=" ", user_id="alice")
+    with pytest.raises(NotFound):
+        mem.forget(["1b4e28ba-2fa1-11d2-883f-0016d3cca427"], reason="x", user_id="alice")
+    with pytest.raises(ValidationError):
+        mem.forget([], reason="x", user_id="alice")
+    assert mem.get(gone).text == FORGOTTEN
+
+
+def test_a_fact_with_another_live_source_is_kept_with_its_sources_pruned(mem: Memory) -> None:
+    first = mem.add("Alice: I live in Portland.", user_id="alice", infer=True)
+    second = mem.add("Alice: I moved to Portland last year.", user_id="alice")
+    fact = mem.add(
+        "Alice lives in Portland.",
+        user_id="alice",
+        kind="semantic",
+    )
+    # a fact stated by two episodes, the last of them kept
+    from agentmem import writing
+
+    writing.update(
+        mem.backends, fact.id, None, provenance={"sources": [first.id, second.id]}, actor="test"
+    )
+    report = mem.forget(first.id, reason="x", user_id="alice")
+    assert fact.id not in report.forgotten_ids
+    assert report.kept_with_other_sources >= 1
+    assert sources_of(mem.get(fact.id)) == [second.id]
+
+
+def test_forget_racing_a_consolidation_run_does_not_resurrect(mem: Memory, monkeypatch) -> None:
+    episode = mem.add(FORGOTTEN, user_id="alice", infer="deferred")
+    read_done, forgot = threading.Event(), threading.Event()
+    from agentmem.semantic import extractor
+
+    real = extractor.apply_decisions
+
+    def paused(*args, **kwargs):  # the run has read the episode and decided; now it waits
+        read_done.set()
+        assert forgot.wait(30)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(extractor, "apply_decisions", paused)
+    errors: list[BaseException] = []
+
+    def consolidate() -> None:
+        try:
+            run_inline(mem, ALICE, stages=["extract"])
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    worker = threading.Thread(target=consolidate)
+    worker.start()
+    assert read_done.wait(30)
+    report = mem.forget(episode.id, reason="race", user_id="alice")
+    forgot.set()
+    worker.join(60)
+    assert not errors, errors
+    assert report.forgotten_ids == [episode.id]
+    # the facts the run wrote after the forget were undone by the writer's guard
+    assert mem.list(user_id="alice", kinds=["semantic"]) == []
+    assert_forgotten(mem, ALICE, [episode.id])
+
+
+def test_a_crash_mid_forget_is_finished_on_the_next_open(
+    home: Path, embedder: Embedder, monkeypatch
+) -> None:
+    with Memory(settings=Settings.load(home=home), embedder=embedder) as mem:
+        gone, _ = _fill(mem)
+
+        def crash(*args, **kwargs):
+            raise RuntimeError("power cut")
+
+        monkeypatch.setattr(forgetting, "_remove", crash)
+        with pytest.raises(RuntimeError, match="power cut"):
+            mem.forget(gone, reason="crash test", user_id="alice")
+        monkeypatch.undo()
+        # journaled and tombstoned, nothing removed yet
+        pending = mem.backends.store.transact(
+            lambda cur, ph: sql.read_jobs(cur, ph, statuses=["started"])
+        )
+        assert len(pending) == 1
+    with Memory(settings=Settings.load(home=home), embedder=embedder) as mem:
+        report = forgetting.reports(mem)[0]
+        assert report.status == "done" and report.resumed
+        assert_forgotten(mem, ALICE, report.forgotten_ids)
+        with pytest.raises(NotFound):
+            mem.get(gone)
+
+
+def test_a_handoff_copy_in_another_agents_scope_is_derived_and_needs_the_users_scope(
+    mem: Memory,
+) -> None:
+    from agentmem import handoff
+
+    researcher = mem.for_agent("researcher", user_id="alice", team="lab")
+    writer = mem.for_agent("writer", user_id="alice", team="lab")
+    secret = researcher.add(FORGOTTEN)
+    copy = handoff(researcher, writer, ids=[secret.id])[0]
+    with pytest.raises(PermissionDenied, match="derived"):
+        mem.forget(secret.id, reason="x", user_id="alice", agent_id="researcher")
+    report = mem.forget(secret.id, reason="x", user_id="alice")
+    assert set(report.forgotten_ids) == {secret.id, copy.id}
+    assert_forgotten(mem, ALICE, report.forgotten_ids)

@@ -1,0 +1,53 @@
+"""API keys in both relational stores: hashed at rest, verified, listed, revoked."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agentmem.errors import NotFound, ValidationError
+from agentmem.stores import RecordStore, SQLiteStore
+from server import create_key, list_keys, revoke_key, verify_key
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RecordStore]:
+    if request.param == "sqlite":
+        made: RecordStore = SQLiteStore(tmp_path / "keys.db")
+    else:
+        from agentmem.stores.postgres import PostgresStore
+
+        made = PostgresStore(request.getfixturevalue("pg_url"))
+    with made:
+        yield made
+
+
+def test_keys_lifecycle(store: RecordStore) -> None:
+    created = create_key(store, org_id="acme", user_ids=("alice", "alice"), name="laptop")
+    secret = created.token.rsplit("_", 1)[1]
+    row = store.key_get(created.key.id)
+    assert row is not None and secret not in row.secret_hash and row.user_ids == ("alice",)
+    assert verify_key(store, created.token) == created.key
+    assert (
+        verify_key(store, created.token[:-1] + ("A" if created.token[-1] != "A" else "B")) is None
+    )
+    assert verify_key(store, "not-a-key") is None
+    other = create_key(store, org_id="globex", agent_ids=("bot",))
+    assert [k.id for k in list_keys(store)] == [created.key.id, other.key.id]
+    assert [k.id for k in list_keys(store, "globex")] == [other.key.id]
+    revoked = revoke_key(store, created.key.id)
+    assert revoked.revoked_at is not None
+    assert verify_key(store, created.token) is None
+    assert verify_key(store, other.token) is not None
+    with pytest.raises(NotFound, match="no API key"):
+        revoke_key(store, "0123456789abcdef")
+
+
+def test_bad_bindings_are_refused(store: RecordStore) -> None:
+    with pytest.raises(ValidationError, match="org_id"):
+        create_key(store, org_id="")
+    with pytest.raises(ValidationError, match="path separator"):
+        create_key(store, org_id="acme", user_ids=("a/b",))
+    assert list_keys(store) == []

@@ -1,0 +1,186 @@
+"""Route behaviour over httpx (TestClient): the memory lifecycle, paging, limits, errors,
+request ids, CORS, metrics, and keys from the CLI."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from agentmem import Memory
+from agentmem.cli import app as cli
+from server import ServerSettings, create_app, create_key, revoke_key
+from server.logs import JsonFormatter
+from tests.server.conftest import Keys, bearer
+
+USER = {"user_id": "carol"}
+
+
+def test_memory_lifecycle(client: TestClient, keys: Keys) -> None:
+    h = bearer(keys.acme)
+    added = client.post("/v1/memories", json={**USER, "text": "Carol adopted a cat"}, headers=h)
+    assert added.status_code == 201
+    record = added.json()
+    assert record["scope"] == {"org_id": "acme", "user_id": "carol", "agent_id": None,
+                               "thread_id": None}  # fmt: skip
+    rid = record["id"]
+    updated = client.patch(
+        f"/v1/memories/{rid}", json={**USER, "text": "Carol adopted two cats"}, headers=h
+    )
+    assert updated.json()["version"] == 2
+    hits = client.post("/v1/memories/search", json={**USER, "query": "cats"}, headers=h).json()
+    assert hits[0]["record"]["id"] == rid
+    history = client.get(f"/v1/memories/{rid}/history", params=USER, headers=h).json()
+    assert [e["event"] for e in history] == ["ADD", "UPDATE"]
+    assert client.delete(f"/v1/memories/{rid}", params=USER, headers=h).status_code == 204
+    assert client.get(f"/v1/memories/{rid}", params=USER, headers=h).status_code == 404
+
+
+def test_batch_and_pages(client: TestClient, keys: Keys) -> None:
+    h = bearer(keys.acme)
+    scope = {"user_id": "pager"}
+    items = [{"text": f"note {i}"} for i in range(5)]
+    assert (
+        client.post("/v1/memories/batch", json={**scope, "items": items}, headers=h).status_code
+        == 201
+    )
+    first = client.get("/v1/memories", params={**scope, "limit": 3}, headers=h).json()
+    assert [r["text"] for r in first["items"]] == ["note 0", "note 1", "note 2"]
+    assert first["next_offset"] == 3
+    rest = client.get("/v1/memories", params={**scope, "limit": 3, "offset": 3}, headers=h).json()
+    assert [r["text"] for r in rest["items"]] == ["note 3", "note 4"]
+    assert rest["next_offset"] is None
+    bad = client.post(
+        "/v1/memories/batch", json={**scope, "items": [{"text": "ok"}, {"text": ""}]}, headers=h
+    )
+    assert bad.status_code == 422
+    after = client.get("/v1/memories", params=scope, headers=h).json()
+    assert len(after["items"]) == 5  # the bad batch wrote nothing
+
+
+def test_errors_are_clear_4xx_with_request_ids(client: TestClient, keys: Keys) -> None:
+    h = {**bearer(keys.acme), "X-Request-ID": "req-123"}
+    empty = client.post("/v1/memories", json={**USER, "text": ""}, headers=h)
+    assert empty.status_code == 422
+    assert empty.headers["x-request-id"] == "req-123"
+    error = empty.json()["error"]
+    assert error["type"] == "InvalidText" and error["request_id"] == "req-123"
+    assert "empty" in error["message"]
+    wrong_type = client.post("/v1/memories", json={**USER, "text": 5}, headers=h)
+    assert wrong_type.status_code == 422 and "text" in wrong_type.json()["error"]["message"]
+    no_scope = client.post("/v1/memories/search", json={"query": "x"}, headers=h)
+    assert no_scope.status_code == 200  # the key's org is the scope
+    no_thread = client.post(
+        "/v1/buffers/append", json={**USER, "role": "user", "content": "hi"}, headers=h
+    )
+    assert no_thread.status_code == 422 and "thread_id" in no_thread.json()["error"]["message"]
+    unknown = client.get("/v1/nothing-here", headers=h)
+    assert unknown.status_code == 404 and unknown.json()["error"]["type"] == "NotFound"
+
+
+def test_body_limit_is_413(server_mem: Memory, keys: Keys) -> None:
+    settings = ServerSettings(rate_limit="off", max_body_bytes=2048)
+    with TestClient(create_app(server_mem, settings)) as c:
+        big = c.post("/v1/memories", json={**USER, "text": "x" * 5000}, headers=bearer(keys.acme))
+        assert big.status_code == 413
+        assert big.json()["error"]["type"] == "RequestTooLarge"
+        # Chunked, without Content-Length: counted as it arrives.
+        body = json.dumps({**USER, "text": "y" * 5000}).encode()
+        chunks = iter([body[:1000], body[1000:3000], body[3000:]])
+        headers = {**bearer(keys.acme), "Content-Type": "application/json"}
+        chunked = c.post("/v1/memories", content=chunks, headers=headers)
+        assert chunked.status_code == 413
+        assert chunked.json()["error"]["type"] == "RequestTooLarge"
+        small = c.post("/v1/memories", json={**USER, "text": "fits"}, headers=bearer(keys.acme))
+        assert small.status_code == 201
+
+
+def test_rate_limit_is_429_with_retry_after(server_mem: Memory, keys: Keys) -> None:
+    with TestClient(create_app(server_mem, ServerSettings(rate_limit="3/minute"))) as c:
+        statuses = [
+            c.get("/v1/memories", params=USER, headers=bearer(keys.acme)).status_code
+            for _ in range(4)
+        ]
+        assert statuses == [200, 200, 200, 429]
+        limited = c.get("/v1/memories", params=USER, headers=bearer(keys.acme))
+        assert 1 <= int(limited.headers["retry-after"]) <= 60
+        # Per key: another key still has its budget.
+        assert c.get("/v1/memories", params=USER, headers=bearer(keys.user_alice)).status_code in (
+            200,
+            403,
+        )
+        metrics = c.get("/metrics").text
+        assert "agentmem_rate_limited_requests_total 2.0" in metrics
+
+
+def test_cors_is_off_by_default_and_configurable(server_mem: Memory, client: TestClient) -> None:
+    origin = {"Origin": "https://app.example", "Access-Control-Request-Method": "POST"}
+    assert (
+        "access-control-allow-origin" not in client.options("/v1/memories", headers=origin).headers
+    )
+    settings = ServerSettings(rate_limit="off", cors_origins=["https://app.example"])
+    with TestClient(create_app(server_mem, settings)) as c:
+        allowed = c.options("/v1/memories", headers=origin)
+        assert allowed.headers["access-control-allow-origin"] == "https://app.example"
+
+
+def test_metrics_and_health(client: TestClient, keys: Keys) -> None:
+    client.post("/v1/memories", json={**USER, "text": "metric me"}, headers=bearer(keys.acme))
+    text = client.get("/metrics").text
+    assert 'agentmem_http_request_duration_seconds_count{method="POST",route="/v1/memories"' in text
+    assert 'agentmem_memories{kind="episodic"}' in text
+    assert client.get("/readyz").json()["status"] == "ready"
+
+
+def test_revoked_key_is_401(server_mem: Memory, client: TestClient) -> None:
+    created = create_key(server_mem.backends.store, org_id="acme")
+    h = bearer(created.token)
+    assert client.get("/v1/memories", params=USER, headers=h).status_code == 200
+    revoke_key(server_mem.backends.store, created.key.id)
+    assert client.get("/v1/memories", params=USER, headers=h).status_code == 401
+    assert (
+        client.get("/v1/memories", params=USER, headers={"X-API-Key": "amk_bad"}).status_code == 401
+    )
+
+
+def test_keys_cli_create_list_revoke(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    runner = CliRunner()
+    home = ["--home", str(tmp_path / "home")]
+    made = runner.invoke(
+        cli, [*home, "keys", "create", "--org", "acme", "--agent", "bot", "--json"]
+    )
+    assert made.exit_code == 0, made.output
+    created = json.loads(made.output)
+    assert created["token"].startswith("amk_")
+    listed = runner.invoke(cli, [*home, "keys", "list"], env={"COLUMNS": "200"})
+    assert created["id"] in listed.output and "bot" in listed.output
+    assert created["token"] not in listed.output
+    revoked = runner.invoke(cli, [*home, "keys", "revoke", created["id"]])
+    assert revoked.exit_code == 0 and "revoked" in revoked.output
+    unknown = runner.invoke(cli, [*home, "keys", "revoke", "0000000000000000"])
+    assert unknown.exit_code == 1 and "no API key" in unknown.output
+    bad_org = runner.invoke(cli, [*home, "keys", "create", "--org", "a/b"])
+    assert bad_org.exit_code == 1
+
+
+def test_json_logs_carry_the_request_id(client: TestClient, keys: Keys) -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("server.requests")
+    logger.addHandler(handler)
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        headers = {**bearer(keys.acme), "X-Request-ID": "trace-42"}
+        client.get("/v1/memories", params=USER, headers=headers)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    line = json.loads(stream.getvalue().strip().splitlines()[-1])
+    assert line["request_id"] == "trace-42"
+    assert line["route"] == "/v1/memories" and line["status"] == 200
+    assert line["key_id"] and line["duration_ms"] >= 0
