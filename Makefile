@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.locomo
 	$(PY) -m benchmarks.scale
 	$(PY) -m benchmarks.locomo_adapter
+	$(PY) -m benchmarks.retriever_adapter
 	$(PY) -m benchmarks.semantic_decisions
 	$(PY) -m benchmarks.locomo_facts
 	$(PY) -m benchmarks.locomo_graph

@@ -186,6 +186,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--out", type=Path, default=RESULTS_MD)
     parser.add_argument(
+        "--section",
+        default="consolidation",
+        help="RESULTS.md section to write (a second name keeps, e.g., a 10k run beside the rest)",
+    )
+    parser.add_argument(
         "--no-evolve",
         action="store_true",
         help="switch off linked-notes evolution (AGENTMEM_NOTES__EVOLVE=false), here and in "
@@ -215,7 +220,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         rows.append((name, len(texts), seconds, load))
         print(name, {m: f"{len(texts) / s:.2f}/s" for m, s in seconds.items()}, "load", load)
     lines = [
-        "## Consolidation throughput",
+        "## Consolidation throughput"
+        + ("" if args.section == "consolidation" else f" ({args.section})"),
         "",
         f"`{command_line('benchmarks.consolidation', argv)}` on {machine_line(info)}. "
         "LLM-free pipeline (flush -> rules extraction with update decisions, linked notes "
@@ -245,7 +251,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "Within one scope work is sequential (one lock per scope): more workers help with more "
         "scopes, never with one scope.",
     ]
-    write_section(args.out, "consolidation", "\n".join(lines))
+    write_section(args.out, args.section, "\n".join(lines))
 
 
 if __name__ == "__main__":
