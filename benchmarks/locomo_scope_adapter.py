@@ -53,6 +53,11 @@ from gpu import AdapterRegistry, RetrieverAdapterConfig
 from gpu.pipeline import train_scope_adapter
 
 DEFAULT_JSON = RESULTS_DIR / "locomo_scope_adapter.json"
+_TWO_FOLDS = "from the adapted questions of the other half of the conversations (two folds)"
+_LEAVE_ONE_OUT = (
+    "from the other nine conversations' adapted questions (leave one conversation out, as the "
+    "script did before it switched to two folds, a tenth of the scoring time)"
+)
 SYSTEMS = (
     "dense",
     "dense + adapter",
@@ -150,6 +155,7 @@ def score(results: dict[str, Any], rows: dict[int, dict[str, list[dict[str, Any]
         for name in SYSTEMS:
             every[name].append(systems[name])
     results["overall"] = {name: _merge(every[name]) for name in SYSTEMS}
+    results["reweighting"] = _TWO_FOLDS
     return results
 
 
@@ -212,8 +218,8 @@ def render_markdown(results: dict[str, Any]) -> str:
             "with and without the adapter. Each channel's top-100 list is recorded as "
             "`mem.search` computes it and fused with the default weights (hybrid), the dense "
             "channel alone (dense), or weights chosen on the `benchmarks.tune_fusion` grid "
-            "from the adapted questions of the other half of the conversations (re-weighted, "
-            "two folds). Documents keep their indexed vectors.",
+            f"{results.get('reweighting', _LEAVE_ONE_OUT)} (re-weighted). Documents keep their "
+            "indexed vectors.",
             markdown_table(["system", "questions", "recall@10", *cats], rows),
             f"Training time per conversation: median {median(train_s):.0f} s, "
             f"total {sum(train_s):.0f} s.",
@@ -232,6 +238,7 @@ def render_markdown(results: dict[str, Any]) -> str:
                 ],
                 per_conv,
             ),
+            results.get("note", ""),
         ]
     )
 
@@ -254,7 +261,19 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
     parser.add_argument("--out", type=Path, default=RESULTS_MD)
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON)
+    parser.add_argument(
+        "--render-only", action="store_true", help="rewrite the RESULTS.md section from --json"
+    )
+    parser.add_argument("--note", default="", help="a line added under the tables")
     args = parser.parse_args(argv)
+    if args.render_only:
+        import json
+
+        saved = json.loads(project_path(args.json).read_text(encoding="utf-8"))
+        if args.note:
+            saved["note"] = args.note
+        write_section(project_path(args.out), "scope-adapter", render_markdown(saved))
+        return saved
     conversations = load_locomo(project_path(args.data), parse_conversations(args.conversations))
     config = RetrieverAdapterConfig(
         time_budget_s=args.time_budget, threads=args.threads, progress=False
