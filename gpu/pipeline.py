@@ -91,15 +91,7 @@ def train_scope_adapter(
     registry = registry or AdapterRegistry.from_settings(mem.settings)
     trainset_config = trainset_config or TrainSetConfig()
 
-    generator = (
-        QuestionGenerator.from_settings(
-            mem.settings,
-            seed=trainset_config.seed,
-            per_memory=trainset_config.llm_questions_per_memory,
-        )
-        if trainset_config.llm_questions
-        else None
-    )
+    generator = QuestionGenerator.for_config(mem.settings, trainset_config)
     scoped: list[list[MemoryRecord]] = []
     for scope in many:
         records = episodic_records(mem, scope)

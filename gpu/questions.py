@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Protocol
 
 from pydantic import BaseModel, Field
 
@@ -93,6 +93,17 @@ class LLMQuestions:
         return self.by_memory.get(memory_id, ())
 
 
+class QuestionsConfig(Protocol):
+    """What a train set config says about LLM questions (TrainSetConfig, RecallSetConfig)."""
+
+    @property
+    def llm_questions(self) -> bool: ...
+    @property
+    def llm_questions_per_memory(self) -> int: ...
+    @property
+    def seed(self) -> int: ...
+
+
 class QuestionGenerator:
     """Asks an LLM for ``per_memory`` questions about each memory, ``batch_size`` at a time."""
 
@@ -110,15 +121,19 @@ class QuestionGenerator:
         """The generator for ``settings.llm_model``; ``None`` in LLM-free mode."""
         if not settings.llm_model:
             return None
-        kwargs: dict[str, Any] = {"temperature": 0, "seed": seed, **settings.llm_kwargs}
-        client = LLMClient(
-            settings.llm_model,
-            timeout_s=settings.llm_timeout_s,
-            retries=settings.llm_retries,
-            backoff_s=settings.llm_backoff_s,
-            kwargs=kwargs,
-        )
+        client = LLMClient.from_settings(settings)
+        client.kwargs = {"temperature": 0, "seed": seed, **client.kwargs}  # settings win
         return cls(client, per_memory=per_memory, batch_size=batch_size)
+
+    @classmethod
+    def for_config(cls, settings: Settings, config: QuestionsConfig) -> QuestionGenerator | None:
+        """The generator a train set config asks for (its ``llm_questions``, ``seed`` and
+        ``llm_questions_per_memory``); ``None`` when it asks for none or no LLM is set."""
+        if not config.llm_questions:
+            return None
+        return cls.from_settings(
+            settings, seed=config.seed, per_memory=config.llm_questions_per_memory
+        )
 
     @property
     def name(self) -> str:

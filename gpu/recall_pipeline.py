@@ -75,15 +75,7 @@ def train_scope_recall_adapter(
             "needs at least 2 (add memories first)"
         )
     recallset_config = recallset_config or RecallSetConfig()
-    generator = (
-        QuestionGenerator.from_settings(
-            mem.settings,
-            seed=recallset_config.seed,
-            per_memory=recallset_config.llm_questions_per_memory,
-        )
-        if recallset_config.llm_questions
-        else None
-    )
+    generator = QuestionGenerator.for_config(mem.settings, recallset_config)
     # Look the data up before generating anything: an unchanged scope asks no LLM.
     name = generator.name if generator is not None else None
     expected = recallset_hash(records, recallset_config, generator=name)

@@ -183,14 +183,8 @@ def build_mcp(
             scope = scopes.resolve(
                 ctx, user_id=user_id, agent_id=agent_id, thread_id=thread_id, org_id=org_id
             )
-            result = await asyncio.to_thread(
-                memory.record_experience,
-                task,
-                steps,
-                outcome,
-                reward,
-                feedback,
-                **scope.model_dump(),
+            result = await memory.arecord_experience(
+                task, steps, outcome, reward, feedback, **scope.model_dump()
             )
             return {
                 "id": result.record.id,
