@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from agentmem import Memory, Scope, Settings, forgetting
-from agentmem.parametric import scope_key
+from agentmem.parametric import RecallAnswer, scope_key
 from agentmem.stores import _forget_sql as sql
 from consolidation import run_inline
 from gpu import AdapterRegistry, TrainSetConfig
@@ -111,14 +111,15 @@ def test_a_tainted_recall_adapter_falls_back_to_retrieval_and_is_retrained_clean
     registry.promote(key, first.version.version, force=True)
     question = "Which pet did Alice adopt?"
     always = tiny_mem.recall(question, user_id="alice", gate_threshold=-1e9)
-    assert always.source == "parametric"
+    assert_answered_by(always, first.version.metadata.data_hash)
     gone = next(r for r in tiny_mem.list(user_id="alice") if r.text == FORGOTTEN)
 
     report = tiny_mem.forget(gone.id, reason="asked", user_id="alice")
 
     assert [(t["kind"], t["was_serving"]) for t in report.adapters_tainted] == [("recall", True)]
     after = tiny_mem.recall(question, user_id="alice", gate_threshold=-1e9)
-    assert after.source == "retrieved"  # at once: no tainted adapter answers
+    # at once: no tainted adapter is even asked
+    assert after.source == "retrieved" and after.model is None and after.parametric_answer is None
     assert all(h.record.id != gone.id for h in after.hits)
     retrain_forgotten(
         tiny_mem,
@@ -134,4 +135,16 @@ def test_a_tainted_recall_adapter_falls_back_to_retrieval_and_is_retrained_clean
     assert final.probe["leaks"] == 0
     clean = registry.current(key, "recall")
     assert clean is not None and gone.id not in clean.metadata.source_ids
-    assert tiny_mem.recall(question, user_id="alice", gate_threshold=-1e9).source == "parametric"
+    assert_answered_by(
+        tiny_mem.recall(question, user_id="alice", gate_threshold=-1e9), clean.metadata.data_hash
+    )
+
+
+def assert_answered_by(answer: RecallAnswer, data_hash: str) -> None:
+    """The adapter trained on ``data_hash`` was asked, and with the gate forced open its answer
+    is the one returned. A 20-step adapter may decode an empty answer (end of text first); an
+    empty answer always falls back to retrieval, so only a non-empty one must be parametric."""
+    assert answer.model is not None and answer.model.endswith(f"+lora:{data_hash[:12]}")
+    assert answer.parametric_answer is not None
+    expected = "parametric" if answer.parametric_answer.strip() else "retrieved"
+    assert answer.source == expected
