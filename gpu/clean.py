@@ -54,8 +54,9 @@ def retrain_forgotten(
     max_questions: int | None = None,
 ) -> list[forgetting.ForgetReport]:
     """Retrain this scope's adapters tainted by pending forgets; returns the reports updated.
-    A shared adapter is retrained by ``agentmem adapters train --shared`` (its key is left
-    pending here)."""
+
+    A tainted shared adapter (trained across scopes) is retrained by the first scope's run that
+    meets it, over the scopes it was trained on."""
     registry = registry or AdapterRegistry.from_settings(mem.settings)
     configs = configs or CleanConfigs()
     key = scope_key(scope)
@@ -63,31 +64,22 @@ def retrain_forgotten(
     updated = []
     for report, texts in forgetting.pending_retrain(mem):
         done_keys = {(r["scope_key"], r["kind"]) for r in report.retrained}
-        mine = {
-            (t["scope_key"], t["kind"])
-            for t in report.adapters_tainted
-            if t["scope_key"] == key and (t["scope_key"], t["kind"]) not in done_keys
-        }
+        pending = {(t["scope_key"], t["kind"]) for t in report.adapters_tainted} - done_keys
+        mine = {p for p in pending if p[0] in (key, SHARED_SCOPE_KEY)}
         if not mine:
             continue
         retrained: list[dict[str, Any]] = []
         probes: list[dict[str, Any]] = []
-        for _, kind in sorted(mine):
-            result, version = _retrain(mem, scope, key, kind, report, registry, configs)
+        for adapter_key, kind in sorted(mine):
+            if adapter_key == SHARED_SCOPE_KEY:
+                result, version = _retrain_shared(mem, kind, report, registry, configs)
+            else:
+                result, version = _retrain(mem, [scope], key, kind, registry, configs)
             retrained.append(result)
             if version is not None:
                 probes.append(
                     probe(mem, scope, version, registry, texts, report.forgotten_ids, per_text)
                 )
-        left = (
-            {
-                (t["scope_key"], t["kind"])
-                for t in report.adapters_tainted
-                if t["scope_key"] != SHARED_SCOPE_KEY
-            }
-            - done_keys
-            - mine
-        )
         summary = {
             "questions": sum(p["questions"] for p in probes),
             "leaks": sum(p["leaks"] for p in probes),
@@ -95,17 +87,54 @@ def retrain_forgotten(
             "adapters": probes,
         }
         updated.append(
-            forgetting.finish_retrain(mem, report.forget_id, retrained, summary, complete=not left)
+            forgetting.finish_retrain(
+                mem, report.forget_id, retrained, summary, complete=not pending - mine
+            )
         )
     return updated
 
 
-def _retrain(
+def _retrain_shared(
     mem: Memory,
-    scope: Scope,
-    key: str,
     kind: str,
     report: forgetting.ForgetReport,
+    registry: AdapterRegistry,
+    configs: CleanConfigs,
+) -> tuple[dict[str, Any], AdapterVersion | None]:
+    """Retrain the shared adapter over the scopes its tainted version was trained on (recorded
+    in its metadata), whose memories no longer include the forgotten ones."""
+    not_retrained: dict[str, Any] = {"scope_key": SHARED_SCOPE_KEY, "kind": kind}
+    not_retrained.update(version=None, promoted=False)
+    if kind == RECALL_KIND:
+        reason = (
+            "a shared recall adapter is not retrained automatically (recall adapters train on "
+            "one scope): train one with `agentmem adapters train --kind recall` and register it"
+        )
+        return {**not_retrained, "reason": reason}, None
+    numbers = [
+        t["version"]
+        for t in report.adapters_tainted
+        if t["scope_key"] == SHARED_SCOPE_KEY and t["kind"] == kind
+    ]
+    from gpu.pipeline import trained_scopes
+
+    tainted = registry.get(SHARED_SCOPE_KEY, max(numbers))
+    scopes = trained_scopes(tainted.metadata)
+    if not scopes:
+        reason = (
+            f"shared v{tainted.version} does not record the scopes it was trained on (saved "
+            "before they were recorded): retrain it with "
+            "`agentmem adapters train --shared --user ID --user ID ...`"
+        )
+        return {**not_retrained, "reason": reason}, None
+    return _retrain(mem, scopes, SHARED_SCOPE_KEY, kind, registry, configs)
+
+
+def _retrain(
+    mem: Memory,
+    scopes: list[Scope],
+    key: str,
+    kind: str,
     registry: AdapterRegistry,
     configs: CleanConfigs,
 ) -> tuple[dict[str, Any], AdapterVersion | None]:
@@ -117,7 +146,7 @@ def _retrain(
             tainted = [v for v in registry.list(key, RECALL_KIND) if v.tainted]
             outcome = train_scope_recall_adapter(
                 mem,
-                scope,
+                scopes[0],
                 tainted[-1].metadata.base_model,
                 key=key,
                 config=configs.recall,
@@ -129,7 +158,7 @@ def _retrain(
 
             outcome = train_scope_adapter(
                 mem,
-                scope,
+                scopes,
                 key=key,
                 config=configs.retriever,
                 trainset_config=configs.trainset,

@@ -25,7 +25,7 @@ from agentmem.errors import ValidationError
 from agentmem.indexing import vectors_for_texts
 from agentmem.models import MemoryKind, MemoryRecord, Scope, content_hash
 from agentmem.parametric import SHARED_SCOPE_KEY, scope_key
-from gpu.config import RetrieverAdapterConfig
+from gpu.config import AdapterMetadata, RetrieverAdapterConfig
 from gpu.questions import QuestionGenerator
 from gpu.registry import AdapterRegistry, AdapterVersion, Promotion
 from gpu.trainsets import TrainSet, TrainSetConfig, build_trainset, merged_hash, trainset_hash
@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from agentmem import Memory
 
 _PAGE = 1000
+TRAINED_SCOPES = "scopes"
+"""Key of the training-set summary (``AdapterMetadata.trainset``) listing the scopes trained on."""
 
 
 @dataclass(frozen=True)
@@ -138,11 +140,26 @@ def train_scope_adapter(
             base_name=mem.backends.embedder.name,
             doc_vectors=doc_vectors,
         )
+        _record_scopes(result.adapter_dir, many)
         version = registry.register(key, result.adapter_dir)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     promotion = registry.promote(key, version.version) if promote else None
     return TrainOutcome(key, memories, version, promotion, reused=False)
+
+
+def _record_scopes(adapter_dir: Path, scopes: Sequence[Scope]) -> None:
+    """Write the scopes the data came from into the adapter's training-set summary, so that a
+    shared adapter tainted by a forget can be retrained over the same scopes."""
+    metadata = AdapterMetadata.load(adapter_dir)
+    metadata.trainset[TRAINED_SCOPES] = [s.model_dump(exclude_none=True) for s in scopes]
+    metadata.save(adapter_dir)
+
+
+def trained_scopes(metadata: AdapterMetadata) -> list[Scope]:
+    """The scopes an adapter was trained on, as recorded at training time (empty for an
+    adapter saved before they were recorded)."""
+    return [Scope(**s) for s in metadata.trainset.get(TRAINED_SCOPES, [])]
 
 
 def _work_dir(registry: AdapterRegistry) -> Path:
@@ -151,4 +168,4 @@ def _work_dir(registry: AdapterRegistry) -> Path:
     return work
 
 
-__all__ = ["TrainOutcome", "episodic_records", "train_scope_adapter"]
+__all__ = ["TrainOutcome", "episodic_records", "train_scope_adapter", "trained_scopes"]

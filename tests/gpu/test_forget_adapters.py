@@ -4,18 +4,19 @@ registry, and a probe of generated questions about the forgotten turn finds no l
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from agentmem import Memory, Scope, Settings, forgetting
-from agentmem.parametric import RecallAnswer, scope_key
+from agentmem.parametric import SHARED_SCOPE_KEY, RecallAnswer, scope_key
 from agentmem.stores import _forget_sql as sql
 from consolidation import run_inline
 from gpu import AdapterRegistry, TrainSetConfig
 from gpu.clean import CleanConfigs, retrain_forgotten
-from gpu.pipeline import train_scope_adapter
+from gpu.pipeline import train_scope_adapter, trained_scopes
 from tests.gpu._tiny import TURNS, TinyEmbedder, fast_config
 
 ALICE = Scope(user_id="alice")
@@ -148,3 +149,78 @@ def assert_answered_by(answer: RecallAnswer, data_hash: str) -> None:
     assert answer.parametric_answer is not None
     expected = "parametric" if answer.parametric_answer.strip() else "retrieved"
     assert answer.source == expected
+
+
+def test_a_tainted_shared_adapter_is_retrained_over_the_scopes_it_was_trained_on(
+    tiny_mem: Memory,
+) -> None:
+    bob = Scope(user_id="bob")
+    tiny_mem.add_many([f"{s}: {t}" for s, t in TURNS if t not in FORGOTTEN], user_id="bob")
+    registry = AdapterRegistry.from_settings(tiny_mem.settings)
+    trained = train_scope_adapter(
+        tiny_mem, [ALICE, bob], config=fast_config(), trainset_config=ON_TRAIN, registry=registry
+    )
+    assert trained.key == SHARED_SCOPE_KEY
+    assert trained_scopes(trained.version.metadata) == [ALICE, bob]
+    registry.promote(SHARED_SCOPE_KEY, trained.version.version, force=True)
+    gone = next(r for r in tiny_mem.list(user_id="alice") if r.text == FORGOTTEN)
+
+    report = tiny_mem.forget(gone.id, reason="asked", user_id="alice")
+
+    assert report.status == "retrain_pending"
+    assert [(t["scope_key"], t["was_serving"]) for t in report.adapters_tainted] == [
+        (SHARED_SCOPE_KEY, True)
+    ]
+    assert registry.current(SHARED_SCOPE_KEY) is None  # bob's searches lose it too, at once
+    # bob's consolidation run meets it first: the shared adapter is his to retrain as well
+    run = run_inline(tiny_mem, bob, stages=["retrain_forgotten"])
+    assert run.results["retrain_forgotten"].count_in == 1
+    final = forgetting.reports(tiny_mem, forget_id=report.forget_id)[0]
+    assert final.status == "done"
+    assert [(r["scope_key"], r["version"]) for r in final.retrained] == [(SHARED_SCOPE_KEY, 2)]
+    assert final.probe is not None and final.probe["leaks"] == 0
+    clean = registry.get(SHARED_SCOPE_KEY, 2)
+    assert trained_scopes(clean.metadata) == [ALICE, bob]
+    assert gone.id not in clean.metadata.source_ids
+    assert len(clean.metadata.source_ids) == len(trained.version.metadata.source_ids) - 1
+    journal = tiny_mem.backends.store.transact(
+        lambda cur, ph: sql.read_jobs(cur, ph, forget_id=report.forget_id)
+    )[0]
+    assert journal.probe is None  # the forgotten text is not kept once the retrain is probed
+    assert (
+        run_inline(tiny_mem, ALICE, stages=["retrain_forgotten"])
+        .results["retrain_forgotten"]
+        .count_in
+        == 0
+    )
+
+
+def test_a_shared_adapter_that_cannot_be_retrained_still_closes_the_forget(
+    tiny_mem: Memory,
+) -> None:
+    """A shared adapter saved before its scopes were recorded is not retrained; the report says
+    how to retrain it by hand and the forget closes, so the probe texts are not kept."""
+    registry = AdapterRegistry.from_settings(tiny_mem.settings)
+    trained = train_scope_adapter(
+        tiny_mem,
+        [ALICE],
+        key=SHARED_SCOPE_KEY,
+        config=fast_config(),
+        trainset_config=ON_TRAIN,
+        registry=registry,
+    )
+    metadata_file = trained.version.path / "agentmem_adapter.json"
+    data = json.loads(metadata_file.read_text())
+    data["trainset"].pop("scopes")
+    metadata_file.write_text(json.dumps(data))
+    gone = next(r for r in tiny_mem.list(user_id="alice") if r.text == FORGOTTEN)
+    report = tiny_mem.forget(gone.id, reason="asked", user_id="alice")
+    assert report.status == "retrain_pending"
+
+    retrain_forgotten(tiny_mem, ALICE, registry=registry)
+
+    final = forgetting.reports(tiny_mem, forget_id=report.forget_id)[0]
+    assert final.status == "done"
+    (entry,) = final.retrained
+    assert entry["version"] is None and not entry["promoted"]
+    assert "agentmem adapters train --shared" in entry["reason"]
