@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -39,6 +41,11 @@ class Backends:
     embedder: Embedder
     home_lock: FileLock | None = None
     index_lock: threading.Lock = field(default_factory=threading.Lock)
+    outbox_tickets: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    """One ticket per :func:`agentmem.indexing.sync_outbox` call, taken after the caller's
+    commit."""
+    outbox_synced: int = 0
+    """Every ticket up to this one has its outbox entries applied to the index."""
     bm25: Bm25Encoder = field(default_factory=Bm25Encoder)
     query_encoders: QueryEncoderSource | None = None
     graph: GraphStore | None = None

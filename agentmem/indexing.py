@@ -14,7 +14,7 @@ import numpy as np
 from agentmem.backends import Backends
 from agentmem.models import MemoryRecord, content_hash
 from agentmem.representation import indexed_text, windows_for
-from agentmem.stores import IndexOp, WriteBatch
+from agentmem.stores import IndexOp, OutboxItem, WriteBatch
 from agentmem.vectors import VectorPoint, payload_for
 from agentmem.vectors.base import BM25, WINDOW, WINDOW_BM25
 
@@ -47,27 +47,44 @@ def vectors_for(
 
 
 def sync_outbox(backends: Backends, batch_size: int = 1000) -> int:
-    """Apply every pending outbox entry to the index; returns how many entries were applied."""
+    """Apply every pending outbox entry to the index; returns how many entries were applied.
+
+    Call it after committing a write: on return, that write's entries are applied (by this
+    call, or by a concurrent one that read the outbox after the commit). Concurrent writers
+    queue on one lock, and the holder applies everything pending, so a writer whose entries a
+    holder already applied returns without touching the store: under load the outbox is
+    applied in batches instead of one reader per writer in turn."""
+    ticket = next(backends.outbox_tickets)
+    if backends.outbox_synced >= ticket:
+        return 0
     applied = 0
     with backends.index_lock:
-        while True:
+        while backends.outbox_synced < ticket:
+            # Every ticket taken by now belongs to a commit this read sees.
+            seen = next(backends.outbox_tickets)
             items = backends.store.pending_index(limit=batch_size)
-            if not items:
-                return applied
-            last_op: dict[str, IndexOp] = {}
-            for item in items:
-                last_op[item.memory_id] = item.op
-            upsert_ids = [i for i, op in last_op.items() if op is IndexOp.UPSERT]
-            delete_ids = [i for i, op in last_op.items() if op is IndexOp.DELETE]
-            records = backends.store.get_many(upsert_ids)
-            # A record deleted after its upsert was queued has no row; drop its point too.
-            gone = set(upsert_ids) - {r.id for r in records}
-            _upsert(backends, records)
-            backends.index.delete([*delete_ids, *gone])
-            if backends.graph is not None:
-                _sync_graph(backends, records, [*delete_ids, *sorted(gone)])
-            backends.store.ack_index([item.seq for item in items])
-            applied += len(items)
+            if items:
+                _apply(backends, items)
+                applied += len(items)
+            if len(items) < batch_size:
+                backends.outbox_synced = seen
+        return applied
+
+
+def _apply(backends: Backends, items: Sequence[OutboxItem]) -> None:
+    last_op: dict[str, IndexOp] = {}
+    for item in items:
+        last_op[item.memory_id] = item.op
+    upsert_ids = [i for i, op in last_op.items() if op is IndexOp.UPSERT]
+    delete_ids = [i for i, op in last_op.items() if op is IndexOp.DELETE]
+    records = backends.store.get_many(upsert_ids)
+    # A record deleted after its upsert was queued has no row; drop its point too.
+    gone = set(upsert_ids) - {r.id for r in records}
+    _upsert(backends, records)
+    backends.index.delete([*delete_ids, *gone])
+    if backends.graph is not None:
+        _sync_graph(backends, records, [*delete_ids, *sorted(gone)])
+    backends.store.ack_index([item.seq for item in items])
 
 
 def _sync_graph(backends: Backends, records: Sequence[MemoryRecord], removed: list[str]) -> None:
