@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from agentmem.embedders.base import Embedder, normalise
+from agentmem.embedders.coalesce import CoalescedCalls
 from agentmem.errors import BackendUnavailable, InvalidSettings
 
 MINILM_NAME = "all-MiniLM-L6-v2"
@@ -52,6 +53,7 @@ class SentenceTransformerEmbedder(Embedder):
         self._model: Any = None
         self._dim: int | None = dim  # known up front, opening a Memory needs no model load
         self._lock = threading.Lock()
+        self._calls = CoalescedCalls(self._encode, max_texts=batch_size)
 
     @classmethod
     def minilm(cls, batch_size: int = 64, precision: str = "auto") -> SentenceTransformerEmbedder:
@@ -99,6 +101,10 @@ class SentenceTransformerEmbedder(Embedder):
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        # Concurrent calls (server threads) share model calls; a lone call runs at once.
+        return self._calls(texts)
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
         model = self._load()
         with _autocast(self.precision):
             vectors = model.encode(
