@@ -19,6 +19,8 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from filelock import FileLock
+
 from agentmem import forgetting
 from agentmem.errors import ValidationError
 from agentmem.models import MemoryRecord, Scope
@@ -59,39 +61,65 @@ def retrain_forgotten(
     meets it, over the scopes it was trained on."""
     registry = registry or AdapterRegistry.from_settings(mem.settings)
     configs = configs or CleanConfigs()
-    key = scope_key(scope)
     per_text = max_questions or mem.settings.forget.probe_questions
     updated = []
     for report, texts in forgetting.pending_retrain(mem):
-        done_keys = {(r["scope_key"], r["kind"]) for r in report.retrained}
-        pending = {(t["scope_key"], t["kind"]) for t in report.adapters_tainted} - done_keys
-        mine = {p for p in pending if p[0] in (key, SHARED_SCOPE_KEY)}
-        if not mine:
-            continue
-        retrained: list[dict[str, Any]] = []
-        probes: list[dict[str, Any]] = []
-        for adapter_key, kind in sorted(mine):
-            if adapter_key == SHARED_SCOPE_KEY:
-                result, version = _retrain_shared(mem, kind, report, registry, configs)
-            else:
-                result, version = _retrain(mem, [scope], key, kind, registry, configs)
-            retrained.append(result)
-            if version is not None:
-                probes.append(
-                    probe(mem, scope, version, registry, texts, report.forgotten_ids, per_text)
+        if not any(t["scope_key"] == SHARED_SCOPE_KEY for t in report.adapters_tainted):
+            done = _retrain_report(mem, scope, report, texts, registry, configs, per_text)
+        else:
+            # Runs of several scopes can meet one shared adapter: the first retrains it while
+            # the others wait here, then find it retrained in the report.
+            registry.root.mkdir(parents=True, exist_ok=True)
+            with FileLock(str(registry.root / ".retrain-shared.lock")):
+                report = forgetting.reports(mem, forget_id=report.forget_id)[0]
+                done = (
+                    _retrain_report(mem, scope, report, texts, registry, configs, per_text)
+                    if report.status == forgetting.RETRAIN_PENDING
+                    else None
                 )
-        summary = {
-            "questions": sum(p["questions"] for p in probes),
-            "leaks": sum(p["leaks"] for p in probes),
-            "passed": all(p["passed"] for p in probes),
-            "adapters": probes,
-        }
-        updated.append(
-            forgetting.finish_retrain(
-                mem, report.forget_id, retrained, summary, complete=not pending - mine
-            )
-        )
+        if done is not None:
+            updated.append(done)
     return updated
+
+
+def _retrain_report(
+    mem: Memory,
+    scope: Scope,
+    report: forgetting.ForgetReport,
+    texts: list[str],
+    registry: AdapterRegistry,
+    configs: CleanConfigs,
+    per_text: int,
+) -> forgetting.ForgetReport | None:
+    """Retrain what one forget tainted that this scope's run owns (its own adapters and a
+    shared one), probe the clean adapters and record them; None when nothing is its to do."""
+    key = scope_key(scope)
+    done_keys = {(r["scope_key"], r["kind"]) for r in report.retrained}
+    pending = {(t["scope_key"], t["kind"]) for t in report.adapters_tainted} - done_keys
+    mine = {p for p in pending if p[0] in (key, SHARED_SCOPE_KEY)}
+    if not mine:
+        return None
+    retrained: list[dict[str, Any]] = []
+    probes: list[dict[str, Any]] = []
+    for adapter_key, kind in sorted(mine):
+        if adapter_key == SHARED_SCOPE_KEY:
+            result, version = _retrain_shared(mem, kind, report, registry, configs)
+        else:
+            result, version = _retrain(mem, [scope], key, kind, registry, configs)
+        retrained.append(result)
+        if version is not None:
+            probes.append(
+                probe(mem, scope, version, registry, texts, report.forgotten_ids, per_text)
+            )
+    summary = {
+        "questions": sum(p["questions"] for p in probes),
+        "leaks": sum(p["leaks"] for p in probes),
+        "passed": all(p["passed"] for p in probes),
+        "adapters": probes,
+    }
+    return forgetting.finish_retrain(
+        mem, report.forget_id, retrained, summary, complete=not pending - mine
+    )
 
 
 def _retrain_shared(

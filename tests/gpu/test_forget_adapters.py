@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -224,3 +225,34 @@ def test_a_shared_adapter_that_cannot_be_retrained_still_closes_the_forget(
     (entry,) = final.retrained
     assert entry["version"] is None and not entry["promoted"]
     assert "agentmem adapters train --shared" in entry["reason"]
+
+
+def test_two_scopes_that_meet_one_tainted_shared_adapter_retrain_it_once(
+    tiny_mem: Memory,
+) -> None:
+    bob = Scope(user_id="bob")
+    tiny_mem.add_many([f"{s}: {t}" for s, t in TURNS if t not in FORGOTTEN], user_id="bob")
+    registry = AdapterRegistry.from_settings(tiny_mem.settings)
+    trained = train_scope_adapter(
+        tiny_mem, [ALICE, bob], config=fast_config(), trainset_config=ON_TRAIN, registry=registry
+    )
+    registry.promote(SHARED_SCOPE_KEY, trained.version.version, force=True)
+    gone = next(r for r in tiny_mem.list(user_id="alice") if r.text == FORGOTTEN)
+    report = tiny_mem.forget(gone.id, reason="asked", user_id="alice")
+    configs = CleanConfigs(retriever=fast_config(), trainset=ON_TRAIN, force_promote=True)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        runs = list(
+            pool.map(
+                lambda scope: retrain_forgotten(
+                    tiny_mem, scope, registry=registry, configs=configs
+                ),
+                [ALICE, bob],
+            )
+        )
+
+    assert sorted(len(r) for r in runs) == [0, 1]  # one run retrained, the other found it done
+    final = forgetting.reports(tiny_mem, forget_id=report.forget_id)[0]
+    assert final.status == "done"
+    assert [(r["scope_key"], r["version"]) for r in final.retrained] == [(SHARED_SCOPE_KEY, 2)]
+    assert [v.version for v in registry.list(SHARED_SCOPE_KEY)] == [1, 2]
