@@ -24,7 +24,15 @@ from agentmem.buffers.base import Turn, render_turns
 from agentmem.errors import AgentMemError, ValidationError
 from agentmem.experience.api import with_procedures
 from agentmem.experience.models import outcome_note
-from agentmem.models import MemoryKind, MemoryRecord, Scope, ScopeSet, SearchHit, content_hash
+from agentmem.models import (
+    MemoryKind,
+    MemoryRecord,
+    Scope,
+    ScopeSet,
+    SearchHit,
+    content_hash,
+    utcnow,
+)
 from agentmem.representation import indexed_text
 from agentmem.tokens import TokenCounter
 from agentmem.validation import check_k, check_kinds, check_text, check_time
@@ -262,7 +270,8 @@ def build(
             kinds=kind_list,
             filters=filters,
             as_of=as_of_time,
-            remember=False,  # the context remembers what it kept, below
+            remember=False,  # the context remembers what it kept, below,
+            count_recall=False,  # and counts a recall of those only
         )
     if filters is None and as_of is None and _includes(kinds, MemoryKind.PROCEDURAL):
         # Procedures learned from experience that apply to the query, taken as a task, first.
@@ -287,7 +296,9 @@ def build(
     context.strategy_reason = choice.reason
     context.profile = header
     if context.records:
-        context.retrieval_id = utility.remember(backends, scope, [r.id for r in context.records])
+        kept = [r.id for r in context.records]
+        backends.store.touch(kept, utcnow())
+        context.retrieval_id = utility.remember(backends, scope, kept)
     return context
 
 

@@ -231,6 +231,7 @@ def search(
     vector: np.ndarray | None = None,
     remember: bool = True,
     expand_links: int = 0,
+    count_recall: bool = True,
 ) -> list[SearchHit]:
     """The ``k`` memories in ``scope`` most relevant to ``query``, best first.
 
@@ -238,7 +239,9 @@ def search(
     utility (:func:`agentmem.utility.rerank`). With ``remember`` the hits share a new
     ``retrieval_id`` recording what was shown, for :meth:`Memory.feedback`. ``expand_links``
     (hops) adds the ``links`` channel: the notes linked to the fused top ``k``, fused again
-    by the same RRF (:func:`agentmem.notes.expand`)."""
+    by the same RRF (:func:`agentmem.notes.expand`). With ``count_recall`` each hit counts as
+    a recall (``access_count``), which strengthens it against decay; internal searches (update
+    decisions, context candidates) pass False."""
     config = backends.settings.retrieval
     weights = config.weights
     request = build_request(
@@ -278,8 +281,8 @@ def search(
     hits = [
         SearchHit(record=records[i], score=by_id[i][0], channels=by_id[i][1]) for i in order[:k]
     ]
-    # A recall strengthens a memory (consolidation's decay reads these counts).
-    backends.store.touch([h.record.id for h in hits], utcnow())
+    if count_recall:  # a recall strengthens a memory (consolidation's decay reads these)
+        backends.store.touch([h.record.id for h in hits], utcnow())
     if remember and hits:
         rid = utility.remember(backends, scope, [h.record.id for h in hits])
         for hit in hits:

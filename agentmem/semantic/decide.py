@@ -106,7 +106,8 @@ def gather(
             k=settings.candidates,
             kinds=(MemoryKind.SEMANTIC,),
             vector=mine,
-            remember=False,  # an internal comparison, not something shown to an agent
+            remember=False,  # an internal comparison, not something shown to an agent,
+            count_recall=False,  # nor a recall that should keep these facts from decaying
         )
         records = [h.record for h in hits]
         if records:

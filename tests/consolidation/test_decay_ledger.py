@@ -226,3 +226,20 @@ def test_postgres_ledger_watermarks_and_leases(pg_url: str) -> None:
         assert store.lease("scope:a", "r1", 60) and not store.lease("scope:a", "r2", 60)
         assert store.lease_owner("scope:a") == "r1"
         assert store.release("scope:a", "r1") and store.lease("scope:a", "r2", 60)
+
+
+def test_internal_searches_do_not_count_as_recalls(mem: Memory) -> None:
+    """Update decisions compare a new fact with known ones through search; that is not a
+    recall, so it must not keep the known facts from decaying. A context counts a recall of
+    what it kept, not of every candidate it looked at."""
+    mem.add("I love green tea.", user_id="alice", infer=True)
+    (fact,) = mem.list(user_id="alice", kinds="semantic")
+    mem.add("I really love green tea.", user_id="alice", infer=True)  # decided against `fact`
+    assert mem.get(fact.id).access_count == 0
+
+    block = mem.context("green tea", user_id="alice", max_tokens=1000)
+    kept = {r.id for r in block.records}
+    listed = mem.list(user_id="alice", limit=100)
+    assert kept and len(listed) > len(kept)  # it looked at more than it kept
+    for record in listed:
+        assert record.access_count == (1 if record.id in kept else 0), record.text
