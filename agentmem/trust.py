@@ -66,6 +66,21 @@ def trust_level(settings: TrustSettings, source: str | None) -> tuple[str, Trust
     return name, settings.levels[name]
 
 
+def flag_injection(settings: TrustSettings, record: MemoryRecord) -> list[str]:
+    """Add the prompt-injection patterns ``record``'s text matches to its provenance flags
+    (unless ``settings.injection`` is off); returns them (empty: none)."""
+    if settings.injection is InjectionAction.OFF:
+        return []
+    flags = injection_flags(record.text)
+    if flags:
+        known = record.provenance.get("flags", [])
+        record.provenance = {
+            **record.provenance,
+            "flags": sorted({*known, INJECTION_FLAG, *flags}),
+        }
+    return flags
+
+
 @dataclass(frozen=True)
 class Screened:
     """Records of one write, split into those to store and those to hold in quarantine."""
@@ -83,12 +98,8 @@ def screen(
     store: list[MemoryRecord] = []
     held: list[MemoryRecord] = []
     for record in records:
-        flags = (
-            injection_flags(record.text) if settings.injection is not InjectionAction.OFF else []
-        )
+        flags = flag_injection(settings, record)
         provenance: dict[str, Any] = {**record.provenance, "source": name, "trust": level.value}
-        if flags:
-            provenance["flags"] = sorted({*provenance.get("flags", []), INJECTION_FLAG, *flags})
         quarantine = level is TrustLevel.UNTRUSTED or (
             bool(flags) and settings.injection is InjectionAction.QUARANTINE
         )
@@ -205,6 +216,7 @@ __all__ = [
     "INJECTION_FLAG",
     "Quarantine",
     "Screened",
+    "flag_injection",
     "hold",
     "injection_flags",
     "screen",

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from pydantic import BaseModel, Field
 
-from agentmem import writing
+from agentmem import trust, writing
 from agentmem.buffers.base import (
     BufferBackend,
     Turn,
@@ -388,6 +388,13 @@ class ThreadBuffer:
         flush = Flush(kind=kind)
         if pending:
             records = self._segment_records(pending, kind, ids)
+            # Turns are flagged like any write (a tool's output may carry instructions); the
+            # segment carries the flags of its turns.
+            for record in records[1:]:
+                trust.flag_injection(memory.settings.trust, record)
+            flags = sorted({f for r in records[1:] for f in r.provenance.get("flags", [])})
+            if flags:
+                records[0].provenance = {**records[0].provenance, "flags": flags}
             # Fact extraction follows the `infer` setting, for the segment only (its turns say
             # the same): marked pending for extract_pending / consolidation, and extracted at
             # once (infer=True) only on an explicit flush(), never inside an append.
