@@ -39,6 +39,7 @@ from rich.table import Table
 from rich.text import Text
 from typer.core import TyperGroup
 
+from agentmem.cli_options import AgentOpt, JsonOpt, OrgOpt, ThreadOpt, UserOpt
 from agentmem.errors import (
     AgentMemError,
     InvalidFilter,
@@ -176,24 +177,6 @@ def main(
 
 # shared options ------------------------------------------------------------------------------
 
-UserOpt = Annotated[
-    str | None,
-    typer.Option("--user", "-u", metavar="ID", help="User id of the scope.", show_default=False),
-]
-AgentOpt = Annotated[
-    str | None,
-    typer.Option("--agent", "-a", metavar="ID", help="Agent id of the scope.", show_default=False),
-]
-ThreadOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--thread", "-t", metavar="ID", help="Thread id of the scope.", show_default=False
-    ),
-]
-OrgOpt = Annotated[
-    str | None,
-    typer.Option("--org", "-o", metavar="ID", help="Org id of the scope.", show_default=False),
-]
 KindsOpt = Annotated[
     list[str] | None,
     typer.Option(
@@ -212,7 +195,6 @@ FilterOpt = Annotated[
         show_default=False,
     ),
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
 class _ScopeArgs(TypedDict):

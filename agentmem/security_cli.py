@@ -20,31 +20,21 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from agentmem.cli_options import AgentOpt, JsonOpt, OrgOpt, ThreadOpt, UserOpt, sub_app
 from agentmem.errors import AgentMemError
 from agentmem.forgetting import ForgetReport
 from agentmem.models import Scope
 
-forget_app = typer.Typer(
-    name="forget",
-    help="Forget memories everywhere they were copied (store, history, indexes, graph, "
+forget_app = sub_app(
+    "forget",
+    "Forget memories everywhere they were copied (store, history, indexes, graph, "
     "buffers, adapters); --report lists what earlier forgets removed.",
-    invoke_without_command=True,
-    add_completion=False,
-    pretty_exceptions_show_locals=False,
 )
-quarantine_app = typer.Typer(
-    name="quarantine",
-    help="Memories from untrusted sources awaiting review: list, approve, reject.",
+quarantine_app = sub_app(
+    "quarantine",
+    "Memories from untrusted sources awaiting review: list, approve, reject.",
     no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_show_locals=False,
 )
-
-UserOpt = Annotated[str | None, typer.Option("--user", help="User id of the scope.")]
-AgentOpt = Annotated[str | None, typer.Option("--agent", help="Agent id of the scope.")]
-ThreadOpt = Annotated[str | None, typer.Option("--thread", help="Thread id of the scope.")]
-OrgOpt = Annotated[str | None, typer.Option("--org", help="Org id of the scope.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
 def _scope(user: str | None, agent: str | None, thread: str | None, org: str | None) -> Scope:

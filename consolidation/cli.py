@@ -19,31 +19,21 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from agentmem.cli_options import AgentOpt, OrgOpt, ThreadOpt, UserOpt, sub_app
 from agentmem.errors import AgentMemError
 from agentmem.models import Scope
 from consolidation import ledger
 from consolidation.pipeline import active_scopes, run_inline
 from consolidation.stages import STAGES
 
-consolidate_app = typer.Typer(
-    name="consolidate",
-    help="Run the consolidation pipeline: --now inline (no broker), else on Celery workers.",
-    invoke_without_command=True,
-    add_completion=False,
-    pretty_exceptions_show_locals=False,
+consolidate_app = sub_app(
+    "consolidate",
+    "Run the consolidation pipeline: --now inline (no broker), else on Celery workers.",
 )
-jobs_app = typer.Typer(
-    name="jobs",
-    help="The consolidation job ledger (runs, stages, counts, durations, errors).",
-    invoke_without_command=True,
-    add_completion=False,
-    pretty_exceptions_show_locals=False,
+jobs_app = sub_app(
+    "jobs",
+    "The consolidation job ledger (runs, stages, counts, durations, errors).",
 )
-
-UserOpt = Annotated[str | None, typer.Option("--user", help="User id of the scope.")]
-AgentOpt = Annotated[str | None, typer.Option("--agent", help="Agent id of the scope.")]
-ThreadOpt = Annotated[str | None, typer.Option("--thread", help="Thread id of the scope.")]
-OrgOpt = Annotated[str | None, typer.Option("--org", help="Org id of the scope.")]
 
 
 def _scope(

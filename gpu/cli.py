@@ -23,18 +23,17 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from agentmem.cli_options import sub_app
 from agentmem.errors import ValidationError
 from agentmem.models import Scope
 from agentmem.parametric import SHARED_SCOPE_KEY, scope_key
 from gpu.config import RECALL_KIND, RETRIEVER_KIND, RecallAdapterConfig, RetrieverAdapterConfig
 from gpu.registry import AdapterRegistry, AdapterVersion, Promotion
 
-app = typer.Typer(
-    name="adapters",
-    help="Retriever and recall adapters (LoRA) per scope: list, show, train, promote, rollback.",
+app = sub_app(
+    "adapters",
+    "Retriever and recall adapters (LoRA) per scope: list, show, train, promote, rollback.",
     no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_show_locals=False,
 )
 
 KeyArg = Annotated[

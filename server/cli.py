@@ -20,30 +20,23 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from agentmem.cli_options import sub_app
 from agentmem.stores import RecordStore, store_from_url
 from server.config import ServerSettings
 from server.keys import create_key, list_keys, revoke_key
 
-serve_app = typer.Typer(
-    name="serve",
-    help="Serve the REST API (FastAPI on uvicorn) over this memory.",
-    invoke_without_command=True,
-    add_completion=False,
-    pretty_exceptions_show_locals=False,
+serve_app = sub_app(
+    "serve",
+    "Serve the REST API (FastAPI on uvicorn) over this memory.",
 )
-mcp_app = typer.Typer(
-    name="mcp",
-    help="Serve agentmem as an MCP server (stdio or streamable HTTP).",
-    invoke_without_command=True,
-    add_completion=False,
-    pretty_exceptions_show_locals=False,
+mcp_app = sub_app(
+    "mcp",
+    "Serve agentmem as an MCP server (stdio or streamable HTTP).",
 )
-keys_app = typer.Typer(
-    name="keys",
-    help="API keys of the REST and MCP servers: create, list, revoke.",
+keys_app = sub_app(
+    "keys",
+    "API keys of the REST and MCP servers: create, list, revoke.",
     no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_show_locals=False,
 )
 
 HostOpt = Annotated[str | None, typer.Option("--host", help="Interface (default 127.0.0.1).")]
