@@ -17,7 +17,7 @@ from agentmem.stores import _forget_sql as sql
 from consolidation import run_inline
 from gpu import AdapterRegistry, TrainSetConfig
 from gpu.clean import CleanConfigs, retrain_forgotten
-from gpu.pipeline import train_scope_adapter, trained_scopes
+from gpu.pipeline import TrainOutcome, train_scope_adapter, trained_scopes
 from tests.gpu._tiny import TURNS, TinyEmbedder, fast_config
 
 ALICE = Scope(user_id="alice")
@@ -152,18 +152,26 @@ def assert_answered_by(answer: RecallAnswer, data_hash: str) -> None:
     assert answer.source == expected
 
 
+BOB = Scope(user_id="bob")
+
+
+def _serve_shared_adapter(mem: Memory, registry: AdapterRegistry) -> TrainOutcome:
+    """Bob holds alice's turns but the one to forget; a shared adapter over both serves."""
+    mem.add_many([f"{s}: {t}" for s, t in TURNS if t not in FORGOTTEN], user_id="bob")
+    trained = train_scope_adapter(
+        mem, [ALICE, BOB], config=fast_config(), trainset_config=ON_TRAIN, registry=registry
+    )
+    registry.promote(SHARED_SCOPE_KEY, trained.version.version, force=True)
+    return trained
+
+
 def test_a_tainted_shared_adapter_is_retrained_over_the_scopes_it_was_trained_on(
     tiny_mem: Memory,
 ) -> None:
-    bob = Scope(user_id="bob")
-    tiny_mem.add_many([f"{s}: {t}" for s, t in TURNS if t not in FORGOTTEN], user_id="bob")
     registry = AdapterRegistry.from_settings(tiny_mem.settings)
-    trained = train_scope_adapter(
-        tiny_mem, [ALICE, bob], config=fast_config(), trainset_config=ON_TRAIN, registry=registry
-    )
+    trained = _serve_shared_adapter(tiny_mem, registry)
     assert trained.key == SHARED_SCOPE_KEY
-    assert trained_scopes(trained.version.metadata) == [ALICE, bob]
-    registry.promote(SHARED_SCOPE_KEY, trained.version.version, force=True)
+    assert trained_scopes(trained.version.metadata) == [ALICE, BOB]
     gone = next(r for r in tiny_mem.list(user_id="alice") if r.text == FORGOTTEN)
 
     report = tiny_mem.forget(gone.id, reason="asked", user_id="alice")
@@ -174,14 +182,14 @@ def test_a_tainted_shared_adapter_is_retrained_over_the_scopes_it_was_trained_on
     ]
     assert registry.current(SHARED_SCOPE_KEY) is None  # bob's searches lose it too, at once
     # bob's consolidation run meets it first: the shared adapter is his to retrain as well
-    run = run_inline(tiny_mem, bob, stages=["retrain_forgotten"])
+    run = run_inline(tiny_mem, BOB, stages=["retrain_forgotten"])
     assert run.results["retrain_forgotten"].count_in == 1
     final = forgetting.reports(tiny_mem, forget_id=report.forget_id)[0]
     assert final.status == "done"
     assert [(r["scope_key"], r["version"]) for r in final.retrained] == [(SHARED_SCOPE_KEY, 2)]
     assert final.probe is not None and final.probe["leaks"] == 0
     clean = registry.get(SHARED_SCOPE_KEY, 2)
-    assert trained_scopes(clean.metadata) == [ALICE, bob]
+    assert trained_scopes(clean.metadata) == [ALICE, BOB]
     assert gone.id not in clean.metadata.source_ids
     assert len(clean.metadata.source_ids) == len(trained.version.metadata.source_ids) - 1
     journal = tiny_mem.backends.store.transact(
@@ -230,13 +238,8 @@ def test_a_shared_adapter_that_cannot_be_retrained_still_closes_the_forget(
 def test_two_scopes_that_meet_one_tainted_shared_adapter_retrain_it_once(
     tiny_mem: Memory,
 ) -> None:
-    bob = Scope(user_id="bob")
-    tiny_mem.add_many([f"{s}: {t}" for s, t in TURNS if t not in FORGOTTEN], user_id="bob")
     registry = AdapterRegistry.from_settings(tiny_mem.settings)
-    trained = train_scope_adapter(
-        tiny_mem, [ALICE, bob], config=fast_config(), trainset_config=ON_TRAIN, registry=registry
-    )
-    registry.promote(SHARED_SCOPE_KEY, trained.version.version, force=True)
+    _serve_shared_adapter(tiny_mem, registry)
     gone = next(r for r in tiny_mem.list(user_id="alice") if r.text == FORGOTTEN)
     report = tiny_mem.forget(gone.id, reason="asked", user_id="alice")
     configs = CleanConfigs(retriever=fast_config(), trainset=ON_TRAIN, force_promote=True)
@@ -247,7 +250,7 @@ def test_two_scopes_that_meet_one_tainted_shared_adapter_retrain_it_once(
                 lambda scope: retrain_forgotten(
                     tiny_mem, scope, registry=registry, configs=configs
                 ),
-                [ALICE, bob],
+                [ALICE, BOB],
             )
         )
 
