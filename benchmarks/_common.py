@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from rich.console import Console
 from rich.table import Table
 
 from agentmem.embedders import Embedder
@@ -201,6 +202,23 @@ def dir_bytes(path: Path, *, allocated: bool = True) -> int:
     if allocated and all(hasattr(st, "st_blocks") for st in files):
         return sum(st.st_blocks * 512 for st in files)
     return sum(st.st_size for st in files)
+
+
+def report_console() -> Console:
+    """The console a benchmark prints its tables on: the terminal's width, else 160 columns
+    (logs and CI, where rich would otherwise wrap at 80)."""
+    console = Console()
+    return console if console.is_terminal else Console(width=160)
+
+
+def default_embedder(embedder: Embedder | None) -> Embedder:
+    """``embedder`` (tests pass the session's shared model), else all-MiniLM-L6-v2, loaded
+    only then."""
+    if embedder is not None:
+        return embedder
+    from agentmem.embedders import SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder.minilm()
 
 
 def machine_info() -> dict[str, Any]:

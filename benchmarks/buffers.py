@@ -32,8 +32,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-
 from agentmem import BackendUnavailable, Memory, Settings
 from agentmem.embedders import Embedder
 from benchmarks._common import (
@@ -41,6 +39,7 @@ from benchmarks._common import (
     RESULTS_DIR,
     RESULTS_MD,
     command_line,
+    default_embedder,
     latency_summary,
     machine_info,
     machine_line,
@@ -48,6 +47,7 @@ from benchmarks._common import (
     now_utc,
     offline,
     project_path,
+    report_console,
     rich_table,
     write_json,
     write_section,
@@ -202,13 +202,10 @@ def main(argv: Sequence[str] | None = None, *, embedder: Embedder | None = None)
     """Measure, print the table, write RESULTS.md's section and the JSON; return the results."""
     offline()
     args = build_parser().parse_args(argv)
-    console = Console() if Console().is_terminal else Console(width=160)
+    console = report_console()
     info = machine_info()
     started = time.perf_counter()
-    if embedder is None:
-        from agentmem.embedders import SentenceTransformerEmbedder
-
-        embedder = SentenceTransformerEmbedder.minilm()
+    embedder = default_embedder(embedder)
     rows = measure("in-process", "memory://", args, embedder)
     skipped = redis_reachable(args.redis_url)
     if skipped is None:

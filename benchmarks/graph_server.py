@@ -50,6 +50,7 @@ from benchmarks._common import (
     RESULTS_MD,
     CachingEmbedder,
     command_line,
+    default_embedder,
     fmt,
     latency_summary,
     machine_info,
@@ -58,11 +59,12 @@ from benchmarks._common import (
     now_utc,
     offline,
     project_path,
+    report_console,
     rich_table,
     write_json,
     write_section,
 )
-from benchmarks.locomo import DEFAULT_DATA, Conversation, load_locomo
+from benchmarks.locomo import DEFAULT_DATA, Conversation, load_locomo, require_data
 
 DEFAULT_JSON = RESULTS_DIR / "graph_server.json"
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -472,16 +474,12 @@ def main(argv: Sequence[str] | None = None, *, embedder: Any = None) -> dict[str
     """Run both parts against one private FalkorDB server and write the results."""
     offline()
     args = build_parser().parse_args(argv)
-    if args.data is None:
-        raise SystemExit(f"no LoCoMo data: pass --data PATH (looked for {DEFAULT_DATA})")
+    data = require_data(args.data)
     started = time.perf_counter()
     info = machine_info()
-    console = Console() if Console().is_terminal else Console(width=160)
-    (conv,) = load_locomo(project_path(args.data), [args.conversation])
-    if embedder is None:
-        from agentmem.embedders import SentenceTransformerEmbedder
-
-        embedder = SentenceTransformerEmbedder.minilm()
+    console = report_console()
+    (conv,) = load_locomo(data, [args.conversation])
+    embedder = default_embedder(embedder)
     cache = CachingEmbedder(embedder)
     with tempfile.TemporaryDirectory(prefix="agentmem-graph-server-") as tmp:
         data = Path(tmp) / "falkordb"

@@ -43,7 +43,6 @@ from typing import Any
 
 import httpx
 import numpy as np
-from rich.console import Console
 
 from benchmarks._common import (
     RESULTS_DIR,
@@ -55,6 +54,7 @@ from benchmarks._common import (
     now_utc,
     offline,
     project_path,
+    report_console,
     rich_table,
     write_json,
     write_section,
@@ -308,7 +308,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Run the load test, print the table, write RESULTS.md's section and the JSON."""
     offline()
     args = build_parser().parse_args(argv)
-    console = Console() if Console().is_terminal else Console(width=160)
+    console = report_console()
     info = machine_info()
     schema, store_url = _schema_url(args.postgres_url)
     home = tempfile.mkdtemp(prefix="agentmem-load-")

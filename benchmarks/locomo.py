@@ -44,6 +44,7 @@ from benchmarks._common import (
     CachingEmbedder,
     Stopwatch,
     command_line,
+    default_embedder,
     fmt,
     latency_summary,
     machine_info,
@@ -55,6 +56,7 @@ from benchmarks._common import (
     project_path,
     quiet_logs,
     rate,
+    report_console,
     rich_table,
     write_json,
     write_section,
@@ -63,6 +65,15 @@ from benchmarks.peers import Doc, Peer, PeerFailure, build_peer, explain_failure
 
 DEFAULT_DATA = PROJECT_ROOT.parent / "shared" / "data" / "locomo" / "locomo10.json"
 DEFAULT_JSON = RESULTS_DIR / "locomo.json"
+
+
+def require_data(data: Path | None) -> Path:
+    """The LoCoMo file named by ``--data`` (relative to the project root); exits saying where
+    the default was looked for when there is none."""
+    if data is None:
+        raise SystemExit(f"no LoCoMo data: pass --data PATH (looked for {DEFAULT_DATA})")
+    return project_path(data)
+
 
 #: LoCoMo's question categories as numbered in locomo10.json. Category 5 (adversarial,
 #: unanswerable) has no evidence to retrieve and is left out.
@@ -760,23 +771,17 @@ def main(argv: Sequence[str] | None = None, *, embedder: Any = None) -> dict[str
     """
     offline()
     args = build_parser().parse_args(argv)
-    if args.data is None:
-        raise SystemExit(f"no LoCoMo data: pass --data PATH (looked for {DEFAULT_DATA})")
+    data = require_data(args.data)
     ks = sorted(set(args.k))
     if min(ks) < 1:
         raise SystemExit("--k values must be positive")
     peer_names = parse_peers(args.peers)
     started = time.perf_counter()
     info = machine_info()
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=160)
-    conversations = load_locomo(project_path(args.data), parse_conversations(args.conversations))
+    console = report_console()
+    conversations = load_locomo(data, parse_conversations(args.conversations))
 
-    if embedder is None:
-        from agentmem.embedders import SentenceTransformerEmbedder
-
-        embedder = SentenceTransformerEmbedder.minilm()
+    embedder = default_embedder(embedder)
     cache = CachingEmbedder(embedder)
     systems: dict[str, Any] = {}
     with (

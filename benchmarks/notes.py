@@ -37,6 +37,7 @@ from benchmarks._common import (
     RESULTS_MD,
     CachingEmbedder,
     command_line,
+    default_embedder,
     latency_summary,
     machine_info,
     machine_line,
@@ -44,6 +45,7 @@ from benchmarks._common import (
     now_utc,
     offline,
     project_path,
+    report_console,
     rich_table,
     write_json,
     write_section,
@@ -55,6 +57,7 @@ from benchmarks.locomo import (
     aggregate,
     load_locomo,
     parse_conversations,
+    require_data,
     score_question,
 )
 
@@ -332,16 +335,12 @@ def main(argv: Sequence[str] | None = None, *, embedder: Any = None) -> dict[str
     """Run the three measurements and write their outputs; returns the results."""
     offline()
     args = build_parser().parse_args(argv)
-    if args.data is None:
-        raise SystemExit(f"no LoCoMo data: pass --data PATH (looked for {DEFAULT_DATA})")
+    data = require_data(args.data)
     started = time.perf_counter()
     info = machine_info()
-    console = Console() if Console().is_terminal else Console(width=160)
-    conversations = load_locomo(project_path(args.data), parse_conversations(args.conversations))
-    if embedder is None:
-        from agentmem.embedders import SentenceTransformerEmbedder
-
-        embedder = SentenceTransformerEmbedder.minilm()
+    console = report_console()
+    conversations = load_locomo(data, parse_conversations(args.conversations))
+    embedder = default_embedder(embedder)
     cache = CachingEmbedder(embedder)
     with tempfile.TemporaryDirectory(prefix="agentmem-notes-") as tmp:
         evolve_on = (

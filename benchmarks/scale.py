@@ -54,6 +54,7 @@ from benchmarks._common import (
     CachingEmbedder,
     Stopwatch,
     command_line,
+    default_embedder,
     dir_bytes,
     fmt,
     latency_summary,
@@ -65,6 +66,7 @@ from benchmarks._common import (
     peak_rss_bytes,
     project_path,
     rate,
+    report_console,
     reset_peak_rss,
     rich_table,
     rss_bytes,
@@ -620,12 +622,6 @@ def write_plot(sizes: Sequence[dict[str, Any]], path: Path) -> None:
 # entry point -------------------------------------------------------------------------------------
 
 
-def _console() -> Console:
-    """Rich console; wide enough for the tables when output is not a terminal."""
-    console = Console()
-    return console if console.is_terminal else Console(width=160)
-
-
 def build_parser() -> argparse.ArgumentParser:
     """Command-line options."""
     parser = argparse.ArgumentParser(
@@ -662,11 +658,8 @@ def main(argv: Sequence[str] | None = None, *, embedder: Any = None) -> dict[str
         raise SystemExit("--sizes, --users, --batch and --queries must be positive")
     started = time.perf_counter()
     info = machine_info()
-    console = _console()
-    if embedder is None:
-        from agentmem.embedders import SentenceTransformerEmbedder
-
-        embedder = SentenceTransformerEmbedder.minilm()
+    console = report_console()
+    embedder = default_embedder(embedder)
     shared = CachingEmbedder(embedder)
     largest_pooled = max((s for s in sizes if s > args.live_embedding_max), default=0)
     largest = max(sizes)

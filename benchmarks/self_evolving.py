@@ -40,6 +40,7 @@ from benchmarks._common import (
     RESULTS_MD,
     CachingEmbedder,
     command_line,
+    default_embedder,
     machine_info,
     machine_line,
     markdown_table,
@@ -187,10 +188,7 @@ def run_experiment(
     if episodes < 1 or window < 1 or held_out < 1 or not seeds:
         raise ValueError("episodes, window, held_out and seeds must be positive / non-empty")
     offline()
-    if embedder is None:
-        from agentmem.embedders import SentenceTransformerEmbedder
-
-        embedder = SentenceTransformerEmbedder.minilm()
+    embedder = default_embedder(embedder)
     shared = CachingEmbedder(embedder)
     # Every task text is embedded once, in one batch, and shared by both memories.
     texts: set[str] = set()

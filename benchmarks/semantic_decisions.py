@@ -34,8 +34,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-
 from benchmarks._common import (
     BENCH_DIR,
     PROJECT_ROOT,
@@ -43,12 +41,14 @@ from benchmarks._common import (
     RESULTS_MD,
     CachingEmbedder,
     command_line,
+    default_embedder,
     machine_info,
     machine_line,
     markdown_table,
     now_utc,
     offline,
     project_path,
+    report_console,
     rich_table,
     write_json,
     write_section,
@@ -424,14 +424,11 @@ def main(argv: Sequence[str] | None = None, *, embedder: Any = None) -> dict[str
     started = time.perf_counter()
     info = machine_info()
     cases = load_cases(project_path(args.cases))[: args.limit]
-    console = Console(width=160) if not Console().is_terminal else Console()
+    console = report_console()
 
     from agentmem import Memory, Settings
 
-    if embedder is None:
-        from agentmem.embedders import SentenceTransformerEmbedder
-
-        embedder = SentenceTransformerEmbedder.minilm()
+    embedder = default_embedder(embedder)
     per_path: dict[str, list[CaseResult]] = {p: [] for p in paths}
     with tempfile.TemporaryDirectory(prefix="agentmem-semantic-") as tmp:
         settings = Settings.load(home=Path(tmp), store_url=None, vectors_url=None, llm_model=None)

@@ -31,6 +31,7 @@ from benchmarks._common import (
     RESULTS_DIR,
     RESULTS_MD,
     command_line,
+    default_embedder,
     latency_summary,
     machine_info,
     machine_line,
@@ -78,10 +79,7 @@ def run(
 ) -> dict[str, Any]:
     """Latency per mode (p50 / p95 / mean ms) over the same queries."""
     offline()
-    if embedder is None:
-        from agentmem.embedders import SentenceTransformerEmbedder
-
-        embedder = SentenceTransformerEmbedder.minilm()
+    embedder = default_embedder(embedder)
     rng = random.Random(1)
     qs = [f"why does the {rng.choice(_SUBJECTS)} fail" for _ in range(queries)]
     samples: dict[str, list[float]] = {m: [] for m in MODES}
