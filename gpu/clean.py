@@ -131,8 +131,12 @@ def _retrain_shared(
 ) -> tuple[dict[str, Any], AdapterVersion | None]:
     """Retrain the shared adapter over the scopes its tainted version was trained on (recorded
     in its metadata), whose memories no longer include the forgotten ones."""
-    not_retrained: dict[str, Any] = {"scope_key": SHARED_SCOPE_KEY, "kind": kind}
-    not_retrained.update(version=None, promoted=False)
+    not_retrained: dict[str, Any] = {
+        "scope_key": SHARED_SCOPE_KEY,
+        "kind": kind,
+        "version": None,
+        "promoted": False,
+    }
     if kind == RECALL_KIND:
         reason = (
             "a shared recall adapter is not retrained automatically (recall adapters train on "
