@@ -44,6 +44,11 @@ class SentenceTransformerEmbedder(Embedder):
     ) -> None:
         if precision not in ("fp32", "bf16", "auto"):
             raise InvalidSettings(f"embed precision {precision!r}: use fp32, bf16 or auto")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise InvalidSettings(
+                f"embed batch size {batch_size!r}: use a whole number of texts, at least 1 "
+                "(AGENTMEM_EMBED_BATCH_SIZE)"
+            )
         self.precision = _resolve_precision(precision)
         self.model_path = Path(model_path)
         base_name = name or self.model_path.name

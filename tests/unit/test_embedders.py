@@ -48,3 +48,6 @@ def test_precision_comes_from_settings_and_bad_values_are_refused() -> None:
         SentenceTransformerEmbedder.minilm(precision="fp16")
     with pytest.raises(InvalidSettings, match="embed_precision"):
         Settings.load(embed_precision="fp16")
+    for bad in (0, -3, 2.5, True):
+        with pytest.raises(InvalidSettings, match="embed batch size"):
+            SentenceTransformerEmbedder.minilm(batch_size=bad)  # type: ignore[arg-type]
