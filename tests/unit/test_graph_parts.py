@@ -136,6 +136,70 @@ def test_attribute_possessive_and_verb_relations() -> None:
     assert ("maya", "ended_works_at", "acme") in ended.relations
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "Caroline went to the LGBTQ support group with Melanie.",
+            {
+                ("caroline", "went_to", "lgbtq support group"),
+                ("caroline", "went_with", "melanie"),
+            },
+        ),
+        (
+            "Maya's manager Tomas asked Maya to lead the Kafka project at Northwind Logistics.",
+            {
+                ("tomas", "manager_of", "maya"),
+                ("tomas", "asked", "maya"),
+                ("maya", "lead", "kafka project"),
+                ("maya", "lead_at", "northwind logistics"),
+            },
+        ),
+        (
+            "Ines, Maya's sister, lives in Porto.",
+            {("ines", "sister_of", "maya"), ("ines", "lives_in", "porto")},
+        ),
+        (
+            "Tomas, who has worked at Northwind for ten years, manages Maya.",
+            {("tomas", "worked_at", "northwind"), ("tomas", "manages", "maya")},
+        ),
+        (
+            "On 7 May 2023, Priya visited Kyoto with her cousin Arjun.",
+            {
+                ("priya", "visited", "kyoto"),
+                ("arjun", "cousin_of", "priya"),
+                ("priya", "visited_with", "arjun"),
+            },
+        ),
+        ("Melanie and Caroline painted a sunset.", {("melanie", "painted_with", "caroline")}),
+        (
+            "Sofia works at Nokia but lives in Tallinn.",
+            {("sofia", "works_at", "nokia"), ("sofia", "lives_in", "tallinn")},
+        ),
+        (
+            "Maya moved to Eastgate, and Tomas moved to Westbrook.",
+            {("maya", "moved_to", "eastgate"), ("tomas", "moved_to", "westbrook")},
+        ),
+        ("Maya was hired by Northwind Logistics.", {("maya", "hired_by", "northwind logistics")}),
+        ("Berlin is the capital of Germany.", {("berlin", "capital_of", "germany")}),
+        ("Pepper is Maya's rescue greyhound.", {("pepper", "greyhound_of", "maya")}),
+        ("Caroline wants to move to Sweden.", {("caroline", "move_to", "sweden")}),
+        ("Maya never visited Paris.", {("maya", "not_visited", "paris")}),
+    ],
+)
+def test_relations_of_a_third_person_fact_from_its_text_alone(
+    text: str, expected: set[tuple[str, str, str]]
+) -> None:
+    """A fact stored as it is (no extraction metadata): the clause parser reads who did what
+    to whom, with predicates that read the right way round."""
+    assert set(read_fact(fact(text)).relations) == expected
+
+
+def test_entities_without_a_subject_are_co_mentions() -> None:
+    reading = read_fact(fact("In Paris, the team met Omar."))
+    assert reading.relations == (("paris", "mentioned_with", "omar"),)
+
+
 def test_rule_extraction_noise_is_not_an_entity() -> None:
     reading = read_fact(
         fact(
