@@ -68,6 +68,14 @@ SETS = {
     "heldout": BENCH_DIR / "data" / "relations_heldout.jsonl",
 }
 DEFAULT_JSON = RESULTS_DIR / "relations.json"
+FIRST_HELDOUT = {
+    "commit": "f7f6c3f",
+    "infer": {"relation_precision": 0.848, "relation_recall": 0.907, "entity_precision": 0.957},
+    "text": {"relation_precision": 0.872, "relation_recall": 0.919, "entity_precision": 0.983},
+}
+"""The held-out set's first measurement (commit f7f6c3f, before the fixes its errors prompted:
+a relative clause's verb after "who", "his/her <noun> Y" among co-subjects, a possessor whose
+noun is the argument, "for" inside names). Later runs are no longer blind to it."""
 BASELINE_REV = "97a44a7"
 """The last commit before third-person extraction and the clause parser (rules-v1)."""
 CO_MENTION = "mentioned_with"
@@ -241,27 +249,31 @@ class Tally:
         for key, value in vars(other).items():
             setattr(self, key, getattr(self, key) + value)
 
-    def metrics(self) -> dict[str, float | int]:
-        def ratio(a: int, b: int) -> float:
-            return a / b if b else 0.0
+    def metrics(self) -> dict[str, float | int | None]:
+        def ratio(a: float, b: float) -> float | None:
+            return a / b if b else None  # nothing to score: shown as "-"
 
         ep = ratio(self.entities_correct, self.entities_predicted)
         er = ratio(self.entities_found, self.entities_gold)
         rp = ratio(self.typed_correct, self.typed_predicted)
         rr = ratio(self.relations_found, self.relations_gold)
+
+        def f1(p: float | None, r: float | None) -> float | None:
+            return None if p is None or r is None else (2 * p * r / (p + r) if p + r else 0.0)
+
         return {
             "sentences": self.sentences,
             "entity_precision": ep,
             "entity_recall": er,
-            "entity_f1": ratio(2 * ep * er, ep + er) if ep + er else 0.0,
+            "entity_f1": f1(ep, er),
             "relation_precision": rp,
             "relation_recall": rr,
-            "relation_f1": ratio(2 * rp * rr, rp + rr) if rp + rr else 0.0,
+            "relation_f1": f1(rp, rr),
             "edge_precision": ratio(self.typed_correct, self.typed_predicted + self.co_mentions),
             "typed_relations": self.typed_predicted,
             "co_mentions": self.co_mentions,
             "gold_relations": self.relations_gold,
-            "ms_per_sentence": 1000 * ratio(int(self.seconds * 1e6), self.sentences) / 1e6,
+            "ms_per_sentence": 1000 * (ratio(self.seconds, self.sentences) or 0.0),
         }
 
 
@@ -381,7 +393,17 @@ def render_markdown(results: dict[str, Any]) -> str:
         "parser and the third-person rules and then used while writing them, so its current "
         "row is in-sample; the held-out set was written and committed before the extractor "
         "was first run on it, and no rule was changed after measuring it. Both were labelled by "
-        "the engineer who wrote the rules: read the held-out row as the honest one.",
+        "the engineer who wrote the rules.",
+        "",
+        f"The held-out set's first measurement (commit `{FIRST_HELDOUT['commit']}`) is the "
+        "out-of-sample figure: current extractor, infer path, relation precision "
+        f"{FIRST_HELDOUT['infer']['relation_precision']:.3f} and recall "
+        f"{FIRST_HELDOUT['infer']['relation_recall']:.3f} (text path "
+        f"{FIRST_HELDOUT['text']['relation_precision']:.3f} / "
+        f"{FIRST_HELDOUT['text']['relation_recall']:.3f}). Four defects it showed were fixed "
+        'after it (a relative clause\'s verb after "who", "his/her <noun> Y" among '
+        'co-subjects, a possessor whose noun is the argument, "for" inside names such as '
+        "Habitat for Humanity), so the held-out rows below are no longer blind.",
         "",
         f"**baseline** is commit `{results['baseline_rev']}` (rules-v1: entities only in "
         "first-person turns or after a known name, relations from the fact's metadata subject "

@@ -277,7 +277,9 @@ class _Parser:
                 for subject in clause.subjects:  # "Pepper is Maya's rescue greyhound"
                     self.relate(subject, _predicate(noun, "of"), name)
                 return j
-            self.place(clause, name)
+            if noun is None:
+                self.place(clause, name)
+            # else "visited Ava's parents": the parents are the argument, not Ava
             return j
         self.place(clause, name)
         return i
@@ -322,6 +324,7 @@ class _Parser:
                 i = self.entity(inner, i)
                 continue
             if t.kind == "word" and t.text in _RELATIVES:
+                inner.copula = False  # "who grew up in Cairo": a verb follows
                 i += 1
                 continue
             i = self.word(inner, i)
@@ -346,6 +349,8 @@ class _Parser:
                 return i + 1
             if w == "and":
                 return i + 1
+            if w in _POSSESSIVE_PRONOUNS and self.pronoun_possessive(clause, i):
+                return i + 2  # "Tom and his wife Sarah ...": Sarah is a co-subject
             if w in _NEGATIONS or w.endswith("n't"):
                 clause.negated = True
                 return i + 1
@@ -401,7 +406,8 @@ class _Parser:
             if w in _NEGATIONS:
                 clause.negated = True
                 return i + 1
-            if re.fullmatch(r"[a-z]+(?:ed|en|ing)", w) and clause.noun is None:
+            participle = re.fullmatch(r"[a-z]+(?:ed|en|ing)", w) or w in _IRREGULAR_PAST
+            if participle and clause.noun is None:
                 clause.verb = w  # "was hired by", "is visiting from", "was born in"
                 return i + 1
             clause.noun = w  # "the head chef at", "the capital of"
@@ -413,7 +419,7 @@ class _Parser:
         noun, ent = self.peek(i + 1), self.peek(i + 2)
         if noun is None or ent is None or noun.kind != "word" or ent.kind != "ent":
             return False
-        owners = clause.subjects if clause.has_verb else self.previous_subjects
+        owners = clause.subjects or self.previous_subjects
         for owner in owners[:1]:
             self.relate(ent.text, _predicate(noun.text, "of"), owner)
         return True

@@ -349,7 +349,7 @@ _CLAUSE_BREAK = re.compile(
 )
 _WORD = re.compile(r"[A-Za-z][A-Za-z'\u2019-]*")
 _CAPITALISED = re.compile(
-    r"\b[A-Z][\w'\u2019&.-]*(?:\s+(?:of|the|de|da|van|von|del|&)?\s*[A-Z][\w'\u2019&.-]*)*"
+    r"\b[A-Z][\w'\u2019&.-]*(?:\s+(?:of|for|the|de|da|van|von|del|&)?\s*[A-Z][\w'\u2019&.-]*)*"
 )
 _ACRONYM = re.compile(r"\b[A-Z]{2,}[A-Z0-9+]*\b")
 
