@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agentmem.errors import ValidationError
 from agentmem.graph import Community, GraphChange, GraphState, partition_key
@@ -22,6 +24,7 @@ from agentmem.graph.recall import (
     query_seeds,
     rank_states,
 )
+from agentmem.graph.relations import text_relations
 from agentmem.graph.resolve import Candidate, Resolver, normalise
 from agentmem.models import MemoryKind, MemoryRecord, Scope
 from agentmem.settings import GraphSettings
@@ -193,6 +196,21 @@ def test_relations_of_a_third_person_fact_from_its_text_alone(
     """A fact stored as it is (no extraction metadata): the clause parser reads who did what
     to whom, with predicates that read the right way round."""
     assert set(read_fact(fact(text)).relations) == expected
+
+
+_SALAD = "Maya Tomas Ines Porto Kafka the a to of with by and but who , . ; 's her was is went"
+_WORDS = st.sampled_from([*_SALAD.split(), "asked", "lead", "lives", "never", "not", "sister"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(words=st.lists(_WORDS, max_size=25))
+def test_the_clause_parser_takes_any_word_salad(words: list[str]) -> None:
+    """Whatever the text, relations join two different named entities of the fact."""
+    text = " ".join(words)
+    surfaces = {"maya": ["Maya"], "tomas": ["Tomas"], "ines": ["Ines"], "porto": ["Porto"]}
+    for source, predicate, target in text_relations(text, surfaces):
+        assert source != target and {source, target} <= set(surfaces)
+        assert predicate and predicate == predicate.lower()
 
 
 def test_entities_without_a_subject_are_co_mentions() -> None:
