@@ -11,10 +11,13 @@ fact when it is a statement worth keeping:
 
 Dates are resolved against the time the episode was said (:func:`agentmem.timeparse.resolve_dates`)
 and written into the fact ("yesterday" -> "on 7 May 2023"); the first one is the fact's event
-time. Entities are capitalised spans (names, places, organisations) and the speaker. Preferences,
-plans and single-valued attributes (lives in, works at, occupation, married to, relationship
-status, age, favourite X, likes X) are recognised by patterns; an attribute gives the fact a
-``slot`` (subject + attribute) under which a later, different value is a contradiction.
+time. Entities are capitalised spans (names, places, organisations), "the <Name> <noun>"
+phrases ("the LGBTQ support group") and the speaker; a name opening a sentence counts when it
+reads as the subject ("Caroline went ..."), and a third-person fact's subject is the entity it
+opens with (:func:`leading_subject`). Preferences, plans and single-valued attributes (lives
+in, works at, occupation, married to, relationship status, age, favourite X, likes X) are
+recognised by patterns; an attribute gives the fact a ``slot`` (subject + attribute) under
+which a later, different value is a contradiction.
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ from agentmem.semantic.episodes import Episode, Turn
 from agentmem.semantic.schema import ExtractedFact, FactType
 from agentmem.timeparse import resolve_dates
 
-RULES_VERSION = "rules-v1"
+RULES_VERSION = "rules-v2"
+"""v2: entities and subjects of third-person statements (v1: first-person turns only)."""
 
 
 def _words(text: str) -> frozenset[str]:
