@@ -386,8 +386,7 @@ _FILTERS: list[dict[str, Any]] = [
     {"l": {"$gte": 2}},
     {"o": {"$ne": 1}},
     {"z": {"$ne": "x"}},
-    {"big": 2**64},
-    {"big": {"$ne": 2**64}},
+    # (filters on integers beyond 64 bits are refused by parse_filters since issue 22)
     {"big": -(2**63)},
     {"s": "x", "n": {"$gte": 2}},
     {"s": {"$ne": "x"}, "b": {"$ne": False}},
