@@ -72,6 +72,7 @@ from agentmem.models import (
     MemoryStats,
     Scope,
     ScopeSet,
+    ScopeSummary,
     SearchHit,
 )
 from agentmem.notes import Link, LinkReport, LinkType, NotesAPI
@@ -187,6 +188,7 @@ __all__ = [
     "RetrievalSettings",
     "Scope",
     "ScopeSet",
+    "ScopeSummary",
     "SearchHit",
     "SemanticSettings",
     "Settings",
