@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 import threading
 from collections.abc import Iterator
@@ -13,7 +14,8 @@ import numpy as np
 from filelock import FileLock, Timeout
 
 from agentmem.embedders import Embedder, embedder_from_spec
-from agentmem.errors import HomeLocked
+from agentmem.embedders.base import checked_vectors
+from agentmem.errors import HomeLocked, InvalidSettings
 from agentmem.lexical import Bm25Encoder
 from agentmem.models import Scope
 from agentmem.parametric import (
@@ -59,7 +61,7 @@ class Backends:
             if encoder is not None:
                 check_compatible(encoder, self.embedder)
                 return encoder.embed_query(text)
-        return self.embedder.embed_query(text)
+        return checked_vectors(self.embedder, self.embedder.embed_query(text)[None, :], 1)[0]
 
     def close(self) -> None:
         """Close everything, the lock last."""
@@ -86,6 +88,12 @@ def open_backends(
     One process at a time may open an embedded home (SQLite + Qdrant Edge): a second gets
     :class:`HomeLocked`. Several processes share memory through PostgreSQL + a Qdrant server.
     """
+    if settings.llm_model and importlib.util.find_spec("litellm") is None:
+        raise InvalidSettings(
+            f"AGENTMEM_LLM_MODEL is {settings.llm_model!r}, but the LLM path needs litellm, "
+            "which this install lacks: pip install 'agentmem[llm]' (or unset it for the "
+            "LLM-free mode)"
+        )
     lock = _lock_home(settings) if settings.uses_embedded_home() else None
     try:
         store = store_from_url(
@@ -103,6 +111,7 @@ def open_backends(
             settings.embedder,
             batch_size=settings.embed_batch_size,
             precision=settings.embed_precision,
+            threads=settings.embed_threads,
         )
         store.setup()
         try:
