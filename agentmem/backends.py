@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import itertools
+import logging
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -31,6 +32,8 @@ from agentmem.vectors import VectorIndex, vectors_from_url
 if TYPE_CHECKING:
     from agentmem.graph.base import GraphStore
 
+logger = logging.getLogger(__name__)
+
 
 @dataclass
 class Backends:
@@ -57,7 +60,11 @@ class Backends:
         """The dense vector of a search query in ``scope``: through the scope's promoted
         retriever adapter (or the shared one) when there is one, else the embedder's."""
         if self.query_encoders is not None:
-            encoder = self.query_encoders.query_encoder(scope_key(scope), self.embedder)
+            try:
+                encoder = self.query_encoders.query_encoder(scope_key(scope), self.embedder)
+            except ImportError as exc:  # a promoted adapter, but no torch in this process
+                _adapter_unservable(exc)
+                encoder = None
             if encoder is not None:
                 check_compatible(encoder, self.embedder)
                 return encoder.embed_query(text)
@@ -135,6 +142,21 @@ def open_backends(
         if query_encoders is not None
         else discover_query_encoders(settings),
         graph=graph,
+    )
+
+
+_unservable_warned: set[str] = set()
+
+
+def _adapter_unservable(exc: ImportError) -> None:
+    """Say once per process (and missing module) that promoted adapters are not served."""
+    if str(exc) in _unservable_warned:
+        return
+    _unservable_warned.add(str(exc))
+    logger.warning(
+        "a promoted retriever adapter cannot be served in this process (%s): searching with "
+        "the base embedder. Serving adapters needs the gpu extra: pip install 'agentmem[gpu]'",
+        exc,
     )
 
 
