@@ -643,6 +643,16 @@ class Settings(BaseSettings):
     max_batch_items: int = Field(
         default=10_000, ge=1, description="most items one add_many call accepts"
     )
+    max_metadata_depth: int = Field(
+        default=20,
+        ge=1,
+        le=48,
+        description="most levels of nested dicts/lists in a memory's metadata (reads must "
+        "serialise every stored record, so at most 48)",
+    )
+    max_metadata_bytes: int = Field(
+        default=65_536, ge=64, description="largest metadata accepted, in bytes of UTF-8 JSON"
+    )
     postgres_pool_min: int = Field(default=1, ge=0)
     postgres_pool_max: int = Field(default=8, ge=1)
     connect_timeout_s: float = Field(default=5.0, gt=0)
