@@ -429,6 +429,11 @@ class ConsolidationSettings(BaseModel):
         description="per kind: delete archived memories this many days after archiving "
         "(absent: never delete)",
     )
+    decay_store_items: bool = Field(
+        default=False,
+        description="let decay, summaries and retention reach LangGraph store items "
+        "(AgentMemStore); off, a store item changes only through the store",
+    )
     adapter_min_new_episodes: int | None = Field(
         default=200,
         ge=1,
