@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from agentmem.errors import AgentMemError, BackendUnavailable, InvalidSettings
+from agentmem.errors import AgentMemError, BackendUnavailable, EmbedderMismatch, InvalidSettings
 from agentmem.lexical import SparseVector
 from agentmem.vectors.base import (
     BM25,
@@ -247,9 +247,10 @@ class PgVectorIndex(VectorIndex):
             have = self._existing_dim(conn)
             if have is not None:
                 if have != dim:
-                    raise InvalidSettings(
+                    raise EmbedderMismatch(
                         f"{self._where()} holds {have}-d vectors but the embedder makes {dim}-d "
-                        "vectors (another embedding model?); reindex into a new collection: set "
+                        "vectors (another embedding model?); nothing was written. Use the embedder "
+                        "it was built with, or reindex into a new collection: set "
                         "AGENTMEM_VECTORS_COLLECTION to a new name and run `agentmem reindex`"
                     )
                 return

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from agentmem.errors import AgentMemError, BackendUnavailable, InvalidSettings
+from agentmem.errors import AgentMemError, BackendUnavailable, EmbedderMismatch, InvalidSettings
 from agentmem.filters import matches, parse_filters
 from agentmem.lexical import Bm25Encoder, SparseVector
 from agentmem.models import MemoryKind, MemoryRecord, Scope, ScopeSet
@@ -167,7 +167,7 @@ def test_reopen_with_another_dimension_says_to_reindex(backend: Backend) -> None
     ix = backend.open()
     with pytest.raises(AgentMemError, match="reindex") as info:
         ix.setup(DIM * 2)
-    assert isinstance(info.value, InvalidSettings | BackendUnavailable)
+    assert isinstance(info.value, InvalidSettings | BackendUnavailable | EmbedderMismatch)
     ix.close()
     with backend.open() as ix:  # the failed open left the index usable at its own size
         ix.setup(DIM)
@@ -767,7 +767,7 @@ def test_pgvector_dimension_mismatch_changes_nothing(pgvector_url: str) -> None:
         with pytest.raises(InvalidSettings, match=f"{DIM}-d"):
             ix.setup(DIM + 1)
     ix = PgVectorIndex(pgvector_url)
-    with pytest.raises(InvalidSettings, match="AGENTMEM_VECTORS_COLLECTION") as info:
+    with pytest.raises(EmbedderMismatch, match="AGENTMEM_VECTORS_COLLECTION") as info:
         ix.setup(DIM + 1)
     assert f"holds {DIM}-d" in str(info.value)
     with PgVectorIndex(pgvector_url) as ix:
