@@ -2,9 +2,17 @@
 
 An episode is indexed with its event date in front ("[8 May 2023] Caroline: ...") so that
 questions about when something happened can match the date, and, in a second pair of spaces,
-together with the episodes just before and after it in the same session, so that a turn that
-only makes sense in context ("Yes, last Tuesday!") is found by the question its neighbours
-answer. Other kinds of memory are indexed as they are.
+together with the episodes just before and after it in the same conversation, so that a turn
+that only makes sense in context ("Yes, last Tuesday!") is found by the question its neighbours
+answer.
+
+Windows belong to conversations: an episode has neighbours only when it is part of an explicit
+conversation: it names its session (the ``session`` metadata key,
+:attr:`RetrievalSettings.window_group_key`; turns flushed from a buffer carry their thread
+there), or it was written to a thread scope (``thread_id``). A memory added on its own (a
+fact, a note, a preference) has no window: two unrelated ``add`` calls are never neighbours,
+so they never share a window and never tie in the window channels; it is left out of them,
+and its own text and vector decide. Other kinds of memory are indexed as they are.
 """
 
 from __future__ import annotations
@@ -40,11 +48,20 @@ def note_text(record: MemoryRecord, settings: RetrievalSettings) -> str:
 
 
 def group_condition(record: MemoryRecord, settings: RetrievalSettings) -> Condition | None:
-    """The metadata condition that puts a record in its session, if it has one."""
+    """The metadata condition that puts a record in its session, if it names one."""
     value = record.metadata.get(settings.window_group_key)
     if isinstance(value, bool) or not isinstance(value, str | int):
         return None
     return Condition(settings.window_group_key, FilterOp.EQ, value)
+
+
+def in_conversation(record: MemoryRecord, settings: RetrievalSettings) -> bool:
+    """Whether an episode belongs to an explicit conversation, so that its neighbours in it
+    are context: it names its session (``window_group_key``), or it was written to a thread
+    scope (its neighbours are then the thread's other episodes)."""
+    if record.kind is not MemoryKind.EPISODIC:
+        return False
+    return group_condition(record, settings) is not None or record.scope.thread_id is not None
 
 
 def window_text(
@@ -64,11 +81,16 @@ def window_text(
 def windows_for(
     store: RecordStore, records: Sequence[MemoryRecord], settings: RetrievalSettings
 ) -> dict[str, str]:
-    """The window text of each record (episodes with their neighbours; others as indexed)."""
+    """The window text of each record that has one: an episode of a conversation with its
+    neighbours in it; other kinds as :func:`note_text`. An episode outside any conversation
+    has none: the window channels step aside for it (a window of one adds no context, and
+    indexing its own text twice would only double the weight of its own channels)."""
     out: dict[str, str] = {}
     for r in records:
         if r.kind is not MemoryKind.EPISODIC:
             out[r.id] = note_text(r, settings)
+            continue
+        if not in_conversation(r, settings):
             continue
         prev, nxt = store.adjacent(r, group_condition(r, settings))
         out[r.id] = window_text(r, prev, nxt, settings)
@@ -88,7 +110,7 @@ def neighbours_to_refresh(
         return []
     ids: list[str] = []
     for r in records:
-        if r.kind is not MemoryKind.EPISODIC:
+        if not in_conversation(r, settings):
             continue
         for neighbour in store.adjacent(r, group_condition(r, settings)):
             if neighbour is not None and neighbour.id not in exclude:
@@ -98,6 +120,7 @@ def neighbours_to_refresh(
 
 __all__ = [
     "group_condition",
+    "in_conversation",
     "indexed_text",
     "neighbours_to_refresh",
     "note_text",
