@@ -18,6 +18,9 @@ and its own text and vector decide. Other kinds of memory are indexed as they ar
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
 
 from agentmem.filters import Condition, FilterOp
 from agentmem.models import MemoryKind, MemoryRecord
@@ -78,6 +81,47 @@ def window_text(
     return "\n".join(parts)
 
 
+@dataclass(frozen=True)
+class Window:
+    """A record's window: its text for BM25, and what its vector is made of. An episode's
+    window vector is the mean of its own vector and its neighbours' (no model call: they are
+    in the embedding cache); a note's is the embedding of ``text`` (``parts`` is empty)."""
+
+    text: str
+    parts: tuple[str, ...] = ()
+    """Indexed texts whose vectors are averaged, the record's own first."""
+
+
+def window_vector(
+    own: np.ndarray, neighbours: Sequence[np.ndarray], self_weight: float
+) -> np.ndarray:
+    """The unit-length mean of a record's vector (weighted ``self_weight``) and its
+    neighbours' vectors: the window's meaning, built from vectors already computed."""
+    total = own * self_weight
+    for vector in neighbours:
+        total = total + vector
+    norm = float(np.linalg.norm(total))
+    return (total / norm).astype(np.float32) if norm > 0 else own
+
+
+def window_parts(
+    store: RecordStore, records: Sequence[MemoryRecord], settings: RetrievalSettings
+) -> dict[str, Window]:
+    """The window of each record that has one (see :func:`windows_for`)."""
+    out: dict[str, Window] = {}
+    for r in records:
+        if r.kind is not MemoryKind.EPISODIC:
+            out[r.id] = Window(note_text(r, settings))
+            continue
+        if not in_conversation(r, settings):
+            continue
+        prev, nxt = store.adjacent(r, group_condition(r, settings))
+        own = indexed_text(r, settings)
+        neighbours = tuple(indexed_text(n, settings) for n in (prev, nxt) if n is not None)
+        out[r.id] = Window(window_text(r, prev, nxt, settings), (own, *neighbours))
+    return out
+
+
 def windows_for(
     store: RecordStore, records: Sequence[MemoryRecord], settings: RetrievalSettings
 ) -> dict[str, str]:
@@ -85,16 +129,7 @@ def windows_for(
     neighbours in it; other kinds as :func:`note_text`. An episode outside any conversation
     has none: the window channels step aside for it (a window of one adds no context, and
     indexing its own text twice would only double the weight of its own channels)."""
-    out: dict[str, str] = {}
-    for r in records:
-        if r.kind is not MemoryKind.EPISODIC:
-            out[r.id] = note_text(r, settings)
-            continue
-        if not in_conversation(r, settings):
-            continue
-        prev, nxt = store.adjacent(r, group_condition(r, settings))
-        out[r.id] = window_text(r, prev, nxt, settings)
-    return out
+    return {i: w.text for i, w in window_parts(store, records, settings).items()}
 
 
 def neighbours_to_refresh(
@@ -119,11 +154,14 @@ def neighbours_to_refresh(
 
 
 __all__ = [
+    "Window",
     "group_condition",
     "in_conversation",
     "indexed_text",
     "neighbours_to_refresh",
     "note_text",
+    "window_parts",
     "window_text",
+    "window_vector",
     "windows_for",
 ]
