@@ -51,7 +51,7 @@ from agentmem.stores import RecordQuery
 from agentmem.trust import Quarantine
 from agentmem.urls import redact
 from agentmem.utility import FeedbackResult
-from agentmem.validation import check_k, check_kinds
+from agentmem.validation import check_k, check_kinds, check_offset
 
 
 class Memory:
@@ -189,11 +189,9 @@ class Memory:
         mode = semantic_pipeline.infer_mode(infer, self.settings.infer, record.kind)
         if mode is not semantic_pipeline.InferMode.OFF:
             semantic_pipeline.mark_pending(record)
-        screened = trust.screen(self.settings.trust, [record], source)
+        screened = trust.admit(self.backends, [record], source)
         if screened.held:
-            trust.hold(self.backends, screened.held)
             return record
-        notes.insert(self.backends, [record])
         if mode is semantic_pipeline.InferMode.INLINE:
             record, _ = semantic_pipeline.extract_episode(self, record)
         return record
@@ -225,9 +223,7 @@ class Memory:
             for record in records:
                 if record.kind is episodic:
                     semantic_pipeline.mark_pending(record)
-        screened = trust.screen(self.settings.trust, records, source)
-        trust.hold(self.backends, screened.held)
-        notes.insert(self.backends, screened.store)
+        screened = trust.admit(self.backends, records, source)
         if mode is semantic_pipeline.InferMode.INLINE:
             stored = {r.id for r in screened.store}
             records = [
@@ -560,6 +556,11 @@ class Memory:
     ) -> list[HistoryEntry]:
         """Every change to a memory, oldest first; kept after the memory is deleted."""
         scope = _optional_scope(org_id, user_id, agent_id, thread_id)
+        if not isinstance(memory_id, str) or not memory_id:
+            raise ValidationError(
+                f"memory id must be a non-empty string, got {type(memory_id).__name__}; "
+                "pass one id (list ids with mem.list(...))"
+            )
         entries = self.backends.store.history(memory_id, scope)
         if not entries:
             where = f" in scope {scope}" if scope is not None else ""
@@ -583,8 +584,6 @@ class Memory:
     ) -> list[MemoryRecord]:
         """Memories in a scope, oldest first, paged by ``limit`` and ``offset``."""
         scope = Scope.of(org_id=org_id, user_id=user_id, agent_id=agent_id, thread_id=thread_id)
-        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-            raise ValidationError(f"offset must be a non-negative integer, got {offset!r}")
         return self.backends.store.query(
             RecordQuery(
                 scope=scope,
@@ -592,7 +591,7 @@ class Memory:
                 conditions=parse_filters(filters),
                 include_invalidated=include_invalidated,
                 limit=check_k(limit, limit=100_000, what="limit"),
-                offset=offset,
+                offset=check_offset(offset),
             )
         )
 

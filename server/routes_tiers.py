@@ -162,8 +162,9 @@ def _require(module: str, extra: str) -> None:
     "/consolidation/runs", tags=["consolidation"], status_code=202, summary="Start consolidation"
 )
 def start_consolidation(body: ConsolidationRequest, key: Key, app: State) -> RunSummary:
-    """Start the consolidation pipeline for the scope in the server's background worker (no
-    broker needed); poll ``GET /v1/consolidation/runs/{run_id}`` for its ledger rows."""
+    """Start the consolidation pipeline for the scope: on the Celery workers when a broker is
+    configured, else in the server's background worker; poll
+    ``GET /v1/consolidation/runs/{run_id}`` for its ledger rows."""
     _require("consolidation", "consolidation")
     from consolidation import ledger
     from consolidation.pipeline import consolidation_scope

@@ -21,6 +21,7 @@ from agentmem.models import (
     MemoryRecord,
     Scope,
     ScopeSet,
+    readable_metadata,
     scope_members,
     utcnow,
 )
@@ -113,8 +114,9 @@ def row_to_record(row: Sequence[Any]) -> MemoryRecord:
         scope=Scope.model_construct(**{f: d[f] for f in SCOPE_FIELDS}),
         kind=MemoryKind(d["kind"]),
         text=d["text"],
-        metadata=_loads(d["metadata"]) or {},
-        provenance=_loads(d["provenance"]) or {},
+        # Stored before the depth limit, metadata may nest too deep to serialise: flattened.
+        metadata=readable_metadata(_loads(d["metadata"]) or {}),
+        provenance=readable_metadata(_loads(d["provenance"]) or {}),
         content_hash=d["content_hash"],
         event_time=from_epoch(d["event_time"]),
         valid_from=from_epoch(d["valid_from"]),
