@@ -32,6 +32,7 @@ from agentmem.models import (
     MemoryRecord,
     MemoryStats,
     Scope,
+    ScopeSummary,
     SearchHit,
 )
 from agentmem.notes import Link, NotesAPI
@@ -51,7 +52,7 @@ from agentmem.stores import RecordQuery
 from agentmem.trust import Quarantine
 from agentmem.urls import redact
 from agentmem.utility import FeedbackResult
-from agentmem.validation import check_k, check_kinds, check_offset
+from agentmem.validation import check_k, check_kinds, check_offset, check_time
 
 
 class Memory:
@@ -591,10 +592,14 @@ class Memory:
         kinds: Sequence[str | MemoryKind] | str | None = None,
         filters: dict[str, Any] | None = None,
         include_invalidated: bool = False,
+        event_after: datetime | str | None = None,
+        event_before: datetime | str | None = None,
         limit: int = 100,
         offset: int = 0,
     ) -> list[MemoryRecord]:
-        """Memories in a scope, oldest first, paged by ``limit`` and ``offset``."""
+        """Memories in a scope, oldest first, paged by ``limit`` and ``offset``;
+        ``event_after`` / ``event_before`` bound the event time (memories without one are
+        left out when either is given)."""
         scope = Scope.of(org_id=org_id, user_id=user_id, agent_id=agent_id, thread_id=thread_id)
         return self.backends.store.query(
             RecordQuery(
@@ -602,10 +607,25 @@ class Memory:
                 kinds=check_kinds(kinds),
                 conditions=parse_filters(filters),
                 include_invalidated=include_invalidated,
+                event_after=check_time(event_after, what="event_after"),
+                event_before=check_time(event_before, what="event_before"),
                 limit=check_k(limit, limit=100_000, what="limit"),
                 offset=check_offset(offset),
             )
         )
+
+    def scopes(
+        self,
+        *,
+        org_id: str | None = None,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        thread_id: str | None = None,
+    ) -> builtins.list[ScopeSummary]:
+        """Every scope holding memories inside the given one (``user_id="alice"``: each of
+        Alice's agents and threads), with its counts by kind, in scope order."""
+        scope = Scope.of(org_id=org_id, user_id=user_id, agent_id=agent_id, thread_id=thread_id)
+        return self.backends.store.scope_summaries(scope)
 
     def stats(self) -> MemoryStats:
         """How many memories, history entries, indexed vectors and pending index updates."""
