@@ -78,6 +78,12 @@ class RetrievalSettings(BaseModel):
         description="index each episode with its neighbours in the same session "
         "(window and window_bm25 channels)",
     )
+    window_self_weight: float = Field(
+        default=1.0,
+        ge=0,
+        description="weight of an episode's own vector in its window vector, against 1 for "
+        "each neighbour's (the window vector is their normalised sum: no model call)",
+    )
     window_group_key: str = Field(
         default="session", description="metadata key that groups episodes into a session"
     )

@@ -421,8 +421,8 @@ def test_async_errors_are_the_same_errors(mem: Memory) -> None:
 
 
 def test_no_text_is_embedded_twice(home: Path, embedder: Embedder) -> None:
-    # Vectors are cached by content hash: whatever is embedded (a memory's text, or an
-    # episode's window with its neighbours) is embedded once, however often it recurs.
+    # Vectors are cached by content hash: whatever is embedded (a memory's text, or a note's
+    # window text) is embedded once, however often it recurs.
     counting = CountingEmbedder(embedder)
     with Memory(settings=Settings.load(home=home), embedder=counting) as mem:
         first = mem.add("the same sentence", user_id="a")
@@ -435,6 +435,24 @@ def test_no_text_is_embedded_twice(home: Path, embedder: Embedder) -> None:
         assert embedded["the same sentence"] == 1 and embedded["another one"] == 1
         assert max(embedded.values()) == 1, embedded
         assert mem.stats().indexed_vectors == 6
+
+
+def test_one_model_call_per_memory_windows_included(home: Path, embedder: Embedder) -> None:
+    # A conversation's window vectors are made from the turns' own vectors: the model embeds
+    # each turn's text once, never a window, and a rebuild of the index embeds nothing.
+    counting = CountingEmbedder(embedder)
+    turns = [f"Maya: turn {i} about the trip to Porto" for i in range(5)]
+    with Memory(settings=Settings.load(home=home), embedder=counting) as mem:
+        mem.add_many([{"text": t, "metadata": {"session": 1}} for t in turns[:3]], user_id="m")
+        for t in turns[3:]:
+            mem.add(t, user_id="m", metadata={"session": 1})
+        assert counting.documents_embedded == turns
+        counting.documents_embedded.clear()
+        mem.reindex(rebuild=True)
+        mem.add_many([{"text": t, "metadata": {"session": 2}} for t in turns], user_id="m")
+        assert counting.documents_embedded == []
+        hit = mem.search("turn 1 trip", user_id="m", k=1)[0]
+        assert hit.channels["window"].rank == 1
 
 
 def test_identical_text_makes_no_embedder_call(home: Path, embedder: Embedder) -> None:
