@@ -15,6 +15,7 @@ from agentmem.errors import (
     AgentMemError,
     BackendUnavailable,
     Conflict,
+    EmbedderMismatch,
     ExtractionFailed,
     GraphCorrupt,
     HomeLocked,
@@ -73,6 +74,7 @@ from agentmem.models import (
     MemoryStats,
     Scope,
     ScopeSet,
+    ScopeSummary,
     SearchHit,
 )
 from agentmem.notes import Link, LinkReport, LinkType, NotesAPI
@@ -121,6 +123,7 @@ __all__ = [
     "Context",
     "ContextSettings",
     "DecisionOp",
+    "EmbedderMismatch",
     "Entity",
     "EpisodeLink",
     "Experience",
@@ -189,6 +192,7 @@ __all__ = [
     "RetrievalSettings",
     "Scope",
     "ScopeSet",
+    "ScopeSummary",
     "SearchHit",
     "SemanticSettings",
     "Settings",

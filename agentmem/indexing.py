@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from agentmem.backends import Backends
+from agentmem.embedders.base import checked_vectors
 from agentmem.models import MemoryRecord, content_hash
 from agentmem.representation import indexed_text, windows_for
 from agentmem.stores import IndexOp, OutboxItem, WriteBatch
@@ -32,7 +33,11 @@ def vectors_for_texts(
     missing = [h for h in by_hash if h not in cached]
     fresh: list[tuple[str, np.ndarray]] = []
     if missing:
-        vectors = backends.embedder.embed_documents([by_hash[h] for h in missing])
+        vectors = checked_vectors(
+            backends.embedder,
+            backends.embedder.embed_documents([by_hash[h] for h in missing]),
+            len(missing),
+        )
         fresh = list(zip(missing, vectors, strict=True))
         cached.update(fresh)
     return cached, fresh

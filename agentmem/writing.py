@@ -25,6 +25,7 @@ from agentmem.models import (
 )
 from agentmem.redaction import redact_record_fields
 from agentmem.representation import neighbours_to_refresh
+from agentmem.settings import Settings
 from agentmem.stores import IndexOp, WriteBatch
 from agentmem.validation import (
     check_importance,
@@ -37,6 +38,16 @@ from agentmem.validation import (
 _ITEM_KEYS = frozenset(
     {"text", "metadata", "event_time", "kind", "importance", "valid_from", "valid_to", "provenance"}
 )
+
+
+def metadata_of(settings: Settings, value: Any, *, what: str = "metadata") -> dict[str, Any]:
+    """:func:`~agentmem.validation.check_metadata` under the settings' depth and size limits."""
+    return check_metadata(
+        value,
+        max_depth=settings.max_metadata_depth,
+        max_bytes=settings.max_metadata_bytes,
+        what=what,
+    )
 
 
 def new_record(
@@ -56,7 +67,7 @@ def new_record(
     settings = backends.settings
     now = utcnow()
     text = check_text(text, max_chars=settings.max_text_chars)
-    provenance = check_metadata(provenance)
+    provenance = metadata_of(settings, provenance, what="provenance")
     # Secrets and personal data leave before anything is embedded, indexed or trained on.
     text, provenance = redact_record_fields(text, provenance, settings.redaction)
     event = check_time(event_time)
@@ -68,7 +79,7 @@ def new_record(
         scope=scope,
         kind=check_kind(kind),
         text=text,
-        metadata=check_metadata(metadata),
+        metadata=metadata_of(settings, metadata),
         provenance=provenance,
         content_hash=content_hash(text),
         event_time=event,
@@ -184,8 +195,8 @@ def import_records(
     fresh = [r for r in records if r.id not in existing]
     for r in fresh:
         check_text(r.text, max_chars=backends.settings.max_text_chars)
-        check_metadata(r.metadata)
-        check_metadata(r.provenance)
+        metadata_of(backends.settings, r.metadata)
+        metadata_of(backends.settings, r.provenance, what="provenance")
         check_importance(r.importance)
     insert(backends, fresh, actor=actor)
     return len(fresh)
@@ -232,11 +243,11 @@ def update(
         changes["text"] = new_text
         changes["content_hash"] = content_hash(new_text)
     if metadata is not None:
-        changes["metadata"] = check_metadata(metadata)
+        changes["metadata"] = metadata_of(backends.settings, metadata)
     if importance is not None:
         changes["importance"] = check_importance(importance)
     if provenance is not None:
-        changes["provenance"] = check_metadata(provenance)
+        changes["provenance"] = metadata_of(backends.settings, provenance, what="provenance")
     end: datetime | None = check_time(valid_to, what="valid_to")
     if end is not None:
         changes["valid_to"] = end
@@ -244,6 +255,11 @@ def update(
         changes["invalidated_at"] = now
         changes.setdefault("valid_to", now)
     updated = current.model_copy(update=changes)
+    if "text" in changes:
+        # New text is screened for injected instructions like a new memory's.
+        from agentmem.trust import flag_injection
+
+        flag_injection(backends.settings.trust, updated)
     _, fresh = vectors_for(backends, [updated])
     event = HistoryEvent.INVALIDATE if invalidate else HistoryEvent.UPDATE
     refresh = (
@@ -314,6 +330,7 @@ __all__ = [
     "get_one",
     "import_records",
     "insert",
+    "metadata_of",
     "new_record",
     "records_from_items",
     "update",

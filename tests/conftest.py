@@ -7,6 +7,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import pytest
@@ -16,8 +17,12 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from agentmem import Memory, Settings
 from agentmem.embedders import Embedder, SentenceTransformerEmbedder
+from tests.browser import chromium_process, connected
 from tests.falkordb_server import FalkorDBServer
 from tests.services import POSTGRES_URL, REDIS_URL, require_service
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 
 @pytest.fixture(scope="session")
@@ -80,6 +85,21 @@ def redis_prefix(redis_url: str) -> Iterator[str]:
             client.delete(*keys)
     finally:
         client.close()
+
+
+@pytest.fixture(scope="session")
+def chromium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One headless Chromium process for the whole run: its DevTools WebSocket URL."""
+    with chromium_process(tmp_path_factory.mktemp("chromium")) as ws_url:
+        yield ws_url
+
+
+@pytest.fixture(scope="module")
+def browser(chromium: str) -> Iterator[Browser]:
+    """The session's Chromium, driven by Playwright within one test module (see
+    :func:`tests.browser.connected`); each test opens its own context (storage) in it."""
+    with connected(chromium) as connection:
+        yield connection
 
 
 @pytest.fixture(scope="session")
