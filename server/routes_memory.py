@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Header, Query, Response
 
 from agentmem.context import Context
 from agentmem.errors import InvalidFilter, InvalidText
@@ -25,9 +25,24 @@ from server.schemas import (
 router = APIRouter(prefix="/v1", tags=["memories"])
 
 
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=255,
+        description="any string the client makes per write (e.g. a UUID): a retry with the same "
+        "key returns what the first request stored and writes nothing (409 if the key was used "
+        "for different content)",
+    ),
+]
+
+
 @router.post("/memories", status_code=201, summary="Add one memory")
-def add_memory(body: AddMemory, key: Key, app: State) -> MemoryRecord:
-    """Store one memory (text, or chat messages as one episode); durable when this returns."""
+def add_memory(
+    body: AddMemory, key: Key, app: State, idempotency_key: IdempotencyKey = None
+) -> MemoryRecord:
+    """Store one memory (text, or chat messages as one episode); durable when this returns.
+    Send an ``Idempotency-Key`` header to make retries safe."""
     scope = authorise(key, **body.scope_kwargs())
     if (body.text is None) == (body.messages is None):
         raise InvalidText("pass exactly one of text or messages")
@@ -45,15 +60,21 @@ def add_memory(body: AddMemory, key: Key, app: State) -> MemoryRecord:
         importance=body.importance,
         infer=body.infer,
         source=body.source,
+        idempotency_key=idempotency_key,
     )
 
 
 @router.post("/memories/batch", status_code=201, summary="Add many memories")
-def add_batch(body: AddBatch, key: Key, app: State) -> list[MemoryRecord]:
-    """Store many memories in one transaction: one bad item rejects the whole batch."""
+def add_batch(
+    body: AddBatch, key: Key, app: State, idempotency_key: IdempotencyKey = None
+) -> list[MemoryRecord]:
+    """Store many memories in one transaction: one bad item rejects the whole batch. Send an
+    ``Idempotency-Key`` header to make retries safe."""
     scope = authorise(key, **body.scope_kwargs())
     items = [item.model_dump(exclude_none=True) for item in body.items]
-    return app.memory.add_many(items, **scope_kwargs(scope), infer=body.infer)
+    return app.memory.add_many(
+        items, **scope_kwargs(scope), infer=body.infer, idempotency_key=idempotency_key
+    )
 
 
 def _json_filters(text: str | None) -> dict[str, Any] | None:

@@ -8,6 +8,7 @@ query scope against all of them. One Memory serves every example of a test funct
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,11 +40,17 @@ SETTINGS = settings(
 )
 
 # Scope ids as users write them: letters, digits, punctuation, any script, spaces; never a
-# path separator, a control character or a lone surrogate (those are rejected, see unit tests).
-TOKENS = st.text(
-    alphabet=st.characters(exclude_categories=("Cc", "Cs"), exclude_characters="/\\"),
-    min_size=1,
-    max_size=6,
+# path separator, a control character, an invisible format character or a lone surrogate
+# (those are rejected, see unit tests), and in the canonical form Scope.of normalises to (NFC,
+# no surrounding whitespace), so two drawn ids are two scopes.
+TOKENS = (
+    st.text(
+        alphabet=st.characters(exclude_categories=("Cc", "Cs", "Cf"), exclude_characters="/\\"),
+        min_size=1,
+        max_size=6,
+    )
+    .map(lambda t: unicodedata.normalize("NFC", t).strip())
+    .filter(bool)
 )
 ScopeDict = dict[str, str]
 
