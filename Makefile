@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-EXTRAS ?= dev,postgres,gpu,bench,langgraph,consolidation,server,graph-server,redaction
+EXTRAS ?= dev,llm,postgres,pgvector,gpu,bench,langgraph,consolidation,server,graph-server,redaction
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 

@@ -14,6 +14,7 @@ red ``error: ...`` line with exit code 1. ``--help`` touches neither the disk no
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Iterator
@@ -66,6 +67,19 @@ class _ErrorBoundary(TyperGroup):
             return super().invoke(ctx)
         except AgentMemError as exc:
             _fail(str(exc))
+
+    # Plugin command groups load when they are called (or listed by --help), never on import:
+    # `agentmem search` does not pay for the server's, Celery's or torch's imports.
+    def list_commands(self, ctx: Any) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(_plugin_entries()))
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        if command is None and cmd_name in _plugin_entries():
+            command = typer.main.get_command(_load_plugin(cmd_name))
+            command.name = cmd_name
+            self.add_command(command, cmd_name)
+        return command
 
 
 def _console(*, stderr: bool = False) -> Console:
@@ -914,13 +928,19 @@ def fail(message: str) -> NoReturn:
     _fail(message)
 
 
-def _add_plugins() -> None:
-    for entry in sorted(entry_points(group=PLUGIN_GROUP), key=lambda e: e.name):
-        try:
-            group = entry.load()
-        except (ImportError, AttributeError) as exc:  # installed but broken: say so on use
-            group = _broken_plugin(entry.name, entry.value, exc)
-        app.add_typer(group, name=entry.name)
+@functools.cache
+def _plugin_entries() -> dict[str, Any]:
+    """Installed plugin command groups by name (their entry points, not yet loaded)."""
+    return {entry.name: entry for entry in entry_points(group=PLUGIN_GROUP)}
+
+
+def _load_plugin(name: str) -> typer.Typer:
+    entry = _plugin_entries()[name]
+    try:
+        group: typer.Typer = entry.load()
+    except (ImportError, AttributeError) as exc:  # installed but broken: say so on use
+        group = _broken_plugin(entry.name, entry.value, exc)
+    return group
 
 
 def _broken_plugin(name: str, value: str, exc: Exception) -> typer.Typer:
@@ -934,9 +954,6 @@ def _broken_plugin(name: str, value: str, exc: Exception) -> typer.Typer:
         )
 
     return broken
-
-
-_add_plugins()
 
 
 __all__ = [

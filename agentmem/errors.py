@@ -16,12 +16,14 @@ one boundary (the backend module) with ``raise ... from exc``.
     │   ├── InvalidSettings                    a setting that cannot be used
     │   ├── InvalidExperience                  a trajectory, outcome or reward not recordable
     │   ├── InvalidLink                        a self-link, an unknown link type, a cross-scope link
-    │   └── InvalidProfile                     an unknown profile field or a value of the wrong type
-    │       └── ProfileSchemaChanged           stored fields the profile model no longer accepts
+    │   ├── InvalidProfile                     an unknown profile field or a value of the wrong type
+    │   │   └── ProfileSchemaChanged           stored fields the profile model no longer accepts
+    │   └── EmbedderMismatch                   the embedder's vectors do not fit the index
     ├── NotFound (KeyError)                    no record with that id in that scope
     ├── PermissionDenied (PermissionError)     the record exists in a scope you may not touch
     ├── BackendUnavailable (ConnectionError)   a backend URL cannot be reached; names the URL
     │   ├── HomeLocked                         another process holds the embedded home
+    │   ├── ModelUnavailable                   a model file is missing, corrupt or mismatched
     │   └── LLMUnavailable                     the LLM timed out, rate-limited or refused
     ├── ExtractionFailed                       the LLM's answer stayed malformed after a repair
     ├── GraphCorrupt                           a stored knowledge graph cannot be read; rebuild it
@@ -82,6 +84,11 @@ class ProfileSchemaChanged(InvalidProfile):
     or no longer validate. Nothing is dropped; migrate them with ``profile.migrate(...)``."""
 
 
+class EmbedderMismatch(ValidationError):
+    """The embedder makes vectors of another size than the vector index holds (another model
+    than the one the index was built with). Refused before anything is written."""
+
+
 class NotFound(AgentMemError, KeyError):
     """No record with that id exists in the scope that asked for it."""
 
@@ -99,6 +106,11 @@ class BackendUnavailable(AgentMemError, ConnectionError):
 
 class HomeLocked(BackendUnavailable):
     """Another process has the embedded home open for writing."""
+
+
+class ModelUnavailable(BackendUnavailable):
+    """A local model file (ONNX graph, tokenizer, weights) is missing, corrupt, or does not
+    match the rest of the model; the message names the file and the command that repairs it."""
 
 
 class LLMUnavailable(BackendUnavailable):
