@@ -74,6 +74,7 @@ from agentmem.models import (
     MemoryStats,
     Scope,
     ScopeSet,
+    ScopeSummary,
     SearchHit,
 )
 from agentmem.notes import Link, LinkReport, LinkType, NotesAPI
@@ -191,6 +192,7 @@ __all__ = [
     "RetrievalSettings",
     "Scope",
     "ScopeSet",
+    "ScopeSummary",
     "SearchHit",
     "SemanticSettings",
     "Settings",

@@ -150,11 +150,13 @@ class AgentMemory:
         event_time: datetime | str | None = None,
         importance: float | None = None,
         source: str | None = None,
+        idempotency_key: str | None = None,
     ) -> MemoryRecord:
         """Store one memory in the agent's private scope (or the team's with ``shared=True``).
 
         Screened like every write (:func:`agentmem.trust.admit`): ``source`` as for
-        :meth:`Memory.add`; a held memory is returned with ``provenance["quarantine"]``."""
+        :meth:`Memory.add`; a held memory is returned with ``provenance["quarantine"]``.
+        ``idempotency_key`` as for :meth:`Memory.add`."""
         scope = self.writable(shared=shared, thread_id=thread_id)
         b = self.memory.backends
         record = writing.new_record(
@@ -166,8 +168,8 @@ class AgentMemory:
             event_time=event_time,
             importance=importance,
         )
-        trust.admit(b, [record], source, actor=self._actor)
-        return record
+        done = trust.admit_once(b, [record], scope, source, idempotency_key, actor=self._actor)
+        return done[0] if isinstance(done, list) else record
 
     def add_many(
         self,
@@ -176,13 +178,16 @@ class AgentMemory:
         shared: bool = False,
         thread_id: str | None = None,
         source: str | None = None,
+        idempotency_key: str | None = None,
     ) -> list[MemoryRecord]:
-        """Store many memories in one transaction (items and ``source`` as for
-        :meth:`Memory.add_many`; held items are returned too)."""
+        """Store many memories in one transaction (items, ``source`` and ``idempotency_key``
+        as for :meth:`Memory.add_many`; held items are returned too)."""
         scope = self.writable(shared=shared, thread_id=thread_id)
         b = self.memory.backends
         records = writing.records_from_items(b, scope, items)
-        trust.admit(b, records, source, actor=self._actor)
+        done = trust.admit_once(b, records, scope, source, idempotency_key, actor=self._actor)
+        if isinstance(done, list):
+            return done
         return records
 
     def update(

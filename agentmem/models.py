@@ -364,6 +364,15 @@ class SearchHit(BaseModel):
     what the search showed (None when retrievals are not recorded)."""
 
 
+class ScopeSummary(BaseModel):
+    """One scope that holds memories: how many of each kind and when one last changed."""
+
+    scope: Scope
+    records: int
+    by_kind: dict[str, int]
+    last_updated: datetime | None = None
+
+
 class MemoryStats(BaseModel):
     """Counts and sizes of what a memory holds."""
 
@@ -387,6 +396,7 @@ __all__ = [
     "MemoryStats",
     "Scope",
     "ScopeSet",
+    "ScopeSummary",
     "SearchHit",
     "as_utc",
     "content_hash",

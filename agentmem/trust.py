@@ -167,6 +167,37 @@ def admit(
     return screened
 
 
+def admit_once(
+    backends: Backends,
+    records: Sequence[MemoryRecord],
+    scope: Scope,
+    source: str | None,
+    idempotency_key: str | None,
+    *,
+    actor: str = "api",
+) -> Screened | list[MemoryRecord]:
+    """:func:`admit` under an optional idempotency key: the records get ids derived from the
+    key, and a repeat (a client retrying after a lost acknowledgement, even concurrently)
+    returns what the first write stored (a list) instead of writing again. Without a key, or
+    on the first write, returns the :class:`Screened` split of this write."""
+    from agentmem import writing  # writing is below trust
+    from agentmem.errors import Conflict
+
+    if idempotency_key is None:
+        return admit(backends, records, source, actor=actor)
+    writing.idempotent_ids(records, scope, idempotency_key)
+    earlier = writing.replay(backends, records)
+    if earlier is not None:
+        return earlier
+    try:
+        return admit(backends, records, source, actor=actor)
+    except Conflict:  # a concurrent retry won the race: answer with what it stored
+        earlier = writing.replay(backends, records)
+        if earlier is None:
+            raise
+        return earlier
+
+
 class Quarantine:
     """What untrusted sources wrote, waiting for review: ``mem.quarantine``."""
 
@@ -283,6 +314,7 @@ __all__ = [
     "Quarantine",
     "Screened",
     "admit",
+    "admit_once",
     "flag_injection",
     "hold",
     "injection_flags",

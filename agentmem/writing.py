@@ -7,12 +7,13 @@ indexer apply the outbox.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from agentmem.backends import Backends
-from agentmem.errors import InvalidText, NotFound, ValidationError
+from agentmem.errors import Conflict, InvalidText, NotFound, ValidationError
 from agentmem.indexing import sync_outbox, vectors_for
 from agentmem.models import (
     HistoryEntry,
@@ -33,6 +34,7 @@ from agentmem.validation import (
     check_metadata,
     check_text,
     check_time,
+    show,
 )
 
 _ITEM_KEYS = frozenset(
@@ -89,6 +91,58 @@ def new_record(
         updated_at=now,
         importance=check_importance(importance),
     )
+
+
+_IDEMPOTENCY = uuid.UUID("0f6c2b7e-5d1a-4e38-9b3f-7a2c9e4d1b60")
+MAX_IDEMPOTENCY_KEY = 255
+
+
+def idempotent_ids(records: Sequence[MemoryRecord], scope: Scope, key: Any) -> None:
+    """Give ``records`` ids derived from the caller's idempotency key, the scope and each
+    record's position: a retry of the same write makes the same ids, so the store's primary
+    key turns a duplicate into the first write (see :func:`replay`). Keys are per scope."""
+    if not isinstance(key, str) or not key.strip() or len(key) > MAX_IDEMPOTENCY_KEY:
+        raise ValidationError(
+            f"idempotency_key must be a non-empty string of at most {MAX_IDEMPOTENCY_KEY} "
+            f"characters (e.g. a UUID the client makes per write), got {show(key)}"
+        )
+    if "\x00" in key:
+        raise ValidationError("idempotency_key contains a NUL character; remove it")
+    for position, record in enumerate(records):
+        name = f"{sorted(scope.fields().items())}|{key}|{position}"
+        record.id = str(uuid.uuid5(_IDEMPOTENCY, name))
+
+
+def replay(backends: Backends, records: Sequence[MemoryRecord]) -> list[MemoryRecord] | None:
+    """What an earlier write with the same idempotency key stored for ``records`` (same ids),
+    in order, from the store or the quarantine; None when it never happened. A key reused for
+    different content raises :class:`Conflict`, and so does a write half there (impossible
+    through this module: each write is one transaction)."""
+    from agentmem.stores import _forget_sql as sql  # quarantine rows
+
+    ids = [r.id for r in records]
+    found = {r.id: r for r in backends.store.get_many(ids)}
+    missing = [i for i in ids if i not in found]
+    if missing:
+        rows = backends.store.transact(
+            lambda cur, ph: sql.read_quarantine(cur, ph, ids=missing, limit=len(missing))
+        )
+        found.update({row.id: MemoryRecord.model_validate(row.record) for row in rows})
+    if not found:
+        return None
+    earlier = [found.get(i) for i in ids]
+    for new, old in zip(records, earlier, strict=True):
+        if old is None or old.scope != new.scope:
+            raise Conflict(
+                "this idempotency_key was already used for a different write; use a new key "
+                "for each distinct write"
+            )
+        if old.version == 1 and old.content_hash != new.content_hash:
+            raise Conflict(
+                f"idempotency_key was already used for a different memory ({old.id}); use a "
+                "new key for each distinct write"
+            )
+    return [r for r in earlier if r is not None]
 
 
 def records_from_items(
@@ -328,10 +382,12 @@ def delete(backends: Backends, records: Sequence[MemoryRecord], actor: str = "ap
 __all__ = [
     "delete",
     "get_one",
+    "idempotent_ids",
     "import_records",
     "insert",
     "metadata_of",
     "new_record",
     "records_from_items",
+    "replay",
     "update",
 ]

@@ -43,6 +43,7 @@ from server.config import ServerSettings
 from server.deps import AppState
 from server.jobs import ConsolidationJobs
 from server.metrics import Metrics
+from server.routes_inspect import router as inspect_router
 from server.routes_memory import router as memory_router
 from server.routes_tiers import router as tiers_router
 from server.schemas import ErrorResponse, Health
@@ -257,6 +258,11 @@ def create_app(
     app.state.agentmem = state
     app.include_router(memory_router)
     app.include_router(tiers_router)
+    app.include_router(inspect_router)
+    if settings.ui:
+        from server.ui import build_router
+
+        app.include_router(build_router())
     app.add_exception_handler(AgentMemError, _agentmem_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)

@@ -40,6 +40,11 @@ class ServerSettings(BaseSettings):
     log_json: bool = Field(default=True, description="structured JSON logs (one object a line)")
     log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
     metrics: bool = Field(default=True, description="serve Prometheus metrics on /metrics")
+    ui: bool = Field(
+        default=True,
+        description="serve the memory inspector page at /ui (it shows only what the API key "
+        "typed into it may read)",
+    )
 
     @field_validator("rate_limit")
     @classmethod

@@ -196,20 +196,7 @@ def consolidation_status(run_id: str, key: Key, app: State) -> list[JobInfo]:
     )
     if not visible:
         raise NotFound(f"no consolidation run {run_id!r} visible to this API key")
-    return [
-        JobInfo(
-            run_id=r.run_id,
-            stage=r.stage,
-            scope=r.scope,
-            status=r.status,
-            count_in=r.count_in,
-            count_out=r.count_out,
-            started_at=r.started_at,
-            duration_s=r.duration_s,
-            error=r.error,
-        )
-        for r in rows
-    ]
+    return [JobInfo.of(r) for r in rows]
 
 
 # adapters -----------------------------------------------------------------------------------

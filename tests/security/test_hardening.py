@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from agentmem import (
+    Conflict,
     InvalidFilter,
     InvalidKind,
     InvalidMetadata,
@@ -340,3 +341,52 @@ def test_text_of_only_invisible_characters_is_refused(mem: Memory, text: str) ->
     with pytest.raises(InvalidText, match="invisible"):
         mem.add(text, user_id="u")
     assert snapshot(mem) == before
+
+
+# 9. retries must not duplicate writes --------------------------------------------------------
+
+
+def test_a_retried_add_with_an_idempotency_key_writes_once(mem: Memory, u: str) -> None:
+    first = mem.add("Alice moved to Lisbon.", user_id=u, idempotency_key="req-1")
+    before = snapshot(mem)
+    again = mem.add("Alice moved to Lisbon.", user_id=u, idempotency_key="req-1")
+    assert again.id == first.id and snapshot(mem) == before
+    assert len(mem.list(user_id=u)) == 1
+    # The key is per scope; another key or no key is another write.
+    other = mem.add("Alice moved to Lisbon.", user_id=u + "-b", idempotency_key="req-1")
+    assert other.id != first.id
+    mem.add("Alice moved to Lisbon.", user_id=u, idempotency_key="req-2")
+    assert len(mem.list(user_id=u)) == 2
+    with pytest.raises(Conflict, match="idempotency_key"):
+        mem.add("Something else entirely.", user_id=u, idempotency_key="req-1")
+    with pytest.raises(ValidationError, match="idempotency_key"):
+        mem.add("x", user_id=u, idempotency_key="")
+
+
+def test_a_retried_batch_and_a_handle_write_once(mem: Memory, u: str) -> None:
+    items = ["Bob likes chess.", {"text": "Bob works at a bakery.", "metadata": {"n": 1}}]
+    first = mem.add_many(items, user_id=u, idempotency_key="batch-1")
+    again = mem.add_many(items, user_id=u, idempotency_key="batch-1")
+    assert [r.id for r in again] == [r.id for r in first]
+    agent = mem.for_agent("scribe", user_id=u)
+    note = agent.add("Meeting moved to Monday.", idempotency_key="n-1")
+    assert agent.add("Meeting moved to Monday.", idempotency_key="n-1").id == note.id
+    assert len(mem.list(user_id=u)) == 3
+
+
+def test_concurrent_retries_write_once(mem: Memory, u: str) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def send(_: int) -> str:
+        return mem.add("Carol adopted a dog.", user_id=u, idempotency_key="race").id
+
+    with ThreadPoolExecutor(4) as pool:
+        ids = set(pool.map(send, range(8)))
+    assert len(ids) == 1 and len(mem.list(user_id=u)) == 1
+
+
+def test_a_retried_quarantined_write_is_held_once(strict: Memory, u: str) -> None:
+    first = strict.add(INJECTED, user_id=u, idempotency_key="q-1")
+    again = strict.add(INJECTED, user_id=u, idempotency_key="q-1")
+    assert again.id == first.id and again.provenance["quarantine"] == "pending"
+    assert len(strict.quarantine.list(user_id=u)) == 1
