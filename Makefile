@@ -43,6 +43,7 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.locomo_facts
 	$(PY) -m benchmarks.locomo_graph
 	$(PY) -m benchmarks.self_evolving
+	nice -n 10 $(PY) -m benchmarks.self_evolving_twx
 
 clean:
 	rm -rf .agentmem examples/.agentmem-demo .pytest_cache .mypy_cache .ruff_cache
