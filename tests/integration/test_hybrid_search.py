@@ -1,4 +1,5 @@
-"""Hybrid search: channels, windows, time, filters, weights, isolation."""
+"""Hybrid search: channels, windows, time, filters, weights, isolation (tests taking ``mem`` on
+the embedded defaults and on PostgreSQL + pgvector)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,17 @@ import pytest
 
 from agentmem import Memory, Settings
 from agentmem.embedders import Embedder
+from tests.conftest import MEMORY_BACKENDS, memory_settings
 
 APRIL = "2024-04-12T18:40:00+00:00"
 JUNE = "2024-06-20T07:05:00+00:00"
+
+
+@pytest.fixture(params=MEMORY_BACKENDS)
+def mem(request: pytest.FixtureRequest, home: Path, embedder: Embedder) -> Iterator[Memory]:
+    """A Memory on each backend of MEMORY_BACKENDS."""
+    with Memory(settings=memory_settings(request, home), embedder=embedder) as m:
+        yield m
 
 
 def turns(mem: Memory, user: str = "maya") -> list[str]:

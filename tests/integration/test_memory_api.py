@@ -1,9 +1,11 @@
-"""The controller's public API on the embedded defaults: every method and its async twin."""
+"""The controller's public API: every method and its async twin, on the embedded defaults and
+(tests taking ``mem``) on PostgreSQL + pgvector."""
 
 from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,7 @@ from agentmem import (
 from agentmem.embedders import Embedder
 from agentmem.filters import matches, parse_filters
 from agentmem.models import utcnow
+from tests.conftest import MEMORY_BACKENDS, memory_settings
 from tests.integration._scripts.support import CountingEmbedder
 
 CORPUS = [
@@ -42,6 +45,13 @@ CORPUS = [
 def embedder(embedder: Embedder) -> Embedder:
     """The session's MiniLM, remembering vectors across this module's tests (same vectors)."""
     return CountingEmbedder(embedder, remember_documents=True)
+
+
+@pytest.fixture(params=MEMORY_BACKENDS)
+def mem(request: pytest.FixtureRequest, home: Path, embedder: Embedder) -> Iterator[Memory]:
+    """A Memory on each backend of MEMORY_BACKENDS."""
+    with Memory(settings=memory_settings(request, home), embedder=embedder) as m:
+        yield m
 
 
 def _ids(records: list[MemoryRecord]) -> list[str]:
@@ -327,7 +337,8 @@ def test_stats(mem: Memory, corpus: list[MemoryRecord]) -> None:
     assert stats.by_kind == {"episodic": len(CORPUS), "procedural": 1}
     assert stats.history_entries == len(CORPUS) + 2
     assert stats.indexed_vectors == stats.records and stats.pending_index == 0
-    assert stats.store_url.startswith("sqlite:///") and stats.vectors_url.startswith("edge://")
+    schemes = (stats.store_url.split(":")[0], stats.vectors_url.split(":")[0])
+    assert schemes in {("sqlite", "edge"), ("postgresql", "postgresql")}
     assert stats.embedder == "all-MiniLM-L6-v2"
 
 
