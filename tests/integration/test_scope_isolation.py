@@ -18,9 +18,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agentmem import HistoryEvent, Memory, NotFound, Scope, Settings
+from agentmem import HistoryEvent, Memory, NotFound, Scope
 from agentmem.embedders import Embedder
 from agentmem.models import SCOPE_FIELDS
+from tests.conftest import MEMORY_BACKENDS, memory_settings
 from tests.integration._scripts.support import CountingEmbedder
 
 TEXTS = (
@@ -90,12 +91,13 @@ def _store(mem: Memory, records: list[ScopeDict], run: str) -> list[tuple[str, S
     return stored
 
 
-@pytest.fixture
-def mem(home: Path, embedder: Embedder) -> Iterator[Memory]:
-    """One Memory for all examples of a test; vectors are remembered across examples."""
+@pytest.fixture(params=MEMORY_BACKENDS)
+def mem(request: pytest.FixtureRequest, home: Path, embedder: Embedder) -> Iterator[Memory]:
+    """One Memory for all examples of a test, on each backend of MEMORY_BACKENDS; vectors are
+    remembered across examples."""
     memo = CountingEmbedder(embedder, remember_documents=True)
     memo.prime([QUERY, *TEXTS])
-    with Memory(settings=Settings.load(home=home), embedder=memo) as m:
+    with Memory(settings=memory_settings(request, home), embedder=memo) as m:
         yield m
 
 
