@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -53,7 +53,7 @@ def site(server_mem: Memory) -> Iterator[Site]:
     """A real HTTP server (uvicorn in a thread) over the session's memory, with Alice's
     episodes, facts (a graph), one edited memory and one held write, and one of Bob's."""
     mem = server_mem
-    scope = {"org_id": "acme", "user_id": ALICE}
+    scope: dict[str, Any] = {"org_id": "acme", "user_id": ALICE}
     mem.add_many(
         [{"text": t, "kind": "semantic", "metadata": m} for t, m in FACTS], **scope, infer=False
     )
@@ -217,3 +217,18 @@ def test_another_users_key_sees_none_of_it(page: Page, site: Site) -> None:
     page.wait_for_selector("#status.error:has-text('403')")
     text = page.locator("body").inner_text()
     assert "Ines" not in text.replace(f"user_id={ALICE}", "")
+
+    # Bob forgets everything of his own, after typing the scope's name
+    page.click("#scope-list li")
+    open_tab(page, "review")
+    page.click("#forget-scope")
+    label = f"org_id=acme \u00b7 user_id={BOB}"
+    page.fill("#confirm-input", "user_id=ui-bo")
+    assert page.locator("#confirm-ok").is_disabled()
+    page.fill("#confirm-input", label)
+    page.click("#confirm-ok")
+    page.wait_for_selector("#forget-report:not([hidden])")
+    assert "1 memories" in page.locator("#forget-report").inner_text()
+    open_tab(page, "memories")
+    page.wait_for_selector("#memory-count:has-text('0 memories')")
+    assert "bees" not in page.locator("body").inner_text()
