@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from agentmem import retrieval, utility, writing
+from agentmem import retrieval, trust, utility, writing
 from agentmem.context import Context
 from agentmem.context import build as build_context
 from agentmem.errors import InvalidScope, NotFound, PermissionDenied, ValidationError
@@ -41,7 +41,7 @@ from agentmem.models import (
     utcnow,
 )
 from agentmem.stores import RecordQuery
-from agentmem.validation import check_k, check_kinds
+from agentmem.validation import check_k, check_kinds, check_offset
 
 if TYPE_CHECKING:
     from agentmem.buffers import ThreadBuffer
@@ -73,12 +73,18 @@ class AgentMemory:
         team: str | None = None,
         org_id: str | None = None,
     ) -> None:
+        if not isinstance(agent_id, str) or not agent_id.strip():
+            # None would make the "private" scope the whole user's (every agent's memory).
+            raise InvalidScope(
+                f"an agent handle needs a non-empty agent_id string, got {agent_id!r}; "
+                "e.g. mem.for_agent('researcher', user_id='alice')"
+            )
         if user_id is None and org_id is None:
             raise InvalidScope(
                 "an agent handle needs user_id= or org_id=: the user (or org) whose memory the "
                 "agent works in, e.g. mem.for_agent('researcher', user_id='alice', team='report')"
             )
-        if isinstance(agent_id, str) and agent_id.startswith(TEAM_PREFIX):
+        if agent_id.strip().startswith(TEAM_PREFIX):
             raise InvalidScope(
                 f"agent_id={agent_id!r} starts with {TEAM_PREFIX!r}, which names team scopes; "
                 "pick another agent id (teams are given with team=...)"
@@ -94,7 +100,7 @@ class AgentMemory:
             if team is not None
             else None
         )
-        self.agent_id: str = agent_id
+        self.agent_id: str = self.private_scope.agent_id or agent_id
         self.user_id = user_id
         self.org_id = org_id
         self.team = team
@@ -143,8 +149,14 @@ class AgentMemory:
         metadata: dict[str, Any] | None = None,
         event_time: datetime | str | None = None,
         importance: float | None = None,
+        source: str | None = None,
+        idempotency_key: str | None = None,
     ) -> MemoryRecord:
-        """Store one memory in the agent's private scope (or the team's with ``shared=True``)."""
+        """Store one memory in the agent's private scope (or the team's with ``shared=True``).
+
+        Screened like every write (:func:`agentmem.trust.admit`): ``source`` as for
+        :meth:`Memory.add`; a held memory is returned with ``provenance["quarantine"]``.
+        ``idempotency_key`` as for :meth:`Memory.add`."""
         scope = self.writable(shared=shared, thread_id=thread_id)
         b = self.memory.backends
         record = writing.new_record(
@@ -156,8 +168,8 @@ class AgentMemory:
             event_time=event_time,
             importance=importance,
         )
-        writing.insert(b, [record], actor=self._actor)
-        return record
+        done = trust.admit_once(b, [record], scope, source, idempotency_key, actor=self._actor)
+        return done[0] if isinstance(done, list) else record
 
     def add_many(
         self,
@@ -165,12 +177,17 @@ class AgentMemory:
         *,
         shared: bool = False,
         thread_id: str | None = None,
+        source: str | None = None,
+        idempotency_key: str | None = None,
     ) -> list[MemoryRecord]:
-        """Store many memories in one transaction (items as for :meth:`Memory.add_many`)."""
+        """Store many memories in one transaction (items, ``source`` and ``idempotency_key``
+        as for :meth:`Memory.add_many`; held items are returned too)."""
         scope = self.writable(shared=shared, thread_id=thread_id)
         b = self.memory.backends
         records = writing.records_from_items(b, scope, items)
-        writing.insert(b, records, actor=self._actor)
+        done = trust.admit_once(b, records, scope, source, idempotency_key, actor=self._actor)
+        if isinstance(done, list):
+            return done
         return records
 
     def update(
@@ -277,8 +294,6 @@ class AgentMemory:
     ) -> builtins.list[MemoryRecord]:
         """The agent's memories, oldest first: private and team (``shared=None``), only the
         team's (``True``) or only its own (``False``)."""
-        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-            raise ValidationError(f"offset must be a non-negative integer, got {offset!r}")
         scope: Scope | ScopeSet = (
             self.readable(thread_id)
             if shared is None
@@ -291,7 +306,7 @@ class AgentMemory:
                 conditions=parse_filters(filters),
                 include_invalidated=include_invalidated,
                 limit=check_k(limit, limit=100_000, what="limit"),
-                offset=offset,
+                offset=check_offset(offset),
             )
         )
 

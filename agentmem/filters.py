@@ -13,6 +13,7 @@ take strings, integers or booleans.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from enum import StrEnum
@@ -35,6 +36,8 @@ class FilterOp(StrEnum):
     IN = "$in"
 
 
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
+"""Integers a filter may compare with: every store and index holds 64-bit integers."""
 RANGE_OPS = frozenset({FilterOp.GT, FilterOp.GTE, FilterOp.LT, FilterOp.LTE})
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
@@ -90,16 +93,37 @@ def _condition(key: str, op_name: Any, value: Any) -> Condition:
     if op in RANGE_OPS:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise InvalidFilter(
-                f"{op.value} on {key!r} needs a number, got {value!r}; "
+                f"{op.value} on {key!r} needs a number, got {_show(value)}; "
                 "store dates as numbers (e.g. epoch seconds) to range over them"
             )
+        if isinstance(value, float) and not math.isfinite(value):
+            raise InvalidFilter(f"{op.value} on {key!r} needs a finite number, got {value!r}")
+        _check_int_range(key, op, value)
         return Condition(key, op, value)
     _check_equality_value(key, op, value)
     return Condition(key, op, value)
 
 
+def _check_int_range(key: str, op: FilterOp, value: Any) -> None:
+    if isinstance(value, int) and not isinstance(value, bool) and not INT_MIN <= value <= INT_MAX:
+        raise InvalidFilter(
+            f"{op.value} on {key!r}: {_show(value)} is outside the 64-bit integer range "
+            "(-2**63 to 2**63-1) every store compares in"
+        )
+
+
+def _show(value: Any) -> str:
+    try:
+        text = repr(value)
+    except Exception:  # an int past sys.get_int_max_str_digits()
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _check_equality_value(key: str, op: FilterOp, value: Any) -> None:
     if isinstance(value, float) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise InvalidFilter(f"{op.value} on {key!r} needs a finite number, got {value!r}")
         if not value.is_integer():
             raise InvalidFilter(
                 f"{op.value} on {key!r} with a fractional number {value!r}; compare "
@@ -110,6 +134,7 @@ def _check_equality_value(key: str, op: FilterOp, value: Any) -> None:
         raise InvalidFilter(
             f"{op.value} on {key!r} needs a string, integer or boolean, got {type(value).__name__}"
         )
+    _check_int_range(key, op, value)
     if isinstance(value, str):
         try:
             value.encode("utf-8")

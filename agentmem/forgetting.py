@@ -51,6 +51,7 @@ from agentmem.models import (
 )
 from agentmem.parametric import SHARED_SCOPE_KEY, discover_recall_models, scope_key
 from agentmem.representation import (
+    in_conversation,
     indexed_text,
     neighbours_to_refresh,
     note_text,
@@ -549,10 +550,9 @@ def _windows_in_memory(
     session are neighbours in creation order, as the store's ``adjacent`` orders them)."""
     groups: dict[tuple[Any, ...], list[MemoryRecord]] = {}
     for r in everything:
-        if r.kind is MemoryKind.EPISODIC:
-            for group in dict.fromkeys((None, _group(r, config))):
-                key = (tuple(sorted(r.scope.fields().items())), group)
-                groups.setdefault(key, []).append(r)
+        if in_conversation(r, config):
+            key = (tuple(sorted(r.scope.fields().items())), _group(r, config))
+            groups.setdefault(key, []).append(r)
     position: dict[tuple[Any, ...], dict[str, int]] = {}
     for key, members in groups.items():
         members.sort(key=lambda m: (m.created_at, m.id))
@@ -561,6 +561,9 @@ def _windows_in_memory(
     for r in chunk:
         if r.kind is not MemoryKind.EPISODIC:
             out.append(note_text(r, config))
+            continue
+        if not in_conversation(r, config):  # outside any conversation: windowed alone
+            out.append(indexed_text(r, config))
             continue
         key = (tuple(sorted(r.scope.fields().items())), _group(r, config))
         members = groups.get(key, [r])

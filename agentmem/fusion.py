@@ -4,6 +4,11 @@ Each retrieval channel returns a ranked list of (id, score). Reciprocal rank fus
 record by the sum over channels of ``weight / (k + rank)``: it needs no score calibration
 between channels (cosine and BM25 live on different scales), and a channel is a plug-in that
 only has to rank.
+
+Equal scores in a channel are ties: they share the best rank among them (competition
+ranking), so a channel that cannot tell two memories apart (two records with one window) adds
+the same to both, and the other channels decide; the order the index returned them in (often
+insertion order) never does.
 """
 
 from __future__ import annotations
@@ -17,12 +22,25 @@ from agentmem.models import ChannelScore
 Ranked = Sequence[tuple[str, float]]
 
 
+def tie_ranks(ranked: Ranked, rel_tol: float = 1e-6) -> list[int]:
+    """1-based ranks of a best-first list where equal scores (within ``rel_tol``) share the
+    rank of the first of them: ``[0.9, 0.5, 0.5, 0.1]`` ranks ``[1, 2, 2, 4]``."""
+    ranks: list[int] = []
+    previous: float | None = None
+    for position, (_, score) in enumerate(ranked, start=1):
+        same = previous is not None and abs(score - previous) <= rel_tol * max(1.0, abs(score))
+        ranks.append(ranks[-1] if same else position)
+        previous = score
+    return ranks
+
+
 def fuse_scores(
     channels: Mapping[str, Ranked], weights: Mapping[str, float], k: int = 60
 ) -> list[tuple[str, float]]:
     """Weighted RRF without explanations: (id, fused score), best first.
 
-    Ties are broken by the best single-channel rank, then by id, so results are deterministic.
+    Equal scores within a channel share a rank (:func:`tie_ranks`). Equal fused scores are
+    broken by the best single-channel rank, then by id, so results are deterministic.
     """
     fused: dict[str, float] = {}
     best_rank: dict[str, int] = {}
@@ -30,7 +48,7 @@ def fuse_scores(
         weight = weights.get(name, 0.0)
         if weight <= 0:
             continue
-        for rank, (memory_id, _) in enumerate(ranked, start=1):
+        for rank, (memory_id, _) in zip(tie_ranks(ranked), ranked, strict=True):
             fused[memory_id] = fused.get(memory_id, 0.0) + weight / (k + rank)
             if rank < best_rank.get(memory_id, 1 << 30):
                 best_rank[memory_id] = rank
@@ -55,7 +73,7 @@ def reciprocal_rank_fusion(
     wanted = {i for i, _ in fused}
     explain: dict[str, dict[str, ChannelScore]] = {i: {} for i in wanted}
     for name, ranked in channels.items():
-        for rank, (memory_id, score) in enumerate(ranked, start=1):
+        for rank, (memory_id, score) in zip(tie_ranks(ranked), ranked, strict=True):
             if memory_id in wanted:
                 explain[memory_id][name] = ChannelScore(rank=rank, score=score)
     return [(i, s, explain[i]) for i, s in fused]
@@ -100,4 +118,4 @@ def mmr(
     return [candidates[i] for i in chosen]
 
 
-__all__ = ["Ranked", "fuse_scores", "mmr", "reciprocal_rank_fusion"]
+__all__ = ["Ranked", "fuse_scores", "mmr", "reciprocal_rank_fusion", "tie_ranks"]

@@ -12,8 +12,9 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from agentmem.backends import Backends
+from agentmem.embedders.base import checked_vectors
 from agentmem.models import MemoryRecord, content_hash
-from agentmem.representation import indexed_text, windows_for
+from agentmem.representation import indexed_text, window_parts, window_vector
 from agentmem.stores import IndexOp, OutboxItem, WriteBatch
 from agentmem.vectors import VectorPoint, payload_for
 from agentmem.vectors.base import BM25, WINDOW, WINDOW_BM25
@@ -32,7 +33,11 @@ def vectors_for_texts(
     missing = [h for h in by_hash if h not in cached]
     fresh: list[tuple[str, np.ndarray]] = []
     if missing:
-        vectors = backends.embedder.embed_documents([by_hash[h] for h in missing])
+        vectors = checked_vectors(
+            backends.embedder,
+            backends.embedder.embed_documents([by_hash[h] for h in missing]),
+            len(missing),
+        )
         fresh = list(zip(missing, vectors, strict=True))
         cached.update(fresh)
     return cached, fresh
@@ -102,8 +107,13 @@ def _upsert(backends: Backends, records: Sequence[MemoryRecord]) -> None:
         return
     config = backends.settings.retrieval
     texts = {r.id: indexed_text(r, config) for r in records}
-    windows = windows_for(backends.store, records, config) if config.windows else {}
-    vectors, fresh = vectors_for_texts(backends, [*texts.values(), *windows.values()])
+    windows = window_parts(backends.store, records, config) if config.windows else {}
+    # One model call per memory: an episode's window vector is made from its own and its
+    # neighbours' vectors (cached when they were added); only a note's window text is embedded.
+    needed = [*texts.values()]
+    for window in windows.values():
+        needed.extend(window.parts or (window.text,))
+    vectors, fresh = vectors_for_texts(backends, needed)
     if fresh:
         backends.store.apply(
             WriteBatch(embeddings=[(backends.embedder.name, h, v) for h, v in fresh])
@@ -116,8 +126,12 @@ def _upsert(backends: Backends, records: Sequence[MemoryRecord]) -> None:
         sparse = {BM25: bm25.document(text)}
         if r.id in windows:
             window = windows[r.id]
-            dense[WINDOW] = vectors[content_hash(window)]
-            sparse[WINDOW_BM25] = bm25.document(window)
+            if window.parts:
+                own, *around = (vectors[content_hash(t)] for t in window.parts)
+                dense[WINDOW] = window_vector(own, around, config.window_self_weight)
+            else:
+                dense[WINDOW] = vectors[content_hash(window.text)]
+            sparse[WINDOW_BM25] = bm25.document(window.text)
         points.append(
             VectorPoint(
                 r.id, vectors[content_hash(text)], payload_for(r), dense=dense, sparse=sparse

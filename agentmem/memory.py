@@ -32,6 +32,7 @@ from agentmem.models import (
     MemoryRecord,
     MemoryStats,
     Scope,
+    ScopeSummary,
     SearchHit,
 )
 from agentmem.notes import Link, NotesAPI
@@ -51,7 +52,7 @@ from agentmem.stores import RecordQuery
 from agentmem.trust import Quarantine
 from agentmem.urls import redact
 from agentmem.utility import FeedbackResult
-from agentmem.validation import check_k, check_kinds
+from agentmem.validation import check_k, check_kinds, check_offset, check_time
 
 
 class Memory:
@@ -159,6 +160,7 @@ class Memory:
         importance: float | None = None,
         infer: bool | str | None = None,
         source: str | None = None,
+        idempotency_key: str | None = None,
     ) -> MemoryRecord:
         """Store one memory and return it. Durable and searchable when this returns.
 
@@ -173,6 +175,11 @@ class Memory:
         ``Settings.trust.default_source``): a source trusted less than ``trusted`` sends the
         memory to :attr:`quarantine` (returned with ``provenance["quarantine"] ==
         "pending"``, not searchable until approved). See :mod:`agentmem.trust`.
+
+        ``idempotency_key`` (any string the caller makes per write, e.g. a UUID; unique within
+        the scope) makes retries safe: a repeat with the same key returns the memory the first
+        call stored and writes nothing (a key reused for different text raises
+        :class:`~agentmem.errors.Conflict`).
         """
         scope = Scope.of(org_id=org_id, user_id=user_id, agent_id=agent_id, thread_id=thread_id)
         if isinstance(text, Sequence) and not isinstance(text, str | bytes):
@@ -189,11 +196,11 @@ class Memory:
         mode = semantic_pipeline.infer_mode(infer, self.settings.infer, record.kind)
         if mode is not semantic_pipeline.InferMode.OFF:
             semantic_pipeline.mark_pending(record)
-        screened = trust.screen(self.settings.trust, [record], source)
+        screened = trust.admit_once(self.backends, [record], scope, source, idempotency_key)
+        if isinstance(screened, builtins.list):  # a retry: what the first call stored
+            return screened[0]
         if screened.held:
-            trust.hold(self.backends, screened.held)
             return record
-        notes.insert(self.backends, [record])
         if mode is semantic_pipeline.InferMode.INLINE:
             record, _ = semantic_pipeline.extract_episode(self, record)
         return record
@@ -208,6 +215,7 @@ class Memory:
         thread_id: str | None = None,
         infer: bool | str | None = None,
         source: str | None = None,
+        idempotency_key: str | None = None,
     ) -> list[MemoryRecord]:
         """Store many memories in one transaction with batched embedding.
 
@@ -215,7 +223,8 @@ class Memory:
         ``event_time``, ``kind``, ``importance``, ``valid_from``, ``valid_to``. Every item is
         validated before anything is written: one bad item rejects the whole call. ``infer``
         is as for :meth:`add` and applies to the episodes among the items; ``source`` as for
-        :meth:`add` (held items are returned too, marked ``provenance["quarantine"]``).
+        :meth:`add` (held items are returned too, marked ``provenance["quarantine"]``);
+        ``idempotency_key`` as for :meth:`add`, for the whole batch.
         """
         scope = Scope.of(org_id=org_id, user_id=user_id, agent_id=agent_id, thread_id=thread_id)
         records = writing.records_from_items(self.backends, scope, items)
@@ -225,9 +234,9 @@ class Memory:
             for record in records:
                 if record.kind is episodic:
                     semantic_pipeline.mark_pending(record)
-        screened = trust.screen(self.settings.trust, records, source)
-        trust.hold(self.backends, screened.held)
-        notes.insert(self.backends, screened.store)
+        screened = trust.admit_once(self.backends, records, scope, source, idempotency_key)
+        if isinstance(screened, builtins.list):  # a retry: what the first call stored
+            return screened
         if mode is semantic_pipeline.InferMode.INLINE:
             stored = {r.id for r in screened.store}
             records = [
@@ -560,6 +569,11 @@ class Memory:
     ) -> list[HistoryEntry]:
         """Every change to a memory, oldest first; kept after the memory is deleted."""
         scope = _optional_scope(org_id, user_id, agent_id, thread_id)
+        if not isinstance(memory_id, str) or not memory_id:
+            raise ValidationError(
+                f"memory id must be a non-empty string, got {type(memory_id).__name__}; "
+                "pass one id (list ids with mem.list(...))"
+            )
         entries = self.backends.store.history(memory_id, scope)
         if not entries:
             where = f" in scope {scope}" if scope is not None else ""
@@ -578,23 +592,40 @@ class Memory:
         kinds: Sequence[str | MemoryKind] | str | None = None,
         filters: dict[str, Any] | None = None,
         include_invalidated: bool = False,
+        event_after: datetime | str | None = None,
+        event_before: datetime | str | None = None,
         limit: int = 100,
         offset: int = 0,
     ) -> list[MemoryRecord]:
-        """Memories in a scope, oldest first, paged by ``limit`` and ``offset``."""
+        """Memories in a scope, oldest first, paged by ``limit`` and ``offset``;
+        ``event_after`` / ``event_before`` bound the event time (memories without one are
+        left out when either is given)."""
         scope = Scope.of(org_id=org_id, user_id=user_id, agent_id=agent_id, thread_id=thread_id)
-        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-            raise ValidationError(f"offset must be a non-negative integer, got {offset!r}")
         return self.backends.store.query(
             RecordQuery(
                 scope=scope,
                 kinds=check_kinds(kinds),
                 conditions=parse_filters(filters),
                 include_invalidated=include_invalidated,
+                event_after=check_time(event_after, what="event_after"),
+                event_before=check_time(event_before, what="event_before"),
                 limit=check_k(limit, limit=100_000, what="limit"),
-                offset=offset,
+                offset=check_offset(offset),
             )
         )
+
+    def scopes(
+        self,
+        *,
+        org_id: str | None = None,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        thread_id: str | None = None,
+    ) -> builtins.list[ScopeSummary]:
+        """Every scope holding memories inside the given one (``user_id="alice"``: each of
+        Alice's agents and threads), with its counts by kind, in scope order."""
+        scope = Scope.of(org_id=org_id, user_id=user_id, agent_id=agent_id, thread_id=thread_id)
+        return self.backends.store.scope_summaries(scope)
 
     def stats(self) -> MemoryStats:
         """How many memories, history entries, indexed vectors and pending index updates."""

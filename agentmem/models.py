@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
+import unicodedata
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -18,6 +20,48 @@ SCOPE_FIELDS: tuple[str, ...] = ("org_id", "user_id", "agent_id", "thread_id")
 _MAX_SCOPE_VALUE = 256
 # Path separators and control characters would make ids unsafe in file paths, URLs and keys.
 _BAD_SCOPE_CHARS = re.compile(r"[/\\\x00-\x1f\x7f]")
+_DOT_NAMES = frozenset({".", ".."})
+
+
+READ_DEPTH = 64
+"""Nesting past which stored metadata is returned flattened (see :func:`readable_metadata`)."""
+
+
+def nesting_exceeds(value: Any, limit: int) -> bool:
+    """Whether dicts/lists in ``value`` nest more than ``limit`` levels (a dict of scalars is
+    one level). Iterative, so any depth is measured without recursion."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item
+        for child in children:
+            if isinstance(child, dict | list | tuple):
+                if depth + 1 > limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False
+
+
+def readable_metadata(value: dict[str, Any]) -> dict[str, Any]:
+    """``value`` itself, or, where it nests deeper than :data:`READ_DEPTH` (written before
+    the depth limit existed), a copy whose too-deep parts are replaced by their JSON text, so
+    every read can serialise the record and nothing stored is dropped."""
+    if not nesting_exceeds(value, READ_DEPTH):
+        return value
+    return _flatten(value, 1)
+
+
+def _flatten(value: Any, depth: int) -> Any:
+    if isinstance(value, dict | list | tuple):
+        if depth >= READ_DEPTH:
+            try:
+                return json.dumps(value, ensure_ascii=False)
+            except (RecursionError, TypeError, ValueError):
+                return "<metadata nested too deep to read>"
+        if isinstance(value, dict):
+            return {k: _flatten(v, depth + 1) for k, v in value.items()}
+        return [_flatten(v, depth + 1) for v in value]
+    return value
 
 
 def utcnow() -> datetime:
@@ -123,9 +167,20 @@ class Scope(BaseModel):
         agent_id: str | None = None,
         thread_id: str | None = None,
     ) -> Scope:
-        """Build a scope, raising :class:`InvalidScope` (not pydantic's error) on bad input."""
+        """Build a scope from caller input, raising :class:`InvalidScope` (not pydantic's
+        error) on bad input.
+
+        Ids are normalised first, so values that only look the same are the same scope:
+        Unicode NFC, surrounding whitespace stripped (``" u1 "`` is ``"u1"``). Ids that are
+        ``"."`` or ``".."``, or that hold invisible format characters (zero-width space,
+        joiner, bidi marks, BOM), are refused. Stored scopes are read as stored (the model's
+        own validation), so records written before a rule existed stay readable."""
+        fields = {"org_id": org_id, "user_id": user_id, "agent_id": agent_id}
+        fields["thread_id"] = thread_id
+        for name, value in fields.items():
+            fields[name] = _normalise_id(name, value)
         try:
-            return cls(org_id=org_id, user_id=user_id, agent_id=agent_id, thread_id=thread_id)
+            return cls(**fields)
         except PydanticValidationError as exc:
             raise InvalidScope(first_message(exc)) from None
 
@@ -139,6 +194,26 @@ class Scope(BaseModel):
 
     def __str__(self) -> str:
         return ",".join(f"{k}={v}" for k, v in self.fields().items())
+
+
+def _normalise_id(name: str, value: Any) -> Any:
+    """A caller's scope id in canonical form (see :meth:`Scope.of`); non-strings are left to
+    the model's validation, which names the type."""
+    if not isinstance(value, str):
+        return value
+    try:
+        value = unicodedata.normalize("NFC", value).strip()
+    except UnicodeError:  # a lone surrogate: the model's validation explains it
+        return value
+    if value in _DOT_NAMES:
+        raise InvalidScope(f"{name}={value!r} is a path name, not an id; pick a real id")
+    hidden = sorted({f"U+{ord(ch):04X}" for ch in value if unicodedata.category(ch) == "Cf"})
+    if hidden:
+        raise InvalidScope(
+            f"{name} holds invisible characters ({', '.join(hidden)}), so it would look like "
+            "another id; remove them"
+        )
+    return value
 
 
 class ScopeSet(BaseModel):
@@ -216,6 +291,11 @@ class MemoryRecord(BaseModel):
                 "'1b4e28ba-2fa1-11d2-883f-0016d3cca427' (leave id out to get a new one)"
             ) from None
 
+    @field_validator("metadata", "provenance")
+    @classmethod
+    def _readable(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return readable_metadata(value)
+
     @model_validator(mode="after")
     def _fill_hash(self) -> MemoryRecord:
         if not self.content_hash:
@@ -258,6 +338,11 @@ class HistoryEntry(BaseModel):
     actor: str = "api"
     at: datetime
 
+    @field_validator("old_metadata", "new_metadata")
+    @classmethod
+    def _readable(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        return None if value is None else readable_metadata(value)
+
 
 class ChannelScore(BaseModel):
     """What one retrieval channel said about a hit: its rank (1-based) and raw score."""
@@ -277,6 +362,15 @@ class SearchHit(BaseModel):
     retrieval_id: str | None = None
     """The retrieval that returned this hit: pass it to ``Memory.feedback`` to credit exactly
     what the search showed (None when retrievals are not recorded)."""
+
+
+class ScopeSummary(BaseModel):
+    """One scope that holds memories: how many of each kind and when one last changed."""
+
+    scope: Scope
+    records: int
+    by_kind: dict[str, int]
+    last_updated: datetime | None = None
 
 
 class MemoryStats(BaseModel):
@@ -302,10 +396,13 @@ __all__ = [
     "MemoryStats",
     "Scope",
     "ScopeSet",
+    "ScopeSummary",
     "SearchHit",
     "as_utc",
     "content_hash",
+    "nesting_exceeds",
     "new_id",
+    "readable_metadata",
     "scope_members",
     "utcnow",
 ]

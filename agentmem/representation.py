@@ -2,14 +2,25 @@
 
 An episode is indexed with its event date in front ("[8 May 2023] Caroline: ...") so that
 questions about when something happened can match the date, and, in a second pair of spaces,
-together with the episodes just before and after it in the same session, so that a turn that
-only makes sense in context ("Yes, last Tuesday!") is found by the question its neighbours
-answer. Other kinds of memory are indexed as they are.
+together with the episodes just before and after it in the same conversation, so that a turn
+that only makes sense in context ("Yes, last Tuesday!") is found by the question its neighbours
+answer.
+
+Windows belong to conversations: an episode has neighbours only when it is part of an explicit
+conversation: it names its session (the ``session`` metadata key,
+:attr:`RetrievalSettings.window_group_key`; turns flushed from a buffer carry their thread
+there), or it was written to a thread scope (``thread_id``). A memory added on its own (a
+fact, a note, a preference) has no window: two unrelated ``add`` calls are never neighbours,
+so they never share a window and never tie in the window channels; it is left out of them,
+and its own text and vector decide. Other kinds of memory are indexed as they are.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
 
 from agentmem.filters import Condition, FilterOp
 from agentmem.models import MemoryKind, MemoryRecord
@@ -40,11 +51,20 @@ def note_text(record: MemoryRecord, settings: RetrievalSettings) -> str:
 
 
 def group_condition(record: MemoryRecord, settings: RetrievalSettings) -> Condition | None:
-    """The metadata condition that puts a record in its session, if it has one."""
+    """The metadata condition that puts a record in its session, if it names one."""
     value = record.metadata.get(settings.window_group_key)
     if isinstance(value, bool) or not isinstance(value, str | int):
         return None
     return Condition(settings.window_group_key, FilterOp.EQ, value)
+
+
+def in_conversation(record: MemoryRecord, settings: RetrievalSettings) -> bool:
+    """Whether an episode belongs to an explicit conversation, so that its neighbours in it
+    are context: it names its session (``window_group_key``), or it was written to a thread
+    scope (its neighbours are then the thread's other episodes)."""
+    if record.kind is not MemoryKind.EPISODIC:
+        return False
+    return group_condition(record, settings) is not None or record.scope.thread_id is not None
 
 
 def window_text(
@@ -61,18 +81,55 @@ def window_text(
     return "\n".join(parts)
 
 
+@dataclass(frozen=True)
+class Window:
+    """A record's window: its text for BM25, and what its vector is made of. An episode's
+    window vector is the mean of its own vector and its neighbours' (no model call: they are
+    in the embedding cache); a note's is the embedding of ``text`` (``parts`` is empty)."""
+
+    text: str
+    parts: tuple[str, ...] = ()
+    """Indexed texts whose vectors are averaged, the record's own first."""
+
+
+def window_vector(
+    own: np.ndarray, neighbours: Sequence[np.ndarray], self_weight: float
+) -> np.ndarray:
+    """The unit-length mean of a record's vector (weighted ``self_weight``) and its
+    neighbours' vectors: the window's meaning, built from vectors already computed."""
+    total = own * self_weight
+    for vector in neighbours:
+        total = total + vector
+    norm = float(np.linalg.norm(total))
+    return (total / norm).astype(np.float32) if norm > 0 else own
+
+
+def window_parts(
+    store: RecordStore, records: Sequence[MemoryRecord], settings: RetrievalSettings
+) -> dict[str, Window]:
+    """The window of each record that has one (see :func:`windows_for`)."""
+    out: dict[str, Window] = {}
+    for r in records:
+        if r.kind is not MemoryKind.EPISODIC:
+            out[r.id] = Window(note_text(r, settings))
+            continue
+        if not in_conversation(r, settings):
+            continue
+        prev, nxt = store.adjacent(r, group_condition(r, settings))
+        own = indexed_text(r, settings)
+        neighbours = tuple(indexed_text(n, settings) for n in (prev, nxt) if n is not None)
+        out[r.id] = Window(window_text(r, prev, nxt, settings), (own, *neighbours))
+    return out
+
+
 def windows_for(
     store: RecordStore, records: Sequence[MemoryRecord], settings: RetrievalSettings
 ) -> dict[str, str]:
-    """The window text of each record (episodes with their neighbours; others as indexed)."""
-    out: dict[str, str] = {}
-    for r in records:
-        if r.kind is not MemoryKind.EPISODIC:
-            out[r.id] = note_text(r, settings)
-            continue
-        prev, nxt = store.adjacent(r, group_condition(r, settings))
-        out[r.id] = window_text(r, prev, nxt, settings)
-    return out
+    """The window text of each record that has one: an episode of a conversation with its
+    neighbours in it; other kinds as :func:`note_text`. An episode outside any conversation
+    has none: the window channels step aside for it (a window of one adds no context, and
+    indexing its own text twice would only double the weight of its own channels)."""
+    return {i: w.text for i, w in window_parts(store, records, settings).items()}
 
 
 def neighbours_to_refresh(
@@ -88,7 +145,7 @@ def neighbours_to_refresh(
         return []
     ids: list[str] = []
     for r in records:
-        if r.kind is not MemoryKind.EPISODIC:
+        if not in_conversation(r, settings):
             continue
         for neighbour in store.adjacent(r, group_condition(r, settings)):
             if neighbour is not None and neighbour.id not in exclude:
@@ -97,10 +154,14 @@ def neighbours_to_refresh(
 
 
 __all__ = [
+    "Window",
     "group_condition",
+    "in_conversation",
     "indexed_text",
     "neighbours_to_refresh",
     "note_text",
+    "window_parts",
     "window_text",
+    "window_vector",
     "windows_for",
 ]

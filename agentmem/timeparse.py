@@ -85,8 +85,11 @@ def parse_time_window(query: str, *, now: datetime) -> TimeWindow | None:
         # search_dates resolved the date against ``now``; the parser tells its granularity.
         data = _date_data_parser().get_date_data(phrase)
         period = (data.period if data and data.date_obj else None) or "day"
-        start, end = _period_window(when.replace(tzinfo=None), period, phrase)
-        return TimeWindow(as_utc(start), as_utc(end), phrase)
+        try:
+            start, end = _period_window(when.replace(tzinfo=None), period, phrase)
+            return TimeWindow(as_utc(start), as_utc(end), phrase)
+        except (ValueError, OverflowError):  # a window past the ends of the calendar: none
+            return None
     return None
 
 
@@ -344,7 +347,11 @@ def resolve_dates(text: str, *, now: datetime, future: bool | None = None) -> li
         for m in pattern.finditer(text):
             if any(m.start() < end and start < m.end() for start, end in taken):
                 continue
-            resolved = _resolve_match(name, m, today, forward)
+            try:
+                resolved = _resolve_match(name, m, today, forward)
+            except (ValueError, OverflowError):
+                # "next month" said in December 9999 names no representable date: unresolved.
+                resolved = None
             if resolved is None:
                 continue
             when, granularity, absolute = resolved

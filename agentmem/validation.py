@@ -8,20 +8,33 @@ from __future__ import annotations
 
 import json
 import math
+import unicodedata
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from agentmem.errors import InvalidKind, InvalidMetadata, InvalidText
-from agentmem.models import MemoryKind, as_utc
+from agentmem.errors import InvalidKind, InvalidMetadata, InvalidText, ValidationError
+from agentmem.models import MemoryKind, as_utc, nesting_exceeds
+
+MAX_METADATA_DEPTH = 20
+"""Default of ``Settings.max_metadata_depth``: levels of nested dicts/lists metadata may have."""
+MAX_METADATA_BYTES = 65_536
+"""Default of ``Settings.max_metadata_bytes``: size of metadata as UTF-8 JSON."""
+EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
+"""The earliest time accepted (a day after ``datetime.min``, so every time zone converts)."""
+LATEST = datetime(9999, 12, 30, tzinfo=UTC)
+"""The latest time accepted (a day before ``datetime.max``)."""
 
 
 def check_text(text: Any, *, max_chars: int, what: str = "text") -> str:
     """A non-empty string of at most ``max_chars`` characters, without NUL bytes."""
     if not isinstance(text, str):
         raise InvalidText(f"{what} must be a string, got {type(text).__name__}")
-    if not text.strip():
-        raise InvalidText(f"{what} is empty; pass the memory's content as a non-empty string")
+    if not visible(text):
+        raise InvalidText(
+            f"{what} is empty (or only whitespace and invisible characters such as zero-width "
+            "spaces); pass the memory's content as a non-empty string"
+        )
     if len(text) > max_chars:
         raise InvalidText(
             f"{what} is {len(text):,} characters, over the limit of {max_chars:,} "
@@ -38,6 +51,21 @@ def check_text(text: Any, *, max_chars: int, what: str = "text") -> str:
     return text
 
 
+def show(value: Any, limit: int = 60) -> str:
+    """A short repr of ``value`` for an error message (never fails, even on a huge int)."""
+    try:
+        text = repr(value)
+    except Exception:  # e.g. an int past sys.get_int_max_str_digits()
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def visible(text: str) -> bool:
+    """Whether ``text`` has a character that shows: not whitespace, and not an invisible
+    format character (zero-width space/joiner, word joiner, BOM, bidi marks: category Cf)."""
+    return any(not ch.isspace() and unicodedata.category(ch) != "Cf" for ch in text)
+
+
 def check_kind(kind: Any) -> MemoryKind:
     """A known memory kind."""
     if not isinstance(kind, str | MemoryKind):
@@ -51,18 +79,36 @@ def check_kinds(kinds: Sequence[str | MemoryKind] | str | None) -> tuple[MemoryK
         return ()
     if isinstance(kinds, str):
         kinds = [kinds]
+    if isinstance(kinds, bytes | dict) or not isinstance(kinds, Sequence | set | frozenset):
+        raise InvalidKind(
+            f"kinds must be a kind or a list of kinds, got {type(kinds).__name__}; "
+            "e.g. kinds=['semantic']"
+        )
     return tuple(check_kind(k) for k in kinds)
 
 
-def check_metadata(metadata: Any) -> dict[str, Any]:
-    """A JSON object with string keys (returned as a plain, round-tripped dict)."""
+def check_metadata(
+    metadata: Any,
+    *,
+    max_depth: int = MAX_METADATA_DEPTH,
+    max_bytes: int = MAX_METADATA_BYTES,
+    what: str = "metadata",
+) -> dict[str, Any]:
+    """A JSON object with string keys, nested at most ``max_depth`` levels and at most
+    ``max_bytes`` long as UTF-8 JSON (returned as a plain, round-tripped dict)."""
     if metadata is None:
         return {}
     if not isinstance(metadata, dict):
-        raise InvalidMetadata(f"metadata must be a dict, got {type(metadata).__name__}")
+        raise InvalidMetadata(f"{what} must be a dict, got {type(metadata).__name__}")
     for key in metadata:
         if not isinstance(key, str):
-            raise InvalidMetadata(f"metadata keys must be strings, got {key!r}")
+            raise InvalidMetadata(f"{what} keys must be strings, got {key!r}")
+    # Checked without recursion, before json.dumps could recurse past the interpreter's limit.
+    if nesting_exceeds(metadata, max_depth):
+        raise InvalidMetadata(
+            f"{what} is nested more than {max_depth} levels deep (AGENTMEM_MAX_METADATA_DEPTH); "
+            "flatten it (e.g. keys like 'a.b.c') or raise the limit"
+        )
     try:
         encoded = json.dumps(metadata, allow_nan=False, ensure_ascii=False)
         encoded.encode("utf-8")  # a lone surrogate would pass json.dumps, then fail the index
@@ -76,27 +122,65 @@ def check_metadata(metadata: Any) -> dict[str, Any]:
             f"metadata must be JSON-serialisable (strings, numbers, booleans, lists, dicts): {exc}"
         ) from None
     if "\\u0000" in encoded:
-        raise InvalidMetadata("metadata contains a NUL character; remove it")
-    result: dict[str, Any] = json.loads(encoded)
+        raise InvalidMetadata(f"{what} contains a NUL character; remove it")
+    size = len(encoded.encode("utf-8"))
+    if size > max_bytes:
+        raise InvalidMetadata(
+            f"{what} is {size:,} bytes as JSON, over the limit of {max_bytes:,} "
+            "(AGENTMEM_MAX_METADATA_BYTES); keep large content in the text or elsewhere"
+        )
+    result: dict[str, Any] = json.loads(encoded, parse_int=_int64(what))
     return result
+
+
+def _int64(what: str) -> Any:
+    def parse(digits: str) -> int:
+        value = int(digits)
+        if not -(2**63) <= value < 2**63:
+            raise InvalidMetadata(
+                f"{what} holds the integer {digits[:30]}..., outside the 64-bit range every "
+                "store and index holds; store it as a string"
+            )
+        return value
+
+    return parse
 
 
 def check_time(value: Any, *, what: str = "event_time") -> datetime | None:
     """An aware UTC datetime from a datetime or an ISO-8601 string."""
     if value is None:
         return None
-    if isinstance(value, datetime):
-        return as_utc(value)
     if isinstance(value, str):
         try:
-            return as_utc(datetime.fromisoformat(value))
+            value = datetime.fromisoformat(value)
         except ValueError:
             raise InvalidMetadata(
                 f"{what}={value!r} is not an ISO-8601 time; e.g. '2023-05-08T13:56:00+00:00'"
             ) from None
-    raise InvalidMetadata(
-        f"{what} must be a datetime or ISO-8601 string, got {type(value).__name__}"
-    )
+    if not isinstance(value, datetime):
+        raise InvalidMetadata(
+            f"{what} must be a datetime or ISO-8601 string, got {type(value).__name__}"
+        )
+    try:
+        when = as_utc(value)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+05:00 is before datetime.min in UTC
+        when = None
+    if when is None or not EARLIEST <= when <= LATEST:
+        raise InvalidMetadata(
+            f"{what}={value.isoformat()} is outside the supported range "
+            f"{EARLIEST.date()} to {LATEST.date()} (UTC); pass a real date"
+        )
+    return when
+
+
+def shift(when: datetime, delta: timedelta) -> datetime | None:
+    """``when + delta``, or None where that leaves the supported range (relative times near
+    the ends of the calendar resolve to nothing instead of failing)."""
+    try:
+        moved = when + delta
+    except OverflowError:
+        return None
+    return moved if EARLIEST <= as_utc(moved) <= LATEST else None
 
 
 def check_importance(value: Any, default: float = 0.5) -> float:
@@ -113,16 +197,38 @@ def check_importance(value: Any, default: float = 0.5) -> float:
 def check_k(k: Any, *, limit: int = 1000, what: str = "k") -> int:
     """A positive integer of at most ``limit``."""
     if isinstance(k, bool) or not isinstance(k, int) or k < 1 or k > limit:
-        raise InvalidMetadata(f"{what} must be an integer from 1 to {limit}, got {k!r}")
+        raise ValidationError(f"{what} must be an integer from 1 to {limit}, got {show(k)}")
     return k
 
 
+MAX_OFFSET = 2**62
+"""The largest ``offset`` a listing accepts (every store binds it as a 64-bit integer)."""
+
+
+def check_offset(offset: Any) -> int:
+    """A non-negative integer a store can bind (below 2**62)."""
+    if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset <= MAX_OFFSET:
+        raise ValidationError(
+            f"offset must be a non-negative integer up to 2**62, got {show(offset)}"
+        )
+    return offset
+
+
 __all__ = [
+    "EARLIEST",
+    "LATEST",
+    "MAX_METADATA_BYTES",
+    "MAX_METADATA_DEPTH",
+    "MAX_OFFSET",
     "check_importance",
     "check_k",
     "check_kind",
     "check_kinds",
     "check_metadata",
+    "check_offset",
     "check_text",
     "check_time",
+    "shift",
+    "show",
+    "visible",
 ]

@@ -7,12 +7,13 @@ indexer apply the outbox.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from agentmem.backends import Backends
-from agentmem.errors import InvalidText, NotFound, ValidationError
+from agentmem.errors import Conflict, InvalidText, NotFound, ValidationError
 from agentmem.indexing import sync_outbox, vectors_for
 from agentmem.models import (
     HistoryEntry,
@@ -25,6 +26,7 @@ from agentmem.models import (
 )
 from agentmem.redaction import redact_record_fields
 from agentmem.representation import neighbours_to_refresh
+from agentmem.settings import Settings
 from agentmem.stores import IndexOp, WriteBatch
 from agentmem.validation import (
     check_importance,
@@ -32,11 +34,22 @@ from agentmem.validation import (
     check_metadata,
     check_text,
     check_time,
+    show,
 )
 
 _ITEM_KEYS = frozenset(
     {"text", "metadata", "event_time", "kind", "importance", "valid_from", "valid_to", "provenance"}
 )
+
+
+def metadata_of(settings: Settings, value: Any, *, what: str = "metadata") -> dict[str, Any]:
+    """:func:`~agentmem.validation.check_metadata` under the settings' depth and size limits."""
+    return check_metadata(
+        value,
+        max_depth=settings.max_metadata_depth,
+        max_bytes=settings.max_metadata_bytes,
+        what=what,
+    )
 
 
 def new_record(
@@ -56,7 +69,7 @@ def new_record(
     settings = backends.settings
     now = utcnow()
     text = check_text(text, max_chars=settings.max_text_chars)
-    provenance = check_metadata(provenance)
+    provenance = metadata_of(settings, provenance, what="provenance")
     # Secrets and personal data leave before anything is embedded, indexed or trained on.
     text, provenance = redact_record_fields(text, provenance, settings.redaction)
     event = check_time(event_time)
@@ -68,7 +81,7 @@ def new_record(
         scope=scope,
         kind=check_kind(kind),
         text=text,
-        metadata=check_metadata(metadata),
+        metadata=metadata_of(settings, metadata),
         provenance=provenance,
         content_hash=content_hash(text),
         event_time=event,
@@ -78,6 +91,58 @@ def new_record(
         updated_at=now,
         importance=check_importance(importance),
     )
+
+
+_IDEMPOTENCY = uuid.UUID("0f6c2b7e-5d1a-4e38-9b3f-7a2c9e4d1b60")
+MAX_IDEMPOTENCY_KEY = 255
+
+
+def idempotent_ids(records: Sequence[MemoryRecord], scope: Scope, key: Any) -> None:
+    """Give ``records`` ids derived from the caller's idempotency key, the scope and each
+    record's position: a retry of the same write makes the same ids, so the store's primary
+    key turns a duplicate into the first write (see :func:`replay`). Keys are per scope."""
+    if not isinstance(key, str) or not key.strip() or len(key) > MAX_IDEMPOTENCY_KEY:
+        raise ValidationError(
+            f"idempotency_key must be a non-empty string of at most {MAX_IDEMPOTENCY_KEY} "
+            f"characters (e.g. a UUID the client makes per write), got {show(key)}"
+        )
+    if "\x00" in key:
+        raise ValidationError("idempotency_key contains a NUL character; remove it")
+    for position, record in enumerate(records):
+        name = f"{sorted(scope.fields().items())}|{key}|{position}"
+        record.id = str(uuid.uuid5(_IDEMPOTENCY, name))
+
+
+def replay(backends: Backends, records: Sequence[MemoryRecord]) -> list[MemoryRecord] | None:
+    """What an earlier write with the same idempotency key stored for ``records`` (same ids),
+    in order, from the store or the quarantine; None when it never happened. A key reused for
+    different content raises :class:`Conflict`, and so does a write half there (impossible
+    through this module: each write is one transaction)."""
+    from agentmem.stores import _forget_sql as sql  # quarantine rows
+
+    ids = [r.id for r in records]
+    found = {r.id: r for r in backends.store.get_many(ids)}
+    missing = [i for i in ids if i not in found]
+    if missing:
+        rows = backends.store.transact(
+            lambda cur, ph: sql.read_quarantine(cur, ph, ids=missing, limit=len(missing))
+        )
+        found.update({row.id: MemoryRecord.model_validate(row.record) for row in rows})
+    if not found:
+        return None
+    earlier = [found.get(i) for i in ids]
+    for new, old in zip(records, earlier, strict=True):
+        if old is None or old.scope != new.scope:
+            raise Conflict(
+                "this idempotency_key was already used for a different write; use a new key "
+                "for each distinct write"
+            )
+        if old.version == 1 and old.content_hash != new.content_hash:
+            raise Conflict(
+                f"idempotency_key was already used for a different memory ({old.id}); use a "
+                "new key for each distinct write"
+            )
+    return [r for r in earlier if r is not None]
 
 
 def records_from_items(
@@ -184,8 +249,8 @@ def import_records(
     fresh = [r for r in records if r.id not in existing]
     for r in fresh:
         check_text(r.text, max_chars=backends.settings.max_text_chars)
-        check_metadata(r.metadata)
-        check_metadata(r.provenance)
+        metadata_of(backends.settings, r.metadata)
+        metadata_of(backends.settings, r.provenance, what="provenance")
         check_importance(r.importance)
     insert(backends, fresh, actor=actor)
     return len(fresh)
@@ -232,11 +297,11 @@ def update(
         changes["text"] = new_text
         changes["content_hash"] = content_hash(new_text)
     if metadata is not None:
-        changes["metadata"] = check_metadata(metadata)
+        changes["metadata"] = metadata_of(backends.settings, metadata)
     if importance is not None:
         changes["importance"] = check_importance(importance)
     if provenance is not None:
-        changes["provenance"] = check_metadata(provenance)
+        changes["provenance"] = metadata_of(backends.settings, provenance, what="provenance")
     end: datetime | None = check_time(valid_to, what="valid_to")
     if end is not None:
         changes["valid_to"] = end
@@ -244,6 +309,11 @@ def update(
         changes["invalidated_at"] = now
         changes.setdefault("valid_to", now)
     updated = current.model_copy(update=changes)
+    if "text" in changes:
+        # New text is screened for injected instructions like a new memory's.
+        from agentmem.trust import flag_injection
+
+        flag_injection(backends.settings.trust, updated)
     _, fresh = vectors_for(backends, [updated])
     event = HistoryEvent.INVALIDATE if invalidate else HistoryEvent.UPDATE
     refresh = (
@@ -312,9 +382,12 @@ def delete(backends: Backends, records: Sequence[MemoryRecord], actor: str = "ap
 __all__ = [
     "delete",
     "get_one",
+    "idempotent_ids",
     "import_records",
     "insert",
+    "metadata_of",
     "new_record",
     "records_from_items",
+    "replay",
     "update",
 ]

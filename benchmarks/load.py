@@ -235,8 +235,9 @@ def render_markdown(results: dict[str, Any]) -> str:
     """The RESULTS.md section."""
     v = results["verification"]
     lost = v["lost_writes"]
+    embedder = results.get("embedder", "minilm (default)")
     return (
-        "## Memory service under load (REST API, PostgreSQL + Redis)\n\n"
+        f"## Memory service under load (REST API, PostgreSQL + Redis; embedder {embedder})\n\n"
         f"Run {results['run_at']} with `{results['command']}`.\n"
         f"Machine: {machine_line(results['machine'])}; load average at the end "
         f"{results['load_average_at_end']}. The server, PostgreSQL, Redis and the load "
@@ -281,6 +282,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--redis-url",
         default=os.environ.get("AGENTMEM_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"),
     )
+    parser.add_argument(
+        "--embedder",
+        default=None,
+        help="AGENTMEM_EMBEDDER of the server (default: the settings' default, minilm); a "
+        "run with another embedder writes its own section (load-<embedder>)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS_MD, help="Markdown results file")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="JSON results file")
     return parser
@@ -322,6 +329,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "AGENTMEM_POSTGRES_POOL_MAX": "16",
         "AGENTMEM_ADAPTERS": "off",
     }
+    if args.embedder:
+        env["AGENTMEM_EMBEDDER"] = args.embedder
     proc: subprocess.Popen[bytes] | None = None
     log_path = Path(home) / "server.log"
     try:
@@ -364,12 +373,17 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         # uvicorn re-raises SIGTERM after its graceful stop (exit code -15); the app logs this
         # line once in-flight requests are done and the memory is closed.
         "server_stopped_cleanly": "agentmem server stopped" in server_log,
+        "embedder": args.embedder or "minilm (default)",
     }
     console.print(rich_table("REST API under load", HEADERS, rows))
     console.print(verification)
-    write_section(project_path(args.out), "load", render_markdown(results))
-    write_json(project_path(args.json), results)
-    console.print(f"wrote {project_path(args.out)} and {project_path(args.json)}")
+    section = f"load-{args.embedder}" if args.embedder else "load"
+    write_section(project_path(args.out), section, render_markdown(results))
+    json_path = project_path(args.json)
+    if args.embedder and json_path == project_path(DEFAULT_JSON):
+        json_path = json_path.with_name(f"load-{args.embedder}.json")
+    write_json(json_path, results)
+    console.print(f"wrote {project_path(args.out)} and {json_path}")
     return results
 
 

@@ -13,6 +13,10 @@ at most ``summary_cluster_max``) is replaced in search by one extractive summary
 nothing is forgotten without a trace. Only a retention policy (``retention_days`` per kind)
 deletes, and only archived memories, that many days after they were archived.
 
+Items of the LangGraph store (``AgentMemStore``) are exempt from all of it, unless
+``consolidation.decay_store_items`` opts them in: docs/langgraph.md promises a store item
+changes only through the store.
+
 Crash safety: an episode is archived together with the id of the summary that will replace
 it (a UUID derived from the cluster), and summaries are created afterwards for every such id
 still missing; a rerun completes what a crash interrupted and never makes a second summary.
@@ -42,6 +46,9 @@ ARCHIVED_AT_KEY = "archived_at"
 SUMMARIZED_BY_KEY = "summarized_by"
 SUMMARY_OF_KEY = "summary_of"
 STRENGTH_KEY = "retention"
+STORE_ITEM_KEY = "lg_store"
+"""Metadata key marking a LangGraph store item (``graphs.store.STORE_KEY``): store items change
+only through the store, so decay leaves them alone unless ``decay_store_items`` is on."""
 ACTOR = "consolidation"
 _NAMESPACE = uuid.UUID("6b1d5c1e-3f4a-4d8e-9a57-0c0f3c6e2b91")
 _PAGE = 1000
@@ -149,6 +156,8 @@ def decay_scope(
     fading: dict[Scope, list[MemoryRecord]] = defaultdict(list)
     archived: list[MemoryRecord] = []
     for record in _records(mem, scope, kinds):
+        if STORE_ITEM_KEY in record.metadata and not config.decay_store_items:
+            continue  # neither archived, summarised nor expired (archived before: kept)
         considered += 1
         if is_archived(record):
             archived.append(record)

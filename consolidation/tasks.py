@@ -18,7 +18,7 @@ from celery.result import AsyncResult
 
 from agentmem import Memory
 from agentmem.embedders import Embedder, embedder_from_spec
-from agentmem.errors import BackendUnavailable
+from agentmem.errors import BackendUnavailable, InvalidSettings
 from agentmem.models import Scope
 from agentmem.settings import Settings
 from consolidation import ledger
@@ -42,6 +42,7 @@ def worker_memory() -> Iterator[Memory]:
             settings.embedder,
             batch_size=settings.embed_batch_size,
             precision=settings.embed_precision,
+            threads=settings.embed_threads,
         )
     with Memory(settings=settings, embedder=embedder) as mem:
         yield mem
@@ -154,13 +155,13 @@ def finish_run(self: Task, key: str, run_id: str) -> bool:
 
 @app.task(bind=True, name="consolidation.train_adapter", acks_late=True)
 def train_adapter(self: Task, key: str) -> dict[str, Any]:
-    """Train (or reuse) the scope's retriever adapter; runs on the ``gpu`` queue."""
-    from gpu.pipeline import train_scope_adapter
+    """Train (or reuse) the scope's retriever adapter and its recall adapter (on
+    ``consolidation.recall_adapter_base``, SmolLM2 by default); runs on the ``gpu`` queue."""
+    from gpu.recall_pipeline import train_scope_adapters
 
     try:
         with worker_memory() as mem:
-            outcome = train_scope_adapter(mem, ledger.scope_of(key))
-            return {"key": outcome.key, "memories": outcome.memories, "reused": outcome.reused}
+            return train_scope_adapters(mem, ledger.scope_of(key))
     except BackendUnavailable as exc:
         raise _retry(self, exc) from exc
 
@@ -168,6 +169,18 @@ def train_adapter(self: Task, key: str) -> dict[str, Any]:
 def send_adapter_training(scope: Scope) -> None:
     """Queue adapter training for ``scope`` on the ``gpu`` queue (the adapter stage's hand-off)."""
     train_adapter.apply_async((ledger.scope_key(scope),), queue=GPU_QUEUE)
+
+
+def require_broker(celery_app: Celery) -> None:
+    """Refuse to queue on an app with no broker (its in-process ``memory://`` transport)."""
+    broker = str(celery_app.conf.broker_url or "memory://")
+    if broker.startswith("memory://"):
+        raise InvalidSettings(
+            "no consolidation broker is configured, so a queued run would only live in this "
+            "process and be lost when it exits; set AGENTMEM_CONSOLIDATION__BROKER_URL "
+            "(redis://... or amqp://...) and start a worker (celery -A consolidation worker), "
+            "or run it inline: agentmem consolidate --now"
+        )
 
 
 def consolidate(
@@ -179,8 +192,13 @@ def consolidate(
 ) -> tuple[str, AsyncResult]:
     """Start the pipeline for ``scope`` on the workers: a chain of one task per stage, sent
     through ``celery_app`` (default: :data:`consolidation.app`). Returns the run id (see the
-    ledger) and the chain's result."""
+    ledger) and the chain's result.
+
+    Raises :class:`~agentmem.errors.InvalidSettings` when the app has no broker (Celery's
+    in-process ``memory://`` transport): the run would live only in this process and vanish
+    with it, unseen by any worker or ``agentmem jobs``."""
     sender = celery_app or app
+    require_broker(sender)
     run_id = run_id or ledger.new_run_id()
     key = ledger.scope_key(scope)
     names = list(stages or STAGES)
@@ -223,6 +241,7 @@ __all__ = [
     "consolidate",
     "dispatch",
     "finish_run",
+    "require_broker",
     "run_stage",
     "send_adapter_training",
     "start_run",

@@ -257,7 +257,11 @@ def experience(mem: Memory, user_id: str) -> None:
 
 def langgraph(mem: Memory, user_id: str) -> None:
     step("9. LangGraph: the same memory as a LangGraph store (docs/langgraph.md)")
-    from graphs import AgentMemStore  # the `langgraph` extra
+    try:
+        from graphs import AgentMemStore  # the `langgraph` extra
+    except ImportError as exc:
+        console.print(f"skipped: the langgraph extra is not installed ({exc})")
+        return
 
     store = AgentMemStore(mem, user_level=1, index={"fields": ["text"]})  # ("memories", user)
     store.put(("memories", user_id), "seat", {"text": "Maya prefers a window seat on trains"})
@@ -286,6 +290,9 @@ def consolidate(mem: Memory, user_id: str) -> None:
 def adapters(mem: Memory, user_id: str) -> None:
     step("adapters: train a retriever adapter (query-side LoRA) on Maya's own memories")
     try:
+        import peft  # noqa: F401 - training needs torch and peft, the gpu extra
+        import torch  # noqa: F401
+
         from gpu import AdapterRegistry, RetrieverAdapterConfig
         from gpu.pipeline import train_scope_adapter
     except ImportError as exc:
@@ -341,6 +348,11 @@ def service(mem: Memory, user_id: str) -> None:
         console.print(f"another user with Maya's key -> {other.status_code}: {message}")
         anonymous = http.get("/v1/memories", params={"user_id": user_id})
         console.print(f"no key -> {anonymous.status_code}")
+        scopes = http.get("/v1/scopes", headers=auth).json()
+        seen = ", ".join(f"{s['records']} in {s['scope']['user_id']}" for s in scopes)
+        page = http.get("/ui").status_code
+        console.print(f"GET /v1/scopes -> {seen}; GET /ui -> {page}: the memory inspector, "
+                      "where this key sees the same (docs/server.md)")  # fmt: skip
 
 
 def forget_and_trust(mem: Memory, user_id: str) -> None:
@@ -363,10 +375,17 @@ def forget_and_trust(mem: Memory, user_id: str) -> None:
     console.print(f"plain search sees it: {seen}; held for review: {len(mem.quarantine.list())}")
     mem.quarantine.reject([held.id])
     from agentmem.redaction import redact
-    from agentmem.security_settings import RedactionSettings
+    from agentmem.security_settings import RedactionKind, RedactionSettings
 
     sample = "call +1 415-555-0132 or mail maya@example.com, key sk-abcdefghijklmnopqrstuvwx"
-    console.print(f"redaction (opt-in): {redact(sample, RedactionSettings(enabled=True)).text}")
+    try:
+        import phonenumbers  # noqa: F401 - phone numbers need the redaction extra
+    except ImportError:
+        settings = RedactionSettings(enabled=True, kinds=[k for k in RedactionKind if k != "phone"])
+        console.print("(phone numbers left: the redaction extra is not installed)")
+    else:
+        settings = RedactionSettings(enabled=True)
+    console.print(f"redaction (opt-in): {redact(sample, settings).text}")
 
 
 def stats(mem: Memory) -> None:

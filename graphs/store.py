@@ -46,12 +46,12 @@ from langgraph.store.base import (
     validate_op_namespace,
 )
 
-from agentmem import retrieval, writing
+from agentmem import retrieval, trust, writing
 from agentmem.errors import InvalidSettings
 from agentmem.filters import Condition, FilterOp
 from agentmem.models import MemoryKind, MemoryRecord, Scope, utcnow
 from agentmem.stores import RecordQuery
-from agentmem.validation import check_kind, check_metadata
+from agentmem.validation import check_kind
 
 if TYPE_CHECKING:
     from agentmem.memory import Memory
@@ -284,14 +284,15 @@ class AgentMemStore(BaseStore):
                 backends, current.id, current.scope, text=text, metadata=metadata, actor=ACTOR
             )
         if inserts:
-            writing.insert(backends, inserts, actor=ACTOR)
+            # Screened like every write (source, injection flags, quarantine by setting).
+            trust.admit(backends, inserts, None, actor=ACTOR, link=False)
 
     def _document(
         self, namespace: tuple[str, ...], key: str, op: PutOp
     ) -> tuple[str, dict[str, Any]]:
         """The text to index and the metadata of one item (validated)."""
         assert op.value is not None
-        value = check_metadata(dict(op.value))
+        value = writing.metadata_of(self.memory.settings, dict(op.value), what="value")
         if op.index is False:
             texts: list[str] = []
         elif op.index is None:

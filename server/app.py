@@ -21,7 +21,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, PlainTextResponse
-from limits.storage import MemoryStorage
+from limits.storage import MemoryStorage, Storage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -38,11 +38,13 @@ from agentmem.errors import (
     ValidationError,
 )
 from agentmem.memory import Memory
+from agentmem.urls import redact
 from server import logs
 from server.config import ServerSettings
 from server.deps import AppState
 from server.jobs import ConsolidationJobs
 from server.metrics import Metrics
+from server.routes_inspect import router as inspect_router
 from server.routes_memory import router as memory_router
 from server.routes_tiers import router as tiers_router
 from server.schemas import ErrorResponse, Health
@@ -215,6 +217,30 @@ def first_message_of(error: dict[str, Any]) -> str:
     return str(inner) if inner is not None else str(error.get("msg", "invalid"))
 
 
+def rate_limit_storage(settings: ServerSettings) -> Storage:
+    """The ``limits`` storage of the rate-limit counters: in this process (``memory://``), or
+    in Redis, shared by every server process and machine (checked here, so a server does not
+    start with a Redis it cannot reach)."""
+    url = settings.rate_limit_storage_url
+    if url.startswith("memory://"):
+        return MemoryStorage()
+    try:
+        storage = storage_from_string(url)
+        reachable = storage.check()
+    except Exception as exc:  # the limits library's and redis' errors vary
+        raise BackendUnavailable(
+            f"cannot use the rate-limit storage {redact(url)}: {exc}; start Redis there or set "
+            "AGENTMEM_SERVER_RATE_LIMIT_STORAGE_URL=memory:// (limits per process)"
+        ) from exc
+    if not reachable:
+        raise BackendUnavailable(
+            f"the rate-limit storage {redact(url)} does not answer; start Redis there (e.g. "
+            "`redis-server --daemonize yes`) or set AGENTMEM_SERVER_RATE_LIMIT_STORAGE_URL="
+            "memory:// (limits per process)"
+        )
+    return storage
+
+
 def create_app(
     memory: Memory,
     settings: ServerSettings | None = None,
@@ -231,7 +257,7 @@ def create_app(
         memory=memory,
         settings=settings,
         metrics=metrics,
-        limiter=MovingWindowRateLimiter(MemoryStorage()) if rate is not None else None,
+        limiter=MovingWindowRateLimiter(rate_limit_storage(settings)) if rate is not None else None,
         rate=rate,
         jobs=jobs,
     )
@@ -257,6 +283,11 @@ def create_app(
     app.state.agentmem = state
     app.include_router(memory_router)
     app.include_router(tiers_router)
+    app.include_router(inspect_router)
+    if settings.ui:
+        from server.ui import build_router
+
+        app.include_router(build_router())
     app.add_exception_handler(AgentMemError, _agentmem_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)

@@ -1,8 +1,10 @@
-"""Consolidation runs started through the API, run one at a time in a background thread.
+"""Consolidation runs started through the API: on the Celery workers when a broker is
+configured (``consolidation.broker_url``), else one at a time in a background thread.
 
 The pipeline may take minutes (adapter training), so a request only queues it and returns the
-run id; the ledger tells how it goes. On shutdown the queue is drained before the memory is
-closed, so an accepted run is never cut off half-way.
+run id; the ledger tells how it goes. Sent to a broker, a run is durable there (workers ack it
+late); run in the thread, the queue is drained on shutdown before the memory is closed, so an
+accepted run is never cut off half-way.
 """
 
 from __future__ import annotations
@@ -11,9 +13,13 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 from agentmem.memory import Memory
 from agentmem.models import Scope
+
+if TYPE_CHECKING:
+    from celery import Celery
 
 log = logging.getLogger("server.jobs")
 
@@ -27,14 +33,30 @@ class ConsolidationJobs:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="consolidation")
         self._owners: dict[str, str] = {}
         self._lock = threading.Lock()
+        self._celery_app: Celery | None = None
 
     def submit(
         self, run_id: str, key_id: str, scope: Scope, stages: Sequence[str] | None
-    ) -> Future[None]:
-        """Queue a run of the pipeline for ``scope`` under ``run_id``."""
+    ) -> Future[None] | None:
+        """Queue a run of the pipeline for ``scope`` under ``run_id``: sent to the broker's
+        workers when one is configured (returns None), else to this process's thread."""
         with self._lock:
             self._owners[run_id] = key_id
+        if self._memory.settings.consolidation.broker_url:
+            from consolidation.tasks import consolidate
+
+            consolidate(scope, run_id=run_id, stages=stages, celery_app=self._celery())
+            return None
         return self._executor.submit(self._run, run_id, scope, stages)
+
+    def _celery(self) -> Celery:
+        """The Celery app of the server's settings (built once)."""
+        with self._lock:
+            if self._celery_app is None:
+                from consolidation.app import create_app
+
+                self._celery_app = create_app(self._memory.settings)
+            return self._celery_app
 
     def owns(self, run_id: str, key_id: str) -> bool:
         """Whether ``key_id`` started ``run_id`` (a queued run has no ledger rows yet)."""

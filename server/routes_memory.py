@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Header, Query, Response
 
 from agentmem.context import Context
-from agentmem.errors import InvalidText
+from agentmem.errors import InvalidFilter, InvalidText
 from agentmem.models import HistoryEntry, MemoryKind, MemoryRecord, SearchHit
 from server.auth import authorise
 from server.deps import Key, QueryScope, State, scope_kwargs
@@ -23,9 +25,24 @@ from server.schemas import (
 router = APIRouter(prefix="/v1", tags=["memories"])
 
 
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=255,
+        description="any string the client makes per write (e.g. a UUID): a retry with the same "
+        "key returns what the first request stored and writes nothing (409 if the key was used "
+        "for different content)",
+    ),
+]
+
+
 @router.post("/memories", status_code=201, summary="Add one memory")
-def add_memory(body: AddMemory, key: Key, app: State) -> MemoryRecord:
-    """Store one memory (text, or chat messages as one episode); durable when this returns."""
+def add_memory(
+    body: AddMemory, key: Key, app: State, idempotency_key: IdempotencyKey = None
+) -> MemoryRecord:
+    """Store one memory (text, or chat messages as one episode); durable when this returns.
+    Send an ``Idempotency-Key`` header to make retries safe."""
     scope = authorise(key, **body.scope_kwargs())
     if (body.text is None) == (body.messages is None):
         raise InvalidText("pass exactly one of text or messages")
@@ -42,15 +59,36 @@ def add_memory(body: AddMemory, key: Key, app: State) -> MemoryRecord:
         event_time=body.event_time,
         importance=body.importance,
         infer=body.infer,
+        source=body.source,
+        idempotency_key=idempotency_key,
     )
 
 
 @router.post("/memories/batch", status_code=201, summary="Add many memories")
-def add_batch(body: AddBatch, key: Key, app: State) -> list[MemoryRecord]:
-    """Store many memories in one transaction: one bad item rejects the whole batch."""
+def add_batch(
+    body: AddBatch, key: Key, app: State, idempotency_key: IdempotencyKey = None
+) -> list[MemoryRecord]:
+    """Store many memories in one transaction: one bad item rejects the whole batch. Send an
+    ``Idempotency-Key`` header to make retries safe."""
     scope = authorise(key, **body.scope_kwargs())
     items = [item.model_dump(exclude_none=True) for item in body.items]
-    return app.memory.add_many(items, **scope_kwargs(scope), infer=body.infer)
+    return app.memory.add_many(
+        items, **scope_kwargs(scope), infer=body.infer, idempotency_key=idempotency_key
+    )
+
+
+def _json_filters(text: str | None) -> dict[str, Any] | None:
+    if text is None or not text.strip():
+        return None
+    try:
+        found = json.loads(text)
+    except ValueError:
+        found = None
+    if not isinstance(found, dict):
+        raise InvalidFilter(
+            f'filters={text[:80]!r} is not a JSON object; pass e.g. filters={{"topic": "travel"}}'
+        )
+    return found
 
 
 @router.get("/memories", summary="List memories (paged)")
@@ -59,14 +97,25 @@ def list_memories(
     app: State,
     kinds: Annotated[list[MemoryKind] | None, Query()] = None,
     include_invalidated: bool = False,
+    filters: Annotated[
+        str | None,
+        Query(max_length=10_000, description='metadata filter as JSON, e.g. {"topic": "travel"}'),
+    ] = None,
+    event_after: datetime | None = None,
+    event_before: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> MemoryPage:
-    """Memories in a scope, oldest first; follow ``next_offset`` for the next page."""
+    """Memories in a scope, oldest first; follow ``next_offset`` for the next page.
+    ``filters`` matches metadata (the search filter language), ``event_after`` /
+    ``event_before`` bound the event time."""
     items = app.memory.list(
         **scope_kwargs(scope),
         kinds=kinds,
+        filters=_json_filters(filters),
         include_invalidated=include_invalidated,
+        event_after=event_after,
+        event_before=event_before,
         limit=limit + 1,
         offset=offset,
     )
@@ -125,6 +174,8 @@ def search_memories(body: SearchRequest, key: Key, app: State) -> list[SearchHit
         event_after=body.event_after,
         event_before=body.event_before,
         reference_time=body.reference_time,
+        expand_links=body.expand_links,
+        include_quarantined=body.include_quarantined,
     )
 
 

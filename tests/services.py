@@ -47,3 +47,17 @@ def require_service(name: str, host: str, port: int) -> None:
     if in_ci():
         pytest.fail(f"CI=true and {message}", pytrace=False)
     pytest.skip(message)
+
+
+def require_textworld() -> None:
+    """Skip (laptop) or fail (CI) the calling test when TextWorldExpress cannot run here: the
+    ``textworld-express`` package (the ``twx`` extra) or Java 17 is missing."""
+    from benchmarks.twx_world import textworld_missing
+
+    missing = textworld_missing()
+    if missing is None:
+        return
+    message = f"TextWorldExpress cannot run: {missing}"
+    if in_ci():
+        pytest.fail(f"CI=true and {message}", pytrace=False)
+    pytest.skip(message)

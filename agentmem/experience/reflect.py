@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -175,11 +174,9 @@ def parse_reflection(text: Any) -> ReflectionAnswer:
 
 
 def _litellm_completion() -> Completion:
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    import litellm
+    from agentmem.semantic.llm import load_litellm
 
-    litellm.suppress_debug_info = True
-    completion: Completion = litellm.completion
+    completion: Completion = load_litellm().completion
     return completion
 
 

@@ -442,9 +442,20 @@ class GraphAPI:
                       max_nodes=check_k(max_nodes, limit=100_000, what="max_nodes"))  # fmt: skip
         if path is not None:
             target = Path(path)
+            if not target.parent.is_dir():
+                raise ValidationError(
+                    f"cannot write the graph to {target}: folder {target.parent} does not "
+                    "exist; create it or pick another path"
+                )
             partial = target.with_name(target.name + ".partial")
-            partial.write_text(text, encoding="utf-8")
-            os.replace(partial, target)
+            try:
+                partial.write_text(text, encoding="utf-8")
+                os.replace(partial, target)
+            except OSError as exc:
+                partial.unlink(missing_ok=True)
+                raise ValidationError(
+                    f"cannot write the graph to {target}: {exc.strerror or exc}"
+                ) from None
         return text
 
     # changes ------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from agentmem.embedders.base import checked_vectors
 from agentmem.errors import Conflict, GraphCorrupt, NotFound, ValidationError
 from agentmem.graph.base import GraphStore
 from agentmem.graph.model import (
@@ -578,7 +579,11 @@ def name_embedder(backends: Backends) -> Embed | None:
         cached = backends.store.cached_embeddings(model, list(by_hash))
         missing = [h for h in by_hash if h not in cached]
         if missing:
-            vectors = backends.embedder.embed_documents([by_hash[h] for h in missing])
+            vectors = checked_vectors(
+                backends.embedder,
+                backends.embedder.embed_documents([by_hash[h] for h in missing]),
+                len(missing),
+            )
             fresh = list(zip(missing, vectors, strict=True))
             cached.update(fresh)
             backends.store.apply(WriteBatch(embeddings=[(model, h, v) for h, v in fresh]))

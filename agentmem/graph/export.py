@@ -7,7 +7,9 @@
   sits in a JSON island (``<`` ``>`` ``&`` escaped, so no name can close the script), the
   layout is computed here (networkx spring layout, seeded), and about 150 lines of plain
   JavaScript draw it as SVG with pan, zoom, node dragging, a search box, and a side panel
-  for the clicked entity (relations, aliases, community summary). All text is inserted with
+  for the clicked entity (relations, aliases, community summary) or relation (when it held,
+  the fact stating it; inside a frame, its fact ids are posted to the parent page, which is
+  how the ``/ui`` inspector opens the facts behind an edge). All text is inserted with
   ``textContent``, never as HTML.
 
 Large graphs are cut to the ``max_nodes`` most connected entities (the page says how many
@@ -16,6 +18,8 @@ were left out).
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
 import json
 import re
@@ -221,6 +225,9 @@ def _page_data(states: Sequence[GraphState], max_nodes: int, title: str) -> dict
         )
     edges = [
         {
+            "id": r["id"],
+            "fact_ids": r["fact_ids"],
+            "episode_ids": r["episode_ids"],
             "source": r["source"],
             "target": r["target"],
             "predicate": r["predicate"],
@@ -265,6 +272,16 @@ def to_html(states: Sequence[GraphState], *, title: str = "agentmem knowledge gr
     return re.sub(r"__(TITLE|DATA)__", lambda m: values[m.group(1)], _PAGE)
 
 
+def script_hashes() -> list[str]:
+    """Content-Security-Policy sources (``'sha256-...'``) of the HTML page's inline script, so
+    a server can show the page under a policy that allows no other inline script."""
+    found = re.findall(r"<script>(.*?)</script>", _PAGE, flags=re.DOTALL)
+    return [
+        "'sha256-" + base64.b64encode(hashlib.sha256(s.encode()).digest()).decode() + "'"
+        for s in found
+    ]
+
+
 def export(states: Sequence[GraphState], fmt: str | ExportFormat, *, title: str = "",
            max_nodes: int = MAX_NODES) -> str:  # fmt: skip
     """The graph in ``fmt`` (``json``, ``graphml`` or ``html``)."""
@@ -291,9 +308,11 @@ _PAGE = """<!DOCTYPE html>
   #side .muted { color: #777; }
   #side li { margin: 3px 0; }
   input { width: 100%; box-sizing: border-box; padding: 6px; margin-bottom: 8px; }
-  .edge { stroke: #b9bdc7; stroke-width: 1; }
+  .edge { stroke: #b9bdc7; stroke-width: 1; vector-effect: non-scaling-stroke; }
   .edge.past { stroke-dasharray: 4 3; }
-  .edge.hot { stroke: #444; stroke-width: 2; }
+  .edge.hot, .edge.picked { stroke: #444; stroke-width: 2; }
+  .edge-hit { stroke: transparent; stroke-width: 9; cursor: pointer;
+              vector-effect: non-scaling-stroke; }
   .node circle { stroke: #fff; stroke-width: 1.5; cursor: pointer; }
   .node text { font-size: 11px; pointer-events: none; fill: #333; }
   .node.dim { opacity: 0.18; }
@@ -345,9 +364,12 @@ _PAGE = """<!DOCTYPE html>
     var a = byId[e.source], b = byId[e.target];
     if (!a || !b) { return; }
     var line = el("line", {"class": "edge" + (e.current ? "" : " past")}, edgeLayer);
-    var tip = el("title", {}, line);
+    var hit = el("line", {"class": "edge-hit", "data-id": e.id}, edgeLayer);
+    var tip = el("title", {}, hit);
     tip.textContent = a.name + " " + e.predicate + " " + b.name + (e.fact ? ": " + e.fact : "");
-    e.el = line; e.a = a; e.b = b; edgeEls.push(e);
+    hit.addEventListener("mousedown", function (ev) { ev.stopPropagation(); });
+    hit.addEventListener("click", function () { showEdge(e); });
+    e.el = line; e.hit = hit; e.a = a; e.b = b; edgeEls.push(e);
     a.links.push(e); b.links.push(e);
   });
   data.nodes.forEach(function (n) {
@@ -361,14 +383,40 @@ _PAGE = """<!DOCTYPE html>
     g.addEventListener("mousedown", function (ev) { ev.stopPropagation(); drag = n; });
     g.addEventListener("click", function () { show(n); });
   });
+  // Nodes and labels keep their size on screen at any zoom (a small frame or a large graph
+  // shrinks the layout, not the text); zooming spreads them apart.
   function draw() {
     data.nodes.forEach(function (n) {
-      n.el.setAttribute("transform", "translate(" + n.x + "," + n.y + ")");
+      n.el.setAttribute("transform", "translate(" + n.x + "," + n.y + ") scale(" + 1 / scale + ")");
     });
     edgeEls.forEach(function (e) {
-      e.el.setAttribute("x1", e.a.x); e.el.setAttribute("y1", e.a.y);
-      e.el.setAttribute("x2", e.b.x); e.el.setAttribute("y2", e.b.y);
+      [e.el, e.hit].forEach(function (line) {
+        line.setAttribute("x1", e.a.x); line.setAttribute("y1", e.a.y);
+        line.setAttribute("x2", e.b.x); line.setAttribute("y2", e.b.y);
+      });
     });
+  }
+  function validity(e) {
+    var until = e.valid_to ? " to " + e.valid_to.slice(0, 10) : "";
+    return e.valid_from ? " [" + e.valid_from.slice(0, 10) + until + "]" : "";
+  }
+  // An edge's panel: the relation, when it held, and the facts that state it. Inside the
+  // /ui inspector (a frame) the facts' ids go to the page, which opens them.
+  function showEdge(e) {
+    var box = document.getElementById("details");
+    box.textContent = "";
+    html("h2", e.a.name + " " + e.predicate + " " + e.b.name, box);
+    html("div", (e.current ? "holds" : "ended") + validity(e), box).className = "muted";
+    if (e.fact) { html("p", e.fact, box); }
+    html("div", e.fact_ids.length + " fact(s), " + e.episode_ids.length + " episode(s)",
+         box).className = "muted";
+    edgeEls.forEach(function (x) { x.el.classList.toggle("picked", x === e); });
+    if (window.parent !== window) {
+      window.parent.postMessage({type: "agentmem:edge", id: e.id, predicate: e.predicate,
+        source: e.a.name, target: e.b.name, fact: e.fact, fact_ids: e.fact_ids,
+        episode_ids: e.episode_ids, valid_from: e.valid_from, valid_to: e.valid_to,
+        current: e.current}, "*");
+    }
   }
   function show(n) {
     var box = document.getElementById("details");
@@ -383,9 +431,7 @@ _PAGE = """<!DOCTYPE html>
     var list = html("ul", "", box);
     n.links.forEach(function (e) {
       var other = e.a === n ? e.b : e.a, dir = e.a === n ? "-> " : "<- ";
-      var until = e.valid_to ? " to " + e.valid_to.slice(0, 10) : "";
-      var when = e.valid_from ? " [" + e.valid_from.slice(0, 10) + until + "]" : "";
-      html("li", dir + e.predicate + " " + other.name + when, list);
+      html("li", dir + e.predicate + " " + other.name + validity(e), list);
     });
     var near = {}; near[n.id] = true;
     n.links.forEach(function (e) { near[e.a.id] = true; near[e.b.id] = true; });
@@ -410,12 +456,13 @@ _PAGE = """<!DOCTYPE html>
     });
     if (!data.nodes.length) { x0 = y0 = 0; x1 = y1 = 1000; }
     var bw = Math.max(x1 - x0, 1), bh = Math.max(y1 - y0, 1);
-    scale = Math.min((w - 200) / bw, (h - 60) / bh, 4);  // room for labels on the right
-    tx = (w - 140 - bw * scale) / 2 - x0 * scale; ty = (h - bh * scale) / 2 - y0 * scale;
+    scale = Math.min((w - 120) / bw, (h - 60) / bh, 4);  // room for labels on the right
+    tx = (w - 80 - bw * scale) / 2 - x0 * scale; ty = (h - bh * scale) / 2 - y0 * scale;
     apply();
   }
   function apply() {
     view.setAttribute("transform", "translate(" + tx + "," + ty + ") scale(" + scale + ")");
+    draw();
   }
   function point(ev) { return {x: (ev.clientX - svg.getBoundingClientRect().left - tx) / scale,
                                y: (ev.clientY - svg.getBoundingClientRect().top - ty) / scale}; }
@@ -449,6 +496,7 @@ __all__ = [
     "ExportFormat",
     "export",
     "graph_document",
+    "script_hashes",
     "to_graphml",
     "to_html",
     "to_json",

@@ -17,7 +17,7 @@ The ``graph`` retrieval channel (weight in ``Settings.retrieval.weights``):
 
 The channel costs one indexed query and returns nothing when the scope has no graph, or when
 the query names no entity of it. The PageRank matrix is built once per partition version and
-cached; one query is then a few sparse matrix-vector products.
+cached; one query is then a few sparse matrix-vector products (NumPy, no scipy).
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from rapidfuzz import fuzz, process
-from scipy import sparse
 
 from agentmem.filters import matches
 from agentmem.graph.build import concept_words
@@ -54,13 +53,27 @@ ENTITY, FACT, EPISODE, CONCEPT = "e", "f", "p", "c"
 
 
 @dataclass(frozen=True)
+class Transition:
+    """A sparse square matrix as its entries (``T[target, source] = value``, repeated entries
+    summed); ``T @ x`` is one weighted count over the edges (NumPy only, no scipy)."""
+
+    sources: np.ndarray
+    targets: np.ndarray
+    values: np.ndarray
+    size: int
+
+    def __matmul__(self, x: np.ndarray) -> np.ndarray:
+        return np.bincount(self.targets, weights=self.values * x[self.sources], minlength=self.size)
+
+
+@dataclass(frozen=True)
 class PPRGraph:
     """A partition as a PageRank operator: node labels (``kind:id``), the column-stochastic
     transition matrix of the undirected graph, and which nodes have no edges."""
 
     nodes: list[str]
     index: dict[str, int]
-    transition: sparse.csr_matrix
+    transition: Transition
     dangling: np.ndarray
     built_at: float
     expires_at: float
@@ -127,11 +140,13 @@ def ppr_graph(
             for concept in entry.concepts:
                 edge(fact, f"{CONCEPT}:{concept}")
     size = len(labels)
-    adjacency = sparse.csr_matrix((weights, (rows, cols)), shape=(size, size), dtype=np.float64)
-    degree = np.asarray(adjacency.sum(axis=1)).ravel()
+    sources = np.asarray(rows, dtype=np.int64)
+    targets = np.asarray(cols, dtype=np.int64)
+    values = np.asarray(weights, dtype=np.float64)
+    degree = np.bincount(sources, weights=values, minlength=size)
     inverse = np.divide(1.0, degree, out=np.zeros_like(degree), where=degree > 0)
     # column-stochastic: x_next = T @ x spreads each node's mass evenly over its edges
-    transition = sparse.csr_matrix(adjacency.T.multiply(inverse[np.newaxis, :]))
+    transition = Transition(sources, targets, values * inverse[sources], size)
     built = PPRGraph(
         nodes=list(labels),
         index=labels,

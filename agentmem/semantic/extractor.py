@@ -210,8 +210,18 @@ def extract_episode(
         with contextlib.suppress(AgentMemError):
             writing.update(backends, record.id, None, metadata=metadata, actor="semantic")
         raise
+    except ValidationError as exc:
+        # The episode yields a fact that cannot be stored (e.g. dated before the calendar's
+        # first day): the same on every try, so failed at once, with the reason.
+        return _kept_pending(backends, record, exc, final=True)
     except AgentMemError as exc:
         return _kept_pending(backends, record, exc)
+    except Exception as exc:
+        # Something in this episode breaks the pipeline itself (a bug, or input no stage
+        # foresaw): it would fail the same way on every try, so it is marked failed with the
+        # reason and skipped, and the queue behind it goes on.
+        log.exception("extraction of episode %s failed", record.id)
+        return _kept_pending(backends, record, exc, final=True)
     ids = [i for a in applied for i in (a.memory_id, a.target_id) if i]
     metadata = {k: v for k, v in record.metadata.items() if not k.startswith("extraction_")}
     metadata[EXTRACTION_KEY] = DONE
@@ -225,11 +235,13 @@ def extract_episode(
 
 
 def _kept_pending(
-    backends: Backends, record: MemoryRecord, exc: AgentMemError
+    backends: Backends, record: MemoryRecord, exc: Exception, *, final: bool = False
 ) -> tuple[MemoryRecord, ExtractionOutcome]:
-    """Record a failed extraction on the episode: pending, or failed after its attempts."""
+    """Record a failed extraction on the episode: pending, or failed after its attempts (at
+    once when ``final``: retrying cannot help)."""
     attempts = int(record.metadata.get("extraction_attempts", 0) or 0) + 1
-    status = FAILED if attempts >= backends.settings.semantic.max_attempts else PENDING
+    exhausted = attempts >= backends.settings.semantic.max_attempts
+    status = FAILED if final or exhausted else PENDING
     log.warning("extraction of episode %s %s: %s", record.id, status, exc)
     metadata = {
         **record.metadata,

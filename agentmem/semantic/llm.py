@@ -52,8 +52,11 @@ def load_litellm() -> Any:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     try:
         import litellm
-    except ImportError as exc:  # pragma: no cover - litellm is a core dependency
-        raise LLMUnavailable("the LLM path needs litellm: pip install litellm") from exc
+    except ImportError as exc:
+        raise LLMUnavailable(
+            "the LLM path needs litellm, which this install lacks: "
+            "pip install 'agentmem[llm]' (or unset AGENTMEM_LLM_MODEL for the LLM-free mode)"
+        ) from exc
     litellm.suppress_debug_info = True
     return litellm
 

@@ -21,6 +21,8 @@ from agentmem.models import (
     MemoryRecord,
     Scope,
     ScopeSet,
+    ScopeSummary,
+    readable_metadata,
     scope_members,
     utcnow,
 )
@@ -113,8 +115,9 @@ def row_to_record(row: Sequence[Any]) -> MemoryRecord:
         scope=Scope.model_construct(**{f: d[f] for f in SCOPE_FIELDS}),
         kind=MemoryKind(d["kind"]),
         text=d["text"],
-        metadata=_loads(d["metadata"]) or {},
-        provenance=_loads(d["provenance"]) or {},
+        # Stored before the depth limit, metadata may nest too deep to serialise: flattened.
+        metadata=readable_metadata(_loads(d["metadata"]) or {}),
+        provenance=readable_metadata(_loads(d["provenance"]) or {}),
         content_hash=d["content_hash"],
         event_time=from_epoch(d["event_time"]),
         valid_from=from_epoch(d["valid_from"]),
@@ -213,6 +216,34 @@ class Where:
         return " AND ".join(self.parts) if self.parts else "TRUE"
 
 
+def scope_summary_sql(scope: Scope | ScopeSet, dialect: Dialect) -> tuple[str, list[Any]]:
+    """The query counting the records of each exact scope (and kind) ``scope`` contains."""
+    w = Where(dialect)
+    w.add_scope(scope)
+    cols = ", ".join(SCOPE_FIELDS)
+    return (
+        f"SELECT {cols}, kind, COUNT(*), MAX(updated_at) FROM memories WHERE {w.sql()} "
+        f"GROUP BY {cols}, kind",
+        w.params,
+    )
+
+
+def scope_summaries(rows: Sequence[Sequence[Any]]) -> list[ScopeSummary]:
+    """Rows of :func:`scope_summary_sql` as one summary per scope, in scope order."""
+    found: dict[tuple[Any, ...], ScopeSummary] = {}
+    for row in rows:
+        key, kind, count, last = tuple(row[:4]), row[4], int(row[5]), from_epoch(row[6])
+        summary = found.get(key)
+        if summary is None:
+            scope = Scope.model_construct(**dict(zip(SCOPE_FIELDS, key, strict=True)))
+            summary = found[key] = ScopeSummary(scope=scope, records=0, by_kind={})
+        summary.records += count
+        summary.by_kind[kind] = count
+        if last is not None and (summary.last_updated is None or last > summary.last_updated):
+            summary.last_updated = last
+    return [found[k] for k in sorted(found, key=lambda k: tuple(v or "" for v in k))]
+
+
 def where_for_query(query: RecordQuery, dialect: Dialect, now: datetime | None = None) -> Where:
     """The WHERE clause for a :class:`RecordQuery`: scope, kinds, validity and metadata."""
     w = Where(dialect)
@@ -281,6 +312,8 @@ __all__ = [
     "record_to_row",
     "row_to_history",
     "row_to_record",
+    "scope_summaries",
+    "scope_summary_sql",
     "to_epoch",
     "where_for_query",
 ]

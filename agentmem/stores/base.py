@@ -20,7 +20,14 @@ from typing import TYPE_CHECKING, Self, TypeVar
 import numpy as np
 
 from agentmem.filters import Condition
-from agentmem.models import HistoryEntry, MemoryKind, MemoryRecord, Scope, ScopeSet
+from agentmem.models import (
+    HistoryEntry,
+    MemoryKind,
+    MemoryRecord,
+    Scope,
+    ScopeSet,
+    ScopeSummary,
+)
 from agentmem.stores._graph_sql import GraphPartition, GraphRow
 from agentmem.stores._jobs_sql import Cursor, JobRow, Watermark
 from agentmem.stores._keys_sql import KeyRow
@@ -141,6 +148,11 @@ class RecordStore(ABC):
     @abstractmethod
     def ids_in_scope(self, scope: Scope | ScopeSet) -> list[str]:
         """Every record id visible to ``scope`` (for delete_all)."""
+
+    @abstractmethod
+    def scope_summaries(self, scope: Scope | ScopeSet) -> list[ScopeSummary]:
+        """Each exact scope holding records that ``scope`` contains, with its counts by kind
+        (invalidated records included), in scope order."""
 
     @abstractmethod
     def history(self, memory_id: str, scope: Scope | ScopeSet | None = None) -> list[HistoryEntry]:

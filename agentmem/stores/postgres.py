@@ -24,7 +24,14 @@ import numpy as np
 
 from agentmem.errors import BackendUnavailable, Conflict, InvalidSettings, ValidationError
 from agentmem.filters import Condition, FilterOp
-from agentmem.models import SCOPE_FIELDS, HistoryEntry, MemoryRecord, Scope, ScopeSet
+from agentmem.models import (
+    SCOPE_FIELDS,
+    HistoryEntry,
+    MemoryRecord,
+    Scope,
+    ScopeSet,
+    ScopeSummary,
+)
 from agentmem.stores import _forget_sql, _graph_sql, _jobs_sql, _keys_sql, _notes_sql, _utility_sql
 from agentmem.stores._graph_sql import GraphPartition, GraphRow
 from agentmem.stores._sql import (
@@ -38,6 +45,8 @@ from agentmem.stores._sql import (
     record_to_row,
     row_to_history,
     row_to_record,
+    scope_summaries,
+    scope_summary_sql,
     where_for_query,
 )
 from agentmem.stores.base import (
@@ -441,6 +450,12 @@ class PostgresStore(RecordStore):
                 f"SELECT id FROM memories WHERE {w.sql()} ORDER BY id", w.params
             ).fetchall()
         return [r[0] for r in rows]
+
+    def scope_summaries(self, scope: Scope | ScopeSet) -> list[ScopeSummary]:
+        sql, params = scope_summary_sql(scope, self._dialect)
+        with self._connection() as conn:
+            rows = conn.execute(sql, params).fetchall()
+        return scope_summaries(rows)
 
     def history(self, memory_id: str, scope: Scope | ScopeSet | None = None) -> list[HistoryEntry]:
         w = Where(self._dialect)

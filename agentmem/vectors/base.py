@@ -112,6 +112,7 @@ def payload_for(record: MemoryRecord) -> dict[str, Any]:
     payload["valid_to"] = record.valid_to.timestamp() if record.valid_to else FOREVER
     payload["status"] = "invalidated" if record.invalidated_at is not None else "active"
     payload["created_at"] = record.created_at.timestamp()
+    payload["version"] = record.version
     if record.event_time is not None:
         payload["event_time"] = record.event_time.timestamp()
     return payload

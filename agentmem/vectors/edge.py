@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from agentmem.errors import BackendUnavailable, InvalidSettings
+from agentmem.errors import BackendUnavailable, EmbedderMismatch, InvalidSettings
 from agentmem.lexical import SparseVector
 from agentmem.vectors._qdrant_filter import FilterModels, build_filter
 from agentmem.vectors.base import (
@@ -78,6 +78,13 @@ class EdgeVectorIndex(VectorIndex):
                         qe.UpdateOperation.create_field_index(name, qe.PayloadSchemaType.Float)
                     )
         except Exception as exc:
+            if "vector size" in str(exc):  # built by an embedder of another dimension
+                raise EmbedderMismatch(
+                    f"the Qdrant Edge index at {self.path} holds vectors of another size than "
+                    f"this embedder's {dim} ({exc}); nothing was written. Use the embedder it "
+                    "was built with, or move that directory aside (or point "
+                    "AGENTMEM_VECTORS_URL at a new path) and run `agentmem reindex`"
+                ) from exc
             raise BackendUnavailable(
                 f"cannot open the Qdrant Edge index at {self.path} for {dim}-d vectors: {exc}. "
                 "If it was built with another embedder, move that directory aside (or point "

@@ -91,3 +91,15 @@ def test_consolidate_now_every_active_scope(home: Path, embedder: Embedder) -> N
 def test_queueing_needs_a_scope(home: Path) -> None:
     result = run(home, "consolidate")
     assert result.exit_code == 1 and "queueing needs a scope" in result.output
+
+
+def test_queueing_without_a_broker_is_refused_not_lost(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no broker the run went to Celery's in-process memory:// transport, "queued run ..."
+    was printed with exit 0, and the run died with the process (issue 22)."""
+    monkeypatch.delenv("AGENTMEM_CONSOLIDATION__BROKER_URL", raising=False)
+    result = run(home, "consolidate", "--user", "maya")
+    assert result.exit_code == 1, result.output
+    assert "no consolidation broker" in result.output and "--now" in result.output
+    assert not result.output.startswith("queued run")

@@ -243,3 +243,25 @@ def test_internal_searches_do_not_count_as_recalls(mem: Memory) -> None:
     assert kept and len(listed) > len(kept)  # it looked at more than it kept
     for record in listed:
         assert record.access_count == (1 if record.id in kept else 0), record.text
+
+
+def test_langgraph_store_items_are_exempt_from_decay_and_retention(mem: Memory) -> None:
+    """Store items were archived, summarised ("Summary of 2 archived memories" appeared in the
+    user's scope) and deleted by retention; they change only through the store (issue 22)."""
+    pytest.importorskip("langgraph")
+    from graphs import AgentMemStore
+
+    store = AgentMemStore(mem, user_id="alice")
+    store.put(("prefs",), "tea", {"text": "Alice drinks jasmine tea"})
+    store.put(("prefs",), "city", {"text": "Alice lives in Berlin"})
+    config = ConsolidationSettings(stability_days=1, retention_days={"episodic": 1})
+    for days in (30, 60):
+        report = decay.decay_scope(mem, ALICE, config, utcnow() + timedelta(days=days))
+        assert (report.archived, report.summaries, report.deleted) == (0, 0, 0)
+    assert store.get(("prefs",), "tea") is not None
+    assert store.list_namespaces() == [("prefs",)]
+    assert [r.metadata.get(decay.SUMMARY_OF_KEY) for r in mem.list(user_id="alice")] == [None] * 2
+    assert not any(decay.is_archived(r) for r in mem.list(user_id="alice"))
+    # Opted in, they decay like any episode.
+    opted = config.model_copy(update={"decay_store_items": True})
+    assert decay.decay_scope(mem, ALICE, opted, utcnow() + timedelta(days=30)).archived == 2

@@ -679,3 +679,16 @@ def test_a_one_scope_set_is_that_scope(store: RecordStore) -> None:
         assert ids(store.query(RecordQuery(scope=as_set))) == ids(
             store.query(RecordQuery(scope=scope))
         )
+
+
+def test_scope_summaries(store: RecordStore) -> None:
+    fact = rec(4, ALICE_BOT).model_copy(update={"kind": MemoryKind.SEMANTIC})
+    insert(store, rec(3, ALICE), rec(1, ALICE_BOT), fact, rec(2, BOB))
+    summaries = store.scope_summaries(ALICE)
+    assert [s.scope for s in summaries] == [ALICE, ALICE_BOT]
+    assert [s.records for s in summaries] == [1, 2]
+    assert summaries[1].by_kind == {"episodic": 1, "semantic": 1}
+    assert summaries[0].last_updated is not None
+    both = store.scope_summaries(ScopeSet.of(ALICE_BOT, BOB))
+    assert [s.scope for s in both] == [ALICE_BOT, BOB]
+    assert store.scope_summaries(Scope(user_id="carol")) == []

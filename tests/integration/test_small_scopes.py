@@ -1,0 +1,374 @@
+"""Small scopes of independent memories: the right memory first.
+
+The first thing a user of a memory layer does is store a few facts with separate ``add`` calls
+(no session, no thread) and search them. Each case is one user scope of 2-6 such memories and a
+question whose answer is one of them; the default search must put that memory first. The cases
+are written for this test (preferences, facts, changed facts, near-duplicates, paraphrased
+questions) and are not the small-scope evaluation set (``agentmem eval --dataset small``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agentmem import Memory, Settings
+from agentmem.embedders import Embedder
+
+# (memories added one by one, question, index of the memory that answers it)
+CASES: list[tuple[list[str], str, int]] = [
+    (
+        [
+            "Alice adopted a golden retriever named Max in March.",
+            "Alice works as a nurse in Leeds.",
+        ],
+        "What pet does Alice have?",
+        0,
+    ),
+    (
+        [
+            "Alice adopted a golden retriever named Max in March.",
+            "Alice works as a nurse in Leeds.",
+        ],
+        "What is Alice's job?",
+        1,
+    ),
+    (
+        ["Bob is allergic to peanuts.", "Bob plays bass in a jazz band on Fridays."],
+        "Which foods should Bob avoid?",
+        0,
+    ),
+    (
+        ["Bob is allergic to peanuts.", "Bob plays bass in a jazz band on Fridays."],
+        "What instrument does Bob play?",
+        1,
+    ),
+    (
+        [
+            "Carla prefers aisle seats on long flights.",
+            "Carla's daughter starts school in September.",
+            "Carla drinks her coffee black.",
+        ],
+        "How does Carla take her coffee?",
+        2,
+    ),
+    (
+        [
+            "Carla prefers aisle seats on long flights.",
+            "Carla's daughter starts school in September.",
+            "Carla drinks her coffee black.",
+        ],
+        "Where does Carla like to sit on a plane?",
+        0,
+    ),
+    (
+        [
+            "Carla prefers aisle seats on long flights.",
+            "Carla's daughter starts school in September.",
+            "Carla drinks her coffee black.",
+        ],
+        "When does Carla's child begin school?",
+        1,
+    ),
+    (
+        [
+            "Dev's birthday is on the 14th of February.",
+            "Dev is learning Japanese for a trip to Osaka.",
+            "Dev's manager is called Priya.",
+        ],
+        "Who is Dev's boss?",
+        2,
+    ),
+    (
+        [
+            "Dev's birthday is on the 14th of February.",
+            "Dev is learning Japanese for a trip to Osaka.",
+            "Dev's manager is called Priya.",
+        ],
+        "Which language is Dev studying?",
+        1,
+    ),
+    (
+        [
+            "Dev's birthday is on the 14th of February.",
+            "Dev is learning Japanese for a trip to Osaka.",
+            "Dev's manager is called Priya.",
+        ],
+        "When should I wish Dev a happy birthday?",
+        0,
+    ),
+    (
+        [
+            "Emma is vegetarian.",
+            "Emma runs a marathon every spring.",
+            "Emma lives in a flat in Bristol.",
+            "Emma's favourite author is Ursula K. Le Guin.",
+        ],
+        "Does Emma eat meat?",
+        0,
+    ),
+    (
+        [
+            "Emma is vegetarian.",
+            "Emma runs a marathon every spring.",
+            "Emma lives in a flat in Bristol.",
+            "Emma's favourite author is Ursula K. Le Guin.",
+        ],
+        "Which city is Emma's home in?",
+        2,
+    ),
+    (
+        [
+            "Emma is vegetarian.",
+            "Emma runs a marathon every spring.",
+            "Emma lives in a flat in Bristol.",
+            "Emma's favourite author is Ursula K. Le Guin.",
+        ],
+        "What books does Emma enjoy?",
+        3,
+    ),
+    (
+        [
+            "Emma is vegetarian.",
+            "Emma runs a marathon every spring.",
+            "Emma lives in a flat in Bristol.",
+            "Emma's favourite author is Ursula K. Le Guin.",
+        ],
+        "What sport does Emma do?",
+        1,
+    ),
+    (
+        [
+            "Farid drives a blue Volvo estate.",
+            "Farid's wife is a architect called Lena.",
+            "Farid supports Arsenal.",
+        ],
+        "What car does Farid have?",
+        0,
+    ),
+    (
+        [
+            "Farid drives a blue Volvo estate.",
+            "Farid's wife is a architect called Lena.",
+            "Farid supports Arsenal.",
+        ],
+        "Which football team does Farid follow?",
+        2,
+    ),
+    (
+        [
+            "Farid drives a blue Volvo estate.",
+            "Farid's wife is a architect called Lena.",
+            "Farid supports Arsenal.",
+        ],
+        "Who is Farid married to?",
+        1,
+    ),
+    (
+        [
+            "Grace's wifi password is taped under the router.",
+            "Grace waters the orchids every Sunday.",
+        ],
+        "Where can I find the wifi password?",
+        0,
+    ),
+    (
+        [
+            "Grace's wifi password is taped under the router.",
+            "Grace waters the orchids every Sunday.",
+        ],
+        "How often are the plants watered?",
+        1,
+    ),
+    (
+        [
+            "Hiro is afraid of flying.",
+            "Hiro's cat is called Mochi.",
+            "Hiro takes the train to work in Kyoto.",
+        ],
+        "What is the name of Hiro's cat?",
+        1,
+    ),
+    (
+        [
+            "Hiro is afraid of flying.",
+            "Hiro's cat is called Mochi.",
+            "Hiro takes the train to work in Kyoto.",
+        ],
+        "How does Hiro commute?",
+        2,
+    ),
+    (
+        [
+            "Hiro is afraid of flying.",
+            "Hiro's cat is called Mochi.",
+            "Hiro takes the train to work in Kyoto.",
+        ],
+        "Does Hiro like planes?",
+        0,
+    ),
+    (
+        [
+            "The user prefers answers in bullet points.",
+            "The user is based in the Pacific time zone.",
+            "The user writes Python and some Rust.",
+        ],
+        "Which programming languages does the user know?",
+        2,
+    ),
+    (
+        [
+            "The user prefers answers in bullet points.",
+            "The user is based in the Pacific time zone.",
+            "The user writes Python and some Rust.",
+        ],
+        "How should responses be formatted?",
+        0,
+    ),
+    (
+        [
+            "The user prefers answers in bullet points.",
+            "The user is based in the Pacific time zone.",
+            "The user writes Python and some Rust.",
+        ],
+        "What time zone is the user in?",
+        1,
+    ),
+    (
+        [
+            "Ines moved from Porto to Berlin in 2021.",
+            "Ines is training for her driving test.",
+            "Ines has two brothers.",
+            "Ines hates coriander.",
+            "Ines works night shifts at the hospital.",
+        ],
+        "How many siblings does Ines have?",
+        2,
+    ),
+    (
+        [
+            "Ines moved from Porto to Berlin in 2021.",
+            "Ines is training for her driving test.",
+            "Ines has two brothers.",
+            "Ines hates coriander.",
+            "Ines works night shifts at the hospital.",
+        ],
+        "Which herb does Ines dislike?",
+        3,
+    ),
+    (
+        [
+            "Ines moved from Porto to Berlin in 2021.",
+            "Ines is training for her driving test.",
+            "Ines has two brothers.",
+            "Ines hates coriander.",
+            "Ines works night shifts at the hospital.",
+        ],
+        "Which city did Ines move to?",
+        0,
+    ),
+    (
+        [
+            "Ines moved from Porto to Berlin in 2021.",
+            "Ines is training for her driving test.",
+            "Ines has two brothers.",
+            "Ines hates coriander.",
+            "Ines works night shifts at the hospital.",
+        ],
+        "When does Ines work?",
+        4,
+    ),
+    (
+        [
+            "Jonas keeps his spare keys with the neighbour at number 12.",
+            "Jonas is saving up for a road bike.",
+        ],
+        "Who has Jonas's spare keys?",
+        0,
+    ),
+    (
+        [
+            "Jonas keeps his spare keys with the neighbour at number 12.",
+            "Jonas is saving up for a road bike.",
+        ],
+        "What is Jonas saving money for?",
+        1,
+    ),
+    (
+        [
+            "Kemi ordered a standing desk last week.",
+            "Kemi's dentist appointment is on Thursday at 3pm.",
+            "Kemi is reading a book about Roman history.",
+        ],
+        "When is Kemi seeing the dentist?",
+        1,
+    ),
+    (
+        [
+            "Kemi ordered a standing desk last week.",
+            "Kemi's dentist appointment is on Thursday at 3pm.",
+            "Kemi is reading a book about Roman history.",
+        ],
+        "What furniture did Kemi buy?",
+        0,
+    ),
+    (
+        [
+            "Luis speaks Spanish, English and a little Portuguese.",
+            "Luis's favourite food is ramen.",
+            "Luis had knee surgery last year.",
+        ],
+        "Has Luis had any operations?",
+        2,
+    ),
+    (
+        [
+            "Luis speaks Spanish, English and a little Portuguese.",
+            "Luis's favourite food is ramen.",
+            "Luis had knee surgery last year.",
+        ],
+        "What does Luis like to eat?",
+        1,
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def small_memory(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Iterator[Memory]:
+    """One home holding every case, each in its own user scope, memories added one by one."""
+    home: Path = tmp_path_factory.mktemp("small-scopes")
+    with Memory(settings=Settings.load(home=home), embedder=embedder) as mem:
+        scopes: dict[tuple[str, ...], str] = {}
+        for memories, _, _ in CASES:
+            key = tuple(memories)
+            if key not in scopes:
+                scopes[key] = f"user-{len(scopes)}"
+                for text in memories:
+                    mem.add(text, user_id=scopes[key])
+        mem.case_scopes = scopes  # type: ignore[attr-defined]
+        yield mem
+
+
+@pytest.mark.parametrize(
+    ("memories", "question", "answer"),
+    CASES,
+    ids=[f"{i:02d}-{q[:40]}" for i, (_, q, _) in enumerate(CASES)],
+)
+def test_the_memory_that_answers_comes_first(
+    small_memory: Memory, memories: list[str], question: str, answer: int
+) -> None:
+    user = small_memory.case_scopes[tuple(memories)]  # type: ignore[attr-defined]
+    hits = small_memory.search(question, user_id=user, k=len(memories))
+    texts = [h.record.text for h in hits]
+    assert texts[0] == memories[answer], texts
+
+
+def test_unrelated_adds_never_tie(small_memory: Memory) -> None:
+    # Two unrelated adds are not neighbours: no window channel scores them, so no two of them
+    # share a window and tie there.
+    user = small_memory.case_scopes[tuple(CASES[0][0])]  # type: ignore[attr-defined]
+    hits = small_memory.search("What pet does Alice have?", user_id=user, k=2)
+    assert all("window" not in h.channels and "window_bm25" not in h.channels for h in hits)
+    assert hits[0].score != hits[1].score

@@ -1,0 +1,234 @@
+"""The /ui memory inspector in a real headless Chromium (Debian's package, driven by
+Playwright over the DevTools protocol; see tests/browser.py): a key opens its memory, search
+explains its ranking, a memory's history, the graph and the facts behind an edge, edits,
+invalidation, quarantine review and forgetting; a key of another user sees none of it."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import pytest
+import uvicorn
+
+from agentmem import Memory
+from server import ServerSettings, create_app, create_key
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
+
+ALICE, BOB = "ui-alice", "ui-bob"
+FACTS = [
+    ("Ines works at Northwind.", {"subject": "Ines", "entities": ["Ines", "Northwind"]}),
+    ("Northwind is based in Porto.", {"subject": "Northwind", "entities": ["Northwind", "Porto"]}),
+    ("Tomas plays chess with Ines.", {"subject": "Tomas", "entities": ["Tomas", "Ines"]}),
+]
+
+
+@dataclass
+class Site:
+    """The live server's URL, two users' keys and the ids of what was stored."""
+
+    url: str
+    alice: str
+    bob: str
+    changed: str
+    locker: str
+    held: str
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def site(server_mem: Memory) -> Iterator[Site]:
+    """A real HTTP server (uvicorn in a thread) over the session's memory, with Alice's
+    episodes, facts (a graph), one edited memory and one held write, and one of Bob's."""
+    mem = server_mem
+    scope: dict[str, Any] = {"org_id": "acme", "user_id": ALICE}
+    mem.add_many(
+        [{"text": t, "kind": "semantic", "metadata": m} for t, m in FACTS], **scope, infer=False
+    )
+    changed = mem.add(
+        "Ines drinks tea every morning", **scope, metadata={"topic": "habits"}, infer=False
+    )
+    mem.update(changed.id, text="Ines drinks green tea every morning", **scope)
+    locker = mem.add(
+        "Ines's locker code is 4471", **scope, event_time="2024-03-01T09:00:00Z", infer=False
+    )
+    held = mem.add("Ines is allergic to peanuts", **scope, source="tool", infer=False)
+    mem.add("Bob keeps bees on his roof", org_id="acme", user_id=BOB, infer=False)
+    store = mem.backends.store
+    port = _free_port()
+    app = create_app(mem, ServerSettings(rate_limit="off", log_level="WARNING"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline, "the test server did not start"
+        time.sleep(0.05)
+    try:
+        yield Site(
+            url=url,
+            alice=create_key(store, org_id="acme", user_ids=(ALICE,), name="alice").token,
+            bob=create_key(store, org_id="acme", user_ids=(BOB,), name="bob").token,
+            changed=changed.id,
+            locker=locker.id,
+            held=held.id,
+        )
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """A fresh tab with its own storage (no key carried over from another test)."""
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    tab = context.new_page()
+    tab.set_default_timeout(20_000)
+    try:
+        yield tab
+    finally:
+        context.close()
+
+
+def sign_in(page: Page, site: Site, token: str) -> None:
+    page.goto(f"{site.url}/ui")
+    page.fill("#key-input", token)
+    page.click("#login-form button[type=submit]")
+    page.wait_for_selector("#main:not([hidden])")
+
+
+def open_tab(page: Page, name: str) -> None:
+    page.click(f"#tabs button[data-tab={name}]")
+
+
+def test_a_key_inspects_searches_explains_and_forgets(page: Page, site: Site) -> None:
+    sign_in(page, site, site.alice)
+    page.wait_for_selector(f"#scope-list li[data-scope='org_id=acme \u00b7 user_id={ALICE}']")
+    rows = page.locator("#memory-table tbody tr.row")
+    rows.first.wait_for()
+    assert rows.count() == 5  # three facts, the edited memory, the locker code (not the held one)
+    assert "peanuts" not in page.locator("#memory-table").inner_text()
+
+    # a memory's versions
+    page.click(f"#memory-table tr[data-id='{site.changed}']")
+    page.wait_for_selector("#detail:not([hidden]) #history .version >> nth=1")
+    history = page.locator("#history").inner_text()
+    assert "ADD v1" in history and "UPDATE v2" in history
+    assert "Ines drinks tea every morning" in history and "green tea" in history
+    assert "user (trusted)" in page.locator("#detail").inner_text()
+
+    # search, explained: each channel's rank and what it added to the fused score
+    open_tab(page, "search")
+    page.fill("#search-form input[name=query]", "where does Ines work")
+    page.click("#search-form button[type=submit]")
+    first = page.locator("#hit-table tbody tr").first
+    first.wait_for()
+    assert "Ines works at Northwind." in first.inner_text()
+    headers = page.locator("#hit-table thead th").all_inner_texts()
+    assert {"dense", "bm25"} <= set(headers)
+    assert "#1" in first.inner_text() and "+0." in first.inner_text()
+    assert "weight / (" in page.locator("#ranking-note").inner_text()
+
+    # the graph, and the facts behind an edge
+    open_tab(page, "graph")  # drawn on opening
+    frame = page.frame_locator("#graph-frame")
+    frame.locator("body[data-rendered='4']").wait_for()
+    assert frame.locator("circle").count() == 4
+    frame.locator("line.edge-hit").first.click(force=True)
+    fact = page.locator("#edge-facts .fact").first
+    fact.wait_for()
+    assert fact.inner_text().split("\n")[0].split(" ", 1)[1] in {t for t, _ in FACTS}
+
+    # forget a memory, with confirmation, and see it gone
+    open_tab(page, "memories")
+    page.click(f"#memory-table tr[data-id='{site.locker}']")
+    page.click("#forget-memory")
+    assert page.locator("#confirm-ok").is_disabled()
+    page.fill("#confirm-input", "forget")
+    page.click("#confirm-ok")
+    page.wait_for_selector("#status:has-text('forgot 1 memory')")
+    page.wait_for_selector(f"#memory-table tr[data-id='{site.locker}']", state="detached")
+    assert "4471" not in page.locator("body").inner_text()
+    gone = httpx.get(
+        f"{site.url}/v1/memories/{site.locker}",
+        params={"user_id": ALICE},
+        headers={"Authorization": f"Bearer {site.alice}"},
+    )
+    assert gone.status_code == 404
+
+
+def test_correct_invalidate_and_review_held_writes(page: Page, site: Site) -> None:
+    sign_in(page, site, site.alice)
+    page.click(f"#memory-table tr[data-id='{site.changed}']")
+    page.click("#edit-memory")
+    page.fill("#editor-text", "Ines drinks matcha every morning")
+    page.click("#editor-save")
+    page.wait_for_selector("#history .version >> text=UPDATE v3")
+    assert page.locator("#detail-text").inner_text() == "Ines drinks matcha every morning"
+
+    page.click("#invalidate-memory")
+    page.click("#confirm-ok")
+    page.wait_for_selector("#history .version >> text=INVALIDATE")
+    page.wait_for_selector(f"#memory-table tr[data-id='{site.changed}']", state="detached")
+
+    open_tab(page, "review")
+    held = page.locator(f"#quarantine-table tr[data-id='{site.held}']")
+    held.wait_for()
+    assert "tool" in held.inner_text() and "peanuts" in held.inner_text()
+    held.locator("button.release").click()
+    held.wait_for(state="detached")
+    open_tab(page, "memories")
+    page.wait_for_selector(f"#memory-table tr[data-id='{site.held}']")
+
+
+def test_another_users_key_sees_none_of_it(page: Page, site: Site) -> None:
+    page.goto(f"{site.url}/ui")
+    assert page.locator("#main").is_hidden()  # no key, no data
+    page.fill("#key-input", "amk_nope_nope")
+    page.click("#login-form button[type=submit]")
+    page.wait_for_selector("#login-error:has-text('unknown, malformed or revoked')")
+
+    sign_in(page, site, site.bob)
+    page.wait_for_selector("#memory-table tbody tr.row")
+    scopes = page.locator("#scope-list li").all_inner_texts()
+    assert len(scopes) == 1 and BOB in scopes[0]
+    assert "bees" in page.locator("#memory-table").inner_text()
+    # asking for Alice's scope by hand is refused, and nothing of hers shows
+    page.click("#other-scope summary")
+    page.fill("#scope-form input[name=user_id]", ALICE)
+    page.click("#scope-form button[type=submit]")
+    page.wait_for_selector("#status.error:has-text('403')")
+    open_tab(page, "search")
+    page.fill("#search-form input[name=query]", "Ines")
+    page.click("#search-form button[type=submit]")
+    page.wait_for_selector("#status.error:has-text('403')")
+    text = page.locator("body").inner_text()
+    assert "Ines" not in text.replace(f"user_id={ALICE}", "")
+
+    # Bob forgets everything of his own, after typing the scope's name
+    page.click("#scope-list li")
+    open_tab(page, "review")
+    page.click("#forget-scope")
+    label = f"org_id=acme \u00b7 user_id={BOB}"
+    page.fill("#confirm-input", "user_id=ui-bo")
+    assert page.locator("#confirm-ok").is_disabled()
+    page.fill("#confirm-input", label)
+    page.click("#confirm-ok")
+    page.wait_for_selector("#forget-report:not([hidden])")
+    assert "1 memories" in page.locator("#forget-report").inner_text()
+    open_tab(page, "memories")
+    page.wait_for_selector("#memory-count:has-text('0 memories')")
+    assert "bees" not in page.locator("body").inner_text()

@@ -1,0 +1,161 @@
+"""The ONNX Runtime embedders: vectors pinned to the reference model, and bad model files."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from agentmem.embedders import (
+    MINILM_NAME,
+    Embedder,
+    OnnxEmbedder,
+    SentenceTransformerEmbedder,
+    embedder_from_spec,
+)
+from agentmem.embedders.onnx import INT8_SHA256, OnnxModel, minilm_int8, packaged_tokenizer
+from agentmem.errors import InvalidSettings, ModelUnavailable
+
+# A fixed set: short and long, punctuation, numbers, non-ASCII, a text over 256 word pieces.
+TEXTS = [
+    "Caroline: I went to a LGBTQ support group yesterday.",
+    "Melanie: I painted a sunrise last week, it was lovely!",
+    "What did the user say about their sister's wedding in May 2023?",
+    "The deploy failed: error 502 from api.example.com at 03:14 UTC.",
+    "Café au lait, naïve résumé, 東京 and Zürich.",
+    "ok",
+    " ".join(f"word{i} and the quick brown fox" for i in range(80)),
+]
+
+
+@pytest.fixture(scope="module")
+def reference(embedder: Embedder) -> np.ndarray:
+    """sentence-transformers' vectors (torch, fp32): the reference the ONNX models are held to."""
+    assert isinstance(embedder, SentenceTransformerEmbedder)
+    return embedder.embed_documents(TEXTS)
+
+
+@pytest.fixture(scope="module")
+def fp32(tmp_path_factory: pytest.TempPathFactory) -> OnnxEmbedder:
+    return OnnxEmbedder.minilm_fp32(cache_dir=tmp_path_factory.mktemp("onnx-cache"))
+
+
+def test_fp32_vectors_are_the_reference_models(fp32: OnnxEmbedder, reference: np.ndarray) -> None:
+    assert fp32.name == MINILM_NAME  # identical vectors: it shares the torch model's cache
+    vectors = fp32.embed_documents(TEXTS)
+    assert vectors.dtype == np.float32 and vectors.shape == (len(TEXTS), 384)
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    cosines = (vectors * reference).sum(axis=1)
+    assert cosines.min() >= 0.999, cosines
+
+
+def test_default_int8_vectors_stay_close_to_the_reference(reference: np.ndarray) -> None:
+    default = embedder_from_spec("minilm")
+    assert isinstance(default, OnnxEmbedder) and default.name == f"{MINILM_NAME}@onnx-int8"
+    vectors = default.embed_documents(TEXTS)
+    cosines = (vectors * reference).sum(axis=1)
+    # int8 weights move a vector slightly, most for the shortest texts ("ok": ~0.996).
+    assert cosines.mean() >= 0.998 and cosines.min() >= 0.995, cosines
+    # A query embeds as a one-text document does, and batching does not change a vector.
+    np.testing.assert_allclose(default.embed_query(TEXTS[2]), vectors[2], atol=1e-5)
+
+
+def test_specs_and_settings() -> None:
+    assert isinstance(embedder_from_spec("minilm-torch"), SentenceTransformerEmbedder)
+    assert isinstance(embedder_from_spec("all-MiniLM-L6-v2"), OnnxEmbedder)
+    onnx_dir = embedder_from_spec("onnx:/models/e5", batch_size=8, threads=2)
+    assert isinstance(onnx_dir, OnnxEmbedder) and onnx_dir.batch_size == 8
+    assert onnx_dir.threads == 2 and onnx_dir.name == "e5"
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(InvalidSettings, match="embed batch size"):
+            OnnxEmbedder.minilm(batch_size=bad)  # type: ignore[arg-type]
+    with pytest.raises(InvalidSettings, match="embed threads"):
+        OnnxEmbedder.minilm(threads=-1)
+
+
+def test_concurrent_calls_share_model_calls() -> None:
+    default = OnnxEmbedder.minilm()
+    default.embed_query("warm up")  # the load is not part of what is counted
+    calls_before = default._calls.model_calls
+    results: dict[int, np.ndarray] = {}
+    barrier = threading.Barrier(8)
+
+    def ask(i: int) -> None:
+        barrier.wait()
+        results[i] = default.embed_query(TEXTS[i % len(TEXTS)])
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert default._calls.model_calls - calls_before < 8
+    alone = default.embed_documents(TEXTS)
+    for i, vector in results.items():
+        np.testing.assert_allclose(vector, alone[i % len(TEXTS)], atol=1e-5)
+
+
+def _model_dir(tmp_path: Path) -> Path:
+    """A copy of the default model as an ``onnx:<dir>`` model."""
+    directory = tmp_path / "model"
+    directory.mkdir()
+    shutil.copy(minilm_int8().model, directory / "model.onnx")
+    shutil.copy(packaged_tokenizer(), directory / "tokenizer.json")
+    return directory
+
+
+def test_missing_model_file_names_the_file_and_the_fix(tmp_path: Path) -> None:
+    directory = _model_dir(tmp_path)
+    (directory / "model.onnx").unlink()
+    embedder = embedder_from_spec(f"onnx:{directory}")
+    with pytest.raises(ModelUnavailable, match=r"model file .*model\.onnx is missing; export"):
+        embedder.embed_query("hello")
+    (directory / "tokenizer.json").unlink()
+    shutil.copy(minilm_int8().model, directory / "model.onnx")
+    with pytest.raises(ModelUnavailable, match=r"tokenizer file .*tokenizer\.json is missing"):
+        embedder.embed_query("hello")
+
+
+def test_corrupt_files_are_named(tmp_path: Path) -> None:
+    directory = _model_dir(tmp_path)
+    model = directory / "model.onnx"
+    model.write_bytes(model.read_bytes()[: 1 << 20])  # a truncated download
+    with pytest.raises(ModelUnavailable, match=r"model\.onnx cannot be loaded.*corrupt"):
+        embedder_from_spec(f"onnx:{directory}").embed_query("hello")
+    (directory / "tokenizer.json").write_text("{not json")
+    shutil.copy(minilm_int8().model, model)
+    with pytest.raises(ModelUnavailable, match=r"tokenizer\.json is unreadable"):
+        embedder_from_spec(f"onnx:{directory}").embed_query("hello")
+
+
+def test_the_default_models_digest_is_checked(tmp_path: Path) -> None:
+    directory = _model_dir(tmp_path)
+    model = directory / "model.onnx"
+    data = bytearray(model.read_bytes())
+    data[-100] ^= 0xFF  # one flipped byte in a weight: still loads, vectors silently wrong
+    model.write_bytes(bytes(data))
+    repair = minilm_int8().repair
+    embedder = OnnxEmbedder(OnnxModel(model, packaged_tokenizer(), repair, INT8_SHA256))
+    with pytest.raises(ModelUnavailable, match=r"model\.onnx is corrupt.*force-reinstall"):
+        embedder.embed_query("hello")
+
+
+def test_tokenizer_model_mismatch_is_refused(tmp_path: Path) -> None:
+    from tokenizers import Tokenizer
+    from tokenizers.models import WordLevel
+
+    directory = _model_dir(tmp_path)
+    vocab = {"[PAD]": 0, "[UNK]": 1} | {f"w{i}": i + 2 for i in range(50_000)}
+    Tokenizer(WordLevel(vocab, unk_token="[UNK]")).save(str(directory / "tokenizer.json"))
+    embedder = embedder_from_spec(f"onnx:{directory}")
+    with pytest.raises(ModelUnavailable, match=r"does not match model .*50002 token ids"):
+        embedder.embed_query("hello")
+
+
+def test_a_model_of_another_dimension_than_declared_is_refused(tmp_path: Path) -> None:
+    embedder = OnnxEmbedder(_model_dir(tmp_path), dim=768)
+    with pytest.raises(ModelUnavailable, match="makes 384-d vectors, expected 768"):
+        embedder.embed_query("hello")
