@@ -584,6 +584,7 @@
         k: Number(form.k.value) || 10,
         expand_links: Number(form.expand_links.value),
         include_quarantined: form.include_quarantined.checked,
+        as_of: form.as_of.value ? form.as_of.value + "T23:59:59Z" : undefined,
       }),
     );
     if (!hits || !current()) return;
