@@ -18,7 +18,8 @@ one boundary (the backend module) with ``raise ... from exc``.
     │   ├── InvalidLink                        a self-link, an unknown link type, a cross-scope link
     │   ├── InvalidProfile                     an unknown profile field or a value of the wrong type
     │   │   └── ProfileSchemaChanged           stored fields the profile model no longer accepts
-    │   └── EmbedderMismatch                   the embedder's vectors do not fit the index
+    │   ├── EmbedderMismatch                   the embedder's vectors do not fit the index
+    │   └── InvalidDataFile                    an evaluation data file not in its format
     ├── NotFound (KeyError)                    no record with that id in that scope
     ├── PermissionDenied (PermissionError)     the record exists in a scope you may not touch
     ├── BackendUnavailable (ConnectionError)   a backend URL cannot be reached; names the URL
@@ -73,6 +74,11 @@ class InvalidExperience(ValidationError):
 class InvalidLink(ValidationError):
     """A link that cannot be made: a note linked to itself, an unknown link type, or two notes
     in different scopes."""
+
+
+class InvalidDataFile(ValidationError):
+    """An evaluation data file (``agentmem eval``) that cannot be read in its format; the
+    message names the file, the line and the field."""
 
 
 class InvalidProfile(ValidationError):
@@ -156,6 +162,7 @@ __all__ = [
     "ExtractionFailed",
     "GraphCorrupt",
     "HomeLocked",
+    "InvalidDataFile",
     "InvalidExperience",
     "InvalidFilter",
     "InvalidKind",

@@ -343,6 +343,11 @@ def service(mem: Memory, user_id: str) -> None:
         console.print(f"another user with Maya's key -> {other.status_code}: {message}")
         anonymous = http.get("/v1/memories", params={"user_id": user_id})
         console.print(f"no key -> {anonymous.status_code}")
+        scopes = http.get("/v1/scopes", headers=auth).json()
+        seen = ", ".join(f"{s['records']} in {s['scope']['user_id']}" for s in scopes)
+        page = http.get("/ui").status_code
+        console.print(f"GET /v1/scopes -> {seen}; GET /ui -> {page}: the memory inspector, "
+                      "where this key sees the same (docs/server.md)")  # fmt: skip
 
 
 def forget_and_trust(mem: Memory, user_id: str) -> None:
