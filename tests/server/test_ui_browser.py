@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -183,6 +184,17 @@ def test_correct_invalidate_and_review_held_writes(page: Page, site: Site) -> No
     page.click("#confirm-ok")
     page.wait_for_selector("#history .version >> text=INVALIDATE")
     page.wait_for_selector(f"#memory-table tr[data-id='{site.changed}']", state="detached")
+
+    # search as of a day before anything was written finds nothing; as of now it does
+    open_tab(page, "search")
+    page.fill("#search-form input[name=query]", "Ines")
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
+    page.fill("#search-form input[name=as_of]", yesterday)
+    page.click("#search-form button[type=submit]")
+    page.wait_for_selector("#status:text-is('0 hits')")
+    page.fill("#search-form input[name=as_of]", "")
+    page.click("#search-form button[type=submit]")
+    page.wait_for_selector("#hit-table tbody tr")
 
     open_tab(page, "review")
     held = page.locator(f"#quarantine-table tr[data-id='{site.held}']")
