@@ -382,7 +382,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--games", nargs="+", default=list(GAMES), choices=list(GAMES))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--episodes", type=int, default=100, help="training games per seed")
+    parser.add_argument("--episodes", type=int, default=80, help="training games per seed")
     parser.add_argument("--test-games", type=int, default=40, help="test-fold games per seed")
     parser.add_argument("--window", type=int, default=20, help="episodes per curve point")
     parser.add_argument("--out", type=Path, default=RESULTS_MD, help="Markdown results file")
