@@ -127,8 +127,10 @@ def render(results: dict[str, Any]) -> str:
             "A fresh virtualenv per interpreter, `pip install <checkout>` with no extras (pip "
             "and setuptools included in the size), then one process that imports agentmem, "
             "opens an embedded home, adds three memories and searches once (the default "
-            "ONNX embedder loads on that call). Target: at most 500 MB (2.4 GB with torch as "
-            "a core dependency before issue 24).",
+            "ONNX embedder loads on that call); being the install's first process, it also "
+            "compiles every imported module to bytecode, and it ran on the loaded machine "
+            "(load average beside it). Target: at most 500 MB (2.4 GB with torch as a core "
+            "dependency before issue 24).",
             "",
             markdown_table(headers, rows),
             "",

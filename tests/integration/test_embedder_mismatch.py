@@ -50,3 +50,24 @@ def test_an_index_built_by_another_embedder_is_refused_at_open(home: Path) -> No
         Memory(settings=Settings.load(home=home), embedder=_Random(768))
     with Memory(settings=Settings.load(home=home), embedder=_Random(384)) as mem:
         assert [h.record.text for h in mem.search("kept", user_id="u")] == ["kept"]
+
+
+class _AdapterNeedsTorch:
+    """A registry whose promoted adapter cannot load here (as without the gpu extra)."""
+
+    def query_encoder(self, scope_key: str, base: Embedder) -> None:
+        raise ModuleNotFoundError("No module named 'torch'", name="torch")
+
+
+def test_an_adapter_this_process_cannot_serve_falls_back_to_the_base_embedder(
+    home: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = Settings.load(home=home)
+    adapters = _AdapterNeedsTorch()
+    with Memory(settings=settings, embedder=_Random(384), query_encoders=adapters) as mem:
+        mem.add("Maya adopted a greyhound called Pepper", user_id="maya")
+        for _ in range(2):
+            hits = mem.search("Maya's dog", user_id="maya")
+            assert [h.record.text for h in hits] == ["Maya adopted a greyhound called Pepper"]
+    warnings = [r for r in caplog.records if "cannot be served" in r.getMessage()]
+    assert len(warnings) == 1 and "agentmem[gpu]" in warnings[0].getMessage()
