@@ -460,7 +460,8 @@ def test_one_model_call_per_memory_windows_included(home: Path, embedder: Embedd
     # each turn's text once, never a window, and a rebuild of the index embeds nothing.
     counting = CountingEmbedder(embedder)
     turns = [f"Maya: turn {i} about the trip to Porto" for i in range(5)]
-    with Memory(settings=Settings.load(home=home), embedder=counting) as mem:
+    settings = Settings.load(home=home, retrieval={"weights": {"window": 1.0}})
+    with Memory(settings=settings, embedder=counting) as mem:
         mem.add_many([{"text": t, "metadata": {"session": 1}} for t in turns[:3]], user_id="m")
         for t in turns[3:]:
             mem.add(t, user_id="m", metadata={"session": 1})
