@@ -252,17 +252,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     machine = machine_info()
     work = Path(tempfile.mkdtemp(prefix="recall-bench-"))
     indices = [int(i) for i in args.conversations.split(",")]
-    per = [run_conversation(args, i, work) for i in indices]
-    return {
+    results: dict[str, Any] = {
         "created": now_utc(),
         "command": command_line("benchmarks.recall_adapter", sys.argv[1:]),
         "machine": machine,
-        "load_average_end": list(os.getloadavg()),
-        "conversations": per,
+        "conversations": [],
         "device": "cuda" if torch.cuda.is_available() else "cpu",
         "threads": args.threads,
         "batch_size": args.batch_size,
     }
+    for i in indices:
+        results["conversations"].append(run_conversation(args, i, work))
+        results["load_average_end"] = list(os.getloadavg())
+        write_json(Path(args.out), results)  # each conversation as it finishes
+    return results
 
 
 def section(r: dict[str, Any]) -> str:
