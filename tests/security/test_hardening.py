@@ -293,6 +293,14 @@ def test_an_update_with_injected_text_is_flagged(mem: Memory, u: str) -> None:
         (lambda m: m.search("x", user_id="u", filters={"n": {"$gt": float("nan")}}), InvalidFilter),
         (lambda m: m.search("x", user_id="u", filters={"n": {"$lt": float("inf")}}), InvalidFilter),
         (lambda m: m.add("x", user_id="u", metadata={"n": 2**64}), InvalidMetadata),
+        # Found by the fuzz suite: ints past the float range where a number is expected.
+        (lambda m: m.add("x", user_id="u", importance=10**400), InvalidMetadata),
+        (lambda m: m.feedback([m.list(user_id="u")[0].id], 2**1100, user_id="u"), ValidationError),
+        (lambda m: m.feedback([m.list(user_id="u")[0].id], 10**5000, user_id="u"), ValidationError),
+        (
+            lambda m: m.record_experience("t", [{"action": "a"}], "success", 10**400, user_id="u"),
+            ValidationError,
+        ),
     ],
 )
 def test_bad_arguments_raise_typed_errors(mem: Memory, call: Any, error: type) -> None:
