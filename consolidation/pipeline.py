@@ -139,9 +139,9 @@ def inline_trainer(mem: Memory) -> Callable[[Scope], None] | None:
         return None
 
     def train(scope: Scope) -> None:
-        from gpu.pipeline import train_scope_adapter
+        from gpu.recall_pipeline import train_scope_adapters
 
-        train_scope_adapter(mem, scope)
+        train_scope_adapters(mem, scope)
 
     return train
 

@@ -155,13 +155,13 @@ def finish_run(self: Task, key: str, run_id: str) -> bool:
 
 @app.task(bind=True, name="consolidation.train_adapter", acks_late=True)
 def train_adapter(self: Task, key: str) -> dict[str, Any]:
-    """Train (or reuse) the scope's retriever adapter; runs on the ``gpu`` queue."""
-    from gpu.pipeline import train_scope_adapter
+    """Train (or reuse) the scope's retriever adapter and its recall adapter (on
+    ``consolidation.recall_adapter_base``, SmolLM2 by default); runs on the ``gpu`` queue."""
+    from gpu.recall_pipeline import train_scope_adapters
 
     try:
         with worker_memory() as mem:
-            outcome = train_scope_adapter(mem, ledger.scope_of(key))
-            return {"key": outcome.key, "memories": outcome.memories, "reused": outcome.reused}
+            return train_scope_adapters(mem, ledger.scope_of(key))
     except BackendUnavailable as exc:
         raise _retry(self, exc) from exc
 

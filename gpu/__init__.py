@@ -17,7 +17,7 @@ The recall adapter is a LoRA on a local causal LM that answers a scope's questio
 ``mem.recall(question, user_id=...)`` uses the promoted one when its confidence passes the gate::
 
     from gpu.recall_pipeline import train_scope_recall_adapter
-    train_scope_recall_adapter(mem, Scope(user_id="alice"), "models/Qwen2.5-0.5B")
+    train_scope_recall_adapter(mem, Scope(user_id="alice"))   # on SmolLM2-135M-Instruct
 
 ``gpu.trainsets``, ``gpu.recall_data``, ``gpu.registry`` and ``gpu.config`` need no torch; the
 names of ``gpu.retriever`` and ``gpu.recall`` load torch and peft (the ``gpu`` extra) on first

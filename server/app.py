@@ -21,7 +21,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, PlainTextResponse
-from limits.storage import MemoryStorage
+from limits.storage import MemoryStorage, Storage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -38,6 +38,7 @@ from agentmem.errors import (
     ValidationError,
 )
 from agentmem.memory import Memory
+from agentmem.urls import redact
 from server import logs
 from server.config import ServerSettings
 from server.deps import AppState
@@ -216,6 +217,30 @@ def first_message_of(error: dict[str, Any]) -> str:
     return str(inner) if inner is not None else str(error.get("msg", "invalid"))
 
 
+def rate_limit_storage(settings: ServerSettings) -> Storage:
+    """The ``limits`` storage of the rate-limit counters: in this process (``memory://``), or
+    in Redis, shared by every server process and machine (checked here, so a server does not
+    start with a Redis it cannot reach)."""
+    url = settings.rate_limit_storage_url
+    if url.startswith("memory://"):
+        return MemoryStorage()
+    try:
+        storage = storage_from_string(url)
+        reachable = storage.check()
+    except Exception as exc:  # the limits library's and redis' errors vary
+        raise BackendUnavailable(
+            f"cannot use the rate-limit storage {redact(url)}: {exc}; start Redis there or set "
+            "AGENTMEM_SERVER_RATE_LIMIT_STORAGE_URL=memory:// (limits per process)"
+        ) from exc
+    if not reachable:
+        raise BackendUnavailable(
+            f"the rate-limit storage {redact(url)} does not answer; start Redis there (e.g. "
+            "`redis-server --daemonize yes`) or set AGENTMEM_SERVER_RATE_LIMIT_STORAGE_URL="
+            "memory:// (limits per process)"
+        )
+    return storage
+
+
 def create_app(
     memory: Memory,
     settings: ServerSettings | None = None,
@@ -232,7 +257,7 @@ def create_app(
         memory=memory,
         settings=settings,
         metrics=metrics,
-        limiter=MovingWindowRateLimiter(MemoryStorage()) if rate is not None else None,
+        limiter=MovingWindowRateLimiter(rate_limit_storage(settings)) if rate is not None else None,
         rate=rate,
         jobs=jobs,
     )

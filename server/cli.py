@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from agentmem.cli_options import sub_app
+from agentmem.settings import Settings
 from agentmem.stores import RecordStore, store_from_url
 from server.config import ServerSettings
 from server.keys import create_key, list_keys, revoke_key
@@ -43,8 +44,21 @@ HostOpt = Annotated[str | None, typer.Option("--host", help="Interface (default 
 PortOpt = Annotated[int | None, typer.Option("--port", help="TCP port (default 8080).")]
 
 
+WorkersOpt = Annotated[
+    int,
+    typer.Option(
+        "--workers",
+        min=1,
+        help="Server processes sharing the port (default 1). Above 1 the memory must be one "
+        "several processes share (PostgreSQL store + pgvector or a Qdrant server).",
+    ),
+]
+
+
 @serve_app.callback()
-def serve(ctx: typer.Context, host: HostOpt = None, port: PortOpt = None) -> None:
+def serve(
+    ctx: typer.Context, host: HostOpt = None, port: PortOpt = None, workers: WorkersOpt = 1
+) -> None:
     """Serve the REST API until SIGINT/SIGTERM; in-flight requests finish before it stops.
 
     Example:
@@ -53,7 +67,7 @@ def serve(ctx: typer.Context, host: HostOpt = None, port: PortOpt = None) -> Non
     """
     import uvicorn
 
-    from agentmem.cli import fail, memory_for
+    from agentmem.cli import fail, memory_for, settings_for
     from agentmem.errors import AgentMemError
     from server import logs
     from server.app import create_app
@@ -63,6 +77,9 @@ def serve(ctx: typer.Context, host: HostOpt = None, port: PortOpt = None) -> Non
             **{k: v for k, v in (("host", host), ("port", port)) if v is not None}
         )
         logs.configure(json_logs=settings.log_json, level=settings.log_level)
+        if workers > 1:
+            _serve_workers(settings, settings_for(ctx), workers)
+            return
         with memory_for(ctx) as mem:
             # The app closes the memory in its shutdown: uvicorn re-raises SIGTERM once it
             # has stopped, so code after uvicorn.run would not run.
@@ -76,6 +93,42 @@ def serve(ctx: typer.Context, host: HostOpt = None, port: PortOpt = None) -> Non
             )
     except AgentMemError as exc:
         fail(str(exc))
+
+
+def _serve_workers(server: ServerSettings, settings: Settings, workers: int) -> None:
+    """N uvicorn worker processes, each with its own Memory on the shared store."""
+    import logging
+    import os
+
+    import uvicorn
+
+    from agentmem.memory import Memory
+    from server.app import rate_limit_storage
+    from server.workers import OVERRIDES_ENV, check_shareable, overrides_for_workers
+
+    check_shareable(settings, workers)
+    rate_limit_storage(server)  # an unreachable Redis fails here, not in N workers
+    # Open once here: migrations and index tables are made before the workers race for them
+    # (they would be safe anyway: both are serialised by advisory locks).
+    Memory(settings=settings).close()
+    if server.rate_limit != "off" and server.rate_limit_storage_url.startswith("memory://"):
+        logging.getLogger("server").warning(
+            "rate limits are counted in each of the %d worker processes (a key may make up to "
+            "%d x %s); set AGENTMEM_SERVER_RATE_LIMIT_STORAGE_URL=redis://... to share them",
+            workers,
+            workers,
+            server.rate_limit,
+        )
+    os.environ[OVERRIDES_ENV] = json.dumps(overrides_for_workers(settings))
+    uvicorn.run(
+        "server.workers:create_worker_app",
+        factory=True,
+        workers=workers,
+        host=server.host,
+        port=server.port,
+        log_config=None,
+        timeout_graceful_shutdown=int(server.graceful_timeout_s),
+    )
 
 
 @mcp_app.callback()

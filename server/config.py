@@ -11,6 +11,9 @@ from pydantic import ValidationError as PydanticValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from agentmem.errors import InvalidSettings, first_message
+from agentmem.urls import redact
+
+_STORAGE_SCHEMES = ("memory://", "redis://", "rediss://", "redis+unix://")
 
 
 class ServerSettings(BaseSettings):
@@ -26,6 +29,12 @@ class ServerSettings(BaseSettings):
         default="600/minute",
         description="requests per API key, in the `limits` notation (e.g. 100/second, "
         "600/minute); 'off' disables it",
+    )
+    rate_limit_storage_url: str = Field(
+        default="memory://",
+        description="where rate-limit counters live: memory:// (in each server process, so "
+        "with --workers N a key gets N times the limit) or redis://[:password@]host:6379/0 "
+        "(rediss:// for TLS): one limit per key shared by every process and machine",
     )
     max_body_bytes: int = Field(
         default=1_048_576, ge=1024, description="largest request body accepted (413 beyond)"
@@ -57,6 +66,16 @@ class ServerSettings(BaseSettings):
             raise ValueError(
                 f"rate_limit {value!r} is not a rate like '600/minute' or '10/second' (or 'off')"
             ) from None
+        return value
+
+    @field_validator("rate_limit_storage_url")
+    @classmethod
+    def _storage_scheme(cls, value: str) -> str:
+        if not value.startswith(_STORAGE_SCHEMES):
+            raise ValueError(
+                f"rate_limit_storage_url {redact(value)!r} has an unknown scheme; use one of: "
+                + ", ".join(_STORAGE_SCHEMES)
+            )
         return value
 
     def rate_item(self) -> RateLimitItem | None:

@@ -3,6 +3,7 @@ and the scope a request acts in (403)."""
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ from server.config import ServerSettings
 from server.jobs import ConsolidationJobs
 from server.keys import ApiKey, verify_key
 from server.metrics import Metrics
+
+log = logging.getLogger("server.ratelimit")
 
 
 @dataclass
@@ -66,7 +69,7 @@ def api_key(
     if key is None:
         raise _unauthorised("the API key is unknown, malformed or revoked")
     request.state.key_id = key.id
-    if app.limiter is not None and app.rate is not None and not app.limiter.hit(app.rate, key.id):
+    if app.limiter is not None and app.rate is not None and not _within_limit(app, key.id):
         reset = app.limiter.get_window_stats(app.rate, key.id).reset_time
         retry = max(1, math.ceil(reset - time.time()))
         app.metrics.rate_limited.inc()
@@ -77,6 +80,18 @@ def api_key(
             headers={"Retry-After": str(retry)},
         )
     return key
+
+
+def _within_limit(app: AppState, key_id: str) -> bool:
+    """Whether the key may make this request. A shared (Redis) storage that fails mid-run lets
+    the request through with a warning: an outage of the rate limiter must not take the memory
+    down with it (the server checked the storage when it started)."""
+    assert app.limiter is not None and app.rate is not None
+    try:
+        return bool(app.limiter.hit(app.rate, key_id))
+    except Exception as exc:  # redis' connection and timeout errors, and the limits library's
+        log.warning("rate limiter unavailable, request let through: %s", exc)
+        return True
 
 
 Key = Annotated[ApiKey, Depends(api_key)]

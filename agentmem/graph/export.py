@@ -308,10 +308,11 @@ _PAGE = """<!DOCTYPE html>
   #side .muted { color: #777; }
   #side li { margin: 3px 0; }
   input { width: 100%; box-sizing: border-box; padding: 6px; margin-bottom: 8px; }
-  .edge { stroke: #b9bdc7; stroke-width: 1; }
+  .edge { stroke: #b9bdc7; stroke-width: 1; vector-effect: non-scaling-stroke; }
   .edge.past { stroke-dasharray: 4 3; }
   .edge.hot, .edge.picked { stroke: #444; stroke-width: 2; }
-  .edge-hit { stroke: transparent; stroke-width: 9; cursor: pointer; }
+  .edge-hit { stroke: transparent; stroke-width: 9; cursor: pointer;
+              vector-effect: non-scaling-stroke; }
   .node circle { stroke: #fff; stroke-width: 1.5; cursor: pointer; }
   .node text { font-size: 11px; pointer-events: none; fill: #333; }
   .node.dim { opacity: 0.18; }
@@ -382,9 +383,11 @@ _PAGE = """<!DOCTYPE html>
     g.addEventListener("mousedown", function (ev) { ev.stopPropagation(); drag = n; });
     g.addEventListener("click", function () { show(n); });
   });
+  // Nodes and labels keep their size on screen at any zoom (a small frame or a large graph
+  // shrinks the layout, not the text); zooming spreads them apart.
   function draw() {
     data.nodes.forEach(function (n) {
-      n.el.setAttribute("transform", "translate(" + n.x + "," + n.y + ")");
+      n.el.setAttribute("transform", "translate(" + n.x + "," + n.y + ") scale(" + 1 / scale + ")");
     });
     edgeEls.forEach(function (e) {
       [e.el, e.hit].forEach(function (line) {
@@ -453,12 +456,13 @@ _PAGE = """<!DOCTYPE html>
     });
     if (!data.nodes.length) { x0 = y0 = 0; x1 = y1 = 1000; }
     var bw = Math.max(x1 - x0, 1), bh = Math.max(y1 - y0, 1);
-    scale = Math.min((w - 200) / bw, (h - 60) / bh, 4);  // room for labels on the right
-    tx = (w - 140 - bw * scale) / 2 - x0 * scale; ty = (h - bh * scale) / 2 - y0 * scale;
+    scale = Math.min((w - 120) / bw, (h - 60) / bh, 4);  // room for labels on the right
+    tx = (w - 80 - bw * scale) / 2 - x0 * scale; ty = (h - bh * scale) / 2 - y0 * scale;
     apply();
   }
   function apply() {
     view.setAttribute("transform", "translate(" + tx + "," + ty + ") scale(" + scale + ")");
+    draw();
   }
   function point(ev) { return {x: (ev.clientX - svg.getBoundingClientRect().left - tx) / scale,
                                y: (ev.clientY - svg.getBoundingClientRect().top - ty) / scale}; }

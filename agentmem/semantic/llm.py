@@ -20,6 +20,7 @@ import logging
 import os
 import re
 from collections.abc import Callable, Sequence
+from importlib.metadata import entry_points
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -47,8 +48,15 @@ Completion = Callable[..., Any]
 _FENCE = re.compile(r"^\s*```(?:json)?\s*|\s*```\s*$", re.IGNORECASE)
 
 
+LLM_PROVIDER_GROUP = "agentmem.llm_providers"
+"""Entry-point group of local litellm providers: each entry point's name is the provider
+(model strings ``<name>/<model>``) and its value a ``litellm.CustomLLM`` class; the ``gpu``
+package registers ``agentmem-local`` (SmolLM2-135M-Instruct, fully offline) here."""
+
+
 def load_litellm() -> Any:
-    """litellm, imported offline (local model cost map) and without its debug banners."""
+    """litellm, imported offline (local model cost map) and without its debug banners, with the
+    installed local providers (:data:`LLM_PROVIDER_GROUP`) in its ``custom_provider_map``."""
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     try:
         import litellm
@@ -58,7 +66,26 @@ def load_litellm() -> Any:
             "pip install 'agentmem[llm]' (or unset AGENTMEM_LLM_MODEL for the LLM-free mode)"
         ) from exc
     litellm.suppress_debug_info = True
+    register_providers(litellm)
     return litellm
+
+
+def register_providers(litellm: Any) -> list[str]:
+    """Add every installed local provider that litellm does not know yet to
+    ``litellm.custom_provider_map``; returns the names added. Found through entry points, so
+    the core imports no provider (nor torch) until one is installed and an LLM is used."""
+    known = {p.get("provider") for p in litellm.custom_provider_map}
+    added = []
+    for entry in sorted(entry_points(group=LLM_PROVIDER_GROUP), key=lambda e: e.name):
+        if entry.name in known:
+            continue
+        handler = entry.load()()
+        litellm.custom_provider_map = [
+            *litellm.custom_provider_map,
+            {"provider": entry.name, "custom_handler": handler},
+        ]
+        added.append(entry.name)
+    return added
 
 
 def _transient_errors(litellm: Any) -> tuple[type[BaseException], ...]:
@@ -314,10 +341,12 @@ class LLMDecider:
 
 
 __all__ = [
+    "LLM_PROVIDER_GROUP",
     "Completion",
     "LLMClient",
     "LLMDecider",
     "LLMExtractor",
     "load_litellm",
     "parse_answer",
+    "register_providers",
 ]

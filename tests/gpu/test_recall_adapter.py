@@ -124,7 +124,8 @@ def test_saved_adapter_round_trips(trained, recallset: RecallSet) -> None:  # ty
     """Reloaded from disk, the adapter scores exactly what training recorded."""
     adapter = RecallAdapter(trained.adapter_dir, device="cpu")
     assert isinstance(adapter, RecallModel)
-    lm = adapter._load()
+    lm = adapter._load().lm
+    assert lm is not None
     config = adapter.config
     got = evaluate_answers(
         lm, recallset.eval, max_new_tokens=config.max_new_tokens, gate_threshold=-0.5
@@ -270,8 +271,8 @@ def test_the_adapters_train_command_for_recall(
             mem.add(record.text, user_id="alice", metadata=dict(record.metadata))
     runner = CliRunner(env={"COLUMNS": "250"})
     base = ["--home", str(home), "adapters", "train", "--kind", "recall", "--user", "alice"]
-    missing = runner.invoke(cli.app, base)
-    assert missing.exit_code != 0 and "--base-model" in missing.output
+    unknown = runner.invoke(cli.app, [*base, "--base-model", "Qwen/Qwen2.5-0.5B"])
+    assert unknown.exit_code != 0 and "never downloaded" in unknown.output
     result = runner.invoke(
         cli.app, [*base, "--base-model", str(tiny_lm), "--time-budget", "3", "--no-promote"]
     )

@@ -52,17 +52,25 @@ def turns(mem: Memory, user: str = "maya") -> list[str]:
     return [r.id for r in records]
 
 
-def test_hits_explain_every_channel(mem: Memory) -> None:
-    turns(mem)
-    hit = mem.search("zorblax migration", user_id="maya", k=1)[0]
+@pytest.fixture
+def windowed(home: Path, embedder: Embedder) -> Iterator[Memory]:
+    """A Memory with the dense window channel switched on (its default weight is 0)."""
+    settings = Settings.load(home=home, retrieval={"weights": {"window": 1.0}})
+    with Memory(settings=settings, embedder=embedder) as m:
+        yield m
+
+
+def test_hits_explain_every_channel(windowed: Memory) -> None:
+    turns(windowed)
+    hit = windowed.search("zorblax migration", user_id="maya", k=1)[0]
     assert "zorblax" in hit.record.text
     assert {"dense", "window", "bm25", "window_bm25"} <= set(hit.channels)
     assert hit.channels["bm25"].rank == 1 and hit.channels["bm25"].score > 0
 
 
-def test_window_finds_an_answer_that_needs_its_question(mem: Memory) -> None:
-    ids = turns(mem)
-    hits = mem.search("What is the greyhound called?", user_id="maya", k=2)
+def test_window_finds_an_answer_that_needs_its_question(windowed: Memory) -> None:
+    ids = turns(windowed)
+    hits = windowed.search("What is the greyhound called?", user_id="maya", k=2)
     answer = next(h for h in hits if h.record.id == ids[1])
     assert answer.channels["window"].rank <= 2
     assert answer.channels["window"].rank < answer.channels["dense"].rank

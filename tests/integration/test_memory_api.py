@@ -329,6 +329,24 @@ def test_list_kinds_and_filters(mem: Memory, corpus: list[MemoryRecord]) -> None
         assert got == expected, filters
 
 
+def test_list_by_event_time_and_the_scopes_that_hold_memories(mem: Memory) -> None:
+    may, june = "2023-05-08T10:00:00+00:00", "2023-06-01T10:00:00+00:00"
+    early = mem.add("Alice flew to Porto", user_id="alice", event_time=may, infer=False)
+    late = mem.add("Alice flew home", user_id="alice", event_time=june, infer=False)
+    mem.add("an undated note", user_id="alice", agent_id="bot", infer=False)
+    mem.add("Bob's note", user_id="bob", kind="semantic", infer=False)
+    assert _ids(mem.list(user_id="alice", event_after="2023-05-15T00:00:00+00:00")) == [late.id]
+    assert _ids(mem.list(user_id="alice", event_before=june)) == [early.id]
+    with pytest.raises(ValidationError):
+        mem.list(user_id="alice", event_after="next tuesday")
+    alice = mem.scopes(user_id="alice")
+    assert [(str(s.scope), s.records, s.by_kind) for s in alice] == [
+        ("user_id=alice", 2, {"episodic": 2}),
+        ("user_id=alice,agent_id=bot", 1, {"episodic": 1}),
+    ]
+    assert [str(s.scope) for s in mem.scopes(user_id="bob")] == ["user_id=bob"]
+
+
 def test_stats(mem: Memory, corpus: list[MemoryRecord]) -> None:
     mem.add("a procedure", user_id="alice", kind="procedural")
     mem.update(corpus[0].id, importance=0.1)
@@ -442,7 +460,8 @@ def test_one_model_call_per_memory_windows_included(home: Path, embedder: Embedd
     # each turn's text once, never a window, and a rebuild of the index embeds nothing.
     counting = CountingEmbedder(embedder)
     turns = [f"Maya: turn {i} about the trip to Porto" for i in range(5)]
-    with Memory(settings=Settings.load(home=home), embedder=counting) as mem:
+    settings = Settings.load(home=home, retrieval={"weights": {"window": 1.0}})
+    with Memory(settings=settings, embedder=counting) as mem:
         mem.add_many([{"text": t, "metadata": {"session": 1}} for t in turns[:3]], user_id="m")
         for t in turns[3:]:
             mem.add(t, user_id="m", metadata={"session": 1})

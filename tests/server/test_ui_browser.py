@@ -10,7 +10,8 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -53,7 +54,7 @@ def site(server_mem: Memory) -> Iterator[Site]:
     """A real HTTP server (uvicorn in a thread) over the session's memory, with Alice's
     episodes, facts (a graph), one edited memory and one held write, and one of Bob's."""
     mem = server_mem
-    scope = {"org_id": "acme", "user_id": ALICE}
+    scope: dict[str, Any] = {"org_id": "acme", "user_id": ALICE}
     mem.add_many(
         [{"text": t, "kind": "semantic", "metadata": m} for t, m in FACTS], **scope, infer=False
     )
@@ -184,6 +185,17 @@ def test_correct_invalidate_and_review_held_writes(page: Page, site: Site) -> No
     page.wait_for_selector("#history .version >> text=INVALIDATE")
     page.wait_for_selector(f"#memory-table tr[data-id='{site.changed}']", state="detached")
 
+    # search as of a day before anything was written finds nothing; as of now it does
+    open_tab(page, "search")
+    page.fill("#search-form input[name=query]", "Ines")
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
+    page.fill("#search-form input[name=as_of]", yesterday)
+    page.click("#search-form button[type=submit]")
+    page.wait_for_selector("#status:text-is('0 hits')")
+    page.fill("#search-form input[name=as_of]", "")
+    page.click("#search-form button[type=submit]")
+    page.wait_for_selector("#hit-table tbody tr")
+
     open_tab(page, "review")
     held = page.locator(f"#quarantine-table tr[data-id='{site.held}']")
     held.wait_for()
@@ -217,3 +229,18 @@ def test_another_users_key_sees_none_of_it(page: Page, site: Site) -> None:
     page.wait_for_selector("#status.error:has-text('403')")
     text = page.locator("body").inner_text()
     assert "Ines" not in text.replace(f"user_id={ALICE}", "")
+
+    # Bob forgets everything of his own, after typing the scope's name
+    page.click("#scope-list li")
+    open_tab(page, "review")
+    page.click("#forget-scope")
+    label = f"org_id=acme \u00b7 user_id={BOB}"
+    page.fill("#confirm-input", "user_id=ui-bo")
+    assert page.locator("#confirm-ok").is_disabled()
+    page.fill("#confirm-input", label)
+    page.click("#confirm-ok")
+    page.wait_for_selector("#forget-report:not([hidden])")
+    assert "1 memories" in page.locator("#forget-report").inner_text()
+    open_tab(page, "memories")
+    page.wait_for_selector("#memory-count:has-text('0 memories')")
+    assert "bees" not in page.locator("body").inner_text()

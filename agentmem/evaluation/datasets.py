@@ -1,0 +1,461 @@
+"""Evaluation data sets: memories to replay into scopes, and questions with their answers.
+
+Four loaders, one shape (:class:`EvalSet`):
+
+- ``locomo``: LoCoMo conversations (``locomo10.json``), every turn an episode with its session
+  (``metadata={"session": n}``) and the session's date; one ``add_many`` per conversation.
+- ``locomo-observations``: the ``observation`` field of the same file, one independent fact
+  per ``add`` (no session: the Mem0-style use), dated by its session; a hit is an observation
+  whose ``dia_id`` is an evidence turn of the question.
+- ``longmemeval``: LongMemEval's JSON (``longmemeval_s`` shape: per question a haystack of
+  sessions of turns, ``answer_session_ids``); each question is its own scope, every turn an
+  episode of its session; a hit is a turn of an answer session (session-level recall).
+- ``small``: the small-scope set shipped with agentmem (``agentmem/evaluation/data``): scopes of
+  2-50 independent memories added one by one, like a personal assistant's memory.
+
+A file that does not match its format raises :class:`~agentmem.errors.InvalidDataFile` naming
+the file, the line and the field.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from agentmem.errors import InvalidDataFile
+
+AddMode = Literal["batch", "one_by_one"]
+
+KINDS = ("locomo", "locomo-observations", "longmemeval", "small")
+"""The data set kinds :func:`load_dataset` reads."""
+
+LOCOMO_CATEGORIES: dict[int, str] = {
+    1: "multi-hop",
+    2: "temporal",
+    3: "open-domain",
+    4: "single-hop",
+}
+"""LoCoMo's question categories (5, adversarial, has no evidence and is left out)."""
+
+_SESSION_KEY = re.compile(r"session_(\d+)")
+_OBSERVATION_KEY = re.compile(r"session_(\d+)_observation")
+_DIA_ID = re.compile(r"D:?(\d+):0*(\d+)")
+_LOCOMO_TIME = "%I:%M %p on %d %B, %Y"  # "1:56 pm on 8 May, 2023"
+_LME_TIME = "%Y/%m/%d (%a) %H:%M"  # "2023/05/20 (Sat) 02:21"
+
+
+@dataclass(frozen=True)
+class EvalMemory:
+    """One memory to add: ``key`` is what a question's answers name."""
+
+    key: str
+    text: str
+    event_time: datetime | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EvalQuestion:
+    """A question, its category, and the keys of the memories that answer it."""
+
+    text: str
+    category: str
+    answers: tuple[str, ...]
+    reference_time: datetime | None = None
+
+
+@dataclass
+class EvalScope:
+    """The memories of one scope, in the order they are added, and the questions about them."""
+
+    name: str
+    memories: list[EvalMemory]
+    questions: list[EvalQuestion]
+
+
+@dataclass
+class EvalSet:
+    """A data set ready to replay: its scopes, and how their memories are added."""
+
+    kind: str
+    source: str
+    scopes: list[EvalScope]
+    add_mode: AddMode
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def questions(self) -> int:
+        """How many questions the set asks."""
+        return sum(len(s.questions) for s in self.scopes)
+
+    @property
+    def memories(self) -> int:
+        """How many memories the set adds."""
+        return sum(len(s.memories) for s in self.scopes)
+
+
+# reading JSON with line numbers --------------------------------------------------------------
+
+Path_ = tuple[str | int, ...]
+
+
+class _File:
+    """A JSON document and its text, so an error can name the line of any field."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self.text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise InvalidDataFile(f"{path}: no such file; pass the path of the data file") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InvalidDataFile(f"{path}: cannot be read as UTF-8 text ({exc})") from None
+        try:
+            self.data = json.loads(self.text)
+        except json.JSONDecodeError as exc:
+            raise InvalidDataFile(
+                f"{path}, line {exc.lineno}, column {exc.colno}: not valid JSON ({exc.msg})"
+            ) from None
+
+    def error(self, where: Path_, problem: str) -> InvalidDataFile:
+        """An error naming the file, the line where ``where`` is and the field."""
+        line = _line_of(self.text, where)
+        at = f", line {line}" if line is not None else ""
+        name = _field_name(where) or "(the top level)"
+        return InvalidDataFile(f"{self.path}{at}, field {name}: {problem}")
+
+    def get(self, value: Any, where: Path_, key: str | int, kind: type | tuple[type, ...]) -> Any:
+        """``value[key]``, checked to be of ``kind``; else an error naming the field."""
+        inner = (*where, key)
+        try:
+            found = value[key]
+        except (KeyError, IndexError, TypeError):
+            raise self.error(where, f"missing {key!r}") from None
+        if not isinstance(found, kind) or (isinstance(found, bool) and bool not in _kinds(kind)):
+            raise self.error(inner, f"expected {_kind_name(kind)}, got {type(found).__name__}")
+        return found
+
+    def expect(self, value: Any, where: Path_, kind: type | tuple[type, ...]) -> Any:
+        """``value`` itself, checked to be of ``kind``."""
+        if not isinstance(value, kind):
+            raise self.error(where, f"expected {_kind_name(kind)}, got {type(value).__name__}")
+        return value
+
+
+def _kinds(kind: type | tuple[type, ...]) -> tuple[type, ...]:
+    return kind if isinstance(kind, tuple) else (kind,)
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    names = {list: "a list", dict: "an object", str: "a string", int: "an integer"}
+    return " or ".join(names.get(k, k.__name__) for k in _kinds(kind))
+
+
+def _field_name(where: Path_) -> str:
+    out = ""
+    for part in where:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out
+
+
+def _skip(text: str, i: int) -> int:
+    while i < len(text) and text[i] in " \t\r\n":
+        i += 1
+    return i
+
+
+def _line_of(text: str, where: Path_) -> int | None:
+    """The line where the value at ``where`` starts, found by walking the raw text (only the
+    path is walked; siblings are skipped with the JSON decoder)."""
+    decoder = json.JSONDecoder()
+    try:
+        i = _skip(text, 0)
+        for key in where:
+            if text[i] == "[" and isinstance(key, int):
+                i = _skip(text, i + 1)
+                for _ in range(key):
+                    _, i = decoder.raw_decode(text, i)
+                    i = _skip(text, _skip(text, i) + 1)  # past the comma
+            elif text[i] == "{" and isinstance(key, str):
+                i = _skip(text, i + 1)
+                while True:
+                    name, i = decoder.raw_decode(text, i)
+                    i = _skip(text, _skip(text, i) + 1)  # past the colon
+                    if name == key:
+                        break
+                    _, i = decoder.raw_decode(text, i)
+                    i = _skip(text, _skip(text, i) + 1)  # past the comma
+            else:
+                break
+        return text.count("\n", 0, i) + 1
+    except (ValueError, IndexError):
+        return None
+
+
+# LoCoMo ----------------------------------------------------------------------------------------
+
+
+def _parse_time(value: Any, fmt: str) -> datetime | None:
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        return datetime.strptime(value.strip(), fmt)
+    except ValueError:
+        return None
+
+
+def _evidence(raw: Any, known: set[str]) -> tuple[str, ...]:
+    """Evidence ids as they appear in the turns ("D8:6; D9:17" split, "D30:05" repaired)."""
+    found: list[str] = []
+    for entry in raw if isinstance(raw, list) else [raw]:
+        for part in re.split(r"[;,\s]+", str(entry)):
+            if part in known:
+                found.append(part)
+            elif (m := _DIA_ID.fullmatch(part)) and f"D{m[1]}:{m[2]}" in known:
+                found.append(f"D{m[1]}:{m[2]}")
+    return tuple(dict.fromkeys(found))
+
+
+def _locomo_samples(f: _File) -> Iterator[tuple[int, dict[str, Any], dict[str, Any]]]:
+    f.expect(f.data, (), list)
+    for index, sample in enumerate(f.data):
+        f.expect(sample, (index,), dict)
+        body = f.get(sample, (index,), "conversation", dict)
+        yield index, sample, body
+
+
+def _locomo_sessions(f: _File, index: int, body: dict[str, Any]) -> list[int]:
+    sessions = sorted(int(m[1]) for key in body if (m := _SESSION_KEY.fullmatch(key)))
+    if not sessions:
+        raise f.error((index, "conversation"), "no session_N lists of turns")
+    return sessions
+
+
+def _locomo_questions(
+    f: _File, index: int, sample: dict[str, Any], known: set[str], last: datetime | None
+) -> list[EvalQuestion]:
+    questions = []
+    qa = f.get(sample, (index,), "qa", list)
+    for n, item in enumerate(qa):
+        where = (index, "qa", n)
+        f.expect(item, where, dict)
+        category = item.get("category")
+        if category not in LOCOMO_CATEGORIES:
+            continue
+        evidence = _evidence(item.get("evidence") or [], known)
+        if not evidence:
+            continue
+        text = f.get(item, where, "question", (str, int))
+        questions.append(EvalQuestion(str(text), LOCOMO_CATEGORIES[category], evidence, last))
+    return questions
+
+
+def load_locomo(path: Path, conversations: Sequence[int] | None = None) -> EvalSet:
+    """LoCoMo turns: one scope per conversation, every turn an episode of its session."""
+    f = _File(path)
+    scopes = []
+    for index, sample, body in _locomo_samples(f):
+        if conversations is not None and index not in conversations:
+            continue
+        memories: list[EvalMemory] = []
+        for session in _locomo_sessions(f, index, body):
+            when = _parse_time(body.get(f"session_{session}_date_time"), _LOCOMO_TIME)
+            turns = f.get(body, (index, "conversation"), f"session_{session}", list)
+            for n, turn in enumerate(turns):
+                where = (index, "conversation", f"session_{session}", n)
+                f.expect(turn, where, dict)
+                dia = f.get(turn, where, "dia_id", str)
+                speaker = f.get(turn, where, "speaker", str)
+                text = f"{speaker}: {turn.get('text', '')}"
+                if turn.get("blip_caption"):
+                    text += f" [image: {turn['blip_caption']}]"
+                memories.append(EvalMemory(dia, text, when, {"session": session, "dia_id": dia}))
+        last = max((m.event_time for m in memories if m.event_time), default=None)
+        known = {m.key for m in memories}
+        questions = _locomo_questions(f, index, sample, known, last)
+        scopes.append(EvalScope(f"locomo-{index}", memories, questions))
+    return EvalSet("locomo", str(path), scopes, "batch")
+
+
+def load_locomo_observations(path: Path, conversations: Sequence[int] | None = None) -> EvalSet:
+    """LoCoMo observations: one independent fact per ``add``, no session, dated by its session;
+    a hit is an observation drawn from an evidence turn."""
+    f = _File(path)
+    scopes = []
+    for index, sample, body in _locomo_samples(f):
+        if conversations is not None and index not in conversations:
+            continue
+        observations = f.get(sample, (index,), "observation", dict)
+        known: set[str] = set()
+        for session in _locomo_sessions(f, index, body):
+            turns = body.get(f"session_{session}")
+            known |= {t["dia_id"] for t in turns or [] if isinstance(t, dict) and "dia_id" in t}
+        memories: list[EvalMemory] = []
+        keyed = sorted(
+            (int(m[1]), key) for key in observations if (m := _OBSERVATION_KEY.fullmatch(key))
+        )
+        for session, key in keyed:
+            when = _parse_time(body.get(f"session_{session}_date_time"), _LOCOMO_TIME)
+            by_speaker = f.get(observations, (index, "observation"), key, dict)
+            for speaker, facts in by_speaker.items():
+                where: Path_ = (index, "observation", key, speaker)
+                f.expect(facts, where, list)
+                for n, fact in enumerate(facts):
+                    if not isinstance(fact, list) or len(fact) < 2 or not isinstance(fact[0], str):
+                        raise f.error((*where, n), "expected [text, dia_id]")
+                    for dia in _evidence(fact[1], known) or ("",):
+                        number = len(memories)
+                        memories.append(
+                            EvalMemory(dia or f"obs-{number}", fact[0], when, {"dia_id": dia})
+                        )
+                        break  # one memory per observation; its first evidence turn keys it
+        last = max((m.event_time for m in memories if m.event_time), default=None)
+        questions = _locomo_questions(f, index, sample, known, last)
+        scopes.append(EvalScope(f"locomo-obs-{index}", memories, questions))
+    return EvalSet(
+        "locomo-observations",
+        str(path),
+        scopes,
+        "one_by_one",
+        ["a hit is an observation whose dia_id is an evidence turn of the question"],
+    )
+
+
+# LongMemEval -------------------------------------------------------------------------------------
+
+
+def load_longmemeval(path: Path, limit: int | None = None) -> EvalSet:
+    """LongMemEval (``longmemeval_s`` JSON): one scope per question holding its haystack
+    sessions, every turn an episode of its session; answers are the answer sessions."""
+    f = _File(path)
+    f.expect(f.data, (), list)
+    scopes = []
+    for index, item in enumerate(f.data[:limit] if limit else f.data):
+        where: Path_ = (index,)
+        f.expect(item, where, dict)
+        qid = str(f.get(item, where, "question_id", (str, int)))
+        question = str(f.get(item, where, "question", (str, int)))
+        category = str(item.get("question_type") or "all")
+        session_ids = f.get(item, where, "haystack_session_ids", list)
+        sessions = f.get(item, where, "haystack_sessions", list)
+        dates = item.get("haystack_dates") or [None] * len(sessions)
+        if len(session_ids) != len(sessions):
+            raise f.error(
+                (*where, "haystack_session_ids"),
+                f"{len(session_ids)} ids for {len(sessions)} haystack_sessions",
+            )
+        answers = f.get(item, where, "answer_session_ids", list)
+        memories: list[EvalMemory] = []
+        for s, (sid, turns) in enumerate(zip(session_ids, sessions, strict=True)):
+            f.expect(turns, (*where, "haystack_sessions", s), list)
+            when = _parse_time(dates[s] if s < len(dates) else None, _LME_TIME)
+            for n, turn in enumerate(turns):
+                at: Path_ = (*where, "haystack_sessions", s, n)
+                f.expect(turn, at, dict)
+                role = f.get(turn, at, "role", str)
+                content = f.get(turn, at, "content", str)
+                if not content.strip():
+                    continue
+                memories.append(
+                    EvalMemory(str(sid), f"{role}: {content}", when, {"session": str(sid)})
+                )
+        asked = _parse_time(item.get("question_date"), _LME_TIME)
+        scopes.append(
+            EvalScope(
+                f"lme-{qid}",
+                memories,
+                [EvalQuestion(question, category, tuple(str(a) for a in answers), asked)],
+            )
+        )
+    return EvalSet(
+        "longmemeval",
+        str(path),
+        scopes,
+        "batch",
+        ["one scope per question; a hit is a turn of an answer session (session-level recall)"],
+    )
+
+
+# the small-scope set ---------------------------------------------------------------------------
+
+SMALL_SCOPE_DATA = "small_scope.json"
+
+
+def small_scope_path() -> Path:
+    """The small-scope set shipped with agentmem."""
+    return Path(str(resources.files("agentmem.evaluation") / "data" / SMALL_SCOPE_DATA))
+
+
+def load_small(path: Path | None = None) -> EvalSet:
+    """Scopes of independent memories (added one by one, no session) and questions whose
+    answers name memories by their position in the scope (0-based)."""
+    path = path or small_scope_path()
+    f = _File(path)
+    scopes_raw = f.get(f.data, (), "scopes", list)
+    scopes = []
+    for index, raw in enumerate(scopes_raw):
+        where: Path_ = ("scopes", index)
+        f.expect(raw, where, dict)
+        name = str(f.get(raw, where, "name", str))
+        texts = f.get(raw, where, "memories", list)
+        memories = []
+        for n, text in enumerate(texts):
+            f.expect(text, (*where, "memories", n), str)
+            memories.append(EvalMemory(str(n), text))
+        questions = []
+        for n, q in enumerate(f.get(raw, where, "questions", list)):
+            at: Path_ = (*where, "questions", n)
+            f.expect(q, at, dict)
+            text = f.get(q, at, "question", str)
+            answer = f.get(q, at, "answer", (int, list))
+            answers = answer if isinstance(answer, list) else [answer]
+            for a in answers:
+                if not isinstance(a, int) or not 0 <= a < len(memories):
+                    raise f.error(
+                        (*at, "answer"), f"{a!r} is not a memory index (0-{len(memories) - 1})"
+                    )
+            category = str(f.get(q, at, "category", str))
+            questions.append(EvalQuestion(text, category, tuple(str(a) for a in answers)))
+        scopes.append(EvalScope(f"small-{name}", memories, questions))
+    return EvalSet("small", str(path), scopes, "one_by_one")
+
+
+def load_dataset(kind: str, path: Path | None = None, *, limit: int | None = None) -> EvalSet:
+    """Read a data set of ``kind`` (one of :data:`KINDS`); ``limit`` keeps the first scopes."""
+    if kind not in KINDS:
+        raise InvalidDataFile(f"unknown data set kind {kind!r}; one of {', '.join(KINDS)}")
+    if kind == "small":
+        loaded = load_small(path)
+    elif path is None:
+        raise InvalidDataFile(f"the {kind} data set needs the path of its file")
+    elif kind == "locomo":
+        loaded = load_locomo(path)
+    elif kind == "locomo-observations":
+        loaded = load_locomo_observations(path)
+    else:
+        loaded = load_longmemeval(path, limit)
+    if limit is not None:
+        loaded.scopes = loaded.scopes[:limit]
+    return loaded
+
+
+__all__ = [
+    "KINDS",
+    "LOCOMO_CATEGORIES",
+    "EvalMemory",
+    "EvalQuestion",
+    "EvalScope",
+    "EvalSet",
+    "load_dataset",
+    "load_locomo",
+    "load_locomo_observations",
+    "load_longmemeval",
+    "load_small",
+    "small_scope_path",
+]

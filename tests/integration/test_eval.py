@@ -1,0 +1,226 @@
+"""``agentmem eval``: loaders, scoring, the command end to end, and bad data files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from agentmem import InvalidDataFile, Memory, Settings, cli
+from agentmem.embedders import Embedder
+from agentmem.evaluation import load_dataset, load_small
+from agentmem.evaluation.runner import ranked_keys, score
+
+# A LoCoMo-format file: one conversation of two sessions, with observations and questions
+# of categories 1-5 (5, adversarial, has no evidence and is left out).
+LOCOMO = [
+    {
+        "sample_id": "tiny-0",
+        "conversation": {
+            "speaker_a": "Ana",
+            "speaker_b": "Ben",
+            "session_1_date_time": "1:56 pm on 8 May, 2023",
+            "session_1": [
+                {"speaker": "Ana", "dia_id": "D1:1", "text": "I adopted a puppy called Rolo!"},
+                {"speaker": "Ben", "dia_id": "D1:2", "text": "What breed is he?"},
+                {"speaker": "Ana", "dia_id": "D1:3", "text": "A beagle, very noisy."},
+            ],
+            "session_2_date_time": "10:00 am on 20 June, 2023",
+            "session_2": [
+                {"speaker": "Ben", "dia_id": "D2:1", "text": "I started a pottery class."},
+                {"speaker": "Ana", "dia_id": "D2:2", "text": "Nice, I ran my first half marathon."},
+            ],
+        },
+        "observation": {
+            "session_1_observation": {
+                "Ana": [["Ana adopted a beagle puppy named Rolo.", "D1:1"]],
+                "Ben": [["Ben asked about the breed of Ana's dog.", "D1:2"]],
+            },
+            "session_2_observation": {
+                "Ben": [["Ben started a pottery class.", "D2:1"]],
+                "Ana": [["Ana ran her first half marathon.", "D2:2"]],
+            },
+        },
+        "qa": [
+            {"question": "What breed is Ana's dog?", "evidence": ["D1:3"], "category": 4},
+            {"question": "When did Ana run a half marathon?", "evidence": ["D2:2"], "category": 2},
+            {"question": "What hobby did Ben take up?", "evidence": ["D2:1"], "category": 4},
+            {"question": "What is Ben's cat called?", "category": 5, "adversarial_answer": "x"},
+        ],
+    }
+]
+
+# A LongMemEval-format file (the longmemeval_s shape): two questions, each with its haystack.
+LONGMEMEVAL = [
+    {
+        "question_id": "q1",
+        "question_type": "single-session-user",
+        "question": "Where did I go hiking last month?",
+        "answer": "the Lake District",
+        "question_date": "2023/05/30 (Tue) 10:00",
+        "haystack_session_ids": ["s1", "s2", "s3"],
+        "haystack_dates": [
+            "2023/04/01 (Sat) 09:00",
+            "2023/04/20 (Thu) 18:00",
+            "2023/05/02 (Tue) 08:00",
+        ],
+        "haystack_sessions": [
+            [
+                {"role": "user", "content": "Can you suggest a pasta recipe?"},
+                {"role": "assistant", "content": "Try a simple cacio e pepe."},
+            ],
+            [
+                {"role": "user", "content": "I went hiking in the Lake District, it was muddy."},
+                {"role": "assistant", "content": "Sounds like an adventure!", "has_answer": False},
+            ],
+            [{"role": "user", "content": "What is a good laptop for coding?"}],
+        ],
+        "answer_session_ids": ["s2"],
+    },
+    {
+        "question_id": "q2",
+        "question_type": "knowledge-update",
+        "question": "What is my current job?",
+        "answer": "nurse",
+        "question_date": "2023/06/01 (Thu) 10:00",
+        "haystack_session_ids": ["a", "b"],
+        "haystack_dates": ["2023/01/01 (Sun) 09:00", "2023/03/01 (Wed) 09:00"],
+        "haystack_sessions": [
+            [{"role": "user", "content": "I work as a barista in a small cafe."}],
+            [{"role": "user", "content": "I just started my new job as a nurse at the clinic."}],
+        ],
+        "answer_session_ids": ["b"],
+    },
+]
+
+
+@pytest.fixture(autouse=True)
+def shared_embedder(monkeypatch: pytest.MonkeyPatch, embedder: Embedder) -> None:
+    """Every command opens its Memory with the session's embedder (loaded once)."""
+
+    def open_memory(settings: Settings) -> Memory:
+        return Memory(settings=settings, embedder=embedder)
+
+    monkeypatch.setattr(cli, "open_memory", open_memory)
+
+
+def write(path: Path, data: object) -> Path:
+    path.write_text(json.dumps(data, indent=2), encoding="utf-8")
+    return path
+
+
+def run(home: Path, *args: str) -> Result:
+    runner = CliRunner(env={"COLUMNS": "250"})
+    return runner.invoke(cli.app, ["--home", str(home), "eval", *args])
+
+
+def test_loaders_read_each_shape(tmp_path: Path) -> None:
+    turns = load_dataset("locomo", write(tmp_path / "l.json", LOCOMO))
+    assert turns.add_mode == "batch" and turns.memories == 5 and turns.questions == 3
+    assert turns.scopes[0].memories[0].metadata == {"session": 1, "dia_id": "D1:1"}
+    assert turns.scopes[0].questions[0].category == "single-hop"
+    facts = load_dataset("locomo-observations", tmp_path / "l.json")
+    assert facts.add_mode == "one_by_one" and facts.memories == 4
+    assert all("session" not in m.metadata for m in facts.scopes[0].memories)
+    assert facts.scopes[0].memories[0].key == "D1:1"
+    lme = load_dataset("longmemeval", write(tmp_path / "m.json", LONGMEMEVAL))
+    assert [len(s.memories) for s in lme.scopes] == [5, 2] and lme.questions == 2
+    assert lme.scopes[0].questions[0].answers == ("s2",)
+    small = load_small()
+    assert small.questions >= 100
+    assert {len(s.memories) for s in small.scopes} >= {2, 50}
+    assert max(len(s.memories) for s in small.scopes) <= 50
+
+
+def test_scores_blank_repeated_keys() -> None:
+    ranked = ranked_keys(["s2", "s2", "s1"])
+    assert ranked == ["s2", None, "s1"]
+    s = score(ranked, ["s1"], [1, 5])
+    assert s["hit@1"] == 0 and s["recall@5"] == 1 and 0 < s["ndcg@10"] < 1
+
+
+def test_eval_runs_end_to_end_on_locomo_and_longmemeval(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    locomo = write(tmp_path / "locomo.json", LOCOMO)
+    result = run(home, "locomo", str(locomo), "--out", str(tmp_path / "out.json"))
+    assert result.exit_code == 0, result.output
+    assert "single-hop" in result.output and "agentmem" in result.output
+    report = json.loads((tmp_path / "out.json").read_text())
+    assert set(report["systems"]) == {"agentmem", "dense", "bm25"}
+    assert report["dataset"]["questions"] == 3
+    assert report["systems"]["agentmem"]["overall"]["recall@10"] == 1.0
+    assert not home.exists(), "nothing is written to the home unless asked"
+
+    result = run(home, "locomo-observations", str(locomo), "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["dataset"]["memories"] == 4
+
+    lme = write(tmp_path / "lme.json", LONGMEMEVAL)
+    result = run(home, "longmemeval", str(lme), "--json", "--k", "1,3")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert set(report["systems"]["agentmem"]) == {
+        "overall",
+        "single-session-user",
+        "knowledge-update",
+    }
+    assert report["systems"]["agentmem"]["overall"]["hit@3"] == 1.0
+    assert not home.exists()
+
+    result = run(home, "longmemeval", str(lme), "--use-home", "--no-baselines", "--json")
+    assert result.exit_code == 0, result.output
+    assert home.exists() and set(json.loads(result.output)["systems"]) == {"agentmem"}
+
+
+@pytest.mark.parametrize(
+    ("kind", "data", "expected"),
+    [
+        ("locomo", "[1, 2", "line 1, column 6: not valid JSON"),
+        ("locomo", {"a": 1}, "field (the top level): expected a list"),
+        (
+            "locomo",
+            [{"conversation": {"session_1": [{"speaker": "A", "text": "hi"}]}, "qa": []}],
+            "line 5, field [0].conversation.session_1[0]: missing 'dia_id'",
+        ),
+        (
+            "longmemeval",
+            [{**LONGMEMEVAL[1], "haystack_sessions": [[{"role": "user", "content": 5}], []]}],
+            "field [0].haystack_sessions[0][0].content: expected a string, got int",
+        ),
+        (
+            "small",
+            {
+                "scopes": [
+                    {
+                        "name": "x",
+                        "memories": ["a"],
+                        "questions": [{"question": "q", "answer": 3, "category": "fact"}],
+                    }
+                ]
+            },
+            "field scopes[0].questions[0].answer: 3 is not a memory index (0-0)",
+        ),
+    ],
+)
+def test_a_bad_data_file_names_file_line_and_field(
+    tmp_path: Path, kind: str, data: object, expected: str
+) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text(data if isinstance(data, str) else json.dumps(data, indent=2))
+    with pytest.raises(InvalidDataFile) as caught:
+        load_dataset(kind, path)
+    assert str(path) in str(caught.value) and expected in str(caught.value), caught.value
+    result = run(tmp_path / "home", kind, str(path))
+    assert result.exit_code == 1 and "error:" in result.output
+    assert not (tmp_path / "home").exists()
+
+
+def test_unknown_kind_and_missing_file_are_clear(tmp_path: Path) -> None:
+    with pytest.raises(InvalidDataFile, match="unknown data set kind 'mem0'"):
+        load_dataset("mem0", tmp_path / "x.json")
+    with pytest.raises(InvalidDataFile, match="no such file"):
+        load_dataset("locomo", tmp_path / "missing.json")
+    with pytest.raises(InvalidDataFile, match="needs the path"):
+        load_dataset("longmemeval")
