@@ -42,7 +42,7 @@ def show_hits(query: str, hits: list[SearchHit]) -> None:
     table.add_column("score", justify="right")
     table.add_column("when")
     table.add_column("memory")
-    table.add_column("channel ranks", style="dim")
+    table.add_column("channel ranks", style="dim", max_width=18)  # the memory text gets the room
     for rank, hit in enumerate(hits, start=1):
         when = hit.record.event_time.date().isoformat() if hit.record.event_time else "-"
         ranks = " ".join(f"{name}:{c.rank}" for name, c in hit.channels.items())
@@ -209,11 +209,16 @@ def knowledge_graph(mem: Memory, user_id: str) -> None:
     step("knowledge graph: the facts' entities, Maya's timeline, her community")
     mem.add("Maya: My manager Tomas asked me to lead the Kafka project at Northwind Logistics.",
             user_id=user_id, event_time="2024-06-20T07:10:00+00:00", infer=True)  # fmt: skip
-    names = [e.name for e in mem.graph.entities(user_id=user_id, limit=8)]
-    console.print(f"entities: {', '.join(names)}")
+    # A third-person statement (no "Name:" speaker) gives entities and relations too.
+    mem.add("Ines, Maya's sister, lives in Porto.", user_id=user_id,
+            event_time="2024-06-20T07:12:00+00:00", infer=True)  # fmt: skip
+    names = {e.id: e.name for e in mem.graph.entities(user_id=user_id, limit=100)}
+    console.print(f"entities: {', '.join(list(names.values())[:8])}")
     for entry in mem.graph.timeline("Maya", user_id=user_id):
         until = f"{entry.valid_to:%Y-%m-%d}" if entry.valid_to else "now"
         console.print(f"  {entry.valid_from:%Y-%m-%d} to {until}: {entry.record.text}")
+        for r in entry.relations:  # who did what to whom, read from the fact
+            console.print(f"      {names[r.source]} -{r.predicate}-> {names[r.target]}")
     console.print(f"Maya's community: {mem.graph.community('Maya', user_id=user_id)[0].summary}")
     page = mem.graph.export("html", user_id=user_id, path=HOME / "graph.html")
     console.print(f"graph page ({len(page) // 1024} KiB, opens offline): {HOME / 'graph.html'}")

@@ -53,6 +53,7 @@ from agentmem.graph.model import (
     partition_key,
     stable_id,
 )
+from agentmem.graph.relations import text_relations
 from agentmem.graph.resolve import GENERIC_TYPE, Candidate, Resolver, embed_names, normalise
 from agentmem.graph.state import GraphState
 from agentmem.models import MemoryKind, MemoryRecord, Scope, ScopeSet, content_hash, utcnow
@@ -178,22 +179,44 @@ def read_fact(record: MemoryRecord) -> FactReading:
         mentions[subject] = Mention(mentions[subject].surface, subject, kind)
     if value is not None and attribute in _VALUE_TYPES and value != subject:
         mentions[value] = Mention(mentions[value].surface, value, _VALUE_TYPES[attribute])
-    relations: list[tuple[str, str, str]] = []
+    attributes: list[tuple[str, str, str]] = []
     if subject is not None and value is not None and attribute is not None and value != subject:
         prefix = "ended_" if meta.get("negated") else ""
-        relations.append((subject, _predicate(prefix + attribute), value))
-    relations.extend(_possessives(record.text, mentions))
-    relations.extend(_verb_relations(record.text, subject, mentions, {value} if value else set()))
-    seen: set[tuple[str, str]] = set()
-    unique: list[tuple[str, str, str]] = []
-    for source, predicate, target in relations:
-        pair = (source, target)
-        if source == target or pair in seen or (target, source) in seen:
-            continue
-        seen.add(pair)
-        unique.append((source, predicate, target))
+        attributes.append((subject, _predicate(prefix + attribute), value))
+    relations = _relations(record.text, mentions, subject, attributes)
     concepts = concept_words(record.text, mentions)
-    return FactReading(tuple(mentions.values()), tuple(unique), tuple(concepts))
+    return FactReading(tuple(mentions.values()), tuple(relations), tuple(concepts))
+
+
+def _relations(
+    text: str,
+    mentions: dict[str, Mention],
+    subject: str | None,
+    attributes: list[tuple[str, str, str]],
+) -> list[tuple[str, str, str]]:
+    """The attribute relation, then what the clause parser reads from the text (a pair the
+    attribute already relates keeps the attribute alone), then ``mentioned_with`` for the
+    entities the text names that no relation reached: from the subject when there is one,
+    else between neighbours in reading order."""
+    surfaces = {name: [m.surface, name] for name, m in mentions.items()}
+    covered = {frozenset((s, t)) for s, _, t in attributes}
+    out = list(attributes)
+    for source, predicate, target in text_relations(text, surfaces):
+        triple = (source, predicate, target)
+        if source == target or frozenset((source, target)) in covered or triple in out:
+            continue
+        out.append(triple)
+    related = {n for s, _, t in out for n in (s, t)}
+    spots = [name for _, _, name in _positions(text, mentions)]
+    loose = [n for n in spots if n not in related]
+    if subject is not None and subject in spots:
+        out.extend((subject, "mentioned_with", n) for n in loose if n != subject)
+    elif not out:
+        out.extend((a, "mentioned_with", b) for a, b in pairwise(spots))
+    elif loose:
+        anchor = out[0][0]
+        out.extend((anchor, "mentioned_with", n) for n in loose if n != anchor)
+    return out
 
 
 def _mention_name(name: str, subject: str) -> str:
@@ -254,51 +277,6 @@ def _positions(text: str, mentions: dict[str, Mention]) -> list[tuple[int, int, 
                 found.append((at, at + len(needle), name))
                 break
     return sorted(found)
-
-
-def _possessives(text: str, mentions: dict[str, Mention]) -> list[tuple[str, str, str]]:
-    out = []
-    spots = _positions(text, mentions)
-    for (start, end, owner), (start2, _, other) in pairwise(spots):
-        between = text[end:start2]
-        match = re.fullmatch(r"['\u2019]s\s+((?:[a-z]+\s+){0,2}?[a-z]+)\s+", between)
-        if match and start >= 0:
-            out.append((other, _predicate(match.group(1).split()[-1] + "_of"), owner))
-    return out
-
-
-def _verb_relations(
-    text: str, subject: str | None, mentions: dict[str, Mention], skip: set[str]
-) -> list[tuple[str, str, str]]:
-    spots = _positions(text, mentions)
-    if subject is None:
-        names = [name for _, _, name in spots]
-        return [(a, "mentioned_with", b) for a, b in pairwise(names)]
-    where = next(((s, e) for s, e, n in spots if n == subject), None)
-    out = []
-    for start, _, name in spots:
-        if name == subject or name in skip:
-            continue
-        if where is None or start < where[1]:
-            out.append((subject, "mentioned_with", name))
-            continue
-        words = [
-            w.lower().strip("'\u2019")
-            for w in _WORD.findall(text[where[1] : start])
-            if len(w.strip("'\u2019")) > 1
-        ]
-        if len(words) > MAX_SPAN_WORDS:
-            out.append((subject, "mentioned_with", name))
-            continue
-        verbs = [w for w in words if w not in _AUXILIARIES and w not in _PREPOSITIONS]
-        verb = next((w for w in verbs if w not in STOPWORDS), None)
-        preposition = next((w for w in reversed(words) if w in _PREPOSITIONS), None)
-        if verb is None:
-            predicate = preposition or "related_to"
-        else:
-            predicate = f"{verb}_{preposition}" if preposition else verb
-        out.append((subject, _predicate(predicate), name))
-    return out
 
 
 # the working copy of one update ----------------------------------------------------------------

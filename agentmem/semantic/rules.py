@@ -11,22 +11,26 @@ fact when it is a statement worth keeping:
 
 Dates are resolved against the time the episode was said (:func:`agentmem.timeparse.resolve_dates`)
 and written into the fact ("yesterday" -> "on 7 May 2023"); the first one is the fact's event
-time. Entities are capitalised spans (names, places, organisations) and the speaker. Preferences,
-plans and single-valued attributes (lives in, works at, occupation, married to, relationship
-status, age, favourite X, likes X) are recognised by patterns; an attribute gives the fact a
-``slot`` (subject + attribute) under which a later, different value is a contradiction.
+time. Entities are capitalised spans (names, places, organisations), "the <Name> <noun>"
+phrases ("the LGBTQ support group") and the speaker; a name opening a sentence counts when it
+reads as the subject ("Caroline went ..."), and a third-person fact's subject is the entity it
+opens with (:func:`leading_subject`). Preferences, plans and single-valued attributes (lives
+in, works at, occupation, married to, relationship status, age, favourite X, likes X) are
+recognised by patterns; an attribute gives the fact a ``slot`` (subject + attribute) under
+which a later, different value is a contradiction.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from agentmem.semantic.episodes import Episode, Turn
 from agentmem.semantic.schema import ExtractedFact, FactType
 from agentmem.timeparse import resolve_dates
 
-RULES_VERSION = "rules-v1"
+RULES_VERSION = "rules-v2"
+"""v2: entities and subjects of third-person statements (v1: first-person turns only)."""
 
 
 def _words(text: str) -> frozenset[str]:
@@ -56,6 +60,14 @@ FILLER = _words(
     lovely wonderful fantastic incredible true right exactly love loved yes agreed same tell
     told talk talking chat chatting catch soon later bye see seeing time"""
 )
+_INTRO_WORDS = _words(
+    """yesterday today tonight tomorrow meanwhile afterwards afterward later lately recently
+    finally eventually sadly luckily fortunately unfortunately hopefully apparently suddenly
+    ago earlier morning afternoon evening night week weekend month year day days weeks months
+    years last next once twice two three four five six seven eight nine ten several"""
+)
+"""Words that open a sentence before its subject ("Yesterday Maya ran ...") without naming
+anything: never an entity, and no obstacle to the name after them being the subject."""
 _SENTENCE_STARTERS = (
     STOPWORDS
     | FILLER
@@ -63,6 +75,7 @@ _SENTENCE_STARTERS = (
         """please maybe perhaps anyway anyways btw actually honestly basically besides plus
     what how why when where who which let lets take check keep enjoy wish remember imagine"""
     )
+    | _INTRO_WORDS
 )
 _MONTHS_DAYS = _words(
     """january february march april may june july august september october november december
@@ -340,7 +353,7 @@ _CLAUSE_BREAK = re.compile(
 )
 _WORD = re.compile(r"[A-Za-z][A-Za-z'\u2019-]*")
 _CAPITALISED = re.compile(
-    r"\b[A-Z][\w'\u2019&.-]*(?:\s+(?:of|the|de|da|van|von|del|and|&)?\s*[A-Z][\w'\u2019&.-]*)*"
+    r"\b[A-Z][\w'\u2019&.-]*(?:\s+(?:of|for|the|de|da|van|von|del|&)?\s*[A-Z][\w'\u2019&.-]*)*"
 )
 _ACRONYM = re.compile(r"\b[A-Z]{2,}[A-Z0-9+]*\b")
 
@@ -451,12 +464,19 @@ def content_words(text: str, *, ignore: Iterable[str] = ()) -> set[str]:
 
 
 def entities_in(text: str, *, known: Iterable[str] = ()) -> list[str]:
-    """Capitalised spans that name people, places, organisations or things (not the first word
-    of a sentence unless it is a known name), and acronyms."""
+    """Capitalised spans that name people, places, organisations or things, and acronyms.
+
+    The first word of a sentence is a name when it is a known name, or reads as the
+    sentence's subject: a verb, a possessive or an apposition follows it ("Caroline went",
+    "Caroline's sister", "Ines, Maya's sister,"). A name after "the" takes the one or two
+    nouns it qualifies ("the LGBTQ support group", "the Kafka project"): that is the thing
+    meant, not the name alone."""
     names = {k.lower() for k in known}
     found: list[str] = []
     for sentence in split_sentences(text):
+        spans: list[str] = []
         for m in _CAPITALISED.finditer(sentence):
+            possessive = bool(re.search(r"['\u2019]s$", m.group(0)))
             span = re.sub(r"['\u2019]s$", "", m.group(0)).strip(" .&-")
             words = span.split()
             if not words:
@@ -474,25 +494,135 @@ def entities_in(text: str, *, known: Iterable[str] = ()) -> list[str]:
                 at_start
                 and len(words) == 1
                 and span.lower() not in names
+                and not possessive
                 and not _looks_like_subject(sentence, m.end())
             ):
                 continue
-            found.append(span)
+            if not possessive:
+                span += _qualified_nouns(sentence, m.start(), m.end())
+            spans.append(span)
+        found.extend(spans)
         for m in _ACRONYM.finditer(sentence):
-            if m.group(0) not in ("I", "OK", "LOL", "OMG", "TV", "BTW", "AM", "PM"):
-                found.append(m.group(0))
+            acronym = m.group(0)
+            if acronym in ("I", "OK", "LOL", "OMG", "TV", "BTW", "AM", "PM"):
+                continue
+            if any(acronym != s and re.search(rf"\b{acronym}\b", s) for s in spans):
+                continue  # part of a longer name ("the LGBTQ support group")
+            found.append(acronym)
     return list(dict.fromkeys(e for e in found if len(e) > 1))
 
 
-def _looks_like_subject(sentence: str, end: int) -> bool:
-    """Whether the word after a sentence-initial capitalised word reads as its verb."""
-    rest = sentence[end:].split()
-    if not rest:
-        return False
-    nxt = rest[0].lower().strip(",.!?")
-    return nxt in ("is", "was", "has", "had", "and", "will", "can", "lives", "works") or (
-        nxt.endswith(("ed", "s")) and nxt not in STOPWORDS
+_NOUN_AFTER_NAME = re.compile(r"\s+([a-z][a-z-]{2,})(?:\s+([a-z][a-z-]{2,}))?")
+_NOT_NOUNS = _words(
+    """to in at on with for from about into onto by of near under over after before during
+    through across around toward towards against among between and or but nor so yet than
+    as while where when who whom whose which that because since until unless though"""
+)
+
+
+def _qualified_nouns(sentence: str, start: int, end: int) -> str:
+    """The nouns a name after "the" qualifies, with a leading space (" support group" in "the
+    LGBTQ support group"), else "". Verbs, adverbs and function words end the phrase."""
+    if not re.search(r"\bthe\s+$", sentence[:start], re.IGNORECASE):
+        return ""
+    m = _NOUN_AFTER_NAME.match(sentence, end)
+    if m is None:
+        return ""
+    nouns: list[str] = []
+    for word in (m.group(1), m.group(2)):
+        if word is None or not _is_noun_like(word):
+            break
+        nouns.append(word)
+    return "".join(f" {w}" for w in nouns)
+
+
+def _is_noun_like(word: str) -> bool:
+    w = word.lower()
+    return not (
+        w in STOPWORDS
+        or w in _NOT_NOUNS
+        or w in FILLER
+        or w in _INTRO_WORDS
+        or w in _MODALS
+        or w in _IRREGULAR_PAST
+        or w.endswith(("ed", "ly", "n't"))
     )
+
+
+_SUBJECT_FOLLOWERS = _words(
+    """is was has had and will can are were does did would could should may might must
+    lives works wants"""
+)
+
+
+_SUBJECT_ADVERBS = _words(
+    """never also just still often always already now recently finally once even only
+    sometimes usually rarely seldom soon then not"""
+)
+
+
+def _looks_like_subject(sentence: str, end: int) -> bool:
+    """Whether a sentence-initial capitalised word reads as the sentence's subject: the word
+    after it reads as its verb ("Caroline went", "Maya lives"), or an apposition follows
+    ("Ines, Maya's sister, ..."; "Tomas, who ...")."""
+    rest = sentence[end:]
+    if re.match(r",\s+(?:who|whose|a|an|the|[A-Z][\w.]*['\u2019]s)\b", rest):
+        return True
+    words = rest.split()
+    while len(words) > 1 and (
+        words[0].lower() in _SUBJECT_ADVERBS or re.fullmatch(r"[a-z]{3,}ly", words[0])
+    ):
+        words = words[1:]  # "Maya never visited", "Maya finally moved"
+    if not words:
+        return False
+    nxt = words[0].lower().strip(",.!?")
+    if nxt == "and" and len(words) > 1:  # "Melanie and Caroline ...", "Leo and his son ..."
+        return words[1][:1].isupper() or words[1].lower() in ("her", "his", "their", "my")
+    return (
+        nxt in _SUBJECT_FOLLOWERS
+        or nxt in _IRREGULAR_PAST
+        or (nxt.endswith(("ed", "s")) and nxt not in STOPWORDS)
+    )
+
+
+_INTRO = re.compile(
+    r"^(?:(?:on|in|at|by|during|since|from|around|about|until|over) [^,]{1,40}, |"
+    r"(?:after|before|when|while|once|as) [^,]{1,60}, |"
+    r"(?:(?:"
+    + "|".join(sorted(_INTRO_WORDS | {"this", "that", "the", "a", "then", "now", "so"}))
+    + r"|\d+(?:st|nd|rd|th)?|[A-Z][a-z]+ \d{1,2}|"
+    + "|".join(sorted(_MONTHS_DAYS))
+    + r"),? )+)",
+    re.IGNORECASE,
+)
+
+
+_NOBODY = _words("everyone everybody someone somebody anyone anybody nobody")
+
+
+def leading_subject(clause: str, entities: Sequence[str]) -> str | None:
+    """The entity a third-person clause is about: the one it opens with, after an
+    introductory time or place phrase ("On 7 May 2023, Caroline went ..." -> "Caroline").
+    "X's <noun> Y ..." is about Y ("Maya's sister Ines is visiting" -> "Ines")."""
+    rest = clause
+    while (m := _INTRO.match(rest)) is not None and m.end() > 0:
+        rest = rest[m.end() :]
+    for entity in sorted(entities, key=len, reverse=True):
+        if not rest.startswith(entity) or rest[len(entity) : len(entity) + 1].isalnum():
+            continue
+        if entity.lower() in _NOBODY or (" " not in entity and entity.endswith("ing")):
+            return None  # "Everyone enjoyed ...", "Swimming helps ..."
+        after = rest[len(entity) :]
+        m = re.match(
+            r"['\u2019]s (?:[a-z]+ ){1,2}?(?P<head>[A-Z][\w.'-]*(?: [A-Z][\w.'-]*)*)", after
+        )
+        if m is not None:
+            head = next((e for e in entities if m["head"].startswith(e)), None)
+            return head
+        if after[:1] in ("'", "\u2019"):
+            return None
+        return entity
+    return None
 
 
 def _clean_value(raw: str, attribute: str) -> str | None:
@@ -667,6 +797,8 @@ class RulesExtractor:
         if subject is None and first_person:
             subject = speaker
         entities = entities_in(rewritten, known=names)
+        if subject is None:
+            subject = leading_subject(rewritten, entities)
         if first_person and speaker not in entities:
             entities.insert(0, speaker)
         if subject and subject not in entities and subject.split("'")[0] not in entities:
@@ -699,6 +831,7 @@ __all__ = [
     "content_words",
     "entities_in",
     "find_slot",
+    "leading_subject",
     "normalise_value",
     "split_clauses",
     "split_sentences",

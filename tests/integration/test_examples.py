@@ -34,6 +34,7 @@ def test_quickstart_runs_offline_end_to_end() -> None:
     assert "where Maya lives, as of now: Maya moved to Eastgate" in out
     assert "procedure recalled for a new task: For tasks like" in out  # experience memory
     assert "Maya's community: " in out and "Northwind Logistics" in out  # knowledge graph
+    assert "Tomas -manager_of-> Maya" in out and "Ines -sister_of-> Maya" in out
     assert "mem.search in Maya's scope finds the same memory: 'Maya prefers a window" in out
     assert "trained v1 on " in out  # a retriever adapter trained and registered
     assert "another user with Maya's key -> 403" in out and "no key -> 401" in out  # REST API

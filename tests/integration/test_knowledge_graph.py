@@ -121,6 +121,54 @@ def test_inline_facts_build_the_graph_with_time(shared: Memory, user: str) -> No
         mem.graph.neighbors("Mayya", user_id=user)
 
 
+def test_third_person_facts_build_the_graph(shared: Memory, user: str) -> None:
+    """A dated third-person statement, as applications write facts, gives its entities and
+    relations (no speaker prefix, no LLM); so does a fact stored as it is."""
+    mem = shared
+    mem.add(
+        "Caroline went to the LGBTQ support group with Melanie.",
+        user_id=user,
+        event_time="2023-05-07T10:00:00+00:00",
+        infer=True,
+    )
+    around = {
+        (n.relation.predicate, n.direction, n.entity.name)
+        for n in mem.graph.neighbors("Caroline", user_id=user)
+    }
+    assert around == {
+        ("went_to", "out", "LGBTQ support group"),
+        ("went_with", "out", "Melanie"),
+    }
+    (went,) = [n for n in mem.graph.neighbors("Melanie", user_id=user)]
+    assert went.relation.valid_from is not None
+    assert went.relation.valid_from.date().isoformat() == "2023-05-07"
+    mem.add("Ines, Maya's sister, lives in Porto.", user_id=user, kind="semantic")
+    ines = {
+        (n.relation.predicate, n.entity.name) for n in mem.graph.neighbors("Ines", user_id=user)
+    }
+    assert ines == {("sister_of", "Maya"), ("lives_in", "Porto")}
+
+
+def test_demo_relations_read_the_right_way_round(shared: Memory, user: str) -> None:
+    """The quickstart's sentence: Tomas is Maya's manager and asked her to lead the project
+    (it used to read "Maya -manager_to-> Kafka")."""
+    mem = shared
+    mem.add(
+        "Maya: My manager Tomas asked me to lead the Kafka project at Northwind Logistics.",
+        user_id=user,
+        event_time="2024-06-20T07:10:00+00:00",
+        infer=True,
+    )
+    (entry,) = mem.graph.timeline("Maya", user_id=user)
+    edges = {(r.source_name, r.predicate, r.target_name) for r in entry.relations}
+    assert edges == {
+        ("tomas", "manager_of", "maya"),
+        ("tomas", "asked", "maya"),
+        ("maya", "lead", "kafka project"),
+        ("maya", "lead_at", "northwind logistics"),
+    }
+
+
 def test_the_graph_channel_answers_a_two_hop_question(graph_mem: Memory) -> None:
     ids = facts(graph_mem, "u", WORLD, valid_from="2023-01-01T00:00:00+00:00")
     hits = graph_mem.search("Which city is Ines's employer in?", user_id="u", k=3)

@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agentmem.errors import ValidationError
 from agentmem.graph import Community, GraphChange, GraphState, partition_key
@@ -22,6 +24,7 @@ from agentmem.graph.recall import (
     query_seeds,
     rank_states,
 )
+from agentmem.graph.relations import text_relations
 from agentmem.graph.resolve import Candidate, Resolver, normalise
 from agentmem.models import MemoryKind, MemoryRecord, Scope
 from agentmem.settings import GraphSettings
@@ -134,6 +137,85 @@ def test_attribute_possessive_and_verb_relations() -> None:
         )
     )
     assert ("maya", "ended_works_at", "acme") in ended.relations
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "Caroline went to the LGBTQ support group with Melanie.",
+            {
+                ("caroline", "went_to", "lgbtq support group"),
+                ("caroline", "went_with", "melanie"),
+            },
+        ),
+        (
+            "Maya's manager Tomas asked Maya to lead the Kafka project at Northwind Logistics.",
+            {
+                ("tomas", "manager_of", "maya"),
+                ("tomas", "asked", "maya"),
+                ("maya", "lead", "kafka project"),
+                ("maya", "lead_at", "northwind logistics"),
+            },
+        ),
+        (
+            "Ines, Maya's sister, lives in Porto.",
+            {("ines", "sister_of", "maya"), ("ines", "lives_in", "porto")},
+        ),
+        (
+            "Tomas, who has worked at Northwind for ten years, manages Maya.",
+            {("tomas", "worked_at", "northwind"), ("tomas", "manages", "maya")},
+        ),
+        (
+            "On 7 May 2023, Priya visited Kyoto with her cousin Arjun.",
+            {
+                ("priya", "visited", "kyoto"),
+                ("arjun", "cousin_of", "priya"),
+                ("priya", "visited_with", "arjun"),
+            },
+        ),
+        ("Melanie and Caroline painted a sunset.", {("melanie", "painted_with", "caroline")}),
+        (
+            "Sofia works at Nokia but lives in Tallinn.",
+            {("sofia", "works_at", "nokia"), ("sofia", "lives_in", "tallinn")},
+        ),
+        (
+            "Maya moved to Eastgate, and Tomas moved to Westbrook.",
+            {("maya", "moved_to", "eastgate"), ("tomas", "moved_to", "westbrook")},
+        ),
+        ("Maya was hired by Northwind Logistics.", {("maya", "hired_by", "northwind logistics")}),
+        ("Berlin is the capital of Germany.", {("berlin", "capital_of", "germany")}),
+        ("Pepper is Maya's rescue greyhound.", {("pepper", "greyhound_of", "maya")}),
+        ("Caroline wants to move to Sweden.", {("caroline", "move_to", "sweden")}),
+        ("Maya never visited Paris.", {("maya", "not_visited", "paris")}),
+    ],
+)
+def test_relations_of_a_third_person_fact_from_its_text_alone(
+    text: str, expected: set[tuple[str, str, str]]
+) -> None:
+    """A fact stored as it is (no extraction metadata): the clause parser reads who did what
+    to whom, with predicates that read the right way round."""
+    assert set(read_fact(fact(text)).relations) == expected
+
+
+_SALAD = "Maya Tomas Ines Porto Kafka the a to of with by and but who , . ; 's her was is went"
+_WORDS = st.sampled_from([*_SALAD.split(), "asked", "lead", "lives", "never", "not", "sister"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(words=st.lists(_WORDS, max_size=25))
+def test_the_clause_parser_takes_any_word_salad(words: list[str]) -> None:
+    """Whatever the text, relations join two different named entities of the fact."""
+    text = " ".join(words)
+    surfaces = {"maya": ["Maya"], "tomas": ["Tomas"], "ines": ["Ines"], "porto": ["Porto"]}
+    for source, predicate, target in text_relations(text, surfaces):
+        assert source != target and {source, target} <= set(surfaces)
+        assert predicate and predicate == predicate.lower()
+
+
+def test_entities_without_a_subject_are_co_mentions() -> None:
+    reading = read_fact(fact("In Paris, the team met Omar."))
+    assert reading.relations == (("paris", "mentioned_with", "omar"),)
 
 
 def test_rule_extraction_noise_is_not_an_entity() -> None:

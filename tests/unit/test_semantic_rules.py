@@ -26,7 +26,7 @@ from agentmem.semantic import (
 )
 from agentmem.semantic.decide import record_slot
 from agentmem.semantic.extractor import InferMode, infer_mode
-from agentmem.semantic.rules import find_slot, to_third_person
+from agentmem.semantic.rules import entities_in, find_slot, leading_subject, to_third_person
 from agentmem.settings import SemanticSettings
 from agentmem.timeparse import resolve_dates
 
@@ -167,6 +167,52 @@ def test_plain_notes_keep_third_person_statements() -> None:
     assert fact.slot == "alice|lives_in"
     # In a dialogue, a remark about someone else is not taken as a fact unless it sets one.
     assert texts("Tom: The transgender stories were so inspiring!") == []
+
+
+def test_third_person_statements_name_their_subject_and_entities() -> None:
+    (fact,) = facts("Caroline went to the LGBTQ support group with Melanie.")
+    assert fact.subject == "Caroline"
+    assert fact.entities == ["Caroline", "LGBTQ support group", "Melanie"]
+    (dated,) = facts("Yesterday Maya ran the city half marathon in Porto.")
+    assert dated.text == "On 7 May 2023 Maya ran the city half marathon in Porto."
+    assert (dated.subject, dated.entities) == ("Maya", ["Maya", "Porto"])
+    (owned,) = facts("Maya's sister Ines is visiting from Porto.")
+    assert owned.subject == "Ines" and owned.entities == ["Maya", "Ines", "Porto"]
+
+
+@pytest.mark.parametrize(
+    ("text", "entities"),
+    [
+        ("Caroline went to the LGBTQ support group.", ["Caroline", "LGBTQ support group"]),
+        ("Tomas asked Maya to lead the Kafka project.", ["Tomas", "Maya", "Kafka project"]),
+        ("Ines, Maya's sister, lives in Porto.", ["Ines", "Maya", "Porto"]),
+        ("Melanie and Caroline painted a sunset.", ["Melanie", "Caroline"]),
+        ("Caroline's friend Melanie gave her a necklace.", ["Caroline", "Melanie"]),
+        ("Two days ago Kenji sold his bike to Aiko.", ["Kenji", "Aiko"]),
+        ("Swimming helps Oscar relax.", ["Swimming", "Oscar"]),  # the graph drops gerunds
+        ("The weather was lovely all week.", []),
+        ("Honestly the food was great.", []),
+        ("We ate at Barnes & Noble Cafe.", ["Barnes & Noble Cafe"]),
+    ],
+)
+def test_sentence_initial_names_are_entities_when_they_read_as_the_subject(
+    text: str, entities: list[str]
+) -> None:
+    assert entities_in(text) == entities
+
+
+@pytest.mark.parametrize(
+    ("clause", "entities", "subject"),
+    [
+        ("On 7 May 2023, Caroline went home.", ["Caroline"], "Caroline"),
+        ("Last week Daniel joined Spotify.", ["Daniel", "Spotify"], "Daniel"),
+        ("Leo's daughter Emma started school.", ["Leo", "Emma"], "Emma"),
+        ("The team met Maya in Lisbon.", ["Maya", "Lisbon"], None),
+        ("Everyone enjoyed the picnic.", ["Everyone"], None),
+    ],
+)
+def test_leading_subject(clause: str, entities: list[str], subject: str | None) -> None:
+    assert leading_subject(clause, entities) == subject
 
 
 def test_assistant_turns_are_not_facts_about_a_person() -> None:
