@@ -96,8 +96,10 @@ def _condition(key: str, op_name: Any, value: Any) -> Condition:
                 f"{op.value} on {key!r} needs a number, got {_show(value)}; "
                 "store dates as numbers (e.g. epoch seconds) to range over them"
             )
-        if isinstance(value, float) and not math.isfinite(value):
-            raise InvalidFilter(f"{op.value} on {key!r} needs a finite number, got {value!r}")
+        # NaN compares false with everything, so the store and the index would disagree on
+        # it; the infinities are well ordered and mean "no bound".
+        if isinstance(value, float) and math.isnan(value):
+            raise InvalidFilter(f"{op.value} on {key!r} needs a number, got NaN")
         _check_int_range(key, op, value)
         return Condition(key, op, value)
     _check_equality_value(key, op, value)

@@ -448,6 +448,9 @@ def _execute(
         removed["buffer_turns"] = _clear_buffers(mem, clear_buffers)
     sync_outbox(backends)
     removed["raced_writes"] = _sweep(backends, job)
+    removed["communities_refreshed"] = _refresh_communities(mem, job)
+    if job.purge:
+        removed["files_rewritten"] = _erase_files(backends)
     for key, value in removed.items():
         report.removed[key] = report.removed.get(key, 0) + value
     report.status = RETRAIN_PENDING if report.adapters_tainted else DONE
@@ -591,6 +594,42 @@ def _graph_partitions(backends: Backends, ids: list[str]) -> int:
         for p in graph.partitions_holding(kind, ids)
     }
     return len(keys)
+
+
+def _refresh_communities(mem: Memory, job: sql.ForgetJob) -> int:
+    """Recompute the communities of the forget's scope: their summaries name entities, and a
+    partition whose entities are all gone drops them (they are derived, rebuilt on demand)."""
+    backends = mem.backends
+    graph = getattr(backends, "graph", None)
+    scope = _scope_from_str(job.scope)
+    if graph is None or not backends.settings.graph.enabled or scope is None:
+        return 0
+    from agentmem.graph.communities import ensure_communities, llm_summariser
+
+    refreshed = 0
+    graph.forget_cache()
+    for partition in graph.partitions(scope):
+        state = graph.state(partition)
+        ensure_communities(graph, state, backends.settings.graph, llm_summariser(mem.settings))
+        refreshed += 1
+    return refreshed
+
+
+def _erase_files(backends: Backends) -> int:
+    """Erasure down to the bytes (``purge=True``): an embedded vector index is rewritten from
+    the store (its write-ahead log and payload pages kept deleted points), and the store's
+    files are compacted (free pages, write-ahead log). Returns how many were rewritten."""
+    from agentmem.indexing import reindex
+
+    rewritten = 0
+    with backends.index_lock:
+        if backends.index.erases_files and backends.index.erase_files():
+            rewritten += 1
+    if rewritten:
+        reindex(backends)
+    if backends.store.erase_free_space():
+        rewritten += 1
+    return rewritten
 
 
 def _drop_links(backends: Backends, ids: Sequence[str]) -> int:

@@ -44,7 +44,7 @@ from agentmem.models import (
     utcnow,
 )
 from agentmem.stores._utility_sql import FeedbackWrite, UtilityRow
-from agentmem.validation import check_text
+from agentmem.validation import check_text, show
 
 ARCHIVED_KEY = "archived"
 """Metadata key of an archived memory (the key ``agentmem.retrieval`` leaves out of search;
@@ -215,10 +215,13 @@ def check_reward(backends: Backends, reward: Any) -> float:
         raise ValidationError(
             f"reward must be a number in [{low}, {high}], got {type(reward).__name__}"
         )
-    value = float(reward)
+    try:
+        value = float(reward)
+    except OverflowError:  # an int past the float range is outside any declared range
+        value = math.inf
     if not math.isfinite(value) or not low <= value <= high:
         raise ValidationError(
-            f"reward {reward!r} is outside the declared range [{low}, {high}] "
+            f"reward {show(reward)} is outside the declared range [{low}, {high}] "
             "(Settings.utility.reward_range); e.g. 1.0 for success, -1.0 for failure"
         )
     return value

@@ -187,11 +187,15 @@ def check_importance(value: Any, default: float = 0.5) -> float:
     """A number in [0, 1]."""
     if value is None:
         return default
-    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
-        raise InvalidMetadata(f"importance must be a number in [0, 1], got {value!r}")
-    if not 0.0 <= float(value) <= 1.0:
-        raise InvalidMetadata(f"importance must be in [0, 1], got {value}")
-    return float(value)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidMetadata(f"importance must be a number in [0, 1], got {show(value)}")
+    try:
+        number = float(value)
+    except OverflowError:  # an int past the float range
+        number = math.inf
+    if math.isnan(number) or not 0.0 <= number <= 1.0:
+        raise InvalidMetadata(f"importance must be in [0, 1], got {show(value)}")
+    return number
 
 
 def check_k(k: Any, *, limit: int = 1000, what: str = "k") -> int:

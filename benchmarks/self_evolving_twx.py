@@ -23,6 +23,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -186,6 +187,17 @@ def summarise(
     }
 
 
+def _game_worker(
+    name: str, options: dict[str, Any], embedder: Embedder | None = None
+) -> dict[str, list[Run]]:
+    """One game's runs in a fresh temporary directory (a process of its own under
+    ``--jobs``)."""
+    offline()
+    shared = embedder if embedder is not None else CachingEmbedder(default_embedder(None))
+    with tempfile.TemporaryDirectory(prefix="agentmem-twx-") as tmp:
+        return run_game(name, embedder=shared, workdir=Path(tmp), **options)
+
+
 def run_experiment(
     *,
     games: Sequence[str] = tuple(GAMES),
@@ -195,27 +207,32 @@ def run_experiment(
     window: int = 20,
     embedder: Embedder | None = None,
     conditions: Sequence[str] = tuple(CONDITIONS),
+    jobs: int = 1,
 ) -> dict[str, Any]:
-    """Every condition on every game and seed; results as plain data (see :func:`summarise`)."""
+    """Every condition on every game and seed; results as plain data (see :func:`summarise`).
+    ``jobs`` > 1 plays that many games at once, each in its own process."""
     if episodes < 1 or test_games < 1 or window < 1 or not seeds:
         raise ValueError("episodes, test games, window and seeds must be positive / non-empty")
     unknown = sorted(set(games) - set(GAMES))
     if unknown:
         raise ValueError(f"unknown games {unknown}; choose from {sorted(GAMES)}")
     offline()
-    shared = CachingEmbedder(default_embedder(embedder))
-    all_runs = {}
-    with tempfile.TemporaryDirectory(prefix="agentmem-twx-") as tmp:
+    all_runs: dict[str, dict[str, list[Run]]] = {}
+    options = {
+        "seeds": list(seeds),
+        "episodes": episodes,
+        "test_games": test_games,
+        "conditions": list(conditions),
+    }
+    if jobs > 1 and len(games) > 1:
+        # One process per game (each with its own embedder and Java server).
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            futures = {name: pool.submit(_game_worker, name, options) for name in games}
+            all_runs = {name: f.result() for name, f in futures.items()}
+    else:
+        shared = CachingEmbedder(default_embedder(embedder))
         for name in games:
-            all_runs[name] = run_game(
-                name,
-                seeds=seeds,
-                episodes=episodes,
-                test_games=test_games,
-                embedder=shared,
-                workdir=Path(tmp),
-                conditions=conditions,
-            )
+            all_runs[name] = _game_worker(name, options, shared)
     results = summarise(all_runs, window=window, episodes=episodes)
     results.update(seeds=list(seeds), test_games=test_games, conditions=list(conditions))
     results["settings"] = {
@@ -321,7 +338,9 @@ def render_markdown(results: dict[str, Any], plot: Path | None) -> str:
         "## Self-evolving agents on TextWorldExpress (an outside benchmark)",
         "",
         f"Run {results['date']} with `{results['command']}` in {results['wall_seconds']:.0f} s "
-        f"under `nice -n 10`. Machine: {machine_line(results['machine'])}. "
+        f"({results.get('jobs', 1)} game(s) at once). Machine: "
+        f"{machine_line(results['machine'])}; load average at the end "
+        f"{results.get('load_end', '?')}. "
         f"textworld-express {results['versions'].get('textworld-express')}.",
         "",
         "**This section is measured on TextWorldExpress** (Jansen & Côté, 2022), public text "
@@ -382,9 +401,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--games", nargs="+", default=list(GAMES), choices=list(GAMES))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--episodes", type=int, default=100, help="training games per seed")
-    parser.add_argument("--test-games", type=int, default=40, help="test-fold games per seed")
+    parser.add_argument("--episodes", type=int, default=60, help="training games per seed")
+    parser.add_argument("--test-games", type=int, default=30, help="test-fold games per seed")
     parser.add_argument("--window", type=int, default=20, help="episodes per curve point")
+    parser.add_argument(
+        "--jobs", type=int, default=1, help="games played at once, one process each"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS_MD, help="Markdown results file")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="JSON results file")
     parser.add_argument("--plot", type=Path, default=DEFAULT_PLOT, help="learning-curve PNG")
@@ -403,6 +425,7 @@ def main(argv: Sequence[str] | None = None, *, embedder: Embedder | None = None)
         test_games=args.test_games,
         window=args.window,
         embedder=embedder,
+        jobs=args.jobs,
     )
     results.update(
         benchmark="self_evolving_twx",
@@ -411,6 +434,8 @@ def main(argv: Sequence[str] | None = None, *, embedder: Embedder | None = None)
         machine=info,
         versions=package_versions(["textworld-express", "agentmem"]),
         wall_seconds=time.perf_counter() - started,
+        jobs=args.jobs,
+        load_end=[round(x, 2) for x in os.getloadavg()],
     )
     plot = project_path(args.plot) if args.plot else None
     if plot is not None:

@@ -48,7 +48,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from agentmem import Memory, Outcome, PlannedCall, Procedure, ProcedureStatus, Step, plan_call
+from agentmem import (
+    Memory,
+    Outcome,
+    PlannedCall,
+    Procedure,
+    ProcedureStatus,
+    ProcedureType,
+    Step,
+    plan_call,
+)
 from agentmem.errors import BackendUnavailable
 
 PREPOSITIONS = ("in", "on", "to", "with", "from", "into")
@@ -60,6 +69,15 @@ MAX_OBSERVATION = 300
 MAX_RECORDED_STEPS = 150
 PATIENCE = 5
 """Exploration moves an agent spends on one goal before it gives the goal up."""
+SAME_ENTITY = 0.9
+"""Similarity at or above which a past entity counts as the one in view: only then are the
+commands that lost score on it avoided (a scarf's wrong places say nothing of an umbrella's)."""
+SKILLS = 3
+"""Best-supported skills (sequence procedures) whose actions guide a procedure agent's
+exploration."""
+SKILL_BIAS = 0.75
+"""How often such an agent explores with a skill's action (when one is valid and not yet
+played this episode) rather than any valid action."""
 
 
 @dataclass(frozen=True)
@@ -411,7 +429,10 @@ class TrajectoryAgent:
         self.procedures: list[Procedure] = []
         self.explore_next = False
         self.avoid: set[str] = set()
-        """Commands that lost score on similar entities before: exploration avoids them."""
+        """Commands that lost score (on similar entities before, or in this episode):
+        exploration avoids them."""
+        self.skills: set[str] = set()
+        """Actions the game's learned skills use: exploration prefers them."""
 
     # episode lifecycle
 
@@ -425,10 +446,14 @@ class TrajectoryAgent:
         self.avoid = set()
         self.text = observation.lower()
         self.procedures = self._procedures()
+        self.skills = self._skills()
         self._recall(valid)
 
     def _procedures(self) -> list[Procedure]:
         return []
+
+    def _skills(self) -> set[str]:
+        return set()
 
     def family(self) -> str:
         """The task family every experience of this game is filed under."""
@@ -451,11 +476,17 @@ class TrajectoryAgent:
                 self.goals.append(Goal(entity, command, source, score))
 
     def finished(self) -> set[str]:
-        """Entities whose goals are all reached: exploration leaves them alone."""
-        by_entity: dict[str, bool] = {}
+        """Entities whose goals (two or more: a fact such as "take it, then put it in the
+        dishwasher") are all reached with reward: exploration leaves them alone. An entity
+        with one goal reached ("take it") is not finished: what comes next is still unknown."""
+        goals: dict[str, list[Goal]] = {}
         for g in self.goals:
-            by_entity[g.entity] = by_entity.get(g.entity, True) and g.done and g.reward > 0
-        return {e for e, done in by_entity.items() if done}
+            goals.setdefault(g.entity, []).append(g)
+        return {
+            e
+            for e, gs in goals.items()
+            if len(gs) >= 2 and all(g.done and g.reward > 0 for g in gs)
+        }
 
     def explore(self, valid: Sequence[str]) -> str:
         """An exploratory move that neither touches a finished entity nor repeats what lost
@@ -463,8 +494,12 @@ class TrajectoryAgent:
         done = self.finished()
         keep = [
             c for c in valid if c not in self.avoid and not done & set(parse_command(c)[1].values())
-        ]
-        return self.explorer.choose(keep or valid)
+        ] or list(valid)
+        preferred = [c for c in keep if parse_command(c)[0] in self.skills]
+        fresh = [c for c in preferred if c not in self.explorer.played]
+        if fresh and self.explorer.rng.random() < SKILL_BIAS:
+            return self.explorer.choose(fresh)
+        return self.explorer.choose(keep)
 
     def _facts(self, entity: str) -> list[tuple[str, str, float]]:
         """Goal commands for ``entity``, voted by the successful similar experiences (at or
@@ -484,8 +519,10 @@ class TrajectoryAgent:
                 continue
             meta = past.record.metadata
             old = str(meta.get("entity", past.task))
-            for bad in meta.get("penalised", []):
-                self.avoid.add(substitute(str(bad), old, entity))
+            if match.similarity >= SAME_ENTITY:  # what lost score on this very entity
+                self.avoid.update(
+                    substitute(str(bad), old, entity) for bad in meta.get("penalised", [])
+                )
             for i, item in enumerate(meta.get("rewarded", [])):
                 command = substitute(str(item["command"]), old, entity)
                 _, args = parse_command(command)
@@ -542,6 +579,8 @@ class TrajectoryAgent:
         if turn.moved:
             self.explorer.played.add(turn.command)
             self.text += " " + turn.observation.lower()
+            if turn.reward < 0:
+                self.avoid.add(turn.command)
         goal = self.current
         if goal is not None and self.queue:
             head = render_command(self.queue[0].action, self.queue[0].args)
@@ -668,6 +707,19 @@ class ProcedureAgent(TrajectoryAgent):
 
     def _plan(self, action: str, args: dict[str, str]) -> list[PlannedCall]:
         return plan_call(self.procedures, action, args)
+
+    def _skills(self) -> set[str]:
+        """The actions of the game's best-supported skills (``sequence`` procedures, at most
+        :data:`SKILLS`), and those preconditions require: exploration prefers them."""
+        sequences = [p for p in self.procedures if p.type is ProcedureType.SEQUENCE]
+        sequences.sort(key=lambda p: -p.support)
+        actions = {a for p in sequences[:SKILLS] for a in p.spec.get("actions", [])}
+        actions |= {
+            str(p.spec.get("requires"))
+            for p in self.procedures
+            if p.type is ProcedureType.PRECONDITION
+        }
+        return actions
 
     def _verdicts(self, entity: str) -> dict[str, bool]:
         """Each procedure followed for ``entity``'s goals helped when the goal was valid at its

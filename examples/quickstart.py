@@ -42,7 +42,7 @@ def show_hits(query: str, hits: list[SearchHit]) -> None:
     table.add_column("score", justify="right")
     table.add_column("when")
     table.add_column("memory")
-    table.add_column("channel ranks", style="dim")
+    table.add_column("channel ranks", style="dim", max_width=18)  # the memory text gets the room
     for rank, hit in enumerate(hits, start=1):
         when = hit.record.event_time.date().isoformat() if hit.record.event_time else "-"
         ranks = " ".join(f"{name}:{c.rank}" for name, c in hit.channels.items())

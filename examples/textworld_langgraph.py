@@ -44,7 +44,7 @@ from benchmarks.twx_world import (
 
 console = Console()
 GAME = GAMES["twc"]
-TRAIN_GAMES, TEST_GAMES = 30, 10
+TRAIN_GAMES, TEST_GAMES = 24, 8
 
 
 class EpisodeState(TypedDict, total=False):

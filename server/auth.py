@@ -15,7 +15,7 @@ A refusal is :class:`~agentmem.errors.PermissionDenied` (HTTP 403) saying what t
 
 from __future__ import annotations
 
-from agentmem.errors import PermissionDenied
+from agentmem.errors import InvalidScope, PermissionDenied
 from agentmem.models import Scope
 from server.keys import ApiKey
 
@@ -29,7 +29,17 @@ def authorise(
     thread_id: str | None = None,
 ) -> Scope:
     """The scope the request acts in, with the key's org filled in; PermissionDenied if the
-    key may not act there."""
+    key may not act there. Ids are compared in canonical form (``Scope.of`` normalises them),
+    so ``" alice "`` is ``alice`` for the key's bounds exactly as for the store."""
+    wanted = Scope.of(
+        org_id=key.org_id if org_id is None else org_id,
+        user_id=user_id,
+        agent_id=agent_id,
+        thread_id=thread_id,
+    )
+    org_id = None if org_id is None else wanted.org_id
+    user_id, agent_id, thread_id = wanted.user_id, wanted.agent_id, wanted.thread_id
+    key = _canonical(key)
     if org_id is not None and org_id != key.org_id:
         raise PermissionDenied(
             f"API key {key.id} is bound to org {key.org_id!r}, not {org_id!r}; "
@@ -46,6 +56,23 @@ def authorise(
             f"got agent_id={agent_id!r}"
         )
     return Scope.of(org_id=key.org_id, user_id=user_id, agent_id=agent_id, thread_id=thread_id)
+
+
+def _canonical(key: ApiKey) -> ApiKey:
+    """The key with its bounds in canonical form (keys made before ids were normalised)."""
+
+    def canonical(field: str, value: str) -> str:
+        try:
+            return getattr(Scope.of(**{field: value}), field) or value
+        except InvalidScope:  # stored before a rule existed: compared as stored
+            return value
+
+    org = canonical("org_id", key.org_id)
+    users = tuple(canonical("user_id", u) for u in key.user_ids)
+    agents = tuple(canonical("agent_id", a) for a in key.agent_ids)
+    if (org, users, agents) == (key.org_id, key.user_ids, key.agent_ids):
+        return key
+    return key.model_copy(update={"org_id": org, "user_ids": users, "agent_ids": agents})
 
 
 def may_read(key: ApiKey, scope: Scope) -> bool:

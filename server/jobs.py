@@ -30,7 +30,7 @@ class ConsolidationJobs:
     def __init__(self, memory: Memory, on_done: Callable[[str], None] | None = None) -> None:
         self._memory = memory
         self._on_done = on_done
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="consolidation")
+        self._executor: ThreadPoolExecutor | None = None
         self._owners: dict[str, str] = {}
         self._lock = threading.Lock()
         self._celery_app: Celery | None = None
@@ -47,7 +47,14 @@ class ConsolidationJobs:
 
             consolidate(scope, run_id=run_id, stages=stages, celery_app=self._celery())
             return None
-        return self._executor.submit(self._run, run_id, scope, stages)
+        with self._lock:
+            # Made on first use and again after a shutdown: an app's lifespan may be entered
+            # more than once (test clients, schema fuzzers), and each start takes runs again.
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(
+                    max_workers=1, thread_name_prefix="consolidation"
+                )
+            return self._executor.submit(self._run, run_id, scope, stages)
 
     def _celery(self) -> Celery:
         """The Celery app of the server's settings (built once)."""
@@ -77,8 +84,11 @@ class ConsolidationJobs:
                 self._on_done(result)
 
     def shutdown(self) -> None:
-        """Finish every queued run, then stop the worker thread."""
-        self._executor.shutdown(wait=True)
+        """Finish every queued run, then stop the worker thread (a later run starts a new one)."""
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True)
 
 
 __all__ = ["ConsolidationJobs"]

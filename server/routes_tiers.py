@@ -210,6 +210,9 @@ def _adapter_info(version: Any) -> AdapterInfo:
         promoted=version.promoted,
         score=version.score(),
         base_score=version.base_score(),
+        tainted=version.tainted,
+        created=version.metadata.created,
+        metrics=dict(version.metadata.metrics),
     )
 
 

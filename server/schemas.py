@@ -271,6 +271,11 @@ class AdapterInfo(BaseModel):
     promoted: bool
     score: float | None = None
     base_score: float | None = None
+    tainted: bool = False
+    """Trained on a memory since forgotten: never served or promoted again."""
+    created: str | None = None
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    """Held-out evaluation and training figures recorded with the adapter."""
 
 
 class PromoteRequest(ScopeFields):

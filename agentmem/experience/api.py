@@ -46,7 +46,7 @@ from agentmem.models import (
     utcnow,
 )
 from agentmem.stores import RecordQuery
-from agentmem.validation import check_k, check_metadata, check_text
+from agentmem.validation import check_k, check_metadata, check_text, show
 
 _MAX_FAMILY_CHARS = 200
 CONTEXT_CHANNEL = "procedures"
@@ -62,15 +62,23 @@ def check_reward(value: Any, reward_range: tuple[float, float]) -> float | None:
         return None
     low, high = reward_range
     hint = "(AGENTMEM_EXPERIENCE__REWARD_RANGE); rescale the reward or declare another range"
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidExperience(
-            f"reward must be a finite number in [{low:g}, {high:g}], got {value!r} {hint}"
+            f"reward must be a finite number in [{low:g}, {high:g}], got {show(value)} {hint}"
         )
-    if not low <= value <= high:
+    try:
+        number = float(value)
+    except OverflowError:  # an int past the float range
+        number = math.inf
+    if not math.isfinite(number):
         raise InvalidExperience(
-            f"reward {value:g} is outside the declared range [{low:g}, {high:g}] {hint}"
+            f"reward must be a finite number in [{low:g}, {high:g}], got {show(value)} {hint}"
         )
-    return float(value)
+    if not low <= number <= high:
+        raise InvalidExperience(
+            f"reward {number:g} is outside the declared range [{low:g}, {high:g}] {hint}"
+        )
+    return number
 
 
 def check_used(used: Any, outcome: Outcome) -> dict[str, Outcome]:

@@ -330,7 +330,10 @@ def ensure_communities(
     """Recompute a partition's communities if it changed since they were computed; returns
     the (possibly reloaded) state."""
     for attempt in range(retries + 1):
-        if is_current(state) or not state.entities:
+        # A partition whose entities were all forgotten still drops its communities (their
+        # summaries name those entities).
+        emptied = not state.entities and (state.communities or state.stale_communities)
+        if is_current(state) or (not state.entities and not emptied):
             return state
         try:
             graph.write(state, plan_communities(state, settings, summarise))

@@ -116,6 +116,12 @@ class RecordStore(ABC):
     supports_concurrent_processes: bool = False
     """Whether several processes may write through this store at once."""
 
+    def erase_free_space(self) -> bool:
+        """Rewrite the store's files so that deleted rows leave no bytes behind (free pages,
+        write-ahead log), after a forget with ``purge=True``. Returns whether it did (False:
+        a server's storage is compacted by its operator, e.g. PostgreSQL's VACUUM FULL)."""
+        return False
+
     @abstractmethod
     def setup(self) -> None:
         """Connect and apply any missing migrations. Safe to call again."""

@@ -170,6 +170,17 @@ class SQLiteStore(RecordStore):
 
     # lifecycle -------------------------------------------------------------------------
 
+    def erase_free_space(self) -> bool:
+        """VACUUM (a fresh file with no free pages), then empty the write-ahead log, whose
+        frames still hold page images from before a delete."""
+        with self._lock:
+            conn = self._conn
+            if conn is None:
+                raise BackendUnavailable(f"SQLite store {self.path} is not open; call setup()")
+            conn.execute("VACUUM")
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return True
+
     def setup(self) -> None:
         if self._conn is not None:
             return
@@ -179,6 +190,8 @@ class SQLiteStore(RecordStore):
                 self.path, check_same_thread=False, isolation_level=None, timeout=30
             )
             conn.execute("PRAGMA journal_mode=WAL")
+            # Deleted content is overwritten with zeros, not left in free pages (forgetting).
+            conn.execute("PRAGMA secure_delete=ON")
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA foreign_keys=ON")
         except (sqlite3.Error, OSError) as exc:

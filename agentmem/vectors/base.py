@@ -127,6 +127,15 @@ class VectorIndex(ABC):
 
     url: str
     supports_concurrent_processes: bool = False
+    erases_files: bool = False
+    """Whether :meth:`erase_files` rewrites the index's files (an embedded index whose files
+    live in the home); a server's storage is the server's to compact."""
+
+    def erase_files(self) -> bool:
+        """Drop every point and the files that held them (write-ahead log, payload pages), and
+        open the index empty again; the caller re-indexes from the store. Returns whether it
+        did (False: the backend keeps no files of ours)."""
+        return False
 
     @abstractmethod
     def setup(self, dim: int) -> None:

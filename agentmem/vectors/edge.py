@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import threading
 import time
 from collections.abc import Sequence
@@ -31,11 +33,13 @@ class EdgeVectorIndex(VectorIndex):
     """A Qdrant Edge shard in a local directory (one process at a time)."""
 
     supports_concurrent_processes = False
+    erases_files = True
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.url = f"edge://{self.path}"
         self._shard: Any = None
+        self._dim: int | None = None
         self._lock = threading.RLock()
         self._qe: Any = None
 
@@ -50,6 +54,9 @@ class EdgeVectorIndex(VectorIndex):
     def setup(self, dim: int) -> None:
         if self._shard is not None:
             return
+        self._dim = dim
+        # A crash inside erase_files() may have left the old shard aside: finish deleting it.
+        shutil.rmtree(self.path.with_name(f"{self.path.name}.erasing"), ignore_errors=True)
         import qdrant_edge as qe
 
         self._qe = qe
@@ -98,6 +105,22 @@ class EdgeVectorIndex(VectorIndex):
                 self._shard.flush()
                 self._shard.close()
                 self._shard = None
+
+    def erase_files(self) -> bool:
+        """Close the shard, delete its directory (segments, payload pages, write-ahead log:
+        deleted points linger in them until Qdrant compacts), and create it empty."""
+        with self._lock:
+            dim = self._dim
+            if dim is None:
+                raise BackendUnavailable(f"Qdrant Edge index {self.path} is not open")
+            self.close()
+            if self.path.exists():
+                aside = self.path.with_name(f"{self.path.name}.erasing")
+                shutil.rmtree(aside, ignore_errors=True)
+                os.replace(self.path, aside)
+                shutil.rmtree(aside)
+            self.setup(dim)
+        return True
 
     def _require(self) -> Any:
         if self._shard is None:

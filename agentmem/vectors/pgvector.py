@@ -19,8 +19,9 @@ of documents, updated in the transaction that writes the points. A query multipl
 weight by ``ln(1 + (N - df + 0.5) / (df + 0.5))`` (Qdrant's formula) and ranks by the sparse
 inner product among documents sharing a term (the GIN index finds them), so the scores equal
 Qdrant's. Term hashes are folded below pgvector's 10^9 sparse dimensions (a prime modulus:
-~1 collision in a 50k-term vocabulary). PostgreSQL's full-text search ranks by term frequency
-without IDF (``ts_rank``); RESULTS.md measures both on LoCoMo.
+~1 collision in a 50k-term vocabulary). PostgreSQL's full-text search was not chosen: its
+``ts_rank``/``ts_rank_cd`` weigh term frequency and proximity but have no IDF and no BM25 length
+normalisation, so it could not give the other indexes' scores (not measured on LoCoMo here).
 
 **Many writers.** Writers serialise per record id (transaction advisory locks, taken in hash
 order, then document-frequency rows in key order, so two writers never deadlock), and an upsert

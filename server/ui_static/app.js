@@ -777,9 +777,15 @@
                 h(
                   "tr",
                   {},
-                  ["kind", "version", "promoted", "held-out score", "base score"].map((t) =>
-                    h("th", { text: t }),
-                  ),
+                  [
+                    "kind",
+                    "version",
+                    "trained",
+                    "promoted",
+                    "held-out score",
+                    "base score",
+                    "figures",
+                  ].map((t) => h("th", { text: t })),
                 ),
               ),
               h(
@@ -791,9 +797,19 @@
                     {},
                     h("td", { text: a.kind }),
                     h("td", { class: "num", text: a.version }),
-                    h("td", { text: a.promoted ? "yes" : "no" }),
+                    h("td", { class: "mono", text: when(a.created) }),
+                    h(
+                      "td",
+                      {},
+                      a.tainted
+                        ? h("span", { class: "badge warn", text: "tainted (forgotten data)" })
+                        : a.promoted
+                          ? "yes"
+                          : "no",
+                    ),
                     h("td", { class: "num", text: num(a.score, 3) }),
                     h("td", { class: "num", text: num(a.base_score, 3) }),
+                    h("td", { class: "mono text", text: JSON.stringify(a.metrics) }),
                   ),
                 ),
               ),

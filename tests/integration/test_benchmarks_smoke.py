@@ -189,3 +189,26 @@ def test_caching_embedder_counts_model_work(embedder: Embedder) -> None:
     cache.forget("a cat?")
     cache.embed_query("a cat?")
     assert cache.model_texts == 4
+
+
+def test_tune_shapes_cross_validates_over_every_shape() -> None:
+    # The cross-shape tuner's fusion and cross-validation on hand-made channel lists (no model,
+    # no replay): every shape and fold is scored, and a configuration is chosen from the grid.
+    from benchmarks import tune_shapes as ts
+
+    rows = []
+    for shape in ts.SHAPES:
+        for fold in range(ts.FOLDS):
+            for n in range(2):
+                right, wrong = f"{shape}-{fold}-{n}-a", f"{shape}-{fold}-{n}-b"
+                keys = {right: "yes", wrong: "no"}
+                good, bad = [(right, 0.9), (wrong, 0.1)], [(wrong, 0.9), (right, 0.1)]
+                ranked = {name: good for name in ts.INDEX_CHANNELS}
+                ranked["bm25"] = bad  # one channel disagrees: fusion must outvote it
+                ranked.update({f"window@{w}": bad for w in ts.SELF_WEIGHTS})
+                rows.append(ts.prepare(ts.Row(shape, fold, "c", ("yes",), keys, ranked)))
+    result = ts.cross_validate(rows)
+    assert set(result["by_shape"]["cross-validated (held out)"]) == set(ts.SHAPES)
+    assert result["by_shape"]["cross-validated (held out)"]["small"] == 1.0
+    assert result["by_shape"]["bm25 alone"]["small"] == 0.0  # hit@1: the wrong one first
+    assert len(result["folds"]) == ts.FOLDS and result["chosen"]["weights"]["dense"] > 0

@@ -14,6 +14,7 @@ started again on the same data. Two layouts:
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 import threading
 import time
@@ -36,8 +37,11 @@ T = TypeVar("T")
 def killable() -> Iterator[PgVectorServer]:
     """A pgvector server of this test's own."""
     parent = Path(tempfile.mkdtemp(prefix="agentmem-pgkill-"))
-    with PgVectorServer(parent / "data") as server:
-        yield server
+    try:
+        with PgVectorServer(parent / "data") as server:
+            yield server
+    finally:
+        shutil.rmtree(parent, ignore_errors=True)
 
 
 def _retry(call: Callable[[], T], seconds: float = 60) -> T:

@@ -293,6 +293,14 @@ def test_an_update_with_injected_text_is_flagged(mem: Memory, u: str) -> None:
         (lambda m: m.search("x", user_id="u", filters={"n": {"$gt": float("nan")}}), InvalidFilter),
         (lambda m: m.search("x", user_id="u", filters={"n": {"$lt": float("inf")}}), InvalidFilter),
         (lambda m: m.add("x", user_id="u", metadata={"n": 2**64}), InvalidMetadata),
+        # Found by the fuzz suite: ints past the float range where a number is expected.
+        (lambda m: m.add("x", user_id="u", importance=10**400), InvalidMetadata),
+        (lambda m: m.feedback([m.list(user_id="u")[0].id], 2**1100, user_id="u"), ValidationError),
+        (lambda m: m.feedback([m.list(user_id="u")[0].id], 10**5000, user_id="u"), ValidationError),
+        (
+            lambda m: m.record_experience("t", [{"action": "a"}], "success", 10**400, user_id="u"),
+            ValidationError,
+        ),
     ],
 )
 def test_bad_arguments_raise_typed_errors(mem: Memory, call: Any, error: type) -> None:
@@ -390,3 +398,40 @@ def test_a_retried_quarantined_write_is_held_once(strict: Memory, u: str) -> Non
     again = strict.add(INJECTED, user_id=u, idempotency_key="q-1")
     assert again.id == first.id and again.provenance["quarantine"] == "pending"
     assert len(strict.quarantine.list(user_id=u)) == 1
+
+
+# 5. erasure down to the bytes ----------------------------------------------------------------
+
+SENTINEL = "Zanzibarquux"
+
+
+def _files_holding(home: Path, text: str) -> list[str]:
+    return sorted(
+        str(p.relative_to(home))
+        for p in home.rglob("*")
+        if p.is_file() and text.encode() in p.read_bytes()
+    )
+
+
+def test_forget_purge_leaves_no_byte_of_the_forgotten_on_disk(
+    home: Path, embedder: Embedder
+) -> None:
+    """After forget(purge=True) the graph's community rows and the vector index's WAL and
+    payload pages still held the forgotten text (issue 22)."""
+    with Memory(settings=Settings.load(home=home), embedder=embedder) as mem:
+        keep = mem.add("Bob likes chess and plays every Sunday.", user_id="bob")
+        mem.add(
+            f"{SENTINEL} Smith moved to Oslo. {SENTINEL} Smith works at Acme.",
+            user_id="alice",
+            metadata={"note": f"{SENTINEL} metadata"},
+            infer=True,
+        )
+        mem.add(f"{SENTINEL} Smith adopted a cat named Miso.", user_id="alice", infer=True)
+        assert mem.graph.communities(user_id="alice")  # summaries that name the entities
+        assert _files_holding(home, SENTINEL)  # the probe sees what it looks for
+        report = mem.forget(reason="erasure request", purge=True, user_id="alice")
+        assert _files_holding(home, SENTINEL) == []
+        assert report.removed["files_rewritten"] >= 1
+        # The rewritten index still serves everyone else.
+        assert [h.record.id for h in mem.search("chess", user_id="bob")] == [keep.id]
+    assert _files_holding(home, SENTINEL) == []

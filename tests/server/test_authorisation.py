@@ -169,3 +169,15 @@ def test_agent_key_never_reads_another_agents_memory(client: TestClient, keys: K
     assert client.get(f"/v1/memories/{memory_id}", headers=bearer(keys.acme)).status_code == 200
     other = client.get(f"/v1/memories/{memory_id}", headers=bearer(keys.other_org))
     assert other.status_code == 404
+
+
+def test_key_bounds_compare_canonical_ids(client: TestClient, keys: Keys) -> None:
+    """A user key for alice writes to alice whether the client sends "alice" or " alice "
+    (the store normalises ids; the key's bounds must compare the same form), and an id that
+    only looks like alice is refused, never stored under another scope."""
+    h = bearer(keys.user_alice)
+    spaced = client.post("/v1/memories", json={"user_id": " alice ", "text": "x"}, headers=h)
+    assert spaced.status_code == 201, spaced.text
+    assert spaced.json()["scope"]["user_id"] == "alice"
+    hidden = client.post("/v1/memories", json={"user_id": "alice\u200b", "text": "x"}, headers=h)
+    assert hidden.status_code == 422

@@ -5,7 +5,9 @@ scope; and the /ui page itself (static, no data, a strict Content-Security-Polic
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from agentmem import Memory
@@ -169,3 +171,33 @@ def test_the_ui_page_is_static_and_strict(server_mem: Memory) -> None:
         assert c.get("/ui/assets/secret.txt").status_code == 404
     with TestClient(create_app(server_mem, ServerSettings(rate_limit="off", ui=False))) as c:
         assert c.get("/ui").status_code == 404
+
+
+def test_adapters_show_their_figures_and_taint(
+    client: TestClient, keys: Keys, server_mem: Memory, tmp_path: Path
+) -> None:
+    registry_mod = pytest.importorskip("gpu.registry")
+    from agentmem.models import Scope
+    from agentmem.parametric import scope_key
+    from gpu.config import AdapterMetadata
+
+    metrics = {"eval_recall@10": 0.61, "base_recall@10": 0.44}
+    meta = AdapterMetadata(
+        kind="retriever",
+        base_model="all-MiniLM-L6-v2",
+        base_name="minilm",
+        dim=384,
+        data_hash="abc",
+        hyperparameters={},
+        metrics=metrics,
+    )
+    meta.save(tmp_path)
+    registry = registry_mod.AdapterRegistry.from_settings(server_mem.settings)
+    key = scope_key(Scope.of(org_id="acme", user_id="insp-adapt"))
+    version = registry.register(key, tmp_path)
+    h, user = bearer(keys.acme), {"user_id": "insp-adapt"}
+    (listed,) = client.get("/v1/adapters", params=user, headers=h).json()
+    assert listed["version"] == version.version and listed["metrics"] == metrics
+    assert listed["score"] == 0.61 and listed["base_score"] == 0.44 and not listed["tainted"]
+    registry.taint(key, version.version, "trained on a forgotten memory")
+    assert client.get("/v1/adapters", params=user, headers=h).json()[0]["tainted"] is True

@@ -61,3 +61,18 @@ def test_stop_finishes_in_flight_writes(server_mem: Memory, keys: Keys) -> None:
     thread.join(120)
     assert result["response"].status_code == 201
     assert len(server_mem.list(org_id="acme", user_id="shutdown", limit=1000)) == 60
+
+
+def test_an_app_started_again_after_a_stop_still_runs_consolidation(
+    server_mem: Memory, keys: Keys
+) -> None:
+    """A lifespan may be entered twice (test clients, schema fuzzers): the second start queues
+    consolidation runs like the first, instead of failing on a stopped worker thread."""
+    from fastapi.testclient import TestClient
+
+    app = create_app(server_mem, ServerSettings(rate_limit="off"))
+    body = {"user_id": "restart", "stages": ["flush"]}
+    for _ in range(2):
+        with TestClient(app) as client:
+            response = client.post("/v1/consolidation/runs", json=body, headers=bearer(keys.acme))
+            assert response.status_code == 202, response.text
