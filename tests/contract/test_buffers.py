@@ -267,6 +267,8 @@ def test_flush_writes_one_episode_and_its_turns(make_mem: MakeMemory) -> None:
             "thread_id": "t-1",
             "turn_id": turn.id,
             "segment_id": episode.id,
+            # every write path goes through the trust pipeline (issue 22), buffers included
+            "trust": "trusted",
         }
     assert flush.turns[0].metadata["name"] == "alice" and "name" not in flush.turns[1].metadata
 
