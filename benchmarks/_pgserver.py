@@ -38,7 +38,8 @@ class PgServer:
         import psycopg
 
         with psycopg.connect(self.uri, autocommit=True) as conn:
-            return conn.execute(statement).fetchall() if statement.startswith("SELECT") else None
+            cursor = conn.execute(statement)
+            return cursor.fetchall() if cursor.description is not None else None
 
     def fresh_url(self) -> str:
         """A URL whose search_path is a new schema (then ``public``, for pgvector's types)."""

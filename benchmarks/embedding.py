@@ -11,6 +11,7 @@ Runtime with int8 weights (``minilm``, the default) and by ONNX Runtime in fp32
   embedder);
 - the real command line: ``agentmem search`` end to end in a fresh process (median of
   ``--cli-runs``), and the first REST request after ``agentmem serve`` starts;
+- with ``--dense-recall``: LoCoMo evidence recall@10 of each embedder's vectors alone;
 - with ``--locomo``: LoCoMo evidence recall@10 and add throughput (benchmarks.locomo, no peers)
   per embedder, in the same run.
 
@@ -275,6 +276,25 @@ def locomo_recall(spec: str, conversations: str) -> dict[str, Any]:
     }
 
 
+def dense_recall(spec: str, conversations: str) -> dict[str, Any]:
+    """LoCoMo evidence recall@10 of the dense vectors alone (turns as ``speaker: text``,
+    exact cosine top-10 per question): the embedder's own share of recall, no fusion."""
+    import numpy as np
+
+    from benchmarks import locomo
+
+    embedder = _embedder(spec)
+    scores: list[float] = []
+    for conversation in locomo.load_locomo(LOCOMO, locomo.parse_conversations(conversations)):
+        ids = [t.dia_id for t in conversation.turns]
+        docs = embedder.embed_documents([f"{t.speaker}: {t.text}" for t in conversation.turns])
+        queries = embedder.embed_documents([q.text for q in conversation.questions])
+        top = np.argsort(-(queries @ docs.T), axis=1)[:, :10]
+        for question, row in zip(conversation.questions, top, strict=True):
+            scores.append(locomo.recall_at([ids[i] for i in row], question.evidence, 10))
+    return {"recall@10": float(np.mean(scores)), "questions": len(scores), "load": _load()}
+
+
 def _each(specs: Sequence[str], what: str, fn: Callable[[str], Any]) -> dict[str, Any]:
     console = report_console()
     out: dict[str, Any] = {}
@@ -294,6 +314,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--queries", type=int, default=100)
     parser.add_argument("--cli-runs", type=int, default=5)
     parser.add_argument("--locomo", default=None, help="conversations for recall, e.g. 0-9")
+    parser.add_argument(
+        "--dense-recall", default=None, help="conversations for dense-only recall, e.g. 0-1"
+    )
     parser.add_argument("--skip", nargs="*", default=[], help="throughput add cli rest")
     parser.add_argument("--out", type=Path, default=RESULTS_MD)
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON)
@@ -333,6 +356,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         results["rest_first_request"] = _each(specs, "first REST request", first_rest_request)
     if args.locomo:
         results["locomo"] = _each(specs, "LoCoMo", lambda s: locomo_recall(s, args.locomo))
+    if args.dense_recall:
+        results["dense_recall"] = _each(
+            specs, "dense recall", lambda s: dense_recall(s, args.dense_recall)
+        )
     results["load_at_end"] = _load()
     write_json(args.json, results)
     write_section(args.out, "embedding", render(results))
@@ -364,6 +391,7 @@ def _table(results: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
     row("`agentmem serve`: port open, s", "rest_first_request", lambda r: r["listening_s"])
     row("first REST search, s", "rest_first_request", lambda r: r["first_request_s"])
     row("second REST search, s", "rest_first_request", lambda r: r["second_request_s"])
+    row("LoCoMo dense-only recall@10", "dense_recall", lambda r: r["recall@10"])
     row("LoCoMo recall@10", "locomo", lambda r: r["recall@10"])
     row("LoCoMo add, records/s", "locomo", lambda r: r["add_records_per_s"])
     return headers, rows

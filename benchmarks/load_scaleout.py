@@ -176,10 +176,11 @@ def render_markdown(results: dict[str, Any]) -> str:
     if killed:
         k = killed[0]
         kill_note = (
-            f" In `{k['name']}` one of the {k['workers']} worker processes was killed with "
-            f"SIGKILL half way through: {k['row'][3]} requests failed (those in flight on it, "
-            "and connections it held), the others kept being served, uvicorn started a new "
-            f"worker, and {k['verification']['lost_writes']} acknowledged adds were lost."
+            f" In `{k['name']}` one of the {k['workers']} worker processes (pid "
+            f"{k['killed_worker']}) was killed with SIGKILL {results.get('kill_after_s', '?')} s "
+            f"after the load generator started (seeding included); {k['row'][3]} requests "
+            "failed, the other workers kept serving (uvicorn starts a replacement), and "
+            f"{k['verification']['lost_writes']} acknowledged adds were lost."
         )
     return (
         "## Memory service scale-out (REST API, 1/2/4 processes on PostgreSQL + pgvector)\n\n"
@@ -252,6 +253,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "clients": args.clients,
         "duration_s": args.duration,
         "users": args.users,
+        "kill_after_s": args.seed_s + args.duration / 2,
         "configs": configs,
     }
     console.print(rich_table("REST API scale-out", HEADERS, [c["row"] for c in configs]))

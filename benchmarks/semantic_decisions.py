@@ -66,6 +66,10 @@ CATEGORIES = ("add", "update", "contradiction", "duplicate", "no-fact")
 REPLAY_MODEL = "openai/replay"
 """A litellm model string that needs no server: every call is answered by ``mock_response``."""
 
+SMOLLM2_TOKENS = 160
+"""Reply cap of the smollm2 path (its JSON answers to these short episodes fit; a longer one
+is cut, fails to parse and gets the repair request, as with any model)."""
+
 Pair = tuple[str, str | None]
 
 
@@ -218,7 +222,9 @@ def run_case(mem: Any, case: Case, path: str) -> CaseResult:
         from gpu.local_llm import MODEL, ensure_registered
 
         ensure_registered()
-        client = LLMClient(MODEL, retries=0, backoff_s=0.0, timeout_s=600.0)
+        client = LLMClient(
+            MODEL, retries=0, backoff_s=0.0, timeout_s=600.0, kwargs={"max_tokens": SMOLLM2_TOKENS}
+        )
         extractor, decider = LLMExtractor(client), LLMDecider(client)
     else:
         extractor, decider = pipeline_for(mem.settings)

@@ -20,6 +20,7 @@ for real offline, not a replacement for a capable model.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -29,6 +30,8 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # never fetched
 
 import litellm
 from litellm.llms.custom_llm import CustomLLM
+
+log = logging.getLogger(__name__)
 
 PROVIDER = "agentmem-local"
 """The litellm provider name: model strings ``agentmem-local/<model>``."""
@@ -98,7 +101,7 @@ class SmolLM2Provider(CustomLLM):
                 "total_tokens": prompt_tokens + new_tokens,
             },
         )
-        response._response_ms = 1000 * (time.monotonic() - started)
+        log.debug("%s answered in %.1f s", MODEL, time.monotonic() - started)
         return response
 
 

@@ -160,9 +160,9 @@ def _convert(gguf: Path, out: Path) -> None:
         ) from exc
     # The weights are de-quantised already: drop the GGUF marker so that the checkpoint saves
     # and loads as a plain float32 model.
-    model.config.quantization_config = None
-    del model.config.quantization_config
-    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    setattr(model, "hf_quantizer", None)  # noqa: B010 - typed as a module attribute by torch
     model.save_pretrained(str(out), safe_serialization=True)
     tokenizer.save_pretrained(str(out))
 

@@ -239,6 +239,10 @@ class OnnxEmbedder(Embedder):
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
         options.log_severity_level = 3  # shape-inference notes are not the user's business
+        # No busy-waiting between model calls: on a small or shared machine spinning threads
+        # take the cores the server's other threads (store, BM25, requests) need.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
         try:
             session = ort.InferenceSession(
                 str(model.model), options, providers=["CPUExecutionProvider"]
