@@ -291,7 +291,10 @@ def test_an_update_with_injected_text_is_flagged(mem: Memory, u: str) -> None:
         (lambda m: m.graph.export(path="/no/such/dir/g.json", user_id="u"), ValidationError),
         (lambda m: m.list(user_id="u", filters={"n": {"$gt": float("nan")}}), InvalidFilter),
         (lambda m: m.search("x", user_id="u", filters={"n": {"$gt": float("nan")}}), InvalidFilter),
-        (lambda m: m.search("x", user_id="u", filters={"n": {"$lt": float("inf")}}), InvalidFilter),
+        (
+            lambda m: m.context("x", user_id="u", filters={"n": {"$lt": float("nan")}}),
+            InvalidFilter,
+        ),
         (lambda m: m.add("x", user_id="u", metadata={"n": 2**64}), InvalidMetadata),
         # Found by the fuzz suite: ints past the float range where a number is expected.
         (lambda m: m.add("x", user_id="u", importance=10**400), InvalidMetadata),
