@@ -295,14 +295,30 @@ def resume(mem: Memory) -> list[ForgetReport]:
     return out
 
 
-def reports(mem: Memory, *, forget_id: str | None = None, limit: int = 20) -> list[ForgetReport]:
-    """Stored forget reports, newest first (of one forget, if given)."""
+def reports(
+    mem: Memory,
+    *,
+    forget_id: str | None = None,
+    scope: Scope | None = None,
+    limit: int = 20,
+) -> list[ForgetReport]:
+    """Stored forget reports, newest first (of one forget, if given; with ``scope`` only the
+    forgets asked for within that scope)."""
+    fetch = limit if scope is None else 10_000_000
     jobs = mem.backends.store.transact(
-        lambda cur, ph: sql.read_jobs(cur, ph, forget_id=forget_id, limit=limit)
+        lambda cur, ph: sql.read_jobs(cur, ph, forget_id=forget_id, limit=fetch)
     )
     if forget_id is not None and not jobs:
         raise NotFound(f"no forget {forget_id!r}; list them with `agentmem forget --report`")
-    return [_report(job) for job in jobs]
+    found = [_report(job) for job in jobs]
+    if scope is not None:
+        found = [r for r in found if _within(scope, r.scope)]
+    return found[:limit]
+
+
+def _within(scope: Scope, text: str) -> bool:
+    asked = _scope_from_str(text)
+    return asked is not None and scope.contains(asked)
 
 
 def pending_retrain(mem: Memory) -> list[tuple[ForgetReport, list[str]]]:

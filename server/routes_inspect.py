@@ -1,6 +1,6 @@
 """Routes for inspecting and correcting memory: who the key is, which scopes it sees, a
 memory's links and utility, how search ranks, invalidation, forgetting, quarantine review,
-procedures and the consolidation ledger of a scope.
+forget reports (with retrain probes), procedures and the consolidation ledger of a scope.
 
 They are ordinary ``/v1`` routes (same keys, same scope rules, same errors); the ``/ui`` page
 calls them and nothing else, so whatever the page shows a client can fetch.
@@ -13,6 +13,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from agentmem import forgetting
 from agentmem.errors import ValidationError
 from agentmem.experience.models import Procedure
 from agentmem.forgetting import ForgetReport
@@ -117,6 +118,16 @@ def forget(body: ForgetRequest, key: Key, app: State) -> ForgetReport:
             "the scope), not both and not neither"
         )
     return app.memory.forget(body.ids, reason=body.reason, purge=body.purge, **scope_kwargs(scope))
+
+
+@router.get("/forget/reports", summary="Forget reports of a scope")
+def forget_reports(
+    scope: QueryScope, app: State, limit: Annotated[int, Query(ge=1, le=1000)] = 20
+) -> list[ForgetReport]:
+    """The forgets asked for within the scope, newest first: what each removed (ids and
+    counts), the adapters it tainted, the clean retrains and the leak probe's result per
+    adapter (``probe.adapters``: version, questions, leaks, passed). Never forgotten text."""
+    return forgetting.reports(app.memory, scope=scope, limit=limit)
 
 
 @router.get("/quarantine", tags=["quarantine"], summary="Held writes of a scope")

@@ -819,6 +819,52 @@
     } catch (err) {
       adapters.append(h("p", { class: "muted", text: err.message }));
     }
+    const reports = (await guarded(() => get("/v1/forget/reports", { limit: 50 }))) || [];
+    if (!current()) return;
+    const probes = $("#probe-table tbody");
+    probes.textContent = "";
+    for (const r of reports) {
+      const forget = h("td", { class: "mono", text: r.forget_id.slice(0, 8), title: r.reason });
+      const tested = (r.probe && r.probe.adapters) || [];
+      for (const a of tested)
+        probes.append(
+          h(
+            "tr",
+            {},
+            forget.cloneNode(true),
+            h("td", { class: "mono", text: when(r.finished_at) }),
+            h("td", { text: a.kind }),
+            h("td", { class: "num", text: a.version }),
+            h("td", { class: "num", text: a.questions }),
+            h("td", { class: "num", text: a.leaks }),
+            h(
+              "td",
+              {},
+              h("span", {
+                class: "badge" + (a.passed ? "" : " warn"),
+                text: a.passed ? "yes" : "no",
+              }),
+            ),
+          ),
+        );
+      if (!tested.length && r.adapters_tainted.length)
+        probes.append(
+          h(
+            "tr",
+            {},
+            forget,
+            h("td", { colspan: 6, class: "muted", text: "tainted adapters await a clean retrain" }),
+          ),
+        );
+    }
+    if (!probes.children.length)
+      probes.append(
+        h(
+          "tr",
+          {},
+          h("td", { colspan: 7, class: "muted", text: "no forget has retrained an adapter here" }),
+        ),
+      );
     const procedures =
       (await guarded(() => get("/v1/procedures", { include_retired: "true" }))) || [];
     const body = $("#procedure-table tbody");

@@ -201,3 +201,41 @@ def test_adapters_show_their_figures_and_taint(
     assert listed["score"] == 0.61 and listed["base_score"] == 0.44 and not listed["tainted"]
     registry.taint(key, version.version, "trained on a forgotten memory")
     assert client.get("/v1/adapters", params=user, headers=h).json()[0]["tainted"] is True
+
+
+def test_forget_reports_show_retrain_probes_within_the_scope(
+    client: TestClient, keys: Keys, server_mem: Memory
+) -> None:
+    from agentmem import forgetting
+
+    h, user = bearer(keys.acme), "insp-probe"
+    secret = "insp-probe's door code is 4417"
+    first = _add(client, keys.acme, user, secret)
+    _add(client, keys.acme, "insp-probe-other", "insp-probe-other likes jazz")
+    done = client.post(
+        "/v1/forget", json={"user_id": user, "ids": [first], "reason": "asked"}, headers=h
+    ).json()
+    # The retrain job records clean adapters and the leak probe the way gpu/clean.py does.
+    probe = {
+        "questions": 6,
+        "leaks": 0,
+        "passed": True,
+        "adapters": [
+            {"scope_key": "acme/insp-probe", "kind": "retriever", "version": 2,
+             "questions": 6, "leaks": 0, "clean_sources": True, "passed": True},
+        ],
+    }  # fmt: skip
+    retrained = [{"scope_key": "acme/insp-probe", "kind": "retriever", "version": 2,
+                  "promoted": True, "reason": "clean retrain"}]  # fmt: skip
+    forgetting.finish_retrain(server_mem, done["forget_id"], retrained, probe)
+
+    (report,) = client.get("/v1/forget/reports", params={"user_id": user}, headers=h).json()
+    assert report["forget_id"] == done["forget_id"] and report["forgotten_ids"] == [first]
+    assert report["probe"] == probe and report["retrained"] == retrained
+    assert secret not in json.dumps(report)
+    other = client.get("/v1/forget/reports", params={"user_id": "insp-probe-other"}, headers=h)
+    assert other.status_code == 200 and other.json() == []
+    globex = bearer(keys.other_org)
+    assert client.get("/v1/forget/reports", params={"user_id": user}, headers=globex).json() == []
+    asked = {"org_id": "acme", "user_id": user}
+    assert client.get("/v1/forget/reports", params=asked, headers=globex).status_code == 403

@@ -115,7 +115,9 @@ def open_tab(page: Page, name: str) -> None:
     page.click(f"#tabs button[data-tab={name}]")
 
 
-def test_a_key_inspects_searches_explains_and_forgets(page: Page, site: Site) -> None:
+def test_a_key_inspects_searches_explains_and_forgets(
+    page: Page, site: Site, server_mem: Memory
+) -> None:
     sign_in(page, site, site.alice)
     page.wait_for_selector(f"#scope-list li[data-scope='org_id=acme \u00b7 user_id={ALICE}']")
     rows = page.locator("#memory-table tbody tr.row")
@@ -169,6 +171,20 @@ def test_a_key_inspects_searches_explains_and_forgets(page: Page, site: Site) ->
         headers={"Authorization": f"Bearer {site.alice}"},
     )
     assert gone.status_code == 404
+
+    # a clean retrain after the forget, probed for leaks, shows beside the adapters
+    from agentmem import forgetting
+    from agentmem.models import Scope
+
+    (report,) = forgetting.reports(server_mem, scope=Scope.of(org_id="acme", user_id=ALICE))
+    tested = {"scope_key": "acme", "kind": "retriever", "version": 3, "questions": 5,
+              "leaks": 0, "clean_sources": True, "passed": True}  # fmt: skip
+    probe = {"questions": 5, "leaks": 0, "passed": True, "adapters": [tested]}
+    forgetting.finish_retrain(server_mem, report.forget_id, [], probe)
+    open_tab(page, "learning")
+    row = page.locator(f"#probe-table tbody tr:has-text('{report.forget_id[:8]}')")
+    row.wait_for()
+    assert row.locator("td").all_inner_texts()[2:] == ["retriever", "3", "5", "0", "yes"]
 
 
 def test_correct_invalidate_and_review_held_writes(page: Page, site: Site) -> None:
