@@ -225,7 +225,11 @@ def rate_limit_storage(settings: ServerSettings) -> Storage:
     if url.startswith("memory://"):
         return MemoryStorage()
     try:
+        # A sync URL (redis://, memcached://) gives a sync storage; async:// ones are refused
+        # below by the isinstance check.
         storage = storage_from_string(url)
+        if not isinstance(storage, Storage):
+            raise TypeError("an async storage cannot back the sync rate limiter")
         reachable = storage.check()
     except Exception as exc:  # the limits library's and redis' errors vary
         raise BackendUnavailable(

@@ -130,7 +130,7 @@ def replay(mem: Memory, scope: EvalScope, add_mode: str, progress: Progress | No
     """Add a scope's memories as the data set says: one ``add_many`` per batch, or one
     ``add`` per memory (independent memories, no session)."""
     user = scope_user(scope)
-    items = [
+    items: list[dict[str, Any]] = [
         {
             "text": m.text,
             "event_time": m.event_time,
@@ -222,7 +222,9 @@ def run_eval(
                 k=k,
                 reference_time=question.reference_time,
             )
-            found = {"agentmem": [str(h.record.metadata.get(EVAL_KEY)) for h in hits]}
+            found: dict[str, list[str | None]] = {
+                "agentmem": [str(h.record.metadata.get(EVAL_KEY)) for h in hits]
+            }
             if base is not None:
                 found["dense"] = base.dense(question, k)
                 found["bm25"] = base.bm25(question, k)
