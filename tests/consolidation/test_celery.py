@@ -121,7 +121,9 @@ def test_worker_killed_mid_stage_resumes_without_duplicates(
     cluster.ensure_worker()  # the restart: the redelivered stage resumes the run
     workers.wait(
         lambda: cluster.run_status(user, run_id) == "done",
-        90,
+        # kombu restores the killed worker's unacked message under a mutex that, if the kill
+        # landed while it was held, only expires after unacked_mutex_expire (300 s by default)
+        360,
         cluster.log,
         "the run to finish after the restart",
     )
