@@ -71,7 +71,9 @@ STARTED = "started"
 RETRAIN_PENDING = "retrain_pending"
 DONE = "done"
 LEDGER_STAGE = "forget"
-_SUMMARY_OF = "summary_of"  # consolidation.decay.SUMMARY_OF_KEY (the core never imports it)
+_SUMMARY_OF = (
+    "summary_of"  # agentmem_consolidation.decay.SUMMARY_OF_KEY (the core never imports it)
+)
 _PAGE = 5000
 
 

@@ -38,11 +38,11 @@ from pathlib import Path
 
 from agentmem import Memory, Scope, Settings
 from agentmem.embedders import Embedder, SentenceTransformerEmbedder
+from agentmem_consolidation import run_inline
+from agentmem_consolidation.app import create_app
+from agentmem_consolidation.tasks import consolidate
 from benchmarks._common import RESULTS_MD, command_line, machine_info, machine_line, write_section
 from benchmarks.locomo import DEFAULT_DATA, load_locomo
-from consolidation import run_inline
-from consolidation.app import create_app
-from consolidation.tasks import consolidate
 
 ROOT = Path(__file__).resolve().parents[1]
 REDIS = os.environ.get("AGENTMEM_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -124,7 +124,8 @@ def _celery(homes: Sequence[Path], users: Sequence[Sequence[str]]) -> float:
                 "HF_HUB_OFFLINE": "1",
             }
             args = [
-                celery, "-A", "consolidation", "worker", "--pool=solo", "-Q", "consolidation",
+                celery, "-A", "agentmem_consolidation", "worker", "--pool=solo",
+                "-Q", "consolidation",
                 "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "warning",
                 "-n", f"bench-{prefix}@%h",
             ]  # fmt: skip

@@ -192,7 +192,7 @@ def first_rest_request(spec: str) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="agentmem-rest-") as home:
         _seed_home(home, spec)
         with Memory(settings=Settings.load(home=home, embedder=spec)) as mem:
-            from server import create_key
+            from agentmem_server import create_key
 
             token = create_key(mem.backends.store, org_id="bench", user_ids=("u0",)).token
         port = _free_port()

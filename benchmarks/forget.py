@@ -13,7 +13,7 @@
    tests, trained on CPU) is trained and promoted for a scope of 24 turns; one turn is
    forgotten. Timed: the forget call, after which the registry no longer serves the adapter (the
    next read gets none: every read checks the registry's state), and the clean retrain through
-   :func:`gpu.clean.retrain_forgotten` (train without the turn, promote, probe).
+   :func:`agentmem_gpu.clean.retrain_forgotten` (train without the turn, promote, probe).
 
 Writes its section of RESULTS.md and ``results/forget.json``.
 
@@ -139,9 +139,9 @@ def bench_adapter() -> dict[str, Any]:
     try:
         import torch
 
-        from gpu import AdapterRegistry, TrainSetConfig
-        from gpu.clean import CleanConfigs, retrain_forgotten
-        from gpu.pipeline import train_scope_adapter
+        from agentmem_gpu import AdapterRegistry, TrainSetConfig
+        from agentmem_gpu.clean import CleanConfigs, retrain_forgotten
+        from agentmem_gpu.pipeline import train_scope_adapter
         from tests.gpu._tiny import TURNS, TinyEmbedder, build_tiny_model, fast_config
     except ImportError as exc:  # the gpu extra is missing
         return {"skipped": f"gpu extra not installed: {exc}"}

@@ -1,7 +1,8 @@
 """agentmem's hybrid search on LoCoMo with and without a shared retriever adapter.
 
 The product path, end to end: every conversation's turns go into one Memory (one user scope
-each, exactly as ``benchmarks.locomo`` adds them); ``gpu.pipeline.train_scope_adapter`` trains
+each, exactly as ``benchmarks.locomo`` adds them); ``agentmem_gpu.pipeline.train_scope_adapter``
+trains
 one shared adapter on LLM-free questions generated from the turns of half the conversations
 (never on LoCoMo's questions), registers it and promotes it if its held-out score beats the
 base model; then LoCoMo's questions (categories 1-4) about the *other* half are searched with
@@ -33,6 +34,8 @@ from agentmem.embedders import SentenceTransformerEmbedder
 from agentmem.fusion import fuse_scores
 from agentmem.parametric import SHARED_SCOPE_KEY
 from agentmem.retrieval import CHANNELS, build_request
+from agentmem_gpu import AdapterRegistry, RetrieverAdapterConfig
+from agentmem_gpu.pipeline import episodic_records, train_scope_adapter
 from benchmarks._common import (
     RESULTS_DIR,
     RESULTS_MD,
@@ -56,8 +59,6 @@ from benchmarks.locomo import (
     recall_at,
 )
 from benchmarks.tune_fusion import configs
-from gpu import AdapterRegistry, RetrieverAdapterConfig
-from gpu.pipeline import episodic_records, train_scope_adapter
 
 DEFAULT_JSON = RESULTS_DIR / "locomo_adapter.json"
 K = 10
@@ -263,7 +264,8 @@ def render_markdown(results: dict[str, Any]) -> str:
             f"Run {results['started']} with `{results['command']}` in {results['seconds']:.0f} s.\n"
             f"Machine: {machine_line(results['machine'])}. Embedder: {results['embedder']}.",
             "Method: every turn added to one Memory (embedded defaults, one user scope per "
-            "conversation, as in the LoCoMo section above); `gpu.pipeline.train_scope_adapter` "
+            "conversation, as in the LoCoMo section above); "
+            "`agentmem_gpu.pipeline.train_scope_adapter` "
             f"trains one shared query-side LoRA (r={cfg['lora_r']}, {cfg['time_budget_s']:.0f} s "
             f"budget on CPU, {cfg['threads'] or 'default'} torch threads) on LLM-free questions "
             "generated from the turns of half the conversations, never on LoCoMo's questions, "

@@ -2,7 +2,8 @@
 
 The deployed path for a scope with an adapter: every conversation's turns go into one Memory
 (one user scope each, exactly as ``benchmarks.locomo`` adds them); for each conversation,
-``gpu.pipeline.train_scope_adapter`` trains that scope's query-side LoRA on LLM-free questions
+``agentmem_gpu.pipeline.train_scope_adapter`` trains that scope's query-side LoRA on LLM-free
+questions
 generated from the scope's own turns (never on LoCoMo's questions), and its questions
 (categories 1-4) are searched with ``mem.search``'s channels with and without the adapter.
 Each channel's top-100 list is recorded once, then fused with the default weights (hybrid),
@@ -33,6 +34,8 @@ from rich.console import Console
 from agentmem import Memory, Scope, Settings
 from agentmem.embedders import SentenceTransformerEmbedder
 from agentmem.parametric import scope_key
+from agentmem_gpu import AdapterRegistry, RetrieverAdapterConfig
+from agentmem_gpu.pipeline import train_scope_adapter
 from benchmarks._common import (
     RESULTS_DIR,
     RESULTS_MD,
@@ -49,8 +52,6 @@ from benchmarks._common import (
 )
 from benchmarks.locomo import DEFAULT_DATA, Conversation, load_locomo, parse_conversations
 from benchmarks.locomo_adapter import ORDER, _best_weights, _channel_rows, _summary
-from gpu import AdapterRegistry, RetrieverAdapterConfig
-from gpu.pipeline import train_scope_adapter
 
 DEFAULT_JSON = RESULTS_DIR / "locomo_scope_adapter.json"
 _TWO_FOLDS = "from the adapted questions of the other half of the conversations (two folds)"
@@ -211,7 +212,8 @@ def render_markdown(results: dict[str, Any]) -> str:
             f"Machine: {machine_line(results['machine'])}. Embedder: {results['embedder']}. "
             f"Device: {results['device']}.",
             "Method: every turn added to one Memory (embedded defaults, one user scope per "
-            "conversation); for each conversation `gpu.pipeline.train_scope_adapter` trains "
+            "conversation); for each conversation "
+            "`agentmem_gpu.pipeline.train_scope_adapter` trains "
             f"that scope's query-side LoRA (r={cfg['lora_r']}, {cfg['time_budget_s']:.0f} s "
             "budget) on LLM-free questions generated from the conversation's own turns, never "
             "on LoCoMo's questions; then its LoCoMo questions (categories 1-4) are searched "

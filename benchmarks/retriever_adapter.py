@@ -33,6 +33,14 @@ import numpy as np
 
 from agentmem.embedders import SentenceTransformerEmbedder
 from agentmem.models import MemoryRecord, Scope
+from agentmem_gpu import (
+    AdaptedQueryEmbedder,
+    RetrieverAdapterConfig,
+    TrainSet,
+    TrainSetConfig,
+    build_trainset,
+    train_retriever_adapter,
+)
 from benchmarks._common import (
     RESULTS_DIR,
     RESULTS_MD,
@@ -52,14 +60,6 @@ from benchmarks.locomo import (
     load_locomo,
     parse_conversations,
     recall_at,
-)
-from gpu import (
-    AdaptedQueryEmbedder,
-    RetrieverAdapterConfig,
-    TrainSet,
-    TrainSetConfig,
-    build_trainset,
-    train_retriever_adapter,
 )
 
 DEFAULT_OUT = RESULTS_DIR / "retriever_adapter.json"

@@ -219,7 +219,7 @@ def run_case(mem: Any, case: Case, path: str) -> CaseResult:
         extractor: Any = LLMExtractor(client)
         decider: Any = LLMDecider(client)
     elif path == "smollm2":
-        from gpu.local_llm import MODEL, ensure_registered
+        from agentmem_gpu.local_llm import MODEL, ensure_registered
 
         ensure_registered()
         client = LLMClient(

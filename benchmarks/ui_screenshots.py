@@ -66,7 +66,7 @@ FACTS = [
 def seed(mem: Memory) -> dict[str, str]:
     """The demo memory; returns the ids the screenshots open."""
     from agentmem import Scope
-    from consolidation.pipeline import run_inline
+    from agentmem_consolidation.pipeline import run_inline
 
     mem.add_many([{"text": t, "event_time": at + ":00Z", "metadata": {"session": "s1"}}
                   for at, t in CONVERSATION], **SCOPE, infer=False)  # fmt: skip
@@ -110,7 +110,7 @@ def serving(mem: Memory) -> Iterator[str]:
     """The REST API and /ui over ``mem`` on a free local port (uvicorn in a thread)."""
     import uvicorn
 
-    from server import ServerSettings, create_app
+    from agentmem_server import ServerSettings, create_app
 
     port = _free_port()
     app = create_app(mem, ServerSettings(rate_limit="off", log_level="WARNING"))
@@ -191,7 +191,7 @@ def main(argv: Sequence[str] | None = None) -> list[Path]:
     from playwright.sync_api import sync_playwright
 
     from agentmem import Memory, Settings
-    from server import create_key
+    from agentmem_server import create_key
 
     out = project_path(args.out)
     out.mkdir(parents=True, exist_ok=True)

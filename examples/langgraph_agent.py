@@ -31,7 +31,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from agentmem import Memory, MemoryKind
-from graphs import create_memory_agent
+from agentmem_graphs import create_memory_agent
 
 USER = "maya"
 console = Console()

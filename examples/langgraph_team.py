@@ -30,7 +30,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from agentmem import Memory
-from graphs import TeamMember, create_team
+from agentmem_graphs import TeamMember, create_team
 
 USER = "maya"
 TEAM = "city-report"

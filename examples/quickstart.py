@@ -258,7 +258,7 @@ def experience(mem: Memory, user_id: str) -> None:
 def langgraph(mem: Memory, user_id: str) -> None:
     step("9. LangGraph: the same memory as a LangGraph store (docs/langgraph.md)")
     try:
-        from graphs import AgentMemStore  # the `langgraph` extra
+        from agentmem_graphs import AgentMemStore  # the `langgraph` extra
     except ImportError as exc:
         console.print(f"skipped: the langgraph extra is not installed ({exc})")
         return
@@ -274,7 +274,7 @@ def langgraph(mem: Memory, user_id: str) -> None:
 def consolidate(mem: Memory, user_id: str) -> None:
     step("consolidate: the nightly pipeline, run inline now (no broker)")
     try:
-        from consolidation import jobs, run_inline
+        from agentmem_consolidation import jobs, run_inline
     except ImportError as exc:
         console.print(f"skipped: the consolidation extra is not installed ({exc})")
         return
@@ -293,8 +293,8 @@ def adapters(mem: Memory, user_id: str) -> None:
         import peft  # noqa: F401 - training needs torch and peft, the gpu extra
         import torch  # noqa: F401
 
-        from gpu import AdapterRegistry, RetrieverAdapterConfig
-        from gpu.pipeline import train_scope_adapter
+        from agentmem_gpu import AdapterRegistry, RetrieverAdapterConfig
+        from agentmem_gpu.pipeline import train_scope_adapter
     except ImportError as exc:
         console.print(f"skipped: the gpu extra is not installed ({exc})")
         return
@@ -329,7 +329,7 @@ def service(mem: Memory, user_id: str) -> None:
     try:
         from fastapi.testclient import TestClient
 
-        from server import ServerSettings, create_app, create_key
+        from agentmem_server import ServerSettings, create_app, create_key
     except ImportError as exc:
         console.print(f"skipped: the server extra is not installed ({exc})")
         return

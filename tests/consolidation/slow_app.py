@@ -7,8 +7,8 @@ import time
 
 from agentmem.models import Scope
 from agentmem.semantic import extract_pending
-from consolidation import app, stages
-from consolidation.stages import RunContext, StageResult
+from agentmem_consolidation import app, stages
+from agentmem_consolidation.stages import RunContext, StageResult
 
 __all__ = ["app"]
 _fast = stages.STAGES["extract"]

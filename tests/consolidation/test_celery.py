@@ -1,6 +1,7 @@
 """Consolidation on real Celery workers (subprocesses) over the real Redis broker.
 
-The module shares one home, one key prefix and one worker (``celery -A consolidation worker``);
+The module shares one home, one key prefix and one worker
+(``celery -A agentmem_consolidation worker``);
 each test works on its own user. A worker killed with SIGKILL in the middle of a stage and
 restarted finishes the job with nothing duplicated or lost; two runs sent for one scope never
 interleave; a beat process on a one-second schedule triggers a run; and the store ends as the
@@ -19,12 +20,12 @@ from pathlib import Path
 import pytest
 from celery import Celery
 
-import consolidation
+import agentmem_consolidation
 from agentmem import Scope, Settings
 from agentmem.embedders import Embedder
-from consolidation import run_inline
-from consolidation.app import create_app
-from consolidation.tasks import consolidate
+from agentmem_consolidation import run_inline
+from agentmem_consolidation.app import create_app
+from agentmem_consolidation.tasks import consolidate
 from tests.consolidation import workers
 
 
@@ -128,7 +129,7 @@ def test_worker_killed_mid_stage_resumes_without_duplicates(
         "the run to finish after the restart",
     )
     stages = [(s, st) for r, s, st, _, _ in workers.jobs(cluster.home, key) if r == run_id]
-    assert sorted(stages) == sorted((s, "done") for s in ("run", *consolidation.STAGES))
+    assert sorted(stages) == sorted((s, "done") for s in ("run", *agentmem_consolidation.STAGES))
     ((resumed,),) = workers.query(
         cluster.home,
         "SELECT count_in FROM consolidation_jobs WHERE run_id = ? AND stage = 'extract'",
@@ -182,7 +183,9 @@ def test_beat_triggers_worker_pipeline_same_as_inline(
     workers.fill(cluster.home, embedder, user, 4)
     cluster.ensure_worker()
     env = {**cluster.env, "AGENTMEM_CONSOLIDATION__SCHEDULE_SECONDS": "1"}
-    beat = [workers.CELERY, "-A", "consolidation", "beat", "-s", str(tmp_path / "schedule")]
+    beat = [
+        workers.CELERY, "-A", "agentmem_consolidation", "beat", "-s", str(tmp_path / "schedule")
+    ]  # fmt: skip
     with workers.running([*beat, "-l", "info"], env, tmp_path / "beat.log"):
         workers.wait(
             lambda: any(
@@ -196,7 +199,7 @@ def test_beat_triggers_worker_pipeline_same_as_inline(
     done = [r for r, s, st, _, _ in sorted(rows, key=lambda x: x[3]) if s == "run" and st == "done"]
     assert {s for r, s, st, _, _ in rows if r == done[0] and st == "done"} == {
         "run",
-        *consolidation.STAGES,
+        *agentmem_consolidation.STAGES,
     }
     celery_contents = workers.contents(cluster.home, embedder, user)
     assert celery_contents == workers.contents(

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-import consolidation
+import agentmem_consolidation
 from agentmem import Memory, Settings, cli
 from agentmem.embedders import Embedder
-from consolidation import ledger
+from agentmem_consolidation import ledger
 
 
 @pytest.fixture(autouse=True)
@@ -66,7 +66,7 @@ def test_consolidate_now_one_user_then_jobs(home: Path, embedder: Embedder) -> N
     assert run_row.run_id in out  # the printed run id is the ledger's
 
     rows = _table(ok(home, "jobs").output)
-    assert {r[2] for r in rows} == {"run", *consolidation.STAGES}
+    assert {r[2] for r in rows} == {"run", *agentmem_consolidation.STAGES}
     assert {(r[0], r[1], r[3]) for r in rows} == {(run_row.run_id[:8], "user_id=alice", "done")}
     extract = next(r for r in rows if r[2] == "extract")
     assert extract[4] == "2" and int(extract[5]) >= 1  # in: 2 episodes; out: facts written
@@ -79,7 +79,7 @@ def test_consolidate_now_every_active_scope(home: Path, embedder: Embedder) -> N
     out = ok(home, "consolidate", "--now").output
     assert "user_id=alice: run" in out and "user_id=bob: run" in out
     rows = _table(ok(home, "jobs", "--user", "bob").output)
-    assert {r[2] for r in rows if r[3] == "done"} == {"run", *consolidation.STAGES}
+    assert {r[2] for r in rows if r[3] == "done"} == {"run", *agentmem_consolidation.STAGES}
     with Memory(settings=Settings.load(home=home), embedder=embedder) as mem:
         assert mem.list(user_id="bob", kinds=["semantic"], limit=100)
     # Nothing new since: nothing runs, and the ledger gains no rows.

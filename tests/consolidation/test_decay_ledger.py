@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-import consolidation
+import agentmem_consolidation
 from agentmem import Memory, Scope, Settings
 from agentmem.embedders import Embedder
 from agentmem.models import MemoryKind, utcnow
 from agentmem.settings import ConsolidationSettings
-from consolidation import decay, ledger, run_inline
-from consolidation.pipeline import active_scopes
+from agentmem_consolidation import decay, ledger, run_inline
+from agentmem_consolidation.pipeline import active_scopes
 
 ALICE = Scope.of(user_id="alice")
 
@@ -63,7 +63,7 @@ def test_inline_run_ledger_and_watermarks(mem: Memory) -> None:
     facts = mem.list(user_id="alice", kinds="semantic", limit=1000)
     assert facts and report.results["extract"].count_out >= 1
     rows = ledger.jobs(mem, run_id=report.run_id)
-    assert {r.stage for r in rows} == {"run", *consolidation.STAGES}
+    assert {r.stage for r in rows} == {"run", *agentmem_consolidation.STAGES}
     assert all(r.status == "done" and r.scope == "user_id=alice" for r in rows)
     extract_row = next(r for r in rows if r.stage == "extract")
     assert (extract_row.count_in, extract_row.duration_s > 0) == (6, True)
@@ -249,7 +249,7 @@ def test_langgraph_store_items_are_exempt_from_decay_and_retention(mem: Memory) 
     """Store items were archived, summarised ("Summary of 2 archived memories" appeared in the
     user's scope) and deleted by retention; they change only through the store (issue 22)."""
     pytest.importorskip("langgraph")
-    from graphs import AgentMemStore
+    from agentmem_graphs import AgentMemStore
 
     store = AgentMemStore(mem, user_id="alice")
     store.put(("prefs",), "tea", {"text": "Alice drinks jasmine tea"})

@@ -16,7 +16,7 @@ from agentmem.semantic import extract_pending
 from agentmem.semantic.episodes import Episode
 from agentmem.semantic.rules import RulesExtractor
 from agentmem.semantic.schema import ExtractedFact
-from consolidation.extract import extract_scope
+from agentmem_consolidation.extract import extract_scope
 
 ALICE = Scope.of(user_id="alice")
 LINES = [

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import consolidation
+import agentmem_consolidation
 from agentmem import Scope, Settings
 from agentmem.embedders import Embedder
-from consolidation import run_inline
-from consolidation.app import create_app
-from consolidation.locks import StoreScopeLock, scope_lock
-from consolidation.tasks import consolidate
+from agentmem_consolidation import run_inline
+from agentmem_consolidation.app import create_app
+from agentmem_consolidation.locks import StoreScopeLock, scope_lock
+from agentmem_consolidation.tasks import consolidate
 from tests.consolidation import workers
 
 
@@ -40,7 +40,7 @@ def test_pipeline_on_a_rabbitmq_worker(
         )
     rows = workers.jobs(home, "user_id=rabbit")
     assert sorted((s, st) for r, s, st, _, _ in rows if r == run_id) == sorted(
-        (s, "done") for s in ("run", *consolidation.STAGES)
+        (s, "done") for s in ("run", *agentmem_consolidation.STAGES)
     )
     with workers.open_home(home, embedder) as mem:
         lock = scope_lock(

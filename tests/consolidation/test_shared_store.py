@@ -1,6 +1,7 @@
 """Two Celery workers on one PostgreSQL + pgvector memory (the shared deployment).
 
-Both workers (``celery -A consolidation worker``, separate processes) open the same store and
+Both workers (``celery -A agentmem_consolidation worker``, separate processes) open the same
+store and
 vector index; runs for two scopes are consolidated, and two runs sent for one scope never
 interleave even when the two workers take them (the per-scope lock holds across processes).
 Each scope ends with its facts extracted once."""
@@ -15,8 +16,8 @@ import pytest
 
 from agentmem import Memory, Scope, Settings
 from agentmem.embedders import Embedder
-from consolidation.app import create_app
-from consolidation.tasks import consolidate
+from agentmem_consolidation.app import create_app
+from agentmem_consolidation.tasks import consolidate
 from tests.consolidation import workers
 
 pytestmark = pytest.mark.slow

@@ -83,7 +83,7 @@ def client_settings(env: dict[str, str]) -> dict[str, object]:
     return out
 
 
-def worker_args(app: str = "consolidation") -> list[str]:
+def worker_args(app: str = "agentmem_consolidation") -> list[str]:
     """``celery -A APP worker`` as a deployment runs it, one process (the embedded home)."""
     return [
         CELERY, "-A", app, "worker", "--pool=solo", "-Q", "consolidation",

@@ -1,5 +1,5 @@
 """The LangGraph store contract: the same cases against LangGraph's own ``InMemoryStore`` and
-:class:`graphs.AgentMemStore`, asserting identical results wherever the contract is
+:class:`agentmem_graphs.AgentMemStore`, asserting identical results wherever the contract is
 deterministic (get / put / delete, timestamps, filters, ordering, paging, namespace listing,
 async twins). Query searches rank differently by design (agentmem's hybrid retrieval against
 InMemoryStore's cosine), so they assert the relevant item is found, not the scores.
@@ -33,7 +33,7 @@ from langgraph.store.memory import InMemoryStore
 
 from agentmem import Memory, Settings
 from agentmem.embedders import Embedder
-from graphs import AgentMemStore
+from agentmem_graphs import AgentMemStore
 
 STORES = ("inmemory", "agentmem")
 

@@ -14,7 +14,7 @@ from transformers import AutoTokenizer, BertConfig, BertModel
 
 from agentmem import MemoryRecord, Scope
 from agentmem.embedders import Embedder, minilm_path, normalise
-from gpu import RetrieverAdapterConfig
+from agentmem_gpu import RetrieverAdapterConfig
 
 TINY_NAME = "tiny-bert"
 
@@ -63,11 +63,11 @@ def scope_records(turns: Sequence[tuple[str, str]] = TURNS) -> list[MemoryRecord
 
 class TinyEmbedder(Embedder):
     """The tiny BERT as a document embedder: masked mean pooling and L2 norm, written out
-    independently of gpu.retriever so it is a reference for the query tower."""
+    independently of agentmem_gpu.retriever so it is a reference for the query tower."""
 
     def __init__(self, directory: Path) -> None:
         self.name = directory.name
-        self.model_path = directory  # what gpu.pipeline trains an adapter on
+        self.model_path = directory  # what agentmem_gpu.pipeline trains an adapter on
         self.tokenizer = AutoTokenizer.from_pretrained(str(directory))
         self.model = BertModel.from_pretrained(str(directory)).eval()
 

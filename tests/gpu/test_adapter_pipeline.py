@@ -14,8 +14,8 @@ from typer.testing import CliRunner, Result
 from agentmem import Memory, Scope, Settings, cli
 from agentmem.errors import ValidationError
 from agentmem.parametric import SHARED_SCOPE_KEY, discover_query_encoders, scope_key
-from gpu import AdaptedQueryEmbedder, AdapterRegistry, TrainSetConfig
-from gpu.pipeline import train_scope_adapter
+from agentmem_gpu import AdaptedQueryEmbedder, AdapterRegistry, TrainSetConfig
+from agentmem_gpu.pipeline import train_scope_adapter
 from tests.gpu._tiny import TURNS, TinyEmbedder, fast_config
 
 ALICE = Scope(user_id="alice")

@@ -14,10 +14,10 @@ import pytest
 from agentmem import Memory, Scope, Settings, forgetting
 from agentmem.parametric import SHARED_SCOPE_KEY, RecallAnswer, scope_key
 from agentmem.stores import _forget_sql as sql
-from consolidation import run_inline
-from gpu import AdapterRegistry, TrainSetConfig
-from gpu.clean import CleanConfigs, retrain_forgotten
-from gpu.pipeline import TrainOutcome, train_scope_adapter, trained_scopes
+from agentmem_consolidation import run_inline
+from agentmem_gpu import AdapterRegistry, TrainSetConfig
+from agentmem_gpu.clean import CleanConfigs, retrain_forgotten
+from agentmem_gpu.pipeline import TrainOutcome, train_scope_adapter, trained_scopes
 from tests.gpu._tiny import TURNS, TinyEmbedder, fast_config
 
 ALICE = Scope(user_id="alice")
@@ -99,8 +99,8 @@ def test_a_tainted_adapter_stops_serving_at_once_and_a_clean_one_replaces_it(
 def test_a_tainted_recall_adapter_falls_back_to_retrieval_and_is_retrained_clean(
     tiny_mem: Memory, tmp_path: Path
 ) -> None:
-    from gpu.recall_data import build_recallset
-    from gpu.recall_pipeline import train_scope_recall_adapter
+    from agentmem_gpu.recall_data import build_recallset
+    from agentmem_gpu.recall_pipeline import train_scope_recall_adapter
     from tests.gpu._tiny import scope_records
     from tests.gpu._tiny_lm import build_tiny_lm_for
     from tests.gpu.test_recall_adapter import fast_recall_config

@@ -13,9 +13,15 @@ import pytest
 
 from agentmem import Memory, Scope, Settings
 from agentmem.semantic.llm import LLMClient, load_litellm
-from gpu import AdapterRegistry, RecallSetConfig, TrainSetConfig, build_recallset, build_trainset
-from gpu.pipeline import train_scope_adapter
-from gpu.questions import LLMQuestions, QuestionGenerator
+from agentmem_gpu import (
+    AdapterRegistry,
+    RecallSetConfig,
+    TrainSetConfig,
+    build_recallset,
+    build_trainset,
+)
+from agentmem_gpu.pipeline import train_scope_adapter
+from agentmem_gpu.questions import LLMQuestions, QuestionGenerator
 from tests.gpu._tiny import TURNS, TinyEmbedder, fast_config, scope_records
 
 MODEL = "ollama/llama3"

@@ -12,8 +12,8 @@ import pytest
 
 from agentmem import Memory, Settings
 from agentmem.semantic import llm as core_llm
-from gpu import local_llm
-from gpu.local_llm import MODEL, PROVIDER, SmolLM2Provider, _object_end
+from agentmem_gpu import local_llm
+from agentmem_gpu.local_llm import MODEL, PROVIDER, SmolLM2Provider, _object_end
 from tests.gpu._tiny import TinyEmbedder
 from tests.services import in_ci
 
@@ -38,7 +38,9 @@ def test_the_core_registers_providers_found_through_entry_points(
     litellm = core_llm.load_litellm()
     monkeypatch.setattr(litellm, "custom_provider_map", [])
     entry = EntryPoint(
-        name=PROVIDER, value="gpu.local_llm:SmolLM2Provider", group=core_llm.LLM_PROVIDER_GROUP
+        name=PROVIDER,
+        value="agentmem_gpu.local_llm:SmolLM2Provider",
+        group=core_llm.LLM_PROVIDER_GROUP,
     )
     monkeypatch.setattr(core_llm, "entry_points", lambda group: [entry])
     assert core_llm.register_providers(litellm) == [PROVIDER]
@@ -55,9 +57,9 @@ def test_the_gpu_package_declares_the_provider() -> None:
         if in_ci():
             pytest.fail(f"CI=true and {message}", pytrace=False)
         pytest.skip(message)
-    assert "gpu.local_llm:SmolLM2Provider" in declared
+    assert "agentmem_gpu.local_llm:SmolLM2Provider" in declared
     pyproject = (Path(__file__).parents[2] / "pyproject.toml").read_text()
-    assert 'agentmem-local = "gpu.local_llm:SmolLM2Provider"' in pyproject
+    assert 'agentmem-local = "agentmem_gpu.local_llm:SmolLM2Provider"' in pyproject
 
 
 def test_litellm_answers_from_the_local_model(smollm2: None) -> None:

@@ -16,9 +16,9 @@ from agentmem import Memory, Settings
 from agentmem.errors import InvalidSettings
 from agentmem.models import Scope
 from agentmem.parametric import RecallModel, RecallSource, scope_key
-from gpu.config import METADATA_FILE, RECALL_KIND, AdapterMetadata, RecallAdapterConfig
-from gpu.recall import RecallAdapter, RecallLM, evaluate_answers, train_recall_adapter
-from gpu.recall_data import (
+from agentmem_gpu.config import METADATA_FILE, RECALL_KIND, AdapterMetadata, RecallAdapterConfig
+from agentmem_gpu.recall import RecallAdapter, RecallLM, evaluate_answers, train_recall_adapter
+from agentmem_gpu.recall_data import (
     HELD_OUT_TEMPLATES,
     RecallSet,
     RecallSetConfig,
@@ -28,8 +28,8 @@ from gpu.recall_data import (
     third_person,
     token_f1,
 )
-from gpu.recall_pipeline import train_scope_recall_adapter
-from gpu.registry import AdapterRegistry
+from agentmem_gpu.recall_pipeline import train_scope_recall_adapter
+from agentmem_gpu.registry import AdapterRegistry
 from tests.gpu._tiny import TURNS, TinyEmbedder, scope_records
 from tests.gpu._tiny_lm import build_tiny_lm_for
 

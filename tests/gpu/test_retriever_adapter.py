@@ -30,7 +30,7 @@ from agentmem.parametric import (
     check_scope_key,
     scope_key,
 )
-from gpu import (
+from agentmem_gpu import (
     AdaptedQueryEmbedder,
     AdapterMetadata,
     AdapterRegistry,
@@ -45,7 +45,7 @@ from gpu import (
     train_retriever_adapter,
     trainset_hash,
 )
-from gpu.retriever import CHECKPOINT_FILE
+from agentmem_gpu.retriever import CHECKPOINT_FILE
 from tests.gpu._tiny import TINY_NAME, TURNS, TinyEmbedder, fast_config, scope_records
 
 

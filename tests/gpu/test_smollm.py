@@ -20,14 +20,14 @@ import pytest
 from agentmem import Memory, Scope, Settings, forgetting
 from agentmem.errors import ModelUnavailable
 from agentmem.parametric import scope_key
-from gpu import smollm
-from gpu.clean import CleanConfigs, retrain_forgotten
-from gpu.config import RECALL_KIND, RecallAdapterConfig
-from gpu.recall import RecallAdapter, RecallLM, _SharedBase, train_recall_adapter
-from gpu.recall_data import RecallSetConfig, build_recallset
-from gpu.recall_pipeline import train_scope_adapters, train_scope_recall_adapter
-from gpu.registry import AdapterRegistry
-from gpu.smollm import SMOLLM2, convert_gguf, smollm2_dir, smollm2_gguf
+from agentmem_gpu import smollm
+from agentmem_gpu.clean import CleanConfigs, retrain_forgotten
+from agentmem_gpu.config import RECALL_KIND, RecallAdapterConfig
+from agentmem_gpu.recall import RecallAdapter, RecallLM, _SharedBase, train_recall_adapter
+from agentmem_gpu.recall_data import RecallSetConfig, build_recallset
+from agentmem_gpu.recall_pipeline import train_scope_adapters, train_scope_recall_adapter
+from agentmem_gpu.registry import AdapterRegistry
+from agentmem_gpu.smollm import SMOLLM2, convert_gguf, smollm2_dir, smollm2_gguf
 from tests.gpu._tiny import TURNS, TinyEmbedder, scope_records
 from tests.services import in_ci
 

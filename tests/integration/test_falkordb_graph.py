@@ -29,7 +29,7 @@ from agentmem.graph import (
 from agentmem.graph.resolve import normalise
 from agentmem.models import MemoryKind, Scope
 from agentmem.stores import store_from_url
-from consolidation.pipeline import run_inline
+from agentmem_consolidation.pipeline import run_inline
 from tests.falkordb_server import FalkorDBServer
 from tests.faults import free_port
 

@@ -19,7 +19,7 @@ from langgraph.store.memory import InMemoryStore
 
 from agentmem import InvalidScope, InvalidSettings, Memory, MemoryKind, Settings
 from agentmem.embedders import Embedder
-from graphs import (
+from agentmem_graphs import (
     AgentMemStore,
     MemoryState,
     TeamMember,

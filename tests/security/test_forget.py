@@ -15,7 +15,7 @@ from agentmem.embedders import Embedder
 from agentmem.errors import NotFound, PermissionDenied, ValidationError
 from agentmem.forgetting import sources_of
 from agentmem.stores import _forget_sql as sql
-from consolidation import run_inline
+from agentmem_consolidation import run_inline
 from tests.security._checks import FORGOTTEN, KEPT, assert_forgotten, leaks
 
 ALICE = Scope(user_id="alice")

@@ -17,9 +17,9 @@ import pytest
 
 from agentmem import Scope, Settings
 from agentmem.embedders import Embedder
-from consolidation import run_inline
-from consolidation.app import create_app
-from consolidation.tasks import consolidate
+from agentmem_consolidation import run_inline
+from agentmem_consolidation.app import create_app
+from agentmem_consolidation.tasks import consolidate
 from tests.consolidation import workers
 from tests.security._checks import FORGOTTEN, KEPT, assert_forgotten, leaks
 

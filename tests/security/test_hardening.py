@@ -254,7 +254,7 @@ def test_flushed_buffer_turns_go_through_the_trust_pipeline(strict: Memory, u: s
 
 def test_langgraph_store_items_go_through_the_trust_pipeline(strict: Memory, u: str) -> None:
     pytest.importorskip("langgraph")
-    from graphs import AgentMemStore
+    from agentmem_graphs import AgentMemStore
 
     store = AgentMemStore(strict, user_id=u)
     store.put(("notes",), "ok", {"text": "The report is due Friday."})

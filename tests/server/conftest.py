@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from agentmem import Memory, Settings
 from agentmem.embedders import Embedder
-from server import ServerSettings, create_app, create_key
+from agentmem_server import ServerSettings, create_app, create_key
 
 
 @dataclass

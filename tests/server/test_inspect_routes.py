@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from agentmem import Memory
-from server import ServerSettings, create_app, create_key
+from agentmem_server import ServerSettings, create_app, create_key
 from tests.server.conftest import Keys, bearer
 
 
@@ -176,10 +176,10 @@ def test_the_ui_page_is_static_and_strict(server_mem: Memory) -> None:
 def test_adapters_show_their_figures_and_taint(
     client: TestClient, keys: Keys, server_mem: Memory, tmp_path: Path
 ) -> None:
-    registry_mod = pytest.importorskip("gpu.registry")
+    registry_mod = pytest.importorskip("agentmem_gpu.registry")
     from agentmem.models import Scope
     from agentmem.parametric import scope_key
-    from gpu.config import AdapterMetadata
+    from agentmem_gpu.config import AdapterMetadata
 
     metrics = {"eval_recall@10": 0.61, "base_recall@10": 0.44}
     meta = AdapterMetadata(
@@ -215,7 +215,7 @@ def test_forget_reports_show_retrain_probes_within_the_scope(
     done = client.post(
         "/v1/forget", json={"user_id": user, "ids": [first], "reason": "asked"}, headers=h
     ).json()
-    # The retrain job records clean adapters and the leak probe the way gpu/clean.py does.
+    # The retrain job records clean adapters and the leak probe as agentmem_gpu/clean.py does.
     probe = {
         "questions": 6,
         "leaks": 0,

@@ -9,7 +9,7 @@ import pytest
 
 from agentmem.errors import NotFound, ValidationError
 from agentmem.stores import RecordStore, SQLiteStore
-from server import create_key, list_keys, revoke_key, verify_key
+from agentmem_server import create_key, list_keys, revoke_key, verify_key
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -15,8 +15,8 @@ from mcp.client.client import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from agentmem import Memory
-from server import build_mcp, create_key
-from server.mcp_tools import http_app
+from agentmem_server import build_mcp, create_key
+from agentmem_server.mcp_tools import http_app
 
 TOOLS = {"add_memory", "search_memory", "get_context", "record_experience", "recall_experience"}
 

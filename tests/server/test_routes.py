@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 
 from agentmem import Memory
 from agentmem.cli import app as cli
-from server import ServerSettings, create_app, create_key, revoke_key
-from server.logs import JsonFormatter
+from agentmem_server import ServerSettings, create_app, create_key, revoke_key
+from agentmem_server.logs import JsonFormatter
 from tests.server.conftest import Keys, bearer
 
 USER = {"user_id": "carol"}
@@ -170,7 +170,7 @@ def test_json_logs_carry_the_request_id(client: TestClient, keys: Keys) -> None:
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.setFormatter(JsonFormatter())
-    logger = logging.getLogger("server.requests")
+    logger = logging.getLogger("agentmem_server.requests")
     logger.addHandler(handler)
     level = logger.level
     logger.setLevel(logging.INFO)

@@ -10,7 +10,7 @@ import httpx
 import uvicorn
 
 from agentmem import Memory
-from server import ServerSettings, create_app
+from agentmem_server import ServerSettings, create_app
 from tests.server.conftest import Keys, bearer
 
 

@@ -18,7 +18,7 @@ import pytest
 import uvicorn
 
 from agentmem import Memory
-from server import ServerSettings, create_app, create_key
+from agentmem_server import ServerSettings, create_app, create_key
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page

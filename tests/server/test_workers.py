@@ -18,7 +18,7 @@ import pytest
 from agentmem import Memory, Settings
 from agentmem.embedders import Embedder
 from agentmem.stores.postgres import PostgresStore
-from server import create_key
+from agentmem_server import create_key
 from tests.server.conftest import bearer
 
 
@@ -141,8 +141,8 @@ def _search_until_served(base: str, token: str) -> list[dict[str, object]]:
 
 def test_rate_limit_storage_is_checked_at_start() -> None:
     from agentmem.errors import BackendUnavailable, InvalidSettings
-    from server import ServerSettings
-    from server.app import rate_limit_storage
+    from agentmem_server import ServerSettings
+    from agentmem_server.app import rate_limit_storage
 
     with pytest.raises(InvalidSettings, match="rate_limit_storage_url"):
         ServerSettings.load(rate_limit_storage_url="memcached://localhost:11211")

@@ -1,0 +1,140 @@
+"""``agentmem consolidate`` and ``agentmem jobs``, added through the ``agentmem.cli`` entry
+point (the core never imports this package).
+
+::
+
+    agentmem consolidate --now --user alice    # inline, no broker, with a progress bar
+    agentmem consolidate --now                 # every scope with new activity
+    agentmem consolidate --user alice          # queue it on the Celery workers
+    agentmem jobs --limit 20                   # the job ledger
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from agentmem.cli_options import AgentOpt, OrgOpt, ThreadOpt, UserOpt, sub_app
+from agentmem.errors import AgentMemError
+from agentmem.models import Scope
+from agentmem_consolidation import ledger
+from agentmem_consolidation.pipeline import active_scopes, run_inline
+from agentmem_consolidation.stages import STAGES
+
+consolidate_app = sub_app(
+    "consolidate",
+    "Run the consolidation pipeline: --now inline (no broker), else on Celery workers.",
+)
+jobs_app = sub_app(
+    "jobs",
+    "The consolidation job ledger (runs, stages, counts, durations, errors).",
+)
+
+
+def _scope(
+    user: str | None, agent: str | None, thread: str | None, org: str | None
+) -> Scope | None:
+    if user is None and agent is None and thread is None and org is None:
+        return None
+    return Scope.of(org_id=org, user_id=user, agent_id=agent, thread_id=thread)
+
+
+@consolidate_app.callback()
+def consolidate(
+    ctx: typer.Context,
+    now: Annotated[
+        bool, typer.Option("--now", help="Run inline in this process (no broker).")
+    ] = False,
+    user: UserOpt = None,
+    agent: AgentOpt = None,
+    thread: ThreadOpt = None,
+    org: OrgOpt = None,
+) -> None:
+    """Consolidate one scope, or every scope with new activity since its last run."""
+    from agentmem.cli import fail, memory_for
+
+    try:
+        scope = _scope(user, agent, thread, org)
+        if not now:
+            from agentmem_consolidation.tasks import consolidate as send
+
+            if scope is None:
+                fail("queueing needs a scope (--user ...); or run every active scope with --now")
+            run_id, _ = send(scope)
+            Console().print(f"queued run {run_id} for {scope}")
+            return
+        with memory_for(ctx) as mem:
+            scopes = [scope] if scope is not None else active_scopes(mem)
+            console = Console(stderr=True)
+            with Progress(
+                TextColumn("[progress.description]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=console,
+                transient=True,
+            ) as progress:
+                task = progress.add_task("consolidating", total=len(scopes) * len(STAGES))
+                reports = []
+                for s in scopes:
+                    progress.update(task, description=f"{s}")
+
+                    def advance(name: str, _result: object, s: Scope = s) -> None:
+                        progress.update(task, advance=1, description=f"{s}: {name}")
+
+                    reports.append(run_inline(mem, s, on_stage=advance))
+            out = Console()
+            for r in reports:
+                if r.skipped:
+                    out.print(f"{r.scope}: skipped (another run holds the scope)")
+                    continue
+                summary = ", ".join(
+                    f"{n} {res.count_in}->{res.count_out}" for n, res in r.results.items()
+                )
+                out.print(f"{r.scope}: run {r.run_id} in {r.duration_s:.1f}s ({summary})")
+            if not reports:
+                out.print("nothing to consolidate: no scope has new activity")
+    except AgentMemError as exc:
+        fail(str(exc))
+
+
+@jobs_app.callback()
+def jobs(
+    ctx: typer.Context,
+    user: UserOpt = None,
+    agent: AgentOpt = None,
+    thread: ThreadOpt = None,
+    org: OrgOpt = None,
+    run: Annotated[str | None, typer.Option("--run", help="One run id.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="Rows to show.")] = 50,
+) -> None:
+    """Show the job ledger, newest first."""
+    from agentmem.cli import fail, memory_for
+
+    try:
+        with memory_for(ctx) as mem:
+            rows = ledger.jobs(mem, scope=_scope(user, agent, thread, org), run_id=run, limit=limit)
+    except AgentMemError as exc:
+        fail(str(exc))
+    table = Table("run", "scope", "stage", "status", "in", "out", "started", "seconds", "error")
+    for r in rows:
+        table.add_row(
+            r.run_id[:8],
+            r.scope,
+            r.stage,
+            r.status,
+            str(r.count_in),
+            str(r.count_out),
+            datetime.fromtimestamp(r.started_at, UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            f"{r.duration_s:.2f}",
+            (r.error or "")[:60],
+        )
+    Console().print(table)
+
+
+__all__ = ["consolidate_app", "jobs_app"]

@@ -1,0 +1,253 @@
+"""Run the consolidation stages for a scope, in order, under the scope's lock.
+
+The same stage runner serves both paths:
+
+- inline (:func:`run_inline`; ``agentmem consolidate --now``): one process, no broker;
+- Celery (:mod:`agentmem_consolidation.tasks`): one task per stage, chained, each renewing the run's
+  lock and writing its ledger row.
+
+A stage that already completed in this run (a redelivered task after a crash) is skipped; a
+stage that hits :class:`~agentmem.errors.BackendUnavailable` is retried with exponential
+backoff; every outcome lands in the job ledger.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import TYPE_CHECKING
+
+from agentmem.errors import AgentMemError, BackendUnavailable
+from agentmem.models import Scope
+from agentmem.settings import ConsolidationSettings
+from agentmem_consolidation import ledger
+from agentmem_consolidation.locks import scope_lock, wait_acquire
+from agentmem_consolidation.stages import STAGES, RunContext, StageResult, gpu_available
+
+if TYPE_CHECKING:
+    from agentmem import Memory
+
+
+class ScopeBusy(AgentMemError):
+    """Another run holds the scope's lock (the second run is skipped)."""
+
+
+@dataclass
+class RunReport:
+    """What one run did: its id, scope, and each stage's result (absent: skipped)."""
+
+    run_id: str
+    scope: Scope
+    skipped: bool = False
+    results: dict[str, StageResult] = field(default_factory=dict)
+    duration_s: float = 0.0
+
+
+def backoff(attempt: int, config: ConsolidationSettings) -> float:
+    """Seconds to wait before retry number ``attempt`` (1-based): doubling, capped."""
+    return float(min(config.retry_backoff_max_s, config.retry_backoff_s * 2 ** (attempt - 1)))
+
+
+def execute_stage(
+    mem: Memory, scope: Scope, run: RunContext, name: str, *, attempt: int = 1
+) -> StageResult | None:
+    """Run one stage with its ledger rows; None when this run already completed it."""
+    if ledger.stage_done(mem, run.run_id, name):
+        return None
+    started = time.time()
+    ledger.record(mem, run.run_id, name, scope, ledger.RUNNING, started_at=started, attempt=attempt)
+    try:
+        result = STAGES[name](mem, scope, run)
+    except Exception as exc:
+        status = ledger.RETRYING if isinstance(exc, BackendUnavailable) else ledger.FAILED
+        # The store itself may be down: then the retry (or the next run) records it.
+        with contextlib.suppress(AgentMemError):
+            ledger.record(
+                mem,
+                run.run_id,
+                name,
+                scope,
+                status,
+                started_at=started,
+                duration_s=time.time() - started,
+                error=f"{type(exc).__name__}: {exc}",
+                attempt=attempt,
+            )
+        raise
+    ledger.record(
+        mem,
+        run.run_id,
+        name,
+        scope,
+        ledger.DONE,
+        count_in=result.count_in,
+        count_out=result.count_out,
+        started_at=started,
+        duration_s=time.time() - started,
+        attempt=attempt,
+        note=result.note,
+    )
+    return result
+
+
+def _stage_attempt(
+    mem: Memory, scope: Scope, run: RunContext, name: str, attempt: int
+) -> StageResult | None:
+    return execute_stage(mem, scope, run, name, attempt=attempt)
+
+
+def _with_retries(
+    fn: Callable[[int], StageResult | None], config: ConsolidationSettings
+) -> StageResult | None:
+    attempt = 1
+    while True:
+        try:
+            return fn(attempt)
+        except BackendUnavailable:
+            if attempt > config.max_retries:
+                raise
+            time.sleep(backoff(attempt, config))
+            attempt += 1
+
+
+def finish(
+    mem: Memory, scope: Scope, run_id: str, started: float, results: Iterable[StageResult]
+) -> None:
+    """Close a run: its summary ledger row, and the scope's last-run watermark (what the
+    scheduler compares new activity with)."""
+    listed = list(results)
+    ledger.record(
+        mem,
+        run_id,
+        ledger.RUN_STAGE,
+        scope,
+        ledger.DONE,
+        count_in=sum(r.count_in for r in listed),
+        count_out=sum(r.count_out for r in listed),
+        started_at=started,
+        duration_s=time.time() - started,
+    )
+    ledger.set_watermark(mem, scope, ledger.RUN_STAGE, f'{{"run_id": "{run_id}"}}')
+
+
+def inline_trainer(mem: Memory) -> Callable[[Scope], None] | None:
+    """Adapter training in this process (the inline path), when the ``gpu`` package exists."""
+    if not gpu_available():
+        return None
+
+    def train(scope: Scope) -> None:
+        from agentmem_gpu.recall_pipeline import train_scope_adapters
+
+        train_scope_adapters(mem, scope)
+
+    return train
+
+
+def run_inline(
+    mem: Memory,
+    scope: Scope,
+    *,
+    run_id: str | None = None,
+    stages: Sequence[str] | None = None,
+    on_stage: Callable[[str, StageResult | None], None] | None = None,
+    train_adapter: Callable[[Scope], None] | None = None,
+) -> RunReport:
+    """Run the pipeline for ``scope`` in this process, no broker needed.
+
+    Waits up to ``consolidation.lock_wait_s`` for another run of the same scope, then is
+    skipped (``report.skipped``; a ``skipped`` ledger row). ``on_stage`` is called after each
+    stage (a progress bar). Adapter training runs in-process when ``gpu`` is installed (pass
+    ``train_adapter`` to send it elsewhere)."""
+    config = mem.settings.consolidation
+    run_id = run_id or ledger.new_run_id()
+    names = list(stages or STAGES)
+    report = RunReport(run_id, scope)
+    started = time.time()
+    lock = scope_lock(mem, mem.settings, ledger.scope_key(scope))
+    if not wait_acquire(lock, run_id, config.lock_wait_s):
+        ledger.record(
+            mem,
+            run_id,
+            ledger.RUN_STAGE,
+            scope,
+            ledger.SKIPPED,
+            error=f"scope busy (run {lock.owner()})",
+        )
+        report.skipped = True
+        return report
+    started = time.time()  # the run starts once it holds the lock
+    ledger.record(mem, run_id, ledger.RUN_STAGE, scope, ledger.RUNNING, started_at=started)
+    run = RunContext(run_id, config, train_adapter=train_adapter or inline_trainer(mem))
+    try:
+        for name in names:
+            if not lock.acquire(run_id):  # renew; lost only if it expired and was taken
+                raise ScopeBusy(f"run {run_id} lost the lock of {scope} to run {lock.owner()}")
+            result = _with_retries(partial(_stage_attempt, mem, scope, run, name), config)
+            if result is not None:
+                report.results[name] = result
+            if on_stage is not None:
+                on_stage(name, result)
+        finish(mem, scope, run_id, started, report.results.values())
+    except Exception as exc:
+        ledger.record(
+            mem,
+            run_id,
+            ledger.RUN_STAGE,
+            scope,
+            ledger.FAILED,
+            started_at=started,
+            duration_s=time.time() - started,
+            error=f"{type(exc).__name__}: {exc}",
+        )
+        raise
+    finally:
+        lock.release(run_id)
+    report.duration_s = time.time() - started
+    return report
+
+
+def consolidation_scope(scope: Scope) -> Scope:
+    """The scope a record is consolidated in: its own without the thread (a user's or agent's
+    threads are consolidated together), or the thread's when that is all it has."""
+    fields = {k: v for k, v in scope.fields().items() if k != "thread_id"}
+    return Scope.of(**fields) if fields else scope
+
+
+def active_scopes(mem: Memory) -> list[Scope]:
+    """Scopes with new activity since their last completed run: a record written or changed
+    since then, or a live buffer thread. (A scan of the store: fine for an embedded home and
+    moderate servers; at scale, keep the list of scopes elsewhere and pass them.)"""
+    store = mem.backends.store
+    last = {w.scope: w.updated_at for w in store.watermarks(ledger.RUN_STAGE)}
+    found: dict[str, Scope] = {}
+    after: str | None = None
+    while True:
+        ids = store.all_ids(after=after, limit=1000)
+        if not ids:
+            break
+        for r in store.get_many(ids):
+            s = consolidation_scope(r.scope)
+            key = ledger.scope_key(s)
+            if key not in found and r.updated_at.timestamp() > last.get(key, 0.0):
+                found[key] = s
+        after = ids[-1]
+    for thread in mem.buffers.ready().threads():
+        s = consolidation_scope(ledger.scope_of(thread))
+        found.setdefault(ledger.scope_key(s), s)
+    return [found[k] for k in sorted(found)]
+
+
+__all__ = [
+    "RunReport",
+    "ScopeBusy",
+    "active_scopes",
+    "backoff",
+    "consolidation_scope",
+    "execute_stage",
+    "finish",
+    "inline_trainer",
+    "run_inline",
+]

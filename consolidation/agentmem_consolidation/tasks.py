@@ -1,0 +1,252 @@
+"""Thin Celery tasks: they take scope keys and run ids, are idempotent, and retry with
+exponential backoff on backend errors. One task per stage, chained by :func:`consolidate`;
+a task never waits on another task's result.
+
+A worker opens the Memory its settings name for each task and closes it afterwards (so an
+embedded home is free between tasks); the embedding model is loaded once per process.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from celery import Celery, Task, chain
+from celery.result import AsyncResult
+
+from agentmem import Memory
+from agentmem.embedders import Embedder, embedder_from_spec
+from agentmem.errors import BackendUnavailable, InvalidSettings
+from agentmem.models import Scope
+from agentmem.settings import Settings
+from agentmem_consolidation import ledger
+from agentmem_consolidation.app import GPU_QUEUE, app
+from agentmem_consolidation.locks import redis_owner, scope_lock
+from agentmem_consolidation.pipeline import active_scopes, backoff, execute_stage, finish
+from agentmem_consolidation.stages import STAGES, RunContext, StageResult
+
+_EMBEDDERS: dict[str, Embedder] = {}
+LOCK_POLL_S = 0.5
+"""How often a run waiting for its scope's lock (``lock_wait_s``) tries again."""
+
+
+@contextmanager
+def worker_memory() -> Iterator[Memory]:
+    """The Memory of this worker's settings, open for one task."""
+    settings = Settings.load()
+    embedder = _EMBEDDERS.get(settings.embedder)
+    if embedder is None:
+        embedder = _EMBEDDERS[settings.embedder] = embedder_from_spec(
+            settings.embedder,
+            batch_size=settings.embed_batch_size,
+            precision=settings.embed_precision,
+            threads=settings.embed_threads,
+        )
+    with Memory(settings=settings, embedder=embedder) as mem:
+        yield mem
+
+
+def _retry(task: Task, exc: BackendUnavailable) -> Exception:
+    config = Settings.load().consolidation
+    attempt = task.request.retries + 1
+    return task.retry(exc=exc, countdown=backoff(attempt, config), max_retries=config.max_retries)
+
+
+@app.task(bind=True, name="consolidation.start_run", acks_late=True)
+def start_run(self: Task, key: str, run_id: str) -> bool:
+    """Take the scope's lock for the run (waiting up to ``lock_wait_s`` by re-scheduling
+    itself, never by blocking a worker); else mark the run skipped. Returns whether it runs."""
+    try:
+        owner = redis_owner(Settings.load(), key)
+        if owner not in (None, run_id) and _may_wait(self):
+            raise _wait_for_lock(self)  # polled without opening the store
+        with worker_memory() as mem:
+            scope = ledger.scope_of(key)
+            if ledger.stage_done(mem, run_id, ledger.RUN_STAGE):
+                return False
+            lock = scope_lock(mem, mem.settings, key)
+            if lock.acquire(run_id):
+                if not any(
+                    r.stage == ledger.RUN_STAGE for r in mem.backends.store.job_rows(run_id=run_id)
+                ):
+                    ledger.record(mem, run_id, ledger.RUN_STAGE, scope, ledger.RUNNING)
+                return True
+            if _may_wait(self):
+                raise _wait_for_lock(self)
+            ledger.record(
+                mem,
+                run_id,
+                ledger.RUN_STAGE,
+                scope,
+                ledger.SKIPPED,
+                error=f"scope busy (run {lock.owner()})",
+            )
+            return False
+    except BackendUnavailable as exc:
+        raise _retry(self, exc) from exc
+
+
+def _may_wait(task: Task) -> bool:
+    """Whether a run waiting for its scope's lock has waited less than ``lock_wait_s``."""
+    return bool(task.request.retries * LOCK_POLL_S < Settings.load().consolidation.lock_wait_s)
+
+
+def _wait_for_lock(task: Task) -> Exception:
+    # One more retry each time (max_retries=None would mean Celery's default, 3).
+    return task.retry(countdown=LOCK_POLL_S, max_retries=task.request.retries + 1)
+
+
+def _run_row(mem: Memory, run_id: str) -> ledger.JobRow | None:
+    rows = [r for r in mem.backends.store.job_rows(run_id=run_id) if r.stage == ledger.RUN_STAGE]
+    return rows[0] if rows else None
+
+
+@app.task(bind=True, name="consolidation.run_stage", acks_late=True)
+def run_stage(self: Task, key: str, run_id: str, stage: str) -> dict[str, int] | None:
+    """Run one stage of a run (skipped when the run was skipped, or this stage already done)."""
+    try:
+        with worker_memory() as mem:
+            row = _run_row(mem, run_id)
+            if row is None or row.status != ledger.RUNNING:
+                return None
+            scope = ledger.scope_of(key)
+            lock = scope_lock(mem, mem.settings, key)
+            if not lock.acquire(run_id):
+                ledger.record(
+                    mem,
+                    run_id,
+                    stage,
+                    scope,
+                    ledger.SKIPPED,
+                    error=f"lost the scope lock to run {lock.owner()}",
+                )
+                return None
+            run = RunContext(
+                run_id, mem.settings.consolidation, train_adapter=send_adapter_training
+            )
+            result = execute_stage(mem, scope, run, stage, attempt=self.request.retries + 1)
+            return None if result is None else {"in": result.count_in, "out": result.count_out}
+    except BackendUnavailable as exc:
+        raise _retry(self, exc) from exc
+
+
+@app.task(bind=True, name="consolidation.finish_run", acks_late=True)
+def finish_run(self: Task, key: str, run_id: str) -> bool:
+    """Close the run: its summary row, the scope's last-run watermark, the lock released."""
+    try:
+        with worker_memory() as mem:
+            row = _run_row(mem, run_id)
+            if row is None or row.status != ledger.RUNNING:
+                return False
+            scope = ledger.scope_of(key)
+            stages = [
+                StageResult(r.count_in, r.count_out)
+                for r in mem.backends.store.job_rows(run_id=run_id, limit=1000)
+                if r.stage != ledger.RUN_STAGE and r.status == ledger.DONE
+            ]
+            finish(mem, scope, run_id, row.started_at, stages)
+            scope_lock(mem, mem.settings, key).release(run_id)
+            return True
+    except BackendUnavailable as exc:
+        raise _retry(self, exc) from exc
+
+
+@app.task(bind=True, name="consolidation.train_adapter", acks_late=True)
+def train_adapter(self: Task, key: str) -> dict[str, Any]:
+    """Train (or reuse) the scope's retriever adapter and its recall adapter (on
+    ``consolidation.recall_adapter_base``, SmolLM2 by default); runs on the ``gpu`` queue."""
+    from agentmem_gpu.recall_pipeline import train_scope_adapters
+
+    try:
+        with worker_memory() as mem:
+            return train_scope_adapters(mem, ledger.scope_of(key))
+    except BackendUnavailable as exc:
+        raise _retry(self, exc) from exc
+
+
+def send_adapter_training(scope: Scope) -> None:
+    """Queue adapter training for ``scope`` on the ``gpu`` queue (the adapter stage's hand-off)."""
+    train_adapter.apply_async((ledger.scope_key(scope),), queue=GPU_QUEUE)
+
+
+def require_broker(celery_app: Celery) -> None:
+    """Refuse to queue on an app with no broker (its in-process ``memory://`` transport)."""
+    broker = str(celery_app.conf.broker_url or "memory://")
+    if broker.startswith("memory://"):
+        raise InvalidSettings(
+            "no consolidation broker is configured, so a queued run would only live in this "
+            "process and be lost when it exits; set AGENTMEM_CONSOLIDATION__BROKER_URL "
+            "(redis://... or amqp://...) and start a worker "
+            "(celery -A agentmem_consolidation worker), "
+            "or run it inline: agentmem consolidate --now"
+        )
+
+
+def consolidate(
+    scope: Scope,
+    *,
+    run_id: str | None = None,
+    stages: Sequence[str] | None = None,
+    celery_app: Celery | None = None,
+) -> tuple[str, AsyncResult]:
+    """Start the pipeline for ``scope`` on the workers: a chain of one task per stage, sent
+    through ``celery_app`` (default: :data:`agentmem_consolidation.app`). Returns the run id (see
+    the
+    ledger) and the chain's result.
+
+    Raises :class:`~agentmem.errors.InvalidSettings` when the app has no broker (Celery's
+    in-process ``memory://`` transport): the run would live only in this process and vanish
+    with it, unseen by any worker or ``agentmem jobs``."""
+    sender = celery_app or app
+    require_broker(sender)
+    run_id = run_id or ledger.new_run_id()
+    key = ledger.scope_key(scope)
+    names = list(stages or STAGES)
+    flow = chain(
+        sender.signature("consolidation.start_run", (key, run_id), immutable=True),
+        *(
+            sender.signature("consolidation.run_stage", (key, run_id, name), immutable=True)
+            for name in names
+        ),
+        sender.signature("consolidation.finish_run", (key, run_id), immutable=True),
+    )
+    return run_id, flow.apply_async()
+
+
+@app.task(bind=True, name="consolidation.dispatch", acks_late=True)
+def dispatch(self: Task) -> list[str]:
+    """Start a pipeline for every scope with new activity since its last run and no run under
+    way (the beat entry)."""
+    started = time.time()
+    try:
+        with worker_memory() as mem:
+            # A scope whose run is under way is left to it (the next dispatch sees what it
+            # did not cover).
+            scopes = [
+                s
+                for s in active_scopes(mem)
+                if scope_lock(mem, mem.settings, ledger.scope_key(s)).owner() is None
+            ]
+    except BackendUnavailable as exc:
+        raise _retry(self, exc) from exc
+    runs = [consolidate(scope)[0] for scope in scopes]
+    app.log.get_default_logger().info(
+        "dispatched %d consolidation runs in %.2fs", len(runs), time.time() - started
+    )
+    return runs
+
+
+__all__ = [
+    "STAGES",
+    "consolidate",
+    "dispatch",
+    "finish_run",
+    "require_broker",
+    "run_stage",
+    "send_adapter_training",
+    "start_run",
+    "train_adapter",
+    "worker_memory",
+]

@@ -1,0 +1,270 @@
+"""Retrain adapters tainted by a forget without the forgotten memories, promote the clean ones
+through the registry, and probe them with generated questions about what was forgotten.
+
+Consolidation's ``retrain_forgotten`` stage calls :func:`retrain_forgotten` for each scope; the
+result goes into the forget's report (:func:`agentmem.forgetting.finish_retrain`)::
+
+    report.retrained  # [{"scope_key", "kind", "version", "promoted", "reason"}]
+    report.probe      # {"questions": 12, "leaks": 0, "passed": True, "adapters": [...]}
+
+A retriever adapter passes the probe when its training sources exclude every forgotten id and
+no search through it, for a question generated about a forgotten text, returns that text; a
+recall adapter when, besides, its closed-book answer to each question is not the forgotten
+answer. The probe texts are erased from the forget journal once every tainted adapter is done.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from filelock import FileLock
+
+from agentmem import forgetting
+from agentmem.errors import ValidationError
+from agentmem.models import MemoryRecord, Scope
+from agentmem.parametric import SHARED_SCOPE_KEY, scope_key
+from agentmem_gpu.config import RECALL_KIND, RecallAdapterConfig, RetrieverAdapterConfig
+from agentmem_gpu.registry import AdapterRegistry, AdapterVersion
+from agentmem_gpu.trainsets import TrainSetConfig
+
+if TYPE_CHECKING:
+    from agentmem import Memory
+    from agentmem_gpu.recall_data import RecallSetConfig
+
+
+@dataclass(frozen=True)
+class CleanConfigs:
+    """Training configs of clean retrains (defaults: each trainer's own)."""
+
+    retriever: RetrieverAdapterConfig | None = None
+    trainset: TrainSetConfig | None = None
+    recall: RecallAdapterConfig | None = None
+    recallset: RecallSetConfig | None = None
+    force_promote: bool = False
+    """Promote the clean adapter even when it does not beat the base model (by default it
+    must, like any adapter; until one is promoted, recall and search use the base model)."""
+
+
+def retrain_forgotten(
+    mem: Memory,
+    scope: Scope,
+    *,
+    registry: AdapterRegistry | None = None,
+    configs: CleanConfigs | None = None,
+    max_questions: int | None = None,
+) -> list[forgetting.ForgetReport]:
+    """Retrain this scope's adapters tainted by pending forgets; returns the reports updated.
+
+    A tainted shared adapter (trained across scopes) is retrained by the first scope's run that
+    meets it, over the scopes it was trained on."""
+    registry = registry or AdapterRegistry.from_settings(mem.settings)
+    configs = configs or CleanConfigs()
+    per_text = max_questions or mem.settings.forget.probe_questions
+    updated = []
+    for report, texts in forgetting.pending_retrain(mem):
+        if not any(t["scope_key"] == SHARED_SCOPE_KEY for t in report.adapters_tainted):
+            done = _retrain_report(mem, scope, report, texts, registry, configs, per_text)
+        else:
+            # Runs of several scopes can meet one shared adapter: the first retrains it while
+            # the others wait here, then find it retrained in the report.
+            registry.root.mkdir(parents=True, exist_ok=True)
+            with FileLock(str(registry.root / ".retrain-shared.lock")):
+                report = forgetting.reports(mem, forget_id=report.forget_id)[0]
+                done = (
+                    _retrain_report(mem, scope, report, texts, registry, configs, per_text)
+                    if report.status == forgetting.RETRAIN_PENDING
+                    else None
+                )
+        if done is not None:
+            updated.append(done)
+    return updated
+
+
+def _retrain_report(
+    mem: Memory,
+    scope: Scope,
+    report: forgetting.ForgetReport,
+    texts: list[str],
+    registry: AdapterRegistry,
+    configs: CleanConfigs,
+    per_text: int,
+) -> forgetting.ForgetReport | None:
+    """Retrain what one forget tainted that this scope's run owns (its own adapters and a
+    shared one), probe the clean adapters and record them; None when nothing is its to do."""
+    key = scope_key(scope)
+    done_keys = {(r["scope_key"], r["kind"]) for r in report.retrained}
+    pending = {(t["scope_key"], t["kind"]) for t in report.adapters_tainted} - done_keys
+    mine = {p for p in pending if p[0] in (key, SHARED_SCOPE_KEY)}
+    if not mine:
+        return None
+    retrained: list[dict[str, Any]] = []
+    probes: list[dict[str, Any]] = []
+    for adapter_key, kind in sorted(mine):
+        if adapter_key == SHARED_SCOPE_KEY:
+            result, version = _retrain_shared(mem, kind, report, registry, configs)
+        else:
+            result, version = _retrain(mem, [scope], key, kind, registry, configs)
+        retrained.append(result)
+        if version is not None:
+            probes.append(
+                probe(mem, scope, version, registry, texts, report.forgotten_ids, per_text)
+            )
+    summary = {
+        "questions": sum(p["questions"] for p in probes),
+        "leaks": sum(p["leaks"] for p in probes),
+        "passed": all(p["passed"] for p in probes),
+        "adapters": probes,
+    }
+    return forgetting.finish_retrain(
+        mem, report.forget_id, retrained, summary, complete=not pending - mine
+    )
+
+
+def _retrain_shared(
+    mem: Memory,
+    kind: str,
+    report: forgetting.ForgetReport,
+    registry: AdapterRegistry,
+    configs: CleanConfigs,
+) -> tuple[dict[str, Any], AdapterVersion | None]:
+    """Retrain the shared adapter over the scopes its tainted version was trained on (recorded
+    in its metadata), whose memories no longer include the forgotten ones."""
+    not_retrained: dict[str, Any] = {
+        "scope_key": SHARED_SCOPE_KEY,
+        "kind": kind,
+        "version": None,
+        "promoted": False,
+    }
+    if kind == RECALL_KIND:
+        reason = (
+            "a shared recall adapter is not retrained automatically (recall adapters train on "
+            "one scope): train one with `agentmem adapters train --kind recall` and register it"
+        )
+        return {**not_retrained, "reason": reason}, None
+    numbers = [
+        t["version"]
+        for t in report.adapters_tainted
+        if t["scope_key"] == SHARED_SCOPE_KEY and t["kind"] == kind
+    ]
+    from agentmem_gpu.pipeline import trained_scopes
+
+    tainted = registry.get(SHARED_SCOPE_KEY, max(numbers))
+    scopes = trained_scopes(tainted.metadata)
+    if not scopes:
+        reason = (
+            f"shared v{tainted.version} does not record the scopes it was trained on (saved "
+            "before they were recorded): retrain it with "
+            "`agentmem adapters train --shared --user ID --user ID ...`"
+        )
+        return {**not_retrained, "reason": reason}, None
+    return _retrain(mem, scopes, SHARED_SCOPE_KEY, kind, registry, configs)
+
+
+def _retrain(
+    mem: Memory,
+    scopes: list[Scope],
+    key: str,
+    kind: str,
+    registry: AdapterRegistry,
+    configs: CleanConfigs,
+) -> tuple[dict[str, Any], AdapterVersion | None]:
+    result: dict[str, Any] = {"scope_key": key, "kind": kind}
+    try:
+        if kind == RECALL_KIND:
+            from agentmem_gpu.recall_pipeline import train_scope_recall_adapter
+
+            tainted = [v for v in registry.list(key, RECALL_KIND) if v.tainted]
+            outcome = train_scope_recall_adapter(
+                mem,
+                scopes[0],
+                tainted[-1].metadata.base_model,
+                key=key,
+                config=configs.recall,
+                recallset_config=configs.recallset,
+                registry=registry,
+            )
+        else:
+            from agentmem_gpu.pipeline import train_scope_adapter
+
+            outcome = train_scope_adapter(
+                mem,
+                scopes,
+                key=key,
+                config=configs.retriever,
+                trainset_config=configs.trainset,
+                registry=registry,
+            )
+    except ValidationError as exc:  # e.g. too few memories left to train on
+        result.update(version=None, promoted=False, reason=str(exc))
+        return result, None
+    version = outcome.version
+    promotion = outcome.promotion
+    if configs.force_promote and (promotion is None or not promotion.promoted):
+        promotion = registry.promote(key, version.version, force=True)
+    promoted = bool(promotion is not None and promotion.promoted)
+    reason = promotion.reason if promotion is not None else "not promoted"
+    result.update(version=version.version, promoted=promoted, reason=reason)
+    return result, version
+
+
+def _norm(text: str) -> str:
+    return " ".join(re.findall(r"\w+", text.lower()))
+
+
+def probe(
+    mem: Memory,
+    scope: Scope,
+    version: AdapterVersion,
+    registry: AdapterRegistry,
+    texts: list[str],
+    forgotten_ids: list[str],
+    per_text: int,
+) -> dict[str, Any]:
+    """Ask the clean adapter generated questions about the forgotten ``texts``; count leaks
+    (a forgotten text returned by search through it, or its answer produced closed-book)."""
+    clean_sources = not set(version.metadata.source_ids) & set(forgotten_ids)
+    forgotten = [_norm(t) for t in texts if _norm(t)]
+    records = [MemoryRecord(scope=scope, text=t) for t in texts if t.strip()]
+    questions: list[tuple[str, str | None]] = []
+    if records and version.kind == RECALL_KIND:
+        from agentmem_gpu.recall_data import build_recallset
+
+        pairs = build_recallset(records)
+        for pair in (*pairs.train, *pairs.eval)[: per_text * len(records)]:
+            questions.append((pair.question, pair.answer))
+    elif records:
+        from agentmem_gpu.trainsets import build_trainset
+
+        trainset = build_trainset(records, TrainSetConfig(eval_fraction=0.0))
+        for train_pair in trainset.train[: per_text * len(records)]:
+            questions.append((train_pair.query, None))
+    leaks = 0
+    model = registry.recall_model(version.scope_key) if version.kind == RECALL_KIND else None
+    for question, answer in questions:
+        hits = mem.search(
+            question,
+            k=10,
+            org_id=scope.org_id,
+            user_id=scope.user_id,
+            agent_id=scope.agent_id,
+            thread_id=scope.thread_id,
+        )
+        leaked = any(_norm(h.record.text) in forgotten for h in hits)
+        if model is not None and answer:
+            said = _norm(model.answer(question).answer)
+            leaked = leaked or (bool(said) and _norm(answer) in said)
+        leaks += int(leaked)
+    return {
+        "scope_key": version.scope_key,
+        "kind": version.kind,
+        "version": version.version,
+        "questions": len(questions),
+        "leaks": leaks,
+        "clean_sources": clean_sources,
+        "passed": clean_sources and leaks == 0,
+    }
+
+
+__all__ = ["CleanConfigs", "probe", "retrain_forgotten"]

@@ -1,0 +1,177 @@
+"""Train, register and (when it earns it) promote a retriever adapter for a scope of a Memory.
+
+The one function that ties the pieces together, used by ``agentmem adapters train`` and by
+consolidation's adapter stage::
+
+    outcome = train_scope_adapter(mem, Scope.of(user_id="alice"))
+    outcome.promotion.promoted   # True when it beat the base model (or the current adapter)
+
+An unchanged scope is not retrained: the train set's data hash is looked up in the registry
+first. Only torch-free modules are imported here; training loads torch and peft on first use.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from agentmem.errors import ValidationError
+from agentmem.indexing import vectors_for_texts
+from agentmem.models import MemoryKind, MemoryRecord, Scope, content_hash
+from agentmem.parametric import SHARED_SCOPE_KEY, scope_key
+from agentmem_gpu.config import AdapterMetadata, RetrieverAdapterConfig
+from agentmem_gpu.questions import QuestionGenerator
+from agentmem_gpu.registry import AdapterRegistry, AdapterVersion, Promotion
+from agentmem_gpu.trainsets import (
+    TrainSet,
+    TrainSetConfig,
+    build_trainset,
+    merged_hash,
+    trainset_hash,
+)
+
+if TYPE_CHECKING:
+    from agentmem import Memory
+
+_PAGE = 1000
+TRAINED_SCOPES = "scopes"
+"""Key of the training-set summary (``AdapterMetadata.trainset``) listing the scopes trained on."""
+
+
+@dataclass(frozen=True)
+class TrainOutcome:
+    """What :func:`train_scope_adapter` did for one registry key."""
+
+    key: str
+    memories: int
+    version: AdapterVersion
+    promotion: Promotion | None
+    reused: bool
+    """True when an adapter trained on exactly this data already existed (nothing trained)."""
+
+
+def episodic_records(mem: Memory, scope: Scope) -> list[MemoryRecord]:
+    """Every valid episodic memory of ``scope`` (and the scopes under it), oldest first."""
+    records: list[MemoryRecord] = []
+    while True:
+        page = mem.list(
+            org_id=scope.org_id,
+            user_id=scope.user_id,
+            agent_id=scope.agent_id,
+            thread_id=scope.thread_id,
+            kinds=[MemoryKind.EPISODIC],
+            limit=_PAGE,
+            offset=len(records),
+        )
+        records.extend(page)
+        if len(page) < _PAGE:
+            return records
+
+
+def train_scope_adapter(
+    mem: Memory,
+    scopes: Scope | Sequence[Scope],
+    *,
+    key: str | None = None,
+    config: RetrieverAdapterConfig | None = None,
+    trainset_config: TrainSetConfig | None = None,
+    promote: bool = True,
+    registry: AdapterRegistry | None = None,
+) -> TrainOutcome:
+    """Train a retriever adapter on generated questions about the episodic memories of
+    ``scopes``, register it under ``key`` and promote it if its held-out score beats the
+    incumbent's.
+
+    One scope trains that scope's adapter (key: :func:`agentmem.parametric.scope_key`); several
+    train one adapter over all of them, registered as the shared adapter by default (the one
+    every scope without its own uses). Training data never leaves the given scopes.
+    """
+    many = list(scopes) if isinstance(scopes, Sequence) else [scopes]
+    if not many:
+        raise ValidationError("train_scope_adapter needs at least one scope")
+    key = key or (scope_key(many[0]) if len(many) == 1 else SHARED_SCOPE_KEY)
+    registry = registry or AdapterRegistry.from_settings(mem.settings)
+    trainset_config = trainset_config or TrainSetConfig()
+
+    generator = QuestionGenerator.for_config(mem.settings, trainset_config)
+    scoped: list[list[MemoryRecord]] = []
+    for scope in many:
+        records = episodic_records(mem, scope)
+        if len(records) < 2:
+            raise ValidationError(
+                f"scope {scope} holds {len(records)} episodic memories; a retriever adapter "
+                "needs at least 2 (add memories first)"
+            )
+        scoped.append(records)
+    memories = sum(len(records) for records in scoped)
+
+    # Look the data up before generating anything: an unchanged scope asks no LLM.
+    name = generator.name if generator is not None else None
+    hashes = [trainset_hash(records, trainset_config, generator=name) for records in scoped]
+    expected = hashes[0] if len(hashes) == 1 else merged_hash(hashes)
+    existing = registry.find(key, expected)
+    if existing is not None:
+        current = registry.current(key, existing.kind)
+        promotion = None
+        if promote and (current is None or current.version != existing.version):
+            promotion = registry.promote(key, existing.version)
+        return TrainOutcome(key, memories, existing, promotion, reused=True)
+
+    parts: list[TrainSet] = []
+    for records in scoped:
+        questions = generator.generate(records) if generator is not None else None
+        parts.append(build_trainset(records, trainset_config, questions))
+    trainset = parts[0] if len(parts) == 1 else TrainSet.merge(parts)
+    by_id = {r.id: r for records in scoped for r in records}
+    texts = [by_id[i].text for i in trainset.memory_ids]
+    vectors, _ = vectors_for_texts(mem.backends, texts)
+    doc_vectors = np.stack([vectors[content_hash(t)] for t in texts])
+
+    from agentmem_gpu.retriever import train_retriever_adapter
+
+    work = Path(tempfile.mkdtemp(prefix="train-", dir=_work_dir(registry)))
+    try:
+        result = train_retriever_adapter(
+            trainset,
+            work / "adapter",
+            config,
+            # The embedder's own weights (a local sentence-transformers model), else MiniLM.
+            base_model=getattr(mem.backends.embedder, "model_path", "minilm"),
+            base_name=mem.backends.embedder.name,
+            doc_vectors=doc_vectors,
+        )
+        _record_scopes(result.adapter_dir, many)
+        version = registry.register(key, result.adapter_dir)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    promotion = registry.promote(key, version.version) if promote else None
+    return TrainOutcome(key, memories, version, promotion, reused=False)
+
+
+def _record_scopes(adapter_dir: Path, scopes: Sequence[Scope]) -> None:
+    """Write the scopes the data came from into the adapter's training-set summary, so that a
+    shared adapter tainted by a forget can be retrained over the same scopes."""
+    metadata = AdapterMetadata.load(adapter_dir)
+    metadata.trainset[TRAINED_SCOPES] = [s.model_dump(exclude_none=True) for s in scopes]
+    metadata.save(adapter_dir)
+
+
+def trained_scopes(metadata: AdapterMetadata) -> list[Scope]:
+    """The scopes an adapter was trained on, as recorded at training time (empty for an
+    adapter saved before they were recorded)."""
+    return [Scope(**s) for s in metadata.trainset.get(TRAINED_SCOPES, [])]
+
+
+def _work_dir(registry: AdapterRegistry) -> Path:
+    work = registry.root / ".work"
+    work.mkdir(parents=True, exist_ok=True)
+    return work
+
+
+__all__ = ["TrainOutcome", "episodic_records", "train_scope_adapter", "trained_scopes"]

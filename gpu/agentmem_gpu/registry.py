@@ -1,0 +1,383 @@
+"""The adapter registry: adapters versioned per scope on disk, promoted only when better.
+
+Layout under the registry root (by default ``<home>/adapters``)::
+
+    <scope-key>/v1/  adapter_model.safetensors  adapter_config.json  agentmem_adapter.json
+    <scope-key>/v2/  ...
+    <scope-key>/state.json   promoted version per kind, the promotion stack, an event log
+
+A version is immutable once registered. :meth:`AdapterRegistry.promote` makes a version the
+current one for its kind only if its held-out evaluation beats the current one (or, with none
+promoted yet, the base model measured on the same questions), unless forced;
+:meth:`AdapterRegistry.rollback` returns to the previously promoted version. Writers take a
+per-scope file lock, so concurrent consolidation workers cannot interleave.
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import os
+import re
+import shutil
+import threading
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from filelock import FileLock
+
+from agentmem.errors import InvalidSettings, NotFound, ValidationError
+from agentmem.parametric import SHARED_SCOPE_KEY, QueryEncoder, RecallModel, check_scope_key
+from agentmem_gpu.config import (
+    ADAPTER_KINDS,
+    METADATA_FILE,
+    RECALL_KIND,
+    RETRIEVER_KIND,
+    AdapterMetadata,
+)
+
+if TYPE_CHECKING:
+    from agentmem.embedders import Embedder
+    from agentmem.settings import Settings
+
+STATE_FILE = "state.json"
+_VERSION_DIR = re.compile(r"^v(\d+)$")
+# Training leftovers that do not belong in a registered version.
+_NOT_COPIED = ("checkpoint.pt", "*.tmp", ".*")
+
+
+@dataclass(frozen=True)
+class AdapterVersion:
+    """One registered adapter: where it is, what it is, whether it is the promoted one."""
+
+    scope_key: str
+    version: int
+    path: Path
+    metadata: AdapterMetadata
+    promoted: bool = False
+    tainted: bool = False
+    """Trained on a memory that was since forgotten: never served or promoted again."""
+
+    @property
+    def kind(self) -> str:
+        """``retriever`` or ``recall``."""
+        return self.metadata.kind
+
+    def score(self) -> float | None:
+        """The held-out metric promotion compares (``eval_recall@k`` for retrievers,
+        ``eval_exact_match`` on paraphrased questions for recall adapters)."""
+        value = self.metadata.metrics.get(_metric_key(self.metadata))
+        return float(value) if isinstance(value, int | float) else None
+
+    def base_score(self) -> float | None:
+        """The same metric for the base model on the same questions, if recorded."""
+        key = _metric_key(self.metadata).replace("eval_", "base_", 1)
+        value = self.metadata.metrics.get(key)
+        return float(value) if isinstance(value, int | float) else None
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """The outcome of :meth:`AdapterRegistry.promote`: promoted or not, and why."""
+
+    promoted: bool
+    candidate: AdapterVersion
+    previous: AdapterVersion | None
+    reason: str
+    candidate_score: float | None = None
+    incumbent_score: float | None = None
+
+
+class AdapterRegistry:
+    """Adapters versioned per scope key under ``root``. The constructor touches no disk."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        # Loaded query towers by (adapter directory, base embedder): a search must not reload
+        # the model; a promotion or rollback changes the directory, so the cache never serves
+        # a demoted adapter.
+        self._encoders: dict[tuple[Path, int], QueryEncoder] = {}
+        self._encoders_lock = threading.Lock()
+        self._recallers: dict[Path, RecallModel] = {}
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AdapterRegistry:
+        """The registry of an agentmem home: ``<home>/adapters``."""
+        return cls(Path(settings.home) / "adapters")
+
+    # reads ----------------------------------------------------------------------------------
+
+    def scopes(self) -> builtins.list[str]:
+        """Scope keys that have at least one registered adapter."""
+        if not self.root.is_dir():
+            return []
+        return sorted(d.name for d in self.root.iterdir() if d.is_dir() and self._versions(d))
+
+    def list(self, scope_key: str, kind: str | None = None) -> builtins.list[AdapterVersion]:
+        """The registered versions of a scope (of one kind, if given), oldest first."""
+        directory = self._scope_dir(scope_key)
+        state = self._state(directory)
+        out = []
+        for number in self._versions(directory):
+            version = self._version(scope_key, directory, number, state)
+            if kind is None or version.kind == kind:
+                out.append(version)
+        return out
+
+    def get(self, scope_key: str, version: int) -> AdapterVersion:
+        """One registered version (NotFound if absent)."""
+        directory = self._scope_dir(scope_key)
+        if version not in self._versions(directory):
+            raise NotFound(
+                f"no adapter v{version} for scope {scope_key!r}; "
+                f"registered: {[v.version for v in self.list(scope_key)]}"
+            )
+        return self._version(scope_key, directory, version, self._state(directory))
+
+    def current(self, scope_key: str, kind: str = RETRIEVER_KIND) -> AdapterVersion | None:
+        """The promoted version of ``kind`` for a scope, or None (use the base model)."""
+        _check_kind(kind)
+        directory = self._scope_dir(scope_key)
+        state = self._state(directory)
+        # A tainted adapter stops serving at once: the newest untainted promoted one serves.
+        stack = [v for v in state["promoted"].get(kind, []) if str(v) not in state["tainted"]]
+        return self.get(scope_key, stack[-1]) if stack else None
+
+    def find(
+        self, scope_key: str, data_hash: str, kind: str = RETRIEVER_KIND
+    ) -> AdapterVersion | None:
+        """The newest version trained on exactly this data, if any: no need to retrain."""
+        matches = [
+            v
+            for v in self.list(scope_key, kind)
+            if v.metadata.data_hash == data_hash and not v.tainted
+        ]
+        return matches[-1] if matches else None
+
+    def query_encoder(self, scope_key: str, base: Embedder) -> QueryEncoder | None:
+        """The promoted retriever adapter of the scope, else the promoted shared one, as a
+        query encoder over ``base``; None when neither exists (implements
+        :class:`agentmem.parametric.QueryEncoderSource`)."""
+        version = self.current(scope_key) or (
+            self.current(SHARED_SCOPE_KEY) if scope_key != SHARED_SCOPE_KEY else None
+        )
+        if version is None:
+            return None
+        key = (version.path, id(base))
+        with self._encoders_lock:
+            encoder = self._encoders.get(key)
+            if encoder is None:
+                from agentmem_gpu.retriever import AdaptedQueryEmbedder
+
+                encoder = AdaptedQueryEmbedder(base, version.path)
+                self._encoders[key] = encoder
+        return encoder
+
+    def recall_model(self, scope_key: str) -> RecallModel | None:
+        """The promoted recall adapter of the scope, else the promoted shared one; None when
+        neither exists (implements :class:`agentmem.parametric.RecallSource`)."""
+        version = self.current(scope_key, RECALL_KIND) or (
+            self.current(SHARED_SCOPE_KEY, RECALL_KIND) if scope_key != SHARED_SCOPE_KEY else None
+        )
+        if version is None:
+            return None
+        with self._encoders_lock:
+            model = self._recallers.get(version.path)
+            if model is None:
+                from agentmem_gpu.recall import RecallAdapter
+
+                model = RecallAdapter(version.path)
+                self._recallers[version.path] = model
+        return model
+
+    # writes ---------------------------------------------------------------------------------
+
+    def register(self, scope_key: str, adapter_dir: str | Path) -> AdapterVersion:
+        """Copy a trained adapter into the next version of ``scope_key`` (not promoted)."""
+        source = Path(adapter_dir)
+        metadata = AdapterMetadata.load(source)  # NotFound when it is not an adapter
+        directory = self._scope_dir(scope_key)
+        directory.mkdir(parents=True, exist_ok=True)
+        with self._lock(directory):
+            number = max(self._versions(directory), default=0) + 1
+            staging = directory / f".v{number}.{uuid.uuid4().hex}.tmp"
+            shutil.copytree(source, staging, ignore=shutil.ignore_patterns(*_NOT_COPIED))
+            staging.rename(directory / f"v{number}")  # readers never see a half-copied version
+            self._log(directory, "register", number, kind=metadata.kind)
+        return self.get(scope_key, number)
+
+    def promote(self, scope_key: str, version: int, *, force: bool = False) -> Promotion:
+        """Make ``version`` the current adapter of its kind if its held-out score beats the
+        current one's (or the base model's, when none is promoted); ``force`` skips the
+        comparison. Returns what happened; a refusal changes nothing."""
+        directory = self._scope_dir(scope_key)
+        with self._lock(directory):
+            candidate = self.get(scope_key, version)
+            previous = self.current(scope_key, candidate.kind)
+            if candidate.tainted:
+                return Promotion(
+                    False, candidate, previous, "tainted: trained on a forgotten memory"
+                )
+            if previous is not None and previous.version == candidate.version:
+                return Promotion(False, candidate, previous, "already the current version")
+            score = candidate.score()
+            incumbent = previous.score() if previous is not None else candidate.base_score()
+            against = f"v{previous.version}" if previous is not None else "the base model"
+            if not force:
+                if score is None:
+                    return Promotion(
+                        False, candidate, previous, "the candidate has no held-out score", None
+                    )
+                if incumbent is not None and score <= incumbent:
+                    reason = f"held-out score {score:.4f} does not beat {against} ({incumbent:.4f})"
+                    return Promotion(False, candidate, previous, reason, score, incumbent)
+            state = self._state(directory)
+            state["promoted"].setdefault(candidate.kind, []).append(candidate.version)
+            self._write_state(directory, state)
+            self._log(directory, "promote", version, kind=candidate.kind, forced=force)
+        reason = "forced" if force else f"beats {against}"
+        return Promotion(True, self.get(scope_key, version), previous, reason, score, incumbent)
+
+    def rollback(self, scope_key: str, kind: str = RETRIEVER_KIND) -> AdapterVersion | None:
+        """Demote the current version of ``kind``; the previously promoted one (or none: the
+        base model) becomes current again. Returns the new current version."""
+        _check_kind(kind)
+        directory = self._scope_dir(scope_key)
+        with self._lock(directory):
+            state = self._state(directory)
+            stack = state["promoted"].get(kind, [])
+            if not stack:
+                raise ValidationError(
+                    f"scope {scope_key!r} has no promoted {kind} adapter to roll back"
+                )
+            demoted = stack.pop()
+            self._write_state(directory, state)
+            self._log(directory, "rollback", demoted, kind=kind)
+        return self.current(scope_key, kind)
+
+    def taint(self, scope_key: str, version: int, reason: str) -> AdapterVersion:
+        """Mark a version as trained on forgotten memory: from this call on it is never served
+        (:meth:`current` skips it) nor promoted, and its weights are erased (its metadata
+        stays). Idempotent."""
+        directory = self._scope_dir(scope_key)
+        with self._lock(directory):
+            target = self.get(scope_key, version)
+            state = self._state(directory)
+            if str(version) not in state["tainted"]:
+                at = datetime.now(UTC).isoformat(timespec="seconds")
+                state["tainted"][str(version)] = {"reason": reason, "at": at}
+                self._write_state(directory, state)
+                self._log(directory, "taint", version, kind=target.kind, reason=reason)
+            # The weights hold what was forgotten and will never serve again: erase them,
+            # keeping the metadata (what it was, what it was trained on) for the record.
+            for item in target.path.iterdir():
+                if item.is_dir():
+                    shutil.rmtree(item)
+                elif item.name != METADATA_FILE:
+                    item.unlink()
+        return self.get(scope_key, version)
+
+    def taint_trained_on(
+        self, ids: set[str], scope_keys: Sequence[str], reason: str
+    ) -> builtins.list[dict[str, Any]]:
+        """Taint every version whose training data came from one of ``ids`` (its metadata's
+        ``source_ids``; a version saved without them is tainted when its key is one of
+        ``scope_keys``). Returns ``{"scope_key", "version", "kind", "was_serving"}`` for each
+        (implements :class:`agentmem.forgetting.TaintableAdapters`)."""
+        out: builtins.list[dict[str, Any]] = []
+        for key in self.scopes():
+            for version in self.list(key):
+                sources = version.metadata.source_ids
+                hit = bool(ids.intersection(sources)) if sources else key in scope_keys
+                if not hit:
+                    continue
+                serving = self.current(key, version.kind)
+                was_serving = serving is not None and serving.version == version.version
+                self.taint(key, version.version, reason)
+                out.append(
+                    {
+                        "scope_key": key,
+                        "version": version.version,
+                        "kind": version.kind,
+                        "was_serving": was_serving,
+                    }
+                )
+        return out
+
+    # internals ------------------------------------------------------------------------------
+
+    def _scope_dir(self, scope_key: str) -> Path:
+        return self.root / check_scope_key(scope_key)
+
+    @staticmethod
+    def _versions(directory: Path) -> builtins.list[int]:
+        if not directory.is_dir():
+            return []
+        return sorted(
+            int(m.group(1)) for d in directory.iterdir() if (m := _VERSION_DIR.match(d.name))
+        )
+
+    @staticmethod
+    def _version(
+        scope_key: str, directory: Path, number: int, state: dict[str, Any]
+    ) -> AdapterVersion:
+        path = directory / f"v{number}"
+        metadata = AdapterMetadata.load(path)
+        stack = [
+            v for v in state["promoted"].get(metadata.kind, []) if str(v) not in state["tainted"]
+        ]
+        promoted = bool(stack) and stack[-1] == number
+        tainted = str(number) in state["tainted"]
+        return AdapterVersion(scope_key, number, path, metadata, promoted, tainted)
+
+    @staticmethod
+    def _state(directory: Path) -> dict[str, Any]:
+        path = directory / STATE_FILE
+        if not path.is_file():
+            return {"promoted": {}, "log": [], "tainted": {}}
+        try:
+            state: dict[str, Any] = json.loads(path.read_text())
+        except ValueError as exc:
+            raise InvalidSettings(f"adapter registry state {path} is unreadable: {exc}") from exc
+        state.setdefault("promoted", {})
+        state.setdefault("log", [])
+        state.setdefault("tainted", {})
+        return state
+
+    @staticmethod
+    def _write_state(directory: Path, state: dict[str, Any]) -> None:
+        tmp = directory / f".{STATE_FILE}.{uuid.uuid4().hex}.tmp"
+        tmp.write_text(json.dumps(state, indent=2) + "\n")
+        os.replace(tmp, directory / STATE_FILE)
+
+    def _log(self, directory: Path, event: str, version: int, **details: Any) -> None:
+        state = self._state(directory)
+        at = datetime.now(UTC).isoformat(timespec="seconds")
+        state["log"].append({"event": event, "version": version, "at": at, **details})
+        self._write_state(directory, state)
+
+    @staticmethod
+    def _lock(directory: Path) -> FileLock:
+        directory.mkdir(parents=True, exist_ok=True)
+        return FileLock(str(directory / ".lock"))
+
+
+def _metric_key(metadata: AdapterMetadata) -> str:
+    if metadata.kind == RECALL_KIND:
+        return "eval_exact_match"
+    k = metadata.hyperparameters.get("eval_k", 10)
+    return f"eval_recall@{k}"
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in ADAPTER_KINDS:
+        raise ValidationError(
+            f"unknown adapter kind {kind!r}; use one of {', '.join(ADAPTER_KINDS)}"
+        )
+
+
+__all__ = ["STATE_FILE", "AdapterRegistry", "AdapterVersion", "Promotion"]

@@ -1,0 +1,351 @@
+"""Prebuilt graphs: a tool-calling agent whose every turn goes through memory, and a team of
+such agents under a supervisor.
+
+:func:`create_memory_agent`::
+
+    START -> recall -> agent <-> tools        (the model, with the recalled memory in its prompt)
+                         |
+                         v
+                      remember -> experience -> END
+
+:func:`create_team`::
+
+    START -> supervisor -> <agent> -> supervisor -> ... -> END
+
+Every agent of a team is a memory agent with ``agent_id=<its name>`` and ``team=<team>``: it
+reads its private memory and the team's, writes its turns to its own buffer, and its answer is
+shared with the team. LangGraph's thread id (``config["configurable"]["thread_id"]``) is the
+short-term buffer's thread; the checkpointer (LangGraph's ``InMemorySaver`` by default) keeps
+the graph's state, agentmem keeps memory across threads.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, NotRequired
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, SystemMessage
+from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.tools import BaseTool, StructuredTool
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.prebuilt import ToolNode
+from langgraph.runtime import Runtime
+from langgraph.types import Checkpointer
+
+from agentmem import Memory
+from agentmem.agents import TEAM_PREFIX
+from agentmem.errors import InvalidSettings
+from agentmem_graphs._memory import RunScope, current_turn, final_answer, memory_from, message_text
+from agentmem_graphs.nodes import MemoryState, experience_node, recall_node, remember_node
+from agentmem_graphs.store import AgentMemStore
+from agentmem_graphs.tools import MEMORY_TOOLS
+
+log = logging.getLogger("agentmem_graphs")
+
+DEFAULT_PROMPT = (
+    "You are a helpful assistant with long-term memory. Use what you remember when it helps, "
+    "follow the procedures learned from past attempts, and save facts worth keeping."
+)
+SUPERVISOR = "supervisor"
+
+ToolLike = BaseTool | Callable[..., Any]
+
+
+def create_memory_agent(
+    model: BaseChatModel | Runnable[Any, Any],
+    memory: Memory,
+    *,
+    tools: Sequence[ToolLike] = (),
+    memory_tools: bool = True,
+    prompt: str | None = None,
+    name: str | None = None,
+    max_tokens: int = 1500,
+    extract: bool = False,
+    learn: bool = True,
+    checkpointer: Checkpointer | Literal["memory"] = "memory",
+    store: AgentMemStore | None = None,
+) -> CompiledStateGraph[Any, Any, Any, Any]:
+    """A tool-calling agent whose every turn routes through agentmem: ``recall`` puts the
+    memory relevant to the user's message into the prompt, the model and its tools loop,
+    ``remember`` writes the turn to the thread's buffer, and ``experience`` (with ``learn``)
+    records how the run's tool calls went, so the procedures distilled from it are recalled
+    next time.
+
+    ``model`` is any LangChain chat model (tools are bound with ``bind_tools`` when it has
+    it); ``tools`` are the task's tools, joined by ``search_memory``, ``save_memory`` and
+    ``recall_experience`` unless ``memory_tools=False``. ``prompt`` is the system prompt
+    (the memory block is appended to it). ``name`` names the agent's messages and graph.
+    ``extract`` distils facts from each turn. ``checkpointer`` defaults to LangGraph's
+    ``InMemorySaver`` (pass ``None`` for a graph used inside another). ``store`` defaults to
+    ``AgentMemStore(memory)``; it is also the graph's LangGraph store.
+
+    Invoke it with the scope in the config:
+    ``graph.invoke({"messages": [...]}, {"configurable": {"user_id": "alice",
+    "thread_id": "t-1"}})`` (optionally ``agent_id`` and ``team``).
+    """
+    store = _store_for(memory, store)
+    all_tools: list[ToolLike] = [*tools, *(MEMORY_TOOLS if memory_tools else ())]
+    bound = _bind(model, all_tools)
+
+    def agent(state: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
+        system = _system(prompt or DEFAULT_PROMPT, state.get("memory_context", ""))
+        response = bound.invoke([SystemMessage(system), *state["messages"]], config)
+        if not isinstance(response, BaseMessage):
+            response = AIMessage(content=str(response))
+        if name and isinstance(response, AIMessage) and not response.name:
+            response.name = name
+        return {"messages": [response]}
+
+    builder = StateGraph(MemoryState)
+    builder.add_node("recall", recall_node(max_tokens=max_tokens))
+    builder.add_node("agent", agent)
+    builder.add_node("remember", remember_node(extract=extract, name=name))
+    builder.add_edge(START, "recall")
+    builder.add_edge("recall", "agent")
+    after_answer: str = "remember"
+    if learn:
+        builder.add_node("experience", experience_node())
+        builder.add_edge("remember", "experience")
+        builder.add_edge("experience", END)
+    else:
+        builder.add_edge("remember", END)
+    if all_tools:
+        builder.add_node("tools", ToolNode(all_tools, handle_tool_errors=_tool_error))
+        builder.add_conditional_edges(
+            "agent", _route_tools, {"tools": "tools", after_answer: after_answer}
+        )
+        builder.add_edge("tools", "agent")
+    else:
+        builder.add_edge("agent", after_answer)
+    return builder.compile(
+        checkpointer=InMemorySaver() if checkpointer == "memory" else checkpointer,
+        store=store,
+        name=name or "memory_agent",
+    )
+
+
+@dataclass(frozen=True)
+class TeamMember:
+    """One agent of a team: its chat model, its task tools, its system prompt, and what it
+    does (shown to the supervisor)."""
+
+    model: BaseChatModel | Runnable[Any, Any]
+    tools: Sequence[ToolLike] = field(default_factory=tuple)
+    prompt: str | None = None
+    description: str = ""
+
+
+class TeamState(MemoryState):
+    """The team's state: the shared conversation and the agent the supervisor chose."""
+
+    next: NotRequired[str | None]
+
+
+Supervisor = BaseChatModel | Runnable[Any, Any] | Callable[[dict[str, Any]], str | None]
+
+
+def create_team(
+    agents: Mapping[str, TeamMember | BaseChatModel | Runnable[Any, Any]],
+    memory: Memory,
+    *,
+    supervisor: Supervisor | None = None,
+    team: str = "team",
+    max_turns: int = 6,
+    share_answers: bool = True,
+    learn: bool = True,
+    max_tokens: int = 1500,
+    checkpointer: Checkpointer | Literal["memory"] = "memory",
+    store: AgentMemStore | None = None,
+) -> CompiledStateGraph[Any, Any, Any, Any]:
+    """A supervisor routing a conversation between memory agents that share a team scope.
+
+    Each agent (``name -> TeamMember`` or a bare chat model) runs as
+    :func:`create_memory_agent` with ``agent_id=name`` and ``team=team``: it reads its own
+    private memory and the team's, never another agent's, and keeps its own buffer and
+    experiences. With ``share_answers`` each answer is also written to the team's memory, so
+    the others recall it in later threads.
+
+    ``supervisor`` picks who speaks next: ``None`` asks every agent once, in order; a
+    function gets the state and returns an agent's name or ``None`` to finish; a chat model
+    is given the agents' descriptions and the team's memory and calls the ``route`` tool
+    (``{"agent": name}``) or answers to finish. At most ``max_turns`` agent turns per user
+    message. The scope comes from the config, as for :func:`create_memory_agent`.
+    """
+    if not agents:
+        raise InvalidSettings("a team needs at least one agent: create_team({'name': model}, mem)")
+    members = {name: _member(name, spec) for name, spec in agents.items()}
+    store = _store_for(memory, store)
+    builder = StateGraph(TeamState)
+    builder.add_node(SUPERVISOR, _supervisor_node(members, supervisor, team, max_turns, max_tokens))
+    for name, member in members.items():
+        graph = create_memory_agent(
+            member.model,
+            memory,
+            tools=member.tools,
+            prompt=member.prompt,
+            name=name,
+            max_tokens=max_tokens,
+            learn=learn,
+            checkpointer=None,
+            store=store,
+        )
+        builder.add_node(name, _member_node(name, graph, team, share_answers))
+        builder.add_edge(name, SUPERVISOR)
+    builder.add_edge(START, SUPERVISOR)
+    builder.add_conditional_edges(
+        SUPERVISOR,
+        lambda state: state.get("next") or END,
+        {**{name: name for name in members}, END: END},
+    )
+    return builder.compile(
+        checkpointer=InMemorySaver() if checkpointer == "memory" else checkpointer,
+        store=store,
+        name=f"team:{team}",
+    )
+
+
+# agent ----------------------------------------------------------------------------------------
+
+
+def _store_for(memory: Memory, store: AgentMemStore | None) -> AgentMemStore:
+    if store is None:
+        return AgentMemStore(memory)
+    if not isinstance(store, AgentMemStore) or store.memory is not memory:
+        raise InvalidSettings(
+            "store must be an AgentMemStore over the same Memory (the nodes and tools read "
+            "memory from the graph's store)"
+        )
+    return store
+
+
+def _bind(model: Any, tools: Sequence[ToolLike]) -> Runnable[Any, Any]:
+    """The model with ``tools`` bound (models without tool binding, such as LangChain's fake
+    chat models, are used as they are)."""
+    if not tools or not hasattr(model, "bind_tools"):
+        return model
+    try:
+        return model.bind_tools(list(tools))
+    except NotImplementedError:
+        return model
+
+
+def _tool_error(error: Exception) -> str:
+    """A failed tool call's message (``status="error"``): the error itself, which is what the
+    model needs and what the experience store learns from."""
+    return f"Error: {error}"
+
+
+def _system(prompt: str, memory_context: str) -> str:
+    if not memory_context.strip():
+        return prompt
+    return f"{prompt}\n\n# What you remember\n{memory_context}"
+
+
+def _route_tools(state: dict[str, Any]) -> str:
+    last = state["messages"][-1]
+    return "tools" if isinstance(last, AIMessage) and last.tool_calls else "remember"
+
+
+# team -----------------------------------------------------------------------------------------
+
+
+def _member(name: str, spec: TeamMember | BaseChatModel | Runnable[Any, Any]) -> TeamMember:
+    if not isinstance(name, str) or not name.strip() or name == SUPERVISOR:
+        raise InvalidSettings(f"agent names must be non-empty and not {SUPERVISOR!r}: {name!r}")
+    if name.startswith(TEAM_PREFIX) or name in (START, END):
+        raise InvalidSettings(f"{name!r} is reserved; pick another agent name")
+    return spec if isinstance(spec, TeamMember) else TeamMember(model=spec)
+
+
+def _member_node(
+    name: str, graph: CompiledStateGraph[Any, Any, Any, Any], team: str, share: bool
+) -> Callable[..., dict[str, Any]]:
+    def run(state: dict[str, Any], config: RunnableConfig, runtime: Runtime) -> dict[str, Any]:
+        configurable = {**(config.get("configurable") or {}), "agent_id": name, "team": team}
+        before = len(state["messages"])
+        out = graph.invoke(
+            {"messages": state["messages"]}, {**config, "configurable": configurable}
+        )
+        answer = final_answer(out["messages"][before:])
+        text = message_text(answer) if answer is not None else ""
+        if share and text.strip():
+            scope = RunScope.from_config({"configurable": configurable})
+            agent = scope.agent(memory_from(runtime.store, runtime.context))
+            assert agent is not None
+            agent.add(f"{name}: {text}", shared=True, metadata={"source": "team", "agent": name})
+        return {"messages": [AIMessage(content=text, name=name)]}
+
+    return run
+
+
+def _supervisor_node(
+    members: Mapping[str, TeamMember],
+    supervisor: Supervisor | None,
+    team: str,
+    max_turns: int,
+    max_tokens: int,
+) -> Callable[..., dict[str, Any]]:
+    route = _route_tool(members)
+    bound = _bind(supervisor, [route]) if _is_model(supervisor) else None
+
+    def decide(state: dict[str, Any], config: RunnableConfig, runtime: Runtime) -> dict[str, Any]:
+        question, after = current_turn(state["messages"])
+        spoke = [m.name for m in after if isinstance(m, AIMessage) and m.name in members]
+        if question is None or len(spoke) >= max_turns:
+            return {"next": None}
+        if supervisor is None:
+            return {"next": next((n for n in members if n not in spoke), None)}
+        if bound is None:
+            chosen = supervisor(state)  # type: ignore[operator]
+            return {"next": chosen if chosen in members else None}
+        scope = RunScope.from_config(config)
+        mem = memory_from(runtime.store, runtime.context)
+        shared = mem.for_agent(
+            SUPERVISOR, user_id=scope.user_id, org_id=scope.org_id, team=team
+        ).context(message_text(question), max_tokens=max_tokens)
+        system = _system(_team_prompt(members), shared.text)
+        response = bound.invoke([SystemMessage(system), *state["messages"]], config)
+        for call in getattr(response, "tool_calls", None) or []:
+            if call["name"] == "route" and call["args"].get("agent") in members:
+                return {"next": call["args"]["agent"]}
+            log.warning("supervisor asked for an unknown route %r; finishing", call)
+        text = message_text(response) if isinstance(response, BaseMessage) else str(response)
+        update: dict[str, Any] = {"next": None}
+        if text.strip():
+            update["messages"] = [AIMessage(content=text, name=SUPERVISOR)]
+        return update
+
+    return decide
+
+
+def _is_model(value: Any) -> bool:
+    return isinstance(value, BaseChatModel | Runnable)
+
+
+def _route_tool(members: Mapping[str, TeamMember]) -> BaseTool:
+    def route(agent: str) -> str:
+        return agent
+
+    names = ", ".join(members)
+    return StructuredTool.from_function(
+        route,
+        name="route",
+        description=f"Hand the conversation to one of the team's agents: {names}.",
+    )
+
+
+def _team_prompt(members: Mapping[str, TeamMember]) -> str:
+    lines = [
+        "You supervise a team of agents. Call `route` with the agent that should act next, "
+        "or answer the user yourself when the work is done. Agents:"
+    ]
+    lines += [f"- {name}: {m.description or 'an assistant'}" for name, m in members.items()]
+    return "\n".join(lines)
+
+
+__all__ = ["DEFAULT_PROMPT", "TeamMember", "TeamState", "create_memory_agent", "create_team"]

@@ -1,0 +1,79 @@
+"""LangChain tools a model calls to use memory: :data:`search_memory`, :data:`save_memory`,
+:data:`recall_experience` (all three in :data:`MEMORY_TOOLS`).
+
+They run in LangGraph's ``ToolNode``, which hands each call a ``ToolRuntime``: the memory comes
+from the graph's store (``compile(store=AgentMemStore(mem))``), the scope from
+``config["configurable"]`` (``user_id`` / ``org_id``, ``agent_id``, ``team``). The model only
+supplies the query or the text: no argument it can fill names a user, agent or thread, so it
+cannot read or write outside the run's scope.
+"""
+
+from __future__ import annotations
+
+from langchain_core.tools import BaseTool, tool
+from langgraph.prebuilt import ToolRuntime
+
+from agentmem import SearchHit
+from agentmem_graphs._memory import RunScope, memory_from
+
+
+def _line(hit: SearchHit) -> str:
+    record = hit.record
+    when = record.event_time or record.valid_from or record.created_at
+    text = " ".join(record.text.split())
+    return f"- [{when:%Y-%m-%d}] {text} ({record.kind.value})"
+
+
+@tool
+def search_memory(query: str, runtime: ToolRuntime, k: int = 5) -> str:
+    """Search long-term memory (facts, past conversations, learned procedures) for what is
+    relevant to `query`. Returns the best matches, one per line, most relevant first."""
+    mem = memory_from(runtime.store, runtime.context)
+    scope = RunScope.from_config(runtime.config)
+    hits = scope.search(mem, query, k=max(1, min(int(k), 20)))
+    if not hits:
+        return "No memories found."
+    return "\n".join(_line(h) for h in hits)
+
+
+@tool
+def save_memory(text: str, runtime: ToolRuntime, shared: bool = False) -> str:
+    """Save a fact worth remembering in later conversations (a preference, a decision, a
+    detail about the user). Write it as one self-contained sentence. `shared=True` shares it
+    with your team (when you work in one)."""
+    mem = memory_from(runtime.store, runtime.context)
+    scope = RunScope.from_config(runtime.config)
+    memory_id = scope.save(mem, text, shared=shared)
+    where = "your team's memory" if shared and scope.team and scope.agent_id else "memory"
+    return f"Saved to {where} (id {memory_id})."
+
+
+@tool
+def recall_experience(task: str, runtime: ToolRuntime, k: int = 3) -> str:
+    """Recall what past attempts at tasks like `task` taught: procedures to follow (best
+    first) and how similar attempts went."""
+    mem = memory_from(runtime.store, runtime.context)
+    scope = RunScope.from_config(runtime.config)
+    recall = scope.recall_experience(mem, task, k=max(1, min(int(k), 10)))
+    lines: list[str] = []
+    if recall.procedures:
+        lines.append("Procedures:")
+        lines += [
+            f"- {m.procedure.text} ({m.procedure.status.value}, "
+            f"{m.procedure.successes} successes, {m.procedure.failures} failures)"
+            for m in recall.procedures[:k]
+        ]
+    if recall.experiences:
+        lines.append("Past attempts:")
+        for m in recall.experiences:
+            e = m.experience
+            summary = e.reflection.summary if e.reflection else ""
+            lines.append(f"- {e.task} -> {e.outcome.value}. {summary}".rstrip())
+    return "\n".join(lines) if lines else "No past experience with tasks like this."
+
+
+MEMORY_TOOLS: tuple[BaseTool, ...] = (search_memory, save_memory, recall_experience)
+"""The three memory tools, ready for ``ToolNode`` / ``bind_tools``."""
+
+
+__all__ = ["MEMORY_TOOLS", "recall_experience", "save_memory", "search_memory"]

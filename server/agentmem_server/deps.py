@@ -1,0 +1,145 @@
+"""FastAPI dependencies: the app's state, the caller's API key (401), its rate limit (429)
+and the scope a request acts in (403)."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from typing import Annotated, TypedDict
+
+from fastapi import Depends, HTTPException, Query, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from limits import RateLimitItem
+from limits.strategies import RateLimiter
+
+from agentmem.memory import Memory
+from agentmem.models import Scope
+from agentmem_server.auth import authorise
+from agentmem_server.config import ServerSettings
+from agentmem_server.jobs import ConsolidationJobs
+from agentmem_server.keys import ApiKey, verify_key
+from agentmem_server.metrics import Metrics
+
+log = logging.getLogger("agentmem_server.ratelimit")
+
+
+@dataclass
+class AppState:
+    """What the routes need, kept on ``app.state.agentmem``."""
+
+    memory: Memory
+    settings: ServerSettings
+    metrics: Metrics
+    limiter: RateLimiter | None
+    rate: RateLimitItem | None
+    jobs: ConsolidationJobs
+
+
+def state(request: Request) -> AppState:
+    """The app's state."""
+    found: AppState = request.app.state.agentmem
+    return found
+
+
+_bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer amk_...")
+_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="X-API-Key: amk_...")
+
+
+def _unauthorised(message: str) -> HTTPException:
+    return HTTPException(status_code=401, detail=message, headers={"WWW-Authenticate": "Bearer"})
+
+
+def api_key(
+    request: Request,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    header: Annotated[str | None, Depends(_header)],
+) -> ApiKey:
+    """The caller's API key (401 when missing, unknown or revoked), within its rate limit
+    (429 with Retry-After beyond it)."""
+    token = bearer.credentials if bearer is not None else header
+    if not token:
+        raise _unauthorised(
+            "no API key: send 'Authorization: Bearer amk_...' or 'X-API-Key: amk_...' "
+            "(create one with `agentmem keys create --org ORG`)"
+        )
+    app = state(request)
+    key = verify_key(app.memory.backends.store, token)
+    if key is None:
+        raise _unauthorised("the API key is unknown, malformed or revoked")
+    request.state.key_id = key.id
+    if app.limiter is not None and app.rate is not None and not _within_limit(app, key.id):
+        reset = app.limiter.get_window_stats(app.rate, key.id).reset_time
+        retry = max(1, math.ceil(reset - time.time()))
+        app.metrics.rate_limited.inc()
+        raise HTTPException(
+            status_code=429,
+            detail=f"rate limit of {app.settings.rate_limit} per API key exceeded; "
+            f"retry in {retry} s",
+            headers={"Retry-After": str(retry)},
+        )
+    return key
+
+
+def _within_limit(app: AppState, key_id: str) -> bool:
+    """Whether the key may make this request. A shared (Redis) storage that fails mid-run lets
+    the request through with a warning: an outage of the rate limiter must not take the memory
+    down with it (the server checked the storage when it started)."""
+    assert app.limiter is not None and app.rate is not None
+    try:
+        return bool(app.limiter.hit(app.rate, key_id))
+    except Exception as exc:  # redis' connection and timeout errors, and the limits library's
+        log.warning("rate limiter unavailable, request let through: %s", exc)
+        return True
+
+
+Key = Annotated[ApiKey, Depends(api_key)]
+State = Annotated[AppState, Depends(state)]
+
+_Q = Query(max_length=256)
+
+
+def query_scope(
+    key: Key,
+    org_id: Annotated[str | None, _Q] = None,
+    user_id: Annotated[str | None, _Q] = None,
+    agent_id: Annotated[str | None, _Q] = None,
+    thread_id: Annotated[str | None, _Q] = None,
+) -> Scope:
+    """The scope named by query parameters, authorised against the key (403)."""
+    return authorise(key, org_id=org_id, user_id=user_id, agent_id=agent_id, thread_id=thread_id)
+
+
+QueryScope = Annotated[Scope, Depends(query_scope)]
+
+
+class ScopeArgs(TypedDict):
+    """A scope as the keywords every Memory method takes."""
+
+    org_id: str | None
+    user_id: str | None
+    agent_id: str | None
+    thread_id: str | None
+
+
+def scope_kwargs(scope: Scope) -> ScopeArgs:
+    """A scope as the ``org_id=... user_id=...`` keywords the Memory methods take."""
+    return {
+        "org_id": scope.org_id,
+        "user_id": scope.user_id,
+        "agent_id": scope.agent_id,
+        "thread_id": scope.thread_id,
+    }
+
+
+__all__ = [
+    "AppState",
+    "Key",
+    "QueryScope",
+    "ScopeArgs",
+    "State",
+    "api_key",
+    "scope_kwargs",
+    "state",
+]
