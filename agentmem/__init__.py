@@ -30,6 +30,7 @@ from agentmem.errors import (
     InvalidSettings,
     InvalidText,
     LLMUnavailable,
+    MissingCapability,
     ModelUnavailable,
     NotFound,
     PermissionDenied,
@@ -51,7 +52,7 @@ from agentmem.experience import (
     Step,
     plan_call,
 )
-from agentmem.forgetting import ForgetReport
+from agentmem.erasure import ForgetReport
 from agentmem.graph import (
     Community,
     Entity,
@@ -167,6 +168,7 @@ __all__ = [
     "MemoryStats",
     "MemoryUtility",
     "Merge",
+    "MissingCapability",
     "ModelUnavailable",
     "Neighbor",
     "NotFound",

@@ -13,7 +13,7 @@ from typing import Any, Self
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
-from agentmem import forgetting, indexing, retrieval, trust, utility, writing
+from agentmem import erasure, indexing, retrieval, trust, utility, writing
 from agentmem.agents import AgentMemory
 from agentmem.backends import Backends, open_backends
 from agentmem.buffers import Buffers, ThreadBuffer, buffer_backend_from_url
@@ -24,7 +24,7 @@ from agentmem.errors import InvalidSettings, NotFound, ValidationError, first_me
 from agentmem.experience import api as experience_api
 from agentmem.experience.models import ExperienceResult, Outcome, Procedure, Recall, Step
 from agentmem.filters import parse_filters
-from agentmem.forgetting import ForgetReport
+from agentmem.erasure import ForgetReport
 from agentmem.graph import GraphAPI
 from agentmem.models import (
     HistoryEntry,
@@ -100,7 +100,7 @@ class Memory:
         # Repair anything a crash left between the store commit and the index update.
         indexing.sync_outbox(self._backends)
         # Finish any forget a crash interrupted before anything can read the memory.
-        forgetting.resume(self)
+        erasure.resume(self)
 
     # lifecycle ---------------------------------------------------------------------------
 
@@ -328,10 +328,10 @@ class Memory:
 
         Idempotent; journaled (a crash is finished on the next open); memories outside the
         scope raise :class:`~agentmem.errors.PermissionDenied` and nothing is forgotten.
-        Returns the :class:`~agentmem.forgetting.ForgetReport` (also kept in the ledger)."""
+        Returns the :class:`~agentmem.erasure.ForgetReport` (also kept in the ledger)."""
         scope = Scope.of(org_id=org_id, user_id=user_id, agent_id=agent_id, thread_id=thread_id)
         wanted = [ids] if isinstance(ids, str) else ids
-        return forgetting.forget(self, scope, wanted, reason=reason, purge=purge)
+        return erasure.forget(self, scope, wanted, reason=reason, purge=purge)
 
     @property
     def quarantine(self) -> Quarantine:

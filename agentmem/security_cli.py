@@ -22,7 +22,7 @@ from rich.table import Table
 
 from agentmem.cli_options import AgentOpt, JsonOpt, OrgOpt, ThreadOpt, UserOpt, sub_app
 from agentmem.errors import AgentMemError
-from agentmem.forgetting import ForgetReport
+from agentmem.erasure import ForgetReport
 from agentmem.models import Scope
 
 forget_app = sub_app(
@@ -69,13 +69,13 @@ def forget(
 ) -> None:
     """Forget ``--id`` memories (or every memory of the scope) with a ``--reason``; or show
     reports with ``--report``."""
-    from agentmem import forgetting
+    from agentmem import erasure
     from agentmem.cli import fail, memory_for
 
     try:
         with memory_for(ctx) as mem:
             if report:
-                reports = forgetting.reports(mem, forget_id=forget_id, limit=limit)
+                reports = erasure.reports(mem, forget_id=forget_id, limit=limit)
                 _print_reports(reports, as_json)
                 return
             if reason is None:
