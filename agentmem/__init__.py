@@ -11,6 +11,7 @@ from __future__ import annotations
 from agentmem.agents import AgentMemory, handoff
 from agentmem.buffers import Flush, FlushKind, ThreadBuffer, Turn
 from agentmem.context import Context
+from agentmem.erasure import ForgetReport
 from agentmem.errors import (
     AgentMemError,
     BackendUnavailable,
@@ -52,7 +53,6 @@ from agentmem.experience import (
     Step,
     plan_call,
 )
-from agentmem.erasure import ForgetReport
 from agentmem.graph import (
     Community,
     Entity,

@@ -20,11 +20,11 @@ from agentmem.buffers import Buffers, ThreadBuffer, buffer_backend_from_url
 from agentmem.context import Context
 from agentmem.context import build as build_context
 from agentmem.embedders import Embedder
+from agentmem.erasure import ForgetReport
 from agentmem.errors import InvalidSettings, NotFound, ValidationError, first_message
 from agentmem.experience import api as experience_api
 from agentmem.experience.models import ExperienceResult, Outcome, Procedure, Recall, Step
 from agentmem.filters import parse_filters
-from agentmem.erasure import ForgetReport
 from agentmem.graph import GraphAPI
 from agentmem.models import (
     HistoryEntry,

@@ -21,8 +21,8 @@ from rich.console import Console
 from rich.table import Table
 
 from agentmem.cli_options import AgentOpt, JsonOpt, OrgOpt, ThreadOpt, UserOpt, sub_app
-from agentmem.errors import AgentMemError
 from agentmem.erasure import ForgetReport
+from agentmem.errors import AgentMemError
 from agentmem.models import Scope
 
 forget_app = sub_app(

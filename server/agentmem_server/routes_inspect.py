@@ -14,9 +14,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from agentmem import erasure
+from agentmem.erasure import ForgetReport
 from agentmem.errors import ValidationError
 from agentmem.experience.models import Procedure
-from agentmem.erasure import ForgetReport
 from agentmem.models import MemoryRecord, Scope, ScopeSet, ScopeSummary
 from agentmem.notes import Link
 from agentmem.utility import utilities

@@ -328,7 +328,7 @@ def test_the_controller_refuses_what_a_records_only_store_lacks(
         kept = mem.add("Rex the beagle lives in Denver.", user_id="alice")
         assert [h.record.id for h in mem.search("beagle", user_id="alice")] == [kept.id]
         # each optional feature is refused with what to do, and nothing changes
-        with pytest.raises(MissingCapability, match="ForgetJournal.*SQLite or PostgreSQL"):
+        with pytest.raises(MissingCapability, match=r"ForgetJournal.*SQLite or PostgreSQL"):
             mem.forget([kept.id], reason="erasure request", user_id="alice")
         with pytest.raises(MissingCapability, match="QuarantineStore"):
             mem.add("From a tool.", user_id="alice", source="tool")
