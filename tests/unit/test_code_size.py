@@ -39,9 +39,6 @@ EXCEPTIONS: dict[str, str] = {
     "gpu/agentmem_gpu/retriever.py": "being split (issue 23)",
     "gpu/agentmem_gpu/retriever.py:_train": "being split (issue 23)",
     "gpu/agentmem_gpu/trainsets.py": "being split (issue 23)",
-    "server/agentmem_server/app.py:RequestContext.__call__": "being split (issue 23)",
-    "server/agentmem_server/app.py:create_app": "being split (issue 23)",
-    "server/agentmem_server/mcp_tools.py:build_mcp": "being split (issue 23)",
 }
 
 
