@@ -42,6 +42,19 @@ ASSETS: Final = {
 """The files the two pages load, from ``fastapi_offline/static``."""
 
 _ASSET_PATH: Final = "/docs/assets"
+CONTENT_SECURITY_POLICY: Final = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self' 'unsafe-inline'",  # the pages' own inline start-up script
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data:",  # not ReDoc's logo from its CDN
+        "font-src 'self' data:",
+        "connect-src 'self'",
+        "worker-src 'self' blob:",  # ReDoc's search index
+        "frame-ancestors 'self'",
+    ]
+)
+"""The policy of the two pages: nothing is loaded from anywhere but this server."""
 _ROLE = re.compile(r":(?:py:)?[a-z]+:`~?([^`<]*?)(?:\s*<[^>]*>)?`")
 
 
@@ -94,6 +107,12 @@ def _asset(name: str) -> bytes:
     return files("fastapi_offline").joinpath("static", name).read_bytes()
 
 
+def _own_only(page: HTMLResponse) -> HTMLResponse:
+    page.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    page.headers["X-Content-Type-Options"] = "nosniff"
+    return page
+
+
 def docs_router(title: str, openapi_url: str = "/openapi.json") -> APIRouter:
     """``/docs``, ``/redoc`` and their assets, served from the installed package."""
     router = APIRouter(include_in_schema=False)
@@ -102,15 +121,17 @@ def docs_router(title: str, openapi_url: str = "/openapi.json") -> APIRouter:
 
     @router.get("/docs")
     def swagger_ui() -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url=openapi_url,
-            title=f"{title} - Swagger UI",
-            swagger_js_url=f"{_ASSET_PATH}/swagger-ui-bundle.js",
-            swagger_css_url=f"{_ASSET_PATH}/swagger-ui.css",
-            swagger_favicon_url=favicon,
-            oauth2_redirect_url="/docs/oauth2-redirect",
-            # no validator badge: it would send the schema to an online validator
-            swagger_ui_parameters={"validatorUrl": None},
+        return _own_only(
+            get_swagger_ui_html(
+                openapi_url=openapi_url,
+                title=f"{title} - Swagger UI",
+                swagger_js_url=f"{_ASSET_PATH}/swagger-ui-bundle.js",
+                swagger_css_url=f"{_ASSET_PATH}/swagger-ui.css",
+                swagger_favicon_url=favicon,
+                oauth2_redirect_url="/docs/oauth2-redirect",
+                # no validator badge: it would send the schema to an online validator
+                swagger_ui_parameters={"validatorUrl": None},
+            )
         )
 
     @router.get("/docs/oauth2-redirect")
@@ -119,12 +140,14 @@ def docs_router(title: str, openapi_url: str = "/openapi.json") -> APIRouter:
 
     @router.get("/redoc")
     def redoc() -> HTMLResponse:
-        return get_redoc_html(
-            openapi_url=openapi_url,
-            title=f"{title} - ReDoc",
-            redoc_js_url=f"{_ASSET_PATH}/redoc.standalone.js",
-            redoc_favicon_url=favicon,
-            with_google_fonts=False,
+        return _own_only(
+            get_redoc_html(
+                openapi_url=openapi_url,
+                title=f"{title} - ReDoc",
+                redoc_js_url=f"{_ASSET_PATH}/redoc.standalone.js",
+                redoc_favicon_url=favicon,
+                with_google_fonts=False,
+            )
         )
 
     @router.get(_ASSET_PATH + "/{name}")

@@ -33,6 +33,7 @@ def test_docs_pages_load_their_assets_from_this_server(client: TestClient) -> No
         links = re.findall(r'(?:src|href)="([^"]*)"', response.text)
         assert links and all(link.startswith("/docs/assets/") for link in links), links
         assert "cdn" not in response.text.lower() and "fonts.googleapis" not in response.text
+        assert "default-src 'self'" in response.headers["content-security-policy"]
     for name, media in ASSETS.items():
         asset = client.get(f"/docs/assets/{name}")
         assert asset.status_code == 200 and len(asset.content) > 1000
