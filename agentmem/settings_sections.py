@@ -448,7 +448,7 @@ class ConsolidationSettings(BaseModel):
 
 
 class UtilitySettings(BaseModel):
-    """Learning from outcomes (:mod:`agentmem.utility`): feedback, the learned utility of each
+    """Learning from outcomes (:mod:`agentmem.usefulness`): feedback, the learned utility of each
     memory, how retrieval mixes it in, and what pruning archives or promotes
     (``AGENTMEM_UTILITY__*``)."""
 
