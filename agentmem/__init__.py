@@ -8,6 +8,9 @@
 
 from __future__ import annotations
 
+import warnings
+from typing import Any
+
 from agentmem.agents import AgentMemory, handoff
 from agentmem.buffers import Flush, FlushKind, ThreadBuffer, Turn
 from agentmem.context import Context
@@ -39,6 +42,7 @@ from agentmem.errors import (
 )
 from agentmem.experience import (
     Experience,
+    ExperienceAdvice,
     ExperienceMatch,
     ExperienceResult,
     Outcome,
@@ -47,7 +51,6 @@ from agentmem.experience import (
     ProcedureMatch,
     ProcedureStatus,
     ProcedureType,
-    Recall,
     Reflection,
     Step,
     plan_call,
@@ -103,7 +106,7 @@ from agentmem.settings import (
     UtilitySettings,
 )
 from agentmem.trust import Quarantine
-from agentmem.utility import (
+from agentmem.usefulness import (
     FeedbackResult,
     MemoryUtility,
     PruneChange,
@@ -130,6 +133,7 @@ __all__ = [
     "Entity",
     "EpisodeLink",
     "Experience",
+    "ExperienceAdvice",
     "ExperienceMatch",
     "ExperienceResult",
     "ExperienceSettings",
@@ -189,7 +193,6 @@ __all__ = [
     "PruneChange",
     "PruneReport",
     "Quarantine",
-    "Recall",
     "RecallAnswer",
     "Reflection",
     "Relation",
@@ -214,3 +217,15 @@ __all__ = [
     "handoff",
     "plan_call",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``Recall``: the old name of :class:`ExperienceAdvice`, kept for a while (deprecated)."""
+    if name == "Recall":
+        warnings.warn(
+            "agentmem.Recall is deprecated; use ExperienceAdvice",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return ExperienceAdvice
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
