@@ -29,16 +29,12 @@ EXCEPTIONS: dict[str, str] = {
     "agentmem/memory.py": "being split (issue 23)",
     "agentmem/semantic/decide.py:decide_fact": "being split (issue 23)",
     "agentmem/semantic/decide.py:apply_decisions": "being split (issue 23)",
-    "agentmem/semantic/rules.py": "being split (issue 23)",
     "agentmem/timeparse.py:_resolve_match": "being split (issue 23)",
     "gpu/agentmem_gpu/cli.py:train": "being split (issue 23)",
     "gpu/agentmem_gpu/recall.py:_train": "being split (issue 23)",
     "gpu/agentmem_gpu/retriever.py": "being split (issue 23)",
     "gpu/agentmem_gpu/retriever.py:_train": "being split (issue 23)",
     "gpu/agentmem_gpu/trainsets.py": "being split (issue 23)",
-    "server/agentmem_server/app.py:RequestContext.__call__": "being split (issue 23)",
-    "server/agentmem_server/app.py:create_app": "being split (issue 23)",
-    "server/agentmem_server/mcp_tools.py:build_mcp": "being split (issue 23)",
 }
 
 
