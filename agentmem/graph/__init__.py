@@ -12,7 +12,7 @@ communities, built from semantic facts and recalled by Personalized PageRank.
 - :mod:`~agentmem.graph.resolve`: entity resolution (normalised, fuzzy, embedding; undoable).
 - :mod:`~agentmem.graph.build`: facts -> graph, incrementally from the outbox, or rebuilt.
 - :mod:`~agentmem.graph.communities`: Louvain communities and communities of communities.
-- :mod:`~agentmem.graph.recall`: the ``graph`` retrieval channel (HippoRAG-style PPR).
+- :mod:`~agentmem.graph.pagerank`: the ``graph`` retrieval channel (HippoRAG-style PPR).
 - :mod:`~agentmem.graph.api`: ``mem.graph`` (neighbors, timeline, path, community, export).
 """
 

@@ -23,7 +23,6 @@ from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Concatenate, Literal, ParamSpec, TypeVar
 
-import networkx as nx
 from pydantic import BaseModel, ConfigDict
 
 from agentmem.errors import NotFound, ValidationError
@@ -303,6 +302,8 @@ class GraphAPI:
     ) -> list[PathStep]:
         """The shortest chain of relations (either direction) from ``source`` to ``target``
         that hold now (or ``as_of``); empty when they do not connect within ``max_hops``."""
+        import networkx as nx
+
         scope = Scope.of(org_id=org_id, user_id=user_id, agent_id=agent_id, thread_id=thread_id)
         when = check_time(as_of, what="as_of")
         if isinstance(max_hops, bool) or not isinstance(max_hops, int) or not 1 <= max_hops <= 20:

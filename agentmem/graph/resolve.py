@@ -25,7 +25,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from rapidfuzz import fuzz, process
 
 from agentmem.graph.model import MergeMethod
 from agentmem.settings import GraphSettings
@@ -129,6 +128,8 @@ class Resolver:
         return candidate is None or compatible(candidate.type, type_)
 
     def _fuzzy(self, name: str, type_: str) -> Resolution | None:
+        from rapidfuzz import fuzz, process
+
         if len(name) < self.settings.fuzzy_min_length or not self.owners:
             return None
         if self._choices is None:
@@ -172,6 +173,8 @@ class Resolver:
 
 def best_match(name: str, names: Iterable[str], *, threshold: float = 70.0) -> str | None:
     """The known name closest to ``name`` (for "did you mean ...?" messages)."""
+    from rapidfuzz import fuzz, process
+
     choices = list(names)
     if not choices:
         return None

@@ -17,7 +17,7 @@ from agentmem.graph.build import plan_merge, plan_undo, plan_update, read_fact
 from agentmem.graph.communities import is_current, plan_communities
 from agentmem.graph.export import ExportFormat, export
 from agentmem.graph.model import MergeMethod
-from agentmem.graph.recall import (
+from agentmem.graph.pagerank import (
     personalized_pagerank,
     ppr_graph,
     query_entities,
