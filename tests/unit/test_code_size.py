@@ -31,11 +31,7 @@ EXCEPTIONS: dict[str, str] = {
     "agentmem/memory.py": "being split (issue 23)",
     "agentmem/semantic/decide.py:decide_fact": "being split (issue 23)",
     "agentmem/semantic/decide.py:apply_decisions": "being split (issue 23)",
-    "agentmem/semantic/rules.py": "being split (issue 23)",
     "agentmem/timeparse.py:_resolve_match": "being split (issue 23)",
-    "server/agentmem_server/app.py:RequestContext.__call__": "being split (issue 23)",
-    "server/agentmem_server/app.py:create_app": "being split (issue 23)",
-    "server/agentmem_server/mcp_tools.py:build_mcp": "being split (issue 23)",
 }
 
 
