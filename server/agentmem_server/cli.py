@@ -301,9 +301,11 @@ def create(
 def list_(
     ctx: typer.Context,
     org: Annotated[str | None, typer.Option("--org", help="Only this org's keys.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Every API key with its bindings (never the secret), revoked ones marked."""
-    from agentmem.cli import fail
+    """Every API key with its bindings (never the secret), revoked ones marked. Ids are never
+    shortened: `keys revoke` takes them (or any unique prefix)."""
+    from agentmem.cli import console, dump, fail, id_column
     from agentmem.errors import AgentMemError
 
     try:
@@ -311,7 +313,13 @@ def list_(
             keys = list_keys(store, org)
     except AgentMemError as exc:
         fail(str(exc))
-    table = Table("id", "name", "org", "users", "agents", "created", "revoked")
+    if as_json:
+        dump([k.model_dump(mode="json") for k in keys])
+        return
+    table = Table()
+    id_column(table)
+    for name in ("name", "org", "users", "agents", "created", "revoked"):
+        table.add_column(name)
     for k in keys:
         table.add_row(
             k.id,
@@ -322,21 +330,24 @@ def list_(
             k.created_at.strftime("%Y-%m-%d %H:%M:%S"),
             k.revoked_at.strftime("%Y-%m-%d %H:%M:%S") if k.revoked_at else "",
         )
-    Console(highlight=False).print(table)
+    console().print(table)
 
 
 @keys_app.command()
 def revoke(
     ctx: typer.Context,
-    key_id: Annotated[str, typer.Argument(metavar="KEY_ID", help="The key's id (keys list).")],
+    key_id: Annotated[
+        str, typer.Argument(metavar="KEY_ID", help="The key's id or a unique prefix (keys list).")
+    ],
 ) -> None:
     """Revoke a key: requests with it get 401 from now on."""
-    from agentmem.cli import fail
+    from agentmem.cli import fail, unique_prefix
     from agentmem.errors import AgentMemError
 
     try:
         with _store(ctx) as store:
-            key = revoke_key(store, key_id)
+            full = unique_prefix(key_id, (k.id for k in list_keys(store, None)), what="key")
+            key = revoke_key(store, full or key_id)
     except AgentMemError as exc:
         fail(str(exc))
     Console(highlight=False).print(f"revoked key {key.id} ({key.name or 'no name'})")

@@ -34,7 +34,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from agentmem import __version__
-from agentmem.errors import AgentMemError, PermissionDenied
+from agentmem.errors import AgentMemError, InvalidScope, PermissionDenied
 from agentmem.experience.models import Outcome, Step
 from agentmem.memory import Memory
 from agentmem.models import MemoryKind, MemoryRecord
@@ -350,7 +350,7 @@ def build_mcp(
     HTTP); else ``key`` (if any) bounds every call."""
     defaults = {k: v for k, v in (defaults or {}).items() if v}
     if pin_scope and not defaults:
-        raise PermissionDenied("pin_scope needs a scope to pin: pass defaults, e.g. a user_id")
+        raise InvalidScope("pin_scope needs a scope to pin: pass defaults, e.g. a user_id")
     tools = _Tools(memory, _Scopes(memory, defaults, key, require_key))
     pinned_to = ", ".join(f"{k}={v}" for k, v in defaults.items())
     built = []

@@ -22,6 +22,7 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
 from agentmem import Memory, __version__
+from agentmem.errors import InvalidScope
 from agentmem_server import build_mcp, create_key
 from agentmem_server.mcp_tools import http_app
 
@@ -292,3 +293,8 @@ def test_stdio_server_pins_logs_json_and_names_a_held_home(tmp_path: Path) -> No
     for line in logged:
         entry = json.loads(line)
         assert {"time", "level", "logger", "message"} <= set(entry)
+
+
+def test_pinning_needs_a_scope(server_mem: Memory) -> None:
+    with pytest.raises(InvalidScope, match="pin_scope needs a scope"):
+        build_mcp(server_mem, defaults={"user_id": None}, pin_scope=True)
