@@ -31,11 +31,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from agentmem.filters import matches
-from agentmem.graph.build import concept_words
+from agentmem.graph.reading import concept_words
 from agentmem.graph.resolve import normalise
 from agentmem.graph.state import GraphState
 from agentmem.models import MemoryKind, MemoryRecord, Scope, ScopeSet, utcnow
-from agentmem.semantic.rules import STOPWORDS
+from agentmem.semantic.text import STOPWORDS
 from agentmem.settings import GraphSettings
 from agentmem.vectors import VectorQuery
 from agentmem.vectors.base import DENSE

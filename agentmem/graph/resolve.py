@@ -105,6 +105,21 @@ class Resolver:
         if self.owners.pop(name, None) is not None:
             self._choices = None
 
+    def drop_entity(self, entity_id: str) -> None:
+        """An entity that left the graph: no longer a candidate for any name."""
+        if self.candidates.pop(entity_id, None) is not None:
+            self._matrix = None
+
+    def retype(self, entity_id: str, type_: str) -> None:
+        """An entity whose type became known (a generic entity found to be a person)."""
+        candidate = self.candidates.get(entity_id)
+        if candidate is not None:
+            candidate.type = type_
+
+    def keep_apart(self, names: Iterable[str], entity_id: str) -> None:
+        """Never resolve these names to ``entity_id`` again (an undone merge)."""
+        self.apart.update((name, entity_id) for name in names)
+
     def resolve(
         self, name: str, type_: str = GENERIC_TYPE, embedding: np.ndarray | None = None
     ) -> Resolution:
