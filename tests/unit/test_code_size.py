@@ -24,7 +24,6 @@ EXCEPTIONS: dict[str, str] = {
     "agentmem/cli.py": "being split (issue 23)",
     "agentmem/cli.py:eval_": "being split (issue 23)",
     "agentmem/context.py:build": "being split (issue 23)",
-    "agentmem/embedders/onnx_export.py:bert_graph": "being split (issue 23)",
     "agentmem/forgetting.py": "being split (issue 23)",
     "agentmem/forgetting.py:forget": "being split (issue 23)",
     "agentmem/graph/relations.py:_Parser.word": "being split (issue 23)",
