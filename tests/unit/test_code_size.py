@@ -26,7 +26,6 @@ EXCEPTIONS: dict[str, str] = {
     "agentmem/context.py:build": "being split (issue 23)",
     "agentmem/forgetting.py": "being split (issue 23)",
     "agentmem/forgetting.py:forget": "being split (issue 23)",
-    "agentmem/graph/relations.py:_Parser.word": "being split (issue 23)",
     "agentmem/memory.py": "being split (issue 23)",
     "agentmem/semantic/decide.py:decide_fact": "being split (issue 23)",
     "agentmem/semantic/decide.py:apply_decisions": "being split (issue 23)",
