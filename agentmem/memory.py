@@ -15,6 +15,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from agentmem import forgetting, indexing, retrieval, trust, usefulness, writing
 from agentmem.agents import AgentMemory
+from agentmem.answering import answer as recall_answer
 from agentmem.backends import Backends, open_backends
 from agentmem.buffers import Buffers, ThreadBuffer, buffer_backend_from_url
 from agentmem.context import Context
@@ -44,7 +45,6 @@ from agentmem.parametric import (
     discover_recall_models,
 )
 from agentmem.profiles import Profile
-from agentmem.recall import recall as recall_answer
 from agentmem.semantic import extractor as semantic_pipeline
 from agentmem.semantic.episodes import render_messages
 from agentmem.settings import Settings
