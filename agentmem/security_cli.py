@@ -80,12 +80,8 @@ def forget(
                 return
             if reason is None:
                 fail("--reason is required to forget (or pass --report to list reports)")
-            done = mem.forget(
-                ids or None,
-                reason=reason,
-                purge=purge,
-                **_scope(user, agent, thread, org).fields(),
-            )
+            scope = _scope(user, agent, thread, org)
+            done = mem.forget(ids or None, reason=reason, purge=purge, scope=scope)
             _print_reports([done], as_json)
     except AgentMemError as exc:
         fail(str(exc))
