@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from agentmem import reading, retrieval, trust, utility, writing
+from agentmem import reading, retrieval, trust, usefulness, writing
 from agentmem.backends import Backends
 from agentmem.buffers import Buffers, ThreadBuffer
 from agentmem.context import Context
@@ -344,10 +344,10 @@ class AgentMemory:
         *,
         task: str | None = None,
         feedback_id: str | None = None,
-    ) -> utility.FeedbackResult:
+    ) -> usefulness.FeedbackResult:
         """Credit a task's outcome to what a retrieval showed this agent (or to memory ids it
         can read, private or team), as :meth:`Memory.feedback`."""
-        return utility.feedback(
+        return usefulness.feedback(
             self.backends,
             self.readable(),
             target,

@@ -10,7 +10,7 @@ from typing import Any, Unpack
 
 from pydantic import BaseModel
 
-from agentmem import forgetting, indexing, ingest, reading, retrieval, transfer, utility, writing
+from agentmem import forgetting, indexing, ingest, reading, retrieval, transfer, usefulness, writing
 from agentmem.agents import AgentMemory
 from agentmem.backends import Backends, open_backends
 from agentmem.buffers import Buffers, ThreadBuffer, buffer_backend_from_url
@@ -19,7 +19,7 @@ from agentmem.context import build as build_context
 from agentmem.embedders import Embedder
 from agentmem.errors import InvalidSettings, ValidationError
 from agentmem.experience import api as experience_api
-from agentmem.experience.models import ExperienceResult, Outcome, Procedure, Recall, Step
+from agentmem.experience.models import ExperienceAdvice, ExperienceResult, Outcome, Procedure, Step
 from agentmem.forgetting import ForgetReport
 from agentmem.graph import GraphAPI
 from agentmem.models import (
@@ -47,7 +47,7 @@ from agentmem.semantic.episodes import render_messages
 from agentmem.settings import Settings
 from agentmem.trust import Quarantine
 from agentmem.twins import Closeable, async_iter_twin, async_twin
-from agentmem.utility import FeedbackResult
+from agentmem.usefulness import FeedbackResult
 from agentmem.validation import check_kinds
 
 
@@ -247,23 +247,14 @@ class Memory(Closeable):
         return writing.update(self.backends, memory_id, scope, valid_to=valid_to, invalidate=True)
 
     def delete(
-        self,
-        memory_id: str,
-        *,
-        scope: Scope | None = None,
-        **where: Unpack[ScopeKwargs],
+        self, memory_id: str, *, scope: Scope | None = None, **where: Unpack[ScopeKwargs]
     ) -> None:
         """Delete a memory from the store and the index; its history keeps a DELETE entry."""
         scope = optional_scope_of(scope, where)
         record = writing.get_one(self.backends, memory_id, scope)
         writing.delete(self.backends, [record])
 
-    def delete_all(
-        self,
-        *,
-        scope: Scope | None = None,
-        **where: Unpack[ScopeKwargs],
-    ) -> int:
+    def delete_all(self, *, scope: Scope | None = None, **where: Unpack[ScopeKwargs]) -> int:
         """Delete every memory in a scope (a scope is required); returns how many."""
         scope = scope_of(scope, where)
         ids = self.backends.store.ids_in_scope(scope)
@@ -449,22 +440,14 @@ class Memory(Closeable):
         )
 
     def get(
-        self,
-        memory_id: str,
-        *,
-        scope: Scope | None = None,
-        **where: Unpack[ScopeKwargs],
+        self, memory_id: str, *, scope: Scope | None = None, **where: Unpack[ScopeKwargs]
     ) -> MemoryRecord:
         """One memory by id (:class:`NotFound` if absent or outside the given scope)."""
         scope = optional_scope_of(scope, where)
         return writing.get_one(self.backends, memory_id, scope)
 
     def links(
-        self,
-        memory_id: str,
-        *,
-        scope: Scope | None = None,
-        **where: Unpack[ScopeKwargs],
+        self, memory_id: str, *, scope: Scope | None = None, **where: Unpack[ScopeKwargs]
     ) -> builtins.list[Link]:
         """A note's links, out and in, oldest first: typed (``related``, ``elaborates``,
         ``contradicts``, ``follows``), with who made each and why. Make or remove links and
@@ -492,11 +475,7 @@ class Memory(Closeable):
         return Profile(self.backends, scope, model)
 
     def history(
-        self,
-        memory_id: str,
-        *,
-        scope: Scope | None = None,
-        **where: Unpack[ScopeKwargs],
+        self, memory_id: str, *, scope: Scope | None = None, **where: Unpack[ScopeKwargs]
     ) -> list[HistoryEntry]:
         """Every change to a memory, oldest first; kept after the memory is deleted."""
         return reading.history_of(self.backends, memory_id, optional_scope_of(scope, where))
@@ -530,10 +509,7 @@ class Memory(Closeable):
         )
 
     def scopes(
-        self,
-        *,
-        scope: Scope | None = None,
-        **where: Unpack[ScopeKwargs],
+        self, *, scope: Scope | None = None, **where: Unpack[ScopeKwargs]
     ) -> builtins.list[ScopeSummary]:
         """Every scope holding memories inside the given one (``user_id="alice"``: each of
         Alice's agents and threads), with its counts by kind, in scope order."""
@@ -576,14 +552,14 @@ class Memory(Closeable):
         id (``hit.retrieval_id`` / ``context.retrieval_id``: credits exactly what was shown)
         or a list of memory ids; ``reward`` is within ``Settings.utility.reward_range``
         (default [-1, 1]). Each memory's learned utility moves toward the reward and search
-        re-ranks by it (see :mod:`agentmem.utility`).
+        re-ranks by it (see :mod:`agentmem.usefulness`).
 
         Idempotent by ``feedback_id`` (default: the retrieval id): a repeat returns
         ``applied=False`` and changes nothing. Unknown ids raise
         :class:`~agentmem.errors.NotFound`, memories outside the scope
         :class:`~agentmem.errors.PermissionDenied`; nothing changes on error."""
         scope = scope_of(scope, where)
-        return utility.feedback(
+        return usefulness.feedback(
             self.backends, scope, target, reward, task=task, feedback_id=feedback_id
         )
 
@@ -636,7 +612,7 @@ class Memory(Closeable):
         task_family: str | None = None,
         include_retired: bool = False,
         **where: Unpack[ScopeKwargs],
-    ) -> Recall:
+    ) -> ExperienceAdvice:
         """The ``k`` past experiences most like ``task`` (by similarity and success) and the
         procedures of its task family (by similarity, support and success rate), best first.
         Demoted procedures are included, ranked lower; retired ones only on request."""

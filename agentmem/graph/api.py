@@ -23,16 +23,16 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Concatenate, Literal, ParamSpec, TypeVar, Unpack
 
-import networkx as nx
 from pydantic import BaseModel, ConfigDict
 
 from agentmem.backends import Backends
 from agentmem.errors import NotFound, ValidationError
-from agentmem.graph import build
 from agentmem.graph.base import GraphStore
 from agentmem.graph.communities import ensure_communities, llm_summariser
 from agentmem.graph.export import MAX_NODES, ExportFormat, export
+from agentmem.graph.merges import plan_merge, plan_undo
 from agentmem.graph.model import Community, Entity, Merge, Relation
+from agentmem.graph.rebuild import RebuildReport, rebuild_graphs
 from agentmem.graph.resolve import best_match, normalise
 from agentmem.graph.state import GraphState, communities_of
 from agentmem.models import MemoryRecord, Scope, as_utc, utcnow
@@ -165,11 +165,7 @@ class GraphAPI:
 
     @_locked
     def entities(
-        self,
-        *,
-        scope: Scope | None = None,
-        limit: int = 100,
-        **where: Unpack[ScopeKwargs],
+        self, *, scope: Scope | None = None, limit: int = 100, **where: Unpack[ScopeKwargs]
     ) -> list[Entity]:
         """The entities of a scope, most mentioned first."""
         scope = scope_of(scope, where)
@@ -179,11 +175,7 @@ class GraphAPI:
 
     @_locked
     def entity(
-        self,
-        entity: str,
-        *,
-        scope: Scope | None = None,
-        **where: Unpack[ScopeKwargs],
+        self, entity: str, *, scope: Scope | None = None, **where: Unpack[ScopeKwargs]
     ) -> Entity:
         """One entity by name, alias or id (the most mentioned, if several scopes hold one)."""
         scope = scope_of(scope, where)
@@ -296,6 +288,8 @@ class GraphAPI:
     ) -> list[PathStep]:
         """The shortest chain of relations (either direction) from ``source`` to ``target``
         that hold now (or ``as_of``); empty when they do not connect within ``max_hops``."""
+        import networkx as nx
+
         scope = scope_of(scope, where)
         when = check_time(as_of, what="as_of")
         if isinstance(max_hops, bool) or not isinstance(max_hops, int) or not 1 <= max_hops <= 20:
@@ -337,11 +331,7 @@ class GraphAPI:
 
     @_locked
     def community(
-        self,
-        entity: str,
-        *,
-        scope: Scope | None = None,
-        **where: Unpack[ScopeKwargs],
+        self, entity: str, *, scope: Scope | None = None, **where: Unpack[ScopeKwargs]
     ) -> list[Community]:
         """The community ``entity`` belongs to, then each community above it (level 0 first).
         Communities are recomputed first if the graph changed since they were found."""
@@ -352,11 +342,7 @@ class GraphAPI:
 
     @_locked
     def communities(
-        self,
-        *,
-        scope: Scope | None = None,
-        level: int | None = None,
-        **where: Unpack[ScopeKwargs],
+        self, *, scope: Scope | None = None, level: int | None = None, **where: Unpack[ScopeKwargs]
     ) -> list[Community]:
         """Every community of a scope (of one level, if given), largest first."""
         scope = scope_of(scope, where)
@@ -387,12 +373,7 @@ class GraphAPI:
         return found
 
     @_locked
-    def stats(
-        self,
-        *,
-        scope: Scope | None = None,
-        **where: Unpack[ScopeKwargs],
-    ) -> GraphStats:
+    def stats(self, *, scope: Scope | None = None, **where: Unpack[ScopeKwargs]) -> GraphStats:
         """How big the graphs of a scope are."""
         scope = scope_of(scope, where)
         states = self._states(scope)
@@ -445,12 +426,7 @@ class GraphAPI:
 
     @_locked
     def merge(
-        self,
-        keep: str,
-        absorb: str,
-        *,
-        scope: Scope | None = None,
-        **where: Unpack[ScopeKwargs],
+        self, keep: str, absorb: str, *, scope: Scope | None = None, **where: Unpack[ScopeKwargs]
     ) -> Merge:
         """Fold entity ``absorb`` into ``keep`` (both of one scope): its names become
         aliases, its relations and episode links move over. Undo with :meth:`undo_merge`."""
@@ -462,17 +438,13 @@ class GraphAPI:
                 f"{kept.name!r} ({kept.scope}) and {absorbed.name!r} ({absorbed.scope}) belong "
                 "to different scopes; entities of different scopes are never merged"
             )
-        change = build.plan_merge(keep_state, self._backends.settings.graph, kept.id, absorbed.id)
+        change = plan_merge(keep_state, self._backends.settings.graph, kept.id, absorbed.id)
         self.store.write(keep_state, change)
         return next(i for i in change.upserts if isinstance(i, Merge))
 
     @_locked
     def undo_merge(
-        self,
-        merge_id: str,
-        *,
-        scope: Scope | None = None,
-        **where: Unpack[ScopeKwargs],
+        self, merge_id: str, *, scope: Scope | None = None, **where: Unpack[ScopeKwargs]
     ) -> Entity:
         """Split a merge's names back into their own entity (restoring a manually absorbed
         entity with its id) and keep them apart from then on; returns that entity."""
@@ -480,7 +452,7 @@ class GraphAPI:
         for state in self._states(scope):
             merge = state.merges.get(merge_id)
             if merge is not None:
-                change = build.plan_undo(state, self._backends.settings.graph, merge_id)
+                change = plan_undo(state, self._backends.settings.graph, merge_id)
                 self.store.write(state, change)
                 restored = next(
                     i for i in change.upserts if isinstance(i, Entity) and i.id != merge.entity_id
@@ -488,15 +460,10 @@ class GraphAPI:
                 return state.entities[restored.id]
         raise NotFound(f"no merge {merge_id!r} in the knowledge graph of scope {scope}")
 
-    def rebuild(
-        self,
-        *,
-        scope: Scope | None = None,
-        **where: Unpack[ScopeKwargs],
-    ) -> build.RebuildReport:
+    def rebuild(self, *, scope: Scope | None = None, **where: Unpack[ScopeKwargs]) -> RebuildReport:
         """Derive the graph again from the store: of one scope, or (no scope) of all. What
         ``agentmem reindex --graph`` runs; it repairs a corrupt graph."""
-        return build.rebuild(self._backends, optional_scope_of(scope, where))
+        return rebuild_graphs(self._backends, optional_scope_of(scope, where))
 
 
 __all__ = ["GraphAPI", "GraphStats", "Neighbor", "PathStep", "TimelineEntry"]
