@@ -16,6 +16,7 @@ from agentmem.buffers import Flush, FlushKind, ThreadBuffer, Turn
 from agentmem.context import Context
 from agentmem.errors import (
     AgentMemError,
+    AmbiguousId,
     BackendUnavailable,
     Conflict,
     EmbedderMismatch,
@@ -118,6 +119,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AgentMemError",
     "AgentMemory",
+    "AmbiguousId",
     "AppliedDecision",
     "BackendUnavailable",
     "BufferSettings",

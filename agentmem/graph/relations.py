@@ -33,7 +33,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from agentmem.semantic.rules import STOPWORDS
+from agentmem.semantic.text import STOPWORDS
 
 Triple = tuple[str, str, str]
 

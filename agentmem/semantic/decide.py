@@ -37,8 +37,9 @@ from agentmem.models import MemoryKind, MemoryRecord, Scope, content_hash, utcno
 from agentmem.notes import api as notes
 from agentmem.representation import indexed_text
 from agentmem.semantic.episodes import Episode
-from agentmem.semantic.rules import content_words, find_slot, normalise_value
 from agentmem.semantic.schema import AppliedDecision, Decision, DecisionOp, ExtractedFact
+from agentmem.semantic.slots import find_slot, normalise_value
+from agentmem.semantic.text import content_words
 from agentmem.settings import SemanticSettings
 from agentmem.stores import RecordQuery, WriteBatch
 

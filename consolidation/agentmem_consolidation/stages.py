@@ -136,7 +136,7 @@ def rebuild_communities(mem: Memory, scope: Scope, run: RunContext) -> StageResu
 
 
 @stage("decay")
-def decay_and_forget(mem: Memory, scope: Scope, run: RunContext) -> StageResult:
+def decay_and_archive(mem: Memory, scope: Scope, run: RunContext) -> StageResult:
     """Archive what decayed, summarise archived clusters, apply retention (see
     :mod:`agentmem_consolidation.decay`)."""
     report = decay.decay_scope(mem, scope, run.config, run.now)
@@ -241,7 +241,7 @@ __all__ = [
     "RunContext",
     "Stage",
     "StageResult",
-    "decay_and_forget",
+    "decay_and_archive",
     "distil_procedures",
     "extract_facts",
     "flush_buffers",

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -82,30 +82,46 @@ def list_(
         str | None,
         typer.Argument(metavar="[KEY]", help="Only this scope key.", show_default=False),
     ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Registered adapters, per scope key, with their held-out scores; * marks the current."""
+    from agentmem.cli import console, dump
+
     registry = _registry(ctx)
     keys = [key] if key is not None else registry.scopes()
+    rows: list[dict[str, Any]] = [
+        {
+            "scope_key": scope,
+            "version": version.version,
+            "kind": version.kind,
+            "current": version.promoted,
+            "held_out": version.score(),
+            "base": version.base_score(),
+            "created": version.metadata.created,
+        }
+        for scope in keys
+        for version in registry.list(scope)
+    ]
+    if as_json:
+        dump(rows)
+        return
     if not keys:
-        Console(highlight=False).print(
-            "no adapters registered (train one: agentmem adapters train)"
-        )
+        console().print("no adapters registered (train one: agentmem adapters train)")
         return
     table = Table(title="adapters")
     for column in ("scope key", "version", "kind", "current", "held-out", "base", "created"):
         table.add_column(column)
-    for scope in keys:
-        for version in registry.list(scope):
-            table.add_row(
-                scope,
-                f"v{version.version}",
-                version.kind,
-                "*" if version.promoted else "",
-                _score(version.score()),
-                _score(version.base_score()),
-                version.metadata.created,
-            )
-    Console(highlight=False).print(table)
+    for r in rows:
+        table.add_row(
+            r["scope_key"],
+            f"v{r['version']}",
+            r["kind"],
+            "*" if r["current"] else "",
+            _score(r["held_out"]),
+            _score(r["base"]),
+            r["created"],
+        )
+    console().print(table)
 
 
 @app.command()
