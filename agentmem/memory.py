@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from agentmem import forgetting, indexing, ingest, reading, retrieval, transfer, usefulness, writing
 from agentmem.agents import AgentMemory
+from agentmem.answering import answer as recall_answer
 from agentmem.backends import Backends, open_backends
 from agentmem.buffers import Buffers, ThreadBuffer, buffer_backend_from_url
 from agentmem.context import Context
@@ -40,7 +41,6 @@ from agentmem.parametric import (
     discover_recall_models,
 )
 from agentmem.profiles import Profile
-from agentmem.recall import recall as recall_answer
 from agentmem.scoping import ScopeKwargs, optional_scope_of, scope_of
 from agentmem.semantic import extractor as semantic_pipeline
 from agentmem.semantic.episodes import render_messages

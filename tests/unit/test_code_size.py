@@ -27,11 +27,6 @@ EXCEPTIONS: dict[str, str] = {
     "agentmem/semantic/decide.py:decide_fact": "being split (issue 23)",
     "agentmem/semantic/decide.py:apply_decisions": "being split (issue 23)",
     "agentmem/timeparse.py:_resolve_match": "being split (issue 23)",
-    "gpu/agentmem_gpu/cli.py:train": "being split (issue 23)",
-    "gpu/agentmem_gpu/recall.py:_train": "being split (issue 23)",
-    "gpu/agentmem_gpu/retriever.py": "being split (issue 23)",
-    "gpu/agentmem_gpu/retriever.py:_train": "being split (issue 23)",
-    "gpu/agentmem_gpu/trainsets.py": "being split (issue 23)",
 }
 
 
