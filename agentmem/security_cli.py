@@ -100,12 +100,8 @@ def forget(
                 typer.confirm(
                     f"Forget every memory of {scope} everywhere it was copied?", abort=True
                 )
-            done = mem.forget(
-                _full_ids(mem, ids or []) or None,
-                reason=reason,
-                purge=purge,
-                **scope.fields(),
-            )
+            wanted = _full_ids(mem, ids or []) or None
+            done = mem.forget(wanted, reason=reason, purge=purge, scope=scope)
             _print_reports([done], as_json)
     except AgentMemError as exc:
         fail(str(exc))
