@@ -20,11 +20,8 @@ MAX_FUNCTION_LINES = 80
 
 # "path" (a module) or "path:qualified.name" (a function or method) -> why it may stay longer.
 EXCEPTIONS: dict[str, str] = {
-    "agentmem/agents.py:handoff": "being split (issue 23)",
-    "agentmem/context.py:build": "being split (issue 23)",
     "agentmem/forgetting.py": "being split (issue 23)",
     "agentmem/forgetting.py:forget": "being split (issue 23)",
-    "agentmem/memory.py": "being split (issue 23)",
 }
 
 
