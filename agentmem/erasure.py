@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from pydantic import BaseModel, Field
 
 from agentmem import erasure_removal, writing
+from agentmem.backends import Backends, HasBackends, backends_of
 from agentmem.errors import NotFound, PermissionDenied, ValidationError
 from agentmem.experience.models import PROCEDURE_KEY
 from agentmem.indexing import sync_outbox
@@ -66,8 +67,7 @@ from agentmem.stores import (
 from agentmem.stores._jobs_sql import JobRow
 
 if TYPE_CHECKING:
-    from agentmem.backends import Backends
-    from agentmem.memory import Memory
+    from agentmem.buffers import Buffers
 
 STARTED = "started"
 RETRAIN_PENDING = "retrain_pending"
@@ -187,7 +187,8 @@ def derived_closure(
 
 
 def forget(
-    mem: Memory,
+    backends: Backends,
+    buffers: Buffers,
     scope: Scope,
     ids: Sequence[str] | None,
     *,
@@ -200,8 +201,8 @@ def forget(
     Three steps: check the request (nothing read yet), plan what to forget (nothing changed
     yet; a target or derived record outside ``scope`` refuses the whole forget), then journal
     and tombstone the plan and execute it."""
-    journal, requested = _check_request(mem.backends.store, ids, reason, purge)
-    plan = _plan(mem.backends, scope, requested)
+    journal, requested = _check_request(backends.store, ids, reason, purge)
+    plan = _plan(backends, scope, requested)
     report = ForgetReport(
         forget_id=new_id(),
         reason=reason.strip(),
@@ -219,9 +220,9 @@ def forget(
         report.status = DONE
         report.finished_at = time.time()
         return report
-    report.adapters_tainted = _taint(mem, set(plan.all_ids), plan.everything)
+    report.adapters_tainted = _taint(backends, set(plan.all_ids), plan.everything)
     job = _begin(journal, plan, report)
-    return _execute(mem, job, clear_buffers=scope if plan.whole_scope else None)
+    return _execute(backends, buffers, job, clear_buffers=scope if plan.whole_scope else None)
 
 
 @dataclass(frozen=True)
@@ -331,9 +332,9 @@ def _begin(journal: ForgetJournal, plan: _Plan, report: ForgetReport) -> ForgetJ
     return job
 
 
-def resume(mem: Memory) -> list[ForgetReport]:
+def resume(backends: Backends, buffers: Buffers) -> list[ForgetReport]:
     """Finish every forget a crash interrupted (called when a Memory opens)."""
-    store = mem.backends.store
+    store = backends.store
     if not isinstance(store, ForgetJournal):
         return []
     jobs = store.forget_jobs(statuses=[STARTED])
@@ -341,12 +342,13 @@ def resume(mem: Memory) -> list[ForgetReport]:
     for job in jobs:
         scope = _scope_from_str(job.scope)
         whole = bool(job.report.get("whole_scope"))
-        out.append(_execute(mem, job, clear_buffers=scope if whole else None, resumed=True))
+        clear = scope if whole else None
+        out.append(_execute(backends, buffers, job, clear_buffers=clear, resumed=True))
     return out
 
 
 def reports(
-    mem: Memory,
+    mem: Backends | HasBackends,
     *,
     forget_id: str | None = None,
     scope: Scope | None = None,
@@ -355,7 +357,7 @@ def reports(
     """Stored forget reports, newest first (of one forget, if given; with ``scope`` only the
     forgets asked for within that scope)."""
     fetch = limit if scope is None else 10_000_000
-    jobs = _journal(mem.backends.store).forget_jobs(forget_id=forget_id, limit=fetch)
+    jobs = _journal(backends_of(mem).store).forget_jobs(forget_id=forget_id, limit=fetch)
     if forget_id is not None and not jobs:
         raise NotFound(f"no forget {forget_id!r}; list them with `agentmem forget --report`")
     found = [_report(job) for job in jobs]
@@ -369,9 +371,9 @@ def _within(scope: Scope, text: str) -> bool:
     return asked is not None and scope.contains(asked)
 
 
-def pending_retrain(mem: Memory) -> list[tuple[ForgetReport, list[str]]]:
+def pending_retrain(mem: Backends | HasBackends) -> list[tuple[ForgetReport, list[str]]]:
     """Forgets whose tainted adapters await a clean retrain, with their probe texts."""
-    store = mem.backends.store
+    store = backends_of(mem).store
     if not isinstance(store, ForgetJournal):
         return []
     jobs = store.forget_jobs(statuses=[RETRAIN_PENDING])
@@ -379,7 +381,7 @@ def pending_retrain(mem: Memory) -> list[tuple[ForgetReport, list[str]]]:
 
 
 def finish_retrain(
-    mem: Memory,
+    mem: Backends | HasBackends,
     forget_id: str,
     retrained: list[dict[str, Any]],
     probe: dict[str, Any],
@@ -389,7 +391,7 @@ def finish_retrain(
     """Record clean retrains and the probe's result in a forget's report. With ``complete``
     (every tainted adapter handled) erase the probe texts and close the forget; else keep it
     pending for the scopes still to retrain."""
-    store = _journal(mem.backends.store)
+    store = _journal(backends_of(mem).store)
     jobs = store.forget_jobs(forget_id=forget_id)
     if not jobs:
         raise NotFound(f"no forget {forget_id!r}")
@@ -409,7 +411,7 @@ def finish_retrain(
         }
     )
     store.forget_job_write(final)
-    _ledger(mem, report)
+    _ledger(backends_of(mem).store, report)
     return report
 
 
@@ -471,8 +473,10 @@ def _resolve(
     return found, held, already
 
 
-def _taint(mem: Memory, ids: set[str], records: Sequence[MemoryRecord]) -> list[dict[str, Any]]:
-    source = discover_recall_models(mem.settings)
+def _taint(
+    backends: Backends, ids: set[str], records: Sequence[MemoryRecord]
+) -> list[dict[str, Any]]:
+    source = discover_recall_models(backends.settings)
     if not isinstance(source, TaintableAdapters):
         return []
     keys = sorted(
@@ -482,15 +486,19 @@ def _taint(mem: Memory, ids: set[str], records: Sequence[MemoryRecord]) -> list[
 
 
 def _execute(
-    mem: Memory, job: ForgetJob, *, clear_buffers: Scope | None, resumed: bool = False
+    backends: Backends,
+    buffers: Buffers,
+    job: ForgetJob,
+    *,
+    clear_buffers: Scope | None,
+    resumed: bool = False,
 ) -> ForgetReport:
-    backends = mem.backends
     report = _report(job)
     report.resumed = resumed
     if resumed:  # a crash may have come before the taint: taint again (idempotent)
         report.adapters_tainted = _merge(
             report.adapters_tainted,
-            _taint(mem, set(job.targets), backends.store.get_many(job.targets)),
+            _taint(backends, set(job.targets), backends.store.get_many(job.targets)),
         )
     present = backends.store.get_many(job.targets)
     removed = erasure_removal.remove(
@@ -503,10 +511,10 @@ def _execute(
     if prune:
         _prune_sources(backends, [r for r in backends.store.get_many(list(prune))], job)
     if clear_buffers is not None:
-        removed["buffer_turns"] = _clear_buffers(mem, clear_buffers)
+        removed["buffer_turns"] = _clear_buffers(buffers, clear_buffers)
     sync_outbox(backends)
     removed["raced_writes"] = _sweep(backends, job)
-    removed["communities_refreshed"] = _refresh_communities(mem, job)
+    removed["communities_refreshed"] = _refresh_communities(backends, job)
     if job.purge:
         removed["files_rewritten"] = erasure_removal.erase_files(backends)
     for key, value in removed.items():
@@ -528,14 +536,13 @@ def _execute(
         }
     )
     _journal(backends.store).forget_job_write(final)
-    _ledger(mem, report)
+    _ledger(backends.store, report)
     return report
 
 
-def _refresh_communities(mem: Memory, job: ForgetJob) -> int:
+def _refresh_communities(backends: Backends, job: ForgetJob) -> int:
     """Recompute the communities of the forget's scope: their summaries name entities, and a
     partition whose entities are all gone drops them (they are derived, rebuilt on demand)."""
-    backends = mem.backends
     graph = getattr(backends, "graph", None)
     scope = _scope_from_str(job.scope)
     if graph is None or not backends.settings.graph.enabled or scope is None:
@@ -546,7 +553,7 @@ def _refresh_communities(mem: Memory, job: ForgetJob) -> int:
     graph.forget_cache()
     for partition in graph.partitions(scope):
         state = graph.state(partition)
-        ensure_communities(graph, state, backends.settings.graph, llm_summariser(mem.settings))
+        ensure_communities(graph, state, backends.settings.graph, llm_summariser(backends.settings))
         refreshed += 1
     return refreshed
 
@@ -580,10 +587,10 @@ def _prune_sources(backends: Backends, records: Sequence[MemoryRecord], job: For
             )
 
 
-def _clear_buffers(mem: Memory, scope: Scope) -> int:
+def _clear_buffers(buffers: Buffers, scope: Scope) -> int:
     from agentmem.buffers import scope_from_thread_key
 
-    backend = mem.buffers.ready()
+    backend = buffers.ready()
     cleared = 0
     for key in backend.threads():
         if scope.contains(scope_from_thread_key(key)):
@@ -616,8 +623,7 @@ def _target_scopes(backends: Backends, ids: Sequence[str]) -> set[Scope]:
     return set(found.values())
 
 
-def _ledger(mem: Memory, report: ForgetReport) -> None:
-    store = mem.backends.store
+def _ledger(store: RecordStore, report: ForgetReport) -> None:
     if not isinstance(store, JobLedger):
         return
     summary = report.model_dump(mode="json", exclude={"forgotten_ids"})
