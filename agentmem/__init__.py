@@ -8,6 +8,9 @@
 
 from __future__ import annotations
 
+import warnings
+from typing import Any
+
 from agentmem.agents import AgentMemory, handoff
 from agentmem.buffers import Flush, FlushKind, ThreadBuffer, Turn
 from agentmem.context import Context
@@ -38,6 +41,7 @@ from agentmem.errors import (
 )
 from agentmem.experience import (
     Experience,
+    ExperienceAdvice,
     ExperienceMatch,
     ExperienceResult,
     Outcome,
@@ -46,7 +50,6 @@ from agentmem.experience import (
     ProcedureMatch,
     ProcedureStatus,
     ProcedureType,
-    Recall,
     Reflection,
     Step,
     plan_call,
@@ -102,7 +105,7 @@ from agentmem.settings import (
     UtilitySettings,
 )
 from agentmem.trust import Quarantine
-from agentmem.utility import (
+from agentmem.usefulness import (
     FeedbackResult,
     MemoryUtility,
     PruneChange,
@@ -128,6 +131,7 @@ __all__ = [
     "Entity",
     "EpisodeLink",
     "Experience",
+    "ExperienceAdvice",
     "ExperienceMatch",
     "ExperienceResult",
     "ExperienceSettings",
@@ -187,7 +191,6 @@ __all__ = [
     "PruneChange",
     "PruneReport",
     "Quarantine",
-    "Recall",
     "RecallAnswer",
     "Reflection",
     "Relation",
@@ -212,3 +215,15 @@ __all__ = [
     "handoff",
     "plan_call",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``Recall``: the old name of :class:`ExperienceAdvice`, kept for a while (deprecated)."""
+    if name == "Recall":
+        warnings.warn(
+            "agentmem.Recall is deprecated; use ExperienceAdvice",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return ExperienceAdvice
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

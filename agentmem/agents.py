@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from agentmem import retrieval, trust, utility, writing
+from agentmem import retrieval, trust, usefulness, writing
 from agentmem.context import Context
 from agentmem.context import build as build_context
 from agentmem.errors import InvalidScope, NotFound, PermissionDenied, ValidationError
@@ -346,10 +346,10 @@ class AgentMemory:
         *,
         task: str | None = None,
         feedback_id: str | None = None,
-    ) -> utility.FeedbackResult:
+    ) -> usefulness.FeedbackResult:
         """Credit a task's outcome to what a retrieval showed this agent (or to memory ids it
         can read, private or team), as :meth:`Memory.feedback`."""
-        return utility.feedback(
+        return usefulness.feedback(
             self.memory.backends,
             self.readable(),
             target,

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from pydantic import BaseModel, Field
 
-from agentmem import context_strategy, indexing, retrieval, utility
+from agentmem import context_strategy, indexing, retrieval, usefulness
 from agentmem.backends import Backends
 from agentmem.buffers.base import Turn, render_turns
 from agentmem.errors import AgentMemError, ValidationError
@@ -298,7 +298,7 @@ def build(
     if context.records:
         kept = [r.id for r in context.records]
         backends.store.touch(kept, utcnow())
-        context.retrieval_id = utility.remember(backends, scope, kept)
+        context.retrieval_id = usefulness.remember(backends, scope, kept)
     return context
 
 

@@ -13,7 +13,7 @@ from typing import Any, Self
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
-from agentmem import forgetting, indexing, retrieval, trust, utility, writing
+from agentmem import forgetting, indexing, retrieval, trust, usefulness, writing
 from agentmem.agents import AgentMemory
 from agentmem.backends import Backends, open_backends
 from agentmem.buffers import Buffers, ThreadBuffer, buffer_backend_from_url
@@ -22,7 +22,7 @@ from agentmem.context import build as build_context
 from agentmem.embedders import Embedder
 from agentmem.errors import InvalidSettings, NotFound, ValidationError, first_message
 from agentmem.experience import api as experience_api
-from agentmem.experience.models import ExperienceResult, Outcome, Procedure, Recall, Step
+from agentmem.experience.models import ExperienceAdvice, ExperienceResult, Outcome, Procedure, Step
 from agentmem.filters import parse_filters
 from agentmem.forgetting import ForgetReport
 from agentmem.graph import GraphAPI
@@ -51,7 +51,7 @@ from agentmem.settings import Settings
 from agentmem.stores import RecordQuery
 from agentmem.trust import Quarantine
 from agentmem.urls import redact
-from agentmem.utility import FeedbackResult
+from agentmem.usefulness import FeedbackResult
 from agentmem.validation import check_k, check_kinds, check_offset, check_time
 
 
@@ -688,14 +688,14 @@ class Memory:
         id (``hit.retrieval_id`` / ``context.retrieval_id``: credits exactly what was shown)
         or a list of memory ids; ``reward`` is within ``Settings.utility.reward_range``
         (default [-1, 1]). Each memory's learned utility moves toward the reward and search
-        re-ranks by it (see :mod:`agentmem.utility`).
+        re-ranks by it (see :mod:`agentmem.usefulness`).
 
         Idempotent by ``feedback_id`` (default: the retrieval id): a repeat returns
         ``applied=False`` and changes nothing. Unknown ids raise
         :class:`~agentmem.errors.NotFound`, memories outside the scope
         :class:`~agentmem.errors.PermissionDenied`; nothing changes on error."""
         scope = Scope.of(org_id=org_id, user_id=user_id, agent_id=agent_id, thread_id=thread_id)
-        return utility.feedback(
+        return usefulness.feedback(
             self.backends, scope, target, reward, task=task, feedback_id=feedback_id
         )
 
@@ -752,7 +752,7 @@ class Memory:
         thread_id: str | None = None,
         task_family: str | None = None,
         include_retired: bool = False,
-    ) -> Recall:
+    ) -> ExperienceAdvice:
         """The ``k`` past experiences most like ``task`` (by similarity and success) and the
         procedures of its task family (by similarity, support and success rate), best first.
         Demoted procedures are included, ranked lower; retired ones only on request."""
@@ -848,7 +848,7 @@ class Memory:
         """Async twin of :meth:`record_experience`."""
         return await asyncio.to_thread(self.record_experience, task, *args, **kwargs)
 
-    async def arecall_experience(self, task: str, *args: Any, **kwargs: Any) -> Recall:
+    async def arecall_experience(self, task: str, *args: Any, **kwargs: Any) -> ExperienceAdvice:
         """Async twin of :meth:`recall_experience`."""
         return await asyncio.to_thread(self.recall_experience, task, *args, **kwargs)
 

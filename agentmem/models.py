@@ -318,7 +318,7 @@ class HistoryEvent(StrEnum):
     INVALIDATE = "INVALIDATE"
     DELETE = "DELETE"
     FEEDBACK = "FEEDBACK"
-    """A reward moved the memory's learned utility (see :mod:`agentmem.utility`); the
+    """A reward moved the memory's learned utility (see :mod:`agentmem.usefulness`); the
     record itself is unchanged, so the version is the current one."""
 
 

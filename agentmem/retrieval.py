@@ -8,7 +8,7 @@ Channels (weights in ``Settings.retrieval.weights``; 0 switches one off):
 - ``time``: when the query names a time ("last week", "in May 2023"), dense search restricted
   to memories whose event time falls in that window.
 - ``graph``: Personalized PageRank over the scope's knowledge graph from the entities the
-  query names, spreading to facts and episodes (:mod:`agentmem.graph.recall`); nothing when
+  query names, spreading to facts and episodes (:mod:`agentmem.graph.pagerank`); nothing when
   the scope has no graph or the query names none of its entities.
 - ``recency`` / ``importance``: re-rank the fused candidates by event time (exponential decay
   with a half-life) and by importance.
@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from agentmem import utility
+from agentmem import usefulness
 from agentmem.backends import Backends
 from agentmem.errors import ValidationError
 from agentmem.filters import Condition, FilterOp, matches, parse_filters
@@ -102,7 +102,7 @@ def _tighter(
 def _graph(b: Backends, r: SearchRequest) -> Ranked:
     # Imported here: agentmem.graph reads facts with agentmem.semantic, which searches through
     # this module, so a module-level import would be circular.
-    from agentmem.graph.recall import graph_channel
+    from agentmem.graph.pagerank import graph_channel
 
     return graph_channel(b, r)
 
@@ -236,7 +236,7 @@ def search(
     """The ``k`` memories in ``scope`` most relevant to ``query``, best first.
 
     Where candidates have learned utility (feedback), they are re-ranked by relevance and
-    utility (:func:`agentmem.utility.rerank`). With ``remember`` the hits share a new
+    utility (:func:`agentmem.usefulness.rerank`). With ``remember`` the hits share a new
     ``retrieval_id`` recording what was shown, for :meth:`Memory.feedback`. ``expand_links``
     (hops) adds the ``links`` channel: the notes linked to the fused top ``k``, fused again
     by the same RRF (:func:`agentmem.notes.expand`). With ``count_recall`` each hit counts as
@@ -273,7 +273,7 @@ def search(
         fused = reciprocal_rank_fusion(ranked, weights, k=config.rrf_k, limit=len(records) * 3)
         candidates = [c for c in fused if c[0] in records]
     # Learned utility re-ranks the relevance candidates (a no-op where none has feedback).
-    candidates = utility.rerank(backends, [c for c in candidates if c[0] in records])
+    candidates = usefulness.rerank(backends, [c for c in candidates if c[0] in records])
     order = [i for i, _, _ in candidates if i in records]
     if config.mmr_lambda is not None:
         order = _diversify(backends, order, {i: s for i, s, _ in candidates}, records, k)
@@ -284,7 +284,7 @@ def search(
     if count_recall:  # a recall strengthens a memory (consolidation's decay reads these)
         backends.store.touch([h.record.id for h in hits], utcnow())
     if remember and hits:
-        rid = utility.remember(backends, scope, [h.record.id for h in hits])
+        rid = usefulness.remember(backends, scope, [h.record.id for h in hits])
         for hit in hits:
             hit.retrieval_id = rid
     return hits

@@ -134,7 +134,7 @@ def locomo_part(
     """Build one conversation's graph on both backends and time reads on each."""
     from agentmem import Memory, Settings, consolidate_episode
     from agentmem.graph import FalkorDBGraphStore
-    from agentmem.graph.recall import bounded_states, query_entities, rank_states
+    from agentmem.graph.pagerank import bounded_states, query_entities, rank_states
     from agentmem.models import Scope
     from agentmem.semantic import RulesExtractor, episode_from
 
@@ -257,7 +257,7 @@ def _whole_vs_khop(
 ) -> dict[str, Any]:
     """At one size: loading the whole partition into memory, then PPR over it, against the
     k-hop way, from the same random entities."""
-    from agentmem.graph.recall import bounded_states, rank_states
+    from agentmem.graph.pagerank import bounded_states, rank_states
     from agentmem.settings import GraphSettings
 
     settings = GraphSettings()
@@ -281,7 +281,7 @@ def _whole_vs_khop(
 def scale_part(url: str, args: argparse.Namespace, console: Console) -> dict[str, Any]:
     """Load a synthetic graph in batches within the budget, then time server-side reads."""
     from agentmem.graph import FalkorDBGraphStore, GraphChange, partition_key
-    from agentmem.graph.recall import bounded_states, rank_states
+    from agentmem.graph.pagerank import bounded_states, rank_states
     from agentmem.models import Scope
     from agentmem.settings import GraphSettings
 

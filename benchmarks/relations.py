@@ -165,7 +165,8 @@ def _module_from_git(rev: str, path: str, name: str, replace: dict[str, str]) ->
 
 def baseline_modules(rev: str) -> tuple[ModuleType, ModuleType]:
     """The rules extractor and the graph reader of commit ``rev`` (from git), importing the
-    rest of the library from this checkout."""
+    rest of the library from this checkout (``read_fact`` lived in ``graph/build.py`` then;
+    it is in ``graph/reading.py`` now)."""
     rules = _module_from_git(rev, "agentmem/semantic/rules.py", "_baseline_rules", {})
     build = _module_from_git(
         rev,
@@ -178,13 +179,13 @@ def baseline_modules(rev: str) -> tuple[ModuleType, ModuleType]:
 
 def current_modules() -> tuple[ModuleType, ModuleType]:
     """The rules extractor and the graph reader of this checkout."""
-    from agentmem.graph import build
+    from agentmem.graph import reading
     from agentmem.semantic import rules
 
-    return rules, build
+    return rules, reading
 
 
-def reader(rules: ModuleType, build: ModuleType) -> Reader:
+def reader(rules: ModuleType, graph_reader: ModuleType) -> Reader:
     """(entity names, relations) the graph gets from one statement, on either path."""
     from agentmem.models import MemoryKind, MemoryRecord, Scope
     from agentmem.semantic.decide import fact_metadata
@@ -207,7 +208,7 @@ def reader(rules: ModuleType, build: ModuleType) -> Reader:
         names: set[str] = set()
         relations: list[Triple] = []
         for record in records:
-            reading = build.read_fact(record)
+            reading = graph_reader.read_fact(record)
             names.update(m.name for m in reading.mentions)
             relations.extend(r for r in reading.relations if r not in relations)
         return names, relations

@@ -25,7 +25,7 @@ from typing import Any
 
 from rich.console import Console
 
-from agentmem import Memory, Scope, Settings, retrieval, utility
+from agentmem import Memory, Scope, Settings, retrieval, usefulness
 from agentmem.embedders import Embedder
 from benchmarks._common import (
     RESULTS_DIR,
@@ -119,7 +119,7 @@ def run(
             ]
             for _ in range(len(qs)):
                 started = time.perf_counter()
-                utility.rerank(backends, candidates)
+                usefulness.rerank(backends, candidates)
                 step.append(time.perf_counter() - started)
     return {
         "memories": memories,

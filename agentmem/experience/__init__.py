@@ -10,6 +10,9 @@ with ``used_procedures=``) -> demote / retire procedures that keep failing.
 
 from __future__ import annotations
 
+import warnings
+from typing import Any
+
 from agentmem.experience.api import (
     context_hits,
     distil_experiences,
@@ -27,6 +30,7 @@ from agentmem.experience.distil import (
 )
 from agentmem.experience.models import (
     Experience,
+    ExperienceAdvice,
     ExperienceMatch,
     ExperienceResult,
     Outcome,
@@ -35,7 +39,6 @@ from agentmem.experience.models import (
     ProcedureMatch,
     ProcedureStatus,
     ProcedureType,
-    Recall,
     Reflection,
     Step,
 )
@@ -43,6 +46,7 @@ from agentmem.experience.reflect import reflect, rules_reflection
 
 __all__ = [
     "Experience",
+    "ExperienceAdvice",
     "ExperienceMatch",
     "ExperienceResult",
     "Lesson",
@@ -52,7 +56,6 @@ __all__ = [
     "ProcedureMatch",
     "ProcedureStatus",
     "ProcedureType",
-    "Recall",
     "Reflection",
     "Step",
     "context_hits",
@@ -68,3 +71,15 @@ __all__ = [
     "rules_reflection",
     "winners",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``Recall``: the old name of :class:`ExperienceAdvice`, kept for a while (deprecated)."""
+    if name == "Recall":
+        warnings.warn(
+            "agentmem.experience.Recall is deprecated; use ExperienceAdvice",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return ExperienceAdvice
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

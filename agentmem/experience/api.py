@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from agentmem import utility, writing
+from agentmem import usefulness, writing
 from agentmem.backends import Backends
 from agentmem.errors import InvalidExperience, InvalidMetadata, NotFound
 from agentmem.experience import store
@@ -22,13 +22,13 @@ from agentmem.experience.distil import extract_lessons, procedure_score, rank_ke
 from agentmem.experience.models import (
     RESERVED_EXPERIENCE_KEYS,
     Experience,
+    ExperienceAdvice,
     ExperienceMatch,
     ExperienceResult,
     Outcome,
     Procedure,
     ProcedureMatch,
     ProcedureStatus,
-    Recall,
     Reflection,
     Step,
     parse_steps,
@@ -323,14 +323,14 @@ def recall_experience(
     k: int = 5,
     task_family: str | None = None,
     include_retired: bool = False,
-) -> Recall:
+) -> ExperienceAdvice:
     """The ``k`` past experiences most like ``task`` (ranked by cosine similarity weighted by
     success: ``similarity * ((1 - w) + w * success)``, ``w = success_weight``, success 1 / 0.5 /
     0 for success / partial / failure, averaged with the reward scaled to [0, 1]) and every
     procedure of the task families the task belongs to (the families of stored experiences at
     or above ``family_threshold``, plus ``task_family`` if given), ranked by
     :func:`~agentmem.experience.distil.procedure_score`. Where any of them has learned utility
-    (feedback), both lists are re-ranked by :func:`agentmem.utility.mix`; ``retrieval_id``
+    (feedback), both lists are re-ranked by :func:`agentmem.usefulness.mix`; ``retrieval_id``
     records everything returned, for ``Memory.feedback``."""
     settings = backends.settings
     config = settings.experience
@@ -370,21 +370,21 @@ def recall_experience(
         )
     ]
     # Learned utility (feedback on earlier recalls) re-ranks both lists where it exists.
-    mixed = utility.mix(backends, {m.experience.id: m.score for m in experiences})
+    mixed = usefulness.mix(backends, {m.experience.id: m.score for m in experiences})
     if mixed is not None:
         experiences = [m.model_copy(update={"score": mixed[m.experience.id]}) for m in experiences]
         experiences.sort(key=lambda m: (-m.score, -m.similarity, m.experience.id))
-    mixed = utility.mix(backends, {m.procedure.id: m.score for m in procedures})
+    mixed = usefulness.mix(backends, {m.procedure.id: m.score for m in procedures})
     if mixed is not None:
         procedures = [m.model_copy(update={"score": mixed[m.procedure.id]}) for m in procedures]
     procedures.sort(key=lambda m: rank_key(m.procedure, m.score))
     shown = [m.experience.id for m in experiences[:k]] + [m.procedure.id for m in procedures]
-    return Recall(
+    return ExperienceAdvice(
         task=task,
         experiences=experiences[:k],
         procedures=procedures,
         task_families=dict(sorted(families.items(), key=lambda item: -item[1])),
-        retrieval_id=utility.remember(backends, scope, shown) if shown else None,
+        retrieval_id=usefulness.remember(backends, scope, shown) if shown else None,
     )
 
 

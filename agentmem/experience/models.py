@@ -361,7 +361,7 @@ class ProcedureMatch(BaseModel):
     score: float
 
 
-class Recall(BaseModel):
+class ExperienceAdvice(BaseModel):
     """What :meth:`Memory.recall_experience` returns: similar past experiences and the
     procedures that apply to the task, each best first."""
 
@@ -445,6 +445,7 @@ __all__ = [
     "PROCEDURE_KEY",
     "RESERVED_EXPERIENCE_KEYS",
     "Experience",
+    "ExperienceAdvice",
     "ExperienceMatch",
     "ExperienceResult",
     "Outcome",
@@ -453,7 +454,6 @@ __all__ = [
     "ProcedureMatch",
     "ProcedureStatus",
     "ProcedureType",
-    "Recall",
     "Reflection",
     "Step",
     "format_call",

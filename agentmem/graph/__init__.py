@@ -10,9 +10,13 @@ communities, built from semantic facts and recalled by Personalized PageRank.
   (:mod:`~agentmem.graph.cypher`, one dialect module per engine) through
   :mod:`~agentmem.graph.cypher_store`.
 - :mod:`~agentmem.graph.resolve`: entity resolution (normalised, fuzzy, embedding; undoable).
-- :mod:`~agentmem.graph.build`: facts -> graph, incrementally from the outbox, or rebuilt.
+- :mod:`~agentmem.graph.reading`: what a fact says for the graph (mentions, relations);
+  :mod:`~agentmem.graph.working`: the working copy of one update;
+  :mod:`~agentmem.graph.build`: facts -> graph, incrementally from the outbox;
+  :mod:`~agentmem.graph.rebuild`: graphs derived from the store again;
+  :mod:`~agentmem.graph.merges`: entity merges by hand, and undo.
 - :mod:`~agentmem.graph.communities`: Louvain communities and communities of communities.
-- :mod:`~agentmem.graph.recall`: the ``graph`` retrieval channel (HippoRAG-style PPR).
+- :mod:`~agentmem.graph.pagerank`: the ``graph`` retrieval channel (HippoRAG-style PPR).
 - :mod:`~agentmem.graph.api`: ``mem.graph`` (neighbors, timeline, path, community, export).
 """
 
@@ -21,7 +25,6 @@ from __future__ import annotations
 from agentmem.errors import InvalidSettings
 from agentmem.graph.api import GraphAPI, GraphStats, Neighbor, PathStep, TimelineEntry
 from agentmem.graph.base import GraphPartition, GraphStore
-from agentmem.graph.build import RebuildReport
 from agentmem.graph.cypher_store import CypherGraphStore
 from agentmem.graph.export import ExportFormat
 from agentmem.graph.falkordb_store import SCHEMES as FALKORDB_SCHEMES
@@ -43,6 +46,7 @@ from agentmem.graph.model import (
 from agentmem.graph.neo4j_store import SCHEMES as NEO4J_SCHEMES
 from agentmem.graph.neo4j_store import Neo4jGraphStore
 from agentmem.graph.networkx_store import NetworkXGraphStore
+from agentmem.graph.rebuild import RebuildReport
 from agentmem.graph.state import GraphState
 from agentmem.settings import Settings
 from agentmem.stores import RecordStore

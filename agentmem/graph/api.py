@@ -23,15 +23,15 @@ from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Concatenate, Literal, ParamSpec, TypeVar
 
-import networkx as nx
 from pydantic import BaseModel, ConfigDict
 
 from agentmem.errors import NotFound, ValidationError
-from agentmem.graph import build
 from agentmem.graph.base import GraphStore
 from agentmem.graph.communities import ensure_communities, llm_summariser
 from agentmem.graph.export import MAX_NODES, ExportFormat, export
+from agentmem.graph.merges import plan_merge, plan_undo
 from agentmem.graph.model import Community, Entity, Merge, Relation
+from agentmem.graph.rebuild import RebuildReport, rebuild_graphs
 from agentmem.graph.resolve import best_match, normalise
 from agentmem.graph.state import GraphState, communities_of
 from agentmem.models import MemoryRecord, Scope, as_utc, utcnow
@@ -303,6 +303,8 @@ class GraphAPI:
     ) -> list[PathStep]:
         """The shortest chain of relations (either direction) from ``source`` to ``target``
         that hold now (or ``as_of``); empty when they do not connect within ``max_hops``."""
+        import networkx as nx
+
         scope = Scope.of(org_id=org_id, user_id=user_id, agent_id=agent_id, thread_id=thread_id)
         when = check_time(as_of, what="as_of")
         if isinstance(max_hops, bool) or not isinstance(max_hops, int) or not 1 <= max_hops <= 20:
@@ -481,7 +483,7 @@ class GraphAPI:
                 f"{kept.name!r} ({kept.scope}) and {absorbed.name!r} ({absorbed.scope}) belong "
                 "to different scopes; entities of different scopes are never merged"
             )
-        change = build.plan_merge(keep_state, self._mem.settings.graph, kept.id, absorbed.id)
+        change = plan_merge(keep_state, self._mem.settings.graph, kept.id, absorbed.id)
         self.store.write(keep_state, change)
         return next(i for i in change.upserts if isinstance(i, Merge))
 
@@ -501,7 +503,7 @@ class GraphAPI:
         for state in self._states(scope):
             merge = state.merges.get(merge_id)
             if merge is not None:
-                change = build.plan_undo(state, self._mem.settings.graph, merge_id)
+                change = plan_undo(state, self._mem.settings.graph, merge_id)
                 self.store.write(state, change)
                 restored = next(
                     i for i in change.upserts if isinstance(i, Entity) and i.id != merge.entity_id
@@ -516,13 +518,13 @@ class GraphAPI:
         user_id: str | None = None,
         agent_id: str | None = None,
         thread_id: str | None = None,
-    ) -> build.RebuildReport:
+    ) -> RebuildReport:
         """Derive the graph again from the store: of one scope, or (no scope) of all. What
         ``agentmem reindex --graph`` runs; it repairs a corrupt graph."""
         if org_id is None and user_id is None and agent_id is None and thread_id is None:
-            return build.rebuild(self._mem.backends, None)
+            return rebuild_graphs(self._mem.backends, None)
         scope = Scope.of(org_id=org_id, user_id=user_id, agent_id=agent_id, thread_id=thread_id)
-        return build.rebuild(self._mem.backends, scope)
+        return rebuild_graphs(self._mem.backends, scope)
 
 
 __all__ = ["GraphAPI", "GraphStats", "Neighbor", "PathStep", "TimelineEntry"]

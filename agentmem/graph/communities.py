@@ -29,9 +29,8 @@ import hashlib
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import networkx as nx
 from pydantic import BaseModel, Field
 
 from agentmem.errors import AgentMemError, Conflict
@@ -47,6 +46,9 @@ from agentmem.graph.model import (
 )
 from agentmem.graph.state import GraphState
 from agentmem.settings import GraphSettings
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +105,8 @@ def llm_summariser(settings: Any) -> Summarise | None:
 def entity_graph(state: GraphState) -> nx.Graph:
     """Entities as an undirected graph, each edge weighted by the relations between them
     (self-loops left out). Nodes are added in id order, so results do not depend on history."""
+    import networkx as nx
+
     graph = nx.Graph()
     graph.add_nodes_from(sorted(state.entities))
     for relation in sorted(state.relations.values(), key=lambda r: r.id):
@@ -122,6 +126,8 @@ def _fingerprint(graph: nx.Graph, nodes: Iterable[str]) -> str:
 
 
 def _louvain(graph: nx.Graph, settings: GraphSettings) -> list[set[str]]:
+    import networkx as nx
+
     if graph.number_of_nodes() <= 2 or graph.number_of_edges() == 0:
         if graph.number_of_edges() == 0:
             return [{n} for n in graph.nodes]
@@ -136,6 +142,8 @@ def plan_communities(
     state: GraphState, settings: GraphSettings, summarise: Summarise | None = None
 ) -> GraphChange:
     """The change that makes a partition's communities (and entity summaries) current."""
+    import networkx as nx
+
     graph = entity_graph(state)
     old_meta = state.meta
     old_components = old_meta.components if old_meta is not None else {}

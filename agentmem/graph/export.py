@@ -26,12 +26,13 @@ import re
 from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
-
-import networkx as nx
+from typing import TYPE_CHECKING, Any
 
 from agentmem.errors import ValidationError
 from agentmem.graph.state import GraphState
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 _XML_BAD = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 MAX_NODES = 400
@@ -138,6 +139,8 @@ def _xml_text(value: Any) -> str:
 
 def to_networkx(states: Sequence[GraphState]) -> nx.MultiDiGraph:
     """Every partition as one ``MultiDiGraph`` with string attributes (GraphML-ready)."""
+    import networkx as nx
+
     out = nx.MultiDiGraph()
     doc = graph_document(states)
     for e in doc["entities"]:
@@ -169,12 +172,16 @@ def to_networkx(states: Sequence[GraphState]) -> nx.MultiDiGraph:
 
 def to_graphml(states: Sequence[GraphState]) -> str:
     """The GraphML export."""
+    import networkx as nx
+
     buffer = io.BytesIO()
     nx.write_graphml(to_networkx(states), buffer, encoding="utf-8")
     return buffer.getvalue().decode("utf-8")
 
 
 def _page_data(states: Sequence[GraphState], max_nodes: int, title: str) -> dict[str, Any]:
+    import networkx as nx
+
     doc = graph_document(states)
     simple = nx.Graph()
     for e in doc["entities"]:

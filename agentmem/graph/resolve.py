@@ -25,7 +25,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from rapidfuzz import fuzz, process
 
 from agentmem.graph.model import MergeMethod
 from agentmem.settings import GraphSettings
@@ -106,6 +105,21 @@ class Resolver:
         if self.owners.pop(name, None) is not None:
             self._choices = None
 
+    def drop_entity(self, entity_id: str) -> None:
+        """An entity that left the graph: no longer a candidate for any name."""
+        if self.candidates.pop(entity_id, None) is not None:
+            self._matrix = None
+
+    def retype(self, entity_id: str, type_: str) -> None:
+        """An entity whose type became known (a generic entity found to be a person)."""
+        candidate = self.candidates.get(entity_id)
+        if candidate is not None:
+            candidate.type = type_
+
+    def keep_apart(self, names: Iterable[str], entity_id: str) -> None:
+        """Never resolve these names to ``entity_id`` again (an undone merge)."""
+        self.apart.update((name, entity_id) for name in names)
+
     def resolve(
         self, name: str, type_: str = GENERIC_TYPE, embedding: np.ndarray | None = None
     ) -> Resolution:
@@ -129,6 +143,8 @@ class Resolver:
         return candidate is None or compatible(candidate.type, type_)
 
     def _fuzzy(self, name: str, type_: str) -> Resolution | None:
+        from rapidfuzz import fuzz, process
+
         if len(name) < self.settings.fuzzy_min_length or not self.owners:
             return None
         if self._choices is None:
@@ -172,6 +188,8 @@ class Resolver:
 
 def best_match(name: str, names: Iterable[str], *, threshold: float = 70.0) -> str | None:
     """The known name closest to ``name`` (for "did you mean ...?" messages)."""
+    from rapidfuzz import fuzz, process
+
     choices = list(names)
     if not choices:
         return None

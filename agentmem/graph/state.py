@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import networkx as nx
 import numpy as np
 from pydantic import ValidationError as PydanticValidationError
 
@@ -38,6 +37,9 @@ from agentmem.graph.model import (
 )
 from agentmem.models import Scope
 
+if TYPE_CHECKING:
+    import networkx as nx
+
 log = logging.getLogger(__name__)
 
 
@@ -52,6 +54,8 @@ class GraphState:
         self._reset()
 
     def _reset(self) -> None:
+        import networkx as nx
+
         self.entities: dict[str, Entity] = {}
         self.relations: dict[str, Relation] = {}
         self.links: dict[str, EpisodeLink] = {}

@@ -1,7 +1,7 @@
 """Learned utility in the relational stores (SQLite and PostgreSQL): retrievals, feedback and
 each memory's utility estimate.
 
-Three small tables, written by :mod:`agentmem.utility`:
+Three small tables, written by :mod:`agentmem.usefulness`:
 
 - ``retrievals``: which memory ids one ``search`` / ``context`` call showed, under its
   retrieval id, with the reading scope, so feedback for the retrieval credits exactly those.

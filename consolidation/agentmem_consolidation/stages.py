@@ -25,7 +25,7 @@ from agentmem.models import MemoryKind, Scope, utcnow
 from agentmem.semantic.schema import DecisionOp
 from agentmem.settings import ConsolidationSettings
 from agentmem.stores import RecordQuery
-from agentmem.utility import prune
+from agentmem.usefulness import prune
 from agentmem_consolidation import decay, ledger
 from agentmem_consolidation.extract import extract_scope
 
@@ -150,7 +150,7 @@ def decay_and_forget(mem: Memory, scope: Scope, run: RunContext) -> StageResult:
 @stage("utility")
 def prune_by_utility(mem: Memory, scope: Scope, run: RunContext) -> StageResult:
     """Archive memories that keep being retrieved without helping and raise procedures and
-    experiences that keep helping (:func:`agentmem.utility.prune`); each change and its
+    experiences that keep helping (:func:`agentmem.usefulness.prune`); each change and its
     evidence (utility, reward count) goes into the ledger note. Idempotent: an archived memory
     is skipped, and a promotion needs new evidence."""
     report = prune(mem, scope)

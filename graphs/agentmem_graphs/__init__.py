@@ -23,13 +23,14 @@ from agentmem_graphs.nodes import (
     trajectory,
 )
 from agentmem_graphs.prebuilt import TeamMember, TeamState, create_memory_agent, create_team
-from agentmem_graphs.store import AgentMemStore
+from agentmem_graphs.store import AgentMemSearchItem, AgentMemStore
 from agentmem_graphs.tools import MEMORY_TOOLS, recall_experience, save_memory, search_memory
 
 __all__ = [
     "CONFIG_KEYS",
     "MEMORY_TOOLS",
     "MEMORY_TOOL_NAMES",
+    "AgentMemSearchItem",
     "AgentMemStore",
     "MemoryState",
     "RunScope",

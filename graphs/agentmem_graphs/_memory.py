@@ -20,7 +20,7 @@ from langgraph.store.base import BaseStore
 
 from agentmem import AgentMemory, Context, Memory, MemoryKind, Scope, SearchHit
 from agentmem.errors import ExtractionFailed, InvalidScope, InvalidSettings, LLMUnavailable
-from agentmem.experience import ExperienceResult, Recall
+from agentmem.experience import ExperienceAdvice, ExperienceResult
 from agentmem.semantic import consolidate_episode
 from agentmem.semantic.episodes import render_messages
 from agentmem_graphs.store import AgentMemStore
@@ -122,7 +122,7 @@ class RunScope:
             return agent.search(query, k=k)
         return mem.search(query, k=k, org_id=self.org_id, user_id=self.user_id)
 
-    def recall_experience(self, mem: Memory, task: str, *, k: int) -> Recall:
+    def recall_experience(self, mem: Memory, task: str, *, k: int) -> ExperienceAdvice:
         """Past experiences and procedures for ``task`` in this run's writing scope."""
         scope = self.writes_to()
         return mem.recall_experience(

@@ -14,6 +14,11 @@ Each ``(namespace, key)`` item is one :class:`~agentmem.models.MemoryRecord`:
   level (``lg_ns0``, ``lg_ns1``, ...), so a namespace prefix is an equality filter applied
   inside the store's and the vector index's query.
 
+A query search orders items by agentmem's hybrid retrieval (the fused rank) and gives each
+ranked item two scores: ``score``, the similarity of the query to the item (the cosine of the
+query and its closest indexed field, as ``InMemoryStore`` computes it), and ``fused_score``,
+the reciprocal-rank-fusion score that ordered it (:class:`AgentMemSearchItem`).
+
 Reads see the state before the batch's writes; writes to the same item in one batch collapse
 to the last one; a put of an existing item keeps ``created_at`` and moves ``updated_at``
 (a new version, with history); a ``None`` value deletes. Differences from LangGraph's
@@ -29,6 +34,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from langgraph.store.base import (
     BaseStore,
     GetOp,
@@ -42,11 +48,11 @@ from langgraph.store.base import (
     SearchItem,
     SearchOp,
     get_text_at_path,
-    tokenize_path,
     validate_op_namespace,
 )
 
 from agentmem import retrieval, trust, writing
+from agentmem.embedders.base import normalise
 from agentmem.errors import InvalidSettings
 from agentmem.filters import Condition, FilterOp
 from agentmem.models import MemoryKind, MemoryRecord, Scope, utcnow
@@ -70,6 +76,7 @@ DEPTH_KEY = "lg_depth"
 ITEM_KEY = "lg_key"
 VALUE_KEY = "lg_value"
 INDEXED_KEY = "lg_indexed"
+FIELDS_KEY = "lg_fields"
 
 _ID_NAMESPACE = uuid.UUID("6f1c8a4e-3b0d-5c62-9a7e-2f4d1b8c0e51")
 _PAGE = 1000
@@ -127,7 +134,7 @@ class AgentMemStore(BaseStore):
         self.kind = check_kind(kind)
         self.index_config: IndexConfig | None = index
         fields = (index or {}).get("fields") or ["$"]
-        self._fields = [(f, f if f == "$" else tokenize_path(f)) for f in fields]
+        self._fields: list[str] = list(fields)
         self._lock = threading.RLock()
         self._last_created: datetime | None = None
 
@@ -207,7 +214,21 @@ class AgentMemStore(BaseStore):
         seen = {r.id for _, r in ranked}
         ranked += [(None, r) for r in matched if r.metadata.get(INDEXED_KEY) and r.id not in seen]
         ranked += [(None, r) for r in matched if not r.metadata.get(INDEXED_KEY)]
-        return [_search_item(r, score) for score, r in ranked[window]]
+        page = ranked[window]
+        similarity = self._similarities(op.query, [r for _, r in page])
+        return [_search_item(r, similarity.get(r.id), fused) for fused, r in page]
+
+    def _similarities(self, query: str, records: list[MemoryRecord]) -> dict[str, float]:
+        """The query's cosine to each indexed record's closest field (InMemoryStore's score)."""
+        fields = {r.id: _field_texts(r) for r in records if r.metadata.get(INDEXED_KEY)}
+        texts = sorted({t for ts in fields.values() for t in ts})
+        if not texts:
+            return {}
+        embedder = self.memory.backends.embedder
+        query_vector = normalise(np.asarray(embedder.embed_query(query))[None, :])[0]
+        vectors = normalise(np.asarray(embedder.embed_documents(texts)))
+        cosine = dict(zip(texts, (vectors @ query_vector).tolist(), strict=True))
+        return {i: max(cosine[t] for t in ts) for i, ts in fields.items() if ts}
 
     def _list_namespaces(self, op: ListNamespacesOp) -> list[tuple[str, ...]]:
         conditions = op.match_conditions or ()
@@ -294,12 +315,13 @@ class AgentMemStore(BaseStore):
         assert op.value is not None
         value = writing.metadata_of(self.memory.settings, dict(op.value), what="value")
         if op.index is False:
-            texts: list[str] = []
+            fields: list[str] = []
         elif op.index is None:
-            texts = [t for _, path in self._fields for t in get_text_at_path(value, path)]
+            fields = list(self._fields)
         else:
-            texts = [t for f in op.index for t in get_text_at_path(value, tokenize_path(f))]
-        text = "\n".join(t for t in texts if t.strip())
+            fields = list(op.index)
+        texts = _texts_at(value, fields)
+        text = "\n".join(texts)
         indexed = bool(text)
         if not indexed:  # agentmem needs text: name the item (it is kept out of query ranking)
             text = "/".join((*namespace, key))
@@ -313,6 +335,7 @@ class AgentMemStore(BaseStore):
             DEPTH_KEY: len(namespace),
             ITEM_KEY: key,
             INDEXED_KEY: indexed,
+            FIELDS_KEY: fields,
             VALUE_KEY: value,
             # A session of its own: no neighbouring memory leaks into this item's window.
             self.memory.settings.retrieval.window_group_key: f"lg:{record_id}",
@@ -381,15 +404,63 @@ def _item(record: MemoryRecord) -> Item:
     )
 
 
-def _search_item(record: MemoryRecord, score: float | None) -> SearchItem:
-    return SearchItem(
+class AgentMemSearchItem(SearchItem):
+    """A search result of :class:`AgentMemStore`.
+
+    ``score`` is what LangGraph users read as similarity: the cosine of the query and the
+    item's closest indexed field, as ``InMemoryStore`` scores (``None`` for an item with nothing
+    indexed, or in a search without a query). ``fused_score`` is agentmem's hybrid score (dense,
+    BM25 and windows fused by reciprocal rank fusion) that decides the order of the results;
+    ``None`` where the item was not ranked by it.
+    """
+
+    __slots__ = ("fused_score",)
+
+    def __init__(
+        self,
+        namespace: tuple[str, ...],
+        key: str,
+        value: dict[str, Any],
+        created_at: datetime,
+        updated_at: datetime,
+        score: float | None = None,
+        fused_score: float | None = None,
+    ) -> None:
+        super().__init__(namespace, key, value, created_at, updated_at, score)
+        self.fused_score = fused_score
+
+    def dict(self) -> dict[str, Any]:
+        """The item as a dict, ``fused_score`` included."""
+        result = super().dict()
+        result["fused_score"] = self.fused_score
+        return result
+
+
+def _search_item(
+    record: MemoryRecord, score: float | None, fused_score: float | None = None
+) -> AgentMemSearchItem:
+    return AgentMemSearchItem(
         namespace=_namespace(record),
         key=record.metadata[ITEM_KEY],
         value=record.metadata[VALUE_KEY],
         created_at=record.created_at,
         updated_at=record.updated_at,
         score=score,
+        fused_score=fused_score,
     )
+
+
+def _texts_at(value: Mapping[str, Any], fields: Iterable[str]) -> list[str]:
+    """The non-blank texts of ``value`` at each field path (``$``: the whole document)."""
+    return [t for field in fields for t in get_text_at_path(value, field) if t.strip()]
+
+
+def _field_texts(record: MemoryRecord) -> list[str]:
+    """The texts a record's item was indexed by, one per field (older items: per line)."""
+    fields = record.metadata.get(FIELDS_KEY)
+    if fields is None:
+        return [t for t in record.text.split("\n") if t.strip()]
+    return _texts_at(record.metadata[VALUE_KEY], fields)
 
 
 def _namespace_order(records: Iterable[MemoryRecord]) -> list[MemoryRecord]:
@@ -468,4 +539,4 @@ def _apply_operator(actual: Any, operator: str, wanted: Any) -> bool:
     raise ValueError(f"Unsupported operator: {operator}")
 
 
-__all__ = ["ACTOR", "DEFAULT_ORG", "AgentMemStore"]
+__all__ = ["ACTOR", "DEFAULT_ORG", "AgentMemSearchItem", "AgentMemStore"]

@@ -19,7 +19,7 @@ from agentmem.experience.models import Procedure
 from agentmem.forgetting import ForgetReport
 from agentmem.models import MemoryRecord, Scope, ScopeSet, ScopeSummary
 from agentmem.notes import Link
-from agentmem.utility import utilities
+from agentmem.usefulness import utilities
 from agentmem_server.auth import authorise
 from agentmem_server.deps import Key, QueryScope, State, scope_kwargs
 from agentmem_server.keys import ApiKey

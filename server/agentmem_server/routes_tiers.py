@@ -10,7 +10,7 @@ from fastapi import APIRouter, HTTPException, Query, Response
 from agentmem.buffers import Turn
 from agentmem.buffers.buffer import Flush
 from agentmem.errors import InvalidScope, NotFound, ValidationError
-from agentmem.experience.models import ExperienceResult, Recall
+from agentmem.experience.models import ExperienceAdvice, ExperienceResult
 from agentmem.graph.api import Neighbor, TimelineEntry
 from agentmem.models import Scope
 from agentmem.parametric import scope_key
@@ -86,7 +86,7 @@ def record_experience(body: RecordExperience, key: Key, app: State) -> Experienc
 
 
 @router.post("/experiences/recall", tags=["experiences"], summary="Recall experience")
-def recall_experience(body: RecallExperience, key: Key, app: State) -> Recall:
+def recall_experience(body: RecallExperience, key: Key, app: State) -> ExperienceAdvice:
     """Past attempts most like ``task`` and the procedures of its task family, best first."""
     scope = authorise(key, **body.scope_kwargs())
     return app.memory.recall_experience(

@@ -556,7 +556,7 @@ def test_bounded_reads_never_cross_scopes_even_with_the_same_ids(
 def test_k_hop_ranking_equals_the_whole_partition_when_the_bound_covers_it(
     graph: GraphStore, scopes: dict[str, Scope]
 ) -> None:
-    from agentmem.graph.recall import bounded_states, rank_states
+    from agentmem.graph.pagerank import bounded_states, rank_states
     from agentmem.settings import GraphSettings
 
     scope = scopes["alice"]

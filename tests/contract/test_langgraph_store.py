@@ -33,7 +33,7 @@ from langgraph.store.memory import InMemoryStore
 
 from agentmem import Memory, Settings
 from agentmem.embedders import Embedder
-from agentmem_graphs import AgentMemStore
+from agentmem_graphs import AgentMemSearchItem, AgentMemStore
 
 STORES = ("inmemory", "agentmem")
 
@@ -333,6 +333,100 @@ def test_index_fields_choose_what_a_query_matches(store: BaseStore) -> None:
     found = store.search(("f",), query="gardening tomatoes", limit=10)
     assert found[0].key == "d"
     assert {i.key for i in found if i.score is None} == {"a", "b"}
+
+
+def make_store(kind: str, shared_mem: Memory, fields: list[str]) -> BaseStore:
+    if kind == "inmemory":
+        return InMemoryStore(index={"dims": 256, "embed": WordEmbeddings(), "fields": fields})
+    name = f"t-{uuid.uuid4().hex[:12]}"
+    return AgentMemStore(shared_mem, name=name, index={"fields": fields})
+
+
+@pytest.mark.parametrize("kind", STORES)
+def test_embed_with_path(kind: str, shared_mem: Memory) -> None:
+    """LangGraph's own ``test_embed_with_path`` (langgraph's store tests, for InMemoryStore),
+    rebound: ``score`` is the query's similarity to the item's closest indexed field, so two
+    items that match equally score equally, whatever order the hybrid ranking gives them."""
+
+    async def run() -> None:
+        store = make_store(kind, shared_mem, ["key0", "key1", "key3"])
+        doc1 = {"key1": "xxx", "key2": "yyy", "key3": "zzz"}  # key0 missing: no error
+        doc2 = {"key0": "uuu", "key1": "vvv", "key2": "www", "key3": "xxx"}
+        await store.aput(("test",), "doc1", doc1)
+        await store.aput(("test",), "doc2", doc2)
+
+        # doc2.key3 and doc1.key1 both would have the highest score
+        results = await store.asearch(("test",), query="xxx")
+        assert len(results) == 2
+        assert results[0].key != results[1].key
+        ascore, bscore = results[0].score, results[1].score
+        assert ascore is not None and bscore is not None
+        assert ascore == pytest.approx(bscore, abs=1e-5)
+
+        results = await store.asearch(("test",), query="uuu")
+        assert len(results) == 2
+        assert results[0].key != results[1].key
+        assert results[0].key == "doc2"
+        assert results[0].score is not None and results[1].score is not None
+        assert results[0].score > results[1].score
+        assert ascore == pytest.approx(results[0].score, abs=1e-5)
+
+        # Un-indexed: low scores for both.
+        results = await store.asearch(("test",), query="www")
+        assert len(results) == 2
+        assert all(r.score is not None and r.score < ascore for r in results)
+
+        # Operation-level field configuration
+        store_no_defaults = make_store(kind, shared_mem, ["key17"])
+        doc3 = {"key0": "aaa", "key1": "bbb", "key2": "ccc", "key3": "ddd"}
+        doc4 = {"key0": "eee", "key1": "bbb", "key2": "fff", "key3": "ggg"}
+        await store_no_defaults.aput(("test",), "doc3", doc3, index=["key0", "key1"])
+        await store_no_defaults.aput(("test",), "doc4", doc4, index=["key1", "key3"])
+
+        results = await store_no_defaults.asearch(("test",), query="aaa")
+        assert len(results) == 2
+        assert results[0].key == "doc3"
+        assert results[0].score is not None and results[1].score is not None
+        assert results[0].score > results[1].score
+
+        results = await store_no_defaults.asearch(("test",), query="ggg")
+        assert len(results) == 2
+        assert results[0].key == "doc4"
+        assert results[0].score is not None and results[1].score is not None
+        assert results[0].score > results[1].score
+
+        results = await store_no_defaults.asearch(("test",), query="bbb")
+        assert len(results) == 2
+        assert results[0].key != results[1].key
+        assert results[0].score == results[1].score
+
+        results = await store_no_defaults.asearch(("test",), query="ccc")
+        assert len(results) == 2
+        assert all(r.score is not None and r.score < ascore for r in results)
+
+        doc5 = {"key0": "hhh", "key1": "iii"}
+        await store_no_defaults.aput(("test",), "doc5", doc5, index=False)
+        results = await store_no_defaults.asearch(("test",), query="hhh")
+        assert len(results) == 3
+        doc5_result = next(r for r in results if r.key == "doc5")
+        assert doc5_result.score is None
+
+    asyncio.run(run())
+
+
+def test_the_fused_score_orders_the_results_and_score_is_similarity(shared_mem: Memory) -> None:
+    store = make_store("agentmem", shared_mem, ["text"])
+    fill_documents(store)
+    found = store.search(("kb",), query="fjords and ferries in Oslo", limit=10)
+    assert all(isinstance(i, AgentMemSearchItem) for i in found)
+    ranked = [i for i in found if i.fused_score is not None]
+    assert [i.fused_score for i in ranked] == sorted((i.fused_score for i in ranked), reverse=True)
+    assert found[0].key == "oslo"
+    assert found[0].score is not None and -1.0 <= found[0].score <= 1.0
+    raw = next(i for i in found if i.key == "raw")  # index=False: neither score
+    assert (raw.score, raw.fused_score) == (None, None)
+    assert found[0].dict()["fused_score"] == found[0].fused_score
+    assert all(i.score is None and i.fused_score is None for i in store.search(("kb",)))
 
 
 # list_namespaces -----------------------------------------------------------------------------

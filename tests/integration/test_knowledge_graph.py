@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from agentmem import GraphCorrupt, Memory, NotFound, Settings, cli
 from agentmem.embedders import Embedder
-from agentmem.graph.recall import graph_channel
+from agentmem.graph.pagerank import graph_channel
 from agentmem.models import Scope
 from agentmem.retrieval import build_request
 

@@ -19,7 +19,7 @@ from agentmem.embedders import Embedder
 from agentmem.errors import NotFound, PermissionDenied, ValidationError
 from agentmem.models import HistoryEvent, Scope
 from agentmem.stores import store_from_url
-from agentmem.utility import (
+from agentmem.usefulness import (
     ARCHIVED_KEY,
     UTILITY_CHANNEL,
     prune,
@@ -220,7 +220,7 @@ def test_prune_archives_what_never_helps_and_promotes_what_does(umem: Memory) ->
 
 def _hammer(url: str, memory_id: str, worker: int, n: int) -> None:
     """One process: ``n`` feedbacks on one memory through the public feedback path."""
-    from agentmem import utility
+    from agentmem import usefulness
 
     store = store_from_url(url, pool_min=1, pool_max=2, timeout=30.0)
     store.setup()
@@ -228,7 +228,7 @@ def _hammer(url: str, memory_id: str, worker: int, n: int) -> None:
     try:
         for i in range(n):
             reward = 1.0 if (i + worker) % 3 else -1.0
-            utility.feedback(backends, Scope(user_id="alice"), [memory_id], reward)  # type: ignore[arg-type]
+            usefulness.feedback(backends, Scope(user_id="alice"), [memory_id], reward)  # type: ignore[arg-type]
     finally:
         store.close()
 

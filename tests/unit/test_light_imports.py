@@ -33,3 +33,10 @@ def test_plugin_commands_still_answer() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "consolidation job ledger" in done.stdout
+
+
+def test_import_agentmem_loads_no_heavy_package() -> None:
+    """The graph, fuzzy matching, training and LLM packages load where they are used."""
+    loaded = _modules_after("import agentmem")
+    heavy = {"networkx", "scipy", "rapidfuzz", "torch", "litellm"}
+    assert not heavy & loaded, heavy & loaded

@@ -1,4 +1,4 @@
-"""Graph-augmented recall: Personalized PageRank from the entities a query names (HippoRAG).
+"""The graph retrieval channel: Personalized PageRank from the entities a query names (HippoRAG).
 
 The ``graph`` retrieval channel (weight in ``Settings.retrieval.weights``):
 
@@ -29,10 +29,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 import numpy as np
-from rapidfuzz import fuzz, process
 
 from agentmem.filters import matches
-from agentmem.graph.build import concept_words
+from agentmem.graph.reading import concept_words
 from agentmem.graph.resolve import normalise
 from agentmem.graph.state import GraphState
 from agentmem.models import MemoryKind, MemoryRecord, Scope, ScopeSet, utcnow
@@ -195,6 +194,8 @@ def _name_index(state: GraphState) -> tuple[dict[str, str], int, list[str]]:
 def query_entities(state: GraphState, text: str, settings: GraphSettings) -> dict[str, float]:
     """Entities of one partition the query names -> seed weight (specificity), strongest
     first, at most ``settings.max_seeds``."""
+    from rapidfuzz import fuzz, process
+
     names, longest, fuzzy_names = _name_index(state)
     if not names:
         return {}

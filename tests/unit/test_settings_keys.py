@@ -1,0 +1,85 @@
+"""Settings refuse keys they do not know, wherever they come from, naming the closest valid one:
+a typo must never fall back silently to a default (``stor_url`` to the local SQLite file)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agentmem import InvalidSettings, Settings
+from agentmem.errors import AgentMemError
+
+
+@pytest.mark.parametrize(
+    ("overrides", "named", "suggested"),
+    [
+        ({"stor_url": "postgresql://db/x"}, "'stor_url'", "'store_url'"),
+        ({"llm_modl": "gpt-4o-mini"}, "'llm_modl'", "'llm_model'"),
+        ({"retrieval": {"rrf_kk": 3}}, "'retrieval.rrf_kk'", "'retrieval.rrf_k'"),
+        ({"consolidation": {"brokr_url": "redis://"}}, "'consolidation.brokr_url'", "broker_url"),
+    ],
+)
+def test_unknown_keyword_names_the_closest_key(
+    overrides: dict[str, object], named: str, suggested: str
+) -> None:
+    for build in (Settings, Settings.load):
+        with pytest.raises(InvalidSettings) as caught:
+            build(**overrides)
+        message = str(caught.value)
+        assert named in message and "keyword argument" in message
+        assert f"did you mean {suggested}" in message or suggested in message
+        assert isinstance(caught.value, AgentMemError)
+
+
+def test_a_key_close_to_nothing_points_to_the_docs() -> None:
+    with pytest.raises(InvalidSettings, match=r"'zzqqxx'.*docs/configuration\.md"):
+        Settings(zzqqxx=1)
+
+
+def test_unknown_environment_variables_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AGENTMEM_STOR_URL", "postgresql://db/x")
+    with pytest.raises(InvalidSettings) as caught:
+        Settings.load()
+    assert "AGENTMEM_STOR_URL (environment variable); did you mean AGENTMEM_STORE_URL?" in str(
+        caught.value
+    )
+    monkeypatch.delenv("AGENTMEM_STOR_URL")
+    monkeypatch.setenv("AGENTMEM_GRAPH__FUZY_THRESHOLD", "80")
+    with pytest.raises(InvalidSettings, match="did you mean AGENTMEM_GRAPH__FUZZY_THRESHOLD"):
+        Settings.load()
+    monkeypatch.delenv("AGENTMEM_GRAPH__FUZY_THRESHOLD")
+    monkeypatch.setenv("AGENTMEM_RETRIVAL__RRF_K", "5")
+    with pytest.raises(InvalidSettings, match="did you mean AGENTMEM_RETRIEVAL"):
+        Settings.load()
+
+
+def test_known_and_other_agentmem_variables_still_work(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("agentmem_store_url", "sqlite:///x.db")  # names are case-insensitive
+    monkeypatch.setenv("AGENTMEM_GRAPH__FUZZY_THRESHOLD", "80")
+    monkeypatch.setenv("AGENTMEM_RETRIEVAL__WEIGHTS", '{"dense": 2}')
+    # read by other parts (server settings, API key, model cache, the tests' services)
+    monkeypatch.setenv("AGENTMEM_SERVER_PORT", "9000")
+    monkeypatch.setenv("AGENTMEM_API_KEY", "k")
+    monkeypatch.setenv("AGENTMEM_MODEL_CACHE", "/tmp/models")
+    monkeypatch.setenv("AGENTMEM_TEST_ANYTHING", "1")
+    settings = Settings.load()
+    assert settings.store_url == "sqlite:///x.db"
+    assert settings.graph.fuzzy_threshold == 80
+    assert settings.retrieval.weights["dense"] == 2
+
+
+def test_unknown_settings_file_keys_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "agentmem.toml"
+    path.write_text('store_urll = "sqlite:///x.db"\n[graph]\nfuzy_threshold = 80\n')
+    monkeypatch.setenv("AGENTMEM_SETTINGS_FILE", str(path))
+    with pytest.raises(InvalidSettings) as caught:
+        Settings.load()
+    message = str(caught.value)
+    assert f"'store_urll' (key in {path}); did you mean 'store_url'?" in message
+    assert "'graph.fuzy_threshold'" in message and "'graph.fuzzy_threshold'" in message
+    path.write_text('store_url = "sqlite:///x.db"\n[graph]\nfuzzy_threshold = 80\n')
+    settings = Settings.load()
+    assert (settings.store_url, settings.graph.fuzzy_threshold) == ("sqlite:///x.db", 80)
