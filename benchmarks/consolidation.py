@@ -267,8 +267,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         "LLM-free pipeline (flush -> rules extraction with update decisions, linked notes "
         f"({'without' if args.no_evolve else 'with'} note evolution) and graph updates -> "
         "communities -> decay -> utility -> distil; adapter training off), "
-        f"embedded store unless the column says otherwise, embedder `{Settings.load().embedder}` "
-        "(the default, in this process and the workers). Episodes per second, consolidation only (ingestion and "
+        "embedded store unless the column says otherwise, embedder "
+        f"`{Settings.load().embedder}` (the default, in this process and the workers). Episodes "
+        "per second, consolidation only (ingestion and "
         "worker start-up excluded). The machine is shared: the load average (1 min) after each "
         "input is beside it; on a busy machine every figure is several times lower.",
         "",

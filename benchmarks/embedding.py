@@ -71,6 +71,11 @@ _VOCABULARY = (
 _WORDS = _VOCABULARY.split(" ")
 
 
+def _pythonpath() -> str:
+    """This checkout first, then whatever PYTHONPATH already names (a worktree's packages)."""
+    return os.pathsep.join(p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH")) if p)
+
+
 def _load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -153,7 +158,7 @@ def add_and_search(spec: str, texts: Sequence[str], queries: Sequence[str]) -> d
 
 def cli_search(spec: str, runs: int) -> dict[str, Any]:
     """Wall seconds of ``agentmem search`` in a fresh process, on a home of 200 memories."""
-    env = {**os.environ, "AGENTMEM_EMBEDDER": spec, "PYTHONPATH": str(PROJECT_ROOT)}
+    env = {**os.environ, "AGENTMEM_EMBEDDER": spec, "PYTHONPATH": _pythonpath()}
     agentmem = [sys.executable, "-m", "agentmem"]
     with tempfile.TemporaryDirectory(prefix="agentmem-cli-") as home:
         _seed_home(home, spec)
@@ -201,7 +206,7 @@ def first_rest_request(spec: str) -> dict[str, Any]:
 
             token = create_key(mem.backends.store, org_id="bench", user_ids=("u0",)).token
         port = _free_port()
-        env = {**os.environ, "AGENTMEM_EMBEDDER": spec, "PYTHONPATH": str(PROJECT_ROOT)}
+        env = {**os.environ, "AGENTMEM_EMBEDDER": spec, "PYTHONPATH": _pythonpath()}
         started = time.perf_counter()
         server = subprocess.Popen(
             [sys.executable, "-m", "agentmem", "--home", home, "serve", "--port", str(port)],
@@ -306,6 +311,7 @@ def _each(specs: Sequence[str], what: str, fn: Callable[[str], Any]) -> dict[str
     for spec in specs:
         console.print(f"{what}: {spec} (load {_load()})")
         out[spec] = fn(spec)
+        console.print(f"  {spec}: {out[spec]}")  # in the log, should a later stage fail
     return out
 
 
@@ -387,7 +393,11 @@ def _table(results: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
     row("embed LoCoMo turns, texts per CPU-s", "throughput_locomo", lambda r: r["texts_per_cpu_s"])
     row("embed short texts, texts/s", "throughput_short", lambda r: r["texts_per_s"])
     row("embed short texts, texts per CPU-s", "throughput_short", lambda r: r["texts_per_cpu_s"])
-    row("add_many with embedding, all memories, records/s", "add_search", lambda r: r["records_per_s"])
+    row(
+        "add_many with embedding, all memories, records/s",
+        "add_search",
+        lambda r: r["records_per_s"],
+    )
     row("add_many, records per CPU-s", "add_search", lambda r: r["records_per_cpu_s"])
     row(
         "add_many, first 1,000 memories, records/s",

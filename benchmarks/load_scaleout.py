@@ -7,9 +7,10 @@ What runs (one PostgreSQL 18 + pgvector server started for the run, from pixelta
   Qdrant Edge inside the process (the only layout one process may own: today's load test);
 - ``pgvector xN`` for N in ``--workers`` (default 1 2 4): ``agentmem serve --workers N`` with the
   store and the vector index in that PostgreSQL, rate limit off;
-- ``pgvector xN, SIGKILL``: the largest N again, and half way through one worker process is
-  killed with SIGKILL (uvicorn starts another); requests in flight on it fail (counted as
-  errors), the others keep being served.
+- ``pgvector xN, SIGKILL``: the largest N again, and half way through the measured load (the
+  timer starts once seeding is done) the worker holding the most client connections is killed
+  with SIGKILL (uvicorn starts another); requests in flight on it fail (counted as errors), the
+  others keep being served.
 
 Each configuration: a fresh schema, a key, ``--users`` users seeded, ``--clients`` asyncio httpx
 clients for ``--duration`` seconds with the 70/20/10 search/add/context mix of

@@ -75,7 +75,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         tempfile.TemporaryDirectory(prefix="agentmem-locomo-pg-") as tmp,
         Progress(console=report_console()) as progress,
     ):
-        run = run_agentmem(conversations, cache, KS, Path(tmp) / "edge", progress, with_context=False)
+        run = run_agentmem(
+            conversations, cache, KS, Path(tmp) / "edge", progress, with_context=False
+        )
         systems["embedded (SQLite + Qdrant Edge)"] = {**run.summary(KS), "load": _load()}
         with PgServer(Path(tmp) / "pg") as server:
             run = run_agentmem(
