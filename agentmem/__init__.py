@@ -8,14 +8,21 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from typing import Any
+
+# litellm (imported by agentmem's LLM path, by langchain-litellm or by the user, always after
+# this) reads its model cost map from the copy it ships instead of fetching it over the network
+# at import: a default only, an explicit LITELLM_LOCAL_MODEL_COST_MAP wins.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 from agentmem.agents import AgentMemory, handoff
 from agentmem.buffers import Flush, FlushKind, ThreadBuffer, Turn
 from agentmem.context import Context
 from agentmem.errors import (
     AgentMemError,
+    AmbiguousId,
     BackendUnavailable,
     Conflict,
     EmbedderMismatch,
@@ -118,6 +125,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AgentMemError",
     "AgentMemory",
+    "AmbiguousId",
     "AppliedDecision",
     "BackendUnavailable",
     "BufferSettings",

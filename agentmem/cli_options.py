@@ -4,9 +4,10 @@ security commands import them, so an option reads the same everywhere."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 UserOpt = Annotated[
     str | None,
@@ -29,12 +30,25 @@ OrgOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
+class _CommandGroup(TyperGroup):
+    """A sub-command app's group: when it has no sub-commands (a single command such as
+    ``agentmem serve``) its usage line reads ``[OPTIONS]``, not ``[OPTIONS] COMMAND
+    [ARGS]...``."""
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        pieces: list[str] = super().collect_usage_pieces(ctx)
+        if not self.commands and self.subcommand_metavar in pieces:
+            pieces.remove(self.subcommand_metavar)
+        return pieces
+
+
 def sub_app(name: str, help: str, *, no_args_is_help: bool = False) -> typer.Typer:
     """A sub-command app of `agentmem`: runs its callback when called bare, unless
     ``no_args_is_help`` (a group of commands, which then prints its help)."""
     return typer.Typer(
         name=name,
         help=help,
+        cls=_CommandGroup,
         invoke_without_command=not no_args_is_help,
         no_args_is_help=no_args_is_help,
         add_completion=False,

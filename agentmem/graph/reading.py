@@ -28,7 +28,8 @@ from agentmem.graph.model import clean_name
 from agentmem.graph.relations import text_relations
 from agentmem.graph.resolve import GENERIC_TYPE, normalise
 from agentmem.models import MemoryRecord
-from agentmem.semantic.rules import FILLER, STOPWORDS, content_words, entities_in
+from agentmem.semantic.entities import entities_in
+from agentmem.semantic.text import FILLER, STOPWORDS, content_words
 
 _PERSON_ATTRIBUTES = frozenset(
     {"lives_in", "works_at", "occupation", "married_to", "relationship_status", "age", "name"}

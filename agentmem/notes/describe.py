@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 from agentmem.models import MemoryRecord
-from agentmem.semantic.rules import content_words
+from agentmem.semantic.text import content_words
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z'\u2019-]+")
 

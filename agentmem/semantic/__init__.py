@@ -6,7 +6,9 @@
 ['Alice moved to Berlin in April 2023.']
 
 - :mod:`~agentmem.semantic.episodes`: what an episode is (turns, speakers, when it was said).
-- :mod:`~agentmem.semantic.rules`: the LLM-free extractor.
+- :mod:`~agentmem.semantic.rules`: the LLM-free extractor, built from
+  :mod:`~agentmem.semantic.text`, :mod:`~agentmem.semantic.entities` and
+  :mod:`~agentmem.semantic.slots`.
 - :mod:`~agentmem.semantic.llm` and :mod:`~agentmem.semantic.prompts`: the LLM path.
 - :mod:`~agentmem.semantic.decide`: ADD / UPDATE / INVALIDATE / NOOP, and applying them.
 - :mod:`~agentmem.semantic.extractor`: the pipeline and the pending queue.

@@ -3,7 +3,7 @@
 Per scope, in order (each an idempotent stage with a watermark, under a per-scope lock, retried
 with backoff, recorded in the job ledger): flush buffers -> extract facts from new episodes
 (embeddings batched across episodes, :mod:`agentmem_consolidation.extract`) -> rebuild graph
-communities -> decay and forget -> utility pruning -> distil experiences into procedures ->
+communities -> decay and archive -> utility pruning -> distil experiences into procedures ->
 hand adapter training to the ``gpu`` queue (the registered order is :data:`STAGES`). Inline
 (``agentmem consolidate --now``, :func:`run_inline`) or on Celery workers
 (``celery -A agentmem_consolidation worker``,

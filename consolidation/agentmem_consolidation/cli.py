@@ -11,6 +11,7 @@ point (the core never imports this package).
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -19,9 +20,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from agentmem.cli_options import AgentOpt, OrgOpt, ThreadOpt, UserOpt, sub_app
+from agentmem.cli_options import AgentOpt, JsonOpt, OrgOpt, ThreadOpt, UserOpt, sub_app
 from agentmem.errors import AgentMemError
 from agentmem.models import Scope
+from agentmem.stores._jobs_sql import JobRow
 from agentmem_consolidation import ledger
 from agentmem_consolidation.pipeline import active_scopes, run_inline
 from agentmem_consolidation.stages import STAGES
@@ -112,8 +114,9 @@ def jobs(
     org: OrgOpt = None,
     run: Annotated[str | None, typer.Option("--run", help="One run id.")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="Rows to show.")] = 50,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Show the job ledger, newest first."""
+    """Show the job ledger, newest first (full run ids and errors when piped)."""
     from agentmem.cli import fail, memory_for
 
     try:
@@ -121,20 +124,36 @@ def jobs(
             rows = ledger.jobs(mem, scope=_scope(user, agent, thread, org), run_id=run, limit=limit)
     except AgentMemError as exc:
         fail(str(exc))
-    table = Table("run", "scope", "stage", "status", "in", "out", "started", "seconds", "error")
+    _print_jobs(rows, as_json)
+
+
+def _print_jobs(rows: list[JobRow], as_json: bool) -> None:
+    from agentmem.cli import console, dump, id_column, on_terminal, show_id
+
+    def started(row: JobRow) -> datetime:
+        return datetime.fromtimestamp(row.started_at, UTC)
+
+    if as_json:
+        dump([{**asdict(r), "started_at": started(r).isoformat()} for r in rows])
+        return
+    table = Table()
+    id_column(table, "run")
+    for name in ("scope", "stage", "status", "in", "out", "started", "seconds", "error"):
+        table.add_column(name)
     for r in rows:
+        error = r.error or ""
         table.add_row(
-            r.run_id[:8],
+            show_id(r.run_id),
             r.scope,
             r.stage,
             r.status,
             str(r.count_in),
             str(r.count_out),
-            datetime.fromtimestamp(r.started_at, UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            started(r).strftime("%Y-%m-%d %H:%M:%S"),
             f"{r.duration_s:.2f}",
-            (r.error or "")[:60],
+            error[:60] if on_terminal() else error,
         )
-    Console().print(table)
+    console().print(table)
 
 
 __all__ = ["consolidate_app", "jobs_app"]

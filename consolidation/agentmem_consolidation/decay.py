@@ -1,4 +1,7 @@
-"""Decay and forgetting, after MemoryBank's Ebbinghaus forgetting curve.
+"""Decay and archiving, after MemoryBank's Ebbinghaus forgetting curve.
+
+Decay here lowers a memory's strength and archives it; it never erases. Erasure (a user's
+right to be forgotten, with its journal and adapter retraining) is ``mem.forget``.
 
 A memory's retention is ``R = exp(-t / S)``: ``t`` is the time in days since it was last
 recalled (or, never recalled, since it was stored), and its strength ``S`` grows with each

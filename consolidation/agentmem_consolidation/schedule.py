@@ -1,6 +1,6 @@
 """The beat schedule: one dispatcher entry, nightly by default.
 
-The dispatcher (``consolidation.dispatch``) finds the scopes with new activity since their
+The dispatcher (``agentmem.consolidation.dispatch``) finds the scopes with new activity since their
 last run and starts one pipeline per scope; a quiet scope costs nothing. ``cron`` and
 ``timezone`` come from settings (``AGENTMEM_CONSOLIDATION__CRON="0 3 * * *"``,
 ``AGENTMEM_CONSOLIDATION__TIMEZONE=Europe/Berlin``); ``schedule_seconds`` replaces cron with a
@@ -18,7 +18,7 @@ from celery.schedules import crontab
 from agentmem.errors import InvalidSettings
 from agentmem.settings import ConsolidationSettings
 
-DISPATCH_TASK = "consolidation.dispatch"
+DISPATCH_TASK = "agentmem.consolidation.dispatch"
 
 
 def parse_cron(expression: str) -> crontab:

@@ -1,6 +1,9 @@
 """Thin Celery tasks: they take scope keys and run ids, are idempotent, and retry with
-exponential backoff on backend errors. One task per stage, chained by :func:`consolidate`;
-a task never waits on another task's result.
+Celery's exponential backoff on backend errors (``autoretry_for``; the policy comes from
+settings, :class:`agentmem_consolidation.app.RetryAnnotations`). One task per stage, each
+named after it (``agentmem.consolidation.extract``, ...), chained by :func:`consolidate`
+between ``agentmem.consolidation.start`` and ``agentmem.consolidation.finish``; a task never
+waits on another task's result.
 
 A worker opens the Memory its settings name for each task and closes it afterwards (so an
 embedded home is free between tasks); the embedding model is loaded once per process.
@@ -22,14 +25,16 @@ from agentmem.errors import BackendUnavailable, InvalidSettings
 from agentmem.models import Scope
 from agentmem.settings import Settings
 from agentmem_consolidation import ledger
-from agentmem_consolidation.app import GPU_QUEUE, app
+from agentmem_consolidation.app import GPU_QUEUE, app, task_name
 from agentmem_consolidation.locks import redis_owner, scope_lock
-from agentmem_consolidation.pipeline import active_scopes, backoff, execute_stage, finish
+from agentmem_consolidation.pipeline import active_scopes, execute_stage, finish
 from agentmem_consolidation.stages import STAGES, RunContext, StageResult
 
 _EMBEDDERS: dict[str, Embedder] = {}
 LOCK_POLL_S = 0.5
 """How often a run waiting for its scope's lock (``lock_wait_s``) tries again."""
+RETRIED = (BackendUnavailable,)
+"""What a consolidation task is retried on (with backoff): a backend that cannot be reached."""
 
 
 @contextmanager
@@ -48,44 +53,35 @@ def worker_memory() -> Iterator[Memory]:
         yield mem
 
 
-def _retry(task: Task, exc: BackendUnavailable) -> Exception:
-    config = Settings.load().consolidation
-    attempt = task.request.retries + 1
-    return task.retry(exc=exc, countdown=backoff(attempt, config), max_retries=config.max_retries)
-
-
-@app.task(bind=True, name="consolidation.start_run", acks_late=True)
+@app.task(bind=True, name=task_name("start"), acks_late=True, autoretry_for=RETRIED)
 def start_run(self: Task, key: str, run_id: str) -> bool:
     """Take the scope's lock for the run (waiting up to ``lock_wait_s`` by re-scheduling
     itself, never by blocking a worker); else mark the run skipped. Returns whether it runs."""
-    try:
-        owner = redis_owner(Settings.load(), key)
-        if owner not in (None, run_id) and _may_wait(self):
-            raise _wait_for_lock(self)  # polled without opening the store
-        with worker_memory() as mem:
-            scope = ledger.scope_of(key)
-            if ledger.stage_done(mem, run_id, ledger.RUN_STAGE):
-                return False
-            lock = scope_lock(mem, mem.settings, key)
-            if lock.acquire(run_id):
-                if not any(
-                    r.stage == ledger.RUN_STAGE for r in mem.backends.store.job_rows(run_id=run_id)
-                ):
-                    ledger.record(mem, run_id, ledger.RUN_STAGE, scope, ledger.RUNNING)
-                return True
-            if _may_wait(self):
-                raise _wait_for_lock(self)
-            ledger.record(
-                mem,
-                run_id,
-                ledger.RUN_STAGE,
-                scope,
-                ledger.SKIPPED,
-                error=f"scope busy (run {lock.owner()})",
-            )
+    owner = redis_owner(Settings.load(), key)
+    if owner not in (None, run_id) and _may_wait(self):
+        raise _wait_for_lock(self)  # polled without opening the store
+    with worker_memory() as mem:
+        scope = ledger.scope_of(key)
+        if ledger.stage_done(mem, run_id, ledger.RUN_STAGE):
             return False
-    except BackendUnavailable as exc:
-        raise _retry(self, exc) from exc
+        lock = scope_lock(mem, mem.settings, key)
+        if lock.acquire(run_id):
+            if not any(
+                r.stage == ledger.RUN_STAGE for r in mem.backends.store.job_rows(run_id=run_id)
+            ):
+                ledger.record(mem, run_id, ledger.RUN_STAGE, scope, ledger.RUNNING)
+            return True
+        if _may_wait(self):
+            raise _wait_for_lock(self)
+        ledger.record(
+            mem,
+            run_id,
+            ledger.RUN_STAGE,
+            scope,
+            ledger.SKIPPED,
+            error=f"scope busy (run {lock.owner()})",
+        )
+        return False
 
 
 def _may_wait(task: Task) -> bool:
@@ -103,67 +99,74 @@ def _run_row(mem: Memory, run_id: str) -> ledger.JobRow | None:
     return rows[0] if rows else None
 
 
-@app.task(bind=True, name="consolidation.run_stage", acks_late=True)
-def run_stage(self: Task, key: str, run_id: str, stage: str) -> dict[str, int] | None:
-    """Run one stage of a run (skipped when the run was skipped, or this stage already done)."""
-    try:
-        with worker_memory() as mem:
-            row = _run_row(mem, run_id)
-            if row is None or row.status != ledger.RUNNING:
-                return None
-            scope = ledger.scope_of(key)
-            lock = scope_lock(mem, mem.settings, key)
-            if not lock.acquire(run_id):
-                ledger.record(
-                    mem,
-                    run_id,
-                    stage,
-                    scope,
-                    ledger.SKIPPED,
-                    error=f"lost the scope lock to run {lock.owner()}",
-                )
-                return None
-            run = RunContext(
-                run_id, mem.settings.consolidation, train_adapter=send_adapter_training
+def run_stage(task: Task, key: str, run_id: str, stage: str) -> dict[str, int] | None:
+    """Run one stage of a run (skipped when the run was skipped, or this stage already done):
+    the body of every stage task."""
+    with worker_memory() as mem:
+        row = _run_row(mem, run_id)
+        if row is None or row.status != ledger.RUNNING:
+            return None
+        scope = ledger.scope_of(key)
+        lock = scope_lock(mem, mem.settings, key)
+        if not lock.acquire(run_id):
+            ledger.record(
+                mem,
+                run_id,
+                stage,
+                scope,
+                ledger.SKIPPED,
+                error=f"lost the scope lock to run {lock.owner()}",
             )
-            result = execute_stage(mem, scope, run, stage, attempt=self.request.retries + 1)
-            return None if result is None else {"in": result.count_in, "out": result.count_out}
-    except BackendUnavailable as exc:
-        raise _retry(self, exc) from exc
+            return None
+        run = RunContext(run_id, mem.settings.consolidation, train_adapter=send_adapter_training)
+        result = execute_stage(mem, scope, run, stage, attempt=task.request.retries + 1)
+        return None if result is None else {"in": result.count_in, "out": result.count_out}
 
 
-@app.task(bind=True, name="consolidation.finish_run", acks_late=True)
+def _stage_task(stage: str) -> Task:
+    """The task of one stage, named ``agentmem.consolidation.<stage>``."""
+
+    def stage_task(self: Task, key: str, run_id: str) -> dict[str, int] | None:
+        return run_stage(self, key, run_id, stage)
+
+    stage_task.__name__ = stage_task.__qualname__ = f"stage_{stage}"
+    stage_task.__doc__ = f"The ``{stage}`` stage of a run (see :func:`run_stage`)."
+    task: Task = app.task(bind=True, name=task_name(stage), acks_late=True, autoretry_for=RETRIED)(
+        stage_task
+    )
+    return task
+
+
+STAGE_TASKS: dict[str, Task] = {name: _stage_task(name) for name in STAGES}
+"""One task per registered stage, by stage name."""
+
+
+@app.task(bind=True, name=task_name("finish"), acks_late=True, autoretry_for=RETRIED)
 def finish_run(self: Task, key: str, run_id: str) -> bool:
     """Close the run: its summary row, the scope's last-run watermark, the lock released."""
-    try:
-        with worker_memory() as mem:
-            row = _run_row(mem, run_id)
-            if row is None or row.status != ledger.RUNNING:
-                return False
-            scope = ledger.scope_of(key)
-            stages = [
-                StageResult(r.count_in, r.count_out)
-                for r in mem.backends.store.job_rows(run_id=run_id, limit=1000)
-                if r.stage != ledger.RUN_STAGE and r.status == ledger.DONE
-            ]
-            finish(mem, scope, run_id, row.started_at, stages)
-            scope_lock(mem, mem.settings, key).release(run_id)
-            return True
-    except BackendUnavailable as exc:
-        raise _retry(self, exc) from exc
+    with worker_memory() as mem:
+        row = _run_row(mem, run_id)
+        if row is None or row.status != ledger.RUNNING:
+            return False
+        scope = ledger.scope_of(key)
+        stages = [
+            StageResult(r.count_in, r.count_out)
+            for r in mem.backends.store.job_rows(run_id=run_id, limit=1000)
+            if r.stage != ledger.RUN_STAGE and r.status == ledger.DONE
+        ]
+        finish(mem, scope, run_id, row.started_at, stages)
+        scope_lock(mem, mem.settings, key).release(run_id)
+        return True
 
 
-@app.task(bind=True, name="consolidation.train_adapter", acks_late=True)
+@app.task(bind=True, name=task_name("train_adapter"), acks_late=True, autoretry_for=RETRIED)
 def train_adapter(self: Task, key: str) -> dict[str, Any]:
     """Train (or reuse) the scope's retriever adapter and its recall adapter (on
     ``consolidation.recall_adapter_base``, SmolLM2 by default); runs on the ``gpu`` queue."""
-    from agentmem_gpu.recall_pipeline import train_scope_adapters
+    from agentmem_gpu.recall_adapter_pipeline import train_scope_adapters
 
-    try:
-        with worker_memory() as mem:
-            return train_scope_adapters(mem, ledger.scope_of(key))
-    except BackendUnavailable as exc:
-        raise _retry(self, exc) from exc
+    with worker_memory() as mem:
+        return train_scope_adapters(mem, ledger.scope_of(key))
 
 
 def send_adapter_training(scope: Scope) -> None:
@@ -205,32 +208,26 @@ def consolidate(
     key = ledger.scope_key(scope)
     names = list(stages or STAGES)
     flow = chain(
-        sender.signature("consolidation.start_run", (key, run_id), immutable=True),
-        *(
-            sender.signature("consolidation.run_stage", (key, run_id, name), immutable=True)
-            for name in names
-        ),
-        sender.signature("consolidation.finish_run", (key, run_id), immutable=True),
+        sender.signature(task_name("start"), (key, run_id), immutable=True),
+        *(sender.signature(task_name(name), (key, run_id), immutable=True) for name in names),
+        sender.signature(task_name("finish"), (key, run_id), immutable=True),
     )
     return run_id, flow.apply_async()
 
 
-@app.task(bind=True, name="consolidation.dispatch", acks_late=True)
+@app.task(bind=True, name=task_name("dispatch"), acks_late=True, autoretry_for=RETRIED)
 def dispatch(self: Task) -> list[str]:
     """Start a pipeline for every scope with new activity since its last run and no run under
     way (the beat entry)."""
     started = time.time()
-    try:
-        with worker_memory() as mem:
-            # A scope whose run is under way is left to it (the next dispatch sees what it
-            # did not cover).
-            scopes = [
-                s
-                for s in active_scopes(mem)
-                if scope_lock(mem, mem.settings, ledger.scope_key(s)).owner() is None
-            ]
-    except BackendUnavailable as exc:
-        raise _retry(self, exc) from exc
+    with worker_memory() as mem:
+        # A scope whose run is under way is left to it (the next dispatch sees what it did
+        # not cover).
+        scopes = [
+            s
+            for s in active_scopes(mem)
+            if scope_lock(mem, mem.settings, ledger.scope_key(s)).owner() is None
+        ]
     runs = [consolidate(scope)[0] for scope in scopes]
     app.log.get_default_logger().info(
         "dispatched %d consolidation runs in %.2fs", len(runs), time.time() - started
@@ -239,7 +236,9 @@ def dispatch(self: Task) -> list[str]:
 
 
 __all__ = [
+    "RETRIED",
     "STAGES",
+    "STAGE_TASKS",
     "consolidate",
     "dispatch",
     "finish_run",

@@ -11,7 +11,7 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from agentmem.errors import InvalidSettings, NotFound
 
@@ -32,8 +32,67 @@ def _help(text: str) -> dict[str, str]:
     return {"help": text}
 
 
+class _LoopConfig:
+    """What the two adapter configs share: the training loop's checks and a JSON round trip."""
+
+    lora_dropout: float
+    target_modules: tuple[str, ...]
+    learning_rate: float
+    min_lr: float
+    warmup_steps: int
+    max_steps: int
+    device: str
+    autocast: str
+
+    def _check_loop(
+        self,
+        *,
+        positive: tuple[str, ...] = (),
+        non_negative_ints: tuple[str, ...] = (),
+        non_negative: tuple[str, ...] = (),
+    ) -> None:
+        # The fields of the loop (training.py), checked once for both kinds of adapter.
+        ints = ("lora_r", "lora_alpha", "batch_size", "max_steps", "max_seq_len", "eval_interval")
+        for name in (*ints, *positive):
+            _check_int(self, name, minimum=1)
+        for name in ("warmup_steps", "patience", "seed", "threads", *non_negative_ints):
+            _check_int(self, name, minimum=0)
+        if not 0.0 <= self.lora_dropout < 1.0:
+            _bad(self, "lora_dropout", "a float in [0, 1)")
+        object.__setattr__(self, "target_modules", tuple(self.target_modules))
+        if not 0.0 < self.learning_rate < 1.0:
+            _bad(self, "learning_rate", "a float in (0, 1)")
+        if not 0.0 <= self.min_lr <= self.learning_rate:
+            _bad(self, "min_lr", "between 0 and learning_rate")
+        if self.warmup_steps >= self.max_steps:
+            _bad(self, "warmup_steps", "smaller than max_steps")
+        for name in ("weight_decay", "grad_clip", "min_delta", "time_budget_s", *non_negative):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                _bad(self, name, "a non-negative number")
+        if self.device not in ("auto", "cuda", "cpu") and not self.device.startswith("cuda:"):
+            _bad(self, "device", "'auto', 'cpu', 'cuda' or 'cuda:<n>'")
+        if self.autocast not in ("auto", "bf16", "off"):
+            _bad(self, "autocast", "'auto', 'bf16' or 'off'")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config as JSON-ready data."""
+        data = asdict(self)  # type: ignore[call-overload]
+        data["target_modules"] = list(self.target_modules)
+        return dict(data)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        """Rebuild a config saved by :meth:`to_dict` (unknown keys are ignored)."""
+        known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        values = {k: v for k, v in data.items() if k in known}
+        if "target_modules" in values:
+            values["target_modules"] = tuple(values["target_modules"])
+        return cls(**values)
+
+
 @dataclass(frozen=True)
-class RetrieverAdapterConfig:
+class RetrieverAdapterConfig(_LoopConfig):
     """Hyperparameters of a query-side LoRA adapter on the embedding model.
 
     The defaults are the ones measured on LoCoMo (DESIGN.md, "Parametric recall"): r=8 on
@@ -105,51 +164,15 @@ class RetrieverAdapterConfig:
     progress: bool = field(default=True, metadata=_help("show a progress bar"))
 
     def __post_init__(self) -> None:
-        positive_ints = ("lora_r", "lora_alpha", "batch_size", "max_steps", "max_seq_len")
-        for name in (*positive_ints, "eval_interval", "eval_k"):
-            _check_int(self, name, minimum=1)
-        for name in ("hard_negatives", "warmup_steps", "patience", "seed", "threads"):
-            _check_int(self, name, minimum=0)
-        if not 0.0 <= self.lora_dropout < 1.0:
-            _bad(self, "lora_dropout", "a float in [0, 1)")
         if not self.target_modules or not all(isinstance(m, str) for m in self.target_modules):
             _bad(self, "target_modules", "a non-empty tuple of module names")
-        object.__setattr__(self, "target_modules", tuple(self.target_modules))
+        self._check_loop(positive=("eval_k",), non_negative_ints=("hard_negatives",))
         if not 0.0 < self.temperature <= 1.0:
             _bad(self, "temperature", "a float in (0, 1]")
-        if not 0.0 < self.learning_rate < 1.0:
-            _bad(self, "learning_rate", "a float in (0, 1)")
-        if not 0.0 <= self.min_lr <= self.learning_rate:
-            _bad(self, "min_lr", "between 0 and learning_rate")
-        if self.warmup_steps >= self.max_steps:
-            _bad(self, "warmup_steps", "smaller than max_steps")
-        for name in ("weight_decay", "grad_clip", "min_delta", "time_budget_s"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                _bad(self, name, "a non-negative number")
-        if self.device not in ("auto", "cuda", "cpu") and not self.device.startswith("cuda:"):
-            _bad(self, "device", "'auto', 'cpu', 'cuda' or 'cuda:<n>'")
-        if self.autocast not in ("auto", "bf16", "off"):
-            _bad(self, "autocast", "'auto', 'bf16' or 'off'")
-
-    def to_dict(self) -> dict[str, Any]:
-        """The config as JSON-ready data."""
-        data = asdict(self)
-        data["target_modules"] = list(self.target_modules)
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RetrieverAdapterConfig:
-        """Rebuild a config saved by :meth:`to_dict` (unknown keys are ignored)."""
-        known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in data.items() if k in known}
-        if "target_modules" in values:
-            values["target_modules"] = tuple(values["target_modules"])
-        return cls(**values)
 
 
 @dataclass(frozen=True)
-class RecallAdapterConfig:
+class RecallAdapterConfig(_LoopConfig):
     """Hyperparameters of a recall adapter: a LoRA on a causal language model that answers
     questions about a scope's memories closed-book, and of the confidence gate in front of it.
 
@@ -232,49 +255,14 @@ class RecallAdapterConfig:
     progress: bool = field(default=True, metadata=_help("show a progress bar"))
 
     def __post_init__(self) -> None:
-        for name in ("lora_r", "lora_alpha", "batch_size", "max_steps", "max_seq_len"):
-            _check_int(self, name, minimum=1)
-        for name in ("max_new_tokens", "eval_interval", "max_eval_questions"):
-            _check_int(self, name, minimum=1)
-        for name in ("warmup_steps", "patience", "seed", "threads"):
-            _check_int(self, name, minimum=0)
-        if not 0.0 <= self.lora_dropout < 1.0:
-            _bad(self, "lora_dropout", "a float in [0, 1)")
         if not all(isinstance(m, str) for m in self.target_modules):
             _bad(self, "target_modules", "a tuple of module names (empty = peft's default)")
-        object.__setattr__(self, "target_modules", tuple(self.target_modules))
-        if not 0.0 < self.learning_rate < 1.0:
-            _bad(self, "learning_rate", "a float in (0, 1)")
-        if not 0.0 <= self.min_lr <= self.learning_rate:
-            _bad(self, "min_lr", "between 0 and learning_rate")
-        if self.warmup_steps >= self.max_steps:
-            _bad(self, "warmup_steps", "smaller than max_steps")
-        for name in ("fact_weight", "weight_decay", "grad_clip", "min_delta", "time_budget_s"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                _bad(self, name, "a non-negative number")
+        self._check_loop(
+            positive=("max_new_tokens", "max_eval_questions"), non_negative=("fact_weight",)
+        )
         gate = self.gate_threshold
         if isinstance(gate, bool) or not isinstance(gate, int | float) or gate > 0:
             _bad(self, "gate_threshold", "a log-probability (a number <= 0)")
-        if self.device not in ("auto", "cuda", "cpu") and not self.device.startswith("cuda:"):
-            _bad(self, "device", "'auto', 'cpu', 'cuda' or 'cuda:<n>'")
-        if self.autocast not in ("auto", "bf16", "off"):
-            _bad(self, "autocast", "'auto', 'bf16' or 'off'")
-
-    def to_dict(self) -> dict[str, Any]:
-        """The config as JSON-ready data."""
-        data = asdict(self)
-        data["target_modules"] = list(self.target_modules)
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RecallAdapterConfig:
-        """Rebuild a config saved by :meth:`to_dict` (unknown keys are ignored)."""
-        known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in data.items() if k in known}
-        if "target_modules" in values:
-            values["target_modules"] = tuple(values["target_modules"])
-        return cls(**values)
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,10 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -25,6 +26,9 @@ from agentmem.settings import Settings
 from agentmem.stores import RecordStore, store_from_url
 from agentmem_server.config import ServerSettings
 from agentmem_server.keys import create_key, list_keys, revoke_key
+
+if TYPE_CHECKING:
+    from agentmem.memory import Memory
 
 serve_app = sub_app(
     "serve",
@@ -131,6 +135,17 @@ def _serve_workers(server: ServerSettings, settings: Settings, workers: int) -> 
     )
 
 
+PinOpt = Annotated[
+    bool,
+    typer.Option(
+        "--pin-scope/--no-pin-scope",
+        help="With --user/--agent/--org, pin every tool call to that scope: the tools take no "
+        "scope arguments (default). --no-pin-scope lets the model pass user_id, agent_id, "
+        "thread_id and org_id, the options giving the defaults.",
+    ),
+]
+
+
 @mcp_app.callback()
 def mcp(
     ctx: typer.Context,
@@ -139,9 +154,10 @@ def mcp(
     ] = "stdio",
     host: HostOpt = None,
     port: PortOpt = None,
-    user: Annotated[str | None, typer.Option("--user", help="Default user_id of tools.")] = None,
-    agent: Annotated[str | None, typer.Option("--agent", help="Default agent_id.")] = None,
-    org: Annotated[str | None, typer.Option("--org", help="Default org_id.")] = None,
+    user: Annotated[str | None, typer.Option("--user", help="The user_id of tools.")] = None,
+    agent: Annotated[str | None, typer.Option("--agent", help="The agent_id of tools.")] = None,
+    org: Annotated[str | None, typer.Option("--org", help="The org_id of tools.")] = None,
+    pin_scope: PinOpt = True,
     api_key: Annotated[
         str | None,
         typer.Option(
@@ -151,23 +167,22 @@ def mcp(
         ),
     ] = None,
 ) -> None:
-    """Serve the MCP tools add_memory, search_memory, get_context, record_experience and
-    recall_experience.
+    """Serve the MCP tools add_memory, search_memory, list_memories, get_context,
+    update_memory, delete_memory, record_experience and recall_experience.
 
     Example (an MCP client's config): command "agentmem", args ["mcp", "--user", "alice"]
     """
-    import anyio
     import uvicorn
 
     from agentmem.cli import fail, memory_for
     from agentmem.errors import AgentMemError
     from agentmem_server import logs
-    from agentmem_server.keys import verify_key
-    from agentmem_server.mcp_tools import build_mcp, http_app
+    from agentmem_server.mcp_tools import http_app
 
     if transport not in ("stdio", "http"):
         fail(f"--transport must be stdio or http, got {transport!r}")
     defaults = {"user_id": user, "agent_id": agent, "org_id": org}
+    pin = pin_scope and any(defaults.values())
     try:
         settings = ServerSettings.load(
             **{k: v for k, v in (("host", host), ("port", port)) if v is not None}
@@ -176,22 +191,57 @@ def mcp(
         logs.configure(json_logs=settings.log_json, level=settings.log_level)
         with memory_for(ctx) as mem:
             if transport == "stdio":
-                key = None
-                if api_key is not None:
-                    key = verify_key(mem.backends.store, api_key)
-                    if key is None:
-                        fail("--api-key is unknown, malformed or revoked")
-                anyio.run(build_mcp(mem, defaults=defaults, key=key).run_stdio_async)
+                _serve_stdio(mem, defaults, pin, api_key)
             else:
                 uvicorn.run(
-                    http_app(mem, defaults=defaults, close_memory=True),
+                    http_app(mem, defaults=defaults, pin_scope=pin, close_memory=True),
                     host=settings.host,
                     port=settings.port,
                     log_config=None,
                     timeout_graceful_shutdown=int(settings.graceful_timeout_s),
                 )
     except AgentMemError as exc:
+        if transport == "stdio":
+            _refuse_initialize(f"{type(exc).__name__}: {exc}")
         fail(str(exc))
+
+
+def _serve_stdio(
+    mem: Memory, defaults: dict[str, str | None], pin: bool, api_key: str | None
+) -> None:
+    """The MCP server on stdin/stdout until the client closes it."""
+    import anyio
+
+    from agentmem.errors import PermissionDenied
+    from agentmem_server.keys import verify_key
+    from agentmem_server.mcp_tools import build_mcp
+
+    key = None
+    if api_key is not None:
+        key = verify_key(mem.backends.store, api_key)
+        if key is None:
+            raise PermissionDenied("--api-key is unknown, malformed or revoked")
+    server = build_mcp(mem, defaults=defaults, pin_scope=pin, key=key)
+    anyio.run(server.run_stdio_async)
+
+
+def _refuse_initialize(message: str) -> None:
+    """Answer an MCP client's ``initialize`` request with ``message`` as a JSON-RPC error, so
+    the client shows why the server cannot start (a held home, an unknown key) instead of a
+    bare closed connection. Nothing is read from a terminal."""
+    if sys.stdin.isatty():
+        return
+    for line in sys.stdin:
+        try:
+            request = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(request, dict) and "id" in request:
+            error = {"code": -32000, "message": message}
+            sys.stdout.write(json.dumps({"jsonrpc": "2.0", "id": request["id"], "error": error}))
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+            return
 
 
 @contextmanager
@@ -251,9 +301,11 @@ def create(
 def list_(
     ctx: typer.Context,
     org: Annotated[str | None, typer.Option("--org", help="Only this org's keys.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Every API key with its bindings (never the secret), revoked ones marked."""
-    from agentmem.cli import fail
+    """Every API key with its bindings (never the secret), revoked ones marked. Ids are never
+    shortened: `keys revoke` takes them (or any unique prefix)."""
+    from agentmem.cli import console, dump, fail, id_column
     from agentmem.errors import AgentMemError
 
     try:
@@ -261,7 +313,13 @@ def list_(
             keys = list_keys(store, org)
     except AgentMemError as exc:
         fail(str(exc))
-    table = Table("id", "name", "org", "users", "agents", "created", "revoked")
+    if as_json:
+        dump([k.model_dump(mode="json") for k in keys])
+        return
+    table = Table()
+    id_column(table)
+    for name in ("name", "org", "users", "agents", "created", "revoked"):
+        table.add_column(name)
     for k in keys:
         table.add_row(
             k.id,
@@ -272,21 +330,24 @@ def list_(
             k.created_at.strftime("%Y-%m-%d %H:%M:%S"),
             k.revoked_at.strftime("%Y-%m-%d %H:%M:%S") if k.revoked_at else "",
         )
-    Console(highlight=False).print(table)
+    console().print(table)
 
 
 @keys_app.command()
 def revoke(
     ctx: typer.Context,
-    key_id: Annotated[str, typer.Argument(metavar="KEY_ID", help="The key's id (keys list).")],
+    key_id: Annotated[
+        str, typer.Argument(metavar="KEY_ID", help="The key's id or a unique prefix (keys list).")
+    ],
 ) -> None:
     """Revoke a key: requests with it get 401 from now on."""
-    from agentmem.cli import fail
+    from agentmem.cli import fail, unique_prefix
     from agentmem.errors import AgentMemError
 
     try:
         with _store(ctx) as store:
-            key = revoke_key(store, key_id)
+            full = unique_prefix(key_id, (k.id for k in list_keys(store, None)), what="key")
+            key = revoke_key(store, full or key_id)
     except AgentMemError as exc:
         fail(str(exc))
     Console(highlight=False).print(f"revoked key {key.id} ({key.name or 'no name'})")

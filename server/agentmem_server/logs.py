@@ -37,7 +37,8 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure(*, json_logs: bool = True, level: str = "INFO") -> None:
-    """Send agentmem's and uvicorn's logs to stderr, as JSON lines when ``json_logs``."""
+    """Send every log (agentmem's, uvicorn's, the MCP SDK's and any other library's) to stderr,
+    as JSON lines when ``json_logs``."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
         JsonFormatter() if json_logs else logging.Formatter("%(levelname)s %(name)s %(message)s")
@@ -47,6 +48,11 @@ def configure(*, json_logs: bool = True, level: str = "INFO") -> None:
         logger.handlers = [handler]
         logger.setLevel(level)
         logger.propagate = False
+    # Everything else (the MCP SDK's loggers, say) reaches the root logger; with a handler
+    # there, the SDK's logging.basicConfig (rich text) does nothing.
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(level)
     # The request middleware logs each request with its id; uvicorn's own access log would
     # repeat it without one.
     logging.getLogger("uvicorn.access").disabled = True

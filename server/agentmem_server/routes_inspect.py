@@ -22,6 +22,7 @@ from agentmem.notes import Link
 from agentmem.usefulness import utilities
 from agentmem_server.auth import authorise
 from agentmem_server.deps import Key, QueryScope, State, scope_kwargs
+from agentmem_server.http_errors import CONFLICT, UNAVAILABLE
 from agentmem_server.keys import ApiKey
 from agentmem_server.routes_tiers import _require
 from agentmem_server.schemas import JobInfo
@@ -47,7 +48,7 @@ def readable(key: ApiKey) -> Scope | ScopeSet:
 
 
 @router.get("/whoami", summary="The calling API key")
-def whoami(key: Key) -> KeyInfo:
+def get_whoami(key: Key) -> KeyInfo:
     """The key's id, name, org and the users and agents it is bound to (never its secret)."""
     return KeyInfo(
         key_id=key.id,
@@ -65,13 +66,13 @@ def list_scopes(key: Key, app: State) -> list[ScopeSummary]:
 
 
 @router.get("/memories/{memory_id}/links", summary="Links of a memory")
-def memory_links(memory_id: str, scope: QueryScope, app: State) -> list[Link]:
+def get_memory_links(memory_id: str, scope: QueryScope, app: State) -> list[Link]:
     """The memory's typed links (out and in), with who made each and why."""
     return app.memory.links(memory_id, **scope_kwargs(scope))
 
 
 @router.get("/memories/{memory_id}/utility", summary="Learned utility of a memory")
-def memory_utility(memory_id: str, scope: QueryScope, app: State) -> UtilityInfo:
+def get_memory_utility(memory_id: str, scope: QueryScope, app: State) -> UtilityInfo:
     """How useful feedback says the memory was (None until a reward reached it)."""
     app.memory.get(memory_id, **scope_kwargs(scope))  # 404 outside the scope
     found = utilities(app.memory, [memory_id], scope).get(memory_id)
@@ -80,7 +81,7 @@ def memory_utility(memory_id: str, scope: QueryScope, app: State) -> UtilityInfo
     return UtilityInfo(memory_id=memory_id, utility=found.utility, count=found.count)
 
 
-@router.post("/memories/{memory_id}/invalidate", summary="Invalidate a memory")
+@router.post("/memories/{memory_id}/invalidate", summary="Invalidate a memory", responses=CONFLICT)
 def invalidate_memory(
     memory_id: str, body: InvalidateRequest, key: Key, app: State
 ) -> MemoryRecord:
@@ -91,7 +92,7 @@ def invalidate_memory(
 
 
 @router.get("/search/ranking", tags=["memories"], summary="How search ranks")
-def ranking(key: Key, app: State) -> RankingInfo:
+def explain_ranking(key: Key, app: State) -> RankingInfo:
     """The fusion settings that turn each hit's channel ranks into its score."""
     del key  # any valid key may read the server's ranking settings
     settings = app.memory.settings
@@ -106,8 +107,8 @@ def ranking(key: Key, app: State) -> RankingInfo:
     )
 
 
-@router.post("/forget", summary="Forget memories everywhere")
-def forget(body: ForgetRequest, key: Key, app: State) -> ForgetReport:
+@router.post("/forget", summary="Forget memories everywhere", responses=CONFLICT)
+def forget_memories(body: ForgetRequest, key: Key, app: State) -> ForgetReport:
     """Forget ``ids`` (or with ``whole_scope`` every memory of the scope) and all derived
     from them: store, indexes, graph, quarantine, buffers; adapters trained on them are
     tainted. Returns the report (ids and counts, never the forgotten text)."""
@@ -121,7 +122,7 @@ def forget(body: ForgetRequest, key: Key, app: State) -> ForgetReport:
 
 
 @router.get("/forget/reports", summary="Forget reports of a scope")
-def forget_reports(
+def list_forget_reports(
     scope: QueryScope, app: State, limit: Annotated[int, Query(ge=1, le=1000)] = 20
 ) -> list[ForgetReport]:
     """The forgets asked for within the scope, newest first: what each removed (ids and
@@ -131,29 +132,33 @@ def forget_reports(
 
 
 @router.get("/quarantine", tags=["quarantine"], summary="Held writes of a scope")
-def quarantine_list(
+def list_quarantine(
     scope: QueryScope, app: State, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> list[MemoryRecord]:
     """Memories from untrusted sources (or flagged as prompt injection) awaiting review."""
     return app.memory.quarantine.list(scope, limit=limit)
 
 
-@router.post("/quarantine/approve", tags=["quarantine"], summary="Release held writes")
-def quarantine_approve(body: QuarantineDecision, key: Key, app: State) -> list[MemoryRecord]:
+@router.post(
+    "/quarantine/approve", tags=["quarantine"], summary="Release held writes", responses=CONFLICT
+)
+def approve_quarantined(body: QuarantineDecision, key: Key, app: State) -> list[MemoryRecord]:
     """Store held memories as trusted writes (indexed, in the graph, consolidated)."""
     scope = authorise(key, **body.scope_kwargs())
     return app.memory.quarantine.approve(body.ids, scope)
 
 
-@router.post("/quarantine/reject", tags=["quarantine"], summary="Drop held writes")
-def quarantine_reject(body: QuarantineDecision, key: Key, app: State) -> Rejected:
+@router.post(
+    "/quarantine/reject", tags=["quarantine"], summary="Drop held writes", responses=CONFLICT
+)
+def reject_quarantined(body: QuarantineDecision, key: Key, app: State) -> Rejected:
     """Drop held memories; they were never stored, indexed or trained on."""
     scope = authorise(key, **body.scope_kwargs())
     return Rejected(rejected=app.memory.quarantine.reject(body.ids, scope))
 
 
 @router.get("/procedures", tags=["experiences"], summary="Procedures of a scope")
-def procedures(
+def list_procedures(
     scope: QueryScope,
     app: State,
     task_family: Annotated[str | None, Query(max_length=256)] = None,
@@ -169,8 +174,13 @@ def procedures(
     )
 
 
-@router.get("/consolidation/runs", tags=["consolidation"], summary="Ledger of a scope")
-def consolidation_runs(
+@router.get(
+    "/consolidation/runs",
+    tags=["consolidation"],
+    summary="Ledger of a scope",
+    responses=UNAVAILABLE,
+)
+def list_consolidation_runs(
     scope: QueryScope, app: State, limit: Annotated[int, Query(ge=1, le=1000)] = 200
 ) -> list[JobInfo]:
     """The scope's consolidation ledger rows (run, stage, status, counts, note), newest first."""

@@ -13,6 +13,7 @@ from agentmem.errors import InvalidFilter, InvalidText
 from agentmem.models import HistoryEntry, MemoryKind, MemoryRecord, SearchHit
 from agentmem_server.auth import authorise
 from agentmem_server.deps import Key, QueryScope, State, scope_kwargs
+from agentmem_server.http_errors import CONFLICT
 from agentmem_server.schemas import (
     AddBatch,
     AddMemory,
@@ -37,7 +38,7 @@ IdempotencyKey = Annotated[
 ]
 
 
-@router.post("/memories", status_code=201, summary="Add one memory")
+@router.post("/memories", status_code=201, summary="Add one memory", responses=CONFLICT)
 def add_memory(
     body: AddMemory, key: Key, app: State, idempotency_key: IdempotencyKey = None
 ) -> MemoryRecord:
@@ -64,8 +65,8 @@ def add_memory(
     )
 
 
-@router.post("/memories/batch", status_code=201, summary="Add many memories")
-def add_batch(
+@router.post("/memories/batch", status_code=201, summary="Add many memories", responses=CONFLICT)
+def add_memories(
     body: AddBatch, key: Key, app: State, idempotency_key: IdempotencyKey = None
 ) -> list[MemoryRecord]:
     """Store many memories in one transaction: one bad item rejects the whole batch. Send an
@@ -134,7 +135,7 @@ def get_memory(memory_id: str, scope: QueryScope, app: State) -> MemoryRecord:
     return app.memory.get(memory_id, **scope_kwargs(scope))
 
 
-@router.patch("/memories/{memory_id}", summary="Update a memory")
+@router.patch("/memories/{memory_id}", summary="Update a memory", responses=CONFLICT)
 def update_memory(memory_id: str, body: UpdateMemory, key: Key, app: State) -> MemoryRecord:
     """Write a new version (text, metadata or importance); the old one stays in its history."""
     scope = authorise(key, **body.scope_kwargs())
@@ -147,7 +148,9 @@ def update_memory(memory_id: str, body: UpdateMemory, key: Key, app: State) -> M
     )
 
 
-@router.delete("/memories/{memory_id}", status_code=204, summary="Delete a memory")
+@router.delete(
+    "/memories/{memory_id}", status_code=204, summary="Delete a memory", responses=CONFLICT
+)
 def delete_memory(memory_id: str, scope: QueryScope, app: State) -> Response:
     """Delete a memory from the store and the index; its history keeps a DELETE entry."""
     app.memory.delete(memory_id, **scope_kwargs(scope))
@@ -155,7 +158,7 @@ def delete_memory(memory_id: str, scope: QueryScope, app: State) -> Response:
 
 
 @router.get("/memories/{memory_id}/history", summary="History of a memory")
-def memory_history(memory_id: str, scope: QueryScope, app: State) -> list[HistoryEntry]:
+def get_memory_history(memory_id: str, scope: QueryScope, app: State) -> list[HistoryEntry]:
     """Every change to a memory, oldest first (kept after deletion)."""
     return app.memory.history(memory_id, **scope_kwargs(scope))
 
@@ -180,7 +183,7 @@ def search_memories(body: SearchRequest, key: Key, app: State) -> list[SearchHit
 
 
 @router.post("/context", tags=["context"], summary="Prompt-ready context")
-def context(body: ContextRequest, key: Key, app: State) -> Context:
+def get_context(body: ContextRequest, key: Key, app: State) -> Context:
     """A block of the most relevant memories that never exceeds ``max_tokens``."""
     scope = authorise(key, **body.scope_kwargs())
     return app.memory.context(

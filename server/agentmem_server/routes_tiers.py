@@ -16,16 +16,17 @@ from agentmem.models import Scope
 from agentmem.parametric import scope_key
 from agentmem_server.auth import authorise, may_read
 from agentmem_server.deps import Key, QueryScope, State, scope_kwargs
+from agentmem_server.http_errors import CONFLICT, UNAVAILABLE
 from agentmem_server.schemas import (
     AdapterInfo,
     AppendTurn,
     ConsolidationRequest,
     FlushRequest,
-    JobInfo,
     PromoteRequest,
     PromotionInfo,
     RecallExperience,
     RecordExperience,
+    RunStatus,
     RunSummary,
 )
 
@@ -41,8 +42,14 @@ def _thread(scope: Scope) -> Scope:
 # buffers ------------------------------------------------------------------------------------
 
 
-@router.post("/buffers/append", tags=["buffers"], status_code=201, summary="Append a turn")
-def buffer_append(body: AppendTurn, key: Key, app: State) -> Turn:
+@router.post(
+    "/buffers/append",
+    tags=["buffers"],
+    status_code=201,
+    summary="Append a turn",
+    responses=CONFLICT,
+)
+def append_turn(body: AppendTurn, key: Key, app: State) -> Turn:
     """Append one turn to a thread's live buffer (flushed into episodic memory past its
     token budget or on a topic shift)."""
     scope = _thread(authorise(key, **body.scope_kwargs()))
@@ -50,7 +57,7 @@ def buffer_append(body: AppendTurn, key: Key, app: State) -> Turn:
 
 
 @router.get("/buffers/window", tags=["buffers"], summary="Recent turns of a thread")
-def buffer_window(
+def get_buffer_window(
     scope: QueryScope,
     app: State,
     max_tokens: Annotated[int | None, Query(ge=1, le=1_000_000)] = None,
@@ -59,8 +66,10 @@ def buffer_window(
     return app.memory.buffer(**scope_kwargs(_thread(scope))).window(max_tokens)
 
 
-@router.post("/buffers/flush", tags=["buffers"], summary="Flush a thread's buffer")
-def buffer_flush(body: FlushRequest, key: Key, app: State) -> Flush | None:
+@router.post(
+    "/buffers/flush", tags=["buffers"], summary="Flush a thread's buffer", responses=CONFLICT
+)
+def flush_buffer(body: FlushRequest, key: Key, app: State) -> Flush | None:
     """Store every turn of the buffer as one episode now (null when it was empty)."""
     scope = _thread(authorise(key, **body.scope_kwargs()))
     return app.memory.buffer(**scope_kwargs(scope)).flush()
@@ -69,7 +78,13 @@ def buffer_flush(body: FlushRequest, key: Key, app: State) -> Flush | None:
 # experiences --------------------------------------------------------------------------------
 
 
-@router.post("/experiences", tags=["experiences"], status_code=201, summary="Record experience")
+@router.post(
+    "/experiences",
+    tags=["experiences"],
+    status_code=201,
+    summary="Record experience",
+    responses=CONFLICT,
+)
 def record_experience(body: RecordExperience, key: Key, app: State) -> ExperienceResult:
     """Store an attempt at a task, reflect on it and distil procedures from it."""
     scope = authorise(key, **body.scope_kwargs())
@@ -104,7 +119,7 @@ Entity = Annotated[str, Query(min_length=1, max_length=500, description="name, a
 
 
 @router.get("/graph/neighbors", tags=["graph"], summary="Neighbours of an entity")
-def graph_neighbors(
+def get_neighbors(
     entity: Entity,
     scope: QueryScope,
     app: State,
@@ -116,7 +131,7 @@ def graph_neighbors(
 
 
 @router.get("/graph/timeline", tags=["graph"], summary="Timeline of an entity")
-def graph_timeline(
+def get_timeline(
     entity: Entity,
     scope: QueryScope,
     app: State,
@@ -136,7 +151,7 @@ _MEDIA = {"json": "application/json", "graphml": "application/xml", "html": "tex
     response_class=Response,
     responses={200: {"content": {m: {} for m in _MEDIA.values()}}},
 )
-def graph_export(
+def export_graph(
     scope: QueryScope,
     app: State,
     format: Literal["json", "graphml", "html"] = "json",
@@ -159,12 +174,16 @@ def _require(module: str, extra: str) -> None:
 
 
 @router.post(
-    "/consolidation/runs", tags=["consolidation"], status_code=202, summary="Start consolidation"
+    "/consolidation/runs",
+    tags=["consolidation"],
+    status_code=202,
+    summary="Start consolidation",
+    responses=UNAVAILABLE,
 )
 def start_consolidation(body: ConsolidationRequest, key: Key, app: State) -> RunSummary:
     """Start the consolidation pipeline for the scope: on the Celery workers when a broker is
     configured, else in the server's background worker; poll
-    ``GET /v1/consolidation/runs/{run_id}`` for its ledger rows."""
+    ``GET /v1/consolidation/runs/{run_id}`` for its status."""
     _require("agentmem_consolidation", "consolidation")
     from agentmem_consolidation import ledger
     from agentmem_consolidation.pipeline import consolidation_scope
@@ -181,10 +200,16 @@ def start_consolidation(body: ConsolidationRequest, key: Key, app: State) -> Run
     )
 
 
-@router.get("/consolidation/runs/{run_id}", tags=["consolidation"], summary="Run status")
-def consolidation_status(run_id: str, key: Key, app: State) -> list[JobInfo]:
-    """The ledger rows of a run (stage, status, counts, duration, error), newest first; 404
-    when the run is unknown or outside what the key may read."""
+@router.get(
+    "/consolidation/runs/{run_id}",
+    tags=["consolidation"],
+    summary="Run status",
+    responses=UNAVAILABLE,
+)
+def get_consolidation_run(run_id: str, key: Key, app: State) -> RunStatus:
+    """Where a run stands: ``queued`` until a worker takes it, then ``running`` and finally
+    ``done``, ``failed`` or ``skipped``, with each stage's status, counts and ISO-8601 times;
+    404 when the run is unknown or outside what the key may read."""
     _require("agentmem_consolidation", "consolidation")
     from agentmem_consolidation import ledger
 
@@ -196,7 +221,7 @@ def consolidation_status(run_id: str, key: Key, app: State) -> list[JobInfo]:
     )
     if not visible:
         raise NotFound(f"no consolidation run {run_id!r} visible to this API key")
-    return [JobInfo.of(r) for r in rows]
+    return RunStatus.of(run_id, rows, ledger.RUN_STAGE)
 
 
 # adapters -----------------------------------------------------------------------------------
@@ -216,7 +241,7 @@ def _adapter_info(version: Any) -> AdapterInfo:
     )
 
 
-@router.get("/adapters", tags=["adapters"], summary="Adapters of a scope")
+@router.get("/adapters", tags=["adapters"], summary="Adapters of a scope", responses=UNAVAILABLE)
 def list_adapters(scope: QueryScope, app: State) -> list[AdapterInfo]:
     """The registered adapter versions of the scope (empty when none was trained)."""
     _require("agentmem_gpu", "gpu")
@@ -226,7 +251,9 @@ def list_adapters(scope: QueryScope, app: State) -> list[AdapterInfo]:
     return [_adapter_info(v) for v in registry.list(scope_key(scope))]
 
 
-@router.post("/adapters/promote", tags=["adapters"], summary="Promote an adapter")
+@router.post(
+    "/adapters/promote", tags=["adapters"], summary="Promote an adapter", responses=UNAVAILABLE
+)
 def promote_adapter(body: PromoteRequest, key: Key, app: State) -> PromotionInfo:
     """Make a version current if its held-out score beats the current one's (or ``force``)."""
     _require("agentmem_gpu", "gpu")

@@ -8,7 +8,7 @@ keyword arguments of the matching :class:`~agentmem.Memory` method, with the sco
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -231,23 +231,31 @@ class RunSummary(BaseModel):
     stages: list[StageSummary]
 
 
+def _utc(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
+
+
 class JobInfo(BaseModel):
-    """One ledger row of a consolidation run."""
+    """One ledger row of a consolidation run: one stage (or ``run``, the row summing up the
+    whole run), with ISO-8601 times."""
 
     run_id: str
     stage: str
     scope: str
-    status: str
+    status: str = Field(description="running, done, failed, retrying or skipped")
     count_in: int
     count_out: int
-    started_at: float
+    started_at: datetime
+    finished_at: datetime | None = Field(default=None, description="null while running")
     duration_s: float
+    attempt: int = 1
     error: str | None = None
     note: str = ""
 
     @classmethod
     def of(cls, row: JobRow) -> JobInfo:
         """The ledger row as the API shows it."""
+        running = row.status in ("running", "retrying")
         return cls(
             run_id=row.run_id,
             stage=row.stage,
@@ -255,10 +263,47 @@ class JobInfo(BaseModel):
             status=row.status,
             count_in=row.count_in,
             count_out=row.count_out,
-            started_at=row.started_at,
+            started_at=_utc(row.started_at),
+            finished_at=None if running else _utc(row.started_at + row.duration_s),
             duration_s=row.duration_s,
+            attempt=row.attempt,
             error=row.error,
             note=row.note,
+        )
+
+
+class RunStatus(BaseModel):
+    """Where a consolidation run stands: its status, and each stage that has started."""
+
+    run_id: str
+    status: Literal["queued", "running", "retrying", "done", "failed", "skipped"] = Field(
+        description="queued until a worker takes the run; then the status of its summary row"
+    )
+    scope: str | None = Field(default=None, description="the scope key; null while queued")
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    duration_s: float | None = None
+    error: str | None = None
+    stages: list[JobInfo] = Field(description="the stages run so far, in the order they started")
+
+    @classmethod
+    def of(cls, run_id: str, rows: list[JobRow], summary_stage: str) -> RunStatus:
+        """The status of ``run_id`` from its ledger rows (none yet: queued)."""
+        infos = sorted((JobInfo.of(r) for r in rows), key=lambda i: (i.started_at, i.stage))
+        summary = next((i for i in infos if i.stage == summary_stage), None)
+        stages = [i for i in infos if i.stage != summary_stage]
+        if summary is None:
+            status = "running" if stages else "queued"
+            return cls(run_id=run_id, status=status, stages=stages)  # type: ignore[arg-type]
+        return cls(
+            run_id=run_id,
+            status=summary.status,  # type: ignore[arg-type]
+            scope=summary.scope,
+            started_at=summary.started_at,
+            finished_at=summary.finished_at,
+            duration_s=None if summary.finished_at is None else summary.duration_s,
+            error=summary.error,
+            stages=stages,
         )
 
 

@@ -37,13 +37,20 @@ def module_redis() -> Iterator[tuple[str, str]]:
 @pytest.fixture(scope="module")
 def rabbitmq_url() -> str:
     """The test RabbitMQ (``AGENTMEM_TEST_RABBITMQ_URL``), its ``consolidation`` queue purged
-    of anything an earlier, interrupted run left; skips (fails in CI) without it."""
+    of anything an earlier, interrupted run left and its ``gpu`` queue declared afresh (as the
+    app declares it now: an older one was bound under the ``consolidation`` routing key);
+    skips (fails in CI) without it."""
     from kombu import Connection, Queue
+
+    from agentmem_consolidation.app import CONSOLIDATION_QUEUE, EXCHANGE, GPU_QUEUE
 
     parts = urlsplit(RABBITMQ_URL)
     require_service("rabbitmq", parts.hostname or "127.0.0.1", parts.port or 5672)
     with Connection(RABBITMQ_URL) as conn:
-        queue = Queue("consolidation")(conn.default_channel)  # as Celery declares it
+        channel = conn.default_channel
+        queue = Queue(CONSOLIDATION_QUEUE, EXCHANGE, routing_key=CONSOLIDATION_QUEUE)(channel)
         queue.declare()
         queue.purge()
+        Queue(GPU_QUEUE)(channel).delete()
+        Queue(GPU_QUEUE, EXCHANGE, routing_key=GPU_QUEUE)(channel).declare()
     return RABBITMQ_URL

@@ -123,8 +123,9 @@ def test_worker_killed_mid_stage_resumes_without_duplicates(
     workers.wait(
         lambda: cluster.run_status(user, run_id) == "done",
         # kombu restores the killed worker's unacked message under a mutex that, if the kill
-        # landed while it was held, only expires after unacked_mutex_expire (300 s by default)
-        360,
+        # landed while it was held, expires after unacked_mutex_expire (5 s here, from
+        # consolidation.unacked_mutex_expire_s; kombu's own default is 300 s)
+        90,
         cluster.log,
         "the run to finish after the restart",
     )

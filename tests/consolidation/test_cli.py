@@ -3,6 +3,7 @@ CliRunner on the ``agentmem`` app, with the plugin commands the entry points add
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -67,11 +68,14 @@ def test_consolidate_now_one_user_then_jobs(home: Path, embedder: Embedder) -> N
 
     rows = _table(ok(home, "jobs").output)
     assert {r[2] for r in rows} == {"run", *agentmem_consolidation.STAGES}
-    assert {(r[0], r[1], r[3]) for r in rows} == {(run_row.run_id[:8], "user_id=alice", "done")}
+    # Piped, the table shows whole run ids (a terminal shows their first 8 characters).
+    assert {(r[0], r[1], r[3]) for r in rows} == {(run_row.run_id, "user_id=alice", "done")}
     extract = next(r for r in rows if r[2] == "extract")
     assert extract[4] == "2" and int(extract[5]) >= 1  # in: 2 episodes; out: facts written
     assert len(_table(ok(home, "jobs", "--limit", "3").output)) == 3
     assert _table(ok(home, "jobs", "--user", "bob").output) == []
+    as_json = json.loads(ok(home, "jobs", "--json").output)
+    assert {r["run_id"] for r in as_json} == {run_row.run_id} and len(as_json) == len(rows)
 
 
 def test_consolidate_now_every_active_scope(home: Path, embedder: Embedder) -> None:

@@ -10,7 +10,7 @@ import agentmem_consolidation
 from agentmem import Scope, Settings
 from agentmem.embedders import Embedder
 from agentmem_consolidation import run_inline
-from agentmem_consolidation.app import create_app
+from agentmem_consolidation.app import GPU_QUEUE, create_app
 from agentmem_consolidation.locks import StoreScopeLock, scope_lock
 from agentmem_consolidation.tasks import consolidate
 from tests.consolidation import workers
@@ -42,6 +42,11 @@ def test_pipeline_on_a_rabbitmq_worker(
     assert sorted((s, st) for r, s, st, _, _ in rows if r == run_id) == sorted(
         (s, "done") for s in ("run", *agentmem_consolidation.STAGES)
     )
+    # The gpu queue has its own routing key: no stage message was copied into it.
+    with client.connection_for_write() as conn:
+        gpu = client.amqp.queues[GPU_QUEUE](conn.default_channel)
+        _, waiting, _ = gpu.queue_declare(passive=True)
+    assert waiting == 0
     with workers.open_home(home, embedder) as mem:
         lock = scope_lock(
             mem,

@@ -60,6 +60,8 @@ def env_for(home: Path, broker: str, **extra: str) -> dict[str, str]:
         "AGENTMEM_HOME": str(home),
         "AGENTMEM_CONSOLIDATION__BROKER_URL": broker,
         "AGENTMEM_CONSOLIDATION__VISIBILITY_TIMEOUT_S": "2",
+        # a worker killed while it held kombu's restore mutex holds up redelivery this long
+        "AGENTMEM_CONSOLIDATION__UNACKED_MUTEX_EXPIRE_S": "5",
         "AGENTMEM_CONSOLIDATION__RETRY_BACKOFF_S": "0.2",
         "AGENTMEM_CONSOLIDATION__ADAPTER_MIN_NEW_EPISODES": "none",
         "AGENTMEM_EMBED_PRECISION": "fp32",

@@ -17,8 +17,13 @@ from agentmem.errors import InvalidSettings
 from agentmem.models import Scope
 from agentmem.parametric import RecallModel, RecallSource, scope_key
 from agentmem_gpu.config import METADATA_FILE, RECALL_KIND, AdapterMetadata, RecallAdapterConfig
-from agentmem_gpu.recall import RecallAdapter, RecallLM, evaluate_answers, train_recall_adapter
-from agentmem_gpu.recall_data import (
+from agentmem_gpu.recall_adapter import (
+    RecallAdapter,
+    RecallLM,
+    evaluate_answers,
+    train_recall_adapter,
+)
+from agentmem_gpu.recall_adapter_data import (
     HELD_OUT_TEMPLATES,
     RecallSet,
     RecallSetConfig,
@@ -28,8 +33,9 @@ from agentmem_gpu.recall_data import (
     third_person,
     token_f1,
 )
-from agentmem_gpu.recall_pipeline import train_scope_recall_adapter
+from agentmem_gpu.recall_adapter_pipeline import train_scope_recall_adapter
 from agentmem_gpu.registry import AdapterRegistry
+from agentmem_gpu.training import CHECKPOINT_FILE
 from tests.gpu._tiny import TURNS, TinyEmbedder, scope_records
 from tests.gpu._tiny_lm import build_tiny_lm_for
 
@@ -146,6 +152,33 @@ def test_trained_adapter_answers_training_questions_better_than_base(  # type: i
         base = evaluate_answers(lm, pairs, max_new_tokens=4, gate_threshold=-0.5)
     tuned = evaluate_answers(lm, pairs, max_new_tokens=4, gate_threshold=-0.5)
     assert tuned["f1"] > base["f1"]
+
+
+def test_a_stopped_run_resumes_from_its_checkpoint(
+    recallset: RecallSet, tiny_lm: Path, tmp_path: Path
+) -> None:
+    """A run cut at step 20 (its budget, or a kill after its last checkpoint) continues from
+    step 20 with resume=True: same schedule, same batches, the steps before are not redone."""
+    out = tmp_path / "adapter"
+    first = train_recall_adapter(
+        recallset, out, tiny_lm, fast_recall_config(max_steps=20, eval_interval=10)
+    )
+    assert first.metrics["steps"] == 20 and (out / CHECKPOINT_FILE).is_file()
+    # resumed with a larger step limit (a budget a resumed run may change)
+    config = fast_recall_config(max_steps=40, eval_interval=10)
+    resumed = train_recall_adapter(recallset, out, tiny_lm, config, resume=True)
+    assert [h["step"] for h in resumed.history] == [0, 10, 20, 30, 40]
+    assert resumed.metrics["steps"] == 40
+    assert resumed.metrics["base_exact_match"] == first.metrics["base_exact_match"]
+    assert resumed.loss_start == first.loss_start  # the first step's loss came from the checkpoint
+    with pytest.raises(InvalidSettings, match="another train set"):
+        train_recall_adapter(
+            recallset,
+            out,
+            tiny_lm,
+            fast_recall_config(max_steps=40, eval_interval=10, seed=1),
+            resume=True,
+        )
 
 
 def test_base_model_must_be_a_local_directory(recallset: RecallSet, tmp_path: Path) -> None:

@@ -17,6 +17,9 @@ from agentmem import Memory, MemoryRecord, Settings, cli
 from agentmem.embedders import Embedder
 
 COMMANDS = [
+    "update",
+    "invalidate",
+    "links",
     "add",
     "search",
     "get",

@@ -60,4 +60,14 @@ def test_a_run_goes_to_the_broker_when_one_is_configured(
             queued = redis.Redis.from_url(redis_url).lrange(prefix + "consolidation", 0, -1)
             assert any(run_id.encode() in message for message in queued)
             status = client.get(f"/v1/consolidation/runs/{run_id}", headers=bearer(token))
-            assert status.status_code == 200 and status.json() == []
+            assert status.status_code == 200, status.text
+            assert status.json() == {
+                "run_id": run_id,
+                "status": "queued",
+                "scope": None,
+                "started_at": None,
+                "finished_at": None,
+                "duration_s": None,
+                "error": None,
+                "stages": [],
+            }

@@ -1,24 +1,42 @@
-"""An MCP client session (the official SDK's Client) calling every agentmem tool."""
+"""An MCP client session (the official SDK's Client) calling every agentmem tool: in process,
+over streamable HTTP, and over stdio against ``agentmem mcp`` as an MCP client starts it."""
 
 from __future__ import annotations
 
 import json
+import os
 import socket
+import sys
 import threading
 import time
+from pathlib import Path
+from typing import Any
 
 import anyio
 import httpx
 import httpx2
+import pytest
 import uvicorn
 from mcp.client.client import Client
+from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
-from agentmem import Memory
+from agentmem import Memory, __version__
+from agentmem.errors import InvalidScope
 from agentmem_server import build_mcp, create_key
 from agentmem_server.mcp_tools import http_app
 
-TOOLS = {"add_memory", "search_memory", "get_context", "record_experience", "recall_experience"}
+TOOLS = {
+    "add_memory",
+    "search_memory",
+    "list_memories",
+    "get_context",
+    "update_memory",
+    "delete_memory",
+    "record_experience",
+    "recall_experience",
+}
+SCOPE = {"org_id", "user_id", "agent_id", "thread_id"}
 
 
 def _payload(result: object) -> object:
@@ -144,3 +162,139 @@ def test_mcp_writes_go_through_the_trust_pipeline(server_mem: Memory) -> None:
             assert "prompt_injection" in stored.provenance["flags"]
 
     anyio.run(session)
+
+
+def test_tools_describe_their_parameters_and_effects(server_mem: Memory) -> None:
+    server = build_mcp(server_mem, defaults={"user_id": "mcp-schema"})
+
+    async def session() -> None:
+        async with Client(server) as client:
+            assert client.server_info is not None
+            assert client.server_info.name == "agentmem"
+            assert client.server_info.version == __version__
+            tools = {t.name: t for t in (await client.list_tools()).tools}
+            for tool in tools.values():
+                assert tool.description and tool.annotations is not None, tool.name
+                assert tool.annotations.open_world_hint is False
+                assert tool.input_schema.get("additionalProperties") is False
+                for name, prop in tool.input_schema["properties"].items():
+                    assert prop.get("description"), (tool.name, name)
+            reads = {"search_memory", "list_memories", "get_context", "recall_experience"}
+            for name in reads:
+                assert tools[name].annotations.read_only_hint is True  # type: ignore[union-attr]
+            delete = tools["delete_memory"].annotations
+            assert delete is not None and delete.destructive_hint and delete.idempotent_hint
+            add = tools["add_memory"].annotations
+            assert add is not None and add.read_only_hint is False and not add.destructive_hint
+            defs = tools["add_memory"].input_schema["$defs"]
+            kinds = ["episodic", "semantic", "procedural", "experience"]
+            assert defs["MemoryKind"]["enum"] == kinds
+            outcome = tools["record_experience"].input_schema["$defs"]["Outcome"]
+            assert outcome["enum"] == ["success", "failure", "partial"]
+            k = tools["search_memory"].input_schema["properties"]["k"]
+            assert (k["minimum"], k["maximum"]) == (1, 50)
+            too_many = await client.call_tool("search_memory", {"query": "x", "k": 1000})
+            assert too_many.is_error
+            typo = await client.call_tool("search_memory", {"query": "x", "usr_id": "a"})
+            assert typo.is_error and "usr_id" in typo.content[0].text  # type: ignore[union-attr]
+            bad_kind = await client.call_tool("add_memory", {"text": "x", "kind": "gossip"})
+            assert bad_kind.is_error
+
+    anyio.run(session)
+
+
+def test_an_agent_lists_corrects_and_deletes_what_it_remembers(server_mem: Memory) -> None:
+    server = build_mcp(server_mem, defaults={"user_id": "mcp-fix"})
+
+    async def session() -> None:
+        async with Client(server) as client:
+            added = _payload(await client.call_tool("add_memory", {"text": "Omar lives in Oslo"}))
+            assert isinstance(added, dict)
+            listed = _payload(await client.call_tool("list_memories", {"limit": 10}))
+            assert isinstance(listed, list) and [m["id"] for m in listed] == [added["id"]]
+            fixed = _payload(
+                await client.call_tool(
+                    "update_memory", {"memory_id": added["id"], "text": "Omar lives in Bergen"}
+                )
+            )
+            assert isinstance(fixed, dict) and fixed["version"] == 2
+            assert server_mem.get(added["id"]).text == "Omar lives in Bergen"
+            gone = _payload(await client.call_tool("delete_memory", {"memory_id": added["id"]}))
+            assert gone == {"id": added["id"], "deleted": True}
+            assert _payload(await client.call_tool("list_memories", {})) == []
+            again = await client.call_tool("delete_memory", {"memory_id": added["id"]})
+            assert again.is_error and "NotFound" in again.content[0].text  # type: ignore[union-attr]
+
+    anyio.run(session)
+
+
+def test_a_pinned_scope_is_not_the_models_to_choose(server_mem: Memory) -> None:
+    server = build_mcp(server_mem, defaults={"user_id": "mcp-pinned"}, pin_scope=True)
+
+    async def session() -> None:
+        async with Client(server) as client:
+            for tool in (await client.list_tools()).tools:
+                assert not SCOPE & set(tool.input_schema["properties"]), tool.name
+                assert "user_id=mcp-pinned" in (tool.description or "")
+            other = await client.call_tool("add_memory", {"text": "x", "user_id": "mallory"})
+            assert other.is_error and "user_id" in other.content[0].text  # type: ignore[union-attr]
+            added = _payload(await client.call_tool("add_memory", {"text": "Pia rows"}))
+            assert isinstance(added, dict) and added["scope"] == "user_id=mcp-pinned"
+        assert server_mem.list(user_id="mallory") == []
+
+    anyio.run(session)
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    """The errors inside exception groups, with the ones they were raised while handling."""
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
+    return [exc, *(_leaves(exc.__context__) if exc.__context__ is not None else [])]
+
+
+def _stdio(home: Path, errlog: Any, *args: str) -> Any:
+    """``python -m agentmem --home HOME mcp ARGS`` as an MCP client starts it."""
+    env = {**os.environ, "AGENTMEM_HOME": str(home), "PYTHONPATH": os.pathsep.join(sys.path)}
+    params = StdioServerParameters(
+        command=sys.executable, args=["-m", "agentmem", "--home", str(home), "mcp", *args], env=env
+    )
+    return stdio_client(params, errlog=errlog)
+
+
+@pytest.mark.timeout(300)
+def test_stdio_server_pins_logs_json_and_names_a_held_home(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    errors = tmp_path / "stderr.log"
+
+    async def session() -> None:
+        with errors.open("w") as errlog:
+            async with Client(_stdio(home, errlog, "--user", "alice")) as first:
+                assert first.server_info is not None
+                assert first.server_info.version == __version__
+                tools = (await first.list_tools()).tools
+                assert {t.name for t in tools} == TOOLS
+                assert all(not SCOPE & set(t.input_schema["properties"]) for t in tools)
+                bob = await first.call_tool("add_memory", {"text": "x", "user_id": "bob"})
+                assert bob.is_error
+                added = _payload(await first.call_tool("add_memory", {"text": "Alice sails"}))
+                assert isinstance(added, dict) and added["scope"] == "user_id=alice"
+                # A second client on the same embedded home is told why it cannot start.
+                try:
+                    async with Client(_stdio(home, errlog, "--user", "alice")):
+                        pytest.fail("a second server opened the same embedded home")
+                except Exception as exc:  # the SDK wraps the refusal in exception groups
+                    refused = " ".join(str(e) for e in _leaves(exc))
+                assert "HomeLocked" in refused and "AGENTMEM_HOME" in refused, refused
+
+    anyio.run(session)
+    lines = [line for line in errors.read_text().splitlines() if line.strip()]
+    logged = [line for line in lines if not line.startswith("error: ")]
+    assert logged, "the server logged nothing"
+    for line in logged:
+        entry = json.loads(line)
+        assert {"time", "level", "logger", "message"} <= set(entry)
+
+
+def test_pinning_needs_a_scope(server_mem: Memory) -> None:
+    with pytest.raises(InvalidScope, match="pin_scope needs a scope"):
+        build_mcp(server_mem, defaults={"user_id": None}, pin_scope=True)

@@ -260,3 +260,24 @@ def test_another_users_key_sees_none_of_it(page: Page, site: Site) -> None:
     open_tab(page, "memories")
     page.wait_for_selector("#memory-count:has-text('0 memories')")
     assert "bees" not in page.locator("body").inner_text()
+
+
+def test_api_docs_render_with_no_network_beyond_the_server(page: Page, site: Site) -> None:
+    """/docs (Swagger UI) and /redoc load every asset from the server itself."""
+    elsewhere: list[str] = []
+
+    def only_the_server(route: Any) -> None:
+        if route.request.url.startswith(site.url):
+            route.continue_()
+        else:
+            elsewhere.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_the_server)
+    page.goto(f"{site.url}/docs")
+    page.wait_for_selector("#swagger-ui .info .title:has-text('agentmem')")
+    page.wait_for_selector("#operations-memories-addMemory")
+    page.goto(f"{site.url}/redoc")
+    page.wait_for_selector("h1:has-text('agentmem')")
+    page.wait_for_selector("[data-section-id='operation/addMemory']", state="attached")
+    assert elsewhere == []

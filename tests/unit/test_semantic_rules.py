@@ -25,8 +25,10 @@ from agentmem.semantic import (
     render_messages,
 )
 from agentmem.semantic.decide import record_slot
+from agentmem.semantic.entities import entities_in, leading_subject
 from agentmem.semantic.extractor import InferMode, infer_mode
-from agentmem.semantic.rules import entities_in, find_slot, leading_subject, to_third_person
+from agentmem.semantic.slots import find_slot
+from agentmem.semantic.text import to_third_person
 from agentmem.settings import SemanticSettings
 from agentmem.timeparse import resolve_dates
 

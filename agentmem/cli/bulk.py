@@ -1,0 +1,173 @@
+"""``agentmem add --file``: load a file of memories, one per line, with a progress bar.
+
+A file is plain text (one memory a line, blank lines skipped) or JSON Lines (``.jsonl``,
+``.ndjson``: one object a line, ``{"text": ..., "user_id": ..., "metadata": {...}}``). The
+command options are each line's defaults. The whole file is checked before anything is
+written: a bad line is reported with the file, the line and the field, and nothing is added.
+Each line is written with an idempotency key made from the file's content and the line
+number, so running the same file again after an interruption adds only what is missing."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from agentmem.cli._app import memory_for
+from agentmem.cli._args import ScopeArgs
+from agentmem.cli._output import progress
+from agentmem.errors import AgentMemError, InvalidDataFile, ValidationError
+from agentmem.memory import Memory
+from agentmem.models import Scope
+from agentmem.writing import new_record
+
+JSONL_SUFFIXES = (".jsonl", ".ndjson")
+_SCOPE_KEYS = ("org_id", "user_id", "agent_id", "thread_id")
+_RECORD_KEYS = ("text", "kind", "metadata", "event_time", "importance", "valid_from", "valid_to")
+
+
+@dataclass(frozen=True)
+class FileDefaults:
+    """What a line does not say: the command's scope and memory options."""
+
+    scope: ScopeArgs
+    kind: str = "episodic"
+    metadata: dict[str, Any] | None = None
+    event_time: str | None = None
+    importance: float | None = None
+
+
+@dataclass
+class _Line:
+    number: int
+    scope: dict[str, str]
+    item: dict[str, Any] = field(default_factory=dict)
+
+
+def add_file(ctx: typer.Context, path: Path, defaults: FileDefaults, *, infer: bool) -> None:
+    """Check every line of ``path``, then add them one by one with a progress bar."""
+    raw = _read(path)
+    digest = hashlib.sha256(raw).hexdigest()[:16]
+    with memory_for(ctx) as mem:
+        lines = _parse(mem, path, raw, defaults)
+        added = 0
+        with progress() as bar:
+            task = bar.add_task(f"adding {path.name}", total=len(lines))
+            for line in lines:
+                key = f"add-file:{digest}:{line.number}"
+                try:
+                    scope = Scope.of(**line.scope)
+                    mem.add_many([line.item], scope=scope, infer=infer or None, idempotency_key=key)
+                except AgentMemError as exc:
+                    raise type(exc)(
+                        f"{path} line {line.number}: {exc}; the {added} lines before it were "
+                        "added; run the same command again to add the rest"
+                    ) from exc
+                added += 1
+                bar.advance(task)
+    typer.echo(f"added {added} memories from {path}")
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InvalidDataFile(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _parse(mem: Memory, path: Path, raw: bytes, defaults: FileDefaults) -> list[_Line]:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise InvalidDataFile(f"{path} line {line}: not UTF-8 text; nothing was added") from None
+    jsonl = path.suffix.lower() in JSONL_SUFFIXES
+    lines: list[_Line] = []
+    for number, content in enumerate(text.splitlines(), 1):
+        if not content.strip():
+            continue
+        data = _json_object(path, number, content) if jsonl else {"text": content.strip()}
+        lines.append(_line(mem, f"{path} line {number}", number, data, defaults))
+    if not lines:
+        raise InvalidDataFile(f"{path} has no memories (every line is blank); nothing was added")
+    return lines
+
+
+def _json_object(path: Path, number: int, content: str) -> dict[str, Any]:
+    try:
+        data = json.loads(content)
+    except json.JSONDecodeError as exc:
+        raise InvalidDataFile(
+            f"{path} line {number}: not valid JSON ({exc.msg} at column {exc.colno}); "
+            'each line is an object like {"text": "...", "user_id": "maya"}; nothing was added'
+        ) from None
+    if not isinstance(data, dict):
+        raise InvalidDataFile(
+            f"{path} line {number}: a JSON {type(data).__name__}, not an object with "
+            '"text"; nothing was added'
+        )
+    return data
+
+
+def _line(
+    mem: Memory, where: str, number: int, data: Mapping[str, Any], defaults: FileDefaults
+) -> _Line:
+    unknown = sorted(set(data) - set(_SCOPE_KEYS) - set(_RECORD_KEYS))
+    if unknown:
+        allowed = ", ".join((*_RECORD_KEYS, *_SCOPE_KEYS))
+        raise InvalidDataFile(
+            f"{where}: unknown field {unknown[0]!r} (fields: {allowed}); nothing was added"
+        )
+    if "text" not in data:
+        raise InvalidDataFile(f"{where}: field 'text' is missing; nothing was added")
+    scope = {k: str(v) for k, v in defaults.scope.items() if v is not None}
+    for key in _SCOPE_KEYS:
+        if key in data:
+            if not isinstance(data[key], str):
+                raise InvalidDataFile(f"{where}: field {key!r} must be a string; nothing was added")
+            scope[key] = data[key]
+    if not scope:
+        raise InvalidDataFile(
+            f"{where}: field 'user_id' is missing and no scope was given: add user_id (or "
+            "agent_id, thread_id, org_id) to the line, or pass --user; nothing was added"
+        )
+    item = {
+        "kind": defaults.kind,
+        "metadata": defaults.metadata,
+        "event_time": defaults.event_time,
+        "importance": defaults.importance,
+    }
+    item.update({k: data[k] for k in _RECORD_KEYS if k in data})
+    item = {k: v for k, v in item.items() if v is not None}
+    _check(mem, where, scope, item)
+    return _Line(number=number, scope=scope, item=item)
+
+
+def _check(mem: Memory, where: str, scope: dict[str, str], item: dict[str, Any]) -> None:
+    """Validate a line as the write would, naming the field that fails."""
+    try:
+        parsed = Scope.of(**scope)
+        new_record(mem.backends, parsed, **item)
+    except ValidationError as exc:
+        name = _failing_field(mem, scope, item)
+        raise InvalidDataFile(f"{where}: field {name!r}: {exc}; nothing was added") from None
+
+
+def _failing_field(mem: Memory, scope: dict[str, str], item: dict[str, Any]) -> str:
+    try:
+        parsed = Scope.of(**scope)
+    except ValidationError:
+        return next(iter(scope))
+    for name, value in item.items():
+        if name == "text":
+            continue
+        try:
+            new_record(mem.backends, parsed, "x", **{name: value})
+        except ValidationError:
+            return name
+    return "text"

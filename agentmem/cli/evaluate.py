@@ -1,0 +1,165 @@
+"""``agentmem eval``: measure search on a data set, beside dense-only and BM25 baselines."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from agentmem.cli._app import app, open_configured, settings_for
+from agentmem.cli._output import console, dump, progress, row
+from agentmem.cli_options import JsonOpt
+from agentmem.errors import ValidationError
+from agentmem.settings import Settings
+
+if TYPE_CHECKING:
+    from agentmem.evaluation import EvalReport, EvalSet
+
+CutoffsOpt = Annotated[
+    str, typer.Option("--k", metavar="K,K", help="Cut-offs for recall@k and hit@k.")
+]
+LimitOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--limit",
+        min=1,
+        help="Only the first N scopes (conversations, questions).",
+        show_default=False,
+    ),
+]
+OutOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--out",
+        metavar="FILE",
+        help="Also write the results as JSON here.",
+        dir_okay=False,
+        show_default=False,
+    ),
+]
+UseHomeOpt = Annotated[
+    bool,
+    typer.Option(
+        "--use-home",
+        help="Replay into the home of --home / AGENTMEM_HOME (kept afterwards) instead of "
+        "a temporary one that is deleted.",
+    ),
+]
+BaselinesOpt = Annotated[
+    bool, typer.Option("--baselines/--no-baselines", help="Also score dense-only and BM25.")
+]
+
+
+@app.command(name="eval")
+def eval_(
+    ctx: typer.Context,
+    kind: Annotated[
+        str,
+        typer.Argument(
+            metavar="KIND",
+            help="locomo, locomo-observations, longmemeval, or small (the set shipped with "
+            "agentmem)",
+            show_default=False,
+        ),
+    ],
+    path: Annotated[
+        Path | None,
+        typer.Argument(
+            metavar="PATH",
+            help="The data file (not needed for small)",
+            dir_okay=False,
+            show_default=False,
+        ),
+    ] = None,
+    k: CutoffsOpt = "1,5,10",
+    limit: LimitOpt = None,
+    out: OutOpt = None,
+    use_home: UseHomeOpt = False,
+    baselines: BaselinesOpt = True,
+    as_json: JsonOpt = False,
+) -> None:
+    """Measure search on a data set: replay it into fresh scopes, ask its questions, and report
+    recall@k, hit@k and NDCG@10 per category, beside dense-only and BM25 in the same run.
+
+    Nothing is written to your home unless --use-home is given.
+
+    Example:
+
+        agentmem eval small
+        agentmem eval locomo locomo10.json --limit 2 --out locomo.json
+    """
+    from agentmem.evaluation import load_dataset
+
+    ks = _cutoffs(k)
+    data = load_dataset(kind, path, limit=limit)
+    settings = settings_for(ctx)
+    report = _run(settings, data, ks, baselines=baselines, use_home=use_home)
+    result = report.to_dict()
+    if out is not None:
+        out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    if as_json:
+        dump(result)
+        return
+    _print(kind, report, result, ks)
+    if out is not None:
+        console().print(Text(f"wrote {out}"))
+
+
+def _cutoffs(k: str) -> list[int]:
+    try:
+        ks = sorted({int(part) for part in k.split(",") if part.strip()})
+    except ValueError:
+        ks = []
+    if not ks or min(ks) < 1:
+        raise ValidationError(f"--k takes positive integers separated by commas, got {k!r}")
+    return ks
+
+
+def _run(
+    settings: Settings, data: EvalSet, ks: list[int], *, baselines: bool, use_home: bool
+) -> EvalReport:
+    from agentmem.evaluation import run_eval
+
+    with contextlib.ExitStack() as stack:
+        if not use_home:
+            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="agentmem-eval-"))
+            # The embedded defaults in a temporary home, whatever else AGENTMEM_* says.
+            settings = Settings.load(home=Path(tmp), store_url=None, vectors_url=None)
+        mem = stack.enter_context(open_configured(settings))
+        with progress() as bar:
+            adding = bar.add_task("adding memories", total=data.memories)
+            asking = bar.add_task("asking questions", total=data.questions)
+
+            def advance(stage: str, n: int) -> None:
+                bar.advance(adding if stage == "add" else asking, n)
+
+            return run_eval(mem, data, ks=ks, baselines=baselines, progress=advance)
+
+
+def _print(kind: str, report: EvalReport, result: dict[str, Any], ks: list[int]) -> None:
+    from agentmem.evaluation import metric_names
+
+    shown = metric_names(ks)
+    table = Table(
+        title=f"{kind}: {result['dataset']['questions']} questions, "
+        f"{report.memories} memories in {report.scopes} scopes"
+    )
+    for name in ("category", "questions", "system", *shown):
+        table.add_column(name, justify="left" if name in ("category", "system") else "right")
+    systems = result["systems"]
+    first = next(iter(systems.values()))
+    for category in first:
+        for n, (system, means) in enumerate(systems.items()):
+            label = (category, f"{first[category]['questions']:.0f}") if n == 0 else ("", "")
+            row(table, *label, system, *(f"{means[category][m]:.3f}" for m in shown))
+        table.add_section()
+    out = console()
+    out.print(table)
+    for note in report.notes:
+        out.print(Text(f"note: {note}"))

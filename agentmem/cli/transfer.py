@@ -1,0 +1,224 @@
+"""``agentmem export``, ``import`` and ``reindex``: move memory between homes and rebuild the
+derived indexes from the store (the store is the truth)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError as PydanticValidationError
+
+from agentmem.cli._app import app, memory_for, open_configured, settings_for
+from agentmem.cli._output import fail, progress
+from agentmem.errors import AgentMemError, ValidationError, first_message
+from agentmem.models import MemoryRecord
+from agentmem.validation import check_text
+
+# Measured: 300 records imported as fast in batches of 16 as of 500, twice as fast as one by
+# one; 16 keeps the progress bar moving.
+_IMPORT_BATCH = 16
+
+
+@app.command(name="export")
+def export_(
+    ctx: typer.Context,
+    path: Annotated[
+        Path,
+        typer.Argument(
+            metavar="PATH.jsonl",
+            help="File to write (replaced if it exists).",
+            dir_okay=False,
+            show_default=False,
+        ),
+    ],
+) -> None:
+    """Write every memory, in every scope, to a JSON Lines file (one record per line).
+
+    Ids, times and versions are kept, so `agentmem import` restores them exactly.
+
+    Example:
+
+        agentmem export backup.jsonl
+    """
+    partial = path.with_name(path.name + ".partial")
+    written = 0
+    with memory_for(ctx) as mem:
+        total = mem.stats().records
+        try:
+            with partial.open("w", encoding="utf-8") as out, progress() as bar:
+                task = bar.add_task("exporting", total=total)
+                for record in mem.export():
+                    out.write(_json_line(record.model_dump(mode="json")))
+                    written += 1
+                    bar.advance(task)
+            os.replace(partial, path)
+        except OSError as exc:
+            fail(f"cannot write {path}: {exc.strerror or exc}")
+        finally:
+            partial.unlink(missing_ok=True)
+    typer.echo(f"exported {written} records to {path}")
+
+
+# Characters str.splitlines() breaks on that json.dumps leaves raw: escape them so every
+# JSON Lines reader sees one record per line.
+_LINE_BREAKS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
+def _json_line(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False).translate(_LINE_BREAKS) + "\n"
+
+
+def _read_records(path: Path, max_chars: int) -> list[MemoryRecord]:
+    """Every record of an export file, validated; the first bad line raises, naming it."""
+    records: list[MemoryRecord] = []
+    first_line: dict[str, int] = {}
+    try:
+        with path.open("rb") as src:
+            for number, raw in enumerate(src, 1):
+                record = _parse_line(raw, max_chars, f"{path} line {number}")
+                if record is None:
+                    continue
+                if record.id in first_line:
+                    raise ValidationError(
+                        f"{path} line {number}: record id {record.id!r} already appears on line "
+                        f"{first_line[record.id]}; nothing was imported"
+                    )
+                first_line[record.id] = number
+                records.append(record)
+    except OSError as exc:
+        fail(f"cannot read {path}: {exc.strerror or exc}")
+    return records
+
+
+def _parse_line(raw: bytes, max_chars: int, where: str) -> MemoryRecord | None:
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValidationError(f"{where}: not UTF-8 text; nothing was imported") from None
+    if not line.strip():
+        return None
+    try:
+        data = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise ValidationError(
+            f"{where}: not valid JSON ({exc.msg} at column {exc.colno}); nothing was imported"
+        ) from None
+    try:
+        record = MemoryRecord.model_validate(data)
+        check_text(record.text, max_chars=max_chars)
+    except PydanticValidationError as exc:
+        raise ValidationError(
+            f"{where}: not a memory record ({first_message(exc)}); nothing was imported"
+        ) from None
+    except AgentMemError as exc:
+        raise ValidationError(f"{where}: {exc}; nothing was imported") from None
+    return record
+
+
+@app.command(name="import")
+def import_(
+    ctx: typer.Context,
+    path: Annotated[
+        Path,
+        typer.Argument(
+            metavar="PATH.jsonl",
+            help="A file written by `agentmem export`.",
+            exists=True,
+            dir_okay=False,
+            readable=True,
+            show_default=False,
+        ),
+    ],
+    batch_size: Annotated[
+        int,
+        typer.Option(
+            "--batch-size",
+            min=1,
+            metavar="N",
+            help="Records stored per transaction; the progress bar moves after each (1: per "
+            "record, a little slower).",
+        ),
+    ] = _IMPORT_BATCH,
+) -> None:
+    """Restore memories from `agentmem export` (same ids, times and versions).
+
+    The whole file is checked first: a malformed line is reported with its number and nothing
+    is imported. Records whose id is already present are skipped, so importing twice is safe
+    (and an interrupted import is finished by running it again).
+
+    Example:
+
+        agentmem --home ./restored import backup.jsonl
+    """
+    settings = settings_for(ctx)
+    records = _read_records(path, settings.max_text_chars)
+    inserted = 0
+    with open_configured(settings) as mem, progress() as bar:
+        task = bar.add_task(f"importing {path.name}", total=len(records))
+        for start in range(0, len(records), batch_size):
+            batch = records[start : start + batch_size]
+            inserted += mem.import_records(batch)
+            bar.advance(task, len(batch))
+    skipped = len(records) - inserted
+    typer.echo(f"imported {inserted} records, skipped {skipped} already present (from {path})")
+
+
+@app.command()
+def reindex(
+    ctx: typer.Context,
+    rebuild: Annotated[
+        bool,
+        typer.Option(
+            "--rebuild",
+            help="Drop every indexed vector first, then index everything. With --graph the "
+            "graph is always rebuilt whole, so --rebuild adds nothing there.",
+        ),
+    ] = False,
+    graph: Annotated[
+        bool,
+        typer.Option(
+            "--graph",
+            help="Rebuild the knowledge graph from the stored facts instead (e.g. after "
+            "'the stored knowledge graph ... is corrupt').",
+        ),
+    ] = False,
+) -> None:
+    """Rebuild the vector index from the store (the store is the truth).
+
+    Use it after losing or moving the vectors directory, or after changing the vector backend.
+    With --graph, rebuild the knowledge graph of every scope from the facts instead (always
+    from scratch).
+
+    Example:
+
+        agentmem reindex --rebuild
+        agentmem reindex --graph
+    """
+    if graph:
+        _rebuild_graph(ctx, rebuild)
+        return
+    with memory_for(ctx) as mem:
+        before = mem.stats()
+        with progress() as bar:
+            bar.add_task("reindexing", total=None)
+            indexed = mem.reindex(rebuild=rebuild)
+        after = mem.stats()
+    typer.echo(
+        f"reindexed {indexed} of {after.records} records; "
+        f"vectors {before.indexed_vectors} -> {after.indexed_vectors}"
+    )
+
+
+def _rebuild_graph(ctx: typer.Context, rebuild: bool) -> None:
+    with memory_for(ctx) as mem, progress() as bar:
+        bar.add_task("rebuilding the knowledge graph", total=None)
+        report = mem.graph.rebuild()
+    note = " (always from scratch with --graph; vectors left alone)" if rebuild else ""
+    typer.echo(
+        f"rebuilt the knowledge graph of {report.partitions} scope(s) from "
+        f"{report.facts} facts: {report.entities} entities, {report.relations} relations "
+        f"in {report.seconds:.1f} s{note}"
+    )

@@ -1,0 +1,145 @@
+"""How the REST API answers errors: ``{"error": {"type", "message", "request_id"}}``.
+
+agentmem's error tree maps to 4xx/503 (:data:`STATUS`), FastAPI's request validation to a 422
+whose message says which field to change (and a malformed JSON body to a message saying so),
+HTTP errors keep their status; :data:`RESPONSES`, :data:`CONFLICT` and :data:`UNAVAILABLE`
+declare them in the OpenAPI schema.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from agentmem.errors import (
+    AgentMemError,
+    BackendUnavailable,
+    Conflict,
+    LLMUnavailable,
+    NotFound,
+    PermissionDenied,
+    ValidationError,
+)
+from agentmem_server import logs
+from agentmem_server.schemas import ErrorResponse
+
+STATUS: tuple[tuple[type[AgentMemError], int], ...] = (
+    (ValidationError, 422),
+    (NotFound, 404),
+    (PermissionDenied, 403),
+    (Conflict, 409),
+    (LLMUnavailable, 503),
+    (BackendUnavailable, 503),
+)
+"""The HTTP status of each kind of agentmem error (the first match wins; others are 400)."""
+
+
+def _declared(*pairs: tuple[int, str]) -> dict[int | str, dict[str, Any]]:
+    return {code: {"model": ErrorResponse, "description": text} for code, text in pairs}
+
+
+RESPONSES = _declared(
+    (401, "no API key, or an unknown or revoked one"),
+    (403, "the key may not act in the requested scope"),
+    (404, "no such record in the scope"),
+    (413, "request body too large"),
+    (422, "invalid input; the message says what to change"),
+    (429, "rate limit exceeded; see Retry-After"),
+    (503, "a backend (store, index, graph, LLM) does not answer; the message names it"),
+)
+"""The errors every route may answer with."""
+
+CONFLICT = _declared(
+    (409, "a concurrent write won, or the Idempotency-Key was used for other content; retry")
+)
+"""Declared on the routes that write."""
+
+UNAVAILABLE = _declared((501, "the package this route needs is not installed on the server"))
+"""Declared on the routes of an optional package (consolidation, gpu)."""
+
+
+def error_response(
+    status: int, kind: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    """An error body with the current request's id."""
+    body = ErrorResponse.model_validate(
+        {"error": {"type": kind, "message": message, "request_id": logs.request_id.get()}}
+    )
+    return JSONResponse(body.model_dump(), status_code=status, headers=headers)
+
+
+def status_of(exc: AgentMemError) -> int:
+    """The HTTP status of an agentmem error."""
+    return next((code for kind, code in STATUS if isinstance(exc, kind)), 400)
+
+
+async def _agentmem_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AgentMemError)
+    return error_response(status_of(exc), type(exc).__name__, str(exc))
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    kinds = {401: "Unauthorized", 404: "NotFound", 405: "MethodNotAllowed", 429: "RateLimited"}
+    kinds |= {501: "NotInstalled"}
+    return error_response(
+        exc.status_code,
+        kinds.get(exc.status_code, "HTTPError"),
+        str(exc.detail),
+        headers=dict(exc.headers or {}),
+    )
+
+
+async def _invalid_request(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    broken = next((e for e in errors if e.get("type") == "json_invalid"), None)
+    if broken is not None:
+        return error_response(422, "InvalidJSON", malformed_json_message(broken))
+    problems = []
+    for error in errors[:5]:
+        where = ".".join(str(p) for p in error.get("loc", ()) if p != "body")
+        problems.append(f"{where}: {first_message_of(error)}" if where else first_message_of(error))
+    return error_response(422, "InvalidRequest", "; ".join(problems) or "invalid request")
+
+
+def malformed_json_message(error: dict[str, Any]) -> str:
+    """What to say about a request body that is not JSON (FastAPI's ``json_invalid`` entry,
+    whose location holds the character offset)."""
+    loc = [p for p in error.get("loc", ()) if p != "body"]
+    where = f" at character {loc[0]}" if loc and isinstance(loc[0], int) else ""
+    reason = str(error.get("ctx", {}).get("error") or "not JSON")
+    return (
+        f"the request body is not valid JSON ({reason}{where}); send a JSON object with "
+        "Content-Type: application/json"
+    )
+
+
+def first_message_of(error: dict[str, Any]) -> str:
+    """The readable message of one pydantic error entry."""
+    inner = error.get("ctx", {}).get("error")
+    return str(inner) if inner is not None else str(error.get("msg", "invalid"))
+
+
+def install_handlers(app: FastAPI) -> None:
+    """Answer agentmem's, HTTP and validation errors with the API's error body."""
+    app.add_exception_handler(AgentMemError, _agentmem_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
+
+
+__all__ = [
+    "CONFLICT",
+    "RESPONSES",
+    "STATUS",
+    "UNAVAILABLE",
+    "error_response",
+    "first_message_of",
+    "install_handlers",
+    "malformed_json_message",
+    "status_of",
+]

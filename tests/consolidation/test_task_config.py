@@ -1,0 +1,104 @@
+"""The Celery app as Flower, the logs and the broker see it, without a broker: one task name per
+stage, Celery's own retries with the policy from settings, two queues with their own routing
+keys, and kombu's restore mutex from settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from celery import Task
+
+import agentmem_consolidation
+from agentmem import Settings
+from agentmem.errors import BackendUnavailable
+from agentmem_consolidation import app
+from agentmem_consolidation.app import GPU_QUEUE, TRAIN_ADAPTER_TASK, create_app, task_name
+from agentmem_consolidation.schedule import DISPATCH_TASK
+from agentmem_consolidation.tasks import RETRIED, STAGE_TASKS
+
+
+def test_every_stage_has_its_own_task_name() -> None:
+    ours = {name for name in app.tasks if name.startswith("agentmem.consolidation.")}
+    stages = {task_name(stage) for stage in agentmem_consolidation.STAGES}
+    assert "agentmem.consolidation.extract" in stages
+    assert "agentmem.consolidation.communities" in stages
+    assert ours == stages | {
+        task_name("start"),
+        task_name("finish"),
+        DISPATCH_TASK,
+        TRAIN_ADAPTER_TASK,
+    }
+    assert set(STAGE_TASKS) == set(agentmem_consolidation.STAGES)
+
+
+def test_tasks_declare_celerys_autoretry_with_the_policy_of_settings() -> None:
+    config = Settings.load().consolidation
+    for name in (task_name("extract"), task_name("start"), task_name("finish"), DISPATCH_TASK):
+        task = app.tasks[name]
+        assert task.autoretry_for == (BackendUnavailable,) and task.acks_late is True
+        assert (task.max_retries, task.retry_backoff, task.retry_backoff_max) == (
+            config.max_retries,
+            config.retry_backoff_s,
+            int(config.retry_backoff_max_s),
+        )
+        assert task.retry_jitter is False
+
+
+def test_an_app_built_from_settings_annotates_its_tasks_before_celery_wraps_them() -> None:
+    settings = Settings.load(
+        consolidation={"max_retries": 7, "retry_backoff_s": 3, "retry_backoff_max_s": 40}
+    )
+    fresh = create_app(settings)
+
+    @fresh.task(bind=True, name=task_name("probe"), autoretry_for=RETRIED)
+    def probe(self: Task) -> None:
+        raise BackendUnavailable("down")
+
+    @fresh.task(name="elsewhere.probe")
+    def other() -> None:
+        return None
+
+    task = fresh.tasks[task_name("probe")]
+    assert (task.max_retries, task.retry_backoff, task.retry_backoff_max) == (7, 3, 40)
+    asked: list[dict[str, Any]] = []
+
+    def retry(**kwargs: Any) -> Exception:
+        asked.append(kwargs)
+        return RuntimeError("retry scheduled")
+
+    task.retry = retry  # what Celery's autoretry wrapper calls, with the countdown it chose
+    for retries, countdown in ((0, 3), (2, 12), (5, 40)):
+        task.push_request(retries=retries)
+        try:
+            with pytest.raises(RuntimeError, match="retry scheduled"):
+                task.run()
+        finally:
+            task.pop_request()
+        assert asked[-1]["countdown"] == countdown  # 3 s doubling, capped at 40 s
+        assert isinstance(asked[-1]["exc"], BackendUnavailable)
+    assert fresh.tasks["elsewhere.probe"].max_retries != 7  # only our tasks
+
+
+def test_the_gpu_queue_has_its_own_routing_key() -> None:
+    app = create_app(Settings.load())
+    queues = app.amqp.queues
+    assert queues["consolidation"].routing_key == "consolidation"
+    assert queues[GPU_QUEUE].routing_key == GPU_QUEUE
+    assert queues[GPU_QUEUE].exchange.name == queues["consolidation"].exchange.name
+    route = app.amqp.router.route({}, TRAIN_ADAPTER_TASK)
+    assert (route["queue"].name, route["routing_key"]) == (GPU_QUEUE, GPU_QUEUE)
+    assert app.amqp.router.route({}, task_name("extract"))["queue"].name == "consolidation"
+
+
+def test_kombu_restore_mutex_expires_as_settings_say() -> None:
+    options = create_app(Settings.load()).conf.broker_transport_options
+    assert options["unacked_mutex_expire"] == 60  # not kombu's 300
+    tuned = Settings.load(
+        consolidation={
+            "unacked_mutex_expire_s": 5,
+            "broker_transport_options": {"global_keyprefix": "a:"},
+        }
+    )
+    options = create_app(tuned).conf.broker_transport_options
+    assert options["unacked_mutex_expire"] == 5 and options["global_keyprefix"] == "a:"

@@ -1,0 +1,105 @@
+"""The REST API's description: offline /docs and /redoc, a schema a client generator can use
+(stable unique operation ids, declared 409/503, /metrics, no Sphinx markup), readable errors
+for malformed JSON, and a consolidation run's status."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+
+from fastapi.testclient import TestClient
+
+from agentmem_server.api_docs import ASSETS, plain_markup
+from tests.server.conftest import Keys, bearer
+
+
+def _schema(client: TestClient) -> dict:  # type: ignore[type-arg]
+    response = client.get("/openapi.json")
+    assert response.status_code == 200
+    schema: dict = response.json()  # type: ignore[type-arg]
+    return schema
+
+
+def _operations(client: TestClient) -> dict[tuple[str, str], dict]:  # type: ignore[type-arg]
+    paths = _schema(client)["paths"]
+    return {(m.upper(), p): op for p, ops in paths.items() for m, op in ops.items()}
+
+
+def test_docs_pages_load_their_assets_from_this_server(client: TestClient) -> None:
+    for page in ("/docs", "/redoc"):
+        response = client.get(page)
+        assert response.status_code == 200
+        links = re.findall(r'(?:src|href)="([^"]*)"', response.text)
+        assert links and all(link.startswith("/docs/assets/") for link in links), links
+        assert "cdn" not in response.text.lower() and "fonts.googleapis" not in response.text
+        assert "default-src 'self'" in response.headers["content-security-policy"]
+    for name, media in ASSETS.items():
+        asset = client.get(f"/docs/assets/{name}")
+        assert asset.status_code == 200 and len(asset.content) > 1000
+        assert asset.headers["content-type"] == media
+    missing = client.get("/docs/assets/../app.py")
+    assert missing.status_code == 404
+
+
+def test_operation_ids_are_unique_camel_case_names(client: TestClient) -> None:
+    ops = _operations(client)
+    ids = [op["operationId"] for op in ops.values()]
+    assert len(ids) == len(set(ids))
+    assert all(re.fullmatch(r"[a-z][A-Za-z]*", i) for i in ids), ids
+    assert ops[("POST", "/v1/memories")]["operationId"] == "addMemory"
+    assert ops[("POST", "/v1/memories/search")]["operationId"] == "searchMemories"
+    assert ops[("GET", "/v1/consolidation/runs/{run_id}")]["operationId"] == "getConsolidationRun"
+
+
+def test_schema_declares_what_routes_answer(client: TestClient) -> None:
+    ops = _operations(client)
+    assert ("GET", "/metrics") in ops
+    assert "text/plain" in ops[("GET", "/metrics")]["responses"]["200"]["content"]
+    for key, op in ops.items():
+        if key[1].startswith("/v1/"):
+            assert "503" in op["responses"], key
+    for write in [("POST", "/v1/memories"), ("PATCH", "/v1/memories/{memory_id}")]:
+        assert "409" in ops[write]["responses"]
+    assert "409" not in ops[("POST", "/v1/memories/search")]["responses"]
+    assert "501" in ops[("POST", "/v1/consolidation/runs")]["responses"]
+
+
+def test_schema_text_has_no_sphinx_markup(client: TestClient) -> None:
+    text = json.dumps(_schema(client))
+    assert not re.search(r":[a-z]+:`", text), re.findall(r".{40}:[a-z]+:`.{40}", text)[:3]
+    assert plain_markup("see :class:`~agentmem.models.Scope`") == "see `Scope`"
+    assert plain_markup(":func:`agentmem.add`") == "`agentmem.add`"
+
+
+def test_malformed_json_says_so(client: TestClient, keys: Keys) -> None:
+    response = client.post(
+        "/v1/memories",
+        content=b'{"user_id": "json-user", "text": ',
+        headers={**bearer(keys.acme), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["type"] == "InvalidJSON"
+    assert error["message"].startswith("the request body is not valid JSON (Expecting value")
+    assert "Content-Type: application/json" in error["message"]
+
+
+def test_a_consolidation_run_reports_its_status_and_stages(client: TestClient, keys: Keys) -> None:
+    started = client.post(
+        "/v1/consolidation/runs",
+        json={"user_id": "run-status", "stages": ["flush", "extract"]},
+        headers=bearer(keys.acme),
+    )
+    assert started.status_code == 202
+    run_id = started.json()["run_id"]
+    client.app.state.agentmem.jobs.shutdown()  # type: ignore[attr-defined]  # runs the queue
+    status = client.get(f"/v1/consolidation/runs/{run_id}", headers=bearer(keys.acme)).json()
+    assert status["run_id"] == run_id and status["status"] == "done", status
+    assert "user_id=run-status" in status["scope"]
+    assert [s["stage"] for s in status["stages"]] == ["flush", "extract"]
+    times = [status["started_at"], status["finished_at"]]
+    times += [s[t] for s in status["stages"] for t in ("started_at", "finished_at")]
+    for text in times:
+        assert isinstance(text, str) and datetime.fromisoformat(text).tzinfo is not None
+    assert all(s["status"] in ("done", "skipped") for s in status["stages"])
