@@ -97,7 +97,7 @@ def extract_facts(mem: Memory, scope: Scope, run: RunContext) -> StageResult:
     known facts), so no fact is stored twice. The embeddings are computed in batches across
     episodes (:mod:`agentmem_consolidation.extract`); the decisions are the same as one at a
     time."""
-    outcomes = extract_scope(mem, scope)
+    outcomes = extract_scope(mem.backends, scope)
     written = sum(
         1
         for o in outcomes
