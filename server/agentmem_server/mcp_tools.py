@@ -179,7 +179,8 @@ class _Tools:
     ) -> list[dict[str, Any]]:
         """Find the memories most relevant to a query, best first."""
         with _tool_errors():
-            hits = await self.memory.asearch(query, **self.scopes.resolve(ctx, locals()), k=k)
+            scope = self.scopes.resolve(ctx, locals())
+            hits = await self.memory.asearch(query, scope=scope, k=k)
             return [_brief(h.record) | {"score": round(h.score, 6)} for h in hits]
 
     async def list_memories(
@@ -249,7 +250,8 @@ class _Tools:
     ) -> dict[str, Any]:
         """Delete a memory that is wrong or no longer wanted (its history keeps the deletion)."""
         with _tool_errors():
-            await self.memory.adelete(memory_id, **self.scopes.resolve(ctx, locals()))
+            scope = self.scopes.resolve(ctx, locals())
+            await self.memory.adelete(memory_id, scope=scope)
             return {"id": memory_id, "deleted": True}
 
     async def record_experience(
