@@ -197,10 +197,12 @@ def quarantine_list(
 
 
 def _review(ctx: typer.Context, ids: list[str], scope: Scope | None, approve: bool) -> None:
-    from agentmem.cli import fail, memory_for
+    from agentmem.cli import fail, memory_for, unique_prefix
 
     try:
         with memory_for(ctx) as mem:
+            held = [r.id for r in mem.quarantine.list(scope, limit=100_000)]
+            ids = [unique_prefix(given, held, what="held memory") or given for given in ids]
             if approve:
                 done = len(mem.quarantine.approve(ids, scope))
             else:
@@ -213,7 +215,7 @@ def _review(ctx: typer.Context, ids: list[str], scope: Scope | None, approve: bo
 @quarantine_app.command(name="approve")
 def quarantine_approve(
     ctx: typer.Context,
-    ids: Annotated[list[str], typer.Argument(help="Ids of held memories.")],
+    ids: Annotated[list[str], typer.Argument(help="Ids of held memories (or unique prefixes).")],
     user: UserOpt = None,
     agent: AgentOpt = None,
     thread: ThreadOpt = None,
@@ -227,7 +229,7 @@ def quarantine_approve(
 @quarantine_app.command(name="reject")
 def quarantine_reject(
     ctx: typer.Context,
-    ids: Annotated[list[str], typer.Argument(help="Ids of held memories.")],
+    ids: Annotated[list[str], typer.Argument(help="Ids of held memories (or unique prefixes).")],
     user: UserOpt = None,
     agent: AgentOpt = None,
     thread: ThreadOpt = None,
