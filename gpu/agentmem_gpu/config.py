@@ -8,6 +8,7 @@ training.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +31,11 @@ METADATA_FORMAT = 1
 
 def _help(text: str) -> dict[str, str]:
     return {"help": text}
+
+
+def default_threads() -> int:
+    """Training threads when a config does not say: half the cores, at least 1."""
+    return max(1, (os.cpu_count() or 1) // 2)
 
 
 class _LoopConfig:
@@ -215,7 +221,18 @@ class RecallAdapterConfig(_LoopConfig):
         metadata=_help(
             "mean log-probability of the answer's tokens at or above which the parametric "
             "answer is used; below it, recall falls back to retrieval (0 = never parametric "
-            "unless certain, -inf-like values = always)"
+            "unless certain, -inf-like values = always); with gate_precision set, training "
+            "replaces it by the calibrated threshold"
+        ),
+    )
+    gate_precision: float = field(
+        default=0.9,
+        metadata=_help(
+            "precision the gate is calibrated to after training: the adapter's answers to its "
+            "held-out generated questions set the threshold at the lowest confidence above "
+            "which they are right this often, counting one wrong answer more than seen (3 "
+            "right of 3 is 0.75; 9 of 9 is 0.9); where no threshold reaches it the gate is "
+            "0.0 (retrieval answers). 0 = no calibration: gate_threshold as given"
         ),
     )
     # evaluation, stopping
@@ -250,7 +267,12 @@ class RecallAdapterConfig(_LoopConfig):
         metadata=_help("'auto' (bf16 on CUDA, fp32 on CPU), 'bf16' or 'off'"),
     )
     threads: int = field(
-        default=0, metadata=_help("CPU threads torch may use while training (0 = torch's default)")
+        default_factory=default_threads,
+        metadata=_help(
+            "CPU threads torch may use while training (0 = torch's default); by default half "
+            "the cores, at least 1: on a 2-core machine shared with other jobs, more threads "
+            "spin against each other"
+        ),
     )
     progress: bool = field(default=True, metadata=_help("show a progress bar"))
 
@@ -263,6 +285,8 @@ class RecallAdapterConfig(_LoopConfig):
         gate = self.gate_threshold
         if isinstance(gate, bool) or not isinstance(gate, int | float) or gate > 0:
             _bad(self, "gate_threshold", "a log-probability (a number <= 0)")
+        if not 0.0 <= self.gate_precision <= 1.0:
+            _bad(self, "gate_precision", "a float in [0, 1]")
 
 
 @dataclass(frozen=True)
@@ -344,4 +368,5 @@ __all__ = [
     "AdapterMetadata",
     "RecallAdapterConfig",
     "RetrieverAdapterConfig",
+    "default_threads",
 ]

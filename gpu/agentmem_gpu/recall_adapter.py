@@ -12,7 +12,9 @@ its checkpoint).
 At answer time (:class:`RecallAdapter`, a :class:`agentmem.parametric.RecallModel`) the model
 decodes greedily and reports its confidence: the mean log-probability of the answer's tokens
 (end-of-sequence included). ``Memory.recall`` trusts the answer when the confidence reaches the
-adapter's gate (``RecallAdapterConfig.gate_threshold``) and falls back to retrieval otherwise.
+adapter's gate and falls back to retrieval otherwise. The gate is calibrated when training ends
+(:func:`calibrate_gate`): the kept adapter's answers to its held-out generated questions set it
+where they reach ``RecallAdapterConfig.gate_precision`` (never on a benchmark's questions).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import contextlib
 import hashlib
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -37,6 +39,7 @@ from agentmem_gpu.smollm import SMOLLM2
 from agentmem_gpu.training import (
     LoraWeights,
     RunIdentity,
+    TrainState,
     attach_lora,
     batch_indices,
     device_of,
@@ -255,13 +258,19 @@ def lora_targets(names: Sequence[str]) -> list[str] | str | None:
 
 
 def evaluate_answers(
-    lm: RecallLM, pairs: Sequence[QAPair], *, max_new_tokens: int, gate_threshold: float
+    lm: RecallLM,
+    pairs: Sequence[QAPair],
+    *,
+    max_new_tokens: int,
+    gate_threshold: float,
+    scored: list[tuple[float, bool]] | None = None,
 ) -> dict[str, float]:
     """Exact match, token F1 and the gate's figures of closed-book answers to ``pairs``.
 
     ``gate_precision`` is the exact match of the answers whose confidence passes the gate
     (1.0 when none does: the gate let no wrong answer through); ``gate_coverage`` is the share
-    that passes.
+    that passes. ``scored``, when given, receives ``(confidence, right)`` of every non-empty
+    answer (what :func:`calibrate_gate` reads).
     """
     if not pairs:
         return {"exact_match": 0.0, "f1": 0.0, "gate_precision": 1.0, "gate_coverage": 0.0}
@@ -272,6 +281,8 @@ def evaluate_answers(
         right = exact_match(got.answer, pair.answer)
         em += right
         f1 += token_f1(got.answer, pair.answer)
+        if got.answer and scored is not None:
+            scored.append((got.confidence, bool(right)))
         if got.confidence >= gate_threshold and got.answer:
             passed += 1
             passed_right += int(right)
@@ -282,6 +293,39 @@ def evaluate_answers(
         "gate_precision": passed_right / passed if passed else 1.0,
         "gate_coverage": passed / n,
     }
+
+
+@dataclass(frozen=True)
+class GateCalibration:
+    """A gate threshold chosen from answers to held-out questions, and what it let through."""
+
+    threshold: float
+    precision: float | None  # of the answers at or above the threshold (None: none passes)
+    coverage: float  # share of the questions answered parametrically
+    questions: int
+    target: float
+
+
+def calibrate_gate(
+    scored: Sequence[tuple[float, bool]], questions: int, target: float
+) -> GateCalibration:
+    """The lowest threshold at which the answers it passes are right with precision
+    ``target``, from ``(confidence, right)`` of the non-empty answers to ``questions`` held-out
+    questions. Precision counts one wrong answer more than seen, so that a few lucky answers
+    do not open the gate (3 right of 3 is 0.75, 9 of 9 is 0.9). No threshold reaching the
+    target gives 0.0: only a certain answer passes, retrieval answers the rest."""
+    ranked = sorted(scored, key=lambda item: -item[0])
+    chosen = GateCalibration(0.0, None, 0.0, questions, target)
+    right = 0
+    for i, (confidence, ok) in enumerate(ranked, 1):
+        right += ok
+        if i < len(ranked) and ranked[i][0] == confidence:
+            continue  # equal confidences pass or fail together
+        if right / (i + 1) >= target:
+            chosen = GateCalibration(
+                confidence, right / i, i / max(questions, 1), questions, target
+            )
+    return chosen
 
 
 # --- training --------------------------------------------------------------------------------
@@ -335,6 +379,7 @@ def train_recall_adapter(
         task = _RecallTask(lm, recallset, config)
         identity = RunIdentity(recallset.data_hash, config.to_dict(), recorded)
         state = train(task, config, out_dir, identity, device=device, resume=resume)
+        gate = task.calibrate(state, held_out=bool(recallset.eval))
     lm.save_adapter(out_dir)
     best, base = state.best, state.base or {}
     loss_start = float("nan") if state.loss_start is None else state.loss_start
@@ -348,8 +393,10 @@ def train_recall_adapter(
         metrics={
             "eval_exact_match": best.get("exact_match", 0.0),
             "eval_f1": best.get("f1", 0.0),
-            "eval_gate_precision": best.get("gate_precision"),
-            "eval_gate_coverage": best.get("gate_coverage"),
+            "eval_gate_precision": best.get("gate_precision") if gate is None else gate.precision,
+            "eval_gate_coverage": best.get("gate_coverage") if gate is None else gate.coverage,
+            "gate_threshold": config.gate_threshold if gate is None else gate.threshold,
+            "gate_calibration": None if gate is None else asdict(gate),
             "base_exact_match": base.get("exact_match", 0.0),
             "base_f1": base.get("f1", 0.0),
             "eval_on": "held_out_paraphrases" if recallset.eval else "train",
@@ -386,6 +433,7 @@ class _RecallTask:
         if config.fact_weight:
             self.examples += [lm.text_example(t, config.fact_weight) for t in recallset.facts]
         self._trainable = lm.trainable()
+        self.scored: list[list[tuple[float, bool]]] = []  # per evaluation, for the gate
 
     def parameters(self) -> list[Tensor]:
         return self._trainable
@@ -398,12 +446,28 @@ class _RecallTask:
             return self.lm.loss([self.examples[i] for i in order])
 
     def evaluate(self) -> dict[str, float]:
+        self.scored.append([])
         return evaluate_answers(
             self.lm,
             self.eval_pairs,
             max_new_tokens=self.config.max_new_tokens,
             gate_threshold=self.config.gate_threshold,
+            scored=self.scored[-1],
         )
+
+    def calibrate(self, state: TrainState, held_out: bool) -> GateCalibration | None:
+        """The gate for the kept LoRA (loaded), from its evaluation's answers; None when the
+        config asks for no calibration or there are no held-out questions (answers to training
+        questions are overconfident)."""
+        if not self.config.gate_precision or not held_out:
+            return None
+        steps = [int(h["step"]) for h in state.history]
+        if len(self.scored) == len(steps):
+            scored = self.scored[steps.index(state.best_step)]
+        else:  # a resumed run did not see the kept LoRA's answers: answer again
+            self.evaluate()
+            scored = self.scored[-1]
+        return calibrate_gate(scored, len(self.eval_pairs), self.config.gate_precision)
 
     def score(self, metrics: dict[str, float]) -> tuple[float, ...]:
         return (metrics["exact_match"], metrics["f1"])
@@ -424,8 +488,8 @@ class RecallAdapter:
 
     The adapters of one process that share a base model (and device) share one copy of its
     weights: the first loads the base, the others add their LoRA to it by name, and each
-    answer switches to its own (:class:`_SharedBase`). ``gate_threshold`` defaults to the one
-    the adapter was trained with.
+    answer switches to its own (:class:`_SharedBase`). ``gate_threshold`` defaults to the gate
+    training calibrated on the adapter's held-out questions (``metrics["gate_threshold"]``).
     """
 
     def __init__(
@@ -443,9 +507,9 @@ class RecallAdapter:
                 f"{RECALL_KIND!r} adapter"
             )
         self.config = RecallAdapterConfig.from_dict(self.metadata.hyperparameters)
-        self.gate_threshold = (
-            self.config.gate_threshold if gate_threshold is None else float(gate_threshold)
-        )
+        # the gate calibrated by training (older adapters: the configured one)
+        trained_gate = self.metadata.metrics.get("gate_threshold", self.config.gate_threshold)
+        self.gate_threshold = float(trained_gate if gate_threshold is None else gate_threshold)
         self.name = f"{self.metadata.base_name}+lora:{self.metadata.data_hash[:12]}"
         self._device_name = device
         # peft adapter names are module attribute names: no dots or slashes
@@ -544,9 +608,11 @@ class _SharedBase:
 
 __all__ = [
     "PROMPT",
+    "GateCalibration",
     "RecallAdapter",
     "RecallLM",
     "RecallTrainResult",
+    "calibrate_gate",
     "evaluate_answers",
     "resolve_causal_model",
     "train_recall_adapter",
