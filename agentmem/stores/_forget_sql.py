@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agentmem.models import SCOPE_FIELDS, Scope
-from agentmem.stores._jobs_sql import Cursor
+from agentmem.stores._sql import Cursor
 
 _CHUNK = 500
 

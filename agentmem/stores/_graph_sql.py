@@ -15,10 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from agentmem.errors import Conflict
 from agentmem.models import SCOPE_FIELDS, Scope, ScopeSet, scope_members
+from agentmem.stores._sql import Cursor
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,21 +38,6 @@ class GraphRow:
     kind: str
     item_id: str
     data: str
-
-
-class Cursor(Protocol):
-    """The part of a DB-API cursor used here (sqlite3 and psycopg both provide it)."""
-
-    @property
-    def rowcount(self) -> int: ...
-
-    def execute(self, sql: Any, params: Any = ..., /) -> Any: ...
-
-    def executemany(self, sql: Any, params: Any, /) -> Any: ...
-
-    def fetchall(self) -> list[Any]: ...
-
-    def fetchone(self) -> Any: ...
 
 
 _PARTITION_COLS = ("key", *SCOPE_FIELDS, "version")
@@ -211,7 +197,6 @@ def drop(cur: Cursor, placeholder: str, scope: Scope | ScopeSet | None) -> int:
 
 
 __all__ = [
-    "Cursor",
     "GraphPartition",
     "GraphRow",
     "drop",

@@ -18,20 +18,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
-
-class Cursor(Protocol):
-    """The part of a DB-API cursor used here (sqlite3 and psycopg both provide it)."""
-
-    @property
-    def rowcount(self) -> int: ...
-
-    def execute(self, sql: Any, params: Any = ..., /) -> Any: ...
-
-    def fetchall(self) -> list[Any]: ...
-
-    def fetchone(self) -> Any: ...
+from agentmem.stores._sql import Cursor
 
 
 @dataclass(frozen=True, slots=True)

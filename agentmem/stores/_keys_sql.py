@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from agentmem.stores._jobs_sql import Cursor
+from agentmem.stores._sql import Cursor
 
 
 @dataclass(frozen=True, slots=True)

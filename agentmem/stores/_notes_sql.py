@@ -20,23 +20,10 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from agentmem.models import SCOPE_FIELDS, Scope, ScopeSet, scope_members
-
-
-class Cursor(Protocol):
-    """The part of a DB-API cursor used here (sqlite3 and psycopg both provide it)."""
-
-    @property
-    def rowcount(self) -> int: ...
-
-    def execute(self, sql: Any, params: Any = ..., /) -> Any: ...
-
-    def executemany(self, sql: Any, params: Any, /) -> Any: ...
-
-    def fetchall(self) -> list[Any]: ...
-
+from agentmem.stores._sql import Cursor
 
 _SCOPE = ", ".join(SCOPE_FIELDS)
 

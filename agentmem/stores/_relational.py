@@ -14,7 +14,6 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Any, Protocol
 
 from agentmem.models import MemoryRecord, Scope, ScopeSet
 from agentmem.stores import _forget_sql, _graph_sql, _jobs_sql, _keys_sql, _notes_sql, _utility_sql
@@ -23,6 +22,7 @@ from agentmem.stores._graph_sql import GraphPartition, GraphRow
 from agentmem.stores._jobs_sql import JobRow, Watermark
 from agentmem.stores._keys_sql import KeyRow
 from agentmem.stores._notes_sql import LinkRow, ProfileRow
+from agentmem.stores._sql import Cursor
 from agentmem.stores._utility_sql import FeedbackWrite, RetrievalRow, UtilityChange, UtilityRow
 from agentmem.stores.capabilities import (
     ForgetJournal,
@@ -33,21 +33,6 @@ from agentmem.stores.capabilities import (
     QuarantineStore,
     UtilityLedger,
 )
-
-
-class Cursor(Protocol):
-    """The DB-API cursor both engines provide (sqlite3 and psycopg)."""
-
-    @property
-    def rowcount(self) -> int: ...
-
-    def execute(self, sql: Any, params: Any = ..., /) -> Any: ...
-
-    def executemany(self, sql: Any, params: Any, /) -> Any: ...
-
-    def fetchall(self) -> list[Any]: ...
-
-    def fetchone(self) -> Any: ...
 
 
 class SQLEngine(ABC):
@@ -319,7 +304,6 @@ class SQLCapabilities(
 
 
 __all__ = [
-    "Cursor",
     "SQLCapabilities",
     "SQLEngine",
     "SQLForgetJournal",

@@ -24,25 +24,10 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from agentmem.models import HistoryEntry, HistoryEvent, MemoryRecord
-from agentmem.stores._sql import HISTORY_COLUMNS, history_to_row
-
-
-class Cursor(Protocol):
-    """The part of a DB-API cursor used here (sqlite3 and psycopg both provide it)."""
-
-    @property
-    def rowcount(self) -> int: ...
-
-    def execute(self, sql: Any, params: Any = ..., /) -> Any: ...
-
-    def executemany(self, sql: Any, params: Any, /) -> Any: ...
-
-    def fetchall(self) -> list[Any]: ...
-
-    def fetchone(self) -> Any: ...
+from agentmem.stores._sql import HISTORY_COLUMNS, Cursor, history_to_row
 
 
 @dataclass(frozen=True, slots=True)
