@@ -8,8 +8,14 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from typing import Any
+
+# litellm (imported by agentmem's LLM path, by langchain-litellm or by the user, always after
+# this) reads its model cost map from the copy it ships instead of fetching it over the network
+# at import: a default only, an explicit LITELLM_LOCAL_MODEL_COST_MAP wins.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 from agentmem.agents import AgentMemory, handoff
 from agentmem.buffers import Flush, FlushKind, ThreadBuffer, Turn

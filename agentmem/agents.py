@@ -20,13 +20,14 @@ Agent ids starting with ``team:`` are reserved for teams.
 
 from __future__ import annotations
 
-import asyncio
 import builtins
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from agentmem import retrieval, trust, usefulness, writing
+from agentmem import reading, retrieval, trust, usefulness, writing
+from agentmem.backends import Backends
+from agentmem.buffers import Buffers, ThreadBuffer
 from agentmem.context import Context
 from agentmem.context import build as build_context
 from agentmem.errors import InvalidScope, NotFound, PermissionDenied, ValidationError
@@ -41,11 +42,7 @@ from agentmem.models import (
     utcnow,
 )
 from agentmem.stores import RecordQuery
-from agentmem.validation import check_k, check_kinds, check_offset
-
-if TYPE_CHECKING:
-    from agentmem.buffers import ThreadBuffer
-    from agentmem.memory import Memory
+from agentmem.twins import async_twin
 
 TEAM_PREFIX = "team:"
 """Agent ids of team (shared) scopes start with this."""
@@ -66,7 +63,8 @@ class AgentMemory:
 
     def __init__(
         self,
-        memory: Memory,
+        backends: Backends,
+        buffers: Buffers,
         agent_id: str,
         *,
         user_id: str | None = None,
@@ -93,7 +91,8 @@ class AgentMemory:
             raise InvalidScope(
                 f"team must be a non-empty string (the team's name) or None, got {team!r}"
             )
-        self.memory = memory
+        self._bundle = backends
+        self._buffers = buffers
         self.private_scope = Scope.of(org_id=org_id, user_id=user_id, agent_id=agent_id)
         self.team_scope = (
             Scope.of(org_id=org_id, user_id=user_id, agent_id=team_agent_id(team))
@@ -158,7 +157,7 @@ class AgentMemory:
         :meth:`Memory.add`; a held memory is returned with ``provenance["quarantine"]``.
         ``idempotency_key`` as for :meth:`Memory.add`."""
         scope = self.writable(shared=shared, thread_id=thread_id)
-        b = self.memory.backends
+        b = self.backends
         record = writing.new_record(
             b,
             scope,
@@ -183,7 +182,7 @@ class AgentMemory:
         """Store many memories in one transaction (items, ``source`` and ``idempotency_key``
         as for :meth:`Memory.add_many`; held items are returned too)."""
         scope = self.writable(shared=shared, thread_id=thread_id)
-        b = self.memory.backends
+        b = self.backends
         records = writing.records_from_items(b, scope, items)
         done = trust.admit_once(b, records, scope, source, idempotency_key, actor=self._actor)
         if isinstance(done, list):
@@ -201,7 +200,7 @@ class AgentMemory:
         """A new version of a memory this agent can read (private or team)."""
         current = self.get(memory_id)
         return writing.update(
-            self.memory.backends,
+            self.backends,
             memory_id,
             current.scope,
             text=text,
@@ -214,7 +213,7 @@ class AgentMemory:
         """Mark a memory this agent can read as no longer true (kept for ``as_of``)."""
         current = self.get(memory_id)
         return writing.update(
-            self.memory.backends,
+            self.backends,
             memory_id,
             current.scope,
             valid_to=valid_to,
@@ -224,7 +223,7 @@ class AgentMemory:
 
     def delete(self, memory_id: str) -> None:
         """Delete a memory this agent can read (its history keeps a DELETE entry)."""
-        writing.delete(self.memory.backends, [self.get(memory_id)], actor=self._actor)
+        writing.delete(self.backends, [self.get(memory_id)], actor=self._actor)
 
     # reads ---------------------------------------------------------------------------------
 
@@ -233,7 +232,7 @@ class AgentMemory:
         :class:`PermissionDenied`; an unknown id, or another tenant's, :class:`NotFound`."""
         if not isinstance(memory_id, str) or not memory_id:
             raise NotFound(f"memory id must be a non-empty string, got {memory_id!r}")
-        store = self.memory.backends.store
+        store = self.backends.store
         found = store.get_many([memory_id], self.readable())
         if found:
             return found[0]
@@ -252,7 +251,7 @@ class AgentMemory:
     def history(self, memory_id: str) -> list[HistoryEntry]:
         """Every change to a memory this agent can read, oldest first."""
         record = self.get(memory_id)
-        return self.memory.backends.store.history(memory_id, record.scope)
+        return self.backends.store.history(memory_id, record.scope)
 
     def search(
         self,
@@ -269,7 +268,7 @@ class AgentMemory:
     ) -> list[SearchHit]:
         """Hybrid search over the agent's private and team memories (as :meth:`Memory.search`)."""
         return retrieval.search_with_validation(
-            self.memory.backends,
+            self.backends,
             query,
             self.readable(thread_id),
             k=k,
@@ -299,15 +298,14 @@ class AgentMemory:
             if shared is None
             else self.writable(shared=shared, thread_id=thread_id)
         )
-        return self.memory.backends.store.query(
-            RecordQuery(
-                scope=scope,
-                kinds=check_kinds(kinds),
-                conditions=parse_filters(filters),
-                include_invalidated=include_invalidated,
-                limit=check_k(limit, limit=100_000, what="limit"),
-                offset=check_offset(offset),
-            )
+        return reading.list_records(
+            self.backends,
+            scope,
+            kinds=kinds,
+            filters=filters,
+            include_invalidated=include_invalidated,
+            limit=limit,
+            offset=offset,
         )
 
     def context(
@@ -326,9 +324,9 @@ class AgentMemory:
         ``max_tokens``; with ``thread_id``, that thread's live buffer (the agent's own) comes
         first, or pass ``buffer=`` explicitly."""
         if buffer is None and thread_id is not None:
-            buffer = self.memory.buffers.live(_with_thread(self.private_scope, thread_id))
+            buffer = self._buffers.live(_with_thread(self.private_scope, thread_id))
         return build_context(
-            self.memory.backends,
+            self.backends,
             query,
             self.readable(thread_id),
             max_tokens=max_tokens,
@@ -350,7 +348,7 @@ class AgentMemory:
         """Credit a task's outcome to what a retrieval showed this agent (or to memory ids it
         can read, private or team), as :meth:`Memory.feedback`."""
         return usefulness.feedback(
-            self.memory.backends,
+            self.backends,
             self.readable(),
             target,
             reward,
@@ -366,7 +364,7 @@ class AgentMemory:
         """The agent's live buffer of ``thread_id`` (flushed into its private scope, or the
         team's with ``shared=True``)."""
         scope = self.writable(shared=shared, thread_id=thread_id)
-        return self.memory.buffers.thread(scope, max_tokens=max_tokens)
+        return self._buffers.thread(scope, max_tokens=max_tokens)
 
     def handoff(
         self,
@@ -380,27 +378,25 @@ class AgentMemory:
         """Copy memories to another agent; see :func:`handoff`."""
         return handoff(self, to, ids=ids, query=query, k=k, note=note)
 
-    # async twins ---------------------------------------------------------------------------
+    # async twins: the same signatures, run in a worker thread (see agentmem.twins) ---------
 
-    async def aadd(self, text: str, **kwargs: Any) -> MemoryRecord:
-        """Async twin of :meth:`add`."""
-        return await asyncio.to_thread(self.add, text, **kwargs)
+    aadd = async_twin(add)
+    aadd_many = async_twin(add_many)
+    aupdate = async_twin(update)
+    ainvalidate = async_twin(invalidate)
+    adelete = async_twin(delete)
+    aget = async_twin(get)
+    ahistory = async_twin(history)
+    asearch = async_twin(search)
+    alist = async_twin(list)
+    acontext = async_twin(context)
+    afeedback = async_twin(feedback)
+    ahandoff = async_twin(handoff)
 
-    async def asearch(self, query: str, **kwargs: Any) -> builtins.list[SearchHit]:
-        """Async twin of :meth:`search`."""
-        return await asyncio.to_thread(self.search, query, **kwargs)
-
-    async def acontext(self, query: str, **kwargs: Any) -> Context:
-        """Async twin of :meth:`context`."""
-        return await asyncio.to_thread(self.context, query, **kwargs)
-
-    async def aget(self, memory_id: str) -> MemoryRecord:
-        """Async twin of :meth:`get`."""
-        return await asyncio.to_thread(self.get, memory_id)
-
-    async def alist(self, **kwargs: Any) -> builtins.list[MemoryRecord]:
-        """Async twin of :meth:`list`."""
-        return await asyncio.to_thread(self.list, **kwargs)
+    @property
+    def backends(self) -> Backends:
+        """The open bundle this agent works through (for extensions; prefer the methods)."""
+        return self._bundle.opened()
 
     @property
     def _actor(self) -> str:
@@ -427,29 +423,15 @@ def handoff(
     Both agents must work for the same user / org. Returns the target's copies, in the order
     selected.
     """
-    if source.memory is not target.memory:
-        raise ValidationError("both agents must be handles of the same Memory")
-    if source.tenant != target.tenant:
-        raise PermissionDenied(
-            f"a handoff stays within one user / org: {source.tenant} cannot hand memories to "
-            f"{target.tenant}"
-        )
-    if source.agent_id == target.agent_id:
-        raise ValidationError(f"agent {source.agent_id!r} cannot hand memories to itself")
-    if (ids is None) == (query is None):
-        raise ValidationError("pass ids=[...] or query='...' (one of them) to choose memories")
-    if note is not None and not isinstance(note, str):
-        raise ValidationError(f"note must be a string, got {type(note).__name__}")
+    _check_handoff(source, target, ids, query, note)
     if ids is not None:
-        if isinstance(ids, str) or not isinstance(ids, Sequence):
-            raise ValidationError("ids must be a list of memory ids")
         selected = [source.get(i) for i in ids]
     else:
         selected = [h.record for h in source.search(query or "", k=k)]
     selected = [r for r in dict((r.id, r) for r in selected).values() if not target.can_read(r)]
     if not selected:
         return []
-    b = source.memory.backends
+    b = source.backends
     earlier = {
         r.metadata.get("handoff_source_id"): r
         for r in b.store.query(
@@ -463,35 +445,64 @@ def handoff(
     }
     fresh = [r for r in selected if r.id not in earlier]
     at = utcnow().isoformat()
-    items = [
-        {
-            "text": r.text,
-            "kind": r.kind,
-            "metadata": {
-                **r.metadata,
-                "handoff_from": source.agent_id,
-                "handoff_source_id": r.id,
-            },
-            "event_time": r.event_time,
-            "valid_from": r.valid_from,
-            "valid_to": r.valid_to,
-            "importance": r.importance,
-            "provenance": {
-                "extractor": "handoff",
-                "source_ids": [r.id],
-                "from_agent": source.agent_id,
-                "from_scope": r.scope.fields(),
-                "to_agent": target.agent_id,
-                "at": at,
-                **({"note": note} if note else {}),
-            },
-        }
-        for r in fresh
-    ]
+    items = [_handoff_item(r, source, target, note, at) for r in fresh]
     copies = writing.records_from_items(b, target.private_scope, items)
     writing.insert(b, copies, actor=f"handoff:{source.agent_id}->{target.agent_id}")
     by_source = {**earlier, **{c.metadata["handoff_source_id"]: c for c in copies}}
     return [by_source[r.id] for r in selected]
+
+
+def _check_handoff(
+    source: AgentMemory,
+    target: AgentMemory,
+    ids: Sequence[str] | None,
+    query: str | None,
+    note: str | None,
+) -> None:
+    """Refuse a handoff across tenants or Memories, to itself, or with bad arguments."""
+    if source._bundle is not target._bundle:
+        raise ValidationError("both agents must be handles of the same Memory")
+    if source.tenant != target.tenant:
+        raise PermissionDenied(
+            f"a handoff stays within one user / org: {source.tenant} cannot hand memories to "
+            f"{target.tenant}"
+        )
+    if source.agent_id == target.agent_id:
+        raise ValidationError(f"agent {source.agent_id!r} cannot hand memories to itself")
+    if (ids is None) == (query is None):
+        raise ValidationError("pass ids=[...] or query='...' (one of them) to choose memories")
+    if note is not None and not isinstance(note, str):
+        raise ValidationError(f"note must be a string, got {type(note).__name__}")
+    if ids is not None and (isinstance(ids, str) or not isinstance(ids, Sequence)):
+        raise ValidationError("ids must be a list of memory ids")
+
+
+def _handoff_item(
+    record: MemoryRecord, source: AgentMemory, target: AgentMemory, note: str | None, at: str
+) -> dict[str, Any]:
+    """The copy of ``record`` handed from ``source`` to ``target``, as an ``add_many`` item."""
+    return {
+        "text": record.text,
+        "kind": record.kind,
+        "metadata": {
+            **record.metadata,
+            "handoff_from": source.agent_id,
+            "handoff_source_id": record.id,
+        },
+        "event_time": record.event_time,
+        "valid_from": record.valid_from,
+        "valid_to": record.valid_to,
+        "importance": record.importance,
+        "provenance": {
+            "extractor": "handoff",
+            "source_ids": [record.id],
+            "from_agent": source.agent_id,
+            "from_scope": record.scope.fields(),
+            "to_agent": target.agent_id,
+            "at": at,
+            **({"note": note} if note else {}),
+        },
+    }
 
 
 def _with_thread(scope: Scope, thread_id: str) -> Scope:

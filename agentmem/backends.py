@@ -9,7 +9,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 from filelock import FileLock, Timeout
@@ -70,8 +70,18 @@ class Backends:
                 return encoder.embed_query(text)
         return checked_vectors(self.embedder, self.embedder.embed_query(text)[None, :], 1)[0]
 
+    closed: bool = False
+    """Set by :meth:`close`: a handle still holding the bundle then refuses to use it."""
+
+    def opened(self) -> Backends:
+        """This bundle, or :class:`InvalidSettings` once it is closed (its Memory was)."""
+        if self.closed:
+            raise InvalidSettings("this Memory is closed; open a new one")
+        return self
+
     def close(self) -> None:
         """Close everything, the lock last."""
+        self.closed = True
         try:
             if self.graph is not None:
                 self.graph.close()
@@ -83,6 +93,22 @@ class Backends:
                 self.embedder.close()
                 if self.home_lock is not None:
                     self.home_lock.release()
+
+
+class HasBackends(Protocol):
+    """Anything that holds an open bundle (a :class:`~agentmem.Memory` does): what the public
+    helpers of the subsystems accept beside the bundle itself, so ``extract_pending(mem)``
+    works without the subsystem knowing the controller."""
+
+    @property
+    def backends(self) -> Backends:
+        """The open bundle."""
+        ...
+
+
+def backends_of(source: Backends | HasBackends) -> Backends:
+    """The bundle itself, or the open bundle ``source`` holds."""
+    return source.opened() if isinstance(source, Backends) else source.backends
 
 
 def open_backends(
@@ -192,4 +218,4 @@ def _lock_home(settings: Settings) -> FileLock:
     return lock
 
 
-__all__ = ["Backends", "open_backends"]
+__all__ = ["Backends", "HasBackends", "backends_of", "open_backends"]

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import Any, Protocol
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -39,8 +40,15 @@ from agentmem.validation import check_k, check_kinds, check_text, check_time
 
 log = logging.getLogger(__name__)
 
-if TYPE_CHECKING:
-    from agentmem.buffers.buffer import ThreadBuffer
+
+class LiveBuffer(Protocol):
+    """What context assembly reads of a live thread buffer
+    (:class:`~agentmem.buffers.ThreadBuffer` is one)."""
+
+    def window(self, max_tokens: int | None = None) -> list[Turn]:
+        """The most recent turns that fit ``max_tokens``, oldest first."""
+        ...
+
 
 SECTION_TITLES: dict[MemoryKind, str] = {
     MemoryKind.SEMANTIC: "Facts",
@@ -203,7 +211,7 @@ def _truncate_to_fit(
 
 
 def window_for(
-    buffer: ThreadBuffer | None, max_tokens: int, counter: TokenCounter, share: float
+    buffer: LiveBuffer | None, max_tokens: int, counter: TokenCounter, share: float
 ) -> list[Turn]:
     """The buffer's most recent turns whose section fits in ``share`` of ``max_tokens``."""
     if buffer is None:
@@ -228,7 +236,7 @@ def build(
     filters: dict[str, Any] | None = None,
     as_of: Any = None,
     candidates: Any = 50,
-    buffer: ThreadBuffer | None = None,
+    buffer: LiveBuffer | None = None,
 ) -> Context:
     """The context block for ``query`` in ``scope`` (a scope, or an agent's set of scopes):
     the profile first, ``buffer``'s live window, then the whole recent history when it fits,
@@ -259,20 +267,7 @@ def build(
         filters=filters,
         as_of=as_of_time,
     )
-    if choice.strategy is context_strategy.Strategy.FULL_HISTORY:
-        hits = [SearchHit(record=r, score=0.0) for r in choice.records]
-    else:
-        hits = retrieval.search(
-            backends,
-            query,
-            scope,
-            k=check_k(candidates, what="candidates"),
-            kinds=kind_list,
-            filters=filters,
-            as_of=as_of_time,
-            remember=False,  # the context remembers what it kept, below,
-            count_recall=False,  # and counts a recall of those only
-        )
+    hits = _candidates(backends, query, scope, choice, candidates, kind_list, filters, as_of_time)
     if filters is None and as_of is None and _includes(kinds, MemoryKind.PROCEDURAL):
         # Procedures learned from experience that apply to the query, taken as a task, first.
         hits = with_procedures(backends, query, scope, hits)
@@ -300,6 +295,33 @@ def build(
         backends.store.touch(kept, utcnow())
         context.retrieval_id = usefulness.remember(backends, scope, kept)
     return context
+
+
+def _candidates(
+    backends: Backends,
+    query: str,
+    scope: Scope | ScopeSet,
+    choice: context_strategy.Choice,
+    candidates: Any,
+    kinds: tuple[MemoryKind, ...],
+    filters: dict[str, Any] | None,
+    as_of: datetime | None,
+) -> list[SearchHit]:
+    """The memories the block is filled from: the whole recent history when the strategy
+    chose it, else the ``candidates`` best search hits."""
+    if choice.strategy is context_strategy.Strategy.FULL_HISTORY:
+        return [SearchHit(record=r, score=0.0) for r in choice.records]
+    return retrieval.search(
+        backends,
+        query,
+        scope,
+        k=check_k(candidates, what="candidates"),
+        kinds=kinds,
+        filters=filters,
+        as_of=as_of,
+        remember=False,  # the context remembers what it kept, below,
+        count_recall=False,  # and counts a recall of those only
+    )
 
 
 PROFILE_TITLE = "Profile"
@@ -337,6 +359,7 @@ __all__ = [
     "CONVERSATION_TITLE",
     "PROFILE_TITLE",
     "Context",
+    "LiveBuffer",
     "assemble",
     "build",
     "drop_near_duplicates",

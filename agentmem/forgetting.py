@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from pydantic import BaseModel, Field
 
 from agentmem import writing
+from agentmem.backends import Backends, HasBackends, backends_of
 from agentmem.errors import NotFound, PermissionDenied, ValidationError
 from agentmem.experience.models import PROCEDURE_KEY
 from agentmem.indexing import sync_outbox
@@ -58,13 +59,12 @@ from agentmem.representation import (
     window_text,
     windows_for,
 )
-from agentmem.stores import IndexOp, RecordQuery, WriteBatch
+from agentmem.stores import IndexOp, RecordQuery, RecordStore, WriteBatch
 from agentmem.stores import _forget_sql as sql
 from agentmem.stores._jobs_sql import JobRow
 
 if TYPE_CHECKING:
-    from agentmem.backends import Backends
-    from agentmem.memory import Memory
+    from agentmem.buffers import Buffers
     from agentmem.settings import RetrievalSettings
 
 STARTED = "started"
@@ -185,7 +185,8 @@ def derived_closure(
 
 
 def forget(
-    mem: Memory,
+    backends: Backends,
+    buffers: Buffers,
     scope: Scope,
     ids: Sequence[str] | None,
     *,
@@ -194,7 +195,6 @@ def forget(
 ) -> ForgetReport:
     """Forget the memories ``ids`` (all within ``scope``), or with ``ids=None`` every memory
     of ``scope``, everywhere they were copied. See the module docstring."""
-    backends = mem.backends
     if not isinstance(reason, str) or not reason.strip():
         raise ValidationError("forget needs a reason, e.g. reason='user erasure request'")
     if not isinstance(purge, bool):
@@ -253,7 +253,7 @@ def forget(
         report.status = DONE
         report.finished_at = time.time()
         return report
-    tainted = _taint(mem, set(all_ids), everything)
+    tainted = _taint(backends, set(all_ids), everything)
     report.adapters_tainted = tainted
     job = sql.ForgetJob(
         forget_id=report.forget_id,
@@ -280,12 +280,12 @@ def forget(
         sql.add_tombstones(cur, ph, job.forget_id, [*tomb, *held_rows], now)
 
     backends.store.transact(begin)
-    return _execute(mem, job, clear_buffers=scope if ids is None else None)
+    return _execute(backends, buffers, job, clear_buffers=scope if ids is None else None)
 
 
-def resume(mem: Memory) -> list[ForgetReport]:
+def resume(backends: Backends, buffers: Buffers) -> list[ForgetReport]:
     """Finish every forget a crash interrupted (called when a Memory opens)."""
-    store = mem.backends.store
+    store = backends.store
     if not store.supports_transact:
         return []
     jobs = store.transact(lambda cur, ph: sql.read_jobs(cur, ph, statuses=[STARTED]))
@@ -293,12 +293,13 @@ def resume(mem: Memory) -> list[ForgetReport]:
     for job in jobs:
         scope = _scope_from_str(job.scope)
         whole = bool(job.report.get("whole_scope"))
-        out.append(_execute(mem, job, clear_buffers=scope if whole else None, resumed=True))
+        clear = scope if whole else None
+        out.append(_execute(backends, buffers, job, clear_buffers=clear, resumed=True))
     return out
 
 
 def reports(
-    mem: Memory,
+    mem: Backends | HasBackends,
     *,
     forget_id: str | None = None,
     scope: Scope | None = None,
@@ -307,7 +308,7 @@ def reports(
     """Stored forget reports, newest first (of one forget, if given; with ``scope`` only the
     forgets asked for within that scope)."""
     fetch = limit if scope is None else 10_000_000
-    jobs = mem.backends.store.transact(
+    jobs = backends_of(mem).store.transact(
         lambda cur, ph: sql.read_jobs(cur, ph, forget_id=forget_id, limit=fetch)
     )
     if forget_id is not None and not jobs:
@@ -323,9 +324,9 @@ def _within(scope: Scope, text: str) -> bool:
     return asked is not None and scope.contains(asked)
 
 
-def pending_retrain(mem: Memory) -> list[tuple[ForgetReport, list[str]]]:
+def pending_retrain(mem: Backends | HasBackends) -> list[tuple[ForgetReport, list[str]]]:
     """Forgets whose tainted adapters await a clean retrain, with their probe texts."""
-    store = mem.backends.store
+    store = backends_of(mem).store
     if not store.supports_transact:
         return []
     jobs = store.transact(lambda cur, ph: sql.read_jobs(cur, ph, statuses=[RETRAIN_PENDING]))
@@ -333,7 +334,7 @@ def pending_retrain(mem: Memory) -> list[tuple[ForgetReport, list[str]]]:
 
 
 def finish_retrain(
-    mem: Memory,
+    mem: Backends | HasBackends,
     forget_id: str,
     retrained: list[dict[str, Any]],
     probe: dict[str, Any],
@@ -343,7 +344,7 @@ def finish_retrain(
     """Record clean retrains and the probe's result in a forget's report. With ``complete``
     (every tainted adapter handled) erase the probe texts and close the forget; else keep it
     pending for the scopes still to retrain."""
-    store = mem.backends.store
+    store = backends_of(mem).store
     jobs = store.transact(lambda cur, ph: sql.read_jobs(cur, ph, forget_id=forget_id))
     if not jobs:
         raise NotFound(f"no forget {forget_id!r}")
@@ -363,7 +364,7 @@ def finish_retrain(
         }
     )
     store.transact(lambda cur, ph: sql.write_job(cur, ph, final))
-    _ledger(mem, report)
+    _ledger(store, report)
     return report
 
 
@@ -429,8 +430,10 @@ def _resolve(
     return found, held, already
 
 
-def _taint(mem: Memory, ids: set[str], records: Sequence[MemoryRecord]) -> list[dict[str, Any]]:
-    source = discover_recall_models(mem.settings)
+def _taint(
+    backends: Backends, ids: set[str], records: Sequence[MemoryRecord]
+) -> list[dict[str, Any]]:
+    source = discover_recall_models(backends.settings)
     if not isinstance(source, TaintableAdapters):
         return []
     keys = sorted(
@@ -440,15 +443,19 @@ def _taint(mem: Memory, ids: set[str], records: Sequence[MemoryRecord]) -> list[
 
 
 def _execute(
-    mem: Memory, job: sql.ForgetJob, *, clear_buffers: Scope | None, resumed: bool = False
+    backends: Backends,
+    buffers: Buffers,
+    job: sql.ForgetJob,
+    *,
+    clear_buffers: Scope | None,
+    resumed: bool = False,
 ) -> ForgetReport:
-    backends = mem.backends
     report = _report(job)
     report.resumed = resumed
     if resumed:  # a crash may have come before the taint: taint again (idempotent)
         report.adapters_tainted = _merge(
             report.adapters_tainted,
-            _taint(mem, set(job.targets), backends.store.get_many(job.targets)),
+            _taint(backends, set(job.targets), backends.store.get_many(job.targets)),
         )
     present = backends.store.get_many(job.targets)
     removed = _remove(
@@ -463,10 +470,10 @@ def _execute(
     if prune:
         _prune_sources(backends, [r for r in backends.store.get_many(list(prune))], job)
     if clear_buffers is not None:
-        removed["buffer_turns"] = _clear_buffers(mem, clear_buffers)
+        removed["buffer_turns"] = _clear_buffers(buffers, clear_buffers)
     sync_outbox(backends)
     removed["raced_writes"] = _sweep(backends, job)
-    removed["communities_refreshed"] = _refresh_communities(mem, job)
+    removed["communities_refreshed"] = _refresh_communities(backends, job)
     if job.purge:
         removed["files_rewritten"] = _erase_files(backends)
     for key, value in removed.items():
@@ -488,7 +495,7 @@ def _execute(
         }
     )
     backends.store.transact(lambda cur, ph: sql.write_job(cur, ph, final))
-    _ledger(mem, report)
+    _ledger(backends.store, report)
     return report
 
 
@@ -614,10 +621,9 @@ def _graph_partitions(backends: Backends, ids: list[str]) -> int:
     return len(keys)
 
 
-def _refresh_communities(mem: Memory, job: sql.ForgetJob) -> int:
+def _refresh_communities(backends: Backends, job: sql.ForgetJob) -> int:
     """Recompute the communities of the forget's scope: their summaries name entities, and a
     partition whose entities are all gone drops them (they are derived, rebuilt on demand)."""
-    backends = mem.backends
     graph = getattr(backends, "graph", None)
     scope = _scope_from_str(job.scope)
     if graph is None or not backends.settings.graph.enabled or scope is None:
@@ -628,7 +634,7 @@ def _refresh_communities(mem: Memory, job: sql.ForgetJob) -> int:
     graph.forget_cache()
     for partition in graph.partitions(scope):
         state = graph.state(partition)
-        ensure_communities(graph, state, backends.settings.graph, llm_summariser(mem.settings))
+        ensure_communities(graph, state, backends.settings.graph, llm_summariser(backends.settings))
         refreshed += 1
     return refreshed
 
@@ -683,10 +689,10 @@ def _prune_sources(backends: Backends, records: Sequence[MemoryRecord], job: sql
             )
 
 
-def _clear_buffers(mem: Memory, scope: Scope) -> int:
+def _clear_buffers(buffers: Buffers, scope: Scope) -> int:
     from agentmem.buffers import scope_from_thread_key
 
-    backend = mem.buffers.ready()
+    backend = buffers.ready()
     cleared = 0
     for key in backend.threads():
         if scope.contains(scope_from_thread_key(key)):
@@ -720,8 +726,7 @@ def _target_scopes(backends: Backends, ids: Sequence[str]) -> set[Scope]:
     return set(found.values())
 
 
-def _ledger(mem: Memory, report: ForgetReport) -> None:
-    store = mem.backends.store
+def _ledger(store: RecordStore, report: ForgetReport) -> None:
     if not store.supports_jobs:
         return
     summary = report.model_dump(mode="json", exclude={"forgotten_ids"})

@@ -2,28 +2,25 @@
 
 from __future__ import annotations
 
-import asyncio
 import builtins
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any, Unpack
 
 from pydantic import BaseModel
-from pydantic import ValidationError as PydanticValidationError
 
-from agentmem import forgetting, indexing, retrieval, trust, usefulness, writing
+from agentmem import forgetting, indexing, ingest, reading, retrieval, transfer, usefulness, writing
 from agentmem.agents import AgentMemory
+from agentmem.answering import answer as recall_answer
 from agentmem.backends import Backends, open_backends
 from agentmem.buffers import Buffers, ThreadBuffer, buffer_backend_from_url
 from agentmem.context import Context
 from agentmem.context import build as build_context
 from agentmem.embedders import Embedder
-from agentmem.errors import InvalidSettings, NotFound, ValidationError, first_message
+from agentmem.errors import InvalidSettings, ValidationError
 from agentmem.experience import api as experience_api
 from agentmem.experience.models import ExperienceAdvice, ExperienceResult, Outcome, Procedure, Step
-from agentmem.filters import parse_filters
 from agentmem.forgetting import ForgetReport
 from agentmem.graph import GraphAPI
 from agentmem.models import (
@@ -44,18 +41,17 @@ from agentmem.parametric import (
     discover_recall_models,
 )
 from agentmem.profiles import Profile
-from agentmem.recall import recall as recall_answer
+from agentmem.scoping import ScopeKwargs, optional_scope_of, scope_of
 from agentmem.semantic import extractor as semantic_pipeline
 from agentmem.semantic.episodes import render_messages
 from agentmem.settings import Settings
-from agentmem.stores import RecordQuery
 from agentmem.trust import Quarantine
-from agentmem.urls import redact
+from agentmem.twins import Closeable, async_iter_twin, async_twin
 from agentmem.usefulness import FeedbackResult
-from agentmem.validation import check_k, check_kinds, check_offset, check_time
+from agentmem.validation import check_kinds
 
 
-class Memory:
+class Memory(Closeable):
     """Lifelong memory for agents, on embedded defaults or on servers, with one API.
 
     ``Memory()`` opens the embedded default under ``./.agentmem`` (SQLite + Qdrant Edge +
@@ -63,8 +59,9 @@ class Memory:
     ``Memory(settings=Settings(store_url=..., vectors_url=...))`` uses servers.
 
     Every method takes the scope as keywords (``org_id``, ``user_id``, ``agent_id``,
-    ``thread_id``; at least one). Each has an ``a``-prefixed async twin (``aadd``,
-    ``asearch``, ...). Use it as a context manager, or call :meth:`close`.
+    ``thread_id``; at least one) or as ``scope=Scope(...)`` (see :mod:`agentmem.scoping`).
+    Each has an ``a``-prefixed async twin with the same signature (``aadd``, ``asearch``,
+    ...). Use it as a context manager (``with`` or ``async with``), or call :meth:`close`.
 
     ``query_encoders`` hands out retriever adapters per scope (by default the adapter registry
     of the installed ``gpu`` package, found through the ``agentmem.query_encoders`` entry
@@ -87,20 +84,18 @@ class Memory:
         if settings is None:
             settings = Settings.load(**({"home": Path(home)} if home is not None else {}))
         self.settings = settings
-        self._buffers = Buffers(
-            self,
-            buffer_backend_from_url(
-                settings.resolved_buffer_url(), settings.buffer, timeout=settings.connect_timeout_s
-            ),
+        buffer_backend = buffer_backend_from_url(
+            settings.resolved_buffer_url(), settings.buffer, timeout=settings.connect_timeout_s
         )
         self._backends: Backends | None = open_backends(settings, embedder, query_encoders)
+        self._buffers = Buffers(self._backends, buffer_backend)
         # Recall adapters (the gpu plugin's registry) are discovered on the first recall().
         self._recall_models = recall_models
         self._recall_discovered = recall_models is not None
         # Repair anything a crash left between the store commit and the index update.
         indexing.sync_outbox(self._backends)
         # Finish any forget a crash interrupted before anything can read the memory.
-        forgetting.resume(self)
+        forgetting.resume(self._backends, self._buffers)
 
     # lifecycle ---------------------------------------------------------------------------
 
@@ -120,7 +115,7 @@ class Memory:
     def graph(self) -> GraphAPI:
         """The knowledge graph built from facts: ``neighbors``, ``timeline``, ``path``,
         ``community``, ``export``, merges and ``rebuild``. See :class:`~agentmem.graph.GraphAPI`."""
-        return GraphAPI(self)
+        return GraphAPI(self.backends)
 
     def close(self) -> None:
         """Flush and close every backend, and release the embedded home. Safe to call twice.
@@ -133,27 +128,13 @@ class Memory:
                 backends, self._backends = self._backends, None
                 backends.close()
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
     # writes ------------------------------------------------------------------------------
 
     def add(
         self,
         text: str | Sequence[Mapping[str, Any]],
         *,
-        org_id: str | None = None,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        thread_id: str | None = None,
+        scope: Scope | None = None,
         kind: str | MemoryKind = MemoryKind.EPISODIC,
         metadata: dict[str, Any] | None = None,
         event_time: datetime | str | None = None,
@@ -161,6 +142,7 @@ class Memory:
         infer: bool | str | None = None,
         source: str | None = None,
         idempotency_key: str | None = None,
+        **where: Unpack[ScopeKwargs],
     ) -> MemoryRecord:
         """Store one memory and return it. Durable and searchable when this returns.
 
@@ -181,7 +163,7 @@ class Memory:
         call stored and writes nothing (a key reused for different text raises
         :class:`~agentmem.errors.Conflict`).
         """
-        scope = Scope.of(org_id=org_id, user_id=user_id, agent_id=agent_id, thread_id=thread_id)
+        scope = scope_of(scope, where)
         if isinstance(text, Sequence) and not isinstance(text, str | bytes):
             text = render_messages(text, max_chars=self.settings.max_text_chars)
         record = writing.new_record(
@@ -194,28 +176,25 @@ class Memory:
             importance=importance,
         )
         mode = semantic_pipeline.infer_mode(infer, self.settings.infer, record.kind)
-        if mode is not semantic_pipeline.InferMode.OFF:
-            semantic_pipeline.mark_pending(record)
-        screened = trust.admit_once(self.backends, [record], scope, source, idempotency_key)
-        if isinstance(screened, builtins.list):  # a retry: what the first call stored
-            return screened[0]
-        if screened.held:
-            return record
-        if mode is semantic_pipeline.InferMode.INLINE:
-            record, _ = semantic_pipeline.extract_episode(self, record)
-        return record
+        (stored,) = ingest.admit(
+            self.backends,
+            [record],
+            scope,
+            mode=mode,
+            source=source,
+            idempotency_key=idempotency_key,
+        )
+        return stored
 
     def add_many(
         self,
         items: Sequence[Mapping[str, Any] | str],
         *,
-        org_id: str | None = None,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        thread_id: str | None = None,
+        scope: Scope | None = None,
         infer: bool | str | None = None,
         source: str | None = None,
         idempotency_key: str | None = None,
+        **where: Unpack[ScopeKwargs],
     ) -> list[MemoryRecord]:
         """Store many memories in one transaction with batched embedding.
 
@@ -226,26 +205,17 @@ class Memory:
         :meth:`add` (held items are returned too, marked ``provenance["quarantine"]``);
         ``idempotency_key`` as for :meth:`add`, for the whole batch.
         """
-        scope = Scope.of(org_id=org_id, user_id=user_id, agent_id=agent_id, thread_id=thread_id)
+        scope = scope_of(scope, where)
         records = writing.records_from_items(self.backends, scope, items)
-        episodic = MemoryKind.EPISODIC
-        mode = semantic_pipeline.infer_mode(infer, self.settings.infer, episodic)
-        if mode is not semantic_pipeline.InferMode.OFF:
-            for record in records:
-                if record.kind is episodic:
-                    semantic_pipeline.mark_pending(record)
-        screened = trust.admit_once(self.backends, records, scope, source, idempotency_key)
-        if isinstance(screened, builtins.list):  # a retry: what the first call stored
-            return screened
-        if mode is semantic_pipeline.InferMode.INLINE:
-            stored = {r.id for r in screened.store}
-            records = [
-                semantic_pipeline.extract_episode(self, r)[0]
-                if r.kind is episodic and r.id in stored
-                else r
-                for r in records
-            ]
-        return records
+        mode = semantic_pipeline.infer_mode(infer, self.settings.infer, MemoryKind.EPISODIC)
+        return ingest.admit(
+            self.backends,
+            records,
+            scope,
+            mode=mode,
+            source=source,
+            idempotency_key=idempotency_key,
+        )
 
     def update(
         self,
@@ -254,14 +224,12 @@ class Memory:
         text: str | None = None,
         metadata: dict[str, Any] | None = None,
         importance: float | None = None,
-        org_id: str | None = None,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        thread_id: str | None = None,
+        scope: Scope | None = None,
+        **where: Unpack[ScopeKwargs],
     ) -> MemoryRecord:
         """Write a new version of a memory (text, metadata or importance); the old version
         stays in :meth:`history`. With a scope, only a record in that scope can be changed."""
-        scope = _optional_scope(org_id, user_id, agent_id, thread_id)
+        scope = optional_scope_of(scope, where)
         return writing.update(
             self.backends, memory_id, scope, text=text, metadata=metadata, importance=importance
         )
@@ -271,39 +239,24 @@ class Memory:
         memory_id: str,
         *,
         valid_to: datetime | str | None = None,
-        org_id: str | None = None,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        thread_id: str | None = None,
+        scope: Scope | None = None,
+        **where: Unpack[ScopeKwargs],
     ) -> MemoryRecord:
         """Mark a memory as no longer true (kept, and found by ``search(as_of=...)``)."""
-        scope = _optional_scope(org_id, user_id, agent_id, thread_id)
+        scope = optional_scope_of(scope, where)
         return writing.update(self.backends, memory_id, scope, valid_to=valid_to, invalidate=True)
 
     def delete(
-        self,
-        memory_id: str,
-        *,
-        org_id: str | None = None,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        thread_id: str | None = None,
+        self, memory_id: str, *, scope: Scope | None = None, **where: Unpack[ScopeKwargs]
     ) -> None:
         """Delete a memory from the store and the index; its history keeps a DELETE entry."""
-        scope = _optional_scope(org_id, user_id, agent_id, thread_id)
+        scope = optional_scope_of(scope, where)
         record = writing.get_one(self.backends, memory_id, scope)
         writing.delete(self.backends, [record])
 
-    def delete_all(
-        self,
-        *,
-        org_id: str | None = None,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        thread_id: str | None = None,
-    ) -> int:
+    def delete_all(self, *, scope: Scope | None = None, **where: Unpack[ScopeKwargs]) -> int:
         """Delete every memory in a scope (a scope is required); returns how many."""
-        scope = Scope.of(org_id=org_id, user_id=user_id, agent_id=agent_id, thread_id=thread_id)
+        scope = scope_of(scope, where)
         ids = self.backends.store.ids_in_scope(scope)
         records = self.backends.store.get_many(ids, scope)
         return writing.delete(self.backends, records)
@@ -314,10 +267,8 @@ class Memory:
         *,
         reason: str,
         purge: bool = False,
-        org_id: str | None = None,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        thread_id: str | None = None,
+        scope: Scope | None = None,
+        **where: Unpack[ScopeKwargs],
     ) -> ForgetReport:
         """Forget memories everywhere they were copied: ``ids`` (each inside the scope), or
         with no ids every memory of the scope. Removes them and everything derived only from
@@ -329,9 +280,11 @@ class Memory:
         Idempotent; journaled (a crash is finished on the next open); memories outside the
         scope raise :class:`~agentmem.errors.PermissionDenied` and nothing is forgotten.
         Returns the :class:`~agentmem.forgetting.ForgetReport` (also kept in the ledger)."""
-        scope = Scope.of(org_id=org_id, user_id=user_id, agent_id=agent_id, thread_id=thread_id)
+        scope = scope_of(scope, where)
         wanted = [ids] if isinstance(ids, str) else ids
-        return forgetting.forget(self, scope, wanted, reason=reason, purge=purge)
+        return forgetting.forget(
+            self.backends, self._buffers, scope, wanted, reason=reason, purge=purge
+        )
 
     @property
     def quarantine(self) -> Quarantine:
@@ -345,10 +298,7 @@ class Memory:
         self,
         query: str,
         *,
-        org_id: str | None = None,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        thread_id: str | None = None,
+        scope: Scope | None = None,
         k: int = 10,
         kinds: Sequence[str | MemoryKind] | str | None = None,
         filters: dict[str, Any] | None = None,
@@ -358,6 +308,7 @@ class Memory:
         reference_time: datetime | str | None = None,
         include_quarantined: bool = False,
         expand_links: int = 0,
+        **where: Unpack[ScopeKwargs],
     ) -> list[SearchHit]:
         """The ``k`` memories in scope most relevant to ``query``, best first (hybrid:
         dense + BM25 + conversational windows + time, fused by reciprocal rank fusion).
@@ -374,26 +325,9 @@ class Memory:
         ``expand_links`` (0-3 hops) adds the notes linked to the top hits (see :meth:`links`)
         as one more ranked list, fused by the same reciprocal rank fusion (channel ``links``).
         """
-        scope = Scope.of(org_id=org_id, user_id=user_id, agent_id=agent_id, thread_id=thread_id)
-        if include_quarantined:
-            held = self.quarantine.search(query, scope, k=k)
-            hits = self.search(
-                query,
-                org_id=org_id,
-                user_id=user_id,
-                agent_id=agent_id,
-                thread_id=thread_id,
-                k=k,
-                kinds=kinds,
-                filters=filters,
-                as_of=as_of,
-                event_after=event_after,
-                event_before=event_before,
-                reference_time=reference_time,
-                expand_links=expand_links,
-            )
-            return [*hits, *held]
-        return retrieval.search_with_validation(
+        scope = scope_of(scope, where)
+        held = self.quarantine.search(query, scope, k=k) if include_quarantined else []
+        hits = retrieval.search_with_validation(
             self.backends,
             query,
             scope,
@@ -406,21 +340,20 @@ class Memory:
             reference_time=reference_time,
             expand_links=expand_links,
         )
+        return [*hits, *held]
 
     def context(
         self,
         query: str,
         *,
-        org_id: str | None = None,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        thread_id: str | None = None,
+        scope: Scope | None = None,
         max_tokens: int = 2000,
         kinds: Sequence[str | MemoryKind] | str | None = None,
         filters: dict[str, Any] | None = None,
         as_of: datetime | str | None = None,
         candidates: int = 50,
         buffer: ThreadBuffer | None = None,
+        **where: Unpack[ScopeKwargs],
     ) -> Context:
         """A prompt-ready block of the memories most relevant to ``query``, grouped by kind
         (facts, procedures, experiences, a dated timeline), near-duplicates removed, that
@@ -431,7 +364,7 @@ class Memory:
         ``Settings.buffer.context_share`` of the budget)."""
         if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
             raise ValidationError(f"max_tokens must be a positive integer, got {max_tokens!r}")
-        scope = Scope.of(org_id=org_id, user_id=user_id, agent_id=agent_id, thread_id=thread_id)
+        scope = scope_of(scope, where)
         return build_context(
             self.backends,
             query,
@@ -448,13 +381,11 @@ class Memory:
         self,
         question: str,
         *,
-        org_id: str | None = None,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        thread_id: str | None = None,
+        scope: Scope | None = None,
         k: int = 5,
         kinds: Sequence[str | MemoryKind] | str | None = None,
         gate_threshold: float | None = None,
+        **where: Unpack[ScopeKwargs],
     ) -> RecallAnswer:
         """Answer ``question`` from the scope's memory: closed-book by the scope's promoted
         recall adapter (or the shared one) when its confidence passes its gate, else from
@@ -464,7 +395,7 @@ class Memory:
         ``gate_threshold`` overrides the adapter's gate (a mean answer-token log-probability)
         for this call. See :class:`~agentmem.parametric.RecallAnswer`.
         """
-        scope = Scope.of(org_id=org_id, user_id=user_id, agent_id=agent_id, thread_id=thread_id)
+        scope = scope_of(scope, where)
         if not self._recall_discovered:
             self._recall_models = discover_recall_models(self.settings)
             self._recall_discovered = True
@@ -483,18 +414,15 @@ class Memory:
     def buffer(
         self,
         *,
-        thread_id: str | None = None,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        org_id: str | None = None,
+        scope: Scope | None = None,
         max_tokens: int | None = None,
+        **where: Unpack[ScopeKwargs],
     ) -> ThreadBuffer:
         """The live buffer of a conversation thread: ``append`` turns, read ``messages()`` or a
         ``window(max_tokens)``; past its token budget (``max_tokens``, default
         ``Settings.buffer.max_tokens``) or on a topic shift, the oldest segment is flushed into
         episodic memory in this scope. See :class:`~agentmem.buffers.ThreadBuffer`."""
-        scope = Scope.of(org_id=org_id, user_id=user_id, agent_id=agent_id, thread_id=thread_id)
-        return self._buffers.thread(scope, max_tokens=max_tokens)
+        return self._buffers.thread(scope_of(scope, where), max_tokens=max_tokens)
 
     def for_agent(
         self,
@@ -507,42 +435,30 @@ class Memory:
         """A handle for one agent: it writes to its private scope (``shared=True``: its team's)
         and reads its private plus its team's scope, never another agent's private memory.
         See :class:`~agentmem.agents.AgentMemory`."""
-        return AgentMemory(self, agent_id, user_id=user_id, team=team, org_id=org_id)
+        return AgentMemory(
+            self.backends, self._buffers, agent_id, user_id=user_id, team=team, org_id=org_id
+        )
 
     def get(
-        self,
-        memory_id: str,
-        *,
-        org_id: str | None = None,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        thread_id: str | None = None,
+        self, memory_id: str, *, scope: Scope | None = None, **where: Unpack[ScopeKwargs]
     ) -> MemoryRecord:
         """One memory by id (:class:`NotFound` if absent or outside the given scope)."""
-        scope = _optional_scope(org_id, user_id, agent_id, thread_id)
+        scope = optional_scope_of(scope, where)
         return writing.get_one(self.backends, memory_id, scope)
 
     def links(
-        self,
-        memory_id: str,
-        *,
-        org_id: str | None = None,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        thread_id: str | None = None,
+        self, memory_id: str, *, scope: Scope | None = None, **where: Unpack[ScopeKwargs]
     ) -> builtins.list[Link]:
         """A note's links, out and in, oldest first: typed (``related``, ``elaborates``,
         ``contradicts``, ``follows``), with who made each and why. Make or remove links and
         undo an evolution with :attr:`notes`."""
-        return notes.links_of(
-            self.backends, memory_id, _optional_scope(org_id, user_id, agent_id, thread_id)
-        )
+        return notes.links_of(self.backends, memory_id, optional_scope_of(scope, where))
 
     @property
     def notes(self) -> NotesAPI:
         """Linked notes: ``links``, ``link`` (by hand), ``unlink``, ``undo`` (an evolution).
         See :mod:`agentmem.notes`."""
-        return NotesAPI(self)
+        return NotesAPI(self.backends)
 
     def profile(
         self,
@@ -559,36 +475,15 @@ class Memory:
         return Profile(self.backends, scope, model)
 
     def history(
-        self,
-        memory_id: str,
-        *,
-        org_id: str | None = None,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        thread_id: str | None = None,
+        self, memory_id: str, *, scope: Scope | None = None, **where: Unpack[ScopeKwargs]
     ) -> list[HistoryEntry]:
         """Every change to a memory, oldest first; kept after the memory is deleted."""
-        scope = _optional_scope(org_id, user_id, agent_id, thread_id)
-        if not isinstance(memory_id, str) or not memory_id:
-            raise ValidationError(
-                f"memory id must be a non-empty string, got {type(memory_id).__name__}; "
-                "pass one id (list ids with mem.list(...))"
-            )
-        entries = self.backends.store.history(memory_id, scope)
-        if not entries:
-            where = f" in scope {scope}" if scope is not None else ""
-            raise NotFound(
-                f"no history for memory id {memory_id!r}{where}; list ids with mem.list(...)"
-            )
-        return entries
+        return reading.history_of(self.backends, memory_id, optional_scope_of(scope, where))
 
     def list(
         self,
         *,
-        org_id: str | None = None,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        thread_id: str | None = None,
+        scope: Scope | None = None,
         kinds: Sequence[str | MemoryKind] | str | None = None,
         filters: dict[str, Any] | None = None,
         include_invalidated: bool = False,
@@ -596,72 +491,43 @@ class Memory:
         event_before: datetime | str | None = None,
         limit: int = 100,
         offset: int = 0,
+        **where: Unpack[ScopeKwargs],
     ) -> list[MemoryRecord]:
         """Memories in a scope, oldest first, paged by ``limit`` and ``offset``;
         ``event_after`` / ``event_before`` bound the event time (memories without one are
         left out when either is given)."""
-        scope = Scope.of(org_id=org_id, user_id=user_id, agent_id=agent_id, thread_id=thread_id)
-        return self.backends.store.query(
-            RecordQuery(
-                scope=scope,
-                kinds=check_kinds(kinds),
-                conditions=parse_filters(filters),
-                include_invalidated=include_invalidated,
-                event_after=check_time(event_after, what="event_after"),
-                event_before=check_time(event_before, what="event_before"),
-                limit=check_k(limit, limit=100_000, what="limit"),
-                offset=check_offset(offset),
-            )
+        return reading.list_records(
+            self.backends,
+            scope_of(scope, where),
+            kinds=kinds,
+            filters=filters,
+            include_invalidated=include_invalidated,
+            event_after=event_after,
+            event_before=event_before,
+            limit=limit,
+            offset=offset,
         )
 
     def scopes(
-        self,
-        *,
-        org_id: str | None = None,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        thread_id: str | None = None,
+        self, *, scope: Scope | None = None, **where: Unpack[ScopeKwargs]
     ) -> builtins.list[ScopeSummary]:
         """Every scope holding memories inside the given one (``user_id="alice"``: each of
         Alice's agents and threads), with its counts by kind, in scope order."""
-        scope = Scope.of(org_id=org_id, user_id=user_id, agent_id=agent_id, thread_id=thread_id)
+        scope = scope_of(scope, where)
         return self.backends.store.scope_summaries(scope)
 
     def stats(self) -> MemoryStats:
         """How many memories, history entries, indexed vectors and pending index updates."""
-        b = self.backends
-        counts = b.store.counts()
-        return MemoryStats(
-            records=counts.records,
-            by_kind=counts.by_kind,
-            history_entries=counts.history_entries,
-            indexed_vectors=b.index.count(),
-            pending_index=counts.pending_index,
-            store_url=redact(b.store.url),
-            vectors_url=redact(b.index.url),
-            embedder=b.embedder.name,
-        )
+        return reading.stats(self.backends)
 
     def export(self, *, page: int = 500) -> Iterator[MemoryRecord]:
         """Every memory in every scope, in id order (for backups and ``agentmem export``)."""
-        after: str | None = None
-        while True:
-            ids = self.backends.store.all_ids(after=after, limit=page)
-            if not ids:
-                return
-            by_id = {r.id: r for r in self.backends.store.get_many(ids)}
-            yield from (by_id[i] for i in ids if i in by_id)
-            after = ids[-1]
+        return transfer.export_records(self.backends, page=page)
 
     def import_records(self, records: Iterable[MemoryRecord | Mapping[str, Any]]) -> int:
         """Insert exported records verbatim (same ids, times, versions); ids already present
         are skipped. Returns how many were inserted."""
-        parsed = [_as_record(r) for r in records]
-        total = 0
-        for start in range(0, len(parsed), self.settings.max_batch_items):
-            chunk = parsed[start : start + self.settings.max_batch_items]
-            total += writing.import_records(self.backends, chunk)
-        return total
+        return transfer.import_records(self.backends, records)
 
     def reindex(
         self, *, rebuild: bool = False, progress: Callable[[int], None] | None = None
@@ -679,10 +545,8 @@ class Memory:
         *,
         task: str | None = None,
         feedback_id: str | None = None,
-        org_id: str | None = None,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        thread_id: str | None = None,
+        scope: Scope | None = None,
+        **where: Unpack[ScopeKwargs],
     ) -> FeedbackResult:
         """Report how a task went to the memories that served it: ``target`` is a retrieval
         id (``hit.retrieval_id`` / ``context.retrieval_id``: credits exactly what was shown)
@@ -694,7 +558,7 @@ class Memory:
         ``applied=False`` and changes nothing. Unknown ids raise
         :class:`~agentmem.errors.NotFound`, memories outside the scope
         :class:`~agentmem.errors.PermissionDenied`; nothing changes on error."""
-        scope = Scope.of(org_id=org_id, user_id=user_id, agent_id=agent_id, thread_id=thread_id)
+        scope = scope_of(scope, where)
         return usefulness.feedback(
             self.backends, scope, target, reward, task=task, feedback_id=feedback_id
         )
@@ -709,12 +573,10 @@ class Memory:
         reward: float | None = None,
         feedback: str | None = None,
         *,
-        org_id: str | None = None,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        thread_id: str | None = None,
+        scope: Scope | None = None,
         metadata: dict[str, Any] | None = None,
         used_procedures: Sequence[str] | Mapping[str, bool | str] | None = None,
+        **where: Unpack[ScopeKwargs],
     ) -> ExperienceResult:
         """Store an attempt at a task: its trajectory (``steps``: dicts or :class:`Step` with
         ``action``, optional ``args``, ``observation``, ``thought``, ``ok``, ``error``), the
@@ -728,7 +590,7 @@ class Memory:
         ``metadata["task_family"]`` names the task family (else it is found by similarity).
         Bad input raises :class:`~agentmem.errors.InvalidExperience` (or another
         ``ValidationError``) and writes nothing."""
-        scope = Scope.of(org_id=org_id, user_id=user_id, agent_id=agent_id, thread_id=thread_id)
+        scope = scope_of(scope, where)
         return experience_api.record_experience(
             self.backends,
             scope,
@@ -746,17 +608,15 @@ class Memory:
         task: str,
         k: int = 5,
         *,
-        org_id: str | None = None,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        thread_id: str | None = None,
+        scope: Scope | None = None,
         task_family: str | None = None,
         include_retired: bool = False,
+        **where: Unpack[ScopeKwargs],
     ) -> ExperienceAdvice:
         """The ``k`` past experiences most like ``task`` (by similarity and success) and the
         procedures of its task family (by similarity, support and success rate), best first.
         Demoted procedures are included, ranked lower; retired ones only on request."""
-        scope = Scope.of(org_id=org_id, user_id=user_id, agent_id=agent_id, thread_id=thread_id)
+        scope = scope_of(scope, where)
         return experience_api.recall_experience(
             self.backends,
             task,
@@ -769,17 +629,15 @@ class Memory:
     def procedures(
         self,
         *,
-        org_id: str | None = None,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        thread_id: str | None = None,
+        scope: Scope | None = None,
         task_family: str | None = None,
         include_retired: bool = False,
         limit: int = 100,
+        **where: Unpack[ScopeKwargs],
     ) -> builtins.list[Procedure]:
         """The procedures distilled in a scope (of one task family, if given), strongest
         first; retired ones only with ``include_retired``."""
-        scope = Scope.of(org_id=org_id, user_id=user_id, agent_id=agent_id, thread_id=thread_id)
+        scope = scope_of(scope, where)
         return experience_api.list_procedures(
             self.backends,
             scope,
@@ -788,96 +646,31 @@ class Memory:
             limit=limit,
         )
 
-    # async twins -------------------------------------------------------------------------
+    # async twins: the same signatures, run in a worker thread (see agentmem.twins) -------
 
-    async def aadd(self, text: str, **kwargs: Any) -> MemoryRecord:
-        """Async twin of :meth:`add`."""
-        return await asyncio.to_thread(self.add, text, **kwargs)
-
-    async def aadd_many(
-        self, items: Sequence[Mapping[str, Any] | str], **kwargs: Any
-    ) -> builtins.list[MemoryRecord]:
-        """Async twin of :meth:`add_many`."""
-        return await asyncio.to_thread(self.add_many, items, **kwargs)
-
-    async def asearch(self, query: str, **kwargs: Any) -> builtins.list[SearchHit]:
-        """Async twin of :meth:`search`."""
-        return await asyncio.to_thread(self.search, query, **kwargs)
-
-    async def acontext(self, query: str, **kwargs: Any) -> Context:
-        """Async twin of :meth:`context`."""
-        return await asyncio.to_thread(self.context, query, **kwargs)
-
-    async def arecall(self, question: str, **kwargs: Any) -> RecallAnswer:
-        """Async twin of :meth:`recall`."""
-        return await asyncio.to_thread(self.recall, question, **kwargs)
-
-    async def aget(self, memory_id: str, **kwargs: Any) -> MemoryRecord:
-        """Async twin of :meth:`get`."""
-        return await asyncio.to_thread(self.get, memory_id, **kwargs)
-
-    async def aupdate(self, memory_id: str, **kwargs: Any) -> MemoryRecord:
-        """Async twin of :meth:`update`."""
-        return await asyncio.to_thread(self.update, memory_id, **kwargs)
-
-    async def adelete(self, memory_id: str, **kwargs: Any) -> None:
-        """Async twin of :meth:`delete`."""
-        await asyncio.to_thread(self.delete, memory_id, **kwargs)
-
-    async def ahistory(self, memory_id: str, **kwargs: Any) -> builtins.list[HistoryEntry]:
-        """Async twin of :meth:`history`."""
-        return await asyncio.to_thread(self.history, memory_id, **kwargs)
-
-    async def alist(self, **kwargs: Any) -> builtins.list[MemoryRecord]:
-        """Async twin of :meth:`list`."""
-        return await asyncio.to_thread(self.list, **kwargs)
-
-    async def aforget(self, ids: str | Sequence[str] | None = None, **kwargs: Any) -> ForgetReport:
-        """Async twin of :meth:`forget`."""
-        return await asyncio.to_thread(self.forget, ids, **kwargs)
-
-    async def adelete_all(self, **kwargs: Any) -> int:
-        """Async twin of :meth:`delete_all`."""
-        return await asyncio.to_thread(self.delete_all, **kwargs)
-
-    async def astats(self) -> MemoryStats:
-        """Async twin of :meth:`stats`."""
-        return await asyncio.to_thread(self.stats)
-
-    async def arecord_experience(self, task: str, *args: Any, **kwargs: Any) -> ExperienceResult:
-        """Async twin of :meth:`record_experience`."""
-        return await asyncio.to_thread(self.record_experience, task, *args, **kwargs)
-
-    async def arecall_experience(self, task: str, *args: Any, **kwargs: Any) -> ExperienceAdvice:
-        """Async twin of :meth:`recall_experience`."""
-        return await asyncio.to_thread(self.recall_experience, task, *args, **kwargs)
-
-    async def aprocedures(self, **kwargs: Any) -> builtins.list[Procedure]:
-        """Async twin of :meth:`procedures`."""
-        return await asyncio.to_thread(self.procedures, **kwargs)
-
-    async def afeedback(
-        self, target: str | Sequence[str], reward: float, **kwargs: Any
-    ) -> FeedbackResult:
-        """Async twin of :meth:`feedback`."""
-        return await asyncio.to_thread(self.feedback, target, reward, **kwargs)
-
-
-def _as_record(value: MemoryRecord | Mapping[str, Any]) -> MemoryRecord:
-    if isinstance(value, MemoryRecord):
-        return value
-    try:
-        return MemoryRecord.model_validate(value)
-    except PydanticValidationError as exc:
-        raise ValidationError(f"not a memory record: {first_message(exc)}") from None
-
-
-def _optional_scope(
-    org_id: str | None, user_id: str | None, agent_id: str | None, thread_id: str | None
-) -> Scope | None:
-    if org_id is None and user_id is None and agent_id is None and thread_id is None:
-        return None
-    return Scope.of(org_id=org_id, user_id=user_id, agent_id=agent_id, thread_id=thread_id)
+    aadd = async_twin(add)
+    aadd_many = async_twin(add_many)
+    aupdate = async_twin(update)
+    ainvalidate = async_twin(invalidate)
+    adelete = async_twin(delete)
+    adelete_all = async_twin(delete_all)
+    aforget = async_twin(forget)
+    asearch = async_twin(search)
+    acontext = async_twin(context)
+    arecall = async_twin(recall)
+    aget = async_twin(get)
+    alinks = async_twin(links)
+    ahistory = async_twin(history)
+    alist = async_twin(list)
+    ascopes = async_twin(scopes)
+    astats = async_twin(stats)
+    aexport = async_iter_twin(export)
+    aimport_records = async_twin(import_records)
+    areindex = async_twin(reindex)
+    afeedback = async_twin(feedback)
+    arecord_experience = async_twin(record_experience)
+    arecall_experience = async_twin(recall_experience)
+    aprocedures = async_twin(procedures)
 
 
 __all__ = ["Memory"]

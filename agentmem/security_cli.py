@@ -100,12 +100,8 @@ def forget(
                 typer.confirm(
                     f"Forget every memory of {scope} everywhere it was copied?", abort=True
                 )
-            done = mem.forget(
-                _full_ids(mem, ids or []) or None,
-                reason=reason,
-                purge=purge,
-                **scope.fields(),
-            )
+            wanted = _full_ids(mem, ids or []) or None
+            done = mem.forget(wanted, reason=reason, purge=purge, scope=scope)
             _print_reports([done], as_json)
     except AgentMemError as exc:
         fail(str(exc))
@@ -201,10 +197,12 @@ def quarantine_list(
 
 
 def _review(ctx: typer.Context, ids: list[str], scope: Scope | None, approve: bool) -> None:
-    from agentmem.cli import fail, memory_for
+    from agentmem.cli import fail, memory_for, unique_prefix
 
     try:
         with memory_for(ctx) as mem:
+            held = [r.id for r in mem.quarantine.list(scope, limit=100_000)]
+            ids = [unique_prefix(given, held, what="held memory") or given for given in ids]
             if approve:
                 done = len(mem.quarantine.approve(ids, scope))
             else:
@@ -217,7 +215,7 @@ def _review(ctx: typer.Context, ids: list[str], scope: Scope | None, approve: bo
 @quarantine_app.command(name="approve")
 def quarantine_approve(
     ctx: typer.Context,
-    ids: Annotated[list[str], typer.Argument(help="Ids of held memories.")],
+    ids: Annotated[list[str], typer.Argument(help="Ids of held memories (or unique prefixes).")],
     user: UserOpt = None,
     agent: AgentOpt = None,
     thread: ThreadOpt = None,
@@ -231,7 +229,7 @@ def quarantine_approve(
 @quarantine_app.command(name="reject")
 def quarantine_reject(
     ctx: typer.Context,
-    ids: Annotated[list[str], typer.Argument(help="Ids of held memories.")],
+    ids: Annotated[list[str], typer.Argument(help="Ids of held memories (or unique prefixes).")],
     user: UserOpt = None,
     agent: AgentOpt = None,
     thread: ThreadOpt = None,

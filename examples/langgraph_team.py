@@ -29,7 +29,8 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
-from agentmem import Memory
+from agentmem import AgentMemError, Memory
+from agentmem.semantic.llm import load_litellm
 from agentmem_graphs import TeamMember, create_team
 
 USER = "maya"
@@ -81,8 +82,9 @@ def scripted_roles() -> dict[str, BaseChatModel]:
 
 def real_roles(name: str) -> dict[str, BaseChatModel] | None:
     try:
+        load_litellm()  # offline cost map, no banners, agentmem's local providers
         from langchain_litellm import ChatLiteLLM
-    except ImportError:
+    except (ImportError, AgentMemError):
         console.print("[yellow]langchain-litellm is not installed: using scripted models")
         return None
     return {
@@ -119,6 +121,14 @@ def visibility(mem: Memory) -> None:
 
 
 def main() -> int:
+    try:
+        return demo()
+    except AgentMemError as exc:  # e.g. a configured model that cannot be reached
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+
+
+def demo() -> int:
     started = time.perf_counter()
     name = os.environ.get("AGENTMEM_LLM_MODEL")
     roles, label = scripted_roles(), "scripted (offline)"

@@ -32,6 +32,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
+from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +40,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from agentmem import trust, writing
+from agentmem.backends import Backends
 from agentmem.buffers.base import (
     BufferBackend,
     Turn,
@@ -56,7 +58,6 @@ from agentmem.validation import check_text
 
 if TYPE_CHECKING:
     from agentmem.context import Context
-    from agentmem.memory import Memory
 
 log = logging.getLogger(__name__)
 
@@ -107,10 +108,10 @@ class Buffers:
     and a cache of turn vectors for topic segmentation. Built by the Memory; no I/O until a
     buffer is used."""
 
-    def __init__(self, memory: Memory, backend: BufferBackend) -> None:
-        self.memory = memory
+    def __init__(self, backends: Backends, backend: BufferBackend) -> None:
+        self._bundle = backends
         self.backend = backend
-        self.counter = TokenCounter(memory.settings.token_encoding)
+        self.counter = TokenCounter(backends.settings.token_encoding)
         self._ready = False
         self._setup_lock = threading.Lock()
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
@@ -119,11 +120,16 @@ class Buffers:
     @property
     def settings(self) -> BufferSettings:
         """The buffer settings of the Memory."""
-        return self.memory.settings.buffer
+        return self._bundle.settings.buffer
+
+    @property
+    def backends(self) -> Backends:
+        """The Memory's open bundle (InvalidSettings once the Memory is closed)."""
+        return self._bundle.opened()
 
     def ready(self) -> BufferBackend:
         """The backend, connected on first use (InvalidSettings once the Memory is closed)."""
-        self.memory.backends  # noqa: B018 - raises if the Memory is closed
+        self._bundle.opened()
         if not self._ready:
             with self._setup_lock:
                 if not self._ready:
@@ -150,7 +156,7 @@ class Buffers:
             known = {h: self._vectors[h] for h in hashes if h in self._vectors}
         missing = [t for t, h in zip(texts, hashes, strict=True) if h not in known]
         if missing:
-            found, _ = vectors_for_texts(self.memory.backends, missing)
+            found, _ = vectors_for_texts(self.backends, missing)
             known.update(found)
             with self._vectors_lock:
                 for h, v in found.items():
@@ -292,16 +298,36 @@ class ThreadBuffer:
     def __len__(self) -> int:
         return self._backend.length(self.key)
 
-    def context(self, query: str, *, max_tokens: int = 2000, **kwargs: Any) -> Context:
+    def context(
+        self,
+        query: str,
+        *,
+        max_tokens: int = 2000,
+        kinds: Sequence[str | MemoryKind] | str | None = None,
+        filters: dict[str, Any] | None = None,
+        as_of: datetime | str | None = None,
+        candidates: int = 50,
+    ) -> Context:
         """``mem.context(...)`` for this conversation: this buffer's window first, then the
         long-term memories of the buffer's scope *without* the thread (every thread of the
-        user and agent), within ``max_tokens``. Other keywords go to ``Memory.context``."""
+        user and agent), within ``max_tokens``. The other keywords are ``Memory.context``'s."""
+        # agentmem.context reads turns from agentmem.buffers.base, whose package imports this
+        # module: imported here so that either can be imported first.
+        from agentmem.context import build
+
         wide: dict[str, Any] = dict(self.scope.fields())
         wide.pop("thread_id")
-        if not wide:
-            wide = {"thread_id": self.thread_id}
-        return self._buffers.memory.context(
-            query, max_tokens=max_tokens, buffer=self, **wide, **kwargs
+        scope = Scope.of(**wide) if wide else Scope.of(thread_id=self.thread_id)
+        return build(
+            self._buffers.backends,
+            query,
+            scope,
+            max_tokens=max_tokens,
+            kinds=kinds,
+            filters=filters,
+            as_of=as_of,
+            candidates=candidates,
+            buffer=self,
         )
 
     # async twins ---------------------------------------------------------------------------
@@ -344,7 +370,7 @@ class ThreadBuffer:
                 f"name must be a non-empty string of at most 128 characters without control "
                 f"characters, or None; got {name!r}"
             )
-        max_chars = self._buffers.memory.settings.max_text_chars
+        max_chars = self._buffers.backends.settings.max_text_chars
         content = check_text(content, max_chars=max_chars, what="content")
         turn = Turn(role=role, content=content, name=name, at=utcnow())
         line = turn.line()
@@ -380,8 +406,7 @@ class ThreadBuffer:
 
     def _flush(self, turns: Sequence[Turn], kind: FlushKind) -> Flush:
         """Store ``turns`` as a segment, then remove them from the buffer (lock held)."""
-        memory = self._buffers.memory
-        backends = memory.backends
+        backends = self._buffers.backends
         ids = {t.id: self._record_id("turn", t.id) for t in turns}
         stored = {r.id for r in backends.store.get_many(list(ids.values()))}
         pending = [t for t in turns if ids[t.id] not in stored]
@@ -391,14 +416,14 @@ class ThreadBuffer:
             # Turns are flagged like any write (a tool's output may carry instructions); the
             # segment carries the flags of its turns.
             for record in records[1:]:
-                trust.flag_injection(memory.settings.trust, record)
+                trust.flag_injection(backends.settings.trust, record)
             flags = sorted({f for r in records[1:] for f in r.provenance.get("flags", [])})
             if flags:
                 records[0].provenance = {**records[0].provenance, "flags": flags}
             # Fact extraction follows the `infer` setting, for the segment only (its turns say
             # the same): marked pending for extract_pending / consolidation, and extracted at
             # once (infer=True) only on an explicit flush(), never inside an append.
-            mode = semantic.infer_mode(None, memory.settings.infer, MemoryKind.EPISODIC)
+            mode = semantic.infer_mode(None, backends.settings.infer, MemoryKind.EPISODIC)
             if mode is not semantic.InferMode.OFF:
                 semantic.mark_pending(records[0])
             held: set[str] = set()
@@ -412,7 +437,7 @@ class ThreadBuffer:
                 log.warning("segment of thread %s was already stored", self.key)
             inline = mode is semantic.InferMode.INLINE and kind is FlushKind.MANUAL
             if flush.episode is not None and inline and flush.episode.id not in held:
-                flush.episode, _ = semantic.extract_episode(memory, flush.episode)
+                flush.episode, _ = semantic.extract_episode(backends, flush.episode)
         flush.removed = self._backend.remove(self.key, [t.id for t in turns])
         self.last_flush = flush
         return flush
@@ -423,8 +448,8 @@ class ThreadBuffer:
     def _segment_records(
         self, turns: Sequence[Turn], kind: FlushKind, ids: dict[str, str]
     ) -> list[MemoryRecord]:
-        memory = self._buffers.memory
-        settings = memory.settings
+        backends = self._buffers.backends
+        settings = backends.settings
         key = hashlib.sha256("|".join(t.id for t in turns).encode()).hexdigest()[:32]
         segment_id = self._record_id("segment", key)
         start, end = turns[0].at, turns[-1].at
@@ -477,7 +502,7 @@ class ThreadBuffer:
                     },
                 }
             )
-        records = writing.records_from_items(memory.backends, self.scope, items)
+        records = writing.records_from_items(backends, self.scope, items)
         records[0].id = segment_id
         for record, turn in zip(records[1:], turns, strict=True):
             record.id = ids[turn.id]

@@ -61,9 +61,8 @@ def add_file(ctx: typer.Context, path: Path, defaults: FileDefaults, *, infer: b
             for line in lines:
                 key = f"add-file:{digest}:{line.number}"
                 try:
-                    mem.add_many(
-                        [line.item], **line.scope, infer=infer or None, idempotency_key=key
-                    )
+                    scope = Scope.of(**line.scope)
+                    mem.add_many([line.item], scope=scope, infer=infer or None, idempotency_key=key)
                 except AgentMemError as exc:
                     raise type(exc)(
                         f"{path} line {line.number}: {exc}; the {added} lines before it were "

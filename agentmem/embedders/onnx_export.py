@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -68,150 +69,32 @@ def bert_graph(weights: Mapping[str, np.ndarray], config: Mapping[str, Any]) -> 
     """
     try:
         import onnx
-        from onnx import TensorProto, helper, numpy_helper
+        from onnx import TensorProto, helper
     except ImportError as exc:
         raise BackendUnavailable(
             "building the fp32 ONNX model needs the onnx package; "
             "run `pip install 'agentmem[fp32]'`"
         ) from exc
-    w = {k.removeprefix("bert."): np.asarray(v) for k, v in weights.items()}
-    hidden = int(config["hidden_size"])
-    heads = int(config["num_attention_heads"])
-    layers = int(config["num_hidden_layers"])
-    eps = float(config.get("layer_norm_eps", 1e-12))
     if config.get("hidden_act", "gelu") != "gelu":
         raise BackendUnavailable(f"only gelu BERT models export; got {config['hidden_act']!r}")
-    head_dim = hidden // heads
-    nodes: list[Any] = []
-    inits: list[Any] = []
-
-    def const(name: str, value: np.ndarray) -> str:
-        inits.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
-        return name
-
-    def param(key: str, transpose: bool = False) -> str:
-        value = w[key].astype(np.float32)
-        return const(key, value.T if transpose else value)
-
-    def node(op: str, inputs: list[str], name: str, **attrs: Any) -> str:
-        nodes.append(helper.make_node(op, inputs, [name], name=name, **attrs))
-        return name
-
-    def dense(x: str, prefix: str, out: str) -> str:
-        y = node("MatMul", [x, param(f"{prefix}.weight", transpose=True)], f"{out}/matmul")
-        return node("Add", [y, param(f"{prefix}.bias")], out)
-
-    def layer_norm(x: str, prefix: str, out: str) -> str:
-        return node(
-            "LayerNormalization",
-            [x, param(f"{prefix}.weight"), param(f"{prefix}.bias")],
-            out,
-            axis=-1,
-            epsilon=eps,
-        )
-
-    # Embeddings: word + position + token type, then LayerNorm.
-    const("axis0", np.array([0], dtype=np.int64))
-    const("axis1", np.array([1], dtype=np.int64))
-    const("axes12", np.array([1, 2], dtype=np.int64))
-    shape = node("Shape", ["input_ids"], "ids_shape")
-    seq = node("Slice", [shape, "axis1", const("axis2", np.array([2], dtype=np.int64))], "seq_len")
-    max_positions = w["embeddings.position_embeddings.weight"].shape[0]
-    all_positions = const("position_ids", np.arange(max_positions, dtype=np.int64))
-    positions = node("Slice", [all_positions, "axis0", seq, "axis0"], "positions")
-    word = node("Gather", [param("embeddings.word_embeddings.weight"), "input_ids"], "word_emb")
-    pos = node(
-        "Gather", [param("embeddings.position_embeddings.weight"), positions], "position_emb"
+    g = _Graph(
+        {k.removeprefix("bert."): np.asarray(v) for k, v in weights.items()},
+        eps=float(config.get("layer_norm_eps", 1e-12)),
     )
-    kind = node(
-        "Gather", [param("embeddings.token_type_embeddings.weight"), "token_type_ids"], "type_emb"
-    )
-    summed = node("Add", [node("Add", [word, pos], "emb_wp"), kind], "emb_sum")
-    x = layer_norm(summed, "embeddings.LayerNorm", "emb_out")
-
-    # Attention mask: 0 where attended, a large negative number where padded.
-    mask = node("Cast", ["attention_mask"], "mask_f", to=TensorProto.FLOAT)
-    inverted = node("Sub", [const("one_f", np.array(1.0, dtype=np.float32)), mask], "mask_inv")
-    neg = const("neg_big", np.array(np.finfo(np.float32).min, dtype=np.float32))
-    bias = node("Unsqueeze", [node("Mul", [inverted, neg], "mask_neg"), "axes12"], "mask_bias")
-    split_heads = const("split_heads", np.array([0, 0, heads, head_dim], dtype=np.int64))
-    merge_heads = const("merge_heads", np.array([0, 0, hidden], dtype=np.int64))
-    scale = const("scale", np.array(1.0 / math.sqrt(head_dim), dtype=np.float32))
-    sqrt2 = const("sqrt2", np.array(math.sqrt(2.0), dtype=np.float32))
-    half = const("half", np.array(0.5, dtype=np.float32))
-    one_f = "one_f"
-
-    for i in range(layers):
-        p = f"encoder.layer.{i}"
-        q = dense(x, f"{p}.attention.self.query", f"l{i}/q")
-        k = dense(x, f"{p}.attention.self.key", f"l{i}/k")
-        v = dense(x, f"{p}.attention.self.value", f"l{i}/v")
-        qh = node(
-            "Transpose",
-            [node("Reshape", [q, split_heads], f"l{i}/q4")],
-            f"l{i}/qh",
-            perm=[0, 2, 1, 3],
-        )
-        kh = node(
-            "Transpose",
-            [node("Reshape", [k, split_heads], f"l{i}/k4")],
-            f"l{i}/kh",
-            perm=[0, 2, 3, 1],
-        )
-        vh = node(
-            "Transpose",
-            [node("Reshape", [v, split_heads], f"l{i}/v4")],
-            f"l{i}/vh",
-            perm=[0, 2, 1, 3],
-        )
-        scores = node("Mul", [node("MatMul", [qh, kh], f"l{i}/qk"), scale], f"l{i}/scaled")
-        probs = node(
-            "Softmax", [node("Add", [scores, bias], f"l{i}/masked")], f"l{i}/probs", axis=-1
-        )
-        ctx = node(
-            "Reshape",
-            [
-                node(
-                    "Transpose",
-                    [node("MatMul", [probs, vh], f"l{i}/ctx4")],
-                    f"l{i}/ctx_t",
-                    perm=[0, 2, 1, 3],
-                ),
-                merge_heads,
-            ],
-            f"l{i}/ctx",
-        )
-        attn = dense(ctx, f"{p}.attention.output.dense", f"l{i}/attn")
-        x = layer_norm(
-            node("Add", [attn, x], f"l{i}/attn_res"), f"{p}.attention.output.LayerNorm", f"l{i}/h"
-        )
-        inner = dense(x, f"{p}.intermediate.dense", f"l{i}/inner")
-        erf = node("Erf", [node("Div", [inner, sqrt2], f"l{i}/inner_s")], f"l{i}/erf")
-        gelu = node(
-            "Mul",
-            [node("Mul", [inner, half], f"l{i}/inner_h"), node("Add", [erf, one_f], f"l{i}/erf1")],
-            f"l{i}/gelu",
-        )
-        out = dense(gelu, f"{p}.output.dense", f"l{i}/out")
-        x = layer_norm(node("Add", [out, x], f"l{i}/out_res"), f"{p}.output.LayerNorm", f"l{i}/y")
-
-    # Mean pooling over attended tokens, then unit length.
-    mask3 = node("Unsqueeze", [mask, const("axis_last", np.array([2], dtype=np.int64))], "mask3")
-    total = node(
-        "ReduceSum", [node("Mul", [x, mask3], "masked_tokens"), "axis1"], "token_sum", keepdims=0
-    )
-    tiny = const("tiny", np.array(1e-9, dtype=np.float32))
-    count = node(
-        "Max", [node("ReduceSum", [mask3, "axis1"], "token_count", keepdims=0), tiny], "count"
-    )
-    mean = node("Div", [total, count], "mean")
-    norm = node("ReduceL2", [mean], "norm", axes=[-1], keepdims=1)  # axes an attribute in 17
-    norm = node("Max", [norm, const("eps_norm", np.array(1e-12, dtype=np.float32))], "norm_c")
-    node("Div", [mean, norm], "sentence_embedding")
+    hidden = int(config["hidden_size"])
+    heads = int(config["num_attention_heads"])
+    shapes = _Shapes(heads=heads, head_dim=hidden // heads, hidden=hidden)
+    x = _embeddings(g)
+    mask, bias = _attention_mask(g)
+    shapes.add_constants(g)
+    for i in range(int(config["num_hidden_layers"])):
+        x = _attention(g, shapes, bias, x, i)
+        x = _feed_forward(g, shapes, x, i)
+    _mean_pooling(g, x, mask)
 
     ints = TensorProto.INT64
     graph = helper.make_graph(
-        nodes,
+        g.nodes,
         "bert_sentence_encoder",
         [
             helper.make_tensor_value_info("input_ids", ints, ["batch", "tokens"]),
@@ -219,7 +102,7 @@ def bert_graph(weights: Mapping[str, np.ndarray], config: Mapping[str, Any]) -> 
             helper.make_tensor_value_info("token_type_ids", ints, ["batch", "tokens"]),
         ],
         [helper.make_tensor_value_info("sentence_embedding", TensorProto.FLOAT, ["batch", hidden])],
-        initializer=inits,
+        initializer=g.inits,
     )
     model = helper.make_model(
         graph,
@@ -227,10 +110,169 @@ def bert_graph(weights: Mapping[str, np.ndarray], config: Mapping[str, Any]) -> 
         producer_name="agentmem",
     )
     model.ir_version = IR_VERSION
-    vocab = w["embeddings.word_embeddings.weight"].shape[0]
+    vocab = g.weights["embeddings.word_embeddings.weight"].shape[0]
     helper.set_model_props(model, {"vocab_size": str(vocab)})
     onnx.checker.check_model(model)
     return model
+
+
+class _Graph:
+    """Nodes and initialisers of one ONNX graph, added in order; a value is named by the node
+    (or initialiser) that makes it."""
+
+    def __init__(self, weights: dict[str, np.ndarray], *, eps: float) -> None:
+        from onnx import helper, numpy_helper
+
+        self.weights = weights
+        self.eps = eps
+        self.nodes: list[Any] = []
+        self.inits: list[Any] = []
+        self._helper = helper
+        self._numpy_helper = numpy_helper
+
+    def const(self, name: str, value: np.ndarray) -> str:
+        self.inits.append(self._numpy_helper.from_array(np.ascontiguousarray(value), name))
+        return name
+
+    def param(self, key: str, transpose: bool = False) -> str:
+        value = self.weights[key].astype(np.float32)
+        return self.const(key, value.T if transpose else value)
+
+    def node(self, op: str, inputs: list[str], name: str, **attrs: Any) -> str:
+        self.nodes.append(self._helper.make_node(op, inputs, [name], name=name, **attrs))
+        return name
+
+    def dense(self, x: str, prefix: str, out: str) -> str:
+        y = self.node(
+            "MatMul", [x, self.param(f"{prefix}.weight", transpose=True)], f"{out}/matmul"
+        )
+        return self.node("Add", [y, self.param(f"{prefix}.bias")], out)
+
+    def layer_norm(self, x: str, prefix: str, out: str) -> str:
+        return self.node(
+            "LayerNormalization",
+            [x, self.param(f"{prefix}.weight"), self.param(f"{prefix}.bias")],
+            out,
+            axis=-1,
+            epsilon=self.eps,
+        )
+
+
+@dataclass(frozen=True)
+class _Shapes:
+    """Names of the constants every layer shares (head split and merge, softmax scale, gelu)."""
+
+    heads: int
+    head_dim: int
+    hidden: int
+    split_heads: str = "split_heads"
+    merge_heads: str = "merge_heads"
+    scale: str = "scale"
+    sqrt2: str = "sqrt2"
+    half: str = "half"
+    one: str = "one_f"
+
+    def add_constants(self, g: _Graph) -> None:
+        shape = [0, 0, self.heads, self.head_dim]
+        g.const(self.split_heads, np.array(shape, dtype=np.int64))
+        g.const(self.merge_heads, np.array([0, 0, self.hidden], dtype=np.int64))
+        g.const(self.scale, np.array(1.0 / math.sqrt(self.head_dim), dtype=np.float32))
+        g.const(self.sqrt2, np.array(math.sqrt(2.0), dtype=np.float32))
+        g.const(self.half, np.array(0.5, dtype=np.float32))
+
+
+def _embeddings(g: _Graph) -> str:
+    """Word + position + token type embeddings, then LayerNorm."""
+    g.const("axis0", np.array([0], dtype=np.int64))
+    g.const("axis1", np.array([1], dtype=np.int64))
+    g.const("axes12", np.array([1, 2], dtype=np.int64))
+    shape = g.node("Shape", ["input_ids"], "ids_shape")
+    seq = g.node(
+        "Slice", [shape, "axis1", g.const("axis2", np.array([2], dtype=np.int64))], "seq_len"
+    )
+    max_positions = g.weights["embeddings.position_embeddings.weight"].shape[0]
+    all_positions = g.const("position_ids", np.arange(max_positions, dtype=np.int64))
+    positions = g.node("Slice", [all_positions, "axis0", seq, "axis0"], "positions")
+    word = g.node("Gather", [g.param("embeddings.word_embeddings.weight"), "input_ids"], "word_emb")
+    pos = g.node(
+        "Gather", [g.param("embeddings.position_embeddings.weight"), positions], "position_emb"
+    )
+    kind = g.node(
+        "Gather", [g.param("embeddings.token_type_embeddings.weight"), "token_type_ids"], "type_emb"
+    )
+    summed = g.node("Add", [g.node("Add", [word, pos], "emb_wp"), kind], "emb_sum")
+    return g.layer_norm(summed, "embeddings.LayerNorm", "emb_out")
+
+
+def _attention_mask(g: _Graph) -> tuple[str, str]:
+    """The mask as floats, and the bias added to attention scores: 0 where attended, a large
+    negative number where padded."""
+    from onnx import TensorProto
+
+    mask = g.node("Cast", ["attention_mask"], "mask_f", to=TensorProto.FLOAT)
+    inverted = g.node("Sub", [g.const("one_f", np.array(1.0, dtype=np.float32)), mask], "mask_inv")
+    neg = g.const("neg_big", np.array(np.finfo(np.float32).min, dtype=np.float32))
+    bias = g.node("Unsqueeze", [g.node("Mul", [inverted, neg], "mask_neg"), "axes12"], "mask_bias")
+    return mask, bias
+
+
+def _heads(g: _Graph, s: _Shapes, x: str, name: str, perm: list[int]) -> str:
+    """(batch, tokens, hidden) split into heads and transposed by ``perm``."""
+    return g.node(
+        "Transpose", [g.node("Reshape", [x, s.split_heads], f"{name}4")], f"{name}h", perm=perm
+    )
+
+
+def _attention(g: _Graph, s: _Shapes, bias: str, x: str, i: int) -> str:
+    """Layer ``i``'s self-attention, its output projection, the residual and LayerNorm."""
+    p, n = f"encoder.layer.{i}", f"l{i}/"
+    q = g.dense(x, f"{p}.attention.self.query", f"{n}q")
+    k = g.dense(x, f"{p}.attention.self.key", f"{n}k")
+    v = g.dense(x, f"{p}.attention.self.value", f"{n}v")
+    qh = _heads(g, s, q, f"{n}q", [0, 2, 1, 3])
+    kh = _heads(g, s, k, f"{n}k", [0, 2, 3, 1])
+    vh = _heads(g, s, v, f"{n}v", [0, 2, 1, 3])
+    scores = g.node("Mul", [g.node("MatMul", [qh, kh], f"{n}qk"), s.scale], f"{n}scaled")
+    probs = g.node("Softmax", [g.node("Add", [scores, bias], f"{n}masked")], f"{n}probs", axis=-1)
+    ctx4 = g.node("MatMul", [probs, vh], f"{n}ctx4")
+    ctx_t = g.node("Transpose", [ctx4], f"{n}ctx_t", perm=[0, 2, 1, 3])
+    ctx = g.node("Reshape", [ctx_t, s.merge_heads], f"{n}ctx")
+    attn = g.dense(ctx, f"{p}.attention.output.dense", f"{n}attn")
+    residual = g.node("Add", [attn, x], f"{n}attn_res")
+    return g.layer_norm(residual, f"{p}.attention.output.LayerNorm", f"{n}h")
+
+
+def _feed_forward(g: _Graph, s: _Shapes, x: str, i: int) -> str:
+    """Layer ``i``'s feed-forward block (exact gelu), the residual and LayerNorm."""
+    p, n = f"encoder.layer.{i}", f"l{i}/"
+    inner = g.dense(x, f"{p}.intermediate.dense", f"{n}inner")
+    erf = g.node("Erf", [g.node("Div", [inner, s.sqrt2], f"{n}inner_s")], f"{n}erf")
+    gelu = g.node(
+        "Mul",
+        [g.node("Mul", [inner, s.half], f"{n}inner_h"), g.node("Add", [erf, s.one], f"{n}erf1")],
+        f"{n}gelu",
+    )
+    out = g.dense(gelu, f"{p}.output.dense", f"{n}out")
+    residual = g.node("Add", [out, x], f"{n}out_res")
+    return g.layer_norm(residual, f"{p}.output.LayerNorm", f"{n}y")
+
+
+def _mean_pooling(g: _Graph, x: str, mask: str) -> str:
+    """Mean over the attended tokens, then unit length: ``sentence_embedding``."""
+    mask3 = g.node(
+        "Unsqueeze", [mask, g.const("axis_last", np.array([2], dtype=np.int64))], "mask3"
+    )
+    total = g.node(
+        "ReduceSum", [g.node("Mul", [x, mask3], "masked_tokens"), "axis1"], "token_sum", keepdims=0
+    )
+    tiny = g.const("tiny", np.array(1e-9, dtype=np.float32))
+    count = g.node(
+        "Max", [g.node("ReduceSum", [mask3, "axis1"], "token_count", keepdims=0), tiny], "count"
+    )
+    mean = g.node("Div", [total, count], "mean")
+    norm = g.node("ReduceL2", [mean], "norm", axes=[-1], keepdims=1)  # axes an attribute in 17
+    norm = g.node("Max", [norm, g.const("eps_norm", np.array(1e-12, dtype=np.float32))], "norm_c")
+    return g.node("Div", [mean, norm], "sentence_embedding")
 
 
 __all__ = ["bert_graph", "export_bert"]

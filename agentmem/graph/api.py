@@ -6,10 +6,10 @@
 >>> mem.graph.community("Caroline", user_id="u")           # her community, and the ones above
 >>> mem.graph.export("html", user_id="u", path="graph.html")
 
-Every call takes the scope keywords of :class:`~agentmem.Memory` and reads only the graphs of
-the partitions that scope contains. An entity is named by its name, any alias (matched after
-normalisation), or its id; an unknown name is :class:`~agentmem.errors.NotFound` with the
-closest known name suggested.
+Every call takes the scope as :class:`~agentmem.Memory`'s methods do (the keywords, or
+``scope=Scope(...)``) and reads only the graphs of the partitions that scope contains. An
+entity is named by its name, any alias (matched after normalisation), or its id; an unknown
+name is :class:`~agentmem.errors.NotFound` with the closest known name suggested.
 """
 
 from __future__ import annotations
@@ -21,10 +21,11 @@ from collections.abc import Callable
 from datetime import datetime
 from itertools import pairwise
 from pathlib import Path
-from typing import TYPE_CHECKING, Concatenate, Literal, ParamSpec, TypeVar
+from typing import Concatenate, Literal, ParamSpec, TypeVar, Unpack
 
 from pydantic import BaseModel, ConfigDict
 
+from agentmem.backends import Backends
 from agentmem.errors import NotFound, ValidationError
 from agentmem.graph.base import GraphStore
 from agentmem.graph.communities import ensure_communities, llm_summariser
@@ -35,10 +36,8 @@ from agentmem.graph.rebuild import RebuildReport, rebuild_graphs
 from agentmem.graph.resolve import best_match, normalise
 from agentmem.graph.state import GraphState, communities_of
 from agentmem.models import MemoryRecord, Scope, as_utc, utcnow
+from agentmem.scoping import ScopeKwargs, optional_scope_of, scope_of
 from agentmem.validation import check_k, check_time
-
-if TYPE_CHECKING:
-    from agentmem.memory import Memory
 
 
 class Neighbor(BaseModel):
@@ -107,15 +106,19 @@ def _locked(method: Callable[Concatenate[GraphAPI, P], R]) -> Callable[Concatena
 class GraphAPI:
     """The knowledge graph of a :class:`~agentmem.Memory` (``mem.graph``)."""
 
-    def __init__(self, mem: Memory) -> None:
-        self._mem = mem
+    def __init__(self, backends: Backends) -> None:
+        self._bundle = backends
+
+    @property
+    def _backends(self) -> Backends:
+        return self._bundle.opened()
 
     # plumbing -----------------------------------------------------------------------------
 
     @property
     def store(self) -> GraphStore:
         """The graph backend (for extensions; prefer the methods)."""
-        graph = self._mem.backends.graph
+        graph = self._backends.graph
         if graph is None:
             raise ValidationError(
                 "this Memory keeps no knowledge graph (AGENTMEM_GRAPH__ENABLED=false)"
@@ -155,39 +158,27 @@ class GraphAPI:
         return max(self._matches(scope, entity), key=lambda m: len(m[1].fact_ids))
 
     def _current(self, state: GraphState) -> GraphState:
-        settings = self._mem.settings
+        settings = self._backends.settings
         return ensure_communities(self.store, state, settings.graph, llm_summariser(settings))
 
     # reads --------------------------------------------------------------------------------
 
     @_locked
     def entities(
-        self,
-        *,
-        org_id: str | None = None,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        thread_id: str | None = None,
-        limit: int = 100,
+        self, *, scope: Scope | None = None, limit: int = 100, **where: Unpack[ScopeKwargs]
     ) -> list[Entity]:
         """The entities of a scope, most mentioned first."""
-        scope = Scope.of(org_id=org_id, user_id=user_id, agent_id=agent_id, thread_id=thread_id)
+        scope = scope_of(scope, where)
         found = [e for s in self._states(scope) for e in s.entities.values()]
         found.sort(key=lambda e: (-len(e.fact_ids), e.name, e.id))
         return found[: check_k(limit, limit=1_000_000, what="limit")]
 
     @_locked
     def entity(
-        self,
-        entity: str,
-        *,
-        org_id: str | None = None,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        thread_id: str | None = None,
+        self, entity: str, *, scope: Scope | None = None, **where: Unpack[ScopeKwargs]
     ) -> Entity:
         """One entity by name, alias or id (the most mentioned, if several scopes hold one)."""
-        scope = Scope.of(org_id=org_id, user_id=user_id, agent_id=agent_id, thread_id=thread_id)
+        scope = scope_of(scope, where)
         return self._one(scope, entity)[1]
 
     @_locked
@@ -195,18 +186,16 @@ class GraphAPI:
         self,
         entity: str,
         *,
-        org_id: str | None = None,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        thread_id: str | None = None,
+        scope: Scope | None = None,
         depth: int = 1,
         as_of: datetime | str | None = None,
         predicate: str | None = None,
         limit: int = 100,
+        **where: Unpack[ScopeKwargs],
     ) -> list[Neighbor]:
         """Entities related to ``entity`` within ``depth`` hops, by relations that hold now (or
         ``as_of``), nearest and most recent first. Self-loops are left out."""
-        scope = Scope.of(org_id=org_id, user_id=user_id, agent_id=agent_id, thread_id=thread_id)
+        scope = scope_of(scope, where)
         when = check_time(as_of, what="as_of")
         if isinstance(depth, bool) or not isinstance(depth, int) or not 1 <= depth <= 5:
             raise ValidationError(f"depth must be an integer from 1 to 5, got {depth!r}")
@@ -251,19 +240,17 @@ class GraphAPI:
         self,
         entity: str,
         *,
-        org_id: str | None = None,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        thread_id: str | None = None,
+        scope: Scope | None = None,
         limit: int = 1000,
+        **where: Unpack[ScopeKwargs],
     ) -> list[TimelineEntry]:
         """The facts about ``entity`` ordered by when they held (``valid_from``, else event
         time, else when stored), invalidated ones included and marked ``current=False``."""
-        scope = Scope.of(org_id=org_id, user_id=user_id, agent_id=agent_id, thread_id=thread_id)
+        scope = scope_of(scope, where)
         limit = check_k(limit, limit=100_000, what="limit")
         matches = self._matches(scope, entity)
         fact_ids = list(dict.fromkeys(f for _, e in matches for f in e.fact_ids))
-        records = self._mem.backends.store.get_many(fact_ids, scope)
+        records = self._backends.store.get_many(fact_ids, scope)
         relations: dict[str, list[Relation]] = {}
         for state, _ in matches:
             for relation in state.relations.values():
@@ -294,18 +281,16 @@ class GraphAPI:
         source: str,
         target: str,
         *,
-        org_id: str | None = None,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        thread_id: str | None = None,
+        scope: Scope | None = None,
         as_of: datetime | str | None = None,
         max_hops: int = 6,
+        **where: Unpack[ScopeKwargs],
     ) -> list[PathStep]:
         """The shortest chain of relations (either direction) from ``source`` to ``target``
         that hold now (or ``as_of``); empty when they do not connect within ``max_hops``."""
         import networkx as nx
 
-        scope = Scope.of(org_id=org_id, user_id=user_id, agent_id=agent_id, thread_id=thread_id)
+        scope = scope_of(scope, where)
         when = check_time(as_of, what="as_of")
         if isinstance(max_hops, bool) or not isinstance(max_hops, int) or not 1 <= max_hops <= 20:
             raise ValidationError(f"max_hops must be an integer from 1 to 20, got {max_hops!r}")
@@ -346,33 +331,21 @@ class GraphAPI:
 
     @_locked
     def community(
-        self,
-        entity: str,
-        *,
-        org_id: str | None = None,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        thread_id: str | None = None,
+        self, entity: str, *, scope: Scope | None = None, **where: Unpack[ScopeKwargs]
     ) -> list[Community]:
         """The community ``entity`` belongs to, then each community above it (level 0 first).
         Communities are recomputed first if the graph changed since they were found."""
-        scope = Scope.of(org_id=org_id, user_id=user_id, agent_id=agent_id, thread_id=thread_id)
+        scope = scope_of(scope, where)
         state, found = self._one(scope, entity)
         state = self._current(state)
         return communities_of(state, found.id)
 
     @_locked
     def communities(
-        self,
-        *,
-        org_id: str | None = None,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        thread_id: str | None = None,
-        level: int | None = None,
+        self, *, scope: Scope | None = None, level: int | None = None, **where: Unpack[ScopeKwargs]
     ) -> list[Community]:
         """Every community of a scope (of one level, if given), largest first."""
-        scope = Scope.of(org_id=org_id, user_id=user_id, agent_id=agent_id, thread_id=thread_id)
+        scope = scope_of(scope, where)
         out: list[Community] = []
         for state in self._states(scope):
             state = self._current(state)
@@ -384,14 +357,12 @@ class GraphAPI:
     def merges(
         self,
         *,
-        org_id: str | None = None,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        thread_id: str | None = None,
+        scope: Scope | None = None,
         include_undone: bool = True,
+        **where: Unpack[ScopeKwargs],
     ) -> list[Merge]:
         """Entity-resolution decisions of a scope, newest first."""
-        scope = Scope.of(org_id=org_id, user_id=user_id, agent_id=agent_id, thread_id=thread_id)
+        scope = scope_of(scope, where)
         found = [
             m
             for s in self._states(scope)
@@ -402,16 +373,9 @@ class GraphAPI:
         return found
 
     @_locked
-    def stats(
-        self,
-        *,
-        org_id: str | None = None,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        thread_id: str | None = None,
-    ) -> GraphStats:
+    def stats(self, *, scope: Scope | None = None, **where: Unpack[ScopeKwargs]) -> GraphStats:
         """How big the graphs of a scope are."""
-        scope = Scope.of(org_id=org_id, user_id=user_id, agent_id=agent_id, thread_id=thread_id)
+        scope = scope_of(scope, where)
         states = self._states(scope)
         return GraphStats(
             partitions=len(states),
@@ -428,17 +392,15 @@ class GraphAPI:
         self,
         format: str = "json",
         *,
-        org_id: str | None = None,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        thread_id: str | None = None,
+        scope: Scope | None = None,
         path: str | Path | None = None,
         max_nodes: int = MAX_NODES,
+        **where: Unpack[ScopeKwargs],
     ) -> str:
         """The graphs of a scope as ``json``, ``graphml`` or a self-contained ``html`` page
         (communities refreshed first); also written to ``path`` when given."""
         chosen = ExportFormat.parse(format)
-        scope = Scope.of(org_id=org_id, user_id=user_id, agent_id=agent_id, thread_id=thread_id)
+        scope = scope_of(scope, where)
         states = [self._current(s) for s in self._states(scope)]
         text = export(states, chosen, title=f"agentmem knowledge graph: {scope}",
                       max_nodes=check_k(max_nodes, limit=100_000, what="max_nodes"))  # fmt: skip
@@ -464,18 +426,11 @@ class GraphAPI:
 
     @_locked
     def merge(
-        self,
-        keep: str,
-        absorb: str,
-        *,
-        org_id: str | None = None,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        thread_id: str | None = None,
+        self, keep: str, absorb: str, *, scope: Scope | None = None, **where: Unpack[ScopeKwargs]
     ) -> Merge:
         """Fold entity ``absorb`` into ``keep`` (both of one scope): its names become
         aliases, its relations and episode links move over. Undo with :meth:`undo_merge`."""
-        scope = Scope.of(org_id=org_id, user_id=user_id, agent_id=agent_id, thread_id=thread_id)
+        scope = scope_of(scope, where)
         keep_state, kept = self._one(scope, keep)
         absorb_state, absorbed = self._one(scope, absorb)
         if keep_state.key != absorb_state.key:
@@ -483,27 +438,21 @@ class GraphAPI:
                 f"{kept.name!r} ({kept.scope}) and {absorbed.name!r} ({absorbed.scope}) belong "
                 "to different scopes; entities of different scopes are never merged"
             )
-        change = plan_merge(keep_state, self._mem.settings.graph, kept.id, absorbed.id)
+        change = plan_merge(keep_state, self._backends.settings.graph, kept.id, absorbed.id)
         self.store.write(keep_state, change)
         return next(i for i in change.upserts if isinstance(i, Merge))
 
     @_locked
     def undo_merge(
-        self,
-        merge_id: str,
-        *,
-        org_id: str | None = None,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        thread_id: str | None = None,
+        self, merge_id: str, *, scope: Scope | None = None, **where: Unpack[ScopeKwargs]
     ) -> Entity:
         """Split a merge's names back into their own entity (restoring a manually absorbed
         entity with its id) and keep them apart from then on; returns that entity."""
-        scope = Scope.of(org_id=org_id, user_id=user_id, agent_id=agent_id, thread_id=thread_id)
+        scope = scope_of(scope, where)
         for state in self._states(scope):
             merge = state.merges.get(merge_id)
             if merge is not None:
-                change = plan_undo(state, self._mem.settings.graph, merge_id)
+                change = plan_undo(state, self._backends.settings.graph, merge_id)
                 self.store.write(state, change)
                 restored = next(
                     i for i in change.upserts if isinstance(i, Entity) and i.id != merge.entity_id
@@ -511,20 +460,10 @@ class GraphAPI:
                 return state.entities[restored.id]
         raise NotFound(f"no merge {merge_id!r} in the knowledge graph of scope {scope}")
 
-    def rebuild(
-        self,
-        *,
-        org_id: str | None = None,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        thread_id: str | None = None,
-    ) -> RebuildReport:
+    def rebuild(self, *, scope: Scope | None = None, **where: Unpack[ScopeKwargs]) -> RebuildReport:
         """Derive the graph again from the store: of one scope, or (no scope) of all. What
         ``agentmem reindex --graph`` runs; it repairs a corrupt graph."""
-        if org_id is None and user_id is None and agent_id is None and thread_id is None:
-            return rebuild_graphs(self._mem.backends, None)
-        scope = Scope.of(org_id=org_id, user_id=user_id, agent_id=agent_id, thread_id=thread_id)
-        return rebuild_graphs(self._mem.backends, scope)
+        return rebuild_graphs(self._backends, optional_scope_of(scope, where))
 
 
 __all__ = ["GraphAPI", "GraphStats", "Neighbor", "PathStep", "TimelineEntry"]

@@ -331,40 +331,49 @@ class _Parser:
         return i + 1
 
     def word(self, clause: _Clause, i: int) -> int:
+        """Read word ``i`` into the clause; the index of the next token to read."""
+        if not clause.has_verb:
+            return self.before_verb(clause, i)
+        return self.after_verb(clause, i)
+
+    def before_verb(self, clause: _Clause, i: int) -> int:
+        """A word before the clause's verb: an introductory phrase, a co-subject, the verb."""
+        w = self.toks[i].text
+        if not clause.subjects:
+            if w in PREPOSITIONS:
+                clause.intro_preposition = True
+                return i + 1
+            if w not in _DETERMINERS:
+                # "On 7 May 2023 Caroline ...": the preposition had its object
+                clause.intro_preposition = False
+            if w in _POSSESSIVE_PRONOUNS and self.pronoun_possessive(clause, i):
+                return i + 2  # "his brother Mark met ...": Mark is still the subject
+            elif w not in _INTRO and w not in _DETERMINERS and not w.isdigit():
+                clause.blocked = True  # "Swimming helps Oscar ...", "We loved Paris"
+                clause.verb = w
+            return i + 1
+        if w == "and":
+            return i + 1
+        if w in _POSSESSIVE_PRONOUNS and self.pronoun_possessive(clause, i):
+            return i + 2  # "Tom and his wife Sarah ...": Sarah is a co-subject
+        if w in _NEGATIONS or w.endswith("n't"):
+            clause.negated = True
+            return i + 1
+        if w in _COPULAS:
+            clause.copula = True
+            return i + 1
+        if w in _AUXILIARIES or w in _ADVERBS or w in _RELATIVES:
+            return i + 1
+        clause.verb = w
+        clause.sources = list(clause.subjects)
+        for other in clause.subjects[1:]:  # "Melanie and Caroline painted ..."
+            self.relate(clause.subjects[0], _predicate(w, "with"), other)
+        return i + 1
+
+    def after_verb(self, clause: _Clause, i: int) -> int:
+        """A word after the verb: a new verb, a new clause, a preposition, a copula's noun."""
         w = self.toks[i].text
         nxt = self.peek(i + 1)
-        if not clause.has_verb:
-            if not clause.subjects:
-                if w in PREPOSITIONS:
-                    clause.intro_preposition = True
-                    return i + 1
-                if w not in _DETERMINERS:
-                    # "On 7 May 2023 Caroline ...": the preposition had its object
-                    clause.intro_preposition = False
-                if w in _POSSESSIVE_PRONOUNS and self.pronoun_possessive(clause, i):
-                    return i + 2  # "his brother Mark met ...": Mark is still the subject
-                elif w not in _INTRO and w not in _DETERMINERS and not w.isdigit():
-                    clause.blocked = True  # "Swimming helps Oscar ...", "We loved Paris"
-                    clause.verb = w
-                return i + 1
-            if w == "and":
-                return i + 1
-            if w in _POSSESSIVE_PRONOUNS and self.pronoun_possessive(clause, i):
-                return i + 2  # "Tom and his wife Sarah ...": Sarah is a co-subject
-            if w in _NEGATIONS or w.endswith("n't"):
-                clause.negated = True
-                return i + 1
-            if w in _COPULAS:
-                clause.copula = True
-                return i + 1
-            if w in _AUXILIARIES or w in _ADVERBS or w in _RELATIVES:
-                return i + 1
-            clause.verb = w
-            clause.sources = list(clause.subjects)
-            for other in clause.subjects[1:]:  # "Melanie and Caroline painted ..."
-                self.relate(clause.subjects[0], _predicate(w, "with"), other)
-            return i + 1
-        # after the verb
         if clause.blocked and not clause.subjects:
             return i + 1
         if w in _COORDINATORS and nxt is not None and nxt.kind == "word":

@@ -4,7 +4,7 @@ links, undo an evolution, and expand search hits along links."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Unpack
 
 from agentmem import writing
 from agentmem.backends import Backends
@@ -14,10 +14,8 @@ from agentmem.models import MemoryRecord, Scope, ScopeSet
 from agentmem.notes.describe import CONTEXT, KEYWORDS, TAGS
 from agentmem.notes.linker import commit, prepare
 from agentmem.notes.model import Link, LinkReport, LinkType
+from agentmem.scoping import ScopeKwargs, optional_scope_of
 from agentmem.stores._notes_sql import LinkRow
-
-if TYPE_CHECKING:
-    from agentmem.memory import Memory
 
 MAX_EXPAND_DEPTH = 3
 """Deepest link expansion a search may ask for (each hop multiplies the candidates)."""
@@ -164,12 +162,14 @@ def expand(backends: Backends, seeds: Sequence[str], scope: Scope | ScopeSet, de
 class NotesAPI:
     """``mem.notes``: a note's links, links made by hand, undoing an evolution."""
 
-    def __init__(self, mem: Memory) -> None:
-        self._mem = mem
+    def __init__(self, backends: Backends) -> None:
+        self._backends = backends
 
-    def links(self, memory_id: str, **scope: str | None) -> list[Link]:
+    def links(
+        self, memory_id: str, *, scope: Scope | None = None, **where: Unpack[ScopeKwargs]
+    ) -> list[Link]:
         """Every link of a note, out and in (``Link.direction``), oldest first."""
-        return links_of(self._mem.backends, memory_id, _scope(scope))
+        return links_of(self._backends.opened(), memory_id, optional_scope_of(scope, where))
 
     def link(
         self,
@@ -178,30 +178,36 @@ class NotesAPI:
         *,
         type: str | LinkType = LinkType.RELATED,
         reason: str | None = None,
-        **scope: str | None,
+        scope: Scope | None = None,
+        **where: Unpack[ScopeKwargs],
     ) -> Link:
         """Link two notes of one scope by hand (see :func:`make_link`)."""
         return make_link(
-            self._mem.backends, source_id, target_id, _scope(scope), type=type, reason=reason
+            self._backends.opened(),
+            source_id,
+            target_id,
+            optional_scope_of(scope, where),
+            type=type,
+            reason=reason,
         )
 
-    def unlink(self, source_id: str, target_id: str, **scope: str | None) -> bool:
+    def unlink(
+        self,
+        source_id: str,
+        target_id: str,
+        *,
+        scope: Scope | None = None,
+        **where: Unpack[ScopeKwargs],
+    ) -> bool:
         """Remove a link; False when there was none."""
-        return remove_link(self._mem.backends, source_id, target_id, _scope(scope))
+        backends = self._backends.opened()
+        return remove_link(backends, source_id, target_id, optional_scope_of(scope, where))
 
-    def undo(self, memory_id: str, **scope: str | None) -> MemoryRecord:
+    def undo(
+        self, memory_id: str, *, scope: Scope | None = None, **where: Unpack[ScopeKwargs]
+    ) -> MemoryRecord:
         """Undo the latest evolution of a note (see :func:`undo_evolution`)."""
-        return undo_evolution(self._mem.backends, memory_id, _scope(scope))
-
-
-def _scope(fields: dict[str, str | None]) -> Scope | None:
-    unknown = set(fields) - {"org_id", "user_id", "agent_id", "thread_id"}
-    if unknown:
-        raise ValidationError(f"unknown arguments {sorted(unknown)}; scope is org_id, user_id, "
-                              "agent_id, thread_id")  # fmt: skip
-    if not any(v is not None for v in fields.values()):
-        return None
-    return Scope.of(**fields)
+        return undo_evolution(self._backends.opened(), memory_id, optional_scope_of(scope, where))
 
 
 __all__ = [

@@ -196,48 +196,69 @@ def decide_fact(
     """
     fact = ctx.fact
     if fact.slot and fact.value is not None:
-        wanted = normalise_value(fact.value)
-        same: list[MemoryRecord] = []
-        different: list[MemoryRecord] = []
-        for r in ctx.same_slot:
-            value = record_slot(r)[2]
-            (same if value is not None and normalise_value(value) == wanted else different).append(
-                r
-            )
-        if fact.negated:
-            if same:
-                return [
-                    _d(
-                        DecisionOp.INVALIDATE,
-                        index,
-                        same[0],
-                        f"ends {fact.attribute} = {fact.value}",
-                    )
-                ]
-            return [Decision(op=DecisionOp.ADD, fact=index, reason="ends a value not on record")]
+        by_slot = _decide_by_slot(index, ctx, fact.value, said_at)
+        if by_slot is not None:
+            return by_slot
+    by_similarity = _decide_by_similarity(index, ctx, settings)
+    if by_similarity is not None:
+        return by_similarity
+    return [Decision(op=DecisionOp.ADD, fact=index, reason="new information")]
+
+
+def _decide_by_slot(
+    index: int, ctx: FactContext, value: str, said_at: datetime
+) -> list[Decision] | None:
+    """Steps 1 and 2 of :func:`decide_fact` for the fact's ``value`` (None: no known value of
+    the slot)."""
+    fact = ctx.fact
+    wanted = normalise_value(value)
+    same: list[MemoryRecord] = []
+    different: list[MemoryRecord] = []
+    for r in ctx.same_slot:
+        known = record_slot(r)[2]
+        (same if known is not None and normalise_value(known) == wanted else different).append(r)
+    if fact.negated:
         if same:
-            target = same[0]
-            # The value is the same: what else the new fact says is detail.
-            if len(_words(fact.text) - _words(target.text)) >= 2:
-                return [_d(DecisionOp.UPDATE, index, target, f"same {fact.attribute}, more detail")]
-            return [_d(DecisionOp.NOOP, index, target, f"same {fact.attribute} already known")]
-        if different:
-            start = _start(fact, said_at)
-            current = [r for r in different if _record_start(r) <= start]
-            if not current:
-                older_than = min(_record_start(r) for r in different)
-                return [
-                    Decision(
-                        op=DecisionOp.ADD,
-                        fact=index,
-                        reason=f"older {fact.attribute} than the one on record; kept as history",
-                        valid_to=older_than,
-                    )
-                ]
             return [
-                _d(DecisionOp.INVALIDATE, index, r, f"new {fact.attribute}: {fact.value}")
-                for r in current
+                _d(
+                    DecisionOp.INVALIDATE,
+                    index,
+                    same[0],
+                    f"ends {fact.attribute} = {fact.value}",
+                )
             ]
+        return [Decision(op=DecisionOp.ADD, fact=index, reason="ends a value not on record")]
+    if same:
+        target = same[0]
+        # The value is the same: what else the new fact says is detail.
+        if len(_words(fact.text) - _words(target.text)) >= 2:
+            return [_d(DecisionOp.UPDATE, index, target, f"same {fact.attribute}, more detail")]
+        return [_d(DecisionOp.NOOP, index, target, f"same {fact.attribute} already known")]
+    if different:
+        start = _start(fact, said_at)
+        current = [r for r in different if _record_start(r) <= start]
+        if not current:
+            older_than = min(_record_start(r) for r in different)
+            return [
+                Decision(
+                    op=DecisionOp.ADD,
+                    fact=index,
+                    reason=f"older {fact.attribute} than the one on record; kept as history",
+                    valid_to=older_than,
+                )
+            ]
+        return [
+            _d(DecisionOp.INVALIDATE, index, r, f"new {fact.attribute}: {fact.value}")
+            for r in current
+        ]
+    return None
+
+
+def _decide_by_similarity(
+    index: int, ctx: FactContext, settings: SemanticSettings
+) -> list[Decision] | None:
+    """Step 3 of :func:`decide_fact` (None: no similar fact settles it)."""
+    fact = ctx.fact
     for record, sim in ctx.similar:
         if not _same_topic(fact, record):
             continue
@@ -260,7 +281,7 @@ def decide_fact(
             if is_contained(fact.text, record.text):
                 return [_d(DecisionOp.NOOP, index, record, f"already said (cosine {sim:.2f})")]
         break  # only the most similar usable fact is compared
-    return [Decision(op=DecisionOp.ADD, fact=index, reason="new information")]
+    return None
 
 
 def _same_topic(fact: ExtractedFact, record: MemoryRecord) -> bool:
@@ -388,42 +409,68 @@ def apply_decisions(
         elif op is DecisionOp.INVALIDATE:
             assert target is not None
             record = add(decision.fact, decision, supersedes=target.id)
-            writing.update(
-                backends,
-                target.id,
-                scope,
-                valid_to=_end_of(target, fact, episode.said_at),
-                invalidate=True,
-                metadata={**target.metadata, "superseded_by": record.id},
-                actor=source.actor,
-            )
+            _invalidate(backends, episode, scope, fact, target, record.id, source)
             touched.add(target.id)
             applied.append(_applied(op, fact, record.id, target, decision, source))
         else:  # UPDATE
             assert target is not None
-            metadata = {**target.metadata, **fact_metadata(fact)}
-            metadata["entities"] = list(
-                dict.fromkeys([*target.metadata.get("entities", []), *fact.entities])
-            )
-            sources = list(target.provenance.get("sources", []))
-            if episode.id and episode.id not in sources:
-                sources.append(episode.id)
-            provenance = {**target.provenance, **source.provenance(episode, decision)}
-            provenance["sources"] = sources
-            writing.update(
-                backends,
-                target.id,
-                scope,
-                text=decision.text or fact.text,
-                metadata=metadata,
-                provenance=provenance,
-                actor=source.actor,
-            )
+            _update(backends, episode, scope, fact, target, decision, source)
             touched.add(target.id)
             applied.append(_applied(op, fact, target.id, target, decision, source))
     # New facts are notes: linked to related ones, which they may evolve (agentmem.notes).
     notes.insert(backends, list(new_records.values()), actor=source.actor)
     return applied
+
+
+def _invalidate(
+    backends: Backends,
+    episode: Episode,
+    scope: Scope,
+    fact: ExtractedFact,
+    target: MemoryRecord,
+    superseded_by: str,
+    source: Source,
+) -> None:
+    """End ``target`` where the new fact starts, pointing at the record that supersedes it."""
+    writing.update(
+        backends,
+        target.id,
+        scope,
+        valid_to=_end_of(target, fact, episode.said_at),
+        invalidate=True,
+        metadata={**target.metadata, "superseded_by": superseded_by},
+        actor=source.actor,
+    )
+
+
+def _update(
+    backends: Backends,
+    episode: Episode,
+    scope: Scope,
+    fact: ExtractedFact,
+    target: MemoryRecord,
+    decision: Decision,
+    source: Source,
+) -> None:
+    """Rewrite ``target`` with the new fact: its text, merged metadata, entities and sources."""
+    metadata = {**target.metadata, **fact_metadata(fact)}
+    metadata["entities"] = list(
+        dict.fromkeys([*target.metadata.get("entities", []), *fact.entities])
+    )
+    sources = list(target.provenance.get("sources", []))
+    if episode.id and episode.id not in sources:
+        sources.append(episode.id)
+    provenance = {**target.provenance, **source.provenance(episode, decision)}
+    provenance["sources"] = sources
+    writing.update(
+        backends,
+        target.id,
+        scope,
+        text=decision.text or fact.text,
+        metadata=metadata,
+        provenance=provenance,
+        actor=source.actor,
+    )
 
 
 def _applied(

@@ -15,10 +15,10 @@ import contextlib
 import logging
 from collections.abc import Mapping, Sequence
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from agentmem import writing
-from agentmem.backends import Backends
+from agentmem.backends import Backends, HasBackends, backends_of
 from agentmem.errors import (
     AgentMemError,
     BackendUnavailable,
@@ -37,9 +37,6 @@ from agentmem.semantic.rules import RulesExtractor
 from agentmem.semantic.schema import AppliedDecision, Decision, ExtractedFact, ExtractionOutcome
 from agentmem.settings import Settings
 from agentmem.stores import RecordQuery
-
-if TYPE_CHECKING:
-    from agentmem.memory import Memory
 
 log = logging.getLogger(__name__)
 
@@ -136,12 +133,8 @@ def pipeline_for(
     )
 
 
-def _backends(mem: Memory | Backends) -> Backends:
-    return mem if isinstance(mem, Backends) else mem.backends
-
-
 def consolidate_episode(
-    mem: Memory | Backends,
+    mem: Backends | HasBackends,
     episode: MemoryRecord | Episode | str | Sequence[Mapping[str, Any]],
     *,
     scope: Scope | None = None,
@@ -156,7 +149,7 @@ def consolidate_episode(
     messages; the last three need ``scope``. Raises :class:`~agentmem.errors.LLMUnavailable` or
     :class:`~agentmem.errors.ExtractionFailed` when the LLM fails; nothing is written then.
     """
-    backends = _backends(mem)
+    backends = backends_of(mem)
     settings = backends.settings
     if not isinstance(episode, Episode):
         episode = episode_from(episode, scope=scope)
@@ -179,7 +172,7 @@ def consolidate_episode(
 
 
 def extract_episode(
-    mem: Memory | Backends,
+    mem: Backends | HasBackends,
     record: MemoryRecord,
     *,
     extractor: Extractor | None = None,
@@ -194,7 +187,7 @@ def extract_episode(
     is raised so the stage fails and consolidation retries it later with backoff.
     Returns the episode as now stored, and the outcome.
     """
-    backends = _backends(mem)
+    backends = backends_of(mem)
     try:
         applied = consolidate_episode(backends, record, extractor=extractor, decider=decider)
     except BackendUnavailable as exc:
@@ -254,12 +247,12 @@ def _kept_pending(
 
 
 def pending_episodes(
-    mem: Memory | Backends, scope: Scope | None = None, limit: int | None = None
+    mem: Backends | HasBackends, scope: Scope | None = None, limit: int | None = None
 ) -> list[MemoryRecord]:
     """Episodes waiting for extraction, oldest first. With a scope this is one indexed query;
     without one, every scope: a scan of the whole store (fine for an embedded home; at scale,
     consolidation passes each scope)."""
-    backends = _backends(mem)
+    backends = backends_of(mem)
     wanted = limit if limit is not None else 100_000
     condition = (Condition(EXTRACTION_KEY, FilterOp.EQ, PENDING),)
     if scope is not None:
@@ -283,7 +276,7 @@ def pending_episodes(
 
 
 def extract_pending(
-    mem: Memory | Backends,
+    mem: Backends | HasBackends,
     scope: Scope | Mapping[str, str] | None = None,
     limit: int | None = None,
     *,
@@ -297,7 +290,7 @@ def extract_pending(
         scope = Scope.of(**scope)
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise ValidationError(f"limit must be a positive integer, got {limit!r}")
-    backends = _backends(mem)
+    backends = backends_of(mem)
     if extractor is None or decider is None:
         default_extractor, default_decider = pipeline_for(backends.settings)
         extractor = extractor or default_extractor

@@ -16,7 +16,6 @@ marked ``done`` after its facts are written; the cache holds only derived vector
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from agentmem.backends import Backends
 from agentmem.indexing import vectors_for_texts
@@ -32,9 +31,6 @@ from agentmem.semantic.extractor import (
 )
 from agentmem.semantic.schema import ExtractedFact, ExtractionOutcome
 from agentmem.stores import WriteBatch
-
-if TYPE_CHECKING:
-    from agentmem import Memory
 
 CHUNK = 64
 """Episodes whose facts are embedded together."""
@@ -85,7 +81,7 @@ def entity_names(backends: Backends, scope: Scope, facts: Sequence[ExtractedFact
     if backends.graph is None or not settings.enabled or settings.embedding_threshold is None:
         return []
     # Imported here, as agentmem.indexing does: agentmem.graph imports agentmem.semantic.
-    from agentmem.graph.reading import read_fact
+    from agentmem.graph.fact_reading import read_fact
 
     names: list[str] = []
     for fact in facts:
@@ -108,7 +104,7 @@ def warm_cache(backends: Backends, texts: Sequence[str]) -> int:
 
 
 def extract_scope(
-    mem: Memory | Backends,
+    backends: Backends,
     scope: Scope,
     *,
     extractor: Extractor | None = None,
@@ -117,7 +113,6 @@ def extract_scope(
 ) -> list[ExtractionOutcome]:
     """Extract facts from every episode of ``scope`` waiting for it, oldest first (see the
     module docstring). Same outcomes as :func:`agentmem.semantic.extract_pending`."""
-    backends = mem if isinstance(mem, Backends) else mem.backends
     default_extractor, default_decider = pipeline_for(backends.settings)
     prepared = PreparedExtractor(extractor or default_extractor)
     decider = decider or default_decider

@@ -139,7 +139,7 @@ def inline_trainer(mem: Memory) -> Callable[[Scope], None] | None:
         return None
 
     def train(scope: Scope) -> None:
-        from agentmem_gpu.recall_pipeline import train_scope_adapters
+        from agentmem_gpu.recall_adapter_pipeline import train_scope_adapters
 
         train_scope_adapters(mem, scope)
 

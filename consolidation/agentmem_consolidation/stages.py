@@ -97,7 +97,7 @@ def extract_facts(mem: Memory, scope: Scope, run: RunContext) -> StageResult:
     known facts), so no fact is stored twice. The embeddings are computed in batches across
     episodes (:mod:`agentmem_consolidation.extract`); the decisions are the same as one at a
     time."""
-    outcomes = extract_scope(mem, scope)
+    outcomes = extract_scope(mem.backends, scope)
     written = sum(
         1
         for o in outcomes
@@ -199,8 +199,8 @@ def gpu_available() -> bool:
 @stage("adapters")
 def hand_off_adapter(mem: Memory, scope: Scope, run: RunContext) -> StageResult:
     """Hand the scope to adapter training (its retriever adapter, and its recall adapter on
-    ``recall_adapter_base``: :func:`agentmem_gpu.recall_pipeline.train_scope_adapters`) when it
-    gained
+    ``recall_adapter_base``:
+    :func:`agentmem_gpu.recall_adapter_pipeline.train_scope_adapters`) when it gained
     at least ``adapter_min_new_episodes`` episodic memories since the last hand-off.
     The training set is built by the trainer (``agentmem_gpu.trainsets``) from the scope's memories;
     an unchanged scope is never retrained (the registry knows the data hash)."""

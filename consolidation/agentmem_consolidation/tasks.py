@@ -163,7 +163,7 @@ def finish_run(self: Task, key: str, run_id: str) -> bool:
 def train_adapter(self: Task, key: str) -> dict[str, Any]:
     """Train (or reuse) the scope's retriever adapter and its recall adapter (on
     ``consolidation.recall_adapter_base``, SmolLM2 by default); runs on the ``gpu`` queue."""
-    from agentmem_gpu.recall_pipeline import train_scope_adapters
+    from agentmem_gpu.recall_adapter_pipeline import train_scope_adapters
 
     with worker_memory() as mem:
         return train_scope_adapters(mem, ledger.scope_of(key))

@@ -17,12 +17,12 @@ as indexed, only queries pass through the adapter::
 The recall adapter is a LoRA on a local causal LM that answers a scope's questions closed-book;
 ``mem.recall(question, user_id=...)`` uses the promoted one when its confidence passes the gate::
 
-    from agentmem_gpu.recall_pipeline import train_scope_recall_adapter
+    from agentmem_gpu.recall_adapter_pipeline import train_scope_recall_adapter
     train_scope_recall_adapter(mem, Scope(user_id="alice"))   # on SmolLM2-135M-Instruct
 
-``agentmem_gpu.trainsets``, ``agentmem_gpu.recall_data``, ``agentmem_gpu.registry`` and
+``agentmem_gpu.trainsets``, ``agentmem_gpu.recall_adapter_data``, ``agentmem_gpu.registry`` and
 ``agentmem_gpu.config`` need no torch; the names of ``agentmem_gpu.retriever`` and
-``agentmem_gpu.recall`` load torch and peft (the ``gpu`` extra) on first use.
+``agentmem_gpu.recall_adapter`` load torch and peft (the ``gpu`` extra) on first use.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from agentmem_gpu.config import (
     RetrieverAdapterConfig,
 )
 from agentmem_gpu.questions import LLMQuestions, QuestionGenerator
-from agentmem_gpu.recall_data import QAPair, RecallSet, RecallSetConfig, build_recallset
+from agentmem_gpu.recall_adapter_data import QAPair, RecallSet, RecallSetConfig, build_recallset
 from agentmem_gpu.registry import AdapterRegistry, AdapterVersion, Promotion
 from agentmem_gpu.trainsets import (
     TrainPair,
@@ -50,7 +50,12 @@ from agentmem_gpu.trainsets import (
 )
 
 if TYPE_CHECKING:
-    from agentmem_gpu.recall import RecallAdapter, RecallLM, RecallTrainResult, train_recall_adapter
+    from agentmem_gpu.recall_adapter import (
+        RecallAdapter,
+        RecallLM,
+        RecallTrainResult,
+        train_recall_adapter,
+    )
     from agentmem_gpu.retriever import (
         AdaptedQueryEmbedder,
         QueryTower,
@@ -82,9 +87,9 @@ def __getattr__(name: str) -> Any:
 
         return getattr(retriever, name)
     if name in _LAZY_RECALL:
-        from agentmem_gpu import recall
+        from agentmem_gpu import recall_adapter
 
-        return getattr(recall, name)
+        return getattr(recall_adapter, name)
     raise AttributeError(f"module 'agentmem_gpu' has no attribute {name!r}")
 
 

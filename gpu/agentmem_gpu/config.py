@@ -8,10 +8,11 @@ training.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from agentmem.errors import InvalidSettings, NotFound
 
@@ -32,8 +33,72 @@ def _help(text: str) -> dict[str, str]:
     return {"help": text}
 
 
+def default_threads() -> int:
+    """Training threads when a config does not say: half the cores, at least 1."""
+    return max(1, (os.cpu_count() or 1) // 2)
+
+
+class _LoopConfig:
+    """What the two adapter configs share: the training loop's checks and a JSON round trip."""
+
+    lora_dropout: float
+    target_modules: tuple[str, ...]
+    learning_rate: float
+    min_lr: float
+    warmup_steps: int
+    max_steps: int
+    device: str
+    autocast: str
+
+    def _check_loop(
+        self,
+        *,
+        positive: tuple[str, ...] = (),
+        non_negative_ints: tuple[str, ...] = (),
+        non_negative: tuple[str, ...] = (),
+    ) -> None:
+        # The fields of the loop (training.py), checked once for both kinds of adapter.
+        ints = ("lora_r", "lora_alpha", "batch_size", "max_steps", "max_seq_len", "eval_interval")
+        for name in (*ints, *positive):
+            _check_int(self, name, minimum=1)
+        for name in ("warmup_steps", "patience", "seed", "threads", *non_negative_ints):
+            _check_int(self, name, minimum=0)
+        if not 0.0 <= self.lora_dropout < 1.0:
+            _bad(self, "lora_dropout", "a float in [0, 1)")
+        object.__setattr__(self, "target_modules", tuple(self.target_modules))
+        if not 0.0 < self.learning_rate < 1.0:
+            _bad(self, "learning_rate", "a float in (0, 1)")
+        if not 0.0 <= self.min_lr <= self.learning_rate:
+            _bad(self, "min_lr", "between 0 and learning_rate")
+        if self.warmup_steps >= self.max_steps:
+            _bad(self, "warmup_steps", "smaller than max_steps")
+        for name in ("weight_decay", "grad_clip", "min_delta", "time_budget_s", *non_negative):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                _bad(self, name, "a non-negative number")
+        if self.device not in ("auto", "cuda", "cpu") and not self.device.startswith("cuda:"):
+            _bad(self, "device", "'auto', 'cpu', 'cuda' or 'cuda:<n>'")
+        if self.autocast not in ("auto", "bf16", "off"):
+            _bad(self, "autocast", "'auto', 'bf16' or 'off'")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config as JSON-ready data."""
+        data = asdict(self)  # type: ignore[call-overload]
+        data["target_modules"] = list(self.target_modules)
+        return dict(data)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        """Rebuild a config saved by :meth:`to_dict` (unknown keys are ignored)."""
+        known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        values = {k: v for k, v in data.items() if k in known}
+        if "target_modules" in values:
+            values["target_modules"] = tuple(values["target_modules"])
+        return cls(**values)
+
+
 @dataclass(frozen=True)
-class RetrieverAdapterConfig:
+class RetrieverAdapterConfig(_LoopConfig):
     """Hyperparameters of a query-side LoRA adapter on the embedding model.
 
     The defaults are the ones measured on LoCoMo (DESIGN.md, "Parametric recall"): r=8 on
@@ -105,51 +170,15 @@ class RetrieverAdapterConfig:
     progress: bool = field(default=True, metadata=_help("show a progress bar"))
 
     def __post_init__(self) -> None:
-        positive_ints = ("lora_r", "lora_alpha", "batch_size", "max_steps", "max_seq_len")
-        for name in (*positive_ints, "eval_interval", "eval_k"):
-            _check_int(self, name, minimum=1)
-        for name in ("hard_negatives", "warmup_steps", "patience", "seed", "threads"):
-            _check_int(self, name, minimum=0)
-        if not 0.0 <= self.lora_dropout < 1.0:
-            _bad(self, "lora_dropout", "a float in [0, 1)")
         if not self.target_modules or not all(isinstance(m, str) for m in self.target_modules):
             _bad(self, "target_modules", "a non-empty tuple of module names")
-        object.__setattr__(self, "target_modules", tuple(self.target_modules))
+        self._check_loop(positive=("eval_k",), non_negative_ints=("hard_negatives",))
         if not 0.0 < self.temperature <= 1.0:
             _bad(self, "temperature", "a float in (0, 1]")
-        if not 0.0 < self.learning_rate < 1.0:
-            _bad(self, "learning_rate", "a float in (0, 1)")
-        if not 0.0 <= self.min_lr <= self.learning_rate:
-            _bad(self, "min_lr", "between 0 and learning_rate")
-        if self.warmup_steps >= self.max_steps:
-            _bad(self, "warmup_steps", "smaller than max_steps")
-        for name in ("weight_decay", "grad_clip", "min_delta", "time_budget_s"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                _bad(self, name, "a non-negative number")
-        if self.device not in ("auto", "cuda", "cpu") and not self.device.startswith("cuda:"):
-            _bad(self, "device", "'auto', 'cpu', 'cuda' or 'cuda:<n>'")
-        if self.autocast not in ("auto", "bf16", "off"):
-            _bad(self, "autocast", "'auto', 'bf16' or 'off'")
-
-    def to_dict(self) -> dict[str, Any]:
-        """The config as JSON-ready data."""
-        data = asdict(self)
-        data["target_modules"] = list(self.target_modules)
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RetrieverAdapterConfig:
-        """Rebuild a config saved by :meth:`to_dict` (unknown keys are ignored)."""
-        known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in data.items() if k in known}
-        if "target_modules" in values:
-            values["target_modules"] = tuple(values["target_modules"])
-        return cls(**values)
 
 
 @dataclass(frozen=True)
-class RecallAdapterConfig:
+class RecallAdapterConfig(_LoopConfig):
     """Hyperparameters of a recall adapter: a LoRA on a causal language model that answers
     questions about a scope's memories closed-book, and of the confidence gate in front of it.
 
@@ -192,7 +221,18 @@ class RecallAdapterConfig:
         metadata=_help(
             "mean log-probability of the answer's tokens at or above which the parametric "
             "answer is used; below it, recall falls back to retrieval (0 = never parametric "
-            "unless certain, -inf-like values = always)"
+            "unless certain, -inf-like values = always); with gate_precision set, training "
+            "replaces it by the calibrated threshold"
+        ),
+    )
+    gate_precision: float = field(
+        default=0.9,
+        metadata=_help(
+            "precision the gate is calibrated to after training: the adapter's answers to its "
+            "held-out generated questions set the threshold at the lowest confidence above "
+            "which they are right this often, counting one wrong answer more than seen (3 "
+            "right of 3 is 0.75; 9 of 9 is 0.9); where no threshold reaches it the gate is "
+            "0.0 (retrieval answers). 0 = no calibration: gate_threshold as given"
         ),
     )
     # evaluation, stopping
@@ -227,54 +267,26 @@ class RecallAdapterConfig:
         metadata=_help("'auto' (bf16 on CUDA, fp32 on CPU), 'bf16' or 'off'"),
     )
     threads: int = field(
-        default=0, metadata=_help("CPU threads torch may use while training (0 = torch's default)")
+        default_factory=default_threads,
+        metadata=_help(
+            "CPU threads torch may use while training (0 = torch's default); by default half "
+            "the cores, at least 1: on a 2-core machine shared with other jobs, more threads "
+            "spin against each other"
+        ),
     )
     progress: bool = field(default=True, metadata=_help("show a progress bar"))
 
     def __post_init__(self) -> None:
-        for name in ("lora_r", "lora_alpha", "batch_size", "max_steps", "max_seq_len"):
-            _check_int(self, name, minimum=1)
-        for name in ("max_new_tokens", "eval_interval", "max_eval_questions"):
-            _check_int(self, name, minimum=1)
-        for name in ("warmup_steps", "patience", "seed", "threads"):
-            _check_int(self, name, minimum=0)
-        if not 0.0 <= self.lora_dropout < 1.0:
-            _bad(self, "lora_dropout", "a float in [0, 1)")
         if not all(isinstance(m, str) for m in self.target_modules):
             _bad(self, "target_modules", "a tuple of module names (empty = peft's default)")
-        object.__setattr__(self, "target_modules", tuple(self.target_modules))
-        if not 0.0 < self.learning_rate < 1.0:
-            _bad(self, "learning_rate", "a float in (0, 1)")
-        if not 0.0 <= self.min_lr <= self.learning_rate:
-            _bad(self, "min_lr", "between 0 and learning_rate")
-        if self.warmup_steps >= self.max_steps:
-            _bad(self, "warmup_steps", "smaller than max_steps")
-        for name in ("fact_weight", "weight_decay", "grad_clip", "min_delta", "time_budget_s"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                _bad(self, name, "a non-negative number")
+        self._check_loop(
+            positive=("max_new_tokens", "max_eval_questions"), non_negative=("fact_weight",)
+        )
         gate = self.gate_threshold
         if isinstance(gate, bool) or not isinstance(gate, int | float) or gate > 0:
             _bad(self, "gate_threshold", "a log-probability (a number <= 0)")
-        if self.device not in ("auto", "cuda", "cpu") and not self.device.startswith("cuda:"):
-            _bad(self, "device", "'auto', 'cpu', 'cuda' or 'cuda:<n>'")
-        if self.autocast not in ("auto", "bf16", "off"):
-            _bad(self, "autocast", "'auto', 'bf16' or 'off'")
-
-    def to_dict(self) -> dict[str, Any]:
-        """The config as JSON-ready data."""
-        data = asdict(self)
-        data["target_modules"] = list(self.target_modules)
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RecallAdapterConfig:
-        """Rebuild a config saved by :meth:`to_dict` (unknown keys are ignored)."""
-        known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in data.items() if k in known}
-        if "target_modules" in values:
-            values["target_modules"] = tuple(values["target_modules"])
-        return cls(**values)
+        if not 0.0 <= self.gate_precision <= 1.0:
+            _bad(self, "gate_precision", "a float in [0, 1]")
 
 
 @dataclass(frozen=True)
@@ -356,4 +368,5 @@ __all__ = [
     "AdapterMetadata",
     "RecallAdapterConfig",
     "RetrieverAdapterConfig",
+    "default_threads",
 ]

@@ -188,7 +188,7 @@ class AdapterRegistry:
         with self._encoders_lock:
             model = self._recallers.get(version.path)
             if model is None:
-                from agentmem_gpu.recall import RecallAdapter
+                from agentmem_gpu.recall_adapter import RecallAdapter
 
                 model = RecallAdapter(version.path)
                 self._recallers[version.path] = model

@@ -15,10 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import threading
-import time
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,17 +27,24 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from agentmem.embedders import MINILM_NAME, Embedder, minilm_path
-from agentmem.errors import BackendUnavailable, InvalidSettings, ValidationError
+from agentmem.errors import InvalidSettings, ValidationError
 from agentmem_gpu.config import (
     RETRIEVER_KIND,
     AdapterMetadata,
-    RecallAdapterConfig,
     RetrieverAdapterConfig,
 )
+from agentmem_gpu.training import (
+    CHECKPOINT_FILE,
+    LoraWeights,
+    RunIdentity,
+    attach_lora,
+    batch_indices,
+    device_of,
+    get_lr,
+    torch_threads,
+    train,
+)
 from agentmem_gpu.trainsets import TrainPair, TrainSet
-
-CHECKPOINT_FILE = "checkpoint.pt"
-
 
 # --- the model -------------------------------------------------------------------------------
 
@@ -59,17 +63,7 @@ def resolve_base_model(base_model: str | Path) -> tuple[str, Path]:
     return str(path.resolve()), path
 
 
-def _peft() -> Any:
-    try:
-        import peft
-    except ImportError as exc:
-        raise BackendUnavailable(
-            "adapters need peft, from the gpu extra: pip install 'agentmem[gpu]'"
-        ) from exc
-    return peft
-
-
-class QueryTower(nn.Module):
+class QueryTower(LoraWeights, nn.Module):
     """The query encoder: BERT with LoRA, pooled like the base sentence-transformers model.
 
     Only the LoRA weights are trainable. ``pooling`` is ``"mean"`` (masked mean over tokens)
@@ -101,28 +95,14 @@ class QueryTower(nn.Module):
         from transformers import AutoModel, AutoTokenizer
         from transformers.utils import logging as hf_logging
 
-        peft = _peft()
         hf_logging.disable_progress_bar()
         _, path = resolve_base_model(base_model)
         tokenizer = AutoTokenizer.from_pretrained(str(path))
         bert = AutoModel.from_pretrained(str(path))
-        with warnings.catch_warnings():
-            # transformers 5 deprecates an attribute peft still reads; nothing to act on.
-            warnings.simplefilter("ignore", FutureWarning)
-            if adapter_dir is not None:
-                model = peft.PeftModel.from_pretrained(bert, str(adapter_dir), is_trainable=False)
-            else:
-                config = config or RetrieverAdapterConfig()
-                # LoRA's A matrices are random: seed them so a run is reproducible.
-                torch.manual_seed(config.seed)
-                lora = peft.LoraConfig(
-                    r=config.lora_r,
-                    lora_alpha=config.lora_alpha,
-                    lora_dropout=config.lora_dropout,
-                    target_modules=list(config.target_modules),
-                    bias="none",
-                )
-                model = peft.get_peft_model(bert, lora)
+        config = config or RetrieverAdapterConfig()
+        model = attach_lora(
+            bert, config, target_modules=list(config.target_modules), adapter_dir=adapter_dir
+        )
         pooling, max_len = _pooling_of(path, tokenizer)
         max_len = min(max_len, int(getattr(bert.config, "max_position_embeddings", max_len)))
         return cls(model, tokenizer, pooling=pooling, max_seq_len=max_len).to(device)
@@ -179,23 +159,6 @@ class QueryTower(nn.Module):
         """Vector size."""
         return int(self.model.config.hidden_size)
 
-    def lora_state(self) -> dict[str, Tensor]:
-        """A detached copy of the trainable (LoRA) weights."""
-        return {
-            name: p.detach().clone() for name, p in self.model.named_parameters() if p.requires_grad
-        }
-
-    def load_lora_state(self, state: dict[str, Tensor]) -> None:
-        """Load weights saved by :meth:`lora_state`."""
-        params = dict(self.model.named_parameters())
-        with torch.no_grad():
-            for name, value in state.items():
-                params[name].copy_(value.to(params[name].device))
-
-    def save_adapter(self, directory: Path) -> None:
-        """peft's ``save_pretrained``: ``adapter_model.safetensors`` + ``adapter_config.json``."""
-        self.model.save_pretrained(str(directory), safe_serialization=True)
-
     def _adapter(self, enabled: bool) -> contextlib.AbstractContextManager[Any]:
         if enabled or not hasattr(self.model, "disable_adapter"):
             return contextlib.nullcontext()
@@ -245,17 +208,6 @@ def info_nce_loss(
     return F.cross_entropy(logits, target)
 
 
-def get_lr(step: int, config: RetrieverAdapterConfig | RecallAdapterConfig) -> float:
-    """Linear warmup, then cosine decay to ``min_lr`` at ``max_steps`` (nanoGPT's schedule)."""
-    if step < config.warmup_steps:
-        return config.learning_rate * (step + 1) / config.warmup_steps
-    if step >= config.max_steps:
-        return config.min_lr
-    progress = (step - config.warmup_steps) / (config.max_steps - config.warmup_steps)
-    coeff = 0.5 * (1.0 + math.cos(math.pi * progress))
-    return config.min_lr + coeff * (config.learning_rate - config.min_lr)
-
-
 def recall_at_k(
     query_vectors: np.ndarray, doc_vectors: np.ndarray, positives: Sequence[int], k: int
 ) -> float:
@@ -284,16 +236,6 @@ def estimate_metrics(
     pos, neg = _indices(pairs, config.hard_negatives, doc_vectors.device)
     loss = info_nce_loss(q, doc_vectors, pos, neg, config.temperature)
     return {f"recall@{config.eval_k}": recall, "loss": float(loss)}
-
-
-def batch_indices(n: int, batch_size: int, seed: int, step: int) -> np.ndarray:
-    """The training pairs of ``step``: epochs are seeded permutations, so any step's batch is
-    known without replaying the run (a resumed run sees the same batches)."""
-    batch_size = min(batch_size, n)
-    per_epoch = n // batch_size
-    epoch, j = divmod(step, per_epoch)
-    order = np.random.default_rng([seed, epoch]).permutation(n)
-    return order[j * batch_size : (j + 1) * batch_size]
 
 
 def _indices(
@@ -326,20 +268,6 @@ class TrainResult:
         return self.metadata.metrics
 
 
-@dataclass
-class _State:
-    """Everything of a run that changes step to step (saved in the checkpoint)."""
-
-    step: int = 0
-    best_recall: float = -1.0
-    best_step: int = 0
-    base_recall: float | None = None
-    bad_evals: int = 0
-    elapsed_s: float = 0.0
-    train_loss: float | None = None
-    history: list[dict[str, float]] = field(default_factory=list)
-
-
 def train_retriever_adapter(
     trainset: TrainSet,
     out_dir: str | Path,
@@ -363,138 +291,21 @@ def train_retriever_adapter(
     questions (recall@k against all the scope's memories).
     """
     config = config or RetrieverAdapterConfig()
-    threads = torch.get_num_threads()
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    try:
-        return _train(trainset, Path(out_dir), config, base_model, base_name, doc_vectors, resume)
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _train(
-    trainset: TrainSet,
-    out_dir: Path,
-    config: RetrieverAdapterConfig,
-    base_model: str | Path,
-    base_name: str | None,
-    doc_vectors: np.ndarray | None,
-    resume: bool,
-) -> TrainResult:
     if not trainset.train:
         raise ValidationError(
             "the train set has no training pairs; the scope needs episodic memories with some "
             "content words (see agentmem_gpu.trainsets.build_trainset)"
         )
+    out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     recorded, _ = resolve_base_model(base_model)
     base_name = base_name or (recorded if recorded == MINILM_NAME else Path(recorded).name)
-    device = _device(config.device)
-
-    tower = QueryTower.from_base(base_model, config, device=device)
-    if doc_vectors is None:
-        doc_vectors = tower.encode(list(trainset.texts), adapter=False)
-    if doc_vectors.shape != (len(trainset.memory_ids), tower.dim):
-        raise ValidationError(
-            f"doc_vectors has shape {doc_vectors.shape}; expected "
-            f"({len(trainset.memory_ids)}, {tower.dim}), one row per memory of the train set"
-        )
-    docs = torch.from_numpy(np.ascontiguousarray(doc_vectors, dtype=np.float32)).to(device)
-    # Without held-out turns (a tiny scope), evaluate on training questions: still a sanity
-    # check, and the metadata says so.
-    eval_pairs = list(trainset.eval) or list(trainset.train[:200])
-    train_pairs = list(trainset.train)
-
-    trainable = [p for p in tower.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(
-        trainable, lr=config.learning_rate, weight_decay=config.weight_decay
-    )
-    state = _State()
-    best_lora = tower.lora_state()
-    checkpoint = out_dir / CHECKPOINT_FILE
-    if resume and checkpoint.is_file():
-        best_lora = _load_checkpoint(
-            checkpoint, tower, optimizer, state, trainset, config, recorded
-        )
-
-    from tqdm.auto import tqdm
-
-    bar = tqdm(
-        total=config.max_steps,
-        initial=state.step,
-        desc="retriever adapter",
-        disable=not config.progress,
-        leave=False,
-    )
-    autocast = _autocast(config, device)
-    started = time.monotonic() - state.elapsed_s
-    eval_s = step_s = 0.0
-    stopped = ""
-    while True:
-        # 1. learning rate for this step
-        lr = get_lr(state.step, config)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-
-        # 2. evaluate and checkpoint; stop early enough that the final evaluation still fits
-        elapsed = time.monotonic() - started
-        stopped = _stop_reason(state, config, elapsed + eval_s + step_s)
-        # (a run resumed from a checkpoint has already evaluated the step it resumes at)
-        evaluated = bool(state.history) and state.history[-1]["step"] == state.step
-        if not evaluated and (state.step % config.eval_interval == 0 or stopped):
-            t_eval = time.monotonic()
-            metrics = estimate_metrics(tower, eval_pairs, docs, config)
-            recall = metrics[f"recall@{config.eval_k}"]
-            if state.base_recall is None:
-                state.base_recall = recall  # step 0: LoRA's B is zero, this is the base model
-            state.history.append({"step": state.step, **metrics, "lr": lr})
-            if recall > state.best_recall + config.min_delta:
-                state.best_recall, state.best_step, state.bad_evals = recall, state.step, 0
-                best_lora = tower.lora_state()
-            else:
-                state.bad_evals += 1
-            state.elapsed_s = time.monotonic() - started
-            _save_checkpoint(
-                checkpoint, tower, optimizer, state, best_lora, trainset, config, recorded
-            )
-            eval_s = time.monotonic() - t_eval
-            if config.patience and state.bad_evals >= config.patience:
-                stopped = stopped or "early_stop"
-        if stopped:
-            break
-
-        # 3. one optimisation step: forward, backward, clip, step
-        t_step = time.monotonic()
-        tower.train()
-        batch = [
-            train_pairs[i]
-            for i in batch_indices(len(train_pairs), config.batch_size, config.seed, state.step)
-        ]
-        tokens = tower.tokenize([p.query for p in batch], max_len=config.max_seq_len)
-        pos, neg = _indices(batch, config.hard_negatives, docs.device)
-        with autocast:
-            queries = tower(**tokens)
-        loss = info_nce_loss(queries, docs, pos, neg, config.temperature)
-        loss.backward()
-        if config.grad_clip:
-            torch.nn.utils.clip_grad_norm_(trainable, config.grad_clip)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        step_s = time.monotonic() - t_step
-
-        # 4. log
-        value = loss.item()
-        state.train_loss = (
-            value if state.train_loss is None else 0.9 * state.train_loss + 0.1 * value
-        )
-        state.step += 1
-        bar.update(1)
-        bar.set_postfix(
-            loss=f"{state.train_loss:.3f}", lr=f"{lr:.1e}", best=f"{state.best_recall:.3f}"
-        )
-    bar.close()
-
-    tower.load_lora_state(best_lora)
+    device = device_of(config.device)
+    with torch_threads(config.threads):
+        tower = QueryTower.from_base(base_model, config, device=device)
+        task = _RetrieverTask(tower, trainset, config, doc_vectors)
+        identity = RunIdentity(trainset.data_hash, config.to_dict(), recorded)
+        state = train(task, config, out_dir, identity, device=device, resume=resume)
     tower.save_adapter(out_dir)
     k = config.eval_k
     metadata = AdapterMetadata(
@@ -505,113 +316,79 @@ def _train(
         data_hash=trainset.data_hash,
         hyperparameters=config.to_dict(),
         metrics={
-            f"eval_recall@{k}": state.best_recall,
-            f"base_recall@{k}": state.base_recall,
+            f"eval_recall@{k}": state.best.get(f"recall@{k}", 0.0),
+            f"base_recall@{k}": (state.base or {}).get(f"recall@{k}"),
             "eval_on": "held_out" if trainset.eval else "train",
-            "eval_pairs": len(eval_pairs),
+            "eval_pairs": len(task.eval_pairs),
             "best_step": state.best_step,
             "steps": state.step,
             "train_loss": state.train_loss,
-            "train_seconds": round(time.monotonic() - started, 2),
-            "stopped": stopped,
+            "train_seconds": round(state.elapsed_s, 2),
+            "stopped": state.stopped,
             "device": str(device),
         },
         trainset=trainset.summary(),
         source_ids=list(trainset.memory_ids),
     )
     metadata.save(out_dir)
-    return TrainResult(out_dir, metadata, stopped, state.history)
+    return TrainResult(out_dir, metadata, state.stopped, state.history)
 
 
-def _stop_reason(state: _State, config: RetrieverAdapterConfig, projected_s: float) -> str:
-    if state.step >= config.max_steps:
-        return "max_steps"
-    if config.time_budget_s and projected_s >= config.time_budget_s:
-        return "time_budget"
-    return ""
+class _RetrieverTask:
+    """The retriever adapter as the loop's :class:`~agentmem_gpu.training.Task`: InfoNCE of
+    generated queries against the memories' frozen vectors, scored by held-out recall@k."""
 
+    name = "retriever adapter"
 
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise InvalidSettings(
-            f"device {name!r} was asked for but CUDA is not available; use 'auto'"
+    def __init__(
+        self,
+        tower: QueryTower,
+        trainset: TrainSet,
+        config: RetrieverAdapterConfig,
+        doc_vectors: np.ndarray | None,
+    ) -> None:
+        if doc_vectors is None:
+            doc_vectors = tower.encode(list(trainset.texts), adapter=False)
+        if doc_vectors.shape != (len(trainset.memory_ids), tower.dim):
+            raise ValidationError(
+                f"doc_vectors has shape {doc_vectors.shape}; expected "
+                f"({len(trainset.memory_ids)}, {tower.dim}), one row per memory of the train set"
+            )
+        self.tower, self.config = tower, config
+        self.docs = torch.from_numpy(np.ascontiguousarray(doc_vectors, dtype=np.float32)).to(
+            tower.device
         )
-    return torch.device(name)
+        # Without held-out turns (a tiny scope), evaluate on training questions: still a sanity
+        # check, and the metadata says so.
+        self.eval_pairs = list(trainset.eval) or list(trainset.train[:200])
+        self.train_pairs = list(trainset.train)
+        self._trainable = tower.trainable()
 
+    def parameters(self) -> list[Tensor]:
+        return self._trainable
 
-def _autocast(
-    config: RetrieverAdapterConfig | RecallAdapterConfig, device: torch.device
-) -> contextlib.AbstractContextManager[Any]:
-    # bf16 halves activation memory and is ~2x faster on GPUs; on CPU it is opt-in because
-    # not every CPU has fast bf16 kernels.
-    if config.autocast == "bf16" or (config.autocast == "auto" and device.type == "cuda"):
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+    def loss(self, step: int, autocast: contextlib.AbstractContextManager[Any]) -> Tensor:
+        config = self.config
+        self.tower.train()
+        order = batch_indices(len(self.train_pairs), config.batch_size, config.seed, step)
+        batch = [self.train_pairs[i] for i in order]
+        tokens = self.tower.tokenize([p.query for p in batch], max_len=config.max_seq_len)
+        pos, neg = _indices(batch, config.hard_negatives, self.docs.device)
+        with autocast:
+            queries = self.tower(**tokens)
+        return info_nce_loss(queries, self.docs, pos, neg, config.temperature)
 
+    def evaluate(self) -> dict[str, float]:
+        return estimate_metrics(self.tower, self.eval_pairs, self.docs, self.config)
 
-def _save_checkpoint(
-    path: Path,
-    tower: QueryTower,
-    optimizer: torch.optim.Optimizer,
-    state: _State,
-    best_lora: dict[str, Tensor],
-    trainset: TrainSet,
-    config: RetrieverAdapterConfig,
-    base_model: str,
-) -> None:
-    payload = {
-        "lora": tower.lora_state(),
-        "best_lora": best_lora,
-        "optimizer": optimizer.state_dict(),
-        "state": state.__dict__,
-        "rng": torch.get_rng_state(),
-        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-        "config": config.to_dict(),
-        "data_hash": trainset.data_hash,
-        "base_model": base_model,
-    }
-    tmp = path.with_suffix(".tmp")
-    torch.save(payload, tmp)
-    tmp.replace(path)  # atomic: a crash mid-write leaves the previous checkpoint intact
+    def score(self, metrics: dict[str, float]) -> tuple[float, ...]:
+        return (metrics[f"recall@{self.config.eval_k}"],)
 
+    def lora_state(self) -> dict[str, Tensor]:
+        return self.tower.lora_state()
 
-# Fields that may change between an interrupted run and its resumption.
-_RESUMABLE_CHANGES = frozenset(
-    {"time_budget_s", "max_steps", "patience", "progress", "device", "threads"}
-)
-
-
-def _load_checkpoint(
-    path: Path,
-    tower: QueryTower,
-    optimizer: torch.optim.Optimizer,
-    state: _State,
-    trainset: TrainSet,
-    config: RetrieverAdapterConfig,
-    base_model: str,
-) -> dict[str, Tensor]:
-    payload = torch.load(path, map_location="cpu", weights_only=False)
-    saved = {k: v for k, v in payload["config"].items() if k not in _RESUMABLE_CHANGES}
-    current = {k: v for k, v in config.to_dict().items() if k not in _RESUMABLE_CHANGES}
-    if (
-        payload["data_hash"] != trainset.data_hash
-        or saved != current
-        or payload["base_model"] != base_model
-    ):
-        raise InvalidSettings(
-            f"checkpoint {path} belongs to another train set, config or base model; delete it "
-            "or train with resume=False"
-        )
-    tower.load_lora_state(payload["lora"])
-    optimizer.load_state_dict(payload["optimizer"])
-    for key, value in payload["state"].items():
-        setattr(state, key, value)
-    torch.set_rng_state(payload["rng"])
-    if payload["cuda_rng"] is not None and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(payload["cuda_rng"])
-    return dict(payload["best_lora"])
+    def load_lora_state(self, state: dict[str, Tensor]) -> None:
+        self.tower.load_lora_state(state)
 
 
 # --- using an adapter ------------------------------------------------------------------------
@@ -683,7 +460,7 @@ class AdaptedQueryEmbedder(Embedder):
                     tower = QueryTower.from_base(
                         self.metadata.base_model,
                         adapter_dir=self.adapter_path,
-                        device=_device(self._device_name),
+                        device=device_of(self._device_name),
                     )
                     if tower.dim != self.base.dim:
                         raise InvalidSettings(

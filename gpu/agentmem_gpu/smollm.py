@@ -15,8 +15,9 @@ The model cache is ``$AGENTMEM_MODEL_CACHE`` when set, else ``$XDG_CACHE_HOME/ag
 (``~/.cache/agentmem/models``). Nothing is ever downloaded. A missing or corrupt GGUF raises
 :class:`~agentmem.errors.ModelUnavailable` naming the package to (re)install.
 
-Used in two places: the recall adapter's default base model (:mod:`agentmem_gpu.recall`, base name
-:data:`SMOLLM2`) and the fully offline LLM (:mod:`agentmem_gpu.local_llm`).
+Used in two places: the recall adapter's default base model
+(:mod:`agentmem_gpu.recall_adapter`, base name :data:`SMOLLM2`) and the fully offline LLM
+(:mod:`agentmem_gpu.local_llm`).
 """
 
 from __future__ import annotations

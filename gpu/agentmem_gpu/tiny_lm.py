@@ -15,8 +15,8 @@ import torch
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
-from agentmem_gpu.recall import PROMPT
-from agentmem_gpu.recall_data import RecallSet
+from agentmem_gpu.recall_adapter import PROMPT
+from agentmem_gpu.recall_adapter_data import RecallSet
 
 __all__ = ["SPECIALS", "build_tiny_lm", "build_tiny_lm_for"]
 

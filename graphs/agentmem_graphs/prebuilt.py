@@ -39,7 +39,7 @@ from langgraph.types import Checkpointer
 
 from agentmem import Memory
 from agentmem.agents import TEAM_PREFIX
-from agentmem.errors import InvalidSettings
+from agentmem.errors import AgentMemError, InvalidSettings, LLMUnavailable
 from agentmem_graphs._memory import RunScope, current_turn, final_answer, memory_from, message_text
 from agentmem_graphs.nodes import MemoryState, experience_node, recall_node, remember_node
 from agentmem_graphs.store import AgentMemStore
@@ -94,7 +94,7 @@ def create_memory_agent(
 
     def agent(state: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
         system = _system(prompt or DEFAULT_PROMPT, state.get("memory_context", ""))
-        response = bound.invoke([SystemMessage(system), *state["messages"]], config)
+        response = _ask(bound, [SystemMessage(system), *state["messages"]], config, model)
         if not isinstance(response, BaseMessage):
             response = AIMessage(content=str(response))
         if name and isinstance(response, AIMessage) and not response.name:
@@ -234,6 +234,43 @@ def _bind(model: Any, tools: Sequence[ToolLike]) -> Runnable[Any, Any]:
         return model
 
 
+# Exceptions of the libraries a chat model reaches its server through: a model that cannot be
+# reached (or refuses) fails the run with one LLMUnavailable naming it, not a client traceback.
+_CLIENT_MODULES = ("litellm", "openai", "anthropic", "httpx", "httpcore", "requests", "aiohttp")
+
+
+def _ask(bound: Runnable[Any, Any], messages: list[Any], config: RunnableConfig, model: Any) -> Any:
+    """``bound.invoke(messages)``, with the model client's errors as :class:`LLMUnavailable`."""
+    try:
+        return bound.invoke(messages, config)
+    except AgentMemError:
+        raise
+    except Exception as exc:
+        if not _is_client_error(exc):
+            raise
+        raise LLMUnavailable(
+            f"chat model {_model_name(model)} failed: {type(exc).__name__}: {_first_line(exc)}; "
+            "check that its server is running and reachable (api_base) and its key is set"
+        ) from exc
+
+
+def _is_client_error(exc: BaseException) -> bool:
+    if isinstance(exc, ConnectionError | TimeoutError):
+        return True
+    return any(cls.__module__.split(".")[0] in _CLIENT_MODULES for cls in type(exc).__mro__[:-1])
+
+
+def _model_name(model: Any) -> str:
+    name = getattr(model, "model", None) or getattr(model, "model_name", None)
+    return repr(name) if isinstance(name, str) and name else type(model).__name__
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    text = lines[0] if lines else "no message"
+    return text if len(text) <= 300 else text[:299] + "…"
+
+
 def _tool_error(error: Exception) -> str:
     """A failed tool call's message (``status="error"``): the error itself, which is what the
     model needs and what the experience store learns from."""
@@ -309,7 +346,7 @@ def _supervisor_node(
             SUPERVISOR, user_id=scope.user_id, org_id=scope.org_id, team=team
         ).context(message_text(question), max_tokens=max_tokens)
         system = _system(_team_prompt(members), shared.text)
-        response = bound.invoke([SystemMessage(system), *state["messages"]], config)
+        response = _ask(bound, [SystemMessage(system), *state["messages"]], config, supervisor)
         for call in getattr(response, "tool_calls", None) or []:
             if call["name"] == "route" and call["args"].get("agent") in members:
                 return {"next": call["args"]["agent"]}

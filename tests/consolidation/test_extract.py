@@ -74,11 +74,11 @@ def test_batched_extraction_decides_as_one_at_a_time(tmp_path: Path, embedder: E
         want = _contents(mem)
     with Memory(settings=Settings.load(home=batched), embedder=counting) as mem:
         counting.calls = 0
-        outcomes = extract_scope(mem, ALICE, chunk=3)  # two chunks
+        outcomes = extract_scope(mem.backends, ALICE, chunk=3)  # two chunks
         assert [(o.status, [d.op for d in o.decisions]) for o in outcomes] == expected
         assert _contents(mem) == want
         batched_calls = counting.calls
-        assert extract_scope(mem, ALICE) == []  # nothing pending: nothing done
+        assert extract_scope(mem.backends, ALICE) == []  # nothing pending: nothing done
     assert any(kind == "semantic" for kind, *_ in want)
     # Fact texts and entity names: one model call per chunk instead of one per episode.
     assert batched_calls <= one_at_a_time - len(LINES) + 2
@@ -96,7 +96,7 @@ class FailsOnCello(RulesExtractor):
 def test_an_extraction_error_stays_with_its_episode(mem: Memory) -> None:
     for i, line in enumerate(LINES):
         mem.add(line, user_id="alice", thread_id=f"t{i % 2}", infer="deferred")
-    outcomes = extract_scope(mem, ALICE, extractor=FailsOnCello())
+    outcomes = extract_scope(mem.backends, ALICE, extractor=FailsOnCello())
     assert [o.status for o in outcomes] == ["done"] * 4 + ["pending"]
     failed = mem.get(outcomes[-1].episode_id)
     assert failed.metadata["extraction"] == "pending"

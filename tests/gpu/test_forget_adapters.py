@@ -99,8 +99,8 @@ def test_a_tainted_adapter_stops_serving_at_once_and_a_clean_one_replaces_it(
 def test_a_tainted_recall_adapter_falls_back_to_retrieval_and_is_retrained_clean(
     tiny_mem: Memory, tmp_path: Path
 ) -> None:
-    from agentmem_gpu.recall_data import build_recallset
-    from agentmem_gpu.recall_pipeline import train_scope_recall_adapter
+    from agentmem_gpu.recall_adapter_data import build_recallset
+    from agentmem_gpu.recall_adapter_pipeline import train_scope_recall_adapter
     from tests.gpu._tiny import scope_records
     from tests.gpu._tiny_lm import build_tiny_lm_for
     from tests.gpu.test_recall_adapter import fast_recall_config

@@ -17,8 +17,14 @@ from agentmem.errors import InvalidSettings
 from agentmem.models import Scope
 from agentmem.parametric import RecallModel, RecallSource, scope_key
 from agentmem_gpu.config import METADATA_FILE, RECALL_KIND, AdapterMetadata, RecallAdapterConfig
-from agentmem_gpu.recall import RecallAdapter, RecallLM, evaluate_answers, train_recall_adapter
-from agentmem_gpu.recall_data import (
+from agentmem_gpu.recall_adapter import (
+    RecallAdapter,
+    RecallLM,
+    calibrate_gate,
+    evaluate_answers,
+    train_recall_adapter,
+)
+from agentmem_gpu.recall_adapter_data import (
     HELD_OUT_TEMPLATES,
     RecallSet,
     RecallSetConfig,
@@ -28,8 +34,9 @@ from agentmem_gpu.recall_data import (
     third_person,
     token_f1,
 )
-from agentmem_gpu.recall_pipeline import train_scope_recall_adapter
+from agentmem_gpu.recall_adapter_pipeline import train_scope_recall_adapter
 from agentmem_gpu.registry import AdapterRegistry
+from agentmem_gpu.training import CHECKPOINT_FILE
 from tests.gpu._tiny import TURNS, TinyEmbedder, scope_records
 from tests.gpu._tiny_lm import build_tiny_lm_for
 
@@ -118,6 +125,28 @@ def test_training_lowers_the_loss_and_saves_an_adapter(trained) -> None:  # type
     assert {"eval_exact_match", "base_exact_match", "eval_f1"} <= set(meta.metrics)
     weights = load_file(str(trained.adapter_dir / "adapter_model.safetensors"))
     assert any("lora_B" in name and w.abs().sum() > 0 for name, w in weights.items())
+    # the gate was calibrated on the held-out questions, and an adapter loaded uses it
+    calibration = meta.metrics["gate_calibration"]
+    assert calibration["target"] == 0.9 and calibration["questions"] == meta.metrics["eval_pairs"]
+    assert meta.metrics["gate_threshold"] == calibration["threshold"] <= 0.0
+    assert RecallAdapter(trained.adapter_dir).gate_threshold == meta.metrics["gate_threshold"]
+
+
+def test_gate_calibration_reaches_the_precision_with_one_wrong_answer_to_spare() -> None:
+    right, wrong = True, False
+    # 9 confident right answers, then a wrong one, then less confident right ones
+    scored = [(-0.1 * i, right) for i in range(1, 10)] + [(-1.0, wrong), (-1.1, right)]
+    gate = calibrate_gate(scored, questions=20, target=0.9)
+    assert gate.threshold == pytest.approx(-0.9)  # 9 of 9 (+1 unseen wrong) = 0.9
+    assert gate.precision == 1.0 and gate.coverage == pytest.approx(9 / 20)
+    # a handful of lucky answers does not open the gate; nothing right keeps it shut
+    assert calibrate_gate([(-0.1, right)] * 3, questions=10, target=0.9).threshold == 0.0
+    shut = calibrate_gate([(-0.1, wrong)], questions=10, target=0.9)
+    assert (shut.threshold, shut.precision, shut.coverage) == (0.0, None, 0.0)
+    # equal confidences pass together: a wrong answer tied with right ones counts
+    tied = [(-0.2, right)] * 9 + [(-0.2, wrong)]
+    assert calibrate_gate(tied, questions=10, target=0.9).threshold == 0.0
+    assert calibrate_gate(tied, questions=10, target=0.8).threshold == pytest.approx(-0.2)
 
 
 def test_saved_adapter_round_trips(trained, recallset: RecallSet) -> None:  # type: ignore[no-untyped-def]
@@ -148,6 +177,33 @@ def test_trained_adapter_answers_training_questions_better_than_base(  # type: i
     assert tuned["f1"] > base["f1"]
 
 
+def test_a_stopped_run_resumes_from_its_checkpoint(
+    recallset: RecallSet, tiny_lm: Path, tmp_path: Path
+) -> None:
+    """A run cut at step 20 (its budget, or a kill after its last checkpoint) continues from
+    step 20 with resume=True: same schedule, same batches, the steps before are not redone."""
+    out = tmp_path / "adapter"
+    first = train_recall_adapter(
+        recallset, out, tiny_lm, fast_recall_config(max_steps=20, eval_interval=10)
+    )
+    assert first.metrics["steps"] == 20 and (out / CHECKPOINT_FILE).is_file()
+    # resumed with a larger step limit (a budget a resumed run may change)
+    config = fast_recall_config(max_steps=40, eval_interval=10)
+    resumed = train_recall_adapter(recallset, out, tiny_lm, config, resume=True)
+    assert [h["step"] for h in resumed.history] == [0, 10, 20, 30, 40]
+    assert resumed.metrics["steps"] == 40
+    assert resumed.metrics["base_exact_match"] == first.metrics["base_exact_match"]
+    assert resumed.loss_start == first.loss_start  # the first step's loss came from the checkpoint
+    with pytest.raises(InvalidSettings, match="another train set"):
+        train_recall_adapter(
+            recallset,
+            out,
+            tiny_lm,
+            fast_recall_config(max_steps=40, eval_interval=10, seed=1),
+            resume=True,
+        )
+
+
 def test_base_model_must_be_a_local_directory(recallset: RecallSet, tmp_path: Path) -> None:
     with pytest.raises(InvalidSettings, match="never downloaded"):
         train_recall_adapter(recallset, tmp_path / "out", "Qwen/Qwen2.5-0.5B", fast_recall_config())
@@ -156,6 +212,9 @@ def test_base_model_must_be_a_local_directory(recallset: RecallSet, tmp_path: Pa
 def test_config_is_validated() -> None:
     with pytest.raises(InvalidSettings, match="gate_threshold"):
         RecallAdapterConfig(gate_threshold=0.5)
+    with pytest.raises(InvalidSettings, match="gate_precision"):
+        RecallAdapterConfig(gate_precision=1.5)
+    assert RecallAdapterConfig().threads >= 1  # half the cores: never all of a shared machine
     with pytest.raises(InvalidSettings, match="warmup_steps"):
         RecallAdapterConfig(warmup_steps=10, max_steps=10)
     config = fast_recall_config()

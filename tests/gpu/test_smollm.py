@@ -23,9 +23,9 @@ from agentmem.parametric import scope_key
 from agentmem_gpu import smollm
 from agentmem_gpu.clean import CleanConfigs, retrain_forgotten
 from agentmem_gpu.config import RECALL_KIND, RecallAdapterConfig
-from agentmem_gpu.recall import RecallAdapter, RecallLM, _SharedBase, train_recall_adapter
-from agentmem_gpu.recall_data import RecallSetConfig, build_recallset
-from agentmem_gpu.recall_pipeline import train_scope_adapters, train_scope_recall_adapter
+from agentmem_gpu.recall_adapter import RecallAdapter, RecallLM, _SharedBase, train_recall_adapter
+from agentmem_gpu.recall_adapter_data import RecallSetConfig, build_recallset
+from agentmem_gpu.recall_adapter_pipeline import train_scope_adapters, train_scope_recall_adapter
 from agentmem_gpu.registry import AdapterRegistry
 from agentmem_gpu.smollm import SMOLLM2, convert_gguf, smollm2_dir, smollm2_gguf
 from tests.gpu._tiny import TURNS, TinyEmbedder, scope_records

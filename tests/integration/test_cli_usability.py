@@ -175,8 +175,15 @@ def test_keys_list_never_cuts_ids_and_revoke_takes_a_prefix(home: Path) -> None:
     assert f"revoked key {created[0]}" in ok(home, "keys", "revoke", prefix).stdout
 
 
-def test_jobs_and_quarantine_list_as_json(home: Path) -> None:
+def test_jobs_and_quarantine_list_as_json_and_review_by_prefix(
+    home: Path, embedder: Embedder
+) -> None:
     assert json.loads(ok(home, "jobs", "--json").stdout) == []
+    with open_mem(home, embedder) as mem:
+        held = mem.add("page says Maya is 40", user_id="maya", source="tool")
+    listed = json.loads(ok(home, "quarantine", "list", "--json").stdout)
+    assert [r["id"] for r in listed] == [held.id]
+    assert "approved 1" in ok(home, "quarantine", "approve", held.id[:8], "--user", "maya").stdout
     assert json.loads(ok(home, "quarantine", "list", "--json").stdout) == []
 
 

@@ -20,21 +20,8 @@ MAX_FUNCTION_LINES = 80
 
 # "path" (a module) or "path:qualified.name" (a function or method) -> why it may stay longer.
 EXCEPTIONS: dict[str, str] = {
-    "agentmem/agents.py:handoff": "being split (issue 23)",
-    "agentmem/context.py:build": "being split (issue 23)",
-    "agentmem/embedders/onnx_export.py:bert_graph": "being split (issue 23)",
     "agentmem/forgetting.py": "being split (issue 23)",
     "agentmem/forgetting.py:forget": "being split (issue 23)",
-    "agentmem/graph/relations.py:_Parser.word": "being split (issue 23)",
-    "agentmem/memory.py": "being split (issue 23)",
-    "agentmem/semantic/decide.py:decide_fact": "being split (issue 23)",
-    "agentmem/semantic/decide.py:apply_decisions": "being split (issue 23)",
-    "agentmem/timeparse.py:_resolve_match": "being split (issue 23)",
-    "gpu/agentmem_gpu/cli.py:train": "being split (issue 23)",
-    "gpu/agentmem_gpu/recall.py:_train": "being split (issue 23)",
-    "gpu/agentmem_gpu/retriever.py": "being split (issue 23)",
-    "gpu/agentmem_gpu/retriever.py:_train": "being split (issue 23)",
-    "gpu/agentmem_gpu/trainsets.py": "being split (issue 23)",
 }
 
 

@@ -1,17 +1,20 @@
 """The recall adapter: a LoRA on a causal language model that answers closed-book.
 
 A scope's memories become statements and cloze question-answer pairs
-(:mod:`agentmem_gpu.recall_data`); :func:`train_recall_adapter` trains a LoRA on a local causal LM
-(any ``AutoModelForCausalLM`` directory: GPT-2, Llama, Qwen2.5, ...; nothing is downloaded)
-to answer them, with the language-model loss on the answer tokens of each question and on the
-statements themselves. The training loop is the retriever adapter's (nanoGPT's order: lr ->
-evaluate and keep the best -> step -> clip -> log -> stop), with its schedule, device choice
-and mixed precision shared from :mod:`agentmem_gpu.retriever`.
+(:mod:`agentmem_gpu.recall_adapter_data`); :func:`train_recall_adapter` trains a LoRA on a
+local causal LM (any ``AutoModelForCausalLM`` directory: GPT-2, Llama, Qwen2.5, ...; nothing
+is downloaded) to answer them, with the language-model loss on the answer tokens of each
+question and on the statements themselves. The training loop is :mod:`agentmem_gpu.training`'s,
+shared with the retriever adapter (nanoGPT's order: lr -> evaluate, keep the best and
+checkpoint -> step -> clip -> log -> stop; a run stopped by its budget or killed resumes from
+its checkpoint).
 
 At answer time (:class:`RecallAdapter`, a :class:`agentmem.parametric.RecallModel`) the model
 decodes greedily and reports its confidence: the mean log-probability of the answer's tokens
 (end-of-sequence included). ``Memory.recall`` trusts the answer when the confidence reaches the
-adapter's gate (``RecallAdapterConfig.gate_threshold``) and falls back to retrieval otherwise.
+adapter's gate and falls back to retrieval otherwise. The gate is calibrated when training ends
+(:func:`calibrate_gate`): the kept adapter's answers to its held-out generated questions set it
+where they reach ``RecallAdapterConfig.gate_precision`` (never on a benchmark's questions).
 """
 
 from __future__ import annotations
@@ -19,10 +22,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import threading
-import time
-import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -33,9 +34,18 @@ from torch import Tensor
 from agentmem.errors import InvalidSettings, ValidationError
 from agentmem.parametric import ParametricAnswer
 from agentmem_gpu.config import ALL_LINEAR, RECALL_KIND, AdapterMetadata, RecallAdapterConfig
-from agentmem_gpu.recall_data import QAPair, RecallSet, exact_match, token_f1
-from agentmem_gpu.retriever import _autocast, _device, _peft, batch_indices, get_lr
+from agentmem_gpu.recall_adapter_data import QAPair, RecallSet, exact_match, token_f1
 from agentmem_gpu.smollm import SMOLLM2
+from agentmem_gpu.training import (
+    LoraWeights,
+    RunIdentity,
+    TrainState,
+    attach_lora,
+    batch_indices,
+    device_of,
+    torch_threads,
+    train,
+)
 
 PROMPT = "Question: {question}\nAnswer:"
 """How a question is shown to a model without a chat template; the answer follows after a
@@ -79,7 +89,7 @@ class _Example:
     weight: float
 
 
-class RecallLM:
+class RecallLM(LoraWeights):
     """A causal LM with a LoRA, its tokenizer, and the helpers training and answering need."""
 
     def __init__(self, model: Any, tokenizer: Any, *, max_seq_len: int = 96) -> None:
@@ -115,31 +125,19 @@ class RecallLM:
         from transformers import AutoModelForCausalLM, AutoTokenizer
         from transformers.utils import logging as hf_logging
 
-        peft = _peft()
         hf_logging.disable_progress_bar()
         _, path = resolve_causal_model(base_model)
         config = config or RecallAdapterConfig()
         tokenizer = AutoTokenizer.from_pretrained(str(path))
         base = AutoModelForCausalLM.from_pretrained(str(path))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)
-            # GPT-2's Conv1D layers: peft sets fan_in_fan_out itself and says so; nothing to do.
-            warnings.filterwarnings("ignore", message=".*fan_in_fan_out", category=UserWarning)
-            if adapter_dir is not None:
-                model = peft.PeftModel.from_pretrained(
-                    base, str(adapter_dir), adapter_name=adapter_name, is_trainable=False
-                )
-            else:
-                torch.manual_seed(config.seed)  # LoRA's A matrices are random
-                lora = peft.LoraConfig(
-                    task_type="CAUSAL_LM",
-                    r=config.lora_r,
-                    lora_alpha=config.lora_alpha,
-                    lora_dropout=config.lora_dropout,
-                    target_modules=lora_targets(config.target_modules),
-                    bias="none",
-                )
-                model = peft.get_peft_model(base, lora)
+        model = attach_lora(
+            base,
+            config,
+            target_modules=lora_targets(config.target_modules),
+            task_type="CAUSAL_LM",
+            adapter_dir=adapter_dir,
+            adapter_name=adapter_name,
+        )
         model.to(device)
         return cls(model, tokenizer, max_seq_len=config.max_seq_len)
 
@@ -246,23 +244,6 @@ class RecallLM:
         context: contextlib.AbstractContextManager[Any] = self.model.disable_adapter()
         return context
 
-    def lora_state(self) -> dict[str, Tensor]:
-        """A detached copy of the trainable (LoRA) weights."""
-        return {
-            name: p.detach().clone() for name, p in self.model.named_parameters() if p.requires_grad
-        }
-
-    def load_lora_state(self, state: dict[str, Tensor]) -> None:
-        """Load weights saved by :meth:`lora_state`."""
-        params = dict(self.model.named_parameters())
-        with torch.no_grad():
-            for name, value in state.items():
-                params[name].copy_(value.to(params[name].device))
-
-    def save_adapter(self, directory: Path) -> None:
-        """peft's ``save_pretrained``: ``adapter_model.safetensors`` + ``adapter_config.json``."""
-        self.model.save_pretrained(str(directory), safe_serialization=True)
-
 
 def lora_targets(names: Sequence[str]) -> list[str] | str | None:
     """peft's ``target_modules`` for the config's names: ``("all-linear",)`` is peft's
@@ -277,13 +258,19 @@ def lora_targets(names: Sequence[str]) -> list[str] | str | None:
 
 
 def evaluate_answers(
-    lm: RecallLM, pairs: Sequence[QAPair], *, max_new_tokens: int, gate_threshold: float
+    lm: RecallLM,
+    pairs: Sequence[QAPair],
+    *,
+    max_new_tokens: int,
+    gate_threshold: float,
+    scored: list[tuple[float, bool]] | None = None,
 ) -> dict[str, float]:
     """Exact match, token F1 and the gate's figures of closed-book answers to ``pairs``.
 
     ``gate_precision`` is the exact match of the answers whose confidence passes the gate
     (1.0 when none does: the gate let no wrong answer through); ``gate_coverage`` is the share
-    that passes.
+    that passes. ``scored``, when given, receives ``(confidence, right)`` of every non-empty
+    answer (what :func:`calibrate_gate` reads).
     """
     if not pairs:
         return {"exact_match": 0.0, "f1": 0.0, "gate_precision": 1.0, "gate_coverage": 0.0}
@@ -294,6 +281,8 @@ def evaluate_answers(
         right = exact_match(got.answer, pair.answer)
         em += right
         f1 += token_f1(got.answer, pair.answer)
+        if got.answer and scored is not None:
+            scored.append((got.confidence, bool(right)))
         if got.confidence >= gate_threshold and got.answer:
             passed += 1
             passed_right += int(right)
@@ -304,6 +293,39 @@ def evaluate_answers(
         "gate_precision": passed_right / passed if passed else 1.0,
         "gate_coverage": passed / n,
     }
+
+
+@dataclass(frozen=True)
+class GateCalibration:
+    """A gate threshold chosen from answers to held-out questions, and what it let through."""
+
+    threshold: float
+    precision: float | None  # of the answers at or above the threshold (None: none passes)
+    coverage: float  # share of the questions answered parametrically
+    questions: int
+    target: float
+
+
+def calibrate_gate(
+    scored: Sequence[tuple[float, bool]], questions: int, target: float
+) -> GateCalibration:
+    """The lowest threshold at which the answers it passes are right with precision
+    ``target``, from ``(confidence, right)`` of the non-empty answers to ``questions`` held-out
+    questions. Precision counts one wrong answer more than seen, so that a few lucky answers
+    do not open the gate (3 right of 3 is 0.75, 9 of 9 is 0.9). No threshold reaching the
+    target gives 0.0: only a certain answer passes, retrieval answers the rest."""
+    ranked = sorted(scored, key=lambda item: -item[0])
+    chosen = GateCalibration(0.0, None, 0.0, questions, target)
+    right = 0
+    for i, (confidence, ok) in enumerate(ranked, 1):
+        right += ok
+        if i < len(ranked) and ranked[i][0] == confidence:
+            continue  # equal confidences pass or fail together
+        if right / (i + 1) >= target:
+            chosen = GateCalibration(
+                confidence, right / i, i / max(questions, 1), questions, target
+            )
+    return chosen
 
 
 # --- training --------------------------------------------------------------------------------
@@ -331,128 +353,36 @@ def train_recall_adapter(
     out_dir: str | Path,
     base_model: str | Path = SMOLLM2,
     config: RecallAdapterConfig | None = None,
+    *,
+    resume: bool = False,
 ) -> RecallTrainResult:
     """Train a recall adapter on ``recallset`` over the causal LM ``base_model`` (by default
     SmolLM2-135M-Instruct, see :func:`resolve_causal_model`) and save it, with its metadata, in
-    ``out_dir``.
+    ``out_dir``. With ``resume``, a checkpoint left in ``out_dir`` by an interrupted run of the
+    same recall set and config is continued.
 
     The adapter kept is the best one seen by the periodic evaluation (exact match on the
-    held-out paraphrased questions; ties go to the lower training loss of the later step).
+    held-out paraphrased questions; ties go to the higher F1).
     Its metadata records ``eval_exact_match`` and, for the same questions answered by the base
-    model, ``base_exact_match``: the registry promotes on these.
+    model (step 0, before the LoRA has moved), ``base_exact_match``: the registry promotes on
+    these.
     """
     config = config or RecallAdapterConfig()
-    threads = torch.get_num_threads()
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    try:
-        return _train(recallset, Path(out_dir), Path(base_model), config)
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _train(
-    recallset: RecallSet, out_dir: Path, base_model: Path, config: RecallAdapterConfig
-) -> RecallTrainResult:
     if not recallset.train:
         raise ValidationError("the recall set has no training pairs")
+    out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     recorded, _ = resolve_causal_model(base_model)
-    device = _device(config.device)
-    lm = RecallLM.from_base(recorded, config, device=device)
-    # Without held-out questions, evaluate on training ones (the metadata says so).
-    eval_pairs = (list(recallset.eval) or list(recallset.train))[: config.max_eval_questions]
-    examples = [lm.qa_example(p) for p in recallset.train]
-    if config.fact_weight:
-        examples += [lm.text_example(t, config.fact_weight) for t in recallset.facts]
-
-    trainable = [p for p in lm.model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(
-        trainable, lr=config.learning_rate, weight_decay=config.weight_decay
-    )
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=config.max_steps, desc="recall adapter", disable=not config.progress)
-    autocast = _autocast(config, device)
-
-    def evaluate() -> dict[str, float]:
-        return evaluate_answers(
-            lm,
-            eval_pairs,
-            max_new_tokens=config.max_new_tokens,
-            gate_threshold=config.gate_threshold,
-        )
-
-    with lm.adapter_disabled():
-        base = evaluate()  # the base model on the same questions: what promotion must beat
-    step, best_step, bad_evals = 0, 0, 0
-    best: dict[str, float] = {}
-    best_key = (-1.0, -1.0)
-    best_lora = lm.lora_state()
-    history: list[dict[str, float]] = []
-    train_loss: float | None = None
-    loss_start = float("nan")
-    started = time.monotonic()
-    eval_s = step_s = 0.0
-    stopped = ""
-    while True:
-        # 1. learning rate for this step
-        lr = get_lr(step, config)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-
-        # 2. evaluate and keep the best; stop early enough that the last evaluation fits
-        elapsed = time.monotonic() - started
-        if step >= config.max_steps:
-            stopped = "max_steps"
-        elif config.time_budget_s and elapsed + eval_s + step_s >= config.time_budget_s:
-            stopped = "time_budget"
-        if step % config.eval_interval == 0 or stopped:
-            t_eval = time.monotonic()
-            # step 0: LoRA's B matrices are zero, so the adapter is the base model, just measured
-            metrics = dict(base) if step == 0 else evaluate()
-            history.append({"step": step, **metrics, "lr": lr, "train_loss": train_loss or 0.0})
-            key = (metrics["exact_match"], metrics["f1"])
-            if key[0] > best_key[0] + config.min_delta or (
-                key[0] >= best_key[0] and key[1] > best_key[1]
-            ):
-                best_key, best, best_step, bad_evals = key, metrics, step, 0
-                best_lora = lm.lora_state()
-            else:
-                bad_evals += 1
-            eval_s = time.monotonic() - t_eval
-            if config.patience and bad_evals >= config.patience:
-                stopped = stopped or "early_stop"
-        if stopped:
-            break
-
-        # 3. one optimisation step: forward, backward, clip, step
-        t_step = time.monotonic()
-        lm.model.train()
-        batch = [
-            examples[i] for i in batch_indices(len(examples), config.batch_size, config.seed, step)
-        ]
-        with autocast:
-            loss = lm.loss(batch)
-        loss.backward()
-        if config.grad_clip:
-            torch.nn.utils.clip_grad_norm_(trainable, config.grad_clip)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        step_s = time.monotonic() - t_step
-
-        # 4. log
-        value = loss.item()
-        if step == 0:
-            loss_start = value
-        train_loss = value if train_loss is None else 0.9 * train_loss + 0.1 * value
-        step += 1
-        bar.update(1)
-        bar.set_postfix(loss=f"{train_loss:.3f}", lr=f"{lr:.1e}", em=f"{best_key[0]:.3f}")
-    bar.close()
-
-    lm.load_lora_state(best_lora)
+    device = device_of(config.device)
+    with torch_threads(config.threads):
+        lm = RecallLM.from_base(recorded, config, device=device)
+        task = _RecallTask(lm, recallset, config)
+        identity = RunIdentity(recallset.data_hash, config.to_dict(), recorded)
+        state = train(task, config, out_dir, identity, device=device, resume=resume)
+        gate = task.calibrate(state, held_out=bool(recallset.eval))
     lm.save_adapter(out_dir)
+    best, base = state.best, state.base or {}
+    loss_start = float("nan") if state.loss_start is None else state.loss_start
     metadata = AdapterMetadata(
         kind=RECALL_KIND,
         base_model=recorded,
@@ -463,27 +393,90 @@ def _train(
         metrics={
             "eval_exact_match": best.get("exact_match", 0.0),
             "eval_f1": best.get("f1", 0.0),
-            "eval_gate_precision": best.get("gate_precision"),
-            "eval_gate_coverage": best.get("gate_coverage"),
-            "base_exact_match": base["exact_match"],
-            "base_f1": base["f1"],
+            "eval_gate_precision": best.get("gate_precision") if gate is None else gate.precision,
+            "eval_gate_coverage": best.get("gate_coverage") if gate is None else gate.coverage,
+            "gate_threshold": config.gate_threshold if gate is None else gate.threshold,
+            "gate_calibration": None if gate is None else asdict(gate),
+            "base_exact_match": base.get("exact_match", 0.0),
+            "base_f1": base.get("f1", 0.0),
             "eval_on": "held_out_paraphrases" if recallset.eval else "train",
-            "eval_pairs": len(eval_pairs),
-            "best_step": best_step,
-            "steps": step,
-            "train_loss": train_loss,
+            "eval_pairs": len(task.eval_pairs),
+            "best_step": state.best_step,
+            "steps": state.step,
+            "train_loss": state.train_loss,
             "train_loss_start": loss_start,
-            "train_seconds": round(time.monotonic() - started, 2),
-            "stopped": stopped,
+            "train_seconds": round(state.elapsed_s, 2),
+            "stopped": state.stopped,
             "device": str(device),
         },
         trainset=recallset.summary(),
         source_ids=list(recallset.memory_ids),
     )
     metadata.save(out_dir)
-    return RecallTrainResult(
-        out_dir, metadata, stopped, history, loss_start, train_loss or float("nan")
-    )
+    loss_end = float("nan") if state.train_loss is None else state.train_loss
+    return RecallTrainResult(out_dir, metadata, state.stopped, state.history, loss_start, loss_end)
+
+
+class _RecallTask:
+    """The recall adapter as the loop's :class:`~agentmem_gpu.training.Task`: next-token loss
+    on the answers of cloze questions and on the statements, scored by held-out exact match
+    (then F1) of greedy answers."""
+
+    name = "recall adapter"
+
+    def __init__(self, lm: RecallLM, recallset: RecallSet, config: RecallAdapterConfig) -> None:
+        self.lm, self.config = lm, config
+        # Without held-out questions, evaluate on training ones (the metadata says so).
+        pairs = list(recallset.eval) or list(recallset.train)
+        self.eval_pairs = pairs[: config.max_eval_questions]
+        self.examples = [lm.qa_example(p) for p in recallset.train]
+        if config.fact_weight:
+            self.examples += [lm.text_example(t, config.fact_weight) for t in recallset.facts]
+        self._trainable = lm.trainable()
+        self.scored: list[list[tuple[float, bool]]] = []  # per evaluation, for the gate
+
+    def parameters(self) -> list[Tensor]:
+        return self._trainable
+
+    def loss(self, step: int, autocast: contextlib.AbstractContextManager[Any]) -> Tensor:
+        config = self.config
+        self.lm.model.train()
+        order = batch_indices(len(self.examples), config.batch_size, config.seed, step)
+        with autocast:
+            return self.lm.loss([self.examples[i] for i in order])
+
+    def evaluate(self) -> dict[str, float]:
+        self.scored.append([])
+        return evaluate_answers(
+            self.lm,
+            self.eval_pairs,
+            max_new_tokens=self.config.max_new_tokens,
+            gate_threshold=self.config.gate_threshold,
+            scored=self.scored[-1],
+        )
+
+    def calibrate(self, state: TrainState, held_out: bool) -> GateCalibration | None:
+        """The gate for the kept LoRA (loaded), from its evaluation's answers; None when the
+        config asks for no calibration or there are no held-out questions (answers to training
+        questions are overconfident)."""
+        if not self.config.gate_precision or not held_out:
+            return None
+        steps = [int(h["step"]) for h in state.history]
+        if len(self.scored) == len(steps):
+            scored = self.scored[steps.index(state.best_step)]
+        else:  # a resumed run did not see the kept LoRA's answers: answer again
+            self.evaluate()
+            scored = self.scored[-1]
+        return calibrate_gate(scored, len(self.eval_pairs), self.config.gate_precision)
+
+    def score(self, metrics: dict[str, float]) -> tuple[float, ...]:
+        return (metrics["exact_match"], metrics["f1"])
+
+    def lora_state(self) -> dict[str, Tensor]:
+        return self.lm.lora_state()
+
+    def load_lora_state(self, state: dict[str, Tensor]) -> None:
+        self.lm.load_lora_state(state)
 
 
 # --- using an adapter ------------------------------------------------------------------------
@@ -495,8 +488,8 @@ class RecallAdapter:
 
     The adapters of one process that share a base model (and device) share one copy of its
     weights: the first loads the base, the others add their LoRA to it by name, and each
-    answer switches to its own (:class:`_SharedBase`). ``gate_threshold`` defaults to the one
-    the adapter was trained with.
+    answer switches to its own (:class:`_SharedBase`). ``gate_threshold`` defaults to the gate
+    training calibrated on the adapter's held-out questions (``metrics["gate_threshold"]``).
     """
 
     def __init__(
@@ -514,9 +507,9 @@ class RecallAdapter:
                 f"{RECALL_KIND!r} adapter"
             )
         self.config = RecallAdapterConfig.from_dict(self.metadata.hyperparameters)
-        self.gate_threshold = (
-            self.config.gate_threshold if gate_threshold is None else float(gate_threshold)
-        )
+        # the gate calibrated by training (older adapters: the configured one)
+        trained_gate = self.metadata.metrics.get("gate_threshold", self.config.gate_threshold)
+        self.gate_threshold = float(trained_gate if gate_threshold is None else gate_threshold)
         self.name = f"{self.metadata.base_name}+lora:{self.metadata.data_hash[:12]}"
         self._device_name = device
         # peft adapter names are module attribute names: no dots or slashes
@@ -540,7 +533,7 @@ class RecallAdapter:
     def _load(self) -> _SharedBase:
         with self._lock:
             if self._base is None:
-                base = _SharedBase.get(self.metadata.base_model, _device(self._device_name))
+                base = _SharedBase.get(self.metadata.base_model, device_of(self._device_name))
                 base.add(self._adapter_name, self.adapter_path, self.config)
                 self._base = base
             return self._base
@@ -615,9 +608,11 @@ class _SharedBase:
 
 __all__ = [
     "PROMPT",
+    "GateCalibration",
     "RecallAdapter",
     "RecallLM",
     "RecallTrainResult",
+    "calibrate_gate",
     "evaluate_answers",
     "resolve_causal_model",
     "train_recall_adapter",

@@ -25,7 +25,7 @@ from agentmem.parametric import scope_key
 from agentmem_gpu.config import RECALL_KIND, RecallAdapterConfig, RetrieverAdapterConfig
 from agentmem_gpu.pipeline import TrainOutcome, _work_dir
 from agentmem_gpu.questions import QuestionGenerator
-from agentmem_gpu.recall_data import RecallSetConfig, build_recallset, recallset_hash
+from agentmem_gpu.recall_adapter_data import RecallSetConfig, build_recallset, recallset_hash
 from agentmem_gpu.registry import AdapterRegistry
 from agentmem_gpu.smollm import SMOLLM2
 
@@ -94,7 +94,7 @@ def train_scope_recall_adapter(
     questions = generator.generate(records) if generator is not None else None
     recallset = build_recallset(records, recallset_config, questions)
 
-    from agentmem_gpu.recall import train_recall_adapter
+    from agentmem_gpu.recall_adapter import train_recall_adapter
 
     work = Path(tempfile.mkdtemp(prefix="train-recall-", dir=_work_dir(registry)))
     try:

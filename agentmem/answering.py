@@ -1,6 +1,6 @@
 """Answering a question from memory: the scope's recall adapter when confident, else retrieval.
 
-``Memory.recall`` is a thin wrapper of :func:`recall`. The recall model comes from a
+``Memory.recall`` is a thin wrapper of :func:`answer`. The recall model comes from a
 :class:`~agentmem.parametric.RecallSource` (the ``gpu`` package's adapter registry, found
 through an entry point); without one, or when its confidence falls below its gate, the answer
 is the best search hit. Nothing here imports torch.
@@ -15,7 +15,7 @@ from agentmem.parametric import RecallAnswer, RecallSource, scope_key
 from agentmem.validation import check_k, check_text
 
 
-def recall(
+def answer(
     backends: Backends,
     source: RecallSource | None,
     question: str,
@@ -48,10 +48,10 @@ def recall(
                 parametric, "parametric", confidence, [], parametric_answer=parametric, model=name
             )
     hits = retrieval.search(backends, question, scope, k=k, kinds=kinds)
-    answer = hits[0].record.text if hits else ""
+    retrieved = hits[0].record.text if hits else ""
     return RecallAnswer(
-        answer, "retrieved", confidence, hits, parametric_answer=parametric, model=name
+        retrieved, "retrieved", confidence, hits, parametric_answer=parametric, model=name
     )
 
 
-__all__ = ["recall"]
+__all__ = ["answer"]

@@ -1,0 +1,52 @@
+"""Moving memory out and in: every record in id order (backups, ``agentmem export``), and
+exported records inserted verbatim (``agentmem import``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from pydantic import ValidationError as PydanticValidationError
+
+from agentmem import writing
+from agentmem.backends import Backends
+from agentmem.errors import ValidationError, first_message
+from agentmem.models import MemoryRecord
+
+
+def export_records(backends: Backends, *, page: int = 500) -> Iterator[MemoryRecord]:
+    """Every memory in every scope, in id order, read ``page`` ids at a time."""
+    after: str | None = None
+    while True:
+        ids = backends.store.all_ids(after=after, limit=page)
+        if not ids:
+            return
+        by_id = {r.id: r for r in backends.store.get_many(ids)}
+        yield from (by_id[i] for i in ids if i in by_id)
+        after = ids[-1]
+
+
+def import_records(backends: Backends, records: Iterable[MemoryRecord | Mapping[str, Any]]) -> int:
+    """Insert exported records verbatim (same ids, times, versions), in batches of
+    ``Settings.max_batch_items``; ids already present are skipped. Every record is parsed
+    before anything is written. Returns how many were inserted."""
+    parsed = [as_record(r) for r in records]
+    batch = backends.settings.max_batch_items
+    return sum(
+        writing.import_records(backends, parsed[start : start + batch])
+        for start in range(0, len(parsed), batch)
+    )
+
+
+def as_record(value: MemoryRecord | Mapping[str, Any]) -> MemoryRecord:
+    """A record as exported (a :class:`MemoryRecord` or its JSON form), or
+    :class:`~agentmem.errors.ValidationError` saying what is wrong with it."""
+    if isinstance(value, MemoryRecord):
+        return value
+    try:
+        return MemoryRecord.model_validate(value)
+    except PydanticValidationError as exc:
+        raise ValidationError(f"not a memory record: {first_message(exc)}") from None
+
+
+__all__ = ["as_record", "export_records", "import_records"]

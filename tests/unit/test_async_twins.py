@@ -1,0 +1,119 @@
+"""Every public sync method of ``Memory`` and ``AgentMemory`` has an ``a``-prefixed async twin
+with exactly its signature (issue 27): no twin missing, none typed ``**kwargs: Any``."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agentmem import AgentMemory, Memory, Scope
+from agentmem.embedders import Embedder
+
+NO_TWIN: dict[type, dict[str, str]] = {
+    Memory: {
+        "buffer": "returns a handle and does no I/O (the handle's methods have twins)",
+        "for_agent": "returns a handle and does no I/O (the handle's methods have twins)",
+        "profile": "returns a handle and does no I/O (the handle's methods do the work)",
+    },
+    AgentMemory: {
+        "buffer": "returns a handle and does no I/O (the handle's methods have twins)",
+        "readable": "computes the readable scopes; no I/O",
+        "writable": "computes the writable scope; no I/O",
+        "can_read": "compares scopes; no I/O",
+    },
+}
+
+
+def public_methods(cls: type) -> dict[str, Any]:
+    """The public plain methods of ``cls`` (properties and dunders left out)."""
+    return {
+        name: member
+        for name, member in inspect.getmembers(cls)
+        if not name.startswith("_")
+        and inspect.isfunction(member)
+        and not isinstance(inspect.getattr_static(cls, name), property)
+    }
+
+
+def is_async(member: Any) -> bool:
+    return inspect.iscoroutinefunction(member) or inspect.isasyncgenfunction(member)
+
+
+@pytest.mark.parametrize("cls", [Memory, AgentMemory], ids=lambda c: c.__name__)
+def test_every_public_method_has_an_async_twin_with_its_signature(cls: type) -> None:
+    methods = public_methods(cls)
+    sync = {n: m for n, m in methods.items() if not is_async(m) and n not in NO_TWIN[cls]}
+    assert sync, "no sync methods found: the test would pass vacuously"
+    problems = []
+    for name, method in sorted(sync.items()):
+        twin = methods.get(f"a{name}")
+        if twin is None or not is_async(twin):
+            problems.append(f"{cls.__name__}.{name} has no async twin a{name}")
+        elif inspect.signature(twin) != inspect.signature(method):
+            problems.append(
+                f"{cls.__name__}.a{name}{inspect.signature(twin)} differs from "
+                f"{name}{inspect.signature(method)}"
+            )
+    for name, member in sorted(methods.items()):
+        if is_async(member) and name[1:] not in sync:
+            problems.append(f"{cls.__name__}.{name} is async but twins no public sync method")
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("cls", [Memory, AgentMemory], ids=lambda c: c.__name__)
+def test_no_method_takes_untyped_keywords(cls: type) -> None:
+    """``**kwargs`` are allowed only as the typed scope keywords (``Unpack[ScopeKwargs]``),
+    which a type checker checks by name: ``aadd("x", usr_id=...)`` is rejected."""
+    loose = []
+    for name, method in public_methods(cls).items():
+        for param in inspect.signature(method).parameters.values():
+            if param.kind is param.VAR_POSITIONAL:
+                loose.append(f"{cls.__name__}.{name}(*{param.name})")
+            if param.kind is param.VAR_KEYWORD and param.annotation != "Unpack[ScopeKwargs]":
+                loose.append(f"{cls.__name__}.{name}(**{param.name}: {param.annotation})")
+    assert not loose, "\n".join(loose)
+
+
+def test_the_twins_run_the_sync_methods(tmp_path: Path, embedder: Embedder) -> None:
+    async def session() -> None:
+        async with Memory(home=tmp_path, embedder=embedder) as mem:
+            stored = await mem.aadd("Maya drinks green tea", user_id="maya")
+            assert (await mem.aget(stored.id, scope=Scope(user_id="maya"))).text == stored.text
+            hits = await mem.asearch("tea", user_id="maya")
+            assert [h.record.id for h in hits] == [stored.id]
+            assert [r.id async for r in mem.aexport(page=1)] == [stored.id]
+            agent = mem.for_agent("scout", user_id="maya")
+            note = await agent.aadd("the shop opens at nine")
+            assert [r.id for r in await agent.alist()] == [note.id]
+            await mem.ainvalidate(stored.id)
+            assert (await mem.ahistory(stored.id))[-1].version == 2
+
+    asyncio.run(session())
+
+
+@pytest.mark.slow
+def test_a_type_checker_rejects_a_misspelt_keyword(tmp_path: Path) -> None:
+    """The twins keep the sync signature for mypy too (issue 27: ``aadd("x", usr_id=...)``
+    used to type-check)."""
+    mypy_api = pytest.importorskip("mypy.api")
+    snippet = tmp_path / "uses_twins.py"
+    snippet.write_text(
+        "from agentmem import Memory\n\n\n"
+        "async def use(mem: Memory) -> None:\n"
+        '    await mem.aadd("x", user_id="alice")\n'
+        '    await mem.aadd("x", usr_id="alice")\n'
+        '    await mem.for_agent("scout", user_id="alice").asearch("x", k="ten")\n',
+        encoding="utf-8",
+    )
+    root = Path(__file__).resolve().parents[2]
+    out, _, status = mypy_api.run(
+        [str(snippet), "--config-file", str(root / "pyproject.toml"), "--no-error-summary"]
+    )
+    errors = [line for line in out.splitlines() if ": error:" in line]
+    assert status == 1
+    assert [e.split(":")[1] for e in errors] == ["6", "7"], out
+    assert 'Unexpected keyword argument "usr_id"' in errors[0]
