@@ -54,25 +54,6 @@ class Cursor(Protocol):
     def fetchone(self) -> Any: ...
 
 
-def graph_migration(text: str, real: str) -> str:
-    """The migration creating the graph tables, with the engine's column types."""
-    scope_cols = ", ".join(f"{f} {text}" for f in SCOPE_FIELDS)
-    return f"""
-    CREATE TABLE graph_partitions (
-        key {text} PRIMARY KEY, {scope_cols}, version INTEGER NOT NULL,
-        updated_at {real} NOT NULL
-    );
-    CREATE INDEX graph_partitions_user ON graph_partitions (user_id, agent_id);
-    CREATE INDEX graph_partitions_org ON graph_partitions (org_id);
-    CREATE INDEX graph_partitions_thread ON graph_partitions (thread_id);
-    CREATE TABLE graph_items (
-        partition {text} NOT NULL, kind {text} NOT NULL, item_id {text} NOT NULL,
-        data TEXT NOT NULL, PRIMARY KEY (partition, kind, item_id)
-    );
-    CREATE INDEX graph_items_item ON graph_items (kind, item_id);
-    """
-
-
 _PARTITION_COLS = ("key", *SCOPE_FIELDS, "version")
 
 
@@ -234,7 +215,6 @@ __all__ = [
     "GraphPartition",
     "GraphRow",
     "drop",
-    "graph_migration",
     "partitions",
     "partitions_holding",
     "rows",

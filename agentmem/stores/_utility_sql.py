@@ -92,25 +92,6 @@ class UtilityChange:
     count: int
 
 
-def utility_migration(text: str, real: str) -> str:
-    """The migration creating the utility tables, with the engine's column types."""
-    return f"""
-    CREATE TABLE retrievals (
-        retrieval_id {text} PRIMARY KEY, scope TEXT NOT NULL, memory_ids TEXT NOT NULL,
-        created_at {real} NOT NULL
-    );
-    CREATE INDEX retrievals_created ON retrievals (created_at);
-    CREATE TABLE feedback (
-        feedback_id {text} PRIMARY KEY, retrieval_id {text}, scope TEXT NOT NULL,
-        reward {real} NOT NULL, task TEXT, memory_ids TEXT NOT NULL, at {real} NOT NULL
-    );
-    CREATE TABLE memory_utility (
-        memory_id {text} PRIMARY KEY, utility {real} NOT NULL, prev_utility {real} NOT NULL,
-        utility_n INTEGER NOT NULL, updated_at {real} NOT NULL
-    );
-    """
-
-
 def _sql(statement: str, placeholder: str) -> str:
     return statement.replace("?", placeholder)
 
@@ -262,5 +243,4 @@ __all__ = [
     "read_retrieval",
     "read_utilities",
     "record_retrieval",
-    "utility_migration",
 ]

@@ -13,10 +13,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from agentmem import forgetting
+from agentmem import erasure
+from agentmem.erasure import ForgetReport
 from agentmem.errors import ValidationError
 from agentmem.experience.models import Procedure
-from agentmem.forgetting import ForgetReport
 from agentmem.models import MemoryRecord, Scope, ScopeSet, ScopeSummary
 from agentmem.notes import Link
 from agentmem.usefulness import utilities
@@ -128,7 +128,7 @@ def list_forget_reports(
     """The forgets asked for within the scope, newest first: what each removed (ids and
     counts), the adapters it tainted, the clean retrains and the leak probe's result per
     adapter (``probe.adapters``: version, questions, leaks, passed). Never forgotten text."""
-    return forgetting.reports(app.memory, scope=scope, limit=limit)
+    return erasure.reports(app.memory, scope=scope, limit=limit)
 
 
 @router.get("/quarantine", tags=["quarantine"], summary="Held writes of a scope")
