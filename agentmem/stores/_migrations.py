@@ -73,7 +73,7 @@ SQLITE: tuple[str, ...] = (
         name TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at REAL NOT NULL
     );
     """,
-    # 4: learned utility: retrievals, feedback and utility estimates (agentmem.utility).
+    # 4: learned utility: retrievals, feedback and utility estimates (agentmem.usefulness).
     """
     CREATE TABLE retrievals (
         retrieval_id TEXT PRIMARY KEY, scope TEXT NOT NULL, memory_ids TEXT NOT NULL,
@@ -221,7 +221,7 @@ POSTGRES: tuple[str, ...] = (
             expires_at DOUBLE PRECISION NOT NULL
     );
     """,
-    # 4: learned utility: retrievals, feedback and utility estimates (agentmem.utility).
+    # 4: learned utility: retrievals, feedback and utility estimates (agentmem.usefulness).
     """
     CREATE TABLE retrievals (
         retrieval_id TEXT COLLATE "C" PRIMARY KEY, scope TEXT NOT NULL,
