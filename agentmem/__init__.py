@@ -20,6 +20,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 from agentmem.agents import AgentMemory, handoff
 from agentmem.buffers import Flush, FlushKind, ThreadBuffer, Turn
 from agentmem.context import Context
+from agentmem.erasure import ForgetReport
 from agentmem.errors import (
     AgentMemError,
     AmbiguousId,
@@ -40,6 +41,7 @@ from agentmem.errors import (
     InvalidSettings,
     InvalidText,
     LLMUnavailable,
+    MissingCapability,
     ModelUnavailable,
     NotFound,
     PermissionDenied,
@@ -61,7 +63,6 @@ from agentmem.experience import (
     Step,
     plan_call,
 )
-from agentmem.forgetting import ForgetReport
 from agentmem.graph import (
     Community,
     Entity,
@@ -179,6 +180,7 @@ __all__ = [
     "MemoryStats",
     "MemoryUtility",
     "Merge",
+    "MissingCapability",
     "ModelUnavailable",
     "Neighbor",
     "NotFound",

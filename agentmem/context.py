@@ -35,6 +35,7 @@ from agentmem.models import (
     utcnow,
 )
 from agentmem.representation import indexed_text
+from agentmem.stores import NoteStore
 from agentmem.tokens import TokenCounter
 from agentmem.validation import check_k, check_kinds, check_text, check_time
 
@@ -334,7 +335,7 @@ def profile_section(
     """The profile of the scope's user (else agent) as the block's first section, within
     ``context.profile_share`` of the budget (whole lines; empty when there is no profile)."""
     share = backends.settings.context.profile_share
-    if not isinstance(scope, Scope) or share <= 0 or not backends.store.supports_notes:
+    if not isinstance(scope, Scope) or share <= 0 or not isinstance(backends.store, NoteStore):
         return ""
     if not (scope.user_id or scope.agent_id):
         return ""

@@ -14,6 +14,7 @@ one boundary (the backend module) with ``raise ... from exc``.
     │   ├── InvalidMetadata                    metadata not JSON, bad importance or time
     │   ├── InvalidFilter                      unknown operator or malformed filter
     │   ├── InvalidSettings                    a setting that cannot be used
+    │   │   └── MissingCapability              the configured store lacks what a feature needs
     │   ├── InvalidExperience                  a trajectory, outcome or reward not recordable
     │   ├── InvalidLink                        a self-link, an unknown link type, a cross-scope link
     │   ├── InvalidProfile                     an unknown profile field or a value of the wrong type
@@ -65,6 +66,12 @@ class InvalidFilter(ValidationError):
 
 class InvalidSettings(ValidationError):
     """A setting (URL, path, limit) that cannot be used as given."""
+
+
+class MissingCapability(InvalidSettings):
+    """The configured store does not implement an interface a feature needs (e.g. a store
+    without the forget journal asked to forget). The message names the interface and the
+    stores that implement it."""
 
 
 class InvalidExperience(ValidationError):
@@ -179,6 +186,7 @@ __all__ = [
     "InvalidSettings",
     "InvalidText",
     "LLMUnavailable",
+    "MissingCapability",
     "ModelUnavailable",
     "NotFound",
     "PermissionDenied",

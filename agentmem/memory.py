@@ -10,7 +10,7 @@ from typing import Any, Unpack
 
 from pydantic import BaseModel
 
-from agentmem import forgetting, indexing, ingest, reading, retrieval, transfer, usefulness, writing
+from agentmem import erasure, indexing, ingest, reading, retrieval, transfer, usefulness, writing
 from agentmem.agents import AgentMemory
 from agentmem.answering import answer as recall_answer
 from agentmem.backends import Backends, open_backends
@@ -18,10 +18,10 @@ from agentmem.buffers import Buffers, ThreadBuffer, buffer_backend_from_url
 from agentmem.context import Context
 from agentmem.context import build as build_context
 from agentmem.embedders import Embedder
+from agentmem.erasure import ForgetReport
 from agentmem.errors import InvalidSettings, ValidationError
 from agentmem.experience import api as experience_api
 from agentmem.experience.models import ExperienceAdvice, ExperienceResult, Outcome, Procedure, Step
-from agentmem.forgetting import ForgetReport
 from agentmem.graph import GraphAPI
 from agentmem.models import (
     HistoryEntry,
@@ -95,7 +95,7 @@ class Memory(Closeable):
         # Repair anything a crash left between the store commit and the index update.
         indexing.sync_outbox(self._backends)
         # Finish any forget a crash interrupted before anything can read the memory.
-        forgetting.resume(self._backends, self._buffers)
+        erasure.resume(self._backends, self._buffers)
 
     # lifecycle ---------------------------------------------------------------------------
 
@@ -279,10 +279,10 @@ class Memory(Closeable):
 
         Idempotent; journaled (a crash is finished on the next open); memories outside the
         scope raise :class:`~agentmem.errors.PermissionDenied` and nothing is forgotten.
-        Returns the :class:`~agentmem.forgetting.ForgetReport` (also kept in the ledger)."""
+        Returns the :class:`~agentmem.erasure.ForgetReport` (also kept in the ledger)."""
         scope = scope_of(scope, where)
         wanted = [ids] if isinstance(ids, str) else ids
-        return forgetting.forget(
+        return erasure.forget(
             self.backends, self._buffers, scope, wanted, reason=reason, purge=purge
         )
 

@@ -20,8 +20,8 @@ from rich.console import Console
 from rich.table import Table
 
 from agentmem.cli_options import AgentOpt, JsonOpt, OrgOpt, ThreadOpt, UserOpt, sub_app
+from agentmem.erasure import ForgetReport
 from agentmem.errors import AgentMemError
-from agentmem.forgetting import ForgetReport
 from agentmem.models import Scope
 
 if TYPE_CHECKING:
@@ -116,14 +116,14 @@ def _full_ids(mem: Memory, ids: list[str]) -> list[str]:
 def _reports(
     mem: Memory, forget_id: str | None, scope: Scope | None, limit: int
 ) -> list[ForgetReport]:
-    from agentmem import forgetting
+    from agentmem import erasure
     from agentmem.cli import unique_prefix
 
     if forget_id is None:
-        return forgetting.reports(mem, scope=scope, limit=limit)
-    every = forgetting.reports(mem, scope=scope, limit=10_000_000)
+        return erasure.reports(mem, scope=scope, limit=limit)
+    every = erasure.reports(mem, scope=scope, limit=10_000_000)
     full = unique_prefix(forget_id, (r.forget_id for r in every), what="forget")
-    return forgetting.reports(mem, forget_id=full or forget_id, scope=scope, limit=limit)
+    return erasure.reports(mem, forget_id=full or forget_id, scope=scope, limit=limit)
 
 
 def _print_reports(reports: list[ForgetReport], as_json: bool) -> None:

@@ -89,7 +89,7 @@ class RedactionSettings(BaseModel):
 
 
 class ForgetSettings(BaseModel):
-    """Forgetting (:mod:`agentmem.forgetting`)."""
+    """Forgetting (:mod:`agentmem.erasure`)."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -62,6 +62,17 @@ def _date_data_parser() -> Any:
     return _parser
 
 
+# The same words without the word boundaries: a query none of these occurs in has no plausible
+# phrase (a phrase is a piece of the query), so dateparser's search (~10 ms) need not run.
+_ANY_TEMPORAL = re.compile(
+    _TEMPORAL_WORDS.pattern.replace(r"\b", "")
+    + "|"
+    + _MONTH_AFTER_PREPOSITION.pattern.replace(r"\b", "")
+    + r"|\d",
+    re.IGNORECASE,
+)
+
+
 def _plausible(phrase: str) -> bool:
     return bool(
         _DIGIT.search(phrase)
@@ -72,6 +83,8 @@ def _plausible(phrase: str) -> bool:
 
 def parse_time_window(query: str, *, now: datetime) -> TimeWindow | None:
     """The event-time window a query refers to, relative to ``now``; None if it names none."""
+    if not _ANY_TEMPORAL.search(query):
+        return None  # no phrase of it could pass _plausible: same answer, without dateparser
     from dateparser.search import search_dates
 
     base = as_utc(now).replace(tzinfo=None)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from agentmem.errors import NotFound, PermissionDenied, ValidationError
 from agentmem.models import ChannelScore, MemoryRecord, Scope, SearchHit
 from agentmem.security_settings import InjectionAction, TrustLevel, TrustSettings
-from agentmem.stores import _forget_sql as sql
+from agentmem.stores import QuarantineRow, QuarantineStore, RecordStore, require
 from agentmem.validation import check_k
 
 if TYPE_CHECKING:
@@ -120,22 +120,7 @@ def hold(backends: Backends, records: Sequence[MemoryRecord]) -> None:
     """Put records in quarantine (one transaction)."""
     if not records:
         return
-    at = time.time()
-
-    def write(cur: sql.Cursor, ph: str) -> None:
-        for r in records:
-            sql.put_quarantine(
-                cur,
-                ph,
-                memory_id=r.id,
-                scope=r.scope,
-                record=r.model_dump(mode="json"),
-                source=str(r.provenance.get("source", "")),
-                flags=list(r.provenance.get("flags", [])),
-                at=at,
-            )
-
-    backends.store.transact(write)
+    _held(backends.store).quarantine_hold(records, time.time())
 
 
 def admit(
@@ -218,9 +203,7 @@ class Quarantine:
         The scope may also be given as keywords, as everywhere else (``user_id="alice"``)."""
         scope = _scope_of(scope, org_id, user_id, agent_id, thread_id)
         limit = check_k(limit, limit=100_000, what="limit")
-        rows = self._backends.store.transact(
-            lambda cur, ph: sql.read_quarantine(cur, ph, scope=scope, limit=limit)
-        )
+        rows = _held(self._backends.store).quarantine_rows(scope=scope, limit=limit)
         return [MemoryRecord.model_validate(r.record) for r in rows]
 
     def approve(
@@ -238,17 +221,13 @@ class Quarantine:
             records.append(record)
         present = {r.id for r in self._backends.store.get_many([r.id for r in records])}
         notes.insert(self._backends, [r for r in records if r.id not in present], "quarantine")
-        self._backends.store.transact(lambda cur, ph: sql.drop_quarantine(cur, ph, list(ids)))
+        _held(self._backends.store).quarantine_drop(list(ids))
         return records
 
     def reject(self, ids: Sequence[str], scope: Scope | None = None) -> int:
         """Drop held memories; returns how many."""
         rows = self._rows(ids, scope)
-        return int(
-            self._backends.store.transact(
-                lambda cur, ph: sql.drop_quarantine(cur, ph, [r.id for r in rows])
-            )
-        )
+        return _held(self._backends.store).quarantine_drop([r.id for r in rows])
 
     def search(self, query: str, scope: Scope, k: int = 10) -> builtins.list[SearchHit]:
         """Held memories of ``scope`` sharing words with ``query``, best first (a plain word
@@ -265,13 +244,11 @@ class Quarantine:
             for i, (s, r) in enumerate(scored[:k], start=1)
         ]
 
-    def _rows(self, ids: Sequence[str], scope: Scope | None) -> builtins.list[sql.QuarantineRow]:
+    def _rows(self, ids: Sequence[str], scope: Scope | None) -> builtins.list[QuarantineRow]:
         if isinstance(ids, str) or not ids:
             raise ValidationError("pass a non-empty list of quarantined memory ids")
         wanted = list(dict.fromkeys(ids))
-        rows = self._backends.store.transact(
-            lambda cur, ph: sql.read_quarantine(cur, ph, ids=wanted, limit=len(wanted))
-        )
+        rows = _held(self._backends.store).quarantine_rows(ids=wanted, limit=len(wanted))
         missing = set(wanted) - {r.id for r in rows}
         if missing:
             raise NotFound(
@@ -288,6 +265,10 @@ class Quarantine:
                     "review them with their own scope"
                 )
         return rows
+
+
+def _held(store: RecordStore) -> QuarantineStore:
+    return require(store, QuarantineStore, "the quarantine of untrusted writes")
 
 
 def _scope_of(

@@ -43,6 +43,7 @@ from agentmem.models import (
     new_id,
     utcnow,
 )
+from agentmem.stores import UtilityLedger, require
 from agentmem.stores._utility_sql import FeedbackWrite, UtilityRow
 from agentmem.validation import check_text, show
 
@@ -132,7 +133,11 @@ def _backends(target: Backends | HasBackends) -> Backends:
 
 
 def _enabled_store(backends: Backends) -> bool:
-    return bool(backends.store.supports_utility)
+    return isinstance(backends.store, UtilityLedger)
+
+
+def _ledger(backends: Backends) -> UtilityLedger:
+    return require(backends.store, UtilityLedger, "learned utility")
 
 
 # retrieval side ----------------------------------------------------------------------------
@@ -145,7 +150,7 @@ def remember(backends: Backends, scope: Scope | ScopeSet, ids: Sequence[str]) ->
     if not backends.settings.utility.record_retrievals or not _enabled_store(backends):
         return None
     rid = new_id()
-    backends.store.record_retrieval(rid, str(scope), list(ids), time.time())
+    _ledger(backends).record_retrieval(rid, str(scope), list(ids), time.time())
     return rid
 
 
@@ -162,7 +167,7 @@ def mix(
     if not scores or not config.enabled or not _enabled_store(backends):
         return None
     if rows is None:
-        rows = backends.store.utilities(list(scores))
+        rows = _ledger(backends).utilities(list(scores))
     if not any(r.count > 0 for r in rows.values()):
         return None
     best = max(scores.values())
@@ -185,7 +190,7 @@ def rerank(backends: Backends, candidates: Sequence[Candidate]) -> list[Candidat
     config = backends.settings.utility
     if not candidates or not config.enabled or not _enabled_store(backends):
         return list(candidates)
-    rows = backends.store.utilities([c[0] for c in candidates])
+    rows = _ledger(backends).utilities([c[0] for c in candidates])
     mixed = mix(backends, {c[0]: c[1] for c in candidates}, rows)
     if mixed is None:
         return list(candidates)
@@ -263,7 +268,7 @@ def feedback(
     retrieval_id: str | None = None
     if isinstance(target, str):
         retrieval_id = _check_id(target, "retrieval_id")
-        shown = backends.store.retrieval(retrieval_id)
+        shown = _ledger(backends).retrieval(retrieval_id)
         if shown is None:
             raise NotFound(
                 f"no retrieval with id {retrieval_id!r}; pass the retrieval_id of a search hit "
@@ -289,7 +294,7 @@ def feedback(
         prior=config.prior,
         at=time.time(),
     )
-    changes = backends.store.apply_feedback(fb)
+    changes = _ledger(backends).apply_feedback(fb)
     return FeedbackResult(
         feedback_id=fb.feedback_id,
         retrieval_id=retrieval_id,
@@ -341,7 +346,7 @@ def utilities(
         wanted = [r.id for r in backends.store.get_many(wanted, scope)]
     return {
         mid: MemoryUtility(memory_id=mid, utility=row.utility, count=row.count)
-        for mid, row in backends.store.utilities(wanted).items()
+        for mid, row in _ledger(backends).utilities(wanted).items()
     }
 
 
@@ -364,7 +369,7 @@ def prune(
     if not _enabled_store(backends):
         return report
     config = backends.settings.utility
-    rows = {r.memory_id: r for r in backends.store.rated_utilities(config.min_count)}
+    rows = {r.memory_id: r for r in _ledger(backends).rated_utilities(config.min_count)}
     if not rows:
         return report
     records = backends.store.get_many(list(rows), scope)

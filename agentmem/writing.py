@@ -27,7 +27,7 @@ from agentmem.models import (
 from agentmem.redaction import redact_record_fields
 from agentmem.representation import neighbours_to_refresh
 from agentmem.settings import Settings
-from agentmem.stores import IndexOp, WriteBatch
+from agentmem.stores import IndexOp, QuarantineStore, WriteBatch
 from agentmem.validation import (
     check_importance,
     check_kind,
@@ -118,15 +118,11 @@ def replay(backends: Backends, records: Sequence[MemoryRecord]) -> list[MemoryRe
     in order, from the store or the quarantine; None when it never happened. A key reused for
     different content raises :class:`Conflict`, and so does a write half there (impossible
     through this module: each write is one transaction)."""
-    from agentmem.stores import _forget_sql as sql  # quarantine rows
-
     ids = [r.id for r in records]
     found = {r.id: r for r in backends.store.get_many(ids)}
     missing = [i for i in ids if i not in found]
-    if missing:
-        rows = backends.store.transact(
-            lambda cur, ph: sql.read_quarantine(cur, ph, ids=missing, limit=len(missing))
-        )
+    if missing and isinstance(backends.store, QuarantineStore):
+        rows = backends.store.quarantine_rows(ids=missing, limit=len(missing))
         found.update({row.id: MemoryRecord.model_validate(row.record) for row in rows})
     if not found:
         return None
@@ -216,8 +212,8 @@ def insert(backends: Backends, records: list[MemoryRecord], actor: str = "api") 
 
 
 def _guard(backends: Backends, records: Sequence[MemoryRecord]) -> None:
-    """Undo a write derived from a memory forgotten meanwhile (see agentmem.forgetting)."""
-    from agentmem.forgetting import guard  # forgetting writes through this module
+    """Undo a write derived from a memory forgotten meanwhile (see agentmem.erasure)."""
+    from agentmem.erasure import guard  # forgetting writes through this module
 
     guard(backends, records)
 

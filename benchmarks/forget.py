@@ -193,9 +193,9 @@ def bench_adapter() -> dict[str, Any]:
 
 
 def _reports(mem: Memory) -> list[dict[str, Any]]:
-    from agentmem import forgetting
+    from agentmem import erasure
 
-    return [r.model_dump(mode="json") for r in forgetting.reports(mem)]
+    return [r.model_dump(mode="json") for r in erasure.reports(mem)]
 
 
 def main(argv: Sequence[str] | None = None) -> None:

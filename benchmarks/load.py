@@ -37,7 +37,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -293,7 +293,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-async def _load(args: argparse.Namespace, base_url: str, token: str) -> dict[str, Any]:
+async def _load(
+    args: argparse.Namespace,
+    base_url: str,
+    token: str,
+    on_seeded: Callable[[], None] | None = None,
+) -> dict[str, Any]:
+    """Seed, then run the clients; ``on_seeded`` is called when the measured load starts."""
     headers = {"Authorization": f"Bearer {token}"}
     limits = httpx.Limits(max_connections=args.clients, max_keepalive_connections=args.clients)
     scopes = _scopes(args.users)
@@ -302,6 +308,8 @@ async def _load(args: argparse.Namespace, base_url: str, token: str) -> dict[str
     ) as client:
         seeded = await _seed(client, scopes, args.seed)
         tally = _Tally()
+        if on_seeded is not None:
+            on_seeded()
         started = time.monotonic()
         stop_at = started + args.duration
         await asyncio.gather(

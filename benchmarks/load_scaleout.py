@@ -7,9 +7,10 @@ What runs (one PostgreSQL 18 + pgvector server started for the run, from pixelta
   Qdrant Edge inside the process (the only layout one process may own: today's load test);
 - ``pgvector xN`` for N in ``--workers`` (default 1 2 4): ``agentmem serve --workers N`` with the
   store and the vector index in that PostgreSQL, rate limit off;
-- ``pgvector xN, SIGKILL``: the largest N again, and half way through one worker process is
-  killed with SIGKILL (uvicorn starts another); requests in flight on it fail (counted as
-  errors), the others keep being served.
+- ``pgvector xN, SIGKILL``: the largest N again, and half way through the measured load (the
+  timer starts once seeding is done) the worker holding the most client connections is killed
+  with SIGKILL (uvicorn starts another); requests in flight on it fail (counted as errors), the
+  others keep being served.
 
 Each configuration: a fresh schema, a key, ``--users`` users seeded, ``--clients`` asyncio httpx
 clients for ``--duration`` seconds with the 70/20/10 search/add/context mix of
@@ -77,6 +78,23 @@ def _workers(proc: subprocess.Popen[bytes]) -> list[int]:
     return [c.pid for c in psutil.Process(proc.pid).children() if "python" in c.name()]
 
 
+def _busiest_worker(proc: subprocess.Popen[bytes], port: int) -> tuple[int, int]:
+    """The worker holding the most client connections on ``port``, and how many it holds:
+    killing it fails requests in flight rather than an idle worker's nothing."""
+    import psutil
+
+    def held(pid: int) -> int:
+        try:
+            conns = psutil.Process(pid).net_connections(kind="tcp")
+        except psutil.Error:
+            return 0
+        return sum(1 for c in conns if c.laddr and c.laddr.port == port and c.raddr)
+
+    counts = {pid: held(pid) for pid in _workers(proc)}
+    pid = max(counts, key=lambda p: counts[p])
+    return pid, counts[pid]
+
+
 def run_config(
     args: argparse.Namespace,
     server: PgServer,
@@ -108,6 +126,7 @@ def run_config(
     base_url = f"http://127.0.0.1:{args.port}"
     log_path = Path(home) / "server.log"
     killed: list[int] = []
+    kill_notes: dict[str, int] = {}
     with log_path.open("wb") as log:
         proc = subprocess.Popen(command, env=env, stdout=log, stderr=log)
         try:
@@ -115,19 +134,23 @@ def run_config(
             while workers > 1 and len(_workers(proc)) < workers:  # every worker, not only one
                 time.sleep(0.5)
             time.sleep(2.0 * workers)  # the last worker's embedder load
-            timer = None
-            if kill:
+            timers: list[threading.Timer] = []
 
-                def kill_one() -> None:
-                    pid = _workers(proc)[0]
-                    os.kill(pid, signal.SIGKILL)
-                    killed.append(pid)
+            def kill_one() -> None:
+                pid, connections = _busiest_worker(proc, args.port)
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+                kill_notes["connections"] = connections
 
-                # Half way through the measured load (seeding takes a few seconds first).
-                timer = threading.Timer(args.seed_s + args.duration / 2, kill_one)
-                timer.start()
-            outcome = asyncio.run(_load(args, base_url, token))
-            if timer is not None:
+            def start_kill_timer() -> None:
+                # Half way through the measured load: the timer starts once seeding is done.
+                timers.append(threading.Timer(args.duration / 2, kill_one))
+                timers[0].start()
+
+            outcome = asyncio.run(
+                _load(args, base_url, token, on_seeded=start_kill_timer if kill else None)
+            )
+            for timer in timers:
                 timer.cancel()
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=120)
@@ -159,6 +182,7 @@ def run_config(
         "workers": workers,
         "pgvector": pgvector,
         "killed_worker": killed[0] if killed else None,
+        "killed_worker_connections": kill_notes.get("connections"),
         "row": row,
         "per_operation": [_row(n, tally.latency[n], tally.errors[n], seconds) for n, _ in MIX],
         "verification": verification,
@@ -177,9 +201,11 @@ def render_markdown(results: dict[str, Any]) -> str:
         k = killed[0]
         kill_note = (
             f" In `{k['name']}` one of the {k['workers']} worker processes (pid "
-            f"{k['killed_worker']}) was killed with SIGKILL {results.get('kill_after_s', '?')} s "
-            f"after the load generator started (seeding included); {k['row'][3]} requests "
-            "failed, the other workers kept serving (uvicorn starts a replacement), and "
+            f"{k['killed_worker']}, the one holding the most client connections: "
+            f"{k.get('killed_worker_connections', '?')}) was killed with SIGKILL "
+            f"{results.get('kill_after_s', '?')} s after the measured load started (the timer "
+            f"starts once seeding is done); {k['row'][3]} requests failed, the other workers "
+            "kept serving (uvicorn starts a replacement), and "
             f"{k['verification']['lost_writes']} acknowledged adds were lost."
         )
     return (
@@ -223,7 +249,6 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Run every configuration, print the table, write RESULTS.md's section and the JSON."""
     offline()
     args = build_parser().parse_args(argv)
-    args.seed_s = 5.0
     console = report_console()
     info = machine_info()
     configs = []
@@ -253,7 +278,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "clients": args.clients,
         "duration_s": args.duration,
         "users": args.users,
-        "kill_after_s": args.seed_s + args.duration / 2,
+        "kill_after_s": args.duration / 2,
         "configs": configs,
     }
     console.print(rich_table("REST API scale-out", HEADERS, [c["row"] for c in configs]))

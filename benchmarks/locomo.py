@@ -373,21 +373,24 @@ def run_agentmem(
     progress: Progress,
     *,
     with_context: bool = True,
+    store_url: str | None = None,
 ) -> SystemRun:
-    """Add every turn (``add_many`` per conversation) and search every question."""
+    """Add every turn (``add_many`` per conversation) and search every question; ``store_url``
+    (PostgreSQL + pgvector) holds the store and the vector index instead of the home."""
     from agentmem import Memory, Settings
 
     run = SystemRun(AGENTMEM, versions=package_versions(["agentmem"]))
     search_k = max(*ks, 10)
-    # The embedded defaults (SQLite + Qdrant Edge), whatever AGENTMEM_* says.
-    settings = Settings.load(home=home, store_url=None, vectors_url=None)
+    # The embedded defaults (SQLite + Qdrant Edge) unless store_url, whatever AGENTMEM_* says.
+    settings = Settings.load(home=home, store_url=store_url, vectors_url=store_url)
     with Memory(settings=settings, embedder=embedder) as mem:
         retrieval_settings = getattr(mem.settings, "retrieval", None)
         if retrieval_settings is not None:
             run.config = {"retrieval": retrieval_settings.model_dump(mode="json")}
         stats = mem.stats()
         run.notes.append(
-            f"embedded defaults in a fresh home (store {stats.store_url.split(':')[0]}, vectors "
+            f"{'embedded defaults' if store_url is None else 'PostgreSQL + pgvector'} in a fresh "
+            f"home (store {stats.store_url.split(':')[0]}, vectors "
             f"{stats.vectors_url.split(':')[0]}); one user scope per conversation, one add_many "
             "per conversation"
         )

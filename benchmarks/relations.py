@@ -166,7 +166,7 @@ def _module_from_git(rev: str, path: str, name: str, replace: dict[str, str]) ->
 def baseline_modules(rev: str) -> tuple[ModuleType, ModuleType]:
     """The rules extractor and the graph reader of commit ``rev`` (from git), importing the
     rest of the library from this checkout (``read_fact`` lived in ``graph/build.py`` then;
-    it is in ``graph/reading.py`` now)."""
+    it is in ``graph/fact_reading.py`` now)."""
     rules = _module_from_git(rev, "agentmem/semantic/rules.py", "_baseline_rules", {})
     build = _module_from_git(
         rev,
@@ -179,10 +179,10 @@ def baseline_modules(rev: str) -> tuple[ModuleType, ModuleType]:
 
 def current_modules() -> tuple[ModuleType, ModuleType]:
     """The rules extractor and the graph reader of this checkout."""
-    from agentmem.graph import reading
+    from agentmem.graph import fact_reading
     from agentmem.semantic import rules
 
-    return rules, reading
+    return rules, fact_reading
 
 
 def reader(rules: ModuleType, graph_reader: ModuleType) -> Reader:

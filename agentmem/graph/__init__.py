@@ -10,7 +10,7 @@ communities, built from semantic facts and recalled by Personalized PageRank.
   (:mod:`~agentmem.graph.cypher`, one dialect module per engine) through
   :mod:`~agentmem.graph.cypher_store`.
 - :mod:`~agentmem.graph.resolve`: entity resolution (normalised, fuzzy, embedding; undoable).
-- :mod:`~agentmem.graph.reading`: what a fact says for the graph (mentions, relations);
+- :mod:`~agentmem.graph.fact_reading`: what a fact says for the graph (mentions, relations);
   :mod:`~agentmem.graph.working`: the working copy of one update;
   :mod:`~agentmem.graph.build`: facts -> graph, incrementally from the outbox;
   :mod:`~agentmem.graph.rebuild`: graphs derived from the store again;

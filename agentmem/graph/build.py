@@ -3,7 +3,7 @@
 The graph is derived from the store, like the vector index. Every acknowledged write passes
 through the outbox (:func:`agentmem.indexing.sync_outbox`), which calls :func:`on_sync` with
 the records it indexed and the ids it removed; each semantic fact is read into entity
-mentions and relations (:mod:`agentmem.graph.reading`) and applied to its scope's partition
+mentions and relations (:mod:`agentmem.graph.fact_reading`) and applied to its scope's partition
 (:mod:`agentmem.graph.working`). An update is idempotent (a fact already applied at its
 version is skipped), so the crash repair of the outbox repairs the graph too.
 :mod:`agentmem.graph.rebuild` derives graphs from the store again;
@@ -21,8 +21,8 @@ import numpy as np
 from agentmem.embedders.base import checked_vectors
 from agentmem.errors import Conflict, GraphCorrupt
 from agentmem.graph.base import GraphStore
+from agentmem.graph.fact_reading import read_fact
 from agentmem.graph.model import GraphChange, ItemKind, partition_key
-from agentmem.graph.reading import read_fact
 from agentmem.graph.resolve import Resolver, embed_names
 from agentmem.graph.state import GraphState
 from agentmem.graph.working import Working

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from agentmem.errors import InvalidSettings
+from agentmem.errors import MissingCapability
 from agentmem.graph.base import GraphStore
 from agentmem.graph.model import GraphChange, ItemKind, dump_item
 from agentmem.models import Scope, ScopeSet
-from agentmem.stores import RecordStore
+from agentmem.stores import GraphRows, RecordStore
 from agentmem.stores._graph_sql import GraphPartition, GraphRow
 from agentmem.urls import redact
 
@@ -34,30 +34,34 @@ class NetworkXGraphStore(GraphStore):
         self.shared = store.supports_concurrent_processes
 
     def setup(self) -> None:
-        if not self._store.supports_graph:
-            raise InvalidSettings(
+        self._rows()
+
+    def _rows(self) -> GraphRows:
+        if not isinstance(self._store, GraphRows):
+            raise MissingCapability(
                 f"the store {redact(self._store.url)} keeps no knowledge graph; use SQLite or "
                 "PostgreSQL, or a graph server (AGENTMEM_GRAPH_URL=neo4j://...)"
             )
+        return self._store
 
     def close(self) -> None:
         self.forget_cache()
 
     def partitions(self, scope: Scope | ScopeSet | None) -> list[GraphPartition]:
-        return self._store.graph_partitions(scope)
+        return self._rows().graph_partitions(scope)
 
     def partitions_holding(self, kind: ItemKind, item_ids: Sequence[str]) -> list[GraphPartition]:
         if not item_ids:
             return []
-        return self._store.graph_partitions_holding(kind.value, item_ids)
+        return self._rows().graph_partitions_holding(kind.value, item_ids)
 
     def read_rows(self, partition: GraphPartition) -> list[tuple[str, str, str]]:
-        return [(r.kind, r.item_id, r.data) for r in self._store.graph_rows(partition.key)]
+        return [(r.kind, r.item_id, r.data) for r in self._rows().graph_rows(partition.key)]
 
     def write_change(
         self, scope: Scope, key: str, expected_version: int, change: GraphChange
     ) -> int:
-        return self._store.graph_write(
+        return self._rows().graph_write(
             key=key,
             scope=scope,
             expected_version=expected_version,
@@ -67,7 +71,7 @@ class NetworkXGraphStore(GraphStore):
         )
 
     def drop_partitions(self, scope: Scope | ScopeSet | None) -> int:
-        return self._store.graph_drop(scope)
+        return self._rows().graph_drop(scope)
 
 
 __all__ = ["NetworkXGraphStore"]

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from agentmem.filters import matches
-from agentmem.graph.reading import concept_words
+from agentmem.graph.fact_reading import concept_words
 from agentmem.graph.resolve import normalise
 from agentmem.graph.state import GraphState
 from agentmem.models import MemoryKind, MemoryRecord, Scope, ScopeSet, utcnow

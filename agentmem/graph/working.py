@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from agentmem.errors import NotFound
+from agentmem.graph.fact_reading import Mention, read_fact
 from agentmem.graph.model import (
     Entity,
     EpisodeLink,
@@ -26,7 +27,6 @@ from agentmem.graph.model import (
     Relation,
     stable_id,
 )
-from agentmem.graph.reading import Mention, read_fact
 from agentmem.graph.resolve import GENERIC_TYPE, Candidate, Resolver
 from agentmem.graph.state import GraphState
 from agentmem.models import MemoryRecord, utcnow

@@ -15,6 +15,7 @@ from agentmem.notes.describe import CONTEXT, KEYWORDS, TAGS
 from agentmem.notes.linker import commit, prepare
 from agentmem.notes.model import Link, LinkReport, LinkType
 from agentmem.scoping import ScopeKwargs, optional_scope_of
+from agentmem.stores import NoteStore, require
 from agentmem.stores._notes_sql import LinkRow
 
 MAX_EXPAND_DEPTH = 3
@@ -47,9 +48,9 @@ def insert(
 def links_of(backends: Backends, memory_id: str, scope: Scope | None) -> list[Link]:
     """Every link of a note (out and in), oldest first; both ends visible to ``scope``."""
     writing.get_one(backends, memory_id, scope)
-    if not backends.store.supports_notes:
+    if not isinstance(backends.store, NoteStore):
         return []
-    rows = backends.store.link_rows([memory_id], scope)
+    rows = _links(backends).link_rows([memory_id], scope)
     others = {r.target_id if r.source_id == memory_id else r.source_id for r in rows}
     alive = {r.id for r in backends.store.get_many(list(others), scope)}
     return [
@@ -92,17 +93,17 @@ def make_link(
         score=1.0,
         created_at=writing.utcnow().timestamp(),
     )
-    backends.store.link_write([row])
+    _links(backends).link_write([row])
     return Link.from_row(row, about=source.id)
 
 
 def remove_link(backends: Backends, source_id: str, target_id: str, scope: Scope | None) -> bool:
     """Remove the link ``source_id -> target_id``; False when there was none."""
     writing.get_one(backends, source_id, scope)
-    rows = backends.store.link_rows([source_id], scope)
+    rows = _links(backends).link_rows([source_id], scope)
     if not any(r.source_id == source_id and r.target_id == target_id for r in rows):
         return False
-    backends.store.link_write([], deletes=[(source_id, target_id)])
+    _links(backends).link_write([], deletes=[(source_id, target_id)])
     return True
 
 
@@ -132,14 +133,14 @@ def expand(backends: Backends, seeds: Sequence[str], scope: Scope | ScopeSet, de
     the rank of the seed they came from, then hop count, then link score. A seed linked from
     another seed is reached too (the link is evidence for it); a note is never reached from
     itself, and cycles are walked once: each note is expanded at most once."""
-    if depth < 1 or not seeds or not backends.store.supports_notes:
+    if depth < 1 or not seeds or not isinstance(backends.store, NoteStore):
         return []
     frontier = {s: rank for rank, s in enumerate(dict.fromkeys(seeds))}
     origin = {s: s for s in frontier}
     expanded: set[str] = set()
     found: dict[str, tuple[int, int, float]] = {}
     for hop in range(1, depth + 1):
-        rows = backends.store.link_rows(list(frontier), scope)
+        rows = _links(backends).link_rows(list(frontier), scope)
         expanded.update(frontier)
         nxt: dict[str, int] = {}
         for row in rows:
@@ -208,6 +209,10 @@ class NotesAPI:
     ) -> MemoryRecord:
         """Undo the latest evolution of a note (see :func:`undo_evolution`)."""
         return undo_evolution(self._backends.opened(), memory_id, optional_scope_of(scope, where))
+
+
+def _links(backends: Backends) -> NoteStore:
+    return require(backends.store, NoteStore, "links between notes")
 
 
 __all__ = [

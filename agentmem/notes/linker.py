@@ -50,7 +50,7 @@ from agentmem.notes.describe import CONTEXT, KEYWORDS, TAGS, describe
 from agentmem.notes.model import LinkReport, LinkType
 from agentmem.representation import indexed_text
 from agentmem.settings import NotesSettings
-from agentmem.stores import IndexOp, WriteBatch
+from agentmem.stores import IndexOp, NoteStore, WriteBatch, require
 from agentmem.stores._notes_sql import LinkRow
 from agentmem.vectors import VectorQuery
 from agentmem.vectors.base import DENSE
@@ -289,7 +289,7 @@ def prepare(backends: Backends, records: Sequence[MemoryRecord], decider: Any = 
     settings = backends.settings.notes
     plan = Plan()
     notes = [r for r in records if r.kind is MemoryKind.SEMANTIC]
-    if not notes or not settings.enabled or not backends.store.supports_notes:
+    if not notes or not settings.enabled or not isinstance(backends.store, NoteStore):
         return plan
     for note in notes:
         describe(note, settings.max_keywords)
@@ -382,7 +382,7 @@ def commit(backends: Backends, plan: Plan, stored_ids: set[str] | None = None) -
         for p in plan.notes
         for link in p.links
     ]
-    backends.store.link_write(rows)
+    require(backends.store, NoteStore, "links between notes").link_write(rows)
     latest: dict[str, tuple[Evolution, str]] = {}
     for p in plan.notes:
         for evolution in p.evolutions:

@@ -30,7 +30,7 @@ from agentmem.models import MemoryKind, MemoryRecord, Scope, new_id, utcnow
 from agentmem.profiles.build import ask_llm, field_for, owner_names
 from agentmem.profiles.model import FieldValue, ProfileView, UserProfile
 from agentmem.semantic.schema import AppliedDecision, DecisionOp
-from agentmem.stores import RecordQuery
+from agentmem.stores import NoteStore, RecordQuery, require
 from agentmem.stores._notes_sql import ProfileRow
 
 log = logging.getLogger(__name__)
@@ -91,11 +91,14 @@ class Profile:
         self._adapters: dict[str, TypeAdapter[Any]] = {
             name: TypeAdapter(cast(Any, f.annotation)) for name, f in model.model_fields.items()
         }
-        if not backends.store.supports_notes:
+        if not isinstance(backends.store, NoteStore):
             raise InvalidProfile(
                 f"{type(backends.store).__name__} keeps no profiles; use the SQLite or "
                 "PostgreSQL store"
             )
+
+    def _notes(self) -> NoteStore:
+        return require(self._backends.store, NoteStore, "profiles")
 
     # reading -------------------------------------------------------------------------------
 
@@ -103,7 +106,7 @@ class Profile:
         """The current profile. Stored values whose type changed but still validate are
         migrated (a new version, actor ``migrate``); stored fields the model no longer
         accepts raise :class:`~agentmem.errors.ProfileSchemaChanged` (nothing is dropped)."""
-        rows = self._backends.store.profile_rows(self.key)
+        rows = self._notes().profile_rows(self.key)
         problems: list[str] = []
         values: dict[str, Any] = {}
         migrated: list[tuple[ProfileRow, Any]] = []
@@ -139,7 +142,7 @@ class Profile:
                 ],
                 {r.field: r for r in rows},
             )  # fmt: skip
-            rows = self._backends.store.profile_rows(self.key)
+            rows = self._notes().profile_rows(self.key)
         return ProfileView(
             key=self.key,
             model=self.model.model_validate(values),
@@ -150,7 +153,7 @@ class Profile:
         """Every version of one field (or of every field), oldest first."""
         if field is not None:
             self._check_name(field)
-        rows = self._backends.store.profile_rows(self.key, current_only=False, field=field)
+        rows = self._notes().profile_rows(self.key, current_only=False, field=field)
         return [_field_value(r) for r in rows]
 
     # writing -------------------------------------------------------------------------------
@@ -170,7 +173,7 @@ class Profile:
         if not wanted:
             raise InvalidProfile("set() needs at least one field, e.g. set(location='Berlin')")
         checked = {name: self._check(name, value) for name, value in wanted.items()}
-        current = {r.field: r for r in self._backends.store.profile_rows(self.key)}
+        current = {r.field: r for r in self._notes().profile_rows(self.key)}
         self._write(
             [(n, v, [], "api", reason or "set by hand", utcnow()) for n, v in checked.items()],
             current,
@@ -182,7 +185,7 @@ class Profile:
     ) -> ProfileView:
         """Move stored fields to new names (``rename``) or retire them (``drop``: closed,
         kept in history) after the model changed."""
-        rows = {r.field: r for r in self._backends.store.profile_rows(self.key)}
+        rows = {r.field: r for r in self._notes().profile_rows(self.key)}
         now = utcnow().timestamp()
         changes: list[tuple[str, Any, list[str], str, str, datetime | None]] = []
         closed: list[tuple[str, float, float | None]] = []
@@ -197,9 +200,9 @@ class Profile:
             if old not in rows:
                 raise InvalidProfile(f"no stored field {old!r} to drop; stored: {sorted(rows)}")
             closed.append((rows[old].id, now, now))
-        self._backends.store.profile_write([], closed)
+        self._notes().profile_write([], closed)
         if changes:
-            current = {r.field: r for r in self._backends.store.profile_rows(self.key)}
+            current = {r.field: r for r in self._notes().profile_rows(self.key)}
             self._write(changes, current)
         return self.get()
 
@@ -213,7 +216,7 @@ class Profile:
         """Revise the profile from new facts (and facts that stopped holding, ``ended``);
         returns how many fields changed. ``llm`` is an :class:`~agentmem.semantic.llm.LLMClient`
         (None: the rules; an unusable answer falls back to them)."""
-        rows = {r.field: r for r in self._backends.store.profile_rows(self.key)}
+        rows = {r.field: r for r in self._notes().profile_rows(self.key)}
         changes = self._from_facts(facts, rows, llm)
         changes.extend(self._without(ended, rows, {c[0] for c in changes}))
         self._write(changes, rows)
@@ -375,7 +378,7 @@ class Profile:
                     recorded_at=now.timestamp(),
                 )
             )
-        self._backends.store.profile_write(rows, closed)
+        self._notes().profile_write(rows, closed)
 
 
 def observe_applied(backends: Backends, scope: Scope, applied: Sequence[AppliedDecision]) -> int:
@@ -383,7 +386,7 @@ def observe_applied(backends: Backends, scope: Scope, applied: Sequence[AppliedD
     hook of :func:`agentmem.semantic.consolidate_episode`). Never raises for a profile
     problem: it is logged, and the facts stay stored."""
     settings = backends.settings
-    if not settings.profile.from_facts or not backends.store.supports_notes or not applied:
+    if not settings.profile.from_facts or not isinstance(backends.store, NoteStore) or not applied:
         return 0
     if not (scope.user_id or scope.agent_id):
         return 0

@@ -1,4 +1,8 @@
-"""Record stores (the system of record): SQLite embedded, PostgreSQL at scale."""
+"""Record stores (the system of record): SQLite embedded, PostgreSQL at scale.
+
+:class:`RecordStore` is the records core; what else a store keeps is one optional interface
+each (:mod:`agentmem.stores.capabilities`), checked with ``isinstance`` or :func:`require`.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,19 @@ from agentmem.stores.base import (
     RecordStore,
     StoreCounts,
     WriteBatch,
+)
+from agentmem.stores.capabilities import (
+    CAPABILITIES,
+    ForgetJob,
+    ForgetJournal,
+    GraphRows,
+    JobLedger,
+    KeyStore,
+    NoteStore,
+    QuarantineRow,
+    QuarantineStore,
+    UtilityLedger,
+    require,
 )
 from agentmem.stores.sqlite import SQLiteStore
 
@@ -28,12 +45,23 @@ def store_from_url(
 
 
 __all__ = [
+    "CAPABILITIES",
+    "ForgetJob",
+    "ForgetJournal",
+    "GraphRows",
     "IndexOp",
+    "JobLedger",
+    "KeyStore",
+    "NoteStore",
     "OutboxItem",
+    "QuarantineRow",
+    "QuarantineStore",
     "RecordQuery",
     "RecordStore",
     "SQLiteStore",
     "StoreCounts",
+    "UtilityLedger",
     "WriteBatch",
+    "require",
     "store_from_url",
 ]

@@ -11,8 +11,9 @@
 - ``quarantine``: memories from untrusted sources, held out of the store, the indexes, the
   graph, consolidation and training until approved.
 
-Written once against the DB-API cursor both engines provide; each store supplies its
-placeholder and its transaction (:meth:`agentmem.stores.RecordStore.transact`).
+Written once against the DB-API cursor both engines provide; the SQL stores reach it
+through :class:`agentmem.stores.capabilities.ForgetJournal` and
+:class:`~agentmem.stores.capabilities.QuarantineStore` (:mod:`agentmem.stores._relational`).
 """
 
 from __future__ import annotations
@@ -23,32 +24,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from agentmem.models import SCOPE_FIELDS, Scope
-from agentmem.stores._jobs_sql import Cursor
+from agentmem.stores._sql import Cursor
 
 _CHUNK = 500
-
-
-def forget_migration(text: str, real: str) -> str:
-    """The migration creating the forgetting and quarantine tables, with the engine's types."""
-    scope_cols = ", ".join(f"{f} TEXT" for f in SCOPE_FIELDS)
-    return f"""
-    CREATE TABLE forget_tombstones (
-        memory_id {text} PRIMARY KEY, forget_id {text} NOT NULL, {scope_cols},
-        at {real} NOT NULL
-    );
-    CREATE TABLE forget_jobs (
-        forget_id {text} PRIMARY KEY, scope TEXT NOT NULL, reason TEXT NOT NULL,
-        purge INTEGER NOT NULL, status {text} NOT NULL, targets TEXT NOT NULL,
-        report TEXT NOT NULL, probe TEXT, created_at {real} NOT NULL,
-        updated_at {real} NOT NULL
-    );
-    CREATE INDEX forget_jobs_status ON forget_jobs (status, created_at);
-    CREATE TABLE quarantine (
-        id {text} PRIMARY KEY, {scope_cols}, record TEXT NOT NULL, source TEXT NOT NULL,
-        flags TEXT NOT NULL, status {text} NOT NULL, created_at {real} NOT NULL
-    );
-    CREATE INDEX quarantine_user ON quarantine (user_id, status, created_at);
-    """
 
 
 def _sql(statement: str, placeholder: str) -> str:
@@ -129,24 +107,6 @@ def drop_cached_vectors(cur: Cursor, ph: str, hashes: Sequence[str]) -> int:
     for chunk in _chunks(hashes):
         marks = ", ".join("?" for _ in chunk)
         cur.execute(_sql(f"DELETE FROM embedding_cache WHERE content_hash IN ({marks})", ph), chunk)
-        dropped += max(cur.rowcount, 0)
-    return dropped
-
-
-def drop_profile_fields(
-    cur: Cursor, ph: str, *, ids: Sequence[str] = (), scope: Scope | None = None
-) -> int:
-    """Delete profile field versions of ``scope`` (and the scopes under it), or those whose
-    sources name one of ``ids`` (values derived from forgotten facts)."""
-    dropped = 0
-    if scope is not None:
-        clause, values = _scope_where(scope)
-        cur.execute(_sql(f"DELETE FROM profile_fields WHERE {clause}", ph), values)
-        dropped += max(cur.rowcount, 0)
-    for memory_id in dict.fromkeys(ids):
-        cur.execute(
-            _sql("DELETE FROM profile_fields WHERE sources LIKE ?", ph), [f'%"{memory_id}"%']
-        )
         dropped += max(cur.rowcount, 0)
     return dropped
 
@@ -337,9 +297,7 @@ __all__ = [
     "QuarantineRow",
     "add_tombstones",
     "drop_cached_vectors",
-    "drop_profile_fields",
     "drop_quarantine",
-    "forget_migration",
     "put_quarantine",
     "read_jobs",
     "read_quarantine",

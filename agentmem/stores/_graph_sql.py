@@ -15,10 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from agentmem.errors import Conflict
 from agentmem.models import SCOPE_FIELDS, Scope, ScopeSet, scope_members
+from agentmem.stores._sql import Cursor
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,40 +38,6 @@ class GraphRow:
     kind: str
     item_id: str
     data: str
-
-
-class Cursor(Protocol):
-    """The part of a DB-API cursor used here (sqlite3 and psycopg both provide it)."""
-
-    @property
-    def rowcount(self) -> int: ...
-
-    def execute(self, sql: Any, params: Any = ..., /) -> Any: ...
-
-    def executemany(self, sql: Any, params: Any, /) -> Any: ...
-
-    def fetchall(self) -> list[Any]: ...
-
-    def fetchone(self) -> Any: ...
-
-
-def graph_migration(text: str, real: str) -> str:
-    """The migration creating the graph tables, with the engine's column types."""
-    scope_cols = ", ".join(f"{f} {text}" for f in SCOPE_FIELDS)
-    return f"""
-    CREATE TABLE graph_partitions (
-        key {text} PRIMARY KEY, {scope_cols}, version INTEGER NOT NULL,
-        updated_at {real} NOT NULL
-    );
-    CREATE INDEX graph_partitions_user ON graph_partitions (user_id, agent_id);
-    CREATE INDEX graph_partitions_org ON graph_partitions (org_id);
-    CREATE INDEX graph_partitions_thread ON graph_partitions (thread_id);
-    CREATE TABLE graph_items (
-        partition {text} NOT NULL, kind {text} NOT NULL, item_id {text} NOT NULL,
-        data TEXT NOT NULL, PRIMARY KEY (partition, kind, item_id)
-    );
-    CREATE INDEX graph_items_item ON graph_items (kind, item_id);
-    """
 
 
 _PARTITION_COLS = ("key", *SCOPE_FIELDS, "version")
@@ -230,11 +197,9 @@ def drop(cur: Cursor, placeholder: str, scope: Scope | ScopeSet | None) -> int:
 
 
 __all__ = [
-    "Cursor",
     "GraphPartition",
     "GraphRow",
     "drop",
-    "graph_migration",
     "partitions",
     "partitions_holding",
     "rows",

@@ -18,20 +18,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
-
-class Cursor(Protocol):
-    """The part of a DB-API cursor used here (sqlite3 and psycopg both provide it)."""
-
-    @property
-    def rowcount(self) -> int: ...
-
-    def execute(self, sql: Any, params: Any = ..., /) -> Any: ...
-
-    def fetchall(self) -> list[Any]: ...
-
-    def fetchone(self) -> Any: ...
+from agentmem.stores._sql import Cursor
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,28 +67,6 @@ JOB_COLUMNS: tuple[str, ...] = (
     "attempt",
     "note",
 )
-
-
-def jobs_migration(text: str, real: str) -> str:
-    """The migration creating the consolidation tables, with the engine's column types."""
-    return f"""
-    CREATE TABLE consolidation_jobs (
-        run_id {text} NOT NULL, stage {text} NOT NULL, scope {text} NOT NULL,
-        status {text} NOT NULL, count_in INTEGER NOT NULL, count_out INTEGER NOT NULL,
-        started_at {real} NOT NULL, duration_s {real} NOT NULL, error TEXT,
-        attempt INTEGER NOT NULL, note TEXT NOT NULL DEFAULT '',
-        PRIMARY KEY (run_id, stage)
-    );
-    CREATE INDEX consolidation_jobs_scope ON consolidation_jobs (scope, started_at);
-    CREATE INDEX consolidation_jobs_started ON consolidation_jobs (started_at);
-    CREATE TABLE consolidation_watermarks (
-        scope {text} NOT NULL, stage {text} NOT NULL, value TEXT NOT NULL,
-        updated_at {real} NOT NULL, PRIMARY KEY (scope, stage)
-    );
-    CREATE TABLE consolidation_locks (
-        name {text} PRIMARY KEY, owner {text} NOT NULL, expires_at {real} NOT NULL
-    );
-    """
 
 
 def _sql(statement: str, placeholder: str) -> str:
@@ -257,7 +224,6 @@ __all__ = [
     "JobRow",
     "Watermark",
     "acquire_lock",
-    "jobs_migration",
     "lock_owner",
     "read_jobs",
     "read_watermark",

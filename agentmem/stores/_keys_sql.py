@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from agentmem.stores._jobs_sql import Cursor
+from agentmem.stores._sql import Cursor
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,18 +39,6 @@ KEY_COLUMNS: tuple[str, ...] = (
     "created_at",
     "revoked_at",
 )
-
-
-def keys_migration(text: str, real: str) -> str:
-    """The migration creating ``api_keys``, with the engine's column types."""
-    return f"""
-    CREATE TABLE api_keys (
-        id {text} PRIMARY KEY, name TEXT NOT NULL, org_id {text} NOT NULL,
-        user_ids TEXT NOT NULL, agent_ids TEXT NOT NULL, secret_hash TEXT NOT NULL,
-        created_at {real} NOT NULL, revoked_at {real}
-    );
-    CREATE INDEX api_keys_org ON api_keys (org_id, created_at);
-    """
 
 
 def _sql(statement: str, placeholder: str) -> str:
@@ -120,4 +108,4 @@ def revoke_key(cur: Cursor, placeholder: str, key_id: str, at: float) -> bool:
     return cur.rowcount > 0
 
 
-__all__ = ["KEY_COLUMNS", "KeyRow", "keys_migration", "read_key", "read_keys", "revoke_key"]
+__all__ = ["KEY_COLUMNS", "KeyRow", "read_key", "read_keys", "revoke_key"]

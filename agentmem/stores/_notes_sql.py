@@ -20,43 +20,12 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from agentmem.models import SCOPE_FIELDS, Scope, ScopeSet, scope_members
-
-
-class Cursor(Protocol):
-    """The part of a DB-API cursor used here (sqlite3 and psycopg both provide it)."""
-
-    def execute(self, sql: Any, params: Any = ..., /) -> Any: ...
-
-    def executemany(self, sql: Any, params: Any, /) -> Any: ...
-
-    def fetchall(self) -> list[Any]: ...
-
+from agentmem.stores._sql import Cursor
 
 _SCOPE = ", ".join(SCOPE_FIELDS)
-
-
-def notes_migration(text: str, real: str) -> str:
-    """The migration creating the link and profile tables, with the engine's column types."""
-    scope_cols = ", ".join(f"{f} {text}" for f in SCOPE_FIELDS)
-    return f"""
-    CREATE TABLE note_links (
-        source_id {text} NOT NULL, target_id {text} NOT NULL, {scope_cols},
-        link_type TEXT NOT NULL, made_by TEXT NOT NULL, reason TEXT NOT NULL,
-        score {real} NOT NULL, created_at {real} NOT NULL,
-        PRIMARY KEY (source_id, target_id)
-    );
-    CREATE INDEX note_links_target ON note_links (target_id);
-    CREATE TABLE profile_fields (
-        id {text} PRIMARY KEY, profile_key {text} NOT NULL, {scope_cols},
-        field {text} NOT NULL, value TEXT NOT NULL, value_type TEXT NOT NULL,
-        sources TEXT NOT NULL, actor TEXT NOT NULL, reason TEXT NOT NULL,
-        valid_from {real}, valid_to {real}, recorded_at {real} NOT NULL, superseded_at {real}
-    );
-    CREATE INDEX profile_fields_key ON profile_fields (profile_key, field, recorded_at);
-    """
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,10 +258,29 @@ def read_profile(
     return out
 
 
+def erase_profile(
+    cur: Cursor, placeholder: str, *, ids: Sequence[str] = (), scope: Scope | None = None
+) -> int:
+    """Delete profile field versions of ``scope`` (and the scopes under it), or those whose
+    sources name one of ``ids`` (values derived from forgotten facts)."""
+    dropped = 0
+    if scope is not None:
+        clause, values = _scope_where(scope)
+        cur.execute(_sql(f"DELETE FROM profile_fields WHERE {clause}", placeholder), values)
+        dropped += max(cur.rowcount, 0)
+    for memory_id in dict.fromkeys(ids):
+        cur.execute(
+            _sql("DELETE FROM profile_fields WHERE sources LIKE ?", placeholder),
+            [f'%"{memory_id}"%'],
+        )
+        dropped += max(cur.rowcount, 0)
+    return dropped
+
+
 __all__ = [
     "LinkRow",
     "ProfileRow",
-    "notes_migration",
+    "erase_profile",
     "read_links",
     "read_profile",
     "write_links",

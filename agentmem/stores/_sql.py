@@ -10,7 +10,7 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from agentmem.filters import RANGE_OPS, Condition, FilterOp
 from agentmem.models import (
@@ -170,6 +170,22 @@ def row_to_history(row: Sequence[Any]) -> HistoryEntry:
     )
 
 
+class Cursor(Protocol):
+    """The DB-API cursor both engines provide (sqlite3 and psycopg): what the ``_*_sql``
+    modules use."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def execute(self, sql: Any, params: Any = ..., /) -> Any: ...
+
+    def executemany(self, sql: Any, params: Any, /) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def fetchone(self) -> Any: ...
+
+
 class Dialect(ABC):
     """What differs between SQL engines, for the shared query builder."""
 
@@ -303,6 +319,7 @@ __all__ = [
     "HISTORY_COLUMNS",
     "RANGE_SQL",
     "RECORD_COLUMNS",
+    "Cursor",
     "Dialect",
     "Where",
     "adjacent_sql",

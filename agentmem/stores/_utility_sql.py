@@ -24,25 +24,10 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from agentmem.models import HistoryEntry, HistoryEvent, MemoryRecord
-from agentmem.stores._sql import HISTORY_COLUMNS, history_to_row
-
-
-class Cursor(Protocol):
-    """The part of a DB-API cursor used here (sqlite3 and psycopg both provide it)."""
-
-    @property
-    def rowcount(self) -> int: ...
-
-    def execute(self, sql: Any, params: Any = ..., /) -> Any: ...
-
-    def executemany(self, sql: Any, params: Any, /) -> Any: ...
-
-    def fetchall(self) -> list[Any]: ...
-
-    def fetchone(self) -> Any: ...
+from agentmem.stores._sql import HISTORY_COLUMNS, Cursor, history_to_row
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,25 +75,6 @@ class UtilityChange:
     old_utility: float
     new_utility: float
     count: int
-
-
-def utility_migration(text: str, real: str) -> str:
-    """The migration creating the utility tables, with the engine's column types."""
-    return f"""
-    CREATE TABLE retrievals (
-        retrieval_id {text} PRIMARY KEY, scope TEXT NOT NULL, memory_ids TEXT NOT NULL,
-        created_at {real} NOT NULL
-    );
-    CREATE INDEX retrievals_created ON retrievals (created_at);
-    CREATE TABLE feedback (
-        feedback_id {text} PRIMARY KEY, retrieval_id {text}, scope TEXT NOT NULL,
-        reward {real} NOT NULL, task TEXT, memory_ids TEXT NOT NULL, at {real} NOT NULL
-    );
-    CREATE TABLE memory_utility (
-        memory_id {text} PRIMARY KEY, utility {real} NOT NULL, prev_utility {real} NOT NULL,
-        utility_n INTEGER NOT NULL, updated_at {real} NOT NULL
-    );
-    """
 
 
 def _sql(statement: str, placeholder: str) -> str:
@@ -262,5 +228,4 @@ __all__ = [
     "read_retrieval",
     "read_utilities",
     "record_retrieval",
-    "utility_migration",
 ]

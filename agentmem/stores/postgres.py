@@ -1,7 +1,9 @@
 """PostgreSQL record store: the system of record at scale, shared by many processes.
 
 Same tables and the same query logic as the SQLite store (both build their SQL from
-:mod:`agentmem.stores._sql`); what differs is here: ``%s`` placeholders, metadata as JSONB,
+:mod:`agentmem.stores._sql`, and implement every optional interface of
+:mod:`agentmem.stores.capabilities` with :mod:`agentmem.stores._relational`); what differs
+is here: ``%s`` placeholders, metadata as JSONB,
 vectors in the embedding cache as BYTEA, a connection pool, and migrations serialised across
 processes by an advisory lock.
 
@@ -14,26 +16,23 @@ from __future__ import annotations
 
 import json
 import math
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
 from agentmem.errors import BackendUnavailable, Conflict, InvalidSettings, ValidationError
 from agentmem.filters import Condition, FilterOp
 from agentmem.models import (
-    SCOPE_FIELDS,
     HistoryEntry,
     MemoryRecord,
     Scope,
     ScopeSet,
     ScopeSummary,
 )
-from agentmem.stores import _forget_sql, _graph_sql, _jobs_sql, _keys_sql, _notes_sql, _utility_sql
-from agentmem.stores._graph_sql import GraphPartition, GraphRow
+from agentmem.stores import _migrations
+from agentmem.stores._relational import SQLCapabilities
 from agentmem.stores._sql import (
     HISTORY_COLUMNS,
     RANGE_SQL,
@@ -69,58 +68,10 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
         "`pip install 'agentmem[postgres]'`"
     ) from exc
 
-# Byte order ("C") for ids and scope values: paging by id and ordering match SQLite and
-# Python's str ordering whatever the database's default collation is.
-T = TypeVar("T")
-
-_SCOPE_COLS = ", ".join(f'{f} TEXT COLLATE "C"' for f in SCOPE_FIELDS)
-
-# Append-only: never edit a shipped migration, add a new one.
-MIGRATIONS: tuple[str, ...] = (
-    f"""
-    CREATE TABLE memories (
-        id TEXT COLLATE "C" PRIMARY KEY, {_SCOPE_COLS}, kind TEXT NOT NULL,
-        text TEXT NOT NULL, metadata JSONB NOT NULL, provenance JSONB NOT NULL,
-        content_hash TEXT NOT NULL, event_time DOUBLE PRECISION, valid_from DOUBLE PRECISION,
-        valid_to DOUBLE PRECISION, created_at DOUBLE PRECISION NOT NULL,
-        updated_at DOUBLE PRECISION NOT NULL, invalidated_at DOUBLE PRECISION,
-        importance DOUBLE PRECISION NOT NULL, access_count INTEGER NOT NULL,
-        last_accessed_at DOUBLE PRECISION, version INTEGER NOT NULL
-    );
-    CREATE INDEX memories_user ON memories (user_id, kind, created_at);
-    CREATE INDEX memories_agent ON memories (agent_id, created_at);
-    CREATE INDEX memories_org ON memories (org_id, created_at);
-    CREATE INDEX memories_thread ON memories (thread_id, created_at);
-    CREATE INDEX memories_metadata ON memories USING GIN (metadata jsonb_path_ops);
-    CREATE TABLE history (
-        seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-        memory_id TEXT COLLATE "C" NOT NULL, {_SCOPE_COLS}, event TEXT NOT NULL,
-        version INTEGER NOT NULL, old_text TEXT, new_text TEXT, old_metadata JSONB,
-        new_metadata JSONB, actor TEXT NOT NULL, at DOUBLE PRECISION NOT NULL
-    );
-    CREATE INDEX history_memory ON history (memory_id, seq);
-    CREATE TABLE outbox (
-        seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-        memory_id TEXT COLLATE "C" NOT NULL, op TEXT NOT NULL
-    );
-    CREATE TABLE embedding_cache (
-        embedder TEXT NOT NULL, content_hash TEXT NOT NULL, vector BYTEA NOT NULL,
-        PRIMARY KEY (embedder, content_hash)
-    );
-    """,
-    # 2: the knowledge graph's partitions and items (agentmem.graph.networkx_store).
-    _graph_sql.graph_migration('TEXT COLLATE "C"', "DOUBLE PRECISION"),
-    # 3: consolidation's job ledger, per-scope watermarks and leases (consolidation/).
-    _jobs_sql.jobs_migration('TEXT COLLATE "C"', "DOUBLE PRECISION"),
-    # 4: learned utility: retrievals, feedback and utility estimates (agentmem.utility).
-    _utility_sql.utility_migration('TEXT COLLATE "C"', "DOUBLE PRECISION"),
-    # 5: API keys of the memory service (server/), hashed at rest.
-    _keys_sql.keys_migration('TEXT COLLATE "C"', "DOUBLE PRECISION"),
-    # 6: links between notes and versioned profile fields (agentmem.notes, agentmem.profiles).
-    _notes_sql.notes_migration('TEXT COLLATE "C"', "DOUBLE PRECISION"),
-    # 7: forgetting (tombstones, the forget journal) and quarantine (agentmem.forgetting).
-    _forget_sql.forget_migration('TEXT COLLATE "C"', "DOUBLE PRECISION"),
-)
+# Byte order ("C") for ids and scope values (in the migrations): paging by id and ordering
+# match SQLite and Python's str ordering whatever the database's default collation is.
+# Append-only, frozen as literal SQL: never edit a shipped migration, add a new one.
+MIGRATIONS: tuple[str, ...] = _migrations.POSTGRES
 
 # First key of the two-key advisory lock that serialises migrations; the second key is the
 # schema, so deployments in different schemas of one database do not wait on each other.
@@ -195,7 +146,7 @@ def _start_hint(url: str) -> str:
     )
 
 
-class PostgresStore(RecordStore):
+class PostgresStore(SQLCapabilities, RecordStore):
     """A record store in PostgreSQL, safe for many processes writing at once.
 
     The constructor does no I/O; :meth:`setup` checks the server, applies missing migrations
@@ -205,12 +156,8 @@ class PostgresStore(RecordStore):
     """
 
     supports_concurrent_processes = True
-    supports_graph = True
-    supports_jobs = True
-    supports_utility = True
-    supports_keys = True
-    supports_notes = True
-    supports_transact = True
+    placeholder = "%s"
+    json_cast = "::jsonb"
 
     def __init__(
         self, url: str, *, pool_min: int = 1, pool_max: int = 8, timeout: float = 5.0
@@ -343,6 +290,16 @@ class PostgresStore(RecordStore):
             ) from exc
         except (psycopg.OperationalError, PoolTimeout) as exc:
             raise self._unavailable(exc) from exc
+
+    @contextmanager
+    def _cursor(self) -> Iterator[psycopg.Cursor[Any]]:
+        with self._connection() as conn, conn.cursor() as cur:
+            yield cur
+
+    @contextmanager
+    def _transaction(self) -> Iterator[psycopg.Cursor[Any]]:
+        with self._connection() as conn, conn.transaction(), conn.cursor() as cur:
+            yield cur
 
     # writes ----------------------------------------------------------------------------
 
@@ -514,161 +471,6 @@ class PostgresStore(RecordStore):
             history_entries=history[0] if history else 0,
             pending_index=pending[0] if pending else 0,
         )
-
-    # consolidation bookkeeping ---------------------------------------------------------
-
-    def touch(self, ids: Sequence[str], at: datetime) -> None:
-        with self._connection() as conn, conn.cursor() as cur:
-            _jobs_sql.touch(cur, "%s", ids, at.timestamp())
-
-    def job_write(self, row: _jobs_sql.JobRow) -> None:
-        with self._connection() as conn, conn.cursor() as cur:
-            _jobs_sql.write_job(cur, "%s", row)
-
-    def job_rows(
-        self, *, scope: str | None = None, run_id: str | None = None, limit: int = 100
-    ) -> list[_jobs_sql.JobRow]:
-        with self._connection() as conn, conn.cursor() as cur:
-            return _jobs_sql.read_jobs(cur, "%s", scope=scope, run_id=run_id, limit=limit)
-
-    def watermark(self, scope: str, stage: str) -> _jobs_sql.Watermark | None:
-        with self._connection() as conn, conn.cursor() as cur:
-            return _jobs_sql.read_watermark(cur, "%s", scope, stage)
-
-    def watermarks(self, stage: str) -> list[_jobs_sql.Watermark]:
-        with self._connection() as conn, conn.cursor() as cur:
-            return _jobs_sql.read_watermarks(cur, "%s", stage)
-
-    def set_watermark(self, scope: str, stage: str, value: str) -> None:
-        with self._connection() as conn, conn.cursor() as cur:
-            _jobs_sql.write_watermark(cur, "%s", scope, stage, value, time.time())
-
-    def lease(self, name: str, owner: str, ttl_s: float) -> bool:
-        with self._connection() as conn, conn.cursor() as cur:
-            return _jobs_sql.acquire_lock(cur, "%s", name, owner, time.time(), ttl_s)
-
-    def lease_owner(self, name: str) -> str | None:
-        with self._connection() as conn, conn.cursor() as cur:
-            return _jobs_sql.lock_owner(cur, "%s", name, time.time())
-
-    def release(self, name: str, owner: str) -> bool:
-        with self._connection() as conn, conn.cursor() as cur:
-            return _jobs_sql.release_lock(cur, "%s", name, owner)
-
-    # learned utility -------------------------------------------------------------------
-
-    def record_retrieval(self, rid: str, scope: str, ids: Sequence[str], at: float) -> None:
-        with self._connection() as conn, conn.cursor() as cur:
-            _utility_sql.record_retrieval(cur, "%s", rid, scope, ids, at)
-
-    def retrieval(self, rid: str) -> _utility_sql.RetrievalRow | None:
-        with self._connection() as conn, conn.cursor() as cur:
-            return _utility_sql.read_retrieval(cur, "%s", rid)
-
-    def utilities(self, ids: Sequence[str]) -> dict[str, _utility_sql.UtilityRow]:
-        if not ids:
-            return {}
-        with self._connection() as conn, conn.cursor() as cur:
-            return _utility_sql.read_utilities(cur, "%s", ids)
-
-    def link_write(
-        self, links: Sequence[_notes_sql.LinkRow], deletes: Sequence[tuple[str, str]] = ()
-    ) -> None:
-        with self._connection() as conn, conn.transaction(), conn.cursor() as cur:
-            _notes_sql.write_links(cur, "%s", links, deletes)
-
-    def link_rows(
-        self, ids: Sequence[str], scope: Scope | ScopeSet | None = None
-    ) -> list[_notes_sql.LinkRow]:
-        with self._connection() as conn, conn.cursor() as cur:
-            return _notes_sql.read_links(cur, "%s", ids, scope)
-
-    def profile_write(
-        self,
-        rows: Sequence[_notes_sql.ProfileRow],
-        supersede: Sequence[tuple[str, float, float | None]] = (),
-    ) -> None:
-        with self._connection() as conn, conn.transaction(), conn.cursor() as cur:
-            _notes_sql.write_profile(cur, "%s", rows, supersede)
-
-    def profile_rows(
-        self, profile_key: str, *, current_only: bool = True, field: str | None = None
-    ) -> list[_notes_sql.ProfileRow]:
-        with self._connection() as conn, conn.cursor() as cur:
-            return _notes_sql.read_profile(
-                cur, "%s", profile_key, current_only=current_only, field_name=field
-            )
-
-    def key_write(self, row: _keys_sql.KeyRow) -> None:
-        with self._connection() as conn, conn.cursor() as cur:
-            _keys_sql.write_key(cur, "%s", row)
-
-    def key_get(self, key_id: str) -> _keys_sql.KeyRow | None:
-        with self._connection() as conn, conn.cursor() as cur:
-            return _keys_sql.read_key(cur, "%s", key_id)
-
-    def key_rows(self, org_id: str | None = None) -> list[_keys_sql.KeyRow]:
-        with self._connection() as conn, conn.cursor() as cur:
-            return _keys_sql.read_keys(cur, "%s", org_id)
-
-    def key_revoke(self, key_id: str, at: float) -> bool:
-        with self._connection() as conn, conn.cursor() as cur:
-            return _keys_sql.revoke_key(cur, "%s", key_id, at)
-
-    def rated_utilities(self, min_count: int) -> list[_utility_sql.UtilityRow]:
-        with self._connection() as conn, conn.cursor() as cur:
-            return _utility_sql.rated(cur, "%s", min_count)
-
-    def apply_feedback(
-        self, feedback: _utility_sql.FeedbackWrite
-    ) -> list[_utility_sql.UtilityChange] | None:
-        with self._connection() as conn, conn.transaction(), conn.cursor() as cur:
-            return _utility_sql.apply_feedback(cur, "%s", feedback, json_cast="::jsonb")
-
-    def transact(self, fn: Callable[[_jobs_sql.Cursor, str], T]) -> T:
-        with self._connection() as conn, conn.transaction(), conn.cursor() as cur:
-            return fn(cur, "%s")
-
-    # knowledge graph -------------------------------------------------------------------
-
-    def graph_partitions(self, scope: Scope | ScopeSet | None) -> list[GraphPartition]:
-        with self._connection() as conn, conn.cursor() as cur:
-            return _graph_sql.partitions(cur, "%s", scope)
-
-    def graph_partitions_holding(self, kind: str, item_ids: Sequence[str]) -> list[GraphPartition]:
-        with self._connection() as conn, conn.cursor() as cur:
-            return _graph_sql.partitions_holding(cur, "%s", kind, item_ids)
-
-    def graph_rows(self, key: str) -> list[GraphRow]:
-        with self._connection() as conn, conn.cursor() as cur:
-            return _graph_sql.rows(cur, "%s", key)
-
-    def graph_write(
-        self,
-        *,
-        key: str,
-        scope: Scope,
-        expected_version: int,
-        upserts: Sequence[GraphRow],
-        deletes: Sequence[tuple[str, str]],
-        replace: bool = False,
-    ) -> int:
-        with self._connection() as conn, conn.transaction(), conn.cursor() as cur:
-            return _graph_sql.write(
-                cur,
-                "%s",
-                key=key,
-                scope=scope,
-                expected_version=expected_version,
-                upserts=upserts,
-                deletes=deletes,
-                replace=replace,
-                now=time.time(),
-            )
-
-    def graph_drop(self, scope: Scope | ScopeSet | None) -> int:
-        with self._connection() as conn, conn.transaction(), conn.cursor() as cur:
-            return _graph_sql.drop(cur, "%s", scope)
 
 
 __all__ = ["MIGRATIONS", "PostgresDialect", "PostgresStore"]

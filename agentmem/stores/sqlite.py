@@ -4,26 +4,24 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-import time
-from collections.abc import Callable, Sequence
-from datetime import datetime
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
 from agentmem.errors import BackendUnavailable, Conflict, InvalidSettings
 from agentmem.filters import Condition, FilterOp
 from agentmem.models import (
-    SCOPE_FIELDS,
     HistoryEntry,
     MemoryRecord,
     Scope,
     ScopeSet,
     ScopeSummary,
 )
-from agentmem.stores import _forget_sql, _graph_sql, _jobs_sql, _keys_sql, _notes_sql, _utility_sql
-from agentmem.stores._graph_sql import GraphPartition, GraphRow
+from agentmem.stores import _migrations
+from agentmem.stores._relational import SQLCapabilities
 from agentmem.stores._sql import (
     HISTORY_COLUMNS,
     RANGE_SQL,
@@ -48,51 +46,8 @@ from agentmem.stores.base import (
     WriteBatch,
 )
 
-T = TypeVar("T")
-
-_SCOPE_COLS = ", ".join(f"{f} TEXT" for f in SCOPE_FIELDS)
-
-# Append-only: never edit a shipped migration, add a new one.
-MIGRATIONS: tuple[str, ...] = (
-    f"""
-    CREATE TABLE memories (
-        id TEXT PRIMARY KEY, {_SCOPE_COLS}, kind TEXT NOT NULL, text TEXT NOT NULL,
-        metadata TEXT NOT NULL, provenance TEXT NOT NULL, content_hash TEXT NOT NULL,
-        event_time REAL, valid_from REAL, valid_to REAL, created_at REAL NOT NULL,
-        updated_at REAL NOT NULL, invalidated_at REAL, importance REAL NOT NULL,
-        access_count INTEGER NOT NULL, last_accessed_at REAL, version INTEGER NOT NULL
-    );
-    CREATE INDEX memories_user ON memories (user_id, kind, created_at);
-    CREATE INDEX memories_agent ON memories (agent_id, created_at);
-    CREATE INDEX memories_org ON memories (org_id, created_at);
-    CREATE INDEX memories_thread ON memories (thread_id, created_at);
-    CREATE TABLE history (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT, memory_id TEXT NOT NULL, {_SCOPE_COLS},
-        event TEXT NOT NULL, version INTEGER NOT NULL, old_text TEXT, new_text TEXT,
-        old_metadata TEXT, new_metadata TEXT, actor TEXT NOT NULL, at REAL NOT NULL
-    );
-    CREATE INDEX history_memory ON history (memory_id, seq);
-    CREATE TABLE outbox (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT, memory_id TEXT NOT NULL, op TEXT NOT NULL
-    );
-    CREATE TABLE embedding_cache (
-        embedder TEXT NOT NULL, content_hash TEXT NOT NULL, vector BLOB NOT NULL,
-        PRIMARY KEY (embedder, content_hash)
-    );
-    """,
-    # 2: the knowledge graph's partitions and items (agentmem.graph.networkx_store).
-    _graph_sql.graph_migration("TEXT", "REAL"),
-    # 3: consolidation's job ledger, per-scope watermarks and leases (consolidation/).
-    _jobs_sql.jobs_migration("TEXT", "REAL"),
-    # 4: learned utility: retrievals, feedback and utility estimates (agentmem.utility).
-    _utility_sql.utility_migration("TEXT", "REAL"),
-    # 5: API keys of the memory service (server/), hashed at rest.
-    _keys_sql.keys_migration("TEXT", "REAL"),
-    # 6: links between notes and versioned profile fields (agentmem.notes, agentmem.profiles).
-    _notes_sql.notes_migration("TEXT", "REAL"),
-    # 7: forgetting (tombstones, the forget journal) and quarantine (agentmem.forgetting).
-    _forget_sql.forget_migration("TEXT", "REAL"),
-)
+# Append-only, frozen as literal SQL: never edit a shipped migration, add a new one.
+MIGRATIONS: tuple[str, ...] = _migrations.SQLITE
 
 
 class SQLiteDialect(Dialect):
@@ -138,7 +93,7 @@ class SQLiteDialect(Dialect):
         )
 
 
-class SQLiteStore(RecordStore):
+class SQLiteStore(SQLCapabilities, RecordStore):
     """A record store in one SQLite file in WAL mode.
 
     One process at a time writes an embedded home (the controller takes a lock on the home);
@@ -146,12 +101,7 @@ class SQLiteStore(RecordStore):
     """
 
     supports_concurrent_processes = False
-    supports_graph = True
-    supports_jobs = True
-    supports_utility = True
-    supports_keys = True
-    supports_notes = True
-    supports_transact = True
+    placeholder = "?"
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -232,6 +182,23 @@ class SQLiteStore(RecordStore):
         if self._conn is None:
             raise BackendUnavailable(f"SQLite store {self.path} is not open; call setup() first")
         return self._conn
+
+    @contextmanager
+    def _cursor(self) -> Iterator[sqlite3.Cursor]:
+        with self._lock:
+            yield self._require().cursor()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Cursor]:
+        conn = self._require()
+        with self._lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn.cursor()
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
 
     # writes ----------------------------------------------------------------------------
 
@@ -434,221 +401,6 @@ class SQLiteStore(RecordStore):
             history_entries=history,
             pending_index=pending,
         )
-
-    # consolidation bookkeeping ---------------------------------------------------------
-
-    def touch(self, ids: Sequence[str], at: datetime) -> None:
-        with self._lock:
-            _jobs_sql.touch(self._require().cursor(), "?", ids, at.timestamp())
-
-    def job_write(self, row: _jobs_sql.JobRow) -> None:
-        with self._lock:
-            _jobs_sql.write_job(self._require().cursor(), "?", row)
-
-    def job_rows(
-        self, *, scope: str | None = None, run_id: str | None = None, limit: int = 100
-    ) -> list[_jobs_sql.JobRow]:
-        with self._lock:
-            return _jobs_sql.read_jobs(
-                self._require().cursor(), "?", scope=scope, run_id=run_id, limit=limit
-            )
-
-    def watermark(self, scope: str, stage: str) -> _jobs_sql.Watermark | None:
-        with self._lock:
-            return _jobs_sql.read_watermark(self._require().cursor(), "?", scope, stage)
-
-    def watermarks(self, stage: str) -> list[_jobs_sql.Watermark]:
-        with self._lock:
-            return _jobs_sql.read_watermarks(self._require().cursor(), "?", stage)
-
-    def set_watermark(self, scope: str, stage: str, value: str) -> None:
-        with self._lock:
-            _jobs_sql.write_watermark(
-                self._require().cursor(), "?", scope, stage, value, time.time()
-            )
-
-    def lease(self, name: str, owner: str, ttl_s: float) -> bool:
-        with self._lock:
-            return _jobs_sql.acquire_lock(
-                self._require().cursor(), "?", name, owner, time.time(), ttl_s
-            )
-
-    def lease_owner(self, name: str) -> str | None:
-        with self._lock:
-            return _jobs_sql.lock_owner(self._require().cursor(), "?", name, time.time())
-
-    def release(self, name: str, owner: str) -> bool:
-        with self._lock:
-            return _jobs_sql.release_lock(self._require().cursor(), "?", name, owner)
-
-    # API keys --------------------------------------------------------------------------
-
-    def key_write(self, row: _keys_sql.KeyRow) -> None:
-        with self._lock:
-            _keys_sql.write_key(self._require().cursor(), "?", row)
-
-    def key_get(self, key_id: str) -> _keys_sql.KeyRow | None:
-        with self._lock:
-            return _keys_sql.read_key(self._require().cursor(), "?", key_id)
-
-    def key_rows(self, org_id: str | None = None) -> list[_keys_sql.KeyRow]:
-        with self._lock:
-            return _keys_sql.read_keys(self._require().cursor(), "?", org_id)
-
-    def key_revoke(self, key_id: str, at: float) -> bool:
-        with self._lock:
-            return _keys_sql.revoke_key(self._require().cursor(), "?", key_id, at)
-
-    # note links and profile fields ---------------------------------------------------------
-
-    def link_write(
-        self, links: Sequence[_notes_sql.LinkRow], deletes: Sequence[tuple[str, str]] = ()
-    ) -> None:
-        conn = self._require()
-        with self._lock:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                _notes_sql.write_links(conn.cursor(), "?", links, deletes)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-
-    def link_rows(
-        self, ids: Sequence[str], scope: Scope | ScopeSet | None = None
-    ) -> list[_notes_sql.LinkRow]:
-        with self._lock:
-            return _notes_sql.read_links(self._require().cursor(), "?", ids, scope)
-
-    def profile_write(
-        self,
-        rows: Sequence[_notes_sql.ProfileRow],
-        supersede: Sequence[tuple[str, float, float | None]] = (),
-    ) -> None:
-        conn = self._require()
-        with self._lock:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                _notes_sql.write_profile(conn.cursor(), "?", rows, supersede)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-
-    def profile_rows(
-        self, profile_key: str, *, current_only: bool = True, field: str | None = None
-    ) -> list[_notes_sql.ProfileRow]:
-        with self._lock:
-            return _notes_sql.read_profile(
-                self._require().cursor(),
-                "?",
-                profile_key,
-                current_only=current_only,
-                field_name=field,
-            )
-
-    # learned utility -------------------------------------------------------------------
-
-    def record_retrieval(self, rid: str, scope: str, ids: Sequence[str], at: float) -> None:
-        with self._lock:
-            _utility_sql.record_retrieval(self._require().cursor(), "?", rid, scope, ids, at)
-
-    def retrieval(self, rid: str) -> _utility_sql.RetrievalRow | None:
-        with self._lock:
-            return _utility_sql.read_retrieval(self._require().cursor(), "?", rid)
-
-    def utilities(self, ids: Sequence[str]) -> dict[str, _utility_sql.UtilityRow]:
-        if not ids:
-            return {}
-        with self._lock:
-            return _utility_sql.read_utilities(self._require().cursor(), "?", ids)
-
-    def rated_utilities(self, min_count: int) -> list[_utility_sql.UtilityRow]:
-        with self._lock:
-            return _utility_sql.rated(self._require().cursor(), "?", min_count)
-
-    def apply_feedback(
-        self, feedback: _utility_sql.FeedbackWrite
-    ) -> list[_utility_sql.UtilityChange] | None:
-        conn = self._require()
-        with self._lock:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                changes = _utility_sql.apply_feedback(conn.cursor(), "?", feedback)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-        return changes
-
-    def transact(self, fn: Callable[[_jobs_sql.Cursor, str], T]) -> T:
-        conn = self._require()
-        with self._lock:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                out = fn(conn.cursor(), "?")
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-        return out
-
-    # knowledge graph -------------------------------------------------------------------
-
-    def graph_partitions(self, scope: Scope | ScopeSet | None) -> list[GraphPartition]:
-        with self._lock:
-            return _graph_sql.partitions(self._require().cursor(), "?", scope)
-
-    def graph_partitions_holding(self, kind: str, item_ids: Sequence[str]) -> list[GraphPartition]:
-        with self._lock:
-            return _graph_sql.partitions_holding(self._require().cursor(), "?", kind, item_ids)
-
-    def graph_rows(self, key: str) -> list[GraphRow]:
-        with self._lock:
-            return _graph_sql.rows(self._require().cursor(), "?", key)
-
-    def graph_write(
-        self,
-        *,
-        key: str,
-        scope: Scope,
-        expected_version: int,
-        upserts: Sequence[GraphRow],
-        deletes: Sequence[tuple[str, str]],
-        replace: bool = False,
-    ) -> int:
-        conn = self._require()
-        with self._lock:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                version = _graph_sql.write(
-                    conn.cursor(),
-                    "?",
-                    key=key,
-                    scope=scope,
-                    expected_version=expected_version,
-                    upserts=upserts,
-                    deletes=deletes,
-                    replace=replace,
-                    now=time.time(),
-                )
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-        return version
-
-    def graph_drop(self, scope: Scope | ScopeSet | None) -> int:
-        conn = self._require()
-        with self._lock:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                dropped = _graph_sql.drop(conn.cursor(), "?", scope)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-        return dropped
 
 
 __all__ = ["SQLiteStore"]

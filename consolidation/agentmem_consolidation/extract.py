@@ -81,7 +81,7 @@ def entity_names(backends: Backends, scope: Scope, facts: Sequence[ExtractedFact
     if backends.graph is None or not settings.enabled or settings.embedding_threshold is None:
         return []
     # Imported here, as agentmem.indexing does: agentmem.graph imports agentmem.semantic.
-    from agentmem.graph.reading import read_fact
+    from agentmem.graph.fact_reading import read_fact
 
     names: list[str] = []
     for fact in facts:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from agentmem.buffers import scope_from_thread_key, thread_key
 from agentmem.models import Scope
+from agentmem.stores import JobLedger, require
 from agentmem.stores._jobs_sql import JobRow, Watermark
 
 if TYPE_CHECKING:
@@ -73,7 +74,7 @@ def record(
         attempt=attempt,
         note=note[:4000],
     )
-    mem.backends.store.job_write(row)
+    store_of(mem).job_write(row)
     return row
 
 
@@ -81,7 +82,7 @@ def jobs(
     mem: Memory, *, scope: Scope | None = None, run_id: str | None = None, limit: int = 100
 ) -> list[JobRow]:
     """Ledger rows, newest first: every scope's, or one scope's, or one run's."""
-    return mem.backends.store.job_rows(
+    return store_of(mem).job_rows(
         scope=None if scope is None else scope_key(scope), run_id=run_id, limit=limit
     )
 
@@ -90,18 +91,23 @@ def stage_done(mem: Memory, run_id: str, stage: str) -> bool:
     """Whether ``stage`` of run ``run_id`` already completed (a redelivered task skips it)."""
     return any(
         r.stage == stage and r.status in (DONE, SKIPPED)
-        for r in mem.backends.store.job_rows(run_id=run_id, limit=1000)
+        for r in store_of(mem).job_rows(run_id=run_id, limit=1000)
     )
 
 
 def watermark(mem: Memory, scope: Scope, stage: str) -> Watermark | None:
     """How far ``stage`` got for ``scope`` (None before its first completed run)."""
-    return mem.backends.store.watermark(scope_key(scope), stage)
+    return store_of(mem).watermark(scope_key(scope), stage)
 
 
 def set_watermark(mem: Memory, scope: Scope, stage: str, value: str) -> None:
     """Record how far ``stage`` got for ``scope`` (a JSON value the stage defines)."""
-    mem.backends.store.set_watermark(scope_key(scope), stage, value)
+    store_of(mem).set_watermark(scope_key(scope), stage, value)
+
+
+def store_of(mem: Memory) -> JobLedger:
+    """The store's job ledger (watermarks and leases too); a store without one is refused."""
+    return require(mem.backends.store, JobLedger, "consolidation")
 
 
 __all__ = [
@@ -120,5 +126,6 @@ __all__ = [
     "scope_of",
     "set_watermark",
     "stage_done",
+    "store_of",
     "watermark",
 ]

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from agentmem.errors import BackendUnavailable
 from agentmem.settings import Settings
+from agentmem_consolidation import ledger
 
 if TYPE_CHECKING:
     from agentmem import Memory
@@ -93,15 +94,15 @@ class StoreScopeLock:
 
     def acquire(self, owner: str) -> bool:
         """Take or renew the lease for ``owner``."""
-        return self.mem.backends.store.lease(self.name, owner, self.ttl_s)
+        return ledger.store_of(self.mem).lease(self.name, owner, self.ttl_s)
 
     def release(self, owner: str) -> bool:
         """Drop the lease if ``owner`` holds it."""
-        return self.mem.backends.store.release(self.name, owner)
+        return ledger.store_of(self.mem).release(self.name, owner)
 
     def owner(self) -> str | None:
         """Who holds the lease now."""
-        return self.mem.backends.store.lease_owner(self.name)
+        return ledger.store_of(self.mem).lease_owner(self.name)
 
 
 _CLIENTS: dict[str, Any] = {}

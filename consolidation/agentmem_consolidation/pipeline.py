@@ -221,7 +221,7 @@ def active_scopes(mem: Memory) -> list[Scope]:
     since then, or a live buffer thread. (A scan of the store: fine for an embedded home and
     moderate servers; at scale, keep the list of scopes elsewhere and pass them.)"""
     store = mem.backends.store
-    last = {w.scope: w.updated_at for w in store.watermarks(ledger.RUN_STAGE)}
+    last = {w.scope: w.updated_at for w in ledger.store_of(mem).watermarks(ledger.RUN_STAGE)}
     found: dict[str, Scope] = {}
     after: str | None = None
     while True:

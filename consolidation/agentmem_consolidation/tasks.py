@@ -67,7 +67,7 @@ def start_run(self: Task, key: str, run_id: str) -> bool:
         lock = scope_lock(mem, mem.settings, key)
         if lock.acquire(run_id):
             if not any(
-                r.stage == ledger.RUN_STAGE for r in mem.backends.store.job_rows(run_id=run_id)
+                r.stage == ledger.RUN_STAGE for r in ledger.store_of(mem).job_rows(run_id=run_id)
             ):
                 ledger.record(mem, run_id, ledger.RUN_STAGE, scope, ledger.RUNNING)
             return True
@@ -95,7 +95,7 @@ def _wait_for_lock(task: Task) -> Exception:
 
 
 def _run_row(mem: Memory, run_id: str) -> ledger.JobRow | None:
-    rows = [r for r in mem.backends.store.job_rows(run_id=run_id) if r.stage == ledger.RUN_STAGE]
+    rows = [r for r in ledger.store_of(mem).job_rows(run_id=run_id) if r.stage == ledger.RUN_STAGE]
     return rows[0] if rows else None
 
 
@@ -151,7 +151,7 @@ def finish_run(self: Task, key: str, run_id: str) -> bool:
         scope = ledger.scope_of(key)
         stages = [
             StageResult(r.count_in, r.count_out)
-            for r in mem.backends.store.job_rows(run_id=run_id, limit=1000)
+            for r in ledger.store_of(mem).job_rows(run_id=run_id, limit=1000)
             if r.stage != ledger.RUN_STAGE and r.status == ledger.DONE
         ]
         finish(mem, scope, run_id, row.started_at, stages)

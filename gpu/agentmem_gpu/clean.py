@@ -2,7 +2,7 @@
 through the registry, and probe them with generated questions about what was forgotten.
 
 Consolidation's ``retrain_forgotten`` stage calls :func:`retrain_forgotten` for each scope; the
-result goes into the forget's report (:func:`agentmem.forgetting.finish_retrain`)::
+result goes into the forget's report (:func:`agentmem.erasure.finish_retrain`)::
 
     report.retrained  # [{"scope_key", "kind", "version", "promoted", "reason"}]
     report.probe      # {"questions": 12, "leaks": 0, "passed": True, "adapters": [...]}
@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from filelock import FileLock
 
-from agentmem import forgetting
+from agentmem import erasure
 from agentmem.errors import ValidationError
 from agentmem.models import MemoryRecord, Scope
 from agentmem.parametric import SHARED_SCOPE_KEY, scope_key
@@ -54,7 +54,7 @@ def retrain_forgotten(
     registry: AdapterRegistry | None = None,
     configs: CleanConfigs | None = None,
     max_questions: int | None = None,
-) -> list[forgetting.ForgetReport]:
+) -> list[erasure.ForgetReport]:
     """Retrain this scope's adapters tainted by pending forgets; returns the reports updated.
 
     A tainted shared adapter (trained across scopes) is retrained by the first scope's run that
@@ -63,7 +63,7 @@ def retrain_forgotten(
     configs = configs or CleanConfigs()
     per_text = max_questions or mem.settings.forget.probe_questions
     updated = []
-    for report, texts in forgetting.pending_retrain(mem):
+    for report, texts in erasure.pending_retrain(mem):
         if not any(t["scope_key"] == SHARED_SCOPE_KEY for t in report.adapters_tainted):
             done = _retrain_report(mem, scope, report, texts, registry, configs, per_text)
         else:
@@ -71,10 +71,10 @@ def retrain_forgotten(
             # the others wait here, then find it retrained in the report.
             registry.root.mkdir(parents=True, exist_ok=True)
             with FileLock(str(registry.root / ".retrain-shared.lock")):
-                report = forgetting.reports(mem, forget_id=report.forget_id)[0]
+                report = erasure.reports(mem, forget_id=report.forget_id)[0]
                 done = (
                     _retrain_report(mem, scope, report, texts, registry, configs, per_text)
-                    if report.status == forgetting.RETRAIN_PENDING
+                    if report.status == erasure.RETRAIN_PENDING
                     else None
                 )
         if done is not None:
@@ -85,12 +85,12 @@ def retrain_forgotten(
 def _retrain_report(
     mem: Memory,
     scope: Scope,
-    report: forgetting.ForgetReport,
+    report: erasure.ForgetReport,
     texts: list[str],
     registry: AdapterRegistry,
     configs: CleanConfigs,
     per_text: int,
-) -> forgetting.ForgetReport | None:
+) -> erasure.ForgetReport | None:
     """Retrain what one forget tainted that this scope's run owns (its own adapters and a
     shared one), probe the clean adapters and record them; None when nothing is its to do."""
     key = scope_key(scope)
@@ -117,7 +117,7 @@ def _retrain_report(
         "passed": all(p["passed"] for p in probes),
         "adapters": probes,
     }
-    return forgetting.finish_retrain(
+    return erasure.finish_retrain(
         mem, report.forget_id, retrained, summary, complete=not pending - mine
     )
 
@@ -125,7 +125,7 @@ def _retrain_report(
 def _retrain_shared(
     mem: Memory,
     kind: str,
-    report: forgetting.ForgetReport,
+    report: erasure.ForgetReport,
     registry: AdapterRegistry,
     configs: CleanConfigs,
 ) -> tuple[dict[str, Any], AdapterVersion | None]:

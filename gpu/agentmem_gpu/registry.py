@@ -287,7 +287,7 @@ class AdapterRegistry:
         """Taint every version whose training data came from one of ``ids`` (its metadata's
         ``source_ids``; a version saved without them is tainted when its key is one of
         ``scope_keys``). Returns ``{"scope_key", "version", "kind", "was_serving"}`` for each
-        (implements :class:`agentmem.forgetting.TaintableAdapters`)."""
+        (implements :class:`agentmem.erasure.TaintableAdapters`)."""
         out: builtins.list[dict[str, Any]] = []
         for key in self.scopes():
             for version in self.list(key):

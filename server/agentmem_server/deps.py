@@ -7,7 +7,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass
-from typing import Annotated, TypedDict
+from typing import Annotated
 
 from fastapi import Depends, HTTPException, Query, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
@@ -114,32 +114,11 @@ def query_scope(
 QueryScope = Annotated[Scope, Depends(query_scope)]
 
 
-class ScopeArgs(TypedDict):
-    """A scope as the keywords every Memory method takes."""
-
-    org_id: str | None
-    user_id: str | None
-    agent_id: str | None
-    thread_id: str | None
-
-
-def scope_kwargs(scope: Scope) -> ScopeArgs:
-    """A scope as the ``org_id=... user_id=...`` keywords the Memory methods take."""
-    return {
-        "org_id": scope.org_id,
-        "user_id": scope.user_id,
-        "agent_id": scope.agent_id,
-        "thread_id": scope.thread_id,
-    }
-
-
 __all__ = [
     "AppState",
     "Key",
     "QueryScope",
-    "ScopeArgs",
     "State",
     "api_key",
-    "scope_kwargs",
     "state",
 ]

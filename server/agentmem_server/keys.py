@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict
 
 from agentmem.errors import NotFound, ValidationError
 from agentmem.models import Scope
-from agentmem.stores import RecordStore
+from agentmem.stores import KeyStore, RecordStore, require
 from agentmem.stores._keys_sql import KeyRow
 
 PREFIX = "amk_"
@@ -69,12 +69,8 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
-def _check_store(store: RecordStore) -> RecordStore:
-    if not store.supports_keys:
-        raise ValidationError(
-            f"{type(store).__name__} cannot keep API keys; use the SQLite or PostgreSQL store"
-        )
-    return store
+def _check_store(store: RecordStore) -> KeyStore:
+    return require(store, KeyStore, "API keys")
 
 
 def create_key(
@@ -129,12 +125,12 @@ def list_keys(store: RecordStore, org_id: str | None = None) -> list[ApiKey]:
 
 def revoke_key(store: RecordStore, key_id: str) -> ApiKey:
     """Revoke a key by id (the token stops working at once); returns it."""
-    store = _check_store(store)
-    if not store.key_revoke(key_id, time.time()):
-        row = store.key_get(key_id)
+    keys = _check_store(store)
+    if not keys.key_revoke(key_id, time.time()):
+        row = keys.key_get(key_id)
         if row is None:
             raise NotFound(f"no API key with id {key_id!r}; list them with `agentmem keys list`")
-    row = store.key_get(key_id)
+    row = keys.key_get(key_id)
     assert row is not None
     return ApiKey.from_row(row)
 

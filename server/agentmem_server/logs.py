@@ -53,6 +53,7 @@ def configure(*, json_logs: bool = True, level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level)
+    logging.captureWarnings(True)  # Python warnings become log lines too, not raw stderr text
     # The request middleware logs each request with its id; uvicorn's own access log would
     # repeat it without one.
     logging.getLogger("uvicorn.access").disabled = True

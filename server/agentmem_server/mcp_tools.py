@@ -105,9 +105,9 @@ class _Scopes:
         self.key = key
         self.require_key = require_key
 
-    def resolve(self, ctx: Context | None, given: Mapping[str, str | None]) -> dict[str, Any]:
-        """The scope keyword arguments of one call; ``given``: the tool's arguments (its
-        ``locals()``), of which the scope fields are read."""
+    def resolve(self, ctx: Context | None, given: Mapping[str, str | None]) -> MemoryScope:
+        """The scope of one call; ``given``: the tool's arguments (its ``locals()``), of which
+        the scope fields are read."""
         fields = {f: given.get(f) or self.defaults.get(f) for f in _SCOPE}
         key = self.key
         if self.require_key:
@@ -115,8 +115,7 @@ class _Scopes:
             key = verify_key(self.memory.backends.store, token) if token else None
             if key is None:
                 raise PermissionDenied("this MCP server needs a valid API key (Bearer amk_...)")
-        scope = authorise(key, **fields) if key is not None else MemoryScope.of(**fields)
-        return scope.model_dump()
+        return authorise(key, **fields) if key is not None else MemoryScope.of(**fields)
 
 
 @contextmanager
@@ -165,7 +164,7 @@ class _Tools:
         """Remember something (an event, a fact, a preference). Returns the memory's id."""
         with _tool_errors():
             scope = self.scopes.resolve(ctx, locals())
-            record = await self.memory.aadd(text, **scope, kind=kind, metadata=metadata)
+            record = await self.memory.aadd(text, scope=scope, kind=kind, metadata=metadata)
             return _brief(record)
 
     async def search_memory(
@@ -180,7 +179,8 @@ class _Tools:
     ) -> list[dict[str, Any]]:
         """Find the memories most relevant to a query, best first."""
         with _tool_errors():
-            hits = await self.memory.asearch(query, **self.scopes.resolve(ctx, locals()), k=k)
+            scope = self.scopes.resolve(ctx, locals())
+            hits = await self.memory.asearch(query, scope=scope, k=k)
             return [_brief(h.record) | {"score": round(h.score, 6)} for h in hits]
 
     async def list_memories(
@@ -198,7 +198,7 @@ class _Tools:
         with _tool_errors():
             scope = self.scopes.resolve(ctx, locals())
             kinds = [kind] if kind is not None else None
-            records = await self.memory.alist(**scope, kinds=kinds, limit=limit, offset=offset)
+            records = await self.memory.alist(scope=scope, kinds=kinds, limit=limit, offset=offset)
             return [_brief(r) for r in records]
 
     async def get_context(
@@ -216,7 +216,7 @@ class _Tools:
         """A prompt-ready block of what memory knows about a query, within max_tokens."""
         with _tool_errors():
             scope = self.scopes.resolve(ctx, locals())
-            block = await self.memory.acontext(query, **scope, max_tokens=max_tokens)
+            block = await self.memory.acontext(query, scope=scope, max_tokens=max_tokens)
             return block.text
 
     async def update_memory(
@@ -235,7 +235,7 @@ class _Tools:
         with _tool_errors():
             scope = self.scopes.resolve(ctx, locals())
             record = await self.memory.aupdate(
-                memory_id, text=text, metadata=metadata, importance=importance, **scope
+                memory_id, text=text, metadata=metadata, importance=importance, scope=scope
             )
             return _brief(record)
 
@@ -250,7 +250,8 @@ class _Tools:
     ) -> dict[str, Any]:
         """Delete a memory that is wrong or no longer wanted (its history keeps the deletion)."""
         with _tool_errors():
-            await self.memory.adelete(memory_id, **self.scopes.resolve(ctx, locals()))
+            scope = self.scopes.resolve(ctx, locals())
+            await self.memory.adelete(memory_id, scope=scope)
             return {"id": memory_id, "deleted": True}
 
     async def record_experience(
@@ -271,7 +272,7 @@ class _Tools:
         with _tool_errors():
             scope = self.scopes.resolve(ctx, locals())
             result = await self.memory.arecord_experience(
-                task, steps, outcome, reward, feedback, **scope
+                task, steps, outcome, reward, feedback, scope=scope
             )
             return {
                 "id": result.record.id,
@@ -292,7 +293,7 @@ class _Tools:
         """Past attempts at similar tasks and the procedures learned from them, as text."""
         with _tool_errors():
             scope = self.scopes.resolve(ctx, locals())
-            recall = await self.memory.arecall_experience(task, k, **scope)
+            recall = await self.memory.arecall_experience(task, k, scope=scope)
             return recall.render() or "no past experience with tasks like this"
 
 

@@ -13,15 +13,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from agentmem import forgetting
+from agentmem import erasure
+from agentmem.erasure import ForgetReport
 from agentmem.errors import ValidationError
 from agentmem.experience.models import Procedure
-from agentmem.forgetting import ForgetReport
 from agentmem.models import MemoryRecord, Scope, ScopeSet, ScopeSummary
 from agentmem.notes import Link
 from agentmem.usefulness import utilities
 from agentmem_server.auth import authorise
-from agentmem_server.deps import Key, QueryScope, State, scope_kwargs
+from agentmem_server.deps import Key, QueryScope, State
 from agentmem_server.http_errors import CONFLICT, UNAVAILABLE
 from agentmem_server.keys import ApiKey
 from agentmem_server.routes_tiers import _require
@@ -68,13 +68,13 @@ def list_scopes(key: Key, app: State) -> list[ScopeSummary]:
 @router.get("/memories/{memory_id}/links", summary="Links of a memory")
 def get_memory_links(memory_id: str, scope: QueryScope, app: State) -> list[Link]:
     """The memory's typed links (out and in), with who made each and why."""
-    return app.memory.links(memory_id, **scope_kwargs(scope))
+    return app.memory.links(memory_id, scope=scope)
 
 
 @router.get("/memories/{memory_id}/utility", summary="Learned utility of a memory")
 def get_memory_utility(memory_id: str, scope: QueryScope, app: State) -> UtilityInfo:
     """How useful feedback says the memory was (None until a reward reached it)."""
-    app.memory.get(memory_id, **scope_kwargs(scope))  # 404 outside the scope
+    app.memory.get(memory_id, scope=scope)  # 404 outside the scope
     found = utilities(app.memory, [memory_id], scope).get(memory_id)
     if found is None:
         return UtilityInfo(memory_id=memory_id)
@@ -88,7 +88,7 @@ def invalidate_memory(
     """Mark a fact as no longer true: kept, listed with ``include_invalidated`` and found
     by ``search(as_of=...)`` before ``valid_to``; its history gains an INVALIDATE entry."""
     scope = authorise(key, **body.scope_kwargs())
-    return app.memory.invalidate(memory_id, valid_to=body.valid_to, **scope_kwargs(scope))
+    return app.memory.invalidate(memory_id, valid_to=body.valid_to, scope=scope)
 
 
 @router.get("/search/ranking", tags=["memories"], summary="How search ranks")
@@ -118,7 +118,7 @@ def forget_memories(body: ForgetRequest, key: Key, app: State) -> ForgetReport:
             "pass either ids (the memories to forget) or whole_scope=true (every memory of "
             "the scope), not both and not neither"
         )
-    return app.memory.forget(body.ids, reason=body.reason, purge=body.purge, **scope_kwargs(scope))
+    return app.memory.forget(body.ids, reason=body.reason, purge=body.purge, scope=scope)
 
 
 @router.get("/forget/reports", summary="Forget reports of a scope")
@@ -128,7 +128,7 @@ def list_forget_reports(
     """The forgets asked for within the scope, newest first: what each removed (ids and
     counts), the adapters it tainted, the clean retrains and the leak probe's result per
     adapter (``probe.adapters``: version, questions, leaks, passed). Never forgotten text."""
-    return forgetting.reports(app.memory, scope=scope, limit=limit)
+    return erasure.reports(app.memory, scope=scope, limit=limit)
 
 
 @router.get("/quarantine", tags=["quarantine"], summary="Held writes of a scope")
@@ -167,7 +167,7 @@ def list_procedures(
 ) -> list[Procedure]:
     """Procedures distilled from experience, strongest first, with their success counts."""
     return app.memory.procedures(
-        **scope_kwargs(scope),
+        scope=scope,
         task_family=task_family,
         include_retired=include_retired,
         limit=limit,

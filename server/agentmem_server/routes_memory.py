@@ -12,7 +12,7 @@ from agentmem.context import Context
 from agentmem.errors import InvalidFilter, InvalidText
 from agentmem.models import HistoryEntry, MemoryKind, MemoryRecord, SearchHit
 from agentmem_server.auth import authorise
-from agentmem_server.deps import Key, QueryScope, State, scope_kwargs
+from agentmem_server.deps import Key, QueryScope, State
 from agentmem_server.http_errors import CONFLICT
 from agentmem_server.schemas import (
     AddBatch,
@@ -54,7 +54,7 @@ def add_memory(
     )
     return app.memory.add(
         content,
-        **scope_kwargs(scope),
+        scope=scope,
         kind=body.kind,
         metadata=body.metadata,
         event_time=body.event_time,
@@ -74,7 +74,7 @@ def add_memories(
     scope = authorise(key, **body.scope_kwargs())
     items = [item.model_dump(exclude_none=True) for item in body.items]
     return app.memory.add_many(
-        items, **scope_kwargs(scope), infer=body.infer, idempotency_key=idempotency_key
+        items, scope=scope, infer=body.infer, idempotency_key=idempotency_key
     )
 
 
@@ -111,7 +111,7 @@ def list_memories(
     ``filters`` matches metadata (the search filter language), ``event_after`` /
     ``event_before`` bound the event time."""
     items = app.memory.list(
-        **scope_kwargs(scope),
+        scope=scope,
         kinds=kinds,
         filters=_json_filters(filters),
         include_invalidated=include_invalidated,
@@ -132,7 +132,7 @@ def list_memories(
 @router.get("/memories/{memory_id}", summary="Get one memory")
 def get_memory(memory_id: str, scope: QueryScope, app: State) -> MemoryRecord:
     """One memory by id (404 when absent or outside the scope)."""
-    return app.memory.get(memory_id, **scope_kwargs(scope))
+    return app.memory.get(memory_id, scope=scope)
 
 
 @router.patch("/memories/{memory_id}", summary="Update a memory", responses=CONFLICT)
@@ -144,7 +144,7 @@ def update_memory(memory_id: str, body: UpdateMemory, key: Key, app: State) -> M
         text=body.text,
         metadata=body.metadata,
         importance=body.importance,
-        **scope_kwargs(scope),
+        scope=scope,
     )
 
 
@@ -153,14 +153,14 @@ def update_memory(memory_id: str, body: UpdateMemory, key: Key, app: State) -> M
 )
 def delete_memory(memory_id: str, scope: QueryScope, app: State) -> Response:
     """Delete a memory from the store and the index; its history keeps a DELETE entry."""
-    app.memory.delete(memory_id, **scope_kwargs(scope))
+    app.memory.delete(memory_id, scope=scope)
     return Response(status_code=204)
 
 
 @router.get("/memories/{memory_id}/history", summary="History of a memory")
 def get_memory_history(memory_id: str, scope: QueryScope, app: State) -> list[HistoryEntry]:
     """Every change to a memory, oldest first (kept after deletion)."""
-    return app.memory.history(memory_id, **scope_kwargs(scope))
+    return app.memory.history(memory_id, scope=scope)
 
 
 @router.post("/memories/search", summary="Search memories")
@@ -169,7 +169,7 @@ def search_memories(body: SearchRequest, key: Key, app: State) -> list[SearchHit
     scope = authorise(key, **body.scope_kwargs())
     return app.memory.search(
         body.query,
-        **scope_kwargs(scope),
+        scope=scope,
         k=body.k,
         kinds=body.kinds,
         filters=body.filters,
@@ -188,7 +188,7 @@ def get_context(body: ContextRequest, key: Key, app: State) -> Context:
     scope = authorise(key, **body.scope_kwargs())
     return app.memory.context(
         body.query,
-        **scope_kwargs(scope),
+        scope=scope,
         max_tokens=body.max_tokens,
         kinds=body.kinds,
         filters=body.filters,

@@ -15,7 +15,7 @@ from agentmem.graph.api import Neighbor, TimelineEntry
 from agentmem.models import Scope
 from agentmem.parametric import scope_key
 from agentmem_server.auth import authorise, may_read
-from agentmem_server.deps import Key, QueryScope, State, scope_kwargs
+from agentmem_server.deps import Key, QueryScope, State
 from agentmem_server.http_errors import CONFLICT, UNAVAILABLE
 from agentmem_server.schemas import (
     AdapterInfo,
@@ -53,7 +53,7 @@ def append_turn(body: AppendTurn, key: Key, app: State) -> Turn:
     """Append one turn to a thread's live buffer (flushed into episodic memory past its
     token budget or on a topic shift)."""
     scope = _thread(authorise(key, **body.scope_kwargs()))
-    return app.memory.buffer(**scope_kwargs(scope)).append(body.role, body.content, body.name)
+    return app.memory.buffer(scope=scope).append(body.role, body.content, body.name)
 
 
 @router.get("/buffers/window", tags=["buffers"], summary="Recent turns of a thread")
@@ -63,7 +63,7 @@ def get_buffer_window(
     max_tokens: Annotated[int | None, Query(ge=1, le=1_000_000)] = None,
 ) -> list[Turn]:
     """The most recent turns of a thread that fit ``max_tokens`` (default: the buffer's)."""
-    return app.memory.buffer(**scope_kwargs(_thread(scope))).window(max_tokens)
+    return app.memory.buffer(scope=_thread(scope)).window(max_tokens)
 
 
 @router.post(
@@ -72,7 +72,7 @@ def get_buffer_window(
 def flush_buffer(body: FlushRequest, key: Key, app: State) -> Flush | None:
     """Store every turn of the buffer as one episode now (null when it was empty)."""
     scope = _thread(authorise(key, **body.scope_kwargs()))
-    return app.memory.buffer(**scope_kwargs(scope)).flush()
+    return app.memory.buffer(scope=scope).flush()
 
 
 # experiences --------------------------------------------------------------------------------
@@ -94,7 +94,7 @@ def record_experience(body: RecordExperience, key: Key, app: State) -> Experienc
         body.outcome,
         body.reward,
         body.feedback,
-        **scope_kwargs(scope),
+        scope=scope,
         metadata=body.metadata,
         used_procedures=body.used_procedures,
     )
@@ -107,7 +107,7 @@ def recall_experience(body: RecallExperience, key: Key, app: State) -> Experienc
     return app.memory.recall_experience(
         body.task,
         body.k,
-        **scope_kwargs(scope),
+        scope=scope,
         task_family=body.task_family,
         include_retired=body.include_retired,
     )
@@ -127,7 +127,7 @@ def get_neighbors(
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
 ) -> list[Neighbor]:
     """Entities related to ``entity`` within ``depth`` hops, by relations that hold now."""
-    return app.memory.graph.neighbors(entity, **scope_kwargs(scope), depth=depth, limit=limit)
+    return app.memory.graph.neighbors(entity, scope=scope, depth=depth, limit=limit)
 
 
 @router.get("/graph/timeline", tags=["graph"], summary="Timeline of an entity")
@@ -138,7 +138,7 @@ def get_timeline(
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> list[TimelineEntry]:
     """The facts about ``entity`` in the order they held, ended ones marked."""
-    return app.memory.graph.timeline(entity, **scope_kwargs(scope), limit=limit)
+    return app.memory.graph.timeline(entity, scope=scope, limit=limit)
 
 
 _MEDIA = {"json": "application/json", "graphml": "application/xml", "html": "text/html"}
@@ -157,7 +157,7 @@ def export_graph(
     format: Literal["json", "graphml", "html"] = "json",
 ) -> Response:
     """The scope's knowledge graph as JSON, GraphML or a self-contained HTML page."""
-    text = app.memory.graph.export(format, **scope_kwargs(scope))
+    text = app.memory.graph.export(format, scope=scope)
     return Response(content=text, media_type=_MEDIA[format])
 
 

@@ -11,14 +11,22 @@ from pathlib import Path
 
 import pytest
 
-from agentmem import Memory, Scope, Settings, forgetting
+from agentmem import Memory, Scope, Settings, erasure
 from agentmem.parametric import SHARED_SCOPE_KEY, RecallAnswer, scope_key
-from agentmem.stores import _forget_sql as sql
+from agentmem.stores import ForgetJournal
 from agentmem_consolidation import run_inline
 from agentmem_gpu import AdapterRegistry, TrainSetConfig
 from agentmem_gpu.clean import CleanConfigs, retrain_forgotten
 from agentmem_gpu.pipeline import TrainOutcome, train_scope_adapter, trained_scopes
 from tests.gpu._tiny import TURNS, TinyEmbedder, fast_config
+
+
+def journal_of(mem: Memory) -> ForgetJournal:
+    """The forget journal of ``mem``'s store (both test stores keep one)."""
+    store = mem.backends.store
+    assert isinstance(store, ForgetJournal)
+    return store
+
 
 ALICE = Scope(user_id="alice")
 ON_TRAIN = TrainSetConfig(eval_fraction=0.0)
@@ -66,9 +74,7 @@ def test_a_tainted_adapter_stops_serving_at_once_and_a_clean_one_replaces_it(
     assert not registry.promote(key, 1).promoted  # never promoted again
     assert all(h.record.id != gone.id for h in tiny_mem.search("beagle Rex", user_id="alice"))
     # the probe texts wait in the journal until the clean adapter is probed
-    journal = tiny_mem.backends.store.transact(
-        lambda cur, ph: sql.read_jobs(cur, ph, forget_id=report.forget_id)
-    )[0]
+    journal = journal_of(tiny_mem).forget_jobs(forget_id=report.forget_id)[0]
     assert journal.probe == [FORGOTTEN]
 
     updated = retrain_forgotten(
@@ -79,7 +85,7 @@ def test_a_tainted_adapter_stops_serving_at_once_and_a_clean_one_replaces_it(
     )
 
     assert len(updated) == 1
-    final = forgetting.reports(tiny_mem, forget_id=report.forget_id)[0]
+    final = erasure.reports(tiny_mem, forget_id=report.forget_id)[0]
     assert final.status == "done"
     assert final.retrained[0]["version"] == 2 and final.retrained[0]["promoted"]
     assert final.probe is not None and final.probe["questions"] > 0
@@ -87,9 +93,7 @@ def test_a_tainted_adapter_stops_serving_at_once_and_a_clean_one_replaces_it(
     clean = registry.current(key)
     assert clean is not None and clean.version == 2
     assert gone.id not in clean.metadata.source_ids
-    journal = tiny_mem.backends.store.transact(
-        lambda cur, ph: sql.read_jobs(cur, ph, forget_id=report.forget_id)
-    )[0]
+    journal = journal_of(tiny_mem).forget_jobs(forget_id=report.forget_id)[0]
     assert journal.probe is None  # erased once probed
     # the consolidation stage finds nothing left to retrain
     run = run_inline(tiny_mem, ALICE, stages=["retrain_forgotten"])
@@ -129,7 +133,7 @@ def test_a_tainted_recall_adapter_falls_back_to_retrieval_and_is_retrained_clean
         registry=registry,
         configs=CleanConfigs(recall=config, force_promote=True),
     )
-    final = forgetting.reports(tiny_mem, forget_id=report.forget_id)[0]
+    final = erasure.reports(tiny_mem, forget_id=report.forget_id)[0]
     assert final.status == "done" and final.retrained[0]["kind"] == "recall"
     assert final.retrained[0]["promoted"]
     assert final.probe is not None and final.probe["questions"] > 0
@@ -184,7 +188,7 @@ def test_a_tainted_shared_adapter_is_retrained_over_the_scopes_it_was_trained_on
     # bob's consolidation run meets it first: the shared adapter is his to retrain as well
     run = run_inline(tiny_mem, BOB, stages=["retrain_forgotten"])
     assert run.results["retrain_forgotten"].count_in == 1
-    final = forgetting.reports(tiny_mem, forget_id=report.forget_id)[0]
+    final = erasure.reports(tiny_mem, forget_id=report.forget_id)[0]
     assert final.status == "done"
     assert [(r["scope_key"], r["version"]) for r in final.retrained] == [(SHARED_SCOPE_KEY, 2)]
     assert final.probe is not None and final.probe["leaks"] == 0
@@ -192,9 +196,7 @@ def test_a_tainted_shared_adapter_is_retrained_over_the_scopes_it_was_trained_on
     assert trained_scopes(clean.metadata) == [ALICE, BOB]
     assert gone.id not in clean.metadata.source_ids
     assert len(clean.metadata.source_ids) == len(trained.version.metadata.source_ids) - 1
-    journal = tiny_mem.backends.store.transact(
-        lambda cur, ph: sql.read_jobs(cur, ph, forget_id=report.forget_id)
-    )[0]
+    journal = journal_of(tiny_mem).forget_jobs(forget_id=report.forget_id)[0]
     assert journal.probe is None  # the forgotten text is not kept once the retrain is probed
     assert (
         run_inline(tiny_mem, ALICE, stages=["retrain_forgotten"])
@@ -228,7 +230,7 @@ def test_a_shared_adapter_that_cannot_be_retrained_still_closes_the_forget(
 
     retrain_forgotten(tiny_mem, ALICE, registry=registry)
 
-    final = forgetting.reports(tiny_mem, forget_id=report.forget_id)[0]
+    final = erasure.reports(tiny_mem, forget_id=report.forget_id)[0]
     assert final.status == "done"
     (entry,) = final.retrained
     assert entry["version"] is None and not entry["promoted"]
@@ -255,7 +257,7 @@ def test_two_scopes_that_meet_one_tainted_shared_adapter_retrain_it_once(
         )
 
     assert sorted(len(r) for r in runs) == [0, 1]  # one run retrained, the other found it done
-    final = forgetting.reports(tiny_mem, forget_id=report.forget_id)[0]
+    final = erasure.reports(tiny_mem, forget_id=report.forget_id)[0]
     assert final.status == "done"
     assert [(r["scope_key"], r["version"]) for r in final.retrained] == [(SHARED_SCOPE_KEY, 2)]
     assert [v.version for v in registry.list(SHARED_SCOPE_KEY)] == [1, 2]

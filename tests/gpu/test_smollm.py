@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from agentmem import Memory, Scope, Settings, forgetting
+from agentmem import Memory, Scope, Settings, erasure
 from agentmem.errors import ModelUnavailable
 from agentmem.parametric import scope_key
 from agentmem_gpu import smollm
@@ -234,7 +234,7 @@ def test_forgetting_reaches_the_real_models_adapter(smollm2: Path, real_mem: Mem
         configs=CleanConfigs(recall=config, recallset=few_questions(), force_promote=True),
     )
 
-    final = forgetting.reports(real_mem, forget_id=report.forget_id)[0]
+    final = erasure.reports(real_mem, forget_id=report.forget_id)[0]
     assert final.status == "done" and final.retrained[0]["promoted"]
     assert final.probe is not None and final.probe["questions"] > 0
     assert final.probe["adapters"][0]["clean_sources"]

@@ -10,13 +10,21 @@ from pathlib import Path
 
 import pytest
 
-from agentmem import Memory, Scope, Settings, forgetting
+from agentmem import Memory, Scope, Settings, erasure, erasure_removal
 from agentmem.embedders import Embedder
+from agentmem.erasure import sources_of
 from agentmem.errors import NotFound, PermissionDenied, ValidationError
-from agentmem.forgetting import sources_of
-from agentmem.stores import _forget_sql as sql
+from agentmem.stores import ForgetJournal
 from agentmem_consolidation import run_inline
 from tests.security._checks import FORGOTTEN, KEPT, assert_forgotten, leaks
+
+
+def journal_of(mem: Memory) -> ForgetJournal:
+    """The forget journal of ``mem``'s store (both test stores keep one)."""
+    store = mem.backends.store
+    assert isinstance(store, ForgetJournal)
+    return store
+
 
 ALICE = Scope(user_id="alice")
 
@@ -56,13 +64,11 @@ def test_forget_one_memory_removes_every_copy_and_what_derives_only_from_it(mem:
     assert entries[-1].event.value == "DELETE"
     assert entries[-1].actor == f"forget:{report.forget_id}"
     # the report is in the journal and the ledger, without the content
-    stored = forgetting.reports(mem, forget_id=report.forget_id)[0]
+    stored = erasure.reports(mem, forget_id=report.forget_id)[0]
     assert stored.removed == report.removed
     rows = mem.backends.store.job_rows(run_id=report.forget_id)
     assert rows and rows[0].stage == "forget" and not leaks(rows[0].note)
-    journal = mem.backends.store.transact(
-        lambda cur, ph: sql.read_jobs(cur, ph, forget_id=report.forget_id)
-    )[0]
+    journal = journal_of(mem).forget_jobs(forget_id=report.forget_id)[0]
     assert journal.probe is None  # no adapter was tainted: the texts were never kept
     assert not leaks(str(journal.report))
 
@@ -178,17 +184,15 @@ def test_a_crash_mid_forget_is_finished_on_the_next_open(
         def crash(*args, **kwargs):
             raise RuntimeError("power cut")
 
-        monkeypatch.setattr(forgetting, "_remove", crash)
+        monkeypatch.setattr(erasure_removal, "remove", crash)
         with pytest.raises(RuntimeError, match="power cut"):
             mem.forget(gone, reason="crash test", user_id="alice")
         monkeypatch.undo()
         # journaled and tombstoned, nothing removed yet
-        pending = mem.backends.store.transact(
-            lambda cur, ph: sql.read_jobs(cur, ph, statuses=["started"])
-        )
+        pending = journal_of(mem).forget_jobs(statuses=["started"])
         assert len(pending) == 1
     with Memory(settings=Settings.load(home=home), embedder=embedder) as mem:
-        report = forgetting.reports(mem)[0]
+        report = erasure.reports(mem)[0]
         assert report.status == "done" and report.resumed
         assert_forgotten(mem, ALICE, report.forgotten_ids)
         with pytest.raises(NotFound):

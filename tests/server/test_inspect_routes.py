@@ -206,7 +206,7 @@ def test_adapters_show_their_figures_and_taint(
 def test_forget_reports_show_retrain_probes_within_the_scope(
     client: TestClient, keys: Keys, server_mem: Memory
 ) -> None:
-    from agentmem import forgetting
+    from agentmem import erasure
 
     h, user = bearer(keys.acme), "insp-probe"
     secret = "insp-probe's door code is 4417"
@@ -227,7 +227,7 @@ def test_forget_reports_show_retrain_probes_within_the_scope(
     }  # fmt: skip
     retrained = [{"scope_key": "acme/insp-probe", "kind": "retriever", "version": 2,
                   "promoted": True, "reason": "clean retrain"}]  # fmt: skip
-    forgetting.finish_retrain(server_mem, done["forget_id"], retrained, probe)
+    erasure.finish_retrain(server_mem, done["forget_id"], retrained, probe)
 
     (report,) = client.get("/v1/forget/reports", params={"user_id": user}, headers=h).json()
     assert report["forget_id"] == done["forget_id"] and report["forgotten_ids"] == [first]

@@ -173,14 +173,14 @@ def test_a_key_inspects_searches_explains_and_forgets(
     assert gone.status_code == 404
 
     # a clean retrain after the forget, probed for leaks, shows beside the adapters
-    from agentmem import forgetting
+    from agentmem import erasure
     from agentmem.models import Scope
 
-    (report,) = forgetting.reports(server_mem, scope=Scope.of(org_id="acme", user_id=ALICE))
+    (report,) = erasure.reports(server_mem, scope=Scope.of(org_id="acme", user_id=ALICE))
     tested = {"scope_key": "acme", "kind": "retriever", "version": 3, "questions": 5,
               "leaks": 0, "clean_sources": True, "passed": True}  # fmt: skip
     probe = {"questions": 5, "leaks": 0, "passed": True, "adapters": [tested]}
-    forgetting.finish_retrain(server_mem, report.forget_id, [], probe)
+    erasure.finish_retrain(server_mem, report.forget_id, [], probe)
     open_tab(page, "learning")
     row = page.locator(f"#probe-table tbody tr:has-text('{report.forget_id[:8]}')")
     row.wait_for()

@@ -19,10 +19,7 @@ MAX_MODULE_LINES = 700
 MAX_FUNCTION_LINES = 80
 
 # "path" (a module) or "path:qualified.name" (a function or method) -> why it may stay longer.
-EXCEPTIONS: dict[str, str] = {
-    "agentmem/forgetting.py": "being split (issue 23)",
-    "agentmem/forgetting.py:forget": "being split (issue 23)",
-}
+EXCEPTIONS: dict[str, str] = {}
 
 
 def _modules() -> Iterator[Path]:

@@ -16,6 +16,7 @@ from agentmem.graph import Community, GraphChange, GraphState, partition_key
 from agentmem.graph.build import plan_update
 from agentmem.graph.communities import is_current, plan_communities
 from agentmem.graph.export import ExportFormat, export
+from agentmem.graph.fact_reading import read_fact
 from agentmem.graph.merges import plan_merge, plan_undo
 from agentmem.graph.model import MergeMethod
 from agentmem.graph.pagerank import (
@@ -25,7 +26,6 @@ from agentmem.graph.pagerank import (
     query_seeds,
     rank_states,
 )
-from agentmem.graph.reading import read_fact
 from agentmem.graph.relations import text_relations
 from agentmem.graph.resolve import Candidate, Resolver, normalise
 from agentmem.models import MemoryKind, MemoryRecord, Scope

@@ -58,3 +58,28 @@ def test_relative_times_follow_the_reference_not_the_clock() -> None:
     b = parse_time_window("what happened yesterday", now=d(2021, 1, 10))
     assert a is not None and b is not None
     assert a.start.year == 2020 and b.start.year == 2021
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "When did Melanie paint a sunrise?",
+        "Where did Caroline move from 4 years ago?",
+        "What did they do on the Friday before the concert?",
+        "Did Jon go to Paris in May or June?",
+        "what is planned for next summer",
+        "who adopted a dog in Chicago",  # 'ago' inside a word: dateparser still asked
+        "What does Gina sell?",
+        "May I ask about dogs?",
+    ],
+)
+def test_the_quick_check_changes_no_answer(query: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Queries without a digit or a temporal word skip dateparser; the answer is the same as
+    dateparser's filtered by the plausibility rule."""
+    import re
+
+    from agentmem import timeparse
+
+    quick = parse_time_window(query, now=NOW)
+    monkeypatch.setattr(timeparse, "_ANY_TEMPORAL", re.compile(""))  # always ask dateparser
+    assert parse_time_window(query, now=NOW) == quick

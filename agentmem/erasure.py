@@ -1,4 +1,6 @@
-"""Forgetting that reaches every copy: ``mem.forget(ids | scope, reason=...)``.
+"""Erasure: forgetting that reaches every copy, ``mem.forget(ids | scope, reason=...)``.
+
+(Erasure on request; the gradual decay of unused memories is consolidation's ``decay`` stage.)
 
 What to forget is computed, not guessed: the requested memories, plus every record derived from
 them (a record's sources are in its provenance: ``sources`` of facts and summaries,
@@ -15,8 +17,9 @@ finished when the memory is next opened:
 2. taint every adapter trained on a target (the registry stops serving it at once; recall
    falls back to retrieval) and keep the texts the retrain probe asks about;
 3. delete the records with a content-free DELETE history entry, blank the content of their
-   history (``purge=True``: delete it), drop their cached vectors, quarantine rows, note
-   links and the profile field values derived from them; the outbox removes their vector and
+   history (``purge=True``: delete it), drop their cached vectors
+   (:mod:`agentmem.erasure_removal`), quarantine rows, note links and the profile field
+   values derived from them; the outbox removes their vector and
    BM25 entries and graph items (edges stated by other facts keep those); a forgotten scope's
    live buffers are cleared;
 4. sweep for records derived from tombstoned ids that appeared meanwhile;
@@ -24,6 +27,10 @@ finished when the memory is next opened:
    job ledger. Consolidation's ``retrain_forgotten`` stage retrains tainted adapters without
    the items, promotes the clean ones through the registry, probes them with generated
    questions about the forgotten texts and completes the report (:func:`finish_retrain`).
+
+The journal, the tombstones and the quarantine are store interfaces
+(:class:`~agentmem.stores.ForgetJournal`, :class:`~agentmem.stores.QuarantineStore`): a store
+without them refuses a forget with :class:`~agentmem.errors.MissingCapability`.
 """
 
 from __future__ import annotations
@@ -31,41 +38,36 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
 
-from agentmem import writing
+from agentmem import erasure_removal, writing
 from agentmem.backends import Backends, HasBackends, backends_of
 from agentmem.errors import NotFound, PermissionDenied, ValidationError
 from agentmem.experience.models import PROCEDURE_KEY
 from agentmem.indexing import sync_outbox
 from agentmem.models import (
-    HistoryEntry,
-    HistoryEvent,
-    MemoryKind,
     MemoryRecord,
     Scope,
-    content_hash,
     new_id,
-    utcnow,
 )
 from agentmem.parametric import SHARED_SCOPE_KEY, discover_recall_models, scope_key
-from agentmem.representation import (
-    in_conversation,
-    indexed_text,
-    neighbours_to_refresh,
-    note_text,
-    window_text,
-    windows_for,
+from agentmem.stores import (
+    ForgetJob,
+    ForgetJournal,
+    JobLedger,
+    NoteStore,
+    QuarantineStore,
+    RecordQuery,
+    RecordStore,
+    require,
 )
-from agentmem.stores import IndexOp, RecordQuery, RecordStore, WriteBatch
-from agentmem.stores import _forget_sql as sql
 from agentmem.stores._jobs_sql import JobRow
 
 if TYPE_CHECKING:
     from agentmem.buffers import Buffers
-    from agentmem.settings import RetrievalSettings
 
 STARTED = "started"
 RETRAIN_PENDING = "retrain_pending"
@@ -194,27 +196,89 @@ def forget(
     purge: bool = False,
 ) -> ForgetReport:
     """Forget the memories ``ids`` (all within ``scope``), or with ``ids=None`` every memory
-    of ``scope``, everywhere they were copied. See the module docstring."""
+    of ``scope``, everywhere they were copied. See the module docstring.
+
+    Three steps: check the request (nothing read yet), plan what to forget (nothing changed
+    yet; a target or derived record outside ``scope`` refuses the whole forget), then journal
+    and tombstone the plan and execute it."""
+    journal, requested = _check_request(backends.store, ids, reason, purge)
+    plan = _plan(backends, scope, requested)
+    report = ForgetReport(
+        forget_id=new_id(),
+        reason=reason.strip(),
+        scope=str(scope),
+        purge=purge,
+        status=STARTED,
+        requested=len(plan.requested),
+        already_forgotten=len(plan.already),
+        forgotten_ids=plan.all_ids,
+        derived=len(plan.derived),
+        kept_with_other_sources=len(plan.pruned),
+        started_at=time.time(),
+    )
+    if not plan.all_ids:
+        report.status = DONE
+        report.finished_at = time.time()
+        return report
+    report.adapters_tainted = _taint(backends, set(plan.all_ids), plan.everything)
+    job = _begin(journal, plan, report)
+    return _execute(backends, buffers, job, clear_buffers=scope if plan.whole_scope else None)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What one forget removes, computed before anything changes."""
+
+    scope: Scope
+    whole_scope: bool
+    requested: list[str]
+    targets: list[MemoryRecord]
+    """Stored records asked for (every record of the scope for a whole-scope forget)."""
+    quarantined: list[str]
+    already: dict[str, Scope]
+    """Requested ids forgotten before, with their scopes."""
+    derived: list[MemoryRecord]
+    pruned: list[MemoryRecord]
+    """Derived records kept, with their forgotten sources to prune."""
+
+    @property
+    def everything(self) -> list[MemoryRecord]:
+        return [*self.targets, *self.derived]
+
+    @property
+    def all_ids(self) -> list[str]:
+        return [r.id for r in self.everything] + self.quarantined
+
+
+def _check_request(
+    store: RecordStore, ids: Sequence[str] | None, reason: str, purge: bool
+) -> tuple[ForgetJournal, list[str] | None]:
+    """Refuse a bad request before anything is read: the store's journal, and the requested
+    ids without repeats (None: the whole scope)."""
     if not isinstance(reason, str) or not reason.strip():
         raise ValidationError("forget needs a reason, e.g. reason='user erasure request'")
     if not isinstance(purge, bool):
         raise ValidationError(f"purge must be True or False, got {purge!r}")
-    requested: list[str]
-    if ids is None:
-        targets = _records_in(backends, [scope])
-        requested = [r.id for r in targets]
-        held = backends.store.transact(
-            lambda cur, ph: sql.read_quarantine(cur, ph, scope=scope, limit=10_000_000)
-        )
-        quarantined = [r.id for r in held]
-        already: dict[str, Scope] = {}
-    else:
+    requested: list[str] | None = None
+    if ids is not None:
         if isinstance(ids, str) or not isinstance(ids, Sequence) or not ids:
             raise ValidationError("forget needs a non-empty list of memory ids, or no ids (scope)")
         requested = list(dict.fromkeys(ids))
         for i in requested:
             if not isinstance(i, str) or not i:
                 raise ValidationError(f"memory ids are non-empty strings, got {i!r}")
+    return _journal(store), requested
+
+
+def _plan(backends: Backends, scope: Scope, requested: list[str] | None) -> _Plan:
+    """The targets, quarantined ids and derived records of a forget; PermissionDenied (and
+    nothing changed) when any of them lies outside ``scope``."""
+    if requested is None:
+        targets = _records_in(backends, [scope])
+        held = _quarantine(backends.store).quarantine_rows(scope=scope, limit=10_000_000)
+        quarantined = [r.id for r in held]
+        already: dict[str, Scope] = {}
+    else:
         targets, quarantined, already = _resolve(backends, scope, requested)
     outside = [r.id for r in targets if not scope.contains(r.scope)]
     outside += [i for i, s in already.items() if not scope.contains(s)]
@@ -224,71 +288,56 @@ def forget(
             "scope that contains them (nothing was forgotten)"
         )
     neighbourhood = {_outer(r.scope) for r in targets} or {_outer(scope)}
-    candidates = _records_in(backends, neighbourhood)
-    target_ids = {r.id for r in targets}
-    derived, pruned = derived_closure(candidates, target_ids)
+    derived, pruned = derived_closure(_records_in(backends, neighbourhood), {r.id for r in targets})
     foreign = [r.id for r in derived if not scope.contains(r.scope)]
     if foreign:
         raise PermissionDenied(
             f"records {foreign[:5]} derived from these memories lie outside scope {scope}; "
             "forget with a scope that contains them (nothing was forgotten)"
         )
-    everything = [*targets, *derived]
-    all_ids = [r.id for r in everything] + quarantined
-    now = time.time()
-    report = ForgetReport(
-        forget_id=new_id(),
-        reason=reason.strip(),
-        scope=str(scope),
-        purge=purge,
-        status=STARTED,
-        requested=len(requested),
-        already_forgotten=len(already),
-        forgotten_ids=all_ids,
-        derived=len(derived),
-        kept_with_other_sources=len(pruned),
-        started_at=now,
+    return _Plan(
+        scope=scope,
+        whole_scope=requested is None,
+        requested=[r.id for r in targets] if requested is None else requested,
+        targets=targets,
+        quarantined=quarantined,
+        already=already,
+        derived=derived,
+        pruned=pruned,
     )
-    if not all_ids:
-        report.status = DONE
-        report.finished_at = time.time()
-        return report
-    tainted = _taint(backends, set(all_ids), everything)
-    report.adapters_tainted = tainted
-    job = sql.ForgetJob(
+
+
+def _begin(journal: ForgetJournal, plan: _Plan, report: ForgetReport) -> ForgetJob:
+    """Journal the forget and tombstone its ids in one transaction (step 1)."""
+    job = ForgetJob(
         forget_id=report.forget_id,
-        scope=str(scope),
+        scope=str(plan.scope),
         reason=report.reason,
-        purge=purge,
+        purge=report.purge,
         status=STARTED,
-        targets=all_ids,
+        targets=plan.all_ids,
         report={
             **report.model_dump(mode="json"),
-            "prune": [r.id for r in pruned],
-            "whole_scope": ids is None,
+            "prune": [r.id for r in plan.pruned],
+            "whole_scope": plan.whole_scope,
         },
         # What the retrain probe asks about, only while a tainted adapter awaits retraining.
-        probe=[r.text for r in everything] if tainted else None,
-        created_at=now,
-        updated_at=now,
+        probe=[r.text for r in plan.everything] if report.adapters_tainted else None,
+        created_at=report.started_at,
+        updated_at=report.started_at,
     )
-    tomb = [(r.id, r.scope) for r in everything]
-    held_rows = [(i, scope) for i in quarantined]
-
-    def begin(cur: sql.Cursor, ph: str) -> None:
-        sql.write_job(cur, ph, job)
-        sql.add_tombstones(cur, ph, job.forget_id, [*tomb, *held_rows], now)
-
-    backends.store.transact(begin)
-    return _execute(backends, buffers, job, clear_buffers=scope if ids is None else None)
+    tombstones = [(r.id, r.scope) for r in plan.everything]
+    tombstones += [(i, plan.scope) for i in plan.quarantined]
+    journal.forget_begin(job, tombstones)
+    return job
 
 
 def resume(backends: Backends, buffers: Buffers) -> list[ForgetReport]:
     """Finish every forget a crash interrupted (called when a Memory opens)."""
     store = backends.store
-    if not store.supports_transact:
+    if not isinstance(store, ForgetJournal):
         return []
-    jobs = store.transact(lambda cur, ph: sql.read_jobs(cur, ph, statuses=[STARTED]))
+    jobs = store.forget_jobs(statuses=[STARTED])
     out = []
     for job in jobs:
         scope = _scope_from_str(job.scope)
@@ -308,9 +357,7 @@ def reports(
     """Stored forget reports, newest first (of one forget, if given; with ``scope`` only the
     forgets asked for within that scope)."""
     fetch = limit if scope is None else 10_000_000
-    jobs = backends_of(mem).store.transact(
-        lambda cur, ph: sql.read_jobs(cur, ph, forget_id=forget_id, limit=fetch)
-    )
+    jobs = _journal(backends_of(mem).store).forget_jobs(forget_id=forget_id, limit=fetch)
     if forget_id is not None and not jobs:
         raise NotFound(f"no forget {forget_id!r}; list them with `agentmem forget --report`")
     found = [_report(job) for job in jobs]
@@ -327,9 +374,9 @@ def _within(scope: Scope, text: str) -> bool:
 def pending_retrain(mem: Backends | HasBackends) -> list[tuple[ForgetReport, list[str]]]:
     """Forgets whose tainted adapters await a clean retrain, with their probe texts."""
     store = backends_of(mem).store
-    if not store.supports_transact:
+    if not isinstance(store, ForgetJournal):
         return []
-    jobs = store.transact(lambda cur, ph: sql.read_jobs(cur, ph, statuses=[RETRAIN_PENDING]))
+    jobs = store.forget_jobs(statuses=[RETRAIN_PENDING])
     return [(_report(job), list(job.probe or [])) for job in jobs]
 
 
@@ -344,8 +391,8 @@ def finish_retrain(
     """Record clean retrains and the probe's result in a forget's report. With ``complete``
     (every tainted adapter handled) erase the probe texts and close the forget; else keep it
     pending for the scopes still to retrain."""
-    store = backends_of(mem).store
-    jobs = store.transact(lambda cur, ph: sql.read_jobs(cur, ph, forget_id=forget_id))
+    store = _journal(backends_of(mem).store)
+    jobs = store.forget_jobs(forget_id=forget_id)
     if not jobs:
         raise NotFound(f"no forget {forget_id!r}")
     job = jobs[0]
@@ -354,7 +401,7 @@ def finish_retrain(
     report.probe = _merge_probe(report.probe, probe)
     report.status = DONE if complete else RETRAIN_PENDING
     report.finished_at = time.time()
-    final = sql.ForgetJob(
+    final = ForgetJob(
         **{
             **_job_fields(job),
             "status": report.status,
@@ -363,8 +410,8 @@ def finish_retrain(
             "updated_at": time.time(),
         }
     )
-    store.transact(lambda cur, ph: sql.write_job(cur, ph, final))
-    _ledger(store, report)
+    store.forget_job_write(final)
+    _ledger(backends_of(mem).store, report)
     return report
 
 
@@ -375,13 +422,13 @@ def guard(backends: Backends, records: Sequence[MemoryRecord]) -> list[str]:
     Called by the writer after its commit; the forget tombstones before it sweeps, so one of
     the two always sees the other's write."""
     store = backends.store
-    if not store.supports_transact or not records:
+    if not isinstance(store, ForgetJournal) or not records:
         return []
     by_source = {r.id: sources_of(r) for r in records}
     wanted = sorted({s for sources in by_source.values() for s in sources})
     if not wanted:
         return []
-    dead = store.transact(lambda cur, ph: sql.tombstoned(cur, ph, wanted))
+    dead = store.tombstoned(wanted)
     if not dead:
         return []
     gone = set(dead)
@@ -389,11 +436,9 @@ def guard(backends: Backends, records: Sequence[MemoryRecord]) -> list[str]:
     if not undo:
         return []
     now = time.time()
-    store.transact(
-        lambda cur, ph: sql.add_tombstones(cur, ph, "race", [(r.id, r.scope) for r in undo], now)
-    )
+    store.tombstone("race", [(r.id, r.scope) for r in undo], now)
     current = store.get_many([r.id for r in undo])
-    _remove(backends, current, forget_id="race", purge=True)
+    erasure_removal.remove(backends, current, forget_id="race", purge=True)
     sync_outbox(backends)
     return [r.id for r in undo]
 
@@ -410,9 +455,7 @@ def _resolve(
     held: list[str] = []
     already: dict[str, Scope] = {}
     if missing:
-        rows = backends.store.transact(
-            lambda cur, ph: sql.read_quarantine(cur, ph, ids=missing, limit=len(missing))
-        )
+        rows = _quarantine(backends.store).quarantine_rows(ids=missing, limit=len(missing))
         for row in rows:
             if not scope.contains(Scope.model_validate(row.record["scope"])):
                 raise PermissionDenied(
@@ -420,7 +463,7 @@ def _resolve(
                 )
             held.append(row.id)
         rest = [i for i in missing if i not in set(held)]
-        already = backends.store.transact(lambda cur, ph: sql.tombstoned(cur, ph, rest))
+        already = _journal(backends.store).tombstoned(rest)
         unknown = [i for i in rest if i not in already]
         if unknown:
             raise NotFound(
@@ -445,7 +488,7 @@ def _taint(
 def _execute(
     backends: Backends,
     buffers: Buffers,
-    job: sql.ForgetJob,
+    job: ForgetJob,
     *,
     clear_buffers: Scope | None,
     resumed: bool = False,
@@ -458,12 +501,10 @@ def _execute(
             _taint(backends, set(job.targets), backends.store.get_many(job.targets)),
         )
     present = backends.store.get_many(job.targets)
-    removed = _remove(
+    removed = erasure_removal.remove(
         backends, present, forget_id=job.forget_id, purge=job.purge, whole=clear_buffers is not None
     )
-    removed["quarantine"] = backends.store.transact(
-        lambda cur, ph: sql.drop_quarantine(cur, ph, job.targets)
-    )
+    removed["quarantine"] = _quarantine(backends.store).quarantine_drop(job.targets)
     removed["note_links"] = _drop_links(backends, job.targets)
     removed["profile_fields"] = _drop_profile(backends, job, clear_buffers)
     prune = set(job.report.get("prune", []))
@@ -475,13 +516,13 @@ def _execute(
     removed["raced_writes"] = _sweep(backends, job)
     removed["communities_refreshed"] = _refresh_communities(backends, job)
     if job.purge:
-        removed["files_rewritten"] = _erase_files(backends)
+        removed["files_rewritten"] = erasure_removal.erase_files(backends)
     for key, value in removed.items():
         report.removed[key] = report.removed.get(key, 0) + value
     report.status = RETRAIN_PENDING if report.adapters_tainted else DONE
     report.finished_at = time.time()
     report.duration_s = report.finished_at - report.started_at
-    final = sql.ForgetJob(
+    final = ForgetJob(
         **{
             **_job_fields(job),
             "status": report.status,
@@ -494,134 +535,12 @@ def _execute(
             "updated_at": time.time(),
         }
     )
-    backends.store.transact(lambda cur, ph: sql.write_job(cur, ph, final))
+    _journal(backends.store).forget_job_write(final)
     _ledger(backends.store, report)
     return report
 
 
-def _remove(
-    backends: Backends,
-    records: Sequence[MemoryRecord],
-    *,
-    forget_id: str,
-    purge: bool,
-    whole: bool = False,
-) -> dict[str, int]:
-    """Delete records with content-free history, scrub their history and cached vectors.
-
-    ``whole``: the records are a whole scope, so every neighbour of theirs goes too (nothing to
-    re-index) and their windows are built in memory instead of two queries per record."""
-    counts = {"records": 0, "history_entries": 0, "index_points": 0, "cached_vectors": 0}
-    if not records:
-        return counts
-    config = backends.settings.retrieval
-    size = backends.settings.forget.batch_size
-    gone = {r.id for r in records}
-    graph_before = _graph_partitions(backends, list(gone))
-    now = utcnow()
-    for start in range(0, len(records), size):
-        chunk = list(records[start : start + size])
-        hashes = {r.content_hash for r in chunk} | {
-            content_hash(indexed_text(r, config)) for r in chunk
-        }
-        if whole:
-            refresh: list[str] = []
-            hashes |= {content_hash(t) for t in _windows_in_memory(chunk, records, config)}
-        else:
-            hashes |= {content_hash(t) for t in windows_for(backends.store, chunk, config).values()}
-            refresh = neighbours_to_refresh(backends.store, chunk, config, exclude=gone)
-            hashes |= {
-                content_hash(t)
-                for t in windows_for(
-                    backends.store, backends.store.get_many(refresh), config
-                ).values()
-            }
-        backends.store.apply(
-            WriteBatch(
-                deletes=[r.id for r in chunk],
-                history=[
-                    HistoryEntry(
-                        memory_id=r.id,
-                        scope=r.scope,
-                        event=HistoryEvent.DELETE,
-                        version=r.version + 1,
-                        actor=f"forget:{forget_id}",
-                        at=now,
-                    )
-                    for r in chunk
-                ],
-                index=[(r.id, IndexOp.DELETE) for r in chunk]
-                + [(i, IndexOp.UPSERT) for i in refresh],
-            )
-        )
-        ids = [r.id for r in chunk]
-
-        def scrub(
-            cur: sql.Cursor, ph: str, ids: list[str] = ids, hashes: set[str] = hashes
-        ) -> tuple[int, int]:
-            touched = sql.scrub_history(cur, ph, ids, purge=purge)
-            return touched, sql.drop_cached_vectors(cur, ph, sorted(hashes))
-
-        touched, dropped = backends.store.transact(scrub)
-        counts["records"] += len(chunk)
-        counts["history_entries"] += touched
-        counts["index_points"] += len(chunk)
-        counts["cached_vectors"] += dropped
-    counts["graph_partitions"] = graph_before
-    return counts
-
-
-def _windows_in_memory(
-    chunk: Sequence[MemoryRecord], everything: Sequence[MemoryRecord], config: RetrievalSettings
-) -> list[str]:
-    """The window texts of ``chunk`` among ``everything`` (records of one exact scope, kind and
-    session are neighbours in creation order, as the store's ``adjacent`` orders them)."""
-    groups: dict[tuple[Any, ...], list[MemoryRecord]] = {}
-    for r in everything:
-        if in_conversation(r, config):
-            key = (tuple(sorted(r.scope.fields().items())), _group(r, config))
-            groups.setdefault(key, []).append(r)
-    position: dict[tuple[Any, ...], dict[str, int]] = {}
-    for key, members in groups.items():
-        members.sort(key=lambda m: (m.created_at, m.id))
-        position[key] = {m.id: i for i, m in enumerate(members)}
-    out = []
-    for r in chunk:
-        if r.kind is not MemoryKind.EPISODIC:
-            out.append(note_text(r, config))
-            continue
-        if not in_conversation(r, config):  # outside any conversation: windowed alone
-            out.append(indexed_text(r, config))
-            continue
-        key = (tuple(sorted(r.scope.fields().items())), _group(r, config))
-        members = groups.get(key, [r])
-        i = position.get(key, {}).get(r.id, 0)
-        prev = members[i - 1] if i > 0 else None
-        nxt = members[i + 1] if i + 1 < len(members) else None
-        out.append(window_text(r, prev, nxt, config))
-    return out
-
-
-def _group(record: MemoryRecord, config: RetrievalSettings) -> Any:
-    value = record.metadata.get(config.window_group_key)
-    return value if isinstance(value, str | int) and not isinstance(value, bool) else None
-
-
-def _graph_partitions(backends: Backends, ids: list[str]) -> int:
-    graph = getattr(backends, "graph", None)
-    if graph is None or not backends.settings.graph.enabled:
-        return 0
-    from agentmem.graph.model import ItemKind
-
-    keys = {
-        p.key
-        for kind in (ItemKind.FACT, ItemKind.LINK)
-        for p in graph.partitions_holding(kind, ids)
-    }
-    return len(keys)
-
-
-def _refresh_communities(backends: Backends, job: sql.ForgetJob) -> int:
+def _refresh_communities(backends: Backends, job: ForgetJob) -> int:
     """Recompute the communities of the forget's scope: their summaries name entities, and a
     partition whose entities are all gone drops them (they are derived, rebuilt on demand)."""
     graph = getattr(backends, "graph", None)
@@ -639,26 +558,9 @@ def _refresh_communities(backends: Backends, job: sql.ForgetJob) -> int:
     return refreshed
 
 
-def _erase_files(backends: Backends) -> int:
-    """Erasure down to the bytes (``purge=True``): an embedded vector index is rewritten from
-    the store (its write-ahead log and payload pages kept deleted points), and the store's
-    files are compacted (free pages, write-ahead log). Returns how many were rewritten."""
-    from agentmem.indexing import reindex
-
-    rewritten = 0
-    with backends.index_lock:
-        if backends.index.erases_files and backends.index.erase_files():
-            rewritten += 1
-    if rewritten:
-        reindex(backends)
-    if backends.store.erase_free_space():
-        rewritten += 1
-    return rewritten
-
-
 def _drop_links(backends: Backends, ids: Sequence[str]) -> int:
     store = backends.store
-    if not getattr(store, "supports_notes", False):
+    if not isinstance(store, NoteStore):
         return 0
     links = store.link_rows(list(ids))
     if links:
@@ -666,17 +568,13 @@ def _drop_links(backends: Backends, ids: Sequence[str]) -> int:
     return len(links)
 
 
-def _drop_profile(backends: Backends, job: sql.ForgetJob, whole: Scope | None) -> int:
-    if not getattr(backends.store, "supports_notes", False):
+def _drop_profile(backends: Backends, job: ForgetJob, whole: Scope | None) -> int:
+    if not isinstance(backends.store, NoteStore):
         return 0
-    return int(
-        backends.store.transact(
-            lambda cur, ph: sql.drop_profile_fields(cur, ph, ids=job.targets, scope=whole)
-        )
-    )
+    return backends.store.profile_erase(ids=job.targets, scope=whole)
 
 
-def _prune_sources(backends: Backends, records: Sequence[MemoryRecord], job: sql.ForgetJob) -> None:
+def _prune_sources(backends: Backends, records: Sequence[MemoryRecord], job: ForgetJob) -> None:
     gone = set(job.targets)
     for record in records:
         provenance = dict(record.provenance)
@@ -700,7 +598,7 @@ def _clear_buffers(buffers: Buffers, scope: Scope) -> int:
     return cleared
 
 
-def _sweep(backends: Backends, job: sql.ForgetJob) -> int:
+def _sweep(backends: Backends, job: ForgetJob) -> int:
     """Records derived from this forget's targets that a racing writer committed meanwhile."""
     scopes = {_outer(s) for s in _target_scopes(backends, job.targets)}
     total = 0
@@ -710,24 +608,23 @@ def _sweep(backends: Backends, job: sql.ForgetJob) -> int:
         if not late:
             return total
         _tombstone(backends, job.forget_id, [(r.id, r.scope) for r in late])
-        _remove(backends, late, forget_id=job.forget_id, purge=job.purge)
+        erasure_removal.remove(backends, late, forget_id=job.forget_id, purge=job.purge)
         sync_outbox(backends)
         total += len(late)
     return total
 
 
 def _tombstone(backends: Backends, forget_id: str, rows: list[tuple[str, Scope]]) -> None:
-    now = time.time()
-    backends.store.transact(lambda cur, ph: sql.add_tombstones(cur, ph, forget_id, rows, now))
+    _journal(backends.store).tombstone(forget_id, rows, time.time())
 
 
 def _target_scopes(backends: Backends, ids: Sequence[str]) -> set[Scope]:
-    found = backends.store.transact(lambda cur, ph: sql.tombstoned(cur, ph, list(ids)))
+    found = _journal(backends.store).tombstoned(list(ids))
     return set(found.values())
 
 
 def _ledger(store: RecordStore, report: ForgetReport) -> None:
-    if not store.supports_jobs:
+    if not isinstance(store, JobLedger):
         return
     summary = report.model_dump(mode="json", exclude={"forgotten_ids"})
     store.job_write(
@@ -745,13 +642,13 @@ def _ledger(store: RecordStore, report: ForgetReport) -> None:
     )
 
 
-def _report(job: sql.ForgetJob) -> ForgetReport:
+def _report(job: ForgetJob) -> ForgetReport:
     data = {k: v for k, v in job.report.items() if k in ForgetReport.model_fields}
     return ForgetReport.model_validate(data)
 
 
-def _job_fields(job: sql.ForgetJob) -> dict[str, Any]:
-    return {name: getattr(job, name) for name in sql.ForgetJob.__slots__}
+def _job_fields(job: ForgetJob) -> dict[str, Any]:
+    return {name: getattr(job, name) for name in ForgetJob.__slots__}
 
 
 def _merge(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -766,6 +663,14 @@ def _merge_probe(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, A
     merged["passed"] = bool(old.get("passed")) and bool(new.get("passed"))
     merged["adapters"] = [*old.get("adapters", []), *new.get("adapters", [])]
     return merged
+
+
+def _journal(store: RecordStore) -> ForgetJournal:
+    return require(store, ForgetJournal, "forgetting")
+
+
+def _quarantine(store: RecordStore) -> QuarantineStore:
+    return require(store, QuarantineStore, "forgetting")
 
 
 def _scope_from_str(text: str) -> Scope | None:

@@ -1,0 +1,316 @@
+"""The optional store interfaces, implemented once for every SQL store.
+
+Each mixin implements one interface of :mod:`agentmem.stores.capabilities` with the SQL of
+its ``_*_sql`` module. A store supplies only what differs between engines
+(:class:`SQLEngine`): its placeholder, the JSON cast, a cursor for single statements and a
+cursor inside one transaction. So SQLite and PostgreSQL run the same code, and a new SQL
+store gains every capability by inheriting :class:`SQLCapabilities`.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime
+
+from agentmem.models import MemoryRecord, Scope, ScopeSet
+from agentmem.stores import _forget_sql, _graph_sql, _jobs_sql, _keys_sql, _notes_sql, _utility_sql
+from agentmem.stores._forget_sql import ForgetJob, QuarantineRow
+from agentmem.stores._graph_sql import GraphPartition, GraphRow
+from agentmem.stores._jobs_sql import JobRow, Watermark
+from agentmem.stores._keys_sql import KeyRow
+from agentmem.stores._notes_sql import LinkRow, ProfileRow
+from agentmem.stores._sql import Cursor
+from agentmem.stores._utility_sql import FeedbackWrite, RetrievalRow, UtilityChange, UtilityRow
+from agentmem.stores.capabilities import (
+    ForgetJournal,
+    GraphRows,
+    JobLedger,
+    KeyStore,
+    NoteStore,
+    QuarantineStore,
+    UtilityLedger,
+)
+
+
+class SQLEngine(ABC):
+    """What a SQL store supplies to the mixins: the only engine-specific part."""
+
+    placeholder: str
+    """The parameter marker (``?`` for SQLite, ``%s`` for PostgreSQL)."""
+    json_cast: str = ""
+    """Appended to a placeholder whose value goes into a JSON column (``::jsonb``)."""
+
+    @abstractmethod
+    def _cursor(self) -> AbstractContextManager[Cursor]:
+        """A cursor for statements that need no transaction of their own."""
+
+    @abstractmethod
+    def _transaction(self) -> AbstractContextManager[Cursor]:
+        """A cursor inside one transaction: committed on exit, rolled back on an error."""
+
+
+class SQLGraphRows(SQLEngine, GraphRows):
+    """:class:`~agentmem.stores.capabilities.GraphRows` in the ``graph_*`` tables."""
+
+    def graph_partitions(self, scope: Scope | ScopeSet | None) -> list[GraphPartition]:
+        with self._cursor() as cur:
+            return _graph_sql.partitions(cur, self.placeholder, scope)
+
+    def graph_partitions_holding(self, kind: str, item_ids: Sequence[str]) -> list[GraphPartition]:
+        with self._cursor() as cur:
+            return _graph_sql.partitions_holding(cur, self.placeholder, kind, item_ids)
+
+    def graph_rows(self, key: str) -> list[GraphRow]:
+        with self._cursor() as cur:
+            return _graph_sql.rows(cur, self.placeholder, key)
+
+    def graph_write(
+        self,
+        *,
+        key: str,
+        scope: Scope,
+        expected_version: int,
+        upserts: Sequence[GraphRow],
+        deletes: Sequence[tuple[str, str]],
+        replace: bool = False,
+    ) -> int:
+        with self._transaction() as cur:
+            return _graph_sql.write(
+                cur,
+                self.placeholder,
+                key=key,
+                scope=scope,
+                expected_version=expected_version,
+                upserts=upserts,
+                deletes=deletes,
+                replace=replace,
+                now=time.time(),
+            )
+
+    def graph_drop(self, scope: Scope | ScopeSet | None) -> int:
+        with self._transaction() as cur:
+            return _graph_sql.drop(cur, self.placeholder, scope)
+
+
+class SQLJobLedger(SQLEngine, JobLedger):
+    """:class:`~agentmem.stores.capabilities.JobLedger` in the ``consolidation_*`` tables."""
+
+    def job_write(self, row: JobRow) -> None:
+        with self._cursor() as cur:
+            _jobs_sql.write_job(cur, self.placeholder, row)
+
+    def job_rows(
+        self, *, scope: str | None = None, run_id: str | None = None, limit: int = 100
+    ) -> list[JobRow]:
+        with self._cursor() as cur:
+            return _jobs_sql.read_jobs(
+                cur, self.placeholder, scope=scope, run_id=run_id, limit=limit
+            )
+
+    def watermark(self, scope: str, stage: str) -> Watermark | None:
+        with self._cursor() as cur:
+            return _jobs_sql.read_watermark(cur, self.placeholder, scope, stage)
+
+    def watermarks(self, stage: str) -> list[Watermark]:
+        with self._cursor() as cur:
+            return _jobs_sql.read_watermarks(cur, self.placeholder, stage)
+
+    def set_watermark(self, scope: str, stage: str, value: str) -> None:
+        with self._cursor() as cur:
+            _jobs_sql.write_watermark(cur, self.placeholder, scope, stage, value, time.time())
+
+    def lease(self, name: str, owner: str, ttl_s: float) -> bool:
+        with self._cursor() as cur:
+            return _jobs_sql.acquire_lock(cur, self.placeholder, name, owner, time.time(), ttl_s)
+
+    def lease_owner(self, name: str) -> str | None:
+        with self._cursor() as cur:
+            return _jobs_sql.lock_owner(cur, self.placeholder, name, time.time())
+
+    def release(self, name: str, owner: str) -> bool:
+        with self._cursor() as cur:
+            return _jobs_sql.release_lock(cur, self.placeholder, name, owner)
+
+
+class SQLUtilityLedger(SQLEngine, UtilityLedger):
+    """:class:`~agentmem.stores.capabilities.UtilityLedger` in the utility tables."""
+
+    def record_retrieval(self, rid: str, scope: str, ids: Sequence[str], at: float) -> None:
+        with self._cursor() as cur:
+            _utility_sql.record_retrieval(cur, self.placeholder, rid, scope, ids, at)
+
+    def retrieval(self, rid: str) -> RetrievalRow | None:
+        with self._cursor() as cur:
+            return _utility_sql.read_retrieval(cur, self.placeholder, rid)
+
+    def utilities(self, ids: Sequence[str]) -> dict[str, UtilityRow]:
+        if not ids:
+            return {}
+        with self._cursor() as cur:
+            return _utility_sql.read_utilities(cur, self.placeholder, ids)
+
+    def rated_utilities(self, min_count: int) -> list[UtilityRow]:
+        with self._cursor() as cur:
+            return _utility_sql.rated(cur, self.placeholder, min_count)
+
+    def apply_feedback(self, feedback: FeedbackWrite) -> list[UtilityChange] | None:
+        with self._transaction() as cur:
+            return _utility_sql.apply_feedback(
+                cur, self.placeholder, feedback, json_cast=self.json_cast
+            )
+
+
+class SQLKeyStore(SQLEngine, KeyStore):
+    """:class:`~agentmem.stores.capabilities.KeyStore` in ``api_keys``."""
+
+    def key_write(self, row: KeyRow) -> None:
+        with self._cursor() as cur:
+            _keys_sql.write_key(cur, self.placeholder, row)
+
+    def key_get(self, key_id: str) -> KeyRow | None:
+        with self._cursor() as cur:
+            return _keys_sql.read_key(cur, self.placeholder, key_id)
+
+    def key_rows(self, org_id: str | None = None) -> list[KeyRow]:
+        with self._cursor() as cur:
+            return _keys_sql.read_keys(cur, self.placeholder, org_id)
+
+    def key_revoke(self, key_id: str, at: float) -> bool:
+        with self._cursor() as cur:
+            return _keys_sql.revoke_key(cur, self.placeholder, key_id, at)
+
+
+class SQLNoteStore(SQLEngine, NoteStore):
+    """:class:`~agentmem.stores.capabilities.NoteStore` in ``note_links`` and
+    ``profile_fields``."""
+
+    def link_write(self, links: Sequence[LinkRow], deletes: Sequence[tuple[str, str]] = ()) -> None:
+        with self._transaction() as cur:
+            _notes_sql.write_links(cur, self.placeholder, links, deletes)
+
+    def link_rows(self, ids: Sequence[str], scope: Scope | ScopeSet | None = None) -> list[LinkRow]:
+        with self._cursor() as cur:
+            return _notes_sql.read_links(cur, self.placeholder, ids, scope)
+
+    def profile_write(
+        self, rows: Sequence[ProfileRow], supersede: Sequence[tuple[str, float, float | None]] = ()
+    ) -> None:
+        with self._transaction() as cur:
+            _notes_sql.write_profile(cur, self.placeholder, rows, supersede)
+
+    def profile_rows(
+        self, profile_key: str, *, current_only: bool = True, field: str | None = None
+    ) -> list[ProfileRow]:
+        with self._cursor() as cur:
+            return _notes_sql.read_profile(
+                cur, self.placeholder, profile_key, current_only=current_only, field_name=field
+            )
+
+    def profile_erase(self, *, ids: Sequence[str] = (), scope: Scope | None = None) -> int:
+        with self._transaction() as cur:
+            return _notes_sql.erase_profile(cur, self.placeholder, ids=ids, scope=scope)
+
+
+class SQLQuarantineStore(SQLEngine, QuarantineStore):
+    """:class:`~agentmem.stores.capabilities.QuarantineStore` in ``quarantine``."""
+
+    def quarantine_hold(self, records: Sequence[MemoryRecord], at: float) -> None:
+        if not records:
+            return
+        with self._transaction() as cur:
+            for r in records:
+                _forget_sql.put_quarantine(
+                    cur,
+                    self.placeholder,
+                    memory_id=r.id,
+                    scope=r.scope,
+                    record=r.model_dump(mode="json"),
+                    source=str(r.provenance.get("source", "")),
+                    flags=list(r.provenance.get("flags", [])),
+                    at=at,
+                )
+
+    def quarantine_rows(
+        self, *, scope: Scope | None = None, ids: Sequence[str] = (), limit: int = 1000
+    ) -> list[QuarantineRow]:
+        with self._transaction() as cur:
+            return _forget_sql.read_quarantine(
+                cur, self.placeholder, scope=scope, ids=ids, limit=limit
+            )
+
+    def quarantine_drop(self, ids: Sequence[str]) -> int:
+        with self._transaction() as cur:
+            return _forget_sql.drop_quarantine(cur, self.placeholder, ids)
+
+
+class SQLForgetJournal(SQLEngine, ForgetJournal):
+    """:class:`~agentmem.stores.capabilities.ForgetJournal` in ``forget_jobs`` and
+    ``forget_tombstones``, scrubbing ``history`` and ``embedding_cache``."""
+
+    def forget_begin(self, job: ForgetJob, tombstones: Sequence[tuple[str, Scope]]) -> None:
+        with self._transaction() as cur:
+            _forget_sql.write_job(cur, self.placeholder, job)
+            _forget_sql.add_tombstones(
+                cur, self.placeholder, job.forget_id, tombstones, job.created_at
+            )
+
+    def forget_job_write(self, job: ForgetJob) -> None:
+        with self._transaction() as cur:
+            _forget_sql.write_job(cur, self.placeholder, job)
+
+    def forget_jobs(
+        self, *, forget_id: str | None = None, statuses: Sequence[str] = (), limit: int = 100
+    ) -> list[ForgetJob]:
+        with self._transaction() as cur:
+            return _forget_sql.read_jobs(
+                cur, self.placeholder, forget_id=forget_id, statuses=statuses, limit=limit
+            )
+
+    def tombstone(self, forget_id: str, rows: Sequence[tuple[str, Scope]], at: float) -> None:
+        with self._transaction() as cur:
+            _forget_sql.add_tombstones(cur, self.placeholder, forget_id, rows, at)
+
+    def tombstoned(self, ids: Sequence[str]) -> dict[str, Scope]:
+        with self._transaction() as cur:
+            return _forget_sql.tombstoned(cur, self.placeholder, ids)
+
+    def scrub(
+        self, ids: Sequence[str], content_hashes: Sequence[str], *, purge: bool
+    ) -> tuple[int, int]:
+        with self._transaction() as cur:
+            touched = _forget_sql.scrub_history(cur, self.placeholder, ids, purge=purge)
+            return touched, _forget_sql.drop_cached_vectors(cur, self.placeholder, content_hashes)
+
+
+class SQLCapabilities(
+    SQLGraphRows,
+    SQLJobLedger,
+    SQLUtilityLedger,
+    SQLKeyStore,
+    SQLNoteStore,
+    SQLQuarantineStore,
+    SQLForgetJournal,
+):
+    """Every optional interface, for a SQL store with the shared schema; also counts
+    recalls (:meth:`touch`) in the ``memories`` table."""
+
+    def touch(self, ids: Sequence[str], at: datetime) -> None:
+        """Count one recall of each record without a new version."""
+        with self._cursor() as cur:
+            _jobs_sql.touch(cur, self.placeholder, ids, at.timestamp())
+
+
+__all__ = [
+    "SQLCapabilities",
+    "SQLEngine",
+    "SQLForgetJournal",
+    "SQLGraphRows",
+    "SQLJobLedger",
+    "SQLKeyStore",
+    "SQLNoteStore",
+    "SQLQuarantineStore",
+    "SQLUtilityLedger",
+]
