@@ -3,10 +3,12 @@ configured by :class:`agentmem.Settings` as everywhere else)."""
 
 from __future__ import annotations
 
+import difflib
+import os
 from typing import Any
 
 from limits import RateLimitItem, parse
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -14,14 +16,13 @@ from agentmem.errors import InvalidSettings, first_message
 from agentmem.urls import redact
 
 _STORAGE_SCHEMES = ("memory://", "redis://", "rediss://", "redis+unix://")
+_ENV_PREFIX = "AGENTMEM_SERVER_"
 
 
 class ServerSettings(BaseSettings):
     """How ``agentmem serve`` listens, limits and reports. Build it explicitly and pass it in."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="AGENTMEM_SERVER_", extra="ignore", validate_default=True
-    )
+    model_config = SettingsConfigDict(env_prefix=_ENV_PREFIX, extra="forbid", validate_default=True)
 
     host: str = Field(default="127.0.0.1", description="interface to listen on")
     port: int = Field(default=8080, ge=0, le=65535, description="TCP port")
@@ -54,6 +55,30 @@ class ServerSettings(BaseSettings):
         description="serve the memory inspector page at /ui (it shows only what the API key "
         "typed into it may read)",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_unknown_variables(cls, data: Any) -> Any:
+        # A misspelt AGENTMEM_SERVER_* variable would otherwise be ignored silently and the
+        # server would run on a default (issue 27 item 7, as agentmem.Settings does).
+        fields = list(cls.model_fields)
+        for name in os.environ:
+            if not name.upper().startswith(_ENV_PREFIX):
+                continue
+            key = name.upper().removeprefix(_ENV_PREFIX).lower()
+            if key in fields:
+                continue
+            close = difflib.get_close_matches(key, fields, n=1, cutoff=0.6)
+            hint = (
+                f"did you mean {_ENV_PREFIX}{close[0].upper()}?" if close else "see docs/server.md"
+            )
+            raise ValueError(f"unknown setting {name} (environment variable); {hint}")
+        for key in data if isinstance(data, dict) else ():
+            if key not in fields:
+                close = difflib.get_close_matches(str(key), fields, n=1, cutoff=0.6)
+                hint = f"did you mean {close[0]!r}?" if close else "see docs/server.md"
+                raise ValueError(f"unknown setting {key!r} (keyword argument); {hint}")
+        return data
 
     @field_validator("rate_limit")
     @classmethod
