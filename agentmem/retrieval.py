@@ -48,6 +48,7 @@ from agentmem.models import (
     utcnow,
 )
 from agentmem.representation import indexed_text
+from agentmem.sessions import apply_session_prior
 from agentmem.timeparse import TimeWindow, parse_time_window
 from agentmem.validation import check_k, check_kinds, check_text, check_time
 from agentmem.vectors import VectorQuery
@@ -266,6 +267,10 @@ def search(
         ranked, weights, k=config.rrf_k, limit=max(config.candidates, k)
     )
     records = {r.id: r for r in backends.store.get_many([i for i, _, _ in candidates], scope)}
+    if config.session_prior > 0:
+        candidates = apply_session_prior(
+            backends.store, scope, request.text, candidates, records, config
+        )
     if expand_links and weights.get("links", 0) > 0:
         candidates = _expand(backends, request, ranked, candidates, records, k, expand_links)
     if weights.get("recency", 0) > 0 or weights.get("importance", 0) > 0:

@@ -63,6 +63,13 @@ class RetrievalSettings(BaseModel):
     window_group_key: str = Field(
         default="session", description="metadata key that groups episodes into a session"
     )
+    session_prior: float = Field(
+        default=0.0,
+        ge=0,
+        description="session prior: a candidate of a session (window_group_key) has its fused "
+        "score multiplied by 1 + session_prior * s / s_max, s its session's whole-session BM25 "
+        "against the query (agentmem.sessions); 0 = off; records without a session unaffected",
+    )
     date_prefix: bool = Field(
         default=True, description="index an episode's text with its event date in front"
     )
