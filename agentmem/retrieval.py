@@ -267,14 +267,8 @@ def search(
         ranked, weights, k=config.rrf_k, limit=max(config.candidates, k)
     )
     expanding = bool(expand_links and weights.get("links", 0) > 0)
-    ids = [i for i, _, _ in candidates]
-    # Link expansion and MMR read whole candidate records; otherwise only the fields the
-    # re-ranking needs are read for all candidates, and whole records for the hits alone.
     whole = expanding or config.mmr_lambda is not None
-    records = {r.id: r for r in backends.store.get_many(ids, scope)} if whole else {}
-    fields: Mapping[str, MemoryRecord | RankFields] = (
-        records if whole else {f.id: f for f in backends.store.rank_fields(ids, scope)}
-    )
+    records, fields = _read_candidates(backends, [i for i, _, _ in candidates], scope, whole)
     if expanding:
         candidates = _expand(backends, request, ranked, candidates, records, k, expand_links)
     if weights.get("recency", 0) > 0 or weights.get("importance", 0) > 0:
@@ -344,6 +338,18 @@ def _admits(query: VectorQuery, record: MemoryRecord) -> bool:
     if query.event_after is not None and (when is None or when < query.event_after):
         return False
     return not (query.event_before is not None and (when is None or when >= query.event_before))
+
+
+def _read_candidates(
+    backends: Backends, ids: list[str], scope: Scope | ScopeSet, whole: bool
+) -> tuple[dict[str, MemoryRecord], Mapping[str, MemoryRecord | RankFields]]:
+    """The candidates in scope: whole records where ``whole`` (link expansion and MMR read
+    them), else none yet and only the fields the re-ranking needs (whole records are read
+    for the hits alone, by :func:`_read_top`)."""
+    if whole:
+        records = {r.id: r for r in backends.store.get_many(ids, scope)}
+        return records, records
+    return {}, {f.id: f for f in backends.store.rank_fields(ids, scope)}
 
 
 def _read_top(
