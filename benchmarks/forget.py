@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rich.console import Console
 
 from agentmem import Memory, Scope, Settings
 from agentmem.embedders import Embedder
@@ -45,6 +44,7 @@ from benchmarks._common import (
     markdown_table,
     now_utc,
     offline,
+    report_console,
     rich_table,
     write_json,
     write_section,
@@ -224,7 +224,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             ["clean retrain + promotion + probe (tiny BERT, CPU)",
              adapter["retrain_promote_probe_s"]],
         ]  # fmt: skip
-    Console().print(rich_table("forget", ["what", "seconds"], [[a, f"{b:.3f}"] for a, b in rows]))
+    report_console().print(
+        rich_table("forget", ["what", "seconds"], [[a, f"{b:.3f}"] for a, b in rows])
+    )
     data = {
         "when": now_utc(),
         "machine": machine,

@@ -47,6 +47,7 @@ from benchmarks._common import (
     now_utc,
     offline,
     project_path,
+    report_console,
     write_json,
     write_section,
 )
@@ -280,7 +281,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     config = RetrieverAdapterConfig(
         time_budget_s=args.time_budget, threads=args.threads, progress=False
     )
-    console = Console()
+    console = report_console()
     started_at, started = now_utc(), time.perf_counter()
     results = run(conversations, config, console)
     results.update(

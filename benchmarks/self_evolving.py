@@ -30,8 +30,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-
 from agentmem import Memory, Procedure, Settings
 from agentmem.embedders import Embedder
 from benchmarks._common import (
@@ -47,6 +45,7 @@ from benchmarks._common import (
     now_utc,
     offline,
     project_path,
+    report_console,
     rich_table,
     write_json,
     write_section,
@@ -452,7 +451,7 @@ def main(argv: Sequence[str] | None = None, *, embedder: Embedder | None = None)
         write_plot(results, plot)
     write_section(project_path(args.out), "experience", render_markdown(results, plot))
     write_json(project_path(args.json), results)
-    console = Console()
+    console = report_console()
     console.print(rich_table("ToolWorld success rate", HEADERS, table_rows(results)))
     console.print(f"wrote {project_path(args.out)}, {project_path(args.json)}, {plot}")
     return results

@@ -23,8 +23,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-
 from agentmem import Memory, Settings
 from agentmem.embedders import SentenceTransformerEmbedder
 from agentmem.fusion import fuse_scores
@@ -39,12 +37,13 @@ from benchmarks._common import (
     now_utc,
     offline,
     project_path,
+    report_console,
     write_json,
     write_section,
 )
 from benchmarks.locomo import DEFAULT_DATA, load_locomo, recall_at
 
-console = Console()
+console = report_console()
 GRID = (0.0, 0.5, 1.0, 2.0)
 TUNED = ("dense", "window", "bm25", "window_bm25")
 RRF_KS = (20, 60)

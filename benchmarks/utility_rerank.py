@@ -23,8 +23,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-
 from agentmem import Memory, Scope, Settings, retrieval, usefulness
 from agentmem.embedders import Embedder
 from benchmarks._common import (
@@ -39,6 +37,7 @@ from benchmarks._common import (
     now_utc,
     offline,
     project_path,
+    report_console,
     rich_table,
     write_json,
     write_section,
@@ -210,7 +209,9 @@ def main(argv: Sequence[str] | None = None, *, embedder: Embedder | None = None)
     )
     write_section(project_path(args.out), "utility", render_markdown(results))
     write_json(project_path(args.json), results)
-    Console().print(rich_table("search latency by utility mode", HEADERS, table_rows(results)))
+    report_console().print(
+        rich_table("search latency by utility mode", HEADERS, table_rows(results))
+    )
     return results
 
 

@@ -25,7 +25,7 @@ from agentmem.cli import changes, evaluate, graph, records, transfer
 from agentmem.cli._app import PLUGIN_GROUP, app, memory_for, open_memory, settings_for
 from agentmem.cli._args import resolve_id, unique_prefix
 from agentmem.cli._output import console, dump, fail, id_column, on_terminal, show_id
-from agentmem.cli_options import AgentOpt, JsonOpt, OrgOpt, ThreadOpt, UserOpt
+from agentmem.cli.options import AgentOpt, JsonOpt, OrgOpt, ThreadOpt, UserOpt
 
 del changes, evaluate, graph, records, transfer  # imported for the commands they add
 

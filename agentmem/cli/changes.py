@@ -12,7 +12,7 @@ from rich.text import Text
 from agentmem.cli._app import app, memory_for
 from agentmem.cli._args import IdArg, json_option, resolve_id, scope_args
 from agentmem.cli._output import console, dump, id_column, row, short, show_id, when
-from agentmem.cli_options import AgentOpt, JsonOpt, OrgOpt, ThreadOpt, UserOpt
+from agentmem.cli.options import AgentOpt, JsonOpt, OrgOpt, ThreadOpt, UserOpt
 from agentmem.errors import InvalidMetadata, ValidationError
 
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]

@@ -14,7 +14,7 @@ from rich.text import Text
 
 from agentmem.cli._app import app, open_configured, settings_for
 from agentmem.cli._output import console, dump, progress, row
-from agentmem.cli_options import JsonOpt
+from agentmem.cli.options import JsonOpt
 from agentmem.errors import ValidationError
 from agentmem.settings import Settings
 

@@ -12,7 +12,7 @@ from rich.table import Table
 from agentmem.cli._app import app, memory_for
 from agentmem.cli._args import required_scope
 from agentmem.cli._output import console, dump, fail, row, short, when
-from agentmem.cli_options import AgentOpt, JsonOpt, OrgOpt, ThreadOpt, UserOpt
+from agentmem.cli.options import AgentOpt, JsonOpt, OrgOpt, ThreadOpt, UserOpt
 
 graph_app = typer.Typer(
     name="graph",

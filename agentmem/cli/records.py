@@ -21,7 +21,7 @@ from agentmem.cli._args import (
     scope_args,
 )
 from agentmem.cli._output import console, dump, id_column, row, short, show_id, when
-from agentmem.cli_options import AgentOpt, JsonOpt, OrgOpt, ThreadOpt, UserOpt
+from agentmem.cli.options import AgentOpt, JsonOpt, OrgOpt, ThreadOpt, UserOpt
 from agentmem.errors import InvalidFilter, InvalidMetadata, ValidationError
 
 TextArg = Annotated[

@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from agentmem.cli_options import AgentOpt, JsonOpt, OrgOpt, ThreadOpt, UserOpt, sub_app
+from agentmem.cli.options import AgentOpt, JsonOpt, OrgOpt, ThreadOpt, UserOpt, sub_app
 from agentmem.errors import AgentMemError
 from agentmem.models import Scope
 from agentmem.stores._jobs_sql import JobRow

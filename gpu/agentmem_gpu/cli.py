@@ -24,7 +24,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from agentmem.cli_options import sub_app
+from agentmem.cli.options import sub_app
 from agentmem.errors import ValidationError
 from agentmem.models import Scope
 from agentmem.parametric import SHARED_SCOPE_KEY, scope_key

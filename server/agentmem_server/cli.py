@@ -21,7 +21,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from agentmem.cli_options import sub_app
+from agentmem.cli.options import sub_app
 from agentmem.settings import Settings
 from agentmem.stores import RecordStore, store_from_url
 from agentmem_server.config import ServerSettings

@@ -19,7 +19,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from agentmem.cli_options import AgentOpt, JsonOpt, OrgOpt, ThreadOpt, UserOpt, sub_app
+from agentmem.cli.options import AgentOpt, JsonOpt, OrgOpt, ThreadOpt, UserOpt, sub_app
 from agentmem.erasure import ForgetReport
 from agentmem.errors import AgentMemError
 from agentmem.models import Scope
