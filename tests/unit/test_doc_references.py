@@ -217,6 +217,35 @@ def test_docs_use_the_old_package_names_only_as_settings_keys() -> None:
     assert stale == []
 
 
+MARKDOWN = [
+    ROOT / "README.md",
+    ROOT / "benchmarks" / "RESULTS.md",
+    *sorted((ROOT / "docs").glob("*.md")),
+]
+"""The Markdown files whose links are checked."""
+
+LINK_RE = re.compile(r"\]\(([^)#\s:]*)(?:#([^)\s]+))?\)")
+
+
+def _anchors(doc: Path) -> set[str]:
+    """The anchors GitHub gives the headings of a Markdown file."""
+    headings = re.findall(r"^#+ (.*)$", doc.read_text(encoding="utf-8"), re.MULTILINE)
+    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in headings}
+
+
+def test_markdown_links_point_at_files_and_headings_that_exist() -> None:
+    broken = []
+    for doc in MARKDOWN:
+        for number, line in enumerate(doc.read_text(encoding="utf-8").splitlines(), 1):
+            for target, anchor in LINK_RE.findall(line):
+                path = (doc.parent / target).resolve() if target else doc
+                if not path.exists():
+                    broken.append(f"{doc.relative_to(ROOT).as_posix()}:{number}: {target}")
+                elif anchor and path.suffix == ".md" and anchor not in _anchors(path):
+                    broken.append(f"{doc.relative_to(ROOT).as_posix()}:{number}: {target}#{anchor}")
+    assert broken == []
+
+
 @pytest.mark.parametrize(
     ("name", "exists"),
     [
