@@ -1,7 +1,7 @@
 """Answering a question from memory: the scope's recall adapter when confident, else retrieval.
 
 ``Memory.recall`` is a thin wrapper of :func:`answer`. The recall model comes from a
-:class:`~agentmem.parametric.RecallSource` (the ``gpu`` package's adapter registry, found
+:class:`~agentmem.parametric.RecallSource` (the ``agentmem_gpu`` package's adapter registry, found
 through an entry point); without one, or when its confidence falls below its gate, the answer
 is the best search hit. Nothing here imports torch.
 """

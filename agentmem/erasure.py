@@ -109,7 +109,7 @@ class ForgetReport(BaseModel):
 @runtime_checkable
 class TaintableAdapters(Protocol):
     """An adapter registry that can mark adapters trained on forgotten memories as tainted
-    (the ``gpu`` registry implements it)."""
+    (the ``agentmem_gpu`` registry implements it)."""
 
     def taint_trained_on(
         self, ids: set[str], scope_keys: Sequence[str], reason: str

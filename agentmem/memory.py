@@ -64,7 +64,7 @@ class Memory(Closeable):
     ...). Use it as a context manager (``with`` or ``async with``), or call :meth:`close`.
 
     ``query_encoders`` hands out retriever adapters per scope (by default the adapter registry
-    of the installed ``gpu`` package, found through the ``agentmem.query_encoders`` entry
+    of the installed ``agentmem_gpu`` package, found through the ``agentmem.query_encoders`` entry
     point; ``AGENTMEM_ADAPTERS=off`` turns that off): searches in a scope with a promoted
     adapter embed their query through it. ``recall_models`` hands out recall adapters for
     :meth:`recall` the same way (the ``agentmem.recall_models`` entry point).

@@ -1,13 +1,13 @@
 """The small protocol through which the core reaches parametric memory.
 
-The core never imports torch or the ``gpu`` package: it sees trained adapters only through
-the protocols below, which ``gpu`` implements.
+The core never imports torch or the ``agentmem_gpu`` package: it sees trained adapters only through
+the protocols below, which ``agentmem_gpu`` implements.
 
 - A :class:`QueryEncoder` embeds search queries into the vector space of a document embedder
   (a retriever adapter: a query-side LoRA on the embedding model). Documents keep the vectors
   the base embedder gave them, so adopting or dropping an encoder needs no re-indexing.
 - A :class:`QueryEncoderSource` hands out the promoted encoder for a scope, if any (the adapter
-  registry of ``gpu``). :func:`scope_key` names a scope on disk and in the registry.
+  registry of ``agentmem_gpu``). :func:`scope_key` names a scope on disk and in the registry.
 - A :class:`RecallModel` answers a question closed-book with a confidence (a recall adapter:
   a LoRA on a causal language model); a :class:`RecallSource` hands out the promoted one for a
   scope. ``Memory.recall`` uses it when its confidence passes the model's gate and falls back
@@ -34,12 +34,12 @@ if TYPE_CHECKING:
 ENTRY_POINT_GROUP = "agentmem.query_encoders"
 """Entry-point group of plugins that hand out query encoders: each entry point is a callable
 taking :class:`~agentmem.settings.Settings` and returning a :class:`QueryEncoderSource` (the
-``gpu`` package registers its adapter registry here)."""
+``agentmem_gpu`` package registers its adapter registry here)."""
 
 RECALL_ENTRY_POINT_GROUP = "agentmem.recall_models"
 """Entry-point group of plugins that hand out recall models: each entry point is a callable
-taking :class:`~agentmem.settings.Settings` and returning a :class:`RecallSource` (the ``gpu``
-package registers its adapter registry here too)."""
+taking :class:`~agentmem.settings.Settings` and returning a :class:`RecallSource`
+(the ``agentmem_gpu`` package registers its adapter registry here too)."""
 
 SHARED_SCOPE_KEY = "shared"
 """The registry key of an adapter trained across every scope of a deployment."""
@@ -166,7 +166,7 @@ def discover_query_encoders(settings: Settings) -> QueryEncoderSource | None:
     """The query-encoder source of the first installed plugin, or None.
 
     None as well when ``settings.adapters`` is ``"off"``. Discovery goes through entry points so
-    that the core never imports the ``gpu`` package (or torch) itself.
+    that the core never imports the ``agentmem_gpu`` package (or torch) itself.
     """
     if settings.adapters == "off":
         return None
@@ -187,7 +187,7 @@ def discover_recall_models(settings: Settings) -> RecallSource | None:
     """The recall-model source of the first installed plugin, or None (answer from retrieval).
 
     None as well when ``settings.adapters`` is ``"off"``; like :func:`discover_query_encoders`,
-    discovery goes through entry points and imports nothing of ``gpu`` or torch here.
+    discovery goes through entry points and imports nothing of ``agentmem_gpu`` or torch here.
     """
     if settings.adapters == "off":
         return None

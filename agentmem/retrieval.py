@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -49,6 +49,7 @@ from agentmem.models import (
 )
 from agentmem.representation import indexed_text
 from agentmem.sessions import apply_session_prior
+from agentmem.stores.base import RankFields
 from agentmem.timeparse import TimeWindow, parse_time_window
 from agentmem.validation import check_k, check_kinds, check_text, check_time
 from agentmem.vectors import VectorQuery
@@ -266,22 +267,28 @@ def search(
     candidates = reciprocal_rank_fusion(
         ranked, weights, k=config.rrf_k, limit=max(config.candidates, k)
     )
-    records = {r.id: r for r in backends.store.get_many([i for i, _, _ in candidates], scope)}
+    expanding = bool(expand_links and weights.get("links", 0) > 0)
+    # The session prior reads the candidates' sessions, so it reads whole records.
+    whole = expanding or config.mmr_lambda is not None or config.session_prior > 0
+    records, fields = _read_candidates(backends, [i for i, _, _ in candidates], scope, whole)
     if config.session_prior > 0:
         candidates = apply_session_prior(
             backends.store, scope, request.text, candidates, records, config
         )
-    if expand_links and weights.get("links", 0) > 0:
+    if expanding:
         candidates = _expand(backends, request, ranked, candidates, records, k, expand_links)
     if weights.get("recency", 0) > 0 or weights.get("importance", 0) > 0:
-        ranked.update(_rerank_signals(records, config.recency_half_life_days))
-        fused = reciprocal_rank_fusion(ranked, weights, k=config.rrf_k, limit=len(records) * 3)
-        candidates = [c for c in fused if c[0] in records]
+        ranked.update(_rerank_signals(fields, config.recency_half_life_days))
+        fused = reciprocal_rank_fusion(ranked, weights, k=config.rrf_k, limit=len(fields) * 3)
+        candidates = [c for c in fused if c[0] in fields]
     # Learned utility re-ranks the relevance candidates (a no-op where none has feedback).
-    candidates = usefulness.rerank(backends, [c for c in candidates if c[0] in records])
-    order = [i for i, _, _ in candidates if i in records]
+    candidates = usefulness.rerank(backends, [c for c in candidates if c[0] in fields])
+    order = [i for i, _, _ in candidates if i in fields]
     if config.mmr_lambda is not None:
         order = _diversify(backends, order, {i: s for i, s, _ in candidates}, records, k)
+    if not whole:
+        records = _read_top(backends, order, k, scope)
+        order = [i for i in order if i in records]
     by_id = {i: (s, ex) for i, s, ex in candidates}
     hits = [
         SearchHit(record=records[i], score=by_id[i][0], channels=by_id[i][1]) for i in order[:k]
@@ -339,11 +346,39 @@ def _admits(query: VectorQuery, record: MemoryRecord) -> bool:
     return not (query.event_before is not None and (when is None or when >= query.event_before))
 
 
-def _rerank_signals(records: dict[str, MemoryRecord], half_life_days: float) -> dict[str, Ranked]:
+def _read_candidates(
+    backends: Backends, ids: list[str], scope: Scope | ScopeSet, whole: bool
+) -> tuple[dict[str, MemoryRecord], Mapping[str, MemoryRecord | RankFields]]:
+    """The candidates in scope: whole records where ``whole`` (link expansion and MMR read
+    them), else none yet and only the fields the re-ranking needs (whole records are read
+    for the hits alone, by :func:`_read_top`)."""
+    if whole:
+        records = {r.id: r for r in backends.store.get_many(ids, scope)}
+        return records, records
+    return {}, {f.id: f for f in backends.store.rank_fields(ids, scope)}
+
+
+def _read_top(
+    backends: Backends, order: list[str], k: int, scope: Scope | ScopeSet
+) -> dict[str, MemoryRecord]:
+    """Whole records of the first ``k`` ids of ``order`` still in the store (one read, more
+    only where one was deleted since the candidates were read)."""
+    records: dict[str, MemoryRecord] = {}
+    start = 0
+    while len(records) < k and start < len(order):
+        chunk = order[start : start + k - len(records)]
+        start += len(chunk)
+        records.update({r.id: r for r in backends.store.get_many(chunk, scope)})
+    return records
+
+
+def _rerank_signals(
+    records: Mapping[str, MemoryRecord | RankFields], half_life_days: float
+) -> dict[str, Ranked]:
     now = time.time()
     decay = math.log(2) / (half_life_days * 86400)
 
-    def recency(r: MemoryRecord) -> float:
+    def recency(r: MemoryRecord | RankFields) -> float:
         when = (r.event_time or r.created_at).timestamp()
         return math.exp(-decay * max(now - when, 0.0))
 

@@ -343,8 +343,8 @@ class GraphSettings(BaseModel):
 
 
 class ConsolidationSettings(BaseModel):
-    """The consolidation pipeline (package ``consolidation``): broker, schedule, locks, retries,
-    decay and archiving (``AGENTMEM_CONSOLIDATION__*``)."""
+    """The consolidation pipeline (package ``agentmem_consolidation``): broker, schedule, locks,
+    retries, decay and archiving (``AGENTMEM_CONSOLIDATION__*``)."""
 
     model_config = ConfigDict(extra="forbid")
 

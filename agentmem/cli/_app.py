@@ -22,7 +22,7 @@ from agentmem.memory import Memory
 from agentmem.settings import Settings
 
 PLUGIN_GROUP = "agentmem.cli"
-"""Entry-point group of command groups other packages add (``gpu`` adds ``adapters``)."""
+"""Entry-point group of command groups other packages add (``agentmem_gpu`` adds ``adapters``)."""
 
 
 class _ErrorBoundary(TyperGroup):

@@ -23,7 +23,7 @@ preposition right before it:
   clause ("Maya moved to Eastgate, and Tomas moved to Westbrook").
 
 What the parser cannot place (no subject, an entity in an introductory phrase) it leaves
-out; :func:`agentmem.graph.build.read_fact` links such entities to the fact's subject (or to
+out; :func:`agentmem.graph.fact_reading.read_fact` links such entities to the fact's subject (or to
 each other) with ``mentioned_with`` so the graph stays connected.
 """
 

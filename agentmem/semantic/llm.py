@@ -50,7 +50,7 @@ _FENCE = re.compile(r"^\s*```(?:json)?\s*|\s*```\s*$", re.IGNORECASE)
 
 LLM_PROVIDER_GROUP = "agentmem.llm_providers"
 """Entry-point group of local litellm providers: each entry point's name is the provider
-(model strings ``<name>/<model>``) and its value a ``litellm.CustomLLM`` class; the ``gpu``
+(model strings ``<name>/<model>``) and its value a ``litellm.CustomLLM`` class; the ``agentmem_gpu``
 package registers ``agentmem-local`` (SmolLM2-135M-Instruct, fully offline) here."""
 
 

@@ -1,6 +1,6 @@
 """Consolidation's bookkeeping tables in the relational stores (SQLite and PostgreSQL).
 
-Three small tables, written by the ``consolidation`` package and read by ``agentmem jobs``:
+Three small tables, written by the ``agentmem_consolidation`` package and read by ``agentmem jobs``:
 
 - ``consolidation_jobs``: the job ledger, one row per (run, stage): scope, status, counts in
   and out, start, duration and error. A stage rerun after a crash rewrites its own row.

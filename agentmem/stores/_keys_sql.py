@@ -1,4 +1,4 @@
-"""API keys of the memory service (the ``server`` package) in the relational stores.
+"""API keys of the memory service (the ``agentmem_server`` package) in the relational stores.
 
 One table, ``api_keys``: a key's id, name, the org it is bound to, the users and agents it is
 limited to (JSON lists; empty: any), the SHA-256 of its secret (the secret itself is never

@@ -26,7 +26,7 @@ from agentmem.models import (
     scope_members,
     utcnow,
 )
-from agentmem.stores.base import RecordQuery
+from agentmem.stores.base import RankFields, RecordQuery
 
 RECORD_COLUMNS: tuple[str, ...] = (
     "id",
@@ -105,6 +105,18 @@ def _loads(value: Any) -> Any:
     if value is None or isinstance(value, dict | list):
         return value
     return json.loads(value)
+
+
+RANK_COLUMNS = "id, event_time, created_at, importance"
+"""The columns :func:`row_to_rank_fields` reads, in its order."""
+
+
+def row_to_rank_fields(row: Sequence[Any]) -> RankFields:
+    """A row of :data:`RANK_COLUMNS` as the fields search ranks candidates by (the times read
+    back exactly as :func:`row_to_record` reads them)."""
+    created = from_epoch(row[2])
+    assert created is not None  # created_at is NOT NULL
+    return RankFields(row[0], from_epoch(row[1]), created, row[3])
 
 
 def row_to_record(row: Sequence[Any]) -> MemoryRecord:

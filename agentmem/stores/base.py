@@ -30,6 +30,16 @@ from agentmem.models import (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class RankFields:
+    """The fields of a record that search ranks candidates by, read without the whole row."""
+
+    id: str
+    event_time: datetime | None
+    created_at: datetime
+    importance: float
+
+
 class IndexOp(StrEnum):
     """What the indexer must do for a record named in the outbox."""
 
@@ -130,6 +140,18 @@ class RecordStore(ABC):
         self, ids: Sequence[str], scope: Scope | ScopeSet | None = None
     ) -> list[MemoryRecord]:
         """The records with these ids (in no particular order), limited to ``scope`` if given."""
+
+    def rank_fields(
+        self, ids: Sequence[str], scope: Scope | ScopeSet | None = None
+    ) -> list[RankFields]:
+        """What search re-ranks its candidates by (event and creation time, importance), for
+        the records with these ids in ``scope``: the same records as :meth:`get_many`, read
+        without the rest of each row. SQL stores read only those columns; this default reads
+        whole records."""
+        return [
+            RankFields(r.id, r.event_time, r.created_at, r.importance)
+            for r in self.get_many(ids, scope)
+        ]
 
     @abstractmethod
     def query(self, query: RecordQuery) -> list[MemoryRecord]:

@@ -36,6 +36,7 @@ from agentmem.stores._relational import SQLCapabilities
 from agentmem.stores._sql import (
     HISTORY_COLUMNS,
     RANGE_SQL,
+    RANK_COLUMNS,
     RECORD_COLUMNS,
     Dialect,
     Where,
@@ -43,6 +44,7 @@ from agentmem.stores._sql import (
     history_to_row,
     record_to_row,
     row_to_history,
+    row_to_rank_fields,
     row_to_record,
     scope_summaries,
     scope_summary_sql,
@@ -51,6 +53,7 @@ from agentmem.stores._sql import (
 from agentmem.stores.base import (
     IndexOp,
     OutboxItem,
+    RankFields,
     RecordQuery,
     RecordStore,
     StoreCounts,
@@ -378,6 +381,21 @@ class PostgresStore(SQLCapabilities, RecordStore):
                 f"SELECT {', '.join(RECORD_COLUMNS)} FROM memories WHERE {w.sql()}", w.params
             ).fetchall()
         return [row_to_record(r) for r in rows]
+
+    def rank_fields(
+        self, ids: Sequence[str], scope: Scope | ScopeSet | None = None
+    ) -> list[RankFields]:
+        if not ids:
+            return []
+        w = Where(self._dialect)
+        w.add("id = ANY(?)", list(ids))
+        if scope is not None:
+            w.add_scope(scope)
+        with self._connection() as conn:
+            rows = conn.execute(
+                f"SELECT {RANK_COLUMNS} FROM memories WHERE {w.sql()}", w.params
+            ).fetchall()
+        return [row_to_rank_fields(r) for r in rows]
 
     def query(self, query: RecordQuery) -> list[MemoryRecord]:
         w = where_for_query(query, self._dialect)

@@ -25,6 +25,7 @@ from agentmem.stores._relational import SQLCapabilities
 from agentmem.stores._sql import (
     HISTORY_COLUMNS,
     RANGE_SQL,
+    RANK_COLUMNS,
     RECORD_COLUMNS,
     Dialect,
     Where,
@@ -32,6 +33,7 @@ from agentmem.stores._sql import (
     history_to_row,
     record_to_row,
     row_to_history,
+    row_to_rank_fields,
     row_to_record,
     scope_summaries,
     scope_summary_sql,
@@ -40,6 +42,7 @@ from agentmem.stores._sql import (
 from agentmem.stores.base import (
     IndexOp,
     OutboxItem,
+    RankFields,
     RecordQuery,
     RecordStore,
     StoreCounts,
@@ -281,6 +284,25 @@ class SQLiteStore(SQLCapabilities, RecordStore):
                     f"SELECT {', '.join(RECORD_COLUMNS)} FROM memories WHERE {w.sql()}", w.params
                 ).fetchall()
                 out.extend(row_to_record(r) for r in rows)
+        return out
+
+    def rank_fields(
+        self, ids: Sequence[str], scope: Scope | ScopeSet | None = None
+    ) -> list[RankFields]:
+        if not ids:
+            return []
+        conn = self._require()
+        out: list[RankFields] = []
+        with self._lock:
+            for start in range(0, len(ids), 500):
+                w = Where(self._dialect)
+                w.add_in("id", list(ids[start : start + 500]))
+                if scope is not None:
+                    w.add_scope(scope)
+                rows = conn.execute(
+                    f"SELECT {RANK_COLUMNS} FROM memories WHERE {w.sql()}", w.params
+                )
+                out.extend(row_to_rank_fields(r) for r in rows.fetchall())
         return out
 
     def query(self, query: RecordQuery) -> list[MemoryRecord]:

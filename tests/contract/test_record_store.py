@@ -297,6 +297,31 @@ def test_get_many_handles_many_ids(store: RecordStore) -> None:
     assert sorted(ids(store.get_many(wanted, ALICE))) == sorted(wanted)
 
 
+def test_rank_fields_are_get_many_s_records_fields(store: RecordStore) -> None:
+    # The same records as get_many (scope included), with the very values of its records.
+    event = T0 - timedelta(days=3, microseconds=7)
+    records = [
+        rec(1, ALICE, event_time=event, importance=0.9),
+        rec(2, ALICE_BOT),
+        rec(3, BOB, importance=0.1),
+        *(rec(n) for n in range(4, 704)),
+    ]
+    store.apply(WriteBatch(inserts=records))
+    every = [r.id for r in records] + ["no-such-id"]
+    assert store.rank_fields([]) == []
+    for scope in (None, ALICE, ALICE_BOT, BOB, Scope(org_id="acme")):
+        light = sorted(store.rank_fields(every, scope), key=lambda f: f.id)
+        whole = sorted(RecordStore.rank_fields(store, every, scope), key=lambda f: f.id)
+        assert light == whole
+        assert [f.id for f in light] == sorted(ids(store.get_many(every, scope)))
+    first = next(f for f in store.rank_fields([records[0].id]))
+    assert (first.event_time, first.created_at, first.importance) == (
+        event,
+        T0 + timedelta(seconds=1),
+        0.9,
+    )
+
+
 def test_query_scope_kinds_and_paging(store: RecordStore) -> None:
     # Inserted out of creation order: results come back oldest first.
     records = [
