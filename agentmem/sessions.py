@@ -70,7 +70,8 @@ def apply_session_prior(
     settings: RetrievalSettings,
 ) -> list[Candidate]:
     """``candidates`` re-scored by their session's BM25 (see the module), best first.
-    Candidates without a session keep their score; with ``session_prior`` 0 nothing runs."""
+    Candidates without a session keep their score; with ``session_prior`` 0 nothing runs
+    (the default, 4, was chosen held out: benchmarks/session_channel.py)."""
     weight = settings.session_prior
     keys = {i: _session_of(r, settings) for i, r in records.items()}
     wanted = {k for k in keys.values() if k is not None}

@@ -52,7 +52,3 @@ def test_session_prior_ranks_up_the_best_session_and_leaves_the_rest(mem: Memory
     assert on[COOK[2]] == off[COOK[2]]
     ranked = sorted(on, key=lambda t: -on[t])
     assert ranked.index(HIKE[2]) < ranked.index(COOK[2])
-
-
-def test_session_prior_off_by_default(mem: Memory) -> None:
-    assert mem.settings.retrieval.session_prior == 0.0
