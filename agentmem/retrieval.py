@@ -259,14 +259,7 @@ def search(
         reference_time=reference_time,
         vector=vector,
     )
-    ranked = {
-        name: channel(backends, request)
-        for name, channel in CHANNELS.items()
-        if weights.get(name, 0) > 0
-    }
-    candidates = reciprocal_rank_fusion(
-        ranked, weights, k=config.rrf_k, limit=max(config.candidates, k)
-    )
+    ranked, candidates = _fuse_channels(backends, request, k)
     expanding = bool(expand_links and weights.get("links", 0) > 0)
     # The session prior reads the candidates' sessions, so it reads whole records.
     whole = expanding or config.mmr_lambda is not None or config.session_prior > 0
@@ -300,6 +293,22 @@ def search(
         for hit in hits:
             hit.retrieval_id = rid
     return hits
+
+
+def _fuse_channels(
+    backends: Backends, request: SearchRequest, k: int
+) -> tuple[dict[str, Ranked], list[tuple[str, float, dict[str, ChannelScore]]]]:
+    """Each weighted channel's ranking of the request, and their RRF fusion."""
+    config = backends.settings.retrieval
+    ranked = {
+        name: channel(backends, request)
+        for name, channel in CHANNELS.items()
+        if config.weights.get(name, 0) > 0
+    }
+    fused = reciprocal_rank_fusion(
+        ranked, config.weights, k=config.rrf_k, limit=max(config.candidates, k)
+    )
+    return ranked, fused
 
 
 def _expand(
