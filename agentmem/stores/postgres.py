@@ -370,21 +370,18 @@ class PostgresStore(SQLCapabilities, RecordStore):
     def get_many(
         self, ids: Sequence[str], scope: Scope | ScopeSet | None = None
     ) -> list[MemoryRecord]:
-        if not ids:
-            return []
-        w = Where(self._dialect)
-        w.add("id = ANY(?)", list(ids))
-        if scope is not None:
-            w.add_scope(scope)
-        with self._connection() as conn:
-            rows = conn.execute(
-                f"SELECT {', '.join(RECORD_COLUMNS)} FROM memories WHERE {w.sql()}", w.params
-            ).fetchall()
+        rows = self._rows_by_id(ids, scope, ", ".join(RECORD_COLUMNS))
         return [row_to_record(r) for r in rows]
 
     def rank_fields(
         self, ids: Sequence[str], scope: Scope | ScopeSet | None = None
     ) -> list[RankFields]:
+        return [row_to_rank_fields(r) for r in self._rows_by_id(ids, scope, RANK_COLUMNS)]
+
+    def _rows_by_id(
+        self, ids: Sequence[str], scope: Scope | ScopeSet | None, columns: str
+    ) -> list[Any]:
+        """``columns`` of the rows with these ids in ``scope``, in one statement."""
         if not ids:
             return []
         w = Where(self._dialect)
@@ -392,10 +389,9 @@ class PostgresStore(SQLCapabilities, RecordStore):
         if scope is not None:
             w.add_scope(scope)
         with self._connection() as conn:
-            rows = conn.execute(
-                f"SELECT {RANK_COLUMNS} FROM memories WHERE {w.sql()}", w.params
+            return conn.execute(
+                f"SELECT {columns} FROM memories WHERE {w.sql()}", w.params
             ).fetchall()
-        return [row_to_rank_fields(r) for r in rows]
 
     def query(self, query: RecordQuery) -> list[MemoryRecord]:
         w = where_for_query(query, self._dialect)

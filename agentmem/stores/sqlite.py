@@ -269,40 +269,31 @@ class SQLiteStore(SQLCapabilities, RecordStore):
     def get_many(
         self, ids: Sequence[str], scope: Scope | ScopeSet | None = None
     ) -> list[MemoryRecord]:
-        if not ids:
-            return []
-        conn = self._require()
-        out: list[MemoryRecord] = []
-        with self._lock:
-            for start in range(0, len(ids), 500):
-                chunk = list(ids[start : start + 500])
-                w = Where(self._dialect)
-                w.add_in("id", chunk)
-                if scope is not None:
-                    w.add_scope(scope)
-                rows = conn.execute(
-                    f"SELECT {', '.join(RECORD_COLUMNS)} FROM memories WHERE {w.sql()}", w.params
-                ).fetchall()
-                out.extend(row_to_record(r) for r in rows)
-        return out
+        rows = self._rows_by_id(ids, scope, ", ".join(RECORD_COLUMNS))
+        return [row_to_record(r) for r in rows]
 
     def rank_fields(
         self, ids: Sequence[str], scope: Scope | ScopeSet | None = None
     ) -> list[RankFields]:
+        return [row_to_rank_fields(r) for r in self._rows_by_id(ids, scope, RANK_COLUMNS)]
+
+    def _rows_by_id(
+        self, ids: Sequence[str], scope: Scope | ScopeSet | None, columns: str
+    ) -> list[Any]:
+        """``columns`` of the rows with these ids in ``scope``, 500 ids a statement."""
         if not ids:
             return []
         conn = self._require()
-        out: list[RankFields] = []
+        out: list[Any] = []
         with self._lock:
             for start in range(0, len(ids), 500):
                 w = Where(self._dialect)
                 w.add_in("id", list(ids[start : start + 500]))
                 if scope is not None:
                     w.add_scope(scope)
-                rows = conn.execute(
-                    f"SELECT {RANK_COLUMNS} FROM memories WHERE {w.sql()}", w.params
-                )
-                out.extend(row_to_rank_fields(r) for r in rows.fetchall())
+                out += conn.execute(
+                    f"SELECT {columns} FROM memories WHERE {w.sql()}", w.params
+                ).fetchall()
         return out
 
     def query(self, query: RecordQuery) -> list[MemoryRecord]:
