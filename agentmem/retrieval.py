@@ -21,8 +21,11 @@ list of (id, score): adding one (the knowledge graph's, say) is one function and
 from __future__ import annotations
 
 import math
+import os
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -50,7 +53,7 @@ from agentmem.models import (
 from agentmem.representation import indexed_text
 from agentmem.sessions import apply_session_prior
 from agentmem.stores.base import RankFields
-from agentmem.timeparse import TimeWindow, parse_time_window
+from agentmem.timeparse import TimeWindow, might_name_time, parse_time_window
 from agentmem.validation import check_k, check_kinds, check_text, check_time
 from agentmem.vectors import VectorQuery
 from agentmem.vectors.base import BM25, DENSE, WINDOW, WINDOW_BM25
@@ -149,13 +152,26 @@ def build_request(
     precomputed dense vector of the query (a memory compared with memories, by its document
     embedding); by default the query is embedded here."""
     text = check_text(query, max_chars=backends.settings.max_text_chars, what="query")
-    return SearchRequest(
-        text=text,
+    wants_time = backends.settings.retrieval.weights.get("time", 0) > 0
+    pending: Future[np.ndarray] | None = None
+    if vector is None and wants_time and might_name_time(text):
+        # The model call runs outside the GIL: it overlaps dateparser's pure-Python search for
+        # a time phrase instead of waiting for it (about a third off such a search).
+        pending = _query_embedding_pool().submit(
+            backends.query_vector, text, scope_members(scope)[0]
+        )
+    time_window = (
+        parse_time_window(text, now=reference_time or as_of or utcnow()) if wants_time else None
+    )
+    if pending is not None:
+        vector = pending.result()
+    elif vector is None:
         # A set of scopes (an agent's private + team scope) embeds through its first member's
         # retriever adapter: the reading agent's own.
-        vector=vector
-        if vector is not None
-        else backends.query_vector(text, scope_members(scope)[0]),
+        vector = backends.query_vector(text, scope_members(scope)[0])
+    return SearchRequest(
+        text=text,
+        vector=vector,
         sparse=backends.bm25.query(text),
         query=VectorQuery(
             scope=scope,
@@ -167,12 +183,23 @@ def build_request(
             event_after=event_after.timestamp() if event_after else None,
             event_before=event_before.timestamp() if event_before else None,
         ),
-        time_window=(
-            parse_time_window(text, now=reference_time or as_of or utcnow())
-            if backends.settings.retrieval.weights.get("time", 0) > 0
-            else None
-        ),
+        time_window=time_window,
     )
+
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _query_embedding_pool() -> ThreadPoolExecutor:
+    global _pool
+    if _pool is None:
+        with _pool_lock:
+            if _pool is None:
+                _pool = ThreadPoolExecutor(
+                    max_workers=os.cpu_count() or 1, thread_name_prefix="agentmem-query"
+                )
+    return _pool
 
 
 def search_with_validation(

@@ -81,9 +81,15 @@ def _plausible(phrase: str) -> bool:
     )
 
 
+def might_name_time(query: str) -> bool:
+    """False when ``query`` cannot name a time (:func:`parse_time_window` returns None at once);
+    True when dateparser has to look."""
+    return bool(_ANY_TEMPORAL.search(query))
+
+
 def parse_time_window(query: str, *, now: datetime) -> TimeWindow | None:
     """The event-time window a query refers to, relative to ``now``; None if it names none."""
-    if not _ANY_TEMPORAL.search(query):
+    if not might_name_time(query):
         return None  # no phrase of it could pass _plausible: same answer, without dateparser
     from dateparser.search import search_dates
 
@@ -434,4 +440,10 @@ def resolve_dates(text: str, *, now: datetime, future: bool | None = None) -> li
     return sorted(found, key=lambda r: r.start)
 
 
-__all__ = ["ResolvedDate", "TimeWindow", "parse_time_window", "resolve_dates"]
+__all__ = [
+    "ResolvedDate",
+    "TimeWindow",
+    "might_name_time",
+    "parse_time_window",
+    "resolve_dates",
+]

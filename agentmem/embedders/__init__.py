@@ -17,7 +17,8 @@ _MINILM_ALIASES = ("minilm", MINILM_NAME, f"sentence-transformers/{MINILM_NAME}"
 
 #: The embedder specs ``AGENTMEM_EMBEDDER`` accepts, for error messages and docs.
 EMBEDDER_SPECS = (
-    "'minilm' (default, ONNX Runtime, int8 weights), 'minilm-fp32' (ONNX Runtime, fp32), "
+    "'minilm' (default, ONNX Runtime, computed in int8), 'minilm-int8-weights' (ONNX Runtime, "
+    "int8 weights computed in fp32: the default before), 'minilm-fp32' (ONNX Runtime, fp32), "
     "'minilm-torch' (sentence-transformers, the gpu extra), 'onnx:<dir with model.onnx and "
     "tokenizer.json>', 'sentence-transformers:<local path>' or 'litellm:<model>'"
 )
@@ -33,6 +34,8 @@ def embedder_from_spec(
     """
     if spec in _MINILM_ALIASES:
         return OnnxEmbedder.minilm(batch_size=batch_size, threads=threads)
+    if spec == "minilm-int8-weights":
+        return OnnxEmbedder.minilm_int8_weights(batch_size=batch_size, threads=threads)
     if spec == "minilm-fp32":
         return OnnxEmbedder.minilm_fp32(batch_size=batch_size, threads=threads)
     if spec == "minilm-torch":
