@@ -70,7 +70,12 @@ def cluster(
         root / "celery",
         redis_url,
         AGENTMEM_CONSOLIDATION__LOCK_PREFIX=prefix,
-        AGENTMEM_CONSOLIDATION__BROKER_TRANSPORT_OPTIONS=json.dumps({"global_keyprefix": prefix}),
+        # kombu (5.7) scans for unacknowledged messages to restore on only every tenth 10 s
+        # tick (unacked_restore_throttle): a scan that meets the killed worker's restore mutex
+        # would put the redelivery ~100 s off; here every tick scans.
+        AGENTMEM_CONSOLIDATION__BROKER_TRANSPORT_OPTIONS=json.dumps(
+            {"global_keyprefix": prefix, "unacked_restore_throttle": 1}
+        ),
         AGENTMEM_CONSOLIDATION__LOCK_WAIT_S="60",  # a second run waits for the first
     )
     settings = Settings.load(home=root / "celery", consolidation=workers.client_settings(env))
