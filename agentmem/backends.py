@@ -25,6 +25,7 @@ from agentmem.parametric import (
     discover_query_encoders,
     scope_key,
 )
+from agentmem.sessions import SessionDocs
 from agentmem.settings import Settings
 from agentmem.stores import RecordStore, store_from_url
 from agentmem.vectors import VectorIndex, vectors_from_url
@@ -52,6 +53,8 @@ class Backends:
     outbox_synced: int = 0
     """Every ticket up to this one has its outbox entries applied to the index."""
     bm25: Bm25Encoder = field(default_factory=Bm25Encoder)
+    sessions: SessionDocs = field(default_factory=SessionDocs)
+    """Term counts of whole sessions for the session prior, kept between searches."""
     query_encoders: QueryEncoderSource | None = None
     graph: GraphStore | None = None
     """The knowledge-graph backend (None when ``graph.enabled`` is off)."""

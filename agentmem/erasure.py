@@ -514,6 +514,7 @@ def _execute(
         removed["buffer_turns"] = _clear_buffers(buffers, clear_buffers)
     sync_outbox(backends)
     removed["raced_writes"] = _sweep(backends, job)
+    backends.sessions.clear()  # the session prior's term counts of the forgotten turns
     removed["communities_refreshed"] = _refresh_communities(backends, job)
     if job.purge:
         removed["files_rewritten"] = erasure_removal.erase_files(backends)

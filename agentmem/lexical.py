@@ -14,6 +14,8 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 
 @dataclass(frozen=True, slots=True)
 class SparseVector:
@@ -39,18 +41,35 @@ class Bm25Encoder:
         self.b = b
         self.avg_len = avg_len
         self._model: Any = None
+        self._counter: Any = None
         self._lock = threading.Lock()
 
     def _load(self) -> Any:
         if self._model is None:
             with self._lock:
                 if self._model is None:
-                    import qdrant_edge as qe
-
-                    self._model = qe.Bm25(
-                        qe.Bm25Config(k=self.k1, b=self.b, avg_len=self.avg_len, language="english")
-                    )
+                    self._model = _bm25(self.k1, self.b, self.avg_len)
         return self._model
+
+    def term_counts(self, text: str) -> dict[int, int]:
+        """How often each term (hashed, as in :meth:`document`) occurs in ``text``, in the
+        order :meth:`document` lists them; the document's length is their sum."""
+        if self._counter is None:
+            with self._lock:
+                if self._counter is None:
+                    # With b = 0 and k far above any count, a term's BM25 weight
+                    # tf * (k + 1) / (tf + k) is its count tf, exactly.
+                    self._counter = _bm25(1e30, 0.0, 1.0)
+        v = self._counter.embed_document(text)
+        return {i: int(tf) for i, tf in zip(v.indices, v.values, strict=True)}
+
+    def term_weight(self, count: int, length: int) -> float:
+        """The weight :meth:`document` gives a term occurring ``count`` times in a document of
+        ``length`` terms: BM25's term frequency, computed in double precision and rounded to
+        single precision as qdrant's encoder does, so it equals that vector's value."""
+        k1, b = self.k1, self.b
+        weight = count * (k1 + 1.0) / (count + k1 * (1.0 - b + b * length / self.avg_len))
+        return float(np.float32(weight))
 
     def document(self, text: str) -> SparseVector:
         """The sparse vector of a text to index."""
@@ -61,6 +80,12 @@ class Bm25Encoder:
         """The sparse vector of a query (empty when the query is only stopwords)."""
         v = self._load().embed_query(text)
         return SparseVector(tuple(v.indices), tuple(v.values))
+
+
+def _bm25(k1: float, b: float, avg_len: float) -> Any:
+    import qdrant_edge as qe
+
+    return qe.Bm25(qe.Bm25Config(k=k1, b=b, avg_len=avg_len, language="english"))
 
 
 __all__ = ["Bm25Encoder", "SparseVector"]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 
@@ -30,9 +31,16 @@ from agentmem.stores import RecordStore
 
 def indexed_text(record: MemoryRecord, settings: RetrievalSettings) -> str:
     """The text embedded and BM25-indexed for the record itself."""
-    if settings.date_prefix and record.kind is MemoryKind.EPISODIC and record.event_time:
-        return f"[{record.event_time:%-d %B %Y}] {record.text}"
+    if record.kind is MemoryKind.EPISODIC:
+        return dated_text(record.text, record.event_time, settings)
     return record.text
+
+
+def dated_text(text: str, event_time: datetime | None, settings: RetrievalSettings) -> str:
+    """An episode's text as indexed: its event date in front (``date_prefix``), if it has one."""
+    if settings.date_prefix and event_time:
+        return f"[{event_time:%-d %B %Y}] {text}"
+    return text
 
 
 def note_text(record: MemoryRecord, settings: RetrievalSettings) -> str:

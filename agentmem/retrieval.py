@@ -277,12 +277,11 @@ def search(
     )
     ranked, candidates = _fuse_channels(backends, request, k)
     expanding = bool(expand_links and weights.get("links", 0) > 0)
-    # The session prior reads the candidates' sessions, so it reads whole records.
-    whole = expanding or config.mmr_lambda is not None or config.session_prior > 0
+    whole = expanding or config.mmr_lambda is not None
     records, fields = _read_candidates(backends, [i for i, _, _ in candidates], scope, whole)
     if config.session_prior > 0:
         candidates = apply_session_prior(
-            backends.store, scope, request.text, candidates, records, config
+            backends, scope, request.sparse.indices, candidates, fields
         )
     if expanding:
         candidates = _expand(backends, request, ranked, candidates, records, k, expand_links)
@@ -373,14 +372,17 @@ def _admits(query: VectorQuery, record: MemoryRecord) -> bool:
 
 def _read_candidates(
     backends: Backends, ids: list[str], scope: Scope | ScopeSet, whole: bool
-) -> tuple[dict[str, MemoryRecord], Mapping[str, MemoryRecord | RankFields]]:
+) -> tuple[dict[str, MemoryRecord], dict[str, RankFields]]:
     """The candidates in scope: whole records where ``whole`` (link expansion and MMR read
-    them), else none yet and only the fields the re-ranking needs (whole records are read
-    for the hits alone, by :func:`_read_top`)."""
+    them), else none yet; and the fields the re-ranking needs (with each candidate's session
+    when the session prior is on). Whole records are read for the hits alone otherwise, by
+    :func:`_read_top`."""
+    config = backends.settings.retrieval
+    key = config.window_group_key if config.session_prior > 0 else None
     if whole:
         records = {r.id: r for r in backends.store.get_many(ids, scope)}
-        return records, records
-    return {}, {f.id: f for f in backends.store.rank_fields(ids, scope)}
+        return records, {i: RankFields.of(r, key) for i, r in records.items()}
+    return {}, {f.id: f for f in backends.store.rank_fields(ids, scope, key)}
 
 
 def _read_top(
@@ -397,13 +399,11 @@ def _read_top(
     return records
 
 
-def _rerank_signals(
-    records: Mapping[str, MemoryRecord | RankFields], half_life_days: float
-) -> dict[str, Ranked]:
+def _rerank_signals(records: Mapping[str, RankFields], half_life_days: float) -> dict[str, Ranked]:
     now = time.time()
     decay = math.log(2) / (half_life_days * 86400)
 
-    def recency(r: MemoryRecord | RankFields) -> float:
+    def recency(r: RankFields) -> float:
         when = (r.event_time or r.created_at).timestamp()
         return math.exp(-decay * max(now - when, 0.0))
 

@@ -10,104 +10,193 @@ Sessions are those of :mod:`agentmem.representation`: episodes that name their s
 ``retrieval.window_group_key`` metadata key. A record without one (a fact, a note, a memory
 added on its own) has no session prior: its score is left as it is. The sessions scored are
 those of the fused candidates (IDF over them), read from the store under the search's scope.
+
+What a search reads for it is narrow: each candidate's session with its rank fields
+(:meth:`~agentmem.stores.RecordStore.rank_fields`), then the text and event time of the turns
+of those sessions (:class:`~agentmem.stores.SessionTexts`; a store without it is read whole).
+Counting a session's terms is the costly part, so the counts are kept between searches
+(:class:`SessionDocs`), each checked against the session's text read in the same search.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
-from collections import Counter
-from collections.abc import Sequence
-from typing import Any
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from agentmem.filters import Condition, FilterOp
 from agentmem.lexical import Bm25Encoder
-from agentmem.models import ChannelScore, MemoryKind, MemoryRecord, Scope, ScopeSet
-from agentmem.representation import group_condition, indexed_text
+from agentmem.models import ChannelScore, MemoryKind, Scope, ScopeSet
+from agentmem.representation import dated_text
 from agentmem.settings import RetrievalSettings
-from agentmem.stores import RecordStore
-from agentmem.stores.base import RecordQuery
+from agentmem.stores import RecordQuery, RecordStore, SessionTexts
+from agentmem.stores.base import RankFields, SessionKey, SessionTurn, record_session
+
+if TYPE_CHECKING:
+    from agentmem.backends import Backends
 
 Candidate = tuple[str, float, dict[str, ChannelScore]]
-SessionKey = tuple[Scope, Any]
 
 _MAX_TURNS = 10_000
 """Most turns read for the candidates' sessions in one search."""
 
 
-def _session_of(record: MemoryRecord, settings: RetrievalSettings) -> SessionKey | None:
-    if record.kind is not MemoryKind.EPISODIC:
-        return None
-    condition = group_condition(record, settings)
-    return None if condition is None else (record.scope, condition.value)
+@dataclass(frozen=True, slots=True)
+class SessionDoc:
+    """A session's whole text as BM25 sees it: how often each term occurs (in the order of
+    qdrant's vectors: ascending term id) and the text's length in terms."""
+
+    digest: bytes
+    """What the counts were made from (:func:`_digest` of the session's turns)."""
+    counts: dict[int, int]
+    length: int
+
+
+class SessionDocs:
+    """The term counts of whole sessions, kept between searches (one cache per Memory).
+
+    An entry serves a search only while it was counted from the very turns (texts and event
+    times, in order) read from the store in that search, so any write, update, invalidation,
+    expiry or forget of a turn, by this process or another, is counted again, never served
+    stale; a session read with other turns replaces its entry. A forget in this process also
+    empties the cache (:func:`agentmem.erasure.forget`), so no term of a forgotten turn stays
+    in it. At most ``limit`` sessions are kept, least recently used first out.
+    """
+
+    def __init__(self, limit: int = 4096) -> None:
+        self.limit = limit
+        self._docs: OrderedDict[SessionKey, SessionDoc] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def doc(
+        self,
+        key: SessionKey,
+        turns: Sequence[SessionTurn],
+        settings: RetrievalSettings,
+        counter: Bm25Encoder,
+    ) -> SessionDoc:
+        """The counts of the session ``key`` made of ``turns`` (cached, or counted now)."""
+        digest = _digest(turns, settings)
+        with self._lock:
+            doc = self._docs.get(key)
+            if doc is not None and doc.digest == digest:
+                self._docs.move_to_end(key)
+                return doc
+        text = "\n".join(dated_text(t.text, t.event_time, settings) for t in turns)
+        counts = counter.term_counts(text)
+        doc = SessionDoc(digest, counts, sum(counts.values()))
+        with self._lock:
+            self._docs[key] = doc
+            self._docs.move_to_end(key)
+            while len(self._docs) > self.limit:
+                self._docs.popitem(last=False)
+        return doc
+
+    def clear(self) -> None:
+        """Drop every session's counts (they are counted again when next searched)."""
+        with self._lock:
+            self._docs.clear()
+
+    def __len__(self) -> int:
+        return len(self._docs)
+
+
+def _digest(turns: Sequence[SessionTurn], settings: RetrievalSettings) -> bytes:
+    """A digest of everything a session's text is made of: each turn's event time and text
+    (length-prefixed), in order, and whether dates are put in front."""
+    parts = [
+        f"{t.event_time.timestamp() if t.event_time else None!r}:{len(t.text)}:{t.text}"
+        for t in turns
+    ]
+    parts.append("dated" if settings.date_prefix else "plain")
+    return hashlib.blake2b("\n".join(parts).encode(), digest_size=16).digest()
 
 
 def session_scores(
-    query: str, sessions: dict[SessionKey, str], encoder: Bm25Encoder
+    terms: Iterable[int], docs: Mapping[SessionKey, SessionDoc], encoder: Bm25Encoder
 ) -> dict[SessionKey, float]:
-    """BM25 of ``query`` against each session's whole text, IDF over these sessions."""
-    docs = {key: encoder.document(text) for key, text in sessions.items()}
-    df: Counter[int] = Counter()
-    for vector in docs.values():
-        df.update(set(vector.indices))
+    """BM25 of the query's ``terms`` against each session's whole text, IDF over these
+    sessions, the term weights :meth:`Bm25Encoder.document` would give each whole text."""
     n = len(docs)
-    terms = set(encoder.query(query).indices)
+    wanted = sorted(set(terms))  # summed in the order of the documents' vectors
+    df = {i: sum(1 for doc in docs.values() if i in doc.counts) for i in wanted}
     scores: dict[SessionKey, float] = {}
-    for key, vector in docs.items():
+    for key, doc in docs.items():
         scores[key] = sum(
-            weight * math.log(1 + (n - df[i] + 0.5) / (df[i] + 0.5))
-            for i, weight in zip(vector.indices, vector.values, strict=True)
-            if i in terms
+            encoder.term_weight(doc.counts[i], doc.length)
+            * math.log(1 + (n - df[i] + 0.5) / (df[i] + 0.5))
+            for i in wanted
+            if i in doc.counts
         )
     return scores
 
 
 def apply_session_prior(
-    store: RecordStore,
+    backends: Backends,
     scope: Scope | ScopeSet,
-    query: str,
+    terms: Iterable[int],
     candidates: Sequence[Candidate],
-    records: dict[str, MemoryRecord],
-    settings: RetrievalSettings,
+    fields: Mapping[str, RankFields],
 ) -> list[Candidate]:
-    """``candidates`` re-scored by their session's BM25 (see the module), best first.
+    """``candidates`` re-scored by their session's BM25 against the query's ``terms`` (see
+    the module), best first; ``fields`` are the candidates' rank fields with their sessions.
     Candidates without a session keep their score; with ``session_prior`` 0 nothing runs
-    (the default, 4, was chosen held out: benchmarks/session_channel.py)."""
+    (4 was chosen held out: benchmarks/session_channel.py)."""
+    settings = backends.settings.retrieval
     weight = settings.session_prior
-    keys = {i: _session_of(r, settings) for i, r in records.items()}
-    wanted = {k for k in keys.values() if k is not None}
+    wanted = {f.session for f in fields.values() if f.session is not None}
     if weight <= 0 or not wanted:
         return list(candidates)
-    values = tuple(sorted({value for _, value in wanted}, key=str))
-    turns = store.query(
-        RecordQuery(
-            scope=scope,
-            kinds=(MemoryKind.EPISODIC,),
-            conditions=(Condition(settings.window_group_key, FilterOp.IN, values),),
-            limit=_MAX_TURNS,
-        )
-    )
-    turns.sort(key=lambda r: (r.created_at, r.id))
-    texts: dict[SessionKey, list[str]] = {}
-    for turn in turns:
-        key = _session_of(turn, settings)
-        if key in wanted:
-            texts.setdefault(key, []).append(indexed_text(turn, settings))
-    if not texts:
+    turns = _session_turns(backends.store, scope, wanted, settings)
+    if not turns:
         return list(candidates)
-    mean_turns = sum(len(t) for t in texts.values()) / len(texts)
+    mean_turns = sum(len(t) for t in turns.values()) / len(turns)
     encoder = Bm25Encoder(avg_len=settings.bm25_avg_len * mean_turns)
-    scores = session_scores(query, {k: "\n".join(t) for k, t in texts.items()}, encoder)
+    docs = {k: backends.sessions.doc(k, t, settings, backends.bm25) for k, t in turns.items()}
+    scores = session_scores(terms, docs, encoder)
     best = max(scores.values())
     if best <= 0:
         return list(candidates)
     out: list[Candidate] = []
     for memory_id, score, explain in candidates:
-        key = keys.get(memory_id)
-        if key is not None:
-            score *= 1 + weight * scores.get(key, 0.0) / best
+        found = fields.get(memory_id)
+        if found is not None and found.session is not None:
+            score *= 1 + weight * scores.get(found.session, 0.0) / best
         out.append((memory_id, score, explain))
     out.sort(key=lambda c: -c[1])  # stable: equal scores keep fusion's order
     return out
 
 
-__all__ = ["apply_session_prior", "session_scores"]
+def _session_turns(
+    store: RecordStore,
+    scope: Scope | ScopeSet,
+    wanted: set[SessionKey],
+    settings: RetrievalSettings,
+) -> dict[SessionKey, list[SessionTurn]]:
+    """The turns of the ``wanted`` sessions in ``scope``, oldest first, by session."""
+    key = settings.window_group_key
+    values = tuple(sorted({session[-1] for session in wanted}, key=str))
+    query = RecordQuery(
+        scope=scope,
+        kinds=(MemoryKind.EPISODIC,),
+        conditions=(Condition(key, FilterOp.IN, values),),
+        limit=_MAX_TURNS,
+    )
+    if isinstance(store, SessionTexts):
+        turns = store.session_turns(query, key)
+    else:
+        turns = [
+            SessionTurn(record_session(r, key), r.text, r.event_time) for r in store.query(query)
+        ]
+    by_session: dict[SessionKey, list[SessionTurn]] = {}
+    for turn in turns:
+        if turn.session in wanted:
+            by_session.setdefault(turn.session, []).append(turn)
+    return by_session
+
+
+__all__ = ["SessionDoc", "SessionDocs", "apply_session_prior", "session_scores"]

@@ -65,11 +65,11 @@ class RetrievalSettings(BaseModel):
     )
     # Chosen held out (benchmarks/session_channel.py, section "session-channel" of RESULTS.md):
     # 4 in every fold of leave-one-conversation-out; LoCoMo turns recall@10 0.733 -> 0.753,
-    # observations and small scopes unchanged (no sessions there). Opt-in, not the default: on
-    # LoCoMo conversations 0-1 it raised search p50 without the query embedding from 10.8 ms to
-    # 30.3 ms (p95 25.3 -> 63.8 ms), past the 25 ms p95 that default search keeps (issue 21).
+    # observations and small scopes unchanged (no sessions there). The default since its reads
+    # became narrow and its sessions' term counts cached (agentmem.sessions): on LoCoMo
+    # conversations 0-1 search p50 without the query embedding is 10.0 ms with it, 7.3 without.
     session_prior: float = Field(
-        default=0.0,
+        default=4.0,
         ge=0,
         description="session prior: a candidate of a session (window_group_key) has its fused "
         "score multiplied by 1 + session_prior * s / s_max, s its session's whole-session BM25 "

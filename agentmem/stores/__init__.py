@@ -25,6 +25,7 @@ from agentmem.stores.capabilities import (
     NoteStore,
     QuarantineRow,
     QuarantineStore,
+    SessionTexts,
     UtilityLedger,
     require,
 )
@@ -59,6 +60,7 @@ __all__ = [
     "RecordQuery",
     "RecordStore",
     "SQLiteStore",
+    "SessionTexts",
     "StoreCounts",
     "UtilityLedger",
     "WriteBatch",

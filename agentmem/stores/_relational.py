@@ -22,8 +22,9 @@ from agentmem.stores._graph_sql import GraphPartition, GraphRow
 from agentmem.stores._jobs_sql import JobRow, Watermark
 from agentmem.stores._keys_sql import KeyRow
 from agentmem.stores._notes_sql import LinkRow, ProfileRow
-from agentmem.stores._sql import Cursor
+from agentmem.stores._sql import Cursor, Dialect, rows_to_session_turns, session_turns_sql
 from agentmem.stores._utility_sql import FeedbackWrite, RetrievalRow, UtilityChange, UtilityRow
+from agentmem.stores.base import RecordQuery, SessionTurn
 from agentmem.stores.capabilities import (
     ForgetJournal,
     GraphRows,
@@ -31,6 +32,7 @@ from agentmem.stores.capabilities import (
     KeyStore,
     NoteStore,
     QuarantineStore,
+    SessionTexts,
     UtilityLedger,
 )
 
@@ -42,6 +44,8 @@ class SQLEngine(ABC):
     """The parameter marker (``?`` for SQLite, ``%s`` for PostgreSQL)."""
     json_cast: str = ""
     """Appended to a placeholder whose value goes into a JSON column (``::jsonb``)."""
+    _dialect: Dialect
+    """The store's metadata conditions and JSON access (:mod:`agentmem.stores._sql`)."""
 
     @abstractmethod
     def _cursor(self) -> AbstractContextManager[Cursor]:
@@ -285,6 +289,17 @@ class SQLForgetJournal(SQLEngine, ForgetJournal):
             return touched, _forget_sql.drop_cached_vectors(cur, self.placeholder, content_hashes)
 
 
+class SQLSessionTexts(SQLEngine, SessionTexts):
+    """:class:`~agentmem.stores.capabilities.SessionTexts` from ``memories``: kind, scope,
+    text and event time of each turn, its session value extracted from the metadata in SQL."""
+
+    def session_turns(self, query: RecordQuery, key: str) -> list[SessionTurn]:
+        sql, params = session_turns_sql(query, key, self._dialect)
+        with self._cursor() as cur:
+            cur.execute(sql, params)
+            return rows_to_session_turns(cur.fetchall())
+
+
 class SQLCapabilities(
     SQLGraphRows,
     SQLJobLedger,
@@ -293,6 +308,7 @@ class SQLCapabilities(
     SQLNoteStore,
     SQLQuarantineStore,
     SQLForgetJournal,
+    SQLSessionTexts,
 ):
     """Every optional interface, for a SQL store with the shared schema; also counts
     recalls (:meth:`touch`) in the ``memories`` table."""
@@ -312,5 +328,6 @@ __all__ = [
     "SQLKeyStore",
     "SQLNoteStore",
     "SQLQuarantineStore",
+    "SQLSessionTexts",
     "SQLUtilityLedger",
 ]

@@ -26,7 +26,7 @@ from agentmem.models import (
     scope_members,
     utcnow,
 )
-from agentmem.stores.base import RankFields, RecordQuery
+from agentmem.stores.base import RankFields, RecordQuery, SessionKey, SessionTurn, session_key
 
 RECORD_COLUMNS: tuple[str, ...] = (
     "id",
@@ -112,11 +112,53 @@ RANK_COLUMNS = "id, event_time, created_at, importance"
 
 
 def row_to_rank_fields(row: Sequence[Any]) -> RankFields:
-    """A row of :data:`RANK_COLUMNS` as the fields search ranks candidates by (the times read
-    back exactly as :func:`row_to_record` reads them)."""
+    """A row of :data:`RANK_COLUMNS`, optionally followed by :func:`session_columns`, as the
+    fields search ranks candidates by (the times read back exactly as :func:`row_to_record`
+    reads them)."""
     created = from_epoch(row[2])
     assert created is not None  # created_at is NOT NULL
-    return RankFields(row[0], from_epoch(row[1]), created, row[3])
+    session = row_to_session(row[4:]) if len(row) > 4 else None
+    return RankFields(row[0], from_epoch(row[1]), created, row[3], session)
+
+
+def session_columns(dialect: Dialect, key: str) -> tuple[str, list[Any]]:
+    """The columns (and their parameters) :func:`row_to_session` reads: kind, scope and the
+    JSON text of the metadata value under ``key``."""
+    value, params = dialect.json_text(key)
+    return f"kind, {', '.join(SCOPE_FIELDS)}, {value}", params
+
+
+def row_to_session(row: Sequence[Any], values: dict[str, Any] | None = None) -> SessionKey | None:
+    """The session of a row of :func:`session_columns` (as :func:`~agentmem.stores.base.
+    session_key` gives it for the whole record); ``values`` memoises the JSON values read
+    (a session's value repeats on each of its turns)."""
+    text = row[5]
+    if text is None:
+        return None
+    if values is None:
+        return session_key(row[0], row[1:5], json.loads(text))
+    if text not in values:
+        values[text] = json.loads(text)
+    return session_key(row[0], row[1:5], values[text])
+
+
+def session_turns_sql(query: RecordQuery, key: str, dialect: Dialect) -> tuple[str, list[Any]]:
+    """The statement reading the records of ``query`` (in its order and page) as
+    :func:`rows_to_session_turns` rows."""
+    columns, params = session_columns(dialect, key)
+    w = where_for_query(query, dialect)
+    mark = dialect.placeholder
+    return (
+        f"SELECT {columns}, text, event_time FROM memories WHERE {w.sql()} "
+        f"ORDER BY created_at, id LIMIT {mark} OFFSET {mark}",
+        [*params, *w.params, query.limit, query.offset],
+    )
+
+
+def rows_to_session_turns(rows: Sequence[Sequence[Any]]) -> list[SessionTurn]:
+    """Rows of :func:`session_turns_sql` as turns."""
+    values: dict[str, Any] = {}
+    return [SessionTurn(row_to_session(r, values), r[6], from_epoch(r[7])) for r in rows]
 
 
 def row_to_record(row: Sequence[Any]) -> MemoryRecord:
@@ -206,6 +248,11 @@ class Dialect(ABC):
     @abstractmethod
     def json_condition(self, c: Condition) -> tuple[str, list[Any]]:
         """SQL (and parameters) testing one metadata condition."""
+
+    @abstractmethod
+    def json_text(self, key: str) -> tuple[str, list[Any]]:
+        """SQL (and parameters) of the JSON text of the metadata value under ``key`` (NULL
+        where there is none)."""
 
 
 class Where:
@@ -340,9 +387,14 @@ __all__ = [
     "is_range",
     "record_to_row",
     "row_to_history",
+    "row_to_rank_fields",
     "row_to_record",
+    "row_to_session",
+    "rows_to_session_turns",
     "scope_summaries",
     "scope_summary_sql",
+    "session_columns",
+    "session_turns_sql",
     "to_epoch",
     "where_for_query",
 ]

@@ -15,12 +15,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 import numpy as np
 
 from agentmem.filters import Condition
 from agentmem.models import (
+    SCOPE_FIELDS,
     HistoryEntry,
     MemoryKind,
     MemoryRecord,
@@ -28,6 +29,26 @@ from agentmem.models import (
     ScopeSet,
     ScopeSummary,
 )
+
+SessionKey = tuple[str | None, str | None, str | None, str | None, str | int]
+"""A session: the exact scope of its turns (org, user, agent, thread) and the value they name
+under the session key (``retrieval.window_group_key``)."""
+
+
+def session_key(kind: str, scope: Sequence[str | None], value: Any) -> SessionKey | None:
+    """The session of a record of ``kind`` whose scope fields are ``scope`` (org, user, agent,
+    thread) and whose metadata holds ``value`` under the session key: an episode naming a
+    string or an integer (a boolean names none)."""
+    if kind != MemoryKind.EPISODIC or isinstance(value, bool) or not isinstance(value, str | int):
+        return None
+    org, user, agent, thread = scope
+    return (org, user, agent, thread, value)
+
+
+def record_session(record: MemoryRecord, key: str) -> SessionKey | None:
+    """The session of a whole record under the metadata key ``key`` (see :func:`session_key`)."""
+    scope = tuple(getattr(record.scope, f) for f in SCOPE_FIELDS)
+    return session_key(record.kind, scope, record.metadata.get(key))
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +59,23 @@ class RankFields:
     event_time: datetime | None
     created_at: datetime
     importance: float
+    session: SessionKey | None = None
+    """Its session, when :meth:`RecordStore.rank_fields` was given the session key."""
+
+    @classmethod
+    def of(cls, record: MemoryRecord, key: str | None = None) -> RankFields:
+        """The rank fields of a whole record (its session under ``key``, if given)."""
+        session = None if key is None else record_session(record, key)
+        return cls(record.id, record.event_time, record.created_at, record.importance, session)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionTurn:
+    """What the session prior reads of a turn: its session, text and event time."""
+
+    session: SessionKey | None
+    text: str
+    event_time: datetime | None
 
 
 class IndexOp(StrEnum):
@@ -142,16 +180,17 @@ class RecordStore(ABC):
         """The records with these ids (in no particular order), limited to ``scope`` if given."""
 
     def rank_fields(
-        self, ids: Sequence[str], scope: Scope | ScopeSet | None = None
+        self,
+        ids: Sequence[str],
+        scope: Scope | ScopeSet | None = None,
+        session_key: str | None = None,
     ) -> list[RankFields]:
-        """What search re-ranks its candidates by (event and creation time, importance), for
-        the records with these ids in ``scope``: the same records as :meth:`get_many`, read
-        without the rest of each row. SQL stores read only those columns; this default reads
-        whole records."""
-        return [
-            RankFields(r.id, r.event_time, r.created_at, r.importance)
-            for r in self.get_many(ids, scope)
-        ]
+        """What search re-ranks its candidates by (event and creation time, importance, and
+        with ``session_key`` each record's session under that metadata key), for the records
+        with these ids in ``scope``: the same records as :meth:`get_many`, read without the
+        rest of each row. SQL stores read only those columns; this default reads whole
+        records."""
+        return [RankFields.of(r, session_key) for r in self.get_many(ids, scope)]
 
     @abstractmethod
     def query(self, query: RecordQuery) -> list[MemoryRecord]:
@@ -217,8 +256,13 @@ class RecordStore(ABC):
 __all__ = [
     "IndexOp",
     "OutboxItem",
+    "RankFields",
     "RecordQuery",
     "RecordStore",
+    "SessionKey",
+    "SessionTurn",
     "StoreCounts",
     "WriteBatch",
+    "record_session",
+    "session_key",
 ]

@@ -10,7 +10,9 @@ implements or not:
 - :class:`KeyStore`: the memory service's API keys, hashed (the server package);
 - :class:`NoteStore`: links between notes and versioned profile fields;
 - :class:`QuarantineStore`: memories from untrusted sources, held for review (trust);
-- :class:`ForgetJournal`: the forget journal, tombstones and content scrubbing (erasure).
+- :class:`ForgetJournal`: the forget journal, tombstones and content scrubbing (erasure);
+- :class:`SessionTexts`: the texts of conversation turns by session, without whole records
+  (search's session prior; without it the prior reads whole records).
 
 Whether a store has a capability is whether it implements the interface
 (``isinstance(store, JobLedger)``); :func:`require` says so with a clear
@@ -32,7 +34,7 @@ from agentmem.stores._jobs_sql import JobRow, Watermark
 from agentmem.stores._keys_sql import KeyRow
 from agentmem.stores._notes_sql import LinkRow, ProfileRow
 from agentmem.stores._utility_sql import FeedbackWrite, RetrievalRow, UtilityChange, UtilityRow
-from agentmem.stores.base import RecordStore
+from agentmem.stores.base import RecordQuery, RecordStore, SessionTurn
 
 C = TypeVar("C")
 
@@ -242,6 +244,17 @@ class ForgetJournal(ABC):
         (history rows touched, cached vectors dropped)."""
 
 
+class SessionTexts(ABC):
+    """What search's session prior reads of the turns of the candidates' sessions."""
+
+    @abstractmethod
+    def session_turns(self, query: RecordQuery, key: str) -> list[SessionTurn]:
+        """The records ``query`` selects, in its order (oldest first) and page, as their
+        session under the metadata key ``key``, text and event time only: the same values
+        as :meth:`~agentmem.stores.RecordStore.query`'s records, without the rest of each
+        row."""
+
+
 CAPABILITIES: tuple[type, ...] = (
     GraphRows,
     JobLedger,
@@ -250,6 +263,7 @@ CAPABILITIES: tuple[type, ...] = (
     NoteStore,
     QuarantineStore,
     ForgetJournal,
+    SessionTexts,
 )
 """Every optional store interface, for listings and the contract suite."""
 
@@ -279,6 +293,7 @@ __all__ = [
     "NoteStore",
     "QuarantineRow",
     "QuarantineStore",
+    "SessionTexts",
     "UtilityLedger",
     "require",
 ]

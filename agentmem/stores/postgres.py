@@ -48,6 +48,7 @@ from agentmem.stores._sql import (
     row_to_record,
     scope_summaries,
     scope_summary_sql,
+    session_columns,
     where_for_query,
 )
 from agentmem.stores.base import (
@@ -112,6 +113,9 @@ class PostgresDialect(Dialect):
             sql, params = self._eq(c.key, c.value)
             return f"NOT {sql}", params
         return self._range(c)
+
+    def json_text(self, key: str) -> tuple[str, list[Any]]:
+        return "((metadata -> %s)::text)", [key]
 
     @staticmethod
     def _eq(key: str, value: Any) -> tuple[str, list[Any]]:
@@ -374,12 +378,23 @@ class PostgresStore(SQLCapabilities, RecordStore):
         return [row_to_record(r) for r in rows]
 
     def rank_fields(
-        self, ids: Sequence[str], scope: Scope | ScopeSet | None = None
+        self,
+        ids: Sequence[str],
+        scope: Scope | ScopeSet | None = None,
+        session_key: str | None = None,
     ) -> list[RankFields]:
-        return [row_to_rank_fields(r) for r in self._rows_by_id(ids, scope, RANK_COLUMNS)]
+        columns, params = RANK_COLUMNS, list[Any]()
+        if session_key is not None:
+            session, params = session_columns(self._dialect, session_key)
+            columns = f"{columns}, {session}"
+        return [row_to_rank_fields(r) for r in self._rows_by_id(ids, scope, columns, params)]
 
     def _rows_by_id(
-        self, ids: Sequence[str], scope: Scope | ScopeSet | None, columns: str
+        self,
+        ids: Sequence[str],
+        scope: Scope | ScopeSet | None,
+        columns: str,
+        column_params: Sequence[Any] = (),
     ) -> list[Any]:
         """``columns`` of the rows with these ids in ``scope``, in one statement."""
         if not ids:
@@ -390,7 +405,7 @@ class PostgresStore(SQLCapabilities, RecordStore):
             w.add_scope(scope)
         with self._connection() as conn:
             return conn.execute(
-                f"SELECT {columns} FROM memories WHERE {w.sql()}", w.params
+                f"SELECT {columns} FROM memories WHERE {w.sql()}", [*column_params, *w.params]
             ).fetchall()
 
     def query(self, query: RecordQuery) -> list[MemoryRecord]:

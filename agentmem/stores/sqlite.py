@@ -37,6 +37,7 @@ from agentmem.stores._sql import (
     row_to_record,
     scope_summaries,
     scope_summary_sql,
+    session_columns,
     where_for_query,
 )
 from agentmem.stores.base import (
@@ -62,12 +63,7 @@ class SQLiteDialect(Dialect):
         path = f"$.{c.key}"
         if c.op is FilterOp.IN:
             assert isinstance(c.value, tuple)
-            parts, params = [], []
-            for v in c.value:
-                sql, p = self._eq(path, v)
-                parts.append(sql)
-                params.extend(p)
-            return "(" + " OR ".join(parts) + ")", params
+            return self._in(path, c.value)
         if c.op is FilterOp.EQ:
             return self._eq(path, c.value)
         if c.op is FilterOp.NE:
@@ -78,6 +74,30 @@ class SQLiteDialect(Dialect):
             f"json_extract(metadata, ?) {RANGE_SQL[c.op]} ?)",
             [path, path, c.value],
         )
+
+    def json_text(self, key: str) -> tuple[str, list[Any]]:
+        return "(metadata -> ?)", [f"$.{key}"]
+
+    def _in(self, path: str, values: tuple[Any, ...]) -> tuple[str, list[Any]]:
+        """Any of ``values``, as the OR of their :meth:`_eq` tests; strings and numbers are
+        each one ``IN`` list, so a row's JSON is read twice per type, not per value."""
+        strings = [v for v in values if isinstance(v, str)]
+        numbers = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+        parts, params = [], []
+        for kind, group in (("= 'text'", strings), ("IN ('integer', 'real')", numbers)):
+            if group:
+                marks = ", ".join("?" for _ in group)
+                parts.append(
+                    f"(COALESCE(json_type(metadata, ?), '') {kind} AND "
+                    f"json_extract(metadata, ?) IN ({marks}))"
+                )
+                params += [path, path, *group]
+        for v in values:
+            if isinstance(v, bool) or not isinstance(v, str | int | float):
+                sql, p = self._eq(path, v)
+                parts.append(sql)
+                params.extend(p)
+        return "(" + " OR ".join(parts) + ")", params
 
     @staticmethod
     def _eq(path: str, value: Any) -> tuple[str, list[Any]]:
@@ -273,12 +293,23 @@ class SQLiteStore(SQLCapabilities, RecordStore):
         return [row_to_record(r) for r in rows]
 
     def rank_fields(
-        self, ids: Sequence[str], scope: Scope | ScopeSet | None = None
+        self,
+        ids: Sequence[str],
+        scope: Scope | ScopeSet | None = None,
+        session_key: str | None = None,
     ) -> list[RankFields]:
-        return [row_to_rank_fields(r) for r in self._rows_by_id(ids, scope, RANK_COLUMNS)]
+        columns, params = RANK_COLUMNS, list[Any]()
+        if session_key is not None:
+            session, params = session_columns(self._dialect, session_key)
+            columns = f"{columns}, {session}"
+        return [row_to_rank_fields(r) for r in self._rows_by_id(ids, scope, columns, params)]
 
     def _rows_by_id(
-        self, ids: Sequence[str], scope: Scope | ScopeSet | None, columns: str
+        self,
+        ids: Sequence[str],
+        scope: Scope | ScopeSet | None,
+        columns: str,
+        column_params: Sequence[Any] = (),
     ) -> list[Any]:
         """``columns`` of the rows with these ids in ``scope``, 500 ids a statement."""
         if not ids:
@@ -292,7 +323,7 @@ class SQLiteStore(SQLCapabilities, RecordStore):
                 if scope is not None:
                     w.add_scope(scope)
                 out += conn.execute(
-                    f"SELECT {columns} FROM memories WHERE {w.sql()}", w.params
+                    f"SELECT {columns} FROM memories WHERE {w.sql()}", [*column_params, *w.params]
                 ).fetchall()
         return out
 

@@ -322,6 +322,45 @@ def test_rank_fields_are_get_many_s_records_fields(store: RecordStore) -> None:
     )
 
 
+SESSION_VALUES: list[Any] = ["s1", 7, "7", True, 1.5, None, ["s1"], {"s": 1}, "ünï ☃", 2**40]
+"""Values under the session key: strings and integers name a session, nothing else does."""
+
+
+def session_records() -> list[MemoryRecord]:
+    """Episodes and facts in three scopes, with every kind of value under ``session`` (or
+    none), some invalidated."""
+    out = []
+    for n in range(1, 61):
+        value = SESSION_VALUES[n % len(SESSION_VALUES)]
+        metadata = {"other": n} if n % 11 == 0 else {"session": value, "n": n}
+        out.append(
+            rec(
+                n,
+                [ALICE, ALICE_BOT, BOB][n % 3],
+                kind=MemoryKind.SEMANTIC if n % 7 == 0 else MemoryKind.EPISODIC,
+                metadata=metadata,
+                text=f"turn {n} of {value!r}",
+                event_time=T0 - timedelta(days=n) if n % 2 else None,
+                invalidated_at=T0 if n % 13 == 0 else None,
+            )
+        )
+    return out
+
+
+def test_rank_fields_read_the_sessions_of_whole_records(store: RecordStore) -> None:
+    records = session_records()
+    store.apply(WriteBatch(inserts=records))
+    every = [r.id for r in records]
+    for scope in (None, ALICE, BOB, ScopeSet(members=(ALICE_BOT, BOB))):
+        for key in ("session", "n", "missing"):
+            light = sorted(store.rank_fields(every, scope, key), key=lambda f: f.id)
+            whole = sorted(RecordStore.rank_fields(store, every, scope, key), key=lambda f: f.id)
+            assert light == whole, (scope, key)
+    sessions = {f.session for f in store.rank_fields(every, None, "session")}
+    assert (None, "alice", "bot", None, "s1") in sessions  # the exact scope, and the value
+    assert {s[-1] for s in sessions if s is not None} == {"s1", 7, "7", "ünï ☃", 2**40}
+
+
 def test_query_scope_kinds_and_paging(store: RecordStore) -> None:
     # Inserted out of creation order: results come back oldest first.
     records = [

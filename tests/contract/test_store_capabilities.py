@@ -20,8 +20,15 @@ import pytest
 from agentmem import Memory, Settings
 from agentmem.embedders import Embedder
 from agentmem.errors import Conflict, InvalidProfile, MissingCapability
-from agentmem.filters import Condition
-from agentmem.models import HistoryEntry, MemoryRecord, Scope, ScopeSet, ScopeSummary
+from agentmem.filters import Condition, FilterOp
+from agentmem.models import (
+    HistoryEntry,
+    MemoryKind,
+    MemoryRecord,
+    Scope,
+    ScopeSet,
+    ScopeSummary,
+)
 from agentmem.stores import (
     CAPABILITIES,
     ForgetJob,
@@ -34,6 +41,7 @@ from agentmem.stores import (
     QuarantineStore,
     RecordQuery,
     RecordStore,
+    SessionTexts,
     SQLiteStore,
     StoreCounts,
     UtilityLedger,
@@ -46,7 +54,8 @@ from agentmem.stores._jobs_sql import JobRow
 from agentmem.stores._keys_sql import KeyRow
 from agentmem.stores._notes_sql import LinkRow, ProfileRow
 from agentmem.stores._utility_sql import FeedbackWrite
-from tests.contract.test_record_store import ALICE, BOB, insert, rec, vector
+from agentmem.stores.base import SessionTurn, record_session
+from tests.contract.test_record_store import ALICE, BOB, insert, rec, session_records, vector
 
 C = TypeVar("C")
 ALICE_T1 = Scope(user_id="alice", thread_id="t1")
@@ -315,6 +324,30 @@ def test_forget_journal_scrubs_history_and_cached_vectors(store: RecordStore, pu
 
 
 # a store without the optional interfaces, under the controller ------------------------------
+
+
+def test_session_texts_are_those_of_the_queried_records(store: RecordStore) -> None:
+    texts = capable(store, SessionTexts)
+    records = session_records()
+    store.apply(WriteBatch(inserts=records))
+    values = ("s1", 7, "7", True, 1.5, "ünï ☃", 2**40)
+    for scope in (ALICE, BOB, ScopeSet(members=(ALICE_T1, BOB, ALICE))):
+        for query in (
+            RecordQuery(scope=scope, kinds=(MemoryKind.EPISODIC,), limit=1000),
+            RecordQuery(
+                scope=scope,
+                kinds=(MemoryKind.EPISODIC,),
+                conditions=(Condition("session", FilterOp.IN, values),),
+                limit=7,
+                offset=2,
+            ),
+            RecordQuery(scope=scope, include_invalidated=True, limit=1000),
+        ):
+            expected = [
+                SessionTurn(record_session(r, "session"), r.text, r.event_time)
+                for r in store.query(query)
+            ]
+            assert texts.session_turns(query, "session") == expected
 
 
 def test_the_controller_refuses_what_a_records_only_store_lacks(

@@ -94,8 +94,8 @@ def test_ranking_is_that_of_whole_candidate_records(
             for kwargs in ({}, {"filters": {"n": {"$lt": 60}}}):
                 fast = _search(mem, query, **kwargs)
                 # The reference: every candidate read whole, as search read them before.
-                store.rank_fields = lambda ids, scope=None: RecordStore.rank_fields(  # type: ignore[method-assign]
-                    store, ids, scope
+                store.rank_fields = lambda ids, scope=None, key=None: RecordStore.rank_fields(  # type: ignore[method-assign]
+                    store, ids, scope, key
                 )
                 try:
                     reference = _search(mem, query, **kwargs)

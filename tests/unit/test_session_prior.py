@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from agentmem import Memory
 from agentmem.lexical import Bm25Encoder
-from agentmem.sessions import session_scores
+from agentmem.sessions import SessionDoc, session_scores
 
 HIKE = [
     "We finally climbed the mountain trail to the summit.",
@@ -33,12 +33,30 @@ def _scores(mem: Memory, prior: float) -> dict[str, float]:
 
 
 def test_session_scores_prefer_the_session_that_matches_as_a_whole() -> None:
-    scores = session_scores(
-        "climb the mountain summit",
-        {("a", 1): "\n".join(HIKE), ("a", 2): "\n".join(COOK)},  # type: ignore[dict-item]
-        Bm25Encoder(avg_len=72),
-    )
-    assert scores[("a", 1)] > 0 == scores[("a", 2)]  # type: ignore[index]
+    encoder = Bm25Encoder(avg_len=72)
+    docs = {
+        key: SessionDoc(b"", counts, sum(counts.values()))
+        for key, counts in (
+            (("a", None, None, None, 1), encoder.term_counts("\n".join(HIKE))),
+            (("a", None, None, None, 2), encoder.term_counts("\n".join(COOK))),
+        )
+    }
+    terms = encoder.query("climb the mountain summit").indices
+    scores = session_scores(terms, docs, encoder)
+    assert scores[("a", None, None, None, 1)] > 0 == scores[("a", None, None, None, 2)]
+
+
+def test_term_counts_and_weights_are_those_of_the_document_vector() -> None:
+    # The session prior counts a session once and weighs its terms per search: the weights
+    # must be the very values the encoder's document vector holds, at any average length.
+    text = "\n".join(HIKE + COOK + ["the summit, the summit and the summit again"])
+    for avg_len in (24.0, 72.0, 24.0 * 13.7, 1000.0 / 3):
+        encoder = Bm25Encoder(avg_len=avg_len)
+        counts = encoder.term_counts(text)
+        vector = encoder.document(text)
+        assert list(counts) == list(vector.indices) == sorted(vector.indices)
+        length = sum(counts.values())
+        assert [encoder.term_weight(n, length) for n in counts.values()] == list(vector.values)
 
 
 def test_session_prior_ranks_up_the_best_session_and_leaves_the_rest(mem: Memory) -> None:
