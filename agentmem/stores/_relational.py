@@ -14,6 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
+from typing import Any
 
 from agentmem.models import MemoryRecord, Scope, ScopeSet
 from agentmem.stores import _forget_sql, _graph_sql, _jobs_sql, _keys_sql, _notes_sql, _utility_sql
@@ -22,9 +23,19 @@ from agentmem.stores._graph_sql import GraphPartition, GraphRow
 from agentmem.stores._jobs_sql import JobRow, Watermark
 from agentmem.stores._keys_sql import KeyRow
 from agentmem.stores._notes_sql import LinkRow, ProfileRow
-from agentmem.stores._sql import Cursor, Dialect, rows_to_session_turns, session_turns_sql
+from agentmem.stores._sql import (
+    RANK_COLUMNS,
+    RECORD_COLUMNS,
+    Cursor,
+    Dialect,
+    row_to_rank_fields,
+    row_to_record,
+    rows_to_session_turns,
+    session_columns,
+    session_turns_sql,
+)
 from agentmem.stores._utility_sql import FeedbackWrite, RetrievalRow, UtilityChange, UtilityRow
-from agentmem.stores.base import RecordQuery, SessionTurn
+from agentmem.stores.base import RankFields, RecordQuery, SessionTurn
 from agentmem.stores.capabilities import (
     ForgetJournal,
     GraphRows,
@@ -54,6 +65,17 @@ class SQLEngine(ABC):
     @abstractmethod
     def _transaction(self) -> AbstractContextManager[Cursor]:
         """A cursor inside one transaction: committed on exit, rolled back on an error."""
+
+    @abstractmethod
+    def _rows_by_id(
+        self,
+        ids: Sequence[str],
+        scope: Scope | ScopeSet | None,
+        columns: str,
+        column_params: Sequence[Any] = (),
+    ) -> list[Any]:
+        """``columns`` (with their ``column_params``) of the ``memories`` rows with these ids
+        in ``scope``."""
 
 
 class SQLGraphRows(SQLEngine, GraphRows):
@@ -310,8 +332,29 @@ class SQLCapabilities(
     SQLForgetJournal,
     SQLSessionTexts,
 ):
-    """Every optional interface, for a SQL store with the shared schema; also counts
-    recalls (:meth:`touch`) in the ``memories`` table."""
+    """Every optional interface, for a SQL store with the shared schema; also reads records
+    by id (:meth:`get_many`, :meth:`rank_fields`) and counts recalls (:meth:`touch`) in the
+    ``memories`` table."""
+
+    def get_many(
+        self, ids: Sequence[str], scope: Scope | ScopeSet | None = None
+    ) -> list[MemoryRecord]:
+        """The records with these ids, limited to ``scope`` if given."""
+        rows = self._rows_by_id(ids, scope, ", ".join(RECORD_COLUMNS))
+        return [row_to_record(r) for r in rows]
+
+    def rank_fields(
+        self,
+        ids: Sequence[str],
+        scope: Scope | ScopeSet | None = None,
+        session_key: str | None = None,
+    ) -> list[RankFields]:
+        """Only the rank columns (and the session value under ``session_key``) of those rows."""
+        columns, params = RANK_COLUMNS, list[Any]()
+        if session_key is not None:
+            session, params = session_columns(self._dialect, session_key)
+            columns = f"{columns}, {session}"
+        return [row_to_rank_fields(r) for r in self._rows_by_id(ids, scope, columns, params)]
 
     def touch(self, ids: Sequence[str], at: datetime) -> None:
         """Count one recall of each record without a new version."""

@@ -25,7 +25,6 @@ from agentmem.stores._relational import SQLCapabilities
 from agentmem.stores._sql import (
     HISTORY_COLUMNS,
     RANGE_SQL,
-    RANK_COLUMNS,
     RECORD_COLUMNS,
     Dialect,
     Where,
@@ -33,17 +32,14 @@ from agentmem.stores._sql import (
     history_to_row,
     record_to_row,
     row_to_history,
-    row_to_rank_fields,
     row_to_record,
     scope_summaries,
     scope_summary_sql,
-    session_columns,
     where_for_query,
 )
 from agentmem.stores.base import (
     IndexOp,
     OutboxItem,
-    RankFields,
     RecordQuery,
     RecordStore,
     StoreCounts,
@@ -285,24 +281,6 @@ class SQLiteStore(SQLCapabilities, RecordStore):
                 raise
 
     # reads -----------------------------------------------------------------------------
-
-    def get_many(
-        self, ids: Sequence[str], scope: Scope | ScopeSet | None = None
-    ) -> list[MemoryRecord]:
-        rows = self._rows_by_id(ids, scope, ", ".join(RECORD_COLUMNS))
-        return [row_to_record(r) for r in rows]
-
-    def rank_fields(
-        self,
-        ids: Sequence[str],
-        scope: Scope | ScopeSet | None = None,
-        session_key: str | None = None,
-    ) -> list[RankFields]:
-        columns, params = RANK_COLUMNS, list[Any]()
-        if session_key is not None:
-            session, params = session_columns(self._dialect, session_key)
-            columns = f"{columns}, {session}"
-        return [row_to_rank_fields(r) for r in self._rows_by_id(ids, scope, columns, params)]
 
     def _rows_by_id(
         self,
