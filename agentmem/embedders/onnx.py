@@ -93,23 +93,13 @@ def minilm_fp32(cache_dir: Path | None = None) -> OnnxModel:
     if not weights.is_file():
         raise ModelUnavailable(f"model file {weights} is missing; run `{repair}`")
     stat = weights.stat()
-    cache = cache_dir or default_cache_dir()
-    target = cache / f"{MINILM_NAME}-fp32-{stat.st_size}-{stat.st_mtime_ns}.onnx"
+    target = (cache_dir or default_cache_dir()) / (
+        f"{MINILM_NAME}-fp32-{stat.st_size}-{stat.st_mtime_ns}.onnx"
+    )
     if not target.is_file():
-        from filelock import FileLock
-
         from agentmem.embedders.onnx_export import export_bert
 
-        try:
-            cache.mkdir(parents=True, exist_ok=True)
-            with FileLock(str(target) + ".lock"):
-                if not target.is_file():  # another process may have built it meanwhile
-                    export_bert(source, target)
-        except OSError as exc:
-            raise ModelUnavailable(
-                f"cannot write the fp32 ONNX model to {target} ({exc}); make that directory "
-                "writable or set XDG_CACHE_HOME to one that is"
-            ) from exc
+        _build_once(target, partial(export_bert, source), "fp32")
     tokenizer = source / "tokenizer.json"
     return OnnxModel(target, tokenizer if tokenizer.is_file() else packaged_tokenizer(), repair)
 
@@ -126,21 +116,26 @@ def minilm_int8_compute(cache_dir: Path | None = None) -> OnnxModel:
 
 
 def _build_int8_compute(source: OnnxModel, target: Path) -> None:
-    from filelock import FileLock
-
     from agentmem.embedders.onnx_int8 import build_minilm_int8
 
     if not source.model.is_file():
         raise ModelUnavailable(f"embedding model file {source.model} is missing; {source.repair}")
     _check_digest(source)  # a corrupt package file must not be baked into the cache
+    _build_once(target, lambda t: build_minilm_int8(source.model, t, source.repair), "int8")
+
+
+def _build_once(target: Path, build: Callable[[Path], object], what: str) -> None:
+    """``build(target)`` unless the file is there, once across processes (a file lock)."""
+    from filelock import FileLock
+
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         with FileLock(str(target) + ".lock"):
             if not target.is_file():  # another process may have built it meanwhile
-                build_minilm_int8(source.model, target, source.repair)
+                build(target)
     except OSError as exc:
         raise ModelUnavailable(
-            f"cannot write the int8 ONNX model to {target} ({exc}); make that directory "
+            f"cannot write the {what} ONNX model to {target} ({exc}); make that directory "
             "writable or set XDG_CACHE_HOME to one that is"
         ) from exc
 
