@@ -53,7 +53,7 @@ from agentmem.representation import indexed_text
 from agentmem.sessions import apply_session_prior
 from agentmem.stores.base import RankFields
 from agentmem.thread_pool import ProcessLocalPool
-from agentmem.timeparse import TimeWindow, might_name_time, parse_time_window
+from agentmem.timeparse import TimeWindow, parse_time_window
 from agentmem.validation import check_k, check_kinds, check_text, check_time
 from agentmem.vectors import VectorQuery
 from agentmem.vectors.base import BM25, DENSE, WINDOW, WINDOW_BM25
@@ -61,13 +61,21 @@ from agentmem.vectors.base import BM25, DENSE, WINDOW, WINDOW_BM25
 
 @dataclass(frozen=True)
 class SearchRequest:
-    """Everything a channel needs: the query in each form and the index filter."""
+    """Everything a channel needs: the query in each form and the index filter. The dense
+    vector may still be computing when the request is made (:attr:`vector` waits for it)."""
 
     text: str
-    vector: np.ndarray
+    embedding: np.ndarray | Future[np.ndarray]
     sparse: SparseVector
     query: VectorQuery
     time_window: TimeWindow | None
+
+    @property
+    def vector(self) -> np.ndarray:
+        """The query's dense vector (waiting for the model call if it is still running)."""
+        if isinstance(self.embedding, Future):
+            return self.embedding.result()
+        return self.embedding
 
 
 Channel = Callable[[Backends, SearchRequest], Ranked]
@@ -122,6 +130,9 @@ CHANNELS: dict[str, Channel] = {
 }
 """Channels that retrieve candidates from the index. ``recency`` and ``importance`` re-rank."""
 
+_SPARSE = frozenset({"bm25", "window_bm25"})
+"""Channels that use no dense vector of the query."""
+
 
 ARCHIVED_KEY = "archived"
 """Metadata key consolidation sets on a memory it archived (decayed below the threshold):
@@ -153,25 +164,23 @@ def build_request(
     embedding); by default the query is embedded here."""
     text = check_text(query, max_chars=backends.settings.max_text_chars, what="query")
     wants_time = backends.settings.retrieval.weights.get("time", 0) > 0
-    pending: Future[np.ndarray] | None = None
-    if vector is None and wants_time and might_name_time(text):
-        # The model call runs outside the GIL: it overlaps dateparser's pure-Python search for
-        # a time phrase instead of waiting for it (about a third off such a search).
-        pending = _query_embeddings.get().submit(
+    embedding: np.ndarray | Future[np.ndarray]
+    if vector is None:
+        # The model call runs outside the GIL, so it overlaps what needs no vector: dateparser,
+        # the BM25 encoding and the sparse channels (see _fuse_channels). A set of scopes (an
+        # agent's private + team scope) embeds through its first member's retriever adapter:
+        # the reading agent's own.
+        embedding = _query_embeddings.get().submit(
             backends.query_vector, text, scope_members(scope)[0]
         )
+    else:
+        embedding = vector
     time_window = (
         parse_time_window(text, now=reference_time or as_of or utcnow()) if wants_time else None
     )
-    if pending is not None:
-        vector = pending.result()
-    elif vector is None:
-        # A set of scopes (an agent's private + team scope) embeds through its first member's
-        # retriever adapter: the reading agent's own.
-        vector = backends.query_vector(text, scope_members(scope)[0])
     return SearchRequest(
         text=text,
-        vector=vector,
+        embedding=embedding,
         sparse=backends.bm25.query(text),
         query=VectorQuery(
             scope=scope,
@@ -188,7 +197,8 @@ def build_request(
 
 
 _query_embeddings = ProcessLocalPool(os.cpu_count() or 1, "agentmem-query")
-"""Where a search's query embedding runs while dateparser reads the query (build_request)."""
+"""Where a search's query embedding runs while the rest of the search prepares and runs what
+needs no vector (build_request)."""
 
 
 def search_with_validation(
@@ -315,11 +325,11 @@ def _fuse_channels(
 ) -> tuple[dict[str, Ranked], list[tuple[str, float, dict[str, ChannelScore]]]]:
     """Each weighted channel's ranking of the request, and their RRF fusion."""
     config = backends.settings.retrieval
-    ranked = {
-        name: channel(backends, request)
-        for name, channel in CHANNELS.items()
-        if config.weights.get(name, 0) > 0
-    }
+    names = [name for name in CHANNELS if config.weights.get(name, 0) > 0]
+    # The channels that need no dense vector run first, while the query embedding computes.
+    done = {name: CHANNELS[name](backends, request) for name in names if name in _SPARSE}
+    done.update({name: CHANNELS[name](backends, request) for name in names if name not in done})
+    ranked = {name: done[name] for name in names}  # in CHANNELS order, as fusion expects
     fused = reciprocal_rank_fusion(
         ranked, config.weights, k=config.rrf_k, limit=max(config.candidates, k)
     )

@@ -35,6 +35,9 @@ _MONTH_AFTER_PREPOSITION = re.compile(
     re.IGNORECASE,
 )
 _DIGIT = re.compile(r"\d")
+# "#95", "ticket #2023": a number written as a reference (an issue, ticket, rank or item) is
+# never a date, though dateparser reads a bare number as a year.
+_NUMBERED_REFERENCE = re.compile(r"#\d+\b")
 _lock = threading.Lock()
 _parser: Any = None
 
@@ -84,11 +87,12 @@ def _plausible(phrase: str) -> bool:
 def might_name_time(query: str) -> bool:
     """False when ``query`` cannot name a time (:func:`parse_time_window` returns None at once);
     True when dateparser has to look."""
-    return bool(_ANY_TEMPORAL.search(query))
+    return bool(_ANY_TEMPORAL.search(_NUMBERED_REFERENCE.sub(" ", query)))
 
 
 def parse_time_window(query: str, *, now: datetime) -> TimeWindow | None:
     """The event-time window a query refers to, relative to ``now``; None if it names none."""
+    query = _NUMBERED_REFERENCE.sub(" ", query)
     if not might_name_time(query):
         return None  # no phrase of it could pass _plausible: same answer, without dateparser
     from dateparser.search import search_dates

@@ -66,6 +66,13 @@ class SQLEngine(ABC):
     def _transaction(self) -> AbstractContextManager[Cursor]:
         """A cursor inside one transaction: committed on exit, rolled back on an error."""
 
+    def _bookkeeping(self) -> AbstractContextManager[Cursor]:
+        """A cursor for the writes every search makes (recall counts, the retrieval log), whose
+        commit need not wait for the disk: an application crash loses none of them, a power
+        cut may lose the last few, and nothing a user stored is among them. Engines that can
+        commit without flushing override this; by default it is :meth:`_cursor`."""
+        return self._cursor()
+
     @abstractmethod
     def _rows_by_id(
         self,
@@ -165,7 +172,7 @@ class SQLUtilityLedger(SQLEngine, UtilityLedger):
     """:class:`~agentmem.stores.capabilities.UtilityLedger` in the utility tables."""
 
     def record_retrieval(self, rid: str, scope: str, ids: Sequence[str], at: float) -> None:
-        with self._cursor() as cur:
+        with self._bookkeeping() as cur:
             _utility_sql.record_retrieval(cur, self.placeholder, rid, scope, ids, at)
 
     def retrieval(self, rid: str) -> RetrievalRow | None:
@@ -358,7 +365,7 @@ class SQLCapabilities(
 
     def touch(self, ids: Sequence[str], at: datetime) -> None:
         """Count one recall of each record without a new version."""
-        with self._cursor() as cur:
+        with self._bookkeeping() as cur:
             _jobs_sql.touch(cur, self.placeholder, ids, at.timestamp())
 
 

@@ -300,6 +300,12 @@ class PostgresStore(SQLCapabilities, RecordStore):
             yield cur
 
     @contextmanager
+    def _bookkeeping(self) -> Iterator[psycopg.Cursor[Any]]:
+        with self._connection() as conn, conn.transaction(), conn.cursor() as cur:
+            cur.execute("SET LOCAL synchronous_commit TO OFF")
+            yield cur
+
+    @contextmanager
     def _transaction(self) -> Iterator[psycopg.Cursor[Any]]:
         with self._connection() as conn, conn.transaction(), conn.cursor() as cur:
             yield cur

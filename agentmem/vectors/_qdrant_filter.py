@@ -13,6 +13,23 @@ from agentmem.filters import Condition, FilterOp
 from agentmem.models import scope_members
 from agentmem.vectors.base import VectorQuery, index_value
 
+KEYWORD_PAYLOAD_FIELDS = (
+    "org_id",
+    "user_id",
+    "agent_id",
+    "thread_id",
+    "kind",
+    "status",
+    "metadata.archived",
+)
+"""Payload keys both Qdrant backends index as keywords: the ones every search filters on.
+``metadata.archived`` is among them because every search leaves archived memories out
+(``retrieval``'s default condition): without an index, that ``must_not`` reads each point's
+payload, 1.4 ms of a 1.5 ms query at 10,000 points."""
+
+FLOAT_PAYLOAD_FIELDS = ("valid_from", "valid_to", "event_time", "created_at")
+"""Payload keys both Qdrant backends index as floats (validity and time ranges)."""
+
 
 @dataclass(frozen=True, slots=True)
 class FilterModels:
@@ -87,4 +104,4 @@ def _eq(m: FilterModels, key: str, value: Any) -> Any:
     return _match(m, key, index_value(value))
 
 
-__all__ = ["FilterModels", "build_filter"]
+__all__ = ["FLOAT_PAYLOAD_FIELDS", "KEYWORD_PAYLOAD_FIELDS", "FilterModels", "build_filter"]

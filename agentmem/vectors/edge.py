@@ -14,7 +14,12 @@ import numpy as np
 
 from agentmem.errors import BackendUnavailable, EmbedderMismatch, InvalidSettings
 from agentmem.lexical import SparseVector
-from agentmem.vectors._qdrant_filter import FilterModels, build_filter
+from agentmem.vectors._qdrant_filter import (
+    FLOAT_PAYLOAD_FIELDS,
+    KEYWORD_PAYLOAD_FIELDS,
+    FilterModels,
+    build_filter,
+)
 from agentmem.vectors.base import (
     BM25,
     DENSE,
@@ -25,8 +30,8 @@ from agentmem.vectors.base import (
     VectorQuery,
 )
 
-_KEYWORD_FIELDS = ("org_id", "user_id", "agent_id", "thread_id", "kind", "status")
-_FLOAT_FIELDS = ("valid_from", "valid_to", "event_time", "created_at")
+_NAMES_KEPT = 200_000
+"""Point ids whose string form :class:`EdgeVectorIndex` keeps (~30 MB at most)."""
 
 
 class EdgeVectorIndex(VectorIndex):
@@ -42,6 +47,7 @@ class EdgeVectorIndex(VectorIndex):
         self._dim: int | None = None
         self._lock = threading.RLock()
         self._qe: Any = None
+        self._names: dict[Any, str] = {}
 
     @classmethod
     def from_url(cls, url: str) -> EdgeVectorIndex:
@@ -76,14 +82,7 @@ class EdgeVectorIndex(VectorIndex):
             else:
                 self.path.mkdir(parents=True, exist_ok=True)
                 self._shard = qe.EdgeShard.create(str(self.path), config)
-                for name in _KEYWORD_FIELDS:
-                    self._shard.update(
-                        qe.UpdateOperation.create_field_index(name, qe.PayloadSchemaType.Keyword)
-                    )
-                for name in _FLOAT_FIELDS:
-                    self._shard.update(
-                        qe.UpdateOperation.create_field_index(name, qe.PayloadSchemaType.Float)
-                    )
+            self._index_payload()
         except Exception as exc:
             if "vector size" in str(exc):  # built by an embedder of another dimension
                 raise EmbedderMismatch(
@@ -98,6 +97,17 @@ class EdgeVectorIndex(VectorIndex):
                 "AGENTMEM_VECTORS_URL at a new path) and run `agentmem reindex`: the index is "
                 "rebuilt from the store"
             ) from exc
+
+    def _index_payload(self) -> None:
+        """Create the payload indexes the shard lacks (all of them for a new shard; those added
+        since an older agentmem created it, once, on opening it)."""
+        qe = self._qe
+        have = set(self._shard.info().payload_schema)
+        wanted = [(n, qe.PayloadSchemaType.Keyword) for n in KEYWORD_PAYLOAD_FIELDS]
+        wanted += [(n, qe.PayloadSchemaType.Float) for n in FLOAT_PAYLOAD_FIELDS]
+        for name, schema in wanted:
+            if name not in have:
+                self._shard.update(qe.UpdateOperation.create_field_index(name, schema))
 
     def close(self) -> None:
         with self._lock:
@@ -172,7 +182,17 @@ class EdgeVectorIndex(VectorIndex):
         )
         with self._lock:
             hits = self._require().query(request)
-        return [(str(h.id), float(h.score)) for h in hits]
+        return [(self._name(h.id), float(h.score)) for h in hits]
+
+    def _name(self, point_id: Any) -> str:
+        # Edge returns ids as uuid.UUID; str() of one costs more than the query's own work per
+        # hit, and a search asks for the same few hundred ids channel after channel.
+        name = self._names.get(point_id)
+        if name is None:
+            if len(self._names) >= _NAMES_KEPT:
+                self._names.clear()
+            name = self._names[point_id] = str(point_id)
+        return name
 
     def count(self) -> int:
         with self._lock:

@@ -24,7 +24,12 @@ import numpy as np
 
 from agentmem.errors import AgentMemError, BackendUnavailable, InvalidSettings
 from agentmem.lexical import SparseVector
-from agentmem.vectors._qdrant_filter import FilterModels, build_filter
+from agentmem.vectors._qdrant_filter import (
+    FLOAT_PAYLOAD_FIELDS,
+    KEYWORD_PAYLOAD_FIELDS,
+    FilterModels,
+    build_filter,
+)
 from agentmem.vectors.base import (
     BM25,
     DENSE,
@@ -35,8 +40,6 @@ from agentmem.vectors.base import (
     VectorQuery,
 )
 
-_KEYWORD_FIELDS = ("org_id", "user_id", "agent_id", "thread_id", "kind", "status")
-_FLOAT_FIELDS = ("valid_from", "valid_to", "event_time", "created_at")
 _LOCAL_PREFIX = "qdrant-local://"
 _MEMORY = ":memory:"
 _UPSERT_CHUNK = 512
@@ -190,8 +193,8 @@ class QdrantServerIndex(VectorIndex):
         if self.server_url is None:
             return  # local mode ignores payload indexes (and warns about them)
         have = set((info.payload_schema or {}).keys())
-        wanted = [(n, models.PayloadSchemaType.KEYWORD) for n in _KEYWORD_FIELDS]
-        wanted += [(n, models.PayloadSchemaType.FLOAT) for n in _FLOAT_FIELDS]
+        wanted = [(n, models.PayloadSchemaType.KEYWORD) for n in KEYWORD_PAYLOAD_FIELDS]
+        wanted += [(n, models.PayloadSchemaType.FLOAT) for n in FLOAT_PAYLOAD_FIELDS]
         for name, schema in wanted:
             if name not in have:
                 client.create_payload_index(

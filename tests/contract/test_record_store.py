@@ -756,3 +756,25 @@ def test_scope_summaries(store: RecordStore) -> None:
     both = store.scope_summaries(ScopeSet.of(ALICE_BOT, BOB))
     assert [s.scope for s in both] == [ALICE_BOT, BOB]
     assert store.scope_summaries(Scope(user_id="carol")) == []
+
+
+def test_search_bookkeeping_lands_and_user_writes_stay_durable(store: RecordStore) -> None:
+    """Recall counts and the retrieval log commit without waiting for the disk; the records a
+    user stores afterwards are committed durably as before."""
+    from agentmem.stores.capabilities import UtilityLedger
+
+    insert(store, rec(1), rec(2))
+    store.touch([mid(1)], T0 + timedelta(hours=1))
+    assert one(store, mid(1)).access_count == 1
+    assert one(store, mid(2)).access_count == 0
+    if isinstance(store, UtilityLedger):
+        store.record_retrieval("r1", "user:alice", [mid(1)], 10.0)
+        row = store.retrieval("r1")
+        assert row is not None and list(row.memory_ids) == [mid(1)]
+    with store._cursor() as cur:  # type: ignore[attr-defined]
+        if store.placeholder == "?":
+            cur.execute("PRAGMA synchronous")
+            assert cur.fetchone()[0] == 2  # FULL
+        else:
+            cur.execute("SHOW synchronous_commit")
+            assert cur.fetchone()[0] == "on"

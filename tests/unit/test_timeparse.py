@@ -47,10 +47,18 @@ def test_relative_week_is_around_the_reference_time() -> None:
         "what is on my list",
         "",
         "???",
+        "what did we decide about ticket #2023?",
+        "the fix for issue #95",
     ],
 )
 def test_no_time_named(query: str) -> None:
     assert parse_time_window(query, now=NOW) is None
+
+
+def test_a_numbered_reference_does_not_hide_a_real_time() -> None:
+    window = parse_time_window("what did we decide about ticket #2023 in May 2022?", now=NOW)
+    assert window is not None
+    assert (window.start, window.end) == (d(2022, 5, 1), d(2022, 6, 1))
 
 
 def test_relative_times_follow_the_reference_not_the_clock() -> None:
