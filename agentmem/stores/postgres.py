@@ -32,6 +32,7 @@ from agentmem.models import (
     ScopeSummary,
 )
 from agentmem.stores import _migrations
+from agentmem.stores._pg_pool import IdleConnectionCheck
 from agentmem.stores._relational import SQLCapabilities
 from agentmem.stores._sql import (
     HISTORY_COLUMNS,
@@ -214,13 +215,15 @@ class PostgresStore(SQLCapabilities, RecordStore):
                 f"cannot set up the PostgreSQL store at {redact(self.url)}: {exc}; the user "
                 "needs CREATE on the schema of its search_path (GRANT CREATE ON SCHEMA ...)"
             ) from exc
+        idle = IdleConnectionCheck()
         pool: ConnectionPool = ConnectionPool(
             self.url,
             min_size=self.pool_min,
             max_size=self.pool_max,
             kwargs=self._connect_kwargs(),
             timeout=self.timeout,
-            check=ConnectionPool.check_connection,
+            check=idle.check,
+            reset=idle.reset,
             name="agentmem",
             open=False,
         )
@@ -301,7 +304,13 @@ class PostgresStore(SQLCapabilities, RecordStore):
 
     @contextmanager
     def _bookkeeping(self) -> Iterator[psycopg.Cursor[Any]]:
-        with self._connection() as conn, conn.transaction(), conn.cursor() as cur:
+        # One pipelined round trip: BEGIN, the setting, the statements and COMMIT together.
+        with (
+            self._connection() as conn,
+            conn.pipeline(),
+            conn.transaction(),
+            conn.cursor() as cur,
+        ):
             cur.execute("SET LOCAL synchronous_commit TO OFF")
             yield cur
 

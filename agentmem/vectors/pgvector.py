@@ -70,6 +70,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
         "`pip install 'agentmem[pgvector]'`"
     ) from exc
 
+from agentmem.stores._pg_pool import IdleConnectionCheck
 from agentmem.stores._sql import Where
 from agentmem.stores.postgres import PostgresDialect
 from agentmem.urls import redact
@@ -193,6 +194,7 @@ class PgVectorIndex(VectorIndex):
                 f"cannot set up the pgvector index {self._where()}: {exc}; the user needs "
                 "CREATE on the schema of its search_path (GRANT CREATE ON SCHEMA ...)"
             ) from exc
+        idle = IdleConnectionCheck()
         pool: ConnectionPool = ConnectionPool(
             self._dsn,
             min_size=self.pool_min,
@@ -200,7 +202,8 @@ class PgVectorIndex(VectorIndex):
             kwargs=connect,
             timeout=self.timeout,
             configure=_configure,
-            check=ConnectionPool.check_connection,
+            check=idle.check,
+            reset=idle.reset,
             name="agentmem-pgvector",
             open=False,
         )
