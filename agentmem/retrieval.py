@@ -34,6 +34,7 @@ import numpy as np
 from agentmem import usefulness
 from agentmem.backends import Backends
 from agentmem.errors import ValidationError
+from agentmem.feedback import apply_feedback
 from agentmem.filters import Condition, FilterOp, matches, parse_filters
 from agentmem.fusion import Ranked, mmr, reciprocal_rank_fusion
 from agentmem.indexing import vectors_for
@@ -293,6 +294,9 @@ def search(
         candidates = apply_session_prior(
             backends, scope, request.sparse.indices, candidates, fields
         )
+    if config.feedback_weight > 0:
+        session_key = config.window_group_key if config.session_prior > 0 else None
+        candidates = apply_feedback(backends, request, candidates, fields, session_key)
     if expanding:
         candidates = _expand(backends, request, ranked, candidates, records, k, expand_links)
     if weights.get("recency", 0) > 0 or weights.get("importance", 0) > 0:

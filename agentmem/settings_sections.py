@@ -75,6 +75,34 @@ class RetrievalSettings(BaseModel):
         "score multiplied by 1 + session_prior * s / s_max, s its session's whole-session BM25 "
         "against the query (agentmem.sessions); 0 = off; records without a session unaffected",
     )
+    # Measured held out (benchmarks/iterative_retrieval.py, section "iterative" of RESULTS.md):
+    # LoCoMo turns recall@10 0.753 -> 0.754, observations 0.641 -> 0.638, small scopes hit@1
+    # 0.873 -> 0.890; it does not win LoCoMo without losing observations, so it is opt-in.
+    feedback_weight: float = Field(
+        default=0.0,
+        ge=0,
+        description="iterative retrieval (agentmem.feedback): RRF weight of a second round "
+        "seeded by the first round's top hits (their new terms as a BM25 query, their mean "
+        "vector blended into the query vector); 0 = off",
+    )
+    feedback_hits: int = Field(
+        default=3, ge=1, le=50, description="top hits of the first round that seed the second"
+    )
+    feedback_terms: int = Field(
+        default=10, ge=0, le=200, description="most new terms in the second round's BM25 query"
+    )
+    feedback_blend: float = Field(
+        default=0.5,
+        ge=0,
+        description="weight of the top hits' mean vector against the query's in the second "
+        "round's dense query; 0 = no dense second round",
+    )
+    feedback_stop_margin: float | None = Field(
+        default=None,
+        ge=0,
+        description="skip the second round when the best fused score leads the second by more "
+        "than this share of itself; None = never skip",
+    )
     date_prefix: bool = Field(
         default=True, description="index an episode's text with its event date in front"
     )
