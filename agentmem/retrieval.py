@@ -21,7 +21,6 @@ list of (id, score): adding one (the knowledge graph's, say) is one function and
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
@@ -201,9 +200,11 @@ def build_request(
     )
 
 
-_query_embeddings = ProcessLocalPool(os.cpu_count() or 1, "agentmem-query")
+_query_embeddings = ProcessLocalPool(32, "agentmem-query")
 """Where a search's query embedding runs while the rest of the search prepares and runs what
-needs no vector (build_request)."""
+needs no vector (build_request). Its threads only wait on the embedder, which coalesces
+concurrent queries into one model call on its own pool: as many as a server's concurrent
+searches (its threadpool), so queries reach the coalescer together instead of two by two."""
 
 
 def search_with_validation(
