@@ -21,7 +21,6 @@ list of (id, score): adding one (the knowledge graph's, say) is one function and
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
@@ -52,9 +51,10 @@ from agentmem.models import (
 )
 from agentmem.representation import indexed_text
 from agentmem.sessions import apply_session_prior
+from agentmem.settings_sections import RetrievalSettings
 from agentmem.stores.base import RankFields
 from agentmem.thread_pool import ProcessLocalPool
-from agentmem.timeparse import TimeWindow, parse_time_window
+from agentmem.timeparse import TimeWindow, asks_about_present, parse_time_window
 from agentmem.validation import check_k, check_kinds, check_text, check_time
 from agentmem.vectors import VectorQuery
 from agentmem.vectors.base import BM25, DENSE, WINDOW, WINDOW_BM25
@@ -131,6 +131,10 @@ CHANNELS: dict[str, Channel] = {
 }
 """Channels that retrieve candidates from the index. ``recency`` and ``importance`` re-rank."""
 
+NEWEST = "newest"
+"""The ranking newest first that a question about the present state adds
+(``retrieval.present_recency``): not a setting's channel, chosen per query."""
+
 _SPARSE = frozenset({"bm25", "window_bm25"})
 """Channels that use no dense vector of the query."""
 
@@ -197,9 +201,11 @@ def build_request(
     )
 
 
-_query_embeddings = ProcessLocalPool(os.cpu_count() or 1, "agentmem-query")
+_query_embeddings = ProcessLocalPool(32, "agentmem-query")
 """Where a search's query embedding runs while the rest of the search prepares and runs what
-needs no vector (build_request)."""
+needs no vector (build_request). Its threads only wait on the embedder, which coalesces
+concurrent queries into one model call on its own pool: as many as a server's concurrent
+searches (its threadpool), so queries reach the coalescer together instead of two by two."""
 
 
 def search_with_validation(
@@ -272,7 +278,6 @@ def search(
     a recall (``access_count``), which strengthens it against decay; internal searches (update
     decisions, context candidates) pass False."""
     config = backends.settings.retrieval
-    weights = config.weights
     request = build_request(
         backends,
         query,
@@ -286,6 +291,7 @@ def search(
         reference_time=reference_time,
         vector=vector,
     )
+    weights = _query_weights(config, request.text)
     ranked, candidates = _fuse_channels(backends, request, k)
     expanding = bool(expand_links and weights.get("links", 0) > 0)
     whole = expanding or config.mmr_lambda is not None
@@ -297,10 +303,14 @@ def search(
     if config.feedback_weight > 0:
         session_key = config.window_group_key if config.session_prior > 0 else None
         candidates = apply_feedback(backends, request, candidates, fields, session_key)
+        if whole:  # link expansion and MMR read the memories the second round added, whole
+            fresh = [i for i in fields if i not in records]
+            records.update({r.id: r for r in backends.store.get_many(fresh, scope)})
     if expanding:
         candidates = _expand(backends, request, ranked, candidates, records, k, expand_links)
-    if weights.get("recency", 0) > 0 or weights.get("importance", 0) > 0:
-        ranked.update(_rerank_signals(fields, config.recency_half_life_days))
+    if any(weights.get(name, 0) > 0 for name in ("recency", "importance", NEWEST)):
+        signals = _rerank_signals(fields, config.recency_half_life_days)
+        ranked.update({name: r for name, r in signals.items() if weights.get(name, 0) > 0})
         fused = reciprocal_rank_fusion(ranked, weights, k=config.rrf_k, limit=len(fields) * 3)
         candidates = [c for c in fused if c[0] in fields]
     # Learned utility re-ranks the relevance candidates (a no-op where none has feedback).
@@ -322,6 +332,14 @@ def search(
         for hit in hits:
             hit.retrieval_id = rid
     return hits
+
+
+def _query_weights(config: RetrievalSettings, text: str) -> dict[str, float]:
+    """The fusion weights for this query: the settings', plus the ``newest`` ranking for a
+    question about the present state (the newer memory of a changed fact first)."""
+    if config.present_recency > 0 and asks_about_present(text):
+        return {**config.weights, NEWEST: config.present_recency}
+    return config.weights
 
 
 def _fuse_channels(
@@ -421,11 +439,18 @@ def _rerank_signals(records: Mapping[str, RankFields], half_life_days: float) ->
         when = (r.event_time or r.created_at).timestamp()
         return math.exp(-decay * max(now - when, 0.0))
 
+    def age_s(r: RankFields) -> float:
+        return now - (r.event_time or r.created_at).timestamp()
+
     by_recency = sorted(records.values(), key=lambda r: (-recency(r), r.id))
     by_importance = sorted(records.values(), key=lambda r: (-r.importance, r.id))
+    by_age = sorted(records.values(), key=lambda r: (age_s(r), r.id))
     return {
         "recency": [(r.id, recency(r)) for r in by_recency],
         "importance": [(r.id, r.importance) for r in by_importance],
+        # Scored by minus the age in seconds: memories written a moment apart still rank apart
+        # (the decayed recency above ties them), and only equal times tie.
+        NEWEST: [(r.id, -age_s(r)) for r in by_age],
     }
 
 

@@ -103,6 +103,17 @@ class RetrievalSettings(BaseModel):
         description="skip the second round when the best fused score leads the second by more "
         "than this share of itself; None = never skip",
     )
+    # Chosen by cross-validation over the three shapes (1 in every fold of five; section
+    # "eval-small" of RESULTS.md): small-scope hit@1 0.873 -> 0.915 held out, the 9 LoCoMo
+    # questions with such a word lose one evidence turn (-0.0002 recall@10 over 1,536).
+    present_recency: float = Field(
+        default=1.0,
+        ge=0,
+        description="RRF weight of the recency ranking for a query about the present state "
+        "('... now?', 'current ...', 'still ...': agentmem.timeparse.asks_about_present), "
+        "added to the recency weight for that query only, so the newer of two memories of a "
+        "changed fact comes first; 0 = off",
+    )
     date_prefix: bool = Field(
         default=True, description="index an episode's text with its event date in front"
     )

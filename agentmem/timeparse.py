@@ -84,6 +84,20 @@ def _plausible(phrase: str) -> bool:
     )
 
 
+_PRESENT_STATE = re.compile(
+    r"\b(now|nowadays|currently|current|these days|at the moment|at present|still|any ?more|"
+    r"latest|most recent)\b",
+    re.IGNORECASE,
+)
+
+
+def asks_about_present(query: str) -> bool:
+    """Whether ``query`` asks how things stand now ("Where does Quentin live now?", "What is
+    Rosa's current job?", "Does Yara still smoke?"): where a fact changed, the newer memory
+    answers it."""
+    return bool(_PRESENT_STATE.search(query))
+
+
 def might_name_time(query: str) -> bool:
     """False when ``query`` cannot name a time (:func:`parse_time_window` returns None at once);
     True when dateparser has to look."""

@@ -212,13 +212,15 @@ def report_console() -> Console:
 
 
 def default_embedder(embedder: Embedder | None) -> Embedder:
-    """``embedder`` (tests pass the session's shared model), else all-MiniLM-L6-v2, loaded
-    only then."""
+    """``embedder`` (tests pass the session's shared model), else the embedder a user gets by
+    default (``Settings().embedder``: all-MiniLM-L6-v2 in ONNX Runtime, no torch needed),
+    loaded only then."""
     if embedder is not None:
         return embedder
-    from agentmem.embedders import SentenceTransformerEmbedder
+    from agentmem import Settings
+    from agentmem.embedders import embedder_from_spec
 
-    return SentenceTransformerEmbedder.minilm()
+    return embedder_from_spec(Settings.load().embedder)
 
 
 def machine_info() -> dict[str, Any]:

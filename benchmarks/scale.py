@@ -536,8 +536,8 @@ def accounting(results: dict[str, Any]) -> str:
             f"Sizes up to {results['live_embedding_max']:,} were added with the model embedding "
             f"every text (add/s +emb measured): at {live['size']:,} memories agentmem sent "
             f"{add['texts_sent_to_embedder'] / live['size']:.2f} texts per memory to the embedder "
-            "(the memory's text, and its window with its neighbours, and the windows of the "
-            "neighbours it changes), "
+            "(the memory's text; a window vector is built from its neighbours' vectors, "
+            "with no model call), "
             f"{add['embedding_seconds_per_record'] * 1000:.1f} ms of model time per memory."
         )
     if pool:

@@ -12,8 +12,6 @@ import time
 import weakref
 from typing import Any
 
-from psycopg_pool import ConnectionPool
-
 IDLE_BEFORE_CHECK_S = 1.0
 """A pooled connection idle for longer than this is pinged before it is handed out."""
 
@@ -29,6 +27,8 @@ class IdleConnectionCheck:
 
     def check(self, conn: Any) -> None:
         """Raise if ``conn`` no longer works (the pool then replaces it)."""
+        from psycopg_pool import ConnectionPool  # the postgres extra: present where pools are
+
         returned = self._returned.pop(conn, None)
         if returned is None or time.monotonic() - returned > self.idle_s:
             ConnectionPool.check_connection(conn)

@@ -332,6 +332,30 @@ CASES: list[tuple[list[str], str, int]] = [
         "What does Luis like to eat?",
         1,
     ),
+    # Changed facts asked about the present: the newer memory first (retrieval.present_recency).
+    (
+        ["Dev lives in Bristol.", "Dev enjoys bouldering at weekends.", "Dev moved to Glasgow."],
+        "Where does Dev live now?",
+        2,
+    ),
+    (
+        [
+            "Ines drives a red Vespa to work.",
+            "Ines has two cats called Pim and Pom.",
+            "Ines sold the Vespa and now cycles to work on an e-bike.",
+        ],
+        "How does Ines get to work these days?",
+        2,
+    ),
+    (
+        [
+            "Omar's email address is omar@old.example.",
+            "Omar is learning Portuguese.",
+            "Omar changed his email address to omar@new.example.",
+        ],
+        "What is Omar's current email address?",
+        2,
+    ),
 ]
 
 

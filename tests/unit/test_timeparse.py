@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from agentmem.timeparse import parse_time_window
+from agentmem.timeparse import asks_about_present, parse_time_window
 
 NOW = datetime(2023, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -91,3 +91,20 @@ def test_the_quick_check_changes_no_answer(query: str, monkeypatch: pytest.Monke
     quick = parse_time_window(query, now=NOW)
     monkeypatch.setattr(timeparse, "_ANY_TEMPORAL", re.compile(""))  # always ask dateparser
     assert parse_time_window(query, now=NOW) == quick
+
+
+@pytest.mark.parametrize(
+    ("query", "present"),
+    [
+        ("Where does Quentin live now?", True),
+        ("What is Rosa's current job?", True),
+        ("Does Yara still smoke?", True),
+        ("What is Jon currently reading?", True),
+        ("How does Ines get to work these days?", True),
+        ("Where does Quentin live?", False),
+        ("Where did Quentin live in 2020?", False),
+        ("What did the snow do?", False),  # 'now' inside a word
+    ],
+)
+def test_questions_about_the_present_state(query: str, present: bool) -> None:
+    assert asks_about_present(query) is present
