@@ -301,11 +301,7 @@ def search(
             backends, scope, request.sparse.indices, candidates, fields
         )
     if config.feedback_weight > 0:
-        session_key = config.window_group_key if config.session_prior > 0 else None
-        candidates = apply_feedback(backends, request, candidates, fields, session_key)
-        if whole:  # link expansion and MMR read the memories the second round added, whole
-            fresh = [i for i in fields if i not in records]
-            records.update({r.id: r for r in backends.store.get_many(fresh, scope)})
+        candidates = _second_round(backends, request, candidates, records, fields, whole)
     if expanding:
         candidates = _expand(backends, request, ranked, candidates, records, k, expand_links)
     if any(weights.get(name, 0) > 0 for name in ("recency", "importance", NEWEST)):
@@ -356,6 +352,25 @@ def _fuse_channels(
         ranked, config.weights, k=config.rrf_k, limit=max(config.candidates, k)
     )
     return ranked, fused
+
+
+def _second_round(
+    backends: Backends,
+    request: SearchRequest,
+    candidates: list[tuple[str, float, dict[str, ChannelScore]]],
+    records: dict[str, MemoryRecord],
+    fields: dict[str, RankFields],
+    whole: bool,
+) -> list[tuple[str, float, dict[str, ChannelScore]]]:
+    """Iterative retrieval (:mod:`agentmem.feedback`); the memories it adds join ``fields``
+    and, where link expansion or MMR read them (``whole``), ``records``."""
+    config = backends.settings.retrieval
+    session_key = config.window_group_key if config.session_prior > 0 else None
+    out = apply_feedback(backends, request, candidates, fields, session_key)
+    if whole:
+        fresh = [i for i in fields if i not in records]
+        records.update({r.id: r for r in backends.store.get_many(fresh, request.query.scope)})
+    return out
 
 
 def _expand(
