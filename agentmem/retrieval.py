@@ -304,9 +304,9 @@ def search(
         candidates = _second_round(backends, request, candidates, records, fields, whole)
     if expanding:
         candidates = _expand(backends, request, ranked, candidates, records, k, expand_links)
-    if any(weights.get(name, 0) > 0 for name in ("recency", "importance", NEWEST)):
-        signals = _rerank_signals(fields, config.recency_half_life_days)
-        ranked.update({name: r for name, r in signals.items() if weights.get(name, 0) > 0})
+    rerankers = [name for name in ("recency", "importance", NEWEST) if weights.get(name, 0) > 0]
+    if rerankers:
+        ranked.update(_rerank_signals(fields, config.recency_half_life_days, rerankers))
         fused = reciprocal_rank_fusion(ranked, weights, k=config.rrf_k, limit=len(fields) * 3)
         candidates = [c for c in fused if c[0] in fields]
     # Learned utility re-ranks the relevance candidates (a no-op where none has feedback).
@@ -345,8 +345,9 @@ def _fuse_channels(
     config = backends.settings.retrieval
     names = [name for name in CHANNELS if config.weights.get(name, 0) > 0]
     # The channels that need no dense vector run first, while the query embedding computes.
-    done = {name: CHANNELS[name](backends, request) for name in names if name in _SPARSE}
-    done.update({name: CHANNELS[name](backends, request) for name in names if name not in done})
+    done = {
+        n: CHANNELS[n](backends, request) for n in sorted(names, key=lambda n: n not in _SPARSE)
+    }
     ranked = {name: done[name] for name in names}  # in CHANNELS order, as fusion expects
     fused = reciprocal_rank_fusion(
         ranked, config.weights, k=config.rrf_k, limit=max(config.candidates, k)
@@ -446,27 +447,33 @@ def _read_top(
     return records
 
 
-def _rerank_signals(records: Mapping[str, RankFields], half_life_days: float) -> dict[str, Ranked]:
+def _rerank_signals(
+    records: Mapping[str, RankFields], half_life_days: float, names: Sequence[str]
+) -> dict[str, Ranked]:
+    """The re-ranking lists ``names`` asks for (``recency``, ``importance``, ``newest``) over
+    the candidates."""
     now = time.time()
     decay = math.log(2) / (half_life_days * 86400)
-
-    def recency(r: RankFields) -> float:
-        when = (r.event_time or r.created_at).timestamp()
-        return math.exp(-decay * max(now - when, 0.0))
 
     def age_s(r: RankFields) -> float:
         return now - (r.event_time or r.created_at).timestamp()
 
-    by_recency = sorted(records.values(), key=lambda r: (-recency(r), r.id))
-    by_importance = sorted(records.values(), key=lambda r: (-r.importance, r.id))
-    by_age = sorted(records.values(), key=lambda r: (age_s(r), r.id))
-    return {
-        "recency": [(r.id, recency(r)) for r in by_recency],
-        "importance": [(r.id, r.importance) for r in by_importance],
+    def recency(r: RankFields) -> float:
+        return math.exp(-decay * max(age_s(r), 0.0))
+
+    out: dict[str, Ranked] = {}
+    if "recency" in names:
+        by_recency = sorted(records.values(), key=lambda r: (-recency(r), r.id))
+        out["recency"] = [(r.id, recency(r)) for r in by_recency]
+    if "importance" in names:
+        by_importance = sorted(records.values(), key=lambda r: (-r.importance, r.id))
+        out["importance"] = [(r.id, r.importance) for r in by_importance]
+    if NEWEST in names:
         # Scored by minus the age in seconds: memories written a moment apart still rank apart
         # (the decayed recency above ties them), and only equal times tie.
-        NEWEST: [(r.id, -age_s(r)) for r in by_age],
-    }
+        by_age = sorted(records.values(), key=lambda r: (age_s(r), r.id))
+        out[NEWEST] = [(r.id, -age_s(r)) for r in by_age]
+    return out
 
 
 def _diversify(

@@ -107,7 +107,7 @@ def might_name_time(query: str) -> bool:
 def parse_time_window(query: str, *, now: datetime) -> TimeWindow | None:
     """The event-time window a query refers to, relative to ``now``; None if it names none."""
     query = _NUMBERED_REFERENCE.sub(" ", query)
-    if not might_name_time(query):
+    if not _ANY_TEMPORAL.search(query):  # might_name_time, on the query already cleaned
         return None  # no phrase of it could pass _plausible: same answer, without dateparser
     from dateparser.search import search_dates
 
