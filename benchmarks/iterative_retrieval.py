@@ -43,7 +43,6 @@ from typing import Any
 import numpy as np
 
 from agentmem import Memory, Settings
-from agentmem.evaluation import load_locomo, load_locomo_observations, load_small
 from agentmem.evaluation.runner import EVAL_KEY, replay, scope_user
 from agentmem.feedback import Feedback, blended_vector, expansion_terms
 from agentmem.fusion import tie_ranks
@@ -65,7 +64,7 @@ from benchmarks._common import (
     write_section,
 )
 from benchmarks.locomo import DEFAULT_DATA
-from benchmarks.tune_shapes import DiskCachingEmbedder
+from benchmarks.tune_shapes import shape_loaders, shapes_embedder
 
 LIMIT = 100
 RRF_K = 20
@@ -397,19 +396,10 @@ def main(argv: list[str] | None = None) -> int:
     offline()
     console = report_console()
     started, clock = now_utc(), time.perf_counter()
-    from agentmem.embedders import OnnxEmbedder
-
-    inner = OnnxEmbedder.minilm()
-    embedder = DiskCachingEmbedder(
-        inner, RESULTS_DIR / f"embeddings-{inner.name.replace('/', '_')}.pkl"
-    )
-    data = project_path(args.data)
+    embedder = shapes_embedder()
+    inner = embedder.inner
     convs = list(range(args.conversations))
-    loaders = {
-        "locomo": lambda: load_locomo(data, convs),
-        "locomo-observations": lambda: load_locomo_observations(data, convs),
-        "small": load_small,
-    }
+    loaders = shape_loaders(project_path(args.data), convs)
 
     def fold_of(shape: str) -> Any:
         # LoCoMo conversation c (turns and observations) held out together; small by fifths

@@ -29,7 +29,6 @@ from typing import Any
 import numpy as np
 
 from agentmem import Memory, Settings
-from agentmem.evaluation import load_locomo, load_locomo_observations, load_small
 from agentmem.evaluation.runner import EVAL_KEY, replay, scope_user
 from agentmem.fusion import tie_ranks
 from agentmem.lexical import Bm25Encoder
@@ -51,7 +50,7 @@ from benchmarks._common import (
     write_section,
 )
 from benchmarks.locomo import DEFAULT_DATA
-from benchmarks.tune_shapes import DiskCachingEmbedder
+from benchmarks.tune_shapes import shape_loaders, shapes_embedder
 
 CHANNEL_NAMES = ("dense", "bm25", "window_bm25", "time")
 LIMIT = 100
@@ -232,19 +231,10 @@ def main(argv: list[str] | None = None) -> int:
     offline()
     console = report_console()
     started, clock = now_utc(), time.perf_counter()
-    from agentmem.embedders import OnnxEmbedder
-
-    inner = OnnxEmbedder.minilm()
-    embedder = DiskCachingEmbedder(
-        inner, RESULTS_DIR / f"embeddings-{inner.name.replace('/', '_')}.pkl"
-    )
-    data = project_path(args.data)
+    embedder = shapes_embedder()
+    inner = embedder.inner
     convs = list(range(args.conversations))
-    loaders = {
-        "locomo": lambda: load_locomo(data, convs),
-        "locomo-observations": lambda: load_locomo_observations(data, convs),
-        "small": load_small,
-    }
+    loaders = shape_loaders(project_path(args.data), convs)
     rows: list[dict[str, Any]] = []
     for shape in args.shapes.split(","):
         rows += rows_for(shape, loaders[shape](), embedder, console)

@@ -32,7 +32,7 @@ import os
 import pickle
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,6 +94,28 @@ class DiskCachingEmbedder(CachingEmbedder):
         """Write the vectors seen so far."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.path.write_bytes(pickle.dumps((self._documents, self._queries)))
+
+
+def shapes_embedder() -> DiskCachingEmbedder:
+    """The shape benchmarks' embedder (tune_shapes, session_channel, iterative_retrieval):
+    MiniLM in ONNX Runtime, its vectors kept on disk between runs."""
+    from agentmem.embedders import OnnxEmbedder
+
+    inner = OnnxEmbedder.minilm()
+    return DiskCachingEmbedder(
+        inner, RESULTS_DIR / f"embeddings-{inner.name.replace('/', '_')}.pkl"
+    )
+
+
+def shape_loaders(data: Path, conversations: Sequence[int]) -> dict[str, Callable[[], EvalSet]]:
+    """Each shape's data set, loaded when called: LoCoMo turns and observations of
+    ``conversations``, and the shipped small-scope set."""
+    convs = list(conversations)
+    return {
+        "locomo": lambda: load_locomo(data, convs),
+        "locomo-observations": lambda: load_locomo_observations(data, convs),
+        "small": load_small,
+    }
 
 
 @dataclass
@@ -425,22 +447,13 @@ def main(argv: list[str] | None = None) -> int:
     offline()
     console = report_console()
     started, clock = now_utc(), time.perf_counter()
-    from agentmem.embedders import OnnxEmbedder
-
-    inner = OnnxEmbedder.minilm()
-    embedder = DiskCachingEmbedder(
-        inner, RESULTS_DIR / f"embeddings-{inner.name.replace('/', '_')}.pkl"
-    )
-    data = project_path(args.data)
+    embedder = shapes_embedder()
+    inner = embedder.inner
     convs = list(range(args.conversations))
-    sets = {
-        "locomo": load_locomo(data, convs),
-        "locomo-observations": load_locomo_observations(data, convs),
-        "small": load_small(),
-    }
+    loaders = shape_loaders(project_path(args.data), convs)
     rows: list[Prepared] = []
-    for shape, eval_set in sets.items():
-        rows += [prepare(r) for r in channel_rows(shape, eval_set, embedder, console)]
+    for shape, load in loaders.items():
+        rows += [prepare(r) for r in channel_rows(shape, load(), embedder, console)]
     result = cross_validate(rows)
     report = {
         "result": result,
