@@ -9,6 +9,14 @@ Equal scores in a channel are ties: they share the best rank among them (competi
 ranking), so a channel that cannot tell two memories apart (two records with one window) adds
 the same to both, and the other channels decide; the order the index returned them in (often
 insertion order) never does.
+
+A channel whose scores mean the same across queries (the dense channel's cosine) can also be
+fused *score-aware*: each hit's rank is pushed down by its score gap below the channel's best
+hit, ``gap_ranks`` ranks per unit of score (:func:`gap_ranks`). RRF alone counts a first place
+that leads the second by 0.07 of cosine exactly like one that leads by 0.001; in a small scope
+the first is a confident answer, and a lexical match on another memory must not outvote it.
+BM25 scores are not comparable across queries (IDF, query length), so sparse channels keep
+plain ranks.
 """
 
 from __future__ import annotations
@@ -34,22 +42,43 @@ def tie_ranks(ranked: Ranked, rel_tol: float = 1e-6) -> list[int]:
     return ranks
 
 
+def gap_ranks(ranked: Ranked, per_unit: float) -> list[float]:
+    """Score-aware ranks of a best-first list: each hit's :func:`tie_ranks` rank plus
+    ``per_unit`` ranks per unit of score below the list's best, so a hit far behind the first
+    counts as further down than its position. ``per_unit`` 0 gives the plain ranks.
+    ``[0.80, 0.73, 0.72]`` with 100 ranks per unit ranks ``[1, 9, 11]``."""
+    ranks = tie_ranks(ranked)
+    if per_unit <= 0 or not ranked:
+        return [float(r) for r in ranks]
+    best = max(score for _, score in ranked)
+    return [r + per_unit * (best - score) for r, (_, score) in zip(ranks, ranked, strict=True)]
+
+
 def fuse_scores(
-    channels: Mapping[str, Ranked], weights: Mapping[str, float], k: int = 60
+    channels: Mapping[str, Ranked],
+    weights: Mapping[str, float],
+    k: int = 60,
+    score_aware: Mapping[str, float] | None = None,
 ) -> list[tuple[str, float]]:
     """Weighted RRF without explanations: (id, fused score), best first.
 
-    Equal scores within a channel share a rank (:func:`tie_ranks`). Equal fused scores are
-    broken by the best single-channel rank, then by id, so results are deterministic.
+    Equal scores within a channel share a rank (:func:`tie_ranks`). A channel named in
+    ``score_aware`` ranks its hits by :func:`gap_ranks` with that many ranks per unit of score.
+    Equal fused scores are broken by the best single-channel rank (its position), then by id,
+    so results are deterministic.
     """
     fused: dict[str, float] = {}
     best_rank: dict[str, int] = {}
+    per_unit = score_aware or {}
     for name, ranked in channels.items():
         weight = weights.get(name, 0.0)
         if weight <= 0:
             continue
-        for rank, (memory_id, _) in zip(tie_ranks(ranked), ranked, strict=True):
-            fused[memory_id] = fused.get(memory_id, 0.0) + weight / (k + rank)
+        fusion_ranks = gap_ranks(ranked, per_unit.get(name, 0.0))
+        for rank, fusion_rank, (memory_id, _) in zip(
+            tie_ranks(ranked), fusion_ranks, ranked, strict=True
+        ):
+            fused[memory_id] = fused.get(memory_id, 0.0) + weight / (k + fusion_rank)
             if rank < best_rank.get(memory_id, 1 << 30):
                 best_rank[memory_id] = rank
     order = sorted(fused, key=lambda i: (-fused[i], best_rank[i], i))
@@ -61,13 +90,15 @@ def reciprocal_rank_fusion(
     weights: Mapping[str, float],
     k: int = 60,
     limit: int | None = None,
+    score_aware: Mapping[str, float] | None = None,
 ) -> list[tuple[str, float, dict[str, ChannelScore]]]:
     """Fuse ranked lists: (id, fused score, each channel's rank and score), best first.
 
     Only channels with a positive weight contribute; every channel that ranked a result (a
-    zero-weight one too) appears in its explanation. ``limit`` caps how many are explained.
+    zero-weight one too) appears in its explanation, with its position in that channel.
+    ``limit`` caps how many are explained; ``score_aware`` is :func:`fuse_scores`'.
     """
-    fused = fuse_scores(channels, weights, k)
+    fused = fuse_scores(channels, weights, k, score_aware)
     if limit is not None:
         fused = fused[:limit]
     wanted = {i for i, _ in fused}
@@ -118,4 +149,4 @@ def mmr(
     return [candidates[i] for i in chosen]
 
 
-__all__ = ["Ranked", "fuse_scores", "mmr", "reciprocal_rank_fusion", "tie_ranks"]
+__all__ = ["Ranked", "fuse_scores", "gap_ranks", "mmr", "reciprocal_rank_fusion", "tie_ranks"]

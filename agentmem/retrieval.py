@@ -292,7 +292,8 @@ def search(
         vector=vector,
     )
     weights = _query_weights(config, request.text)
-    ranked, candidates = _fuse_channels(backends, request, k)
+    aware = score_aware(config, weights)
+    ranked, candidates = _fuse_channels(backends, request, k, aware)
     expanding = bool(expand_links and weights.get("links", 0) > 0)
     whole = expanding or config.mmr_lambda is not None
     records, fields = _read_candidates(backends, [i for i, _, _ in candidates], scope, whole)
@@ -303,11 +304,13 @@ def search(
     if config.feedback_weight > 0:
         candidates = _second_round(backends, request, candidates, records, fields, whole)
     if expanding:
-        candidates = _expand(backends, request, ranked, candidates, records, k, expand_links)
+        candidates = _expand(backends, request, ranked, candidates, records, k, expand_links, aware)
     rerankers = [name for name in ("recency", "importance", NEWEST) if weights.get(name, 0) > 0]
     if rerankers:
         ranked.update(_rerank_signals(fields, config.recency_half_life_days, rerankers))
-        fused = reciprocal_rank_fusion(ranked, weights, k=config.rrf_k, limit=len(fields) * 3)
+        fused = reciprocal_rank_fusion(
+            ranked, weights, k=config.rrf_k, limit=len(fields) * 3, score_aware=aware
+        )
         candidates = [c for c in fused if c[0] in fields]
     # Learned utility re-ranks the relevance candidates (a no-op where none has feedback).
     candidates = usefulness.rerank(backends, [c for c in candidates if c[0] in fields])
@@ -339,9 +342,10 @@ def _query_weights(config: RetrievalSettings, text: str) -> dict[str, float]:
 
 
 def _fuse_channels(
-    backends: Backends, request: SearchRequest, k: int
+    backends: Backends, request: SearchRequest, k: int, aware: Mapping[str, float]
 ) -> tuple[dict[str, Ranked], list[tuple[str, float, dict[str, ChannelScore]]]]:
-    """Each weighted channel's ranking of the request, and their RRF fusion."""
+    """Each weighted channel's ranking of the request, and their RRF fusion (the channels in
+    ``aware`` score-aware: :func:`score_aware`)."""
     config = backends.settings.retrieval
     names = [name for name in CHANNELS if config.weights.get(name, 0) > 0]
     # The channels that need no dense vector run first, while the query embedding computes.
@@ -350,9 +354,25 @@ def _fuse_channels(
     }
     ranked = {name: done[name] for name in names}  # in CHANNELS order, as fusion expects
     fused = reciprocal_rank_fusion(
-        ranked, config.weights, k=config.rrf_k, limit=max(config.candidates, k)
+        ranked,
+        config.weights,
+        k=config.rrf_k,
+        limit=max(config.candidates, k),
+        score_aware=aware,
     )
     return ranked, fused
+
+
+def score_aware(config: RetrievalSettings, weights: Mapping[str, float]) -> dict[str, float]:
+    """The channels fused score-aware for a query (:func:`agentmem.fusion.gap_ranks`) and
+    their ranks per unit of score: the dense channel, whose cosine means the same across
+    queries (``retrieval.dense_gap_ranks``). Not for a question about the present state (the
+    ``newest`` ranking in ``weights``): the memories of a changed fact are all on its topic,
+    and how far the newer trails the older in cosine is wording ("sold the Fiesta and now
+    drives a Kia"), not evidence of which one holds now."""
+    if config.dense_gap_ranks <= 0 or weights.get(NEWEST, 0) > 0:
+        return {}
+    return {"dense": config.dense_gap_ranks}
 
 
 def _second_round(
@@ -382,6 +402,7 @@ def _expand(
     records: dict[str, MemoryRecord],
     k: int,
     depth: int,
+    aware: Mapping[str, float],
 ) -> list[tuple[str, float, dict[str, ChannelScore]]]:
     """The ``links`` channel: notes linked to the top ``k`` candidates that the query's own
     constraints admit (scope, kinds, filters, validity), fused with the other channels."""
@@ -397,7 +418,11 @@ def _expand(
         return candidates
     ranked["links"] = admitted
     return reciprocal_rank_fusion(
-        ranked, config.weights, k=config.rrf_k, limit=max(config.candidates, k)
+        ranked,
+        config.weights,
+        k=config.rrf_k,
+        limit=max(config.candidates, k),
+        score_aware=aware,
     )
 
 

@@ -8,7 +8,9 @@ as the index computes it (``dense``, ``bm25``, ``window_bm25``, ``time``). The `
 channel is computed here from the same vectors for several values of
 ``retrieval.window_self_weight`` (a window vector is the normalised sum of the record's own
 vector, times that weight, and its neighbours' vectors in its conversation: exactly what the
-index stores), so that weight is tuned with the fusion weights.
+index stores), so that weight is tuned with the fusion weights. The dense channel is also
+fused score-aware for each ``retrieval.dense_gap_ranks`` of the grid (its hits pushed down by
+their cosine gap below its best hit, :func:`agentmem.fusion.gap_ranks`), tuned with the rest.
 
 Cross-validation: five folds; each holds out two LoCoMo conversations (their turns and their
 observations) and a fifth of the small scopes. For each fold, the configuration with the best
@@ -43,7 +45,7 @@ from agentmem import Memory, Settings
 from agentmem.embedders import Embedder
 from agentmem.evaluation import EvalSet, load_locomo, load_locomo_observations, load_small
 from agentmem.evaluation.runner import EVAL_KEY, replay, scope_user
-from agentmem.fusion import tie_ranks
+from agentmem.fusion import gap_ranks, tie_ranks
 from agentmem.models import Scope
 from agentmem.representation import in_conversation, indexed_text
 from agentmem.retrieval import CHANNELS, build_request
@@ -74,9 +76,19 @@ GRID = {
     "time": (0.0, 1.0),
 }
 RRF_KS = (20, 60)
+DENSE_GAP_RANKS = (0.0, 40.0, 60.0, 80.0, 100.0, 120.0)
 FOLDS = 5
 LIMIT = 100
-PREVIOUS = ({"dense": 1.0, "window": 0.5, "bm25": 0.5, "window_bm25": 2.0, "time": 1.0}, 20, 1.0)
+PREVIOUS = (
+    {"dense": 1.0, "window": 0.0, "bm25": 0.5, "window_bm25": 2.0, "time": 1.0},
+    20,
+    1.0,
+    0.0,
+)
+"""The defaults shipped before ``retrieval.dense_gap_ranks``: plain RRF ranks."""
+
+Config = tuple[dict[str, float], int, float, float]
+"""Fusion weights, rrf_k, window_self_weight, dense_gap_ranks."""
 SHAPES = ("locomo", "locomo-observations", "small")
 PRIMARY = {"locomo": "recall@10", "locomo-observations": "recall@10", "small": "hit@1"}
 
@@ -227,7 +239,8 @@ def _window_vectors(
 
 @dataclass
 class Prepared:
-    """A question's candidates and, per channel and rrf_k, the reciprocal rank of each."""
+    """A question's candidates and, per channel and rrf_k, the reciprocal rank of each (the
+    dense channel's score-aware ranks for each ``DENSE_GAP_RANKS`` under ``dense~GAP``)."""
 
     shape: str
     fold: int
@@ -248,11 +261,16 @@ def prepare(row: Row) -> Prepared:
     best = np.full(len(candidates), 1 << 30)
     for name, ranked in row.ranked.items():
         ranks = tie_ranks(ranked)
-        for rrf_k in RRF_KS:
-            v = np.zeros(len(candidates))
-            for rank, (i, _) in zip(ranks, ranked, strict=True):
-                v[position[i]] = 1.0 / (rrf_k + rank)
-            contributions[(name, rrf_k)] = v
+        variants = {name: 0.0}
+        if name == "dense":
+            variants.update({_dense_key(g): g for g in DENSE_GAP_RANKS if g > 0})
+        for key, gap in variants.items():
+            fusion_ranks = gap_ranks(ranked, gap)
+            for rrf_k in RRF_KS:
+                v = np.zeros(len(candidates))
+                for rank, (i, _) in zip(fusion_ranks, ranked, strict=True):
+                    v[position[i]] = 1.0 / (rrf_k + rank)
+                contributions[(key, rrf_k)] = v
         for rank, (i, _) in zip(ranks, ranked, strict=True):
             best[position[i]] = min(best[position[i]], rank)
     return Prepared(
@@ -267,14 +285,20 @@ def prepare(row: Row) -> Prepared:
     )
 
 
+def _dense_key(gap: float) -> str:
+    return f"dense~{gap:g}"
+
+
 def metrics(
-    p: Prepared, weights: dict[str, float], rrf_k: int, self_weight: float
+    p: Prepared, weights: dict[str, float], rrf_k: int, self_weight: float, dense_gap: float
 ) -> dict[str, float]:
     fused = np.zeros(len(p.candidates))
     for name, w in weights.items():
         if w <= 0:
             continue
         channel = f"window@{self_weight}" if name == "window" else name
+        if name == "dense" and dense_gap > 0:
+            channel = _dense_key(dense_gap)
         fused += w * p.contributions[(channel, rrf_k)]
     order = np.lexsort((np.arange(len(fused)), p.best_rank, -fused))
     order = order[fused[order] > 0][:10]
@@ -287,23 +311,24 @@ def metrics(
     }
 
 
-def configs() -> list[tuple[dict[str, float], int, float]]:
+def configs() -> list[Config]:
     out = []
     names = list(GRID)
     for values in itertools.product(*(GRID[n] for n in names)):
         weights = dict(zip(names, values, strict=True))
         for rrf_k in RRF_KS:
             for self_weight in SELF_WEIGHTS if weights["window"] > 0 else (1.0,):
-                out.append((weights, rrf_k, self_weight))
+                for gap in DENSE_GAP_RANKS:
+                    out.append((weights, rrf_k, self_weight, gap))
     return out
 
 
-def baselines() -> dict[str, tuple[dict[str, float], int, float]]:
+def baselines() -> dict[str, Config]:
     zero = dict.fromkeys(GRID, 0.0)
     return {
-        "dense alone": ({**zero, "dense": 1.0}, 60, 1.0),
-        "bm25 alone": ({**zero, "bm25": 1.0}, 60, 1.0),
-        "bm25 + dense RRF": ({**zero, "dense": 1.0, "bm25": 1.0}, 60, 1.0),
+        "dense alone": ({**zero, "dense": 1.0}, 60, 1.0, 0.0),
+        "bm25 alone": ({**zero, "bm25": 1.0}, 60, 1.0, 0.0),
+        "bm25 + dense RRF": ({**zero, "dense": 1.0, "bm25": 1.0}, 60, 1.0, 0.0),
         "previous defaults": PREVIOUS,
     }
 
@@ -362,14 +387,22 @@ def cross_validate(rows: list[Prepared]) -> dict[str, Any]:
     }
 
 
-def _named(config: tuple[dict[str, float], int, float]) -> dict[str, Any]:
-    weights, rrf_k, self_weight = config
-    return {"weights": weights, "rrf_k": rrf_k, "window_self_weight": self_weight}
+def _named(config: Config) -> dict[str, Any]:
+    weights, rrf_k, self_weight, gap = config
+    return {
+        "weights": weights,
+        "rrf_k": rrf_k,
+        "window_self_weight": self_weight,
+        "dense_gap_ranks": gap,
+    }
 
 
 def _describe(config: dict[str, Any]) -> str:
     w = ", ".join(f"{k} {v:g}" for k, v in config["weights"].items())
-    return f"{w}; rrf_k {config['rrf_k']}; window_self_weight {config['window_self_weight']:g}"
+    return (
+        f"{w}; rrf_k {config['rrf_k']}; window_self_weight {config['window_self_weight']:g}; "
+        f"dense_gap_ranks {config.get('dense_gap_ranks', 0.0):g}"
+    )
 
 
 def render_markdown(report: dict[str, Any]) -> str:
@@ -387,7 +420,9 @@ def render_markdown(report: dict[str, Any]) -> str:
         "LoCoMo turns with their sessions, LoCoMo observations one `add` each with no session, "
         "the shipped small-scope set one `add` each) and every channel's top-100 list is "
         "recorded per question; the `window` channel is computed from the same vectors for "
-        "each `window_self_weight`. Five folds each hold out two LoCoMo conversations (turns "
+        "each `window_self_weight`, and the dense channel fused score-aware for each "
+        "`dense_gap_ranks` (" + ", ".join(f"{g:g}" for g in DENSE_GAP_RANKS) + "; 0 = plain "
+        "RRF ranks). Five folds each hold out two LoCoMo conversations (turns "
         "and observations) and a fifth of the small scopes; a fold's configuration is the one "
         "with the best mean over the three shapes of the training questions' primary metric "
         "(recall@10 for LoCoMo turns and observations, hit@1 for small scopes). Baselines are "

@@ -99,6 +99,7 @@ def explain_ranking(key: Key, app: State) -> RankingInfo:
     return RankingInfo(
         weights=dict(settings.retrieval.weights),
         rrf_k=settings.retrieval.rrf_k,
+        dense_gap_ranks=settings.retrieval.dense_gap_ranks,
         candidates=settings.retrieval.candidates,
         mmr_lambda=settings.retrieval.mmr_lambda,
         utility_enabled=settings.utility.enabled,

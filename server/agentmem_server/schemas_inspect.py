@@ -33,10 +33,14 @@ class UtilityInfo(BaseModel):
 
 class RankingInfo(BaseModel):
     """How search fuses its channels: a hit's fused score is the sum over channels of
-    ``weights[channel] / (rrf_k + rank)``, then mixed with learned utility when enabled."""
+    ``weights[channel] / (rrf_k + rank)``, then mixed with learned utility when enabled. The
+    dense channel's rank also counts ``dense_gap_ranks`` ranks per unit of cosine the hit
+    trails that channel's best hit (score-aware fusion; not for a question about the present
+    state)."""
 
     weights: dict[str, float]
     rrf_k: int
+    dense_gap_ranks: float = 0.0
     candidates: int
     mmr_lambda: float | None = None
     utility_enabled: bool

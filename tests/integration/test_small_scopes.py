@@ -359,6 +359,39 @@ CASES: list[tuple[list[str], str, int]] = [
 ]
 
 
+# Paraphrased questions in a scope of 14 memories about one person, where BM25 alone ranks
+# another memory first (one sharing a word with the question: "bags" / "suitcase ... bag",
+# "flyer" / "airline lounge") while the dense channel's first place leads clearly: fused with
+# plain RRF ranks, the lexical first place outvoted it; the dense channel fused score-aware
+# (retrieval.dense_gap_ranks) keeps it first.
+NINA = [
+    "Nina reads a chapter of a novel in bed every night.",
+    "Nina sleeps badly after late meetings.",
+    "Nina works as an architect in Porto.",
+    "Nina's dentist is Dr. Alves on Rua Augusta.",
+    "Nina brushes her teeth with an electric toothbrush.",
+    "Nina lost her luggage on a flight to Rome last spring.",
+    "Nina's suitcase is a small blue cabin bag.",
+    "Nina collects points with TAP's Miles&Go programme.",
+    "Nina's favourite airline lounge is in Lisbon.",
+    "Nina's brother fixes her bike when it breaks down.",
+    "Nina's bike is a red city bike with a basket.",
+    "Nina is allergic to cats.",
+    "Nina plays padel with colleagues on Thursdays.",
+    "Nina's flat has a balcony facing the river.",
+]
+PARAPHRASES: list[tuple[list[str], str, int]] = [
+    (NINA, "What happened to Nina's bags in Italy?", 5),
+    (NINA, "Who looks after Nina's dental care?", 3),
+    (NINA, "Which frequent flyer scheme does Nina belong to?", 7),
+]
+CASES += [
+    *PARAPHRASES,
+    (NINA, "Who repairs Nina's bike?", 9),
+    (NINA, "Which sport does Nina play with people from work?", 12),
+]
+
+
 @pytest.fixture(scope="module")
 def small_memory(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Iterator[Memory]:
     """One home holding every case, each in its own user scope, memories added one by one."""
@@ -396,3 +429,17 @@ def test_unrelated_adds_never_tie(small_memory: Memory) -> None:
     hits = small_memory.search("What pet does Alice have?", user_id=user, k=2)
     assert all("window" not in h.channels and "window_bm25" not in h.channels for h in hits)
     assert hits[0].score != hits[1].score
+
+
+@pytest.mark.parametrize(("memories", "question", "answer"), PARAPHRASES)
+def test_bm25_alone_ranks_another_memory_first(
+    small_memory: Memory, memories: list[str], question: str, answer: int
+) -> None:
+    # What the paraphrase cases above guard: the lexical channel alone is wrong on them.
+    from agentmem.models import Scope
+    from agentmem.retrieval import CHANNELS, build_request
+
+    user = small_memory.case_scopes[tuple(memories)]  # type: ignore[attr-defined]
+    request = build_request(small_memory.backends, question, Scope(user_id=user), limit=5)
+    first, _ = CHANNELS["bm25"](small_memory.backends, request)[0]
+    assert small_memory.get(first).text != memories[answer]

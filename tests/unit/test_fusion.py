@@ -94,3 +94,56 @@ def test_a_channel_that_ties_leaves_the_order_to_the_others() -> None:
         assert [i for i, _ in fused] == ["dog", "nurse"]
     explained = reciprocal_rank_fusion({"w": [("x", 0.5), ("y", 0.5)]}, {"w": 1.0})
     assert [e["w"].rank for _, _, e in explained] == [1, 1]
+
+
+def test_gap_ranks_push_a_hit_down_by_its_score_gap_below_the_best() -> None:
+    from agentmem.fusion import gap_ranks
+
+    ranked = [("a", 0.80), ("b", 0.73), ("c", 0.72), ("d", 0.72)]
+    assert gap_ranks(ranked, 100.0) == pytest.approx([1, 9, 11, 11])  # ties stay tied
+    assert gap_ranks(ranked, 0.0) == [1, 2, 3, 3]  # 0: the plain (tie) ranks
+    assert gap_ranks([], 80.0) == []
+
+
+def test_a_clear_dense_first_place_is_not_outvoted_by_a_lexical_match() -> None:
+    # A small scope: BM25 puts "coffee" (sharing the word "sleep" with the question) first and
+    # the right memory eleventh, behind memories that only share the user's name; the dense
+    # channel puts the right memory first, 0.067 of cosine ahead. Plain RRF ranks count that
+    # lead as one rank and the lexical first place wins; score-aware, the lead counts.
+    others = [(f"name-only-{n}", 1.7 - n / 100) for n in range(9)]
+    channels = {
+        "dense": [("meditates", 0.79), ("coffee", 0.723), *[(i, 0.6) for i, _ in others]],
+        "bm25": [("coffee", 7.7), *others, ("meditates", 1.6)],
+    }
+    weights = {"dense": 1.0, "bm25": 0.5}
+    assert fuse_scores(channels, weights, k=20)[0][0] == "coffee"
+    aware = fuse_scores(channels, weights, k=20, score_aware={"dense": 80.0})
+    assert aware[0][0] == "meditates"
+    # a lead of a thousandth of cosine is no lead: the lexical match still decides
+    close = {**channels, "dense": [("meditates", 0.724), ("coffee", 0.723)]}
+    assert fuse_scores(close, weights, k=20, score_aware={"dense": 80.0})[0][0] == "coffee"
+
+
+def test_score_aware_fusion_explains_positions_and_leaves_other_channels_plain() -> None:
+    channels = {"dense": [("x", 0.9), ("y", 0.5)], "bm25": [("y", 9.0), ("x", 1.0)]}
+    fused = reciprocal_rank_fusion(channels, {"dense": 1.0, "bm25": 1.0}, k=60,
+                                   score_aware={"dense": 10.0})  # fmt: skip
+    scores = {i: s for i, s, _ in fused}
+    assert scores["x"] == pytest.approx(1 / 61 + 1 / 62)
+    assert scores["y"] == pytest.approx(1 / (60 + 2 + 10 * 0.4) + 1 / 61)
+    explain = {i: e for i, _, e in fused}
+    assert explain["y"]["dense"].rank == 2  # the explanation keeps the channel's position
+
+
+def test_score_aware_channels_follow_the_setting_but_not_present_state_questions() -> None:
+    from agentmem.retrieval import NEWEST, score_aware
+    from agentmem.settings import RetrievalSettings
+
+    config = RetrievalSettings()
+    assert score_aware(config, config.weights) == {"dense": config.dense_gap_ranks}
+    assert config.dense_gap_ranks > 0
+    assert score_aware(config, {**config.weights, NEWEST: 1.0}) == {}
+    off = RetrievalSettings(dense_gap_ranks=0)
+    assert score_aware(off, off.weights) == {}
+    with pytest.raises(ValueError):
+        RetrievalSettings(dense_gap_ranks=-1)

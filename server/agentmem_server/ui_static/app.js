@@ -563,9 +563,24 @@
 
   // -- search, explained --------------------------------------------------------------------
 
-  function contribution(channel, rank) {
+  // The dense channel is fused score-aware (retrieval.dense_gap_ranks): its rank also counts
+  // the cosine a hit trails the channel's best hit, except for a question about the present
+  // state (a `newest` ranking among the channels). The best is the highest dense score among
+  // the hits: exact whenever the channel's first hit is one of them.
+  function scoreAware(hits) {
+    const r = state.ranking;
+    const perUnit = r && r.dense_gap_ranks;
+    if (!perUnit || hits.some((x) => "newest" in x.channels)) return {};
+    const dense = hits.map((x) => x.channels.dense).filter((s) => s);
+    if (!dense.length) return {};
+    return { dense: { perUnit, best: Math.max(...dense.map((s) => s.score)) } };
+  }
+
+  function contribution(channel, s, aware) {
     const r = state.ranking;
     if (!r || !r.weights[channel]) return 0;
+    const a = aware[channel];
+    const rank = a ? s.rank + a.perUnit * (a.best - s.score) : s.rank;
     return r.weights[channel] / (r.rrf_k + rank);
   }
 
@@ -605,14 +620,15 @@
     );
     const body = $("#hit-table tbody");
     body.textContent = "";
+    const aware = scoreAware(hits);
     const best = Math.max(
       1e-9,
       ...hits.map((x) =>
-        Object.entries(x.channels).reduce((sum, [c, s]) => sum + contribution(c, s.rank), 0),
+        Object.entries(x.channels).reduce((sum, [c, s]) => sum + contribution(c, s, aware), 0),
       ),
     );
     hits.forEach((x, i) => {
-      const parts = Object.entries(x.channels).map(([c, s]) => [c, contribution(c, s.rank)]);
+      const parts = Object.entries(x.channels).map(([c, s]) => [c, contribution(c, s, aware)]);
       body.append(
         h(
           "tr",
@@ -646,7 +662,7 @@
           used.map((c) => {
             const s = x.channels[c];
             if (!s) return h("td", { class: "muted", text: "\u2014" });
-            const plus = contribution(c, s.rank);
+            const plus = contribution(c, s, aware);
             return h(
               "td",
               { class: "channel", title: c + ": rank " + s.rank + ", raw score " + s.score },
@@ -663,6 +679,11 @@
       ? "Each channel ranks on its own; the fused score is the sum of weight / (" +
         r.rrf_k +
         " + rank) over the channels that found a memory (the +numbers; bars show them), " +
+        (aware.dense
+          ? "the dense rank plus " +
+            aware.dense.perUnit +
+            " per unit of cosine behind its best hit, "
+          : "") +
         (r.utility_enabled
           ? "then mixed with learned utility (weight " + r.utility_weight + "). "
           : "") +
