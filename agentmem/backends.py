@@ -25,6 +25,7 @@ from agentmem.parametric import (
     discover_query_encoders,
     scope_key,
 )
+from agentmem.recall_log import RecallLog
 from agentmem.sessions import SessionDocs
 from agentmem.settings import Settings
 from agentmem.stores import RecordStore, store_from_url
@@ -75,6 +76,11 @@ class Backends:
 
     closed: bool = False
     """Set by :meth:`close`: a handle still holding the bundle then refuses to use it."""
+    recalls: RecallLog = field(init=False)
+    """Recall counts and retrieval records of the store, written behind the searches."""
+
+    def __post_init__(self) -> None:
+        self.recalls = RecallLog(self.store, self.settings.retrieval.recall_flush_s)
 
     def opened(self) -> Backends:
         """This bundle, or :class:`InvalidSettings` once it is closed (its Memory was)."""
@@ -85,6 +91,10 @@ class Backends:
     def close(self) -> None:
         """Close everything, the lock last."""
         self.closed = True
+        try:
+            self.recalls.close()
+        except Exception:  # counts only: closing the rest matters more
+            logger.exception("writing the last recall counts failed")
         try:
             if self.graph is not None:
                 self.graph.close()

@@ -293,7 +293,7 @@ def build(
     context.profile = header
     if context.records:
         kept = [r.id for r in context.records]
-        backends.store.touch(kept, utcnow())
+        backends.recalls.count_recalls(kept, utcnow())
         context.retrieval_id = usefulness.remember(backends, scope, kept)
     return context
 

@@ -325,7 +325,7 @@ def search(
         SearchHit(record=records[i], score=by_id[i][0], channels=by_id[i][1]) for i in order[:k]
     ]
     if count_recall:  # a recall strengthens a memory (consolidation's decay reads these)
-        backends.store.touch([h.record.id for h in hits], utcnow())
+        backends.recalls.count_recalls([h.record.id for h in hits], utcnow())
     if remember and hits:
         rid = usefulness.remember(backends, scope, [h.record.id for h in hits])
         for hit in hits:

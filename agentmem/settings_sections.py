@@ -128,6 +128,14 @@ class RetrievalSettings(BaseModel):
         "added to the recency weight for that query only, so the newer of two memories of a "
         "changed fact comes first; 0 = off",
     )
+    recall_flush_s: float = Field(
+        default=0.25,
+        ge=0,
+        le=60,
+        description="seconds within which a search's recall counts and retrieval record are "
+        "written, in one batch from a background thread (agentmem.recall_log); 0 writes them "
+        "on the search's own thread",
+    )
     date_prefix: bool = Field(
         default=True, description="index an episode's text with its event date in front"
     )

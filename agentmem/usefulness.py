@@ -44,7 +44,7 @@ from agentmem.models import (
     utcnow,
 )
 from agentmem.stores import UtilityLedger, require
-from agentmem.stores._utility_sql import FeedbackWrite, UtilityRow
+from agentmem.stores._utility_sql import FeedbackWrite, RetrievalRow, UtilityRow
 from agentmem.validation import check_text, show
 
 ARCHIVED_KEY = "archived"
@@ -150,7 +150,7 @@ def remember(backends: Backends, scope: Scope | ScopeSet, ids: Sequence[str]) ->
     if not backends.settings.utility.record_retrievals or not _enabled_store(backends):
         return None
     rid = new_id()
-    _ledger(backends).record_retrieval(rid, str(scope), list(ids), time.time())
+    backends.recalls.record_retrieval(rid, str(scope), list(ids), time.time())
     return rid
 
 
@@ -268,7 +268,7 @@ def feedback(
     retrieval_id: str | None = None
     if isinstance(target, str):
         retrieval_id = _check_id(target, "retrieval_id")
-        shown = _ledger(backends).retrieval(retrieval_id)
+        shown = _shown(backends, retrieval_id)
         if shown is None:
             raise NotFound(
                 f"no retrieval with id {retrieval_id!r}; pass the retrieval_id of a search hit "
@@ -310,6 +310,24 @@ def feedback(
             for c in changes or ()
         ],
     )
+
+
+def _shown(backends: Backends, retrieval_id: str) -> RetrievalRow | None:
+    """The retrieval ``retrieval_id``. This process's pending retrieval records are written
+    first; one another process may still hold (written behind within its
+    ``retrieval.recall_flush_s``) is waited for once before it counts as unknown."""
+    backends.recalls.flush()
+    ledger = _ledger(backends)
+    shown = ledger.retrieval(retrieval_id)
+    wait = backends.settings.retrieval.recall_flush_s
+    if shown is None and wait > 0:
+        time.sleep(wait + _FLUSH_MARGIN_S)
+        shown = ledger.retrieval(retrieval_id)
+    return shown
+
+
+_FLUSH_MARGIN_S = 0.1
+"""Beyond another process's flush interval: its batch's own transaction time."""
 
 
 def _visible(

@@ -16,7 +16,7 @@ placeholder, its column types and its transaction.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -219,11 +219,29 @@ def touch(cur: Cursor, placeholder: str, ids: Sequence[str], at: float) -> None:
         )
 
 
+def count_recalls(cur: Cursor, placeholder: str, counts: Mapping[str, tuple[int, float]]) -> None:
+    """Count ``n`` recalls of each record, the last at ``at`` (``{id: (n, at)}``).
+
+    In id order, so that two processes writing overlapping batches take the rows' locks in the
+    same order and cannot deadlock."""
+    if not counts:
+        return
+    cur.executemany(
+        _sql(
+            "UPDATE memories SET access_count = access_count + ?, last_accessed_at = ? "
+            "WHERE id = ?",
+            placeholder,
+        ),
+        [(counts[i][0], counts[i][1], i) for i in sorted(counts)],
+    )
+
+
 __all__ = [
     "JOB_COLUMNS",
     "JobRow",
     "Watermark",
     "acquire_lock",
+    "count_recalls",
     "lock_owner",
     "read_jobs",
     "read_watermark",

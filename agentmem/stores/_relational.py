@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
@@ -174,6 +174,10 @@ class SQLUtilityLedger(SQLEngine, UtilityLedger):
     def record_retrieval(self, rid: str, scope: str, ids: Sequence[str], at: float) -> None:
         with self._bookkeeping() as cur:
             _utility_sql.record_retrieval(cur, self.placeholder, rid, scope, ids, at)
+
+    def record_retrievals(self, rows: Sequence[RetrievalRow]) -> None:
+        with self._bookkeeping() as cur:
+            _utility_sql.record_retrievals(cur, self.placeholder, rows)
 
     def retrieval(self, rid: str) -> RetrievalRow | None:
         with self._cursor() as cur:
@@ -367,6 +371,13 @@ class SQLCapabilities(
         """Count one recall of each record without a new version."""
         with self._bookkeeping() as cur:
             _jobs_sql.touch(cur, self.placeholder, ids, at.timestamp())
+
+    def count_recalls(self, counts: Mapping[str, tuple[int, datetime]]) -> None:
+        """Every count in one transaction."""
+        with self._bookkeeping() as cur:
+            _jobs_sql.count_recalls(
+                cur, self.placeholder, {i: (n, at.timestamp()) for i, (n, at) in counts.items()}
+            )
 
 
 __all__ = [

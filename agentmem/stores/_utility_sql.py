@@ -95,6 +95,20 @@ def record_retrieval(
     )
 
 
+def record_retrievals(cur: Cursor, placeholder: str, rows: Sequence[RetrievalRow]) -> None:
+    """Remember several retrievals with one statement."""
+    if not rows:
+        return
+    cur.executemany(
+        _sql(
+            "INSERT INTO retrievals (retrieval_id, scope, memory_ids, created_at) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (retrieval_id) DO NOTHING",
+            placeholder,
+        ),
+        [(r.retrieval_id, r.scope, json.dumps(list(r.memory_ids)), r.created_at) for r in rows],
+    )
+
+
 def read_retrieval(cur: Cursor, placeholder: str, rid: str) -> RetrievalRow | None:
     """The retrieval ``rid``, or None when unknown."""
     cur.execute(
@@ -228,4 +242,5 @@ __all__ = [
     "read_retrieval",
     "read_utilities",
     "record_retrieval",
+    "record_retrievals",
 ]

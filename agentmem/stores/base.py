@@ -10,7 +10,7 @@ outbox on the next open.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -239,6 +239,14 @@ class RecordStore(ABC):
     def touch(self, ids: Sequence[str], at: datetime) -> None:  # noqa: B027 - optional
         """Count one recall of each record (``access_count``, ``last_accessed_at``) without a
         new version. Stores that cannot do it cheaply ignore it."""
+
+    def count_recalls(self, counts: Mapping[str, tuple[int, datetime]]) -> None:
+        """Count ``n`` recalls of each record, the last at ``at`` (``{id: (n, at)}``), as
+        :meth:`touch` does for one; the batches of :class:`agentmem.recall_log.RecallLog`.
+        Stores that can do it in one transaction override this."""
+        for record_id, (times, at) in counts.items():
+            for _ in range(times):
+                self.touch([record_id], at)
 
     def __enter__(self) -> Self:
         self.setup()

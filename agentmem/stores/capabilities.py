@@ -119,6 +119,12 @@ class UtilityLedger(ABC):
     def record_retrieval(self, rid: str, scope: str, ids: Sequence[str], at: float) -> None:
         """Remember which memory ids the retrieval ``rid`` showed to ``scope``."""
 
+    def record_retrievals(self, rows: Sequence[RetrievalRow]) -> None:
+        """Remember several retrievals at once (:class:`agentmem.recall_log.RecallLog` writes
+        its batches here); stores that can do it in one transaction override this."""
+        for row in rows:
+            self.record_retrieval(row.retrieval_id, row.scope, row.memory_ids, row.created_at)
+
     @abstractmethod
     def retrieval(self, rid: str) -> RetrievalRow | None:
         """What the retrieval ``rid`` showed, or None when unknown."""

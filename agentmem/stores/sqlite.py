@@ -215,7 +215,13 @@ class SQLiteStore(SQLCapabilities, RecordStore):
             conn = self._require()
             conn.execute("PRAGMA synchronous=NORMAL")
             try:
-                yield conn.cursor()
+                conn.execute("BEGIN IMMEDIATE")  # a batch of statements commits once
+                try:
+                    yield conn.cursor()
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
             finally:
                 conn.execute("PRAGMA synchronous=FULL")
 

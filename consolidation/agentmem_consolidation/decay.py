@@ -156,6 +156,7 @@ def decay_scope(
     now = as_utc(now or utcnow())
     kinds = [MemoryKind.parse(k) for k in config.decay_kinds]
     backends = mem.backends
+    backends.recalls.flush()  # this process's latest recalls count in the retention below
     considered = 0
     fading: dict[Scope, list[MemoryRecord]] = defaultdict(list)
     archived: list[MemoryRecord] = []

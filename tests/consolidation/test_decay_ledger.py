@@ -143,6 +143,7 @@ def test_search_counts_recalls(mem: Memory) -> None:
     record = mem.add("Alice likes green tea.", user_id="alice")
     assert mem.get(record.id).access_count == 0
     mem.search("green tea", user_id="alice")
+    mem.backends.recalls.flush()  # written behind the search (agentmem.recall_log)
     got = mem.get(record.id)
     assert got.access_count == 1 and got.last_accessed_at is not None
 
@@ -238,6 +239,7 @@ def test_internal_searches_do_not_count_as_recalls(mem: Memory) -> None:
     assert mem.get(fact.id).access_count == 0
 
     block = mem.context("green tea", user_id="alice", max_tokens=1000)
+    mem.backends.recalls.flush()
     kept = {r.id for r in block.records}
     listed = mem.list(user_id="alice", limit=100)
     assert kept and len(listed) > len(kept)  # it looked at more than it kept

@@ -758,6 +758,20 @@ def test_scope_summaries(store: RecordStore) -> None:
     assert store.scope_summaries(Scope(user_id="carol")) == []
 
 
+def test_count_recalls_adds_each_count_in_one_batch(store: RecordStore) -> None:
+    """The batches the recall log writes: ``n`` recalls per record, the last time kept."""
+    insert(store, rec(1), rec(2), rec(3))
+    store.count_recalls(
+        {mid(2): (3, T0 + timedelta(hours=2)), mid(1): (1, T0 + timedelta(hours=1))}
+    )
+    store.count_recalls({mid(2): (2, T0 + timedelta(hours=3))})
+    store.count_recalls({})
+    if one(store, mid(1)).access_count == 0:
+        return  # a store that keeps no recall counts (touch is optional)
+    assert [one(store, mid(i)).access_count for i in (1, 2, 3)] == [1, 5, 0]
+    assert one(store, mid(2)).last_accessed_at == T0 + timedelta(hours=3)
+
+
 def test_search_bookkeeping_lands_and_user_writes_stay_durable(store: RecordStore) -> None:
     """Recall counts and the retrieval log commit without waiting for the disk; the records a
     user stores afterwards are committed durably as before."""

@@ -53,7 +53,7 @@ from agentmem.stores._graph_sql import GraphRow
 from agentmem.stores._jobs_sql import JobRow
 from agentmem.stores._keys_sql import KeyRow
 from agentmem.stores._notes_sql import LinkRow, ProfileRow
-from agentmem.stores._utility_sql import FeedbackWrite
+from agentmem.stores._utility_sql import FeedbackWrite, RetrievalRow
 from agentmem.stores.base import SessionTurn, record_session
 from tests.contract.test_record_store import ALICE, BOB, insert, rec, session_records, vector
 
@@ -200,6 +200,15 @@ def test_job_ledger_rows_watermarks_and_leases(store: RecordStore) -> None:
 
 
 # learned utility -----------------------------------------------------------------------------
+
+
+def test_utility_ledger_records_retrievals_in_a_batch(store: RecordStore) -> None:
+    utility = capable(store, UtilityLedger)
+    rows = [RetrievalRow(f"b{i}", str(ALICE), (f"m{i}", "shared"), 10.0 + i) for i in range(3)]
+    utility.record_retrievals(rows)
+    utility.record_retrievals(rows[:1])  # an id written before is kept as it was
+    utility.record_retrievals([])
+    assert [utility.retrieval(f"b{i}") for i in range(3)] == rows
 
 
 def test_utility_ledger_retrievals_and_idempotent_feedback(store: RecordStore) -> None:
