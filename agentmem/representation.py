@@ -117,17 +117,18 @@ def window_parts(
 ) -> dict[str, Window]:
     """The window of each record that has one (see :func:`windows_for`)."""
     out: dict[str, Window] = {}
+    episodes = []
     for r in records:
         if r.kind is not MemoryKind.EPISODIC:
             out[r.id] = Window(note_text(r, settings))
-            continue
-        if not in_conversation(r, settings):
-            continue
-        prev, nxt = store.adjacent(r, group_condition(r, settings))
+        elif in_conversation(r, settings):
+            episodes.append(r)
+    found = store.adjacent_many([(r, group_condition(r, settings)) for r in episodes])
+    for r, (prev, nxt) in zip(episodes, found, strict=True):
         own = indexed_text(r, settings)
         neighbours = tuple(indexed_text(n, settings) for n in (prev, nxt) if n is not None)
         out[r.id] = Window(window_text(r, prev, nxt, settings), (own, *neighbours))
-    return out
+    return {r.id: out[r.id] for r in records if r.id in out}  # in the records' order
 
 
 def windows_for(
@@ -151,13 +152,9 @@ def neighbours_to_refresh(
     removed: their previous and next neighbours, minus ``exclude``."""
     if not settings.windows:
         return []
-    ids: list[str] = []
-    for r in records:
-        if not in_conversation(r, settings):
-            continue
-        for neighbour in store.adjacent(r, group_condition(r, settings)):
-            if neighbour is not None and neighbour.id not in exclude:
-                ids.append(neighbour.id)
+    episodes = [r for r in records if in_conversation(r, settings)]
+    found = store.adjacent_many([(r, group_condition(r, settings)) for r in episodes])
+    ids = [n.id for pair in found for n in pair if n is not None and n.id not in exclude]
     return list(dict.fromkeys(ids))
 
 

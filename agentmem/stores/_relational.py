@@ -67,9 +67,10 @@ class SQLEngine(ABC):
         """A cursor inside one transaction: committed on exit, rolled back on an error."""
 
     def _bookkeeping(self) -> AbstractContextManager[Cursor]:
-        """A cursor for the writes every search makes (recall counts, the retrieval log), whose
-        commit need not wait for the disk: an application crash loses none of them, a power
-        cut may lose the last few, and nothing a user stored is among them. Engines that can
+        """A cursor for bookkeeping writes (recall counts, the retrieval log, outbox acks),
+        whose commit need not wait for the disk: an application crash loses none of them, a
+        power cut may lose the last few (a lost ack re-applies idempotent index entries), and
+        nothing a user stored is among them. Engines that can
         commit without flushing override this; by default it is :meth:`_cursor`."""
         return self._cursor()
 

@@ -203,6 +203,13 @@ class RecordStore(ABC):
         """The records just before and just after ``record`` (same scope fields and kind, and
         matching ``group`` if given) in creation order: its neighbours in a conversation."""
 
+    def adjacent_many(
+        self, queries: Sequence[tuple[MemoryRecord, Condition | None]]
+    ) -> list[tuple[MemoryRecord | None, MemoryRecord | None]]:
+        """:meth:`adjacent` of several ``(record, group)`` pairs, in order; engines that can
+        send every query in one round trip override this."""
+        return [self.adjacent(record, group) for record, group in queries]
+
     @abstractmethod
     def ids_in_scope(self, scope: Scope | ScopeSet) -> list[str]:
         """Every record id visible to ``scope`` (for delete_all)."""

@@ -421,6 +421,23 @@ class PostgresStore(SQLCapabilities, RecordStore):
                 found.append(row_to_record(row) if row else None)
         return found[0], found[1]
 
+    def adjacent_many(
+        self, queries: Sequence[tuple[MemoryRecord, Condition | None]]
+    ) -> list[tuple[MemoryRecord | None, MemoryRecord | None]]:
+        # Pipelined: every neighbour query of an outbox batch in one round trip, which matters
+        # under load, when each round trip made under the index lock also waits for the GIL.
+        if not queries:
+            return []
+        with self._connection() as conn, conn.pipeline():
+            cursors = [
+                conn.execute(sql, params)
+                for record, group in queries
+                for sql, params in adjacent_sql(record, group, self._dialect)
+            ]
+            rows = [cur.fetchone() for cur in cursors]
+        found = [row_to_record(row) if row else None for row in rows]
+        return [(found[i], found[i + 1]) for i in range(0, len(found), 2)]
+
     def ids_in_scope(self, scope: Scope | ScopeSet) -> list[str]:
         w = Where(self._dialect)
         w.add_scope(scope)
@@ -458,8 +475,10 @@ class PostgresStore(SQLCapabilities, RecordStore):
     def ack_index(self, seqs: Sequence[int]) -> None:
         if not seqs:
             return
-        with self._connection() as conn:
-            conn.execute("DELETE FROM outbox WHERE seq = ANY(%s)", (list(seqs),))
+        # No wait for the disk: an ack a power cut loses only re-applies its (idempotent)
+        # entries on the next open, and this commit is made under the index lock.
+        with self._bookkeeping() as cur:
+            cur.execute("DELETE FROM outbox WHERE seq = ANY(%s)", (list(seqs),))
 
     def cached_embeddings(self, embedder: str, hashes: Sequence[str]) -> dict[str, np.ndarray]:
         unique = list(dict.fromkeys(hashes))

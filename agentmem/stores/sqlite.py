@@ -390,16 +390,10 @@ class SQLiteStore(SQLCapabilities, RecordStore):
     def ack_index(self, seqs: Sequence[int]) -> None:
         if not seqs:
             return
-        conn = self._require()
-        with self._lock:
-            # One transaction: in autocommit each DELETE would be its own synced commit.
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                conn.executemany("DELETE FROM outbox WHERE seq = ?", [(s,) for s in seqs])
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+        # One transaction, without an fsync: an ack a power cut loses only re-applies its
+        # (idempotent) entries on the next open.
+        with self._bookkeeping() as cur:
+            cur.executemany("DELETE FROM outbox WHERE seq = ?", [(s,) for s in seqs])
 
     def cached_embeddings(self, embedder: str, hashes: Sequence[str]) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}

@@ -758,6 +758,21 @@ def test_scope_summaries(store: RecordStore) -> None:
     assert store.scope_summaries(Scope(user_id="carol")) == []
 
 
+def test_adjacent_many_answers_each_pair_as_adjacent_does(store: RecordStore) -> None:
+    """Neighbours in creation order within scope, kind and group, several records at once."""
+    from agentmem.filters import Condition, FilterOp
+
+    records = [rec(i, metadata={"session": "a" if i != 3 else "b"}) for i in range(1, 6)]
+    insert(store, *records, rec(6, BOB))
+    in_a = Condition("session", FilterOp.EQ, "a")
+    queries = [(records[0], None), (records[2], None), (records[3], in_a), (records[4], in_a)]
+    found = store.adjacent_many(queries)
+    assert found == [store.adjacent(r, g) for r, g in queries]
+    ids = [tuple(n.id if n else None for n in pair) for pair in found]
+    assert ids == [(None, mid(2)), (mid(2), mid(4)), (mid(2), mid(5)), (mid(4), None)]
+    assert store.adjacent_many([]) == []
+
+
 def test_count_recalls_adds_each_count_in_one_batch(store: RecordStore) -> None:
     """The batches the recall log writes: ``n`` recalls per record, the last time kept."""
     insert(store, rec(1), rec(2), rec(3))
