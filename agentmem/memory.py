@@ -10,7 +10,17 @@ from typing import Any, Unpack
 
 from pydantic import BaseModel
 
-from agentmem import erasure, indexing, ingest, reading, retrieval, transfer, usefulness, writing
+from agentmem import (
+    erasure,
+    indexing,
+    ingest,
+    reading,
+    retrieval,
+    timeparse,
+    transfer,
+    usefulness,
+    writing,
+)
 from agentmem.agents import AgentMemory
 from agentmem.answering import answer as recall_answer
 from agentmem.backends import Backends, open_backends
@@ -116,6 +126,15 @@ class Memory(Closeable):
         """The knowledge graph built from facts: ``neighbors``, ``timeline``, ``path``,
         ``community``, ``export``, merges and ``rebuild``. See :class:`~agentmem.graph.GraphAPI`."""
         return GraphAPI(self.backends)
+
+    def warm_up(self) -> None:
+        """Load now what the first search would load: the embedding model and the date parser
+        (a query naming a time imports it, ~0.3 s alone). A server calls this before it reports
+        ready, so that a burst of first requests does not queue on those loads; everything
+        works without it."""
+        backends = self.backends
+        backends.query_vector("warm up", Scope(user_id="warm-up"))
+        timeparse.warm_up()
 
     def close(self) -> None:
         """Flush and close every backend, and release the embedded home. Safe to call twice.
@@ -671,6 +690,7 @@ class Memory(Closeable):
     arecord_experience = async_twin(record_experience)
     arecall_experience = async_twin(recall_experience)
     aprocedures = async_twin(procedures)
+    awarm_up = async_twin(warm_up)
 
 
 __all__ = ["Memory"]

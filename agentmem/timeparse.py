@@ -19,7 +19,7 @@ import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from agentmem.models import as_utc
@@ -102,6 +102,12 @@ def might_name_time(query: str) -> bool:
     """False when ``query`` cannot name a time (:func:`parse_time_window` returns None at once);
     True when dateparser has to look."""
     return bool(_ANY_TEMPORAL.search(_NUMBERED_REFERENCE.sub(" ", query)))
+
+
+def warm_up() -> None:
+    """Import dateparser and load its English data now, instead of in the first query that
+    names a time (:meth:`agentmem.Memory.warm_up`)."""
+    parse_time_window("what happened last week?", now=datetime.now(UTC))
 
 
 def parse_time_window(query: str, *, now: datetime) -> TimeWindow | None:
@@ -464,4 +470,5 @@ __all__ = [
     "might_name_time",
     "parse_time_window",
     "resolve_dates",
+    "warm_up",
 ]

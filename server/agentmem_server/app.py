@@ -133,6 +133,9 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Before the port opens: a burst of first searches would otherwise all queue on the
+        # model and date-parser loads (the first 35 of the load benchmark waited 3-5 s).
+        await memory.awarm_up()
         log.info("agentmem server ready", extra={"store": memory.stats().store_url})
         yield
         # uvicorn calls this once in-flight requests are done (or graceful_timeout_s passed).
