@@ -215,13 +215,8 @@ class SQLiteStore(SQLCapabilities, RecordStore):
             conn = self._require()
             conn.execute("PRAGMA synchronous=NORMAL")
             try:
-                conn.execute("BEGIN IMMEDIATE")  # a batch of statements commits once
-                try:
-                    yield conn.cursor()
-                    conn.execute("COMMIT")
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
+                with self._transaction() as cur:  # a batch of statements commits once
+                    yield cur
             finally:
                 conn.execute("PRAGMA synchronous=FULL")
 
