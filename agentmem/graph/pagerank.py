@@ -409,8 +409,9 @@ def graph_channel(backends: Backends, request: SearchRequest) -> list[tuple[str,
         return []
     query = request.query
     settings = backends.settings.graph
-    with graph.lock:  # a write in another thread must not change a partition mid-ranking
-        states = channel_states(graph, query.scope, request.text, settings)
+    # Not under the lock: listing the partitions is a store read, and ``state`` locks itself
+    # while it reads the cache. Under the lock, every search queued on that read.
+    states = channel_states(graph, query.scope, request.text, settings)
     if not states:
         return []
     dense: list[tuple[str, float]] = []
@@ -418,7 +419,7 @@ def graph_channel(backends: Backends, request: SearchRequest) -> list[tuple[str,
         dense = backends.index.search(
             request.vector, replace(query, limit=settings.dense_seeds), using=DENSE
         )
-    with graph.lock:
+    with graph.lock:  # a write in another thread must not change a partition mid-ranking
         ranked = rank_states(
             states,
             request.text,
