@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from agentmem.fusion import Ranked
+from agentmem.fusion import Ranked, tie_ranks
 from agentmem.indexing import vectors_for
 from agentmem.lexical import SparseVector
 from agentmem.models import ChannelScore, MemoryRecord, content_hash
@@ -126,8 +126,6 @@ def fuse_second_round(
 ) -> list[Candidate]:
     """``candidates`` with each second-round list added by weighted reciprocal rank (ids new
     to the candidates enter with that alone), best first; equal scores keep their order."""
-    from agentmem.fusion import tie_ranks
-
     scores = {i: s for i, s, _ in candidates}
     explain = {i: dict(ex) for i, _, ex in candidates}
     for name, ranked in lists.items():

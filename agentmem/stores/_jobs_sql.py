@@ -16,7 +16,7 @@ placeholder, its column types and its transaction.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -200,30 +200,13 @@ def lock_owner(cur: Cursor, placeholder: str, name: str, now: float) -> str | No
     return None if row is None else str(row[0])
 
 
-def touch(cur: Cursor, placeholder: str, ids: Sequence[str], at: float) -> None:
-    """Count one recall of each record: ``access_count + 1`` and ``last_accessed_at``.
+def count_recalls(cur: Cursor, placeholder: str, counts: Mapping[str, tuple[int, float]]) -> None:
+    """Count ``n`` recalls of each record, the last at ``at`` (``{id: (n, at)}``):
+    ``access_count + n`` and ``last_accessed_at``.
 
     Deliberately not a new version (no history entry, no re-index): a recall does not change
-    what a memory says, and a search must stay cheap."""
-    unique = list(dict.fromkeys(ids))
-    for start in range(0, len(unique), 500):
-        chunk = unique[start : start + 500]
-        marks = ", ".join("?" for _ in chunk)
-        cur.execute(
-            _sql(
-                "UPDATE memories SET access_count = access_count + 1, last_accessed_at = ? "
-                f"WHERE id IN ({marks})",
-                placeholder,
-            ),
-            [at, *chunk],
-        )
-
-
-def count_recalls(cur: Cursor, placeholder: str, counts: Mapping[str, tuple[int, float]]) -> None:
-    """Count ``n`` recalls of each record, the last at ``at`` (``{id: (n, at)}``).
-
-    In id order, so that two processes writing overlapping batches take the rows' locks in the
-    same order and cannot deadlock."""
+    what a memory says, and a search must stay cheap. In id order, so that two processes
+    writing overlapping batches take the rows' locks in the same order and cannot deadlock."""
     if not counts:
         return
     cur.executemany(
@@ -247,7 +230,6 @@ __all__ = [
     "read_watermark",
     "read_watermarks",
     "release_lock",
-    "touch",
     "write_job",
     "write_watermark",
 ]

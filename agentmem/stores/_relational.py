@@ -70,8 +70,8 @@ class SQLEngine(ABC):
         """A cursor for bookkeeping writes (recall counts, the retrieval log, outbox acks),
         whose commit need not wait for the disk: an application crash loses none of them, a
         power cut may lose the last few (a lost ack re-applies idempotent index entries), and
-        nothing a user stored is among them. Engines that can
-        commit without flushing override this; by default it is :meth:`_cursor`."""
+        nothing a user stored is among them. Engines that can commit without flushing override
+        this; by default it is :meth:`_cursor`."""
         return self._cursor()
 
     @abstractmethod
@@ -370,8 +370,7 @@ class SQLCapabilities(
 
     def touch(self, ids: Sequence[str], at: datetime) -> None:
         """Count one recall of each record without a new version."""
-        with self._bookkeeping() as cur:
-            _jobs_sql.touch(cur, self.placeholder, ids, at.timestamp())
+        self.count_recalls(dict.fromkeys(ids, (1, at)))
 
     def count_recalls(self, counts: Mapping[str, tuple[int, datetime]]) -> None:
         """Every count in one transaction."""

@@ -414,12 +414,7 @@ class PostgresStore(SQLCapabilities, RecordStore):
     def adjacent(
         self, record: MemoryRecord, group: Condition | None = None
     ) -> tuple[MemoryRecord | None, MemoryRecord | None]:
-        found: list[MemoryRecord | None] = []
-        with self._connection() as conn:
-            for sql, params in adjacent_sql(record, group, self._dialect):
-                row = conn.execute(sql, params).fetchone()
-                found.append(row_to_record(row) if row else None)
-        return found[0], found[1]
+        return self.adjacent_many([(record, group)])[0]
 
     def adjacent_many(
         self, queries: Sequence[tuple[MemoryRecord, Condition | None]]
