@@ -53,6 +53,7 @@ from agentmem.representation import indexed_text
 from agentmem.sessions import apply_session_prior
 from agentmem.settings_sections import RetrievalSettings
 from agentmem.stores.base import RankFields
+from agentmem.supersession import supersede
 from agentmem.thread_pool import ProcessLocalPool
 from agentmem.timeparse import TimeWindow, asks_about_present, parse_time_window
 from agentmem.validation import check_k, check_kinds, check_text, check_time
@@ -134,6 +135,11 @@ CHANNELS: dict[str, Channel] = {
 NEWEST = "newest"
 """The ranking newest first that a question about the present state adds
 (``retrieval.present_recency``): not a setting's channel, chosen per query."""
+
+SUPERSEDES = "supersedes"
+"""The entry in a hit's ``channels`` when it took the place of an older memory of a changed
+attribute (:mod:`agentmem.supersession`): the rank and score of the memory it replaced."""
+
 
 _SPARSE = frozenset({"bm25", "window_bm25"})
 """Channels that use no dense vector of the query."""
@@ -315,15 +321,15 @@ def search(
     # Learned utility re-ranks the relevance candidates (a no-op where none has feedback).
     candidates = usefulness.rerank(backends, [c for c in candidates if c[0] in fields])
     order = [i for i, _, _ in candidates if i in fields]
+    candidates, order = _supersede(backends, weights, candidates, order, records, scope)
     if config.mmr_lambda is not None:
         order = _diversify(backends, order, {i: s for i, s, _ in candidates}, records, k)
     if not whole:
-        records = _read_top(backends, order, k, scope)
+        records = _read_top(backends, order, k, scope, records)
         order = [i for i in order if i in records]
+    order = order[:k]
     by_id = {i: (s, ex) for i, s, ex in candidates}
-    hits = [
-        SearchHit(record=records[i], score=by_id[i][0], channels=by_id[i][1]) for i in order[:k]
-    ]
+    hits = [SearchHit(record=records[i], score=by_id[i][0], channels=by_id[i][1]) for i in order]
     if count_recall:  # a recall strengthens a memory (consolidation's decay reads these)
         backends.recalls.count_recalls([h.record.id for h in hits], utcnow())
     if remember and hits:
@@ -459,17 +465,59 @@ def _read_candidates(
 
 
 def _read_top(
-    backends: Backends, order: list[str], k: int, scope: Scope | ScopeSet
+    backends: Backends,
+    order: list[str],
+    k: int,
+    scope: Scope | ScopeSet,
+    read: Mapping[str, MemoryRecord],
 ) -> dict[str, MemoryRecord]:
     """Whole records of the first ``k`` ids of ``order`` still in the store (one read, more
-    only where one was deleted since the candidates were read)."""
+    only where one was deleted since the candidates were read; none for those in ``read``)."""
     records: dict[str, MemoryRecord] = {}
     start = 0
     while len(records) < k and start < len(order):
         chunk = order[start : start + k - len(records)]
         start += len(chunk)
-        records.update({r.id: r for r in backends.store.get_many(chunk, scope)})
+        records.update({i: read[i] for i in chunk if i in read})
+        missing = [i for i in chunk if i not in read]
+        if missing:
+            records.update({r.id: r for r in backends.store.get_many(missing, scope)})
     return records
+
+
+def _supersede(
+    backends: Backends,
+    weights: Mapping[str, float],
+    candidates: list[tuple[str, float, dict[str, ChannelScore]]],
+    order: list[str],
+    records: dict[str, MemoryRecord],
+    scope: Scope | ScopeSet,
+) -> tuple[list[tuple[str, float, dict[str, ChannelScore]]], list[str]]:
+    """A present-state question's candidates with each newer value of a changed attribute in
+    the place of the older memory it replaces (:mod:`agentmem.supersession`). A moved-up memory
+    takes the score of the one whose place it took, so scores still fall down the list."""
+    depth = backends.settings.retrieval.supersede_depth
+    if weights.get(NEWEST, 0) <= 0 or depth <= 0:  # not a question about the present
+        return candidates, order
+    missing = [i for i in order[:depth] if i not in records]
+    if missing:
+        records.update({r.id: r for r in backends.store.get_many(missing, scope)})
+    new_order, moved = supersede(order, records, depth)
+    if not moved:
+        return candidates, order
+    by_id = {i: (s, ex) for i, s, ex in candidates}
+    out: list[tuple[str, float, dict[str, ChannelScore]]] = []
+    for i in new_order:
+        score, explain = by_id[i]
+        if i in moved:  # its channels say whose place it took: that memory's rank and score
+            replaced = by_id[moved[i]][0]
+            score = max(score, replaced)
+            supersedes = ChannelScore(rank=order.index(moved[i]) + 1, score=replaced)
+            explain = {**explain, SUPERSEDES: supersedes}
+        if out:
+            score = min(score, out[-1][1])
+        out.append((i, score, explain))
+    return out, new_order
 
 
 def _rerank_signals(

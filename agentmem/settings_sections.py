@@ -128,6 +128,15 @@ class RetrievalSettings(BaseModel):
         "added to the recency weight for that query only, so the newer of two memories of a "
         "changed fact comes first; 0 = off",
     )
+    supersede_depth: int = Field(
+        default=20,
+        ge=0,
+        le=1_000,
+        description="for a query about the present state, how many of the first candidates "
+        "are read for single-valued attributes (lives in, works at, ...): a newer memory that "
+        "sets one to another value takes the place of the older memory it replaces "
+        "(agentmem.supersession); 0 = off",
+    )
     recall_flush_s: float = Field(
         default=0.25,
         ge=0,

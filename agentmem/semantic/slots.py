@@ -206,7 +206,8 @@ _SLOT_PATTERNS: tuple[tuple[str, bool, re.Pattern[str]], ...] = (
         False,
         _p(
             _SUBJ + r"(?:'ve| have| has| had)? " + _ADVERBS + r"(?:moved|relocated|settled)"
-            r" (?:back |over |out )?(?:to|in) (?P<val>(?:the )?[\w' -]{2,40})"
+            r" (?:back |over |out )?(?:from (?:the )?[\w' -]{2,40}? )?(?:to|in)"
+            r" (?P<val>(?:the )?[\w' -]{2,40})"
         ),
     ),
     (

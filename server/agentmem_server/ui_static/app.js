@@ -692,7 +692,12 @@
           .filter(([, w]) => w > 0)
           .map(([c, w]) => c + " " + w)
           .join(", ") +
-        "."
+        "." +
+        (hits.some((x) => "supersedes" in x.channels)
+          ? " A hit with a supersedes rank took the place of the memory at that rank: both" +
+            " set one attribute (lives in, works at, ...) and this question asks how things" +
+            " stand now, so the newer value comes first."
+          : "")
       : "";
     status(hits.length + " hits");
   }
