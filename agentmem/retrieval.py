@@ -55,7 +55,12 @@ from agentmem.settings_sections import RetrievalSettings
 from agentmem.stores.base import RankFields
 from agentmem.supersession import supersede
 from agentmem.thread_pool import ProcessLocalPool
-from agentmem.timeparse import TimeWindow, asks_about_present, parse_time_window
+from agentmem.timeparse import (
+    TimeWindow,
+    asks_about_past,
+    asks_about_present,
+    parse_time_window,
+)
 from agentmem.validation import check_k, check_kinds, check_text, check_time
 from agentmem.vectors import VectorQuery
 from agentmem.vectors.base import BM25, DENSE, WINDOW, WINDOW_BM25
@@ -321,7 +326,7 @@ def search(
     # Learned utility re-ranks the relevance candidates (a no-op where none has feedback).
     candidates = usefulness.rerank(backends, [c for c in candidates if c[0] in fields])
     order = [i for i, _, _ in candidates if i in fields]
-    candidates, order = _supersede(backends, weights, candidates, order, records, scope)
+    candidates, order = _supersede(backends, request, candidates, order, records, scope)
     if config.mmr_lambda is not None:
         order = _diversify(backends, order, {i: s for i, s, _ in candidates}, records, k)
     if not whole:
@@ -487,17 +492,19 @@ def _read_top(
 
 def _supersede(
     backends: Backends,
-    weights: Mapping[str, float],
+    request: SearchRequest,
     candidates: list[tuple[str, float, dict[str, ChannelScore]]],
     order: list[str],
     records: dict[str, MemoryRecord],
     scope: Scope | ScopeSet,
 ) -> tuple[list[tuple[str, float, dict[str, ChannelScore]]], list[str]]:
-    """A present-state question's candidates with each newer value of a changed attribute in
-    the place of the older memory it replaces (:mod:`agentmem.supersession`). A moved-up memory
-    takes the score of the one whose place it took, so scores still fall down the list."""
+    """The candidates of a question about how things are (not about the past, naming no time)
+    with each newer value of a changed attribute in the place of the older memory it replaces
+    (:mod:`agentmem.supersession`). A moved-up memory takes the score of the one whose place
+    it took, so scores still fall down the list."""
     depth = backends.settings.retrieval.supersede_depth
-    if weights.get(NEWEST, 0) <= 0 or depth <= 0:  # not a question about the present
+    dated = request.time_window is not None and not asks_about_present(request.text)
+    if depth <= 0 or dated or asks_about_past(request.text):
         return candidates, order
     missing = [i for i in order[:depth] if i not in records]
     if missing:

@@ -132,10 +132,10 @@ class RetrievalSettings(BaseModel):
         default=20,
         ge=0,
         le=1_000,
-        description="for a query about the present state, how many of the first candidates "
-        "are read for single-valued attributes (lives in, works at, ...): a newer memory that "
-        "sets one to another value takes the place of the older memory it replaces "
-        "(agentmem.supersession); 0 = off",
+        description="for a query not about the past (agentmem.timeparse.asks_about_past), how "
+        "many of the first candidates are read for single-valued attributes (lives in, works "
+        "at, ...): a newer memory that sets one to another value takes the place of the older "
+        "memory it replaces (agentmem.supersession); 0 = off",
     )
     recall_flush_s: float = Field(
         default=0.25,

@@ -1,18 +1,18 @@
-"""Superseded memories: for a question about the present state, the newer value of a changed
+"""Superseded memories: for a question about how things are, the newer value of a changed
 attribute comes first, before the memory it replaces.
 
-"Where does Maya live now?" is answered by "I moved from Harbourside to Eastgate" (June), not by
+"Where does Maya live?" is answered by "I moved from Harbourside to Eastgate" (June), not by
 "I live in Harbourside" (March), although the older turn matches the question's words better.
 Facts written with ``infer=True`` already carry this: the newer fact invalidates the older
 (:mod:`agentmem.semantic.decide`). Raw memories (conversation turns, notes added as they are)
 are never rewritten, so search applies the same rule when it ranks them: among the first
-``retrieval.supersede_depth`` candidates of a present-state question
-(:func:`agentmem.timeparse.asks_about_present`), each memory's single-valued attributes are
-read with the extraction's own LLM-free rules (:func:`agentmem.semantic.slots.find_slot`: lives
-in, works at, occupation, married to, favourite X, ...). Where a newer candidate sets an
-attribute of the same subject to another value than an older candidate, the newer one takes
-the place of the best-ranked memory it replaces, and the memories it replaces follow it. Every
-other candidate keeps its order, and nothing happens to a question that is not about the present.
+``retrieval.supersede_depth`` candidates, each memory's single-valued attributes are read with
+the extraction's own LLM-free rules (:func:`agentmem.semantic.slots.find_slot`: lives in, works
+at, occupation, married to, favourite X, ...). Where a newer candidate sets an attribute of the
+same subject to another value than an older candidate, the newer one takes the place of the
+best-ranked memory it replaces, and the memories it replaces follow it. Every other candidate
+keeps its order. A question about the past or about a time it names ("Where did Maya live?",
+"... in March?": :func:`agentmem.timeparse.asks_about_past`) is left as fused.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from functools import lru_cache
 
 from agentmem.models import MemoryRecord
 from agentmem.semantic.episodes import episode_from
@@ -30,13 +31,19 @@ Slot = tuple[str, str]
 """(subject|attribute, normalised value) that a memory sets."""
 
 
-def record_slots(record: MemoryRecord) -> set[Slot]:
+def record_slots(record: MemoryRecord) -> frozenset[Slot]:
     """The single-valued attributes ``record`` sets: from a fact's metadata (``slot`` and
     ``value``, as extraction stores them), else read from each person's clauses of its text."""
     slot, value = record.metadata.get("slot"), record.metadata.get("value")
     if isinstance(slot, str) and slot and value is not None:
-        return {(slot, normalise_value(str(value)))}
-    episode = episode_from(record)
+        return frozenset({(slot, normalise_value(str(value)))})
+    return _text_slots(record.text, episode_from(record).default_speaker)
+
+
+@lru_cache(maxsize=16_384)
+def _text_slots(text: str, default_speaker: str) -> frozenset[Slot]:
+    # Cached: the same memories come back search after search, and the rules cost ~0.1 ms.
+    episode = episode_from(text, speaker=default_speaker)
     out: set[Slot] = set()
     for turn in episode.turns:
         if not turn.is_person:
@@ -48,7 +55,7 @@ def record_slots(record: MemoryRecord) -> set[Slot]:
                 if found is not None and not found[3]:  # "I no longer live in X" sets nothing
                     subject, attribute, value, _ = found
                     out.add((f"{subject.lower()}|{attribute}", normalise_value(value)))
-    return out
+    return frozenset(out)
 
 
 def _when(record: MemoryRecord) -> datetime:

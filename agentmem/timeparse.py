@@ -98,6 +98,27 @@ def asks_about_present(query: str) -> bool:
     return bool(_PRESENT_STATE.search(query))
 
 
+_PAST_STATE = re.compile(
+    r"\b(did|didn't|was|wasn't|were|weren't|had|hadn't|used to|ago|before|previous|previously|"
+    r"former|formerly|originally|earlier|at first|first|back then|last|old)\b",
+    re.IGNORECASE,
+)
+
+
+def asks_about_past(query: str) -> bool:
+    """Whether ``query`` asks how things were, or at a time it names, rather than how they are
+    ("Where did Quentin live?", "What was Rosa's first job?", "Where is Bea in 2023?"); a
+    question with a present-state word ("What did Maya say she does now?") is about the
+    present."""
+    names_then = (
+        _PAST_STATE.search(query)
+        or _TEMPORAL_WORDS.search(query)
+        or _MONTH_AFTER_PREPOSITION.search(query)
+        or _DIGIT.search(query)
+    )
+    return bool(names_then) and not asks_about_present(query)
+
+
 def might_name_time(query: str) -> bool:
     """False when ``query`` cannot name a time (:func:`parse_time_window` returns None at once);
     True when dateparser has to look."""

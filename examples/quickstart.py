@@ -48,6 +48,13 @@ def show_hits(query: str, hits: list[SearchHit]) -> None:
         ranks = " ".join(f"{name}:{c.rank}" for name, c in hit.channels.items())
         table.add_row(str(rank), f"{hit.score:.3f}", when, hit.record.text, ranks)
     console.print(table)
+    for rank, hit in enumerate(hits, start=1):
+        if "supersedes" in hit.channels:  # a newer value of the same attribute moved up
+            replaced = hit.channels["supersedes"].rank
+            console.print(
+                f"[dim]#{rank} took the place of the memory fused at rank {replaced}, which it "
+                "supersedes: a newer value of the same attribute (retrieval.supersede_depth)[/dim]"
+            )
 
 
 def remember(mem: Memory, user_id: str) -> None:

@@ -26,6 +26,8 @@ def test_quickstart_runs_offline_end_to_end() -> None:
     assert result.returncode == 0, result.stderr[-2000:]
     out = result.stdout
     assert "her name is Pepper" in out  # recall found the dog
+    # "Where does Maya live now?": the Eastgate turn took the Harbourside turn's first place
+    assert "#1 took the place of the memory fused at rank 1, which it supersedes" in out
     assert "tokens (max 150)" in out  # context respected its budget
     assert "INVALIDATE" in out  # history shows the invalidation
     assert "the same question in another user's scope finds 0 memories" in out

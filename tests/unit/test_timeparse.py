@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from agentmem.timeparse import asks_about_present, parse_time_window
+from agentmem.timeparse import asks_about_past, asks_about_present, parse_time_window
 
 NOW = datetime(2023, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -108,3 +108,22 @@ def test_the_quick_check_changes_no_answer(query: str, monkeypatch: pytest.Monke
 )
 def test_questions_about_the_present_state(query: str, present: bool) -> None:
     assert asks_about_present(query) is present
+
+
+@pytest.mark.parametrize(
+    ("query", "past"),
+    [
+        ("Where did Quentin live?", True),
+        ("What was Rosa's first job?", True),
+        ("Which car did Bea drive before?", True),
+        ("Where was Maya living in March?", True),
+        ("Where is Bea in 2023?", True),  # a time it names
+        ("What happened last week?", True),
+        ("Where does Quentin live?", False),
+        ("What is Rosa's job?", False),
+        ("What did Maya say she does now?", False),  # a present-state word wins
+        ("Does Yara still smoke?", False),
+    ],
+)
+def test_questions_about_the_past(query: str, past: bool) -> None:
+    assert asks_about_past(query) is past

@@ -695,8 +695,8 @@
         "." +
         (hits.some((x) => "supersedes" in x.channels)
           ? " A hit with a supersedes rank took the place of the memory at that rank: both" +
-            " set one attribute (lives in, works at, ...) and this question asks how things" +
-            " stand now, so the newer value comes first."
+            " set one attribute (lives in, works at, ...) to different values and the" +
+            " question asks how things are, not how they were, so the newer value comes first."
           : "")
       : "";
     status(hits.length + " hits");
