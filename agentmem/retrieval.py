@@ -53,7 +53,7 @@ from agentmem.representation import indexed_text
 from agentmem.sessions import apply_session_prior
 from agentmem.settings_sections import RetrievalSettings
 from agentmem.stores.base import RankFields
-from agentmem.supersession import supersede
+from agentmem.supersession import record_slots, supersede
 from agentmem.thread_pool import ProcessLocalPool
 from agentmem.timeparse import (
     TimeWindow,
@@ -326,7 +326,7 @@ def search(
     # Learned utility re-ranks the relevance candidates (a no-op where none has feedback).
     candidates = usefulness.rerank(backends, [c for c in candidates if c[0] in fields])
     order = [i for i, _, _ in candidates if i in fields]
-    candidates, order = _supersede(backends, request, candidates, order, records, scope)
+    candidates, order = _supersede(backends, request, candidates, order, records, scope, k)
     if config.mmr_lambda is not None:
         order = _diversify(backends, order, {i: s for i, s, _ in candidates}, records, k)
     if not whole:
@@ -497,18 +497,24 @@ def _supersede(
     order: list[str],
     records: dict[str, MemoryRecord],
     scope: Scope | ScopeSet,
+    k: int,
 ) -> tuple[list[tuple[str, float, dict[str, ChannelScore]]], list[str]]:
     """The candidates of a question about how things are (not about the past, naming no time)
     with each newer value of a changed attribute in the place of the older memory it replaces
     (:mod:`agentmem.supersession`). A moved-up memory takes the score of the one whose place
-    it took, so scores still fall down the list."""
+    it took, so scores still fall down the list. The first ``k`` records are read here (the
+    hits need them: :func:`_read_top` finds them read), the rest of the first
+    ``retrieval.supersede_depth`` only where one of those sets an attribute."""
     depth = backends.settings.retrieval.supersede_depth
     dated = request.time_window is not None and not asks_about_present(request.text)
     if depth <= 0 or dated or asks_about_past(request.text):
         return candidates, order
-    missing = [i for i in order[:depth] if i not in records]
-    if missing:
-        records.update({r.id: r for r in backends.store.get_many(missing, scope)})
+    _read_into(backends, order[:k], records, scope)
+    if not any(record_slots(records[i]) for i in order[: min(k, depth)] if i in records):
+        # A memory moves up only to the place of one it replaces: with none of those among
+        # the hits, the hits stay as fused, and the deeper candidates need not be read.
+        return candidates, order
+    _read_into(backends, order[:depth], records, scope)
     new_order, moved = supersede(order, records, depth)
     if not moved:
         return candidates, order
@@ -525,6 +531,17 @@ def _supersede(
             score = min(score, out[-1][1])
         out.append((i, score, explain))
     return out, new_order
+
+
+def _read_into(
+    backends: Backends,
+    ids: Sequence[str],
+    records: dict[str, MemoryRecord],
+    scope: Scope | ScopeSet,
+) -> None:
+    missing = [i for i in ids if i not in records]
+    if missing:
+        records.update({r.id: r for r in backends.store.get_many(missing, scope)})
 
 
 def _rerank_signals(
