@@ -30,6 +30,14 @@ from agentmem.semantic.text import split_clauses, split_sentences
 Slot = tuple[str, str]
 """(subject|attribute, normalised value) that a memory sets."""
 
+READ_CHARS = 4_000
+"""How much of a memory's text is read for attributes: a long document is not a statement of
+where someone lives, and the rules cost time in proportion to the text (search-time work)."""
+
+LONGEST_CLAUSE = 400
+"""Longer clauses are skipped: no attribute statement is that long (and a run-on text without
+sentence breaks would make every rule scan all of it)."""
+
 
 def record_slots(record: MemoryRecord) -> frozenset[Slot]:
     """The single-valued attributes ``record`` sets: from a fact's metadata (``slot`` and
@@ -37,7 +45,7 @@ def record_slots(record: MemoryRecord) -> frozenset[Slot]:
     slot, value = record.metadata.get("slot"), record.metadata.get("value")
     if isinstance(slot, str) and slot and value is not None:
         return frozenset({(slot, normalise_value(str(value)))})
-    return _text_slots(record.text, episode_from(record).default_speaker)
+    return _text_slots(record.text[:READ_CHARS], episode_from(record).default_speaker)
 
 
 @lru_cache(maxsize=16_384)
@@ -51,6 +59,8 @@ def _text_slots(text: str, default_speaker: str) -> frozenset[Slot]:
         speaker = turn.speaker or episode.default_speaker
         for sentence in split_sentences(turn.text):
             for clause in split_clauses(sentence):
+                if len(clause) > LONGEST_CLAUSE:
+                    continue
                 found = find_slot(clause, speaker)
                 if found is not None and not found[3]:  # "I no longer live in X" sets nothing
                     subject, attribute, value, _ = found

@@ -30,12 +30,15 @@ import re
 
 from agentmem.semantic.entities import entities_in, leading_subject
 from agentmem.semantic.episodes import Episode, Turn
-from agentmem.semantic.schema import ExtractedFact, FactType
+from agentmem.semantic.schema import MAX_FACT_CHARS, ExtractedFact, FactType
 from agentmem.semantic.slots import NEGATIVE, POSITIVE, find_slot, normalise_value
 from agentmem.semantic.text import content_words, split_clauses, split_sentences, to_third_person
 from agentmem.timeparse import resolve_dates
 
-RULES_VERSION = "rules-v2"
+RULES_VERSION = "rules-v3"
+
+LONGEST_CLAUSE = 1_000
+"""Clauses longer than this (characters) state no fact the rules extract: a run-on text."""
 """v2: entities and subjects of third-person statements (v1: first-person turns only)."""
 
 
@@ -152,6 +155,8 @@ class RulesExtractor:
     def _clause_fact(
         self, clause: str, speaker: str, episode: Episode, names: set[str], *, dialogue: bool
     ) -> ExtractedFact | None:
+        if len(clause) > LONGEST_CLAUSE:
+            return None  # a run-on text, not a statement (and the rules would scan all of it)
         clause = _INTERJECTION.sub("", clause).strip()
         clause = _strip_vocatives(clause, names).strip(" ,;-\u2013")
         if _NO_SUBJECT_PLAN.match(clause):
@@ -174,6 +179,8 @@ class RulesExtractor:
         for found in reversed(dates):
             rewritten = rewritten[: found.start] + found.text + rewritten[found.end :]
         rewritten = _finish(rewritten)
+        if len(rewritten) > MAX_FACT_CHARS:  # rewriting lengthens it ("I" -> the speaker)
+            return None
         first = dates[0] if dates else None
         past = first is not None and first.when <= episode.said_at
         subject, attribute, value, negated = slot if slot else (None, None, None, False)

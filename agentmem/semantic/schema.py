@@ -40,6 +40,10 @@ class FactType(StrEnum):
     STATEMENT = "statement"
 
 
+MAX_FACT_CHARS = 2000
+"""The longest fact text extraction produces."""
+
+
 class ExtractedFact(BaseModel):
     """One atomic fact drawn from an episode, before it is stored.
 
@@ -52,7 +56,7 @@ class ExtractedFact(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    text: str = Field(min_length=1, max_length=2000)
+    text: str = Field(min_length=1, max_length=MAX_FACT_CHARS)
     subject: str | None = None
     entities: list[str] = Field(default_factory=list)
     event_time: datetime | None = None
@@ -225,6 +229,7 @@ class ExtractionOutcome(BaseModel):
 
 
 __all__ = [
+    "MAX_FACT_CHARS",
     "SINGLE_VALUED",
     "AppliedDecision",
     "Decision",

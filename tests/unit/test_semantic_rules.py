@@ -101,6 +101,23 @@ def test_first_person_becomes_the_speaker() -> None:
     )
 
 
+def test_a_run_on_sentence_loses_no_other_fact() -> None:
+    # A clause too long to be a statement (a pasted log, a text without full stops) is skipped;
+    # it used to fail the whole episode's extraction (ExtractedFact's 2,000-character limit).
+    run_on = "Then " + "the build ran again and " * 120 + "it passed."
+    assert texts(f"Maya: I moved from Harbourside to Eastgate. {run_on}") == [
+        "Maya moved from Harbourside to Eastgate."
+    ]
+    (fact,) = facts("Maya: I moved from Harbourside to Eastgate.")
+    assert (fact.attribute, fact.value) == ("lives_in", "Eastgate")  # "moved from X to Y"
+    speaker = "Bartholomew Fitzgerald"
+    assert texts(f"{speaker}: I packed my my bag.") == [
+        f"{speaker} packed {speaker}'s {speaker}'s bag."
+    ]
+    mine = "I packed " + "my " * 300 + "bag."  # not run-on, but long once rewritten
+    assert len(mine) < 1_000 and texts(f"{speaker}: {mine}") == []
+
+
 def test_speaker_from_metadata_when_the_text_names_none() -> None:
     record = MemoryRecord(
         scope=SCOPE, text="I adopted a greyhound called Pepper.", metadata={"speaker": "Maya"}

@@ -88,3 +88,17 @@ def test_another_subjects_value_is_no_change() -> None:
     sister = record("Ines: I live in Porto.", 6)
     by_id = {**BY_ID, sister.id: sister}
     assert supersede([OLD.id, DOG.id, sister.id], by_id, depth=20)[1] == {}
+
+
+def test_only_the_start_of_a_long_memory_and_its_short_clauses_are_read() -> None:
+    # Search-time work stays bounded on any stored text: a document past READ_CHARS and a
+    # run-on clause past LONGEST_CLAUSE are not read for attributes.
+    from agentmem.supersession import LONGEST_CLAUSE, READ_CHARS
+
+    late = "Notes. " * (READ_CHARS // 7 + 1) + "Maya lives in Porto."
+    assert record_slots(record(late, 3)) == set()
+    run_on = "Maya lives in Porto and " + "then more words " * (LONGEST_CLAUSE // 16)
+    assert record_slots(record(run_on, 3)) == set()
+    assert record_slots(record("Maya lives in Porto. " + "Notes. " * 10, 3)) == {
+        ("maya|lives_in", "porto")
+    }
