@@ -68,8 +68,10 @@ def _text_slots(text: str, default_speaker: str) -> frozenset[Slot]:
     return frozenset(out)
 
 
-def _when(record: MemoryRecord) -> datetime:
-    return record.event_time or record.created_at
+def _when(record: MemoryRecord) -> tuple[datetime, datetime]:
+    # When it happened, then when it was written: turns of one session share its event time,
+    # and the later turn is the newer word.
+    return record.event_time or record.created_at, record.created_at
 
 
 def supersede(

@@ -3,7 +3,7 @@ a present-state question's candidates take when a newer memory changes one of th
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -102,3 +102,20 @@ def test_only_the_start_of_a_long_memory_and_its_short_clauses_are_read() -> Non
     assert record_slots(record("Maya lives in Porto. " + "Notes. " * 10, 3)) == {
         ("maya|lives_in", "porto")
     }
+
+
+def test_in_one_session_the_later_written_turn_is_newer() -> None:
+    said = datetime(2024, 6, 1, tzinfo=UTC)
+    first = MemoryRecord(text="Maya: I live in Harbourside.", scope=SCOPE, event_time=said)
+    later = MemoryRecord(
+        text="Maya: Actually I moved to Eastgate.",
+        scope=SCOPE,
+        event_time=said,
+        created_at=first.created_at + timedelta(seconds=1),
+    )
+    by_id = {first.id: first, later.id: later, DOG.id: DOG}
+    assert supersede([first.id, DOG.id, later.id], by_id, depth=20)[0] == [
+        later.id,
+        first.id,
+        DOG.id,
+    ]
