@@ -75,6 +75,22 @@ def _json_or_none(value: Any) -> str | None:
     return None if value is None else json.dumps(value, sort_keys=True)
 
 
+UPDATED_COLUMNS: tuple[str, ...] = tuple(
+    c for c in RECORD_COLUMNS[1:] if c not in ("access_count", "last_accessed_at")
+)
+"""The columns an update writes: all but the id and the recall counts. Only
+``count_recalls`` changes those: an updated record carries the counts it was read with, and
+writing them back would undo a recall counted in between."""
+
+_UPDATED_AT = [RECORD_COLUMNS.index(c) for c in UPDATED_COLUMNS]
+
+
+def update_row(r: MemoryRecord) -> tuple[Any, ...]:
+    """A record's values in :data:`UPDATED_COLUMNS` order."""
+    row = record_to_row(r)
+    return tuple(row[i] for i in _UPDATED_AT)
+
+
 def record_to_row(r: MemoryRecord) -> tuple[Any, ...]:
     """A record as a tuple in :data:`RECORD_COLUMNS` order."""
     return (
@@ -378,6 +394,7 @@ __all__ = [
     "HISTORY_COLUMNS",
     "RANGE_SQL",
     "RECORD_COLUMNS",
+    "UPDATED_COLUMNS",
     "Cursor",
     "Dialect",
     "Where",
@@ -396,5 +413,6 @@ __all__ = [
     "session_columns",
     "session_turns_sql",
     "to_epoch",
+    "update_row",
     "where_for_query",
 ]

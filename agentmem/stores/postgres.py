@@ -38,6 +38,7 @@ from agentmem.stores._sql import (
     HISTORY_COLUMNS,
     RANGE_SQL,
     RECORD_COLUMNS,
+    UPDATED_COLUMNS,
     Dialect,
     Where,
     adjacent_sql,
@@ -47,6 +48,7 @@ from agentmem.stores._sql import (
     row_to_record,
     scope_summaries,
     scope_summary_sql,
+    update_row,
     where_for_query,
 )
 from agentmem.stores.base import (
@@ -325,7 +327,7 @@ class PostgresStore(SQLCapabilities, RecordStore):
         cols = ", ".join(RECORD_COLUMNS)
         hcols = ", ".join(HISTORY_COLUMNS)
         assignments = ", ".join(
-            f"{c} = %s::jsonb" if c in _JSONB_COLUMNS else f"{c} = %s" for c in RECORD_COLUMNS[1:]
+            f"{c} = %s::jsonb" if c in _JSONB_COLUMNS else f"{c} = %s" for c in UPDATED_COLUMNS
         )
         with self._connection() as conn, conn.transaction(), conn.cursor() as cur:
             if batch.inserts:
@@ -364,7 +366,7 @@ class PostgresStore(SQLCapabilities, RecordStore):
         """Compare-and-set each record on the version it replaces; Conflict if one lost."""
         cur.executemany(
             f"UPDATE memories SET {assignments} WHERE id = %s AND version = %s RETURNING id",
-            [(*record_to_row(r)[1:], r.id, r.version - 1) for r in records],
+            [(*update_row(r), r.id, r.version - 1) for r in records],
             returning=True,
         )
         updated: set[str] = set()

@@ -26,6 +26,7 @@ from agentmem.stores._sql import (
     HISTORY_COLUMNS,
     RANGE_SQL,
     RECORD_COLUMNS,
+    UPDATED_COLUMNS,
     Dialect,
     Where,
     adjacent_sql,
@@ -35,6 +36,7 @@ from agentmem.stores._sql import (
     row_to_record,
     scope_summaries,
     scope_summary_sql,
+    update_row,
     where_for_query,
 )
 from agentmem.stores.base import (
@@ -240,7 +242,7 @@ class SQLiteStore(SQLCapabilities, RecordStore):
         marks = ", ".join("?" for _ in RECORD_COLUMNS)
         hcols = ", ".join(HISTORY_COLUMNS)
         hmarks = ", ".join("?" for _ in HISTORY_COLUMNS)
-        assignments = ", ".join(f"{c} = ?" for c in RECORD_COLUMNS[1:])
+        assignments = ", ".join(f"{c} = ?" for c in UPDATED_COLUMNS)
         with self._lock:
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -250,10 +252,9 @@ class SQLiteStore(SQLCapabilities, RecordStore):
                         [record_to_row(r) for r in batch.inserts],
                     )
                 for r in batch.updates:
-                    row = record_to_row(r)
                     cur = conn.execute(
                         f"UPDATE memories SET {assignments} WHERE id = ? AND version = ?",
-                        (*row[1:], r.id, r.version - 1),
+                        (*update_row(r), r.id, r.version - 1),
                     )
                     if cur.rowcount != 1:
                         raise Conflict(

@@ -787,6 +787,20 @@ def test_count_recalls_adds_each_count_in_one_batch(store: RecordStore) -> None:
     assert one(store, mid(2)).last_accessed_at == T0 + timedelta(hours=3)
 
 
+def test_an_update_keeps_the_recalls_counted_since_its_read(store: RecordStore) -> None:
+    """An update carries the counts it was read with; a recall counted in between (the recall
+    log writes behind searches) must survive it."""
+    insert(store, rec(1))
+    read = one(store, mid(1))
+    store.count_recalls({mid(1): (2, T0 + timedelta(hours=1))})
+    if one(store, mid(1)).access_count == 0:
+        return  # a store that keeps no recall counts (touch is optional)
+    store.apply(WriteBatch(updates=[read.model_copy(update={"text": "v2", "version": 2})]))
+    after = one(store, mid(1))
+    assert (after.text, after.access_count) == ("v2", 2)
+    assert after.last_accessed_at == T0 + timedelta(hours=1)
+
+
 def test_search_bookkeeping_lands_and_user_writes_stay_durable(store: RecordStore) -> None:
     """Recall counts and the retrieval log commit without waiting for the disk; the records a
     user stores afterwards are committed durably as before."""
