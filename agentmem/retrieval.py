@@ -52,6 +52,7 @@ from agentmem.models import (
 from agentmem.representation import indexed_text
 from agentmem.sessions import apply_session_prior
 from agentmem.settings_sections import RetrievalSettings
+from agentmem.speaker_prior import apply_speaker_prior
 from agentmem.stores.base import RankFields
 from agentmem.supersession import record_slots, supersede
 from agentmem.thread_pool import ProcessLocalPool
@@ -308,10 +309,8 @@ def search(
     expanding = bool(expand_links and weights.get("links", 0) > 0)
     whole = expanding or config.mmr_lambda is not None
     records, fields = _read_candidates(backends, [i for i, _, _ in candidates], scope, whole)
-    if config.session_prior > 0:
-        candidates = apply_session_prior(
-            backends, scope, request.sparse.indices, candidates, fields
-        )
+    candidates = apply_session_prior(backends, scope, request.sparse.indices, candidates, fields)
+    candidates = apply_speaker_prior(config.speaker_prior, request.text, candidates, fields)
     if config.feedback_weight > 0:
         candidates = _second_round(backends, request, candidates, records, fields, whole)
     if expanding:

@@ -89,6 +89,13 @@ class RetrievalSettings(BaseModel):
         "score multiplied by 1 + session_prior * s / s_max, s its session's whole-session BM25 "
         "against the query (agentmem.sessions); 0 = off; records without a session unaffected",
     )
+    speaker_prior: float = Field(
+        default=1.0,
+        ge=0,
+        description="speaker prior: where a query names some of the candidates' speakers "
+        "(metadata 'speaker', else a 'Name:' prefix), each candidate of a named speaker has its "
+        "fused score multiplied by 1 + speaker_prior (agentmem.speaker_prior); 0 = off",
+    )
     # Measured held out (benchmarks/iterative_retrieval.py, section "iterative" of RESULTS.md):
     # LoCoMo turns recall@10 0.753 -> 0.754, observations 0.641 -> 0.638, small scopes hit@1
     # 0.873 -> 0.890; it does not win LoCoMo without losing observations, so it is opt-in.

@@ -24,10 +24,10 @@ from agentmem.stores._jobs_sql import JobRow, Watermark
 from agentmem.stores._keys_sql import KeyRow
 from agentmem.stores._notes_sql import LinkRow, ProfileRow
 from agentmem.stores._sql import (
-    RANK_COLUMNS,
     RECORD_COLUMNS,
     Cursor,
     Dialect,
+    rank_columns,
     row_to_rank_fields,
     row_to_record,
     rows_to_session_turns,
@@ -362,10 +362,10 @@ class SQLCapabilities(
         session_key: str | None = None,
     ) -> list[RankFields]:
         """Only the rank columns (and the session value under ``session_key``) of those rows."""
-        columns, params = RANK_COLUMNS, list[Any]()
+        columns, params = rank_columns(self._dialect)
         if session_key is not None:
-            session, params = session_columns(self._dialect, session_key)
-            columns = f"{columns}, {session}"
+            session, session_params = session_columns(self._dialect, session_key)
+            columns, params = f"{columns}, {session}", [*params, *session_params]
         return [row_to_rank_fields(r) for r in self._rows_by_id(ids, scope, columns, params)]
 
     def touch(self, ids: Sequence[str], at: datetime) -> None:

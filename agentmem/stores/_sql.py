@@ -26,7 +26,15 @@ from agentmem.models import (
     scope_members,
     utcnow,
 )
-from agentmem.stores.base import RankFields, RecordQuery, SessionKey, SessionTurn, session_key
+from agentmem.stores.base import (
+    SPEAKER_PREFIX_CHARS,
+    RankFields,
+    RecordQuery,
+    SessionKey,
+    SessionTurn,
+    session_key,
+    speaker_of,
+)
 
 RECORD_COLUMNS: tuple[str, ...] = (
     "id",
@@ -123,18 +131,27 @@ def _loads(value: Any) -> Any:
     return json.loads(value)
 
 
-RANK_COLUMNS = "id, event_time, created_at, importance"
-"""The columns :func:`row_to_rank_fields` reads, in its order."""
+RANK_COLUMNS = f"id, event_time, created_at, importance, substr(text, 1, {SPEAKER_PREFIX_CHARS})"
+"""The columns :func:`row_to_rank_fields` reads, in its order, before the speaker's
+(:func:`rank_columns`)."""
+
+
+def rank_columns(dialect: Dialect) -> tuple[str, list[Any]]:
+    """The columns (and their parameters) :func:`row_to_rank_fields` reads: :data:`RANK_COLUMNS`
+    and the JSON text of ``metadata["speaker"]``."""
+    speaker, params = dialect.json_text("speaker")
+    return f"{RANK_COLUMNS}, {speaker}", params
 
 
 def row_to_rank_fields(row: Sequence[Any]) -> RankFields:
-    """A row of :data:`RANK_COLUMNS`, optionally followed by :func:`session_columns`, as the
+    """A row of :func:`rank_columns`, optionally followed by :func:`session_columns`, as the
     fields search ranks candidates by (the times read back exactly as :func:`row_to_record`
-    reads them)."""
+    reads them, the speaker as :func:`~agentmem.stores.base.speaker_of` finds it)."""
     created = from_epoch(row[2])
     assert created is not None  # created_at is NOT NULL
-    session = row_to_session(row[4:]) if len(row) > 4 else None
-    return RankFields(row[0], from_epoch(row[1]), created, row[3], session)
+    session = row_to_session(row[6:]) if len(row) > 6 else None
+    speaker = speaker_of(row[4] or "", json.loads(row[5]) if row[5] is not None else None)
+    return RankFields(row[0], from_epoch(row[1]), created, row[3], session, speaker)
 
 
 def session_columns(dialect: Dialect, key: str) -> tuple[str, list[Any]]:
@@ -402,6 +419,7 @@ __all__ = [
     "from_epoch",
     "history_to_row",
     "is_range",
+    "rank_columns",
     "record_to_row",
     "row_to_history",
     "row_to_rank_fields",

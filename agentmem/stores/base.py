@@ -9,6 +9,7 @@ outbox on the next open.
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -51,6 +52,21 @@ def record_session(record: MemoryRecord, key: str) -> SessionKey | None:
     return session_key(record.kind, scope, record.metadata.get(key))
 
 
+SPEAKER_PREFIX_CHARS = 80
+"""How much of a text's start :func:`speaker_of` reads for a ``"Name: ..."`` prefix."""
+
+_SPEAKER_PREFIX = re.compile(r"^\s*([A-Z][\w.'\-]*(?: [A-Z][\w.'\-]*){0,3})\s*:\s")
+
+
+def speaker_of(text_start: str, metadata_speaker: Any) -> str | None:
+    """Who said a record: its ``metadata["speaker"]`` (a string of at most 60 characters),
+    else the name its text opens with ("Caroline: I went ..."); None for neither."""
+    if isinstance(metadata_speaker, str) and 0 < len(metadata_speaker.strip()) <= 60:
+        return metadata_speaker.strip()
+    m = _SPEAKER_PREFIX.match(text_start[:SPEAKER_PREFIX_CHARS])
+    return m.group(1) if m else None
+
+
 @dataclass(frozen=True, slots=True)
 class RankFields:
     """The fields of a record that search ranks candidates by, read without the whole row."""
@@ -61,12 +77,17 @@ class RankFields:
     importance: float
     session: SessionKey | None = None
     """Its session, when :meth:`RecordStore.rank_fields` was given the session key."""
+    speaker: str | None = None
+    """Who said it (:func:`speaker_of`)."""
 
     @classmethod
     def of(cls, record: MemoryRecord, key: str | None = None) -> RankFields:
         """The rank fields of a whole record (its session under ``key``, if given)."""
         session = None if key is None else record_session(record, key)
-        return cls(record.id, record.event_time, record.created_at, record.importance, session)
+        speaker = speaker_of(record.text, record.metadata.get("speaker"))
+        return cls(
+            record.id, record.event_time, record.created_at, record.importance, session, speaker
+        )
 
 
 @dataclass(frozen=True, slots=True)
