@@ -23,7 +23,7 @@ from datetime import datetime
 from functools import lru_cache
 
 from agentmem.models import MemoryRecord
-from agentmem.semantic.episodes import episode_from
+from agentmem.semantic.episodes import default_speaker, episode_from
 from agentmem.semantic.slots import find_slot, normalise_value
 from agentmem.semantic.text import split_clauses, split_sentences
 
@@ -45,7 +45,7 @@ def record_slots(record: MemoryRecord) -> frozenset[Slot]:
     slot, value = record.metadata.get("slot"), record.metadata.get("value")
     if isinstance(slot, str) and slot and value is not None:
         return frozenset({(slot, normalise_value(str(value)))})
-    return _text_slots(record.text[:READ_CHARS], episode_from(record).default_speaker)
+    return _text_slots(record.text[:READ_CHARS], default_speaker(record.metadata))
 
 
 @lru_cache(maxsize=16_384)

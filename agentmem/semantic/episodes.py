@@ -169,7 +169,7 @@ def episode_from(
         text = check_text(value, max_chars=1_000_000)
     else:
         text = render_messages(value, max_chars=1_000_000)
-    default = speaker or _speaker_from(metadata) or "User"
+    default = speaker or default_speaker(metadata)
     turns = parse_turns(text)
     # A chat message's "user" role is the person the memory is about: give it their name.
     resolved = tuple(
@@ -186,18 +186,21 @@ def episode_from(
     )
 
 
-def _speaker_from(metadata: Mapping[str, Any]) -> str | None:
+def default_speaker(metadata: Mapping[str, Any]) -> str:
+    """Who "I" is in a memory's lines that name no speaker: its ``metadata["speaker"]`` (or
+    ``user_name``, ``name``), else "User"."""
     for key in ("speaker", "user_name", "name"):
         value = metadata.get(key)
         if isinstance(value, str) and value.strip() and len(value) <= 60:
             return value.strip()
-    return None
+    return "User"
 
 
 __all__ = [
     "NON_PERSON_SPEAKERS",
     "Episode",
     "Turn",
+    "default_speaker",
     "episode_from",
     "parse_turns",
     "render_messages",

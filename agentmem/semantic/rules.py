@@ -36,10 +36,11 @@ from agentmem.semantic.text import content_words, split_clauses, split_sentences
 from agentmem.timeparse import resolve_dates
 
 RULES_VERSION = "rules-v3"
+"""v3: "moved from X to Y", and run-on clauses skipped (v2: entities and subjects of
+third-person statements; v1: first-person turns only)."""
 
 LONGEST_CLAUSE = 1_000
 """Clauses longer than this (characters) state no fact the rules extract: a run-on text."""
-"""v2: entities and subjects of third-person statements (v1: first-person turns only)."""
 
 
 _PLAN = re.compile(
