@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from agentmem.fusion import Ranked, tie_ranks
+from agentmem.fusion import Candidate, Ranked, tie_ranks
 from agentmem.indexing import vectors_for
 from agentmem.lexical import SparseVector
 from agentmem.models import ChannelScore, MemoryRecord, content_hash
@@ -37,7 +37,6 @@ if TYPE_CHECKING:
     from agentmem.backends import Backends
     from agentmem.retrieval import SearchRequest
 
-Candidate = tuple[str, float, dict[str, ChannelScore]]
 
 _NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]{2,}\b")
 """A capitalised word that does not start a sentence: a likely name."""

@@ -29,6 +29,10 @@ from agentmem.models import ChannelScore
 
 Ranked = Sequence[tuple[str, float]]
 
+Candidate = tuple[str, float, dict[str, ChannelScore]]
+"""A fused result: its id, fused score and each channel's rank and score
+(:func:`reciprocal_rank_fusion`); the priors and re-rankers of search pass these on."""
+
 
 def tie_ranks(ranked: Ranked, rel_tol: float = 1e-6) -> list[int]:
     """1-based ranks of a best-first list where equal scores (within ``rel_tol``) share the
@@ -91,7 +95,7 @@ def reciprocal_rank_fusion(
     k: int = 60,
     limit: int | None = None,
     score_aware: Mapping[str, float] | None = None,
-) -> list[tuple[str, float, dict[str, ChannelScore]]]:
+) -> list[Candidate]:
     """Fuse ranked lists: (id, fused score, each channel's rank and score), best first.
 
     Only channels with a positive weight contribute; every channel that ranked a result (a
@@ -149,4 +153,12 @@ def mmr(
     return [candidates[i] for i in chosen]
 
 
-__all__ = ["Ranked", "fuse_scores", "gap_ranks", "mmr", "reciprocal_rank_fusion", "tie_ranks"]
+__all__ = [
+    "Candidate",
+    "Ranked",
+    "fuse_scores",
+    "gap_ranks",
+    "mmr",
+    "reciprocal_rank_fusion",
+    "tie_ranks",
+]

@@ -35,7 +35,7 @@ from agentmem.backends import Backends
 from agentmem.errors import ValidationError
 from agentmem.feedback import apply_feedback
 from agentmem.filters import Condition, FilterOp, matches, parse_filters
-from agentmem.fusion import Ranked, mmr, reciprocal_rank_fusion
+from agentmem.fusion import Candidate, Ranked, mmr, reciprocal_rank_fusion
 from agentmem.indexing import vectors_for
 from agentmem.lexical import SparseVector
 from agentmem.models import (
@@ -353,7 +353,7 @@ def _query_weights(config: RetrievalSettings, text: str) -> dict[str, float]:
 
 def _fuse_channels(
     backends: Backends, request: SearchRequest, k: int, aware: Mapping[str, float]
-) -> tuple[dict[str, Ranked], list[tuple[str, float, dict[str, ChannelScore]]]]:
+) -> tuple[dict[str, Ranked], list[Candidate]]:
     """Each weighted channel's ranking of the request, and their RRF fusion (the channels in
     ``aware`` score-aware: :func:`score_aware`)."""
     config = backends.settings.retrieval
@@ -388,11 +388,11 @@ def score_aware(config: RetrievalSettings, weights: Mapping[str, float]) -> dict
 def _second_round(
     backends: Backends,
     request: SearchRequest,
-    candidates: list[tuple[str, float, dict[str, ChannelScore]]],
+    candidates: list[Candidate],
     records: dict[str, MemoryRecord],
     fields: dict[str, RankFields],
     whole: bool,
-) -> list[tuple[str, float, dict[str, ChannelScore]]]:
+) -> list[Candidate]:
     """Iterative retrieval (:mod:`agentmem.feedback`); the memories it adds join ``fields``
     and, where link expansion or MMR read them (``whole``), ``records``."""
     config = backends.settings.retrieval
@@ -408,12 +408,12 @@ def _expand(
     backends: Backends,
     request: SearchRequest,
     ranked: dict[str, Ranked],
-    candidates: list[tuple[str, float, dict[str, ChannelScore]]],
+    candidates: list[Candidate],
     records: dict[str, MemoryRecord],
     k: int,
     depth: int,
     aware: Mapping[str, float],
-) -> list[tuple[str, float, dict[str, ChannelScore]]]:
+) -> list[Candidate]:
     """The ``links`` channel: notes linked to the top ``k`` candidates that the query's own
     constraints admit (scope, kinds, filters, validity), fused with the other channels."""
     from agentmem.notes.api import expand
@@ -473,31 +473,29 @@ def _read_top(
     order: list[str],
     k: int,
     scope: Scope | ScopeSet,
-    read: Mapping[str, MemoryRecord],
+    records: dict[str, MemoryRecord],
 ) -> dict[str, MemoryRecord]:
-    """Whole records of the first ``k`` ids of ``order`` still in the store (one read, more
-    only where one was deleted since the candidates were read; none for those in ``read``)."""
-    records: dict[str, MemoryRecord] = {}
-    start = 0
-    while len(records) < k and start < len(order):
-        chunk = order[start : start + k - len(records)]
+    """``records`` with the whole records of the first ``k`` ids of ``order`` still in the
+    store added (one read of those not read yet, more only where one was deleted since the
+    candidates were read)."""
+    start = found = 0
+    while found < k and start < len(order):
+        chunk = order[start : start + k - found]
         start += len(chunk)
-        records.update({i: read[i] for i in chunk if i in read})
-        missing = [i for i in chunk if i not in read]
-        if missing:
-            records.update({r.id: r for r in backends.store.get_many(missing, scope)})
+        _read_into(backends, chunk, records, scope)
+        found += sum(i in records for i in chunk)
     return records
 
 
 def _supersede(
     backends: Backends,
     request: SearchRequest,
-    candidates: list[tuple[str, float, dict[str, ChannelScore]]],
+    candidates: list[Candidate],
     order: list[str],
     records: dict[str, MemoryRecord],
     scope: Scope | ScopeSet,
     k: int,
-) -> tuple[list[tuple[str, float, dict[str, ChannelScore]]], list[str]]:
+) -> tuple[list[Candidate], list[str]]:
     """The candidates of a question about how things are (not about the past, naming no time)
     with each newer value of a changed attribute in the place of the older memory it replaces
     (:mod:`agentmem.supersession`). A moved-up memory takes the score of the one whose place
@@ -518,7 +516,7 @@ def _supersede(
     if not moved:
         return candidates, order
     by_id = {i: (s, ex) for i, s, ex in candidates}
-    out: list[tuple[str, float, dict[str, ChannelScore]]] = []
+    out: list[Candidate] = []
     for i in new_order:
         score, explain = by_id[i]
         if i in moved:  # its channels say whose place it took: that memory's rank and score
@@ -538,6 +536,7 @@ def _read_into(
     records: dict[str, MemoryRecord],
     scope: Scope | ScopeSet,
 ) -> None:
+    """Add to ``records`` those of ``ids`` it lacks, read in one statement (in ``scope``)."""
     missing = [i for i in ids if i not in records]
     if missing:
         records.update({r.id: r for r in backends.store.get_many(missing, scope)})

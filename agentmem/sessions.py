@@ -29,8 +29,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from agentmem.filters import Condition, FilterOp
+from agentmem.fusion import Candidate
 from agentmem.lexical import Bm25Encoder
-from agentmem.models import ChannelScore, MemoryKind, Scope, ScopeSet
+from agentmem.models import MemoryKind, Scope, ScopeSet
 from agentmem.representation import dated_text
 from agentmem.settings import RetrievalSettings
 from agentmem.stores import RecordQuery, RecordStore, SessionTexts
@@ -39,7 +40,6 @@ from agentmem.stores.base import RankFields, SessionKey, SessionTurn, record_ses
 if TYPE_CHECKING:
     from agentmem.backends import Backends
 
-Candidate = tuple[str, float, dict[str, ChannelScore]]
 
 _MAX_TURNS = 10_000
 """Most turns read for the candidates' sessions in one search."""

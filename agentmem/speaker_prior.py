@@ -17,10 +17,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
-from agentmem.models import ChannelScore
+from agentmem.fusion import Candidate
 from agentmem.stores.base import RankFields
-
-Candidate = tuple[str, float, dict[str, ChannelScore]]
 
 
 def named_speakers(query: str, speakers: set[str]) -> set[str]:

@@ -34,6 +34,7 @@ from pydantic import BaseModel, Field
 from agentmem import writing
 from agentmem.backends import Backends
 from agentmem.errors import NotFound, PermissionDenied, ValidationError
+from agentmem.fusion import Candidate
 from agentmem.models import (
     ChannelScore,
     MemoryKind,
@@ -61,8 +62,6 @@ UTILITY_CHANNEL = "utility"
 """Name of the utility signal in a hit's ``channels`` (rank among rewarded candidates, Q)."""
 
 _MAX_ID = 256
-
-Candidate = tuple[str, float, dict[str, ChannelScore]]
 
 
 class HasBackends(Protocol):

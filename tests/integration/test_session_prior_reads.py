@@ -19,10 +19,10 @@ from agentmem import Memory, Settings, retrieval
 from agentmem.backends import Backends
 from agentmem.embedders import Embedder
 from agentmem.filters import Condition, FilterOp
+from agentmem.fusion import Candidate
 from agentmem.lexical import Bm25Encoder
 from agentmem.models import MemoryKind, MemoryRecord, Scope, ScopeSet, SearchHit
 from agentmem.representation import group_condition, indexed_text
-from agentmem.sessions import Candidate
 from agentmem.settings import RetrievalSettings
 from agentmem.stores import RecordQuery, RecordStore
 from agentmem.stores.base import RankFields
