@@ -71,7 +71,7 @@ SELF_WEIGHTS = (0.5, 1.0, 2.0)
 GRID = {
     "dense": (0.5, 1.0, 2.0),
     "window": (0.0, 0.5, 1.0),
-    "bm25": (0.0, 0.5, 1.0),
+    "bm25": (0.0, 0.5, 1.0, 1.5),
     "window_bm25": (0.0, 1.0, 2.0),
     "time": (0.0, 1.0),
 }
@@ -426,7 +426,12 @@ def render_markdown(report: dict[str, Any]) -> str:
         "and observations) and a fifth of the small scopes; a fold's configuration is the one "
         "with the best mean over the three shapes of the training questions' primary metric "
         "(recall@10 for LoCoMo turns and observations, hit@1 for small scopes). Baselines are "
-        "scored on every question in the same run.",
+        "scored on every question in the same run. Grid: "
+        + "; ".join(f"{n} " + "/".join(f"{v:g}" for v in vs) for n, vs in GRID.items())
+        + "; rrf_k "
+        + "/".join(str(k) for k in RRF_KS)
+        + ". LoCoMo observations are scored on the evidence turns some observation was drawn "
+        "from (`load_locomo_observations`: the others cannot be retrieved by any system).",
         "",
         "Questions: " + ", ".join(f"{s} {n:,}" for s, n in result["questions"].items()) + ".",
         "",

@@ -1,4 +1,5 @@
-"""``agentmem eval``: measure search on a data set, beside dense-only and BM25 baselines."""
+"""``agentmem eval``: measure search on a data set, beside dense-only, BM25 and BM25+dense RRF
+baselines."""
 
 from __future__ import annotations
 
@@ -52,7 +53,8 @@ UseHomeOpt = Annotated[
     ),
 ]
 BaselinesOpt = Annotated[
-    bool, typer.Option("--baselines/--no-baselines", help="Also score dense-only and BM25.")
+    bool,
+    typer.Option("--baselines/--no-baselines", help="Also score dense-only, BM25 and their RRF."),
 ]
 
 
@@ -85,7 +87,8 @@ def eval_(
     as_json: JsonOpt = False,
 ) -> None:
     """Measure search on a data set: replay it into fresh scopes, ask its questions, and report
-    recall@k, hit@k and NDCG@10 per category, beside dense-only and BM25 in the same run.
+    recall@k, hit@k and NDCG@10 per category, beside dense-only, BM25 and plain BM25+dense RRF in
+    the same run.
 
     Nothing is written to your home unless --use-home is given.
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from agentmem.evaluation.datasets import EvalQuestion, EvalScope, EvalSet
+from agentmem.fusion import fuse_scores
 from agentmem.models import Scope
 
 if TYPE_CHECKING:
@@ -29,8 +30,13 @@ if TYPE_CHECKING:
 EVAL_KEY = "eval_key"
 """Metadata key holding a replayed memory's key in its data set."""
 
-SYSTEMS = ("agentmem", "dense", "bm25")
-"""Systems scored by :func:`run_eval`: the product, then the two same-run baselines."""
+SYSTEMS = ("agentmem", "dense", "bm25", "bm25+dense")
+"""Systems scored by :func:`run_eval`: the product, then the same-run baselines: dense exact
+search, BM25, and the two fused by plain reciprocal rank fusion (k=60, equal weights, each
+list 100 deep), the hybrid search most memory layers ship."""
+
+BASELINE_DEPTH = 100
+"""How deep each baseline list is read before it is cut or fused."""
 
 Progress = Callable[[str, int], None]
 """Called with a stage ("add" or "search") and how many items were just done."""
@@ -175,15 +181,17 @@ class _Baselines:
             else np.zeros((0, 1), dtype=np.float32)
         )
 
-    def dense(self, question: EvalQuestion, k: int) -> list[str | None]:
+    def dense_ids(self, question: EvalQuestion, k: int) -> list[tuple[str, float]]:
+        """Record ids and cosines of exact dense search, best first."""
         if not self.ids:
             return []
         query = np.asarray(self.mem.backends.embedder.embed_query(question.text))
         sims = self.matrix @ query
         order = np.lexsort((np.arange(len(sims)), -sims))[:k]
-        return [self.keys[self.ids[i]] for i in order]
+        return [(self.ids[i], float(sims[i])) for i in order]
 
-    def bm25(self, question: EvalQuestion, k: int) -> list[str | None]:
+    def bm25_ids(self, question: EvalQuestion, k: int) -> list[tuple[str, float]]:
+        """Record ids and scores of the product's BM25 channel alone, best first."""
         from agentmem.retrieval import CHANNELS, build_request
 
         request = build_request(
@@ -193,7 +201,17 @@ class _Baselines:
             limit=k,
             reference_time=question.reference_time,
         )
-        return [self.keys.get(i) for i, _ in CHANNELS["bm25"](self.mem.backends, request)][:k]
+        return list(CHANNELS["bm25"](self.mem.backends, request))[:k]
+
+    def ranked(self, question: EvalQuestion, k: int) -> dict[str, list[str | None]]:
+        """Each baseline's keys, best first, ``k`` of them."""
+        dense = self.dense_ids(question, BASELINE_DEPTH)
+        bm25 = self.bm25_ids(question, BASELINE_DEPTH)
+        fused = fuse_scores({"dense": dense, "bm25": bm25}, {"dense": 1.0, "bm25": 1.0}, k=60)
+        return {
+            name: [self.keys.get(i) for i, _ in ranked[:k]]
+            for name, ranked in (("dense", dense), ("bm25", bm25), ("bm25+dense", fused))
+        }
 
 
 def run_eval(
@@ -226,8 +244,7 @@ def run_eval(
                 "agentmem": [str(h.record.metadata.get(EVAL_KEY)) for h in hits]
             }
             if base is not None:
-                found["dense"] = base.dense(question, k)
-                found["bm25"] = base.bm25(question, k)
+                found.update(base.ranked(question, k))
             for name, keys in found.items():
                 report.rows[name].append(
                     (question.category, score(ranked_keys(keys), question.answers, ks))

@@ -125,6 +125,13 @@ def test_loaders_read_each_shape(tmp_path: Path) -> None:
     assert facts.add_mode == "one_by_one" and facts.memories == 4
     assert all("session" not in m.metadata for m in facts.scopes[0].memories)
     assert facts.scopes[0].memories[0].key == "D1:1"
+    # Only evidence some observation was drawn from can be found: D1:3 has none, so its
+    # question is left out and the notes say so.
+    assert facts.questions == 2 and [q.answers for q in facts.scopes[0].questions] == [
+        ("D2:2",),
+        ("D2:1",),
+    ]
+    assert any("2 of 3" in n and "1 of 3 questions" in n for n in facts.notes)
     lme = load_dataset("longmemeval", write(tmp_path / "m.json", LONGMEMEVAL))
     assert [len(s.memories) for s in lme.scopes] == [5, 2] and lme.questions == 2
     assert lme.scopes[0].questions[0].answers == ("s2",)
@@ -148,14 +155,16 @@ def test_eval_runs_end_to_end_on_locomo_and_longmemeval(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "single-hop" in result.output and "agentmem" in result.output
     report = json.loads((tmp_path / "out.json").read_text())
-    assert set(report["systems"]) == {"agentmem", "dense", "bm25"}
+    assert set(report["systems"]) == {"agentmem", "dense", "bm25", "bm25+dense"}
     assert report["dataset"]["questions"] == 3
     assert report["systems"]["agentmem"]["overall"]["recall@10"] == 1.0
     assert not home.exists(), "nothing is written to the home unless asked"
 
     result = run(home, "locomo-observations", str(locomo), "--json")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["dataset"]["memories"] == 4
+    observed = json.loads(result.output)
+    # "What breed is Ana's dog?" has its evidence in D1:3, which no observation was drawn from.
+    assert observed["dataset"]["memories"] == 4 and observed["dataset"]["questions"] == 2
 
     lme = write(tmp_path / "lme.json", LONGMEMEVAL)
     result = run(home, "longmemeval", str(lme), "--json", "--k", "1,3")
