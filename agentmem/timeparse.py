@@ -100,11 +100,12 @@ def asks_about_present(query: str) -> bool:
 
 _PAST_STATE = re.compile(
     r"\b(did|didn't|was|wasn't|were|weren't|had|hadn't|used to|before|previously|former|"
-    r"formerly|originally|earlier|at first|first|back then|old)\b",
+    r"formerly|originally|earlier|at first|first|back then|(?<!how )old)\b",
     re.IGNORECASE,
 )
-"""Words of a question about how things were; "ago", "last" and "previous" are among the
-time words (:data:`_TEMPORAL_WORDS`) that :func:`asks_about_past` also reads."""
+"""Words of a question about how things were ("her old flat"; "How old is Maya?" asks her age
+now); "ago", "last" and "previous" are among the time words (:data:`_TEMPORAL_WORDS`) that
+:func:`asks_about_past` also reads."""
 
 
 def asks_about_past(query: str) -> bool:

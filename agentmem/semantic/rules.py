@@ -35,8 +35,9 @@ from agentmem.semantic.slots import NEGATIVE, POSITIVE, find_slot, normalise_val
 from agentmem.semantic.text import content_words, split_clauses, split_sentences, to_third_person
 from agentmem.timeparse import resolve_dates
 
-RULES_VERSION = "rules-v3"
-"""v3: "moved from X to Y", and run-on clauses skipped (v2: entities and subjects of
+RULES_VERSION = "rules-v4"
+"""v4: taking up a job ("started a new job as a nurse", "took a position as an analyst at
+Initech"); v3: "moved from X to Y", and run-on clauses skipped (v2: entities and subjects of
 third-person statements; v1: first-person turns only)."""
 
 LONGEST_CLAUSE = 1_000

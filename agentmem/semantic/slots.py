@@ -72,6 +72,13 @@ NEGATIVE = (
 )
 
 
+_NEW_JOB = (
+    r"(?:got|landed|started|accepted|took|began|start|starting) (?:a |an |my |her |his |the )?"
+    r"(?:new )?(?:job|position|role|internship)"
+)
+"""Taking up a job: "started a new job", "took a position", "landed a role"."""
+
+
 def _p(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern)
 
@@ -118,6 +125,14 @@ _SLOT_PATTERNS: tuple[tuple[str, bool, re.Pattern[str]], ...] = (
         "works_at",
         False,
         _p(
+            _SUBJ + r"(?:'ve| have| has)? " + _ADVERBS + _NEW_JOB + r" as (?:an? )?[\w -]{2,40}? "
+            r"(?:at|with) (?P<val>[A-Z][\w&.'-]*(?: [A-Z][\w&.'-]*)*)"
+        ),
+    ),
+    (
+        "works_at",
+        False,
+        _p(
             _SUBJ + r"(?:'ve| have| has)? " + _ADVERBS + r"(?:started|began|start) working "
             r"(?:at|for) (?P<val>[A-Z][\w&.'-]*(?: [A-Z][\w&.'-]*)*)"
         ),
@@ -144,6 +159,19 @@ _SLOT_PATTERNS: tuple[tuple[str, bool, re.Pattern[str]], ...] = (
         _p(
             _SUBJ + _BE + r"? ?" + _ADVERBS + r"(?:work|works|working) as an? "
             r"(?P<val>[\w -]{2,40})"
+        ),
+    ),
+    (
+        "occupation",
+        False,
+        _p(
+            _SUBJ
+            + r"(?:'ve| have| has)? "
+            + _ADVERBS
+            + _NEW_JOB
+            + r" as (?:an? )?(?P<val>(?:[a-z]+ ){0,2}"
+            + _OCCUPATIONS
+            + r")\b"
         ),
     ),
     (

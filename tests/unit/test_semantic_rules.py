@@ -166,6 +166,16 @@ def test_clauses_become_separate_facts_with_preferences_and_plans() -> None:
         ("My sister lives in Rome", "Maya's sister", "lives_in", "Rome", False),
         ("Alice moved to Berlin", "Alice", "lives_in", "Berlin", False),
         ("I can't stand coffee anymore", "Maya", "likes:coffee", "negative", False),
+        ("I started a new job as a nurse", "Maya", "occupation", "nurse", False),
+        (
+            "I got a job as a senior software engineer",
+            "Maya",
+            "occupation",
+            "senior software engineer",
+            False,
+        ),
+        ("I took a position as a data analyst at Initech", "Maya", "works_at", "Initech", False),
+        ("I landed a role as lead designer with Acme Labs", "Maya", "works_at", "Acme Labs", False),
     ],
 )
 def test_single_valued_attributes(
@@ -178,6 +188,7 @@ def test_no_attribute_in_plain_statements() -> None:
     assert find_slot("I'm 5 minutes away", "Maya") is None
     assert find_slot("I would love to visit Paris", "Maya") is None
     assert find_slot("I'm moving to Berlin next month", "Maya") is None  # a plan, not yet true
+    assert find_slot("I took the job as a favour to him", "Maya") is None  # no occupation
 
 
 def test_plain_notes_keep_third_person_statements() -> None:

@@ -74,6 +74,16 @@ def test_nothing_moves_when_the_newest_value_already_leads() -> None:
     assert supersede([NEW.id, DOG.id, OLD.id], BY_ID, depth=20) == ([NEW.id, DOG.id, OLD.id], {})
 
 
+def test_a_new_job_supersedes_the_old_occupation() -> None:
+    teacher = record("Maya: I work as a teacher at the primary school.", 2)
+    nurse = record("Maya: I started a new job as a nurse last month!", 7)
+    by_id = {teacher.id: teacher, nurse.id: nurse, DOG.id: DOG}
+    assert supersede([teacher.id, DOG.id, nurse.id], by_id, depth=20) == (
+        [nurse.id, teacher.id, DOG.id],
+        {nurse.id: teacher.id},
+    )
+
+
 def test_nothing_moves_beyond_the_depth() -> None:
     assert supersede([OLD.id, DOG.id, NEW.id], BY_ID, depth=2) == ([OLD.id, DOG.id, NEW.id], {})
 

@@ -123,6 +123,10 @@ def test_questions_about_the_present_state(query: str, present: bool) -> None:
         ("What is Rosa's job?", False),
         ("What did Maya say she does now?", False),  # a present-state word wins
         ("Does Yara still smoke?", False),
+        ("Where was Bea's old flat?", True),
+        ("What is Bea's old address?", True),
+        ("How old is Maya?", False),  # her age now
+        ("How old was Maya when she moved?", True),
     ],
 )
 def test_questions_about_the_past(query: str, past: bool) -> None:
