@@ -114,6 +114,35 @@ def reciprocal_rank_fusion(
     return [(i, s, explain[i]) for i, s in fused]
 
 
+def add_rankings(
+    candidates: Sequence[Candidate],
+    rankings: Mapping[str, Ranked],
+    weights: Mapping[str, float],
+    k: int = 60,
+) -> list[Candidate]:
+    """``candidates`` with more ranked lists fused in: each adds ``weight / (k + rank)`` to the
+    score of every memory it ranks (one that was no candidate joins with that alone), and its
+    rank and score to the memory's explanation. Unlike fusing everything again, what was done
+    to the scores since (the session and speaker priors, link expansion) is kept. Best first;
+    equal scores keep their order."""
+    added: dict[str, float] = {}
+    explain: dict[str, dict[str, ChannelScore]] = {}
+    for name, ranked in rankings.items():
+        weight = weights.get(name, 0.0)
+        for rank, (memory_id, score) in zip(tie_ranks(ranked), ranked, strict=True):
+            explain.setdefault(memory_id, {})[name] = ChannelScore(rank=rank, score=score)
+            if weight > 0:
+                added[memory_id] = added.get(memory_id, 0.0) + weight / (k + rank)
+    out = [
+        (i, score + added.get(i, 0.0), {**channels, **explain.get(i, {})})
+        for i, score, channels in candidates
+    ]
+    known = {i for i, _, _ in candidates}
+    out += [(i, added[i], explain[i]) for i in added if i not in known]
+    order = sorted(range(len(out)), key=lambda n: (-out[n][1], n))
+    return [out[n] for n in order]
+
+
 def mmr(
     candidates: Sequence[str],
     relevance: Mapping[str, float],
@@ -156,6 +185,7 @@ def mmr(
 __all__ = [
     "Candidate",
     "Ranked",
+    "add_rankings",
     "fuse_scores",
     "gap_ranks",
     "mmr",

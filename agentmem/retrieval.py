@@ -35,7 +35,7 @@ from agentmem.backends import Backends
 from agentmem.errors import ValidationError
 from agentmem.feedback import apply_feedback
 from agentmem.filters import Condition, FilterOp, matches, parse_filters
-from agentmem.fusion import Candidate, Ranked, mmr, reciprocal_rank_fusion
+from agentmem.fusion import Candidate, Ranked, add_rankings, mmr, reciprocal_rank_fusion
 from agentmem.indexing import vectors_for
 from agentmem.lexical import SparseVector
 from agentmem.models import (
@@ -305,7 +305,7 @@ def search(
     )
     weights = _query_weights(config, request.text)
     aware = score_aware(config, weights)
-    ranked, candidates = _fuse_channels(backends, request, k, aware)
+    candidates = _fuse_channels(backends, request, k, aware)
     expanding = bool(expand_links and weights.get("links", 0) > 0)
     whole = expanding or config.mmr_lambda is not None
     records, fields = _read_candidates(backends, [i for i, _, _ in candidates], scope, whole)
@@ -314,14 +314,13 @@ def search(
     if config.feedback_weight > 0:
         candidates = _second_round(backends, request, candidates, records, fields, whole)
     if expanding:
-        candidates = _expand(backends, request, ranked, candidates, records, k, expand_links, aware)
+        candidates = _expand(backends, request, candidates, records, fields, k, expand_links)
     rerankers = [name for name in ("recency", "importance", NEWEST) if weights.get(name, 0) > 0]
-    if rerankers:
-        ranked.update(_rerank_signals(fields, config.recency_half_life_days, rerankers))
-        fused = reciprocal_rank_fusion(
-            ranked, weights, k=config.rrf_k, limit=len(fields) * 3, score_aware=aware
+    if rerankers:  # added to the scores as they stand: the priors and expansion stay
+        signals = _rerank_signals(fields, config.recency_half_life_days, rerankers)
+        candidates = add_rankings(
+            [c for c in candidates if c[0] in fields], signals, weights, k=config.rrf_k
         )
-        candidates = [c for c in fused if c[0] in fields]
     # Learned utility re-ranks the relevance candidates (a no-op where none has feedback).
     candidates = usefulness.rerank(backends, [c for c in candidates if c[0] in fields])
     order = [i for i, _, _ in candidates if i in fields]
@@ -353,8 +352,8 @@ def _query_weights(config: RetrievalSettings, text: str) -> dict[str, float]:
 
 def _fuse_channels(
     backends: Backends, request: SearchRequest, k: int, aware: Mapping[str, float]
-) -> tuple[dict[str, Ranked], list[Candidate]]:
-    """Each weighted channel's ranking of the request, and their RRF fusion (the channels in
+) -> list[Candidate]:
+    """The RRF fusion of each weighted channel's ranking of the request (the channels in
     ``aware`` score-aware: :func:`score_aware`)."""
     config = backends.settings.retrieval
     names = [name for name in CHANNELS if config.weights.get(name, 0) > 0]
@@ -363,14 +362,13 @@ def _fuse_channels(
         n: CHANNELS[n](backends, request) for n in sorted(names, key=lambda n: n not in _SPARSE)
     }
     ranked = {name: done[name] for name in names}  # in CHANNELS order, as fusion expects
-    fused = reciprocal_rank_fusion(
+    return reciprocal_rank_fusion(
         ranked,
         config.weights,
         k=config.rrf_k,
         limit=max(config.candidates, k),
         score_aware=aware,
     )
-    return ranked, fused
 
 
 def score_aware(config: RetrievalSettings, weights: Mapping[str, float]) -> dict[str, float]:
@@ -407,15 +405,15 @@ def _second_round(
 def _expand(
     backends: Backends,
     request: SearchRequest,
-    ranked: dict[str, Ranked],
     candidates: list[Candidate],
     records: dict[str, MemoryRecord],
+    fields: dict[str, RankFields],
     k: int,
     depth: int,
-    aware: Mapping[str, float],
 ) -> list[Candidate]:
     """The ``links`` channel: notes linked to the top ``k`` candidates that the query's own
-    constraints admit (scope, kinds, filters, validity), fused with the other channels."""
+    constraints admit (scope, kinds, filters, validity), added to the fused scores; the notes
+    it reaches that were no candidate join ``records`` and ``fields``."""
     from agentmem.notes.api import expand
 
     config = backends.settings.retrieval
@@ -426,14 +424,9 @@ def _expand(
     admitted = [(i, s) for i, s in reached if i in records and _admits(request.query, records[i])]
     if not admitted:
         return candidates
-    ranked["links"] = admitted
-    return reciprocal_rank_fusion(
-        ranked,
-        config.weights,
-        k=config.rrf_k,
-        limit=max(config.candidates, k),
-        score_aware=aware,
-    )
+    key = config.window_group_key if config.session_prior > 0 else None
+    fields.update({i: RankFields.of(records[i], key) for i, _ in admitted if i not in fields})
+    return add_rankings(candidates, {"links": admitted}, config.weights, k=config.rrf_k)
 
 
 def _admits(query: VectorQuery, record: MemoryRecord) -> bool:

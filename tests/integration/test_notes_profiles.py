@@ -116,6 +116,26 @@ def test_link_cycles_expand_once_and_search_fuses_the_links_channel(mem: Memory)
         mem.search("dog", user_id=USER, expand_links=9)
 
 
+def test_a_linked_note_no_channel_ranked_is_found_by_expansion(mem: Memory) -> None:
+    rex = note(mem, "Rex is Alice's golden retriever.")
+    for text in (
+        "Rex chews tennis balls in the garden.",
+        "The golden retriever puppy class meets on Saturdays.",
+        "Dogs need a walk before the vet appointment.",
+    ):
+        note(mem, text)
+    pie = note(mem, "Grandma's apple pie recipe needs cinnamon.")
+    mem.notes.link(rex.id, pie.id, reason="test", user_id=USER)
+    mem.settings.retrieval.candidates = 1  # each channel ranks max(1, k) = 2 notes: not the pie
+    mem.settings.retrieval.weights = {**mem.settings.retrieval.weights, "links": 10.0}
+    plain = mem.search("golden retriever dog", user_id=USER, k=2)
+    assert pie.id not in {h.record.id for h in plain}
+    expanded = mem.search("golden retriever dog", user_id=USER, k=2, expand_links=1)
+    by_id = {h.record.id: h for h in expanded}
+    assert pie.id in by_id and "links" in by_id[pie.id].channels
+    assert by_id[pie.id].record.text == pie.text
+
+
 def test_runaway_evolution_is_bounded_on_1000_near_duplicates(
     home: Path, embedder: Embedder
 ) -> None:

@@ -53,3 +53,15 @@ def test_the_named_speakers_turns_come_first(chat: Memory, user: str) -> None:
 def test_a_question_naming_no_speaker_is_left_as_fused(chat: Memory) -> None:
     hits = chat.search("Who signed up for a pottery class?", user_id="u", k=2)
     assert hits[0].record.text.startswith("Caroline: I signed up")
+
+
+def test_the_prior_holds_for_a_question_about_now(chat: Memory) -> None:
+    # "now" adds the newest-first ranking (retrieval.present_recency), which is added to the
+    # fused scores: it must not undo the prior by fusing the channels again without it.
+    hits = chat.search("Where is Melanie going camping now?", user_id="u", k=3)
+    speakers = [h.record.text.split(":")[0] for h in hits]
+    assert "newest" in hits[0].channels
+    if chat.settings.retrieval.speaker_prior == 0:
+        assert speakers[0] == "Caroline"  # what the prior guards: "Camping sounds fun"
+        return
+    assert speakers[:2] == ["Melanie", "Melanie"], [h.record.text for h in hits]

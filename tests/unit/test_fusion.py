@@ -147,3 +147,23 @@ def test_score_aware_channels_follow_the_setting_but_not_present_state_questions
     assert score_aware(off, off.weights) == {}
     with pytest.raises(ValueError):
         RetrievalSettings(dense_gap_ranks=-1)
+
+
+def test_add_rankings_adds_to_the_scores_as_they_stand() -> None:
+    from agentmem.fusion import add_rankings
+    from agentmem.models import ChannelScore
+
+    dense = {"dense": ChannelScore(rank=1, score=0.9)}
+    # Scores already moved by a prior (x2 on "b"), as search hands them on.
+    candidates = [("b", 0.20, dense), ("a", 0.06, {})]
+    out = add_rankings(candidates, {"newest": [("a", -1.0), ("new", -2.0)]}, {"newest": 1.0}, k=20)
+    assert [i for i, _, _ in out] == ["b", "a", "new"]
+    scores = {i: s for i, s, _ in out}
+    assert scores["b"] == 0.20  # not ranked by the new list: untouched, prior kept
+    assert scores["a"] == pytest.approx(0.06 + 1 / 21) and scores["new"] == pytest.approx(1 / 22)
+    explain = {i: e for i, _, e in out}
+    assert explain["b"] == dense and explain["a"]["newest"] == ChannelScore(rank=1, score=-1.0)
+    # A zero-weight list explains but adds nothing, and brings in no newcomer.
+    quiet = add_rankings(candidates, {"newest": [("a", -1.0), ("new", -2.0)]}, {}, k=20)
+    assert [(i, s) for i, s, _ in quiet] == [("b", 0.20), ("a", 0.06)]
+    assert "newest" in quiet[1][2]
