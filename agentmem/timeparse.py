@@ -99,25 +99,32 @@ def asks_about_present(query: str) -> bool:
 
 
 _PAST_STATE = re.compile(
-    r"\b(did|didn't|was|wasn't|were|weren't|had|hadn't|used to|before|previously|former|"
-    r"formerly|originally|earlier|at first|first|back then|(?<!how )old)\b",
+    r"\b(did|didn't|was|wasn't|were|weren't|had|hadn't|used to|before|previously|previous|"
+    r"former|formerly|originally|earlier|at first|first|back then|ago|last|past|"
+    r"(?<!how )old)\b",
     re.IGNORECASE,
 )
 """Words of a question about how things were ("her old flat"; "How old is Maya?" asks her age
-now); "ago", "last" and "previous" are among the time words (:data:`_TEMPORAL_WORDS`) that
-:func:`asks_about_past` also reads."""
+now)."""
+
+_YEAR_OR_DATE = re.compile(
+    r"\b(?:1[89]\d\d|20\d\d)s?\b|\b\d{1,2}(?:st|nd|rd|th)\b|\b\d{1,4}[/.-]\d{1,2}\b"
+)
+"""A number that names a time: a year ("2023", "the 1990s"), a day ("the 15th"), a date
+("12/03"); "401k", "5 minutes" or "3 kids" name none."""
 
 
 def asks_about_past(query: str) -> bool:
     """Whether ``query`` asks how things were, or at a time it names, rather than how they are
     ("Where did Quentin live?", "What was Rosa's first job?", "Where is Bea in 2023?"); a
     question with a present-state word ("What did Maya say she does now?") is about the
-    present."""
+    present. A time the query names only as "this year", "today" or "next month" is not the
+    past; where the time parser reads a window from the query, search treats it as dated
+    anyway."""
     names_then = (
         _PAST_STATE.search(query)
-        or _TEMPORAL_WORDS.search(query)
         or _MONTH_AFTER_PREPOSITION.search(query)
-        or _DIGIT.search(query)
+        or _YEAR_OR_DATE.search(query)
     )
     return bool(names_then) and not asks_about_present(query)
 

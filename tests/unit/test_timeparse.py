@@ -127,6 +127,12 @@ def test_questions_about_the_present_state(query: str, present: bool) -> None:
         ("What is Bea's old address?", True),
         ("How old is Maya?", False),  # her age now
         ("How old was Maya when she moved?", True),
+        ("Who was her previous boss?", True),
+        ("What happened 2 weeks ago?", True),
+        ("What did she do in the 1990s?", True),
+        ("What is Maya's 401k provider?", False),  # a number that names no time
+        ("Where does Maya live with her 3 kids?", False),
+        ("What does Maya do this year?", False),  # this year is now
     ],
 )
 def test_questions_about_the_past(query: str, past: bool) -> None:
