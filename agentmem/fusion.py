@@ -139,8 +139,8 @@ def add_rankings(
     ]
     known = {i for i, _, _ in candidates}
     out += [(i, added[i], explain[i]) for i in added if i not in known]
-    order = sorted(range(len(out)), key=lambda n: (-out[n][1], n))
-    return [out[n] for n in order]
+    out.sort(key=lambda c: -c[1])  # stable: equal scores keep their order
+    return out
 
 
 def mmr(

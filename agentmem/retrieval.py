@@ -318,9 +318,7 @@ def search(
     rerankers = [name for name in ("recency", "importance", NEWEST) if weights.get(name, 0) > 0]
     if rerankers:  # added to the scores as they stand: the priors and expansion stay
         signals = _rerank_signals(fields, config.recency_half_life_days, rerankers)
-        candidates = add_rankings(
-            [c for c in candidates if c[0] in fields], signals, weights, k=config.rrf_k
-        )
+        candidates = add_rankings(candidates, signals, weights, k=config.rrf_k)
     # Learned utility re-ranks the relevance candidates (a no-op where none has feedback).
     candidates = usefulness.rerank(backends, [c for c in candidates if c[0] in fields])
     order = [i for i, _, _ in candidates if i in fields]
@@ -393,9 +391,7 @@ def _second_round(
 ) -> list[Candidate]:
     """Iterative retrieval (:mod:`agentmem.feedback`); the memories it adds join ``fields``
     and, where link expansion or MMR read them (``whole``), ``records``."""
-    config = backends.settings.retrieval
-    session_key = config.window_group_key if config.session_prior > 0 else None
-    out = apply_feedback(backends, request, candidates, fields, session_key)
+    out = apply_feedback(backends, request, candidates, fields, _session_key(backends))
     if whole:
         fresh = [i for i in fields if i not in records]
         records.update({r.id: r for r in backends.store.get_many(fresh, request.query.scope)})
@@ -424,7 +420,7 @@ def _expand(
     admitted = [(i, s) for i, s in reached if i in records and _admits(request.query, records[i])]
     if not admitted:
         return candidates
-    key = config.window_group_key if config.session_prior > 0 else None
+    key = _session_key(backends)
     fields.update({i: RankFields.of(records[i], key) for i, _ in admitted if i not in fields})
     return add_rankings(candidates, {"links": admitted}, config.weights, k=config.rrf_k)
 
@@ -453,12 +449,17 @@ def _read_candidates(
     them), else none yet; and the fields the re-ranking needs (with each candidate's session
     when the session prior is on). Whole records are read for the hits alone otherwise, by
     :func:`_read_top`."""
-    config = backends.settings.retrieval
-    key = config.window_group_key if config.session_prior > 0 else None
+    key = _session_key(backends)
     if whole:
         records = {r.id: r for r in backends.store.get_many(ids, scope)}
         return records, {i: RankFields.of(r, key) for i, r in records.items()}
     return {}, {f.id: f for f in backends.store.rank_fields(ids, scope, key)}
+
+
+def _session_key(backends: Backends) -> str | None:
+    """The metadata key naming a record's session, where the session prior reads sessions."""
+    config = backends.settings.retrieval
+    return config.window_group_key if config.session_prior > 0 else None
 
 
 def _read_top(
