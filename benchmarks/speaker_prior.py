@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import tempfile
 import time
 from collections import defaultdict
@@ -25,6 +24,7 @@ from typing import Any
 from agentmem import Memory, Settings
 from agentmem.evaluation import EvalSet, load_locomo, load_locomo_observations, load_small
 from agentmem.evaluation.runner import EVAL_KEY, ranked_keys, replay, scope_user, score
+from agentmem.speaker_prior import named_speakers
 from benchmarks._common import (
     RESULTS_DIR,
     RESULTS_MD,
@@ -88,7 +88,7 @@ def evidence_speakers(path: Path) -> dict[str, float]:
             if qa.get("category") not in (1, 2, 3, 4):
                 continue
             questions += 1
-            names = [s for s in speakers if re.search(rf"\b{re.escape(s)}\b", qa["question"])]
+            names = sorted(named_speakers(qa["question"], set(speakers)))
             if len(names) != 1:
                 continue
             named += 1
