@@ -78,9 +78,11 @@ def test_default_int8_compute_vectors_stay_close_to_the_reference(
     vectors = int8_compute.embed_documents(TEXTS)
     assert int8_compute.model.model.is_file()  # built on first use, into the cache
     cosines = (vectors * reference).sum(axis=1)
-    # int8 products move a vector more than int8 weights do; the shortest text most ("ok":
-    # ~0.975, the others 0.99-0.996).
-    assert cosines.mean() >= 0.99 and cosines.min() >= 0.97, cosines
+    # int8 products move a vector more than int8 weights do; the shortest text most. ONNX
+    # Runtime's int8 kernels differ by CPU: with AVX-512 VNNI (a Xeon) "ok" gave ~0.975 and
+    # the others 0.99-0.996 (mean 0.992); with AVX2 only (an EPYC) "ok" 0.970 and the others
+    # 0.988-0.995 (mean 0.989), where LoCoMo recall@10 is 0.777 against fp32's 0.779.
+    assert cosines.mean() >= 0.985 and cosines.min() >= 0.96, cosines
 
 
 def test_int8_compute_gives_a_text_one_vector_however_it_is_batched(
