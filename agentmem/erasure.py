@@ -51,6 +51,7 @@ from agentmem.indexing import sync_outbox
 from agentmem.models import (
     MemoryRecord,
     Scope,
+    content_hash,
     new_id,
 )
 from agentmem.parametric import SHARED_SCOPE_KEY, discover_recall_models, scope_key
@@ -216,7 +217,7 @@ def forget(
         kept_with_other_sources=len(plan.pruned),
         started_at=time.time(),
     )
-    if not plan.all_ids:
+    if not plan.all_ids and not plan.whole_scope:
         report.status = DONE
         report.finished_at = time.time()
         return report
@@ -235,6 +236,8 @@ class _Plan:
     targets: list[MemoryRecord]
     """Stored records asked for (every record of the scope for a whole-scope forget)."""
     quarantined: list[str]
+    deleted: dict[str, Scope]
+    """Memories deleted before (no stored record) whose history still holds their content."""
     already: dict[str, Scope]
     """Requested ids forgotten before, with their scopes."""
     derived: list[MemoryRecord]
@@ -247,7 +250,7 @@ class _Plan:
 
     @property
     def all_ids(self) -> list[str]:
-        return [r.id for r in self.everything] + self.quarantined
+        return [r.id for r in self.everything] + self.quarantined + list(self.deleted)
 
 
 def _check_request(
@@ -271,24 +274,27 @@ def _check_request(
 
 
 def _plan(backends: Backends, scope: Scope, requested: list[str] | None) -> _Plan:
-    """The targets, quarantined ids and derived records of a forget; PermissionDenied (and
-    nothing changed) when any of them lies outside ``scope``."""
+    """The targets, quarantined ids and derived records of a forget (nothing changed yet):
+    NotFound when a requested id lies outside ``scope``, PermissionDenied when a record
+    derived from them does."""
     if requested is None:
         targets = _records_in(backends, [scope])
         held = _quarantine(backends.store).quarantine_rows(scope=scope, limit=10_000_000)
         quarantined = [r.id for r in held]
+        deleted = _deleted(backends.store, scope=scope, skip=set(quarantined))
         already: dict[str, Scope] = {}
     else:
-        targets, quarantined, already = _resolve(backends, scope, requested)
+        targets, quarantined, deleted, already = _resolve(backends, scope, requested)
     outside = [r.id for r in targets if not scope.contains(r.scope)]
-    outside += [i for i, s in already.items() if not scope.contains(s)]
-    if outside:
-        raise PermissionDenied(
-            f"memories {sorted(outside)[:5]} are outside scope {scope}; forget them with a "
-            "scope that contains them (nothing was forgotten)"
+    outside += [i for i, s in [*already.items(), *deleted.items()] if not scope.contains(s)]
+    if outside:  # as unknown ids: a scope never learns that another scope's ids exist
+        raise NotFound(
+            f"no memory with id {sorted(outside)[:5]} in scope {scope} (never stored, or not "
+            "visible here); forget with the scope that holds it: nothing was forgotten"
         )
     neighbourhood = {_outer(r.scope) for r in targets} or {_outer(scope)}
-    derived, pruned = derived_closure(_records_in(backends, neighbourhood), {r.id for r in targets})
+    gone = {r.id for r in targets} | set(deleted)
+    derived, pruned = derived_closure(_records_in(backends, neighbourhood), gone)
     foreign = [r.id for r in derived if not scope.contains(r.scope)]
     if foreign:
         raise PermissionDenied(
@@ -301,6 +307,7 @@ def _plan(backends: Backends, scope: Scope, requested: list[str] | None) -> _Pla
         requested=[r.id for r in targets] if requested is None else requested,
         targets=targets,
         quarantined=quarantined,
+        deleted=deleted,
         already=already,
         derived=derived,
         pruned=pruned,
@@ -328,6 +335,7 @@ def _begin(journal: ForgetJournal, plan: _Plan, report: ForgetReport) -> ForgetJ
     )
     tombstones = [(r.id, r.scope) for r in plan.everything]
     tombstones += [(i, plan.scope) for i in plan.quarantined]
+    tombstones += list(plan.deleted.items())
     journal.forget_begin(job, tombstones)
     return job
 
@@ -446,31 +454,46 @@ def guard(backends: Backends, records: Sequence[MemoryRecord]) -> list[str]:
 # the steps -----------------------------------------------------------------------------------
 
 
+def _deleted(
+    store: RecordStore, *, scope: Scope | None = None, ids: Sequence[str] = (), skip: set[str]
+) -> dict[str, Scope]:
+    """Memories deleted before and not forgotten since (their history keeps their content),
+    in ``scope`` or among ``ids``, leaving out ``skip``."""
+    found = _journal(store).history_only(scope=scope, ids=ids)
+    fresh = [i for i in found if i not in skip]
+    already = _journal(store).tombstoned(fresh)
+    return {i: found[i][0] for i in fresh if i not in already}
+
+
 def _resolve(
     backends: Backends, scope: Scope, ids: list[str]
-) -> tuple[list[MemoryRecord], list[str], dict[str, Scope]]:
-    """Stored records, quarantined ids and already forgotten ids among ``ids``."""
+) -> tuple[list[MemoryRecord], list[str], dict[str, Scope], dict[str, Scope]]:
+    """Stored records, quarantined ids, ids deleted before and already forgotten ids among
+    ``ids``."""
     found = backends.store.get_many(ids)
     missing = [i for i in ids if i not in {r.id for r in found}]
     held: list[str] = []
+    deleted: dict[str, Scope] = {}
     already: dict[str, Scope] = {}
     if missing:
         rows = _quarantine(backends.store).quarantine_rows(ids=missing, limit=len(missing))
         for row in rows:
             if not scope.contains(Scope.model_validate(row.record["scope"])):
-                raise PermissionDenied(
-                    f"quarantined memory {row.id} is outside scope {scope} (nothing forgotten)"
+                raise NotFound(
+                    f"no memory with id {[row.id]} in scope {scope} (never stored, or not "
+                    "visible here); forget with the scope that holds it: nothing was forgotten"
                 )
             held.append(row.id)
         rest = [i for i in missing if i not in set(held)]
         already = _journal(backends.store).tombstoned(rest)
-        unknown = [i for i in rest if i not in already]
+        deleted = _deleted(backends.store, ids=[i for i in rest if i not in already], skip=set())
+        unknown = [i for i in rest if i not in already and i not in deleted]
         if unknown:
             raise NotFound(
                 f"no memory with id {unknown[:5]} (never stored, or not visible here); "
                 "nothing was forgotten"
             )
-    return found, held, already
+    return found, held, deleted, already
 
 
 def _taint(
@@ -504,6 +527,9 @@ def _execute(
     removed = erasure_removal.remove(
         backends, present, forget_id=job.forget_id, purge=job.purge, whole=clear_buffers is not None
     )
+    touched, dropped = _scrub_history_only(backends, job, {r.id for r in present})
+    removed["history_entries"] = removed.get("history_entries", 0) + touched
+    removed["cached_vectors"] = removed.get("cached_vectors", 0) + dropped
     removed["quarantine"] = _quarantine(backends.store).quarantine_drop(job.targets)
     removed["note_links"] = _drop_links(backends, job.targets)
     removed["profile_fields"] = _drop_profile(backends, job, clear_buffers)
@@ -539,6 +565,20 @@ def _execute(
     _journal(backends.store).forget_job_write(final)
     _ledger(backends.store, report)
     return report
+
+
+def _scrub_history_only(backends: Backends, job: ForgetJob, present: set[str]) -> tuple[int, int]:
+    """Blank (``purge``: delete) the history of targets no longer stored (deleted before the
+    forget, or quarantined) and drop the cached vectors of the texts it held."""
+    absent = [i for i in job.targets if i not in present]
+    if not absent:
+        return 0, 0
+    journal = _journal(backends.store)
+    found = journal.history_only(ids=absent)
+    if not found:
+        return 0, 0
+    hashes = sorted({content_hash(t) for _scope, texts in found.values() for t in texts})
+    return journal.scrub(sorted(found), hashes, purge=job.purge)
 
 
 def _refresh_communities(backends: Backends, job: ForgetJob) -> int:

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from agentmem.errors import NotFound, PermissionDenied, ValidationError
+from agentmem.errors import NotFound, ValidationError
 from agentmem.models import ChannelScore, MemoryRecord, Scope, SearchHit
 from agentmem.security_settings import InjectionAction, TrustLevel, TrustSettings
 from agentmem.stores import QuarantineRow, QuarantineStore, RecordStore, require
@@ -249,21 +249,15 @@ class Quarantine:
             raise ValidationError("pass a non-empty list of quarantined memory ids")
         wanted = list(dict.fromkeys(ids))
         rows = _held(self._backends.store).quarantine_rows(ids=wanted, limit=len(wanted))
+        if scope is not None:  # another scope's held ids are unknown here, not forbidden
+            rows = [r for r in rows if scope.contains(Scope.model_validate(r.record["scope"]))]
         missing = set(wanted) - {r.id for r in rows}
         if missing:
+            where = "" if scope is None else f" of scope {scope}"
             raise NotFound(
-                f"not in quarantine: {sorted(missing)}; list held ids with "
+                f"not in quarantine{where}: {sorted(missing)}; list held ids with "
                 "mem.quarantine.list() or `agentmem quarantine list`"
             )
-        if scope is not None:
-            outside = [
-                r.id for r in rows if not scope.contains(Scope.model_validate(r.record["scope"]))
-            ]
-            if outside:
-                raise PermissionDenied(
-                    f"quarantined memories {outside} are outside scope {scope}; "
-                    "review them with their own scope"
-                )
         return rows
 
 

@@ -80,6 +80,37 @@ def tombstoned(cur: Cursor, ph: str, ids: Sequence[str]) -> dict[str, Scope]:
     return out
 
 
+def history_only(
+    cur: Cursor, ph: str, *, scope: Scope | None = None, ids: Sequence[str] = ()
+) -> dict[str, tuple[Scope, list[str]]]:
+    """Memories with history rows but no stored record (deleted, or forgotten before), in
+    ``scope`` or among ``ids``: each with the scope its history names and the texts it holds."""
+    base = (
+        f"SELECT h.memory_id, {', '.join('h.' + f for f in SCOPE_FIELDS)}, h.old_text, "
+        "h.new_text FROM history h WHERE NOT EXISTS "
+        "(SELECT 1 FROM memories m WHERE m.id = h.memory_id) AND "
+    )
+    queries: list[tuple[str, list[Any]]] = []
+    if scope is not None:
+        fields = scope.fields()
+        where = " AND ".join(f"h.{name} = ?" for name in fields)
+        queries.append((base + where + " ORDER BY h.seq", list(fields.values())))
+    for chunk in _chunks(ids):
+        marks = ", ".join("?" for _ in chunk)
+        queries.append((base + f"h.memory_id IN ({marks}) ORDER BY h.seq", list(chunk)))
+    out: dict[str, tuple[Scope, list[str]]] = {}
+    for statement, params in queries:
+        cur.execute(_sql(statement, ph), params)
+        for row in cur.fetchall():
+            named = zip(SCOPE_FIELDS, row[1 : 1 + len(SCOPE_FIELDS)], strict=True)
+            placed = {name: value for name, value in named if value is not None}
+            if not placed:
+                continue  # an entry written without its scope cannot be placed in one
+            found = out.setdefault(row[0], (Scope(**placed), []))
+            found[1].extend(t for t in row[1 + len(SCOPE_FIELDS) :] if t)
+    return out
+
+
 # content scrubbing ---------------------------------------------------------------------------
 
 

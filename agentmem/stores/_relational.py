@@ -315,6 +315,12 @@ class SQLForgetJournal(SQLEngine, ForgetJournal):
         with self._transaction() as cur:
             return _forget_sql.tombstoned(cur, self.placeholder, ids)
 
+    def history_only(
+        self, *, scope: Scope | None = None, ids: Sequence[str] = ()
+    ) -> dict[str, tuple[Scope, list[str]]]:
+        with self._transaction() as cur:
+            return _forget_sql.history_only(cur, self.placeholder, scope=scope, ids=ids)
+
     def scrub(
         self, ids: Sequence[str], content_hashes: Sequence[str], *, purge: bool
     ) -> tuple[int, int]:

@@ -242,6 +242,14 @@ class ForgetJournal(ABC):
         """The ids among ``ids`` that were forgotten, with the scope each lived in."""
 
     @abstractmethod
+    def history_only(
+        self, *, scope: Scope | None = None, ids: Sequence[str] = ()
+    ) -> dict[str, tuple[Scope, list[str]]]:
+        """Memories that have history but no stored record (deleted, or forgotten before) in
+        ``scope`` (every scope it contains) or among ``ids``, each with the scope its history
+        names and the texts its history holds (none once scrubbed)."""
+
+    @abstractmethod
     def scrub(
         self, ids: Sequence[str], content_hashes: Sequence[str], *, purge: bool
     ) -> tuple[int, int]:

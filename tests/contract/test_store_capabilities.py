@@ -332,6 +332,23 @@ def test_forget_journal_scrubs_history_and_cached_vectors(store: RecordStore, pu
     assert set(store.cached_embeddings("e", [gone.content_hash, "h2"])) == {"h2"}
 
 
+
+def test_forget_journal_finds_memories_known_only_to_history(store: RecordStore) -> None:
+    journal = capable(store, ForgetJournal)
+    deleted, kept, other = rec(1, ALICE_T1), rec(2, ALICE), rec(3, BOB)
+    insert(store, deleted, kept, other)
+    store.apply(WriteBatch(deletes=[deleted.id, other.id]))
+    assert journal.history_only(scope=ALICE) == {deleted.id: (ALICE_T1, [deleted.text])}
+    assert journal.history_only(scope=ALICE_T1) == {deleted.id: (ALICE_T1, [deleted.text])}
+    assert journal.history_only(scope=BOB) == {other.id: (BOB, [other.text])}
+    assert journal.history_only(ids=[deleted.id, kept.id, rec(9).id]) == {
+        deleted.id: (ALICE_T1, [deleted.text])
+    }
+    journal.scrub([deleted.id], [], purge=False)  # blanked: still known, no text left
+    assert journal.history_only(ids=[deleted.id]) == {deleted.id: (ALICE_T1, [])}
+    journal.scrub([deleted.id], [], purge=True)
+    assert journal.history_only(scope=ALICE) == {}
+
 # a store without the optional interfaces, under the controller ------------------------------
 
 

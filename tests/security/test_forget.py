@@ -84,6 +84,37 @@ def test_forget_twice_is_idempotent_and_purge_erases_history(mem: Memory) -> Non
     assert_forgotten(mem, ALICE, first.forgotten_ids)
 
 
+
+@pytest.mark.parametrize("how", ["scope", "ids"])
+def test_forget_reaches_memories_deleted_before(mem: Memory, how: str) -> None:
+    # A deleted memory's history still holds its text: a later forget must reach it, by the
+    # user's whole scope or by its id (which no longer names a stored record).
+    deleted = mem.add(FORGOTTEN, user_id="alice")
+    kept = mem.add(KEPT[0], user_id="bob")
+    mem.delete(deleted.id)
+    assert leaks(mem.history(deleted.id)[0].new_text or "")
+    ids = [deleted.id] if how == "ids" else None
+    report = mem.forget(ids, reason="erasure", user_id="alice")
+    assert deleted.id in report.forgotten_ids
+    assert report.removed["history_entries"] >= 2  # its ADD and DELETE
+    assert all(
+        e.old_text is None and e.new_text is None and e.new_metadata is None
+        for e in mem.history(deleted.id)
+    )
+    assert mem.get(kept.id).text == KEPT[0]
+    again = mem.forget([deleted.id], reason="erasure", user_id="alice")
+    assert again.already_forgotten == 1 and again.forgotten_ids == []
+    with pytest.raises(NotFound):  # another scope does not learn the id exists
+        mem.forget([deleted.id], reason="erasure", user_id="bob")
+
+
+def test_forget_of_a_scope_with_nothing_stored_still_clears_its_buffers(mem: Memory) -> None:
+    buffer = mem.buffer(user_id="alice", thread_id="t1")
+    buffer.append("user", "Remember that Rex the beagle needs his shots.")
+    report = mem.forget(reason="account closed", user_id="alice")
+    assert report.removed["buffer_turns"] == 1
+    assert mem.buffer(user_id="alice", thread_id="t1").messages() == []
+
 def test_forget_a_whole_user_clears_buffers_and_quarantine(mem: Memory) -> None:
     _fill(mem)
     mem.add("Bob keeps bees on his roof.", user_id="bob")
@@ -107,10 +138,11 @@ def test_forget_a_whole_user_clears_buffers_and_quarantine(mem: Memory) -> None:
 def test_forget_refuses_other_scopes_and_bad_input(mem: Memory) -> None:
     gone, _ = _fill(mem)
     bob = mem.add("Bob keeps bees on his roof.", user_id="bob")
-    with pytest.raises(PermissionDenied, match="outside scope"):
+    # Another scope's ids are unknown ids there (404 over REST): their existence is not told.
+    with pytest.raises(NotFound, match="not visible here"):
         mem.forget([gone, bob.id], reason="mixed", user_id="alice")
     assert mem.get(gone) and mem.get(bob.id)  # nothing was forgotten
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(NotFound):
         mem.forget([gone], reason="wrong scope", user_id="bob")
     with pytest.raises(ValidationError, match="reason"):
         mem.forget([gone], reason=" ", user_id="alice")
