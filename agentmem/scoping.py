@@ -55,7 +55,9 @@ def optional_scope_of(scope: Scope | None, fields: ScopeKwargs) -> Scope | None:
                 f"pass scope= or the scope keywords, not both (got scope={scope} and "
                 f"{', '.join(f'{k}={v!r}' for k, v in given.items())})"
             )
-        return scope
+        # A caller's Scope gets the keywords' canonical form (NFC, stripped; dot names and
+        # invisible characters refused), so both ways name the same memories.
+        return Scope.of(**scope.fields())
     return Scope.of(**fields) if given else None
 
 

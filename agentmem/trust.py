@@ -278,7 +278,7 @@ def _scope_of(
             raise ValidationError(
                 f"scope must be a Scope, got {type(scope).__name__}; or pass user_id=... etc."
             )
-        return scope
+        return None if scope is None else Scope.of(**scope.fields())  # as the keywords
     if scope is not None:
         raise ValidationError("pass scope= or the scope keywords (user_id=...), not both")
     return Scope.of(**given)

@@ -336,6 +336,13 @@ def test_scope_ids_are_normalised(mem: Memory, u: str) -> None:
     # NFC: "é" composed and decomposed are one user.
     mem.add("Café note", user_id=f"{u}-jos\u00e9")
     assert len(mem.list(user_id=f"{u}-jose\u0301")) == 1
+    # A Scope object names the same memories as the keywords.
+    held = mem.add("Zed's address is 1 Elm St", scope=Scope(user_id=f" {u}-zed "))
+    assert held.scope == Scope(user_id=f"{u}-zed")
+    assert [r.id for r in mem.list(scope=Scope(user_id=f"{u}-jose\u0301"))] == [
+        r.id for r in mem.list(user_id=f"{u}-jos\u00e9")
+    ]
+    assert mem.forget(reason="erasure", user_id=f"{u}-zed").forgotten_ids == [held.id]
 
 
 @pytest.mark.parametrize("value", [".", "..", " .. ", "u\u200b1", "\u200b\u200b", "\ufeffu1"])
@@ -343,6 +350,8 @@ def test_scope_ids_that_hide_or_navigate_are_refused(mem: Memory, value: str) ->
     before = snapshot(mem)
     with pytest.raises(InvalidScope):
         mem.add("x", user_id=value)
+    with pytest.raises(InvalidScope):
+        mem.add("x", scope=Scope(user_id=value))
     assert snapshot(mem) == before
 
 
