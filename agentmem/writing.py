@@ -281,6 +281,15 @@ def update(
     if nothing and provenance is None and not invalidate:
         raise ValidationError("update needs text=, metadata=, importance= or valid_to=")
     current = get_one(backends, memory_id, scope)
+    end: datetime | None = check_time(valid_to, what="valid_to")
+    start = current.valid_from or current.event_time
+    if end is not None and start is not None and end <= start:
+        raise ValidationError(
+            f"valid_to ({end}) must be after the memory's valid_from ({start}); nothing changed"
+        )
+    if invalidate and current.invalidated_at is not None and nothing:
+        # Invalidating again (a retry, a second worker) keeps the first end: as_of reads it.
+        return current
     now = utcnow()
     changes: dict[str, Any] = {"version": current.version + 1, "updated_at": now}
     if text is not None:
@@ -298,12 +307,16 @@ def update(
         changes["importance"] = check_importance(importance)
     if provenance is not None:
         changes["provenance"] = metadata_of(backends.settings, provenance, what="provenance")
-    end: datetime | None = check_time(valid_to, what="valid_to")
     if end is not None:
         changes["valid_to"] = end
+    if invalidate and end is None:
+        # Ends now, unless it ended before: a past end stays, and so does the end an earlier
+        # invalidation set (an explicit valid_to corrects it).
+        earlier = current.valid_to
+        keep = earlier is not None and (current.invalidated_at is not None or earlier <= now)
+        changes["valid_to"] = earlier if keep else now
     if invalidate:
-        changes["invalidated_at"] = now
-        changes.setdefault("valid_to", now)
+        changes["invalidated_at"] = current.invalidated_at or now
     updated = current.model_copy(update=changes)
     if "text" in changes:
         # New text is screened for injected instructions like a new memory's.

@@ -256,6 +256,38 @@ def test_invalidate_with_a_future_valid_to(mem: Memory, corpus: list[MemoryRecor
     assert corpus[2].id not in _ids([h.record for h in after])
 
 
+def test_invalidating_again_keeps_the_first_end(mem: Memory, corpus: list[MemoryRecord]) -> None:
+    target = corpus[1]
+    first = mem.invalidate(target.id, valid_to="2022-01-01T00:00:00Z", user_id="alice")
+    again = mem.invalidate(target.id, user_id="alice")  # a retry: nothing changes
+    assert again == first and again.valid_to == datetime(2022, 1, 1, tzinfo=UTC)
+    assert [h.event for h in mem.history(target.id)].count(HistoryEvent.INVALIDATE) == 1
+    query = "What does Bob drink in the morning?"
+    then = mem.search(query, user_id="alice", as_of="2023-01-01")
+    assert target.id not in _ids([h.record for h in then])
+    corrected = mem.invalidate(target.id, valid_to="2022-06-01T00:00:00Z", user_id="alice")
+    assert corrected.valid_to == datetime(2022, 6, 1, tzinfo=UTC)
+    assert corrected.invalidated_at == first.invalidated_at
+
+
+def test_invalidate_refuses_an_end_before_the_start(mem: Memory) -> None:
+    record = mem.add_many(
+        [
+            {
+                "text": "Dana led the Lisbon office.",
+                "valid_from": "2024-01-01T00:00:00Z",
+                "valid_to": "2024-03-01T00:00:00Z",
+            }
+        ],
+        user_id="dana",
+    )[0]
+    with pytest.raises(ValidationError, match="after the memory's valid_from"):
+        mem.invalidate(record.id, valid_to="2020-01-01")
+    assert mem.get(record.id) == record  # nothing changed
+    ended = mem.invalidate(record.id)  # it ended in March: invalidating does not extend it
+    assert ended.valid_to == record.valid_to and ended.invalidated_at is not None
+
+
 # delete / delete_all -------------------------------------------------------------------------
 
 
