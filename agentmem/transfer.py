@@ -10,12 +10,18 @@ from pydantic import ValidationError as PydanticValidationError
 
 from agentmem import writing
 from agentmem.backends import Backends
-from agentmem.errors import ValidationError, first_message
+from agentmem.errors import AgentMemError, ValidationError, first_message
 from agentmem.models import MemoryRecord
+from agentmem.validation import check_k
 
 
 def export_records(backends: Backends, *, page: int = 500) -> Iterator[MemoryRecord]:
-    """Every memory in every scope, in id order, read ``page`` ids at a time."""
+    """Every memory in every scope, in id order, read ``page`` ids at a time (a bad ``page``
+    is refused at the call, before iterating)."""
+    return _pages(backends, check_k(page, limit=100_000, what="page"))
+
+
+def _pages(backends: Backends, page: int) -> Iterator[MemoryRecord]:
     after: str | None = None
     while True:
         ids = backends.store.all_ids(after=after, limit=page)
@@ -30,7 +36,16 @@ def import_records(backends: Backends, records: Iterable[MemoryRecord | Mapping[
     """Insert exported records verbatim (same ids, times, versions), in batches of
     ``Settings.max_batch_items``; ids already present are skipped. Every record is parsed
     before anything is written. Returns how many were inserted."""
+    if isinstance(records, str | bytes | Mapping) or not isinstance(records, Iterable):
+        raise ValidationError(
+            f"import_records takes an iterable of exported records, got {type(records).__name__}"
+        )
     parsed = [as_record(r) for r in records]
+    for n, record in enumerate(parsed):  # every record is checked before anything is written
+        try:
+            writing.prepare_import(backends.settings, record)
+        except AgentMemError as exc:
+            raise type(exc)(f"record {n} ({record.id}): {exc}; nothing was imported") from None
     batch = backends.settings.max_batch_items
     return sum(
         writing.import_records(backends, parsed[start : start + batch])

@@ -242,14 +242,35 @@ def import_records(
     """Insert exported records verbatim (ids, times, versions); ids already present are
     skipped, so importing the same file twice is harmless. Returns how many were inserted."""
     existing = {r.id for r in backends.store.get_many([r.id for r in records])}
-    fresh = [r for r in records if r.id not in existing]
-    for r in fresh:
-        check_text(r.text, max_chars=backends.settings.max_text_chars)
-        metadata_of(backends.settings, r.metadata)
-        metadata_of(backends.settings, r.provenance, what="provenance")
-        check_importance(r.importance)
+    fresh = [prepare_import(backends.settings, r) for r in records if r.id not in existing]
     insert(backends, fresh, actor=actor)
     return len(fresh)
+
+
+def prepare_import(settings: Settings, record: MemoryRecord) -> MemoryRecord:
+    """An exported record checked as a new memory's fields are (text, metadata, provenance,
+    importance, valid time) and screened like every write: redacted where redaction is on,
+    flagged where its text looks like a prompt injection. Ids, times, versions and the
+    provenance it was exported with are kept (a restore, not a new write)."""
+    check_text(record.text, max_chars=settings.max_text_chars)
+    metadata_of(settings, record.metadata)
+    metadata_of(settings, record.provenance, what="provenance")
+    check_importance(record.importance)
+    start, end = record.valid_from, record.valid_to
+    if start is not None and end is not None and end <= start:
+        raise ValidationError(f"valid_to ({end}) must be after valid_from ({start})")
+    text, provenance = redact_record_fields(
+        record.text, dict(record.provenance), settings.redaction
+    )
+    prepared = record.model_copy(
+        update={"text": text, "content_hash": content_hash(text), "provenance": provenance}
+        if text != record.text
+        else {"provenance": dict(record.provenance)}
+    )
+    from agentmem.trust import flag_injection  # agentmem.trust imports this module
+
+    flag_injection(settings.trust, prepared)
+    return prepared
 
 
 def get_one(backends: Backends, memory_id: Any, scope: Scope | None) -> MemoryRecord:
@@ -396,6 +417,7 @@ __all__ = [
     "insert",
     "metadata_of",
     "new_record",
+    "prepare_import",
     "records_from_items",
     "replay",
     "update",

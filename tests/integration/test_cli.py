@@ -335,6 +335,12 @@ def _exported_line(home: Path, embedder: Embedder) -> str:
         ('{"scope": {"user_id": "a"}, "text": "   "}', "line 3: text is empty"),
         ('{"scope": {"user_id": "a/b"}, "text": "x"}', "line 3: not a memory record"),
         ("DUPLICATE", "line 3: record id"),
+        ('{"scope": {"user_id": "a"}, "text": "x", "importance": 7}', "line 3: importance"),
+        (
+            '{"scope": {"user_id": "a"}, "text": "x", "valid_from": "2024-01-01T00:00:00Z", '
+            '"valid_to": "2020-01-01T00:00:00Z"}',
+            "line 3: valid_to",
+        ),
         ('{"id": "x1", "scope": {"user_id": "a"}, "text": "x"}', "memory id 'x1' is not a UUID"),
     ],
 )

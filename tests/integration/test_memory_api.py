@@ -419,6 +419,37 @@ def test_export_and_import_round_trip(
         assert copy.get(corpus[0].id).version == 2
 
 
+
+def test_import_checks_every_record_before_writing_any(
+    home: Path, embedder: Embedder, corpus: list[MemoryRecord], mem: Memory
+) -> None:
+    exported = [r.model_dump(mode="json") for r in mem.export()]
+    exported[-1]["importance"] = 7  # the last batch is bad: no earlier batch may be written
+    settings = Settings.load(home=home.parent / "copy", max_batch_items=2)
+    with Memory(settings=settings, embedder=embedder) as copy:
+        with pytest.raises(ValidationError, match=r"record 5 .*importance.*nothing was imported"):
+            copy.import_records(exported)
+        assert list(copy.export()) == []
+        with pytest.raises(ValidationError, match="iterable of exported records"):
+            copy.import_records(None)  # type: ignore[arg-type]
+    for page in (0, -1, 2.5, "x"):
+        with pytest.raises(ValidationError, match="page must be an integer"):
+            mem.export(page=page)  # type: ignore[arg-type]
+
+
+def test_import_redacts_and_flags_like_every_write(
+    home: Path, embedder: Embedder, mem: Memory
+) -> None:
+    record = mem.add("Mail me at dana@example.com", user_id="dana")
+    plain = record.model_dump(mode="json")
+    settings = Settings.load(home=home.parent / "strict", redaction={"enabled": True})
+    with Memory(settings=settings, embedder=embedder) as copy:
+        assert copy.import_records([plain]) == 1
+        stored = copy.get(record.id)
+    assert stored.text == "Mail me at [REDACTED_EMAIL]"
+    assert stored.provenance["redacted"] == {"email": 1}
+    assert stored.content_hash != record.content_hash
+
 # async twins ---------------------------------------------------------------------------------
 
 
