@@ -23,7 +23,8 @@ from agentmem.cli._args import ScopeArgs
 from agentmem.cli._output import progress
 from agentmem.errors import AgentMemError, InvalidDataFile, ValidationError
 from agentmem.memory import Memory
-from agentmem.models import Scope
+from agentmem.models import Scope, utcnow
+from agentmem.validation import show
 from agentmem.writing import new_record
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
@@ -55,22 +56,30 @@ def add_file(ctx: typer.Context, path: Path, defaults: FileDefaults, *, infer: b
     digest = hashlib.sha256(raw).hexdigest()[:16]
     with memory_for(ctx) as mem:
         lines = _parse(mem, path, raw, defaults)
-        added = 0
+        added = skipped = 0
+        started = utcnow()
         with progress() as bar:
             task = bar.add_task(f"adding {path.name}", total=len(lines))
             for line in lines:
                 key = f"add-file:{digest}:{line.number}"
                 try:
                     scope = Scope.of(**line.scope)
-                    mem.add_many([line.item], scope=scope, infer=infer or None, idempotency_key=key)
+                    stored = mem.add_many(
+                        [line.item], scope=scope, infer=infer or None, idempotency_key=key
+                    )
                 except AgentMemError as exc:
                     raise type(exc)(
-                        f"{path} line {line.number}: {exc}; the {added} lines before it were "
-                        "added; run the same command again to add the rest"
+                        f"{path} line {line.number}: {exc}; the {added + skipped} lines before "
+                        "it were added; run the same command again to add the rest"
                     ) from exc
-                added += 1
+                # A line an earlier run added comes back as that run's record.
+                if stored and stored[0].created_at < started:
+                    skipped += 1
+                else:
+                    added += 1
                 bar.advance(task)
-    typer.echo(f"added {added} memories from {path}")
+    already = f", skipped {skipped} added by an earlier run" if skipped else ""
+    typer.echo(f"added {added} memories from {path}{already}")
 
 
 def _read(path: Path) -> bytes:
@@ -125,6 +134,10 @@ def _line(
         )
     if "text" not in data:
         raise InvalidDataFile(f"{where}: field 'text' is missing; nothing was added")
+    if not isinstance(data["text"], str):
+        raise InvalidDataFile(
+            f"{where}: field 'text' must be a string, got {show(data['text'])}; nothing was added"
+        )
     scope = {k: str(v) for k, v in defaults.scope.items() if v is not None}
     for key in _SCOPE_KEYS:
         if key in data:
@@ -163,6 +176,10 @@ def _failing_field(mem: Memory, scope: dict[str, str], item: dict[str, Any]) -> 
         parsed = Scope.of(**scope)
     except ValidationError:
         return next(iter(scope))
+    try:
+        new_record(mem.backends, parsed, item["text"])
+    except ValidationError:
+        return "text"
     for name, value in item.items():
         if name == "text":
             continue
@@ -170,4 +187,5 @@ def _failing_field(mem: Memory, scope: dict[str, str], item: dict[str, Any]) -> 
             new_record(mem.backends, parsed, "x", **{name: value})
         except ValidationError:
             return name
-    return "text"
+    # Each field is fine alone: the fields disagree (the only such rule: valid time).
+    return "valid_to" if "valid_to" in item else "text"

@@ -93,7 +93,8 @@ def test_add_file_loads_text_lines_and_jsonl_with_scope_defaults(
     records.write_text("\n".join(json.dumps(x) for x in lines) + "\n", encoding="utf-8")
     ok(home, "add", "--file", str(records), "--user", "maya")
     # The same file again adds nothing: each line has its own idempotency key.
-    ok(home, "add", "--file", str(records), "--user", "maya")
+    again = ok(home, "add", "--file", str(records), "--user", "maya").stdout
+    assert "added 0 memories" in again and "skipped 2 added by an earlier run" in again
     stored = all_records(home, embedder)
     assert sorted((r.scope.user_id, r.text) for r in stored) == [
         ("maya", "Maya likes green tea"),
@@ -112,6 +113,11 @@ def test_add_file_loads_text_lines_and_jsonl_with_scope_defaults(
         ('{"user_id": "maya"}', "line 2: field 'text' is missing"),
         ('{"text": "x", "importance": 7}', "line 2: field 'importance'"),
         ('{"text": "x", "metadata": [1]}', "line 2: field 'metadata'"),
+        ('{"text": null}', "line 2: field 'text' must be a string"),
+        (
+            '{"text": "x", "valid_from": "2024-01-01", "valid_to": "2023-01-01"}',
+            "line 2: field 'valid_to'",
+        ),
         ("not json", "line 2: not valid JSON"),
     ],
 )
