@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -14,7 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from agentmem.cli._app import app, open_configured, settings_for
-from agentmem.cli._output import console, dump, progress, row
+from agentmem.cli._output import console, dump, fail, progress, row
 from agentmem.cli.options import JsonOpt
 from agentmem.errors import ValidationError
 from agentmem.settings import Settings
@@ -100,18 +101,34 @@ def eval_(
     from agentmem.evaluation import load_dataset
 
     ks = _cutoffs(k)
+    if out is not None:
+        _check_writable(out)  # before the run, which may take long
     data = load_dataset(kind, path, limit=limit)
     settings = settings_for(ctx)
     report = _run(settings, data, ks, baselines=baselines, use_home=use_home)
     result = report.to_dict()
-    if out is not None:
-        out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     if as_json:
         dump(result)
-        return
-    _print(kind, report, result, ks)
-    if out is not None:
-        console().print(Text(f"wrote {out}"))
+    else:
+        _print(kind, report, result, ks)
+    if out is not None:  # after printing: a failed write loses no result
+        try:
+            out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        except OSError as exc:
+            fail(f"cannot write {out}: {exc.strerror or exc} (the results are printed above)")
+        if not as_json:
+            console().print(Text(f"wrote {out}"))
+
+
+def _check_writable(out: Path) -> None:
+    """Refuse an --out path that cannot be written, naming why."""
+    folder = out.parent if str(out.parent) else Path(".")
+    if out.is_dir():
+        fail(f"cannot write {out}: it is a folder; pass a file name such as {out / 'eval.json'}")
+    if not folder.is_dir():
+        fail(f"cannot write {out}: folder {folder} does not exist; create it first")
+    if not os.access(folder, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
+        fail(f"cannot write {out}: permission denied")
 
 
 def _cutoffs(k: str) -> list[int]:

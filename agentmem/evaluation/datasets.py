@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from agentmem.errors import InvalidDataFile
+from agentmem.validation import visible
 
 AddMode = Literal["batch", "one_by_one"]
 
@@ -141,6 +142,17 @@ class _File:
             raise self.error(inner, f"expected {_kind_name(kind)}, got {type(found).__name__}")
         return found
 
+    def words(self, value: Any, where: Path_, key: str | int | None = None) -> str:
+        """``value[key]`` (``value`` itself when ``key`` is None) as a string with visible
+        text, since a memory or a question must have some; else an error naming the field."""
+        found = value if key is None else self.get(value, where, key, (str, int))
+        at = where if key is None else (*where, key)
+        if key is None:
+            self.expect(found, at, str)
+        if not visible(str(found)):
+            raise self.error(at, "is empty (or only whitespace): a memory or question needs text")
+        return str(found)
+
     def expect(self, value: Any, where: Path_, kind: type | tuple[type, ...]) -> Any:
         """``value`` itself, checked to be of ``kind``."""
         if not isinstance(value, kind):
@@ -251,8 +263,8 @@ def _locomo_questions(
         evidence = _evidence(item.get("evidence") or [], known)
         if not evidence:
             continue
-        text = f.get(item, where, "question", (str, int))
-        questions.append(EvalQuestion(str(text), LOCOMO_CATEGORIES[category], evidence, last))
+        text = f.words(item, where, "question")
+        questions.append(EvalQuestion(text, LOCOMO_CATEGORIES[category], evidence, last))
     return questions
 
 
@@ -272,7 +284,8 @@ def load_locomo(path: Path, conversations: Sequence[int] | None = None) -> EvalS
                 f.expect(turn, where, dict)
                 dia = f.get(turn, where, "dia_id", str)
                 speaker = f.get(turn, where, "speaker", str)
-                text = f"{speaker}: {turn.get('text', '')}"
+                said = f.expect(turn.get("text", ""), (*where, "text"), str)
+                text = f"{speaker}: {said}"
                 if turn.get("blip_caption"):
                     text += f" [image: {turn['blip_caption']}]"
                 memories.append(EvalMemory(dia, text, when, {"session": session, "dia_id": dia}))
@@ -312,6 +325,7 @@ def load_locomo_observations(path: Path, conversations: Sequence[int] | None = N
                 for n, fact in enumerate(facts):
                     if not isinstance(fact, list) or len(fact) < 2 or not isinstance(fact[0], str):
                         raise f.error((*where, n), "expected [text, dia_id]")
+                    f.words(fact[0], (*where, n, 0))
                     for dia in _evidence(fact[1], known) or ("",):
                         number = len(memories)
                         memories.append(
@@ -357,17 +371,22 @@ def load_longmemeval(path: Path, limit: int | None = None) -> EvalSet:
         where: Path_ = (index,)
         f.expect(item, where, dict)
         qid = str(f.get(item, where, "question_id", (str, int)))
-        question = str(f.get(item, where, "question", (str, int)))
+        question = f.words(item, where, "question")
         category = str(item.get("question_type") or "all")
         session_ids = f.get(item, where, "haystack_session_ids", list)
         sessions = f.get(item, where, "haystack_sessions", list)
         dates = item.get("haystack_dates") or [None] * len(sessions)
+        f.expect(dates, (*where, "haystack_dates"), list)
+        for s, date in enumerate(dates):
+            f.expect(date, (*where, "haystack_dates", s), (str, type(None)))
         if len(session_ids) != len(sessions):
             raise f.error(
                 (*where, "haystack_session_ids"),
                 f"{len(session_ids)} ids for {len(sessions)} haystack_sessions",
             )
         answers = f.get(item, where, "answer_session_ids", list)
+        for a, answer in enumerate(answers):
+            f.expect(answer, (*where, "answer_session_ids", a), (str, int))
         memories: list[EvalMemory] = []
         for s, (sid, turns) in enumerate(zip(session_ids, sessions, strict=True)):
             f.expect(turns, (*where, "haystack_sessions", s), list)
@@ -423,13 +442,12 @@ def load_small(path: Path | None = None) -> EvalSet:
         texts = f.get(raw, where, "memories", list)
         memories = []
         for n, text in enumerate(texts):
-            f.expect(text, (*where, "memories", n), str)
-            memories.append(EvalMemory(str(n), text))
+            memories.append(EvalMemory(str(n), f.words(text, (*where, "memories", n))))
         questions = []
         for n, q in enumerate(f.get(raw, where, "questions", list)):
             at: Path_ = (*where, "questions", n)
             f.expect(q, at, dict)
-            text = f.get(q, at, "question", str)
+            text = f.words(q, at, "question")
             answer = f.get(q, at, "answer", (int, list))
             answers = answer if isinstance(answer, list) else [answer]
             for a in answers:

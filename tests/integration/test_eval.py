@@ -211,6 +211,39 @@ def test_eval_runs_end_to_end_on_locomo_and_longmemeval(tmp_path: Path) -> None:
             },
             "field scopes[0].questions[0].answer: 3 is not a memory index (0-0)",
         ),
+        (
+            "small",
+            {"scopes": [{"name": "x", "memories": ["a", " "], "questions": []}]},
+            "field scopes[0].memories[1]: is empty",
+        ),
+        (
+            "locomo",
+            [{**LOCOMO[0], "qa": [{"question": "", "evidence": ["D1:1"], "category": 4}]}],
+            "field [0].qa[0].question: is empty",
+        ),
+        (
+            "locomo",
+            [
+                {
+                    **LOCOMO[0],
+                    "conversation": {
+                        "session_1": [{"speaker": "A", "dia_id": "D1:1", "text": {"x": 1}}]
+                    },
+                }
+            ],
+            "field [0].conversation.session_1[0].text: expected a string, got dict",
+        ),
+        ("longmemeval", [{**LONGMEMEVAL[1], "question": "  "}], "field [0].question: is empty"),
+        (
+            "longmemeval",
+            [{**LONGMEMEVAL[1], "haystack_dates": 5}],
+            "field [0].haystack_dates: expected a list, got int",
+        ),
+        (
+            "longmemeval",
+            [{**LONGMEMEVAL[1], "answer_session_ids": [{"x": 1}]}],
+            "field [0].answer_session_ids[0]: expected a string or an integer, got dict",
+        ),
     ],
 )
 def test_a_bad_data_file_names_file_line_and_field(
@@ -223,6 +256,13 @@ def test_a_bad_data_file_names_file_line_and_field(
     assert str(path) in str(caught.value) and expected in str(caught.value), caught.value
     result = run(tmp_path / "home", kind, str(path))
     assert result.exit_code == 1 and "error:" in result.output
+    assert not (tmp_path / "home").exists()
+
+
+def test_an_unwritable_out_file_is_refused_before_the_run(tmp_path: Path) -> None:
+    result = run(tmp_path / "home", "small", "--out", str(tmp_path / "missing" / "eval.json"))
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "folder" in result.output and "does not exist" in result.output
     assert not (tmp_path / "home").exists()
 
 
