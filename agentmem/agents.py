@@ -460,6 +460,11 @@ def _check_handoff(
     note: str | None,
 ) -> None:
     """Refuse a handoff across tenants or Memories, to itself, or with bad arguments."""
+    if not isinstance(target, AgentMemory):
+        raise ValidationError(
+            f"hand memories to an agent handle, got {type(target).__name__}; e.g. "
+            "mem.for_agent('writer', user_id=...)"
+        )
     if source._bundle is not target._bundle:
         raise ValidationError("both agents must be handles of the same Memory")
     if source.tenant != target.tenant:

@@ -13,6 +13,7 @@ import numpy as np
 
 from agentmem.backends import Backends
 from agentmem.embedders.base import checked_vectors
+from agentmem.errors import ValidationError
 from agentmem.models import MemoryRecord, content_hash
 from agentmem.representation import indexed_text, window_parts, window_vector
 from agentmem.stores import IndexOp, OutboxItem, WriteBatch
@@ -151,6 +152,10 @@ def reindex(
 
     With ``rebuild`` the index's points are all removed first. Returns the records indexed.
     """
+    if progress is not None and not callable(progress):
+        raise ValidationError(
+            f"progress must be a function taking a count, got {type(progress).__name__}"
+        )
     sync_outbox(backends)
     with backends.index_lock:
         if rebuild:

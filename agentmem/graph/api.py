@@ -406,6 +406,11 @@ class GraphAPI:
                       max_nodes=check_k(max_nodes, limit=100_000, what="max_nodes"))  # fmt: skip
         if path is not None:
             target = Path(path)
+            if target.is_dir() or not target.name:
+                raise ValidationError(
+                    f"cannot write the graph to {target}: it is a folder; pass a file path "
+                    f"such as {target / 'graph.html'}"
+                )
             if not target.parent.is_dir():
                 raise ValidationError(
                     f"cannot write the graph to {target}: folder {target.parent} does not "

@@ -21,6 +21,7 @@ from agentmem import (
     InvalidKind,
     InvalidMetadata,
     InvalidScope,
+    InvalidSettings,
     InvalidText,
     Memory,
     Settings,
@@ -304,6 +305,13 @@ def test_an_update_with_injected_text_is_flagged(mem: Memory, u: str) -> None:
             lambda m: m.record_experience("t", [{"action": "a"}], "success", 10**400, user_id="u"),
             ValidationError,
         ),
+        # Found by exploratory testing: wrong kinds of argument that escaped as raw errors.
+        (lambda m: m.context("x", user_id="u", buffer="chat-7"), ValidationError),
+        (lambda m: m.reindex(progress=5), ValidationError),
+        (lambda m: m.graph.export("json", user_id="u", path="/"), ValidationError),
+        (lambda m: m.for_agent("a", user_id="u").handoff("writer", ids=["x"]), ValidationError),
+        (lambda m: m.export(page=0), ValidationError),
+        (lambda m: m.import_records(None), ValidationError),
     ],
 )
 def test_bad_arguments_raise_typed_errors(mem: Memory, call: Any, error: type) -> None:
@@ -313,6 +321,26 @@ def test_bad_arguments_raise_typed_errors(mem: Memory, call: Any, error: type) -
     with pytest.raises(error):
         call(mem)
     assert snapshot(mem) == before
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"home": 5}, "home must be a folder path"),
+        ({"home": ""}, "home is empty"),
+        ({"home": "FILE"}, "is a file, not a folder"),
+        ({"settings": {"home": "x"}}, "settings must be a Settings"),
+        ({"embedder": "minilm"}, "embedder must be an Embedder"),
+    ],
+)
+def test_memory_refuses_arguments_of_the_wrong_kind(
+    tmp_path: Path, arguments: dict[str, Any], message: str
+) -> None:
+    if arguments.get("home") == "FILE":
+        (tmp_path / "a-file").write_text("x")
+        arguments = {"home": tmp_path / "a-file"}
+    with pytest.raises(InvalidSettings, match=message):
+        Memory(**arguments)
 
 
 def test_k_zero_is_a_plain_validation_error_not_a_metadata_one(mem: Memory) -> None:
