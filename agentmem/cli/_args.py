@@ -8,8 +8,9 @@ from typing import Annotated, Any, TypedDict
 
 import typer
 
-from agentmem.errors import AmbiguousId, InvalidScope, ValidationError
+from agentmem.errors import AmbiguousId, InvalidScope, NotFound, ValidationError
 from agentmem.memory import Memory
+from agentmem.models import Scope
 
 KindsOpt = Annotated[
     list[str] | None,
@@ -96,19 +97,31 @@ def unique_prefix(given: str, ids: Iterable[str], what: str = "memory") -> str |
     return matches[0] if matches else None
 
 
-def resolve_id(mem: Memory, given: str) -> str:
-    """The full id of the stored memory whose id is ``given`` or starts with it.
+def resolve_id(mem: Memory, given: str, scope: Scope | ScopeArgs | None = None) -> str:
+    """The full id of the stored memory whose id is ``given`` or starts with it, among the
+    memories ``scope`` (a Scope, or the scope options) can see when one is given: another
+    scope's ids are neither completed nor listed.
 
     An unknown prefix is returned as given, so the command reports it as not found (and
     ``history`` still finds a deleted memory by its full id)."""
+    if not given.strip():
+        raise NotFound("pass a memory id (or the first characters of one)")
     store = mem.backends.store
+    if isinstance(scope, Scope):
+        within: Scope | None = scope
+    else:
+        named = scope_args(None, None, None, None) if scope is None else scope
+        within = Scope.of(**named) if any(v is not None for v in named.values()) else None
     if store.get_many([given]):
         return given
     # Ids come back sorted: those starting with the prefix follow it directly.
     following = store.all_ids(after=given, limit=_CANDIDATES_SHOWN + 1)
     candidates = [i for i in following if i.startswith(given)]
-    if len(candidates) > _CANDIDATES_SHOWN:  # count them all for the message
+    if len(candidates) > _CANDIDATES_SHOWN or within is not None:  # count them all
         candidates = _all_with_prefix(mem, given)
+    if within is not None:
+        visible = {r.id for r in store.get_many(candidates, within)}
+        candidates = [i for i in candidates if i in visible]
     return unique_prefix(given, candidates) or given
 
 

@@ -48,7 +48,7 @@ def update(
         raise ValidationError("nothing to change: pass --text, --metadata or --importance")
     with memory_for(ctx) as mem:
         record = mem.update(
-            resolve_id(mem, memory_id),
+            resolve_id(mem, memory_id, scope_args(user, agent, thread, org)),
             text=text,
             metadata=meta,
             importance=importance,
@@ -78,7 +78,9 @@ def invalidate(
     """
     with memory_for(ctx) as mem:
         record = mem.invalidate(
-            resolve_id(mem, memory_id), valid_to=valid_to, **scope_args(user, agent, thread, org)
+            resolve_id(mem, memory_id, scope_args(user, agent, thread, org)),
+            valid_to=valid_to,
+            **scope_args(user, agent, thread, org),
         )
     typer.echo(f"invalidated {record.id}")
 
@@ -101,7 +103,7 @@ def delete(
     """
     scope = scope_args(user, agent, thread, org)
     with memory_for(ctx) as mem:
-        record = mem.get(resolve_id(mem, memory_id), **scope)
+        record = mem.get(resolve_id(mem, memory_id, scope), **scope)
         if not yes:
             typer.confirm(f"Delete memory {record.id} ({short(record.text, 40)!r})?", abort=True)
         mem.delete(record.id, **scope)
@@ -126,7 +128,7 @@ def history(
         agentmem history 0b6f1c2e
     """
     with memory_for(ctx) as mem:
-        full_id = resolve_id(mem, memory_id)
+        full_id = resolve_id(mem, memory_id, scope_args(user, agent, thread, org))
         entries = mem.history(full_id, **scope_args(user, agent, thread, org))
     if as_json:
         dump([entry.model_dump(mode="json") for entry in entries])
@@ -159,7 +161,8 @@ def links(
         agentmem links 0b6f1c2e --user maya
     """
     with memory_for(ctx) as mem:
-        found = mem.links(resolve_id(mem, memory_id), **scope_args(user, agent, thread, org))
+        scope = scope_args(user, agent, thread, org)
+        found = mem.links(resolve_id(mem, memory_id, scope), **scope)
     if as_json:
         dump([link.model_dump(mode="json") for link in found])
         return

@@ -202,7 +202,8 @@ def get(
         agentmem get 0b6f1c2e --json
     """
     with memory_for(ctx) as mem:
-        record = mem.get(resolve_id(mem, memory_id), **scope_args(user, agent, thread, org))
+        scope = scope_args(user, agent, thread, org)
+        record = mem.get(resolve_id(mem, memory_id, scope), **scope)
     data = record.model_dump(mode="json")
     if as_json:
         dump(data)

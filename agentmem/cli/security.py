@@ -100,17 +100,17 @@ def forget(
                 typer.confirm(
                     f"Forget every memory of {scope} everywhere it was copied?", abort=True
                 )
-            wanted = _full_ids(mem, ids or []) or None
+            wanted = _full_ids(mem, ids or [], scope) or None
             done = mem.forget(wanted, reason=reason, purge=purge, scope=scope)
             _print_reports([done], as_json)
     except AgentMemError as exc:
         fail(str(exc))
 
 
-def _full_ids(mem: Memory, ids: list[str]) -> list[str]:
+def _full_ids(mem: Memory, ids: list[str], scope: Scope) -> list[str]:
     from agentmem.cli import resolve_id
 
-    return [resolve_id(mem, given) for given in ids]
+    return [resolve_id(mem, given, scope) for given in ids]
 
 
 def _reports(

@@ -62,6 +62,19 @@ def test_an_ambiguous_prefix_lists_the_candidates_and_changes_nothing(
     assert len(all_records(home, embedder)) == 2
 
 
+def test_a_prefix_completes_only_within_the_given_scope(home: Path, embedder: Embedder) -> None:
+    first, second = _twins(home, embedder)  # both maya's
+    for command in (["get", "abc1"], ["history", "abc1"], ["delete", "abc1", "--yes"]):
+        result = run(home, *command, "--user", "sam")
+        assert result.exit_code == 1 and first not in result.output, result.output
+    assert json.loads(ok(home, "get", "abc1", "--user", "maya", "--json").stdout)["id"] == first
+    # Ambiguity is counted within the scope too: sam sees none of the two.
+    assert second not in run(home, "delete", "abc", "--yes", "--user", "sam").output
+    empty = run(home, "get", "")
+    assert empty.exit_code == 1 and "pass a memory id" in empty.output
+    assert len(all_records(home, embedder)) == 2
+
+
 def test_piped_tables_show_whole_ids_and_listings_have_json(home: Path) -> None:
     ids = [
         ok(home, "add", f"note {n} about Porto", "--user", "maya").stdout.strip() for n in (1, 2)
