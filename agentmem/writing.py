@@ -133,7 +133,7 @@ def replay(backends: Backends, records: Sequence[MemoryRecord]) -> list[MemoryRe
                 "this idempotency_key was already used for a different write; use a new key "
                 "for each distinct write"
             )
-        if old.version == 1 and old.content_hash != new.content_hash:
+        if old.kind != new.kind or (old.version == 1 and old.content_hash != new.content_hash):
             raise Conflict(
                 f"idempotency_key was already used for a different memory ({old.id}); use a "
                 "new key for each distinct write"

@@ -407,6 +407,8 @@ def test_a_retried_add_with_an_idempotency_key_writes_once(mem: Memory, u: str) 
     assert len(mem.list(user_id=u)) == 2
     with pytest.raises(Conflict, match="idempotency_key"):
         mem.add("Something else entirely.", user_id=u, idempotency_key="req-1")
+    with pytest.raises(Conflict, match="idempotency_key"):  # the same text as another kind
+        mem.add("Alice moved to Lisbon.", user_id=u, idempotency_key="req-1", kind="semantic")
     with pytest.raises(ValidationError, match="idempotency_key"):
         mem.add("x", user_id=u, idempotency_key="")
 
