@@ -9,7 +9,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from filelock import FileLock, Timeout
@@ -124,6 +124,32 @@ def backends_of(source: Backends | HasBackends) -> Backends:
     return source.opened() if isinstance(source, Backends) else source.backends
 
 
+def check_memory_arguments(home: Any, settings: Any, embedder: Any) -> None:
+    """Refuse :class:`~agentmem.Memory`'s arguments of the wrong kind with an
+    :class:`InvalidSettings` saying what to pass."""
+    if home is not None:
+        if not isinstance(home, str | Path):
+            raise InvalidSettings(
+                f"home must be a folder path (str or Path), got {type(home).__name__}"
+            )
+        if not str(home).strip():
+            raise InvalidSettings(
+                "home is empty; pass a folder path, or leave it out for ./.agentmem"
+            )
+        if Path(home).exists() and not Path(home).is_dir():
+            raise InvalidSettings(f"home {home} is a file, not a folder; pass a folder path")
+    if settings is not None and not isinstance(settings, Settings):
+        raise InvalidSettings(
+            f"settings must be a Settings, got {type(settings).__name__}; e.g. "
+            "settings=Settings.load(home=...) (Settings.load(**your_dict) reads a dict)"
+        )
+    if embedder is not None and not isinstance(embedder, Embedder):
+        raise InvalidSettings(
+            f"embedder must be an Embedder, got {type(embedder).__name__}; to pick one by name "
+            "use Settings.load(embedder='minilm') (docs/configuration.md lists the names)"
+        )
+
+
 def open_backends(
     settings: Settings,
     embedder: Embedder | None = None,
@@ -231,4 +257,4 @@ def _lock_home(settings: Settings) -> FileLock:
     return lock
 
 
-__all__ = ["Backends", "HasBackends", "backends_of", "open_backends"]
+__all__ = ["Backends", "HasBackends", "backends_of", "check_memory_arguments", "open_backends"]

@@ -51,7 +51,6 @@ from agentmem.indexing import sync_outbox
 from agentmem.models import (
     MemoryRecord,
     Scope,
-    content_hash,
     new_id,
 )
 from agentmem.parametric import SHARED_SCOPE_KEY, discover_recall_models, scope_key
@@ -59,7 +58,6 @@ from agentmem.stores import (
     ForgetJob,
     ForgetJournal,
     JobLedger,
-    NoteStore,
     QuarantineStore,
     RecordQuery,
     RecordStore,
@@ -281,7 +279,7 @@ def _plan(backends: Backends, scope: Scope, requested: list[str] | None) -> _Pla
         targets = _records_in(backends, [scope])
         held = _quarantine(backends.store).quarantine_rows(scope=scope, limit=10_000_000)
         quarantined = [r.id for r in held]
-        deleted = _deleted(backends.store, scope=scope, skip=set(quarantined))
+        deleted = erasure_removal.deleted_before(backends.store, scope=scope, skip=set(quarantined))
         already: dict[str, Scope] = {}
     else:
         targets, quarantined, deleted, already = _resolve(backends, scope, requested)
@@ -454,17 +452,6 @@ def guard(backends: Backends, records: Sequence[MemoryRecord]) -> list[str]:
 # the steps -----------------------------------------------------------------------------------
 
 
-def _deleted(
-    store: RecordStore, *, scope: Scope | None = None, ids: Sequence[str] = (), skip: set[str]
-) -> dict[str, Scope]:
-    """Memories deleted before and not forgotten since (their history keeps their content),
-    in ``scope`` or among ``ids``, leaving out ``skip``."""
-    found = _journal(store).history_only(scope=scope, ids=ids)
-    fresh = [i for i in found if i not in skip]
-    already = _journal(store).tombstoned(fresh)
-    return {i: found[i][0] for i in fresh if i not in already}
-
-
 def _resolve(
     backends: Backends, scope: Scope, ids: list[str]
 ) -> tuple[list[MemoryRecord], list[str], dict[str, Scope], dict[str, Scope]]:
@@ -486,7 +473,9 @@ def _resolve(
             held.append(row.id)
         rest = [i for i in missing if i not in set(held)]
         already = _journal(backends.store).tombstoned(rest)
-        deleted = _deleted(backends.store, ids=[i for i in rest if i not in already], skip=set())
+        deleted = erasure_removal.deleted_before(
+            backends.store, ids=[i for i in rest if i not in already], skip=set()
+        )
         unknown = [i for i in rest if i not in already and i not in deleted]
         if unknown:
             raise NotFound(
@@ -527,17 +516,19 @@ def _execute(
     removed = erasure_removal.remove(
         backends, present, forget_id=job.forget_id, purge=job.purge, whole=clear_buffers is not None
     )
-    touched, dropped = _scrub_history_only(backends, job, {r.id for r in present})
+    touched, dropped = erasure_removal.scrub_absent(
+        backends, job.targets, {r.id for r in present}, purge=job.purge
+    )
     removed["history_entries"] = removed.get("history_entries", 0) + touched
     removed["cached_vectors"] = removed.get("cached_vectors", 0) + dropped
     removed["quarantine"] = _quarantine(backends.store).quarantine_drop(job.targets)
-    removed["note_links"] = _drop_links(backends, job.targets)
-    removed["profile_fields"] = _drop_profile(backends, job, clear_buffers)
+    removed["note_links"] = erasure_removal.drop_links(backends, job.targets)
+    removed["profile_fields"] = erasure_removal.drop_profile(backends, job.targets, clear_buffers)
     prune = set(job.report.get("prune", []))
     if prune:
         _prune_sources(backends, [r for r in backends.store.get_many(list(prune))], job)
     if clear_buffers is not None:
-        removed["buffer_turns"] = _clear_buffers(buffers, clear_buffers)
+        removed["buffer_turns"] = erasure_removal.clear_buffers(buffers, clear_buffers)
     sync_outbox(backends)
     removed["raced_writes"] = _sweep(backends, job)
     backends.sessions.clear()  # the session prior's term counts of the forgotten turns
@@ -567,20 +558,6 @@ def _execute(
     return report
 
 
-def _scrub_history_only(backends: Backends, job: ForgetJob, present: set[str]) -> tuple[int, int]:
-    """Blank (``purge``: delete) the history of targets no longer stored (deleted before the
-    forget, or quarantined) and drop the cached vectors of the texts it held."""
-    absent = [i for i in job.targets if i not in present]
-    if not absent:
-        return 0, 0
-    journal = _journal(backends.store)
-    found = journal.history_only(ids=absent)
-    if not found:
-        return 0, 0
-    hashes = sorted({content_hash(t) for _scope, texts in found.values() for t in texts})
-    return journal.scrub(sorted(found), hashes, purge=job.purge)
-
-
 def _refresh_communities(backends: Backends, job: ForgetJob) -> int:
     """Recompute the communities of the forget's scope: their summaries name entities, and a
     partition whose entities are all gone drops them (they are derived, rebuilt on demand)."""
@@ -599,22 +576,6 @@ def _refresh_communities(backends: Backends, job: ForgetJob) -> int:
     return refreshed
 
 
-def _drop_links(backends: Backends, ids: Sequence[str]) -> int:
-    store = backends.store
-    if not isinstance(store, NoteStore):
-        return 0
-    links = store.link_rows(list(ids))
-    if links:
-        store.link_write([], [(link.source_id, link.target_id) for link in links])
-    return len(links)
-
-
-def _drop_profile(backends: Backends, job: ForgetJob, whole: Scope | None) -> int:
-    if not isinstance(backends.store, NoteStore):
-        return 0
-    return backends.store.profile_erase(ids=job.targets, scope=whole)
-
-
 def _prune_sources(backends: Backends, records: Sequence[MemoryRecord], job: ForgetJob) -> None:
     gone = set(job.targets)
     for record in records:
@@ -626,17 +587,6 @@ def _prune_sources(backends: Backends, records: Sequence[MemoryRecord], job: For
             writing.update(
                 backends, record.id, None, provenance=provenance, actor=f"forget:{job.forget_id}"
             )
-
-
-def _clear_buffers(buffers: Buffers, scope: Scope) -> int:
-    from agentmem.buffers import scope_from_thread_key
-
-    backend = buffers.ready()
-    cleared = 0
-    for key in backend.threads():
-        if scope.contains(scope_from_thread_key(key)):
-            cleared += backend.delete(key)
-    return cleared
 
 
 def _sweep(backends: Backends, job: ForgetJob) -> int:

@@ -4,13 +4,15 @@
 ``purge`` deletes) their history, drops the cached vectors of their texts and windows, and
 queues their index entries for deletion (their conversation neighbours for re-indexing, since
 the neighbours' windows held the forgotten text). :func:`erase_files` rewrites the files that
-still hold deleted bytes after a purge.
+still hold deleted bytes after a purge. The other copies: :func:`scrub_absent` (the history of
+memories deleted before the forget, found by :func:`deleted_before`), :func:`drop_links`,
+:func:`drop_profile` and :func:`clear_buffers`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agentmem.backends import Backends
 from agentmem.models import (
@@ -18,6 +20,7 @@ from agentmem.models import (
     HistoryEvent,
     MemoryKind,
     MemoryRecord,
+    Scope,
     content_hash,
     utcnow,
 )
@@ -30,7 +33,10 @@ from agentmem.representation import (
     windows_for,
 )
 from agentmem.settings import RetrievalSettings
-from agentmem.stores import ForgetJournal, IndexOp, WriteBatch, require
+from agentmem.stores import ForgetJournal, IndexOp, NoteStore, RecordStore, WriteBatch, require
+
+if TYPE_CHECKING:
+    from agentmem.buffers import Buffers
 
 
 def remove(
@@ -97,6 +103,65 @@ def remove(
         counts["cached_vectors"] += dropped
     counts["graph_partitions"] = graph_before
     return counts
+
+
+def deleted_before(
+    store: RecordStore, *, scope: Scope | None = None, ids: Sequence[str] = (), skip: set[str]
+) -> dict[str, Scope]:
+    """Memories deleted before and not forgotten since (their history keeps their content),
+    in ``scope`` or among ``ids``, leaving out ``skip``."""
+    journal = require(store, ForgetJournal, "forgetting")
+    found = journal.history_only(scope=scope, ids=ids)
+    fresh = [i for i in found if i not in skip]
+    already = journal.tombstoned(fresh)
+    return {i: found[i][0] for i in fresh if i not in already}
+
+
+def scrub_absent(
+    backends: Backends, targets: Sequence[str], present: set[str], *, purge: bool
+) -> tuple[int, int]:
+    """Blank (``purge``: delete) the history of targets no longer stored (deleted before the
+    forget, or quarantined) and drop the cached vectors of the texts it held; returns (history
+    rows touched, cached vectors dropped)."""
+    absent = [i for i in targets if i not in present]
+    if not absent:
+        return 0, 0
+    journal = require(backends.store, ForgetJournal, "forgetting")
+    found = journal.history_only(ids=absent)
+    if not found:
+        return 0, 0
+    hashes = sorted({content_hash(t) for _scope, texts in found.values() for t in texts})
+    return journal.scrub(sorted(found), hashes, purge=purge)
+
+
+def drop_links(backends: Backends, ids: Sequence[str]) -> int:
+    """Remove the note links touching these ids; returns how many."""
+    store = backends.store
+    if not isinstance(store, NoteStore):
+        return 0
+    links = store.link_rows(list(ids))
+    if links:
+        store.link_write([], [(link.source_id, link.target_id) for link in links])
+    return len(links)
+
+
+def drop_profile(backends: Backends, ids: Sequence[str], whole: Scope | None) -> int:
+    """Erase the profile field values read from these ids (``whole``: the scope's profile)."""
+    if not isinstance(backends.store, NoteStore):
+        return 0
+    return backends.store.profile_erase(ids=list(ids), scope=whole)
+
+
+def clear_buffers(buffers: Buffers, scope: Scope) -> int:
+    """Delete the live buffers of every thread ``scope`` contains; returns the turns cleared."""
+    from agentmem.buffers import scope_from_thread_key
+
+    backend = buffers.ready()
+    cleared = 0
+    for key in backend.threads():
+        if scope.contains(scope_from_thread_key(key)):
+            cleared += backend.delete(key)
+    return cleared
 
 
 def _windows_in_memory(
@@ -166,4 +231,12 @@ def erase_files(backends: Backends) -> int:
     return rewritten
 
 
-__all__ = ["erase_files", "remove"]
+__all__ = [
+    "clear_buffers",
+    "deleted_before",
+    "drop_links",
+    "drop_profile",
+    "erase_files",
+    "remove",
+    "scrub_absent",
+]

@@ -35,6 +35,9 @@ one boundary (the backend module) with ``raise ... from exc``.
 
 from __future__ import annotations
 
+LIST_IDS = "list ids with mem.list(...), `agentmem list` or GET /v1/memories"
+"""How a caller finds valid memory ids, in every interface (for NotFound messages)."""
+
 
 class AgentMemError(Exception):
     """Base of every error agentmem raises on purpose."""
@@ -169,6 +172,7 @@ def first_message(exc: Exception) -> str:
 
 
 __all__ = [
+    "LIST_IDS",
     "AgentMemError",
     "BackendUnavailable",
     "Conflict",

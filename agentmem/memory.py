@@ -23,7 +23,7 @@ from agentmem import (
 )
 from agentmem.agents import AgentMemory
 from agentmem.answering import answer as recall_answer
-from agentmem.backends import Backends, open_backends
+from agentmem.backends import Backends, check_memory_arguments, open_backends
 from agentmem.buffers import Buffers, ThreadBuffer, buffer_backend_from_url
 from agentmem.context import Context
 from agentmem.context import build as build_context
@@ -61,31 +61,6 @@ from agentmem.usefulness import FeedbackResult
 from agentmem.validation import check_kinds
 
 
-def _check_arguments(home: Any, settings: Any, embedder: Any) -> None:
-    """Refuse constructor arguments of the wrong kind with a message saying what to pass."""
-    if home is not None:
-        if not isinstance(home, str | Path):
-            raise InvalidSettings(
-                f"home must be a folder path (str or Path), got {type(home).__name__}"
-            )
-        if not str(home).strip():
-            raise InvalidSettings(
-                "home is empty; pass a folder path, or leave it out for ./.agentmem"
-            )
-        if Path(home).exists() and not Path(home).is_dir():
-            raise InvalidSettings(f"home {home} is a file, not a folder; pass a folder path")
-    if settings is not None and not isinstance(settings, Settings):
-        raise InvalidSettings(
-            f"settings must be a Settings, got {type(settings).__name__}; e.g. "
-            "settings=Settings.load(home=...) (Settings.load(**your_dict) reads a dict)"
-        )
-    if embedder is not None and not isinstance(embedder, Embedder):
-        raise InvalidSettings(
-            f"embedder must be an Embedder, got {type(embedder).__name__}; to pick one by name "
-            "use Settings.load(embedder='minilm') (docs/configuration.md lists the names)"
-        )
-
-
 class Memory(Closeable):
     """Lifelong memory for agents, on embedded defaults or on servers, with one API.
 
@@ -116,7 +91,7 @@ class Memory(Closeable):
     ) -> None:
         if settings is not None and home is not None:
             raise InvalidSettings("pass home= or settings=, not both (set Settings(home=...))")
-        _check_arguments(home, settings, embedder)
+        check_memory_arguments(home, settings, embedder)
         if settings is None:
             settings = Settings.load(**({"home": Path(home)} if home is not None else {}))
         self.settings = settings
@@ -410,10 +385,7 @@ class Memory(Closeable):
         if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
             raise ValidationError(f"max_tokens must be a positive integer, got {max_tokens!r}")
         if buffer is not None and not isinstance(buffer, ThreadBuffer):
-            raise ValidationError(
-                f"buffer must be a ThreadBuffer, got {type(buffer).__name__}; pass "
-                "buffer=mem.buffer(thread_id=..., user_id=...), or thread_id=... alone"
-            )
+            raise ValidationError(f"buffer must be a mem.buffer(...), got {type(buffer).__name__}")
         scope = scope_of(scope, where)
         return build_context(
             self.backends,

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from agentmem.backends import Backends
-from agentmem.errors import NotFound, ValidationError
+from agentmem.errors import LIST_IDS, NotFound, ValidationError
 from agentmem.filters import parse_filters
 from agentmem.models import HistoryEntry, MemoryKind, MemoryRecord, MemoryStats, Scope, ScopeSet
 from agentmem.stores import RecordQuery
@@ -50,14 +50,12 @@ def history_of(backends: Backends, memory_id: Any, scope: Scope | None) -> list[
     if not isinstance(memory_id, str) or not memory_id:
         raise ValidationError(
             f"memory id must be a non-empty string, got {type(memory_id).__name__}; "
-            "pass one id (list ids with mem.list(...))"
+            f"pass one id ({LIST_IDS})"
         )
     entries = backends.store.history(memory_id, scope)
     if not entries:
         where = f" in scope {scope}" if scope is not None else ""
-        raise NotFound(
-            f"no history for memory id {memory_id!r}{where}; list ids with mem.list(...)"
-        )
+        raise NotFound(f"no history for memory id {memory_id!r}{where}; {LIST_IDS}")
     return entries
 
 

@@ -33,7 +33,7 @@ from pydantic import BaseModel, Field
 
 from agentmem import writing
 from agentmem.backends import Backends
-from agentmem.errors import NotFound, PermissionDenied, ValidationError
+from agentmem.errors import LIST_IDS, NotFound, PermissionDenied, ValidationError
 from agentmem.fusion import Candidate
 from agentmem.models import (
     ChannelScore,
@@ -346,7 +346,7 @@ def _visible(
                 "memories the caller may read"
             )
         if strict:
-            raise NotFound(f"no memory with id {missing[0]!r}; list ids with mem.list(...)")
+            raise NotFound(f"no memory with id {missing[0]!r}; {LIST_IDS}")
     return [visible[i] for i in ids if i in visible]
 
 

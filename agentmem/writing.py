@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from agentmem.backends import Backends
-from agentmem.errors import Conflict, InvalidText, NotFound, ValidationError
+from agentmem.errors import LIST_IDS, Conflict, InvalidText, NotFound, ValidationError
 from agentmem.indexing import sync_outbox, vectors_for
 from agentmem.models import (
     HistoryEntry,
@@ -280,8 +280,27 @@ def get_one(backends: Backends, memory_id: Any, scope: Scope | None) -> MemoryRe
     found = backends.store.get_many([memory_id], scope)
     if not found:
         where = f" in scope {scope}" if scope is not None else ""
-        raise NotFound(f"no memory with id {memory_id!r}{where}; list ids with mem.list(...)")
+        raise NotFound(f"no memory with id {memory_id!r}{where}; {LIST_IDS}")
     return found[0]
+
+
+def _checked_end(current: MemoryRecord, valid_to: Any) -> datetime | None:
+    """A new ``valid_to`` for ``current``, refused when it is not after the memory's start."""
+    end: datetime | None = check_time(valid_to, what="valid_to")
+    start = current.valid_from or current.event_time
+    if end is not None and start is not None and end <= start:
+        raise ValidationError(
+            f"valid_to ({end}) must be after the memory's valid_from ({start}); nothing changed"
+        )
+    return end
+
+
+def _end_of(current: MemoryRecord, now: datetime) -> datetime:
+    """Where an invalidation without ``valid_to`` ends a memory: now, unless it ended before
+    (a past end stays, and so does the end an earlier invalidation set)."""
+    earlier = current.valid_to
+    keep = earlier is not None and (current.invalidated_at is not None or earlier <= now)
+    return earlier if keep and earlier is not None else now
 
 
 def update(
@@ -302,15 +321,9 @@ def update(
     if nothing and provenance is None and not invalidate:
         raise ValidationError("update needs text=, metadata=, importance= or valid_to=")
     current = get_one(backends, memory_id, scope)
-    end: datetime | None = check_time(valid_to, what="valid_to")
-    start = current.valid_from or current.event_time
-    if end is not None and start is not None and end <= start:
-        raise ValidationError(
-            f"valid_to ({end}) must be after the memory's valid_from ({start}); nothing changed"
-        )
+    end = _checked_end(current, valid_to)
     if invalidate and current.invalidated_at is not None and nothing:
-        # Invalidating again (a retry, a second worker) keeps the first end: as_of reads it.
-        return current
+        return current  # invalidated before (a retry, a second worker): the first end stays
     now = utcnow()
     changes: dict[str, Any] = {"version": current.version + 1, "updated_at": now}
     if text is not None:
@@ -328,14 +341,8 @@ def update(
         changes["importance"] = check_importance(importance)
     if provenance is not None:
         changes["provenance"] = metadata_of(backends.settings, provenance, what="provenance")
-    if end is not None:
-        changes["valid_to"] = end
-    if invalidate and end is None:
-        # Ends now, unless it ended before: a past end stays, and so does the end an earlier
-        # invalidation set (an explicit valid_to corrects it).
-        earlier = current.valid_to
-        keep = earlier is not None and (current.invalidated_at is not None or earlier <= now)
-        changes["valid_to"] = earlier if keep else now
+    if end is not None or invalidate:
+        changes["valid_to"] = end if end is not None else _end_of(current, now)
     if invalidate:
         changes["invalidated_at"] = current.invalidated_at or now
     updated = current.model_copy(update=changes)
