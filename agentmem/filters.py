@@ -38,6 +38,10 @@ class FilterOp(StrEnum):
 
 INT_MIN, INT_MAX = -(2**63), 2**63 - 1
 """Integers a filter may compare with: every store and index holds 64-bit integers."""
+
+RANGE_EXACT = 2**53
+"""Range bounds ($gt, $gte, $lt, $lte) are integers below this in size: the vector indexes
+compare ranges as doubles, exact for such a bound against any stored 64-bit integer."""
 RANGE_OPS = frozenset({FilterOp.GT, FilterOp.GTE, FilterOp.LT, FilterOp.LTE})
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
@@ -100,7 +104,14 @@ def _condition(key: str, op_name: Any, value: Any) -> Condition:
         # it; the infinities are well ordered and mean "no bound".
         if isinstance(value, float) and math.isnan(value):
             raise InvalidFilter(f"{op.value} on {key!r} needs a number, got NaN")
-        _check_int_range(key, op, value)
+        # The vector indexes compare ranges as doubles: a bound below 2**53 in size keeps the
+        # comparison exact for every stored integer, so search and list agree.
+        if isinstance(value, int) and abs(value) >= RANGE_EXACT:
+            raise InvalidFilter(
+                f"{op.value} on {key!r}: {_show(value)} is beyond the range bounds compared "
+                "exactly everywhere (below 2**53 in size); store such ids as strings and "
+                "match them with $eq or $in"
+            )
         return Condition(key, op, value)
     _check_equality_value(key, op, value)
     return Condition(key, op, value)

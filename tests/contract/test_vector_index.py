@@ -342,9 +342,18 @@ _METADATA: list[dict[str, Any]] = [
     {"big": 2**64, "n": 10**6},
     {"big": -(2**63), "n": 2.5},
     {"s": "x y", "n": 2},
+    {"id": 2**53 + 1},
+    {"id": 2**53},
+    {"id": 2**53 - 1},
+    {"id": -(2**53) - 1},
 ]
 
 _FILTERS: list[dict[str, Any]] = [
+    # Integer bounds below 2**53 in size compare exactly with any stored 64-bit integer.
+    {"id": {"$gt": 2**53 - 1}},
+    {"id": {"$gte": 2**53 - 1}},
+    {"id": {"$lt": 2**53 - 1}},
+    {"id": {"$lt": -(2**53) + 1}},
     {"s": "x"},
     {"s": {"$eq": "x"}},
     {"s": {"$ne": "x"}},
