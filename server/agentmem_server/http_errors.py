@@ -103,8 +103,27 @@ async def _invalid_request(_: Request, exc: Exception) -> JSONResponse:
     problems = []
     for error in errors[:5]:
         where = ".".join(str(p) for p in error.get("loc", ()) if p != "body")
+        if not where and tuple(error.get("loc", ())) == ("body",):
+            problems.append(_body_problem(error))
+            continue
         problems.append(f"{where}: {first_message_of(error)}" if where else first_message_of(error))
     return error_response(422, "InvalidRequest", "; ".join(problems) or "invalid request")
+
+
+def _body_problem(error: dict[str, Any]) -> str:
+    """What is wrong with the body as a whole: missing, or not a JSON object."""
+    if error.get("type") == "missing":
+        return "the request body is empty; send a JSON object with Content-Type: application/json"
+    sent = error.get("input")
+    if isinstance(sent, bytes | str):  # FastAPI parses JSON only when the request says so
+        return (
+            "the request body was not sent as JSON; send a JSON object with "
+            "Content-Type: application/json"
+        )
+    return (
+        f"the request body must be a JSON object, got {type(sent).__name__}; send one with "
+        "Content-Type: application/json"
+    )
 
 
 def malformed_json_message(error: dict[str, Any]) -> str:

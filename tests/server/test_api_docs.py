@@ -8,6 +8,7 @@ import json
 import re
 from datetime import datetime
 
+import pytest
 from fastapi.testclient import TestClient
 
 from agentmem_server.api_docs import ASSETS, plain_markup
@@ -82,6 +83,26 @@ def test_malformed_json_says_so(client: TestClient, keys: Keys) -> None:
     error = response.json()["error"]
     assert error["type"] == "InvalidJSON"
     assert error["message"].startswith("the request body is not valid JSON (Expecting value")
+    assert "Content-Type: application/json" in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "expected"),
+    [
+        (b"", "application/json", "the request body is empty"),
+        (b'{"user_id": "u", "text": "x"}', "text/plain", "was not sent as JSON"),
+        (b"[1]", "application/json", "must be a JSON object, got list"),
+    ],
+)
+def test_a_body_that_is_no_json_object_says_what_to_send(
+    client: TestClient, keys: Keys, body: bytes, content_type: str, expected: str
+) -> None:
+    response = client.post(
+        "/v1/memories", content=body, headers={**bearer(keys.acme), "Content-Type": content_type}
+    )
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["type"] == "InvalidRequest" and expected in error["message"], error
     assert "Content-Type: application/json" in error["message"]
 
 
