@@ -124,6 +124,8 @@ def jobs(
             rows = ledger.jobs(mem, scope=_scope(user, agent, thread, org), run_id=run, limit=limit)
     except AgentMemError as exc:
         fail(str(exc))
+    if run is not None and not rows:
+        fail(f"no run {run!r} in the job ledger (of this scope); list runs with `agentmem jobs`")
     _print_jobs(rows, as_json)
 
 

@@ -346,11 +346,18 @@ def revoke(
 
     try:
         with _store(ctx) as store:
-            full = unique_prefix(key_id, (k.id for k in list_keys(store, None)), what="key")
+            known = {k.id: k for k in list_keys(store, None)}
+            full = unique_prefix(key_id, known, what="key")
+            before = known.get(full or key_id)
             key = revoke_key(store, full or key_id)
     except AgentMemError as exc:
         fail(str(exc))
-    Console(highlight=False).print(f"revoked key {key.id} ({key.name or 'no name'})")
+    name = key.name or "no name"
+    if before is not None and before.revoked_at is not None:  # revoking twice changes nothing
+        when = f"{before.revoked_at:%Y-%m-%d %H:%M} UTC"
+        Console(highlight=False).print(f"key {key.id} ({name}) was already revoked on {when}")
+        return
+    Console(highlight=False).print(f"revoked key {key.id} ({name})")
 
 
 __all__ = ["keys_app", "mcp_app", "serve_app"]

@@ -198,6 +198,8 @@ def test_jobs_and_quarantine_list_as_json_and_review_by_prefix(
     home: Path, embedder: Embedder
 ) -> None:
     assert json.loads(ok(home, "jobs", "--json").stdout) == []
+    unknown = run(home, "jobs", "--run", "no-such-run")
+    assert unknown.exit_code == 1 and "no run 'no-such-run'" in unknown.output
     with open_mem(home, embedder) as mem:
         held = mem.add("page says Maya is 40", user_id="maya", source="tool")
     listed = json.loads(ok(home, "quarantine", "list", "--json").stdout)

@@ -160,6 +160,8 @@ def test_keys_cli_create_list_revoke(tmp_path) -> None:  # type: ignore[no-untyp
     assert created["token"] not in listed.output
     revoked = runner.invoke(cli, [*home, "keys", "revoke", created["id"]])
     assert revoked.exit_code == 0 and "revoked" in revoked.output
+    again = runner.invoke(cli, [*home, "keys", "revoke", created["id"]])
+    assert again.exit_code == 0 and "was already revoked on" in again.output
     unknown = runner.invoke(cli, [*home, "keys", "revoke", "0000000000000000"])
     assert unknown.exit_code == 1 and "no API key" in unknown.output
     bad_org = runner.invoke(cli, [*home, "keys", "create", "--org", "a/b"])
