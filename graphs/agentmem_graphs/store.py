@@ -53,9 +53,11 @@ from langgraph.store.base import (
 
 from agentmem import retrieval, trust, writing
 from agentmem.embedders.base import normalise
-from agentmem.errors import InvalidSettings
+from agentmem.errors import InvalidSettings, ValidationError
 from agentmem.filters import Condition, FilterOp
 from agentmem.models import MemoryKind, MemoryRecord, Scope, utcnow
+from agentmem.redaction import redact
+from agentmem.security_settings import RedactionSettings
 from agentmem.stores import RecordQuery
 from agentmem.validation import check_kind
 
@@ -270,8 +272,10 @@ class AgentMemStore(BaseStore):
     def _apply_puts(self, puts: dict[tuple[tuple[str, ...], str], PutOp]) -> None:
         backends = self.memory.backends
         ids = {path: self.record_id(*path) for path in puts}
+        # Every record with an item's id is that item's (the id is derived from this store,
+        # scope, namespace and key), even one whose metadata a mem.update replaced: the put
+        # takes it over instead of colliding with it for ever.
         existing = {r.id: r for r in backends.store.get_many(list(ids.values()))}
-        existing = {i: r for i, r in existing.items() if self._owns(r)}
         # Validate and prepare every write first: bad input changes nothing.
         inserts: list[MemoryRecord] = []
         updates: list[tuple[MemoryRecord, str, dict[str, Any]]] = []
@@ -313,13 +317,25 @@ class AgentMemStore(BaseStore):
     ) -> tuple[str, dict[str, Any]]:
         """The text to index and the metadata of one item (validated)."""
         assert op.value is not None
-        value = writing.metadata_of(self.memory.settings, dict(op.value), what="value")
+        if not isinstance(op.value, Mapping):
+            raise ValidationError(
+                f"a store value is a dict (a JSON object), got {type(op.value).__name__}; "
+                'wrap it, e.g. {"text": ...}'
+            )
+        settings = self.memory.settings
+        value = writing.metadata_of(settings, dict(op.value), what="value")
+        value = _redacted(value, settings.redaction)  # secrets never reach the store or model
         if op.index is False:
             fields: list[str] = []
         elif op.index is None:
             fields = list(self._fields)
-        else:
+        elif isinstance(op.index, list | tuple) and all(isinstance(f, str) for f in op.index):
             fields = list(op.index)
+        else:
+            raise ValidationError(
+                f"index must be False, None or a list of field paths, got {op.index!r}; "
+                'e.g. index=["text"]'
+            )
         texts = _texts_at(value, fields)
         text = "\n".join(texts)
         indexed = bool(text)
@@ -384,6 +400,20 @@ class AgentMemStore(BaseStore):
 
 
 # records <-> items -------------------------------------------------------------------------
+
+
+def _redacted(value: Any, settings: RedactionSettings) -> Any:
+    """``value`` with every string in it redacted (as a memory's text is); unchanged when
+    redaction is off."""
+    if not settings.enabled:
+        return value
+    if isinstance(value, str):
+        return redact(value, settings).text
+    if isinstance(value, dict):
+        return {k: _redacted(v, settings) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redacted(v, settings) for v in value]
+    return value
 
 
 def _live(record: MemoryRecord) -> bool:

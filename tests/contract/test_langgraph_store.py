@@ -575,3 +575,32 @@ def test_values_that_are_not_json_are_rejected_and_change_nothing(shared_mem: Me
     with pytest.raises(ValidationError):
         store.batch([PutOp(("v",), "ok", {"text": "fine"}), PutOp(("v",), "bad", {"x": object()})])
     assert store.search(()) == []
+    # A value must be an object, and index False, None or a list of field paths.
+    for value, index in ((["x"], None), ("hello", None), ({"text": "x"}, [1]), ({"t": 1}, "text")):
+        with pytest.raises(ValidationError):
+            store.put(("v",), "k", value, index=index)  # type: ignore[arg-type]
+    assert store.search(()) == []
+
+
+def test_a_key_whose_memory_was_updated_elsewhere_can_be_put_again(shared_mem: Memory) -> None:
+    store = AgentMemStore(shared_mem, name="taken-over", user_id="maya")
+    store.put(("prefs",), "seat", {"text": "Maya likes window seats"})
+    record_id = store.record_id(("prefs",), "seat")
+    shared_mem.update(record_id, metadata={"note": "edited by hand"}, user_id="maya")
+    store.put(("prefs",), "seat", {"text": "Maya likes aisle seats"})  # takes it over
+    item = store.get(("prefs",), "seat")
+    assert item is not None and item.value == {"text": "Maya likes aisle seats"}
+    store.delete(("prefs",), "seat")
+    assert store.get(("prefs",), "seat") is None
+
+
+def test_store_values_are_redacted_like_memories(tmp_path: Path, embedder: Embedder) -> None:
+    settings = Settings.load(home=tmp_path / "home", redaction={"enabled": True})
+    with Memory(settings=settings, embedder=embedder) as mem:
+        store = AgentMemStore(mem)
+        store.put(("n",), "k", {"text": "mail maya@example.com", "more": ["call a@b.example"]})
+        item = store.get(("n",), "k")
+        record = mem.get(store.record_id(("n",), "k"))
+    assert item is not None
+    assert item.value == {"text": "mail [REDACTED_EMAIL]", "more": ["call [REDACTED_EMAIL]"]}
+    assert "example" not in record.text and "example" not in str(record.metadata)
