@@ -21,6 +21,7 @@ Agent ids starting with ``team:`` are reserved for teams.
 from __future__ import annotations
 
 import builtins
+import unicodedata
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -49,8 +50,11 @@ TEAM_PREFIX = "team:"
 
 
 def team_agent_id(team: str) -> str:
-    """The ``agent_id`` under which a team's shared memories are stored."""
-    return f"{TEAM_PREFIX}{team}"
+    """The ``agent_id`` under which a team's shared memories are stored: the team's name in
+    the scope ids' canonical form (NFC, stripped), so ``" trip"`` and ``"trip"`` are one team."""
+    if not isinstance(team, str) or not team.strip():
+        raise InvalidScope(f"team must be a non-empty name, got {team!r}")
+    return f"{TEAM_PREFIX}{unicodedata.normalize('NFC', team).strip()}"
 
 
 class AgentMemory:

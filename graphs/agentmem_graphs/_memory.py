@@ -19,6 +19,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.store.base import BaseStore
 
 from agentmem import AgentMemory, Context, Memory, MemoryKind, Scope, SearchHit
+from agentmem.agents import team_agent_id
 from agentmem.errors import ExtractionFailed, InvalidScope, InvalidSettings, LLMUnavailable
 from agentmem.experience import ExperienceAdvice, ExperienceResult
 from agentmem.semantic import consolidate_episode
@@ -85,7 +86,7 @@ class RunScope:
         user's."""
         if self.agent_id is None:
             return self.tenant()
-        agent_id = f"team:{self.team}" if shared and self.team else self.agent_id
+        agent_id = team_agent_id(self.team) if shared and self.team else self.agent_id
         return Scope.of(org_id=self.org_id, user_id=self.user_id, agent_id=agent_id)
 
     # reads ---------------------------------------------------------------------------------

@@ -150,6 +150,9 @@ def test_private_notes_stay_private_and_team_notes_are_shared(mem: Memory, alice
     assert {r.id for r in writer.context(QUERY).records} == {shared.id, draft.id}
     # The plain Memory API still sees everything of the user.
     assert {r.id for r in mem.list(user_id=alice)} == {secret.id, shared.id, draft.id}
+    # A team's name is normalised like scope ids: " report" is the same team.
+    spaced = mem.for_agent("editor", user_id=alice, team="\u00a0report ")
+    assert [r.id for r in spaced.list(shared=True)] == [shared.id]
 
 
 def test_reading_or_changing_another_agents_memory_is_denied(mem: Memory, alice: str) -> None:
