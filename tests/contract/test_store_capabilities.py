@@ -332,7 +332,6 @@ def test_forget_journal_scrubs_history_and_cached_vectors(store: RecordStore, pu
     assert set(store.cached_embeddings("e", [gone.content_hash, "h2"])) == {"h2"}
 
 
-
 def test_forget_journal_finds_memories_known_only_to_history(store: RecordStore) -> None:
     journal = capable(store, ForgetJournal)
     deleted, kept, other = rec(1, ALICE_T1), rec(2, ALICE), rec(3, BOB)
@@ -348,6 +347,7 @@ def test_forget_journal_finds_memories_known_only_to_history(store: RecordStore)
     assert journal.history_only(ids=[deleted.id]) == {deleted.id: (ALICE_T1, [])}
     journal.scrub([deleted.id], [], purge=True)
     assert journal.history_only(scope=ALICE) == {}
+
 
 # a store without the optional interfaces, under the controller ------------------------------
 

@@ -419,7 +419,6 @@ def test_export_and_import_round_trip(
         assert copy.get(corpus[0].id).version == 2
 
 
-
 def test_import_checks_every_record_before_writing_any(
     home: Path, embedder: Embedder, corpus: list[MemoryRecord], mem: Memory
 ) -> None:
@@ -449,6 +448,7 @@ def test_import_redacts_and_flags_like_every_write(
     assert stored.text == "Mail me at [REDACTED_EMAIL]"
     assert stored.provenance["redacted"] == {"email": 1}
     assert stored.content_hash != record.content_hash
+
 
 # async twins ---------------------------------------------------------------------------------
 

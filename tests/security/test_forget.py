@@ -84,7 +84,6 @@ def test_forget_twice_is_idempotent_and_purge_erases_history(mem: Memory) -> Non
     assert_forgotten(mem, ALICE, first.forgotten_ids)
 
 
-
 @pytest.mark.parametrize("how", ["scope", "ids"])
 def test_forget_reaches_memories_deleted_before(mem: Memory, how: str) -> None:
     # A deleted memory's history still holds its text: a later forget must reach it, by the
@@ -114,6 +113,7 @@ def test_forget_of_a_scope_with_nothing_stored_still_clears_its_buffers(mem: Mem
     report = mem.forget(reason="account closed", user_id="alice")
     assert report.removed["buffer_turns"] == 1
     assert mem.buffer(user_id="alice", thread_id="t1").messages() == []
+
 
 def test_forget_a_whole_user_clears_buffers_and_quarantine(mem: Memory) -> None:
     _fill(mem)
