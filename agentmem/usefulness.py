@@ -284,6 +284,9 @@ def feedback(
     records = _visible(backends, scope, ids, strict=retrieval_id is None)
     fb = FeedbackWrite(
         feedback_id=fid or retrieval_id or new_id(),
+        # A caller's id is theirs within their scope: another scope using the same id neither
+        # blocks their feedback nor learns that it was used. Retrieval ids are unique already.
+        ledger_key=None if fid is None else f"{scope}\x1f{fid}",
         retrieval_id=retrieval_id,
         scope=str(scope),
         records=tuple(records),

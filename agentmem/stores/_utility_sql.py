@@ -65,6 +65,9 @@ class FeedbackWrite:
     prior: float
     at: float
     actor: str = "feedback"
+    ledger_key: str | None = None
+    """The key a repeat is recognised by in the ledger (default ``feedback_id``): a caller's
+    own feedback id is keyed within its scope, so two scopes may use the same one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +174,15 @@ def apply_feedback(
             "at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (feedback_id) DO NOTHING",
             placeholder,
         ),
-        [fb.feedback_id, fb.retrieval_id, fb.scope, fb.reward, fb.task, json.dumps(ids), fb.at],
+        [
+            fb.ledger_key or fb.feedback_id,
+            fb.retrieval_id,
+            fb.scope,
+            fb.reward,
+            fb.task,
+            json.dumps(ids),
+            fb.at,
+        ],
     )
     if cur.rowcount == 0:
         return None

@@ -95,6 +95,12 @@ def test_duplicate_feedback_changes_nothing(umem: Memory) -> None:
     assert umem.feedback(ids, 0.5, feedback_id="episode-7", **ALICE).applied
     assert not umem.feedback(ids, 0.5, feedback_id="episode-7", **ALICE).applied
     assert utilities(umem, ids)[ids[0]].count == 2
+    # A feedback id is the caller's within their scope: bob's "episode-7" (or alice's
+    # retrieval id as bob's feedback id) is applied, and tells bob nothing about alice's.
+    bobs = [umem.list(**BOB)[0].id]
+    assert umem.feedback(bobs, 1.0, feedback_id="episode-7", **BOB).applied
+    assert umem.feedback(bobs, 1.0, feedback_id=rid, **BOB).applied
+    assert utilities(umem, bobs)[bobs[0]].count == 2
 
 
 def test_bad_feedback_is_refused_and_changes_nothing(umem: Memory) -> None:
