@@ -21,7 +21,8 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from agentmem.errors import AgentMemError, BackendUnavailable
-from agentmem.models import Scope
+from agentmem.models import MemoryKind, Scope
+from agentmem.semantic.extractor import EXTRACTION_KEY, PENDING
 from agentmem.settings import ConsolidationSettings
 from agentmem_consolidation import ledger
 from agentmem_consolidation.locks import scope_lock, wait_acquire
@@ -231,7 +232,11 @@ def active_scopes(mem: Memory) -> list[Scope]:
         for r in store.get_many(ids):
             s = consolidation_scope(r.scope)
             key = ledger.scope_key(s)
-            if key not in found and r.updated_at.timestamp() > last.get(key, 0.0):
+            # An episode still waiting for extraction is activity whenever it was written:
+            # one added while a run was under way, after its extract stage, predates the
+            # run's watermark (the run's end) but was never read by it.
+            waiting = r.kind is MemoryKind.EPISODIC and r.metadata.get(EXTRACTION_KEY) == PENDING
+            if key not in found and (waiting or r.updated_at.timestamp() > last.get(key, 0.0)):
                 found[key] = s
         after = ids[-1]
     for thread in mem.buffers.ready().threads():

@@ -75,6 +75,13 @@ def test_inline_run_ledger_and_watermarks(mem: Memory) -> None:
     assert len(mem.list(user_id="alice", kinds="semantic", limit=1000)) == len(facts)
     mem.add("Bob: hi", user_id="bob")
     assert active_scopes(mem) == [Scope.of(user_id="bob")]
+    # An episode written while a run is under way, after its extract stage, is still found.
+    def write_late(name: str, _: object) -> None:
+        if name == "extract":
+            mem.add("Alice: I moved to Eastgate.", user_id="alice", infer="deferred")
+
+    run_inline(mem, ALICE, on_stage=write_late)
+    assert ALICE in active_scopes(mem)
 
 
 def test_utility_stage_archives_what_keeps_failing(mem: Memory) -> None:
