@@ -336,8 +336,7 @@ def recall_experience(
     config = settings.experience
     task = check_text(task, max_chars=settings.max_text_chars, what="task")
     k = check_k(k, limit=1000)
-    if task_family is not None and (not isinstance(task_family, str) or not task_family.strip()):
-        raise InvalidMetadata(f"task_family must be a non-empty string, got {task_family!r}")
+    _check_family(task_family)
     vectors, _ = vectors_for_texts(backends, [task])  # a read: nothing is cached here
     similar = store.similar_experiences(
         backends, vectors[content_hash(task)], scope, max(config.candidates, k)
@@ -388,6 +387,12 @@ def recall_experience(
     )
 
 
+def _check_family(task_family: Any) -> None:
+    """A task family filter: None, or a non-empty string."""
+    if task_family is not None and (not isinstance(task_family, str) or not task_family.strip()):
+        raise InvalidMetadata(f"task_family must be a non-empty string, got {task_family!r}")
+
+
 def list_procedures(
     backends: Backends,
     scope: Scope | ScopeSet,
@@ -398,6 +403,7 @@ def list_procedures(
 ) -> list[Procedure]:
     """Distilled procedures visible to ``scope``, strongest first (see ``procedure_score``)."""
     limit = check_k(limit, limit=100_000, what="limit")
+    _check_family(task_family)
     families = [task_family] if task_family is not None else None
     procedures = store.procedures_of(
         backends, scope, families, include_retired=include_retired, limit=100_000

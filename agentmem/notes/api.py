@@ -17,6 +17,7 @@ from agentmem.notes.model import Link, LinkReport, LinkType
 from agentmem.scoping import ScopeKwargs, optional_scope_of
 from agentmem.stores import NoteStore, require
 from agentmem.stores._notes_sql import LinkRow
+from agentmem.validation import check_text
 
 MAX_EXPAND_DEPTH = 3
 """Deepest link expansion a search may ask for (each hop multiplies the candidates)."""
@@ -74,8 +75,10 @@ def make_link(
     kind = LinkType.parse(type)
     if source_id == target_id:
         raise InvalidLink(f"a note cannot link to itself ({source_id!r}); pick another target")
-    if reason is not None and not isinstance(reason, str):
-        raise ValidationError(f"reason must be a string, got {type(reason).__name__}")
+    if reason:  # checked as any stored text (a string, no NUL, valid Unicode)
+        reason = check_text(reason, max_chars=backends.settings.max_text_chars, what="reason")
+    elif reason is not None and reason != "":
+        raise ValidationError(f"reason must be a string, got {reason!r}")
     source = writing.get_one(backends, source_id, scope)
     target = writing.get_one(backends, target_id, scope)
     if source.scope != target.scope:

@@ -169,6 +169,13 @@ class Profile:
         """Set fields by hand (``set(location="Berlin")`` or ``set({"location": ...})``).
         Every value is validated against the model first: an unknown name or a wrong type
         raises :class:`~agentmem.errors.InvalidProfile` and nothing is written."""
+        if values is not None and not isinstance(values, Mapping):
+            raise InvalidProfile(
+                f"set() takes a dict of fields or keywords, got {type(values).__name__}; "
+                "e.g. set(location='Berlin')"
+            )
+        if reason is not None and not isinstance(reason, str):
+            raise InvalidProfile(f"reason must be a string, got {type(reason).__name__}")
         wanted = {**(dict(values) if values else {}), **fields}
         if not wanted:
             raise InvalidProfile("set() needs at least one field, e.g. set(location='Berlin')")
@@ -185,6 +192,10 @@ class Profile:
     ) -> ProfileView:
         """Move stored fields to new names (``rename``) or retire them (``drop``: closed,
         kept in history) after the model changed."""
+        if rename is not None and not isinstance(rename, Mapping):
+            raise InvalidProfile(f"rename is a dict of old to new names, got {rename!r}")
+        if isinstance(drop, str) or not isinstance(drop, Sequence):
+            raise InvalidProfile(f"drop is a list of field names, got {drop!r}")
         rows = {r.field: r for r in self._notes().profile_rows(self.key)}
         now = utcnow().timestamp()
         changes: list[tuple[str, Any, list[str], str, str, datetime | None]] = []
@@ -234,7 +245,7 @@ class Profile:
     # helpers -------------------------------------------------------------------------------
 
     def _check_name(self, name: Any) -> None:
-        if name not in self._adapters:
+        if not isinstance(name, str) or name not in self._adapters:
             raise InvalidProfile(
                 f"unknown profile field {name!r}; {self.model.__name__} has: "
                 f"{', '.join(self._adapters)} (declare it in your pydantic model)"
@@ -243,12 +254,14 @@ class Profile:
     def _check(self, name: Any, value: Any) -> Any:
         self._check_name(name)
         try:
-            return self._adapters[name].validate_python(value)
+            checked = self._adapters[name].validate_python(value)
         except PydanticValidationError as exc:
             raise InvalidProfile(
                 f"profile field {name!r} expects {_type_name(self.model, name).split(': ', 1)[1]}"
                 f", got {value!r} ({first_message(exc)})"
             ) from None
+        _check_strings(name, checked)
+        return checked
 
     def _is_list(self, name: str) -> bool:
         try:
@@ -407,6 +420,25 @@ def observe_applied(backends: Backends, scope: Scope, applied: Sequence[AppliedD
     except AgentMemError as exc:
         log.warning("profile of %s not revised: %s", scope, exc)
         return 0
+
+
+def _check_strings(name: str, value: Any) -> None:
+    """Refuse text no store keeps as it is: a NUL character or a lone surrogate."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise InvalidProfile(f"profile field {name!r} contains a NUL character; remove it")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidProfile(
+                f"profile field {name!r} is not valid Unicode (a lone surrogate)"
+            ) from None
+    elif isinstance(value, list | tuple | set | frozenset):
+        for item in value:
+            _check_strings(name, item)
+    elif isinstance(value, dict):
+        for item in (*value.keys(), *value.values()):
+            _check_strings(name, item)
 
 
 __all__ = ["Profile", "observe_applied", "profile_scope"]

@@ -18,9 +18,9 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from agentmem.errors import AgentMemError, BackendUnavailable
+from agentmem.errors import AgentMemError, BackendUnavailable, ValidationError
 from agentmem.models import MemoryKind, Scope
 from agentmem.semantic.extractor import EXTRACTION_KEY, PENDING
 from agentmem.settings import ConsolidationSettings
@@ -147,6 +147,23 @@ def inline_trainer(mem: Memory) -> Callable[[Scope], None] | None:
     return train
 
 
+def _check_run(scope: Any, stages: Any) -> list[str]:
+    """The stages a run asks for (every stage by default), or ValidationError naming the
+    unknown ones; the scope must be a Scope."""
+    if not isinstance(scope, Scope):
+        raise ValidationError(
+            f"scope must be a Scope, got {type(scope).__name__}; e.g. Scope.of(user_id='alice')"
+        )
+    if stages is None:
+        return list(STAGES)
+    if isinstance(stages, str) or not isinstance(stages, Sequence) or not stages:
+        raise ValidationError(f"stages is a non-empty list of stage names, got {stages!r}")
+    unknown = [s for s in stages if s not in STAGES]
+    if unknown:
+        raise ValidationError(f"unknown stages {unknown}; the stages are: {', '.join(STAGES)}")
+    return list(stages)
+
+
 def run_inline(
     mem: Memory,
     scope: Scope,
@@ -164,7 +181,7 @@ def run_inline(
     ``train_adapter`` to send it elsewhere)."""
     config = mem.settings.consolidation
     run_id = run_id or ledger.new_run_id()
-    names = list(stages or STAGES)
+    names = _check_run(scope, stages)  # before the lock: a typo writes no failed ledger rows
     report = RunReport(run_id, scope)
     started = time.time()
     lock = scope_lock(mem, mem.settings, ledger.scope_key(scope))

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import agentmem_consolidation
-from agentmem import Memory, Scope, Settings
+from agentmem import Memory, Scope, Settings, ValidationError
 from agentmem.embedders import Embedder
 from agentmem.models import MemoryKind, utcnow
 from agentmem.settings import ConsolidationSettings
@@ -29,6 +29,18 @@ def _fill(mem: Memory, n: int = 6) -> None:
             thread_id=f"t{i % 2}",
             infer="deferred",
         )
+
+
+@pytest.mark.parametrize(
+    ("scope", "stages"),
+    [(ALICE, ["bogus"]), (ALICE, "flush"), (ALICE, []), (None, None), ({"user_id": "a"}, None)],
+)
+def test_run_inline_refuses_bad_arguments_before_anything_runs(
+    mem: Memory, scope: object, stages: object
+) -> None:
+    with pytest.raises(ValidationError):
+        run_inline(mem, scope, stages=stages)  # type: ignore[arg-type]
+    assert ledger.jobs(mem) == []  # no failed rows for a typo
 
 
 def test_retention_curve() -> None:
@@ -75,6 +87,7 @@ def test_inline_run_ledger_and_watermarks(mem: Memory) -> None:
     assert len(mem.list(user_id="alice", kinds="semantic", limit=1000)) == len(facts)
     mem.add("Bob: hi", user_id="bob")
     assert active_scopes(mem) == [Scope.of(user_id="bob")]
+
     # An episode written while a run is under way, after its extract stage, is still found.
     def write_late(name: str, _: object) -> None:
         if name == "extract":

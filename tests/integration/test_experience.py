@@ -162,6 +162,9 @@ def test_llm_reflection_replaces_the_rules_one_as_a_new_version(llm_mem: Any) ->
     assert history[0].new_metadata["experience"]["reflection"]["source"] == "rules"
     assert result.experience.reflection == result.reflection
     assert mem.procedures(user_id="agent")  # distillation does not depend on the LLM
+    for family in (3, "", " "):  # refused as recall_experience refuses it (was [])
+        with pytest.raises(InvalidMetadata, match="task_family"):
+            mem.procedures(user_id="agent", task_family=family)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

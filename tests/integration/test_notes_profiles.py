@@ -14,7 +14,13 @@ from pydantic import BaseModel
 
 from agentmem import Memory, Settings, extract_pending, writing
 from agentmem.embedders import Embedder
-from agentmem.errors import InvalidLink, InvalidProfile, NotFound, ProfileSchemaChanged
+from agentmem.errors import (
+    InvalidLink,
+    InvalidProfile,
+    NotFound,
+    ProfileSchemaChanged,
+    ValidationError,
+)
 from agentmem.models import Scope
 from agentmem.notes import LinkType
 from agentmem.notes import api as notes_api
@@ -95,6 +101,9 @@ def test_bad_links_are_refused(mem: Memory) -> None:
     assert mem.links(other.id, user_id="bob") == []
     with pytest.raises(NotFound):
         mem.links(other.id, user_id=USER)
+    for reason in (5, "\ud800"):  # a raw TypeError / UnicodeEncodeError before
+        with pytest.raises(ValidationError, match="reason"):
+            mem.notes.link(a.id, note(mem, "Alice tunes it daily.").id, reason=reason)  # type: ignore[arg-type]
 
 
 def test_link_cycles_expand_once_and_search_fuses_the_links_channel(mem: Memory) -> None:
@@ -184,6 +193,17 @@ def test_profile_set_get_types_and_history(mem: Memory) -> None:
     with pytest.raises(InvalidProfile, match="'age' expects"):
         profile.set(age="old", location="Rome")
     assert profile.get().model.location == "Paris"  # nothing written on error
+    for bad in (
+        lambda: profile.set("abc"),  # type: ignore[arg-type]
+        lambda: profile.set(location="x", reason=5),  # type: ignore[arg-type]
+        lambda: profile.set(location="a\x00b"),
+        lambda: profile.history(["location"]),  # type: ignore[arg-type]
+        lambda: profile.migrate(rename=[("location", "name")]),  # type: ignore[arg-type]
+        lambda: profile.migrate(drop="location"),
+    ):
+        with pytest.raises(InvalidProfile):
+            bad()
+    assert profile.get().model.location == "Paris"
     profile.set(location="Berlin", reason="moved")
     assert [v.value for v in profile.history("location")] == ["Paris", "Berlin"]
     assert profile.history("location")[0].superseded_at is not None
