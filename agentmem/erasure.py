@@ -286,10 +286,7 @@ def _plan(backends: Backends, scope: Scope, requested: list[str] | None) -> _Pla
     outside = [r.id for r in targets if not scope.contains(r.scope)]
     outside += [i for i, s in [*already.items(), *deleted.items()] if not scope.contains(s)]
     if outside:  # as unknown ids: a scope never learns that another scope's ids exist
-        raise NotFound(
-            f"no memory with id {sorted(outside)[:5]} in scope {scope} (never stored, or not "
-            "visible here); forget with the scope that holds it: nothing was forgotten"
-        )
+        raise _not_in(scope, sorted(outside))
     neighbourhood = {_outer(r.scope) for r in targets} or {_outer(scope)}
     gone = {r.id for r in targets} | set(deleted)
     derived, pruned = derived_closure(_records_in(backends, neighbourhood), gone)
@@ -466,10 +463,7 @@ def _resolve(
         rows = _quarantine(backends.store).quarantine_rows(ids=missing, limit=len(missing))
         for row in rows:
             if not scope.contains(Scope.model_validate(row.record["scope"])):
-                raise NotFound(
-                    f"no memory with id {[row.id]} in scope {scope} (never stored, or not "
-                    "visible here); forget with the scope that holds it: nothing was forgotten"
-                )
+                raise _not_in(scope, [row.id])
             held.append(row.id)
         rest = [i for i in missing if i not in set(held)]
         already = _journal(backends.store).tombstoned(rest)
@@ -483,6 +477,14 @@ def _resolve(
                 "nothing was forgotten"
             )
     return found, held, deleted, already
+
+
+def _not_in(scope: Scope, ids: list[str]) -> NotFound:
+    """The error for requested ids another scope holds: worded as for unknown ids."""
+    return NotFound(
+        f"no memory with id {ids[:5]} in scope {scope} (never stored, or not visible here); "
+        "forget with the scope that holds it: nothing was forgotten"
+    )
 
 
 def _taint(

@@ -86,18 +86,16 @@ def history_only(
     """Memories with history rows but no stored record (deleted, or forgotten before), in
     ``scope`` or among ``ids``: each with the scope its history names and the texts it holds."""
     base = (
-        f"SELECT h.memory_id, {', '.join('h.' + f for f in SCOPE_FIELDS)}, h.old_text, "
-        "h.new_text FROM history h WHERE NOT EXISTS "
-        "(SELECT 1 FROM memories m WHERE m.id = h.memory_id) AND "
+        f"SELECT memory_id, {', '.join(SCOPE_FIELDS)}, old_text, new_text FROM history WHERE "
+        "NOT EXISTS (SELECT 1 FROM memories m WHERE m.id = history.memory_id) AND "
     )
     queries: list[tuple[str, list[Any]]] = []
     if scope is not None:
-        fields = scope.fields()
-        where = " AND ".join(f"h.{name} = ?" for name in fields)
-        queries.append((base + where + " ORDER BY h.seq", list(fields.values())))
+        where, params = _scope_where(scope)
+        queries.append((base + where + " ORDER BY seq", params))
     for chunk in _chunks(ids):
         marks = ", ".join("?" for _ in chunk)
-        queries.append((base + f"h.memory_id IN ({marks}) ORDER BY h.seq", list(chunk)))
+        queries.append((base + f"memory_id IN ({marks}) ORDER BY seq", list(chunk)))
     out: dict[str, tuple[Scope, list[str]]] = {}
     for statement, params in queries:
         cur.execute(_sql(statement, ph), params)
