@@ -40,16 +40,16 @@ def import_records(backends: Backends, records: Iterable[MemoryRecord | Mapping[
         raise ValidationError(
             f"import_records takes an iterable of exported records, got {type(records).__name__}"
         )
-    parsed = [as_record(r) for r in records]
-    for n, record in enumerate(parsed):  # every record is checked before anything is written
+    ready: list[MemoryRecord] = []
+    for n, record in enumerate(as_record(r) for r in records):  # all before any is written
         try:
-            writing.prepare_import(backends.settings, record)
+            ready.append(writing.prepare_import(backends.settings, record))
         except AgentMemError as exc:
             raise type(exc)(f"record {n} ({record.id}): {exc}; nothing was imported") from None
     batch = backends.settings.max_batch_items
     return sum(
-        writing.import_records(backends, parsed[start : start + batch])
-        for start in range(0, len(parsed), batch)
+        writing.import_records(backends, ready[start : start + batch])
+        for start in range(0, len(ready), batch)
     )
 
 

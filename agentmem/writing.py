@@ -75,8 +75,7 @@ def new_record(
     event = check_time(event_time)
     start = check_time(valid_from, what="valid_from")
     end = check_time(valid_to, what="valid_to")
-    if start is not None and end is not None and end <= start:
-        raise ValidationError(f"valid_to ({end}) must be after valid_from ({start})")
+    _check_span(start, end)
     return MemoryRecord(
         scope=scope,
         kind=check_kind(kind),
@@ -239,10 +238,11 @@ def _neighbours_before(backends: Backends, records: Sequence[MemoryRecord]) -> l
 def import_records(
     backends: Backends, records: Sequence[MemoryRecord], actor: str = "import"
 ) -> int:
-    """Insert exported records verbatim (ids, times, versions); ids already present are
-    skipped, so importing the same file twice is harmless. Returns how many were inserted."""
+    """Insert exported records, each made ready by :func:`prepare_import`, verbatim (ids,
+    times, versions); ids already present are skipped, so importing the same file twice is
+    harmless. Returns how many were inserted."""
     existing = {r.id for r in backends.store.get_many([r.id for r in records])}
-    fresh = [prepare_import(backends.settings, r) for r in records if r.id not in existing]
+    fresh = [r for r in records if r.id not in existing]
     insert(backends, fresh, actor=actor)
     return len(fresh)
 
@@ -256,17 +256,12 @@ def prepare_import(settings: Settings, record: MemoryRecord) -> MemoryRecord:
     metadata_of(settings, record.metadata)
     metadata_of(settings, record.provenance, what="provenance")
     check_importance(record.importance)
-    start, end = record.valid_from, record.valid_to
-    if start is not None and end is not None and end <= start:
-        raise ValidationError(f"valid_to ({end}) must be after valid_from ({start})")
-    text, provenance = redact_record_fields(
-        record.text, dict(record.provenance), settings.redaction
-    )
-    prepared = record.model_copy(
-        update={"text": text, "content_hash": content_hash(text), "provenance": provenance}
-        if text != record.text
-        else {"provenance": dict(record.provenance)}
-    )
+    _check_span(record.valid_from, record.valid_to)
+    text, provenance = redact_record_fields(record.text, record.provenance, settings.redaction)
+    update: dict[str, Any] = {"provenance": provenance}
+    if text != record.text:
+        update |= {"text": text, "content_hash": content_hash(text)}
+    prepared = record.model_copy(update=update)
     from agentmem.trust import flag_injection  # agentmem.trust imports this module
 
     flag_injection(settings.trust, prepared)
@@ -284,14 +279,19 @@ def get_one(backends: Backends, memory_id: Any, scope: Scope | None) -> MemoryRe
     return found[0]
 
 
+def _check_span(
+    start: datetime | None, end: datetime | None, *, start_is: str = "valid_from", then: str = ""
+) -> None:
+    """Refuse a valid time that ends before (or when) it starts."""
+    if start is not None and end is not None and end <= start:
+        raise ValidationError(f"valid_to ({end}) must be after {start_is} ({start}){then}")
+
+
 def _checked_end(current: MemoryRecord, valid_to: Any) -> datetime | None:
     """A new ``valid_to`` for ``current``, refused when it is not after the memory's start."""
     end: datetime | None = check_time(valid_to, what="valid_to")
     start = current.valid_from or current.event_time
-    if end is not None and start is not None and end <= start:
-        raise ValidationError(
-            f"valid_to ({end}) must be after the memory's valid_from ({start}); nothing changed"
-        )
+    _check_span(start, end, start_is="the memory's valid_from", then="; nothing changed")
     return end
 
 
