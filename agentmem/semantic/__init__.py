@@ -25,6 +25,7 @@ from agentmem.semantic.extractor import (
     consolidate_episode,
     extract_episode,
     extract_pending,
+    is_pending,
     pending_episodes,
     pipeline_for,
 )
@@ -73,6 +74,7 @@ __all__ = [
     "episode_from",
     "extract_episode",
     "extract_pending",
+    "is_pending",
     "parse_answer",
     "pending_episodes",
     "pipeline_for",

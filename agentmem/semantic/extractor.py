@@ -246,6 +246,11 @@ def _kept_pending(
     return updated, ExtractionOutcome(episode_id=record.id, status=status, error=str(exc))
 
 
+def is_pending(record: MemoryRecord) -> bool:
+    """Whether ``record`` is an episode waiting for extraction."""
+    return record.kind is MemoryKind.EPISODIC and record.metadata.get(EXTRACTION_KEY) == PENDING
+
+
 def pending_episodes(
     mem: Backends | HasBackends, scope: Scope | None = None, limit: int | None = None
 ) -> list[MemoryRecord]:
@@ -268,7 +273,7 @@ def pending_episodes(
         if not ids:
             break
         for r in backends.store.get_many(ids):
-            if r.kind is MemoryKind.EPISODIC and r.metadata.get(EXTRACTION_KEY) == PENDING:
+            if is_pending(r):
                 found.append(r)
         after = ids[-1]
     found.sort(key=lambda r: r.created_at)
@@ -314,6 +319,7 @@ __all__ = [
     "extract_episode",
     "extract_pending",
     "infer_mode",
+    "is_pending",
     "mark_pending",
     "pending_episodes",
     "pipeline_for",

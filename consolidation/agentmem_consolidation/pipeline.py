@@ -21,8 +21,8 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from agentmem.errors import AgentMemError, BackendUnavailable, ValidationError
-from agentmem.models import MemoryKind, Scope
-from agentmem.semantic.extractor import EXTRACTION_KEY, PENDING
+from agentmem.models import Scope
+from agentmem.semantic import is_pending
 from agentmem.settings import ConsolidationSettings
 from agentmem_consolidation import ledger
 from agentmem_consolidation.locks import scope_lock, wait_acquire
@@ -252,8 +252,8 @@ def active_scopes(mem: Memory) -> list[Scope]:
             # An episode still waiting for extraction is activity whenever it was written:
             # one added while a run was under way, after its extract stage, predates the
             # run's watermark (the run's end) but was never read by it.
-            waiting = r.kind is MemoryKind.EPISODIC and r.metadata.get(EXTRACTION_KEY) == PENDING
-            if key not in found and (waiting or r.updated_at.timestamp() > last.get(key, 0.0)):
+            newer = r.updated_at.timestamp() > last.get(key, 0.0)
+            if key not in found and (is_pending(r) or newer):
                 found[key] = s
         after = ids[-1]
     for thread in mem.buffers.ready().threads():
