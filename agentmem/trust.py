@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from agentmem.errors import NotFound, ValidationError
 from agentmem.models import ChannelScore, MemoryRecord, Scope, SearchHit
+from agentmem.scoping import ScopeKwargs, optional_scope_of
 from agentmem.security_settings import InjectionAction, TrustLevel, TrustSettings
 from agentmem.stores import QuarantineRow, QuarantineStore, RecordStore, require
 from agentmem.validation import check_k
@@ -272,16 +273,13 @@ def _scope_of(
     agent_id: str | None,
     thread_id: str | None,
 ) -> Scope | None:
-    given = {"org_id": org_id, "user_id": user_id, "agent_id": agent_id, "thread_id": thread_id}
-    if all(v is None for v in given.values()):
-        if scope is not None and not isinstance(scope, Scope):
-            raise ValidationError(
-                f"scope must be a Scope, got {type(scope).__name__}; or pass user_id=... etc."
-            )
-        return None if scope is None else Scope.of(**scope.fields())  # as the keywords
-    if scope is not None:
-        raise ValidationError("pass scope= or the scope keywords (user_id=...), not both")
-    return Scope.of(**given)
+    given: ScopeKwargs = {
+        "org_id": org_id,
+        "user_id": user_id,
+        "agent_id": agent_id,
+        "thread_id": thread_id,
+    }
+    return optional_scope_of(scope, given)
 
 
 __all__ = [

@@ -11,6 +11,7 @@ import typer
 from agentmem.errors import AmbiguousId, InvalidScope, NotFound, ValidationError
 from agentmem.memory import Memory
 from agentmem.models import Scope
+from agentmem.scoping import ScopeKwargs, optional_scope_of
 
 KindsOpt = Annotated[
     list[str] | None,
@@ -107,11 +108,10 @@ def resolve_id(mem: Memory, given: str, scope: Scope | ScopeArgs | None = None) 
     if not given.strip():
         raise NotFound("pass a memory id (or the first characters of one)")
     store = mem.backends.store
-    if isinstance(scope, Scope):
-        within: Scope | None = scope
-    else:
-        named = scope_args(None, None, None, None) if scope is None else scope
-        within = Scope.of(**named) if any(v is not None for v in named.values()) else None
+    if scope is None or isinstance(scope, Scope):
+        within = scope
+    else:  # the scope options, all None when none was given
+        within = optional_scope_of(None, ScopeKwargs(**scope))
     if store.get_many([given]):
         return given
     # Ids come back sorted: those starting with the prefix follow it directly.

@@ -121,10 +121,9 @@ def eval_(
 
 
 def _check_writable(out: Path) -> None:
-    """Refuse an --out path that cannot be written, naming why."""
-    folder = out.parent if str(out.parent) else Path(".")
-    if out.is_dir():
-        fail(f"cannot write {out}: it is a folder; pass a file name such as {out / 'eval.json'}")
+    """Refuse an --out path that cannot be written, naming why (a folder is refused by the
+    option itself)."""
+    folder = out.parent
     if not folder.is_dir():
         fail(f"cannot write {out}: folder {folder} does not exist; create it first")
     if not os.access(folder, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
