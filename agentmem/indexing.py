@@ -87,6 +87,13 @@ def _apply(backends: Backends, items: Sequence[OutboxItem]) -> None:
     # A record deleted after its upsert was queued has no row; drop its point too.
     gone = set(upsert_ids) - {r.id for r in records}
     _upsert(backends, records)
+    if records:
+        # Another process sharing the index may have deleted one of these records (and its
+        # point) between the read above and the upsert, which wrote the point back: read
+        # again, after the upsert, and drop the points of records gone by now.
+        written = [r.id for r in records]
+        gone |= set(written) - {f.id for f in backends.store.rank_fields(written)}
+        records = [r for r in records if r.id not in gone]
     backends.index.delete([*delete_ids, *gone])
     if backends.graph is not None:
         _sync_graph(backends, records, [*delete_ids, *sorted(gone)])
@@ -176,6 +183,10 @@ def reindex(
                 progress(len(records))
         strays = [i for i in _all_point_ids(backends) if i not in store_ids]
         backends.index.delete(strays)
+        # A record another process added after its page was read is no stray: whichever of
+        # them the store holds now gets its point back (read after the delete, so a record
+        # committed meanwhile is either seen here or indexed by its writer afterwards).
+        _upsert(backends, backends.store.get_many(strays))
     return total
 
 
