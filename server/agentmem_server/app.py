@@ -170,7 +170,15 @@ def create_app(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "PATCH", "DELETE"],
-            allow_headers=["Authorization", "X-API-Key", "Content-Type", "X-Request-ID"],
+            allow_headers=[
+                "Authorization",
+                "X-API-Key",
+                "Content-Type",
+                "X-Request-ID",
+                "Idempotency-Key",
+            ],
+            # What a browser app must read: the request id to quote, when to retry.
+            expose_headers=["X-Request-ID", "Retry-After"],
         )
     # The last added runs first: RequestLog -> ServerErrors -> BodyLimit -> CORS -> routes.
     app.add_middleware(BodyLimit, max_body=settings.max_body_bytes)

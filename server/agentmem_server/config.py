@@ -10,7 +10,7 @@ from typing import Any
 from limits import RateLimitItem, parse
 from pydantic import Field, field_validator, model_validator
 from pydantic import ValidationError as PydanticValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from agentmem.errors import InvalidSettings, first_message
 from agentmem.urls import redact
@@ -86,11 +86,13 @@ class ServerSettings(BaseSettings):
         if value.strip().lower() == "off":
             return "off"
         try:
-            parse(value)
+            amount = parse(value).amount
         except ValueError:
             raise ValueError(
                 f"rate_limit {value!r} is not a rate like '600/minute' or '10/second' (or 'off')"
             ) from None
+        if amount < 1:  # a zero rate would answer every request with 429
+            raise ValueError(f"rate_limit {value!r} allows no request; use 'off' for no limit")
         return value
 
     @field_validator("rate_limit_storage_url")
@@ -114,6 +116,11 @@ class ServerSettings(BaseSettings):
             return cls(**overrides)
         except PydanticValidationError as exc:
             raise InvalidSettings(f"invalid server settings: {first_message(exc)}") from None
+        except SettingsError as exc:  # an environment value the settings could not decode
+            raise InvalidSettings(
+                f"invalid server settings: {exc}; list values such as "
+                f"{_ENV_PREFIX}CORS_ORIGINS are JSON, e.g. '[\"https://app.example\"]'"
+            ) from None
 
 
 __all__ = ["ServerSettings"]

@@ -82,12 +82,11 @@ def create_key(
     agent_ids: tuple[str, ...] = (),
 ) -> CreatedKey:
     """Create a key bound to ``org_id`` (and, if given, only these users / agents)."""
-    # Scope.of validates every id the way stored scopes are validated.
-    Scope.of(org_id=org_id)
-    for user_id in user_ids:
-        Scope.of(user_id=user_id)
-    for agent_id in agent_ids:
-        Scope.of(agent_id=agent_id)
+    # Scope.of validates and normalises every id the way stored scopes are ("  carol " is
+    # carol), so the key's ids compare equal to the scopes it is checked against.
+    org_id = str(Scope.of(org_id=org_id).org_id)
+    user_ids = tuple(str(Scope.of(user_id=u).user_id) for u in user_ids)
+    agent_ids = tuple(str(Scope.of(agent_id=a).agent_id) for a in agent_ids)
     if len(name) > 200:
         raise ValidationError(f"key name is {len(name)} characters; keep it under 200")
     key_id = secrets.token_hex(8)

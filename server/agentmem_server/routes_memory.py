@@ -83,7 +83,7 @@ def _json_filters(text: str | None) -> dict[str, Any] | None:
         return None
     try:
         found = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # nested deeper than Python's parser goes
         found = None
     if not isinstance(found, dict):
         raise InvalidFilter(

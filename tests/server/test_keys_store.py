@@ -47,6 +47,17 @@ def test_keys_lifecycle(store: RecordStore) -> None:
         revoke_key(store, "0123456789abcdef")
 
 
+def test_a_key_binds_the_ids_scopes_are_stored_under(store: RecordStore) -> None:
+    """Ids are normalised like scopes' (" carol " is carol), or a key bound to " carol "
+    could write to carol's scope and then not read what it wrote (may_read compares them)."""
+    from agentmem.models import Scope
+    from agentmem_server.auth import may_read
+
+    key = create_key(store, org_id=" acme", user_ids=(" carol ",), agent_ids=("bot ",)).key
+    assert (key.org_id, key.user_ids, key.agent_ids) == ("acme", ("carol",), ("bot",))
+    assert may_read(key, Scope.of(org_id="acme", user_id=" carol ", agent_id="bot"))
+
+
 def test_every_token_verifies_whatever_its_secret_holds(store: RecordStore) -> None:
     # url-safe secrets hold "_" and "-" about half the time: parsing must not split on them.
     tokens = [create_key(store, org_id="acme").token for _ in range(20)]

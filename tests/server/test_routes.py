@@ -79,6 +79,9 @@ def test_errors_are_clear_4xx_with_request_ids(client: TestClient, keys: Keys) -
     assert no_thread.status_code == 422 and "thread_id" in no_thread.json()["error"]["message"]
     unknown = client.get("/v1/nothing-here", headers=h)
     assert unknown.status_code == 404 and unknown.json()["error"]["type"] == "NotFound"
+    deep = "[" * 5000 + "]" * 5000  # deeper than Python's JSON parser goes: not a 500
+    nested = client.get("/v1/memories", params={**USER, "filters": deep}, headers=h)
+    assert nested.status_code == 422 and nested.json()["error"]["type"] == "InvalidFilter"
 
 
 def test_body_limit_is_413(server_mem: Memory, keys: Keys) -> None:
@@ -125,6 +128,13 @@ def test_cors_is_off_by_default_and_configurable(server_mem: Memory, client: Tes
     with TestClient(create_app(server_mem, settings)) as c:
         allowed = c.options("/v1/memories", headers=origin)
         assert allowed.headers["access-control-allow-origin"] == "https://app.example"
+        # a browser app may send a retry's Idempotency-Key and read Retry-After/X-Request-ID
+        retry = {**origin, "Access-Control-Request-Headers": "idempotency-key,authorization"}
+        assert c.options("/v1/memories", headers=retry).status_code == 200
+        exposed = c.get("/healthz", headers={"Origin": "https://app.example"}).headers
+        assert {"x-request-id", "retry-after"} <= {
+            h.strip().lower() for h in exposed["access-control-expose-headers"].split(",")
+        }
 
 
 def test_metrics_and_health(client: TestClient, keys: Keys) -> None:

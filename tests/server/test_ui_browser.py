@@ -38,6 +38,7 @@ class Site:
     url: str
     alice: str
     bob: str
+    admin: str
     changed: str
     locker: str
     held: str
@@ -83,6 +84,7 @@ def site(server_mem: Memory) -> Iterator[Site]:
             url=url,
             alice=create_key(store, org_id="acme", user_ids=(ALICE,), name="alice").token,
             bob=create_key(store, org_id="acme", user_ids=(BOB,), name="bob").token,
+            admin=create_key(store, org_id="acme", name="admin").token,
             changed=changed.id,
             locker=locker.id,
             held=held.id,
@@ -260,6 +262,21 @@ def test_another_users_key_sees_none_of_it(page: Page, site: Site) -> None:
     open_tab(page, "memories")
     page.wait_for_selector("#memory-count:has-text('0 memories')")
     assert "bees" not in page.locator("body").inner_text()
+
+
+def test_forgetting_a_blank_scope_must_be_typed_too(page: Page, site: Site) -> None:
+    """An org-wide key with the scope form left blank reaches every user of the org: the
+    forget button asks for the words to be typed like any other scope, never a bare OK."""
+    sign_in(page, site, site.admin)
+    page.click("#other-scope summary")
+    page.click("#scope-form button[type=submit]")
+    open_tab(page, "review")
+    page.click("#forget-scope")
+    assert page.locator("#confirm-input").is_visible()
+    assert page.locator("#confirm-ok").is_disabled()
+    page.fill("#confirm-input", "every scope of this key")
+    assert page.locator("#confirm-ok").is_enabled()
+    page.click("#confirm-cancel")
 
 
 def test_api_docs_render_with_no_network_beyond_the_server(page: Page, site: Site) -> None:

@@ -972,7 +972,9 @@
   }
 
   async function forgetScope() {
-    const label = scopeLabel(state.scope);
+    // A blank scope is every scope the key reaches (the server fills in its org): that too
+    // must be typed to confirm, never a bare OK.
+    const label = scopeLabel(state.scope) || "every scope of this key";
     if (
       !(await confirmAction(
         "Forget every memory of " + label + ", everywhere? This cannot be undone.",
