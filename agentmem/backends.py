@@ -188,9 +188,11 @@ def open_backends(
             precision=settings.embed_precision,
             threads=settings.embed_threads,
         )
-        store.setup()
         try:
+            # The index first: its refusals (no pgvector, another dimension) are the likely
+            # ones, and a refused open must leave no store tables behind.
             index.setup(embedder.dim)
+            store.setup()
             graph = _open_graph(settings, store)
         except BaseException:
             store.close()

@@ -769,6 +769,24 @@ def test_pgvector_server_without_the_extension_says_to_install_it(pg_url: str) -
         PgVectorIndex(pg_url).setup(DIM)
 
 
+def test_an_open_refused_for_its_index_leaves_no_store_tables(
+    pg_url: str, tmp_path: Any, embedder: Any
+) -> None:
+    # docs/operations.md: a refused open creates nothing, the store's tables included.
+    import psycopg
+
+    from agentmem import Memory, Settings
+
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'vector'").fetchone():
+            pytest.skip("this PostgreSQL has pgvector; the case needs a server without it")
+    settings = Settings.load(home=tmp_path / "home", store_url=pg_url, vectors_url=pg_url)
+    with pytest.raises(BackendUnavailable, match="has no pgvector extension"):
+        Memory(settings=settings, embedder=embedder)
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        assert conn.execute("SELECT to_regclass('memories')").fetchone() == (None,)
+
+
 def test_pgvector_dimension_mismatch_changes_nothing(pgvector_url: str) -> None:
     with PgVectorIndex(pgvector_url) as ix:
         ix.setup(DIM)
