@@ -189,9 +189,8 @@ def _windows_in_memory(
         key = (tuple(sorted(r.scope.fields().items())), _group(r, config))
         members = groups.get(key, [r])
         i = position.get(key, {}).get(r.id, 0)
-        prev = members[i - 1] if i > 0 else None
-        nxt = members[i + 1] if i + 1 < len(members) else None
-        out.append(window_text(r, prev, nxt, config))
+        before = members[max(0, i - config.window_turns) : i]
+        out.append(window_text(r, before, members[i + 1 : i + 1 + config.window_turns], config))
     return out
 
 

@@ -2,9 +2,9 @@
 
 An episode is indexed with its event date in front ("[8 May 2023] Caroline: ...") so that
 questions about when something happened can match the date, and, in a second pair of spaces,
-together with the episodes just before and after it in the same conversation, so that a turn
-that only makes sense in context ("Yes, last Tuesday!") is found by the question its neighbours
-answer.
+together with the episodes around it in the same conversation (``window_turns`` on each side),
+so that a turn that only makes sense in context ("Yes, last Tuesday!") is found by the question
+its neighbours answer.
 
 Windows belong to conversations: an episode has neighbours only when it is part of an explicit
 conversation: it names its session (the ``session`` metadata key,
@@ -77,16 +77,52 @@ def in_conversation(record: MemoryRecord, settings: RetrievalSettings) -> bool:
 
 def window_text(
     record: MemoryRecord,
-    prev: MemoryRecord | None,
-    nxt: MemoryRecord | None,
+    before: Sequence[MemoryRecord],
+    after: Sequence[MemoryRecord],
     settings: RetrievalSettings,
 ) -> str:
-    """The record with its neighbours: previous turn, the record (dated), next turn."""
-    parts = [prev.text] if prev is not None else []
+    """The record with its neighbours: the turns before it (oldest first), the record (dated),
+    the turns after it."""
+    parts = [r.text for r in before]
     parts.append(indexed_text(record, settings))
-    if nxt is not None:
-        parts.append(nxt.text)
+    parts.extend(r.text for r in after)
     return "\n".join(parts)
+
+
+def neighbours_of(
+    store: RecordStore, episodes: Sequence[MemoryRecord], settings: RetrievalSettings
+) -> list[tuple[list[MemoryRecord], list[MemoryRecord]]]:
+    """Up to ``settings.window_turns`` episodes before (oldest first) and after each episode
+    in its conversation: one batched store call per step outwards."""
+    groups = [group_condition(r, settings) for r in episodes]
+    out: list[tuple[list[MemoryRecord], list[MemoryRecord]]] = [([], []) for _ in episodes]
+    # The outermost neighbour found so far on each side (the episode itself at first, when one
+    # store query answers both sides); None once a side has reached its conversation's end.
+    edges: list[tuple[MemoryRecord | None, MemoryRecord | None]] = [(r, r) for r in episodes]
+    for _ in range(settings.window_turns):
+        queries = [
+            (edge, groups[i])
+            for i, (first, last) in enumerate(edges)
+            for edge in ((first,) if first is last else (first, last))
+            if edge is not None
+        ]
+        if not queries:
+            break
+        found = iter(store.adjacent_many(queries))
+        stepped: list[tuple[MemoryRecord | None, MemoryRecord | None]] = []
+        for (before, after), (first, last) in zip(out, edges, strict=True):
+            if first is not None and first is last:
+                prev, nxt = next(found)
+            else:
+                prev = next(found)[0] if first is not None else None
+                nxt = next(found)[1] if last is not None else None
+            if prev is not None:
+                before.insert(0, prev)
+            if nxt is not None:
+                after.append(nxt)
+            stepped.append((prev, nxt))
+        edges = stepped
+    return out
 
 
 @dataclass(frozen=True)
@@ -123,11 +159,10 @@ def window_parts(
             out[r.id] = Window(note_text(r, settings))
         elif in_conversation(r, settings):
             episodes.append(r)
-    found = store.adjacent_many([(r, group_condition(r, settings)) for r in episodes])
-    for r, (prev, nxt) in zip(episodes, found, strict=True):
+    for r, (before, after) in zip(episodes, neighbours_of(store, episodes, settings), strict=True):
         own = indexed_text(r, settings)
-        neighbours = tuple(indexed_text(n, settings) for n in (prev, nxt) if n is not None)
-        out[r.id] = Window(window_text(r, prev, nxt, settings), (own, *neighbours))
+        neighbours = tuple(indexed_text(n, settings) for n in (*before, *after))
+        out[r.id] = Window(window_text(r, before, after, settings), (own, *neighbours))
     return {r.id: out[r.id] for r in records if r.id in out}  # in the records' order
 
 
@@ -149,12 +184,12 @@ def neighbours_to_refresh(
     exclude: set[str],
 ) -> list[str]:
     """Ids of stored episodes whose window changes when ``records`` are added, changed or
-    removed: their previous and next neighbours, minus ``exclude``."""
+    removed: the ``window_turns`` neighbours on each side, minus ``exclude``."""
     if not settings.windows:
         return []
     episodes = [r for r in records if in_conversation(r, settings)]
-    found = store.adjacent_many([(r, group_condition(r, settings)) for r in episodes])
-    ids = [n.id for pair in found for n in pair if n is not None and n.id not in exclude]
+    found = neighbours_of(store, episodes, settings)
+    ids = [n.id for before, after in found for n in (*before, *after) if n.id not in exclude]
     return list(dict.fromkeys(ids))
 
 
@@ -163,6 +198,7 @@ __all__ = [
     "group_condition",
     "in_conversation",
     "indexed_text",
+    "neighbours_of",
     "neighbours_to_refresh",
     "note_text",
     "window_parts",

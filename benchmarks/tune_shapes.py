@@ -213,7 +213,8 @@ def _window_vectors(
     records: Sequence[Any], own: dict[str, np.ndarray], config: Any
 ) -> dict[float, tuple[list[str], np.ndarray]]:
     """Window vectors of the records in a conversation, for each self weight (the index's
-    rule: neighbours in creation order within the same session, or the same thread)."""
+    rule: ``window_turns`` neighbours on each side in creation order within the same session,
+    or the same thread)."""
     groups: dict[Any, list[Any]] = {}
     for r in records:
         if in_conversation(r, config):
@@ -225,9 +226,9 @@ def _window_vectors(
         for members in groups.values():
             for i, r in enumerate(members):
                 total = own[r.id] * weight
-                for j in (i - 1, i + 1):
-                    if 0 <= j < len(members):
-                        total = total + own[members[j].id]
+                turns = config.window_turns
+                for n in (*members[max(0, i - turns) : i], *members[i + 1 : i + 1 + turns]):
+                    total = total + own[n.id]
                 ids.append(r.id)
                 vectors.append(total / np.linalg.norm(total))
         out[weight] = (ids, np.stack(vectors) if vectors else np.zeros((0, 1)))

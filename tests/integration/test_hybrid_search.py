@@ -209,3 +209,34 @@ def test_a_memory_outside_any_conversation_never_shares_a_window(mem: Memory) ->
             assert hit.record.id in {talk[0].id, *(r.id for r in thread)} or not (
                 {"window", "window_bm25"} & set(hit.channels)
             )
+
+
+@pytest.fixture(params=MEMORY_BACKENDS)
+def wide(request: pytest.FixtureRequest, home: Path, embedder: Embedder) -> Iterator[Memory]:
+    """Windows of two turns on each side, only the lexical window channel on."""
+    only = {k: 0.0 for k in ("dense", "bm25", "time", "graph")} | {"window_bm25": 1.0}
+    settings = memory_settings(
+        request, home, retrieval={"window_turns": 2, "weights": only, "session_prior": 0.0}
+    )
+    with Memory(settings=settings, embedder=embedder) as m:
+        yield m
+
+
+def test_window_turns_widen_windows_and_their_refresh(wide: Memory) -> None:
+    from agentmem.representation import neighbours_to_refresh, windows_for
+
+    config, store = wide.settings.retrieval, wide.backends.store
+    texts = [f"Turn {n}: {word}" for n, word in enumerate(("ask", "well", "zorblax", "ok", "bye"))]
+    talk = wide.add_many([{"text": t, "metadata": {"session": 1}} for t in texts], user_id="u")
+    wide.add("Turn x: elsewhere", user_id="u", metadata={"session": 2})
+    windows = windows_for(store, talk, config)
+    assert windows[talk[2].id] == "\n".join(texts)  # two turns each side
+    assert windows[talk[0].id] == "\n".join(texts[:3])
+    assert windows[talk[4].id] == "\n".join(texts[2:])
+    around = neighbours_to_refresh(store, [talk[2]], config, exclude=set())
+    assert sorted(around) == sorted(r.id for r in (talk[0], talk[1], talk[3], talk[4]))
+    found = {h.record.id for h in wide.search("zorblax", user_id="u", k=10)}
+    assert found == {r.id for r in talk}  # every window holds turn 2
+    wide.forget([talk[2].id], reason="test", user_id="u")
+    # Forgetting turn 2 rewrites the windows two turns away too: none still matches it.
+    assert wide.search("zorblax", user_id="u", k=10) == []
