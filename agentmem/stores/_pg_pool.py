@@ -1,4 +1,5 @@
-"""The connection check both PostgreSQL pools (store and pgvector index) use.
+"""What both PostgreSQL backends (store and pgvector index) share: the pools' connection check,
+and the error a failed setup raises.
 
 psycopg_pool's own ``check_connection`` pings the server on every checkout: one more round trip
 per statement, a fifth of a loaded server's time (the REST load benchmark spent 22% of its
@@ -11,6 +12,10 @@ from __future__ import annotations
 import time
 import weakref
 from typing import Any
+
+import psycopg
+
+from agentmem.errors import AgentMemError, BackendUnavailable, InvalidSettings
 
 IDLE_BEFORE_CHECK_S = 1.0
 """A pooled connection idle for longer than this is pinged before it is handed out."""
@@ -38,4 +43,35 @@ class IdleConnectionCheck:
         self._returned[conn] = time.monotonic()
 
 
-__all__ = ["IDLE_BEFORE_CHECK_S", "IdleConnectionCheck"]
+_FOREIGN_TABLE = (
+    "the schema holds a table of that name that agentmem did not create: point the URL's "
+    "search_path at another schema (options=-csearch_path%3Dagentmem)"
+)
+_SETUP_HINTS = {
+    "42501": "the user needs CREATE on the schema of its search_path (GRANT CREATE ON SCHEMA ...)",
+    "42704": "a type it needs (pgvector's vector) is outside the URL's search_path: add the "
+    "schema holding the vector extension, e.g. options=-csearch_path%3Dmyschema,public",
+    "42P07": _FOREIGN_TABLE,
+    "42703": _FOREIGN_TABLE,
+}
+
+
+def setup_error(what: str, exc: psycopg.Error) -> AgentMemError:
+    """The error for a failed setup of ``what`` ("the PostgreSQL store at URL"), with the fix
+    its cause calls for: a URL libpq cannot read is a settings error; a server error gets the
+    hint of its SQLSTATE (privileges, search_path, another application's table)."""
+    reason = " ".join(str(exc).split()) or type(exc).__name__
+    if isinstance(exc, psycopg.ProgrammingError) and exc.sqlstate is None:
+        return InvalidSettings(
+            f"cannot set up {what}: libpq cannot read the URL ({reason}); write it as "
+            "postgresql://user:password@host:5432/database[?param=value]"
+        )
+    hint = _SETUP_HINTS.get(
+        exc.sqlstate or "",
+        "check that the user may create tables in the schema of its search_path "
+        "(GRANT CREATE ON SCHEMA ...)",
+    )
+    return BackendUnavailable(f"cannot set up {what}: {reason}; {hint}")
+
+
+__all__ = ["IDLE_BEFORE_CHECK_S", "IdleConnectionCheck", "setup_error"]

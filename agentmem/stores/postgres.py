@@ -32,7 +32,7 @@ from agentmem.models import (
     ScopeSummary,
 )
 from agentmem.stores import _migrations
-from agentmem.stores._pg_pool import IdleConnectionCheck
+from agentmem.stores._pg_pool import IdleConnectionCheck, setup_error
 from agentmem.stores._relational import SQLCapabilities
 from agentmem.stores._sql import (
     HISTORY_COLUMNS,
@@ -213,10 +213,7 @@ class PostgresStore(SQLCapabilities, RecordStore):
         except psycopg.OperationalError as exc:
             raise self._unavailable(exc) from exc
         except psycopg.Error as exc:
-            raise BackendUnavailable(
-                f"cannot set up the PostgreSQL store at {redact(self.url)}: {exc}; the user "
-                "needs CREATE on the schema of its search_path (GRANT CREATE ON SCHEMA ...)"
-            ) from exc
+            raise setup_error(f"the PostgreSQL store at {redact(self.url)}", exc) from exc
         idle = IdleConnectionCheck()
         pool: ConnectionPool = ConnectionPool(
             self.url,

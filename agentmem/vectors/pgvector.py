@@ -70,7 +70,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
         "`pip install 'agentmem[pgvector]'`"
     ) from exc
 
-from agentmem.stores._pg_pool import IdleConnectionCheck
+from agentmem.stores._pg_pool import IdleConnectionCheck, setup_error
 from agentmem.stores._sql import Where
 from agentmem.stores.postgres import PostgresDialect
 from agentmem.urls import redact
@@ -190,10 +190,7 @@ class PgVectorIndex(VectorIndex):
         except AgentMemError:
             raise
         except psycopg.Error as exc:
-            raise BackendUnavailable(
-                f"cannot set up the pgvector index {self._where()}: {exc}; the user needs "
-                "CREATE on the schema of its search_path (GRANT CREATE ON SCHEMA ...)"
-            ) from exc
+            raise setup_error(f"the pgvector index {self._where()}", exc) from exc
         idle = IdleConnectionCheck()
         pool: ConnectionPool = ConnectionPool(
             self._dsn,

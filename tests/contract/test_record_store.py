@@ -670,6 +670,31 @@ def test_postgres_missing_schema_is_invalid_settings(pg_url: str) -> None:
         PostgresStore(url).setup()
 
 
+@pytest.mark.postgres
+def test_postgres_setup_errors_say_what_their_cause_needs(pg_url: str) -> None:
+    """Not one privileges hint for every failure: a URL libpq cannot read is a settings error,
+    and another application's table of the same name says so."""
+    import psycopg
+
+    from agentmem.stores._pg_pool import setup_error
+    from agentmem.stores.postgres import PostgresStore
+
+    with pytest.raises(InvalidSettings, match="libpq cannot read the URL") as info:
+        PostgresStore(pg_url + "&conect_timeout=3").setup()
+    assert "GRANT" not in str(info.value) and "\n" not in str(info.value)
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE memories (x int)")
+    with pytest.raises(BackendUnavailable, match="agentmem did not create") as info:
+        PostgresStore(pg_url).setup()
+    assert "GRANT" not in str(info.value)
+    vector = setup_error(
+        "the index", psycopg.errors.UndefinedObject('type "vector" does not exist')
+    )
+    assert "search_path" in str(vector) and "public" in str(vector)
+    denied = setup_error("the index", psycopg.errors.InsufficientPrivilege("permission denied"))
+    assert "GRANT CREATE ON SCHEMA" in str(denied)
+
+
 # the controller on PostgreSQL ----------------------------------------------------------------
 
 
