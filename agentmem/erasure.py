@@ -46,8 +46,8 @@ from pydantic import BaseModel, Field
 from agentmem import erasure_removal, writing
 from agentmem.backends import Backends, HasBackends, backends_of
 from agentmem.errors import NotFound, PermissionDenied, ValidationError
-from agentmem.experience.models import PROCEDURE_KEY
 from agentmem.indexing import sync_outbox
+from agentmem.lineage import derived_closure, sources_of
 from agentmem.models import (
     MemoryRecord,
     Scope,
@@ -72,9 +72,6 @@ STARTED = "started"
 RETRAIN_PENDING = "retrain_pending"
 DONE = "done"
 LEDGER_STAGE = "forget"
-_SUMMARY_OF = (
-    "summary_of"  # agentmem_consolidation.decay.SUMMARY_OF_KEY (the core never imports it)
-)
 _PAGE = 5000
 
 
@@ -122,17 +119,6 @@ class TaintableAdapters(Protocol):
 # provenance ----------------------------------------------------------------------------------
 
 
-def sources_of(record: MemoryRecord) -> list[str]:
-    """The ids a record was derived from, oldest first (empty: a primary record)."""
-    prov = record.provenance
-    found: list[str] = [*(prov.get("sources") or []), *(prov.get("source_ids") or [])]
-    body = record.metadata.get(PROCEDURE_KEY)
-    if isinstance(body, dict):
-        found.extend(body.get("evidence") or [])
-    found.extend(record.metadata.get(_SUMMARY_OF) or [])
-    return [s for s in dict.fromkeys(found) if isinstance(s, str)]
-
-
 def _outer(scope: Scope) -> Scope:
     """Where records derived from a scope's memories may live: the owner's whole scope (the
     user with all their agents and threads, e.g. a handoff copy to another agent), else the
@@ -157,29 +143,6 @@ def _records_in(backends: Backends, scopes: Iterable[Scope]) -> list[MemoryRecor
                 break
             offset += len(page)
     return list(seen.values())
-
-
-def derived_closure(
-    candidates: Sequence[MemoryRecord], forgotten: set[str]
-) -> tuple[list[MemoryRecord], list[MemoryRecord]]:
-    """Records among ``candidates`` to forget because of ``forgotten`` (to a fixpoint), and the
-    derived records to keep with their forgotten sources pruned."""
-    derived = [(r, sources_of(r)) for r in candidates]
-    derived = [(r, s) for r, s in derived if s]
-    gone = set(forgotten)
-    out: dict[str, MemoryRecord] = {}
-    changed = True
-    while changed:
-        changed = False
-        for record, sources in derived:
-            if record.id in gone:
-                continue
-            if set(sources) <= gone or sources[-1] in gone:
-                gone.add(record.id)
-                out[record.id] = record
-                changed = True
-    pruned = [r for r, s in derived if r.id not in gone and gone.intersection(s)]
-    return list(out.values()), pruned
 
 
 # entry points --------------------------------------------------------------------------------
@@ -322,6 +285,8 @@ def _begin(journal: ForgetJournal, plan: _Plan, report: ForgetReport) -> ForgetJ
             **report.model_dump(mode="json"),
             "prune": [r.id for r in plan.pruned],
             "whole_scope": plan.whole_scope,
+            # What was asked for (not derived): a buffer segment's turns follow only these.
+            "asked": [r.id for r in plan.targets],
         },
         # What the retrain probe asks about, only while a tainted adapter awaits retraining.
         probe=[r.text for r in plan.everything] if report.adapters_tainted else None,
@@ -597,7 +562,8 @@ def _sweep(backends: Backends, job: ForgetJob) -> int:
     total = 0
     for _ in range(10):
         candidates = _records_in(backends, scopes)
-        late, _pruned = derived_closure(candidates, set(job.targets))
+        asked = set(job.report.get("asked", job.targets))
+        late, _pruned = derived_closure(candidates, set(job.targets), asked=asked)
         if not late:
             return total
         _tombstone(backends, job.forget_id, [(r.id, r.scope) for r in late])

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from agentmem import Memory, Scope, Settings, erasure, erasure_removal
+from agentmem import Memory, Scope, Settings, erasure, erasure_removal, extract_pending
 from agentmem.embedders import Embedder
-from agentmem.erasure import sources_of
+from agentmem.lineage import sources_of
 from agentmem.errors import NotFound, PermissionDenied, ValidationError
 from agentmem.stores import ForgetJournal
 from agentmem_consolidation import run_inline
@@ -113,6 +113,39 @@ def test_forget_of_a_scope_with_nothing_stored_still_clears_its_buffers(mem: Mem
     report = mem.forget(reason="account closed", user_id="alice")
     assert report.removed["buffer_turns"] == 1
     assert mem.buffer(user_id="alice", thread_id="t1").messages() == []
+
+
+@pytest.mark.parametrize("which", ["turn", "segment"])
+def test_forgetting_a_flushed_turn_or_its_segment_takes_the_other_copy(
+    tmp_path: Path, embedder: Embedder, which: str
+) -> None:
+    """A flush stores the segment (every turn's words) and a record per turn: forgetting the
+    turn takes the segment and the facts drawn from it; forgetting the segment takes every
+    turn record. Another turn's record stays when only one turn was asked for."""
+    settings = Settings.load(home=tmp_path / "home", infer="deferred")
+    with Memory(settings=settings, embedder=embedder) as mem:
+        _forget_a_flushed_copy(mem, which)
+
+
+def _forget_a_flushed_copy(mem: Memory, which: str) -> None:
+    buffer = mem.buffer(user_id="alice", thread_id="t1")
+    buffer.append("user", "My passport number is X7654321", name="Alice")
+    buffer.append("assistant", "Thanks, noted.")
+    flush = buffer.flush()
+    extract_pending(mem)
+    assert flush.episode is not None
+    holding = [r.id for r in mem.list(user_id="alice", limit=100) if "7654321" in r.text]
+    assert len(holding) >= 3  # the segment, its turn record and the fact
+    turn = next(t for t in flush.turns if "7654321" in t.text)
+    reply = next(t for t in flush.turns if "noted" in t.text)
+    target = turn if which == "turn" else flush.episode
+    mem.forget([target.id], reason="user asked", user_id="alice")
+    assert [r for r in mem.list(user_id="alice", limit=100) if "7654321" in r.text] == []
+    assert [
+        h for h in mem.search("passport number", user_id="alice") if "7654" in h.record.text
+    ] == []
+    left = {r.id for r in mem.list(user_id="alice", limit=100)}
+    assert (reply.id in left) == (which == "turn")
 
 
 def test_forget_a_whole_user_clears_buffers_and_quarantine(mem: Memory) -> None:

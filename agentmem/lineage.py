@@ -1,0 +1,85 @@
+"""Lineage: which records were derived from or copy which others, and what a forget takes
+with it (:func:`derived_closure`, used by :mod:`agentmem.erasure`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from agentmem.experience.models import PROCEDURE_KEY
+from agentmem.models import MemoryRecord
+
+_SUMMARY_OF = (
+    "summary_of"  # agentmem_consolidation.decay.SUMMARY_OF_KEY (the core never imports it)
+)
+
+
+def sources_of(record: MemoryRecord) -> list[str]:
+    """The ids a record was derived from, oldest first (empty: a primary record)."""
+    prov = record.provenance
+    found: list[str] = [*(prov.get("sources") or []), *(prov.get("source_ids") or [])]
+    body = record.metadata.get(PROCEDURE_KEY)
+    if isinstance(body, dict):
+        found.extend(body.get("evidence") or [])
+    found.extend(record.metadata.get(_SUMMARY_OF) or [])
+    return [s for s in dict.fromkeys(found) if isinstance(s, str)]
+
+
+def copies_among(records: Sequence[MemoryRecord]) -> dict[str, tuple[MemoryRecord, list[str]]]:
+    """Buffer segments among ``records`` and the ids of their turn records: a flush stores a
+    segment (its turns' text, provenance ``turn_ids``) and one record per turn (provenance
+    ``turn_id`` and ``segment_id``), so a segment holds the very words of each of its turns."""
+    by_turn = {turn: r.id for r in records if isinstance(turn := r.provenance.get("turn_id"), str)}
+    out: dict[str, tuple[MemoryRecord, list[str]]] = {}
+    for r in records:
+        turns = r.provenance.get("turn_ids") or []
+        found = [by_turn[t] for t in turns if isinstance(t, str) and t in by_turn]
+        if found:
+            out[r.id] = (r, found)
+    return out
+
+
+def segment_of(record: MemoryRecord) -> str | None:
+    """The buffer segment a turn record was flushed with, if it is one."""
+    segment = record.provenance.get("segment_id")
+    return segment if isinstance(segment, str) else None
+
+
+def derived_closure(
+    candidates: Sequence[MemoryRecord], forgotten: set[str], *, asked: set[str] | None = None
+) -> tuple[list[MemoryRecord], list[MemoryRecord]]:
+    """Records among ``candidates`` to forget because of ``forgotten`` (to a fixpoint), and the
+    derived records to keep with their forgotten sources pruned.
+
+    A derived record goes when all its sources go, or its latest; a buffer segment goes with
+    any of its turns (it holds their words); a turn record goes when its segment is itself
+    asked to be forgotten, in ``asked`` (default ``forgotten``; not when the segment goes for
+    another turn's sake: the other turns' words were not asked for)."""
+    derived = [(r, sources_of(r)) for r in candidates]
+    derived = [(r, s) for r, s in derived if s]
+    copies = list(copies_among(candidates).values())
+    gone = set(forgotten)
+    out: dict[str, MemoryRecord] = {}
+
+    def take(record: MemoryRecord) -> None:
+        gone.add(record.id)
+        out[record.id] = record
+
+    for record in candidates:
+        if record.id not in gone and segment_of(record) in (forgotten if asked is None else asked):
+            take(record)
+    changed = True
+    while changed:
+        changed = False
+        for record, sources in derived:
+            if record.id not in gone and (set(sources) <= gone or sources[-1] in gone):
+                take(record)
+                changed = True
+        for record, turns in copies:
+            if record.id not in gone and gone.intersection(turns):
+                take(record)
+                changed = True
+    pruned = [r for r, s in derived if r.id not in gone and gone.intersection(s)]
+    return list(out.values()), pruned
+
+
+__all__ = ["copies_among", "derived_closure", "segment_of", "sources_of"]
