@@ -21,6 +21,7 @@ stage) and ``gpu`` (adapter training, for workers on a machine with an accelerat
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from celery import Celery, Task
@@ -120,15 +121,36 @@ def celery_config(settings: Settings) -> dict[str, Any]:
 def create_app(settings: Settings | None = None) -> Celery:
     """A Celery app configured from ``settings`` (default: read them when first configured)."""
     celery = Celery("consolidation", include=["agentmem_consolidation.tasks"])
-
-    def configure(sender: Any = None, **_: Any) -> None:
-        celery.conf.update(celery_config(settings or Settings.load()))
-
     if settings is not None:
         celery.conf.update(celery_config(settings))
     else:
-        celery.on_configure.connect(configure, weak=False)
+        celery.config_from_object(_SettingsConfig())
     return celery
+
+
+class _SettingsConfig(Mapping[str, Any]):
+    """The Celery configuration of :func:`celery_config`, read from ``Settings.load()`` when
+    Celery first reads its configuration, so a bad setting raises ``InvalidSettings`` to
+    whoever asked (the worker, beat, the CLI). Loaded in a receiver of Celery's
+    ``on_configure`` signal instead, its error would be logged and dropped, and Celery would
+    run on its defaults: no broker, no schedule, no late acks."""
+
+    def __init__(self) -> None:
+        self._config: dict[str, Any] | None = None
+
+    def _loaded(self) -> dict[str, Any]:
+        if self._config is None:
+            self._config = celery_config(Settings.load())
+        return self._config
+
+    def __getitem__(self, key: str) -> Any:
+        return self._loaded()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._loaded())
+
+    def __len__(self) -> int:
+        return len(self._loaded())
 
 
 app = create_app()

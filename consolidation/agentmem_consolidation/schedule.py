@@ -29,8 +29,16 @@ def parse_cron(expression: str) -> crontab:
             f"consolidation cron {expression!r} needs 5 fields: minute hour day-of-month "
             "month day-of-week, e.g. '0 3 * * *' (03:00 every night)"
         )
-    minute, hour, dom, month, dow = fields
-    return crontab(minute=minute, hour=hour, day_of_month=dom, month_of_year=month, day_of_week=dow)
+    names = ("minute", "hour", "day_of_month", "month_of_year", "day_of_week")
+    for name, value in zip(names, fields, strict=True):  # name the field that is wrong
+        try:
+            crontab(**{name: value})
+        except ValueError as exc:
+            raise InvalidSettings(
+                f"consolidation cron {expression!r}: its {name.replace('_', '-')} field "
+                f"{value!r} is not valid ({exc}); e.g. '0 3 * * *' (03:00 every night)"
+            ) from None
+    return crontab(**dict(zip(names, fields, strict=True)))
 
 
 def beat_schedule(config: ConsolidationSettings) -> dict[str, dict[str, Any]]:

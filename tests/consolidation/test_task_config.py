@@ -11,7 +11,7 @@ from celery import Task
 
 import agentmem_consolidation
 from agentmem import Settings
-from agentmem.errors import BackendUnavailable
+from agentmem.errors import BackendUnavailable, InvalidSettings
 from agentmem_consolidation import app
 from agentmem_consolidation.app import GPU_QUEUE, TRAIN_ADAPTER_TASK, create_app, task_name
 from agentmem_consolidation.schedule import DISPATCH_TASK
@@ -102,3 +102,30 @@ def test_kombu_restore_mutex_expires_as_settings_say() -> None:
     )
     options = create_app(tuned).conf.broker_transport_options
     assert options["unacked_mutex_expire"] == 5 and options["global_keyprefix"] == "a:"
+
+
+def test_a_bad_setting_fails_where_celery_reads_its_configuration(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Not Celery's defaults (no broker, no schedule, no late acks) in silence: the worker,
+    beat or CLI that reads the app's configuration gets the InvalidSettings."""
+    monkeypatch.setenv("AGENTMEM_CONSOLIDATION__BROKER_URL", "redis://127.0.0.1:6379/14")
+    assert create_app().conf.broker_url == "redis://127.0.0.1:6379/14"
+    monkeypatch.setenv("AGENTMEM_CONSOLIDATION__CRON", "61 3 * * *")
+    with pytest.raises(InvalidSettings, match="its minute field '61' is not valid"):
+        _ = create_app().conf.broker_url
+    monkeypatch.setenv("AGENTMEM_CONSOLIDATION__CRON", "0 3 * * *")
+    monkeypatch.setenv("AGENTMEM_CONSOLIDATION__MAX_RETRIES", "-1")
+    with pytest.raises(InvalidSettings, match="max_retries"):
+        _ = create_app().conf.task_acks_late
+
+
+@pytest.mark.parametrize(
+    ("cron", "field"),
+    [("a 3 * * *", "minute"), ("0 3 * * 9", "day-of-week"), ("0 25 * * *", "hour")],
+)
+def test_a_cron_error_names_its_field(cron: str, field: str) -> None:
+    from agentmem_consolidation.schedule import parse_cron
+
+    with pytest.raises(InvalidSettings, match=f"its {field} field"):
+        parse_cron(cron)

@@ -12,8 +12,8 @@ import pytest
 
 from agentmem import Memory, Scope, Settings, erasure, erasure_removal, extract_pending
 from agentmem.embedders import Embedder
-from agentmem.lineage import sources_of
 from agentmem.errors import NotFound, PermissionDenied, ValidationError
+from agentmem.lineage import sources_of
 from agentmem.stores import ForgetJournal
 from agentmem_consolidation import run_inline
 from tests.security._checks import FORGOTTEN, KEPT, assert_forgotten, leaks
