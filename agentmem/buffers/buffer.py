@@ -489,6 +489,7 @@ class ThreadBuffer:
             }
             if t.name:
                 metadata["name"] = t.name
+                metadata["speaker"] = t.name  # who said it, for the speaker prior of search
             items.append(
                 {
                     "text": t.line(),

@@ -23,9 +23,12 @@ NON_PERSON_SPEAKERS = frozenset({"assistant", "system", "tool", "function", "dev
 """Speakers whose first-person statements are not facts about a person (chat roles)."""
 
 _SPEAKER_LINE = re.compile(
-    r"^\s*(?P<speaker>(?:[A-Z][\w.'\-]*|user|assistant|system|tool)"
-    r"(?: [A-Z][\w.'\-]*){0,3})\s*:\s+(?P<body>\S.*)$"
+    r"^\s*(?:(?P<role>user|assistant|system|tool|function|developer|ai)/(?P<named>[^:\n/]{1,60}?)"
+    r"|(?P<speaker>(?:[A-Z][\w.'\-]*|user|assistant|system|tool)(?: [A-Z][\w.'\-]*){0,3}))"
+    r"\s*:\s+(?P<body>\S.*)$"
 )
+"""A transcript line: ``Name: words``, or a buffer turn's ``role/name: words``
+(:meth:`agentmem.buffers.Turn.line`)."""
 _NOT_SPEAKERS = frozenset(
     {"note", "nb", "ps", "re", "update", "edit", "todo", "tip", "warning", "step", "http", "https"}
 )
@@ -134,15 +137,24 @@ def parse_turns(text: str, default_speaker: str | None = None) -> list[Turn]:
     body: list[str] = []
     for line in text.splitlines():
         m = _SPEAKER_LINE.match(line)
-        if m and m["speaker"].split()[0].lower() not in _NOT_SPEAKERS:
+        if m and (m["role"] or m["speaker"].split()[0].lower() not in _NOT_SPEAKERS):
             if body:
                 turns.append(Turn(speaker, " ".join(body)))
-            speaker, body = m["speaker"], [m["body"].strip()]
+            speaker, body = _speaker(m), [m["body"].strip()]
         elif line.strip():
             body.append(line.strip())
     if body:
         turns.append(Turn(speaker, " ".join(body)))
     return turns
+
+
+def _speaker(m: re.Match[str]) -> str:
+    """Who a transcript line names: the name of a buffer turn ``role/name`` said by a person
+    (``user/Maya`` is Maya), the role of one said by an assistant, system or tool."""
+    role = m["role"]
+    if role is None:
+        return m["speaker"]
+    return role if role in NON_PERSON_SPEAKERS else m["named"].strip()
 
 
 def episode_from(

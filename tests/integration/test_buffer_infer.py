@@ -49,3 +49,22 @@ def test_infer_never_runs_inside_an_append(tmp_path: Path, embedder: Embedder) -
         assert segments and all(s.metadata[EXTRACTION_KEY] == PENDING for s in segments)
         assert mem.list(user_id="maya", kinds=["semantic"]) == []
         mem.buffers.backend.delete(mem.buffer(thread_id="t-1", user_id="maya").key)
+
+
+def test_facts_of_a_flushed_segment_name_each_speaker(tmp_path: Path, embedder: Embedder) -> None:
+    """A buffer turn reads ``role/name: words``: its facts are about the named person, one
+    turn per speaker (not "User", and not one turn running into the next)."""
+    settings = Settings.load(home=tmp_path / "home", vectors_url="qdrant-local://:memory:")
+    with Memory(settings=settings.model_copy(update={"infer": True}), embedder=embedder) as mem:
+        buf = mem.buffer(thread_id="t-1", user_id="maya")
+        buf.append("user", "I live in Porto and my sister is called Quillaby", name="Maya")
+        buf.append("user", "I work at Zephyrcorp", name="Tom")
+        buf.append("assistant", "I am glad to help", name="Jarvis")
+        flush = buf.flush()
+        facts = sorted(f.text for f in mem.list(user_id="maya", kinds=["semantic"]))
+        assert facts == [
+            "Maya lives in Porto and Maya's sister is called Quillaby.",
+            "Tom works at Zephyrcorp.",
+        ]
+        speakers = [t.metadata.get("speaker") for t in flush.turns]
+        assert speakers == ["Maya", "Tom", "Jarvis"]  # for the speaker prior of search
