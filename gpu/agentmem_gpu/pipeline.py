@@ -25,6 +25,7 @@ from agentmem.errors import ValidationError
 from agentmem.indexing import vectors_for_texts
 from agentmem.models import MemoryKind, MemoryRecord, Scope, content_hash
 from agentmem.parametric import SHARED_SCOPE_KEY, scope_key
+from agentmem.stores import ForgetJournal
 from agentmem_gpu.config import AdapterMetadata, RetrieverAdapterConfig
 from agentmem_gpu.questions import QuestionGenerator
 from agentmem_gpu.registry import AdapterRegistry, AdapterVersion, Promotion
@@ -147,11 +148,25 @@ def train_scope_adapter(
             doc_vectors=doc_vectors,
         )
         _record_scopes(result.adapter_dir, many)
-        version = registry.register(key, result.adapter_dir)
+        version = register_checked(mem, registry, key, result.adapter_dir)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     promotion = registry.promote(key, version.version) if promote else None
     return TrainOutcome(key, memories, version, promotion, reused=False)
+
+
+def register_checked(
+    mem: Memory, registry: AdapterRegistry, key: str, adapter_dir: Path
+) -> AdapterVersion:
+    """Register a trained adapter, tainted at once when a memory of its training data was
+    forgotten while it trained: that forget tainted the versions registered then, not this
+    one. Checked after registering, so a forget from now on finds this version itself."""
+    version = registry.register(key, adapter_dir)
+    store = mem.backends.store
+    sources = list(version.metadata.source_ids)
+    if sources and isinstance(store, ForgetJournal) and store.tombstoned(sources):
+        version = registry.taint(key, version.version, "trained on a memory forgotten meanwhile")
+    return version
 
 
 def _record_scopes(adapter_dir: Path, scopes: Sequence[Scope]) -> None:

@@ -23,7 +23,7 @@ from agentmem.errors import ModelUnavailable, ValidationError
 from agentmem.models import MemoryKind, MemoryRecord, Scope
 from agentmem.parametric import scope_key
 from agentmem_gpu.config import RECALL_KIND, RecallAdapterConfig, RetrieverAdapterConfig
-from agentmem_gpu.pipeline import TrainOutcome, _work_dir
+from agentmem_gpu.pipeline import TrainOutcome, _work_dir, register_checked
 from agentmem_gpu.questions import QuestionGenerator
 from agentmem_gpu.recall_adapter_data import RecallSetConfig, build_recallset, recallset_hash
 from agentmem_gpu.registry import AdapterRegistry
@@ -99,7 +99,7 @@ def train_scope_recall_adapter(
     work = Path(tempfile.mkdtemp(prefix="train-recall-", dir=_work_dir(registry)))
     try:
         result = train_recall_adapter(recallset, work / "adapter", base_model, config)
-        version = registry.register(key, result.adapter_dir)
+        version = register_checked(mem, registry, key, result.adapter_dir)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     promotion = registry.promote(key, version.version) if promote else None

@@ -261,3 +261,30 @@ def test_two_scopes_that_meet_one_tainted_shared_adapter_retrain_it_once(
     assert final.status == "done"
     assert [(r["scope_key"], r["version"]) for r in final.retrained] == [(SHARED_SCOPE_KEY, 2)]
     assert [v.version for v in registry.list(SHARED_SCOPE_KEY)] == [1, 2]
+
+
+def test_an_adapter_trained_across_a_forget_is_registered_tainted(
+    tiny_mem: Memory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The forget's own taint pass ran while this adapter trained (nothing to taint yet): the
+    version is tainted when it is registered, and never promoted."""
+    import agentmem_gpu.retriever as retriever
+
+    gone = next(r for r in tiny_mem.list(user_id="alice") if r.text == FORGOTTEN)
+    train = retriever.train_retriever_adapter
+
+    def forgotten_meanwhile(*args: object, **kwargs: object) -> object:
+        result = train(*args, **kwargs)  # type: ignore[arg-type]
+        report = tiny_mem.forget(gone.id, reason="asked", user_id="alice")
+        assert report.adapters_tainted == []  # nothing registered yet
+        return result
+
+    monkeypatch.setattr(retriever, "train_retriever_adapter", forgotten_meanwhile)
+    registry = AdapterRegistry.from_settings(tiny_mem.settings)
+    trained = train_scope_adapter(
+        tiny_mem, ALICE, config=fast_config(), trainset_config=ON_TRAIN, registry=registry
+    )
+    assert gone.id in trained.version.metadata.source_ids
+    assert trained.version.tainted
+    assert trained.promotion is not None and not trained.promotion.promoted
+    assert registry.current(scope_key(ALICE)) is None
