@@ -20,10 +20,12 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from agentmem.erasure import RETRAIN_PENDING
 from agentmem.errors import AgentMemError, BackendUnavailable, ValidationError
 from agentmem.models import Scope
 from agentmem.semantic import is_pending
 from agentmem.settings import ConsolidationSettings
+from agentmem.stores import ForgetJournal, RecordStore
 from agentmem_consolidation import ledger
 from agentmem_consolidation.locks import scope_lock, wait_acquire
 from agentmem_consolidation.stages import STAGES, RunContext, StageResult, gpu_available
@@ -259,7 +261,21 @@ def active_scopes(mem: Memory) -> list[Scope]:
     for thread in mem.buffers.ready().threads():
         s = consolidation_scope(ledger.scope_of(thread))
         found.setdefault(ledger.scope_key(s), s)
+    for s in _awaiting_retrain(store):
+        found.setdefault(ledger.scope_key(s), s)
     return [found[k] for k in sorted(found)]
+
+
+def _awaiting_retrain(store: RecordStore) -> list[Scope]:
+    """Scopes whose forgets tainted an adapter not yet retrained: their run's
+    ``retrain_forgotten`` stage closes the forget and erases the probe texts it keeps, so
+    they are due even when nothing new was written (a forgotten user writes nothing)."""
+    if not isinstance(store, ForgetJournal):
+        return []
+    scopes: list[Scope] = []
+    for job in store.forget_jobs(statuses=[RETRAIN_PENDING], limit=10_000):
+        scopes += [consolidation_scope(s) for s in store.tombstoned(list(job.targets)).values()]
+    return scopes
 
 
 __all__ = [

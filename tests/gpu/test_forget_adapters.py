@@ -288,3 +288,28 @@ def test_an_adapter_trained_across_a_forget_is_registered_tainted(
     assert trained.version.tainted
     assert trained.promotion is not None and not trained.promotion.promoted
     assert registry.current(scope_key(ALICE)) is None
+
+
+def test_a_forget_awaiting_its_retrain_makes_its_scope_due(tiny_mem: Memory) -> None:
+    """A forgotten user writes nothing new, yet the nightly dispatch must run their scope:
+    its retrain_forgotten stage closes the forget and erases the probe texts it keeps."""
+    from agentmem_consolidation import ledger
+    from agentmem_consolidation.pipeline import active_scopes
+
+    registry = AdapterRegistry.from_settings(tiny_mem.settings)
+    train_scope_adapter(
+        tiny_mem, ALICE, config=fast_config(), trainset_config=ON_TRAIN, registry=registry
+    )
+    gone = next(r for r in tiny_mem.list(user_id="alice") if r.text == FORGOTTEN)
+    report = tiny_mem.forget(gone.id, reason="asked", user_id="alice")
+    assert report.status == "retrain_pending"
+    ledger.set_watermark(tiny_mem, ALICE, ledger.RUN_STAGE, "{}")  # a run after the forget
+    assert active_scopes(tiny_mem) == [ALICE]  # nothing new was written, the retrain is due
+    retrain_forgotten(
+        tiny_mem,
+        ALICE,
+        registry=registry,
+        configs=CleanConfigs(retriever=fast_config(), trainset=ON_TRAIN),
+    )
+    ledger.set_watermark(tiny_mem, ALICE, ledger.RUN_STAGE, "{}")
+    assert active_scopes(tiny_mem) == []
