@@ -24,6 +24,7 @@ from agentmem.embedders import Embedder, embedder_from_spec
 from agentmem.errors import BackendUnavailable, InvalidSettings
 from agentmem.models import Scope
 from agentmem.settings import Settings
+from agentmem.urls import redact
 from agentmem_consolidation import ledger
 from agentmem_consolidation.app import GPU_QUEUE, app, task_name
 from agentmem_consolidation.locks import redis_owner, scope_lock
@@ -212,7 +213,35 @@ def consolidate(
         *(sender.signature(task_name(name), (key, run_id), immutable=True) for name in names),
         sender.signature(task_name("finish"), (key, run_id), immutable=True),
     )
-    return run_id, flow.apply_async()
+    return run_id, _send(sender, flow)
+
+
+def _send(sender: Celery, flow: Any) -> AsyncResult:
+    """``flow.apply_async()``, with a broker that cannot be used as one agentmem error naming
+    its URL (password hidden) instead of the transport's own exception."""
+    broker = redact(str(sender.conf.broker_url))
+    try:
+        with sender.connection_for_write() as connection:
+            failures = (*connection.connection_errors, *connection.channel_errors)
+    except KeyError as exc:  # kombu knows no transport of that scheme
+        raise InvalidSettings(
+            f"consolidation broker {broker}: {exc.args[0]}; use redis://, rediss:// or amqp://"
+        ) from None
+    try:
+        return flow.apply_async()
+    except (*failures, OSError) as exc:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise BackendUnavailable(
+            f"cannot queue the run on the consolidation broker at {broker}: {reason}; start "
+            "the broker or fix AGENTMEM_CONSOLIDATION__BROKER_URL"
+        ) from exc
+    except RuntimeError as exc:  # Celery's result backend gave up reconnecting
+        backend = redact(str(sender.conf.result_backend))
+        raise BackendUnavailable(
+            f"cannot queue the run: the consolidation result backend at {backend} is "
+            f"unreachable ({' '.join(str(exc).split())}); start it or fix "
+            "AGENTMEM_CONSOLIDATION__BROKER_URL"
+        ) from exc
 
 
 @app.task(bind=True, name=task_name("dispatch"), acks_late=True, autoretry_for=RETRIED)

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 import agentmem_consolidation
 from agentmem import Scope, Settings
 from agentmem.embedders import Embedder
+from agentmem.errors import BackendUnavailable, InvalidSettings
 from agentmem_consolidation import run_inline
 from agentmem_consolidation.app import GPU_QUEUE, create_app
 from agentmem_consolidation.locks import StoreScopeLock, scope_lock
@@ -59,3 +62,18 @@ def test_pipeline_on_a_rabbitmq_worker(
     got = workers.contents(home, embedder, "rabbit")
     assert got == workers.contents(reference, embedder, "rabbit")
     assert any(kind == "semantic" for kind, _, _, _ in got)
+
+
+def test_a_broker_that_refuses_the_login_is_one_error_naming_it(
+    rabbitmq_url: str, tmp_path: Path
+) -> None:
+    """Not the transport's traceback: one BackendUnavailable with the URL, password hidden;
+    a scheme kombu has no transport for is a settings error."""
+    wrong = rabbitmq_url.replace("guest:guest@", "guest:s3cret@")
+    settings = Settings.load(home=tmp_path, consolidation={"broker_url": wrong})
+    with pytest.raises(BackendUnavailable, match="ACCESS_REFUSED") as info:
+        consolidate(Scope.of(user_id="rabbit"), celery_app=create_app(settings))
+    assert "guest:***@" in str(info.value) and "s3cret" not in str(info.value)
+    settings = Settings.load(home=tmp_path, consolidation={"broker_url": "foo://x"})
+    with pytest.raises(InvalidSettings, match="No such transport: foo"):
+        consolidate(Scope.of(user_id="rabbit"), celery_app=create_app(settings))
