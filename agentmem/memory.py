@@ -577,9 +577,8 @@ class Memory(Closeable):
         re-ranks by it (see :mod:`agentmem.usefulness`).
 
         Idempotent by ``feedback_id`` (default: the retrieval id): a repeat returns
-        ``applied=False`` and changes nothing. Unknown ids raise
-        :class:`~agentmem.errors.NotFound`, memories outside the scope
-        :class:`~agentmem.errors.PermissionDenied`; nothing changes on error."""
+        ``applied=False`` and changes nothing. Unknown ids, and those of another scope, raise
+        :class:`~agentmem.errors.NotFound`; nothing changes on error."""
         scope = scope_of(scope, where)
         return usefulness.feedback(
             self.backends, scope, target, reward, task=task, feedback_id=feedback_id

@@ -33,7 +33,7 @@ from pydantic import BaseModel, Field
 
 from agentmem import writing
 from agentmem.backends import Backends
-from agentmem.errors import LIST_IDS, NotFound, PermissionDenied, ValidationError
+from agentmem.errors import LIST_IDS, NotFound, ValidationError
 from agentmem.fusion import Candidate
 from agentmem.models import (
     ChannelScore,
@@ -251,9 +251,9 @@ def feedback(
 
     Idempotent by ``feedback_id`` (default: the retrieval id; a new id for a list of memory
     ids): a repeat changes nothing and returns ``applied=False``. An unknown retrieval id or
-    memory id raises :class:`~agentmem.errors.NotFound`, a memory outside ``scope``
-    :class:`~agentmem.errors.PermissionDenied`, a reward outside the declared range
-    :class:`~agentmem.errors.ValidationError`; none of them changes anything."""
+    memory id raises :class:`~agentmem.errors.NotFound`, and so does one of another scope (a
+    memory outside ``scope``, a retrieval another scope made), a reward outside the declared
+    range :class:`~agentmem.errors.ValidationError`; none of them changes anything."""
     if not _enabled_store(backends):
         raise ValidationError(
             f"{type(backends.store).__name__} keeps no learned utility; use the SQLite or "
@@ -281,7 +281,7 @@ def feedback(
             )
         ids = list(dict.fromkeys(_check_id(i, "memory id") for i in target))
     fid = _check_id(feedback_id, "feedback_id") if feedback_id is not None else None
-    records = _visible(backends, scope, ids, strict=retrieval_id is None)
+    records = _visible(backends, scope, ids, retrieval_id=retrieval_id)
     fb = FeedbackWrite(
         feedback_id=fid or retrieval_id or new_id(),
         # A caller's id is theirs within their scope: another scope using the same id neither
@@ -333,23 +333,21 @@ _FLUSH_MARGIN_S = 0.1
 
 
 def _visible(
-    backends: Backends, scope: Scope | ScopeSet, ids: list[str], *, strict: bool
+    backends: Backends, scope: Scope | ScopeSet, ids: list[str], *, retrieval_id: str | None
 ) -> list[MemoryRecord]:
-    """The records ``ids`` as ``scope`` sees them. A memory in another scope is refused; an
-    unknown one too when ``strict`` (named by the caller), else skipped (deleted since the
-    retrieval showed it)."""
+    """The records ``ids`` as ``scope`` sees them. A memory in another scope is as unknown
+    (a scope never learns that another scope's ids exist): refused when the caller named it,
+    and a retrieval that showed one is another scope's retrieval; a memory deleted since the
+    retrieval showed it is skipped."""
     visible = {r.id: r for r in backends.store.get_many(ids, scope)}
     missing = [i for i in ids if i not in visible]
-    if missing:
-        existing = {r.id for r in backends.store.get_many(missing)}
-        foreign = [i for i in missing if i in existing]
-        if foreign:
-            raise PermissionDenied(
-                f"memory {foreign[0]!r} is outside scope {scope}; feedback can only credit "
-                "memories the caller may read"
-            )
-        if strict:
-            raise NotFound(f"no memory with id {missing[0]!r}; {LIST_IDS}")
+    if missing and retrieval_id is None:
+        raise NotFound(f"no memory with id {missing[0]!r} in scope {scope}; {LIST_IDS}")
+    if missing and backends.store.get_many(missing):
+        raise NotFound(
+            f"no retrieval with id {retrieval_id!r} in scope {scope}; pass the retrieval_id "
+            "of a search hit or context made in this scope, or a list of memory ids"
+        )
     return [visible[i] for i in ids if i in visible]
 
 

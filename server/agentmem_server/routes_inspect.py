@@ -19,7 +19,7 @@ from agentmem.errors import ValidationError
 from agentmem.experience.models import Procedure
 from agentmem.models import MemoryRecord, Scope, ScopeSet, ScopeSummary
 from agentmem.notes import Link
-from agentmem.usefulness import utilities
+from agentmem.usefulness import FeedbackResult, utilities
 from agentmem_server.auth import authorise
 from agentmem_server.deps import Key, QueryScope, State
 from agentmem_server.http_errors import CONFLICT, UNAVAILABLE
@@ -27,6 +27,7 @@ from agentmem_server.keys import ApiKey
 from agentmem_server.routes_tiers import _require
 from agentmem_server.schemas import JobInfo
 from agentmem_server.schemas_inspect import (
+    FeedbackRequest,
     ForgetRequest,
     InvalidateRequest,
     KeyInfo,
@@ -79,6 +80,24 @@ def get_memory_utility(memory_id: str, scope: QueryScope, app: State) -> Utility
     if found is None:
         return UtilityInfo(memory_id=memory_id)
     return UtilityInfo(memory_id=memory_id, utility=found.utility, count=found.count)
+
+
+@router.post("/feedback", tags=["memories"], summary="Reward the memories that served a task")
+def give_feedback(body: FeedbackRequest, key: Key, app: State) -> FeedbackResult:
+    """Report how a task went (``reward`` within ``utility.reward_range``, default [-1, 1]):
+    each memory of the retrieval (or of ``ids``) moves its learned utility toward the reward,
+    and search re-ranks by it. Idempotent by ``feedback_id`` (default: the retrieval id): a
+    repeat answers ``applied: false`` and changes nothing."""
+    scope = authorise(key, **body.scope_kwargs())
+    target: str | list[str] | None = body.retrieval_id if body.ids is None else body.ids
+    if target is None or (body.retrieval_id is not None and body.ids is not None):
+        raise ValidationError(
+            "pass either retrieval_id (from a search hit or a context) or ids (the memories "
+            "that served the task), not both and not neither"
+        )
+    return app.memory.feedback(
+        target, body.reward, task=body.task, feedback_id=body.feedback_id, scope=scope
+    )
 
 
 @router.post("/memories/{memory_id}/invalidate", summary="Invalidate a memory", responses=CONFLICT)

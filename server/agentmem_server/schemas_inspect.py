@@ -64,6 +64,17 @@ class ForgetRequest(ScopeFields):
     purge: bool = False
 
 
+class FeedbackRequest(ScopeFields):
+    """``POST /v1/feedback``: how a task went, credited to the memories that served it: a
+    search's or context's ``retrieval_id`` (exactly what was shown), or memory ``ids``."""
+
+    retrieval_id: str | None = Field(default=None, min_length=1, max_length=255)
+    ids: list[str] | None = Field(default=None, min_length=1, max_length=1000)
+    reward: float
+    task: str | None = Field(default=None, max_length=2000)
+    feedback_id: str | None = Field(default=None, min_length=1, max_length=255)
+
+
 class QuarantineDecision(ScopeFields):
     """``POST /v1/quarantine/approve`` or ``/reject``: held memory ids of the scope."""
 

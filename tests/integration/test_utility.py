@@ -16,7 +16,7 @@ import pytest
 
 from agentmem import Memory, Settings
 from agentmem.embedders import Embedder
-from agentmem.errors import NotFound, PermissionDenied, ValidationError
+from agentmem.errors import NotFound, ValidationError
 from agentmem.models import HistoryEvent, Scope
 from agentmem.stores import store_from_url
 from agentmem.usefulness import (
@@ -115,11 +115,12 @@ def test_bad_feedback_is_refused_and_changes_nothing(umem: Memory) -> None:
         umem.feedback("00000000-0000-4000-8000-000000000000", 1.0, **ALICE)
     with pytest.raises(NotFound, match="no memory"):
         umem.feedback(["00000000-0000-4000-8000-000000000000"], 1.0, **ALICE)
-    with pytest.raises(PermissionDenied, match="outside scope"):
+    # another scope's ids are as unknown: alice does not learn that bob's exist
+    with pytest.raises(NotFound, match="no memory"):
         umem.feedback(_ids(bob_hits), 1.0, **ALICE)
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(NotFound, match="no retrieval"):
         umem.feedback(bob_rid, 1.0, **ALICE)  # bob's retrieval, alice's feedback
-    with pytest.raises(PermissionDenied):  # one foreign id spoils the whole list
+    with pytest.raises(NotFound):  # one foreign id spoils the whole list
         umem.feedback([*_ids(hits), *_ids(bob_hits)], 1.0, **ALICE)
     for reward in (1.5, -2, math.nan, math.inf, True, "1"):
         with pytest.raises(ValidationError):
@@ -172,9 +173,9 @@ def test_agent_handles_credit_team_memories_but_not_other_agents(umem: Memory) -
     assert hits[0].retrieval_id is not None
     result = coder.feedback(hits[0].retrieval_id, 1.0)
     assert {u.memory_id for u in result.updates} == {shared.id, private.id}
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(NotFound):
         spy.feedback(hits[0].retrieval_id, -1.0)
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(NotFound):
         planner.feedback([private.id], -1.0)  # the coder's private memory
 
 

@@ -51,6 +51,7 @@ ROUTES: list[tuple[str, str, Callable[[Scope], dict[str, Any]]]] = [
     ("GET", f"/v1/memories/{MEMORY_ID}/links", lambda s: {"params": s}),
     ("GET", f"/v1/memories/{MEMORY_ID}/utility", lambda s: {"params": s}),
     ("POST", f"/v1/memories/{MEMORY_ID}/invalidate", lambda s: {"json": s}),
+    ("POST", "/v1/feedback", lambda s: {"json": {**s, "ids": [MEMORY_ID], "reward": 1.0}}),
     ("POST", "/v1/forget", lambda s: {"json": {**s, "ids": [MEMORY_ID], "reason": "asked"}}),
     ("GET", "/v1/forget/reports", lambda s: {"params": s}),
     ("GET", "/v1/quarantine", lambda s: {"params": s}),

@@ -224,3 +224,40 @@ def test_rest_writes_go_through_the_trust_pipeline(client: TestClient, keys: Key
     assert added.status_code == 201, added.text
     provenance = added.json()["provenance"]
     assert provenance["source"] == "user" and "prompt_injection" in provenance["flags"]
+
+
+def test_feedback_rewards_what_a_search_showed(client: TestClient, keys: Keys) -> None:
+    """POST /v1/feedback: a search's retrieval_id (or memory ids) and a reward move the
+    memories' learned utility; a repeat changes nothing; another scope's ids are unknown."""
+    h = bearer(keys.acme)
+    scope = {"user_id": "fiona"}
+    useful = client.post(
+        "/v1/memories", json={**scope, "text": "Fiona's gate code is 4471"}, headers=h
+    )
+    rid = useful.json()["id"]
+    hits = client.post("/v1/memories/search", json={**scope, "query": "gate code"}, headers=h)
+    retrieval = hits.json()[0]["retrieval_id"]
+    given = client.post(
+        "/v1/feedback", json={**scope, "retrieval_id": retrieval, "reward": 1.0}, headers=h
+    )
+    assert given.status_code == 200, given.text
+    assert given.json()["applied"] is True
+    assert rid in {u["memory_id"] for u in given.json()["updates"]}
+    utility = client.get(f"/v1/memories/{rid}/utility", params=scope, headers=h).json()
+    assert utility["count"] == 1 and utility["utility"] > 0
+    again = client.post(
+        "/v1/feedback", json={**scope, "retrieval_id": retrieval, "reward": 1.0}, headers=h
+    )
+    assert again.json()["applied"] is False
+    by_ids = client.post(
+        "/v1/feedback",
+        json={**scope, "ids": [rid], "reward": -1.0, "feedback_id": "task-2"},
+        headers=h,
+    )
+    assert by_ids.status_code == 200 and by_ids.json()["applied"] is True
+    neither = client.post("/v1/feedback", json={**scope, "reward": 1.0}, headers=h)
+    assert neither.status_code == 422 and "retrieval_id" in neither.json()["error"]["message"]
+    other = client.post(
+        "/v1/feedback", json={"user_id": "gus", "ids": [rid], "reward": 1.0}, headers=h
+    )
+    assert other.status_code == 404
