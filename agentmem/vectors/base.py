@@ -38,20 +38,29 @@ def index_value(value: Any) -> Any:
     - integral floats become integers, since Qdrant matches ``3`` against ``3`` but not ``3.0``;
     - integers outside 64 bits become keywords, which Qdrant can neither store nor match as
       integers (equality still works; ranges over them do not);
+    - strings that begin like one of these tags are tagged as strings (``__str__:``);
     - lists, objects and nulls are left out: Qdrant matches a list on any element, while a
       filter never matches a non-scalar value (and ``$ne`` keeps it, as for a missing key).
     """
     if isinstance(value, bool):
-        return f"__bool__:{'true' if value else 'false'}"
+        return f"{BOOL_TAG}{'true' if value else 'false'}"
     if isinstance(value, int):
-        return value if -_I64 <= value < _I64 else f"__int__:{value}"
+        return value if -_I64 <= value < _I64 else f"{INT_TAG}{value}"
     if isinstance(value, float):
         if not math.isfinite(value):
             return None
         return int(value) if value.is_integer() and -_I64 <= value < _I64 else value
     if isinstance(value, str):
-        return value
+        # A string that reads like a tag is tagged itself, so it never matches a boolean or
+        # a big integer (nor they it); the pgvector index reads it back unchanged.
+        return f"{STR_TAG}{value}" if value.startswith(_TAGS) else value
     return None
+
+
+BOOL_TAG = "__bool__:"
+INT_TAG = "__int__:"
+STR_TAG = "__str__:"
+_TAGS = (BOOL_TAG, INT_TAG, STR_TAG)
 
 
 DENSE = "dense"

@@ -48,8 +48,11 @@ from agentmem.errors import AgentMemError, BackendUnavailable, EmbedderMismatch,
 from agentmem.lexical import SparseVector
 from agentmem.vectors.base import (
     BM25,
+    BOOL_TAG,
     DENSE,
+    INT_TAG,
     SPARSE_SPACES,
+    STR_TAG,
     WINDOW,
     WINDOW_BM25,
     VectorIndex,
@@ -89,8 +92,6 @@ _SETUP_LOCK = 0x61676E  # "agn": the tables of one collection, keyed by schema +
 _ID_LOCK = 0x61676F  # "ago": one record id, while a writer replaces or deletes its point
 _COLLECTION = re.compile(r"^[a-z_][a-z0-9_]{0,40}$")
 _EF_SEARCH = 100
-_BOOL = "__bool__:"
-_BIGINT = "__int__:"
 
 
 def fold(indices: Sequence[int]) -> list[int]:
@@ -630,13 +631,16 @@ def _count(delta: Counter[tuple[int, int]], terms: dict[int, list[int]], sign: i
 
 def _json_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
     """The payload's metadata back in JSON types, so the store's JSONB filter SQL applies:
-    booleans and integers beyond 64 bits were kept as tagged strings for Qdrant."""
+    booleans, integers beyond 64 bits and strings that read like tags were kept as tagged
+    strings for Qdrant (:func:`agentmem.vectors.base.index_value`)."""
     out: dict[str, Any] = {}
     for key, value in metadata.items():
-        if isinstance(value, str) and value.startswith(_BOOL):
-            out[key] = value == f"{_BOOL}true"
-        elif isinstance(value, str) and value.startswith(_BIGINT):
-            out[key] = int(value[len(_BIGINT) :])
+        if isinstance(value, str) and value.startswith(BOOL_TAG):
+            out[key] = value == f"{BOOL_TAG}true"
+        elif isinstance(value, str) and value.startswith(INT_TAG):
+            out[key] = int(value[len(INT_TAG) :])
+        elif isinstance(value, str) and value.startswith(STR_TAG):
+            out[key] = value[len(STR_TAG) :]
         else:
             out[key] = value
     return out

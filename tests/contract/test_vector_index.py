@@ -346,6 +346,8 @@ _METADATA: list[dict[str, Any]] = [
     {"id": 2**53},
     {"id": 2**53 - 1},
     {"id": -(2**53) - 1},
+    # strings that read like the index's type tags are strings, never booleans or integers
+    {"b": "__bool__:true", "big": "__int__:18446744073709551616", "s": "__str__:x"},
 ]
 
 _FILTERS: list[dict[str, Any]] = [
@@ -399,6 +401,9 @@ _FILTERS: list[dict[str, Any]] = [
     {"big": -(2**63)},
     {"s": "x", "n": {"$gte": 2}},
     {"s": {"$ne": "x"}, "b": {"$ne": False}},
+    {"b": "__bool__:true"},
+    {"big": "__int__:18446744073709551616"},
+    {"s": "__str__:x"},
 ]
 
 
