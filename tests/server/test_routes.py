@@ -33,7 +33,7 @@ def test_memory_lifecycle(client: TestClient, keys: Keys) -> None:
     assert updated.json()["version"] == 2
     nothing = client.patch(f"/v1/memories/{rid}", json=USER, headers=h)
     message = nothing.json()["error"]["message"]
-    assert nothing.status_code == 422 and "importance= (to end" in message and "invalidate" in message
+    assert nothing.status_code == 422 and "importance= (to end" in message
     hits = client.post("/v1/memories/search", json={**USER, "query": "cats"}, headers=h).json()
     assert hits[0]["record"]["id"] == rid
     history = client.get(f"/v1/memories/{rid}/history", params=USER, headers=h).json()
