@@ -112,16 +112,22 @@ def jobs(
     agent: AgentOpt = None,
     thread: ThreadOpt = None,
     org: OrgOpt = None,
-    run: Annotated[str | None, typer.Option("--run", help="One run id.")] = None,
+    run: Annotated[
+        str | None, typer.Option("--run", help="One run id (any unique prefix).")
+    ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="Rows to show.")] = 50,
     as_json: JsonOpt = False,
 ) -> None:
     """Show the job ledger, newest first (full run ids and errors when piped)."""
-    from agentmem.cli import fail, memory_for
+    from agentmem.cli import fail, memory_for, unique_prefix
 
+    scope = _scope(user, agent, thread, org)
     try:
         with memory_for(ctx) as mem:
-            rows = ledger.jobs(mem, scope=_scope(user, agent, thread, org), run_id=run, limit=limit)
+            if run is not None:  # the table shows 8 characters of each id on a terminal
+                known = {r.run_id for r in ledger.jobs(mem, scope=scope, limit=100_000)}
+                run = unique_prefix(run, known, what="run") or run
+            rows = ledger.jobs(mem, scope=scope, run_id=run, limit=limit)
     except AgentMemError as exc:
         fail(str(exc))
     if run is not None and not rows:

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from agentmem import Memory, MemoryRecord, Settings, cli
+from agentmem import Memory, MemoryRecord, Scope, Settings, cli
 from agentmem.embedders import Embedder
+from agentmem_consolidation import run_inline
 from tests.integration.test_cli import all_records, ok, open_mem, run
 
 
@@ -206,6 +207,10 @@ def test_jobs_and_quarantine_list_as_json_and_review_by_prefix(
     assert [r["id"] for r in listed] == [held.id]
     assert "approved 1" in ok(home, "quarantine", "approve", held.id[:8], "--user", "maya").stdout
     assert json.loads(ok(home, "quarantine", "list", "--json").stdout) == []
+    with open_mem(home, embedder) as mem:
+        ran = run_inline(mem, Scope.of(user_id="maya"), stages=["flush"])
+    rows = json.loads(ok(home, "jobs", "--run", ran.run_id[:8], "--json").stdout)
+    assert rows and {r["run_id"] for r in rows} == {ran.run_id}  # the prefix the table shows
 
 
 def test_reindex_graph_rebuild_says_what_it_did(home: Path) -> None:
