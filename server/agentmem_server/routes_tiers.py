@@ -118,7 +118,13 @@ def recall_experience(body: RecallExperience, key: Key, app: State) -> Experienc
 Entity = Annotated[str, Query(min_length=1, max_length=500, description="name, alias or id")]
 
 
-@router.get("/graph/neighbors", tags=["graph"], summary="Neighbours of an entity")
+@router.get(
+    "/graph/neighbors",
+    tags=["graph"],
+    summary="Neighbours of an entity",
+    # An entity's name vector (384 floats) is for matching inside the graph, not for clients.
+    response_model_exclude={"__all__": {"entity": {"embedding"}}},
+)
 def get_neighbors(
     entity: Entity,
     scope: QueryScope,

@@ -264,3 +264,17 @@ def test_feedback_rewards_what_a_search_showed(client: TestClient, keys: Keys) -
         "/v1/feedback", json={"user_id": "gus", "ids": [rid], "reward": 1.0}, headers=h
     )
     assert other.status_code == 404
+
+
+def test_graph_neighbours_answer_without_entity_vectors(client: TestClient, keys: Keys) -> None:
+    h, scope = bearer(keys.acme), {"user_id": "hana"}
+    client.post(
+        "/v1/memories",
+        json={**scope, "text": "Hana works at Initech in Leeds.", "kind": "semantic"},
+        headers=h,
+    )
+    found = client.get("/v1/graph/neighbors", params={**scope, "entity": "Hana"}, headers=h)
+    assert found.status_code == 200, found.text
+    assert found.json(), "the fact gave Hana no neighbour"
+    assert all("embedding" not in n["entity"] for n in found.json())
+    assert all(n["entity"]["name"] for n in found.json())
