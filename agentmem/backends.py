@@ -196,6 +196,7 @@ def open_backends(
             graph = _open_graph(settings, store)
         except BaseException:
             store.close()
+            index.close()  # an embedded index holds its files until closed
             raise
     except BaseException:
         if lock is not None:

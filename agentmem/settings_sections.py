@@ -68,14 +68,9 @@ class RetrievalSettings(BaseModel):
         description="index each episode with its neighbours in the same session "
         "(window and window_bm25 channels)",
     )
-    # 1 kept (section "shapes" of benchmarks/RESULTS.md, notes of 2026-12-07): 2 turns each
-    # side gave LoCoMo turns recall@10 +0.5 points but hit@1 -1.7 through Memory.search.
+    # 2 gave LoCoMo turns recall@10 +0.5 but hit@1 -1.7 (RESULTS.md, notes of "shapes").
     window_turns: int = Field(
-        default=1,
-        ge=1,
-        le=8,
-        description="turns on each side of an episode in its window (window channels); "
-        "run `agentmem reindex` after changing it",
+        default=1, ge=1, le=8, description="turns on each side of an episode in its window"
     )
     window_self_weight: float = Field(
         default=1.0,

@@ -303,6 +303,12 @@ def _end_of(current: MemoryRecord, now: datetime) -> datetime:
     return earlier if keep and earlier is not None else now
 
 
+_NOTHING_TO_UPDATE = (
+    "update needs text=, metadata= or importance= (to end a fact's validity, use "
+    "invalidate(id, valid_to=...))"
+)
+
+
 def update(
     backends: Backends,
     memory_id: str,
@@ -319,10 +325,7 @@ def update(
     """Write a new version of a record; the old one stays in its history."""
     nothing = text is None and metadata is None and importance is None and valid_to is None
     if nothing and provenance is None and not invalidate:
-        raise ValidationError(
-            "update needs text=, metadata= or importance= (to end a fact's validity, use "
-            "invalidate(id, valid_to=...))"
-        )
+        raise ValidationError(_NOTHING_TO_UPDATE)
     current = get_one(backends, memory_id, scope)
     end = _checked_end(current, valid_to)
     if invalidate and current.invalidated_at is not None and nothing:

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import time
 import weakref
-from typing import Any
-
-import psycopg
+from typing import TYPE_CHECKING, Any
 
 from agentmem.errors import AgentMemError, BackendUnavailable, InvalidSettings
+
+if TYPE_CHECKING:
+    import psycopg
 
 IDLE_BEFORE_CHECK_S = 1.0
 """A pooled connection idle for longer than this is pinged before it is handed out."""
@@ -60,6 +61,8 @@ def setup_error(what: str, exc: psycopg.Error) -> AgentMemError:
     """The error for a failed setup of ``what`` ("the PostgreSQL store at URL"), with the fix
     its cause calls for: a URL libpq cannot read is a settings error; a server error gets the
     hint of its SQLSTATE (privileges, search_path, another application's table)."""
+    import psycopg  # the postgres extra: only its backends call this
+
     reason = " ".join(str(exc).split()) or type(exc).__name__
     if isinstance(exc, psycopg.ProgrammingError) and exc.sqlstate is None:
         return InvalidSettings(
