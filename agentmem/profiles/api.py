@@ -227,20 +227,80 @@ class Profile:
         """Revise the profile from new facts (and facts that stopped holding, ``ended``);
         returns how many fields changed. ``llm`` is an :class:`~agentmem.semantic.llm.LLMClient`
         (None: the rules; an unusable answer falls back to them)."""
-        rows = {r.field: r for r in self._notes().profile_rows(self.key)}
-        changes = self._from_facts(facts, rows, llm)
-        changes.extend(self._without(ended, rows, {c[0] for c in changes}))
-        self._write(changes, rows)
-        return len(changes)
+        return self._observe(facts, ended, llm=llm, complete=False)
 
     def refresh(self) -> int:
         """Rebuild from every valid fact of the profile's scope (idempotent); returns how many
-        fields changed."""
+        fields changed. A value drawn from facts none of which holds any more is cleared."""
         facts = self._backends.store.query(
             RecordQuery(scope=self.scope, kinds=(MemoryKind.SEMANTIC,), limit=100_000)
         )
         facts.sort(key=lambda f: (f.valid_from or f.created_at, f.created_at))
-        return self.observe(facts)
+        return self._observe(facts, (), llm=None, complete=True)
+
+    def _observe(
+        self,
+        facts: Sequence[MemoryRecord],
+        ended: Sequence[MemoryRecord],
+        *,
+        llm: Any,
+        complete: bool,
+    ) -> int:
+        rows = {r.field: r for r in self._notes().profile_rows(self.key)}
+        changes = self._from_facts(facts, rows, llm)
+        changes.extend(self._without(ended, rows, {c[0] for c in changes}))
+        skip = {c[0] for c in changes}
+        changes.extend(self._ended_singles(facts, ended, rows, skip, complete=complete))
+        self._write(changes, rows)
+        return len(changes)
+
+    def _ended_singles(
+        self,
+        facts: Sequence[MemoryRecord],
+        ended: Sequence[MemoryRecord],
+        rows: dict[str, ProfileRow],
+        skip: Collection[str],
+        *,
+        complete: bool,
+    ) -> list[tuple[str, Any, list[str], str, str, datetime | None]]:
+        """Single-value fields drawn from facts none of which holds that value any more
+        (ended, invalidated, negated or changed; with ``complete``, ``facts`` is every valid
+        fact, so a source missing from them was deleted or invalidated), cleared. Values set
+        by hand are the caller's, and stay."""
+        by_id = {f.id: f for f in facts}
+        ended_ids = {f.id for f in ended}
+
+        def holds(fact_id: str, name: str, value: Any) -> bool:
+            fact = by_id.get(fact_id)
+            if fact_id in ended_ids or (fact is None and complete):
+                return False
+            return fact is None or (
+                fact.invalidated_at is None and field_for(fact) == (name, value)
+            )
+
+        out = []
+        for name, row in rows.items():
+            if name in skip or not row.actor.startswith("facts:") or row.value is None:
+                continue
+            if self._is_list(name):
+                if complete and len(row.value) == len(row.sources):  # item i is from source i
+                    pairs = zip(row.value, row.sources, strict=True)
+                    kept = [(v, i) for v, i in pairs if i in by_id]
+                    if len(kept) < len(row.sources):
+                        gone = sorted(set(row.sources) - {i for _, i in kept})
+                        reason = f"facts ended: {', '.join(gone)}"[:500]
+                        items, sources = [v for v, _ in kept], [i for _, i in kept]
+                        out.append((name, items, sources, "facts:rules", reason, None))
+                continue
+            if any(holds(i, name, row.value) for i in row.sources):
+                continue
+            try:
+                self._adapters[name].validate_python(None)
+            except PydanticValidationError:
+                continue  # a field that cannot be empty keeps its last value
+            reason = f"facts ended: {', '.join(sorted(row.sources))}"
+            out.append((name, None, [], "facts:rules", reason[:500], None))
+        return out
 
     # helpers -------------------------------------------------------------------------------
 

@@ -99,8 +99,9 @@ _SLOT_PATTERNS: tuple[tuple[str, bool, re.Pattern[str]], ...] = (
         "works_at",
         True,
         _p(
-            _SUBJ + r" " + _ADVERBS + r"(?:no longer|don't|doesn't|do not|does not) work"
-            r" (?:at|for) (?P<val>[A-Z][\w&.'-]*(?: [A-Z][\w&.'-]*)*)"
+            _SUBJ + r" " + _ADVERBS + r"(?:(?:(?:is|am|are|'m|'s) )?no longer work(?:s|ing)?|"
+            r"(?:don't|doesn't|do not|does not) work) (?:at|for) "
+            r"(?P<val>[A-Z][\w&.'-]*(?: [A-Z][\w&.'-]*)*)"
         ),
     ),
     (

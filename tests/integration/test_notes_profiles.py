@@ -231,6 +231,38 @@ def test_profile_is_built_from_facts_and_revised_by_a_newer_fact(mem: Memory) ->
     assert profile.refresh() == 0  # idempotent
 
 
+@pytest.mark.parametrize(
+    "ending", ["Maya no longer works at Initech.", "Maya: I no longer work at Initech."]
+)
+def test_a_fact_that_stops_holding_clears_the_profile_value_drawn_from_it(
+    mem: Memory, ending: str
+) -> None:
+    """Third person or first: the employer goes, and the graph's relation has ended."""
+    mem.add("Maya works at Initech as a nurse.", user_id="maya", infer=True)
+    assert mem.profile(user_id="maya").get().model.employer == "Initech"
+    mem.add(ending, user_id="maya", infer=True)
+    assert mem.profile(user_id="maya").get().model.employer is None
+    relations = {n.relation.predicate for n in mem.graph.neighbors("Maya", user_id="maya")}
+    assert "works_at" not in relations and "ended_works_at" in relations
+
+
+def test_refresh_clears_values_whose_facts_were_invalidated_or_deleted(mem: Memory) -> None:
+    mem.add("Maya: I moved to Eastgate.", user_id="maya", infer=True)
+    mem.add("Maya: I love hiking.", user_id="maya", infer=True)
+    mem.profile(user_id="maya").set(name="Maya")  # set by hand: never cleared by facts
+    facts = mem.list(kinds="semantic", user_id="maya")
+    moved = next(f for f in facts if "Eastgate" in f.text)
+    hiking = next(f for f in facts if "hiking" in f.text)
+    profile = mem.profile(user_id="maya")
+    assert profile.get().model.location == "Eastgate" and profile.get().model.preferences
+    mem.invalidate(moved.id, user_id="maya")
+    mem.delete(hiking.id, user_id="maya")
+    assert profile.refresh() == 2
+    model = profile.get().model
+    assert (model.location, model.preferences, model.name) == (None, [], "Maya")
+    assert profile.refresh() == 0  # idempotent
+
+
 def test_profile_first_in_context_within_budget(mem: Memory) -> None:
     mem.profile(user_id=USER).set(location="Berlin", goals=["learn German"])
     note(mem, "Alice plays chess on Sundays.")
