@@ -31,7 +31,7 @@ from agentmem.graph.base import GraphStore
 from agentmem.graph.communities import ensure_communities, llm_summariser
 from agentmem.graph.export import MAX_NODES, ExportFormat, export
 from agentmem.graph.merges import plan_merge, plan_undo
-from agentmem.graph.model import Community, Entity, Merge, Relation
+from agentmem.graph.model import Community, Entity, Merge, Relation, clean_name
 from agentmem.graph.rebuild import RebuildReport, rebuild_graphs
 from agentmem.graph.resolve import best_match, normalise
 from agentmem.graph.state import GraphState, communities_of
@@ -133,7 +133,7 @@ class GraphAPI:
             raise ValidationError(f"name an entity with a non-empty string, got {entity!r}")
         states = self._states(scope)
         found: list[tuple[GraphState, Entity]] = []
-        key = normalise(entity)
+        key = normalise(clean_name(entity))  # as names are stored: spaces collapsed, cut short
         for state in states:
             hit = state.entities.get(entity)
             owner = state.owner(key) if hit is None and key else None
@@ -216,12 +216,20 @@ class GraphAPI:
                 edges.sort(
                     key=lambda e: (-(e[0].valid_from or e[0].created_at).timestamp(), e[0].id)
                 )
+                # Every relation between this node and a newly reached neighbour is listed (a
+                # manager who also asked something is both); each neighbour is expanded once.
+                reached: set[str] = set()
                 for relation, direction, other in edges:
-                    if other == node or other in seen or not relation.holds(when, now):
+                    if other == node or (other in seen and other not in reached):
+                        continue
+                    if not relation.holds(when, now):
                         continue
                     if predicate is not None and relation.predicate != predicate:
                         continue
-                    seen.add(other)
+                    if other not in reached:
+                        reached.add(other)
+                        seen.add(other)
+                        frontier.append((other, hops + 1))
                     out.append(
                         Neighbor(
                             entity=state.entities[other],
@@ -230,7 +238,6 @@ class GraphAPI:
                             hops=hops + 1,
                         )
                     )
-                    frontier.append((other, hops + 1))
                     if len(out) >= limit:
                         break
         return out[:limit]

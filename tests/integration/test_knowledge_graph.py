@@ -149,6 +149,27 @@ def test_third_person_facts_build_the_graph(shared: Memory, user: str) -> None:
     assert ines == {("sister_of", "Maya"), ("lives_in", "Porto")}
 
 
+def test_neighbours_list_every_relation_to_an_entity(shared: Memory, user: str) -> None:
+    """Two relations between the same two entities are both neighbours (not one of them,
+    picked by a random id); a name longer than names are stored is found by the name given."""
+    mem = shared
+    mem.add(
+        "Tom's manager Anna asked Tom to lead the Kafka project.", user_id=user, kind="semantic"
+    )
+    around = {
+        (n.relation.predicate, n.entity.name) for n in mem.graph.neighbors("Anna", user_id=user)
+    }
+    assert {("manager_of", "Tom"), ("asked", "Tom")} <= around
+    long = "A" + "b" * 299 + "X"  # stored cut to 300 characters
+    mem.add(
+        "Tom met someone.",
+        user_id=user,
+        kind="semantic",
+        metadata={"entities": ["Tom", long], "subject": "Tom", "attribute": "met", "value": long},
+    )
+    assert [n.entity.name for n in mem.graph.neighbors(long, user_id=user)] == ["Tom"]
+
+
 def test_demo_relations_read_the_right_way_round(shared: Memory, user: str) -> None:
     """The quickstart's sentence: Tomas is Maya's manager and asked her to lead the project
     (it used to read "Maya -manager_to-> Kafka")."""
