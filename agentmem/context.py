@@ -109,7 +109,8 @@ def drop_near_duplicates(
     hits: Sequence[SearchHit], vectors: dict[str, np.ndarray], threshold: float
 ) -> tuple[list[SearchHit], int]:
     """Keep the first (most relevant) of each group of near-identical memories. A flushed
-    buffer turn whose segment episode is already kept counts as a duplicate of it."""
+    buffer turn whose segment episode is kept too counts as a duplicate of it: the segment
+    shows it, at the place of whichever of them ranked first."""
     kept: list[SearchHit] = []
     kept_vectors: list[np.ndarray] = []
     seen_hashes: set[str] = set()
@@ -132,7 +133,29 @@ def drop_near_duplicates(
         if v is not None:
             kept_vectors.append(v)
         kept.append(hit)
-    return kept, dropped
+    return _segments_for_their_turns(kept, dropped)
+
+
+def _segments_for_their_turns(kept: list[SearchHit], dropped: int) -> tuple[list[SearchHit], int]:
+    """Turns ranked above their own segment, shown once: through the segment, in the place
+    of the first of them."""
+    segments = {h.record.id: h for h in kept if h.record.metadata.get("buffer_record") == "segment"}
+    if not segments:
+        return kept, dropped
+    out: list[SearchHit] = []
+    placed: set[str] = set()
+    for hit in kept:
+        meta = hit.record.metadata
+        segment = meta.get("segment_id") if meta.get("buffer_record") == "turn" else hit.record.id
+        if segment not in segments:
+            out.append(hit)
+            continue
+        if hit.record.id != segment:
+            dropped += 1
+        if segment not in placed:
+            placed.add(segment)
+            out.append(segments[segment])
+    return out, dropped
 
 
 def assemble(

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agentmem import Memory, ValidationError
+from agentmem import Memory, Settings, ValidationError
+from agentmem.embedders import Embedder
 from agentmem.tokens import TokenCounter
 
 COUNTER = TokenCounter()
@@ -65,6 +68,28 @@ def test_context_drops_near_duplicates(mem: Memory) -> None:
     ctx = mem.context("Pepper the greyhound", user_id="maya", max_tokens=500)
     assert ctx.dropped_duplicates == 1
     assert ctx.text.count("greyhound") == 1
+
+
+@pytest.mark.parametrize("strategy", ["retrieval", "full_history"])
+def test_a_flushed_conversation_is_shown_once(
+    tmp_path: Path, embedder: Embedder, strategy: str
+) -> None:
+    """A flush stores the segment and each turn; the context shows the words once, through
+    the segment, whichever of them ranks first."""
+    settings = Settings.load(home=tmp_path / "home", context={"strategy": strategy})
+    with Memory(settings=settings, embedder=embedder) as mem:
+        _flush_and_ask(mem)
+
+
+def _flush_and_ask(mem: Memory) -> None:
+    buf = mem.buffer(thread_id="chat-7", user_id="maya")
+    buf.append("user", "I booked the flights to Porto, arriving on the 14th", name="Maya")
+    buf.append("assistant", "When do you arrive?")
+    buf.append("user", "At 14:05 at gate 12", name="Maya")
+    buf.flush()
+    ctx = mem.context("when do the flights to Porto arrive?", user_id="maya")
+    assert sum("arriving on the 14th" in line for line in ctx.text.splitlines()) == 1
+    assert [r.metadata.get("buffer_record") for r in ctx.records] == ["segment"]
 
 
 def test_context_is_scoped(mem: Memory) -> None:
