@@ -431,10 +431,11 @@ def _admits(query: VectorQuery, record: MemoryRecord) -> bool:
     if not matches(record.metadata, query.conditions):
         return False
     if query.as_of is not None:
-        return record.is_valid_at(query.as_of)
-    if record.invalidated_at is not None:
-        return False
-    if record.valid_to is not None and record.valid_to.timestamp() <= query.now:
+        valid = record.is_valid_at(query.as_of)
+    else:
+        ended = record.valid_to is not None and record.valid_to.timestamp() <= query.now
+        valid = record.invalidated_at is None and not ended
+    if not valid:  # and, valid, the event-time bounds apply as well
         return False
     when = record.event_time.timestamp() if record.event_time else None
     if query.event_after is not None and (when is None or when < query.event_after):

@@ -383,3 +383,24 @@ def test_links_and_profiles_on_postgres(pg_url: str, tmp_path: Path, embedder: E
         profile.set(location="Paris")
         profile.set(location="Berlin")
         assert [v.value for v in profile.history("location")] == ["Paris", "Berlin"]
+
+
+def test_linked_notes_keep_to_the_event_window_with_as_of(mem: Memory) -> None:
+    """A note reached by a link passes the same filters as a hit: with as_of too, the event
+    window still applies to it."""
+    for said, when in [
+        ("Maya: I run 40 km a week.", "2022-01-01"),
+        ("Maya: I bought new running shoes for the marathon.", "2023-07-01"),
+        ("Maya: I am training for a marathon.", "2022-03-01"),
+    ]:
+        mem.add(said, user_id="maya", infer=True, event_time=when)
+    for as_of in (None, "2025-01-01"):
+        hits = mem.search(
+            "marathon shoes",
+            user_id="maya",
+            kinds="semantic",
+            event_after="2023-01-01",
+            expand_links=1,
+            as_of=as_of,
+        )
+        assert hits and all(h.record.event_time.year >= 2023 for h in hits), as_of
