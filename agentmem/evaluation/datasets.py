@@ -258,6 +258,8 @@ def _locomo_questions(
         where = (index, "qa", n)
         f.expect(item, where, dict)
         category = item.get("category")
+        if isinstance(category, str) and category.strip().isdigit():
+            category = int(category)  # "4" as written by hand or another exporter
         if category not in LOCOMO_CATEGORIES:
             continue
         evidence = _evidence(item.get("evidence") or [], known)
@@ -367,10 +369,16 @@ def load_longmemeval(path: Path, limit: int | None = None) -> EvalSet:
     f = _File(path)
     f.expect(f.data, (), list)
     scopes = []
+    first_of: dict[str, int] = {}
     for index, item in enumerate(f.data[:limit] if limit else f.data):
         where: Path_ = (index,)
         f.expect(item, where, dict)
         qid = str(f.get(item, where, "question_id", (str, int)))
+        if qid in first_of:  # its scope would hold two questions' haystacks
+            raise f.error(
+                (*where, "question_id"), f"{qid!r} repeats the question at [{first_of[qid]}]"
+            )
+        first_of[qid] = index
         question = f.words(item, where, "question")
         category = str(item.get("question_type") or "all")
         session_ids = f.get(item, where, "haystack_session_ids", list)
@@ -385,6 +393,8 @@ def load_longmemeval(path: Path, limit: int | None = None) -> EvalSet:
                 f"{len(session_ids)} ids for {len(sessions)} haystack_sessions",
             )
         answers = f.get(item, where, "answer_session_ids", list)
+        if not answers:
+            raise f.error((*where, "answer_session_ids"), "is empty: nothing could be scored")
         for a, answer in enumerate(answers):
             f.expect(answer, (*where, "answer_session_ids", a), (str, int))
         memories: list[EvalMemory] = []

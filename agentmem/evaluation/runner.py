@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from agentmem.errors import InvalidDataFile
 from agentmem.evaluation.datasets import EvalQuestion, EvalScope, EvalSet
 from agentmem.fusion import fuse_scores
 from agentmem.models import Scope
@@ -222,7 +223,14 @@ def run_eval(
     baselines: bool = True,
     progress: Progress | None = None,
 ) -> EvalReport:
-    """Replay every scope of ``data`` into ``mem``, ask every question, score every system."""
+    """Replay every scope of ``data`` into ``mem``, ask every question, score every system.
+    A data set with no question to score is refused before anything is added."""
+    if data.questions == 0:
+        raise InvalidDataFile(
+            f"{data.source}: no question can be scored (a question needs answers among the "
+            "data set's memories, and LoCoMo questions a category 1-4 and evidence turns); "
+            "nothing was added"
+        )
     ks = sorted(set(ks))
     k = max(*ks, 10)
     systems = SYSTEMS if baselines else SYSTEMS[:1]

@@ -244,6 +244,16 @@ def test_eval_runs_end_to_end_on_locomo_and_longmemeval(tmp_path: Path) -> None:
             [{**LONGMEMEVAL[1], "answer_session_ids": [{"x": 1}]}],
             "field [0].answer_session_ids[0]: expected a string or an integer, got dict",
         ),
+        (
+            "longmemeval",
+            [{**LONGMEMEVAL[1], "answer_session_ids": []}],
+            "field [0].answer_session_ids: is empty: nothing could be scored",
+        ),
+        (
+            "longmemeval",
+            [LONGMEMEVAL[0], {**LONGMEMEVAL[1], "question_id": "q1"}],
+            "field [1].question_id: 'q1' repeats the question at [0]",
+        ),
     ],
 )
 def test_a_bad_data_file_names_file_line_and_field(
@@ -257,6 +267,23 @@ def test_a_bad_data_file_names_file_line_and_field(
     result = run(tmp_path / "home", kind, str(path))
     assert result.exit_code == 1 and "error:" in result.output
     assert not (tmp_path / "home").exists()
+
+
+def test_a_data_set_with_nothing_to_score_is_refused_and_adds_nothing(tmp_path: Path) -> None:
+    """Evidence that names no turn leaves no question: an error, not a table of NaN."""
+    qa = [{"question": "What breed is Ana's dog?", "evidence": ["D9:9"], "category": 4}]
+    path = write(tmp_path / "nowhere.json", [{**LOCOMO[0], "qa": qa}])
+    result = run(tmp_path / "home", "locomo", str(path), "--use-home")
+    assert result.exit_code == 1 and "no question can be scored" in result.output
+    with Memory(settings=Settings.load(home=tmp_path / "home")) as mem:
+        assert mem.stats().records == 0
+
+
+def test_a_locomo_category_written_as_a_string_counts(tmp_path: Path) -> None:
+    qa = [{**q, "category": str(q["category"])} for q in LOCOMO[0]["qa"]]
+    as_text = load_dataset("locomo", write(tmp_path / "text.json", [{**LOCOMO[0], "qa": qa}]))
+    as_ints = load_dataset("locomo", write(tmp_path / "ints.json", LOCOMO))
+    assert as_text.questions == as_ints.questions == 3
 
 
 def test_an_unwritable_out_file_is_refused_before_the_run(tmp_path: Path) -> None:
