@@ -278,7 +278,7 @@ class Profile:
                 fact.invalidated_at is None and field_for(fact) == (name, value)
             )
 
-        out = []
+        out: list[tuple[str, Any, list[str], str, str, datetime | None]] = []
         for name, row in rows.items():
             if name in skip or not row.actor.startswith("facts:") or row.value is None:
                 continue
