@@ -189,14 +189,20 @@ def test_a_key_inspects_searches_explains_and_forgets(
     assert row.locator("td").all_inner_texts()[2:] == ["retriever", "3", "5", "0", "yes"]
 
 
-def test_correct_invalidate_and_review_held_writes(page: Page, site: Site) -> None:
+def test_correct_invalidate_and_review_held_writes(
+    page: Page, site: Site, server_mem: Memory
+) -> None:
     sign_in(page, site, site.alice)
     page.click(f"#memory-table tr[data-id='{site.changed}']")
     page.click("#edit-memory")
+    page.click("#editor-save")  # nothing changed: no new version
+    page.wait_for_selector("#editor-error:has-text('nothing changed')")
+    page.fill("#editor-importance", "")  # an empty box keeps the importance, not 0
     page.fill("#editor-text", "Ines drinks matcha every morning")
     page.click("#editor-save")
     page.wait_for_selector("#history .version >> text=UPDATE v3")
     assert page.locator("#detail-text").inner_text() == "Ines drinks matcha every morning"
+    assert server_mem.get(site.changed, org_id="acme", user_id=ALICE).importance == 0.5
 
     page.click("#invalidate-memory")
     page.click("#confirm-ok")
@@ -241,6 +247,8 @@ def test_another_users_key_sees_none_of_it(page: Page, site: Site) -> None:
     page.fill("#scope-form input[name=user_id]", ALICE)
     page.click("#scope-form button[type=submit]")
     page.wait_for_selector("#status.error:has-text('403')")
+    # the refused scope shows no rows (not bob's, left from before, under alice's name)
+    assert page.locator("#memory-table tbody tr").count() == 0
     open_tab(page, "search")
     page.fill("#search-form input[name=query]", "Ines")
     page.click("#search-form button[type=submit]")
@@ -262,6 +270,30 @@ def test_another_users_key_sees_none_of_it(page: Page, site: Site) -> None:
     open_tab(page, "memories")
     page.wait_for_selector("#memory-count:has-text('0 memories')")
     assert "bees" not in page.locator("body").inner_text()
+
+
+SLOW_SEARCH = """(() => { const f = window.fetch; window.fetch = async (url, opts) => {
+  const r = await f(url, opts);
+  if (String(url).includes("/v1/memories/search") && window.__slowSearch)
+    await new Promise((ok) => setTimeout(ok, 1500));
+  return r; }; })();"""
+
+
+def test_a_search_answered_after_the_scope_changed_is_not_drawn(page: Page, site: Site) -> None:
+    """Alice's hits, arriving after the user moved to Bob's scope, never show under Bob's."""
+    page.add_init_script(SLOW_SEARCH)
+    sign_in(page, site, site.admin)
+    page.click(f"#scope-list li:has-text('{ALICE}')")
+    open_tab(page, "search")
+    page.evaluate("() => { window.__slowSearch = true; }")
+    page.fill("#search-form input[name=query]", "Ines")
+    page.click("#search-form button[type=submit]")
+    page.click("#other-scope summary")  # Bob's scope (his memories may be forgotten by now)
+    page.fill("#scope-form input[name=user_id]", BOB)
+    page.click("#scope-form button[type=submit]")
+    page.wait_for_timeout(2500)  # the slow answer has arrived by now
+    assert BOB in page.locator("#scope-title").inner_text()
+    assert "Ines" not in page.locator("#hit-table").inner_text()
 
 
 def test_forgetting_a_blank_scope_must_be_typed_too(page: Page, site: Site) -> None:

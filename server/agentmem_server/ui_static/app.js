@@ -221,8 +221,14 @@
       thread_id: scope.thread_id || null,
     };
     markScope();
+    // Whatever is still loading for the previous scope must not draw under this one.
+    for (const name of ["memories", "search", "graph", "edge", "learning", "quarantine"]) {
+      ticket(name);
+    }
     closeDetail();
     status("");
+    $("#memory-table tbody").textContent = "";
+    $("#memory-count").textContent = "";
     $("#hit-table thead").textContent = "";
     $("#hit-table tbody").textContent = "";
     $("#graph-frame").srcdoc = "";
@@ -288,8 +294,16 @@
         offset,
       }),
     );
-    if (!page || !current()) return;
+    if (!current()) return;
     const body = $("#memory-table tbody");
+    if (!page) {
+      if (!more) {
+        body.textContent = "";
+        $("#memory-count").textContent = "";
+        $("#memory-more").hidden = true;
+      }
+      return;
+    }
     if (!more) body.textContent = "";
     for (const r of page.items) {
       body.append(
@@ -507,14 +521,24 @@
         $("#editor-error").textContent = "metadata is not JSON: " + err.message;
         return;
       }
+      if (metadata === null || typeof metadata !== "object" || Array.isArray(metadata)) {
+        $("#editor-error").textContent = "metadata must be a JSON object, e.g. {}";
+        return;
+      }
+      // Only what changed is sent; an empty importance box leaves the importance as it is.
+      const text = $("#editor-text").value;
+      const raw = $("#editor-importance").value.trim();
+      const change = {};
+      if (text !== record.text) change.text = text;
+      if (JSON.stringify(metadata) !== JSON.stringify(record.metadata)) change.metadata = metadata;
+      if (raw !== "" && Number(raw) !== record.importance) change.importance = Number(raw);
+      if (!Object.keys(change).length) {
+        $("#editor-error").textContent = "nothing changed";
+        return;
+      }
       try {
         await api("PATCH", "/v1/memories/" + record.id, {
-          body: {
-            ...scopeFields(),
-            text: $("#editor-text").value,
-            metadata,
-            importance: Number($("#editor-importance").value),
-          },
+          body: { ...scopeFields(), ...change },
         });
       } catch (err) {
         $("#editor-error").textContent = err.message;
@@ -705,8 +729,9 @@
   // -- graph --------------------------------------------------------------------------------
 
   async function loadGraph() {
+    const current = ticket("graph");
     const page = await guarded(() => get("/v1/graph/export", { format: "html" }));
-    if (page === undefined) return;
+    if (page === undefined || !current()) return;
     $("#graph-frame").srcdoc = page;
     $("#edge-facts").textContent = "";
     status("graph of " + scopeLabel(state.scope));
@@ -788,10 +813,17 @@
         ),
       );
     }
+    let list, failed;
+    try {
+      list = await get("/v1/adapters");
+    } catch (err) {
+      failed = err;
+    }
+    if (!current()) return;
     const adapters = $("#adapters");
     adapters.textContent = "";
-    try {
-      const list = await get("/v1/adapters");
+    if (failed) adapters.append(h("p", { class: "muted", text: failed.message }));
+    else {
       adapters.append(
         list.length
           ? h(
@@ -842,8 +874,6 @@
             )
           : h("p", { class: "muted", text: "no adapter trained for this scope yet" }),
       );
-    } catch (err) {
-      adapters.append(h("p", { class: "muted", text: err.message }));
     }
     const reports = (await guarded(() => get("/v1/forget/reports", { limit: 50 }))) || [];
     if (!current()) return;
@@ -893,6 +923,7 @@
       );
     const procedures =
       (await guarded(() => get("/v1/procedures", { include_retired: "true" }))) || [];
+    if (!current()) return;
     const body = $("#procedure-table tbody");
     body.textContent = "";
     if (!procedures.length)
