@@ -24,6 +24,15 @@ def d(*args: int) -> datetime:
         ("what did I eat yesterday", d(2023, 5, 30), d(2023, 6, 2)),
         ("What happened last month", d(2023, 5, 1), d(2023, 6, 1)),
         ("what did we discuss in march", d(2023, 3, 1), d(2023, 4, 1)),
+        # spans dateparser reads as a day or one month
+        ("what happened in the 1990s?", d(1990, 1, 1), d(2000, 1, 1)),
+        ("music from the 80s", d(1980, 1, 1), d(1990, 1, 1)),
+        ("sales in Q3 2022", d(2022, 7, 1), d(2022, 10, 1)),
+        ("what did I do in the last 3 months?", d(2023, 3, 1, 12), d(2023, 6, 2)),
+        ("what did I read over the past two weeks", d(2023, 5, 18), d(2023, 6, 2)),
+        # a day of the month not yet come is last month's
+        ("what did I do on the 15th?", d(2023, 5, 14), d(2023, 5, 17)),
+        ("what changed since 2019", d(2019, 1, 1), d(2020, 1, 1)),
     ],
 )
 def test_windows(query: str, start: datetime, end: datetime) -> None:
@@ -49,6 +58,13 @@ def test_relative_week_is_around_the_reference_time() -> None:
         "???",
         "what did we decide about ticket #2023?",
         "the fix for issue #95",
+        # numbers that are not dates
+        "what is the 3rd chapter about?",
+        "who won 1st place?",
+        "who lives in room 1204?",
+        "is flight BA 2490 on time?",
+        "she is 30 years old",
+        "the score was 3-1",
     ],
 )
 def test_no_time_named(query: str) -> None:
