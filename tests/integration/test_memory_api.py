@@ -213,7 +213,7 @@ def test_update_writes_a_new_version_and_keeps_history(
 
 
 def test_update_needs_something_to_change(mem: Memory, corpus: list[MemoryRecord]) -> None:
-    with pytest.raises(ValidationError, match="text=, metadata= or importance= .*invalidate"):
+    with pytest.raises(ValidationError, match=r"text=, metadata= or importance= .*invalidate"):
         mem.update(corpus[0].id)
 
 
