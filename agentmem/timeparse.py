@@ -194,7 +194,7 @@ _SPAN_COUNTS = [
 _LAST_SPAN = re.compile(
     r"\b(?:in|over|during|within|for)\s+the\s+(?:last|past|previous)\s+"
     r"(?P<n>\d{1,3}|" + "|".join([*_SPAN_COUNTS, "a few", "a couple of"]) + r")\s+"
-    r"(?P<unit>day|week|month|year)s?\b",
+    r"(?P<unit>day|week|month|year)s?\b(?!\s+(?:of|before|in|at)\b)",  # not "of August"
     re.IGNORECASE,
 )
 _DAY_OF_MONTH = re.compile(r"(?:on\s+)?(?:the\s+)?\d{1,2}(?:st|nd|rd|th)", re.IGNORECASE)
@@ -203,7 +203,13 @@ _BARE_NUMBER = re.compile(r"\d{1,4}(?:\s+(?:on|in|at|to))?")
 _COUNT_OF_UNITS = re.compile(r"\d{1,3}\s+(?:day|week|month|year)s?", re.IGNORECASE)
 _SCORE = re.compile(r"\d{1,2}\s*[-:]\s*\d{1,2}")
 _BEFORE_A_YEAR = {"in", "since", "during", "from", "until", "till", "by", "before", "after",
-                  "of", "year", "around", "circa", "between", "and"}  # fmt: skip
+                  "of", "year", "around", "circa", "between", "and", "summer", "winter",
+                  "spring", "autumn", "fall", "early", "late", "mid", "end"}  # fmt: skip
+_MONTH_NAMES = [
+    "january", "february", "march", "april", "may", "june", "july", "august", "september",
+    "october", "november", "december",
+]  # fmt: skip
+_MONTH_WORDS = {name[:n] for name in _MONTH_NAMES for n in (3, len(name))}
 _AFTER_A_COUNT = {"ago", "back", "before", "earlier", "later"}
 
 
@@ -251,10 +257,11 @@ def _not_a_date(phrase: str, query: str) -> bool:
     after = query[at + len(phrase) :].split()[:1] if at >= 0 else []
     word_before = before[0].lower().strip(",.;:") if before else ""
     word_after = after[0].lower().strip(",.;:?!") if after else ""
-    if _ORDINAL.fullmatch(text):
-        return word_before != "on" and word_after != "of"
-    if _BARE_NUMBER.fullmatch(text):
-        return word_before not in _BEFORE_A_YEAR
+    if _ORDINAL.fullmatch(text):  # "on the 4th", "the 4th of May", "4th October"
+        return not ({word_before, word_after} & {"on", "of", *_MONTH_WORDS})
+    if _BARE_NUMBER.fullmatch(text):  # "in 2021", "summer 2021", "May 10, 2023"
+        dated = word_before in _BEFORE_A_YEAR | _MONTH_WORDS or word_before[-1:].isdigit()
+        return not (dated or word_before.split("-")[-1] in _MONTH_WORDS)
     if _COUNT_OF_UNITS.fullmatch(text):
         return word_after not in _AFTER_A_COUNT
     return bool(_SCORE.fullmatch(text))

@@ -33,6 +33,10 @@ def d(*args: int) -> datetime:
         # a day of the month not yet come is last month's
         ("what did I do on the 15th?", d(2023, 5, 14), d(2023, 5, 17)),
         ("what changed since 2019", d(2019, 1, 1), d(2020, 1, 1)),
+        # years and ordinals said of dates stay dates
+        ("What state did Joanna visit in summer 2021?", d(2021, 1, 1), d(2022, 1, 1)),
+        ("what did Audrey do on 4th October, 2022?", d(2022, 10, 3), d(2022, 10, 6)),
+        ("Where was Dave in the last two weeks of August 2022?", d(2022, 8, 1), d(2022, 9, 1)),
     ],
 )
 def test_windows(query: str, start: datetime, end: datetime) -> None:
@@ -65,6 +69,8 @@ def test_relative_week_is_around_the_reference_time() -> None:
         "is flight BA 2490 on time?",
         "she is 30 years old",
         "the score was 3-1",
+        "When did James try Cyberpunk 2077?",
+        "How old was she at her 18th birthday?",
     ],
 )
 def test_no_time_named(query: str) -> None:
