@@ -494,6 +494,12 @@
     input.oninput = () => {
       ok.disabled = input.value !== expected;
     };
+    input.onkeydown = (event) => {
+      if (event.key !== "Enter" || ok.disabled) return;
+      // Not also a press of the button focus returns to when the dialog closes.
+      event.preventDefault();
+      ok.click();
+    };
     dialog.showModal();
     return new Promise((resolve) => {
       const done = (answer) => {
@@ -1005,7 +1011,9 @@
   async function forgetScope() {
     // A blank scope is every scope the key reaches (the server fills in its org): that too
     // must be typed to confirm, never a bare OK.
-    const label = scopeLabel(state.scope) || "every scope of this key";
+    // Typed to confirm, so plain keyboard text: the fields apart by spaces, not the middle dot.
+    const label =
+      scopeLabel(state.scope).replaceAll(" \u00b7 ", " ") || "every scope of this key";
     if (
       !(await confirmAction(
         "Forget every memory of " + label + ", everywhere? This cannot be undone.",
