@@ -68,7 +68,7 @@ class RetrievalSettings(BaseModel):
         description="index each episode with its neighbours in the same session "
         "(window and window_bm25 channels)",
     )
-    # 2 gave LoCoMo turns recall@10 +0.5 but hit@1 -1.7 (RESULTS.md, notes of "shapes").
+    # 2 gave LoCoMo turns recall@10 +0.4 but hit@1 -1.0 (RESULTS.md, notes of "shapes").
     window_turns: int = Field(
         default=1, ge=1, le=8, description="turns on each side of an episode in its window"
     )
