@@ -87,10 +87,11 @@ def _apply(backends: Backends, items: Sequence[OutboxItem]) -> None:
     # A record deleted after its upsert was queued has no row; drop its point too.
     gone = set(upsert_ids) - {r.id for r in records}
     _upsert(backends, records)
-    if records:
+    if records and backends.index.supports_concurrent_processes:
         # Another process sharing the index may have deleted one of these records (and its
         # point) between the read above and the upsert, which wrote the point back: read
-        # again, after the upsert, and drop the points of records gone by now.
+        # again, after the upsert, and drop the points of records gone by now. (An index of
+        # one process has no such writer: its deletes queue behind this apply.)
         written = [r.id for r in records]
         gone |= set(written) - {f.id for f in backends.store.rank_fields(written)}
         records = [r for r in records if r.id not in gone]

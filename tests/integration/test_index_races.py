@@ -22,9 +22,21 @@ def mem(tmp_path: Path, embedder: Embedder) -> Iterator[Memory]:
         yield m
 
 
+@pytest.fixture
+def shared(pgvector_url: str, tmp_path: Path, embedder: Embedder) -> Iterator[Memory]:
+    """A Memory on PostgreSQL + pgvector: an index that several processes share."""
+    settings = Settings.load(
+        home=tmp_path / "home", store_url=pgvector_url, vectors_url=pgvector_url
+    )
+    with Memory(settings=settings, embedder=embedder) as m:
+        yield m
+
+
 def test_a_record_deleted_while_its_point_is_written_leaves_no_point(
-    mem: Memory, monkeypatch: pytest.MonkeyPatch
+    shared: Memory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    mem = shared
+    assert mem.backends.index.supports_concurrent_processes
     store, index = mem.backends.store, mem.backends.index
     read = store.get_many
     deleted: list[str] = []
