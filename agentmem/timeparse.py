@@ -173,100 +173,6 @@ def parse_time_window(query: str, *, now: datetime) -> TimeWindow | None:
     return None
 
 
-# Spans dateparser reads wrongly ("in the 1990s" as a day near now, "in the last 3 months" as
-# one month, "Q3 2023" as a day), read here first; and phrases it takes for dates that are not
-# (an ordinal of a chapter or a place, a room number, an age, a score), refused.
-_DECADE = re.compile(r"\b(?:(?P<century>1\d|20)(?P<decade>\d)0|'?(?P<short>\d)0)'?s\b")
-_QUARTER = re.compile(r"\bQ(?P<q>[1-4])\s*(?:of\s+)?(?P<year>\d{4})\b", re.IGNORECASE)
-_SPAN_COUNTS = [
-    "two",
-    "three",
-    "four",
-    "five",
-    "six",
-    "seven",
-    "eight",
-    "nine",
-    "ten",
-    "eleven",
-    "twelve",
-]
-_LAST_SPAN = re.compile(
-    r"\b(?:in|over|during|within|for)\s+the\s+(?:last|past|previous)\s+"
-    r"(?P<n>\d{1,3}|" + "|".join([*_SPAN_COUNTS, "a few", "a couple of"]) + r")\s+"
-    r"(?P<unit>day|week|month|year)s?\b(?!\s+(?:of|before|in|at)\b)",  # not "of August"
-    re.IGNORECASE,
-)
-_DAY_OF_MONTH = re.compile(r"(?:on\s+)?(?:the\s+)?\d{1,2}(?:st|nd|rd|th)", re.IGNORECASE)
-_ORDINAL = re.compile(r"(?:the\s+)?\d{1,2}(?:st|nd|rd|th)", re.IGNORECASE)
-_BARE_NUMBER = re.compile(r"\d{1,4}(?:\s+(?:on|in|at|to))?")
-_COUNT_OF_UNITS = re.compile(r"\d{1,3}\s+(?:day|week|month|year)s?", re.IGNORECASE)
-_SCORE = re.compile(r"\d{1,2}\s*[-:]\s*\d{1,2}")
-_BEFORE_A_YEAR = {"in", "since", "during", "from", "until", "till", "by", "before", "after",
-                  "of", "year", "around", "circa", "between", "and", "summer", "winter",
-                  "spring", "autumn", "fall", "early", "late", "mid", "end"}  # fmt: skip
-_MONTH_NAMES = [
-    "january", "february", "march", "april", "may", "june", "july", "august", "september",
-    "october", "november", "december",
-]  # fmt: skip
-_MONTH_WORDS = {name[:n] for name in _MONTH_NAMES for n in (3, len(name))}
-_AFTER_A_COUNT = {"ago", "back", "before", "earlier", "later"}
-
-
-def _span_window(query: str, now: datetime) -> TimeWindow | None:
-    """A decade, a quarter, or the last N days/weeks/months/years, when the query names one."""
-    if m := _QUARTER.search(query):
-        start = datetime(int(m["year"]), 3 * int(m["q"]) - 2, 1, tzinfo=UTC)
-        return TimeWindow(start, _add_months(start, 3), m.group(0))
-    if m := _LAST_SPAN.search(query):
-        raw = m["n"].lower()
-        n = int(raw) if raw.isdigit() else _NUMBERS[raw]
-        unit = m["unit"].lower()
-        end = now.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
-        if unit in ("day", "week"):
-            start = end - timedelta(days=n * (7 if unit == "week" else 1) + 1)
-        else:
-            start = _add_months(now, -n * (12 if unit == "year" else 1))
-        return TimeWindow(start, end, m.group(0))
-    if m := _DECADE.search(query):
-        if m["century"]:
-            year = int(m["century"]) * 100 + int(m["decade"]) * 10
-        else:  # "the 80s": the latest such decade that has begun
-            recent = 2000 + int(m["short"]) * 10
-            year = recent if recent <= now.year else recent - 100
-        start = datetime(year, 1, 1, tzinfo=UTC)
-        return TimeWindow(start, start.replace(year=year + 10), m.group(0))
-    return None
-
-
-def _same_day_a_month_earlier(when: datetime) -> datetime:
-    earlier = _add_months(when, -1)
-    try:
-        return when.replace(year=earlier.year, month=earlier.month)
-    except ValueError:  # the 31st of a shorter month: its last day
-        return _add_months(when, 0) - timedelta(days=1)
-
-
-def _not_a_date(phrase: str, query: str) -> bool:
-    """Whether dateparser's ``phrase`` is a number the query uses otherwise: an ordinal not
-    said of a day ("the 3rd chapter", "1st place"), a number not said of a year ("room 1204"),
-    a count not said of the past ("30 years old"), or a score ("3-1")."""
-    text = phrase.strip()
-    at = query.find(phrase)
-    before = query[:at].split()[-1:] if at >= 0 else []
-    after = query[at + len(phrase) :].split()[:1] if at >= 0 else []
-    word_before = before[0].lower().strip(",.;:") if before else ""
-    word_after = after[0].lower().strip(",.;:?!") if after else ""
-    if _ORDINAL.fullmatch(text):  # "on the 4th", "the 4th of May", "4th October"
-        return not ({word_before, word_after} & {"on", "of", *_MONTH_WORDS})
-    if _BARE_NUMBER.fullmatch(text):  # "in 2021", "summer 2021", "May 10, 2023"
-        dated = word_before in _BEFORE_A_YEAR | _MONTH_WORDS or word_before[-1:].isdigit()
-        return not (dated or word_before.split("-")[-1] in _MONTH_WORDS)
-    if _COUNT_OF_UNITS.fullmatch(text):
-        return word_after not in _AFTER_A_COUNT
-    return bool(_SCORE.fullmatch(text))
-
-
 def _period_window(when: datetime, period: str, phrase: str) -> tuple[datetime, datetime]:
     day = when.replace(hour=0, minute=0, second=0, microsecond=0)
     if period == "year":
@@ -592,6 +498,86 @@ def resolve_dates(text: str, *, now: datetime, future: bool | None = None) -> li
             taken.append((m.start(), m.end()))
             found.append(ResolvedDate(m.group(0), m.start(), m.end(), when, granularity, absolute))
     return sorted(found, key=lambda r: r.start)
+
+
+# Queries, continued ---------------------------------------------------------------------------
+# Spans dateparser reads wrongly ("in the 1990s" as a day near now, "in the last 3 months" as
+# one month, "Q3 2023" as a day), read first by parse_time_window; and phrases it takes for
+# dates that are not (an ordinal of a chapter or a place, a room number, an age, a score),
+# refused. Below the statements' number words and month names, which they reuse.
+_DECADE = re.compile(r"\b(?:(?P<century>1\d|20)(?P<decade>\d)0|'?(?P<short>\d)0)'?s\b")
+_QUARTER = re.compile(r"\bQ(?P<q>[1-4])\s*(?:of\s+)?(?P<year>\d{4})\b", re.IGNORECASE)
+_SPAN_COUNTS = [*(w for w in _NUM_WORDS if w != "one"), "a few", "a couple of"]
+_LAST_SPAN = re.compile(
+    r"\b(?:in|over|during|within|for)\s+the\s+(?:last|past|previous)\s+"
+    r"(?P<n>\d{1,3}|" + "|".join(_SPAN_COUNTS) + r")\s+"
+    r"(?P<unit>day|week|month|year)s?\b(?!\s+(?:of|before|in|at)\b)",  # not "of August"
+    re.IGNORECASE,
+)
+_ORDINAL = re.compile(r"(?:the\s+)?\d{1,2}(?:st|nd|rd|th)", re.IGNORECASE)
+_DAY_OF_MONTH = re.compile(r"(?:on\s+)?" + _ORDINAL.pattern, re.IGNORECASE)
+_BARE_NUMBER = re.compile(r"\d{1,4}(?:\s+(?:on|in|at|to))?")
+_COUNT_OF_UNITS = re.compile(r"\d{1,3}\s+(?:day|week|month|year)s?", re.IGNORECASE)
+_SCORE = re.compile(r"\d{1,2}\s*[-:]\s*\d{1,2}")
+_BEFORE_A_YEAR = {"in", "since", "during", "from", "until", "till", "by", "before", "after",
+                  "of", "year", "around", "circa", "between", "and", "summer", "winter",
+                  "spring", "autumn", "fall", "early", "late", "mid", "end"}  # fmt: skip
+_MONTH_WORDS = {m.lower()[:n] for m in _MONTHS_LIST for n in (3, len(m))}
+_AFTER_A_COUNT = {"ago", "back", "before", "earlier", "later"}
+
+
+def _span_window(query: str, now: datetime) -> TimeWindow | None:
+    """A decade, a quarter, or the last N days/weeks/months/years, when the query names one."""
+    if m := _QUARTER.search(query):
+        start = datetime(int(m["year"]), 3 * int(m["q"]) - 2, 1, tzinfo=UTC)
+        return TimeWindow(start, _add_months(start, 3), m.group(0))
+    if m := _LAST_SPAN.search(query):
+        raw = m["n"].lower()
+        n = _NUMBERS.get(raw) or int(raw)
+        unit = m["unit"].lower()
+        end = now.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+        if unit in ("day", "week"):
+            start = end - timedelta(days=n * (7 if unit == "week" else 1) + 1)
+        else:
+            start = _add_months(now, -n * (12 if unit == "year" else 1))
+        return TimeWindow(start, end, m.group(0))
+    if m := _DECADE.search(query):
+        if m["century"]:
+            year = int(m["century"]) * 100 + int(m["decade"]) * 10
+        else:  # "the 80s": the latest such decade that has begun
+            recent = 2000 + int(m["short"]) * 10
+            year = recent if recent <= now.year else recent - 100
+        start = datetime(year, 1, 1, tzinfo=UTC)
+        return TimeWindow(start, start.replace(year=year + 10), m.group(0))
+    return None
+
+
+def _same_day_a_month_earlier(when: datetime) -> datetime:
+    earlier = _add_months(when, -1)
+    try:
+        return when.replace(year=earlier.year, month=earlier.month)
+    except ValueError:  # the 31st of a shorter month: its last day
+        return _add_months(when, 0) - timedelta(days=1)
+
+
+def _not_a_date(phrase: str, query: str) -> bool:
+    """Whether dateparser's ``phrase`` is a number the query uses otherwise: an ordinal not
+    said of a day ("the 3rd chapter", "1st place"), a number not said of a year ("room 1204"),
+    a count not said of the past ("30 years old"), or a score ("3-1")."""
+    text = phrase.strip()
+    at = query.find(phrase)
+    before = query[:at].split()[-1:] if at >= 0 else []
+    after = query[at + len(phrase) :].split()[:1] if at >= 0 else []
+    word_before = before[0].lower().strip(",.;:") if before else ""
+    word_after = after[0].lower().strip(",.;:?!") if after else ""
+    if _ORDINAL.fullmatch(text):  # "on the 4th", "the 4th of May", "4th October"
+        return not ({word_before, word_after} & {"on", "of", *_MONTH_WORDS})
+    if _BARE_NUMBER.fullmatch(text):  # "in 2021", "summer 2021", "May 10, 2023"
+        dated = word_before in _BEFORE_A_YEAR | _MONTH_WORDS or word_before[-1:].isdigit()
+        return not (dated or word_before.split("-")[-1] in _MONTH_WORDS)
+    if _COUNT_OF_UNITS.fullmatch(text):
+        return word_after not in _AFTER_A_COUNT
+    return bool(_SCORE.fullmatch(text))
 
 
 __all__ = [
