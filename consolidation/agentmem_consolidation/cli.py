@@ -124,10 +124,11 @@ def jobs(
     scope = _scope(user, agent, thread, org)
     try:
         with memory_for(ctx) as mem:
-            if run is not None:  # the table shows 8 characters of each id on a terminal
-                known = {r.run_id for r in ledger.jobs(mem, scope=scope, limit=100_000)}
-                run = unique_prefix(run, known, what="run") or run
             rows = ledger.jobs(mem, scope=scope, run_id=run, limit=limit)
+            if run is not None and not rows:  # a prefix: a terminal shows 8 characters
+                known = {r.run_id for r in ledger.jobs(mem, scope=scope, limit=100_000)}
+                full = unique_prefix(run, known, what="run")
+                rows = ledger.jobs(mem, scope=scope, run_id=full, limit=limit) if full else []
     except AgentMemError as exc:
         fail(str(exc))
     if run is not None and not rows:
