@@ -560,9 +560,9 @@ def _sweep(backends: Backends, job: ForgetJob) -> int:
     """Records derived from this forget's targets that a racing writer committed meanwhile."""
     scopes = {_outer(s) for s in _target_scopes(backends, job.targets)}
     total = 0
+    asked = set(job.report.get("asked", job.targets))
     for _ in range(10):
         candidates = _records_in(backends, scopes)
-        asked = set(job.report.get("asked", job.targets))
         late, _pruned = derived_closure(candidates, set(job.targets), asked=asked)
         if not late:
             return total

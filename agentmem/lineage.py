@@ -24,17 +24,17 @@ def sources_of(record: MemoryRecord) -> list[str]:
     return [s for s in dict.fromkeys(found) if isinstance(s, str)]
 
 
-def copies_among(records: Sequence[MemoryRecord]) -> dict[str, tuple[MemoryRecord, list[str]]]:
+def copies_among(records: Sequence[MemoryRecord]) -> list[tuple[MemoryRecord, list[str]]]:
     """Buffer segments among ``records`` and the ids of their turn records: a flush stores a
     segment (its turns' text, provenance ``turn_ids``) and one record per turn (provenance
     ``turn_id`` and ``segment_id``), so a segment holds the very words of each of its turns."""
     by_turn = {turn: r.id for r in records if isinstance(turn := r.provenance.get("turn_id"), str)}
-    out: dict[str, tuple[MemoryRecord, list[str]]] = {}
+    out: list[tuple[MemoryRecord, list[str]]] = []
     for r in records:
         turns = r.provenance.get("turn_ids") or []
         found = [by_turn[t] for t in turns if isinstance(t, str) and t in by_turn]
         if found:
-            out[r.id] = (r, found)
+            out.append((r, found))
     return out
 
 
@@ -56,8 +56,9 @@ def derived_closure(
     another turn's sake: the other turns' words were not asked for)."""
     derived = [(r, sources_of(r)) for r in candidates]
     derived = [(r, s) for r, s in derived if s]
-    copies = list(copies_among(candidates).values())
+    copies = copies_among(candidates)
     gone = set(forgotten)
+    segments_asked = forgotten if asked is None else asked
     out: dict[str, MemoryRecord] = {}
 
     def take(record: MemoryRecord) -> None:
@@ -65,7 +66,7 @@ def derived_closure(
         out[record.id] = record
 
     for record in candidates:
-        if record.id not in gone and segment_of(record) in (forgotten if asked is None else asked):
+        if record.id not in gone and segment_of(record) in segments_asked:
             take(record)
     changed = True
     while changed:

@@ -250,11 +250,11 @@ class Profile:
         changes = self._from_facts(facts, rows, llm)
         changes.extend(self._without(ended, rows, {c[0] for c in changes}))
         skip = {c[0] for c in changes}
-        changes.extend(self._ended_singles(facts, ended, rows, skip, complete=complete))
+        changes.extend(self._ended_values(facts, ended, rows, skip, complete=complete))
         self._write(changes, rows)
         return len(changes)
 
-    def _ended_singles(
+    def _ended_values(
         self,
         facts: Sequence[MemoryRecord],
         ended: Sequence[MemoryRecord],
@@ -263,10 +263,11 @@ class Profile:
         *,
         complete: bool,
     ) -> list[tuple[str, Any, list[str], str, str, datetime | None]]:
-        """Single-value fields drawn from facts none of which holds that value any more
-        (ended, invalidated, negated or changed; with ``complete``, ``facts`` is every valid
-        fact, so a source missing from them was deleted or invalidated), cleared. Values set
-        by hand are the caller's, and stay."""
+        """Values drawn from facts that no longer hold them, taken out: a single-value field
+        none of whose facts holds its value any more (ended, invalidated, negated or
+        changed) is cleared; with ``complete`` (``facts`` is every valid fact, so a source
+        missing from them was deleted or invalidated) so are list items whose fact is gone.
+        Values set by hand are the caller's, and stay."""
         by_id = {f.id: f for f in facts}
         ended_ids = {f.id for f in ended}
 
