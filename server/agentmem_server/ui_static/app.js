@@ -1009,9 +1009,9 @@
   }
 
   async function forgetScope() {
-    // A blank scope is every scope the key reaches (the server fills in its org): that too
-    // must be typed to confirm, never a bare OK.
-    // Typed to confirm, so plain keyboard text: the fields apart by spaces, not the middle dot.
+    // Typed to confirm, so plain keyboard text (the fields apart by spaces, not the middle
+    // dot); a blank scope is every scope the key reaches (the server fills in its org), and
+    // that too must be typed, never a bare OK.
     const label =
       scopeLabel(state.scope).replaceAll(" \u00b7 ", " ") || "every scope of this key";
     if (
