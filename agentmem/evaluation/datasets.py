@@ -23,7 +23,7 @@ import json
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -47,8 +47,10 @@ LOCOMO_CATEGORIES: dict[int, str] = {
 _SESSION_KEY = re.compile(r"session_(\d+)")
 _OBSERVATION_KEY = re.compile(r"session_(\d+)_observation")
 _DIA_ID = re.compile(r"D:?(\d+):0*(\d+)")
-_LOCOMO_TIME = "%I:%M %p on %d %B, %Y"  # "1:56 pm on 8 May, 2023"
-_LME_TIME = "%Y/%m/%d (%a) %H:%M"  # "2023/05/20 (Sat) 02:21"
+_LOCOMO_TIME = "%I:%M %p on %d %B, %Y"
+_LOCOMO_EXAMPLE = "1:56 pm on 8 May, 2023"
+_LME_TIME = "%Y/%m/%d (%a) %H:%M"
+_LME_EXAMPLE = "2023/05/20 (Sat) 02:21"
 
 
 @dataclass(frozen=True)
@@ -213,13 +215,35 @@ def _line_of(text: str, where: Path_) -> int | None:
 # LoCoMo ----------------------------------------------------------------------------------------
 
 
-def _parse_time(value: Any, fmt: str) -> datetime | None:
-    if not isinstance(value, str) or not value.strip():
+def _parse_time(f: _File, value: Any, where: Path_, fmt: str, example: str) -> datetime | None:
+    """The date of a session or question: the data set's own format or ISO 8601; ``None``
+    when the field is absent or empty. Anything else is an error: read as undated, the
+    memories would silently lose their time channel and the questions their window."""
+    if value is None or (isinstance(value, str) and not value.strip()):
         return None
+    if not isinstance(value, str):
+        raise f.error(where, f"expected a date string, got {type(value).__name__}")
+    text = value.strip()
     try:
-        return datetime.strptime(value.strip(), fmt)
+        return datetime.strptime(text, fmt)
     except ValueError:
-        return None
+        pass
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise f.error(
+            where, f"{text!r} is not a date: write it like {example!r} or in ISO 8601"
+        ) from None
+    if parsed.tzinfo is not None:  # the data sets' own dates are naive UTC
+        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+    return parsed
+
+
+def _locomo_time(f: _File, index: int, body: dict[str, Any], session: int) -> datetime | None:
+    key = f"session_{session}_date_time"
+    return _parse_time(
+        f, body.get(key), (index, "conversation", key), _LOCOMO_TIME, _LOCOMO_EXAMPLE
+    )
 
 
 def _evidence(raw: Any, known: set[str]) -> tuple[str, ...]:
@@ -279,7 +303,7 @@ def load_locomo(path: Path, conversations: Sequence[int] | None = None) -> EvalS
             continue
         memories: list[EvalMemory] = []
         for session in _locomo_sessions(f, index, body):
-            when = _parse_time(body.get(f"session_{session}_date_time"), _LOCOMO_TIME)
+            when = _locomo_time(f, index, body, session)
             turns = f.get(body, (index, "conversation"), f"session_{session}", list)
             for n, turn in enumerate(turns):
                 where = (index, "conversation", f"session_{session}", n)
@@ -319,7 +343,7 @@ def load_locomo_observations(path: Path, conversations: Sequence[int] | None = N
             (int(m[1]), key) for key in observations if (m := _OBSERVATION_KEY.fullmatch(key))
         )
         for session, key in keyed:
-            when = _parse_time(body.get(f"session_{session}_date_time"), _LOCOMO_TIME)
+            when = _locomo_time(f, index, body, session)
             by_speaker = f.get(observations, (index, "observation"), key, dict)
             for speaker, facts in by_speaker.items():
                 where: Path_ = (index, "observation", key, speaker)
@@ -400,7 +424,13 @@ def load_longmemeval(path: Path, limit: int | None = None) -> EvalSet:
         memories: list[EvalMemory] = []
         for s, (sid, turns) in enumerate(zip(session_ids, sessions, strict=True)):
             f.expect(turns, (*where, "haystack_sessions", s), list)
-            when = _parse_time(dates[s] if s < len(dates) else None, _LME_TIME)
+            when = _parse_time(
+                f,
+                dates[s] if s < len(dates) else None,
+                (*where, "haystack_dates", s),
+                _LME_TIME,
+                _LME_EXAMPLE,
+            )
             for n, turn in enumerate(turns):
                 at: Path_ = (*where, "haystack_sessions", s, n)
                 f.expect(turn, at, dict)
@@ -411,7 +441,9 @@ def load_longmemeval(path: Path, limit: int | None = None) -> EvalSet:
                 memories.append(
                     EvalMemory(str(sid), f"{role}: {content}", when, {"session": str(sid)})
                 )
-        asked = _parse_time(item.get("question_date"), _LME_TIME)
+        asked = _parse_time(
+            f, item.get("question_date"), (*where, "question_date"), _LME_TIME, _LME_EXAMPLE
+        )
         scopes.append(
             EvalScope(
                 f"lme-{qid}",

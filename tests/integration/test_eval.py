@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -241,6 +242,27 @@ def test_eval_runs_end_to_end_on_locomo_and_longmemeval(tmp_path: Path) -> None:
         ),
         (
             "longmemeval",
+            [{**LONGMEMEVAL[1], "haystack_dates": ["last spring", None]}],
+            "field [0].haystack_dates[0]: 'last spring' is not a date: write it like "
+            "'2023/05/20 (Sat) 02:21' or in ISO 8601",
+        ),
+        (
+            "longmemeval",
+            [{**LONGMEMEVAL[1], "question_date": 20230301}],
+            "field [0].question_date: expected a date string, got int",
+        ),
+        (
+            "locomo",
+            [
+                {
+                    **LOCOMO[0],
+                    "conversation": {**LOCOMO[0]["conversation"], "session_2_date_time": "soon"},
+                }
+            ],
+            "field [0].conversation.session_2_date_time: 'soon' is not a date",
+        ),
+        (
+            "longmemeval",
             [{**LONGMEMEVAL[1], "answer_session_ids": [{"x": 1}]}],
             "field [0].answer_session_ids[0]: expected a string or an integer, got dict",
         ),
@@ -277,6 +299,28 @@ def test_a_data_set_with_nothing_to_score_is_refused_and_adds_nothing(tmp_path: 
     assert result.exit_code == 1 and "no question can be scored" in result.output
     with Memory(settings=Settings.load(home=tmp_path / "home")) as mem:
         assert mem.stats().records == 0
+
+
+def test_dates_in_iso_8601_are_read_not_left_undated(tmp_path: Path) -> None:
+    """A session or question date in ISO 8601 instead of the data set's own format keeps its
+    time: read as undated, the time channel would have nothing to match."""
+    conversation = {
+        **LOCOMO[0]["conversation"],
+        "session_1_date_time": "2023-05-08T13:56:00",
+        "session_2_date_time": "2023-06-20T10:00:00+02:00",
+    }
+    turns = load_dataset(
+        "locomo", write(tmp_path / "l.json", [{**LOCOMO[0], "conversation": conversation}])
+    )
+    when = [m.event_time for m in turns.scopes[0].memories]
+    assert when[0] == datetime(2023, 5, 8, 13, 56) and when[-1] == datetime(2023, 6, 20, 8, 0)
+    iso = [
+        {**LONGMEMEVAL[1], "haystack_dates": ["2023-01-01", None], "question_date": "2023-03-02"}
+    ]
+    lme = load_dataset("longmemeval", write(tmp_path / "m.json", iso))
+    assert lme.scopes[0].memories[0].event_time == datetime(2023, 1, 1)
+    assert lme.scopes[0].memories[-1].event_time is None
+    assert lme.scopes[0].questions[0].reference_time == datetime(2023, 3, 2)
 
 
 def test_a_locomo_category_written_as_a_string_counts(tmp_path: Path) -> None:
