@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from agentmem.errors import InvalidDataFile
+from agentmem.errors import Conflict, InvalidDataFile
 from agentmem.evaluation.datasets import EvalQuestion, EvalScope, EvalSet
 from agentmem.fusion import fuse_scores
 from agentmem.models import Scope
@@ -133,6 +133,21 @@ def scope_user(scope: EvalScope) -> str:
     return f"eval-{scope.name}"
 
 
+def _refuse_replayed(mem: Memory, data: EvalSet) -> None:
+    """Refuse a replay into scopes that already hold memories (an earlier ``--use-home``
+    run): adding them again would store every memory twice and score the duplicates."""
+    for scope in data.scopes:
+        user = scope_user(scope)
+        held = len(mem.backends.store.ids_in_scope(Scope(user_id=user)))
+        if held:
+            raise Conflict(
+                f"{data.source}: scope user_id={user!r} already holds {held} memories (an "
+                "earlier run with --use-home); replaying into it would add every memory twice. "
+                f"Forget them first (agentmem forget --user {user} --reason eval --yes) or run "
+                "without --use-home; nothing was added"
+            )
+
+
 def replay(mem: Memory, scope: EvalScope, add_mode: str, progress: Progress | None = None) -> None:
     """Add a scope's memories as the data set says: one ``add_many`` per batch, or one
     ``add`` per memory (independent memories, no session)."""
@@ -231,6 +246,7 @@ def run_eval(
             "data set's memories, and LoCoMo questions a category 1-4 and evidence turns); "
             "nothing was added"
         )
+    _refuse_replayed(mem, data)
     ks = sorted(set(ks))
     k = max(*ks, 10)
     systems = SYSTEMS if baselines else SYSTEMS[:1]

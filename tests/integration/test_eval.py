@@ -182,6 +182,14 @@ def test_eval_runs_end_to_end_on_locomo_and_longmemeval(tmp_path: Path) -> None:
     result = run(home, "longmemeval", str(lme), "--use-home", "--no-baselines", "--json")
     assert result.exit_code == 0, result.output
     assert home.exists() and set(json.loads(result.output)["systems"]) == {"agentmem"}
+    with Memory(settings=Settings.load(home=home)) as mem:
+        stored = mem.stats().records
+    # A second run into the same home would store every memory twice: refused, nothing added.
+    again = run(home, "longmemeval", str(lme), "--use-home", "--no-baselines", "--json")
+    assert again.exit_code == 1 and "already holds" in again.output, again.output
+    assert "agentmem forget --user eval-lme-q1" in again.output
+    with Memory(settings=Settings.load(home=home)) as mem:
+        assert mem.stats().records == stored
 
 
 @pytest.mark.parametrize(
