@@ -8,7 +8,7 @@ from typing import Any, Unpack
 
 from agentmem import writing
 from agentmem.backends import Backends
-from agentmem.errors import InvalidLink, NotFound, ValidationError
+from agentmem.errors import Conflict, InvalidLink, NotFound, ValidationError
 from agentmem.fusion import Ranked
 from agentmem.models import MemoryRecord, Scope, ScopeSet
 from agentmem.notes.describe import CONTEXT, KEYWORDS, TAGS
@@ -113,7 +113,8 @@ def remove_link(backends: Backends, source_id: str, target_id: str, scope: Scope
 def undo_evolution(backends: Backends, memory_id: str, scope: Scope | None) -> MemoryRecord:
     """Undo the latest evolution of a note: its keywords, tags and context go back to what
     they were before it, as a new version (actor ``notes:undo``); other changes made since are
-    kept. :class:`NotFound` when the note was never evolved (or every evolution is undone)."""
+    kept. :class:`NotFound` when the note was never evolved (or every evolution is undone);
+    :class:`Conflict` when a field the evolution set has changed since (nothing is undone)."""
     record = writing.get_one(backends, memory_id, scope)
     entries = backends.store.history(memory_id, scope)
     undone = sum(1 for e in entries if e.actor == "notes:undo")
@@ -121,9 +122,19 @@ def undo_evolution(backends: Backends, memory_id: str, scope: Scope | None) -> M
     if len(evolutions) <= undone:
         raise NotFound(f"note {memory_id!r} has no evolution left to undo (see history(id))")
     entry = evolutions[len(evolutions) - 1 - undone]
-    old = entry.old_metadata or {}
+    old, new = entry.old_metadata or {}, entry.new_metadata or {}
     metadata = dict(record.metadata)
-    for key in (KEYWORDS, TAGS, CONTEXT):
+    evolved = [key for key in (KEYWORDS, TAGS, CONTEXT) if old.get(key) != new.get(key)]
+    edited = [key for key in evolved if metadata.get(key) != new.get(key)]
+    if edited:
+        # Changed again since the evolution (by hand, or by a later write): putting back the
+        # value from before it would silently throw that change away.
+        raise Conflict(
+            f"note {memory_id!r}: {', '.join(edited)} changed after the evolution being undone "
+            f"(version {entry.version}); nothing was undone. Set them with update(metadata=...) "
+            "instead (history(id) shows every version)"
+        )
+    for key in evolved:
         if key in old:
             metadata[key] = old[key]
         else:

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from agentmem import Memory, Settings, extract_pending, writing
 from agentmem.embedders import Embedder
 from agentmem.errors import (
+    Conflict,
     InvalidLink,
     InvalidProfile,
     NotFound,
@@ -75,6 +76,26 @@ def test_new_note_is_linked_typed_and_evolves_its_neighbour(mem: Memory) -> None
     assert mem.history(a.id)[-1].actor == "notes:undo"
     with pytest.raises(NotFound, match="no evolution left"):
         mem.notes.undo(a.id)
+
+
+def test_undo_keeps_a_hand_edit_made_after_the_evolution(mem: Memory) -> None:
+    """Undo puts back what an evolution replaced, never over a change made since."""
+    a = note(mem, "Alice loves hiking in the Alps with her dog.")
+    note(mem, "Alice loves hiking in the Alps with her dog Rex every summer.")
+    evolved = mem.get(a.id)
+    mine = {**evolved.metadata, "context": "my own words", "source": "crm"}
+    mem.update(a.id, metadata=mine)
+    with pytest.raises(Conflict, match="context changed after the evolution"):
+        mem.notes.undo(a.id, user_id=USER)
+    kept = mem.get(a.id)
+    assert kept.metadata["context"] == "my own words" and kept.version == evolved.version + 1
+    # A change to a field the evolution did not set does not stand in the way.
+    mem.update(a.id, metadata={**evolved.metadata, "source": "crm"})
+    undone = mem.notes.undo(a.id, user_id=USER)
+    assert (
+        undone.metadata["source"] == "crm"
+        and undone.metadata["context"] != evolved.metadata["context"]
+    )
 
 
 def test_contradicting_fact_links_to_what_it_supersedes(mem: Memory) -> None:
