@@ -150,14 +150,14 @@ def create_app(
         summary="Lifelong memory for multi-agent systems, as a service.",
         description=DESCRIPTION,
         lifespan=lifespan,
-        responses=RESPONSES,
         docs_url=None,
         redoc_url=None,
         generate_unique_id_function=operation_id,
     )
     app.state.agentmem = state
-    for router in (memory_router, tiers_router, inspect_router, docs_router(app.title)):
-        app.include_router(router)
+    for router in (memory_router, tiers_router, inspect_router):
+        app.include_router(router, responses=RESPONSES)  # the keyed /v1 routes
+    app.include_router(docs_router(app.title))
     if settings.ui:
         from agentmem_server.ui import build_router
 

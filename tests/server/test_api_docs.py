@@ -59,7 +59,9 @@ def test_schema_declares_what_routes_answer(client: TestClient) -> None:
     assert "text/plain" in ops[("GET", "/metrics")]["responses"]["200"]["content"]
     for key, op in ops.items():
         if key[1].startswith("/v1/"):
-            assert "503" in op["responses"], key
+            assert {"401", "403", "503"} <= set(op["responses"]), key
+        else:  # health, metrics and docs need no key
+            assert "401" not in op["responses"], key
     for write in [("POST", "/v1/memories"), ("PATCH", "/v1/memories/{memory_id}")]:
         assert "409" in ops[write]["responses"]
     assert "409" not in ops[("POST", "/v1/memories/search")]["responses"]
