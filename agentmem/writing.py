@@ -332,6 +332,7 @@ def update(
         return current  # invalidated before (a retry, a second worker): the first end stays
     now = utcnow()
     changes: dict[str, Any] = {"version": current.version + 1, "updated_at": now}
+    restated = False
     if text is not None:
         new_text = check_text(text, max_chars=backends.settings.max_text_chars)
         new_text, redacted = redact_record_fields(
@@ -343,6 +344,12 @@ def update(
         changes["content_hash"] = content_hash(new_text)
     if metadata is not None:
         changes["metadata"] = metadata_of(backends.settings, metadata)
+    elif text is not None and current.kind is MemoryKind.SEMANTIC:
+        from agentmem.semantic.restate import has_structure, restated_metadata
+
+        if has_structure(current):  # its subject, attribute and value follow the new text
+            changes["metadata"] = restated_metadata(current, changes["text"])
+            restated = True
     if importance is not None:
         changes["importance"] = check_importance(importance)
     if provenance is not None:
@@ -388,6 +395,10 @@ def update(
     backends.store.apply(batch)
     sync_outbox(backends)
     _guard(backends, [updated])
+    if restated:
+        from agentmem.profiles.api import observe_restated
+
+        observe_restated(backends, updated)
     return updated
 
 

@@ -483,6 +483,22 @@ def observe_applied(backends: Backends, scope: Scope, applied: Sequence[AppliedD
         return 0
 
 
+def observe_restated(backends: Backends, fact: MemoryRecord) -> int:
+    """Revise the profile of a fact's owner after its text was rewritten by hand (the value
+    it gave is replaced, or cleared when the new text gives none). Never raises for a profile
+    problem: it is logged, and the fact stays stored."""
+    scope = fact.scope
+    if not backends.settings.profile.from_facts or not isinstance(backends.store, NoteStore):
+        return 0
+    if not (scope.user_id or scope.agent_id):
+        return 0
+    try:
+        return Profile(backends, scope).observe([fact])
+    except AgentMemError as exc:
+        log.warning("profile of %s not revised: %s", scope, exc)
+        return 0
+
+
 def _check_strings(name: str, value: Any) -> None:
     """Refuse text no store keeps as it is: a NUL character or a lone surrogate."""
     if isinstance(value, str):
@@ -502,4 +518,4 @@ def _check_strings(name: str, value: Any) -> None:
             _check_strings(name, item)
 
 
-__all__ = ["Profile", "observe_applied", "profile_scope"]
+__all__ = ["Profile", "observe_applied", "observe_restated", "profile_scope"]

@@ -42,6 +42,30 @@ def episodes_of(mem: Memory) -> list[Any]:
 # LLM-free ----------------------------------------------------------------------------------
 
 
+def test_a_fact_rewritten_by_hand_carries_what_its_new_text_says(mem: Memory) -> None:
+    """update(text=...) on a fact re-reads its subject, attribute and value from the new text,
+    so the profile, the graph and the next contradiction follow the text, not the old value."""
+    mem.add("Alice: I live in Paris.", user_id=USER, event_time="2023-01-01", infer=True)
+    (fact,) = facts_of(mem)
+    assert fact.metadata["value"] == "Paris"
+    mem.update(fact.id, text="Alice lives in Rome.", metadata=None)
+    rewritten = mem.get(fact.id)
+    assert (rewritten.metadata["attribute"], rewritten.metadata["value"]) == ("lives_in", "Rome")
+    assert rewritten.metadata["entities"] == ["Alice", "Rome"]
+    assert mem.profile(user_id=USER).get().model.location == "Rome"
+    assert [n.entity.name for n in mem.graph.neighbors("Alice", user_id=USER)] == ["Rome"]
+    # Text the rules read no single fact from keeps no stale fields; the caller's own keys stay.
+    mem.update(fact.id, metadata={**rewritten.metadata, "source": "crm"})
+    mem.update(fact.id, text="Rome, probably.")
+    vague = mem.get(fact.id)
+    assert "value" not in vague.metadata and "slot" not in vague.metadata
+    assert vague.metadata["source"] == "crm"
+    assert mem.profile(user_id=USER).get().model.location is None
+    # Metadata given with the text is taken as it is.
+    mem.update(fact.id, text="Alice lives in Oslo.", metadata={"value": "Oslo (by hand)"})
+    assert mem.get(fact.id).metadata == {"value": "Oslo (by hand)"}
+
+
 def test_contradiction_invalidates_and_as_of_answers_with_what_held(mem: Memory) -> None:
     first = mem.add("Alice lives in Paris.", user_id=USER, event_time="2022-03-01T09:00:00Z",
                     infer=True)  # fmt: skip
