@@ -309,6 +309,35 @@ _NOTHING_TO_UPDATE = (
 )
 
 
+def _content_changes(
+    backends: Backends,
+    current: MemoryRecord,
+    changes: dict[str, Any],
+    text: Any,
+    metadata: Any,
+    provenance: Any,
+) -> Any:
+    """Put a new text and metadata into ``changes``; returns the provenance to write (the
+    redaction of the new text may change it)."""
+    if text is not None:
+        new_text = check_text(text, max_chars=backends.settings.max_text_chars)
+        new_text, redacted = redact_record_fields(
+            new_text, dict(provenance or current.provenance), backends.settings.redaction
+        )
+        if redacted != (provenance or current.provenance):
+            provenance = redacted
+        changes["text"] = new_text
+        changes["content_hash"] = content_hash(new_text)
+    if metadata is not None:
+        changes["metadata"] = metadata_of(backends.settings, metadata)
+    elif text is not None and current.kind is MemoryKind.SEMANTIC:
+        from agentmem.semantic.restate import has_structure, restated_metadata
+
+        if has_structure(current):  # its subject, attribute and value follow the new text
+            changes["metadata"] = restated_metadata(current, changes["text"])
+    return provenance
+
+
 def update(
     backends: Backends,
     memory_id: str,
@@ -332,24 +361,8 @@ def update(
         return current  # invalidated before (a retry, a second worker): the first end stays
     now = utcnow()
     changes: dict[str, Any] = {"version": current.version + 1, "updated_at": now}
-    restated = False
-    if text is not None:
-        new_text = check_text(text, max_chars=backends.settings.max_text_chars)
-        new_text, redacted = redact_record_fields(
-            new_text, dict(provenance or current.provenance), backends.settings.redaction
-        )
-        if redacted != (provenance or current.provenance):
-            provenance = redacted
-        changes["text"] = new_text
-        changes["content_hash"] = content_hash(new_text)
-    if metadata is not None:
-        changes["metadata"] = metadata_of(backends.settings, metadata)
-    elif text is not None and current.kind is MemoryKind.SEMANTIC:
-        from agentmem.semantic.restate import has_structure, restated_metadata
-
-        if has_structure(current):  # its subject, attribute and value follow the new text
-            changes["metadata"] = restated_metadata(current, changes["text"])
-            restated = True
+    provenance = _content_changes(backends, current, changes, text, metadata, provenance)
+    restated = text is not None and metadata is None and "metadata" in changes
     if importance is not None:
         changes["importance"] = check_importance(importance)
     if provenance is not None:
