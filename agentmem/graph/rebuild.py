@@ -19,7 +19,7 @@ from agentmem.graph.merges import plan_merge
 from agentmem.graph.model import GraphChange, ItemKind, Merge, MergeMethod, load_item, partition_key
 from agentmem.graph.resolve import embed_names
 from agentmem.graph.state import GraphState
-from agentmem.graph.working import Working
+from agentmem.graph.working import Working, merge_keeping
 from agentmem.models import MemoryKind, MemoryRecord, Scope, ScopeSet
 from agentmem.stores import RecordQuery
 
@@ -156,7 +156,8 @@ def rebuild_graphs(backends: Backends, scope: Scope | ScopeSet | None = None) ->
 
 
 def _replay(backends: Backends, graph: GraphStore, state: GraphState, merge: Merge) -> None:
-    """Keep a user's merge decision across a rebuild (as far as the entities still exist)."""
+    """Keep a user's merge decision across a rebuild (as far as the entities still exist,
+    and only with the names facts still use)."""
     active = merge.method is MergeMethod.MANUAL and merge.undone_at is None
     if active and merge.absorbed_id and {merge.entity_id, merge.absorbed_id} <= set(state.entities):
         change = plan_merge(
@@ -164,7 +165,9 @@ def _replay(backends: Backends, graph: GraphStore, state: GraphState, merge: Mer
         )
         graph.write(state, change)
         return
-    graph.write(state, GraphChange(upserts=[merge]))
+    kept = merge_keeping(merge, state.names().__contains__)
+    if kept is not None:
+        graph.write(state, GraphChange(upserts=[kept]))
 
 
 __all__ = ["RebuildReport", "rebuild_graphs"]

@@ -13,6 +13,7 @@ import pytest
 from agentmem import Memory, Scope, Settings, erasure, erasure_removal, extract_pending
 from agentmem.embedders import Embedder
 from agentmem.errors import NotFound, PermissionDenied, ValidationError
+from agentmem.graph import GraphChange, Merge, MergeMethod
 from agentmem.lineage import sources_of
 from agentmem.stores import ForgetJournal
 from agentmem_consolidation import run_inline
@@ -204,6 +205,45 @@ def test_a_fact_with_another_live_source_is_kept_with_its_sources_pruned(mem: Me
     assert fact.id not in report.forgotten_ids
     assert report.kept_with_other_sources >= 1
     assert sources_of(mem.get(fact.id)) == [second.id]
+
+
+def test_forget_takes_the_forgotten_names_out_of_merge_records(mem: Memory) -> None:
+    """An automatic (fuzzy) and a manual merge whose names came only from forgotten facts do
+    not keep those names, in the API or in the stored graph rows."""
+    mem.add("Caroline lives in Porto.", user_id="alice", kind="semantic")
+    fuzzy = mem.add("Carolinne Secretname works at Globex.", user_id="alice", kind="semantic")
+    also = mem.add("Carolinne Secretnam lives in Porto.", user_id="alice", kind="semantic")
+    mem.add("Ines Ferreira works at Acme.", user_id="alice", kind="semantic")
+    alias = mem.add("Nessie lives in Lisbon.", user_id="alice", kind="semantic")
+    mem.graph.merge("Ines Ferreira", "Nessie", user_id="alice")
+    names = [n for m in mem.graph.merges(user_id="alice") for n in m.names]
+    assert "nessie" in names and "carolinne secretnam" in names
+
+    mem.forget([fuzzy.id, also.id, alias.id], reason="erasure", purge=True, user_id="alice")
+
+    assert mem.graph.merges(user_id="alice") == []
+    rows = [
+        data
+        for partition in mem.backends.graph.partitions(ALICE)
+        for _, _, data in mem.backends.graph.read_rows(partition)
+    ]
+    assert rows and not any("essie" in r or "ecretnam" in r.lower() for r in rows)
+    # a merge record left stale by an older version loses the unused name on a rebuild
+    graph = mem.backends.graph
+    state = graph.state_of(ALICE)
+    keep = state.names()["ines ferreira"]
+    stale = Merge(
+        id="stale",
+        scope=ALICE,
+        entity_id=keep,
+        names=["nessie"],
+        method=MergeMethod.MANUAL,
+        absorbed_id="gone",
+        absorbed_name="Nessie",
+    )
+    graph.write(state, GraphChange(upserts=[stale]))
+    mem.graph.rebuild(user_id="alice")
+    assert mem.graph.merges(user_id="alice") == []
 
 
 def test_forget_racing_a_consolidation_run_does_not_resurrect(mem: Memory, monkeypatch) -> None:
