@@ -38,6 +38,20 @@ class RebuildReport:
     seconds: float
 
 
+def store_copy(backends: Backends) -> GraphStore | None:
+    """The graph kept in the record store's own tables when it is not the configured graph
+    (left there by the networkx backend before a switch to a graph server, or before the graph
+    was switched off): a stale copy, which a forget and a rebuild still reach. None when the
+    store is the configured graph or keeps no graph tables."""
+    from agentmem.graph.networkx_store import NetworkXGraphStore
+    from agentmem.stores import GraphRows
+
+    own = isinstance(backends.graph, NetworkXGraphStore) and backends.settings.graph.enabled
+    if own or not isinstance(backends.store, GraphRows):
+        return None
+    return NetworkXGraphStore(backends.store)
+
+
 def _saved_merges(graph: GraphStore, scope: Scope | ScopeSet | None) -> dict[str, list[Merge]]:
     """Manual and undone merges of the partitions about to be rebuilt (unreadable rows of a
     corrupt partition are skipped): user decisions survive a rebuild."""
@@ -99,7 +113,8 @@ def rebuild_graphs(backends: Backends, scope: Scope | ScopeSet | None = None) ->
 
     The stored partitions are dropped without being read (a corrupt one included), then each
     scope's facts are applied in the order they were stored. Manual merges and undone merges
-    are kept. Communities are recomputed on next use.
+    are kept. Communities are recomputed on next use. On a graph server, the scope's graph
+    left in the record store's tables by the networkx backend is dropped too.
     """
     started = time.perf_counter()
     graph = backends.graph
@@ -107,6 +122,9 @@ def rebuild_graphs(backends: Backends, scope: Scope | ScopeSet | None = None) ->
         raise ValidationError("this Memory keeps no knowledge graph (graph.enabled is off)")
     saved = _saved_merges(graph, scope)
     graph.drop(scope)
+    stale = store_copy(backends)
+    if stale is not None:  # the new backend replaces it: it must not come back on a switch
+        stale.drop(scope)
     settings = backends.settings.graph
     embed = name_embedder(backends)
     totals = [0, 0, 0, 0]
@@ -170,4 +188,4 @@ def _replay(backends: Backends, graph: GraphStore, state: GraphState, merge: Mer
         graph.write(state, GraphChange(upserts=[kept]))
 
 
-__all__ = ["RebuildReport", "rebuild_graphs"]
+__all__ = ["RebuildReport", "rebuild_graphs", "store_copy"]
