@@ -497,6 +497,9 @@ def _execute(
     if clear_buffers is not None:
         removed["buffer_turns"] = erasure_removal.clear_buffers(buffers, clear_buffers)
     sync_outbox(backends)
+    removed["graph_partitions"] = removed.get("graph_partitions", 0) + (
+        erasure_removal.drop_store_copy(backends, job.targets, clear_buffers)
+    )
     removed["raced_writes"] = _sweep(backends, job)
     backends.sessions.clear()  # the session prior's term counts of the forgotten turns
     removed["communities_refreshed"] = _refresh_communities(backends, job)

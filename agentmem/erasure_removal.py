@@ -213,6 +213,24 @@ def _graph_partitions(backends: Backends, ids: list[str]) -> int:
     return len(keys)
 
 
+def drop_store_copy(backends: Backends, ids: list[str], scope: Scope | None) -> int:
+    """Drop the stale graph the record store still holds when another graph backend is
+    configured (or the graph is off): every partition holding a forgotten id, and with
+    ``scope`` (a whole-scope forget) every partition that scope reads. A switch back to the
+    networkx backend then finds no forgotten item (``reindex --graph`` derives it again).
+    Returns how many partitions went."""
+    from agentmem.graph.model import ItemKind
+    from agentmem.graph.rebuild import store_copy
+
+    stale = store_copy(backends)
+    if stale is None:
+        return 0
+    scopes = {p.scope for kind in (ItemKind.FACT, ItemKind.LINK)
+              for p in stale.partitions_holding(kind, ids)}  # fmt: skip
+    dropped = sum(stale.drop(s) for s in scopes)
+    return dropped + (stale.drop(scope) if scope is not None else 0)
+
+
 def erase_files(backends: Backends) -> int:
     """Erasure down to the bytes (``purge=True``): an embedded vector index is rewritten from
     the store (its write-ahead log and payload pages kept deleted points), and the store's
@@ -235,6 +253,7 @@ __all__ = [
     "deleted_before",
     "drop_links",
     "drop_profile",
+    "drop_store_copy",
     "erase_files",
     "remove",
     "scrub_absent",

@@ -267,8 +267,10 @@ class GraphAPI:
         entries = []
         for record in records:
             start = as_utc(record.valid_from or record.event_time or record.created_at)
-            current = record.invalidated_at is None and (
-                record.valid_to is None or record.valid_to > now
+            current = (
+                record.invalidated_at is None
+                and (record.valid_from is None or as_utc(record.valid_from) <= now)
+                and (record.valid_to is None or record.valid_to > now)
             )
             entries.append(
                 TimelineEntry(

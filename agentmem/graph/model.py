@@ -153,13 +153,19 @@ class Relation(_Item):
 
     def holds(self, as_of: datetime | None = None, now: datetime | None = None) -> bool:
         """Whether it holds at ``as_of`` in valid time (any belief, as ``search(as_of=)``);
-        without ``as_of``: not invalidated and not expired at ``now``."""
+        without ``as_of``: not invalidated, already started and not expired at ``now`` (a
+        relation whose ``valid_from`` is in the future does not hold yet)."""
         if as_of is not None:
             when = as_utc(as_of)
             start = self.valid_from or self.created_at
             return start <= when and (self.valid_to is None or self.valid_to > when)
         moment = now or utcnow()
-        return self.invalidated_at is None and (self.valid_to is None or self.valid_to > moment)
+        started = self.valid_from is None or self.valid_from <= moment
+        return (
+            self.invalidated_at is None
+            and started
+            and (self.valid_to is None or self.valid_to > moment)
+        )
 
 
 class EpisodeLink(_Item):

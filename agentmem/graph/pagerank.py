@@ -76,7 +76,8 @@ class PPRGraph:
     dangling: np.ndarray
     built_at: float
     expires_at: float
-    """When a relation that holds now stops holding (the operator must be rebuilt)."""
+    """When a relation that holds now stops holding, or a future one starts (the operator
+    must be rebuilt)."""
 
 
 def _holds(valid_from: datetime | None, valid_to: datetime | None, invalidated: bool,
@@ -84,7 +85,8 @@ def _holds(valid_from: datetime | None, valid_to: datetime | None, invalidated: 
     if as_of is not None:
         start_ok = valid_from is None or valid_from <= as_of
         return start_ok and (valid_to is None or valid_to > as_of)
-    return not invalidated and (valid_to is None or valid_to > now)
+    started = valid_from is None or valid_from <= now
+    return not invalidated and started and (valid_to is None or valid_to > now)
 
 
 def ppr_graph(
@@ -125,6 +127,9 @@ def ppr_graph(
             edge(f"{ENTITY}:{relation.source}", f"{ENTITY}:{relation.target}")
             if as_of is None and relation.valid_to is not None:
                 expires = min(expires, relation.valid_to.timestamp())
+        elif as_of is None and relation.valid_from is not None and relation.valid_from > now:
+            # A relation that starts holding later must be added then.
+            expires = min(expires, relation.valid_from.timestamp())
     owners = state.names()
     for entry in state.facts.values():
         fact = f"{FACT}:{entry.id}"

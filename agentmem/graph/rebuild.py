@@ -19,7 +19,7 @@ from agentmem.graph.merges import plan_merge
 from agentmem.graph.model import GraphChange, ItemKind, Merge, MergeMethod, load_item, partition_key
 from agentmem.graph.resolve import embed_names
 from agentmem.graph.state import GraphState
-from agentmem.graph.working import Working
+from agentmem.graph.working import Working, merge_keeping
 from agentmem.models import MemoryKind, MemoryRecord, Scope, ScopeSet
 from agentmem.stores import RecordQuery
 
@@ -36,6 +36,20 @@ class RebuildReport:
     entities: int
     relations: int
     seconds: float
+
+
+def store_copy(backends: Backends) -> GraphStore | None:
+    """The graph kept in the record store's own tables when it is not the configured graph
+    (left there by the networkx backend before a switch to a graph server, or before the graph
+    was switched off): a stale copy, which a forget and a rebuild still reach. None when the
+    store is the configured graph or keeps no graph tables."""
+    from agentmem.graph.networkx_store import NetworkXGraphStore
+    from agentmem.stores import GraphRows
+
+    own = isinstance(backends.graph, NetworkXGraphStore) and backends.settings.graph.enabled
+    if own or not isinstance(backends.store, GraphRows):
+        return None
+    return NetworkXGraphStore(backends.store)
 
 
 def _saved_merges(graph: GraphStore, scope: Scope | ScopeSet | None) -> dict[str, list[Merge]]:
@@ -99,7 +113,8 @@ def rebuild_graphs(backends: Backends, scope: Scope | ScopeSet | None = None) ->
 
     The stored partitions are dropped without being read (a corrupt one included), then each
     scope's facts are applied in the order they were stored. Manual merges and undone merges
-    are kept. Communities are recomputed on next use.
+    are kept. Communities are recomputed on next use. On a graph server, the scope's graph
+    left in the record store's tables by the networkx backend is dropped too.
     """
     started = time.perf_counter()
     graph = backends.graph
@@ -107,6 +122,9 @@ def rebuild_graphs(backends: Backends, scope: Scope | ScopeSet | None = None) ->
         raise ValidationError("this Memory keeps no knowledge graph (graph.enabled is off)")
     saved = _saved_merges(graph, scope)
     graph.drop(scope)
+    stale = store_copy(backends)
+    if stale is not None:  # the new backend replaces it: it must not come back on a switch
+        stale.drop(scope)
     settings = backends.settings.graph
     embed = name_embedder(backends)
     totals = [0, 0, 0, 0]
@@ -156,7 +174,8 @@ def rebuild_graphs(backends: Backends, scope: Scope | ScopeSet | None = None) ->
 
 
 def _replay(backends: Backends, graph: GraphStore, state: GraphState, merge: Merge) -> None:
-    """Keep a user's merge decision across a rebuild (as far as the entities still exist)."""
+    """Keep a user's merge decision across a rebuild (as far as the entities still exist,
+    and only with the names facts still use)."""
     active = merge.method is MergeMethod.MANUAL and merge.undone_at is None
     if active and merge.absorbed_id and {merge.entity_id, merge.absorbed_id} <= set(state.entities):
         change = plan_merge(
@@ -164,7 +183,9 @@ def _replay(backends: Backends, graph: GraphStore, state: GraphState, merge: Mer
         )
         graph.write(state, change)
         return
-    graph.write(state, GraphChange(upserts=[merge]))
+    kept = merge_keeping(merge, state.names().__contains__)
+    if kept is not None:
+        graph.write(state, GraphChange(upserts=[kept]))
 
 
-__all__ = ["RebuildReport", "rebuild_graphs"]
+__all__ = ["RebuildReport", "rebuild_graphs", "store_copy"]

@@ -9,7 +9,8 @@ merged, so nothing leaks between them):
    ``GraphSettings.fuzzy_threshold`` (90), for names of ``fuzzy_min_length`` characters or more
    whose digits agree ("Carolinne" -> "Caroline"; "Room 101" is never "Room 102").
 3. **embedding**: cosine of the names' embeddings at or above ``embedding_threshold`` (0.9),
-   which catches abbreviations ("NYC" -> "New York City").
+   which catches abbreviations ("NYC" -> "New York City"), again only where the digits agree
+   with one of the entity's names (names that differ only in a number embed close together).
 
 A name matched by 2 or 3 joins the entity as another name, and the decision is recorded as a
 :class:`~agentmem.graph.model.Merge` with the method and score, so it can be undone; an undone
@@ -181,9 +182,17 @@ class Resolver:
             if score < threshold:
                 break
             entity_id = ids[int(index)]
-            if self._allowed(name, entity_id, type_):
+            if self._allowed(name, entity_id, type_) and self._digits_agree(name, entity_id):
                 return Resolution(name, entity_id, MergeMethod.EMBEDDING, round(score, 4))
         return None
+
+    def _digits_agree(self, name: str, entity_id: str) -> bool:
+        # Scanned only for the few candidates above the threshold.
+        digits = _DIGITS.findall(name)
+        return any(
+            owner == entity_id and _DIGITS.findall(known) == digits
+            for known, owner in self.owners.items()
+        )
 
 
 def best_match(name: str, names: Iterable[str], *, threshold: float = 70.0) -> str | None:

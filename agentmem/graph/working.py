@@ -8,7 +8,7 @@ re-point relations after a merge. Either ends in one :class:`~agentmem.graph.mod
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -27,12 +27,26 @@ from agentmem.graph.model import (
     Relation,
     stable_id,
 )
-from agentmem.graph.resolve import GENERIC_TYPE, Candidate, Resolver
+from agentmem.graph.resolve import GENERIC_TYPE, Candidate, Resolver, normalise
 from agentmem.graph.state import GraphState
 from agentmem.models import MemoryRecord, utcnow
 from agentmem.settings import GraphSettings
 
 Item = Entity | Relation | EpisodeLink | FactEntry | Merge
+
+
+def merge_keeping(merge: Merge, keep: Callable[[str], bool]) -> Merge | None:
+    """``merge`` with only the names ``keep`` accepts (the absorbed name goes with its name),
+    or None when none is left: a merge must not outlive the facts that gave it its names."""
+    names = [n for n in merge.names if keep(n)]
+    if not names:
+        return None
+    if names == merge.names:
+        return merge
+    update: dict[str, Any] = {"names": names}
+    if merge.absorbed_name is not None and normalise(merge.absorbed_name) not in names:
+        update["absorbed_name"] = None
+    return merge.model_copy(update=update)
 
 
 class Overlay:
@@ -69,6 +83,11 @@ class Overlay:
         if (ItemKind.LINK, episode_id) in self.deleted:
             return None
         return self.links.get(episode_id) or self.state.links.get(episode_id)
+
+    def merge(self, merge_id: str) -> Merge | None:
+        if (ItemKind.MERGE, merge_id) in self.deleted:
+            return None
+        return self.merges.get(merge_id) or self.state.merges.get(merge_id)
 
     def all_relations(self) -> Iterable[Relation]:
         for rid in {*self.state.relations, *self.relations}:
@@ -152,11 +171,27 @@ class Working(Overlay):
         super().__init__(state)
         self.settings = settings
         self.resolver = resolver_for(state, settings)
+        self.unused: set[str] = set()
+        """Names a removed fact was the last to use."""
 
     def drop(self, kind: ItemKind, item_id: str) -> None:
         super().drop(kind, item_id)
         if kind is ItemKind.ENTITY:
             self.resolver.drop_entity(item_id)
+
+    def change(self) -> GraphChange:
+        """Everything touched, merges rid of the names no fact uses any more."""
+        gone = {n for n in self.unused if n not in self.resolver.owners}
+        for merge_id in sorted({*self.state.merges, *self.merges} if gone else ()):
+            merge = self.merge(merge_id)
+            if merge is None:
+                continue
+            kept = merge_keeping(merge, lambda n: n not in gone)
+            if kept is None:
+                self.drop(ItemKind.MERGE, merge_id)
+            elif kept is not merge:
+                self.put(kept)
+        return super().change()
 
     # facts
 
@@ -177,6 +212,7 @@ class Working(Overlay):
             if use is not None and not use.facts:
                 del entity.names[name]
                 self.resolver.forget(name)
+                self.unused.add(name)
             if not entity.names:
                 self.drop(ItemKind.ENTITY, entity.id)
         for relation_id in entry.relation_ids:
@@ -265,7 +301,7 @@ class Working(Overlay):
             self.resolver.retype(entity.id, mention.type)
         if found.method is not None:
             merge_id = stable_id(self.state.key, "merge", mention.name, entity.id)
-            if self.state.merges.get(merge_id) is None and merge_id not in self.merges:
+            if self.merge(merge_id) is None:
                 self.put(
                     Merge(
                         id=merge_id,
@@ -340,4 +376,4 @@ class Working(Overlay):
                     self.put(link.model_copy(update={"entity_ids": owners}))
 
 
-__all__ = ["Overlay", "Working", "resolver_for"]
+__all__ = ["Overlay", "Working", "merge_keeping", "resolver_for"]

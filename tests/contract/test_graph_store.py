@@ -48,7 +48,7 @@ from agentmem.graph import (
 )
 from agentmem.graph.model import META_ID, GraphMeta
 from agentmem.graph.resolve import normalise
-from agentmem.models import Scope, ScopeSet
+from agentmem.models import MemoryKind, MemoryRecord, Scope, ScopeSet
 from agentmem.stores import RecordStore, store_from_url
 
 NEO4J_URI = os.environ.get("AGENTMEM_TEST_NEO4J_URI")
@@ -569,3 +569,52 @@ def test_k_hop_ranking_equals_the_whole_partition_when_the_bound_covers_it(
     assert rank_states(bounded, "What does B know?", settings) == whole
     assert whole and whole[0][0] == "f-B"
     assert bounded_states(graph, partitions, "Nobody here", hops=3) == []
+
+
+# merges after a removal --------------------------------------------------------------------
+
+
+def _semantic(scope: Scope, n: int, text: str, entities: list[str]) -> MemoryRecord:
+    return MemoryRecord(
+        id=f"00000000-0000-4000-8000-{n:012d}",
+        scope=scope,
+        kind=MemoryKind.SEMANTIC,
+        text=text,
+        metadata={"subject": entities[0], "entities": entities},
+        valid_from=T0,
+        created_at=T0,
+        updated_at=T0,
+    )
+
+
+def test_removing_the_facts_of_a_name_takes_it_out_of_every_merge(
+    backend: Backend, graph: GraphStore, scopes: dict[str, Scope]
+) -> None:
+    """A forgotten fact leaves no name behind in a merge record, automatic or manual."""
+    from agentmem.graph.build import plan_update
+    from agentmem.graph.merges import plan_merge
+    from agentmem.settings import GraphSettings
+
+    scope, settings = scopes["alice"], GraphSettings(embedding_threshold=None)
+    kept = _semantic(scope, 1, "Caroline lives in Porto.", ["Caroline", "Porto"])
+    fuzzy = _semantic(scope, 2, "Carolinne works at Globex.", ["Carolinne", "Globex"])
+    ines = _semantic(scope, 3, "Ines Ferreira works at Acme.", ["Ines Ferreira", "Acme"])
+    nessie = _semantic(scope, 4, "Nessie lives in Lisbon.", ["Nessie", "Lisbon"])
+    state = graph.state_of(scope)
+    graph.write(state, plan_update(state, settings, [kept, fuzzy, ines, nessie]))
+    state = graph.state_of(scope)
+    names = state.names()
+    graph.write(state, plan_merge(state, settings, names["ines ferreira"], names["nessie"]))
+    before = {(m.method, tuple(m.names)) for m in graph.state_of(scope).merges.values()}
+    assert before == {(MergeMethod.FUZZY, ("carolinne",)), (MergeMethod.MANUAL, ("nessie",))}
+
+    state = graph.state_of(scope)
+    graph.write(state, plan_update(state, settings, [], [fuzzy.id, nessie.id]))
+
+    fresh, loaded = reopened(backend, scope)
+    try:
+        assert loaded.merges == {}
+        assert "nessie" not in loaded.names() and "carolinne" not in loaded.names()
+        assert "caroline" in loaded.names() and "ines ferreira" in loaded.names()
+    finally:
+        fresh.close()

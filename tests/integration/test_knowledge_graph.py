@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from agentmem import GraphCorrupt, Memory, NotFound, Settings, cli
 from agentmem.embedders import Embedder
 from agentmem.graph.pagerank import graph_channel
-from agentmem.models import Scope
+from agentmem.models import Scope, utcnow
 from agentmem.retrieval import build_request
 
 if TYPE_CHECKING:
@@ -119,6 +119,24 @@ def test_inline_facts_build_the_graph_with_time(shared: Memory, user: str) -> No
     ]
     with pytest.raises(NotFound, match="did you mean 'Maya'"):
         mem.graph.neighbors("Mayya", user_id=user)
+
+
+def test_a_relation_starting_in_the_future_does_not_hold_now(shared: Memory, user: str) -> None:
+    """Without ``as_of`` the graph answers as of now: a fact valid from a future date is not
+    a neighbour, not on a path and not current in the timeline until that date."""
+    mem = shared
+    facts(
+        mem,
+        user,
+        [("Maya works at Globex.", {"subject": "Maya", "entities": ["Maya", "Globex"]})],
+        valid_from="2999-01-01T00:00:00+00:00",
+    )
+    assert mem.graph.neighbors("Maya", user_id=user) == []
+    assert mem.graph.neighbors("Maya", user_id=user, as_of=utcnow()) == []
+    assert mem.graph.path("Maya", "Globex", user_id=user) == []
+    assert [t.current for t in mem.graph.timeline("Maya", user_id=user)] == [False]
+    later = mem.graph.neighbors("Maya", user_id=user, as_of="2999-06-01")
+    assert [n.entity.name for n in later] == ["Globex"]
 
 
 def test_third_person_facts_build_the_graph(shared: Memory, user: str) -> None:

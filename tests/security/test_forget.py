@@ -13,9 +13,11 @@ import pytest
 from agentmem import Memory, Scope, Settings, erasure, erasure_removal, extract_pending
 from agentmem.embedders import Embedder
 from agentmem.errors import NotFound, PermissionDenied, ValidationError
+from agentmem.graph import GraphChange, Merge, MergeMethod
 from agentmem.lineage import sources_of
 from agentmem.stores import ForgetJournal
 from agentmem_consolidation import run_inline
+from tests.falkordb_server import FalkorDBServer
 from tests.security._checks import FORGOTTEN, KEPT, assert_forgotten, leaks
 
 
@@ -204,6 +206,96 @@ def test_a_fact_with_another_live_source_is_kept_with_its_sources_pruned(mem: Me
     assert fact.id not in report.forgotten_ids
     assert report.kept_with_other_sources >= 1
     assert sources_of(mem.get(fact.id)) == [second.id]
+
+
+def test_forget_takes_the_forgotten_names_out_of_merge_records(mem: Memory) -> None:
+    """An automatic (fuzzy) and a manual merge whose names came only from forgotten facts do
+    not keep those names, in the API or in the stored graph rows."""
+    mem.add("Caroline lives in Porto.", user_id="alice", kind="semantic")
+    fuzzy = mem.add("Carolinne Secretname works at Globex.", user_id="alice", kind="semantic")
+    also = mem.add("Carolinne Secretnam lives in Porto.", user_id="alice", kind="semantic")
+    mem.add("Ines Ferreira works at Acme.", user_id="alice", kind="semantic")
+    alias = mem.add("Nessie lives in Lisbon.", user_id="alice", kind="semantic")
+    mem.graph.merge("Ines Ferreira", "Nessie", user_id="alice")
+    names = [n for m in mem.graph.merges(user_id="alice") for n in m.names]
+    assert "nessie" in names and "carolinne secretnam" in names
+
+    mem.forget([fuzzy.id, also.id, alias.id], reason="erasure", purge=True, user_id="alice")
+
+    assert mem.graph.merges(user_id="alice") == []
+    rows = [
+        data
+        for partition in mem.backends.graph.partitions(ALICE)
+        for _, _, data in mem.backends.graph.read_rows(partition)
+    ]
+    assert rows and not any("essie" in r or "ecretnam" in r.lower() for r in rows)
+    # a merge record left stale by an older version loses the unused name on a rebuild
+    graph = mem.backends.graph
+    state = graph.state_of(ALICE)
+    keep = state.names()["ines ferreira"]
+    stale = Merge(
+        id="stale",
+        scope=ALICE,
+        entity_id=keep,
+        names=["nessie"],
+        method=MergeMethod.MANUAL,
+        absorbed_id="gone",
+        absorbed_name="Nessie",
+    )
+    graph.write(state, GraphChange(upserts=[stale]))
+    mem.graph.rebuild(user_id="alice")
+    assert mem.graph.merges(user_id="alice") == []
+
+
+def _graph_rows(home: Path) -> list[str]:
+    """Every graph row the home's SQLite store holds (the networkx backend's tables)."""
+    import sqlite3
+
+    (db,) = home.glob("*.db")
+    with sqlite3.connect(db) as con:
+        return [data for (data,) in con.execute("SELECT data FROM graph_items")]
+
+
+def _left_on_networkx(home: Path, embedder: Embedder) -> list[tuple[str, str]]:
+    """What the networkx graph shows for Maya after switching back to it."""
+    with Memory(settings=Settings.load(home=home), embedder=embedder) as mem:
+        assert mem.list(user_id="maya") == []
+        try:
+            found = mem.graph.neighbors("Maya", user_id="maya")
+        except NotFound:
+            return []
+        return [(n.relation.predicate, n.entity.name) for n in found]
+
+
+@pytest.mark.parametrize("rebuild", [False, True])
+def test_forget_reaches_the_graph_a_previous_backend_left_in_the_store(
+    home: Path, embedder: Embedder, falkordb_server: FalkorDBServer, rebuild: bool
+) -> None:
+    """After a switch to a graph server (rebuilt there or not), the networkx graph in the
+    store's tables is a stale copy: a forget reaches it, and a switch back brings nothing back."""
+    with Memory(settings=Settings.load(home=home), embedder=embedder) as mem:
+        mem.add("Maya lives in Zanzibar.", user_id="maya", kind="semantic")
+    assert any("Zanzibar" in row for row in _graph_rows(home))
+    url = falkordb_server.url(f"switch-{rebuild}")
+    with Memory(settings=Settings.load(home=home, graph_url=url), embedder=embedder) as mem:
+        if rebuild:
+            mem.graph.rebuild()
+        mem.forget(reason="erasure", user_id="maya", purge=True)
+    assert not any("Zanzibar" in row for row in _graph_rows(home))
+    assert _left_on_networkx(home, embedder) == []
+
+
+def test_forget_with_the_graph_switched_off_reaches_the_graph_left_in_the_store(
+    home: Path, embedder: Embedder
+) -> None:
+    with Memory(settings=Settings.load(home=home), embedder=embedder) as mem:
+        fact = mem.add("Maya lives in Zanzibar.", user_id="maya", kind="semantic")
+    off = Settings.load(home=home, graph={"enabled": False})
+    with Memory(settings=off, embedder=embedder) as mem:
+        report = mem.forget([fact.id], reason="erasure", user_id="maya", purge=True)
+    assert report.removed["graph_partitions"] >= 1
+    assert not any("Zanzibar" in row for row in _graph_rows(home))
+    assert _left_on_networkx(home, embedder) == []
 
 
 def test_forget_racing_a_consolidation_run_does_not_resurrect(mem: Memory, monkeypatch) -> None:

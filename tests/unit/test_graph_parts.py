@@ -99,6 +99,20 @@ def test_embedding_matching_and_types_and_undone_merges() -> None:
     assert resolver.resolve("nyc", "place", close).entity_id is None  # an undone merge holds
 
 
+def test_embedding_matching_never_merges_names_whose_numbers_differ() -> None:
+    """ "Room 101" is never "Room 102", however close their embeddings."""
+    room = np.array([1.0, 0.0], dtype=np.float32)
+    resolver = Resolver(
+        SETTINGS,
+        owners={"room 101": "e1"},
+        candidates={"e1": Candidate("e1", "place", room)},
+    )
+    close = np.array([0.99, 0.14], dtype=np.float32)
+    assert resolver.resolve("room 102", "place", close).entity_id is None
+    assert resolver.resolve("room 1010", "place", close).entity_id is None
+    assert resolver.resolve("rm 101", "place", close).entity_id == "e1"
+
+
 # reading facts ------------------------------------------------------------------------------
 
 
