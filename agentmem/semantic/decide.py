@@ -21,6 +21,7 @@ in :mod:`agentmem.semantic.llm` makes one batched call per episode. Both feed
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -161,6 +162,43 @@ def adds_detail(new: str, old: str) -> bool:
     return len(n & o) / len(o) >= 0.7 and len(n - o) >= 1
 
 
+_ENDING = re.compile(
+    r"\b(?:no longer|not|never|anymore|any more|stopped|quit|gave up|left)\b|n't\b",
+    re.IGNORECASE,
+)
+"""Words that end or deny what a fact says: "no longer", "doesn't ... anymore", "left"."""
+
+
+def ends_or_denies(new: str, old: str) -> bool:
+    """Whether ``new`` says ``old`` with its polarity flipped ("Sam no longer eats meat"
+    against "Sam eats meat", or the reverse): the same content words, give or take the
+    ending words, and an ending word in one of them only."""
+    if bool(_ENDING.search(new)) == bool(_ENDING.search(old)):
+        return False
+    n, o = _words(_ENDING.sub(" ", new)), _words(_ENDING.sub(" ", old))
+    if not o or any(not _covered(w, o) for w in n):
+        return False
+    return sum(_covered(w, n) for w in o) / len(o) >= 0.5
+
+
+def _covered(word: str, words: set[str]) -> bool:
+    """``word`` or a form of it ("eat" / "eats") is among ``words``."""
+    for w in words:
+        short, long_ = sorted((w, word), key=len)
+        if w == word or (
+            len(short) >= 3 and long_.startswith(short) and len(long_) - len(short) <= 2
+        ):
+            return True
+    return False
+
+
+def _record_negated(record: MemoryRecord) -> bool:
+    if "slot" in record.metadata:
+        return bool(record.metadata.get("negated"))
+    found = find_slot(record.text, speaker=str(record.metadata.get("subject") or "User"))
+    return found is not None and found[3]
+
+
 def is_contained(new: str, old: str) -> bool:
     """Whether ``old`` already says everything ``new`` says."""
     n, o = _words(new), _words(old)
@@ -216,14 +254,25 @@ def _decide_by_slot(
     different: list[MemoryRecord] = []
     for r in ctx.same_slot:
         known = record_slot(r)[2]
-        (same if known is not None and normalise_value(known) == wanted else different).append(r)
+        agrees = known is not None and normalise_value(known) == wanted
+        # A known ending ("no longer lives in Paris") of the value a fact states again is
+        # over; of another value it is no value at all.
+        if agrees and _record_negated(r) != fact.negated:
+            different.append(r)
+        elif agrees:
+            same.append(r)
+        elif not _record_negated(r):
+            different.append(r)
     if fact.negated:
         if same:
+            return [_d(DecisionOp.NOOP, index, same[0], f"end of {fact.attribute} already known")]
+        ended = [r for r in different if normalise_value(record_slot(r)[2] or "") == wanted]
+        if ended:
             return [
                 _d(
                     DecisionOp.INVALIDATE,
                     index,
-                    same[0],
+                    ended[0],
                     f"ends {fact.attribute} = {fact.value}",
                 )
             ]
@@ -262,6 +311,8 @@ def _decide_by_similarity(
     for record, sim in ctx.similar:
         if not _same_topic(fact, record):
             continue
+        if sim >= settings.update_threshold and ends_or_denies(fact.text, record.text):
+            return [_d(DecisionOp.INVALIDATE, index, record, f"ends (cosine {sim:.2f})")]
         if sim >= settings.duplicate_threshold:
             if adds_detail(fact.text, record.text) and not is_contained(fact.text, record.text):
                 return [

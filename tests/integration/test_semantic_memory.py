@@ -100,6 +100,28 @@ def test_contradiction_invalidates_and_as_of_answers_with_what_held(mem: Memory)
     assert {e.actor for e in history} == {"semantic:rules"}
 
 
+@pytest.mark.parametrize(
+    ("stated", "ended"),
+    [
+        ("I live in Paris.", "I don't live in Paris anymore."),
+        ("I am married to Kim.", "I am no longer married to Kim."),
+        ("I am a teacher.", "I am no longer a teacher."),
+    ],
+)
+def test_no_longer_invalidates_the_old_fact_and_as_of_still_answers_it(
+    mem: Memory, stated: str, ended: str
+) -> None:
+    mem.add("Sam: " + stated, user_id=USER, event_time="2022-01-01", infer=True)
+    mem.add("Sam: " + ended, user_id=USER, event_time="2023-01-01", infer=True)
+    old = next(r for r in facts_of(mem, invalidated=True) if r.invalidated_at is not None)
+    (current,) = facts_of(mem)
+    assert old.version == 2 and old.text == mem.history(old.id)[0].new_text  # not rewritten
+    assert old.valid_to is not None and old.valid_to.year == 2023
+    assert current.metadata["negated"] is True and current.metadata["supersedes"] == old.id
+    then = mem.search("Sam", user_id=USER, kinds="semantic", as_of="2022-06-01")
+    assert [h.record.id for h in then] == [old.id]
+
+
 def test_more_detail_updates_with_a_new_version(mem: Memory) -> None:
     mem.add("Maya: I play tennis.", user_id=USER, infer=True)
     second = mem.add("Maya: I play tennis every Sunday with my brother Leo.", user_id=USER,

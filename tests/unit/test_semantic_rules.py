@@ -176,6 +176,14 @@ def test_clauses_become_separate_facts_with_preferences_and_plans() -> None:
         ),
         ("I took a position as a data analyst at Initech", "Maya", "works_at", "Initech", False),
         ("I landed a role as lead designer with Acme Labs", "Maya", "works_at", "Acme Labs", False),
+        ("I don't live in Paris anymore", "Maya", "lives_in", "Paris", True),
+        ("I no longer live in the Bay Area", "Maya", "lives_in", "Bay Area", True),
+        ("I'm not living in Rome anymore", "Maya", "lives_in", "Rome", True),
+        ("I am no longer married to Kim", "Maya", "married_to", "Kim", True),
+        ("I divorced Kim", "Maya", "married_to", "Kim", True),
+        ("I am no longer a teacher", "Maya", "occupation", "teacher", True),
+        ("I stopped working as a nurse", "Maya", "occupation", "nurse", True),
+        ("I stopped working at Acme", "Maya", "works_at", "Acme", True),
     ],
 )
 def test_single_valued_attributes(
@@ -401,6 +409,32 @@ def test_a_negated_fact_ends_the_value() -> None:
     quit_ = fact("Maya quit her job at Google.", subject="Maya", attribute="works_at",
                  value="Google", negated=True)  # fmt: skip
     assert decide(quit_, same_slot=[google]) == [(DecisionOp.INVALIDATE, google.id)]
+
+
+def test_no_longer_ends_the_value_and_stating_it_again_ends_the_ending() -> None:
+    paris = known("Maya lives in Paris.")
+    gone = fact("Maya doesn't live in Paris anymore.", subject="Maya", attribute="lives_in",
+                value="Paris", negated=True)  # fmt: skip
+    assert decide(gone, same_slot=[paris]) == [(DecisionOp.INVALIDATE, paris.id)]
+    ended = known("Maya doesn't live in Paris anymore.", when=datetime(2023, 1, 1, tzinfo=UTC))
+    assert decide(gone, same_slot=[ended]) == [(DecisionOp.NOOP, ended.id)]
+    back = fact("Maya lives in Paris again.", subject="Maya", attribute="lives_in", value="Paris")
+    assert decide(back, same_slot=[ended]) == [(DecisionOp.INVALIDATE, ended.id)]
+
+
+def test_a_similar_fact_with_its_polarity_flipped_invalidates_never_updates() -> None:
+    meat = known("Maya eats meat.")
+    acme = known("Maya works at Acme.")
+    assert decide(fact("Maya no longer eats meat."), similar=[(meat, 0.88)]) == [
+        (DecisionOp.INVALIDATE, meat.id)
+    ]
+    assert decide(fact("Maya left Acme."), similar=[(acme, 0.78)]) == [
+        (DecisionOp.INVALIDATE, acme.id)
+    ]
+    # A negation among new detail is detail, not an ending.
+    concert = known("Maya went to the concert.")
+    detail = fact("Maya went to the concert but didn't enjoy the music.")
+    assert decide(detail, similar=[(concert, 0.85)]) == [(DecisionOp.UPDATE, concert.id)]
 
 
 def test_similarity_rules() -> None:
