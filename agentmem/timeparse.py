@@ -229,7 +229,12 @@ _DATE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
             rf"(?P<unit>weekend|week|month|year|{_WEEKDAY_RE})\b",
             re.IGNORECASE,
         ),
-        ("iso", r"\b(?P<y>\d{4})-(?P<m>\d{2})-(?P<d>\d{2})\b", 0),
+        (
+            "iso",
+            r"\b(?:(?P<prep>(?i:on|since|until|by|before|after)) )?"
+            r"(?P<y>\d{4})-(?P<m>\d{2})-(?P<d>\d{2})\b",
+            0,
+        ),
         (
             "day_month",
             rf"\b(?:(?P<prep>(?i:on|since|until|by|before|after)) )?(?:the )?(?P<d>\d{{1,2}})"
@@ -392,7 +397,8 @@ def _iso(
         day = today.replace(year=int(groups["y"]), month=int(groups["m"]), day=int(groups["d"]))
     except ValueError:
         return None
-    return _on_day(day)
+    lead = prep if prep and prep != "on" else "on"
+    return day, "day", f"{lead} {_day_text(day)}"
 
 
 def _month(

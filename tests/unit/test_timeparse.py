@@ -6,7 +6,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from agentmem.timeparse import asks_about_past, asks_about_present, parse_time_window
+from agentmem.timeparse import (
+    asks_about_past,
+    asks_about_present,
+    parse_time_window,
+    resolve_dates,
+)
 
 NOW = datetime(2023, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -159,3 +164,23 @@ def test_questions_about_the_present_state(query: str, present: bool) -> None:
 )
 def test_questions_about_the_past(query: str, past: bool) -> None:
     assert asks_about_past(query) is past
+
+
+# Dates in statements ---------------------------------------------------------------------------
+
+SAID_IN_MARCH = datetime(2024, 3, 1, 10, 0, tzinfo=UTC)  # a Friday
+
+
+@pytest.mark.parametrize(
+    ("statement", "text"),
+    [
+        ("Maya visited Rome on 2021-03-03.", "on 3 March 2021"),
+        ("Maya has lived in Paris since 2021-03-03.", "since 3 March 2021"),
+        ("Maya will fly to Oslo by 2024-02-01.", "by 1 February 2024"),
+        ("Maya moved on 2021-03-03.", "on 3 March 2021"),
+    ],
+)
+def test_an_iso_date_keeps_its_preposition_once(statement: str, text: str) -> None:
+    (found,) = resolve_dates(statement, now=SAID_IN_MARCH)
+    assert found.text == text
+    assert found.phrase == text.split()[0] + " " + found.phrase.split()[-1]
