@@ -81,6 +81,17 @@ def test_ambiguous_dates_follow_the_tense() -> None:
     assert resolve_dates("I swim every Sunday", now=SAID) == []
 
 
+def test_a_plan_in_the_present_tense_is_written_with_the_coming_date() -> None:
+    march = datetime(2024, 3, 1, 10, tzinfo=UTC)
+    run = episode_from("Maya: I am training for a marathon in October.", said_at=march)
+    (plan,) = RulesExtractor().extract(run)
+    assert plan.text == "Maya is training for a marathon in October 2024."
+    assert plan.event_time == datetime(2024, 10, 1, tzinfo=UTC)
+    trip = episode_from("Maya: I went to Paris in October.", said_at=march)
+    (past,) = RulesExtractor().extract(trip)
+    assert past.text == "Maya went to Paris in October 2023."
+
+
 def test_yesterday_in_a_message_of_8_may_is_7_may() -> None:
     (fact,) = facts("Caroline: I went to a LGBTQ support group yesterday and it was so powerful.")
     assert fact.event_time == datetime(2023, 5, 7, tzinfo=UTC)
