@@ -291,6 +291,27 @@ def test_llm_answer_from_settings_mock_response(llm_memory: Any) -> None:
     assert episode.metadata["extraction"] == "done"
 
 
+def test_llm_year_or_month_event_time_is_a_date_not_unix_seconds(llm_memory: Any) -> None:
+    answer = {
+        "facts": [
+            {"text": "Alice moved to Berlin in 2022.", "subject": "Alice", "event_time": "2022"},
+            {"text": "Alice adopted a cat.", "subject": "Alice", "event_time": "March 2022"},
+            {"text": "Alice plays chess.", "subject": "Alice", "event_time": "whenever"},
+        ]
+    }
+    mem = llm_memory(llm_kwargs={"mock_response": json.dumps(answer)})
+    episode = mem.add("Alice: I moved to Berlin in 2022 and adopted a cat.", user_id=USER,
+                      infer=True, event_time="2024-01-01")  # fmt: skip
+    by_text = {f.text: f for f in facts_of(mem)}
+    assert episode.metadata["extraction"] == "done" and len(by_text) == 3
+    berlin = by_text["Alice moved to Berlin in 2022."]
+    assert berlin.event_time.isoformat().startswith("2022-01-01")
+    assert berlin.metadata["time_granularity"] == "year"
+    assert by_text["Alice adopted a cat."].event_time.isoformat().startswith("2022-03-01")
+    assert by_text["Alice plays chess."].event_time.isoformat().startswith("2024-01-01")
+    assert mem.search("Berlin", user_id=USER, kinds="semantic", as_of="1971-01-01") == []
+
+
 def test_llm_batched_decision_invalidates_by_short_id(llm_memory: Any) -> None:
     mem = llm_memory(llm_kwargs={"mock_response": PARIS_JSON})
     mem.add("Alice: I live in Paris.", user_id=USER, infer=True)

@@ -6,6 +6,7 @@ pinned down on its own.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -334,6 +335,31 @@ def test_answers_parse_from_fences_and_prose() -> None:
     prose = 'Sure! {"decisions": [{"fact": 0, "op": "delete", "target": 2}]} Hope it helps.'
     (decision,) = parse_answer(prose, DecisionBatch).decisions
     assert decision.op is DecisionOp.INVALIDATE and decision.target_id == "2"
+
+
+@pytest.mark.parametrize(
+    ("event_time", "when", "granularity"),
+    [
+        ("2022", datetime(2022, 1, 1, tzinfo=UTC), "year"),
+        (2022, datetime(2022, 1, 1, tzinfo=UTC), "year"),
+        ("2022-03", datetime(2022, 3, 1, tzinfo=UTC), "month"),
+        ("March 2022", datetime(2022, 3, 1, tzinfo=UTC), "month"),
+        ("2022-03-01", datetime(2022, 3, 1, tzinfo=UTC), "day"),
+        ("1 March 2022", datetime(2022, 3, 1, tzinfo=UTC), "day"),
+        ("2022-03-01T10:00:00Z", datetime(2022, 3, 1, 10, tzinfo=UTC), None),
+        # never Unix seconds; what cannot be read drops the time, not the fact
+        ("1700000000", None, None),
+        (1700000000, None, None),
+        ("sometime last spring", None, None),
+        ("2022-13", None, None),
+    ],
+)
+def test_an_answers_event_time_is_a_date_of_its_granularity_never_epoch_seconds(
+    event_time: object, when: datetime | None, granularity: str | None
+) -> None:
+    answer = json.dumps({"facts": [{"text": "Ana moved to Oslo.", "event_time": event_time}]})
+    (found,) = parse_answer(answer, ExtractionResult).facts
+    assert (found.event_time, found.time_granularity) == (when, granularity)
 
 
 @pytest.mark.parametrize(
