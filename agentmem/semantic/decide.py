@@ -445,13 +445,17 @@ def apply_decisions(
             continue
         fact = facts[decision.fact]
         target = _current(backends, decision.target_id, scope)
-        op = decision.op
         stale = target is None or target.id in touched
-        if op in (DecisionOp.UPDATE, DecisionOp.INVALIDATE) and stale:
-            op = DecisionOp.ADD
+        if decision.op in (DecisionOp.UPDATE, DecisionOp.INVALIDATE) and stale:
             decision = decision.model_copy(
-                update={"op": op, "reason": f"{decision.reason}; target no longer current"}
+                update={
+                    "op": DecisionOp.ADD,
+                    "reason": f"{decision.reason}; target no longer current",
+                }
             )
+        elif decision.op is DecisionOp.UPDATE and target is not None:
+            decision = _update_keeping_history(decision, fact, target, episode.said_at)
+        op = decision.op
         if op is DecisionOp.NOOP:
             applied.append(_applied(op, fact, None, target, decision, source))
         elif op is DecisionOp.ADD:
@@ -471,6 +475,26 @@ def apply_decisions(
     # New facts are notes: linked to related ones, which they may evolve (agentmem.notes).
     notes.insert(backends, list(new_records.values()), actor=source.actor)
     return applied
+
+
+def _update_keeping_history(
+    decision: Decision, fact: ExtractedFact, target: MemoryRecord, said_at: datetime
+) -> Decision:
+    """An UPDATE that gives a single-valued attribute another value (Mem0's convention for a
+    changed value) ends the known value instead of rewriting it: INVALIDATE and add, or, for
+    a value older than the known one, add it as history."""
+    slot, _, known = record_slot(target)
+    if not fact.slot or fact.value is None or slot != fact.slot or known is None:
+        return decision
+    old, new = set(normalise_value(known).split()), set(normalise_value(fact.value).split())
+    if (old <= new or new <= old) and not fact.negated:
+        return decision  # the same value, or the same told more precisely ("maths teacher")
+    reason = f"{decision.reason}; a new {fact.attribute} ends the old one, never rewrites it"
+    if _start(fact, said_at) < _record_start(target):
+        return Decision(
+            op=DecisionOp.ADD, fact=decision.fact, reason=reason, valid_to=_record_start(target)
+        )
+    return decision.model_copy(update={"op": DecisionOp.INVALIDATE, "reason": reason})
 
 
 def _invalidate(

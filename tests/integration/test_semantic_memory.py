@@ -327,6 +327,24 @@ def test_llm_batched_decision_invalidates_by_short_id(llm_memory: Any) -> None:
     assert [h.record.text for h in now] == ["Alice moved to Berlin in January 2023."]
 
 
+def test_llm_update_that_changes_a_value_ends_the_old_one_instead(llm_memory: Any) -> None:
+    """Mem0 answers UPDATE for a changed value; a single-valued attribute keeps its history."""
+    mem = llm_memory(llm_kwargs={"mock_response": PARIS_JSON})
+    mem.add("Alice: I live in Paris.", user_id=USER, infer=True)
+    decide = {"decisions": [{"fact": 0, "op": "UPDATE", "target": "1",
+                             "text": "Alice lives in Berlin.", "reason": "moved"}]}  # fmt: skip
+    script = Script(BERLIN_JSON, json.dumps(decide))
+    record = mem.add("Alice: I moved to Berlin in January.", user_id=USER)
+    _, outcome = extract_episode(mem, record, **script.pipeline())
+    assert [d.op for d in outcome.decisions] == [DecisionOp.INVALIDATE]
+    paris = next(r for r in facts_of(mem, invalidated=True) if r.invalidated_at is not None)
+    assert paris.text == "Alice lives in Paris." and paris.valid_to.year == 2023
+    then = mem.search("where does Alice live", user_id=USER, kinds="semantic", as_of="2022-06-01")
+    now = mem.search("where does Alice live", user_id=USER, kinds="semantic")
+    assert [h.record.text for h in then] == ["Alice lives in Paris."]
+    assert [h.record.text for h in now] == ["Alice moved to Berlin in January 2023."]
+
+
 def test_llm_decision_about_an_unknown_id_adds(llm_memory: Any) -> None:
     mem = llm_memory()
     decide = {"decisions": [{"fact": 0, "op": "UPDATE", "target": "99", "reason": "?"}]}
