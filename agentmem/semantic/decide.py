@@ -460,6 +460,8 @@ def apply_decisions(
             applied.append(_applied(op, fact, None, target, decision, source))
         elif op is DecisionOp.ADD:
             record = add(decision.fact, decision)
+            if decision.valid_to is not None:
+                _fit_into_history(backends, scope, fact, record, source)
             applied.append(_applied(op, fact, record.id, None, decision, source))
         elif op is DecisionOp.INVALIDATE:
             assert target is not None
@@ -495,6 +497,50 @@ def _update_keeping_history(
             op=DecisionOp.ADD, fact=decision.fact, reason=reason, valid_to=_record_start(target)
         )
     return decision.model_copy(update={"op": DecisionOp.INVALIDATE, "reason": reason})
+
+
+def _fit_into_history(
+    backends: Backends,
+    scope: Scope,
+    fact: ExtractedFact,
+    record: MemoryRecord,
+    source: Source,
+) -> None:
+    """A value that arrived late for an earlier period (added as history) ends the value that
+    held before it where it starts, and ends itself where the next known value starts, so no
+    two values of a slot hold at once."""
+    start = record.valid_from
+    if not fact.slot or fact.value is None or start is None:
+        return
+    found = backends.store.query(
+        RecordQuery(
+            scope=scope,
+            kinds=(MemoryKind.SEMANTIC,),
+            conditions=(Condition("slot", FilterOp.EQ, fact.slot),),
+            include_invalidated=True,
+            limit=50,
+        )
+    )
+    value = normalise_value(fact.value)
+    for r in found:
+        if r.id == record.id or _record_negated(r):
+            continue
+        if normalise_value(record_slot(r)[2] or "") == value:
+            continue
+        began = _record_start(r)
+        if began > start and (record.valid_to is None or began < record.valid_to):
+            record.valid_to = began
+        elif began < start and r.valid_to is not None and r.valid_to > start:
+            writing.update(
+                backends,
+                r.id,
+                scope,
+                valid_to=start,
+                invalidate=True,
+                metadata={**r.metadata, "superseded_by": record.id},
+                actor=source.actor,
+            )
+            record.metadata.setdefault("supersedes", r.id)
 
 
 def _invalidate(

@@ -122,6 +122,20 @@ def test_no_longer_invalidates_the_old_fact_and_as_of_still_answers_it(
     assert [h.record.id for h in then] == [old.id]
 
 
+def test_a_value_reported_late_for_an_earlier_period_never_overlaps_another(mem: Memory) -> None:
+    mem.add("Alice: I live in Paris.", user_id=USER, event_time="2020-01-01", infer=True)
+    mem.add("Alice: I moved to Berlin.", user_id=USER, event_time="2023-01-01", infer=True)
+    mem.add("Alice: I moved to Rome.", user_id=USER, event_time="2021-06-01", infer=True)
+    by_text = {r.text: r for r in facts_of(mem, invalidated=True)}
+    paris, rome = by_text["Alice lives in Paris."], by_text["Alice moved to Rome."]
+    assert paris.valid_to.isoformat().startswith("2021-06-01")
+    assert rome.valid_to.isoformat().startswith("2023-01-01")
+    assert paris.metadata["superseded_by"] == rome.id and rome.metadata["supersedes"] == paris.id
+    for when, where in [("2020-06-01", paris), ("2022-01-01", rome)]:
+        hits = mem.search("where does Alice live?", user_id=USER, kinds="semantic", as_of=when)
+        assert [h.record.id for h in hits] == [where.id]
+
+
 def test_more_detail_updates_with_a_new_version(mem: Memory) -> None:
     mem.add("Maya: I play tennis.", user_id=USER, infer=True)
     second = mem.add("Maya: I play tennis every Sunday with my brother Leo.", user_id=USER,
