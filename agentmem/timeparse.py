@@ -10,7 +10,10 @@ dateparser's; a found phrase counts only if it carries a digit or a clearly temp
 7 May 2023. It is rule-based (no dateparser): a statement is longer than a query and dateparser's
 search finds dates in ordinary words ("We" as Wednesday, "a second" as a time), which would put
 wrong dates on facts. Ambiguous phrases (a bare weekday, a month without a year) are read as
-past unless the sentence speaks of the future ("will", "going to", "next", ...).
+past unless the sentence speaks of the future ("will", "going to", "next", ...) or states a plan
+in the present tense ("I am training for a marathon in October", "the wedding is in June", "I
+have a dentist appointment on the 14th of May") with no past verb; after "since" or "back in"
+they are always past.
 """
 
 from __future__ import annotations
@@ -208,6 +211,38 @@ _FUTURE_HINT = re.compile(
     r"next|tomorrow|upcoming|soon|coming up|can't wait)\b|'ll\b",
     re.IGNORECASE,
 )
+_COMING = re.compile(
+    r"\b(?:am|is|are|'m|'re|'s)(?: (?:also|still|finally|actually|really|now|just|busy))? "
+    r"(?:going|flying|leaving|moving|travell?ing|visiting|meeting|starting|training for|"
+    r"preparing for|getting (?:married|ready)|having|hosting|attending|taking|heading|driving|"
+    r"coming|returning|celebrating|throwing|presenting|speaking|competing|performing|"
+    r"graduating|interviewing|relocating|launching|organi[sz]ing)\b"
+    rf"|\b(?:is|are|'s|'re) (?:(?:scheduled|planned|set|booked|due) )?(?:on|in|for) "
+    rf"(?=(?:the )?\d|(?:{_MONTHS.replace(' ', '|')})\b)"
+    r"|\b(?:have|has|'ve)(?: got)? (?:an?|my|the|our|his|her|their) [\w' -]{0,30}?"
+    r"\b(?:appointment|meeting|interview|exam|flight|trip|reservation|deadline|concert|match|"
+    r"party|wedding|class|surgery|race|marathon|conference|holiday|vacation)s?\b",
+    re.IGNORECASE,
+)
+"""A plan said in the present tense: "am training for", "the wedding is in June", "have a
+dentist appointment on": its dates lie ahead, unless the sentence also speaks of the past."""
+_PAST_HINT = re.compile(
+    r"\b(?:was|were|went|did|had|got|made|took|saw|came|gave|found|met|ran|began|bought|left|"
+    r"won|lost|spent|ago|last|\w{3,}ed)\b",
+    re.IGNORECASE,
+)
+_PAST_PREPOSITIONS = ("since", "back in")
+"""A date after these lies behind, whatever the tense: "since June", "back in May"."""
+
+
+def _points_forward(text: str) -> bool:
+    """Whether ambiguous dates in ``text`` point forward: it speaks of the future ("will",
+    "going to", "next", ...) or states a plan in the present tense without a past verb."""
+    if _FUTURE_HINT.search(text):
+        return True
+    return bool(_COMING.search(text)) and not _PAST_HINT.search(_COMING.sub(" ", text))
+
+
 _DATE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (name, re.compile(pattern, flags))
     for name, pattern, flags in (
@@ -229,7 +264,12 @@ _DATE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
             rf"(?P<unit>weekend|week|month|year|{_WEEKDAY_RE})\b",
             re.IGNORECASE,
         ),
-        ("iso", r"\b(?P<y>\d{4})-(?P<m>\d{2})-(?P<d>\d{2})\b", 0),
+        (
+            "iso",
+            r"\b(?:(?P<prep>(?i:on|since|until|by|before|after)) )?"
+            r"(?P<y>\d{4})-(?P<m>\d{2})-(?P<d>\d{2})\b",
+            0,
+        ),
         (
             "day_month",
             rf"\b(?:(?P<prep>(?i:on|since|until|by|before|after)) )?(?:the )?(?P<d>\d{{1,2}})"
@@ -392,7 +432,8 @@ def _iso(
         day = today.replace(year=int(groups["y"]), month=int(groups["m"]), day=int(groups["d"]))
     except ValueError:
         return None
-    return _on_day(day)
+    lead = prep if prep and prep != "on" else "on"
+    return day, "day", f"{lead} {_day_text(day)}"
 
 
 def _month(
@@ -468,19 +509,22 @@ _RESOLVERS: dict[str, Callable[[str, dict[str, Any], str, datetime, bool], Resol
 def _resolve_match(name: str, m: re.Match[str], today: datetime, future: bool) -> Resolved | None:
     """(when, granularity, absolute text) of one matched phrase, or None if it is no date."""
     groups = m.groupdict()
-    prep = (groups.get("prep") or "").lower().replace("back in", "in")
-    return _RESOLVERS[name](name, groups, prep, today, future)
+    prep = (groups.get("prep") or "").lower()
+    if prep in _PAST_PREPOSITIONS:
+        future = False
+    return _RESOLVERS[name](name, groups, prep.replace("back in", "in"), today, future)
 
 
 def resolve_dates(text: str, *, now: datetime, future: bool | None = None) -> list[ResolvedDate]:
     """The time expressions in ``text``, in order, resolved against ``now`` (when it was said).
 
     ``future`` says whether ambiguous phrases point forward; by default it is guessed from the
-    text ("will", "going to", "next", ...). Overlapping phrases keep the earlier, longer match.
+    text ("will", "going to", "next", a plan in the present tense: see the module docstring).
+    Overlapping phrases keep the earlier, longer match.
     """
     base = as_utc(now)
     today = base.replace(hour=0, minute=0, second=0, microsecond=0)
-    forward = bool(_FUTURE_HINT.search(text)) if future is None else future
+    forward = _points_forward(text) if future is None else future
     found: list[ResolvedDate] = []
     taken: list[tuple[int, int]] = []
     for name, pattern in _DATE_PATTERNS:

@@ -21,6 +21,7 @@ in :mod:`agentmem.semantic.llm` makes one batched call per episode. Both feed
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -161,6 +162,43 @@ def adds_detail(new: str, old: str) -> bool:
     return len(n & o) / len(o) >= 0.7 and len(n - o) >= 1
 
 
+_ENDING = re.compile(
+    r"\b(?:no longer|not|never|anymore|any more|stopped|quit|gave up|left)\b|n't\b",
+    re.IGNORECASE,
+)
+"""Words that end or deny what a fact says: "no longer", "doesn't ... anymore", "left"."""
+
+
+def ends_or_denies(new: str, old: str) -> bool:
+    """Whether ``new`` says ``old`` with its polarity flipped ("Sam no longer eats meat"
+    against "Sam eats meat", or the reverse): the same content words, give or take the
+    ending words, and an ending word in one of them only."""
+    if bool(_ENDING.search(new)) == bool(_ENDING.search(old)):
+        return False
+    n, o = _words(_ENDING.sub(" ", new)), _words(_ENDING.sub(" ", old))
+    if not o or any(not _covered(w, o) for w in n):
+        return False
+    return sum(_covered(w, n) for w in o) / len(o) >= 0.5
+
+
+def _covered(word: str, words: set[str]) -> bool:
+    """``word`` or a form of it ("eat" / "eats") is among ``words``."""
+    for w in words:
+        short, long_ = sorted((w, word), key=len)
+        if w == word or (
+            len(short) >= 3 and long_.startswith(short) and len(long_) - len(short) <= 2
+        ):
+            return True
+    return False
+
+
+def _record_negated(record: MemoryRecord) -> bool:
+    if "slot" in record.metadata:
+        return bool(record.metadata.get("negated"))
+    found = find_slot(record.text, speaker=str(record.metadata.get("subject") or "User"))
+    return found is not None and found[3]
+
+
 def is_contained(new: str, old: str) -> bool:
     """Whether ``old`` already says everything ``new`` says."""
     n, o = _words(new), _words(old)
@@ -216,14 +254,25 @@ def _decide_by_slot(
     different: list[MemoryRecord] = []
     for r in ctx.same_slot:
         known = record_slot(r)[2]
-        (same if known is not None and normalise_value(known) == wanted else different).append(r)
+        agrees = known is not None and normalise_value(known) == wanted
+        # A known ending ("no longer lives in Paris") of the value a fact states again is
+        # over; of another value it is no value at all.
+        if agrees and _record_negated(r) != fact.negated:
+            different.append(r)
+        elif agrees:
+            same.append(r)
+        elif not _record_negated(r):
+            different.append(r)
     if fact.negated:
         if same:
+            return [_d(DecisionOp.NOOP, index, same[0], f"end of {fact.attribute} already known")]
+        ended = [r for r in different if normalise_value(record_slot(r)[2] or "") == wanted]
+        if ended:
             return [
                 _d(
                     DecisionOp.INVALIDATE,
                     index,
-                    same[0],
+                    ended[0],
                     f"ends {fact.attribute} = {fact.value}",
                 )
             ]
@@ -262,6 +311,8 @@ def _decide_by_similarity(
     for record, sim in ctx.similar:
         if not _same_topic(fact, record):
             continue
+        if sim >= settings.update_threshold and ends_or_denies(fact.text, record.text):
+            return [_d(DecisionOp.INVALIDATE, index, record, f"ends (cosine {sim:.2f})")]
         if sim >= settings.duplicate_threshold:
             if adds_detail(fact.text, record.text) and not is_contained(fact.text, record.text):
                 return [
@@ -394,17 +445,23 @@ def apply_decisions(
             continue
         fact = facts[decision.fact]
         target = _current(backends, decision.target_id, scope)
-        op = decision.op
         stale = target is None or target.id in touched
-        if op in (DecisionOp.UPDATE, DecisionOp.INVALIDATE) and stale:
-            op = DecisionOp.ADD
+        if decision.op in (DecisionOp.UPDATE, DecisionOp.INVALIDATE) and stale:
             decision = decision.model_copy(
-                update={"op": op, "reason": f"{decision.reason}; target no longer current"}
+                update={
+                    "op": DecisionOp.ADD,
+                    "reason": f"{decision.reason}; target no longer current",
+                }
             )
+        elif decision.op is DecisionOp.UPDATE and target is not None:
+            decision = _update_keeping_history(decision, fact, target, episode.said_at)
+        op = decision.op
         if op is DecisionOp.NOOP:
             applied.append(_applied(op, fact, None, target, decision, source))
         elif op is DecisionOp.ADD:
             record = add(decision.fact, decision)
+            if decision.valid_to is not None:
+                _fit_into_history(backends, scope, fact, record, source)
             applied.append(_applied(op, fact, record.id, None, decision, source))
         elif op is DecisionOp.INVALIDATE:
             assert target is not None
@@ -420,6 +477,70 @@ def apply_decisions(
     # New facts are notes: linked to related ones, which they may evolve (agentmem.notes).
     notes.insert(backends, list(new_records.values()), actor=source.actor)
     return applied
+
+
+def _update_keeping_history(
+    decision: Decision, fact: ExtractedFact, target: MemoryRecord, said_at: datetime
+) -> Decision:
+    """An UPDATE that gives a single-valued attribute another value (Mem0's convention for a
+    changed value) ends the known value instead of rewriting it: INVALIDATE and add, or, for
+    a value older than the known one, add it as history."""
+    slot, _, known = record_slot(target)
+    if not fact.slot or fact.value is None or slot != fact.slot or known is None:
+        return decision
+    old, new = set(normalise_value(known).split()), set(normalise_value(fact.value).split())
+    if (old <= new or new <= old) and not fact.negated:
+        return decision  # the same value, or the same told more precisely ("maths teacher")
+    reason = f"{decision.reason}; a new {fact.attribute} ends the old one, never rewrites it"
+    if _start(fact, said_at) < _record_start(target):
+        return Decision(
+            op=DecisionOp.ADD, fact=decision.fact, reason=reason, valid_to=_record_start(target)
+        )
+    return decision.model_copy(update={"op": DecisionOp.INVALIDATE, "reason": reason})
+
+
+def _fit_into_history(
+    backends: Backends,
+    scope: Scope,
+    fact: ExtractedFact,
+    record: MemoryRecord,
+    source: Source,
+) -> None:
+    """A value that arrived late for an earlier period (added as history) ends the value that
+    held before it where it starts, and ends itself where the next known value starts, so no
+    two values of a slot hold at once."""
+    start = record.valid_from
+    if not fact.slot or fact.value is None or start is None:
+        return
+    found = backends.store.query(
+        RecordQuery(
+            scope=scope,
+            kinds=(MemoryKind.SEMANTIC,),
+            conditions=(Condition("slot", FilterOp.EQ, fact.slot),),
+            include_invalidated=True,
+            limit=50,
+        )
+    )
+    value = normalise_value(fact.value)
+    for r in found:
+        if r.id == record.id or _record_negated(r):
+            continue
+        if normalise_value(record_slot(r)[2] or "") == value:
+            continue
+        began = _record_start(r)
+        if began > start and (record.valid_to is None or began < record.valid_to):
+            record.valid_to = began
+        elif began < start and r.valid_to is not None and r.valid_to > start:
+            writing.update(
+                backends,
+                r.id,
+                scope,
+                valid_to=start,
+                invalidate=True,
+                metadata={**r.metadata, "superseded_by": record.id},
+                actor=source.actor,
+            )
+            record.metadata.setdefault("supersedes", r.id)
 
 
 def _invalidate(

@@ -11,7 +11,14 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from agentmem.models import as_utc
 
@@ -28,6 +35,48 @@ SINGLE_VALUED: tuple[str, ...] = (
 ``likes:<thing>``): a new value contradicts the old one."""
 
 _ATTRIBUTE = re.compile(r"^[a-z][a-z0-9_]*(:[a-z0-9 _'-]+)?$")
+
+
+_MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august",
+           "september", "october", "november", "december")  # fmt: skip
+_MONTH_NAMES = {name: i + 1 for i, month in enumerate(_MONTHS) for name in (month, month[:3])}
+_YEAR = re.compile(r"(?P<y>\d{4})")
+_YEAR_MONTH = re.compile(r"(?P<y>\d{4})[-/](?P<m>\d{1,2})")
+_YEAR_MONTH_DAY = re.compile(r"(?P<y>\d{4})[-/](?P<m>\d{1,2})[-/](?P<d>\d{1,2})")
+_MONTH_YEAR = re.compile(r"(?P<mn>[a-z]+)\.?,? (?P<y>\d{4})")
+_DAY_MONTH_YEAR = re.compile(r"(?P<d>\d{1,2})(?:st|nd|rd|th)? (?P<mn>[a-z]+)\.?,? (?P<y>\d{4})")
+_MONTH_DAY_YEAR = re.compile(r"(?P<mn>[a-z]+)\.? (?P<d>\d{1,2})(?:st|nd|rd|th)?,? (?P<y>\d{4})")
+
+
+def read_event_time(value: Any) -> tuple[datetime | None, str | None]:
+    """(when, granularity) of an event time as a model writes it: a year ("2022", 2022), a
+    month ("2022-03", "March 2022"), a day ("2022-03-01", "1 March 2022") or an ISO 8601 time.
+    A number is never read as Unix seconds; what cannot be read is (None, None)."""
+    if isinstance(value, datetime):
+        return value, None
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day), "day"
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None, None
+    text = str(int(value)) if isinstance(value, (int, float)) else " ".join(value.split())
+    text = text.lower()
+    try:
+        if m := _YEAR.fullmatch(text):
+            return datetime(int(m["y"]), 1, 1), "year"
+        if m := _YEAR_MONTH.fullmatch(text):
+            return datetime(int(m["y"]), int(m["m"]), 1), "month"
+        if m := _YEAR_MONTH_DAY.fullmatch(text):
+            return datetime(int(m["y"]), int(m["m"]), int(m["d"])), "day"
+        if (m := _MONTH_YEAR.fullmatch(text)) and m["mn"] in _MONTH_NAMES:
+            return datetime(int(m["y"]), _MONTH_NAMES[m["mn"]], 1), "month"
+        m = _DAY_MONTH_YEAR.fullmatch(text) or _MONTH_DAY_YEAR.fullmatch(text)
+        if m and m["mn"] in _MONTH_NAMES:
+            return datetime(int(m["y"]), _MONTH_NAMES[m["mn"]], int(m["d"])), "day"
+        if isinstance(value, str) and not text.isdigit() and text not in ("", "null", "none"):
+            return datetime.fromisoformat(value.strip()), None
+    except ValueError:  # a month 13, a 30 February, or no ISO 8601 at all
+        pass
+    return None, None
 
 
 class FactType(StrEnum):
@@ -116,16 +165,19 @@ class ExtractedFact(BaseModel):
         cleaned = [" ".join(e.split()) for e in value if isinstance(e, str) and e.strip()]
         return list(dict.fromkeys(cleaned))
 
-    @field_validator("event_time", mode="before")
+    @model_validator(mode="before")
     @classmethod
-    def _date_or_time(cls, value: Any) -> Any:
-        if value is None or (isinstance(value, str) and value.strip().lower() in ("", "null")):
-            return None
-        if isinstance(value, date) and not isinstance(value, datetime):
-            return datetime(value.year, value.month, value.day)
-        if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
-            return datetime.fromisoformat(value.strip())
-        return value
+    def _date_or_time(cls, data: Any) -> Any:
+        """Read ``event_time`` as a date of its own granularity ("2022", "2022-03", "March
+        2022", "2022-03-01", ISO 8601), never as Unix seconds; one that cannot be read is
+        dropped (the fact is kept without a time)."""
+        if not isinstance(data, dict) or "event_time" not in data:
+            return data
+        when, granularity = read_event_time(data["event_time"])
+        data = {**data, "event_time": when}
+        if when is not None and granularity and not data.get("time_granularity"):
+            data["time_granularity"] = granularity
+        return data
 
     @field_validator("event_time")
     @classmethod
@@ -239,4 +291,5 @@ __all__ = [
     "ExtractionOutcome",
     "ExtractionResult",
     "FactType",
+    "read_event_time",
 ]

@@ -79,6 +79,14 @@ _NEW_JOB = (
 """Taking up a job: "started a new job", "took a position", "landed a role"."""
 
 
+_NOT_BE = r"(?:(?:'m|'s|'re| am| is| are)(?: no longer| not)| isn't| aren't)"
+"""A "be" that ends or denies: "am no longer", "'m not", "isn't"."""
+
+
+_NO_LONGER = r"(?:(?:'m|'s|'re| am| is| are)? no longer|(?: don't| doesn't| do not| does not))"
+"""A verb's negation: "no longer (lives)", "doesn't (live)"."""
+
+
 def _p(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern)
 
@@ -100,8 +108,55 @@ _SLOT_PATTERNS: tuple[tuple[str, bool, re.Pattern[str]], ...] = (
         True,
         _p(
             _SUBJ + r" " + _ADVERBS + r"(?:(?:(?:is|am|are|'m|'s) )?no longer work(?:s|ing)?|"
-            r"(?:don't|doesn't|do not|does not) work) (?:at|for) "
+            r"(?:don't|doesn't|do not|does not) work|(?:stopped|quit) working) (?:at|for) "
             r"(?P<val>[A-Z][\w&.'-]*(?: [A-Z][\w&.'-]*)*)"
+        ),
+    ),
+    (
+        "lives_in",
+        True,
+        _p(
+            _SUBJ
+            + r"(?:"
+            + _NO_LONGER
+            + r" (?:live|lives|living|reside|resides|residing|based)|"
+            + _NOT_BE
+            + r" (?:living|residing|based)) in (?P<val>(?:the )?[\w' -]{2,40})"
+        ),
+    ),
+    (
+        "married_to",
+        True,
+        _p(_SUBJ + _NOT_BE + r" married to (?P<val>[A-Z][a-z]+(?: [A-Z][a-z]+)?)"),
+    ),
+    (
+        "married_to",
+        True,
+        _p(
+            _SUBJ + r"(?: got| have| has|'ve)? " + _ADVERBS + r"(?:divorced (?:from )?|"
+            r"separated from |split from )(?P<val>[A-Z][a-z]+(?: [A-Z][a-z]+)?)"
+        ),
+    ),
+    (
+        "occupation",
+        True,
+        _p(_SUBJ + _NOT_BE + r" an? (?P<val>(?:[a-z]+ )?" + _OCCUPATIONS + r")\b"),
+    ),
+    (
+        "occupation",
+        True,
+        _p(
+            _SUBJ
+            + r"(?:(?:"
+            + _NO_LONGER
+            + r" work|"
+            + _NOT_BE
+            + r" working| "
+            + _ADVERBS
+            + r"(?:stopped|quit) working) as| "
+            + _ADVERBS
+            + r"(?:stopped|quit) being) an? "
+            r"(?P<val>(?:[a-z]+ )?" + _OCCUPATIONS + r")\b"
         ),
     ),
     (

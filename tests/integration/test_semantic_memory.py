@@ -100,6 +100,42 @@ def test_contradiction_invalidates_and_as_of_answers_with_what_held(mem: Memory)
     assert {e.actor for e in history} == {"semantic:rules"}
 
 
+@pytest.mark.parametrize(
+    ("stated", "ended"),
+    [
+        ("I live in Paris.", "I don't live in Paris anymore."),
+        ("I am married to Kim.", "I am no longer married to Kim."),
+        ("I am a teacher.", "I am no longer a teacher."),
+    ],
+)
+def test_no_longer_invalidates_the_old_fact_and_as_of_still_answers_it(
+    mem: Memory, stated: str, ended: str
+) -> None:
+    mem.add("Sam: " + stated, user_id=USER, event_time="2022-01-01", infer=True)
+    mem.add("Sam: " + ended, user_id=USER, event_time="2023-01-01", infer=True)
+    old = next(r for r in facts_of(mem, invalidated=True) if r.invalidated_at is not None)
+    (current,) = facts_of(mem)
+    assert old.version == 2 and old.text == mem.history(old.id)[0].new_text  # not rewritten
+    assert old.valid_to is not None and old.valid_to.year == 2023
+    assert current.metadata["negated"] is True and current.metadata["supersedes"] == old.id
+    then = mem.search("Sam", user_id=USER, kinds="semantic", as_of="2022-06-01")
+    assert [h.record.id for h in then] == [old.id]
+
+
+def test_a_value_reported_late_for_an_earlier_period_never_overlaps_another(mem: Memory) -> None:
+    mem.add("Alice: I live in Paris.", user_id=USER, event_time="2020-01-01", infer=True)
+    mem.add("Alice: I moved to Berlin.", user_id=USER, event_time="2023-01-01", infer=True)
+    mem.add("Alice: I moved to Rome.", user_id=USER, event_time="2021-06-01", infer=True)
+    by_text = {r.text: r for r in facts_of(mem, invalidated=True)}
+    paris, rome = by_text["Alice lives in Paris."], by_text["Alice moved to Rome."]
+    assert paris.valid_to.isoformat().startswith("2021-06-01")
+    assert rome.valid_to.isoformat().startswith("2023-01-01")
+    assert paris.metadata["superseded_by"] == rome.id and rome.metadata["supersedes"] == paris.id
+    for when, where in [("2020-06-01", paris), ("2022-01-01", rome)]:
+        hits = mem.search("where does Alice live?", user_id=USER, kinds="semantic", as_of=when)
+        assert [h.record.id for h in hits] == [where.id]
+
+
 def test_more_detail_updates_with_a_new_version(mem: Memory) -> None:
     mem.add("Maya: I play tennis.", user_id=USER, infer=True)
     second = mem.add("Maya: I play tennis every Sunday with my brother Leo.", user_id=USER,
@@ -269,6 +305,27 @@ def test_llm_answer_from_settings_mock_response(llm_memory: Any) -> None:
     assert episode.metadata["extraction"] == "done"
 
 
+def test_llm_year_or_month_event_time_is_a_date_not_unix_seconds(llm_memory: Any) -> None:
+    answer = {
+        "facts": [
+            {"text": "Alice moved to Berlin in 2022.", "subject": "Alice", "event_time": "2022"},
+            {"text": "Alice adopted a cat.", "subject": "Alice", "event_time": "March 2022"},
+            {"text": "Alice plays chess.", "subject": "Alice", "event_time": "whenever"},
+        ]
+    }
+    mem = llm_memory(llm_kwargs={"mock_response": json.dumps(answer)})
+    episode = mem.add("Alice: I moved to Berlin in 2022 and adopted a cat.", user_id=USER,
+                      infer=True, event_time="2024-01-01")  # fmt: skip
+    by_text = {f.text: f for f in facts_of(mem)}
+    assert episode.metadata["extraction"] == "done" and len(by_text) == 3
+    berlin = by_text["Alice moved to Berlin in 2022."]
+    assert berlin.event_time.isoformat().startswith("2022-01-01")
+    assert berlin.metadata["time_granularity"] == "year"
+    assert by_text["Alice adopted a cat."].event_time.isoformat().startswith("2022-03-01")
+    assert by_text["Alice plays chess."].event_time.isoformat().startswith("2024-01-01")
+    assert mem.search("Berlin", user_id=USER, kinds="semantic", as_of="1971-01-01") == []
+
+
 def test_llm_batched_decision_invalidates_by_short_id(llm_memory: Any) -> None:
     mem = llm_memory(llm_kwargs={"mock_response": PARIS_JSON})
     mem.add("Alice: I live in Paris.", user_id=USER, infer=True)
@@ -278,6 +335,24 @@ def test_llm_batched_decision_invalidates_by_short_id(llm_memory: Any) -> None:
     _, outcome = extract_episode(mem, record, **script.pipeline())
     assert script.prompts == ["extract-v1", "decide-v1"]
     assert [d.op for d in outcome.decisions] == [DecisionOp.INVALIDATE]
+    then = mem.search("where does Alice live", user_id=USER, kinds="semantic", as_of="2022-06-01")
+    now = mem.search("where does Alice live", user_id=USER, kinds="semantic")
+    assert [h.record.text for h in then] == ["Alice lives in Paris."]
+    assert [h.record.text for h in now] == ["Alice moved to Berlin in January 2023."]
+
+
+def test_llm_update_that_changes_a_value_ends_the_old_one_instead(llm_memory: Any) -> None:
+    """Mem0 answers UPDATE for a changed value; a single-valued attribute keeps its history."""
+    mem = llm_memory(llm_kwargs={"mock_response": PARIS_JSON})
+    mem.add("Alice: I live in Paris.", user_id=USER, infer=True)
+    decide = {"decisions": [{"fact": 0, "op": "UPDATE", "target": "1",
+                             "text": "Alice lives in Berlin.", "reason": "moved"}]}  # fmt: skip
+    script = Script(BERLIN_JSON, json.dumps(decide))
+    record = mem.add("Alice: I moved to Berlin in January.", user_id=USER)
+    _, outcome = extract_episode(mem, record, **script.pipeline())
+    assert [d.op for d in outcome.decisions] == [DecisionOp.INVALIDATE]
+    paris = next(r for r in facts_of(mem, invalidated=True) if r.invalidated_at is not None)
+    assert paris.text == "Alice lives in Paris." and paris.valid_to.year == 2023
     then = mem.search("where does Alice live", user_id=USER, kinds="semantic", as_of="2022-06-01")
     now = mem.search("where does Alice live", user_id=USER, kinds="semantic")
     assert [h.record.text for h in then] == ["Alice lives in Paris."]

@@ -6,6 +6,7 @@ pinned down on its own.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -79,6 +80,17 @@ def test_ambiguous_dates_follow_the_tense() -> None:
     assert past.when.year == 2022 and future.when.year == 2023
     assert resolve_dates("May I ask something?", now=SAID) == []
     assert resolve_dates("I swim every Sunday", now=SAID) == []
+
+
+def test_a_plan_in_the_present_tense_is_written_with_the_coming_date() -> None:
+    march = datetime(2024, 3, 1, 10, tzinfo=UTC)
+    run = episode_from("Maya: I am training for a marathon in October.", said_at=march)
+    (plan,) = RulesExtractor().extract(run)
+    assert plan.text == "Maya is training for a marathon in October 2024."
+    assert plan.event_time == datetime(2024, 10, 1, tzinfo=UTC)
+    trip = episode_from("Maya: I went to Paris in October.", said_at=march)
+    (past,) = RulesExtractor().extract(trip)
+    assert past.text == "Maya went to Paris in October 2023."
 
 
 def test_yesterday_in_a_message_of_8_may_is_7_may() -> None:
@@ -176,6 +188,14 @@ def test_clauses_become_separate_facts_with_preferences_and_plans() -> None:
         ),
         ("I took a position as a data analyst at Initech", "Maya", "works_at", "Initech", False),
         ("I landed a role as lead designer with Acme Labs", "Maya", "works_at", "Acme Labs", False),
+        ("I don't live in Paris anymore", "Maya", "lives_in", "Paris", True),
+        ("I no longer live in the Bay Area", "Maya", "lives_in", "Bay Area", True),
+        ("I'm not living in Rome anymore", "Maya", "lives_in", "Rome", True),
+        ("I am no longer married to Kim", "Maya", "married_to", "Kim", True),
+        ("I divorced Kim", "Maya", "married_to", "Kim", True),
+        ("I am no longer a teacher", "Maya", "occupation", "teacher", True),
+        ("I stopped working as a nurse", "Maya", "occupation", "nurse", True),
+        ("I stopped working at Acme", "Maya", "works_at", "Acme", True),
     ],
 )
 def test_single_valued_attributes(
@@ -318,6 +338,31 @@ def test_answers_parse_from_fences_and_prose() -> None:
 
 
 @pytest.mark.parametrize(
+    ("event_time", "when", "granularity"),
+    [
+        ("2022", datetime(2022, 1, 1, tzinfo=UTC), "year"),
+        (2022, datetime(2022, 1, 1, tzinfo=UTC), "year"),
+        ("2022-03", datetime(2022, 3, 1, tzinfo=UTC), "month"),
+        ("March 2022", datetime(2022, 3, 1, tzinfo=UTC), "month"),
+        ("2022-03-01", datetime(2022, 3, 1, tzinfo=UTC), "day"),
+        ("1 March 2022", datetime(2022, 3, 1, tzinfo=UTC), "day"),
+        ("2022-03-01T10:00:00Z", datetime(2022, 3, 1, 10, tzinfo=UTC), None),
+        # never Unix seconds; what cannot be read drops the time, not the fact
+        ("1700000000", None, None),
+        (1700000000, None, None),
+        ("sometime last spring", None, None),
+        ("2022-13", None, None),
+    ],
+)
+def test_an_answers_event_time_is_a_date_of_its_granularity_never_epoch_seconds(
+    event_time: object, when: datetime | None, granularity: str | None
+) -> None:
+    answer = json.dumps({"facts": [{"text": "Ana moved to Oslo.", "event_time": event_time}]})
+    (found,) = parse_answer(answer, ExtractionResult).facts
+    assert (found.event_time, found.time_granularity) == (when, granularity)
+
+
+@pytest.mark.parametrize(
     ("answer", "words"),
     [
         ("", "empty"),
@@ -401,6 +446,32 @@ def test_a_negated_fact_ends_the_value() -> None:
     quit_ = fact("Maya quit her job at Google.", subject="Maya", attribute="works_at",
                  value="Google", negated=True)  # fmt: skip
     assert decide(quit_, same_slot=[google]) == [(DecisionOp.INVALIDATE, google.id)]
+
+
+def test_no_longer_ends_the_value_and_stating_it_again_ends_the_ending() -> None:
+    paris = known("Maya lives in Paris.")
+    gone = fact("Maya doesn't live in Paris anymore.", subject="Maya", attribute="lives_in",
+                value="Paris", negated=True)  # fmt: skip
+    assert decide(gone, same_slot=[paris]) == [(DecisionOp.INVALIDATE, paris.id)]
+    ended = known("Maya doesn't live in Paris anymore.", when=datetime(2023, 1, 1, tzinfo=UTC))
+    assert decide(gone, same_slot=[ended]) == [(DecisionOp.NOOP, ended.id)]
+    back = fact("Maya lives in Paris again.", subject="Maya", attribute="lives_in", value="Paris")
+    assert decide(back, same_slot=[ended]) == [(DecisionOp.INVALIDATE, ended.id)]
+
+
+def test_a_similar_fact_with_its_polarity_flipped_invalidates_never_updates() -> None:
+    meat = known("Maya eats meat.")
+    acme = known("Maya works at Acme.")
+    assert decide(fact("Maya no longer eats meat."), similar=[(meat, 0.88)]) == [
+        (DecisionOp.INVALIDATE, meat.id)
+    ]
+    assert decide(fact("Maya left Acme."), similar=[(acme, 0.78)]) == [
+        (DecisionOp.INVALIDATE, acme.id)
+    ]
+    # A negation among new detail is detail, not an ending.
+    concert = known("Maya went to the concert.")
+    detail = fact("Maya went to the concert but didn't enjoy the music.")
+    assert decide(detail, similar=[(concert, 0.85)]) == [(DecisionOp.UPDATE, concert.id)]
 
 
 def test_similarity_rules() -> None:

@@ -6,7 +6,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from agentmem.timeparse import asks_about_past, asks_about_present, parse_time_window
+from agentmem.timeparse import (
+    asks_about_past,
+    asks_about_present,
+    parse_time_window,
+    resolve_dates,
+)
 
 NOW = datetime(2023, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -159,3 +164,47 @@ def test_questions_about_the_present_state(query: str, present: bool) -> None:
 )
 def test_questions_about_the_past(query: str, past: bool) -> None:
     assert asks_about_past(query) is past
+
+
+# Dates in statements ---------------------------------------------------------------------------
+
+SAID_IN_MARCH = datetime(2024, 3, 1, 10, 0, tzinfo=UTC)  # a Friday
+
+
+@pytest.mark.parametrize(
+    ("statement", "day", "text"),
+    [
+        # a plan in the present tense lies ahead
+        ("Maya is training for a marathon in October.", "2024-10-01", "in October 2024"),
+        ("Maya's sister's wedding is in June.", "2024-06-01", "in June 2024"),
+        ("Maya has a dentist appointment on the 14th of May.", "2024-05-14", "on 14 May 2024"),
+        ("The conference is on May 20.", "2024-05-20", "on 20 May 2024"),
+        ("Maya is moving to Berlin in February.", "2025-02-01", "in February 2025"),
+        # past tense, or a date after "since" / "back in", stays behind
+        ("Maya went to Paris in October.", "2023-10-01", "in October 2023"),
+        ("Maya visited Rome on 14 May.", "2023-05-14", "on 14 May 2023"),
+        ("Maya had a dentist appointment on the 14th of May.", "2023-05-14", "on 14 May 2023"),
+        ("Maya is having a great time since June.", "2023-06-01", "since June 2023"),
+        ("Back in May Maya was sad.", "2023-05-01", "in May 2023"),
+    ],
+)
+def test_a_plan_in_the_present_tense_is_dated_ahead_a_past_event_behind(
+    statement: str, day: str, text: str
+) -> None:
+    (found,) = resolve_dates(statement, now=SAID_IN_MARCH)
+    assert (found.when.date().isoformat(), found.text) == (day, text)
+
+
+@pytest.mark.parametrize(
+    ("statement", "text"),
+    [
+        ("Maya visited Rome on 2021-03-03.", "on 3 March 2021"),
+        ("Maya has lived in Paris since 2021-03-03.", "since 3 March 2021"),
+        ("Maya will fly to Oslo by 2024-02-01.", "by 1 February 2024"),
+        ("Maya moved on 2021-03-03.", "on 3 March 2021"),
+    ],
+)
+def test_an_iso_date_keeps_its_preposition_once(statement: str, text: str) -> None:
+    (found,) = resolve_dates(statement, now=SAID_IN_MARCH)
+    assert found.text == text
+    assert found.phrase == text.split()[0] + " " + found.phrase.split()[-1]
