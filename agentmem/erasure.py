@@ -47,7 +47,7 @@ from agentmem import erasure_removal, writing
 from agentmem.backends import Backends, HasBackends, backends_of
 from agentmem.errors import NotFound, PermissionDenied, ValidationError
 from agentmem.indexing import sync_outbox
-from agentmem.lineage import derived_closure, sources_of
+from agentmem.lineage import derived_closure, sources_of, without_sources
 from agentmem.models import (
     MemoryRecord,
     Scope,
@@ -546,13 +546,15 @@ def _refresh_communities(backends: Backends, job: ForgetJob) -> int:
 def _prune_sources(backends: Backends, records: Sequence[MemoryRecord], job: ForgetJob) -> None:
     gone = set(job.targets)
     for record in records:
-        provenance = dict(record.provenance)
-        for key in ("sources", "source_ids"):
-            if isinstance(provenance.get(key), list):
-                provenance[key] = [s for s in provenance[key] if s not in gone]
-        if provenance != record.provenance:
+        provenance, metadata = without_sources(record, gone)
+        if provenance != record.provenance or metadata != record.metadata:
             writing.update(
-                backends, record.id, None, provenance=provenance, actor=f"forget:{job.forget_id}"
+                backends,
+                record.id,
+                None,
+                provenance=provenance,
+                metadata=metadata if metadata != record.metadata else None,
+                actor=f"forget:{job.forget_id}",
             )
 
 

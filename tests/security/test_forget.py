@@ -206,6 +206,42 @@ def test_a_fact_with_another_live_source_is_kept_with_its_sources_pruned(mem: Me
     assert sources_of(mem.get(fact.id)) == [second.id]
 
 
+_READ_STEPS = [
+    {"action": "read", "args": {"path": "a.txt"}, "error": "E_CLOSED: file not open"},
+    {"action": "open", "args": {"path": "a.txt"}, "observation": "opened"},
+    {"action": "read", "args": {"path": "a.txt"}, "observation": "hello"},
+]
+
+
+def test_forgetting_the_experience_a_procedure_quotes_takes_the_procedure(mem: Memory) -> None:
+    secret = "read the medical file of patient John Doe HIV positive.txt"
+    meta = {"task_family": "read"}
+    first = mem.record_experience(secret, _READ_STEPS, "success", user_id="u1", metadata=meta)
+    second = mem.record_experience(
+        "read the file b.txt", _READ_STEPS, "success", user_id="u1", metadata=meta
+    )
+    quoting = {p.id for p in mem.procedures(user_id="u1")}
+    assert quoting and all(secret in p.text for p in mem.procedures(user_id="u1"))
+    report = mem.forget(first.experience.id, reason="x", user_id="u1")
+    assert quoting <= set(report.forgotten_ids)
+    assert mem.procedures(user_id="u1") == []
+    assert not [h for h in mem.search("John Doe patient", user_id="u1") if "John" in h.record.text]
+    # distilled again, the surviving experience teaches the rules in its own words
+    third = mem.record_experience(
+        "read the file c.txt", _READ_STEPS, "success", user_id="u1", metadata=meta
+    )
+    assert all("John" not in p.text for p in third.learned)
+    # forgetting a later experience keeps the procedure, pruned of it (evidence and support)
+    fourth = mem.record_experience(
+        "read the file d.txt", _READ_STEPS, "success", user_id="u1", metadata=meta
+    )
+    mem.forget(fourth.experience.id, reason="x", user_id="u1")
+    kept = mem.procedures(user_id="u1")
+    assert {p.id for p in kept} == {p.id for p in third.learned}
+    assert all(p.evidence == [third.experience.id] and p.support == 1 for p in kept)
+    assert second.experience.id not in report.forgotten_ids
+
+
 def test_forget_racing_a_consolidation_run_does_not_resurrect(mem: Memory, monkeypatch) -> None:
     episode = mem.add(FORGOTTEN, user_id="alice", infer="deferred")
     read_done, forgot = threading.Event(), threading.Event()
