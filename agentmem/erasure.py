@@ -491,6 +491,7 @@ def _execute(
     removed["quarantine"] = _quarantine(backends.store).quarantine_drop(job.targets)
     removed["note_links"] = erasure_removal.drop_links(backends, job.targets)
     removed["profile_fields"] = erasure_removal.drop_profile(backends, job.targets, clear_buffers)
+    removed["utility_rows"] = erasure_removal.drop_utility(backends, job.targets)
     prune = set(job.report.get("prune", []))
     if prune:
         _prune_sources(backends, [r for r in backends.store.get_many(list(prune))], job)

@@ -242,6 +242,33 @@ def test_forgetting_the_experience_a_procedure_quotes_takes_the_procedure(mem: M
     assert second.experience.id not in report.forgotten_ids
 
 
+def _ledger_rows(mem: Memory) -> list[tuple[object, ...]]:
+    with mem.backends.store._cursor() as cur:  # type: ignore[attr-defined]
+        rows: list[tuple[object, ...]] = []
+        for table in ("feedback", "memory_utility", "retrievals"):
+            cur.execute(f"SELECT * FROM {table}")
+            rows += [(table, *row) for row in cur.fetchall()]
+        return rows
+
+
+def test_forget_erases_the_feedback_ledger_of_what_it_forgets(mem: Memory) -> None:
+    pin = mem.add("Alice's bank PIN is 4921", user_id="alice")
+    hits = mem.search("bank PIN", user_id="alice")
+    mem.feedback(hits[0].retrieval_id, 1.0, task="pay rent with PIN 4921", user_id="alice")
+    mem.add("Bob likes tea", user_id="bob")
+    bob = mem.search("tea", user_id="bob")
+    mem.feedback(bob[0].retrieval_id, 1.0, task="make Bob a drink", user_id="bob")
+    mem.forget(pin.id, reason="x", user_id="alice")
+    rows = _ledger_rows(mem)
+    assert not [r for r in rows if "4921" in str(r) or pin.id in str(r)]
+    assert mem.backends.store.utilities([bob[0].record.id])  # another user's stays
+    # a whole-user erasure leaves nothing of the user in the ledger either
+    mem.add("Alice's locker code is 7788", user_id="alice")
+    mem.feedback(mem.search("locker", user_id="alice")[0].retrieval_id, 1.0, user_id="alice")
+    mem.forget(reason="erasure request", purge=True, user_id="alice")
+    assert [r[0] for r in _ledger_rows(mem)] == ["feedback", "memory_utility", "retrievals"]
+
+
 def test_forget_racing_a_consolidation_run_does_not_resurrect(mem: Memory, monkeypatch) -> None:
     episode = mem.add(FORGOTTEN, user_id="alice", infer="deferred")
     read_done, forgot = threading.Event(), threading.Event()
