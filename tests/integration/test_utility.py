@@ -179,6 +179,27 @@ def test_agent_handles_credit_team_memories_but_not_other_agents(umem: Memory) -
         planner.feedback([private.id], -1.0)  # the coder's private memory
 
 
+def test_feedback_on_a_retrieval_another_reader_made_is_not_found(umem: Memory) -> None:
+    researcher = umem.for_agent("researcher", user_id="maya", team="report")
+    writer = umem.for_agent("writer", user_id="maya", team="report")
+    fact = researcher.add("Verified: the city has 142 km of cycling lanes", shared=True)
+    rid = researcher.search("cycling lanes")[0].retrieval_id
+    assert rid is not None
+    with pytest.raises(NotFound, match="no retrieval"):
+        writer.feedback(rid, -1.0)  # a team mate sees the memory, yet did not make the search
+    with pytest.raises(NotFound, match="no retrieval"):
+        umem.feedback(rid, -1.0, user_id="maya")  # nor did the user above the agent
+    result = researcher.feedback(rid, 1.0)  # the owner's feedback was not blocked
+    assert result.applied and [u.memory_id for u in result.updates] == [fact.id]
+    # a retrieval made in one of the caller's threads is the caller's
+    researcher.add("Draft: cycling lanes section", thread_id="t1")
+    threaded = researcher.search("cycling lanes", thread_id="t1")[0].retrieval_id
+    assert threaded is not None and researcher.feedback(threaded, 1.0).applied
+    umem.add("Deploy notes for this chat", thread_id="t(1) | x", **ALICE)
+    mine = umem.search("deploy", thread_id="t(1) | x", **ALICE)[0].retrieval_id
+    assert mine is not None and umem.feedback(mine, 1.0, **ALICE).applied
+
+
 def test_context_credits_the_records_it_shows(umem: Memory) -> None:
     ctx = umem.context("how do I deploy", max_tokens=60, **ALICE)
     assert ctx.records and ctx.retrieval_id
