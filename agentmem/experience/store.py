@@ -11,7 +11,7 @@ moved; retiring a procedure invalidates it (kept, and listed with ``include_reti
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -45,6 +45,10 @@ ACTOR = "experience"
 MAX_EVIDENCE = 50
 """Experience ids kept as a procedure's evidence (the most recent; ``support`` counts all)."""
 MAX_PROCEDURES_READ = 1000
+DISTILLED_KEY = "distilled_rules"
+"""Key, in an experience's body, of the rule keys it was counted for: a procedure's evidence
+keeps only the last ``MAX_EVIDENCE`` ids, so that alone cannot tell an older experience
+counted already from a new one."""
 
 
 # experiences ------------------------------------------------------------------------------
@@ -60,8 +64,10 @@ def experience_metadata(
     feedback: str | None,
     reflection: Reflection,
     used: Mapping[str, Outcome],
+    distilled: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """The metadata of an experience record."""
+    """The metadata of an experience record (``distilled``: the rule keys of the lessons it
+    was counted for, see :func:`learn`)."""
     meta: dict[str, Any] = {**user_metadata, "task_family": task_family, "outcome": outcome.value}
     if reward is not None:
         meta["reward"] = reward
@@ -70,8 +76,16 @@ def experience_metadata(
         "feedback": feedback,
         "reflection": reflection.model_dump(),
         "used_procedures": {pid: v.value for pid, v in used.items()},
+        DISTILLED_KEY: sorted(set(distilled)),
     }
     return meta
+
+
+def distilled_rules(record: MemoryRecord) -> set[str]:
+    """The rule keys an experience record was counted for already (see :func:`learn`)."""
+    body = record.metadata.get(EXPERIENCE_KEY)
+    keys = body.get(DISTILLED_KEY) if isinstance(body, dict) else None
+    return {k for k in keys if isinstance(k, str)} if isinstance(keys, list) else set()
 
 
 def task_vector(backends: Backends, task: str) -> np.ndarray:
@@ -228,12 +242,16 @@ def learn(
     task: str,
     experience_id: str,
     lessons: Sequence[Lesson],
+    counted: Collection[str] = (),
 ) -> list[Procedure]:
     """Store what one experience taught: a new procedure per new lesson, more support for a
     known one. A contradicting lesson is stored too, and both sides name each other. A retired
     procedure stays retired; a new experience that teaches the same rule again starts a new
     procedure (``provenance["revives"]`` names the retired one), with fresh use counters.
-    Idempotent per experience."""
+    Idempotent per experience: a lesson is skipped when a stored procedure of its rule lists
+    the experience in its evidence, or when its rule key is in ``counted`` (the experience's
+    :func:`distilled_rules`) and a procedure of that rule is stored (one forgotten since is
+    learned again)."""
     touched: list[Procedure] = []
     inserts: list[MemoryRecord] = []
     links: dict[str, list[str]] = {}  # stored procedure id -> new procedures contradicting it
@@ -246,7 +264,7 @@ def learn(
             )
             if r.scope == scope
         ]
-        if any(experience_id in _evidence(r) for r in known):
+        if (known and lesson.key in counted) or any(experience_id in _evidence(r) for r in known):
             continue  # this experience was counted already
         live = [r for r in known if r.invalidated_at is None]
         if live:
@@ -324,8 +342,10 @@ def report_uses(
 
 __all__ = [
     "ACTOR",
+    "DISTILLED_KEY",
     "MAX_EVIDENCE",
     "assign_family",
+    "distilled_rules",
     "experience_metadata",
     "has_procedures",
     "learn",

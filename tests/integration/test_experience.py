@@ -368,6 +368,21 @@ def test_distil_off_keeps_raw_trajectories_and_distil_later_is_idempotent(
         assert precondition(mem).support == 1
 
 
+def test_distil_again_never_recounts_experiences_past_the_evidence_window(
+    mem: Memory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agentmem.experience import store
+
+    monkeypatch.setattr(store, "MAX_EVIDENCE", 2)  # as if there were more than 50
+    for name in ("a", "b", "c", "d"):
+        learn_reading(mem, name=name)
+    assert precondition(mem).support == 4 and len(precondition(mem).evidence) == 2
+    scope = Scope(user_id="agent")
+    for _ in range(2):
+        distil_experiences(mem.backends, scope)
+        assert precondition(mem).support == 4
+
+
 # context -------------------------------------------------------------------------------------
 
 
