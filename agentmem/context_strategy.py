@@ -25,7 +25,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from agentmem.backends import Backends
-from agentmem.filters import parse_filters
+from agentmem.filters import Condition, FilterOp, parse_filters
 from agentmem.models import MemoryKind, MemoryRecord, Scope, ScopeSet
 from agentmem.stores import RecordQuery
 from agentmem.tokens import TokenCounter
@@ -84,7 +84,7 @@ def choose(
         RecordQuery(
             scope=scope,
             kinds=kinds,
-            conditions=parse_filters(filters),
+            conditions=_conditions(filters),
             as_of=as_of,
             limit=cap + 1,
         )
@@ -120,6 +120,17 @@ def choose(
         f"{room}-token budget: retrieval",
         history_tokens=tokens,
     )
+
+
+_ARCHIVED = "archived"  # as agentmem.retrieval.ARCHIVED_KEY
+
+
+def _conditions(filters: dict[str, Any] | None) -> tuple[Condition, ...]:
+    """The filters' conditions; archived memories are left out, as search leaves them out,
+    unless the filters name the key."""
+    if filters and _ARCHIVED in filters:
+        return parse_filters(filters)
+    return (*parse_filters(filters), Condition(_ARCHIVED, FilterOp.NE, True))
 
 
 def _when(record: MemoryRecord) -> tuple[float, float]:

@@ -360,7 +360,11 @@ def recall_experience(
     _check_family(task_family)
     vectors, _ = vectors_for_texts(backends, [task])  # a read: nothing is cached here
     similar = store.similar_experiences(
-        backends, vectors[content_hash(task)], scope, max(config.candidates, k)
+        backends,
+        vectors[content_hash(task)],
+        scope,
+        max(config.candidates, k),
+        include_archived=include_retired,
     )
     families: dict[str, float] = {}
     for record, similarity in similar:

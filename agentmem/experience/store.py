@@ -33,7 +33,7 @@ from agentmem.experience.models import (
     Reflection,
     Step,
 )
-from agentmem.filters import parse_filters
+from agentmem.filters import Condition, FilterOp, parse_filters
 from agentmem.indexing import vectors_for_texts
 from agentmem.models import MemoryKind, MemoryRecord, Scope, ScopeSet, content_hash, utcnow
 from agentmem.stores import RecordQuery, WriteBatch
@@ -42,6 +42,8 @@ from agentmem.vectors.base import DENSE
 
 ACTOR = "experience"
 """The actor named in the history of every change this module makes."""
+ARCHIVED_KEY = "archived"
+"""Metadata mark of a memory archived for never helping (``agentmem.usefulness.prune``)."""
 MAX_EVIDENCE = 50
 """Experience ids kept as a procedure's evidence (the most recent; ``support`` counts all)."""
 MAX_PROCEDURES_READ = 1000
@@ -100,10 +102,23 @@ def task_vector(backends: Backends, task: str) -> np.ndarray:
 
 
 def similar_experiences(
-    backends: Backends, vector: np.ndarray, scope: Scope | ScopeSet, limit: int
+    backends: Backends,
+    vector: np.ndarray,
+    scope: Scope | ScopeSet,
+    limit: int,
+    *,
+    include_archived: bool = True,
 ) -> list[tuple[MemoryRecord, float]]:
-    """Stored experiences visible to ``scope``, most similar task first, with the cosine."""
-    query = VectorQuery(scope=scope, limit=limit, kinds=(MemoryKind.EXPERIENCE,), now=time.time())
+    """Stored experiences visible to ``scope``, most similar task first, with the cosine
+    (without those archived, :data:`ARCHIVED_KEY`, unless ``include_archived``)."""
+    conditions = () if include_archived else (Condition(ARCHIVED_KEY, FilterOp.NE, True),)
+    query = VectorQuery(
+        scope=scope,
+        limit=limit,
+        kinds=(MemoryKind.EXPERIENCE,),
+        conditions=conditions,
+        now=time.time(),
+    )
     ranked = backends.index.search(vector, query, using=DENSE)
     records = {r.id: r for r in backends.store.get_many([i for i, _ in ranked], scope)}
     return [(records[i], float(score)) for i, score in ranked if i in records]
@@ -158,12 +173,15 @@ def procedures_of(
     include_retired: bool = False,
     limit: int = MAX_PROCEDURES_READ,
 ) -> list[Procedure]:
-    """Distilled procedures visible to ``scope`` (of these task families, if given)."""
-    filters = {"task_family": {"$in": list(families)}} if families is not None else None
+    """Distilled procedures visible to ``scope`` (of these task families, if given), without
+    the archived ones (:func:`agentmem.usefulness.prune`) unless ``include_retired``."""
+    filters: dict[str, Any] = {} if include_retired else {ARCHIVED_KEY: {"$ne": True}}
+    if families is not None:
+        filters["task_family"] = {"$in": list(families)}
     if families is not None and not families:
         return []
     records = _query_procedures(
-        backends, scope, filters, include_invalidated=include_retired, limit=limit
+        backends, scope, filters or None, include_invalidated=include_retired, limit=limit
     )
     return [Procedure.from_record(r) for r in records]
 

@@ -383,6 +383,32 @@ def test_distil_again_never_recounts_experiences_past_the_evidence_window(
         assert precondition(mem).support == 4
 
 
+def test_archived_procedures_and_experiences_are_no_longer_recalled(mem: Memory) -> None:
+    from agentmem.usefulness import prune
+
+    result = mem.record_experience(
+        SHIP_TASK.format(kg=2, city="Oslo"), ship_steps(2, "Oslo", 1000), "success", user_id="u1"
+    )
+    rome = SHIP_TASK.format(kg=3, city="Rome")
+    for _ in range(6):
+        advice = mem.recall_experience(rome, user_id="u1")
+        mem.feedback(advice.retrieval_id, -1.0, user_id="u1")
+    archived = {c.memory_id for c in prune(mem, Scope(user_id="u1")).archived}
+    assert result.experience.id in archived and archived & {p.id for p in result.learned}
+    advice = mem.recall_experience(rome, user_id="u1")
+    shown = {m.procedure.id for m in advice.procedures} | {
+        m.experience.id for m in advice.experiences
+    }
+    assert not shown & archived
+    assert plan_call([m.procedure for m in advice.procedures], "ship", {"weight": 3})[0].args == {
+        "weight": 3
+    }
+    assert not {r.id for r in mem.context(rome, user_id="u1").records} & archived
+    assert not {p.id for p in mem.procedures(user_id="u1")} & archived
+    listed = mem.procedures(user_id="u1", include_retired=True)
+    assert archived & {p.id for p in listed}  # still there, for restore()
+
+
 # context -------------------------------------------------------------------------------------
 
 
