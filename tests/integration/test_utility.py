@@ -16,7 +16,7 @@ import pytest
 
 from agentmem import Memory, Settings
 from agentmem.embedders import Embedder
-from agentmem.errors import NotFound, ValidationError
+from agentmem.errors import InvalidSettings, NotFound, ValidationError
 from agentmem.models import HistoryEvent, Scope
 from agentmem.stores import store_from_url
 from agentmem.usefulness import (
@@ -133,6 +133,22 @@ def test_bad_feedback_is_refused_and_changes_nothing(umem: Memory) -> None:
     assert all(e.event is not HistoryEvent.FEEDBACK for i in every for e in umem.history(i))
     # The refused retrieval can still be credited once, correctly.
     assert umem.feedback(rid, 1.0, **ALICE).applied
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"prior": math.nan},
+        {"prior": math.inf},
+        {"archive_below": -math.inf},
+        {"promote_above": math.nan},
+        {"reward_range": (-1e308, 1e308)},  # finite ends, but Q + a * (r - Q) overflows
+        {"reward_range": (0.0, math.inf)},
+    ],
+)
+def test_utility_settings_refuse_nan_and_infinite_values(tmp_path: Path, bad: dict) -> None:
+    with pytest.raises(InvalidSettings):
+        Settings.load(home=tmp_path, utility=bad)
 
 
 def test_without_feedback_search_is_exactly_as_before(umem: Memory) -> None:
