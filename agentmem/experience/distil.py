@@ -91,7 +91,13 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    """A finite int or float (an int past the float range is not one: it cannot be scaled)."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def _slots(args: Args) -> list[tuple[str | int, Any]]:
@@ -542,6 +548,8 @@ def rewrite_args(
             current = _get(result, slot)
             if _is_number(current) and _is_number(factor):
                 value = current * factor
+                if not math.isfinite(value):
+                    continue  # scaled past the float range: the call keeps its value
                 if p.spec.get("integer"):
                     value = round(value)
                 result = _set(result, slot, value)
