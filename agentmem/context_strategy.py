@@ -25,6 +25,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from agentmem.backends import Backends
+from agentmem.experience.models import Procedure
 from agentmem.filters import Condition, FilterOp, parse_filters
 from agentmem.models import MemoryKind, MemoryRecord, Scope, ScopeSet
 from agentmem.stores import RecordQuery
@@ -49,12 +50,13 @@ class Choice(BaseModel):
 
 def history(records: list[MemoryRecord]) -> list[MemoryRecord]:
     """The records a full-history block shows: facts whose source episodes are all shown are
-    repeats of them and left out; procedures are left to ``context()``, which picks the ones
-    that apply to the task (active, best supported) as it does with retrieval."""
+    repeats of them and left out; distilled procedures are left to ``context()``, which picks
+    the ones that apply to the task (active, best supported) as it does with retrieval, while
+    procedural memories a user wrote are shown like any other memory."""
     shown = {r.id for r in records if r.kind is MemoryKind.EPISODIC}
     out = []
     for r in records:
-        if r.kind is MemoryKind.PROCEDURAL:
+        if r.kind is MemoryKind.PROCEDURAL and Procedure.is_procedure(r):
             continue
         sources = r.provenance.get("sources") or []
         if r.kind is MemoryKind.SEMANTIC and sources and all(s in shown for s in sources):
