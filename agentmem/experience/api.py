@@ -282,7 +282,8 @@ def record_experience(
 
 
 def distil_experiences(backends: Backends, scope: Scope, *, page: int = 500) -> list[Procedure]:
-    """Distil every stored experience in ``scope`` again (for experiences recorded with
+    """Distil again every stored experience in ``scope`` and the scopes within it (its
+    threads, its agents), each into the experience's own scope (for experiences recorded with
     ``distil`` off, or after a crash between the two writes). Idempotent: an experience
     already counted for a rule (its ``distilled_rules``, or a procedure's evidence) does not
     count twice; each experience then records the rules it was counted for."""
@@ -295,10 +296,8 @@ def distil_experiences(backends: Backends, scope: Scope, *, page: int = 500) -> 
         if not records:
             break
         offset += len(records)
-        for record in records:
-            if record.scope != scope:
-                continue
-            for p in _distil_one(backends, scope, record):
+        for record in records:  # each into its own scope, as record_experience would have
+            for p in _distil_one(backends, record.scope, record):
                 touched[p.id] = p
     return list(touched.values())
 

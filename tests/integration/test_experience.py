@@ -368,6 +368,21 @@ def test_distil_off_keeps_raw_trajectories_and_distil_later_is_idempotent(
         assert precondition(mem).support == 1
 
 
+def test_distil_later_reaches_experiences_recorded_in_a_thread(
+    home: Path, embedder: Embedder
+) -> None:
+    settings = Settings.load(home=home, experience={"distil": False})
+    with Memory(settings=settings, embedder=embedder) as mem:
+        name = "q3-sales"
+        mem.record_experience(
+            READ_TASK.format(name=name), read_steps(name), "success", user_id="u1", thread_id="t1"
+        )
+        assert len(distil_experiences(mem.backends, Scope(user_id="u1"))) == 2
+        learned = mem.procedures(user_id="u1", thread_id="t1")
+        assert len(learned) == 2 and all(p.record.scope.thread_id == "t1" for p in learned)
+        assert distil_experiences(mem.backends, Scope(user_id="u1")) == []
+
+
 def test_distil_again_never_recounts_experiences_past_the_evidence_window(
     mem: Memory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
