@@ -219,6 +219,8 @@ def _argument_lessons(action: str, before: Args, after: Args, note: str) -> list
             continue
         if slot in old and _is_number(old[slot]) and _is_number(value) and old[slot] != 0:
             factor = float(f"{value / old[slot]:.6g}")
+            if not math.isfinite(factor):
+                continue  # a ratio past the float range (5e-324 to 10): no usable scale
             integer = isinstance(value, int) or float(value).is_integer()
             spec = {"slot": slot, "factor": factor, "integer": integer}
             lessons.append(

@@ -327,6 +327,19 @@ def test_plan_call_applies_preconditions_recursively_and_argument_rules() -> Non
     assert plan[2].procedures == (procs[2].id,)
 
 
+def test_a_repair_whose_ratio_overflows_teaches_no_scale() -> None:
+    steps = parse_steps(
+        [
+            {"action": "ship", "args": {"w": 5e-324}, "error": "E_VALUE: too light"},
+            {"action": "ship", "args": {"w": 10}, "observation": "sent"},
+        ],
+        max_steps=10,
+        max_chars=100,
+    )
+    lessons = extract_lessons(steps, Outcome.SUCCESS)
+    assert all(lesson.type is not ProcedureType.ARGUMENT_SCALE for lesson in lessons)
+
+
 def test_plan_call_leaves_a_value_it_cannot_scale_unchanged() -> None:
     scale = procedure(
         ProcedureType.ARGUMENT_SCALE, "ship", {"slot": "weight", "factor": 1000.0, "integer": True}
