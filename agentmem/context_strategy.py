@@ -25,7 +25,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from agentmem.backends import Backends
-from agentmem.filters import parse_filters
+from agentmem.experience.models import Procedure
+from agentmem.filters import Condition, FilterOp, parse_filters
 from agentmem.models import MemoryKind, MemoryRecord, Scope, ScopeSet
 from agentmem.stores import RecordQuery
 from agentmem.tokens import TokenCounter
@@ -49,12 +50,13 @@ class Choice(BaseModel):
 
 def history(records: list[MemoryRecord]) -> list[MemoryRecord]:
     """The records a full-history block shows: facts whose source episodes are all shown are
-    repeats of them and left out; procedures are left to ``context()``, which picks the ones
-    that apply to the task (active, best supported) as it does with retrieval."""
+    repeats of them and left out; distilled procedures are left to ``context()``, which picks
+    the ones that apply to the task (active, best supported) as it does with retrieval, while
+    procedural memories a user wrote are shown like any other memory."""
     shown = {r.id for r in records if r.kind is MemoryKind.EPISODIC}
     out = []
     for r in records:
-        if r.kind is MemoryKind.PROCEDURAL:
+        if r.kind is MemoryKind.PROCEDURAL and Procedure.is_procedure(r):
             continue
         sources = r.provenance.get("sources") or []
         if r.kind is MemoryKind.SEMANTIC and sources and all(s in shown for s in sources):
@@ -84,7 +86,7 @@ def choose(
         RecordQuery(
             scope=scope,
             kinds=kinds,
-            conditions=parse_filters(filters),
+            conditions=_conditions(filters),
             as_of=as_of,
             limit=cap + 1,
         )
@@ -120,6 +122,17 @@ def choose(
         f"{room}-token budget: retrieval",
         history_tokens=tokens,
     )
+
+
+_ARCHIVED = "archived"  # as agentmem.retrieval.ARCHIVED_KEY
+
+
+def _conditions(filters: dict[str, Any] | None) -> tuple[Condition, ...]:
+    """The filters' conditions; archived memories are left out, as search leaves them out,
+    unless the filters name the key."""
+    if filters and _ARCHIVED in filters:
+        return parse_filters(filters)
+    return (*parse_filters(filters), Condition(_ARCHIVED, FilterOp.NE, True))
 
 
 def _when(record: MemoryRecord) -> tuple[float, float]:

@@ -47,7 +47,7 @@ from agentmem import erasure_removal, writing
 from agentmem.backends import Backends, HasBackends, backends_of
 from agentmem.errors import NotFound, PermissionDenied, ValidationError
 from agentmem.indexing import sync_outbox
-from agentmem.lineage import derived_closure, sources_of
+from agentmem.lineage import derived_closure, sources_of, without_sources
 from agentmem.models import (
     MemoryRecord,
     Scope,
@@ -491,6 +491,7 @@ def _execute(
     removed["quarantine"] = _quarantine(backends.store).quarantine_drop(job.targets)
     removed["note_links"] = erasure_removal.drop_links(backends, job.targets)
     removed["profile_fields"] = erasure_removal.drop_profile(backends, job.targets, clear_buffers)
+    removed["utility_rows"] = erasure_removal.drop_utility(backends, job.targets)
     prune = set(job.report.get("prune", []))
     if prune:
         _prune_sources(backends, [r for r in backends.store.get_many(list(prune))], job)
@@ -549,13 +550,15 @@ def _refresh_communities(backends: Backends, job: ForgetJob) -> int:
 def _prune_sources(backends: Backends, records: Sequence[MemoryRecord], job: ForgetJob) -> None:
     gone = set(job.targets)
     for record in records:
-        provenance = dict(record.provenance)
-        for key in ("sources", "source_ids"):
-            if isinstance(provenance.get(key), list):
-                provenance[key] = [s for s in provenance[key] if s not in gone]
-        if provenance != record.provenance:
+        provenance, metadata = without_sources(record, gone)
+        if provenance != record.provenance or metadata != record.metadata:
             writing.update(
-                backends, record.id, None, provenance=provenance, actor=f"forget:{job.forget_id}"
+                backends,
+                record.id,
+                None,
+                provenance=provenance,
+                metadata=metadata if metadata != record.metadata else None,
+                actor=f"forget:{job.forget_id}",
             )
 
 

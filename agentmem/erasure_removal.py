@@ -33,7 +33,15 @@ from agentmem.representation import (
     windows_for,
 )
 from agentmem.settings import RetrievalSettings
-from agentmem.stores import ForgetJournal, IndexOp, NoteStore, RecordStore, WriteBatch, require
+from agentmem.stores import (
+    ForgetJournal,
+    IndexOp,
+    NoteStore,
+    RecordStore,
+    UtilityLedger,
+    WriteBatch,
+    require,
+)
 
 if TYPE_CHECKING:
     from agentmem.buffers import Buffers
@@ -150,6 +158,16 @@ def drop_profile(backends: Backends, ids: Sequence[str], whole: Scope | None) ->
     if not isinstance(backends.store, NoteStore):
         return 0
     return backends.store.profile_erase(ids=list(ids), scope=whole)
+
+
+def drop_utility(backends: Backends, ids: Sequence[str]) -> int:
+    """Erase these ids from the learned-utility ledger (their utility, their place in logged
+    retrievals and feedback, and the task text of that feedback); returns rows changed."""
+    store = backends.store
+    if not isinstance(store, UtilityLedger) or not ids:
+        return 0
+    backends.recalls.flush()  # retrievals still queued in memory reach the table first
+    return store.utility_forget(list(ids))
 
 
 def clear_buffers(buffers: Buffers, scope: Scope) -> int:

@@ -4,6 +4,7 @@ with it (:func:`derived_closure`, used by :mod:`agentmem.erasure`)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from agentmem.experience.models import PROCEDURE_KEY
 from agentmem.models import MemoryRecord
@@ -22,6 +23,39 @@ def sources_of(record: MemoryRecord) -> list[str]:
         found.extend(body.get("evidence") or [])
     found.extend(record.metadata.get(_SUMMARY_OF) or [])
     return [s for s in dict.fromkeys(found) if isinstance(s, str)]
+
+
+def text_source(record: MemoryRecord) -> str | None:
+    """The source a derived record's current text came from: for a distilled procedure, the
+    experience whose task its text quotes (the one it was first learned from); otherwise the
+    latest source (an UPDATE appends the source that restated it)."""
+    sources = sources_of(record)
+    body = record.metadata.get(PROCEDURE_KEY)
+    if isinstance(body, dict):
+        first = record.provenance.get("source_ids") or body.get("evidence") or []
+        return first[0] if first and isinstance(first[0], str) else None
+    return sources[-1] if sources else None
+
+
+def without_sources(record: MemoryRecord, gone: set[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The provenance and metadata of a kept derived record with the ids in ``gone`` pruned:
+    from its provenance's sources, and from a procedure's evidence (its ``support`` drops by
+    the forgotten experiences it counted there)."""
+    provenance = dict(record.provenance)
+    for key in ("sources", "source_ids"):
+        if isinstance(provenance.get(key), list):
+            provenance[key] = [s for s in provenance[key] if s not in gone]
+    metadata = dict(record.metadata)
+    body = metadata.get(PROCEDURE_KEY)
+    if isinstance(body, dict) and isinstance(body.get("evidence"), list):
+        evidence = [s for s in body["evidence"] if s not in gone]
+        dropped = len(body["evidence"]) - len(evidence)
+        if dropped:
+            metadata[PROCEDURE_KEY] = {**body, "evidence": evidence}
+            support = metadata.get("support")
+            if isinstance(support, int) and not isinstance(support, bool):
+                metadata["support"] = max(1, support - dropped)
+    return provenance, metadata
 
 
 def copies_among(records: Sequence[MemoryRecord]) -> list[tuple[MemoryRecord, list[str]]]:
@@ -50,7 +84,8 @@ def derived_closure(
     """Records among ``candidates`` to forget because of ``forgotten`` (to a fixpoint), and the
     derived records to keep with their forgotten sources pruned.
 
-    A derived record goes when all its sources go, or its latest; a buffer segment goes with
+    A derived record goes when all its sources go, or the one its text came from
+    (:func:`text_source`); a buffer segment goes with
     any of its turns (it holds their words); a turn record goes when its segment is itself
     asked to be forgotten, in ``asked`` (default ``forgotten``; not when the segment goes for
     another turn's sake: the other turns' words were not asked for)."""
@@ -72,7 +107,7 @@ def derived_closure(
     while changed:
         changed = False
         for record, sources in derived:
-            if record.id not in gone and (set(sources) <= gone or sources[-1] in gone):
+            if record.id not in gone and (set(sources) <= gone or text_source(record) in gone):
                 take(record)
                 changed = True
         for record, turns in copies:
@@ -83,4 +118,11 @@ def derived_closure(
     return list(out.values()), pruned
 
 
-__all__ = ["copies_among", "derived_closure", "segment_of", "sources_of"]
+__all__ = [
+    "copies_among",
+    "derived_closure",
+    "segment_of",
+    "sources_of",
+    "text_source",
+    "without_sources",
+]

@@ -550,9 +550,9 @@ class ConsolidationSettings(BaseModel):
 class UtilitySettings(BaseModel):
     """Learning from outcomes (:mod:`agentmem.usefulness`): feedback, the learned utility of each
     memory, how retrieval mixes it in, and what pruning archives or promotes
-    (``AGENTMEM_UTILITY__*``)."""
+    (``AGENTMEM_UTILITY__*``). Every number is finite (NaN or infinity is refused)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     enabled: bool = Field(
         default=True,
@@ -601,9 +601,9 @@ class UtilitySettings(BaseModel):
     @field_validator("reward_range")
     @classmethod
     def _ordered(cls, value: tuple[float, float]) -> tuple[float, float]:
-        low, high = value
-        if not low < high:
-            raise ValueError(f"reward_range must be (low, high) with low < high, got {value}")
+        low, high = value  # a finite width too: Q + a * (r - Q) must stay finite
+        if not low < high or not math.isfinite(high - low):
+            raise ValueError(f"reward_range must be finite (low, high), low < high; got {value}")
         return value
 
 

@@ -42,6 +42,7 @@ from agentmem.models import (
     Scope,
     ScopeSet,
     new_id,
+    scope_members,
     utcnow,
 )
 from agentmem.stores import UtilityLedger, require
@@ -273,6 +274,8 @@ def feedback(
                 f"no retrieval with id {retrieval_id!r}; pass the retrieval_id of a search hit "
                 "or context, or a list of memory ids"
             )
+        if not _made_by(scope, shown.scope):
+            raise NotFound(_foreign(retrieval_id, scope))
         ids = list(shown.memory_ids)
     else:
         if not isinstance(target, Sequence) or not target:
@@ -344,11 +347,38 @@ def _visible(
     if missing and retrieval_id is None:
         raise NotFound(f"no memory with id {missing[0]!r} in scope {scope}; {LIST_IDS}")
     if missing and backends.store.get_many(missing):
-        raise NotFound(
-            f"no retrieval with id {retrieval_id!r} in scope {scope}; pass the retrieval_id "
-            "of a search hit or context made in this scope, or a list of memory ids"
-        )
+        raise NotFound(_foreign(retrieval_id, scope))
     return [visible[i] for i in ids if i in visible]
+
+
+def _foreign(retrieval_id: str | None, scope: Scope | ScopeSet) -> str:
+    return (
+        f"no retrieval with id {retrieval_id!r} in scope {scope}; pass the retrieval_id "
+        "of a search hit or context made in this scope, or a list of memory ids"
+    )
+
+
+def _made_by(scope: Scope | ScopeSet, shown: str) -> bool:
+    """Whether a retrieval read in scope ``shown`` (as text) was made by the caller reading
+    in ``scope``: the same scope, or (for a caller that names no thread) that scope in one of
+    its threads. Another agent, a team mate or the user above an agent made it otherwise,
+    even where the memories it showed are visible to the caller."""
+    if shown == str(scope):
+        return True
+    members = scope_members(scope)
+    if any(m.thread_id is not None for m in members):
+        return False
+    is_set = isinstance(scope, ScopeSet)
+    prefix = f"{'(' if is_set else ''}{members[0]},thread_id="
+    if not shown.startswith(prefix):
+        return False
+    rest = shown[len(prefix) :]
+    cuts = [i for i, c in enumerate(rest) if c == ")"] if is_set else [len(rest)]
+    for cut in cuts:
+        threaded = [m.model_copy(update={"thread_id": rest[:cut]}) for m in members]
+        if str(ScopeSet.of(*threaded) if is_set else threaded[0]) == shown:
+            return True
+    return False
 
 
 def utilities(

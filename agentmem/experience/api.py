@@ -20,6 +20,7 @@ from agentmem.errors import InvalidExperience, InvalidMetadata, NotFound
 from agentmem.experience import store
 from agentmem.experience.distil import extract_lessons, procedure_score, rank_key, winners
 from agentmem.experience.models import (
+    EXPERIENCE_KEY,
     RESERVED_EXPERIENCE_KEYS,
     Experience,
     ExperienceAdvice,
@@ -161,7 +162,9 @@ class _Attempt:
     metadata: dict[str, Any]
     used: dict[str, tuple[MemoryRecord, Outcome]]
 
-    def record_metadata(self, family: str, reflection: Reflection) -> dict[str, Any]:
+    def record_metadata(
+        self, family: str, reflection: Reflection, distilled: Sequence[str]
+    ) -> dict[str, Any]:
         return store.experience_metadata(
             self.metadata,
             task_family=family,
@@ -171,6 +174,7 @@ class _Attempt:
             feedback=self.feedback,
             reflection=reflection,
             used={pid: verdict for pid, (_, verdict) in self.used.items()},
+            distilled=distilled,
         )
 
 
@@ -235,12 +239,14 @@ def record_experience(
         feedback=attempt.feedback,
         reward=attempt.reward,
     )
+    lessons = extract_lessons(attempt.steps, attempt.outcome) if settings.experience.distil else []
+    distilled = [lesson.key for lesson in lessons]
     record = writing.new_record(
         backends,
         scope,
         attempt.task,
         kind=MemoryKind.EXPERIENCE,
-        metadata=attempt.record_metadata(family, reflection),
+        metadata=attempt.record_metadata(family, reflection, distilled),
         event_time=utcnow(),
     )
     writing.insert(backends, [record], actor=store.ACTOR)
@@ -254,7 +260,7 @@ def record_experience(
             reward=attempt.reward,
             completion=completion,
         )
-        meta = attempt.record_metadata(family, reflection)
+        meta = attempt.record_metadata(family, reflection, distilled)
         record = writing.update(backends, record.id, None, metadata=meta, actor=store.ACTOR)
     updated = store.report_uses(backends, attempt.used)
     learned: list[Procedure] = []
@@ -265,7 +271,7 @@ def record_experience(
             family=family,
             task=attempt.task,
             experience_id=record.id,
-            lessons=extract_lessons(attempt.steps, attempt.outcome),
+            lessons=lessons,
         )
     return ExperienceResult(
         experience=Experience.from_record(record),
@@ -276,9 +282,11 @@ def record_experience(
 
 
 def distil_experiences(backends: Backends, scope: Scope, *, page: int = 500) -> list[Procedure]:
-    """Distil every stored experience in ``scope`` again (for experiences recorded with
+    """Distil again every stored experience in ``scope`` and the scopes within it (its
+    threads, its agents), each into the experience's own scope (for experiences recorded with
     ``distil`` off, or after a crash between the two writes). Idempotent: an experience
-    already counted in a procedure's evidence does not count twice."""
+    already counted for a rule (its ``distilled_rules``, or a procedure's evidence) does not
+    count twice; each experience then records the rules it was counted for."""
     touched: dict[str, Procedure] = {}
     offset = 0
     while True:
@@ -288,20 +296,32 @@ def distil_experiences(backends: Backends, scope: Scope, *, page: int = 500) -> 
         if not records:
             break
         offset += len(records)
-        for record in records:
-            if record.scope != scope:
-                continue
-            experience = Experience.from_record(record)
-            for p in store.learn(
-                backends,
-                scope,
-                family=experience.task_family,
-                task=experience.task,
-                experience_id=experience.id,
-                lessons=extract_lessons(experience.steps, experience.outcome),
-            ):
+        for record in records:  # each into its own scope, as record_experience would have
+            for p in _distil_one(backends, record.scope, record):
                 touched[p.id] = p
     return list(touched.values())
+
+
+def _distil_one(backends: Backends, scope: Scope, record: MemoryRecord) -> list[Procedure]:
+    """Distil one stored experience, then record on it the rules it was counted for."""
+    experience = Experience.from_record(record)
+    lessons = extract_lessons(experience.steps, experience.outcome)
+    counted = store.distilled_rules(record)
+    learned = store.learn(
+        backends,
+        scope,
+        family=experience.task_family,
+        task=experience.task,
+        experience_id=experience.id,
+        lessons=lessons,
+        counted=counted,
+    )
+    keys = {lesson.key for lesson in lessons}
+    if not keys <= counted:
+        body = {**record.metadata[EXPERIENCE_KEY], store.DISTILLED_KEY: sorted(keys | counted)}
+        meta = {**record.metadata, EXPERIENCE_KEY: body}
+        writing.update(backends, record.id, None, metadata=meta, actor=store.ACTOR)
+    return learned
 
 
 # recall -----------------------------------------------------------------------------------
@@ -339,7 +359,11 @@ def recall_experience(
     _check_family(task_family)
     vectors, _ = vectors_for_texts(backends, [task])  # a read: nothing is cached here
     similar = store.similar_experiences(
-        backends, vectors[content_hash(task)], scope, max(config.candidates, k)
+        backends,
+        vectors[content_hash(task)],
+        scope,
+        max(config.candidates, k),
+        include_archived=include_retired,
     )
     families: dict[str, float] = {}
     for record, similarity in similar:

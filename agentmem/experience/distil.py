@@ -91,7 +91,13 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    """A finite int or float (an int past the float range is not one: it cannot be scaled)."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def _slots(args: Args) -> list[tuple[str | int, Any]]:
@@ -213,6 +219,8 @@ def _argument_lessons(action: str, before: Args, after: Args, note: str) -> list
             continue
         if slot in old and _is_number(old[slot]) and _is_number(value) and old[slot] != 0:
             factor = float(f"{value / old[slot]:.6g}")
+            if not math.isfinite(factor):
+                continue  # a ratio past the float range (5e-324 to 10): no usable scale
             integer = isinstance(value, int) or float(value).is_integer()
             spec = {"slot": slot, "factor": factor, "integer": integer}
             lessons.append(
@@ -542,6 +550,8 @@ def rewrite_args(
             current = _get(result, slot)
             if _is_number(current) and _is_number(factor):
                 value = current * factor
+                if not math.isfinite(value):
+                    continue  # scaled past the float range: the call keeps its value
                 if p.spec.get("integer"):
                     value = round(value)
                 result = _set(result, slot, value)

@@ -11,7 +11,7 @@ moved; retiring a procedure invalidates it (kept, and listed with ``include_reti
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -33,7 +33,7 @@ from agentmem.experience.models import (
     Reflection,
     Step,
 )
-from agentmem.filters import parse_filters
+from agentmem.filters import Condition, FilterOp, parse_filters
 from agentmem.indexing import vectors_for_texts
 from agentmem.models import MemoryKind, MemoryRecord, Scope, ScopeSet, content_hash, utcnow
 from agentmem.stores import RecordQuery, WriteBatch
@@ -42,9 +42,15 @@ from agentmem.vectors.base import DENSE
 
 ACTOR = "experience"
 """The actor named in the history of every change this module makes."""
+ARCHIVED_KEY = "archived"
+"""Metadata mark of a memory archived for never helping (``agentmem.usefulness.prune``)."""
 MAX_EVIDENCE = 50
 """Experience ids kept as a procedure's evidence (the most recent; ``support`` counts all)."""
 MAX_PROCEDURES_READ = 1000
+DISTILLED_KEY = "distilled_rules"
+"""Key, in an experience's body, of the rule keys it was counted for: a procedure's evidence
+keeps only the last ``MAX_EVIDENCE`` ids, so that alone cannot tell an older experience
+counted already from a new one."""
 
 
 # experiences ------------------------------------------------------------------------------
@@ -60,8 +66,10 @@ def experience_metadata(
     feedback: str | None,
     reflection: Reflection,
     used: Mapping[str, Outcome],
+    distilled: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """The metadata of an experience record."""
+    """The metadata of an experience record (``distilled``: the rule keys of the lessons it
+    was counted for, see :func:`learn`)."""
     meta: dict[str, Any] = {**user_metadata, "task_family": task_family, "outcome": outcome.value}
     if reward is not None:
         meta["reward"] = reward
@@ -70,8 +78,16 @@ def experience_metadata(
         "feedback": feedback,
         "reflection": reflection.model_dump(),
         "used_procedures": {pid: v.value for pid, v in used.items()},
+        DISTILLED_KEY: sorted(set(distilled)),
     }
     return meta
+
+
+def distilled_rules(record: MemoryRecord) -> set[str]:
+    """The rule keys an experience record was counted for already (see :func:`learn`)."""
+    body = record.metadata.get(EXPERIENCE_KEY)
+    keys = body.get(DISTILLED_KEY) if isinstance(body, dict) else None
+    return {k for k in keys if isinstance(k, str)} if isinstance(keys, list) else set()
 
 
 def task_vector(backends: Backends, task: str) -> np.ndarray:
@@ -86,10 +102,23 @@ def task_vector(backends: Backends, task: str) -> np.ndarray:
 
 
 def similar_experiences(
-    backends: Backends, vector: np.ndarray, scope: Scope | ScopeSet, limit: int
+    backends: Backends,
+    vector: np.ndarray,
+    scope: Scope | ScopeSet,
+    limit: int,
+    *,
+    include_archived: bool = True,
 ) -> list[tuple[MemoryRecord, float]]:
-    """Stored experiences visible to ``scope``, most similar task first, with the cosine."""
-    query = VectorQuery(scope=scope, limit=limit, kinds=(MemoryKind.EXPERIENCE,), now=time.time())
+    """Stored experiences visible to ``scope``, most similar task first, with the cosine
+    (without those archived, :data:`ARCHIVED_KEY`, unless ``include_archived``)."""
+    conditions = () if include_archived else (Condition(ARCHIVED_KEY, FilterOp.NE, True),)
+    query = VectorQuery(
+        scope=scope,
+        limit=limit,
+        kinds=(MemoryKind.EXPERIENCE,),
+        conditions=conditions,
+        now=time.time(),
+    )
     ranked = backends.index.search(vector, query, using=DENSE)
     records = {r.id: r for r in backends.store.get_many([i for i, _ in ranked], scope)}
     return [(records[i], float(score)) for i, score in ranked if i in records]
@@ -144,12 +173,15 @@ def procedures_of(
     include_retired: bool = False,
     limit: int = MAX_PROCEDURES_READ,
 ) -> list[Procedure]:
-    """Distilled procedures visible to ``scope`` (of these task families, if given)."""
-    filters = {"task_family": {"$in": list(families)}} if families is not None else None
+    """Distilled procedures visible to ``scope`` (of these task families, if given), without
+    the archived ones (:func:`agentmem.usefulness.prune`) unless ``include_retired``."""
+    filters: dict[str, Any] = {} if include_retired else {ARCHIVED_KEY: {"$ne": True}}
+    if families is not None:
+        filters["task_family"] = {"$in": list(families)}
     if families is not None and not families:
         return []
     records = _query_procedures(
-        backends, scope, filters, include_invalidated=include_retired, limit=limit
+        backends, scope, filters or None, include_invalidated=include_retired, limit=limit
     )
     return [Procedure.from_record(r) for r in records]
 
@@ -228,12 +260,16 @@ def learn(
     task: str,
     experience_id: str,
     lessons: Sequence[Lesson],
+    counted: Collection[str] = (),
 ) -> list[Procedure]:
     """Store what one experience taught: a new procedure per new lesson, more support for a
     known one. A contradicting lesson is stored too, and both sides name each other. A retired
     procedure stays retired; a new experience that teaches the same rule again starts a new
     procedure (``provenance["revives"]`` names the retired one), with fresh use counters.
-    Idempotent per experience."""
+    Idempotent per experience: a lesson is skipped when a stored procedure of its rule lists
+    the experience in its evidence, or when its rule key is in ``counted`` (the experience's
+    :func:`distilled_rules`) and a procedure of that rule is stored (one forgotten since is
+    learned again)."""
     touched: list[Procedure] = []
     inserts: list[MemoryRecord] = []
     links: dict[str, list[str]] = {}  # stored procedure id -> new procedures contradicting it
@@ -246,7 +282,7 @@ def learn(
             )
             if r.scope == scope
         ]
-        if any(experience_id in _evidence(r) for r in known):
+        if (known and lesson.key in counted) or any(experience_id in _evidence(r) for r in known):
             continue  # this experience was counted already
         live = [r for r in known if r.invalidated_at is None]
         if live:
@@ -324,8 +360,10 @@ def report_uses(
 
 __all__ = [
     "ACTOR",
+    "DISTILLED_KEY",
     "MAX_EVIDENCE",
     "assign_family",
+    "distilled_rules",
     "experience_metadata",
     "has_procedures",
     "learn",

@@ -200,6 +200,10 @@ class SQLUtilityLedger(SQLEngine, UtilityLedger):
                 cur, self.placeholder, feedback, json_cast=self.json_cast
             )
 
+    def utility_forget(self, ids: Sequence[str]) -> int:
+        with self._transaction() as cur:
+            return _utility_sql.forget_ids(cur, self.placeholder, ids)
+
 
 class SQLKeyStore(SQLEngine, KeyStore):
     """:class:`~agentmem.stores.capabilities.KeyStore` in ``api_keys``."""

@@ -220,6 +220,42 @@ def apply_feedback(
     return changes
 
 
+def forget_ids(cur: Cursor, placeholder: str, ids: Sequence[str]) -> int:
+    """Erase forgotten memories from the utility tables (inside the caller's transaction):
+    their ``memory_utility`` rows go; every retrieval and feedback row that names one loses it
+    (a row naming nothing else goes), and such a feedback row's task text is blanked, since
+    it was written about what was forgotten. A blanked feedback row that still names live
+    memories stays, so the same feedback sent again is still recognised as a repeat. Returns
+    how many rows were changed or deleted."""
+    gone = set(ids)
+    if not gone:
+        return 0
+    changed = 0
+    chunks = list(dict.fromkeys(ids))
+    for start in range(0, len(chunks), 500):
+        chunk = chunks[start : start + 500]
+        marks = ", ".join("?" for _ in chunk)
+        cur.execute(
+            _sql(f"DELETE FROM memory_utility WHERE memory_id IN ({marks})", placeholder), chunk
+        )
+        changed += max(cur.rowcount, 0)
+    for table, key, blank in (
+        ("retrievals", "retrieval_id", ""),
+        ("feedback", "feedback_id", ", task = NULL"),
+    ):
+        cur.execute(f"SELECT {key}, memory_ids FROM {table}")
+        hits = [(k, json.loads(m)) for k, m in cur.fetchall()]
+        hits = [(k, [i for i in m if i not in gone]) for k, m in hits if gone.intersection(m)]
+        for row_key, kept in hits:
+            if kept:
+                statement = f"UPDATE {table} SET memory_ids = ?{blank} WHERE {key} = ?"
+                cur.execute(_sql(statement, placeholder), [json.dumps(kept), row_key])
+            else:
+                cur.execute(_sql(f"DELETE FROM {table} WHERE {key} = ?", placeholder), [row_key])
+        changed += len(hits)
+    return changed
+
+
 def _history(record: MemoryRecord, change: UtilityChange, fb: FeedbackWrite) -> HistoryEntry:
     evidence: dict[str, Any] = {
         "utility": change.new_utility,
@@ -249,6 +285,7 @@ __all__ = [
     "UtilityChange",
     "UtilityRow",
     "apply_feedback",
+    "forget_ids",
     "rated",
     "read_retrieval",
     "read_utilities",

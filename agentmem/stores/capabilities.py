@@ -142,6 +142,12 @@ class UtilityLedger(ABC):
         """Apply one feedback in one transaction (utility updates and their history entries);
         None when its feedback id was applied before (nothing changes)."""
 
+    @abstractmethod
+    def utility_forget(self, ids: Sequence[str]) -> int:
+        """Erase forgotten memories from the ledger in one transaction: their utility rows,
+        their ids in retrievals and feedback, and the task text of feedback that credited
+        them (a row left naming nothing goes). Returns how many rows changed."""
+
 
 class KeyStore(ABC):
     """The memory service's API keys, hashed at rest (written by the server package)."""

@@ -92,6 +92,17 @@ def _flush_and_ask(mem: Memory) -> None:
     assert [r.metadata.get("buffer_record") for r in ctx.records] == ["segment"]
 
 
+def test_full_history_context_shows_procedural_memories_a_user_wrote(mem: Memory) -> None:
+    checklist = "Release checklist: freeze the branch, write the changelog, tag, push"
+    mem.add(checklist, kind="procedural", user_id="u1")
+    mem.add("I had coffee with Bob on Monday", user_id="u1")
+    mem.record_experience(
+        "ship it", [{"action": "ship", "observation": "sent"}], "success", user_id="u1"
+    )
+    ctx = mem.context("what is the release checklist?", user_id="u1")
+    assert ctx.strategy == "full_history" and checklist in ctx.text
+
+
 def test_context_is_scoped(mem: Memory) -> None:
     seed(mem, user="maya")
     mem.add("Eve's secret plan", user_id="eve")

@@ -368,6 +368,62 @@ def test_distil_off_keeps_raw_trajectories_and_distil_later_is_idempotent(
         assert precondition(mem).support == 1
 
 
+def test_distil_later_reaches_experiences_recorded_in_a_thread(
+    home: Path, embedder: Embedder
+) -> None:
+    settings = Settings.load(home=home, experience={"distil": False})
+    with Memory(settings=settings, embedder=embedder) as mem:
+        name = "q3-sales"
+        mem.record_experience(
+            READ_TASK.format(name=name), read_steps(name), "success", user_id="u1", thread_id="t1"
+        )
+        assert len(distil_experiences(mem.backends, Scope(user_id="u1"))) == 2
+        learned = mem.procedures(user_id="u1", thread_id="t1")
+        assert len(learned) == 2 and all(p.record.scope.thread_id == "t1" for p in learned)
+        assert distil_experiences(mem.backends, Scope(user_id="u1")) == []
+
+
+def test_distil_again_never_recounts_experiences_past_the_evidence_window(
+    mem: Memory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agentmem.experience import store
+
+    monkeypatch.setattr(store, "MAX_EVIDENCE", 2)  # as if there were more than 50
+    for name in ("a", "b", "c", "d"):
+        learn_reading(mem, name=name)
+    assert precondition(mem).support == 4 and len(precondition(mem).evidence) == 2
+    scope = Scope(user_id="agent")
+    for _ in range(2):
+        distil_experiences(mem.backends, scope)
+        assert precondition(mem).support == 4
+
+
+def test_archived_procedures_and_experiences_are_no_longer_recalled(mem: Memory) -> None:
+    from agentmem.usefulness import prune
+
+    result = mem.record_experience(
+        SHIP_TASK.format(kg=2, city="Oslo"), ship_steps(2, "Oslo", 1000), "success", user_id="u1"
+    )
+    rome = SHIP_TASK.format(kg=3, city="Rome")
+    for _ in range(6):
+        advice = mem.recall_experience(rome, user_id="u1")
+        mem.feedback(advice.retrieval_id, -1.0, user_id="u1")
+    archived = {c.memory_id for c in prune(mem, Scope(user_id="u1")).archived}
+    assert result.experience.id in archived and archived & {p.id for p in result.learned}
+    advice = mem.recall_experience(rome, user_id="u1")
+    shown = {m.procedure.id for m in advice.procedures} | {
+        m.experience.id for m in advice.experiences
+    }
+    assert not shown & archived
+    assert plan_call([m.procedure for m in advice.procedures], "ship", {"weight": 3})[0].args == {
+        "weight": 3
+    }
+    assert not {r.id for r in mem.context(rome, user_id="u1").records} & archived
+    assert not {p.id for p in mem.procedures(user_id="u1")} & archived
+    listed = mem.procedures(user_id="u1", include_retired=True)
+    assert archived & {p.id for p in listed}  # still there, for restore()
+
+
 # context -------------------------------------------------------------------------------------
 
 

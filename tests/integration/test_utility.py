@@ -16,7 +16,7 @@ import pytest
 
 from agentmem import Memory, Settings
 from agentmem.embedders import Embedder
-from agentmem.errors import NotFound, ValidationError
+from agentmem.errors import InvalidSettings, NotFound, ValidationError
 from agentmem.models import HistoryEvent, Scope
 from agentmem.stores import store_from_url
 from agentmem.usefulness import (
@@ -135,6 +135,22 @@ def test_bad_feedback_is_refused_and_changes_nothing(umem: Memory) -> None:
     assert umem.feedback(rid, 1.0, **ALICE).applied
 
 
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"prior": math.nan},
+        {"prior": math.inf},
+        {"archive_below": -math.inf},
+        {"promote_above": math.nan},
+        {"reward_range": (-1e308, 1e308)},  # finite ends, but Q + a * (r - Q) overflows
+        {"reward_range": (0.0, math.inf)},
+    ],
+)
+def test_utility_settings_refuse_nan_and_infinite_values(tmp_path: Path, bad: dict) -> None:
+    with pytest.raises(InvalidSettings):
+        Settings.load(home=tmp_path, utility=bad)
+
+
 def test_without_feedback_search_is_exactly_as_before(umem: Memory) -> None:
     queries = ["deploy script", "what is for lunch", "who reviews friday deploys"]
     on = [umem.search(q, k=4, **ALICE) for q in queries]
@@ -177,6 +193,27 @@ def test_agent_handles_credit_team_memories_but_not_other_agents(umem: Memory) -
         spy.feedback(hits[0].retrieval_id, -1.0)
     with pytest.raises(NotFound):
         planner.feedback([private.id], -1.0)  # the coder's private memory
+
+
+def test_feedback_on_a_retrieval_another_reader_made_is_not_found(umem: Memory) -> None:
+    researcher = umem.for_agent("researcher", user_id="maya", team="report")
+    writer = umem.for_agent("writer", user_id="maya", team="report")
+    fact = researcher.add("Verified: the city has 142 km of cycling lanes", shared=True)
+    rid = researcher.search("cycling lanes")[0].retrieval_id
+    assert rid is not None
+    with pytest.raises(NotFound, match="no retrieval"):
+        writer.feedback(rid, -1.0)  # a team mate sees the memory, yet did not make the search
+    with pytest.raises(NotFound, match="no retrieval"):
+        umem.feedback(rid, -1.0, user_id="maya")  # nor did the user above the agent
+    result = researcher.feedback(rid, 1.0)  # the owner's feedback was not blocked
+    assert result.applied and [u.memory_id for u in result.updates] == [fact.id]
+    # a retrieval made in one of the caller's threads is the caller's
+    researcher.add("Draft: cycling lanes section", thread_id="t1")
+    threaded = researcher.search("cycling lanes", thread_id="t1")[0].retrieval_id
+    assert threaded is not None and researcher.feedback(threaded, 1.0).applied
+    umem.add("Deploy notes for this chat", thread_id="t(1) | x", **ALICE)
+    mine = umem.search("deploy", thread_id="t(1) | x", **ALICE)[0].retrieval_id
+    assert mine is not None and umem.feedback(mine, 1.0, **ALICE).applied
 
 
 def test_context_credits_the_records_it_shows(umem: Memory) -> None:

@@ -298,6 +298,69 @@ def test_forget_with_the_graph_switched_off_reaches_the_graph_left_in_the_store(
     assert _left_on_networkx(home, embedder) == []
 
 
+_READ_STEPS = [
+    {"action": "read", "args": {"path": "a.txt"}, "error": "E_CLOSED: file not open"},
+    {"action": "open", "args": {"path": "a.txt"}, "observation": "opened"},
+    {"action": "read", "args": {"path": "a.txt"}, "observation": "hello"},
+]
+
+
+def test_forgetting_the_experience_a_procedure_quotes_takes_the_procedure(mem: Memory) -> None:
+    secret = "read the medical file of patient John Doe HIV positive.txt"
+    meta = {"task_family": "read"}
+    first = mem.record_experience(secret, _READ_STEPS, "success", user_id="u1", metadata=meta)
+    second = mem.record_experience(
+        "read the file b.txt", _READ_STEPS, "success", user_id="u1", metadata=meta
+    )
+    quoting = {p.id for p in mem.procedures(user_id="u1")}
+    assert quoting and all(secret in p.text for p in mem.procedures(user_id="u1"))
+    report = mem.forget(first.experience.id, reason="x", user_id="u1")
+    assert quoting <= set(report.forgotten_ids)
+    assert mem.procedures(user_id="u1") == []
+    assert not [h for h in mem.search("John Doe patient", user_id="u1") if "John" in h.record.text]
+    # distilled again, the surviving experience teaches the rules in its own words
+    third = mem.record_experience(
+        "read the file c.txt", _READ_STEPS, "success", user_id="u1", metadata=meta
+    )
+    assert all("John" not in p.text for p in third.learned)
+    # forgetting a later experience keeps the procedure, pruned of it (evidence and support)
+    fourth = mem.record_experience(
+        "read the file d.txt", _READ_STEPS, "success", user_id="u1", metadata=meta
+    )
+    mem.forget(fourth.experience.id, reason="x", user_id="u1")
+    kept = mem.procedures(user_id="u1")
+    assert {p.id for p in kept} == {p.id for p in third.learned}
+    assert all(p.evidence == [third.experience.id] and p.support == 1 for p in kept)
+    assert second.experience.id not in report.forgotten_ids
+
+
+def _ledger_rows(mem: Memory) -> list[tuple[object, ...]]:
+    with mem.backends.store._cursor() as cur:  # type: ignore[attr-defined]
+        rows: list[tuple[object, ...]] = []
+        for table in ("feedback", "memory_utility", "retrievals"):
+            cur.execute(f"SELECT * FROM {table}")
+            rows += [(table, *row) for row in cur.fetchall()]
+        return rows
+
+
+def test_forget_erases_the_feedback_ledger_of_what_it_forgets(mem: Memory) -> None:
+    pin = mem.add("Alice's bank PIN is 4921", user_id="alice")
+    hits = mem.search("bank PIN", user_id="alice")
+    mem.feedback(hits[0].retrieval_id, 1.0, task="pay rent with PIN 4921", user_id="alice")
+    mem.add("Bob likes tea", user_id="bob")
+    bob = mem.search("tea", user_id="bob")
+    mem.feedback(bob[0].retrieval_id, 1.0, task="make Bob a drink", user_id="bob")
+    mem.forget(pin.id, reason="x", user_id="alice")
+    rows = _ledger_rows(mem)
+    assert not [r for r in rows if "4921" in str(r) or pin.id in str(r)]
+    assert mem.backends.store.utilities([bob[0].record.id])  # another user's stays
+    # a whole-user erasure leaves nothing of the user in the ledger either
+    mem.add("Alice's locker code is 7788", user_id="alice")
+    mem.feedback(mem.search("locker", user_id="alice")[0].retrieval_id, 1.0, user_id="alice")
+    mem.forget(reason="erasure request", purge=True, user_id="alice")
+    assert [r[0] for r in _ledger_rows(mem)] == ["feedback", "memory_utility", "retrievals"]
+
+
 def test_forget_racing_a_consolidation_run_does_not_resurrect(mem: Memory, monkeypatch) -> None:
     episode = mem.add(FORGOTTEN, user_id="alice", infer="deferred")
     read_done, forgot = threading.Event(), threading.Event()

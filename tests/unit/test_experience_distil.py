@@ -327,6 +327,29 @@ def test_plan_call_applies_preconditions_recursively_and_argument_rules() -> Non
     assert plan[2].procedures == (procs[2].id,)
 
 
+def test_a_repair_whose_ratio_overflows_teaches_no_scale() -> None:
+    steps = parse_steps(
+        [
+            {"action": "ship", "args": {"w": 5e-324}, "error": "E_VALUE: too light"},
+            {"action": "ship", "args": {"w": 10}, "observation": "sent"},
+        ],
+        max_steps=10,
+        max_chars=100,
+    )
+    lessons = extract_lessons(steps, Outcome.SUCCESS)
+    assert all(lesson.type is not ProcedureType.ARGUMENT_SCALE for lesson in lessons)
+
+
+def test_plan_call_leaves_a_value_it_cannot_scale_unchanged() -> None:
+    scale = procedure(
+        ProcedureType.ARGUMENT_SCALE, "ship", {"slot": "weight", "factor": 1000.0, "integer": True}
+    )
+    for huge in (1e306, 10**400):
+        (call,) = plan_call([scale], "ship", {"weight": huge})
+        assert call.args == {"weight": huge} and call.procedures == ()
+    assert plan_call([scale], "ship", {"weight": 3})[0].args == {"weight": 3000}
+
+
 def test_plan_call_reorders_positional_arguments_and_skips_retired() -> None:
     order = procedure(ProcedureType.ARGUMENT_ORDER, "copy", {"order": [1, 0, 2]})
     mount = {"requires": "mount", "args": {}}
