@@ -273,7 +273,7 @@ def build(
     kind_list = check_kinds(kinds)
     as_of_time = check_time(as_of, what="as_of")
     check_text(query, max_chars=backends.settings.max_text_chars, what="query")
-    header = profile_section(backends, scope, max_tokens, counter)
+    header = profile_section(backends, scope, max_tokens, counter, as_of=as_of_time)
     turns = window_for(
         buffer,
         max_tokens - (counter.count(header) + 2 if header else 0),
@@ -353,10 +353,16 @@ PROFILE_TITLE = "Profile"
 
 
 def profile_section(
-    backends: Backends, scope: Scope | ScopeSet, max_tokens: int, counter: TokenCounter
+    backends: Backends,
+    scope: Scope | ScopeSet,
+    max_tokens: int,
+    counter: TokenCounter,
+    *,
+    as_of: datetime | None = None,
 ) -> str:
     """The profile of the scope's user (else agent) as the block's first section, within
-    ``context.profile_share`` of the budget (whole lines; empty when there is no profile)."""
+    ``context.profile_share`` of the budget (whole lines; empty when there is no profile).
+    With ``as_of``, the profile as it stood then, so it never contradicts the memories."""
     share = backends.settings.context.profile_share
     if not isinstance(scope, Scope) or share <= 0 or not isinstance(backends.store, NoteStore):
         return ""
@@ -365,7 +371,7 @@ def profile_section(
     from agentmem.profiles import Profile
 
     try:
-        lines = Profile(backends, scope).get().render().splitlines()
+        lines = Profile(backends, scope).get(as_of=as_of).render().splitlines()
     except AgentMemError as exc:  # a changed profile model must not take context() down
         log.warning("profile left out of context for %s: %s", scope, exc)
         return ""

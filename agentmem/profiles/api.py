@@ -32,6 +32,7 @@ from agentmem.profiles.model import FieldValue, ProfileView, UserProfile
 from agentmem.semantic.schema import AppliedDecision, DecisionOp
 from agentmem.stores import NoteStore, RecordQuery, require
 from agentmem.stores._notes_sql import ProfileRow
+from agentmem.validation import check_time
 
 log = logging.getLogger(__name__)
 
@@ -102,10 +103,15 @@ class Profile:
 
     # reading -------------------------------------------------------------------------------
 
-    def get(self) -> ProfileView:
-        """The current profile. Stored values whose type changed but still validate are
-        migrated (a new version, actor ``migrate``); stored fields the model no longer
-        accepts raise :class:`~agentmem.errors.ProfileSchemaChanged` (nothing is dropped)."""
+    def get(self, *, as_of: datetime | str | None = None) -> ProfileView:
+        """The current profile, or with ``as_of`` the profile as it stood then (read from
+        :meth:`history`, nothing written). Stored values whose type changed but still
+        validate are migrated (a new version, actor ``migrate``); stored fields the model no
+        longer accepts raise :class:`~agentmem.errors.ProfileSchemaChanged` (nothing is
+        dropped)."""
+        when = check_time(as_of, what="as_of")
+        if when is not None:
+            return self._view_at(when)
         rows = self._notes().profile_rows(self.key)
         problems: list[str] = []
         values: dict[str, Any] = {}
@@ -147,6 +153,31 @@ class Profile:
             key=self.key,
             model=self.model.model_validate(values),
             fields={r.field: _field_value(r) for r in rows if r.field in self._adapters},
+        )
+
+    def _view_at(self, when: datetime) -> ProfileView:
+        """Per field, the version that held at ``when`` (from its ``valid_from``, or when it
+        was recorded if that is unknown, up to its ``valid_to``); where versions overlap, the
+        latest recorded. Fields the model no longer has, and values it no longer accepts,
+        are left out: this view writes no migration."""
+        at = when.timestamp()
+        held: dict[str, ProfileRow] = {}
+        values: dict[str, Any] = {}
+        for row in self._notes().profile_rows(self.key, current_only=False):
+            start = row.valid_from if row.valid_from is not None else row.recorded_at
+            if row.field not in self._adapters or start > at:
+                continue
+            if row.valid_to is not None and row.valid_to <= at:
+                continue
+            try:
+                values[row.field] = self._adapters[row.field].validate_python(row.value)
+            except PydanticValidationError:
+                continue
+            held[row.field] = row  # rows come oldest recorded first
+        return ProfileView(
+            key=self.key,
+            model=self.model.model_validate(values),
+            fields={name: _field_value(row) for name, row in held.items()},
         )
 
     def history(self, field: str | None = None) -> list[FieldValue]:

@@ -293,6 +293,25 @@ def test_profile_first_in_context_within_budget(mem: Memory) -> None:
     assert tiny.tokens <= 12
 
 
+def test_context_as_of_shows_the_profile_as_it_stood_then(mem: Memory) -> None:
+    """A past ``as_of`` never puts today's profile above the facts of that time."""
+    for text, when in [
+        ("I live in Paris.", "2022-01-01"),
+        ("I work at Acme.", "2022-01-01"),
+        ("I moved to Berlin.", "2023-01-01"),
+        ("I started a new job at Globex.", "2023-02-01"),
+    ]:
+        mem.add(f"Maya: {text}", user_id="maya", infer=True, event_time=when)
+    past = mem.context("where did Maya live?", user_id="maya", max_tokens=300,
+                       as_of="2022-06-01")  # fmt: skip
+    assert past.profile == "## Profile\n- location: Paris\n- employer: Acme"
+    profile = mem.profile(user_id="maya")
+    assert profile.get(as_of="2023-01-15").model.employer == "Acme"
+    assert profile.get(as_of="2021-01-01").fields == {}
+    now = mem.context("where does Maya live?", user_id="maya", max_tokens=300)
+    assert now.profile == "## Profile\n- location: Berlin\n- employer: Globex"
+
+
 class ProfileV1(BaseModel):
     city: str | None = None
     age: int | None = None
