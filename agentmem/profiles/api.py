@@ -314,6 +314,8 @@ class Profile:
         for name, row in rows.items():
             if name in skip or not row.actor.startswith("facts:") or row.value is None:
                 continue
+            if name not in self._adapters:
+                continue  # a field of another model this profile was not read with
             if self._is_list(name):
                 if complete and len(row.value) == len(row.sources):  # item i is from source i
                     pairs = zip(row.value, row.sources, strict=True)
@@ -331,7 +333,7 @@ class Profile:
             except PydanticValidationError:
                 continue  # a field that cannot be empty keeps its last value
             reason = f"facts ended: {', '.join(sorted(row.sources))}"
-            out.append((name, None, [], "facts:rules", reason[:500], None))
+            out.append((name, None, [], "facts:rules", reason[:500], _ended_at(row, ended)))
         return out
 
     # helpers -------------------------------------------------------------------------------
@@ -442,7 +444,7 @@ class Profile:
         out = []
         for name, row in rows.items():
             gone = [f for f in ended if f.id in row.sources]
-            if name in skip or not gone or not self._is_list(name):
+            if name in skip or not gone or name not in self._adapters or not self._is_list(name):
                 continue
             texts = {f.text for f in gone}
             ids = {f.id for f in gone}
@@ -484,6 +486,16 @@ class Profile:
                 )
             )
         self._notes().profile_write(rows, closed)
+
+
+def _ended_at(row: ProfileRow, ended: Sequence[MemoryRecord]) -> datetime | None:
+    """When a value stopped holding: the latest end of its ended facts (None when unknown,
+    or when that is before the value started), so ``get(as_of=...)`` shows it until then."""
+    ends = [f.valid_to for f in ended if f.id in row.sources and f.valid_to is not None]
+    end = max(ends, default=None)
+    if end is None or (row.valid_from is not None and end.timestamp() < row.valid_from):
+        return None
+    return end
 
 
 def observe_applied(backends: Backends, scope: Scope, applied: Sequence[AppliedDecision]) -> int:
@@ -530,6 +542,27 @@ def observe_restated(backends: Backends, fact: MemoryRecord) -> int:
         return 0
 
 
+def observe_removed(backends: Backends, facts: Sequence[MemoryRecord]) -> int:
+    """Revise the profiles of the owners of facts invalidated or deleted by hand (the hook of
+    ``invalidate()`` and ``delete()``): a value none of whose facts holds any more is cleared
+    and a list item drawn from one is taken out, at once, as :meth:`Profile.refresh` would.
+    Never raises for a profile problem: it is logged, and the removal stands."""
+    if not backends.settings.profile.from_facts or not isinstance(backends.store, NoteStore):
+        return 0
+    owners: dict[str, tuple[Scope, list[MemoryRecord]]] = {}
+    for fact in facts:
+        if fact.kind is MemoryKind.SEMANTIC and (fact.scope.user_id or fact.scope.agent_id):
+            key = profile_scope(fact.scope)[1]
+            owners.setdefault(key, (fact.scope, []))[1].append(fact)
+    changed = 0
+    for scope, ended in owners.values():
+        try:
+            changed += Profile(backends, scope).observe([], ended)
+        except AgentMemError as exc:
+            log.warning("profile of %s not revised: %s", scope, exc)
+    return changed
+
+
 def _check_strings(name: str, value: Any) -> None:
     """Refuse text no store keeps as it is: a NUL character or a lone surrogate."""
     if isinstance(value, str):
@@ -549,4 +582,4 @@ def _check_strings(name: str, value: Any) -> None:
             _check_strings(name, item)
 
 
-__all__ = ["Profile", "observe_applied", "observe_restated", "profile_scope"]
+__all__ = ["Profile", "observe_applied", "observe_removed", "observe_restated", "profile_scope"]

@@ -26,6 +26,7 @@ from agentmem.models import Scope
 from agentmem.notes import LinkType
 from agentmem.notes import api as notes_api
 from agentmem.semantic.llm import LLMClient, load_litellm
+from agentmem.stores import WriteBatch
 
 USER = "alice"
 MODEL = "ollama/llama3"
@@ -276,12 +277,33 @@ def test_refresh_clears_values_whose_facts_were_invalidated_or_deleted(mem: Memo
     hiking = next(f for f in facts if "hiking" in f.text)
     profile = mem.profile(user_id="maya")
     assert profile.get().model.location == "Eastgate" and profile.get().model.preferences
-    mem.invalidate(moved.id, user_id="maya")
-    mem.delete(hiking.id, user_id="maya")
+    # Written below the API (as another process or an old version might have), so the
+    # profile has not followed yet; invalidate() and delete() revise it at once.
+    writing.update(mem.backends, moved.id, None, invalidate=True)
+    mem.backends.store.apply(WriteBatch(deletes=[hiking.id]))
     assert profile.refresh() == 2
     model = profile.get().model
     assert (model.location, model.preferences, model.name) == (None, [], "Maya")
     assert profile.refresh() == 0  # idempotent
+
+
+def test_invalidate_and_delete_revise_the_profile_at_once(mem: Memory) -> None:
+    """A value drawn from a fact removed by hand goes with it, without refresh()."""
+    mem.add("Ines: I live in Lyon.", user_id="ines", infer=True, event_time="2022-01-01")
+    mem.add("Ines: I love hiking.", user_id="ines", infer=True)
+    facts = mem.list(kinds="semantic", user_id="ines")
+    lyon = next(f for f in facts if "Lyon" in f.text)
+    hiking = next(f for f in facts if "hiking" in f.text)
+    profile = mem.profile(user_id="ines")
+    assert profile.get().model.location == "Lyon" and profile.get().model.preferences
+    mem.invalidate(lyon.id, valid_to="2023-01-01", user_id="ines")
+    assert profile.get().model.location is None
+    assert profile.get(as_of="2022-06-01").model.location == "Lyon"  # held until its end
+    assert profile.get(as_of="2023-06-01").model.location is None
+    mem.delete(hiking.id, user_id="ines")
+    assert profile.get().model.preferences == []
+    assert "## Profile" not in mem.context("where does Ines live?", user_id="ines").text
+    assert profile.refresh() == 0  # nothing left for refresh() to do
 
 
 def test_profile_first_in_context_within_budget(mem: Memory) -> None:
