@@ -1,7 +1,8 @@
 """Context assembly: a prompt-ready block of memories that never exceeds a token budget.
 
 Relevant memories are gathered by hybrid search, near-duplicates are dropped (same content
-hash, or cosine similarity of their vectors at or above a threshold), and the most relevant
+hash, or cosine similarity of their vectors at or above a threshold with the same numbers in
+their texts), and the most relevant
 are kept while the rendered block, counted with a real tokenizer, fits ``max_tokens``. The
 block is grouped by kind (facts, procedures, experiences, then a dated timeline of episodes).
 
@@ -12,6 +13,7 @@ With a live thread buffer, the block starts with the conversation's most recent 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
@@ -108,32 +110,46 @@ def render(records: Sequence[MemoryRecord]) -> str:
 def drop_near_duplicates(
     hits: Sequence[SearchHit], vectors: dict[str, np.ndarray], threshold: float
 ) -> tuple[list[SearchHit], int]:
-    """Keep the first (most relevant) of each group of near-identical memories. A flushed
-    buffer turn whose segment episode is kept too counts as a duplicate of it: the segment
-    shows it, at the place of whichever of them ranked first."""
+    """Keep the first (most relevant) of each group of near-identical memories: the same
+    content, or a cosine at or above ``threshold`` with the same numbers in the text. A
+    flushed buffer turn whose segment episode is kept too counts as a duplicate of it: the
+    segment shows it, at the place of whichever of them ranked first."""
     kept: list[SearchHit] = []
-    kept_vectors: list[np.ndarray] = []
+    kept_vectors: list[tuple[np.ndarray, list[str]]] = []
     seen_hashes: set[str] = set()
     kept_ids: set[str] = set()
     dropped = 0
     for hit in hits:
         h = hit.record.content_hash
         v = vectors.get(h)
+        numbers = _numbers(hit.record.text)
         meta = hit.record.metadata
         in_kept_segment = meta.get("buffer_record") == "turn" and meta.get("segment_id") in kept_ids
         if (
             h in seen_hashes
             or in_kept_segment
-            or (v is not None and any(float(np.dot(v, u)) >= threshold for u in kept_vectors))
+            or (
+                v is not None
+                and any(n == numbers and float(np.dot(v, u)) >= threshold for u, n in kept_vectors)
+            )
         ):
             dropped += 1
             continue
         seen_hashes.add(h)
         kept_ids.add(hit.record.id)
         if v is not None:
-            kept_vectors.append(v)
+            kept_vectors.append((v, numbers))
         kept.append(hit)
     return _segments_for_their_turns(kept, dropped)
+
+
+_NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
+
+
+def _numbers(text: str) -> list[str]:
+    """The numbers a text states, in order: near-identical texts whose numbers differ
+    (invoice 1043 and 1044, the 14th and the 15th) are distinct memories, not duplicates."""
+    return _NUMBER.findall(text)
 
 
 def _segments_for_their_turns(kept: list[SearchHit], dropped: int) -> tuple[list[SearchHit], int]:
