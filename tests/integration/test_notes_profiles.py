@@ -99,6 +99,23 @@ def test_undo_keeps_a_hand_edit_made_after_the_evolution(mem: Memory) -> None:
     )
 
 
+def test_undo_after_an_undo_and_a_new_evolution_undoes_the_new_one(mem: Memory) -> None:
+    """Each undo is paired with the evolution it undid: evolve, evolve, undo, evolve, undo
+    undoes the last evolution, then the first; nothing is left after that."""
+    base = note(mem, "Maya is training for a marathon in October.", user_id="maya")
+    start = base.metadata["context"]
+    note(mem, "Maya runs 40 km a week to train for the marathon.", user_id="maya")
+    first = mem.get(base.id).metadata["context"]
+    note(mem, "Maya's marathon training includes interval runs on Tuesdays.", user_id="maya")
+    assert mem.notes.undo(base.id).metadata["context"] == first
+    note(mem, "Maya plans a long run of 30 km before the October marathon.", user_id="maya")
+    assert mem.get(base.id).metadata["context"] != first  # a third evolution
+    assert mem.notes.undo(base.id).metadata["context"] == first
+    assert mem.notes.undo(base.id).metadata["context"] == start
+    with pytest.raises(NotFound, match="no evolution left"):
+        mem.notes.undo(base.id)
+
+
 def test_contradicting_fact_links_to_what_it_supersedes(mem: Memory) -> None:
     mem.add("Alice: I live in Paris.", user_id=USER, infer=True, event_time="2023-01-01")
     mem.add("Alice: I moved to Berlin.", user_id=USER, infer=True, event_time="2023-06-01")
