@@ -563,6 +563,25 @@ def observe_removed(backends: Backends, facts: Sequence[MemoryRecord]) -> int:
     return changed
 
 
+def rebuild_imported(backends: Backends, records: Sequence[MemoryRecord]) -> int:
+    """Rebuild (:meth:`Profile.refresh`) the profile of every owner an import brought facts
+    for, as the index is rebuilt: an export holds no profile values. Returns how many fields
+    changed. Never raises for a profile problem: it is logged, and the records stay imported."""
+    if not backends.settings.profile.from_facts or not isinstance(backends.store, NoteStore):
+        return 0
+    owners: dict[str, Scope] = {}
+    for fact in records:
+        if fact.kind is MemoryKind.SEMANTIC and (fact.scope.user_id or fact.scope.agent_id):
+            owners.setdefault(profile_scope(fact.scope)[1], fact.scope)
+    changed = 0
+    for scope in owners.values():
+        try:
+            changed += Profile(backends, scope).refresh()
+        except AgentMemError as exc:
+            log.warning("profile of %s not rebuilt after import: %s", scope, exc)
+    return changed
+
+
 def _check_strings(name: str, value: Any) -> None:
     """Refuse text no store keeps as it is: a NUL character or a lone surrogate."""
     if isinstance(value, str):
@@ -582,4 +601,11 @@ def _check_strings(name: str, value: Any) -> None:
             _check_strings(name, item)
 
 
-__all__ = ["Profile", "observe_applied", "observe_removed", "observe_restated", "profile_scope"]
+__all__ = [
+    "Profile",
+    "observe_applied",
+    "observe_removed",
+    "observe_restated",
+    "profile_scope",
+    "rebuild_imported",
+]
