@@ -216,13 +216,8 @@ class AgentMemory:
     def invalidate(self, memory_id: str, *, valid_to: datetime | str | None = None) -> MemoryRecord:
         """Mark a memory this agent can read as no longer true (kept for ``as_of``)."""
         current = self.get(memory_id)
-        return writing.update(
-            self.backends,
-            memory_id,
-            current.scope,
-            valid_to=valid_to,
-            invalidate=True,
-            actor=self._actor,
+        return writing.invalidate(
+            self.backends, memory_id, current.scope, valid_to=valid_to, actor=self._actor
         )
 
     def delete(self, memory_id: str) -> None:

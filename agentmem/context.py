@@ -1,7 +1,8 @@
 """Context assembly: a prompt-ready block of memories that never exceeds a token budget.
 
 Relevant memories are gathered by hybrid search, near-duplicates are dropped (same content
-hash, or cosine similarity of their vectors at or above a threshold), and the most relevant
+hash, or cosine similarity of their vectors at or above a threshold with the same numbers in
+their texts), and the most relevant
 are kept while the rendered block, counted with a real tokenizer, fits ``max_tokens``. The
 block is grouped by kind (facts, procedures, experiences, then a dated timeline of episodes).
 
@@ -12,6 +13,7 @@ With a live thread buffer, the block starts with the conversation's most recent 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
@@ -108,32 +110,46 @@ def render(records: Sequence[MemoryRecord]) -> str:
 def drop_near_duplicates(
     hits: Sequence[SearchHit], vectors: dict[str, np.ndarray], threshold: float
 ) -> tuple[list[SearchHit], int]:
-    """Keep the first (most relevant) of each group of near-identical memories. A flushed
-    buffer turn whose segment episode is kept too counts as a duplicate of it: the segment
-    shows it, at the place of whichever of them ranked first."""
+    """Keep the first (most relevant) of each group of near-identical memories: the same
+    content, or a cosine at or above ``threshold`` with the same numbers in the text. A
+    flushed buffer turn whose segment episode is kept too counts as a duplicate of it: the
+    segment shows it, at the place of whichever of them ranked first."""
     kept: list[SearchHit] = []
-    kept_vectors: list[np.ndarray] = []
+    kept_vectors: list[tuple[np.ndarray, list[str]]] = []
     seen_hashes: set[str] = set()
     kept_ids: set[str] = set()
     dropped = 0
     for hit in hits:
         h = hit.record.content_hash
         v = vectors.get(h)
+        numbers = _numbers(hit.record.text)
         meta = hit.record.metadata
         in_kept_segment = meta.get("buffer_record") == "turn" and meta.get("segment_id") in kept_ids
         if (
             h in seen_hashes
             or in_kept_segment
-            or (v is not None and any(float(np.dot(v, u)) >= threshold for u in kept_vectors))
+            or (
+                v is not None
+                and any(n == numbers and float(np.dot(v, u)) >= threshold for u, n in kept_vectors)
+            )
         ):
             dropped += 1
             continue
         seen_hashes.add(h)
         kept_ids.add(hit.record.id)
         if v is not None:
-            kept_vectors.append(v)
+            kept_vectors.append((v, numbers))
         kept.append(hit)
     return _segments_for_their_turns(kept, dropped)
+
+
+_NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
+
+
+def _numbers(text: str) -> list[str]:
+    """The numbers a text states, in order: near-identical texts whose numbers differ
+    (invoice 1043 and 1044, the 14th and the 15th) are distinct memories, not duplicates."""
+    return _NUMBER.findall(text)
 
 
 def _segments_for_their_turns(kept: list[SearchHit], dropped: int) -> tuple[list[SearchHit], int]:
@@ -273,7 +289,7 @@ def build(
     kind_list = check_kinds(kinds)
     as_of_time = check_time(as_of, what="as_of")
     check_text(query, max_chars=backends.settings.max_text_chars, what="query")
-    header = profile_section(backends, scope, max_tokens, counter)
+    header = profile_section(backends, scope, max_tokens, counter, as_of=as_of_time)
     turns = window_for(
         buffer,
         max_tokens - (counter.count(header) + 2 if header else 0),
@@ -353,10 +369,16 @@ PROFILE_TITLE = "Profile"
 
 
 def profile_section(
-    backends: Backends, scope: Scope | ScopeSet, max_tokens: int, counter: TokenCounter
+    backends: Backends,
+    scope: Scope | ScopeSet,
+    max_tokens: int,
+    counter: TokenCounter,
+    *,
+    as_of: datetime | None = None,
 ) -> str:
     """The profile of the scope's user (else agent) as the block's first section, within
-    ``context.profile_share`` of the budget (whole lines; empty when there is no profile)."""
+    ``context.profile_share`` of the budget (whole lines; empty when there is no profile).
+    With ``as_of``, the profile as it stood then, so it never contradicts the memories."""
     share = backends.settings.context.profile_share
     if not isinstance(scope, Scope) or share <= 0 or not isinstance(backends.store, NoteStore):
         return ""
@@ -365,7 +387,7 @@ def profile_section(
     from agentmem.profiles import Profile
 
     try:
-        lines = Profile(backends, scope).get().render().splitlines()
+        lines = Profile(backends, scope).get(as_of=as_of).render().splitlines()
     except AgentMemError as exc:  # a changed profile model must not take context() down
         log.warning("profile left out of context for %s: %s", scope, exc)
         return ""

@@ -262,9 +262,10 @@ class Memory(Closeable):
         scope: Scope | None = None,
         **where: Unpack[ScopeKwargs],
     ) -> MemoryRecord:
-        """Mark a memory as no longer true (kept, and found by ``search(as_of=...)``)."""
+        """Mark a memory as no longer true (kept, and found by ``search(as_of=...)``); a
+        profile value drawn from it is cleared at once."""
         scope = optional_scope_of(scope, where)
-        return writing.update(self.backends, memory_id, scope, valid_to=valid_to, invalidate=True)
+        return writing.invalidate(self.backends, memory_id, scope, valid_to=valid_to)
 
     def delete(
         self, memory_id: str, *, scope: Scope | None = None, **where: Unpack[ScopeKwargs]

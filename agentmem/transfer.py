@@ -35,7 +35,8 @@ def _pages(backends: Backends, page: int) -> Iterator[MemoryRecord]:
 def import_records(backends: Backends, records: Iterable[MemoryRecord | Mapping[str, Any]]) -> int:
     """Insert exported records verbatim (same ids, times, versions), in batches of
     ``Settings.max_batch_items``; ids already present are skipped. Every record is parsed
-    before anything is written. Returns how many were inserted."""
+    before anything is written. The profiles of the owners of imported facts are then rebuilt
+    from their facts (an export holds no profile values). Returns how many were inserted."""
     if isinstance(records, str | bytes | Mapping) or not isinstance(records, Iterable):
         raise ValidationError(
             f"import_records takes an iterable of exported records, got {type(records).__name__}"
@@ -47,10 +48,14 @@ def import_records(backends: Backends, records: Iterable[MemoryRecord | Mapping[
         except AgentMemError as exc:
             raise type(exc)(f"record {n} ({record.id}): {exc}; nothing was imported") from None
     batch = backends.settings.max_batch_items
-    return sum(
+    inserted = sum(
         writing.import_records(backends, ready[start : start + batch])
         for start in range(0, len(ready), batch)
     )
+    from agentmem.profiles.api import rebuild_imported
+
+    rebuild_imported(backends, ready)
+    return inserted
 
 
 def as_record(value: MemoryRecord | Mapping[str, Any]) -> MemoryRecord:

@@ -377,16 +377,38 @@ def update(
         from agentmem.trust import flag_injection
 
         flag_injection(backends.settings.trust, updated)
-    _, fresh = vectors_for(backends, [updated])
     event = HistoryEvent.INVALIDATE if invalidate else HistoryEvent.UPDATE
+    batch = _version_batch(backends, current, updated, event, actor, now, "text" in changes)
+    backends.store.apply(batch)
+    sync_outbox(backends)
+    _guard(backends, [updated])
+    if restated:
+        from agentmem.profiles.api import observe_restated
+
+        observe_restated(backends, updated)
+    return updated
+
+
+def _version_batch(
+    backends: Backends,
+    current: MemoryRecord,
+    updated: MemoryRecord,
+    event: HistoryEvent,
+    actor: str,
+    now: datetime,
+    new_text: bool,
+) -> WriteBatch:
+    """The write of a record's new version: the record, its history entry, its embedding, and
+    (for new text) the index entries of the neighbours whose representation names it."""
+    _, fresh = vectors_for(backends, [updated])
     refresh = (
         neighbours_to_refresh(
             backends.store, [current], backends.settings.retrieval, exclude={current.id}
         )
-        if "text" in changes
+        if new_text
         else []
     )
-    batch = WriteBatch(
+    return WriteBatch(
         updates=[updated],
         history=[
             HistoryEntry(
@@ -405,18 +427,32 @@ def update(
         index=[(updated.id, IndexOp.UPSERT)] + [(i, IndexOp.UPSERT) for i in refresh],
         embeddings=[(backends.embedder.name, h, v) for h, v in fresh],
     )
-    backends.store.apply(batch)
-    sync_outbox(backends)
-    _guard(backends, [updated])
-    if restated:
-        from agentmem.profiles.api import observe_restated
 
-        observe_restated(backends, updated)
+
+def invalidate(
+    backends: Backends,
+    memory_id: str,
+    scope: Scope | None,
+    *,
+    valid_to: Any = None,
+    actor: str = "api",
+) -> MemoryRecord:
+    """End a memory's validity by hand (it is kept, for ``as_of``); a profile value drawn from
+    it is revised at once, as a deletion's is."""
+    updated = update(backends, memory_id, scope, valid_to=valid_to, invalidate=True, actor=actor)
+    _revise_profiles(backends, [updated])
     return updated
 
 
+def _revise_profiles(backends: Backends, removed: Sequence[MemoryRecord]) -> None:
+    from agentmem.profiles.api import observe_removed
+
+    observe_removed(backends, removed)
+
+
 def delete(backends: Backends, records: Sequence[MemoryRecord], actor: str = "api") -> int:
-    """Delete records (their history stays, with a DELETE entry holding the last text)."""
+    """Delete records (their history stays, with a DELETE entry holding the last text); a
+    profile value drawn from a deleted fact is revised at once."""
     now = utcnow()
     gone = {r.id for r in records}
     for start in range(0, len(records), 500):
@@ -443,6 +479,7 @@ def delete(backends: Backends, records: Sequence[MemoryRecord], actor: str = "ap
         )
         backends.store.apply(batch)
     sync_outbox(backends)
+    _revise_profiles(backends, records)
     return len(records)
 
 
@@ -452,6 +489,7 @@ __all__ = [
     "idempotent_ids",
     "import_records",
     "insert",
+    "invalidate",
     "metadata_of",
     "new_record",
     "prepare_import",

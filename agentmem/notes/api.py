@@ -10,7 +10,7 @@ from agentmem import writing
 from agentmem.backends import Backends
 from agentmem.errors import Conflict, InvalidLink, NotFound, ValidationError
 from agentmem.fusion import Ranked
-from agentmem.models import MemoryRecord, Scope, ScopeSet
+from agentmem.models import HistoryEntry, MemoryRecord, Scope, ScopeSet
 from agentmem.notes.describe import CONTEXT, KEYWORDS, TAGS
 from agentmem.notes.linker import commit, prepare
 from agentmem.notes.model import Link, LinkReport, LinkType
@@ -116,12 +116,17 @@ def undo_evolution(backends: Backends, memory_id: str, scope: Scope | None) -> M
     kept. :class:`NotFound` when the note was never evolved (or every evolution is undone);
     :class:`Conflict` when a field the evolution set has changed since (nothing is undone)."""
     record = writing.get_one(backends, memory_id, scope)
-    entries = backends.store.history(memory_id, scope)
-    undone = sum(1 for e in entries if e.actor == "notes:undo")
-    evolutions = [e for e in entries if e.actor.startswith("notes:") and e.actor != "notes:undo"]
-    if len(evolutions) <= undone:
+    # Replay the history: each undo took back the latest evolution not undone at its time.
+    left: list[HistoryEntry] = []
+    for e in backends.store.history(memory_id, scope):
+        if e.actor == "notes:undo":
+            if left:
+                left.pop()
+        elif e.actor.startswith("notes:"):
+            left.append(e)
+    if not left:
         raise NotFound(f"note {memory_id!r} has no evolution left to undo (see history(id))")
-    entry = evolutions[len(evolutions) - 1 - undone]
+    entry = left[-1]
     old, new = entry.old_metadata or {}, entry.new_metadata or {}
     metadata = dict(record.metadata)
     evolved = [key for key in (KEYWORDS, TAGS, CONTEXT) if old.get(key) != new.get(key)]

@@ -32,6 +32,7 @@ from agentmem.profiles.model import FieldValue, ProfileView, UserProfile
 from agentmem.semantic.schema import AppliedDecision, DecisionOp
 from agentmem.stores import NoteStore, RecordQuery, require
 from agentmem.stores._notes_sql import ProfileRow
+from agentmem.validation import check_time
 
 log = logging.getLogger(__name__)
 
@@ -102,10 +103,15 @@ class Profile:
 
     # reading -------------------------------------------------------------------------------
 
-    def get(self) -> ProfileView:
-        """The current profile. Stored values whose type changed but still validate are
-        migrated (a new version, actor ``migrate``); stored fields the model no longer
-        accepts raise :class:`~agentmem.errors.ProfileSchemaChanged` (nothing is dropped)."""
+    def get(self, *, as_of: datetime | str | None = None) -> ProfileView:
+        """The current profile, or with ``as_of`` the profile as it stood then (read from
+        :meth:`history`, nothing written). Stored values whose type changed but still
+        validate are migrated (a new version, actor ``migrate``); stored fields the model no
+        longer accepts raise :class:`~agentmem.errors.ProfileSchemaChanged` (nothing is
+        dropped)."""
+        when = check_time(as_of, what="as_of")
+        if when is not None:
+            return self._view_at(when)
         rows = self._notes().profile_rows(self.key)
         problems: list[str] = []
         values: dict[str, Any] = {}
@@ -147,6 +153,31 @@ class Profile:
             key=self.key,
             model=self.model.model_validate(values),
             fields={r.field: _field_value(r) for r in rows if r.field in self._adapters},
+        )
+
+    def _view_at(self, when: datetime) -> ProfileView:
+        """Per field, the version that held at ``when`` (from its ``valid_from``, or when it
+        was recorded if that is unknown, up to its ``valid_to``); where versions overlap, the
+        latest recorded. Fields the model no longer has, and values it no longer accepts,
+        are left out: this view writes no migration."""
+        at = when.timestamp()
+        held: dict[str, ProfileRow] = {}
+        values: dict[str, Any] = {}
+        for row in self._notes().profile_rows(self.key, current_only=False):
+            start = row.valid_from if row.valid_from is not None else row.recorded_at
+            if row.field not in self._adapters or start > at:
+                continue
+            if row.valid_to is not None and row.valid_to <= at:
+                continue
+            try:
+                values[row.field] = self._adapters[row.field].validate_python(row.value)
+            except PydanticValidationError:
+                continue
+            held[row.field] = row  # rows come oldest recorded first
+        return ProfileView(
+            key=self.key,
+            model=self.model.model_validate(values),
+            fields={name: _field_value(row) for name, row in held.items()},
         )
 
     def history(self, field: str | None = None) -> list[FieldValue]:
@@ -283,6 +314,8 @@ class Profile:
         for name, row in rows.items():
             if name in skip or not row.actor.startswith("facts:") or row.value is None:
                 continue
+            if name not in self._adapters:
+                continue  # a field of another model this profile was not read with
             if self._is_list(name):
                 if complete and len(row.value) == len(row.sources):  # item i is from source i
                     pairs = zip(row.value, row.sources, strict=True)
@@ -300,7 +333,7 @@ class Profile:
             except PydanticValidationError:
                 continue  # a field that cannot be empty keeps its last value
             reason = f"facts ended: {', '.join(sorted(row.sources))}"
-            out.append((name, None, [], "facts:rules", reason[:500], None))
+            out.append((name, None, [], "facts:rules", reason[:500], _ended_at(row, ended)))
         return out
 
     # helpers -------------------------------------------------------------------------------
@@ -411,7 +444,7 @@ class Profile:
         out = []
         for name, row in rows.items():
             gone = [f for f in ended if f.id in row.sources]
-            if name in skip or not gone or not self._is_list(name):
+            if name in skip or not gone or name not in self._adapters or not self._is_list(name):
                 continue
             texts = {f.text for f in gone}
             ids = {f.id for f in gone}
@@ -453,6 +486,16 @@ class Profile:
                 )
             )
         self._notes().profile_write(rows, closed)
+
+
+def _ended_at(row: ProfileRow, ended: Sequence[MemoryRecord]) -> datetime | None:
+    """When a value stopped holding: the latest end of its ended facts (None when unknown,
+    or when that is before the value started), so ``get(as_of=...)`` shows it until then."""
+    ends = [f.valid_to for f in ended if f.id in row.sources and f.valid_to is not None]
+    end = max(ends, default=None)
+    if end is None or (row.valid_from is not None and end.timestamp() < row.valid_from):
+        return None
+    return end
 
 
 def observe_applied(backends: Backends, scope: Scope, applied: Sequence[AppliedDecision]) -> int:
@@ -499,6 +542,46 @@ def observe_restated(backends: Backends, fact: MemoryRecord) -> int:
         return 0
 
 
+def observe_removed(backends: Backends, facts: Sequence[MemoryRecord]) -> int:
+    """Revise the profiles of the owners of facts invalidated or deleted by hand (the hook of
+    ``invalidate()`` and ``delete()``): a value none of whose facts holds any more is cleared
+    and a list item drawn from one is taken out, at once, as :meth:`Profile.refresh` would.
+    Never raises for a profile problem: it is logged, and the removal stands."""
+    if not backends.settings.profile.from_facts or not isinstance(backends.store, NoteStore):
+        return 0
+    owners: dict[str, tuple[Scope, list[MemoryRecord]]] = {}
+    for fact in facts:
+        if fact.kind is MemoryKind.SEMANTIC and (fact.scope.user_id or fact.scope.agent_id):
+            key = profile_scope(fact.scope)[1]
+            owners.setdefault(key, (fact.scope, []))[1].append(fact)
+    changed = 0
+    for scope, ended in owners.values():
+        try:
+            changed += Profile(backends, scope).observe([], ended)
+        except AgentMemError as exc:
+            log.warning("profile of %s not revised: %s", scope, exc)
+    return changed
+
+
+def rebuild_imported(backends: Backends, records: Sequence[MemoryRecord]) -> int:
+    """Rebuild (:meth:`Profile.refresh`) the profile of every owner an import brought facts
+    for, as the index is rebuilt: an export holds no profile values. Returns how many fields
+    changed. Never raises for a profile problem: it is logged, and the records stay imported."""
+    if not backends.settings.profile.from_facts or not isinstance(backends.store, NoteStore):
+        return 0
+    owners: dict[str, Scope] = {}
+    for fact in records:
+        if fact.kind is MemoryKind.SEMANTIC and (fact.scope.user_id or fact.scope.agent_id):
+            owners.setdefault(profile_scope(fact.scope)[1], fact.scope)
+    changed = 0
+    for scope in owners.values():
+        try:
+            changed += Profile(backends, scope).refresh()
+        except AgentMemError as exc:
+            log.warning("profile of %s not rebuilt after import: %s", scope, exc)
+    return changed
+
+
 def _check_strings(name: str, value: Any) -> None:
     """Refuse text no store keeps as it is: a NUL character or a lone surrogate."""
     if isinstance(value, str):
@@ -518,4 +601,11 @@ def _check_strings(name: str, value: Any) -> None:
             _check_strings(name, item)
 
 
-__all__ = ["Profile", "observe_applied", "observe_restated", "profile_scope"]
+__all__ = [
+    "Profile",
+    "observe_applied",
+    "observe_removed",
+    "observe_restated",
+    "profile_scope",
+    "rebuild_imported",
+]

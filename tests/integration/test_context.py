@@ -70,6 +70,19 @@ def test_context_drops_near_duplicates(mem: Memory) -> None:
     assert ctx.text.count("greyhound") == 1
 
 
+def test_memories_that_differ_in_a_number_are_not_near_duplicates(mem: Memory) -> None:
+    """Near-identical texts whose numbers differ are distinct memories: both are shown."""
+    pairs = [
+        ("Invoice 1043 was paid on 3 May 2023.", "Invoice 1044 was paid on 3 May 2023."),
+        ("Maya's flight to Porto lands at 14:05 on the 14th.",
+         "Maya's flight to Porto lands at 14:05 on the 15th."),
+    ]  # fmt: skip
+    for i, (a, b) in enumerate(pairs):
+        mem.add_many([a, b], user_id=f"u{i}")
+        ctx = mem.context("which ones?", user_id=f"u{i}", max_tokens=500)
+        assert ctx.dropped_duplicates == 0 and a in ctx.text and b in ctx.text
+
+
 @pytest.mark.parametrize("strategy", ["retrieval", "full_history"])
 def test_a_flushed_conversation_is_shown_once(
     tmp_path: Path, embedder: Embedder, strategy: str

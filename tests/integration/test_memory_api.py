@@ -419,6 +419,23 @@ def test_export_and_import_round_trip(
         assert copy.get(corpus[0].id).version == 2
 
 
+def test_import_rebuilds_the_profiles_of_the_imported_facts(
+    mem: Memory, tmp_path: Path, embedder: Embedder
+) -> None:
+    """An export holds no profile values: import rebuilds them from the facts (values set
+    by hand are not carried)."""
+    mem.add("Maya: I live in Paris.", user_id="maya", infer=True, event_time="2022-01-01")
+    mem.add("Maya: I moved to Berlin.", user_id="maya", infer=True, event_time="2023-01-01")
+    mem.add("Maya: I work at Acme.", user_id="maya", infer=True, event_time="2023-01-01")
+    mem.profile(user_id="maya").set(age=31)
+    exported = list(mem.export())
+    with Memory(settings=Settings.load(home=tmp_path / "copy"), embedder=embedder) as copy:
+        copy.import_records(exported)
+        model = copy.profile(user_id="maya").get().model
+        assert (model.location, model.employer, model.age) == ("Berlin", "Acme", None)
+        assert copy.context("where?", user_id="maya").profile.startswith("## Profile")
+
+
 def test_import_checks_every_record_before_writing_any(
     home: Path, embedder: Embedder, corpus: list[MemoryRecord], mem: Memory
 ) -> None:

@@ -26,6 +26,7 @@ from agentmem.models import Scope
 from agentmem.notes import LinkType
 from agentmem.notes import api as notes_api
 from agentmem.semantic.llm import LLMClient, load_litellm
+from agentmem.stores import WriteBatch
 
 USER = "alice"
 MODEL = "ollama/llama3"
@@ -96,6 +97,23 @@ def test_undo_keeps_a_hand_edit_made_after_the_evolution(mem: Memory) -> None:
         undone.metadata["source"] == "crm"
         and undone.metadata["context"] != evolved.metadata["context"]
     )
+
+
+def test_undo_after_an_undo_and_a_new_evolution_undoes_the_new_one(mem: Memory) -> None:
+    """Each undo is paired with the evolution it undid: evolve, evolve, undo, evolve, undo
+    undoes the last evolution, then the first; nothing is left after that."""
+    base = note(mem, "Maya is training for a marathon in October.", user_id="maya")
+    start = base.metadata["context"]
+    note(mem, "Maya runs 40 km a week to train for the marathon.", user_id="maya")
+    first = mem.get(base.id).metadata["context"]
+    note(mem, "Maya's marathon training includes interval runs on Tuesdays.", user_id="maya")
+    assert mem.notes.undo(base.id).metadata["context"] == first
+    note(mem, "Maya plans a long run of 30 km before the October marathon.", user_id="maya")
+    assert mem.get(base.id).metadata["context"] != first  # a third evolution
+    assert mem.notes.undo(base.id).metadata["context"] == first
+    assert mem.notes.undo(base.id).metadata["context"] == start
+    with pytest.raises(NotFound, match="no evolution left"):
+        mem.notes.undo(base.id)
 
 
 def test_contradicting_fact_links_to_what_it_supersedes(mem: Memory) -> None:
@@ -276,12 +294,33 @@ def test_refresh_clears_values_whose_facts_were_invalidated_or_deleted(mem: Memo
     hiking = next(f for f in facts if "hiking" in f.text)
     profile = mem.profile(user_id="maya")
     assert profile.get().model.location == "Eastgate" and profile.get().model.preferences
-    mem.invalidate(moved.id, user_id="maya")
-    mem.delete(hiking.id, user_id="maya")
+    # Written below the API (as another process or an old version might have), so the
+    # profile has not followed yet; invalidate() and delete() revise it at once.
+    writing.update(mem.backends, moved.id, None, invalidate=True)
+    mem.backends.store.apply(WriteBatch(deletes=[hiking.id]))
     assert profile.refresh() == 2
     model = profile.get().model
     assert (model.location, model.preferences, model.name) == (None, [], "Maya")
     assert profile.refresh() == 0  # idempotent
+
+
+def test_invalidate_and_delete_revise_the_profile_at_once(mem: Memory) -> None:
+    """A value drawn from a fact removed by hand goes with it, without refresh()."""
+    mem.add("Ines: I live in Lyon.", user_id="ines", infer=True, event_time="2022-01-01")
+    mem.add("Ines: I love hiking.", user_id="ines", infer=True)
+    facts = mem.list(kinds="semantic", user_id="ines")
+    lyon = next(f for f in facts if "Lyon" in f.text)
+    hiking = next(f for f in facts if "hiking" in f.text)
+    profile = mem.profile(user_id="ines")
+    assert profile.get().model.location == "Lyon" and profile.get().model.preferences
+    mem.invalidate(lyon.id, valid_to="2023-01-01", user_id="ines")
+    assert profile.get().model.location is None
+    assert profile.get(as_of="2022-06-01").model.location == "Lyon"  # held until its end
+    assert profile.get(as_of="2023-06-01").model.location is None
+    mem.delete(hiking.id, user_id="ines")
+    assert profile.get().model.preferences == []
+    assert "## Profile" not in mem.context("where does Ines live?", user_id="ines").text
+    assert profile.refresh() == 0  # nothing left for refresh() to do
 
 
 def test_profile_first_in_context_within_budget(mem: Memory) -> None:
@@ -291,6 +330,25 @@ def test_profile_first_in_context_within_budget(mem: Memory) -> None:
     assert ctx.text.startswith("## Profile\n- location: Berlin") and ctx.tokens <= 200
     tiny = mem.context("what does alice do", user_id=USER, max_tokens=12)
     assert tiny.tokens <= 12
+
+
+def test_context_as_of_shows_the_profile_as_it_stood_then(mem: Memory) -> None:
+    """A past ``as_of`` never puts today's profile above the facts of that time."""
+    for text, when in [
+        ("I live in Paris.", "2022-01-01"),
+        ("I work at Acme.", "2022-01-01"),
+        ("I moved to Berlin.", "2023-01-01"),
+        ("I started a new job at Globex.", "2023-02-01"),
+    ]:
+        mem.add(f"Maya: {text}", user_id="maya", infer=True, event_time=when)
+    past = mem.context("where did Maya live?", user_id="maya", max_tokens=300,
+                       as_of="2022-06-01")  # fmt: skip
+    assert past.profile == "## Profile\n- location: Paris\n- employer: Acme"
+    profile = mem.profile(user_id="maya")
+    assert profile.get(as_of="2023-01-15").model.employer == "Acme"
+    assert profile.get(as_of="2021-01-01").fields == {}
+    now = mem.context("where does Maya live?", user_id="maya", max_tokens=300)
+    assert now.profile == "## Profile\n- location: Berlin\n- employer: Globex"
 
 
 class ProfileV1(BaseModel):
