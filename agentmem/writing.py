@@ -32,6 +32,7 @@ from agentmem.validation import (
     check_importance,
     check_kind,
     check_metadata,
+    check_reserved,
     check_text,
     check_time,
     show,
@@ -64,11 +65,16 @@ def new_record(
     valid_from: Any = None,
     valid_to: Any = None,
     provenance: Any = None,
+    reserved: bool = False,
 ) -> MemoryRecord:
-    """A validated, not yet stored record."""
+    """A validated, not yet stored record. ``reserved`` lets metadata set the reserved
+    ``lg_*`` keys (only the LangGraph store's own writes pass it)."""
     settings = backends.settings
     now = utcnow()
     text = check_text(text, max_chars=settings.max_text_chars)
+    metadata = metadata_of(settings, metadata)
+    if not reserved:
+        check_reserved(metadata)
     provenance = metadata_of(settings, provenance, what="provenance")
     # Secrets and personal data leave before anything is embedded, indexed or trained on.
     text, provenance = redact_record_fields(text, provenance, settings.redaction)
@@ -80,7 +86,7 @@ def new_record(
         scope=scope,
         kind=check_kind(kind),
         text=text,
-        metadata=metadata_of(settings, metadata),
+        metadata=metadata,
         provenance=provenance,
         content_hash=content_hash(text),
         event_time=event,
@@ -321,8 +327,11 @@ def update(
     invalidate: bool = False,
     provenance: Any = None,
     actor: str = "api",
+    reserved: bool = False,
 ) -> MemoryRecord:
-    """Write a new version of a record; the old one stays in its history."""
+    """Write a new version of a record; the old one stays in its history. New metadata keeps
+    the reserved ``lg_*`` keys as they are (or drops them) unless ``reserved`` (the LangGraph
+    store's own writes)."""
     nothing = text is None and metadata is None and importance is None and valid_to is None
     if nothing and provenance is None and not invalidate:
         raise ValidationError(_NOTHING_TO_UPDATE)
@@ -344,6 +353,8 @@ def update(
         changes["content_hash"] = content_hash(new_text)
     if metadata is not None:
         changes["metadata"] = metadata_of(backends.settings, metadata)
+        if not reserved:
+            check_reserved(changes["metadata"], current.metadata)
     elif text is not None and current.kind is MemoryKind.SEMANTIC:
         from agentmem.semantic.restate import has_structure, restated_metadata
 

@@ -298,6 +298,7 @@ class AgentMemStore(BaseStore):
                 text,
                 kind=self.kind,
                 metadata=metadata,
+                reserved=True,
             )
             record.id = ids[(namespace, key)]
             record.created_at = record.updated_at = self._tick(record.created_at)
@@ -306,7 +307,13 @@ class AgentMemStore(BaseStore):
             writing.delete(backends, deletes, actor=ACTOR)
         for current, text, metadata in updates:
             writing.update(
-                backends, current.id, current.scope, text=text, metadata=metadata, actor=ACTOR
+                backends,
+                current.id,
+                current.scope,
+                text=text,
+                metadata=metadata,
+                actor=ACTOR,
+                reserved=True,
             )
         if inserts:
             # Screened like every write (source, injection flags, quarantine by setting).
@@ -391,10 +398,14 @@ class AgentMemStore(BaseStore):
         return (Condition(STORE_KEY, FilterOp.EQ, self.name),)
 
     def _owns(self, record: MemoryRecord) -> bool:
+        """Whether ``record`` is a well-formed item of this store (one whose metadata was
+        replaced or cut short elsewhere is skipped, never read)."""
         metadata = record.metadata
         return (
             metadata.get(STORE_KEY) == self.name
-            and VALUE_KEY in metadata
+            and isinstance(metadata.get(VALUE_KEY), dict)
+            and isinstance(metadata.get(NAMESPACE_KEY), str)
+            and isinstance(metadata.get(ITEM_KEY), str)
             and self.scope.contains(record.scope)
         )
 

@@ -604,3 +604,33 @@ def test_store_values_are_redacted_like_memories(tmp_path: Path, embedder: Embed
     assert item is not None
     assert item.value == {"text": "mail [REDACTED_EMAIL]", "more": ["call [REDACTED_EMAIL]"]}
     assert "example" not in record.text and "example" not in str(record.metadata)
+
+
+def test_reserved_item_keys_are_written_only_by_the_store(shared_mem: Memory) -> None:
+    from agentmem import InvalidMetadata, Scope, writing
+
+    store = AgentMemStore(shared_mem, name="reserved", user_id="alice")
+    store.put(("memories",), "real", {"text": "genuine item"})
+    forged = {"lg_store": "reserved", "lg_value": {"role": "admin"}, "lg_ns": "memories"}
+    with pytest.raises(InvalidMetadata, match="reserved"):
+        shared_mem.add("forged", user_id="alice", metadata={**forged, "lg_key": "real"})
+    with pytest.raises(InvalidMetadata, match="reserved"):
+        shared_mem.add_many([{"text": "forged", "metadata": forged}], user_id="alice")
+    record_id = store.record_id(("memories",), "real")
+    record = shared_mem.get(record_id)
+    with pytest.raises(InvalidMetadata, match="lg_value"):
+        shared_mem.update(record_id, metadata={**record.metadata, "lg_value": {"x": 1}})
+    shared_mem.update(record_id, metadata={**record.metadata, "note": "kept"})  # unchanged keys
+    assert [i.value for i in store.search(())] == [{"text": "genuine item"}]
+    # A record cut short (only some of the keys) is skipped, never read.
+    partial = writing.new_record(
+        shared_mem.backends,
+        Scope.of(user_id="alice"),
+        "partial",
+        metadata={"lg_store": "reserved", "lg_value": {"x": 1}},
+        reserved=True,
+    )
+    writing.insert(shared_mem.backends, [partial])
+    assert keys(store.search(())) == [(("memories",), "real")]
+    assert keys(store.search((), query="partial item")) == [(("memories",), "real")]
+    assert store.list_namespaces() == [("memories",)]
