@@ -27,6 +27,7 @@ from pydantic import BaseModel
 from agentmem.backends import Backends
 from agentmem.filters import parse_filters
 from agentmem.models import MemoryKind, MemoryRecord, Scope, ScopeSet
+from agentmem.retrieval import placeholder_conditions
 from agentmem.stores import RecordQuery
 from agentmem.tokens import TokenCounter
 
@@ -84,7 +85,7 @@ def choose(
         RecordQuery(
             scope=scope,
             kinds=kinds,
-            conditions=parse_filters(filters),
+            conditions=parse_filters(filters) + placeholder_conditions(filters),
             as_of=as_of,
             limit=cap + 1,
         )

@@ -77,7 +77,7 @@ LEVEL_KEY = "lg_ns{}"
 DEPTH_KEY = "lg_depth"
 ITEM_KEY = "lg_key"
 VALUE_KEY = "lg_value"
-INDEXED_KEY = "lg_indexed"
+INDEXED_KEY = retrieval.STORE_INDEXED_KEY  # "lg_indexed": search leaves out False
 FIELDS_KEY = "lg_fields"
 
 _ID_NAMESPACE = uuid.UUID("6f1c8a4e-3b0d-5c62-9a7e-2f4d1b8c0e51")

@@ -544,6 +544,26 @@ def test_items_live_in_agentmem_scopes_and_are_recalled_by_memory(shared_mem: Me
     assert store.list_namespaces() == [("memories", "ines"), ("memories", "maya"), ("shared",)]
 
 
+def test_items_with_nothing_to_index_are_not_recalled_by_memory(shared_mem: Memory) -> None:
+    store = AgentMemStore(shared_mem, name="unindexed", user_level=1)
+    user = f"maya-{uuid.uuid4().hex[:8]}"
+    store.put(("memories", user), "food", {"text": f"{user} is vegetarian"})
+    store.put(("memories", user), "profile", {"theme": "dark"}, index=False)
+    store.put(("memories", user), "blob", {"data": [1, 2, 3]}, index=[])
+    question = f"what does {user} eat? memories {user} profile blob"
+    texts = [h.record.text for h in shared_mem.search(question, user_id=user, k=5)]
+    assert texts == [f'{{"text": "{user} is vegetarian"}}']
+    context = shared_mem.context(question, user_id=user).text
+    assert "vegetarian" in context and "profile" not in context and "blob" not in context
+    # The store still lists them, unscored after the ranked item.
+    ranked = store.search(("memories", user), query=question)
+    assert [(i.key, i.score is None) for i in ranked] == [
+        ("food", False),
+        ("profile", True),
+        ("blob", True),
+    ]
+
+
 def test_stores_with_different_names_or_scopes_never_meet(shared_mem: Memory) -> None:
     first = AgentMemStore(shared_mem, name="iso-1")
     second = AgentMemStore(shared_mem, name="iso-2")
