@@ -136,6 +136,23 @@ def test_recall_puts_the_context_of_the_latest_user_message_in_state(
     assert empty["memory_context"] == ""
 
 
+def test_recall_and_the_team_supervisor_cut_a_message_over_the_text_limit(
+    mem: Memory, maya: str
+) -> None:
+    mem.add("Maya's report is due on Friday", user_id=maya, kind=MemoryKind.SEMANTIC)
+    pasted = "When is my report due? " + "The quarterly numbers went up. " * 1200
+    assert len(pasted) > mem.settings.max_text_chars
+    out = node_graph(mem, ("recall", recall)).invoke(
+        {"messages": [HumanMessage(pasted)]}, cfg(user_id=maya)
+    )
+    assert "Friday" in out["memory_context"]
+    supervisor = scripted(call("route", "r1", agent="writer"), "Done.")
+    prompts: dict[str, list[str]] = {}
+    team = create_team(team_members(prompts), mem, supervisor=supervisor, team="report")
+    answer = team.invoke({"messages": [HumanMessage(pasted)]}, cfg(user_id=maya, thread_id="t"))
+    assert [m.name for m in answer["messages"][1:]] == ["writer", "supervisor"]
+
+
 def test_nodes_need_a_scope_and_an_agentmem_store(mem: Memory, maya: str) -> None:
     graph = node_graph(mem, ("recall", recall))
     with pytest.raises(InvalidScope, match="user_id"):
