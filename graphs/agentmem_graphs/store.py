@@ -287,10 +287,13 @@ class AgentMemStore(BaseStore):
                     deletes.append(current)
                 continue
             text, metadata = self._document(namespace, key, op)
-            if current is not None and _live(current):
+            in_scope = current is not None and current.scope == self.item_scope(namespace)
+            if current is not None and in_scope and _live(current):
                 updates.append((current, text, metadata))
                 continue
-            if current is not None:  # invalidated or expired by someone else: start afresh
+            # Invalidated or expired by someone else, or in another scope (the same store
+            # written with another user_level): start afresh.
+            if current is not None:
                 deletes.append(current)
             record = writing.new_record(
                 backends,
@@ -399,15 +402,22 @@ class AgentMemStore(BaseStore):
 
     def _owns(self, record: MemoryRecord) -> bool:
         """Whether ``record`` is a well-formed item of this store (one whose metadata was
-        replaced or cut short elsewhere is skipped, never read)."""
+        replaced or cut short elsewhere is skipped, never read): the record this store's
+        ``get`` and ``put`` of its namespace and key address, in the scope it puts it in. A
+        store whose scope holds another's (or the same store with another ``user_level``)
+        does not see that store's items, so get, search and put agree on one record."""
         metadata = record.metadata
-        return (
+        if not (
             metadata.get(STORE_KEY) == self.name
             and isinstance(metadata.get(VALUE_KEY), dict)
             and isinstance(metadata.get(NAMESPACE_KEY), str)
             and isinstance(metadata.get(ITEM_KEY), str)
-            and self.scope.contains(record.scope)
-        )
+        ):
+            return False
+        namespace = _namespace(record)
+        return record.id == self.record_id(
+            namespace, metadata[ITEM_KEY]
+        ) and record.scope == self.item_scope(namespace)
 
 
 # records <-> items -------------------------------------------------------------------------

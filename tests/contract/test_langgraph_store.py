@@ -575,6 +575,29 @@ def test_stores_with_different_names_or_scopes_never_meet(shared_mem: Memory) ->
     assert keys(first.search(())) == [(("n",), "k")]
 
 
+def test_stores_with_nested_scopes_agree_on_the_one_item_of_a_key(shared_mem: Memory) -> None:
+    user = f"alice-{uuid.uuid4().hex[:8]}"
+    per_user = AgentMemStore(shared_mem, name="nested", user_level=1)
+    alice = AgentMemStore(shared_mem, name="nested", user_id=user)
+    per_user.put(("memories", user), "pref", {"text": "likes tea"})
+    # The user's own store does not see the per-user store's item: get, search, put agree.
+    assert alice.get(("memories", user), "pref") is None and alice.search(()) == []
+    alice.put(("memories", user), "pref", {"text": "likes coffee"})
+    assert [i.value for i in alice.search(("memories",))] == [{"text": "likes coffee"}]
+    alice.delete(("memories", user), "pref")
+    assert alice.search(()) == [] and alice.get(("memories", user), "pref") is None
+    per_user_item = per_user.get(("memories", user), "pref")
+    assert per_user_item is not None and per_user_item.value == {"text": "likes tea"}
+    # The same store without user_level addresses the same record id in another scope: it
+    # sees it nowhere, and its put takes the record over.
+    default = AgentMemStore(shared_mem, name="nested")
+    assert default.get(("memories", user), "pref") is None
+    assert default.search(("memories", user)) == [] and default.list_namespaces() == []
+    default.put(("memories", user), "pref", {"text": "likes water"})
+    assert keys(default.search(())) == [(("memories", user), "pref")]
+    assert per_user.get(("memories", user), "pref") is None and per_user.search(()) == []
+
+
 def test_items_persist_across_memory_instances(tmp_path: Path, embedder: Embedder) -> None:
     settings = Settings.load(home=tmp_path / "home")
     with Memory(settings=settings, embedder=embedder) as mem:
