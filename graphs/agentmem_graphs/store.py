@@ -28,7 +28,9 @@ to the last one; a put of an existing item keeps ``created_at`` and moves ``upda
 from __future__ import annotations
 
 import asyncio
+import random
 import threading
+import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
@@ -53,7 +55,7 @@ from langgraph.store.base import (
 
 from agentmem import retrieval, trust, writing
 from agentmem.embedders.base import normalise
-from agentmem.errors import InvalidSettings, ValidationError
+from agentmem.errors import Conflict, InvalidSettings, ValidationError
 from agentmem.filters import Condition, FilterOp
 from agentmem.models import MemoryKind, MemoryRecord, Scope, utcnow
 from agentmem.redaction import redact
@@ -83,6 +85,7 @@ FIELDS_KEY = "lg_fields"
 _ID_NAMESPACE = uuid.UUID("6f1c8a4e-3b0d-5c62-9a7e-2f4d1b8c0e51")
 _PAGE = 1000
 _MAX_RANKED = 1000  # the most candidates one hybrid search ranks (agentmem's k limit)
+_PUT_ATTEMPTS = 10  # tries of a batch's writes that race other writers of the same items
 
 
 class AgentMemStore(BaseStore):
@@ -270,6 +273,19 @@ class AgentMemStore(BaseStore):
     # writes --------------------------------------------------------------------------------
 
     def _apply_puts(self, puts: dict[tuple[tuple[str, ...], str], PutOp]) -> None:
+        """Write ``puts``; a write that lost a race with another writer of the same item
+        (another store object, another process) reads the items again and retries, so the
+        last put wins, as in InMemoryStore."""
+        for attempt in range(_PUT_ATTEMPTS):
+            try:
+                self._write_puts(puts)
+                return
+            except Conflict:
+                if attempt == _PUT_ATTEMPTS - 1:
+                    raise
+                time.sleep(random.uniform(0, 0.002 * 2**attempt))  # apart from the rival
+
+    def _write_puts(self, puts: dict[tuple[tuple[str, ...], str], PutOp]) -> None:
         backends = self.memory.backends
         ids = {path: self.record_id(*path) for path in puts}
         # Every record with an item's id is that item's (the id is derived from this store,

@@ -598,6 +598,31 @@ def test_stores_with_nested_scopes_agree_on_the_one_item_of_a_key(shared_mem: Me
     assert per_user.get(("memories", user), "pref") is None and per_user.search(()) == []
 
 
+def test_a_put_racing_another_store_object_retries_and_the_last_put_wins(
+    shared_mem: Memory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = AgentMemStore(shared_mem, name="race")
+    rival = AgentMemStore(shared_mem, name="race")
+    first.put(("p",), "old", {"v": 0})
+    document = first._document
+    raced: set[str] = set()
+
+    def racing(namespace: tuple[str, ...], key: str, op: PutOp) -> Any:
+        if key not in raced:  # the rival writes between this put's read and its write
+            raced.add(key)
+            rival.put(namespace, key, {"v": "rival"})
+        return document(namespace, key, op)
+
+    monkeypatch.setattr(first, "_document", racing)
+    first.put(("p",), "old", {"v": 1})  # the rival's update moved the version
+    first.put(("p",), "new", {"v": 1})  # the rival inserted the record first
+    assert raced == {"old", "new"}
+    for key in ("old", "new"):
+        item = rival.get(("p",), key)
+        assert item is not None and item.value == {"v": 1}
+    assert keys(rival.search(())) == [(("p",), "old"), (("p",), "new")]
+
+
 def test_items_persist_across_memory_instances(tmp_path: Path, embedder: Embedder) -> None:
     settings = Settings.load(home=tmp_path / "home")
     with Memory(settings=settings, embedder=embedder) as mem:
