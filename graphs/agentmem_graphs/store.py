@@ -61,7 +61,7 @@ from agentmem.models import MemoryKind, MemoryRecord, Scope, utcnow
 from agentmem.redaction import redact
 from agentmem.security_settings import RedactionSettings
 from agentmem.stores import RecordQuery
-from agentmem.validation import check_kind
+from agentmem.validation import check_kind, visible
 
 if TYPE_CHECKING:
     from agentmem.memory import Memory
@@ -518,8 +518,9 @@ def _search_item(
 
 
 def _texts_at(value: Mapping[str, Any], fields: Iterable[str]) -> list[str]:
-    """The non-blank texts of ``value`` at each field path (``$``: the whole document)."""
-    return [t for field in fields for t in get_text_at_path(value, field) if t.strip()]
+    """The texts of ``value`` at each field path (``$``: the whole document) that show: blank
+    or invisible ones (zero-width spaces, a BOM) are not text agentmem can index."""
+    return [t for field in fields for t in get_text_at_path(value, field) if visible(t)]
 
 
 def _field_texts(record: MemoryRecord) -> list[str]:

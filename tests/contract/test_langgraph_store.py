@@ -323,6 +323,19 @@ def test_items_put_with_index_false_come_after_ranked_ones_without_a_score(
     assert all(i.score is not None for i in found[:-1])
 
 
+def test_an_indexed_field_that_is_blank_or_invisible_is_stored_like_any_value(
+    store: BaseStore,
+) -> None:
+    values = {"ws": {"text": "   "}, "zw": {"text": "\u200b"}, "bom": {"text": "\ufeff", "o": "x"}}
+    for key, value in values.items():
+        store.put(("blank",), key, value)
+    assert {k: getattr(store.get(("blank",), k), "value", None) for k in values} == values
+    assert [i.key for i in store.search(("blank",))] == ["ws", "zw", "bom"]
+    if isinstance(store, AgentMemStore):  # nothing to index: listed, unscored
+        found = store.search(("blank",), query="anything")
+        assert [(i.key, i.score) for i in found] == [("ws", None), ("zw", None), ("bom", None)]
+
+
 def test_index_fields_choose_what_a_query_matches(store: BaseStore) -> None:
     store.put(("f",), "a", {"title": "gardening tomatoes", "body": "quantum physics lecture"})
     store.put(("f",), "b", {"title": "quantum physics", "body": "gardening tomatoes"})
