@@ -197,7 +197,10 @@ class AgentMemStore(BaseStore):
             if not op.filter or _matches(r.metadata[VALUE_KEY], op.filter)
         ]
         window = slice(op.offset, op.offset + op.limit)
-        if not op.query:
+        query = op.query
+        if isinstance(query, str):  # blank: no query, as ""; overlong: its beginning ranks
+            query = query[: self.memory.settings.max_text_chars] if visible(query) else ""
+        if not query:
             return [_search_item(r, None) for r in matched[window]]
         # A query ranks the indexed items by agentmem's hybrid search within the prefix;
         # items that are not indexed follow, unscored, in the order above.
@@ -210,7 +213,7 @@ class AgentMemStore(BaseStore):
             }
             hits = retrieval.search(
                 self.memory.backends,
-                op.query,
+                query,
                 scope,
                 k=min(indexed, _MAX_RANKED),
                 filters={**conditions, INDEXED_KEY: True},
@@ -220,7 +223,7 @@ class AgentMemStore(BaseStore):
         ranked += [(None, r) for r in matched if r.metadata.get(INDEXED_KEY) and r.id not in seen]
         ranked += [(None, r) for r in matched if not r.metadata.get(INDEXED_KEY)]
         page = ranked[window]
-        similarity = self._similarities(op.query, [r for _, r in page])
+        similarity = self._similarities(query, [r for _, r in page])
         return [_search_item(r, similarity.get(r.id), fused) for fused, r in page]
 
     def _similarities(self, query: str, records: list[MemoryRecord]) -> dict[str, float]:

@@ -336,6 +336,21 @@ def test_an_indexed_field_that_is_blank_or_invisible_is_stored_like_any_value(
         assert [(i.key, i.score) for i in found] == [("ws", None), ("zw", None), ("bom", None)]
 
 
+def test_a_blank_query_lists_and_an_overlong_query_ranks_by_its_beginning(
+    shared_mem: Memory,
+) -> None:
+    store = AgentMemStore(shared_mem, name="query-limits", index={"fields": ["text"]})
+    store.put(("q",), "a", {"text": "alpha particles"})
+    store.put(("q",), "b", {"text": "beta decay"})
+    for blank in ("  ", "\n", "\u200b"):
+        found = store.search(("q",), query=blank)
+        assert [(i.key, i.score) for i in found] == [("a", None), ("b", None)]
+    overlong = "beta decay " * 4000
+    assert len(overlong) > shared_mem.settings.max_text_chars
+    found = store.search(("q",), query=overlong)
+    assert found[0].key == "b" and found[0].score is not None
+
+
 def test_index_fields_choose_what_a_query_matches(store: BaseStore) -> None:
     store.put(("f",), "a", {"title": "gardening tomatoes", "body": "quantum physics lecture"})
     store.put(("f",), "b", {"title": "quantum physics", "body": "gardening tomatoes"})
