@@ -341,7 +341,6 @@ def update(
         return current  # invalidated before (a retry, a second worker): the first end stays
     now = utcnow()
     changes: dict[str, Any] = {"version": current.version + 1, "updated_at": now}
-    restated = False
     if text is not None:
         new_text = check_text(text, max_chars=backends.settings.max_text_chars)
         new_text, redacted = redact_record_fields(
@@ -351,16 +350,11 @@ def update(
             provenance = redacted
         changes["text"] = new_text
         changes["content_hash"] = content_hash(new_text)
-    if metadata is not None:
-        changes["metadata"] = metadata_of(backends.settings, metadata)
-        if not reserved:
-            check_reserved(changes["metadata"], current.metadata)
-    elif text is not None and current.kind is MemoryKind.SEMANTIC:
-        from agentmem.semantic.restate import has_structure, restated_metadata
-
-        if has_structure(current):  # its subject, attribute and value follow the new text
-            changes["metadata"] = restated_metadata(current, changes["text"])
-            restated = True
+    new_metadata, restated = _new_metadata(
+        backends, current, metadata, changes.get("text"), reserved=reserved
+    )
+    if new_metadata is not None:
+        changes["metadata"] = new_metadata
     if importance is not None:
         changes["importance"] = check_importance(importance)
     if provenance is not None:
@@ -386,20 +380,7 @@ def update(
     )
     batch = WriteBatch(
         updates=[updated],
-        history=[
-            HistoryEntry(
-                memory_id=updated.id,
-                scope=updated.scope,
-                event=event,
-                version=updated.version,
-                old_text=current.text,
-                new_text=updated.text,
-                old_metadata=current.metadata,
-                new_metadata=updated.metadata,
-                actor=actor,
-                at=now,
-            )
-        ],
+        history=[_version_entry(current, updated, event, actor, now)],
         index=[(updated.id, IndexOp.UPSERT)] + [(i, IndexOp.UPSERT) for i in refresh],
         embeddings=[(backends.embedder.name, h, v) for h, v in fresh],
     )
@@ -411,6 +392,47 @@ def update(
 
         observe_restated(backends, updated)
     return updated
+
+
+def _version_entry(
+    current: MemoryRecord, updated: MemoryRecord, event: HistoryEvent, actor: str, at: datetime
+) -> HistoryEntry:
+    """The history entry of ``updated``, the version after ``current``."""
+    return HistoryEntry(
+        memory_id=updated.id,
+        scope=updated.scope,
+        event=event,
+        version=updated.version,
+        old_text=current.text,
+        new_text=updated.text,
+        old_metadata=current.metadata,
+        new_metadata=updated.metadata,
+        actor=actor,
+        at=at,
+    )
+
+
+def _new_metadata(
+    backends: Backends,
+    current: MemoryRecord,
+    metadata: Any,
+    new_text: str | None,
+    *,
+    reserved: bool,
+) -> tuple[dict[str, Any] | None, bool]:
+    """An update's new metadata (``None``: unchanged), and whether it was restated from the
+    new text (a semantic memory's subject, attribute and value follow its text)."""
+    if metadata is not None:
+        checked = metadata_of(backends.settings, metadata)
+        if not reserved:
+            check_reserved(checked, current.metadata)
+        return checked, False
+    if new_text is not None and current.kind is MemoryKind.SEMANTIC:
+        from agentmem.semantic.restate import has_structure, restated_metadata
+
+        if has_structure(current):
+            return restated_metadata(current, new_text), True
+    return None, False
 
 
 def delete(backends: Backends, records: Sequence[MemoryRecord], actor: str = "api") -> int:
