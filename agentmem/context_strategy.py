@@ -28,6 +28,7 @@ from agentmem.backends import Backends
 from agentmem.experience.models import Procedure
 from agentmem.filters import Condition, FilterOp, parse_filters
 from agentmem.models import MemoryKind, MemoryRecord, Scope, ScopeSet
+from agentmem.retrieval import placeholder_conditions
 from agentmem.stores import RecordQuery
 from agentmem.tokens import TokenCounter
 
@@ -86,7 +87,7 @@ def choose(
         RecordQuery(
             scope=scope,
             kinds=kinds,
-            conditions=_conditions(filters),
+            conditions=_conditions(filters) + placeholder_conditions(filters),
             as_of=as_of,
             limit=cap + 1,
         )

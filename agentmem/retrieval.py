@@ -156,10 +156,25 @@ ARCHIVED_KEY = "archived"
 such memories are left out of search unless the filters name the key."""
 
 
-def _default_conditions(filters: dict[str, Any] | None) -> tuple[Condition, ...]:
-    if filters and ARCHIVED_KEY in filters:
+STORE_INDEXED_KEY = "lg_indexed"
+"""Metadata key of a LangGraph store item: ``False`` where it had nothing to index
+(``index=False``), so its text is a placeholder (its path) that search leaves out unless the
+filters name the key."""
+
+
+def placeholder_conditions(filters: dict[str, Any] | None) -> tuple[Condition, ...]:
+    """Leave out the LangGraph store items with nothing indexed (unless ``filters`` name
+    :data:`STORE_INDEXED_KEY`): their text only names the item, it says nothing to recall."""
+    if filters and STORE_INDEXED_KEY in filters:
         return ()
-    return (Condition(ARCHIVED_KEY, FilterOp.NE, True),)
+    return (Condition(STORE_INDEXED_KEY, FilterOp.NE, False),)
+
+
+def _default_conditions(filters: dict[str, Any] | None) -> tuple[Condition, ...]:
+    archived = (
+        () if filters and ARCHIVED_KEY in filters else (Condition(ARCHIVED_KEY, FilterOp.NE, True),)
+    )
+    return archived + placeholder_conditions(filters)
 
 
 def build_request(
@@ -583,10 +598,13 @@ def _diversify(
 
 
 __all__ = [
+    "ARCHIVED_KEY",
     "CHANNELS",
+    "STORE_INDEXED_KEY",
     "Channel",
     "SearchRequest",
     "build_request",
+    "placeholder_conditions",
     "search",
     "search_with_validation",
 ]

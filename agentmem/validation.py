@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,6 +24,9 @@ EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
 """The earliest time accepted (a day after ``datetime.min``, so every time zone converts)."""
 LATEST = datetime(9999, 12, 30, tzinfo=UTC)
 """The latest time accepted (a day before ``datetime.max``)."""
+RESERVED_PREFIX = "lg_"
+"""Metadata keys starting with this are a LangGraph store item's (``agentmem_graphs``): only the
+store writes them, so no ordinary write can make a memory pass for one of its items."""
 
 
 def check_text(text: Any, *, max_chars: int, what: str = "text") -> str:
@@ -133,6 +136,23 @@ def check_metadata(
     return result
 
 
+def check_reserved(metadata: Mapping[str, Any], current: Mapping[str, Any] | None = None) -> None:
+    """Refuse metadata that sets a reserved key (:data:`RESERVED_PREFIX`) to anything but the
+    value ``current`` (the memory's metadata before an update) already holds."""
+    before = current or {}
+    changed = sorted(
+        k
+        for k in metadata
+        if k.startswith(RESERVED_PREFIX) and (k not in before or metadata[k] != before[k])
+    )
+    if changed:
+        raise InvalidMetadata(
+            f"metadata keys {changed} are reserved: keys starting with {RESERVED_PREFIX!r} are "
+            "written only by the LangGraph store (agentmem_graphs.AgentMemStore); rename them, "
+            "or change a store item through the store"
+        )
+
+
 def _int64(what: str) -> Any:
     def parse(digits: str) -> int:
         value = int(digits)
@@ -224,12 +244,14 @@ __all__ = [
     "MAX_METADATA_BYTES",
     "MAX_METADATA_DEPTH",
     "MAX_OFFSET",
+    "RESERVED_PREFIX",
     "check_importance",
     "check_k",
     "check_kind",
     "check_kinds",
     "check_metadata",
     "check_offset",
+    "check_reserved",
     "check_text",
     "check_time",
     "shift",

@@ -32,6 +32,7 @@ from agentmem.validation import (
     check_importance,
     check_kind,
     check_metadata,
+    check_reserved,
     check_text,
     check_time,
     show,
@@ -64,11 +65,16 @@ def new_record(
     valid_from: Any = None,
     valid_to: Any = None,
     provenance: Any = None,
+    reserved: bool = False,
 ) -> MemoryRecord:
-    """A validated, not yet stored record."""
+    """A validated, not yet stored record. ``reserved`` lets metadata set the reserved
+    ``lg_*`` keys (only the LangGraph store's own writes pass it)."""
     settings = backends.settings
     now = utcnow()
     text = check_text(text, max_chars=settings.max_text_chars)
+    metadata = metadata_of(settings, metadata)
+    if not reserved:
+        check_reserved(metadata)
     provenance = metadata_of(settings, provenance, what="provenance")
     # Secrets and personal data leave before anything is embedded, indexed or trained on.
     text, provenance = redact_record_fields(text, provenance, settings.redaction)
@@ -80,7 +86,7 @@ def new_record(
         scope=scope,
         kind=check_kind(kind),
         text=text,
-        metadata=metadata_of(settings, metadata),
+        metadata=metadata,
         provenance=provenance,
         content_hash=content_hash(text),
         event_time=event,
@@ -316,9 +322,12 @@ def _content_changes(
     text: Any,
     metadata: Any,
     provenance: Any,
+    *,
+    reserved: bool,
 ) -> Any:
     """Put a new text and metadata into ``changes``; returns the provenance to write (the
-    redaction of the new text may change it)."""
+    redaction of the new text may change it). New metadata keeps the reserved ``lg_*`` keys
+    as they are (or drops them) unless ``reserved``."""
     if text is not None:
         new_text = check_text(text, max_chars=backends.settings.max_text_chars)
         new_text, redacted = redact_record_fields(
@@ -330,6 +339,8 @@ def _content_changes(
         changes["content_hash"] = content_hash(new_text)
     if metadata is not None:
         changes["metadata"] = metadata_of(backends.settings, metadata)
+        if not reserved:
+            check_reserved(changes["metadata"], current.metadata)
     elif text is not None and current.kind is MemoryKind.SEMANTIC:
         from agentmem.semantic.restate import has_structure, restated_metadata
 
@@ -350,8 +361,11 @@ def update(
     invalidate: bool = False,
     provenance: Any = None,
     actor: str = "api",
+    reserved: bool = False,
 ) -> MemoryRecord:
-    """Write a new version of a record; the old one stays in its history."""
+    """Write a new version of a record; the old one stays in its history. New metadata keeps
+    the reserved ``lg_*`` keys as they are (or drops them) unless ``reserved`` (the LangGraph
+    store's own writes)."""
     nothing = text is None and metadata is None and importance is None and valid_to is None
     if nothing and provenance is None and not invalidate:
         raise ValidationError(_NOTHING_TO_UPDATE)
@@ -361,7 +375,9 @@ def update(
         return current  # invalidated before (a retry, a second worker): the first end stays
     now = utcnow()
     changes: dict[str, Any] = {"version": current.version + 1, "updated_at": now}
-    provenance = _content_changes(backends, current, changes, text, metadata, provenance)
+    provenance = _content_changes(
+        backends, current, changes, text, metadata, provenance, reserved=reserved
+    )
     restated = text is not None and metadata is None and "metadata" in changes
     if importance is not None:
         changes["importance"] = check_importance(importance)
@@ -410,20 +426,7 @@ def _version_batch(
     )
     return WriteBatch(
         updates=[updated],
-        history=[
-            HistoryEntry(
-                memory_id=updated.id,
-                scope=updated.scope,
-                event=event,
-                version=updated.version,
-                old_text=current.text,
-                new_text=updated.text,
-                old_metadata=current.metadata,
-                new_metadata=updated.metadata,
-                actor=actor,
-                at=now,
-            )
-        ],
+        history=[_version_entry(current, updated, event, actor, now)],
         index=[(updated.id, IndexOp.UPSERT)] + [(i, IndexOp.UPSERT) for i in refresh],
         embeddings=[(backends.embedder.name, h, v) for h, v in fresh],
     )
@@ -448,6 +451,24 @@ def _revise_profiles(backends: Backends, removed: Sequence[MemoryRecord]) -> Non
     from agentmem.profiles.api import observe_removed
 
     observe_removed(backends, removed)
+
+
+def _version_entry(
+    current: MemoryRecord, updated: MemoryRecord, event: HistoryEvent, actor: str, at: datetime
+) -> HistoryEntry:
+    """The history entry of ``updated``, the version after ``current``."""
+    return HistoryEntry(
+        memory_id=updated.id,
+        scope=updated.scope,
+        event=event,
+        version=updated.version,
+        old_text=current.text,
+        new_text=updated.text,
+        old_metadata=current.metadata,
+        new_metadata=updated.metadata,
+        actor=actor,
+        at=at,
+    )
 
 
 def delete(backends: Backends, records: Sequence[MemoryRecord], actor: str = "api") -> int:

@@ -237,6 +237,13 @@ def message_text(message: BaseMessage) -> str:
     return "".join(parts)
 
 
+def query_text(mem: Memory, message: BaseMessage | None) -> str:
+    """A user message as a memory query: its text, stripped, cut to ``max_text_chars`` (a
+    pasted report must not stop the run; its beginning says what it is about)."""
+    text = message_text(message).strip() if message is not None else ""
+    return text[: mem.settings.max_text_chars].strip()
+
+
 def current_turn(messages: Sequence[BaseMessage]) -> tuple[HumanMessage | None, list[BaseMessage]]:
     """The latest user message and every message after it."""
     for position in range(len(messages) - 1, -1, -1):
@@ -261,4 +268,5 @@ __all__ = [
     "final_answer",
     "memory_from",
     "message_text",
+    "query_text",
 ]

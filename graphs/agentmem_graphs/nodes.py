@@ -28,7 +28,14 @@ from langgraph.graph import MessagesState
 from langgraph.runtime import Runtime
 
 from agentmem import MemoryKind
-from agentmem_graphs._memory import RunScope, current_turn, final_answer, memory_from, message_text
+from agentmem_graphs._memory import (
+    RunScope,
+    current_turn,
+    final_answer,
+    memory_from,
+    message_text,
+    query_text,
+)
 
 MEMORY_TOOL_NAMES: frozenset[str] = frozenset({"search_memory", "save_memory", "recall_experience"})
 """Tool names that are memory operations, not steps of the task (left out of trajectories)."""
@@ -69,7 +76,7 @@ def recall_node(
         mem = memory_from(runtime.store, runtime.context)
         scope = RunScope.from_config(config)
         question, _ = current_turn(state.get("messages", []))
-        query = message_text(question).strip() if question is not None else ""
+        query = query_text(mem, question)
         if not query:
             return {key: "", "memory_procedures": [], "memory_retrieval_id": None}
         ctx = scope.context(mem, query, max_tokens=max_tokens, conversation=conversation)

@@ -40,7 +40,14 @@ from langgraph.types import Checkpointer
 from agentmem import Memory
 from agentmem.agents import TEAM_PREFIX
 from agentmem.errors import AgentMemError, InvalidSettings, LLMUnavailable
-from agentmem_graphs._memory import RunScope, current_turn, final_answer, memory_from, message_text
+from agentmem_graphs._memory import (
+    RunScope,
+    current_turn,
+    final_answer,
+    memory_from,
+    message_text,
+    query_text,
+)
 from agentmem_graphs.nodes import MemoryState, experience_node, recall_node, remember_node
 from agentmem_graphs.store import AgentMemStore
 from agentmem_graphs.tools import MEMORY_TOOLS
@@ -342,10 +349,15 @@ def _supervisor_node(
             return {"next": chosen if chosen in members else None}
         scope = RunScope.from_config(config)
         mem = memory_from(runtime.store, runtime.context)
-        shared = mem.for_agent(
-            SUPERVISOR, user_id=scope.user_id, org_id=scope.org_id, team=team
-        ).context(message_text(question), max_tokens=max_tokens)
-        system = _system(_team_prompt(members), shared.text)
+        query = query_text(mem, question)
+        shared = (
+            mem.for_agent(SUPERVISOR, user_id=scope.user_id, org_id=scope.org_id, team=team)
+            .context(query, max_tokens=max_tokens)
+            .text
+            if query
+            else ""
+        )
+        system = _system(_team_prompt(members), shared)
         response = _ask(bound, [SystemMessage(system), *state["messages"]], config, supervisor)
         for call in getattr(response, "tool_calls", None) or []:
             if call["name"] == "route" and call["args"].get("agent") in members:

@@ -28,7 +28,9 @@ to the last one; a put of an existing item keeps ``created_at`` and moves ``upda
 from __future__ import annotations
 
 import asyncio
+import random
 import threading
+import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
@@ -53,13 +55,13 @@ from langgraph.store.base import (
 
 from agentmem import retrieval, trust, writing
 from agentmem.embedders.base import normalise
-from agentmem.errors import InvalidSettings, ValidationError
+from agentmem.errors import Conflict, InvalidSettings, ValidationError
 from agentmem.filters import Condition, FilterOp
 from agentmem.models import MemoryKind, MemoryRecord, Scope, utcnow
 from agentmem.redaction import redact
 from agentmem.security_settings import RedactionSettings
 from agentmem.stores import RecordQuery
-from agentmem.validation import check_kind
+from agentmem.validation import check_kind, visible
 
 if TYPE_CHECKING:
     from agentmem.memory import Memory
@@ -77,12 +79,13 @@ LEVEL_KEY = "lg_ns{}"
 DEPTH_KEY = "lg_depth"
 ITEM_KEY = "lg_key"
 VALUE_KEY = "lg_value"
-INDEXED_KEY = "lg_indexed"
+INDEXED_KEY = retrieval.STORE_INDEXED_KEY  # "lg_indexed": search leaves out False
 FIELDS_KEY = "lg_fields"
 
 _ID_NAMESPACE = uuid.UUID("6f1c8a4e-3b0d-5c62-9a7e-2f4d1b8c0e51")
 _PAGE = 1000
 _MAX_RANKED = 1000  # the most candidates one hybrid search ranks (agentmem's k limit)
+_PUT_ATTEMPTS = 10  # tries of a batch's writes that race other writers of the same items
 
 
 class AgentMemStore(BaseStore):
@@ -194,7 +197,10 @@ class AgentMemStore(BaseStore):
             if not op.filter or _matches(r.metadata[VALUE_KEY], op.filter)
         ]
         window = slice(op.offset, op.offset + op.limit)
-        if not op.query:
+        query = op.query
+        if isinstance(query, str):  # blank: no query, as ""; overlong: its beginning ranks
+            query = query[: self.memory.settings.max_text_chars] if visible(query) else ""
+        if not query:
             return [_search_item(r, None) for r in matched[window]]
         # A query ranks the indexed items by agentmem's hybrid search within the prefix;
         # items that are not indexed follow, unscored, in the order above.
@@ -207,7 +213,7 @@ class AgentMemStore(BaseStore):
             }
             hits = retrieval.search(
                 self.memory.backends,
-                op.query,
+                query,
                 scope,
                 k=min(indexed, _MAX_RANKED),
                 filters={**conditions, INDEXED_KEY: True},
@@ -217,7 +223,7 @@ class AgentMemStore(BaseStore):
         ranked += [(None, r) for r in matched if r.metadata.get(INDEXED_KEY) and r.id not in seen]
         ranked += [(None, r) for r in matched if not r.metadata.get(INDEXED_KEY)]
         page = ranked[window]
-        similarity = self._similarities(op.query, [r for _, r in page])
+        similarity = self._similarities(query, [r for _, r in page])
         return [_search_item(r, similarity.get(r.id), fused) for fused, r in page]
 
     def _similarities(self, query: str, records: list[MemoryRecord]) -> dict[str, float]:
@@ -270,6 +276,19 @@ class AgentMemStore(BaseStore):
     # writes --------------------------------------------------------------------------------
 
     def _apply_puts(self, puts: dict[tuple[tuple[str, ...], str], PutOp]) -> None:
+        """Write ``puts``; a write that lost a race with another writer of the same item
+        (another store object, another process) reads the items again and retries, so the
+        last put wins, as in InMemoryStore."""
+        for attempt in range(_PUT_ATTEMPTS):
+            try:
+                self._write_puts(puts)
+                return
+            except Conflict:
+                if attempt == _PUT_ATTEMPTS - 1:
+                    raise
+                time.sleep(random.uniform(0, 0.002 * 2**attempt))  # apart from the rival
+
+    def _write_puts(self, puts: dict[tuple[tuple[str, ...], str], PutOp]) -> None:
         backends = self.memory.backends
         ids = {path: self.record_id(*path) for path in puts}
         # Every record with an item's id is that item's (the id is derived from this store,
@@ -287,10 +306,13 @@ class AgentMemStore(BaseStore):
                     deletes.append(current)
                 continue
             text, metadata = self._document(namespace, key, op)
-            if current is not None and _live(current):
+            in_scope = current is not None and current.scope == self.item_scope(namespace)
+            if current is not None and in_scope and _live(current):
                 updates.append((current, text, metadata))
                 continue
-            if current is not None:  # invalidated or expired by someone else: start afresh
+            # Invalidated or expired by someone else, or in another scope (the same store
+            # written with another user_level): start afresh.
+            if current is not None:
                 deletes.append(current)
             record = writing.new_record(
                 backends,
@@ -298,6 +320,7 @@ class AgentMemStore(BaseStore):
                 text,
                 kind=self.kind,
                 metadata=metadata,
+                reserved=True,
             )
             record.id = ids[(namespace, key)]
             record.created_at = record.updated_at = self._tick(record.created_at)
@@ -306,7 +329,13 @@ class AgentMemStore(BaseStore):
             writing.delete(backends, deletes, actor=ACTOR)
         for current, text, metadata in updates:
             writing.update(
-                backends, current.id, current.scope, text=text, metadata=metadata, actor=ACTOR
+                backends,
+                current.id,
+                current.scope,
+                text=text,
+                metadata=metadata,
+                actor=ACTOR,
+                reserved=True,
             )
         if inserts:
             # Screened like every write (source, injection flags, quarantine by setting).
@@ -391,12 +420,23 @@ class AgentMemStore(BaseStore):
         return (Condition(STORE_KEY, FilterOp.EQ, self.name),)
 
     def _owns(self, record: MemoryRecord) -> bool:
+        """Whether ``record`` is a well-formed item of this store (one whose metadata was
+        replaced or cut short elsewhere is skipped, never read): the record this store's
+        ``get`` and ``put`` of its namespace and key address, in the scope it puts it in. A
+        store whose scope holds another's (or the same store with another ``user_level``)
+        does not see that store's items, so get, search and put agree on one record."""
         metadata = record.metadata
-        return (
+        if not (
             metadata.get(STORE_KEY) == self.name
-            and VALUE_KEY in metadata
-            and self.scope.contains(record.scope)
-        )
+            and isinstance(metadata.get(VALUE_KEY), dict)
+            and isinstance(metadata.get(NAMESPACE_KEY), str)
+            and isinstance(metadata.get(ITEM_KEY), str)
+        ):
+            return False
+        namespace = _namespace(record)
+        return record.id == self.record_id(
+            namespace, metadata[ITEM_KEY]
+        ) and record.scope == self.item_scope(namespace)
 
 
 # records <-> items -------------------------------------------------------------------------
@@ -481,8 +521,9 @@ def _search_item(
 
 
 def _texts_at(value: Mapping[str, Any], fields: Iterable[str]) -> list[str]:
-    """The non-blank texts of ``value`` at each field path (``$``: the whole document)."""
-    return [t for field in fields for t in get_text_at_path(value, field) if t.strip()]
+    """The texts of ``value`` at each field path (``$``: the whole document) that show: blank
+    or invisible ones (zero-width spaces, a BOM) are not text agentmem can index."""
+    return [t for field in fields for t in get_text_at_path(value, field) if visible(t)]
 
 
 def _field_texts(record: MemoryRecord) -> list[str]:

@@ -6,15 +6,38 @@ from the graph's store (``compile(store=AgentMemStore(mem))``), the scope from
 ``config["configurable"]`` (``user_id`` / ``org_id``, ``agent_id``, ``team``). The model only
 supplies the query or the text: no argument it can fill names a user, agent or thread, so it
 cannot read or write outside the run's scope.
+
+An argument agentmem refuses (an empty query, a text over ``max_text_chars``) comes back to the
+model as the tool's result, ``Error: <what was wrong>`` with ``status="error"``, so it can
+retry; a misconfigured graph (no scope, no store) still raises.
 """
 
 from __future__ import annotations
 
-from langchain_core.tools import BaseTool, tool
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from langchain_core.tools import BaseTool, ToolException, tool
 from langgraph.prebuilt import ToolRuntime
 
-from agentmem import SearchHit
+from agentmem import InvalidSettings, SearchHit, ValidationError
 from agentmem_graphs._memory import RunScope, memory_from
+
+
+@contextmanager
+def _refused_as_tool_error() -> Iterator[None]:
+    """Raise agentmem's refusal of the model's arguments as a :class:`ToolException` (which the
+    tool hands back to the model); a settings error is the developer's and stays as it is."""
+    try:
+        yield
+    except InvalidSettings:
+        raise
+    except ValidationError as exc:
+        raise ToolException(str(exc)) from exc
+
+
+def _error_message(error: ToolException) -> str:
+    return f"Error: {error}"
 
 
 def _line(hit: SearchHit) -> str:
@@ -30,7 +53,8 @@ def search_memory(query: str, runtime: ToolRuntime, k: int = 5) -> str:
     relevant to `query`. Returns the best matches, one per line, most relevant first."""
     mem = memory_from(runtime.store, runtime.context)
     scope = RunScope.from_config(runtime.config)
-    hits = scope.search(mem, query, k=max(1, min(int(k), 20)))
+    with _refused_as_tool_error():
+        hits = scope.search(mem, query, k=max(1, min(int(k), 20)))
     if not hits:
         return "No memories found."
     return "\n".join(_line(h) for h in hits)
@@ -43,7 +67,8 @@ def save_memory(text: str, runtime: ToolRuntime, shared: bool = False) -> str:
     with your team (when you work in one)."""
     mem = memory_from(runtime.store, runtime.context)
     scope = RunScope.from_config(runtime.config)
-    memory_id = scope.save(mem, text, shared=shared)
+    with _refused_as_tool_error():
+        memory_id = scope.save(mem, text, shared=shared)
     where = "your team's memory" if shared and scope.team and scope.agent_id else "memory"
     return f"Saved to {where} (id {memory_id})."
 
@@ -54,7 +79,8 @@ def recall_experience(task: str, runtime: ToolRuntime, k: int = 3) -> str:
     first) and how similar attempts went."""
     mem = memory_from(runtime.store, runtime.context)
     scope = RunScope.from_config(runtime.config)
-    recall = scope.recall_experience(mem, task, k=max(1, min(int(k), 10)))
+    with _refused_as_tool_error():
+        recall = scope.recall_experience(mem, task, k=max(1, min(int(k), 10)))
     lines: list[str] = []
     if recall.procedures:
         lines.append("Procedures:")
@@ -74,6 +100,9 @@ def recall_experience(task: str, runtime: ToolRuntime, k: int = 3) -> str:
 
 MEMORY_TOOLS: tuple[BaseTool, ...] = (search_memory, save_memory, recall_experience)
 """The three memory tools, ready for ``ToolNode`` / ``bind_tools``."""
+
+for _memory_tool in MEMORY_TOOLS:
+    _memory_tool.handle_tool_error = _error_message
 
 
 __all__ = ["MEMORY_TOOLS", "recall_experience", "save_memory", "search_memory"]

@@ -323,6 +323,34 @@ def test_items_put_with_index_false_come_after_ranked_ones_without_a_score(
     assert all(i.score is not None for i in found[:-1])
 
 
+def test_an_indexed_field_that_is_blank_or_invisible_is_stored_like_any_value(
+    store: BaseStore,
+) -> None:
+    values = {"ws": {"text": "   "}, "zw": {"text": "\u200b"}, "bom": {"text": "\ufeff", "o": "x"}}
+    for key, value in values.items():
+        store.put(("blank",), key, value)
+    assert {k: getattr(store.get(("blank",), k), "value", None) for k in values} == values
+    assert [i.key for i in store.search(("blank",))] == ["ws", "zw", "bom"]
+    if isinstance(store, AgentMemStore):  # nothing to index: listed, unscored
+        found = store.search(("blank",), query="anything")
+        assert [(i.key, i.score) for i in found] == [("ws", None), ("zw", None), ("bom", None)]
+
+
+def test_a_blank_query_lists_and_an_overlong_query_ranks_by_its_beginning(
+    shared_mem: Memory,
+) -> None:
+    store = AgentMemStore(shared_mem, name="query-limits", index={"fields": ["text"]})
+    store.put(("q",), "a", {"text": "alpha particles"})
+    store.put(("q",), "b", {"text": "beta decay"})
+    for blank in ("  ", "\n", "\u200b"):
+        found = store.search(("q",), query=blank)
+        assert [(i.key, i.score) for i in found] == [("a", None), ("b", None)]
+    overlong = "beta decay " * 4000
+    assert len(overlong) > shared_mem.settings.max_text_chars
+    found = store.search(("q",), query=overlong)
+    assert found[0].key == "b" and found[0].score is not None
+
+
 def test_index_fields_choose_what_a_query_matches(store: BaseStore) -> None:
     store.put(("f",), "a", {"title": "gardening tomatoes", "body": "quantum physics lecture"})
     store.put(("f",), "b", {"title": "quantum physics", "body": "gardening tomatoes"})
@@ -544,6 +572,26 @@ def test_items_live_in_agentmem_scopes_and_are_recalled_by_memory(shared_mem: Me
     assert store.list_namespaces() == [("memories", "ines"), ("memories", "maya"), ("shared",)]
 
 
+def test_items_with_nothing_to_index_are_not_recalled_by_memory(shared_mem: Memory) -> None:
+    store = AgentMemStore(shared_mem, name="unindexed", user_level=1)
+    user = f"maya-{uuid.uuid4().hex[:8]}"
+    store.put(("memories", user), "food", {"text": f"{user} is vegetarian"})
+    store.put(("memories", user), "profile", {"theme": "dark"}, index=False)
+    store.put(("memories", user), "blob", {"data": [1, 2, 3]}, index=[])
+    question = f"what does {user} eat? memories {user} profile blob"
+    texts = [h.record.text for h in shared_mem.search(question, user_id=user, k=5)]
+    assert texts == [f'{{"text": "{user} is vegetarian"}}']
+    context = shared_mem.context(question, user_id=user).text
+    assert "vegetarian" in context and "profile" not in context and "blob" not in context
+    # The store still lists them, unscored after the ranked item.
+    ranked = store.search(("memories", user), query=question)
+    assert [(i.key, i.score is None) for i in ranked] == [
+        ("food", False),
+        ("profile", True),
+        ("blob", True),
+    ]
+
+
 def test_stores_with_different_names_or_scopes_never_meet(shared_mem: Memory) -> None:
     first = AgentMemStore(shared_mem, name="iso-1")
     second = AgentMemStore(shared_mem, name="iso-2")
@@ -553,6 +601,54 @@ def test_stores_with_different_names_or_scopes_never_meet(shared_mem: Memory) ->
     assert second.search(()) == [] and third.list_namespaces() == []
     shared_mem.add("a plain memory, not a store item", org_id="langgraph")
     assert keys(first.search(())) == [(("n",), "k")]
+
+
+def test_stores_with_nested_scopes_agree_on_the_one_item_of_a_key(shared_mem: Memory) -> None:
+    user = f"alice-{uuid.uuid4().hex[:8]}"
+    per_user = AgentMemStore(shared_mem, name="nested", user_level=1)
+    alice = AgentMemStore(shared_mem, name="nested", user_id=user)
+    per_user.put(("memories", user), "pref", {"text": "likes tea"})
+    # The user's own store does not see the per-user store's item: get, search, put agree.
+    assert alice.get(("memories", user), "pref") is None and alice.search(()) == []
+    alice.put(("memories", user), "pref", {"text": "likes coffee"})
+    assert [i.value for i in alice.search(("memories",))] == [{"text": "likes coffee"}]
+    alice.delete(("memories", user), "pref")
+    assert alice.search(()) == [] and alice.get(("memories", user), "pref") is None
+    per_user_item = per_user.get(("memories", user), "pref")
+    assert per_user_item is not None and per_user_item.value == {"text": "likes tea"}
+    # The same store without user_level addresses the same record id in another scope: it
+    # sees it nowhere, and its put takes the record over.
+    default = AgentMemStore(shared_mem, name="nested")
+    assert default.get(("memories", user), "pref") is None
+    assert default.search(("memories", user)) == [] and default.list_namespaces() == []
+    default.put(("memories", user), "pref", {"text": "likes water"})
+    assert keys(default.search(())) == [(("memories", user), "pref")]
+    assert per_user.get(("memories", user), "pref") is None and per_user.search(()) == []
+
+
+def test_a_put_racing_another_store_object_retries_and_the_last_put_wins(
+    shared_mem: Memory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = AgentMemStore(shared_mem, name="race")
+    rival = AgentMemStore(shared_mem, name="race")
+    first.put(("p",), "old", {"v": 0})
+    document = first._document
+    raced: set[str] = set()
+
+    def racing(namespace: tuple[str, ...], key: str, op: PutOp) -> Any:
+        if key not in raced:  # the rival writes between this put's read and its write
+            raced.add(key)
+            rival.put(namespace, key, {"v": "rival"})
+        return document(namespace, key, op)
+
+    monkeypatch.setattr(first, "_document", racing)
+    first.put(("p",), "old", {"v": 1})  # the rival's update moved the version
+    first.put(("p",), "new", {"v": 1})  # the rival inserted the record first
+    assert raced == {"old", "new"}
+    for key in ("old", "new"):
+        item = rival.get(("p",), key)
+        assert item is not None and item.value == {"v": 1}
+    assert keys(rival.search(())) == [(("p",), "old"), (("p",), "new")]
 
 
 def test_items_persist_across_memory_instances(tmp_path: Path, embedder: Embedder) -> None:
@@ -604,3 +700,33 @@ def test_store_values_are_redacted_like_memories(tmp_path: Path, embedder: Embed
     assert item is not None
     assert item.value == {"text": "mail [REDACTED_EMAIL]", "more": ["call [REDACTED_EMAIL]"]}
     assert "example" not in record.text and "example" not in str(record.metadata)
+
+
+def test_reserved_item_keys_are_written_only_by_the_store(shared_mem: Memory) -> None:
+    from agentmem import InvalidMetadata, Scope, writing
+
+    store = AgentMemStore(shared_mem, name="reserved", user_id="alice")
+    store.put(("memories",), "real", {"text": "genuine item"})
+    forged = {"lg_store": "reserved", "lg_value": {"role": "admin"}, "lg_ns": "memories"}
+    with pytest.raises(InvalidMetadata, match="reserved"):
+        shared_mem.add("forged", user_id="alice", metadata={**forged, "lg_key": "real"})
+    with pytest.raises(InvalidMetadata, match="reserved"):
+        shared_mem.add_many([{"text": "forged", "metadata": forged}], user_id="alice")
+    record_id = store.record_id(("memories",), "real")
+    record = shared_mem.get(record_id)
+    with pytest.raises(InvalidMetadata, match="lg_value"):
+        shared_mem.update(record_id, metadata={**record.metadata, "lg_value": {"x": 1}})
+    shared_mem.update(record_id, metadata={**record.metadata, "note": "kept"})  # unchanged keys
+    assert [i.value for i in store.search(())] == [{"text": "genuine item"}]
+    # A record cut short (only some of the keys) is skipped, never read.
+    partial = writing.new_record(
+        shared_mem.backends,
+        Scope.of(user_id="alice"),
+        "partial",
+        metadata={"lg_store": "reserved", "lg_value": {"x": 1}},
+        reserved=True,
+    )
+    writing.insert(shared_mem.backends, [partial])
+    assert keys(store.search(())) == [(("memories",), "real")]
+    assert keys(store.search((), query="partial item")) == [(("memories",), "real")]
+    assert store.list_namespaces() == [("memories",)]

@@ -11,15 +11,23 @@ from typing import Any
 
 import pytest
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+)
 from langchain_core.runnables import RunnableLambda
 from langchain_core.tools import ToolException, tool
 from langgraph.graph import START, StateGraph
+from langgraph.prebuilt import ToolNode
 from langgraph.store.memory import InMemoryStore
 
 from agentmem import InvalidScope, InvalidSettings, Memory, MemoryKind, Settings
 from agentmem.embedders import Embedder
 from agentmem_graphs import (
+    MEMORY_TOOLS,
     AgentMemStore,
     MemoryState,
     TeamMember,
@@ -134,6 +142,23 @@ def test_recall_puts_the_context_of_the_latest_user_message_in_state(
     assert "Pepper" in out["memory_context"] and "Rex" not in out["memory_context"]
     empty = graph.invoke({"messages": [AIMessage("no user yet")]}, cfg(user_id=maya))
     assert empty["memory_context"] == ""
+
+
+def test_recall_and_the_team_supervisor_cut_a_message_over_the_text_limit(
+    mem: Memory, maya: str
+) -> None:
+    mem.add("Maya's report is due on Friday", user_id=maya, kind=MemoryKind.SEMANTIC)
+    pasted = "When is my report due? " + "The quarterly numbers went up. " * 1200
+    assert len(pasted) > mem.settings.max_text_chars
+    out = node_graph(mem, ("recall", recall)).invoke(
+        {"messages": [HumanMessage(pasted)]}, cfg(user_id=maya)
+    )
+    assert "Friday" in out["memory_context"]
+    supervisor = scripted(call("route", "r1", agent="writer"), "Done.")
+    prompts: dict[str, list[str]] = {}
+    team = create_team(team_members(prompts), mem, supervisor=supervisor, team="report")
+    answer = team.invoke({"messages": [HumanMessage(pasted)]}, cfg(user_id=maya, thread_id="t"))
+    assert [m.name for m in answer["messages"][1:]] == ["writer", "supervisor"]
 
 
 def test_nodes_need_a_scope_and_an_agentmem_store(mem: Memory, maya: str) -> None:
@@ -257,6 +282,33 @@ def test_memory_tools_are_scoped_by_the_config_never_by_the_model(
     (fact,) = mem.list(user_id=maya, kinds="semantic")
     assert fact.text == "Maya prefers window seats" and fact.scope.agent_id is None
     assert mem.list(user_id=ines, kinds="semantic") == []
+
+
+def test_memory_tools_in_a_plain_tool_node_return_a_refused_argument_to_the_model(
+    mem: Memory, maya: str
+) -> None:
+    graph = node_graph(mem, ("tools", ToolNode(MEMORY_TOOLS)))
+    calls = AIMessage(
+        "",
+        tool_calls=[
+            {"name": "search_memory", "args": {"query": "  "}, "id": "c1"},
+            {"name": "save_memory", "args": {"text": ""}, "id": "c2"},
+            {"name": "search_memory", "args": {"query": "x" * 40_000}, "id": "c3"},
+            {"name": "recall_experience", "args": {"task": "\u200b"}, "id": "c4"},
+        ],
+    )
+    out = graph.invoke({"messages": [HumanMessage("hi"), calls]}, cfg(user_id=maya))
+    results = [m for m in out["messages"] if isinstance(m, ToolMessage)]
+    assert [m.status for m in results] == ["error"] * 4
+    assert [str(m.content).split(" ")[:3] for m in results] == [
+        ["Error:", "query", "is"],
+        ["Error:", "text", "is"],
+        ["Error:", "query", "is"],
+        ["Error:", "task", "is"],
+    ]
+    assert mem.list(user_id=maya) == []
+    with pytest.raises(InvalidScope):  # a graph without a scope is the developer's error
+        graph.invoke({"messages": [HumanMessage("hi"), calls]}, cfg())
 
 
 def test_agents_save_privately_or_to_their_team_and_never_read_another_agents_notes(
