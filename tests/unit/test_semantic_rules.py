@@ -139,6 +139,20 @@ def test_speaker_from_metadata_when_the_text_names_none() -> None:
     assert {"Maya", "Pepper"} <= set(fact.entities)
 
 
+@pytest.mark.parametrize("name", ["Åsa", "Émile", "Łukasz", "Ольга", "李", "Mary-Jane"])
+def test_a_speaker_whose_name_starts_with_a_non_ascii_letter_is_that_speaker(name: str) -> None:
+    # "Åsa: I live in Oslo." used to be read as the default speaker "User": every such
+    # speaker's facts shared one subject and one slot, so they superseded each other.
+    (line,) = facts(f"{name}: I live in Oslo.")
+    (chat,) = RulesExtractor().extract(
+        episode_from([{"role": "user", "name": name, "content": "I live in Oslo."}], said_at=SAID)
+    )
+    for fact in (line, chat):
+        assert fact.text == f"{name} lives in Oslo."
+        assert (fact.subject, fact.attribute, fact.value) == (name, "lives_in", "Oslo")
+        assert name in fact.entities and "User" not in fact.entities
+
+
 def test_entities_are_capitalised_spans_not_sentence_starters() -> None:
     (fact,) = facts("Maya: Yesterday I flew from New York to Lisbon with Air Portugal.")
     assert {"Maya", "New York", "Lisbon", "Air Portugal"} <= set(fact.entities)
