@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
+import regex
+
 from agentmem.semantic.text import (
     FILLER,
     INTRO_WORDS,
@@ -14,16 +16,17 @@ from agentmem.semantic.text import (
     MONTHS_DAYS,
     SENTENCE_STARTERS,
     STOPWORDS,
+    UPPER,
     split_sentences,
     word_set,
 )
 
-_CAPITALISED = re.compile(
-    r"\b[A-Z][\w'\u2019&.-]*(?:\s+(?:of|for|the|de|da|van|von|del|&)?\s*[A-Z][\w'\u2019&.-]*)*"
+_CAPITALISED = regex.compile(
+    rf"\b{UPPER}[\w'\u2019&.-]*(?:\s+(?:of|for|the|de|da|van|von|del|&)?\s*{UPPER}[\w'\u2019&.-]*)*"
 )
 
 
-_ACRONYM = re.compile(r"\b[A-Z]{2,}[A-Z0-9+]*\b")
+_ACRONYM = regex.compile(r"\b\p{Lu}{2,}[\p{Lu}0-9+]*\b")
 
 
 def entities_in(text: str, *, known: Iterable[str] = ()) -> list[str]:
@@ -131,7 +134,7 @@ def _looks_like_subject(sentence: str, end: int) -> bool:
     after it reads as its verb ("Caroline went", "Maya lives"), or an apposition follows
     ("Ines, Maya's sister, ..."; "Tomas, who ...")."""
     rest = sentence[end:]
-    if re.match(r",\s+(?:who|whose|a|an|the|[A-Z][\w.]*['\u2019]s)\b", rest):
+    if regex.match(rf",\s+(?:who|whose|a|an|the|{UPPER}[\w.]*['\u2019]s)\b", rest):
         return True
     words = rest.split()
     while len(words) > 1 and (
@@ -178,8 +181,8 @@ def leading_subject(clause: str, entities: Sequence[str]) -> str | None:
         if entity.lower() in _NOBODY or (" " not in entity and entity.endswith("ing")):
             return None  # "Everyone enjoyed ...", "Swimming helps ..."
         after = rest[len(entity) :]
-        m = re.match(
-            r"['\u2019]s (?:[a-z]+ ){1,2}?(?P<head>[A-Z][\w.'-]*(?: [A-Z][\w.'-]*)*)", after
+        m = regex.match(
+            rf"['\u2019]s (?:[a-z]+ ){{1,2}}?(?P<head>{UPPER}[\w.'-]*(?: {UPPER}[\w.'-]*)*)", after
         )
         if m is not None:
             head = next((e for e in entities if m["head"].startswith(e)), None)

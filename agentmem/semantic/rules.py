@@ -28,11 +28,19 @@ from __future__ import annotations
 
 import re
 
+import regex
+
 from agentmem.semantic.entities import entities_in, leading_subject
 from agentmem.semantic.episodes import Episode, Turn
 from agentmem.semantic.schema import MAX_FACT_CHARS, ExtractedFact, FactType
 from agentmem.semantic.slots import NEGATIVE, POSITIVE, find_slot, normalise_value
-from agentmem.semantic.text import content_words, split_clauses, split_sentences, to_third_person
+from agentmem.semantic.text import (
+    NAME_WORD,
+    content_words,
+    split_clauses,
+    split_sentences,
+    to_third_person,
+)
 from agentmem.timeparse import resolve_dates
 
 RULES_VERSION = "rules-v4"
@@ -102,10 +110,10 @@ def _strip_vocatives(clause: str, names: set[str]) -> str:
         w = word.lower()
         return any(n == w or (len(w) >= 3 and n.startswith(w)) for n in names)
 
-    m = re.match(r"^([A-Z][a-z]+)[,!]\s+", clause)
+    m = regex.match(rf"^({NAME_WORD})[,!]\s+", clause)
     if m and is_name(m.group(1)):
         clause = clause[m.end() :]
-    m = re.search(r",\s*([A-Z][a-z]+)\s*([.!?\u2026]*)$", clause)
+    m = regex.search(rf",\s*({NAME_WORD})\s*([.!?\u2026]*)$", clause)
     if m and is_name(m.group(1)):
         clause = clause[: m.start()] + m.group(2)
     return clause

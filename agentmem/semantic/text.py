@@ -16,6 +16,14 @@ def word_set(text: str) -> frozenset[str]:
     return frozenset(text.split())
 
 
+UPPER = r"[\p{Lu}\p{Lt}]\p{M}*"
+"""A capital letter of any script (Å, É, Ł, Д), with any combining accents: a pattern for
+:mod:`regex`, which the rules compile their name patterns with (:mod:`re` has no ``\\p``)."""
+
+NAME_WORD = UPPER + r"[\p{Ll}\p{M}]+"
+"""A capitalised word that can be a name: "Maya", "Åsa", "José", "Łukasz"."""
+
+
 STOPWORDS = word_set(
     """a about above after again against all also am an and any are aren't as at be because
     been before being below between both but by can can't cannot could couldn't did didn't do
@@ -200,8 +208,10 @@ __all__ = [
     "IRREGULAR_PAST",
     "MODALS",
     "MONTHS_DAYS",
+    "NAME_WORD",
     "SENTENCE_STARTERS",
     "STOPWORDS",
+    "UPPER",
     "content_words",
     "split_clauses",
     "split_sentences",

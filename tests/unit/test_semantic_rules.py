@@ -233,6 +233,25 @@ def test_plain_notes_keep_third_person_statements() -> None:
     assert texts("Tom: The transgender stories were so inspiring!") == []
 
 
+def test_names_that_start_with_a_non_ascii_capital_read_like_ascii_ones() -> None:
+    # The name patterns were [A-Z][a-z]+: "Åsa lives in Örebro." stored no fact, "Émile" and
+    # "Москва" were no entities, and "José moved to Rome" set no slot, so it never
+    # superseded "José lives in Paris".
+    (asa,) = facts("Åsa lives in Örebro.")
+    assert (asa.subject, asa.attribute, asa.value) == ("Åsa", "lives_in", "Örebro")
+    assert asa.entities == ["Åsa", "Örebro"]
+    (emile,) = facts("Émile works at Renault.")
+    assert (emile.subject, emile.attribute, emile.value) == ("Émile", "works_at", "Renault")
+    assert entities_in("Łukasz went to the concert with Zoë.") == ["Łukasz", "Zoë"]
+    assert entities_in("Søren met Ольга in Москва.") == ["Søren", "Ольга", "Москва"]
+    (paris,) = facts("José lives in Paris.")
+    (rome,) = facts("José moved to Rome.")
+    assert paris.slot == rome.slot == "josé|lives_in"
+    assert (paris.value, rome.value) == ("Paris", "Rome")
+    decomposed = "Jose\u0301 works at Nokia."  # José with a combining accent (NFD)
+    assert find_slot(decomposed, "User") == ("Jose\u0301", "works_at", "Nokia", False)
+
+
 def test_third_person_statements_name_their_subject_and_entities() -> None:
     (fact,) = facts("Caroline went to the LGBTQ support group with Melanie.")
     assert fact.subject == "Caroline"
