@@ -201,8 +201,9 @@ class RulesExtractor:
             subject = leading_subject(rewritten, entities)
         if first_person and speaker not in entities:
             entities.insert(0, speaker)
-        if subject and subject not in entities and subject.split("'")[0] not in entities:
-            entities.insert(0, subject.split("'")[0])
+        owner = regex.sub(r"['\u2019]s\b.*", "", subject) if subject else None
+        if owner and subject not in entities and owner not in entities:
+            entities.insert(0, owner)  # "Maya's sister Ines": Maya; "O'Brien" stays whole
         return ExtractedFact(
             text=rewritten,
             subject=subject,

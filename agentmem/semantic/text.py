@@ -20,8 +20,8 @@ UPPER = r"[\p{Lu}\p{Lt}]\p{M}*"
 """A capital letter of any script (Å, É, Ł, Д), with any combining accents: a pattern for
 :mod:`regex`, which the rules compile their name patterns with (:mod:`re` has no ``\\p``)."""
 
-NAME_WORD = UPPER + r"[\p{Ll}\p{M}]+"
-"""A capitalised word that can be a name: "Maya", "Åsa", "José", "Łukasz"."""
+NAME_WORD = rf"(?:{UPPER}['\u2019])?{UPPER}[\p{{Ll}}\p{{M}}]+(?:-{UPPER}[\p{{Ll}}\p{{M}}]+)*"
+"""A capitalised word that can be a name: "Maya", "Åsa", "José", "O'Brien", "Mary-Jane"."""
 
 
 STOPWORDS = word_set(

@@ -264,6 +264,27 @@ def test_third_person_statements_name_their_subject_and_entities() -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "subject", "attribute", "value"),
+    [
+        ("O'Brien works at AT&T.", "O'Brien", "works_at", "AT&T"),
+        ("O\u2019Brien works at AT&T.", "O\u2019Brien", "works_at", "AT&T"),
+        ("Mary-Jane moved to Rome.", "Mary-Jane", "lives_in", "Rome"),
+        ("Jean-Luc D'Arcy lives in Lyon.", "Jean-Luc D'Arcy", "lives_in", "Lyon"),
+        ("Maya is married to Sean O'Neil.", "Maya", "married_to", "Sean O'Neil"),
+    ],
+)
+def test_names_with_apostrophes_and_hyphens_are_kept_whole(
+    text: str, subject: str, attribute: str, value: str
+) -> None:
+    # The subject pattern was [A-Z][a-z]+: "O'Brien" was read as "Brien", "Mary-Jane" as "Jane".
+    (fact,) = facts(text)
+    assert (fact.subject, fact.attribute, fact.value) == (subject, attribute, value)
+    assert subject in fact.entities and not {"Brien", "Jane", "O", "Luc"} & set(fact.entities)
+    (owned,) = facts("O'Brien's sister Ann lives in Cork.")
+    assert owned.subject == "O'Brien's sister Ann" and owned.entities[0] == "O'Brien"
+
+
+@pytest.mark.parametrize(
     ("text", "entities"),
     [
         ("Caroline went to the LGBTQ support group.", ["Caroline", "LGBTQ support group"]),
