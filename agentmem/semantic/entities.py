@@ -14,6 +14,7 @@ from agentmem.semantic.text import (
     IRREGULAR_PAST,
     MODALS,
     MONTHS_DAYS,
+    NUMBER_TAIL,
     SENTENCE_STARTERS,
     STOPWORDS,
     UPPER,
@@ -23,6 +24,7 @@ from agentmem.semantic.text import (
 
 _CAPITALISED = regex.compile(
     rf"\b{UPPER}[\w'\u2019&.-]*(?:\s+(?:of|for|the|de|da|van|von|del|&)?\s*{UPPER}[\w'\u2019&.-]*)*"
+    + NUMBER_TAIL
 )
 
 
@@ -51,14 +53,14 @@ def entities_in(text: str, *, known: Iterable[str] = ()) -> list[str]:
             if at_start and words[0].lower() in SENTENCE_STARTERS:
                 words = words[1:]
                 span = " ".join(words)
-            if not words:
-                continue
+            if not words or words[0][0].isdigit():
+                continue  # "In 2023": a starter and a number, no name
             first = words[0].lower()
             if first in SENTENCE_STARTERS or first in MONTHS_DAYS or first == "i":
                 continue
             if (
                 at_start
-                and len(words) == 1
+                and len([w for w in words if not w[0].isdigit()]) == 1  # "Since 2020, ..."
                 and span.lower() not in names
                 and not possessive
                 and not _looks_like_subject(sentence, m.end())

@@ -14,6 +14,7 @@ import regex
 from agentmem.semantic.text import (
     MONTHS_DAYS,
     NAME_WORD,
+    NUMBER_TAIL,
     SENTENCE_STARTERS,
     UPPER,
     content_words,
@@ -31,8 +32,8 @@ _PERSON = NAME_WORD + r"(?: " + NAME_WORD + r")?"
 """A person's name: one or two capitalised words."""
 
 
-_ORG = UPPER + r"[\w&.'-]*(?: " + UPPER + r"[\w&.'-]*)*"
-"""A capitalised name of one or more words (a workplace: "Acme Corp", "AT&T")."""
+_ORG = UPPER + r"[\w&.'-]*(?: " + UPPER + r"[\w&.'-]*)*" + NUMBER_TAIL
+"""A capitalised name of one or more words (a workplace: "Acme Corp", "AT&T", "Studio 54")."""
 
 
 _SUBJ = (
@@ -387,7 +388,12 @@ def _clean_value(raw: str, attribute: str) -> str | None:
     if attribute in ("lives_in",) and value[:1].isupper():
         # A place name: the capitalised span ("New York City", "Bay Area").
         m = regex.match(
-            UPPER + r"[\w'.-]*(?:\s+(?:of|de|del|upon|on|am)?\s*" + UPPER + r"[\w'.-]*)*", value
+            UPPER
+            + r"[\w'.-]*(?:\s+(?:of|de|del|upon|on|am)?\s*"
+            + UPPER
+            + r"[\w'.-]*)*"
+            + NUMBER_TAIL,
+            value,
         )
         value = m.group(0) if m else value
     words = value.split()

@@ -23,6 +23,16 @@ UPPER = r"[\p{Lu}\p{Lt}]\p{M}*"
 NAME_WORD = rf"(?:{UPPER}['\u2019])?{UPPER}[\p{{Ll}}\p{{M}}]+(?:-{UPPER}[\p{{Ll}}\p{{M}}]+)*"
 """A capitalised word that can be a name: "Maya", "Åsa", "José", "O'Brien", "Mary-Jane"."""
 
+_COUNTED = (
+    r"(?:times?|years?|months?|weeks?|days?|hours?|minutes?|seconds?|km|kilomet(?:er|re)s?|"
+    r"miles?|met(?:er|re)s?|kg|kilos?|pounds?|lbs?|people|persons?|kids|children|euros?|"
+    r"dollars?|percent|points?|am|pm|o'clock)"
+)
+
+NUMBER_TAIL = rf"(?:\s\d[\w-]*\b(?![.,:/]\d)(?!\s*%|\s+{_COUNTED}\b))?"
+"""The number a name ends with ("Apollo 11", "Room 101", "Windows 10"): a number that counts
+or measures ("Paris 3 times", "Acme 5 years ago"), a decimal or a time is not part of it."""
+
 
 STOPWORDS = word_set(
     """a about above after again against all also am an and any are aren't as at be because
@@ -209,6 +219,7 @@ __all__ = [
     "MODALS",
     "MONTHS_DAYS",
     "NAME_WORD",
+    "NUMBER_TAIL",
     "SENTENCE_STARTERS",
     "STOPWORDS",
     "UPPER",

@@ -263,6 +263,29 @@ def test_third_person_statements_name_their_subject_and_entities() -> None:
     assert owned.subject == "Ines" and owned.entities == ["Maya", "Ines", "Porto"]
 
 
+def test_a_number_after_a_name_is_part_of_it() -> None:
+    # Only capitalised words made a name: "Apollo 11" and "Apollo 13" were one entity "Apollo".
+    assert entities_in("Maya watched Apollo 11 and Apollo 13.") == [
+        "Maya",
+        "Apollo 11",
+        "Apollo 13",
+    ]
+    assert entities_in("Room 101 is haunted.") == ["Room 101"]
+    assert entities_in("Maya met Tom at 10:30 at Gate 12.") == ["Maya", "Tom", "Gate 12"]
+    # A count, a measure, a time or a year after a starter is no part of a name.
+    assert entities_in("Maya visited Paris 3 times.") == ["Maya", "Paris"]
+    assert entities_in("Maya paid Tom 20 euros in Berlin.") == ["Maya", "Tom", "Berlin"]
+    assert entities_in("Since 2020, Maya has lived in Oslo.") == ["Maya", "Oslo"]
+    assert entities_in("On 7 May 2023 Maya ran in Porto.") == ["Maya", "Porto"]
+    assert find_slot("Maya works at Studio 54.", "U") == ("Maya", "works_at", "Studio 54", False)
+    assert find_slot("Maya works at Acme 3 days a week.", "U") == (
+        "Maya",
+        "works_at",
+        "Acme",
+        False,
+    )
+
+
 @pytest.mark.parametrize(
     ("text", "subject", "attribute", "value"),
     [
