@@ -135,7 +135,7 @@ _I_VERB = re.compile(
     r"already|absolutely|totally|truly|even|only|mostly|usually|always|never|often|sometimes|"
     r"definitely|honestly|personally|seriously|kinda|kind of|sort of|probably|generally|"
     r"especially|mainly|simply|barely|hardly|rarely|seldom|occasionally|obviously|"
-    r"literally|completely|genuinely|sincerely) )*)(?P<verb>[a-z][a-z']*)"
+    r"literally|completely|genuinely|sincerely|no longer|no more) )*)(?P<verb>[a-z][a-z']*)"
 )
 
 

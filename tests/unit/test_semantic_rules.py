@@ -111,6 +111,8 @@ def test_first_person_becomes_the_speaker() -> None:
     assert to_third_person("I have my own car and I love it", "Sam") == (
         "Sam has Sam's own car and Sam loves it"
     )
+    # "no longer" was read as the verb: "Sam no longer work at Acme".
+    assert to_third_person("I no longer work at Acme", "Sam") == "Sam no longer works at Acme"
 
 
 def test_a_run_on_sentence_loses_no_other_fact() -> None:
