@@ -43,10 +43,11 @@ from agentmem.semantic.text import (
 )
 from agentmem.timeparse import resolve_dates
 
-RULES_VERSION = "rules-v4"
-"""v4: taking up a job ("started a new job as a nurse", "took a position as an analyst at
-Initech"); v3: "moved from X to Y", and run-on clauses skipped (v2: entities and subjects of
-third-person statements; v1: first-person turns only)."""
+RULES_VERSION = "rules-v5"
+"""v5: names in any script ("Åsa", "Émile"), with apostrophes, hyphens and a closing number
+("O'Brien", "Mary-Jane", "Apollo 11"); v4: taking up a job ("started a new job as a nurse",
+"took a position as an analyst at Initech"); v3: "moved from X to Y", and run-on clauses
+skipped (v2: entities and subjects of third-person statements; v1: first-person turns only)."""
 
 LONGEST_CLAUSE = 1_000
 """Clauses longer than this (characters) state no fact the rules extract: a run-on text."""
