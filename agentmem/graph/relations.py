@@ -85,7 +85,7 @@ _IRREGULAR_PAST = _words(
     drew wore chose spoke broke forgot woke rode hid held heard meant led fed slept became
     understood said sold shot shut spread stuck struck swore tore"""
 )
-_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9'\u2019-]*|[.,;:!?()\u2013\u2014]")
+_TOKEN = re.compile(r"[^\W_][\w'\u2019-]*|[.,;:!?()\u2013\u2014]")
 _END = frozenset(".;!?:()")
 
 

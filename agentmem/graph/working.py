@@ -258,11 +258,15 @@ class Working(Overlay):
         """Put a relation for each triple whose names resolved to two entities; their ids."""
         valid_from: datetime = record.valid_from or record.event_time or record.created_at
         relation_ids = []
+        related: set[tuple[str, str, str]] = set()
         for source_name, predicate, target_name in triples:
             source = self.resolver.owners.get(source_name)
             target = self.resolver.owners.get(target_name)
             if source is None or target is None or source == target:
                 continue  # a name resolved to the entity it relates to: a mention, no edge
+            if (source, predicate, target) in related:
+                continue  # two names of one entity: one relation per fact, pair and predicate
+            related.add((source, predicate, target))
             relation_id = stable_id(
                 self.state.key, "relation", record.id, source_name, predicate, target_name
             )

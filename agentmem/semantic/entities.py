@@ -6,24 +6,29 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
+import regex
+
 from agentmem.semantic.text import (
     FILLER,
     INTRO_WORDS,
     IRREGULAR_PAST,
     MODALS,
     MONTHS_DAYS,
+    NUMBER_TAIL,
     SENTENCE_STARTERS,
     STOPWORDS,
+    UPPER,
     split_sentences,
     word_set,
 )
 
-_CAPITALISED = re.compile(
-    r"\b[A-Z][\w'\u2019&.-]*(?:\s+(?:of|for|the|de|da|van|von|del|&)?\s*[A-Z][\w'\u2019&.-]*)*"
+_CAPITALISED = regex.compile(
+    rf"\b{UPPER}[\w'\u2019&.-]*(?:\s+(?:of|for|the|de|da|van|von|del|&)?\s*{UPPER}[\w'\u2019&.-]*)*"
+    + NUMBER_TAIL
 )
 
 
-_ACRONYM = re.compile(r"\b[A-Z]{2,}[A-Z0-9+]*\b")
+_ACRONYM = regex.compile(r"\b\p{Lu}{2,}[\p{Lu}0-9+]*\b")
 
 
 def entities_in(text: str, *, known: Iterable[str] = ()) -> list[str]:
@@ -48,14 +53,14 @@ def entities_in(text: str, *, known: Iterable[str] = ()) -> list[str]:
             if at_start and words[0].lower() in SENTENCE_STARTERS:
                 words = words[1:]
                 span = " ".join(words)
-            if not words:
-                continue
+            if not words or words[0][0].isdigit():
+                continue  # "In 2023": a starter and a number, no name
             first = words[0].lower()
             if first in SENTENCE_STARTERS or first in MONTHS_DAYS or first == "i":
                 continue
             if (
                 at_start
-                and len(words) == 1
+                and len([w for w in words if not w[0].isdigit()]) == 1  # "Since 2020, ..."
                 and span.lower() not in names
                 and not possessive
                 and not _looks_like_subject(sentence, m.end())
@@ -131,7 +136,7 @@ def _looks_like_subject(sentence: str, end: int) -> bool:
     after it reads as its verb ("Caroline went", "Maya lives"), or an apposition follows
     ("Ines, Maya's sister, ..."; "Tomas, who ...")."""
     rest = sentence[end:]
-    if re.match(r",\s+(?:who|whose|a|an|the|[A-Z][\w.]*['\u2019]s)\b", rest):
+    if regex.match(rf",\s+(?:who|whose|a|an|the|{UPPER}[\w.]*['\u2019]s)\b", rest):
         return True
     words = rest.split()
     while len(words) > 1 and (
@@ -178,8 +183,8 @@ def leading_subject(clause: str, entities: Sequence[str]) -> str | None:
         if entity.lower() in _NOBODY or (" " not in entity and entity.endswith("ing")):
             return None  # "Everyone enjoyed ...", "Swimming helps ..."
         after = rest[len(entity) :]
-        m = re.match(
-            r"['\u2019]s (?:[a-z]+ ){1,2}?(?P<head>[A-Z][\w.'-]*(?: [A-Z][\w.'-]*)*)", after
+        m = regex.match(
+            rf"['\u2019]s (?:[a-z]+ ){{1,2}}?(?P<head>{UPPER}[\w.'-]*(?: {UPPER}[\w.'-]*)*)", after
         )
         if m is not None:
             head = next((e for e in entities if m["head"].startswith(e)), None)

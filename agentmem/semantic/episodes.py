@@ -9,11 +9,12 @@ the id of the stored record facts point back to.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+
+import regex
 
 from agentmem.errors import InvalidText, ValidationError
 from agentmem.models import MemoryRecord, Scope, as_utc, utcnow
@@ -22,9 +23,13 @@ from agentmem.validation import check_text
 NON_PERSON_SPEAKERS = frozenset({"assistant", "system", "tool", "function", "developer", "ai"})
 """Speakers whose first-person statements are not facts about a person (chat roles)."""
 
-_SPEAKER_LINE = re.compile(
+_NAME_START = r"[\p{Lu}\p{Lt}\p{Lo}]"
+"""A name's first letter: a capital in any script (Åsa, Émile, Ольга), or a letter of a script
+without case (李)."""
+_SPEAKER_LINE = regex.compile(
     r"^\s*(?:(?P<role>user|assistant|system|tool|function|developer|ai)/(?P<named>[^:\n/]{1,60}?)"
-    r"|(?P<speaker>(?:[A-Z][\w.'\-]*|user|assistant|system|tool)(?: [A-Z][\w.'\-]*){0,3}))"
+    rf"|(?P<speaker>(?:{_NAME_START}[\w.'\-]*|user|assistant|system|tool)"
+    rf"(?: {_NAME_START}[\w.'\-]*){{0,3}}))"
     r"\s*:\s+(?P<body>\S.*)$"
 )
 """A transcript line: ``Name: words``, or a buffer turn's ``role/name: words``
@@ -148,7 +153,7 @@ def parse_turns(text: str, default_speaker: str | None = None) -> list[Turn]:
     return turns
 
 
-def _speaker(m: re.Match[str]) -> str:
+def _speaker(m: regex.Match[str]) -> str:
     """Who a transcript line names: the name of a buffer turn ``role/name`` said by a person
     (``user/Maya`` is Maya), the role of one said by an assistant, system or tool."""
     role = m["role"]

@@ -49,7 +49,7 @@ PENDING, DONE, FAILED = "pending", "done", "failed"
 @runtime_checkable
 class Extractor(Protocol):
     """Turns an episode into facts. ``name`` (``"rules"``, ``"llm:<model>"``) and ``version``
-    (``"rules-v4"``, ``"extract-v1"``) go into each fact's provenance."""
+    (``"rules-v5"``, ``"extract-v1"``) go into each fact's provenance."""
 
     name: str
     version: str

@@ -28,17 +28,26 @@ from __future__ import annotations
 
 import re
 
+import regex
+
 from agentmem.semantic.entities import entities_in, leading_subject
 from agentmem.semantic.episodes import Episode, Turn
 from agentmem.semantic.schema import MAX_FACT_CHARS, ExtractedFact, FactType
 from agentmem.semantic.slots import NEGATIVE, POSITIVE, find_slot, normalise_value
-from agentmem.semantic.text import content_words, split_clauses, split_sentences, to_third_person
+from agentmem.semantic.text import (
+    NAME_WORD,
+    content_words,
+    split_clauses,
+    split_sentences,
+    to_third_person,
+)
 from agentmem.timeparse import resolve_dates
 
-RULES_VERSION = "rules-v4"
-"""v4: taking up a job ("started a new job as a nurse", "took a position as an analyst at
-Initech"); v3: "moved from X to Y", and run-on clauses skipped (v2: entities and subjects of
-third-person statements; v1: first-person turns only)."""
+RULES_VERSION = "rules-v5"
+"""v5: names in any script ("Åsa", "Émile"), with apostrophes, hyphens and a closing number
+("O'Brien", "Mary-Jane", "Apollo 11"); v4: taking up a job ("started a new job as a nurse",
+"took a position as an analyst at Initech"); v3: "moved from X to Y", and run-on clauses
+skipped (v2: entities and subjects of third-person statements; v1: first-person turns only)."""
 
 LONGEST_CLAUSE = 1_000
 """Clauses longer than this (characters) state no fact the rules extract: a run-on text."""
@@ -102,10 +111,10 @@ def _strip_vocatives(clause: str, names: set[str]) -> str:
         w = word.lower()
         return any(n == w or (len(w) >= 3 and n.startswith(w)) for n in names)
 
-    m = re.match(r"^([A-Z][a-z]+)[,!]\s+", clause)
+    m = regex.match(rf"^({NAME_WORD})[,!]\s+", clause)
     if m and is_name(m.group(1)):
         clause = clause[m.end() :]
-    m = re.search(r",\s*([A-Z][a-z]+)\s*([.!?\u2026]*)$", clause)
+    m = regex.search(rf",\s*({NAME_WORD})\s*([.!?\u2026]*)$", clause)
     if m and is_name(m.group(1)):
         clause = clause[: m.start()] + m.group(2)
     return clause
@@ -193,8 +202,9 @@ class RulesExtractor:
             subject = leading_subject(rewritten, entities)
         if first_person and speaker not in entities:
             entities.insert(0, speaker)
-        if subject and subject not in entities and subject.split("'")[0] not in entities:
-            entities.insert(0, subject.split("'")[0])
+        owner = regex.sub(r"['\u2019]s\b.*", "", subject) if subject else None
+        if owner and subject not in entities and owner not in entities:
+            entities.insert(0, owner)  # "Maya's sister Ines": Maya; "O'Brien" stays whole
         return ExtractedFact(
             text=rewritten,
             subject=subject,

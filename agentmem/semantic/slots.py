@@ -9,7 +9,16 @@ from __future__ import annotations
 
 import re
 
-from agentmem.semantic.text import MONTHS_DAYS, SENTENCE_STARTERS, content_words
+import regex
+
+from agentmem.semantic.text import (
+    MONTHS_DAYS,
+    NAME_WORD,
+    NUMBER_TAIL,
+    SENTENCE_STARTERS,
+    UPPER,
+    content_words,
+)
 
 _RELATIONS = (
     r"(?:best |older |younger |little |big |new |old )?(?:sister|brother|mom|mum|mother|dad|"
@@ -19,9 +28,24 @@ _RELATIONS = (
 )
 
 
+_PERSON = NAME_WORD + r"(?: " + NAME_WORD + r")?"
+"""A person's name: one or two capitalised words."""
+
+
+_ORG = UPPER + r"[\w&.'-]*(?: " + UPPER + r"[\w&.'-]*)*" + NUMBER_TAIL
+"""A capitalised name of one or more words (a workplace: "Acme Corp", "AT&T", "Studio 54")."""
+
+
 _SUBJ = (
-    r"(?P<subj>\bI\b|\b[Ww]e\b|\b(?:[Mm]y|[A-Z][a-z]+'s) " + _RELATIONS + r"(?: [A-Z][a-z]+)?"
-    r"|\b[A-Z][a-z]+(?: [A-Z][a-z]+)?)"
+    r"(?P<subj>\bI\b|\b[Ww]e\b|\b(?:[Mm]y|"
+    + NAME_WORD
+    + r"'s) "
+    + _RELATIONS
+    + r"(?: "
+    + NAME_WORD
+    + r")?|\b"
+    + _PERSON
+    + r")"
 )
 
 
@@ -87,20 +111,20 @@ _NO_LONGER = r"(?:(?:'m|'s|'re| am| is| are)? no longer|(?: don't| doesn't| do n
 """A verb's negation: "no longer (lives)", "doesn't (live)"."""
 
 
-def _p(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
+def _p(pattern: str) -> regex.Pattern[str]:
+    return regex.compile(pattern)
 
 
 # (attribute, negated, pattern) in priority order: the first match gives the fact its slot.
 # Attribute names ending in ":" take the matched ``thing`` as a suffix (favourite_<thing>).
-_SLOT_PATTERNS: tuple[tuple[str, bool, re.Pattern[str]], ...] = (
+_SLOT_PATTERNS: tuple[tuple[str, bool, regex.Pattern[str]], ...] = (
     (
         "works_at",
         True,
         _p(
             _SUBJ + r" " + _ADVERBS + r"(?:quit|left|lost|leaving|quitting|am leaving|'m leaving)"
             r" (?:my |her |his |their |the )?(?:job|position|role|work)s? (?:at|with) "
-            r"(?P<val>[A-Z][\w&.'-]*(?: [A-Z][\w&.'-]*)*)"
+            r"(?P<val>" + _ORG + r")"
         ),
     ),
     (
@@ -109,7 +133,7 @@ _SLOT_PATTERNS: tuple[tuple[str, bool, re.Pattern[str]], ...] = (
         _p(
             _SUBJ + r" " + _ADVERBS + r"(?:(?:(?:is|am|are|'m|'s) )?no longer work(?:s|ing)?|"
             r"(?:don't|doesn't|do not|does not) work|(?:stopped|quit) working) (?:at|for) "
-            r"(?P<val>[A-Z][\w&.'-]*(?: [A-Z][\w&.'-]*)*)"
+            r"(?P<val>" + _ORG + r")"
         ),
     ),
     (
@@ -127,14 +151,14 @@ _SLOT_PATTERNS: tuple[tuple[str, bool, re.Pattern[str]], ...] = (
     (
         "married_to",
         True,
-        _p(_SUBJ + _NOT_BE + r" married to (?P<val>[A-Z][a-z]+(?: [A-Z][a-z]+)?)"),
+        _p(_SUBJ + _NOT_BE + r" married to (?P<val>" + _PERSON + r")"),
     ),
     (
         "married_to",
         True,
         _p(
             _SUBJ + r"(?: got| have| has|'ve)? " + _ADVERBS + r"(?:divorced (?:from )?|"
-            r"separated from |split from )(?P<val>[A-Z][a-z]+(?: [A-Z][a-z]+)?)"
+            r"separated from |split from )(?P<val>" + _PERSON + r")"
         ),
     ),
     (
@@ -164,7 +188,7 @@ _SLOT_PATTERNS: tuple[tuple[str, bool, re.Pattern[str]], ...] = (
         False,
         _p(
             _SUBJ + _BE + r"? ?" + _ADVERBS + r"(?:work|works|working|worked) (?:at|for) "
-            r"(?P<val>[A-Z][\w&.'-]*(?: [A-Z][\w&.'-]*)*)"
+            r"(?P<val>" + _ORG + r")"
         ),
     ),
     (
@@ -174,7 +198,7 @@ _SLOT_PATTERNS: tuple[tuple[str, bool, re.Pattern[str]], ...] = (
             _SUBJ + r"(?:'ve| have| has)? " + _ADVERBS + r"(?:got|landed|started|accepted|took|"
             r"began|have|has|start|starting|joined) (?:a |an |my |her |his |the )?(?:new )?"
             r"(?:job|position|role|internship|career) (?:at|with) "
-            r"(?P<val>[A-Z][\w&.'-]*(?: [A-Z][\w&.'-]*)*)"
+            r"(?P<val>" + _ORG + r")"
         ),
     ),
     (
@@ -182,7 +206,7 @@ _SLOT_PATTERNS: tuple[tuple[str, bool, re.Pattern[str]], ...] = (
         False,
         _p(
             _SUBJ + r"(?:'ve| have| has)? " + _ADVERBS + _NEW_JOB + r" as (?:an? )?[\w -]{2,40}? "
-            r"(?:at|with) (?P<val>[A-Z][\w&.'-]*(?: [A-Z][\w&.'-]*)*)"
+            r"(?:at|with) (?P<val>" + _ORG + r")"
         ),
     ),
     (
@@ -190,7 +214,7 @@ _SLOT_PATTERNS: tuple[tuple[str, bool, re.Pattern[str]], ...] = (
         False,
         _p(
             _SUBJ + r"(?:'ve| have| has)? " + _ADVERBS + r"(?:started|began|start) working "
-            r"(?:at|for) (?P<val>[A-Z][\w&.'-]*(?: [A-Z][\w&.'-]*)*)"
+            r"(?:at|for) (?P<val>" + _ORG + r")"
         ),
     ),
     (
@@ -198,7 +222,7 @@ _SLOT_PATTERNS: tuple[tuple[str, bool, re.Pattern[str]], ...] = (
         False,
         _p(
             _SUBJ + r"(?:'ve| have| has)? " + _ADVERBS + r"joined "
-            r"(?P<val>[A-Z][\w&.'-]*(?: [A-Z][\w&.'-]*)*) as an? "
+            r"(?P<val>" + _ORG + r") as an? "
         ),
     ),
     (
@@ -206,7 +230,7 @@ _SLOT_PATTERNS: tuple[tuple[str, bool, re.Pattern[str]], ...] = (
         False,
         _p(
             _SUBJ + _BE + r" " + _ADVERBS + r"an? (?:\w+ )?" + _OCCUPATIONS + r" (?:at|for) "
-            r"(?P<val>[A-Z][\w&.'-]*(?: [A-Z][\w&.'-]*)*)"
+            r"(?P<val>" + _ORG + r")"
         ),
     ),
     (
@@ -247,20 +271,22 @@ _SLOT_PATTERNS: tuple[tuple[str, bool, re.Pattern[str]], ...] = (
             + _BE
             + r"| got| get| am getting| 'm getting| is getting)? ?"
             + _ADVERBS
-            + r"married to (?P<val>[A-Z][a-z]+(?: [A-Z][a-z]+)?)"
+            + r"married to (?P<val>"
+            + _PERSON
+            + r")"
         ),
     ),
     (
         "married_to",
         False,
-        _p(_SUBJ + r" " + _ADVERBS + r"married (?P<val>[A-Z][a-z]+(?: [A-Z][a-z]+)?)"),
+        _p(_SUBJ + r" " + _ADVERBS + r"married (?P<val>" + _PERSON + r")"),
     ),
     (
         "married_to",
         False,
         _p(
             r"(?P<subj>\b[Mm]y) (?:wife|husband|spouse)(?:'s name is|,| is| named| called) "
-            r"(?P<val>[A-Z][a-z]+)"
+            r"(?P<val>" + NAME_WORD + r")"
         ),
     ),
     (
@@ -311,7 +337,7 @@ _SLOT_PATTERNS: tuple[tuple[str, bool, re.Pattern[str]], ...] = (
         "favourite:",
         False,
         _p(
-            r"(?P<subj>\b[Mm]y|\b[A-Z][a-z]+'s) (?:new |all[- ]time |absolute )?"
+            r"(?P<subj>\b[Mm]y|\b" + NAME_WORD + r"'s) (?:new |all[- ]time |absolute )?"
             r"favou?rite (?P<thing>[a-z]+(?: [a-z]+)?) (?:is|was|has to be|would be|are) "
             r"(?P<val>[\w' -]{2,40})"
         ),
@@ -321,21 +347,21 @@ _SLOT_PATTERNS: tuple[tuple[str, bool, re.Pattern[str]], ...] = (
         False,
         _p(
             r"^(?P<val>[\w' -]{2,40}?) (?:is|are) (?:now |still )?(?P<subj>\b[Mm]y|"
-            r"\b[A-Z][a-z]+'s) (?:new |all[- ]time |absolute )?favou?rite "
+            r"\b" + NAME_WORD + r"'s) (?:new |all[- ]time |absolute )?favou?rite "
             r"(?P<thing>[a-z]+(?: [a-z]+)?)\b"
         ),
     ),
     (
         "name",
         False,
-        _p(r"(?P<subj>\b[Mm]y) name is (?P<val>[A-Z][a-z]+)"),
+        _p(r"(?P<subj>\b[Mm]y) name is (?P<val>" + NAME_WORD + r")"),
     ),
     (
         "name",
         False,
         _p(
             r"(?P<subj>\b[Mm]y (?:\w+ )?\w+?)(?:'s name is| is called| is named| named| called) "
-            r"(?P<val>[A-Z][a-z]+)"
+            r"(?P<val>" + NAME_WORD + r")"
         ),
     ),
     (
@@ -361,7 +387,14 @@ def _clean_value(raw: str, attribute: str) -> str | None:
     value = _VALUE_STOP.split(raw, maxsplit=1)[0].strip(" '-")
     if attribute in ("lives_in",) and value[:1].isupper():
         # A place name: the capitalised span ("New York City", "Bay Area").
-        m = re.match(r"[A-Z][\w'.-]*(?:\s+(?:of|de|del|upon|on|am)?\s*[A-Z][\w'.-]*)*", value)
+        m = regex.match(
+            UPPER
+            + r"[\w'.-]*(?:\s+(?:of|de|del|upon|on|am)?\s*"
+            + UPPER
+            + r"[\w'.-]*)*"
+            + NUMBER_TAIL,
+            value,
+        )
         value = m.group(0) if m else value
     words = value.split()
     if not words or len(words) > 6:

@@ -16,6 +16,24 @@ def word_set(text: str) -> frozenset[str]:
     return frozenset(text.split())
 
 
+UPPER = r"[\p{Lu}\p{Lt}]\p{M}*"
+"""A capital letter of any script (Å, É, Ł, Д), with any combining accents: a pattern for
+:mod:`regex`, which the rules compile their name patterns with (:mod:`re` has no ``\\p``)."""
+
+NAME_WORD = rf"(?:{UPPER}['\u2019])?{UPPER}[\p{{Ll}}\p{{M}}]+(?:-{UPPER}[\p{{Ll}}\p{{M}}]+)*"
+"""A capitalised word that can be a name: "Maya", "Åsa", "José", "O'Brien", "Mary-Jane"."""
+
+_COUNTED = (
+    r"(?:times?|years?|months?|weeks?|days?|hours?|minutes?|seconds?|km|kilomet(?:er|re)s?|"
+    r"miles?|met(?:er|re)s?|kg|kilos?|pounds?|lbs?|people|persons?|kids|children|euros?|"
+    r"dollars?|percent|points?|am|pm|o'clock)"
+)
+
+NUMBER_TAIL = rf"(?:\s\d[\w-]*\b(?![.,:/]\d)(?!\s*%|\s+{_COUNTED}\b))?"
+"""The number a name ends with ("Apollo 11", "Room 101", "Windows 10"): a number that counts
+or measures ("Paris 3 times", "Acme 5 years ago"), a decimal or a time is not part of it."""
+
+
 STOPWORDS = word_set(
     """a about above after again against all also am an and any are aren't as at be because
     been before being below between both but by can can't cannot could couldn't did didn't do
@@ -117,7 +135,7 @@ _I_VERB = re.compile(
     r"already|absolutely|totally|truly|even|only|mostly|usually|always|never|often|sometimes|"
     r"definitely|honestly|personally|seriously|kinda|kind of|sort of|probably|generally|"
     r"especially|mainly|simply|barely|hardly|rarely|seldom|occasionally|obviously|"
-    r"literally|completely|genuinely|sincerely) )*)(?P<verb>[a-z][a-z']*)"
+    r"literally|completely|genuinely|sincerely|no longer|no more) )*)(?P<verb>[a-z][a-z']*)"
 )
 
 
@@ -200,8 +218,11 @@ __all__ = [
     "IRREGULAR_PAST",
     "MODALS",
     "MONTHS_DAYS",
+    "NAME_WORD",
+    "NUMBER_TAIL",
     "SENTENCE_STARTERS",
     "STOPWORDS",
+    "UPPER",
     "content_words",
     "split_clauses",
     "split_sentences",

@@ -9,7 +9,6 @@ outbox on the next open.
 
 from __future__ import annotations
 
-import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from types import TracebackType
 from typing import Any, Self
 
 import numpy as np
+import regex
 
 from agentmem.filters import Condition
 from agentmem.models import (
@@ -55,7 +55,11 @@ def record_session(record: MemoryRecord, key: str) -> SessionKey | None:
 SPEAKER_PREFIX_CHARS = 80
 """How much of a text's start :func:`speaker_of` reads for a ``"Name: ..."`` prefix."""
 
-_SPEAKER_PREFIX = re.compile(r"^\s*([A-Z][\w.'\-]*(?: [A-Z][\w.'\-]*){0,3})\s*:\s")
+_SPEAKER_PREFIX = regex.compile(
+    r"^\s*([\p{Lu}\p{Lt}\p{Lo}][\w.'\-]*(?: [\p{Lu}\p{Lt}\p{Lo}][\w.'\-]*){0,3})\s*:\s"
+)
+"""A ``"Name: "`` prefix; a name opens with a capital of any script (Åsa, Émile) or a letter
+of a script without case (李), as :mod:`agentmem.semantic.episodes` reads speakers."""
 
 
 def speaker_of(text_start: str, metadata_speaker: Any) -> str | None:

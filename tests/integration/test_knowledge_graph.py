@@ -167,6 +167,23 @@ def test_third_person_facts_build_the_graph(shared: Memory, user: str) -> None:
     assert ines == {("sister_of", "Maya"), ("lives_in", "Porto")}
 
 
+def test_names_with_non_ascii_capitals_are_their_own_entities(shared: Memory, user: str) -> None:
+    """Åsa and Émile are two speakers (they were both "User", and Émile's home superseded
+    Åsa's); José's move supersedes his old home as Jose's does."""
+    mem = shared
+    mem.add("Åsa: I live in Oslo.", user_id=user, infer=True, event_time="2024-01-01")
+    mem.add("Émile: I live in Paris.", user_id=user, infer=True, event_time="2024-02-01")
+    mem.add("José lives in Lyon.", user_id=user, infer=True, event_time="2024-03-01")
+    mem.add("José moved to Rome.", user_id=user, infer=True, event_time="2024-04-01")
+    current = {r.text for r in mem.list(user_id=user, kinds="semantic")}
+    assert current == {"Åsa lives in Oslo.", "Émile lives in Paris.", "José moved to Rome."}
+    for name, place in (("Åsa", "Oslo"), ("Émile", "Paris"), ("José", "Rome")):
+        around = [
+            (n.relation.predicate, n.entity.name) for n in mem.graph.neighbors(name, user_id=user)
+        ]
+        assert around == [("lives_in", place)]
+
+
 def test_neighbours_list_every_relation_to_an_entity(shared: Memory, user: str) -> None:
     """Two relations between the same two entities are both neighbours (not one of them,
     picked by a random id); a name longer than names are stored is found by the name given."""

@@ -258,6 +258,23 @@ def test_a_name_resolved_to_its_own_subject_gives_no_self_loop() -> None:
     assert len(state.entities) == 1 and not state.relations
 
 
+def test_two_names_of_one_entity_give_one_relation_per_predicate() -> None:
+    # As extraction stored "O'Brien works at AT&T." before it kept the name whole: the
+    # attribute's subject "Brien" and the text's "O'Brien" resolve to one entity, and the fact
+    # gave two identical works_at relations.
+    state = graph_of(
+        fact(
+            "O'Brien works at AT&T.",
+            subject="Brien",
+            entities=["Brien", "O'Brien", "AT&T"],
+            attribute="works_at",
+            value="AT&T",
+        )
+    )
+    assert len(state.entities) == 2
+    assert [r.predicate for r in state.relations.values()] == ["works_at"]
+
+
 def test_updates_are_idempotent_and_follow_new_versions() -> None:
     first = fact(
         "Maya lives in Berlin.",

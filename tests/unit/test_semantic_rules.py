@@ -111,6 +111,8 @@ def test_first_person_becomes_the_speaker() -> None:
     assert to_third_person("I have my own car and I love it", "Sam") == (
         "Sam has Sam's own car and Sam loves it"
     )
+    # "no longer" was read as the verb: "Sam no longer work at Acme".
+    assert to_third_person("I no longer work at Acme", "Sam") == "Sam no longer works at Acme"
 
 
 def test_a_run_on_sentence_loses_no_other_fact() -> None:
@@ -137,6 +139,20 @@ def test_speaker_from_metadata_when_the_text_names_none() -> None:
     (fact,) = RulesExtractor().extract(episode_from(record, said_at=SAID))
     assert fact.text == "Maya adopted a greyhound called Pepper."
     assert {"Maya", "Pepper"} <= set(fact.entities)
+
+
+@pytest.mark.parametrize("name", ["Åsa", "Émile", "Łukasz", "Ольга", "李", "Mary-Jane"])
+def test_a_speaker_whose_name_starts_with_a_non_ascii_letter_is_that_speaker(name: str) -> None:
+    # "Åsa: I live in Oslo." used to be read as the default speaker "User": every such
+    # speaker's facts shared one subject and one slot, so they superseded each other.
+    (line,) = facts(f"{name}: I live in Oslo.")
+    (chat,) = RulesExtractor().extract(
+        episode_from([{"role": "user", "name": name, "content": "I live in Oslo."}], said_at=SAID)
+    )
+    for fact in (line, chat):
+        assert fact.text == f"{name} lives in Oslo."
+        assert (fact.subject, fact.attribute, fact.value) == (name, "lives_in", "Oslo")
+        assert name in fact.entities and "User" not in fact.entities
 
 
 def test_entities_are_capitalised_spans_not_sentence_starters() -> None:
@@ -219,6 +235,25 @@ def test_plain_notes_keep_third_person_statements() -> None:
     assert texts("Tom: The transgender stories were so inspiring!") == []
 
 
+def test_names_that_start_with_a_non_ascii_capital_read_like_ascii_ones() -> None:
+    # The name patterns were [A-Z][a-z]+: "Åsa lives in Örebro." stored no fact, "Émile" and
+    # "Москва" were no entities, and "José moved to Rome" set no slot, so it never
+    # superseded "José lives in Paris".
+    (asa,) = facts("Åsa lives in Örebro.")
+    assert (asa.subject, asa.attribute, asa.value) == ("Åsa", "lives_in", "Örebro")
+    assert asa.entities == ["Åsa", "Örebro"]
+    (emile,) = facts("Émile works at Renault.")
+    assert (emile.subject, emile.attribute, emile.value) == ("Émile", "works_at", "Renault")
+    assert entities_in("Łukasz went to the concert with Zoë.") == ["Łukasz", "Zoë"]
+    assert entities_in("Søren met Ольга in Москва.") == ["Søren", "Ольга", "Москва"]
+    (paris,) = facts("José lives in Paris.")
+    (rome,) = facts("José moved to Rome.")
+    assert paris.slot == rome.slot == "josé|lives_in"
+    assert (paris.value, rome.value) == ("Paris", "Rome")
+    decomposed = "Jose\u0301 works at Nokia."  # José with a combining accent (NFD)
+    assert find_slot(decomposed, "User") == ("Jose\u0301", "works_at", "Nokia", False)
+
+
 def test_third_person_statements_name_their_subject_and_entities() -> None:
     (fact,) = facts("Caroline went to the LGBTQ support group with Melanie.")
     assert fact.subject == "Caroline"
@@ -228,6 +263,50 @@ def test_third_person_statements_name_their_subject_and_entities() -> None:
     assert (dated.subject, dated.entities) == ("Maya", ["Maya", "Porto"])
     (owned,) = facts("Maya's sister Ines is visiting from Porto.")
     assert owned.subject == "Ines" and owned.entities == ["Maya", "Ines", "Porto"]
+
+
+def test_a_number_after_a_name_is_part_of_it() -> None:
+    # Only capitalised words made a name: "Apollo 11" and "Apollo 13" were one entity "Apollo".
+    assert entities_in("Maya watched Apollo 11 and Apollo 13.") == [
+        "Maya",
+        "Apollo 11",
+        "Apollo 13",
+    ]
+    assert entities_in("Room 101 is haunted.") == ["Room 101"]
+    assert entities_in("Maya met Tom at 10:30 at Gate 12.") == ["Maya", "Tom", "Gate 12"]
+    # A count, a measure, a time or a year after a starter is no part of a name.
+    assert entities_in("Maya visited Paris 3 times.") == ["Maya", "Paris"]
+    assert entities_in("Maya paid Tom 20 euros in Berlin.") == ["Maya", "Tom", "Berlin"]
+    assert entities_in("Since 2020, Maya has lived in Oslo.") == ["Maya", "Oslo"]
+    assert entities_in("On 7 May 2023 Maya ran in Porto.") == ["Maya", "Porto"]
+    assert find_slot("Maya works at Studio 54.", "U") == ("Maya", "works_at", "Studio 54", False)
+    assert find_slot("Maya works at Acme 3 days a week.", "U") == (
+        "Maya",
+        "works_at",
+        "Acme",
+        False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "subject", "attribute", "value"),
+    [
+        ("O'Brien works at AT&T.", "O'Brien", "works_at", "AT&T"),
+        ("O\u2019Brien works at AT&T.", "O\u2019Brien", "works_at", "AT&T"),
+        ("Mary-Jane moved to Rome.", "Mary-Jane", "lives_in", "Rome"),
+        ("Jean-Luc D'Arcy lives in Lyon.", "Jean-Luc D'Arcy", "lives_in", "Lyon"),
+        ("Maya is married to Sean O'Neil.", "Maya", "married_to", "Sean O'Neil"),
+    ],
+)
+def test_names_with_apostrophes_and_hyphens_are_kept_whole(
+    text: str, subject: str, attribute: str, value: str
+) -> None:
+    # The subject pattern was [A-Z][a-z]+: "O'Brien" was read as "Brien", "Mary-Jane" as "Jane".
+    (fact,) = facts(text)
+    assert (fact.subject, fact.attribute, fact.value) == (subject, attribute, value)
+    assert subject in fact.entities and not {"Brien", "Jane", "O", "Luc"} & set(fact.entities)
+    (owned,) = facts("O'Brien's sister Ann lives in Cork.")
+    assert owned.subject == "O'Brien's sister Ann" and owned.entities[0] == "O'Brien"
 
 
 @pytest.mark.parametrize(

@@ -34,6 +34,8 @@ def test_named_speakers(query: str, named: set[str]) -> None:
     [
         ("Caroline: I went to the support group.", None, "Caroline"),
         ("Jon Snow: winter is coming", None, "Jon Snow"),
+        ("Åsa: I live in Oslo.", None, "Åsa"),  # a non-ASCII capital: was no speaker
+        ("Émile Zola: I live in Paris.", None, "Émile Zola"),
         ("I went to the support group.", "Caroline", "Caroline"),
         ("Caroline: hi", "Mel", "Mel"),  # metadata first
         ("Note: buy milk at 5:30", None, "Note"),
