@@ -213,6 +213,34 @@ def test_jobs_and_quarantine_list_as_json_and_review_by_prefix(
     assert rows and {r["run_id"] for r in rows} == {ran.run_id}  # the prefix the table shows
 
 
+def test_an_empty_id_or_prefix_is_refused_and_changes_nothing(
+    home: Path, embedder: Embedder
+) -> None:
+    pytest.importorskip("fastapi")
+    key = json.loads(ok(home, "keys", "create", "--org", "acme", "--json").stdout)["id"]
+    with open_mem(home, embedder) as mem:
+        held = mem.add("page says Maya is 40", user_id="maya", source="tool")
+        run_inline(mem, Scope.of(user_id="maya"), stages=["flush"])
+        old = mem.add("Maya's old number", user_id="maya")
+        mem.forget([old.id], reason="asked", user_id="maya")
+    for blank in ("", "  "):  # e.g. an unset shell variable: it would match every id
+        for command in (
+            ["keys", "revoke", blank],
+            ["quarantine", "approve", "--user", "maya", blank],
+            ["quarantine", "reject", "--user", "maya", blank],
+            ["jobs", "--run", blank],
+            ["forget", "--report", "--forget-id", blank],
+        ):
+            result = run(home, *command)
+            assert result.exit_code == 1, (command, result.output)
+            assert "pass a" in result.output and "empty id" in result.output, result.output
+    assert json.loads(ok(home, "keys", "list", "--json").stdout)[0]["revoked_at"] is None
+    assert [r["id"] for r in json.loads(ok(home, "quarantine", "list", "--json").stdout)] == [
+        held.id
+    ]
+    assert key
+
+
 def test_reindex_graph_rebuild_says_what_it_did(home: Path) -> None:
     out = ok(home, "reindex", "--graph", "--rebuild").stdout
     assert "rebuilt the knowledge graph" in out and "from scratch" in out
