@@ -97,7 +97,10 @@ def _parse(mem: Memory, path: Path, raw: bytes, defaults: FileDefaults) -> list[
         raise InvalidDataFile(f"{path} line {line}: not UTF-8 text; nothing was added") from None
     jsonl = path.suffix.lower() in JSONL_SUFFIXES
     lines: list[_Line] = []
-    for number, content in enumerate(text.splitlines(), 1):
+    # Lines end at "\n" only (JSON Lines' rule): str.splitlines would also split at U+2028,
+    # U+0085, form feed and the like, which a JSON string or a line of text may hold.
+    for number, content in enumerate(text.split("\n"), 1):
+        content = content.removesuffix("\r")
         if not content.strip():
             continue
         data = _json_object(path, number, content) if jsonl else {"text": content.strip()}

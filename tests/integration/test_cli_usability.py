@@ -120,6 +120,28 @@ def test_add_file_loads_text_lines_and_jsonl_with_scope_defaults(
     assert sam.metadata["session"] == 1
 
 
+def test_add_file_ends_lines_at_newline_only(
+    home: Path, tmp_path: Path, embedder: Embedder
+) -> None:
+    records = tmp_path / "seps.jsonl"  # json.dumps(ensure_ascii=False) keeps U+2028 raw
+    lines = [{"text": "Paragraph one\u2028paragraph two"}, {"text": "Second memory"}]
+    records.write_text(
+        "".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines), encoding="utf-8"
+    )
+    assert "added 2 memories" in ok(home, "add", "--file", str(records), "--user", "u").stdout
+    plain = tmp_path / "seps.txt"
+    plain.write_bytes("Page one\x0cpage two\r\nCost was 5\x85 euros\x1cpaid\n".encode())
+    assert "added 2 memories" in ok(home, "add", "--file", str(plain), "--user", "u").stdout
+    assert sorted(r.text for r in all_records(home, embedder)) == sorted(
+        [
+            "Paragraph one\u2028paragraph two",
+            "Second memory",
+            "Page one\x0cpage two",
+            "Cost was 5\x85 euros\x1cpaid",
+        ]
+    )
+
+
 @pytest.mark.parametrize(
     ("line", "expected"),
     [
