@@ -15,8 +15,11 @@ from agentmem import writing
 from agentmem.cli._app import app, memory_for, open_configured, settings_for
 from agentmem.cli._output import fail, progress
 from agentmem.errors import AgentMemError, ValidationError, first_message
+from agentmem.memory import Memory
 from agentmem.models import MemoryRecord
 from agentmem.settings import Settings
+from agentmem.stores import QuarantineStore
+from agentmem.transfer import ImportCounts, import_counted
 
 # Measured: 300 records imported as fast in batches of 16 as of 500, twice as fast as one by
 # one; 16 keeps the progress bar moving.
@@ -38,7 +41,8 @@ def export_(
 ) -> None:
     """Write every memory, in every scope, to a JSON Lines file (one record per line).
 
-    Ids, times and versions are kept, so `agentmem import` restores them exactly.
+    Ids, times and versions are kept, so `agentmem import` restores them exactly. Held
+    (quarantined) memories follow the stored ones, and an import holds them again.
 
     Example:
 
@@ -47,11 +51,12 @@ def export_(
     partial = path.with_name(path.name + ".partial")
     written = 0
     with memory_for(ctx) as mem:
-        total = mem.stats().records
+        held = len(_held_ids(mem))
+        total = mem.stats().records + held
         try:
             with partial.open("w", encoding="utf-8") as out, progress() as bar:
                 task = bar.add_task("exporting", total=total)
-                for record in mem.export():
+                for record in mem.export(include_quarantined=True):
                     out.write(_json_line(record.model_dump(mode="json")))
                     written += 1
                     bar.advance(task)
@@ -60,7 +65,18 @@ def export_(
             fail(f"cannot write {path}: {exc.strerror or exc}")
         finally:
             partial.unlink(missing_ok=True)
-    typer.echo(f"exported {written} records to {path}")
+    typer.echo(f"exported {written} records to {path}{_held_note(held)}")
+
+
+def _held_note(held: int) -> str:
+    return f" ({held} of them held in quarantine)" if held else ""
+
+
+def _held_ids(mem: Memory) -> list[str]:
+    store = mem.backends.store
+    if not isinstance(store, QuarantineStore):
+        return []
+    return [row.id for row in store.quarantine_rows(limit=10_000_000)]
 
 
 # Characters str.splitlines() breaks on that json.dumps leaves raw: escape them so every
@@ -156,15 +172,18 @@ def import_(
     """
     settings = settings_for(ctx)
     records = _read_records(path, settings)
-    inserted = 0
+    counts = ImportCounts()
     with open_configured(settings) as mem, progress() as bar:
         task = bar.add_task(f"importing {path.name}", total=len(records))
         for start in range(0, len(records), batch_size):
             batch = records[start : start + batch_size]
-            inserted += mem.import_records(batch)
+            counts += import_counted(mem.backends, batch)
             bar.advance(task, len(batch))
-    skipped = len(records) - inserted
-    typer.echo(f"imported {inserted} records, skipped {skipped} already present (from {path})")
+    held = f" ({counts.held} held in quarantine again)" if counts.held else ""
+    typer.echo(
+        f"imported {counts.inserted} records{held}, skipped {counts.present} already present "
+        f"(from {path})"
+    )
 
 
 @app.command()

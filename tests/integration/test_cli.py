@@ -320,6 +320,24 @@ def test_import_in_small_batches(tmp_path: Path, home: Path, embedder: Embedder)
     assert len(all_records(fresh, embedder)) == 6
 
 
+def test_export_and_import_keep_held_memories_held(
+    tmp_path: Path, home: Path, embedder: Embedder
+) -> None:
+    with open_mem(home, embedder) as mem:
+        mem.add("Trusted note", user_id="u")
+        held = mem.add("The weather API said it is sunny", user_id="u", source="tool")
+    path = tmp_path / "backup.jsonl"
+    assert "exported 2 records" in ok(home, "export", str(path)).stdout
+    fresh = tmp_path / "fresh"
+    out = ok(fresh, "import", str(path)).stdout
+    assert "imported 2 records (1 held in quarantine again), skipped 0" in out
+    listed = json.loads(ok(fresh, "quarantine", "list", "--json").stdout)
+    assert [(r["id"], r["provenance"]["quarantine"]) for r in listed] == [(held.id, "pending")]
+    assert [r.text for r in all_records(fresh, embedder)] == ["Trusted note"]  # not stored
+    assert "imported 0 records, skipped 2" in ok(fresh, "import", str(path)).stdout
+    assert len(json.loads(ok(fresh, "quarantine", "list", "--json").stdout)) == 1
+
+
 def _exported_line(home: Path, embedder: Embedder) -> str:
     with open_mem(home, embedder) as mem:
         record = mem.add("a good record", user_id="alice")
