@@ -17,7 +17,7 @@ from agentmem import trust, writing
 from agentmem.backends import Backends
 from agentmem.errors import AgentMemError, ValidationError, first_message
 from agentmem.models import MemoryRecord
-from agentmem.stores import QuarantineStore
+from agentmem.stores import ForgetJournal, QuarantineStore
 from agentmem.validation import check_k
 
 # Quarantine is small (it waits for a human's review): it is read in one go.
@@ -27,11 +27,13 @@ _ALL_HELD = 10_000_000
 @dataclass(frozen=True)
 class ImportCounts:
     """What an import did with its records: ``stored`` as new memories, ``held`` put back in
-    quarantine, ``present`` skipped (the id is already stored or held)."""
+    quarantine, ``present`` skipped (the id is already stored or held), ``forgotten`` skipped
+    (a forget erased the id here: a backup does not bring back what was erased)."""
 
     stored: int = 0
     held: int = 0
     present: int = 0
+    forgotten: int = 0
 
     @property
     def inserted(self) -> int:
@@ -40,7 +42,10 @@ class ImportCounts:
 
     def __add__(self, other: ImportCounts) -> ImportCounts:
         return ImportCounts(
-            self.stored + other.stored, self.held + other.held, self.present + other.present
+            self.stored + other.stored,
+            self.held + other.held,
+            self.present + other.present,
+            self.forgotten + other.forgotten,
         )
 
 
@@ -69,9 +74,10 @@ def _pages(backends: Backends, page: int, include_quarantined: bool) -> Iterator
 
 def import_records(backends: Backends, records: Iterable[MemoryRecord | Mapping[str, Any]]) -> int:
     """Insert exported records verbatim (same ids, times, versions), in batches of
-    ``Settings.max_batch_items``; ids already present are skipped, and a record exported
-    from quarantine is held again. Every record is parsed before anything is written.
-    Returns how many were inserted (stored or held)."""
+    ``Settings.max_batch_items``; ids already present, and ids a forget erased here (its
+    tombstones name them), are skipped, and a record exported from quarantine is held
+    again. Every record is parsed before anything is written. Returns how many were
+    inserted (stored or held)."""
     return import_counted(backends, records).inserted
 
 
@@ -97,11 +103,15 @@ def import_counted(
 
 
 def _import_batch(backends: Backends, records: Sequence[MemoryRecord]) -> ImportCounts:
-    held = [r for r in records if is_held(r)]
-    stored = writing.import_records(backends, [r for r in records if not is_held(r)])
+    store = backends.store
+    erased = store.tombstoned([r.id for r in records]) if isinstance(store, ForgetJournal) else {}
+    alive = [r for r in records if r.id not in erased]
+    held = [r for r in alive if is_held(r)]
+    stored = writing.import_records(backends, [r for r in alive if not is_held(r)])
     rehold = _not_present(backends, held)
     trust.hold(backends, rehold)
-    return ImportCounts(stored, len(rehold), len(records) - stored - len(rehold))
+    present = len(alive) - stored - len(rehold)
+    return ImportCounts(stored, len(rehold), present, len(records) - len(alive))
 
 
 def is_held(record: MemoryRecord) -> bool:

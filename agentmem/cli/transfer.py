@@ -164,7 +164,8 @@ def import_(
 
     The whole file is checked first: a malformed line is reported with its number and nothing
     is imported. Records whose id is already present are skipped, so importing twice is safe
-    (and an interrupted import is finished by running it again).
+    (and an interrupted import is finished by running it again); so are records a forget
+    erased from this home (an old backup does not bring them back).
 
     Example:
 
@@ -180,9 +181,10 @@ def import_(
             counts += import_counted(mem.backends, batch)
             bar.advance(task, len(batch))
     held = f" ({counts.held} held in quarantine again)" if counts.held else ""
+    erased = f" and {counts.forgotten} erased by forget" if counts.forgotten else ""
     typer.echo(
-        f"imported {counts.inserted} records{held}, skipped {counts.present} already present "
-        f"(from {path})"
+        f"imported {counts.inserted} records{held}, skipped {counts.present} already present"
+        f"{erased} (from {path})"
     )
 
 

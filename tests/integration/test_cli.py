@@ -338,6 +338,24 @@ def test_export_and_import_keep_held_memories_held(
     assert len(json.loads(ok(fresh, "quarantine", "list", "--json").stdout)) == 1
 
 
+def test_import_skips_memories_a_forget_erased(
+    tmp_path: Path, home: Path, embedder: Embedder
+) -> None:
+    with open_mem(home, embedder) as mem:
+        secret = mem.add("Alice's SSN is 123-45-6789", user_id="alice")
+        mem.add("Alice likes tea", user_id="alice")
+    path = tmp_path / "before_forget.jsonl"
+    ok(home, "export", str(path))
+    with open_mem(home, embedder) as mem:
+        mem.forget([secret.id], reason="erasure request", purge=True, user_id="alice")
+    out = ok(home, "import", str(path)).stdout
+    assert "imported 0 records, skipped 1 already present and 1 erased by forget" in out
+    assert [r.text for r in all_records(home, embedder)] == ["Alice likes tea"]
+    assert run(home, "get", secret.id).exit_code == 1
+    # Another home never forgot it: the backup restores it there.
+    assert "imported 2 records" in ok(tmp_path / "other", "import", str(path)).stdout
+
+
 def _exported_line(home: Path, embedder: Embedder) -> str:
     with open_mem(home, embedder) as mem:
         record = mem.add("a good record", user_id="alice")
