@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
+import threading
 import uuid
 from pathlib import Path
 
@@ -309,6 +311,40 @@ def test_export_then_import_round_trips_every_record(
     # The restored home is searchable, not just stored.
     hits = json.loads(ok(fresh, "search", "Lisbon", "--user", "alice", "--json").stdout)
     assert hits and hits[0]["record"]["text"] == "Alice moved to Lisbon"
+
+
+def test_export_writes_through_a_symlink_a_fifo_and_stdout(
+    tmp_path: Path, home: Path, embedder: Embedder
+) -> None:
+    _fill(home, embedder)
+    out_dir = tmp_path / "out"
+    (out_dir / "backups").mkdir(parents=True)
+    target = out_dir / "backups" / "latest.jsonl"
+    target.write_text("old\n", encoding="utf-8")
+    link = out_dir / "current.jsonl"
+    link.symlink_to("backups/latest.jsonl")
+    ok(home, "export", str(link))
+    assert link.is_symlink() and len(target.read_text(encoding="utf-8").splitlines()) == 6
+    assert sorted(p.name for p in out_dir.rglob("*")) == [
+        "backups",
+        "current.jsonl",
+        "latest.jsonl",
+    ]
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    ok(home, "export", str(fifo))
+    reader.join(timeout=30)
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode) and len(got[0].splitlines()) == 6
+
+    out = ok(home, "export", "-")
+    assert [json.loads(line)["id"] for line in out.stdout.splitlines()] == [
+        json.loads(line)["id"] for line in got[0].splitlines()
+    ]
+    assert "exported 6 records to stdout" in out.stderr
 
 
 def test_import_in_small_batches(tmp_path: Path, home: Path, embedder: Embedder) -> None:
