@@ -15,7 +15,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from agentmem import trust, writing
 from agentmem.backends import Backends
-from agentmem.errors import AgentMemError, ValidationError, first_message
+from agentmem.errors import AgentMemError, Conflict, ValidationError, first_message
 from agentmem.models import MemoryRecord
 from agentmem.stores import ForgetJournal, QuarantineStore
 from agentmem.validation import check_k
@@ -108,10 +108,24 @@ def _import_batch(backends: Backends, records: Sequence[MemoryRecord]) -> Import
     alive = [r for r in records if r.id not in erased]
     held = [r for r in alive if is_held(r)]
     stored = writing.import_records(backends, [r for r in alive if not is_held(r)])
-    rehold = _not_present(backends, held)
-    trust.hold(backends, rehold)
-    present = len(alive) - stored - len(rehold)
-    return ImportCounts(stored, len(rehold), present, len(records) - len(alive))
+    rehold = _hold_missing(backends, held)
+    present = len(alive) - stored - rehold
+    return ImportCounts(stored, rehold, present, len(records) - len(alive))
+
+
+def _hold_missing(backends: Backends, records: Sequence[MemoryRecord]) -> int:
+    """Hold the records not stored or held yet; like :func:`writing.import_records`, a
+    concurrent import that held some first leaves them out of a retry."""
+    while True:
+        missing = _not_present(backends, records)
+        try:
+            trust.hold(backends, missing)
+        except Conflict:
+            if len(_not_present(backends, missing)) == len(missing):
+                raise
+            records = missing
+            continue
+        return len(missing)
 
 
 def is_held(record: MemoryRecord) -> bool:
