@@ -4,8 +4,10 @@ A file is plain text (one memory a line, blank lines skipped) or JSON Lines (``.
 ``.ndjson``: one object a line, ``{"text": ..., "user_id": ..., "metadata": {...}}``). The
 command options are each line's defaults. The whole file is checked before anything is
 written: a bad line is reported with the file, the line and the field, and nothing is added.
-Each line is written with an idempotency key made from the file's content and the line
-number, so running the same file again after an interruption adds only what is missing."""
+Each line is written with an idempotency key made from the file's content, the line number
+and what the line is added as (scope, kind, metadata, times, importance, ``--infer``), so
+running the same command again after an interruption adds only what is missing, and the same
+file with other options adds its lines again with those."""
 
 from __future__ import annotations
 
@@ -61,7 +63,7 @@ def add_file(ctx: typer.Context, path: Path, defaults: FileDefaults, *, infer: b
         with progress() as bar:
             task = bar.add_task(f"adding {path.name}", total=len(lines))
             for line in lines:
-                key = f"add-file:{digest}:{line.number}"
+                key = f"add-file:{digest}:{line.number}:{_options_digest(line, infer)}"
                 try:
                     scope = Scope.of(**line.scope)
                     stored = mem.add_many(
@@ -80,6 +82,13 @@ def add_file(ctx: typer.Context, path: Path, defaults: FileDefaults, *, infer: b
                 bar.advance(task)
     already = f", skipped {skipped} added by an earlier run" if skipped else ""
     typer.echo(f"added {added} memories from {path}{already}")
+
+
+def _options_digest(line: _Line, infer: bool) -> str:
+    """What the line is added as, hashed: a rerun with other options is another write."""
+    resolved = {"scope": line.scope, "item": line.item, "infer": infer}
+    text = json.dumps(resolved, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _read(path: Path) -> bytes:

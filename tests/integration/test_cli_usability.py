@@ -120,6 +120,29 @@ def test_add_file_loads_text_lines_and_jsonl_with_scope_defaults(
     assert sam.metadata["session"] == 1
 
 
+def test_add_file_again_with_other_options_adds_the_lines_with_those(
+    home: Path, tmp_path: Path, embedder: Embedder
+) -> None:
+    notes = tmp_path / "two.txt"
+    notes.write_text("Maya likes green tea\nMaya has a dog called Pepper\n", encoding="utf-8")
+    first = ("add", "--file", str(notes), "--user", "maya", "--metadata", '{"session": 1}')
+    assert "added 2 memories" in ok(home, *first).stdout
+    again = ok(home, *first).stdout  # the same command: an interrupted run's rerun
+    assert "added 0 memories" in again and "skipped 2" in again
+    other = ("--metadata", '{"session": 2}', "--event-time", "2024-01-01", "--importance", "0.9")
+    assert "added 2 memories" in ok(home, *first[:5], *other).stdout
+    assert "added 2 memories" in ok(home, *first[:5], "--kind", "semantic").stdout
+    stored = all_records(home, embedder)
+    assert sorted((r.metadata.get("session", 0), r.importance, r.kind.value) for r in stored) == [
+        (0, 0.5, "semantic"),
+        (0, 0.5, "semantic"),
+        (1, 0.5, "episodic"),
+        (1, 0.5, "episodic"),
+        (2, 0.9, "episodic"),
+        (2, 0.9, "episodic"),
+    ]
+
+
 def test_add_file_ends_lines_at_newline_only(
     home: Path, tmp_path: Path, embedder: Embedder
 ) -> None:
