@@ -11,8 +11,10 @@ file with other options adds its lines again with those."""
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,7 +95,9 @@ def _options_digest(line: _Line, infer: bool) -> str:
 
 def _read(path: Path) -> bytes:
     try:
-        return path.read_bytes()
+        # A UTF-8 byte order mark (Windows editors write one) is not part of the first line.
+        raw = sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
+        return raw.removeprefix(codecs.BOM_UTF8)
     except OSError as exc:
         raise InvalidDataFile(f"cannot read {path}: {exc.strerror or exc}") from None
 

@@ -143,6 +143,21 @@ def test_add_file_again_with_other_options_adds_the_lines_with_those(
     ]
 
 
+def test_add_drops_a_byte_order_mark_and_reads_stdin_for_a_dash(
+    home: Path, tmp_path: Path, embedder: Embedder
+) -> None:
+    bom = tmp_path / "bom.txt"
+    bom.write_bytes(b"\xef\xbb\xbfMaya likes tea\n")
+    assert "added 1 memories" in ok(home, "add", "--file", str(bom), "--user", "u").stdout
+    ok(home, "add", "-", "--user", "u", input="Sam likes coffee\n")
+    piped = ok(home, "add", "--file", "-", "--user", "u", input="Sam has a cat\nSam runs\n")
+    assert "added 2 memories" in piped.stdout
+    texts = ["Maya likes tea", "Sam has a cat", "Sam likes coffee", "Sam runs"]
+    assert sorted(r.text for r in all_records(home, embedder)) == texts
+    missing = run(home, "add", "--file", str(tmp_path / "nope.txt"), "--user", "u")
+    assert missing.exit_code == 1 and "cannot read" in missing.output
+
+
 def test_add_file_ends_lines_at_newline_only(
     home: Path, tmp_path: Path, embedder: Embedder
 ) -> None:
