@@ -543,13 +543,15 @@ class Memory(Closeable):
         """How many memories, history entries, indexed vectors and pending index updates."""
         return reading.stats(self.backends)
 
-    def export(self, *, page: int = 500) -> Iterator[MemoryRecord]:
-        """Every memory in every scope, in id order (for backups and ``agentmem export``)."""
-        return transfer.export_records(self.backends, page=page)
+    def export(
+        self, *, page: int = 500, include_quarantined: bool = False
+    ) -> Iterator[MemoryRecord]:
+        """Every memory in every scope, in id order; ``include_quarantined`` adds held ones."""
+        return transfer.export_records(self.backends, page, include_quarantined)
 
     def import_records(self, records: Iterable[MemoryRecord | Mapping[str, Any]]) -> int:
         """Insert exported records verbatim (same ids, times, versions); ids already present
-        are skipped. Returns how many were inserted."""
+        are skipped, held ones held again. Returns how many were inserted (stored or held)."""
         return transfer.import_records(self.backends, records)
 
     def reindex(

@@ -1,42 +1,91 @@
 """Moving memory out and in: every record in id order (backups, ``agentmem export``), and
-exported records inserted verbatim (``agentmem import``)."""
+exported records inserted verbatim (``agentmem import``).
+
+Held (quarantined) memories travel too when asked for: an export lists them after the stored
+records, each marked ``provenance["quarantine"] == "pending"`` as it was held, and an import
+puts a record so marked back in quarantine instead of the store."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError as PydanticValidationError
 
-from agentmem import writing
+from agentmem import trust, writing
 from agentmem.backends import Backends
-from agentmem.errors import AgentMemError, ValidationError, first_message
+from agentmem.errors import AgentMemError, Conflict, ValidationError, first_message
 from agentmem.models import MemoryRecord
+from agentmem.stores import ForgetJournal, QuarantineStore
 from agentmem.validation import check_k
 
+# Quarantine is small (it waits for a human's review): it is read in one go.
+_ALL_HELD = 10_000_000
 
-def export_records(backends: Backends, *, page: int = 500) -> Iterator[MemoryRecord]:
+
+@dataclass(frozen=True)
+class ImportCounts:
+    """What an import did with its records: ``stored`` as new memories, ``held`` put back in
+    quarantine, ``present`` skipped (the id is already stored or held), ``forgotten`` skipped
+    (a forget erased the id here: a backup does not bring back what was erased)."""
+
+    stored: int = 0
+    held: int = 0
+    present: int = 0
+    forgotten: int = 0
+
+    @property
+    def inserted(self) -> int:
+        """Records written, stored or held."""
+        return self.stored + self.held
+
+    def __add__(self, other: ImportCounts) -> ImportCounts:
+        return ImportCounts(
+            self.stored + other.stored,
+            self.held + other.held,
+            self.present + other.present,
+            self.forgotten + other.forgotten,
+        )
+
+
+def export_records(
+    backends: Backends, page: int = 500, include_quarantined: bool = False
+) -> Iterator[MemoryRecord]:
     """Every memory in every scope, in id order, read ``page`` ids at a time (a bad ``page``
-    is refused at the call, before iterating)."""
-    return _pages(backends, check_k(page, limit=100_000, what="page"))
+    is refused at the call, before iterating); with ``include_quarantined`` the held memories
+    follow, oldest first, marked ``provenance["quarantine"] == "pending"``."""
+    return _pages(backends, check_k(page, limit=100_000, what="page"), include_quarantined)
 
 
-def _pages(backends: Backends, page: int) -> Iterator[MemoryRecord]:
+def _pages(backends: Backends, page: int, include_quarantined: bool) -> Iterator[MemoryRecord]:
     after: str | None = None
     while True:
         ids = backends.store.all_ids(after=after, limit=page)
         if not ids:
-            return
+            break
         by_id = {r.id: r for r in backends.store.get_many(ids)}
         yield from (by_id[i] for i in ids if i in by_id)
         after = ids[-1]
+    if include_quarantined and isinstance(backends.store, QuarantineStore):
+        for row in backends.store.quarantine_rows(limit=_ALL_HELD):
+            yield MemoryRecord.model_validate(row.record)
 
 
 def import_records(backends: Backends, records: Iterable[MemoryRecord | Mapping[str, Any]]) -> int:
     """Insert exported records verbatim (same ids, times, versions), in batches of
-    ``Settings.max_batch_items``; ids already present are skipped. Every record is parsed
-    before anything is written. The profiles of the owners of imported facts are then rebuilt
-    from their facts (an export holds no profile values). Returns how many were inserted."""
+    ``Settings.max_batch_items``; ids already present, and ids a forget erased here (its
+    tombstones name them), are skipped, and a record exported from quarantine is held
+    again. Every record is parsed before anything is written. The profiles of the owners of
+    imported facts are then rebuilt from their facts (an export holds no profile values).
+    Returns how many were inserted (stored or held)."""
+    return import_counted(backends, records).inserted
+
+
+def import_counted(
+    backends: Backends, records: Iterable[MemoryRecord | Mapping[str, Any]]
+) -> ImportCounts:
+    """:func:`import_records`, saying what became of each record."""
     if isinstance(records, str | bytes | Mapping) or not isinstance(records, Iterable):
         raise ValidationError(
             f"import_records takes an iterable of exported records, got {type(records).__name__}"
@@ -48,14 +97,56 @@ def import_records(backends: Backends, records: Iterable[MemoryRecord | Mapping[
         except AgentMemError as exc:
             raise type(exc)(f"record {n} ({record.id}): {exc}; nothing was imported") from None
     batch = backends.settings.max_batch_items
-    inserted = sum(
-        writing.import_records(backends, ready[start : start + batch])
-        for start in range(0, len(ready), batch)
-    )
+    total = ImportCounts()
+    for start in range(0, len(ready), batch):
+        total += _import_batch(backends, ready[start : start + batch])
     from agentmem.profiles.api import rebuild_imported
 
     rebuild_imported(backends, ready)
-    return inserted
+    return total
+
+
+def _import_batch(backends: Backends, records: Sequence[MemoryRecord]) -> ImportCounts:
+    store = backends.store
+    erased = store.tombstoned([r.id for r in records]) if isinstance(store, ForgetJournal) else {}
+    alive = [r for r in records if r.id not in erased]
+    held = [r for r in alive if is_held(r)]
+    stored = writing.import_records(backends, [r for r in alive if not is_held(r)])
+    rehold = _hold_missing(backends, held)
+    present = len(alive) - stored - rehold
+    return ImportCounts(stored, rehold, present, len(records) - len(alive))
+
+
+def _hold_missing(backends: Backends, records: Sequence[MemoryRecord]) -> int:
+    """Hold the records not stored or held yet; like :func:`writing.import_records`, a
+    concurrent import that held some first leaves them out of a retry."""
+    while True:
+        missing = _not_present(backends, records)
+        try:
+            trust.hold(backends, missing)
+        except Conflict:
+            if len(_not_present(backends, missing)) == len(missing):
+                raise
+            records = missing
+            continue
+        return len(missing)
+
+
+def is_held(record: MemoryRecord) -> bool:
+    """Whether ``record`` was exported from quarantine (held, awaiting review)."""
+    return record.provenance.get("quarantine") == trust.PENDING
+
+
+def _not_present(backends: Backends, records: Sequence[MemoryRecord]) -> list[MemoryRecord]:
+    """Held records whose id is neither stored nor held already."""
+    if not records:
+        return []
+    ids = [r.id for r in records]
+    present = {r.id for r in backends.store.get_many(ids)}
+    store = backends.store
+    if isinstance(store, QuarantineStore):
+        present |= {row.id for row in store.quarantine_rows(ids=ids, limit=len(ids))}
+    return [r for r in records if r.id not in present]
 
 
 def as_record(value: MemoryRecord | Mapping[str, Any]) -> MemoryRecord:
@@ -69,4 +160,11 @@ def as_record(value: MemoryRecord | Mapping[str, Any]) -> MemoryRecord:
         raise ValidationError(f"not a memory record: {first_message(exc)}") from None
 
 
-__all__ = ["as_record", "export_records", "import_records"]
+__all__ = [
+    "ImportCounts",
+    "as_record",
+    "export_records",
+    "import_counted",
+    "import_records",
+    "is_held",
+]

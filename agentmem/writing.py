@@ -246,11 +246,20 @@ def import_records(
 ) -> int:
     """Insert exported records, each made ready by :func:`prepare_import`, verbatim (ids,
     times, versions); ids already present are skipped, so importing the same file twice is
-    harmless. Returns how many were inserted."""
-    existing = {r.id for r in backends.store.get_many([r.id for r in records])}
-    fresh = [r for r in records if r.id not in existing]
-    insert(backends, fresh, actor=actor)
-    return len(fresh)
+    harmless, even at once into a shared store: when another process inserts some of the
+    ids first (the write then conflicts, and is rolled back), the batch is written again
+    without them. Returns how many were inserted."""
+    fresh = list(records)
+    while True:
+        existing = {r.id for r in backends.store.get_many([r.id for r in fresh])}
+        fresh = [r for r in fresh if r.id not in existing]
+        try:
+            insert(backends, fresh, actor=actor)
+        except Conflict:
+            if not backends.store.get_many([r.id for r in fresh]):
+                raise  # not another import's records: a conflict this cannot settle
+            continue
+        return len(fresh)
 
 
 def prepare_import(settings: Settings, record: MemoryRecord) -> MemoryRecord:

@@ -84,7 +84,14 @@ def json_option(value: str | None, option: str, error: type[ValidationError]) ->
 
 def unique_prefix(given: str, ids: Iterable[str], what: str = "memory") -> str | None:
     """The one id in ``ids`` equal to or starting with ``given``; ``None`` when none does;
-    :class:`AmbiguousId` listing the candidates when several do."""
+    :class:`AmbiguousId` listing the candidates when several do.
+
+    An empty or blank ``given`` (say, an unset shell variable) is refused with
+    :class:`ValidationError`: as a prefix it would match every id."""
+    if not given.strip():
+        raise ValidationError(
+            f"pass a {what} id (or the first characters of one); an empty id matches nothing"
+        )
     matches = sorted({i for i in ids if i.startswith(given)})
     if given in matches:
         return given

@@ -4,13 +4,17 @@ A file is plain text (one memory a line, blank lines skipped) or JSON Lines (``.
 ``.ndjson``: one object a line, ``{"text": ..., "user_id": ..., "metadata": {...}}``). The
 command options are each line's defaults. The whole file is checked before anything is
 written: a bad line is reported with the file, the line and the field, and nothing is added.
-Each line is written with an idempotency key made from the file's content and the line
-number, so running the same file again after an interruption adds only what is missing."""
+Each line is written with an idempotency key made from the file's content, the line number
+and what the line is added as (scope, kind, metadata, times, importance, ``--infer``), so
+running the same command again after an interruption adds only what is missing, and the same
+file with other options adds its lines again with those."""
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,7 +65,7 @@ def add_file(ctx: typer.Context, path: Path, defaults: FileDefaults, *, infer: b
         with progress() as bar:
             task = bar.add_task(f"adding {path.name}", total=len(lines))
             for line in lines:
-                key = f"add-file:{digest}:{line.number}"
+                key = f"add-file:{digest}:{line.number}:{_options_digest(line, infer)}"
                 try:
                     scope = Scope.of(**line.scope)
                     stored = mem.add_many(
@@ -82,9 +86,18 @@ def add_file(ctx: typer.Context, path: Path, defaults: FileDefaults, *, infer: b
     typer.echo(f"added {added} memories from {path}{already}")
 
 
+def _options_digest(line: _Line, infer: bool) -> str:
+    """What the line is added as, hashed: a rerun with other options is another write."""
+    resolved = {"scope": line.scope, "item": line.item, "infer": infer}
+    text = json.dumps(resolved, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def _read(path: Path) -> bytes:
     try:
-        return path.read_bytes()
+        # A UTF-8 byte order mark (Windows editors write one) is not part of the first line.
+        raw = sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
+        return raw.removeprefix(codecs.BOM_UTF8)
     except OSError as exc:
         raise InvalidDataFile(f"cannot read {path}: {exc.strerror or exc}") from None
 
@@ -97,7 +110,10 @@ def _parse(mem: Memory, path: Path, raw: bytes, defaults: FileDefaults) -> list[
         raise InvalidDataFile(f"{path} line {line}: not UTF-8 text; nothing was added") from None
     jsonl = path.suffix.lower() in JSONL_SUFFIXES
     lines: list[_Line] = []
-    for number, content in enumerate(text.splitlines(), 1):
+    # Lines end at "\n" only (JSON Lines' rule): str.splitlines would also split at U+2028,
+    # U+0085, form feed and the like, which a JSON string or a line of text may hold.
+    for number, content in enumerate(text.split("\n"), 1):
+        content = content.removesuffix("\r")
         if not content.strip():
             continue
         data = _json_object(path, number, content) if jsonl else {"text": content.strip()}

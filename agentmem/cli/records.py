@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -26,7 +27,9 @@ from agentmem.errors import InvalidFilter, InvalidMetadata, ValidationError
 
 TextArg = Annotated[
     str | None,
-    typer.Argument(metavar="TEXT", help="The memory's text.", show_default=False),
+    typer.Argument(
+        metavar="TEXT", help="The memory's text (- reads it from stdin).", show_default=False
+    ),
 ]
 KindOpt = Annotated[
     str,
@@ -58,9 +61,10 @@ FileOpt = Annotated[
         "--file",
         metavar="PATH",
         help="Add every line of a file instead of TEXT: plain text (one memory a line) or, "
-        'for .jsonl files, JSON objects like {"text": "...", "user_id": "maya"}. The '
-        "options above are the defaults of each line.",
-        exists=True,
+        'for .jsonl files, JSON objects like {"text": "...", "user_id": "maya"}; - reads '
+        "plain text from stdin. The options above are the defaults of each line.",
+        # Not exists=True: it would refuse "-" (typer ignores allow_dash for a Path); a
+        # missing file is reported when it is read.
         dir_okay=False,
         readable=True,
         show_default=False,
@@ -119,6 +123,8 @@ def add(
             "pass the memory's TEXT (agentmem add 'Alice moved to Lisbon' --user alice) "
             "or --file PATH"
         )
+    if text == "-":  # the shell convention: the text comes from stdin
+        text = sys.stdin.read().removeprefix("\ufeff").rstrip("\r\n")
     scope = required_scope(user, agent, thread, org)
     with memory_for(ctx) as mem:
         record = mem.add(

@@ -3,10 +3,13 @@ derived indexes from the store (the store is the truth)."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import stat
+import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TextIO
 
 import typer
 from pydantic import ValidationError as PydanticValidationError
@@ -15,8 +18,11 @@ from agentmem import writing
 from agentmem.cli._app import app, memory_for, open_configured, settings_for
 from agentmem.cli._output import fail, progress
 from agentmem.errors import AgentMemError, ValidationError, first_message
+from agentmem.memory import Memory
 from agentmem.models import MemoryRecord
 from agentmem.settings import Settings
+from agentmem.stores import QuarantineStore
+from agentmem.transfer import ImportCounts, import_counted
 
 # Measured: 300 records imported as fast in batches of 16 as of 500, twice as fast as one by
 # one; 16 keeps the progress bar moving.
@@ -30,7 +36,8 @@ def export_(
         Path,
         typer.Argument(
             metavar="PATH.jsonl",
-            help="File to write (replaced if it exists).",
+            help="File to write (replaced if it exists; through a link, its target), a FIFO "
+            "or device (written as it is), or - for stdout.",
             dir_okay=False,
             show_default=False,
         ),
@@ -38,29 +45,85 @@ def export_(
 ) -> None:
     """Write every memory, in every scope, to a JSON Lines file (one record per line).
 
-    Ids, times and versions are kept, so `agentmem import` restores them exactly.
+    Ids, times and versions are kept, so `agentmem import` restores them exactly. Held
+    (quarantined) memories follow the stored ones, and an import holds them again.
 
     Example:
 
         agentmem export backup.jsonl
+        agentmem export - | gzip > backup.jsonl.gz
     """
-    partial = path.with_name(path.name + ".partial")
-    written = 0
+    to_stdout = str(path) == "-" or _is_stdout(path)
     with memory_for(ctx) as mem:
-        total = mem.stats().records
+        held = len(_held_ids(mem))
+        total = mem.stats().records + held
         try:
-            with partial.open("w", encoding="utf-8") as out, progress() as bar:
-                task = bar.add_task("exporting", total=total)
-                for record in mem.export():
-                    out.write(_json_line(record.model_dump(mode="json")))
-                    written += 1
-                    bar.advance(task)
-            os.replace(partial, path)
+            written = _export_to(mem, None if to_stdout else path, total)
         except OSError as exc:
             fail(f"cannot write {path}: {exc.strerror or exc}")
-        finally:
-            partial.unlink(missing_ok=True)
-    typer.echo(f"exported {written} records to {path}")
+    where = "stdout" if to_stdout else str(path)
+    typer.echo(f"exported {written} records to {where}{_held_note(held)}", err=to_stdout)
+
+
+def _export_to(mem: Memory, path: Path | None, total: int) -> int:
+    """Write the export to ``path`` (stdout for None) and return how many records.
+
+    A regular file is replaced atomically (written beside it, then renamed over it; through
+    a symlink, the link's target is, and the link stays). A FIFO or device is written
+    through: renaming over it would put a regular file in its place."""
+    if path is None:
+        return _write_records(mem, sys.stdout, total)
+    if _is_stream(path):
+        with path.open("w", encoding="utf-8") as out:
+            return _write_records(mem, out, total)
+    target = Path(os.path.realpath(path))
+    partial = target.with_name(target.name + ".partial")
+    try:
+        with partial.open("w", encoding="utf-8") as out:
+            written = _write_records(mem, out, total)
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
+    return written
+
+
+def _write_records(mem: Memory, out: TextIO, total: int) -> int:
+    written = 0
+    with progress() as bar:
+        task = bar.add_task("exporting", total=total)
+        for record in mem.export(include_quarantined=True):
+            out.write(_json_line(record.model_dump(mode="json")))
+            written += 1
+            bar.advance(task)
+    out.flush()
+    return written
+
+
+def _is_stream(path: Path) -> bool:
+    """Whether ``path`` exists (after its links) and is not a regular file."""
+    try:
+        return not stat.S_ISREG(path.stat().st_mode)
+    except FileNotFoundError:
+        return False
+
+
+def _is_stdout(path: Path) -> bool:
+    """Whether ``path`` names this process's stdout (``/dev/stdout``, ``/proc/self/fd/1``)."""
+    try:
+        return os.path.samestat(path.stat(), os.fstat(sys.stdout.fileno()))
+    except (OSError, ValueError, io.UnsupportedOperation):
+        return False
+
+
+def _held_note(held: int) -> str:
+    return f" ({held} of them held in quarantine)" if held else ""
+
+
+def _held_ids(mem: Memory) -> list[str]:
+    store = mem.backends.store
+    if not isinstance(store, QuarantineStore):
+        return []
+    return [row.id for row in store.quarantine_rows(limit=10_000_000)]
 
 
 # Characters str.splitlines() breaks on that json.dumps leaves raw: escape them so every
@@ -148,7 +211,8 @@ def import_(
 
     The whole file is checked first: a malformed line is reported with its number and nothing
     is imported. Records whose id is already present are skipped, so importing twice is safe
-    (and an interrupted import is finished by running it again).
+    (and an interrupted import is finished by running it again); so are records a forget
+    erased from this home (an old backup does not bring them back).
 
     Example:
 
@@ -156,15 +220,19 @@ def import_(
     """
     settings = settings_for(ctx)
     records = _read_records(path, settings)
-    inserted = 0
+    counts = ImportCounts()
     with open_configured(settings) as mem, progress() as bar:
         task = bar.add_task(f"importing {path.name}", total=len(records))
         for start in range(0, len(records), batch_size):
             batch = records[start : start + batch_size]
-            inserted += mem.import_records(batch)
+            counts += import_counted(mem.backends, batch)
             bar.advance(task, len(batch))
-    skipped = len(records) - inserted
-    typer.echo(f"imported {inserted} records, skipped {skipped} already present (from {path})")
+    held = f" ({counts.held} held in quarantine again)" if counts.held else ""
+    erased = f" and {counts.forgotten} erased by forget" if counts.forgotten else ""
+    typer.echo(
+        f"imported {counts.inserted} records{held}, skipped {counts.present} already present"
+        f"{erased} (from {path})"
+    )
 
 
 @app.command()

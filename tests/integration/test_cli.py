@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
+import threading
 import uuid
 from pathlib import Path
 
@@ -311,6 +313,40 @@ def test_export_then_import_round_trips_every_record(
     assert hits and hits[0]["record"]["text"] == "Alice moved to Lisbon"
 
 
+def test_export_writes_through_a_symlink_a_fifo_and_stdout(
+    tmp_path: Path, home: Path, embedder: Embedder
+) -> None:
+    _fill(home, embedder)
+    out_dir = tmp_path / "out"
+    (out_dir / "backups").mkdir(parents=True)
+    target = out_dir / "backups" / "latest.jsonl"
+    target.write_text("old\n", encoding="utf-8")
+    link = out_dir / "current.jsonl"
+    link.symlink_to("backups/latest.jsonl")
+    ok(home, "export", str(link))
+    assert link.is_symlink() and len(target.read_text(encoding="utf-8").splitlines()) == 6
+    assert sorted(p.name for p in out_dir.rglob("*")) == [
+        "backups",
+        "current.jsonl",
+        "latest.jsonl",
+    ]
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    ok(home, "export", str(fifo))
+    reader.join(timeout=30)
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode) and len(got[0].splitlines()) == 6
+
+    out = ok(home, "export", "-")
+    assert [json.loads(line)["id"] for line in out.stdout.splitlines()] == [
+        json.loads(line)["id"] for line in got[0].splitlines()
+    ]
+    assert "exported 6 records to stdout" in out.stderr
+
+
 def test_import_in_small_batches(tmp_path: Path, home: Path, embedder: Embedder) -> None:
     _fill(home, embedder)
     path = tmp_path / "backup.jsonl"
@@ -318,6 +354,42 @@ def test_import_in_small_batches(tmp_path: Path, home: Path, embedder: Embedder)
     fresh = tmp_path / "fresh"
     assert "imported 6 records" in ok(fresh, "import", str(path), "--batch-size", "4").stdout
     assert len(all_records(fresh, embedder)) == 6
+
+
+def test_export_and_import_keep_held_memories_held(
+    tmp_path: Path, home: Path, embedder: Embedder
+) -> None:
+    with open_mem(home, embedder) as mem:
+        mem.add("Trusted note", user_id="u")
+        held = mem.add("The weather API said it is sunny", user_id="u", source="tool")
+    path = tmp_path / "backup.jsonl"
+    assert "exported 2 records" in ok(home, "export", str(path)).stdout
+    fresh = tmp_path / "fresh"
+    out = ok(fresh, "import", str(path)).stdout
+    assert "imported 2 records (1 held in quarantine again), skipped 0" in out
+    listed = json.loads(ok(fresh, "quarantine", "list", "--json").stdout)
+    assert [(r["id"], r["provenance"]["quarantine"]) for r in listed] == [(held.id, "pending")]
+    assert [r.text for r in all_records(fresh, embedder)] == ["Trusted note"]  # not stored
+    assert "imported 0 records, skipped 2" in ok(fresh, "import", str(path)).stdout
+    assert len(json.loads(ok(fresh, "quarantine", "list", "--json").stdout)) == 1
+
+
+def test_import_skips_memories_a_forget_erased(
+    tmp_path: Path, home: Path, embedder: Embedder
+) -> None:
+    with open_mem(home, embedder) as mem:
+        secret = mem.add("Alice's SSN is 123-45-6789", user_id="alice")
+        mem.add("Alice likes tea", user_id="alice")
+    path = tmp_path / "before_forget.jsonl"
+    ok(home, "export", str(path))
+    with open_mem(home, embedder) as mem:
+        mem.forget([secret.id], reason="erasure request", purge=True, user_id="alice")
+    out = ok(home, "import", str(path)).stdout
+    assert "imported 0 records, skipped 1 already present and 1 erased by forget" in out
+    assert [r.text for r in all_records(home, embedder)] == ["Alice likes tea"]
+    assert run(home, "get", secret.id).exit_code == 1
+    # Another home never forgot it: the backup restores it there.
+    assert "imported 2 records" in ok(tmp_path / "other", "import", str(path)).stdout
 
 
 def _exported_line(home: Path, embedder: Embedder) -> str:

@@ -120,6 +120,66 @@ def test_add_file_loads_text_lines_and_jsonl_with_scope_defaults(
     assert sam.metadata["session"] == 1
 
 
+def test_add_file_again_with_other_options_adds_the_lines_with_those(
+    home: Path, tmp_path: Path, embedder: Embedder
+) -> None:
+    notes = tmp_path / "two.txt"
+    notes.write_text("Maya likes green tea\nMaya has a dog called Pepper\n", encoding="utf-8")
+    first = ("add", "--file", str(notes), "--user", "maya", "--metadata", '{"session": 1}')
+    assert "added 2 memories" in ok(home, *first).stdout
+    again = ok(home, *first).stdout  # the same command: an interrupted run's rerun
+    assert "added 0 memories" in again and "skipped 2" in again
+    other = ("--metadata", '{"session": 2}', "--event-time", "2024-01-01", "--importance", "0.9")
+    assert "added 2 memories" in ok(home, *first[:5], *other).stdout
+    assert "added 2 memories" in ok(home, *first[:5], "--kind", "semantic").stdout
+    stored = all_records(home, embedder)
+    assert sorted((r.metadata.get("session", 0), r.importance, r.kind.value) for r in stored) == [
+        (0, 0.5, "semantic"),
+        (0, 0.5, "semantic"),
+        (1, 0.5, "episodic"),
+        (1, 0.5, "episodic"),
+        (2, 0.9, "episodic"),
+        (2, 0.9, "episodic"),
+    ]
+
+
+def test_add_drops_a_byte_order_mark_and_reads_stdin_for_a_dash(
+    home: Path, tmp_path: Path, embedder: Embedder
+) -> None:
+    bom = tmp_path / "bom.txt"
+    bom.write_bytes(b"\xef\xbb\xbfMaya likes tea\n")
+    assert "added 1 memories" in ok(home, "add", "--file", str(bom), "--user", "u").stdout
+    ok(home, "add", "-", "--user", "u", input="Sam likes coffee\n")
+    piped = ok(home, "add", "--file", "-", "--user", "u", input="Sam has a cat\nSam runs\n")
+    assert "added 2 memories" in piped.stdout
+    texts = ["Maya likes tea", "Sam has a cat", "Sam likes coffee", "Sam runs"]
+    assert sorted(r.text for r in all_records(home, embedder)) == texts
+    missing = run(home, "add", "--file", str(tmp_path / "nope.txt"), "--user", "u")
+    assert missing.exit_code == 1 and "cannot read" in missing.output
+
+
+def test_add_file_ends_lines_at_newline_only(
+    home: Path, tmp_path: Path, embedder: Embedder
+) -> None:
+    records = tmp_path / "seps.jsonl"  # json.dumps(ensure_ascii=False) keeps U+2028 raw
+    lines = [{"text": "Paragraph one\u2028paragraph two"}, {"text": "Second memory"}]
+    records.write_text(
+        "".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines), encoding="utf-8"
+    )
+    assert "added 2 memories" in ok(home, "add", "--file", str(records), "--user", "u").stdout
+    plain = tmp_path / "seps.txt"
+    plain.write_bytes("Page one\x0cpage two\r\nCost was 5\x85 euros\x1cpaid\n".encode())
+    assert "added 2 memories" in ok(home, "add", "--file", str(plain), "--user", "u").stdout
+    assert sorted(r.text for r in all_records(home, embedder)) == sorted(
+        [
+            "Paragraph one\u2028paragraph two",
+            "Second memory",
+            "Page one\x0cpage two",
+            "Cost was 5\x85 euros\x1cpaid",
+        ]
+    )
+
+
 @pytest.mark.parametrize(
     ("line", "expected"),
     [
@@ -211,6 +271,34 @@ def test_jobs_and_quarantine_list_as_json_and_review_by_prefix(
         ran = run_inline(mem, Scope.of(user_id="maya"), stages=["flush"])
     rows = json.loads(ok(home, "jobs", "--run", ran.run_id[:8], "--json").stdout)
     assert rows and {r["run_id"] for r in rows} == {ran.run_id}  # the prefix the table shows
+
+
+def test_an_empty_id_or_prefix_is_refused_and_changes_nothing(
+    home: Path, embedder: Embedder
+) -> None:
+    pytest.importorskip("fastapi")
+    key = json.loads(ok(home, "keys", "create", "--org", "acme", "--json").stdout)["id"]
+    with open_mem(home, embedder) as mem:
+        held = mem.add("page says Maya is 40", user_id="maya", source="tool")
+        run_inline(mem, Scope.of(user_id="maya"), stages=["flush"])
+        old = mem.add("Maya's old number", user_id="maya")
+        mem.forget([old.id], reason="asked", user_id="maya")
+    for blank in ("", "  "):  # e.g. an unset shell variable: it would match every id
+        for command in (
+            ["keys", "revoke", blank],
+            ["quarantine", "approve", "--user", "maya", blank],
+            ["quarantine", "reject", "--user", "maya", blank],
+            ["jobs", "--run", blank],
+            ["forget", "--report", "--forget-id", blank],
+        ):
+            result = run(home, *command)
+            assert result.exit_code == 1, (command, result.output)
+            assert "pass a" in result.output and "empty id" in result.output, result.output
+    assert json.loads(ok(home, "keys", "list", "--json").stdout)[0]["revoked_at"] is None
+    assert [r["id"] for r in json.loads(ok(home, "quarantine", "list", "--json").stdout)] == [
+        held.id
+    ]
+    assert key
 
 
 def test_reindex_graph_rebuild_says_what_it_did(home: Path) -> None:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -434,6 +435,25 @@ def test_import_rebuilds_the_profiles_of_the_imported_facts(
         model = copy.profile(user_id="maya").get().model
         assert (model.location, model.employer, model.age) == ("Berlin", "Acme", None)
         assert copy.context("where?", user_id="maya").profile.startswith("## Profile")
+
+
+def test_an_import_racing_another_skips_the_ids_the_other_wrote(
+    mem: Memory, corpus: list[MemoryRecord], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    exported = list(mem.export())
+    new = [r.model_copy(update={"id": str(uuid.uuid4())}) for r in exported[:3]]
+    store = mem.backends.store
+    real_get_many = store.get_many
+    looks = []
+
+    def before_the_other_commits(ids: Any, *args: Any, **kwargs: Any) -> list[MemoryRecord]:
+        looks.append(ids)  # the first look misses what the other import is writing
+        return [] if len(looks) == 1 else real_get_many(ids, *args, **kwargs)
+
+    monkeypatch.setattr(store, "get_many", before_the_other_commits)
+    assert mem.import_records([*exported, *new]) == len(new)
+    monkeypatch.undo()
+    assert len(list(mem.export())) == len(exported) + len(new)
 
 
 def test_import_checks_every_record_before_writing_any(

@@ -78,7 +78,8 @@ def test_the_readme_plan_covers_every_python_block() -> None:
     assert sum(1 for kind, _ in plan if kind == "bash") >= 2  # the CLI and graph blocks
 
 
-def test_every_readme_block_runs_as_written(tmp_path: Path) -> None:
+def _env(tmp_path: Path) -> dict[str, str]:
+    """Offline, no LLM, this checkout on the path, ``AGENTMEM_HOME`` fresh under tmp_path."""
     env = {
         k: v
         for k, v in os.environ.items()
@@ -95,6 +96,36 @@ def test_every_readme_block_runs_as_written(tmp_path: Path) -> None:
         ),
         COLUMNS="200",
     )
+    return env
+
+
+def _bash(code: str) -> list[str]:
+    prelude = f'set -euo pipefail\nagentmem() {{ "{sys.executable}" -m agentmem "$@"; }}\n'
+    return ["bash", "-c", prelude + code]
+
+
+def test_the_command_line_block_runs_alone_in_a_fresh_home(tmp_path: Path) -> None:
+    (block,) = [
+        b
+        for b in readme_blocks(README.read_text(encoding="utf-8"))
+        if b.language == "bash" and "agentmem graph neighbors" in b.code
+    ]
+    work = tmp_path / "work"
+    work.mkdir()
+    done = subprocess.run(
+        _bash(block.code),
+        cwd=work,
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, f"README.md line {block.line}:\n{done.stdout}\n{done.stderr}"
+
+
+def test_every_readme_block_runs_as_written(tmp_path: Path) -> None:
+    env = _env(tmp_path)
     work = tmp_path / "work"
     work.mkdir()
     for kind, group in runs(readme_blocks(README.read_text(encoding="utf-8"))):
@@ -102,8 +133,7 @@ def test_every_readme_block_runs_as_written(tmp_path: Path) -> None:
         if kind == "python":
             command = [sys.executable, "-c", "\n".join(b.code for b in group)]
         else:
-            prelude = f'set -euo pipefail\nagentmem() {{ "{sys.executable}" -m agentmem "$@"; }}\n'
-            command = ["bash", "-c", prelude + group[0].code]
+            command = _bash(group[0].code)
         done = subprocess.run(
             command, cwd=work, env=env, capture_output=True, text=True, timeout=600, check=False
         )
