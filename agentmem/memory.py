@@ -103,9 +103,8 @@ class Memory(Closeable):
         # Recall adapters (the gpu plugin's registry) are discovered on the first recall().
         self._recall_models = recall_models
         self._recall_discovered = recall_models is not None
-        # Repair anything a crash left between the store commit and the index update.
+        # A crash may have left index updates and a forget unfinished: finish both before reads.
         indexing.sync_outbox(self._backends)
-        # Finish any forget a crash interrupted before anything can read the memory.
         erasure.resume(self._backends, self._buffers)
 
     # lifecycle ---------------------------------------------------------------------------
@@ -550,8 +549,8 @@ class Memory(Closeable):
         return transfer.export_records(self.backends, page, include_quarantined)
 
     def import_records(self, records: Iterable[MemoryRecord | Mapping[str, Any]]) -> int:
-        """Insert exported records verbatim (same ids, times, versions); ids already present
-        are skipped, held ones held again. Returns how many were inserted (stored or held)."""
+        """Insert exported records verbatim (same ids, times, versions): see
+        :func:`agentmem.transfer.import_records`. Returns how many were stored or held."""
         return transfer.import_records(self.backends, records)
 
     def reindex(

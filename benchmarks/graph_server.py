@@ -163,7 +163,10 @@ def locomo_part(
         falkor.setup()
         backends = {"networkx": networkx, "falkordb": falkor}
         build: dict[str, Any] = {}
-        for name, store in backends.items():
+        # FalkorDB first: a rebuild on a server drops the scope's networkx copy in the store
+        # (a stale copy once a server holds the graph), which the networkx rebuild then writes.
+        for name in ("falkordb", "networkx"):
+            store = backends[name]
             mem.backends.graph = store
             report = mem.graph.rebuild(user_id=conv.user_id)
             build[name] = {"seconds": report.seconds, "entities": report.entities,
