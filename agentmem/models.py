@@ -381,6 +381,8 @@ class MemoryStats(BaseModel):
     history_entries: int
     indexed_vectors: int
     pending_index: int
+    index_error: str | None = None
+    """Why the vector index cannot be read (then ``indexed_vectors`` is 0), or None."""
     store_url: str
     vectors_url: str
     embedder: str

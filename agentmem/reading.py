@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from agentmem.backends import Backends
-from agentmem.errors import LIST_IDS, NotFound, ValidationError
+from agentmem.errors import LIST_IDS, IndexUnreadable, NotFound, ValidationError
 from agentmem.filters import parse_filters
 from agentmem.models import HistoryEntry, MemoryKind, MemoryRecord, MemoryStats, Scope, ScopeSet
 from agentmem.stores import RecordQuery
@@ -62,11 +62,17 @@ def history_of(backends: Backends, memory_id: Any, scope: Scope | None) -> list[
 def stats(backends: Backends) -> MemoryStats:
     """How many memories, history entries, indexed vectors and pending index updates."""
     counts = backends.store.counts()
+    index_error = None
+    try:
+        indexed = backends.index.count()
+    except IndexUnreadable as exc:  # the store's counts are still worth showing
+        indexed, index_error = 0, str(exc)
     return MemoryStats(
         records=counts.records,
         by_kind=counts.by_kind,
         history_entries=counts.history_entries,
-        indexed_vectors=backends.index.count(),
+        indexed_vectors=indexed,
+        index_error=index_error,
         pending_index=counts.pending_index,
         store_url=redact(backends.store.url),
         vectors_url=redact(backends.index.url),

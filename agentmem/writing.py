@@ -13,7 +13,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from agentmem.backends import Backends
-from agentmem.errors import LIST_IDS, Conflict, InvalidText, NotFound, ValidationError
+from agentmem.errors import (
+    LIST_IDS,
+    Conflict,
+    IndexUnreadable,
+    InvalidText,
+    NotFound,
+    ValidationError,
+)
 from agentmem.indexing import sync_outbox, vectors_for
 from agentmem.models import (
     HistoryEntry,
@@ -212,7 +219,11 @@ def insert(backends: Backends, records: list[MemoryRecord], actor: str = "api") 
         embeddings=[(backends.embedder.name, h, v) for h, v in fresh],
     )
     backends.store.apply(batch)
-    sync_outbox(backends)
+    try:
+        sync_outbox(backends)
+    except IndexUnreadable as exc:  # committed: say so, or the caller adds it again
+        ids = ", ".join(r.id for r in records)
+        raise IndexUnreadable(f"stored {ids}; {exc}") from exc
     _guard(backends, records)
 
 

@@ -286,9 +286,11 @@ def stats(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     for kind, count in sorted(s.by_kind.items()):
         row(table, f"  {kind}", str(count))
     row(table, "history entries", str(s.history_entries))
-    row(table, "indexed vectors", str(s.indexed_vectors))
+    row(table, "indexed vectors", "unreadable" if s.index_error else str(s.indexed_vectors))
     row(table, "pending index updates", str(s.pending_index))
     row(table, "store", s.store_url)
     row(table, "vectors", s.vectors_url)
     row(table, "embedder", s.embedder)
     console().print(table)
+    if s.index_error:
+        typer.echo(f"warning: {s.index_error}", err=True)

@@ -242,7 +242,8 @@ def reindex(
         bool,
         typer.Option(
             "--rebuild",
-            help="Drop every indexed vector first, then index everything. With --graph the "
+            help="Drop every indexed vector first (an unreadable index directory is moved "
+            "aside and a new one made), then index everything. With --graph the "
             "graph is always rebuilt whole, so --rebuild adds nothing there.",
         ),
     ] = False,
@@ -275,10 +276,16 @@ def reindex(
             bar.add_task("reindexing", total=None)
             indexed = mem.reindex(rebuild=rebuild)
         after = mem.stats()
+        aside = mem.backends.index.damaged_copy
+    was = "unreadable" if before.index_error else before.indexed_vectors
     typer.echo(
-        f"reindexed {indexed} of {after.records} records; "
-        f"vectors {before.indexed_vectors} -> {after.indexed_vectors}"
+        f"reindexed {indexed} of {after.records} records; vectors {was} -> {after.indexed_vectors}"
     )
+    if aside is not None:
+        typer.echo(
+            f"the unreadable index was moved aside to {aside} (kept for inspection; delete it "
+            "once search works)"
+        )
 
 
 def _rebuild_graph(ctx: typer.Context, rebuild: bool) -> None:

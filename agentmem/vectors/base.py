@@ -12,6 +12,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
@@ -139,6 +140,15 @@ class VectorIndex(ABC):
     erases_files: bool = False
     """Whether :meth:`erase_files` rewrites the index's files (an embedded index whose files
     live in the home); a server's storage is the server's to compact."""
+
+    damaged_copy: str | None = None
+    """Where :meth:`set_aside` last moved a damaged index's files (None: it never did)."""
+
+    def set_aside(self) -> Path | None:
+        """Move a damaged index's files aside (kept) and open the index new and empty; returns
+        where they went. Only an embedded index can (None: the backend keeps no files of ours,
+        so there is nothing to set aside)."""
+        return None
 
     def erase_files(self) -> bool:
         """Drop every point and the files that held them (write-ahead log, payload pages), and

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import threading
@@ -12,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from agentmem.errors import BackendUnavailable, EmbedderMismatch, InvalidSettings
+from agentmem.errors import BackendUnavailable, EmbedderMismatch, IndexUnreadable, InvalidSettings
 from agentmem.lexical import SparseVector
 from agentmem.vectors._qdrant_filter import (
     FLOAT_PAYLOAD_FIELDS,
@@ -29,6 +30,8 @@ from agentmem.vectors.base import (
     VectorPoint,
     VectorQuery,
 )
+
+logger = logging.getLogger(__name__)
 
 _NAMES_KEPT = 200_000
 """Point ids whose string form :class:`EdgeVectorIndex` keeps (~30 MB at most)."""
@@ -48,6 +51,9 @@ class EdgeVectorIndex(VectorIndex):
         self._lock = threading.RLock()
         self._qe: Any = None
         self._names: dict[Any, str] = {}
+        self._damage: str | None = None
+        """Why the shard could not be opened (damaged files): then every use raises
+        :class:`IndexUnreadable`, while the store's own reads go on working."""
 
     @classmethod
     def from_url(cls, url: str) -> EdgeVectorIndex:
@@ -76,6 +82,7 @@ class EdgeVectorIndex(VectorIndex):
                 name: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf) for name in SPARSE_SPACES
             },
         )
+        self._damage = None
         try:
             if (self.path / "edge_config.json").exists() or _has_segments(self.path):
                 self._shard = qe.EdgeShard.load(str(self.path), config)
@@ -91,12 +98,11 @@ class EdgeVectorIndex(VectorIndex):
                     "was built with, or move that directory aside (or point "
                     "AGENTMEM_VECTORS_URL at a new path) and run `agentmem reindex`"
                 ) from exc
-            raise BackendUnavailable(
-                f"cannot open the Qdrant Edge index at {self.path} for {dim}-d vectors: {exc}. "
-                "If it was built with another embedder, move that directory aside (or point "
-                "AGENTMEM_VECTORS_URL at a new path) and run `agentmem reindex`: the index is "
-                "rebuilt from the store"
-            ) from exc
+            # Opened without a shard, so that export, list and get still read the store and
+            # `agentmem reindex --rebuild` can set the directory aside (see set_aside).
+            self._close_quietly()
+            self._damage = f"cannot open it for {dim}-d vectors: {exc}"
+            logger.warning("%s", _damaged(self.path, self._damage))
 
     def _index_payload(self) -> None:
         """Create the payload indexes the shard lacks (all of them for a new shard; those added
@@ -112,9 +118,44 @@ class EdgeVectorIndex(VectorIndex):
     def close(self) -> None:
         with self._lock:
             if self._shard is not None:
-                self._shard.flush()
-                self._shard.close()
+                try:
+                    self._shard.flush()
+                    self._shard.close()
+                except Exception as exc:  # damaged files: closing must not hide the first error
+                    logger.warning("%s", _damaged(self.path, f"closing it failed: {exc}"))
                 self._shard = None
+
+    def _close_quietly(self) -> None:
+        shard, self._shard = self._shard, None
+        if shard is not None:
+            try:
+                shard.close()
+            except Exception:  # already failing; the caller reports the first error
+                logger.debug("closing a damaged Qdrant Edge shard failed", exc_info=True)
+
+    def set_aside(self) -> Path | None:
+        """Move the index directory aside (kept, named with the time) and open a new, empty
+        one; the caller re-indexes from the store. Returns where the old directory went."""
+        with self._lock:
+            dim = self._dim
+            if dim is None:
+                raise BackendUnavailable(f"Qdrant Edge index {self.path} is not open")
+            self.close()
+            aside = None
+            if self.path.exists():
+                aside = self.path.with_name(
+                    f"{self.path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}"
+                )
+                n = 1
+                while aside.exists():
+                    n += 1
+                    aside = aside.with_name(f"{aside.name.split('~')[0]}~{n}")
+                os.replace(self.path, aside)
+            self._damage = None
+            self.setup(dim)
+            self._require()
+            self.damaged_copy = str(aside) if aside is not None else None
+            return aside
 
     def erase_files(self) -> bool:
         """Close the shard, delete its directory (segments, payload pages, write-ahead log:
@@ -134,16 +175,27 @@ class EdgeVectorIndex(VectorIndex):
 
     def _require(self) -> Any:
         if self._shard is None:
+            if self._damage is not None:
+                raise IndexUnreadable(_damaged(self.path, self._damage))
             raise BackendUnavailable(f"Qdrant Edge index {self.path} is not open; call setup()")
         return self._shard
+
+    def _call(self, method: str, *args: Any) -> Any:
+        """``shard.method(*args)``; a failure of the engine (damaged files) as
+        :class:`IndexUnreadable` naming the directory and the repair."""
+        with self._lock:
+            shard = self._require()
+            try:
+                return getattr(shard, method)(*args)
+            except Exception as exc:
+                raise IndexUnreadable(_damaged(self.path, f"{method} failed: {exc}")) from exc
 
     def upsert(self, points: Sequence[VectorPoint]) -> None:
         if not points:
             return
         qe = self._qe
         batch = [qe.Point(p.id, self._named_vectors(p), p.payload) for p in points]
-        with self._lock:
-            self._require().update(qe.UpdateOperation.upsert_points(batch))
+        self._call("update", qe.UpdateOperation.upsert_points(batch))
 
     def _named_vectors(self, p: VectorPoint) -> dict[str, Any]:
         qe = self._qe
@@ -158,8 +210,7 @@ class EdgeVectorIndex(VectorIndex):
     def delete(self, ids: Sequence[str]) -> None:
         if not ids:
             return
-        with self._lock:
-            self._require().update(self._qe.UpdateOperation.delete_points(list(ids)))
+        self._call("update", self._qe.UpdateOperation.delete_points(list(ids)))
 
     def search(
         self, vector: np.ndarray, query: VectorQuery, using: str = DENSE
@@ -180,8 +231,7 @@ class EdgeVectorIndex(VectorIndex):
         request = self._qe.QueryRequest(
             limit=q.limit, query=scoring, filter=build_filter(q, self._models), with_payload=False
         )
-        with self._lock:
-            hits = self._require().query(request)
+        hits = self._call("query", request)
         return [(self._name(h.id), float(h.score)) for h in hits]
 
     def _name(self, point_id: Any) -> str:
@@ -195,15 +245,13 @@ class EdgeVectorIndex(VectorIndex):
         return name
 
     def count(self) -> int:
-        with self._lock:
-            return int(self._require().count(self._qe.CountRequest(exact=True)))
+        return int(self._call("count", self._qe.CountRequest(exact=True)))
 
     def ids(self, limit: int = 10_000, offset: str | None = None) -> list[str]:
         request = self._qe.ScrollRequest(
             offset=offset, limit=limit, with_payload=False, with_vector=False
         )
-        with self._lock:
-            records, _next = self._require().scroll(request)
+        records, _next = self._call("scroll", request)
         return [str(r.id) for r in records]
 
 
@@ -211,6 +259,15 @@ def _with_now(query: VectorQuery) -> VectorQuery:
     from dataclasses import replace
 
     return replace(query, now=time.time())
+
+
+def _damaged(path: Path, problem: str) -> str:
+    return (
+        f"the Qdrant Edge vector index at {path} is unreadable ({problem}); its files are "
+        "probably damaged. The store is intact (export, list and get still work). Repair the "
+        "index with `agentmem reindex --rebuild` (mem.reindex(rebuild=True)): it moves that "
+        "directory aside and rebuilds the index from the store"
+    )
 
 
 def _has_segments(path: Path) -> bool:
