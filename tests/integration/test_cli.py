@@ -467,6 +467,60 @@ def test_reindex_after_losing_the_vectors_restores_search(home: Path) -> None:
     assert hit_ids()[0] == memory_id
 
 
+def _damage_index(vectors: Path, how: str) -> None:
+    """Damage a real Qdrant Edge index on disk: empty its dense vector files, or garble its
+    config (found by exploratory testing: each locked every command out)."""
+    if how == "truncated vectors":
+        files = list(vectors.glob("segments/*/vector_storage-dense/vectors/chunk_0.mmap"))
+        assert files, "the Qdrant Edge layout changed; update this test"
+        for f in files:
+            f.write_bytes(b"")
+    else:
+        (vectors / "edge_config.json").write_text("{garbage")
+
+
+@pytest.mark.parametrize("how", ["truncated vectors", "garbled config"])
+def test_a_damaged_index_locks_no_one_out_and_reindex_rebuild_repairs_it(
+    home: Path, how: str
+) -> None:
+    first = ok(home, "add", "Alice moved to Lisbon", "--user", "alice").stdout.strip()
+    ok(home, "add", "Bob plays chess", "--user", "alice")
+    _damage_index(home / "vectors", how)
+
+    # A write that reaches the store says it was stored, in one error line (no traceback).
+    result = run(home, "add", "Carol paints murals", "--user", "alice")
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output and result.stderr.startswith("error: stored ")
+    assert "nothing is lost" in result.stderr and "agentmem reindex --rebuild" in result.stderr
+    assert str(home / "vectors") in result.stderr
+
+    # The store's own commands work while the index is unreadable; export saves everything.
+    listed = json.loads(ok(home, "list", "--user", "alice", "--json").stdout)
+    assert sorted(r["text"] for r in listed) == [
+        "Alice moved to Lisbon",
+        "Bob plays chess",
+        "Carol paints murals",
+    ]
+    assert "Lisbon" in ok(home, "get", first).stdout
+    ok(home, "history", first)
+    ok(home, "export", str(home.parent / "backup.jsonl"))
+    assert len((home.parent / "backup.jsonl").read_text().splitlines()) == 3
+    stats = run(home, "stats", "--json")
+    assert stats.exit_code == 0 and json.loads(stats.stdout)["records"] == 3
+    search = run(home, "search", "where does Alice live", "--user", "alice")
+    assert search.exit_code == 1 and "Traceback" not in search.output
+    assert "agentmem reindex --rebuild" in search.stderr
+
+    # The documented repair sets the damaged directory aside (kept) and rebuilds from the store.
+    result = ok(home, "reindex", "--rebuild")
+    assert "reindexed 3 of 3 records" in result.stdout and "-> 3" in result.stdout
+    [aside] = home.glob("vectors.damaged-*")
+    assert f"moved aside to {aside}" in result.stdout
+    out = ok(home, "search", "where does Alice live", "--user", "alice", "--json").stdout
+    assert json.loads(out)[0]["record"]["id"] == first
+    assert "Carol paints murals" in ok(home, "list", "--user", "alice").stdout
+
+
 # help ------------------------------------------------------------------------------------------
 
 
