@@ -174,7 +174,8 @@ def procedures_of(
     limit: int = MAX_PROCEDURES_READ,
 ) -> list[Procedure]:
     """Distilled procedures visible to ``scope`` (of these task families, if given), without
-    the archived ones (:func:`agentmem.usefulness.prune`) unless ``include_retired``."""
+    the archived ones (:func:`agentmem.usefulness.prune`) unless ``include_retired``, and
+    without any whose metadata cannot be read (skipped with a logged warning)."""
     filters: dict[str, Any] = {} if include_retired else {ARCHIVED_KEY: {"$ne": True}}
     if families is not None:
         filters["task_family"] = {"$in": list(families)}
@@ -183,7 +184,7 @@ def procedures_of(
     records = _query_procedures(
         backends, scope, filters or None, include_invalidated=include_retired, limit=limit
     )
-    return [Procedure.from_record(r) for r in records]
+    return [p for p in map(Procedure.read, records) if p is not None]
 
 
 def has_procedures(backends: Backends, scope: Scope | ScopeSet) -> bool:
