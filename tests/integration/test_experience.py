@@ -628,3 +628,33 @@ def test_a_users_procedural_memory_using_procedure_type_is_not_a_distilled_proce
         ProcedureType.SEQUENCE,
     }
     assert "Deploy checklist" in mem.context("what is the deploy checklist?", user_id="agent").text
+
+
+def test_a_concurrent_change_to_a_procedure_does_not_fail_record_experience_after_storing_it(
+    mem: Memory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agentmem import writing
+
+    learn_reading(mem)
+    proc = precondition(mem)
+    read = writing.get_one
+    raced: list[str] = []
+
+    def racing(backends: Any, memory_id: str, scope: Any) -> Any:
+        record = read(backends, memory_id, scope)
+        if memory_id == proc.id and len(raced) < 2:  # another call changes it after this read
+            raced.append(memory_id)
+            note = {**record.metadata, "note": f"concurrent {len(raced)}"}
+            monkeypatch.setattr(writing, "get_one", read)
+            mem.update(memory_id, metadata=note, user_id="agent")
+            monkeypatch.setattr(writing, "get_one", racing)
+        return record
+
+    monkeypatch.setattr(writing, "get_one", racing)
+    mem.record_experience(READ_TASK.format(name="again"), read_steps("again"), "success",
+                          used_procedures=[proc.id], user_id="agent")  # fmt: skip
+    assert len(raced) == 2
+    assert len(mem.list(user_id="agent", kinds="experience")) == 2  # stored once
+    after = precondition(mem)
+    assert (after.support, after.successes) == (proc.support + 1, proc.successes + 1)
+    assert after.record.metadata["note"] == "concurrent 2"
