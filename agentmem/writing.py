@@ -361,6 +361,9 @@ def _content_changes(
         changes["metadata"] = metadata_of(backends.settings, metadata)
         if not reserved:
             check_reserved(changes["metadata"], current.metadata)
+        from agentmem.experience.models import check_readable
+
+        check_readable(current, changes["metadata"])
     elif text is not None and current.kind is MemoryKind.SEMANTIC:
         from agentmem.semantic.restate import has_structure, restated_metadata
 

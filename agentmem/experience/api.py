@@ -304,7 +304,9 @@ def distil_experiences(backends: Backends, scope: Scope, *, page: int = 500) -> 
 
 def _distil_one(backends: Backends, scope: Scope, record: MemoryRecord) -> list[Procedure]:
     """Distil one stored experience, then record on it the rules it was counted for."""
-    experience = Experience.from_record(record)
+    experience = Experience.read(record)
+    if experience is None:
+        return []
     lessons = extract_lessons(experience.steps, experience.outcome)
     counted = store.distilled_rules(record)
     learned = store.learn(
@@ -375,7 +377,9 @@ def recall_experience(
     w = config.success_weight
     experiences = []
     for record, similarity in similar:
-        experience = Experience.from_record(record)
+        experience = Experience.read(record)
+        if experience is None:
+            continue
         value = _experience_value(experience, config.reward_range)
         score = similarity * ((1 - w) + w * value)
         experiences.append(

@@ -10,7 +10,9 @@ trajectory, outcome, reward, feedback and reflection. A procedure is one record 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+import logging
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -18,8 +20,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic import ValidationError as PydanticValidationError
 
-from agentmem.errors import InvalidExperience, first_message
-from agentmem.models import MemoryRecord
+from agentmem.errors import InvalidExperience, InvalidMetadata, ValidationError, first_message
+from agentmem.models import MemoryKind, MemoryRecord
+
+log = logging.getLogger(__name__)
 
 MAX_ACTION_CHARS = 200
 EXPERIENCE_KEY = "experience"
@@ -28,6 +32,23 @@ PROCEDURE_KEY = "procedure"
 """Metadata key of a procedure record holding its spec, evidence and contradictions."""
 RESERVED_EXPERIENCE_KEYS = frozenset({"outcome", "reward", EXPERIENCE_KEY})
 """Top-level metadata keys an experience record owns; user metadata may not set them."""
+PROCEDURE_TYPE_KEY = "procedure_type"
+RULE_KEY = "rule_key"
+RESERVED_PROCEDURE_KEYS = frozenset(
+    {
+        PROCEDURE_KEY,
+        PROCEDURE_TYPE_KEY,
+        RULE_KEY,
+        "action",
+        "status",
+        "support",
+        "successes",
+        "failures",
+        "partials",
+        "last_used",
+    }
+)
+"""Top-level metadata keys a distilled procedure owns (an update keeps them readable)."""
 
 
 class Outcome(StrEnum):
@@ -246,23 +267,36 @@ class Experience(BaseModel):
 
     @classmethod
     def from_record(cls, record: MemoryRecord) -> Experience:
-        """The view of a stored experience record."""
+        """The view of a stored experience record; raises :class:`InvalidMetadata` naming the
+        metadata key that cannot be read."""
         meta = record.metadata
-        body = meta.get(EXPERIENCE_KEY) or {}
-        reflection = body.get("reflection")
-        return cls(
-            id=record.id,
-            task=record.text,
-            steps=[Step.model_validate(s) for s in body.get("steps", [])],
-            outcome=Outcome.parse(meta.get("outcome", "failure")),
-            reward=meta.get("reward"),
-            feedback=body.get("feedback"),
-            reflection=Reflection.model_validate(reflection) if reflection else None,
-            task_family=str(meta.get("task_family", "")),
-            used_procedures=dict(body.get("used_procedures") or {}),
-            created_at=record.created_at,
-            record=record,
-        )
+        with _reading(record, EXPERIENCE_KEY):
+            body = _mapping(meta.get(EXPERIENCE_KEY) or {})
+            reflection = body.get("reflection")
+            steps = [Step.model_validate(s) for s in body.get("steps", [])]
+            parsed = Reflection.model_validate(reflection) if reflection else None
+            used = dict(body.get("used_procedures") or {})
+        outcome = _read(record, "outcome", Outcome.parse, "failure")
+        with _reading(record, EXPERIENCE_KEY, {"reward": "reward"}):
+            return cls(
+                id=record.id,
+                task=record.text,
+                steps=steps,
+                outcome=outcome,
+                reward=meta.get("reward"),
+                feedback=body.get("feedback"),
+                reflection=parsed,
+                task_family=str(meta.get("task_family", "")),
+                used_procedures=used,
+                created_at=record.created_at,
+                record=record,
+            )
+
+    @classmethod
+    def read(cls, record: MemoryRecord) -> Experience | None:
+        """The view of a stored experience record, or None (with a logged warning) for one
+        whose metadata cannot be read, so one such record does not fail a whole recall."""
+        return _or_skip(cls.from_record, record)
 
     @property
     def succeeded(self) -> bool:
@@ -300,35 +334,54 @@ class Procedure(BaseModel):
 
     @classmethod
     def is_procedure(cls, record: MemoryRecord) -> bool:
-        """Whether a record was written by distillation (a plain procedural memory is not)."""
-        return isinstance(record.metadata.get(PROCEDURE_KEY), dict) and isinstance(
-            record.metadata.get("procedure_type"), str
+        """Whether a record was written by distillation: a procedural record with a procedure
+        body, a procedure type and a rule key (a procedural memory a user wrote is not, even
+        when its metadata uses some of these keys)."""
+        meta = record.metadata
+        return (
+            record.kind is MemoryKind.PROCEDURAL
+            and isinstance(meta.get(PROCEDURE_KEY), dict)
+            and isinstance(meta.get(PROCEDURE_TYPE_KEY), str)
+            and isinstance(meta.get(RULE_KEY), str)
         )
 
     @classmethod
     def from_record(cls, record: MemoryRecord) -> Procedure:
-        """The view of a stored procedure record."""
+        """The view of a stored procedure record; raises :class:`InvalidMetadata` naming the
+        metadata key that cannot be read."""
         meta = record.metadata
-        body = meta.get(PROCEDURE_KEY) or {}
+        with _reading(record, PROCEDURE_KEY):
+            body = _mapping(meta.get(PROCEDURE_KEY) or {})
+            spec = dict(body.get("spec") or {})
+            evidence = list(body.get("evidence") or [])
+            contradicts = list(body.get("contradicts") or [])
         last_used = meta.get("last_used")
-        return cls(
-            id=record.id,
-            text=record.text,
-            type=ProcedureType(meta["procedure_type"]),
-            action=meta.get("action"),
-            spec=dict(body.get("spec") or {}),
-            task_family=str(meta.get("task_family", "")),
-            example_task=str(body.get("example_task", "")),
-            support=int(meta.get("support", 1)),
-            successes=int(meta.get("successes", 0)),
-            failures=int(meta.get("failures", 0)),
-            partials=int(meta.get("partials", 0)),
-            status=ProcedureStatus(meta.get("status", ProcedureStatus.ACTIVE.value)),
-            last_used=datetime.fromisoformat(last_used) if isinstance(last_used, str) else None,
-            evidence=list(body.get("evidence") or []),
-            contradicts=list(body.get("contradicts") or []),
-            record=record,
-        )
+        counts = {k: _read(record, k, _count, 0) for k in ("successes", "failures", "partials")}
+        with _reading(record, PROCEDURE_KEY, {"type": PROCEDURE_TYPE_KEY, "action": "action"}):
+            return cls(
+                id=record.id,
+                text=record.text,
+                type=_read(record, PROCEDURE_TYPE_KEY, _member(ProcedureType), None),
+                action=meta.get("action"),
+                spec=spec,
+                task_family=str(meta.get("task_family", "")),
+                example_task=str(body.get("example_task", "")),
+                support=_read(record, "support", _count, 1),
+                **counts,
+                status=_read(
+                    record, "status", _member(ProcedureStatus), ProcedureStatus.ACTIVE.value
+                ),
+                last_used=_read(record, "last_used", _timestamp, None) if last_used else None,
+                evidence=evidence,
+                contradicts=contradicts,
+                record=record,
+            )
+
+    @classmethod
+    def read(cls, record: MemoryRecord) -> Procedure | None:
+        """The view of a stored procedure record, or None (with a logged warning) for one
+        whose metadata cannot be read, so one such record does not fail a whole recall."""
+        return _or_skip(cls.from_record, record)
 
     @property
     def uses(self) -> int:
@@ -341,6 +394,98 @@ class Procedure(BaseModel):
         if not self.uses:
             return None
         return (self.successes + 0.5 * self.partials) / self.uses
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise TypeError(f"expected an object, got {type(value).__name__}")
+    return value
+
+
+def _count(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise TypeError(f"expected a whole number, got {type(value).__name__}")
+    number = int(value)
+    if number < 0 or number != float(value):
+        raise ValueError("expected a whole number of at least 0")
+    return number
+
+
+def _member(enum: type[StrEnum]) -> Callable[[Any], Any]:
+    def parse(value: Any) -> Any:
+        try:
+            return enum(value)
+        except ValueError:
+            allowed = ", ".join(repr(m.value) for m in enum)
+            raise ValueError(f"expected one of {allowed}") from None
+
+    return parse
+
+
+def _timestamp(value: Any) -> datetime:
+    if not isinstance(value, str):
+        raise TypeError(f"expected an ISO 8601 time, got {type(value).__name__}")
+    return datetime.fromisoformat(value)
+
+
+@contextmanager
+def _reading(
+    record: MemoryRecord, key: str, fields: Mapping[str, str] | None = None
+) -> Iterator[None]:
+    """Turn a failure to read ``record``'s metadata into :class:`InvalidMetadata` naming the
+    key: ``key``, or for a view field that failed validation, its key in ``fields``."""
+    try:
+        yield
+    except InvalidMetadata:
+        raise  # an inner key's own error
+    except (TypeError, ValueError, OverflowError, ValidationError) as exc:
+        if isinstance(exc, PydanticValidationError) and fields:
+            errors = exc.errors()
+            field = str(errors[0]["loc"][0]) if errors and errors[0]["loc"] else ""
+            key = fields.get(field, key)
+        what = "an experience" if record.kind is MemoryKind.EXPERIENCE else "a procedure"
+        shown = repr(record.metadata.get(key, "<missing>"))
+        shown = shown if len(shown) <= 80 else shown[:79] + "…"
+        raise InvalidMetadata(
+            f"metadata key {key!r} of memory {record.id!r} holds {shown}, which {what} cannot "
+            f"hold ({first_message(exc)}); keep the value it was stored with"
+        ) from None
+
+
+def _read(record: MemoryRecord, key: str, convert: Callable[[Any], Any], default: Any) -> Any:
+    """``convert`` of ``record``'s metadata value at ``key`` (``default`` when missing)."""
+    with _reading(record, key):
+        return convert(record.metadata.get(key, default))
+
+
+def check_readable(current: MemoryRecord, metadata: Mapping[str, Any]) -> None:
+    """Refuse (:class:`InvalidMetadata` naming the key) new metadata for an experience or a
+    distilled procedure that could not be read back, or that drops a key the record owns, so
+    an update cannot make recall fail for its scope. Other memories pass unchecked."""
+    view: Callable[[MemoryRecord], Any]
+    if current.kind is MemoryKind.EXPERIENCE:
+        owned = {k for k in ("outcome", EXPERIENCE_KEY) if k in current.metadata}
+        view, what = Experience.from_record, "an experience"
+    elif Procedure.is_procedure(current):
+        owned = {PROCEDURE_KEY, PROCEDURE_TYPE_KEY, RULE_KEY}
+        view, what = Procedure.from_record, "a distilled procedure"
+    else:
+        return
+    missing = sorted(owned - set(metadata))
+    if missing:
+        raise InvalidMetadata(
+            f"metadata keys {missing} of memory {current.id!r} belong to {what}; pass its "
+            "metadata with your changes, e.g. {**record.metadata, 'note': ...}"
+        )
+    view(current.model_copy(update={"metadata": dict(metadata)}))
+
+
+def _or_skip(view: Callable[[MemoryRecord], Any], record: MemoryRecord) -> Any:
+    try:
+        return view(record)
+    except InvalidMetadata as exc:
+        log.warning("skipping memory %s, whose metadata cannot be read: %s", record.id, exc)
+        return None
 
 
 class ExperienceMatch(BaseModel):
@@ -443,7 +588,10 @@ def outcome_note(record: MemoryRecord) -> str:
 __all__ = [
     "EXPERIENCE_KEY",
     "PROCEDURE_KEY",
+    "PROCEDURE_TYPE_KEY",
     "RESERVED_EXPERIENCE_KEYS",
+    "RESERVED_PROCEDURE_KEYS",
+    "RULE_KEY",
     "Experience",
     "ExperienceAdvice",
     "ExperienceMatch",
@@ -456,6 +604,7 @@ __all__ = [
     "ProcedureType",
     "Reflection",
     "Step",
+    "check_readable",
     "format_call",
     "outcome_note",
     "parse_steps",

@@ -11,13 +11,15 @@ moved; retiring a procedure invalidates it (kept, and listed with ``include_reti
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
 
 from agentmem import writing
 from agentmem.backends import Backends
+from agentmem.errors import Conflict
 from agentmem.experience.distil import (
     Lesson,
     counts_after_use,
@@ -47,6 +49,8 @@ ARCHIVED_KEY = "archived"
 MAX_EVIDENCE = 50
 """Experience ids kept as a procedure's evidence (the most recent; ``support`` counts all)."""
 MAX_PROCEDURES_READ = 1000
+MAX_REWRITES = 20
+"""Attempts at one procedure's change under concurrent changes to it (see ``_rewrite``)."""
 DISTILLED_KEY = "distilled_rules"
 """Key, in an experience's body, of the rule keys it was counted for: a procedure's evidence
 keeps only the last ``MAX_EVIDENCE`` ids, so that alone cannot tell an older experience
@@ -174,7 +178,8 @@ def procedures_of(
     limit: int = MAX_PROCEDURES_READ,
 ) -> list[Procedure]:
     """Distilled procedures visible to ``scope`` (of these task families, if given), without
-    the archived ones (:func:`agentmem.usefulness.prune`) unless ``include_retired``."""
+    the archived ones (:func:`agentmem.usefulness.prune`) unless ``include_retired``, and
+    without any whose metadata cannot be read (skipped with a logged warning)."""
     filters: dict[str, Any] = {} if include_retired else {ARCHIVED_KEY: {"$ne": True}}
     if families is not None:
         filters["task_family"] = {"$in": list(families)}
@@ -183,7 +188,7 @@ def procedures_of(
     records = _query_procedures(
         backends, scope, filters or None, include_invalidated=include_retired, limit=limit
     )
-    return [Procedure.from_record(r) for r in records]
+    return [p for p in map(Procedure.read, records) if p is not None]
 
 
 def has_procedures(backends: Backends, scope: Scope | ScopeSet) -> bool:
@@ -239,6 +244,33 @@ def _new_procedure(
     )
 
 
+def _rewrite(
+    backends: Backends,
+    record_id: str,
+    change: Callable[[MemoryRecord], tuple[dict[str, Any], bool] | None],
+) -> MemoryRecord | None:
+    """Write a new version of a stored procedure from its current one: ``change`` gives the
+    new metadata and whether to invalidate it (None: nothing to write). A concurrent change
+    in between (:class:`Conflict`) makes it read the record again and apply ``change`` to
+    that, so a change counts once and none is lost, and a caller never sees a Conflict after
+    its experience was stored (a retry would store it twice)."""
+    for attempt in range(MAX_REWRITES):
+        current = writing.get_one(backends, record_id, None)
+        new = change(current)
+        if new is None:
+            return None
+        meta, retire = new
+        try:
+            return writing.update(
+                backends, record_id, None, metadata=meta, invalidate=retire, actor=ACTOR
+            )
+        except Conflict:
+            if attempt == MAX_REWRITES - 1:
+                raise
+            time.sleep(0.001 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
 def _evidence(record: MemoryRecord) -> list[str]:
     body = record.metadata.get(PROCEDURE_KEY) or {}
     return list(body.get("evidence") or [])
@@ -286,12 +318,8 @@ def learn(
             continue  # this experience was counted already
         live = [r for r in known if r.invalidated_at is None]
         if live:
-            record = live[0]
-            evidence = _evidence(record)
-            meta = _with_body(record, evidence=[*evidence, experience_id][-MAX_EVIDENCE:])
-            meta["support"] = int(meta.get("support", 1)) + 1
-            updated = writing.update(backends, record.id, None, metadata=meta, actor=ACTOR)
-            touched.append(Procedure.from_record(updated))
+            updated = _rewrite(backends, live[0].id, lambda r: _supported(r, experience_id))
+            touched += [Procedure.from_record(updated)] if updated else []
             continue
         rivals: list[MemoryRecord] = []
         if lesson.conflict_key is not None:
@@ -318,11 +346,23 @@ def learn(
     # New procedures in one transaction; then the stored ones they contradict name them back.
     writing.insert(backends, inserts, actor=ACTOR)
     for rival_id, new_ids in links.items():
-        rival = writing.get_one(backends, rival_id, None)
-        body = rival.metadata.get(PROCEDURE_KEY) or {}
-        meta = _with_body(rival, contradicts=[*(body.get("contradicts") or []), *new_ids])
-        writing.update(backends, rival_id, None, metadata=meta, actor=ACTOR)
+        _rewrite(backends, rival_id, partial(_contradicted, new_ids=new_ids))
     return touched + [Procedure.from_record(r) for r in inserts]
+
+
+def _supported(record: MemoryRecord, experience_id: str) -> tuple[dict[str, Any], bool] | None:
+    """One more experience of support (None: it was counted already)."""
+    evidence = _evidence(record)
+    if experience_id in evidence:
+        return None
+    meta = _with_body(record, evidence=[*evidence, experience_id][-MAX_EVIDENCE:])
+    meta["support"] = int(meta.get("support", 1)) + 1
+    return meta, False
+
+
+def _contradicted(record: MemoryRecord, new_ids: Sequence[str]) -> tuple[dict[str, Any], bool]:
+    body = record.metadata.get(PROCEDURE_KEY) or {}
+    return _with_body(record, contradicts=[*(body.get("contradicts") or []), *new_ids]), False
 
 
 def report_uses(
@@ -332,9 +372,8 @@ def report_uses(
     (invalidate) a demoted procedure that keeps failing."""
     config = backends.settings.experience
     now = utcnow().isoformat()
-    updated: list[Procedure] = []
-    for record, verdict in used.values():
-        current = writing.get_one(backends, record.id, None)
+
+    def used_once(current: MemoryRecord, verdict: Outcome) -> tuple[dict[str, Any], bool]:
         proc = Procedure.from_record(current)
         successes, failures, partials = counts_after_use(
             proc.successes, proc.failures, proc.partials, verdict
@@ -350,11 +389,13 @@ def report_uses(
             last_used=now,
             status=status.value,
         )
-        retire = status is ProcedureStatus.RETIRED and current.invalidated_at is None
-        new = writing.update(
-            backends, current.id, None, metadata=meta, invalidate=retire, actor=ACTOR
-        )
-        updated.append(Procedure.from_record(new))
+        return meta, status is ProcedureStatus.RETIRED and current.invalidated_at is None
+
+    updated: list[Procedure] = []
+    for record, verdict in used.values():
+        new = _rewrite(backends, record.id, partial(used_once, verdict=verdict))
+        if new is not None:
+            updated.append(Procedure.from_record(new))
     return updated
 
 
