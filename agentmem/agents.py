@@ -433,12 +433,15 @@ def handoff(
     b = source.backends
     earlier = {
         r.metadata.get("handoff_source_id"): r
+        for start in range(0, len(selected), 1000)
         for r in b.store.query(
             RecordQuery(
                 scope=target.private_scope,
-                conditions=parse_filters({"handoff_source_id": {"$in": [r.id for r in selected]}}),
+                conditions=parse_filters(
+                    {"handoff_source_id": {"$in": [r.id for r in selected[start : start + 1000]]}}
+                ),
                 include_invalidated=True,
-                limit=len(selected) * 4,
+                limit=len(selected[start : start + 1000]) * 4,
             )
         )
     }

@@ -40,6 +40,10 @@ INT_MIN, INT_MAX = -(2**63), 2**63 - 1
 """Integers a filter may compare with: every store and index holds 64-bit integers."""
 
 RANGE_EXACT = 2**53
+
+MAX_IN_VALUES = 10_000
+"""The most values one ``$in`` takes: PostgreSQL binds at most 65,535 parameters a query, and
+each value is a parameter or two, so a longer list is refused the same way on every backend."""
 """Range bounds ($gt, $gte, $lt, $lte) are integers below this in size: the vector indexes
 compare ranges as doubles, exact for such a bound against any stored 64-bit integer."""
 RANGE_OPS = frozenset({FilterOp.GT, FilterOp.GTE, FilterOp.LT, FilterOp.LTE})
@@ -91,6 +95,11 @@ def _condition(key: str, op_name: Any, value: Any) -> Condition:
     if op is FilterOp.IN:
         if not isinstance(value, list | tuple) or not value:
             raise InvalidFilter(f"$in on {key!r} needs a non-empty list of values")
+        if len(value) > MAX_IN_VALUES:
+            raise InvalidFilter(
+                f"$in on {key!r} has {len(value):,} values; it takes at most "
+                f"{MAX_IN_VALUES:,}: split the list over several searches"
+            )
         for item in value:
             _check_equality_value(key, op, item)
         return Condition(key, op, tuple(value))
@@ -155,6 +164,8 @@ def _check_equality_value(key: str, op: FilterOp, value: Any) -> None:
             raise InvalidFilter(
                 f"{op.value} on {key!r}: {value!r} is not valid Unicode (a lone surrogate)"
             ) from None
+        if "\x00" in value:  # no store keeps one in metadata, so it could match nothing
+            raise InvalidFilter(f"{op.value} on {key!r}: {value!r} holds a NUL character")
 
 
 def matches(metadata: dict[str, Any], conditions: tuple[Condition, ...]) -> bool:
@@ -192,4 +203,4 @@ def _same(actual: Any, expected: Any) -> bool:
     return bool(actual == expected)
 
 
-__all__ = ["RANGE_OPS", "Condition", "FilterOp", "matches", "parse_filters"]
+__all__ = ["MAX_IN_VALUES", "RANGE_OPS", "Condition", "FilterOp", "matches", "parse_filters"]

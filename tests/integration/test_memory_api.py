@@ -17,6 +17,7 @@ from agentmem import (
     AgentMemError,
     HistoryEvent,
     HomeLocked,
+    InvalidFilter,
     InvalidScope,
     InvalidSettings,
     Memory,
@@ -27,7 +28,7 @@ from agentmem import (
     ValidationError,
 )
 from agentmem.embedders import Embedder
-from agentmem.filters import matches, parse_filters
+from agentmem.filters import MAX_IN_VALUES, matches, parse_filters
 from agentmem.models import utcnow
 from tests.conftest import MEMORY_BACKENDS, memory_settings
 from tests.integration._scripts.support import CountingEmbedder
@@ -269,6 +270,23 @@ def test_invalidating_again_keeps_the_first_end(mem: Memory, corpus: list[Memory
     corrected = mem.invalidate(target.id, valid_to="2022-06-01T00:00:00Z", user_id="alice")
     assert corrected.valid_to == datetime(2022, 6, 1, tzinfo=UTC)
     assert corrected.invalidated_at == first.invalidated_at
+
+
+def test_filters_no_store_can_run_are_refused_alike_on_every_backend(mem: Memory) -> None:
+    """A NUL character or an $in longer than PostgreSQL's parameter limit allows is an
+    InvalidFilter on every backend (PostgreSQL raised a driver error or "cannot reach")."""
+    mem.add("Dana likes tea.", user_id="dana", metadata={"n": 3})
+    many = {"n": {"$in": list(range(MAX_IN_VALUES))}}
+    assert [r.text for r in mem.list(user_id="dana", filters=many)] == ["Dana likes tea."]
+    assert [h.record.text for h in mem.search("tea", user_id="dana", filters=many)] == [
+        "Dana likes tea."
+    ]
+    too_many = {"n": {"$in": list(range(MAX_IN_VALUES + 1))}}
+    for bad in (too_many, {"n": "a\x00b"}, {"n": {"$in": ["\x00"]}}):
+        with pytest.raises(InvalidFilter):
+            mem.list(user_id="dana", filters=bad)
+        with pytest.raises(InvalidFilter):
+            mem.search("tea", user_id="dana", filters=bad)
 
 
 def test_invalidate_refuses_an_end_before_the_start(mem: Memory) -> None:

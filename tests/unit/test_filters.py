@@ -87,6 +87,9 @@ def test_several_operators_on_one_key_are_all_kept() -> None:
         ({"k": {"$eq": 2.25}}, "compare fractions with $gte/$lte"),
         ({"k": "lone \ud800"}, "not valid Unicode"),
         ({"k": {"$in": ["ok", "\udfff"]}}, "not valid Unicode"),
+        ({"k": "a\x00b"}, "holds a NUL character"),
+        ({"k": {"$ne": "\x00"}}, "holds a NUL character"),
+        ({"k": {"$in": list(range(10_001))}}, "has 10,001 values; it takes at most 10,000"),
     ],
 )
 def test_malformed_filters(filters: Any, hint: str) -> None:
