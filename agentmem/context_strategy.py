@@ -26,9 +26,9 @@ from pydantic import BaseModel
 
 from agentmem.backends import Backends
 from agentmem.experience.models import Procedure
-from agentmem.filters import Condition, FilterOp, parse_filters
+from agentmem.filters import parse_filters
 from agentmem.models import MemoryKind, MemoryRecord, Scope, ScopeSet
-from agentmem.retrieval import placeholder_conditions
+from agentmem.retrieval import default_conditions
 from agentmem.stores import RecordQuery
 from agentmem.tokens import TokenCounter
 
@@ -87,7 +87,7 @@ def choose(
         RecordQuery(
             scope=scope,
             kinds=kinds,
-            conditions=_conditions(filters) + placeholder_conditions(filters),
+            conditions=parse_filters(filters) + default_conditions(filters),
             as_of=as_of,
             limit=cap + 1,
         )
@@ -123,17 +123,6 @@ def choose(
         f"{room}-token budget: retrieval",
         history_tokens=tokens,
     )
-
-
-_ARCHIVED = "archived"  # as agentmem.retrieval.ARCHIVED_KEY
-
-
-def _conditions(filters: dict[str, Any] | None) -> tuple[Condition, ...]:
-    """The filters' conditions; archived memories are left out, as search leaves them out,
-    unless the filters name the key."""
-    if filters and _ARCHIVED in filters:
-        return parse_filters(filters)
-    return (*parse_filters(filters), Condition(_ARCHIVED, FilterOp.NE, True))
 
 
 def _when(record: MemoryRecord) -> tuple[float, float]:

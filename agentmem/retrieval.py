@@ -62,6 +62,7 @@ from agentmem.timeparse import (
     asks_about_present,
     parse_time_window,
 )
+from agentmem.usefulness import ARCHIVED_KEY
 from agentmem.validation import check_k, check_kinds, check_text, check_time
 from agentmem.vectors import VectorQuery
 from agentmem.vectors.base import BM25, DENSE, WINDOW, WINDOW_BM25
@@ -151,30 +152,23 @@ _SPARSE = frozenset({"bm25", "window_bm25"})
 """Channels that use no dense vector of the query."""
 
 
-ARCHIVED_KEY = "archived"
-"""Metadata key consolidation sets on a memory it archived (decayed below the threshold):
-such memories are left out of search unless the filters name the key."""
-
-
 STORE_INDEXED_KEY = "lg_indexed"
 """Metadata key of a LangGraph store item: ``False`` where it had nothing to index
 (``index=False``), so its text is a placeholder (its path) that search leaves out unless the
 filters name the key."""
 
 
-def placeholder_conditions(filters: dict[str, Any] | None) -> tuple[Condition, ...]:
-    """Leave out the LangGraph store items with nothing indexed (unless ``filters`` name
-    :data:`STORE_INDEXED_KEY`): their text only names the item, it says nothing to recall."""
-    if filters and STORE_INDEXED_KEY in filters:
-        return ()
-    return (Condition(STORE_INDEXED_KEY, FilterOp.NE, False),)
-
-
-def _default_conditions(filters: dict[str, Any] | None) -> tuple[Condition, ...]:
-    archived = (
-        () if filters and ARCHIVED_KEY in filters else (Condition(ARCHIVED_KEY, FilterOp.NE, True),)
+def default_conditions(filters: dict[str, Any] | None) -> tuple[Condition, ...]:
+    """What every search and context leaves out unless ``filters`` name its key: memories
+    archived (:data:`ARCHIVED_KEY`, set by consolidation and ``usefulness.prune``) and
+    LangGraph store items with nothing indexed (:data:`STORE_INDEXED_KEY`: their text only
+    names the item, it says nothing to recall)."""
+    named = filters or {}
+    archived = () if ARCHIVED_KEY in named else (Condition(ARCHIVED_KEY, FilterOp.NE, True),)
+    unindexed = (
+        () if STORE_INDEXED_KEY in named else (Condition(STORE_INDEXED_KEY, FilterOp.NE, False),)
     )
-    return archived + placeholder_conditions(filters)
+    return archived + unindexed
 
 
 def build_request(
@@ -218,7 +212,7 @@ def build_request(
             scope=scope,
             limit=limit,
             kinds=kinds,
-            conditions=parse_filters(filters) + _default_conditions(filters),
+            conditions=parse_filters(filters) + default_conditions(filters),
             as_of=as_of,
             now=time.time(),
             event_after=event_after.timestamp() if event_after else None,
@@ -604,7 +598,7 @@ __all__ = [
     "Channel",
     "SearchRequest",
     "build_request",
-    "placeholder_conditions",
+    "default_conditions",
     "search",
     "search_with_validation",
 ]

@@ -50,8 +50,8 @@ from agentmem.stores._utility_sql import FeedbackWrite, RetrievalRow, UtilityRow
 from agentmem.validation import check_text, show
 
 ARCHIVED_KEY = "archived"
-"""Metadata key of an archived memory (the key ``agentmem.retrieval`` leaves out of search;
-not imported from there because retrieval imports this module)."""
+"""Metadata key of an archived memory (by ``prune`` here, or by consolidation's decay): search,
+context and experience recall leave such memories out unless the filters name the key."""
 ARCHIVED_AT_KEY = "archived_at"
 """Metadata key: when the memory was archived (ISO time), as consolidation writes it."""
 ARCHIVED_BY_KEY = "archived_by"

@@ -39,13 +39,12 @@ from agentmem.filters import Condition, FilterOp, parse_filters
 from agentmem.indexing import vectors_for_texts
 from agentmem.models import MemoryKind, MemoryRecord, Scope, ScopeSet, content_hash, utcnow
 from agentmem.stores import RecordQuery, WriteBatch
+from agentmem.usefulness import ARCHIVED_KEY
 from agentmem.vectors import VectorQuery
 from agentmem.vectors.base import DENSE
 
 ACTOR = "experience"
 """The actor named in the history of every change this module makes."""
-ARCHIVED_KEY = "archived"
-"""Metadata mark of a memory archived for never helping (``agentmem.usefulness.prune``)."""
 MAX_EVIDENCE = 50
 """Experience ids kept as a procedure's evidence (the most recent; ``support`` counts all)."""
 MAX_PROCEDURES_READ = 1000
