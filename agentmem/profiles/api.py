@@ -11,8 +11,9 @@ old value stopped holding, ``superseded_at``: when it was replaced) and adds the
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, cast
 
 from pydantic import BaseModel, TypeAdapter
@@ -515,31 +516,19 @@ def observe_applied(backends: Backends, scope: Scope, applied: Sequence[AppliedD
         from agentmem.semantic.llm import LLMClient
 
         llm = LLMClient.from_settings(settings)
-    try:
-        return Profile(backends, scope).observe(
-            [found[i] for i in added if i in found],
-            [found[i] for i in ended if i in found],
-            llm=llm,
-        )
-    except AgentMemError as exc:
-        log.warning("profile of %s not revised: %s", scope, exc)
-        return 0
+    facts = [found[i] for i in added if i in found]
+    gone = [found[i] for i in ended if i in found]
+    return _revise(backends, scope, "revised", lambda p: p.observe(facts, gone, llm=llm))
 
 
 def observe_restated(backends: Backends, fact: MemoryRecord) -> int:
     """Revise the profile of a fact's owner after its text was rewritten by hand (the value
     it gave is replaced, or cleared when the new text gives none). Never raises for a profile
     problem: it is logged, and the fact stays stored."""
-    scope = fact.scope
-    if not backends.settings.profile.from_facts or not isinstance(backends.store, NoteStore):
-        return 0
-    if not (scope.user_id or scope.agent_id):
-        return 0
-    try:
-        return Profile(backends, scope).observe([fact])
-    except AgentMemError as exc:
-        log.warning("profile of %s not revised: %s", scope, exc)
-        return 0
+    return sum(
+        _revise(backends, scope, "revised", partial(Profile.observe, facts=facts))
+        for scope, facts in _by_owner(backends, [fact])
+    )
 
 
 def observe_removed(backends: Backends, facts: Sequence[MemoryRecord]) -> int:
@@ -547,39 +536,44 @@ def observe_removed(backends: Backends, facts: Sequence[MemoryRecord]) -> int:
     ``invalidate()`` and ``delete()``): a value none of whose facts holds any more is cleared
     and a list item drawn from one is taken out, at once, as :meth:`Profile.refresh` would.
     Never raises for a profile problem: it is logged, and the removal stands."""
-    if not backends.settings.profile.from_facts or not isinstance(backends.store, NoteStore):
-        return 0
-    owners: dict[str, tuple[Scope, list[MemoryRecord]]] = {}
-    for fact in facts:
-        if fact.kind is MemoryKind.SEMANTIC and (fact.scope.user_id or fact.scope.agent_id):
-            key = profile_scope(fact.scope)[1]
-            owners.setdefault(key, (fact.scope, []))[1].append(fact)
-    changed = 0
-    for scope, ended in owners.values():
-        try:
-            changed += Profile(backends, scope).observe([], ended)
-        except AgentMemError as exc:
-            log.warning("profile of %s not revised: %s", scope, exc)
-    return changed
+    return sum(
+        _revise(backends, scope, "revised", partial(Profile.observe, facts=[], ended=ended))
+        for scope, ended in _by_owner(backends, facts)
+    )
 
 
 def rebuild_imported(backends: Backends, records: Sequence[MemoryRecord]) -> int:
     """Rebuild (:meth:`Profile.refresh`) the profile of every owner an import brought facts
     for, as the index is rebuilt: an export holds no profile values. Returns how many fields
     changed. Never raises for a profile problem: it is logged, and the records stay imported."""
+    return sum(
+        _revise(backends, scope, "rebuilt after import", Profile.refresh)
+        for scope, _ in _by_owner(backends, records)
+    )
+
+
+def _by_owner(
+    backends: Backends, records: Sequence[MemoryRecord]
+) -> list[tuple[Scope, list[MemoryRecord]]]:
+    """The facts among ``records`` grouped by the profile they feed (a user's, else an
+    agent's); none where profiles are not drawn from facts or the store keeps none."""
     if not backends.settings.profile.from_facts or not isinstance(backends.store, NoteStore):
-        return 0
-    owners: dict[str, Scope] = {}
+        return []
+    owners: dict[str, tuple[Scope, list[MemoryRecord]]] = {}
     for fact in records:
         if fact.kind is MemoryKind.SEMANTIC and (fact.scope.user_id or fact.scope.agent_id):
-            owners.setdefault(profile_scope(fact.scope)[1], fact.scope)
-    changed = 0
-    for scope in owners.values():
-        try:
-            changed += Profile(backends, scope).refresh()
-        except AgentMemError as exc:
-            log.warning("profile of %s not rebuilt after import: %s", scope, exc)
-    return changed
+            owners.setdefault(profile_scope(fact.scope)[1], (fact.scope, []))[1].append(fact)
+    return list(owners.values())
+
+
+def _revise(backends: Backends, scope: Scope, what: str, revise: Callable[[Profile], int]) -> int:
+    """``revise`` the profile of ``scope``'s owner; a profile problem is logged instead of
+    raised (the memory write it follows stands)."""
+    try:
+        return revise(Profile(backends, scope))
+    except AgentMemError as exc:
+        log.warning("profile of %s not %s: %s", scope, what, exc)
+        return 0
 
 
 def _check_strings(name: str, value: Any) -> None:
