@@ -194,6 +194,12 @@ def _period_window(when: datetime, period: str, phrase: str) -> tuple[datetime, 
 
 _MONTHS = "January February March April May June July August September October November December"
 _MONTHS_LIST = _MONTHS.split(" ")
+MONTH_NUMBERS = {
+    name: n
+    for n, month in enumerate(_MONTHS_LIST, 1)
+    for name in (month.lower(), month.lower()[:3])
+}
+"""Month number by lower-case English name or three-letter abbreviation ("march", "mar": 3)."""
 _WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 _MONTH_RE = _MONTHS.replace(" ", "|")
 _WEEKDAY_RE = "|".join(_WEEKDAYS)
@@ -566,7 +572,7 @@ _SCORE = re.compile(r"\d{1,2}\s*[-:]\s*\d{1,2}")
 _BEFORE_A_YEAR = {"in", "since", "during", "from", "until", "till", "by", "before", "after",
                   "of", "year", "around", "circa", "between", "and", "summer", "winter",
                   "spring", "autumn", "fall", "early", "late", "mid", "end"}  # fmt: skip
-_MONTH_WORDS = {m.lower()[:n] for m in _MONTHS_LIST for n in (3, len(m))}
+_MONTH_WORDS = frozenset(MONTH_NUMBERS)
 _AFTER_A_COUNT = {"ago", "back", "before", "earlier", "later"}
 
 
@@ -625,6 +631,7 @@ def _not_a_date(phrase: str, query: str) -> bool:
 
 
 __all__ = [
+    "MONTH_NUMBERS",
     "ResolvedDate",
     "TimeWindow",
     "might_name_time",

@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from agentmem.models import as_utc
+from agentmem.timeparse import MONTH_NUMBERS
 
 SINGLE_VALUED: tuple[str, ...] = (
     "lives_in",
@@ -37,9 +38,6 @@ SINGLE_VALUED: tuple[str, ...] = (
 _ATTRIBUTE = re.compile(r"^[a-z][a-z0-9_]*(:[a-z0-9 _'-]+)?$")
 
 
-_MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august",
-           "september", "october", "november", "december")  # fmt: skip
-_MONTH_NAMES = {name: i + 1 for i, month in enumerate(_MONTHS) for name in (month, month[:3])}
 _YEAR = re.compile(r"(?P<y>\d{4})")
 _YEAR_MONTH = re.compile(r"(?P<y>\d{4})[-/](?P<m>\d{1,2})")
 _YEAR_MONTH_DAY = re.compile(r"(?P<y>\d{4})[-/](?P<m>\d{1,2})[-/](?P<d>\d{1,2})")
@@ -67,11 +65,11 @@ def read_event_time(value: Any) -> tuple[datetime | None, str | None]:
             return datetime(int(m["y"]), int(m["m"]), 1), "month"
         if m := _YEAR_MONTH_DAY.fullmatch(text):
             return datetime(int(m["y"]), int(m["m"]), int(m["d"])), "day"
-        if (m := _MONTH_YEAR.fullmatch(text)) and m["mn"] in _MONTH_NAMES:
-            return datetime(int(m["y"]), _MONTH_NAMES[m["mn"]], 1), "month"
+        if (m := _MONTH_YEAR.fullmatch(text)) and m["mn"] in MONTH_NUMBERS:
+            return datetime(int(m["y"]), MONTH_NUMBERS[m["mn"]], 1), "month"
         m = _DAY_MONTH_YEAR.fullmatch(text) or _MONTH_DAY_YEAR.fullmatch(text)
-        if m and m["mn"] in _MONTH_NAMES:
-            return datetime(int(m["y"]), _MONTH_NAMES[m["mn"]], int(m["d"])), "day"
+        if m and m["mn"] in MONTH_NUMBERS:
+            return datetime(int(m["y"]), MONTH_NUMBERS[m["mn"]], int(m["d"])), "day"
         if isinstance(value, str) and not text.isdigit() and text not in ("", "null", "none"):
             return datetime.fromisoformat(value.strip()), None
     except ValueError:  # a month 13, a 30 February, or no ISO 8601 at all
