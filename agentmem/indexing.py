@@ -193,20 +193,18 @@ def reindex(
         raise ValidationError(
             f"progress must be a function taking a count, got {type(progress).__name__}"
         )
-    if not rebuild:
-        _sync(backends)
-        return _index_all(backends, page, progress)
-    try:
-        with backends.index_lock:
-            _drop_all_points(backends)
-        _sync(backends)
-        return _index_all(backends, page, progress)
-    except IndexUnreadable as exc:
-        with backends.index_lock:
-            aside = backends.index.set_aside()
-        if aside is None:
-            raise
-        logger.warning("moved the unreadable vector index aside to %s (%s)", aside, exc)
+    if rebuild:
+        try:
+            with backends.index_lock:
+                _drop_all_points(backends)
+            _sync(backends)
+            return _index_all(backends, page, progress)
+        except IndexUnreadable as exc:
+            with backends.index_lock:
+                aside = backends.index.set_aside()
+            if aside is None:
+                raise
+            logger.warning("moved the unreadable vector index aside to %s (%s)", aside, exc)
     _sync(backends)
     return _index_all(backends, page, progress)
 
