@@ -231,9 +231,9 @@ def forget_ids(cur: Cursor, placeholder: str, ids: Sequence[str]) -> int:
     if not gone:
         return 0
     changed = 0
-    chunks = list(dict.fromkeys(ids))
-    for start in range(0, len(chunks), 500):
-        chunk = chunks[start : start + 500]
+    unique = list(dict.fromkeys(ids))
+    chunks = [unique[start : start + 500] for start in range(0, len(unique), 500)]
+    for chunk in chunks:
         marks = ", ".join("?" for _ in chunk)
         cur.execute(
             _sql(f"DELETE FROM memory_utility WHERE memory_id IN ({marks})", placeholder), chunk
@@ -243,9 +243,15 @@ def forget_ids(cur: Cursor, placeholder: str, ids: Sequence[str]) -> int:
         ("retrievals", "retrieval_id", ""),
         ("feedback", "feedback_id", ", task = NULL"),
     ):
-        cur.execute(f"SELECT {key}, memory_ids FROM {table}")
-        hits = [(k, json.loads(m)) for k, m in cur.fetchall()]
-        hits = [(k, [i for i in m if i not in gone]) for k, m in hits if gone.intersection(m)]
+        # Only the rows whose JSON list may name a forgotten id come back (LIKE on the id as
+        # json.dumps wrote it); every search logs a retrieval, so the table can be large.
+        found: dict[str, list[str]] = {}
+        for chunk in chunks:
+            likes = " OR ".join("memory_ids LIKE ?" for _ in chunk)
+            statement = f"SELECT {key}, memory_ids FROM {table} WHERE {likes}"
+            cur.execute(_sql(statement, placeholder), [f"%{json.dumps(i)}%" for i in chunk])
+            found.update((k, json.loads(m)) for k, m in cur.fetchall())
+        hits = [(k, [i for i in m if i not in gone]) for k, m in found.items() if gone & set(m)]
         for row_key, kept in hits:
             if kept:
                 statement = f"UPDATE {table} SET memory_ids = ?{blank} WHERE {key} = ?"

@@ -231,6 +231,29 @@ def test_utility_ledger_retrievals_and_idempotent_feedback(store: RecordStore) -
     assert len(utility.rated_utilities(1)) == 2 and utility.rated_utilities(2) == []
 
 
+def test_utility_ledger_forgets_ids_wherever_it_names_them(store: RecordStore) -> None:
+    utility = capable(store, UtilityLedger)
+    a, b, c = rec(1), rec(2), rec(3)
+    insert(store, a, b, c)
+    utility.record_retrievals(
+        [
+            RetrievalRow("r1", str(ALICE), (a.id, b.id), 1.0),
+            RetrievalRow("r2", str(ALICE), (a.id,), 2.0),
+            RetrievalRow("r3", str(ALICE), (c.id,), 3.0),
+        ]
+    )
+    feedback = FeedbackWrite("f1", "r1", str(ALICE), (a, b), 1.0, "about a", 0.5, 0.0, 4.0)
+    assert utility.apply_feedback(feedback) is not None
+    # a's utility row, r1 (loses a), r2 (named only a: goes) and f1 (loses a, task blanked)
+    assert utility.utility_forget([a.id]) == 4
+    kept = utility.retrieval("r1")
+    assert kept is not None and list(kept.memory_ids) == [b.id]
+    assert utility.retrieval("r2") is None
+    assert utility.retrieval("r3") == RetrievalRow("r3", str(ALICE), (c.id,), 3.0)
+    assert set(utility.utilities([a.id, b.id])) == {b.id}
+    assert utility.utility_forget([a.id]) == 0 and utility.utility_forget([]) == 0
+
+
 # API keys ------------------------------------------------------------------------------------
 
 
