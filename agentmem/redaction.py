@@ -9,8 +9,9 @@
 Phone numbers are found by ``phonenumbers`` (Google's libphonenumber: numbers valid for their
 region, in any common format; the ``redaction`` extra). API keys, card numbers and e-mail
 addresses are small regular expressions: the well-known key formats (OpenAI, Anthropic, AWS,
-GitHub, Slack, Google, Stripe, private-key blocks, JWTs, ``api_key=...`` assignments), card
-numbers checked with the Luhn sum, and e-mail addresses. Larger PII libraries were weighed
+GitHub, Slack, Google, Stripe, private-key blocks, JWTs, ``api_key=...`` assignments, JSON's
+``"api_key": "..."`` too), card numbers checked with the Luhn sum, and e-mail addresses (with
+non-ASCII letters too: ``josé@münchen.de``). Larger PII libraries were weighed
 (presidio needs a spaCy model downloaded at run time; scrubadub pulls scikit-learn and has not
 been released since 2023), see docs/security.md.
 """
@@ -33,11 +34,12 @@ _API_KEY = re.compile(
     r"|\bAIza[0-9A-Za-z_-]{35}\b"
     r"|\b(?:sk|pk|rk)_(?:live|test)_[A-Za-z0-9]{16,}\b"
     r"|\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"
-    r"|(?i:\b(?:api[_-]?key|secret|token|password|passwd)\b\s*[:=]\s*)['\"]?[^\s'\"]{8,}",
+    r"|(?i:\b(?:api[_-]?key|secret|token|password|passwd)\b['\"]?\s*[:=]\s*)['\"]?[^\s'\"]{8,}",
     re.DOTALL,
 )
 _CARD = re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])")
-_EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
+# \w, not [A-Za-z0-9]: addresses with non-ASCII letters (josé@, @münchen.de) are addresses too
+_EMAIL = re.compile(r"\b[\w.%+-]+@[\w-]+(?:\.[\w-]+)*\.[^\W\d_]{2,}\b")
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,10 @@ ON = RedactionSettings(enabled=True)
         ("aws AKIAIOSFODNN7EXAMPLE", "api_key"),
         ("token ghp_abcdefghijklmnopqrstuvwxyzABCDEFGHIJ", "api_key"),
         ("config api_key=hunter2hunter2", "api_key"),
+        ('config {"api_key": "abcd1234efgh5678ijkl"}', "api_key"),
+        ("mail josé@example.com now", "email"),
+        ("mail jürgen.müller@example.de now", "email"),
+        ("mail bob@münchen.de now", "email"),
     ],
 )
 def test_redaction_takes_out_each_kind(text: str, kind: str) -> None:
