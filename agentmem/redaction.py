@@ -40,6 +40,8 @@ _API_KEY = re.compile(
 _CARD = re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])")
 # \w, not [A-Za-z0-9]: addresses with non-ASCII letters (josé@, @münchen.de) are addresses too
 _EMAIL = re.compile(r"\b[\w.%+-]+@[\w-]+(?:\.[\w-]+)*\.[^\W\d_]{2,}\b")
+# The provenance keys a record's redaction writes: they describe its current text only.
+_REDACTION_KEYS = frozenset({"redacted", "raw_text"})
 
 
 @dataclass(frozen=True)
@@ -131,4 +133,21 @@ def redact_record_fields(
     return result.text, provenance
 
 
-__all__ = ["Redaction", "luhn_ok", "placeholder", "redact", "redact_record_fields"]
+def redact_new_text(
+    text: str, provenance: dict[str, Any], settings: RedactionSettings
+) -> tuple[str, dict[str, Any]]:
+    """``redact_record_fields`` for a record's new version: the counts and raw text of the text
+    it replaces are dropped first (they describe the old text, and the raw one holds what was
+    redacted from it); the new text's own redaction sets them again."""
+    current = {k: v for k, v in provenance.items() if k not in _REDACTION_KEYS}
+    return redact_record_fields(text, current, settings)
+
+
+__all__ = [
+    "Redaction",
+    "luhn_ok",
+    "placeholder",
+    "redact",
+    "redact_new_text",
+    "redact_record_fields",
+]

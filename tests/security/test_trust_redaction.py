@@ -72,11 +72,20 @@ def test_redaction_on_write_happens_before_embedding_and_keeps_raw_only_if_allow
         assert record.content_hash in cached
         updated = mem.update(record.id, text="new mail bob@example.org")
         assert updated.text == "new mail [REDACTED_EMAIL]"
+        assert updated.provenance["redacted"] == {"email": 1}  # the new text's count
+        clean = mem.update(record.id, text="nothing secret here")
+        assert "redacted" not in clean.provenance
     keep = Settings.load(home=home, redaction={"enabled": True, "keep_raw": True})
     with Memory(settings=keep, embedder=embedder) as mem:
         kept = mem.add(secret, user_id="bob")
         assert kept.provenance["raw_text"] == secret
         assert "4111" not in kept.text
+        # the raw text is the current version's: a new text replaces it, or drops it if clean
+        renewed = mem.update(kept.id, text="mail bob@example.org")
+        assert renewed.provenance["raw_text"] == "mail bob@example.org"
+        paid = mem.update(kept.id, text="the invoice was paid")
+        assert "raw_text" not in paid.provenance and "redacted" not in paid.provenance
+        assert "example" not in str(mem.get(kept.id, user_id="bob").provenance)
 
 
 def test_injection_patterns_are_flagged_and_plain_text_is_not() -> None:
