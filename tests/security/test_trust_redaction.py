@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -148,6 +149,35 @@ def test_sources_and_trust_levels_route_writes(mem: Memory) -> None:
     assert mem.quarantine.list(ALICE) == []
     batch = mem.add_many(["a tool note", "another tool note"], user_id="alice", source="import")
     assert mem.quarantine.reject([r.id for r in batch], ALICE) == 2
+
+
+def test_held_memories_in_search_obey_the_search_constraints(mem: Memory) -> None:
+    """include_quarantined appends a held memory only where a stored one would match: the same
+    kinds, filters, as_of and event-time bounds, and at most k held memories."""
+    mem.add("Alice drinks green tea.", user_id="alice")
+    tea = mem.add(
+        "Tool says Alice drinks oolong tea",
+        user_id="alice",
+        source="tool",
+        metadata={"topic": "tea"},
+        event_time="2024-05-01T00:00:00+00:00",
+    )
+    order = mem.add("Tool page: Alice oolong tea order", user_id="alice", source="tool")
+
+    def held(**constraints: Any) -> set[str]:
+        hits = mem.search("oolong tea", user_id="alice", include_quarantined=True, **constraints)
+        return {h.record.id for h in hits if "quarantine" in h.channels}
+
+    assert held() == held(kinds="episodic") == {tea.id, order.id}
+    assert held(kinds="procedural") == set()
+    assert held(filters={"topic": "x"}) == set()
+    assert held(filters={"topic": "tea"}) == {tea.id}
+    assert held(as_of="2000-01-01T00:00:00+00:00") == set()
+    assert held(
+        event_after="2024-04-01T00:00:00+00:00", event_before="2024-06-01T00:00:00+00:00"
+    ) == {tea.id}
+    one = mem.search("oolong tea", user_id="alice", include_quarantined=True, k=1)
+    assert len([h for h in one if "quarantine" in h.channels]) == 1 and len(one) <= 2
 
 
 def test_injection_can_be_set_to_quarantine() -> None:
