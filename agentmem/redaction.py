@@ -40,6 +40,7 @@ _API_KEY = re.compile(
 _CARD = re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])")
 # \w, not [A-Za-z0-9]: addresses with non-ASCII letters (josé@, @münchen.de) are addresses too
 _EMAIL = re.compile(r"\b[\w.%+-]+@[\w-]+(?:\.[\w-]+)*\.[^\W\d_]{2,}\b")
+_PLACEHOLDER = re.compile(r"\[REDACTED_[A-Z_]+\]")
 # The provenance keys a record's redaction writes: they describe its current text only.
 _REDACTION_KEYS = frozenset({"redacted", "raw_text"})
 
@@ -60,6 +61,13 @@ class Redaction:
 def placeholder(kind: RedactionKind) -> str:
     """What replaces a redacted item of ``kind`` (``[REDACTED_EMAIL]``)."""
     return f"[REDACTED_{kind.value.upper()}]"
+
+
+def mask_placeholders(text: str) -> str:
+    """``text`` with each placeholder emptied to ``[]``, for the readers that take words or
+    names from a text (entities, note keywords): a placeholder stands for an item that is
+    gone, so two people whose e-mails were redacted share no entity or keyword through it."""
+    return _PLACEHOLDER.sub("[]", text)
 
 
 def luhn_ok(digits: str) -> bool:
@@ -146,6 +154,7 @@ def redact_new_text(
 __all__ = [
     "Redaction",
     "luhn_ok",
+    "mask_placeholders",
     "placeholder",
     "redact",
     "redact_new_text",
