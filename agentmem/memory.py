@@ -339,15 +339,14 @@ class Memory(Closeable):
         in the query ("last week"), default the current time. Each hit's ``channels`` gives
         the rank and score every channel gave it.
 
-        ``include_quarantined`` appends held memories of untrusted sources that share words
-        with the query (their ``channels`` hold ``"quarantine"``); never otherwise.
+        ``include_quarantined`` appends up to ``k`` held memories of untrusted sources that
+        share words with the query and meet its other constraints (channel ``quarantine``).
 
         ``expand_links`` (0-3 hops) adds the notes linked to the top hits (see :meth:`links`)
         as one more ranked list, fused by the same reciprocal rank fusion (channel ``links``).
         """
         scope = scope_of(scope, where)
-        held = self.quarantine.search(query, scope, k=k) if include_quarantined else []
-        hits = retrieval.search_with_validation(
+        return retrieval.search_with_validation(
             self.backends,
             query,
             scope,
@@ -359,8 +358,8 @@ class Memory(Closeable):
             event_before=event_before,
             reference_time=reference_time,
             expand_links=expand_links,
+            include_quarantined=include_quarantined,
         )
-        return [*hits, *held]
 
     def context(
         self,

@@ -9,8 +9,9 @@
 Phone numbers are found by ``phonenumbers`` (Google's libphonenumber: numbers valid for their
 region, in any common format; the ``redaction`` extra). API keys, card numbers and e-mail
 addresses are small regular expressions: the well-known key formats (OpenAI, Anthropic, AWS,
-GitHub, Slack, Google, Stripe, private-key blocks, JWTs, ``api_key=...`` assignments), card
-numbers checked with the Luhn sum, and e-mail addresses. Larger PII libraries were weighed
+GitHub, Slack, Google, Stripe, private-key blocks, JWTs, ``api_key=...`` assignments, JSON's
+``"api_key": "..."`` too), card numbers checked with the Luhn sum, and e-mail addresses (with
+non-ASCII letters too: ``josé@münchen.de``). Larger PII libraries were weighed
 (presidio needs a spaCy model downloaded at run time; scrubadub pulls scikit-learn and has not
 been released since 2023), see docs/security.md.
 """
@@ -33,11 +34,15 @@ _API_KEY = re.compile(
     r"|\bAIza[0-9A-Za-z_-]{35}\b"
     r"|\b(?:sk|pk|rk)_(?:live|test)_[A-Za-z0-9]{16,}\b"
     r"|\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"
-    r"|(?i:\b(?:api[_-]?key|secret|token|password|passwd)\b\s*[:=]\s*)['\"]?[^\s'\"]{8,}",
+    r"|(?i:\b(?:api[_-]?key|secret|token|password|passwd)\b['\"]?\s*[:=]\s*)['\"]?[^\s'\"]{8,}",
     re.DOTALL,
 )
 _CARD = re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])")
-_EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
+# \w, not [A-Za-z0-9]: addresses with non-ASCII letters (josé@, @münchen.de) are addresses too
+_EMAIL = re.compile(r"\b[\w.%+-]+@[\w-]+(?:\.[\w-]+)*\.[^\W\d_]{2,}\b")
+_PLACEHOLDER = re.compile(r"\[REDACTED_[A-Z_]+\]")
+# The provenance keys a record's redaction writes: they describe its current text only.
+_REDACTION_KEYS = frozenset({"redacted", "raw_text"})
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,13 @@ class Redaction:
 def placeholder(kind: RedactionKind) -> str:
     """What replaces a redacted item of ``kind`` (``[REDACTED_EMAIL]``)."""
     return f"[REDACTED_{kind.value.upper()}]"
+
+
+def mask_placeholders(text: str) -> str:
+    """``text`` with each placeholder emptied to ``[]``, for the readers that take words or
+    names from a text (entities, note keywords): a placeholder stands for an item that is
+    gone, so two people whose e-mails were redacted share no entity or keyword through it."""
+    return _PLACEHOLDER.sub("[]", text)
 
 
 def luhn_ok(digits: str) -> bool:
@@ -129,4 +141,22 @@ def redact_record_fields(
     return result.text, provenance
 
 
-__all__ = ["Redaction", "luhn_ok", "placeholder", "redact", "redact_record_fields"]
+def redact_new_text(
+    text: str, provenance: dict[str, Any], settings: RedactionSettings
+) -> tuple[str, dict[str, Any]]:
+    """``redact_record_fields`` for a record's new version: the counts and raw text of the text
+    it replaces are dropped first (they describe the old text, and the raw one holds what was
+    redacted from it); the new text's own redaction sets them again."""
+    current = {k: v for k, v in provenance.items() if k not in _REDACTION_KEYS}
+    return redact_record_fields(text, current, settings)
+
+
+__all__ = [
+    "Redaction",
+    "luhn_ok",
+    "mask_placeholders",
+    "placeholder",
+    "redact",
+    "redact_new_text",
+    "redact_record_fields",
+]

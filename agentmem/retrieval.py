@@ -242,10 +242,13 @@ def search_with_validation(
     event_before: datetime | str | None,
     reference_time: datetime | str | None,
     expand_links: int = 0,
+    include_quarantined: bool = False,
 ) -> list[SearchHit]:
     """:func:`search` with the arguments as a caller of the public API gives them (kind names,
-    ISO times): validated here, once, for every public search (Memory and agent handles)."""
-    return search(
+    ISO times): validated here, once, for every public search (Memory and agent handles).
+    ``include_quarantined`` appends the held memories that meet the same constraints
+    (:meth:`agentmem.trust.Quarantine.search`), at most ``k``, after the hits."""
+    hits = search(
         backends,
         query,
         scope,
@@ -258,6 +261,21 @@ def search_with_validation(
         reference_time=check_time(reference_time, what="reference_time"),
         expand_links=check_expand(expand_links),
     )
+    if not include_quarantined:
+        return hits
+    from agentmem.trust import Quarantine  # held memories are in no index: matched apart
+
+    held = Quarantine(backends).search(
+        query,
+        scope,
+        k,
+        kinds=kinds,
+        filters=filters,
+        as_of=as_of,
+        event_after=event_after,
+        event_before=event_before,
+    )
+    return [*hits, *held]
 
 
 def check_expand(value: Any) -> int:

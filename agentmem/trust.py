@@ -15,14 +15,24 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from agentmem.errors import NotFound, ValidationError
-from agentmem.models import ChannelScore, MemoryRecord, Scope, SearchHit
+from agentmem.filters import parse_filters
+from agentmem.models import (
+    ChannelScore,
+    MemoryKind,
+    MemoryRecord,
+    Scope,
+    ScopeSet,
+    SearchHit,
+    scope_members,
+)
 from agentmem.scoping import ScopeKwargs, optional_scope_of
 from agentmem.security_settings import InjectionAction, TrustLevel, TrustSettings
 from agentmem.stores import QuarantineRow, QuarantineStore, RecordStore, require
-from agentmem.validation import check_k
+from agentmem.validation import check_k, check_kinds, check_time
 
 if TYPE_CHECKING:
     from agentmem.backends import Backends
@@ -230,14 +240,45 @@ class Quarantine:
         rows = self._rows(ids, scope)
         return _held(self._backends.store).quarantine_drop([r.id for r in rows])
 
-    def search(self, query: str, scope: Scope, k: int = 10) -> builtins.list[SearchHit]:
-        """Held memories of ``scope`` sharing words with ``query``, best first (a plain word
-        overlap: quarantine is small and is never embedded)."""
+    def search(
+        self,
+        query: str,
+        scope: Scope | ScopeSet,
+        k: int = 10,
+        *,
+        kinds: Sequence[str | MemoryKind] | str | None = None,
+        filters: dict[str, Any] | None = None,
+        as_of: datetime | str | None = None,
+        event_after: datetime | str | None = None,
+        event_before: datetime | str | None = None,
+    ) -> builtins.list[SearchHit]:
+        """At most ``k`` held memories of ``scope`` (each member of a :class:`ScopeSet`)
+        sharing words with ``query``, best first (a plain word overlap: quarantine is small
+        and is never embedded). The search's other constraints apply as they do to stored
+        memories: ``kinds``, ``filters`` (and what every search leaves out, such as archived
+        memories), validity (at ``as_of``, else now) and the event-time bounds."""
+        from agentmem.graph.pagerank import admits
+        from agentmem.retrieval import default_conditions
+        from agentmem.vectors import VectorQuery
+
+        after = check_time(event_after, what="event_after")
+        before = check_time(event_before, what="event_before")
+        wanted = VectorQuery(
+            scope=scope,
+            limit=check_k(k),
+            kinds=check_kinds(kinds),
+            conditions=parse_filters(filters) + default_conditions(filters),
+            as_of=check_time(as_of, what="as_of"),
+            now=time.time(),
+            event_after=after.timestamp() if after else None,
+            event_before=before.timestamp() if before else None,
+        )
         words = set(re.findall(r"\w+", query.lower()))
+        held = {r.id: r for member in scope_members(scope) for r in self.list(member)}
         scored = []
-        for record in self.list(scope):
+        for record in held.values():
             overlap = words & set(re.findall(r"\w+", record.text.lower()))
-            if overlap:
+            if overlap and admits(record, wanted):
                 scored.append((len(overlap) / max(len(words), 1), record))
         scored.sort(key=lambda pair: -pair[0])
         return [

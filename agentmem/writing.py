@@ -31,7 +31,7 @@ from agentmem.models import (
     content_hash,
     utcnow,
 )
-from agentmem.redaction import redact_record_fields
+from agentmem.redaction import redact_new_text, redact_record_fields
 from agentmem.representation import neighbours_to_refresh
 from agentmem.settings import Settings
 from agentmem.stores import IndexOp, QuarantineStore, WriteBatch
@@ -350,7 +350,7 @@ def _content_changes(
     as they are (or drops them) unless ``reserved``."""
     if text is not None:
         new_text = check_text(text, max_chars=backends.settings.max_text_chars)
-        new_text, redacted = redact_record_fields(
+        new_text, redacted = redact_new_text(
             new_text, dict(provenance or current.provenance), backends.settings.redaction
         )
         if redacted != (provenance or current.provenance):

@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 from agentmem.models import MemoryRecord
+from agentmem.redaction import mask_placeholders
 from agentmem.semantic.text import content_words
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z'\u2019-]+")
@@ -20,6 +21,7 @@ KEYWORDS, TAGS, CONTEXT = "keywords", "tags", "context"
 
 def keywords_of(text: str, limit: int) -> list[str]:
     """The content words of ``text``, lower-cased, in order of first appearance."""
+    text = mask_placeholders(text)  # "[REDACTED_EMAIL]" is no content word
     wanted = content_words(text)
     out: list[str] = []
     for word in _WORD.findall(text):

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 
 import regex
 
+from agentmem.redaction import mask_placeholders
 from agentmem.semantic.text import (
     FILLER,
     INTRO_WORDS,
@@ -41,7 +42,7 @@ def entities_in(text: str, *, known: Iterable[str] = ()) -> list[str]:
     meant, not the name alone."""
     names = {k.lower() for k in known}
     found: list[str] = []
-    for sentence in split_sentences(text):
+    for sentence in split_sentences(mask_placeholders(text)):  # "[REDACTED_EMAIL]" names none
         spans: list[str] = []
         for m in _CAPITALISED.finditer(sentence):
             possessive = bool(re.search(r"['\u2019]s$", m.group(0)))

@@ -132,7 +132,9 @@ class SearchRequest(ScopeFields):
         default=0, ge=0, le=3, description="add notes linked to the top hits (the links channel)"
     )
     include_quarantined: bool = Field(
-        default=False, description="append held writes sharing words with the query"
+        default=False,
+        description="append up to k held writes sharing words with the query (and meeting "
+        "its kinds, filters, as_of and event-time bounds)",
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -31,6 +32,10 @@ ON = RedactionSettings(enabled=True)
         ("aws AKIAIOSFODNN7EXAMPLE", "api_key"),
         ("token ghp_abcdefghijklmnopqrstuvwxyzABCDEFGHIJ", "api_key"),
         ("config api_key=hunter2hunter2", "api_key"),
+        ('config {"api_key": "abcd1234efgh5678ijkl"}', "api_key"),
+        ("mail josé@example.com now", "email"),
+        ("mail jürgen.müller@example.de now", "email"),
+        ("mail bob@münchen.de now", "email"),
     ],
 )
 def test_redaction_takes_out_each_kind(text: str, kind: str) -> None:
@@ -68,11 +73,41 @@ def test_redaction_on_write_happens_before_embedding_and_keeps_raw_only_if_allow
         assert record.content_hash in cached
         updated = mem.update(record.id, text="new mail bob@example.org")
         assert updated.text == "new mail [REDACTED_EMAIL]"
+        assert updated.provenance["redacted"] == {"email": 1}  # the new text's count
+        clean = mem.update(record.id, text="nothing secret here")
+        assert "redacted" not in clean.provenance
     keep = Settings.load(home=home, redaction={"enabled": True, "keep_raw": True})
     with Memory(settings=keep, embedder=embedder) as mem:
         kept = mem.add(secret, user_id="bob")
         assert kept.provenance["raw_text"] == secret
         assert "4111" not in kept.text
+        # the raw text is the current version's: a new text replaces it, or drops it if clean
+        renewed = mem.update(kept.id, text="mail bob@example.org")
+        assert renewed.provenance["raw_text"] == "mail bob@example.org"
+        paid = mem.update(kept.id, text="the invoice was paid")
+        assert "raw_text" not in paid.provenance and "redacted" not in paid.provenance
+        assert "example" not in str(mem.get(kept.id, user_id="bob").provenance)
+
+
+def test_redaction_placeholders_name_no_entity_and_make_no_keyword(
+    home: Path, embedder: Embedder
+) -> None:
+    """Two people whose e-mails were redacted are not related through the placeholder: it is
+    no graph entity and no note keyword, so neither a graph path nor a shared term joins them."""
+    settings = Settings.load(home=home, redaction={"enabled": True})
+    with Memory(settings=settings, embedder=embedder) as mem:
+        mem.add("Bob: my email is bob@example.com.", user_id="u", infer=True)
+        mem.add("Carol: my email is carol@corp.org.", user_id="u", infer=True)
+        assert {e.name for e in mem.graph.entities(user_id="u")} == {"Bob", "Carol"}
+        assert not mem.graph.path("Bob", "Carol", user_id="u")
+        facts = mem.list(user_id="u", kinds="semantic", limit=10)
+        assert [f.text for f in facts] == [
+            "Bob's email is [REDACTED_EMAIL].",
+            "Carol's email is [REDACTED_EMAIL].",
+        ]
+        for fact in facts:
+            assert not any("redacted" in k for k in fact.metadata["keywords"])
+            assert all("redacted" not in link.reason for link in mem.links(fact.id, user_id="u"))
 
 
 def test_injection_patterns_are_flagged_and_plain_text_is_not() -> None:
@@ -135,6 +170,35 @@ def test_sources_and_trust_levels_route_writes(mem: Memory) -> None:
     assert mem.quarantine.list(ALICE) == []
     batch = mem.add_many(["a tool note", "another tool note"], user_id="alice", source="import")
     assert mem.quarantine.reject([r.id for r in batch], ALICE) == 2
+
+
+def test_held_memories_in_search_obey_the_search_constraints(mem: Memory) -> None:
+    """include_quarantined appends a held memory only where a stored one would match: the same
+    kinds, filters, as_of and event-time bounds, and at most k held memories."""
+    mem.add("Alice drinks green tea.", user_id="alice")
+    tea = mem.add(
+        "Tool says Alice drinks oolong tea",
+        user_id="alice",
+        source="tool",
+        metadata={"topic": "tea"},
+        event_time="2024-05-01T00:00:00+00:00",
+    )
+    order = mem.add("Tool page: Alice oolong tea order", user_id="alice", source="tool")
+
+    def held(**constraints: Any) -> set[str]:
+        hits = mem.search("oolong tea", user_id="alice", include_quarantined=True, **constraints)
+        return {h.record.id for h in hits if "quarantine" in h.channels}
+
+    assert held() == held(kinds="episodic") == {tea.id, order.id}
+    assert held(kinds="procedural") == set()
+    assert held(filters={"topic": "x"}) == set()
+    assert held(filters={"topic": "tea"}) == {tea.id}
+    assert held(as_of="2000-01-01T00:00:00+00:00") == set()
+    assert held(
+        event_after="2024-04-01T00:00:00+00:00", event_before="2024-06-01T00:00:00+00:00"
+    ) == {tea.id}
+    one = mem.search("oolong tea", user_id="alice", include_quarantined=True, k=1)
+    assert len([h for h in one if "quarantine" in h.channels]) == 1 and len(one) <= 2
 
 
 def test_injection_can_be_set_to_quarantine() -> None:

@@ -254,6 +254,13 @@ def test_names_that_start_with_a_non_ascii_capital_read_like_ascii_ones() -> Non
     assert find_slot(decomposed, "User") == ("Jose\u0301", "works_at", "Nokia", False)
 
 
+def test_a_redaction_placeholder_names_nobody() -> None:
+    # It stands for an item that is gone ("[REDACTED_EMAIL]" read as an entity related
+    # everyone whose e-mail was redacted).
+    text = "Bob's email is [REDACTED_EMAIL], Tom's [REDACTED_PHONE]."
+    assert entities_in(text) == ["Bob", "Tom"]
+
+
 def test_third_person_statements_name_their_subject_and_entities() -> None:
     (fact,) = facts("Caroline went to the LGBTQ support group with Melanie.")
     assert fact.subject == "Caroline"
