@@ -107,8 +107,9 @@ class _Scopes:
 
     def resolve(self, ctx: Context | None, given: Mapping[str, str | None]) -> MemoryScope:
         """The scope of one call; ``given``: the tool's arguments (its ``locals()``), of which
-        the scope fields are read."""
-        fields = {f: given.get(f) or self.defaults.get(f) for f in _SCOPE}
+        the scope fields are read. A field given empty (``""``) is refused as by the library
+        and the REST API, not replaced by the default."""
+        fields = {f: self.defaults.get(f) if given.get(f) is None else given.get(f) for f in _SCOPE}
         key = self.key
         if self.require_key:
             token = _token(ctx.headers if ctx is not None else None)

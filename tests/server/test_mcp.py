@@ -245,6 +245,27 @@ def test_a_pinned_scope_is_not_the_models_to_choose(server_mem: Memory) -> None:
     anyio.run(session)
 
 
+def test_an_empty_scope_field_is_refused_not_replaced_by_the_default(server_mem: Memory) -> None:
+    # As Memory.search and the REST API: user_id="" is an error, not "the whole org" nor the
+    # server's default user.
+    server_mem.add("Bob's salary is 90k", org_id="mcp-empty", user_id="bob")
+    server = build_mcp(server_mem, defaults={"org_id": "mcp-empty", "user_id": "mcp-default"})
+
+    async def session() -> None:
+        async with Client(server) as client:
+            for name, args in [
+                ("search_memory", {"query": "salary", "user_id": ""}),
+                ("list_memories", {"org_id": ""}),
+                ("add_memory", {"text": "note", "user_id": "", "agent_id": "bot"}),
+            ]:
+                result = await client.call_tool(name, args)
+                assert result.is_error, (name, result.content)
+                assert "InvalidScope" in result.content[0].text  # type: ignore[union-attr]
+
+    anyio.run(session)
+    assert server_mem.list(org_id="mcp-empty", agent_id="bot") == []
+
+
 def _leaves(exc: BaseException) -> list[BaseException]:
     """The errors inside exception groups, with the ones they were raised while handling."""
     if isinstance(exc, BaseExceptionGroup):
