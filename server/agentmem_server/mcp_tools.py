@@ -22,7 +22,7 @@ import functools
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
@@ -39,6 +39,7 @@ from agentmem.experience.models import Outcome, Step
 from agentmem.memory import Memory
 from agentmem.models import MemoryKind, MemoryRecord
 from agentmem.models import Scope as MemoryScope
+from agentmem.scoping import ScopeKwargs, optional_scope_of
 from agentmem_server.auth import authorise
 from agentmem_server.keys import ApiKey, verify_key
 
@@ -337,6 +338,13 @@ def _strict(tool: Tool) -> Tool:
     return tool
 
 
+def _checked_defaults(defaults: Mapping[str, str | None]) -> dict[str, str]:
+    """The default scope fields that are set, in canonical form (as ``Scope.of`` gives
+    them); names outside the scope fields and bad ids are refused, as by the library."""
+    scope = optional_scope_of(None, cast(ScopeKwargs, dict(defaults)))
+    return scope.fields() if scope is not None else {}
+
+
 def build_mcp(
     memory: Memory,
     *,
@@ -349,8 +357,9 @@ def build_mcp(
     """An MCP server whose tools read and write ``memory``. ``pin_scope``: every call acts in
     the ``defaults`` scope and the tools take no scope parameters; else the call's fields
     override the defaults. ``require_key``: each request must carry an API key (streamable
-    HTTP); else ``key`` (if any) bounds every call."""
-    defaults = {k: v for k, v in (defaults or {}).items() if v}
+    HTTP); else ``key`` (if any) bounds every call. A misspelt scope name in ``defaults`` is
+    a TypeError, a bad id an InvalidScope, both raised here rather than on every call."""
+    defaults = _checked_defaults(defaults or {})
     if pin_scope and not defaults:
         raise InvalidScope("pin_scope needs a scope to pin: pass defaults, e.g. a user_id")
     tools = _Tools(memory, _Scopes(memory, defaults, key, require_key))

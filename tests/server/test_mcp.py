@@ -325,3 +325,23 @@ def test_stdio_server_pins_logs_json_and_names_a_held_home(tmp_path: Path) -> No
 def test_pinning_needs_a_scope(server_mem: Memory) -> None:
     with pytest.raises(InvalidScope, match="pin_scope needs a scope"):
         build_mcp(server_mem, defaults={"user_id": None}, pin_scope=True)
+
+
+def test_defaults_are_checked_when_the_server_is_built(server_mem: Memory) -> None:
+    # As the library: a misspelt scope name is a TypeError, a bad id an InvalidScope, both
+    # when the server is built (not on every call, nor dropped unnoticed when not pinned).
+    for pin in (True, False):
+        with pytest.raises(TypeError, match="did you mean 'user_id'"):
+            build_mcp(server_mem, defaults={"usr_id": "alice"}, pin_scope=pin)
+        with pytest.raises(InvalidScope, match="path separator"):
+            build_mcp(server_mem, defaults={"user_id": "a/b"}, pin_scope=pin)
+        with pytest.raises(InvalidScope, match="user_id is empty"):
+            build_mcp(server_mem, defaults={"user_id": ""}, pin_scope=pin)
+    server = build_mcp(server_mem, defaults={"user_id": " mcp-canon "}, pin_scope=True)
+
+    async def session() -> None:
+        async with Client(server) as client:
+            for tool in (await client.list_tools()).tools:
+                assert (tool.description or "").endswith("Acts in the memory of user_id=mcp-canon.")
+
+    anyio.run(session)
