@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from typing import Annotated, Any, cast
@@ -28,7 +29,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools import Tool
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
-from mcp.types import ToolAnnotations
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import ConfigDict, Field
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -141,6 +142,17 @@ def _brief(record: MemoryRecord) -> dict[str, Any]:
     }
 
 
+def _listed(items: list[dict[str, Any]], empty: str) -> CallToolResult:
+    """A tool's list result: the list as structured content, and as text one block per item
+    or, with none, the sentence ``empty`` (a reply with no text reads as a failure to a client
+    that shows the model only text)."""
+    texts = [json.dumps(item, indent=2, ensure_ascii=False) for item in items] or [empty]
+    return CallToolResult(
+        content=[TextContent(type="text", text=text) for text in texts],
+        structured_content={"result": items},
+    )
+
+
 class _Tools:
     """The tools' bodies over one memory; each takes the scope fields (hidden when pinned)."""
 
@@ -178,12 +190,13 @@ class _Tools:
         agent_id: AgentId = None,
         thread_id: ThreadId = None,
         org_id: OrgId = None,
-    ) -> list[dict[str, Any]]:
+    ) -> Annotated[CallToolResult, list[dict[str, Any]]]:
         """Find the memories most relevant to a query, best first."""
         with _tool_errors():
             scope = self.scopes.resolve(ctx, locals())
             hits = await self.memory.asearch(query, scope=scope, k=k)
-            return [_brief(h.record) | {"score": round(h.score, 6)} for h in hits]
+            found = [_brief(h.record) | {"score": round(h.score, 6)} for h in hits]
+            return _listed(found, "no memory matches this query")
 
     async def list_memories(
         self,
@@ -195,13 +208,17 @@ class _Tools:
         agent_id: AgentId = None,
         thread_id: ThreadId = None,
         org_id: OrgId = None,
-    ) -> list[dict[str, Any]]:
+    ) -> Annotated[CallToolResult, list[dict[str, Any]]]:
         """The memories of the scope, oldest first (page with offset)."""
         with _tool_errors():
             scope = self.scopes.resolve(ctx, locals())
             kinds = [kind] if kind is not None else None
             records = await self.memory.alist(scope=scope, kinds=kinds, limit=limit, offset=offset)
-            return [_brief(r) for r in records]
+            stored = f"{kind.value} memories" if kind is not None else "memories"
+            empty = (
+                f"no more {stored} past offset {offset}" if offset else f"no {stored} stored here"
+            )
+            return _listed([_brief(r) for r in records], empty)
 
     async def get_context(
         self,

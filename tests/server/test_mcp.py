@@ -245,6 +245,29 @@ def test_a_pinned_scope_is_not_the_models_to_choose(server_mem: Memory) -> None:
     anyio.run(session)
 
 
+def test_an_empty_result_still_reaches_the_model_as_text(server_mem: Memory) -> None:
+    # Most MCP hosts show the model only the text content: an empty list must still say so.
+    server = build_mcp(server_mem, defaults={"user_id": "mcp-nobody"})
+
+    async def session() -> None:
+        async with Client(server) as client:
+            for name, args, text in [
+                ("search_memory", {"query": "tea"}, "no memory matches this query"),
+                ("list_memories", {}, "no memories stored here"),
+                ("list_memories", {"offset": 20, "kind": "semantic"}, "past offset 20"),
+            ]:
+                result = await client.call_tool(name, args)
+                assert not result.is_error and result.structured_content == {"result": []}
+                (block,) = result.content
+                assert text in block.text  # type: ignore[union-attr]
+            _payload(await client.call_tool("add_memory", {"text": "Noor drinks mint tea"}))
+            listed = await client.call_tool("list_memories", {})
+            (block,) = listed.content
+            assert json.loads(block.text)["text"] == "Noor drinks mint tea"  # type: ignore[union-attr]
+
+    anyio.run(session)
+
+
 def test_an_empty_scope_field_is_refused_not_replaced_by_the_default(server_mem: Memory) -> None:
     # As Memory.search and the REST API: user_id="" is an error, not "the whole org" nor the
     # server's default user.
