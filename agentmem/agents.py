@@ -21,7 +21,9 @@ Agent ids starting with ``team:`` are reserved for teams.
 from __future__ import annotations
 
 import builtins
+import json
 import unicodedata
+import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -31,7 +33,7 @@ from agentmem.backends import Backends
 from agentmem.buffers import Buffers, ThreadBuffer
 from agentmem.context import Context
 from agentmem.context import build as build_context
-from agentmem.errors import InvalidScope, NotFound, PermissionDenied, ValidationError
+from agentmem.errors import Conflict, InvalidScope, NotFound, PermissionDenied, ValidationError
 from agentmem.filters import parse_filters
 from agentmem.models import (
     HistoryEntry,
@@ -418,7 +420,9 @@ def handoff(
     already read (its team's, say) are not copied. Each copy keeps the text, kind, event and
     validity times and importance; its metadata gains ``handoff_from`` (the source agent) and
     ``handoff_source_id``, and its provenance names the source ids, agent and scope. Handing
-    the same memory to the same agent again returns the earlier copy instead of a new one.
+    the same memory to the same agent again returns the earlier copy instead of a new one,
+    also when the handoffs run concurrently (a copy's id is derived from the source id and the
+    target scope).
     Both agents must work for the same user / org. Returns the target's copies, in the order
     selected.
     """
@@ -431,27 +435,55 @@ def handoff(
     if not selected:
         return []
     b = source.backends
-    earlier = {
-        r.metadata.get("handoff_source_id"): r
-        for start in range(0, len(selected), 1000)
-        for r in b.store.query(
-            RecordQuery(
-                scope=target.private_scope,
-                conditions=parse_filters(
-                    {"handoff_source_id": {"$in": [r.id for r in selected[start : start + 1000]]}}
-                ),
-                include_invalidated=True,
-                limit=len(selected[start : start + 1000]) * 4,
-            )
-        )
-    }
-    fresh = [r for r in selected if r.id not in earlier]
+    actor = f"handoff:{source.agent_id}->{target.agent_id}"
     at = utcnow().isoformat()
-    items = [_handoff_item(r, source, target, note, at) for r in fresh]
-    copies = writing.records_from_items(b, target.private_scope, items)
-    writing.insert(b, copies, actor=f"handoff:{source.agent_id}->{target.agent_id}")
-    by_source = {**earlier, **{c.metadata["handoff_source_id"]: c for c in copies}}
-    return [by_source[r.id] for r in selected]
+    while True:
+        earlier = _earlier_copies(b, target.private_scope, selected)
+        fresh = [r for r in selected if r.id not in earlier]
+        items = [_handoff_item(r, source, target, note, at) for r in fresh]
+        copies = writing.records_from_items(b, target.private_scope, items)
+        for original, copy in zip(fresh, copies, strict=True):
+            copy.id = _copy_id(original.id, target.private_scope)
+        try:
+            writing.insert(b, copies, actor=actor)
+        except Conflict:
+            # A concurrent handoff stored a copy first (under the same id): read the copies
+            # again and store only the ones still missing. Any other conflict is not ours.
+            if not _earlier_copies(b, target.private_scope, fresh):
+                raise
+            continue
+        by_source = {**earlier, **{c.metadata["handoff_source_id"]: c for c in copies}}
+        return [by_source[r.id] for r in selected]
+
+
+_HANDOFF = uuid.UUID("5b0e7c3a-9d24-4f61-8a57-2e1c6b9f0d43")
+
+
+def _copy_id(source_id: str, target: Scope) -> str:
+    """The id of the copy of ``source_id`` in the private scope ``target``: the same for every
+    handoff of that memory to that agent, so two concurrent handoffs cannot both store one."""
+    return str(uuid.uuid5(_HANDOFF, f"{source_id}|{json.dumps(target.fields(), sort_keys=True)}"))
+
+
+def _earlier_copies(
+    b: Backends, target: Scope, selected: Sequence[MemoryRecord]
+) -> dict[str, MemoryRecord]:
+    """The copies the private scope ``target`` holds of ``selected``, by source id: under their
+    copy id, or (copies made before copies had one) by their ``handoff_source_id``."""
+    by_copy_id = {_copy_id(r.id, target): r.id for r in selected}
+    found = {by_copy_id[c.id]: c for c in b.store.get_many(list(by_copy_id)) if c.scope == target}
+    rest = [r.id for r in selected if r.id not in found]
+    for start in range(0, len(rest), 1000):
+        chunk = rest[start : start + 1000]
+        query = RecordQuery(
+            scope=target,
+            conditions=parse_filters({"handoff_source_id": {"$in": chunk}}),
+            include_invalidated=True,
+            limit=len(chunk) * 4,
+        )
+        for copy in b.store.query(query):
+            found.setdefault(str(copy.metadata.get("handoff_source_id")), copy)
+    return found
 
 
 def _check_handoff(

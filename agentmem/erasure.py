@@ -45,10 +45,12 @@ from pydantic import BaseModel, Field
 
 from agentmem import erasure_removal, writing
 from agentmem.backends import Backends, HasBackends, backends_of
+from agentmem.buffers.base import thread_key
 from agentmem.errors import NotFound, PermissionDenied, ValidationError
 from agentmem.indexing import sync_outbox
 from agentmem.lineage import derived_closure, sources_of, without_sources
 from agentmem.models import (
+    SCOPE_FIELDS,
     MemoryRecord,
     Scope,
     new_id,
@@ -276,7 +278,7 @@ def _begin(journal: ForgetJournal, plan: _Plan, report: ForgetReport) -> ForgetJ
     """Journal the forget and tombstone its ids in one transaction (step 1)."""
     job = ForgetJob(
         forget_id=report.forget_id,
-        scope=str(plan.scope),
+        scope=_scope_text(plan.scope),
         reason=report.reason,
         purge=report.purge,
         status=STARTED,
@@ -328,10 +330,9 @@ def reports(
     jobs = _journal(backends_of(mem).store).forget_jobs(forget_id=forget_id, limit=fetch)
     if forget_id is not None and not jobs:
         raise NotFound(f"no forget {forget_id!r}; list them with `agentmem forget --report`")
-    found = [_report(job) for job in jobs]
     if scope is not None:
-        found = [r for r in found if _within(scope, r.scope)]
-    return found[:limit]
+        jobs = [job for job in jobs if _within(scope, job.scope)]
+    return [_report(job) for job in jobs[:limit]]
 
 
 def _within(scope: Scope, text: str) -> bool:
@@ -379,7 +380,7 @@ def finish_retrain(
         }
     )
     store.forget_job_write(final)
-    _ledger(backends_of(mem).store, report)
+    _ledger(backends_of(mem).store, final, report)
     return report
 
 
@@ -525,7 +526,7 @@ def _execute(
         }
     )
     _journal(backends.store).forget_job_write(final)
-    _ledger(backends.store, report)
+    _ledger(backends.store, final, report)
     return report
 
 
@@ -588,15 +589,16 @@ def _target_scopes(backends: Backends, ids: Sequence[str]) -> set[Scope]:
     return set(found.values())
 
 
-def _ledger(store: RecordStore, report: ForgetReport) -> None:
+def _ledger(store: RecordStore, job: ForgetJob, report: ForgetReport) -> None:
     if not isinstance(store, JobLedger):
         return
+    scope = _scope_from_str(job.scope)
     summary = report.model_dump(mode="json", exclude={"forgotten_ids"})
     store.job_write(
         JobRow(
             run_id=report.forget_id,
             stage=LEDGER_STAGE,
-            scope=report.scope,
+            scope=report.scope if scope is None else thread_key(scope),
             status=report.status,
             count_in=report.requested,
             count_out=len(report.forgotten_ids),
@@ -638,11 +640,39 @@ def _quarantine(store: RecordStore) -> QuarantineStore:
     return require(store, QuarantineStore, "forgetting")
 
 
+def _scope_text(scope: Scope) -> str:
+    """How the journal keeps a forget's scope: its fields as JSON, which reads back exactly
+    (``str(scope)`` is for display only: ids may hold ``,`` and ``=``)."""
+    return json.dumps(scope.fields(), sort_keys=True)
+
+
 def _scope_from_str(text: str) -> Scope | None:
+    """The scope a journal row names (:func:`_scope_text`); None if it names none."""
     try:
-        return Scope.of(**dict(part.split("=", 1) for part in text.split(",") if "=" in part))
-    except (ValidationError, TypeError):
+        if text.startswith("{"):
+            return Scope.of(**json.loads(text))
+        return _legacy_scope(text)
+    except (TypeError, ValueError):  # InvalidScope and bad JSON are ValueErrors
         return None
+
+
+def _legacy_scope(text: str) -> Scope | None:
+    """A scope journaled as ``str(scope)`` (before :func:`_scope_text`). A part that does not
+    start with a field name belongs to the value before it (an id holding ``,``); a field named
+    twice or out of order is ambiguous (an id holding ``,user_id=``) and names no scope."""
+    fields: dict[str, str] = {}
+    for part in text.split(","):
+        name, sep, value = part.partition("=")
+        if sep and name in SCOPE_FIELDS:
+            if fields and SCOPE_FIELDS.index(name) <= SCOPE_FIELDS.index(list(fields)[-1]):
+                return None
+            fields[name] = value
+        elif fields:
+            last = list(fields)[-1]
+            fields[last] = f"{fields[last]},{part}"
+        else:
+            return None
+    return Scope.of(**fields)
 
 
 __all__ = [

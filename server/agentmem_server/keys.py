@@ -13,6 +13,7 @@ import hmac
 import re
 import secrets
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from pydantic import BaseModel, ConfigDict
@@ -78,10 +79,17 @@ def create_key(
     *,
     org_id: str,
     name: str = "",
-    user_ids: tuple[str, ...] = (),
-    agent_ids: tuple[str, ...] = (),
+    user_ids: Sequence[str] = (),
+    agent_ids: Sequence[str] = (),
 ) -> CreatedKey:
     """Create a key bound to ``org_id`` (and, if given, only these users / agents)."""
+    for field, ids in (("user_ids", user_ids), ("agent_ids", agent_ids)):
+        # A plain string iterates as its characters: "alice" would bind the users a, l, i, c, e.
+        if isinstance(ids, str | bytes) or not isinstance(ids, Sequence):
+            raise ValidationError(
+                f"{field} must be a list or tuple of ids, got {type(ids).__name__} {ids!r}; "
+                f"e.g. {field}=('alice',)"
+            )
     # Scope.of validates and normalises every id the way stored scopes are ("  carol " is
     # carol), so the key's ids compare equal to the scopes it is checked against.
     org_id = str(Scope.of(org_id=org_id).org_id)

@@ -20,15 +20,16 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools import Tool
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
-from mcp.types import ToolAnnotations
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import ConfigDict, Field
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -39,6 +40,7 @@ from agentmem.experience.models import Outcome, Step
 from agentmem.memory import Memory
 from agentmem.models import MemoryKind, MemoryRecord
 from agentmem.models import Scope as MemoryScope
+from agentmem.scoping import ScopeKwargs, optional_scope_of
 from agentmem_server.auth import authorise
 from agentmem_server.keys import ApiKey, verify_key
 
@@ -107,8 +109,9 @@ class _Scopes:
 
     def resolve(self, ctx: Context | None, given: Mapping[str, str | None]) -> MemoryScope:
         """The scope of one call; ``given``: the tool's arguments (its ``locals()``), of which
-        the scope fields are read."""
-        fields = {f: given.get(f) or self.defaults.get(f) for f in _SCOPE}
+        the scope fields are read. A field given empty (``""``) is refused as by the library
+        and the REST API, not replaced by the default."""
+        fields = {f: self.defaults.get(f) if given.get(f) is None else given.get(f) for f in _SCOPE}
         key = self.key
         if self.require_key:
             token = _token(ctx.headers if ctx is not None else None)
@@ -137,6 +140,17 @@ def _brief(record: MemoryRecord) -> dict[str, Any]:
         "event_time": record.event_time.isoformat() if record.event_time else None,
         "version": record.version,
     }
+
+
+def _listed(items: list[dict[str, Any]], empty: str) -> CallToolResult:
+    """A tool's list result: the list as structured content, and as text one block per item
+    or, with none, the sentence ``empty`` (a reply with no text reads as a failure to a client
+    that shows the model only text)."""
+    texts = [json.dumps(item, indent=2, ensure_ascii=False) for item in items] or [empty]
+    return CallToolResult(
+        content=[TextContent(type="text", text=text) for text in texts],
+        structured_content={"result": items},
+    )
 
 
 class _Tools:
@@ -176,12 +190,13 @@ class _Tools:
         agent_id: AgentId = None,
         thread_id: ThreadId = None,
         org_id: OrgId = None,
-    ) -> list[dict[str, Any]]:
+    ) -> Annotated[CallToolResult, list[dict[str, Any]]]:
         """Find the memories most relevant to a query, best first."""
         with _tool_errors():
             scope = self.scopes.resolve(ctx, locals())
             hits = await self.memory.asearch(query, scope=scope, k=k)
-            return [_brief(h.record) | {"score": round(h.score, 6)} for h in hits]
+            found = [_brief(h.record) | {"score": round(h.score, 6)} for h in hits]
+            return _listed(found, "no memory matches this query")
 
     async def list_memories(
         self,
@@ -193,13 +208,17 @@ class _Tools:
         agent_id: AgentId = None,
         thread_id: ThreadId = None,
         org_id: OrgId = None,
-    ) -> list[dict[str, Any]]:
+    ) -> Annotated[CallToolResult, list[dict[str, Any]]]:
         """The memories of the scope, oldest first (page with offset)."""
         with _tool_errors():
             scope = self.scopes.resolve(ctx, locals())
             kinds = [kind] if kind is not None else None
             records = await self.memory.alist(scope=scope, kinds=kinds, limit=limit, offset=offset)
-            return [_brief(r) for r in records]
+            stored = f"{kind.value} memories" if kind is not None else "memories"
+            empty = (
+                f"no more {stored} past offset {offset}" if offset else f"no {stored} stored here"
+            )
+            return _listed([_brief(r) for r in records], empty)
 
     async def get_context(
         self,
@@ -336,6 +355,13 @@ def _strict(tool: Tool) -> Tool:
     return tool
 
 
+def _checked_defaults(defaults: Mapping[str, str | None]) -> dict[str, str]:
+    """The default scope fields that are set, in canonical form (as ``Scope.of`` gives
+    them); names outside the scope fields and bad ids are refused, as by the library."""
+    scope = optional_scope_of(None, cast(ScopeKwargs, dict(defaults)))
+    return scope.fields() if scope is not None else {}
+
+
 def build_mcp(
     memory: Memory,
     *,
@@ -348,8 +374,9 @@ def build_mcp(
     """An MCP server whose tools read and write ``memory``. ``pin_scope``: every call acts in
     the ``defaults`` scope and the tools take no scope parameters; else the call's fields
     override the defaults. ``require_key``: each request must carry an API key (streamable
-    HTTP); else ``key`` (if any) bounds every call."""
-    defaults = {k: v for k, v in (defaults or {}).items() if v}
+    HTTP); else ``key`` (if any) bounds every call. A misspelt scope name in ``defaults`` is
+    a TypeError, a bad id an InvalidScope, both raised here rather than on every call."""
+    defaults = _checked_defaults(defaults or {})
     if pin_scope and not defaults:
         raise InvalidScope("pin_scope needs a scope to pin: pass defaults, e.g. a user_id")
     tools = _Tools(memory, _Scopes(memory, defaults, key, require_key))

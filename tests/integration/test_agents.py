@@ -8,8 +8,10 @@ rule. Handoffs copy with provenance and never leave the user.
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -26,6 +28,7 @@ from agentmem import (
     Settings,
     ValidationError,
     handoff,
+    writing,
 )
 from agentmem.embedders import Embedder
 from tests.integration._scripts.support import CountingEmbedder
@@ -272,6 +275,54 @@ def test_handoff_by_query_skips_what_the_recipient_already_sees(mem: Memory, ali
     copies = handoff(researcher, writer, query="report data source", k=5)
     assert [c.metadata["handoff_source_id"] for c in copies] == [private.id]
     assert shared.id not in {c.metadata["handoff_source_id"] for c in copies}
+
+
+def test_concurrent_handoffs_of_one_memory_store_one_copy(
+    mem: Memory, alice: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    researcher, writer, _ = team_of(mem, alice)
+    secret = researcher.add(NOTES[2])
+    callers = 4
+    barrier = threading.Barrier(callers, timeout=60)
+    waited = threading.local()
+    build = writing.records_from_items
+
+    def after_every_check(*args: Any, **kwargs: Any) -> Any:
+        # Every caller has looked for an earlier copy before any stores one: the race, always.
+        if not getattr(waited, "done", False):
+            waited.done = True
+            barrier.wait()
+        return build(*args, **kwargs)
+
+    monkeypatch.setattr(writing, "records_from_items", after_every_check)
+    results: list[Any] = [None] * callers
+
+    def hand(i: int) -> None:
+        try:
+            results[i] = [c.id for c in researcher.handoff(writer, ids=[secret.id])]
+        except Exception as exc:  # shown by the assertion below
+            results[i] = exc
+
+    threads = [threading.Thread(target=hand, args=(i,)) for i in range(callers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    stored = [r.id for r in writer.list()]
+    assert len(stored) == 1
+    assert results == [stored] * callers
+
+
+def test_a_copy_made_before_copies_had_their_own_id_is_still_the_earlier_copy(
+    mem: Memory, alice: str
+) -> None:
+    researcher, writer, _ = team_of(mem, alice)
+    secret = researcher.add(NOTES[1])
+    old = writer.add(
+        NOTES[1], metadata={"handoff_from": "researcher", "handoff_source_id": secret.id}
+    )
+    assert [c.id for c in researcher.handoff(writer, ids=[secret.id])] == [old.id]
+    assert [r.id for r in writer.list()] == [old.id]
 
 
 def test_bad_handoffs_change_nothing(mem: Memory, alice: str) -> None:

@@ -5,16 +5,19 @@ middle is finished on the next open, another scope's memory is refused."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from pathlib import Path
 
 import pytest
 
 from agentmem import Memory, Scope, Settings, erasure, erasure_removal, extract_pending
+from agentmem.buffers import thread_key
 from agentmem.embedders import Embedder
 from agentmem.errors import NotFound, PermissionDenied, ValidationError
 from agentmem.graph import GraphChange, Merge, MergeMethod
 from agentmem.lineage import sources_of
+from agentmem.models import new_id
 from agentmem.stores import ForgetJournal
 from agentmem_consolidation import run_inline
 from tests.falkordb_server import FalkorDBServer
@@ -186,6 +189,46 @@ def test_forget_refuses_other_scopes_and_bad_input(mem: Memory) -> None:
     with pytest.raises(ValidationError):
         mem.forget([], reason="x", user_id="alice")
     assert mem.get(gone).text == FORGOTTEN
+
+
+def _report_ids(mem: Memory, **scope: str) -> list[str]:
+    return [r.forget_id for r in erasure.reports(mem, scope=Scope.of(**scope))]
+
+
+def test_forget_reports_belong_to_their_scope_when_an_id_holds_commas(mem: Memory) -> None:
+    # Ids may hold ',' and '=': the journal keeps the scope in a form that reads back exactly,
+    # so the report of "smith, john" is his, not smith's, and "eve,user_id=bob"'s is not bob's.
+    john = mem.add("My diagnosis is X.", user_id="smith, john")
+    eve = mem.add("Eve keeps a diary.", user_id="eve,user_id=bob")
+    report = mem.forget([john.id], reason="medical record of John", user_id="smith, john")
+    crafted = mem.forget([eve.id], reason="crafted id", user_id="eve,user_id=bob")
+
+    assert _report_ids(mem, user_id="smith, john") == [report.forget_id]
+    assert _report_ids(mem, user_id="eve,user_id=bob") == [crafted.forget_id]
+    assert _report_ids(mem, user_id="smith") == [] and _report_ids(mem, user_id="bob") == []
+    assert report.scope == "user_id=smith, john"  # the display form
+    (row,) = mem.backends.store.job_rows(run_id=report.forget_id)
+    assert row.scope == thread_key(Scope.of(user_id="smith, john"))  # the ledger's scope key
+
+
+def test_forget_reports_journaled_with_the_old_scope_text_still_read_back(mem: Memory) -> None:
+    # Journals written before the scope was kept as JSON hold str(scope): read back where it
+    # is unambiguous (a ',' inside an id), shown to no scope where it is not (a field twice).
+    gone = mem.add("My diagnosis is X.", user_id="smith, john")
+    report = mem.forget([gone.id], reason="asked", user_id="smith, john")
+    journal = journal_of(mem)
+    (job,) = journal.forget_jobs(forget_id=report.forget_id)
+    old, crafted = (
+        dataclasses.replace(job, forget_id=fid, scope=text, report={**job.report, "forget_id": fid})
+        for fid, text in [(new_id(), "user_id=smith, john"), (new_id(), "user_id=eve,user_id=bob")]
+    )
+    journal.forget_job_write(old)
+    journal.forget_job_write(crafted)
+
+    assert old.forget_id in _report_ids(mem, user_id="smith, john")
+    assert _report_ids(mem, user_id="smith") == []
+    assert _report_ids(mem, user_id="bob") == [] and _report_ids(mem, user_id="eve") == []
+    assert crafted.forget_id in {r.forget_id for r in erasure.reports(mem)}
 
 
 def test_a_fact_with_another_live_source_is_kept_with_its_sources_pruned(mem: Memory) -> None:

@@ -69,4 +69,10 @@ def test_bad_bindings_are_refused(store: RecordStore) -> None:
         create_key(store, org_id="")
     with pytest.raises(ValidationError, match="path separator"):
         create_key(store, org_id="acme", user_ids=("a/b",))
+    # A plain string is not taken as its characters (the users a, l, i, c, e).
+    with pytest.raises(ValidationError, match="user_ids must be a list or tuple of ids"):
+        create_key(store, org_id="acme", user_ids="alice")  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="agent_ids must be a list or tuple of ids"):
+        create_key(store, org_id="acme", agent_ids="bot")  # type: ignore[arg-type]
     assert list_keys(store) == []
+    assert create_key(store, org_id="acme", user_ids=["alice"]).key.user_ids == ("alice",)

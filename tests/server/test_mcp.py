@@ -245,6 +245,50 @@ def test_a_pinned_scope_is_not_the_models_to_choose(server_mem: Memory) -> None:
     anyio.run(session)
 
 
+def test_an_empty_result_still_reaches_the_model_as_text(server_mem: Memory) -> None:
+    # Most MCP hosts show the model only the text content: an empty list must still say so.
+    server = build_mcp(server_mem, defaults={"user_id": "mcp-nobody"})
+
+    async def session() -> None:
+        async with Client(server) as client:
+            for name, args, text in [
+                ("search_memory", {"query": "tea"}, "no memory matches this query"),
+                ("list_memories", {}, "no memories stored here"),
+                ("list_memories", {"offset": 20, "kind": "semantic"}, "past offset 20"),
+            ]:
+                result = await client.call_tool(name, args)
+                assert not result.is_error and result.structured_content == {"result": []}
+                (block,) = result.content
+                assert text in block.text  # type: ignore[union-attr]
+            _payload(await client.call_tool("add_memory", {"text": "Noor drinks mint tea"}))
+            listed = await client.call_tool("list_memories", {})
+            (block,) = listed.content
+            assert json.loads(block.text)["text"] == "Noor drinks mint tea"  # type: ignore[union-attr]
+
+    anyio.run(session)
+
+
+def test_an_empty_scope_field_is_refused_not_replaced_by_the_default(server_mem: Memory) -> None:
+    # As Memory.search and the REST API: user_id="" is an error, not "the whole org" nor the
+    # server's default user.
+    server_mem.add("Bob's salary is 90k", org_id="mcp-empty", user_id="bob")
+    server = build_mcp(server_mem, defaults={"org_id": "mcp-empty", "user_id": "mcp-default"})
+
+    async def session() -> None:
+        async with Client(server) as client:
+            for name, args in [
+                ("search_memory", {"query": "salary", "user_id": ""}),
+                ("list_memories", {"org_id": ""}),
+                ("add_memory", {"text": "note", "user_id": "", "agent_id": "bot"}),
+            ]:
+                result = await client.call_tool(name, args)
+                assert result.is_error, (name, result.content)
+                assert "InvalidScope" in result.content[0].text  # type: ignore[union-attr]
+
+    anyio.run(session)
+    assert server_mem.list(org_id="mcp-empty", agent_id="bot") == []
+
+
 def _leaves(exc: BaseException) -> list[BaseException]:
     """The errors inside exception groups, with the ones they were raised while handling."""
     if isinstance(exc, BaseExceptionGroup):
@@ -304,3 +348,23 @@ def test_stdio_server_pins_logs_json_and_names_a_held_home(tmp_path: Path) -> No
 def test_pinning_needs_a_scope(server_mem: Memory) -> None:
     with pytest.raises(InvalidScope, match="pin_scope needs a scope"):
         build_mcp(server_mem, defaults={"user_id": None}, pin_scope=True)
+
+
+def test_defaults_are_checked_when_the_server_is_built(server_mem: Memory) -> None:
+    # As the library: a misspelt scope name is a TypeError, a bad id an InvalidScope, both
+    # when the server is built (not on every call, nor dropped unnoticed when not pinned).
+    for pin in (True, False):
+        with pytest.raises(TypeError, match="did you mean 'user_id'"):
+            build_mcp(server_mem, defaults={"usr_id": "alice"}, pin_scope=pin)
+        with pytest.raises(InvalidScope, match="path separator"):
+            build_mcp(server_mem, defaults={"user_id": "a/b"}, pin_scope=pin)
+        with pytest.raises(InvalidScope, match="user_id is empty"):
+            build_mcp(server_mem, defaults={"user_id": ""}, pin_scope=pin)
+    server = build_mcp(server_mem, defaults={"user_id": " mcp-canon "}, pin_scope=True)
+
+    async def session() -> None:
+        async with Client(server) as client:
+            for tool in (await client.list_tools()).tools:
+                assert (tool.description or "").endswith("Acts in the memory of user_id=mcp-canon.")
+
+    anyio.run(session)

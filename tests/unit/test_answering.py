@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import subprocess
 import sys
@@ -56,6 +57,23 @@ def test_stubs_satisfy_the_protocols() -> None:
     model = StubModel("Rex", -0.1)
     assert isinstance(model, RecallModel)
     assert isinstance(StubSource("k", model), RecallSource)
+
+
+def test_scope_keys_of_different_scopes_differ_and_old_keys_stay() -> None:
+    # Ids may hold ',' and '=': str(scope) of user 'x...,agent_id=bot' is that of agent 'bot'
+    # of user 'x...', and the readable part is cut at 150 characters, so the two shared
+    # adapters; the hash now names the exact scope.
+    long = "x" * 140
+    agent = Scope.of(org_id="acme", user_id=long, agent_id="bot")
+    crafted = Scope.of(org_id="acme", user_id=f"{long},agent_id=bot")
+    assert scope_key(agent) != scope_key(crafted)
+    swapped = Scope.of(org_id="acme,user_id=x"), Scope.of(org_id="acme", user_id="x")
+    assert scope_key(swapped[0]) != scope_key(swapped[1])
+    # Every other scope keeps the key it had (the adapter directories keep their names).
+    for scope in (agent, Scope(user_id="alice"), Scope.of(user_id="smith, john", thread_id="a=b")):
+        digest = hashlib.sha256(str(scope).encode("utf-8")).hexdigest()[:8]
+        assert scope_key(scope).endswith(f".{digest}")
+    assert scope_key(Scope(user_id="alice")) == "user-alice.e13a9452"
 
 
 def test_recall_without_a_model_is_retrieval(mem: Memory) -> None:
