@@ -469,11 +469,12 @@ class ThreadBuffer:
                     "turns": len(turns),
                     "flush": kind.value,
                 },
+                # No list of its turns: each turn record names the segment (``segment_id``),
+                # and a list would outgrow the metadata limit on a long buffer.
                 "provenance": {
                     "source": "buffer",
                     "thread_id": self.thread_id,
                     "flush": kind.value,
-                    "turn_ids": [t.id for t in turns],
                 },
             }
         ]

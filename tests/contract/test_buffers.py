@@ -71,13 +71,15 @@ def make_mem(
     if backend_name == "redis":
         url, prefix = request.getfixturevalue("redis_url"), request.getfixturevalue("redis_prefix")
 
-    def make(home: str = "home", **buffer: Any) -> Memory:
+    def make(home: str = "home", *, top: dict[str, Any] | None = None, **buffer: Any) -> Memory:
+        """``top``: settings outside the buffer section."""
         config = {"key_prefix": prefix, "topic_shift_threshold": None, **buffer}
         s = Settings.load(
             home=tmp_path / home,
             vectors_url="qdrant-local://:memory:",
             buffer_url=url,
             buffer=config,
+            **(top or {}),
         )
         mem = Memory(settings=s, embedder=embedder)
         opened.append(mem)
@@ -255,7 +257,12 @@ def test_flush_writes_one_episode_and_its_turns(make_mem: MakeMemory) -> None:
     assert meta["thread_id"] == "t-1" and meta["buffer_record"] == "segment"
     assert (meta["start"], meta["end"]) == (turns[0].at.isoformat(), turns[-1].at.isoformat())
     assert meta["turns"] == 3 and meta["flush"] == "manual" and meta["segment_key"]
-    assert episode.provenance["turn_ids"] == ids(turns)
+    assert episode.provenance == {
+        "source": "buffer",
+        "thread_id": "t-1",
+        "flush": "manual",
+        "trust": "trusted",
+    }
 
     assert [r.text for r in flush.turns] == [t.line() for t in turns]
     for record, turn in zip(flush.turns, turns, strict=True):
@@ -309,6 +316,20 @@ def test_a_turn_over_the_whole_budget_is_flushed_too(make_mem: MakeMemory) -> No
     big = buf.append("user", "a very long turn " * 20)
     assert buf.messages() == [] and buf.tokens() == 0
     assert stored_turns(mem, user_id="alice")[-1].metadata["turn_id"] == big.id
+
+
+def test_a_segment_of_many_turns_fits_the_metadata_limit(make_mem: MakeMemory) -> None:
+    """The segment's size does not grow with its turns (which name it by ``segment_id``), so a
+    long buffer flushes: its appends, flush() and close never fail on the metadata limit."""
+    mem = make_mem(max_tokens=200, top={"max_metadata_bytes": 512})
+    buf = mem.buffer(thread_id="t-1", user_id="alice")
+    appended = [buf.append("user", "ok") for _ in range(120)]  # ids: 36 bytes each
+    assert buf.last_flush is not None and buf.last_flush.kind is FlushKind.OVERFLOW
+    flush = buf.flush()
+    assert flush is not None and flush.episode is not None and buf.messages() == []
+    assert [r.metadata["turn_id"] for r in stored_turns(mem, user_id="alice")] == ids(appended)
+    segments = mem.list(user_id="alice", filters={"buffer_record": "segment"})
+    assert sum(s.metadata["turns"] for s in segments) == len(appended)
 
 
 def test_topic_shift_flushes_the_previous_segment(make_mem: MakeMemory) -> None:
