@@ -18,7 +18,8 @@ turn (linked to the segment by ``segment_id``), in one transaction through the n
 path. Only after that commit are the turns removed from the buffer, under the thread's lock.
 Record ids are derived from the turn ids, so a flush repeated after a crash between the two
 steps finds its records stored and only removes the turns: a crash can duplicate nothing and
-lose nothing.
+lose nothing. Likewise a flush that meets the records of another flusher (whose lock expired)
+stores the turns that one did not, and only turns whose records are stored leave the buffer.
 """
 
 from __future__ import annotations
@@ -70,6 +71,8 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _VECTOR_CACHE = 4096
 _FIRST_TAIL = 64
 """Turns a window reads first (then 4x as many, and so on)."""
+_WRITE_TRIES = 3
+"""Writes a flush tries when another flusher stores some of its turns first."""
 
 
 class FlushKind(StrEnum):
@@ -405,41 +408,60 @@ class ThreadBuffer:
                 self._flush(overflow_segment(turns, self.max_tokens), FlushKind.OVERFLOW)
 
     def _flush(self, turns: Sequence[Turn], kind: FlushKind) -> Flush:
-        """Store ``turns`` as a segment, then remove them from the buffer (lock held)."""
-        backends = self._buffers.backends
+        """Store ``turns`` as a segment, then remove them from the buffer (lock held). Only
+        turns whose records are stored leave the buffer."""
+        store = self._buffers.backends.store
         ids = {t.id: self._record_id("turn", t.id) for t in turns}
-        stored = {r.id for r in backends.store.get_many(list(ids.values()))}
-        pending = [t for t in turns if ids[t.id] not in stored]
         flush = Flush(kind=kind)
-        if pending:
-            records = self._segment_records(pending, kind, ids)
-            # Turns are flagged like any write (a tool's output may carry instructions); the
-            # segment carries the flags of its turns.
-            for record in records[1:]:
-                trust.flag_injection(backends.settings.trust, record)
-            flags = sorted({f for r in records[1:] for f in r.provenance.get("flags", [])})
-            if flags:
-                records[0].provenance = {**records[0].provenance, "flags": flags}
-            # Fact extraction follows the `infer` setting, for the segment only (its turns say
-            # the same): marked pending for extract_pending / consolidation, and extracted at
-            # once (infer=True) only on an explicit flush(), never inside an append.
-            mode = semantic.infer_mode(None, backends.settings.infer, MemoryKind.EPISODIC)
-            if mode is not semantic.InferMode.OFF:
-                semantic.mark_pending(records[0])
-            held: set[str] = set()
+        done: set[str] = set()  # turns whose records are stored (or held in quarantine)
+        for _ in range(_WRITE_TRIES):
+            unknown = [ids[t.id] for t in turns if t.id not in done]
+            stored = {r.id for r in store.get_many(unknown)}
+            done.update(t.id for t in turns if ids[t.id] in stored)
+            pending = [t for t in turns if t.id not in done]
+            if not pending:
+                break
             try:
-                # The same trust pipeline as every write: source, trust level, quarantine.
-                screened = trust.admit(backends, records, None, actor="buffer", label="buffer")
-                held = {r.id for r in screened.held}
-                flush = Flush(kind=kind, episode=records[0], turns=records[1:])
+                flush = self._store_segment(pending, kind, ids)
             except Conflict:
-                # Another flusher (whose lock expired) stored them first: nothing to add.
-                log.warning("segment of thread %s was already stored", self.key)
-            inline = mode is semantic.InferMode.INLINE and kind is FlushKind.MANUAL
-            if flush.episode is not None and inline and flush.episode.id not in held:
-                flush.episode, _ = semantic.extract_episode(backends, flush.episode)
-        flush.removed = self._backend.remove(self.key, [t.id for t in turns])
+                # Another flusher (whose lock expired) stored some of them first; its turns
+                # may not be all of these (a turn appended since): store the rest.
+                log.warning("part of a segment of thread %s was already stored", self.key)
+                continue
+            done.update(t.id for t in pending)
+            break
+        flush.removed = self._backend.remove(self.key, [t.id for t in turns if t.id in done])
         self.last_flush = flush
+        return flush
+
+    def _store_segment(self, turns: Sequence[Turn], kind: FlushKind, ids: dict[str, str]) -> Flush:
+        """Write ``turns`` (none of them stored yet) as one segment and its turn records, in one
+        transaction; :class:`Conflict` if another flusher stored one of them meanwhile."""
+        backends = self._buffers.backends
+        records = self._segment_records(turns, kind, ids)
+        # Turns are flagged like any write (a tool's output may carry instructions); the
+        # segment carries the flags of its turns.
+        for record in records[1:]:
+            trust.flag_injection(backends.settings.trust, record)
+        flags = sorted({f for r in records[1:] for f in r.provenance.get("flags", [])})
+        if flags:
+            records[0].provenance = {**records[0].provenance, "flags": flags}
+        # Fact extraction follows the `infer` setting, for the segment only (its turns say
+        # the same): marked pending for extract_pending / consolidation, and extracted at
+        # once (infer=True) only on an explicit flush(), never inside an append.
+        mode = semantic.infer_mode(None, backends.settings.infer, MemoryKind.EPISODIC)
+        if mode is not semantic.InferMode.OFF:
+            semantic.mark_pending(records[0])
+        # The same trust pipeline as every write: source, trust level, quarantine.
+        screened = trust.admit(backends, records, None, actor="buffer", label="buffer")
+        flush = Flush(kind=kind, episode=records[0], turns=records[1:])
+        held = {r.id for r in screened.held}
+        if (
+            mode is semantic.InferMode.INLINE
+            and kind is FlushKind.MANUAL
+            and records[0].id not in held
+        ):
+            flush.episode, _ = semantic.extract_episode(backends, records[0])
         return flush
 
     def _record_id(self, what: str, name: str) -> str:

@@ -243,8 +243,8 @@ class RedisBufferBackend(BufferBackend):
             try:
                 lock.release()
             except LockError:
-                # It expired while held: a flush is idempotent, so at worst another process
-                # flushed the same turns again and found them stored.
+                # It expired while held: at worst another process flushed the same turns
+                # again, found them stored and wrote only the others.
                 log.warning("the flush lock of thread %r expired before its release", thread)
 
     def threads(self) -> list[str]:

@@ -385,6 +385,38 @@ def test_a_repeated_flush_after_a_crash_duplicates_nothing(
     assert buf.messages() == []
 
 
+def test_a_flush_racing_one_whose_lock_expired_loses_no_turn(
+    make_mem: MakeMemory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A flusher whose lock expired commits the turns it read while a second flusher, which
+    read those turns and a newer one, is about to write: the second stores the newer turn
+    instead of taking the whole batch for already stored."""
+    mem = make_mem()
+    buf = mem.buffer(thread_id="t-1", user_id="alice")
+    early = [buf.append("user", f"early turn {n}") for n in range(3)]
+    late = buf.append("user", "my flight is BA 123")
+    store = mem.backends.store
+    read = store.get_many
+    raced: list[bool] = []
+
+    def racing(ids: list[str]) -> list[Any]:
+        found = read(ids)
+        if not raced:  # the first flusher commits what it read (before the late turn)
+            raced.append(True)
+            mem.buffer(thread_id="t-1", user_id="alice")._flush(early, FlushKind.MANUAL)
+        return found
+
+    monkeypatch.setattr(store, "get_many", racing)
+    flush = buf.flush()
+    monkeypatch.undo()
+    assert flush is not None and [r.metadata["turn_id"] for r in flush.turns] == [late.id]
+    assert [r.metadata["turn_id"] for r in stored_turns(mem, user_id="alice")] == ids(
+        [*early, late]
+    )
+    assert buf.messages() == []
+    assert len(mem.list(user_id="alice", filters={"buffer_record": "segment"})) == 2
+
+
 # -- context ----------------------------------------------------------------------------------
 
 
