@@ -249,7 +249,7 @@ class ThreadBuffer:
             try:
                 self._auto_flush(turn, shifted)
             except Conflict:
-                # Another caller is flushing this thread; it, or the next append, will flush.
+                # Another caller is flushing this thread; it checks the budget again after.
                 log.info("thread %s is being flushed elsewhere; not flushing now", self.key)
         return turn
 
@@ -396,16 +396,25 @@ class ThreadBuffer:
         return self._backend.lock(self.key, wait=timeout if wait else 0.0, hold=timeout)
 
     def _auto_flush(self, turn: Turn, shifted: bool) -> None:
-        # One try: if another caller holds the lock, it is flushing this thread already.
-        with self._lock(wait=False):
-            turns = self._backend.turns(self.key)
-            if shifted:
-                position = next((i for i, t in enumerate(turns) if t.id == turn.id), None)
-                if position is not None and position >= self.settings.min_segment_turns:
-                    self._flush(turns[:position], FlushKind.TOPIC_SHIFT)
-                    turns = turns[position:]
-            if sum(t.tokens for t in turns) > self.max_tokens:
-                self._flush(overflow_segment(turns, self.max_tokens), FlushKind.OVERFLOW)
+        # One try at the lock (Conflict): a caller holding it is flushing this thread already,
+        # and checks the budget again once it lets go, for the appends that met its lock.
+        while True:
+            with self._lock(wait=False):
+                turns = self._backend.turns(self.key)
+                if shifted:
+                    position = next((i for i, t in enumerate(turns) if t.id == turn.id), None)
+                    if position is not None and position >= self.settings.min_segment_turns:
+                        self._flush(turns[:position], FlushKind.TOPIC_SHIFT)
+                        turns = turns[position:]
+                    shifted = False
+                if sum(t.tokens for t in turns) > self.max_tokens:
+                    flush = self._flush(
+                        overflow_segment(turns, self.max_tokens), FlushKind.OVERFLOW
+                    )
+                    if not flush.removed:  # nothing could be stored: a later append retries
+                        return
+            if sum(t.tokens for t in self._backend.turns(self.key)) <= self.max_tokens:
+                return
 
     def _flush(self, turns: Sequence[Turn], kind: FlushKind) -> Flush:
         """Store ``turns`` as a segment, then remove them from the buffer (lock held). Only

@@ -8,6 +8,7 @@ milliseconds: the index has its own contract suite); flushes go through the norm
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -307,6 +308,22 @@ def test_overflow_flushes_oldest_turns_and_loses_none(make_mem: MakeMemory) -> N
     assert {r.metadata["segment_id"] for r in flushed} == {s.id for s in segments}
     assert sum(s.metadata["turns"] for s in segments) == len(flushed)
     assert all(s.metadata["flush"] == "overflow" for s in segments)
+
+
+def test_concurrent_appends_leave_the_thread_within_its_budget(make_mem: MakeMemory) -> None:
+    """An append that meets another caller's flush skips its own; the flusher checks the budget
+    again once it lets go of the lock, so none is left over budget when all have returned."""
+    mem = make_mem()
+    buf = mem.buffer(thread_id="t-1", user_id="alice", max_tokens=60)
+
+    async def append_all() -> list[Turn]:
+        turns = [buf.aappend("user", f"message number {n} about topic {n}") for n in range(40)]
+        return await asyncio.gather(*turns)
+
+    appended = asyncio.run(append_all())
+    assert buf.tokens() <= 60
+    flushed = [r.metadata["turn_id"] for r in stored_turns(mem, user_id="alice")]
+    assert sorted([*flushed, *ids(buf.messages())]) == sorted(ids(appended)), "none lost"
 
 
 def test_a_turn_over_the_whole_budget_is_flushed_too(make_mem: MakeMemory) -> None:
