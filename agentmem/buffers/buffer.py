@@ -12,7 +12,7 @@ Turns leave the buffer only by being *flushed*, as one segment:
 - **manual**: :meth:`ThreadBuffer.flush`; **close**: a Memory flushes its in-process
   buffers when it closes.
 
-A flush writes one episodic record for the segment (its transcript, event time = first turn,
+A flush writes one episodic record for the segment (its transcript, event time = earliest turn,
 metadata with the thread id, time span, turn count and flush kind) and one episodic record per
 turn (linked to the segment by ``segment_id``), in one transaction through the normal write
 path. Only after that commit are the turns removed from the buffer, under the thread's lock.
@@ -483,7 +483,9 @@ class ThreadBuffer:
         settings = backends.settings
         key = hashlib.sha256("|".join(t.id for t in turns).encode()).hexdigest()[:32]
         segment_id = self._record_id("segment", key)
-        start, end = turns[0].at, turns[-1].at
+        # The span of the turns' times: concurrent writers stamp a turn before it reaches the
+        # list, so list order need not be time order.
+        start, end = min(t.at for t in turns), max(t.at for t in turns)
         text = render_turns(turns)
         if len(text) > settings.max_text_chars:  # the turns keep the full text
             text = text[: settings.max_text_chars - 1] + "…"

@@ -12,6 +12,7 @@ import asyncio
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -287,6 +288,29 @@ def test_flush_writes_one_episode_and_its_turns(make_mem: MakeMemory) -> None:
     hits = mem.search("Where is Alice moving?", user_id="alice", k=4)
     assert hits and hits[0].record.id in {r.id for r in stored}
     assert buf.flush() is None
+
+
+def test_a_segment_spans_its_turns_times_whatever_their_order(
+    make_mem: MakeMemory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Concurrent writers stamp a turn before it reaches the list, so list order need not be
+    time order: the segment's time span is that of its turns' times."""
+    mem = make_mem()
+    buf = mem.buffer(thread_id="t-1", user_id="alice")
+    base = datetime(2025, 5, 1, 12, 0, tzinfo=UTC)
+    stamps = iter([base + timedelta(seconds=2), base, base + timedelta(seconds=1)])
+    monkeypatch.setattr("agentmem.buffers.buffer.utcnow", lambda: next(stamps))
+    turns = [buf.append("user", f"turn {n}") for n in range(3)]
+    monkeypatch.undo()
+    assert [t.at for t in buf.messages()] == [t.at for t in turns]  # list order kept
+    flush = buf.flush()
+    assert flush is not None and flush.episode is not None
+    meta = flush.episode.metadata
+    assert (meta["start"], meta["end"]) == (
+        base.isoformat(),
+        (base + timedelta(seconds=2)).isoformat(),
+    )
+    assert flush.episode.event_time == base
 
 
 def test_overflow_flushes_oldest_turns_and_loses_none(make_mem: MakeMemory) -> None:
