@@ -24,7 +24,6 @@ stores the turns that one did not, and only turns whose records are stored leave
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import re
@@ -55,6 +54,7 @@ from agentmem.models import MemoryKind, MemoryRecord, Scope, content_hash, utcno
 from agentmem.semantic import extractor as semantic
 from agentmem.settings import BufferSettings
 from agentmem.tokens import TokenCounter
+from agentmem.twins import async_twin
 from agentmem.validation import check_text
 
 if TYPE_CHECKING:
@@ -333,27 +333,15 @@ class ThreadBuffer:
             buffer=self,
         )
 
-    # async twins ---------------------------------------------------------------------------
+    # async twins: the same signatures, run in a worker thread (see agentmem.twins) ---------
 
-    async def aappend(self, role: str, content: str, name: str | None = None) -> Turn:
-        """Async twin of :meth:`append`."""
-        return await asyncio.to_thread(self.append, role, content, name)
-
-    async def amessages(self) -> list[Turn]:
-        """Async twin of :meth:`messages`."""
-        return await asyncio.to_thread(self.messages)
-
-    async def awindow(self, max_tokens: int | None = None) -> list[Turn]:
-        """Async twin of :meth:`window`."""
-        return await asyncio.to_thread(self.window, max_tokens)
-
-    async def aflush(self) -> Flush | None:
-        """Async twin of :meth:`flush`."""
-        return await asyncio.to_thread(self.flush)
-
-    async def aclear(self) -> int:
-        """Async twin of :meth:`clear`."""
-        return await asyncio.to_thread(self.clear)
+    aappend = async_twin(append)
+    aflush = async_twin(flush)
+    aclear = async_twin(clear)
+    amessages = async_twin(messages)
+    awindow = async_twin(window)
+    atokens = async_twin(tokens)
+    acontext = async_twin(context)
 
     # internals -----------------------------------------------------------------------------
 
