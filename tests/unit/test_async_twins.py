@@ -14,12 +14,16 @@ import pytest
 from agentmem import AgentMemory, Memory, Scope
 from agentmem.buffers import FlushKind, ThreadBuffer
 from agentmem.embedders import Embedder
+from agentmem.graph import GraphAPI
+from agentmem.notes import NotesAPI
+from agentmem.profiles import Profile
+from agentmem.trust import Quarantine
 
 NO_TWIN: dict[type, dict[str, str]] = {
     Memory: {
         "buffer": "returns a handle and does no I/O (the handle's methods have twins)",
         "for_agent": "returns a handle and does no I/O (the handle's methods have twins)",
-        "profile": "returns a handle and does no I/O (the handle's methods do the work)",
+        "profile": "returns a handle and does no I/O (the handle's methods have twins)",
     },
     AgentMemory: {
         "buffer": "returns a handle and does no I/O (the handle's methods have twins)",
@@ -28,6 +32,10 @@ NO_TWIN: dict[type, dict[str, str]] = {
         "can_read": "compares scopes; no I/O",
     },
     ThreadBuffer: {},
+    GraphAPI: {},
+    NotesAPI: {},
+    Profile: {},
+    Quarantine: {},
 }
 """The classes checked (the controllers and the handles they return), with the public sync
 methods that need no twin and why."""
@@ -103,6 +111,12 @@ def test_the_twins_run_the_sync_methods(tmp_path: Path, embedder: Embedder) -> N
             assert (await buffer.acontext("tea")).turns == [turn]
             flushed = await buffer.aflush(kind=FlushKind.CLOSE)
             assert flushed is not None and flushed.kind is FlushKind.CLOSE
+            # The other handles' twins: notes, profile, quarantine, graph.
+            assert await mem.notes.alinks(stored.id, user_id="maya") == []
+            profile = await mem.profile(user_id="maya").aset(location="Porto")
+            assert profile.fields["location"].value == "Porto"
+            assert await mem.quarantine.alist(user_id="maya") == []
+            assert (await mem.graph.astats(user_id="maya")).entities >= 0
 
     asyncio.run(session())
 
