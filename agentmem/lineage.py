@@ -60,16 +60,14 @@ def without_sources(record: MemoryRecord, gone: set[str]) -> tuple[dict[str, Any
 
 def copies_among(records: Sequence[MemoryRecord]) -> list[tuple[MemoryRecord, list[str]]]:
     """Buffer segments among ``records`` and the ids of their turn records: a flush stores a
-    segment (its turns' text, provenance ``turn_ids``) and one record per turn (provenance
-    ``turn_id`` and ``segment_id``), so a segment holds the very words of each of its turns."""
-    by_turn = {turn: r.id for r in records if isinstance(turn := r.provenance.get("turn_id"), str)}
-    out: list[tuple[MemoryRecord, list[str]]] = []
+    segment (its turns' text) and one record per turn (provenance ``turn_id`` and
+    ``segment_id``, the segment's record id), so a segment holds the very words of each of
+    its turns."""
+    by_segment: dict[str, list[str]] = {}
     for r in records:
-        turns = r.provenance.get("turn_ids") or []
-        found = [by_turn[t] for t in turns if isinstance(t, str) and t in by_turn]
-        if found:
-            out.append((r, found))
-    return out
+        if isinstance(r.provenance.get("turn_id"), str) and (segment := segment_of(r)):
+            by_segment.setdefault(segment, []).append(r.id)
+    return [(r, by_segment[r.id]) for r in records if r.id in by_segment]
 
 
 def segment_of(record: MemoryRecord) -> str | None:

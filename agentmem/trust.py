@@ -32,6 +32,7 @@ from agentmem.models import (
 from agentmem.scoping import ScopeKwargs, optional_scope_of
 from agentmem.security_settings import InjectionAction, TrustLevel, TrustSettings
 from agentmem.stores import QuarantineRow, QuarantineStore, RecordStore, require
+from agentmem.twins import async_twin
 from agentmem.validation import check_k, check_kinds, check_time
 
 if TYPE_CHECKING:
@@ -285,6 +286,13 @@ class Quarantine:
             SearchHit(record=r, score=s, channels={"quarantine": ChannelScore(rank=i, score=s)})
             for i, (s, r) in enumerate(scored[:k], start=1)
         ]
+
+    # async twins: the same signatures, run in a worker thread (see agentmem.twins) ---------
+
+    alist = async_twin(list)
+    aapprove = async_twin(approve)
+    areject = async_twin(reject)
+    asearch = async_twin(search)
 
     def _rows(self, ids: Sequence[str], scope: Scope | None) -> builtins.list[QuarantineRow]:
         if isinstance(ids, str) or not ids:

@@ -139,7 +139,8 @@ class BufferBackend(ABC):
         """Hold the thread's flush lock for the ``with`` block. Waits up to ``wait`` seconds
         (0: one try), then raises :class:`~agentmem.errors.Conflict`. A backend shared by
         processes frees a lock after ``hold`` seconds, so a holder that died cannot block the
-        thread for ever (a flush is idempotent, so a lock that expires mid-flush is harmless)."""
+        thread for ever (a flush writes only turns not yet stored and removes only stored
+        ones, so a lock that expires mid-flush is harmless)."""
 
     @abstractmethod
     def threads(self) -> list[str]:

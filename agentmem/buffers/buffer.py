@@ -12,18 +12,18 @@ Turns leave the buffer only by being *flushed*, as one segment:
 - **manual**: :meth:`ThreadBuffer.flush`; **close**: a Memory flushes its in-process
   buffers when it closes.
 
-A flush writes one episodic record for the segment (its transcript, event time = first turn,
+A flush writes one episodic record for the segment (its transcript, event time = earliest turn,
 metadata with the thread id, time span, turn count and flush kind) and one episodic record per
 turn (linked to the segment by ``segment_id``), in one transaction through the normal write
 path. Only after that commit are the turns removed from the buffer, under the thread's lock.
 Record ids are derived from the turn ids, so a flush repeated after a crash between the two
 steps finds its records stored and only removes the turns: a crash can duplicate nothing and
-lose nothing.
+lose nothing. Likewise a flush that meets the records of another flusher (whose lock expired)
+stores the turns that one did not, and only turns whose records are stored leave the buffer.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import re
@@ -54,6 +54,7 @@ from agentmem.models import MemoryKind, MemoryRecord, Scope, content_hash, utcno
 from agentmem.semantic import extractor as semantic
 from agentmem.settings import BufferSettings
 from agentmem.tokens import TokenCounter
+from agentmem.twins import async_twin
 from agentmem.validation import check_text
 
 if TYPE_CHECKING:
@@ -70,6 +71,8 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _VECTOR_CACHE = 4096
 _FIRST_TAIL = 64
 """Turns a window reads first (then 4x as many, and so on)."""
+_WRITE_TRIES = 3
+"""Writes a flush tries when another flusher stores some of its turns first."""
 
 
 class FlushKind(StrEnum):
@@ -246,7 +249,7 @@ class ThreadBuffer:
             try:
                 self._auto_flush(turn, shifted)
             except Conflict:
-                # Another caller is flushing this thread; it, or the next append, will flush.
+                # Another caller is flushing this thread; it checks the budget again after.
                 log.info("thread %s is being flushed elsewhere; not flushing now", self.key)
         return turn
 
@@ -330,27 +333,15 @@ class ThreadBuffer:
             buffer=self,
         )
 
-    # async twins ---------------------------------------------------------------------------
+    # async twins: the same signatures, run in a worker thread (see agentmem.twins) ---------
 
-    async def aappend(self, role: str, content: str, name: str | None = None) -> Turn:
-        """Async twin of :meth:`append`."""
-        return await asyncio.to_thread(self.append, role, content, name)
-
-    async def amessages(self) -> list[Turn]:
-        """Async twin of :meth:`messages`."""
-        return await asyncio.to_thread(self.messages)
-
-    async def awindow(self, max_tokens: int | None = None) -> list[Turn]:
-        """Async twin of :meth:`window`."""
-        return await asyncio.to_thread(self.window, max_tokens)
-
-    async def aflush(self) -> Flush | None:
-        """Async twin of :meth:`flush`."""
-        return await asyncio.to_thread(self.flush)
-
-    async def aclear(self) -> int:
-        """Async twin of :meth:`clear`."""
-        return await asyncio.to_thread(self.clear)
+    aappend = async_twin(append)
+    aflush = async_twin(flush)
+    aclear = async_twin(clear)
+    amessages = async_twin(messages)
+    awindow = async_twin(window)
+    atokens = async_twin(tokens)
+    acontext = async_twin(context)
 
     # internals -----------------------------------------------------------------------------
 
@@ -393,53 +384,81 @@ class ThreadBuffer:
         return self._backend.lock(self.key, wait=timeout if wait else 0.0, hold=timeout)
 
     def _auto_flush(self, turn: Turn, shifted: bool) -> None:
-        # One try: if another caller holds the lock, it is flushing this thread already.
-        with self._lock(wait=False):
-            turns = self._backend.turns(self.key)
-            if shifted:
-                position = next((i for i, t in enumerate(turns) if t.id == turn.id), None)
-                if position is not None and position >= self.settings.min_segment_turns:
-                    self._flush(turns[:position], FlushKind.TOPIC_SHIFT)
-                    turns = turns[position:]
-            if sum(t.tokens for t in turns) > self.max_tokens:
-                self._flush(overflow_segment(turns, self.max_tokens), FlushKind.OVERFLOW)
+        # One try at the lock (Conflict): a caller holding it is flushing this thread already,
+        # and checks the budget again once it lets go, for the appends that met its lock.
+        while True:
+            with self._lock(wait=False):
+                turns = self._backend.turns(self.key)
+                if shifted:
+                    position = next((i for i, t in enumerate(turns) if t.id == turn.id), None)
+                    if position is not None and position >= self.settings.min_segment_turns:
+                        self._flush(turns[:position], FlushKind.TOPIC_SHIFT)
+                        turns = turns[position:]
+                    shifted = False
+                if sum(t.tokens for t in turns) > self.max_tokens:
+                    flush = self._flush(
+                        overflow_segment(turns, self.max_tokens), FlushKind.OVERFLOW
+                    )
+                    if not flush.removed:  # nothing could be stored: a later append retries
+                        return
+            if sum(t.tokens for t in self._backend.turns(self.key)) <= self.max_tokens:
+                return
 
     def _flush(self, turns: Sequence[Turn], kind: FlushKind) -> Flush:
-        """Store ``turns`` as a segment, then remove them from the buffer (lock held)."""
-        backends = self._buffers.backends
+        """Store ``turns`` as a segment, then remove them from the buffer (lock held). Only
+        turns whose records are stored leave the buffer."""
+        store = self._buffers.backends.store
         ids = {t.id: self._record_id("turn", t.id) for t in turns}
-        stored = {r.id for r in backends.store.get_many(list(ids.values()))}
-        pending = [t for t in turns if ids[t.id] not in stored]
         flush = Flush(kind=kind)
-        if pending:
-            records = self._segment_records(pending, kind, ids)
-            # Turns are flagged like any write (a tool's output may carry instructions); the
-            # segment carries the flags of its turns.
-            for record in records[1:]:
-                trust.flag_injection(backends.settings.trust, record)
-            flags = sorted({f for r in records[1:] for f in r.provenance.get("flags", [])})
-            if flags:
-                records[0].provenance = {**records[0].provenance, "flags": flags}
-            # Fact extraction follows the `infer` setting, for the segment only (its turns say
-            # the same): marked pending for extract_pending / consolidation, and extracted at
-            # once (infer=True) only on an explicit flush(), never inside an append.
-            mode = semantic.infer_mode(None, backends.settings.infer, MemoryKind.EPISODIC)
-            if mode is not semantic.InferMode.OFF:
-                semantic.mark_pending(records[0])
-            held: set[str] = set()
+        done: set[str] = set()  # turns whose records are stored (or held in quarantine)
+        for _ in range(_WRITE_TRIES):
+            unknown = [ids[t.id] for t in turns if t.id not in done]
+            stored = {r.id for r in store.get_many(unknown)}
+            done.update(t.id for t in turns if ids[t.id] in stored)
+            pending = [t for t in turns if t.id not in done]
+            if not pending:
+                break
             try:
-                # The same trust pipeline as every write: source, trust level, quarantine.
-                screened = trust.admit(backends, records, None, actor="buffer", label="buffer")
-                held = {r.id for r in screened.held}
-                flush = Flush(kind=kind, episode=records[0], turns=records[1:])
+                flush = self._store_segment(pending, kind, ids)
             except Conflict:
-                # Another flusher (whose lock expired) stored them first: nothing to add.
-                log.warning("segment of thread %s was already stored", self.key)
-            inline = mode is semantic.InferMode.INLINE and kind is FlushKind.MANUAL
-            if flush.episode is not None and inline and flush.episode.id not in held:
-                flush.episode, _ = semantic.extract_episode(backends, flush.episode)
-        flush.removed = self._backend.remove(self.key, [t.id for t in turns])
+                # Another flusher (whose lock expired) stored some of them first; its turns
+                # may not be all of these (a turn appended since): store the rest.
+                log.warning("part of a segment of thread %s was already stored", self.key)
+                continue
+            done.update(t.id for t in pending)
+            break
+        flush.removed = self._backend.remove(self.key, [t.id for t in turns if t.id in done])
         self.last_flush = flush
+        return flush
+
+    def _store_segment(self, turns: Sequence[Turn], kind: FlushKind, ids: dict[str, str]) -> Flush:
+        """Write ``turns`` (none of them stored yet) as one segment and its turn records, in one
+        transaction; :class:`Conflict` if another flusher stored one of them meanwhile."""
+        backends = self._buffers.backends
+        records = self._segment_records(turns, kind, ids)
+        # Turns are flagged like any write (a tool's output may carry instructions); the
+        # segment carries the flags of its turns.
+        for record in records[1:]:
+            trust.flag_injection(backends.settings.trust, record)
+        flags = sorted({f for r in records[1:] for f in r.provenance.get("flags", [])})
+        if flags:
+            records[0].provenance = {**records[0].provenance, "flags": flags}
+        # Fact extraction follows the `infer` setting, for the segment only (its turns say
+        # the same): marked pending for extract_pending / consolidation, and extracted at
+        # once (infer=True) only on an explicit flush(), never inside an append.
+        mode = semantic.infer_mode(None, backends.settings.infer, MemoryKind.EPISODIC)
+        if mode is not semantic.InferMode.OFF:
+            semantic.mark_pending(records[0])
+        # The same trust pipeline as every write: source, trust level, quarantine.
+        screened = trust.admit(backends, records, None, actor="buffer", label="buffer")
+        flush = Flush(kind=kind, episode=records[0], turns=records[1:])
+        held = {r.id for r in screened.held}
+        if (
+            mode is semantic.InferMode.INLINE
+            and kind is FlushKind.MANUAL
+            and records[0].id not in held
+        ):
+            flush.episode, _ = semantic.extract_episode(backends, records[0])
         return flush
 
     def _record_id(self, what: str, name: str) -> str:
@@ -452,7 +471,9 @@ class ThreadBuffer:
         settings = backends.settings
         key = hashlib.sha256("|".join(t.id for t in turns).encode()).hexdigest()[:32]
         segment_id = self._record_id("segment", key)
-        start, end = turns[0].at, turns[-1].at
+        # The span of the turns' times: concurrent writers stamp a turn before it reaches the
+        # list, so list order need not be time order.
+        start, end = min(t.at for t in turns), max(t.at for t in turns)
         text = render_turns(turns)
         if len(text) > settings.max_text_chars:  # the turns keep the full text
             text = text[: settings.max_text_chars - 1] + "…"
@@ -469,11 +490,12 @@ class ThreadBuffer:
                     "turns": len(turns),
                     "flush": kind.value,
                 },
+                # No list of its turns: each turn record names the segment (``segment_id``),
+                # and a list would outgrow the metadata limit on a long buffer.
                 "provenance": {
                     "source": "buffer",
                     "thread_id": self.thread_id,
                     "flush": kind.value,
-                    "turn_ids": [t.id for t in turns],
                 },
             }
         ]

@@ -10,6 +10,10 @@ Layout, under ``key_prefix`` (default ``agentmem:buffer:``), per thread key ``K`
 - ``<prefix>K:lock``: the flush lock (redis-py's ``Lock``: a token with an expiry, so a lock
   whose holder died frees itself after ``lock_timeout_s``).
 
+Any other key under the prefix (another app's, or one of a deployment whose prefix extends
+this one's) is not a thread: :meth:`RedisBufferBackend.threads` lists only lists named by a
+thread key.
+
 Removal after a flush is one Lua script that deletes the flushed turns by id and lowers the
 total. A command that fails on the connection is retried twice; should a retried append have
 reached Redis the first time, the duplicate carries the same turn id and readers keep one copy.
@@ -27,8 +31,20 @@ from typing import Any
 
 from pydantic import ValidationError as PydanticValidationError
 
-from agentmem.buffers.base import Appended, BufferBackend, Turn
-from agentmem.errors import AgentMemError, BackendUnavailable, Conflict, InvalidSettings
+from agentmem.buffers.base import (
+    Appended,
+    BufferBackend,
+    Turn,
+    scope_from_thread_key,
+    thread_key,
+)
+from agentmem.errors import (
+    AgentMemError,
+    BackendUnavailable,
+    Conflict,
+    InvalidScope,
+    InvalidSettings,
+)
 from agentmem.urls import redact
 
 log = logging.getLogger(__name__)
@@ -227,8 +243,8 @@ class RedisBufferBackend(BufferBackend):
             try:
                 lock.release()
             except LockError:
-                # It expired while held: a flush is idempotent, so at worst another process
-                # flushed the same turns again and found them stored.
+                # It expired while held: at worst another process flushed the same turns
+                # again, found them stored and wrote only the others.
                 log.warning("the flush lock of thread %r expired before its release", thread)
 
     def threads(self) -> list[str]:
@@ -236,10 +252,26 @@ class RedisBufferBackend(BufferBackend):
         pattern = _glob_escape(self.key_prefix) + "*"
         with self._translate("listing threads"):
             found = list(client.scan_iter(match=pattern, count=1000))
-        start = len(self.key_prefix)
-        return sorted(
-            k[start:] for k in found if not k.endswith((":tokens", ":lock")) and len(k) > start
-        )
+            start = len(self.key_prefix)
+            names = sorted(k[start:] for k in found if not k.endswith((":tokens", ":lock")))
+            # Other keys may share the prefix (another app's, or those of a deployment whose
+            # prefix extends this one's): only lists named by a thread key are threads.
+            named = [n for n in names if _is_thread_key(n)]
+            pipe = client.pipeline(transaction=False)
+            for name in named:
+                pipe.type(self._list(name))
+            types = pipe.execute() if named else []
+        threads = [n for n, t in zip(named, types, strict=True) if t == "list"]
+        if len(threads) < len(names):
+            other = sorted(set(names) - set(threads))
+            log.warning(
+                "skipped %d key(s) under the buffer prefix %r that are not buffer threads "
+                "(e.g. %r); give each deployment its own prefix (AGENTMEM_BUFFER__KEY_PREFIX)",
+                len(other),
+                self.key_prefix,
+                other[0],
+            )
+        return threads
 
     def length(self, thread: str) -> int:
         client = self._require()
@@ -298,6 +330,16 @@ def _decode(raw: Sequence[str]) -> list[Turn]:
             seen.add(turn.id)
             out.append(turn)
     return out
+
+
+def _is_thread_key(name: str) -> bool:
+    """Whether ``name`` (a key less the prefix) is a :func:`thread_key`: it names a scope with
+    a thread, written as that scope's key is."""
+    try:
+        scope = scope_from_thread_key(name)
+    except InvalidScope:
+        return False
+    return scope.thread_id is not None and thread_key(scope) == name
 
 
 def _glob_escape(text: str) -> str:

@@ -37,6 +37,7 @@ from agentmem.graph.resolve import best_match, normalise
 from agentmem.graph.state import GraphState, communities_of
 from agentmem.models import MemoryRecord, Scope, as_utc, utcnow
 from agentmem.scoping import ScopeKwargs, optional_scope_of, scope_of
+from agentmem.twins import async_twin
 from agentmem.validation import check_k, check_time
 
 
@@ -478,6 +479,22 @@ class GraphAPI:
         """Derive the graph again from the store: of one scope, or (no scope) of all. What
         ``agentmem reindex --graph`` runs; it repairs a corrupt graph."""
         return rebuild_graphs(self._backends, optional_scope_of(scope, where))
+
+    # async twins: the same signatures, run in a worker thread (see agentmem.twins) ---------
+
+    aentities = async_twin(entities)
+    aentity = async_twin(entity)
+    aneighbors = async_twin(neighbors)
+    atimeline = async_twin(timeline)
+    apath = async_twin(path)
+    acommunity = async_twin(community)
+    acommunities = async_twin(communities)
+    amerges = async_twin(merges)
+    astats = async_twin(stats)
+    aexport = async_twin(export)
+    amerge = async_twin(merge)
+    aundo_merge = async_twin(undo_merge)
+    arebuild = async_twin(rebuild)
 
 
 __all__ = ["GraphAPI", "GraphStats", "Neighbor", "PathStep", "TimelineEntry"]

@@ -17,6 +17,7 @@ from agentmem.notes.model import Link, LinkReport, LinkType
 from agentmem.scoping import ScopeKwargs, optional_scope_of
 from agentmem.stores import NoteStore, require
 from agentmem.stores._notes_sql import LinkRow
+from agentmem.twins import async_twin
 from agentmem.validation import check_text
 
 MAX_EXPAND_DEPTH = 3
@@ -228,6 +229,13 @@ class NotesAPI:
     ) -> MemoryRecord:
         """Undo the latest evolution of a note (see :func:`undo_evolution`)."""
         return undo_evolution(self._backends.opened(), memory_id, optional_scope_of(scope, where))
+
+    # async twins: the same signatures, run in a worker thread (see agentmem.twins) ---------
+
+    alinks = async_twin(links)
+    alink = async_twin(link)
+    aunlink = async_twin(unlink)
+    aundo = async_twin(undo)
 
 
 def _links(backends: Backends) -> NoteStore:

@@ -33,6 +33,7 @@ from agentmem.profiles.model import FieldValue, ProfileView, UserProfile
 from agentmem.semantic.schema import AppliedDecision, DecisionOp
 from agentmem.stores import NoteStore, RecordQuery, require
 from agentmem.stores._notes_sql import ProfileRow
+from agentmem.twins import async_twin
 from agentmem.validation import check_time
 
 log = logging.getLogger(__name__)
@@ -269,6 +270,15 @@ class Profile:
         )
         facts.sort(key=lambda f: (f.valid_from or f.created_at, f.created_at))
         return self._observe(facts, (), llm=None, complete=True)
+
+    # async twins: the same signatures, run in a worker thread (see agentmem.twins) ---------
+
+    aget = async_twin(get)
+    ahistory = async_twin(history)
+    aset = async_twin(set)
+    amigrate = async_twin(migrate)
+    aobserve = async_twin(observe)
+    arefresh = async_twin(refresh)
 
     def _observe(
         self,

@@ -8,9 +8,11 @@ milliseconds: the index has its own contract suite); flushes go through the norm
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -71,13 +73,15 @@ def make_mem(
     if backend_name == "redis":
         url, prefix = request.getfixturevalue("redis_url"), request.getfixturevalue("redis_prefix")
 
-    def make(home: str = "home", **buffer: Any) -> Memory:
+    def make(home: str = "home", *, top: dict[str, Any] | None = None, **buffer: Any) -> Memory:
+        """``top``: settings outside the buffer section."""
         config = {"key_prefix": prefix, "topic_shift_threshold": None, **buffer}
         s = Settings.load(
             home=tmp_path / home,
             vectors_url="qdrant-local://:memory:",
             buffer_url=url,
             buffer=config,
+            **(top or {}),
         )
         mem = Memory(settings=s, embedder=embedder)
         opened.append(mem)
@@ -255,7 +259,12 @@ def test_flush_writes_one_episode_and_its_turns(make_mem: MakeMemory) -> None:
     assert meta["thread_id"] == "t-1" and meta["buffer_record"] == "segment"
     assert (meta["start"], meta["end"]) == (turns[0].at.isoformat(), turns[-1].at.isoformat())
     assert meta["turns"] == 3 and meta["flush"] == "manual" and meta["segment_key"]
-    assert episode.provenance["turn_ids"] == ids(turns)
+    assert episode.provenance == {
+        "source": "buffer",
+        "thread_id": "t-1",
+        "flush": "manual",
+        "trust": "trusted",
+    }
 
     assert [r.text for r in flush.turns] == [t.line() for t in turns]
     for record, turn in zip(flush.turns, turns, strict=True):
@@ -281,6 +290,29 @@ def test_flush_writes_one_episode_and_its_turns(make_mem: MakeMemory) -> None:
     assert buf.flush() is None
 
 
+def test_a_segment_spans_its_turns_times_whatever_their_order(
+    make_mem: MakeMemory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Concurrent writers stamp a turn before it reaches the list, so list order need not be
+    time order: the segment's time span is that of its turns' times."""
+    mem = make_mem()
+    buf = mem.buffer(thread_id="t-1", user_id="alice")
+    base = datetime(2025, 5, 1, 12, 0, tzinfo=UTC)
+    stamps = iter([base + timedelta(seconds=2), base, base + timedelta(seconds=1)])
+    monkeypatch.setattr("agentmem.buffers.buffer.utcnow", lambda: next(stamps))
+    turns = [buf.append("user", f"turn {n}") for n in range(3)]
+    monkeypatch.undo()
+    assert [t.at for t in buf.messages()] == [t.at for t in turns]  # list order kept
+    flush = buf.flush()
+    assert flush is not None and flush.episode is not None
+    meta = flush.episode.metadata
+    assert (meta["start"], meta["end"]) == (
+        base.isoformat(),
+        (base + timedelta(seconds=2)).isoformat(),
+    )
+    assert flush.episode.event_time == base
+
+
 def test_overflow_flushes_oldest_turns_and_loses_none(make_mem: MakeMemory) -> None:
     mem = make_mem()
     buf = mem.buffer(thread_id="t-1", user_id="alice", max_tokens=60)
@@ -302,6 +334,22 @@ def test_overflow_flushes_oldest_turns_and_loses_none(make_mem: MakeMemory) -> N
     assert all(s.metadata["flush"] == "overflow" for s in segments)
 
 
+def test_concurrent_appends_leave_the_thread_within_its_budget(make_mem: MakeMemory) -> None:
+    """An append that meets another caller's flush skips its own; the flusher checks the budget
+    again once it lets go of the lock, so none is left over budget when all have returned."""
+    mem = make_mem()
+    buf = mem.buffer(thread_id="t-1", user_id="alice", max_tokens=60)
+
+    async def append_all() -> list[Turn]:
+        turns = [buf.aappend("user", f"message number {n} about topic {n}") for n in range(40)]
+        return await asyncio.gather(*turns)
+
+    appended = asyncio.run(append_all())
+    assert buf.tokens() <= 60
+    flushed = [r.metadata["turn_id"] for r in stored_turns(mem, user_id="alice")]
+    assert sorted([*flushed, *ids(buf.messages())]) == sorted(ids(appended)), "none lost"
+
+
 def test_a_turn_over_the_whole_budget_is_flushed_too(make_mem: MakeMemory) -> None:
     mem = make_mem()
     buf = mem.buffer(thread_id="t-1", user_id="alice", max_tokens=20)
@@ -309,6 +357,20 @@ def test_a_turn_over_the_whole_budget_is_flushed_too(make_mem: MakeMemory) -> No
     big = buf.append("user", "a very long turn " * 20)
     assert buf.messages() == [] and buf.tokens() == 0
     assert stored_turns(mem, user_id="alice")[-1].metadata["turn_id"] == big.id
+
+
+def test_a_segment_of_many_turns_fits_the_metadata_limit(make_mem: MakeMemory) -> None:
+    """The segment's size does not grow with its turns (which name it by ``segment_id``), so a
+    long buffer flushes: its appends, flush() and close never fail on the metadata limit."""
+    mem = make_mem(max_tokens=200, top={"max_metadata_bytes": 512})
+    buf = mem.buffer(thread_id="t-1", user_id="alice")
+    appended = [buf.append("user", "ok") for _ in range(120)]  # ids: 36 bytes each
+    assert buf.last_flush is not None and buf.last_flush.kind is FlushKind.OVERFLOW
+    flush = buf.flush()
+    assert flush is not None and flush.episode is not None and buf.messages() == []
+    assert [r.metadata["turn_id"] for r in stored_turns(mem, user_id="alice")] == ids(appended)
+    segments = mem.list(user_id="alice", filters={"buffer_record": "segment"})
+    assert sum(s.metadata["turns"] for s in segments) == len(appended)
 
 
 def test_topic_shift_flushes_the_previous_segment(make_mem: MakeMemory) -> None:
@@ -362,6 +424,38 @@ def test_a_repeated_flush_after_a_crash_duplicates_nothing(
     ]
     assert len(mem.list(user_id="alice", filters={"buffer_record": "segment"})) == 2
     assert buf.messages() == []
+
+
+def test_a_flush_racing_one_whose_lock_expired_loses_no_turn(
+    make_mem: MakeMemory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A flusher whose lock expired commits the turns it read while a second flusher, which
+    read those turns and a newer one, is about to write: the second stores the newer turn
+    instead of taking the whole batch for already stored."""
+    mem = make_mem()
+    buf = mem.buffer(thread_id="t-1", user_id="alice")
+    early = [buf.append("user", f"early turn {n}") for n in range(3)]
+    late = buf.append("user", "my flight is BA 123")
+    store = mem.backends.store
+    read = store.get_many
+    raced: list[bool] = []
+
+    def racing(ids: list[str]) -> list[Any]:
+        found = read(ids)
+        if not raced:  # the first flusher commits what it read (before the late turn)
+            raced.append(True)
+            mem.buffer(thread_id="t-1", user_id="alice")._flush(early, FlushKind.MANUAL)
+        return found
+
+    monkeypatch.setattr(store, "get_many", racing)
+    flush = buf.flush()
+    monkeypatch.undo()
+    assert flush is not None and [r.metadata["turn_id"] for r in flush.turns] == [late.id]
+    assert [r.metadata["turn_id"] for r in stored_turns(mem, user_id="alice")] == ids(
+        [*early, late]
+    )
+    assert buf.messages() == []
+    assert len(mem.list(user_id="alice", filters={"buffer_record": "segment"})) == 2
 
 
 # -- context ----------------------------------------------------------------------------------

@@ -5,7 +5,9 @@
   refused): ``BackendUnavailable``, every turn acknowledged before the fault still in Redis,
   and the same buffer working again once Redis is back;
 - 4 processes x 500 appends to one thread: nothing lost, each writer's order kept;
-- the per-thread flush lock, and expiry refreshed on both keys of a thread.
+- the per-thread flush lock, and expiry refreshed on both keys of a thread;
+- foreign keys under the prefix (another app's, a deployment with a longer prefix) are not
+  threads: listing, forgetting and closing skip them.
 """
 
 from __future__ import annotations
@@ -215,3 +217,33 @@ def test_every_append_refreshes_the_expiry_of_both_keys(
         assert raw.exists(*keys) == 0, "a flushed-empty thread leaves no keys behind"
     finally:
         raw.close()
+
+
+def test_keys_under_the_prefix_that_are_not_threads_are_skipped(
+    make_mem: MakeMemory, redis_url: str, redis_prefix: str, embedder: Embedder
+) -> None:
+    mem = make_mem(redis_url)
+    mem.add("Alice likes tea", user_id="alice")
+    buf = mem.buffer(thread_id="t-1", user_id="alice")
+    buf.append("user", "my phone is 555-0100")
+    raw = _redis(redis_url)
+    try:
+        raw.set(f"{redis_prefix}stats", "1")  # another app's key
+        # A deployment whose prefix extends this one's, with a thread and its token total.
+        raw.rpush(f"{redis_prefix}v2:{buf.key}", "{}")
+        raw.set(f"{redis_prefix}v2:{buf.key}:tokens", "3")
+        raw.set(f"{redis_prefix}user_id=bob,thread_id=t-9", "not a list")  # named like one
+        raw.rpush(f"{redis_prefix}user_id=bob", "{}")  # a scope without a thread
+        assert mem.buffers.ready().threads() == [buf.key]
+
+        report = mem.forget(reason="erasure request", user_id="alice")  # it clears buffers
+        assert report.status == "done"
+        assert len(buf) == 0 and mem.list(user_id="alice") == []
+        assert raw.get(f"{redis_prefix}stats") == "1", "foreign keys are left alone"
+        assert raw.llen(f"{redis_prefix}v2:{buf.key}") == 1
+    finally:
+        raw.close()
+    mem.close()
+    # An unfinished forget is resumed on open: the home opens, the forget is finished.
+    with Memory(settings=mem.settings, embedder=embedder) as again:
+        assert again.list(user_id="alice") == []

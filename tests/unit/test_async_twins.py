@@ -1,5 +1,6 @@
-"""Every public sync method of ``Memory`` and ``AgentMemory`` has an ``a``-prefixed async twin
-with exactly its signature (issue 27): no twin missing, none typed ``**kwargs: Any``."""
+"""Every public sync method of ``Memory`` and ``AgentMemory``, and of the handles they return,
+has an ``a``-prefixed async twin with exactly its signature (issue 27): no twin missing, none
+typed ``**kwargs: Any``."""
 
 from __future__ import annotations
 
@@ -11,13 +12,18 @@ from typing import Any
 import pytest
 
 from agentmem import AgentMemory, Memory, Scope
+from agentmem.buffers import FlushKind, ThreadBuffer
 from agentmem.embedders import Embedder
+from agentmem.graph import GraphAPI
+from agentmem.notes import NotesAPI
+from agentmem.profiles import Profile
+from agentmem.trust import Quarantine
 
 NO_TWIN: dict[type, dict[str, str]] = {
     Memory: {
         "buffer": "returns a handle and does no I/O (the handle's methods have twins)",
         "for_agent": "returns a handle and does no I/O (the handle's methods have twins)",
-        "profile": "returns a handle and does no I/O (the handle's methods do the work)",
+        "profile": "returns a handle and does no I/O (the handle's methods have twins)",
     },
     AgentMemory: {
         "buffer": "returns a handle and does no I/O (the handle's methods have twins)",
@@ -25,7 +31,14 @@ NO_TWIN: dict[type, dict[str, str]] = {
         "writable": "computes the writable scope; no I/O",
         "can_read": "compares scopes; no I/O",
     },
+    ThreadBuffer: {},
+    GraphAPI: {},
+    NotesAPI: {},
+    Profile: {},
+    Quarantine: {},
 }
+"""The classes checked (the controllers and the handles they return), with the public sync
+methods that need no twin and why."""
 
 
 def public_methods(cls: type) -> dict[str, Any]:
@@ -43,7 +56,7 @@ def is_async(member: Any) -> bool:
     return inspect.iscoroutinefunction(member) or inspect.isasyncgenfunction(member)
 
 
-@pytest.mark.parametrize("cls", [Memory, AgentMemory], ids=lambda c: c.__name__)
+@pytest.mark.parametrize("cls", list(NO_TWIN), ids=lambda c: c.__name__)
 def test_every_public_method_has_an_async_twin_with_its_signature(cls: type) -> None:
     methods = public_methods(cls)
     sync = {n: m for n, m in methods.items() if not is_async(m) and n not in NO_TWIN[cls]}
@@ -91,6 +104,19 @@ def test_the_twins_run_the_sync_methods(tmp_path: Path, embedder: Embedder) -> N
             assert [r.id for r in await agent.alist()] == [note.id]
             await mem.ainvalidate(stored.id)
             assert (await mem.ahistory(stored.id))[-1].version == 2
+            buffer = mem.buffer(thread_id="t-1", user_id="maya")
+            turn = await buffer.aappend("user", "I take my tea without sugar")
+            assert [t.id for t in await buffer.amessages()] == [turn.id]
+            assert await buffer.atokens() == turn.tokens
+            assert (await buffer.acontext("tea")).turns == [turn]
+            flushed = await buffer.aflush(kind=FlushKind.CLOSE)
+            assert flushed is not None and flushed.kind is FlushKind.CLOSE
+            # The other handles' twins: notes, profile, quarantine, graph.
+            assert await mem.notes.alinks(stored.id, user_id="maya") == []
+            profile = await mem.profile(user_id="maya").aset(location="Porto")
+            assert profile.fields["location"].value == "Porto"
+            assert await mem.quarantine.alist(user_id="maya") == []
+            assert (await mem.graph.astats(user_id="maya")).entities >= 0
 
     asyncio.run(session())
 
