@@ -407,3 +407,14 @@ def test_settings_bad_environment_value(clean_env: pytest.MonkeyPatch) -> None:
     clean_env.setenv("AGENTMEM_MAX_TEXT_CHARS", "lots")
     with pytest.raises(InvalidSettings, match="max_text_chars"):
         Settings.load()
+
+
+def test_phone_region_is_normalised_or_refused(clean_env: pytest.MonkeyPatch) -> None:
+    # phonenumbers finds no number for a region it does not know ('us' included): such a
+    # region would switch phone redaction off silently.
+    assert Settings.load(redaction={"phone_region": " us"}).redaction.phone_region == "US"
+    clean_env.setenv("AGENTMEM_REDACTION__PHONE_REGION", "gb")
+    assert Settings.load().redaction.phone_region == "GB"
+    for bad in ("XX", "USA", ""):
+        with pytest.raises(InvalidSettings, match=r"redaction\.phone_region.*ISO 3166"):
+            Settings.load(redaction={"phone_region": bad})
