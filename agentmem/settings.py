@@ -26,7 +26,9 @@ it is built.
 from __future__ import annotations
 
 import difflib
+import json
 import os
+import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -37,6 +39,7 @@ from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 
@@ -247,6 +250,8 @@ class Settings(BaseSettings):
             return cls(**overrides)
         except PydanticValidationError as exc:
             raise InvalidSettings(f"invalid settings: {first_message(exc)}") from None
+        except SettingsError as exc:  # an environment value that is not the JSON it must be
+            raise InvalidSettings(_undecodable_variable(exc)) from None
 
     def resolved_store_url(self) -> str:
         """The store URL, with the embedded default filled in."""
@@ -319,6 +324,32 @@ def _environment_tree() -> dict[str, Any]:
         else:
             node.setdefault(leaf, name)
     return tree
+
+
+def _undecodable_variable(exc: SettingsError) -> str:
+    """What to say when pydantic-settings could not decode an ``AGENTMEM_*`` variable: the
+    variable (found by its value, which the JSON error keeps; the value itself is not repeated,
+    it may hold a secret) and how lists and maps are written."""
+    hint = (
+        "lists, pairs and maps are written as JSON, e.g. "
+        "AGENTMEM_RETRIEVAL__WEIGHTS='{\"dense\": 2}', "
+        "AGENTMEM_CONSOLIDATION__DECAY_KINDS='[\"episodic\"]'"
+    )
+    cause = exc.__cause__
+    if not isinstance(cause, json.JSONDecodeError):
+        return f"invalid settings: {exc} ({cause}); {hint}"
+    field = re.search(r'field "([^"]+)"', str(exc))  # the top-level setting it belongs to
+    setting = _as_env((field.group(1),)) if field else "AGENTMEM"
+    names = sorted(
+        name
+        for name, value in os.environ.items()
+        if value == cause.doc
+        and (name.upper() == setting or name.upper().startswith(f"{setting}_"))
+    )
+    where = " or ".join(names) if names else f"an {setting}_* environment variable"
+    return (
+        f"invalid settings: {where} is not valid JSON ({cause.msg}, column {cause.colno}); {hint}"
+    )
 
 
 def _as_env(path: tuple[str, ...]) -> str:

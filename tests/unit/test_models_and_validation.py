@@ -418,3 +418,23 @@ def test_phone_region_is_normalised_or_refused(clean_env: pytest.MonkeyPatch) ->
     for bad in ("XX", "USA", ""):
         with pytest.raises(InvalidSettings, match=r"redaction\.phone_region.*ISO 3166"):
             Settings.load(redaction={"phone_region": bad})
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("AGENTMEM_LLM_KWARGS", '{"api_key": sk-secret}'),
+        ("AGENTMEM_RETRIEVAL__WEIGHTS", "dense=2"),
+        ("AGENTMEM_CONSOLIDATION__DECAY_KINDS", "semantic"),
+        ("AGENTMEM_EXPERIENCE__REWARD_RANGE", "0,1"),
+    ],
+)
+def test_an_environment_value_that_is_not_json_names_its_variable(
+    clean_env: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    clean_env.setenv(variable, value)
+    with pytest.raises(InvalidSettings) as info:
+        Settings.load()
+    message = str(info.value)
+    assert f"{variable} is not valid JSON" in message and "written as JSON" in message
+    assert value not in message  # the value may hold a secret
