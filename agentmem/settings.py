@@ -238,7 +238,18 @@ class Settings(BaseSettings):
                     f"settings file {settings_file} does not exist; create it or unset "
                     "AGENTMEM_SETTINGS_FILE"
                 )
-            file_source = TomlConfigSettingsSource(settings_cls, toml_file=settings_file)
+            try:  # the source reads and parses the file here
+                file_source = TomlConfigSettingsSource(settings_cls, toml_file=settings_file)
+            except OSError as exc:
+                raise InvalidSettings(
+                    f"settings file {settings_file} cannot be read ({exc}); make it readable "
+                    "or unset AGENTMEM_SETTINGS_FILE"
+                ) from None
+            except ValueError as exc:  # tomllib.TOMLDecodeError, or bytes that are not UTF-8
+                raise InvalidSettings(
+                    f"settings file {settings_file} is not valid TOML: {exc}; fix it or unset "
+                    "AGENTMEM_SETTINGS_FILE"
+                ) from None
             _refuse__unknown_keys(settings_cls, file_source(), f"key in {settings_file}", _dotted)
             sources.append(file_source)
         return tuple(sources)

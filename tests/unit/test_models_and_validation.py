@@ -4,6 +4,7 @@ error whose message says what to do."""
 from __future__ import annotations
 
 import math
+import re
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -438,3 +439,17 @@ def test_an_environment_value_that_is_not_json_names_its_variable(
     message = str(info.value)
     assert f"{variable} is not valid JSON" in message and "written as JSON" in message
     assert value not in message  # the value may hold a secret
+
+
+def test_a_settings_file_that_is_not_toml_is_named(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    file = tmp_path / "agentmem.toml"
+    file.write_text('home = "/srv/mem"\nembed_batch_size = \n')  # a value forgotten
+    clean_env.setenv("AGENTMEM_SETTINGS_FILE", str(file))
+    with pytest.raises(InvalidSettings, match="is not valid TOML") as info:
+        Settings.load()
+    assert str(file) in str(info.value) and "line 2" in str(info.value)
+    file.write_bytes(b'home = "\xff"\n')  # not UTF-8
+    with pytest.raises(InvalidSettings, match=re.escape(f"settings file {file} is not valid")):
+        Settings.load()
