@@ -1,5 +1,6 @@
 """The sections of :class:`agentmem.Settings`: one pydantic model per nested group
-(``AGENTMEM_RETRIEVAL__*``, ``AGENTMEM_GRAPH__*``, ...), each rejecting unknown keys.
+(``AGENTMEM_RETRIEVAL__*``, ``AGENTMEM_GRAPH__*``, ...), each rejecting unknown keys and
+any number that is not finite (NaN or infinity would silently corrupt ranking and schedules).
 
 Import them from :mod:`agentmem.settings`; they live here so that module stays short.
 """
@@ -42,7 +43,7 @@ DEFAULT_WEIGHTS: dict[str, float] = {
 class RetrievalSettings(BaseModel):
     """How ``search`` finds and ranks memories (see docs/configuration.md for the channels)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     weights: dict[str, float] = Field(
         default_factory=lambda: dict(DEFAULT_WEIGHTS),
@@ -185,7 +186,7 @@ class SemanticSettings(BaseModel):
     """How facts are extracted from episodes and checked against what is already known (see
     docs/architecture.md, "Semantic memory", for the decision rules these thresholds feed)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     candidates: int = Field(
         default=5, ge=1, le=100, description="similar facts retrieved per new fact to decide on"
@@ -219,7 +220,7 @@ class BufferSettings(BaseModel):
     """Short-term buffers: the live turns of each thread, and when they become episodes (see
     docs/configuration.md, "Buffers")."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     max_tokens: int = Field(
         default=2000,
@@ -278,7 +279,7 @@ class ExperienceSettings(BaseModel):
     into procedures, and how procedures are demoted and retired (see docs/configuration.md,
     "Experience", and docs/architecture.md, "Experience lifecycle")."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     reward_range: tuple[float, float] = Field(
         default=(-1.0, 1.0),
@@ -343,7 +344,7 @@ class GraphSettings(BaseModel):
     """The knowledge graph: how entities are resolved, how the graph channel spreads, how
     communities are found (see docs/configuration.md, "Knowledge graph")."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     enabled: bool = Field(
         default=True,
@@ -432,7 +433,7 @@ class ConsolidationSettings(BaseModel):
     """The consolidation pipeline (package ``agentmem_consolidation``): broker, schedule, locks,
     retries, decay and archiving (``AGENTMEM_CONSOLIDATION__*``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     broker_url: str | None = Field(
         default=None,
@@ -611,7 +612,7 @@ class NotesSettings(BaseModel):
     """Linked notes (:mod:`agentmem.notes`): how a new semantic memory is linked to the notes
     it relates to, and how far it may update them (``AGENTMEM_NOTES__*``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     enabled: bool = Field(
         default=True, description="link every new semantic memory to its related notes on add"
@@ -647,7 +648,7 @@ class NotesSettings(BaseModel):
 class ProfileSettings(BaseModel):
     """User and agent profiles (:mod:`agentmem.profiles`, ``AGENTMEM_PROFILE__*``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     from_facts: bool = Field(
         default=True,
@@ -663,7 +664,7 @@ class ContextSettings(BaseModel):
     """How ``context()`` chooses between the whole history and retrieval
     (``AGENTMEM_CONTEXT__*``; see docs/architecture.md, "Context strategy")."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     strategy: Literal["auto", "full_history", "retrieval"] = Field(
         default="auto",

@@ -453,3 +453,30 @@ def test_a_settings_file_that_is_not_toml_is_named(
     file.write_bytes(b'home = "\xff"\n')  # not UTF-8
     with pytest.raises(InvalidSettings, match=re.escape(f"settings file {file} is not valid")):
         Settings.load()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "named"),
+    [
+        ({"retrieval": {"weights": {"dense": math.nan}}}, "retrieval.weights.dense"),
+        ({"retrieval": {"weights": {"dense": math.inf}}}, "retrieval.weights.dense"),
+        ({"retrieval": {"session_prior": math.inf}}, "retrieval.session_prior"),
+        ({"retrieval": {"recency_half_life_days": math.inf}}, "retrieval.recency_half_life_days"),
+        ({"retrieval": {"mmr_lambda": math.nan}}, "retrieval.mmr_lambda"),
+        ({"graph": {"dense_seed_weight": math.inf}}, "graph.dense_seed_weight"),
+        ({"consolidation": {"stability_days": math.inf}}, "consolidation.stability_days"),
+        ({"buffer": {"topic_shift_threshold": math.nan}}, "buffer.topic_shift_threshold"),
+        ({"notes": {"link_threshold": math.nan}}, "notes.link_threshold"),
+    ],
+)
+def test_section_numbers_must_be_finite(
+    clean_env: pytest.MonkeyPatch, overrides: dict[str, object], named: str
+) -> None:
+    with pytest.raises(InvalidSettings, match=re.escape(named) + ".*finite"):
+        Settings.load(**overrides)
+
+
+def test_a_non_finite_number_in_the_environment_is_refused(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("AGENTMEM_RETRIEVAL__WEIGHTS", '{"bm25": NaN}')
+    with pytest.raises(InvalidSettings, match=r"retrieval\.weights\.bm25.*finite"):
+        Settings.load()
