@@ -79,6 +79,9 @@ class Settings(BaseSettings):
         # _refuse_unknown_keys; "forbid" is the backstop.
         extra="forbid",
         validate_default=True,
+        # A timeout of inf or NaN passes gt=0 and fails later (PostgreSQL's connect timeout
+        # is a whole number of seconds): every number must be finite, as in the sections.
+        allow_inf_nan=False,
     )
 
     home: Path = Field(

@@ -383,6 +383,9 @@ def test_settings_file_missing(clean_env: pytest.MonkeyPatch, tmp_path: Path) ->
         ({"max_text_chars": 0}, "max_text_chars"),
         ({"embed_batch_size": 100_000}, "embed_batch_size"),
         ({"connect_timeout_s": -1}, "connect_timeout_s"),
+        ({"connect_timeout_s": math.inf}, "connect_timeout_s: Input should be a finite number"),
+        ({"llm_timeout_s": math.nan}, "llm_timeout_s: Input should be a finite number"),
+        ({"llm_backoff_s": math.inf}, "llm_backoff_s: Input should be a finite number"),
     ],
 )
 def test_settings_load_rejects(
