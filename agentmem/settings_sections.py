@@ -7,7 +7,9 @@ Import them from :mod:`agentmem.settings`; they live here so that module stays s
 
 from __future__ import annotations
 
+import difflib
 import math
+import zoneinfo
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -537,6 +539,25 @@ class ConsolidationSettings(BaseModel):
         ge=0,
         description="wall-clock seconds of one recall adapter's training loop (0: no limit)",
     )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        # Celery reads the zone with zoneinfo only when beat or a worker starts: read it here,
+        # so a bad zone is refused where the settings load, as a bad cron is.
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+            zones = sorted(zoneinfo.available_timezones())
+            close = [z for z in zones if z.lower() == value.strip().lower()] or (
+                difflib.get_close_matches(value, zones, n=1)
+            )
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(
+                f"consolidation.timezone {value!r} is not a known time zone{hint}; use an IANA "
+                "name such as 'Europe/Berlin' or 'UTC' (AGENTMEM_CONSOLIDATION__TIMEZONE)"
+            ) from None
+        return value
 
     @field_validator(
         "schedule_seconds", "adapter_min_new_episodes", "recall_adapter_base", mode="before"

@@ -483,3 +483,14 @@ def test_a_non_finite_number_in_the_environment_is_refused(clean_env: pytest.Mon
     clean_env.setenv("AGENTMEM_RETRIEVAL__WEIGHTS", '{"bm25": NaN}')
     with pytest.raises(InvalidSettings, match=r"retrieval\.weights\.bm25.*finite"):
         Settings.load()
+
+
+def test_consolidation_timezone_must_be_a_known_zone(clean_env: pytest.MonkeyPatch) -> None:
+    assert Settings.load(consolidation={"timezone": "Europe/Berlin"}).consolidation.timezone == (
+        "Europe/Berlin"
+    )
+    for bad, hint in (("europe/berlin", "did you mean 'Europe/Berlin'"), ("CET+1", "IANA")):
+        clean_env.setenv("AGENTMEM_CONSOLIDATION__TIMEZONE", bad)
+        with pytest.raises(InvalidSettings, match=r"consolidation\.timezone") as info:
+            Settings.load()
+        assert hint in str(info.value) and "AGENTMEM_CONSOLIDATION__TIMEZONE" in str(info.value)
