@@ -10,9 +10,12 @@ from __future__ import annotations
 import difflib
 import math
 import zoneinfo
+from collections.abc import Iterable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from agentmem.models import MemoryKind
 
 # Chosen by 5-fold cross-validation over three shapes of memory at once (benchmarks/tune_shapes.py,
 # section "shapes" of benchmarks/RESULTS.md): LoCoMo turns (conversations with sessions), LoCoMo
@@ -540,6 +543,26 @@ class ConsolidationSettings(BaseModel):
         description="wall-clock seconds of one recall adapter's training loop (0: no limit)",
     )
 
+    @field_validator("decay_kinds")
+    @classmethod
+    def _known_decay_kinds(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        _check_kinds("consolidation.decay_kinds", value)
+        return value
+
+    @field_validator("retention_days")
+    @classmethod
+    def _known_retention_kinds(cls, value: dict[str, float]) -> dict[str, float]:
+        # A typo here is a policy that never deletes anything, without a word.
+        _check_kinds("consolidation.retention_days", value)
+        negative = sorted(kind for kind, days in value.items() if days < 0)
+        if negative:
+            raise ValueError(
+                f"consolidation.retention_days of {negative} is negative; give the days after "
+                "archiving at which an archived memory is deleted (0 or more), or leave the kind "
+                "out to keep its memories (AGENTMEM_CONSOLIDATION__RETENTION_DAYS)"
+            )
+        return value
+
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
@@ -567,6 +590,19 @@ class ConsolidationSettings(BaseModel):
         if isinstance(value, str) and value.strip().lower() in ("", "none", "null", "off"):
             return None
         return value
+
+
+def _check_kinds(setting: str, kinds: Iterable[str]) -> None:
+    """Raise ValueError naming ``setting`` when a kind is not a memory kind."""
+    known = [kind.value for kind in MemoryKind]
+    unknown = [kind for kind in kinds if kind not in known]
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], known, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(
+            f"{setting} names unknown memory kinds {unknown}{hint}; use {', '.join(known)} "
+            f"(AGENTMEM_{setting.upper().replace('.', '__')})"
+        )
 
 
 class UtilitySettings(BaseModel):

@@ -494,3 +494,21 @@ def test_consolidation_timezone_must_be_a_known_zone(clean_env: pytest.MonkeyPat
         with pytest.raises(InvalidSettings, match=r"consolidation\.timezone") as info:
             Settings.load()
         assert hint in str(info.value) and "AGENTMEM_CONSOLIDATION__TIMEZONE" in str(info.value)
+
+
+def test_consolidation_kinds_must_be_memory_kinds(clean_env: pytest.MonkeyPatch) -> None:
+    # A typo in decay_kinds failed every consolidation run at its decay stage; one in
+    # retention_days was a policy that never deleted anything.
+    clean_env.setenv("AGENTMEM_CONSOLIDATION__DECAY_KINDS", '["episodes"]')
+    with pytest.raises(InvalidSettings, match="did you mean 'episodic'") as info:
+        Settings.load()
+    assert "AGENTMEM_CONSOLIDATION__DECAY_KINDS" in str(info.value)
+    clean_env.delenv("AGENTMEM_CONSOLIDATION__DECAY_KINDS")
+    with pytest.raises(InvalidSettings, match=r"retention_days names unknown .*\['semantc'\]"):
+        Settings.load(consolidation={"retention_days": {"semantc": 30}})
+    with pytest.raises(InvalidSettings, match=r"retention_days of \['episodic'\] is negative"):
+        Settings.load(consolidation={"retention_days": {"episodic": -1}})
+    kept = Settings.load(
+        consolidation={"decay_kinds": ["episodic", "semantic"], "retention_days": {"episodic": 0}}
+    )
+    assert kept.consolidation.decay_kinds == ("episodic", "semantic")
