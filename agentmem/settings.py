@@ -29,9 +29,10 @@ import difflib
 import json
 import os
 import re
+import types
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, Field, field_validator
 from pydantic import ValidationError as PydanticValidationError
@@ -290,7 +291,8 @@ def _unknown_keys(
     data: Mapping[str, Any], model: type[BaseModel], path: tuple[str, ...] = ()
 ) -> Iterator[tuple[tuple[str, ...], tuple[str, ...] | None]]:
     """Each key of ``data`` (nested dicts included) that ``model`` has no field for, with the
-    path of the closest valid key (``None`` when none is close)."""
+    path of the closest valid key (``None`` when none is close). Keys nested under a plain
+    setting (``AGENTMEM_EMBEDDER__NAME``) name nothing either: the plain setting is the hint."""
     fields = model.model_fields
     for raw_key, value in data.items():
         key = str(raw_key).lower()
@@ -298,11 +300,34 @@ def _unknown_keys(
             close = difflib.get_close_matches(key, list(fields), n=1, cutoff=0.6)
             yield (*path, str(raw_key)), ((*path, close[0]) if close else None)
             continue
-        section = fields[key].annotation
-        if not isinstance(value, Mapping) or not isinstance(section, type):
+        if not isinstance(value, Mapping):
             continue
-        if issubclass(section, BaseModel):
-            yield from _unknown_keys(value, section, (*path, key))
+        annotation = fields[key].annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            yield from _unknown_keys(value, annotation, (*path, key))
+        elif not _takes_mapping(annotation):  # pydantic-settings would drop these silently
+            for leaf in _leaf_paths(value, (*path, str(raw_key))):
+                yield leaf, (*path, key)
+
+
+def _takes_mapping(annotation: Any) -> bool:
+    """Whether a field of this type takes a mapping, whose keys are its own (``llm_kwargs``,
+    ``retrieval.weights``)."""
+    if annotation is Any:
+        return True
+    origin = get_origin(annotation)
+    if origin is Union or origin is types.UnionType:
+        return any(_takes_mapping(arg) for arg in get_args(annotation))
+    kind = origin or annotation
+    return isinstance(kind, type) and issubclass(kind, Mapping)
+
+
+def _leaf_paths(data: Mapping[str, Any], path: tuple[str, ...]) -> Iterator[tuple[str, ...]]:
+    for key, value in data.items():
+        if isinstance(value, Mapping) and value:
+            yield from _leaf_paths(value, (*path, str(key)))
+        else:
+            yield (*path, str(key))
 
 
 def _refuse__unknown_keys(
@@ -331,12 +356,11 @@ def _environment_tree() -> dict[str, Any]:
         node = tree
         *parents, leaf = upper.removeprefix("AGENTMEM_").lower().split("__")
         for part in parents:
-            child = node.setdefault(part, {})
-            if not isinstance(child, dict):
-                break
+            child = node.get(part)
+            if not isinstance(child, dict):  # AGENTMEM_X__Y beside AGENTMEM_X: check X__Y too
+                child = node[part] = {}
             node = child
-        else:
-            node.setdefault(leaf, name)
+        node.setdefault(leaf, name)
     return tree
 
 
