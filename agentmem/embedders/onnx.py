@@ -31,7 +31,7 @@ import numpy as np
 
 from agentmem.embedders.base import Embedder, normalise
 from agentmem.embedders.coalesce import CoalescedCalls
-from agentmem.errors import InvalidSettings, ModelUnavailable
+from agentmem.errors import AgentMemError, InvalidSettings, ModelUnavailable
 from agentmem.thread_pool import ProcessLocalPool
 
 MINILM_NAME = "all-MiniLM-L6-v2"
@@ -133,6 +133,8 @@ def _build_once(target: Path, build: Callable[[Path], object], what: str) -> Non
         with FileLock(str(target) + ".lock"):
             if not target.is_file():  # another process may have built it meanwhile
                 build(target)
+    except AgentMemError:  # the build's own error (ModelUnavailable is an OSError too)
+        raise
     except OSError as exc:
         raise ModelUnavailable(
             f"cannot write the {what} ONNX model to {target} ({exc}); make that directory "

