@@ -7,6 +7,7 @@ embedder runs the same model on ONNX Runtime instead (:mod:`agentmem.embedders.o
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import threading
 from collections.abc import Iterator, Sequence
@@ -15,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from agentmem.embedders.base import Embedder, normalise
+from agentmem.embedders.base import Embedder, content_name, normalise
 from agentmem.embedders.coalesce import CoalescedCalls
 from agentmem.errors import BackendUnavailable, InvalidSettings, ModelUnavailable
 
@@ -65,9 +66,7 @@ class SentenceTransformerEmbedder(Embedder):
             f"save the model into {self.model_path} again (SentenceTransformer.save), or point "
             "AGENTMEM_EMBEDDER at another local sentence-transformers model"
         )
-        base_name = name or self.model_path.name
-        # bf16 vectors differ slightly (cosine ~0.99999): cache them under their own name.
-        self.name = base_name if self.precision == "fp32" else f"{base_name}@bf16"
+        self._name = name  # None: named after the model's folder and files on first use
         self.batch_size = batch_size
         self._model: Any = None
         self._dim: int | None = dim  # known up front, opening a Memory needs no model load
@@ -85,6 +84,24 @@ class SentenceTransformerEmbedder(Embedder):
             precision=precision,
             repair=MINILM_REPAIR,
         )
+
+    @property
+    def name(self) -> str:
+        """The name the embedding cache and adapters know the model by: the one given, else
+        its folder's name and a digest of the files the model loads from (read once, on first
+        use), so that two models saved into folders of one name never share vectors; with
+        ``@bf16`` in bf16, whose vectors differ slightly (cosine ~0.99999)."""
+        if self._name is None:
+            if not self.model_path.is_dir():
+                raise ModelUnavailable(
+                    f"embedding model directory {self.model_path} does not exist; {self.repair}"
+                )
+            self._name = content_name(self.model_path, _model_files(self.model_path))
+        return self._name if self.precision == "fp32" else f"{self._name}@bf16"
+
+    @name.setter
+    def name(self, value: str) -> None:  # the name in fp32; bf16 still adds "@bf16"
+        self._name = value
 
     def _load(self) -> Any:
         if self._model is None:
@@ -156,6 +173,25 @@ class SentenceTransformerEmbedder(Embedder):
                 show_progress_bar=False,
             )
         return normalise(np.asarray(vectors, dtype=np.float32))
+
+
+def _model_files(directory: Path) -> list[Path]:
+    """The files a sentence-transformers model loads from: the folder's own, and those of the
+    module folders its modules.json names (so not an onnx/ or openvino/ export beside them);
+    hidden files and the README left out."""
+    folders = [directory]
+    with contextlib.suppress(OSError, ValueError, TypeError, KeyError):
+        modules = json.loads((directory / "modules.json").read_text())
+        folders += [directory / module["path"] for module in modules if module["path"]]
+    files = {p for p in directory.iterdir() if p.is_file()}
+    for folder in folders[1:]:
+        files.update(p for p in folder.rglob("*") if p.is_file())
+    return [
+        p
+        for p in files
+        if p.suffix.lower() != ".md"
+        and not any(part.startswith(".") for part in p.relative_to(directory).parts)
+    ]
 
 
 def _resolve_precision(precision: str) -> str:

@@ -87,3 +87,25 @@ def test_minilm_torch_over_damaged_weights_names_the_package_to_reinstall(
     wrong = SentenceTransformerEmbedder(minilm_path(), dim=768, precision="fp32")
     with pytest.raises(ModelUnavailable, match="makes 384-d vectors, expected 768"):
         wrong.embed_query("hello")
+
+
+def test_a_local_model_folder_is_named_after_its_files(tmp_path: Path) -> None:
+    v1, v2 = tmp_path / "v1" / "model", tmp_path / "v2" / "model"
+    shutil.copytree(minilm_path(), v1)
+    shutil.copytree(minilm_path(), v2)
+    pooling = v2 / "1_Pooling" / "config.json"  # another pooling: other vectors, same weights
+    text = pooling.read_text()
+    pooling.write_text(
+        text.replace('"pooling_mode_cls_token": false', '"pooling_mode_cls_token": true')
+    )
+    first = SentenceTransformerEmbedder(v1, precision="fp32").name
+    assert first.startswith("model#") and first != MINILM_NAME
+    assert SentenceTransformerEmbedder(v2, precision="fp32").name != first
+    # What the model does not load from leaves the name alone: an export beside it, a README.
+    (v1 / "onnx").mkdir()
+    (v1 / "onnx" / "model.onnx").write_bytes(b"another export")
+    (v1 / "README.md").write_text("notes")
+    assert SentenceTransformerEmbedder(v1, precision="fp32").name == first
+    assert SentenceTransformerEmbedder(v1, precision="bf16").name == f"{first}@bf16"
+    with pytest.raises(ModelUnavailable, match="does not exist"):
+        SentenceTransformerEmbedder(tmp_path / "absent").name  # noqa: B018
