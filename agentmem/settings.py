@@ -44,12 +44,12 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from agentmem.consolidation_settings import ConsolidationSettings
 from agentmem.errors import InvalidSettings, first_message
 from agentmem.security_settings import ForgetSettings, RedactionSettings, TrustSettings
 from agentmem.settings_sections import (
     DEFAULT_WEIGHTS,
     BufferSettings,
-    ConsolidationSettings,
     ContextSettings,
     ExperienceSettings,
     GraphSettings,
