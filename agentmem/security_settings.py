@@ -87,6 +87,26 @@ class RedactionSettings(BaseModel):
         description="region for phone numbers written without a country code (ISO 3166 code)",
     )
 
+    @field_validator("phone_region")
+    @classmethod
+    def _known_region(cls, value: str) -> str:
+        # phonenumbers finds nothing for a region it does not know ('us' included), which
+        # would turn phone redaction off without a word: refuse it here instead.
+        region = value.strip().upper()
+        try:
+            from phonenumbers import SUPPORTED_REGIONS
+        except ImportError:  # without the redaction extra, redacting phones is refused anyway
+            known = len(region) == 2 and region.isascii() and region.isalpha()
+        else:
+            known = region in SUPPORTED_REGIONS
+        if not known:
+            raise ValueError(
+                f"redaction.phone_region {value!r} is not a region phone numbers are known for; "
+                "use a two-letter ISO 3166 code such as US, GB or DE "
+                "(AGENTMEM_REDACTION__PHONE_REGION)"
+            )
+        return region
+
 
 class ForgetSettings(BaseModel):
     """Forgetting (:mod:`agentmem.erasure`)."""

@@ -26,10 +26,13 @@ it is built.
 from __future__ import annotations
 
 import difflib
+import json
 import os
+import re
+import types
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, Field, field_validator
 from pydantic import ValidationError as PydanticValidationError
@@ -37,15 +40,16 @@ from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 
+from agentmem.consolidation_settings import ConsolidationSettings
 from agentmem.errors import InvalidSettings, first_message
 from agentmem.security_settings import ForgetSettings, RedactionSettings, TrustSettings
 from agentmem.settings_sections import (
     DEFAULT_WEIGHTS,
     BufferSettings,
-    ConsolidationSettings,
     ContextSettings,
     ExperienceSettings,
     GraphSettings,
@@ -76,6 +80,9 @@ class Settings(BaseSettings):
         # _refuse_unknown_keys; "forbid" is the backstop.
         extra="forbid",
         validate_default=True,
+        # A timeout of inf or NaN passes gt=0 and fails later (PostgreSQL's connect timeout
+        # is a whole number of seconds): every number must be finite, as in the sections.
+        allow_inf_nan=False,
     )
 
     home: Path = Field(
@@ -235,7 +242,18 @@ class Settings(BaseSettings):
                     f"settings file {settings_file} does not exist; create it or unset "
                     "AGENTMEM_SETTINGS_FILE"
                 )
-            file_source = TomlConfigSettingsSource(settings_cls, toml_file=settings_file)
+            try:  # the source reads and parses the file here
+                file_source = TomlConfigSettingsSource(settings_cls, toml_file=settings_file)
+            except OSError as exc:
+                raise InvalidSettings(
+                    f"settings file {settings_file} cannot be read ({exc}); make it readable "
+                    "or unset AGENTMEM_SETTINGS_FILE"
+                ) from None
+            except ValueError as exc:  # tomllib.TOMLDecodeError, or bytes that are not UTF-8
+                raise InvalidSettings(
+                    f"settings file {settings_file} is not valid TOML: {exc}; fix it or unset "
+                    "AGENTMEM_SETTINGS_FILE"
+                ) from None
             _refuse__unknown_keys(settings_cls, file_source(), f"key in {settings_file}", _dotted)
             sources.append(file_source)
         return tuple(sources)
@@ -247,6 +265,8 @@ class Settings(BaseSettings):
             return cls(**overrides)
         except PydanticValidationError as exc:
             raise InvalidSettings(f"invalid settings: {first_message(exc)}") from None
+        except SettingsError as exc:  # an environment value that is not the JSON it must be
+            raise InvalidSettings(_undecodable_variable(exc)) from None
 
     def resolved_store_url(self) -> str:
         """The store URL, with the embedded default filled in."""
@@ -271,7 +291,8 @@ def _unknown_keys(
     data: Mapping[str, Any], model: type[BaseModel], path: tuple[str, ...] = ()
 ) -> Iterator[tuple[tuple[str, ...], tuple[str, ...] | None]]:
     """Each key of ``data`` (nested dicts included) that ``model`` has no field for, with the
-    path of the closest valid key (``None`` when none is close)."""
+    path of the closest valid key (``None`` when none is close). Keys nested under a plain
+    setting (``AGENTMEM_EMBEDDER__NAME``) name nothing either: the plain setting is the hint."""
     fields = model.model_fields
     for raw_key, value in data.items():
         key = str(raw_key).lower()
@@ -279,11 +300,34 @@ def _unknown_keys(
             close = difflib.get_close_matches(key, list(fields), n=1, cutoff=0.6)
             yield (*path, str(raw_key)), ((*path, close[0]) if close else None)
             continue
-        section = fields[key].annotation
-        if not isinstance(value, Mapping) or not isinstance(section, type):
+        if not isinstance(value, Mapping):
             continue
-        if issubclass(section, BaseModel):
-            yield from _unknown_keys(value, section, (*path, key))
+        annotation = fields[key].annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            yield from _unknown_keys(value, annotation, (*path, key))
+        elif not _takes_mapping(annotation):  # pydantic-settings would drop these silently
+            for leaf in _leaf_paths(value, (*path, str(raw_key))):
+                yield leaf, (*path, key)
+
+
+def _takes_mapping(annotation: Any) -> bool:
+    """Whether a field of this type takes a mapping, whose keys are its own (``llm_kwargs``,
+    ``retrieval.weights``)."""
+    if annotation is Any:
+        return True
+    origin = get_origin(annotation)
+    if origin is Union or origin is types.UnionType:
+        return any(_takes_mapping(arg) for arg in get_args(annotation))
+    kind = origin or annotation
+    return isinstance(kind, type) and issubclass(kind, Mapping)
+
+
+def _leaf_paths(data: Mapping[str, Any], path: tuple[str, ...]) -> Iterator[tuple[str, ...]]:
+    for key, value in data.items():
+        if isinstance(value, Mapping) and value:
+            yield from _leaf_paths(value, (*path, str(key)))
+        else:
+            yield (*path, str(key))
 
 
 def _refuse__unknown_keys(
@@ -312,13 +356,38 @@ def _environment_tree() -> dict[str, Any]:
         node = tree
         *parents, leaf = upper.removeprefix("AGENTMEM_").lower().split("__")
         for part in parents:
-            child = node.setdefault(part, {})
-            if not isinstance(child, dict):
-                break
+            child = node.get(part)
+            if not isinstance(child, dict):  # AGENTMEM_X__Y beside AGENTMEM_X: check X__Y too
+                child = node[part] = {}
             node = child
-        else:
-            node.setdefault(leaf, name)
+        node.setdefault(leaf, name)
     return tree
+
+
+def _undecodable_variable(exc: SettingsError) -> str:
+    """What to say when pydantic-settings could not decode an ``AGENTMEM_*`` variable: the
+    variable (found by its value, which the JSON error keeps; the value itself is not repeated,
+    it may hold a secret) and how lists and maps are written."""
+    hint = (
+        "lists, pairs and maps are written as JSON, e.g. "
+        "AGENTMEM_RETRIEVAL__WEIGHTS='{\"dense\": 2}', "
+        "AGENTMEM_CONSOLIDATION__DECAY_KINDS='[\"episodic\"]'"
+    )
+    cause = exc.__cause__
+    if not isinstance(cause, json.JSONDecodeError):
+        return f"invalid settings: {exc} ({cause}); {hint}"
+    field = re.search(r'field "([^"]+)"', str(exc))  # the top-level setting it belongs to
+    setting = _as_env((field.group(1),)) if field else "AGENTMEM"
+    names = sorted(
+        name
+        for name, value in os.environ.items()
+        if value == cause.doc
+        and (name.upper() == setting or name.upper().startswith(f"{setting}_"))
+    )
+    where = " or ".join(names) if names else f"an {setting}_* environment variable"
+    return (
+        f"invalid settings: {where} is not valid JSON ({cause.msg}, column {cause.colno}); {hint}"
+    )
 
 
 def _as_env(path: tuple[str, ...]) -> str:

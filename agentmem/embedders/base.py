@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -50,6 +52,21 @@ def checked_vectors(embedder: Embedder, vectors: np.ndarray, count: int) -> np.n
     return array
 
 
+def content_name(folder: Path, files: Iterable[Path]) -> str:
+    """The name of a model kept in ``folder``: the folder's name and a digest of the contents
+    of ``files`` (``e5#1f0c3a9b2d4e``). Two models in folders of one name get two names, so
+    they never share cached vectors; one model copied elsewhere keeps its name (and its cache
+    and adapters), wherever it lies."""
+    digest = hashlib.sha256()
+    for path in sorted(files):
+        label = path.relative_to(folder).as_posix() if path.is_relative_to(folder) else path.name
+        digest.update(f"{label}\0{path.stat().st_size}\0".encode())
+        with path.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    return f"{folder.name}#{digest.hexdigest()[:12]}"
+
+
 def normalise(vectors: np.ndarray) -> np.ndarray:
     """Scale rows to unit length (zero rows stay zero)."""
     vectors = np.asarray(vectors, dtype=np.float32)
@@ -57,4 +74,4 @@ def normalise(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.maximum(norms, 1e-12)
 
 
-__all__ = ["Embedder", "checked_vectors", "normalise"]
+__all__ = ["Embedder", "checked_vectors", "content_name", "normalise"]

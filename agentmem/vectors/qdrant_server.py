@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import numpy as np
 
-from agentmem.errors import AgentMemError, BackendUnavailable, InvalidSettings
+from agentmem.errors import AgentMemError, BackendUnavailable, EmbedderMismatch, InvalidSettings
 from agentmem.lexical import SparseVector
 from agentmem.vectors._qdrant_filter import (
     FLOAT_PAYLOAD_FIELDS,
@@ -214,9 +214,10 @@ class QdrantServerIndex(VectorIndex):
             )
         params = params[DENSE]
         if params.size != dim:
-            raise InvalidSettings(
+            raise EmbedderMismatch(
                 f"{self._where()} holds {params.size}-d vectors but the embedder makes "
-                f"{dim}-d vectors (another embedding model?); {reindex}"
+                f"{dim}-d vectors (another embedding model?); nothing was written. Use the "
+                f"embedder it was built with, or {reindex}"
             )
         if params.distance != models.Distance.COSINE:
             raise InvalidSettings(

