@@ -59,6 +59,7 @@ from agentmem.settings_sections import (
     SemanticSettings,
     UtilitySettings,
 )
+from agentmem.urls import redact
 
 # ``AGENTMEM_*`` variables that are not fields of Settings: the server's own settings
 # (agentmem_server.config), the CLI's API key, the gpu package's model cache, the serve
@@ -218,7 +219,7 @@ class Settings(BaseSettings):
         }[info.field_name]
         if not value.startswith(schemes):
             raise InvalidSettings(
-                f"{info.field_name}={value!r} has an unknown scheme; use one of: "
+                f"{info.field_name}={redact(value)!r} has an unknown scheme; use one of: "
                 + ", ".join(schemes)
             )
         return value

@@ -442,3 +442,12 @@ def test_missing_local_model(home: Path, tmp_path: Path, embedder: Embedder) -> 
 def test_bad_settings_url(home: Path) -> None:
     with pytest.raises(InvalidSettings, match="unknown scheme"):
         Memory(settings=Settings.load(home=home, store_url="mysql://db/mem"))
+
+
+@pytest.mark.parametrize("field", ["store_url", "vectors_url", "buffer_url", "graph_url"])
+def test_bad_settings_url_hides_its_password(home: Path, field: str) -> None:
+    url = "falkor://default:Hunter2-secret@db.example:6379/agentmem"
+    with pytest.raises(InvalidSettings, match="unknown scheme") as caught:
+        Settings.load(home=home, **{field: url})
+    assert "Hunter2-secret" not in str(caught.value)
+    assert "default:***@db.example" in str(caught.value)
