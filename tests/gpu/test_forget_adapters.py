@@ -19,6 +19,7 @@ from agentmem_gpu import AdapterRegistry, TrainSetConfig
 from agentmem_gpu.clean import CleanConfigs, retrain_forgotten
 from agentmem_gpu.pipeline import TrainOutcome, train_scope_adapter, trained_scopes
 from tests.gpu._tiny import TURNS, TinyEmbedder, fast_config
+from tests.gpu.test_retriever_adapter import fake_adapter
 
 
 def journal_of(mem: Memory) -> ForgetJournal:
@@ -98,6 +99,30 @@ def test_a_tainted_adapter_stops_serving_at_once_and_a_clean_one_replaces_it(
     # the consolidation stage finds nothing left to retrain
     run = run_inline(tiny_mem, ALICE, stages=["retrain_forgotten"])
     assert run.results["retrain_forgotten"].count_in == 0
+
+
+def test_a_forget_with_adapters_off_still_taints_them(
+    tmp_path: Path, tiny_embedder: TinyEmbedder
+) -> None:
+    """``adapters="off"`` only stops serving: a forget made then still reaches the weights, so
+    turning adapters back on never serves an adapter trained on a forgotten memory."""
+    key = scope_key(ALICE)
+    settings = Settings.load(home=tmp_path / "home", adapters="off")
+    with Memory(settings=settings, embedder=tiny_embedder) as mem:
+        gone = mem.add(FORGOTTEN, user_id="alice")
+        registry = AdapterRegistry.from_settings(mem.settings)
+        adapter = fake_adapter(tmp_path / "a", 0.9, source_ids=[gone.id])
+        version = registry.register(key, adapter)
+        assert registry.promote(key, version.version).promoted
+
+        report = mem.forget(gone.id, reason="asked", user_id="alice")
+
+    assert report.status == "retrain_pending"
+    assert report.adapters_tainted == [
+        {"scope_key": key, "version": 1, "kind": "retriever", "was_serving": True}
+    ]
+    assert registry.current(key) is None
+    assert [p.name for p in registry.get(key, 1).path.iterdir()] == ["agentmem_adapter.json"]
 
 
 def test_a_tainted_recall_adapter_falls_back_to_retrieval_and_is_retrained_clean(

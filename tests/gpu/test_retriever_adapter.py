@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Sequence
 from itertools import pairwise
 from pathlib import Path
 
@@ -312,7 +313,13 @@ def test_adapted_embedder_refuses_another_base(trained: Path, embedder: Embedder
 # --- registry ------------------------------------------------------------------------------
 
 
-def fake_adapter(directory: Path, score: float, base: float = 0.5, data_hash: str = "h") -> Path:
+def fake_adapter(
+    directory: Path,
+    score: float,
+    base: float = 0.5,
+    data_hash: str = "h",
+    source_ids: Sequence[str] = (),
+) -> Path:
     """An adapter directory with metadata only (the registry never loads weights)."""
     directory.mkdir(parents=True)
     (directory / "adapter_model.safetensors").write_bytes(b"weights")
@@ -325,6 +332,7 @@ def fake_adapter(directory: Path, score: float, base: float = 0.5, data_hash: st
         data_hash=data_hash,
         hyperparameters={"eval_k": 10},
         metrics={"eval_recall@10": score, "base_recall@10": base},
+        source_ids=list(source_ids),
     ).save(directory)
     return directory
 
