@@ -25,8 +25,8 @@ def answer(
     kinds: tuple[MemoryKind, ...] = (),
     gate_threshold: float | None = None,
 ) -> RecallAnswer:
-    """Answer ``question`` in ``scope``: parametric when the scope's recall model (or the
-    shared one) is confident enough, else from retrieval (the top of ``k`` search hits).
+    """Answer ``question`` in ``scope``: parametric when the scope's own recall model is
+    confident enough, else from retrieval (the top of ``k`` search hits).
 
     ``gate_threshold`` overrides the model's own gate for this call (a mean answer-token
     log-probability; ``0.0`` effectively forces retrieval, a very negative value forces the

@@ -410,7 +410,7 @@ class Memory(Closeable):
         **where: Unpack[ScopeKwargs],
     ) -> RecallAnswer:
         """Answer ``question`` from the scope's memory: closed-book by the scope's promoted
-        recall adapter (or the shared one) when its confidence passes its gate, else from
+        recall adapter (never another scope's) when its confidence passes its gate, else from
         retrieval (the best of ``k`` search hits). Without the ``gpu`` extra or a promoted
         recall adapter, the answer is always retrieved.
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from agentmem.errors import ModelUnavailable, ValidationError
 from agentmem.models import MemoryKind, MemoryRecord, Scope
-from agentmem.parametric import scope_key
+from agentmem.parametric import SHARED_SCOPE_KEY, scope_key
 from agentmem_gpu.config import RECALL_KIND, RecallAdapterConfig, RetrieverAdapterConfig
 from agentmem_gpu.pipeline import TrainOutcome, _work_dir, register_checked
 from agentmem_gpu.questions import QuestionGenerator
@@ -69,7 +69,14 @@ def train_scope_recall_adapter(
     default; a .gguf file or a local model directory otherwise) on question-answer
     pairs generated from the facts and turns of ``scope``, register it under ``key`` (default:
     the scope's key) and promote it if its held-out exact match beats the incumbent's (or the
-    base model's)."""
+    base model's). A recall adapter answers with the text it learned, so it is never shared:
+    ``key`` may not be the shared key."""
+    if key == SHARED_SCOPE_KEY:
+        raise ValidationError(
+            f"a recall adapter cannot be registered as {SHARED_SCOPE_KEY!r}: it answers with the "
+            f"memories of the scope it was trained on ({scope}), which other scopes must not "
+            "read; train it under the scope's own key (leave key out)"
+        )
     key = key or scope_key(scope)
     registry = registry or AdapterRegistry.from_settings(mem.settings)
     records = fact_records(mem, scope)

@@ -178,11 +178,12 @@ class AdapterRegistry:
         return encoder
 
     def recall_model(self, scope_key: str) -> RecallModel | None:
-        """The promoted recall adapter of the scope, else the promoted shared one; None when
-        neither exists (implements :class:`agentmem.parametric.RecallSource`)."""
-        version = self.current(scope_key, RECALL_KIND) or (
-            self.current(SHARED_SCOPE_KEY, RECALL_KIND) if scope_key != SHARED_SCOPE_KEY else None
-        )
+        """The promoted recall adapter of the scope itself, or None (implements
+        :class:`agentmem.parametric.RecallSource`).
+
+        Never a shared one, unlike :meth:`query_encoder`: a recall adapter answers with the
+        text it learned, so one trained on a scope's memories must not answer another's."""
+        version = self.current(scope_key, RECALL_KIND)
         if version is None:
             return None
         with self._encoders_lock:

@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from agentmem import Memory, Settings
-from agentmem.errors import InvalidSettings
+from agentmem.errors import InvalidSettings, ValidationError
 from agentmem.models import Scope
 from agentmem.parametric import RecallModel, RecallSource, scope_key
 from agentmem_gpu.config import METADATA_FILE, RECALL_KIND, AdapterMetadata, RecallAdapterConfig
@@ -260,15 +260,21 @@ def test_promotion_compares_held_out_exact_match(trained, tmp_path: Path) -> Non
     assert not other.promote(key, fresh.version).promoted  # does not beat the base model
 
 
-def test_registry_hands_out_recall_models_with_shared_fallback(trained, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_registry_hands_out_only_the_scopes_own_recall_model(trained, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A recall adapter answers with what it learned: a shared one (trained on some scope's
+    memories) never answers for the scopes without their own, unlike a retriever adapter."""
     registry = AdapterRegistry(tmp_path / "adapters")
     assert isinstance(registry, RecallSource)
     assert registry.recall_model("user-alice") is None
     shared = registry.register("shared", trained.adapter_dir)
     registry.promote("shared", shared.version, force=True)
+    assert registry.recall_model("user-alice") is None
+    own = registry.register("user-alice", trained.adapter_dir)
+    registry.promote("user-alice", own.version, force=True)
     model = registry.recall_model("user-alice")
-    assert isinstance(model, RecallAdapter) and model.adapter_path == shared.path
-    assert registry.recall_model("user-bob") is model  # loaded once
+    assert isinstance(model, RecallAdapter) and model.adapter_path == own.path
+    assert registry.recall_model("user-alice") is model  # loaded once
+    assert registry.recall_model("user-bob") is None
 
 
 @pytest.fixture
@@ -304,6 +310,14 @@ def test_mem_recall_uses_the_promoted_adapter_and_its_gate(  # type: ignore[no-u
     assert recall_mem.recall(question, user_id="bob").source == "retrieved"
 
 
+def test_a_recall_adapter_is_never_trained_as_the_shared_one(
+    recall_mem: Memory, tiny_lm: Path
+) -> None:
+    with pytest.raises(ValidationError, match="cannot be registered as 'shared'"):
+        train_scope_recall_adapter(recall_mem, Scope(user_id="alice"), tiny_lm, key="shared")
+    assert AdapterRegistry.from_settings(recall_mem.settings).scopes() == []
+
+
 def test_train_scope_recall_adapter_reuses_unchanged_data(  # type: ignore[no-untyped-def]
     recall_mem: Memory, tiny_lm: Path
 ) -> None:
@@ -332,6 +346,8 @@ def test_the_adapters_train_command_for_recall(
     base = ["--home", str(home), "adapters", "train", "--kind", "recall", "--user", "alice"]
     unknown = runner.invoke(cli.app, [*base, "--base-model", "Qwen/Qwen2.5-0.5B"])
     assert unknown.exit_code != 0 and "never downloaded" in unknown.output
+    shared = runner.invoke(cli.app, [*base, "--shared", "--base-model", str(tiny_lm)])
+    assert shared.exit_code != 0 and "never shared" in shared.output
     result = runner.invoke(
         cli.app, [*base, "--base-model", str(tiny_lm), "--time-budget", "3", "--no-promote"]
     )
