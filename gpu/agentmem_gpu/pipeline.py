@@ -12,8 +12,6 @@ first. Only torch-free modules are imported here; training loads torch and peft 
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,8 +134,7 @@ def train_scope_adapter(
 
     from agentmem_gpu.retriever import train_retriever_adapter
 
-    work = Path(tempfile.mkdtemp(prefix="train-", dir=_work_dir(registry)))
-    try:
+    with registry.training_dir("train-") as work:
         result = train_retriever_adapter(
             trainset,
             work / "adapter",
@@ -149,8 +146,6 @@ def train_scope_adapter(
         )
         _record_scopes(result.adapter_dir, many)
         version = register_checked(mem, registry, key, result.adapter_dir)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     promotion = registry.promote(key, version.version) if promote else None
     return TrainOutcome(key, memories, version, promotion, reused=False)
 
@@ -181,12 +176,6 @@ def trained_scopes(metadata: AdapterMetadata) -> list[Scope]:
     """The scopes an adapter was trained on, as recorded at training time (empty for an
     adapter saved before they were recorded)."""
     return [Scope(**s) for s in metadata.trainset.get(TRAINED_SCOPES, [])]
-
-
-def _work_dir(registry: AdapterRegistry) -> Path:
-    work = registry.root / ".work"
-    work.mkdir(parents=True, exist_ok=True)
-    return work
 
 
 __all__ = ["TrainOutcome", "episodic_records", "train_scope_adapter", "trained_scopes"]

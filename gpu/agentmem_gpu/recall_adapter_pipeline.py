@@ -14,8 +14,6 @@ imported here; training loads torch and peft on first use.
 from __future__ import annotations
 
 import logging
-import shutil
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +21,7 @@ from agentmem.errors import ModelUnavailable, ValidationError
 from agentmem.models import MemoryKind, MemoryRecord, Scope
 from agentmem.parametric import SHARED_SCOPE_KEY, scope_key
 from agentmem_gpu.config import RECALL_KIND, RecallAdapterConfig, RetrieverAdapterConfig
-from agentmem_gpu.pipeline import TrainOutcome, _work_dir, register_checked
+from agentmem_gpu.pipeline import TrainOutcome, register_checked
 from agentmem_gpu.questions import QuestionGenerator
 from agentmem_gpu.recall_adapter_data import RecallSetConfig, build_recallset, recallset_hash
 from agentmem_gpu.registry import AdapterRegistry
@@ -103,12 +101,9 @@ def train_scope_recall_adapter(
 
     from agentmem_gpu.recall_adapter import train_recall_adapter
 
-    work = Path(tempfile.mkdtemp(prefix="train-recall-", dir=_work_dir(registry)))
-    try:
+    with registry.training_dir("train-recall-") as work:
         result = train_recall_adapter(recallset, work / "adapter", base_model, config)
         version = register_checked(mem, registry, key, result.adapter_dir)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     promotion = registry.promote(key, version.version) if promote else None
     return TrainOutcome(key, len(records), version, promotion, reused=False)
 

@@ -5,6 +5,7 @@ Layout under the registry root (by default ``<home>/adapters``)::
     <scope-key>/v1/  adapter_model.safetensors  adapter_config.json  agentmem_adapter.json
     <scope-key>/v2/  ...
     <scope-key>/state.json   promoted version per kind, the promotion stack, an event log
+    .work/train-<id>/        one training run's checkpoints, removed when the run ends
 
 A version is immutable once registered. :meth:`AdapterRegistry.promote` makes a version the
 current one for its kind only if its held-out evaluation beats the current one (or, with none
@@ -17,18 +18,20 @@ from __future__ import annotations
 
 import builtins
 import json
+import logging
 import os
 import re
 import shutil
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
 from agentmem.errors import InvalidSettings, NotFound, ValidationError
 from agentmem.parametric import SHARED_SCOPE_KEY, QueryEncoder, RecallModel, check_scope_key
@@ -44,7 +47,11 @@ if TYPE_CHECKING:
     from agentmem.embedders import Embedder
     from agentmem.settings import Settings
 
+log = logging.getLogger(__name__)
+
 STATE_FILE = "state.json"
+WORK_DIR = ".work"
+"""Directory under the registry root holding the work directories of running trainings."""
 _VERSION_DIR = re.compile(r"^v(\d+)$")
 # Training leftovers that do not belong in a registered version.
 _NOT_COPIED = ("checkpoint.pt", "*.tmp", ".*")
@@ -288,7 +295,11 @@ class AdapterRegistry:
         """Taint every version whose training data came from one of ``ids`` (its metadata's
         ``source_ids``; a version saved without them is tainted when its key is one of
         ``scope_keys``). Returns ``{"scope_key", "version", "kind", "was_serving"}`` for each
-        (implements :class:`agentmem.erasure.TaintableAdapters`)."""
+        (implements :class:`agentmem.erasure.TaintableAdapters`).
+
+        The checkpoints that dead training runs left behind go too (:meth:`sweep_work`); a
+        run still training is checked when it registers its adapter."""
+        self.sweep_work()
         out: builtins.list[dict[str, Any]] = []
         for key in self.scopes():
             for version in self.list(key):
@@ -308,6 +319,53 @@ class AdapterRegistry:
                     }
                 )
         return out
+
+    # training work directories -------------------------------------------------------------
+
+    @contextmanager
+    def training_dir(self, prefix: str = "train-") -> Iterator[Path]:
+        """A fresh directory under ``<root>/.work`` for one training run's files, removed when
+        the run ends. The run holds a lock file beside it meanwhile, so a run killed before
+        its cleanup leaves a directory that :meth:`sweep_work` knows to be dead (the lock is
+        free once its process is gone); dead ones are swept first."""
+        work = self.root / WORK_DIR
+        work.mkdir(parents=True, exist_ok=True)
+        self.sweep_work()
+        path = work / f"{prefix}{uuid.uuid4().hex}"
+        lock_file = work / f"{path.name}.lock"
+        with FileLock(str(lock_file)):  # taken before the directory exists: never seen unlocked
+            path.mkdir()
+            try:
+                yield path
+            finally:
+                shutil.rmtree(path, ignore_errors=True)
+                lock_file.unlink(missing_ok=True)
+
+    def sweep_work(self) -> builtins.list[Path]:
+        """Remove the work directories of training runs that died before cleaning up (their
+        lock is free): their checkpoints hold weights trained on a scope's memories and are
+        never resumed (every run starts in a fresh directory). Returns those removed; one that
+        cannot be removed is logged and left."""
+        work = self.root / WORK_DIR
+        if not work.is_dir():
+            return []
+        removed: builtins.list[Path] = []
+        for path in sorted(p for p in work.iterdir() if p.is_dir()):
+            lock_file = work / f"{path.name}.lock"
+            lock = FileLock(str(lock_file), timeout=0)
+            try:
+                lock.acquire()
+            except Timeout:
+                continue  # a live run: it removes its own directory when it ends
+            try:
+                shutil.rmtree(path)
+                lock_file.unlink(missing_ok=True)
+                removed.append(path)
+            except OSError as exc:
+                log.warning("cannot remove the dead training run's files %s: %s", path, exc)
+            finally:
+                lock.release()
+        return removed
 
     # internals ------------------------------------------------------------------------------
 
@@ -381,4 +439,4 @@ def _check_kind(kind: str) -> None:
         )
 
 
-__all__ = ["STATE_FILE", "AdapterRegistry", "AdapterVersion", "Promotion"]
+__all__ = ["STATE_FILE", "WORK_DIR", "AdapterRegistry", "AdapterVersion", "Promotion"]

@@ -5,6 +5,9 @@ registry, and a probe of generated questions about the forgotten turn finds no l
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -123,6 +126,42 @@ def test_a_forget_with_adapters_off_still_taints_them(
     ]
     assert registry.current(key) is None
     assert [p.name for p in registry.get(key, 1).path.iterdir()] == ["agentmem_adapter.json"]
+
+
+def test_a_forget_erases_the_checkpoints_of_a_killed_training_run(
+    tmp_path: Path, tiny_embedder: TinyEmbedder
+) -> None:
+    """A run killed mid-training (OOM, deploy, kill -9) never cleans its work directory, and
+    its checkpoint holds weights trained on the scope: a forget removes it, a live run's stays."""
+    home = tmp_path / "home"
+    registry = AdapterRegistry(home / "adapters")
+    child = (
+        "import time\n"
+        "from agentmem_gpu.registry import AdapterRegistry\n"
+        f"with AdapterRegistry({str(registry.root)!r}).training_dir() as work:\n"
+        "    (work / 'checkpoint.pt').write_bytes(b'weights trained on alice')\n"
+        "    print(work, flush=True)\n"
+        "    time.sleep(120)\n"
+    )
+    run = subprocess.Popen([sys.executable, "-c", child], stdout=subprocess.PIPE, text=True)
+    try:
+        assert run.stdout is not None
+        work = Path(run.stdout.readline().strip())
+        assert (work / "checkpoint.pt").is_file()
+        assert registry.sweep_work() == []  # still training: left alone
+    finally:
+        run.send_signal(signal.SIGKILL)
+        run.wait()
+    with (
+        registry.training_dir() as live,
+        Memory(settings=Settings.load(home=home), embedder=tiny_embedder) as mem,
+    ):
+        gone = mem.add(FORGOTTEN, user_id="alice")
+        report = mem.forget(gone.id, reason="asked", user_id="alice")
+        assert live.is_dir()  # this process still trains: its run registers checked
+    assert report.status == "done"
+    assert not work.exists() and not list(work.parent.glob(f"{work.name}*"))
+    assert not live.exists()
 
 
 def test_a_tainted_recall_adapter_falls_back_to_retrieval_and_is_retrained_clean(
