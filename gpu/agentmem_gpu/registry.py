@@ -280,13 +280,7 @@ class AdapterRegistry:
                 state["tainted"][str(version)] = {"reason": reason, "at": at}
                 self._write_state(directory, state)
                 self._log(directory, "taint", version, kind=target.kind, reason=reason)
-            # The weights hold what was forgotten and will never serve again: erase them,
-            # keeping the metadata (what it was, what it was trained on) for the record.
-            for item in target.path.iterdir():
-                if item.is_dir():
-                    shutil.rmtree(item)
-                elif item.name != METADATA_FILE:
-                    item.unlink()
+            _erase_weights(target.path)
         return self.get(scope_key, version)
 
     def taint_trained_on(
@@ -302,7 +296,12 @@ class AdapterRegistry:
         self.sweep_work()
         out: builtins.list[dict[str, Any]] = []
         for key in self.scopes():
-            for version in self.list(key):
+            for number in self._versions(self._scope_dir(key)):
+                try:
+                    version = self.get(key, number)
+                except (InvalidSettings, NotFound) as exc:  # a damaged state or metadata file
+                    self._taint_unreadable(key, number, key in scope_keys, reason, exc)
+                    continue
                 sources = version.metadata.source_ids
                 hit = bool(ids.intersection(sources)) if sources else key in scope_keys
                 if not hit:
@@ -319,6 +318,40 @@ class AdapterRegistry:
                     }
                 )
         return out
+
+    def _taint_unreadable(
+        self, scope_key: str, version: int, in_scope: bool, reason: str, error: Exception
+    ) -> None:
+        """A forget meets a version whose files it cannot read, so it cannot tell what the
+        version was trained on. Under a key of the forgotten scopes (or the shared one) it may
+        hold the forgotten memories: its weights are erased and it is marked tainted where the
+        state can still be written. Under another key it is left and logged: one scope's
+        damaged file must not stop another scope's forget."""
+        directory = self._scope_dir(scope_key)
+        if not in_scope:
+            log.warning(
+                "this forget cannot check what adapter %s v%d was trained on: %s",
+                scope_key,
+                version,
+                error,
+            )
+            return
+        with self._lock(directory):
+            _erase_weights(directory / f"v{version}")
+            try:
+                state = self._state(directory)
+                at = datetime.now(UTC).isoformat(timespec="seconds")
+                state["tainted"].setdefault(str(version), {"reason": reason, "at": at})
+                self._write_state(directory, state)
+            except InvalidSettings:
+                pass  # nothing of this key serves until its state file is repaired anyway
+        log.warning(
+            "adapter %s v%d may hold the forgotten memories and cannot be checked, so its "
+            "weights were erased (train the scope's adapter again): %s",
+            scope_key,
+            version,
+            error,
+        )
 
     # training work directories -------------------------------------------------------------
 
@@ -398,13 +431,40 @@ class AdapterRegistry:
         path = directory / STATE_FILE
         if not path.is_file():
             return {"promoted": {}, "log": [], "tainted": {}}
+        fix = (
+            f"restore it from a backup, or remove {directory} and train the scope's adapters "
+            "again (`agentmem adapters train`)"
+        )
         try:
-            state: dict[str, Any] = json.loads(path.read_text())
+            state = json.loads(path.read_text())
         except ValueError as exc:
-            raise InvalidSettings(f"adapter registry state {path} is unreadable: {exc}") from exc
+            raise InvalidSettings(
+                f"adapter registry state {path} is unreadable: {exc}; {fix}"
+            ) from exc
+        if not isinstance(state, dict):
+            raise InvalidSettings(
+                f"adapter registry state {path} holds {type(state).__name__}, not a JSON object; "
+                f"{fix}"
+            )
         state.setdefault("promoted", {})
         state.setdefault("log", [])
         state.setdefault("tainted", {})
+        promoted = state["promoted"]
+        well_formed = (
+            isinstance(promoted, dict)
+            and all(
+                isinstance(stack, builtins.list)
+                and all(isinstance(v, int) and not isinstance(v, bool) for v in stack)
+                for stack in promoted.values()
+            )
+            and isinstance(state["log"], builtins.list)
+            and isinstance(state["tainted"], dict)
+        )
+        if not well_formed:
+            raise InvalidSettings(
+                f"adapter registry state {path} is damaged (expected 'promoted': kind -> list "
+                f"of version numbers, 'tainted': an object, 'log': a list); {fix}"
+            )
         return state
 
     @staticmethod
@@ -423,6 +483,18 @@ class AdapterRegistry:
     def _lock(directory: Path) -> FileLock:
         directory.mkdir(parents=True, exist_ok=True)
         return FileLock(str(directory / ".lock"))
+
+
+def _erase_weights(path: Path) -> None:
+    """Erase an adapter version's weights (every file but its metadata): they hold what was
+    forgotten; the metadata (what it was, what it was trained on) stays for the record."""
+    if not path.is_dir():
+        return
+    for item in path.iterdir():
+        if item.is_dir():
+            shutil.rmtree(item)
+        elif item.name != METADATA_FILE:
+            item.unlink()
 
 
 def _metric_key(metadata: AdapterMetadata) -> str:

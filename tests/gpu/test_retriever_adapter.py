@@ -390,6 +390,49 @@ def test_registry_rejects_bad_keys_and_versions(tmp_path: Path) -> None:
         registry.register("user-bob", tmp_path)
 
 
+@pytest.mark.parametrize(
+    "state",
+    ["[]", '{"promoted": []}', '{"promoted": {"retriever": ["1"]}}', '{"tainted": []}', "{"],
+)
+def test_registry_refuses_a_damaged_state_file_naming_it(tmp_path: Path, state: str) -> None:
+    registry = AdapterRegistry(tmp_path)
+    registry.register("user-bob", fake_adapter(tmp_path / "a", 0.7))
+    (tmp_path / "user-bob" / "state.json").write_text(state)
+    with pytest.raises(InvalidSettings, match=r"state\.json .*restore it"):
+        registry.current("user-bob")
+
+
+@pytest.mark.parametrize("metadata", ["[1, 2]", '"text"', "{"])
+def test_registry_refuses_damaged_metadata_naming_it(tmp_path: Path, metadata: str) -> None:
+    registry = AdapterRegistry(tmp_path)
+    version = registry.register("user-bob", fake_adapter(tmp_path / "a", 0.7))
+    (version.path / "agentmem_adapter.json").write_text(metadata)
+    with pytest.raises(InvalidSettings, match=r"agentmem_adapter\.json is unreadable"):
+        registry.list("user-bob")
+
+
+def test_a_damaged_adapter_of_another_scope_does_not_stop_a_forget(tmp_path: Path) -> None:
+    """A forget cannot read what a damaged version was trained on: under another scope's key
+    it is left (logged), under a key of the forgotten scope its weights are erased."""
+    registry = AdapterRegistry(tmp_path)
+    alice = registry.register("user-alice", fake_adapter(tmp_path / "a", 0.7, source_ids=["a1"]))
+    bob = registry.register("user-bob", fake_adapter(tmp_path / "b", 0.7, source_ids=["b1"]))
+    assert registry.promote("user-bob", bob.version).promoted
+    (alice.path / "agentmem_adapter.json").write_text("[]")
+
+    tainted = registry.taint_trained_on({"b1"}, ["user-bob", SHARED_SCOPE_KEY], "forgotten")
+
+    assert tainted == [
+        {"scope_key": "user-bob", "version": 1, "kind": "retriever", "was_serving": True}
+    ]
+    assert (alice.path / "adapter_model.safetensors").exists()  # not this forget's to judge
+
+    assert registry.taint_trained_on({"a1"}, ["user-alice"], "forgotten") == []
+    assert sorted(p.name for p in alice.path.iterdir()) == ["agentmem_adapter.json"]
+    state = json.loads((tmp_path / "user-alice" / "state.json").read_text())
+    assert "1" in state["tainted"]
+
+
 def test_registry_hands_out_the_scope_or_shared_encoder(
     tmp_path: Path, trained: Path, tiny_embedder: TinyEmbedder
 ) -> None:
