@@ -43,6 +43,7 @@ from agentmem_gpu.training import (
     attach_lora,
     batch_indices,
     device_of,
+    reading_lora,
     torch_threads,
     train,
 )
@@ -579,7 +580,16 @@ class _SharedBase:
                 lm.model.eval()
                 self.lm = lm
             else:
-                self.lm.model.load_adapter(str(adapter_dir), adapter_name=name, is_trainable=False)
+                try:
+                    with reading_lora(adapter_dir):
+                        self.lm.model.load_adapter(
+                            str(adapter_dir), adapter_name=name, is_trainable=False
+                        )
+                except InvalidSettings:
+                    # peft may have injected the LoRA's layers before it failed to fill them
+                    with contextlib.suppress(Exception):
+                        self.lm.model.delete_adapter(name)
+                    raise
                 self.lm.model.to(self.device)
             self.adapters.add(name)
 

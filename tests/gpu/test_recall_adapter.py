@@ -37,7 +37,7 @@ from agentmem_gpu.recall_adapter_data import (
 from agentmem_gpu.recall_adapter_pipeline import train_scope_recall_adapter
 from agentmem_gpu.registry import AdapterRegistry
 from agentmem_gpu.training import CHECKPOINT_FILE
-from tests.gpu._tiny import TURNS, TinyEmbedder, scope_records
+from tests.gpu._tiny import LORA_DAMAGES, TURNS, TinyEmbedder, damage_lora, scope_records
 from tests.gpu._tiny_lm import build_tiny_lm_for
 
 
@@ -164,6 +164,27 @@ def test_saved_adapter_round_trips(trained, recallset: RecallSet) -> None:  # ty
     first = adapter.answer(recallset.train[0].question)
     assert first == adapter.answer(recallset.train[0].question)  # greedy: deterministic
     assert first.confidence <= 0.0
+
+
+@pytest.mark.parametrize("damage", LORA_DAMAGES)
+def test_a_recall_adapter_with_damaged_files_says_which_and_how_to_roll_it_back(  # type: ignore[no-untyped-def]
+    trained, tmp_path: Path, damage: str
+) -> None:
+    """Whether it loads the base model or joins one already loaded by another adapter."""
+    registry = AdapterRegistry(tmp_path)
+    good = RecallAdapter(trained.adapter_dir, device="cpu")
+    broken = registry.register("user-alice", trained.adapter_dir)
+    damage_lora(broken.path, damage)
+    fix = r"user-alice/v1 is unreadable .*rollback user-alice --kind recall`"
+    try:
+        with pytest.raises(InvalidSettings, match=fix):
+            RecallAdapter(broken.path, device="cpu").answer("Which sport did Bob coach?")
+        good.answer("Which sport did Bob coach?")  # loads the base model
+        with pytest.raises(InvalidSettings, match=fix):
+            RecallAdapter(broken.path, device="cpu").answer("Which sport did Bob coach?")
+        assert good.answer("Which sport did Bob coach?").answer is not None  # still answers
+    finally:
+        good.close()
 
 
 def test_trained_adapter_answers_training_questions_better_than_base(  # type: ignore[no-untyped-def]

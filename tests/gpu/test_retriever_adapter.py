@@ -47,7 +47,15 @@ from agentmem_gpu import (
     trainset_hash,
 )
 from agentmem_gpu.retriever import CHECKPOINT_FILE
-from tests.gpu._tiny import TINY_NAME, TURNS, TinyEmbedder, fast_config, scope_records
+from tests.gpu._tiny import (
+    LORA_DAMAGES,
+    TINY_NAME,
+    TURNS,
+    TinyEmbedder,
+    damage_lora,
+    fast_config,
+    scope_records,
+)
 
 
 @pytest.fixture(scope="module")
@@ -445,6 +453,20 @@ def test_registry_hands_out_the_scope_or_shared_encoder(
     assert isinstance(encoder, AdaptedQueryEmbedder)
     assert encoder.adapter_path == shared.path
     assert encoder.embed_query("Who bought a motorcycle?").shape == (32,)
+
+
+@pytest.mark.parametrize("damage", LORA_DAMAGES)
+def test_a_promoted_adapter_with_damaged_files_says_which_and_how_to_roll_it_back(
+    tmp_path: Path, trained: Path, tiny_embedder: TinyEmbedder, damage: str
+) -> None:
+    registry = AdapterRegistry(tmp_path)
+    shared = registry.register(SHARED_SCOPE_KEY, trained)
+    assert registry.promote(SHARED_SCOPE_KEY, shared.version, force=True).promoted
+    damage_lora(shared.path, damage)
+    encoder = registry.query_encoder("user-bob", tiny_embedder)
+    assert encoder is not None
+    with pytest.raises(InvalidSettings, match=r"shared/v1 is unreadable .*rollback shared`"):
+        encoder.embed_query("Who adopted a puppy?")
 
 
 # --- the core protocol ---------------------------------------------------------------------
