@@ -8,11 +8,16 @@ is the best search hit. Nothing here imports torch.
 
 from __future__ import annotations
 
+import logging
+
 from agentmem import retrieval
 from agentmem.backends import Backends
 from agentmem.models import MemoryKind, Scope
-from agentmem.parametric import RecallAnswer, RecallSource, scope_key
+from agentmem.parametric import RecallAnswer, RecallModel, RecallSource, scope_key
 from agentmem.validation import check_k, check_text
+
+logger = logging.getLogger(__name__)
+_unservable_warned: set[str] = set()
 
 
 def answer(
@@ -34,7 +39,7 @@ def answer(
     """
     question = check_text(question, max_chars=backends.settings.max_text_chars, what="question")
     check_k(k)
-    model = source.recall_model(scope_key(scope)) if source is not None else None
+    model = _recall_model(source, scope)
     confidence: float | None = None
     parametric: str | None = None
     name: str | None = None
@@ -52,6 +57,26 @@ def answer(
     return RecallAnswer(
         retrieved, "retrieved", confidence, hits, parametric_answer=parametric, model=name
     )
+
+
+def _recall_model(source: RecallSource | None, scope: Scope) -> RecallModel | None:
+    """The scope's recall model, or None; also None (said once per process and missing
+    module) when one is promoted but this process cannot load it (no torch: the ``gpu`` extra
+    is not installed), so recall answers from retrieval as without the extra."""
+    if source is None:
+        return None
+    try:
+        return source.recall_model(scope_key(scope))
+    except ImportError as exc:
+        if str(exc) not in _unservable_warned:
+            _unservable_warned.add(str(exc))
+            logger.warning(
+                "a promoted recall adapter cannot be served in this process (%s): answering "
+                "from retrieval. Serving adapters needs the gpu extra: pip install "
+                "'agentmem[gpu]'",
+                exc,
+            )
+        return None
 
 
 __all__ = ["answer"]

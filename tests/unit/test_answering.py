@@ -104,6 +104,33 @@ def test_empty_parametric_answer_is_never_used(home: Path, embedder: object) -> 
         assert mem.recall("Puppy?", user_id="alice").source == "retrieved"
 
 
+class TorchlessSource:
+    """A registry with a promoted recall adapter in a process without torch: loading it fails
+    to import (the gpu entry point is registered by the core distribution too)."""
+
+    def recall_model(self, scope_key: str) -> RecallModel | None:
+        raise ModuleNotFoundError("import of torch halted; None in sys.modules")
+
+
+def test_a_recall_adapter_that_cannot_load_without_torch_falls_back_to_retrieval(
+    home: Path, embedder: object, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agentmem import answering
+
+    monkeypatch.setattr(answering, "_unservable_warned", set(), raising=False)
+    source = TorchlessSource()
+    assert isinstance(source, RecallSource)
+    with Memory(settings=Settings.load(home=home), embedder=embedder, recall_models=source) as mem:  # type: ignore[arg-type]
+        _fill(mem)
+        with caplog.at_level("WARNING", logger="agentmem.answering"):
+            first = mem.recall("Which beagle did Alice adopt?", user_id="alice")
+            second = mem.recall("Where is the bakery?", user_id="alice")
+    assert first.source == second.source == "retrieved" and first.model is None
+    assert first.answer == first.hits[0].record.text
+    said = [r.getMessage() for r in caplog.records if "cannot be served" in r.getMessage()]
+    assert len(said) == 1  # once per process
+
+
 def test_adapters_off_discovers_nothing(home: Path) -> None:
     assert discover_recall_models(Settings.load(home=home, adapters="off")) is None
 
