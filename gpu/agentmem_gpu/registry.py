@@ -251,18 +251,23 @@ class AdapterRegistry:
         return Promotion(True, self.get(scope_key, version), previous, reason, score, incumbent)
 
     def rollback(self, scope_key: str, kind: str = RETRIEVER_KIND) -> AdapterVersion | None:
-        """Demote the current version of ``kind``; the previously promoted one (or none: the
-        base model) becomes current again. Returns the new current version."""
+        """Demote the current version of ``kind`` (the one :meth:`current` serves); the
+        previously promoted one (or none: the base model) becomes current again. Returns the
+        new current version."""
         _check_kind(kind)
         directory = self._scope_dir(scope_key)
         with self._lock(directory):
             state = self._state(directory)
             stack = state["promoted"].get(kind, [])
-            if not stack:
+            serving = [v for v in stack if str(v) not in state["tainted"]]
+            if not serving:
                 raise ValidationError(
                     f"scope {scope_key!r} has no promoted {kind} adapter to roll back"
                 )
-            demoted = stack.pop()
+            demoted = serving[-1]
+            # Tainted versions promoted after it never serve again: they go off the stack too.
+            while stack.pop() != demoted:
+                pass
             self._write_state(directory, state)
             self._log(directory, "rollback", demoted, kind=kind)
         return self.current(scope_key, kind)

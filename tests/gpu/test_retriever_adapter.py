@@ -380,6 +380,21 @@ def test_registry_versions_promotes_and_rolls_back(tmp_path: Path) -> None:
     assert v3.version == 3
 
 
+def test_rollback_after_a_taint_demotes_the_version_that_serves(tmp_path: Path) -> None:
+    registry = AdapterRegistry(tmp_path)
+    key = "user-alice"
+    registry.register(key, fake_adapter(tmp_path / "a", 0.6, data_hash="h1"))
+    registry.register(key, fake_adapter(tmp_path / "b", 0.7, data_hash="h2"))
+    assert registry.promote(key, 1).promoted and registry.promote(key, 2).promoted
+    registry.taint(key, 2, "forgotten")
+    assert registry.current(key).version == 1  # type: ignore[union-attr]
+
+    assert registry.rollback(key) is None  # v1 demoted: the base model serves
+    assert registry.current(key) is None and not registry.get(key, 1).promoted
+    with pytest.raises(ValidationError, match="no promoted"):
+        registry.rollback(key)
+
+
 def test_registry_refuses_an_adapter_that_does_not_beat_the_base(tmp_path: Path) -> None:
     registry = AdapterRegistry(tmp_path)
     version = registry.register("user-bob", fake_adapter(tmp_path / "a", 0.4, base=0.5))
