@@ -14,6 +14,7 @@ imported here; training loads torch and peft on first use.
 from __future__ import annotations
 
 import logging
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +22,7 @@ from agentmem.errors import ModelUnavailable, ValidationError
 from agentmem.models import MemoryKind, MemoryRecord, Scope
 from agentmem.parametric import SHARED_SCOPE_KEY, scope_key
 from agentmem_gpu.config import RECALL_KIND, RecallAdapterConfig, RetrieverAdapterConfig
-from agentmem_gpu.pipeline import TrainOutcome, register_checked
+from agentmem_gpu.pipeline import TrainOutcome, record_incumbent, register_checked
 from agentmem_gpu.questions import QuestionGenerator
 from agentmem_gpu.recall_adapter_data import RecallSetConfig, build_recallset, recallset_hash
 from agentmem_gpu.registry import AdapterRegistry
@@ -99,10 +100,18 @@ def train_scope_recall_adapter(
     questions = generator.generate(records) if generator is not None else None
     recallset = build_recallset(records, recallset_config, questions)
 
-    from agentmem_gpu.recall_adapter import train_recall_adapter
+    from agentmem_gpu.recall_adapter import evaluate_recall_adapter, train_recall_adapter
 
+    previous = registry.current(key, RECALL_KIND)
     with registry.training_dir("train-recall-") as work:
         result = train_recall_adapter(recallset, work / "adapter", base_model, config)
+        if previous is not None:
+            record_incumbent(
+                result.adapter_dir,
+                previous,
+                partial(evaluate_recall_adapter, previous.path, recallset, config),
+                "exact_match",
+            )
         version = register_checked(mem, registry, key, result.adapter_dir)
     promotion = registry.promote(key, version.version) if promote else None
     return TrainOutcome(key, len(records), version, promotion, reused=False)

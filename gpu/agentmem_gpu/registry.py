@@ -8,8 +8,9 @@ Layout under the registry root (by default ``<home>/adapters``)::
     .work/train-<id>/        one training run's checkpoints, removed when the run ends
 
 A version is immutable once registered. :meth:`AdapterRegistry.promote` makes a version the
-current one for its kind only if its held-out evaluation beats the current one (or, with none
-promoted yet, the base model measured on the same questions), unless forced;
+current one for its kind only if its held-out evaluation beats the current one's (measured on
+the same questions when the candidate was trained, see :data:`INCUMBENT_METRIC`) or, with none
+promoted yet, the base model's on the same questions, unless forced;
 :meth:`AdapterRegistry.rollback` returns to the previously promoted version. Writers take a
 per-scope file lock, so concurrent consolidation workers cannot interleave.
 """
@@ -50,6 +51,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STATE_FILE = "state.json"
+INCUMBENT_METRIC = "incumbent"
+"""Metrics key of the score of the version a new adapter would replace, measured on the new
+adapter's evaluation questions when it was trained: ``{"version": n, "score": x}``."""
 WORK_DIR = ".work"
 """Directory under the registry root holding the work directories of running trainings."""
 _VERSION_DIR = re.compile(r"^v(\d+)$")
@@ -84,6 +88,15 @@ class AdapterVersion:
         """The same metric for the base model on the same questions, if recorded."""
         key = _metric_key(self.metadata).replace("eval_", "base_", 1)
         value = self.metadata.metrics.get(key)
+        return float(value) if isinstance(value, int | float) else None
+
+    def incumbent_score(self, version: int) -> float | None:
+        """The same metric for version ``version`` (the one this adapter would replace) on the
+        same questions, if that version was measured when this adapter was trained."""
+        measured = self.metadata.metrics.get(INCUMBENT_METRIC)
+        if not isinstance(measured, dict) or measured.get("version") != version:
+            return None
+        value = measured.get("score")
         return float(value) if isinstance(value, int | float) else None
 
 
@@ -233,8 +246,12 @@ class AdapterRegistry:
             if previous is not None and previous.version == candidate.version:
                 return Promotion(False, candidate, previous, "already the current version")
             score = candidate.score()
-            incumbent = previous.score() if previous is not None else candidate.base_score()
-            against = f"v{previous.version}" if previous is not None else "the base model"
+            if previous is None:
+                incumbent, against = candidate.base_score(), "the base model"
+            elif (same := candidate.incumbent_score(previous.version)) is not None:
+                incumbent, against = same, f"v{previous.version} on the same questions"
+            else:  # trained before that version was promoted: only its own score is known
+                incumbent, against = previous.score(), f"v{previous.version}"
             if not force:
                 if score is None:
                     return Promotion(
@@ -516,4 +533,11 @@ def _check_kind(kind: str) -> None:
         )
 
 
-__all__ = ["STATE_FILE", "WORK_DIR", "AdapterRegistry", "AdapterVersion", "Promotion"]
+__all__ = [
+    "INCUMBENT_METRIC",
+    "STATE_FILE",
+    "WORK_DIR",
+    "AdapterRegistry",
+    "AdapterVersion",
+    "Promotion",
+]

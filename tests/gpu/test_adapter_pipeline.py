@@ -98,6 +98,38 @@ def test_a_shared_adapter_serves_every_scope_without_its_own(
         assert not np.allclose(tiny_mem.backends.query_vector(QUESTION, scope), base, atol=1e-3)
 
 
+def test_a_retrained_adapter_is_compared_with_the_current_one_on_its_own_questions(
+    tmp_path: Path, tiny_embedder: TinyEmbedder
+) -> None:
+    """v1, trained on the first turns, scores high on its few questions; v2, trained when the
+    scope has grown, must beat v1 on v2's questions, not v1's old score on v1's own."""
+    from agentmem_gpu.pipeline import episodic_records
+    from agentmem_gpu.retriever import evaluate_adapter
+    from agentmem_gpu.trainsets import build_trainset
+
+    settings = Settings.load(home=tmp_path / "home")
+    with Memory(settings=settings, embedder=tiny_embedder) as mem:
+        mem.add_many([f"{s}: {t}" for s, t in TURNS[:4]], user_id="alice")
+        first = train_scope_adapter(
+            mem, ALICE, config=fast_config(max_steps=30), trainset_config=ON_TRAIN
+        )
+        assert first.promotion is not None and first.promotion.promoted
+        assert "incumbent" not in first.version.metadata.metrics  # nothing to replace
+        mem.add_many([f"{s}: {t}" for s, t in TURNS[4:]], user_id="alice")
+        second = train_scope_adapter(mem, ALICE, config=fast_config(), trainset_config=ON_TRAIN)
+        trainset = build_trainset(episodic_records(mem, ALICE), ON_TRAIN)
+
+    measured = second.version.metadata.metrics["incumbent"]
+    assert measured["version"] == first.version.version
+    docs = tiny_embedder.embed_documents(list(trainset.texts))
+    again = evaluate_adapter(first.version.path, trainset, fast_config(), doc_vectors=docs)
+    assert measured["score"] == pytest.approx(again[f"recall@{fast_config().eval_k}"])
+    assert measured["score"] < first.version.score()  # v1 on the grown scope's questions
+    assert second.promotion is not None
+    assert second.promotion.incumbent_score == pytest.approx(measured["score"])
+    assert second.promotion.promoted == (second.version.score() > measured["score"])
+
+
 def test_training_needs_memories(tiny_mem: Memory) -> None:
     with pytest.raises(ValidationError, match="holds 0 episodic memories"):
         train_scope_adapter(tiny_mem, Scope(user_id="nobody"), config=fast_config())

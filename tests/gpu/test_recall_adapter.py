@@ -339,6 +339,27 @@ def test_a_recall_adapter_is_never_trained_as_the_shared_one(
     assert AdapterRegistry.from_settings(recall_mem.settings).scopes() == []
 
 
+def test_a_recall_adapter_is_compared_with_the_current_one_on_its_own_questions(  # type: ignore[no-untyped-def]
+    recall_mem: Memory, tiny_lm: Path, trained, recallset: RecallSet
+) -> None:
+    from agentmem_gpu.recall_adapter import evaluate_recall_adapter
+
+    # the questions training scored the adapter on, answered again: the same score
+    again = evaluate_recall_adapter(trained.adapter_dir, recallset, fast_recall_config())
+    assert again["exact_match"] == pytest.approx(trained.metrics["eval_exact_match"])
+
+    registry = AdapterRegistry.from_settings(recall_mem.settings)
+    key = scope_key(Scope(user_id="alice"))
+    current = registry.register(key, trained.adapter_dir)
+    assert registry.promote(key, current.version, force=True).promoted
+    config = fast_recall_config(max_steps=20, eval_interval=20)
+    outcome = train_scope_recall_adapter(recall_mem, Scope(user_id="alice"), tiny_lm, config=config)
+    measured = outcome.version.metadata.metrics["incumbent"]
+    assert measured["version"] == current.version
+    assert outcome.promotion is not None
+    assert outcome.promotion.incumbent_score == pytest.approx(measured["score"])
+
+
 def test_train_scope_recall_adapter_reuses_unchanged_data(  # type: ignore[no-untyped-def]
     recall_mem: Memory, tiny_lm: Path
 ) -> None:

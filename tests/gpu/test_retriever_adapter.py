@@ -380,6 +380,34 @@ def test_registry_versions_promotes_and_rolls_back(tmp_path: Path) -> None:
     assert v3.version == 3
 
 
+def test_promotion_compares_with_the_incumbent_on_the_candidates_questions(
+    tmp_path: Path,
+) -> None:
+    registry = AdapterRegistry(tmp_path)
+    key = "user-alice"
+    v1 = registry.register(key, fake_adapter(tmp_path / "a", 1.0, data_hash="h1"))
+    assert registry.promote(key, v1.version).promoted  # 1.0 on its own 4 questions
+
+    def measured_against(directory: Path, score: float, version: int, incumbent: float) -> Path:
+        path = fake_adapter(directory, score)
+        metadata = AdapterMetadata.load(path)
+        metadata.metrics["incumbent"] = {"version": version, "score": incumbent}
+        metadata.save(path)
+        return path
+
+    v2 = registry.register(key, measured_against(tmp_path / "b", 0.65, 1, 0.57))
+    promoted = registry.promote(key, v2.version)
+    assert promoted.promoted and "beats v1 on the same questions" in promoted.reason
+    assert promoted.incumbent_score == pytest.approx(0.57)
+    v3 = registry.register(key, measured_against(tmp_path / "c", 0.6, 2, 0.7))
+    refused = registry.promote(key, v3.version)
+    assert not refused.promoted and "v2 on the same questions (0.7000)" in refused.reason
+    # measured against another version than the current one: its own recorded score counts
+    v4 = registry.register(key, measured_against(tmp_path / "d", 0.6, 1, 0.1))
+    stale = registry.promote(key, v4.version)
+    assert not stale.promoted and stale.incumbent_score == pytest.approx(0.65)
+
+
 def test_rollback_after_a_taint_demotes_the_version_that_serves(tmp_path: Path) -> None:
     registry = AdapterRegistry(tmp_path)
     key = "user-alice"
