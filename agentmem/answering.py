@@ -14,7 +14,7 @@ from agentmem import retrieval
 from agentmem.backends import Backends
 from agentmem.models import MemoryKind, Scope
 from agentmem.parametric import RecallAnswer, RecallModel, RecallSource, scope_key
-from agentmem.validation import check_k, check_text
+from agentmem.validation import check_gate, check_k, check_text
 
 logger = logging.getLogger(__name__)
 _unservable_warned: set[str] = set()
@@ -39,6 +39,7 @@ def answer(
     """
     question = check_text(question, max_chars=backends.settings.max_text_chars, what="question")
     check_k(k)
+    gate_threshold = check_gate(gate_threshold)
     model = _recall_model(source, scope)
     confidence: float | None = None
     parametric: str | None = None

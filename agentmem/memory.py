@@ -414,8 +414,8 @@ class Memory(Closeable):
         retrieval (the best of ``k`` search hits). Without the ``gpu`` extra or a promoted
         recall adapter, the answer is always retrieved.
 
-        ``gate_threshold`` overrides the adapter's gate (a mean answer-token log-probability)
-        for this call. See :class:`~agentmem.parametric.RecallAnswer`.
+        ``gate_threshold`` overrides the adapter's gate (a mean answer-token log-probability,
+        so a number <= 0; anything else raises ValidationError) for this call. See :class:`~agentmem.parametric.RecallAnswer`.
         """
         scope = scope_of(scope, where)
         if not self._recall_discovered:

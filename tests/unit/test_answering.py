@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from agentmem import Memory, Settings
+from agentmem.errors import ValidationError
 from agentmem.models import Scope
 from agentmem.parametric import (
     ParametricAnswer,
@@ -95,6 +96,22 @@ def test_gate_falls_back_to_retrieval_below_threshold(home: Path, embedder: obje
             gate_threshold=-5,
         )
         assert forced.source == "parametric" and forced.answer == "Max"
+
+
+@pytest.mark.parametrize("gate", ["high", 5.0, 1, float("nan"), float("inf"), True, [-1.0]])
+def test_a_bad_gate_threshold_is_refused_with_or_without_a_model(
+    home: Path, embedder: object, gate: object
+) -> None:
+    source = StubSource(scope_key(Scope(user_id="alice")), StubModel("Rex", confidence=-0.2))
+    with Memory(settings=Settings.load(home=home), embedder=embedder, recall_models=source) as mem:  # type: ignore[arg-type]
+        _fill(mem)
+        for user in ("alice", "bob"):  # with a recall model, and without one
+            with pytest.raises(ValidationError, match="gate_threshold must be a log-probability"):
+                mem.recall("Puppy?", user_id=user, gate_threshold=gate)  # type: ignore[arg-type]
+        # the edges are fine: 0 (only certain answers), any negative number
+        assert mem.recall("Puppy?", user_id="alice", gate_threshold=0).source == "retrieved"
+        forced = mem.recall("Puppy?", user_id="alice", gate_threshold=-(10**400))
+        assert forced.source == "parametric"
 
 
 def test_empty_parametric_answer_is_never_used(home: Path, embedder: object) -> None:
