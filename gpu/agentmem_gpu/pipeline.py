@@ -25,6 +25,7 @@ from agentmem.errors import AgentMemError, ValidationError
 from agentmem.indexing import vectors_for_texts
 from agentmem.models import MemoryKind, MemoryRecord, Scope, content_hash
 from agentmem.parametric import SHARED_SCOPE_KEY, scope_key
+from agentmem.scoping import scope_of
 from agentmem.stores import ForgetJournal
 from agentmem_gpu.config import AdapterMetadata, RetrieverAdapterConfig
 from agentmem_gpu.questions import QuestionGenerator
@@ -94,9 +95,11 @@ def train_scope_adapter(
     train one adapter over all of them, registered as the shared adapter by default (the one
     every scope without its own uses). Training data never leaves the given scopes.
     """
-    many = list(scopes) if isinstance(scopes, Sequence) else [scopes]
-    if not many:
+    given = list(scopes) if isinstance(scopes, Sequence) else [scopes]
+    if not given:
         raise ValidationError("train_scope_adapter needs at least one scope")
+    # The canonical form searches use (NFC, stripped ids), so the key is the one they ask for.
+    many = list(dict.fromkeys(scope_of(scope, {}) for scope in given))
     key = key or (scope_key(many[0]) if len(many) == 1 else SHARED_SCOPE_KEY)
     registry = registry or AdapterRegistry.from_settings(mem.settings)
     trainset_config = trainset_config or TrainSetConfig()

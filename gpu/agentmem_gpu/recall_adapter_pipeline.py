@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from agentmem.errors import ModelUnavailable, ValidationError
 from agentmem.models import MemoryKind, MemoryRecord, Scope
 from agentmem.parametric import SHARED_SCOPE_KEY, scope_key
+from agentmem.scoping import scope_of
 from agentmem_gpu.config import RECALL_KIND, RecallAdapterConfig, RetrieverAdapterConfig
 from agentmem_gpu.pipeline import TrainOutcome, record_incumbent, register_checked
 from agentmem_gpu.questions import QuestionGenerator
@@ -70,6 +71,7 @@ def train_scope_recall_adapter(
     the scope's key) and promote it if its held-out exact match beats the incumbent's (or the
     base model's). A recall adapter answers with the text it learned, so it is never shared:
     ``key`` may not be the shared key."""
+    scope = scope_of(scope, {})  # the canonical form recalls use, so they find its key
     if key == SHARED_SCOPE_KEY:
         raise ValidationError(
             f"a recall adapter cannot be registered as {SHARED_SCOPE_KEY!r}: it answers with the "
@@ -135,6 +137,7 @@ def train_scope_adapters(
     default to each trainer's own (the recall one with the consolidation's time budget)."""
     from agentmem_gpu.pipeline import train_scope_adapter
 
+    scope = scope_of(scope, {})
     summary: dict[str, Any] = {"key": scope_key(scope)}
     retriever = train_scope_adapter(mem, scope, config=retriever_config)
     summary.update(memories=retriever.memories, reused=retriever.reused)

@@ -80,6 +80,10 @@ def test_a_promoted_adapter_changes_only_its_scopes_queries(
     # Same memories, same config: nothing is retrained.
     again = train_scope_adapter(tiny_mem, ALICE, config=fast_config(), trainset_config=ON_TRAIN)
     assert again.reused and again.version.version == outcome.version.version
+    # the scope spelled as a caller may ("alice" with spaces): the key searches use
+    spaced = Scope(user_id=" alice ")
+    same = train_scope_adapter(tiny_mem, spaced, config=fast_config(), trainset_config=ON_TRAIN)
+    assert same.key == outcome.key and same.reused
 
     registry = AdapterRegistry.from_settings(tiny_mem.settings)
     assert registry.rollback(scope_key(ALICE)) is None

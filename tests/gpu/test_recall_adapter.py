@@ -370,6 +370,11 @@ def test_train_scope_recall_adapter_reuses_unchanged_data(  # type: ignore[no-un
     assert first.memories == len(TURNS) and first.promotion is not None
     again = train_scope_recall_adapter(recall_mem, scope, tiny_lm, config=config)
     assert again.reused and again.version.version == first.version.version
+    # the scope spelled as a caller may ("alice" with spaces): the key recalls use
+    spaced = train_scope_recall_adapter(
+        recall_mem, Scope(user_id=" alice "), tiny_lm, config=config
+    )
+    assert spaced.key == first.key and spaced.reused
 
 
 def test_the_adapters_train_command_for_recall(
