@@ -415,7 +415,8 @@ class Memory(Closeable):
         recall adapter, the answer is always retrieved.
 
         ``gate_threshold`` overrides the adapter's gate (a mean answer-token log-probability,
-        so a number <= 0; anything else raises ValidationError) for this call. See :class:`~agentmem.parametric.RecallAnswer`.
+        so a number <= 0; anything else raises ValidationError) for this call. See
+        :class:`~agentmem.parametric.RecallAnswer`.
         """
         scope = scope_of(scope, where)
         if not self._recall_discovered:
