@@ -456,7 +456,9 @@ def _not_in(scope: Scope, ids: list[str]) -> NotFound:
 def _taint(
     backends: Backends, ids: set[str], records: Sequence[MemoryRecord]
 ) -> list[dict[str, Any]]:
-    source = discover_recall_models(backends.settings)
+    # Whatever AGENTMEM_ADAPTERS says: "off" stops serving adapters, and one turned back on
+    # must not serve weights trained on what was forgotten.
+    source = discover_recall_models(backends.settings, serving=False)
     if not isinstance(source, TaintableAdapters):
         return []
     keys = sorted(

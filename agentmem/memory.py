@@ -409,12 +409,13 @@ class Memory(Closeable):
         **where: Unpack[ScopeKwargs],
     ) -> RecallAnswer:
         """Answer ``question`` from the scope's memory: closed-book by the scope's promoted
-        recall adapter (or the shared one) when its confidence passes its gate, else from
+        recall adapter (never another scope's) when its confidence passes its gate, else from
         retrieval (the best of ``k`` search hits). Without the ``gpu`` extra or a promoted
         recall adapter, the answer is always retrieved.
 
-        ``gate_threshold`` overrides the adapter's gate (a mean answer-token log-probability)
-        for this call. See :class:`~agentmem.parametric.RecallAnswer`.
+        ``gate_threshold`` overrides the adapter's gate (a mean answer-token log-probability,
+        so a number <= 0; anything else raises ValidationError) for this call. See
+        :class:`~agentmem.parametric.RecallAnswer`.
         """
         scope = scope_of(scope, where)
         if not self._recall_discovered:

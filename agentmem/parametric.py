@@ -195,13 +195,15 @@ def discover_query_encoders(settings: Settings) -> QueryEncoderSource | None:
     return None
 
 
-def discover_recall_models(settings: Settings) -> RecallSource | None:
+def discover_recall_models(settings: Settings, *, serving: bool = True) -> RecallSource | None:
     """The recall-model source of the first installed plugin, or None (answer from retrieval).
 
-    None as well when ``settings.adapters`` is ``"off"``; like :func:`discover_query_encoders`,
-    discovery goes through entry points and imports nothing of ``agentmem_gpu`` or torch here.
+    None as well when ``settings.adapters`` is ``"off"``, unless ``serving`` is False: that
+    setting only switches serving off, and a forget must still reach (taint) the adapters of
+    the registry whatever it says. Like :func:`discover_query_encoders`, discovery goes through
+    entry points and imports nothing of ``agentmem_gpu`` or torch here.
     """
-    if settings.adapters == "off":
+    if serving and settings.adapters == "off":
         return None
     for entry in sorted(entry_points(group=RECALL_ENTRY_POINT_GROUP), key=lambda e: e.name):
         source = entry.load()(settings)

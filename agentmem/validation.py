@@ -225,6 +225,23 @@ def check_k(k: Any, *, limit: int = 1000, what: str = "k") -> int:
     return k
 
 
+def check_gate(gate: Any) -> float | None:
+    """None (the recall model's own gate) or a gate threshold: a mean answer-token
+    log-probability, so a number <= 0 (0.0: only a certain answer is used; a very negative
+    one: any answer is)."""
+    if gate is None:
+        return None
+    if isinstance(gate, bool) or not isinstance(gate, int | float) or not gate <= 0:
+        raise ValidationError(
+            f"gate_threshold must be a log-probability (a number <= 0, e.g. -0.5), got "
+            f"{show(gate)}; 0.0 answers from retrieval unless the model is certain"
+        )
+    try:
+        return float(gate)
+    except OverflowError:  # an int below every float: any answer passes
+        return -math.inf
+
+
 MAX_OFFSET = 2**62
 """The largest ``offset`` a listing accepts (every store binds it as a 64-bit integer)."""
 
@@ -245,6 +262,7 @@ __all__ = [
     "MAX_METADATA_DEPTH",
     "MAX_OFFSET",
     "RESERVED_PREFIX",
+    "check_gate",
     "check_importance",
     "check_k",
     "check_kind",

@@ -247,6 +247,11 @@ def train(
     scopes = _train_scopes(users, agent, org, shared)
     if kind not in (RETRIEVER_KIND, RECALL_KIND):
         raise ValidationError(f"--kind must be {RETRIEVER_KIND} or {RECALL_KIND}, got {kind!r}")
+    if kind == RECALL_KIND and shared:
+        raise ValidationError(
+            "recall adapters are never shared (they answer with the memories they were trained "
+            "on, which other scopes must not read); drop --shared and pass one --user"
+        )
     if kind == RECALL_KIND and len(scopes) > 1:
         raise ValidationError("recall adapters train on one scope; pass one --user")
     key = SHARED_SCOPE_KEY if shared else scope_key(scopes[0])

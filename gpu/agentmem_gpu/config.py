@@ -342,10 +342,15 @@ class AdapterMetadata:
             )
         try:
             data = json.loads(path.read_text())
+            if not isinstance(data, dict):
+                raise TypeError(f"it holds {type(data).__name__}, not a JSON object")
             known = {f.name for f in fields(cls)}
             return cls(**{k: v for k, v in data.items() if k in known})
         except (ValueError, TypeError) as exc:
-            raise InvalidSettings(f"adapter metadata {path} is unreadable: {exc}") from exc
+            raise InvalidSettings(
+                f"adapter metadata {path} is unreadable: {exc}; restore the file, or remove "
+                f"{directory} (a registered version: roll it back first)"
+            ) from exc
 
 
 def _check_int(obj: object, name: str, *, minimum: int) -> None:

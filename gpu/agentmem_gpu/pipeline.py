@@ -12,23 +12,24 @@ first. Only torch-free modules are imported here; training loads torch and peft 
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from agentmem.errors import ValidationError
+from agentmem.errors import AgentMemError, ValidationError
 from agentmem.indexing import vectors_for_texts
 from agentmem.models import MemoryKind, MemoryRecord, Scope, content_hash
 from agentmem.parametric import SHARED_SCOPE_KEY, scope_key
+from agentmem.scoping import scope_of
 from agentmem.stores import ForgetJournal
 from agentmem_gpu.config import AdapterMetadata, RetrieverAdapterConfig
 from agentmem_gpu.questions import QuestionGenerator
-from agentmem_gpu.registry import AdapterRegistry, AdapterVersion, Promotion
+from agentmem_gpu.registry import INCUMBENT_METRIC, AdapterRegistry, AdapterVersion, Promotion
 from agentmem_gpu.trainsets import (
     TrainSet,
     TrainSetConfig,
@@ -40,6 +41,7 @@ from agentmem_gpu.trainsets import (
 if TYPE_CHECKING:
     from agentmem import Memory
 
+log = logging.getLogger(__name__)
 _PAGE = 1000
 TRAINED_SCOPES = "scopes"
 """Key of the training-set summary (``AdapterMetadata.trainset``) listing the scopes trained on."""
@@ -93,9 +95,11 @@ def train_scope_adapter(
     train one adapter over all of them, registered as the shared adapter by default (the one
     every scope without its own uses). Training data never leaves the given scopes.
     """
-    many = list(scopes) if isinstance(scopes, Sequence) else [scopes]
-    if not many:
+    given = list(scopes) if isinstance(scopes, Sequence) else [scopes]
+    if not given:
         raise ValidationError("train_scope_adapter needs at least one scope")
+    # The canonical form searches use (NFC, stripped ids), so the key is the one they ask for.
+    many = list(dict.fromkeys(scope_of(scope, {}) for scope in given))
     key = key or (scope_key(many[0]) if len(many) == 1 else SHARED_SCOPE_KEY)
     registry = registry or AdapterRegistry.from_settings(mem.settings)
     trainset_config = trainset_config or TrainSetConfig()
@@ -134,10 +138,10 @@ def train_scope_adapter(
     vectors, _ = vectors_for_texts(mem.backends, texts)
     doc_vectors = np.stack([vectors[content_hash(t)] for t in texts])
 
-    from agentmem_gpu.retriever import train_retriever_adapter
+    from agentmem_gpu.retriever import evaluate_adapter, train_retriever_adapter
 
-    work = Path(tempfile.mkdtemp(prefix="train-", dir=_work_dir(registry)))
-    try:
+    previous = registry.current(key)
+    with registry.training_dir("train-") as work:
         result = train_retriever_adapter(
             trainset,
             work / "adapter",
@@ -148,9 +152,14 @@ def train_scope_adapter(
             doc_vectors=doc_vectors,
         )
         _record_scopes(result.adapter_dir, many)
+        if previous is not None and previous.metadata.base_name == mem.backends.embedder.name:
+            record_incumbent(
+                result.adapter_dir,
+                previous,
+                partial(evaluate_adapter, previous.path, trainset, config, doc_vectors=doc_vectors),
+                f"recall@{result.metadata.hyperparameters['eval_k']}",
+            )
         version = register_checked(mem, registry, key, result.adapter_dir)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     promotion = registry.promote(key, version.version) if promote else None
     return TrainOutcome(key, memories, version, promotion, reused=False)
 
@@ -169,6 +178,26 @@ def register_checked(
     return version
 
 
+def record_incumbent(
+    adapter_dir: Path,
+    incumbent: AdapterVersion,
+    evaluate: Callable[[], dict[str, float]],
+    metric: str,
+) -> None:
+    """Write into a new adapter's metrics the score (``metric`` of what ``evaluate`` returns)
+    of the version it would replace on the new adapter's own evaluation questions, so that
+    promotion compares the two on the same questions. An incumbent that cannot be evaluated
+    is logged and left out (promotion then compares with the score it recorded itself)."""
+    try:
+        score = float(evaluate()[metric])
+    except AgentMemError as exc:
+        log.warning("could not evaluate the current adapter v%d: %s", incumbent.version, exc)
+        return
+    metadata = AdapterMetadata.load(adapter_dir)
+    metadata.metrics[INCUMBENT_METRIC] = {"version": incumbent.version, "score": score}
+    metadata.save(adapter_dir)
+
+
 def _record_scopes(adapter_dir: Path, scopes: Sequence[Scope]) -> None:
     """Write the scopes the data came from into the adapter's training-set summary, so that a
     shared adapter tainted by a forget can be retrained over the same scopes."""
@@ -183,10 +212,10 @@ def trained_scopes(metadata: AdapterMetadata) -> list[Scope]:
     return [Scope(**s) for s in metadata.trainset.get(TRAINED_SCOPES, [])]
 
 
-def _work_dir(registry: AdapterRegistry) -> Path:
-    work = registry.root / ".work"
-    work.mkdir(parents=True, exist_ok=True)
-    return work
-
-
-__all__ = ["TrainOutcome", "episodic_records", "train_scope_adapter", "trained_scopes"]
+__all__ = [
+    "TrainOutcome",
+    "episodic_records",
+    "record_incumbent",
+    "train_scope_adapter",
+    "trained_scopes",
+]

@@ -43,6 +43,7 @@ from agentmem_gpu.training import (
     attach_lora,
     batch_indices,
     device_of,
+    reading_lora,
     torch_threads,
     train,
 )
@@ -417,6 +418,33 @@ def train_recall_adapter(
     return RecallTrainResult(out_dir, metadata, state.stopped, state.history, loss_start, loss_end)
 
 
+def evaluate_recall_adapter(
+    adapter_dir: str | Path, recallset: RecallSet, config: RecallAdapterConfig | None = None
+) -> dict[str, float]:
+    """Exact match (and F1, gate figures) of the saved recall adapter in ``adapter_dir`` on the
+    questions that training on ``recallset`` with ``config`` evaluates on: how a new adapter is
+    compared with the one it would replace, on the same questions."""
+    config = config or RecallAdapterConfig()
+    adapter_dir = Path(adapter_dir)
+    metadata = AdapterMetadata.load(adapter_dir)
+    own = RecallAdapterConfig.from_dict(metadata.hyperparameters)
+    device = device_of(config.device)
+    with torch_threads(config.threads):
+        lm = RecallLM.from_base(metadata.base_model, own, adapter_dir=adapter_dir, device=device)
+        return evaluate_answers(
+            lm,
+            _eval_pairs(recallset, config),
+            max_new_tokens=config.max_new_tokens,
+            gate_threshold=config.gate_threshold,
+        )
+
+
+def _eval_pairs(recallset: RecallSet, config: RecallAdapterConfig) -> list[QAPair]:
+    # Without held-out questions, evaluate on training ones (the metadata says so).
+    pairs = list(recallset.eval) or list(recallset.train)
+    return pairs[: config.max_eval_questions]
+
+
 class _RecallTask:
     """The recall adapter as the loop's :class:`~agentmem_gpu.training.Task`: next-token loss
     on the answers of cloze questions and on the statements, scored by held-out exact match
@@ -426,9 +454,7 @@ class _RecallTask:
 
     def __init__(self, lm: RecallLM, recallset: RecallSet, config: RecallAdapterConfig) -> None:
         self.lm, self.config = lm, config
-        # Without held-out questions, evaluate on training ones (the metadata says so).
-        pairs = list(recallset.eval) or list(recallset.train)
-        self.eval_pairs = pairs[: config.max_eval_questions]
+        self.eval_pairs = _eval_pairs(recallset, config)
         self.examples = [lm.qa_example(p) for p in recallset.train]
         if config.fact_weight:
             self.examples += [lm.text_example(t, config.fact_weight) for t in recallset.facts]
@@ -579,7 +605,16 @@ class _SharedBase:
                 lm.model.eval()
                 self.lm = lm
             else:
-                self.lm.model.load_adapter(str(adapter_dir), adapter_name=name, is_trainable=False)
+                try:
+                    with reading_lora(adapter_dir):
+                        self.lm.model.load_adapter(
+                            str(adapter_dir), adapter_name=name, is_trainable=False
+                        )
+                except InvalidSettings:
+                    # peft may have injected the LoRA's layers before it failed to fill them
+                    with contextlib.suppress(Exception):
+                        self.lm.model.delete_adapter(name)
+                    raise
                 self.lm.model.to(self.device)
             self.adapters.add(name)
 
@@ -614,6 +649,7 @@ __all__ = [
     "RecallTrainResult",
     "calibrate_gate",
     "evaluate_answers",
+    "evaluate_recall_adapter",
     "resolve_causal_model",
     "train_recall_adapter",
 ]

@@ -14,16 +14,16 @@ imported here; training loads torch and peft on first use.
 from __future__ import annotations
 
 import logging
-import shutil
-import tempfile
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agentmem.errors import ModelUnavailable, ValidationError
 from agentmem.models import MemoryKind, MemoryRecord, Scope
-from agentmem.parametric import scope_key
+from agentmem.parametric import SHARED_SCOPE_KEY, scope_key
+from agentmem.scoping import scope_of
 from agentmem_gpu.config import RECALL_KIND, RecallAdapterConfig, RetrieverAdapterConfig
-from agentmem_gpu.pipeline import TrainOutcome, _work_dir, register_checked
+from agentmem_gpu.pipeline import TrainOutcome, record_incumbent, register_checked
 from agentmem_gpu.questions import QuestionGenerator
 from agentmem_gpu.recall_adapter_data import RecallSetConfig, build_recallset, recallset_hash
 from agentmem_gpu.registry import AdapterRegistry
@@ -69,7 +69,15 @@ def train_scope_recall_adapter(
     default; a .gguf file or a local model directory otherwise) on question-answer
     pairs generated from the facts and turns of ``scope``, register it under ``key`` (default:
     the scope's key) and promote it if its held-out exact match beats the incumbent's (or the
-    base model's)."""
+    base model's). A recall adapter answers with the text it learned, so it is never shared:
+    ``key`` may not be the shared key."""
+    scope = scope_of(scope, {})  # the canonical form recalls use, so they find its key
+    if key == SHARED_SCOPE_KEY:
+        raise ValidationError(
+            f"a recall adapter cannot be registered as {SHARED_SCOPE_KEY!r}: it answers with the "
+            f"memories of the scope it was trained on ({scope}), which other scopes must not "
+            "read; train it under the scope's own key (leave key out)"
+        )
     key = key or scope_key(scope)
     registry = registry or AdapterRegistry.from_settings(mem.settings)
     records = fact_records(mem, scope)
@@ -94,14 +102,19 @@ def train_scope_recall_adapter(
     questions = generator.generate(records) if generator is not None else None
     recallset = build_recallset(records, recallset_config, questions)
 
-    from agentmem_gpu.recall_adapter import train_recall_adapter
+    from agentmem_gpu.recall_adapter import evaluate_recall_adapter, train_recall_adapter
 
-    work = Path(tempfile.mkdtemp(prefix="train-recall-", dir=_work_dir(registry)))
-    try:
+    previous = registry.current(key, RECALL_KIND)
+    with registry.training_dir("train-recall-") as work:
         result = train_recall_adapter(recallset, work / "adapter", base_model, config)
+        if previous is not None:
+            record_incumbent(
+                result.adapter_dir,
+                previous,
+                partial(evaluate_recall_adapter, previous.path, recallset, config),
+                "exact_match",
+            )
         version = register_checked(mem, registry, key, result.adapter_dir)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     promotion = registry.promote(key, version.version) if promote else None
     return TrainOutcome(key, len(records), version, promotion, reused=False)
 
@@ -124,6 +137,7 @@ def train_scope_adapters(
     default to each trainer's own (the recall one with the consolidation's time budget)."""
     from agentmem_gpu.pipeline import train_scope_adapter
 
+    scope = scope_of(scope, {})
     summary: dict[str, Any] = {"key": scope_key(scope)}
     retriever = train_scope_adapter(mem, scope, config=retriever_config)
     summary.update(memories=retriever.memories, reused=retriever.reused)

@@ -5,10 +5,12 @@ Layout under the registry root (by default ``<home>/adapters``)::
     <scope-key>/v1/  adapter_model.safetensors  adapter_config.json  agentmem_adapter.json
     <scope-key>/v2/  ...
     <scope-key>/state.json   promoted version per kind, the promotion stack, an event log
+    .work/train-<id>/        one training run's checkpoints, removed when the run ends
 
 A version is immutable once registered. :meth:`AdapterRegistry.promote` makes a version the
-current one for its kind only if its held-out evaluation beats the current one (or, with none
-promoted yet, the base model measured on the same questions), unless forced;
+current one for its kind only if its held-out evaluation beats the current one's (measured on
+the same questions when the candidate was trained, see :data:`INCUMBENT_METRIC`) or, with none
+promoted yet, the base model's on the same questions, unless forced;
 :meth:`AdapterRegistry.rollback` returns to the previously promoted version. Writers take a
 per-scope file lock, so concurrent consolidation workers cannot interleave.
 """
@@ -17,18 +19,20 @@ from __future__ import annotations
 
 import builtins
 import json
+import logging
 import os
 import re
 import shutil
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
 from agentmem.errors import InvalidSettings, NotFound, ValidationError
 from agentmem.parametric import SHARED_SCOPE_KEY, QueryEncoder, RecallModel, check_scope_key
@@ -44,7 +48,14 @@ if TYPE_CHECKING:
     from agentmem.embedders import Embedder
     from agentmem.settings import Settings
 
+log = logging.getLogger(__name__)
+
 STATE_FILE = "state.json"
+INCUMBENT_METRIC = "incumbent"
+"""Metrics key of the score of the version a new adapter would replace, measured on the new
+adapter's evaluation questions when it was trained: ``{"version": n, "score": x}``."""
+WORK_DIR = ".work"
+"""Directory under the registry root holding the work directories of running trainings."""
 _VERSION_DIR = re.compile(r"^v(\d+)$")
 # Training leftovers that do not belong in a registered version.
 _NOT_COPIED = ("checkpoint.pt", "*.tmp", ".*")
@@ -77,6 +88,15 @@ class AdapterVersion:
         """The same metric for the base model on the same questions, if recorded."""
         key = _metric_key(self.metadata).replace("eval_", "base_", 1)
         value = self.metadata.metrics.get(key)
+        return float(value) if isinstance(value, int | float) else None
+
+    def incumbent_score(self, version: int) -> float | None:
+        """The same metric for version ``version`` (the one this adapter would replace) on the
+        same questions, if that version was measured when this adapter was trained."""
+        measured = self.metadata.metrics.get(INCUMBENT_METRIC)
+        if not isinstance(measured, dict) or measured.get("version") != version:
+            return None
+        value = measured.get("score")
         return float(value) if isinstance(value, int | float) else None
 
 
@@ -178,11 +198,12 @@ class AdapterRegistry:
         return encoder
 
     def recall_model(self, scope_key: str) -> RecallModel | None:
-        """The promoted recall adapter of the scope, else the promoted shared one; None when
-        neither exists (implements :class:`agentmem.parametric.RecallSource`)."""
-        version = self.current(scope_key, RECALL_KIND) or (
-            self.current(SHARED_SCOPE_KEY, RECALL_KIND) if scope_key != SHARED_SCOPE_KEY else None
-        )
+        """The promoted recall adapter of the scope itself, or None (implements
+        :class:`agentmem.parametric.RecallSource`).
+
+        Never a shared one, unlike :meth:`query_encoder`: a recall adapter answers with the
+        text it learned, so one trained on a scope's memories must not answer another's."""
+        version = self.current(scope_key, RECALL_KIND)
         if version is None:
             return None
         with self._encoders_lock:
@@ -225,8 +246,12 @@ class AdapterRegistry:
             if previous is not None and previous.version == candidate.version:
                 return Promotion(False, candidate, previous, "already the current version")
             score = candidate.score()
-            incumbent = previous.score() if previous is not None else candidate.base_score()
-            against = f"v{previous.version}" if previous is not None else "the base model"
+            if previous is None:
+                incumbent, against = candidate.base_score(), "the base model"
+            elif (same := candidate.incumbent_score(previous.version)) is not None:
+                incumbent, against = same, f"v{previous.version} on the same questions"
+            else:  # trained before that version was promoted: only its own score is known
+                incumbent, against = previous.score(), f"v{previous.version}"
             if not force:
                 if score is None:
                     return Promotion(
@@ -243,18 +268,23 @@ class AdapterRegistry:
         return Promotion(True, self.get(scope_key, version), previous, reason, score, incumbent)
 
     def rollback(self, scope_key: str, kind: str = RETRIEVER_KIND) -> AdapterVersion | None:
-        """Demote the current version of ``kind``; the previously promoted one (or none: the
-        base model) becomes current again. Returns the new current version."""
+        """Demote the current version of ``kind`` (the one :meth:`current` serves); the
+        previously promoted one (or none: the base model) becomes current again. Returns the
+        new current version."""
         _check_kind(kind)
         directory = self._scope_dir(scope_key)
         with self._lock(directory):
             state = self._state(directory)
             stack = state["promoted"].get(kind, [])
-            if not stack:
+            serving = [v for v in stack if str(v) not in state["tainted"]]
+            if not serving:
                 raise ValidationError(
                     f"scope {scope_key!r} has no promoted {kind} adapter to roll back"
                 )
-            demoted = stack.pop()
+            demoted = serving[-1]
+            # Tainted versions promoted after it never serve again: they go off the stack too.
+            while stack.pop() != demoted:
+                pass
             self._write_state(directory, state)
             self._log(directory, "rollback", demoted, kind=kind)
         return self.current(scope_key, kind)
@@ -272,13 +302,7 @@ class AdapterRegistry:
                 state["tainted"][str(version)] = {"reason": reason, "at": at}
                 self._write_state(directory, state)
                 self._log(directory, "taint", version, kind=target.kind, reason=reason)
-            # The weights hold what was forgotten and will never serve again: erase them,
-            # keeping the metadata (what it was, what it was trained on) for the record.
-            for item in target.path.iterdir():
-                if item.is_dir():
-                    shutil.rmtree(item)
-                elif item.name != METADATA_FILE:
-                    item.unlink()
+            _erase_weights(target.path)
         return self.get(scope_key, version)
 
     def taint_trained_on(
@@ -287,10 +311,19 @@ class AdapterRegistry:
         """Taint every version whose training data came from one of ``ids`` (its metadata's
         ``source_ids``; a version saved without them is tainted when its key is one of
         ``scope_keys``). Returns ``{"scope_key", "version", "kind", "was_serving"}`` for each
-        (implements :class:`agentmem.erasure.TaintableAdapters`)."""
+        (implements :class:`agentmem.erasure.TaintableAdapters`).
+
+        The checkpoints that dead training runs left behind go too (:meth:`sweep_work`); a
+        run still training is checked when it registers its adapter."""
+        self.sweep_work()
         out: builtins.list[dict[str, Any]] = []
         for key in self.scopes():
-            for version in self.list(key):
+            for number in self._versions(self._scope_dir(key)):
+                try:
+                    version = self.get(key, number)
+                except (InvalidSettings, NotFound) as exc:  # a damaged state or metadata file
+                    self._taint_unreadable(key, number, key in scope_keys, reason, exc)
+                    continue
                 sources = version.metadata.source_ids
                 hit = bool(ids.intersection(sources)) if sources else key in scope_keys
                 if not hit:
@@ -307,6 +340,87 @@ class AdapterRegistry:
                     }
                 )
         return out
+
+    def _taint_unreadable(
+        self, scope_key: str, version: int, in_scope: bool, reason: str, error: Exception
+    ) -> None:
+        """A forget meets a version whose files it cannot read, so it cannot tell what the
+        version was trained on. Under a key of the forgotten scopes (or the shared one) it may
+        hold the forgotten memories: its weights are erased and it is marked tainted where the
+        state can still be written. Under another key it is left and logged: one scope's
+        damaged file must not stop another scope's forget."""
+        directory = self._scope_dir(scope_key)
+        if not in_scope:
+            log.warning(
+                "this forget cannot check what adapter %s v%d was trained on: %s",
+                scope_key,
+                version,
+                error,
+            )
+            return
+        with self._lock(directory):
+            _erase_weights(directory / f"v{version}")
+            try:
+                state = self._state(directory)
+                at = datetime.now(UTC).isoformat(timespec="seconds")
+                state["tainted"].setdefault(str(version), {"reason": reason, "at": at})
+                self._write_state(directory, state)
+            except InvalidSettings:
+                pass  # nothing of this key serves until its state file is repaired anyway
+        log.warning(
+            "adapter %s v%d may hold the forgotten memories and cannot be checked, so its "
+            "weights were erased (train the scope's adapter again): %s",
+            scope_key,
+            version,
+            error,
+        )
+
+    # training work directories -------------------------------------------------------------
+
+    @contextmanager
+    def training_dir(self, prefix: str = "train-") -> Iterator[Path]:
+        """A fresh directory under ``<root>/.work`` for one training run's files, removed when
+        the run ends. The run holds a lock file beside it meanwhile, so a run killed before
+        its cleanup leaves a directory that :meth:`sweep_work` knows to be dead (the lock is
+        free once its process is gone); dead ones are swept first."""
+        work = self.root / WORK_DIR
+        work.mkdir(parents=True, exist_ok=True)
+        self.sweep_work()
+        path = work / f"{prefix}{uuid.uuid4().hex}"
+        lock_file = work / f"{path.name}.lock"
+        with FileLock(str(lock_file)):  # taken before the directory exists: never seen unlocked
+            path.mkdir()
+            try:
+                yield path
+            finally:
+                shutil.rmtree(path, ignore_errors=True)
+                lock_file.unlink(missing_ok=True)
+
+    def sweep_work(self) -> builtins.list[Path]:
+        """Remove the work directories of training runs that died before cleaning up (their
+        lock is free): their checkpoints hold weights trained on a scope's memories and are
+        never resumed (every run starts in a fresh directory). Returns those removed; one that
+        cannot be removed is logged and left."""
+        work = self.root / WORK_DIR
+        if not work.is_dir():
+            return []
+        removed: builtins.list[Path] = []
+        for path in sorted(p for p in work.iterdir() if p.is_dir()):
+            lock_file = work / f"{path.name}.lock"
+            lock = FileLock(str(lock_file), timeout=0)
+            try:
+                lock.acquire()
+            except Timeout:
+                continue  # a live run: it removes its own directory when it ends
+            try:
+                shutil.rmtree(path)
+                lock_file.unlink(missing_ok=True)
+                removed.append(path)
+            except OSError as exc:
+                log.warning("cannot remove the dead training run's files %s: %s", path, exc)
+            finally:
+                lock.release()
+        return removed
 
     # internals ------------------------------------------------------------------------------
 
@@ -339,13 +453,40 @@ class AdapterRegistry:
         path = directory / STATE_FILE
         if not path.is_file():
             return {"promoted": {}, "log": [], "tainted": {}}
+        fix = (
+            f"restore it from a backup, or remove {directory} and train the scope's adapters "
+            "again (`agentmem adapters train`)"
+        )
         try:
-            state: dict[str, Any] = json.loads(path.read_text())
+            state = json.loads(path.read_text())
         except ValueError as exc:
-            raise InvalidSettings(f"adapter registry state {path} is unreadable: {exc}") from exc
+            raise InvalidSettings(
+                f"adapter registry state {path} is unreadable: {exc}; {fix}"
+            ) from exc
+        if not isinstance(state, dict):
+            raise InvalidSettings(
+                f"adapter registry state {path} holds {type(state).__name__}, not a JSON object; "
+                f"{fix}"
+            )
         state.setdefault("promoted", {})
         state.setdefault("log", [])
         state.setdefault("tainted", {})
+        promoted = state["promoted"]
+        well_formed = (
+            isinstance(promoted, dict)
+            and all(
+                isinstance(stack, builtins.list)
+                and all(isinstance(v, int) and not isinstance(v, bool) for v in stack)
+                for stack in promoted.values()
+            )
+            and isinstance(state["log"], builtins.list)
+            and isinstance(state["tainted"], dict)
+        )
+        if not well_formed:
+            raise InvalidSettings(
+                f"adapter registry state {path} is damaged (expected 'promoted': kind -> list "
+                f"of version numbers, 'tainted': an object, 'log': a list); {fix}"
+            )
         return state
 
     @staticmethod
@@ -366,6 +507,18 @@ class AdapterRegistry:
         return FileLock(str(directory / ".lock"))
 
 
+def _erase_weights(path: Path) -> None:
+    """Erase an adapter version's weights (every file but its metadata): they hold what was
+    forgotten; the metadata (what it was, what it was trained on) stays for the record."""
+    if not path.is_dir():
+        return
+    for item in path.iterdir():
+        if item.is_dir():
+            shutil.rmtree(item)
+        elif item.name != METADATA_FILE:
+            item.unlink()
+
+
 def _metric_key(metadata: AdapterMetadata) -> str:
     if metadata.kind == RECALL_KIND:
         return "eval_exact_match"
@@ -380,4 +533,11 @@ def _check_kind(kind: str) -> None:
         )
 
 
-__all__ = ["STATE_FILE", "AdapterRegistry", "AdapterVersion", "Promotion"]
+__all__ = [
+    "INCUMBENT_METRIC",
+    "STATE_FILE",
+    "WORK_DIR",
+    "AdapterRegistry",
+    "AdapterVersion",
+    "Promotion",
+]

@@ -334,6 +334,34 @@ def train_retriever_adapter(
     return TrainResult(out_dir, metadata, state.stopped, state.history)
 
 
+def evaluate_adapter(
+    adapter_dir: str | Path,
+    trainset: TrainSet,
+    config: RetrieverAdapterConfig | None = None,
+    *,
+    doc_vectors: np.ndarray | None = None,
+) -> dict[str, float]:
+    """Recall@k (and loss) of the saved retriever adapter in ``adapter_dir`` on the questions
+    that training on ``trainset`` with ``config`` evaluates on: how a new adapter is compared
+    with the one it would replace, on the same questions. ``doc_vectors`` as in training."""
+    config = config or RetrieverAdapterConfig()
+    metadata = AdapterMetadata.load(Path(adapter_dir))
+    device = device_of(config.device)
+    with torch_threads(config.threads):
+        tower = QueryTower.from_base(metadata.base_model, adapter_dir=adapter_dir, device=device)
+        tower.eval()
+        if doc_vectors is None:
+            doc_vectors = tower.encode(list(trainset.texts), adapter=False)
+        docs = torch.from_numpy(np.ascontiguousarray(doc_vectors, dtype=np.float32)).to(device)
+        return estimate_metrics(tower, _eval_pairs(trainset), docs, config)
+
+
+def _eval_pairs(trainset: TrainSet) -> list[TrainPair]:
+    # Without held-out turns (a tiny scope), evaluate on training questions: still a sanity
+    # check, and the metadata says so.
+    return list(trainset.eval) or list(trainset.train[:200])
+
+
 class _RetrieverTask:
     """The retriever adapter as the loop's :class:`~agentmem_gpu.training.Task`: InfoNCE of
     generated queries against the memories' frozen vectors, scored by held-out recall@k."""
@@ -358,9 +386,7 @@ class _RetrieverTask:
         self.docs = torch.from_numpy(np.ascontiguousarray(doc_vectors, dtype=np.float32)).to(
             tower.device
         )
-        # Without held-out turns (a tiny scope), evaluate on training questions: still a sanity
-        # check, and the metadata says so.
-        self.eval_pairs = list(trainset.eval) or list(trainset.train[:200])
+        self.eval_pairs = _eval_pairs(trainset)
         self.train_pairs = list(trainset.train)
         self._trainable = tower.trainable()
 
@@ -479,6 +505,7 @@ __all__ = [
     "TrainResult",
     "batch_indices",
     "estimate_metrics",
+    "evaluate_adapter",
     "get_lr",
     "info_nce_loss",
     "recall_at_k",

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import re
 import time
 import warnings
 from collections.abc import Iterator
@@ -30,8 +31,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from agentmem.errors import BackendUnavailable, InvalidSettings
-from agentmem_gpu.config import RecallAdapterConfig, RetrieverAdapterConfig
+from agentmem.errors import AgentMemError, BackendUnavailable, InvalidSettings
+from agentmem_gpu.config import (
+    RECALL_KIND,
+    AdapterMetadata,
+    RecallAdapterConfig,
+    RetrieverAdapterConfig,
+)
 
 CHECKPOINT_FILE = "checkpoint.pt"
 """The resumable state of a run, in its output directory (never copied into the registry)."""
@@ -388,9 +394,10 @@ def attach_lora(
         # GPT-2's Conv1D layers: peft sets fan_in_fan_out itself and says so; nothing to do.
         warnings.filterwarnings("ignore", message=".*fan_in_fan_out", category=UserWarning)
         if adapter_dir is not None:
-            return peft.PeftModel.from_pretrained(
-                base, str(adapter_dir), adapter_name=adapter_name, is_trainable=False
-            )
+            with reading_lora(adapter_dir):
+                return peft.PeftModel.from_pretrained(
+                    base, str(adapter_dir), adapter_name=adapter_name, is_trainable=False
+                )
         # LoRA's A matrices are random: seed them so a run is reproducible.
         torch.manual_seed(config.seed)
         lora = peft.LoraConfig(
@@ -402,6 +409,47 @@ def attach_lora(
             bias="none",
         )
         return peft.get_peft_model(base, lora)
+
+
+LORA_FILES = ("adapter_config.json", "adapter_model.safetensors")
+"""The files of a saved LoRA (peft's), besides agentmem's own metadata."""
+
+
+@contextlib.contextmanager
+def reading_lora(adapter_dir: str | Path) -> Iterator[None]:
+    """Load the saved LoRA in ``adapter_dir`` inside this block: a missing file, or one that
+    cannot be read (truncated weights, broken JSON), raises InvalidSettings naming the
+    directory and how to get rid of it. (Without its files, peft would even take the local
+    path for a Hub repo id.)"""
+    from safetensors import SafetensorError
+
+    path = Path(adapter_dir)
+    try:
+        missing = [name for name in LORA_FILES if not (path / name).is_file()]
+        if missing:
+            raise FileNotFoundError(f"{' and '.join(missing)} missing")
+        yield
+    except torch.OutOfMemoryError:
+        raise
+    except (OSError, ValueError, KeyError, RuntimeError, SafetensorError) as exc:
+        raise InvalidSettings(
+            f"adapter {path} is unreadable ({type(exc).__name__}: {exc}); {_lora_fix(path)}"
+        ) from exc
+
+
+def _lora_fix(path: Path) -> str:
+    """How to stop using the unreadable adapter in ``path``."""
+    if not re.fullmatch(r"v\d+", path.name):  # not a registered version
+        return "restore its files or train it again"
+    try:
+        recall = AdapterMetadata.load(path).kind == RECALL_KIND
+    except AgentMemError:
+        recall = False
+    kind = f" --kind {RECALL_KIND}" if recall else ""
+    return (
+        f"restore its files, or roll it back (`agentmem adapters rollback {path.parent.name}"
+        f"{kind}`) and train the scope's adapter again"
+    )
 
 
 class LoraWeights:
@@ -433,6 +481,7 @@ class LoraWeights:
 
 __all__ = [
     "CHECKPOINT_FILE",
+    "LORA_FILES",
     "LoraWeights",
     "RunIdentity",
     "Task",
@@ -445,6 +494,7 @@ __all__ = [
     "improved",
     "load_checkpoint",
     "peft_module",
+    "reading_lora",
     "save_checkpoint",
     "stop_reason",
     "torch_threads",

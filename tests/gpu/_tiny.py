@@ -121,3 +121,19 @@ def build_tiny_model(directory: Path) -> Path:
     BertModel(config).save_pretrained(str(directory))
     tokenizer.save_pretrained(str(directory))
     return directory
+
+
+def damage_lora(adapter_dir: Path, damage: str) -> None:
+    """Break a saved LoRA the way a bad copy or a full disk does (one of ``LORA_DAMAGES``)."""
+    weights, config = adapter_dir / "adapter_model.safetensors", adapter_dir / "adapter_config.json"
+    if damage == "weights missing":
+        weights.unlink()
+    elif damage == "weights truncated":
+        weights.write_bytes(b"\x10" + b"\x00" * 7 + b"{}")
+    elif damage == "config missing":
+        config.unlink()
+    else:
+        config.write_text("not json")
+
+
+LORA_DAMAGES = ("weights missing", "weights truncated", "config missing", "config not json")

@@ -80,6 +80,10 @@ def test_a_promoted_adapter_changes_only_its_scopes_queries(
     # Same memories, same config: nothing is retrained.
     again = train_scope_adapter(tiny_mem, ALICE, config=fast_config(), trainset_config=ON_TRAIN)
     assert again.reused and again.version.version == outcome.version.version
+    # the scope spelled as a caller may ("alice" with spaces): the key searches use
+    spaced = Scope(user_id=" alice ")
+    same = train_scope_adapter(tiny_mem, spaced, config=fast_config(), trainset_config=ON_TRAIN)
+    assert same.key == outcome.key and same.reused
 
     registry = AdapterRegistry.from_settings(tiny_mem.settings)
     assert registry.rollback(scope_key(ALICE)) is None
@@ -96,6 +100,38 @@ def test_a_shared_adapter_serves_every_scope_without_its_own(
     base = tiny_embedder.embed_query(QUESTION)
     for scope in (*scopes, Scope(user_id="carol")):
         assert not np.allclose(tiny_mem.backends.query_vector(QUESTION, scope), base, atol=1e-3)
+
+
+def test_a_retrained_adapter_is_compared_with_the_current_one_on_its_own_questions(
+    tmp_path: Path, tiny_embedder: TinyEmbedder
+) -> None:
+    """v1, trained on the first turns, scores high on its few questions; v2, trained when the
+    scope has grown, must beat v1 on v2's questions, not v1's old score on v1's own."""
+    from agentmem_gpu.pipeline import episodic_records
+    from agentmem_gpu.retriever import evaluate_adapter
+    from agentmem_gpu.trainsets import build_trainset
+
+    settings = Settings.load(home=tmp_path / "home")
+    with Memory(settings=settings, embedder=tiny_embedder) as mem:
+        mem.add_many([f"{s}: {t}" for s, t in TURNS[:4]], user_id="alice")
+        first = train_scope_adapter(
+            mem, ALICE, config=fast_config(max_steps=30), trainset_config=ON_TRAIN
+        )
+        assert first.promotion is not None and first.promotion.promoted
+        assert "incumbent" not in first.version.metadata.metrics  # nothing to replace
+        mem.add_many([f"{s}: {t}" for s, t in TURNS[4:]], user_id="alice")
+        second = train_scope_adapter(mem, ALICE, config=fast_config(), trainset_config=ON_TRAIN)
+        trainset = build_trainset(episodic_records(mem, ALICE), ON_TRAIN)
+
+    measured = second.version.metadata.metrics["incumbent"]
+    assert measured["version"] == first.version.version
+    docs = tiny_embedder.embed_documents(list(trainset.texts))
+    again = evaluate_adapter(first.version.path, trainset, fast_config(), doc_vectors=docs)
+    assert measured["score"] == pytest.approx(again[f"recall@{fast_config().eval_k}"])
+    assert measured["score"] < first.version.score()  # v1 on the grown scope's questions
+    assert second.promotion is not None
+    assert second.promotion.incumbent_score == pytest.approx(measured["score"])
+    assert second.promotion.promoted == (second.version.score() > measured["score"])
 
 
 def test_training_needs_memories(tiny_mem: Memory) -> None:

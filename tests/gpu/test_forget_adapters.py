@@ -5,6 +5,9 @@ registry, and a probe of generated questions about the forgotten turn finds no l
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,6 +22,7 @@ from agentmem_gpu import AdapterRegistry, TrainSetConfig
 from agentmem_gpu.clean import CleanConfigs, retrain_forgotten
 from agentmem_gpu.pipeline import TrainOutcome, train_scope_adapter, trained_scopes
 from tests.gpu._tiny import TURNS, TinyEmbedder, fast_config
+from tests.gpu.test_retriever_adapter import fake_adapter
 
 
 def journal_of(mem: Memory) -> ForgetJournal:
@@ -98,6 +102,66 @@ def test_a_tainted_adapter_stops_serving_at_once_and_a_clean_one_replaces_it(
     # the consolidation stage finds nothing left to retrain
     run = run_inline(tiny_mem, ALICE, stages=["retrain_forgotten"])
     assert run.results["retrain_forgotten"].count_in == 0
+
+
+def test_a_forget_with_adapters_off_still_taints_them(
+    tmp_path: Path, tiny_embedder: TinyEmbedder
+) -> None:
+    """``adapters="off"`` only stops serving: a forget made then still reaches the weights, so
+    turning adapters back on never serves an adapter trained on a forgotten memory."""
+    key = scope_key(ALICE)
+    settings = Settings.load(home=tmp_path / "home", adapters="off")
+    with Memory(settings=settings, embedder=tiny_embedder) as mem:
+        gone = mem.add(FORGOTTEN, user_id="alice")
+        registry = AdapterRegistry.from_settings(mem.settings)
+        adapter = fake_adapter(tmp_path / "a", 0.9, source_ids=[gone.id])
+        version = registry.register(key, adapter)
+        assert registry.promote(key, version.version).promoted
+
+        report = mem.forget(gone.id, reason="asked", user_id="alice")
+
+    assert report.status == "retrain_pending"
+    assert report.adapters_tainted == [
+        {"scope_key": key, "version": 1, "kind": "retriever", "was_serving": True}
+    ]
+    assert registry.current(key) is None
+    assert [p.name for p in registry.get(key, 1).path.iterdir()] == ["agentmem_adapter.json"]
+
+
+def test_a_forget_erases_the_checkpoints_of_a_killed_training_run(
+    tmp_path: Path, tiny_embedder: TinyEmbedder
+) -> None:
+    """A run killed mid-training (OOM, deploy, kill -9) never cleans its work directory, and
+    its checkpoint holds weights trained on the scope: a forget removes it, a live run's stays."""
+    home = tmp_path / "home"
+    registry = AdapterRegistry(home / "adapters")
+    child = (
+        "import time\n"
+        "from agentmem_gpu.registry import AdapterRegistry\n"
+        f"with AdapterRegistry({str(registry.root)!r}).training_dir() as work:\n"
+        "    (work / 'checkpoint.pt').write_bytes(b'weights trained on alice')\n"
+        "    print(work, flush=True)\n"
+        "    time.sleep(120)\n"
+    )
+    run = subprocess.Popen([sys.executable, "-c", child], stdout=subprocess.PIPE, text=True)
+    try:
+        assert run.stdout is not None
+        work = Path(run.stdout.readline().strip())
+        assert (work / "checkpoint.pt").is_file()
+        assert registry.sweep_work() == []  # still training: left alone
+    finally:
+        run.send_signal(signal.SIGKILL)
+        run.wait()
+    with (
+        registry.training_dir() as live,
+        Memory(settings=Settings.load(home=home), embedder=tiny_embedder) as mem,
+    ):
+        gone = mem.add(FORGOTTEN, user_id="alice")
+        report = mem.forget(gone.id, reason="asked", user_id="alice")
+        assert live.is_dir()  # this process still trains: its run registers checked
+    assert report.status == "done"
+    assert not work.exists() and not list(work.parent.glob(f"{work.name}*"))
+    assert not live.exists()
 
 
 def test_a_tainted_recall_adapter_falls_back_to_retrieval_and_is_retrained_clean(

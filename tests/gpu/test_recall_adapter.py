@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from agentmem import Memory, Settings
-from agentmem.errors import InvalidSettings
+from agentmem.errors import InvalidSettings, ValidationError
 from agentmem.models import Scope
 from agentmem.parametric import RecallModel, RecallSource, scope_key
 from agentmem_gpu.config import METADATA_FILE, RECALL_KIND, AdapterMetadata, RecallAdapterConfig
@@ -37,7 +37,7 @@ from agentmem_gpu.recall_adapter_data import (
 from agentmem_gpu.recall_adapter_pipeline import train_scope_recall_adapter
 from agentmem_gpu.registry import AdapterRegistry
 from agentmem_gpu.training import CHECKPOINT_FILE
-from tests.gpu._tiny import TURNS, TinyEmbedder, scope_records
+from tests.gpu._tiny import LORA_DAMAGES, TURNS, TinyEmbedder, damage_lora, scope_records
 from tests.gpu._tiny_lm import build_tiny_lm_for
 
 
@@ -166,6 +166,27 @@ def test_saved_adapter_round_trips(trained, recallset: RecallSet) -> None:  # ty
     assert first.confidence <= 0.0
 
 
+@pytest.mark.parametrize("damage", LORA_DAMAGES)
+def test_a_recall_adapter_with_damaged_files_says_which_and_how_to_roll_it_back(  # type: ignore[no-untyped-def]
+    trained, tmp_path: Path, damage: str
+) -> None:
+    """Whether it loads the base model or joins one already loaded by another adapter."""
+    registry = AdapterRegistry(tmp_path)
+    good = RecallAdapter(trained.adapter_dir, device="cpu")
+    broken = registry.register("user-alice", trained.adapter_dir)
+    damage_lora(broken.path, damage)
+    fix = r"user-alice/v1 is unreadable .*rollback user-alice --kind recall`"
+    try:
+        with pytest.raises(InvalidSettings, match=fix):
+            RecallAdapter(broken.path, device="cpu").answer("Which sport did Bob coach?")
+        good.answer("Which sport did Bob coach?")  # loads the base model
+        with pytest.raises(InvalidSettings, match=fix):
+            RecallAdapter(broken.path, device="cpu").answer("Which sport did Bob coach?")
+        assert good.answer("Which sport did Bob coach?").answer is not None  # still answers
+    finally:
+        good.close()
+
+
 def test_trained_adapter_answers_training_questions_better_than_base(  # type: ignore[no-untyped-def]
     trained, recallset: RecallSet, tiny_lm: Path
 ) -> None:
@@ -260,15 +281,21 @@ def test_promotion_compares_held_out_exact_match(trained, tmp_path: Path) -> Non
     assert not other.promote(key, fresh.version).promoted  # does not beat the base model
 
 
-def test_registry_hands_out_recall_models_with_shared_fallback(trained, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_registry_hands_out_only_the_scopes_own_recall_model(trained, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A recall adapter answers with what it learned: a shared one (trained on some scope's
+    memories) never answers for the scopes without their own, unlike a retriever adapter."""
     registry = AdapterRegistry(tmp_path / "adapters")
     assert isinstance(registry, RecallSource)
     assert registry.recall_model("user-alice") is None
     shared = registry.register("shared", trained.adapter_dir)
     registry.promote("shared", shared.version, force=True)
+    assert registry.recall_model("user-alice") is None
+    own = registry.register("user-alice", trained.adapter_dir)
+    registry.promote("user-alice", own.version, force=True)
     model = registry.recall_model("user-alice")
-    assert isinstance(model, RecallAdapter) and model.adapter_path == shared.path
-    assert registry.recall_model("user-bob") is model  # loaded once
+    assert isinstance(model, RecallAdapter) and model.adapter_path == own.path
+    assert registry.recall_model("user-alice") is model  # loaded once
+    assert registry.recall_model("user-bob") is None
 
 
 @pytest.fixture
@@ -304,6 +331,35 @@ def test_mem_recall_uses_the_promoted_adapter_and_its_gate(  # type: ignore[no-u
     assert recall_mem.recall(question, user_id="bob").source == "retrieved"
 
 
+def test_a_recall_adapter_is_never_trained_as_the_shared_one(
+    recall_mem: Memory, tiny_lm: Path
+) -> None:
+    with pytest.raises(ValidationError, match="cannot be registered as 'shared'"):
+        train_scope_recall_adapter(recall_mem, Scope(user_id="alice"), tiny_lm, key="shared")
+    assert AdapterRegistry.from_settings(recall_mem.settings).scopes() == []
+
+
+def test_a_recall_adapter_is_compared_with_the_current_one_on_its_own_questions(  # type: ignore[no-untyped-def]
+    recall_mem: Memory, tiny_lm: Path, trained, recallset: RecallSet
+) -> None:
+    from agentmem_gpu.recall_adapter import evaluate_recall_adapter
+
+    # the questions training scored the adapter on, answered again: the same score
+    again = evaluate_recall_adapter(trained.adapter_dir, recallset, fast_recall_config())
+    assert again["exact_match"] == pytest.approx(trained.metrics["eval_exact_match"])
+
+    registry = AdapterRegistry.from_settings(recall_mem.settings)
+    key = scope_key(Scope(user_id="alice"))
+    current = registry.register(key, trained.adapter_dir)
+    assert registry.promote(key, current.version, force=True).promoted
+    config = fast_recall_config(max_steps=20, eval_interval=20)
+    outcome = train_scope_recall_adapter(recall_mem, Scope(user_id="alice"), tiny_lm, config=config)
+    measured = outcome.version.metadata.metrics["incumbent"]
+    assert measured["version"] == current.version
+    assert outcome.promotion is not None
+    assert outcome.promotion.incumbent_score == pytest.approx(measured["score"])
+
+
 def test_train_scope_recall_adapter_reuses_unchanged_data(  # type: ignore[no-untyped-def]
     recall_mem: Memory, tiny_lm: Path
 ) -> None:
@@ -314,6 +370,11 @@ def test_train_scope_recall_adapter_reuses_unchanged_data(  # type: ignore[no-un
     assert first.memories == len(TURNS) and first.promotion is not None
     again = train_scope_recall_adapter(recall_mem, scope, tiny_lm, config=config)
     assert again.reused and again.version.version == first.version.version
+    # the scope spelled as a caller may ("alice" with spaces): the key recalls use
+    spaced = train_scope_recall_adapter(
+        recall_mem, Scope(user_id=" alice "), tiny_lm, config=config
+    )
+    assert spaced.key == first.key and spaced.reused
 
 
 def test_the_adapters_train_command_for_recall(
@@ -332,6 +393,8 @@ def test_the_adapters_train_command_for_recall(
     base = ["--home", str(home), "adapters", "train", "--kind", "recall", "--user", "alice"]
     unknown = runner.invoke(cli.app, [*base, "--base-model", "Qwen/Qwen2.5-0.5B"])
     assert unknown.exit_code != 0 and "never downloaded" in unknown.output
+    shared = runner.invoke(cli.app, [*base, "--shared", "--base-model", str(tiny_lm)])
+    assert shared.exit_code != 0 and "never shared" in shared.output
     result = runner.invoke(
         cli.app, [*base, "--base-model", str(tiny_lm), "--time-budget", "3", "--no-promote"]
     )

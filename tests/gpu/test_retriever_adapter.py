@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Sequence
 from itertools import pairwise
 from pathlib import Path
 
@@ -46,7 +47,15 @@ from agentmem_gpu import (
     trainset_hash,
 )
 from agentmem_gpu.retriever import CHECKPOINT_FILE
-from tests.gpu._tiny import TINY_NAME, TURNS, TinyEmbedder, fast_config, scope_records
+from tests.gpu._tiny import (
+    LORA_DAMAGES,
+    TINY_NAME,
+    TURNS,
+    TinyEmbedder,
+    damage_lora,
+    fast_config,
+    scope_records,
+)
 
 
 @pytest.fixture(scope="module")
@@ -312,7 +321,13 @@ def test_adapted_embedder_refuses_another_base(trained: Path, embedder: Embedder
 # --- registry ------------------------------------------------------------------------------
 
 
-def fake_adapter(directory: Path, score: float, base: float = 0.5, data_hash: str = "h") -> Path:
+def fake_adapter(
+    directory: Path,
+    score: float,
+    base: float = 0.5,
+    data_hash: str = "h",
+    source_ids: Sequence[str] = (),
+) -> Path:
     """An adapter directory with metadata only (the registry never loads weights)."""
     directory.mkdir(parents=True)
     (directory / "adapter_model.safetensors").write_bytes(b"weights")
@@ -325,6 +340,7 @@ def fake_adapter(directory: Path, score: float, base: float = 0.5, data_hash: st
         data_hash=data_hash,
         hyperparameters={"eval_k": 10},
         metrics={"eval_recall@10": score, "base_recall@10": base},
+        source_ids=list(source_ids),
     ).save(directory)
     return directory
 
@@ -364,6 +380,49 @@ def test_registry_versions_promotes_and_rolls_back(tmp_path: Path) -> None:
     assert v3.version == 3
 
 
+def test_promotion_compares_with_the_incumbent_on_the_candidates_questions(
+    tmp_path: Path,
+) -> None:
+    registry = AdapterRegistry(tmp_path)
+    key = "user-alice"
+    v1 = registry.register(key, fake_adapter(tmp_path / "a", 1.0, data_hash="h1"))
+    assert registry.promote(key, v1.version).promoted  # 1.0 on its own 4 questions
+
+    def measured_against(directory: Path, score: float, version: int, incumbent: float) -> Path:
+        path = fake_adapter(directory, score)
+        metadata = AdapterMetadata.load(path)
+        metadata.metrics["incumbent"] = {"version": version, "score": incumbent}
+        metadata.save(path)
+        return path
+
+    v2 = registry.register(key, measured_against(tmp_path / "b", 0.65, 1, 0.57))
+    promoted = registry.promote(key, v2.version)
+    assert promoted.promoted and "beats v1 on the same questions" in promoted.reason
+    assert promoted.incumbent_score == pytest.approx(0.57)
+    v3 = registry.register(key, measured_against(tmp_path / "c", 0.6, 2, 0.7))
+    refused = registry.promote(key, v3.version)
+    assert not refused.promoted and "v2 on the same questions (0.7000)" in refused.reason
+    # measured against another version than the current one: its own recorded score counts
+    v4 = registry.register(key, measured_against(tmp_path / "d", 0.6, 1, 0.1))
+    stale = registry.promote(key, v4.version)
+    assert not stale.promoted and stale.incumbent_score == pytest.approx(0.65)
+
+
+def test_rollback_after_a_taint_demotes_the_version_that_serves(tmp_path: Path) -> None:
+    registry = AdapterRegistry(tmp_path)
+    key = "user-alice"
+    registry.register(key, fake_adapter(tmp_path / "a", 0.6, data_hash="h1"))
+    registry.register(key, fake_adapter(tmp_path / "b", 0.7, data_hash="h2"))
+    assert registry.promote(key, 1).promoted and registry.promote(key, 2).promoted
+    registry.taint(key, 2, "forgotten")
+    assert registry.current(key).version == 1  # type: ignore[union-attr]
+
+    assert registry.rollback(key) is None  # v1 demoted: the base model serves
+    assert registry.current(key) is None and not registry.get(key, 1).promoted
+    with pytest.raises(ValidationError, match="no promoted"):
+        registry.rollback(key)
+
+
 def test_registry_refuses_an_adapter_that_does_not_beat_the_base(tmp_path: Path) -> None:
     registry = AdapterRegistry(tmp_path)
     version = registry.register("user-bob", fake_adapter(tmp_path / "a", 0.4, base=0.5))
@@ -382,6 +441,49 @@ def test_registry_rejects_bad_keys_and_versions(tmp_path: Path) -> None:
         registry.register("user-bob", tmp_path)
 
 
+@pytest.mark.parametrize(
+    "state",
+    ["[]", '{"promoted": []}', '{"promoted": {"retriever": ["1"]}}', '{"tainted": []}', "{"],
+)
+def test_registry_refuses_a_damaged_state_file_naming_it(tmp_path: Path, state: str) -> None:
+    registry = AdapterRegistry(tmp_path)
+    registry.register("user-bob", fake_adapter(tmp_path / "a", 0.7))
+    (tmp_path / "user-bob" / "state.json").write_text(state)
+    with pytest.raises(InvalidSettings, match=r"state\.json .*restore it"):
+        registry.current("user-bob")
+
+
+@pytest.mark.parametrize("metadata", ["[1, 2]", '"text"', "{"])
+def test_registry_refuses_damaged_metadata_naming_it(tmp_path: Path, metadata: str) -> None:
+    registry = AdapterRegistry(tmp_path)
+    version = registry.register("user-bob", fake_adapter(tmp_path / "a", 0.7))
+    (version.path / "agentmem_adapter.json").write_text(metadata)
+    with pytest.raises(InvalidSettings, match=r"agentmem_adapter\.json is unreadable"):
+        registry.list("user-bob")
+
+
+def test_a_damaged_adapter_of_another_scope_does_not_stop_a_forget(tmp_path: Path) -> None:
+    """A forget cannot read what a damaged version was trained on: under another scope's key
+    it is left (logged), under a key of the forgotten scope its weights are erased."""
+    registry = AdapterRegistry(tmp_path)
+    alice = registry.register("user-alice", fake_adapter(tmp_path / "a", 0.7, source_ids=["a1"]))
+    bob = registry.register("user-bob", fake_adapter(tmp_path / "b", 0.7, source_ids=["b1"]))
+    assert registry.promote("user-bob", bob.version).promoted
+    (alice.path / "agentmem_adapter.json").write_text("[]")
+
+    tainted = registry.taint_trained_on({"b1"}, ["user-bob", SHARED_SCOPE_KEY], "forgotten")
+
+    assert tainted == [
+        {"scope_key": "user-bob", "version": 1, "kind": "retriever", "was_serving": True}
+    ]
+    assert (alice.path / "adapter_model.safetensors").exists()  # not this forget's to judge
+
+    assert registry.taint_trained_on({"a1"}, ["user-alice"], "forgotten") == []
+    assert sorted(p.name for p in alice.path.iterdir()) == ["agentmem_adapter.json"]
+    state = json.loads((tmp_path / "user-alice" / "state.json").read_text())
+    assert "1" in state["tainted"]
+
+
 def test_registry_hands_out_the_scope_or_shared_encoder(
     tmp_path: Path, trained: Path, tiny_embedder: TinyEmbedder
 ) -> None:
@@ -394,6 +496,20 @@ def test_registry_hands_out_the_scope_or_shared_encoder(
     assert isinstance(encoder, AdaptedQueryEmbedder)
     assert encoder.adapter_path == shared.path
     assert encoder.embed_query("Who bought a motorcycle?").shape == (32,)
+
+
+@pytest.mark.parametrize("damage", LORA_DAMAGES)
+def test_a_promoted_adapter_with_damaged_files_says_which_and_how_to_roll_it_back(
+    tmp_path: Path, trained: Path, tiny_embedder: TinyEmbedder, damage: str
+) -> None:
+    registry = AdapterRegistry(tmp_path)
+    shared = registry.register(SHARED_SCOPE_KEY, trained)
+    assert registry.promote(SHARED_SCOPE_KEY, shared.version, force=True).promoted
+    damage_lora(shared.path, damage)
+    encoder = registry.query_encoder("user-bob", tiny_embedder)
+    assert encoder is not None
+    with pytest.raises(InvalidSettings, match=r"shared/v1 is unreadable .*rollback shared`"):
+        encoder.embed_query("Who adopted a puppy?")
 
 
 # --- the core protocol ---------------------------------------------------------------------

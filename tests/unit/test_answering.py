@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from agentmem import Memory, Settings
+from agentmem.errors import ValidationError
 from agentmem.models import Scope
 from agentmem.parametric import (
     ParametricAnswer,
@@ -115,11 +116,54 @@ def test_gate_falls_back_to_retrieval_below_threshold(home: Path, embedder: obje
         assert forced.source == "parametric" and forced.answer == "Max"
 
 
+@pytest.mark.parametrize("gate", ["high", 5.0, 1, float("nan"), float("inf"), True, [-1.0]])
+def test_a_bad_gate_threshold_is_refused_with_or_without_a_model(
+    home: Path, embedder: object, gate: object
+) -> None:
+    source = StubSource(scope_key(Scope(user_id="alice")), StubModel("Rex", confidence=-0.2))
+    with Memory(settings=Settings.load(home=home), embedder=embedder, recall_models=source) as mem:  # type: ignore[arg-type]
+        _fill(mem)
+        for user in ("alice", "bob"):  # with a recall model, and without one
+            with pytest.raises(ValidationError, match="gate_threshold must be a log-probability"):
+                mem.recall("Puppy?", user_id=user, gate_threshold=gate)  # type: ignore[arg-type]
+        # the edges are fine: 0 (only certain answers), any negative number
+        assert mem.recall("Puppy?", user_id="alice", gate_threshold=0).source == "retrieved"
+        forced = mem.recall("Puppy?", user_id="alice", gate_threshold=-(10**400))
+        assert forced.source == "parametric"
+
+
 def test_empty_parametric_answer_is_never_used(home: Path, embedder: object) -> None:
     source = StubSource(scope_key(Scope(user_id="alice")), StubModel("  ", confidence=0.0))
     with Memory(settings=Settings.load(home=home), embedder=embedder, recall_models=source) as mem:  # type: ignore[arg-type]
         _fill(mem)
         assert mem.recall("Puppy?", user_id="alice").source == "retrieved"
+
+
+class TorchlessSource:
+    """A registry with a promoted recall adapter in a process without torch: loading it fails
+    to import (the gpu entry point is registered by the core distribution too)."""
+
+    def recall_model(self, scope_key: str) -> RecallModel | None:
+        raise ModuleNotFoundError("import of torch halted; None in sys.modules")
+
+
+def test_a_recall_adapter_that_cannot_load_without_torch_falls_back_to_retrieval(
+    home: Path, embedder: object, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agentmem import answering
+
+    monkeypatch.setattr(answering, "_unservable_warned", set(), raising=False)
+    source = TorchlessSource()
+    assert isinstance(source, RecallSource)
+    with Memory(settings=Settings.load(home=home), embedder=embedder, recall_models=source) as mem:  # type: ignore[arg-type]
+        _fill(mem)
+        with caplog.at_level("WARNING", logger="agentmem.answering"):
+            first = mem.recall("Which beagle did Alice adopt?", user_id="alice")
+            second = mem.recall("Where is the bakery?", user_id="alice")
+    assert first.source == second.source == "retrieved" and first.model is None
+    assert first.answer == first.hits[0].record.text
+    said = [r.getMessage() for r in caplog.records if "cannot be served" in r.getMessage()]
+    assert len(said) == 1  # once per process
 
 
 def test_adapters_off_discovers_nothing(home: Path) -> None:
