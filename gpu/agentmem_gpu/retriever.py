@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -268,6 +269,15 @@ class TrainResult:
         return self.metadata.metrics
 
 
+def trained_for(recorded: str, name: str) -> bool:
+    """Whether an adapter whose metadata records the document embedder ``recorded`` fits the
+    embedder named ``name``. Models kept in a folder were named after the folder alone before
+    their names carried a digest of their files (``e5`` -> ``e5#1f0c3a9b2d4e``); an adapter
+    recorded under the folder's name still fits, so upgrading a home does not turn its
+    adapters away."""
+    return recorded == name or recorded == re.sub(r"#[0-9a-f]{12}(?=@|$)", "", name)
+
+
 def train_retriever_adapter(
     trainset: TrainSet,
     out_dir: str | Path,
@@ -446,7 +456,7 @@ class AdaptedQueryEmbedder(Embedder):
                 f"{self.adapter_path} is a {self.metadata.kind!r} adapter; a query embedder needs "
                 f"a {RETRIEVER_KIND!r} adapter"
             )
-        if self.metadata.base_name != base.name:
+        if not trained_for(self.metadata.base_name, base.name):
             raise InvalidSettings(
                 f"adapter {self.adapter_path} was trained for embedder {self.metadata.base_name!r} "
                 f"but the base embedder is {base.name!r}; use the matching embedder or retrain"

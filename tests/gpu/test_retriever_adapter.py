@@ -311,6 +311,17 @@ def test_adapted_embedder_inside_memory(
         assert mem.stats().embedder == tiny_embedder.name
 
 
+def test_adapter_named_after_the_folder_fits_the_digest_name(trained: Path, tiny_dir: Path) -> None:
+    # Homes from before model names carried a digest of the files: the adapter records the
+    # folder's name alone, and still serves the same folder's model under its new name.
+    renamed = TinyEmbedder(tiny_dir)
+    renamed.name = f"{renamed.name}#0123456789ab"
+    assert AdaptedQueryEmbedder(renamed, trained).name == renamed.name
+    renamed.name = "other-model#0123456789ab"
+    with pytest.raises(InvalidSettings, match="trained for embedder 'tiny-bert'"):
+        AdaptedQueryEmbedder(renamed, trained)
+
+
 def test_adapted_embedder_refuses_another_base(trained: Path, embedder: Embedder) -> None:
     with pytest.raises(InvalidSettings, match="trained for embedder 'tiny-bert'"):
         AdaptedQueryEmbedder(embedder, trained)
