@@ -12,7 +12,7 @@ from agentmem.errors import Conflict, InvalidLink, NotFound, ValidationError
 from agentmem.fusion import Ranked
 from agentmem.models import HistoryEntry, MemoryRecord, Scope, ScopeSet
 from agentmem.notes.describe import CONTEXT, KEYWORDS, TAGS
-from agentmem.notes.linker import commit, prepare
+from agentmem.notes.linker import commit, held_credits, prepare
 from agentmem.notes.model import Link, LinkReport, LinkType
 from agentmem.scoping import ScopeKwargs, optional_scope_of
 from agentmem.stores import NoteStore, require
@@ -144,7 +144,15 @@ def undo_evolution(backends: Backends, memory_id: str, scope: Scope | None) -> M
             metadata[key] = old[key]
         else:
             metadata.pop(key, None)
-    return writing.update(backends, memory_id, scope, metadata=metadata, actor="notes:undo")
+    provenance = held_credits(record.provenance, metadata)  # the undone additions' credits go
+    return writing.update(
+        backends,
+        memory_id,
+        scope,
+        metadata=metadata,
+        provenance=provenance if provenance != record.provenance else None,
+        actor="notes:undo",
+    )
 
 
 def expand(backends: Backends, seeds: Sequence[str], scope: Scope | ScopeSet, depth: int) -> Ranked:

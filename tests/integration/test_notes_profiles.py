@@ -22,6 +22,7 @@ from agentmem.errors import (
     ProfileSchemaChanged,
     ValidationError,
 )
+from agentmem.lineage import evolved_from
 from agentmem.models import Scope
 from agentmem.notes import LinkType
 from agentmem.notes import api as notes_api
@@ -72,8 +73,10 @@ def test_new_note_is_linked_typed_and_evolves_its_neighbour(mem: Memory) -> None
     assert entry.actor == "notes:rules"
     assert entry.old_metadata["context"] != entry.new_metadata["context"]
     # ... and can be undone.
+    assert evolved_from(evolved) == [b.id]  # credited with what it added
     undone = mem.notes.undo(a.id, user_id=USER)
     assert undone.metadata["context"] == entry.old_metadata["context"]
+    assert evolved_from(undone) == []
     assert mem.history(a.id)[-1].actor == "notes:undo"
     with pytest.raises(NotFound, match="no evolution left"):
         mem.notes.undo(a.id)
@@ -425,6 +428,13 @@ def test_llm_links_and_evolution_with_mock_response(home: Path, embedder: Embedd
         evolved = mem.get(a.id)
         assert evolved.metadata["context"] == "Alice's dog Rex and his care"
         assert mem.history(a.id)[-1].actor == f"notes:llm:{MODEL}"
+        assert evolved_from(evolved) == [b.id]
+    with open_mem(home, embedder) as mem:  # the context the LLM wrote goes with its note
+        mem.forget([b.id], reason="test", user_id=USER)
+        restored = mem.get(a.id)
+        assert restored.metadata["context"] == a.metadata["context"]
+        assert restored.metadata["tags"] == a.metadata["tags"] and evolved_from(restored) == []
+        assert "care" not in json.dumps([h.new_metadata for h in mem.history(a.id)])
     bad = {"mock_response": json.dumps({"links": [{"target": "7"}]})}
     with open_mem(home, embedder, llm_model=MODEL, llm_kwargs=bad, llm_backoff_s=0.001) as mem:
         c = note(mem, "Rex loves his new vet, Dr. Lee.")  # unusable answer: the rules link it
