@@ -13,8 +13,8 @@ as repeats), renders it as the block would, and counts its tokens with the same 
 - ``full_history``: forced; when it does not fit, the newest memories that fit are kept.
 - ``retrieval``: forced; hybrid search as before.
 
-Reading stops at ``context.max_history_records`` (+1): a history longer than that is never
-"small", and is not read whole.
+Reading stops at ``context.max_history_records`` (+1), newest first: a history longer than
+that is never "small", and is not read whole (forced ``full_history`` shows its newest).
 """
 
 from __future__ import annotations
@@ -90,6 +90,7 @@ def choose(
             conditions=parse_filters(filters) + default_conditions(filters),
             as_of=as_of,
             limit=cap + 1,
+            newest_first=True,
         )
     )
     if config.strategy == "full_history":
@@ -104,7 +105,7 @@ def choose(
             strategy=Strategy.RETRIEVAL,
             reason=f"history has over {cap:,} memories (context.max_history_records): retrieval",
         )
-    shown = history(records)
+    shown = sorted(history(records), key=_when, reverse=True)
     if not shown:
         return Choice(strategy=Strategy.RETRIEVAL, reason="no history in scope", history_tokens=0)
     tokens = counter.count(render(shown))
@@ -114,7 +115,7 @@ def choose(
             strategy=Strategy.FULL_HISTORY,
             reason=f"whole history ({len(shown)} memories, {tokens} tokens) fits the "
             f"{room}-token budget",
-            records=sorted(shown, key=_when, reverse=True),
+            records=shown,
             history_tokens=tokens,
         )
     return Choice(

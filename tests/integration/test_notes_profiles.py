@@ -406,6 +406,19 @@ def test_context_strategy_auto_forced_and_reasoned(home: Path, embedder: Embedde
         assert "day 39" in newest.text and "day 0 " not in newest.text
 
 
+def test_forced_full_history_over_the_record_cap_shows_the_newest(
+    home: Path, embedder: Embedder
+) -> None:
+    """A history longer than max_history_records is read newest first, so forced
+    full_history keeps the newest memories (not the oldest ones the store returns first)."""
+    context = {"strategy": "full_history", "max_history_records": 3}
+    with open_mem(home, embedder, context=context) as mem:
+        for i in range(6):
+            mem.add(f"Garden note {i}", user_id=USER, event_time=f"2024-01-0{i + 1}")
+        shown = [r.text for r in mem.context("garden", user_id=USER).records]
+    assert shown == ["Garden note 5", "Garden note 4", "Garden note 3"]
+
+
 # the LLM path ----------------------------------------------------------------------------------
 
 
