@@ -419,6 +419,18 @@ def test_forced_full_history_over_the_record_cap_shows_the_newest(
     assert shown == ["Garden note 5", "Garden note 4", "Garden note 3"]
 
 
+def test_full_history_shows_a_fact_corrected_after_extraction(mem: Memory) -> None:
+    """A fact whose episodes are shown is a repeat of them, until someone corrects its text:
+    then the episodes no longer say what it says, and the block shows it."""
+    mem.add("Maya: I run 40 km a week.", user_id="maya", infer=True)
+    (fact,) = mem.list(user_id="maya", kinds=["semantic"])
+    before = mem.context("how much does maya run", user_id="maya")
+    assert before.strategy == "full_history" and fact.id not in {r.id for r in before.records}
+    mem.update(fact.id, text="Maya runs 55 km a week.")
+    after = mem.context("how much does maya run", user_id="maya")
+    assert after.strategy == "full_history" and "55 km" in after.text
+
+
 # the LLM path ----------------------------------------------------------------------------------
 
 
