@@ -16,8 +16,10 @@ For each new semantic memory (a *note*), before it is stored:
    note contradicts or nearly duplicates) get the new note's keywords and tags merged into
    theirs (capped at ``max_keywords``) and its text appended to their context (capped at
    ``max_context_chars``, oldest additions dropped first). With an LLM, one structured call
-   per new note chooses the links and the context/tags updates instead; an unusable answer
-   falls back to the rules, so a note is never lost to the LLM.
+   per new note chooses its description (where the caller set none), the links and the
+   context/tags updates instead (under the same limits: never a note it contradicts or nearly
+   duplicates); an unusable answer falls back to the rules, so a note is never lost to the
+   LLM.
 
 After the new notes are stored, :func:`commit` writes the links and applies every evolution
 as a new version of the neighbour in one batch (history actor ``notes:<who>``, so each change
@@ -52,7 +54,14 @@ from agentmem.models import (
     content_hash,
     utcnow,
 )
-from agentmem.notes.describe import CONTEXT, KEYWORDS, TAGS, context_of, describe
+from agentmem.notes.describe import (
+    CONTEXT,
+    KEYWORDS,
+    TAGS,
+    context_of,
+    describe,
+    given_fields,
+)
 from agentmem.notes.model import LinkReport, LinkType
 from agentmem.representation import indexed_text
 from agentmem.settings import NotesSettings
@@ -117,6 +126,9 @@ class NotePlan:
     made_by: str
     links: list[LinkChoice] = field(default_factory=list)
     evolutions: list[Evolution] = field(default_factory=list)
+    given: frozenset[str] = frozenset()
+    """The fields of the note's description (keywords, tags, context) its caller set: an LLM
+    describing the note keeps them."""
 
 
 @dataclass
@@ -405,6 +417,7 @@ def prepare(backends: Backends, records: Sequence[MemoryRecord], decider: Any = 
     notes = [r for r in records if r.kind is MemoryKind.SEMANTIC]
     if not notes or not settings.enabled or not isinstance(backends.store, NoteStore):
         return plan
+    given = {note.id: given_fields(note.metadata) for note in notes}
     for note in notes:
         describe(note, settings.max_keywords)
     vectors, fresh = vectors_for(backends, notes)
@@ -421,7 +434,7 @@ def prepare(backends: Backends, records: Sequence[MemoryRecord], decider: Any = 
         earlier.append((note, vector))
         plan.report.notes += 1
         plan.report.candidates += len(candidates)
-        note_plan = NotePlan(note, made_by="rules")
+        note_plan = NotePlan(note, made_by="rules", given=given[note.id])
         if decider is not None and candidates:
             try:
                 decider.decide(note, candidates, settings, note_plan, evolved)

@@ -466,6 +466,38 @@ def test_llm_links_and_evolution_with_mock_response(home: Path, embedder: Embedd
         assert all(link.made_by == "rules" for link in mem.links(c.id))
 
 
+def test_llm_keeps_what_the_caller_set_and_never_evolves_a_contradicted_note(
+    home: Path, embedder: Embedder
+) -> None:
+    """The model describes a note only where its caller did not, and its update of a note
+    the new one contradicts (or nearly duplicates) is not applied, as with the rules."""
+    with open_mem(home, embedder) as mem:
+        paris = note(mem, "Alice lives in Paris.")
+    answer = {
+        "keywords": ["x"],
+        "tags": ["llm-tag"],
+        "context": "LLM context",
+        "links": [{"target": "1", "type": "contradicts", "reason": "moved"}],
+        "updates": [{"target": "1", "context": "Alice used to live here", "tags": ["moved"]}],
+    }
+    kwargs = {"mock_response": json.dumps(answer)}
+    with open_mem(home, embedder, llm_model=MODEL, llm_kwargs=kwargs, llm_backoff_s=0.001) as mem:
+        mine = {"context": "my own context", "tags": ["mine"]}
+        rome = mem.add("Alice lives in Rome.", kind="semantic", user_id=USER, metadata=mine)
+        assert rome.metadata["context"] == "my own context" and rome.metadata["tags"] == ["mine"]
+        assert rome.metadata["keywords"] == ["x"]  # not set by the caller: the model's
+        (link,) = mem.links(rome.id)
+        assert link.type is LinkType.CONTRADICTS
+        assert mem.get(paris.id).metadata == paris.metadata and mem.get(paris.id).version == 1
+    related = {**answer, "links": [{"target": "1", "type": "related"}]}
+    kwargs = {"mock_response": json.dumps(related)}
+    with open_mem(home, embedder, llm_model=MODEL, llm_kwargs=kwargs, llm_backoff_s=0.001) as mem:
+        twin = note(mem, "Alice lives in Paris.")  # the same note again: says nothing new
+        (link,) = mem.links(twin.id)
+        assert link.type is LinkType.RELATED and link.target_id == paris.id
+        assert mem.get(paris.id).version == 1
+
+
 def test_llm_profile_update_with_mock_response(mem: Memory) -> None:
     fact = note(mem, "Alice has worked as a nurse since 2020.")
     answer = {"updates": [{"field": "occupation", "value": "nurse", "sources": ["1"]},
