@@ -7,13 +7,14 @@ context (:mod:`agentmem.notes.linker`).
 
 from __future__ import annotations
 
-import re
 from typing import Any
+
+import regex
 
 from agentmem.models import MemoryRecord
 from agentmem.semantic.text import content_words
 
-_WORD = re.compile(r"[A-Za-z][A-Za-z'\u2019-]+")
+_WORD = regex.compile(r"\p{L}[\p{L}\p{M}'\u2019-]+")  # any script: "jürgen", "café"
 
 KEYWORDS, TAGS, CONTEXT = "keywords", "tags", "context"
 

@@ -82,6 +82,16 @@ def test_new_note_is_linked_typed_and_evolves_its_neighbour(mem: Memory) -> None
         mem.notes.undo(a.id)
 
 
+def test_keywords_and_context_of_non_ascii_notes_are_whole_words(mem: Memory) -> None:
+    """Keywords are the note's words in any script, never fragments cut at a non-ASCII
+    letter ('rgen', 'nchen'), and the context line names them."""
+    a = note(mem, "Jürgen wohnt in München und liebt Käse.")
+    assert {"jürgen", "münchen", "käse"} <= set(a.metadata["keywords"])
+    assert a.metadata["context"] == "Note about jürgen, wohnt, münchen."
+    b = note(mem, "José vive en Málaga.")
+    assert b.metadata["keywords"] == ["josé", "vive", "málaga"]
+
+
 def test_undo_keeps_a_hand_edit_made_after_the_evolution(mem: Memory) -> None:
     """Undo puts back what an evolution replaced, never over a change made since."""
     a = note(mem, "Alice loves hiking in the Alps with her dog.")
