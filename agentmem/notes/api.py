@@ -159,7 +159,8 @@ def expand(backends: Backends, seeds: Sequence[str], scope: Scope | ScopeSet, de
     """Notes reached from ``seeds`` (best first) along links, up to ``depth`` hops, ranked by
     the rank of the seed they came from, then hop count, then link score. A seed linked from
     another seed is reached too (the link is evidence for it); a note is never reached from
-    itself, and cycles are walked once: each note is expanded at most once."""
+    itself, nor through a deleted note, and cycles are walked once: each note is expanded at
+    most once."""
     if depth < 1 or not seeds or not isinstance(backends.store, NoteStore):
         return []
     frontier = {s: rank for rank, s in enumerate(dict.fromkeys(seeds))}
@@ -180,7 +181,12 @@ def expand(backends: Backends, seeds: Sequence[str], scope: Scope | ScopeSet, de
                     origin.setdefault(there, origin[here])
                     if there not in expanded:
                         nxt[there] = frontier[here]
-        frontier = nxt
+        # A deleted note leads nowhere: its link rows stay until a forget, but neither it
+        # nor what lies beyond it is reached through them (as links_of lists them).
+        alive = {f.id for f in backends.store.rank_fields(list(nxt), scope)} if nxt else set()
+        for dead in [i for i in nxt if i not in alive]:
+            del found[dead]
+        frontier = {i: rank for i, rank in nxt.items() if i in alive}
         if not frontier:
             break
     ordered = sorted(found.items(), key=lambda item: item[1])

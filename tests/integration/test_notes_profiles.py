@@ -197,6 +197,21 @@ def test_a_linked_note_no_channel_ranked_is_found_by_expansion(mem: Memory) -> N
     assert by_id[pie.id].record.text == pie.text
 
 
+def test_expansion_does_not_walk_through_a_deleted_note(mem: Memory) -> None:
+    """A - B - C with B deleted: links of C list nothing, and expansion from A reaches
+    neither B nor C (the link rows stay until a forget)."""
+    rex = note(mem, "Rex is Alice's golden retriever.")
+    gone = note(mem, "The quarterly tax filing is due in April.")
+    pie = note(mem, "Grandma's apple pie recipe needs cinnamon.")
+    mem.notes.link(rex.id, gone.id, reason="test", user_id=USER)
+    mem.notes.link(gone.id, pie.id, reason="test", user_id=USER)
+    mem.delete(gone.id)
+    assert mem.links(pie.id) == [] and mem.backends.store.link_rows([gone.id])
+    assert notes_api.expand(mem.backends, [rex.id], mem.get(rex.id).scope, depth=3) == []
+    hits = mem.search("golden retriever dog", user_id=USER, expand_links=2)
+    assert not [h for h in hits if "links" in h.channels]
+
+
 def test_runaway_evolution_is_bounded_on_1000_near_duplicates(
     home: Path, embedder: Embedder
 ) -> None:
