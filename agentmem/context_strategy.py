@@ -3,7 +3,8 @@
 Small histories answer better from full context than from retrieval: nothing relevant can be
 missed by a search that ranked it 11th. So ``context()`` first reads the scope's history
 (every valid memory of the requested kinds, facts extracted from an included episode left out
-as repeats), renders it as the block would, and counts its tokens with the same tokenizer:
+as repeats unless their text was corrected since), renders it as the block would, and counts
+its tokens with the same tokenizer:
 
 - ``auto`` (default): the whole history when it fits ``context.full_history_share`` of the
   budget left after the profile and the live turns; otherwise retrieval. The threshold is the
@@ -13,12 +14,13 @@ as repeats), renders it as the block would, and counts its tokens with the same 
 - ``full_history``: forced; when it does not fit, the newest memories that fit are kept.
 - ``retrieval``: forced; hybrid search as before.
 
-Reading stops at ``context.max_history_records`` (+1): a history longer than that is never
-"small", and is not read whole.
+Reading stops at ``context.max_history_records`` (+1), newest first: a history longer than
+that is never "small", and is not read whole (forced ``full_history`` shows its newest).
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from enum import StrEnum
 from typing import Any
 
@@ -27,7 +29,14 @@ from pydantic import BaseModel
 from agentmem.backends import Backends
 from agentmem.experience.models import Procedure
 from agentmem.filters import parse_filters
-from agentmem.models import MemoryKind, MemoryRecord, Scope, ScopeSet
+from agentmem.models import (
+    HistoryEntry,
+    HistoryEvent,
+    MemoryKind,
+    MemoryRecord,
+    Scope,
+    ScopeSet,
+)
 from agentmem.retrieval import default_conditions
 from agentmem.stores import RecordQuery
 from agentmem.tokens import TokenCounter
@@ -49,21 +58,57 @@ class Choice(BaseModel):
     history_tokens: int | None = None
 
 
-def history(records: list[MemoryRecord]) -> list[MemoryRecord]:
+_EXTRACTION_ACTOR = "semantic:"
+"""How the history actor of extraction's writes begins (``agentmem.semantic.decide.Source``)."""
+
+
+def history(records: list[MemoryRecord], corrected: Collection[str] = ()) -> list[MemoryRecord]:
     """The records a full-history block shows: facts whose source episodes are all shown are
-    repeats of them and left out; distilled procedures are left to ``context()``, which picks
-    the ones that apply to the task (active, best supported) as it does with retrieval, while
-    procedural memories a user wrote are shown like any other memory."""
-    shown = {r.id for r in records if r.kind is MemoryKind.EPISODIC}
+    repeats of them and left out, unless their text was corrected after extraction
+    (``corrected``, see :func:`corrected`); distilled procedures are left to ``context()``,
+    which picks the ones that apply to the task (active, best supported) as it does with
+    retrieval, while procedural memories a user wrote are shown like any other memory."""
+    shown = _episodes(records)
     out = []
     for r in records:
         if r.kind is MemoryKind.PROCEDURAL and Procedure.is_procedure(r):
             continue
-        sources = r.provenance.get("sources") or []
-        if r.kind is MemoryKind.SEMANTIC and sources and all(s in shown for s in sources):
+        if _repeats(r, shown) and r.id not in corrected:
             continue
         out.append(r)
     return out
+
+
+def corrected(backends: Backends, records: list[MemoryRecord]) -> set[str]:
+    """The facts among ``records`` that repeat episodes shown with them but whose text was
+    changed since by another writer than extraction (a correction through ``update``): the
+    episodes do not say what they say. Reads the history of such facts with more than one
+    version only."""
+    shown = _episodes(records)
+    return {
+        r.id
+        for r in records
+        if r.version > 1 and _repeats(r, shown) and _text_edited(backends.store.history(r.id))
+    }
+
+
+def _episodes(records: list[MemoryRecord]) -> set[str]:
+    return {r.id for r in records if r.kind is MemoryKind.EPISODIC}
+
+
+def _repeats(record: MemoryRecord, shown: set[str]) -> bool:
+    sources = record.provenance.get("sources") or []
+    return record.kind is MemoryKind.SEMANTIC and bool(sources) and all(s in shown for s in sources)
+
+
+def _text_edited(entries: list[HistoryEntry]) -> bool:
+    return any(
+        e.event is HistoryEvent.UPDATE
+        and e.new_text is not None
+        and e.new_text != e.old_text
+        and not e.actor.startswith(_EXTRACTION_ACTOR)
+        for e in entries
+    )
 
 
 def choose(
@@ -90,10 +135,12 @@ def choose(
             conditions=parse_filters(filters) + default_conditions(filters),
             as_of=as_of,
             limit=cap + 1,
+            newest_first=True,
         )
     )
     if config.strategy == "full_history":
-        newest = sorted(history(records[:cap]), key=_when, reverse=True)
+        records = records[:cap]
+        newest = sorted(history(records, corrected(backends, records)), key=_when, reverse=True)
         return Choice(
             strategy=Strategy.FULL_HISTORY,
             reason="forced by context.strategy=full_history (newest memories that fit)",
@@ -104,7 +151,7 @@ def choose(
             strategy=Strategy.RETRIEVAL,
             reason=f"history has over {cap:,} memories (context.max_history_records): retrieval",
         )
-    shown = history(records)
+    shown = sorted(history(records, corrected(backends, records)), key=_when, reverse=True)
     if not shown:
         return Choice(strategy=Strategy.RETRIEVAL, reason="no history in scope", history_tokens=0)
     tokens = counter.count(render(shown))
@@ -114,7 +161,7 @@ def choose(
             strategy=Strategy.FULL_HISTORY,
             reason=f"whole history ({len(shown)} memories, {tokens} tokens) fits the "
             f"{room}-token budget",
-            records=sorted(shown, key=_when, reverse=True),
+            records=shown,
             history_tokens=tokens,
         )
     return Choice(
@@ -129,4 +176,4 @@ def _when(record: MemoryRecord) -> tuple[float, float]:
     return ((record.event_time or record.created_at).timestamp(), record.created_at.timestamp())
 
 
-__all__ = ["Choice", "Strategy", "choose", "history"]
+__all__ = ["Choice", "Strategy", "choose", "corrected", "history"]

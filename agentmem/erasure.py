@@ -19,7 +19,9 @@ finished when the memory is next opened:
 3. delete the records with a content-free DELETE history entry, blank the content of their
    history (``purge=True``: delete it), drop their cached vectors
    (:mod:`agentmem.erasure_removal`), quarantine rows, note links and the profile field
-   values derived from them; the outbox removes their vector and
+   values derived from them, and take what their evolution added out of the notes they
+   evolved (keywords, tags, context, and those notes' history); the outbox removes their
+   vector and
    BM25 entries and graph items (edges stated by other facts keep those); a forgotten scope's
    live buffers are cleared;
 4. sweep for records derived from tombstoned ids that appeared meanwhile;
@@ -48,7 +50,7 @@ from agentmem.backends import Backends, HasBackends, backends_of
 from agentmem.buffers.base import thread_key
 from agentmem.errors import NotFound, PermissionDenied, ValidationError
 from agentmem.indexing import sync_outbox
-from agentmem.lineage import derived_closure, sources_of, without_sources
+from agentmem.lineage import derived_closure, evolved_by, sources_of, without_sources
 from agentmem.models import (
     SCOPE_FIELDS,
     MemoryRecord,
@@ -94,7 +96,8 @@ class ForgetReport(BaseModel):
     kept_with_other_sources: int = 0
     removed: dict[str, int] = Field(default_factory=dict)
     """Per place: records, history_entries, index_points (vector and BM25), cached_vectors,
-    graph_partitions, quarantine, note_links, profile_fields, buffer_turns, raced_writes."""
+    graph_partitions, quarantine, note_links, evolved_notes (notes a forgotten note's evolution
+    had added to), profile_fields, buffer_turns, raced_writes."""
     adapters_tainted: list[dict[str, Any]] = Field(default_factory=list)
     retrained: list[dict[str, Any]] = Field(default_factory=list)
     probe: dict[str, Any] | None = None
@@ -206,6 +209,8 @@ class _Plan:
     derived: list[MemoryRecord]
     pruned: list[MemoryRecord]
     """Derived records kept, with their forgotten sources to prune."""
+    evolved: list[MemoryRecord]
+    """Notes kept that a forgotten note's evolution added to (its additions go)."""
 
     @property
     def everything(self) -> list[MemoryRecord]:
@@ -254,7 +259,9 @@ def _plan(backends: Backends, scope: Scope, requested: list[str] | None) -> _Pla
         raise _not_in(scope, sorted(outside))
     neighbourhood = {_outer(r.scope) for r in targets} or {_outer(scope)}
     gone = {r.id for r in targets} | set(deleted)
-    derived, pruned = derived_closure(_records_in(backends, neighbourhood), gone)
+    candidates = _records_in(backends, neighbourhood)
+    derived, pruned = derived_closure(candidates, gone)
+    evolved = evolved_by(candidates, gone | {r.id for r in derived})
     foreign = [r.id for r in derived if not scope.contains(r.scope)]
     if foreign:
         raise PermissionDenied(
@@ -271,6 +278,7 @@ def _plan(backends: Backends, scope: Scope, requested: list[str] | None) -> _Pla
         already=already,
         derived=derived,
         pruned=pruned,
+        evolved=evolved,
     )
 
 
@@ -286,6 +294,7 @@ def _begin(journal: ForgetJournal, plan: _Plan, report: ForgetReport) -> ForgetJ
         report={
             **report.model_dump(mode="json"),
             "prune": [r.id for r in plan.pruned],
+            "withdraw": [r.id for r in plan.evolved],
             "whole_scope": plan.whole_scope,
             # What was asked for (not derived): a buffer segment's turns follow only these.
             "asked": [r.id for r in plan.targets],
@@ -493,6 +502,7 @@ def _execute(
     removed["cached_vectors"] = removed.get("cached_vectors", 0) + dropped
     removed["quarantine"] = _quarantine(backends.store).quarantine_drop(job.targets)
     removed["note_links"] = erasure_removal.drop_links(backends, job.targets)
+    _withdraw(backends, job, job.report.get("withdraw", []), removed)
     removed["profile_fields"] = erasure_removal.drop_profile(backends, job.targets, clear_buffers)
     removed["utility_rows"] = erasure_removal.drop_utility(backends, job.targets)
     prune = set(job.report.get("prune", []))
@@ -504,7 +514,7 @@ def _execute(
     removed["graph_partitions"] = removed.get("graph_partitions", 0) + (
         erasure_removal.drop_store_copy(backends, job.targets, clear_buffers)
     )
-    removed["raced_writes"] = _sweep(backends, job)
+    removed["raced_writes"] = _sweep(backends, job, removed)
     backends.sessions.clear()  # the session prior's term counts of the forgotten turns
     removed["communities_refreshed"] = _refresh_communities(backends, job)
     if job.purge:
@@ -565,14 +575,33 @@ def _prune_sources(backends: Backends, records: Sequence[MemoryRecord], job: For
             )
 
 
-def _sweep(backends: Backends, job: ForgetJob) -> int:
-    """Records derived from this forget's targets that a racing writer committed meanwhile."""
+def _withdraw(
+    backends: Backends, job: ForgetJob, ids: Sequence[str], removed: dict[str, int]
+) -> None:
+    """Take what the forgotten notes' evolution added out of the notes ``ids`` (counted in
+    ``removed``)."""
+    if not ids:
+        return
+    counts = erasure_removal.withdraw_evolutions(
+        backends, ids, set(job.targets), forget_id=job.forget_id
+    )
+    for key, value in counts.items():
+        removed[key] = removed.get(key, 0) + value
+
+
+def _sweep(backends: Backends, job: ForgetJob, removed: dict[str, int]) -> int:
+    """Records derived from this forget's targets that a racing writer committed meanwhile
+    (and notes a racing evolution gave their words, which are withdrawn)."""
     scopes = {_outer(s) for s in _target_scopes(backends, job.targets)}
     total = 0
     asked = set(job.report.get("asked", job.targets))
     for _ in range(10):
         candidates = _records_in(backends, scopes)
         late, _pruned = derived_closure(candidates, set(job.targets), asked=asked)
+        evolved = [r.id for r in evolved_by(candidates, set(job.targets))]
+        if evolved:
+            _withdraw(backends, job, evolved, removed)
+            sync_outbox(backends)
         if not late:
             return total
         _tombstone(backends, job.forget_id, [(r.id, r.scope) for r in late])

@@ -6,7 +6,8 @@ queues their index entries for deletion (their conversation neighbours for re-in
 the neighbours' windows held the forgotten text). :func:`erase_files` rewrites the files that
 still hold deleted bytes after a purge. The other copies: :func:`scrub_absent` (the history of
 memories deleted before the forget, found by :func:`deleted_before`), :func:`drop_links`,
-:func:`drop_profile` and :func:`clear_buffers`.
+:func:`withdraw_evolutions` (what a forgotten note's evolution added to the notes it linked
+to), :func:`drop_profile` and :func:`clear_buffers`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from agentmem.backends import Backends
+from agentmem.errors import Conflict
 from agentmem.models import (
     HistoryEntry,
     HistoryEvent,
@@ -45,6 +47,7 @@ from agentmem.stores import (
 
 if TYPE_CHECKING:
     from agentmem.buffers import Buffers
+    from agentmem.notes.linker import Withdrawal
 
 
 def remove(
@@ -151,6 +154,72 @@ def drop_links(backends: Backends, ids: Sequence[str]) -> int:
     if links:
         store.link_write([], [(link.source_id, link.target_id) for link in links])
     return len(links)
+
+
+def withdraw_evolutions(
+    backends: Backends, ids: Sequence[str], gone: set[str], *, forget_id: str
+) -> dict[str, int]:
+    """Take what the evolution of the forgotten notes ``gone`` added out of the notes ``ids``
+    (:func:`agentmem.notes.linker.withdrawal`): from the keywords, tags and context of every
+    version in their history first, then of the note itself, as a new version (actor
+    ``forget:<id>``) whose index entries are rebuilt; the cached vector of its old window
+    text goes. Idempotent: a note no forgotten note is credited in is left as it is."""
+    from agentmem.notes.linker import withdrawal
+
+    counts = {"evolved_notes": 0, "history_entries": 0, "cached_vectors": 0}
+    journal = require(backends.store, ForgetJournal, "forgetting")
+    window_of = backends.settings.retrieval
+    for record in backends.store.get_many(list(ids)):
+        for _attempt in range(5):
+            taken = withdrawal(record, gone)
+            if taken is None:
+                break
+            rows = [
+                (seq, taken.apply(old), taken.apply(new))
+                for seq, _id, old, new in journal.history_metadata([record.id])
+                if (taken.apply(old), taken.apply(new)) != (old, new)
+            ]
+            counts["history_entries"] += journal.history_metadata_write(rows)
+            try:
+                backends.store.apply(_withdrawn(record, taken, forget_id))
+            except Conflict:  # a write raced this one: read the note again
+                again = backends.store.get_many([record.id])
+                if not again:
+                    break
+                record = again[0]
+                continue
+            window = content_hash(note_text(record, window_of))
+            counts["cached_vectors"] += journal.scrub([], [window], purge=False)[1]
+            counts["evolved_notes"] += 1
+            break
+    return counts
+
+
+def _withdrawn(record: MemoryRecord, taken: Withdrawal, forget_id: str) -> WriteBatch:
+    """The new version of an evolved note without a forgotten note's additions; its history
+    entry keeps no metadata from before (that held the forgotten words)."""
+    metadata = taken.apply(record.metadata) or {}
+    now = utcnow()
+    updated = record.model_copy(
+        update={
+            "metadata": metadata,
+            "provenance": taken.provenance,
+            "version": record.version + 1,
+            "updated_at": now,
+        }
+    )
+    entry = HistoryEntry(
+        memory_id=record.id,
+        scope=record.scope,
+        event=HistoryEvent.UPDATE,
+        version=updated.version,
+        old_text=record.text,
+        new_text=record.text,
+        new_metadata=metadata,
+        actor=f"forget:{forget_id}",
+        at=now,
+    )
+    return WriteBatch(updates=[updated], history=[entry], index=[(record.id, IndexOp.UPSERT)])
 
 
 def drop_profile(backends: Backends, ids: Sequence[str], whole: Scope | None) -> int:
@@ -275,4 +344,5 @@ __all__ = [
     "erase_files",
     "remove",
     "scrub_absent",
+    "withdraw_evolutions",
 ]

@@ -1,5 +1,6 @@
 """Lineage: which records were derived from or copy which others, and what a forget takes
-with it (:func:`derived_closure`, used by :mod:`agentmem.erasure`)."""
+with it (:func:`derived_closure`, used by :mod:`agentmem.erasure`), or takes out of them
+(:func:`evolved_by`: notes that evolution gave a forgotten note's words)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,10 @@ from agentmem.models import MemoryRecord
 _SUMMARY_OF = (
     "summary_of"  # agentmem_consolidation.decay.SUMMARY_OF_KEY (the core never imports it)
 )
+EVOLVED_FROM = "evolved_from"
+"""Provenance key of a note that evolution changed (:mod:`agentmem.notes.linker`): for each
+note whose evolution added to its keywords, tags or context, what it added that the note still
+holds (keywords and tags as they are, context parts by content hash)."""
 
 
 def sources_of(record: MemoryRecord) -> list[str]:
@@ -76,6 +81,21 @@ def segment_of(record: MemoryRecord) -> str | None:
     return segment if isinstance(segment, str) else None
 
 
+def evolved_from(record: MemoryRecord) -> list[str]:
+    """The notes whose evolution put words into this note's keywords, tags or context (they
+    are not its sources: it stays when they go, and only their additions go with them)."""
+    credits = record.provenance.get(EVOLVED_FROM)
+    return [k for k in credits if isinstance(k, str)] if isinstance(credits, dict) else []
+
+
+def evolved_by(candidates: Sequence[MemoryRecord], forgotten: set[str]) -> list[MemoryRecord]:
+    """The records among ``candidates`` (not forgotten themselves) that evolution gave words
+    of a forgotten note: a forget takes those additions back out of them."""
+    return [
+        r for r in candidates if r.id not in forgotten and forgotten.intersection(evolved_from(r))
+    ]
+
+
 def derived_closure(
     candidates: Sequence[MemoryRecord], forgotten: set[str], *, asked: set[str] | None = None
 ) -> tuple[list[MemoryRecord], list[MemoryRecord]]:
@@ -117,8 +137,11 @@ def derived_closure(
 
 
 __all__ = [
+    "EVOLVED_FROM",
     "copies_among",
     "derived_closure",
+    "evolved_by",
+    "evolved_from",
     "segment_of",
     "sources_of",
     "text_source",

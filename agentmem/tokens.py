@@ -71,8 +71,11 @@ class TokenCounter:
         tokens = enc.encode(text, disallowed_special=())
         if len(tokens) <= max_tokens:
             return text
-        cut: str = enc.decode(tokens[: max(max_tokens, 0)])
-        # Decoding a cut can end mid-character or re-tokenise longer; shrink until it fits.
+        # A cut can end inside a character (one emoji or CJK character spans several
+        # tokens): its incomplete bytes are left out, never decoded to U+FFFD.
+        head: bytes = enc.decode_bytes(tokens[: max(max_tokens, 0)])
+        cut = head.decode("utf-8", errors="ignore")
+        # Decoding a cut can re-tokenise longer; shrink until it fits.
         while cut and self.count(cut) > max_tokens:
             cut = cut[:-1]
         return cut

@@ -12,7 +12,7 @@ from agentmem.errors import Conflict, InvalidLink, NotFound, ValidationError
 from agentmem.fusion import Ranked
 from agentmem.models import HistoryEntry, MemoryRecord, Scope, ScopeSet
 from agentmem.notes.describe import CONTEXT, KEYWORDS, TAGS
-from agentmem.notes.linker import commit, prepare
+from agentmem.notes.linker import commit, held_credits, prepare
 from agentmem.notes.model import Link, LinkReport, LinkType
 from agentmem.scoping import ScopeKwargs, optional_scope_of
 from agentmem.stores import NoteStore, require
@@ -145,14 +145,23 @@ def undo_evolution(backends: Backends, memory_id: str, scope: Scope | None) -> M
             metadata[key] = old[key]
         else:
             metadata.pop(key, None)
-    return writing.update(backends, memory_id, scope, metadata=metadata, actor="notes:undo")
+    provenance = held_credits(record.provenance, metadata)  # the undone additions' credits go
+    return writing.update(
+        backends,
+        memory_id,
+        scope,
+        metadata=metadata,
+        provenance=provenance if provenance != record.provenance else None,
+        actor="notes:undo",
+    )
 
 
 def expand(backends: Backends, seeds: Sequence[str], scope: Scope | ScopeSet, depth: int) -> Ranked:
     """Notes reached from ``seeds`` (best first) along links, up to ``depth`` hops, ranked by
     the rank of the seed they came from, then hop count, then link score. A seed linked from
     another seed is reached too (the link is evidence for it); a note is never reached from
-    itself, and cycles are walked once: each note is expanded at most once."""
+    itself, nor through a deleted note, and cycles are walked once: each note is expanded at
+    most once."""
     if depth < 1 or not seeds or not isinstance(backends.store, NoteStore):
         return []
     frontier = {s: rank for rank, s in enumerate(dict.fromkeys(seeds))}
@@ -173,7 +182,12 @@ def expand(backends: Backends, seeds: Sequence[str], scope: Scope | ScopeSet, de
                     origin.setdefault(there, origin[here])
                     if there not in expanded:
                         nxt[there] = frontier[here]
-        frontier = nxt
+        # A deleted note leads nowhere: its link rows stay until a forget, but neither it
+        # nor what lies beyond it is reached through them (as links_of lists them).
+        alive = {f.id for f in backends.store.rank_fields(list(nxt), scope)} if nxt else set()
+        for dead in [i for i in nxt if i not in alive]:
+            del found[dead]
+        frontier = {i: rank for i, rank in nxt.items() if i in alive}
         if not frontier:
             break
     ordered = sorted(found.items(), key=lambda item: item[1])

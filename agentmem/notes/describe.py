@@ -7,14 +7,15 @@ context (:mod:`agentmem.notes.linker`).
 
 from __future__ import annotations
 
-import re
 from typing import Any
+
+import regex
 
 from agentmem.models import MemoryRecord
 from agentmem.redaction import mask_placeholders
 from agentmem.semantic.text import content_words
 
-_WORD = re.compile(r"[A-Za-z][A-Za-z'\u2019-]+")
+_WORD = regex.compile(r"\p{L}[\p{L}\p{M}'\u2019-]+")  # any script: "jürgen", "café"
 
 KEYWORDS, TAGS, CONTEXT = "keywords", "tags", "context"
 
@@ -58,16 +59,34 @@ def context_of(record: MemoryRecord) -> str:
     return line[0].upper() + line[1:] + "."
 
 
+def given_fields(metadata: dict[str, Any]) -> frozenset[str]:
+    """The description fields a caller already set in a note's metadata (kept as they are)."""
+    given = {key for key in (KEYWORDS, TAGS) if isinstance(metadata.get(key), list)}
+    if isinstance(metadata.get(CONTEXT), str) and metadata[CONTEXT]:
+        given.add(CONTEXT)
+    return frozenset(given)
+
+
 def describe(record: MemoryRecord, max_keywords: int) -> None:
     """Give a not yet stored note its keywords, tags and context (in place; existing values
     are kept)."""
     meta = record.metadata
-    if not isinstance(meta.get(KEYWORDS), list):
+    given = given_fields(meta)
+    if KEYWORDS not in given:
         meta[KEYWORDS] = keywords_of(record.text, max_keywords)
-    if not isinstance(meta.get(TAGS), list):
+    if TAGS not in given:
         meta[TAGS] = tags_of(meta)
-    if not isinstance(meta.get(CONTEXT), str) or not meta[CONTEXT]:
+    if CONTEXT not in given:
         meta[CONTEXT] = context_of(record)
 
 
-__all__ = ["CONTEXT", "KEYWORDS", "TAGS", "context_of", "describe", "keywords_of", "tags_of"]
+__all__ = [
+    "CONTEXT",
+    "KEYWORDS",
+    "TAGS",
+    "context_of",
+    "describe",
+    "given_fields",
+    "keywords_of",
+    "tags_of",
+]

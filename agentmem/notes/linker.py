@@ -16,13 +16,20 @@ For each new semantic memory (a *note*), before it is stored:
    note contradicts or nearly duplicates) get the new note's keywords and tags merged into
    theirs (capped at ``max_keywords``) and its text appended to their context (capped at
    ``max_context_chars``, oldest additions dropped first). With an LLM, one structured call
-   per new note chooses the links and the context/tags updates instead; an unusable answer
-   falls back to the rules, so a note is never lost to the LLM.
+   per new note chooses its description (where the caller set none), the links and the
+   context/tags updates instead (under the same limits: never a note it contradicts or nearly
+   duplicates); an unusable answer falls back to the rules, so a note is never lost to the
+   LLM.
 
 After the new notes are stored, :func:`commit` writes the links and applies every evolution
 as a new version of the neighbour in one batch (history actor ``notes:<who>``, so each change
 is listed by ``history(id)`` and undone by :func:`agentmem.notes.api.undo`). Evolution never
 cascades: updating a neighbour is not an add, so it links and evolves nothing further.
+
+The neighbour's provenance credits each new note with what its evolution added
+(``provenance["evolved_from"]``, :data:`agentmem.lineage.EVOLVED_FROM`): the keywords and tags,
+and the context parts by content hash. A forget of that note takes exactly those additions
+back out of the neighbour, its history included (:func:`withdrawal`).
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ import numpy as np
 from agentmem.backends import Backends
 from agentmem.errors import AgentMemError
 from agentmem.indexing import sync_outbox, vectors_for
+from agentmem.lineage import EVOLVED_FROM
 from agentmem.models import (
     HistoryEntry,
     HistoryEvent,
@@ -46,7 +54,14 @@ from agentmem.models import (
     content_hash,
     utcnow,
 )
-from agentmem.notes.describe import CONTEXT, KEYWORDS, TAGS, describe
+from agentmem.notes.describe import (
+    CONTEXT,
+    KEYWORDS,
+    TAGS,
+    context_of,
+    describe,
+    given_fields,
+)
 from agentmem.notes.model import LinkReport, LinkType
 from agentmem.representation import indexed_text
 from agentmem.settings import NotesSettings
@@ -63,6 +78,9 @@ NEAR_DUPLICATE = 0.95
 """Cosine at or above which a new note says nothing new to a neighbour: no evolution."""
 SHARED_BONUS = 0.05
 RELAXED_BY = 0.15
+SEPARATOR = " | "
+"""Between a note's own context and each addition evolution appended to it."""
+_EVOLVING = (KEYWORDS, TAGS, CONTEXT)
 
 
 @dataclass
@@ -96,6 +114,10 @@ class Evolution:
     reason: str
 
 
+Step = tuple[str, Evolution]
+"""One evolution of a neighbour and the id of the new note that made it."""
+
+
 @dataclass
 class NotePlan:
     """What one new note links to and changes."""
@@ -104,6 +126,9 @@ class NotePlan:
     made_by: str
     links: list[LinkChoice] = field(default_factory=list)
     evolutions: list[Evolution] = field(default_factory=list)
+    given: frozenset[str] = frozenset()
+    """The fields of the note's description (keywords, tags, context) its caller set: an LLM
+    describing the note keeps them."""
 
 
 @dataclass
@@ -195,15 +220,116 @@ def merged(existing: Any, new: Sequence[str], limit: int) -> list[str]:
 def grown_context(context: Any, addition: str, limit: int) -> str:
     """``context`` with ``addition`` appended (`` | ``-separated), within ``limit`` characters:
     the first part (the note's own context) is kept, the oldest additions go first."""
-    parts = [p for p in str(context or "").split(" | ") if p]
+    parts = _parts(context)
     addition = " ".join(addition.split())
     if addition in parts:
-        return " | ".join(parts)
+        return SEPARATOR.join(parts)
     parts.append(addition)
-    while len(parts) > 2 and len(" | ".join(parts)) > limit:
+    while len(parts) > 2 and len(SEPARATOR.join(parts)) > limit:
         parts.pop(1)
-    text = " | ".join(parts)
+    text = SEPARATOR.join(parts)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _parts(context: Any) -> list[str]:
+    return [p for p in str(context or "").split(SEPARATOR) if p]
+
+
+def _items(metadata: dict[str, Any], key: str) -> list[str]:
+    """A note's keywords or tags, or its context parts by content hash."""
+    value = metadata.get(key)
+    if key == CONTEXT:
+        return [content_hash(p) for p in _parts(value)] if isinstance(value, str) else []
+    return [str(x) for x in value] if isinstance(value, list) else []
+
+
+def _credits(provenance: dict[str, Any]) -> dict[str, dict[str, list[str]]]:
+    found = provenance.get(EVOLVED_FROM)
+    if not isinstance(found, dict):
+        return {}
+    return {
+        source: {k: [str(i) for i in v] for k, v in credit.items() if isinstance(v, list)}
+        for source, credit in found.items()
+        if isinstance(credit, dict)
+    }
+
+
+def _with_credits(
+    provenance: dict[str, Any], credits: dict[str, dict[str, list[str]]]
+) -> dict[str, Any]:
+    out = {k: v for k, v in provenance.items() if k != EVOLVED_FROM}
+    return {**out, EVOLVED_FROM: credits} if credits else out
+
+
+def held_credits(provenance: dict[str, Any], metadata: dict[str, Any]) -> dict[str, Any]:
+    """``provenance`` with its evolution credits cut to what ``metadata`` still holds (a
+    note whose additions are all gone, e.g. undone or dropped from a full context, is no
+    longer credited)."""
+    held = {k: set(_items(metadata, k)) for k in _EVOLVING}
+    credits = {}
+    for source, credit in _credits(provenance).items():
+        kept = {k: [i for i in credit.get(k, []) if i in held[k]] for k in _EVOLVING}
+        if any(kept.values()):
+            credits[source] = {k: v for k, v in kept.items() if v}
+    return _with_credits(provenance, credits)
+
+
+def credited(
+    provenance: dict[str, Any], source_id: str, before: dict[str, Any], after: dict[str, Any]
+) -> dict[str, Any]:
+    """``provenance`` of a note whose metadata one evolution by ``source_id`` took from
+    ``before`` to ``after``: what it added is credited to that note."""
+    credits = _credits(provenance)
+    credit = credits.setdefault(source_id, {})
+    for key in _EVOLVING:
+        old = set(_items(before, key))
+        added = [i for i in _items(after, key) if i not in old]
+        credit[key] = list(dict.fromkeys([*credit.get(key, []), *added]))
+    return held_credits(_with_credits(provenance, credits), after)
+
+
+@dataclass(frozen=True)
+class Withdrawal:
+    """What a forget takes out of one evolved note: the items forgotten notes' evolution
+    added and no remaining note's did (context parts by content hash)."""
+
+    items: dict[str, set[str]]
+    own_context: str
+    """The note's own context line, in place of a context a forgotten note set (LLM)."""
+    provenance: dict[str, Any]
+    """The note's provenance without the forgotten notes' credits."""
+
+    def apply(self, metadata: dict[str, Any] | None) -> dict[str, Any] | None:
+        """``metadata`` (the note's, or a version of it in its history) without the items."""
+        if metadata is None:
+            return None
+        out = dict(metadata)
+        for key in (KEYWORDS, TAGS):
+            if self.items[key] and isinstance(out.get(key), list):
+                out[key] = [x for x in out[key] if str(x) not in self.items[key]]
+        parts = _parts(out.get(CONTEXT)) if isinstance(out.get(CONTEXT), str) else []
+        left = [p for p in parts if content_hash(p) not in self.items[CONTEXT]]
+        if len(left) < len(parts):
+            if content_hash(parts[0]) in self.items[CONTEXT]:
+                left.insert(0, self.own_context)
+            out[CONTEXT] = SEPARATOR.join(left)
+        return out
+
+
+def withdrawal(record: MemoryRecord, gone: set[str]) -> Withdrawal | None:
+    """What to take out of ``record`` because the notes ``gone`` are forgotten, or None when
+    none of them evolved it."""
+    credits = _credits(record.provenance)
+    taken = [s for s in credits if s in gone]
+    if not taken:
+        return None
+    kept = {s: c for s, c in credits.items() if s not in gone}
+    items = {
+        k: {i for s in taken for i in credits[s].get(k, [])}
+        - {i for c in kept.values() for i in c.get(k, [])}
+        for k in _EVOLVING
+    }
+    return Withdrawal(items, context_of(record), _with_credits(record.provenance, kept))
 
 
 def evolve_rules(
@@ -291,6 +417,7 @@ def prepare(backends: Backends, records: Sequence[MemoryRecord], decider: Any = 
     notes = [r for r in records if r.kind is MemoryKind.SEMANTIC]
     if not notes or not settings.enabled or not isinstance(backends.store, NoteStore):
         return plan
+    given = {note.id: given_fields(note.metadata) for note in notes}
     for note in notes:
         describe(note, settings.max_keywords)
     vectors, fresh = vectors_for(backends, notes)
@@ -307,7 +434,7 @@ def prepare(backends: Backends, records: Sequence[MemoryRecord], decider: Any = 
         earlier.append((note, vector))
         plan.report.notes += 1
         plan.report.candidates += len(candidates)
-        note_plan = NotePlan(note, made_by="rules")
+        note_plan = NotePlan(note, made_by="rules", given=given[note.id])
         if decider is not None and candidates:
             try:
                 decider.decide(note, candidates, settings, note_plan, evolved)
@@ -383,32 +510,44 @@ def commit(backends: Backends, plan: Plan, stored_ids: set[str] | None = None) -
         for link in p.links
     ]
     require(backends.store, NoteStore, "links between notes").link_write(rows)
-    latest: dict[str, tuple[Evolution, str]] = {}
+    steps: dict[str, list[Step]] = {}
+    made: dict[str, str] = {}
     for p in plan.notes:
         for evolution in p.evolutions:
-            latest[evolution.target.id] = (evolution, p.made_by)
-    if latest:
-        _apply_evolutions(backends, list(latest.values()))
-    plan.report.evolved = len(latest)
+            steps.setdefault(evolution.target.id, []).append((p.record.id, evolution))
+            made[evolution.target.id] = p.made_by
+    if steps:
+        _apply_evolutions(backends, [(s, made[target]) for target, s in steps.items()])
+    plan.report.evolved = len(steps)
     return plan.report
 
 
-def _apply_evolutions(backends: Backends, evolutions: Sequence[tuple[Evolution, str]]) -> None:
-    current = {r.id: r for r in backends.store.get_many([e.target.id for e, _ in evolutions])}
+def _evolved(record: MemoryRecord, steps: Sequence[Step]) -> MemoryRecord:
+    """``record`` after the evolutions of one write (in order; each builds on the ones
+    before), each new note credited with what it added."""
+    metadata, provenance = record.metadata, record.provenance
+    for source_id, evolution in steps:
+        after = {**metadata, **{k: evolution.metadata[k] for k in _EVOLVING}, EVOLVED: True}
+        provenance = credited(provenance, source_id, metadata, after)
+        metadata = after
+    return record.model_copy(update={"metadata": metadata, "provenance": provenance})
+
+
+def _apply_evolutions(backends: Backends, evolutions: Sequence[tuple[list[Step], str]]) -> None:
+    targets = [steps[0][1].target.id for steps, _ in evolutions]
+    current = {r.id: r for r in backends.store.get_many(targets)}
     now = utcnow()
     updates: list[MemoryRecord] = []
     history: list[HistoryEntry] = []
-    for evolution, made_by in evolutions:
-        record = current.get(evolution.target.id)
+    for steps, made_by in evolutions:
+        record = current.get(steps[0][1].target.id)
         if record is None or record.invalidated_at is not None:
             continue
-        changed = {k: evolution.metadata[k] for k in (KEYWORDS, TAGS, CONTEXT)}
-        metadata = {**record.metadata, **changed, EVOLVED: True}
+        evolved = _evolved(record, steps)
+        metadata = evolved.metadata
         if metadata == record.metadata:
             continue
-        updated = record.model_copy(
-            update={"metadata": metadata, "version": record.version + 1, "updated_at": now}
-        )
+        updated = evolved.model_copy(update={"version": record.version + 1, "updated_at": now})
         updates.append(updated)
         history.append(
             HistoryEntry(
@@ -441,18 +580,23 @@ def _apply_evolutions(backends: Backends, evolutions: Sequence[tuple[Evolution, 
 
 
 __all__ = [
+    "SEPARATOR",
     "Candidate",
     "Evolution",
     "LinkChoice",
     "NotePlan",
     "Plan",
+    "Withdrawal",
     "candidates_for",
     "choose_links",
     "commit",
+    "credited",
     "evolve_rules",
     "grown_context",
+    "held_credits",
     "link_type",
     "merged",
     "prepare",
     "shared_terms",
+    "withdrawal",
 ]

@@ -15,6 +15,7 @@ from agentmem.errors import ExtractionFailed
 from agentmem.models import MemoryRecord
 from agentmem.notes.describe import CONTEXT, KEYWORDS, TAGS
 from agentmem.notes.linker import (
+    NEAR_DUPLICATE,
     Candidate,
     Evolution,
     LinkChoice,
@@ -117,11 +118,12 @@ class LLMNoteDecider:
         if unknown:
             raise ExtractionFailed(f"the notes answer names unknown candidates {unknown}")
         plan.made_by = self.name
-        if answer.keywords:
+        # The model describes the note where its caller did not (as the rules do).
+        if answer.keywords and KEYWORDS not in plan.given:
             note.metadata[KEYWORDS] = merged([], answer.keywords, settings.max_keywords)
-        if answer.tags:
+        if answer.tags and TAGS not in plan.given:
             note.metadata[TAGS] = merged([], answer.tags, settings.max_keywords)
-        if answer.context.strip():
+        if answer.context.strip() and CONTEXT not in plan.given:
             note.metadata[CONTEXT] = " ".join(answer.context.split())[: settings.max_context_chars]
         for link in answer.links[: settings.max_links]:
             c = by_number[link.target]
@@ -130,13 +132,19 @@ class LLMNoteDecider:
             reason = link.reason or link.type.value
             plan.links.append(LinkChoice(c.record.id, link.type, reason, c.similarity))
         linked = {link.target_id for link in plan.links}
+        # As with the rules: never evolve a note this one contradicts or nearly duplicates.
+        contradicted = {
+            link.target_id for link in plan.links if link.type is LinkType.CONTRADICTS
+        } | {note.metadata.get("supersedes")}
         if not settings.evolve:
             return
         for update in answer.updates:
             if len(plan.evolutions) >= settings.max_evolve_per_add:
                 break
             c = by_number[update.target]
-            if c.record.id not in linked or not c.stored:
+            if c.record.id not in linked or not c.stored or c.record.id in contradicted:
+                continue
+            if c.similarity >= NEAR_DUPLICATE:
                 continue
             view = current_view(c.record, evolved)
             meta: dict[str, Any] = dict(view.metadata)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+import regex
+
 
 def word_set(text: str) -> frozenset[str]:
     return frozenset(text.split())
@@ -97,7 +99,8 @@ _CLAUSE_BREAK = re.compile(
 )
 
 
-_WORD = re.compile(r"[A-Za-z][A-Za-z'\u2019-]*")
+_WORD = regex.compile(r"\p{L}[\p{L}\p{M}'\u2019-]*")
+"""A word of any script ("Jürgen", "café", "O'Brien"), never cut at a non-ASCII letter."""
 
 
 # First person -> third person. Verbs after "I" take the third-person form.

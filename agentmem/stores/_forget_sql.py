@@ -130,6 +130,52 @@ def scrub_history(cur: Cursor, ph: str, ids: Sequence[str], *, purge: bool) -> i
     return touched
 
 
+def history_metadata(
+    cur: Cursor, ph: str, ids: Sequence[str]
+) -> list[tuple[int, str, dict[str, Any] | None, dict[str, Any] | None]]:
+    """(seq, memory id, old metadata, new metadata) of these memories' history, by seq."""
+    out: list[tuple[int, str, dict[str, Any] | None, dict[str, Any] | None]] = []
+    for chunk in _chunks(ids):
+        marks = ", ".join("?" for _ in chunk)
+        cur.execute(
+            _sql(
+                "SELECT seq, memory_id, old_metadata, new_metadata FROM history "
+                f"WHERE memory_id IN ({marks}) ORDER BY seq",
+                ph,
+            ),
+            chunk,
+        )
+        out.extend((int(s), m, _json(old), _json(new)) for s, m, old, new in cur.fetchall())
+    return sorted(out, key=lambda row: row[0])
+
+
+def write_history_metadata(
+    cur: Cursor,
+    ph: str,
+    rows: Sequence[tuple[int, dict[str, Any] | None, dict[str, Any] | None]],
+    json_cast: str,
+) -> int:
+    """Replace the old and new metadata of these history rows (by seq); returns rows changed."""
+    cur.executemany(
+        _sql(
+            f"UPDATE history SET old_metadata = ?{json_cast}, new_metadata = ?{json_cast} "
+            "WHERE seq = ?",
+            ph,
+        ),
+        [(_text(old), _text(new), seq) for seq, old, new in rows],
+    )
+    return len(rows)
+
+
+def _json(value: Any) -> dict[str, Any] | None:
+    loaded = json.loads(value) if isinstance(value, str | bytes) else value
+    return loaded if isinstance(loaded, dict) else None
+
+
+def _text(value: dict[str, Any] | None) -> str | None:
+    return None if value is None else json.dumps(value, sort_keys=True)
+
+
 def drop_cached_vectors(cur: Cursor, ph: str, hashes: Sequence[str]) -> int:
     """Delete cached embeddings of these content hashes (every embedder)."""
     dropped = 0

@@ -332,6 +332,20 @@ class SQLForgetJournal(SQLEngine, ForgetJournal):
             touched = _forget_sql.scrub_history(cur, self.placeholder, ids, purge=purge)
             return touched, _forget_sql.drop_cached_vectors(cur, self.placeholder, content_hashes)
 
+    def history_metadata(
+        self, ids: Sequence[str]
+    ) -> list[tuple[int, str, dict[str, Any] | None, dict[str, Any] | None]]:
+        with self._transaction() as cur:
+            return _forget_sql.history_metadata(cur, self.placeholder, ids)
+
+    def history_metadata_write(
+        self, rows: Sequence[tuple[int, dict[str, Any] | None, dict[str, Any] | None]]
+    ) -> int:
+        if not rows:
+            return 0
+        with self._transaction() as cur:
+            return _forget_sql.write_history_metadata(cur, self.placeholder, rows, self.json_cast)
+
 
 class SQLSessionTexts(SQLEngine, SessionTexts):
     """:class:`~agentmem.stores.capabilities.SessionTexts` from ``memories``: kind, scope,

@@ -152,6 +152,8 @@ class RecordQuery:
     event_before: datetime | None = None
     limit: int = 100
     offset: int = 0
+    newest_first: bool = False
+    """Page from the newest record (by creation) instead of the oldest."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,7 +221,8 @@ class RecordStore(ABC):
 
     @abstractmethod
     def query(self, query: RecordQuery) -> list[MemoryRecord]:
-        """Records in scope matching kinds and filters, oldest first, paged."""
+        """Records in scope matching kinds and filters, oldest first (by creation, then id;
+        ``newest_first``: the reverse), paged."""
 
     @abstractmethod
     def adjacent(

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from typing import TypeVar, cast
+from typing import Any, TypeVar, cast
 
 from agentmem.errors import MissingCapability
 from agentmem.models import MemoryRecord, Scope, ScopeSet
@@ -262,6 +262,21 @@ class ForgetJournal(ABC):
         """In one transaction: blank the content of these records' history (``purge``:
         delete the history rows) and drop the cached vectors of these content hashes. Returns
         (history rows touched, cached vectors dropped)."""
+
+    @abstractmethod
+    def history_metadata(
+        self, ids: Sequence[str]
+    ) -> list[tuple[int, str, dict[str, Any] | None, dict[str, Any] | None]]:
+        """The metadata of these records' history entries, oldest first: ``(entry number,
+        memory id, old metadata, new metadata)``."""
+
+    @abstractmethod
+    def history_metadata_write(
+        self, rows: Sequence[tuple[int, dict[str, Any] | None, dict[str, Any] | None]]
+    ) -> int:
+        """Replace the old and new metadata of history entries ``(entry number, old, new)``
+        in one transaction (a forget taking a forgotten note's words out of the history of a
+        note it evolved). Returns the entries changed."""
 
 
 class SessionTexts(ABC):

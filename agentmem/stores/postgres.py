@@ -402,9 +402,10 @@ class PostgresStore(SQLCapabilities, RecordStore):
 
     def query(self, query: RecordQuery) -> list[MemoryRecord]:
         w = where_for_query(query, self._dialect)
+        order = "DESC" if query.newest_first else "ASC"
         sql = (
             f"SELECT {', '.join(RECORD_COLUMNS)} FROM memories WHERE {w.sql()} "
-            "ORDER BY created_at, id LIMIT %s OFFSET %s"
+            f"ORDER BY created_at {order}, id {order} LIMIT %s OFFSET %s"
         )
         with self._connection() as conn:
             rows = conn.execute(sql, [*w.params, query.limit, query.offset]).fetchall()

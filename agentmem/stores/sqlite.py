@@ -321,9 +321,10 @@ class SQLiteStore(SQLCapabilities, RecordStore):
 
     def query(self, query: RecordQuery) -> list[MemoryRecord]:
         w = where_for_query(query, self._dialect)
+        order = "DESC" if query.newest_first else "ASC"
         sql = (
             f"SELECT {', '.join(RECORD_COLUMNS)} FROM memories WHERE {w.sql()} "
-            "ORDER BY created_at, id LIMIT ? OFFSET ?"
+            f"ORDER BY created_at {order}, id {order} LIMIT ? OFFSET ?"
         )
         with self._lock:
             rows = self._require().execute(sql, [*w.params, query.limit, query.offset]).fetchall()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -401,6 +402,9 @@ def test_query_scope_kinds_and_paging(store: RecordStore) -> None:
     assert ids(store.query(RecordQuery(scope=ALICE, limit=2, offset=2))) == [mid(4), mid(5)]
     assert store.query(RecordQuery(scope=ALICE, limit=2, offset=4)) == []
     assert store.query(RecordQuery(scope=Scope(user_id="carol"))) == []
+    newest = RecordQuery(scope=ALICE, limit=2, newest_first=True)
+    assert ids(store.query(newest)) == [mid(5), mid(4)]
+    assert ids(store.query(replace(newest, offset=2))) == [mid(3), mid(1)]
 
 
 def test_query_orders_ties_by_id(store: RecordStore) -> None:
@@ -408,6 +412,8 @@ def test_query_orders_ties_by_id(store: RecordStore) -> None:
     records = [rec(n, created_at=same, updated_at=same) for n in (3, 1, 2)]
     insert(store, *records)
     assert ids(store.query(RecordQuery(scope=ALICE))) == [mid(1), mid(2), mid(3)]
+    newest = RecordQuery(scope=ALICE, newest_first=True)
+    assert ids(store.query(newest)) == [mid(3), mid(2), mid(1)]
 
 
 METADATA: list[dict[str, Any]] = [

@@ -355,6 +355,45 @@ def test_forget_journal_scrubs_history_and_cached_vectors(store: RecordStore, pu
     assert set(store.cached_embeddings("e", [gone.content_hash, "h2"])) == {"h2"}
 
 
+def test_forget_journal_rewrites_the_metadata_of_history_entries(store: RecordStore) -> None:
+    """A forget takes a forgotten note's words out of the history of a note it evolved: the
+    entries are read with their numbers and their metadata replaced, nothing else."""
+    journal = capable(store, ForgetJournal)
+    note, other = rec(1), rec(2)
+    insert(store, note, other)
+    evolved = note.model_copy(update={"metadata": {"context": "secret"}, "version": 2})
+    store.apply(
+        WriteBatch(
+            updates=[evolved],
+            history=[
+                HistoryEntry(
+                    memory_id=note.id,
+                    event="UPDATE",
+                    version=2,
+                    old_text=note.text,
+                    new_text=note.text,
+                    old_metadata=note.metadata,
+                    new_metadata={"context": "secret"},
+                    at=note.created_at,
+                )
+            ],
+        )
+    )
+    rows = journal.history_metadata([note.id])
+    assert [(r[1], r[3]) for r in rows] == [
+        (note.id, note.metadata),
+        (note.id, {"context": "secret"}),
+    ]
+    assert rows[0][0] < rows[1][0]
+    seq = rows[1][0]
+    assert journal.history_metadata_write([(seq, {"a": 1}, {"context": "mine"})]) == 1
+    assert journal.history_metadata_write([]) == 0
+    history = store.history(note.id)
+    assert [(h.old_metadata, h.new_metadata) for h in history][1] == ({"a": 1}, {"context": "mine"})
+    assert history[1].new_text == note.text and history[0] == store.history(note.id)[0]
+    assert store.history(other.id)[0].new_metadata == other.metadata
+
+
 def test_forget_journal_finds_memories_known_only_to_history(store: RecordStore) -> None:
     journal = capable(store, ForgetJournal)
     deleted, kept, other = rec(1, ALICE_T1), rec(2, ALICE), rec(3, BOB)

@@ -130,6 +130,19 @@ def test_long_single_memory_is_truncated_not_dropped(mem: Memory) -> None:
     assert ctx.tokens <= 30
 
 
+@pytest.mark.parametrize("text", ["東京の天気は晴れです。" * 40, " ".join(["😀🎉👍"] * 60)])
+def test_truncation_keeps_whole_characters(mem: Memory, text: str) -> None:
+    """A cut inside a character that spans several tokens (CJK, emoji) leaves it out: no
+    U+FFFD replacement character, and the kept text is a prefix of the memory."""
+    for budget in range(1, 60):
+        cut = COUNTER.truncate(text, budget)
+        assert "\ufffd" not in cut and text.startswith(cut) and COUNTER.count(cut) <= budget
+    mem.add(text, user_id="kim")
+    for budget in range(25, 45):
+        ctx = mem.context("天気 emoji", user_id="kim", max_tokens=budget)
+        assert "\ufffd" not in ctx.text and ctx.tokens <= budget
+
+
 @pytest.mark.parametrize("bad", [0, -5, 1.5, "100", True])
 def test_bad_budget_is_rejected(mem: Memory, bad: object) -> None:
     with pytest.raises(ValidationError, match="max_tokens"):

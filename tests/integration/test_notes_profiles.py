@@ -22,6 +22,7 @@ from agentmem.errors import (
     ProfileSchemaChanged,
     ValidationError,
 )
+from agentmem.lineage import evolved_from
 from agentmem.models import Scope
 from agentmem.notes import LinkType
 from agentmem.notes import api as notes_api
@@ -72,11 +73,23 @@ def test_new_note_is_linked_typed_and_evolves_its_neighbour(mem: Memory) -> None
     assert entry.actor == "notes:rules"
     assert entry.old_metadata["context"] != entry.new_metadata["context"]
     # ... and can be undone.
+    assert evolved_from(evolved) == [b.id]  # credited with what it added
     undone = mem.notes.undo(a.id, user_id=USER)
     assert undone.metadata["context"] == entry.old_metadata["context"]
+    assert evolved_from(undone) == []
     assert mem.history(a.id)[-1].actor == "notes:undo"
     with pytest.raises(NotFound, match="no evolution left"):
         mem.notes.undo(a.id)
+
+
+def test_keywords_and_context_of_non_ascii_notes_are_whole_words(mem: Memory) -> None:
+    """Keywords are the note's words in any script, never fragments cut at a non-ASCII
+    letter ('rgen', 'nchen'), and the context line names them."""
+    a = note(mem, "Jürgen wohnt in München und liebt Käse.")
+    assert {"jürgen", "münchen", "käse"} <= set(a.metadata["keywords"])
+    assert a.metadata["context"] == "Note about jürgen, wohnt, münchen."
+    b = note(mem, "José vive en Málaga.")
+    assert b.metadata["keywords"] == ["josé", "vive", "málaga"]
 
 
 def test_undo_keeps_a_hand_edit_made_after_the_evolution(mem: Memory) -> None:
@@ -182,6 +195,21 @@ def test_a_linked_note_no_channel_ranked_is_found_by_expansion(mem: Memory) -> N
     by_id = {h.record.id: h for h in expanded}
     assert pie.id in by_id and "links" in by_id[pie.id].channels
     assert by_id[pie.id].record.text == pie.text
+
+
+def test_expansion_does_not_walk_through_a_deleted_note(mem: Memory) -> None:
+    """A - B - C with B deleted: links of C list nothing, and expansion from A reaches
+    neither B nor C (the link rows stay until a forget)."""
+    rex = note(mem, "Rex is Alice's golden retriever.")
+    gone = note(mem, "The quarterly tax filing is due in April.")
+    pie = note(mem, "Grandma's apple pie recipe needs cinnamon.")
+    mem.notes.link(rex.id, gone.id, reason="test", user_id=USER)
+    mem.notes.link(gone.id, pie.id, reason="test", user_id=USER)
+    mem.delete(gone.id)
+    assert mem.links(pie.id) == [] and mem.backends.store.link_rows([gone.id])
+    assert notes_api.expand(mem.backends, [rex.id], mem.get(rex.id).scope, depth=3) == []
+    hits = mem.search("golden retriever dog", user_id=USER, expand_links=2)
+    assert not [h for h in hits if "links" in h.channels]
 
 
 def test_runaway_evolution_is_bounded_on_1000_near_duplicates(
@@ -403,6 +431,31 @@ def test_context_strategy_auto_forced_and_reasoned(home: Path, embedder: Embedde
         assert "day 39" in newest.text and "day 0 " not in newest.text
 
 
+def test_forced_full_history_over_the_record_cap_shows_the_newest(
+    home: Path, embedder: Embedder
+) -> None:
+    """A history longer than max_history_records is read newest first, so forced
+    full_history keeps the newest memories (not the oldest ones the store returns first)."""
+    context = {"strategy": "full_history", "max_history_records": 3}
+    with open_mem(home, embedder, context=context) as mem:
+        for i in range(6):
+            mem.add(f"Garden note {i}", user_id=USER, event_time=f"2024-01-0{i + 1}")
+        shown = [r.text for r in mem.context("garden", user_id=USER).records]
+    assert shown == ["Garden note 5", "Garden note 4", "Garden note 3"]
+
+
+def test_full_history_shows_a_fact_corrected_after_extraction(mem: Memory) -> None:
+    """A fact whose episodes are shown is a repeat of them, until someone corrects its text:
+    then the episodes no longer say what it says, and the block shows it."""
+    mem.add("Maya: I run 40 km a week.", user_id="maya", infer=True)
+    (fact,) = mem.list(user_id="maya", kinds=["semantic"])
+    before = mem.context("how much does maya run", user_id="maya")
+    assert before.strategy == "full_history" and fact.id not in {r.id for r in before.records}
+    mem.update(fact.id, text="Maya runs 55 km a week.")
+    after = mem.context("how much does maya run", user_id="maya")
+    assert after.strategy == "full_history" and "55 km" in after.text
+
+
 # the LLM path ----------------------------------------------------------------------------------
 
 
@@ -425,10 +478,49 @@ def test_llm_links_and_evolution_with_mock_response(home: Path, embedder: Embedd
         evolved = mem.get(a.id)
         assert evolved.metadata["context"] == "Alice's dog Rex and his care"
         assert mem.history(a.id)[-1].actor == f"notes:llm:{MODEL}"
+        assert evolved_from(evolved) == [b.id]
+    with open_mem(home, embedder) as mem:  # the context the LLM wrote goes with its note
+        mem.forget([b.id], reason="test", user_id=USER)
+        restored = mem.get(a.id)
+        assert restored.metadata["context"] == a.metadata["context"]
+        assert restored.metadata["tags"] == a.metadata["tags"] and evolved_from(restored) == []
+        assert "care" not in json.dumps([h.new_metadata for h in mem.history(a.id)])
     bad = {"mock_response": json.dumps({"links": [{"target": "7"}]})}
     with open_mem(home, embedder, llm_model=MODEL, llm_kwargs=bad, llm_backoff_s=0.001) as mem:
         c = note(mem, "Rex loves his new vet, Dr. Lee.")  # unusable answer: the rules link it
         assert all(link.made_by == "rules" for link in mem.links(c.id))
+
+
+def test_llm_keeps_what_the_caller_set_and_never_evolves_a_contradicted_note(
+    home: Path, embedder: Embedder
+) -> None:
+    """The model describes a note only where its caller did not, and its update of a note
+    the new one contradicts (or nearly duplicates) is not applied, as with the rules."""
+    with open_mem(home, embedder) as mem:
+        paris = note(mem, "Alice lives in Paris.")
+    answer = {
+        "keywords": ["x"],
+        "tags": ["llm-tag"],
+        "context": "LLM context",
+        "links": [{"target": "1", "type": "contradicts", "reason": "moved"}],
+        "updates": [{"target": "1", "context": "Alice used to live here", "tags": ["moved"]}],
+    }
+    kwargs = {"mock_response": json.dumps(answer)}
+    with open_mem(home, embedder, llm_model=MODEL, llm_kwargs=kwargs, llm_backoff_s=0.001) as mem:
+        mine = {"context": "my own context", "tags": ["mine"]}
+        rome = mem.add("Alice lives in Rome.", kind="semantic", user_id=USER, metadata=mine)
+        assert rome.metadata["context"] == "my own context" and rome.metadata["tags"] == ["mine"]
+        assert rome.metadata["keywords"] == ["x"]  # not set by the caller: the model's
+        (link,) = mem.links(rome.id)
+        assert link.type is LinkType.CONTRADICTS
+        assert mem.get(paris.id).metadata == paris.metadata and mem.get(paris.id).version == 1
+    related = {**answer, "links": [{"target": "1", "type": "related"}]}
+    kwargs = {"mock_response": json.dumps(related)}
+    with open_mem(home, embedder, llm_model=MODEL, llm_kwargs=kwargs, llm_backoff_s=0.001) as mem:
+        twin = note(mem, "Alice lives in Paris.")  # the same note again: says nothing new
+        (link,) = mem.links(twin.id)
+        assert link.type is LinkType.RELATED and link.target_id == paris.id
+        assert mem.get(paris.id).version == 1
 
 
 def test_llm_profile_update_with_mock_response(mem: Memory) -> None:

@@ -6,6 +6,7 @@ middle is finished on the next open, another scope's memory is refused."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import threading
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from agentmem.buffers import thread_key
 from agentmem.embedders import Embedder
 from agentmem.errors import NotFound, PermissionDenied, ValidationError
 from agentmem.graph import GraphChange, Merge, MergeMethod
-from agentmem.lineage import sources_of
+from agentmem.lineage import evolved_from, sources_of
 from agentmem.models import new_id
 from agentmem.stores import ForgetJournal
 from agentmem_consolidation import run_inline
@@ -249,6 +250,51 @@ def test_a_fact_with_another_live_source_is_kept_with_its_sources_pruned(mem: Me
     assert fact.id not in report.forgotten_ids
     assert report.kept_with_other_sources >= 1
     assert sources_of(mem.get(fact.id)) == [second.id]
+
+
+def test_forget_takes_a_note_out_of_the_neighbours_it_evolved(
+    home: Path, embedder: Embedder
+) -> None:
+    """Evolution copied a note's text and keywords into the note it linked to: a forget takes
+    exactly those additions out of it (metadata, provenance, history, window index, the files
+    after a purge) and keeps what another note's evolution added."""
+    secret = "ZX99881"
+    with Memory(
+        settings=Settings.load(home=home, notes={"evolve": True}), embedder=embedder
+    ) as mem:
+        base = mem.add(
+            "Alice loves hiking in the Alps with her dog.", user_id="alice", kind="semantic"
+        )
+        gone = mem.add(
+            f"Alice loves hiking in the Alps with her dog Rex, passport {secret} every summer.",
+            user_id="alice",
+            kind="semantic",
+        )
+        kept = mem.add(
+            "Alice loves hiking in the Alps with her cat Tom in spring.",
+            user_id="alice",
+            kind="semantic",
+        )
+        evolved = mem.get(base.id)
+        assert secret in evolved.metadata["context"] and "passport" in evolved.metadata["keywords"]
+        assert sorted(evolved_from(evolved)) == sorted([gone.id, kept.id])
+
+        report = mem.forget([gone.id], reason="user asked", user_id="alice", purge=True)
+
+        assert report.removed["evolved_notes"] == 1
+        after = mem.get(base.id)
+        for words in (after.metadata, after.provenance):
+            text = json.dumps(words).lower()
+            assert not [w for w in (secret.lower(), "passport", "rex") if w in text], words
+        assert kept.text in after.metadata["context"] and "tom" in after.metadata["keywords"]
+        assert after.metadata["context"].startswith("Note about alice")
+        assert evolved_from(after) == [kept.id]
+        for entry in mem.history(base.id):
+            assert secret not in json.dumps([entry.old_metadata, entry.new_metadata])
+        for hit in mem.search(f"{secret} passport", user_id="alice"):
+            assert not {"bm25", "window", "window_bm25"} & set(hit.channels), hit.channels
+    held = [p for p in home.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
+    assert held == []
 
 
 def test_forget_takes_the_forgotten_names_out_of_merge_records(mem: Memory) -> None:

@@ -29,7 +29,7 @@ from agentmem.semantic.decide import record_slot
 from agentmem.semantic.entities import entities_in, leading_subject
 from agentmem.semantic.extractor import InferMode, infer_mode
 from agentmem.semantic.slots import find_slot
-from agentmem.semantic.text import to_third_person
+from agentmem.semantic.text import content_words, to_third_person
 from agentmem.settings import SemanticSettings
 from agentmem.timeparse import resolve_dates
 
@@ -576,3 +576,17 @@ def test_facts_about_other_subjects_or_attributes_never_match() -> None:
     maya = fact("Maya lives in Rome.", subject="Maya", attribute="lives_in", value="Rome")
     assert record_slot(sister)[0] == "maya's sister|lives_in"  # read from the text
     assert decide(maya, similar=[(sister, 0.93)]) == [(DecisionOp.ADD, None)]
+
+
+def test_content_words_keep_non_ascii_letters() -> None:
+    """A word is never cut at an accented or non-Latin letter ("Jürgen", not "rgen")."""
+    assert content_words("Jürgen wohnt in München und liebt Käse.") >= {
+        "jürgen",
+        "münchen",
+        "käse",
+    }
+    assert content_words("José vive en Málaga.") >= {"josé", "málaga"}
+    assert content_words("Zoë's café serves crème brûlée.") >= {"café", "crème", "brûlée"}
+    assert content_words("Дмитрий живёт в Москве") >= {"дмитрий", "живёт", "москве"}
+    # Decomposed accents (a letter and a combining mark) stay in their word.
+    assert "cafe\u0301" in content_words("a cafe\u0301 downtown")
