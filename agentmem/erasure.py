@@ -48,11 +48,11 @@ from pydantic import BaseModel, Field
 from agentmem import erasure_removal, writing
 from agentmem.backends import Backends, HasBackends, backends_of
 from agentmem.buffers.base import thread_key
+from agentmem.erasure_scope import journal_scope_text, scope_from_journal
 from agentmem.errors import NotFound, PermissionDenied, ValidationError
 from agentmem.indexing import sync_outbox
 from agentmem.lineage import derived_closure, evolved_by, sources_of, without_sources
 from agentmem.models import (
-    SCOPE_FIELDS,
     MemoryRecord,
     Scope,
     new_id,
@@ -286,7 +286,7 @@ def _begin(journal: ForgetJournal, plan: _Plan, report: ForgetReport) -> ForgetJ
     """Journal the forget and tombstone its ids in one transaction (step 1)."""
     job = ForgetJob(
         forget_id=report.forget_id,
-        scope=_scope_text(plan.scope),
+        scope=journal_scope_text(plan.scope),
         reason=report.reason,
         purge=report.purge,
         status=STARTED,
@@ -319,7 +319,7 @@ def resume(backends: Backends, buffers: Buffers) -> list[ForgetReport]:
     jobs = store.forget_jobs(statuses=[STARTED])
     out = []
     for job in jobs:
-        scope = _scope_from_str(job.scope)
+        scope = scope_from_journal(job.scope)
         whole = bool(job.report.get("whole_scope"))
         clear = scope if whole else None
         out.append(_execute(backends, buffers, job, clear_buffers=clear, resumed=True))
@@ -345,7 +345,7 @@ def reports(
 
 
 def _within(scope: Scope, text: str) -> bool:
-    asked = _scope_from_str(text)
+    asked = scope_from_journal(text)
     return asked is not None and scope.contains(asked)
 
 
@@ -546,7 +546,7 @@ def _refresh_communities(backends: Backends, job: ForgetJob) -> int:
     """Recompute the communities of the forget's scope: their summaries name entities, and a
     partition whose entities are all gone drops them (they are derived, rebuilt on demand)."""
     graph = getattr(backends, "graph", None)
-    scope = _scope_from_str(job.scope)
+    scope = scope_from_journal(job.scope)
     if graph is None or not backends.settings.graph.enabled or scope is None:
         return 0
     from agentmem.graph.communities import ensure_communities, llm_summariser
@@ -623,7 +623,7 @@ def _target_scopes(backends: Backends, ids: Sequence[str]) -> set[Scope]:
 def _ledger(store: RecordStore, job: ForgetJob, report: ForgetReport) -> None:
     if not isinstance(store, JobLedger):
         return
-    scope = _scope_from_str(job.scope)
+    scope = scope_from_journal(job.scope)
     summary = report.model_dump(mode="json", exclude={"forgotten_ids"})
     store.job_write(
         JobRow(
@@ -669,41 +669,6 @@ def _journal(store: RecordStore) -> ForgetJournal:
 
 def _quarantine(store: RecordStore) -> QuarantineStore:
     return require(store, QuarantineStore, "forgetting")
-
-
-def _scope_text(scope: Scope) -> str:
-    """How the journal keeps a forget's scope: its fields as JSON, which reads back exactly
-    (``str(scope)`` is for display only: ids may hold ``,`` and ``=``)."""
-    return json.dumps(scope.fields(), sort_keys=True)
-
-
-def _scope_from_str(text: str) -> Scope | None:
-    """The scope a journal row names (:func:`_scope_text`); None if it names none."""
-    try:
-        if text.startswith("{"):
-            return Scope.of(**json.loads(text))
-        return _legacy_scope(text)
-    except (TypeError, ValueError):  # InvalidScope and bad JSON are ValueErrors
-        return None
-
-
-def _legacy_scope(text: str) -> Scope | None:
-    """A scope journaled as ``str(scope)`` (before :func:`_scope_text`). A part that does not
-    start with a field name belongs to the value before it (an id holding ``,``); a field named
-    twice or out of order is ambiguous (an id holding ``,user_id=``) and names no scope."""
-    fields: dict[str, str] = {}
-    for part in text.split(","):
-        name, sep, value = part.partition("=")
-        if sep and name in SCOPE_FIELDS:
-            if fields and SCOPE_FIELDS.index(name) <= SCOPE_FIELDS.index(list(fields)[-1]):
-                return None
-            fields[name] = value
-        elif fields:
-            last = list(fields)[-1]
-            fields[last] = f"{fields[last]},{part}"
-        else:
-            return None
-    return Scope.of(**fields)
 
 
 __all__ = [

@@ -105,15 +105,7 @@ def train_scope_adapter(
     trainset_config = trainset_config or TrainSetConfig()
 
     generator = QuestionGenerator.for_config(mem.settings, trainset_config)
-    scoped: list[list[MemoryRecord]] = []
-    for scope in many:
-        records = episodic_records(mem, scope)
-        if len(records) < 2:
-            raise ValidationError(
-                f"scope {scope} holds {len(records)} episodic memories; a retriever adapter "
-                "needs at least 2 (add memories first)"
-            )
-        scoped.append(records)
+    scoped = [_trainable_records(mem, scope) for scope in many]
     memories = sum(len(records) for records in scoped)
 
     # Look the data up before generating anything: an unchanged scope asks no LLM.
@@ -162,6 +154,17 @@ def train_scope_adapter(
         version = register_checked(mem, registry, key, result.adapter_dir)
     promotion = registry.promote(key, version.version) if promote else None
     return TrainOutcome(key, memories, version, promotion, reused=False)
+
+
+def _trainable_records(mem: Memory, scope: Scope) -> list[MemoryRecord]:
+    """The episodic memories of ``scope`` a retriever adapter trains on (at least 2)."""
+    records = episodic_records(mem, scope)
+    if len(records) < 2:
+        raise ValidationError(
+            f"scope {scope} holds {len(records)} episodic memories; a retriever adapter "
+            "needs at least 2 (add memories first)"
+        )
+    return records
 
 
 def register_checked(
