@@ -7,7 +7,12 @@ items, read a partition's items, write one :class:`~agentmem.graph.model.GraphCh
 atomically with compare-and-set on the version, and drop partitions. Everything else is
 concrete here: a partition is loaded into a :class:`~agentmem.graph.state.GraphState` (checked
 on load: :class:`~agentmem.errors.GraphCorrupt` if it cannot be read), cached while its stored
-version does not move, and every change is checked before it is written.
+version and generation do not move, and every change is checked before it is written.
+
+A partition's **generation** is a random id given when it is first written: a partition
+dropped and written again (``agentmem reindex --graph``) starts again at version 1 as a new
+generation, so a copy another process cached before the drop, at the same version number, is
+reloaded instead of served, and a write computed on it is a ``Conflict``.
 
 Bounded reads (:meth:`GraphStore.subgraph`: the k-hop neighbourhood of some entities, with the
 facts and episodes that mention them) are concrete too, built from four small reads that a
@@ -20,6 +25,7 @@ tables, indexes and constraints), ``close()``, context-manager use.
 from __future__ import annotations
 
 import threading
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from types import TracebackType
@@ -85,11 +91,18 @@ class GraphStore(ABC):
 
     @abstractmethod
     def write_change(
-        self, scope: Scope, key: str, expected_version: int, change: GraphChange
+        self,
+        scope: Scope,
+        key: str,
+        expected_version: int,
+        change: GraphChange,
+        *,
+        generation: str,
     ) -> int:
-        """Apply a (checked, compacted) change in one transaction if the partition is still at
-        ``expected_version`` (0: not stored yet); returns the new version. Raises
-        :class:`~agentmem.errors.Conflict` otherwise."""
+        """Apply a (checked, compacted) change in one transaction if the partition is still
+        ``generation`` at ``expected_version`` (0: not stored yet; it is then created as
+        ``generation``); returns the new version. Raises :class:`~agentmem.errors.Conflict`
+        otherwise."""
 
     @abstractmethod
     def drop_partitions(self, scope: Scope | ScopeSet | None) -> int:
@@ -104,14 +117,22 @@ class GraphStore(ABC):
         return self._lock
 
     def state(self, partition: GraphPartition) -> GraphState:
-        """A stored partition in memory (cached while its version does not move).
-        :class:`~agentmem.errors.GraphCorrupt` when its items cannot be read."""
+        """A stored partition in memory (cached while its version and generation do not
+        move). :class:`~agentmem.errors.GraphCorrupt` when its items cannot be read."""
         with self._lock:
             cached = self._cache.get(partition.key)
-            if cached is not None and cached.version == partition.version:
+            if (
+                cached is not None
+                and cached.version == partition.version
+                and cached.generation == partition.generation
+            ):
                 return cached
             loaded = GraphState.from_rows(
-                partition.scope, partition.key, partition.version, self.read_rows(partition)
+                partition.scope,
+                partition.key,
+                partition.version,
+                self.read_rows(partition),
+                generation=partition.generation,
             )
             self._cache[partition.key] = loaded
             return loaded
@@ -139,24 +160,31 @@ class GraphStore(ABC):
             return
         with self._lock:
             state.check(change)
+            # A partition written for the first time is a new generation.
+            generation = state.generation if state.version else uuid.uuid4().hex
             try:
-                version = self.write_change(state.scope, state.key, state.version, change)
+                version = self.write_change(
+                    state.scope, state.key, state.version, change, generation=generation
+                )
                 state.apply(change)
             except BaseException:
                 self._cache.pop(state.key, None)
                 raise
-            state.version = version
+            state.version, state.generation = version, generation
             self._cache[state.key] = state
 
     def drop(self, scope: Scope | ScopeSet | None = None) -> int:
         """Delete the graphs a scope may read (all for ``None``); returns how many partitions."""
         with self._lock:
-            dropped = self.drop_partitions(scope)
-            self._cache.clear()
+            try:
+                dropped = self.drop_partitions(scope)
+            finally:
+                self.forget_cache()
         return dropped
 
     def forget_cache(self) -> None:
-        """Drop every partition held in memory (they are read again on next use)."""
+        """Drop every partition held in memory, and anything cached about them (they are read
+        again on next use)."""
         with self._lock:
             self._cache.clear()
 
@@ -250,7 +278,7 @@ class GraphStore(ABC):
             names = [link.names[i] for i in keep] if parallel else link.names
             entity_ids = [link.entity_ids[i] for i in keep]
             items.append(link.model_copy(update={"entity_ids": entity_ids, "names": names}))
-        state = GraphState(partition.scope, partition.key, partition.version)
+        state = GraphState(partition.scope, partition.key, partition.version, partition.generation)
         state.apply(GraphChange(upserts=[*items, *facts]))
         return state
 

@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from agentmem.errors import BackendUnavailable, Conflict, InvalidSettings
+from agentmem.errors import BackendUnavailable, InvalidSettings
 from agentmem.graph import cypher
 from agentmem.graph.cypher import CypherDialect, Statement
 from agentmem.graph.cypher_store import CypherGraphStore
@@ -213,23 +213,23 @@ class FalkorDBGraphStore(CypherGraphStore):
     # the GraphStore core (reads: CypherGraphStore) -----------------------------------------
 
     def write_change(
-        self, scope: Scope, key: str, expected_version: int, change: GraphChange
+        self,
+        scope: Scope,
+        key: str,
+        expected_version: int,
+        change: GraphChange,
+        *,
+        generation: str,
     ) -> int:
         writer = uuid.uuid4().hex
         statements = [
-            cypher.claim_partition(key, scope, expected_version, writer),
+            cypher.claim_partition(key, scope, expected_version, writer, generation),
             *(cypher.guarded(s, key, writer) for s in cypher.write_change(key, change)),
-            cypher.set_version(key, expected_version + 1, writer),
+            cypher.set_version(key, expected_version + 1, writer, generation),
         ]
         results = self._transaction(statements)
-        claimed = self._dicts(results[0])
-        found = int(claimed[0]["version"]) if claimed else 0
-        moved = self._dicts(results[-1])
-        if found != expected_version or not moved:
-            raise Conflict(
-                f"the knowledge graph of scope {scope} changed (version {found}, expected "
-                f"{expected_version}); it is reloaded and the update retried"
-            )
+        (claim,) = self._dicts(results[0])
+        self._check_claim(scope, expected_version, generation, claim)
         return expected_version + 1
 
     def drop_partitions(self, scope: Scope | ScopeSet | None) -> int:

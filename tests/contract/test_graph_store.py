@@ -409,6 +409,37 @@ def test_a_stale_writer_gets_a_conflict(
         other.close()
 
 
+def test_a_graph_dropped_and_written_again_is_never_served_from_an_old_copy(
+    backend: Backend, graph: GraphStore, scopes: dict[str, Scope]
+) -> None:
+    """A rebuild (drop, then write) starts the partition again at version 1: another store
+    (process) that cached the old graph at that same version number reloads it, counts its
+    entities again, and a write it computed on the old graph is a conflict."""
+    scope = scopes["alice"]
+    seed(graph, scope)
+    other = backend.open()
+    try:
+        (before,) = other.partitions(scope)
+        old = other.state(before)
+        assert other.entity_count(before) == 4
+        (mine,) = graph.partitions(scope)
+        assert graph.entity_count(mine) == 4
+        graph.drop(scope)
+        graph.write(graph.state_of(scope), GraphChange(upserts=[ent(scope, "Zed")]))
+        (after,) = other.partitions(scope)
+        assert after.version == before.version == 1
+        assert [e.name for e in other.state(after).entities.values()] == ["Zed"]
+        assert other.entity_count(after) == 1
+        with pytest.raises(Conflict, match="rebuilt"):
+            other.write(old, GraphChange(upserts=[ent(scope, "Dave")]))
+        assert set(graph.state_of(scope).names()) == {"zed"}
+        # and in the store that rebuilt it: nothing counted before the drop is reused
+        (partition,) = graph.partitions(scope)
+        assert graph.entity_count(partition) == 1
+    finally:
+        other.close()
+
+
 def test_replace_empties_the_partition_first(graph: GraphStore, scopes: dict[str, Scope]) -> None:
     scope = scopes["alice"]
     seed(graph, scope)

@@ -10,8 +10,9 @@ names) and validated small integers (hop counts), never from data.
 
 The graph as stored on a server:
 
-- ``(:GraphPartition {key, org_id, user_id, agent_id, thread_id, version, writer})``: one per
-  scope; a change claims it with compare-and-set on the version (:func:`claim_partition`).
+- ``(:GraphPartition {key, org_id, user_id, agent_id, thread_id, version, generation,
+  writer})``: one per scope; a change claims it with compare-and-set on the version and the
+  generation (:func:`claim_partition`).
 - ``(:Entity {id, partition, <scope fields>, name, type, aliases, names, summary, facts,
   fact_ids, data})`` and ``(:Entity)-[:RELATES {id, partition, predicate, fact, valid_from,
   valid_to, created_at, invalidated_at, data}]->(:Entity)``: what a person exploring the
@@ -62,7 +63,8 @@ LABELS: dict[ItemKind, str] = {
 
 _PARTITION_RETURN = (
     "RETURN p.key AS key, p.org_id AS org_id, p.user_id AS user_id, "
-    "p.agent_id AS agent_id, p.thread_id AS thread_id, p.version AS version"
+    "p.agent_id AS agent_id, p.thread_id AS thread_id, p.version AS version, "
+    "coalesce(p.generation, '') AS generation"
 )
 
 
@@ -124,23 +126,30 @@ def read_partition(key: str) -> list[Statement]:
     return out
 
 
-def claim_partition(key: str, scope: Scope, expected_version: int, writer: str) -> Statement:
-    """Create the partition node if missing and claim it for ``writer`` if it is still at
-    ``expected_version``; returns the version found (the caller raises
-    :class:`~agentmem.errors.Conflict` when it differs). The ``SET`` takes the node's write
-    lock, so two writers cannot both claim the same version."""
+def claim_partition(
+    key: str, scope: Scope, expected_version: int, writer: str, generation: str
+) -> Statement:
+    """Create the partition node if missing and claim it for ``writer`` if it is still
+    ``generation`` at ``expected_version`` (at version 0 nothing is stored yet, so any
+    generation claims it); returns the version and generation found and whether the claim was
+    won (the caller raises :class:`~agentmem.errors.Conflict` when not). The ``SET`` takes the
+    node's write lock, so two writers cannot both claim the same version."""
     fields = scope.fields()
     sets = ", ".join(f"p.{f} = ${f}" for f in SCOPE_FIELDS)
     params: dict[str, Any] = {
         "key": key,
         "expected": expected_version,
+        "generation": generation,
         "writer": writer,
         **{f: fields.get(f) for f in SCOPE_FIELDS},
     }
     return (
         f"MERGE (p:{PARTITION} {{key: $key}}) ON CREATE SET p.version = 0, {sets} "
-        "SET p.writer = CASE WHEN p.version = $expected THEN $writer ELSE p.writer END "
-        "RETURN p.version AS version",
+        "SET p.writer = CASE WHEN p.version = $expected AND "
+        "(p.version = 0 OR coalesce(p.generation, '') = $generation) "
+        "THEN $writer ELSE p.writer END "
+        "RETURN p.version AS version, coalesce(p.generation, '') AS generation, "
+        "p.writer = $writer AS claimed",
         params,
     )
 
@@ -156,12 +165,14 @@ def guarded(statement: Statement, key: str, writer: str) -> Statement:
     )
 
 
-def set_version(key: str, version: int, writer: str) -> Statement:
-    """Move a claimed partition to ``version`` and release the claim."""
+def set_version(key: str, version: int, writer: str, generation: str) -> Statement:
+    """Move a claimed partition to ``version`` (of ``generation``: the one it was claimed at,
+    or the new one when it was not stored yet) and release the claim."""
     return (
         f"MATCH (p:{PARTITION} {{key: $key}}) WHERE p.writer = $writer "
-        "SET p.version = $version, p.writer = null RETURN p.version AS version",
-        {"key": key, "version": version, "writer": writer},
+        "SET p.version = $version, p.generation = $generation, p.writer = null "
+        "RETURN p.version AS version",
+        {"key": key, "version": version, "writer": writer, "generation": generation},
     )
 
 
