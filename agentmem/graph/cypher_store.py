@@ -81,7 +81,7 @@ class CypherGraphStore(GraphStore):
         )
 
     def read_rows(self, partition: GraphPartition) -> list[Row]:
-        return self._rows(self._read(cypher.read_partition(partition.key)))
+        return self._rows(self._read([cypher.read_partition(partition.key)]))
 
     def forget_cache(self) -> None:
         with self.lock:

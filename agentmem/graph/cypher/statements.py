@@ -106,24 +106,20 @@ def partitions_holding(kind: ItemKind, ids: list[str]) -> Statement:
     )
 
 
-def read_partition(key: str) -> list[Statement]:
-    """Statements returning every item of a partition as rows ``(kind, id, data)``."""
-    out = [
-        (
-            f"MATCH (n:{label} {{partition: $key}}) "
-            f"RETURN '{kind.value}' AS kind, n.id AS id, n.data AS data",
-            {"key": key},
-        )
+def read_partition(key: str) -> Statement:
+    """One statement returning every item of a partition as rows ``(kind, id, data)``: one
+    query, so the engine reads it at one point in time (read one label at a time, a change
+    written in between tears it: a relation whose entity is missing, reported as corrupt)."""
+    parts = [
+        f"MATCH (n:{label} {{partition: $key}}) "
+        f"RETURN '{kind.value}' AS kind, n.id AS id, n.data AS data"
         for kind, label in LABELS.items()
     ]
-    out.append(
-        (
-            f"MATCH ()-[n:{RELATES} {{partition: $key}}]->() "
-            f"RETURN '{ItemKind.RELATION.value}' AS kind, n.id AS id, n.data AS data",
-            {"key": key},
-        )
+    parts.append(
+        f"MATCH ()-[n:{RELATES} {{partition: $key}}]->() "
+        f"RETURN '{ItemKind.RELATION.value}' AS kind, n.id AS id, n.data AS data"
     )
-    return out
+    return " UNION ALL ".join(parts), {"key": key}
 
 
 def claim_partition(
