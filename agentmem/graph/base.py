@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import Self
 
-from agentmem.errors import ValidationError
+from agentmem.errors import GraphCorrupt, ValidationError
 from agentmem.graph.model import (
     Entity,
     EpisodeLink,
@@ -118,8 +118,12 @@ class GraphStore(ABC):
 
     def state(self, partition: GraphPartition) -> GraphState:
         """A stored partition in memory (cached while its version and generation do not
-        move). :class:`~agentmem.errors.GraphCorrupt` when its items cannot be read."""
+        move). :class:`~agentmem.errors.GraphCorrupt` when its items cannot be read, or when
+        it is marked broken."""
         with self._lock:
+            if partition.broken:
+                self._cache.pop(partition.key, None)
+                raise _broken(partition)
             cached = self._cache.get(partition.key)
             if (
                 cached is not None
@@ -246,6 +250,8 @@ class GraphStore(ABC):
         most ``max_entities``, smallest ids first at each hop), the relations between them, the
         facts that mention them and those facts' episodes (their links trimmed to the entities
         present). Every backend returns the same subgraph for the same data."""
+        if partition.broken:
+            raise _broken(partition)
         if not 0 <= hops <= 5:
             raise ValidationError(f"hops must be between 0 and 5, got {hops!r}")
         if max_entities < 1:
@@ -293,6 +299,15 @@ class GraphStore(ABC):
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _broken(partition: GraphPartition) -> GraphCorrupt:
+    return GraphCorrupt(
+        f"the stored knowledge graph of scope {partition.scope} is incomplete: a change to it "
+        "was only partly written (the graph server rejected one of its statements, e.g. on a "
+        "query timeout or memory limit); rebuild it from the store with `agentmem reindex "
+        "--graph` (or mem.graph.rebuild()); no memory is lost"
+    )
 
 
 __all__ = ["GraphPartition", "GraphStore"]

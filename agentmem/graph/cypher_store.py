@@ -49,6 +49,7 @@ class CypherGraphStore(GraphStore):
             scope=Scope.model_construct(**fields),
             version=int(row["version"]),
             generation=row.get("generation") or "",
+            broken=bool(row.get("broken")),
         )
 
     @staticmethod

@@ -30,12 +30,16 @@ class GraphPartition:
     """One scope's graph as stored: its key, its exact scope, its version (0: empty) and its
     generation (the id of this incarnation: a partition dropped and created again gets a new
     one, so a copy cached from before the drop is never taken for the new partition, whatever
-    their version numbers; ``""`` for partitions written before generations existed)."""
+    their version numbers; ``""`` for partitions written before generations existed).
+    ``broken``: a change to it was only partly written (a graph server without rollback,
+    :mod:`agentmem.graph.cypher.statements`); it must be rebuilt. Never set here: a SQL
+    transaction is whole or nothing."""
 
     key: str
     scope: Scope
     version: int
     generation: str = ""
+    broken: bool = False
 
 
 @dataclass(frozen=True, slots=True)
