@@ -9,6 +9,7 @@ here, once, so each is one indexed query on every engine.
 
 from __future__ import annotations
 
+import time
 from abc import abstractmethod
 from collections.abc import Sequence
 from typing import Any
@@ -31,6 +32,9 @@ class CypherGraphStore(GraphStore):
     shared = True
     bounded_reads = True
     dialect: CypherDialect
+    claim_wait_s: float = 5.0
+    """How long a read of a partition waits for a change being written to it (see
+    :meth:`read_rows`)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -82,7 +86,19 @@ class CypherGraphStore(GraphStore):
         )
 
     def read_rows(self, partition: GraphPartition) -> list[Row]:
-        return self._rows(self._read([cypher.read_partition(partition.key)]))
+        """The partition's items, read when no change holds its claim: a change of several
+        statements that reads can come between (FalkorDB) is waited for, up to
+        ``claim_wait_s`` (then it is read as it is; each state between two statements of a
+        change is ordered to read as a graph, though not always as a whole one)."""
+        deadline = time.monotonic() + self.claim_wait_s
+        pause = 0.005
+        while True:
+            rows = self._read([cypher.read_partition(partition.key)])
+            held = any(r["kind"] == cypher.CLAIM_ROW and r["id"] is not None for r in rows)
+            if not held or time.monotonic() >= deadline:
+                return self._rows([r for r in rows if r["kind"] != cypher.CLAIM_ROW])
+            time.sleep(pause)
+            pause = min(2 * pause, 0.2)
 
     def forget_cache(self) -> None:
         with self.lock:

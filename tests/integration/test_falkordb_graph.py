@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +23,7 @@ from agentmem import BackendUnavailable, GraphCorrupt, InvalidSettings, Memory, 
 from agentmem.embedders import Embedder
 from agentmem.graph import (
     Entity,
+    EpisodeLink,
     FalkorDBGraphStore,
     GraphChange,
     NameUse,
@@ -30,6 +32,7 @@ from agentmem.graph import (
     graph_from_settings,
 )
 from agentmem.graph.cypher import Statement
+from agentmem.graph.model import ItemKind
 from agentmem.graph.resolve import normalise
 from agentmem.models import MemoryKind, Scope
 from agentmem.stores import store_from_url
@@ -351,10 +354,13 @@ def test_a_read_between_two_statements_of_a_change_finds_a_whole_graph(
     falkordb_server: FalkorDBServer,
 ) -> None:
     """FalkorDB runs a block's statements one by one, and a read, on its own thread, can come
-    between two of them: each state a change passes through reads as a whole graph (the mark
-    a claim leaves until its change is found whole is not taken for a broken graph)."""
+    between two of them. Such a read waits for the change (below); one that waited long
+    enough reads what is there, and each state a change passes through reads as a graph (the
+    mark a claim leaves until its change is found whole is not taken for a broken graph, and
+    a rebuild's or a drop's deletes leave no episode link naming a deleted entity)."""
     graph = FalkorDBGraphStore.from_url(graph_url(falkordb_server))
     graph.setup()
+    graph.claim_wait_s = 0.0
     scope = Scope(user_id="steps")
     ines, rita = _ent(scope, "Ines"), _ent(scope, "Rita")
     graph.write(graph.state_of(scope), GraphChange(upserts=[ines]))
@@ -366,8 +372,70 @@ def test_a_read_between_two_statements_of_a_change_finds_a_whole_graph(
         _reads_whole(graph, scope)
     (partition,) = graph.partitions(scope)
     assert partition.version == 2 and set(graph.state(partition).relations) == {knows.id}
+    # a rebuild's change (replace: everything deleted, then written) and a drop too: an
+    # episode link is never left naming an entity already deleted
+    link = EpisodeLink(id="ep", scope=scope, entity_ids=[ines.id, rita.id],
+                       names=["ines", "rita"])  # fmt: skip
+    graph.write(graph.state_of(scope), GraphChange(upserts=[link]))
+    rebuild = GraphChange(upserts=[ines, rita, knows, link], replace=True)
+    for step in _steps(graph, scope, rebuild):
+        assert not graph._failures(graph._transaction([step]))
+        _reads_whole(graph, scope)
+    (partition,) = graph.partitions(scope)
+    assert partition.version == 4 and set(graph.state(partition).links) == {"ep"}
+    for step in cypher.drop_partition(partition.key, "dropper"):
+        assert not graph._failures(graph._transaction([step]))
+        _reads_whole(graph, scope)
+    assert graph.partitions(scope) == []
+    graph.close()
+
+
+def test_a_read_waits_for_a_change_being_written_and_finds_it_whole(
+    falkordb_server: FalkorDBServer,
+) -> None:
+    """Rita's last fact removed: her entity and relation deleted, then the episode link
+    that named her rewritten without her. A read that came between those two statements
+    would find a link naming an entity that is gone (GraphCorrupt); it waits instead."""
+    url, scope = graph_url(falkordb_server), Scope(user_id="waits")
+    graph, reader = FalkorDBGraphStore.from_url(url), FalkorDBGraphStore.from_url(url)
+    graph.setup()
+    reader.setup()
+    ines, rita = _ent(scope, "Ines"), _ent(scope, "Rita")
+    knows = Relation(id="r-knows", scope=scope, source=ines.id, target=rita.id,
+                     predicate="knows", source_name="ines", target_name="rita",
+                     fact="f")  # fmt: skip
+    link = EpisodeLink(id="ep", scope=scope, entity_ids=[ines.id, rita.id],
+                       names=["ines", "rita"])  # fmt: skip
+    graph.write(graph.state_of(scope), GraphChange(upserts=[ines, rita, knows, link]))
+    removal = GraphChange(
+        deletes=[(ItemKind.RELATION, knows.id), (ItemKind.ENTITY, rita.id)],
+        upserts=[link.model_copy(update={"entity_ids": [ines.id], "names": ["ines"]})],
+    )
+    steps = _steps(graph, scope, removal)
+    cut = next(i for i, (text, _) in enumerate(steps) if "(n:Entity" in text) + 1
+    for step in steps[:cut]:  # up to Rita's delete; the link still names her
+        assert not graph._failures(graph._transaction([step]))
+    (partition,) = reader.partitions(scope)
+    read: list[Any] = []
+    thread = threading.Thread(target=lambda: read.append(_try(reader.state, partition)))
+    thread.start()
+    thread.join(timeout=0.5)
+    assert thread.is_alive(), f"read a change half-written: {read}"
+    for step in steps[cut:]:
+        assert not graph._failures(graph._transaction([step]))
+    thread.join(timeout=30)
+    (state,) = read
+    assert set(state.entities) == {ines.id} and state.links["ep"].entity_ids == [ines.id]
     graph.drop(scope)
     graph.close()
+    reader.close()
+
+
+def _try(read: Any, *args: Any) -> Any:
+    try:
+        return read(*args)
+    except Exception as exc:  # handed to the test's thread to report
+        return exc
 
 
 def test_a_fact_whose_graph_change_was_rejected_stays_queued_until_a_rebuild(

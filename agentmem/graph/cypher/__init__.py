@@ -8,6 +8,7 @@ from agentmem.graph.cypher.dialect import CypherDialect
 from agentmem.graph.cypher.falkordb import FALKORDB
 from agentmem.graph.cypher.neo4j import NEO4J
 from agentmem.graph.cypher.statements import (
+    CLAIM_ROW,
     LABELS,
     PARTITION,
     RELATES,
@@ -31,6 +32,7 @@ from agentmem.graph.cypher.statements import (
 )
 
 __all__ = [
+    "CLAIM_ROW",
     "FALKORDB",
     "LABELS",
     "NEO4J",

@@ -111,15 +111,28 @@ def partitions_holding(kind: ItemKind, ids: list[str]) -> Statement:
     )
 
 
+CLAIM_ROW = "claim"
+"""The ``kind`` of the row :func:`read_partition` adds for the partition's claim: its ``id``
+is the writer holding it, ``None`` when no change is being written."""
+
+
 def read_partition(key: str) -> Statement:
-    """One statement returning every item of a partition as rows ``(kind, id, data)``: one
+    """One statement returning every item of a partition as rows ``(kind, id, data)``, and a
+    :data:`CLAIM_ROW` saying whether a change held the partition's claim at that moment. One
     query, so the engine reads it at one point in time (read one label at a time, a change
-    written in between tears it: a relation whose entity is missing, reported as corrupt)."""
+    written in between tore it: a relation whose entity is missing, reported as corrupt); but
+    where a change is several statements that reads can come between (FalkorDB), a read that
+    found the claim held is of a change half-written, and is read again (see
+    :meth:`~agentmem.graph.cypher_store.CypherGraphStore.read_rows`)."""
     parts = [
+        f"MATCH (p:{PARTITION} {{key: $key}}) "
+        f"RETURN '{CLAIM_ROW}' AS kind, p.writer AS id, '' AS data"
+    ]
+    parts.extend(
         f"MATCH (n:{label} {{partition: $key}}) "
         f"RETURN '{kind.value}' AS kind, n.id AS id, n.data AS data"
         for kind, label in LABELS.items()
-    ]
+    )
     parts.append(
         f"MATCH ()-[n:{RELATES} {{partition: $key}}]->() "
         f"RETURN '{ItemKind.RELATION.value}' AS kind, n.id AS id, n.data AS data"
@@ -275,15 +288,24 @@ def _readable(value: Any) -> Any:
     return value
 
 
+def _delete_all(key: str) -> list[Statement]:
+    """Statements deleting every item of partition ``key``, entities (with their relations)
+    last: a read between two of them (FalkorDB) still finds a readable graph, never an
+    episode link naming an entity already deleted."""
+    return [
+        (f"MATCH (n:{label} {{partition: $key}}) DETACH DELETE n", {"key": key})
+        for label in reversed(LABELS.values())
+    ]
+
+
 def write_change(key: str, change: GraphChange) -> list[Statement]:
     """The statements applying a change to partition ``key`` (after :func:`claim_partition`):
-    deletes, then nodes, then relationships (whose endpoints must exist by then)."""
+    deletes, then nodes, then relationships (whose endpoints must exist by then). In this
+    order each state between two of them is a readable graph, which matters where reads can
+    come between them (FalkorDB)."""
     out: list[Statement] = []
     if change.replace:
-        out.extend(
-            (f"MATCH (n:{label} {{partition: $key}}) DETACH DELETE n", {"key": key})
-            for label in LABELS.values()
-        )
+        out.extend(_delete_all(key))
     by_kind: dict[ItemKind, list[str]] = {}
     for kind, item_id in change.deletes:
         by_kind.setdefault(kind, []).append(item_id)
@@ -351,10 +373,7 @@ def drop_partition(key: str, writer: str | None = None) -> list[Statement]:
     :func:`guarded`, and the partition node goes only when every one of them ran; otherwise
     the claim is released and the mark counts: a drop that stops half-way leaves a broken
     partition (its reads say to rebuild it), never a torn one without its partition node."""
-    deletes = [
-        (f"MATCH (n:{label} {{partition: $key}}) DETACH DELETE n", {"key": key})
-        for label in LABELS.values()
-    ]
+    deletes = _delete_all(key)
     if writer is None:
         return [*deletes, (f"MATCH (p:{PARTITION} {{key: $key}}) DELETE p", {"key": key})]
     return [
@@ -425,6 +444,7 @@ def relation_rows_between(key: str, ids: list[str]) -> Statement:
 
 
 __all__ = [
+    "CLAIM_ROW",
     "LABELS",
     "PARTITION",
     "RELATES",
