@@ -65,7 +65,9 @@ def sync_outbox(backends: Backends, batch_size: int = 1000) -> int:
     applied in batches instead of one reader per writer in turn.
 
     An index that fails (:class:`IndexUnreadable`) leaves the entries in the outbox, and the
-    error says that the write itself was committed."""
+    error says that the write itself was committed. An entry whose knowledge-graph update was
+    skipped (a corrupt partition, :func:`agentmem.graph.build.on_sync`) stays in the outbox
+    too, without an error, and is tried again by every later sync."""
     try:
         return _sync(backends, batch_size)
     except IndexUnreadable as exc:
@@ -91,19 +93,32 @@ def _sync(backends: Backends, batch_size: int = 1000) -> int:
         return 0
     applied = 0
     with backends.index_lock:
-        while backends.outbox_synced < ticket:
-            # Every ticket taken by now belongs to a commit this read sees.
-            seen = next(backends.outbox_tickets)
-            items = backends.store.pending_index(limit=batch_size)
+        if backends.outbox_synced >= ticket:  # applied by the holder this caller waited for
+            return 0
+        # Every ticket taken by now belongs to a commit this pass sees.
+        seen = next(backends.outbox_tickets)
+        # Entries this pass applied but left queued (their graph partition is corrupt): they
+        # are the oldest still pending, so each read takes that many more and skips them, and
+        # the pass still reaches the entries behind them.
+        kept: set[int] = set()
+        while True:
+            limit = batch_size + len(kept)
+            page = backends.store.pending_index(limit=limit)
+            items = [i for i in page if i.seq not in kept]
             if items:
-                _apply(backends, items)
-                applied += len(items)
-            if len(items) < batch_size:
-                backends.outbox_synced = seen
+                left = _apply(backends, items)
+                kept.update(left)
+                applied += len(items) - len(left)
+            if len(page) < limit or not items:
+                break
+        backends.outbox_synced = seen
         return applied
 
 
-def _apply(backends: Backends, items: Sequence[OutboxItem]) -> None:
+def _apply(backends: Backends, items: Sequence[OutboxItem]) -> set[int]:
+    """Apply outbox entries to the index and the graph and acknowledge them, except those
+    whose graph update was skipped (a corrupt partition): they stay queued for a later sync.
+    Returns the sequence numbers of those."""
     last_op: dict[str, IndexOp] = {}
     for item in items:
         last_op[item.memory_id] = item.op
@@ -122,19 +137,25 @@ def _apply(backends: Backends, items: Sequence[OutboxItem]) -> None:
         gone |= set(written) - {f.id for f in backends.store.rank_fields(written)}
         records = [r for r in records if r.id not in gone]
     backends.index.delete([*delete_ids, *gone])
+    skipped: set[str] = set()
     if backends.graph is not None:
-        _sync_graph(backends, records, [*delete_ids, *sorted(gone)])
-    backends.store.ack_index([item.seq for item in items])
+        skipped = _sync_graph(backends, records, [*delete_ids, *sorted(gone)])
+    left = {item.seq for item in items if item.memory_id in skipped}
+    backends.store.ack_index([item.seq for item in items if item.seq not in left])
+    return left
 
 
-def _sync_graph(backends: Backends, records: Sequence[MemoryRecord], removed: list[str]) -> None:
+def _sync_graph(
+    backends: Backends, records: Sequence[MemoryRecord], removed: list[str]
+) -> set[str]:
     """The knowledge graph is derived too: facts indexed here update it (before the ack, so a
-    crash in between is repaired on the next open like the index)."""
+    crash in between is repaired on the next open like the index). Returns the record ids
+    whose graph update was skipped."""
     # Imported here: agentmem.graph reads facts with agentmem.semantic, which imports this
     # module, so a module-level import would be circular.
     from agentmem.graph.build import on_sync
 
-    on_sync(backends, records, removed)
+    return on_sync(backends, records, removed)
 
 
 def _upsert(backends: Backends, records: Sequence[MemoryRecord]) -> None:

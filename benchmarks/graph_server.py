@@ -37,6 +37,7 @@ import random
 import subprocess
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -292,6 +293,7 @@ def scale_part(url: str, args: argparse.Namespace, console: Console) -> dict[str
     store.setup()
     scope = Scope(user_id="scale")
     key = partition_key(scope)
+    generation = uuid.uuid4().hex
     memory_before = store.memory_info()
     rng = random.Random(7)
     version, loaded_entities, loaded_relations = 0, 0, 0
@@ -301,7 +303,7 @@ def scale_part(url: str, args: argparse.Namespace, console: Console) -> dict[str
     while loaded_entities < args.entities and time.perf_counter() < deadline:
         stop = min(args.entities, loaded_entities + half)
         change = GraphChange(upserts=_entities(scope, loaded_entities, stop))
-        version = store.write_change(scope, key, version, change)
+        version = store.write_change(scope, key, version, change, generation=generation)
         loaded_entities = stop
     entity_seconds = time.perf_counter() - started
     console.log(f"{loaded_entities} entities (+ facts) in {entity_seconds:.1f} s")
@@ -312,7 +314,7 @@ def scale_part(url: str, args: argparse.Namespace, console: Console) -> dict[str
         change = GraphChange(
             upserts=_relations(scope, loaded_relations, stop, loaded_entities, rng)
         )
-        version = store.write_change(scope, key, version, change)
+        version = store.write_change(scope, key, version, change, generation=generation)
         loaded_relations = stop
         if checkpoint is None and loaded_relations >= args.whole_at:
             paused = time.perf_counter()

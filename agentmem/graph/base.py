@@ -7,7 +7,12 @@ items, read a partition's items, write one :class:`~agentmem.graph.model.GraphCh
 atomically with compare-and-set on the version, and drop partitions. Everything else is
 concrete here: a partition is loaded into a :class:`~agentmem.graph.state.GraphState` (checked
 on load: :class:`~agentmem.errors.GraphCorrupt` if it cannot be read), cached while its stored
-version does not move, and every change is checked before it is written.
+version and generation do not move, and every change is checked before it is written.
+
+A partition's **generation** is a random id given when it is first written: a partition
+dropped and written again (``agentmem reindex --graph``) starts again at version 1 as a new
+generation, so a copy another process cached before the drop, at the same version number, is
+reloaded instead of served, and a write computed on it is a ``Conflict``.
 
 Bounded reads (:meth:`GraphStore.subgraph`: the k-hop neighbourhood of some entities, with the
 facts and episodes that mention them) are concrete too, built from four small reads that a
@@ -20,12 +25,13 @@ tables, indexes and constraints), ``close()``, context-manager use.
 from __future__ import annotations
 
 import threading
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from types import TracebackType
 from typing import Self
 
-from agentmem.errors import ValidationError
+from agentmem.errors import GraphCorrupt, ValidationError
 from agentmem.graph.model import (
     Entity,
     EpisodeLink,
@@ -85,11 +91,18 @@ class GraphStore(ABC):
 
     @abstractmethod
     def write_change(
-        self, scope: Scope, key: str, expected_version: int, change: GraphChange
+        self,
+        scope: Scope,
+        key: str,
+        expected_version: int,
+        change: GraphChange,
+        *,
+        generation: str,
     ) -> int:
-        """Apply a (checked, compacted) change in one transaction if the partition is still at
-        ``expected_version`` (0: not stored yet); returns the new version. Raises
-        :class:`~agentmem.errors.Conflict` otherwise."""
+        """Apply a (checked, compacted) change in one transaction if the partition is still
+        ``generation`` at ``expected_version`` (0: not stored yet; it is then created as
+        ``generation``); returns the new version. Raises :class:`~agentmem.errors.Conflict`
+        otherwise."""
 
     @abstractmethod
     def drop_partitions(self, scope: Scope | ScopeSet | None) -> int:
@@ -104,14 +117,26 @@ class GraphStore(ABC):
         return self._lock
 
     def state(self, partition: GraphPartition) -> GraphState:
-        """A stored partition in memory (cached while its version does not move).
-        :class:`~agentmem.errors.GraphCorrupt` when its items cannot be read."""
+        """A stored partition in memory (cached while its version and generation do not
+        move). :class:`~agentmem.errors.GraphCorrupt` when its items cannot be read, or when
+        it is marked broken."""
         with self._lock:
+            if partition.broken:
+                self._cache.pop(partition.key, None)
+                raise _broken(partition)
             cached = self._cache.get(partition.key)
-            if cached is not None and cached.version == partition.version:
+            if (
+                cached is not None
+                and cached.version == partition.version
+                and cached.generation == partition.generation
+            ):
                 return cached
             loaded = GraphState.from_rows(
-                partition.scope, partition.key, partition.version, self.read_rows(partition)
+                partition.scope,
+                partition.key,
+                partition.version,
+                self.read_rows(partition),
+                generation=partition.generation,
             )
             self._cache[partition.key] = loaded
             return loaded
@@ -139,24 +164,31 @@ class GraphStore(ABC):
             return
         with self._lock:
             state.check(change)
+            # A partition written for the first time is a new generation.
+            generation = state.generation if state.version else uuid.uuid4().hex
             try:
-                version = self.write_change(state.scope, state.key, state.version, change)
+                version = self.write_change(
+                    state.scope, state.key, state.version, change, generation=generation
+                )
                 state.apply(change)
             except BaseException:
                 self._cache.pop(state.key, None)
                 raise
-            state.version = version
+            state.version, state.generation = version, generation
             self._cache[state.key] = state
 
     def drop(self, scope: Scope | ScopeSet | None = None) -> int:
         """Delete the graphs a scope may read (all for ``None``); returns how many partitions."""
         with self._lock:
-            dropped = self.drop_partitions(scope)
-            self._cache.clear()
+            try:
+                dropped = self.drop_partitions(scope)
+            finally:
+                self.forget_cache()
         return dropped
 
     def forget_cache(self) -> None:
-        """Drop every partition held in memory (they are read again on next use)."""
+        """Drop every partition held in memory, and anything cached about them (they are read
+        again on next use)."""
         with self._lock:
             self._cache.clear()
 
@@ -218,6 +250,8 @@ class GraphStore(ABC):
         most ``max_entities``, smallest ids first at each hop), the relations between them, the
         facts that mention them and those facts' episodes (their links trimmed to the entities
         present). Every backend returns the same subgraph for the same data."""
+        if partition.broken:
+            raise _broken(partition)
         if not 0 <= hops <= 5:
             raise ValidationError(f"hops must be between 0 and 5, got {hops!r}")
         if max_entities < 1:
@@ -250,7 +284,7 @@ class GraphStore(ABC):
             names = [link.names[i] for i in keep] if parallel else link.names
             entity_ids = [link.entity_ids[i] for i in keep]
             items.append(link.model_copy(update={"entity_ids": entity_ids, "names": names}))
-        state = GraphState(partition.scope, partition.key, partition.version)
+        state = GraphState(partition.scope, partition.key, partition.version, partition.generation)
         state.apply(GraphChange(upserts=[*items, *facts]))
         return state
 
@@ -265,6 +299,15 @@ class GraphStore(ABC):
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _broken(partition: GraphPartition) -> GraphCorrupt:
+    return GraphCorrupt(
+        f"the stored knowledge graph of scope {partition.scope} is incomplete: a change to it "
+        "was only partly written (the graph server rejected one of its statements, e.g. on a "
+        "query timeout or memory limit); rebuild it from the store with `agentmem reindex "
+        "--graph` (or mem.graph.rebuild()); no memory is lost"
+    )
 
 
 __all__ = ["GraphPartition", "GraphStore"]

@@ -104,13 +104,17 @@ def plan_update(
     return working.change()
 
 
-def on_sync(backends: Backends, records: Sequence[MemoryRecord], removed: Sequence[str]) -> None:
+def on_sync(
+    backends: Backends, records: Sequence[MemoryRecord], removed: Sequence[str]
+) -> set[str]:
     """The graph step of the outbox: apply indexed facts and removed records to their
     partitions. A partition whose stored graph is corrupt is skipped with a warning (writes
-    never fail for a derived index; reads say what to do)."""
+    never fail for a derived index; reads say what to do). Returns the ids of the records
+    whose update was skipped: their outbox entries stay queued, and are applied by a later
+    sync once the partition reads again (after ``agentmem reindex --graph``)."""
     graph = backends.graph
     if graph is None or not backends.settings.graph.enabled:
-        return
+        return set()
     facts = [r for r in records if r.kind is MemoryKind.SEMANTIC]
     work: dict[str, tuple[Scope, list[MemoryRecord], list[str]]] = {}
     for record in facts:
@@ -121,11 +125,15 @@ def on_sync(backends: Backends, records: Sequence[MemoryRecord], removed: Sequen
             for partition in graph.partitions_holding(kind, removed):
                 entry = work.setdefault(partition.key, (partition.scope, [], []))
                 entry[2].extend(removed)
+    skipped: set[str] = set()
     for scope, scoped_facts, scoped_removed in work.values():
         try:
             update_partition(backends, graph, scope, scoped_facts, dict.fromkeys(scoped_removed))
         except GraphCorrupt as exc:
-            log.warning("knowledge graph not updated: %s", exc)
+            log.warning("knowledge graph not updated (kept queued in the outbox): %s", exc)
+            skipped.update(r.id for r in scoped_facts)
+            skipped.update(scoped_removed)
+    return skipped
 
 
 def update_partition(

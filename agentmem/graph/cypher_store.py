@@ -9,10 +9,12 @@ here, once, so each is one indexed query on every engine.
 
 from __future__ import annotations
 
+import time
 from abc import abstractmethod
 from collections.abc import Sequence
 from typing import Any
 
+from agentmem.errors import Conflict
 from agentmem.graph import cypher
 from agentmem.graph.base import GraphStore
 from agentmem.graph.cypher import CypherDialect, Statement
@@ -30,11 +32,14 @@ class CypherGraphStore(GraphStore):
     shared = True
     bounded_reads = True
     dialect: CypherDialect
+    claim_wait_s: float = 5.0
+    """How long a read of a partition waits for a change being written to it (see
+    :meth:`read_rows`)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self._counts: dict[str, tuple[int, int]] = {}
-        """Entity count per partition key, at the version it was counted."""
+        self._counts: dict[str, tuple[str, int, int]] = {}
+        """Entity count per partition key, at the generation and version it was counted."""
 
     @abstractmethod
     def _read(self, statements: Sequence[Statement]) -> list[dict[str, Any]]:
@@ -44,7 +49,11 @@ class CypherGraphStore(GraphStore):
     def _partition(row: dict[str, Any]) -> GraphPartition:
         fields = {f: row[f] for f in SCOPE_FIELDS if row.get(f) is not None}
         return GraphPartition(
-            key=row["key"], scope=Scope.model_construct(**fields), version=int(row["version"])
+            key=row["key"],
+            scope=Scope.model_construct(**fields),
+            version=int(row["version"]),
+            generation=row.get("generation") or "",
+            broken=bool(row.get("broken")),
         )
 
     @staticmethod
@@ -60,19 +69,53 @@ class CypherGraphStore(GraphStore):
         rows = self._read([cypher.partitions_holding(kind, list(dict.fromkeys(item_ids)))])
         return [self._partition(r) for r in rows]
 
+    @staticmethod
+    def _check_claim(
+        scope: Scope, expected_version: int, generation: str, claim: dict[str, Any]
+    ) -> None:
+        """Raise :class:`~agentmem.errors.Conflict` unless the claim (the row of
+        :func:`~agentmem.graph.cypher.statements.claim_partition`) was won."""
+        if claim["claimed"]:
+            return
+        found = int(claim["version"])
+        rebuilt = expected_version and found and claim["generation"] != generation
+        raise Conflict(
+            f"the knowledge graph of scope {scope} changed (version {found}"
+            f"{' of a rebuilt graph' if rebuilt else ''}, expected {expected_version}); it is "
+            "reloaded and the update retried"
+        )
+
     def read_rows(self, partition: GraphPartition) -> list[Row]:
-        return self._rows(self._read(cypher.read_partition(partition.key)))
+        """The partition's items, read when no change holds its claim: a change of several
+        statements that reads can come between (FalkorDB) is waited for, up to
+        ``claim_wait_s`` (then it is read as it is; each state between two statements of a
+        change is ordered to read as a graph, though not always as a whole one)."""
+        deadline = time.monotonic() + self.claim_wait_s
+        pause = 0.005
+        while True:
+            rows = self._read([cypher.read_partition(partition.key)])
+            held = any(r["kind"] == cypher.CLAIM_ROW and r["id"] is not None for r in rows)
+            if not held or time.monotonic() >= deadline:
+                return self._rows([r for r in rows if r["kind"] != cypher.CLAIM_ROW])
+            time.sleep(pause)
+            pause = min(2 * pause, 0.2)
+
+    def forget_cache(self) -> None:
+        with self.lock:
+            super().forget_cache()
+            self._counts.clear()
 
     # bounded reads, on the server -----------------------------------------------------------
 
     def entity_count(self, partition: GraphPartition) -> int:
+        at = (partition.generation, partition.version)
         with self.lock:
             cached = self._counts.get(partition.key)
-            if cached is not None and cached[0] == partition.version:
-                return cached[1]
+            if cached is not None and cached[:2] == at:
+                return cached[2]
         count = int(self._read([cypher.entity_count(partition.key)])[0]["n"])
         with self.lock:
-            self._counts[partition.key] = (partition.version, count)
+            self._counts[partition.key] = (*at, count)
         return count
 
     def entities_named(self, partition: GraphPartition, names: Sequence[str]) -> list[str]:

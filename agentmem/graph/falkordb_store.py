@@ -9,10 +9,17 @@ matches (docs/architecture.md, "Graph servers", says why not a graph per org).
 
 FalkorDB has no multi-statement transaction with rollback, so a change is one ``MULTI`` /
 ``EXEC`` block: claim the partition (compare-and-set on its version), the change's statements
-each guarded by the claim, then the version move. Redis runs the block without interleaving
-other commands and its append-only file replays it whole or not at all, so a crash, or a
-writer that lost the compare-and-set (:class:`~agentmem.errors.Conflict`), leaves nothing
-half-written.
+each guarded by the claim and counted, then the version move. Redis runs the block without
+interleaving other clients' commands and its append-only file replays it whole or not at all,
+so a crash, or a writer that lost the compare-and-set (:class:`~agentmem.errors.Conflict`),
+leaves nothing half-written. (FalkorDB's reads run on their own threads and can see the block
+between two statements: the statement order keeps each such state a readable graph.)
+Redis does not stop a block at a command that fails, though: a statement the server rejects
+at run time (a query timeout, a memory limit) is undone alone while the others commit. So the
+version moves only when every statement ran; when none did, nothing changed; when some did,
+the partition stays marked broken, and its reads raise :class:`~agentmem.errors.GraphCorrupt`
+until a rebuild. Either way the write raises :class:`~agentmem.errors.BackendUnavailable` (the
+outbox keeps the update queued).
 
 URL: ``falkordb://[user:password@]host:6379/graph`` (``falkordbs://`` for TLS); the graph name
 defaults to ``agentmem``.
@@ -26,7 +33,7 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from agentmem.errors import BackendUnavailable, Conflict, InvalidSettings
+from agentmem.errors import BackendUnavailable, InvalidSettings
 from agentmem.graph import cypher
 from agentmem.graph.cypher import CypherDialect, Statement
 from agentmem.graph.cypher_store import CypherGraphStore
@@ -197,45 +204,99 @@ class FalkorDBGraphStore(CypherGraphStore):
         return rows
 
     def _transaction(self, statements: Sequence[Statement]) -> list[Any]:
-        """Run statements as one ``MULTI``/``EXEC`` block; their parsed results."""
+        """Run statements as one ``MULTI``/``EXEC`` block: each one's parsed result, or the
+        error the server answered it with (one statement's error does not stop the block:
+        Redis runs the others, and FalkorDB undoes that statement whole)."""
         graph = self._require()
         from falkordb.query_result import QueryResult
 
+        _, redis = _client_modules()
         with self._errors():
             pipe = self._db.connection.pipeline(transaction=True)
             for text, params in statements:
                 pipe.execute_command(
                     "GRAPH.QUERY", self.graph_name, params_header(params) + text, "--compact"
                 )
-            replies = pipe.execute(raise_on_error=True)
-            return [QueryResult(graph, reply) for reply in replies]
+            replies = pipe.execute(raise_on_error=False)
+            return [
+                reply if isinstance(reply, redis.exceptions.ResponseError)
+                else QueryResult(graph, reply)
+                for reply in replies
+            ]  # fmt: skip
+
+    @staticmethod
+    def _failures(results: Sequence[Any]) -> list[tuple[int, Exception]]:
+        return [(n, r) for n, r in enumerate(results, start=1) if isinstance(r, Exception)]
 
     # the GraphStore core (reads: CypherGraphStore) -----------------------------------------
 
     def write_change(
-        self, scope: Scope, key: str, expected_version: int, change: GraphChange
+        self,
+        scope: Scope,
+        key: str,
+        expected_version: int,
+        change: GraphChange,
+        *,
+        generation: str,
     ) -> int:
         writer = uuid.uuid4().hex
+        body = [cypher.guarded(s, key, writer) for s in cypher.write_change(key, change)]
+        finish = cypher.set_version(key, expected_version + 1, writer, generation, len(body))
         statements = [
-            cypher.claim_partition(key, scope, expected_version, writer),
-            *(cypher.guarded(s, key, writer) for s in cypher.write_change(key, change)),
-            cypher.set_version(key, expected_version + 1, writer),
+            cypher.claim_partition(key, scope, expected_version, writer, generation),
+            *body,
+            finish,
         ]
         results = self._transaction(statements)
-        claimed = self._dicts(results[0])
-        found = int(claimed[0]["version"]) if claimed else 0
-        moved = self._dicts(results[-1])
-        if found != expected_version or not moved:
-            raise Conflict(
-                f"the knowledge graph of scope {scope} changed (version {found}, expected "
-                f"{expected_version}); it is reloaded and the update retried"
-            )
+        claim, *_, finished = results
+        if not isinstance(claim, Exception):
+            (row,) = self._dicts(claim)
+            self._check_claim(scope, expected_version, generation, row)
+        failures = self._failures(results)
+        if failures:
+            if isinstance(finished, Exception):  # the claim is still held: settle it now,
+                # or at least release it, so that the mark it left counts
+                finished, _ = self._transaction([finish, cypher.release(key, writer)])
+            raise self._rejected(scope, len(statements), failures, finished)
         return expected_version + 1
+
+    def _rejected(
+        self, scope: Scope, count: int, failures: list[tuple[int, Exception]], finish: Any
+    ) -> BackendUnavailable:
+        """The error of a change some of whose statements the server rejected, saying what
+        was left (see :func:`~agentmem.graph.cypher.statements.set_version`)."""
+        rows = [] if isinstance(finish, Exception) else self._dicts(finish)
+        if failures[0][0] == 1 or (rows and rows[0]["untouched"]):
+            left = "nothing of it was written, so it can simply be applied again"
+        else:
+            left = (
+                f"part of it {'was' if rows else 'may have been'} written, so that graph is "
+                "marked incomplete: its reads raise GraphCorrupt until `agentmem reindex "
+                "--graph` (mem.graph.rebuild()) rebuilds it from the store"
+            )
+        number, error = failures[0]
+        return BackendUnavailable(
+            f"FalkorDB at {self.url} rejected statement {number} of {count} of a change to the "
+            f"knowledge graph of scope {scope} ({error}); {left}. A query timeout or memory "
+            "limit of the server (GRAPH.CONFIG TIMEOUT_MAX, TIMEOUT_DEFAULT, "
+            "QUERY_MEM_CAPACITY) does this to a large change"
+        )
 
     def drop_partitions(self, scope: Scope | ScopeSet | None) -> int:
         keys = [p.key for p in self.partitions(scope)]
-        if keys:
-            self._transaction([s for key in keys for s in cypher.drop_partition(key)])
+        if not keys:
+            return 0
+        writer = uuid.uuid4().hex
+        results = self._transaction([s for key in keys for s in cypher.drop_partition(key, writer)])
+        failures = self._failures(results)
+        if failures:
+            number, error = failures[0]
+            raise BackendUnavailable(
+                f"FalkorDB at {self.url} rejected statement {number} of {len(results)} of a "
+                f"drop of knowledge graphs of scope {scope} ({error}); a graph not dropped "
+                "whole is marked incomplete (its reads raise GraphCorrupt): drop or rebuild it "
+                "again (`agentmem reindex --graph`)"
+            )
         return len(keys)
 
     # operations --------------------------------------------------------------------------

@@ -162,23 +162,28 @@ class Neo4jGraphStore(CypherGraphStore):
     # the GraphStore core (reads: CypherGraphStore) -----------------------------------------
 
     def write_change(
-        self, scope: Scope, key: str, expected_version: int, change: GraphChange
+        self,
+        scope: Scope,
+        key: str,
+        expected_version: int,
+        change: GraphChange,
+        *,
+        generation: str,
     ) -> int:
         statements = cypher.write_change(key, change)
         writer = uuid.uuid4().hex
-        claim_text, claim_params = cypher.claim_partition(key, scope, expected_version, writer)
+        claim_text, claim_params = cypher.claim_partition(
+            key, scope, expected_version, writer, generation
+        )
 
         def work(tx: Any) -> int:
-            record = tx.run(claim_text, claim_params).single()
-            found = int(record["version"]) if record is not None else 0
-            if found != expected_version:
-                raise Conflict(
-                    f"the knowledge graph of scope {scope} changed (version {found}, expected "
-                    f"{expected_version}); it is reloaded and the update retried"
-                )
+            claim = tx.run(claim_text, claim_params).single()
+            self._check_claim(scope, expected_version, generation, claim.data())
             for text, params in statements:
                 tx.run(text, params).consume()
-            version_text, version_params = cypher.set_version(key, expected_version + 1, writer)
+            version_text, version_params = cypher.set_version(
+                key, expected_version + 1, writer, generation
+            )
             tx.run(version_text, version_params).consume()
             return expected_version + 1
 

@@ -6,7 +6,8 @@ record store (SQLite or PostgreSQL, see :mod:`agentmem.stores._graph_sql`), one 
 so an update writes only what it changed, in one transaction with a version check. A partition
 is read back on first use after open (checked: a corrupt row is
 :class:`~agentmem.errors.GraphCorrupt`, repaired by ``agentmem reindex --graph``), and read
-again whenever another process moved its version (PostgreSQL shared by several processes).
+again whenever another process moved its version or dropped and wrote it again (a new
+generation; PostgreSQL shared by several processes).
 """
 
 from __future__ import annotations
@@ -59,12 +60,19 @@ class NetworkXGraphStore(GraphStore):
         return [(r.kind, r.item_id, r.data) for r in self._rows().graph_rows(partition.key)]
 
     def write_change(
-        self, scope: Scope, key: str, expected_version: int, change: GraphChange
+        self,
+        scope: Scope,
+        key: str,
+        expected_version: int,
+        change: GraphChange,
+        *,
+        generation: str,
     ) -> int:
         return self._rows().graph_write(
             key=key,
             scope=scope,
             expected_version=expected_version,
+            generation=generation,
             upserts=[GraphRow(i.kind.value, i.id, dump_item(i)) for i in change.upserts],
             deletes=[(kind.value, item_id) for kind, item_id in change.deletes],
             replace=change.replace,

@@ -20,6 +20,7 @@ from agentmem.graph.model import GraphChange, ItemKind, Merge, MergeMethod, load
 from agentmem.graph.resolve import embed_names
 from agentmem.graph.state import GraphState
 from agentmem.graph.working import Working, merge_keeping
+from agentmem.indexing import sync_outbox
 from agentmem.models import MemoryKind, MemoryRecord, Scope, ScopeSet
 from agentmem.stores import RecordQuery
 
@@ -114,7 +115,8 @@ def rebuild_graphs(backends: Backends, scope: Scope | ScopeSet | None = None) ->
     The stored partitions are dropped without being read (a corrupt one included), then each
     scope's facts are applied in the order they were stored. Manual merges and undone merges
     are kept. Communities are recomputed on next use. On a graph server, the scope's graph
-    left in the record store's tables by the networkx backend is dropped too.
+    left in the record store's tables by the networkx backend is dropped too. Outbox entries
+    kept queued while a partition was corrupt are applied afterwards.
     """
     started = time.perf_counter()
     graph = backends.graph
@@ -164,6 +166,9 @@ def rebuild_graphs(backends: Backends, scope: Scope | ScopeSet | None = None) ->
         totals[1] += len(records)
         totals[2] += len(state.entities)
         totals[3] += len(state.relations)
+    # Outbox entries left queued while a partition was corrupt (see graph.build.on_sync) are
+    # in the rebuilt graph now: applying them again acknowledges them.
+    sync_outbox(backends)
     return RebuildReport(
         partitions=totals[0],
         facts=totals[1],

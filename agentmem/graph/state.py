@@ -45,12 +45,15 @@ log = logging.getLogger(__name__)
 
 class GraphState:
     """A partition's items, a networkx ``MultiDiGraph`` (entity nodes, relation edges keyed by
-    relation id) and a name index. ``version`` is the stored version it reflects."""
+    relation id) and a name index. ``version`` is the stored version it reflects, of the
+    stored partition's ``generation`` (see :class:`~agentmem.graph.base.GraphPartition`;
+    ``""`` before the partition is first written)."""
 
-    def __init__(self, scope: Scope, key: str, version: int = 0) -> None:
+    def __init__(self, scope: Scope, key: str, version: int = 0, generation: str = "") -> None:
         self.scope = scope
         self.key = key
         self.version = version
+        self.generation = generation
         self._reset()
 
     def _reset(self) -> None:
@@ -118,11 +121,16 @@ class GraphState:
 
     @classmethod
     def from_rows(
-        cls, scope: Scope, key: str, version: int, rows: Iterable[tuple[str, str, str]]
+        cls,
+        scope: Scope,
+        key: str,
+        version: int,
+        rows: Iterable[tuple[str, str, str]],
+        generation: str = "",
     ) -> GraphState:
         """A state from stored ``(kind, item_id, json)`` rows; :class:`GraphCorrupt` when a row
         cannot be read or the items are inconsistent."""
-        state = cls(scope, key, version)
+        state = cls(scope, key, version, generation)
         items: list[GraphItem] = []
         communities: list[GraphItem] = []
         for kind, item_id, data in rows:

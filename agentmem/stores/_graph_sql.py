@@ -4,8 +4,11 @@ The embedded graph backend (:mod:`agentmem.graph.networkx_store`) keeps each sco
 memory as networkx and persists it here, one row per item (entity, relation, episode link,
 community, merge, fact contribution), so an update writes only what changed. A partition is
 the graph of one exact scope; ``graph_partitions`` carries its scope fields (so isolation is a
-``WHERE`` on them, as for records) and a version that every write bumps (compare-and-set: a
-process whose cached graph is older reloads it, a concurrent writer gets ``Conflict``).
+``WHERE`` on them, as for records), a version that every write bumps and a generation (a
+random id given when the partition is created, so a partition dropped and written again is
+told apart from the old one at the same version number). A write is a compare-and-set on both:
+a process whose cached graph is older or of an earlier generation reloads it, a concurrent
+writer gets ``Conflict``.
 
 The SQL is written once here against the DB-API cursor both engines provide; each store
 supplies the placeholder, its column types and its transaction.
@@ -24,11 +27,19 @@ from agentmem.stores._sql import Cursor
 
 @dataclass(frozen=True, slots=True)
 class GraphPartition:
-    """One scope's graph as stored: its key, its exact scope and its version (0: empty)."""
+    """One scope's graph as stored: its key, its exact scope, its version (0: empty) and its
+    generation (the id of this incarnation: a partition dropped and created again gets a new
+    one, so a copy cached from before the drop is never taken for the new partition, whatever
+    their version numbers; ``""`` for partitions written before generations existed).
+    ``broken``: a change to it was only partly written (a graph server without rollback,
+    :mod:`agentmem.graph.cypher.statements`); it must be rebuilt. Never set here: a SQL
+    transaction is whole or nothing."""
 
     key: str
     scope: Scope
     version: int
+    generation: str = ""
+    broken: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +51,7 @@ class GraphRow:
     data: str
 
 
-_PARTITION_COLS = ("key", *SCOPE_FIELDS, "version")
+_PARTITION_COLS = ("key", *SCOPE_FIELDS, "version", "generation")
 
 
 def _sql(statement: str, placeholder: str) -> str:
@@ -65,7 +76,10 @@ def _partition(row: Sequence[Any]) -> GraphPartition:
     values = dict(zip(_PARTITION_COLS, row, strict=True))
     fields = {f: values[f] for f in SCOPE_FIELDS if values[f] is not None}
     return GraphPartition(
-        key=values["key"], scope=Scope.model_construct(**fields), version=int(values["version"])
+        key=values["key"],
+        scope=Scope.model_construct(**fields),
+        version=int(values["version"]),
+        generation=values["generation"],
     )
 
 
@@ -128,38 +142,46 @@ def write(
     key: str,
     scope: Scope,
     expected_version: int,
+    generation: str,
     upserts: Sequence[GraphRow],
     deletes: Sequence[tuple[str, str]],
     replace: bool,
     now: float,
 ) -> int:
     """Apply one change to a partition, inside the caller's transaction; returns the new
-    version. Raises :class:`Conflict` when the partition is not at ``expected_version``."""
+    version. The partition must still be ``generation`` at ``expected_version``; with
+    ``expected_version`` 0 it must not exist, and is created as ``generation``. Raises
+    :class:`Conflict` otherwise."""
     cur.execute(
         _sql(
             "UPDATE graph_partitions SET version = version + 1, updated_at = ? "
-            "WHERE key = ? AND version = ?",
+            "WHERE key = ? AND version = ? AND generation = ?",
             placeholder,
         ),
-        [now, key, expected_version],
+        [now, key, expected_version, generation],
     )
     if cur.rowcount != 1:
-        cur.execute(_sql("SELECT version FROM graph_partitions WHERE key = ?", placeholder), [key])
+        cur.execute(
+            _sql("SELECT version, generation FROM graph_partitions WHERE key = ?", placeholder),
+            [key],
+        )
         current = cur.fetchone()
         if current is not None or expected_version != 0:
             found = current[0] if current is not None else 0
+            rebuilt = current is not None and expected_version != 0 and current[1] != generation
             raise Conflict(
-                f"the knowledge graph of scope {scope} changed (version {found}, expected "
-                f"{expected_version}); it is reloaded and the update retried"
+                f"the knowledge graph of scope {scope} changed (version {found}"
+                f"{' of a rebuilt graph' if rebuilt else ''}, expected {expected_version}); "
+                "it is reloaded and the update retried"
             )
         fields = scope.fields()
         cur.execute(
             _sql(
                 f"INSERT INTO graph_partitions (key, {', '.join(SCOPE_FIELDS)}, version, "
-                "updated_at) VALUES (?, ?, ?, ?, ?, 1, ?)",
+                "generation, updated_at) VALUES (?, ?, ?, ?, ?, 1, ?, ?)",
                 placeholder,
             ),
-            [key, *(fields.get(f) for f in SCOPE_FIELDS), now],
+            [key, *(fields.get(f) for f in SCOPE_FIELDS), generation, now],
         )
     if replace:
         cur.execute(_sql("DELETE FROM graph_items WHERE partition = ?", placeholder), [key])

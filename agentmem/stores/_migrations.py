@@ -138,6 +138,11 @@ SQLITE: tuple[str, ...] = (
     );
     CREATE INDEX quarantine_user ON quarantine (user_id, status, created_at);
     """,
+    # 8: a graph partition's generation (agentmem.stores._graph_sql): a partition dropped and
+    # written again is a new generation, so a copy cached before the drop is never reused.
+    """
+    ALTER TABLE graph_partitions ADD COLUMN generation TEXT NOT NULL DEFAULT '';
+    """,
 )
 """The SQLite store's migrations, in order (version = position + 1)."""
 
@@ -294,6 +299,11 @@ POSTGRES: tuple[str, ...] = (
             created_at DOUBLE PRECISION NOT NULL
     );
     CREATE INDEX quarantine_user ON quarantine (user_id, status, created_at);
+    """,
+    # 8: a graph partition's generation (agentmem.stores._graph_sql): a partition dropped and
+    # written again is a new generation, so a copy cached before the drop is never reused.
+    """
+    ALTER TABLE graph_partitions ADD COLUMN generation TEXT COLLATE "C" NOT NULL DEFAULT '';
     """,
 )
 """The PostgreSQL store's migrations, in order (version = position + 1)."""

@@ -61,13 +61,15 @@ class GraphRows(ABC):
         key: str,
         scope: Scope,
         expected_version: int,
+        generation: str,
         upserts: Sequence[GraphRow],
         deletes: Sequence[tuple[str, str]],
         replace: bool = False,
     ) -> int:
         """Apply one change to a partition in one transaction (``replace``: drop its items
         first); returns the new version, or raises :class:`~agentmem.errors.Conflict` when the
-        partition is no longer at ``expected_version``."""
+        partition is no longer ``generation`` at ``expected_version`` (0: it must not exist yet,
+        and is created as ``generation``)."""
 
     @abstractmethod
     def graph_drop(self, scope: Scope | ScopeSet | None) -> int:

@@ -18,6 +18,7 @@ polluted across tests and "another partition" is always really someone else's.
 from __future__ import annotations
 
 import os
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -407,6 +408,80 @@ def test_a_stale_writer_gets_a_conflict(
         assert "carol" in again.names() and "dave" not in again.names()
     finally:
         other.close()
+
+
+def test_a_graph_dropped_and_written_again_is_never_served_from_an_old_copy(
+    backend: Backend, graph: GraphStore, scopes: dict[str, Scope]
+) -> None:
+    """A rebuild (drop, then write) starts the partition again at version 1: another store
+    (process) that cached the old graph at that same version number reloads it, counts its
+    entities again, and a write it computed on the old graph is a conflict."""
+    scope = scopes["alice"]
+    seed(graph, scope)
+    other = backend.open()
+    try:
+        (before,) = other.partitions(scope)
+        old = other.state(before)
+        assert other.entity_count(before) == 4
+        (mine,) = graph.partitions(scope)
+        assert graph.entity_count(mine) == 4
+        graph.drop(scope)
+        graph.write(graph.state_of(scope), GraphChange(upserts=[ent(scope, "Zed")]))
+        (after,) = other.partitions(scope)
+        assert after.version == before.version == 1
+        assert [e.name for e in other.state(after).entities.values()] == ["Zed"]
+        assert other.entity_count(after) == 1
+        with pytest.raises(Conflict, match="rebuilt"):
+            other.write(old, GraphChange(upserts=[ent(scope, "Dave")]))
+        assert set(graph.state_of(scope).names()) == {"zed"}
+        # and in the store that rebuilt it: nothing counted before the drop is reused
+        (partition,) = graph.partitions(scope)
+        assert graph.entity_count(partition) == 1
+    finally:
+        other.close()
+
+
+def test_a_partition_read_while_another_store_writes_it_is_whole(
+    backend: Backend, graph: GraphStore, scopes: dict[str, Scope]
+) -> None:
+    """Every read of a partition sees one version of it, never half of a change another
+    store (process) is writing: here each change adds an entity and a relation to it, so a
+    read that saw the relation without its entity would be a spurious GraphCorrupt."""
+    scope = scopes["alice"]
+    hub = ent(scope, "Hub", eid="e-hub")
+    crowd = [ent(scope, f"Person {i}") for i in range(200)]  # a read takes a while
+    graph.write(graph.state_of(scope), GraphChange(upserts=[hub, *crowd]))
+    writer = backend.open()
+    done = threading.Event()
+    errors: list[BaseException] = []
+    written = [0]
+
+    def write() -> None:
+        try:
+            while not done.is_set():
+                spoke = ent(scope, f"Spoke {written[0]}", eid=f"e-{written[0]}")
+                change = GraphChange(upserts=[spoke, rel(scope, spoke, hub)])
+                writer.write(writer.state_of(scope), change)
+                written[0] += 1
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=write, daemon=True)
+    thread.start()
+    reads = 0
+    try:
+        deadline = time.monotonic() + 20
+        while (written[0] < 50 or reads < 50) and time.monotonic() < deadline and not errors:
+            graph.forget_cache()
+            (partition,) = graph.partitions(scope)
+            state = graph.state(partition)  # GraphCorrupt if torn
+            assert all(r.source in state.entities for r in state.relations.values())
+            reads += 1
+    finally:
+        done.set()
+        thread.join(timeout=30)
+        writer.close()
+    assert errors == [] and written[0] >= 50 and reads >= 50
 
 
 def test_replace_empties_the_partition_first(graph: GraphStore, scopes: dict[str, Scope]) -> None:

@@ -160,7 +160,7 @@ def test_sql_stores_implement_every_capability_and_records_only_none(store: Reco
 def test_graph_rows_write_read_conflict_and_drop(store: RecordStore) -> None:
     graph = capable(store, GraphRows)
     rows = [GraphRow("entity", "e1", '{"name": "Rex"}'), GraphRow("fact", "f1", "{}")]
-    kw: dict[str, Any] = {"deletes": []}
+    kw: dict[str, Any] = {"deletes": [], "generation": "g1"}
     assert graph.graph_write(key="a", scope=ALICE, expected_version=0, upserts=rows, **kw) == 1
     assert graph.graph_write(key="b", scope=BOB, expected_version=0, upserts=rows[:1], **kw) == 1
     assert graph.graph_rows("a") == sorted(rows, key=lambda r: (r.kind, r.item_id))
@@ -170,11 +170,20 @@ def test_graph_rows_write_read_conflict_and_drop(store: RecordStore) -> None:
     with pytest.raises(Conflict):
         graph.graph_write(key="a", scope=ALICE, expected_version=0, upserts=[], **kw)
     version = graph.graph_write(
-        key="a", scope=ALICE, expected_version=1, upserts=[], deletes=[("fact", "f1")]
-    )
+        key="a", scope=ALICE, expected_version=1, generation="g1", upserts=[],
+        deletes=[("fact", "f1")],
+    )  # fmt: skip
     assert version == 2 and graph.graph_rows("a") == rows[:1]
     assert graph.graph_drop(ALICE) == 1
     assert [p.key for p in graph.graph_partitions(None)] == ["b"]
+    # Written again after the drop: version 1 again, but a new generation, and a write
+    # expecting the old generation at that version is a conflict.
+    assert graph.graph_write(key="a", scope=ALICE, expected_version=0, upserts=rows,
+                             deletes=[], generation="g2") == 1  # fmt: skip
+    (again,) = graph.graph_partitions(ALICE)
+    assert (again.version, again.generation) == (1, "g2")
+    with pytest.raises(Conflict, match="rebuilt"):
+        graph.graph_write(key="a", scope=ALICE, expected_version=1, upserts=[], **kw)
 
 
 # job ledger ----------------------------------------------------------------------------------

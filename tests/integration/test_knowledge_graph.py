@@ -8,6 +8,7 @@ import json
 import logging
 import re
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -328,15 +329,50 @@ def test_a_corrupt_graph_says_so_and_reindex_graph_repairs_it(
             mem.search("Ines", user_id="u")
         with caplog.at_level(logging.WARNING):  # writes go on; the graph waits for a rebuild
             facts(mem, "u", [("Ines adopted a cat.", {"subject": "Ines", "entities": ["Ines"]})])
-        assert "knowledge graph not updated" in caplog.text
+        assert "knowledge graph not updated (kept queued" in caplog.text
+        assert mem.stats().pending_index == 1  # the skipped graph update is not acknowledged
+        facts(mem, "v", [("Zoe likes tea.", {"subject": "Zoe", "entities": ["Zoe"]})])
+        assert mem.stats().pending_index == 1  # other scopes' entries are
+        assert [e.name for e in mem.graph.entities(user_id="v")] == ["Zoe"]
     monkeypatch.setattr(cli, "open_memory", lambda s: Memory(settings=s, embedder=embedder))
     result = CliRunner().invoke(cli.app, ["--home", str(home), "reindex", "--graph"])
     assert result.exit_code == 0, result.output
-    assert re.search(r"1 scope\(s\) from 5 facts: 5 entities", result.output)
+    assert re.search(r"2 scope\(s\) from 6 facts: 6 entities", result.output)
     with Memory(settings=settings, embedder=embedder) as mem:
+        assert mem.stats().pending_index == 0  # applied after the rebuild
         timeline = [t.record.text for t in mem.graph.timeline("Ines", user_id="u")]
         assert "Ines adopted a cat." in timeline
         assert mem.search("Ines", user_id="u")
+
+
+def test_entries_kept_for_a_corrupt_graph_never_hold_up_the_outbox(
+    home: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More entries kept queued (for a corrupt partition) than a sync reads at once: the sync
+    still reaches the entries behind them, and returns."""
+    from agentmem import indexing, writing
+
+    settings = Settings.load(home=home)
+    with Memory(settings=settings, embedder=embedder) as mem:
+        facts(mem, "u", WORLD)
+    _corrupt(home)
+    with Memory(settings=settings, embedder=embedder) as mem:
+        facts(mem, "u", [(f"Ines met Person{i}.", {"subject": "Ines", "entities": ["Ines"]})
+                         for i in range(3)])  # fmt: skip
+        assert mem.stats().pending_index == 3
+        with monkeypatch.context() as patch:
+            patch.setattr(writing, "sync_outbox", lambda backends: 0)
+            facts(mem, "v", [("Zoe likes tea.", {"subject": "Zoe", "entities": ["Zoe"]})])
+        assert mem.stats().pending_index == 4
+        sync = threading.Thread(
+            target=indexing.sync_outbox, args=(mem.backends,), kwargs={"batch_size": 2},
+            daemon=True,
+        )  # fmt: skip
+        sync.start()
+        sync.join(timeout=60)
+        assert not sync.is_alive(), "the sync went round the kept entries forever"
+        assert mem.stats().pending_index == 3
+        assert [e.name for e in mem.graph.entities(user_id="v")] == ["Zoe"]
 
 
 def test_communities_form_a_hierarchy(shared: Memory, user: str) -> None:

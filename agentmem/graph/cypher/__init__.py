@@ -8,6 +8,7 @@ from agentmem.graph.cypher.dialect import CypherDialect
 from agentmem.graph.cypher.falkordb import FALKORDB
 from agentmem.graph.cypher.neo4j import NEO4J
 from agentmem.graph.cypher.statements import (
+    CLAIM_ROW,
     LABELS,
     PARTITION,
     RELATES,
@@ -24,12 +25,14 @@ from agentmem.graph.cypher.statements import (
     properties,
     read_partition,
     relation_rows_between,
+    release,
     scope_where,
     set_version,
     write_change,
 )
 
 __all__ = [
+    "CLAIM_ROW",
     "FALKORDB",
     "LABELS",
     "NEO4J",
@@ -49,6 +52,7 @@ __all__ = [
     "properties",
     "read_partition",
     "relation_rows_between",
+    "release",
     "scope_where",
     "set_version",
     "write_change",

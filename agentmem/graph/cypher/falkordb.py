@@ -1,7 +1,9 @@
 """The FalkorDB dialect: range indexes without ``IF NOT EXISTS`` (an existing one answers
 "already indexed", which ``setup()`` ignores), and no multi-statement rollback: a change is
-one ``MULTI``/``EXEC`` block of guarded statements behind the claim (FalkorDB runs the block
-without interleaving other commands, and its append-only file keeps it whole or not at all)."""
+one ``MULTI``/``EXEC`` block of guarded, counted statements behind the claim (FalkorDB runs the
+block without interleaving other commands, and its append-only file keeps it whole or not at
+all; a statement rejected at run time is undone alone, and the count then leaves the partition
+marked broken instead of moving its version)."""
 
 from __future__ import annotations
 

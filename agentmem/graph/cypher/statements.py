@@ -10,8 +10,11 @@ names) and validated small integers (hop counts), never from data.
 
 The graph as stored on a server:
 
-- ``(:GraphPartition {key, org_id, user_id, agent_id, thread_id, version, writer})``: one per
-  scope; a change claims it with compare-and-set on the version (:func:`claim_partition`).
+- ``(:GraphPartition {key, org_id, user_id, agent_id, thread_id, version, generation,
+  writer, applied, broken})``: one per scope; a change claims it with compare-and-set on the
+  version and the generation (:func:`claim_partition`). ``broken`` (the id of the writer whose
+  change was only partly written, on an engine without rollback) makes every read of the
+  partition :class:`~agentmem.errors.GraphCorrupt` until it is dropped and rebuilt.
 - ``(:Entity {id, partition, <scope fields>, name, type, aliases, names, summary, facts,
   fact_ids, data})`` and ``(:Entity)-[:RELATES {id, partition, predicate, fact, valid_from,
   valid_to, created_at, invalidated_at, data}]->(:Entity)``: what a person exploring the
@@ -62,7 +65,11 @@ LABELS: dict[ItemKind, str] = {
 
 _PARTITION_RETURN = (
     "RETURN p.key AS key, p.org_id AS org_id, p.user_id AS user_id, "
-    "p.agent_id AS agent_id, p.thread_id AS thread_id, p.version AS version"
+    "p.agent_id AS agent_id, p.thread_id AS thread_id, p.version AS version, "
+    "coalesce(p.generation, '') AS generation, "
+    # A writer's own mark is hidden while it holds the claim: readers on other threads can
+    # see a block between two of its statements (see claim_partition).
+    "p.broken IS NOT NULL AND p.broken <> coalesce(p.writer, '') AS broken"
 )
 
 
@@ -104,64 +111,123 @@ def partitions_holding(kind: ItemKind, ids: list[str]) -> Statement:
     )
 
 
-def read_partition(key: str) -> list[Statement]:
-    """Statements returning every item of a partition as rows ``(kind, id, data)``."""
-    out = [
-        (
-            f"MATCH (n:{label} {{partition: $key}}) "
-            f"RETURN '{kind.value}' AS kind, n.id AS id, n.data AS data",
-            {"key": key},
-        )
-        for kind, label in LABELS.items()
+CLAIM_ROW = "claim"
+"""The ``kind`` of the row :func:`read_partition` adds for the partition's claim: its ``id``
+is the writer holding it, ``None`` when no change is being written."""
+
+
+def read_partition(key: str) -> Statement:
+    """One statement returning every item of a partition as rows ``(kind, id, data)``, and a
+    :data:`CLAIM_ROW` saying whether a change held the partition's claim at that moment. One
+    query, so the engine reads it at one point in time (read one label at a time, a change
+    written in between tore it: a relation whose entity is missing, reported as corrupt); but
+    where a change is several statements that reads can come between (FalkorDB), a read that
+    found the claim held is of a change half-written, and is read again (see
+    :meth:`~agentmem.graph.cypher_store.CypherGraphStore.read_rows`)."""
+    parts = [
+        f"MATCH (p:{PARTITION} {{key: $key}}) "
+        f"RETURN '{CLAIM_ROW}' AS kind, p.writer AS id, '' AS data"
     ]
-    out.append(
-        (
-            f"MATCH ()-[n:{RELATES} {{partition: $key}}]->() "
-            f"RETURN '{ItemKind.RELATION.value}' AS kind, n.id AS id, n.data AS data",
-            {"key": key},
-        )
+    parts.extend(
+        f"MATCH (n:{label} {{partition: $key}}) "
+        f"RETURN '{kind.value}' AS kind, n.id AS id, n.data AS data"
+        for kind, label in LABELS.items()
     )
-    return out
+    parts.append(
+        f"MATCH ()-[n:{RELATES} {{partition: $key}}]->() "
+        f"RETURN '{ItemKind.RELATION.value}' AS kind, n.id AS id, n.data AS data"
+    )
+    return " UNION ALL ".join(parts), {"key": key}
 
 
-def claim_partition(key: str, scope: Scope, expected_version: int, writer: str) -> Statement:
-    """Create the partition node if missing and claim it for ``writer`` if it is still at
-    ``expected_version``; returns the version found (the caller raises
-    :class:`~agentmem.errors.Conflict` when it differs). The ``SET`` takes the node's write
-    lock, so two writers cannot both claim the same version."""
+def claim_partition(
+    key: str, scope: Scope, expected_version: int, writer: str, generation: str
+) -> Statement:
+    """Create the partition node if missing and claim it for ``writer`` if it is still
+    ``generation`` at ``expected_version`` (at version 0 nothing is stored yet, so any
+    generation claims it); returns the version and generation found and whether the claim was
+    won (the caller raises :class:`~agentmem.errors.Conflict` when not). The ``SET`` takes the
+    node's write lock, so two writers cannot both claim the same version.
+
+    A won claim also starts counting the change's statements (``applied``, see
+    :func:`guarded`) and marks the partition broken by this writer until :func:`set_version`
+    finds the change whole: on an engine without rollback, a change that stops half-way
+    (even at its last statement) leaves the partition marked, never silently half-written.
+    The mark counts only once the claim is released (by :func:`set_version` or
+    :func:`release`) or taken by another writer: FalkorDB runs a block's statements one by one,
+    and its reads, on their own threads, can come between two of them."""
     fields = scope.fields()
     sets = ", ".join(f"p.{f} = ${f}" for f in SCOPE_FIELDS)
     params: dict[str, Any] = {
         "key": key,
         "expected": expected_version,
+        "generation": generation,
         "writer": writer,
         **{f: fields.get(f) for f in SCOPE_FIELDS},
     }
     return (
         f"MERGE (p:{PARTITION} {{key: $key}}) ON CREATE SET p.version = 0, {sets} "
-        "SET p.writer = CASE WHEN p.version = $expected THEN $writer ELSE p.writer END "
-        "RETURN p.version AS version",
+        "SET p.writer = CASE WHEN p.version = $expected AND "
+        "(p.version = 0 OR coalesce(p.generation, '') = $generation) "
+        "THEN $writer ELSE p.writer END "
+        # WITH: FalkorDB runs consecutive SET clauses as one, on the values before them.
+        "WITH p SET p.applied = CASE WHEN p.writer = $writer THEN 0 ELSE p.applied END, "
+        "p.broken = CASE WHEN p.writer = $writer AND p.broken IS NULL THEN $writer "
+        "ELSE p.broken END "
+        "RETURN p.version AS version, coalesce(p.generation, '') AS generation, "
+        "p.writer = $writer AS claimed",
         params,
     )
 
 
 def guarded(statement: Statement, key: str, writer: str) -> Statement:
-    """``statement`` made to do nothing unless ``writer`` holds partition ``key``'s claim: for
-    engines without multi-statement rollback, which queue a change's statements behind the
-    claim (FalkorDB: one ``MULTI``/``EXEC``), so a lost compare-and-set writes nothing."""
+    """``statement`` made to do nothing unless ``writer`` holds partition ``key``'s claim, and
+    counted in the partition's ``applied`` when it runs: for engines without multi-statement
+    rollback, which queue a change's statements behind the claim (FalkorDB: one
+    ``MULTI``/``EXEC``), so a lost compare-and-set writes nothing. A statement the engine
+    rejects at run time (a query timeout, a memory limit) is undone whole, its count too, so
+    ``applied`` says how many of the change's statements were written."""
     text, params = statement
     return (
-        f"MATCH (guard:{PARTITION} {{key: $key}}) WHERE guard.writer = $writer WITH guard {text}",
+        f"MATCH (guard:{PARTITION} {{key: $key}}) WHERE guard.writer = $writer "
+        f"SET guard.applied = guard.applied + 1 WITH guard {text}",
         {**params, "key": key, "writer": writer},
     )
 
 
-def set_version(key: str, version: int, writer: str) -> Statement:
-    """Move a claimed partition to ``version`` and release the claim."""
+def set_version(
+    key: str, version: int, writer: str, generation: str, statements: int | None = None
+) -> Statement:
+    """Move a claimed partition to ``version`` (of ``generation``: the one it was claimed at,
+    or the new one when it was not stored yet), clear this writer's broken mark and release
+    the claim; returns ``version``, ``whole``, ``untouched`` and ``broken``.
+
+    With ``statements`` (the number of :func:`guarded` statements of the change, for engines
+    without rollback) the change must be whole: when every statement ran, as above; when none
+    did, nothing was written, so the version stays and the mark is cleared; when only some
+    did, the version moves (so cached copies are read again) and the mark stays: the partition
+    is broken until a rebuild."""
+    params: dict[str, Any] = {
+        "key": key,
+        "version": version,
+        "writer": writer,
+        "generation": generation,
+    }
+    whole, untouched = "true", "false"
+    if statements is not None:
+        params["statements"] = statements
+        whole = "coalesce(p.applied = $statements, false)"
+        untouched = "coalesce(p.applied = 0, false) AND $statements > 0"
     return (
         f"MATCH (p:{PARTITION} {{key: $key}}) WHERE p.writer = $writer "
-        "SET p.version = $version, p.writer = null RETURN p.version AS version",
-        {"key": key, "version": version, "writer": writer},
+        f"WITH p, {whole} AS whole, {untouched} AS untouched "
+        "SET p.version = CASE WHEN untouched THEN p.version ELSE $version END, "
+        "p.generation = CASE WHEN untouched THEN p.generation ELSE $generation END, "
+        "p.broken = CASE WHEN p.broken = $writer AND (whole OR untouched) THEN null "
+        "ELSE p.broken END, "
+        "p.writer = null, p.applied = null "
+        "RETURN p.version AS version, whole, untouched, p.broken IS NOT NULL AS broken",
+        params,
     )
 
 
@@ -222,15 +288,24 @@ def _readable(value: Any) -> Any:
     return value
 
 
+def _delete_all(key: str) -> list[Statement]:
+    """Statements deleting every item of partition ``key``, entities (with their relations)
+    last: a read between two of them (FalkorDB) still finds a readable graph, never an
+    episode link naming an entity already deleted."""
+    return [
+        (f"MATCH (n:{label} {{partition: $key}}) DETACH DELETE n", {"key": key})
+        for label in reversed(LABELS.values())
+    ]
+
+
 def write_change(key: str, change: GraphChange) -> list[Statement]:
     """The statements applying a change to partition ``key`` (after :func:`claim_partition`):
-    deletes, then nodes, then relationships (whose endpoints must exist by then)."""
+    deletes, then nodes, then relationships (whose endpoints must exist by then). In this
+    order each state between two of them is a readable graph, which matters where reads can
+    come between them (FalkorDB)."""
     out: list[Statement] = []
     if change.replace:
-        out.extend(
-            (f"MATCH (n:{label} {{partition: $key}}) DETACH DELETE n", {"key": key})
-            for label in LABELS.values()
-        )
+        out.extend(_delete_all(key))
     by_kind: dict[ItemKind, list[str]] = {}
     for kind, item_id in change.deletes:
         by_kind.setdefault(kind, []).append(item_id)
@@ -280,13 +355,41 @@ def write_change(key: str, change: GraphChange) -> list[Statement]:
     return out
 
 
-def drop_partition(key: str) -> list[Statement]:
-    """Statements deleting one partition: its items, then its partition node."""
+def release(key: str, writer: str) -> Statement:
+    """Release ``writer``'s claim on a partition without moving its version: its broken
+    mark, if it left one, counts from now on."""
+    return (
+        f"MATCH (p:{PARTITION} {{key: $key}}) WHERE p.writer = $writer "
+        "SET p.writer = null, p.applied = null",
+        {"key": key, "writer": writer},
+    )
+
+
+def drop_partition(key: str, writer: str | None = None) -> list[Statement]:
+    """Statements deleting one partition: its items, then its partition node.
+
+    With ``writer`` (engines without rollback) the partition is first claimed and marked
+    broken by ``writer`` (as by :func:`claim_partition`), the item deletes are
+    :func:`guarded`, and the partition node goes only when every one of them ran; otherwise
+    the claim is released and the mark counts: a drop that stops half-way leaves a broken
+    partition (its reads say to rebuild it), never a torn one without its partition node."""
+    deletes = _delete_all(key)
+    if writer is None:
+        return [*deletes, (f"MATCH (p:{PARTITION} {{key: $key}}) DELETE p", {"key": key})]
     return [
-        *((f"MATCH (n:{label} {{partition: $key}}) DETACH DELETE n", {"key": key})
-          for label in LABELS.values()),
-        (f"MATCH (p:{PARTITION} {{key: $key}}) DELETE p", {"key": key}),
-    ]  # fmt: skip
+        (
+            f"MATCH (p:{PARTITION} {{key: $key}}) SET p.writer = $writer, p.applied = 0, "
+            "p.broken = coalesce(p.broken, $writer)",
+            {"key": key, "writer": writer},
+        ),
+        *(guarded(s, key, writer) for s in deletes),
+        (
+            f"MATCH (p:{PARTITION} {{key: $key}}) "
+            "WHERE p.writer = $writer AND p.applied = $statements DELETE p",
+            {"key": key, "writer": writer, "statements": len(deletes)},
+        ),
+        release(key, writer),
+    ]
 
 
 # bounded reads: the k-hop neighbourhood of some entities -----------------------------------
@@ -341,6 +444,7 @@ def relation_rows_between(key: str, ids: list[str]) -> Statement:
 
 
 __all__ = [
+    "CLAIM_ROW",
     "LABELS",
     "PARTITION",
     "RELATES",
@@ -357,6 +461,7 @@ __all__ = [
     "properties",
     "read_partition",
     "relation_rows_between",
+    "release",
     "scope_where",
     "set_version",
     "write_change",
