@@ -136,6 +136,21 @@ def finish(
     ledger.set_watermark(mem, scope, ledger.RUN_STAGE, f'{{"run_id": "{run_id}"}}')
 
 
+def fail(mem: Memory, scope: Scope, run_id: str, started: float, error: str) -> None:
+    """Close a run that did not complete: its summary row ``failed`` with ``error`` (no
+    last-run watermark, so the scope stays due)."""
+    ledger.record(
+        mem,
+        run_id,
+        ledger.RUN_STAGE,
+        scope,
+        ledger.FAILED,
+        started_at=started,
+        duration_s=time.time() - started,
+        error=error,
+    )
+
+
 def inline_trainer(mem: Memory) -> Callable[[Scope], None] | None:
     """Adapter training in this process (the inline path), when the ``gpu`` package exists."""
     if not gpu_available():
@@ -212,16 +227,7 @@ def run_inline(
                 on_stage(name, result)
         finish(mem, scope, run_id, started, report.results.values())
     except Exception as exc:
-        ledger.record(
-            mem,
-            run_id,
-            ledger.RUN_STAGE,
-            scope,
-            ledger.FAILED,
-            started_at=started,
-            duration_s=time.time() - started,
-            error=f"{type(exc).__name__}: {exc}",
-        )
+        fail(mem, scope, run_id, started, f"{type(exc).__name__}: {exc}")
         raise
     finally:
         lock.release(run_id)
@@ -285,6 +291,7 @@ __all__ = [
     "backoff",
     "consolidation_scope",
     "execute_stage",
+    "fail",
     "finish",
     "inline_trainer",
     "run_inline",

@@ -11,6 +11,7 @@ embedded home is free between tasks); the embedding model is loaded once per pro
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -21,14 +22,14 @@ from celery.result import AsyncResult
 
 from agentmem import Memory
 from agentmem.embedders import Embedder, embedder_from_spec
-from agentmem.errors import BackendUnavailable, InvalidSettings
+from agentmem.errors import AgentMemError, BackendUnavailable, InvalidSettings
 from agentmem.models import Scope
 from agentmem.settings import Settings
 from agentmem.urls import redact
 from agentmem_consolidation import ledger
 from agentmem_consolidation.app import GPU_QUEUE, app, task_name
 from agentmem_consolidation.locks import redis_owner, scope_lock
-from agentmem_consolidation.pipeline import active_scopes, execute_stage, finish
+from agentmem_consolidation.pipeline import active_scopes, execute_stage, fail, finish
 from agentmem_consolidation.stages import STAGES, RunContext, StageResult
 
 _EMBEDDERS: dict[str, Embedder] = {}
@@ -101,8 +102,11 @@ def _run_row(mem: Memory, run_id: str) -> ledger.JobRow | None:
 
 
 def run_stage(task: Task, key: str, run_id: str, stage: str) -> dict[str, int] | None:
-    """Run one stage of a run (skipped when the run was skipped, or this stage already done):
-    the body of every stage task."""
+    """Run one stage of a run (skipped when the run was skipped, failed, or this stage already
+    done): the body of every stage task.
+
+    A stage that fails with an error that is not retried closes the run ``failed`` and
+    releases the scope's lock before the error ends the chain."""
     with worker_memory() as mem:
         row = _run_row(mem, run_id)
         if row is None or row.status != ledger.RUNNING:
@@ -120,7 +124,16 @@ def run_stage(task: Task, key: str, run_id: str, stage: str) -> dict[str, int] |
             )
             return None
         run = RunContext(run_id, mem.settings.consolidation, train_adapter=send_adapter_training)
-        result = execute_stage(mem, scope, run, stage, attempt=task.request.retries + 1)
+        try:
+            result = execute_stage(mem, scope, run, stage, attempt=task.request.retries + 1)
+        except Exception as exc:
+            if isinstance(exc, RETRIED):
+                raise  # Celery retries the stage; the run goes on
+            # The store may be down too: then the run row stays running until the lock expires.
+            with contextlib.suppress(AgentMemError):
+                fail(mem, scope, run_id, row.started_at, f"{type(exc).__name__}: {exc}")
+                lock.release(run_id)
+            raise
         return None if result is None else {"in": result.count_in, "out": result.count_out}
 
 

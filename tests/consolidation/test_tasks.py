@@ -1,0 +1,69 @@
+"""The bodies of the Celery tasks, run in this process on one home (no broker, no worker): how a
+run's ledger rows and scope lock end when a stage fails or the run loses its lock."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import SimpleNamespace
+
+import pytest
+
+from agentmem import Memory, Scope
+from agentmem_consolidation import ledger, tasks
+from agentmem_consolidation.locks import scope_lock
+from agentmem_consolidation.stages import STAGES, RunContext, StageResult
+
+ALICE = Scope.of(user_id="alice")
+KEY = ledger.scope_key(ALICE)
+
+
+@pytest.fixture
+def worker_mem(mem: Memory, monkeypatch: pytest.MonkeyPatch) -> Memory:
+    """``mem`` as the Memory every task opens."""
+
+    @contextmanager
+    def opened() -> Iterator[Memory]:
+        yield mem
+
+    monkeypatch.setattr(tasks, "worker_memory", opened)
+    return mem
+
+
+def _task(retries: int = 0, max_retries: int | None = 3) -> SimpleNamespace:
+    """What run_stage reads of its Celery task: the retry count of this delivery, the policy."""
+    return SimpleNamespace(request=SimpleNamespace(retries=retries), max_retries=max_retries)
+
+
+def _started(mem: Memory) -> str:
+    run_id = ledger.new_run_id()
+    assert tasks.start_run(KEY, run_id)
+    return run_id
+
+
+def _status(mem: Memory, run_id: str) -> dict[str, tuple[str, str | None]]:
+    return {r.stage: (r.status, r.error) for r in ledger.jobs(mem, run_id=run_id)}
+
+
+def _raising(exc: Exception) -> object:
+    def stage(mem: Memory, scope: Scope, run: RunContext) -> StageResult:
+        raise exc
+
+    return stage
+
+
+def test_a_stage_that_fails_closes_the_run_and_frees_the_scope(
+    worker_mem: Memory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(STAGES, "decay", _raising(ValueError("bad mark")))
+    run_id = _started(worker_mem)
+    with pytest.raises(ValueError, match="bad mark"):
+        tasks.run_stage(_task(), KEY, run_id, "decay")  # type: ignore[arg-type]
+    rows = _status(worker_mem, run_id)
+    assert rows["decay"][0] == ledger.FAILED
+    assert rows["run"] == (ledger.FAILED, "ValueError: bad mark")
+    assert scope_lock(worker_mem, worker_mem.settings, KEY).owner() is None
+    # the rest of the chain does nothing, and the next run of the scope runs
+    assert tasks.run_stage(_task(), KEY, run_id, "utility") is None  # type: ignore[arg-type]
+    assert not tasks.finish_run(KEY, run_id)
+    assert tasks.start_run(KEY, ledger.new_run_id())
