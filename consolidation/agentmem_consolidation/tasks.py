@@ -106,7 +106,9 @@ def run_stage(task: Task, key: str, run_id: str, stage: str) -> dict[str, int] |
     done): the body of every stage task.
 
     A stage that fails with an error that is not retried closes the run ``failed`` and
-    releases the scope's lock before the error ends the chain."""
+    releases the scope's lock before the error ends the chain; a run that lost its lock (it
+    expired and another run took it) is closed ``failed`` too, so the remaining stages of the
+    chain do nothing and ``finish`` does not record it done."""
     with worker_memory() as mem:
         row = _run_row(mem, run_id)
         if row is None or row.status != ledger.RUNNING:
@@ -114,14 +116,9 @@ def run_stage(task: Task, key: str, run_id: str, stage: str) -> dict[str, int] |
         scope = ledger.scope_of(key)
         lock = scope_lock(mem, mem.settings, key)
         if not lock.acquire(run_id):
-            ledger.record(
-                mem,
-                run_id,
-                stage,
-                scope,
-                ledger.SKIPPED,
-                error=f"lost the scope lock to run {lock.owner()}",
-            )
+            error = f"lost the scope lock to run {lock.owner()}"
+            ledger.record(mem, run_id, stage, scope, ledger.SKIPPED, error=error)
+            fail(mem, scope, run_id, row.started_at, f"ScopeBusy: {error}")
             return None
         run = RunContext(run_id, mem.settings.consolidation, train_adapter=send_adapter_training)
         try:
@@ -163,13 +160,23 @@ def finish_run(self: Task, key: str, run_id: str) -> bool:
         if row is None or row.status != ledger.RUNNING:
             return False
         scope = ledger.scope_of(key)
+        lock = scope_lock(mem, mem.settings, key)
+        if not lock.acquire(run_id):  # expired and taken: its stages may not all have run
+            fail(
+                mem,
+                scope,
+                run_id,
+                row.started_at,
+                f"ScopeBusy: lost the scope lock to run {lock.owner()}",
+            )
+            return False
         stages = [
             StageResult(r.count_in, r.count_out)
             for r in ledger.store_of(mem).job_rows(run_id=run_id, limit=1000)
             if r.stage != ledger.RUN_STAGE and r.status == ledger.DONE
         ]
         finish(mem, scope, run_id, row.started_at, stages)
-        scope_lock(mem, mem.settings, key).release(run_id)
+        lock.release(run_id)
         return True
 
 

@@ -67,3 +67,28 @@ def test_a_stage_that_fails_closes_the_run_and_frees_the_scope(
     assert tasks.run_stage(_task(), KEY, run_id, "utility") is None  # type: ignore[arg-type]
     assert not tasks.finish_run(KEY, run_id)
     assert tasks.start_run(KEY, ledger.new_run_id())
+
+
+def test_a_run_that_lost_its_lock_is_failed_not_done(worker_mem: Memory) -> None:
+    run_id = _started(worker_mem)
+    assert tasks.run_stage(_task(), KEY, run_id, "flush") is not None  # type: ignore[arg-type]
+    lock = scope_lock(worker_mem, worker_mem.settings, KEY)
+    lock.release(run_id)  # its lease expired and another run took the scope
+    assert lock.acquire("other-run")
+    assert tasks.run_stage(_task(), KEY, run_id, "extract") is None  # type: ignore[arg-type]
+    rows = _status(worker_mem, run_id)
+    assert rows["extract"][0] == ledger.SKIPPED
+    assert rows["run"] == (ledger.FAILED, "ScopeBusy: lost the scope lock to run other-run")
+    assert not tasks.finish_run(KEY, run_id)
+    assert ledger.watermark(worker_mem, ALICE, ledger.RUN_STAGE) is None
+    assert lock.owner() == "other-run"
+
+
+def test_finish_refuses_a_run_that_lost_its_lock(worker_mem: Memory) -> None:
+    run_id = _started(worker_mem)
+    lock = scope_lock(worker_mem, worker_mem.settings, KEY)
+    lock.release(run_id)
+    assert lock.acquire("other-run")
+    assert not tasks.finish_run(KEY, run_id)
+    assert _status(worker_mem, run_id)["run"][0] == ledger.FAILED
+    assert ledger.watermark(worker_mem, ALICE, ledger.RUN_STAGE) is None
