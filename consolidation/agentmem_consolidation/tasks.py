@@ -105,10 +105,11 @@ def run_stage(task: Task, key: str, run_id: str, stage: str) -> dict[str, int] |
     """Run one stage of a run (skipped when the run was skipped, failed, or this stage already
     done): the body of every stage task.
 
-    A stage that fails with an error that is not retried closes the run ``failed`` and
-    releases the scope's lock before the error ends the chain; a run that lost its lock (it
-    expired and another run took it) is closed ``failed`` too, so the remaining stages of the
-    chain do nothing and ``finish`` does not record it done."""
+    A stage that fails for good (an error that is not retried, or its last retry, after which
+    Celery gives up) closes the run ``failed`` and releases the scope's lock before the error
+    ends the chain; a run that lost its lock (it expired and another run took it) is closed
+    ``failed`` too, so the remaining stages of the chain do nothing and ``finish`` does not
+    record it done."""
     with worker_memory() as mem:
         row = _run_row(mem, run_id)
         if row is None or row.status != ledger.RUNNING:
@@ -121,10 +122,13 @@ def run_stage(task: Task, key: str, run_id: str, stage: str) -> dict[str, int] |
             fail(mem, scope, run_id, row.started_at, f"ScopeBusy: {error}")
             return None
         run = RunContext(run_id, mem.settings.consolidation, train_adapter=send_adapter_training)
+        last = task.max_retries is not None and task.request.retries >= task.max_retries
         try:
-            result = execute_stage(mem, scope, run, stage, attempt=task.request.retries + 1)
+            result = execute_stage(
+                mem, scope, run, stage, attempt=task.request.retries + 1, last_attempt=last
+            )
         except Exception as exc:
-            if isinstance(exc, RETRIED):
+            if isinstance(exc, RETRIED) and not last:
                 raise  # Celery retries the stage; the run goes on
             # The store may be down too: then the run row stays running until the lock expires.
             with contextlib.suppress(AgentMemError):

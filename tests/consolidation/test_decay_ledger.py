@@ -287,3 +287,22 @@ def test_langgraph_store_items_are_exempt_from_decay_and_retention(mem: Memory) 
     # Opted in, they decay like any episode.
     opted = config.model_copy(update={"decay_store_items": True})
     assert decay.decay_scope(mem, ALICE, opted, utcnow() + timedelta(days=30)).archived == 2
+
+
+def test_inline_stage_out_of_retries_is_failed_not_retrying(
+    home: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agentmem.errors import BackendUnavailable
+    from agentmem_consolidation.stages import STAGES
+
+    def down(*_: object) -> None:
+        raise BackendUnavailable("llm down")
+
+    monkeypatch.setitem(STAGES, "distil", down)
+    settings = Settings.load(home=home, consolidation={"max_retries": 1, "retry_backoff_s": 0.01})
+    with Memory(settings=settings, embedder=embedder) as m:
+        with pytest.raises(BackendUnavailable):
+            run_inline(m, ALICE, stages=["distil"])
+        rows = {r.stage: (r.status, r.attempt) for r in ledger.jobs(m, scope=ALICE)}
+    assert rows["distil"] == (ledger.FAILED, 2)
+    assert rows["run"][0] == ledger.FAILED

@@ -10,6 +10,7 @@ from types import SimpleNamespace
 import pytest
 
 from agentmem import Memory, Scope
+from agentmem.errors import BackendUnavailable
 from agentmem_consolidation import ledger, tasks
 from agentmem_consolidation.locks import scope_lock
 from agentmem_consolidation.stages import STAGES, RunContext, StageResult
@@ -67,6 +68,23 @@ def test_a_stage_that_fails_closes_the_run_and_frees_the_scope(
     assert tasks.run_stage(_task(), KEY, run_id, "utility") is None  # type: ignore[arg-type]
     assert not tasks.finish_run(KEY, run_id)
     assert tasks.start_run(KEY, ledger.new_run_id())
+
+
+def test_a_stage_out_of_retries_is_failed_not_retrying(
+    worker_mem: Memory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(STAGES, "distil", _raising(BackendUnavailable("llm down")))
+    run_id = _started(worker_mem)
+    with pytest.raises(BackendUnavailable):  # Celery retries it: the run goes on
+        tasks.run_stage(_task(retries=0, max_retries=1), KEY, run_id, "distil")  # type: ignore[arg-type]
+    assert _status(worker_mem, run_id)["distil"][0] == ledger.RETRYING
+    assert _status(worker_mem, run_id)["run"][0] == ledger.RUNNING
+    with pytest.raises(BackendUnavailable):  # the last retry: Celery gives up
+        tasks.run_stage(_task(retries=1, max_retries=1), KEY, run_id, "distil")  # type: ignore[arg-type]
+    rows = _status(worker_mem, run_id)
+    assert rows["distil"][0] == ledger.FAILED
+    assert rows["run"] == (ledger.FAILED, "BackendUnavailable: llm down")
+    assert scope_lock(worker_mem, worker_mem.settings, KEY).owner() is None
 
 
 def test_a_run_that_lost_its_lock_is_failed_not_done(worker_mem: Memory) -> None:
