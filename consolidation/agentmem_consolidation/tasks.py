@@ -29,7 +29,7 @@ from agentmem.urls import redact
 from agentmem_consolidation import ledger
 from agentmem_consolidation.app import GPU_QUEUE, app, task_name
 from agentmem_consolidation.locks import redis_owner, scope_lock
-from agentmem_consolidation.pipeline import active_scopes, execute_stage, fail, finish
+from agentmem_consolidation.pipeline import _check_run, active_scopes, execute_stage, fail, finish
 from agentmem_consolidation.stages import STAGES, RunContext, StageResult
 
 _EMBEDDERS: dict[str, Embedder] = {}
@@ -226,12 +226,13 @@ def consolidate(
 
     Raises :class:`~agentmem.errors.InvalidSettings` when the app has no broker (Celery's
     in-process ``memory://`` transport): the run would live only in this process and vanish
-    with it, unseen by any worker or ``agentmem jobs``."""
+    with it, unseen by any worker or ``agentmem jobs``; :class:`~agentmem.errors.ValidationError`
+    when ``scope`` is not a Scope or ``stages`` names an unknown stage (nothing is queued)."""
+    names = _check_run(scope, stages)  # a typo would queue a task no worker knows
     sender = celery_app or app
     require_broker(sender)
     run_id = run_id or ledger.new_run_id()
     key = ledger.scope_key(scope)
-    names = list(stages or STAGES)
     flow = chain(
         sender.signature(task_name("start"), (key, run_id), immutable=True),
         *(sender.signature(task_name(name), (key, run_id), immutable=True) for name in names),

@@ -3,15 +3,18 @@ run's ledger rows and scope lock end when a stage fails or the run loses its loc
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
-from agentmem import Memory, Scope
+from agentmem import Memory, Scope, Settings, ValidationError
 from agentmem.errors import BackendUnavailable
 from agentmem_consolidation import ledger, tasks
+from agentmem_consolidation.app import create_app
 from agentmem_consolidation.locks import scope_lock
 from agentmem_consolidation.stages import STAGES, RunContext, StageResult
 
@@ -110,3 +113,20 @@ def test_finish_refuses_a_run_that_lost_its_lock(worker_mem: Memory) -> None:
     assert not tasks.finish_run(KEY, run_id)
     assert _status(worker_mem, run_id)["run"][0] == ledger.FAILED
     assert ledger.watermark(worker_mem, ALICE, ledger.RUN_STAGE) is None
+
+
+@pytest.mark.parametrize(
+    ("scope", "stages", "message"),
+    [
+        (ALICE, ["extrct"], "unknown stages ['extrct']"),
+        (ALICE, "extract", "non-empty list of stage names"),
+        ("user_id=alice", None, "scope must be a Scope"),
+    ],
+)
+def test_queueing_refuses_bad_arguments_before_anything_is_sent(
+    home: Path, scope: object, stages: object, message: str
+) -> None:
+    # no broker listens there: a refused run never gets as far as sending
+    settings = Settings.load(home=home, consolidation={"broker_url": "redis://127.0.0.1:1/0"})
+    with pytest.raises(ValidationError, match=re.escape(message)):
+        tasks.consolidate(scope, stages=stages, celery_app=create_app(settings))  # type: ignore[arg-type]
