@@ -306,3 +306,18 @@ def test_inline_stage_out_of_retries_is_failed_not_retrying(
         rows = {r.stage: (r.status, r.attempt) for r in ledger.jobs(m, scope=ALICE)}
     assert rows["distil"] == (ledger.FAILED, 2)
     assert rows["run"][0] == ledger.FAILED
+
+
+def test_retention_keeps_a_memory_whose_archive_mark_is_not_a_time(
+    mem: Memory, caplog: pytest.LogCaptureFixture
+) -> None:
+    odd = mem.add(
+        "Alice: imported note",
+        user_id="alice",
+        metadata={"archived": True, "archived_at": "last tuesday"},
+    )
+    config = ConsolidationSettings(retention_days={"episodic": 30})
+    report = decay.decay_scope(mem, ALICE, config, utcnow() + timedelta(days=60))
+    assert report.deleted == 0
+    assert mem.get(odd.id) is not None
+    assert "last tuesday" in caplog.text and "retention keeps it" in caplog.text
