@@ -321,3 +321,24 @@ def test_retention_keeps_a_memory_whose_archive_mark_is_not_a_time(
     assert report.deleted == 0
     assert mem.get(odd.id) is not None
     assert "last tuesday" in caplog.text and "retention keeps it" in caplog.text
+
+
+def test_homes_sharing_a_redis_have_their_own_scope_locks(
+    mem: Memory, home: Path, redis_url: str, redis_prefix: str
+) -> None:
+    from agentmem_consolidation.locks import redis_owner, scope_lock
+
+    def settings(name: str) -> Settings:
+        options = {"global_keyprefix": f"{redis_prefix}{name}:"}
+        return Settings.load(
+            home=home,
+            consolidation={"broker_url": redis_url, "broker_transport_options": options},
+        )
+
+    a, b = settings("a"), settings("b")
+    key = ledger.scope_key(ALICE)
+    assert scope_lock(mem, a, key).acquire("run-a")
+    assert scope_lock(mem, b, key).acquire("run-b")  # home b's alice is not home a's
+    assert (redis_owner(a, key), redis_owner(b, key)) == ("run-a", "run-b")
+    assert scope_lock(mem, a, key).release("run-a")
+    assert scope_lock(mem, b, key).release("run-b")
