@@ -156,15 +156,19 @@ def decay_scope(
 ) -> DecayReport:
     """Archive what decayed in ``scope``, summarise it, and apply the retention policy."""
     now = as_utc(now or utcnow())
-    kinds = [MemoryKind.parse(k) for k in config.decay_kinds]
+    decaying = {MemoryKind.parse(k) for k in config.decay_kinds}
+    # Retention also covers kinds that do not decay: what another stage archived (prune).
+    kinds = decaying | {MemoryKind.parse(k) for k in config.retention_days}
     backends = mem.backends
     backends.recalls.flush()  # this process's latest recalls count in the retention below
     considered = 0
     fading: dict[Scope, list[MemoryRecord]] = defaultdict(list)
     archived: list[MemoryRecord] = []
-    for record in _records(mem, scope, kinds):
+    for record in _records(mem, scope, sorted(kinds, key=lambda k: k.value)):
         if STORE_ITEM_KEY in record.metadata and not config.decay_store_items:
             continue  # neither archived, summarised nor expired (archived before: kept)
+        if record.kind not in decaying and not is_archived(record):
+            continue  # a kind named only by retention_days: it never decays
         considered += 1
         if is_archived(record):
             archived.append(record)

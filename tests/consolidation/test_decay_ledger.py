@@ -342,3 +342,27 @@ def test_homes_sharing_a_redis_have_their_own_scope_locks(
     assert (redis_owner(a, key), redis_owner(b, key)) == ("run-a", "run-b")
     assert scope_lock(mem, a, key).release("run-a")
     assert scope_lock(mem, b, key).release("run-b")
+
+
+def test_retention_deletes_what_prune_archived_in_a_kind_that_does_not_decay(
+    mem: Memory,
+) -> None:
+    pruned = mem.add(
+        "Alice prefers the printer on the third floor.", user_id="alice", kind="semantic"
+    )
+    kept = mem.add("Alice works as a nurse in Berlin.", user_id="alice", kind="semantic")
+    # archived as the utility stage's prune does: the shared archive marks
+    mem.update(
+        pruned.id,
+        metadata={decay.ARCHIVED_KEY: True, decay.ARCHIVED_AT_KEY: utcnow().isoformat()},
+    )
+    config = ConsolidationSettings(retention_days={"semantic": 30})
+    assert "semantic" not in config.decay_kinds
+    report = decay.decay_scope(mem, ALICE, config, utcnow() + timedelta(days=60))
+    assert (report.archived, report.deleted) == (0, 1)
+    assert mem.get(kept.id) is not None and not decay.is_archived(mem.get(kept.id))
+    left = {
+        r.id
+        for r in mem.list(user_id="alice", kinds="semantic", limit=100, filters={"archived": True})
+    }
+    assert pruned.id not in left
