@@ -62,13 +62,13 @@ def test_a_stage_that_fails_closes_the_run_and_frees_the_scope(
     monkeypatch.setitem(STAGES, "decay", _raising(ValueError("bad mark")))
     run_id = _started(worker_mem)
     with pytest.raises(ValueError, match="bad mark"):
-        tasks.run_stage(_task(), KEY, run_id, "decay")  # type: ignore[arg-type]
+        tasks.run_stage(_task(), KEY, run_id, "decay")
     rows = _status(worker_mem, run_id)
     assert rows["decay"][0] == ledger.FAILED
     assert rows["run"] == (ledger.FAILED, "ValueError: bad mark")
     assert scope_lock(worker_mem, worker_mem.settings, KEY).owner() is None
     # the rest of the chain does nothing, and the next run of the scope runs
-    assert tasks.run_stage(_task(), KEY, run_id, "utility") is None  # type: ignore[arg-type]
+    assert tasks.run_stage(_task(), KEY, run_id, "utility") is None
     assert not tasks.finish_run(KEY, run_id)
     assert tasks.start_run(KEY, ledger.new_run_id())
 
@@ -79,11 +79,11 @@ def test_a_stage_out_of_retries_is_failed_not_retrying(
     monkeypatch.setitem(STAGES, "distil", _raising(BackendUnavailable("llm down")))
     run_id = _started(worker_mem)
     with pytest.raises(BackendUnavailable):  # Celery retries it: the run goes on
-        tasks.run_stage(_task(retries=0, max_retries=1), KEY, run_id, "distil")  # type: ignore[arg-type]
+        tasks.run_stage(_task(retries=0, max_retries=1), KEY, run_id, "distil")
     assert _status(worker_mem, run_id)["distil"][0] == ledger.RETRYING
     assert _status(worker_mem, run_id)["run"][0] == ledger.RUNNING
     with pytest.raises(BackendUnavailable):  # the last retry: Celery gives up
-        tasks.run_stage(_task(retries=1, max_retries=1), KEY, run_id, "distil")  # type: ignore[arg-type]
+        tasks.run_stage(_task(retries=1, max_retries=1), KEY, run_id, "distil")
     rows = _status(worker_mem, run_id)
     assert rows["distil"][0] == ledger.FAILED
     assert rows["run"] == (ledger.FAILED, "BackendUnavailable: llm down")
@@ -92,11 +92,11 @@ def test_a_stage_out_of_retries_is_failed_not_retrying(
 
 def test_a_run_that_lost_its_lock_is_failed_not_done(worker_mem: Memory) -> None:
     run_id = _started(worker_mem)
-    assert tasks.run_stage(_task(), KEY, run_id, "flush") is not None  # type: ignore[arg-type]
+    assert tasks.run_stage(_task(), KEY, run_id, "flush") is not None
     lock = scope_lock(worker_mem, worker_mem.settings, KEY)
     lock.release(run_id)  # its lease expired and another run took the scope
     assert lock.acquire("other-run")
-    assert tasks.run_stage(_task(), KEY, run_id, "extract") is None  # type: ignore[arg-type]
+    assert tasks.run_stage(_task(), KEY, run_id, "extract") is None
     rows = _status(worker_mem, run_id)
     assert rows["extract"][0] == ledger.SKIPPED
     assert rows["run"] == (ledger.FAILED, "ScopeBusy: lost the scope lock to run other-run")
