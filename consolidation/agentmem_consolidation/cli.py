@@ -19,13 +19,14 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from agentmem.cli.options import AgentOpt, JsonOpt, OrgOpt, ThreadOpt, UserOpt, sub_app
 from agentmem.errors import AgentMemError
 from agentmem.models import Scope
 from agentmem.stores._jobs_sql import JobRow
 from agentmem_consolidation import ledger
-from agentmem_consolidation.pipeline import active_scopes, run_inline
+from agentmem_consolidation.pipeline import RunReport, active_scopes, run_inline
 from agentmem_consolidation.stages import STAGES
 
 consolidate_app = sub_app(
@@ -82,16 +83,27 @@ def consolidate(
                 transient=True,
             ) as progress:
                 task = progress.add_task("consolidating", total=len(scopes) * len(STAGES))
-                reports = []
+                reports: list[RunReport | tuple[Scope, Exception]] = []
                 for s in scopes:
                     progress.update(task, description=f"{s}")
 
                     def advance(name: str, _result: object, s: Scope = s) -> None:
                         progress.update(task, advance=1, description=f"{s}: {name}")
 
-                    reports.append(run_inline(mem, s, on_stage=advance))
+                    # One broken scope must not hold up the others: its run is recorded
+                    # failed in the ledger, and the command exits 1 once all have run.
+                    try:
+                        reports.append(run_inline(mem, s, on_stage=advance))
+                    except Exception as exc:
+                        reports.append((s, exc))
             out = Console()
+            failed = 0
             for r in reports:
+                if isinstance(r, tuple):
+                    failed += 1
+                    line = " ".join(f"{type(r[1]).__name__}: {r[1]}".split())
+                    out.print(Text(f"{r[0]}: failed: {line}"), soft_wrap=True)
+                    continue
                 if r.skipped:
                     out.print(f"{r.scope}: skipped (another run holds the scope)")
                     continue
@@ -101,6 +113,11 @@ def consolidate(
                 out.print(f"{r.scope}: run {r.run_id} in {r.duration_s:.1f}s ({summary})")
             if not reports:
                 out.print("nothing to consolidate: no scope has new activity")
+            if failed:
+                fail(
+                    f"{failed} of {len(reports)} scopes failed to consolidate; "
+                    "agentmem jobs shows their errors"
+                )
     except AgentMemError as exc:
         fail(str(exc))
 

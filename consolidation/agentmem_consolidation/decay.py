@@ -27,6 +27,7 @@ still missing; a rerun completes what a crash interrupted and never makes a seco
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import uuid
@@ -56,6 +57,7 @@ only through the store, so decay leaves them alone unless ``decay_store_items`` 
 ACTOR = "consolidation"
 _NAMESPACE = uuid.UUID("6b1d5c1e-3f4a-4d8e-9a57-0c0f3c6e2b91")
 _PAGE = 1000
+log = logging.getLogger(__name__)
 _WORD = re.compile(r"[A-Za-z][A-Za-z'-]+")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 _STOP_WORDS = (
@@ -154,15 +156,19 @@ def decay_scope(
 ) -> DecayReport:
     """Archive what decayed in ``scope``, summarise it, and apply the retention policy."""
     now = as_utc(now or utcnow())
-    kinds = [MemoryKind.parse(k) for k in config.decay_kinds]
+    decaying = {MemoryKind.parse(k) for k in config.decay_kinds}
+    # Retention also covers kinds that do not decay: what another stage archived (prune).
+    kinds = decaying | {MemoryKind.parse(k) for k in config.retention_days}
     backends = mem.backends
     backends.recalls.flush()  # this process's latest recalls count in the retention below
     considered = 0
     fading: dict[Scope, list[MemoryRecord]] = defaultdict(list)
     archived: list[MemoryRecord] = []
-    for record in _records(mem, scope, kinds):
+    for record in _records(mem, scope, sorted(kinds, key=lambda k: k.value)):
         if STORE_ITEM_KEY in record.metadata and not config.decay_store_items:
             continue  # neither archived, summarised nor expired (archived before: kept)
+        if record.kind not in decaying and not is_archived(record):
+            continue  # a kind named only by retention_days: it never decays
         considered += 1
         if is_archived(record):
             archived.append(record)
@@ -207,13 +213,32 @@ def decay_scope(
     expired = []
     for r in archived:
         days = config.retention_days.get(r.kind.value)
-        at = r.metadata.get(ARCHIVED_AT_KEY)
-        if days is None or not isinstance(at, str):
+        if days is None:
             continue
-        if (now - as_utc(datetime.fromisoformat(at))).total_seconds() >= days * 86400:
+        at = _archived_at(r)
+        if at is not None and (now - at).total_seconds() >= days * 86400:
             expired.append(r)
     deleted = writing.delete(backends, expired, actor=ACTOR) if expired else 0
     return DecayReport(considered, newly, len(missing), deleted)
+
+
+def _archived_at(record: MemoryRecord) -> datetime | None:
+    """When ``record`` was archived; None when its mark is missing or not an ISO time (user or
+    imported metadata may carry anything there): retention then keeps it, with a warning."""
+    at = record.metadata.get(ARCHIVED_AT_KEY)
+    if not isinstance(at, str):
+        return None
+    try:
+        return as_utc(datetime.fromisoformat(at))
+    except ValueError:
+        log.warning(
+            "memory %s: %s=%r is not an ISO time, so retention keeps it; "
+            "set it to an ISO time or restore the memory",
+            record.id,
+            ARCHIVED_AT_KEY,
+            at,
+        )
+        return None
 
 
 def restore(mem: Memory, memory_id: str) -> MemoryRecord:

@@ -5,7 +5,8 @@ releases it, and a worker that dies mid-run lets it expire (``lock_timeout_s``),
 redelivered stage of the same run picks it up first (same owner: it continues). A second run
 for the same scope waits up to ``lock_wait_s`` and is then skipped; two runs never interleave.
 
-- :class:`RedisScopeLock` when the broker is Redis (keys ``<lock_prefix>lock:<scope>``);
+- :class:`RedisScopeLock` when the broker is Redis (keys
+  ``<global_keyprefix><lock_prefix>lock:<scope>``, the broker's key prefix first);
 - :class:`StoreScopeLock` otherwise: a row in the store's ``consolidation_locks`` table (the
   embedded default, and PostgreSQL for an AMQP broker).
 """
@@ -118,13 +119,22 @@ def redis_client(url: str) -> Any:
     return client
 
 
+def redis_lock_key(settings: Settings, key: str) -> str:
+    """The Redis key of the scope key ``key``'s lock: under the broker's ``global_keyprefix``
+    (homes that share a Redis each have their own, and their user ids are their own), then
+    ``lock_prefix``."""
+    config = settings.consolidation
+    home_prefix = str(config.broker_transport_options.get("global_keyprefix") or "")
+    return f"{home_prefix}{config.lock_prefix}lock:{key}"
+
+
 def scope_lock(mem: Memory, settings: Settings, key: str) -> ScopeLock:
     """The lock of the scope key ``key``: in Redis when the broker is Redis, else the store."""
     config = settings.consolidation
     url = config.broker_url or ""
     if url.startswith(("redis://", "rediss://", "unix://")):
         return RedisScopeLock(
-            redis_client(url), f"{config.lock_prefix}lock:{key}", config.lock_timeout_s
+            redis_client(url), redis_lock_key(settings, key), config.lock_timeout_s
         )
     return StoreScopeLock(mem, f"scope:{key}", config.lock_timeout_s)
 
@@ -136,7 +146,7 @@ def redis_owner(settings: Settings, key: str) -> str | None:
     url = config.broker_url or ""
     if not url.startswith(("redis://", "rediss://", "unix://")):
         return None
-    return RedisScopeLock(redis_client(url), f"{config.lock_prefix}lock:{key}", 1.0).owner()
+    return RedisScopeLock(redis_client(url), redis_lock_key(settings, key), 1.0).owner()
 
 
 def wait_acquire(lock: ScopeLock, owner: str, wait_s: float, poll_s: float = 0.1) -> bool:
@@ -155,6 +165,7 @@ __all__ = [
     "ScopeLock",
     "StoreScopeLock",
     "redis_client",
+    "redis_lock_key",
     "redis_owner",
     "scope_lock",
     "wait_acquire",

@@ -55,9 +55,19 @@ def backoff(attempt: int, config: ConsolidationSettings) -> float:
 
 
 def execute_stage(
-    mem: Memory, scope: Scope, run: RunContext, name: str, *, attempt: int = 1
+    mem: Memory,
+    scope: Scope,
+    run: RunContext,
+    name: str,
+    *,
+    attempt: int = 1,
+    last_attempt: bool = False,
 ) -> StageResult | None:
-    """Run one stage with its ledger rows; None when this run already completed it."""
+    """Run one stage with its ledger rows; None when this run already completed it.
+
+    A stage that hits :class:`~agentmem.errors.BackendUnavailable` is recorded ``retrying``
+    unless this is its ``last_attempt`` (no retry follows): then, as any other error,
+    ``failed``."""
     if ledger.stage_done(mem, run.run_id, name):
         return None
     started = time.time()
@@ -65,7 +75,8 @@ def execute_stage(
     try:
         result = STAGES[name](mem, scope, run)
     except Exception as exc:
-        status = ledger.RETRYING if isinstance(exc, BackendUnavailable) else ledger.FAILED
+        retried = isinstance(exc, BackendUnavailable) and not last_attempt
+        status = ledger.RETRYING if retried else ledger.FAILED
         # The store itself may be down: then the retry (or the next run) records it.
         with contextlib.suppress(AgentMemError):
             ledger.record(
@@ -99,7 +110,8 @@ def execute_stage(
 def _stage_attempt(
     mem: Memory, scope: Scope, run: RunContext, name: str, attempt: int
 ) -> StageResult | None:
-    return execute_stage(mem, scope, run, name, attempt=attempt)
+    last = attempt > run.config.max_retries  # what _with_retries gives up after
+    return execute_stage(mem, scope, run, name, attempt=attempt, last_attempt=last)
 
 
 def _with_retries(
@@ -134,6 +146,21 @@ def finish(
         duration_s=time.time() - started,
     )
     ledger.set_watermark(mem, scope, ledger.RUN_STAGE, f'{{"run_id": "{run_id}"}}')
+
+
+def fail(mem: Memory, scope: Scope, run_id: str, started: float, error: str) -> None:
+    """Close a run that did not complete: its summary row ``failed`` with ``error`` (no
+    last-run watermark, so the scope stays due)."""
+    ledger.record(
+        mem,
+        run_id,
+        ledger.RUN_STAGE,
+        scope,
+        ledger.FAILED,
+        started_at=started,
+        duration_s=time.time() - started,
+        error=error,
+    )
 
 
 def inline_trainer(mem: Memory) -> Callable[[Scope], None] | None:
@@ -212,16 +239,7 @@ def run_inline(
                 on_stage(name, result)
         finish(mem, scope, run_id, started, report.results.values())
     except Exception as exc:
-        ledger.record(
-            mem,
-            run_id,
-            ledger.RUN_STAGE,
-            scope,
-            ledger.FAILED,
-            started_at=started,
-            duration_s=time.time() - started,
-            error=f"{type(exc).__name__}: {exc}",
-        )
+        fail(mem, scope, run_id, started, f"{type(exc).__name__}: {exc}")
         raise
     finally:
         lock.release(run_id)
@@ -285,6 +303,7 @@ __all__ = [
     "backoff",
     "consolidation_scope",
     "execute_stage",
+    "fail",
     "finish",
     "inline_trainer",
     "run_inline",

@@ -11,6 +11,7 @@ embedded home is free between tasks); the embedding model is loaded once per pro
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -21,14 +22,14 @@ from celery.result import AsyncResult
 
 from agentmem import Memory
 from agentmem.embedders import Embedder, embedder_from_spec
-from agentmem.errors import BackendUnavailable, InvalidSettings
+from agentmem.errors import AgentMemError, BackendUnavailable, InvalidSettings
 from agentmem.models import Scope
 from agentmem.settings import Settings
 from agentmem.urls import redact
 from agentmem_consolidation import ledger
 from agentmem_consolidation.app import GPU_QUEUE, app, task_name
 from agentmem_consolidation.locks import redis_owner, scope_lock
-from agentmem_consolidation.pipeline import active_scopes, execute_stage, finish
+from agentmem_consolidation.pipeline import _check_run, active_scopes, execute_stage, fail, finish
 from agentmem_consolidation.stages import STAGES, RunContext, StageResult
 
 _EMBEDDERS: dict[str, Embedder] = {}
@@ -101,8 +102,14 @@ def _run_row(mem: Memory, run_id: str) -> ledger.JobRow | None:
 
 
 def run_stage(task: Task, key: str, run_id: str, stage: str) -> dict[str, int] | None:
-    """Run one stage of a run (skipped when the run was skipped, or this stage already done):
-    the body of every stage task."""
+    """Run one stage of a run (skipped when the run was skipped, failed, or this stage already
+    done): the body of every stage task.
+
+    A stage that fails for good (an error that is not retried, or its last retry, after which
+    Celery gives up) closes the run ``failed`` and releases the scope's lock before the error
+    ends the chain; a run that lost its lock (it expired and another run took it) is closed
+    ``failed`` too, so the remaining stages of the chain do nothing and ``finish`` does not
+    record it done."""
     with worker_memory() as mem:
         row = _run_row(mem, run_id)
         if row is None or row.status != ledger.RUNNING:
@@ -110,17 +117,24 @@ def run_stage(task: Task, key: str, run_id: str, stage: str) -> dict[str, int] |
         scope = ledger.scope_of(key)
         lock = scope_lock(mem, mem.settings, key)
         if not lock.acquire(run_id):
-            ledger.record(
-                mem,
-                run_id,
-                stage,
-                scope,
-                ledger.SKIPPED,
-                error=f"lost the scope lock to run {lock.owner()}",
-            )
+            error = f"lost the scope lock to run {lock.owner()}"
+            ledger.record(mem, run_id, stage, scope, ledger.SKIPPED, error=error)
+            fail(mem, scope, run_id, row.started_at, f"ScopeBusy: {error}")
             return None
         run = RunContext(run_id, mem.settings.consolidation, train_adapter=send_adapter_training)
-        result = execute_stage(mem, scope, run, stage, attempt=task.request.retries + 1)
+        last = task.max_retries is not None and task.request.retries >= task.max_retries
+        try:
+            result = execute_stage(
+                mem, scope, run, stage, attempt=task.request.retries + 1, last_attempt=last
+            )
+        except Exception as exc:
+            if isinstance(exc, RETRIED) and not last:
+                raise  # Celery retries the stage; the run goes on
+            # The store may be down too: then the run row stays running until the lock expires.
+            with contextlib.suppress(AgentMemError):
+                fail(mem, scope, run_id, row.started_at, f"{type(exc).__name__}: {exc}")
+                lock.release(run_id)
+            raise
         return None if result is None else {"in": result.count_in, "out": result.count_out}
 
 
@@ -150,13 +164,23 @@ def finish_run(self: Task, key: str, run_id: str) -> bool:
         if row is None or row.status != ledger.RUNNING:
             return False
         scope = ledger.scope_of(key)
+        lock = scope_lock(mem, mem.settings, key)
+        if not lock.acquire(run_id):  # expired and taken: its stages may not all have run
+            fail(
+                mem,
+                scope,
+                run_id,
+                row.started_at,
+                f"ScopeBusy: lost the scope lock to run {lock.owner()}",
+            )
+            return False
         stages = [
             StageResult(r.count_in, r.count_out)
             for r in ledger.store_of(mem).job_rows(run_id=run_id, limit=1000)
             if r.stage != ledger.RUN_STAGE and r.status == ledger.DONE
         ]
         finish(mem, scope, run_id, row.started_at, stages)
-        scope_lock(mem, mem.settings, key).release(run_id)
+        lock.release(run_id)
         return True
 
 
@@ -202,12 +226,13 @@ def consolidate(
 
     Raises :class:`~agentmem.errors.InvalidSettings` when the app has no broker (Celery's
     in-process ``memory://`` transport): the run would live only in this process and vanish
-    with it, unseen by any worker or ``agentmem jobs``."""
+    with it, unseen by any worker or ``agentmem jobs``; :class:`~agentmem.errors.ValidationError`
+    when ``scope`` is not a Scope or ``stages`` names an unknown stage (nothing is queued)."""
+    names = _check_run(scope, stages)  # a typo would queue a task no worker knows
     sender = celery_app or app
     require_broker(sender)
     run_id = run_id or ledger.new_run_id()
     key = ledger.scope_key(scope)
-    names = list(stages or STAGES)
     flow = chain(
         sender.signature(task_name("start"), (key, run_id), immutable=True),
         *(sender.signature(task_name(name), (key, run_id), immutable=True) for name in names),

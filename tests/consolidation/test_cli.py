@@ -107,3 +107,28 @@ def test_queueing_without_a_broker_is_refused_not_lost(
     assert result.exit_code == 1, result.output
     assert "no consolidation broker" in result.output and "--now" in result.output
     assert not result.output.startswith("queued run")
+
+
+def test_consolidate_now_goes_on_past_a_failing_scope(
+    home: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agentmem_consolidation.stages import STAGES
+
+    decay = STAGES["decay"]
+
+    def broken_for_alice(mem: Memory, scope: object, run: object) -> object:
+        if getattr(scope, "user_id", None) == "alice":
+            raise ValueError("Invalid isoformat string: 'last tuesday'")
+        return decay(mem, scope, run)  # type: ignore[arg-type]
+
+    monkeypatch.setitem(STAGES, "decay", broken_for_alice)
+    _fill(home, embedder)
+    result = run(home, "consolidate", "--now")
+    assert result.exit_code == 1
+    assert "user_id=alice: failed: ValueError: Invalid isoformat string" in result.output
+    assert "user_id=bob: run " in result.output  # sorted after alice, still consolidated
+    assert "1 of 2 scopes failed" in result.output
+    with Memory(settings=Settings.load(home=home), embedder=embedder) as mem:
+        assert mem.list(user_id="bob", kinds=["semantic"], limit=100)
+        runs = {r.scope: r.status for r in ledger.jobs(mem) if r.stage == ledger.RUN_STAGE}
+    assert runs == {"user_id=alice": ledger.FAILED, "user_id=bob": ledger.DONE}

@@ -287,3 +287,82 @@ def test_langgraph_store_items_are_exempt_from_decay_and_retention(mem: Memory) 
     # Opted in, they decay like any episode.
     opted = config.model_copy(update={"decay_store_items": True})
     assert decay.decay_scope(mem, ALICE, opted, utcnow() + timedelta(days=30)).archived == 2
+
+
+def test_inline_stage_out_of_retries_is_failed_not_retrying(
+    home: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agentmem.errors import BackendUnavailable
+    from agentmem_consolidation.stages import STAGES
+
+    def down(*_: object) -> None:
+        raise BackendUnavailable("llm down")
+
+    monkeypatch.setitem(STAGES, "distil", down)
+    settings = Settings.load(home=home, consolidation={"max_retries": 1, "retry_backoff_s": 0.01})
+    with Memory(settings=settings, embedder=embedder) as m:
+        with pytest.raises(BackendUnavailable):
+            run_inline(m, ALICE, stages=["distil"])
+        rows = {r.stage: (r.status, r.attempt) for r in ledger.jobs(m, scope=ALICE)}
+    assert rows["distil"] == (ledger.FAILED, 2)
+    assert rows["run"][0] == ledger.FAILED
+
+
+def test_retention_keeps_a_memory_whose_archive_mark_is_not_a_time(
+    mem: Memory, caplog: pytest.LogCaptureFixture
+) -> None:
+    odd = mem.add(
+        "Alice: imported note",
+        user_id="alice",
+        metadata={"archived": True, "archived_at": "last tuesday"},
+    )
+    config = ConsolidationSettings(retention_days={"episodic": 30})
+    report = decay.decay_scope(mem, ALICE, config, utcnow() + timedelta(days=60))
+    assert report.deleted == 0
+    assert mem.get(odd.id) is not None
+    assert "last tuesday" in caplog.text and "retention keeps it" in caplog.text
+
+
+def test_homes_sharing_a_redis_have_their_own_scope_locks(
+    mem: Memory, home: Path, redis_url: str, redis_prefix: str
+) -> None:
+    from agentmem_consolidation.locks import redis_owner, scope_lock
+
+    def settings(name: str) -> Settings:
+        options = {"global_keyprefix": f"{redis_prefix}{name}:"}
+        return Settings.load(
+            home=home,
+            consolidation={"broker_url": redis_url, "broker_transport_options": options},
+        )
+
+    a, b = settings("a"), settings("b")
+    key = ledger.scope_key(ALICE)
+    assert scope_lock(mem, a, key).acquire("run-a")
+    assert scope_lock(mem, b, key).acquire("run-b")  # home b's alice is not home a's
+    assert (redis_owner(a, key), redis_owner(b, key)) == ("run-a", "run-b")
+    assert scope_lock(mem, a, key).release("run-a")
+    assert scope_lock(mem, b, key).release("run-b")
+
+
+def test_retention_deletes_what_prune_archived_in_a_kind_that_does_not_decay(
+    mem: Memory,
+) -> None:
+    pruned = mem.add(
+        "Alice prefers the printer on the third floor.", user_id="alice", kind="semantic"
+    )
+    kept = mem.add("Alice works as a nurse in Berlin.", user_id="alice", kind="semantic")
+    # archived as the utility stage's prune does: the shared archive marks
+    mem.update(
+        pruned.id,
+        metadata={decay.ARCHIVED_KEY: True, decay.ARCHIVED_AT_KEY: utcnow().isoformat()},
+    )
+    config = ConsolidationSettings(retention_days={"semantic": 30})
+    assert "semantic" not in config.decay_kinds
+    report = decay.decay_scope(mem, ALICE, config, utcnow() + timedelta(days=60))
+    assert (report.archived, report.deleted) == (0, 1)
+    assert mem.get(kept.id) is not None and not decay.is_archived(mem.get(kept.id))
+    left = {
+        r.id
+        for r in mem.list(user_id="alice", kinds="semantic", limit=100, filters={"archived": True})
+    }
+    assert pruned.id not in left

@@ -1,0 +1,132 @@
+"""The bodies of the Celery tasks, run in this process on one home (no broker, no worker): how a
+run's ledger rows and scope lock end when a stage fails or the run loses its lock."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from agentmem import Memory, Scope, Settings, ValidationError
+from agentmem.errors import BackendUnavailable
+from agentmem_consolidation import ledger, tasks
+from agentmem_consolidation.app import create_app
+from agentmem_consolidation.locks import scope_lock
+from agentmem_consolidation.stages import STAGES, RunContext, StageResult
+
+ALICE = Scope.of(user_id="alice")
+KEY = ledger.scope_key(ALICE)
+
+
+@pytest.fixture
+def worker_mem(mem: Memory, monkeypatch: pytest.MonkeyPatch) -> Memory:
+    """``mem`` as the Memory every task opens."""
+
+    @contextmanager
+    def opened() -> Iterator[Memory]:
+        yield mem
+
+    monkeypatch.setattr(tasks, "worker_memory", opened)
+    return mem
+
+
+def _task(retries: int = 0, max_retries: int | None = 3) -> SimpleNamespace:
+    """What run_stage reads of its Celery task: the retry count of this delivery, the policy."""
+    return SimpleNamespace(request=SimpleNamespace(retries=retries), max_retries=max_retries)
+
+
+def _started(mem: Memory) -> str:
+    run_id = ledger.new_run_id()
+    assert tasks.start_run(KEY, run_id)
+    return run_id
+
+
+def _status(mem: Memory, run_id: str) -> dict[str, tuple[str, str | None]]:
+    return {r.stage: (r.status, r.error) for r in ledger.jobs(mem, run_id=run_id)}
+
+
+def _raising(exc: Exception) -> object:
+    def stage(mem: Memory, scope: Scope, run: RunContext) -> StageResult:
+        raise exc
+
+    return stage
+
+
+def test_a_stage_that_fails_closes_the_run_and_frees_the_scope(
+    worker_mem: Memory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(STAGES, "decay", _raising(ValueError("bad mark")))
+    run_id = _started(worker_mem)
+    with pytest.raises(ValueError, match="bad mark"):
+        tasks.run_stage(_task(), KEY, run_id, "decay")
+    rows = _status(worker_mem, run_id)
+    assert rows["decay"][0] == ledger.FAILED
+    assert rows["run"] == (ledger.FAILED, "ValueError: bad mark")
+    assert scope_lock(worker_mem, worker_mem.settings, KEY).owner() is None
+    # the rest of the chain does nothing, and the next run of the scope runs
+    assert tasks.run_stage(_task(), KEY, run_id, "utility") is None
+    assert not tasks.finish_run(KEY, run_id)
+    assert tasks.start_run(KEY, ledger.new_run_id())
+
+
+def test_a_stage_out_of_retries_is_failed_not_retrying(
+    worker_mem: Memory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(STAGES, "distil", _raising(BackendUnavailable("llm down")))
+    run_id = _started(worker_mem)
+    with pytest.raises(BackendUnavailable):  # Celery retries it: the run goes on
+        tasks.run_stage(_task(retries=0, max_retries=1), KEY, run_id, "distil")
+    assert _status(worker_mem, run_id)["distil"][0] == ledger.RETRYING
+    assert _status(worker_mem, run_id)["run"][0] == ledger.RUNNING
+    with pytest.raises(BackendUnavailable):  # the last retry: Celery gives up
+        tasks.run_stage(_task(retries=1, max_retries=1), KEY, run_id, "distil")
+    rows = _status(worker_mem, run_id)
+    assert rows["distil"][0] == ledger.FAILED
+    assert rows["run"] == (ledger.FAILED, "BackendUnavailable: llm down")
+    assert scope_lock(worker_mem, worker_mem.settings, KEY).owner() is None
+
+
+def test_a_run_that_lost_its_lock_is_failed_not_done(worker_mem: Memory) -> None:
+    run_id = _started(worker_mem)
+    assert tasks.run_stage(_task(), KEY, run_id, "flush") is not None
+    lock = scope_lock(worker_mem, worker_mem.settings, KEY)
+    lock.release(run_id)  # its lease expired and another run took the scope
+    assert lock.acquire("other-run")
+    assert tasks.run_stage(_task(), KEY, run_id, "extract") is None
+    rows = _status(worker_mem, run_id)
+    assert rows["extract"][0] == ledger.SKIPPED
+    assert rows["run"] == (ledger.FAILED, "ScopeBusy: lost the scope lock to run other-run")
+    assert not tasks.finish_run(KEY, run_id)
+    assert ledger.watermark(worker_mem, ALICE, ledger.RUN_STAGE) is None
+    assert lock.owner() == "other-run"
+
+
+def test_finish_refuses_a_run_that_lost_its_lock(worker_mem: Memory) -> None:
+    run_id = _started(worker_mem)
+    lock = scope_lock(worker_mem, worker_mem.settings, KEY)
+    lock.release(run_id)
+    assert lock.acquire("other-run")
+    assert not tasks.finish_run(KEY, run_id)
+    assert _status(worker_mem, run_id)["run"][0] == ledger.FAILED
+    assert ledger.watermark(worker_mem, ALICE, ledger.RUN_STAGE) is None
+
+
+@pytest.mark.parametrize(
+    ("scope", "stages", "message"),
+    [
+        (ALICE, ["extrct"], "unknown stages ['extrct']"),
+        (ALICE, "extract", "non-empty list of stage names"),
+        ("user_id=alice", None, "scope must be a Scope"),
+    ],
+)
+def test_queueing_refuses_bad_arguments_before_anything_is_sent(
+    home: Path, scope: object, stages: object, message: str
+) -> None:
+    # no broker listens there: a refused run never gets as far as sending
+    settings = Settings.load(home=home, consolidation={"broker_url": "redis://127.0.0.1:1/0"})
+    with pytest.raises(ValidationError, match=re.escape(message)):
+        tasks.consolidate(scope, stages=stages, celery_app=create_app(settings))  # type: ignore[arg-type]
