@@ -20,6 +20,7 @@ one boundary (the backend module) with ``raise ... from exc``.
     │   ├── InvalidProfile                     an unknown profile field or a value of the wrong type
     │   │   └── ProfileSchemaChanged           stored fields the profile model no longer accepts
     │   ├── EmbedderMismatch                   the embedder's vectors do not fit the index
+    │   ├── IndexRefused                       a value the vector index cannot hold
     │   ├── InvalidDataFile                    a data file (eval, add --file) not in its format
     │   └── AmbiguousId                        an id prefix that matches several ids
     ├── NotFound (KeyError)                    no record with that id in that scope
@@ -112,6 +113,12 @@ class EmbedderMismatch(ValidationError):
     than the one the index was built with). Refused before anything is written."""
 
 
+class IndexRefused(ValidationError):
+    """The vector index refused a point: one of its values is beyond what the backend can hold
+    (a PostgreSQL data or limit error). The index changed nothing; the record stays in the
+    store, and the indexer leaves it out of the index instead of blocking every other write."""
+
+
 class NotFound(AgentMemError, KeyError):
     """No record with that id exists in the scope that asked for it."""
 
@@ -188,6 +195,7 @@ __all__ = [
     "ExtractionFailed",
     "GraphCorrupt",
     "HomeLocked",
+    "IndexRefused",
     "IndexUnreadable",
     "InvalidDataFile",
     "InvalidExperience",

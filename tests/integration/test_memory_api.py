@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from agentmem import (
     AgentMemError,
     HistoryEvent,
     HomeLocked,
+    IndexRefused,
     InvalidFilter,
     InvalidScope,
     InvalidSettings,
@@ -137,6 +139,49 @@ def test_add_many_mixes_strings_and_dicts_in_order(mem: Memory) -> None:
     assert mem.add_many([], user_id="u") == []
     stats = mem.stats()
     assert stats.records == 3 and stats.by_kind == {"episodic": 2, "semantic": 1}
+
+
+def test_long_turns_of_one_thread_are_stored_and_indexed(mem: Memory) -> None:
+    # Each turn is under max_text_chars and 16,000 terms, but the second one's window (itself
+    # and its neighbour) has 20,000: pgvector's sparsevec limit must not refuse it.
+    ideographs = [chr(c) for c in range(0x4E00, 0x4E00 + 20_000)]
+    first = mem.add(" ".join(ideographs[:15_000]), thread_id="long")
+    second = mem.add(" ".join(ideographs[5_000:]), thread_id="long")
+    tea = mem.add("Bob likes tea", user_id="bob")
+    stats = mem.stats()
+    assert stats.records == stats.indexed_vectors == 3 and stats.pending_index == 0
+    assert [h.record.id for h in mem.search("tea", user_id="bob")] == [tea.id]
+    found = {h.record.id for h in mem.search(ideographs[19_999], thread_id="long")}
+    assert second.id in found and first.id in {r.id for r in mem.list(thread_id="long")}
+
+
+def test_a_memory_the_index_refuses_blocks_no_other_write(
+    mem: Memory, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    index = mem._backends.index
+    upsert = index.upsert
+
+    def refusing(points: Any) -> None:
+        if any(p.payload["metadata"].get("unindexable") for p in points):
+            raise IndexRefused("the index refused a value")
+        upsert(points)
+
+    monkeypatch.setattr(index, "upsert", refusing)
+    with caplog.at_level(logging.WARNING, logger="agentmem.indexing"):
+        bad, good = mem.add_many(
+            [
+                {"text": "Erin keeps bees on the roof", "metadata": {"unindexable": True}},
+                "Erin sells honey at the market",
+            ],
+            user_id="erin",
+        )
+    assert bad.id in caplog.text and "left out of the vector index" in caplog.text
+    later = mem.add("Frank likes tea", user_id="frank")  # the outbox is not stuck
+    stats = mem.stats()
+    assert stats.pending_index == 0 and stats.records == stats.indexed_vectors + 1
+    assert mem.get(bad.id).text == bad.text
+    assert [h.record.id for h in mem.search("honey", user_id="erin", k=1)] == [good.id]
+    assert [h.record.id for h in mem.search("tea", user_id="frank")] == [later.id]
 
 
 # search --------------------------------------------------------------------------------------
