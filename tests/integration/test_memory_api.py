@@ -104,6 +104,27 @@ def test_add_stores_every_field(mem: Memory) -> None:
     assert mem.get(record.id, agent_id="planner", user_id="alice").id == record.id
 
 
+def test_float_metadata_comes_back_as_floats(mem: Memory) -> None:
+    # PostgreSQL's JSONB prints 1e20 as 100000000000000000000: read as an int, past 64 bits,
+    # the record's own metadata was then refused by update(). (Integral floats from 1e16 to
+    # 2**63 and -0.0 cannot round-trip through JSONB; docs/architecture.md says so.)
+    metadata = {"score": 1e20, "big": 1e308, "tiny": 5e-324, "ratio": 2.5, "one": 1.0, "n": 3}
+    item = {"text": "sensor reading", "metadata": metadata, "provenance": metadata}
+    record = mem.add_many([item], user_id="u")[0]
+
+    def typed(values: dict[str, Any]) -> dict[str, tuple[type, Any]]:
+        return {k: (type(v), v) for k, v in values.items()}
+
+    assert typed(mem.get(record.id).metadata) == typed(metadata)
+    provenance = mem.get(record.id).provenance  # with the trust marks every write adds
+    assert typed({k: provenance[k] for k in metadata}) == typed(metadata)
+    assert typed(mem.list(user_id="u")[0].metadata) == typed(metadata)
+    assert typed(mem.history(record.id)[0].new_metadata or {}) == typed(metadata)
+    updated = mem.update(record.id, metadata=mem.get(record.id).metadata)
+    assert typed(mem.history(record.id)[1].old_metadata or {}) == typed(metadata)
+    assert updated.version == 2
+
+
 def test_add_defaults(mem: Memory) -> None:
     before = utcnow()
     record = mem.add("plain note", thread_id="t-1")
