@@ -496,7 +496,8 @@ def _version_entry(
 
 def delete(backends: Backends, records: Sequence[MemoryRecord], actor: str = "api") -> int:
     """Delete records (their history stays, with a DELETE entry holding the last text); a
-    profile value drawn from a deleted fact is revised at once."""
+    profile value drawn from a deleted fact is revised at once. Each record is deleted only
+    at the version read (:class:`Conflict` if it changed or went meanwhile, as for update)."""
     now = utcnow()
     gone = {r.id for r in records}
     for start in range(0, len(records), 500):
@@ -506,6 +507,7 @@ def delete(backends: Backends, records: Sequence[MemoryRecord], actor: str = "ap
         )
         batch = WriteBatch(
             deletes=[r.id for r in chunk],
+            delete_versions={r.id: r.version for r in chunk},  # as update(): Conflict if stale
             history=[
                 HistoryEntry(
                     memory_id=r.id,

@@ -359,7 +359,7 @@ class PostgresStore(SQLCapabilities, RecordStore):
             if batch.updates:
                 self._update(cur, batch.updates, assignments)
             if batch.deletes:
-                cur.execute("DELETE FROM memories WHERE id = ANY(%s)", (list(batch.deletes),))
+                self._delete(cur, batch.deletes, batch.delete_versions)
             if batch.history:
                 cur.executemany(
                     f"INSERT INTO history ({hcols}) VALUES ({_values(HISTORY_COLUMNS)})",
@@ -401,6 +401,28 @@ class PostgresStore(SQLCapabilities, RecordStore):
             raise Conflict(
                 f"memory {r.id} changed since version {r.version - 1} was read; "
                 "reload it with get() and retry"
+            )
+
+    @staticmethod
+    def _delete(cur: psycopg.Cursor[Any], ids: Sequence[str], versions: dict[str, int]) -> None:
+        """Delete ``ids``, compare-and-set on the version read where ``versions`` has one."""
+        checked = [i for i in dict.fromkeys(ids) if i in versions]
+        anyhow = [i for i in ids if i not in versions]
+        if anyhow:
+            cur.execute("DELETE FROM memories WHERE id = ANY(%s)", (anyhow,))
+        if not checked:
+            return
+        cur.execute(
+            "DELETE FROM memories AS m USING unnest(%s::text[], %s::integer[]) AS d(id, version) "
+            "WHERE m.id = d.id AND m.version = d.version RETURNING m.id",
+            (checked, [versions[i] for i in checked]),
+        )
+        deleted = {row[0] for row in cur.fetchall()}
+        lost = [i for i in checked if i not in deleted]
+        if lost:
+            raise Conflict(
+                f"memory {lost[0]} changed or was deleted since version {versions[lost[0]]} "
+                "was read, so it was not deleted; reload it with get() and retry"
             )
 
     # reads -----------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import pytest
 
 from agentmem import (
     AgentMemError,
+    Conflict,
     HistoryEvent,
     HomeLocked,
     IndexRefused,
@@ -28,6 +29,7 @@ from agentmem import (
     NotFound,
     Settings,
     ValidationError,
+    writing,
 )
 from agentmem.embedders import Embedder
 from agentmem.filters import MAX_IN_VALUES, matches, parse_filters
@@ -393,6 +395,31 @@ def test_delete_removes_the_record_and_keeps_its_history(
     stats = mem.stats()
     assert stats.records == stats.indexed_vectors == len(CORPUS) - 1
     assert stats.pending_index == 0
+
+
+def test_delete_that_lost_a_race_to_an_update_deletes_nothing(mem: Memory) -> None:
+    # Memory.delete reads the record, then deletes it: an update in between must not be
+    # deleted unseen (nor leave two "version 2" entries, one with stale text, in its history).
+    record = mem.add("meeting at 10am", user_id="u")
+    read = writing.get_one(mem.backends, record.id, None)
+    mem.update(record.id, text="meeting moved to 3pm")
+    with pytest.raises(Conflict, match="changed or was deleted since version 1"):
+        writing.delete(mem.backends, [read])
+    assert mem.get(record.id).text == "meeting moved to 3pm"
+    assert [(h.event, h.version) for h in mem.history(record.id)] == [
+        (HistoryEvent.ADD, 1),
+        (HistoryEvent.UPDATE, 2),
+    ]
+    mem.delete(record.id)  # read again: deleted, with the text it had
+    last = mem.history(record.id)[-1]
+    assert (last.event, last.version, last.old_text) == (
+        HistoryEvent.DELETE,
+        3,
+        "meeting moved to 3pm",
+    )
+    with pytest.raises(Conflict):  # a second delete of what was read finds it gone
+        writing.delete(mem.backends, [read])
+    assert len(mem.history(record.id)) == 3
 
 
 def test_delete_all_empties_one_scope_only(mem: Memory, corpus: list[MemoryRecord]) -> None:
