@@ -33,6 +33,7 @@ one boundary (the backend module) with ``raise ... from exc``.
     ├── ExtractionFailed                       the LLM's answer stayed malformed after a repair
     ├── GraphCorrupt                           a stored knowledge graph cannot be read; rebuild it
     └── Conflict                               a concurrent change won; retry
+        └── MemoryDeleted                      a retried write whose memory was since deleted
 """
 
 from __future__ import annotations
@@ -166,6 +167,12 @@ class Conflict(AgentMemError):
     """A concurrent change to the same record won; reload and retry."""
 
 
+class MemoryDeleted(Conflict):
+    """A repeat of a write with the same idempotency key, after the memory that write stored
+    was deleted or forgotten: nothing is written (a retry must not bring it back). Use a new key
+    to store it anew."""
+
+
 class GraphCorrupt(AgentMemError):
     """A stored knowledge graph cannot be read (malformed or inconsistent items). The graph is
     derived from the store: rebuild it with ``agentmem reindex --graph`` (``mem.graph.rebuild()``);
@@ -208,6 +215,7 @@ __all__ = [
     "InvalidSettings",
     "InvalidText",
     "LLMUnavailable",
+    "MemoryDeleted",
     "MissingCapability",
     "ModelUnavailable",
     "NotFound",

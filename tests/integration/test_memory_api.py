@@ -24,6 +24,7 @@ from agentmem import (
     InvalidScope,
     InvalidSettings,
     Memory,
+    MemoryDeleted,
     MemoryKind,
     MemoryRecord,
     NotFound,
@@ -420,6 +421,35 @@ def test_delete_that_lost_a_race_to_an_update_deletes_nothing(mem: Memory) -> No
     with pytest.raises(Conflict):  # a second delete of what was read finds it gone
         writing.delete(mem.backends, [read])
     assert len(mem.history(record.id)) == 3
+
+
+def test_a_retry_after_a_delete_does_not_bring_the_memory_back(mem: Memory) -> None:
+    # A retry with the idempotency key arriving after the memory was deleted (or forgotten)
+    # writes nothing, and refuses alike whether the whole write or part of it was deleted.
+    one = mem.add("Alice's SSN is on file", user_id="u", idempotency_key="req-1")
+    batch = mem.add_many(["one", "two"], user_id="u", idempotency_key="req-2")
+    whole = mem.add_many(["three", "four"], user_id="u", idempotency_key="req-3")
+    forgotten = mem.add("Alice's passport number", user_id="u", idempotency_key="req-4")
+    mem.delete(one.id)
+    mem.delete(batch[0].id)
+    for record in whole:
+        mem.delete(record.id)
+    mem.forget(forgotten.id, reason="erasure request", purge=True, user_id="u")
+    before = (mem.stats().records, mem.stats().history_entries)
+    retries = [
+        lambda: mem.add("Alice's SSN is on file", user_id="u", idempotency_key="req-1"),
+        lambda: mem.add_many(["one", "two"], user_id="u", idempotency_key="req-2"),
+        lambda: mem.add_many(["three", "four"], user_id="u", idempotency_key="req-3"),
+        lambda: mem.add("Alice's passport number", user_id="u", idempotency_key="req-4"),
+    ]
+    for retry in retries:
+        with pytest.raises(MemoryDeleted, match="deleted or forgotten; nothing was written"):
+            retry()
+    assert (mem.stats().records, mem.stats().history_entries) == before
+    assert [r.text for r in mem.list(user_id="u")] == ["two"]
+    assert [h.event for h in mem.history(one.id)] == [HistoryEvent.ADD, HistoryEvent.DELETE]
+    again = mem.add("Alice's SSN is on file", user_id="u", idempotency_key="req-5")
+    assert again.id != one.id  # a new key stores it anew
 
 
 def test_delete_all_empties_one_scope_only(mem: Memory, corpus: list[MemoryRecord]) -> None:
