@@ -20,6 +20,7 @@ one boundary (the backend module) with ``raise ... from exc``.
     │   ├── InvalidProfile                     an unknown profile field or a value of the wrong type
     │   │   └── ProfileSchemaChanged           stored fields the profile model no longer accepts
     │   ├── EmbedderMismatch                   the embedder's vectors do not fit the index
+    │   ├── IndexRefused                       a value the vector index cannot hold
     │   ├── InvalidDataFile                    a data file (eval, add --file) not in its format
     │   └── AmbiguousId                        an id prefix that matches several ids
     ├── NotFound (KeyError)                    no record with that id in that scope
@@ -32,6 +33,7 @@ one boundary (the backend module) with ``raise ... from exc``.
     ├── ExtractionFailed                       the LLM's answer stayed malformed after a repair
     ├── GraphCorrupt                           a stored knowledge graph cannot be read; rebuild it
     └── Conflict                               a concurrent change won; retry
+        └── MemoryDeleted                      a retried write whose memory was since deleted
 """
 
 from __future__ import annotations
@@ -112,6 +114,12 @@ class EmbedderMismatch(ValidationError):
     than the one the index was built with). Refused before anything is written."""
 
 
+class IndexRefused(ValidationError):
+    """The vector index refused a point: one of its values is beyond what the backend can hold
+    (a PostgreSQL data or limit error). The index changed nothing; the record stays in the
+    store, and the indexer leaves it out of the index instead of blocking every other write."""
+
+
 class NotFound(AgentMemError, KeyError):
     """No record with that id exists in the scope that asked for it."""
 
@@ -159,6 +167,12 @@ class Conflict(AgentMemError):
     """A concurrent change to the same record won; reload and retry."""
 
 
+class MemoryDeleted(Conflict):
+    """A repeat of a write with the same idempotency key, after the memory that write stored
+    was deleted or forgotten: nothing is written (a retry must not bring it back). Use a new key
+    to store it anew."""
+
+
 class GraphCorrupt(AgentMemError):
     """A stored knowledge graph cannot be read (malformed or inconsistent items). The graph is
     derived from the store: rebuild it with ``agentmem reindex --graph`` (``mem.graph.rebuild()``);
@@ -188,6 +202,7 @@ __all__ = [
     "ExtractionFailed",
     "GraphCorrupt",
     "HomeLocked",
+    "IndexRefused",
     "IndexUnreadable",
     "InvalidDataFile",
     "InvalidExperience",
@@ -200,6 +215,7 @@ __all__ = [
     "InvalidSettings",
     "InvalidText",
     "LLMUnavailable",
+    "MemoryDeleted",
     "MissingCapability",
     "ModelUnavailable",
     "NotFound",

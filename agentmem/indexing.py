@@ -3,6 +3,11 @@
 The store records in its outbox every record whose index entry may be stale. After each write,
 and on every open, :func:`sync_outbox` applies the outbox to the index and acknowledges it, so a
 crash between the store commit and the index update is repaired on the next start.
+
+A point the index refuses for its values (:class:`IndexRefused`: a value beyond the backend's
+limits, which no retry cures) is left out of the index, logged, and its entry acknowledged
+like the rest: one such record must not keep every later write, and every open, waiting on it.
+The record stays in the store (``get``/``list`` find it; search does not).
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import numpy as np
 
 from agentmem.backends import Backends
 from agentmem.embedders.base import checked_vectors
-from agentmem.errors import IndexUnreadable, ValidationError
+from agentmem.errors import IndexRefused, IndexUnreadable, ValidationError
 from agentmem.models import MemoryRecord, content_hash
 from agentmem.representation import indexed_text, window_parts, window_vector
 from agentmem.stores import IndexOp, OutboxItem, WriteBatch
@@ -127,7 +132,7 @@ def _apply(backends: Backends, items: Sequence[OutboxItem]) -> set[int]:
     records = backends.store.get_many(upsert_ids)
     # A record deleted after its upsert was queued has no row; drop its point too.
     gone = set(upsert_ids) - {r.id for r in records}
-    _upsert(backends, records)
+    refused = _upsert(backends, records)
     if records and backends.index.supports_concurrent_processes:
         # Another process sharing the index may have deleted one of these records (and its
         # point) between the read above and the upsert, which wrote the point back: read
@@ -136,7 +141,8 @@ def _apply(backends: Backends, items: Sequence[OutboxItem]) -> set[int]:
         written = [r.id for r in records]
         gone |= set(written) - {f.id for f in backends.store.rank_fields(written)}
         records = [r for r in records if r.id not in gone]
-    backends.index.delete([*delete_ids, *gone])
+    # A refused record keeps no point: an older version's would be stale.
+    backends.index.delete([*delete_ids, *gone, *refused])
     skipped: set[str] = set()
     if backends.graph is not None:
         skipped = _sync_graph(backends, records, [*delete_ids, *sorted(gone)])
@@ -158,9 +164,10 @@ def _sync_graph(
     return on_sync(backends, records, removed)
 
 
-def _upsert(backends: Backends, records: Sequence[MemoryRecord]) -> None:
+def _upsert(backends: Backends, records: Sequence[MemoryRecord]) -> list[str]:
+    """Index ``records``; returns the ids of those the index refused (see :func:`_write`)."""
     if not records:
-        return
+        return []
     config = backends.settings.retrieval
     texts = {r.id: indexed_text(r, config) for r in records}
     windows = window_parts(backends.store, records, config) if config.windows else {}
@@ -193,7 +200,30 @@ def _upsert(backends: Backends, records: Sequence[MemoryRecord]) -> None:
                 r.id, vectors[content_hash(text)], payload_for(r), dense=dense, sparse=sparse
             )
         )
-    backends.index.upsert(points)
+    return _write(backends, points)
+
+
+def _write(backends: Backends, points: Sequence[VectorPoint]) -> list[str]:
+    """Upsert ``points``; when the index refuses the batch (:class:`IndexRefused`), write them
+    one by one and return the ids of those it still refuses, each logged."""
+    try:
+        backends.index.upsert(points)
+        return []
+    except IndexRefused:
+        pass
+    refused: list[str] = []
+    for p in points:
+        try:
+            backends.index.upsert([p])
+        except IndexRefused as exc:
+            logger.warning(
+                "memory %s is stored but left out of the vector index (search will not find "
+                "it; get and list do): %s",
+                p.id,
+                exc,
+            )
+            refused.append(p.id)
+    return refused
 
 
 def reindex(
@@ -240,7 +270,7 @@ def _index_all(backends: Backends, page: int, progress: Callable[[int], None] | 
             if not ids:
                 break
             records = backends.store.get_many(ids)
-            _upsert(backends, records)
+            backends.index.delete(_upsert(backends, records))  # no stale point of a refused one
             store_ids.update(ids)
             total += len(records)
             after = ids[-1]

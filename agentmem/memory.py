@@ -178,9 +178,9 @@ class Memory(Closeable):
         "pending"``, not searchable until approved). See :mod:`agentmem.trust`.
 
         ``idempotency_key`` (any string the caller makes per write, e.g. a UUID; unique within
-        the scope) makes retries safe: a repeat with the same key returns the memory the first
-        call stored and writes nothing (a key reused for different text raises
-        :class:`~agentmem.errors.Conflict`).
+        the scope) makes retries safe: a repeat returns what the first call stored and writes
+        nothing (:class:`~agentmem.errors.Conflict` for other text; once that memory is deleted
+        or forgotten, :class:`~agentmem.errors.MemoryDeleted`: a retry never brings it back).
         """
         scope = scope_of(scope, where)
         if isinstance(text, Sequence) and not isinstance(text, str | bytes):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -90,6 +91,11 @@ def check_kinds(kinds: Sequence[str | MemoryKind] | str | None) -> tuple[MemoryK
     return tuple(check_kind(k) for k in kinds)
 
 
+# A NUL as JSON encodes it: backslash-u0000 after an even number of backslashes (an escaped
+# backslash followed by the characters "u0000" is no NUL: a Windows path, an escaped log line).
+_ENCODED_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+
+
 def check_metadata(
     metadata: Any,
     *,
@@ -124,7 +130,7 @@ def check_metadata(
         raise InvalidMetadata(
             f"metadata must be JSON-serialisable (strings, numbers, booleans, lists, dicts): {exc}"
         ) from None
-    if "\\u0000" in encoded:
+    if _ENCODED_NUL.search(encoded):
         raise InvalidMetadata(f"{what} contains a NUL character; remove it")
     size = len(encoded.encode("utf-8"))
     if size > max_bytes:

@@ -18,6 +18,7 @@ from agentmem.errors import (
     Conflict,
     IndexUnreadable,
     InvalidText,
+    MemoryDeleted,
     NotFound,
     ValidationError,
 )
@@ -34,7 +35,7 @@ from agentmem.models import (
 from agentmem.redaction import redact_new_text, redact_record_fields
 from agentmem.representation import neighbours_to_refresh
 from agentmem.settings import Settings
-from agentmem.stores import IndexOp, QuarantineStore, WriteBatch
+from agentmem.stores import ForgetJournal, IndexOp, QuarantineStore, WriteBatch
 from agentmem.validation import (
     check_importance,
     check_kind,
@@ -129,7 +130,9 @@ def replay(backends: Backends, records: Sequence[MemoryRecord]) -> list[MemoryRe
     """What an earlier write with the same idempotency key stored for ``records`` (same ids),
     in order, from the store or the quarantine; None when it never happened. A key reused for
     different content raises :class:`Conflict`, and so does a write half there (impossible
-    through this module: each write is one transaction)."""
+    through this module: each write is one transaction). A write whose memory, or any of whose
+    memories, was deleted or forgotten since raises :class:`MemoryDeleted` (a Conflict): a
+    retry must not bring it back."""
     ids = [r.id for r in records]
     found = {r.id: r for r in backends.store.get_many(ids)}
     missing = [i for i in ids if i not in found]
@@ -137,9 +140,12 @@ def replay(backends: Backends, records: Sequence[MemoryRecord]) -> list[MemoryRe
         rows = backends.store.quarantine_rows(ids=missing, limit=len(missing))
         found.update({row.id: MemoryRecord.model_validate(row.record) for row in rows})
     if not found:
+        _refuse_removed(backends, ids[:1])  # a write stores its first memory, at least
         return None
     earlier = [found.get(i) for i in ids]
     for new, old in zip(records, earlier, strict=True):
+        if old is None:
+            _refuse_removed(backends, [new.id])
         if old is None or old.scope != new.scope:
             raise Conflict(
                 "this idempotency_key was already used for a different write; use a new key "
@@ -151,6 +157,21 @@ def replay(backends: Backends, records: Sequence[MemoryRecord]) -> list[MemoryRe
                 "new key for each distinct write"
             )
     return [r for r in earlier if r is not None]
+
+
+def _refuse_removed(backends: Backends, ids: Sequence[str]) -> None:
+    """:class:`MemoryDeleted` when one of ``ids`` (absent from the store) was stored once: its
+    history remains after a delete, its tombstone after a forget (even a purging one)."""
+    store = backends.store
+    gone = [i for i in ids if store.history(i)]
+    if not gone and isinstance(store, ForgetJournal):
+        gone = list(store.tombstoned(ids))
+    if gone:
+        raise MemoryDeleted(
+            f"this idempotency_key was already used, and the memory that write stored "
+            f"({gone[0]}) has since been deleted or forgotten; nothing was written. Use a new "
+            "key to store it again"
+        )
 
 
 def records_from_items(
@@ -496,7 +517,8 @@ def _version_entry(
 
 def delete(backends: Backends, records: Sequence[MemoryRecord], actor: str = "api") -> int:
     """Delete records (their history stays, with a DELETE entry holding the last text); a
-    profile value drawn from a deleted fact is revised at once."""
+    profile value drawn from a deleted fact is revised at once. Each record is deleted only
+    at the version read (:class:`Conflict` if it changed or went meanwhile, as for update)."""
     now = utcnow()
     gone = {r.id for r in records}
     for start in range(0, len(records), 500):
@@ -506,6 +528,7 @@ def delete(backends: Backends, records: Sequence[MemoryRecord], actor: str = "ap
         )
         batch = WriteBatch(
             deletes=[r.id for r in chunk],
+            delete_versions={r.id: r.version for r in chunk},  # as update(): Conflict if stale
             history=[
                 HistoryEntry(
                     memory_id=r.id,

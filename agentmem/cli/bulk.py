@@ -6,8 +6,9 @@ command options are each line's defaults. The whole file is checked before anyth
 written: a bad line is reported with the file, the line and the field, and nothing is added.
 Each line is written with an idempotency key made from the file's content, the line number
 and what the line is added as (scope, kind, metadata, times, importance, ``--infer``), so
-running the same command again after an interruption adds only what is missing, and the same
-file with other options adds its lines again with those."""
+running the same command again after an interruption adds only what is missing (not a line
+whose memory an earlier run added and was deleted since), and the same file with other options
+adds its lines again with those."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ import typer
 from agentmem.cli._app import memory_for
 from agentmem.cli._args import ScopeArgs
 from agentmem.cli._output import progress
-from agentmem.errors import AgentMemError, InvalidDataFile, ValidationError
+from agentmem.errors import AgentMemError, InvalidDataFile, MemoryDeleted, ValidationError
 from agentmem.memory import Memory
 from agentmem.models import Scope, utcnow
 from agentmem.validation import show
@@ -60,7 +61,7 @@ def add_file(ctx: typer.Context, path: Path, defaults: FileDefaults, *, infer: b
     digest = hashlib.sha256(raw).hexdigest()[:16]
     with memory_for(ctx) as mem:
         lines = _parse(mem, path, raw, defaults)
-        added = skipped = 0
+        added = skipped = deleted = 0
         started = utcnow()
         with progress() as bar:
             task = bar.add_task(f"adding {path.name}", total=len(lines))
@@ -71,10 +72,15 @@ def add_file(ctx: typer.Context, path: Path, defaults: FileDefaults, *, infer: b
                     stored = mem.add_many(
                         [line.item], scope=scope, infer=infer or None, idempotency_key=key
                     )
+                except MemoryDeleted:  # an earlier run added it, and it was deleted since
+                    deleted += 1
+                    bar.advance(task)
+                    continue
                 except AgentMemError as exc:
+                    done = added + skipped + deleted
                     raise type(exc)(
-                        f"{path} line {line.number}: {exc}; the {added + skipped} lines before "
-                        "it were added; run the same command again to add the rest"
+                        f"{path} line {line.number}: {exc}; the {done} lines before it were "
+                        "added; run the same command again to add the rest"
                     ) from exc
                 # A line an earlier run added comes back as that run's record.
                 if stored and stored[0].created_at < started:
@@ -83,6 +89,8 @@ def add_file(ctx: typer.Context, path: Path, defaults: FileDefaults, *, infer: b
                     added += 1
                 bar.advance(task)
     already = f", skipped {skipped} added by an earlier run" if skipped else ""
+    if deleted:
+        already += f", skipped {deleted} an earlier run added and were deleted since"
     typer.echo(f"added {added} memories from {path}{already}")
 
 

@@ -123,13 +123,17 @@ class OutboxItem:
 class WriteBatch:
     """Everything one acknowledged write changes, applied atomically by :meth:`RecordStore.apply`.
 
-    ``updates`` are checked against the version they replace (``record.version - 1``); a store
-    raises :class:`~agentmem.errors.Conflict` when another writer got there first.
+    ``updates`` are checked against the version they replace (``record.version - 1``), and
+    ``deletes`` against the version in ``delete_versions`` where it names one; a store raises
+    :class:`~agentmem.errors.Conflict` when another writer got there first.
     """
 
     inserts: list[MemoryRecord] = field(default_factory=list)
     updates: list[MemoryRecord] = field(default_factory=list)
     deletes: list[str] = field(default_factory=list)
+    delete_versions: dict[str, int] = field(default_factory=dict)
+    """The version a delete's record was read at: it is deleted only at that version (a
+    delete not named here, such as forgetting's, removes whatever version is stored)."""
     history: list[HistoryEntry] = field(default_factory=list)
     index: list[tuple[str, IndexOp]] = field(default_factory=list)
     embeddings: list[tuple[str, str, np.ndarray]] = field(default_factory=list)

@@ -3,7 +3,7 @@
 Same tables and the same query logic as the SQLite store (both build their SQL from
 :mod:`agentmem.stores._sql`, and implement every optional interface of
 :mod:`agentmem.stores.capabilities` with :mod:`agentmem.stores._relational`); what differs
-is here: ``%s`` placeholders, metadata as JSONB,
+is here: ``%s`` placeholders, metadata as JSONB (floats read back as floats: :func:`_loads_jsonb`),
 vectors in the embedding cache as BYTEA, a connection pool, and migrations serialised across
 processes by an advisory lock.
 
@@ -64,6 +64,7 @@ from agentmem.urls import redact
 try:
     import psycopg
     from psycopg import errors as pg_errors
+    from psycopg.types.json import set_json_loads
     from psycopg_pool import ConnectionPool, PoolTimeout
 except ImportError as exc:  # pragma: no cover - depends on the installed extras
     raise BackendUnavailable(
@@ -80,6 +81,28 @@ MIGRATIONS: tuple[str, ...] = _migrations.POSTGRES
 # schema, so deployments in different schemas of one database do not wait on each other.
 _MIGRATION_LOCK = 0x61676D  # "agm"
 _JSONB_COLUMNS = frozenset({"metadata", "provenance", "old_metadata", "new_metadata"})
+
+
+_I64 = 2**63
+
+
+def _loads_jsonb(data: str | bytes) -> Any:
+    """JSONB text as the JSON that was stored. JSONB keeps numbers as ``numeric`` and prints
+    the float ``1e20`` as ``100000000000000000000``; metadata holds no integer outside 64 bits
+    (:mod:`agentmem.validation` refuses them), so such a number is read back as the float it
+    was. Not restored: an integral float from 1e16 to 2**63 (printed without ``.0``) comes back
+    as the integer of the same value, and ``-0.0`` as ``0.0`` (``numeric`` has no negative
+    zero)."""
+    return json.loads(data, parse_int=_json_int)
+
+
+def _json_int(digits: str) -> int | float:
+    value = int(digits)
+    return value if -_I64 <= value < _I64 else float(digits)
+
+
+def _configure(conn: psycopg.Connection[Any]) -> None:
+    set_json_loads(_loads_jsonb, conn)
 
 
 def _values(columns: Sequence[str]) -> str:
@@ -221,6 +244,7 @@ class PostgresStore(SQLCapabilities, RecordStore):
             max_size=self.pool_max,
             kwargs=self._connect_kwargs(),
             timeout=self.timeout,
+            configure=_configure,
             check=idle.check,
             reset=idle.reset,
             name="agentmem",
@@ -335,7 +359,7 @@ class PostgresStore(SQLCapabilities, RecordStore):
             if batch.updates:
                 self._update(cur, batch.updates, assignments)
             if batch.deletes:
-                cur.execute("DELETE FROM memories WHERE id = ANY(%s)", (list(batch.deletes),))
+                self._delete(cur, batch.deletes, batch.delete_versions)
             if batch.history:
                 cur.executemany(
                     f"INSERT INTO history ({hcols}) VALUES ({_values(HISTORY_COLUMNS)})",
@@ -377,6 +401,28 @@ class PostgresStore(SQLCapabilities, RecordStore):
             raise Conflict(
                 f"memory {r.id} changed since version {r.version - 1} was read; "
                 "reload it with get() and retry"
+            )
+
+    @staticmethod
+    def _delete(cur: psycopg.Cursor[Any], ids: Sequence[str], versions: dict[str, int]) -> None:
+        """Delete ``ids``, compare-and-set on the version read where ``versions`` has one."""
+        checked = [i for i in dict.fromkeys(ids) if i in versions]
+        anyhow = [i for i in ids if i not in versions]
+        if anyhow:
+            cur.execute("DELETE FROM memories WHERE id = ANY(%s)", (anyhow,))
+        if not checked:
+            return
+        cur.execute(
+            "DELETE FROM memories AS m USING unnest(%s::text[], %s::integer[]) AS d(id, version) "
+            "WHERE m.id = d.id AND m.version = d.version RETURNING m.id",
+            (checked, [versions[i] for i in checked]),
+        )
+        deleted = {row[0] for row in cur.fetchall()}
+        lost = [i for i in checked if i not in deleted]
+        if lost:
+            raise Conflict(
+                f"memory {lost[0]} changed or was deleted since version {versions[lost[0]]} "
+                "was read, so it was not deleted; reload it with get() and retry"
             )
 
     # reads -----------------------------------------------------------------------------

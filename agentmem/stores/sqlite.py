@@ -262,9 +262,7 @@ class SQLiteStore(SQLCapabilities, RecordStore):
                             "reload it with get() and retry"
                         )
                 if batch.deletes:
-                    conn.executemany(
-                        "DELETE FROM memories WHERE id = ?", [(i,) for i in batch.deletes]
-                    )
+                    self._delete(conn, batch.deletes, batch.delete_versions)
                 if batch.history:
                     conn.executemany(
                         f"INSERT INTO history ({hcols}) VALUES ({hmarks})",
@@ -293,6 +291,22 @@ class SQLiteStore(SQLCapabilities, RecordStore):
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
+
+    @staticmethod
+    def _delete(conn: sqlite3.Connection, ids: Sequence[str], versions: dict[str, int]) -> None:
+        """Delete ``ids``, compare-and-set on the version read where ``versions`` has one."""
+        conn.executemany(
+            "DELETE FROM memories WHERE id = ?", [(i,) for i in ids if i not in versions]
+        )
+        for i in dict.fromkeys(i for i in ids if i in versions):
+            cur = conn.execute(
+                "DELETE FROM memories WHERE id = ? AND version = ?", (i, versions[i])
+            )
+            if cur.rowcount != 1:
+                raise Conflict(
+                    f"memory {i} changed or was deleted since version {versions[i]} was read, "
+                    "so it was not deleted; reload it with get() and retry"
+                )
 
     # reads -----------------------------------------------------------------------------
 

@@ -19,7 +19,10 @@ of documents, updated in the transaction that writes the points. A query multipl
 weight by ``ln(1 + (N - df + 0.5) / (df + 0.5))`` (Qdrant's formula) and ranks by the sparse
 inner product among documents sharing a term (the GIN index finds them), so the scores equal
 Qdrant's. Term hashes are folded below pgvector's 10^9 sparse dimensions (a prime modulus:
-~1 collision in a 50k-term vocabulary). PostgreSQL's full-text search was not chosen: its
+~1 collision in a 50k-term vocabulary). A ``sparsevec`` holds at most 16,000 non-zero elements,
+so a longer document (a long turn's window, a text past 16,000 distinct terms) keeps its 16,000
+highest-weight terms (a query likewise), and only the scores it would get through the dropped
+terms differ from Qdrant's. PostgreSQL's full-text search was not chosen: its
 ``ts_rank``/``ts_rank_cd`` weigh term frequency and proximity but have no IDF and no BM25 length
 normalisation, so it could not give the other indexes' scores (not measured on LoCoMo here).
 
@@ -33,6 +36,7 @@ advisory lock, so N processes may start at once.
 from __future__ import annotations
 
 import contextlib
+import heapq
 import json
 import math
 import re
@@ -44,7 +48,13 @@ from typing import Any
 
 import numpy as np
 
-from agentmem.errors import AgentMemError, BackendUnavailable, EmbedderMismatch, InvalidSettings
+from agentmem.errors import (
+    AgentMemError,
+    BackendUnavailable,
+    EmbedderMismatch,
+    IndexRefused,
+    InvalidSettings,
+)
 from agentmem.lexical import SparseVector
 from agentmem.vectors.base import (
     BM25,
@@ -80,6 +90,8 @@ from agentmem.urls import redact
 
 SPARSE_DIMS = 999_999_937
 """Term hashes are folded modulo this prime, below pgvector's 10^9 sparse dimensions."""
+SPARSE_MAX_TERMS = 16_000
+"""pgvector's ``sparsevec`` holds at most this many non-zero elements."""
 HNSW_MAX_DIM = 2000
 """pgvector's HNSW indexes ``vector`` columns of at most 2,000 dimensions; wider vectors are
 searched exactly (a sequential scan per scope)."""
@@ -97,6 +109,28 @@ _EF_SEARCH = 100
 def fold(indices: Sequence[int]) -> list[int]:
     """Term hashes as pgvector sparse dimensions (0-based, below :data:`SPARSE_DIMS`)."""
     return [int(i) % SPARSE_DIMS for i in indices]
+
+
+def sparse_weights(vector: SparseVector) -> dict[int, float]:
+    """A document's ``vector`` as pgvector sparse weights: term hashes folded, at most
+    :data:`SPARSE_MAX_TERMS` of them (see :func:`_capped`)."""
+    return _capped(_folded(vector))
+
+
+def _folded(vector: SparseVector) -> dict[int, float]:
+    """Weights by folded term hash (the weights of terms folded together are summed)."""
+    weights: dict[int, float] = {}
+    for i, v in zip(fold(vector.indices), vector.values, strict=True):
+        weights[i] = weights.get(i, 0.0) + float(v)
+    return weights
+
+
+def _capped(weights: dict[int, float]) -> dict[int, float]:
+    """The :data:`SPARSE_MAX_TERMS` highest ``weights`` (ties: the lower dimension), all of them
+    when they are no more: pgvector refuses a longer ``sparsevec``."""
+    if len(weights) <= SPARSE_MAX_TERMS:
+        return weights
+    return dict(heapq.nsmallest(SPARSE_MAX_TERMS, weights.items(), key=lambda t: (-t[1], t[0])))
 
 
 def idf(docs: int, df: int) -> float:
@@ -449,9 +483,7 @@ class PgVectorIndex(VectorIndex):
         for space in SPARSE_SPACES:
             sv = p.sparse.get(space)
             if sv:
-                weights: dict[int, float] = {}
-                for i, v in zip(fold(sv.indices), sv.values, strict=True):
-                    weights[i] = weights.get(i, 0.0) + float(v)
+                weights = sparse_weights(sv)
                 sparse += [PgSparse(weights, SPARSE_DIMS), sorted(weights)]
             else:
                 sparse += [None, None]
@@ -508,9 +540,7 @@ class PgVectorIndex(VectorIndex):
         if not vector:
             return []
         column, terms_column = _SPARSE_COLUMNS[using]
-        weights: dict[int, float] = {}
-        for i, v in zip(fold(vector.indices), vector.values, strict=True):
-            weights[i] = weights.get(i, 0.0) + float(v)
+        weights = _folded(vector)
         terms = sorted(weights)
         w = self._where_for(query)
         w.add(f"{terms_column} && ?::integer[]", terms)
@@ -525,7 +555,7 @@ class PgVectorIndex(VectorIndex):
             scaled = {t: wt * idf(docs, int(stats[t])) for t, wt in weights.items() if stats.get(t)}
             if not scaled:
                 return []
-            q = PgSparse(scaled, SPARSE_DIMS)
+            q = PgSparse(_capped(scaled), SPARSE_DIMS)
             statement = self._sql(
                 "SELECT id, -({column} <#> %s) AS s FROM {points} WHERE " + w.sql() + " "
                 "ORDER BY s DESC, id LIMIT %s",
@@ -595,6 +625,13 @@ class PgVectorIndex(VectorIndex):
                 yield conn
         except AgentMemError:
             raise
+        except (psycopg.DataError, pg_errors.ProgramLimitExceeded) as exc:
+            # The server answered: it refuses a value (a limit or a malformed number), which
+            # no restart cures. (A limit error is an OperationalError to psycopg.)
+            reason = " ".join(str(exc).split()) or type(exc).__name__
+            raise IndexRefused(
+                f"{self._where()} refused a value: {reason}; nothing was written to the index"
+            ) from exc
         except (psycopg.OperationalError, PoolTimeout) as exc:
             raise self._unavailable(exc) from exc
         except psycopg.Error as exc:
@@ -616,7 +653,7 @@ def _vector(v: np.ndarray, dim: int | None) -> np.ndarray:
 
 def _terms_of(p: VectorPoint) -> dict[int, list[int]]:
     return {
-        _SPACE_IDS[space]: sorted(set(fold(sv.indices)))
+        _SPACE_IDS[space]: sorted(sparse_weights(sv))
         for space in SPARSE_SPACES
         if (sv := p.sparse.get(space))
     }
@@ -646,4 +683,12 @@ def _json_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-__all__ = ["HNSW_MAX_DIM", "SPARSE_DIMS", "PgVectorIndex", "fold", "idf"]
+__all__ = [
+    "HNSW_MAX_DIM",
+    "SPARSE_DIMS",
+    "SPARSE_MAX_TERMS",
+    "PgVectorIndex",
+    "fold",
+    "idf",
+    "sparse_weights",
+]

@@ -54,7 +54,11 @@ RESPONSES = _declared(
 """The errors every route may answer with."""
 
 CONFLICT = _declared(
-    (409, "a concurrent write won, or the Idempotency-Key was used for other content; retry")
+    (
+        409,
+        "a concurrent write won (retry), or the Idempotency-Key was used for other content or "
+        "for a memory since deleted (use a new key)",
+    )
 )
 """Declared on the routes that write."""
 

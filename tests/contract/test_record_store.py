@@ -269,6 +269,29 @@ def test_delete_keeps_history(store: RecordStore) -> None:
     assert store.ids_in_scope(ALICE) == []
 
 
+def test_stale_delete_raises_conflict_and_rolls_back(store: RecordStore) -> None:
+    # A delete names the version it read, as an update does: an update (or a delete) landing
+    # between the read and the delete wins, and the whole batch is rolled back.
+    a, b, c = rec(1), rec(2), rec(3)
+    insert(store, a, b, c)
+    store.apply(WriteBatch(updates=[a.model_copy(update={"text": "v2", "version": 2})]))
+    before = store.counts()
+    for versions in ({a.id: 1, b.id: 1}, {b.id: 1, a.id: 1}, {b.id: 1, "gone": 1}):
+        with pytest.raises(Conflict, match="changed or was deleted since version 1"):
+            store.apply(
+                WriteBatch(
+                    deletes=list(versions),
+                    delete_versions=versions,
+                    index=[(i, IndexOp.DELETE) for i in versions],
+                )
+            )
+        assert sorted(ids(store.get_many([a.id, b.id, c.id]))) == sorted([a.id, b.id, c.id])
+        assert store.counts() == before
+    store.apply(WriteBatch(deletes=[a.id, b.id], delete_versions={a.id: 2, b.id: 1}))
+    store.apply(WriteBatch(deletes=[c.id, "never-stored"]))  # no version: deleted as stored
+    assert store.get_many([a.id, b.id, c.id]) == []
+
+
 def test_empty_batch_is_harmless(store: RecordStore) -> None:
     store.apply(WriteBatch())
     assert store.counts().records == 0

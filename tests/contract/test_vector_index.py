@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from agentmem.errors import BackendUnavailable, EmbedderMismatch, InvalidSettings
+from agentmem.errors import BackendUnavailable, EmbedderMismatch, IndexRefused, InvalidSettings
 from agentmem.filters import matches, parse_filters
 from agentmem.lexical import Bm25Encoder, SparseVector
 from agentmem.models import MemoryKind, MemoryRecord, Scope, ScopeSet
@@ -627,6 +627,34 @@ def test_event_time_range_filter(index: VectorIndex) -> None:
     assert found(index, q) == {early.id, late.id}
 
 
+def test_sparse_vectors_past_16000_terms_are_indexed(index: VectorIndex) -> None:
+    # A long turn's window easily has 20,000 distinct terms; pgvector's sparsevec holds 16,000
+    # (it keeps the highest weights). No backend may refuse the point, nor its batch.
+    terms = range(1, 20_001)
+    heavy = 19_999  # weighs most, and comes last: a cap must keep it
+    long = SparseVector(tuple(terms), tuple(3.0 if t == heavy else 1.0 for t in terms))
+    big, small = rec(), rec()
+    v = vecs(2, seed=5)
+    index.upsert(
+        [
+            VectorPoint(big.id, v[0], payload_for(big), sparse={"bm25": long, "window_bm25": long}),
+            VectorPoint(
+                small.id, v[1], payload_for(small), sparse={"bm25": SparseVector((30_000,), (1.0,))}
+            ),
+        ]
+    )
+    assert index.count() == 2
+    for space in ("bm25", "window_bm25"):
+        hits = index.search_sparse(SparseVector((heavy,), (1.0,)), VectorQuery(ALICE), using=space)
+        assert [i for i, _ in hits] == [big.id], space
+    hits = index.search_sparse(SparseVector((30_000,), (1.0,)), VectorQuery(ALICE))
+    assert [i for i, _ in hits] == [small.id]
+    assert [i for i, _ in index.search_sparse(long, VectorQuery(ALICE))] == [big.id]  # a query too
+    index.delete([big.id])
+    assert index.search_sparse(SparseVector((heavy,), (1.0,)), VectorQuery(ALICE)) == []
+    assert index.ids() == [small.id]
+
+
 _LEXICAL_TEXTS = [
     "the kafka cluster moved to the new data centre",
     "kafka consumers lag behind on the orders topic",
@@ -715,6 +743,34 @@ def test_pgvector_idf_follows_replacements_and_deletes(pgvector: PgVectorIndex) 
     assert_bm25(pgvector, docs, "kafka orders rain")
     pgvector.delete(list(docs))
     assert pgvector.search_sparse(Bm25Encoder().query("kafka"), VectorQuery(ALICE)) == []
+
+
+def test_pgvector_counts_only_the_terms_it_keeps(
+    pgvector: PgVectorIndex, pgvector_url: str
+) -> None:
+    # A document past 16,000 terms is counted in the document frequencies by the terms kept,
+    # so replacing and deleting it leaves no count behind.
+    import psycopg
+
+    long = SparseVector(tuple(range(1, 20_001)), (1.0,) * 20_000)
+    r = rec()
+    point = VectorPoint(r.id, vecs(1)[0], payload_for(r), sparse={"bm25": long})
+    pgvector.upsert([point, point])
+    pgvector.upsert([point])
+    with psycopg.connect(pgvector_url) as conn:
+        kept = conn.execute("SELECT count(*) FROM c_df WHERE df = 1 AND term >= 0").fetchone()
+        assert kept == (16_000,)
+        pgvector.delete([r.id])
+        assert conn.execute("SELECT count(*) FROM c_df WHERE df <> 0").fetchone() == (0,)
+
+
+def test_pgvector_refused_values_are_not_an_unreachable_server(pgvector: PgVectorIndex) -> None:
+    r = rec()
+    nan = np.full(DIM, np.nan, dtype=np.float32)
+    with pytest.raises(IndexRefused, match="refused a value") as caught:
+        pgvector.upsert([VectorPoint(r.id, nan, payload_for(r))])
+    assert not isinstance(caught.value, BackendUnavailable)
+    assert pgvector.count() == 0
 
 
 def test_pgvector_unreachable_server_names_url_and_what_to_start() -> None:

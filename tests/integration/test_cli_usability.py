@@ -143,6 +143,25 @@ def test_add_file_again_with_other_options_adds_the_lines_with_those(
     ]
 
 
+def test_add_file_again_skips_a_line_whose_memory_was_deleted_since(
+    home: Path, tmp_path: Path, embedder: Embedder
+) -> None:
+    notes = tmp_path / "three.txt"
+    notes.write_text("Maya likes green tea\nMaya runs\nMaya has a dog\n", encoding="utf-8")
+    assert "added 3 memories" in ok(home, "add", "--file", str(notes), "--user", "maya").stdout
+    with open_mem(home, embedder) as mem:
+        runs = next(r for r in mem.list(user_id="maya") if r.text == "Maya runs")
+        mem.delete(runs.id)
+    # The rerun neither brings it back nor stops there (which no rerun would get past).
+    again = ok(home, "add", "--file", str(notes), "--user", "maya").stdout
+    assert "added 0 memories" in again and "skipped 2 added by an earlier run" in again
+    assert "skipped 1 an earlier run added and were deleted since" in again
+    assert sorted(r.text for r in all_records(home, embedder)) == [
+        "Maya has a dog",
+        "Maya likes green tea",
+    ]
+
+
 def test_add_drops_a_byte_order_mark_and_reads_stdin_for_a_dash(
     home: Path, tmp_path: Path, embedder: Embedder
 ) -> None:

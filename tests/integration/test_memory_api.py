@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -15,17 +16,21 @@ import pytest
 
 from agentmem import (
     AgentMemError,
+    Conflict,
     HistoryEvent,
     HomeLocked,
+    IndexRefused,
     InvalidFilter,
     InvalidScope,
     InvalidSettings,
     Memory,
+    MemoryDeleted,
     MemoryKind,
     MemoryRecord,
     NotFound,
     Settings,
     ValidationError,
+    writing,
 )
 from agentmem.embedders import Embedder
 from agentmem.filters import MAX_IN_VALUES, matches, parse_filters
@@ -102,6 +107,27 @@ def test_add_stores_every_field(mem: Memory) -> None:
     assert mem.get(record.id, agent_id="planner", user_id="alice").id == record.id
 
 
+def test_float_metadata_comes_back_as_floats(mem: Memory) -> None:
+    # PostgreSQL's JSONB prints 1e20 as 100000000000000000000: read as an int, past 64 bits,
+    # the record's own metadata was then refused by update(). (Integral floats from 1e16 to
+    # 2**63 and -0.0 cannot round-trip through JSONB; docs/architecture.md says so.)
+    metadata = {"score": 1e20, "big": 1e308, "tiny": 5e-324, "ratio": 2.5, "one": 1.0, "n": 3}
+    item = {"text": "sensor reading", "metadata": metadata, "provenance": metadata}
+    record = mem.add_many([item], user_id="u")[0]
+
+    def typed(values: dict[str, Any]) -> dict[str, tuple[type, Any]]:
+        return {k: (type(v), v) for k, v in values.items()}
+
+    assert typed(mem.get(record.id).metadata) == typed(metadata)
+    provenance = mem.get(record.id).provenance  # with the trust marks every write adds
+    assert typed({k: provenance[k] for k in metadata}) == typed(metadata)
+    assert typed(mem.list(user_id="u")[0].metadata) == typed(metadata)
+    assert typed(mem.history(record.id)[0].new_metadata or {}) == typed(metadata)
+    updated = mem.update(record.id, metadata=mem.get(record.id).metadata)
+    assert typed(mem.history(record.id)[1].old_metadata or {}) == typed(metadata)
+    assert updated.version == 2
+
+
 def test_add_defaults(mem: Memory) -> None:
     before = utcnow()
     record = mem.add("plain note", thread_id="t-1")
@@ -137,6 +163,49 @@ def test_add_many_mixes_strings_and_dicts_in_order(mem: Memory) -> None:
     assert mem.add_many([], user_id="u") == []
     stats = mem.stats()
     assert stats.records == 3 and stats.by_kind == {"episodic": 2, "semantic": 1}
+
+
+def test_long_turns_of_one_thread_are_stored_and_indexed(mem: Memory) -> None:
+    # Each turn is under max_text_chars and 16,000 terms, but the second one's window (itself
+    # and its neighbour) has 20,000: pgvector's sparsevec limit must not refuse it.
+    ideographs = [chr(c) for c in range(0x4E00, 0x4E00 + 20_000)]
+    first = mem.add(" ".join(ideographs[:15_000]), thread_id="long")
+    second = mem.add(" ".join(ideographs[5_000:]), thread_id="long")
+    tea = mem.add("Bob likes tea", user_id="bob")
+    stats = mem.stats()
+    assert stats.records == stats.indexed_vectors == 3 and stats.pending_index == 0
+    assert [h.record.id for h in mem.search("tea", user_id="bob")] == [tea.id]
+    found = {h.record.id for h in mem.search(ideographs[19_999], thread_id="long")}
+    assert second.id in found and first.id in {r.id for r in mem.list(thread_id="long")}
+
+
+def test_a_memory_the_index_refuses_blocks_no_other_write(
+    mem: Memory, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    index = mem._backends.index
+    upsert = index.upsert
+
+    def refusing(points: Any) -> None:
+        if any(p.payload["metadata"].get("unindexable") for p in points):
+            raise IndexRefused("the index refused a value")
+        upsert(points)
+
+    monkeypatch.setattr(index, "upsert", refusing)
+    with caplog.at_level(logging.WARNING, logger="agentmem.indexing"):
+        bad, good = mem.add_many(
+            [
+                {"text": "Erin keeps bees on the roof", "metadata": {"unindexable": True}},
+                "Erin sells honey at the market",
+            ],
+            user_id="erin",
+        )
+    assert bad.id in caplog.text and "left out of the vector index" in caplog.text
+    later = mem.add("Frank likes tea", user_id="frank")  # the outbox is not stuck
+    stats = mem.stats()
+    assert stats.pending_index == 0 and stats.records == stats.indexed_vectors + 1
+    assert mem.get(bad.id).text == bad.text
+    assert [h.record.id for h in mem.search("honey", user_id="erin", k=1)] == [good.id]
+    assert [h.record.id for h in mem.search("tea", user_id="frank")] == [later.id]
 
 
 # search --------------------------------------------------------------------------------------
@@ -327,6 +396,60 @@ def test_delete_removes_the_record_and_keeps_its_history(
     stats = mem.stats()
     assert stats.records == stats.indexed_vectors == len(CORPUS) - 1
     assert stats.pending_index == 0
+
+
+def test_delete_that_lost_a_race_to_an_update_deletes_nothing(mem: Memory) -> None:
+    # Memory.delete reads the record, then deletes it: an update in between must not be
+    # deleted unseen (nor leave two "version 2" entries, one with stale text, in its history).
+    record = mem.add("meeting at 10am", user_id="u")
+    read = writing.get_one(mem.backends, record.id, None)
+    mem.update(record.id, text="meeting moved to 3pm")
+    with pytest.raises(Conflict, match="changed or was deleted since version 1"):
+        writing.delete(mem.backends, [read])
+    assert mem.get(record.id).text == "meeting moved to 3pm"
+    assert [(h.event, h.version) for h in mem.history(record.id)] == [
+        (HistoryEvent.ADD, 1),
+        (HistoryEvent.UPDATE, 2),
+    ]
+    mem.delete(record.id)  # read again: deleted, with the text it had
+    last = mem.history(record.id)[-1]
+    assert (last.event, last.version, last.old_text) == (
+        HistoryEvent.DELETE,
+        3,
+        "meeting moved to 3pm",
+    )
+    with pytest.raises(Conflict):  # a second delete of what was read finds it gone
+        writing.delete(mem.backends, [read])
+    assert len(mem.history(record.id)) == 3
+
+
+def test_a_retry_after_a_delete_does_not_bring_the_memory_back(mem: Memory) -> None:
+    # A retry with the idempotency key arriving after the memory was deleted (or forgotten)
+    # writes nothing, and refuses alike whether the whole write or part of it was deleted.
+    one = mem.add("Alice's SSN is on file", user_id="u", idempotency_key="req-1")
+    batch = mem.add_many(["one", "two"], user_id="u", idempotency_key="req-2")
+    whole = mem.add_many(["three", "four"], user_id="u", idempotency_key="req-3")
+    forgotten = mem.add("Alice's passport number", user_id="u", idempotency_key="req-4")
+    mem.delete(one.id)
+    mem.delete(batch[0].id)
+    for record in whole:
+        mem.delete(record.id)
+    mem.forget(forgotten.id, reason="erasure request", purge=True, user_id="u")
+    before = (mem.stats().records, mem.stats().history_entries)
+    retries = [
+        lambda: mem.add("Alice's SSN is on file", user_id="u", idempotency_key="req-1"),
+        lambda: mem.add_many(["one", "two"], user_id="u", idempotency_key="req-2"),
+        lambda: mem.add_many(["three", "four"], user_id="u", idempotency_key="req-3"),
+        lambda: mem.add("Alice's passport number", user_id="u", idempotency_key="req-4"),
+    ]
+    for retry in retries:
+        with pytest.raises(MemoryDeleted, match="deleted or forgotten; nothing was written"):
+            retry()
+    assert (mem.stats().records, mem.stats().history_entries) == before
+    assert [r.text for r in mem.list(user_id="u")] == ["two"]
+    assert [h.event for h in mem.history(one.id)] == [HistoryEvent.ADD, HistoryEvent.DELETE]
+    again = mem.add("Alice's SSN is on file", user_id="u", idempotency_key="req-5")
+    assert again.id != one.id  # a new key stores it anew
 
 
 def test_delete_all_empties_one_scope_only(mem: Memory, corpus: list[MemoryRecord]) -> None:

@@ -217,6 +217,25 @@ def test_check_metadata_rejects(metadata: object, hint: str) -> None:
     assert hint in str(info.value)
 
 
+@pytest.mark.parametrize(
+    "value",
+    [r"C:\u0000\notes", r'{"sep": "\u0000"}', "\\u0000", "\\\\u0000", r"\\\u0000"],
+)
+def test_check_metadata_keeps_a_backslash_before_u0000_that_is_no_nul(value: str) -> None:
+    # Only the characters backslash, "u", "0000": JSON escapes the backslash, which a search
+    # for the escaped NUL must not take for one.
+    assert "\x00" not in value
+    assert check_metadata({"path": value, value: 1}) == {"path": value, value: 1}
+
+
+@pytest.mark.parametrize("value", ["\x00", "\\\x00", "\\\\\x00", "a\\u0000\x00"])
+def test_check_metadata_finds_a_nul_after_backslashes(value: str) -> None:
+    with pytest.raises(InvalidMetadata, match="NUL"):
+        check_metadata({"x": value})
+    with pytest.raises(InvalidMetadata, match="NUL"):
+        check_metadata({value: 1})
+
+
 # check_time ----------------------------------------------------------------------------------
 
 
