@@ -485,9 +485,12 @@ def _read_candidates(
 
 
 def _session_key(backends: Backends) -> str | None:
-    """The metadata key naming a record's session, where the session prior reads sessions."""
+    """The metadata key naming a record's session, where the session prior reads sessions or
+    the speaker prior reads which candidates are turns of a conversation (a "Name:" prefix
+    names a speaker only on a turn: :func:`agentmem.stores.base.speaker_of`)."""
     config = backends.settings.retrieval
-    return config.window_group_key if config.session_prior > 0 else None
+    wanted = config.session_prior > 0 or config.speaker_prior > 0
+    return config.window_group_key if wanted else None
 
 
 def _read_top(

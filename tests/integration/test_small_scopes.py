@@ -359,6 +359,57 @@ CASES: list[tuple[list[str], str, int]] = [
 ]
 
 
+# Notes that open with "Word:" (a pasted message, a topic label) added on their own are no
+# conversation turns: the word is no speaker, and a question naming it must not rank the
+# label's notes above the one that answers (retrieval.speaker_prior reads turns only).
+GRANNY = [
+    "Granny: don't forget to bring the photo albums on Sunday",
+    "Granny is allergic to penicillin.",
+    "Granny's birthday is on the 2nd of July.",
+    "Theo: I'll be at the station at six",
+    "Theo wears size 44 running shoes.",
+]
+PORTO = [
+    "Porto: train leaves Lisbon Oriente at 09:39, coach 4",
+    "Porto: dinner booked at a tasca near the river for 8 pm",
+    "Madrid: the flat has a washing machine",
+    "We are staying at the Hotel Infante Sagres in Porto.",
+]
+LABELLED: list[tuple[list[str], str, int]] = [
+    (GRANNY, "What is Granny allergic to?", 1),
+    (GRANNY, "When is Granny's birthday?", 2),
+    (GRANNY, "What shoe size does Theo wear?", 4),
+    (PORTO, "Which hotel are we staying at in Porto?", 3),
+]
+CASES += LABELLED
+
+# A question about the present ("these days", "now", "still") where only one memory is on its
+# topic and newer memories are about other things: the newest-first ranking orders the memories
+# of a changed fact, it must not lift the latest unrelated note above a clear dense first place.
+HOBBIES = [
+    "I train at the Iron Works gym on Mill Lane.",
+    "My dentist appointment is on the 3rd.",
+    "My nephew turns ten in August.",
+    "The spare key is with the neighbour at number 12.",
+    "My passport expires in 2027.",
+    "I'd love to go to Tromsø to see the northern lights.",
+]
+PRIYA = [
+    "Priya lives in a houseboat in Amsterdam.",
+    "Priya's son plays the cello.",
+    "Priya bought a new espresso machine.",
+    "Priya's sister is a vet.",
+    "Priya reads crime novels.",
+    "Priya has her days off on Mondays.",
+]
+PRESENT_ONE_TOPIC: list[tuple[list[str], str, int]] = [
+    (HOBBIES, "Which gym do I go to these days?", 0),
+    (HOBBIES, "Where do I go to work out now?", 0),
+    (PRIYA, "Where does Priya live these days?", 0),
+]
+# CASES += PRESENT_ONE_TOPIC
+
+
 # Paraphrased questions in a scope of 14 memories about one person, where BM25 alone ranks
 # another memory first (one sharing a word with the question: "bags" / "suitcase ... bag",
 # "flyer" / "airline lounge") while the dense channel's first place leads clearly: fused with
