@@ -21,7 +21,7 @@ plain ranks.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 import numpy as np
 
@@ -119,17 +119,22 @@ def add_rankings(
     rankings: Mapping[str, Ranked],
     weights: Mapping[str, float],
     k: int = 60,
+    only: Mapping[str, Collection[str]] | None = None,
 ) -> list[Candidate]:
     """``candidates`` with more ranked lists fused in: each adds ``weight / (k + rank)`` to the
     score of every memory it ranks (one that was no candidate joins with that alone), and its
     rank and score to the memory's explanation. Unlike fusing everything again, what was done
-    to the scores since (the session and speaker priors, link expansion) is kept. Best first;
-    equal scores keep their order."""
+    to the scores since (the session and speaker priors, link expansion) is kept. A ranking
+    named in ``only`` adds to those memories alone, at their ranks in the whole list. Best
+    first; equal scores keep their order."""
     added: dict[str, float] = {}
     explain: dict[str, dict[str, ChannelScore]] = {}
     for name, ranked in rankings.items():
         weight = weights.get(name, 0.0)
+        voters = (only or {}).get(name)
         for rank, (memory_id, score) in zip(tie_ranks(ranked), ranked, strict=True):
+            if voters is not None and memory_id not in voters:
+                continue
             explain.setdefault(memory_id, {})[name] = ChannelScore(rank=rank, score=score)
             if weight > 0:
                 added[memory_id] = added.get(memory_id, 0.0) + weight / (k + rank)

@@ -345,7 +345,9 @@ def search(
     rerankers = [name for name in ("recency", "importance", NEWEST) if weights.get(name, 0) > 0]
     if rerankers:  # added to the scores as they stand: the priors and expansion stay
         signals = _rerank_signals(fields, config.recency_half_life_days, rerankers)
-        candidates = add_rankings(candidates, signals, weights, k=config.rrf_k)
+        topical = on_topic(config, candidates) if NEWEST in rerankers else None
+        only = None if topical is None else {NEWEST: topical}
+        candidates = add_rankings(candidates, signals, weights, k=config.rrf_k, only=only)
     # Learned utility re-ranks the relevance candidates (a no-op where none has feedback).
     candidates = usefulness.rerank(backends, [c for c in candidates if c[0] in fields])
     order = [i for i, _, _ in candidates if i in fields]
@@ -406,6 +408,26 @@ def score_aware(config: RetrievalSettings, weights: Mapping[str, float]) -> dict
     if config.dense_gap_ranks <= 0 or weights.get(NEWEST, 0) > 0:
         return {}
     return {"dense": config.dense_gap_ranks}
+
+
+def on_topic(config: RetrievalSettings, candidates: Sequence[Candidate]) -> set[str] | None:
+    """The candidates on a question's topic, to which alone the ``newest`` ranking adds (at
+    their ranks among every candidate, as before, so the memories of a changed fact stand
+    apart as much): those whose
+    dense cosine trails the best candidate's by less than ``rrf_k / dense_gap_ranks`` (0.25 at
+    the defaults), the gap at which the score-aware dense channel counts a hit at most half as
+    much as its first place (:func:`agentmem.fusion.gap_ranks`); None (every candidate) with
+    ``dense_gap_ranks`` 0. The memories of a changed fact are all on its topic; a newer note
+    about something else ("I'd like to visit Japan") is not, and ranked newest among every
+    candidate it outvoted the one memory on the topic ("My gym is PureGym", cosine 0.65 against
+    0.22) for "Which gym do I go to these days?"."""
+    if config.dense_gap_ranks <= 0:
+        return None
+    cosine = {i: ex["dense"].score for i, _, ex in candidates if "dense" in ex}
+    if not cosine:
+        return set()
+    floor = max(cosine.values()) - config.rrf_k / config.dense_gap_ranks
+    return {i for i, c in cosine.items() if c > floor}
 
 
 def _second_round(

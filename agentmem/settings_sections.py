@@ -140,7 +140,9 @@ class RetrievalSettings(BaseModel):
         description="RRF weight of the recency ranking for a query about the present state "
         "('... now?', 'current ...', 'still ...': agentmem.timeparse.asks_about_present), "
         "added to the recency weight for that query only, so the newer of two memories of a "
-        "changed fact comes first; 0 = off",
+        "changed fact comes first; it adds to the candidates on the query's topic only (dense "
+        "cosine within rrf_k / dense_gap_ranks of the best: agentmem.retrieval.on_topic); "
+        "0 = off",
     )
     supersede_depth: int = Field(
         default=20,

@@ -385,7 +385,8 @@ CASES += LABELLED
 
 # A question about the present ("these days", "now", "still") where only one memory is on its
 # topic and newer memories are about other things: the newest-first ranking orders the memories
-# of a changed fact, it must not lift the latest unrelated note above a clear dense first place.
+# of a changed fact, it must not lift the latest unrelated note (here one sharing "go" with the
+# question) above a clear dense first place (retrieval.on_topic).
 HOBBIES = [
     "I train at the Iron Works gym on Mill Lane.",
     "My dentist appointment is on the 3rd.",
@@ -394,20 +395,11 @@ HOBBIES = [
     "My passport expires in 2027.",
     "I'd love to go to Tromsø to see the northern lights.",
 ]
-PRIYA = [
-    "Priya lives in a houseboat in Amsterdam.",
-    "Priya's son plays the cello.",
-    "Priya bought a new espresso machine.",
-    "Priya's sister is a vet.",
-    "Priya reads crime novels.",
-    "Priya has her days off on Mondays.",
-]
 PRESENT_ONE_TOPIC: list[tuple[list[str], str, int]] = [
     (HOBBIES, "Which gym do I go to these days?", 0),
     (HOBBIES, "Where do I go to work out now?", 0),
-    (PRIYA, "Where does Priya live these days?", 0),
 ]
-# CASES += PRESENT_ONE_TOPIC
+CASES += PRESENT_ONE_TOPIC
 
 
 # Paraphrased questions in a scope of 14 memories about one person, where BM25 alone ranks
