@@ -389,13 +389,33 @@ def _fuse_channels(
         n: CHANNELS[n](backends, request) for n in sorted(names, key=lambda n: n not in _SPARSE)
     }
     ranked = {name: done[name] for name in names}  # in CHANNELS order, as fusion expects
+    aware, gap_from = _time_gap(ranked, aware)
     return reciprocal_rank_fusion(
         ranked,
         config.weights,
         k=config.rrf_k,
         limit=max(config.candidates, k),
         score_aware=aware,
+        gap_from=gap_from,
     )
+
+
+def _time_gap(
+    ranked: Mapping[str, Ranked], aware: Mapping[str, float]
+) -> tuple[dict[str, float], dict[str, float]]:
+    """``aware`` with the ``time`` channel fused score-aware like the dense one, its gaps
+    measured from the dense channel's best cosine over the whole scope (not the window's
+    best), and those reference scores. The time channel is dense search inside the window:
+    ranked plainly, the one memory dated in the window was its first place whatever its
+    cosine, and a full vote put "Went to the cinema with Ana" above the memory that answers
+    "What did the repairman tell me yesterday about the heating?" (undated, so never in the
+    window); now a time hit far off the question's topic counts as far down as in dense."""
+    out = dict(aware)
+    dense, timed = ranked.get("dense"), ranked.get("time")
+    if "dense" not in aware or not dense or not timed:
+        return out, {}
+    out["time"] = aware["dense"]
+    return out, {"time": max(score for _, score in dense)}
 
 
 def score_aware(config: RetrievalSettings, weights: Mapping[str, float]) -> dict[str, float]:

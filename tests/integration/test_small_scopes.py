@@ -10,6 +10,7 @@ questions) and are not the small-scope evaluation set (``agentmem eval --dataset
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -486,3 +487,40 @@ def test_bm25_alone_ranks_another_memory_first(
     request = build_request(small_memory.backends, question, Scope(user_id=user), limit=5)
     first, _ = CHANNELS["bm25"](small_memory.backends, request)[0]
     assert small_memory.get(first).text != memories[answer]
+
+
+# Dated questions in a scope where some memories have an event time and the one that answers
+# may not: the time channel (dense search inside the window) counts a hit by how far its cosine
+# trails the whole scope's best, so the one memory dated yesterday is not first for any question
+# saying "yesterday" when another memory answers it; where the dated one is the answer ("What did
+# I do yesterday evening?", no memory close in cosine) the window still decides.
+FRIDAY = datetime(2025, 6, 13, 12, tzinfo=UTC)
+DIARY: list[tuple[str, datetime | None]] = [
+    ("The electrician said the wiring in the kitchen is unsafe.", None),
+    ("Had dinner at Nonna's trattoria with Joe.", datetime(2025, 6, 12, 19, tzinfo=UTC)),
+    ("My car insurance renews in October.", None),
+    ("Picked up the dry cleaning.", datetime(2025, 6, 10, 9, tzinfo=UTC)),
+    ("Bought tickets for the Radiohead concert.", datetime(2025, 6, 12, 10, tzinfo=UTC)),
+]
+DATED: list[tuple[str, int]] = [
+    ("What did the tradesman tell me yesterday about the electrics?", 0),
+    ("What did I do yesterday evening?", 1),
+    ("Which concert did I get tickets for yesterday?", 4),
+]
+
+
+@pytest.fixture(scope="module")
+def diary(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Iterator[Memory]:
+    home: Path = tmp_path_factory.mktemp("diary")
+    with Memory(settings=Settings.load(home=home), embedder=embedder) as mem:
+        for text, when in DIARY:
+            mem.add(text, user_id="diary", event_time=when)
+        yield mem
+
+
+@pytest.mark.parametrize(("question", "answer"), DATED)
+def test_a_dated_question_ranks_the_memory_that_answers_first(
+    diary: Memory, question: str, answer: int
+) -> None:
+    hits = diary.search(question, user_id="diary", k=len(DIARY), reference_time=FRIDAY)
+    assert hits[0].record.text == DIARY[answer][0], [h.record.text for h in hits]

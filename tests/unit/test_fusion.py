@@ -201,3 +201,13 @@ def test_on_topic_keeps_the_candidates_near_the_best_cosine() -> None:
     config = RetrievalSettings()  # rrf_k 20, dense_gap_ranks 80: within 0.25 of the best
     assert on_topic(config, candidates) == {"gym", "gyms"}
     assert on_topic(RetrievalSettings(dense_gap_ranks=0), candidates) is None  # every one
+
+
+def test_gap_ranks_from_a_given_best() -> None:
+    from agentmem.fusion import gap_ranks
+
+    ranked = [("a", 0.80), ("b", 0.73), ("c", 0.72)]
+    assert gap_ranks(ranked, 100) == pytest.approx([1, 9, 11])
+    # From the whole scope's best (the time channel against the dense channel's first place).
+    assert gap_ranks(ranked, 100, best=0.90) == pytest.approx([11, 19, 21])
+    assert gap_ranks(ranked, 100, best=0.50) == pytest.approx([1, 9, 11])  # never above its own
