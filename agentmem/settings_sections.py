@@ -100,8 +100,9 @@ class RetrievalSettings(BaseModel):
         default=1.0,
         ge=0,
         description="speaker prior: where a query names some of the candidates' speakers "
-        "(metadata 'speaker', else a 'Name:' prefix), each candidate of a named speaker has its "
-        "fused score multiplied by 1 + speaker_prior (agentmem.speaker_prior); 0 = off",
+        "(metadata 'speaker', else the 'Name:' prefix of a conversation turn), each candidate "
+        "of a named speaker has its fused score multiplied by 1 + speaker_prior "
+        "(agentmem.speaker_prior); 0 = off",
     )
     # Measured held out (benchmarks/iterative_retrieval.py, section "iterative" of RESULTS.md):
     # LoCoMo turns recall@10 0.753 -> 0.754, observations 0.641 -> 0.638, small scopes hit@1
