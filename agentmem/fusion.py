@@ -16,12 +16,14 @@ hit, ``gap_ranks`` ranks per unit of score (:func:`gap_ranks`). RRF alone counts
 that leads the second by 0.07 of cosine exactly like one that leads by 0.001; in a small scope
 the first is a confident answer, and a lexical match on another memory must not outvote it.
 BM25 scores are not comparable across queries (IDF, query length), so sparse channels keep
-plain ranks.
+plain ranks. A channel that is the dense one restricted (the time channel: dense search inside a
+time window) is fused score-aware from the dense channel's best (``gap_from``), so its first
+place counts only as much as its cosine against the whole scope earns.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 import numpy as np
 
@@ -46,16 +48,18 @@ def tie_ranks(ranked: Ranked, rel_tol: float = 1e-6) -> list[int]:
     return ranks
 
 
-def gap_ranks(ranked: Ranked, per_unit: float) -> list[float]:
+def gap_ranks(ranked: Ranked, per_unit: float, best: float | None = None) -> list[float]:
     """Score-aware ranks of a best-first list: each hit's :func:`tie_ranks` rank plus
-    ``per_unit`` ranks per unit of score below the list's best, so a hit far behind the first
-    counts as further down than its position. ``per_unit`` 0 gives the plain ranks.
-    ``[0.80, 0.73, 0.72]`` with 100 ranks per unit ranks ``[1, 9, 11]``."""
+    ``per_unit`` ranks per unit of score below ``best`` (the list's best where not given, or
+    where the list's is higher), so a hit far behind the first counts as further down than its
+    position. ``per_unit`` 0 gives the plain ranks. ``[0.80, 0.73, 0.72]`` with 100 ranks per
+    unit ranks ``[1, 9, 11]``; from a best of 0.90, ``[11, 19, 21]``."""
     ranks = tie_ranks(ranked)
     if per_unit <= 0 or not ranked:
         return [float(r) for r in ranks]
-    best = max(score for _, score in ranked)
-    return [r + per_unit * (best - score) for r, (_, score) in zip(ranks, ranked, strict=True)]
+    top = max(score for _, score in ranked)
+    top = top if best is None else max(top, best)
+    return [r + per_unit * (top - score) for r, (_, score) in zip(ranks, ranked, strict=True)]
 
 
 def fuse_scores(
@@ -63,13 +67,15 @@ def fuse_scores(
     weights: Mapping[str, float],
     k: int = 60,
     score_aware: Mapping[str, float] | None = None,
+    gap_from: Mapping[str, float] | None = None,
 ) -> list[tuple[str, float]]:
     """Weighted RRF without explanations: (id, fused score), best first.
 
     Equal scores within a channel share a rank (:func:`tie_ranks`). A channel named in
-    ``score_aware`` ranks its hits by :func:`gap_ranks` with that many ranks per unit of score.
-    Equal fused scores are broken by the best single-channel rank (its position), then by id,
-    so results are deterministic.
+    ``score_aware`` ranks its hits by :func:`gap_ranks` with that many ranks per unit of score,
+    below the score ``gap_from`` names for it (else its own best). Equal fused scores are
+    broken by the best single-channel rank (its position), then by id, so results are
+    deterministic.
     """
     fused: dict[str, float] = {}
     best_rank: dict[str, int] = {}
@@ -78,7 +84,7 @@ def fuse_scores(
         weight = weights.get(name, 0.0)
         if weight <= 0:
             continue
-        fusion_ranks = gap_ranks(ranked, per_unit.get(name, 0.0))
+        fusion_ranks = gap_ranks(ranked, per_unit.get(name, 0.0), (gap_from or {}).get(name))
         for rank, fusion_rank, (memory_id, _) in zip(
             tie_ranks(ranked), fusion_ranks, ranked, strict=True
         ):
@@ -95,14 +101,16 @@ def reciprocal_rank_fusion(
     k: int = 60,
     limit: int | None = None,
     score_aware: Mapping[str, float] | None = None,
+    gap_from: Mapping[str, float] | None = None,
 ) -> list[Candidate]:
     """Fuse ranked lists: (id, fused score, each channel's rank and score), best first.
 
     Only channels with a positive weight contribute; every channel that ranked a result (a
     zero-weight one too) appears in its explanation, with its position in that channel.
-    ``limit`` caps how many are explained; ``score_aware`` is :func:`fuse_scores`'.
+    ``limit`` caps how many are explained; ``score_aware`` and ``gap_from`` are
+    :func:`fuse_scores`'.
     """
-    fused = fuse_scores(channels, weights, k, score_aware)
+    fused = fuse_scores(channels, weights, k, score_aware, gap_from)
     if limit is not None:
         fused = fused[:limit]
     wanted = {i for i, _ in fused}
@@ -119,17 +127,22 @@ def add_rankings(
     rankings: Mapping[str, Ranked],
     weights: Mapping[str, float],
     k: int = 60,
+    only: Mapping[str, Collection[str]] | None = None,
 ) -> list[Candidate]:
     """``candidates`` with more ranked lists fused in: each adds ``weight / (k + rank)`` to the
     score of every memory it ranks (one that was no candidate joins with that alone), and its
     rank and score to the memory's explanation. Unlike fusing everything again, what was done
-    to the scores since (the session and speaker priors, link expansion) is kept. Best first;
-    equal scores keep their order."""
+    to the scores since (the session and speaker priors, link expansion) is kept. A ranking
+    named in ``only`` adds to those memories alone, at their ranks in the whole list. Best
+    first; equal scores keep their order."""
     added: dict[str, float] = {}
     explain: dict[str, dict[str, ChannelScore]] = {}
     for name, ranked in rankings.items():
         weight = weights.get(name, 0.0)
+        voters = (only or {}).get(name)
         for rank, (memory_id, score) in zip(tie_ranks(ranked), ranked, strict=True):
+            if voters is not None and memory_id not in voters:
+                continue
             explain.setdefault(memory_id, {})[name] = ChannelScore(rank=rank, score=score)
             if weight > 0:
                 added[memory_id] = added.get(memory_id, 0.0) + weight / (k + rank)

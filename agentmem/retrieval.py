@@ -345,7 +345,9 @@ def search(
     rerankers = [name for name in ("recency", "importance", NEWEST) if weights.get(name, 0) > 0]
     if rerankers:  # added to the scores as they stand: the priors and expansion stay
         signals = _rerank_signals(fields, config.recency_half_life_days, rerankers)
-        candidates = add_rankings(candidates, signals, weights, k=config.rrf_k)
+        topical = on_topic(config, candidates) if NEWEST in rerankers else None
+        only = None if topical is None else {NEWEST: topical}
+        candidates = add_rankings(candidates, signals, weights, k=config.rrf_k, only=only)
     # Learned utility re-ranks the relevance candidates (a no-op where none has feedback).
     candidates = usefulness.rerank(backends, [c for c in candidates if c[0] in fields])
     order = [i for i, _, _ in candidates if i in fields]
@@ -387,13 +389,33 @@ def _fuse_channels(
         n: CHANNELS[n](backends, request) for n in sorted(names, key=lambda n: n not in _SPARSE)
     }
     ranked = {name: done[name] for name in names}  # in CHANNELS order, as fusion expects
+    aware, gap_from = _time_gap(ranked, aware)
     return reciprocal_rank_fusion(
         ranked,
         config.weights,
         k=config.rrf_k,
         limit=max(config.candidates, k),
         score_aware=aware,
+        gap_from=gap_from,
     )
+
+
+def _time_gap(
+    ranked: Mapping[str, Ranked], aware: Mapping[str, float]
+) -> tuple[dict[str, float], dict[str, float]]:
+    """``aware`` with the ``time`` channel fused score-aware like the dense one, its gaps
+    measured from the dense channel's best cosine over the whole scope (not the window's
+    best), and those reference scores. The time channel is dense search inside the window:
+    ranked plainly, the one memory dated in the window was its first place whatever its
+    cosine, and a full vote put "Went to the cinema with Ana" above the memory that answers
+    "What did the repairman tell me yesterday about the heating?" (undated, so never in the
+    window); now a time hit far off the question's topic counts as far down as in dense."""
+    out = dict(aware)
+    dense, timed = ranked.get("dense"), ranked.get("time")
+    if "dense" not in aware or not dense or not timed:
+        return out, {}
+    out["time"] = aware["dense"]
+    return out, {"time": max(score for _, score in dense)}
 
 
 def score_aware(config: RetrievalSettings, weights: Mapping[str, float]) -> dict[str, float]:
@@ -406,6 +428,26 @@ def score_aware(config: RetrievalSettings, weights: Mapping[str, float]) -> dict
     if config.dense_gap_ranks <= 0 or weights.get(NEWEST, 0) > 0:
         return {}
     return {"dense": config.dense_gap_ranks}
+
+
+def on_topic(config: RetrievalSettings, candidates: Sequence[Candidate]) -> set[str] | None:
+    """The candidates on a question's topic, to which alone the ``newest`` ranking adds (at
+    their ranks among every candidate, as before, so the memories of a changed fact stand
+    apart as much): those whose
+    dense cosine trails the best candidate's by less than ``rrf_k / dense_gap_ranks`` (0.25 at
+    the defaults), the gap at which the score-aware dense channel counts a hit at most half as
+    much as its first place (:func:`agentmem.fusion.gap_ranks`); None (every candidate) with
+    ``dense_gap_ranks`` 0. The memories of a changed fact are all on its topic; a newer note
+    about something else ("I'd like to visit Japan") is not, and ranked newest among every
+    candidate it outvoted the one memory on the topic ("My gym is PureGym", cosine 0.65 against
+    0.22) for "Which gym do I go to these days?"."""
+    if config.dense_gap_ranks <= 0:
+        return None
+    cosine = {i: ex["dense"].score for i, _, ex in candidates if "dense" in ex}
+    if not cosine:
+        return set()
+    floor = max(cosine.values()) - config.rrf_k / config.dense_gap_ranks
+    return {i for i, c in cosine.items() if c > floor}
 
 
 def _second_round(
@@ -485,9 +527,12 @@ def _read_candidates(
 
 
 def _session_key(backends: Backends) -> str | None:
-    """The metadata key naming a record's session, where the session prior reads sessions."""
+    """The metadata key naming a record's session, where the session prior reads sessions or
+    the speaker prior reads which candidates are turns of a conversation (a "Name:" prefix
+    names a speaker only on a turn: :func:`agentmem.stores.base.speaker_of`)."""
     config = backends.settings.retrieval
-    return config.window_group_key if config.session_prior > 0 else None
+    wanted = config.session_prior > 0 or config.speaker_prior > 0
+    return config.window_group_key if wanted else None
 
 
 def _read_top(

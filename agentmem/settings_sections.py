@@ -100,8 +100,9 @@ class RetrievalSettings(BaseModel):
         default=1.0,
         ge=0,
         description="speaker prior: where a query names some of the candidates' speakers "
-        "(metadata 'speaker', else a 'Name:' prefix), each candidate of a named speaker has its "
-        "fused score multiplied by 1 + speaker_prior (agentmem.speaker_prior); 0 = off",
+        "(metadata 'speaker', else the 'Name:' prefix of a conversation turn), each candidate "
+        "of a named speaker has its fused score multiplied by 1 + speaker_prior "
+        "(agentmem.speaker_prior); 0 = off",
     )
     # Measured held out (benchmarks/iterative_retrieval.py, section "iterative" of RESULTS.md):
     # LoCoMo turns recall@10 0.753 -> 0.754, observations 0.641 -> 0.638, small scopes hit@1
@@ -140,7 +141,9 @@ class RetrievalSettings(BaseModel):
         description="RRF weight of the recency ranking for a query about the present state "
         "('... now?', 'current ...', 'still ...': agentmem.timeparse.asks_about_present), "
         "added to the recency weight for that query only, so the newer of two memories of a "
-        "changed fact comes first; 0 = off",
+        "changed fact comes first; it adds to the candidates on the query's topic only (dense "
+        "cosine within rrf_k / dense_gap_ranks of the best: agentmem.retrieval.on_topic); "
+        "0 = off",
     )
     supersede_depth: int = Field(
         default=20,

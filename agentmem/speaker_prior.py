@@ -4,8 +4,12 @@ participant said.
 "What did Caroline research?" is answered by Caroline's own turns far more often than by the
 turns of the others she talks with: in LoCoMo, of the 1,371 questions naming one of the two
 speakers, 96% of the evidence turns are that speaker's. Each candidate's speaker is its
-``metadata["speaker"]``, else the ``"Name:"`` its text opens with
-(:func:`agentmem.stores.base.speaker_of`, read with the candidates' rank fields). Where the
+``metadata["speaker"]``, else, for a turn of a conversation (an episode of a session or of a
+thread scope, as the windows read conversations), the ``"Name:"`` its text opens with
+(:func:`agentmem.stores.base.speaker_of`, read with the candidates' rank fields). A note added
+on its own that opens with "Mom: call me when you land" or "Lisbon: flight TP 441" is a pasted
+message or a topic label: ranking it up for every question naming Mom or Lisbon put it above
+the note that answers ("Mom is allergic to shellfish"), so it has no speaker. Where the
 query names some of the candidates' speakers but not all, each candidate of a named speaker has
 its fused score multiplied by ``1 + retrieval.speaker_prior``. Memories without a speaker (facts,
 notes, a memory added on its own) and questions that name no speaker, or every speaker, are left

@@ -32,6 +32,7 @@ from agentmem.stores.base import (
     RecordQuery,
     SessionKey,
     SessionTurn,
+    is_turn,
     session_key,
     speaker_of,
 )
@@ -146,11 +147,13 @@ def rank_columns(dialect: Dialect) -> tuple[str, list[Any]]:
 def row_to_rank_fields(row: Sequence[Any]) -> RankFields:
     """A row of :func:`rank_columns`, optionally followed by :func:`session_columns`, as the
     fields search ranks candidates by (the times read back exactly as :func:`row_to_record`
-    reads them, the speaker as :func:`~agentmem.stores.base.speaker_of` finds it)."""
+    reads them, the speaker as :func:`~agentmem.stores.base.speaker_of` finds it: a "Name:"
+    prefix only on a turn, which needs the session columns)."""
     created = from_epoch(row[2])
     assert created is not None  # created_at is NOT NULL
     session = row_to_session(row[6:]) if len(row) > 6 else None
-    speaker = speaker_of(row[4] or "", json.loads(row[5]) if row[5] is not None else None)
+    turn = len(row) > 6 and is_turn(row[6], row[10], session)  # kind, org, user, agent, thread
+    speaker = speaker_of(row[4] or "", json.loads(row[5]) if row[5] is not None else None, turn)
     return RankFields(row[0], from_epoch(row[1]), created, row[3], session, speaker)
 
 

@@ -62,13 +62,25 @@ _SPEAKER_PREFIX = regex.compile(
 of a script without case (李), as :mod:`agentmem.semantic.episodes` reads speakers."""
 
 
-def speaker_of(text_start: str, metadata_speaker: Any) -> str | None:
+def speaker_of(text_start: str, metadata_speaker: Any, turn: bool = True) -> str | None:
     """Who said a record: its ``metadata["speaker"]`` (a string of at most 60 characters),
-    else the name its text opens with ("Caroline: I went ..."); None for neither."""
+    else, for a ``turn`` of a conversation (:func:`is_turn`), the name its text opens with
+    ("Caroline: I went ..."); None for neither. A note added on its own that opens with
+    "Mom: call me when you land" or "Lisbon: flight TP 441" is a pasted message or a topic
+    label, not a turn: its "Name:" names no speaker."""
     if isinstance(metadata_speaker, str) and 0 < len(metadata_speaker.strip()) <= 60:
         return metadata_speaker.strip()
+    if not turn:
+        return None
     m = _SPEAKER_PREFIX.match(text_start[:SPEAKER_PREFIX_CHARS])
     return m.group(1) if m else None
+
+
+def is_turn(kind: Any, thread_id: str | None, session: SessionKey | None) -> bool:
+    """Whether a record is a turn of a conversation, as the windows read conversations
+    (:func:`agentmem.representation.in_conversation`): an episode of a session (``session``,
+    under the session key) or of a thread scope."""
+    return session is not None or (kind == MemoryKind.EPISODIC and thread_id is not None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,13 +94,15 @@ class RankFields:
     session: SessionKey | None = None
     """Its session, when :meth:`RecordStore.rank_fields` was given the session key."""
     speaker: str | None = None
-    """Who said it (:func:`speaker_of`)."""
+    """Who said it (:func:`speaker_of`): its metadata speaker, else, read with the session key
+    and the record a turn of a conversation (:func:`is_turn`), its "Name:" prefix."""
 
     @classmethod
     def of(cls, record: MemoryRecord, key: str | None = None) -> RankFields:
         """The rank fields of a whole record (its session under ``key``, if given)."""
         session = None if key is None else record_session(record, key)
-        speaker = speaker_of(record.text, record.metadata.get("speaker"))
+        turn = key is not None and is_turn(record.kind, record.scope.thread_id, session)
+        speaker = speaker_of(record.text, record.metadata.get("speaker"), turn)
         return cls(
             record.id, record.event_time, record.created_at, record.importance, session, speaker
         )
@@ -310,6 +324,8 @@ __all__ = [
     "SessionTurn",
     "StoreCounts",
     "WriteBatch",
+    "is_turn",
     "record_session",
     "session_key",
+    "speaker_of",
 ]

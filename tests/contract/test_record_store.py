@@ -348,20 +348,34 @@ def test_rank_fields_are_get_many_s_records_fields(store: RecordStore) -> None:
 
 def test_rank_fields_name_each_records_speaker(store: RecordStore) -> None:
     # The speaker prior reads who said each candidate with its rank fields: metadata first,
-    # else a "Name:" prefix, exactly as from the whole record.
+    # else, on a turn of a conversation (an episode of a session or a thread), a "Name:"
+    # prefix, exactly as from the whole record.
     long_name = "A" * 61
+    turn = {"session": 1}
+    thread = Scope(user_id="alice", thread_id="t1")
     records = [
-        rec(1, text="Caroline: I went to the support group."),
+        rec(1, text="Caroline: I went to the support group.", metadata=turn),
         rec(2, text="I went too.", metadata={"speaker": "Melanie"}),
-        rec(3, text="Jon Snow: hi", metadata={"speaker": 7}),
-        rec(4, text="Ünï: a capital of any script", metadata={"speaker": long_name}),
-        rec(5, text="x" * 2000 + "Late: too far in"),
+        rec(3, text="Jon Snow: hi", metadata={"speaker": 7, "session": "s"}),
+        rec(4, text="Ünï: a capital of any script", metadata={"speaker": long_name, **turn}),
+        rec(5, text="x" * 2000 + "Late: too far in", metadata=turn),
+        rec(6, text="Mom: call me when you land"),  # a note on its own: no turn
+        rec(7, text="Lisbon: flight TP 441", kind=MemoryKind.SEMANTIC, metadata=turn),
+        rec(8, thread, text="Sam: I'll pick up the kids"),  # a thread's episode is a turn
     ]
     store.apply(WriteBatch(inserts=records))
-    every = [r.id for r in records]
-    light = {f.id: f.speaker for f in store.rank_fields(every, ALICE, "session")}
-    assert light == {f.id: f.speaker for f in RecordStore.rank_fields(store, every, ALICE)}
-    assert [light[i] for i in every] == ["Caroline", "Melanie", "Jon Snow", "Ünï", None]
+    for scope, ids, speakers in [
+        (ALICE, [mid(n) for n in range(1, 8)], ["Caroline", "Melanie", "Jon Snow", "Ünï"]),
+        (thread, [mid(8)], ["Sam"]),
+    ]:
+        light = {f.id: f.speaker for f in store.rank_fields(ids, scope, "session")}
+        whole = RecordStore.rank_fields(store, ids, scope, "session")
+        assert light == {f.id: f.speaker for f in whole}
+        assert [light[i] for i in ids] == speakers + [None] * (len(ids) - len(speakers))
+        # Without the session key no record is known to be a turn: metadata speakers only.
+        bare = {f.id: f.speaker for f in store.rank_fields(ids, scope)}
+        assert bare == {f.id: f.speaker for f in RecordStore.rank_fields(store, ids, scope)}
+        assert bare == {i: (s if i in (mid(2),) else None) for i, s in light.items()}
 
 
 SESSION_VALUES: list[Any] = ["s1", 7, "7", True, 1.5, None, ["s1"], {"s": 1}, "ünï ☃", 2**40]

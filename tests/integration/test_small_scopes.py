@@ -10,6 +10,7 @@ questions) and are not the small-scope evaluation set (``agentmem eval --dataset
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -359,6 +360,49 @@ CASES: list[tuple[list[str], str, int]] = [
 ]
 
 
+# Notes that open with "Word:" (a pasted message, a topic label) added on their own are no
+# conversation turns: the word is no speaker, and a question naming it must not rank the
+# label's notes above the one that answers (retrieval.speaker_prior reads turns only).
+GRANNY = [
+    "Granny: don't forget to bring the photo albums on Sunday",
+    "Granny is allergic to penicillin.",
+    "Granny's birthday is on the 2nd of July.",
+    "Theo: I'll be at the station at six",
+    "Theo wears size 44 running shoes.",
+]
+PORTO = [
+    "Porto: train leaves Lisbon Oriente at 09:39, coach 4",
+    "Porto: dinner booked at a tasca near the river for 8 pm",
+    "Madrid: the flat has a washing machine",
+    "We are staying at the Hotel Infante Sagres in Porto.",
+]
+LABELLED: list[tuple[list[str], str, int]] = [
+    (GRANNY, "What is Granny allergic to?", 1),
+    (GRANNY, "When is Granny's birthday?", 2),
+    (GRANNY, "What shoe size does Theo wear?", 4),
+    (PORTO, "Which hotel are we staying at in Porto?", 3),
+]
+CASES += LABELLED
+
+# A question about the present ("these days", "now", "still") where only one memory is on its
+# topic and newer memories are about other things: the newest-first ranking orders the memories
+# of a changed fact, it must not lift the latest unrelated note (here one sharing "go" with the
+# question) above a clear dense first place (retrieval.on_topic).
+HOBBIES = [
+    "I train at the Iron Works gym on Mill Lane.",
+    "My dentist appointment is on the 3rd.",
+    "My nephew turns ten in August.",
+    "The spare key is with the neighbour at number 12.",
+    "My passport expires in 2027.",
+    "I'd love to go to Tromsø to see the northern lights.",
+]
+PRESENT_ONE_TOPIC: list[tuple[list[str], str, int]] = [
+    (HOBBIES, "Which gym do I go to these days?", 0),
+    (HOBBIES, "Where do I go to work out now?", 0),
+]
+CASES += PRESENT_ONE_TOPIC
+
+
 # Paraphrased questions in a scope of 14 memories about one person, where BM25 alone ranks
 # another memory first (one sharing a word with the question: "bags" / "suitcase ... bag",
 # "flyer" / "airline lounge") while the dense channel's first place leads clearly: fused with
@@ -443,3 +487,40 @@ def test_bm25_alone_ranks_another_memory_first(
     request = build_request(small_memory.backends, question, Scope(user_id=user), limit=5)
     first, _ = CHANNELS["bm25"](small_memory.backends, request)[0]
     assert small_memory.get(first).text != memories[answer]
+
+
+# Dated questions in a scope where some memories have an event time and the one that answers
+# may not: the time channel (dense search inside the window) counts a hit by how far its cosine
+# trails the whole scope's best, so the one memory dated yesterday is not first for any question
+# saying "yesterday" when another memory answers it; where the dated one is the answer ("What did
+# I do yesterday evening?", no memory close in cosine) the window still decides.
+FRIDAY = datetime(2025, 6, 13, 12, tzinfo=UTC)
+DIARY: list[tuple[str, datetime | None]] = [
+    ("The electrician said the wiring in the kitchen is unsafe.", None),
+    ("Had dinner at Nonna's trattoria with Joe.", datetime(2025, 6, 12, 19, tzinfo=UTC)),
+    ("My car insurance renews in October.", None),
+    ("Picked up the dry cleaning.", datetime(2025, 6, 10, 9, tzinfo=UTC)),
+    ("Bought tickets for the Radiohead concert.", datetime(2025, 6, 12, 10, tzinfo=UTC)),
+]
+DATED: list[tuple[str, int]] = [
+    ("What did the tradesman tell me yesterday about the electrics?", 0),
+    ("What did I do yesterday evening?", 1),
+    ("Which concert did I get tickets for yesterday?", 4),
+]
+
+
+@pytest.fixture(scope="module")
+def diary(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Iterator[Memory]:
+    home: Path = tmp_path_factory.mktemp("diary")
+    with Memory(settings=Settings.load(home=home), embedder=embedder) as mem:
+        for text, when in DIARY:
+            mem.add(text, user_id="diary", event_time=when)
+        yield mem
+
+
+@pytest.mark.parametrize(("question", "answer"), DATED)
+def test_a_dated_question_ranks_the_memory_that_answers_first(
+    diary: Memory, question: str, answer: int
+) -> None:
+    hits = diary.search(question, user_id="diary", k=len(DIARY), reference_time=FRIDAY)
+    assert hits[0].record.text == DIARY[answer][0], [h.record.text for h in hits]

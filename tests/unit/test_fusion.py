@@ -167,3 +167,47 @@ def test_add_rankings_adds_to_the_scores_as_they_stand() -> None:
     quiet = add_rankings(candidates, {"newest": [("a", -1.0), ("new", -2.0)]}, {}, k=20)
     assert [(i, s) for i, s, _ in quiet] == [("b", 0.20), ("a", 0.06)]
     assert "newest" in quiet[1][2]
+
+
+def test_add_rankings_only_adds_to_the_memories_named_at_their_whole_list_ranks() -> None:
+    from agentmem.fusion import add_rankings
+
+    candidates = [("old", 0.10, {}), ("other", 0.09, {}), ("new", 0.08, {})]
+    newest = [("other", -1.0), ("new", -2.0), ("old", -3.0)]
+    out = add_rankings(
+        candidates, {"newest": newest}, {"newest": 1.0}, k=20, only={"newest": {"new", "old"}}
+    )
+    scores = {i: s for i, s, e in out}
+    assert scores["other"] == 0.09 and "newest" not in dict((i, e) for i, _, e in out)["other"]
+    # The others keep the ranks they have among every memory (2 and 3, not 1 and 2).
+    assert scores["new"] == pytest.approx(0.08 + 1 / 22)
+    assert scores["old"] == pytest.approx(0.10 + 1 / 23)
+
+
+def test_on_topic_keeps_the_candidates_near_the_best_cosine() -> None:
+    from agentmem.models import ChannelScore
+    from agentmem.retrieval import on_topic
+    from agentmem.settings_sections import RetrievalSettings
+
+    def dense(cosine: float) -> dict[str, ChannelScore]:
+        return {"dense": ChannelScore(rank=1, score=cosine)}
+
+    candidates = [
+        ("gym", 0.2, dense(0.65)),
+        ("gyms", 0.1, dense(0.45)),
+        ("japan", 0.1, dense(0.22)),
+    ]
+    candidates.append(("linked", 0.05, {}))  # no dense cosine: not on the topic
+    config = RetrievalSettings()  # rrf_k 20, dense_gap_ranks 80: within 0.25 of the best
+    assert on_topic(config, candidates) == {"gym", "gyms"}
+    assert on_topic(RetrievalSettings(dense_gap_ranks=0), candidates) is None  # every one
+
+
+def test_gap_ranks_from_a_given_best() -> None:
+    from agentmem.fusion import gap_ranks
+
+    ranked = [("a", 0.80), ("b", 0.73), ("c", 0.72)]
+    assert gap_ranks(ranked, 100) == pytest.approx([1, 9, 11])
+    # From the whole scope's best (the time channel against the dense channel's first place).
+    assert gap_ranks(ranked, 100, best=0.90) == pytest.approx([11, 19, 21])
+    assert gap_ranks(ranked, 100, best=0.50) == pytest.approx([1, 9, 11])  # never above its own

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from agentmem.models import MemoryRecord, Scope
 from agentmem.speaker_prior import apply_speaker_prior, named_speakers
 from agentmem.stores.base import RankFields, speaker_of
 
@@ -45,6 +46,22 @@ def test_named_speakers(query: str, named: set[str]) -> None:
 )
 def test_speaker_of(text: str, metadata: object, speaker: str | None) -> None:
     assert speaker_of(text, metadata) == speaker
+
+
+@pytest.mark.parametrize(
+    ("metadata", "scope", "speaker"),
+    [
+        ({}, Scope(user_id="u"), None),  # a note added on its own: a label, not a speaker
+        ({"session": 3}, Scope(user_id="u"), "Mom"),  # a turn of a session
+        ({}, Scope(user_id="u", thread_id="t"), "Mom"),  # an episode of a thread
+        ({"speaker": "Dad"}, Scope(user_id="u"), "Dad"),  # metadata names one anywhere
+    ],
+)
+def test_a_name_prefix_is_a_speaker_only_on_a_turn(
+    metadata: dict[str, object], scope: Scope, speaker: str | None
+) -> None:
+    record = MemoryRecord(scope=scope, text="Mom: call me when you land", metadata=metadata)
+    assert RankFields.of(record, "session").speaker == speaker
 
 
 def fields(**speakers: str | None) -> dict[str, RankFields]:
