@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +133,24 @@ def test_a_value_reported_late_for_an_earlier_period_never_overlaps_another(mem:
     assert rome.valid_to.isoformat().startswith("2023-01-01")
     assert paris.metadata["superseded_by"] == rome.id and rome.metadata["supersedes"] == paris.id
     for when, where in [("2020-06-01", paris), ("2022-01-01", rome)]:
+        hits = mem.search("where does Alice live?", user_id=USER, kinds="semantic", as_of=when)
+        assert [h.record.id for h in hits] == [where.id]
+
+
+def test_a_change_told_later_with_a_coarse_date_ends_the_value_it_follows(mem: Memory) -> None:
+    """A move "today" told at 18:00, after "I live in Paris" at 15:00 the same day:
+    the move's date (midnight) is before Paris's start, but it was told later, so Berlin is
+    current and Paris ends when the move was told; no time has both."""
+    mem.add("Alice: I live in Paris.", user_id=USER, event_time="2023-04-20T15:00:00Z", infer=True)
+    mem.add("Alice: I moved to Berlin today.", user_id=USER, event_time="2023-04-20T18:00:00Z",
+            infer=True)  # fmt: skip
+    (berlin,) = facts_of(mem)
+    paris = next(r for r in facts_of(mem, invalidated=True) if r.id != berlin.id)
+    assert berlin.text == "Alice moved to Berlin on 20 April 2023."
+    assert paris.valid_to == berlin.valid_from == datetime(2023, 4, 20, 18, tzinfo=UTC)
+    assert berlin.metadata["supersedes"] == paris.id
+    assert mem.profile(user_id=USER).get().model.location == "Berlin"
+    for when, where in [("2023-04-20T16:00:00Z", paris), ("2023-04-21", berlin)]:
         hits = mem.search("where does Alice live?", user_id=USER, kinds="semantic", as_of=when)
         assert [h.record.id for h in hits] == [where.id]
 

@@ -512,6 +512,31 @@ def test_a_value_older_than_the_known_one_is_kept_as_history() -> None:
     assert decision.op is DecisionOp.ADD and decision.valid_to == berlin.valid_from
 
 
+@pytest.mark.parametrize(
+    ("when", "granularity"),
+    [("2023-05-08", "day"), ("2023-05-01", "month"), ("2023-01-01", "year")],
+)
+def test_a_change_dated_today_this_month_or_this_year_is_new_when_told_later(
+    when: str, granularity: str
+) -> None:
+    """A move "today" told at 13:56 after "I live in Paris" known from 09:00 is dated
+    midnight, before Paris: its day contains Paris's start and it was said after it, so it is
+    the new value; told before Paris started, it is history."""
+    paris = known("Alice lives in Paris.", when=datetime(2023, 5, 8, 9, tzinfo=UTC))
+    berlin = fact(
+        "Alice moved to Berlin.",
+        subject="Alice",
+        attribute="lives_in",
+        value="Berlin",
+        event_time=when,
+        time_granularity=granularity,
+    )
+    assert decide(berlin, same_slot=[paris]) == [(DecisionOp.INVALIDATE, paris.id)]
+    later = known("Alice lives in Paris.", when=datetime(2023, 5, 8, 15, tzinfo=UTC))
+    (decision,) = decide_fact(0, FactContext(berlin, same_slot=[later]), SAID, SETTINGS)
+    assert decision.op is DecisionOp.ADD and decision.valid_to == later.valid_from
+
+
 def test_the_same_value_is_a_noop_or_an_update_with_detail() -> None:
     paris = known("Alice lives in Paris.")
     again = fact(
