@@ -149,7 +149,10 @@ def parse_time_window(query: str, *, now: datetime) -> TimeWindow | None:
     query = _NUMBERED_REFERENCE.sub(" ", query)
     if not _ANY_TEMPORAL.search(query):  # might_name_time, on the query already cleaned
         return None  # no phrase of it could pass _plausible: same answer, without dateparser
-    explicit = _span_window(query, as_utc(now))
+    try:
+        explicit = _span_window(query, as_utc(now))
+    except (ValueError, OverflowError):  # "Q4 9999", or "the last 2 months" in year 1: none
+        return None
     if explicit is not None:
         return explicit
     from dateparser.search import search_dates

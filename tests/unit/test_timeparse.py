@@ -82,6 +82,19 @@ def test_no_time_named(query: str) -> None:
     assert parse_time_window(query, now=NOW) is None
 
 
+@pytest.mark.parametrize(
+    ("query", "now"),
+    [
+        ("sales in Q4 9999", NOW),
+        ("sales in Q1 0000", NOW),
+        ("sales in the last 2 months", d(1, 2, 15)),
+        ("sales in the last 999 days", d(1, 1, 5)),
+    ],
+)
+def test_a_span_past_the_ends_of_the_calendar_is_no_window(query: str, now: datetime) -> None:
+    assert parse_time_window(query, now=now) is None
+
+
 def test_a_numbered_reference_does_not_hide_a_real_time() -> None:
     window = parse_time_window("what did we decide about ticket #2023 in May 2022?", now=NOW)
     assert window is not None
