@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from agentmem.models import MemoryRecord, utcnow
+from agentmem.models import MemoryRecord
 from agentmem.semantic.schema import ExtractedFact
 
 _PERIOD_DAYS = {"day": 1, "weekend": 2, "week": 7}
@@ -64,9 +64,10 @@ def is_older(fact: ExtractedFact, said_at: datetime, known_start: datetime) -> b
 def end_of(target: MemoryRecord, fact: ExtractedFact, said_at: datetime) -> datetime:
     """When a fact invalidated by a new one stopped holding: when the new one started, else
     (a new fact dated at or before the old one's start) when it was said, never before the
-    old one started."""
+    old one started; a new value said at the old one's start (two turns of one dated
+    session) ends it a microsecond after, never at the moment the fact is extracted."""
     start = record_start(target)
-    for candidate in (fact_start(fact, said_at), said_at, utcnow()):
+    for candidate in (fact_start(fact, said_at), said_at):
         if candidate > start:
             return candidate
     return start + timedelta(microseconds=1)

@@ -155,6 +155,19 @@ def test_a_change_told_later_with_a_coarse_date_ends_the_value_it_follows(mem: M
         assert [h.record.id for h in hits] == [where.id]
 
 
+def test_two_values_said_at_one_time_are_never_both_valid(mem: Memory) -> None:
+    """Two turns of one dated session give one slot two values at the same start: the first
+    ends right there (not when the facts were extracted), so as_of answers one value."""
+    mem.add("Bob: I work at Acme.", user_id=USER, event_time="2023-05-08", infer=True)
+    mem.add("Bob: I work at Globex.", user_id=USER, event_time="2023-05-08", infer=True)
+    (globex,) = facts_of(mem)
+    acme = next(r for r in facts_of(mem, invalidated=True) if r.id != globex.id)
+    assert acme.valid_to == globex.valid_from < datetime(2023, 5, 9, tzinfo=UTC)
+    for when in ("2023-05-09", "2024-01-01"):
+        hits = mem.search("where does Bob work?", user_id=USER, kinds="semantic", as_of=when)
+        assert [h.record.id for h in hits] == [globex.id]
+
+
 def test_more_detail_updates_with_a_new_version(mem: Memory) -> None:
     mem.add("Maya: I play tennis.", user_id=USER, infer=True)
     second = mem.add("Maya: I play tennis every Sunday with my brother Leo.", user_id=USER,
