@@ -23,6 +23,7 @@ from agentmem.errors import (
 )
 from agentmem.indexing import sync_outbox, vectors_for
 from agentmem.models import (
+    RECORD_TIMES,
     HistoryEntry,
     HistoryEvent,
     MemoryKind,
@@ -282,6 +283,9 @@ def prepare_import(settings: Settings, record: MemoryRecord) -> MemoryRecord:
     metadata_of(settings, record.metadata)
     metadata_of(settings, record.provenance, what="provenance")
     check_importance(record.importance)
+    for name in RECORD_TIMES:  # in the supported range (MemoryRecord made naive ones UTC)
+        if (when := getattr(record, name)) is not None:
+            check_time(when, what=name)
     _check_span(record.valid_from, record.valid_to)
     text, provenance = redact_record_fields(record.text, record.provenance, settings.redaction)
     update: dict[str, Any] = {"provenance": provenance}

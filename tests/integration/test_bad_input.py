@@ -348,6 +348,20 @@ CASES: dict[str, Case] = {
         InvalidMetadata,
         "not valid Unicode",
     ),
+    "import a record dated before the calendar's first day": Case(
+        lambda m, i: m.import_records(
+            [{"scope": {"user_id": "carol"}, "text": "fine", "event_time": "0001-01-01T00:00Z"}]
+        ),
+        InvalidMetadata,
+        "event_time=0001-01-01T00:00:00+00:00 is outside the supported range",
+    ),
+    "import a record created before the calendar's first day": Case(
+        lambda m, i: m.import_records(
+            [{"scope": {"user_id": "carol"}, "text": "fine", "created_at": "0001-01-01T00:00"}]
+        ),
+        InvalidMetadata,
+        "created_at=0001-01-01T00:00:00+00:00 is outside the supported range",
+    ),
     "import a record with an unsafe scope": Case(
         lambda m, i: m.import_records([{"scope": {"user_id": "a/b"}, "text": "fine"}]),
         ValidationError,
