@@ -313,10 +313,10 @@ _DATE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
 class ResolvedDate:
     """A time expression found in a statement, resolved against the time it was made.
 
-    ``when`` is the start of the period meant (midnight UTC of the day, the Monday of a week,
-    the Saturday of a weekend, the first of a month or year); ``text`` says it in absolute
-    terms, ready to replace ``phrase`` in the statement ("on 7 May 2023", "in April 2023",
-    "in the week before 9 June 2023").
+    ``when`` is the start of the period meant (midnight of the day, in the zone it was said
+    in, the Monday of a week, the Saturday of a weekend, the first of a month or year);
+    ``text`` says it in absolute terms, ready to replace ``phrase`` in the statement ("on 7
+    May 2023", "in April 2023", "in the week before 9 June 2023").
     """
 
     phrase: str
@@ -525,13 +525,14 @@ def _resolve_match(name: str, m: re.Match[str], today: datetime, future: bool) -
 
 
 def resolve_dates(text: str, *, now: datetime, future: bool | None = None) -> list[ResolvedDate]:
-    """The time expressions in ``text``, in order, resolved against ``now`` (when it was said).
+    """The time expressions in ``text``, in order, resolved against ``now`` (when it was said)
+    in ``now``'s own zone (naive is UTC): the dates are midnights of that zone.
 
     ``future`` says whether ambiguous phrases point forward; by default it is guessed from the
     text ("will", "going to", "next", a plan in the present tense: see the module docstring).
     Overlapping phrases keep the earlier, longer match.
     """
-    base = as_utc(now)
+    base = now if now.tzinfo is not None else as_utc(now)  # "yesterday" in the speaker's zone
     today = base.replace(hour=0, minute=0, second=0, microsecond=0)
     forward = _points_forward(text) if future is None else future
     found: list[ResolvedDate] = []

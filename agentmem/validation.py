@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import unicodedata
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from agentmem.errors import InvalidKind, InvalidMetadata, InvalidText, ValidationError
@@ -203,6 +204,39 @@ def shift(when: datetime, delta: timedelta) -> datetime | None:
     return moved if EARLIEST <= as_utc(moved) <= LATEST else None
 
 
+UTC_OFFSET_KEY = "utc_offset"
+"""Metadata key of an episode whose ``event_time`` was given with a UTC offset: the offset
+("-07:00"), so its relative dates ("yesterday", "last month") are read in the speaker's own
+date rather than UTC's (:func:`agentmem.semantic.episodes.episode_from`)."""
+_UTC_OFFSET = re.compile(r"(?P<sign>[+-])(?P<h>\d{2}):(?P<m>[0-5]\d)")
+
+
+def utc_offset(value: Any) -> str | None:
+    """The UTC offset a time was given with, as "+09:00"; None for UTC, a naive time, or
+    anything that is not a time."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        return None
+    delta = value.utcoffset()
+    if not delta:
+        return None
+    minutes = abs(delta) // timedelta(minutes=1)
+    return f"{'-' if delta < timedelta(0) else '+'}{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def zone_of(offset: Any) -> timezone | None:
+    """The fixed time zone of a UTC offset written as "+09:00"; None for anything else."""
+    m = _UTC_OFFSET.fullmatch(offset.strip()) if isinstance(offset, str) else None
+    if m is None or int(m["h"]) > 23:
+        return None
+    delta = timedelta(hours=int(m["h"]), minutes=int(m["m"]))
+    return timezone(-delta if m["sign"] == "-" else delta)
+
+
 def check_importance(value: Any, default: float = 0.5) -> float:
     """A number in [0, 1]."""
     if value is None:
@@ -245,6 +279,7 @@ __all__ = [
     "MAX_METADATA_DEPTH",
     "MAX_OFFSET",
     "RESERVED_PREFIX",
+    "UTC_OFFSET_KEY",
     "check_importance",
     "check_k",
     "check_kind",
@@ -256,5 +291,7 @@ __all__ = [
     "check_time",
     "shift",
     "show",
+    "utc_offset",
     "visible",
+    "zone_of",
 ]

@@ -37,6 +37,7 @@ from agentmem.representation import neighbours_to_refresh
 from agentmem.settings import Settings
 from agentmem.stores import IndexOp, QuarantineStore, WriteBatch
 from agentmem.validation import (
+    UTC_OFFSET_KEY,
     check_importance,
     check_kind,
     check_metadata,
@@ -44,6 +45,7 @@ from agentmem.validation import (
     check_text,
     check_time,
     show,
+    utc_offset,
 )
 
 _ITEM_KEYS = frozenset(
@@ -90,9 +92,12 @@ def new_record(
     start = check_time(valid_from, what="valid_from")
     end = check_time(valid_to, what="valid_to")
     _check_span(start, end)
+    kind = check_kind(kind)
+    if kind is MemoryKind.EPISODIC and (offset := utc_offset(event_time)):
+        metadata.setdefault(UTC_OFFSET_KEY, offset)  # the speaker's own date, for extraction
     return MemoryRecord(
         scope=scope,
-        kind=check_kind(kind),
+        kind=kind,
         text=text,
         metadata=metadata,
         provenance=provenance,

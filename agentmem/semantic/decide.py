@@ -34,7 +34,7 @@ from agentmem.backends import Backends
 from agentmem.errors import NotFound
 from agentmem.filters import Condition, FilterOp
 from agentmem.indexing import vectors_for, vectors_for_texts
-from agentmem.models import MemoryKind, MemoryRecord, Scope, content_hash, utcnow
+from agentmem.models import MemoryKind, MemoryRecord, Scope, as_utc, content_hash, utcnow
 from agentmem.notes import api as notes
 from agentmem.representation import indexed_text
 from agentmem.semantic.episodes import Episode
@@ -475,7 +475,7 @@ def _hold_from(record: MemoryRecord, ended: datetime) -> None:
     date, "moved to Berlin today" after "I live in Paris" at 15:00), so no time has both."""
     start = record.valid_from
     if start is not None and start < ended and (record.valid_to is None or ended < record.valid_to):
-        record.valid_from = ended
+        record.valid_from = as_utc(ended)  # said_at may be in the speaker's zone
 
 
 def _update_keeping_history(

@@ -10,7 +10,7 @@ when the fact was said: told after the known value started, the change came afte
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 
 from agentmem.models import MemoryRecord
 from agentmem.semantic.schema import ExtractedFact
@@ -31,21 +31,22 @@ def record_start(record: MemoryRecord) -> datetime:
     return record.valid_from or record.event_time or record.created_at
 
 
-def period_end(fact: ExtractedFact, start: datetime) -> datetime:
+def period_end(fact: ExtractedFact, start: datetime, zone: tzinfo | None = None) -> datetime:
     """The end of the period a fact starting at ``start`` names: the next day, month or year
-    for a date of that ``time_granularity``; ``start`` itself for an exact time, or for a
-    fact known from when it was said."""
+    (of the calendar in ``zone``, where it was said) for a date of that ``time_granularity``;
+    ``start`` itself for an exact time, or for a fact known from when it was said."""
     if fact.event_time is None or start != fact.event_time:
         return start
     granularity = (fact.time_granularity or "").lower()
+    local = start.astimezone(zone) if zone is not None else start
     try:
         if granularity in _PERIOD_DAYS:
             return start + timedelta(days=_PERIOD_DAYS[granularity])
         if granularity == "month":
-            index = start.year * 12 + start.month  # the next month, counted from 0
-            return start.replace(year=index // 12, month=index % 12 + 1, day=1)
+            index = local.year * 12 + local.month  # the next month, counted from 0
+            return local.replace(year=index // 12, month=index % 12 + 1, day=1)
         if granularity == "year":
-            return start.replace(year=start.year + 1, month=1, day=1)
+            return local.replace(year=local.year + 1, month=1, day=1)
     except (ValueError, OverflowError):  # the period of December 9999 ends past the calendar
         return datetime.max.replace(tzinfo=start.tzinfo)
     return start
@@ -58,7 +59,7 @@ def is_older(fact: ExtractedFact, said_at: datetime, known_start: datetime) -> b
     start = fact_start(fact, said_at)
     if start >= known_start:
         return False
-    return period_end(fact, start) <= known_start or said_at < known_start
+    return period_end(fact, start, said_at.tzinfo) <= known_start or said_at < known_start
 
 
 def end_of(target: MemoryRecord, fact: ExtractedFact, said_at: datetime) -> datetime:

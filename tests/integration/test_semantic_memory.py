@@ -168,6 +168,21 @@ def test_two_values_said_at_one_time_are_never_both_valid(mem: Memory) -> None:
         assert [h.record.id for h in hits] == [globex.id]
 
 
+@pytest.mark.parametrize("infer", [True, "deferred"])
+def test_relative_dates_follow_the_offset_the_episode_was_given_with(
+    mem: Memory, infer: bool | str
+) -> None:
+    """Yesterday said at 20:00 -07:00 on 7 May (8 May in UTC) is 6 May, inline or later."""
+    episode = mem.add("Cara: I moved to Oslo yesterday.", user_id=USER,
+                      event_time="2023-05-07T20:00:00-07:00", infer=infer)  # fmt: skip
+    assert episode.event_time == datetime(2023, 5, 8, 3, tzinfo=UTC)
+    assert episode.metadata["utc_offset"] == "-07:00"
+    extract_pending(mem, scope=SCOPE)
+    (fact,) = facts_of(mem)
+    assert fact.text == "Cara moved to Oslo on 6 May 2023."
+    assert fact.valid_from == fact.event_time == datetime(2023, 5, 6, 7, tzinfo=UTC)
+
+
 def test_more_detail_updates_with_a_new_version(mem: Memory) -> None:
     mem.add("Maya: I play tennis.", user_id=USER, infer=True)
     second = mem.add("Maya: I play tennis every Sunday with my brother Leo.", user_id=USER,
