@@ -145,19 +145,23 @@ def warm_up() -> None:
 
 
 def parse_time_window(query: str, *, now: datetime) -> TimeWindow | None:
-    """The event-time window a query refers to, relative to ``now``; None if it names none."""
+    """The event-time window a query refers to, relative to ``now`` and read in ``now``'s
+    own zone (naive: UTC: "last month" asked on 1 April at 08:00 in Tokyo is March), in UTC;
+    None if it names none."""
     query = _NUMBERED_REFERENCE.sub(" ", query)
     if not _ANY_TEMPORAL.search(query):  # might_name_time, on the query already cleaned
         return None  # no phrase of it could pass _plausible: same answer, without dateparser
+    local = now if now.tzinfo is not None else as_utc(now)
+    zone = local.tzinfo
     try:
-        explicit = _span_window(query, as_utc(now))
+        explicit = _span_window(query, local)
+        if explicit is not None:
+            return TimeWindow(as_utc(explicit.start), as_utc(explicit.end), explicit.phrase)
     except (ValueError, OverflowError):  # "Q4 9999", or "the last 2 months" in year 1: none
         return None
-    if explicit is not None:
-        return explicit
     from dateparser.search import search_dates
 
-    base = as_utc(now).replace(tzinfo=None)
+    base = local.replace(tzinfo=None)
     settings = {"RELATIVE_BASE": base, "PREFER_DATES_FROM": "past"}
     try:
         found = search_dates(query, languages=["en"], settings=settings)
@@ -173,7 +177,9 @@ def parse_time_window(query: str, *, now: datetime) -> TimeWindow | None:
         period = (data.period if data and data.date_obj else None) or "day"
         try:
             start, end = _period_window(when.replace(tzinfo=None), period, phrase)
-            return TimeWindow(as_utc(start), as_utc(end), phrase)
+            return TimeWindow(
+                as_utc(start.replace(tzinfo=zone)), as_utc(end.replace(tzinfo=zone)), phrase
+            )
         except (ValueError, OverflowError):  # a window past the ends of the calendar: none
             return None
     return None
@@ -581,9 +587,10 @@ _AFTER_A_COUNT = {"ago", "back", "before", "earlier", "later"}
 
 
 def _span_window(query: str, now: datetime) -> TimeWindow | None:
-    """A decade, a quarter, or the last N days/weeks/months/years, when the query names one."""
+    """A decade, a quarter, or the last N days/weeks/months/years, when the query names one
+    (in ``now``'s zone)."""
     if m := _QUARTER.search(query):
-        start = datetime(int(m["year"]), 3 * int(m["q"]) - 2, 1, tzinfo=UTC)
+        start = datetime(int(m["year"]), 3 * int(m["q"]) - 2, 1, tzinfo=now.tzinfo)
         return TimeWindow(start, _add_months(start, 3), m.group(0))
     if m := _LAST_SPAN.search(query):
         raw = m["n"].lower()
@@ -601,7 +608,7 @@ def _span_window(query: str, now: datetime) -> TimeWindow | None:
         else:  # "the 80s": the latest such decade that has begun
             recent = 2000 + int(m["short"]) * 10
             year = recent if recent <= now.year else recent - 100
-        start = datetime(year, 1, 1, tzinfo=UTC)
+        start = datetime(year, 1, 1, tzinfo=now.tzinfo)
         return TimeWindow(start, start.replace(year=year + 10), m.group(0))
     return None
 

@@ -194,6 +194,14 @@ def check_time(value: Any, *, what: str = "event_time") -> datetime | None:
     return when
 
 
+def check_local_time(value: Any, *, what: str = "time") -> datetime | None:
+    """:func:`check_time`, kept in the UTC offset it was given with (naive: UTC): a "now"
+    whose relative phrases ("last month") are read in the caller's own date."""
+    when = check_time(value, what=what)
+    zone = zone_of(utc_offset(value))
+    return when.astimezone(zone) if when is not None and zone is not None else when
+
+
 def shift(when: datetime, delta: timedelta) -> datetime | None:
     """``when + delta``, or None where that leaves the supported range (relative times near
     the ends of the calendar resolve to nothing instead of failing)."""
@@ -284,6 +292,7 @@ __all__ = [
     "check_k",
     "check_kind",
     "check_kinds",
+    "check_local_time",
     "check_metadata",
     "check_offset",
     "check_reserved",

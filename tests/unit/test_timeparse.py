@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -93,6 +93,27 @@ def test_no_time_named(query: str) -> None:
 )
 def test_a_span_past_the_ends_of_the_calendar_is_no_window(query: str, now: datetime) -> None:
     assert parse_time_window(query, now=now) is None
+
+
+@pytest.mark.parametrize(
+    ("query", "start", "end"),
+    [
+        ("what did I do last month?", d(2024, 3, 1), d(2024, 4, 1)),
+        ("what happened last year?", d(2023, 1, 1), d(2024, 1, 1)),
+        ("sales in Q1 2024", d(2024, 1, 1), d(2024, 4, 1)),
+        ("what did I do in the last 2 days?", d(2024, 3, 30), d(2024, 4, 2)),
+    ],
+)
+def test_relative_times_are_read_in_nows_own_zone(
+    query: str, start: datetime, end: datetime
+) -> None:
+    """Asked at 08:00 on 1 April 2024 in Tokyo (31 March in UTC): Tokyo's calendar, in UTC."""
+    tokyo = timezone(timedelta(hours=9))
+    window = parse_time_window(query, now=datetime(2024, 4, 1, 8, tzinfo=tokyo))
+    assert window is not None
+    nine_hours = timedelta(hours=9)
+    assert (window.start, window.end) == (start - nine_hours, end - nine_hours)
+    assert window.start.tzinfo is UTC
 
 
 def test_a_numbered_reference_does_not_hide_a_real_time() -> None:
