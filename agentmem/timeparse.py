@@ -26,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from agentmem.models import as_utc
+from agentmem.validation import EARLIEST, LATEST
 
 _TEMPORAL_WORDS = re.compile(
     r"\b(yesterday|today|tonight|tomorrow|ago|last|past|previous|this|next|week|weekend|"
@@ -536,7 +537,8 @@ def resolve_dates(text: str, *, now: datetime, future: bool | None = None) -> li
 
     ``future`` says whether ambiguous phrases point forward; by default it is guessed from the
     text ("will", "going to", "next", a plan in the present tense: see the module docstring).
-    Overlapping phrases keep the earlier, longer match.
+    Overlapping phrases keep the earlier, longer match. A phrase whose date falls outside
+    the supported range (:data:`agentmem.validation.EARLIEST` to ``LATEST``) resolves to none.
     """
     base = now if now.tzinfo is not None else as_utc(now)  # "yesterday" in the speaker's zone
     today = base.replace(hour=0, minute=0, second=0, microsecond=0)
@@ -549,9 +551,13 @@ def resolve_dates(text: str, *, now: datetime, future: bool | None = None) -> li
                 continue
             try:
                 resolved = _resolve_match(name, m, today, forward)
+                if resolved is not None and not EARLIEST <= as_utc(resolved[0]) <= LATEST:
+                    raise ValueError("outside the supported range")
             except (ValueError, OverflowError):
-                # "next month" said in December 9999 names no representable date: unresolved.
-                resolved = None
+                # "next month" said in December 9999, "the day after tomorrow" on the 29th,
+                # name no date in the supported range: unresolved, "tomorrow" in it too.
+                taken.append((m.start(), m.end()))
+                continue
             if resolved is None:
                 continue
             when, granularity, absolute = resolved

@@ -183,6 +183,15 @@ def test_relative_dates_follow_the_offset_the_episode_was_given_with(
     assert fact.valid_from == fact.event_time == datetime(2023, 5, 6, 7, tzinfo=UTC)
 
 
+def test_a_relative_date_past_the_supported_range_leaves_the_fact_undated(mem: Memory) -> None:
+    episode = mem.add("Alice: I will move to Paris the day after tomorrow.", user_id=USER,
+                      event_time="9999-12-29", infer=True)  # fmt: skip
+    assert mem.get(episode.id).metadata["extraction"] == "done"
+    (fact,) = facts_of(mem)
+    assert fact.text == "Alice will move to Paris the day after tomorrow."
+    assert fact.event_time == datetime(9999, 12, 29, tzinfo=UTC)
+
+
 def test_more_detail_updates_with_a_new_version(mem: Memory) -> None:
     mem.add("Maya: I play tennis.", user_id=USER, infer=True)
     second = mem.add("Maya: I play tennis every Sunday with my brother Leo.", user_id=USER,

@@ -116,6 +116,18 @@ def test_relative_times_are_read_in_nows_own_zone(
     assert window.start.tzinfo is UTC
 
 
+@pytest.mark.parametrize(
+    ("statement", "now"),
+    [
+        ("I will move to Paris the day after tomorrow.", d(9999, 12, 29)),
+        ("I moved to Lisbon yesterday.", d(1, 1, 2)),
+        ("I moved to Lisbon yesterday.", datetime(1, 1, 3, 8, tzinfo=timezone(timedelta(hours=9)))),
+    ],
+)
+def test_a_date_past_the_supported_range_resolves_to_none(statement: str, now: datetime) -> None:
+    assert resolve_dates(statement, now=now) == []
+
+
 def test_a_numbered_reference_does_not_hide_a_real_time() -> None:
     window = parse_time_window("what did we decide about ticket #2023 in May 2022?", now=NOW)
     assert window is not None
