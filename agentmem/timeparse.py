@@ -18,6 +18,7 @@ they are always past.
 
 from __future__ import annotations
 
+import calendar
 import re
 import threading
 from collections.abc import Callable
@@ -171,12 +172,12 @@ def parse_time_window(query: str, *, now: datetime) -> TimeWindow | None:
     for phrase, when in found or []:
         if not _plausible(phrase) or _not_a_date(phrase, query):
             continue
-        if _DAY_OF_MONTH.fullmatch(phrase.strip()) and when > base:
-            when = _same_day_a_month_earlier(when)  # "on the 15th", asked on the 10th
         # search_dates resolved the date against ``now``; the parser tells its granularity.
         data = _date_data_parser().get_date_data(phrase)
         period = (data.period if data and data.date_obj else None) or "day"
         try:
+            if _DAY_OF_MONTH.fullmatch(phrase.strip()) and when > base:
+                when = _same_day_a_month_earlier(when)  # "on the 15th", asked on the 10th
             start, end = _period_window(when.replace(tzinfo=None), period, phrase)
             return TimeWindow(
                 as_utc(start.replace(tzinfo=zone)), as_utc(end.replace(tzinfo=zone)), phrase
@@ -620,11 +621,12 @@ def _span_window(query: str, now: datetime) -> TimeWindow | None:
 
 
 def _same_day_a_month_earlier(when: datetime) -> datetime:
-    earlier = _add_months(when, -1)
-    try:
-        return when.replace(year=earlier.year, month=earlier.month)
-    except ValueError:  # the 31st of a shorter month: its last day
-        return _add_months(when, 0) - timedelta(days=1)
+    """The same day of the latest earlier month that has it: "the 31st" asked on 10 May is
+    31 March (April has none), asked on 30 March it is 31 January."""
+    month = _add_months(when, -1)
+    while calendar.monthrange(month.year, month.month)[1] < when.day:
+        month = _add_months(month, -1)  # at most twice: every month next to a short one is long
+    return when.replace(year=month.year, month=month.month)
 
 
 def _not_a_date(phrase: str, query: str) -> bool:

@@ -128,6 +128,23 @@ def test_a_date_past_the_supported_range_resolves_to_none(statement: str, now: d
     assert resolve_dates(statement, now=now) == []
 
 
+@pytest.mark.parametrize(
+    ("now", "day"),
+    [
+        (d(2024, 5, 10), d(2024, 3, 31)),
+        (d(2024, 3, 30), d(2024, 1, 31)),
+        (d(2023, 3, 5), d(2023, 1, 31)),
+    ],
+)
+def test_a_day_of_the_month_not_yet_come_is_the_latest_month_that_has_it(
+    now: datetime, day: datetime
+) -> None:
+    """On the 31st asked on 10 May is 31 March: April has no 31st."""
+    window = parse_time_window("what did I do on the 31st?", now=now)
+    assert window is not None
+    assert (window.start, window.end) == (day - timedelta(days=1), day + timedelta(days=2))
+
+
 def test_a_numbered_reference_does_not_hide_a_real_time() -> None:
     window = parse_time_window("what did we decide about ticket #2023 in May 2022?", now=NOW)
     assert window is not None
