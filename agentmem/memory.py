@@ -336,7 +336,8 @@ class Memory(Closeable):
         ``filters`` match metadata (see :mod:`agentmem.filters`); ``as_of`` returns what was
         valid at that time, including memories invalidated since; ``event_after`` /
         ``event_before`` bound the event time; ``reference_time`` is "now" for relative times
-        in the query ("last week"), default the current time. Each hit's ``channels`` gives
+        in the query ("last week"), default the current time, read in the calendar of the UTC
+        offset it is given with (naive: UTC). Each hit's ``channels`` gives
         the rank and score every channel gave it.
 
         ``include_quarantined`` appends up to ``k`` held memories of untrusted sources that

@@ -76,6 +76,18 @@ def as_utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
+RECORD_TIMES = (
+    "event_time",
+    "valid_from",
+    "valid_to",
+    "created_at",
+    "updated_at",
+    "invalidated_at",
+    "last_accessed_at",
+)
+"""The time fields of a :class:`MemoryRecord`."""
+
+
 def new_id() -> str:
     """A new random record id."""
     return str(uuid.uuid4())
@@ -296,6 +308,17 @@ class MemoryRecord(BaseModel):
     def _readable(cls, value: dict[str, Any]) -> dict[str, Any]:
         return readable_metadata(value)
 
+    @field_validator(*RECORD_TIMES)
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        """Times are aware UTC; a naive one is UTC (as ``add()`` takes it), never host time."""
+        if value is None:
+            return None
+        try:
+            return as_utc(value)
+        except OverflowError:  # 0001-01-01T00:00+05:00 is before datetime.min in UTC
+            raise ValueError(f"{value.isoformat()} is before the earliest time in UTC") from None
+
     @model_validator(mode="after")
     def _fill_hash(self) -> MemoryRecord:
         if not self.content_hash:
@@ -389,6 +412,7 @@ class MemoryStats(BaseModel):
 
 
 __all__ = [
+    "RECORD_TIMES",
     "SCOPE_FIELDS",
     "ChannelScore",
     "HistoryEntry",

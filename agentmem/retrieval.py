@@ -63,7 +63,7 @@ from agentmem.timeparse import (
     parse_time_window,
 )
 from agentmem.usefulness import ARCHIVED_KEY
-from agentmem.validation import check_k, check_kinds, check_text, check_time
+from agentmem.validation import check_k, check_kinds, check_local_time, check_text, check_time
 from agentmem.vectors import VectorQuery
 from agentmem.vectors.base import BM25, DENSE, WINDOW, WINDOW_BM25
 
@@ -258,7 +258,7 @@ def search_with_validation(
         as_of=check_time(as_of, what="as_of"),
         event_after=check_time(event_after, what="event_after"),
         event_before=check_time(event_before, what="event_before"),
-        reference_time=check_time(reference_time, what="reference_time"),
+        reference_time=check_local_time(reference_time, what="reference_time"),
         expand_links=check_expand(expand_links),
     )
     if not include_quarantined:

@@ -18,6 +18,7 @@ they are always past.
 
 from __future__ import annotations
 
+import calendar
 import re
 import threading
 from collections.abc import Callable
@@ -26,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from agentmem.models import as_utc
+from agentmem.validation import EARLIEST, LATEST
 
 _TEMPORAL_WORDS = re.compile(
     r"\b(yesterday|today|tonight|tomorrow|ago|last|past|previous|this|next|week|weekend|"
@@ -145,16 +147,23 @@ def warm_up() -> None:
 
 
 def parse_time_window(query: str, *, now: datetime) -> TimeWindow | None:
-    """The event-time window a query refers to, relative to ``now``; None if it names none."""
+    """The event-time window a query refers to, relative to ``now`` and read in ``now``'s
+    own zone (naive: UTC: "last month" asked on 1 April at 08:00 in Tokyo is March), in UTC;
+    None if it names none."""
     query = _NUMBERED_REFERENCE.sub(" ", query)
     if not _ANY_TEMPORAL.search(query):  # might_name_time, on the query already cleaned
         return None  # no phrase of it could pass _plausible: same answer, without dateparser
-    explicit = _span_window(query, as_utc(now))
-    if explicit is not None:
-        return explicit
+    local = now if now.tzinfo is not None else as_utc(now)
+    zone = local.tzinfo
+    try:
+        explicit = _span_window(query, local)
+        if explicit is not None:
+            return TimeWindow(as_utc(explicit.start), as_utc(explicit.end), explicit.phrase)
+    except (ValueError, OverflowError):  # "Q4 9999", or "the last 2 months" in year 1: none
+        return None
     from dateparser.search import search_dates
 
-    base = as_utc(now).replace(tzinfo=None)
+    base = local.replace(tzinfo=None)
     settings = {"RELATIVE_BASE": base, "PREFER_DATES_FROM": "past"}
     try:
         found = search_dates(query, languages=["en"], settings=settings)
@@ -163,14 +172,16 @@ def parse_time_window(query: str, *, now: datetime) -> TimeWindow | None:
     for phrase, when in found or []:
         if not _plausible(phrase) or _not_a_date(phrase, query):
             continue
-        if _DAY_OF_MONTH.fullmatch(phrase.strip()) and when > base:
-            when = _same_day_a_month_earlier(when)  # "on the 15th", asked on the 10th
         # search_dates resolved the date against ``now``; the parser tells its granularity.
         data = _date_data_parser().get_date_data(phrase)
         period = (data.period if data and data.date_obj else None) or "day"
         try:
+            if _DAY_OF_MONTH.fullmatch(phrase.strip()) and when > base:
+                when = _same_day_a_month_earlier(when)  # "on the 15th", asked on the 10th
             start, end = _period_window(when.replace(tzinfo=None), period, phrase)
-            return TimeWindow(as_utc(start), as_utc(end), phrase)
+            return TimeWindow(
+                as_utc(start.replace(tzinfo=zone)), as_utc(end.replace(tzinfo=zone)), phrase
+            )
         except (ValueError, OverflowError):  # a window past the ends of the calendar: none
             return None
     return None
@@ -310,10 +321,10 @@ _DATE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
 class ResolvedDate:
     """A time expression found in a statement, resolved against the time it was made.
 
-    ``when`` is the start of the period meant (midnight UTC of the day, the Monday of a week,
-    the Saturday of a weekend, the first of a month or year); ``text`` says it in absolute
-    terms, ready to replace ``phrase`` in the statement ("on 7 May 2023", "in April 2023",
-    "in the week before 9 June 2023").
+    ``when`` is the start of the period meant (midnight of the day, in the zone it was said
+    in, the Monday of a week, the Saturday of a weekend, the first of a month or year);
+    ``text`` says it in absolute terms, ready to replace ``phrase`` in the statement ("on 7
+    May 2023", "in April 2023", "in the week before 9 June 2023").
     """
 
     phrase: str
@@ -522,13 +533,15 @@ def _resolve_match(name: str, m: re.Match[str], today: datetime, future: bool) -
 
 
 def resolve_dates(text: str, *, now: datetime, future: bool | None = None) -> list[ResolvedDate]:
-    """The time expressions in ``text``, in order, resolved against ``now`` (when it was said).
+    """The time expressions in ``text``, in order, resolved against ``now`` (when it was said)
+    in ``now``'s own zone (naive is UTC): the dates are midnights of that zone.
 
     ``future`` says whether ambiguous phrases point forward; by default it is guessed from the
     text ("will", "going to", "next", a plan in the present tense: see the module docstring).
-    Overlapping phrases keep the earlier, longer match.
+    Overlapping phrases keep the earlier, longer match. A phrase whose date falls outside
+    the supported range (:data:`agentmem.validation.EARLIEST` to ``LATEST``) resolves to none.
     """
-    base = as_utc(now)
+    base = now if now.tzinfo is not None else as_utc(now)  # "yesterday" in the speaker's zone
     today = base.replace(hour=0, minute=0, second=0, microsecond=0)
     forward = _points_forward(text) if future is None else future
     found: list[ResolvedDate] = []
@@ -539,9 +552,13 @@ def resolve_dates(text: str, *, now: datetime, future: bool | None = None) -> li
                 continue
             try:
                 resolved = _resolve_match(name, m, today, forward)
+                if resolved is not None and not EARLIEST <= as_utc(resolved[0]) <= LATEST:
+                    raise ValueError("outside the supported range")
             except (ValueError, OverflowError):
-                # "next month" said in December 9999 names no representable date: unresolved.
-                resolved = None
+                # "next month" said in December 9999, "the day after tomorrow" on the 29th,
+                # name no date in the supported range: unresolved, "tomorrow" in it too.
+                taken.append((m.start(), m.end()))
+                continue
             if resolved is None:
                 continue
             when, granularity, absolute = resolved
@@ -577,9 +594,10 @@ _AFTER_A_COUNT = {"ago", "back", "before", "earlier", "later"}
 
 
 def _span_window(query: str, now: datetime) -> TimeWindow | None:
-    """A decade, a quarter, or the last N days/weeks/months/years, when the query names one."""
+    """A decade, a quarter, or the last N days/weeks/months/years, when the query names one
+    (in ``now``'s zone)."""
     if m := _QUARTER.search(query):
-        start = datetime(int(m["year"]), 3 * int(m["q"]) - 2, 1, tzinfo=UTC)
+        start = datetime(int(m["year"]), 3 * int(m["q"]) - 2, 1, tzinfo=now.tzinfo)
         return TimeWindow(start, _add_months(start, 3), m.group(0))
     if m := _LAST_SPAN.search(query):
         raw = m["n"].lower()
@@ -597,17 +615,18 @@ def _span_window(query: str, now: datetime) -> TimeWindow | None:
         else:  # "the 80s": the latest such decade that has begun
             recent = 2000 + int(m["short"]) * 10
             year = recent if recent <= now.year else recent - 100
-        start = datetime(year, 1, 1, tzinfo=UTC)
+        start = datetime(year, 1, 1, tzinfo=now.tzinfo)
         return TimeWindow(start, start.replace(year=year + 10), m.group(0))
     return None
 
 
 def _same_day_a_month_earlier(when: datetime) -> datetime:
-    earlier = _add_months(when, -1)
-    try:
-        return when.replace(year=earlier.year, month=earlier.month)
-    except ValueError:  # the 31st of a shorter month: its last day
-        return _add_months(when, 0) - timedelta(days=1)
+    """The same day of the latest earlier month that has it: "the 31st" asked on 10 May is
+    31 March (April has none), asked on 30 March it is 31 January."""
+    month = _add_months(when, -1)
+    while calendar.monthrange(month.year, month.month)[1] < when.day:
+        month = _add_months(month, -1)  # at most twice: every month next to a short one is long
+    return when.replace(year=month.year, month=month.month)
 
 
 def _not_a_date(phrase: str, query: str) -> bool:

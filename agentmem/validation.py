@@ -11,7 +11,7 @@ import math
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from agentmem.errors import InvalidKind, InvalidMetadata, InvalidText, ValidationError
@@ -199,6 +199,14 @@ def check_time(value: Any, *, what: str = "event_time") -> datetime | None:
     return when
 
 
+def check_local_time(value: Any, *, what: str = "time") -> datetime | None:
+    """:func:`check_time`, kept in the UTC offset it was given with (naive: UTC): a "now"
+    whose relative phrases ("last month") are read in the caller's own date."""
+    when = check_time(value, what=what)
+    zone = zone_of(utc_offset(value))
+    return when.astimezone(zone) if when is not None and zone is not None else when
+
+
 def shift(when: datetime, delta: timedelta) -> datetime | None:
     """``when + delta``, or None where that leaves the supported range (relative times near
     the ends of the calendar resolve to nothing instead of failing)."""
@@ -207,6 +215,39 @@ def shift(when: datetime, delta: timedelta) -> datetime | None:
     except OverflowError:
         return None
     return moved if EARLIEST <= as_utc(moved) <= LATEST else None
+
+
+UTC_OFFSET_KEY = "utc_offset"
+"""Metadata key of an episode whose ``event_time`` was given with a UTC offset: the offset
+("-07:00"), so its relative dates ("yesterday", "last month") are read in the speaker's own
+date rather than UTC's (:func:`agentmem.semantic.episodes.episode_from`)."""
+_UTC_OFFSET = re.compile(r"(?P<sign>[+-])(?P<h>\d{2}):(?P<m>[0-5]\d)")
+
+
+def utc_offset(value: Any) -> str | None:
+    """The UTC offset a time was given with, as "+09:00"; None for UTC, a naive time, or
+    anything that is not a time."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        return None
+    delta = value.utcoffset()
+    if not delta:
+        return None
+    minutes = abs(delta) // timedelta(minutes=1)
+    return f"{'-' if delta < timedelta(0) else '+'}{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def zone_of(offset: Any) -> timezone | None:
+    """The fixed time zone of a UTC offset written as "+09:00"; None for anything else."""
+    m = _UTC_OFFSET.fullmatch(offset.strip()) if isinstance(offset, str) else None
+    if m is None or int(m["h"]) > 23:
+        return None
+    delta = timedelta(hours=int(m["h"]), minutes=int(m["m"]))
+    return timezone(-delta if m["sign"] == "-" else delta)
 
 
 def check_importance(value: Any, default: float = 0.5) -> float:
@@ -268,11 +309,13 @@ __all__ = [
     "MAX_METADATA_DEPTH",
     "MAX_OFFSET",
     "RESERVED_PREFIX",
+    "UTC_OFFSET_KEY",
     "check_gate",
     "check_importance",
     "check_k",
     "check_kind",
     "check_kinds",
+    "check_local_time",
     "check_metadata",
     "check_offset",
     "check_reserved",
@@ -280,5 +323,7 @@ __all__ = [
     "check_time",
     "shift",
     "show",
+    "utc_offset",
     "visible",
+    "zone_of",
 ]

@@ -24,6 +24,7 @@ from agentmem.errors import (
 )
 from agentmem.indexing import sync_outbox, vectors_for
 from agentmem.models import (
+    RECORD_TIMES,
     HistoryEntry,
     HistoryEvent,
     MemoryKind,
@@ -37,6 +38,7 @@ from agentmem.representation import neighbours_to_refresh
 from agentmem.settings import Settings
 from agentmem.stores import ForgetJournal, IndexOp, QuarantineStore, WriteBatch
 from agentmem.validation import (
+    UTC_OFFSET_KEY,
     check_importance,
     check_kind,
     check_metadata,
@@ -44,6 +46,7 @@ from agentmem.validation import (
     check_text,
     check_time,
     show,
+    utc_offset,
 )
 
 _ITEM_KEYS = frozenset(
@@ -89,10 +92,13 @@ def new_record(
     event = check_time(event_time)
     start = check_time(valid_from, what="valid_from")
     end = check_time(valid_to, what="valid_to")
-    _check_span(start, end)
+    _check_span(start or event, end, start_is="valid_from" if start else _FROM_EVENT)
+    kind = check_kind(kind)
+    if kind is MemoryKind.EPISODIC and (offset := utc_offset(event_time)):
+        metadata.setdefault(UTC_OFFSET_KEY, offset)  # the speaker's own date, for extraction
     return MemoryRecord(
         scope=scope,
-        kind=check_kind(kind),
+        kind=kind,
         text=text,
         metadata=metadata,
         provenance=provenance,
@@ -303,7 +309,11 @@ def prepare_import(settings: Settings, record: MemoryRecord) -> MemoryRecord:
     metadata_of(settings, record.metadata)
     metadata_of(settings, record.provenance, what="provenance")
     check_importance(record.importance)
-    _check_span(record.valid_from, record.valid_to)
+    for name in RECORD_TIMES:  # in the supported range (MemoryRecord made naive ones UTC)
+        if (when := getattr(record, name)) is not None:
+            check_time(when, what=name)
+    start_is = "valid_from" if record.valid_from else _FROM_EVENT
+    _check_span(record.valid_from or record.event_time, record.valid_to, start_is=start_is)
     text, provenance = redact_record_fields(record.text, record.provenance, settings.redaction)
     update: dict[str, Any] = {"provenance": provenance}
     if text != record.text:
@@ -324,6 +334,9 @@ def get_one(backends: Backends, memory_id: Any, scope: Scope | None) -> MemoryRe
         where = f" in scope {scope}" if scope is not None else ""
         raise NotFound(f"no memory with id {memory_id!r}{where}; {LIST_IDS}")
     return found[0]
+
+
+_FROM_EVENT = "its event_time (where it starts when no valid_from is given)"
 
 
 def _check_span(

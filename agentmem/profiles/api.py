@@ -10,6 +10,7 @@ old value stopped holding, ``superseded_at``: when it was replaced) and adds the
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime
@@ -294,7 +295,9 @@ class Profile:
         skip = {c[0] for c in changes}
         changes.extend(self._ended_values(facts, ended, rows, skip, complete=complete))
         self._write(changes, rows)
-        return len(changes)
+        past = self._past_values(facts, rows)
+        self._notes().profile_write(past, [])
+        return len(changes) + len(past)
 
     def _ended_values(
         self,
@@ -345,6 +348,59 @@ class Profile:
                 continue  # a field that cannot be empty keeps its last value
             reason = f"facts ended: {', '.join(sorted(row.sources))}"
             out.append((name, None, [], "facts:rules", reason[:500], _ended_at(row, ended)))
+        return out
+
+    def _past_values(
+        self, facts: Sequence[MemoryRecord], rows: dict[str, ProfileRow]
+    ) -> list[ProfileRow]:
+        """Closed versions for values that held only in the past: a fact that arrived late for
+        an earlier period ("moved to Rome in June 2021" told after Berlin, 2023) ends where a
+        later value starts (:mod:`agentmem.semantic.decide`), so it is written as a version of
+        its single-value field for [its start, its end), recorded and superseded now. Being
+        the latest recorded, it is what ``get(as_of=...)`` shows in that period, as search
+        does, over the version it revises; the current values stay. Idempotent."""
+        now = utcnow()
+        late = [
+            f for f in facts
+            if f.valid_from is not None and f.valid_to is not None and f.valid_to <= now
+            and f.invalidated_at is None
+        ]  # fmt: skip
+        if not late:
+            return []
+        name_row = rows.get("name")
+        owners = owner_names(self.owner, name_row.value if name_row else None)
+        known = {
+            (r.field, json.dumps(r.value), r.valid_from, r.valid_to)
+            for r in self._notes().profile_rows(self.key, current_only=False)
+        }
+        out: list[ProfileRow] = []
+        for fact in late:
+            assert fact.valid_from is not None and fact.valid_to is not None
+            found = field_for(fact)
+            subject = str(fact.metadata.get("subject") or "user").lower()
+            if found is None or subject not in owners or found[0] not in self._adapters:
+                continue
+            name, value = found
+            try:
+                value = self._adapters[name].dump_python(
+                    self._adapters[name].validate_python(value), mode="json"
+                )
+            except PydanticValidationError:
+                continue
+            start, end = fact.valid_from.timestamp(), fact.valid_to.timestamp()
+            key = (name, json.dumps(value), start, end)
+            if self._is_list(name) or key in known:
+                continue
+            known.add(key)
+            out.append(
+                ProfileRow(
+                    id=new_id(), profile_key=self.key, scope=self.scope, field=name,
+                    value=value, value_type=_type_name(self.model, name), sources=(fact.id,),
+                    actor="facts:rules", reason=f"from fact {fact.id}, held in the past",
+                    valid_from=start, valid_to=end, recorded_at=now.timestamp(),
+                    superseded_at=now.timestamp(),
+                )
+            )  # fmt: skip
         return out
 
     # helpers -------------------------------------------------------------------------------

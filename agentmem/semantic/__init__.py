@@ -11,6 +11,8 @@
   :mod:`~agentmem.semantic.slots`.
 - :mod:`~agentmem.semantic.llm` and :mod:`~agentmem.semantic.prompts`: the LLM path.
 - :mod:`~agentmem.semantic.decide`: ADD / UPDATE / INVALIDATE / NOOP, and applying them.
+- :mod:`~agentmem.semantic.validity`: when a fact holds, and whether it is older than a
+  known value.
 - :mod:`~agentmem.semantic.extractor`: the pipeline and the pending queue.
 """
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -34,13 +34,14 @@ from agentmem.backends import Backends
 from agentmem.errors import NotFound
 from agentmem.filters import Condition, FilterOp
 from agentmem.indexing import vectors_for, vectors_for_texts
-from agentmem.models import MemoryKind, MemoryRecord, Scope, content_hash, utcnow
+from agentmem.models import MemoryKind, MemoryRecord, Scope, as_utc, content_hash, utcnow
 from agentmem.notes import api as notes
 from agentmem.representation import indexed_text
 from agentmem.semantic.episodes import Episode
 from agentmem.semantic.schema import AppliedDecision, Decision, DecisionOp, ExtractedFact
 from agentmem.semantic.slots import find_slot, normalise_value
 from agentmem.semantic.text import content_words
+from agentmem.semantic.validity import end_of, fact_start, is_older, record_start
 from agentmem.settings import SemanticSettings
 from agentmem.stores import RecordQuery, WriteBatch
 
@@ -205,17 +206,6 @@ def is_contained(new: str, old: str) -> bool:
     return not n or len(n & o) / len(n) >= 0.8
 
 
-def _start(fact: ExtractedFact, said_at: datetime) -> datetime:
-    """When a new fact started to hold: its date if it is in the past, else when it was said."""
-    if fact.event_time is not None and fact.event_time <= said_at:
-        return fact.event_time
-    return said_at
-
-
-def _record_start(record: MemoryRecord) -> datetime:
-    return record.valid_from or record.event_time or record.created_at
-
-
 def decide_fact(
     index: int, ctx: FactContext, said_at: datetime, settings: SemanticSettings
 ) -> list[Decision]:
@@ -284,10 +274,9 @@ def _decide_by_slot(
             return [_d(DecisionOp.UPDATE, index, target, f"same {fact.attribute}, more detail")]
         return [_d(DecisionOp.NOOP, index, target, f"same {fact.attribute} already known")]
     if different:
-        start = _start(fact, said_at)
-        current = [r for r in different if _record_start(r) <= start]
+        current = [r for r in different if not is_older(fact, said_at, record_start(r))]
         if not current:
-            older_than = min(_record_start(r) for r in different)
+            older_than = min(record_start(r) for r in different)
             return [
                 Decision(
                     op=DecisionOp.ADD,
@@ -466,7 +455,9 @@ def apply_decisions(
         elif op is DecisionOp.INVALIDATE:
             assert target is not None
             record = add(decision.fact, decision, supersedes=target.id)
-            _invalidate(backends, episode, scope, fact, target, record.id, source)
+            ended = end_of(target, fact, episode.said_at)
+            _invalidate(backends, scope, target, ended, record.id, source)
+            _hold_from(record, ended)
             touched.add(target.id)
             applied.append(_applied(op, fact, record.id, target, decision, source))
         else:  # UPDATE
@@ -477,6 +468,14 @@ def apply_decisions(
     # New facts are notes: linked to related ones, which they may evolve (agentmem.notes).
     notes.insert(backends, list(new_records.values()), actor=source.actor)
     return applied
+
+
+def _hold_from(record: MemoryRecord, ended: datetime) -> None:
+    """A new value holds from where the value it replaces ends (a change told later than its
+    date, "moved to Berlin today" after "I live in Paris" at 15:00), so no time has both."""
+    start = record.valid_from
+    if start is not None and start < ended and (record.valid_to is None or ended < record.valid_to):
+        record.valid_from = as_utc(ended)  # said_at may be in the speaker's zone
 
 
 def _update_keeping_history(
@@ -492,9 +491,9 @@ def _update_keeping_history(
     if (old <= new or new <= old) and not fact.negated:
         return decision  # the same value, or the same told more precisely ("maths teacher")
     reason = f"{decision.reason}; a new {fact.attribute} ends the old one, never rewrites it"
-    if _start(fact, said_at) < _record_start(target):
+    if is_older(fact, said_at, record_start(target)):
         return Decision(
-            op=DecisionOp.ADD, fact=decision.fact, reason=reason, valid_to=_record_start(target)
+            op=DecisionOp.ADD, fact=decision.fact, reason=reason, valid_to=record_start(target)
         )
     return decision.model_copy(update={"op": DecisionOp.INVALIDATE, "reason": reason})
 
@@ -527,7 +526,7 @@ def _fit_into_history(
             continue
         if normalise_value(record_slot(r)[2] or "") == value:
             continue
-        began = _record_start(r)
+        began = record_start(r)
         if began > start and (record.valid_to is None or began < record.valid_to):
             record.valid_to = began
         elif began < start and r.valid_to is not None and r.valid_to > start:
@@ -545,19 +544,18 @@ def _fit_into_history(
 
 def _invalidate(
     backends: Backends,
-    episode: Episode,
     scope: Scope,
-    fact: ExtractedFact,
     target: MemoryRecord,
+    ended: datetime,
     superseded_by: str,
     source: Source,
 ) -> None:
-    """End ``target`` where the new fact starts, pointing at the record that supersedes it."""
+    """End ``target`` at ``ended``, pointing at the record that supersedes it."""
     writing.update(
         backends,
         target.id,
         scope,
-        valid_to=_end_of(target, fact, episode.said_at),
+        valid_to=ended,
         invalidate=True,
         metadata={**target.metadata, "superseded_by": superseded_by},
         actor=source.actor,
@@ -624,16 +622,6 @@ def _current(backends: Backends, memory_id: str | None, scope: Scope) -> MemoryR
     return record
 
 
-def _end_of(target: MemoryRecord, fact: ExtractedFact, said_at: datetime) -> datetime:
-    """When an invalidated fact stopped holding: when the new one started (never before the
-    old one started)."""
-    start = _record_start(target)
-    for candidate in (_start(fact, said_at), said_at, utcnow()):
-        if candidate > start:
-            return candidate
-    return start + timedelta(microseconds=1)
-
-
 def _fact_record(
     backends: Backends,
     episode: Episode,
@@ -643,7 +631,7 @@ def _fact_record(
     source: Source,
 ) -> MemoryRecord:
     event_time = fact.event_time or episode.said_at
-    valid_from = _start(fact, episode.said_at)
+    valid_from = fact_start(fact, episode.said_at)
     valid_to = decision.valid_to if decision.valid_to and decision.valid_to > valid_from else None
     return writing.new_record(
         backends,

@@ -18,7 +18,7 @@ import regex
 
 from agentmem.errors import InvalidText, ValidationError
 from agentmem.models import MemoryRecord, Scope, as_utc, utcnow
-from agentmem.validation import check_text
+from agentmem.validation import UTC_OFFSET_KEY, check_text, zone_of
 
 NON_PERSON_SPEAKERS = frozenset({"assistant", "system", "tool", "function", "developer", "ai"})
 """Speakers whose first-person statements are not facts about a person (chat roles)."""
@@ -59,7 +59,9 @@ class Episode:
     text: str
     turns: tuple[Turn, ...]
     said_at: datetime
-    """When it was said: the record's event time, else its creation time, else now."""
+    """When it was said: the record's event time, else its creation time, else now; in the
+    zone it was given in (a record's ``metadata["utc_offset"]``), so relative dates are read
+    in the speaker's own date, else UTC."""
     id: str | None = None
     scope: Scope | None = None
     default_speaker: str = "User"
@@ -182,6 +184,9 @@ def episode_from(
         record_id = value.id
         scope = scope or value.scope
         said_at = said_at or value.event_time or value.created_at
+        zone = zone_of(metadata.get(UTC_OFFSET_KEY))
+        if zone is not None:  # the speaker's own date: "yesterday" at 20:00 -07:00
+            said_at = as_utc(said_at).astimezone(zone)
     elif isinstance(value, str):
         text = check_text(value, max_chars=1_000_000)
     else:
@@ -195,12 +200,17 @@ def episode_from(
     return Episode(
         text=text,
         turns=resolved,
-        said_at=as_utc(said_at) if said_at is not None else utcnow(),
+        said_at=_aware(said_at) if said_at is not None else utcnow(),
         id=record_id,
         scope=scope,
         default_speaker=default,
         metadata=metadata,
     )
+
+
+def _aware(when: datetime) -> datetime:
+    """``when`` with its own UTC offset kept (the speaker's date); naive is UTC."""
+    return when if when.tzinfo is not None else as_utc(when)
 
 
 def default_speaker(metadata: Mapping[str, Any]) -> str:

@@ -280,6 +280,28 @@ CASES: dict[str, Case] = {
         ValidationError,
         "must be after",
     ),
+    "add_many with valid_to before the event_time it starts at": Case(
+        lambda m, i: m.add_many(
+            [{"text": "x", "event_time": "2024-05-01", "valid_to": "2024-01-01"}],
+            user_id="alice",
+        ),
+        ValidationError,
+        "must be after its event_time",
+    ),
+    "import a record whose valid_to is before its event_time": Case(
+        lambda m, i: m.import_records(
+            [
+                {
+                    "scope": {"user_id": "carol"},
+                    "text": "fine",
+                    "event_time": "2024-05-01T00:00Z",
+                    "valid_to": "2024-01-01T00:00Z",
+                }
+            ]
+        ),
+        ValidationError,
+        "must be after its event_time",
+    ),
     "add_many too many items": Case(
         lambda m, i: m.add_many(["t"] * (MAX_BATCH + 1), user_id="alice"),
         ValidationError,
@@ -347,6 +369,20 @@ CASES: dict[str, Case] = {
         ),
         InvalidMetadata,
         "not valid Unicode",
+    ),
+    "import a record dated before the calendar's first day": Case(
+        lambda m, i: m.import_records(
+            [{"scope": {"user_id": "carol"}, "text": "fine", "event_time": "0001-01-01T00:00Z"}]
+        ),
+        InvalidMetadata,
+        "event_time=0001-01-01T00:00:00+00:00 is outside the supported range",
+    ),
+    "import a record created before the calendar's first day": Case(
+        lambda m, i: m.import_records(
+            [{"scope": {"user_id": "carol"}, "text": "fine", "created_at": "0001-01-01T00:00"}]
+        ),
+        InvalidMetadata,
+        "created_at=0001-01-01T00:00:00+00:00 is outside the supported range",
     ),
     "import a record with an unsafe scope": Case(
         lambda m, i: m.import_records([{"scope": {"user_id": "a/b"}, "text": "fine"}]),

@@ -111,6 +111,17 @@ def test_time_channel_ranks_memories_from_the_named_period(mem: Memory) -> None:
     assert all("time" not in h.channels for h in plain)
 
 
+def test_relative_times_are_read_in_the_reference_times_own_date(mem: Memory) -> None:
+    """Last month asked at 08:00 on 1 April in Tokyo (31 March in UTC) is March."""
+    march = mem.add("Trip: hiked Mount Takao with Ken", user_id="ken",
+                    event_time="2024-03-20T10:00:00+09:00")  # fmt: skip
+    mem.add("Trip: visited the temples in Kyoto with Ken", user_id="ken",
+            event_time="2024-02-15T10:00:00+09:00")  # fmt: skip
+    hits = mem.search("what trips did I take last month?", user_id="ken",
+                      reference_time="2024-04-01T08:00:00+09:00")  # fmt: skip
+    assert [h.record.id for h in hits if "time" in h.channels] == [march.id]
+
+
 def test_event_time_bounds_filter_every_channel(mem: Memory) -> None:
     turns(mem)
     hits = mem.search("Maya", user_id="maya", k=10, event_after="2024-05-01")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -576,6 +577,25 @@ def test_import_rebuilds_the_profiles_of_the_imported_facts(
         model = copy.profile(user_id="maya").get().model
         assert (model.location, model.employer, model.age) == ("Berlin", "Acme", None)
         assert copy.context("where?", user_id="maya").profile.startswith("## Profile")
+
+
+def test_imported_naive_times_are_utc_as_in_add_whatever_the_host_zone(
+    mem: Memory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        record = {"id": str(uuid.uuid4()), "scope": {"user_id": "u"}, "text": "Boiler serviced",
+                  "event_time": "2024-04-12T18:40:00", "valid_from": "2024-01-01T00:00:00",
+                  "valid_to": "2024-05-12T00:00:00+00:00"}  # fmt: skip
+        assert mem.import_records([record]) == 1
+        imported = mem.get(record["id"])
+        added = mem.add("Boiler serviced", user_id="u", event_time="2024-04-12T18:40:00")
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert imported.event_time == added.event_time == datetime(2024, 4, 12, 18, 40, tzinfo=UTC)
+    assert imported.valid_from == datetime(2024, 1, 1, tzinfo=UTC)
 
 
 def test_an_import_racing_another_skips_the_ids_the_other_wrote(

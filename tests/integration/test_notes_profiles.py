@@ -379,6 +379,29 @@ def test_context_as_of_shows_the_profile_as_it_stood_then(mem: Memory) -> None:
     assert now.profile == "## Profile\n- location: Berlin\n- employer: Globex"
 
 
+def test_a_value_reported_late_for_an_earlier_period_is_in_the_past_profile(mem: Memory) -> None:
+    """Paris (2020), Berlin (2023), then a move to Rome dated June 2021: search says Rome for
+    July 2021, and so do the profile and the context's profile block; the current value and
+    the earlier years stay, and observing the fact again adds no second version."""
+    for text, when in [
+        ("I live in Paris.", "2020-01-10"),
+        ("I live in Berlin.", "2023-02-01"),
+        ("I moved to Rome in June 2021.", "2024-05-01"),
+    ]:
+        mem.add(f"Maya: {text}", user_id="maya", infer=True, event_time=when)
+    profile = mem.profile(user_id="maya")
+    then = {when: profile.get(as_of=when).model.location for when in ("2020-06-01", "2021-07-01")}
+    assert then == {"2020-06-01": "Paris", "2021-07-01": "Rome"}
+    assert profile.get().model.location == "Berlin"
+    past = mem.context("where did Maya live?", user_id="maya", max_tokens=300,
+                       as_of="2021-07-01")  # fmt: skip
+    assert past.profile == "## Profile\n- location: Rome"
+    versions = len(profile.history("location"))
+    rome = [f for f in mem.list(user_id="maya", kinds="semantic", include_invalidated=True)
+            if "Rome" in f.text]  # fmt: skip
+    assert profile.observe(rome) == 0 and len(profile.history("location")) == versions
+
+
 class ProfileV1(BaseModel):
     city: str | None = None
     age: int | None = None

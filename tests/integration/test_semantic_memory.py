@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -134,6 +135,61 @@ def test_a_value_reported_late_for_an_earlier_period_never_overlaps_another(mem:
     for when, where in [("2020-06-01", paris), ("2022-01-01", rome)]:
         hits = mem.search("where does Alice live?", user_id=USER, kinds="semantic", as_of=when)
         assert [h.record.id for h in hits] == [where.id]
+
+
+def test_a_change_told_later_with_a_coarse_date_ends_the_value_it_follows(mem: Memory) -> None:
+    """A move "today" told at 18:00, after "I live in Paris" at 15:00 the same day:
+    the move's date (midnight) is before Paris's start, but it was told later, so Berlin is
+    current and Paris ends when the move was told; no time has both."""
+    mem.add("Alice: I live in Paris.", user_id=USER, event_time="2023-04-20T15:00:00Z", infer=True)
+    mem.add("Alice: I moved to Berlin today.", user_id=USER, event_time="2023-04-20T18:00:00Z",
+            infer=True)  # fmt: skip
+    (berlin,) = facts_of(mem)
+    paris = next(r for r in facts_of(mem, invalidated=True) if r.id != berlin.id)
+    assert berlin.text == "Alice moved to Berlin on 20 April 2023."
+    assert paris.valid_to == berlin.valid_from == datetime(2023, 4, 20, 18, tzinfo=UTC)
+    assert berlin.metadata["supersedes"] == paris.id
+    assert mem.profile(user_id=USER).get().model.location == "Berlin"
+    for when, where in [("2023-04-20T16:00:00Z", paris), ("2023-04-21", berlin)]:
+        hits = mem.search("where does Alice live?", user_id=USER, kinds="semantic", as_of=when)
+        assert [h.record.id for h in hits] == [where.id]
+
+
+def test_two_values_said_at_one_time_are_never_both_valid(mem: Memory) -> None:
+    """Two turns of one dated session give one slot two values at the same start: the first
+    ends right there (not when the facts were extracted), so as_of answers one value."""
+    mem.add("Bob: I work at Acme.", user_id=USER, event_time="2023-05-08", infer=True)
+    mem.add("Bob: I work at Globex.", user_id=USER, event_time="2023-05-08", infer=True)
+    (globex,) = facts_of(mem)
+    acme = next(r for r in facts_of(mem, invalidated=True) if r.id != globex.id)
+    assert acme.valid_to == globex.valid_from < datetime(2023, 5, 9, tzinfo=UTC)
+    for when in ("2023-05-09", "2024-01-01"):
+        hits = mem.search("where does Bob work?", user_id=USER, kinds="semantic", as_of=when)
+        assert [h.record.id for h in hits] == [globex.id]
+
+
+@pytest.mark.parametrize("infer", [True, "deferred"])
+def test_relative_dates_follow_the_offset_the_episode_was_given_with(
+    mem: Memory, infer: bool | str
+) -> None:
+    """Yesterday said at 20:00 -07:00 on 7 May (8 May in UTC) is 6 May, inline or later."""
+    episode = mem.add("Cara: I moved to Oslo yesterday.", user_id=USER,
+                      event_time="2023-05-07T20:00:00-07:00", infer=infer)  # fmt: skip
+    assert episode.event_time == datetime(2023, 5, 8, 3, tzinfo=UTC)
+    assert episode.metadata["utc_offset"] == "-07:00"
+    extract_pending(mem, scope=SCOPE)
+    (fact,) = facts_of(mem)
+    assert fact.text == "Cara moved to Oslo on 6 May 2023."
+    assert fact.valid_from == fact.event_time == datetime(2023, 5, 6, 7, tzinfo=UTC)
+
+
+def test_a_relative_date_past_the_supported_range_leaves_the_fact_undated(mem: Memory) -> None:
+    episode = mem.add("Alice: I will move to Paris the day after tomorrow.", user_id=USER,
+                      event_time="9999-12-29", infer=True)  # fmt: skip
+    assert mem.get(episode.id).metadata["extraction"] == "done"
+    (fact,) = facts_of(mem)
+    assert fact.text == "Alice will move to Paris the day after tomorrow."
+    assert fact.event_time == datetime(9999, 12, 29, tzinfo=UTC)
 
 
 def test_more_detail_updates_with_a_new_version(mem: Memory) -> None:

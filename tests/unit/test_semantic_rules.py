@@ -7,7 +7,7 @@ pinned down on its own.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -30,6 +30,7 @@ from agentmem.semantic.entities import entities_in, leading_subject
 from agentmem.semantic.extractor import InferMode, infer_mode
 from agentmem.semantic.slots import find_slot
 from agentmem.semantic.text import content_words, to_third_person
+from agentmem.semantic.validity import period_end
 from agentmem.settings import SemanticSettings
 from agentmem.timeparse import resolve_dates
 
@@ -98,6 +99,26 @@ def test_yesterday_in_a_message_of_8_may_is_7_may() -> None:
     assert fact.event_time == datetime(2023, 5, 7, tzinfo=UTC)
     assert "on 7 May 2023" in fact.text and "yesterday" not in fact.text
     assert fact.time_phrase == "yesterday" and fact.time_granularity == "day"
+
+
+def test_relative_dates_are_read_in_the_speakers_own_date() -> None:
+    """8 p.m. on 7 May in California is 8 May in UTC: "yesterday" is still 6 May there, and
+    "last month" said at 8 a.m. on 1 May in Tokyo (30 April in UTC) is April, which ends
+    with April in Tokyo."""
+    pacific = datetime(2023, 5, 7, 20, tzinfo=timezone(timedelta(hours=-7)))
+    (moved,) = RulesExtractor().extract(
+        episode_from("Cara: I moved to Oslo yesterday.", said_at=pacific)
+    )
+    assert moved.text == "Cara moved to Oslo on 6 May 2023."
+    assert moved.event_time == datetime(2023, 5, 6, 7, tzinfo=UTC)  # 6 May's midnight there
+    tokyo = timezone(timedelta(hours=9))
+    (found,) = resolve_dates(
+        "I moved to Berlin last month.", now=datetime(2023, 5, 1, 8, tzinfo=tokyo)
+    )
+    assert (found.text, found.when) == ("in April 2023", datetime(2023, 4, 1, tzinfo=tokyo))
+    april = fact("Alice moved to Berlin.", event_time=found.when, time_granularity="month")
+    assert april.event_time is not None
+    assert period_end(april, april.event_time, tokyo) == datetime(2023, 5, 1, tzinfo=tokyo)
 
 
 # extraction ---------------------------------------------------------------------------------
@@ -510,6 +531,31 @@ def test_a_value_older_than_the_known_one_is_kept_as_history() -> None:
     ctx = FactContext(paris, same_slot=[berlin])
     (decision,) = decide_fact(0, ctx, SAID, SETTINGS)
     assert decision.op is DecisionOp.ADD and decision.valid_to == berlin.valid_from
+
+
+@pytest.mark.parametrize(
+    ("when", "granularity"),
+    [("2023-05-08", "day"), ("2023-05-01", "month"), ("2023-01-01", "year")],
+)
+def test_a_change_dated_today_this_month_or_this_year_is_new_when_told_later(
+    when: str, granularity: str
+) -> None:
+    """A move "today" told at 13:56 after "I live in Paris" known from 09:00 is dated
+    midnight, before Paris: its day contains Paris's start and it was said after it, so it is
+    the new value; told before Paris started, it is history."""
+    paris = known("Alice lives in Paris.", when=datetime(2023, 5, 8, 9, tzinfo=UTC))
+    berlin = fact(
+        "Alice moved to Berlin.",
+        subject="Alice",
+        attribute="lives_in",
+        value="Berlin",
+        event_time=when,
+        time_granularity=granularity,
+    )
+    assert decide(berlin, same_slot=[paris]) == [(DecisionOp.INVALIDATE, paris.id)]
+    later = known("Alice lives in Paris.", when=datetime(2023, 5, 8, 15, tzinfo=UTC))
+    (decision,) = decide_fact(0, FactContext(berlin, same_slot=[later]), SAID, SETTINGS)
+    assert decision.op is DecisionOp.ADD and decision.valid_to == later.valid_from
 
 
 def test_the_same_value_is_a_noop_or_an_update_with_detail() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -80,6 +80,69 @@ def test_relative_week_is_around_the_reference_time() -> None:
 )
 def test_no_time_named(query: str) -> None:
     assert parse_time_window(query, now=NOW) is None
+
+
+@pytest.mark.parametrize(
+    ("query", "now"),
+    [
+        ("sales in Q4 9999", NOW),
+        ("sales in Q1 0000", NOW),
+        ("sales in the last 2 months", d(1, 2, 15)),
+        ("sales in the last 999 days", d(1, 1, 5)),
+    ],
+)
+def test_a_span_past_the_ends_of_the_calendar_is_no_window(query: str, now: datetime) -> None:
+    assert parse_time_window(query, now=now) is None
+
+
+@pytest.mark.parametrize(
+    ("query", "start", "end"),
+    [
+        ("what did I do last month?", d(2024, 3, 1), d(2024, 4, 1)),
+        ("what happened last year?", d(2023, 1, 1), d(2024, 1, 1)),
+        ("sales in Q1 2024", d(2024, 1, 1), d(2024, 4, 1)),
+        ("what did I do in the last 2 days?", d(2024, 3, 30), d(2024, 4, 2)),
+    ],
+)
+def test_relative_times_are_read_in_nows_own_zone(
+    query: str, start: datetime, end: datetime
+) -> None:
+    """Asked at 08:00 on 1 April 2024 in Tokyo (31 March in UTC): Tokyo's calendar, in UTC."""
+    tokyo = timezone(timedelta(hours=9))
+    window = parse_time_window(query, now=datetime(2024, 4, 1, 8, tzinfo=tokyo))
+    assert window is not None
+    nine_hours = timedelta(hours=9)
+    assert (window.start, window.end) == (start - nine_hours, end - nine_hours)
+    assert window.start.tzinfo is UTC
+
+
+@pytest.mark.parametrize(
+    ("statement", "now"),
+    [
+        ("I will move to Paris the day after tomorrow.", d(9999, 12, 29)),
+        ("I moved to Lisbon yesterday.", d(1, 1, 2)),
+        ("I moved to Lisbon yesterday.", datetime(1, 1, 3, 8, tzinfo=timezone(timedelta(hours=9)))),
+    ],
+)
+def test_a_date_past_the_supported_range_resolves_to_none(statement: str, now: datetime) -> None:
+    assert resolve_dates(statement, now=now) == []
+
+
+@pytest.mark.parametrize(
+    ("now", "day"),
+    [
+        (d(2024, 5, 10), d(2024, 3, 31)),
+        (d(2024, 3, 30), d(2024, 1, 31)),
+        (d(2023, 3, 5), d(2023, 1, 31)),
+    ],
+)
+def test_a_day_of_the_month_not_yet_come_is_the_latest_month_that_has_it(
+    now: datetime, day: datetime
+) -> None:
+    """On the 31st asked on 10 May is 31 March: April has no 31st."""
+    window = parse_time_window("what did I do on the 31st?", now=now)
+    assert window is not None
+    assert (window.start, window.end) == (day - timedelta(days=1), day + timedelta(days=2))
 
 
 def test_a_numbered_reference_does_not_hide_a_real_time() -> None:
