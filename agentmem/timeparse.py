@@ -176,9 +176,14 @@ def parse_time_window(query: str, *, now: datetime) -> TimeWindow | None:
         data = _date_data_parser().get_date_data(phrase)
         period = (data.period if data and data.date_obj else None) or "day"
         try:
-            if _DAY_OF_MONTH.fullmatch(phrase.strip()) and when > base:
-                when = _same_day_a_month_earlier(when)  # "on the 15th", asked on the 10th
-            start, end = _period_window(when.replace(tzinfo=None), period, phrase)
+            if _DAY_OF_MONTH.fullmatch(phrase.strip()):
+                # dateparser reads "the 1st" ... "the 12th" as a month: read the day itself
+                when = _day_of_month(phrase, base, forward=_points_forward(query))
+                period = "day"
+            if _CALENDAR_WEEK.fullmatch(phrase.strip()):
+                start, end = _calendar_week(when.replace(tzinfo=None))
+            else:
+                start, end = _period_window(when.replace(tzinfo=None), period, phrase)
             return TimeWindow(
                 as_utc(start.replace(tzinfo=zone)), as_utc(end.replace(tzinfo=zone)), phrase
             )
@@ -583,6 +588,8 @@ _LAST_SPAN = re.compile(
 )
 _ORDINAL = re.compile(r"(?:the\s+)?\d{1,2}(?:st|nd|rd|th)", re.IGNORECASE)
 _DAY_OF_MONTH = re.compile(r"(?:on\s+)?" + _ORDINAL.pattern, re.IGNORECASE)
+_CALENDAR_WEEK = re.compile(r"(?:this|last|next|previous|coming)\s+week", re.IGNORECASE)
+"""A week named by its place in the calendar ("last week"), not counted back ("a week ago")."""
 _BARE_NUMBER = re.compile(r"\d{1,4}(?:\s+(?:on|in|at|to))?")
 _COUNT_OF_UNITS = re.compile(r"\d{1,3}\s+(?:day|week|month|year)s?", re.IGNORECASE)
 _SCORE = re.compile(r"\d{1,2}\s*[-:]\s*\d{1,2}")
@@ -620,13 +627,28 @@ def _span_window(query: str, now: datetime) -> TimeWindow | None:
     return None
 
 
-def _same_day_a_month_earlier(when: datetime) -> datetime:
-    """The same day of the latest earlier month that has it: "the 31st" asked on 10 May is
-    31 March (April has none), asked on 30 March it is 31 January."""
-    month = _add_months(when, -1)
-    while calendar.monthrange(month.year, month.month)[1] < when.day:
-        month = _add_months(month, -1)  # at most twice: every month next to a short one is long
-    return when.replace(year=month.year, month=month.month)
+def _day_of_month(phrase: str, today: datetime, *, forward: bool) -> datetime:
+    """The day a bare ordinal names ("on the 12th"): the latest such day on or before
+    ``today``, or the next one on or after it when the query points forward; a month without
+    that day is skipped ("the 31st" asked on 10 May is 31 March)."""
+    n = int(re.sub(r"\D", "", phrase))
+    if not 1 <= n <= 31:
+        raise ValueError(f"no month has a day {n}")
+    month = today.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    step = 1 if forward else -1
+    if (n < today.day and forward) or (n > today.day and not forward):
+        month = _add_months(month, step)
+    while calendar.monthrange(month.year, month.month)[1] < n:
+        month = _add_months(month, step)  # at most twice: every month next to a short one is long
+    return month.replace(day=n)
+
+
+def _calendar_week(when: datetime) -> tuple[datetime, datetime]:
+    """The ISO calendar week (Monday to Sunday) that holds ``when``."""
+    monday = when.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(
+        days=when.weekday()
+    )
+    return monday, monday + timedelta(days=7)
 
 
 def _not_a_date(phrase: str, query: str) -> bool:

@@ -524,3 +524,36 @@ def test_a_dated_question_ranks_the_memory_that_answers_first(
 ) -> None:
     hits = diary.search(question, user_id="diary", k=len(DIARY), reference_time=FRIDAY)
     assert hits[0].record.text == DIARY[answer][0], [h.record.text for h in hits]
+
+
+# A day of the month is a day ("on the 5th" is 5 June, not May, which dateparser reads it as),
+# and "last week" / "this week" are calendar weeks, Monday to Sunday: asked on Friday 13 June,
+# last week's Monday pottery class is in "last week" and this week's Monday one is not.
+CALENDAR: list[tuple[str, datetime]] = [
+    ("Went to the pottery class with Lena and threw a bowl.", datetime(2025, 6, 2, 18, tzinfo=UTC)),
+    ("Pottery class again, glazing the bowl from before.", datetime(2025, 6, 9, 18, tzinfo=UTC)),
+    ("Dentist check-up in the morning, no cavities.", datetime(2025, 6, 5, 9, tzinfo=UTC)),
+    ("Gave a talk on sourdough at the library meetup.", datetime(2025, 5, 20, 19, tzinfo=UTC)),
+    ("Watched the cup final at the pub with Sam.", datetime(2025, 6, 11, 21, tzinfo=UTC)),
+]
+CALENDAR_QUESTIONS: list[tuple[str, int]] = [
+    ("What did I do at pottery last week?", 0),
+    ("What did I do on the 5th?", 2),
+]
+
+
+@pytest.fixture(scope="module")
+def calendar(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Iterator[Memory]:
+    home: Path = tmp_path_factory.mktemp("calendar")
+    with Memory(settings=Settings.load(home=home), embedder=embedder) as mem:
+        for text, when in CALENDAR:
+            mem.add(text, user_id="calendar", event_time=when)
+        yield mem
+
+
+@pytest.mark.parametrize(("question", "answer"), CALENDAR_QUESTIONS)
+def test_days_of_the_month_and_calendar_weeks_pick_the_right_memory(
+    calendar: Memory, question: str, answer: int
+) -> None:
+    hits = calendar.search(question, user_id="calendar", k=len(CALENDAR), reference_time=FRIDAY)
+    assert hits[0].record.text == CALENDAR[answer][0], [h.record.text for h in hits]

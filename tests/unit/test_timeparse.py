@@ -271,3 +271,48 @@ def test_an_iso_date_keeps_its_preposition_once(statement: str, text: str) -> No
     (found,) = resolve_dates(statement, now=SAID_IN_MARCH)
     assert found.text == text
     assert found.phrase == text.split()[0] + " " + found.phrase.split()[-1]
+
+
+FRIDAY = datetime(2025, 3, 14, 12, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("query", "day"),
+    [
+        # 1st-12th: dateparser reads them as months (December, April, March)
+        ("Where was I on the 12th?", d(2025, 3, 12)),
+        ("what did I do on the 4th?", d(2025, 3, 4)),
+        ("dinner on the 1st", d(2025, 3, 1)),
+        ("What did I do on the 14th?", d(2025, 3, 14)),  # today is on or before today
+        ("What did I do on the 20th?", d(2025, 2, 20)),
+        # a query that points forward takes the next such day
+        ("What will I do on the 20th?", d(2025, 3, 20)),
+        ("Where am I going to be on the 2nd?", d(2025, 4, 2)),
+    ],
+)
+def test_a_day_of_the_month_is_a_day_not_a_month(query: str, day: datetime) -> None:
+    window = parse_time_window(query, now=FRIDAY)
+    assert window is not None
+    assert (window.start, window.end) == (day - timedelta(days=1), day + timedelta(days=2))
+
+
+@pytest.mark.parametrize(
+    ("query", "monday"),
+    [
+        ("Where did I have lunch last week?", d(2025, 3, 3)),
+        ("What did we cook this week?", d(2025, 3, 10)),
+        ("What is planned for next week?", d(2025, 3, 17)),
+    ],
+)
+def test_this_last_and_next_week_are_calendar_weeks(query: str, monday: datetime) -> None:
+    """Monday to Sunday, whatever the weekday asked on: not a window centred on a day."""
+    window = parse_time_window(query, now=FRIDAY)
+    assert window is not None
+    assert (window.start, window.end) == (monday, monday + timedelta(days=7))
+
+
+def test_a_week_ago_stays_a_window_around_the_day() -> None:
+    window = parse_time_window("what did I do a week ago?", now=FRIDAY)
+    assert window is not None
+    assert window.start < d(2025, 3, 7) < window.end
+    assert (window.start.weekday(), window.end.weekday()) != (0, 0)
