@@ -402,6 +402,37 @@ def _clean_value(raw: str, attribute: str) -> str | None:
     return value
 
 
+_PAST_VERB = re.compile(r"\b(?:was|were|lived|worked|resided)\b", re.IGNORECASE)
+"""The attribute's own verb in the past tense: "I lived in Paris", "I was a teacher"."""
+
+
+_PAST_MARKER = re.compile(
+    r"\b(?:used to|back (?:in|then|when)|when (?:I|we|you|he|she|they|\w+) (?:was|were)|"
+    r"as an? (?:kid|child|teen|teenager|student|boy|girl)|growing up|ago|formerly|previously|"
+    r"in (?:my|our|his|her|their) (?:teens|twenties|thirties|forties|fifties|sixties|youth|"
+    r"childhood|student days))\b",
+    re.IGNORECASE,
+)
+"""Words that put a clause in the past: "back in 2015", "when I was a kid", "years ago"."""
+
+
+_CHANGE = re.compile(
+    r"\b(?:now|moved|moving|relocated|settled|joined|started|starting|began|switched|"
+    r"became|got|landed|accepted|took)\b",
+    re.IGNORECASE,
+)
+"""A change that holds since: "moved to", "joined", "started", "now"."""
+
+
+def _historical(clause: str, matched: str) -> bool:
+    """Whether the clause states a past value ("Back in 2015 I worked at IBM", "When I was a
+    kid I lived in Cork", "I lived in Paris for three years"): the attribute's verb in the
+    past tense or a past marker, and no change that holds since ("moved", "joined", "now")."""
+    if _CHANGE.search(clause):
+        return False
+    return bool(_PAST_VERB.search(matched) or _PAST_MARKER.search(clause))
+
+
 def normalise_value(value: str) -> str:
     """How attribute values are compared: lower case, no articles or punctuation."""
     v = re.sub(r"[^\w\s'-]", " ", value.lower())
@@ -410,10 +441,13 @@ def normalise_value(value: str) -> str:
 
 
 def find_slot(clause: str, speaker: str) -> tuple[str, str, str, bool] | None:
-    """(subject, attribute, value, negated) when the clause sets a single-valued attribute."""
+    """(subject, attribute, value, negated) when the clause sets a single-valued attribute
+    as it is now: a clause about the past ("Back in 2015 I worked at IBM") sets none."""
     for attribute, negated, pattern in _SLOT_PATTERNS:
         m = pattern.search(clause)
         if m is None:
+            continue
+        if not negated and _historical(clause, m[0]):
             continue
         subject = _subject_name(m["subj"], speaker)
         if subject is None:

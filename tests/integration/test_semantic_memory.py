@@ -67,6 +67,18 @@ def test_a_fact_rewritten_by_hand_carries_what_its_new_text_says(mem: Memory) ->
     assert mem.get(fact.id).metadata == {"value": "Oslo (by hand)"}
 
 
+def test_a_statement_about_the_past_invalidates_no_current_fact(mem: Memory) -> None:
+    mem.add("Alice: I live in Lisbon.", user_id=USER, event_time="2023-01-01T09:00:00Z",
+            infer=True)  # fmt: skip
+    mem.add("Alice: As a teenager I lived in Dundee.", user_id=USER,
+            event_time="2023-06-01T09:00:00Z", infer=True)  # fmt: skip
+
+    assert not [r for r in facts_of(mem, invalidated=True) if r.invalidated_at is not None]
+    lisbon = next(r for r in facts_of(mem) if "Lisbon" in r.text)
+    assert lisbon.metadata.get("slot") == "alice|lives_in"
+    assert mem.search("Where does Alice live?", user_id=USER, k=1)[0].record.id == lisbon.id
+
+
 def test_contradiction_invalidates_and_as_of_answers_with_what_held(mem: Memory) -> None:
     first = mem.add("Alice lives in Paris.", user_id=USER, event_time="2022-03-01T09:00:00Z",
                     infer=True)  # fmt: skip

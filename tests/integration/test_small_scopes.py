@@ -424,6 +424,18 @@ NINA = [
     "Nina plays padel with colleagues on Thursdays.",
     "Nina's flat has a balcony facing the river.",
 ]
+# A later memory about the past ("As a student I lived in ...", "Years ago I worked at ...")
+# is no newer value of where one lives or works: the present statement stays first.
+HISTORY = [
+    "I live in Valencia, ten minutes from the beach.",
+    "I work at Brightwave as a data analyst.",
+    "As a student I lived in Glasgow, in a flat above a chip shop.",
+    "Years ago I worked at Northgate Insurance in their call centre.",
+]
+CASES += [
+    (HISTORY, "Where do I live?", 0),
+    (HISTORY, "Where do I work?", 1),
+]
 PARAPHRASES: list[tuple[list[str], str, int]] = [
     (NINA, "What happened to Nina's bags in Italy?", 5),
     (NINA, "Who looks after Nina's dental care?", 3),

@@ -248,6 +248,35 @@ def test_no_attribute_in_plain_statements() -> None:
     assert find_slot("I took the job as a favour to him", "Maya") is None  # no occupation
 
 
+@pytest.mark.parametrize(
+    "clause",
+    [
+        "Years ago I worked at Initech in Leeds",
+        "As a teenager I lived in Dundee",
+        "I worked for Acme Labs before the pandemic",
+        "I lived in Lyon for two years during my degree",
+        "In my twenties I was a barista",
+        "I was married to Kim until 2018",
+        "My favourite band was Blur",
+    ],
+)
+def test_a_clause_about_the_past_sets_no_current_value(clause: str) -> None:
+    assert find_slot(clause, "Maya") is None
+
+
+@pytest.mark.parametrize(
+    ("clause", "attribute", "value"),
+    [
+        ("Back in 2019 I moved to Lyon", "lives_in", "Lyon"),
+        ("Two years ago I joined Initech as a developer", "works_at", "Initech"),
+        ("I was a nurse but now I work as a teacher", "occupation", "teacher"),
+    ],
+)
+def test_a_change_said_in_the_past_still_holds(clause: str, attribute: str, value: str) -> None:
+    found = find_slot(clause, "Maya")
+    assert found is not None and found[1:3] == (attribute, value)
+
+
 def test_plain_notes_keep_third_person_statements() -> None:
     (fact,) = facts("Alice lives in Paris.")
     assert (fact.subject, fact.attribute, fact.value) == ("Alice", "lives_in", "Paris")

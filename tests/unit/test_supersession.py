@@ -35,6 +35,8 @@ def record(text: str, month: int, **metadata: object) -> MemoryRecord:
         ("Maya: I no longer live in Harbourside.", set()),  # a negation sets no value
         ("Maya: Pepper loves the new flat.", {("pepper|likes:new flat", "positive")}),
         ("The weather was grey all week.", set()),
+        ("Maya: When we were students I lived in Dundee.", set()),  # the past, not now
+        ("Maya: Back in 2016 I worked at Initech.", set()),
     ],
 )
 def test_record_slots_reads_each_persons_clauses(text: str, slots: set[tuple[str, str]]) -> None:
