@@ -23,6 +23,8 @@ changes only through the store.
 Crash safety: an episode is archived together with the id of the summary that will replace
 it (a UUID derived from the cluster), and summaries are created afterwards for every such id
 still missing; a rerun completes what a crash interrupted and never makes a second summary.
+An id a forget tombstoned (the summary held a forgotten memory) is never reused: the members
+left point to a successor id instead, and its summary is made of them alone.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from agentmem import writing
 from agentmem.models import MemoryKind, MemoryRecord, Scope, as_utc, utcnow
 from agentmem.retrieval import ARCHIVED_KEY
 from agentmem.settings import ConsolidationSettings
-from agentmem.stores import RecordQuery
+from agentmem.stores import ForgetJournal, RecordQuery
 
 if TYPE_CHECKING:
     from agentmem import Memory
@@ -203,6 +205,14 @@ def decay_scope(
         member_of = r.metadata.get(SUMMARIZED_BY_KEY)
         if isinstance(member_of, str):
             groups[member_of].append(r)
+    # A forget erased these summaries (each held a forgotten memory) and tombstoned their ids,
+    # which stay erased: the members left move to a successor id and get a summary of their own.
+    for sid in _tombstoned(mem, list(groups)):
+        members = groups.pop(sid)
+        new = _successor(mem, members[0].scope, sid)
+        for r in members:
+            metadata = {**r.metadata, SUMMARIZED_BY_KEY: new}
+            groups[new].append(writing.update(backends, r.id, None, metadata=metadata, actor=ACTOR))
     existing = {r.id for r in backends.store.get_many(list(groups))}
     missing = [
         _summary_record(sid, rs, config) for sid, rs in groups.items() if sid not in existing
@@ -220,6 +230,21 @@ def decay_scope(
             expired.append(r)
     deleted = writing.delete(backends, expired, actor=ACTOR) if expired else 0
     return DecayReport(considered, newly, len(missing), deleted)
+
+
+def _tombstoned(mem: Memory, ids: Sequence[str]) -> set[str]:
+    """The ids among ``ids`` a forget erased (none where the store keeps no forget journal)."""
+    store = mem.backends.store
+    return set(store.tombstoned(ids)) if isinstance(store, ForgetJournal) else set()
+
+
+def _successor(mem: Memory, scope: Scope, sid: str) -> str:
+    """The id of the summary replacing summary ``sid``, which a forget erased: derived from
+    ``sid`` (so a rerun after a crash while re-pointing the members picks the same one), and
+    past every id a forget tombstoned."""
+    while _tombstoned(mem, [sid]):
+        sid = summary_id(scope, [sid])
+    return sid
 
 
 def _archived_at(record: MemoryRecord) -> datetime | None:

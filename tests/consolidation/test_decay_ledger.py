@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import agentmem_consolidation
-from agentmem import Memory, Scope, Settings, ValidationError
+from agentmem import Memory, Scope, Settings, ValidationError, writing
 from agentmem.embedders import Embedder
 from agentmem.models import MemoryKind, utcnow
 from agentmem.settings import ConsolidationSettings
@@ -366,3 +366,38 @@ def test_retention_deletes_what_prune_archived_in_a_kind_that_does_not_decay(
         for r in mem.list(user_id="alice", kinds="semantic", limit=100, filters={"archived": True})
     }
     assert pruned.id not in left
+
+
+def test_a_summary_a_forget_erased_is_replaced_under_a_new_id(mem: Memory) -> None:
+    """Summary ids derive from their cluster; the members left after a forget still pointed to
+    the erased one, and the next pass re-created a live record under the tombstoned id (which
+    an import of a backup then skipped as erased)."""
+    pin = mem.add("Alice: my bank PIN is 4821.", user_id="alice", thread_id="t1")
+    walk = mem.add("Alice: I walked the dog in the park.", user_id="alice", thread_id="t1")
+    loves = mem.add("Alice: the dog loves the park.", user_id="alice", thread_id="t1")
+    config = ConsolidationSettings(stability_days=1)
+    later = utcnow() + timedelta(days=30)
+    decay.decay_scope(mem, ALICE, config, later)
+    (erased,) = [
+        r for r in mem.list(user_id="alice", limit=50) if decay.SUMMARY_OF_KEY in r.metadata
+    ]
+    mem.forget(pin.id, reason="user asked", user_id="alice")
+    assert mem.backends.store.get_many([erased.id]) == []
+
+    report = decay.decay_scope(mem, ALICE, config, later + timedelta(days=1))
+    assert report.summaries == 1 and mem.backends.store.get_many([erased.id]) == []
+    (summary,) = [
+        r for r in mem.list(user_id="alice", limit=50) if decay.SUMMARY_OF_KEY in r.metadata
+    ]
+    assert summary.id != erased.id and not mem.backends.store.tombstoned([summary.id])
+    assert sorted(summary.metadata[decay.SUMMARY_OF_KEY]) == sorted([walk.id, loves.id])
+    assert "4821" not in summary.text
+    for member in mem.backends.store.get_many([walk.id, loves.id]):
+        assert member.metadata[decay.SUMMARIZED_BY_KEY] == summary.id
+    # Stable: the next pass neither re-points nor summarises again.
+    assert decay.decay_scope(mem, ALICE, config, later + timedelta(days=2)).summaries == 0
+    # A backup taken now restores the summary into this home.
+    backup = [r for r in mem.export() if r.id == summary.id]
+    writing.delete(mem.backends, backup, actor="test")  # the row lost
+    assert mem.import_records(backup) == 1
+
