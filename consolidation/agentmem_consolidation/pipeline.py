@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -128,12 +128,15 @@ def _with_retries(
             attempt += 1
 
 
-def finish(
-    mem: Memory, scope: Scope, run_id: str, started: float, results: Iterable[StageResult]
-) -> None:
-    """Close a run: its summary ledger row, and the scope's last-run watermark (what the
+def finish(mem: Memory, scope: Scope, run_id: str, started: float) -> None:
+    """Close a run: its summary ledger row (the totals of every stage of the run done, those
+    of an earlier attempt of a resumed run too), and the scope's last-run watermark (what the
     scheduler compares new activity with)."""
-    listed = list(results)
+    listed = [
+        r
+        for r in ledger.jobs(mem, run_id=run_id, limit=1000)
+        if r.stage != ledger.RUN_STAGE and r.status == ledger.DONE
+    ]
     ledger.record(
         mem,
         run_id,
@@ -225,7 +228,10 @@ def run_inline(
         )
         report.skipped = True
         return report
-    started = time.time()  # the run starts once it holds the lock
+    # The run starts once it holds the lock; a resumed run keeps its first attempt's start.
+    rows = ledger.jobs(mem, run_id=run_id, limit=1000)
+    earlier = [r.started_at for r in rows if r.status != ledger.SKIPPED]
+    started = min([time.time(), *earlier])
     ledger.record(mem, run_id, ledger.RUN_STAGE, scope, ledger.RUNNING, started_at=started)
     run = RunContext(run_id, config, train_adapter=train_adapter or inline_trainer(mem))
     try:
@@ -237,7 +243,7 @@ def run_inline(
                 report.results[name] = result
             if on_stage is not None:
                 on_stage(name, result)
-        finish(mem, scope, run_id, started, report.results.values())
+        finish(mem, scope, run_id, started)
     except Exception as exc:
         fail(mem, scope, run_id, started, f"{type(exc).__name__}: {exc}")
         raise

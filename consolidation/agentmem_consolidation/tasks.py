@@ -30,7 +30,7 @@ from agentmem_consolidation import ledger
 from agentmem_consolidation.app import GPU_QUEUE, app, task_name
 from agentmem_consolidation.locks import redis_owner, scope_lock
 from agentmem_consolidation.pipeline import _check_run, active_scopes, execute_stage, fail, finish
-from agentmem_consolidation.stages import STAGES, RunContext, StageResult
+from agentmem_consolidation.stages import STAGES, RunContext
 
 _EMBEDDERS: dict[str, Embedder] = {}
 LOCK_POLL_S = 0.5
@@ -174,12 +174,7 @@ def finish_run(self: Task, key: str, run_id: str) -> bool:
                 f"ScopeBusy: lost the scope lock to run {lock.owner()}",
             )
             return False
-        stages = [
-            StageResult(r.count_in, r.count_out)
-            for r in ledger.store_of(mem).job_rows(run_id=run_id, limit=1000)
-            if r.stage != ledger.RUN_STAGE and r.status == ledger.DONE
-        ]
-        finish(mem, scope, run_id, row.started_at, stages)
+        finish(mem, scope, run_id, row.started_at)
         lock.release(run_id)
         return True
 

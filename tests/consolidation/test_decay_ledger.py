@@ -401,3 +401,31 @@ def test_a_summary_a_forget_erased_is_replaced_under_a_new_id(mem: Memory) -> No
     writing.delete(mem.backends, backup, actor="test")  # the row lost
     assert mem.import_records(backup) == 1
 
+
+def test_a_resumed_inline_run_totals_every_stage_it_did_and_keeps_its_start(
+    mem: Memory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run row of a resumed run summed only the resumed stages and started at the resume."""
+    from agentmem_consolidation.stages import STAGES
+
+    _fill(mem, 3)
+
+    def crash(*_: object) -> None:
+        raise RuntimeError("crash in distil")
+
+    with monkeypatch.context() as patched:
+        patched.setitem(STAGES, "distil", crash)
+        with pytest.raises(RuntimeError):
+            run_inline(mem, ALICE, run_id="run-1")
+    (first,) = [r for r in ledger.jobs(mem, run_id="run-1") if r.stage == ledger.RUN_STAGE]
+    run_inline(mem, ALICE, run_id="run-1")
+    rows = ledger.jobs(mem, run_id="run-1", limit=100)
+    (run,) = [r for r in rows if r.stage == ledger.RUN_STAGE]
+    done = [r for r in rows if r.stage != ledger.RUN_STAGE and r.status == ledger.DONE]
+    assert {r.stage for r in done} == set(agentmem_consolidation.STAGES)
+    assert run.status == ledger.DONE and run.started_at == first.started_at
+    assert (run.count_in, run.count_out) == (
+        sum(r.count_in for r in done),
+        sum(r.count_out for r in done),
+    )
+    assert next(r for r in done if r.stage == "extract").count_in == 3  # the first attempt's
