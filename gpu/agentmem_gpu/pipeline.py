@@ -130,7 +130,7 @@ def train_scope_adapter(
     vectors, _ = vectors_for_texts(mem.backends, texts)
     doc_vectors = np.stack([vectors[content_hash(t)] for t in texts])
 
-    from agentmem_gpu.retriever import evaluate_adapter, train_retriever_adapter
+    from agentmem_gpu.retriever import evaluate_adapter, train_retriever_adapter, trained_for
 
     previous = registry.current(key)
     with registry.training_dir("train-") as work:
@@ -144,7 +144,9 @@ def train_scope_adapter(
             doc_vectors=doc_vectors,
         )
         _record_scopes(result.adapter_dir, many)
-        if previous is not None and previous.metadata.base_name == mem.backends.embedder.name:
+        if previous is not None and trained_for(
+            previous.metadata.base_name, mem.backends.embedder.name
+        ):
             record_incumbent(
                 result.adapter_dir,
                 previous,
