@@ -148,8 +148,12 @@ class SQLiteStore(SQLCapabilities, RecordStore):
             conn = self._conn
             if conn is None:
                 raise BackendUnavailable(f"SQLite store {self.path} is not open; call setup()")
-            conn.execute("VACUUM")
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            try:
+                conn.execute("VACUUM")
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error as exc:
+                self._raise_unavailable(exc)
+                raise
         return True
 
     def setup(self) -> None:
@@ -189,8 +193,12 @@ class SQLiteStore(SQLCapabilities, RecordStore):
                             conn.execute(statement)
                     conn.execute("INSERT INTO schema_migrations VALUES (?)", (version,))
                     conn.execute("COMMIT")
+                except sqlite3.Error as exc:
+                    _rollback(conn)
+                    self._raise_unavailable(exc)
+                    raise
                 except BaseException:
-                    conn.execute("ROLLBACK")
+                    _rollback(conn)
                     raise
 
     def close(self) -> None:
@@ -207,7 +215,11 @@ class SQLiteStore(SQLCapabilities, RecordStore):
     @contextmanager
     def _cursor(self) -> Iterator[sqlite3.Cursor]:
         with self._lock:
-            yield self._require().cursor()
+            try:
+                yield self._require().cursor()
+            except sqlite3.Error as exc:
+                self._raise_unavailable(exc)
+                raise
 
     @contextmanager
     def _bookkeeping(self) -> Iterator[sqlite3.Cursor]:
@@ -226,13 +238,28 @@ class SQLiteStore(SQLCapabilities, RecordStore):
     def _transaction(self) -> Iterator[sqlite3.Cursor]:
         conn = self._require()
         with self._lock:
-            conn.execute("BEGIN IMMEDIATE")
             try:
+                conn.execute("BEGIN IMMEDIATE")
                 yield conn.cursor()
                 conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
+            except sqlite3.Error as exc:
+                _rollback(conn)
+                self._raise_unavailable(exc)
                 raise
+            except BaseException:
+                _rollback(conn)
+                raise
+
+    def _raise_unavailable(self, exc: sqlite3.Error) -> None:
+        """Raise ``exc`` as a :class:`BackendUnavailable` naming the file and the fix when it is
+        a condition of the file or the disk (full, read-only, I/O error, locked, damaged);
+        return for any other error (a bug in a statement), which the caller re-raises."""
+        fix = _FIXES.get(getattr(exc, "sqlite_errorcode", -1) & 0xFF)
+        if fix is not None:
+            raise BackendUnavailable(
+                f"the SQLite store at {self.path} failed ({exc}); nothing was written. "
+                f"{fix.format(folder=self.path.parent)}"
+            ) from exc
 
     # writes ----------------------------------------------------------------------------
 
@@ -244,8 +271,8 @@ class SQLiteStore(SQLCapabilities, RecordStore):
         hmarks = ", ".join("?" for _ in HISTORY_COLUMNS)
         assignments = ", ".join(f"{c} = ?" for c in UPDATED_COLUMNS)
         with self._lock:
-            conn.execute("BEGIN IMMEDIATE")
             try:
+                conn.execute("BEGIN IMMEDIATE")
                 if batch.inserts:
                     conn.executemany(
                         f"INSERT INTO memories ({cols}) VALUES ({marks})",
@@ -283,13 +310,17 @@ class SQLiteStore(SQLCapabilities, RecordStore):
                     )
                 conn.execute("COMMIT")
             except sqlite3.IntegrityError as exc:
-                conn.execute("ROLLBACK")
+                _rollback(conn)
                 raise Conflict(
                     f"the write conflicts with a stored record ({exc}); an id already exists, "
                     "so reload and retry with a new id"
                 ) from exc
+            except sqlite3.Error as exc:
+                _rollback(conn)
+                self._raise_unavailable(exc)
+                raise
             except BaseException:
-                conn.execute("ROLLBACK")
+                _rollback(conn)
                 raise
 
     @staticmethod
@@ -447,5 +478,32 @@ class SQLiteStore(SQLCapabilities, RecordStore):
             pending_index=pending,
         )
 
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    """Roll back the open transaction, if any: SQLite ends it itself on some errors (a full
+    disk), and a ROLLBACK then would raise "no transaction is active" over the real error."""
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
+
+
+_WRITABLE = (
+    "Make the file, its -wal and -shm files and {folder} writable by this user (owner, "
+    "permissions, chattr +i, a read-only mount), or copy the home somewhere writable and open "
+    "the copy"
+)
+_FIXES: dict[int, str] = {
+    sqlite3.SQLITE_FULL: "Free space on the disk that holds {folder}, then retry",
+    sqlite3.SQLITE_IOERR: "Check the disk that holds {folder} (free space, the kernel log), "
+    "then retry",
+    sqlite3.SQLITE_READONLY: _WRITABLE,
+    sqlite3.SQLITE_PERM: _WRITABLE,
+    sqlite3.SQLITE_CANTOPEN: _WRITABLE,
+    sqlite3.SQLITE_BUSY: "Another program holds a lock on the file (a sqlite3 shell, a backup "
+    "tool): close it, then retry",
+    sqlite3.SQLITE_LOCKED: "Another connection holds a lock on the file: close it, then retry",
+    sqlite3.SQLITE_CORRUPT: "The file is damaged: restore the home from a backup",
+    sqlite3.SQLITE_NOTADB: "The file is damaged: restore the home from a backup",
+}
+"""What to do about each SQLite error (primary code) that is a condition of the file or disk."""
 
 __all__ = ["SQLiteStore"]
