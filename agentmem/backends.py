@@ -16,7 +16,7 @@ from filelock import FileLock, Timeout
 
 from agentmem.embedders import Embedder, embedder_from_spec
 from agentmem.embedders.base import checked_vectors
-from agentmem.errors import HomeLocked, InvalidSettings
+from agentmem.errors import BackendUnavailable, HomeLocked, InvalidSettings
 from agentmem.lexical import Bm25Encoder
 from agentmem.models import Scope
 from agentmem.parametric import (
@@ -245,11 +245,11 @@ def _open_graph(settings: Settings, store: RecordStore) -> GraphStore | None:
 
 def _lock_home(settings: Settings) -> FileLock:
     home = Path(settings.home)
-    home.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(home / "agentmem.lock"), thread_local=False)
     try:
+        home.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(home / "agentmem.lock"), thread_local=False)
         lock.acquire(timeout=0)
-    except Timeout:
+    except Timeout:  # an OSError too: first
         raise HomeLocked(
             f"the embedded home {home.resolve()} is open in another process; an embedded home "
             "(SQLite + Qdrant Edge) has one writer at a time. Close the other Memory, give each "
@@ -257,6 +257,13 @@ def _lock_home(settings: Settings) -> FileLock:
             "AGENTMEM_STORE_URL=postgresql://... and AGENTMEM_VECTORS_URL=postgresql://... "
             "(pgvector) or http://qdrant:6333"
         ) from None
+    except OSError as exc:
+        raise BackendUnavailable(
+            f"the embedded home {home} cannot be written ({exc}): agentmem creates agentmem.lock "
+            "there and writes the database and the index beside it, even to read them. Make it "
+            "writable by this user (its owner, permissions, a read-only mount), or copy it "
+            "somewhere writable (cp -a) and open the copy with --home or AGENTMEM_HOME"
+        ) from exc
     return lock
 
 
