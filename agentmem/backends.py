@@ -6,6 +6,7 @@ import importlib.util
 import itertools
 import logging
 import threading
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -243,6 +244,17 @@ def _open_graph(settings: Settings, store: RecordStore) -> GraphStore | None:
     return graph
 
 
+_SHARING = (
+    "an embedded home (SQLite + Qdrant Edge) has one writer at a time; share memory between "
+    "processes with AGENTMEM_STORE_URL=postgresql://... and AGENTMEM_VECTORS_URL=postgresql://... "
+    "(pgvector) or http://qdrant:6333"
+)
+
+_held_homes: weakref.WeakValueDictionary[str, FileLock] = weakref.WeakValueDictionary()
+"""The lock of each embedded home this process opened, by resolved path, so that a second
+Memory on one is told it is this process that holds it (a lock goes with its collected Memory)."""
+
+
 def _lock_home(settings: Settings) -> FileLock:
     home = Path(settings.home)
     try:
@@ -250,13 +262,7 @@ def _lock_home(settings: Settings) -> FileLock:
         lock = FileLock(str(home / "agentmem.lock"), thread_local=False)
         lock.acquire(timeout=0)
     except Timeout:  # an OSError too: first
-        raise HomeLocked(
-            f"the embedded home {home.resolve()} is open in another process; an embedded home "
-            "(SQLite + Qdrant Edge) has one writer at a time. Close the other Memory, give each "
-            "process its own AGENTMEM_HOME, or share memory between processes with "
-            "AGENTMEM_STORE_URL=postgresql://... and AGENTMEM_VECTORS_URL=postgresql://... "
-            "(pgvector) or http://qdrant:6333"
-        ) from None
+        raise HomeLocked(_held_message(home.resolve())) from None
     except OSError as exc:
         raise BackendUnavailable(
             f"the embedded home {home} cannot be written ({exc}): agentmem creates agentmem.lock "
@@ -264,7 +270,23 @@ def _lock_home(settings: Settings) -> FileLock:
             "writable by this user (its owner, permissions, a read-only mount), or copy it "
             "somewhere writable (cp -a) and open the copy with --home or AGENTMEM_HOME"
         ) from exc
+    _held_homes[str(home.resolve())] = lock
     return lock
+
+
+def _held_message(home: Path) -> str:
+    """Why ``home`` is locked: by another Memory of this process, or by another process."""
+    mine = _held_homes.get(str(home))
+    if mine is not None and mine.is_locked:
+        return (
+            f"the embedded home {home} is already open in this process: another Memory on it "
+            "was not closed (a notebook cell run twice, two Memory objects in one program). "
+            f"Reuse that Memory, or close() it (leave its with block) first; {_SHARING}"
+        )
+    return (
+        f"the embedded home {home} is open in another process; {_SHARING}. Close the other "
+        "Memory or give each process its own AGENTMEM_HOME"
+    )
 
 
 __all__ = ["Backends", "HasBackends", "backends_of", "check_memory_arguments", "open_backends"]

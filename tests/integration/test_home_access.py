@@ -7,6 +7,7 @@ folder (the lock's ``open`` fails), both real ``OSError`` from the same calls.
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,25 @@ from typer.testing import CliRunner
 
 from agentmem import BackendUnavailable, HomeLocked, Memory, Settings, cli
 from agentmem.embedders import Embedder
+
+
+def test_a_second_memory_in_this_process_is_told_to_reuse_or_close_the_first(
+    home: Path, embedder: Embedder
+) -> None:
+    first = Memory(settings=Settings.load(home=home), embedder=embedder)
+    with pytest.raises(HomeLocked) as info:
+        Memory(settings=Settings.load(home=home), embedder=embedder)
+    message = str(info.value)
+    assert "already open in this process" in message and "another process" not in message
+    assert str(home.resolve()) in message and "close()" in message and "Reuse" in message
+
+    first.close()
+    with Memory(settings=Settings.load(home=home), embedder=embedder):
+        pass
+    # A Memory left unclosed and collected releases the home, and is not blamed afterwards.
+    Memory(settings=Settings.load(home=home), embedder=embedder)
+    gc.collect()
+    Memory(settings=Settings.load(home=home), embedder=embedder).close()
 
 
 @pytest.mark.parametrize("how", ["under a file", "lock is a folder"])
