@@ -27,7 +27,7 @@ one boundary (the backend module) with ``raise ... from exc``.
     ├── PermissionDenied (PermissionError)     the record exists in a scope you may not touch
     ├── BackendUnavailable (ConnectionError)   a backend URL cannot be reached; names the URL
     │   ├── HomeLocked                         another process holds the embedded home
-    │   ├── IndexUnreadable                    the embedded vector index is damaged; rebuild it
+    │   ├── IndexUnreadable                    the embedded vector index cannot be used; says why
     │   ├── ModelUnavailable                   a model file is missing, corrupt or mismatched
     │   └── LLMUnavailable                     the LLM timed out, rate-limited or refused
     ├── ExtractionFailed                       the LLM's answer stayed malformed after a repair
@@ -140,11 +140,12 @@ class HomeLocked(BackendUnavailable):
 
 
 class IndexUnreadable(BackendUnavailable):
-    """The embedded vector index (Qdrant Edge) cannot be opened or fails on a read or write: its
-    files are damaged. The store, the system of record, is intact and still readable; the
-    message names the index directory. Repair with ``agentmem reindex --rebuild``
+    """The embedded vector index (Qdrant Edge) cannot be opened or fails on a read or write. The
+    store, the system of record, is intact and still readable; the message names the index
+    directory, the cause and its repair. Damaged files: ``agentmem reindex --rebuild``
     (``mem.reindex(rebuild=True)``), which sets the damaged directory aside and rebuilds the
-    index from the store."""
+    index from the store. Files this user may not read or write: fix their owner or
+    permissions (the files are fine; do not rebuild)."""
 
 
 class ModelUnavailable(BackendUnavailable):

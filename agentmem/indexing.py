@@ -79,7 +79,7 @@ def sync_outbox(backends: Backends, batch_size: int = 1000) -> int:
         raise IndexUnreadable(
             "the change was saved in the store (nothing is lost), but the vector index could "
             "not be updated: it stays queued and is indexed on the next open once the index "
-            f"works again, or by `agentmem reindex --rebuild`. {exc}"
+            f"works again (what to do follows). {exc}"
         ) from exc
 
 

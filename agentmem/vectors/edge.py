@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import threading
 import time
@@ -102,7 +103,7 @@ class EdgeVectorIndex(VectorIndex):
             # `agentmem reindex --rebuild` can set the directory aside (see set_aside).
             self._close_quietly()
             self._damage = f"cannot open it for {dim}-d vectors: {exc}"
-            logger.warning("%s", _damaged(self.path, self._damage))
+            logger.warning("%s", _unreadable(self.path, self._damage))
 
     def _index_payload(self) -> None:
         """Create the payload indexes the shard lacks (all of them for a new shard; those added
@@ -122,7 +123,7 @@ class EdgeVectorIndex(VectorIndex):
                     self._shard.flush()
                     self._shard.close()
                 except Exception as exc:  # damaged files: closing must not hide the first error
-                    logger.warning("%s", _damaged(self.path, f"closing it failed: {exc}"))
+                    logger.warning("%s", _unreadable(self.path, f"closing it failed: {exc}"))
                 self._shard = None
 
     def _close_quietly(self) -> None:
@@ -176,19 +177,19 @@ class EdgeVectorIndex(VectorIndex):
     def _require(self) -> Any:
         if self._shard is None:
             if self._damage is not None:
-                raise IndexUnreadable(_damaged(self.path, self._damage))
+                raise IndexUnreadable(_unreadable(self.path, self._damage))
             raise BackendUnavailable(f"Qdrant Edge index {self.path} is not open; call setup()")
         return self._shard
 
     def _call(self, method: str, *args: Any) -> Any:
-        """``shard.method(*args)``; a failure of the engine (damaged files) as
+        """``shard.method(*args)``; a failure of the engine (damaged files, permissions) as
         :class:`IndexUnreadable` naming the directory and the repair."""
         with self._lock:
             shard = self._require()
             try:
                 return getattr(shard, method)(*args)
             except Exception as exc:
-                raise IndexUnreadable(_damaged(self.path, f"{method} failed: {exc}")) from exc
+                raise IndexUnreadable(_unreadable(self.path, f"{method} failed: {exc}")) from exc
 
     def upsert(self, points: Sequence[VectorPoint]) -> None:
         if not points:
@@ -261,7 +262,21 @@ def _with_now(query: VectorQuery) -> VectorQuery:
     return replace(query, now=time.time())
 
 
-def _damaged(path: Path, problem: str) -> str:
+_PERMISSION = re.compile(r"permission denied|operation not permitted|os error (1|13)\b", re.I)
+"""How the engine (or the OS) reports a file this user may not read or write."""
+
+
+def _unreadable(path: Path, problem: str) -> str:
+    """Why the index at ``path`` cannot be used, and the repair: a permission problem (whose
+    files are fine, so a rebuild would only set a good index aside) or damaged files."""
+    if _PERMISSION.search(problem):
+        return (
+            f"the Qdrant Edge vector index at {path} cannot be accessed ({problem}): a "
+            "permission problem, not damage. Give this user read and write access to that "
+            "directory and every file in it (chown -R, chmod -R u+rw; lsattr shows files made "
+            "immutable with chattr +i), then open the home again; do not rebuild it. The store "
+            "is intact (export, list and get still work)"
+        )
     return (
         f"the Qdrant Edge vector index at {path} is unreadable ({problem}); its files are "
         "probably damaged. The store is intact (export, list and get still work). Repair the "
