@@ -145,7 +145,8 @@ class IndexUnreadable(BackendUnavailable):
     directory, the cause and its repair. Damaged files: ``agentmem reindex --rebuild``
     (``mem.reindex(rebuild=True)``), which sets the damaged directory aside and rebuilds the
     index from the store. Files this user may not read or write: fix their owner or
-    permissions (the files are fine; do not rebuild)."""
+    permissions. A nearly full disk (checked before the engine opens or grows its
+    memory-mapped files, which would crash the process): free space. Neither needs a rebuild."""
 
 
 class ModelUnavailable(BackendUnavailable):

@@ -52,9 +52,12 @@ class EdgeVectorIndex(VectorIndex):
         self._lock = threading.RLock()
         self._qe: Any = None
         self._names: dict[Any, str] = {}
-        self._damage: str | None = None
-        """Why the shard could not be opened (damaged files): then every use raises
-        :class:`IndexUnreadable`, while the store's own reads go on working."""
+        self._unusable: str | None = None
+        """Why the shard could not be opened (damaged files, permissions, a full disk): then
+        every use raises :class:`IndexUnreadable` saying so, while the store's own reads go on
+        working."""
+        self._short_of_space = False
+        """Not opened for want of free space: opened on the first use after space is freed."""
 
     @classmethod
     def from_url(cls, url: str) -> EdgeVectorIndex:
@@ -83,7 +86,13 @@ class EdgeVectorIndex(VectorIndex):
                 name: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf) for name in SPARSE_SPACES
             },
         )
-        self._damage = None
+        short = _short_of_space(self.path)
+        if short is not None:  # the engine would grow its files and die of SIGBUS
+            if not self._short_of_space:  # said once, not on every retry
+                logger.warning("%s", short)
+            self._unusable, self._short_of_space = short, True
+            return
+        self._unusable, self._short_of_space = None, False
         try:
             if (self.path / "edge_config.json").exists() or _has_segments(self.path):
                 self._shard = qe.EdgeShard.load(str(self.path), config)
@@ -102,8 +111,8 @@ class EdgeVectorIndex(VectorIndex):
             # Opened without a shard, so that export, list and get still read the store and
             # `agentmem reindex --rebuild` can set the directory aside (see set_aside).
             self._close_quietly()
-            self._damage = f"cannot open it for {dim}-d vectors: {exc}"
-            logger.warning("%s", _unreadable(self.path, self._damage))
+            self._unusable = _unreadable(self.path, f"cannot open it for {dim}-d vectors: {exc}")
+            logger.warning("%s", self._unusable)
 
     def _index_payload(self) -> None:
         """Create the payload indexes the shard lacks (all of them for a new shard; those added
@@ -141,6 +150,9 @@ class EdgeVectorIndex(VectorIndex):
             dim = self._dim
             if dim is None:
                 raise BackendUnavailable(f"Qdrant Edge index {self.path} is not open")
+            short = _short_of_space(self.path)
+            if short is not None:  # the index is not damaged: keep it where it is
+                raise IndexUnreadable(short)
             self.close()
             aside = None
             if self.path.exists():
@@ -152,7 +164,7 @@ class EdgeVectorIndex(VectorIndex):
                     n += 1
                     aside = aside.with_name(f"{aside.name.split('~')[0]}~{n}")
                 os.replace(self.path, aside)
-            self._damage = None
+            self._unusable = None
             self.setup(dim)
             self._require()
             self.damaged_copy = str(aside) if aside is not None else None
@@ -176,8 +188,12 @@ class EdgeVectorIndex(VectorIndex):
 
     def _require(self) -> Any:
         if self._shard is None:
-            if self._damage is not None:
-                raise IndexUnreadable(_unreadable(self.path, self._damage))
+            if self._short_of_space and self._dim is not None:
+                self.setup(self._dim)  # opens it if space was freed meanwhile
+                if self._shard is not None:
+                    return self._shard
+            if self._unusable is not None:
+                raise IndexUnreadable(self._unusable)
             raise BackendUnavailable(f"Qdrant Edge index {self.path} is not open; call setup()")
         return self._shard
 
@@ -186,6 +202,11 @@ class EdgeVectorIndex(VectorIndex):
         :class:`IndexUnreadable` naming the directory and the repair."""
         with self._lock:
             shard = self._require()
+            # Every update appends to the write-ahead log and may grow the segments: on a full
+            # disk the engine would kill the process, so a nearly full one refuses it first.
+            short = _short_of_space(self.path) if method == "update" else None
+            if short is not None:
+                raise IndexUnreadable(short)
             try:
                 return getattr(shard, method)(*args)
             except Exception as exc:
@@ -282,6 +303,39 @@ def _unreadable(path: Path, problem: str) -> str:
         "probably damaged. The store is intact (export, list and get still work). Repair the "
         "index with `agentmem reindex --rebuild` (mem.reindex(rebuild=True)): it moves that "
         "directory aside and rebuilds the index from the store"
+    )
+
+
+MIN_FREE_BYTES = 256 * 2**20
+"""Free space the index's disk must have before the shard opens or grows. Qdrant Edge writes
+memory-mapped files, and a write to a page the full disk cannot hold kills the process with
+SIGBUS instead of failing. Measured on a tmpfs: creating a shard took 26 MiB; reopening one,
+even of ten points, grew it to 142 MiB (a 32 MiB chunk per dense vector space, 2-4 MiB per
+payload index); 1,000 upserts took about 14 MiB. 256 MiB is about twice the largest step."""
+
+
+def _free_bytes(path: Path) -> int | None:
+    """Free bytes on the disk of ``path`` (or of its nearest existing parent); None if unknown."""
+    for where in (path, *path.parents):
+        if where.exists():
+            try:
+                return shutil.disk_usage(where).free
+            except OSError:
+                return None
+    return None
+
+
+def _short_of_space(path: Path) -> str | None:
+    """Why the disk of the index at ``path`` is too full to open or grow it, or None."""
+    free = _free_bytes(path)
+    if free is None or free >= MIN_FREE_BYTES:
+        return None
+    return (
+        f"the disk that holds the Qdrant Edge vector index at {path} is almost full: "
+        f"{free // 2**20} MiB free, and the index needs {MIN_FREE_BYTES // 2**20} MiB to open "
+        "and grow its memory-mapped files (on a full disk the engine would kill the process). "
+        "Nothing is damaged and the store is intact (export, list and get still work). Free "
+        "space on that disk, or move the home to a larger one; the index opens again by itself"
     )
 
 
