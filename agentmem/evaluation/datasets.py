@@ -419,8 +419,15 @@ def load_longmemeval(path: Path, limit: int | None = None) -> EvalSet:
         answers = f.get(item, where, "answer_session_ids", list)
         if not answers:
             raise f.error((*where, "answer_session_ids"), "is empty: nothing could be scored")
+        haystack = {str(sid) for sid in session_ids}
         for a, answer in enumerate(answers):
             f.expect(answer, (*where, "answer_session_ids", a), (str, int))
+            if str(answer) not in haystack:  # the question could never be answered
+                raise f.error(
+                    (*where, "answer_session_ids", a),
+                    f"{answer!r} is not one of haystack_session_ids; name a session of this "
+                    "question's haystack",
+                )
         memories: list[EvalMemory] = []
         for s, (sid, turns) in enumerate(zip(session_ids, sessions, strict=True)):
             f.expect(turns, (*where, "haystack_sessions", s), list)

@@ -281,6 +281,11 @@ def test_eval_runs_end_to_end_on_locomo_and_longmemeval(tmp_path: Path) -> None:
         ),
         (
             "longmemeval",
+            [{**LONGMEMEVAL[1], "answer_session_ids": ["b", "s9"]}],
+            "line 32, field [0].answer_session_ids[1]: 's9' is not one of haystack_session_ids",
+        ),
+        (
+            "longmemeval",
             [LONGMEMEVAL[0], {**LONGMEMEVAL[1], "question_id": "q1"}],
             "field [1].question_id: 'q1' repeats the question at [0]",
         ),
