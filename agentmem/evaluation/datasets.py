@@ -484,10 +484,16 @@ def load_small(path: Path | None = None) -> EvalSet:
     f = _File(path)
     scopes_raw = f.get(f.data, (), "scopes", list)
     scopes = []
+    first_of: dict[str, int] = {}
     for index, raw in enumerate(scopes_raw):
         where: Path_ = ("scopes", index)
         f.expect(raw, where, dict)
         name = str(f.get(raw, where, "name", str))
+        if name in first_of:  # both would replay into one user, their answer keys colliding
+            raise f.error(
+                (*where, "name"), f"{name!r} repeats scopes[{first_of[name]}]; give each a name"
+            )
+        first_of[name] = index
         texts = f.get(raw, where, "memories", list)
         memories = []
         for n, text in enumerate(texts):

@@ -226,6 +226,16 @@ def test_eval_runs_end_to_end_on_locomo_and_longmemeval(tmp_path: Path) -> None:
             "field scopes[0].memories[1]: is empty",
         ),
         (
+            "small",
+            {
+                "scopes": [
+                    {"name": "a", "memories": ["tea"], "questions": []},
+                    {"name": "a", "memories": ["dog"], "questions": []},
+                ]
+            },
+            "line 11, field scopes[1].name: 'a' repeats scopes[0]",
+        ),
+        (
             "locomo",
             [{**LOCOMO[0], "qa": [{"question": "", "evidence": ["D1:1"], "category": 4}]}],
             "field [0].qa[0].question: is empty",
