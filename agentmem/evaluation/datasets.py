@@ -246,8 +246,9 @@ def _locomo_time(f: _File, index: int, body: dict[str, Any], session: int) -> da
     )
 
 
-def _evidence(raw: Any, known: set[str]) -> tuple[str, ...]:
-    """Evidence ids as they appear in the turns ("D8:6; D9:17" split, "D30:05" repaired)."""
+def _evidence(raw: Any, known: set[str], unknown: list[str] | None = None) -> tuple[str, ...]:
+    """Evidence ids as they appear in the turns ("D8:6; D9:17" split, "D30:05" repaired);
+    the ids that name none of ``known`` are appended to ``unknown`` when it is given."""
     found: list[str] = []
     for entry in raw if isinstance(raw, list) else [raw]:
         for part in re.split(r"[;,\s]+", str(entry)):
@@ -255,7 +256,31 @@ def _evidence(raw: Any, known: set[str]) -> tuple[str, ...]:
                 found.append(part)
             elif (m := _DIA_ID.fullmatch(part)) and f"D{m[1]}:{m[2]}" in known:
                 found.append(f"D{m[1]}:{m[2]}")
+            elif part and unknown is not None:
+                unknown.append(part)
     return tuple(dict.fromkeys(found))
+
+
+@dataclass
+class _UnknownEvidence:
+    """Evidence ids that name no turn, so the user hears what was dropped: real LoCoMo has a
+    few ("D10:19" in a conversation without it, a bare "D"), too few to refuse the file for."""
+
+    ids: list[tuple[str, str]] = field(default_factory=list)  # (field, id)
+    questions: int = 0  # questions left out: none of their evidence names a turn
+
+    def notes(self) -> list[str]:
+        """The note for the set's report (none when every id named a turn)."""
+        if not self.ids:
+            return []
+        shown = ", ".join(f"{dia!r} at {where}" for where, dia in self.ids[:5])
+        more = f" and {len(self.ids) - 5} more" if len(self.ids) > 5 else ""
+        ids = "evidence id names" if len(self.ids) == 1 else "evidence ids name"
+        left = "question" if self.questions == 1 else "questions"
+        return [
+            f"{len(self.ids)} {ids} no turn and {'is' if len(self.ids) == 1 else 'are'} not "
+            f"scored: {shown}{more}; {self.questions} {left} with no other evidence left out"
+        ]
 
 
 def _locomo_samples(f: _File) -> Iterator[tuple[int, dict[str, Any], dict[str, Any]]]:
@@ -274,8 +299,15 @@ def _locomo_sessions(f: _File, index: int, body: dict[str, Any]) -> list[int]:
 
 
 def _locomo_questions(
-    f: _File, index: int, sample: dict[str, Any], known: set[str], last: datetime | None
+    f: _File,
+    index: int,
+    sample: dict[str, Any],
+    known: set[str],
+    last: datetime | None,
+    unknown: _UnknownEvidence | None = None,
 ) -> list[EvalQuestion]:
+    """The scorable questions of one conversation: categories 1-4 whose evidence names some
+    of ``known``; the ids naming no turn at all are told to ``unknown``."""
     questions = []
     qa = f.get(sample, (index,), "qa", list)
     for n, item in enumerate(qa):
@@ -286,7 +318,11 @@ def _locomo_questions(
             category = int(category)  # "4" as written by hand or another exporter
         if category not in LOCOMO_CATEGORIES:
             continue
-        evidence = _evidence(item.get("evidence") or [], known)
+        missing: list[str] | None = [] if unknown is not None else None
+        evidence = _evidence(item.get("evidence") or [], known, missing)
+        if unknown is not None and missing:
+            unknown.ids += [(_field_name((*where, "evidence")), dia) for dia in missing]
+            unknown.questions += not evidence
         if not evidence:
             continue
         text = f.words(item, where, "question")
@@ -298,6 +334,7 @@ def load_locomo(path: Path, conversations: Sequence[int] | None = None) -> EvalS
     """LoCoMo turns: one scope per conversation, every turn an episode of its session."""
     f = _File(path)
     scopes = []
+    unknown = _UnknownEvidence()
     for index, sample, body in _locomo_samples(f):
         if conversations is not None and index not in conversations:
             continue
@@ -317,9 +354,9 @@ def load_locomo(path: Path, conversations: Sequence[int] | None = None) -> EvalS
                 memories.append(EvalMemory(dia, text, when, {"session": session, "dia_id": dia}))
         last = max((m.event_time for m in memories if m.event_time), default=None)
         known = {m.key for m in memories}
-        questions = _locomo_questions(f, index, sample, known, last)
+        questions = _locomo_questions(f, index, sample, known, last, unknown)
         scopes.append(EvalScope(f"locomo-{index}", memories, questions))
-    return EvalSet("locomo", str(path), scopes, "batch")
+    return EvalSet("locomo", str(path), scopes, "batch", unknown.notes())
 
 
 def load_locomo_observations(path: Path, conversations: Sequence[int] | None = None) -> EvalSet:
@@ -330,6 +367,7 @@ def load_locomo_observations(path: Path, conversations: Sequence[int] | None = N
     f = _File(path)
     scopes = []
     evidence, counted = [0, 0], [0, 0]  # (all, reachable) evidence turns and questions
+    unknown = _UnknownEvidence()
     for index, sample, body in _locomo_samples(f):
         if conversations is not None and index not in conversations:
             continue
@@ -363,7 +401,7 @@ def load_locomo_observations(path: Path, conversations: Sequence[int] | None = N
         # fifth of LoCoMo's evidence turns have none, which would cap every system's recall
         # at ~0.80. A question keeps the evidence it can reach; one with none is left out.
         reachable = {m.key for m in memories}
-        everything = _locomo_questions(f, index, sample, known, last)
+        everything = _locomo_questions(f, index, sample, known, last, unknown)
         questions = _locomo_questions(f, index, sample, reachable, last)
         evidence[0] += sum(len(q.answers) for q in everything)
         evidence[1] += sum(len(q.answers) for q in questions)
@@ -380,6 +418,7 @@ def load_locomo_observations(path: Path, conversations: Sequence[int] | None = N
             f"scored on the evidence turns some observation was drawn from: {evidence[1]:,} of "
             f"{evidence[0]:,}; {counted[0] - counted[1]:,} of {counted[0]:,} questions have none "
             "and are left out",
+            *unknown.notes(),
         ],
     )
 

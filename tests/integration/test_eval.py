@@ -324,6 +324,29 @@ def test_a_data_set_with_nothing_to_score_is_refused_and_adds_nothing(tmp_path: 
         assert mem.stats().records == 0
 
 
+def test_locomo_evidence_that_names_no_turn_is_noted_not_dropped_silently(
+    tmp_path: Path,
+) -> None:
+    """Real LoCoMo has a few evidence ids no turn has ('D10:19', a bare 'D'): too few to refuse
+    the file, but the report says what was dropped and which questions were left out."""
+    qa = [
+        *LOCOMO[0]["qa"],
+        {"question": "What did Ben say?", "evidence": ["D9:9"], "category": 1},
+        {"question": "Who has a beagle?", "evidence": ["D1:3", "D7:7"], "category": 4},
+    ]
+    path = write(tmp_path / "l.json", [{**LOCOMO[0], "qa": qa}])
+    for kind in ("locomo", "locomo-observations"):
+        data = load_dataset(kind, path)
+        assert data.notes[-1] == (
+            "2 evidence ids name no turn and are not scored: 'D9:9' at [0].qa[4].evidence, "
+            "'D7:7' at [0].qa[5].evidence; 1 question with no other evidence left out"
+        ), kind
+    assert load_dataset("locomo", path).questions == 4  # 'Who has a beagle?' keeps D1:3
+    assert load_dataset("locomo", write(tmp_path / "ok.json", LOCOMO)).notes == []
+    result = run(tmp_path / "home", "locomo", str(path), "--no-baselines")
+    assert result.exit_code == 0 and "note: 2 evidence ids name no turn" in result.output
+
+
 def test_dates_in_iso_8601_are_read_not_left_undated(tmp_path: Path) -> None:
     """A session or question date in ISO 8601 instead of the data set's own format keeps its
     time: read as undated, the time channel would have nothing to match."""
