@@ -28,8 +28,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from agentmem.errors import InvalidDataFile
-from agentmem.validation import visible
+from agentmem.errors import InvalidDataFile, InvalidText
+from agentmem.validation import check_text, visible
 
 AddMode = Literal["batch", "one_by_one"]
 
@@ -55,22 +55,26 @@ _LME_EXAMPLE = "2023/05/20 (Sat) 02:21"
 
 @dataclass(frozen=True)
 class EvalMemory:
-    """One memory to add: ``key`` is what a question's answers name."""
+    """One memory to add: ``key`` is what a question's answers name; ``where`` is the field
+    its text is in, in the data file (``("scopes", 0, "memories", 1)``), for errors."""
 
     key: str
     text: str
     event_time: datetime | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    where: tuple[str | int, ...] = ()
 
 
 @dataclass(frozen=True)
 class EvalQuestion:
-    """A question, its category, and the keys of the memories that answer it."""
+    """A question, its category, and the keys of the memories that answer it; ``where`` is
+    the field its text is in, in the data file, for errors."""
 
     text: str
     category: str
     answers: tuple[str, ...]
     reference_time: datetime | None = None
+    where: tuple[str | int, ...] = ()
 
 
 @dataclass
@@ -326,7 +330,9 @@ def _locomo_questions(
         if not evidence:
             continue
         text = f.words(item, where, "question")
-        questions.append(EvalQuestion(text, LOCOMO_CATEGORIES[category], evidence, last))
+        questions.append(
+            EvalQuestion(text, LOCOMO_CATEGORIES[category], evidence, last, (*where, "question"))
+        )
     return questions
 
 
@@ -351,7 +357,9 @@ def load_locomo(path: Path, conversations: Sequence[int] | None = None) -> EvalS
                 text = f"{speaker}: {said}"
                 if turn.get("blip_caption"):
                     text += f" [image: {turn['blip_caption']}]"
-                memories.append(EvalMemory(dia, text, when, {"session": session, "dia_id": dia}))
+                memories.append(
+                    EvalMemory(dia, text, when, {"session": session, "dia_id": dia}, where)
+                )
         last = max((m.event_time for m in memories if m.event_time), default=None)
         known = {m.key for m in memories}
         questions = _locomo_questions(f, index, sample, known, last, unknown)
@@ -393,7 +401,13 @@ def load_locomo_observations(path: Path, conversations: Sequence[int] | None = N
                     for dia in _evidence(fact[1], known) or ("",):
                         number = len(memories)
                         memories.append(
-                            EvalMemory(dia or f"obs-{number}", fact[0], when, {"dia_id": dia})
+                            EvalMemory(
+                                dia or f"obs-{number}",
+                                fact[0],
+                                when,
+                                {"dia_id": dia},
+                                (*where, n, 0),
+                            )
                         )
                         break  # one memory per observation; its first evidence turn keys it
         last = max((m.event_time for m in memories if m.event_time), default=None)
@@ -424,6 +438,35 @@ def load_locomo_observations(path: Path, conversations: Sequence[int] | None = N
 
 
 # LongMemEval -------------------------------------------------------------------------------------
+
+
+def _lme_memories(
+    f: _File, where: Path_, session_ids: list[Any], sessions: list[Any], dates: list[Any]
+) -> list[EvalMemory]:
+    """One question's haystack: every non-empty turn an episode of its session."""
+    memories: list[EvalMemory] = []
+    for s, (sid, turns) in enumerate(zip(session_ids, sessions, strict=True)):
+        f.expect(turns, (*where, "haystack_sessions", s), list)
+        when = _parse_time(
+            f,
+            dates[s] if s < len(dates) else None,
+            (*where, "haystack_dates", s),
+            _LME_TIME,
+            _LME_EXAMPLE,
+        )
+        for n, turn in enumerate(turns):
+            at: Path_ = (*where, "haystack_sessions", s, n)
+            f.expect(turn, at, dict)
+            role = f.get(turn, at, "role", str)
+            content = f.get(turn, at, "content", str)
+            if not content.strip():
+                continue
+            memories.append(
+                EvalMemory(
+                    str(sid), f"{role}: {content}", when, {"session": str(sid)}, (*at, "content")
+                )
+            )
+    return memories
 
 
 def load_longmemeval(path: Path, limit: int | None = None) -> EvalSet:
@@ -467,26 +510,7 @@ def load_longmemeval(path: Path, limit: int | None = None) -> EvalSet:
                     f"{answer!r} is not one of haystack_session_ids; name a session of this "
                     "question's haystack",
                 )
-        memories: list[EvalMemory] = []
-        for s, (sid, turns) in enumerate(zip(session_ids, sessions, strict=True)):
-            f.expect(turns, (*where, "haystack_sessions", s), list)
-            when = _parse_time(
-                f,
-                dates[s] if s < len(dates) else None,
-                (*where, "haystack_dates", s),
-                _LME_TIME,
-                _LME_EXAMPLE,
-            )
-            for n, turn in enumerate(turns):
-                at: Path_ = (*where, "haystack_sessions", s, n)
-                f.expect(turn, at, dict)
-                role = f.get(turn, at, "role", str)
-                content = f.get(turn, at, "content", str)
-                if not content.strip():
-                    continue
-                memories.append(
-                    EvalMemory(str(sid), f"{role}: {content}", when, {"session": str(sid)})
-                )
+        memories = _lme_memories(f, where, session_ids, sessions, dates)
         asked = _parse_time(
             f, item.get("question_date"), (*where, "question_date"), _LME_TIME, _LME_EXAMPLE
         )
@@ -494,7 +518,15 @@ def load_longmemeval(path: Path, limit: int | None = None) -> EvalSet:
             EvalScope(
                 f"lme-{qid}",
                 memories,
-                [EvalQuestion(question, category, tuple(str(a) for a in answers), asked)],
+                [
+                    EvalQuestion(
+                        question,
+                        category,
+                        tuple(str(a) for a in answers),
+                        asked,
+                        (*where, "question"),
+                    )
+                ],
             )
         )
     return EvalSet(
@@ -536,7 +568,8 @@ def load_small(path: Path | None = None) -> EvalSet:
         texts = f.get(raw, where, "memories", list)
         memories = []
         for n, text in enumerate(texts):
-            memories.append(EvalMemory(str(n), f.words(text, (*where, "memories", n))))
+            at_text: Path_ = (*where, "memories", n)
+            memories.append(EvalMemory(str(n), f.words(text, at_text), where=at_text))
         questions = []
         for n, q in enumerate(f.get(raw, where, "questions", list)):
             at: Path_ = (*where, "questions", n)
@@ -550,9 +583,33 @@ def load_small(path: Path | None = None) -> EvalSet:
                         (*at, "answer"), f"{a!r} is not a memory index (0-{len(memories) - 1})"
                     )
             category = str(f.get(q, at, "category", str))
-            questions.append(EvalQuestion(text, category, tuple(str(a) for a in answers)))
+            answered = tuple(str(a) for a in answers)
+            questions.append(EvalQuestion(text, category, answered, where=(*at, "question")))
         scopes.append(EvalScope(f"small-{name}", memories, questions))
     return EvalSet("small", str(path), scopes, "one_by_one")
+
+
+def check_texts(data: EvalSet, max_chars: int) -> None:
+    """Refuse, before anything is added, a memory or question text that ``add`` or ``search``
+    would refuse (over ``max_chars``, a NUL, invalid Unicode), naming the file, line and field:
+    found mid-replay, the error would name neither."""
+    for scope in data.scopes:
+        texts = [(m.text, m.where, "memory") for m in scope.memories]
+        texts += [(q.text, q.where, "question") for q in scope.questions]
+        for text, where, what in texts:
+            try:
+                check_text(text, max_chars=max_chars, what=what)
+            except InvalidText as exc:
+                raise _error_at(data.source, where, f"{exc}; nothing was added") from None
+
+
+def _error_at(source: str, where: Path_, problem: str) -> InvalidDataFile:
+    """An error naming the field ``where`` of the data file ``source``, and its line when the
+    file can still be read."""
+    try:
+        return _File(Path(source)).error(where, problem)
+    except InvalidDataFile:
+        return InvalidDataFile(f"{source}, field {_field_name(where)}: {problem}")
 
 
 def load_dataset(kind: str, path: Path | None = None, *, limit: int | None = None) -> EvalSet:
@@ -581,6 +638,7 @@ __all__ = [
     "EvalQuestion",
     "EvalScope",
     "EvalSet",
+    "check_texts",
     "load_dataset",
     "load_locomo",
     "load_locomo_observations",

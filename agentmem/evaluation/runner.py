@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from agentmem.errors import Conflict, InvalidDataFile
-from agentmem.evaluation.datasets import EvalQuestion, EvalScope, EvalSet
+from agentmem.evaluation.datasets import EvalQuestion, EvalScope, EvalSet, check_texts
 from agentmem.fusion import fuse_scores
 from agentmem.models import Scope
 
@@ -239,13 +239,15 @@ def run_eval(
     progress: Progress | None = None,
 ) -> EvalReport:
     """Replay every scope of ``data`` into ``mem``, ask every question, score every system.
-    A data set with no question to score is refused before anything is added."""
+    A data set with no question to score, or a text ``mem`` would refuse, is refused before
+    anything is added."""
     if data.questions == 0:
         raise InvalidDataFile(
             f"{data.source}: no question can be scored (a question needs answers among the "
             "data set's memories, and LoCoMo questions a category 1-4 and evidence turns); "
             "nothing was added"
         )
+    check_texts(data, mem.settings.max_text_chars)
     _refuse_replayed(mem, data)
     ks = sorted(set(ks))
     k = max(*ks, 10)

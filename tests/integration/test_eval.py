@@ -11,7 +11,7 @@ from typer.testing import CliRunner, Result
 
 from agentmem import InvalidDataFile, Memory, Settings, cli
 from agentmem.embedders import Embedder
-from agentmem.evaluation import load_dataset, load_small
+from agentmem.evaluation import load_dataset, load_small, run_eval
 from agentmem.evaluation.runner import ranked_keys, score
 
 # A LoCoMo-format file: one conversation of two sessions, with observations and questions
@@ -345,6 +345,36 @@ def test_locomo_evidence_that_names_no_turn_is_noted_not_dropped_silently(
     assert load_dataset("locomo", write(tmp_path / "ok.json", LOCOMO)).notes == []
     result = run(tmp_path / "home", "locomo", str(path), "--no-baselines")
     assert result.exit_code == 0 and "note: 2 evidence ids name no turn" in result.output
+
+
+def test_a_text_add_would_refuse_is_refused_before_the_replay_naming_its_field(
+    tmp_path: Path, embedder: Embedder
+) -> None:
+    """Found mid-replay, InvalidText named neither the data file nor the memory."""
+    small = {
+        "scopes": [
+            {
+                "name": "a",
+                "memories": ["short", "x" * 200],
+                "questions": [{"question": "short?", "answer": 0, "category": "fact"}],
+            }
+        ]
+    }
+    said = [{"speaker": "Ana", "dia_id": "D1:1", "text": "y" * 200}]
+    locomo = [{**LOCOMO[0], "conversation": {**LOCOMO[0]["conversation"], "session_2": said}}]
+    cases = [
+        ("small", write(tmp_path / "s.json", small), "line 7, field scopes[0].memories[1]: "),
+        ("locomo", write(tmp_path / "l.json", locomo), "field [0].conversation.session_2[0]: "),
+    ]
+    settings = Settings.load(home=tmp_path / "home", max_text_chars=100)
+    with Memory(settings=settings, embedder=embedder) as mem:
+        for kind, path, where in cases:
+            with pytest.raises(InvalidDataFile) as caught:
+                run_eval(mem, load_dataset(kind, path), baselines=False)
+            message = str(caught.value)
+            assert message.startswith(str(path)) and where in message, message
+            assert "over the limit of 100" in message and "nothing was added" in message
+        assert mem.stats().records == 0
 
 
 def test_dates_in_iso_8601_are_read_not_left_undated(tmp_path: Path) -> None:
