@@ -150,7 +150,9 @@ def _refuse_replayed(mem: Memory, data: EvalSet) -> None:
 
 def replay(mem: Memory, scope: EvalScope, add_mode: str, progress: Progress | None = None) -> None:
     """Add a scope's memories as the data set says: one ``add_many`` per batch, or one
-    ``add`` per memory (independent memories, no session)."""
+    ``add`` per memory (independent memories, no session). Never with inference, whatever
+    the ``infer`` setting: extracted facts carry no answer key, so they would take places in
+    the top k and score nothing (and cost an LLM call per memory)."""
     user = scope_user(scope)
     items: list[dict[str, Any]] = [
         {
@@ -163,13 +165,17 @@ def replay(mem: Memory, scope: EvalScope, add_mode: str, progress: Progress | No
     if add_mode == "batch":
         size = mem.settings.max_batch_items
         for start in range(0, len(items), size):
-            mem.add_many(items[start : start + size], user_id=user)
+            mem.add_many(items[start : start + size], user_id=user, infer=False)
             if progress:
                 progress("add", len(items[start : start + size]))
         return
     for item in items:
         mem.add(
-            item["text"], user_id=user, event_time=item["event_time"], metadata=item["metadata"]
+            item["text"],
+            user_id=user,
+            event_time=item["event_time"],
+            metadata=item["metadata"],
+            infer=False,
         )
         if progress:
             progress("add", 1)

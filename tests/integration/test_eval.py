@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner, Result
@@ -16,7 +17,7 @@ from agentmem.evaluation.runner import ranked_keys, score
 
 # A LoCoMo-format file: one conversation of two sessions, with observations and questions
 # of categories 1-5 (5, adversarial, has no evidence and is left out).
-LOCOMO = [
+LOCOMO: list[dict[str, Any]] = [
     {
         "sample_id": "tiny-0",
         "conversation": {
@@ -54,7 +55,7 @@ LOCOMO = [
 ]
 
 # A LongMemEval-format file (the longmemeval_s shape): two questions, each with its haystack.
-LONGMEMEVAL = [
+LONGMEMEVAL: list[dict[str, Any]] = [
     {
         "question_id": "q1",
         "question_type": "single-session-user",
@@ -190,6 +191,74 @@ def test_eval_runs_end_to_end_on_locomo_and_longmemeval(tmp_path: Path) -> None:
     assert "agentmem forget --user eval-lme-q1" in again.output
     with Memory(settings=Settings.load(home=home)) as mem:
         assert mem.stats().records == stored
+
+
+# Settings that, carried into the eval's temporary home, would write outside it, call an LLM
+# or keep replayed memories out of search. The URLs name closed ports: a connection fails.
+OUTSIDE = {
+    "AGENTMEM_INFER": "true",
+    "AGENTMEM_LLM_MODEL": "openai/gpt-4o-mini",
+    "AGENTMEM_LLM_KWARGS": '{"api_base": "http://127.0.0.1:9"}',
+    "AGENTMEM_LLM_RETRIES": "0",
+    "AGENTMEM_GRAPH_URL": "falkordb://127.0.0.1:9/graph",
+    "AGENTMEM_BUFFER_URL": "redis://127.0.0.1:9/0",
+    "AGENTMEM_CONSOLIDATION__BROKER_URL": "redis://127.0.0.1:9/1",
+    "AGENTMEM_TRUST__DEFAULT_SOURCE": "tool",
+    "AGENTMEM_RETRIEVAL__RRF_K": "30",  # a search setting: measured as it would serve
+}
+
+
+def test_the_temporary_home_pins_what_could_leave_it_or_skew_the_scores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, embedder: Embedder
+) -> None:
+    """AGENTMEM_INFER=true (as docs/configuration.md suggests exporting) extracted facts from
+    every replayed memory: they carry no answer key, took the top places and recall@1 of the
+    shipped small set fell from 0.93 to 0.10; the graph and buffer URLs and the LLM were the
+    user's, outside the temporary home."""
+    opened: list[Settings] = []
+
+    def open_memory(settings: Settings) -> Memory:
+        opened.append(settings)
+        return Memory(settings=settings, embedder=embedder)
+
+    monkeypatch.setattr(cli, "open_memory", open_memory)
+    small = {
+        "scopes": [
+            {
+                "name": "maya",
+                "memories": [
+                    "Maya: I live in Eastgate.",
+                    "Maya: I work at Northwind.",
+                    "Maya: I own a greyhound called Pepper.",
+                ],
+                "questions": [
+                    {"question": "Where does Maya work?", "answer": 1, "category": "fact"},
+                    {"question": "What is Maya's dog called?", "answer": 2, "category": "fact"},
+                    {"question": "Where does Maya live?", "answer": 0, "category": "fact"},
+                ],
+            }
+        ]
+    }
+    path = write(tmp_path / "small.json", small)
+    args = ["--home", str(tmp_path / "home"), "eval", "small", str(path), "--json"]
+    args += ["--k", "1", "--no-baselines"]
+    plain = CliRunner().invoke(cli.app, args)
+    assert plain.exit_code == 0, plain.output
+    outside = CliRunner(env=OUTSIDE).invoke(cli.app, args)
+    assert outside.exit_code == 0, outside.output
+    assert json.loads(outside.output)["systems"] == json.loads(plain.output)["systems"]
+    used = opened[-1]
+    assert (used.infer, used.llm_model, used.llm_kwargs) == (False, None, {})
+    assert (used.graph_url, used.buffer_url, used.store_url, used.vectors_url) == (None,) * 4
+    assert used.consolidation.broker_url is None and used.trust.default_source == "user"
+    assert used.retrieval.rrf_k == 30 and not (tmp_path / "home").exists()
+
+    # With --use-home the home's own settings apply, but the replay still extracts nothing.
+    infer = CliRunner(env={"AGENTMEM_INFER": "true"})
+    kept = infer.invoke(cli.app, [*args, "--use-home"])
+    assert kept.exit_code == 0, kept.output
+    with Memory(settings=Settings.load(home=tmp_path / "home"), embedder=embedder) as mem:
+        assert mem.stats().records == 3
 
 
 @pytest.mark.parametrize(
