@@ -18,6 +18,7 @@ from agentmem.cli._app import app, open_configured, settings_for
 from agentmem.cli._output import console, dump, fail, progress, row
 from agentmem.cli.options import JsonOpt
 from agentmem.errors import ValidationError
+from agentmem.security_settings import TrustSettings
 from agentmem.settings import Settings
 
 if TYPE_CHECKING:
@@ -91,7 +92,9 @@ def eval_(
     recall@k, hit@k and NDCG@10 per category, beside dense-only, BM25 and plain BM25+dense RRF in
     the same run.
 
-    Nothing is written to your home unless --use-home is given.
+    Nothing is written to your home unless --use-home is given: the temporary home keeps
+    your search settings but never your store, index, buffer or graph URLs, LLM or
+    inference (docs/operations.md lists what is pinned).
 
     Example:
 
@@ -148,8 +151,7 @@ def _run(
     with contextlib.ExitStack() as stack:
         if not use_home:
             tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="agentmem-eval-"))
-            # The embedded defaults in a temporary home, whatever else AGENTMEM_* says.
-            settings = Settings.load(home=Path(tmp), store_url=None, vectors_url=None)
+            settings = temporary_settings(Path(tmp))
         mem = stack.enter_context(open_configured(settings))
         with progress() as bar:
             adding = bar.add_task("adding memories", total=data.memories)
@@ -159,6 +161,28 @@ def _run(
                 bar.advance(adding if stage == "add" else asking, n)
 
             return run_eval(mem, data, ks=ks, baselines=baselines, progress=advance)
+
+
+def temporary_settings(home: Path) -> Settings:
+    """The settings of a temporary eval home: those in force (environment, settings file) for
+    how memories are embedded, stored and searched, with every setting pinned that could
+    write outside ``home`` (store, index, buffer, graph and broker URLs), call an LLM
+    (``llm_model``, ``infer``: extracted facts carry no answer key either, so they would take
+    places in the top k and score nothing) or keep a replayed memory out of search (``trust``:
+    a quarantined memory is not searchable)."""
+    pinned = Settings.load(
+        home=home,
+        store_url=None,
+        vectors_url=None,
+        buffer_url=None,
+        graph_url=None,
+        infer=False,
+        llm_model=None,
+        trust=TrustSettings(),
+        consolidation={"broker_url": None, "result_backend": None},
+    )
+    # A dict keyword is merged with the environment's, not put in its place: clear it here.
+    return pinned.model_copy(update={"llm_kwargs": {}})
 
 
 def _print(kind: str, report: EvalReport, result: dict[str, Any], ks: list[int]) -> None:

@@ -13,6 +13,10 @@ The word and position embeddings keep the package's per-row int8 values, stored 
 
 from __future__ import annotations
 
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +39,6 @@ def build_minilm_int8(int8_model: Path, target: Path, repair: str) -> Path:
     """Write ``target``: the int8-compute graph built from the int8-weight model file."""
     try:
         import onnx
-        from onnxruntime.quantization import QuantType, quantize_dynamic
     except ImportError as exc:
         raise ModelUnavailable(
             "building the default embedder's int8 model needs the onnx package; "
@@ -56,19 +59,59 @@ def build_minilm_int8(int8_model: Path, target: Path, repair: str) -> Path:
     partial = target.with_suffix(".partial")
     try:
         onnx.save(graph, str(fp32))
-        # Only the matrix products: they are the time; the embeddings stay as they are.
-        quantize_dynamic(
-            str(fp32),
-            str(partial),
-            weight_type=QuantType.QInt8,
-            per_channel=True,
-            op_types_to_quantize=["MatMul"],
-        )
+        quantize_matmuls(fp32, partial)
         partial.replace(target)  # atomic: a reader never sees half a file
     finally:
         fp32.unlink(missing_ok=True)
         partial.unlink(missing_ok=True)
     return target
+
+
+def quantize_matmuls(fp32: Path, target: Path) -> None:
+    """Write ``target``: the graph at ``fp32`` with each ``MatMul`` computed in int8 (one
+    scale per output channel), leaving the application's logging as it was."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with _quiet_quantizer():
+        # Only the matrix products: they are the time; the embeddings stay as they are.
+        quantize_dynamic(
+            str(fp32),
+            str(target),
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            op_types_to_quantize=["MatMul"],
+        )
+
+
+@contextmanager
+def _quiet_quantizer() -> Iterator[None]:
+    """Drop what ONNX Runtime's quantiser logs through the root logger for the duration.
+
+    It calls ``logging.warning(...)`` (a "consider pre-processing" hint meant for its own
+    users): on a root logger without handlers that runs ``logging.basicConfig()``, which
+    leaves a stderr handler on root for good, prints ``WARNING:root:...`` and makes the
+    application's own later ``basicConfig`` a no-op. A placeholder handler stops the implicit
+    ``basicConfig``; a filter on root drops the quantiser's records. Both go afterwards, and
+    whatever else was added to root meanwhile stays.
+    """
+    import onnxruntime.quantization
+
+    package = os.path.dirname(onnxruntime.quantization.__file__) + os.sep
+    root = logging.getLogger()
+
+    def not_from_quantizer(record: logging.LogRecord) -> bool:
+        return not record.pathname.startswith(package)
+
+    placeholder = logging.NullHandler() if not root.handlers else None
+    if placeholder is not None:
+        root.addHandler(placeholder)
+    root.addFilter(not_from_quantizer)
+    try:
+        yield
+    finally:
+        root.removeFilter(not_from_quantizer)
+        if placeholder is not None:
+            root.removeHandler(placeholder)
 
 
 def int8_weights(model: Any) -> dict[str, np.ndarray]:
@@ -111,4 +154,4 @@ def int8_weights(model: Any) -> dict[str, np.ndarray]:
     return weights
 
 
-__all__ = ["MINILM_CONFIG", "build_minilm_int8", "int8_weights"]
+__all__ = ["MINILM_CONFIG", "build_minilm_int8", "int8_weights", "quantize_matmuls"]

@@ -28,8 +28,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from agentmem.errors import InvalidDataFile
-from agentmem.validation import visible
+from agentmem.errors import InvalidDataFile, InvalidText
+from agentmem.validation import check_text, visible
 
 AddMode = Literal["batch", "one_by_one"]
 
@@ -55,22 +55,26 @@ _LME_EXAMPLE = "2023/05/20 (Sat) 02:21"
 
 @dataclass(frozen=True)
 class EvalMemory:
-    """One memory to add: ``key`` is what a question's answers name."""
+    """One memory to add: ``key`` is what a question's answers name; ``where`` is the field
+    its text is in, in the data file (``("scopes", 0, "memories", 1)``), for errors."""
 
     key: str
     text: str
     event_time: datetime | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    where: tuple[str | int, ...] = ()
 
 
 @dataclass(frozen=True)
 class EvalQuestion:
-    """A question, its category, and the keys of the memories that answer it."""
+    """A question, its category, and the keys of the memories that answer it; ``where`` is
+    the field its text is in, in the data file, for errors."""
 
     text: str
     category: str
     answers: tuple[str, ...]
     reference_time: datetime | None = None
+    where: tuple[str | int, ...] = ()
 
 
 @dataclass
@@ -246,8 +250,9 @@ def _locomo_time(f: _File, index: int, body: dict[str, Any], session: int) -> da
     )
 
 
-def _evidence(raw: Any, known: set[str]) -> tuple[str, ...]:
-    """Evidence ids as they appear in the turns ("D8:6; D9:17" split, "D30:05" repaired)."""
+def _evidence(raw: Any, known: set[str], unknown: list[str] | None = None) -> tuple[str, ...]:
+    """Evidence ids as they appear in the turns ("D8:6; D9:17" split, "D30:05" repaired);
+    the ids that name none of ``known`` are appended to ``unknown`` when it is given."""
     found: list[str] = []
     for entry in raw if isinstance(raw, list) else [raw]:
         for part in re.split(r"[;,\s]+", str(entry)):
@@ -255,7 +260,31 @@ def _evidence(raw: Any, known: set[str]) -> tuple[str, ...]:
                 found.append(part)
             elif (m := _DIA_ID.fullmatch(part)) and f"D{m[1]}:{m[2]}" in known:
                 found.append(f"D{m[1]}:{m[2]}")
+            elif part and unknown is not None:
+                unknown.append(part)
     return tuple(dict.fromkeys(found))
+
+
+@dataclass
+class _UnknownEvidence:
+    """Evidence ids that name no turn, so the user hears what was dropped: real LoCoMo has a
+    few ("D10:19" in a conversation without it, a bare "D"), too few to refuse the file for."""
+
+    ids: list[tuple[str, str]] = field(default_factory=list)  # (field, id)
+    questions: int = 0  # questions left out: none of their evidence names a turn
+
+    def notes(self) -> list[str]:
+        """The note for the set's report (none when every id named a turn)."""
+        if not self.ids:
+            return []
+        shown = ", ".join(f"{dia!r} at {where}" for where, dia in self.ids[:5])
+        more = f" and {len(self.ids) - 5} more" if len(self.ids) > 5 else ""
+        ids = "evidence id names" if len(self.ids) == 1 else "evidence ids name"
+        left = "question" if self.questions == 1 else "questions"
+        return [
+            f"{len(self.ids)} {ids} no turn and {'is' if len(self.ids) == 1 else 'are'} not "
+            f"scored: {shown}{more}; {self.questions} {left} with no other evidence left out"
+        ]
 
 
 def _locomo_samples(f: _File) -> Iterator[tuple[int, dict[str, Any], dict[str, Any]]]:
@@ -274,8 +303,15 @@ def _locomo_sessions(f: _File, index: int, body: dict[str, Any]) -> list[int]:
 
 
 def _locomo_questions(
-    f: _File, index: int, sample: dict[str, Any], known: set[str], last: datetime | None
+    f: _File,
+    index: int,
+    sample: dict[str, Any],
+    known: set[str],
+    last: datetime | None,
+    unknown: _UnknownEvidence | None = None,
 ) -> list[EvalQuestion]:
+    """The scorable questions of one conversation: categories 1-4 whose evidence names some
+    of ``known``; the ids naming no turn at all are told to ``unknown``."""
     questions = []
     qa = f.get(sample, (index,), "qa", list)
     for n, item in enumerate(qa):
@@ -286,11 +322,17 @@ def _locomo_questions(
             category = int(category)  # "4" as written by hand or another exporter
         if category not in LOCOMO_CATEGORIES:
             continue
-        evidence = _evidence(item.get("evidence") or [], known)
+        missing: list[str] | None = [] if unknown is not None else None
+        evidence = _evidence(item.get("evidence") or [], known, missing)
+        if unknown is not None and missing:
+            unknown.ids += [(_field_name((*where, "evidence")), dia) for dia in missing]
+            unknown.questions += not evidence
         if not evidence:
             continue
         text = f.words(item, where, "question")
-        questions.append(EvalQuestion(text, LOCOMO_CATEGORIES[category], evidence, last))
+        questions.append(
+            EvalQuestion(text, LOCOMO_CATEGORIES[category], evidence, last, (*where, "question"))
+        )
     return questions
 
 
@@ -298,6 +340,7 @@ def load_locomo(path: Path, conversations: Sequence[int] | None = None) -> EvalS
     """LoCoMo turns: one scope per conversation, every turn an episode of its session."""
     f = _File(path)
     scopes = []
+    unknown = _UnknownEvidence()
     for index, sample, body in _locomo_samples(f):
         if conversations is not None and index not in conversations:
             continue
@@ -314,12 +357,14 @@ def load_locomo(path: Path, conversations: Sequence[int] | None = None) -> EvalS
                 text = f"{speaker}: {said}"
                 if turn.get("blip_caption"):
                     text += f" [image: {turn['blip_caption']}]"
-                memories.append(EvalMemory(dia, text, when, {"session": session, "dia_id": dia}))
+                memories.append(
+                    EvalMemory(dia, text, when, {"session": session, "dia_id": dia}, where)
+                )
         last = max((m.event_time for m in memories if m.event_time), default=None)
         known = {m.key for m in memories}
-        questions = _locomo_questions(f, index, sample, known, last)
+        questions = _locomo_questions(f, index, sample, known, last, unknown)
         scopes.append(EvalScope(f"locomo-{index}", memories, questions))
-    return EvalSet("locomo", str(path), scopes, "batch")
+    return EvalSet("locomo", str(path), scopes, "batch", unknown.notes())
 
 
 def load_locomo_observations(path: Path, conversations: Sequence[int] | None = None) -> EvalSet:
@@ -330,6 +375,7 @@ def load_locomo_observations(path: Path, conversations: Sequence[int] | None = N
     f = _File(path)
     scopes = []
     evidence, counted = [0, 0], [0, 0]  # (all, reachable) evidence turns and questions
+    unknown = _UnknownEvidence()
     for index, sample, body in _locomo_samples(f):
         if conversations is not None and index not in conversations:
             continue
@@ -355,7 +401,13 @@ def load_locomo_observations(path: Path, conversations: Sequence[int] | None = N
                     for dia in _evidence(fact[1], known) or ("",):
                         number = len(memories)
                         memories.append(
-                            EvalMemory(dia or f"obs-{number}", fact[0], when, {"dia_id": dia})
+                            EvalMemory(
+                                dia or f"obs-{number}",
+                                fact[0],
+                                when,
+                                {"dia_id": dia},
+                                (*where, n, 0),
+                            )
                         )
                         break  # one memory per observation; its first evidence turn keys it
         last = max((m.event_time for m in memories if m.event_time), default=None)
@@ -363,7 +415,7 @@ def load_locomo_observations(path: Path, conversations: Sequence[int] | None = N
         # fifth of LoCoMo's evidence turns have none, which would cap every system's recall
         # at ~0.80. A question keeps the evidence it can reach; one with none is left out.
         reachable = {m.key for m in memories}
-        everything = _locomo_questions(f, index, sample, known, last)
+        everything = _locomo_questions(f, index, sample, known, last, unknown)
         questions = _locomo_questions(f, index, sample, reachable, last)
         evidence[0] += sum(len(q.answers) for q in everything)
         evidence[1] += sum(len(q.answers) for q in questions)
@@ -380,11 +432,41 @@ def load_locomo_observations(path: Path, conversations: Sequence[int] | None = N
             f"scored on the evidence turns some observation was drawn from: {evidence[1]:,} of "
             f"{evidence[0]:,}; {counted[0] - counted[1]:,} of {counted[0]:,} questions have none "
             "and are left out",
+            *unknown.notes(),
         ],
     )
 
 
 # LongMemEval -------------------------------------------------------------------------------------
+
+
+def _lme_memories(
+    f: _File, where: Path_, session_ids: list[Any], sessions: list[Any], dates: list[Any]
+) -> list[EvalMemory]:
+    """One question's haystack: every non-empty turn an episode of its session."""
+    memories: list[EvalMemory] = []
+    for s, (sid, turns) in enumerate(zip(session_ids, sessions, strict=True)):
+        f.expect(turns, (*where, "haystack_sessions", s), list)
+        when = _parse_time(
+            f,
+            dates[s] if s < len(dates) else None,
+            (*where, "haystack_dates", s),
+            _LME_TIME,
+            _LME_EXAMPLE,
+        )
+        for n, turn in enumerate(turns):
+            at: Path_ = (*where, "haystack_sessions", s, n)
+            f.expect(turn, at, dict)
+            role = f.get(turn, at, "role", str)
+            content = f.get(turn, at, "content", str)
+            if not content.strip():
+                continue
+            memories.append(
+                EvalMemory(
+                    str(sid), f"{role}: {content}", when, {"session": str(sid)}, (*at, "content")
+                )
+            )
+    return memories
 
 
 def load_longmemeval(path: Path, limit: int | None = None) -> EvalSet:
@@ -419,28 +501,16 @@ def load_longmemeval(path: Path, limit: int | None = None) -> EvalSet:
         answers = f.get(item, where, "answer_session_ids", list)
         if not answers:
             raise f.error((*where, "answer_session_ids"), "is empty: nothing could be scored")
+        haystack = {str(sid) for sid in session_ids}
         for a, answer in enumerate(answers):
             f.expect(answer, (*where, "answer_session_ids", a), (str, int))
-        memories: list[EvalMemory] = []
-        for s, (sid, turns) in enumerate(zip(session_ids, sessions, strict=True)):
-            f.expect(turns, (*where, "haystack_sessions", s), list)
-            when = _parse_time(
-                f,
-                dates[s] if s < len(dates) else None,
-                (*where, "haystack_dates", s),
-                _LME_TIME,
-                _LME_EXAMPLE,
-            )
-            for n, turn in enumerate(turns):
-                at: Path_ = (*where, "haystack_sessions", s, n)
-                f.expect(turn, at, dict)
-                role = f.get(turn, at, "role", str)
-                content = f.get(turn, at, "content", str)
-                if not content.strip():
-                    continue
-                memories.append(
-                    EvalMemory(str(sid), f"{role}: {content}", when, {"session": str(sid)})
+            if str(answer) not in haystack:  # the question could never be answered
+                raise f.error(
+                    (*where, "answer_session_ids", a),
+                    f"{answer!r} is not one of haystack_session_ids; name a session of this "
+                    "question's haystack",
                 )
+        memories = _lme_memories(f, where, session_ids, sessions, dates)
         asked = _parse_time(
             f, item.get("question_date"), (*where, "question_date"), _LME_TIME, _LME_EXAMPLE
         )
@@ -448,7 +518,15 @@ def load_longmemeval(path: Path, limit: int | None = None) -> EvalSet:
             EvalScope(
                 f"lme-{qid}",
                 memories,
-                [EvalQuestion(question, category, tuple(str(a) for a in answers), asked)],
+                [
+                    EvalQuestion(
+                        question,
+                        category,
+                        tuple(str(a) for a in answers),
+                        asked,
+                        (*where, "question"),
+                    )
+                ],
             )
         )
     return EvalSet(
@@ -477,14 +555,21 @@ def load_small(path: Path | None = None) -> EvalSet:
     f = _File(path)
     scopes_raw = f.get(f.data, (), "scopes", list)
     scopes = []
+    first_of: dict[str, int] = {}
     for index, raw in enumerate(scopes_raw):
         where: Path_ = ("scopes", index)
         f.expect(raw, where, dict)
         name = str(f.get(raw, where, "name", str))
+        if name in first_of:  # both would replay into one user, their answer keys colliding
+            raise f.error(
+                (*where, "name"), f"{name!r} repeats scopes[{first_of[name]}]; give each a name"
+            )
+        first_of[name] = index
         texts = f.get(raw, where, "memories", list)
         memories = []
         for n, text in enumerate(texts):
-            memories.append(EvalMemory(str(n), f.words(text, (*where, "memories", n))))
+            at_text: Path_ = (*where, "memories", n)
+            memories.append(EvalMemory(str(n), f.words(text, at_text), where=at_text))
         questions = []
         for n, q in enumerate(f.get(raw, where, "questions", list)):
             at: Path_ = (*where, "questions", n)
@@ -498,9 +583,33 @@ def load_small(path: Path | None = None) -> EvalSet:
                         (*at, "answer"), f"{a!r} is not a memory index (0-{len(memories) - 1})"
                     )
             category = str(f.get(q, at, "category", str))
-            questions.append(EvalQuestion(text, category, tuple(str(a) for a in answers)))
+            answered = tuple(str(a) for a in answers)
+            questions.append(EvalQuestion(text, category, answered, where=(*at, "question")))
         scopes.append(EvalScope(f"small-{name}", memories, questions))
     return EvalSet("small", str(path), scopes, "one_by_one")
+
+
+def check_texts(data: EvalSet, max_chars: int) -> None:
+    """Refuse, before anything is added, a memory or question text that ``add`` or ``search``
+    would refuse (over ``max_chars``, a NUL, invalid Unicode), naming the file, line and field:
+    found mid-replay, the error would name neither."""
+    for scope in data.scopes:
+        texts = [(m.text, m.where, "memory") for m in scope.memories]
+        texts += [(q.text, q.where, "question") for q in scope.questions]
+        for text, where, what in texts:
+            try:
+                check_text(text, max_chars=max_chars, what=what)
+            except InvalidText as exc:
+                raise _error_at(data.source, where, f"{exc}; nothing was added") from None
+
+
+def _error_at(source: str, where: Path_, problem: str) -> InvalidDataFile:
+    """An error naming the field ``where`` of the data file ``source``, and its line when the
+    file can still be read."""
+    try:
+        return _File(Path(source)).error(where, problem)
+    except InvalidDataFile:
+        return InvalidDataFile(f"{source}, field {_field_name(where)}: {problem}")
 
 
 def load_dataset(kind: str, path: Path | None = None, *, limit: int | None = None) -> EvalSet:
@@ -529,6 +638,7 @@ __all__ = [
     "EvalQuestion",
     "EvalScope",
     "EvalSet",
+    "check_texts",
     "load_dataset",
     "load_locomo",
     "load_locomo_observations",

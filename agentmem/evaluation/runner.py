@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from agentmem.errors import Conflict, InvalidDataFile
-from agentmem.evaluation.datasets import EvalQuestion, EvalScope, EvalSet
+from agentmem.evaluation.datasets import EvalQuestion, EvalScope, EvalSet, check_texts
 from agentmem.fusion import fuse_scores
 from agentmem.models import Scope
 
@@ -150,7 +150,9 @@ def _refuse_replayed(mem: Memory, data: EvalSet) -> None:
 
 def replay(mem: Memory, scope: EvalScope, add_mode: str, progress: Progress | None = None) -> None:
     """Add a scope's memories as the data set says: one ``add_many`` per batch, or one
-    ``add`` per memory (independent memories, no session)."""
+    ``add`` per memory (independent memories, no session). Never with inference, whatever
+    the ``infer`` setting: extracted facts carry no answer key, so they would take places in
+    the top k and score nothing (and cost an LLM call per memory)."""
     user = scope_user(scope)
     items: list[dict[str, Any]] = [
         {
@@ -163,13 +165,17 @@ def replay(mem: Memory, scope: EvalScope, add_mode: str, progress: Progress | No
     if add_mode == "batch":
         size = mem.settings.max_batch_items
         for start in range(0, len(items), size):
-            mem.add_many(items[start : start + size], user_id=user)
+            mem.add_many(items[start : start + size], user_id=user, infer=False)
             if progress:
                 progress("add", len(items[start : start + size]))
         return
     for item in items:
         mem.add(
-            item["text"], user_id=user, event_time=item["event_time"], metadata=item["metadata"]
+            item["text"],
+            user_id=user,
+            event_time=item["event_time"],
+            metadata=item["metadata"],
+            infer=False,
         )
         if progress:
             progress("add", 1)
@@ -239,13 +245,15 @@ def run_eval(
     progress: Progress | None = None,
 ) -> EvalReport:
     """Replay every scope of ``data`` into ``mem``, ask every question, score every system.
-    A data set with no question to score is refused before anything is added."""
+    A data set with no question to score, or a text ``mem`` would refuse, is refused before
+    anything is added."""
     if data.questions == 0:
         raise InvalidDataFile(
             f"{data.source}: no question can be scored (a question needs answers among the "
             "data set's memories, and LoCoMo questions a category 1-4 and evidence turns); "
             "nothing was added"
         )
+    check_texts(data, mem.settings.max_text_chars)
     _refuse_replayed(mem, data)
     ks = sorted(set(ks))
     k = max(*ks, 10)

@@ -5,18 +5,19 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner, Result
 
 from agentmem import InvalidDataFile, Memory, Settings, cli
 from agentmem.embedders import Embedder
-from agentmem.evaluation import load_dataset, load_small
+from agentmem.evaluation import load_dataset, load_small, run_eval
 from agentmem.evaluation.runner import ranked_keys, score
 
 # A LoCoMo-format file: one conversation of two sessions, with observations and questions
 # of categories 1-5 (5, adversarial, has no evidence and is left out).
-LOCOMO = [
+LOCOMO: list[dict[str, Any]] = [
     {
         "sample_id": "tiny-0",
         "conversation": {
@@ -54,7 +55,7 @@ LOCOMO = [
 ]
 
 # A LongMemEval-format file (the longmemeval_s shape): two questions, each with its haystack.
-LONGMEMEVAL = [
+LONGMEMEVAL: list[dict[str, Any]] = [
     {
         "question_id": "q1",
         "question_type": "single-session-user",
@@ -192,6 +193,74 @@ def test_eval_runs_end_to_end_on_locomo_and_longmemeval(tmp_path: Path) -> None:
         assert mem.stats().records == stored
 
 
+# Settings that, carried into the eval's temporary home, would write outside it, call an LLM
+# or keep replayed memories out of search. The URLs name closed ports: a connection fails.
+OUTSIDE = {
+    "AGENTMEM_INFER": "true",
+    "AGENTMEM_LLM_MODEL": "openai/gpt-4o-mini",
+    "AGENTMEM_LLM_KWARGS": '{"api_base": "http://127.0.0.1:9"}',
+    "AGENTMEM_LLM_RETRIES": "0",
+    "AGENTMEM_GRAPH_URL": "falkordb://127.0.0.1:9/graph",
+    "AGENTMEM_BUFFER_URL": "redis://127.0.0.1:9/0",
+    "AGENTMEM_CONSOLIDATION__BROKER_URL": "redis://127.0.0.1:9/1",
+    "AGENTMEM_TRUST__DEFAULT_SOURCE": "tool",
+    "AGENTMEM_RETRIEVAL__RRF_K": "30",  # a search setting: measured as it would serve
+}
+
+
+def test_the_temporary_home_pins_what_could_leave_it_or_skew_the_scores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, embedder: Embedder
+) -> None:
+    """AGENTMEM_INFER=true (as docs/configuration.md suggests exporting) extracted facts from
+    every replayed memory: they carry no answer key, took the top places and recall@1 of the
+    shipped small set fell from 0.93 to 0.10; the graph and buffer URLs and the LLM were the
+    user's, outside the temporary home."""
+    opened: list[Settings] = []
+
+    def open_memory(settings: Settings) -> Memory:
+        opened.append(settings)
+        return Memory(settings=settings, embedder=embedder)
+
+    monkeypatch.setattr(cli, "open_memory", open_memory)
+    small = {
+        "scopes": [
+            {
+                "name": "maya",
+                "memories": [
+                    "Maya: I live in Eastgate.",
+                    "Maya: I work at Northwind.",
+                    "Maya: I own a greyhound called Pepper.",
+                ],
+                "questions": [
+                    {"question": "Where does Maya work?", "answer": 1, "category": "fact"},
+                    {"question": "What is Maya's dog called?", "answer": 2, "category": "fact"},
+                    {"question": "Where does Maya live?", "answer": 0, "category": "fact"},
+                ],
+            }
+        ]
+    }
+    path = write(tmp_path / "small.json", small)
+    args = ["--home", str(tmp_path / "home"), "eval", "small", str(path), "--json"]
+    args += ["--k", "1", "--no-baselines"]
+    plain = CliRunner().invoke(cli.app, args)
+    assert plain.exit_code == 0, plain.output
+    outside = CliRunner(env=OUTSIDE).invoke(cli.app, args)
+    assert outside.exit_code == 0, outside.output
+    assert json.loads(outside.output)["systems"] == json.loads(plain.output)["systems"]
+    used = opened[-1]
+    assert (used.infer, used.llm_model, used.llm_kwargs) == (False, None, {})
+    assert (used.graph_url, used.buffer_url, used.store_url, used.vectors_url) == (None,) * 4
+    assert used.consolidation.broker_url is None and used.trust.default_source == "user"
+    assert used.retrieval.rrf_k == 30 and not (tmp_path / "home").exists()
+
+    # With --use-home the home's own settings apply, but the replay still extracts nothing.
+    infer = CliRunner(env={"AGENTMEM_INFER": "true"})
+    kept = infer.invoke(cli.app, [*args, "--use-home"])
+    assert kept.exit_code == 0, kept.output
+    with Memory(settings=Settings.load(home=tmp_path / "home"), embedder=embedder) as mem:
+        assert mem.stats().records == 3
+
+
 @pytest.mark.parametrize(
     ("kind", "data", "expected"),
     [
@@ -224,6 +293,16 @@ def test_eval_runs_end_to_end_on_locomo_and_longmemeval(tmp_path: Path) -> None:
             "small",
             {"scopes": [{"name": "x", "memories": ["a", " "], "questions": []}]},
             "field scopes[0].memories[1]: is empty",
+        ),
+        (
+            "small",
+            {
+                "scopes": [
+                    {"name": "a", "memories": ["tea"], "questions": []},
+                    {"name": "a", "memories": ["dog"], "questions": []},
+                ]
+            },
+            "line 11, field scopes[1].name: 'a' repeats scopes[0]",
         ),
         (
             "locomo",
@@ -281,6 +360,11 @@ def test_eval_runs_end_to_end_on_locomo_and_longmemeval(tmp_path: Path) -> None:
         ),
         (
             "longmemeval",
+            [{**LONGMEMEVAL[1], "answer_session_ids": ["b", "s9"]}],
+            "line 32, field [0].answer_session_ids[1]: 's9' is not one of haystack_session_ids",
+        ),
+        (
+            "longmemeval",
             [LONGMEMEVAL[0], {**LONGMEMEVAL[1], "question_id": "q1"}],
             "field [1].question_id: 'q1' repeats the question at [0]",
         ),
@@ -306,6 +390,59 @@ def test_a_data_set_with_nothing_to_score_is_refused_and_adds_nothing(tmp_path: 
     result = run(tmp_path / "home", "locomo", str(path), "--use-home")
     assert result.exit_code == 1 and "no question can be scored" in result.output
     with Memory(settings=Settings.load(home=tmp_path / "home")) as mem:
+        assert mem.stats().records == 0
+
+
+def test_locomo_evidence_that_names_no_turn_is_noted_not_dropped_silently(
+    tmp_path: Path,
+) -> None:
+    """Real LoCoMo has a few evidence ids no turn has ('D10:19', a bare 'D'): too few to refuse
+    the file, but the report says what was dropped and which questions were left out."""
+    qa = [
+        *LOCOMO[0]["qa"],
+        {"question": "What did Ben say?", "evidence": ["D9:9"], "category": 1},
+        {"question": "Who has a beagle?", "evidence": ["D1:3", "D7:7"], "category": 4},
+    ]
+    path = write(tmp_path / "l.json", [{**LOCOMO[0], "qa": qa}])
+    for kind in ("locomo", "locomo-observations"):
+        data = load_dataset(kind, path)
+        assert data.notes[-1] == (
+            "2 evidence ids name no turn and are not scored: 'D9:9' at [0].qa[4].evidence, "
+            "'D7:7' at [0].qa[5].evidence; 1 question with no other evidence left out"
+        ), kind
+    assert load_dataset("locomo", path).questions == 4  # 'Who has a beagle?' keeps D1:3
+    assert load_dataset("locomo", write(tmp_path / "ok.json", LOCOMO)).notes == []
+    result = run(tmp_path / "home", "locomo", str(path), "--no-baselines")
+    assert result.exit_code == 0 and "note: 2 evidence ids name no turn" in result.output
+
+
+def test_a_text_add_would_refuse_is_refused_before_the_replay_naming_its_field(
+    tmp_path: Path, embedder: Embedder
+) -> None:
+    """Found mid-replay, InvalidText named neither the data file nor the memory."""
+    small = {
+        "scopes": [
+            {
+                "name": "a",
+                "memories": ["short", "x" * 200],
+                "questions": [{"question": "short?", "answer": 0, "category": "fact"}],
+            }
+        ]
+    }
+    said = [{"speaker": "Ana", "dia_id": "D1:1", "text": "y" * 200}]
+    locomo = [{**LOCOMO[0], "conversation": {**LOCOMO[0]["conversation"], "session_2": said}}]
+    cases = [
+        ("small", write(tmp_path / "s.json", small), "line 7, field scopes[0].memories[1]: "),
+        ("locomo", write(tmp_path / "l.json", locomo), "field [0].conversation.session_2[0]: "),
+    ]
+    settings = Settings.load(home=tmp_path / "home", max_text_chars=100)
+    with Memory(settings=settings, embedder=embedder) as mem:
+        for kind, path, where in cases:
+            with pytest.raises(InvalidDataFile) as caught:
+                run_eval(mem, load_dataset(kind, path), baselines=False)
+            message = str(caught.value)
+            assert message.startswith(str(path)) and where in message, message
+            assert "over the limit of 100" in message and "nothing was added" in message
         assert mem.stats().records == 0
 
 

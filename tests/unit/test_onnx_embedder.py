@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 import threading
 from pathlib import Path
@@ -18,6 +19,7 @@ from agentmem.embedders import (
 )
 from agentmem.embedders import onnx as onnx_module
 from agentmem.embedders.onnx import INT8_SHA256, OnnxModel, minilm_int8, packaged_tokenizer
+from agentmem.embedders.onnx_int8 import quantize_matmuls
 from agentmem.errors import InvalidSettings, ModelUnavailable
 
 # A fixed set: short and long, punctuation, numbers, non-ASCII, a text over 256 word pieces.
@@ -110,6 +112,53 @@ def test_a_corrupt_int8_weight_file_is_not_built_into_the_cache(
     with pytest.raises(ModelUnavailable, match=r"model\.onnx is corrupt.*force-reinstall"):
         embedder.embed_query("hello")
     assert not embedder.model.model.exists()
+
+
+def _matmul_graph(path: Path) -> Path:
+    """A one-MatMul fp32 graph, the smallest thing the int8 quantiser works on."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    weight = numpy_helper.from_array(np.arange(12, dtype=np.float32).reshape(4, 3), "w")
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"])],
+        "tiny",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])],
+        [weight],
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    return path
+
+
+@pytest.mark.parametrize("app_handler", [False, True])
+def test_building_the_int8_model_leaves_the_applications_logging_alone(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+    app_handler: bool,
+) -> None:
+    """ONNX Runtime's quantiser calls logging.warning(...): on a bare root logger that ran
+    basicConfig(), leaving a stderr handler behind (so the application's own basicConfig did
+    nothing) and printing 'WARNING:root:Please consider to run pre-processing ...'."""
+    root = logging.getLogger()
+    seen: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record)
+
+    handlers: list[logging.Handler] = [Keep()] if app_handler else []
+    monkeypatch.setattr(root, "handlers", list(handlers))
+    monkeypatch.setattr(root, "filters", [])
+    level = root.level
+    quantize_matmuls(_matmul_graph(tmp_path / "fp32.onnx"), tmp_path / "int8.onnx")
+    assert (tmp_path / "int8.onnx").is_file()
+    assert root.handlers == handlers and root.filters == [] and root.level == level
+    assert "pre-processing" not in "".join(capfd.readouterr())
+    assert not seen, [r.getMessage() for r in seen]
+    logging.getLogger("app").warning("still heard")  # the application's records still pass
+    assert [r.getMessage() for r in seen] == (["still heard"] if app_handler else [])
 
 
 def test_specs_and_settings() -> None:
