@@ -165,6 +165,10 @@ def create_app(
     install_handlers(app)
     install_openapi(app)
     _health_routes(app, state)
+    # The last added runs first: RequestLog -> CORS -> ServerErrors -> BodyLimit -> routes.
+    # CORS wraps the 413 and the 500, so a browser app on an allowed origin can read them.
+    app.add_middleware(BodyLimit, max_body=settings.max_body_bytes)
+    app.add_middleware(ServerErrors)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -180,9 +184,6 @@ def create_app(
             # What a browser app must read: the request id to quote, when to retry.
             expose_headers=["X-Request-ID", "Retry-After"],
         )
-    # The last added runs first: RequestLog -> ServerErrors -> BodyLimit -> CORS -> routes.
-    app.add_middleware(BodyLimit, max_body=settings.max_body_bytes)
-    app.add_middleware(ServerErrors)
     app.add_middleware(RequestLog, metrics=state.metrics)
     return app
 

@@ -140,6 +140,29 @@ def test_cors_is_off_by_default_and_configurable(server_mem: Memory, client: Tes
         }
 
 
+def test_cors_headers_reach_the_413_and_the_500(server_mem: Memory, keys: Keys) -> None:
+    """The middlewares' own answers (body too large, unhandled error) carry the CORS headers,
+    so a browser app on an allowed origin reads their status and message."""
+    settings = ServerSettings(
+        rate_limit="off", cors_origins=["https://app.example"], max_body_bytes=2048
+    )
+    app = create_app(server_mem, settings)
+
+    def boom() -> None:
+        raise RuntimeError("boom")
+
+    app.add_api_route("/boom", boom)
+    h = {**bearer(keys.acme), "Origin": "https://app.example"}
+    with TestClient(app, raise_server_exceptions=False) as c:
+        big = c.post("/v1/memories", json={**USER, "text": "x" * 5000}, headers=h)
+        assert big.status_code == 413
+        assert big.headers["access-control-allow-origin"] == "https://app.example"
+        assert "x-request-id" in big.headers["access-control-expose-headers"].lower()
+        failed = c.get("/boom", headers=h)
+        assert failed.status_code == 500 and failed.json()["error"]["type"] == "InternalError"
+        assert failed.headers["access-control-allow-origin"] == "https://app.example"
+
+
 def test_metrics_and_health(client: TestClient, keys: Keys) -> None:
     client.post("/v1/memories", json={**USER, "text": "metric me"}, headers=bearer(keys.acme))
     text = client.get("/metrics").text
