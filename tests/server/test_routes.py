@@ -87,6 +87,29 @@ def test_errors_are_clear_4xx_with_request_ids(client: TestClient, keys: Keys) -
     assert nested.status_code == 422 and nested.json()["error"]["type"] == "InvalidFilter"
 
 
+def test_unknown_query_parameters_are_refused(client: TestClient, keys: Keys) -> None:
+    """A misspelt scope parameter is a 422 naming it and what the route takes, not dropped
+    (which made an org key read, or delete in, the whole org instead of one user)."""
+    h = bearer(keys.acme)
+    added = client.post("/v1/memories", json={"user_id": "qp-alice", "text": "diary"}, headers=h)
+    memory_id = added.json()["id"]
+    listed = client.get("/v1/memories", params={"usr_id": "qp-bob"}, headers=h)
+    assert listed.status_code == 422
+    message = listed.json()["error"]["message"]
+    assert "'usr_id'" in message and "user_id" in message and "limit" in message
+    deleted = client.delete(f"/v1/memories/{memory_id}", params={"usr_id": "qp-bob"}, headers=h)
+    assert deleted.status_code == 422 and "'usr_id'" in deleted.json()["error"]["message"]
+    history = client.get(f"/v1/memories/{memory_id}/history", params={"usr": "x"}, headers=h)
+    assert history.status_code == 422
+    assert client.get(
+        f"/v1/memories/{memory_id}", params={"user_id": "qp-alice"}, headers=h
+    ).is_success
+    # the key is checked first; declared parameters (repeated ones too) pass
+    assert client.get("/v1/memories", params={"usr_id": "qp-bob"}).status_code == 401
+    kinds = {"user_id": "qp-alice", "kinds": ["episodic", "semantic"], "limit": 5}
+    assert client.get("/v1/memories", params=kinds, headers=h).status_code == 200
+
+
 def test_body_limit_is_413(server_mem: Memory, keys: Keys) -> None:
     settings = ServerSettings(rate_limit="off", max_body_bytes=2048)
     with TestClient(create_app(server_mem, settings)) as c:
