@@ -89,6 +89,30 @@ def test_malformed_json_says_so(client: TestClient, keys: Keys) -> None:
 
 
 @pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ('{"user_id": "u", "text": "caf\xe9"}'.encode("latin-1"), "is not UTF-8 encoded JSON"),
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+    ],
+)
+def test_a_body_json_cannot_decode_is_a_declared_422(
+    client: TestClient, keys: Keys, body: bytes, expected: str
+) -> None:
+    """Latin-1 bytes or nesting past the parser's depth were FastAPI's undeclared 400 'There
+    was an error parsing the body', which said neither what was wrong nor what to send."""
+    response = client.post(
+        "/v1/memories",
+        content=body,
+        headers={**bearer(keys.acme), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 422
+    assert "422" in _schema(client)["paths"]["/v1/memories"]["post"]["responses"]
+    error = response.json()["error"]
+    assert error["type"] == "InvalidJSON" and expected in error["message"], error
+    assert "UTF-8 encoded JSON object with Content-Type: application/json" in error["message"]
+
+
+@pytest.mark.parametrize(
     ("body", "content_type", "expected"),
     [
         (b"", "application/json", "the request body is empty"),
