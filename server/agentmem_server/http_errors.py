@@ -163,9 +163,30 @@ def malformed_json_message(error: dict[str, Any]) -> str:
     )
 
 
+# pydantic's errors for a value that is no datetime / date at all; their ``ctx.error`` (the
+# parser's "input is too short") would drop which type was expected.
+_TIME_FORMATS = {
+    "datetime": "an ISO 8601 datetime such as 2024-05-01T12:00:00Z",
+    "date": "an ISO 8601 date such as 2024-05-01",
+}
+_TIME_ERRORS = {
+    "datetime_type": "datetime",
+    "datetime_parsing": "datetime",
+    "datetime_from_date_parsing": "datetime",
+    "date_type": "date",
+    "date_parsing": "date",
+    "date_from_datetime_parsing": "date",
+    "date_from_datetime_inexact": "date",
+}
+
+
 def first_message_of(error: dict[str, Any]) -> str:
-    """The readable message of one pydantic error entry."""
-    inner = error.get("ctx", {}).get("error")
+    """The readable message of one pydantic error entry; a value that is no datetime says
+    which format to send."""
+    expected = _TIME_ERRORS.get(str(error.get("type")))
+    if expected is not None:
+        return f"{error.get('msg', 'invalid')}; send {_TIME_FORMATS[expected]}"
+    inner = (error.get("ctx") or {}).get("error")
     return str(inner) if inner is not None else str(error.get("msg", "invalid"))
 
 

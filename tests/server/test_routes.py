@@ -87,6 +87,22 @@ def test_errors_are_clear_4xx_with_request_ids(client: TestClient, keys: Keys) -
     assert nested.status_code == 422 and nested.json()["error"]["type"] == "InvalidFilter"
 
 
+def test_a_bad_datetime_says_a_datetime_is_expected(client: TestClient, keys: Keys) -> None:
+    """pydantic's parser detail alone ('input is too short') never said the field wants an ISO
+    8601 datetime."""
+    h = bearer(keys.acme)
+    for value in ("yesterday", "2023-05-01T00:00:00+25:00"):
+        sent = client.post(
+            "/v1/memories", json={**USER, "text": "x", "event_time": value}, headers=h
+        )
+        message = sent.json()["error"]["message"]
+        assert sent.status_code == 422 and message.startswith("event_time: "), message
+        assert "valid datetime" in message and "ISO 8601 datetime such as" in message, message
+    query = client.get("/v1/memories", params={**USER, "event_after": "garbage"}, headers=h)
+    message = query.json()["error"]["message"]
+    assert query.status_code == 422 and "event_after" in message and "ISO 8601" in message
+
+
 def test_unknown_query_parameters_are_refused(client: TestClient, keys: Keys) -> None:
     """A misspelt scope parameter is a 422 naming it and what the route takes, not dropped
     (which made an org key read, or delete in, the whole org instead of one user)."""
