@@ -243,6 +243,19 @@ def test_keys_cli_create_list_revoke(tmp_path) -> None:  # type: ignore[no-untyp
     assert bad_org.exit_code == 1
 
 
+def test_keys_create_with_an_empty_id_gives_advice_that_fits(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """`--org ""` was told to 'leave it out', but --org is required."""
+    runner = CliRunner()
+    home = ["--home", str(tmp_path / "home")]
+    no_org = runner.invoke(cli, [*home, "keys", "create", "--org", ""])
+    assert no_org.exit_code == 1 and "leave it out" not in no_org.output
+    assert "always bound to one org" in no_org.output and "--org acme" in no_org.output
+    no_user = runner.invoke(cli, [*home, "keys", "create", "--org", "acme", "--user", " "])
+    assert no_user.exit_code == 1 and "drop the empty --user" in no_user.output, no_user.output
+    no_agent = runner.invoke(cli, [*home, "keys", "create", "--org", "acme", "--agent", ""])
+    assert no_agent.exit_code == 1 and "drop the empty --agent" in no_agent.output
+
+
 def test_json_logs_carry_the_request_id(client: TestClient, keys: Keys) -> None:
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
