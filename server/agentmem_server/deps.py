@@ -24,6 +24,7 @@ from agentmem_server.config import ServerSettings
 from agentmem_server.jobs import ConsolidationJobs
 from agentmem_server.keys import ApiKey, verify_key
 from agentmem_server.metrics import Metrics
+from agentmem_server.schemas import ScopeId
 
 log = logging.getLogger("agentmem_server.ratelimit")
 
@@ -100,15 +101,15 @@ def _within_limit(app: AppState, key_id: str) -> bool:
 Key = Annotated[ApiKey, Depends(api_key)]
 State = Annotated[AppState, Depends(state)]
 
-_Q = Query(max_length=256)
+_Q = Query()
 
 
 def query_scope(
     key: Key,
-    org_id: Annotated[str | None, _Q] = None,
-    user_id: Annotated[str | None, _Q] = None,
-    agent_id: Annotated[str | None, _Q] = None,
-    thread_id: Annotated[str | None, _Q] = None,
+    org_id: Annotated[ScopeId | None, _Q] = None,
+    user_id: Annotated[ScopeId | None, _Q] = None,
+    agent_id: Annotated[ScopeId | None, _Q] = None,
+    thread_id: Annotated[ScopeId | None, _Q] = None,
 ) -> Scope:
     """The scope named by query parameters, authorised against the key (403)."""
     return authorise(key, org_id=org_id, user_id=user_id, agent_id=agent_id, thread_id=thread_id)
