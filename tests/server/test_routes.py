@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+from pathlib import Path
 
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
@@ -122,7 +123,11 @@ def test_unknown_query_parameters_are_refused(client: TestClient, keys: Keys) ->
     ).is_success
     # the key is checked first; declared parameters (repeated ones too) pass
     assert client.get("/v1/memories", params={"usr_id": "qp-bob"}).status_code == 401
-    kinds = {"user_id": "qp-alice", "kinds": ["episodic", "semantic"], "limit": 5}
+    kinds: dict[str, str | int | list[str]] = {
+        "user_id": "qp-alice",
+        "kinds": ["episodic", "semantic"],
+        "limit": 5,
+    }
     assert client.get("/v1/memories", params=kinds, headers=h).status_code == 200
 
 
@@ -243,7 +248,7 @@ def test_keys_cli_create_list_revoke(tmp_path) -> None:  # type: ignore[no-untyp
     assert bad_org.exit_code == 1
 
 
-def test_keys_create_with_an_empty_id_gives_advice_that_fits(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_keys_create_with_an_empty_id_gives_advice_that_fits(tmp_path: Path) -> None:
     """`--org ""` was told to 'leave it out', but --org is required."""
     runner = CliRunner()
     home = ["--home", str(tmp_path / "home")]

@@ -236,9 +236,12 @@ def test_editing_a_crlf_memory_changes_only_what_was_edited(
     """The textarea turns CR LF into LF; the dialog took that for a text edit and PATCHed the
     text (a new version, re-embedded) when only the metadata changed."""
     user = "ui-dana"
-    scope = {"org_id": "acme", "user_id": user}
     record = server_mem.add(
-        "Dana likes hiking\r\nand climbing", **scope, metadata={"n": 1}, infer=False
+        "Dana likes hiking\r\nand climbing",
+        org_id="acme",
+        user_id=user,
+        metadata={"n": 1},
+        infer=False,
     )
     key = create_key(server_mem.backends.store, org_id="acme", user_ids=(user,)).token
     sign_in(page, site, key)
@@ -249,14 +252,14 @@ def test_editing_a_crlf_memory_changes_only_what_was_edited(
     page.fill("#editor-metadata", '{"n": 2}')
     page.click("#editor-save")
     page.wait_for_selector("#history .version >> text=UPDATE v2")
-    after = server_mem.get(record.id, **scope)
+    after = server_mem.get(record.id, org_id="acme", user_id=user)
     assert after.metadata == {"n": 2} and after.text == record.text
     # an edit of the text keeps the CR LF line breaks the memory had
     page.click("#edit-memory")
     page.fill("#editor-text", "Dana likes hiking\nand sailing")
     page.click("#editor-save")
     page.wait_for_selector("#history .version >> text=UPDATE v3")
-    edited = server_mem.get(record.id, **scope)
+    edited = server_mem.get(record.id, org_id="acme", user_id=user)
     assert edited.text == "Dana likes hiking\r\nand sailing"
 
 
