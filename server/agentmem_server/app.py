@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, PlainTextResponse
 from limits.storage import MemoryStorage, Storage, storage_from_string
@@ -28,7 +28,7 @@ from agentmem.memory import Memory
 from agentmem.urls import redact
 from agentmem_server.api_docs import DESCRIPTION, docs_router, install_openapi, operation_id
 from agentmem_server.config import ServerSettings
-from agentmem_server.deps import AppState
+from agentmem_server.deps import AppState, known_query
 from agentmem_server.http_errors import RESPONSES, install_handlers
 from agentmem_server.jobs import ConsolidationJobs
 from agentmem_server.metrics import Metrics
@@ -156,7 +156,8 @@ def create_app(
     )
     app.state.agentmem = state
     for router in (memory_router, tiers_router, inspect_router):
-        app.include_router(router, responses=RESPONSES)  # the keyed /v1 routes
+        # the keyed /v1 routes; a query parameter a route does not take is a 422
+        app.include_router(router, responses=RESPONSES, dependencies=[Depends(known_query)])
     app.include_router(docs_router(app.title))
     if settings.ui:
         from agentmem_server.ui import build_router
@@ -165,6 +166,10 @@ def create_app(
     install_handlers(app)
     install_openapi(app)
     _health_routes(app, state)
+    # The last added runs first: RequestLog -> CORS -> ServerErrors -> BodyLimit -> routes.
+    # CORS wraps the 413 and the 500, so a browser app on an allowed origin can read them.
+    app.add_middleware(BodyLimit, max_body=settings.max_body_bytes)
+    app.add_middleware(ServerErrors)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -180,9 +185,6 @@ def create_app(
             # What a browser app must read: the request id to quote, when to retry.
             expose_headers=["X-Request-ID", "Retry-After"],
         )
-    # The last added runs first: RequestLog -> ServerErrors -> BodyLimit -> CORS -> routes.
-    app.add_middleware(BodyLimit, max_body=settings.max_body_bytes)
-    app.add_middleware(ServerErrors)
     app.add_middleware(RequestLog, metrics=state.metrics)
     return app
 

@@ -1,5 +1,5 @@
-"""FastAPI dependencies: the app's state, the caller's API key (401), its rate limit (429)
-and the scope a request acts in (403)."""
+"""FastAPI dependencies: the app's state, the caller's API key (401), its rate limit (429),
+the query parameters a route takes (422 for any other) and the scope a request acts in (403)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,13 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Query, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from limits import RateLimitItem
 from limits.strategies import RateLimiter
 
+from agentmem.errors import ValidationError
 from agentmem.memory import Memory
 from agentmem.models import Scope
 from agentmem_server.auth import authorise
@@ -21,6 +24,7 @@ from agentmem_server.config import ServerSettings
 from agentmem_server.jobs import ConsolidationJobs
 from agentmem_server.keys import ApiKey, verify_key
 from agentmem_server.metrics import Metrics
+from agentmem_server.schemas import ScopeId
 
 log = logging.getLogger("agentmem_server.ratelimit")
 
@@ -97,15 +101,15 @@ def _within_limit(app: AppState, key_id: str) -> bool:
 Key = Annotated[ApiKey, Depends(api_key)]
 State = Annotated[AppState, Depends(state)]
 
-_Q = Query(max_length=256)
+_Q = Query()
 
 
 def query_scope(
     key: Key,
-    org_id: Annotated[str | None, _Q] = None,
-    user_id: Annotated[str | None, _Q] = None,
-    agent_id: Annotated[str | None, _Q] = None,
-    thread_id: Annotated[str | None, _Q] = None,
+    org_id: Annotated[ScopeId | None, _Q] = None,
+    user_id: Annotated[ScopeId | None, _Q] = None,
+    agent_id: Annotated[ScopeId | None, _Q] = None,
+    thread_id: Annotated[ScopeId | None, _Q] = None,
 ) -> Scope:
     """The scope named by query parameters, authorised against the key (403)."""
     return authorise(key, org_id=org_id, user_id=user_id, agent_id=agent_id, thread_id=thread_id)
@@ -114,11 +118,41 @@ def query_scope(
 QueryScope = Annotated[Scope, Depends(query_scope)]
 
 
+def _query_names(dependant: Dependant) -> list[str]:
+    """The query parameters a route declares, its dependencies' included, in order."""
+    names: list[str] = []
+    pending = [dependant]
+    while pending:
+        current = pending.pop(0)
+        names.extend(field.alias for field in current.query_params)
+        pending.extend(current.dependencies)
+    return list(dict.fromkeys(names))
+
+
+def known_query(request: Request, _: Key) -> None:
+    """Refuse (422) a query parameter the route does not declare, as bodies refuse unknown
+    fields: a misspelt ``usr_id`` dropped without a word would make a read or delete act in
+    the key's whole org instead of the user meant. Runs after the key check (401 first)."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return
+    declared = _query_names(route.dependant)
+    unknown = [name for name in dict.fromkeys(request.query_params) if name not in declared]
+    if unknown:
+        plural = "s" if len(unknown) > 1 else ""
+        takes = ", ".join(declared) if declared else "no query parameters"
+        raise ValidationError(
+            f"unknown query parameter{plural} {', '.join(map(repr, unknown))}; "
+            f"{request.method} {route.path} takes: {takes}"
+        )
+
+
 __all__ = [
     "AppState",
     "Key",
     "QueryScope",
     "State",
     "api_key",
+    "known_query",
     "state",
 ]

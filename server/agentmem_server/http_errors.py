@@ -1,9 +1,9 @@
 """How the REST API answers errors: ``{"error": {"type", "message", "request_id"}}``.
 
 agentmem's error tree maps to 4xx/503 (:data:`STATUS`), FastAPI's request validation to a 422
-whose message says which field to change (and a malformed JSON body to a message saying so),
-HTTP errors keep their status; :data:`RESPONSES`, :data:`CONFLICT` and :data:`UNAVAILABLE`
-declare them in the OpenAPI schema.
+whose message says which field to change (and a malformed JSON body, or one not UTF-8 encoded,
+to an ``InvalidJSON`` saying so), HTTP errors keep their status; :data:`RESPONSES`,
+:data:`CONFLICT` and :data:`UNAVAILABLE` declare them in the OpenAPI schema.
 """
 
 from __future__ import annotations
@@ -86,8 +86,29 @@ async def _agentmem_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(status_of(exc), type(exc).__name__, str(exc))
 
 
+# FastAPI's bare 400 for a body it could not decode beyond a JSON syntax error.
+_UNPARSED_BODY = "There was an error parsing the body"
+
+
+def _unparsed_body_message(cause: BaseException | None) -> str:
+    """What to say about a JSON body FastAPI could not decode (its bare 400): bytes that are
+    not UTF-8, or nesting deeper than the parser goes."""
+    send = "send a UTF-8 encoded JSON object with Content-Type: application/json"
+    if isinstance(cause, UnicodeDecodeError):
+        return (
+            f"the request body is not UTF-8 encoded JSON (byte {cause.start}: {cause.reason}); "
+            f"{send}"
+        )
+    if isinstance(cause, RecursionError):
+        return f"the request body's JSON is nested too deeply to parse; {send}, less nested"
+    what = f" ({type(cause).__name__})" if cause is not None else ""
+    return f"the request body could not be decoded as JSON{what}; {send}"
+
+
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and exc.detail == _UNPARSED_BODY:
+        return error_response(422, "InvalidJSON", _unparsed_body_message(exc.__cause__))
     kinds = {401: "Unauthorized", 404: "NotFound", 405: "MethodNotAllowed", 429: "RateLimited"}
     kinds |= {501: "NotInstalled"}
     return error_response(
@@ -142,9 +163,30 @@ def malformed_json_message(error: dict[str, Any]) -> str:
     )
 
 
+# pydantic's errors for a value that is no datetime / date at all; their ``ctx.error`` (the
+# parser's "input is too short") would drop which type was expected.
+_TIME_FORMATS = {
+    "datetime": "an ISO 8601 datetime such as 2024-05-01T12:00:00Z",
+    "date": "an ISO 8601 date such as 2024-05-01",
+}
+_TIME_ERRORS = {
+    "datetime_type": "datetime",
+    "datetime_parsing": "datetime",
+    "datetime_from_date_parsing": "datetime",
+    "date_type": "date",
+    "date_parsing": "date",
+    "date_from_datetime_parsing": "date",
+    "date_from_datetime_inexact": "date",
+}
+
+
 def first_message_of(error: dict[str, Any]) -> str:
-    """The readable message of one pydantic error entry."""
-    inner = error.get("ctx", {}).get("error")
+    """The readable message of one pydantic error entry; a value that is no datetime says
+    which format to send."""
+    expected = _TIME_ERRORS.get(str(error.get("type")))
+    if expected is not None:
+        return f"{error.get('msg', 'invalid')}; send {_TIME_FORMATS[expected]}"
+    inner = (error.get("ctx") or {}).get("error")
     return str(inner) if inner is not None else str(error.get("msg", "invalid"))
 
 

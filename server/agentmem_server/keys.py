@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel, ConfigDict
 
-from agentmem.errors import NotFound, ValidationError
+from agentmem.errors import InvalidScope, NotFound, ValidationError
 from agentmem.models import Scope
 from agentmem.stores import KeyStore, RecordStore, require
 from agentmem.stores._keys_sql import KeyRow
@@ -90,6 +90,7 @@ def create_key(
                 f"{field} must be a list or tuple of ids, got {type(ids).__name__} {ids!r}; "
                 f"e.g. {field}=('alice',)"
             )
+    _refuse_empty_ids(org_id, user_ids, agent_ids)
     # Scope.of validates and normalises every id the way stored scopes are ("  carol " is
     # carol), so the key's ids compare equal to the scopes it is checked against.
     org_id = str(Scope.of(org_id=org_id).org_id)
@@ -110,6 +111,22 @@ def create_key(
     )
     _check_store(store).key_write(row)
     return CreatedKey(key=ApiKey.from_row(row), token=f"{PREFIX}{key_id}_{secret}")
+
+
+def _refuse_empty_ids(org_id: str, user_ids: Sequence[str], agent_ids: Sequence[str]) -> None:
+    """An empty id, with advice that fits a key: Scope's own message ('leave it out') does not,
+    as a key's org is required."""
+    if isinstance(org_id, str) and not org_id.strip():
+        raise InvalidScope(
+            "org_id is empty; a key is always bound to one org: pass its id, e.g. "
+            "`agentmem keys create --org acme` (org_id='acme')"
+        )
+    for noun, ids in (("user", user_ids), ("agent", agent_ids)):
+        if any(isinstance(i, str) and not i.strip() for i in ids):
+            raise InvalidScope(
+                f"{noun}_ids holds an empty id; drop the empty --{noun} (without --{noun} the key "
+                f"acts for every {noun} of its org)"
+            )
 
 
 def verify_key(store: RecordStore, token: str) -> ApiKey | None:

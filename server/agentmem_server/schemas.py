@@ -9,9 +9,9 @@ keyword arguments of the matching :class:`~agentmem.Memory` method, with the sco
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from agentmem.experience.models import Outcome, Step
 from agentmem.models import MemoryKind, MemoryRecord
@@ -19,7 +19,42 @@ from agentmem.stores._jobs_sql import JobRow
 
 T = TypeVar("T")
 
-_ID = Field(default=None, max_length=256)
+# The rules of agentmem.models.Scope, for the schema only: the server checks ids itself (its
+# InvalidScope messages say what to change). Regex escapes both ECMA 262 and Python read;
+# format characters beyond U+FFFF cannot be written in both dialects, so they are only named.
+_SPACE = r"\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+_REFUSED = (
+    r"/\\\x00-\x1f\x7f\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e"
+    r"\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb"
+)
+_ENDS = rf"[\t-\r\x1c-\x1f{_SPACE}]*"  # stripped first, control whitespace included
+_KEPT = rf"[^{_REFUSED}{_SPACE}]"  # what the stripped id starts and ends with
+SCOPE_ID_PATTERN = rf"^{_ENDS}(?!\.\.?{_ENDS}$){_KEPT}(?:[^{_REFUSED}]*{_KEPT})?{_ENDS}$"
+"""What a scope id (``org_id``, ``user_id``, ``agent_id``, ``thread_id``) must match."""
+
+SCOPE_ID_RULES = (
+    "An id of at most 256 characters, not only whitespace (surrounding whitespace is "
+    "stripped, Unicode is NFC-normalised), not '.' or '..', with no '/' or '\\', no control "
+    "character (U+0000-U+001F, U+007F) and no invisible format character (Unicode category Cf: "
+    "zero-width space and joiners, bidi marks, soft hyphen, BOM, and also those beyond U+FFFF, "
+    "which the pattern does not list). Anything else is refused with a 422 InvalidScope."
+)
+
+ScopeId = Annotated[
+    str,
+    Field(max_length=256),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 256,
+            "pattern": SCOPE_ID_PATTERN,
+            "description": SCOPE_ID_RULES,
+        }
+    ),
+]
+"""A scope id: validated by the server (:class:`~agentmem.models.Scope`), its rules stated in
+the OpenAPI schema."""
 
 
 class ScopeFields(BaseModel):
@@ -27,10 +62,10 @@ class ScopeFields(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    org_id: str | None = _ID
-    user_id: str | None = _ID
-    agent_id: str | None = _ID
-    thread_id: str | None = _ID
+    org_id: ScopeId | None = None
+    user_id: ScopeId | None = None
+    agent_id: ScopeId | None = None
+    thread_id: ScopeId | None = None
 
     def scope_kwargs(self) -> dict[str, str | None]:
         """The four scope fields as keyword arguments."""

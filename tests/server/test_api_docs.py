@@ -5,12 +5,15 @@ for malformed JSON, and a consolidation run's status."""
 from __future__ import annotations
 
 import json
+import random
 import re
 from datetime import datetime
 
 import pytest
 from fastapi.testclient import TestClient
 
+from agentmem.errors import InvalidScope
+from agentmem.models import Scope
 from agentmem_server.api_docs import ASSETS, plain_markup
 from tests.server.conftest import Keys, bearer
 
@@ -75,6 +78,39 @@ def test_schema_text_has_no_sphinx_markup(client: TestClient) -> None:
     assert plain_markup(":func:`agentmem.add`") == "`agentmem.add`"
 
 
+def _server_takes(value: str) -> bool:
+    try:
+        Scope.of(user_id=value)
+    except InvalidScope:
+        return False
+    return True
+
+
+def test_scope_ids_in_the_schema_carry_the_rules_the_server_enforces(
+    client: TestClient, keys: Keys
+) -> None:
+    """Scope ids were any string up to 256 characters in the schema while the server refused
+    '/', control characters, '.' and invisible characters: schema-valid requests got a 422."""
+    schema = _schema(client)
+    body = schema["components"]["schemas"]["AddMemory"]["properties"]["user_id"]["anyOf"][0]
+    query = next(
+        p for p in schema["paths"]["/v1/memories"]["get"]["parameters"] if p["name"] == "thread_id"
+    )["schema"]["anyOf"][0]
+    assert body == query and body["maxLength"] == 256 and "'..'" in body["description"]
+    pattern = re.compile(body["pattern"])
+    chars = [*"ab .é/\\:@-_", "\x00", "\t", "\n", "\x1f", "\x7f", "\x85", "\xa0", "\u2028"]
+    chars += ["\u3000", "\u200b", "\u202e", "\ufeff", "\u00ad", "e\u0301"]
+    rng = random.Random(7)
+    samples = ["alice", "a/b", ".", " .. ", "...", "\tbob\n", "a\tb", "zoë", "x\u200dy"]
+    samples += ["".join(rng.choices(chars, k=rng.randint(1, 6))) for _ in range(3000)]
+    disagree = [v for v in samples if (pattern.search(v) is not None) != _server_takes(v)]
+    assert not disagree, disagree[:10]
+    for value, status in (("al/ice", 422), (" .. ", 422), ("a\u200bb", 422), (" zoë ", 200)):
+        assert bool(pattern.search(value)) is (status == 200)
+        sent = client.get("/v1/memories", params={"user_id": value}, headers=bearer(keys.acme))
+        assert sent.status_code == status, sent.text
+
+
 def test_malformed_json_says_so(client: TestClient, keys: Keys) -> None:
     response = client.post(
         "/v1/memories",
@@ -86,6 +122,30 @@ def test_malformed_json_says_so(client: TestClient, keys: Keys) -> None:
     assert error["type"] == "InvalidJSON"
     assert error["message"].startswith("the request body is not valid JSON (Expecting value")
     assert "Content-Type: application/json" in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ('{"user_id": "u", "text": "caf\xe9"}'.encode("latin-1"), "is not UTF-8 encoded JSON"),
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+    ],
+)
+def test_a_body_json_cannot_decode_is_a_declared_422(
+    client: TestClient, keys: Keys, body: bytes, expected: str
+) -> None:
+    """Latin-1 bytes or nesting past the parser's depth were FastAPI's undeclared 400 'There
+    was an error parsing the body', which said neither what was wrong nor what to send."""
+    response = client.post(
+        "/v1/memories",
+        content=body,
+        headers={**bearer(keys.acme), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 422
+    assert "422" in _schema(client)["paths"]["/v1/memories"]["post"]["responses"]
+    error = response.json()["error"]
+    assert error["type"] == "InvalidJSON" and expected in error["message"], error
+    assert "UTF-8 encoded JSON object with Content-Type: application/json" in error["message"]
 
 
 @pytest.mark.parametrize(

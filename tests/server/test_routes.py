@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+from pathlib import Path
 
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
@@ -87,6 +88,49 @@ def test_errors_are_clear_4xx_with_request_ids(client: TestClient, keys: Keys) -
     assert nested.status_code == 422 and nested.json()["error"]["type"] == "InvalidFilter"
 
 
+def test_a_bad_datetime_says_a_datetime_is_expected(client: TestClient, keys: Keys) -> None:
+    """pydantic's parser detail alone ('input is too short') never said the field wants an ISO
+    8601 datetime."""
+    h = bearer(keys.acme)
+    for value in ("yesterday", "2023-05-01T00:00:00+25:00"):
+        sent = client.post(
+            "/v1/memories", json={**USER, "text": "x", "event_time": value}, headers=h
+        )
+        message = sent.json()["error"]["message"]
+        assert sent.status_code == 422 and message.startswith("event_time: "), message
+        assert "valid datetime" in message and "ISO 8601 datetime such as" in message, message
+    query = client.get("/v1/memories", params={**USER, "event_after": "garbage"}, headers=h)
+    message = query.json()["error"]["message"]
+    assert query.status_code == 422 and "event_after" in message and "ISO 8601" in message
+
+
+def test_unknown_query_parameters_are_refused(client: TestClient, keys: Keys) -> None:
+    """A misspelt scope parameter is a 422 naming it and what the route takes, not dropped
+    (which made an org key read, or delete in, the whole org instead of one user)."""
+    h = bearer(keys.acme)
+    added = client.post("/v1/memories", json={"user_id": "qp-alice", "text": "diary"}, headers=h)
+    memory_id = added.json()["id"]
+    listed = client.get("/v1/memories", params={"usr_id": "qp-bob"}, headers=h)
+    assert listed.status_code == 422
+    message = listed.json()["error"]["message"]
+    assert "'usr_id'" in message and "user_id" in message and "limit" in message
+    deleted = client.delete(f"/v1/memories/{memory_id}", params={"usr_id": "qp-bob"}, headers=h)
+    assert deleted.status_code == 422 and "'usr_id'" in deleted.json()["error"]["message"]
+    history = client.get(f"/v1/memories/{memory_id}/history", params={"usr": "x"}, headers=h)
+    assert history.status_code == 422
+    assert client.get(
+        f"/v1/memories/{memory_id}", params={"user_id": "qp-alice"}, headers=h
+    ).is_success
+    # the key is checked first; declared parameters (repeated ones too) pass
+    assert client.get("/v1/memories", params={"usr_id": "qp-bob"}).status_code == 401
+    kinds: dict[str, str | int | list[str]] = {
+        "user_id": "qp-alice",
+        "kinds": ["episodic", "semantic"],
+        "limit": 5,
+    }
+    assert client.get("/v1/memories", params=kinds, headers=h).status_code == 200
+
+
 def test_body_limit_is_413(server_mem: Memory, keys: Keys) -> None:
     settings = ServerSettings(rate_limit="off", max_body_bytes=2048)
     with TestClient(create_app(server_mem, settings)) as c:
@@ -140,6 +184,29 @@ def test_cors_is_off_by_default_and_configurable(server_mem: Memory, client: Tes
         }
 
 
+def test_cors_headers_reach_the_413_and_the_500(server_mem: Memory, keys: Keys) -> None:
+    """The middlewares' own answers (body too large, unhandled error) carry the CORS headers,
+    so a browser app on an allowed origin reads their status and message."""
+    settings = ServerSettings(
+        rate_limit="off", cors_origins=["https://app.example"], max_body_bytes=2048
+    )
+    app = create_app(server_mem, settings)
+
+    def boom() -> None:
+        raise RuntimeError("boom")
+
+    app.add_api_route("/boom", boom)
+    h = {**bearer(keys.acme), "Origin": "https://app.example"}
+    with TestClient(app, raise_server_exceptions=False) as c:
+        big = c.post("/v1/memories", json={**USER, "text": "x" * 5000}, headers=h)
+        assert big.status_code == 413
+        assert big.headers["access-control-allow-origin"] == "https://app.example"
+        assert "x-request-id" in big.headers["access-control-expose-headers"].lower()
+        failed = c.get("/boom", headers=h)
+        assert failed.status_code == 500 and failed.json()["error"]["type"] == "InternalError"
+        assert failed.headers["access-control-allow-origin"] == "https://app.example"
+
+
 def test_metrics_and_health(client: TestClient, keys: Keys) -> None:
     client.post("/v1/memories", json={**USER, "text": "metric me"}, headers=bearer(keys.acme))
     text = client.get("/metrics").text
@@ -179,6 +246,19 @@ def test_keys_cli_create_list_revoke(tmp_path) -> None:  # type: ignore[no-untyp
     assert unknown.exit_code == 1 and "no API key" in unknown.output
     bad_org = runner.invoke(cli, [*home, "keys", "create", "--org", "a/b"])
     assert bad_org.exit_code == 1
+
+
+def test_keys_create_with_an_empty_id_gives_advice_that_fits(tmp_path: Path) -> None:
+    """`--org ""` was told to 'leave it out', but --org is required."""
+    runner = CliRunner()
+    home = ["--home", str(tmp_path / "home")]
+    no_org = runner.invoke(cli, [*home, "keys", "create", "--org", ""])
+    assert no_org.exit_code == 1 and "leave it out" not in no_org.output
+    assert "always bound to one org" in no_org.output and "--org acme" in no_org.output
+    no_user = runner.invoke(cli, [*home, "keys", "create", "--org", "acme", "--user", " "])
+    assert no_user.exit_code == 1 and "drop the empty --user" in no_user.output, no_user.output
+    no_agent = runner.invoke(cli, [*home, "keys", "create", "--org", "acme", "--agent", ""])
+    assert no_agent.exit_code == 1 and "drop the empty --agent" in no_agent.output
 
 
 def test_json_logs_carry_the_request_id(client: TestClient, keys: Keys) -> None:

@@ -230,6 +230,39 @@ def test_correct_invalidate_and_review_held_writes(
     page.wait_for_selector(f"#memory-table tr[data-id='{site.held}']")
 
 
+def test_editing_a_crlf_memory_changes_only_what_was_edited(
+    page: Page, site: Site, server_mem: Memory
+) -> None:
+    """The textarea turns CR LF into LF; the dialog took that for a text edit and PATCHed the
+    text (a new version, re-embedded) when only the metadata changed."""
+    user = "ui-dana"
+    record = server_mem.add(
+        "Dana likes hiking\r\nand climbing",
+        org_id="acme",
+        user_id=user,
+        metadata={"n": 1},
+        infer=False,
+    )
+    key = create_key(server_mem.backends.store, org_id="acme", user_ids=(user,)).token
+    sign_in(page, site, key)
+    page.click(f"#memory-table tr[data-id='{record.id}']")
+    page.click("#edit-memory")
+    page.click("#editor-save")  # the text only looks different: nothing changed
+    page.wait_for_selector("#editor-error:has-text('nothing changed')")
+    page.fill("#editor-metadata", '{"n": 2}')
+    page.click("#editor-save")
+    page.wait_for_selector("#history .version >> text=UPDATE v2")
+    after = server_mem.get(record.id, org_id="acme", user_id=user)
+    assert after.metadata == {"n": 2} and after.text == record.text
+    # an edit of the text keeps the CR LF line breaks the memory had
+    page.click("#edit-memory")
+    page.fill("#editor-text", "Dana likes hiking\nand sailing")
+    page.click("#editor-save")
+    page.wait_for_selector("#history .version >> text=UPDATE v3")
+    edited = server_mem.get(record.id, org_id="acme", user_id=user)
+    assert edited.text == "Dana likes hiking\r\nand sailing"
+
+
 def test_another_users_key_sees_none_of_it(page: Page, site: Site) -> None:
     page.goto(f"{site.url}/ui")
     assert page.locator("#main").is_hidden()  # no key, no data

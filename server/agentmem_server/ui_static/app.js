@@ -512,6 +512,16 @@
     });
   }
 
+  // A textarea's value holds LF line breaks only (HTML normalises CR LF and CR to LF).
+  const textareaForm = (text) => text.replace(/\r\n?/g, "\n");
+
+  // An edited text with the original's line breaks when it used CR LF throughout, so an edit
+  // of one word does not also rewrite every line break.
+  function withLineBreaksOf(original, edited) {
+    const crlfOnly = original.includes("\r\n") && !/\r(?!\n)|(^|[^\r])\n/.test(original);
+    return crlfOnly ? edited.replace(/\n/g, "\r\n") : edited;
+  }
+
   function editMemory(record) {
     const dialog = $("#editor");
     $("#editor-text").value = record.text;
@@ -535,7 +545,8 @@
       const text = $("#editor-text").value;
       const raw = $("#editor-importance").value.trim();
       const change = {};
-      if (text !== record.text) change.text = text;
+      // The textarea turned CR LF and lone CR into LF: compare with that, not the stored text.
+      if (text !== textareaForm(record.text)) change.text = withLineBreaksOf(record.text, text);
       if (JSON.stringify(metadata) !== JSON.stringify(record.metadata)) change.metadata = metadata;
       if (raw !== "" && Number(raw) !== record.importance) change.importance = Number(raw);
       if (!Object.keys(change).length) {
