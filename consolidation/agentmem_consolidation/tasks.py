@@ -19,6 +19,7 @@ from typing import Any
 
 from celery import Celery, Task, chain
 from celery.result import AsyncResult
+from kombu.exceptions import OperationalError as KombuOperationalError
 
 from agentmem import Memory
 from agentmem.embedders import Embedder, embedder_from_spec
@@ -249,7 +250,8 @@ def _send(sender: Celery, flow: Any) -> AsyncResult:
         ) from None
     try:
         return flow.apply_async()
-    except (*failures, OSError) as exc:
+    # kombu re-raises a refused or dropped connection as its OperationalError, no OSError.
+    except (*failures, KombuOperationalError, OSError) as exc:
         reason = " ".join(str(exc).split()) or type(exc).__name__
         raise BackendUnavailable(
             f"cannot queue the run on the consolidation broker at {broker}: {reason}; start "

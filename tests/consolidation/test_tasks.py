@@ -4,6 +4,7 @@ run's ledger rows and scope lock end when a stage fails or the run loses its loc
 from __future__ import annotations
 
 import re
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -130,3 +131,23 @@ def test_queueing_refuses_bad_arguments_before_anything_is_sent(
     settings = Settings.load(home=home, consolidation={"broker_url": "redis://127.0.0.1:1/0"})
     with pytest.raises(ValidationError, match=re.escape(message)):
         tasks.consolidate(scope, stages=stages, celery_app=create_app(settings))  # type: ignore[arg-type]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_a_stopped_broker_is_one_error_naming_it_not_kombus(home: Path) -> None:
+    """kombu re-raises the refused connection as its own OperationalError (no OSError): the
+    caller gets BackendUnavailable with the broker's URL, password hidden, and what to do."""
+    url = f"amqp://guest:s3cret@127.0.0.1:{_free_port()}//"
+    settings = Settings.load(
+        home=home, consolidation={"broker_url": url, "result_backend": "rpc://"}
+    )
+    app = create_app(settings)
+    app.conf.broker_connection_timeout = 1
+    with pytest.raises(BackendUnavailable, match="start the broker") as info:
+        tasks.consolidate(ALICE, celery_app=app)
+    assert "guest:***@127.0.0.1" in str(info.value) and "s3cret" not in str(info.value)
