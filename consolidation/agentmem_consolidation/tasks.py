@@ -237,6 +237,12 @@ def consolidate(
     return run_id, _send(sender, flow)
 
 
+_SUPPORTED_BROKERS = (
+    "agentmem supports redis://, rediss:// and amqp:// (amqps://) brokers: "
+    "fix AGENTMEM_CONSOLIDATION__BROKER_URL"
+)
+
+
 def _send(sender: Celery, flow: Any) -> AsyncResult:
     """``flow.apply_async()``, with a broker that cannot be used as one agentmem error naming
     its URL (password hidden) instead of the transport's own exception."""
@@ -246,7 +252,13 @@ def _send(sender: Celery, flow: Any) -> AsyncResult:
             failures = (*connection.connection_errors, *connection.channel_errors)
     except KeyError as exc:  # kombu knows no transport of that scheme
         raise InvalidSettings(
-            f"consolidation broker {broker}: {exc.args[0]}; use redis://, rediss:// or amqp://"
+            f"consolidation broker {broker}: {exc.args[0]}; {_SUPPORTED_BROKERS}"
+        ) from None
+    except Exception as exc:  # kombu knows it, but its module or client library fails to load
+        scheme = broker.split("://", 1)[0]
+        raise InvalidSettings(
+            f"consolidation broker {broker}: kombu's {scheme}:// transport cannot be loaded "
+            f"({type(exc).__name__}: {exc}); {_SUPPORTED_BROKERS}"
         ) from None
     try:
         return flow.apply_async()

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import pytest
 
 from agentmem import Memory, Scope, Settings, ValidationError
-from agentmem.errors import BackendUnavailable
+from agentmem.errors import BackendUnavailable, InvalidSettings
 from agentmem_consolidation import ledger, tasks
 from agentmem_consolidation.app import create_app
 from agentmem_consolidation.locks import scope_lock
@@ -151,3 +151,21 @@ def test_a_stopped_broker_is_one_error_naming_it_not_kombus(home: Path) -> None:
     with pytest.raises(BackendUnavailable, match="start the broker") as info:
         tasks.consolidate(ALICE, celery_app=app)
     assert "guest:***@127.0.0.1" in str(info.value) and "s3cret" not in str(info.value)
+
+
+def test_a_broker_whose_transport_cannot_load_is_a_settings_error(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A scheme kombu knows whose module fails to load (kafka:// without confluent_kafka
+    raises a NameError): a settings error naming the scheme and the brokers supported, not
+    the import's traceback."""
+    from kombu.transport import TRANSPORT_ALIASES
+
+    monkeypatch.setitem(TRANSPORT_ALIASES, "brokenmq", "tests.consolidation.no_such_module:T")
+    settings = Settings.load(
+        home=home,
+        consolidation={"broker_url": "brokenmq://127.0.0.1:9092", "result_backend": "rpc://"},
+    )
+    with pytest.raises(InvalidSettings, match="brokenmq:// transport cannot be loaded") as info:
+        tasks.consolidate(ALICE, celery_app=create_app(settings))
+    assert "redis://, rediss:// and amqp://" in str(info.value)
