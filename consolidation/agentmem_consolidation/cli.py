@@ -64,12 +64,9 @@ def consolidate(
     try:
         scope = _scope(user, agent, thread, org)
         if not now:
-            from agentmem_consolidation.tasks import consolidate as send
-
             if scope is None:
                 fail("queueing needs a scope (--user ...); or run every active scope with --now")
-            run_id, _ = send(scope)
-            Console().print(f"queued run {run_id} for {scope}")
+            _queue(ctx, scope)
             return
         with memory_for(ctx) as mem:
             scopes = [scope] if scope is not None else active_scopes(mem)
@@ -120,6 +117,17 @@ def consolidate(
                 )
     except AgentMemError as exc:
         fail(str(exc))
+
+
+def _queue(ctx: typer.Context, scope: Scope) -> None:
+    """Queue a run of ``scope`` on the workers, naming this command's store (``--home``,
+    ``--store-url``): a worker on another store refuses it rather than consolidate its own."""
+    from agentmem.cli import settings_for
+    from agentmem_consolidation.tasks import consolidate as send
+
+    store = ledger.store_identity(settings_for(ctx))
+    run_id, _ = send(scope, store=store)
+    Console().print(Text(f"queued run {run_id} for {scope} on the workers of {store}"))
 
 
 @jobs_app.callback()

@@ -109,6 +109,24 @@ def test_queueing_without_a_broker_is_refused_not_lost(
     assert not result.output.startswith("queued run")
 
 
+def test_queueing_names_the_store_of_home(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--home A consolidate --user X` sent only the scope, so the workers consolidated their
+    own store; the run now carries A's store, which a worker on another store refuses."""
+    from agentmem_consolidation import tasks
+
+    sent: list[dict[str, object]] = []
+
+    def send(scope: object, **options: object) -> tuple[str, None]:
+        sent.append({"scope": scope, **options})
+        return "run-1", None
+
+    monkeypatch.setattr(tasks, "consolidate", send)
+    result = ok(home, "consolidate", "--user", "gina")
+    store = ledger.store_identity(Settings.load(home=home))
+    assert [s["store"] for s in sent] == [store] and str(home.resolve()) in store
+    assert f"on the workers of {store}" in " ".join(result.output.split())
+
+
 def test_consolidate_now_goes_on_past_a_failing_scope(
     home: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:

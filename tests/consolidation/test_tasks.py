@@ -169,3 +169,34 @@ def test_a_broker_whose_transport_cannot_load_is_a_settings_error(
     with pytest.raises(InvalidSettings, match="brokenmq:// transport cannot be loaded") as info:
         tasks.consolidate(ALICE, celery_app=create_app(settings))
     assert "redis://, rediss:// and amqp://" in str(info.value)
+
+
+def test_a_run_queued_for_another_store_is_refused_not_run_on_this_one(
+    worker_mem: Memory, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`agentmem --home A consolidate` reached workers of home B, which consolidated B's scope
+    of that name and recorded it done; now the run names its store and B's worker refuses it,
+    logging both stores, and records nothing in B."""
+    monkeypatch.setenv("AGENTMEM_HOME", str(worker_mem.settings.home))
+    mine = ledger.store_identity(worker_mem.settings)
+    run_id = ledger.new_run_id()
+    with pytest.raises(InvalidSettings, match="queued for the store sqlite:////elsewhere/") as info:
+        tasks.start_run(KEY, run_id, "sqlite:////elsewhere/agentmem.db")
+    assert mine in str(info.value) and mine in caplog.text
+    assert ledger.jobs(worker_mem, run_id=run_id) == []
+    assert scope_lock(worker_mem, worker_mem.settings, KEY).owner() is None
+    assert tasks.start_run(KEY, run_id, mine)  # its own store's run starts
+
+
+def test_a_store_is_named_alike_whatever_credentials_or_options_the_url_has() -> None:
+    same = {
+        ledger.normal_store_url(url)
+        for url in (
+            "postgres://app:s3cret@DB.example:5432/mem?sslmode=require",
+            "postgresql://worker@db.example/mem",
+        )
+    }
+    assert same == {"postgresql://db.example:5432/mem"}
+    assert ledger.normal_store_url("sqlite:///rel/agentmem.db") == (
+        f"sqlite:///{(Path.cwd() / 'rel' / 'agentmem.db').resolve()}"
+    )
