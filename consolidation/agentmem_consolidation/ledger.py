@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 RUNNING, DONE, FAILED, RETRYING, SKIPPED = "running", "done", "failed", "retrying", "skipped"
 """Statuses a ledger row takes."""
+QUEUED = "queued"
+"""The run row of a run sent to the workers that none has started yet."""
 RUN_STAGE = "run"
 """The stage name of the row that sums up a whole run (its status and total duration)."""
 
@@ -141,6 +143,7 @@ def store_of(mem: Memory) -> JobLedger:
 __all__ = [
     "DONE",
     "FAILED",
+    "QUEUED",
     "RETRYING",
     "RUNNING",
     "RUN_STAGE",

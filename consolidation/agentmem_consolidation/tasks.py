@@ -77,9 +77,8 @@ def start_run(self: Task, key: str, run_id: str, store: str | None = None) -> bo
             return False
         lock = scope_lock(mem, mem.settings, key)
         if lock.acquire(run_id):
-            if not any(
-                r.stage == ledger.RUN_STAGE for r in ledger.store_of(mem).job_rows(run_id=run_id)
-            ):
+            row = _run_row(mem, run_id)
+            if row is None or row.status == ledger.QUEUED:
                 ledger.record(mem, run_id, ledger.RUN_STAGE, scope, ledger.RUNNING)
             return True
         if _may_wait(self):

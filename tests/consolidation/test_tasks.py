@@ -200,3 +200,12 @@ def test_a_store_is_named_alike_whatever_credentials_or_options_the_url_has() ->
     assert ledger.normal_store_url("sqlite:///rel/agentmem.db") == (
         f"sqlite:///{(Path.cwd() / 'rel' / 'agentmem.db').resolve()}"
     )
+
+
+def test_a_queued_run_is_running_once_a_worker_starts_it(worker_mem: Memory) -> None:
+    """The queued row the producer wrote becomes the running run, whose stages then run."""
+    run_id = ledger.new_run_id()
+    ledger.record(worker_mem, run_id, ledger.RUN_STAGE, ALICE, ledger.QUEUED)
+    assert tasks.start_run(KEY, run_id)
+    assert _status(worker_mem, run_id) == {"run": ("running", None)}
+    assert tasks.run_stage(_task(), KEY, run_id, "flush") is not None
