@@ -22,7 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from agentmem.cli.options import AgentOpt, JsonOpt, OrgOpt, ThreadOpt, UserOpt, sub_app
-from agentmem.errors import AgentMemError
+from agentmem.errors import AgentMemError, HomeLocked
 from agentmem.models import Scope
 from agentmem.stores._jobs_sql import JobRow
 from agentmem_consolidation import ledger
@@ -64,12 +64,9 @@ def consolidate(
     try:
         scope = _scope(user, agent, thread, org)
         if not now:
-            from agentmem_consolidation.tasks import consolidate as send
-
             if scope is None:
                 fail("queueing needs a scope (--user ...); or run every active scope with --now")
-            run_id, _ = send(scope)
-            Console().print(f"queued run {run_id} for {scope}")
+            _queue(ctx, scope)
             return
         with memory_for(ctx) as mem:
             scopes = [scope] if scope is not None else active_scopes(mem)
@@ -122,6 +119,47 @@ def consolidate(
         fail(str(exc))
 
 
+def _queue(ctx: typer.Context, scope: Scope) -> None:
+    """Queue a run of ``scope`` on the workers, naming this command's store (``--home``,
+    ``--store-url``): a worker on another store refuses it rather than consolidate its own.
+    The run is recorded ``queued`` in the ledger first, so ``agentmem jobs --run`` shows it
+    before a worker starts it (``failed`` if it could not be sent)."""
+    from agentmem.cli import settings_for
+    from agentmem_consolidation.tasks import consolidate as send
+
+    store = ledger.store_identity(settings_for(ctx))
+    run_id = ledger.new_run_id()
+    recorded = _record_run(ctx, run_id, scope, ledger.QUEUED)
+    try:
+        send(scope, run_id=run_id, store=store)
+    except AgentMemError as exc:
+        if recorded:
+            _record_run(ctx, run_id, scope, ledger.FAILED, error=f"not queued: {exc}")
+        raise
+    Console().print(Text(f"queued run {run_id} for {scope} on the workers of {store}"))
+    if not recorded:
+        Console(stderr=True).print(
+            Text(
+                f"note: the home is busy, so the ledger lists run {run_id} once a worker starts it"
+            )
+        )
+
+
+def _record_run(
+    ctx: typer.Context, run_id: str, scope: Scope, status: str, error: str | None = None
+) -> bool:
+    """Write the run row of ``run_id``; False when the store cannot be opened now (an embedded
+    home a worker has open: the run is still queued, and recorded when a worker starts it)."""
+    from agentmem.cli import memory_for
+
+    try:
+        with memory_for(ctx) as mem:
+            ledger.record(mem, run_id, ledger.RUN_STAGE, scope, status, error=error)
+    except HomeLocked:
+        return False
+    return True
+
+
 @jobs_app.callback()
 def jobs(
     ctx: typer.Context,
@@ -149,7 +187,11 @@ def jobs(
     except AgentMemError as exc:
         fail(str(exc))
     if run is not None and not rows:
-        fail(f"no run {run!r} in the job ledger (of this scope); list runs with `agentmem jobs`")
+        fail(
+            f"no run {run!r} in the job ledger of this store (of this scope); list runs with "
+            "`agentmem jobs`. A queued run is listed from when it is queued, or, queued while "
+            "the home was busy, from when a worker starts it"
+        )
     _print_jobs(rows, as_json)
 
 

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import time
 import uuid
+from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from agentmem.buffers import scope_from_thread_key, thread_key
 from agentmem.models import Scope
@@ -23,9 +25,12 @@ from agentmem.stores._jobs_sql import JobRow, Watermark
 
 if TYPE_CHECKING:
     from agentmem import Memory
+    from agentmem.settings import Settings
 
 RUNNING, DONE, FAILED, RETRYING, SKIPPED = "running", "done", "failed", "retrying", "skipped"
 """Statuses a ledger row takes."""
+QUEUED = "queued"
+"""The run row of a run sent to the workers that none has started yet."""
 RUN_STAGE = "run"
 """The stage name of the row that sums up a whole run (its status and total duration)."""
 
@@ -105,6 +110,31 @@ def set_watermark(mem: Memory, scope: Scope, stage: str, value: str) -> None:
     store_of(mem).set_watermark(scope_key(scope), stage, value)
 
 
+def store_identity(settings: Settings) -> str:
+    """Which system of record ``settings`` name, as a URL without credentials or options:
+    ``sqlite:////abs/path/agentmem.db`` for an embedded home, ``postgresql://host:5432/db``
+    for a server. A queued run carries its producer's, and a worker runs it only on the same
+    store (:func:`agentmem_consolidation.tasks.start_run`)."""
+    return normal_store_url(settings.resolved_store_url())
+
+
+def normal_store_url(url: str) -> str:
+    """``url`` reduced to what names the store: the absolute path of a SQLite file; the
+    scheme, host, port and database of a server (no user, password or query)."""
+    if url.startswith("sqlite:///"):
+        return f"sqlite:///{Path(url[len('sqlite:///') :]).resolve()}"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return url
+    scheme = "postgresql" if parts.scheme in ("postgres", "postgresql") else parts.scheme
+    if scheme == "postgresql" and port is None:
+        port = 5432
+    host = (parts.hostname or "").lower()
+    return f"{scheme}://{host}{'' if port is None else f':{port}'}{parts.path}"
+
+
 def store_of(mem: Memory) -> JobLedger:
     """The store's job ledger (watermarks and leases too); a store without one is refused."""
     return require(mem.backends.store, JobLedger, "consolidation")
@@ -113,6 +143,7 @@ def store_of(mem: Memory) -> JobLedger:
 __all__ = [
     "DONE",
     "FAILED",
+    "QUEUED",
     "RETRYING",
     "RUNNING",
     "RUN_STAGE",
@@ -121,11 +152,13 @@ __all__ = [
     "Watermark",
     "jobs",
     "new_run_id",
+    "normal_store_url",
     "record",
     "scope_key",
     "scope_of",
     "set_watermark",
     "stage_done",
+    "store_identity",
     "store_of",
     "watermark",
 ]

@@ -38,7 +38,14 @@ def parse_cron(expression: str) -> crontab:
                 f"consolidation cron {expression!r}: its {name.replace('_', '-')} field "
                 f"{value!r} is not valid ({exc}); e.g. '0 3 * * *' (03:00 every night)"
             ) from None
-    return crontab(**dict(zip(names, fields, strict=True)))
+    try:  # each field is valid alone; together they may name a date that never comes
+        return crontab(**dict(zip(names, fields, strict=True)))
+    except ValueError as exc:
+        raise InvalidSettings(
+            f"consolidation cron {expression!r}: its day-of-month and month fields never occur "
+            f"together ({exc}); set AGENTMEM_CONSOLIDATION__CRON to a date that exists, "
+            "e.g. '0 3 28 2 *' or '0 3 * * *' (03:00 every night)"
+        ) from None
 
 
 def beat_schedule(config: ConsolidationSettings) -> dict[str, dict[str, Any]]:

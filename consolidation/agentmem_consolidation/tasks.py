@@ -12,6 +12,7 @@ embedded home is free between tasks); the embedding model is loaded once per pro
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -19,6 +20,7 @@ from typing import Any
 
 from celery import Celery, Task, chain
 from celery.result import AsyncResult
+from kombu.exceptions import OperationalError as KombuOperationalError
 
 from agentmem import Memory
 from agentmem.embedders import Embedder, embedder_from_spec
@@ -32,6 +34,7 @@ from agentmem_consolidation.locks import redis_owner, scope_lock
 from agentmem_consolidation.pipeline import _check_run, active_scopes, execute_stage, fail, finish
 from agentmem_consolidation.stages import STAGES, RunContext
 
+log = logging.getLogger(__name__)
 _EMBEDDERS: dict[str, Embedder] = {}
 LOCK_POLL_S = 0.5
 """How often a run waiting for its scope's lock (``lock_wait_s``) tries again."""
@@ -56,9 +59,15 @@ def worker_memory() -> Iterator[Memory]:
 
 
 @app.task(bind=True, name=task_name("start"), acks_late=True, autoretry_for=RETRIED)
-def start_run(self: Task, key: str, run_id: str) -> bool:
+def start_run(self: Task, key: str, run_id: str, store: str | None = None) -> bool:
     """Take the scope's lock for the run (waiting up to ``lock_wait_s`` by re-scheduling
-    itself, never by blocking a worker); else mark the run skipped. Returns whether it runs."""
+    itself, never by blocking a worker); else mark the run skipped. Returns whether it runs.
+
+    ``store`` is the producer's :func:`~agentmem_consolidation.ledger.store_identity`: a run
+    queued for another store than this worker's is refused (logged, and the task fails with
+    InvalidSettings naming both stores), so the rest of its chain does nothing; None (an older
+    producer, or a caller that did not say) is not checked."""
+    _check_store(run_id, store)
     owner = redis_owner(Settings.load(), key)
     if owner not in (None, run_id) and _may_wait(self):
         raise _wait_for_lock(self)  # polled without opening the store
@@ -68,9 +77,8 @@ def start_run(self: Task, key: str, run_id: str) -> bool:
             return False
         lock = scope_lock(mem, mem.settings, key)
         if lock.acquire(run_id):
-            if not any(
-                r.stage == ledger.RUN_STAGE for r in ledger.store_of(mem).job_rows(run_id=run_id)
-            ):
+            row = _run_row(mem, run_id)
+            if row is None or row.status == ledger.QUEUED:
                 ledger.record(mem, run_id, ledger.RUN_STAGE, scope, ledger.RUNNING)
             return True
         if _may_wait(self):
@@ -84,6 +92,23 @@ def start_run(self: Task, key: str, run_id: str) -> bool:
             error=f"scope busy (run {lock.owner()})",
         )
         return False
+
+
+def _check_store(run_id: str, store: str | None) -> None:
+    """Refuse a run queued for another store than this worker's (see :func:`start_run`)."""
+    if store is None:
+        return
+    mine = ledger.store_identity(Settings.load())
+    if ledger.normal_store_url(store) == mine:
+        return
+    message = (
+        f"run {run_id} was queued for the store {store}, but this worker consolidates "
+        f"{mine}; the run is not started. Start workers with the producer's AGENTMEM_HOME / "
+        "AGENTMEM_STORE_URL (or a broker of their own), or queue from a command configured "
+        "like these workers"
+    )
+    log.error("%s", message)
+    raise InvalidSettings(message)
 
 
 def _may_wait(task: Task) -> bool:
@@ -213,6 +238,7 @@ def consolidate(
     run_id: str | None = None,
     stages: Sequence[str] | None = None,
     celery_app: Celery | None = None,
+    store: str | None = None,
 ) -> tuple[str, AsyncResult]:
     """Start the pipeline for ``scope`` on the workers: a chain of one task per stage, sent
     through ``celery_app`` (default: :data:`agentmem_consolidation.app`). Returns the run id (see
@@ -222,18 +248,33 @@ def consolidate(
     Raises :class:`~agentmem.errors.InvalidSettings` when the app has no broker (Celery's
     in-process ``memory://`` transport): the run would live only in this process and vanish
     with it, unseen by any worker or ``agentmem jobs``; :class:`~agentmem.errors.ValidationError`
-    when ``scope`` is not a Scope or ``stages`` names an unknown stage (nothing is queued)."""
+    when ``scope`` is not a Scope or ``stages`` names an unknown stage (nothing is queued).
+
+    ``store`` (:func:`~agentmem_consolidation.ledger.store_identity` of the producer's
+    settings) travels with the run: a worker on another store refuses it instead of
+    consolidating its own store's scope of that name. None: the workers' store, unchecked."""
     names = _check_run(scope, stages)  # a typo would queue a task no worker knows
     sender = celery_app or app
     require_broker(sender)
     run_id = run_id or ledger.new_run_id()
     key = ledger.scope_key(scope)
     flow = chain(
-        sender.signature(task_name("start"), (key, run_id), immutable=True),
+        sender.signature(task_name("start"), _start_args(key, run_id, store), immutable=True),
         *(sender.signature(task_name(name), (key, run_id), immutable=True) for name in names),
         sender.signature(task_name("finish"), (key, run_id), immutable=True),
     )
     return run_id, _send(sender, flow)
+
+
+_SUPPORTED_BROKERS = (
+    "agentmem supports redis://, rediss:// and amqp:// (amqps://) brokers: "
+    "fix AGENTMEM_CONSOLIDATION__BROKER_URL"
+)
+
+
+def _start_args(key: str, run_id: str, store: str | None) -> tuple[str, ...]:
+    # Without a store the message is the one older workers take too.
+    return (key, run_id) if store is None else (key, run_id, store)
 
 
 def _send(sender: Celery, flow: Any) -> AsyncResult:
@@ -245,11 +286,18 @@ def _send(sender: Celery, flow: Any) -> AsyncResult:
             failures = (*connection.connection_errors, *connection.channel_errors)
     except KeyError as exc:  # kombu knows no transport of that scheme
         raise InvalidSettings(
-            f"consolidation broker {broker}: {exc.args[0]}; use redis://, rediss:// or amqp://"
+            f"consolidation broker {broker}: {exc.args[0]}; {_SUPPORTED_BROKERS}"
+        ) from None
+    except Exception as exc:  # kombu knows it, but its module or client library fails to load
+        scheme = broker.split("://", 1)[0]
+        raise InvalidSettings(
+            f"consolidation broker {broker}: kombu's {scheme}:// transport cannot be loaded "
+            f"({type(exc).__name__}: {exc}); {_SUPPORTED_BROKERS}"
         ) from None
     try:
         return flow.apply_async()
-    except (*failures, OSError) as exc:
+    # kombu re-raises a refused or dropped connection as its OperationalError, no OSError.
+    except (*failures, KombuOperationalError, OSError) as exc:
         reason = " ".join(str(exc).split()) or type(exc).__name__
         raise BackendUnavailable(
             f"cannot queue the run on the consolidation broker at {broker}: {reason}; start "
@@ -270,6 +318,7 @@ def dispatch(self: Task) -> list[str]:
     way (the beat entry)."""
     started = time.time()
     with worker_memory() as mem:
+        store = ledger.store_identity(mem.settings)
         # A scope whose run is under way is left to it (the next dispatch sees what it did
         # not cover).
         scopes = [
@@ -277,7 +326,7 @@ def dispatch(self: Task) -> list[str]:
             for s in active_scopes(mem)
             if scope_lock(mem, mem.settings, ledger.scope_key(s)).owner() is None
         ]
-    runs = [consolidate(scope)[0] for scope in scopes]
+    runs = [consolidate(scope, store=store)[0] for scope in scopes]
     app.log.get_default_logger().info(
         "dispatched %d consolidation runs in %.2fs", len(runs), time.time() - started
     )

@@ -109,6 +109,67 @@ def test_queueing_without_a_broker_is_refused_not_lost(
     assert not result.output.startswith("queued run")
 
 
+def test_queueing_names_the_store_of_home(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--home A consolidate --user X` sent only the scope, so the workers consolidated their
+    own store; the run now carries A's store, which a worker on another store refuses."""
+    from agentmem_consolidation import tasks
+
+    sent: list[dict[str, object]] = []
+
+    def send(scope: object, **options: object) -> tuple[str, None]:
+        sent.append({"scope": scope, **options})
+        return str(options["run_id"]), None
+
+    monkeypatch.setattr(tasks, "consolidate", send)
+    result = ok(home, "consolidate", "--user", "gina")
+    store = ledger.store_identity(Settings.load(home=home))
+    assert [s["store"] for s in sent] == [store] and str(home.resolve()) in store
+    assert f"on the workers of {store}" in " ".join(result.output.split())
+
+
+def test_a_queued_run_is_in_the_ledger_before_a_worker_starts_it(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`agentmem jobs --run ID` answered "no run" until a worker started the run, like a
+    mistyped id; the run is now recorded queued when it is sent (failed if it cannot be)."""
+    from agentmem.errors import BackendUnavailable
+    from agentmem_consolidation import tasks
+
+    sent: list[str] = []
+
+    def send(scope: object, *, run_id: str, **options: object) -> tuple[str, None]:
+        sent.append(run_id)
+        return run_id, None
+
+    monkeypatch.setattr(tasks, "consolidate", send)
+    ok(home, "consolidate", "--user", "alice")
+    rows = json.loads(ok(home, "jobs", "--run", sent[0][:8], "--json").output)
+    assert [(r["run_id"], r["stage"], r["status"]) for r in rows] == [(sent[0], "run", "queued")]
+
+    def down(scope: object, *, run_id: str, **options: object) -> tuple[str, None]:
+        sent.append(run_id)
+        raise BackendUnavailable("cannot queue the run on the consolidation broker at redis://x")
+
+    monkeypatch.setattr(tasks, "consolidate", down)
+    assert run(home, "consolidate", "--user", "alice").exit_code == 1
+    rows = json.loads(ok(home, "jobs", "--run", sent[1], "--json").output)
+    assert [(r["status"], r["error"][:11]) for r in rows] == [("failed", "not queued:")]
+
+
+def test_a_run_queued_while_a_worker_has_the_home_open_is_still_queued(
+    home: Path, monkeypatch: pytest.MonkeyPatch, embedder: Embedder
+) -> None:
+    """The queued row cannot be written while another process has the embedded home open:
+    the run is still sent (the worker records it when it starts it), with a note."""
+    from agentmem_consolidation import tasks
+
+    sent: list[str] = []
+    monkeypatch.setattr(tasks, "consolidate", lambda scope, *, run_id, **_: sent.append(run_id))
+    with Memory(settings=Settings.load(home=home), embedder=embedder):
+        result = ok(home, "consolidate", "--user", "alice")
+    assert len(sent) == 1 and "home is busy" in result.output
+
+
 def test_consolidate_now_goes_on_past_a_failing_scope(
     home: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:

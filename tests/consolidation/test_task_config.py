@@ -129,3 +129,13 @@ def test_a_cron_error_names_its_field(cron: str, field: str) -> None:
 
     with pytest.raises(InvalidSettings, match=f"its {field} field"):
         parse_cron(cron)
+
+
+def test_a_cron_date_that_never_occurs_is_a_settings_error() -> None:
+    """Each field is valid alone (31, February): Celery's ValueError for the pair becomes an
+    InvalidSettings naming the setting, as for any other bad cron."""
+    from agentmem_consolidation.schedule import parse_cron
+
+    with pytest.raises(InvalidSettings, match="AGENTMEM_CONSOLIDATION__CRON") as info:
+        parse_cron("0 3 31 2 *")
+    assert "never occur together" in str(info.value)

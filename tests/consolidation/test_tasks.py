@@ -4,6 +4,7 @@ run's ledger rows and scope lock end when a stage fails or the run loses its loc
 from __future__ import annotations
 
 import re
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,7 +13,7 @@ from types import SimpleNamespace
 import pytest
 
 from agentmem import Memory, Scope, Settings, ValidationError
-from agentmem.errors import BackendUnavailable
+from agentmem.errors import BackendUnavailable, InvalidSettings
 from agentmem_consolidation import ledger, tasks
 from agentmem_consolidation.app import create_app
 from agentmem_consolidation.locks import scope_lock
@@ -130,3 +131,81 @@ def test_queueing_refuses_bad_arguments_before_anything_is_sent(
     settings = Settings.load(home=home, consolidation={"broker_url": "redis://127.0.0.1:1/0"})
     with pytest.raises(ValidationError, match=re.escape(message)):
         tasks.consolidate(scope, stages=stages, celery_app=create_app(settings))  # type: ignore[arg-type]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_a_stopped_broker_is_one_error_naming_it_not_kombus(home: Path) -> None:
+    """kombu re-raises the refused connection as its own OperationalError (no OSError): the
+    caller gets BackendUnavailable with the broker's URL, password hidden, and what to do."""
+    url = f"amqp://guest:s3cret@127.0.0.1:{_free_port()}//"
+    settings = Settings.load(
+        home=home, consolidation={"broker_url": url, "result_backend": "rpc://"}
+    )
+    app = create_app(settings)
+    app.conf.broker_connection_timeout = 1
+    with pytest.raises(BackendUnavailable, match="start the broker") as info:
+        tasks.consolidate(ALICE, celery_app=app)
+    assert "guest:***@127.0.0.1" in str(info.value) and "s3cret" not in str(info.value)
+
+
+def test_a_broker_whose_transport_cannot_load_is_a_settings_error(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A scheme kombu knows whose module fails to load (kafka:// without confluent_kafka
+    raises a NameError): a settings error naming the scheme and the brokers supported, not
+    the import's traceback."""
+    from kombu.transport import TRANSPORT_ALIASES
+
+    monkeypatch.setitem(TRANSPORT_ALIASES, "brokenmq", "tests.consolidation.no_such_module:T")
+    settings = Settings.load(
+        home=home,
+        consolidation={"broker_url": "brokenmq://127.0.0.1:9092", "result_backend": "rpc://"},
+    )
+    with pytest.raises(InvalidSettings, match="brokenmq:// transport cannot be loaded") as info:
+        tasks.consolidate(ALICE, celery_app=create_app(settings))
+    assert "redis://, rediss:// and amqp://" in str(info.value)
+
+
+def test_a_run_queued_for_another_store_is_refused_not_run_on_this_one(
+    worker_mem: Memory, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`agentmem --home A consolidate` reached workers of home B, which consolidated B's scope
+    of that name and recorded it done; now the run names its store and B's worker refuses it,
+    logging both stores, and records nothing in B."""
+    monkeypatch.setenv("AGENTMEM_HOME", str(worker_mem.settings.home))
+    mine = ledger.store_identity(worker_mem.settings)
+    run_id = ledger.new_run_id()
+    with pytest.raises(InvalidSettings, match="queued for the store sqlite:////elsewhere/") as info:
+        tasks.start_run(KEY, run_id, "sqlite:////elsewhere/agentmem.db")
+    assert mine in str(info.value) and mine in caplog.text
+    assert ledger.jobs(worker_mem, run_id=run_id) == []
+    assert scope_lock(worker_mem, worker_mem.settings, KEY).owner() is None
+    assert tasks.start_run(KEY, run_id, mine)  # its own store's run starts
+
+
+def test_a_store_is_named_alike_whatever_credentials_or_options_the_url_has() -> None:
+    same = {
+        ledger.normal_store_url(url)
+        for url in (
+            "postgres://app:s3cret@DB.example:5432/mem?sslmode=require",
+            "postgresql://worker@db.example/mem",
+        )
+    }
+    assert same == {"postgresql://db.example:5432/mem"}
+    assert ledger.normal_store_url("sqlite:///rel/agentmem.db") == (
+        f"sqlite:///{(Path.cwd() / 'rel' / 'agentmem.db').resolve()}"
+    )
+
+
+def test_a_queued_run_is_running_once_a_worker_starts_it(worker_mem: Memory) -> None:
+    """The queued row the producer wrote becomes the running run, whose stages then run."""
+    run_id = ledger.new_run_id()
+    ledger.record(worker_mem, run_id, ledger.RUN_STAGE, ALICE, ledger.QUEUED)
+    assert tasks.start_run(KEY, run_id)
+    assert _status(worker_mem, run_id) == {"run": ("running", None)}
+    assert tasks.run_stage(_task(), KEY, run_id, "flush") is not None
