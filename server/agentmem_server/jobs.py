@@ -43,9 +43,30 @@ class ConsolidationJobs:
         with self._lock:
             self._owners[run_id] = key_id
         if self._memory.settings.consolidation.broker_url:
+            from agentmem_consolidation import ledger
             from agentmem_consolidation.tasks import consolidate
 
-            consolidate(scope, run_id=run_id, stages=stages, celery_app=self._celery())
+            # The run names this server's store, so a worker on another store refuses it; it is
+            # listed as queued until a worker starts it (failed if the broker refused it).
+            ledger.record(self._memory, run_id, ledger.RUN_STAGE, scope, ledger.QUEUED)
+            try:
+                consolidate(
+                    scope,
+                    run_id=run_id,
+                    stages=stages,
+                    celery_app=self._celery(),
+                    store=ledger.store_identity(self._memory.settings),
+                )
+            except Exception as exc:
+                ledger.record(
+                    self._memory,
+                    run_id,
+                    ledger.RUN_STAGE,
+                    scope,
+                    ledger.FAILED,
+                    error=f"not queued: {exc}",
+                )
+                raise
             return None
         with self._lock:
             # Made on first use and again after a shutdown: an app's lifespan may be entered

@@ -279,11 +279,11 @@ class JobInfo(BaseModel):
     run_id: str
     stage: str
     scope: str
-    status: str = Field(description="running, done, failed, retrying or skipped")
+    status: str = Field(description="queued, running, done, failed, retrying or skipped")
     count_in: int
     count_out: int
     started_at: datetime
-    finished_at: datetime | None = Field(default=None, description="null while running")
+    finished_at: datetime | None = Field(default=None, description="null until it finishes")
     duration_s: float
     attempt: int = 1
     error: str | None = None
@@ -292,7 +292,7 @@ class JobInfo(BaseModel):
     @classmethod
     def of(cls, row: JobRow) -> JobInfo:
         """The ledger row as the API shows it."""
-        running = row.status in ("running", "retrying")
+        running = row.status in ("queued", "running", "retrying")  # not finished yet
         return cls(
             run_id=row.run_id,
             stage=row.stage,

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,7 +12,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from agentmem import Memory, Settings
+from agentmem import Memory, Scope, Settings
 from agentmem.embedders import Embedder
 from agentmem_server import ServerSettings, create_app, create_key
 from tests.server.conftest import bearer
@@ -58,16 +60,19 @@ def test_a_run_goes_to_the_broker_when_one_is_configured(
             run_id = sent.json()["run_id"]
             # No worker runs here: the run waits in the broker's queue, not in this process.
             queued = redis.Redis.from_url(redis_url).lrange(prefix + "consolidation", 0, -1)
-            assert any(run_id.encode() in message for message in queued)
+            sent_run = [message for message in queued if run_id.encode() in message]
+            assert sent_run
+            # The run names this server's store, so a worker on another store refuses it.
+            from agentmem_consolidation import ledger
+
+            body = base64.b64decode(json.loads(sent_run[0])["body"]).decode()
+            assert json.dumps(ledger.store_identity(mem.settings)) in body
             status = client.get(f"/v1/consolidation/runs/{run_id}", headers=bearer(token))
             assert status.status_code == 200, status.text
-            assert status.json() == {
-                "run_id": run_id,
-                "status": "queued",
-                "scope": None,
-                "started_at": None,
-                "finished_at": None,
-                "duration_s": None,
-                "error": None,
-                "stages": [],
-            }
+            body = status.json()
+            # Listed as queued (not finished) from the moment it is sent, as the CLI lists it.
+            assert body["status"] == "queued"
+            assert body["scope"] == ledger.scope_key(Scope(org_id="acme", user_id="maya"))
+            assert body["started_at"] is not None
+            assert body["finished_at"] is None and body["duration_s"] is None
+            assert body["error"] is None and body["stages"] == []
