@@ -91,11 +91,11 @@ def import_counted(
             f"import_records takes an iterable of exported records, got {type(records).__name__}"
         )
     ready: list[MemoryRecord] = []
-    for n, record in enumerate(as_record(r) for r in records):  # all before any is written
+    for n, raw in enumerate(records):  # all before any is written
         try:
-            ready.append(writing.prepare_import(backends.settings, record))
+            ready.append(writing.prepare_import(backends.settings, as_record(raw)))
         except AgentMemError as exc:
-            raise type(exc)(f"record {n} ({record.id}): {exc}; nothing was imported") from None
+            raise type(exc)(f"{_label(n, raw)}: {exc}; nothing was imported") from None
     batch = backends.settings.max_batch_items
     total = ImportCounts()
     for start in range(0, len(ready), batch):
@@ -104,6 +104,14 @@ def import_counted(
 
     rebuild_imported(backends, ready)
     return total
+
+
+def _label(n: int, raw: object) -> str:
+    """``record N (id)``, the id as the input gives it (a malformed record may have none)."""
+    given = raw.id if isinstance(raw, MemoryRecord) else None
+    if isinstance(raw, Mapping):
+        given = raw.get("id")
+    return f"record {n} ({given})" if isinstance(given, str) else f"record {n}"
 
 
 def _import_batch(backends: Backends, records: Sequence[MemoryRecord]) -> ImportCounts:

@@ -634,6 +634,18 @@ def test_import_checks_every_record_before_writing_any(
             mem.export(page=page)  # type: ignore[arg-type]
 
 
+def test_an_import_parse_error_names_the_record(mem: Memory) -> None:
+    good = {"scope": {"user_id": "u"}, "text": "fine"}
+    bad_id = str(uuid.uuid4())
+    with pytest.raises(
+        ValidationError, match=rf"^record 2 \({bad_id}\): not a memory record: text"
+    ):
+        mem.import_records([good, good, {"id": bad_id, "scope": {"user_id": "u"}}])
+    with pytest.raises(ValidationError, match=r"^record 1: not a memory record.*nothing was"):
+        mem.import_records([good, {"scope": {"user_id": "u"}}])
+    assert list(mem.export()) == []
+
+
 def test_import_redacts_and_flags_like_every_write(
     home: Path, embedder: Embedder, mem: Memory
 ) -> None:
