@@ -76,8 +76,10 @@ def import_records(backends: Backends, records: Iterable[MemoryRecord | Mapping[
     """Insert exported records verbatim (same ids, times, versions), in batches of
     ``Settings.max_batch_items``; ids already present, and ids a forget erased here (its
     tombstones name them), are skipped, and a record exported from quarantine is held
-    again. Every record is parsed before anything is written. The profiles of the owners of
-    imported facts are then rebuilt from their facts (an export holds no profile values).
+    again. Every record is parsed before anything is written (an id twice in ``records`` is
+    refused with :class:`~agentmem.errors.ValidationError` naming both). The profiles of
+    the owners of imported facts are then rebuilt from their facts (an export holds no
+    profile values).
     Returns how many were inserted (stored or held)."""
     return import_counted(backends, records).inserted
 
@@ -91,11 +93,18 @@ def import_counted(
             f"import_records takes an iterable of exported records, got {type(records).__name__}"
         )
     ready: list[MemoryRecord] = []
+    first: dict[str, int] = {}  # id -> the position it first appeared at
     for n, raw in enumerate(records):  # all before any is written
         try:
-            ready.append(writing.prepare_import(backends.settings, as_record(raw)))
+            record = writing.prepare_import(backends.settings, as_record(raw))
         except AgentMemError as exc:
             raise type(exc)(f"{_label(n, raw)}: {exc}; nothing was imported") from None
+        if (earlier := first.setdefault(record.id, n)) != n:
+            raise ValidationError(
+                f"record {n} ({record.id}): the same id as record {earlier}; an export holds "
+                "each id once, so remove one of them; nothing was imported"
+            )
+        ready.append(record)
     batch = backends.settings.max_batch_items
     total = ImportCounts()
     for start in range(0, len(ready), batch):

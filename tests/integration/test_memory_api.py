@@ -646,6 +646,20 @@ def test_an_import_parse_error_names_the_record(mem: Memory) -> None:
     assert list(mem.export()) == []
 
 
+def test_an_import_refuses_an_id_twice_in_its_input_whatever_the_batches(
+    home: Path, embedder: Embedder
+) -> None:
+    a, b = (MemoryRecord(scope={"user_id": "u"}, text=t) for t in ("Maya likes tea", "Bo"))
+    for batch in (500, 1):  # the copies in one batch, then in two
+        settings = Settings.load(home=home / str(batch), max_batch_items=batch)
+        with Memory(settings=settings, embedder=embedder) as m:
+            with pytest.raises(
+                ValidationError, match=rf"record 2 \({a.id}\): the same id as record 0"
+            ):
+                m.import_records([a, b, a.model_dump(mode="json")])
+            assert list(m.export()) == []
+
+
 def test_import_redacts_and_flags_like_every_write(
     home: Path, embedder: Embedder, mem: Memory
 ) -> None:
