@@ -660,6 +660,16 @@ def test_an_import_refuses_an_id_twice_in_its_input_whatever_the_batches(
             assert list(m.export()) == []
 
 
+@pytest.mark.parametrize(
+    ("field", "bad"), [("version", -5), ("version", 0), ("access_count", -1), ("version", 2**31)]
+)
+def test_import_refuses_counters_no_write_makes(mem: Memory, field: str, bad: int) -> None:
+    record = {"scope": {"user_id": "u"}, "text": "x", field: bad}
+    with pytest.raises(ValidationError, match=rf"record 0: {field} must be .* got {bad};"):
+        mem.import_records([record])
+    assert list(mem.export()) == []
+
+
 def test_import_redacts_and_flags_like_every_write(
     home: Path, embedder: Embedder, mem: Memory
 ) -> None:
