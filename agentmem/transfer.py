@@ -27,7 +27,8 @@ _ALL_HELD = 10_000_000
 @dataclass(frozen=True)
 class ImportCounts:
     """What an import did with its records: ``stored`` as new memories, ``held`` put back in
-    quarantine, ``present`` skipped (the id is already stored or held), ``forgotten`` skipped
+    quarantine, ``present`` skipped (the id is already stored or held: a record held here
+    stays held for review even where the file has it approved), ``forgotten`` skipped
     (a forget erased the id here: a backup does not bring back what was erased)."""
 
     stored: int = 0
@@ -128,7 +129,11 @@ def _import_batch(backends: Backends, records: Sequence[MemoryRecord]) -> Import
     erased = store.tombstoned([r.id for r in records]) if isinstance(store, ForgetJournal) else {}
     alive = [r for r in records if r.id not in erased]
     held = [r for r in alive if is_held(r)]
-    stored = writing.import_records(backends, [r for r in alive if not is_held(r)])
+    # An id held here stays held: storing it too would leave one id trusted and awaiting
+    # review at once (a reviewer's reject would then drop only the held copy).
+    trusted = [r for r in alive if not is_held(r)]
+    waiting = _held_here(backends, [r.id for r in trusted])
+    stored = writing.import_records(backends, [r for r in trusted if r.id not in waiting])
     rehold = _hold_missing(backends, held)
     present = len(alive) - stored - rehold
     return ImportCounts(stored, rehold, present, len(records) - len(alive))
@@ -159,11 +164,16 @@ def _not_present(backends: Backends, records: Sequence[MemoryRecord]) -> list[Me
     if not records:
         return []
     ids = [r.id for r in records]
-    present = {r.id for r in backends.store.get_many(ids)}
-    store = backends.store
-    if isinstance(store, QuarantineStore):
-        present |= {row.id for row in store.quarantine_rows(ids=ids, limit=len(ids))}
+    present = {r.id for r in backends.store.get_many(ids)} | _held_here(backends, ids)
     return [r for r in records if r.id not in present]
+
+
+def _held_here(backends: Backends, ids: Sequence[str]) -> set[str]:
+    """Those of ``ids`` held in this home's quarantine."""
+    store = backends.store
+    if not ids or not isinstance(store, QuarantineStore):
+        return set()
+    return {row.id for row in store.quarantine_rows(ids=ids, limit=len(ids))}
 
 
 def as_record(value: MemoryRecord | Mapping[str, Any]) -> MemoryRecord:

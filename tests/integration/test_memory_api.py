@@ -31,6 +31,7 @@ from agentmem import (
     NotFound,
     Settings,
     ValidationError,
+    transfer,
     writing,
 )
 from agentmem.embedders import Embedder
@@ -668,6 +669,24 @@ def test_import_refuses_counters_no_write_makes(mem: Memory, field: str, bad: in
     with pytest.raises(ValidationError, match=rf"record 0: {field} must be .* got {bad};"):
         mem.import_records([record])
     assert list(mem.export()) == []
+
+
+def test_an_import_leaves_an_id_held_here_held_and_not_also_stored(
+    home: Path, embedder: Embedder
+) -> None:
+    """A backup where another home approved a memory this home holds: the id is present
+    (held), so it is skipped and stays for this home's review, never stored beside it."""
+    with (
+        Memory(settings=Settings.load(home=home / "a"), embedder=embedder) as a,
+        Memory(settings=Settings.load(home=home / "b"), embedder=embedder) as b,
+    ):
+        held = a.add("The build tool says all is green", user_id="u", source="tool")
+        assert b.import_records(a.export(include_quarantined=True)) == 1
+        a.quarantine.approve([held.id])
+        counts = transfer.import_counted(b.backends, list(a.export(include_quarantined=True)))
+        assert (counts.stored, counts.held, counts.present) == (0, 0, 1)
+        assert b.list(user_id="u") == []
+        assert [r.id for r in b.quarantine.list(user_id="u")] == [held.id]
 
 
 def test_import_redacts_and_flags_like_every_write(
