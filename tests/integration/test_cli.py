@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import shutil
@@ -45,13 +46,13 @@ def shared_embedder(monkeypatch: pytest.MonkeyPatch, embedder: Embedder) -> None
     monkeypatch.setattr(cli, "open_memory", open_memory)
 
 
-def run(home: Path, *args: str, input: str | None = None) -> Result:
+def run(home: Path, *args: str, input: str | bytes | None = None) -> Result:
     """Run ``agentmem --home HOME ARGS`` with a wide terminal, so table cells do not wrap."""
     runner = CliRunner(env={"COLUMNS": "250"})
     return runner.invoke(cli.app, ["--home", str(home), *args], input=input)
 
 
-def ok(home: Path, *args: str, input: str | None = None) -> Result:
+def ok(home: Path, *args: str, input: str | bytes | None = None) -> Result:
     result = run(home, *args, input=input)
     assert result.exit_code == 0, result.output
     return result
@@ -345,6 +346,30 @@ def test_export_writes_through_a_symlink_a_fifo_and_stdout(
         json.loads(line)["id"] for line in got[0].splitlines()
     ]
     assert "exported 6 records to stdout" in out.stderr
+
+
+def test_import_reads_stdin_and_gzip_as_export_dash_pipes_them(
+    tmp_path: Path, home: Path, embedder: Embedder
+) -> None:
+    """`agentmem export - | gzip > backup.jsonl.gz` restores with `import backup.jsonl.gz`
+    or `gunzip -c backup.jsonl.gz | agentmem import -` (and plain JSON Lines on stdin)."""
+    _fill(home, embedder)
+    dump = ok(home, "export", "-").stdout.encode("utf-8")
+    packed = tmp_path / "backup.jsonl.gz"
+    packed.write_bytes(gzip.compress(dump))
+    out = ok(tmp_path / "stdin", "import", "-", input=dump).stdout
+    assert "imported 6 records, skipped 0 already present (from stdin)" in out
+    assert "imported 6 records" in ok(tmp_path / "gz", "import", str(packed)).stdout
+    assert (
+        "imported 6 records"
+        in ok(tmp_path / "gzin", "import", "-", input=packed.read_bytes()).stdout
+    )
+    original = [r.model_dump() for r in all_records(home, embedder)]
+    for copy in ("stdin", "gz", "gzin"):
+        assert [r.model_dump() for r in all_records(tmp_path / copy, embedder)] == original
+    packed.write_bytes(gzip.compress(dump)[:-20])  # cut short
+    result = run(tmp_path / "cut", "import", str(packed))
+    assert result.exit_code == 1 and f"cannot read {packed}" in result.stderr
 
 
 def test_import_in_small_batches(tmp_path: Path, home: Path, embedder: Embedder) -> None:
