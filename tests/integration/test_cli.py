@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 import os
 import shutil
 import stat
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-from agentmem import Memory, MemoryRecord, Settings, cli
+from agentmem import Memory, MemoryRecord, Settings, cli, indexing
 from agentmem.embedders import Embedder
 
 COMMANDS = [
@@ -490,6 +491,37 @@ def test_reindex_after_losing_the_vectors_restores_search(home: Path) -> None:
 
     assert "reindexed 2 of 2 records; vectors 2 -> 2" in ok(home, "reindex", "--rebuild").stdout
     assert hit_ids()[0] == memory_id
+
+
+class _Interrupted(Exception):
+    """Stands for a kill while a rebuild runs: nothing after the raise runs."""
+
+
+def test_an_interrupted_rebuild_is_reported_on_open_until_a_reindex_finishes_it(
+    home: Path, embedder: Embedder, caplog: pytest.LogCaptureFixture
+) -> None:
+    with open_mem(home, embedder) as mem:
+        mem.add_many([f"note {n} about the garden" for n in range(5)], user_id="u")
+
+        def killed(done: int) -> None:
+            raise _Interrupted  # after the first page of 2: 3 records have no point
+
+        with pytest.raises(_Interrupted):
+            indexing.reindex(mem.backends, rebuild=True, page=2, progress=killed)
+    with caplog.at_level(logging.WARNING, logger="agentmem.indexing"):
+        mem = open_mem(home, embedder)
+    with mem:
+        stats = mem.stats()
+        assert (stats.records, stats.indexed_vectors, stats.pending_index) == (5, 2, 0)
+        assert (
+            stats.index_incomplete and "run `agentmem reindex --rebuild`" in stats.index_incomplete
+        )
+    assert "has not finished" in caplog.text and "agentmem reindex --rebuild" in caplog.text
+    assert "warning: a vector index rebuild" in ok(home, "stats").stderr
+    assert "reindexed 5 of 5 records; vectors 2 -> 5" in ok(home, "reindex").stdout
+    with open_mem(home, embedder) as mem:
+        assert mem.stats().index_incomplete is None
+    assert "warning" not in ok(home, "stats").stderr
 
 
 def _damage_index(vectors: Path, how: str) -> None:
