@@ -10,7 +10,7 @@ import os
 import stat
 import sys
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import IO, Annotated, Any, TextIO
@@ -168,7 +168,7 @@ def _source_name(path: Path) -> str:
 
 
 @contextmanager
-def _open_export(path: Path) -> Iterator[IO[bytes]]:
+def _open_export(path: Path) -> Iterator[Iterable[bytes]]:
     """The export's bytes, from ``path`` or stdin (``-``), decompressed when they start with
     the gzip magic (``agentmem export - | gzip > backup.jsonl.gz`` restores as it is)."""
     with ExitStack() as stack:
@@ -181,8 +181,9 @@ def _open_export(path: Path) -> Iterator[IO[bytes]]:
             src = io.BytesIO(src.read())
             head = src.getvalue()[:2]
         if head == _GZIP_MAGIC:
-            src = stack.enter_context(gzip.GzipFile(fileobj=src, mode="rb"))
-        yield src
+            yield stack.enter_context(gzip.GzipFile(fileobj=src, mode="rb"))
+        else:
+            yield src
 
 
 _GZIP_MAGIC = b"\x1f\x8b"

@@ -29,6 +29,7 @@ from agentmem import (
     MemoryKind,
     MemoryRecord,
     NotFound,
+    Scope,
     Settings,
     ValidationError,
     transfer,
@@ -650,7 +651,7 @@ def test_an_import_parse_error_names_the_record(mem: Memory) -> None:
 def test_an_import_refuses_an_id_twice_in_its_input_whatever_the_batches(
     home: Path, embedder: Embedder
 ) -> None:
-    a, b = (MemoryRecord(scope={"user_id": "u"}, text=t) for t in ("Maya likes tea", "Bo"))
+    a, b = (MemoryRecord(scope=Scope(user_id="u"), text=t) for t in ("Maya likes tea", "Bo"))
     for batch in (500, 1):  # the copies in one batch, then in two
         settings = Settings.load(home=home / str(batch), max_batch_items=batch)
         with Memory(settings=settings, embedder=embedder) as m:
