@@ -13,7 +13,9 @@ The record stays in the store (``get``/``list`` find it; search does not).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 
 import numpy as np
 
@@ -22,7 +24,7 @@ from agentmem.embedders.base import checked_vectors
 from agentmem.errors import IndexRefused, IndexUnreadable, ValidationError
 from agentmem.models import MemoryRecord, content_hash
 from agentmem.representation import indexed_text, window_parts, window_vector
-from agentmem.stores import IndexOp, OutboxItem, WriteBatch
+from agentmem.stores import IndexOp, MaintenanceLog, OutboxItem, WriteBatch
 from agentmem.vectors import VectorPoint, payload_for
 from agentmem.vectors.base import BM25, WINDOW, WINDOW_BM25
 
@@ -85,11 +87,37 @@ def sync_outbox(backends: Backends, batch_size: int = 1000) -> int:
 
 def sync_on_open(backends: Backends) -> None:
     """Apply the outbox left by an earlier process; a damaged index (:class:`IndexUnreadable`)
-    is only logged, so that the store stays readable and ``reindex --rebuild`` can repair it."""
+    is only logged, so that the store stays readable and ``reindex --rebuild`` can repair it.
+    So is a rebuild that did not finish (:func:`unfinished_rebuild`)."""
     try:
         _sync(backends)
     except IndexUnreadable as exc:
         logger.warning("pending index updates not applied: %s", exc)
+    if (unfinished := unfinished_rebuild(backends)) is not None:
+        logger.warning("%s", unfinished)
+
+
+def unfinished_rebuild(backends: Backends) -> str | None:
+    """What to do about a ``reindex --rebuild`` that began and has not finished (interrupted,
+    or still running in another process), or None. Its rebuild emptied the index first, so
+    until a reindex completes, search misses the records it had not indexed again."""
+    store = backends.store
+    if not isinstance(store, MaintenanceLog):
+        return None
+    started = store.maintenance_unfinished().get(_REBUILD)
+    if started is None:
+        return None
+    when = datetime.fromtimestamp(started, UTC).isoformat(timespec="seconds")
+    return (
+        f"a vector index rebuild (`agentmem reindex --rebuild`) started at {when} has not "
+        "finished: it was interrupted, or still runs in another process. The index may miss "
+        "records, which search then does not find; run `agentmem reindex --rebuild` "
+        "(`mem.reindex(rebuild=True)`) again to finish it"
+    )
+
+
+# The maintenance task a rebuild records before it empties the index.
+_REBUILD = "index_rebuild"
 
 
 def _sync(backends: Backends, batch_size: int = 1000) -> int:
@@ -237,25 +265,42 @@ def reindex(
 
     With ``rebuild`` the index's points are all removed first, and an embedded index that
     fails (:class:`IndexUnreadable`: damaged files) is moved aside, kept, and built anew (the
-    records are then indexed, and ``progress`` told, a second time). Returns the records
-    indexed.
+    records are then indexed, and ``progress`` told, a second time). A rebuild is recorded
+    in the store before the index is emptied and cleared once every record is back, so an
+    interrupted one is reported on the next open (:func:`unfinished_rebuild`) until a
+    reindex, of either kind, completes. Returns the records indexed.
     """
     if progress is not None and not callable(progress):
         raise ValidationError(
             f"progress must be a function taking a count, got {type(progress).__name__}"
         )
+    store = backends.store
+    log = store if isinstance(store, MaintenanceLog) else None
+    started = time.time()
     if rebuild:
-        try:
-            with backends.index_lock:
-                _drop_all_points(backends)
-            _sync(backends)
-            return _index_all(backends, page, progress)
-        except IndexUnreadable as exc:
-            with backends.index_lock:
-                aside = backends.index.set_aside()
-            if aside is None:
-                raise
-            logger.warning("moved the unreadable vector index aside to %s (%s)", aside, exc)
+        if log is not None:  # before a point goes: an interrupted rebuild is named on open
+            log.maintenance_begin(_REBUILD, started)
+        total = _rebuild(backends, page, progress)
+    else:
+        _sync(backends)
+        total = _index_all(backends, page, progress)
+    if log is not None:  # every record is indexed now: an earlier rebuild is finished too
+        log.maintenance_end(_REBUILD, started_by=started)
+    return total
+
+
+def _rebuild(backends: Backends, page: int, progress: Callable[[int], None] | None) -> int:
+    try:
+        with backends.index_lock:
+            _drop_all_points(backends)
+        _sync(backends)
+        return _index_all(backends, page, progress)
+    except IndexUnreadable as exc:
+        with backends.index_lock:
+            aside = backends.index.set_aside()
+        if aside is None:
+            raise
+        logger.warning("moved the unreadable vector index aside to %s (%s)", aside, exc)
     _sync(backends)
     return _index_all(backends, page, progress)
 
@@ -295,4 +340,11 @@ def _drop_all_points(backends: Backends) -> None:
         backends.index.delete(ids[start : start + 1000])
 
 
-__all__ = ["reindex", "sync_on_open", "sync_outbox", "vectors_for", "vectors_for_texts"]
+__all__ = [
+    "reindex",
+    "sync_on_open",
+    "sync_outbox",
+    "unfinished_rebuild",
+    "vectors_for",
+    "vectors_for_texts",
+]

@@ -406,6 +406,9 @@ class MemoryStats(BaseModel):
     pending_index: int
     index_error: str | None = None
     """Why the vector index cannot be read (then ``indexed_vectors`` is 0), or None."""
+    index_incomplete: str | None = None
+    """Why the vector index may miss records that are stored (a ``reindex --rebuild`` that
+    did not finish) and how to finish it, or None."""
     store_url: str
     vectors_url: str
     embedder: str

@@ -10,6 +10,7 @@ from typing import Any
 from agentmem.backends import Backends
 from agentmem.errors import LIST_IDS, IndexUnreadable, NotFound, ValidationError
 from agentmem.filters import parse_filters
+from agentmem.indexing import unfinished_rebuild
 from agentmem.models import HistoryEntry, MemoryKind, MemoryRecord, MemoryStats, Scope, ScopeSet
 from agentmem.stores import RecordQuery
 from agentmem.urls import redact
@@ -73,6 +74,7 @@ def stats(backends: Backends) -> MemoryStats:
         history_entries=counts.history_entries,
         indexed_vectors=indexed,
         index_error=index_error,
+        index_incomplete=unfinished_rebuild(backends),
         pending_index=counts.pending_index,
         store_url=redact(backends.store.url),
         vectors_url=redact(backends.index.url),

@@ -27,7 +27,8 @@ _ALL_HELD = 10_000_000
 @dataclass(frozen=True)
 class ImportCounts:
     """What an import did with its records: ``stored`` as new memories, ``held`` put back in
-    quarantine, ``present`` skipped (the id is already stored or held), ``forgotten`` skipped
+    quarantine, ``present`` skipped (the id is already stored or held: a record held here
+    stays held for review even where the file has it approved), ``forgotten`` skipped
     (a forget erased the id here: a backup does not bring back what was erased)."""
 
     stored: int = 0
@@ -76,8 +77,10 @@ def import_records(backends: Backends, records: Iterable[MemoryRecord | Mapping[
     """Insert exported records verbatim (same ids, times, versions), in batches of
     ``Settings.max_batch_items``; ids already present, and ids a forget erased here (its
     tombstones name them), are skipped, and a record exported from quarantine is held
-    again. Every record is parsed before anything is written. The profiles of the owners of
-    imported facts are then rebuilt from their facts (an export holds no profile values).
+    again. Every record is parsed before anything is written (an id twice in ``records`` is
+    refused with :class:`~agentmem.errors.ValidationError` naming both). The profiles of
+    the owners of imported facts are then rebuilt from their facts (an export holds no
+    profile values).
     Returns how many were inserted (stored or held)."""
     return import_counted(backends, records).inserted
 
@@ -91,11 +94,18 @@ def import_counted(
             f"import_records takes an iterable of exported records, got {type(records).__name__}"
         )
     ready: list[MemoryRecord] = []
-    for n, record in enumerate(as_record(r) for r in records):  # all before any is written
+    first: dict[str, int] = {}  # id -> the position it first appeared at
+    for n, raw in enumerate(records):  # all before any is written
         try:
-            ready.append(writing.prepare_import(backends.settings, record))
+            record = writing.prepare_import(backends.settings, as_record(raw))
         except AgentMemError as exc:
-            raise type(exc)(f"record {n} ({record.id}): {exc}; nothing was imported") from None
+            raise type(exc)(f"{_label(n, raw)}: {exc}; nothing was imported") from None
+        if (earlier := first.setdefault(record.id, n)) != n:
+            raise ValidationError(
+                f"record {n} ({record.id}): the same id as record {earlier}; an export holds "
+                "each id once, so remove one of them; nothing was imported"
+            )
+        ready.append(record)
     batch = backends.settings.max_batch_items
     total = ImportCounts()
     for start in range(0, len(ready), batch):
@@ -106,12 +116,24 @@ def import_counted(
     return total
 
 
+def _label(n: int, raw: object) -> str:
+    """``record N (id)``, the id as the input gives it (a malformed record may have none)."""
+    given = raw.id if isinstance(raw, MemoryRecord) else None
+    if isinstance(raw, Mapping):
+        given = raw.get("id")
+    return f"record {n} ({given})" if isinstance(given, str) else f"record {n}"
+
+
 def _import_batch(backends: Backends, records: Sequence[MemoryRecord]) -> ImportCounts:
     store = backends.store
     erased = store.tombstoned([r.id for r in records]) if isinstance(store, ForgetJournal) else {}
     alive = [r for r in records if r.id not in erased]
     held = [r for r in alive if is_held(r)]
-    stored = writing.import_records(backends, [r for r in alive if not is_held(r)])
+    # An id held here stays held: storing it too would leave one id trusted and awaiting
+    # review at once (a reviewer's reject would then drop only the held copy).
+    trusted = [r for r in alive if not is_held(r)]
+    waiting = _held_here(backends, [r.id for r in trusted])
+    stored = writing.import_records(backends, [r for r in trusted if r.id not in waiting])
     rehold = _hold_missing(backends, held)
     present = len(alive) - stored - rehold
     return ImportCounts(stored, rehold, present, len(records) - len(alive))
@@ -142,11 +164,16 @@ def _not_present(backends: Backends, records: Sequence[MemoryRecord]) -> list[Me
     if not records:
         return []
     ids = [r.id for r in records]
-    present = {r.id for r in backends.store.get_many(ids)}
-    store = backends.store
-    if isinstance(store, QuarantineStore):
-        present |= {row.id for row in store.quarantine_rows(ids=ids, limit=len(ids))}
+    present = {r.id for r in backends.store.get_many(ids)} | _held_here(backends, ids)
     return [r for r in records if r.id not in present]
+
+
+def _held_here(backends: Backends, ids: Sequence[str]) -> set[str]:
+    """Those of ``ids`` held in this home's quarantine."""
+    store = backends.store
+    if not ids or not isinstance(store, QuarantineStore):
+        return set()
+    return {row.id for row in store.quarantine_rows(ids=ids, limit=len(ids))}
 
 
 def as_record(value: MemoryRecord | Mapping[str, Any]) -> MemoryRecord:

@@ -265,6 +265,22 @@ def check_importance(value: Any, default: float = 0.5) -> float:
     return number
 
 
+MAX_COUNTER = 2**31 - 1
+"""The largest version or access count a record may carry (PostgreSQL's INTEGER columns)."""
+
+
+def check_counters(version: int, access_count: int) -> None:
+    """A record's ``version`` (from 1) and ``access_count`` (from 0), within
+    :data:`MAX_COUNTER`: no write makes other values, so a record carrying them (an import)
+    is damaged or was edited by hand."""
+    for name, value, low in (("version", version, 1), ("access_count", access_count, 0)):
+        if not low <= value <= MAX_COUNTER:
+            raise ValidationError(
+                f"{name} must be a whole number from {low} to {MAX_COUNTER}, got {value}; no "
+                "write makes that, so the record was damaged or edited: fix or remove it"
+            )
+
+
 def check_k(k: Any, *, limit: int = 1000, what: str = "k") -> int:
     """A positive integer of at most ``limit``."""
     if isinstance(k, bool) or not isinstance(k, int) or k < 1 or k > limit:
@@ -305,11 +321,13 @@ def check_offset(offset: Any) -> int:
 __all__ = [
     "EARLIEST",
     "LATEST",
+    "MAX_COUNTER",
     "MAX_METADATA_BYTES",
     "MAX_METADATA_DEPTH",
     "MAX_OFFSET",
     "RESERVED_PREFIX",
     "UTC_OFFSET_KEY",
+    "check_counters",
     "check_gate",
     "check_importance",
     "check_k",

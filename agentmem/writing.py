@@ -39,6 +39,7 @@ from agentmem.settings import Settings
 from agentmem.stores import ForgetJournal, IndexOp, QuarantineStore, WriteBatch
 from agentmem.validation import (
     UTC_OFFSET_KEY,
+    check_counters,
     check_importance,
     check_kind,
     check_metadata,
@@ -302,13 +303,15 @@ def import_records(
 
 def prepare_import(settings: Settings, record: MemoryRecord) -> MemoryRecord:
     """An exported record checked as a new memory's fields are (text, metadata, provenance,
-    importance, valid time) and screened like every write: redacted where redaction is on,
-    flagged where its text looks like a prompt injection. Ids, times, versions and the
+    importance, valid time; a version and access count a write could make) and screened
+    like every write: redacted where redaction is on, flagged where its text looks like a
+    prompt injection. Ids, times, versions and the
     provenance it was exported with are kept (a restore, not a new write)."""
     check_text(record.text, max_chars=settings.max_text_chars)
     metadata_of(settings, record.metadata)
     metadata_of(settings, record.provenance, what="provenance")
     check_importance(record.importance)
+    check_counters(record.version, record.access_count)
     for name in RECORD_TIMES:  # in the supported range (MemoryRecord made naive ones UTC)
         if (when := getattr(record, name)) is not None:
             check_time(when, what=name)

@@ -294,3 +294,5 @@ def stats(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     console().print(table)
     if s.index_error:
         typer.echo(f"warning: {s.index_error}", err=True)
+    if s.index_incomplete:
+        typer.echo(f"warning: {s.index_incomplete}", err=True)

@@ -3,13 +3,17 @@ derived indexes from the store (the store is the truth)."""
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import os
 import stat
 import sys
+import zlib
+from collections.abc import Iterable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Annotated, Any, TextIO
+from typing import IO, Annotated, Any, TextIO
 
 import typer
 from pydantic import ValidationError as PydanticValidationError
@@ -51,7 +55,7 @@ def export_(
     Example:
 
         agentmem export backup.jsonl
-        agentmem export - | gzip > backup.jsonl.gz
+        agentmem export - | gzip > backup.jsonl.gz   # agentmem import backup.jsonl.gz
     """
     to_stdout = str(path) == "-" or _is_stdout(path)
     with memory_for(ctx) as mem:
@@ -136,25 +140,53 @@ def _json_line(value: Any) -> str:
 
 
 def _read_records(path: Path, settings: Settings) -> list[MemoryRecord]:
-    """Every record of an export file, validated; the first bad line raises, naming it."""
+    """Every record of an export file (stdin for ``-``; gzip-compressed or not), validated;
+    the first bad line raises, naming it."""
+    name = _source_name(path)
     records: list[MemoryRecord] = []
     first_line: dict[str, int] = {}
     try:
-        with path.open("rb") as src:
+        with _open_export(path) as src:
             for number, raw in enumerate(src, 1):
-                record = _parse_line(raw, settings, f"{path} line {number}")
+                record = _parse_line(raw, settings, f"{name} line {number}")
                 if record is None:
                     continue
                 if record.id in first_line:
                     raise ValidationError(
-                        f"{path} line {number}: record id {record.id!r} already appears on line "
+                        f"{name} line {number}: record id {record.id!r} already appears on line "
                         f"{first_line[record.id]}; nothing was imported"
                     )
                 first_line[record.id] = number
                 records.append(record)
-    except OSError as exc:
-        fail(f"cannot read {path}: {exc.strerror or exc}")
+    except (OSError, EOFError, zlib.error) as exc:  # EOFError, zlib.error: a damaged .gz
+        fail(f"cannot read {name}: {getattr(exc, 'strerror', None) or exc}")
     return records
+
+
+def _source_name(path: Path) -> str:
+    return "stdin" if str(path) == "-" else str(path)
+
+
+@contextmanager
+def _open_export(path: Path) -> Iterator[Iterable[bytes]]:
+    """The export's bytes, from ``path`` or stdin (``-``), decompressed when they start with
+    the gzip magic (``agentmem export - | gzip > backup.jsonl.gz`` restores as it is)."""
+    with ExitStack() as stack:
+        src: IO[bytes] = (
+            sys.stdin.buffer if str(path) == "-" else stack.enter_context(path.open("rb"))
+        )
+        if isinstance(src, io.BufferedReader):  # a file, a pipe or a FIFO: look without reading
+            head = src.peek(2)[:2]
+        else:  # a stdin without a buffer to look into (tests): read it whole
+            src = io.BytesIO(src.read())
+            head = src.getvalue()[:2]
+        if head == _GZIP_MAGIC:
+            yield stack.enter_context(gzip.GzipFile(fileobj=src, mode="rb"))
+        else:
+            yield src
+
+
+_GZIP_MAGIC = b"\x1f\x8b"
 
 
 def _parse_line(raw: bytes, settings: Settings, where: str) -> MemoryRecord | None:
@@ -189,8 +221,9 @@ def import_(
         Path,
         typer.Argument(
             metavar="PATH.jsonl",
-            help="A file written by `agentmem export`.",
-            exists=True,
+            help="A file written by `agentmem export` (gzip-compressed or not), or - for stdin.",
+            # "-" is stdin: typer passes no allow_dash to click, so a missing file is
+            # reported by the read (`cannot read PATH: No such file or directory`).
             dir_okay=False,
             readable=True,
             show_default=False,
@@ -217,12 +250,14 @@ def import_(
     Example:
 
         agentmem --home ./restored import backup.jsonl
+        agentmem --home ./restored import backup.jsonl.gz
+        gunzip -c backup.jsonl.gz | agentmem --home ./restored import -
     """
     settings = settings_for(ctx)
     records = _read_records(path, settings)
     counts = ImportCounts()
     with open_configured(settings) as mem, progress() as bar:
-        task = bar.add_task(f"importing {path.name}", total=len(records))
+        task = bar.add_task(f"importing {_source_name(Path(path.name))}", total=len(records))
         for start in range(0, len(records), batch_size):
             batch = records[start : start + batch_size]
             counts += import_counted(mem.backends, batch)
@@ -231,7 +266,7 @@ def import_(
     erased = f" and {counts.forgotten} erased by forget" if counts.forgotten else ""
     typer.echo(
         f"imported {counts.inserted} records{held}, skipped {counts.present} already present"
-        f"{erased} (from {path})"
+        f"{erased} (from {_source_name(path)})"
     )
 
 

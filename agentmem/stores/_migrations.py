@@ -143,6 +143,10 @@ SQLITE: tuple[str, ...] = (
     """
     ALTER TABLE graph_partitions ADD COLUMN generation TEXT NOT NULL DEFAULT '';
     """,
+    # 9: unfinished maintenance (agentmem.indexing: a vector index rebuild under way).
+    """
+    CREATE TABLE maintenance (task TEXT PRIMARY KEY, started_at REAL NOT NULL);
+    """,
 )
 """The SQLite store's migrations, in order (version = position + 1)."""
 
@@ -304,6 +308,12 @@ POSTGRES: tuple[str, ...] = (
     # written again is a new generation, so a copy cached before the drop is never reused.
     """
     ALTER TABLE graph_partitions ADD COLUMN generation TEXT COLLATE "C" NOT NULL DEFAULT '';
+    """,
+    # 9: unfinished maintenance (agentmem.indexing: a vector index rebuild under way).
+    """
+    CREATE TABLE maintenance (
+        task TEXT COLLATE "C" PRIMARY KEY, started_at DOUBLE PRECISION NOT NULL
+    );
     """,
 )
 """The PostgreSQL store's migrations, in order (version = position + 1)."""

@@ -41,6 +41,7 @@ from agentmem.stores.capabilities import (
     GraphRows,
     JobLedger,
     KeyStore,
+    MaintenanceLog,
     NoteStore,
     QuarantineStore,
     SessionTexts,
@@ -360,6 +361,32 @@ class SQLSessionTexts(SQLEngine, SessionTexts):
             return rows_to_session_turns(cur.fetchall())
 
 
+class SQLMaintenanceLog(SQLEngine, MaintenanceLog):
+    """:class:`~agentmem.stores.capabilities.MaintenanceLog` in the ``maintenance`` table."""
+
+    def maintenance_begin(self, task: str, at: float) -> None:
+        p = self.placeholder
+        with self._transaction() as cur:
+            cur.execute(
+                f"INSERT INTO maintenance (task, started_at) VALUES ({p}, {p}) "
+                "ON CONFLICT (task) DO UPDATE SET started_at = excluded.started_at",
+                (task, at),
+            )
+
+    def maintenance_end(self, task: str, started_by: float) -> None:
+        p = self.placeholder
+        with self._transaction() as cur:
+            cur.execute(
+                f"DELETE FROM maintenance WHERE task = {p} AND started_at <= {p}",
+                (task, started_by),
+            )
+
+    def maintenance_unfinished(self) -> dict[str, float]:
+        with self._cursor() as cur:
+            cur.execute("SELECT task, started_at FROM maintenance ORDER BY task")
+            return {task: float(at) for task, at in cur.fetchall()}
+
+
 class SQLCapabilities(
     SQLGraphRows,
     SQLJobLedger,
@@ -369,6 +396,7 @@ class SQLCapabilities(
     SQLQuarantineStore,
     SQLForgetJournal,
     SQLSessionTexts,
+    SQLMaintenanceLog,
 ):
     """Every optional interface, for a SQL store with the shared schema; also reads records
     by id (:meth:`get_many`, :meth:`rank_fields`) and counts recalls (:meth:`touch`) in the

@@ -11,6 +11,8 @@ implements or not:
 - :class:`NoteStore`: links between notes and versioned profile fields;
 - :class:`QuarantineStore`: memories from untrusted sources, held for review (trust);
 - :class:`ForgetJournal`: the forget journal, tombstones and content scrubbing (erasure);
+- :class:`MaintenanceLog`: maintenance under way (a vector index rebuild), so an interrupted
+  one is noticed;
 - :class:`SessionTexts`: the texts of conversation turns by session, without whole records
   (search's session prior; without it the prior reads whole records).
 
@@ -292,6 +294,25 @@ class SessionTexts(ABC):
         row."""
 
 
+class MaintenanceLog(ABC):
+    """Maintenance under way that leaves derived data incomplete until it finishes (a vector
+    index rebuild): a row is written before it starts and deleted when it ends, so one that
+    was interrupted is still named on the next open."""
+
+    @abstractmethod
+    def maintenance_begin(self, task: str, at: float) -> None:
+        """Record, durably, that ``task`` started at ``at`` (epoch seconds)."""
+
+    @abstractmethod
+    def maintenance_end(self, task: str, started_by: float) -> None:
+        """``task`` is done: forget it if it started by ``started_by`` (a run begun later, by
+        another process, is still under way)."""
+
+    @abstractmethod
+    def maintenance_unfinished(self) -> dict[str, float]:
+        """Every task begun and not ended, with when it started."""
+
+
 CAPABILITIES: tuple[type, ...] = (
     GraphRows,
     JobLedger,
@@ -301,6 +322,7 @@ CAPABILITIES: tuple[type, ...] = (
     QuarantineStore,
     ForgetJournal,
     SessionTexts,
+    MaintenanceLog,
 )
 """Every optional store interface, for listings and the contract suite."""
 
@@ -327,6 +349,7 @@ __all__ = [
     "GraphRows",
     "JobLedger",
     "KeyStore",
+    "MaintenanceLog",
     "NoteStore",
     "QuarantineRow",
     "QuarantineStore",

@@ -183,6 +183,13 @@ class SQLiteStore(SQLCapabilities, RecordStore):
             conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER)")
             row = conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
             current = row[0] or 0
+            if current > len(MIGRATIONS):  # a newer agentmem's tables this one would not keep
+                self._conn = None
+                conn.close()
+                raise InvalidSettings(
+                    f"the SQLite store at {self.path} is at schema version {current}, newer "
+                    f"than this agentmem knows ({len(MIGRATIONS)}); upgrade agentmem"
+                )
             for version, script in enumerate(MIGRATIONS, start=1):
                 if version <= current:
                     continue

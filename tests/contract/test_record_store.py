@@ -907,3 +907,14 @@ def test_search_bookkeeping_lands_and_user_writes_stay_durable(store: RecordStor
         else:
             cur.execute("SHOW synchronous_commit")
             assert cur.fetchone()[0] == "on"
+
+
+def test_a_store_migrated_by_a_newer_agentmem_is_refused(store: RecordStore) -> None:
+    """A schema version this agentmem does not know means tables it would not keep up to date
+    (as tombstones or quarantine once were): the store is refused, not written around."""
+    with store._transaction() as cur:  # type: ignore[attr-defined]
+        cur.execute("INSERT INTO schema_migrations (version) VALUES (999)")
+    store.close()
+    with pytest.raises(InvalidSettings, match=r"schema version 999, newer than this agentmem"):
+        store.setup()
+    store.close()

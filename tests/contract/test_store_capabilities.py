@@ -36,6 +36,7 @@ from agentmem.stores import (
     GraphRows,
     JobLedger,
     KeyStore,
+    MaintenanceLog,
     NoteStore,
     OutboxItem,
     QuarantineStore,
@@ -152,6 +153,23 @@ def test_sql_stores_implement_every_capability_and_records_only_none(store: Reco
     else:
         assert implemented == list(CAPABILITIES)
         assert require(store, JobLedger, "consolidation") is store
+
+
+# maintenance log -----------------------------------------------------------------------------
+
+
+def test_maintenance_log_keeps_a_task_until_it_ends(store: RecordStore) -> None:
+    log = capable(store, MaintenanceLog)
+    assert log.maintenance_unfinished() == {}
+    log.maintenance_begin("index_rebuild", 100.0)
+    log.maintenance_begin("index_rebuild", 200.0)  # begun again: the latest start counts
+    store.close()
+    store.setup()  # durable: a process that reopens the store sees it
+    assert log.maintenance_unfinished() == {"index_rebuild": 200.0}
+    log.maintenance_end("index_rebuild", started_by=150.0)  # a run begun later stays
+    assert log.maintenance_unfinished() == {"index_rebuild": 200.0}
+    log.maintenance_end("index_rebuild", started_by=200.0)
+    assert log.maintenance_unfinished() == {}
 
 
 # graph rows ----------------------------------------------------------------------------------

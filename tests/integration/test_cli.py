@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
 import json
+import logging
 import os
 import shutil
 import stat
@@ -15,7 +17,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-from agentmem import Memory, MemoryRecord, Settings, cli
+from agentmem import Memory, MemoryRecord, Settings, cli, indexing
 from agentmem.embedders import Embedder
 
 COMMANDS = [
@@ -45,13 +47,13 @@ def shared_embedder(monkeypatch: pytest.MonkeyPatch, embedder: Embedder) -> None
     monkeypatch.setattr(cli, "open_memory", open_memory)
 
 
-def run(home: Path, *args: str, input: str | None = None) -> Result:
+def run(home: Path, *args: str, input: str | bytes | None = None) -> Result:
     """Run ``agentmem --home HOME ARGS`` with a wide terminal, so table cells do not wrap."""
     runner = CliRunner(env={"COLUMNS": "250"})
     return runner.invoke(cli.app, ["--home", str(home), *args], input=input)
 
 
-def ok(home: Path, *args: str, input: str | None = None) -> Result:
+def ok(home: Path, *args: str, input: str | bytes | None = None) -> Result:
     result = run(home, *args, input=input)
     assert result.exit_code == 0, result.output
     return result
@@ -347,6 +349,30 @@ def test_export_writes_through_a_symlink_a_fifo_and_stdout(
     assert "exported 6 records to stdout" in out.stderr
 
 
+def test_import_reads_stdin_and_gzip_as_export_dash_pipes_them(
+    tmp_path: Path, home: Path, embedder: Embedder
+) -> None:
+    """`agentmem export - | gzip > backup.jsonl.gz` restores with `import backup.jsonl.gz`
+    or `gunzip -c backup.jsonl.gz | agentmem import -` (and plain JSON Lines on stdin)."""
+    _fill(home, embedder)
+    dump = ok(home, "export", "-").stdout.encode("utf-8")
+    packed = tmp_path / "backup.jsonl.gz"
+    packed.write_bytes(gzip.compress(dump))
+    out = ok(tmp_path / "stdin", "import", "-", input=dump).stdout
+    assert "imported 6 records, skipped 0 already present (from stdin)" in out
+    assert "imported 6 records" in ok(tmp_path / "gz", "import", str(packed)).stdout
+    assert (
+        "imported 6 records"
+        in ok(tmp_path / "gzin", "import", "-", input=packed.read_bytes()).stdout
+    )
+    original = [r.model_dump() for r in all_records(home, embedder)]
+    for copy in ("stdin", "gz", "gzin"):
+        assert [r.model_dump() for r in all_records(tmp_path / copy, embedder)] == original
+    packed.write_bytes(gzip.compress(dump)[:-20])  # cut short
+    result = run(tmp_path / "cut", "import", str(packed))
+    assert result.exit_code == 1 and f"cannot read {packed}" in result.stderr
+
+
 def test_import_in_small_batches(tmp_path: Path, home: Path, embedder: Embedder) -> None:
     _fill(home, embedder)
     path = tmp_path / "backup.jsonl"
@@ -465,6 +491,37 @@ def test_reindex_after_losing_the_vectors_restores_search(home: Path) -> None:
 
     assert "reindexed 2 of 2 records; vectors 2 -> 2" in ok(home, "reindex", "--rebuild").stdout
     assert hit_ids()[0] == memory_id
+
+
+class _Interrupted(Exception):
+    """Stands for a kill while a rebuild runs: nothing after the raise runs."""
+
+
+def test_an_interrupted_rebuild_is_reported_on_open_until_a_reindex_finishes_it(
+    home: Path, embedder: Embedder, caplog: pytest.LogCaptureFixture
+) -> None:
+    with open_mem(home, embedder) as mem:
+        mem.add_many([f"note {n} about the garden" for n in range(5)], user_id="u")
+
+        def killed(done: int) -> None:
+            raise _Interrupted  # after the first page of 2: 3 records have no point
+
+        with pytest.raises(_Interrupted):
+            indexing.reindex(mem.backends, rebuild=True, page=2, progress=killed)
+    with caplog.at_level(logging.WARNING, logger="agentmem.indexing"):
+        mem = open_mem(home, embedder)
+    with mem:
+        stats = mem.stats()
+        assert (stats.records, stats.indexed_vectors, stats.pending_index) == (5, 2, 0)
+        assert (
+            stats.index_incomplete and "run `agentmem reindex --rebuild`" in stats.index_incomplete
+        )
+    assert "has not finished" in caplog.text and "agentmem reindex --rebuild" in caplog.text
+    assert "warning: a vector index rebuild" in ok(home, "stats").stderr
+    assert "reindexed 5 of 5 records; vectors 2 -> 5" in ok(home, "reindex").stdout
+    with open_mem(home, embedder) as mem:
+        assert mem.stats().index_incomplete is None
+    assert "warning" not in ok(home, "stats").stderr
 
 
 def _damage_index(vectors: Path, how: str) -> None:

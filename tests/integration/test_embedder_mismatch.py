@@ -11,6 +11,8 @@ import pytest
 from agentmem import EmbedderMismatch, Memory, Settings
 from agentmem.embedders import Embedder, normalise
 
+ROOT = Path(__file__).resolve().parents[2]
+
 
 class _Random(Embedder):
     """Random unit vectors of ``returns`` dimensions, declaring ``declares``."""
@@ -49,6 +51,24 @@ def test_an_index_built_by_another_embedder_is_refused_at_open(home: Path) -> No
     with pytest.raises(EmbedderMismatch, match="another size than this embedder's 768"):
         Memory(settings=Settings.load(home=home), embedder=_Random(768))
     with Memory(settings=Settings.load(home=home), embedder=_Random(384)) as mem:
+        assert [h.record.text for h in mem.search("kept", user_id="u")] == ["kept"]
+
+
+def test_the_documented_change_to_an_embedder_of_another_size_works(home: Path) -> None:
+    """docs/configuration.md's steps: move the index aside, then reindex with the new one."""
+    row = next(
+        line
+        for line in (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8").splitlines()
+        if line.startswith("| `embedder` |")
+    )
+    assert "of another size" in row and "move `<home>/vectors` aside" in row
+    with Memory(settings=Settings.load(home=home), embedder=_Random(384)) as mem:
+        mem.add("kept", user_id="u")
+    with pytest.raises(EmbedderMismatch):
+        Memory(settings=Settings.load(home=home), embedder=_Random(64))
+    (home / "vectors").rename(home / "vectors.384")
+    with Memory(settings=Settings.load(home=home), embedder=_Random(64)) as mem:
+        assert mem.reindex() == 1
         assert [h.record.text for h in mem.search("kept", user_id="u")] == ["kept"]
 
 

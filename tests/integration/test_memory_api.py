@@ -29,8 +29,10 @@ from agentmem import (
     MemoryKind,
     MemoryRecord,
     NotFound,
+    Scope,
     Settings,
     ValidationError,
+    transfer,
     writing,
 )
 from agentmem.embedders import Embedder
@@ -632,6 +634,60 @@ def test_import_checks_every_record_before_writing_any(
     for page in (0, -1, 2.5, "x"):
         with pytest.raises(ValidationError, match="page must be an integer"):
             mem.export(page=page)  # type: ignore[arg-type]
+
+
+def test_an_import_parse_error_names_the_record(mem: Memory) -> None:
+    good = {"scope": {"user_id": "u"}, "text": "fine"}
+    bad_id = str(uuid.uuid4())
+    with pytest.raises(
+        ValidationError, match=rf"^record 2 \({bad_id}\): not a memory record: text"
+    ):
+        mem.import_records([good, good, {"id": bad_id, "scope": {"user_id": "u"}}])
+    with pytest.raises(ValidationError, match=r"^record 1: not a memory record.*nothing was"):
+        mem.import_records([good, {"scope": {"user_id": "u"}}])
+    assert list(mem.export()) == []
+
+
+def test_an_import_refuses_an_id_twice_in_its_input_whatever_the_batches(
+    home: Path, embedder: Embedder
+) -> None:
+    a, b = (MemoryRecord(scope=Scope(user_id="u"), text=t) for t in ("Maya likes tea", "Bo"))
+    for batch in (500, 1):  # the copies in one batch, then in two
+        settings = Settings.load(home=home / str(batch), max_batch_items=batch)
+        with Memory(settings=settings, embedder=embedder) as m:
+            with pytest.raises(
+                ValidationError, match=rf"record 2 \({a.id}\): the same id as record 0"
+            ):
+                m.import_records([a, b, a.model_dump(mode="json")])
+            assert list(m.export()) == []
+
+
+@pytest.mark.parametrize(
+    ("field", "bad"), [("version", -5), ("version", 0), ("access_count", -1), ("version", 2**31)]
+)
+def test_import_refuses_counters_no_write_makes(mem: Memory, field: str, bad: int) -> None:
+    record = {"scope": {"user_id": "u"}, "text": "x", field: bad}
+    with pytest.raises(ValidationError, match=rf"record 0: {field} must be .* got {bad};"):
+        mem.import_records([record])
+    assert list(mem.export()) == []
+
+
+def test_an_import_leaves_an_id_held_here_held_and_not_also_stored(
+    home: Path, embedder: Embedder
+) -> None:
+    """A backup where another home approved a memory this home holds: the id is present
+    (held), so it is skipped and stays for this home's review, never stored beside it."""
+    with (
+        Memory(settings=Settings.load(home=home / "a"), embedder=embedder) as a,
+        Memory(settings=Settings.load(home=home / "b"), embedder=embedder) as b,
+    ):
+        held = a.add("The build tool says all is green", user_id="u", source="tool")
+        assert b.import_records(a.export(include_quarantined=True)) == 1
+        a.quarantine.approve([held.id])
+        counts = transfer.import_counted(b.backends, list(a.export(include_quarantined=True)))
+        assert (counts.stored, counts.held, counts.present) == (0, 0, 1)
+        assert b.list(user_id="u") == []
+        assert [r.id for r in b.quarantine.list(user_id="u")] == [held.id]
 
 
 def test_import_redacts_and_flags_like_every_write(
