@@ -53,6 +53,7 @@ from agentmem.representation import indexed_text
 from agentmem.sessions import apply_session_prior
 from agentmem.settings_sections import RetrievalSettings
 from agentmem.speaker_prior import apply_speaker_prior
+from agentmem.stores._utility_sql import UtilityRow
 from agentmem.stores.base import RankFields
 from agentmem.supersession import record_slots, supersede
 from agentmem.thread_pool import ProcessLocalPool
@@ -88,6 +89,9 @@ class SearchRequest:
 
 
 Channel = Callable[[Backends, SearchRequest], Ranked]
+
+UtilityRead = tuple[frozenset[str], dict[str, UtilityRow]]
+"""Ids whose learned-utility rows were read, and those rows (:func:`usefulness.rerank`)."""
 
 
 def _dense(space: str) -> Channel:
@@ -335,7 +339,7 @@ def search(
     candidates = _fuse_channels(backends, request, k, aware)
     expanding = bool(expand_links and weights.get("links", 0) > 0)
     whole = expanding or config.mmr_lambda is not None
-    records, fields = _read_candidates(backends, [i for i, _, _ in candidates], scope, whole)
+    records, fields, utilities = _read_candidates(backends, candidates, scope, whole, k)
     candidates = apply_session_prior(backends, scope, request.sparse.indices, candidates, fields)
     candidates = apply_speaker_prior(config.speaker_prior, request.text, candidates, fields)
     if config.feedback_weight > 0:
@@ -349,7 +353,7 @@ def search(
         only = None if topical is None else {NEWEST: topical}
         candidates = add_rankings(candidates, signals, weights, k=config.rrf_k, only=only)
     # Learned utility re-ranks the relevance candidates (a no-op where none has feedback).
-    candidates = usefulness.rerank(backends, [c for c in candidates if c[0] in fields])
+    candidates = usefulness.rerank(backends, [c for c in candidates if c[0] in fields], utilities)
     order = [i for i, _, _ in candidates if i in fields]
     candidates, order = _supersede(backends, request, candidates, order, records, scope, k)
     if config.mmr_lambda is not None:
@@ -513,17 +517,28 @@ def _admits(query: VectorQuery, record: MemoryRecord) -> bool:
 
 
 def _read_candidates(
-    backends: Backends, ids: list[str], scope: Scope | ScopeSet, whole: bool
-) -> tuple[dict[str, MemoryRecord], dict[str, RankFields]]:
+    backends: Backends,
+    candidates: list[Candidate],
+    scope: Scope | ScopeSet,
+    whole: bool,
+    k: int,
+) -> tuple[dict[str, MemoryRecord], dict[str, RankFields], UtilityRead | None]:
     """The candidates in scope: whole records where ``whole`` (link expansion and MMR read
-    them), else none yet; and the fields the re-ranking needs (with each candidate's session
-    when the session prior is on). Whole records are read for the hits alone otherwise, by
-    :func:`_read_top`."""
+    them), else those of the fused first ``k`` (the likely hits); the fields the re-ranking
+    needs (with each candidate's session when the session prior is on); and, where learned
+    utility re-ranks, the ids whose utility rows were read with them and those rows. Read
+    together (one round trip on a server store); a hit that was not among the fused first
+    ``k`` is read later (:func:`_supersede`, :func:`_read_top`)."""
+    ids = [i for i, _, _ in candidates]
     key = _session_key(backends)
     if whole:
         records = {r.id: r for r in backends.store.get_many(ids, scope)}
-        return records, {i: RankFields.of(r, key) for i, r in records.items()}
-    return {}, {f.id: f for f in backends.store.rank_fields(ids, scope, key)}
+        return records, {i: RankFields.of(r, key) for i, r in records.items()}, None
+    wanted = usefulness.wants_utilities(backends)
+    read = backends.store.read_candidates(ids, scope, key, whole=ids[:k], utilities=wanted)
+    fields = {f.id: f for f in read.fields}
+    utilities = None if read.utilities is None else (frozenset(fields), read.utilities)
+    return {r.id: r for r in read.records}, fields, utilities
 
 
 def _session_key(backends: Backends) -> str | None:

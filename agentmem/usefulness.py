@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
@@ -183,14 +183,23 @@ def mix(
     return out
 
 
-def rerank(backends: Backends, candidates: Sequence[Candidate]) -> list[Candidate]:
+def wants_utilities(backends: Backends) -> bool:
+    """Whether :func:`rerank` reads utility rows (utility on, in a store that keeps them)."""
+    return backends.settings.utility.enabled and _enabled_store(backends)
+
+
+def rerank(
+    backends: Backends,
+    candidates: Sequence[Candidate],
+    read: tuple[Collection[str], Mapping[str, UtilityRow]] | None = None,
+) -> list[Candidate]:
     """Candidates (best first) re-ranked by :func:`mix`, each rewarded one explained by a
     ``utility`` channel (its rank among the rewarded, and Q); the same list, unchanged, when
-    utility is off or no candidate has been rewarded."""
-    config = backends.settings.utility
-    if not candidates or not config.enabled or not _enabled_store(backends):
+    utility is off or no candidate has been rewarded. ``read``: ids whose utility rows the
+    caller has read already, and those rows (the others are read here)."""
+    if not candidates or not wants_utilities(backends):
         return list(candidates)
-    rows = _ledger(backends).utilities([c[0] for c in candidates])
+    rows = _utilities(backends, [c[0] for c in candidates], read)
     mixed = mix(backends, {c[0]: c[1] for c in candidates}, rows)
     if mixed is None:
         return list(candidates)
@@ -208,6 +217,23 @@ def rerank(backends: Backends, candidates: Sequence[Candidate]) -> list[Candidat
         out.append((mid, mixed[mid], channels))
     out.sort(key=lambda c: (-c[1], order[c[0]]))
     return out
+
+
+def _utilities(
+    backends: Backends,
+    ids: Sequence[str],
+    read: tuple[Collection[str], Mapping[str, UtilityRow]] | None,
+) -> dict[str, UtilityRow]:
+    """The utility rows of ``ids``: from ``read`` where it covers them, the rest from the
+    ledger."""
+    if read is None:
+        return _ledger(backends).utilities(ids)
+    covered, known = read
+    rows = {i: known[i] for i in ids if i in known}
+    missing = [i for i in ids if i not in covered]
+    if missing:
+        rows.update(_ledger(backends).utilities(missing))
+    return rows
 
 
 # feedback ----------------------------------------------------------------------------------

@@ -27,11 +27,10 @@ from agentmem.stores._sql import (
     RECORD_COLUMNS,
     Cursor,
     Dialect,
-    rank_columns,
+    rank_field_columns,
     row_to_rank_fields,
     row_to_record,
     rows_to_session_turns,
-    session_columns,
     session_turns_sql,
 )
 from agentmem.stores._utility_sql import FeedbackWrite, RetrievalRow, UtilityChange, UtilityRow
@@ -416,10 +415,7 @@ class SQLCapabilities(
         session_key: str | None = None,
     ) -> list[RankFields]:
         """Only the rank columns (and the session value under ``session_key``) of those rows."""
-        columns, params = rank_columns(self._dialect)
-        if session_key is not None:
-            session, session_params = session_columns(self._dialect, session_key)
-            columns, params = f"{columns}, {session}", [*params, *session_params]
+        columns, params = rank_field_columns(self._dialect, session_key)
         return [row_to_rank_fields(r) for r in self._rows_by_id(ids, scope, columns, params)]
 
     def touch(self, ids: Sequence[str], at: datetime) -> None:

@@ -157,6 +157,16 @@ def row_to_rank_fields(row: Sequence[Any]) -> RankFields:
     return RankFields(row[0], from_epoch(row[1]), created, row[3], session, speaker)
 
 
+def rank_field_columns(dialect: Dialect, session_key: str | None) -> tuple[str, list[Any]]:
+    """The columns (and their parameters) a row of :func:`row_to_rank_fields` has: those of
+    :func:`rank_columns`, and with ``session_key`` those of :func:`session_columns`."""
+    columns, params = rank_columns(dialect)
+    if session_key is None:
+        return columns, params
+    session, session_params = session_columns(dialect, session_key)
+    return f"{columns}, {session}", [*params, *session_params]
+
+
 def session_columns(dialect: Dialect, key: str) -> tuple[str, list[Any]]:
     """The columns (and their parameters) :func:`row_to_session` reads: kind, scope and the
     JSON text of the metadata value under ``key``."""
@@ -423,6 +433,7 @@ __all__ = [
     "history_to_row",
     "is_range",
     "rank_columns",
+    "rank_field_columns",
     "record_to_row",
     "row_to_history",
     "row_to_rank_fields",

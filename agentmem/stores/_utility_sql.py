@@ -128,6 +128,15 @@ def read_retrieval(cur: Cursor, placeholder: str, rid: str) -> RetrievalRow | No
     return RetrievalRow(row[0], row[1], tuple(json.loads(row[2])), row[3])
 
 
+UTILITY_COLUMNS = "memory_id, utility, utility_n, updated_at"
+"""The columns of ``memory_utility`` that :func:`utility_rows` reads, in its order."""
+
+
+def utility_rows(rows: Sequence[Sequence[Any]]) -> dict[str, UtilityRow]:
+    """Rows of :data:`UTILITY_COLUMNS` as utility rows by memory id."""
+    return {mid: UtilityRow(mid, float(q), int(n), float(at)) for mid, q, n, at in rows}
+
+
 def read_utilities(cur: Cursor, placeholder: str, ids: Sequence[str]) -> dict[str, UtilityRow]:
     """The utility rows of these memories (memories never rewarded are absent)."""
     out: dict[str, UtilityRow] = {}
@@ -137,14 +146,12 @@ def read_utilities(cur: Cursor, placeholder: str, ids: Sequence[str]) -> dict[st
         marks = ", ".join("?" for _ in chunk)
         cur.execute(
             _sql(
-                "SELECT memory_id, utility, utility_n, updated_at FROM memory_utility "
-                f"WHERE memory_id IN ({marks})",
+                f"SELECT {UTILITY_COLUMNS} FROM memory_utility WHERE memory_id IN ({marks})",
                 placeholder,
             ),
             chunk,
         )
-        for mid, q, n, at in cur.fetchall():
-            out[mid] = UtilityRow(mid, float(q), int(n), float(at))
+        out.update(utility_rows(cur.fetchall()))
     return out
 
 
@@ -286,6 +293,7 @@ def _history(record: MemoryRecord, change: UtilityChange, fb: FeedbackWrite) -> 
 
 
 __all__ = [
+    "UTILITY_COLUMNS",
     "FeedbackWrite",
     "RetrievalRow",
     "UtilityChange",
@@ -297,4 +305,5 @@ __all__ = [
     "read_utilities",
     "record_retrieval",
     "record_retrievals",
+    "utility_rows",
 ]

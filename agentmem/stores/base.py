@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
 import regex
@@ -30,6 +30,9 @@ from agentmem.models import (
     ScopeSet,
     ScopeSummary,
 )
+
+if TYPE_CHECKING:
+    from agentmem.stores._utility_sql import UtilityRow
 
 SessionKey = tuple[str | None, str | None, str | None, str | None, str | int]
 """A session: the exact scope of its turns (org, user, agent, thread) and the value they name
@@ -184,6 +187,19 @@ class StoreCounts:
     pending_index: int
 
 
+@dataclass(frozen=True, slots=True)
+class CandidateRows:
+    """What search reads of its fused candidates at once (:meth:`RecordStore.read_candidates`)."""
+
+    fields: list[RankFields]
+    """The rank fields of the candidates still in scope (as :meth:`RecordStore.rank_fields`)."""
+    records: list[MemoryRecord]
+    """The whole records of the ids asked for whole, those in scope (as ``get_many``)."""
+    utilities: dict[str, UtilityRow] | None
+    """The learned-utility rows of the candidates in scope (those never rewarded absent),
+    where asked for and the store keeps them; else None."""
+
+
 class RecordStore(ABC):
     """A transactional system of record for memory records, their history and the outbox.
 
@@ -236,6 +252,29 @@ class RecordStore(ABC):
         rest of each row. SQL stores read only those columns; this default reads whole
         records."""
         return [RankFields.of(r, session_key) for r in self.get_many(ids, scope)]
+
+    def read_candidates(
+        self,
+        ids: Sequence[str],
+        scope: Scope | ScopeSet,
+        session_key: str | None = None,
+        *,
+        whole: Sequence[str] = (),
+        utilities: bool = False,
+    ) -> CandidateRows:
+        """Everything search reads of its candidates ``ids`` before re-ranking them: their
+        :meth:`rank_fields`, the whole records of ``whole`` (the hits it expects, so they need
+        no read of their own) and, with ``utilities``, the learned-utility rows of those in
+        scope (where the store is a :class:`~agentmem.stores.capabilities.UtilityLedger`).
+        This default makes one call of each; a server store answers in one round trip."""
+        from agentmem.stores.capabilities import UtilityLedger  # it imports this module
+
+        fields = self.rank_fields(ids, scope, session_key)
+        records = self.get_many(whole, scope) if whole else []
+        rows = None
+        if utilities and isinstance(self, UtilityLedger):
+            rows = self.utilities([f.id for f in fields])
+        return CandidateRows(fields, records, rows)
 
     @abstractmethod
     def query(self, query: RecordQuery) -> list[MemoryRecord]:
@@ -315,6 +354,7 @@ class RecordStore(ABC):
 
 
 __all__ = [
+    "CandidateRows",
     "IndexOp",
     "OutboxItem",
     "RankFields",

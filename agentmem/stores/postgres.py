@@ -43,15 +43,19 @@ from agentmem.stores._sql import (
     Where,
     adjacent_sql,
     history_to_row,
+    rank_field_columns,
     record_to_row,
     row_to_history,
+    row_to_rank_fields,
     row_to_record,
     scope_summaries,
     scope_summary_sql,
     update_row,
     where_for_query,
 )
+from agentmem.stores._utility_sql import UTILITY_COLUMNS, utility_rows
 from agentmem.stores.base import (
+    CandidateRows,
     IndexOp,
     OutboxItem,
     RecordQuery,
@@ -80,6 +84,8 @@ MIGRATIONS: tuple[str, ...] = _migrations.POSTGRES
 # First key of the two-key advisory lock that serialises migrations; the second key is the
 # schema, so deployments in different schemas of one database do not wait on each other.
 _MIGRATION_LOCK = 0x61676D  # "agm"
+_UTILITY_COLS = tuple(f"u.{c.strip()}" for c in UTILITY_COLUMNS.split(","))
+_WHOLE_COLS = tuple(f"CASE WHEN r.whole THEN r.{c} END" for c in RECORD_COLUMNS)
 _JSONB_COLUMNS = frozenset({"metadata", "provenance", "old_metadata", "new_metadata"})
 
 
@@ -437,14 +443,53 @@ class PostgresStore(SQLCapabilities, RecordStore):
         """``columns`` of the rows with these ids in ``scope``, in one statement."""
         if not ids:
             return []
+        with self._connection() as conn:
+            return conn.execute(*self._by_id(ids, scope, columns, column_params)).fetchall()
+
+    def _by_id(
+        self,
+        ids: Sequence[str],
+        scope: Scope | ScopeSet | None,
+        columns: str,
+        column_params: Sequence[Any] = (),
+    ) -> tuple[str, list[Any]]:
+        """The statement and parameters of :meth:`_rows_by_id`."""
         w = Where(self._dialect)
         w.add("id = ANY(?)", list(ids))
         if scope is not None:
             w.add_scope(scope)
+        return f"SELECT {columns} FROM memories WHERE {w.sql()}", [*column_params, *w.params]
+
+    def read_candidates(
+        self,
+        ids: Sequence[str],
+        scope: Scope | ScopeSet,
+        session_key: str | None = None,
+        *,
+        whole: Sequence[str] = (),
+        utilities: bool = False,
+    ) -> CandidateRows:
+        """:meth:`RecordStore.read_candidates` in one statement: each candidate's rank fields,
+        joined to its utility row and, for the ids in ``whole``, to its whole row. The utility
+        rows are those of the candidates in scope, the only ones search re-ranks."""
+        if not ids:
+            return CandidateRows([], [], {} if utilities else None)
+        columns, params = rank_field_columns(self._dialect, session_key)
+        extra = [*(_UTILITY_COLS if utilities else ()), *(_WHOLE_COLS if whole else ())]
+        inner, inner_params = self._by_id(ids, scope, "*, id = ANY(%s) AS whole", [list(whole)])
+        sql = f"SELECT {', '.join([columns, *extra])} FROM ({inner}) AS r"
+        if utilities:
+            sql += " LEFT JOIN memory_utility AS u ON u.memory_id = r.id"
         with self._connection() as conn:
-            return conn.execute(
-                f"SELECT {columns} FROM memories WHERE {w.sql()}", [*column_params, *w.params]
-            ).fetchall()
+            rows = conn.execute(sql, [*params, *inner_params]).fetchall()
+        width = len(rows[0]) - len(extra) if rows else 0
+        util = [r[width : width + 4] for r in rows if utilities and r[width] is not None]
+        at = width + (4 if utilities else 0)
+        return CandidateRows(
+            [row_to_rank_fields(r[:width]) for r in rows],
+            [row_to_record(r[at:]) for r in rows if whole and r[at] is not None],
+            utility_rows(util) if utilities else None,
+        )
 
     def query(self, query: RecordQuery) -> list[MemoryRecord]:
         w = where_for_query(query, self._dialect)

@@ -486,3 +486,39 @@ def test_the_controller_refuses_what_a_records_only_store_lacks(
             mem.profile(user_id="alice")
         assert [r.id for r in mem.list(user_id="alice")] == [kept.id]
         mem.backends.store = inner
+
+
+def test_read_candidates_is_each_read_of_the_candidates(store: RecordStore) -> None:
+    # Search reads its candidates with one call (one statement on PostgreSQL): the same rank
+    # fields, whole records and utility rows (of the candidates in scope) as the separate reads.
+    records = [rec(1, text="Caroline: hi", metadata={"session": 1}), rec(2), rec(3, BOB)]
+    records += [rec(4, ALICE_T1, text="Sam: hello"), rec(5, metadata={"speaker": "Mel"})]
+    insert(store, *records)
+    rewarded = (records[0], records[2], records[3])
+    if isinstance(store, UtilityLedger):
+        feedback = FeedbackWrite("f", None, str(ALICE), rewarded, 1.0, None, 0.5, 0.0, 11.0)
+        assert store.apply_feedback(feedback) is not None
+    ids = [r.id for r in records] + ["no-such-id"]
+    for scope in (ALICE, BOB, ALICE_T1, ScopeSet(members=(ALICE_T1, BOB))):
+        for key, whole, utilities in [
+            (None, (), False),
+            ("session", ids[:3], True),
+            (None, ids, True),
+            ("session", ["no-such-id", ids[2]], False),
+        ]:
+            got = store.read_candidates(ids, scope, key, whole=whole, utilities=utilities)
+            want = RecordStore.read_candidates(
+                store, ids, scope, key, whole=whole, utilities=utilities
+            )
+            assert sorted(got.fields, key=lambda f: f.id) == sorted(want.fields, key=lambda f: f.id)
+            assert sorted(got.records, key=lambda r: r.id) == sorted(
+                want.records, key=lambda r: r.id
+            )
+            assert got.utilities == want.utilities
+            assert {f.id for f in got.fields} == {r.id for r in store.get_many(ids, scope)}
+            if utilities and isinstance(store, UtilityLedger):
+                assert got.utilities is not None and set(got.utilities) == {
+                    r.id for r in rewarded if r.id in {f.id for f in got.fields}
+                }
+    empty = store.read_candidates([], ALICE, utilities=True)
+    assert empty.fields == [] and empty.records == []

@@ -5,6 +5,7 @@ channels that read candidate fields (recency, importance), time windows and filt
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -93,14 +94,16 @@ def test_ranking_is_that_of_whole_candidate_records(
         for query in QUERIES:
             for kwargs in ({}, {"filters": {"n": {"$lt": 60}}}):
                 fast = _search(mem, query, **kwargs)
-                # The reference: every candidate read whole, as search read them before.
+                # The reference: every candidate read whole, as search read them before (the
+                # default read_candidates reads through the rank_fields replaced here).
                 store.rank_fields = lambda ids, scope=None, key=None: RecordStore.rank_fields(  # type: ignore[method-assign]
                     store, ids, scope, key
                 )
+                store.read_candidates = partial(RecordStore.read_candidates, store)  # type: ignore[method-assign]
                 try:
                     reference = _search(mem, query, **kwargs)
                 finally:
-                    del store.rank_fields
+                    del store.rank_fields, store.read_candidates
                 assert fast, query
                 assert _key(fast) == _key(reference), query
                 assert all(h.record.scope == Scope(user_id="u") for h in fast)
