@@ -517,9 +517,16 @@ class PostgresStore(SQLCapabilities, RecordStore):
         if not seqs:
             return
         # No wait for the disk: an ack a power cut loses only re-applies its (idempotent)
-        # entries on the next open, and this commit is made under the index lock.
-        with self._bookkeeping() as cur:
-            cur.execute("DELETE FROM outbox WHERE seq = ANY(%s)", (list(seqs),))
+        # entries on the next open, and this commit is made under the index lock. One simple
+        # query (its statements are one implicit transaction, where SET LOCAL holds): a
+        # fraction of the CPU of a pipelined BEGIN ... COMMIT, and one round trip too. The
+        # sequence numbers are integers, written into the text as such.
+        listed = ",".join(str(int(seq)) for seq in seqs)
+        with self._connection() as conn:
+            conn.execute(
+                "SET LOCAL synchronous_commit TO OFF; "
+                f"DELETE FROM outbox WHERE seq = ANY('{{{listed}}}'::bigint[])"
+            )
 
     def cached_embeddings(self, embedder: str, hashes: Sequence[str]) -> dict[str, np.ndarray]:
         unique = list(dict.fromkeys(hashes))
