@@ -465,18 +465,23 @@ class PostgresStore(SQLCapabilities, RecordStore):
     def adjacent_many(
         self, queries: Sequence[tuple[MemoryRecord, Condition | None]]
     ) -> list[tuple[MemoryRecord | None, MemoryRecord | None]]:
-        # Pipelined: every neighbour query of an outbox batch in one round trip, which matters
-        # under load, when each round trip made under the index lock also waits for the GIL.
+        # Every neighbour query of an outbox batch in one statement (one round trip, which
+        # matters under load, when each round trip made under the index lock also waits for
+        # the GIL): a UNION ALL of the queries, each row tagged with its query's position. One
+        # statement costs a fraction of the CPU of a pipeline of as many.
         if not queries:
             return []
-        with self._connection() as conn, conn.pipeline():
-            cursors = [
-                conn.execute(sql, params)
-                for record, group in queries
-                for sql, params in adjacent_sql(record, group, self._dialect)
-            ]
-            rows = [cur.fetchone() for cur in cursors]
-        found = [row_to_record(row) if row else None for row in rows]
+        parts: list[str] = []
+        params: list[Any] = []
+        for record, group in queries:
+            for sql, query_params in adjacent_sql(record, group, self._dialect):
+                parts.append(f"(SELECT {len(parts)} AS q, {sql.removeprefix('SELECT ')})")
+                params.extend(query_params)
+        with self._connection() as conn:
+            rows = conn.execute(" UNION ALL ".join(parts), params).fetchall()
+        found: list[MemoryRecord | None] = [None] * len(parts)
+        for row in rows:
+            found[row[0]] = row_to_record(row[1:])
         return [(found[i], found[i + 1]) for i in range(0, len(found), 2)]
 
     def ids_in_scope(self, scope: Scope | ScopeSet) -> list[str]:
