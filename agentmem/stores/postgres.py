@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -245,6 +246,7 @@ class PostgresStore(SQLCapabilities, RecordStore):
         self.timeout = timeout
         self._pool: ConnectionPool | None = None
         self._dialect = PostgresDialect()
+        self._pinned = threading.local()  # .conn: the connection pinned() holds, per thread
 
     @classmethod
     def from_url(cls, url: str) -> PostgresStore:
@@ -331,15 +333,39 @@ class PostgresStore(SQLCapabilities, RecordStore):
             pool.close()
 
     @contextmanager
+    def pinned(self) -> Iterator[None]:
+        """Serve every call this thread makes inside the block from one pooled connection,
+        checked out once (a checkout and its return cost more CPU than a short statement).
+        Hold it only for a run of store calls, never while waiting on a lock or a model."""
+        if self._pool is None or getattr(self._pinned, "conn", None) is not None:
+            yield  # not open (each call says so), or already pinned by an enclosing block
+            return
+        try:
+            conn = self._pool.getconn()
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            raise self._unavailable(exc) from exc
+        self._pinned.conn = conn
+        try:
+            yield
+        finally:
+            self._pinned.conn = None
+            self._pool.putconn(conn)  # rolls back a transaction left open, drops a broken one
+
+    @contextmanager
     def _connection(self) -> Iterator[psycopg.Connection[Any]]:
-        """A pooled connection; driver errors are translated to agentmem errors here."""
+        """A pooled connection (this thread's pinned one inside :meth:`pinned`); driver
+        errors are translated to agentmem errors here."""
         if self._pool is None:
             raise BackendUnavailable(
                 f"PostgreSQL store {redact(self.url)} is not open; call setup() first"
             )
         try:
-            with self._pool.connection() as conn:
-                yield conn
+            pinned = getattr(self._pinned, "conn", None)
+            if pinned is not None:
+                yield pinned
+            else:
+                with self._pool.connection() as conn:
+                    yield conn
         except pg_errors.UniqueViolation as exc:
             raise Conflict(
                 f"a record with the same id already exists ({exc.diag.message_detail or exc}); "
