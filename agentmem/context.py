@@ -191,14 +191,14 @@ def assemble(
     prefix = _join(header, render_conversation(turns))
     chosen: list[MemoryRecord] = []
     text = prefix
-    if counter.count(text) > max_tokens:
+    if not counter.fits(text, max_tokens):
         raise ValidationError(
             f"the conversation window alone is over max_tokens={max_tokens}; pass fewer turns"
         )
     skipped = 0
     for hit in unique:
         candidate = _join(prefix, render([*chosen, hit.record]))
-        if counter.count(candidate) <= max_tokens:
+        if counter.fits(candidate, max_tokens):
             chosen.append(hit.record)
             text = candidate
             continue
@@ -244,7 +244,7 @@ def _truncate_to_fit(
     text = counter.truncate(record.text, room)
     while text:
         candidate = record.model_copy(update={"text": text + "…"})
-        if counter.count(_join(prefix, render([candidate]))) <= max_tokens:
+        if counter.fits(_join(prefix, render([candidate])), max_tokens):
             return candidate
         text = text[: max(len(text) - 8, 0)]
     return None
@@ -261,7 +261,7 @@ def window_for(
     if room < 1:
         return []
     turns = buffer.window(room)
-    while turns and counter.count(render_conversation(turns)) > budget:
+    while turns and not counter.fits(render_conversation(turns), budget):
         turns.pop(0)
     return turns
 
@@ -392,7 +392,7 @@ def profile_section(
         log.warning("profile left out of context for %s: %s", scope, exc)
         return ""
     budget = int(max_tokens * share)
-    while lines and counter.count(f"## {PROFILE_TITLE}\n" + "\n".join(lines)) > budget:
+    while lines and not counter.fits(f"## {PROFILE_TITLE}\n" + "\n".join(lines), budget):
         lines.pop()
     return f"## {PROFILE_TITLE}\n" + "\n".join(lines) if lines else ""
 

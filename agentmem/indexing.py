@@ -125,7 +125,8 @@ def _sync(backends: Backends, batch_size: int = 1000) -> int:
     if backends.outbox_synced >= ticket:
         return 0
     applied = 0
-    with backends.index_lock:
+    # One pooled connection for the pass, taken once the lock is held (a waiter holds none).
+    with backends.index_lock, backends.store.pinned():
         if backends.outbox_synced >= ticket:  # applied by the holder this caller waited for
             return 0
         # Every ticket taken by now belongs to a commit this pass sees.

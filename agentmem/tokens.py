@@ -55,6 +55,22 @@ def _encoding(name: str) -> Any:
         ) from exc
 
 
+_CACHED_CHARS = 32_768
+"""Texts up to this long have their counts kept (:func:`_cached_count`): at most
+``_CACHE_SIZE`` of them, a few MB."""
+_CACHE_SIZE = 256
+
+
+def _count(encoding: str, text: str) -> int:
+    return len(_encoding(encoding).encode(text, disallowed_special=()))
+
+
+# Context assembly counts the same blocks again and again (a profile, a scope's whole history,
+# a block of the same memories); encoding is the costly part, and a count depends only on the
+# encoding and the text, so it is kept, keyed by both.
+_cached_count = functools.lru_cache(maxsize=_CACHE_SIZE)(_count)
+
+
 class TokenCounter:
     """Counts tokens of text with one tiktoken encoding."""
 
@@ -63,7 +79,18 @@ class TokenCounter:
 
     def count(self, text: str) -> int:
         """How many tokens ``text`` is."""
-        return len(_encoding(self.encoding_name).encode(text, disallowed_special=()))
+        if len(text) <= _CACHED_CHARS:
+            return _cached_count(self.encoding_name, text)
+        return _count(self.encoding_name, text)
+
+    def fits(self, text: str, max_tokens: int) -> bool:
+        """Whether ``text`` is at most ``max_tokens`` tokens, as ``count(text) <= max_tokens``.
+        A text of no more UTF-8 bytes than that fits without being encoded: every token of a
+        byte-level BPE stands for at least one byte (a lone surrogate, which tiktoken encodes
+        as U+FFFD, counts as the same three bytes)."""
+        if len(text) <= max_tokens and len(text.encode("utf-8", "surrogatepass")) <= max_tokens:
+            return True
+        return self.count(text) <= max_tokens
 
     def truncate(self, text: str, max_tokens: int) -> str:
         """The longest prefix of ``text`` that is at most ``max_tokens`` tokens."""

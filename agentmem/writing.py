@@ -227,6 +227,24 @@ def insert(backends: Backends, records: list[MemoryRecord], actor: str = "api") 
     if not records:
         return
     _, fresh = vectors_for(backends, records)
+    with backends.store.pinned():  # one connection for the read and the write
+        _write_new(backends, records, fresh, actor)
+    try:
+        sync_outbox(backends)
+    except IndexUnreadable as exc:  # committed: say so, or the caller adds it again
+        ids = ", ".join(r.id for r in records)
+        raise IndexUnreadable(f"stored {ids}; {exc}") from exc
+    _guard(backends, records)
+
+
+def _write_new(
+    backends: Backends,
+    records: list[MemoryRecord],
+    fresh: Sequence[tuple[str, Any]],
+    actor: str,
+) -> None:
+    """Commit new records, their history, their outbox entries (and their neighbours') and
+    their fresh vectors in one batch."""
     refresh = _neighbours_before(backends, records)
     batch = WriteBatch(
         inserts=records,
@@ -247,12 +265,6 @@ def insert(backends: Backends, records: list[MemoryRecord], actor: str = "api") 
         embeddings=[(backends.embedder.name, h, v) for h, v in fresh],
     )
     backends.store.apply(batch)
-    try:
-        sync_outbox(backends)
-    except IndexUnreadable as exc:  # committed: say so, or the caller adds it again
-        ids = ", ".join(r.id for r in records)
-        raise IndexUnreadable(f"stored {ids}; {exc}") from exc
-    _guard(backends, records)
 
 
 def _guard(backends: Backends, records: Sequence[MemoryRecord]) -> None:

@@ -290,7 +290,7 @@ class ThreadBuffer:
             fetch *= 4
         # The per-turn counts are exact for each line; check the joined text itself.
         counter = self._buffers.counter
-        while chosen and counter.count(render_turns(chosen)) > budget:
+        while chosen and not counter.fits(render_turns(chosen), budget):
             chosen.pop(0)
         return chosen
 

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import json
 import logging
+import weakref
 from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import partial
+from types import MappingProxyType
 from typing import Any, cast
 
 from pydantic import BaseModel, TypeAdapter
@@ -50,6 +52,32 @@ def profile_scope(scope: Scope) -> tuple[Scope, str, str]:
         owned = Scope.of(org_id=scope.org_id, agent_id=scope.agent_id)
         return owned, f"agent:{owned}", scope.agent_id
     raise InvalidScope("a profile belongs to a user or an agent: pass user_id= or agent_id=")
+
+
+_ADAPTERS: weakref.WeakKeyDictionary[
+    type[BaseModel], tuple[list[tuple[str, Any]], Mapping[str, TypeAdapter[Any]]]
+] = weakref.WeakKeyDictionary()
+
+
+def field_adapters(model: type[BaseModel]) -> Mapping[str, TypeAdapter[Any]]:
+    """A validator per field of ``model``, built once per model and its fields' annotations
+    (building them cost more than reading a profile, on every ``context`` call)."""
+    fields = [(name, f.annotation) for name, f in model.model_fields.items()]
+    cached = _ADAPTERS.get(model)
+    if cached is not None and _same_fields(cached[0], fields):
+        return cached[1]
+    adapters = MappingProxyType(
+        {name: TypeAdapter(cast(Any, annotation)) for name, annotation in fields}
+    )
+    _ADAPTERS[model] = (fields, adapters)
+    return adapters
+
+
+def _same_fields(old: list[tuple[str, Any]], new: list[tuple[str, Any]]) -> bool:
+    """The same field names, in order, with the very same annotations."""
+    return len(old) == len(new) and all(
+        a == b and x is y for (a, x), (b, y) in zip(old, new, strict=True)
+    )
 
 
 def _type_name(model: type[BaseModel], name: str) -> str:
@@ -92,9 +120,7 @@ class Profile:
         self._backends = backends
         self.model = model
         self.scope, self.key, self.owner = profile_scope(scope)
-        self._adapters: dict[str, TypeAdapter[Any]] = {
-            name: TypeAdapter(cast(Any, f.annotation)) for name, f in model.model_fields.items()
-        }
+        self._adapters = field_adapters(model)
         if not isinstance(backends.store, NoteStore):
             raise InvalidProfile(
                 f"{type(backends.store).__name__} keeps no profiles; use the SQLite or "

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -327,6 +328,12 @@ class RecordStore(ABC):
     @abstractmethod
     def counts(self) -> StoreCounts:
         """Sizes for ``stats()``."""
+
+    def pinned(self) -> AbstractContextManager[None]:
+        """Serve the calls this thread makes inside the block from one connection, where the
+        store pools connections (one checkout for the run of calls instead of one each);
+        other stores do nothing. Hold it only for a run of store calls."""
+        return nullcontext()
 
     def touch(self, ids: Sequence[str], at: datetime) -> None:  # noqa: B027 - optional
         """Count one recall of each record (``access_count``, ``last_accessed_at``) without a

@@ -195,6 +195,44 @@ def test_apply_writes_every_part_of_a_batch(store: RecordStore) -> None:
     assert np.array_equal(store.cached_embeddings("emb", [c.content_hash])[c.content_hash], v)
 
 
+def test_a_batch_of_inserts_writes_every_part_in_order(store: RecordStore) -> None:
+    """What an add writes (PostgreSQL sends it as one statement): records, history, the
+    outbox entries in the batch's order, and cached vectors, a duplicate vector once."""
+    a, b, c = rec(3), rec(1, metadata={"x": {"y": [1, 2.5, None]}}), rec(2, BOB)
+    v = vector(3)
+    store.apply(
+        WriteBatch(
+            inserts=[a, b, c],
+            history=[added(a), added(b), added(c)],
+            index=[(b.id, IndexOp.UPSERT), (mid(9), IndexOp.UPSERT), (a.id, IndexOp.UPSERT)],
+            embeddings=[("emb", "h1", v), ("emb", "h2", vector(4)), ("emb", "h1", v)],
+        )
+    )
+    assert sorted(store.get_many([a.id, b.id, c.id]), key=lambda r: r.id) == [b, c, a]
+    assert [h.event for h in store.history(b.id)] == [HistoryEvent.ADD]
+    assert [(i.memory_id, i.op) for i in store.pending_index()] == [
+        (b.id, IndexOp.UPSERT),
+        (mid(9), IndexOp.UPSERT),
+        (a.id, IndexOp.UPSERT),
+    ]
+    assert np.array_equal(store.cached_embeddings("emb", ["h1"])["h1"], v)
+    assert store.counts().history_entries == 3
+
+
+def test_a_big_batch_of_inserts_is_written_whole(store: RecordStore) -> None:
+    """More rows than one PostgreSQL statement takes parameters for (then a statement per
+    table, in one transaction), and a conflict in such a batch still leaves nothing."""
+    records = [rec(n) for n in range(1, 701)]
+    insert(store, *records)
+    assert store.counts().records == 700
+    assert len(store.pending_index(limit=1000)) == 700
+    more = [rec(n) for n in range(701, 1401)] + [rec(5)]  # the last one a duplicate id
+    with pytest.raises(Conflict):
+        insert(store, *more)
+    assert store.counts().records == 700
+    assert store.get_many([mid(701)]) == []
+
+
 def test_failed_batch_leaves_nothing_behind(store: RecordStore) -> None:
     a = rec(1)
     insert(store, a)

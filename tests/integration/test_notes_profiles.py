@@ -5,6 +5,7 @@ LLM-free by default; the LLM paths run through litellm with ``mock_response``.""
 from __future__ import annotations
 
 import json
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -428,6 +429,38 @@ def test_changed_profile_model_migrates_or_fails_clearly(mem: Memory) -> None:
     assert view.model.age == 40.0 and view.fields["age"].actor == "migrate"
     assert [v.value for v in profile.history("age")] == [40, 40.0]
     assert mem.profile(user_id=USER, model=ProfileV1).history("city")[0].value == "Oslo"
+
+
+def test_a_profile_builds_its_field_validators_once_per_model(
+    mem: Memory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Context reads the profile on every call: its validators are built once per model (and
+    anew for a model whose fields changed), not per read."""
+    from agentmem.profiles import api as profiles_api
+
+    built: list[Any] = []
+    real = profiles_api.TypeAdapter
+
+    def counting(annotation: Any) -> Any:
+        built.append(annotation)
+        return real(annotation)
+
+    monkeypatch.setattr(profiles_api, "TypeAdapter", counting)
+    monkeypatch.setattr(profiles_api, "_ADAPTERS", weakref.WeakKeyDictionary())  # none built
+
+    class Once(BaseModel):
+        city: str | None = None
+        age: int | None = None
+
+    mem.profile(user_id=USER, model=Once).set(city="Oslo", age=40)
+    for _ in range(3):
+        assert mem.profile(user_id=USER, model=Once).get().model.city == "Oslo"
+        mem.context("where does she live?", user_id=USER, max_tokens=300)
+    assert len(built) == 2 + len(profiles_api.UserProfile.model_fields)
+    Once.model_fields["age"].annotation = float | None  # a changed field: built again
+    Once.model_rebuild(force=True)
+    assert mem.profile(user_id=USER, model=Once).get().model.age == 40.0
+    assert len(built) == 4 + len(profiles_api.UserProfile.model_fields)
 
 
 # context strategy ------------------------------------------------------------------------------
