@@ -141,14 +141,16 @@ def replay(backends: Backends, records: Sequence[MemoryRecord]) -> list[MemoryRe
     memories, was deleted or forgotten since raises :class:`MemoryDeleted` (a Conflict): a
     retry must not bring it back."""
     ids = [r.id for r in records]
-    found = {r.id: r for r in backends.store.get_many(ids)}
-    missing = [i for i in ids if i not in found]
-    if missing and isinstance(backends.store, QuarantineStore):
-        rows = backends.store.quarantine_rows(ids=missing, limit=len(missing))
-        found.update({row.id: MemoryRecord.model_validate(row.record) for row in rows})
+    found = _stored(backends, ids)
     if not found:
-        _refuse_removed(backends, ids[:1])  # a write stores its first memory, at least
-        return None
+        if not _removed(backends, ids[:1]):  # a write stores its first memory, at least
+            return None
+        # History without the record: deleted, or the same write from another process
+        # committed between the two reads (its history is written with its records). Only
+        # a second read tells them apart.
+        found = _stored(backends, ids)
+        if not found:
+            _refuse_removed(backends, ids[:1])
     earlier = [found.get(i) for i in ids]
     for new, old in zip(records, earlier, strict=True):
         if old is None:
@@ -166,13 +168,29 @@ def replay(backends: Backends, records: Sequence[MemoryRecord]) -> list[MemoryRe
     return [r for r in earlier if r is not None]
 
 
-def _refuse_removed(backends: Backends, ids: Sequence[str]) -> None:
-    """:class:`MemoryDeleted` when one of ``ids`` (absent from the store) was stored once: its
-    history remains after a delete, its tombstone after a forget (even a purging one)."""
+def _stored(backends: Backends, ids: Sequence[str]) -> dict[str, MemoryRecord]:
+    """The records of ``ids`` in the store or held in the quarantine, by id."""
+    found = {r.id: r for r in backends.store.get_many(ids)}
+    missing = [i for i in ids if i not in found]
+    if missing and isinstance(backends.store, QuarantineStore):
+        rows = backends.store.quarantine_rows(ids=missing, limit=len(missing))
+        found.update({row.id: MemoryRecord.model_validate(row.record) for row in rows})
+    return found
+
+
+def _removed(backends: Backends, ids: Sequence[str]) -> list[str]:
+    """Those of ``ids`` that were stored once: a history remains after a delete, a tombstone
+    after a forget (even a purging one)."""
     store = backends.store
     gone = [i for i in ids if store.history(i)]
     if not gone and isinstance(store, ForgetJournal):
         gone = list(store.tombstoned(ids))
+    return gone
+
+
+def _refuse_removed(backends: Backends, ids: Sequence[str]) -> None:
+    """:class:`MemoryDeleted` when one of ``ids`` (absent from the store) was stored once."""
+    gone = _removed(backends, ids)
     if gone:
         raise MemoryDeleted(
             f"this idempotency_key was already used, and the memory that write stored "

@@ -455,6 +455,32 @@ def test_a_retry_after_a_delete_does_not_bring_the_memory_back(mem: Memory) -> N
     assert again.id != one.id  # a new key stores it anew
 
 
+def test_a_retry_racing_its_own_first_write_gets_that_write_not_memory_deleted(
+    mem: Memory,
+) -> None:
+    # Two workers retrying one key: this one reads the store (nothing yet), the other's write
+    # commits, then this one finds that write's history. History alone does not mean deleted:
+    # the retry returns what the other stored.
+    store = mem.backends.store
+    real_history = store.history
+    raced: list[MemoryRecord] = []
+    fired: list[bool] = []
+
+    def history(memory_id: str, *args: Any, **kwargs: Any) -> Any:
+        if not fired:  # once: not again inside the other worker's own add
+            fired.append(True)
+            raced.append(mem.add("Maya likes tea", user_id="maya", idempotency_key="req-1"))
+        return real_history(memory_id, *args, **kwargs)
+
+    store.history = history  # type: ignore[method-assign]
+    try:
+        again = mem.add("Maya likes tea", user_id="maya", idempotency_key="req-1")
+    finally:
+        store.history = real_history  # type: ignore[method-assign]
+    assert again.id == raced[0].id
+    assert [r.text for r in mem.list(user_id="maya")] == ["Maya likes tea"]
+
+
 def test_delete_all_empties_one_scope_only(mem: Memory, corpus: list[MemoryRecord]) -> None:
     other = mem.add("Bob's own note about Lisbon", user_id="bob")
     thread = mem.add("a thread note of Alice", user_id="alice", thread_id="t-9")
