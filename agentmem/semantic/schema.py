@@ -192,11 +192,14 @@ class ExtractedFact(BaseModel):
 
 
 class ExtractionResult(BaseModel):
-    """What an extraction prompt asks the model to return."""
+    """What an extraction prompt asks the model to return. ``facts`` is required: an object
+    without it (``{}``, ``{"memories": [...]}``) is a malformed answer, not "no facts", so it
+    gets the repair request instead of ending the episode with its facts lost;
+    ``{"facts": []}`` is the answer for an episode that states nothing."""
 
     model_config = ConfigDict(extra="ignore")
 
-    facts: list[ExtractedFact] = Field(default_factory=list)
+    facts: list[ExtractedFact]
 
 
 class DecisionOp(StrEnum):

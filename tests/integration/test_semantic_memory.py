@@ -449,7 +449,14 @@ def test_malformed_answer_is_repaired_once(llm_memory: Any) -> None:
 
 @pytest.mark.parametrize(
     "garbage",
-    ['{"facts": [{"text": "trailing comma",}]}', '{"facts": [{"text": "Alice \\udcff"}]}', ""],
+    [
+        '{"facts": [{"text": "trailing comma",}]}',
+        '{"facts": [{"text": "Alice \\udcff"}]}',
+        "",
+        # An object without "facts" is not "no facts" (it was: done with the facts lost).
+        '{"memories": [{"text": "Alice lives in Paris."}]}',
+        "{}",
+    ],
 )
 def test_malformed_twice_keeps_the_episode_pending(llm_memory: Any, garbage: str) -> None:
     mem = llm_memory()
@@ -466,6 +473,15 @@ def test_malformed_twice_keeps_the_episode_pending(llm_memory: Any, garbage: str
     outcomes = extract_pending(mem, SCOPE, **Script(PARIS_JSON, PARIS_JSON).pipeline())
     assert [o.status for o in outcomes] == ["done"]
     assert "extraction_error" not in mem.get(record.id).metadata
+
+
+def test_an_explicit_empty_facts_list_is_done_without_a_repair(llm_memory: Any) -> None:
+    mem = llm_memory()
+    script = Script('{"facts": []}')
+    record = mem.add("Alice: Hello there.", user_id=USER)
+    episode, outcome = extract_episode(mem, record, **script.pipeline())
+    assert script.prompts == ["extract-v1"]
+    assert outcome.status == "done" and episode.metadata["extraction"] == "done"
 
 
 @pytest.mark.parametrize(
