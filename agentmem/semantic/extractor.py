@@ -22,6 +22,7 @@ from agentmem.backends import Backends, HasBackends, backends_of
 from agentmem.errors import (
     AgentMemError,
     BackendUnavailable,
+    ExtractionFailed,
     InvalidMetadata,
     LLMUnavailable,
     NotFound,
@@ -188,6 +189,10 @@ def extract_episode(
     Returns the episode as now stored, and the outcome.
     """
     backends = backends_of(mem)
+    if extractor is None or decider is None:
+        default_extractor, default_decider = pipeline_for(backends.settings)
+        extractor = extractor or default_extractor
+        decider = decider or default_decider
     try:
         applied = consolidate_episode(backends, record, extractor=extractor, decider=decider)
     except BackendUnavailable as exc:
@@ -204,7 +209,12 @@ def extract_episode(
             writing.update(backends, record.id, None, metadata=metadata, actor="semantic")
         raise
     except ValidationError as exc:
-        # The episode yields a fact that cannot be stored (e.g. dated before the calendar's
+        llm = _llm_name(extractor, decider)
+        if llm is not None:
+            # The model's answer held a value the schema let through but the store refuses:
+            # a formatting problem of that answer, which another try may not repeat.
+            return _kept_pending(backends, record, _refused_answer(llm, exc))
+        # The rules yield a fact that cannot be stored (e.g. dated before the calendar's
         # first day): the same on every try, so failed at once, with the reason.
         return _kept_pending(backends, record, exc, final=True)
     except AgentMemError as exc:
@@ -225,6 +235,22 @@ def extract_episode(
     except NotFound:  # forgotten while it was extracted (its facts were undone): nothing to mark
         return record, outcome
     return updated, outcome
+
+
+def _llm_name(extractor: Extractor, decider: Decider) -> str | None:
+    """``"llm:<model>"`` when the extractor or the decider is an LLM's, else None."""
+    names = (str(getattr(s, "name", "")) for s in (extractor, decider))
+    return next((n for n in names if n.startswith("llm:")), None)
+
+
+def _refused_answer(llm: str, exc: ValidationError) -> ExtractionFailed:
+    """The store's refusal of a value from the LLM's answer, told as a fault of that answer
+    (the store's own advice, after its "; ", is for API callers and is left out)."""
+    problem = str(exc).split("; ", 1)[0]
+    return ExtractionFailed(
+        f"the answer of {llm} held a value the store refuses ({problem}); the episode is "
+        "kept, marked pending, for another try"
+    )
 
 
 def _kept_pending(
