@@ -22,6 +22,7 @@ from pydantic import ValidationError as PydanticValidationError
 from agentmem.errors import first_message
 from agentmem.experience.distil import successful_sequence
 from agentmem.experience.models import Outcome, Reflection, Step
+from agentmem.semantic.scrub import scrub
 from agentmem.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -240,7 +241,8 @@ def reflect(
             settings, task, steps, outcome, feedback=feedback, reward=reward, completion=completion
         )
     except Exception as exc:  # any LLM failure: keep the rules' reflection, never the task
-        reason = f"{type(exc).__name__}: {_short(str(exc), 200)}"
+        # Stored in the experience's metadata: a provider error may echo the key.
+        reason = f"{type(exc).__name__}: {_short(scrub(str(exc), settings.llm_kwargs), 200)}"
         log.warning("LLM reflection failed (%s); kept the rules' reflection", reason)
         return rules.model_copy(update={"fallback_reason": reason})
 

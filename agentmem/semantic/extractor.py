@@ -36,6 +36,7 @@ from agentmem.semantic.episodes import Episode, episode_from
 from agentmem.semantic.llm import Completion, LLMClient, LLMDecider, LLMExtractor
 from agentmem.semantic.rules import RulesExtractor
 from agentmem.semantic.schema import AppliedDecision, Decision, ExtractedFact, ExtractionOutcome
+from agentmem.semantic.scrub import scrub
 from agentmem.settings import Settings
 from agentmem.stores import RecordQuery
 
@@ -261,15 +262,17 @@ def _kept_pending(
     attempts = int(record.metadata.get("extraction_attempts", 0) or 0) + 1
     exhausted = attempts >= backends.settings.semantic.max_attempts
     status = FAILED if final or exhausted else PENDING
-    log.warning("extraction of episode %s %s: %s", record.id, status, exc)
+    # Returned by get/list/export: never a key a provider's error echoed.
+    error = scrub(str(exc), backends.settings.llm_kwargs)
+    log.warning("extraction of episode %s %s: %s", record.id, status, error)
     metadata = {
         **record.metadata,
         EXTRACTION_KEY: status,
-        "extraction_error": f"{type(exc).__name__}: {exc}"[:1000],
+        "extraction_error": f"{type(exc).__name__}: {error}"[:1000],
         "extraction_attempts": attempts,
     }
     updated = writing.update(backends, record.id, None, metadata=metadata, actor="semantic")
-    return updated, ExtractionOutcome(episode_id=record.id, status=status, error=str(exc))
+    return updated, ExtractionOutcome(episode_id=record.id, status=status, error=error)
 
 
 def is_pending(record: MemoryRecord) -> bool:

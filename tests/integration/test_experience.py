@@ -89,12 +89,12 @@ def shared_mem(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> 
 def llm_mem(home: Path, embedder: Embedder) -> Iterator[Any]:
     opened: list[Memory] = []
 
-    def open_memory(answer: str) -> Memory:
+    def open_memory(answer: str, **llm_kwargs: Any) -> Memory:
         settings = Settings.load(
             home=home,
             llm_model=MODEL,
             llm_retries=0,
-            llm_kwargs={"mock_response": answer},
+            llm_kwargs={"mock_response": answer, **llm_kwargs},
         )
         mem = Memory(settings=settings, embedder=embedder)
         opened.append(mem)
@@ -185,6 +185,26 @@ def test_bad_llm_answer_falls_back_to_rules_and_keeps_the_experience(
     assert reason in result.reflection.fallback_reason
     assert mem.get(result.record.id).metadata["experience"]["reflection"]["fallback_reason"]
     assert len(mem.procedures(user_id="agent")) == 2
+
+
+def test_a_key_a_provider_error_echoes_stays_out_of_the_fallback_reason(
+    llm_mem: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agentmem.semantic.llm import load_litellm
+
+    key = "sk-SECRET-abc123456789"
+    litellm = load_litellm()
+
+    def completion(**kwargs: Any) -> Any:
+        raise litellm.AuthenticationError(
+            message=f"Incorrect API key provided: {key}", llm_provider="openai", model=MODEL
+        )
+
+    monkeypatch.setattr(litellm, "completion", completion)
+    mem = llm_mem("unused", api_key=key)
+    result = learn_reading(mem)
+    assert "Incorrect API key provided: ***" in (result.reflection.fallback_reason or "")
+    assert key not in json.dumps(mem.get(result.record.id).metadata)
 
 
 # distillation and use ------------------------------------------------------------------------

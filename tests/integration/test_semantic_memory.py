@@ -7,6 +7,7 @@ call): good answers, malformed ones, and errors. Nothing leaves the machine.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -557,6 +558,31 @@ def test_an_exception_from_the_model_keeps_the_episode(llm_memory: Any) -> None:
     assert len(script.prompts) == 3  # one call and two retries
     assert outcome.status == "pending" and "provider exploded" in (outcome.error or "")
     assert episode.metadata["extraction"] == "pending"
+
+
+def test_a_key_a_provider_error_echoes_is_neither_stored_nor_logged(
+    llm_memory: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    key = "sk-SECRET-abc123456789"  # too short for the well-known formats: masked as the setting
+    litellm = load_litellm()
+    errors = [
+        litellm.RateLimitError(message=f"slow down, {key}", llm_provider="openai", model=MODEL),
+        litellm.AuthenticationError(
+            message=f"Incorrect API key provided: {key}", llm_provider="openai", model=MODEL
+        ),
+    ]
+
+    def completion(**kwargs: Any) -> Any:
+        raise errors.pop(0)
+
+    monkeypatch.setattr(litellm, "completion", completion)
+    mem = llm_memory(llm_kwargs={"api_key": key})
+    with caplog.at_level(logging.WARNING):
+        episode = mem.add("Alice: I live in Paris.", user_id=USER, infer=True)
+    assert errors == [] and episode.metadata["extraction"] == "pending"
+    assert "Incorrect API key provided: ***" in episode.metadata["extraction_error"]
+    assert key not in json.dumps(mem.get(episode.id).metadata)
+    assert "slow down" in caplog.text and key not in caplog.text
 
 
 def test_repeated_failures_end_as_failed(llm_memory: Any) -> None:
