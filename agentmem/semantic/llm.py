@@ -38,7 +38,7 @@ from agentmem.semantic.schema import (
     ExtractionResult,
 )
 from agentmem.semantic.scrub import scrub
-from agentmem.settings import Settings
+from agentmem.settings import Settings, check_llm_kwargs
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ class LLMClient:
         self.timeout_s = timeout_s
         self.retries = retries
         self.backoff_s = backoff_s
-        self.kwargs = dict(kwargs or {})
+        self.kwargs = check_llm_kwargs(dict(kwargs or {}))
         self._completion = completion
         self.calls = 0
 
