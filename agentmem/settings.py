@@ -71,6 +71,31 @@ OTHER_VARIABLES: frozenset[str] = frozenset(
 )
 
 
+RESERVED_LLM_KWARGS: dict[str, str] = {
+    "model": "set llm_model, AGENTMEM_LLM_MODEL",
+    "messages": "the prompts are agentmem's",
+    "timeout": "set llm_timeout_s, AGENTMEM_LLM_TIMEOUT_S",
+    "num_retries": "set llm_retries, AGENTMEM_LLM_RETRIES: agentmem retries with backoff",
+    "response_format": "agentmem asks for a JSON object and validates it",
+    "metadata": "agentmem tags each call with its prompt there",
+    "drop_params": "always true, so a provider skips what it does not support",
+}
+"""The ``litellm.completion`` keywords agentmem sets on every call, with what to do instead:
+``Settings`` refuses them in ``llm_kwargs`` (passed twice, they failed every call)."""
+
+
+def check_llm_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``kwargs`` for ``litellm.completion``, refused with :class:`InvalidSettings` when one
+    of them is a keyword agentmem passes itself (:data:`RESERVED_LLM_KWARGS`)."""
+    for key in kwargs:
+        if key in RESERVED_LLM_KWARGS:
+            raise InvalidSettings(
+                f"llm_kwargs key {key!r} is one agentmem passes to every litellm call itself "
+                f"({RESERVED_LLM_KWARGS[key]}); remove it from llm_kwargs (AGENTMEM_LLM_KWARGS)"
+            )
+    return kwargs
+
+
 class Settings(BaseSettings):
     """Everything agentmem can be configured with. Build it explicitly and pass it in."""
 
@@ -159,7 +184,8 @@ class Settings(BaseSettings):
     llm_kwargs: dict[str, Any] = Field(
         default_factory=dict,
         description="extra keyword arguments for every litellm.completion call (api_base, "
-        "temperature, or mock_response in tests)",
+        "temperature, or mock_response in tests); not the ones agentmem passes itself "
+        "(RESERVED_LLM_KWARGS: timeout is llm_timeout_s, num_retries is llm_retries)",
     )
     llm_timeout_s: float = Field(default=60.0, gt=0, description="timeout of one LLM call")
     llm_retries: int = Field(
@@ -189,6 +215,11 @@ class Settings(BaseSettings):
     trust: TrustSettings = Field(default_factory=TrustSettings)
     redaction: RedactionSettings = Field(default_factory=RedactionSettings)
     forget: ForgetSettings = Field(default_factory=ForgetSettings)
+
+    @field_validator("llm_kwargs")
+    @classmethod
+    def _no_keyword_agentmem_passes(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return check_llm_kwargs(value)
 
     @field_validator("store_url", "vectors_url", "buffer_url", "graph_url")
     @classmethod
@@ -412,6 +443,7 @@ __all__ = [
     "DEFAULT_WEIGHTS",
     "OTHER_VARIABLES",
     "OTHER_VARIABLE_PREFIXES",
+    "RESERVED_LLM_KWARGS",
     "BufferSettings",
     "ConsolidationSettings",
     "ContextSettings",
@@ -423,4 +455,5 @@ __all__ = [
     "SemanticSettings",
     "Settings",
     "UtilitySettings",
+    "check_llm_kwargs",
 ]

@@ -9,6 +9,7 @@ configured, counts the reported uses of procedures, and distils the trajectory i
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from typing import Any
 
 from agentmem import usefulness, writing
 from agentmem.backends import Backends
-from agentmem.errors import InvalidExperience, InvalidMetadata, NotFound
+from agentmem.errors import InvalidExperience, InvalidMetadata, NotFound, ValidationError
 from agentmem.experience import store
 from agentmem.experience.distil import extract_lessons, procedure_score, rank_key, winners
 from agentmem.experience.models import (
@@ -46,8 +47,11 @@ from agentmem.models import (
     content_hash,
     utcnow,
 )
+from agentmem.settings import Settings
 from agentmem.stores import RecordQuery
 from agentmem.validation import check_k, check_metadata, check_text, show
+
+log = logging.getLogger(__name__)
 
 _MAX_FAMILY_CHARS = 200
 CONTEXT_CHANNEL = "procedures"
@@ -207,6 +211,38 @@ def _check_attempt(
     )
 
 
+def _llm_reflected(
+    settings: Settings,
+    attempt: _Attempt,
+    family: str,
+    distilled: Sequence[str],
+    rules: Reflection,
+    completion: Completion | None,
+) -> tuple[Reflection, dict[str, Any]]:
+    """The LLM's reflection and the metadata holding it; the rules' one (with its
+    ``fallback_reason``) when the LLM failed, or when its answer would make metadata the store
+    refuses: checked before the write, since the experience is stored already and
+    ``record_experience`` must not fail after that."""
+    reflection = reflect(
+        settings,
+        attempt.task,
+        attempt.steps,
+        attempt.outcome,
+        feedback=attempt.feedback,
+        reward=attempt.reward,
+        completion=completion,
+    )
+    meta = attempt.record_metadata(family, reflection, distilled)
+    try:
+        writing.metadata_of(settings, meta)
+    except ValidationError as exc:
+        reason = f"the LLM's reflection cannot be stored ({str(exc).split('; ', 1)[0]})"
+        log.warning("%s; kept the rules' reflection", reason)
+        reflection = rules.model_copy(update={"fallback_reason": reason})
+        meta = attempt.record_metadata(family, reflection, distilled)
+    return reflection, meta
+
+
 def record_experience(
     backends: Backends,
     scope: Scope,
@@ -251,16 +287,9 @@ def record_experience(
     )
     writing.insert(backends, [record], actor=store.ACTOR)
     if settings.llm_model:
-        reflection = reflect(
-            settings,
-            attempt.task,
-            attempt.steps,
-            attempt.outcome,
-            feedback=attempt.feedback,
-            reward=attempt.reward,
-            completion=completion,
+        reflection, meta = _llm_reflected(
+            settings, attempt, family, distilled, reflection, completion
         )
-        meta = attempt.record_metadata(family, reflection, distilled)
         record = writing.update(backends, record.id, None, metadata=meta, actor=store.ACTOR)
     updated = store.report_uses(backends, attempt.used)
     learned: list[Procedure] = []

@@ -14,14 +14,15 @@ import json
 import logging
 import re
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic import ValidationError as PydanticValidationError
 
 from agentmem.errors import first_message
 from agentmem.experience.distil import successful_sequence
 from agentmem.experience.models import Outcome, Reflection, Step
+from agentmem.semantic.scrub import scrub
 from agentmem.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -105,16 +106,40 @@ def rules_reflection(
 # LLM --------------------------------------------------------------------------------------
 
 
+MAX_REFLECTION_CHARS = 2000
+"""The longest summary, reason or list item an LLM reflection may give."""
+MAX_REFLECTION_ITEMS = 20
+"""The most items of each list (worked, failed, lessons) an LLM reflection may give."""
+
+_Text = Annotated[str, Field(max_length=MAX_REFLECTION_CHARS)]
+
+
 class ReflectionAnswer(BaseModel):
-    """The JSON the LLM is asked to answer with."""
+    """The JSON the LLM is asked to answer with. Bounded (a reflection is a few sentences) and
+    free of text a store refuses, so an answer the experience's metadata could not hold falls
+    back to the rules' reflection instead of failing the record."""
 
     model_config = ConfigDict(extra="ignore")
 
-    summary: str = Field(min_length=1)
-    worked: list[str] = Field(default_factory=list)
-    failed: list[str] = Field(default_factory=list)
-    why: str | None = None
-    lessons: list[str] = Field(default_factory=list)
+    summary: _Text = Field(min_length=1)
+    worked: list[_Text] = Field(default_factory=list, max_length=MAX_REFLECTION_ITEMS)
+    failed: list[_Text] = Field(default_factory=list, max_length=MAX_REFLECTION_ITEMS)
+    why: _Text | None = None
+    lessons: list[_Text] = Field(default_factory=list, max_length=MAX_REFLECTION_ITEMS)
+
+    @field_validator("summary", "why", "worked", "failed", "lessons")
+    @classmethod
+    def _storable(cls, value: Any) -> Any:
+        for text in value if isinstance(value, list) else [value]:
+            if text is None:
+                continue
+            if "\x00" in text:
+                raise ValueError("the reflection contains a NUL character")
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError("the reflection is not valid Unicode (a lone surrogate)") from None
+        return value
 
 
 def reflection_messages(
@@ -240,12 +265,15 @@ def reflect(
             settings, task, steps, outcome, feedback=feedback, reward=reward, completion=completion
         )
     except Exception as exc:  # any LLM failure: keep the rules' reflection, never the task
-        reason = f"{type(exc).__name__}: {_short(str(exc), 200)}"
+        # Stored in the experience's metadata: a provider error may echo the key.
+        reason = f"{type(exc).__name__}: {_short(scrub(str(exc), settings.llm_kwargs), 200)}"
         log.warning("LLM reflection failed (%s); kept the rules' reflection", reason)
         return rules.model_copy(update={"fallback_reason": reason})
 
 
 __all__ = [
+    "MAX_REFLECTION_CHARS",
+    "MAX_REFLECTION_ITEMS",
     "PROMPT_ID",
     "ReflectionAnswer",
     "llm_reflection",

@@ -33,7 +33,7 @@ from agentmem.errors import (
 from agentmem.models import MemoryKind, MemoryRecord, Scope, new_id, utcnow
 from agentmem.profiles.build import ask_llm, field_for, owner_names
 from agentmem.profiles.model import FieldValue, ProfileView, UserProfile
-from agentmem.semantic.schema import AppliedDecision, DecisionOp
+from agentmem.semantic.schema import MAX_FACT_CHARS, AppliedDecision, DecisionOp
 from agentmem.stores import NoteStore, RecordQuery, require
 from agentmem.stores._notes_sql import ProfileRow
 from agentmem.twins import async_twin
@@ -521,8 +521,13 @@ class Profile:
                 continue
             try:
                 checked = self._adapters[name].validate_python(value)
+                checked = _llm_value(name, checked, self._backends.settings.profile.max_items)
             except PydanticValidationError:
                 log.warning("LLM gave %r for profile field %r, wrong type; skipped", value, name)
+                continue
+            except InvalidProfile as exc:
+                log.warning("LLM gave an unusable value for profile field %r (%s); skipped",
+                            name, exc)  # fmt: skip
                 continue
             if name in rows and rows[name].value == TypeAdapter(Any).dump_python(checked):
                 continue
@@ -666,6 +671,20 @@ def _revise(backends: Backends, scope: Scope, what: str, revise: Callable[[Profi
     except AgentMemError as exc:
         log.warning("profile of %s not %s: %s", scope, what, exc)
         return 0
+
+
+def _llm_value(name: str, value: Any, max_items: int) -> Any:
+    """An LLM's value held to the checks of ``set()`` and to what facts can say (no text
+    longer than a fact; a list keeps its newest ``max_items``, as the rules' lists do)."""
+    _check_strings(name, value)
+    items = value if isinstance(value, list) else [value]
+    if any(isinstance(item, str) and len(item) > MAX_FACT_CHARS for item in items):
+        raise InvalidProfile(f"over {MAX_FACT_CHARS:,} characters, longer than any fact")
+    if isinstance(value, list) and len(value) > max_items:
+        log.warning("LLM gave %d items for profile field %r; kept the last %d", len(value),
+                    name, max_items)  # fmt: skip
+        return value[-max_items:]
+    return value
 
 
 def _check_strings(name: str, value: Any) -> None:

@@ -22,6 +22,7 @@ from agentmem.backends import Backends, HasBackends, backends_of
 from agentmem.errors import (
     AgentMemError,
     BackendUnavailable,
+    ExtractionFailed,
     InvalidMetadata,
     LLMUnavailable,
     NotFound,
@@ -35,6 +36,7 @@ from agentmem.semantic.episodes import Episode, episode_from
 from agentmem.semantic.llm import Completion, LLMClient, LLMDecider, LLMExtractor
 from agentmem.semantic.rules import RulesExtractor
 from agentmem.semantic.schema import AppliedDecision, Decision, ExtractedFact, ExtractionOutcome
+from agentmem.semantic.scrub import scrub
 from agentmem.settings import Settings
 from agentmem.stores import RecordQuery
 
@@ -188,6 +190,10 @@ def extract_episode(
     Returns the episode as now stored, and the outcome.
     """
     backends = backends_of(mem)
+    if extractor is None or decider is None:
+        default_extractor, default_decider = pipeline_for(backends.settings)
+        extractor = extractor or default_extractor
+        decider = decider or default_decider
     try:
         applied = consolidate_episode(backends, record, extractor=extractor, decider=decider)
     except BackendUnavailable as exc:
@@ -204,7 +210,12 @@ def extract_episode(
             writing.update(backends, record.id, None, metadata=metadata, actor="semantic")
         raise
     except ValidationError as exc:
-        # The episode yields a fact that cannot be stored (e.g. dated before the calendar's
+        llm = _llm_name(extractor, decider)
+        if llm is not None:
+            # The model's answer held a value the schema let through but the store refuses:
+            # a formatting problem of that answer, which another try may not repeat.
+            return _kept_pending(backends, record, _refused_answer(llm, exc))
+        # The rules yield a fact that cannot be stored (e.g. dated before the calendar's
         # first day): the same on every try, so failed at once, with the reason.
         return _kept_pending(backends, record, exc, final=True)
     except AgentMemError as exc:
@@ -227,6 +238,22 @@ def extract_episode(
     return updated, outcome
 
 
+def _llm_name(extractor: Extractor, decider: Decider) -> str | None:
+    """``"llm:<model>"`` when the extractor or the decider is an LLM's, else None."""
+    names = (str(getattr(s, "name", "")) for s in (extractor, decider))
+    return next((n for n in names if n.startswith("llm:")), None)
+
+
+def _refused_answer(llm: str, exc: ValidationError) -> ExtractionFailed:
+    """The store's refusal of a value from the LLM's answer, told as a fault of that answer
+    (the store's own advice, after its "; ", is for API callers and is left out)."""
+    problem = str(exc).split("; ", 1)[0]
+    return ExtractionFailed(
+        f"the answer of {llm} held a value the store refuses ({problem}); the episode is "
+        "kept, marked pending, for another try"
+    )
+
+
 def _kept_pending(
     backends: Backends, record: MemoryRecord, exc: Exception, *, final: bool = False
 ) -> tuple[MemoryRecord, ExtractionOutcome]:
@@ -235,15 +262,17 @@ def _kept_pending(
     attempts = int(record.metadata.get("extraction_attempts", 0) or 0) + 1
     exhausted = attempts >= backends.settings.semantic.max_attempts
     status = FAILED if final or exhausted else PENDING
-    log.warning("extraction of episode %s %s: %s", record.id, status, exc)
+    # Returned by get/list/export: never a key a provider's error echoed.
+    error = scrub(str(exc), backends.settings.llm_kwargs)
+    log.warning("extraction of episode %s %s: %s", record.id, status, error)
     metadata = {
         **record.metadata,
         EXTRACTION_KEY: status,
-        "extraction_error": f"{type(exc).__name__}: {exc}"[:1000],
+        "extraction_error": f"{type(exc).__name__}: {error}"[:1000],
         "extraction_attempts": attempts,
     }
     updated = writing.update(backends, record.id, None, metadata=metadata, actor="semantic")
-    return updated, ExtractionOutcome(episode_id=record.id, status=status, error=str(exc))
+    return updated, ExtractionOutcome(episode_id=record.id, status=status, error=error)
 
 
 def is_pending(record: MemoryRecord) -> bool:

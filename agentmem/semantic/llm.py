@@ -37,7 +37,8 @@ from agentmem.semantic.schema import (
     ExtractedFact,
     ExtractionResult,
 )
-from agentmem.settings import Settings
+from agentmem.semantic.scrub import scrub
+from agentmem.settings import Settings, check_llm_kwargs
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +145,7 @@ class LLMClient:
         self.timeout_s = timeout_s
         self.retries = retries
         self.backoff_s = backoff_s
-        self.kwargs = dict(kwargs or {})
+        self.kwargs = check_llm_kwargs(dict(kwargs or {}))
         self._completion = completion
         self.calls = 0
 
@@ -161,6 +162,9 @@ class LLMClient:
             kwargs=settings.llm_kwargs,
             completion=completion,
         )
+
+    def _short(self, exc: BaseException | None) -> str:
+        return short_error(exc, self.kwargs)
 
     @property
     def name(self) -> str:
@@ -198,23 +202,24 @@ class LLMClient:
             before_sleep=lambda state: log.warning(
                 "LLM %s: %s; retry %d of %d",
                 self.model,
-                state.outcome.exception() if state.outcome else "error",
+                self._short(state.outcome.exception()) if state.outcome else "error",
                 state.attempt_number,
                 self.retries,
             ),
         )
+        # The provider's exception is not chained (``from None``): its text may echo the key.
         try:
             response = retrying(call)
         except transient as exc:
             raise LLMUnavailable(
                 f"LLM {self.model!r} did not answer after {self.retries + 1} attempts "
-                f"({type(exc).__name__}: {_short(exc)}); the episode is kept for a later try"
-            ) from exc
+                f"({type(exc).__name__}: {self._short(exc)}); the episode is kept for a later try"
+            ) from None
         except Exception as exc:
             raise LLMUnavailable(
-                f"LLM {self.model!r} failed ({type(exc).__name__}: {_short(exc)}); check "
+                f"LLM {self.model!r} failed ({type(exc).__name__}: {self._short(exc)}); check "
                 "AGENTMEM_LLM_MODEL, the provider key and AGENTMEM_LLM_KWARGS"
-            ) from exc
+            ) from None
         try:
             content = response.choices[0].message.content
         except (AttributeError, IndexError, KeyError, TypeError):
@@ -242,8 +247,10 @@ class LLMClient:
                 ) from None
 
 
-def _short(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
+def short_error(exc: BaseException | None, kwargs: dict[str, Any] | None = None) -> str:
+    """A provider error in one line of at most 300 characters, secrets scrubbed (see
+    :mod:`agentmem.semantic.scrub`), fit for a log line or stored metadata."""
+    text = scrub(" ".join(str(exc).split()), kwargs)
     return text[:300]
 
 
@@ -349,4 +356,5 @@ __all__ = [
     "load_litellm",
     "parse_answer",
     "register_providers",
+    "short_error",
 ]

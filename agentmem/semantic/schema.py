@@ -22,6 +22,7 @@ from pydantic import (
 
 from agentmem.models import as_utc
 from agentmem.timeparse import MONTH_NUMBERS
+from agentmem.validation import EARLIEST, LATEST
 
 SINGLE_VALUED: tuple[str, ...] = (
     "lives_in",
@@ -49,7 +50,23 @@ _MONTH_DAY_YEAR = re.compile(r"(?P<mn>[a-z]+)\.? (?P<d>\d{1,2})(?:st|nd|rd|th)?,
 def read_event_time(value: Any) -> tuple[datetime | None, str | None]:
     """(when, granularity) of an event time as a model writes it: a year ("2022", 2022), a
     month ("2022-03", "March 2022"), a day ("2022-03-01", "1 March 2022") or an ISO 8601 time.
-    A number is never read as Unix seconds; what cannot be read is (None, None)."""
+    A number is never read as Unix seconds; what cannot be read, or lies outside the range the
+    store keeps (``9999-12-31`` for "forever", ``0001-01-01``), is (None, None)."""
+    when, granularity = _read_time(value)
+    if when is None or not supported_time(when):
+        return None, None
+    return when, granularity
+
+
+def supported_time(when: datetime) -> bool:
+    """Whether the store can keep ``when`` (in UTC, within 0001-01-02 .. 9999-12-30)."""
+    try:
+        return EARLIEST <= as_utc(when) <= LATEST
+    except OverflowError:  # 0001-01-01T00:00+05:00 is before datetime.min in UTC
+        return False
+
+
+def _read_time(value: Any) -> tuple[datetime | None, str | None]:
     if isinstance(value, datetime):
         return value, None
     if isinstance(value, date):
@@ -75,6 +92,18 @@ def read_event_time(value: Any) -> tuple[datetime | None, str | None]:
     except ValueError:  # a month 13, a 30 February, or no ISO 8601 at all
         pass
     return None, None
+
+
+def _storable(text: str, what: str) -> str:
+    """``text`` when a store keeps it as it is; ``ValueError`` (shown to the model in the
+    repair request) for a lone surrogate or a NUL character."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"{what} is not valid Unicode (a lone surrogate)") from None
+    if "\x00" in text:
+        raise ValueError(f"{what} contains a NUL character")
+    return text
 
 
 class FactType(StrEnum):
@@ -104,13 +133,13 @@ class ExtractedFact(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     text: str = Field(min_length=1, max_length=MAX_FACT_CHARS)
-    subject: str | None = None
+    subject: str | None = Field(default=None, max_length=MAX_FACT_CHARS)
     entities: list[str] = Field(default_factory=list)
     event_time: datetime | None = None
-    time_phrase: str | None = None
+    time_phrase: str | None = Field(default=None, max_length=MAX_FACT_CHARS)
     time_granularity: str | None = None
     attribute: str | None = None
-    value: str | None = None
+    value: str | None = Field(default=None, max_length=MAX_FACT_CHARS)
     negated: bool = False
     fact_type: FactType = FactType.STATEMENT
 
@@ -120,13 +149,7 @@ class ExtractedFact(BaseModel):
         text = " ".join(value.split())
         if not text:
             raise ValueError("a fact needs text")
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            raise ValueError("fact text is not valid Unicode (a lone surrogate)") from None
-        if "\x00" in text:
-            raise ValueError("fact text contains a NUL character")
-        return text
+        return _storable(text, "fact text")
 
     @field_validator("subject", "value", "time_phrase", mode="before")
     @classmethod
@@ -134,6 +157,11 @@ class ExtractedFact(BaseModel):
         if isinstance(value, str) and not value.strip():
             return None
         return value
+
+    @field_validator("subject", "value", "time_phrase")
+    @classmethod
+    def _storable_field(cls, value: str | None, info: Any) -> str | None:
+        return value if value is None else _storable(value, f"fact {info.field_name}")
 
     @field_validator("attribute", mode="before")
     @classmethod
@@ -161,7 +189,7 @@ class ExtractedFact(BaseModel):
     @classmethod
     def _unique_entities(cls, value: list[str]) -> list[str]:
         cleaned = [" ".join(e.split()) for e in value if isinstance(e, str) and e.strip()]
-        return list(dict.fromkeys(cleaned))
+        return [_storable(e, "fact entity") for e in dict.fromkeys(cleaned)]
 
     @model_validator(mode="before")
     @classmethod
@@ -192,11 +220,14 @@ class ExtractedFact(BaseModel):
 
 
 class ExtractionResult(BaseModel):
-    """What an extraction prompt asks the model to return."""
+    """What an extraction prompt asks the model to return. ``facts`` is required: an object
+    without it (``{}``, ``{"memories": [...]}``) is a malformed answer, not "no facts", so it
+    gets the repair request instead of ending the episode with its facts lost;
+    ``{"facts": []}`` is the answer for an episode that states nothing."""
 
     model_config = ConfigDict(extra="ignore")
 
-    facts: list[ExtractedFact] = Field(default_factory=list)
+    facts: list[ExtractedFact]
 
 
 class DecisionOp(StrEnum):
@@ -223,7 +254,7 @@ class Decision(BaseModel):
     target_id: str | None = Field(
         default=None, validation_alias=AliasChoices("target_id", "target", "id")
     )
-    text: str | None = None
+    text: str | None = Field(default=None, max_length=MAX_FACT_CHARS)
     reason: str = ""
     valid_to: datetime | None = None
     """For an ADD of a value older than the current one: when the older value stopped holding
@@ -236,6 +267,22 @@ class Decision(BaseModel):
             value = value.strip().upper()
             return {"DELETE": "INVALIDATE", "NONE": "NOOP"}.get(value, value)
         return value
+
+    @field_validator("text", mode="before")
+    @classmethod
+    def _merged_text(cls, value: Any) -> Any:
+        """The merged text of an UPDATE, held to the checks of a fact's text, so a reply the
+        store would refuse gets the repair request; blank means the new fact's text."""
+        if not isinstance(value, str):
+            return value
+        text = " ".join(value.split())
+        return _storable(text, "decision text") if text else None
+
+    @field_validator("valid_to")
+    @classmethod
+    def _valid_to(cls, value: datetime | None) -> datetime | None:
+        """An end the store cannot keep is dropped, as an unreadable event time is."""
+        return value if value is None or supported_time(value) else None
 
     @field_validator("target_id", mode="before")
     @classmethod
@@ -290,4 +337,5 @@ __all__ = [
     "ExtractionResult",
     "FactType",
     "read_event_time",
+    "supported_time",
 ]

@@ -89,12 +89,13 @@ def shared_mem(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> 
 def llm_mem(home: Path, embedder: Embedder) -> Iterator[Any]:
     opened: list[Memory] = []
 
-    def open_memory(answer: str) -> Memory:
+    def open_memory(answer: str, *, limits: Any = None, **llm_kwargs: Any) -> Memory:
         settings = Settings.load(
             home=home,
             llm_model=MODEL,
             llm_retries=0,
-            llm_kwargs={"mock_response": answer},
+            llm_kwargs={"mock_response": answer, **llm_kwargs},
+            **(limits or {}),
         )
         mem = Memory(settings=settings, embedder=embedder)
         opened.append(mem)
@@ -185,6 +186,54 @@ def test_bad_llm_answer_falls_back_to_rules_and_keeps_the_experience(
     assert reason in result.reflection.fallback_reason
     assert mem.get(result.record.id).metadata["experience"]["reflection"]["fallback_reason"]
     assert len(mem.procedures(user_id="agent")) == 2
+
+
+@pytest.mark.parametrize(
+    ("answer", "limits", "reason"),
+    [
+        ({"summary": "S" * 100_000}, None, "at most 2000 characters"),
+        ({"summary": "Open first.", "lessons": ["open\x00 first"]}, None, "NUL"),
+        ({"summary": "Open first.", "lessons": ["open first"] * 50}, None, "at most 20 items"),
+        # Within those bounds, but more than this store's metadata limit holds.
+        (
+            {"summary": "Open first.", "lessons": [f"{i} " + "x" * 1900 for i in range(4)]},
+            {"max_metadata_bytes": 6000},
+            "the LLM's reflection cannot be stored",
+        ),
+    ],
+)
+def test_a_reflection_the_store_cannot_hold_keeps_the_rules_one(
+    llm_mem: Any, answer: dict[str, Any], limits: Any, reason: str
+) -> None:
+    """It raised InvalidMetadata after the experience was stored, and nothing was learned."""
+    mem = llm_mem(json.dumps(answer), limits=limits)
+    result = learn_reading(mem)
+    assert result.reflection.source == "rules"
+    assert reason in (result.reflection.fallback_reason or "")
+    stored = mem.get(result.record.id).metadata["experience"]["reflection"]
+    assert stored["source"] == "rules" and stored["fallback_reason"]
+    assert len(mem.list(user_id="agent", kinds="experience")) == 1
+    assert len(mem.procedures(user_id="agent")) == 2
+
+
+def test_a_key_a_provider_error_echoes_stays_out_of_the_fallback_reason(
+    llm_mem: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agentmem.semantic.llm import load_litellm
+
+    key = "sk-SECRET-abc123456789"
+    litellm = load_litellm()
+
+    def completion(**kwargs: Any) -> Any:
+        raise litellm.AuthenticationError(
+            message=f"Incorrect API key provided: {key}", llm_provider="openai", model=MODEL
+        )
+
+    monkeypatch.setattr(litellm, "completion", completion)
+    mem = llm_mem("unused", api_key=key)
+    result = learn_reading(mem)
+    assert "Incorrect API key provided: ***" in (result.reflection.fallback_reason or "")
+    assert key not in json.dumps(mem.get(result.record.id).metadata)
 
 
 # distillation and use ------------------------------------------------------------------------

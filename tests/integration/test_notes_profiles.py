@@ -597,6 +597,30 @@ def test_llm_profile_update_with_mock_response(mem: Memory) -> None:
     assert value.actor == f"facts:llm:{MODEL}"
 
 
+def test_llm_profile_values_get_the_checks_of_set(mem: Memory) -> None:
+    """They were stored as given: a lone surrogate then broke context() for good."""
+    fact = note(mem, "Alice lives in Paris and likes tea.")
+    answer = {"updates": [{"field": "location", "value": "Pa\udcffris", "sources": ["1"]},
+                          {"field": "occupation", "value": "nurse\x00", "sources": ["1"]},
+                          {"field": "employer", "value": "A" * 100_000, "sources": ["1"]},
+                          {"field": "goals", "value": [f"goal {i}" for i in range(50)]},
+                          {"field": "name", "value": "Alice", "sources": ["1"]}]}  # fmt: skip
+    litellm = load_litellm()
+
+    def completion(**kwargs: Any) -> Any:
+        return litellm.completion(**kwargs, mock_response=json.dumps(answer))
+
+    client = LLMClient(MODEL, backoff_s=0.001, retries=0, completion=completion)
+    profile = mem.profile(user_id=USER)
+    assert profile.observe([fact], llm=client) == 2
+    fields = profile.get().fields
+    assert sorted(fields) == ["goals", "name"]
+    assert fields["goals"].value == [f"goal {i}" for i in range(30, 50)]  # the newest max_items
+    with pytest.raises(InvalidProfile):
+        profile.set(location="Pa\udcffris")
+    str(mem.context("where does Alice live?", user_id=USER)).encode("utf-8")
+
+
 # PostgreSQL ----------------------------------------------------------------------------------
 
 

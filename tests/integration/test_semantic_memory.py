@@ -7,6 +7,7 @@ call): good answers, malformed ones, and errors. Nothing leaves the machine.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -449,7 +450,14 @@ def test_malformed_answer_is_repaired_once(llm_memory: Any) -> None:
 
 @pytest.mark.parametrize(
     "garbage",
-    ['{"facts": [{"text": "trailing comma",}]}', '{"facts": [{"text": "Alice \\udcff"}]}', ""],
+    [
+        '{"facts": [{"text": "trailing comma",}]}',
+        '{"facts": [{"text": "Alice \\udcff"}]}',
+        "",
+        # An object without "facts" is not "no facts" (it was: done with the facts lost).
+        '{"memories": [{"text": "Alice lives in Paris."}]}',
+        "{}",
+    ],
 )
 def test_malformed_twice_keeps_the_episode_pending(llm_memory: Any, garbage: str) -> None:
     mem = llm_memory()
@@ -466,6 +474,62 @@ def test_malformed_twice_keeps_the_episode_pending(llm_memory: Any, garbage: str
     outcomes = extract_pending(mem, SCOPE, **Script(PARIS_JSON, PARIS_JSON).pipeline())
     assert [o.status for o in outcomes] == ["done"]
     assert "extraction_error" not in mem.get(record.id).metadata
+
+
+def test_an_explicit_empty_facts_list_is_done_without_a_repair(llm_memory: Any) -> None:
+    mem = llm_memory()
+    script = Script('{"facts": []}')
+    record = mem.add("Alice: Hello there.", user_id=USER)
+    episode, outcome = extract_episode(mem, record, **script.pipeline())
+    assert script.prompts == ["extract-v1"]
+    assert outcome.status == "done" and episode.metadata["extraction"] == "done"
+
+
+@pytest.mark.parametrize("text", ["y" * 40_000, "Alice lives in Paris\x00."])
+def test_an_update_text_the_store_refuses_gets_the_repair_request(
+    llm_memory: Any, text: str
+) -> None:
+    """Such a reply was applied, the store refused it, and the episode was failed at once."""
+    mem = llm_memory()
+    bad = json.dumps({"decisions": [{"fact": 0, "op": "UPDATE", "target": "1", "text": text}]})
+    script = Script(PARIS_JSON, bad, bad)
+    record = mem.add("Alice: I live in Paris.", user_id=USER)
+    episode, outcome = extract_episode(mem, record, **script.pipeline())
+    assert script.prompts == ["extract-v1", "decide-v1", "decide-v1+repair-v1"]
+    assert outcome.status == "pending" and episode.metadata["extraction_attempts"] == 1
+    assert "decide-v1 answer" in episode.metadata["extraction_error"]
+    # A repaired reply is applied.
+    script = Script(PARIS_JSON, bad, json.dumps({"decisions": []}))
+    (outcome,) = extract_pending(mem, SCOPE, **script.pipeline())
+    assert outcome.status == "done" and [f.text for f in facts_of(mem)] == ["Alice lives in Paris."]
+
+
+@pytest.mark.parametrize("when", ["9999-12-31", "0001-01-01", "9999-12-30T23:00:00-05:00"])
+def test_an_event_time_the_store_cannot_keep_leaves_the_fact_undated(
+    llm_memory: Any, when: str
+) -> None:
+    mem = llm_memory()
+    answer = {"facts": [{"text": "Alice will keep her flat.", "event_time": when}]}
+    script = Script(json.dumps(answer), '{"decisions": []}')
+    record = mem.add("Alice: I keep my flat forever.", user_id=USER, event_time="2024-01-01")
+    episode, outcome = extract_episode(mem, record, **script.pipeline())
+    assert outcome.status == "done" and episode.metadata["extraction"] == "done"
+    (fact,) = facts_of(mem)
+    assert fact.event_time.isoformat().startswith("2024-01-01")  # the episode's time
+
+
+def test_a_fact_the_store_refuses_keeps_the_llm_episode_pending(llm_memory: Any) -> None:
+    """A value the reply's schema allows but these settings do not is the reply's fault, not
+    the episode's: pending for another try (it was failed at once, with advice for callers)."""
+    mem = llm_memory(max_text_chars=60)
+    answer = {"facts": [{"text": "Alice lives in Paris, " + "in a flat by the river " * 4}]}
+    script = Script(json.dumps(answer), '{"decisions": []}')
+    record = mem.add("Alice: I live in Paris.", user_id=USER)
+    episode, outcome = extract_episode(mem, record, **script.pipeline())
+    error = episode.metadata["extraction_error"]
+    assert outcome.status == "pending" and episode.metadata["extraction_attempts"] == 1
+    assert error.startswith("ExtractionFailed: the answer of llm:") and "split it" not in error
+    assert "AGENTMEM_MAX_TEXT_CHARS" in error and facts_of(mem) == []
 
 
 @pytest.mark.parametrize(
@@ -494,6 +558,31 @@ def test_an_exception_from_the_model_keeps_the_episode(llm_memory: Any) -> None:
     assert len(script.prompts) == 3  # one call and two retries
     assert outcome.status == "pending" and "provider exploded" in (outcome.error or "")
     assert episode.metadata["extraction"] == "pending"
+
+
+def test_a_key_a_provider_error_echoes_is_neither_stored_nor_logged(
+    llm_memory: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    key = "sk-SECRET-abc123456789"  # too short for the well-known formats: masked as the setting
+    litellm = load_litellm()
+    errors = [
+        litellm.RateLimitError(message=f"slow down, {key}", llm_provider="openai", model=MODEL),
+        litellm.AuthenticationError(
+            message=f"Incorrect API key provided: {key}", llm_provider="openai", model=MODEL
+        ),
+    ]
+
+    def completion(**kwargs: Any) -> Any:
+        raise errors.pop(0)
+
+    monkeypatch.setattr(litellm, "completion", completion)
+    mem = llm_memory(llm_kwargs={"api_key": key})
+    with caplog.at_level(logging.WARNING):
+        episode = mem.add("Alice: I live in Paris.", user_id=USER, infer=True)
+    assert errors == [] and episode.metadata["extraction"] == "pending"
+    assert "Incorrect API key provided: ***" in episode.metadata["extraction_error"]
+    assert key not in json.dumps(mem.get(episode.id).metadata)
+    assert "slow down" in caplog.text and key not in caplog.text
 
 
 def test_repeated_failures_end_as_failed(llm_memory: Any) -> None:

@@ -118,3 +118,34 @@ def test_the_keys_of_a_map_setting_may_be_nested_variables(
     assert settings.llm_kwargs == {"api_base": "http://gpu-box:11434"}
     assert settings.retrieval.weights["dense"] == 2
     assert settings.consolidation.retention_days == {"episodic": 30}
+
+
+@pytest.mark.parametrize(
+    ("key", "instead"),
+    [
+        ("timeout", "llm_timeout_s"),
+        ("num_retries", "llm_retries"),
+        ("model", "llm_model"),
+        ("response_format", "JSON object"),
+        ("metadata", "prompt"),
+        ("messages", "prompts"),
+        ("drop_params", "always true"),
+    ],
+)
+def test_llm_kwargs_agentmem_passes_itself_are_refused(
+    monkeypatch: pytest.MonkeyPatch, key: str, instead: str
+) -> None:
+    """Passed twice to litellm.completion, they failed every LLM call with a TypeError."""
+    with pytest.raises(InvalidSettings, match=rf"llm_kwargs key '{key}'.*{instead}"):
+        Settings.load(llm_kwargs={key: 1, "temperature": 0})
+    monkeypatch.setenv(f"AGENTMEM_LLM_KWARGS__{key.upper()}", "1")
+    with pytest.raises(InvalidSettings, match=f"'{key}'"):
+        Settings.load()
+
+
+def test_an_llm_client_refuses_them_too() -> None:
+    from agentmem.semantic.llm import LLMClient
+
+    with pytest.raises(InvalidSettings, match="llm_timeout_s"):
+        LLMClient("gpt-4o-mini", kwargs={"timeout": 5})
+    assert LLMClient("gpt-4o-mini", kwargs={"max_tokens": 5}).kwargs == {"max_tokens": 5}
