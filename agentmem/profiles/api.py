@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import json
 import logging
-import weakref
 from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import partial
-from types import MappingProxyType
-from typing import Any, cast
+from typing import Any
 
 from pydantic import BaseModel, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
@@ -33,7 +31,8 @@ from agentmem.errors import (
 from agentmem.models import MemoryKind, MemoryRecord, Scope, new_id, utcnow
 from agentmem.profiles.build import ask_llm, field_for, owner_names
 from agentmem.profiles.model import FieldValue, ProfileView, UserProfile
-from agentmem.semantic.schema import MAX_FACT_CHARS, AppliedDecision, DecisionOp
+from agentmem.profiles.values import check_strings, field_adapters, llm_value
+from agentmem.semantic.schema import AppliedDecision, DecisionOp
 from agentmem.stores import NoteStore, RecordQuery, require
 from agentmem.stores._notes_sql import ProfileRow
 from agentmem.twins import async_twin
@@ -52,32 +51,6 @@ def profile_scope(scope: Scope) -> tuple[Scope, str, str]:
         owned = Scope.of(org_id=scope.org_id, agent_id=scope.agent_id)
         return owned, f"agent:{owned}", scope.agent_id
     raise InvalidScope("a profile belongs to a user or an agent: pass user_id= or agent_id=")
-
-
-_ADAPTERS: weakref.WeakKeyDictionary[
-    type[BaseModel], tuple[list[tuple[str, Any]], Mapping[str, TypeAdapter[Any]]]
-] = weakref.WeakKeyDictionary()
-
-
-def field_adapters(model: type[BaseModel]) -> Mapping[str, TypeAdapter[Any]]:
-    """A validator per field of ``model``, built once per model and its fields' annotations
-    (building them cost more than reading a profile, on every ``context`` call)."""
-    fields = [(name, f.annotation) for name, f in model.model_fields.items()]
-    cached = _ADAPTERS.get(model)
-    if cached is not None and _same_fields(cached[0], fields):
-        return cached[1]
-    adapters = MappingProxyType(
-        {name: TypeAdapter(cast(Any, annotation)) for name, annotation in fields}
-    )
-    _ADAPTERS[model] = (fields, adapters)
-    return adapters
-
-
-def _same_fields(old: list[tuple[str, Any]], new: list[tuple[str, Any]]) -> bool:
-    """The same field names, in order, with the very same annotations."""
-    return len(old) == len(new) and all(
-        a == b and x is y for (a, x), (b, y) in zip(old, new, strict=True)
-    )
 
 
 def _type_name(model: type[BaseModel], name: str) -> str:
@@ -447,7 +420,7 @@ class Profile:
                 f"profile field {name!r} expects {_type_name(self.model, name).split(': ', 1)[1]}"
                 f", got {value!r} ({first_message(exc)})"
             ) from None
-        _check_strings(name, checked)
+        check_strings(name, checked)
         return checked
 
     def _is_list(self, name: str) -> bool:
@@ -521,7 +494,7 @@ class Profile:
                 continue
             try:
                 checked = self._adapters[name].validate_python(value)
-                checked = _llm_value(name, checked, self._backends.settings.profile.max_items)
+                checked = llm_value(name, checked, self._backends.settings.profile.max_items)
             except PydanticValidationError:
                 log.warning("LLM gave %r for profile field %r, wrong type; skipped", value, name)
                 continue
@@ -671,39 +644,6 @@ def _revise(backends: Backends, scope: Scope, what: str, revise: Callable[[Profi
     except AgentMemError as exc:
         log.warning("profile of %s not %s: %s", scope, what, exc)
         return 0
-
-
-def _llm_value(name: str, value: Any, max_items: int) -> Any:
-    """An LLM's value held to the checks of ``set()`` and to what facts can say (no text
-    longer than a fact; a list keeps its newest ``max_items``, as the rules' lists do)."""
-    _check_strings(name, value)
-    items = value if isinstance(value, list) else [value]
-    if any(isinstance(item, str) and len(item) > MAX_FACT_CHARS for item in items):
-        raise InvalidProfile(f"over {MAX_FACT_CHARS:,} characters, longer than any fact")
-    if isinstance(value, list) and len(value) > max_items:
-        log.warning("LLM gave %d items for profile field %r; kept the last %d", len(value),
-                    name, max_items)  # fmt: skip
-        return value[-max_items:]
-    return value
-
-
-def _check_strings(name: str, value: Any) -> None:
-    """Refuse text no store keeps as it is: a NUL character or a lone surrogate."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            raise InvalidProfile(f"profile field {name!r} contains a NUL character; remove it")
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise InvalidProfile(
-                f"profile field {name!r} is not valid Unicode (a lone surrogate)"
-            ) from None
-    elif isinstance(value, list | tuple | set | frozenset):
-        for item in value:
-            _check_strings(name, item)
-    elif isinstance(value, dict):
-        for item in (*value.keys(), *value.values()):
-            _check_strings(name, item)
 
 
 __all__ = [

@@ -437,16 +437,17 @@ def test_a_profile_builds_its_field_validators_once_per_model(
     """Context reads the profile on every call: its validators are built once per model (and
     anew for a model whose fields changed), not per read."""
     from agentmem.profiles import api as profiles_api
+    from agentmem.profiles import values as profile_values
 
     built: list[Any] = []
-    real = profiles_api.TypeAdapter
+    real = profile_values.TypeAdapter
 
     def counting(annotation: Any) -> Any:
         built.append(annotation)
         return real(annotation)
 
-    monkeypatch.setattr(profiles_api, "TypeAdapter", counting)
-    monkeypatch.setattr(profiles_api, "_ADAPTERS", weakref.WeakKeyDictionary())  # none built
+    monkeypatch.setattr(profile_values, "TypeAdapter", counting)
+    monkeypatch.setattr(profile_values, "_ADAPTERS", weakref.WeakKeyDictionary())  # none built
 
     class Once(BaseModel):
         city: str | None = None
