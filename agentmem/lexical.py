@@ -7,17 +7,19 @@ channel exactly as to the dense one. Tokenisation (lowercase, English stopwords,
 stemming) is Qdrant's own, from the ``qdrant-edge-py`` package, so the embedded index and a
 Qdrant server see identical terms.
 
-Before Qdrant's tokeniser sees a text, :func:`terms_text` writes each run of Chinese, Japanese
-or Korean letters as its overlapping character bigrams ("我姐姐住在上海" -> "我姐 姐姐 姐住 住在
-在上 上海"): these scripts put no spaces between words, and the tokeniser splits on spaces and
-punctuation only, so a whole sentence would otherwise be one term. Text that has no such
-letters reaches the tokeniser unchanged, so its vectors are exactly those of Qdrant's English
-encoder.
+Before Qdrant's tokeniser sees a text, :func:`terms_text` NFC-normalises it (so "café" typed
+precomposed or decomposed, as macOS input and some copy-paste give it, is one term) and writes
+each run of Chinese, Japanese or Korean letters as its overlapping character bigrams
+("我姐姐住在上海" -> "我姐 姐姐 姐住 住在 在上 上海"): these scripts put no spaces between
+words, and the tokeniser splits on spaces and punctuation only, so a whole sentence would
+otherwise be one term. Text that is already NFC and has no such letters reaches the tokeniser
+unchanged, so its vectors are exactly those of Qdrant's English encoder.
 """
 
 from __future__ import annotations
 
 import threading
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,9 +39,11 @@ def _bigrams(run: regex.Match[str]) -> str:
 
 
 def terms_text(text: str) -> str:
-    """``text`` as the BM25 encoder tokenises it: each run of Chinese, Japanese or Korean
-    letters written as its overlapping character bigrams, set apart by spaces. Text that has no
-    such letters comes back unchanged."""
+    """``text`` as the BM25 encoder tokenises it: in NFC, each run of Chinese, Japanese or
+    Korean letters written as its overlapping character bigrams, set apart by spaces. Text that
+    is already NFC and has no such letters comes back unchanged."""
+    if not unicodedata.is_normalized("NFC", text):
+        text = unicodedata.normalize("NFC", text)
     return _CJK_RUN.sub(_bigrams, text)
 
 

@@ -97,3 +97,16 @@ def test_cjk_segmentation_is_character_bigrams_of_letters() -> None:
     assert terms_text("我姐姐住在上海").split() == ["我姐", "姐姐", "姐住", "住在", "在上", "上海"]
     assert terms_text("猫。サーバー").split() == ["猫", "。", "サー", "ーバ", "バー"]
     assert terms_text("上海 is big").split() == ["上海", "is", "big"]
+
+
+@pytest.mark.parametrize(
+    "text", ["Zoë met me at the café in Málaga", "Ich wohne in Köln", "Мой ёжик", "データを送る"]
+)
+def test_decomposed_and_precomposed_text_have_the_same_terms(text: str) -> None:
+    """A memory typed on macOS (NFD) must match a query typed in NFC, and the other way round."""
+    encoder = Bm25Encoder()
+    nfc, nfd = unicodedata.normalize("NFC", text), unicodedata.normalize("NFD", text)
+    assert nfc != nfd
+    assert encoder.document(nfd) == encoder.document(nfc)
+    assert encoder.query(nfd) == encoder.query(nfc)
+    assert encoder.term_counts(nfd) == encoder.term_counts(nfc)
