@@ -6,15 +6,45 @@ multiplies in each term's IDF (Qdrant's ``Idf`` modifier), so the score is BM25 
 channel exactly as to the dense one. Tokenisation (lowercase, English stopwords, Snowball
 stemming) is Qdrant's own, from the ``qdrant-edge-py`` package, so the embedded index and a
 Qdrant server see identical terms.
+
+Before Qdrant's tokeniser sees a text, :func:`terms_text` NFC-normalises it (so "café" typed
+precomposed or decomposed, as macOS input and some copy-paste give it, is one term) and writes
+each run of Chinese, Japanese or Korean letters as its overlapping character bigrams
+("我姐姐住在上海" -> "我姐 姐姐 姐住 住在 在上 上海"): these scripts put no spaces between
+words, and the tokeniser splits on spaces and punctuation only, so a whole sentence would
+otherwise be one term. Text that is already NFC and has no such letters reaches the tokeniser
+unchanged, so its vectors are exactly those of Qdrant's English encoder.
 """
 
 from __future__ import annotations
 
 import threading
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import regex
+
+# Letters of the Han, Hiragana, Katakana and Hangul scripts, including those the scripts share
+# (the prolonged sound mark "ー", the iteration mark "々"), but not their punctuation.
+_CJK_RUN = regex.compile(r"(?V1)[[\p{scx=Hani}\p{scx=Hira}\p{scx=Kana}\p{scx=Hang}]&&\p{L}]+")
+
+
+def _bigrams(run: regex.Match[str]) -> str:
+    chars = run.group(0)
+    if len(chars) == 1:
+        return f" {chars} "
+    return " " + " ".join(chars[i : i + 2] for i in range(len(chars) - 1)) + " "
+
+
+def terms_text(text: str) -> str:
+    """``text`` as the BM25 encoder tokenises it: in NFC, each run of Chinese, Japanese or
+    Korean letters written as its overlapping character bigrams, set apart by spaces. Text that
+    is already NFC and has no such letters comes back unchanged."""
+    if not unicodedata.is_normalized("NFC", text):
+        text = unicodedata.normalize("NFC", text)
+    return _CJK_RUN.sub(_bigrams, text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +90,7 @@ class Bm25Encoder:
                     # With b = 0 and k far above any count, a term's BM25 weight
                     # tf * (k + 1) / (tf + k) is its count tf, exactly.
                     self._counter = _bm25(1e30, 0.0, 1.0)
-        v = self._counter.embed_document(text)
+        v = self._counter.embed_document(terms_text(text))
         return {i: int(tf) for i, tf in zip(v.indices, v.values, strict=True)}
 
     def term_weight(self, count: int, length: int) -> float:
@@ -73,12 +103,12 @@ class Bm25Encoder:
 
     def document(self, text: str) -> SparseVector:
         """The sparse vector of a text to index."""
-        v = self._load().embed_document(text)
+        v = self._load().embed_document(terms_text(text))
         return SparseVector(tuple(v.indices), tuple(v.values))
 
     def query(self, text: str) -> SparseVector:
         """The sparse vector of a query (empty when the query is only stopwords)."""
-        v = self._load().embed_query(text)
+        v = self._load().embed_query(terms_text(text))
         return SparseVector(tuple(v.indices), tuple(v.values))
 
 
@@ -88,4 +118,4 @@ def _bm25(k1: float, b: float, avg_len: float) -> Any:
     return qe.Bm25(qe.Bm25Config(k=k1, b=b, avg_len=avg_len, language="english"))
 
 
-__all__ = ["Bm25Encoder", "SparseVector"]
+__all__ = ["Bm25Encoder", "SparseVector", "terms_text"]

@@ -22,6 +22,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+import regex
+
 from agentmem.errors import InvalidSettings
 from agentmem.security_settings import RedactionKind, RedactionSettings
 
@@ -38,8 +40,16 @@ _API_KEY = re.compile(
     re.DOTALL,
 )
 _CARD = re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])")
-# \w, not [A-Za-z0-9]: addresses with non-ASCII letters (josé@, @münchen.de) are addresses too
-_EMAIL = re.compile(r"\b[\w.%+-]+@[\w-]+(?:\.[\w-]+)*\.[^\W\d_]{2,}\b")
+# \w, not [A-Za-z0-9]: addresses with non-ASCII letters (josé@, @münchen.de) are addresses too.
+# Chinese, Japanese and Korean are written without spaces, so no \b separates an address from
+# the words around it ("我的邮箱是bob@example.com谢谢"): the local part and a top-level domain in
+# other letters stop at a letter of those scripts, and a top-level domain in them ("例子.广告")
+# must be followed by a non-word character.
+_NO_SPACE = r"\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}"
+_EMAIL = regex.compile(
+    rf"(?<![^\W{_NO_SPACE}])[^\W{_NO_SPACE}](?:[^\W{_NO_SPACE}]|[.%+-])*@[\w-]+(?:\.[\w-]+)*\."
+    rf"(?:[^\W\d_{_NO_SPACE}]{{2,}}(?![^\W{_NO_SPACE}])|[{_NO_SPACE}]{{2,}}(?!\w))"
+)
 _PLACEHOLDER = re.compile(r"\[REDACTED_[A-Z_]+\]")
 # The provenance keys a record's redaction writes: they describe its current text only.
 _REDACTION_KEYS = frozenset({"redacted", "raw_text"})
@@ -88,8 +98,8 @@ def redact(text: str, settings: RedactionSettings) -> Redaction:
     counts: dict[str, int] = {}
     kinds = set(settings.kinds)
 
-    def sub(pattern: re.Pattern[str], kind: RedactionKind, value: str, check: Any = None) -> str:
-        def replace(match: re.Match[str]) -> str:
+    def sub(pattern: Any, kind: RedactionKind, value: str, check: Any = None) -> str:
+        def replace(match: Any) -> str:
             if check is not None and not check(match.group(0)):
                 return match.group(0)
             counts[kind.value] = counts.get(kind.value, 0) + 1

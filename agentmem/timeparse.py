@@ -593,6 +593,9 @@ _CALENDAR_WEEK = re.compile(r"(?:this|last|next|previous|coming)\s+week", re.IGN
 _BARE_NUMBER = re.compile(r"\d{1,4}(?:\s+(?:on|in|at|to))?")
 _COUNT_OF_UNITS = re.compile(r"\d{1,3}\s+(?:day|week|month|year)s?", re.IGNORECASE)
 _SCORE = re.compile(r"\d{1,2}\s*[-:]\s*\d{1,2}")
+# "am"/"pm" *before* a number: English writes "3 am", never "am 3", so this "am" is the verb
+# ("I am 3 years old") or German "am" + day ("am 3. Mai"), which dateparser reads as a time.
+_MERIDIEM_FIRST = re.compile(r"(?:at\s+)?[ap]\.?m\.?\s+\d", re.IGNORECASE)
 _BEFORE_A_YEAR = {"in", "since", "during", "from", "until", "till", "by", "before", "after",
                   "of", "year", "around", "circa", "between", "and", "summer", "winter",
                   "spring", "autumn", "fall", "early", "late", "mid", "end"}  # fmt: skip
@@ -654,8 +657,11 @@ def _calendar_week(when: datetime) -> tuple[datetime, datetime]:
 def _not_a_date(phrase: str, query: str) -> bool:
     """Whether dateparser's ``phrase`` is a number the query uses otherwise: an ordinal not
     said of a day ("the 3rd chapter", "1st place"), a number not said of a year ("room 1204"),
-    a count not said of the past ("30 years old"), or a score ("3-1")."""
+    a count not said of the past ("30 years old"), a score ("3-1"), or a number after "am"
+    (German "am 3. Mai", English "I am 3 years old")."""
     text = phrase.strip()
+    if _MERIDIEM_FIRST.match(text):
+        return True
     at = query.find(phrase)
     before = query[:at].split()[-1:] if at >= 0 else []
     after = query[at + len(phrase) :].split()[:1] if at >= 0 else []

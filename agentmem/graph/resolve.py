@@ -42,7 +42,11 @@ GENERIC_TYPE = "entity"
 def normalise(name: str) -> str:
     """The key names are compared by: NFKC, case-folded, possessives and punctuation dropped,
     whitespace collapsed, a leading article dropped. Empty when nothing word-like is left."""
-    text = unicodedata.normalize("NFKC", name).casefold()
+    # Case folding decomposes a few letters ("İ" -> "i" + U+0307, "ǰ" -> "j" + U+030C): NFC
+    # puts back those that compose; the Turkish dot, which does not, goes, so "İstanbul",
+    # "istanbul" and "ISTANBUL" share a key.
+    folded = unicodedata.normalize("NFKC", name).casefold()
+    text = unicodedata.normalize("NFC", folded).replace("i\u0307", "i")
     text = _POSSESSIVE.sub("", text)
     text = _NOT_WORD.sub(" ", text).replace("_", " ")
     text = " ".join(text.split())

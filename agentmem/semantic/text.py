@@ -200,6 +200,16 @@ def to_third_person(text: str, speaker: str) -> str:
     return s
 
 
+# A character of these scripts is a syllable or a morpheme, not a letter: most Chinese and
+# Korean words and names ("华为", "李雷", "삼성") are two characters long.
+_SYLLABIC = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}]")
+
+
+def _long_enough(word: str) -> bool:
+    """Longer than two letters, or two characters of a syllabic (CJK) script."""
+    return len(word) > 2 or (len(word) == 2 and _SYLLABIC.search(word) is not None)
+
+
 def content_words(text: str, *, ignore: Iterable[str] = ()) -> set[str]:
     """Lower-cased words of ``text`` that carry content (no stopwords or chat filler)."""
     skip = {w.lower() for w in ignore}
@@ -207,12 +217,12 @@ def content_words(text: str, *, ignore: Iterable[str] = ()) -> set[str]:
     return {
         w
         for w in words
-        if len(w) > 2
+        if _long_enough(w)
         and w not in STOPWORDS
         and w not in FILLER
         and w not in skip
         and not w.endswith("'s")
-    } | {w[:-2] for w in words if w.endswith("'s") and w[:-2] not in skip and len(w) > 4}
+    } | {w[:-2] for w in words if w.endswith("'s") and w[:-2] not in skip and _long_enough(w[:-2])}
 
 
 __all__ = [

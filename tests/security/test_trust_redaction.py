@@ -14,7 +14,12 @@ from agentmem import Memory, Scope, Settings, cli
 from agentmem.embedders import Embedder
 from agentmem.errors import NotFound, ValidationError
 from agentmem.redaction import luhn_ok, redact
-from agentmem.security_settings import InjectionAction, RedactionSettings, TrustSettings
+from agentmem.security_settings import (
+    InjectionAction,
+    RedactionKind,
+    RedactionSettings,
+    TrustSettings,
+)
 from agentmem.trust import injection_flags, screen
 
 ALICE = Scope(user_id="alice")
@@ -42,6 +47,26 @@ def test_redaction_takes_out_each_kind(text: str, kind: str) -> None:
     result = redact(text, ON)
     assert result.counts == {kind: 1}, result
     assert f"[REDACTED_{kind.upper()}]" in result.text
+
+
+@pytest.mark.parametrize(
+    ("text", "redacted"),
+    [
+        ("我的邮箱是bob@example.com谢谢", "我的邮箱是[REDACTED_EMAIL]谢谢"),
+        ("メールはtaro@example.jpです", "メールは[REDACTED_EMAIL]です"),
+        ("메일은 kim@naver.com입니다", "메일은 [REDACTED_EMAIL]입니다"),
+        ("邮箱bob@qq.com和alice@163.com", "邮箱[REDACTED_EMAIL]和[REDACTED_EMAIL]"),
+        ("我的邮箱是bob@例子.广告。", "我的邮箱是[REDACTED_EMAIL]。"),
+        ("mail иван@пример.рф now", "mail [REDACTED_EMAIL] now"),
+    ],
+)
+def test_an_email_in_text_written_without_spaces_takes_only_the_address(
+    text: str, redacted: str
+) -> None:
+    """Chinese and Japanese put no space around an address; the words beside it must stay."""
+    assert (
+        redact(text, RedactionSettings(enabled=True, kinds=[RedactionKind.EMAIL])).text == redacted
+    )
 
 
 def test_redaction_leaves_ordinary_text_and_respects_settings() -> None:

@@ -665,3 +665,20 @@ def test_content_words_keep_non_ascii_letters() -> None:
     assert content_words("Дмитрий живёт в Москве") >= {"дмитрий", "живёт", "москве"}
     # Decomposed accents (a letter and a combining mark) stay in their word.
     assert "cafe\u0301" in content_words("a cafe\u0301 downtown")
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("Alice: I work at 华为.", "华为"),
+        ("Alice: I work at 삼성.", "삼성"),
+        ("Bo: I live in 東京.", "東京"),
+    ],
+)
+def test_a_two_character_chinese_or_korean_value_keeps_its_fact(text: str, value: str) -> None:
+    """A CJK character is a syllable: a two-character name is a whole word, not a short one."""
+    assert value.lower() in content_words(text)
+    (fact,) = facts(text)
+    assert value in fact.text
+    assert texts("Alice: I am married to 李雷.") == ["Alice is married to 李雷."]
+    assert content_words("I am at ab, xy.") == set()

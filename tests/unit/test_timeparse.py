@@ -76,6 +76,11 @@ def test_relative_week_is_around_the_reference_time() -> None:
         "the score was 3-1",
         "When did James try Cyberpunk 2077?",
         "How old was she at her 18th birthday?",
+        # "am" before a number is the verb or German "am" + day, not the clock time "3 am"
+        "I am 3 years old",
+        "Was habe ich am 3. Mai 2023 gemacht?",
+        "Was habe ich am 12. Juni gemacht?",
+        "Wir treffen uns am 5.",
     ],
 )
 def test_no_time_named(query: str) -> None:
@@ -316,3 +321,20 @@ def test_a_week_ago_stays_a_window_around_the_day() -> None:
     assert window is not None
     assert window.start < d(2025, 3, 7) < window.end
     assert (window.start.weekday(), window.end.weekday()) != (0, 0)
+
+
+@pytest.mark.parametrize(
+    ("query", "start", "end"),
+    [
+        ("what did I do at 3 am yesterday?", d(2023, 5, 30), d(2023, 6, 2)),
+        ("what happened at 3am on 8 May 2023?", d(2023, 5, 7), d(2023, 5, 10)),
+        ("who called at 11 pm on May 8, 2023?", d(2023, 5, 7), d(2023, 5, 10)),
+        ("where am I on 8 May 2023?", d(2023, 5, 7), d(2023, 5, 10)),
+    ],
+)
+def test_a_clock_time_written_the_english_way_keeps_its_day(
+    query: str, start: datetime, end: datetime
+) -> None:
+    window = parse_time_window(query, now=NOW)
+    assert window is not None
+    assert (window.start, window.end) == (start, end)
