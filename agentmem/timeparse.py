@@ -43,6 +43,8 @@ _DIGIT = re.compile(r"\d")
 # "#95", "ticket #2023": a number written as a reference (an issue, ticket, rank or item) is
 # never a date, though dateparser reads a bare number as a year.
 _NUMBERED_REFERENCE = re.compile(r"#\d+\b")
+# "3 a.m." as "3 am": the parser stops at the first dot and reads "at 3 a" as a date.
+_DOTTED_MERIDIEM = re.compile(r"(?<=\d)(\s*)([ap])\.\s?m\.?(?!\w)", re.IGNORECASE)
 _lock = threading.Lock()
 _parser: Any = None
 
@@ -150,7 +152,7 @@ def parse_time_window(query: str, *, now: datetime) -> TimeWindow | None:
     """The event-time window a query refers to, relative to ``now`` and read in ``now``'s
     own zone (naive: UTC: "last month" asked on 1 April at 08:00 in Tokyo is March), in UTC;
     None if it names none."""
-    query = _NUMBERED_REFERENCE.sub(" ", query)
+    query = _DOTTED_MERIDIEM.sub(r"\1\2m", _NUMBERED_REFERENCE.sub(" ", query))
     if not _ANY_TEMPORAL.search(query):  # might_name_time, on the query already cleaned
         return None  # no phrase of it could pass _plausible: same answer, without dateparser
     local = now if now.tzinfo is not None else as_utc(now)
@@ -596,6 +598,7 @@ _SCORE = re.compile(r"\d{1,2}\s*[-:]\s*\d{1,2}")
 # "am"/"pm" *before* a number: English writes "3 am", never "am 3", so this "am" is the verb
 # ("I am 3 years old") or German "am" + day ("am 3. Mai"), which dateparser reads as a time.
 _MERIDIEM_FIRST = re.compile(r"(?:at\s+)?[ap]\.?m\.?\s+\d", re.IGNORECASE)
+_CLOCK_ONLY = re.compile(r"(?:at\s+)?\d{1,2}(?:(?::\d{2})?\s*[ap]m|:\d{2})", re.IGNORECASE)
 _BEFORE_A_YEAR = {"in", "since", "during", "from", "until", "till", "by", "before", "after",
                   "of", "year", "around", "circa", "between", "and", "summer", "winter",
                   "spring", "autumn", "fall", "early", "late", "mid", "end"}  # fmt: skip
@@ -657,10 +660,10 @@ def _calendar_week(when: datetime) -> tuple[datetime, datetime]:
 def _not_a_date(phrase: str, query: str) -> bool:
     """Whether dateparser's ``phrase`` is a number the query uses otherwise: an ordinal not
     said of a day ("the 3rd chapter", "1st place"), a number not said of a year ("room 1204"),
-    a count not said of the past ("30 years old"), a score ("3-1"), or a number after "am"
-    (German "am 3. Mai", English "I am 3 years old")."""
+    a count not said of the past ("30 years old"), a score ("3-1"), a number after "am"
+    (German "am 3. Mai", English "I am 3 years old"), or a clock time alone ("at 7 pm")."""
     text = phrase.strip()
-    if _MERIDIEM_FIRST.match(text):
+    if _MERIDIEM_FIRST.match(text) or _CLOCK_ONLY.fullmatch(text):  # "at 7 pm": no day
         return True
     at = query.find(phrase)
     before = query[:at].split()[-1:] if at >= 0 else []

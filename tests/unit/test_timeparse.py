@@ -81,6 +81,11 @@ def test_relative_week_is_around_the_reference_time() -> None:
         "Was habe ich am 3. Mai 2023 gemacht?",
         "Was habe ich am 12. Juni gemacht?",
         "Wir treffen uns am 5.",
+        # a clock time alone names no day (it was read as a day weeks away)
+        "what did I eat at 7 pm?",
+        "dinner at 7pm",
+        "meet at 19:00",
+        "the call at 3 p.m.",
     ],
 )
 def test_no_time_named(query: str) -> None:
@@ -330,6 +335,10 @@ def test_a_week_ago_stays_a_window_around_the_day() -> None:
         ("what happened at 3am on 8 May 2023?", d(2023, 5, 7), d(2023, 5, 10)),
         ("who called at 11 pm on May 8, 2023?", d(2023, 5, 7), d(2023, 5, 10)),
         ("where am I on 8 May 2023?", d(2023, 5, 7), d(2023, 5, 10)),
+        # with dots the parser stopped at "at 3 a" and read a date from it
+        ("what did I do at 3 a.m. on 8 May 2023?", d(2023, 5, 7), d(2023, 5, 10)),
+        ("what happened on 8 May 2023 at 10 P.M.?", d(2023, 5, 7), d(2023, 5, 10)),
+        ("what did I do at 3 a.m. yesterday?", d(2023, 5, 30), d(2023, 6, 2)),
     ],
 )
 def test_a_clock_time_written_the_english_way_keeps_its_day(
