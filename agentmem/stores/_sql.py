@@ -402,7 +402,10 @@ def adjacent_sql(
         if group is not None:
             sql, params = dialect.json_condition(group)
             w.add(sql, *params)
-        w.add(f"(created_at {cmp} ? OR (created_at = ? AND id {cmp} ?))", t, t, record.id)
+        # A row value, not `created_at > ? OR (created_at = ? AND id > ?)`: SQLite and
+        # PostgreSQL both turn it into a range on the index's created_at column, where the OR
+        # form walked the scope's whole (user_id, kind) range for every lookup.
+        w.add(f"(created_at, id) {cmp} (?, ?)", t, record.id)
         out.append(
             (
                 f"SELECT {', '.join(RECORD_COLUMNS)} FROM memories WHERE {w.sql()} "
