@@ -70,14 +70,17 @@ def remove(
     gone = {r.id for r in records}
     graph_before = _graph_partitions(backends, list(gone))
     now = utcnow()
+    # Grouped once for every chunk: regrouping the whole scope per chunk made forgetting a
+    # whole user quadratic in its size.
+    conversations = _Conversations(records, config) if whole else None
     for start in range(0, len(records), size):
         chunk = list(records[start : start + size])
         hashes = {r.content_hash for r in chunk} | {
             content_hash(indexed_text(r, config)) for r in chunk
         }
-        if whole:
+        if conversations is not None:
             refresh: list[str] = []
-            hashes |= {content_hash(t) for t in _windows_in_memory(chunk, records, config)}
+            hashes |= {content_hash(t) for t in conversations.windows(chunk)}
         else:
             hashes |= {content_hash(t) for t in windows_for(backends.store, chunk, config).values()}
             refresh = neighbours_to_refresh(backends.store, chunk, config, exclude=gone)
@@ -251,34 +254,44 @@ def clear_buffers(buffers: Buffers, scope: Scope) -> int:
     return cleared
 
 
-def _windows_in_memory(
-    chunk: Sequence[MemoryRecord], everything: Sequence[MemoryRecord], config: RetrievalSettings
-) -> list[str]:
-    """The window texts of ``chunk`` among ``everything`` (records of one exact scope, kind and
-    session are neighbours in creation order, as the store's ``adjacent`` orders them)."""
-    groups: dict[tuple[Any, ...], list[MemoryRecord]] = {}
-    for r in everything:
-        if in_conversation(r, config):
-            key = (tuple(sorted(r.scope.fields().items())), _group(r, config))
-            groups.setdefault(key, []).append(r)
-    position: dict[tuple[Any, ...], dict[str, int]] = {}
-    for key, members in groups.items():
-        members.sort(key=lambda m: (m.created_at, m.id))
-        position[key] = {m.id: i for i, m in enumerate(members)}
-    out = []
-    for r in chunk:
-        if r.kind is not MemoryKind.EPISODIC:
-            out.append(note_text(r, config))
-            continue
-        if not in_conversation(r, config):  # outside any conversation: windowed alone
-            out.append(indexed_text(r, config))
-            continue
-        key = (tuple(sorted(r.scope.fields().items())), _group(r, config))
-        members = groups.get(key, [r])
-        i = position.get(key, {}).get(r.id, 0)
-        before = members[max(0, i - config.window_turns) : i]
-        out.append(window_text(r, before, members[i + 1 : i + 1 + config.window_turns], config))
-    return out
+class _Conversations:
+    """The conversations among ``everything`` (records of one exact scope, kind and session
+    are neighbours in creation order, as the store's ``adjacent`` orders them), grouped once
+    so the windows of each chunk of a whole-scope removal are looked up, not regrouped."""
+
+    def __init__(self, everything: Sequence[MemoryRecord], config: RetrievalSettings) -> None:
+        self.config = config
+        self.groups: dict[tuple[Any, ...], list[MemoryRecord]] = {}
+        for r in everything:
+            if in_conversation(r, config):
+                self.groups.setdefault(_key(r, config), []).append(r)
+        self.position: dict[tuple[Any, ...], dict[str, int]] = {}
+        for key, members in self.groups.items():
+            members.sort(key=lambda m: (m.created_at, m.id))
+            self.position[key] = {m.id: i for i, m in enumerate(members)}
+
+    def windows(self, chunk: Sequence[MemoryRecord]) -> list[str]:
+        """The window texts of ``chunk``'s records (each one of the grouped records)."""
+        config = self.config
+        out = []
+        for r in chunk:
+            if r.kind is not MemoryKind.EPISODIC:
+                out.append(note_text(r, config))
+                continue
+            if not in_conversation(r, config):  # outside any conversation: windowed alone
+                out.append(indexed_text(r, config))
+                continue
+            key = _key(r, config)
+            members = self.groups.get(key, [r])
+            i = self.position.get(key, {}).get(r.id, 0)
+            before = members[max(0, i - config.window_turns) : i]
+            after = members[i + 1 : i + 1 + config.window_turns]
+            out.append(window_text(r, before, after, config))
+        return out
+
+
+def _key(record: MemoryRecord, config: RetrievalSettings) -> tuple[Any, ...]:
+    return (tuple(sorted(record.scope.fields().items())), _group(record, config))
 
 
 def _group(record: MemoryRecord, config: RetrievalSettings) -> Any:

@@ -15,7 +15,12 @@ What a search reads for it is narrow: each candidate's session with its rank fie
 (:meth:`~agentmem.stores.RecordStore.rank_fields`), then the text and event time of the turns
 of those sessions (:class:`~agentmem.stores.SessionTexts`; a store without it is read whole).
 Counting a session's terms is the costly part, so the counts are kept between searches
-(:class:`SessionDocs`), each checked against the session's text read in the same search.
+(:class:`SessionDocs`). A store with :class:`~agentmem.stores.SessionTexts` is first asked for
+a stamp of each session (:class:`~agentmem.stores.base.SessionStamp`: one aggregate statement,
+no texts), and the texts are read only for the sessions whose stamp changed since they were
+counted, so a search in a long conversation whose turns did not change reads none of them. A
+store without it, or sessions holding more than ``_MAX_TURNS`` turns together (only the
+oldest ``_MAX_TURNS`` are read then), are checked against the texts read in the same search.
 """
 
 from __future__ import annotations
@@ -35,7 +40,13 @@ from agentmem.models import MemoryKind, Scope, ScopeSet
 from agentmem.representation import dated_text
 from agentmem.settings import RetrievalSettings
 from agentmem.stores import RecordQuery, RecordStore, SessionTexts
-from agentmem.stores.base import RankFields, SessionKey, SessionTurn, record_session
+from agentmem.stores.base import (
+    RankFields,
+    SessionKey,
+    SessionStamp,
+    SessionTurn,
+    record_session,
+)
 
 if TYPE_CHECKING:
     from agentmem.backends import Backends
@@ -51,7 +62,8 @@ class SessionDoc:
     qdrant's vectors: ascending term id) and the text's length in terms."""
 
     digest: bytes
-    """What the counts were made from (:func:`_digest` of the session's turns)."""
+    """What the counts were made from (:func:`_digest` of the session's turns, or
+    :func:`_stamp_digest` of its stamp when they were read after it)."""
     counts: dict[int, int]
     length: int
 
@@ -60,11 +72,13 @@ class SessionDocs:
     """The term counts of whole sessions, kept between searches (one cache per Memory).
 
     An entry serves a search only while it was counted from the very turns (texts and event
-    times, in order) read from the store in that search, so any write, update, invalidation,
-    expiry or forget of a turn, by this process or another, is counted again, never served
-    stale; a session read with other turns replaces its entry. A forget in this process also
-    empties the cache (:func:`agentmem.erasure.forget`), so no term of a forgotten turn stays
-    in it. At most ``limit`` sessions are kept, least recently used first out.
+    times, in order) read from the store in that search, or, with a stamp, while the session's
+    stamp read in that search is the one read before its turns were, so any write, update,
+    invalidation, expiry or forget of a turn, by this process or another, is counted again,
+    never served stale; a session read with other turns replaces its entry. A forget in this
+    process also empties the cache (:func:`agentmem.erasure.forget`), so no term of a
+    forgotten turn stays in it. At most ``limit`` sessions are kept, least recently used
+    first out.
     """
 
     def __init__(self, limit: int = 4096) -> None:
@@ -81,11 +95,26 @@ class SessionDocs:
     ) -> SessionDoc:
         """The counts of the session ``key`` made of ``turns`` (cached, or counted now)."""
         digest = _digest(turns, settings)
+        return self.cached(key, digest) or self.count(key, digest, turns, settings, counter)
+
+    def cached(self, key: SessionKey, digest: bytes) -> SessionDoc | None:
+        """The counts of the session ``key`` if they were made from what ``digest`` names."""
         with self._lock:
             doc = self._docs.get(key)
             if doc is not None and doc.digest == digest:
                 self._docs.move_to_end(key)
                 return doc
+        return None
+
+    def count(
+        self,
+        key: SessionKey,
+        digest: bytes,
+        turns: Sequence[SessionTurn],
+        settings: RetrievalSettings,
+        counter: Bm25Encoder,
+    ) -> SessionDoc:
+        """Count the session ``key`` made of ``turns`` now, kept under ``digest``."""
         text = "\n".join(dated_text(t.text, t.event_time, settings) for t in turns)
         counts = counter.term_counts(text)
         doc = SessionDoc(digest, counts, sum(counts.values()))
@@ -114,6 +143,13 @@ def _digest(turns: Sequence[SessionTurn], settings: RetrievalSettings) -> bytes:
     ]
     parts.append("dated" if settings.date_prefix else "plain")
     return hashlib.blake2b("\n".join(parts).encode(), digest_size=16).digest()
+
+
+def _stamp_digest(stamp: SessionStamp, settings: RetrievalSettings) -> bytes:
+    """A digest of a session's stamp and whether dates are put in front (never equal to a
+    :func:`_digest`: the prefix differs)."""
+    text = f"stamp:{stamp.turns}:{stamp.aggregates!r}:{settings.date_prefix}"
+    return hashlib.blake2b(text.encode(), digest_size=16).digest()
 
 
 def session_scores(
@@ -151,12 +187,11 @@ def apply_session_prior(
     wanted = {f.session for f in fields.values() if f.session is not None}
     if weight <= 0 or not wanted:
         return list(candidates)
-    turns = _session_turns(backends.store, scope, wanted, settings)
-    if not turns:
+    docs, sizes = _session_docs(backends, scope, wanted)
+    if not docs:
         return list(candidates)
-    mean_turns = sum(len(t) for t in turns.values()) / len(turns)
+    mean_turns = sum(sizes.values()) / len(sizes)
     encoder = Bm25Encoder(avg_len=settings.bm25_avg_len * mean_turns)
-    docs = {k: backends.sessions.doc(k, t, settings, backends.bm25) for k, t in turns.items()}
     scores = session_scores(terms, docs, encoder)
     best = max(scores.values())
     if best <= 0:
@@ -171,21 +206,51 @@ def apply_session_prior(
     return out
 
 
-def _session_turns(
-    store: RecordStore,
-    scope: Scope | ScopeSet,
-    wanted: set[SessionKey],
-    settings: RetrievalSettings,
-) -> dict[SessionKey, list[SessionTurn]]:
-    """The turns of the ``wanted`` sessions in ``scope``, oldest first, by session."""
-    key = settings.window_group_key
-    values = tuple(sorted({session[-1] for session in wanted}, key=str))
-    query = RecordQuery(
+def _session_docs(
+    backends: Backends, scope: Scope | ScopeSet, wanted: set[SessionKey]
+) -> tuple[dict[SessionKey, SessionDoc], dict[SessionKey, int]]:
+    """The term counts of the ``wanted`` sessions that have turns in ``scope``, and how many
+    turns each has; texts are read only for sessions whose stamp changed (see the module)."""
+    settings = backends.settings.retrieval
+    store, cache, counter = backends.store, backends.sessions, backends.bm25
+    query = _turns_query(scope, {session[-1] for session in wanted}, settings)
+    if isinstance(store, SessionTexts):
+        stamps = store.session_stamps(query, settings.window_group_key)
+        if sum(s.turns for s in stamps.values()) <= _MAX_TURNS:  # all turns would be read
+            found = {k: _stamp_digest(s, settings) for k, s in stamps.items() if k in wanted}
+            docs = {k: d for k, digest in found.items() if (d := cache.cached(k, digest))}
+            sizes = {k: stamps[k].turns for k in docs}
+            stale = {k for k in found if k not in docs}
+            if stale:
+                query = _turns_query(scope, {session[-1] for session in stale}, settings)
+                for k, turns in _session_turns(store, query, stale, settings).items():
+                    docs[k] = cache.count(k, found[k], turns, settings, counter)
+                    sizes[k] = len(turns)
+            return docs, sizes
+    by_session = _session_turns(store, query, wanted, settings)
+    docs = {k: cache.doc(k, t, settings, counter) for k, t in by_session.items()}
+    return docs, {k: len(t) for k, t in by_session.items()}
+
+
+def _turns_query(
+    scope: Scope | ScopeSet, values: set[str | int], settings: RetrievalSettings
+) -> RecordQuery:
+    """The episodes in ``scope`` naming one of ``values`` as their session, oldest first."""
+    return RecordQuery(
         scope=scope,
         kinds=(MemoryKind.EPISODIC,),
-        conditions=(Condition(key, FilterOp.IN, values),),
+        conditions=(
+            Condition(settings.window_group_key, FilterOp.IN, tuple(sorted(values, key=str))),
+        ),
         limit=_MAX_TURNS,
     )
+
+
+def _session_turns(
+    store: RecordStore, query: RecordQuery, wanted: set[SessionKey], settings: RetrievalSettings
+) -> dict[SessionKey, list[SessionTurn]]:
+    """The turns ``query`` reads of the ``wanted`` sessions, oldest first, by session."""
+    key = settings.window_group_key
     if isinstance(store, SessionTexts):
         turns = store.session_turns(query, key)
     else:

@@ -30,11 +30,13 @@ from agentmem.stores._sql import (
     rank_field_columns,
     row_to_rank_fields,
     row_to_record,
+    rows_to_session_stamps,
     rows_to_session_turns,
+    session_stamps_sql,
     session_turns_sql,
 )
 from agentmem.stores._utility_sql import FeedbackWrite, RetrievalRow, UtilityChange, UtilityRow
-from agentmem.stores.base import RankFields, RecordQuery, SessionTurn
+from agentmem.stores.base import RankFields, RecordQuery, SessionKey, SessionStamp, SessionTurn
 from agentmem.stores.capabilities import (
     ForgetJournal,
     GraphRows,
@@ -358,6 +360,12 @@ class SQLSessionTexts(SQLEngine, SessionTexts):
         with self._cursor() as cur:
             cur.execute(sql, params)
             return rows_to_session_turns(cur.fetchall())
+
+    def session_stamps(self, query: RecordQuery, key: str) -> dict[SessionKey, SessionStamp]:
+        sql, params = session_stamps_sql(query, key, self._dialect)
+        with self._cursor() as cur:
+            cur.execute(sql, params)
+            return rows_to_session_stamps(cur.fetchall())
 
 
 class SQLMaintenanceLog(SQLEngine, MaintenanceLog):

@@ -31,6 +31,7 @@ from agentmem.stores.base import (
     RankFields,
     RecordQuery,
     SessionKey,
+    SessionStamp,
     SessionTurn,
     is_turn,
     session_key,
@@ -205,6 +206,35 @@ def rows_to_session_turns(rows: Sequence[Sequence[Any]]) -> list[SessionTurn]:
     """Rows of :func:`session_turns_sql` as turns."""
     values: dict[str, Any] = {}
     return [SessionTurn(row_to_session(r, values), r[6], from_epoch(r[7])) for r in rows]
+
+
+def session_stamps_sql(query: RecordQuery, key: str, dialect: Dialect) -> tuple[str, list[Any]]:
+    """The statement aggregating the records of ``query`` (all of them: no limit or page) by
+    session, as :func:`rows_to_session_stamps` rows."""
+    columns, params = session_columns(dialect, key)
+    w = where_for_query(query, dialect)
+    return (
+        f"SELECT {columns}, COUNT(*), MAX(updated_at), SUM(version), SUM(created_at), "
+        "SUM(COALESCE(event_time, 0)) "
+        f"FROM memories WHERE {w.sql()} GROUP BY 1, 2, 3, 4, 5, 6",
+        [*params, *w.params],
+    )
+
+
+def rows_to_session_stamps(rows: Sequence[Sequence[Any]]) -> dict[SessionKey, SessionStamp]:
+    """Rows of :func:`session_stamps_sql` by session (rows of one session merged: its value
+    may be stored in more than one JSON form)."""
+    found: dict[SessionKey, SessionStamp] = {}
+    for row in rows:
+        session = row_to_session(row[:6])
+        if session is None:
+            continue
+        stamp = SessionStamp(
+            int(row[6]),
+            (float(row[7]), int(row[8]), float(row[9]), float(row[10])),
+        )
+        found[session] = found[session].plus(stamp) if session in found else stamp
+    return found
 
 
 def row_to_record(row: Sequence[Any]) -> MemoryRecord:
@@ -402,7 +432,10 @@ def adjacent_sql(
         if group is not None:
             sql, params = dialect.json_condition(group)
             w.add(sql, *params)
-        w.add(f"(created_at {cmp} ? OR (created_at = ? AND id {cmp} ?))", t, t, record.id)
+        # A row value, not `created_at > ? OR (created_at = ? AND id > ?)`: SQLite and
+        # PostgreSQL both turn it into a range on the index's created_at column, where the OR
+        # form walked the scope's whole (user_id, kind) range for every lookup.
+        w.add(f"(created_at, id) {cmp} (?, ?)", t, record.id)
         out.append(
             (
                 f"SELECT {', '.join(RECORD_COLUMNS)} FROM memories WHERE {w.sql()} "
@@ -439,10 +472,12 @@ __all__ = [
     "row_to_rank_fields",
     "row_to_record",
     "row_to_session",
+    "rows_to_session_stamps",
     "rows_to_session_turns",
     "scope_summaries",
     "scope_summary_sql",
     "session_columns",
+    "session_stamps_sql",
     "session_turns_sql",
     "to_epoch",
     "update_row",

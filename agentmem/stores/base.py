@@ -121,6 +121,25 @@ class SessionTurn:
     event_time: datetime | None
 
 
+@dataclass(frozen=True, slots=True)
+class SessionStamp:
+    """What the session prior checks its cached counts of a session against, read without the
+    turns' texts: how many turns a query selects of it and aggregates that any write, update,
+    invalidation, expiry or delete of one of them changes (the latest update time and the sums
+    of the versions, creation and event times: every update stores the next version)."""
+
+    turns: int
+    aggregates: tuple[float, int, float, float]
+
+    def plus(self, other: SessionStamp) -> SessionStamp:
+        """Both stamps' turns as one session's (a session value stored in two JSON forms)."""
+        a, b = self.aggregates, other.aggregates
+        return SessionStamp(
+            self.turns + other.turns,
+            (max(a[0], b[0]), a[1] + b[1], a[2] + b[2], a[3] + b[3]),
+        )
+
+
 class IndexOp(StrEnum):
     """What the indexer must do for a record named in the outbox."""
 
@@ -368,6 +387,7 @@ __all__ = [
     "RecordQuery",
     "RecordStore",
     "SessionKey",
+    "SessionStamp",
     "SessionTurn",
     "StoreCounts",
     "WriteBatch",

@@ -13,8 +13,9 @@ implements or not:
 - :class:`ForgetJournal`: the forget journal, tombstones and content scrubbing (erasure);
 - :class:`MaintenanceLog`: maintenance under way (a vector index rebuild), so an interrupted
   one is noticed;
-- :class:`SessionTexts`: the texts of conversation turns by session, without whole records
-  (search's session prior; without it the prior reads whole records).
+- :class:`SessionTexts`: the texts of conversation turns by session, without whole records,
+  and a stamp of each session to check cached counts against (search's session prior;
+  without it the prior reads whole records).
 
 Whether a store has a capability is whether it implements the interface
 (``isinstance(store, JobLedger)``); :func:`require` says so with a clear
@@ -36,7 +37,7 @@ from agentmem.stores._jobs_sql import JobRow, Watermark
 from agentmem.stores._keys_sql import KeyRow
 from agentmem.stores._notes_sql import LinkRow, ProfileRow
 from agentmem.stores._utility_sql import FeedbackWrite, RetrievalRow, UtilityChange, UtilityRow
-from agentmem.stores.base import RecordQuery, RecordStore, SessionTurn
+from agentmem.stores.base import RecordQuery, RecordStore, SessionKey, SessionStamp, SessionTurn
 
 C = TypeVar("C")
 
@@ -292,6 +293,11 @@ class SessionTexts(ABC):
         session under the metadata key ``key``, text and event time only: the same values
         as :meth:`~agentmem.stores.RecordStore.query`'s records, without the rest of each
         row."""
+
+    @abstractmethod
+    def session_stamps(self, query: RecordQuery, key: str) -> dict[SessionKey, SessionStamp]:
+        """A stamp of each session (under the metadata key ``key``) among all the records
+        ``query`` selects, its limit and page aside: one aggregate statement, no texts read."""
 
 
 class MaintenanceLog(ABC):

@@ -897,6 +897,18 @@ def test_adjacent_many_answers_each_pair_as_adjacent_does(store: RecordStore) ->
     assert store.adjacent_many([]) == []
 
 
+def test_adjacent_orders_records_created_at_the_same_instant_by_id(store: RecordStore) -> None:
+    """Records created at one instant are neighbours in id order, and the bound is strict."""
+    same = [rec(n).model_copy(update={"created_at": T0, "updated_at": T0}) for n in (4, 2, 3)]
+    insert(store, rec(1), *same, rec(5), rec(6, BOB))
+    by_id = {r.id: r for r in same}
+    pairs = [store.adjacent(by_id[mid(n)]) for n in (2, 3, 4)]
+    ids = [tuple(n.id if n else None for n in pair) for pair in pairs]
+    # rec(1) was created a second after T0, so it follows the three created at T0.
+    assert ids == [(None, mid(3)), (mid(2), mid(4)), (mid(3), mid(1))]
+    assert store.adjacent_many([(by_id[mid(3)], None)]) == [pairs[1]]
+
+
 def test_count_recalls_adds_each_count_in_one_batch(store: RecordStore) -> None:
     """The batches the recall log writes: ``n`` recalls per record, the last time kept."""
     insert(store, rec(1), rec(2), rec(3))

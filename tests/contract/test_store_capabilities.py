@@ -10,7 +10,9 @@ controller refuses each missing feature with :class:`MissingCapability`.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -56,7 +58,15 @@ from agentmem.stores._keys_sql import KeyRow
 from agentmem.stores._notes_sql import LinkRow, ProfileRow
 from agentmem.stores._utility_sql import FeedbackWrite, RetrievalRow
 from agentmem.stores.base import SessionTurn, record_session
-from tests.contract.test_record_store import ALICE, BOB, insert, rec, session_records, vector
+from tests.contract.test_record_store import (
+    ALICE,
+    BOB,
+    T0,
+    insert,
+    rec,
+    session_records,
+    vector,
+)
 
 C = TypeVar("C")
 ALICE_T1 = Scope(user_id="alice", thread_id="t1")
@@ -463,6 +473,46 @@ def test_session_texts_are_those_of_the_queried_records(store: RecordStore) -> N
                 for r in store.query(query)
             ]
             assert texts.session_turns(query, "session") == expected
+
+
+def test_session_stamps_count_every_queried_turn_and_change_with_them(store: RecordStore) -> None:
+    texts = capable(store, SessionTexts)
+    records = session_records()
+    store.apply(WriteBatch(inserts=records))
+    values = ("s1", 7, "7", True, 1.5, "ünï ☃", 2**40)
+    for scope in (ALICE, ScopeSet(members=(ALICE_T1, BOB, ALICE))):
+        query = RecordQuery(
+            scope=scope,
+            kinds=(MemoryKind.EPISODIC,),
+            conditions=(Condition("session", FilterOp.IN, values),),
+            limit=3,  # no limit or page: every turn is counted
+            offset=1,
+        )
+        whole = replace(query, limit=1000, offset=0)
+        turns = Counter(t.session for t in texts.session_turns(whole, "session"))
+        stamps = texts.session_stamps(query, "session")
+        assert {k: s.turns for k, s in stamps.items()} == {
+            k: n for k, n in turns.items() if k is not None
+        }
+    query = RecordQuery(scope=ALICE, kinds=(MemoryKind.EPISODIC,), limit=1000)
+    before = texts.session_stamps(query, "session")
+    turn = next(
+        r
+        for r in store.query(query)
+        if (key := record_session(r, "session")) is not None and before[key].turns > 1
+    )
+    session = record_session(turn, "session")
+    assert session is not None
+    edited = turn.model_copy(update={"text": turn.text + "!", "version": turn.version + 1})
+    store.apply(WriteBatch(updates=[edited]))
+    after = texts.session_stamps(query, "session")
+    assert after[session] != before[session]
+    assert {k: s for k, s in after.items() if k != session} == {
+        k: s for k, s in before.items() if k != session
+    }
+    gone = edited.model_copy(update={"invalidated_at": T0, "version": edited.version + 1})
+    store.apply(WriteBatch(updates=[gone]))
+    assert texts.session_stamps(query, "session")[session].turns == before[session].turns - 1
 
 
 def test_the_controller_refuses_what_a_records_only_store_lacks(

@@ -276,3 +276,31 @@ def test_another_process_s_forget_is_never_served_from_the_cache(
         zeppelin = set(here.backends.bm25.query("zeppelin").indices)
         for key in here.backends.sessions._docs:
             assert not zeppelin & set(here.backends.sessions._docs[key].counts), key
+
+
+def test_a_search_reads_the_texts_only_of_sessions_that_changed(mem: Memory) -> None:
+    """Cached sessions are checked against a stamp of their turns, not their texts: a search
+    in unchanged sessions reads no turn text (it read every turn of every candidate's session
+    on every search, so its cost grew with the conversation), and a write makes the next
+    search read that session's turns alone."""
+    added = _fill(mem)
+    store = mem.backends.store
+    read: list[Any] = []
+    real = store.session_turns  # type: ignore[attr-defined]
+
+    def counting(query: RecordQuery, key: str) -> Any:
+        out = real(query, key)
+        read.extend(t.session for t in out)
+        return out
+
+    store.session_turns = counting  # type: ignore[attr-defined]
+    first = _key(_search(mem, QUERIES[0]))
+    assert read, "the first search counts its sessions from their texts"
+    read.clear()
+    assert _key(_search(mem, QUERIES[0])) == first
+    assert read == []
+    turn = next(r for r in added if r.metadata.get("session") == "s0" and r.scope == U)
+    mem.update(turn.id, text="we climbed the summit trail of the mountain again")
+    _search(mem, QUERIES[0])
+    session = (None, "u", None, None, "s0")
+    assert set(read) <= {session, (None, "u", None, "t1", "s0")} and session in read

@@ -8,8 +8,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import threading
+import zlib
+from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from agentmem import Memory, Scope, Settings, erasure, erasure_removal, extract_pending
@@ -522,3 +525,52 @@ def test_a_handoff_copy_in_another_agents_scope_is_derived_and_needs_the_users_s
     report = mem.forget(secret.id, reason="x", user_id="alice")
     assert set(report.forgotten_ids) == {secret.id, copy.id}
     assert_forgotten(mem, ALICE, report.forgotten_ids)
+
+
+class _WordHash(Embedder):
+    """A model-free embedder: each word adds to one of 32 dimensions (for tests of cost)."""
+
+    name = "word-hash-32"
+
+    @property
+    def dim(self) -> int:
+        return 32
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.zeros((len(texts), 32), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in text.lower().split():
+                out[row, zlib.crc32(word.encode()) % 32] += 1.0
+        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9)
+
+
+def test_forgetting_a_whole_user_groups_its_conversations_once(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The windows of a whole-scope removal come from one grouping of the scope, not one per
+    batch of forget.batch_size records (that was quadratic in the user's size), and drop the
+    same cached window vectors as one batch does."""
+    turns = [
+        {"text": f"Alice: turn {i} about topic {i % 7}", "metadata": {"session": i // 30}}
+        for i in range(120)
+    ]
+    removed = []
+    for batch_size in (120, 10):
+        settings = Settings.load(home=home / str(batch_size), forget={"batch_size": batch_size})
+        with Memory(settings=settings, embedder=_WordHash()) as m:
+            m.add_many(turns, user_id="alice")
+            checked = [0]
+            real = erasure_removal.in_conversation
+
+            def counting(*args: object, _real=real, _n=checked, **kwargs: object) -> bool:
+                _n[0] += 1
+                return _real(*args, **kwargs)
+
+            monkeypatch.setattr(erasure_removal, "in_conversation", counting)
+            report = m.forget(reason="erasure request", user_id="alice")
+            monkeypatch.setattr(erasure_removal, "in_conversation", real)
+            assert report.removed["records"] == 120
+            removed.append(report.removed["cached_vectors"])
+            # Once to group each record, once to window it: 12 batches regrouped 12 x 120.
+            assert checked[0] <= 2 * 120, (batch_size, checked[0])
+    assert removed[0] == removed[1] > 0
