@@ -143,14 +143,15 @@ def replay(backends: Backends, records: Sequence[MemoryRecord]) -> list[MemoryRe
     ids = [r.id for r in records]
     found = _stored(backends, ids)
     if not found:
-        if not _removed(backends, ids[:1]):  # a write stores its first memory, at least
+        gone = _removed(backends, ids[:1])  # a write stores its first memory, at least
+        if not gone:
             return None
         # History without the record: deleted, or the same write from another process
         # committed between the two reads (its history is written with its records). Only
         # a second read tells them apart.
         found = _stored(backends, ids)
         if not found:
-            _refuse_removed(backends, ids[:1])
+            raise _deleted(gone[0])
     earlier = [found.get(i) for i in ids]
     for new, old in zip(records, earlier, strict=True):
         if old is None:
@@ -192,11 +193,15 @@ def _refuse_removed(backends: Backends, ids: Sequence[str]) -> None:
     """:class:`MemoryDeleted` when one of ``ids`` (absent from the store) was stored once."""
     gone = _removed(backends, ids)
     if gone:
-        raise MemoryDeleted(
-            f"this idempotency_key was already used, and the memory that write stored "
-            f"({gone[0]}) has since been deleted or forgotten; nothing was written. Use a new "
-            "key to store it again"
-        )
+        raise _deleted(gone[0])
+
+
+def _deleted(memory_id: str) -> MemoryDeleted:
+    return MemoryDeleted(
+        f"this idempotency_key was already used, and the memory that write stored "
+        f"({memory_id}) has since been deleted or forgotten; nothing was written. Use a new "
+        "key to store it again"
+    )
 
 
 def records_from_items(
