@@ -44,9 +44,15 @@ class FalkorDBServer:
     """One ``redis-server`` with the FalkorDB module, on 127.0.0.1:``port``, data in
     ``data_dir``."""
 
-    def __init__(self, data_dir: Path, *, port: int | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, *, port: int | None = None, appendfsync: str = "everysec"
+    ) -> None:
         self.data_dir = data_dir
         self.port = port or free_port()
+        # "everysec" lets Redis postpone writing the append-only file by up to 2 s while an
+        # fsync is still running (a busy disk), and the reply goes out anyway: a kill -9 then
+        # loses acknowledged writes. Tests that kill the server ask for "always".
+        self.appendfsync = appendfsync
         self._process: subprocess.Popen[bytes] | None = None
 
     def url(self, graph: str = "agentmem") -> str:
@@ -67,7 +73,8 @@ class FalkorDBServer:
         command = [
             server, "--port", str(self.port), "--bind", "127.0.0.1",
             "--loadmodule", module, "--dir", str(self.data_dir),
-            "--save", "", "--appendonly", "yes", "--logfile", str(log),
+            "--save", "", "--appendonly", "yes", "--appendfsync", self.appendfsync,
+            "--logfile", str(log),
         ]
         # fmt: on
         process = self._process = subprocess.Popen(command, stdout=subprocess.DEVNULL)

@@ -474,7 +474,7 @@ def test_a_fact_whose_graph_change_was_rejected_stays_queued_until_a_rebuild(
 def test_kill_9_mid_consolidation_loses_nothing_and_reindex_rebuilds(
     tmp_path: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch, caplog: Any
 ) -> None:
-    server = FalkorDBServer(tmp_path / "falkordb")
+    server = FalkorDBServer(tmp_path / "falkordb", appendfsync="always")
     server.start()
     try:
         url = server.url("memory")
