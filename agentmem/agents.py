@@ -46,9 +46,14 @@ from agentmem.models import (
 )
 from agentmem.stores import RecordQuery
 from agentmem.twins import async_twin
+from agentmem.validation import RESERVED_PREFIX
 
 TEAM_PREFIX = "team:"
 """Agent ids of team (shared) scopes start with this."""
+
+STORE_ITEM_KEY = "handoff_store_item"
+"""The metadata key of a handoff copy of a LangGraph store item: ``{"store", "namespace",
+"key", "value"}`` of the item (the copy itself is a plain memory, without ``lg_*`` keys)."""
 
 
 def team_agent_id(team: str) -> str:
@@ -422,7 +427,9 @@ def handoff(
     ``handoff_source_id``, and its provenance names the source ids, agent and scope. Handing
     the same memory to the same agent again returns the earlier copy instead of a new one,
     also when the handoffs run concurrently (a copy's id is derived from the source id and the
-    target scope).
+    target scope). The copy of a LangGraph store item (``agentmem_graphs.AgentMemStore``) is
+    a plain memory: the reserved ``lg_*`` keys stay behind and the item's store, namespace, key
+    and value are kept under the metadata key ``handoff_store_item``.
     Both agents must work for the same user / org. Returns the target's copies, in the order
     selected.
     """
@@ -519,12 +526,20 @@ def _check_handoff(
 def _handoff_item(
     record: MemoryRecord, source: AgentMemory, target: AgentMemory, note: str | None, at: str
 ) -> dict[str, Any]:
-    """The copy of ``record`` handed from ``source`` to ``target``, as an ``add_many`` item."""
+    """The copy of ``record`` handed from ``source`` to ``target``, as an ``add_many`` item.
+
+    A LangGraph store item's reserved ``lg_*`` keys stay behind (only the store writes them,
+    and the copy is no item of any store): the copy is a plain memory of ``target`` whose
+    metadata keeps the item's value, namespace, key and store under :data:`STORE_ITEM_KEY`."""
+    metadata = {k: v for k, v in record.metadata.items() if not k.startswith(RESERVED_PREFIX)}
+    item = _store_item(record.metadata)
+    if item is not None:
+        metadata[STORE_ITEM_KEY] = item
     return {
         "text": record.text,
         "kind": record.kind,
         "metadata": {
-            **record.metadata,
+            **metadata,
             "handoff_from": source.agent_id,
             "handoff_source_id": record.id,
         },
@@ -544,8 +559,18 @@ def _handoff_item(
     }
 
 
+def _store_item(metadata: Mapping[str, Any]) -> dict[str, Any] | None:
+    """What a LangGraph store item's metadata says of it (its store, namespace, key and
+    value), for the handoff copy of it; None for any other memory."""
+    value, namespace = metadata.get("lg_value"), metadata.get("lg_ns")
+    key, store = metadata.get("lg_key"), metadata.get("lg_store")
+    if not (isinstance(value, dict) and isinstance(namespace, str) and isinstance(key, str)):
+        return None
+    return {"store": store, "namespace": namespace.split("."), "key": key, "value": value}
+
+
 def _with_thread(scope: Scope, thread_id: str) -> Scope:
     return Scope.of(**{**scope.fields(), "thread_id": thread_id})
 
 
-__all__ = ["TEAM_PREFIX", "AgentMemory", "handoff", "team_agent_id"]
+__all__ = ["STORE_ITEM_KEY", "TEAM_PREFIX", "AgentMemory", "handoff", "team_agent_id"]

@@ -730,3 +730,33 @@ def test_reserved_item_keys_are_written_only_by_the_store(shared_mem: Memory) ->
     assert keys(store.search(())) == [(("memories",), "real")]
     assert keys(store.search((), query="partial item")) == [(("memories",), "real")]
     assert store.list_namespaces() == [("memories",)]
+
+
+def test_a_handed_off_item_is_a_plain_memory_of_the_recipient(shared_mem: Memory) -> None:
+    researcher = shared_mem.for_agent("researcher", user_id="maya", team="trip")
+    writer = shared_mem.for_agent("writer", user_id="maya", team="trip")
+    store = AgentMemStore(
+        shared_mem,
+        name="handoff",
+        user_id="maya",
+        agent_id="researcher",
+        index={"fields": ["text"]},
+    )
+    store.put(("notes", "city"), "hotel", {"text": "The hotel near the station is quiet", "n": 3})
+    item_id = store.record_id(("notes", "city"), "hotel")
+    (copy,) = researcher.handoff(writer, ids=[researcher.get(item_id).id])
+    assert copy.text == "The hotel near the station is quiet"
+    assert not [k for k in copy.metadata if k.startswith("lg_")]
+    assert copy.metadata["handoff_store_item"] == {
+        "store": "handoff",
+        "namespace": ["notes", "city"],
+        "key": "hotel",
+        "value": {"text": "The hotel near the station is quiet", "n": 3},
+    }
+    assert copy.metadata["handoff_source_id"] == item_id
+    assert [h.record.id for h in writer.search("quiet hotel", k=3)][:1] == [copy.id]
+    # No store reads the copy as one of its items; the source item is untouched.
+    writers_store = AgentMemStore(shared_mem, name="handoff", user_id="maya", agent_id="writer")
+    assert writers_store.search(()) == [] and writers_store.get(("notes", "city"), "hotel") is None
+    assert keys(store.search(())) == [(("notes", "city"), "hotel")]
+    assert [c.id for c in researcher.handoff(writer, ids=[item_id])] == [copy.id]
