@@ -228,8 +228,12 @@ class AgentMemory:
         )
 
     def delete(self, memory_id: str) -> None:
-        """Delete a memory this agent can read (its history keeps a DELETE entry)."""
-        writing.delete(self.backends, [self.get(memory_id)], actor=self._actor)
+        """Delete a memory this agent can read (its history keeps a DELETE entry). A write of
+        that id held in quarantine in the agent's scopes is dropped too, as by
+        :meth:`Memory.delete`."""
+        trust.delete_with_held(
+            self.backends, memory_id, self.readable(), read=self.get, actor=self._actor
+        )
 
     # reads ---------------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from agentmem import (
     retrieval,
     timeparse,
     transfer,
+    trust,
     usefulness,
     writing,
 )
@@ -269,10 +270,9 @@ class Memory(Closeable):
     def delete(
         self, memory_id: str, *, scope: Scope | None = None, **where: Unpack[ScopeKwargs]
     ) -> None:
-        """Delete a memory from the store and the index; its history keeps a DELETE entry."""
-        scope = optional_scope_of(scope, where)
-        record = writing.get_one(self.backends, memory_id, scope)
-        writing.delete(self.backends, [record])
+        """Delete a memory from the store and the index; its history keeps a DELETE entry. A
+        write of that id held in quarantine is dropped too (see :func:`trust.delete_with_held`)."""
+        trust.delete_with_held(self.backends, memory_id, optional_scope_of(scope, where))
 
     def delete_all(self, *, scope: Scope | None = None, **where: Unpack[ScopeKwargs]) -> int:
         """Delete every memory in a scope (a scope is required); returns how many."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 import builtins
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -133,6 +133,48 @@ def hold(backends: Backends, records: Sequence[MemoryRecord]) -> None:
     if not records:
         return
     _held(backends.store).quarantine_hold(records, time.time())
+
+
+def drop_held(backends: Backends, ids: Sequence[str], scope: Scope | ScopeSet | None = None) -> int:
+    """Drop the held writes with these ids (those in ``scope`` and the scopes under it; any
+    for None): a delete of a memory, or a newer write under its id, supersedes what is still
+    waiting for review, so no later ``approve`` brings it back. Returns how many."""
+    store = backends.store
+    wanted = list(dict.fromkeys(ids))
+    if not wanted or not isinstance(store, QuarantineStore):
+        return 0
+    rows = store.quarantine_rows(ids=wanted, limit=len(wanted))
+    if scope is not None:
+        rows = [r for r in rows if scope.contains(Scope.model_validate(r.record["scope"]))]
+    return store.quarantine_drop([r.id for r in rows]) if rows else 0
+
+
+def delete_with_held(
+    backends: Backends,
+    memory_id: str,
+    scope: Scope | ScopeSet | None,
+    *,
+    read: Callable[[str], MemoryRecord] | None = None,
+    actor: str = "api",
+) -> None:
+    """Delete the memory ``memory_id`` (read in ``scope`` by ``read``, else by
+    ``writing.get_one``) and drop a write of that id held in quarantine in ``scope``, so no
+    later approve brings the memory back. A memory that is only held is dropped, as
+    ``reject`` would; one that is neither stored nor held raises what ``read`` raised
+    (:class:`NotFound`, or ``PermissionDenied`` for an agent)."""
+    from agentmem import writing  # writing is below trust
+
+    try:
+        if read is not None:
+            record = read(memory_id)
+        else:
+            record = writing.get_one(backends, memory_id, scope)
+    except NotFound:
+        if drop_held(backends, [memory_id], scope):
+            return
+        raise
+    drop_held(backends, [memory_id], scope)
+    writing.delete(backends, [record], actor=actor)
 
 
 def admit(
@@ -337,6 +379,8 @@ __all__ = [
     "Screened",
     "admit",
     "admit_once",
+    "delete_with_held",
+    "drop_held",
     "flag_injection",
     "hold",
     "injection_flags",

@@ -30,6 +30,7 @@ from agentmem.models import (
     MemoryKind,
     MemoryRecord,
     Scope,
+    ScopeSet,
     content_hash,
     utcnow,
 )
@@ -363,7 +364,7 @@ def prepare_import(settings: Settings, record: MemoryRecord) -> MemoryRecord:
     return prepared
 
 
-def get_one(backends: Backends, memory_id: Any, scope: Scope | None) -> MemoryRecord:
+def get_one(backends: Backends, memory_id: Any, scope: Scope | ScopeSet | None) -> MemoryRecord:
     """The record with this id, visible to ``scope`` if given, or :class:`NotFound`."""
     if not isinstance(memory_id, str) or not memory_id:
         raise NotFound(f"memory id must be a non-empty string, got {memory_id!r}")

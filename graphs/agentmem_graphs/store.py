@@ -325,6 +325,9 @@ class AgentMemStore(BaseStore):
             record.id = ids[(namespace, key)]
             record.created_at = record.updated_at = self._tick(record.created_at)
             inserts.append(record)
+        # A put or delete of an item supersedes a write of it still held in quarantine (the
+        # same id): a later approve must not bring back what was deleted or overwritten.
+        trust.drop_held(backends, list(ids.values()))
         if deletes:
             writing.delete(backends, deletes, actor=ACTOR)
         for current, text, metadata in updates:

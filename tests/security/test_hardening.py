@@ -24,6 +24,7 @@ from agentmem import (
     InvalidSettings,
     InvalidText,
     Memory,
+    NotFound,
     Settings,
     ValidationError,
 )
@@ -265,6 +266,47 @@ def test_langgraph_store_items_go_through_the_trust_pipeline(strict: Memory, u: 
     kept = strict.get(store.record_id(("notes",), "ok"))
     assert kept.provenance["source"] == "user"
     _held_not_found(strict, user_id=u)
+
+
+def test_a_store_delete_or_put_supersedes_the_items_held_write(strict: Memory, u: str) -> None:
+    pytest.importorskip("langgraph")
+    from agentmem_graphs import AgentMemStore
+
+    store = AgentMemStore(strict, user_level=1, name=f"held-{u}")
+    ns = ("memories", u)
+    store.put(ns, "k", {"text": INJECTED})
+    assert store.get(ns, "k") is None and len(strict.quarantine.list(user_id=u)) == 1
+    store.delete(ns, "k")  # the held put goes too: no approve can bring the item back
+    assert strict.quarantine.list(user_id=u) == []
+    assert store.get(ns, "k") is None
+    # A newer put of the key replaces its held write, held again or stored.
+    store.put(ns, "k", {"text": INJECTED})
+    store.put(ns, "k", {"text": INJECTED + " Again."})
+    assert [r.metadata["lg_value"]["text"] for r in strict.quarantine.list(user_id=u)] == [
+        INJECTED + " Again."
+    ]
+    store.put(ns, "k", {"text": "The report is due Friday."})
+    assert strict.quarantine.list(user_id=u) == []
+    store.delete(ns, "k")
+    assert store.get(ns, "k") is None and strict.quarantine.list(user_id=u) == []
+
+
+def test_deleting_a_held_memory_drops_it_within_the_callers_scope(strict: Memory, u: str) -> None:
+    held = strict.add(INJECTED, user_id=u)
+    with pytest.raises(NotFound):
+        strict.delete(held.id, user_id=u + "-other")  # another scope's held write stays
+    assert [r.id for r in strict.quarantine.list(user_id=u)] == [held.id]
+    strict.delete(held.id, user_id=u)
+    assert strict.quarantine.list(user_id=u) == []
+    with pytest.raises(NotFound):
+        strict.delete(held.id, user_id=u)
+    writer = strict.for_agent("writer", user_id=u)
+    reader = strict.for_agent("reader", user_id=u)
+    mine = writer.add(INJECTED)
+    with pytest.raises(NotFound):
+        reader.delete(mine.id)  # not in the reader's scopes
+    writer.delete(mine.id)
+    assert strict.quarantine.list(user_id=u) == []
 
 
 def test_an_update_with_injected_text_is_flagged(mem: Memory, u: str) -> None:
