@@ -261,13 +261,22 @@ class Quarantine:
         return [MemoryRecord.model_validate(r.record) for r in rows]
 
     def approve(
-        self, ids: Sequence[str], scope: Scope | None = None
+        self,
+        ids: Sequence[str],
+        scope: Scope | None = None,
+        *,
+        org_id: str | None = None,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        thread_id: str | None = None,
     ) -> builtins.list[MemoryRecord]:
         """Store held memories as trusted writes (indexed, in the graph, consolidated,
-        trainable from now on). Returns the stored records."""
+        trainable from now on). Returns the stored records. With a scope (or its keywords,
+        as for :meth:`list`) each id must be held in it or the scopes under it: another
+        scope's id raises :class:`NotFound` and nothing is approved."""
         from agentmem.notes import api as notes  # approved facts are linked like any write
 
-        rows = self._rows(ids, scope)
+        rows = self._rows(ids, _scope_of(scope, org_id, user_id, agent_id, thread_id))
         records = []
         for row in rows:
             record = MemoryRecord.model_validate(row.record)
@@ -278,9 +287,18 @@ class Quarantine:
         _held(self._backends.store).quarantine_drop(list(ids))
         return records
 
-    def reject(self, ids: Sequence[str], scope: Scope | None = None) -> int:
-        """Drop held memories; returns how many."""
-        rows = self._rows(ids, scope)
+    def reject(
+        self,
+        ids: Sequence[str],
+        scope: Scope | None = None,
+        *,
+        org_id: str | None = None,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        thread_id: str | None = None,
+    ) -> int:
+        """Drop held memories; returns how many. The scope is checked as by :meth:`approve`."""
+        rows = self._rows(ids, _scope_of(scope, org_id, user_id, agent_id, thread_id))
         return _held(self._backends.store).quarantine_drop([r.id for r in rows])
 
     def search(

@@ -399,6 +399,22 @@ def test_quarantine_list_takes_the_scope_as_keywords(strict: Memory, u: str) -> 
     assert strict.quarantine.list(user_id=u + "-other") == []
 
 
+def test_quarantine_approve_and_reject_take_the_scope_as_keywords(strict: Memory, u: str) -> None:
+    first, second = strict.add_many([INJECTED, INJECTED + " Now."], user_id=u)
+    other = u + "-other"
+    with pytest.raises(NotFound, match="not in quarantine"):
+        strict.quarantine.approve([first.id], user_id=other)  # another user's held write
+    with pytest.raises(NotFound, match="not in quarantine"):
+        strict.quarantine.reject([first.id, second.id], user_id=other)
+    with pytest.raises(InvalidScope, match="not both"):
+        strict.quarantine.reject([first.id], Scope(user_id=u), user_id=u)
+    assert len(strict.quarantine.list(user_id=u)) == 2  # nothing approved or dropped
+    assert [r.id for r in strict.quarantine.approve([first.id], user_id=u)] == [first.id]
+    assert strict.get(first.id, user_id=u).provenance["quarantine"] == "approved"
+    assert strict.quarantine.reject([second.id], user_id=f" {u} ") == 1
+    assert strict.quarantine.list(user_id=u) == []
+
+
 # 10. scope values that only look the same ----------------------------------------------------
 
 
