@@ -22,7 +22,7 @@ the graph's state, agentmem keeps memory across threads.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, NotRequired
 
@@ -38,8 +38,9 @@ from langgraph.runtime import Runtime
 from langgraph.types import Checkpointer
 
 from agentmem import Memory
-from agentmem.agents import TEAM_PREFIX
-from agentmem.errors import AgentMemError, InvalidSettings, LLMUnavailable
+from agentmem.agents import TEAM_PREFIX, team_agent_id
+from agentmem.errors import AgentMemError, InvalidScope, InvalidSettings, LLMUnavailable
+from agentmem.models import Scope
 from agentmem_graphs._memory import (
     RunScope,
     current_turn,
@@ -186,6 +187,7 @@ def create_team(
     if not agents:
         raise InvalidSettings("a team needs at least one agent: create_team({'name': model}, mem)")
     members = {name: _member(name, spec) for name, spec in agents.items()}
+    _check_agent_ids(members, team)
     store = _store_for(memory, store)
     builder = StateGraph(TeamState)
     builder.add_node(SUPERVISOR, _supervisor_node(members, supervisor, team, max_turns, max_tokens))
@@ -304,6 +306,31 @@ def _member(name: str, spec: TeamMember | BaseChatModel | Runnable[Any, Any]) ->
     if name.startswith(TEAM_PREFIX) or name in (START, END):
         raise InvalidSettings(f"{name!r} is reserved; pick another agent name")
     return spec if isinstance(spec, TeamMember) else TeamMember(model=spec)
+
+
+def _check_agent_ids(names: Iterable[str], team: str) -> None:
+    """Refuse, before anything runs, agent names (and a team name) that are no valid scope
+    ids, and two names that are one agent id once normalised (NFC, stripped: ``"writer"`` and
+    ``"writer "``), which would share one private memory, buffer and experiences."""
+    try:
+        Scope.of(agent_id=team_agent_id(team))
+    except InvalidScope as exc:
+        raise InvalidSettings(f"team={team!r} is not a valid team name: {exc}") from None
+    seen: dict[str, str] = {}
+    for name in names:
+        try:
+            agent_id = Scope.of(agent_id=name).agent_id or name
+        except InvalidScope as exc:
+            raise InvalidSettings(f"agent name {name!r} is not a valid agent id: {exc}") from None
+        if agent_id.startswith(TEAM_PREFIX):
+            raise InvalidSettings(f"{name!r} is reserved; pick another agent name")
+        if agent_id in seen:
+            raise InvalidSettings(
+                f"agent names {seen[agent_id]!r} and {name!r} are one agent id {agent_id!r} "
+                "(agent ids are NFC-normalised and stripped), so they would share one private "
+                "memory; rename one of them"
+            )
+        seen[agent_id] = name
 
 
 def _member_node(

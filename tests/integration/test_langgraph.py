@@ -473,3 +473,21 @@ def test_a_team_supervisor_function_and_the_turn_limit(mem: Memory, maya: str) -
     assert len(chosen) == 2 and not prompts["researcher"]
     with pytest.raises(InvalidSettings):
         create_team({"supervisor": scripted("x")}, mem)
+
+
+@pytest.mark.parametrize(
+    ("names", "error"),
+    [
+        (["writer", "writer "], r"'writer' and 'writer ' are one agent id 'writer'"),
+        (["caf\u00e9", "cafe\u0301"], r"are one agent id"),
+        (["writer", "a/b"], r"'a/b' is not a valid agent id"),
+        (["writer", " team:x"], r"reserved"),
+    ],
+)
+def test_a_team_refuses_agent_names_that_are_no_distinct_agent_ids(
+    mem: Memory, names: list[str], error: str
+) -> None:
+    with pytest.raises(InvalidSettings, match=error):
+        create_team({name: scripted("x") for name in names}, mem, team="report")
+    with pytest.raises(InvalidSettings, match="not a valid team name"):
+        create_team({"writer": scripted("x")}, mem, team="a/b")
