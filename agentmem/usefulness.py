@@ -48,7 +48,7 @@ from agentmem.models import (
     utcnow,
 )
 from agentmem.stores import UtilityLedger, require
-from agentmem.stores._utility_sql import FeedbackWrite, RetrievalRow, UtilityRow
+from agentmem.stores._utility_sql import FeedbackWrite, RetrievalRow, UtilityRow, ledger_key
 from agentmem.validation import check_text, show
 
 ARCHIVED_KEY = "archived"
@@ -318,7 +318,7 @@ def feedback(
         feedback_id=fid or retrieval_id or new_id(),
         # A caller's id is theirs within their scope: another scope using the same id neither
         # blocks their feedback nor learns that it was used. Retrieval ids are unique already.
-        ledger_key=None if fid is None else f"{reader}\x1f{fid}",
+        ledger_key=None if fid is None else ledger_key(reader, fid),
         retrieval_id=retrieval_id,
         scope=reader,
         records=tuple(records),
