@@ -266,6 +266,26 @@ def scope_members(scope: Scope | ScopeSet) -> tuple[Scope, ...]:
     return (scope,) if isinstance(scope, Scope) else scope.members
 
 
+_SCOPE_SEPARATORS = tuple(f",{name}=" for name in SCOPE_FIELDS)
+_SET_SEPARATOR = ") | ("
+
+
+def scope_text(scope: Scope | ScopeSet) -> str:
+    """A text naming ``scope`` and no other, for keys and columns that tell scopes apart
+    (``str(scope)`` is for display: ids may hold ``,`` and ``=``, so two scopes can print the
+    same). It is ``str(scope)`` where no id holds a separator (``,user_id=``, or ``) | (`` in a
+    set), which reads back one way, so texts written before stay valid; otherwise the fields as
+    JSON (an object for a scope, a list of them for a set), which no ``str`` form starts like."""
+    members = scope_members(scope)
+    separators = (*_SCOPE_SEPARATORS, *(() if isinstance(scope, Scope) else (_SET_SEPARATOR,)))
+    values = [v for m in members for v in m.fields().values()]
+    if not any(sep in v for v in values for sep in separators):
+        return str(scope)
+    if isinstance(scope, Scope):
+        return json.dumps(scope.fields(), sort_keys=True)
+    return json.dumps([m.fields() for m in members], sort_keys=True)
+
+
 class MemoryRecord(BaseModel):
     """One memory: an episode, a fact, a procedure or an experience, with its full lineage."""
 
@@ -433,5 +453,6 @@ __all__ = [
     "new_id",
     "readable_metadata",
     "scope_members",
+    "scope_text",
     "utcnow",
 ]

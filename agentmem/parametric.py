@@ -17,7 +17,6 @@ the protocols below, which ``agentmem_gpu`` implements.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -26,7 +25,7 @@ from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 import numpy as np
 
 from agentmem.errors import InvalidSettings
-from agentmem.models import SCOPE_FIELDS, Scope, SearchHit
+from agentmem.models import Scope, SearchHit, scope_text
 
 if TYPE_CHECKING:
     from agentmem.embedders import Embedder
@@ -135,23 +134,14 @@ def scope_key(scope: Scope) -> str:
     """A stable, file-name-safe key for ``scope`` (e.g. ``user-alice.agent-bot.1a2b3c4d``).
 
     The readable part may collide after unsafe characters are replaced (or be cut at 150
-    characters); the hash suffix of the exact scope (:func:`_exact_text`) keeps keys distinct.
+    characters); the hash suffix of the exact scope (:func:`~agentmem.models.scope_text`:
+    ``str(scope)`` unless an id holds a separator such as ``,agent_id=``) keeps keys distinct,
+    and every other scope's key is the one it always had, so adapter directories keep names.
     """
     parts = [f"{_FIELD_TAGS[f]}-{_UNSAFE.sub('-', v)}" for f, v in scope.fields().items()]
     readable = ".".join(parts)[:150]
-    digest = hashlib.sha256(_exact_text(scope).encode("utf-8")).hexdigest()[:8]
+    digest = hashlib.sha256(scope_text(scope).encode("utf-8")).hexdigest()[:8]
     return f"{readable}.{digest}"
-
-
-def _exact_text(scope: Scope) -> str:
-    """A text naming ``scope`` and no other: ``str(scope)`` unless an id holds a separator and
-    a field name (``,agent_id=``), which could be read as another scope's fields; then the
-    fields as JSON (never a ``str(scope)``, which starts with a field name). Keys of every other
-    scope hash ``str(scope)`` as before, so their adapter directories keep their names."""
-    fields = scope.fields()
-    if any(f",{name}=" in value for value in fields.values() for name in SCOPE_FIELDS):
-        return json.dumps(fields, sort_keys=True)
-    return str(scope)
 
 
 def check_scope_key(key: str) -> str:

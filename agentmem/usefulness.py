@@ -24,6 +24,7 @@ procedures and experiences that keep helping, returning each change with its evi
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Collection, Mapping, Sequence
@@ -43,10 +44,11 @@ from agentmem.models import (
     ScopeSet,
     new_id,
     scope_members,
+    scope_text,
     utcnow,
 )
 from agentmem.stores import UtilityLedger, require
-from agentmem.stores._utility_sql import FeedbackWrite, RetrievalRow, UtilityRow
+from agentmem.stores._utility_sql import FeedbackWrite, RetrievalRow, UtilityRow, ledger_key
 from agentmem.validation import check_text, show
 
 ARCHIVED_KEY = "archived"
@@ -150,7 +152,7 @@ def remember(backends: Backends, scope: Scope | ScopeSet, ids: Sequence[str]) ->
     if not backends.settings.utility.record_retrievals or not _enabled_store(backends):
         return None
     rid = new_id()
-    backends.recalls.record_retrieval(rid, str(scope), list(ids), time.time())
+    backends.recalls.record_retrieval(rid, scope_text(scope), list(ids), time.time())
     return rid
 
 
@@ -311,13 +313,14 @@ def feedback(
         ids = list(dict.fromkeys(_check_id(i, "memory id") for i in target))
     fid = _check_id(feedback_id, "feedback_id") if feedback_id is not None else None
     records = _visible(backends, scope, ids, retrieval_id=retrieval_id)
+    reader = scope_text(scope)  # never str(scope): two scopes can print the same
     fb = FeedbackWrite(
         feedback_id=fid or retrieval_id or new_id(),
         # A caller's id is theirs within their scope: another scope using the same id neither
         # blocks their feedback nor learns that it was used. Retrieval ids are unique already.
-        ledger_key=None if fid is None else f"{scope}\x1f{fid}",
+        ledger_key=None if fid is None else ledger_key(reader, fid),
         retrieval_id=retrieval_id,
-        scope=str(scope),
+        scope=reader,
         records=tuple(records),
         reward=value,
         task=task_text,
@@ -385,26 +388,41 @@ def _foreign(retrieval_id: str | None, scope: Scope | ScopeSet) -> str:
 
 
 def _made_by(scope: Scope | ScopeSet, shown: str) -> bool:
-    """Whether a retrieval read in scope ``shown`` (as text) was made by the caller reading
-    in ``scope``: the same scope, or (for a caller that names no thread) that scope in one of
-    its threads. Another agent, a team mate or the user above an agent made it otherwise,
-    even where the memories it showed are visible to the caller."""
-    if shown == str(scope):
+    """Whether a retrieval read in scope ``shown`` (its :func:`~agentmem.models.scope_text`)
+    was made by the caller reading in ``scope``: the same scope, or (for a caller that names
+    no thread) that scope in one of its threads. Another agent, a team mate or the user above
+    an agent made it otherwise, even where the memories it showed are visible to the
+    caller."""
+    if shown == scope_text(scope):
         return True
     members = scope_members(scope)
     if any(m.thread_id is not None for m in members):
         return False
     is_set = isinstance(scope, ScopeSet)
-    prefix = f"{'(' if is_set else ''}{members[0]},thread_id="
-    if not shown.startswith(prefix):
-        return False
-    rest = shown[len(prefix) :]
-    cuts = [i for i, c in enumerate(rest) if c == ")"] if is_set else [len(rest)]
-    for cut in cuts:
-        threaded = [m.model_copy(update={"thread_id": rest[:cut]}) for m in members]
-        if str(ScopeSet.of(*threaded) if is_set else threaded[0]) == shown:
+    for thread in _threads_named(scope, shown):
+        threaded = [m.model_copy(update={"thread_id": thread}) for m in members]
+        if scope_text(ScopeSet.of(*threaded) if is_set else threaded[0]) == shown:
             return True
     return False
+
+
+def _threads_named(scope: Scope | ScopeSet, shown: str) -> list[str]:
+    """The thread ids ``shown`` may name for ``scope`` in a thread (candidates: the caller
+    checks each by writing the threaded scope's text again)."""
+    if shown.startswith(("{", "[")):  # scope_text's JSON form
+        try:
+            parsed = json.loads(shown)
+        except ValueError:
+            return []
+        first = parsed[0] if isinstance(parsed, list) and parsed else parsed
+        thread = first.get("thread_id") if isinstance(first, dict) else None
+        return [thread] if isinstance(thread, str) else []
+    is_set = isinstance(scope, ScopeSet)
+    prefix = f"{'(' if is_set else ''}{scope_members(scope)[0]},thread_id="
+    if not shown.startswith(prefix):
+        return []
+    rest = shown[len(prefix) :]
+    return [rest[:i] for i, c in enumerate(rest) if c == ")"] if is_set else [rest]
 
 
 def utilities(

@@ -436,7 +436,7 @@ def _content_changes(
             check_reserved(changes["metadata"], current.metadata)
         from agentmem.experience.models import check_readable
 
-        check_readable(current, changes["metadata"])
+        check_readable(current, changes["metadata"], backends.settings.experience.reward_range)
     elif text is not None and current.kind is MemoryKind.SEMANTIC:
         from agentmem.semantic.restate import has_structure, restated_metadata
 

@@ -10,7 +10,6 @@ configured, counts the reported uses of procedures, and distils the trajectory i
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +32,8 @@ from agentmem.experience.models import (
     ProcedureStatus,
     Reflection,
     Step,
+    check_family,
+    check_reward,
     parse_steps,
 )
 from agentmem.experience.reflect import Completion, reflect, rules_reflection
@@ -49,41 +50,15 @@ from agentmem.models import (
 )
 from agentmem.settings import Settings
 from agentmem.stores import RecordQuery
-from agentmem.validation import check_k, check_metadata, check_text, show
+from agentmem.validation import check_k, check_metadata, check_text
 
 log = logging.getLogger(__name__)
 
-_MAX_FAMILY_CHARS = 200
 CONTEXT_CHANNEL = "procedures"
 """Channel name on the context hits of applicable procedures."""
 
 
 # input checks -----------------------------------------------------------------------------
-
-
-def check_reward(value: Any, reward_range: tuple[float, float]) -> float | None:
-    """None, or a finite number within the declared (inclusive) range."""
-    if value is None:
-        return None
-    low, high = reward_range
-    hint = "(AGENTMEM_EXPERIENCE__REWARD_RANGE); rescale the reward or declare another range"
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidExperience(
-            f"reward must be a finite number in [{low:g}, {high:g}], got {show(value)} {hint}"
-        )
-    try:
-        number = float(value)
-    except OverflowError:  # an int past the float range
-        number = math.inf
-    if not math.isfinite(number):
-        raise InvalidExperience(
-            f"reward must be a finite number in [{low:g}, {high:g}], got {show(value)} {hint}"
-        )
-    if not low <= number <= high:
-        raise InvalidExperience(
-            f"reward {number:g} is outside the declared range [{low:g}, {high:g}] {hint}"
-        )
-    return number
 
 
 def check_used(used: Any, outcome: Outcome) -> dict[str, Outcome]:
@@ -119,14 +94,8 @@ def _user_metadata(metadata: Any) -> dict[str, Any]:
             f"metadata keys {reserved} are reserved for experiences; pass the outcome and "
             "reward as arguments and rename the other keys"
         )
-    family = meta.get("task_family")
-    if family is not None and (
-        not isinstance(family, str) or not family.strip() or len(family) > _MAX_FAMILY_CHARS
-    ):
-        raise InvalidMetadata(
-            f"task_family must be a non-empty string of at most {_MAX_FAMILY_CHARS} characters, "
-            f"got {family!r}"
-        )
+    if meta.get("task_family") is not None:  # None: found by similarity
+        check_family(meta["task_family"])
     return meta
 
 

@@ -38,6 +38,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from agentmem.errors import ValidationError
 from agentmem.experience.models import (
     Outcome,
     PlannedCall,
@@ -495,12 +496,45 @@ def plan_call(
     first; see :func:`winners`): argument rules rewrite the call, and preconditions add the
     calls that must come first (their own rules and preconditions applied too). Each planned
     call names the procedures that shaped it. Without applicable procedures the plan is the
-    call itself."""
+    call itself. Arguments of the wrong kind raise :class:`~agentmem.errors.ValidationError`
+    naming the argument."""
+    start = _checked_plan_input(procedures, action, args)
     chosen = winners(procedures)
-    start: Args = dict(args) if isinstance(args, Mapping) else list(args)
     planned: list[PlannedCall] = []
     _plan(chosen, action, start, planned, stack=(), origin=())
     return planned
+
+
+_PLAN_EXAMPLE = (
+    "e.g. plan_call(mem.recall_experience(task, user_id='u').procedures, 'book_table', "
+    "{'place': 'Sora'})"
+)
+
+
+def _checked_plan_input(procedures: Any, action: Any, args: Any) -> Args:
+    """A copy of ``args`` to plan with, once ``plan_call``'s arguments are the kinds it takes."""
+    if isinstance(procedures, str | bytes | Mapping) or not isinstance(procedures, Sequence):
+        raise ValidationError(
+            f"procedures must be a list of Procedure, got {type(procedures).__name__}; "
+            f"{_PLAN_EXAMPLE}"
+        )
+    for i, p in enumerate(procedures):
+        if not isinstance(p, Procedure):
+            raise ValidationError(
+                f"procedures[{i}] is a {type(p).__name__}, not a Procedure; pass what "
+                "recall_experience(...).procedures or mem.procedures(...) return (a procedure "
+                "read as JSON, e.g. from the REST API, is Procedure.model_validate(item))"
+            )
+    if not isinstance(action, str) or not action.strip():
+        raise ValidationError(f"action must be a non-empty action name, got {action!r:.80}")
+    if isinstance(args, Mapping) and all(isinstance(k, str) for k in args):
+        return dict(args)
+    if isinstance(args, Sequence) and not isinstance(args, str | bytes):
+        return list(args)
+    raise ValidationError(
+        "args must be a dict of named arguments (string keys) or a list of positional ones, "
+        f"got {type(args).__name__}; {_PLAN_EXAMPLE}"
+    )
 
 
 def _plan(

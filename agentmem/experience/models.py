@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -22,6 +23,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from agentmem.errors import InvalidExperience, InvalidMetadata, ValidationError, first_message
 from agentmem.models import MemoryKind, MemoryRecord
+from agentmem.validation import show
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,46 @@ RESERVED_PROCEDURE_KEYS = frozenset(
     }
 )
 """Top-level metadata keys a distilled procedure owns (an update keeps them readable)."""
+
+
+def check_reward(value: Any, reward_range: tuple[float, float]) -> float | None:
+    """None, or a finite number within the declared (inclusive) range."""
+    if value is None:
+        return None
+    low, high = reward_range
+    hint = "(AGENTMEM_EXPERIENCE__REWARD_RANGE); rescale the reward or declare another range"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidExperience(
+            f"reward must be a finite number in [{low:g}, {high:g}], got {show(value)} {hint}"
+        )
+    try:
+        number = float(value)
+    except OverflowError:  # an int past the float range
+        number = math.inf
+    if not math.isfinite(number):
+        raise InvalidExperience(
+            f"reward must be a finite number in [{low:g}, {high:g}], got {show(value)} {hint}"
+        )
+    if not low <= number <= high:
+        raise InvalidExperience(
+            f"reward {number:g} is outside the declared range [{low:g}, {high:g}] {hint}"
+        )
+    return number
+
+
+MAX_FAMILY_CHARS = 200
+"""Longest task family name (``metadata["task_family"]``)."""
+
+
+def check_family(value: Any) -> str:
+    """A task family name: a non-empty string of at most :data:`MAX_FAMILY_CHARS`
+    characters, else :class:`InvalidMetadata`."""
+    if not isinstance(value, str) or not value.strip() or len(value) > MAX_FAMILY_CHARS:
+        raise InvalidMetadata(
+            f"task_family must be a non-empty string of at most {MAX_FAMILY_CHARS} characters, "
+            f"got {value!r:.80}"
+        )
+    return value
 
 
 class Outcome(StrEnum):
@@ -353,8 +395,8 @@ class Procedure(BaseModel):
         with _reading(record, PROCEDURE_KEY):
             body = _mapping(meta.get(PROCEDURE_KEY) or {})
             spec = dict(body.get("spec") or {})
-            evidence = list(body.get("evidence") or [])
-            contradicts = list(body.get("contradicts") or [])
+            evidence = _ids(body.get("evidence"))
+            contradicts = _ids(body.get("contradicts"))
         last_used = meta.get("last_used")
         counts = {k: _read(record, k, _count, 0) for k in ("successes", "failures", "partials")}
         with _reading(record, PROCEDURE_KEY, {"type": PROCEDURE_TYPE_KEY, "action": "action"}):
@@ -400,6 +442,15 @@ def _mapping(value: Any) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
         raise TypeError(f"expected an object, got {type(value).__name__}")
     return value
+
+
+def _ids(value: Any) -> list[str]:
+    """A list of ids (a string is no list of its characters)."""
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(i, str) for i in value):
+        raise TypeError(f"expected a list of ids, got {show(value)}")
+    return list(value)
 
 
 def _count(value: Any) -> int:
@@ -458,25 +509,43 @@ def _read(record: MemoryRecord, key: str, convert: Callable[[Any], Any], default
         return convert(record.metadata.get(key, default))
 
 
-def check_readable(current: MemoryRecord, metadata: Mapping[str, Any]) -> None:
+def check_readable(
+    current: MemoryRecord,
+    metadata: Mapping[str, Any],
+    reward_range: tuple[float, float] | None = None,
+) -> None:
     """Refuse (:class:`InvalidMetadata` naming the key) new metadata for an experience or a
-    distilled procedure that could not be read back, or that drops a key the record owns, so
-    an update cannot make recall fail for its scope. Other memories pass unchecked."""
+    distilled procedure that could not be read back, or that drops a key the record owns, or
+    whose task family or reward (within ``reward_range``, when given) ``record_experience``
+    would refuse, so an update cannot make recall fail or lose it for its scope. Other
+    memories pass unchecked."""
     view: Callable[[MemoryRecord], Any]
+    keys: tuple[str, ...]
     if current.kind is MemoryKind.EXPERIENCE:
-        owned = {k for k in ("outcome", EXPERIENCE_KEY) if k in current.metadata}
+        keys = ("outcome", "task_family", EXPERIENCE_KEY)
         view, what = Experience.from_record, "an experience"
     elif Procedure.is_procedure(current):
-        owned = {PROCEDURE_KEY, PROCEDURE_TYPE_KEY, RULE_KEY}
+        keys = (PROCEDURE_KEY, PROCEDURE_TYPE_KEY, RULE_KEY, "task_family")
         view, what = Procedure.from_record, "a distilled procedure"
     else:
         return
+    owned = {k for k in keys if k in current.metadata}
     missing = sorted(owned - set(metadata))
     if missing:
         raise InvalidMetadata(
             f"metadata keys {missing} of memory {current.id!r} belong to {what}; pass its "
             "metadata with your changes, e.g. {**record.metadata, 'note': ...}"
         )
+    changed = {k for k in ("task_family", "reward") if metadata.get(k) != current.metadata.get(k)}
+    try:  # only a new value: one stored before (e.g. under another reward range) stays
+        if "task_family" in changed & owned:
+            check_family(metadata["task_family"])
+        if "reward" in changed and current.kind is MemoryKind.EXPERIENCE and reward_range:
+            check_reward(metadata.get("reward"), reward_range)
+    except ValidationError as exc:
+        raise InvalidMetadata(
+            f"memory {current.id!r}: {exc}; keep the stored value or pass a valid one"
+        ) from None
     view(current.model_copy(update={"metadata": dict(metadata)}))
 
 
@@ -587,6 +656,7 @@ def outcome_note(record: MemoryRecord) -> str:
 
 __all__ = [
     "EXPERIENCE_KEY",
+    "MAX_FAMILY_CHARS",
     "PROCEDURE_KEY",
     "PROCEDURE_TYPE_KEY",
     "RESERVED_EXPERIENCE_KEYS",
@@ -604,7 +674,9 @@ __all__ = [
     "ProcedureType",
     "Reflection",
     "Step",
+    "check_family",
     "check_readable",
+    "check_reward",
     "format_call",
     "outcome_note",
     "parse_steps",

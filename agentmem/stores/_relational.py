@@ -206,7 +206,7 @@ class SQLUtilityLedger(SQLEngine, UtilityLedger):
 
     def utility_forget(self, ids: Sequence[str]) -> int:
         with self._transaction() as cur:
-            return _utility_sql.forget_ids(cur, self.placeholder, ids)
+            return _utility_sql.forget_ids(cur, self.placeholder, ids, self.json_cast)
 
 
 class SQLKeyStore(SQLEngine, KeyStore):

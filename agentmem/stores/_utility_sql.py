@@ -80,6 +80,16 @@ class UtilityChange:
     count: int
 
 
+_KEY_SEPARATOR = "\x1f"
+
+
+def ledger_key(scope_text: str, feedback_id: str) -> str:
+    """The ledger key of a caller's own feedback id: the id within the caller's scope text,
+    so two scopes may use the same id. A scope text holds no control character, so the id is
+    what follows the first ``\\x1f``."""
+    return f"{scope_text}{_KEY_SEPARATOR}{feedback_id}"
+
+
 def _sql(statement: str, placeholder: str) -> str:
     return statement.replace("?", placeholder)
 
@@ -227,13 +237,14 @@ def apply_feedback(
     return changes
 
 
-def forget_ids(cur: Cursor, placeholder: str, ids: Sequence[str]) -> int:
+def forget_ids(cur: Cursor, placeholder: str, ids: Sequence[str], json_cast: str = "") -> int:
     """Erase forgotten memories from the utility tables (inside the caller's transaction):
     their ``memory_utility`` rows go; every retrieval and feedback row that names one loses it
     (a row naming nothing else goes), and such a feedback row's task text is blanked, since
-    it was written about what was forgotten. A blanked feedback row that still names live
-    memories stays, so the same feedback sent again is still recognised as a repeat. Returns
-    how many rows were changed or deleted."""
+    it was written about what was forgotten, also in the ``FEEDBACK`` history entries it wrote
+    for the other memories it credited. A blanked feedback row that still names live memories
+    stays, so the same feedback sent again is still recognised as a repeat. Returns how many
+    rows were changed or deleted."""
     gone = set(ids)
     if not gone:
         return 0
@@ -246,27 +257,67 @@ def forget_ids(cur: Cursor, placeholder: str, ids: Sequence[str]) -> int:
             _sql(f"DELETE FROM memory_utility WHERE memory_id IN ({marks})", placeholder), chunk
         )
         changed += max(cur.rowcount, 0)
-    for table, key, blank in (
-        ("retrievals", "retrieval_id", ""),
-        ("feedback", "feedback_id", ", task = NULL"),
+    tasks: list[tuple[str, list[str], str]] = []
+    for table, key, task, blank in (
+        ("retrievals", "retrieval_id", "NULL", ""),
+        ("feedback", "feedback_id", "task", ", task = NULL"),
     ):
         # Only the rows whose JSON list may name a forgotten id come back (LIKE on the id as
         # json.dumps wrote it); every search logs a retrieval, so the table can be large.
-        found: dict[str, list[str]] = {}
+        found: dict[str, tuple[list[str], str | None]] = {}
         for chunk in chunks:
             likes = " OR ".join("memory_ids LIKE ?" for _ in chunk)
-            statement = f"SELECT {key}, memory_ids FROM {table} WHERE {likes}"
+            statement = f"SELECT {key}, memory_ids, {task} FROM {table} WHERE {likes}"
             cur.execute(_sql(statement, placeholder), [f"%{json.dumps(i)}%" for i in chunk])
-            found.update((k, json.loads(m)) for k, m in cur.fetchall())
-        hits = [(k, [i for i in m if i not in gone]) for k, m in found.items() if gone & set(m)]
-        for row_key, kept in hits:
+            found.update((k, (json.loads(m), t)) for k, m, t in cur.fetchall())
+        hits = [(k, m, t) for k, (m, t) in found.items() if gone & set(m)]
+        for row_key, named, text in hits:
+            kept = [i for i in named if i not in gone]
             if kept:
                 statement = f"UPDATE {table} SET memory_ids = ?{blank} WHERE {key} = ?"
                 cur.execute(_sql(statement, placeholder), [json.dumps(kept), row_key])
+                if text is not None:
+                    tasks.append((row_key, kept, text))
             else:
                 cur.execute(_sql(f"DELETE FROM {table} WHERE {key} = ?", placeholder), [row_key])
         changed += len(hits)
-    return changed
+    return changed + _blank_history_tasks(cur, placeholder, tasks, json_cast)
+
+
+def _blank_history_tasks(
+    cur: Cursor, placeholder: str, feedbacks: Sequence[tuple[str, list[str], str]], json_cast: str
+) -> int:
+    """Take the task text of these feedbacks (``(ledger key, live memory ids, task)``) out of
+    the ``FEEDBACK`` history entries they wrote for those memories; returns entries changed.
+    An entry is the feedback's by its feedback id (the ledger key without the caller's scope)
+    and its task text."""
+    wanted = {
+        (mid, key.partition(_KEY_SEPARATOR)[2] or key, task)
+        for key, kept, task in feedbacks
+        for mid in kept
+    }
+    ids = sorted({mid for mid, _, _ in wanted})
+    rows: list[tuple[str, int]] = []
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ", ".join("?" for _ in chunk)
+        statement = (
+            "SELECT seq, memory_id, new_metadata FROM history "
+            f"WHERE event = ? AND memory_id IN ({marks})"
+        )
+        cur.execute(_sql(statement, placeholder), [HistoryEvent.FEEDBACK.value, *chunk])
+        for seq, mid, raw in cur.fetchall():
+            meta = json.loads(raw) if isinstance(raw, str | bytes) else raw
+            if not isinstance(meta, dict):
+                continue
+            fid, task = meta.get("feedback_id"), meta.get("task")
+            if isinstance(fid, str) and isinstance(task, str) and (mid, fid, task) in wanted:
+                kept = {k: v for k, v in meta.items() if k != "task"}
+                rows.append((json.dumps(kept, sort_keys=True), seq))
+    if rows:
+        statement = f"UPDATE history SET new_metadata = ?{json_cast} WHERE seq = ?"
+        cur.executemany(_sql(statement, placeholder), rows)
+    return len(rows)
 
 
 def _history(record: MemoryRecord, change: UtilityChange, fb: FeedbackWrite) -> HistoryEntry:
@@ -300,6 +351,7 @@ __all__ = [
     "UtilityRow",
     "apply_feedback",
     "forget_ids",
+    "ledger_key",
     "rated",
     "read_retrieval",
     "read_utilities",

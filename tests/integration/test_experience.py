@@ -638,6 +638,38 @@ def test_update_refuses_metadata_that_would_make_an_experience_or_procedure_unre
     assert mem.recall_experience(READ_TASK.format(name="x"), user_id="agent").experiences
 
 
+def test_update_refuses_a_task_family_reward_or_evidence_that_recording_would_refuse(
+    mem: Memory,
+) -> None:
+    result = learn_reading(mem)
+    proc, experience = precondition(mem), result.experience
+    task = READ_TASK.format(name="x")
+    assert len(mem.recall_experience(task, user_id="agent").procedures) == 2
+    for record, key, value in [
+        (experience.record, "task_family", 5),
+        (experience.record, "task_family", ""),
+        (experience.record, "task_family", "x" * 1000),
+        (experience.record, "reward", 99),
+        (experience.record, "reward", "0.5"),
+        (proc.record, "task_family", None),
+    ]:
+        with pytest.raises(InvalidMetadata, match=key):
+            mem.update(record.id, metadata={**record.metadata, key: value}, user_id="agent")
+    dropped = {k: v for k, v in experience.record.metadata.items() if k != "task_family"}
+    with pytest.raises(InvalidMetadata, match="task_family"):
+        mem.update(experience.id, metadata=dropped, user_id="agent")
+    for field in ("evidence", "contradicts"):  # a string is no list of ids
+        body = {**proc.record.metadata["procedure"], field: "abc"}
+        with pytest.raises(InvalidMetadata, match="'procedure'"):
+            mem.update(proc.id, metadata={**proc.record.metadata, "procedure": body},
+                       user_id="agent")  # fmt: skip
+    # nothing was written: recall still finds the family's procedures
+    assert len(mem.recall_experience(task, user_id="agent").procedures) == 2
+    assert mem.get(experience.id, user_id="agent").metadata == experience.record.metadata
+    meta = {**experience.record.metadata, "reward": -0.5, "note": "checked"}
+    assert mem.update(experience.id, metadata=meta, user_id="agent").metadata["reward"] == -0.5
+
+
 def test_a_stored_record_with_unreadable_metadata_is_skipped_with_a_warning(
     mem: Memory, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -17,11 +17,12 @@ import pytest
 from agentmem import Memory, Settings
 from agentmem.embedders import Embedder
 from agentmem.errors import InvalidSettings, NotFound, ValidationError
-from agentmem.models import HistoryEvent, Scope
+from agentmem.models import HistoryEvent, Scope, ScopeSet, scope_text
 from agentmem.stores import store_from_url
 from agentmem.usefulness import (
     ARCHIVED_KEY,
     UTILITY_CHANNEL,
+    _made_by,
     prune,
     restore,
     utilities,
@@ -101,6 +102,30 @@ def test_duplicate_feedback_changes_nothing(umem: Memory) -> None:
     assert umem.feedback(bobs, 1.0, feedback_id="episode-7", **BOB).applied
     assert umem.feedback(bobs, 1.0, feedback_id=rid, **BOB).applied
     assert utilities(umem, bobs)[bobs[0]].count == 2
+
+
+def test_scopes_that_print_the_same_keep_their_feedback_ids_and_retrievals_apart(
+    umem: Memory,
+) -> None:
+    # Both print "user_id=maya,thread_id=t": the ledger must not key them on that text.
+    maya = Scope(user_id="maya", thread_id="t")
+    other = Scope(user_id="maya,thread_id=t")
+    assert str(maya) == str(other)
+    theirs = umem.add("Mallory's note", scope=other)
+    mine = umem.add("Deploy with make release", scope=maya)
+    assert umem.feedback([theirs.id], 1.0, feedback_id="run-1", scope=other).applied
+    result = umem.feedback([mine.id], 1.0, feedback_id="run-1", scope=maya)
+    assert result.applied and [u.memory_id for u in result.updates] == [mine.id]
+    assert not umem.feedback([mine.id], 1.0, feedback_id="run-1", scope=maya).applied
+    # A retrieval is the caller's by its exact scope, also for a caller naming no thread.
+    unthreaded = Scope(user_id="maya")
+    assert not _made_by(unthreaded, scope_text(Scope(user_id="maya,thread_id=q")))
+    assert _made_by(unthreaded, scope_text(Scope(user_id="maya", thread_id="q,agent_id=z")))
+    pair = ScopeSet.of(Scope(user_id="maya", agent_id="a"), Scope(user_id="maya", agent_id="b"))
+    odd = "x) | (user_id=maya,agent_id=b,thread_id=y"
+    threaded = ScopeSet.of(*(m.model_copy(update={"thread_id": odd}) for m in pair.members))
+    assert _made_by(pair, scope_text(threaded))
+    assert scope_text(unthreaded) == str(unthreaded)  # ordinary scopes keep their old rows
 
 
 def test_bad_feedback_is_refused_and_changes_nothing(umem: Memory) -> None:

@@ -21,7 +21,7 @@ from agentmem.embedders import Embedder
 from agentmem.errors import NotFound, PermissionDenied, ValidationError
 from agentmem.graph import GraphChange, Merge, MergeMethod
 from agentmem.lineage import evolved_from, sources_of
-from agentmem.models import new_id
+from agentmem.models import HistoryEvent, new_id
 from agentmem.stores import ForgetJournal
 from agentmem_consolidation import run_inline
 from tests.falkordb_server import FalkorDBServer
@@ -451,6 +451,43 @@ def test_forget_erases_the_feedback_ledger_of_what_it_forgets(mem: Memory) -> No
     mem.feedback(mem.search("locker", user_id="alice")[0].retrieval_id, 1.0, user_id="alice")
     mem.forget(reason="erasure request", purge=True, user_id="alice")
     assert [r[0] for r in _ledger_rows(mem)] == ["feedback", "memory_utility", "retrievals"]
+
+
+@pytest.mark.parametrize("store", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_forget_blanks_the_feedback_task_in_the_history_of_co_credited_memories(
+    request: pytest.FixtureRequest, home: Path, embedder: Embedder, store: str
+) -> None:
+    url = {} if store == "sqlite" else {"store_url": request.getfixturevalue("pg_url")}
+    with Memory(settings=Settings.load(home=home, **url), embedder=embedder) as mem:
+        _forget_a_co_credited_feedback(mem)
+
+
+def _forget_a_co_credited_feedback(mem: Memory) -> None:
+    secret = mem.add("Maya's passport number is X1234567", user_id="maya")
+    other = mem.add("Deploy with make release", user_id="maya")
+    mem.feedback(
+        [secret.id, other.id],
+        1.0,
+        task="renew passport X1234567",
+        feedback_id="run-1",
+        user_id="maya",
+    )
+    hits = mem.search("passport or deploy", k=2, user_id="maya")
+    assert {h.record.id for h in hits} == {secret.id, other.id}
+    mem.feedback(hits[0].retrieval_id, 1.0, task="passport X1234567 again", user_id="maya")
+    mem.feedback([other.id], 1.0, task="ship the release", user_id="maya")  # not about it
+    mem.forget(secret.id, reason="x", user_id="maya")
+    tasks = [
+        (h.new_metadata or {}).get("task")
+        for h in mem.history(other.id, user_id="maya")
+        if h.event is HistoryEvent.FEEDBACK
+    ]
+    assert len(tasks) == 3 and not [t for t in tasks if "X1234567" in str(t)]
+    assert "ship the release" in tasks
+    assert not [r for r in _ledger_rows(mem) if "X1234567" in str(r)]
+    # the blanked feedback is still a repeat
+    again = mem.feedback([other.id], 1.0, feedback_id="run-1", user_id="maya")
+    assert not again.applied
 
 
 def test_forget_racing_a_consolidation_run_does_not_resurrect(mem: Memory, monkeypatch) -> None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from agentmem import InvalidExperience, MemoryKind, MemoryRecord, Outcome, Scope, Settings
+from agentmem.errors import ValidationError
 from agentmem.experience.distil import (
     counts_after_use,
     extract_lessons,
@@ -368,6 +371,34 @@ def test_winners_keep_only_the_best_of_contradicting_procedures() -> None:
 
 def test_plan_without_procedures_is_the_call_itself() -> None:
     assert [(c.action, c.args) for c in plan_call([], "read", {"p": 1})] == [("read", {"p": 1})]
+
+
+@pytest.mark.parametrize(
+    ("procedures", "action", "args", "words"),
+    [
+        (None, "book", {}, "procedures must be a list of Procedure, got NoneType"),
+        ("rules", "book", {}, "procedures must be a list of Procedure, got str"),
+        ([{"id": "p1", "type": "precondition"}], "book", {}, "procedures[0] is a dict"),
+        ([], None, {}, "action must be a non-empty action name"),
+        ([], "", {}, "action must be a non-empty action name"),
+        ([], "  ", {}, "action must be a non-empty action name"),
+        ([], "book", None, "args must be a dict"),
+        ([], "book", "place=Sora", "args must be a dict"),
+        ([], "book", {1: "Sora"}, "args must be a dict"),
+    ],
+)
+def test_plan_call_refuses_bad_input_naming_the_argument(
+    procedures: Any, action: Any, args: Any, words: str
+) -> None:
+    with pytest.raises(ValidationError, match=re.escape(words)):
+        plan_call(procedures, action, args)
+
+
+def test_plan_call_takes_a_procedure_read_back_from_json() -> None:
+    login = procedure(ProcedureType.PRECONDITION, "book", {"requires": "login", "args": {}})
+    item = json.loads(login.model_dump_json())  # as a REST client receives it
+    plan = plan_call([Procedure.model_validate(item)], "book", ("Sora",))
+    assert [(c.action, c.args) for c in plan] == [("login", {}), ("book", ["Sora"])]
 
 
 def test_procedure_view_reads_last_use() -> None:

@@ -23,7 +23,7 @@ from agentmem import (
     Settings,
     ValidationError,
 )
-from agentmem.models import content_hash
+from agentmem.models import ScopeSet, content_hash, scope_text
 from agentmem.validation import (
     check_importance,
     check_k,
@@ -101,6 +101,25 @@ def test_scope_contains_is_field_by_field() -> None:
     assert not Scope.of(user_id="bob").contains(record)
     assert not Scope.of(user_id="alice", thread_id="t-1").contains(record)
     assert not Scope.of(user_id="Alice").contains(record), "ids are case-sensitive"
+
+
+def test_scope_text_tells_apart_scopes_that_print_the_same() -> None:
+    pairs = [
+        (Scope.of(user_id="maya,thread_id=t"), Scope.of(user_id="maya", thread_id="t")),
+        (Scope.of(org_id="a,user_id=b"), Scope.of(org_id="a", user_id="b")),
+        (
+            ScopeSet.of(Scope.of(user_id="a) | (user_id=b")),
+            ScopeSet.of(Scope.of(user_id="a"), Scope.of(user_id="b")),
+        ),
+    ]
+    for one, other in pairs:
+        assert str(one) == str(other) and scope_text(one) != scope_text(other)
+    plain = ScopeSet.of(Scope.of(user_id="alice", agent_id="x"), Scope.of(user_id="alice"))
+    assert scope_text(plain) == str(plain)  # texts written before stay valid
+    assert (
+        scope_text(Scope.of(user_id="a,b", thread_id="t(1) | x"))
+        == "user_id=a,b,thread_id=t(1) | x"
+    )
 
 
 def test_scope_is_frozen() -> None:
