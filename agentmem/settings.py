@@ -266,7 +266,8 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         _refuse__unknown_keys(settings_cls, init_settings(), "keyword argument", _dotted)
-        _refuse__unknown_keys(settings_cls, _environment_tree(), "environment variable", _as_env)
+        environment = _environment_tree()
+        _refuse__unknown_keys(settings_cls, environment, "environment variable", _as_env)
         settings_file = _settings_file_from(init_settings, env_settings)
         if settings_file is not None:
             if not settings_file.is_file():
@@ -288,6 +289,9 @@ class Settings(BaseSettings):
                 ) from None
             _refuse__unknown_keys(settings_cls, file_source(), f"key in {settings_file}", _dotted)
             sources.append(file_source)
+        others = [source() for source in sources if source is not env_settings]
+        below = _defaults_of_maps_set_key_by_key(settings_cls, environment, others)
+        sources.append(_Fixed(settings_cls, below))
         return tuple(sources)
 
     @classmethod
@@ -394,6 +398,65 @@ def _environment_tree() -> dict[str, Any]:
             node = child
         node.setdefault(leaf, name)
     return tree
+
+
+class _Fixed(PydanticBaseSettingsSource):
+    """A settings source that gives fixed data."""
+
+    def __init__(self, settings_cls: type[BaseSettings], data: dict[str, Any]) -> None:
+        super().__init__(settings_cls)
+        self._data = data
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        """Unused: :meth:`__call__` gives the whole data."""
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return self._data
+
+
+def _defaults_of_maps_set_key_by_key(
+    settings_cls: type[BaseSettings],
+    environment: Mapping[str, Any],
+    others: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """The default of each section map (``trust.levels``) that the environment sets key by key
+    only (``AGENTMEM_TRUST__LEVELS__TOOL=trusted``), and no other source gives: merged below
+    the variables, so that they change their keys of the default and keep the others (without
+    it, they replaced the whole default map, and its other keys were lost). A map given whole
+    (``AGENTMEM_TRUST__LEVELS='{...}'``, a settings-file table, an argument) is left as given;
+    ``others`` are the data of the other sources."""
+    names = {name.upper() for name in os.environ}
+    below: dict[str, Any] = {}
+    for section, info in settings_cls.model_fields.items():
+        model: Any = info.annotation
+        leaves = environment.get(section)
+        if not _is_section(model) or not isinstance(leaves, Mapping):
+            continue
+        if _as_env((section,)) in names:
+            continue
+        for key, field in model.model_fields.items():
+            path = (section, key)
+            default = field.get_default(call_default_factory=True)
+            if not (isinstance(leaves.get(key), Mapping) and isinstance(default, dict) and default):
+                continue
+            if _as_env(path) in names or any(_gives(data, path) for data in others):
+                continue
+            below.setdefault(section, {})[key] = default
+    return below
+
+
+def _is_section(annotation: Any) -> bool:
+    """Whether a field of this type is a section (a model of its own settings)."""
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def _gives(data: Mapping[str, Any], path: tuple[str, str]) -> bool:
+    """Whether source data sets the map at ``path`` (a section given as a model sets all)."""
+    section = data.get(path[0])
+    if isinstance(section, BaseModel):
+        return True
+    return isinstance(section, Mapping) and path[1] in section
 
 
 def _undecodable_variable(exc: SettingsError) -> str:

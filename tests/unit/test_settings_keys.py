@@ -120,6 +120,34 @@ def test_the_keys_of_a_map_setting_may_be_nested_variables(
     assert settings.consolidation.retention_days == {"episodic": 30}
 
 
+def test_a_map_set_key_by_key_keeps_the_keys_it_does_not_name(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """AGENTMEM_TRUST__LEVELS__TOOL=trusted replaced the whole map: 'user', the default
+    source, was gone, and every plain add() was refused long after the settings loaded."""
+    defaults = Settings.load().trust.levels
+    monkeypatch.setenv("AGENTMEM_TRUST__LEVELS__TOOL", "trusted")
+    assert Settings.load().trust.levels == {**defaults, "tool": "trusted"}
+    assert Settings.load(trust={"injection": "off"}).trust.levels == {**defaults, "tool": "trusted"}
+    # A map given whole is the base the variables change: an argument, or the settings file's.
+    assert Settings.load(trust={"levels": {"user": "trusted"}}).trust.levels == {
+        "user": "trusted",
+        "tool": "trusted",
+    }
+    settings_file = tmp_path / "agentmem.toml"
+    settings_file.write_text('[trust.levels]\nuser = "untrusted"\n')
+    monkeypatch.setenv("AGENTMEM_SETTINGS_FILE", str(settings_file))
+    assert Settings.load().trust.levels == {"user": "untrusted", "tool": "trusted"}
+    monkeypatch.delenv("AGENTMEM_SETTINGS_FILE")
+    # A map given whole that leaves out the default source is refused at load, naming both.
+    monkeypatch.delenv("AGENTMEM_TRUST__LEVELS__TOOL")
+    monkeypatch.setenv("AGENTMEM_TRUST__LEVELS", '{"tool": "trusted"}')
+    with pytest.raises(InvalidSettings, match=r"trust\.default_source 'user' .*trust\.levels"):
+        Settings.load()
+    monkeypatch.setenv("AGENTMEM_TRUST__DEFAULT_SOURCE", "tool")
+    assert Settings.load().trust.levels == {"tool": "trusted"}
+
+
 @pytest.mark.parametrize(
     ("key", "instead"),
     [
