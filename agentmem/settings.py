@@ -59,6 +59,7 @@ from agentmem.settings_sections import (
     SemanticSettings,
     UtilitySettings,
 )
+from agentmem.tokens import check_encoding
 from agentmem.urls import redact
 
 # ``AGENTMEM_*`` variables that are not fields of Settings: the server's own settings
@@ -220,6 +221,11 @@ class Settings(BaseSettings):
     @classmethod
     def _no_keyword_agentmem_passes(cls, value: dict[str, Any]) -> dict[str, Any]:
         return check_llm_kwargs(value)
+
+    @field_validator("token_encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        return check_encoding(value)
 
     @field_validator("store_url", "vectors_url", "buffer_url", "graph_url")
     @classmethod
