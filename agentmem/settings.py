@@ -300,15 +300,21 @@ class Settings(BaseSettings):
         sources.append(_Fixed(settings_cls, below))
         return tuple(sources)
 
-    @classmethod
-    def load(cls, **overrides: Any) -> Settings:
-        """Read settings (overrides, then environment, then file), raising InvalidSettings."""
+    def __init__(self, **values: Any) -> None:
+        """Read settings (``values``, then environment, then file): a value that cannot be
+        used raises :class:`InvalidSettings` saying which and why, as :meth:`load` does (not
+        pydantic's own error, which is no :class:`~agentmem.AgentMemError`)."""
         try:
-            return cls(**overrides)
+            super().__init__(**values)
         except PydanticValidationError as exc:
             raise InvalidSettings(f"invalid settings: {first_message(exc)}") from None
         except SettingsError as exc:  # an environment value that is not the JSON it must be
             raise InvalidSettings(_undecodable_variable(exc)) from None
+
+    @classmethod
+    def load(cls, **overrides: Any) -> Settings:
+        """Read settings (overrides, then environment, then file), raising InvalidSettings."""
+        return cls(**overrides)
 
     def resolved_store_url(self) -> str:
         """The store URL, with the embedded default filled in."""

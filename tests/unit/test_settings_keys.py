@@ -32,6 +32,26 @@ def test_unknown_keyword_names_the_closest_key(
         assert isinstance(caught.value, AgentMemError)
 
 
+@pytest.mark.parametrize(
+    ("overrides", "named"),
+    [
+        ({"store_url": "mysql://u@h/db"}, "store_url='mysql://u@h/db' has an unknown scheme"),
+        ({"embed_batch_size": 0}, "embed_batch_size"),
+        ({"retrieval": {"rrf_k": -1}}, "retrieval.rrf_k"),
+    ],
+)
+def test_a_bad_value_built_directly_is_invalid_settings_too(
+    overrides: dict[str, object], named: str
+) -> None:
+    """Settings(...) (the form Memory's docstring shows) let pydantic's ValidationError out,
+    which is no AgentMemError; Settings.load translated it."""
+    for build in (Settings, Settings.load):
+        with pytest.raises(InvalidSettings) as caught:
+            build(**overrides)
+        assert named in str(caught.value) and str(caught.value).startswith("invalid settings: ")
+        assert isinstance(caught.value, ValueError)
+
+
 def test_a_key_close_to_nothing_points_to_the_docs() -> None:
     with pytest.raises(InvalidSettings, match=r"'zzqqxx'.*docs/configuration\.md"):
         Settings(zzqqxx=1)
