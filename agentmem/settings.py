@@ -222,6 +222,18 @@ class Settings(BaseSettings):
     def _no_keyword_agentmem_passes(cls, value: dict[str, Any]) -> dict[str, Any]:
         return check_llm_kwargs(value)
 
+    @field_validator("home", mode="before")
+    @classmethod
+    def _home_not_empty(cls, value: Any) -> Any:
+        # Path("") is Path("."): an empty AGENTMEM_HOME (export AGENTMEM_HOME=$UNSET) made the
+        # current directory the home, writing agentmem.db and vectors/ there.
+        if isinstance(value, str) and not value.strip():
+            raise InvalidSettings(
+                "home is empty (AGENTMEM_HOME or home=''); set it to a folder path, or unset "
+                "it for the default ./.agentmem"
+            )
+        return value
+
     @field_validator("token_encoding")
     @classmethod
     def _known_encoding(cls, value: str) -> str:

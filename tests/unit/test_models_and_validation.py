@@ -360,6 +360,20 @@ def test_settings_from_environment(clean_env: pytest.MonkeyPatch, tmp_path: Path
     assert not s.uses_embedded_home()
 
 
+@pytest.mark.parametrize("value", ["", "  "])
+def test_an_empty_home_is_refused_not_taken_for_the_current_directory(
+    clean_env: pytest.MonkeyPatch, value: str
+) -> None:
+    """AGENTMEM_HOME='' (export AGENTMEM_HOME=$UNSET_VAR) made the current directory the home,
+    while Memory(home='') was refused."""
+    clean_env.setenv("AGENTMEM_HOME", value)
+    with pytest.raises(InvalidSettings, match=r"home is empty.*AGENTMEM_HOME"):
+        Settings.load()
+    clean_env.delenv("AGENTMEM_HOME")
+    with pytest.raises(InvalidSettings, match="home is empty"):
+        Settings(home=value)
+
+
 def test_settings_overrides_beat_environment(clean_env: pytest.MonkeyPatch) -> None:
     clean_env.setenv("AGENTMEM_MAX_TEXT_CHARS", "123")
     assert Settings.load(max_text_chars=7).max_text_chars == 7
