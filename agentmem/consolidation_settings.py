@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from agentmem.models import MemoryKind
+from agentmem.settings_sections import none_words
 
 
 class ConsolidationSettings(BaseModel):
@@ -167,13 +168,16 @@ class ConsolidationSettings(BaseModel):
         return value
 
     @field_validator(
-        "schedule_seconds", "adapter_min_new_episodes", "recall_adapter_base", mode="before"
+        "broker_url",
+        "result_backend",
+        "schedule_seconds",
+        "adapter_min_new_episodes",
+        "recall_adapter_base",
+        mode="before",
     )
     @classmethod
     def _none_words(cls, value: Any) -> Any:
-        if isinstance(value, str) and value.strip().lower() in ("", "none", "null", "off"):
-            return None
-        return value
+        return none_words(value)
 
 
 def _check_kinds(setting: str, kinds: Iterable[str]) -> None:

@@ -58,6 +58,7 @@ from agentmem.settings_sections import (
     RetrievalSettings,
     SemanticSettings,
     UtilitySettings,
+    none_words,
 )
 from agentmem.tokens import check_encoding
 from agentmem.urls import redact
@@ -221,6 +222,12 @@ class Settings(BaseSettings):
     @classmethod
     def _no_keyword_agentmem_passes(cls, value: dict[str, Any]) -> dict[str, Any]:
         return check_llm_kwargs(value)
+
+    @field_validator("llm_model", mode="before")
+    @classmethod
+    def _none_words(cls, value: Any) -> Any:
+        # AGENTMEM_LLM_MODEL=none is the LLM-free mode, not a litellm model named "none".
+        return none_words(value)
 
     @field_validator("home", mode="before")
     @classmethod

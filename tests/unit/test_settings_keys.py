@@ -4,6 +4,7 @@ a typo must never fall back silently to a default (``stor_url`` to the local SQL
 from __future__ import annotations
 
 from pathlib import Path
+from typing import get_args
 
 import pytest
 
@@ -197,3 +198,37 @@ def test_an_llm_client_refuses_them_too() -> None:
     with pytest.raises(InvalidSettings, match="llm_timeout_s"):
         LLMClient("gpt-4o-mini", kwargs={"timeout": 5})
     assert LLMClient("gpt-4o-mini", kwargs={"max_tokens": 5}).kwargs == {"max_tokens": 5}
+
+
+def _optional_settings() -> list[tuple[str, ...]]:
+    """The path of every setting that can be None, but the backend URLs and the file."""
+    from pydantic import BaseModel
+
+    def optional(annotation: object) -> bool:
+        return type(None) in get_args(annotation)
+
+    paths: list[tuple[str, ...]] = []
+    for name, field in Settings.model_fields.items():
+        section = field.annotation
+        if isinstance(section, type) and issubclass(section, BaseModel):
+            paths += [
+                (name, key) for key, f in section.model_fields.items() if optional(f.annotation)
+            ]
+        elif optional(section) and not name.endswith(("_url", "_file")):
+            paths.append((name,))
+    return paths
+
+
+@pytest.mark.parametrize("path", _optional_settings(), ids=".".join)
+def test_none_from_the_environment_means_none_for_every_optional_setting(
+    monkeypatch: pytest.MonkeyPatch, path: tuple[str, ...]
+) -> None:
+    """AGENTMEM_RETRIEVAL__MMR_LAMBDA=none was refused (and AGENTMEM_LLM_MODEL=none named a
+    model "none") while the other sections read none as None: a value set in the TOML file
+    (which has no null) could not be switched back off from the environment."""
+    assert ("retrieval", "mmr_lambda") in _optional_settings()
+    monkeypatch.setenv("AGENTMEM_" + "__".join(path).upper(), "none")
+    value: object = Settings.load()
+    for part in path:
+        value = getattr(value, part)
+    assert value is None
