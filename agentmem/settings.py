@@ -295,10 +295,21 @@ class Settings(BaseSettings):
         _refuse__unknown_keys(settings_cls, environment, "environment variable", _as_env)
         settings_file = _settings_file_from(init_settings, env_settings)
         if settings_file is not None:
-            if not settings_file.is_file():
+            if settings_file.is_dir():
+                raise InvalidSettings(
+                    f"settings file {settings_file} is a directory, not a TOML file; name the "
+                    "file in it (AGENTMEM_SETTINGS_FILE=<dir>/agentmem.toml) or unset "
+                    "AGENTMEM_SETTINGS_FILE"
+                )
+            if not settings_file.exists():
                 raise InvalidSettings(
                     f"settings file {settings_file} does not exist; create it or unset "
                     "AGENTMEM_SETTINGS_FILE"
+                )
+            if not settings_file.is_file():  # a device or a pipe, which could block the read
+                raise InvalidSettings(
+                    f"settings file {settings_file} is not a regular file; name a TOML file "
+                    "or unset AGENTMEM_SETTINGS_FILE"
                 )
             try:  # the source reads and parses the file here
                 file_source = TomlConfigSettingsSource(settings_cls, toml_file=settings_file)

@@ -407,6 +407,20 @@ def test_settings_file_missing(clean_env: pytest.MonkeyPatch, tmp_path: Path) ->
     assert "AGENTMEM_SETTINGS_FILE" in str(info.value)
 
 
+def test_settings_file_that_is_a_directory_is_called_one(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A directory was refused as a file that "does not exist; create it", which is false and
+    cannot be done."""
+    clean_env.setenv("AGENTMEM_SETTINGS_FILE", str(tmp_path))
+    with pytest.raises(InvalidSettings, match="is a directory, not a TOML file") as info:
+        Settings.load()
+    assert "does not exist" not in str(info.value) and "AGENTMEM_SETTINGS_FILE" in str(info.value)
+    clean_env.setenv("AGENTMEM_SETTINGS_FILE", "/dev/null")
+    with pytest.raises(InvalidSettings, match="is not a regular file"):
+        Settings.load()
+
+
 @pytest.mark.parametrize(
     ("overrides", "hint"),
     [
