@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from agentmem.cron import DEFAULT_CRON, check_cron
 from agentmem.models import MemoryKind
 from agentmem.settings_sections import none_words
 
@@ -51,7 +52,7 @@ class ConsolidationSettings(BaseModel):
         "default, 300, would hold up redelivery for five minutes)",
     )
     cron: str = Field(
-        default="0 3 * * *",
+        default=DEFAULT_CRON,
         description="when the nightly dispatcher runs (minute hour day-of-month month weekday)",
     )
     timezone: str = Field(default="UTC", description="time zone of cron")
@@ -147,6 +148,13 @@ class ConsolidationSettings(BaseModel):
                 "out to keep its memories (AGENTMEM_CONSOLIDATION__RETENTION_DAYS)"
             )
         return value
+
+    @field_validator("cron")
+    @classmethod
+    def _readable_cron(cls, value: str) -> str:
+        # Beat reads the cron only when it starts: read it here with the same parser, so a bad
+        # one is refused where the settings load, not by beat at night.
+        return check_cron(value)
 
     @field_validator("timezone")
     @classmethod
