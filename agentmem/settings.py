@@ -34,7 +34,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_settings import (
     BaseSettings,
@@ -279,6 +279,17 @@ class Settings(BaseSettings):
                 + ", ".join(schemes)
             )
         return value
+
+    @model_validator(mode="after")
+    def _pool_in_order(self) -> Settings:
+        # Else the settings load and the PostgreSQL store refuses to open, naming no setting.
+        if self.postgres_pool_min > self.postgres_pool_max:
+            raise InvalidSettings(
+                f"postgres_pool_min ({self.postgres_pool_min}) is above postgres_pool_max "
+                f"({self.postgres_pool_max}); set AGENTMEM_POSTGRES_POOL_MIN at most "
+                "AGENTMEM_POSTGRES_POOL_MAX"
+            )
+        return self
 
     @classmethod
     def settings_customise_sources(

@@ -400,6 +400,16 @@ def test_settings_file(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
     assert Settings.load(settings_file=file).max_text_chars == 500
 
 
+def test_a_pool_minimum_above_its_maximum_is_refused_at_load(
+    clean_env: pytest.MonkeyPatch,
+) -> None:
+    """It loaded, and the PostgreSQL store refused to open without naming the settings."""
+    clean_env.setenv("AGENTMEM_POSTGRES_POOL_MIN", "9")
+    with pytest.raises(InvalidSettings, match="AGENTMEM_POSTGRES_POOL_MIN at most"):
+        Settings.load()
+    assert Settings.load(postgres_pool_max=9).postgres_pool_min == 9
+
+
 def test_settings_file_missing(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
     clean_env.setenv("AGENTMEM_SETTINGS_FILE", str(tmp_path / "nope.toml"))
     with pytest.raises(InvalidSettings, match="does not exist") as info:
