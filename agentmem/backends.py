@@ -6,18 +6,17 @@ import importlib.util
 import itertools
 import logging
 import threading
-import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-from filelock import FileLock, Timeout
 
 from agentmem.embedders import Embedder, embedder_from_spec
 from agentmem.embedders.base import checked_vectors
-from agentmem.errors import BackendUnavailable, HomeLocked, InvalidSettings
+from agentmem.errors import InvalidSettings
+from agentmem.home_lock import EmbeddedLock, lock_embedded
 from agentmem.lexical import Bm25Encoder
 from agentmem.models import Scope
 from agentmem.parametric import (
@@ -40,14 +39,15 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class Backends:
-    """Store, vector index and embedder, plus the embedded home's process lock and the source
-    of retriever adapters (query encoders), if any."""
+    """Store, vector index and embedder, plus the process lock of the embedded files (the
+    SQLite store, the Edge index) and the source of retriever adapters (query encoders), if
+    any."""
 
     settings: Settings
     store: RecordStore
     index: VectorIndex
     embedder: Embedder
-    home_lock: FileLock | None = None
+    home_lock: EmbeddedLock | None = None
     index_lock: threading.Lock = field(default_factory=threading.Lock)
     outbox_tickets: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     """One ticket per :func:`agentmem.indexing.sync_outbox` call, taken after the caller's
@@ -156,10 +156,12 @@ def open_backends(
     embedder: Embedder | None = None,
     query_encoders: QueryEncoderSource | None = None,
 ) -> Backends:
-    """Lock the embedded home (if used), connect the store and open the index.
+    """Lock the embedded files (if used), connect the store and open the index.
 
     One process at a time may open an embedded home (SQLite + Qdrant Edge): a second gets
-    :class:`HomeLocked`. Several processes share memory through PostgreSQL + pgvector (or a
+    :class:`HomeLocked`. The lock covers the SQLite file and the Edge directory actually
+    opened (:mod:`agentmem.home_lock`), so two Memories naming the same files by URL conflict
+    whatever their homes. Several processes share memory through PostgreSQL + pgvector (or a
     Qdrant server).
     """
     if settings.llm_model and importlib.util.find_spec("litellm") is None:
@@ -168,7 +170,7 @@ def open_backends(
             "which this install lacks: pip install 'agentmem[llm]' (or unset it for the "
             "LLM-free mode)"
         )
-    lock = _lock_home(settings) if settings.uses_embedded_home() else None
+    lock = lock_embedded(settings)
     try:
         store = store_from_url(
             settings.resolved_store_url(),
@@ -242,51 +244,6 @@ def _open_graph(settings: Settings, store: RecordStore) -> GraphStore | None:
     if graph is not None:
         graph.setup()
     return graph
-
-
-_SHARING = (
-    "an embedded home (SQLite + Qdrant Edge) has one writer at a time; share memory between "
-    "processes with AGENTMEM_STORE_URL=postgresql://... and AGENTMEM_VECTORS_URL=postgresql://... "
-    "(pgvector) or http://qdrant:6333"
-)
-
-_held_homes: weakref.WeakValueDictionary[str, FileLock] = weakref.WeakValueDictionary()
-"""The lock of each embedded home this process opened, by resolved path, so that a second
-Memory on one is told it is this process that holds it (a lock goes with its collected Memory)."""
-
-
-def _lock_home(settings: Settings) -> FileLock:
-    home = Path(settings.home)
-    try:
-        home.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(str(home / "agentmem.lock"), thread_local=False)
-        lock.acquire(timeout=0)
-    except Timeout:  # an OSError too: first
-        raise HomeLocked(_held_message(home.resolve())) from None
-    except OSError as exc:
-        raise BackendUnavailable(
-            f"the embedded home {home} cannot be written ({exc}): agentmem creates agentmem.lock "
-            "there and writes the database and the index beside it, even to read them. Make it "
-            "writable by this user (its owner, permissions, a read-only mount), or copy it "
-            "somewhere writable (cp -a) and open the copy with --home or AGENTMEM_HOME"
-        ) from exc
-    _held_homes[str(home.resolve())] = lock
-    return lock
-
-
-def _held_message(home: Path) -> str:
-    """Why ``home`` is locked: by another Memory of this process, or by another process."""
-    mine = _held_homes.get(str(home))
-    if mine is not None and mine.is_locked:
-        return (
-            f"the embedded home {home} is already open in this process: another Memory on it "
-            "was not closed (a notebook cell run twice, two Memory objects in one program). "
-            f"Reuse that Memory, or close() it (leave its with block) first; {_SHARING}"
-        )
-    return (
-        f"the embedded home {home} is open in another process; {_SHARING}. Close the other "
-        "Memory or give each process its own AGENTMEM_HOME"
-    )
 
 
 __all__ = ["Backends", "HasBackends", "backends_of", "check_memory_arguments", "open_backends"]

@@ -15,7 +15,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from agentmem.cron import DEFAULT_CRON, check_cron
 from agentmem.models import MemoryKind
+from agentmem.settings_sections import none_words
 
 
 class ConsolidationSettings(BaseModel):
@@ -50,7 +52,7 @@ class ConsolidationSettings(BaseModel):
         "default, 300, would hold up redelivery for five minutes)",
     )
     cron: str = Field(
-        default="0 3 * * *",
+        default=DEFAULT_CRON,
         description="when the nightly dispatcher runs (minute hour day-of-month month weekday)",
     )
     timezone: str = Field(default="UTC", description="time zone of cron")
@@ -147,6 +149,13 @@ class ConsolidationSettings(BaseModel):
             )
         return value
 
+    @field_validator("cron")
+    @classmethod
+    def _readable_cron(cls, value: str) -> str:
+        # Beat reads the cron only when it starts: read it here with the same parser, so a bad
+        # one is refused where the settings load, not by beat at night.
+        return check_cron(value)
+
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
@@ -167,13 +176,16 @@ class ConsolidationSettings(BaseModel):
         return value
 
     @field_validator(
-        "schedule_seconds", "adapter_min_new_episodes", "recall_adapter_base", mode="before"
+        "broker_url",
+        "result_backend",
+        "schedule_seconds",
+        "adapter_min_new_episodes",
+        "recall_adapter_base",
+        mode="before",
     )
     @classmethod
     def _none_words(cls, value: Any) -> Any:
-        if isinstance(value, str) and value.strip().lower() in ("", "none", "null", "off"):
-            return None
-        return value
+        return none_words(value)
 
 
 def _check_kinds(setting: str, kinds: Iterable[str]) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class TrustLevel(StrEnum):
@@ -55,6 +55,18 @@ class TrustSettings(BaseModel):
         if not value:
             raise ValueError("trust.levels needs at least one source, e.g. {'user': 'trusted'}")
         return value
+
+    @model_validator(mode="after")
+    def _default_source_declared(self) -> TrustSettings:
+        # Else every write that names no source is refused, long after the settings loaded.
+        if self.default_source not in self.levels:
+            raise ValueError(
+                f"trust.default_source {self.default_source!r} is not a source trust.levels "
+                f"declares ({', '.join(sorted(self.levels))}); declare it "
+                f"(AGENTMEM_TRUST__LEVELS__{self.default_source.upper()}=trusted) or set "
+                "AGENTMEM_TRUST__DEFAULT_SOURCE to one of those"
+            )
+        return self
 
 
 class RedactionKind(StrEnum):

@@ -34,7 +34,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_settings import (
     BaseSettings,
@@ -58,7 +58,9 @@ from agentmem.settings_sections import (
     RetrievalSettings,
     SemanticSettings,
     UtilitySettings,
+    none_words,
 )
+from agentmem.tokens import check_encoding
 from agentmem.urls import redact
 
 # ``AGENTMEM_*`` variables that are not fields of Settings: the server's own settings
@@ -221,6 +223,29 @@ class Settings(BaseSettings):
     def _no_keyword_agentmem_passes(cls, value: dict[str, Any]) -> dict[str, Any]:
         return check_llm_kwargs(value)
 
+    @field_validator("llm_model", mode="before")
+    @classmethod
+    def _none_words(cls, value: Any) -> Any:
+        # AGENTMEM_LLM_MODEL=none is the LLM-free mode, not a litellm model named "none".
+        return none_words(value)
+
+    @field_validator("home", mode="before")
+    @classmethod
+    def _home_not_empty(cls, value: Any) -> Any:
+        # Path("") is Path("."): an empty AGENTMEM_HOME (export AGENTMEM_HOME=$UNSET) made the
+        # current directory the home, writing agentmem.db and vectors/ there.
+        if isinstance(value, str) and not value.strip():
+            raise InvalidSettings(
+                "home is empty (AGENTMEM_HOME or home=''); set it to a folder path, or unset "
+                "it for the default ./.agentmem"
+            )
+        return value
+
+    @field_validator("token_encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        return check_encoding(value)
+
     @field_validator("store_url", "vectors_url", "buffer_url", "graph_url")
     @classmethod
     def _known_scheme(cls, value: str | None, info: Any) -> str | None:
@@ -255,6 +280,17 @@ class Settings(BaseSettings):
             )
         return value
 
+    @model_validator(mode="after")
+    def _pool_in_order(self) -> Settings:
+        # Else the settings load and the PostgreSQL store refuses to open, naming no setting.
+        if self.postgres_pool_min > self.postgres_pool_max:
+            raise InvalidSettings(
+                f"postgres_pool_min ({self.postgres_pool_min}) is above postgres_pool_max "
+                f"({self.postgres_pool_max}); set AGENTMEM_POSTGRES_POOL_MIN at most "
+                "AGENTMEM_POSTGRES_POOL_MAX"
+            )
+        return self
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -266,13 +302,25 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         _refuse__unknown_keys(settings_cls, init_settings(), "keyword argument", _dotted)
-        _refuse__unknown_keys(settings_cls, _environment_tree(), "environment variable", _as_env)
+        environment = _environment_tree()
+        _refuse__unknown_keys(settings_cls, environment, "environment variable", _as_env)
         settings_file = _settings_file_from(init_settings, env_settings)
         if settings_file is not None:
-            if not settings_file.is_file():
+            if settings_file.is_dir():
+                raise InvalidSettings(
+                    f"settings file {settings_file} is a directory, not a TOML file; name the "
+                    "file in it (AGENTMEM_SETTINGS_FILE=<dir>/agentmem.toml) or unset "
+                    "AGENTMEM_SETTINGS_FILE"
+                )
+            if not settings_file.exists():
                 raise InvalidSettings(
                     f"settings file {settings_file} does not exist; create it or unset "
                     "AGENTMEM_SETTINGS_FILE"
+                )
+            if not settings_file.is_file():  # a device or a pipe, which could block the read
+                raise InvalidSettings(
+                    f"settings file {settings_file} is not a regular file; name a TOML file "
+                    "or unset AGENTMEM_SETTINGS_FILE"
                 )
             try:  # the source reads and parses the file here
                 file_source = TomlConfigSettingsSource(settings_cls, toml_file=settings_file)
@@ -288,17 +336,26 @@ class Settings(BaseSettings):
                 ) from None
             _refuse__unknown_keys(settings_cls, file_source(), f"key in {settings_file}", _dotted)
             sources.append(file_source)
+        others = [source() for source in sources if source is not env_settings]
+        below = _defaults_of_maps_set_key_by_key(settings_cls, environment, others)
+        sources.append(_Fixed(settings_cls, below))
         return tuple(sources)
 
-    @classmethod
-    def load(cls, **overrides: Any) -> Settings:
-        """Read settings (overrides, then environment, then file), raising InvalidSettings."""
+    def __init__(self, **values: Any) -> None:
+        """Read settings (``values``, then environment, then file): a value that cannot be
+        used raises :class:`InvalidSettings` saying which and why, as :meth:`load` does (not
+        pydantic's own error, which is no :class:`~agentmem.AgentMemError`)."""
         try:
-            return cls(**overrides)
+            super().__init__(**values)
         except PydanticValidationError as exc:
             raise InvalidSettings(f"invalid settings: {first_message(exc)}") from None
         except SettingsError as exc:  # an environment value that is not the JSON it must be
             raise InvalidSettings(_undecodable_variable(exc)) from None
+
+    @classmethod
+    def load(cls, **overrides: Any) -> Settings:
+        """Read settings (overrides, then environment, then file), raising InvalidSettings."""
+        return cls(**overrides)
 
     def resolved_store_url(self) -> str:
         """The store URL, with the embedded default filled in."""
@@ -394,6 +451,65 @@ def _environment_tree() -> dict[str, Any]:
             node = child
         node.setdefault(leaf, name)
     return tree
+
+
+class _Fixed(PydanticBaseSettingsSource):
+    """A settings source that gives fixed data."""
+
+    def __init__(self, settings_cls: type[BaseSettings], data: dict[str, Any]) -> None:
+        super().__init__(settings_cls)
+        self._data = data
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        """Unused: :meth:`__call__` gives the whole data."""
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return self._data
+
+
+def _defaults_of_maps_set_key_by_key(
+    settings_cls: type[BaseSettings],
+    environment: Mapping[str, Any],
+    others: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """The default of each section map (``trust.levels``) that the environment sets key by key
+    only (``AGENTMEM_TRUST__LEVELS__TOOL=trusted``), and no other source gives: merged below
+    the variables, so that they change their keys of the default and keep the others (without
+    it, they replaced the whole default map, and its other keys were lost). A map given whole
+    (``AGENTMEM_TRUST__LEVELS='{...}'``, a settings-file table, an argument) is left as given;
+    ``others`` are the data of the other sources."""
+    names = {name.upper() for name in os.environ}
+    below: dict[str, Any] = {}
+    for section, info in settings_cls.model_fields.items():
+        model: Any = info.annotation
+        leaves = environment.get(section)
+        if not _is_section(model) or not isinstance(leaves, Mapping):
+            continue
+        if _as_env((section,)) in names:
+            continue
+        for key, field in model.model_fields.items():
+            path = (section, key)
+            default = field.get_default(call_default_factory=True)
+            if not (isinstance(leaves.get(key), Mapping) and isinstance(default, dict) and default):
+                continue
+            if _as_env(path) in names or any(_gives(data, path) for data in others):
+                continue
+            below.setdefault(section, {})[key] = default
+    return below
+
+
+def _is_section(annotation: Any) -> bool:
+    """Whether a field of this type is a section (a model of its own settings)."""
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def _gives(data: Mapping[str, Any], path: tuple[str, str]) -> bool:
+    """Whether source data sets the map at ``path`` (a section given as a model sets all)."""
+    section = data.get(path[0])
+    if isinstance(section, BaseModel):
+        return True
+    return isinstance(section, Mapping) and path[1] in section
 
 
 def _undecodable_variable(exc: SettingsError) -> str:

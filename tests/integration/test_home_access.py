@@ -60,3 +60,42 @@ def test_a_home_that_cannot_be_written_names_it_and_the_fix(
     result = CliRunner().invoke(cli.app, ["--home", str(home), "stats"])
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert result.stderr.startswith(f"error: the embedded home {home} cannot be written")
+
+
+def test_the_lock_covers_the_files_named_by_url_whatever_the_home(
+    tmp_path: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two Memories whose URLs name one SQLite file or one Edge directory conflict even with
+    different homes: the second gets HomeLocked before it writes anything (it was let in, wrote
+    to the store, and then called the live index damaged)."""
+    shared = tmp_path / "shared"
+    store, vectors = f"sqlite:///{shared}/agentmem.db", f"edge://{shared}/vectors"
+    monkeypatch.chdir(tmp_path)  # the default home would be ./.agentmem
+    with Memory(
+        settings=Settings.load(store_url=store, vectors_url=vectors), embedder=embedder
+    ) as first:
+        first.add("the first memory", user_id="u")
+        assert not (tmp_path / ".agentmem").exists(), "no lock in an unused home"
+        for other in (
+            Settings.load(home=tmp_path / "b", store_url=store, vectors_url=vectors),
+            Settings.load(home=shared),  # the same files as the home's defaults
+            Settings.load(store_url=store, vectors_url="postgresql://nowhere/db"),
+            Settings.load(store_url=f"sqlite:///{tmp_path}/c.db", vectors_url=vectors),
+        ):
+            with pytest.raises(HomeLocked) as info:
+                Memory(settings=other, embedder=embedder)
+            message = str(info.value)
+            assert "already open in this process" in message and str(shared) in message
+        assert first.stats().records == 1
+    # Other files, even in the same folder, do not lock each other.
+    apart = {"store_url": f"sqlite:///{shared}/a.db", "vectors_url": f"edge://{shared}/a-vectors"}
+    with Memory(settings=Settings.load(home=tmp_path / "d", **apart), embedder=embedder):
+        with Memory(settings=Settings.load(home=shared), embedder=embedder) as home_memory:
+            assert home_memory.stats().records == 1
+        with pytest.raises(HomeLocked, match=r"SQLite store .*a\.db is already open"):
+            Memory(settings=Settings.load(store_url=apart["store_url"]), embedder=embedder)
+    assert sorted(p.name for p in shared.iterdir() if p.suffix == ".lock") == [
+        "a-vectors.lock",
+        "a.db.lock",
+        "agentmem.lock",
+    ]

@@ -379,6 +379,20 @@ def test_settings_from_environment(clean_env: pytest.MonkeyPatch, tmp_path: Path
     assert not s.uses_embedded_home()
 
 
+@pytest.mark.parametrize("value", ["", "  "])
+def test_an_empty_home_is_refused_not_taken_for_the_current_directory(
+    clean_env: pytest.MonkeyPatch, value: str
+) -> None:
+    """AGENTMEM_HOME='' (export AGENTMEM_HOME=$UNSET_VAR) made the current directory the home,
+    while Memory(home='') was refused."""
+    clean_env.setenv("AGENTMEM_HOME", value)
+    with pytest.raises(InvalidSettings, match=r"home is empty.*AGENTMEM_HOME"):
+        Settings.load()
+    clean_env.delenv("AGENTMEM_HOME")
+    with pytest.raises(InvalidSettings, match="home is empty"):
+        Settings(home=value)
+
+
 def test_settings_overrides_beat_environment(clean_env: pytest.MonkeyPatch) -> None:
     clean_env.setenv("AGENTMEM_MAX_TEXT_CHARS", "123")
     assert Settings.load(max_text_chars=7).max_text_chars == 7
@@ -405,11 +419,35 @@ def test_settings_file(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
     assert Settings.load(settings_file=file).max_text_chars == 500
 
 
+def test_a_pool_minimum_above_its_maximum_is_refused_at_load(
+    clean_env: pytest.MonkeyPatch,
+) -> None:
+    """It loaded, and the PostgreSQL store refused to open without naming the settings."""
+    clean_env.setenv("AGENTMEM_POSTGRES_POOL_MIN", "9")
+    with pytest.raises(InvalidSettings, match="AGENTMEM_POSTGRES_POOL_MIN at most"):
+        Settings.load()
+    assert Settings.load(postgres_pool_max=9).postgres_pool_min == 9
+
+
 def test_settings_file_missing(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
     clean_env.setenv("AGENTMEM_SETTINGS_FILE", str(tmp_path / "nope.toml"))
     with pytest.raises(InvalidSettings, match="does not exist") as info:
         Settings.load()
     assert "AGENTMEM_SETTINGS_FILE" in str(info.value)
+
+
+def test_settings_file_that_is_a_directory_is_called_one(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A directory was refused as a file that "does not exist; create it", which is false and
+    cannot be done."""
+    clean_env.setenv("AGENTMEM_SETTINGS_FILE", str(tmp_path))
+    with pytest.raises(InvalidSettings, match="is a directory, not a TOML file") as info:
+        Settings.load()
+    assert "does not exist" not in str(info.value) and "AGENTMEM_SETTINGS_FILE" in str(info.value)
+    clean_env.setenv("AGENTMEM_SETTINGS_FILE", "/dev/null")
+    with pytest.raises(InvalidSettings, match="is not a regular file"):
+        Settings.load()
 
 
 @pytest.mark.parametrize(

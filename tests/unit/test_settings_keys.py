@@ -4,6 +4,7 @@ a typo must never fall back silently to a default (``stor_url`` to the local SQL
 from __future__ import annotations
 
 from pathlib import Path
+from typing import get_args
 
 import pytest
 
@@ -30,6 +31,26 @@ def test_unknown_keyword_names_the_closest_key(
         assert named in message and "keyword argument" in message
         assert f"did you mean {suggested}" in message or suggested in message
         assert isinstance(caught.value, AgentMemError)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "named"),
+    [
+        ({"store_url": "mysql://u@h/db"}, "store_url='mysql://u@h/db' has an unknown scheme"),
+        ({"embed_batch_size": 0}, "embed_batch_size"),
+        ({"retrieval": {"rrf_k": -1}}, "retrieval.rrf_k"),
+    ],
+)
+def test_a_bad_value_built_directly_is_invalid_settings_too(
+    overrides: dict[str, object], named: str
+) -> None:
+    """Settings(...) (the form Memory's docstring shows) let pydantic's ValidationError out,
+    which is no AgentMemError; Settings.load translated it."""
+    for build in (Settings, Settings.load):
+        with pytest.raises(InvalidSettings) as caught:
+            build(**overrides)
+        assert named in str(caught.value) and str(caught.value).startswith("invalid settings: ")
+        assert isinstance(caught.value, ValueError)
 
 
 def test_a_key_close_to_nothing_points_to_the_docs() -> None:
@@ -120,6 +141,34 @@ def test_the_keys_of_a_map_setting_may_be_nested_variables(
     assert settings.consolidation.retention_days == {"episodic": 30}
 
 
+def test_a_map_set_key_by_key_keeps_the_keys_it_does_not_name(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """AGENTMEM_TRUST__LEVELS__TOOL=trusted replaced the whole map: 'user', the default
+    source, was gone, and every plain add() was refused long after the settings loaded."""
+    defaults = Settings.load().trust.levels
+    monkeypatch.setenv("AGENTMEM_TRUST__LEVELS__TOOL", "trusted")
+    assert Settings.load().trust.levels == {**defaults, "tool": "trusted"}
+    assert Settings.load(trust={"injection": "off"}).trust.levels == {**defaults, "tool": "trusted"}
+    # A map given whole is the base the variables change: an argument, or the settings file's.
+    assert Settings.load(trust={"levels": {"user": "trusted"}}).trust.levels == {
+        "user": "trusted",
+        "tool": "trusted",
+    }
+    settings_file = tmp_path / "agentmem.toml"
+    settings_file.write_text('[trust.levels]\nuser = "untrusted"\n')
+    monkeypatch.setenv("AGENTMEM_SETTINGS_FILE", str(settings_file))
+    assert Settings.load().trust.levels == {"user": "untrusted", "tool": "trusted"}
+    monkeypatch.delenv("AGENTMEM_SETTINGS_FILE")
+    # A map given whole that leaves out the default source is refused at load, naming both.
+    monkeypatch.delenv("AGENTMEM_TRUST__LEVELS__TOOL")
+    monkeypatch.setenv("AGENTMEM_TRUST__LEVELS", '{"tool": "trusted"}')
+    with pytest.raises(InvalidSettings, match=r"trust\.default_source 'user' .*trust\.levels"):
+        Settings.load()
+    monkeypatch.setenv("AGENTMEM_TRUST__DEFAULT_SOURCE", "tool")
+    assert Settings.load().trust.levels == {"tool": "trusted"}
+
+
 @pytest.mark.parametrize(
     ("key", "instead"),
     [
@@ -149,3 +198,37 @@ def test_an_llm_client_refuses_them_too() -> None:
     with pytest.raises(InvalidSettings, match="llm_timeout_s"):
         LLMClient("gpt-4o-mini", kwargs={"timeout": 5})
     assert LLMClient("gpt-4o-mini", kwargs={"max_tokens": 5}).kwargs == {"max_tokens": 5}
+
+
+def _optional_settings() -> list[tuple[str, ...]]:
+    """The path of every setting that can be None, but the backend URLs and the file."""
+    from pydantic import BaseModel
+
+    def optional(annotation: object) -> bool:
+        return type(None) in get_args(annotation)
+
+    paths: list[tuple[str, ...]] = []
+    for name, field in Settings.model_fields.items():
+        section = field.annotation
+        if isinstance(section, type) and issubclass(section, BaseModel):
+            paths += [
+                (name, key) for key, f in section.model_fields.items() if optional(f.annotation)
+            ]
+        elif optional(section) and not name.endswith(("_url", "_file")):
+            paths.append((name,))
+    return paths
+
+
+@pytest.mark.parametrize("path", _optional_settings(), ids=".".join)
+def test_none_from_the_environment_means_none_for_every_optional_setting(
+    monkeypatch: pytest.MonkeyPatch, path: tuple[str, ...]
+) -> None:
+    """AGENTMEM_RETRIEVAL__MMR_LAMBDA=none was refused (and AGENTMEM_LLM_MODEL=none named a
+    model "none") while the other sections read none as None: a value set in the TOML file
+    (which has no null) could not be switched back off from the environment."""
+    assert ("retrieval", "mmr_lambda") in _optional_settings()
+    monkeypatch.setenv("AGENTMEM_" + "__".join(path).upper(), "none")
+    value: object = Settings.load()
+    for part in path:
+        value = getattr(value, part)
+    assert value is None

@@ -75,3 +75,24 @@ def test_fits_skips_encoding_a_text_of_fewer_bytes_than_the_budget(encodes: list
 def test_fits_is_count_within_the_budget(text: str, budget: int) -> None:
     assert COUNTER.fits(text, budget) == (encoded(text) <= budget)
     assert COUNTER.count(text) == encoded(text)
+
+
+def test_a_misspelt_encoding_is_refused_at_load_naming_the_setting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``token_encoding="o200k"`` loaded and opened, and the first count raised
+    BackendUnavailable ("cannot load ... offline"), naming no setting."""
+    from agentmem import InvalidSettings, Settings
+
+    with pytest.raises(
+        InvalidSettings, match=r"token_encoding 'o200k' .*did you mean 'o200k_base'"
+    ):
+        Settings.load(token_encoding="o200k")
+    monkeypatch.setenv("AGENTMEM_TOKEN_ENCODING", "cl100k")
+    with pytest.raises(InvalidSettings, match="AGENTMEM_TOKEN_ENCODING"):
+        Settings.load()
+    monkeypatch.setenv("AGENTMEM_TOKEN_ENCODING", "o200k_base")
+    assert Settings.load().token_encoding == "o200k_base"
+    # A counter built by hand says the same on first use, not "cannot load it offline".
+    with pytest.raises(InvalidSettings, match="token_encoding 'o200k'"):
+        TokenCounter("o200k").count("hello")
