@@ -215,11 +215,13 @@ def _period_window(when: datetime, period: str, phrase: str) -> tuple[datetime, 
 # refused. They reuse the statements' number words and month names.
 _DECADE = re.compile(r"\b(?:(?P<century>1\d|20)(?P<decade>\d)0|'?(?P<short>\d)0)'?s\b")
 _QUARTER = re.compile(r"\bQ(?P<q>[1-4])\s*(?:of\s+)?(?P<year>\d{4})\b", re.IGNORECASE)
-_SPAN_COUNTS = [*(w for w in _NUM_WORDS if w != "one"), "a few", "a couple of"]
+_SPAN_COUNTS = [*(w for w in _NUM_WORDS if w != "one"), "a few", "few", "a couple of"]
+_SPAN_NUMBERS = {**_NUMBERS, "few": 3}  # "the past few weeks"
 _LAST_SPAN = re.compile(
     r"\b(?:in|over|during|within|for)\s+the\s+(?:last|past|previous)\s+"
-    r"(?P<n>\d{1,3}|" + "|".join(_SPAN_COUNTS) + r")\s+"
-    r"(?P<unit>day|week|month|year)s?\b(?!\s+(?:of|before|in|at)\b)",  # not "of August"
+    r"(?:(?P<n>\d{1,3}|" + "|".join(_SPAN_COUNTS) + r")\s+(?P<unit>day|week|month|year)s?"
+    r"|(?P<one>day|week|month|year))"  # "in the past week": one, and no count is said
+    r"\b(?!\s+(?:of|before|in|at)\b)",  # not "the last week of August"
     re.IGNORECASE,
 )
 _ORDINAL = re.compile(r"(?:the\s+)?\d{1,2}(?:st|nd|rd|th)", re.IGNORECASE)
@@ -241,15 +243,16 @@ _AFTER_A_COUNT = {"ago", "back", "before", "earlier", "later"}
 
 
 def _span_window(query: str, now: datetime) -> TimeWindow | None:
-    """A decade, a quarter, or the last N days/weeks/months/years, when the query names one
-    (in ``now``'s zone)."""
+    """A decade, a quarter, or the last N days/weeks/months/years ("in the past week": the
+    last seven days and today, not the calendar week "last week" names), when the query names
+    one (in ``now``'s zone)."""
     if m := _QUARTER.search(query):
         start = datetime(int(m["year"]), 3 * int(m["q"]) - 2, 1, tzinfo=now.tzinfo)
         return TimeWindow(start, _add_months(start, 3), m.group(0))
     if m := _LAST_SPAN.search(query):
-        raw = m["n"].lower()
-        n = _NUMBERS.get(raw) or int(raw)
-        unit = m["unit"].lower()
+        raw = (m["n"] or "1").lower()
+        n = _SPAN_NUMBERS.get(raw) or int(raw)
+        unit = (m["unit"] or m["one"]).lower()
         end = now.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
         if unit in ("day", "week"):
             start = end - timedelta(days=n * (7 if unit == "week" else 1) + 1)

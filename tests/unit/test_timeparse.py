@@ -347,3 +347,30 @@ def test_a_clock_time_written_the_english_way_keeps_its_day(
     window = parse_time_window(query, now=NOW)
     assert window is not None
     assert (window.start, window.end) == (start, end)
+
+
+@pytest.mark.parametrize(
+    ("query", "start", "end"),
+    [
+        # no count: one week, month or year back from today, today included (asked Thu 1 June)
+        ("where did I swim in the past week?", d(2023, 5, 25), d(2023, 6, 2)),
+        ("where did I swim in the last week?", d(2023, 5, 25), d(2023, 6, 2)),
+        ("what did I read over the past month?", d(2023, 5, 1, 12), d(2023, 6, 2)),
+        ("who did I meet over the last year?", d(2022, 6, 1, 12), d(2023, 6, 2)),
+        ("what did I cook in the past day?", d(2023, 5, 31), d(2023, 6, 2)),
+        ("what did I read in the past few weeks?", d(2023, 5, 11), d(2023, 6, 2)),
+    ],
+)
+def test_the_past_week_without_a_count_is_the_last_seven_days(
+    query: str, start: datetime, end: datetime
+) -> None:
+    """Without a count, "in the past week" named no window (the span needed one), and "in
+    the last week" was read as a week around seven days ago that left today out."""
+    window = parse_time_window(query, now=NOW)
+    assert window is not None
+    assert (window.start, window.end) == (start, end)
+
+
+def test_a_plural_without_a_count_is_no_span_of_one() -> None:
+    """A plural without a count ("the past weeks") is not read as one week."""
+    assert parse_time_window("what did we discuss in the past weeks?", now=NOW) is None
