@@ -171,9 +171,13 @@ def parse_time_window(query: str, *, now: datetime) -> TimeWindow | None:
         found = search_dates(query, languages=["en"], settings=settings)
     except Exception:  # dateparser raises assorted errors on odd input; no window then
         return None
+    impossible = _impossible_dates(query)
     for phrase, when in found or []:
         if not _plausible(phrase) or _not_a_date(phrase, query):
             continue
+        at = query.find(phrase)
+        if any(at < end and start < at + len(phrase) for start, end in impossible):
+            continue  # a piece of "February 29, 2023": no such day, so no window
         # search_dates resolved the date against ``now``; the parser tells its granularity.
         data = _date_data_parser().get_date_data(phrase)
         period = (data.period if data and data.date_obj else None) or "day"
@@ -214,6 +218,14 @@ def _period_window(when: datetime, period: str, phrase: str) -> tuple[datetime, 
 # dates that are not (an ordinal of a chapter or a place, a room number, an age, a score),
 # refused. They reuse the statements' number words and month names.
 _DECADE = re.compile(r"\b(?:(?P<century>1\d|20)(?P<decade>\d)0|'?(?P<short>\d)0)'?s\b")
+_CENTURY = re.compile(r"\b(?P<n>[1-9]\d?)(?:st|nd|rd|th)[\s-]+century\b", re.IGNORECASE)
+_MONTH_NAMES = "|".join(sorted(MONTH_NUMBERS, key=len, reverse=True))  # "september", "sep"
+_NAMED_DATE = re.compile(
+    rf"\b(?:(?P<d1>\d{{1,2}})(?:st|nd|rd|th)?(?:\s+of)?\s+(?P<m1>{_MONTH_NAMES})\b\.?"
+    rf"|(?P<m2>{_MONTH_NAMES})\b\.?\s+(?P<d2>\d{{1,2}})(?:st|nd|rd|th)?\b)(?:,?\s*(?P<y>\d{{4}})\b)?"
+    r"|\b(?P<iso_y>\d{4})-(?P<iso_m>\d{2})-(?P<iso_d>\d{2})\b",
+    re.IGNORECASE,
+)
 _QUARTER = re.compile(r"\bQ(?P<q>[1-4])\s*(?:of\s+)?(?P<year>\d{4})\b", re.IGNORECASE)
 _SPAN_COUNTS = [*(w for w in _NUM_WORDS if w != "one"), "a few", "few", "a couple of"]
 _SPAN_NUMBERS = {**_NUMBERS, "few": 3}  # "the past few weeks"
@@ -243,9 +255,9 @@ _AFTER_A_COUNT = {"ago", "back", "before", "earlier", "later"}
 
 
 def _span_window(query: str, now: datetime) -> TimeWindow | None:
-    """A decade, a quarter, or the last N days/weeks/months/years ("in the past week": the
-    last seven days and today, not the calendar week "last week" names), when the query names
-    one (in ``now``'s zone)."""
+    """A century, a decade, a quarter, or the last N days/weeks/months/years ("in the past
+    week": the last seven days and today, not the calendar week "last week" names), when the
+    query names one (in ``now``'s zone)."""
     if m := _QUARTER.search(query):
         start = datetime(int(m["year"]), 3 * int(m["q"]) - 2, 1, tzinfo=now.tzinfo)
         return TimeWindow(start, _add_months(start, 3), m.group(0))
@@ -259,15 +271,41 @@ def _span_window(query: str, now: datetime) -> TimeWindow | None:
         else:
             start = _add_months(now, -n * (12 if unit == "year" else 1))
         return TimeWindow(start, end, m.group(0))
+    if m := _CENTURY.search(query):  # "the 19th century": 1800 to 1899
+        start = datetime(max(1, (int(m["n"]) - 1) * 100), 1, 1, tzinfo=now.tzinfo)
+        return TimeWindow(start, start.replace(year=int(m["n"]) * 100), m.group(0))
     if m := _DECADE.search(query):
+        span = 10
         if m["century"]:
             year = int(m["century"]) * 100 + int(m["decade"]) * 10
+            if year % 100 == 0 and year < 2000:  # "the 1800s": the century; "the 2000s" is
+                span = 100  # the decade it is mostly said of
         else:  # "the 80s": the latest such decade that has begun
             recent = 2000 + int(m["short"]) * 10
             year = recent if recent <= now.year else recent - 100
         start = datetime(year, 1, 1, tzinfo=now.tzinfo)
-        return TimeWindow(start, start.replace(year=year + 10), m.group(0))
+        return TimeWindow(start, start.replace(year=year + span), m.group(0))
     return None
+
+
+def _impossible_dates(query: str) -> list[tuple[int, int]]:
+    """Where ``query`` writes a day no calendar has ("February 29, 2023", "30 February",
+    "2023-02-30"): dateparser would move it to another date, or read the year alone."""
+    spans = []
+    for m in _NAMED_DATE.finditer(query):
+        if m["iso_y"]:
+            year, month, day = int(m["iso_y"]), int(m["iso_m"]), int(m["iso_d"])
+        else:
+            month = MONTH_NUMBERS[(m["m1"] or m["m2"]).lower()]
+            day = int(m["d1"] or m["d2"])
+            year = int(m["y"]) if m["y"] else 2000  # no year: a day some year has (29 Feb)
+        if not 1 <= month <= 12 or not 1 <= day <= _days_in(year, month):
+            spans.append(m.span())
+    return spans
+
+
+def _days_in(year: int, month: int) -> int:
+    return calendar.monthrange(year if 1 <= year <= 9999 else 2000, month)[1]
 
 
 def _day_of_month(phrase: str, today: datetime, *, forward: bool) -> datetime:

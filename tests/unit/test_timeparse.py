@@ -374,3 +374,55 @@ def test_the_past_week_without_a_count_is_the_last_seven_days(
 def test_a_plural_without_a_count_is_no_span_of_one() -> None:
     """A plural without a count ("the past weeks") is not read as one week."""
     assert parse_time_window("what did we discuss in the past weeks?", now=NOW) is None
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "what did I sign on February 29, 2023?",
+        "what did I sign on 29 February 2023?",
+        "what did I sign on the 29th of Feb, 2023?",
+        "what happened on 2023-02-30?",
+        "what did I do on April 31st?",
+        "what did I do on 30 February?",
+    ],
+)
+def test_a_day_no_calendar_has_is_no_window(query: str) -> None:
+    """29 February 2023 does not exist: it was moved to 29 February 2024 (dateparser kept the
+    day and dropped the year) or read as all of 2023; a query naming no real day gets none."""
+    assert parse_time_window(query, now=NOW) is None
+
+
+@pytest.mark.parametrize(
+    ("query", "start", "end"),
+    [
+        ("what did I sign on February 29, 2024?", d(2024, 2, 28), d(2024, 3, 2)),
+        ("what did I sign on 29 February 2024?", d(2024, 2, 28), d(2024, 3, 2)),
+        ("what did I do on April 30th?", d(2023, 4, 29), d(2023, 5, 2)),
+    ],
+)
+def test_a_real_day_next_to_an_impossible_one_is_read(
+    query: str, start: datetime, end: datetime
+) -> None:
+    window = parse_time_window(query, now=NOW)
+    assert window is not None
+    assert (window.start, window.end) == (start, end)
+
+
+@pytest.mark.parametrize(
+    ("query", "start", "end"),
+    [
+        ("what was built in the 1800s?", d(1800, 1, 1), d(1900, 1, 1)),
+        ("music of the 1900s", d(1900, 1, 1), d(2000, 1, 1)),
+        ("what was built in the 19th century?", d(1800, 1, 1), d(1900, 1, 1)),
+        ("art of the 21st century", d(2000, 1, 1), d(2100, 1, 1)),
+        # "the 2000s" is the decade it is mostly said of; other decades stay decades
+        ("songs from the 2000s", d(2000, 1, 1), d(2010, 1, 1)),
+        ("what happened in the 1810s?", d(1810, 1, 1), d(1820, 1, 1)),
+    ],
+)
+def test_the_1800s_is_a_century(query: str, start: datetime, end: datetime) -> None:
+    """A century written as its years ("the 1800s") was read as the decade 1800-1809."""
+    window = parse_time_window(query, now=NOW)
+    assert window is not None
+    assert (window.start, window.end) == (start, end)
