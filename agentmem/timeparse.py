@@ -22,10 +22,14 @@ from agentmem.models import as_utc
 from agentmem.statement_dates import (
     _NUM_WORDS,
     _NUMBERS,
+    _PAST_HINT,
+    _WEEKDAY_RE,
+    _WEEKDAYS,
     MONTH_NUMBERS,
     ResolvedDate,
     _add_months,
     _points_forward,
+    _weekday_near,
     resolve_dates,
 )
 
@@ -186,6 +190,11 @@ def parse_time_window(query: str, *, now: datetime) -> TimeWindow | None:
                 # dateparser reads "the 1st" ... "the 12th" as a month: read the day itself
                 when = _day_of_month(phrase, base, forward=_points_forward(query))
                 period = "day"
+            if (this := _THIS_WEEKDAY.fullmatch(phrase.strip())) and _asks_back(query):
+                # dateparser reads "this Monday" ahead, even in "what did I do this Monday?"
+                day = _WEEKDAYS.index(this["wd"].capitalize())
+                when = _weekday_near(base, day, future=False, strict=False)
+                period = "day"
             if _CALENDAR_WEEK.fullmatch(phrase.strip()):
                 start, end = _calendar_week(when.replace(tzinfo=None))
             else:
@@ -196,6 +205,17 @@ def parse_time_window(query: str, *, now: datetime) -> TimeWindow | None:
         except (ValueError, OverflowError):  # a window past the ends of the calendar: none
             return None
     return None
+
+
+_PRESENT_PASSIVE = re.compile(r"\b(?:is|are|am|be|'s|'re|'m)\s+(?:\w+\s+)?\w{3,}ed\b", re.I)
+"""A participle said in the present ("what is planned for ..."), which is no past verb."""
+
+
+def _asks_back(query: str) -> bool:
+    """Whether ``query`` speaks of the past ("what did I do ...", "what happened ...") and
+    not of the future."""
+    past = _PAST_HINT.search(_PRESENT_PASSIVE.sub(" ", query))
+    return bool(past) and not _points_forward(query)
 
 
 def _period_window(when: datetime, period: str, phrase: str) -> tuple[datetime, datetime]:
@@ -238,6 +258,9 @@ _LAST_SPAN = re.compile(
 )
 _ORDINAL = re.compile(r"(?:the\s+)?\d{1,2}(?:st|nd|rd|th)", re.IGNORECASE)
 _DAY_OF_MONTH = re.compile(r"(?:on\s+)?" + _ORDINAL.pattern, re.IGNORECASE)
+_THIS_WEEKDAY = re.compile(rf"(?:on\s+)?this\s+(?P<wd>{_WEEKDAY_RE})", re.IGNORECASE)
+"""A weekday of this week: in a question about the past, the latest one ("what did I do this
+Monday?" asked on a Wednesday is two days ago); otherwise the coming one, as dateparser reads."""
 _CALENDAR_WEEK = re.compile(r"(?:this|last|next|previous|coming)\s+week", re.IGNORECASE)
 """A week named by its place in the calendar ("last week"), not counted back ("a week ago")."""
 _BARE_NUMBER = re.compile(r"\d{1,4}(?:\s+(?:on|in|at|to))?")

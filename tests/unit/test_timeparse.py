@@ -426,3 +426,26 @@ def test_the_1800s_is_a_century(query: str, start: datetime, end: datetime) -> N
     window = parse_time_window(query, now=NOW)
     assert window is not None
     assert (window.start, window.end) == (start, end)
+
+
+@pytest.mark.parametrize(
+    ("query", "day"),
+    [
+        # asked on Friday 14 March 2025
+        ("what did I do with the team this Monday?", d(2025, 3, 10)),
+        ("Who did I call on this Tuesday?", d(2025, 3, 11)),
+        ("what did we eat this Friday?", d(2025, 3, 14)),  # today
+        ("what was cooked this Saturday?", d(2025, 3, 8)),  # the latest Saturday
+        ("what happened this Wednesday?", d(2025, 3, 12)),
+        # a question about what is ahead keeps the coming day
+        ("what will I do this Monday?", d(2025, 3, 17)),
+        ("what is planned for this Sunday?", d(2025, 3, 16)),
+        ("what am I booked for this Thursday?", d(2025, 3, 20)),
+    ],
+)
+def test_this_monday_in_a_question_about_the_past_is_behind(query: str, day: datetime) -> None:
+    """dateparser reads "this Monday" as the coming Monday, also in "what did I do this
+    Monday?" asked on a Friday, whose Monday is four days ago."""
+    window = parse_time_window(query, now=FRIDAY)
+    assert window is not None
+    assert (window.start, window.end) == (day - timedelta(days=1), day + timedelta(days=2))
