@@ -20,6 +20,7 @@ from typing import Any
 
 from agentmem.models import as_utc
 from agentmem.statement_dates import (
+    _NUM_RE,
     _NUM_WORDS,
     _NUMBERS,
     _PAST_HINT,
@@ -246,6 +247,14 @@ _NAMED_DATE = re.compile(
     r"|\b(?P<iso_y>\d{4})-(?P<iso_m>\d{2})-(?P<iso_d>\d{2})\b",
     re.IGNORECASE,
 )
+_MONTH_OF_YEAR = re.compile(
+    rf"(?:\b(?P<prep>in|during|on|of|since|before|after|until|by)\s+)?\b(?P<month>{_MONTH_NAMES})"
+    rf"\s+(?:of\s+)?(?:(?P<rel>last|this|next)\s+year|(?P<n>{_NUM_RE})\s+years?\s+ago)\b",
+    re.IGNORECASE,
+)
+"""A month in a year said relative to now: "in January last year", "March of next year",
+"in May two years ago"."""
+_VERBS = {"may", "march", "mar"}  # a month name that is also a word: dated by a preposition
 _QUARTER = re.compile(r"\bQ(?P<q>[1-4])\s*(?:of\s+)?(?P<year>\d{4})\b", re.IGNORECASE)
 _SPAN_COUNTS = [*(w for w in _NUM_WORDS if w != "one"), "a few", "few", "a couple of"]
 _SPAN_NUMBERS = {**_NUMBERS, "few": 3}  # "the past few weeks"
@@ -284,6 +293,14 @@ def _span_window(query: str, now: datetime) -> TimeWindow | None:
     if m := _QUARTER.search(query):
         start = datetime(int(m["year"]), 3 * int(m["q"]) - 2, 1, tzinfo=now.tzinfo)
         return TimeWindow(start, _add_months(start, 3), m.group(0))
+    if (m := _MONTH_OF_YEAR.search(query)) and (m["prep"] or m["month"].lower() not in _VERBS):
+        # "in January last year": dateparser reads "in January" alone, of this year
+        step = {"last": -1, "this": 0, "next": 1}.get((m["rel"] or "").lower())
+        if step is None:
+            step = -(_NUMBERS.get(m["n"].lower()) or int(m["n"]))
+        month = MONTH_NUMBERS[m["month"].lower()]
+        start = datetime(now.year + step, month, 1, tzinfo=now.tzinfo)
+        return TimeWindow(start, _add_months(start, 1), m.group(0).strip())
     if m := _LAST_SPAN.search(query):
         raw = (m["n"] or "1").lower()
         n = _SPAN_NUMBERS.get(raw) or int(raw)

@@ -449,3 +449,29 @@ def test_this_monday_in_a_question_about_the_past_is_behind(query: str, day: dat
     window = parse_time_window(query, now=FRIDAY)
     assert window is not None
     assert (window.start, window.end) == (day - timedelta(days=1), day + timedelta(days=2))
+
+
+@pytest.mark.parametrize(
+    ("query", "start", "end"),
+    [
+        # asked on 1 June 2023
+        ("where did I go skiing in January last year?", d(2022, 1, 1), d(2022, 2, 1)),
+        ("what happened in March of last year?", d(2022, 3, 1), d(2022, 4, 1)),
+        ("what did I do in December this year?", d(2023, 12, 1), d(2024, 1, 1)),
+        ("what is planned for October next year?", d(2024, 10, 1), d(2024, 11, 1)),
+        ("where did we go in August two years ago?", d(2021, 8, 1), d(2021, 9, 1)),
+        ("who visited in May a year ago?", d(2022, 5, 1), d(2022, 6, 1)),
+        ("what did I buy in Feb last year?", d(2022, 2, 1), d(2022, 3, 1)),
+    ],
+)
+def test_a_month_of_last_year_is_in_last_year(query: str, start: datetime, end: datetime) -> None:
+    """dateparser found "in January" and "last year" apart, and the first was taken: January
+    of this year."""
+    window = parse_time_window(query, now=NOW)
+    assert window is not None
+    assert (window.start, window.end) == (start, end)
+
+
+def test_may_the_verb_before_this_year_is_no_month() -> None:
+    window = parse_time_window("what may this year bring?", now=NOW)
+    assert window is None or window.start != d(2023, 5, 1)
