@@ -14,7 +14,7 @@ from __future__ import annotations
 import calendar
 import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -33,6 +33,7 @@ from agentmem.statement_dates import (
     _weekday_near,
     resolve_dates,
 )
+from agentmem.validation import EARLIEST, LATEST
 
 _TEMPORAL_WORDS = re.compile(
     r"\b(yesterday|today|tonight|tomorrow|ago|last|past|previous|this|next|week|weekend|"
@@ -83,6 +84,8 @@ _ANY_TEMPORAL = re.compile(
     _TEMPORAL_WORDS.pattern.replace(r"\b", "")
     + "|"
     + _MONTH_AFTER_PREPOSITION.pattern.replace(r"\b", "")
+    + "|"
+    + _MONTH_AFTER_PREPOSITION.pattern.replace(r"\b", "").replace("in|on|", "between|from|till|to|")
     + r"|\d",
     re.IGNORECASE,
 )
@@ -156,56 +159,169 @@ def warm_up() -> None:
 def parse_time_window(query: str, *, now: datetime) -> TimeWindow | None:
     """The event-time window a query refers to, relative to ``now`` and read in ``now``'s
     own zone (naive: UTC: "last month" asked on 1 April at 08:00 in Tokyo is March), in UTC;
-    None if it names none."""
+    None if it names none. A time after "before", "until", "since", "after" ... is a bound:
+    the window is open on the other side ("before 2020" is every time until 2020)."""
     query = _DOTTED_MERIDIEM.sub(r"\1\2m", _NUMBERED_REFERENCE.sub(" ", query))
     if not _ANY_TEMPORAL.search(query):  # might_name_time, on the query already cleaned
         return None  # no phrase of it could pass _plausible: same answer, without dateparser
     local = now if now.tzinfo is not None else as_utc(now)
-    zone = local.tzinfo
     try:
-        explicit = _span_window(query, local)
-        if explicit is not None:
-            return TimeWindow(as_utc(explicit.start), as_utc(explicit.end), explicit.phrase)
-    except (ValueError, OverflowError):  # "Q4 9999", or "the last 2 months" in year 1: none
+        found = _bounded(query, local) or _read(query, local)
+    except (ValueError, OverflowError):  # "Q4 9999", "the last 2 months" in year 1: none
         return None
+    if found is None:
+        return None
+    return TimeWindow(as_utc(found.start), as_utc(found.end), found.phrase)
+
+
+@dataclass(frozen=True, slots=True)
+class _Reading:
+    """A time the query names: the window searched, [start, end), the phrase, where the phrase
+    starts in the query, and the period itself, [first, last), where it differs from the
+    window (a named day's window has a day of slack either side; a bound is set at the day)."""
+
+    start: datetime
+    end: datetime
+    phrase: str
+    at: int
+    first: datetime | None = None
+    last: datetime | None = None
+
+    @property
+    def period(self) -> tuple[datetime, datetime]:
+        """[first, last): the period the phrase names, without slack."""
+        return self.first or self.start, self.last or self.end
+
+
+def _read(query: str, local: datetime, lead: int | None = None) -> _Reading | None:
+    """The first time ``query`` names; with ``lead``, only a time named right at that position
+    (the words after "before", "since", "between" ...): "the year 2020", "March", "8 May"."""
+    pos = lead or 0
+    text = query[pos:]
+    if lead is not None and not _ANY_TEMPORAL.search(f"in {text}"):  # "in" as the bound word
+        return None
+    span = _span_window(text, local)
+    if span is not None and (lead is None or _opens(text, span.at)):
+        return replace(span, at=span.at + pos)
+    if lead is not None and (m := _LEAD_YEAR.match(text)):  # "before 2020": dateparser
+        start = datetime(int(m["y"]), 1, 1, tzinfo=local.tzinfo)  # finds no bare year
+        return _Reading(start, start.replace(year=start.year + 1), m.group(0), pos)
+    return _parsed(query, local, lead)
+
+
+def _opens(text: str, at: int) -> bool:
+    return text[:at].strip().lower() in ("", "the")
+
+
+def _parsed(query: str, local: datetime, lead: int | None) -> _Reading | None:
+    """The first time dateparser finds in ``query`` (from ``lead`` on, and only right there)
+    that is plausibly a date."""
     from dateparser.search import search_dates
 
+    pos = lead or 0
+    text = query[pos:]
     base = local.replace(tzinfo=None)
     settings = {"RELATIVE_BASE": base, "PREFER_DATES_FROM": "past"}
     try:
-        found = search_dates(query, languages=["en"], settings=settings)
+        found = search_dates(text, languages=["en"], settings=settings)
     except Exception:  # dateparser raises assorted errors on odd input; no window then
         return None
     impossible = _impossible_dates(query)
     for phrase, when in found or []:
-        if not _plausible(phrase) or _not_a_date(phrase, query):
+        at = pos + text.find(phrase)
+        if lead is not None and not _opens(text, at - pos):
+            return None  # a time further on is not the one the bound word names
+        if lead is not None and _BARE_NUMBER.fullmatch(phrase.strip()):
+            return None  # "before 5": a year would have been read already
+        plausible = _plausible(phrase) or (lead is not None and _plausible(f"in {phrase}"))
+        if not plausible or _not_a_date(phrase, query, at):
+            if lead is not None:
+                return None
             continue
-        at = query.find(phrase)
         if any(at < end and start < at + len(phrase) for start, end in impossible):
+            if lead is not None:
+                return None
             continue  # a piece of "February 29, 2023": no such day, so no window
-        # search_dates resolved the date against ``now``; the parser tells its granularity.
-        data = _date_data_parser().get_date_data(phrase)
-        period = (data.period if data and data.date_obj else None) or "day"
-        try:
-            if _DAY_OF_MONTH.fullmatch(phrase.strip()):
-                # dateparser reads "the 1st" ... "the 12th" as a month: read the day itself
-                when = _day_of_month(phrase, base, forward=_points_forward(query))
-                period = "day"
-            if (this := _THIS_WEEKDAY.fullmatch(phrase.strip())) and _asks_back(query):
-                # dateparser reads "this Monday" ahead, even in "what did I do this Monday?"
-                day = _WEEKDAYS.index(this["wd"].capitalize())
-                when = _weekday_near(base, day, future=False, strict=False)
-                period = "day"
-            if _CALENDAR_WEEK.fullmatch(phrase.strip()):
-                start, end = _calendar_week(when.replace(tzinfo=None))
-            else:
-                start, end = _period_window(when.replace(tzinfo=None), period, phrase)
-            return TimeWindow(
-                as_utc(start.replace(tzinfo=zone)), as_utc(end.replace(tzinfo=zone)), phrase
-            )
-        except (ValueError, OverflowError):  # a window past the ends of the calendar: none
-            return None
+        return _reading_of(phrase, when, query, base, at, local)
     return None
+
+
+def _reading_of(
+    phrase: str, when: datetime, query: str, base: datetime, at: int, local: datetime
+) -> _Reading:
+    """The window of a phrase dateparser resolved to ``when`` (in ``local``'s zone)."""
+    # search_dates resolved the date against ``now``; the parser tells its granularity.
+    data = _date_data_parser().get_date_data(phrase)
+    period = (data.period if data and data.date_obj else None) or "day"
+    if _DAY_OF_MONTH.fullmatch(phrase.strip()):
+        # dateparser reads "the 1st" ... "the 12th" as a month: read the day itself
+        when = _day_of_month(phrase, base, forward=_points_forward(query))
+        period = "day"
+    if (this := _THIS_WEEKDAY.fullmatch(phrase.strip())) and _asks_back(query):
+        # dateparser reads "this Monday" ahead, even in "what did I do this Monday?"
+        weekday = _WEEKDAYS.index(this["wd"].capitalize())
+        when = _weekday_near(base, weekday, future=False, strict=False)
+        period = "day"
+    zone = local.tzinfo
+    day = when.replace(hour=0, minute=0, second=0, microsecond=0, tzinfo=zone)
+    if _CALENDAR_WEEK.fullmatch(phrase.strip()):
+        start, end = _calendar_week(when.replace(tzinfo=None))
+        return _Reading(start.replace(tzinfo=zone), end.replace(tzinfo=zone), phrase, at)
+    start, end = _period_window(when.replace(tzinfo=None), period, phrase)
+    start, end = start.replace(tzinfo=zone), end.replace(tzinfo=zone)
+    if (end - start).days > 10:  # a month or a year: the window is the period
+        return _Reading(start, end, phrase, at)
+    return _Reading(start, end, phrase, at, day, day + timedelta(days=1))
+
+
+def _bounded(query: str, local: datetime) -> _Reading | None:
+    """A time the query bounds: "before 2020" (every time until 2020), "until 8 May" (up to
+    the end of that day), "since March", "after March" (to the end of today, or on where the
+    time is still ahead), "between 2019 and 2021", "from March to May". A bound word after a
+    unit ("the week before 3 August", "two days after the party") says an offset, not a
+    bound, and is left to the other rules."""
+    for m in _BOUND.finditer(query):
+        word = m["word"].lower().split()[0]
+        if _OFFSET.search(query[: m.start()]):
+            continue
+        if word in ("between", "from"):  # the first time is read up to the "and", "to"
+            joint = _JOINT.search(query, m.end())
+            first = _read(query[: joint.start()], local, m.end()) if joint else None
+            second = _read(query, local, joint.end()) if joint and first else None
+            if first is None or second is None:
+                continue
+            start, end = _in_years_of(first, second), second.period[1]
+            said = query[m.start() : second.at + len(second.phrase)]
+        else:
+            if (first := _read(query, local, m.end())) is None:
+                continue
+            start, end = _bound_edges(word, first, local)
+            said = query[m.start() : first.at + len(first.phrase)]
+        if start < end:
+            return _Reading(start, end, said, m.start())
+    return None
+
+
+def _in_years_of(first: _Reading, second: _Reading) -> datetime:
+    """Where a span from ``first`` to ``second`` starts: a first time said without a year
+    ("between August and November 2021") is the latest such time not after the second."""
+    start = first.period[0]
+    if _YEAR.search(first.phrase) or start <= second.period[0]:
+        return start
+    start = start.replace(year=second.period[0].year)
+    return start if start <= second.period[0] else start.replace(year=start.year - 1)
+
+
+def _bound_edges(word: str, named: _Reading, local: datetime) -> tuple[datetime, datetime]:
+    """[start, end) of every time before, until, since or after the period ``named``."""
+    first, last = named.period
+    if word in ("before", "prior"):
+        return EARLIEST, first
+    if word in ("until", "till", "by"):
+        return EARLIEST, last
+    start = first if word == "since" else last
+    tomorrow = local.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+    return start, tomorrow if start < tomorrow else LATEST
 
 
 _PRESENT_PASSIVE = re.compile(r"\b(?:is|are|am|be|'s|'re|'m)\s+(?:\w+\s+)?\w{3,}ed\b", re.I)
@@ -267,6 +383,20 @@ _LAST_SPAN = re.compile(
 )
 _ORDINAL = re.compile(r"(?:the\s+)?\d{1,2}(?:st|nd|rd|th)", re.IGNORECASE)
 _DAY_OF_MONTH = re.compile(r"(?:on\s+)?" + _ORDINAL.pattern, re.IGNORECASE)
+_BOUND = re.compile(
+    r"\b(?P<word>before|prior\s+to|until|till|by|since|after|between|from)\s+", re.IGNORECASE
+)
+"""A word that bounds the time after it ("before 2020"); "from" only with a "to" after it."""
+_BOUND_WORDS = {"before", "to", "until", "till", "by", "since", "after", "between", "and"}
+_JOINT = re.compile(r"\s+(?:and|to|until|till|through)\s+", re.IGNORECASE)
+_OFFSET = re.compile(
+    rf"\b(?:day|night|morning|afternoon|evening|week|weekend|fortnight|month|year|hour|minute|"
+    rf"{_WEEKDAY_RE})s?\s*$",
+    re.IGNORECASE,
+)
+"""A unit right before a bound word: "the week before", "two days after", "the Sunday before"."""
+_YEAR = re.compile(r"\d{4}")
+_LEAD_YEAR = re.compile(r"(?:the\s+year\s+)?(?P<y>\d{4})\b(?![-/.:]\d|\s*(?:[ap]\.?m\b|%))")
 _THIS_WEEKDAY = re.compile(rf"(?:on\s+)?this\s+(?P<wd>{_WEEKDAY_RE})", re.IGNORECASE)
 """A weekday of this week: in a question about the past, the latest one ("what did I do this
 Monday?" asked on a Wednesday is two days ago); otherwise the coming one, as dateparser reads."""
@@ -286,13 +416,13 @@ _MONTH_WORDS = frozenset(MONTH_NUMBERS)
 _AFTER_A_COUNT = {"ago", "back", "before", "earlier", "later"}
 
 
-def _span_window(query: str, now: datetime) -> TimeWindow | None:
+def _span_window(query: str, now: datetime) -> _Reading | None:
     """A century, a decade, a quarter, or the last N days/weeks/months/years ("in the past
     week": the last seven days and today, not the calendar week "last week" names), when the
     query names one (in ``now``'s zone)."""
     if m := _QUARTER.search(query):
         start = datetime(int(m["year"]), 3 * int(m["q"]) - 2, 1, tzinfo=now.tzinfo)
-        return TimeWindow(start, _add_months(start, 3), m.group(0))
+        return _Reading(start, _add_months(start, 3), m.group(0), m.start())
     if (m := _MONTH_OF_YEAR.search(query)) and (m["prep"] or m["month"].lower() not in _VERBS):
         # "in January last year": dateparser reads "in January" alone, of this year
         step = {"last": -1, "this": 0, "next": 1}.get((m["rel"] or "").lower())
@@ -300,7 +430,7 @@ def _span_window(query: str, now: datetime) -> TimeWindow | None:
             step = -(_NUMBERS.get(m["n"].lower()) or int(m["n"]))
         month = MONTH_NUMBERS[m["month"].lower()]
         start = datetime(now.year + step, month, 1, tzinfo=now.tzinfo)
-        return TimeWindow(start, _add_months(start, 1), m.group(0).strip())
+        return _Reading(start, _add_months(start, 1), m.group(0).strip(), m.start())
     if m := _LAST_SPAN.search(query):
         raw = (m["n"] or "1").lower()
         n = _SPAN_NUMBERS.get(raw) or int(raw)
@@ -310,10 +440,10 @@ def _span_window(query: str, now: datetime) -> TimeWindow | None:
             start = end - timedelta(days=n * (7 if unit == "week" else 1) + 1)
         else:
             start = _add_months(now, -n * (12 if unit == "year" else 1))
-        return TimeWindow(start, end, m.group(0))
+        return _Reading(start, end, m.group(0), m.start())
     if m := _CENTURY.search(query):  # "the 19th century": 1800 to 1899
         start = datetime(max(1, (int(m["n"]) - 1) * 100), 1, 1, tzinfo=now.tzinfo)
-        return TimeWindow(start, start.replace(year=int(m["n"]) * 100), m.group(0))
+        return _Reading(start, start.replace(year=int(m["n"]) * 100), m.group(0), m.start())
     if m := _DECADE.search(query):
         span = 10
         if m["century"]:
@@ -324,7 +454,7 @@ def _span_window(query: str, now: datetime) -> TimeWindow | None:
             recent = 2000 + int(m["short"]) * 10
             year = recent if recent <= now.year else recent - 100
         start = datetime(year, 1, 1, tzinfo=now.tzinfo)
-        return TimeWindow(start, start.replace(year=year + span), m.group(0))
+        return _Reading(start, start.replace(year=year + span), m.group(0), m.start())
     return None
 
 
@@ -372,7 +502,7 @@ def _calendar_week(when: datetime) -> tuple[datetime, datetime]:
     return monday, monday + timedelta(days=7)
 
 
-def _not_a_date(phrase: str, query: str) -> bool:
+def _not_a_date(phrase: str, query: str, at: int) -> bool:
     """Whether dateparser's ``phrase`` is a number the query uses otherwise: an ordinal not
     said of a day ("the 3rd chapter", "1st place"), a number not said of a year ("room 1204"),
     a count not said of the past ("30 years old"), a score ("3-1"), a number after "am"
@@ -380,12 +510,13 @@ def _not_a_date(phrase: str, query: str) -> bool:
     text = phrase.strip()
     if _MERIDIEM_FIRST.match(text) or _CLOCK_ONLY.fullmatch(text):  # "at 7 pm": no day
         return True
-    at = query.find(phrase)
-    before = query[:at].split()[-1:] if at >= 0 else []
-    after = query[at + len(phrase) :].split()[:1] if at >= 0 else []
+    before = query[:at].split()[-1:]
+    after = query[at + len(phrase) :].split()[:1]
     word_before = before[0].lower().strip(",.;:") if before else ""
     word_after = after[0].lower().strip(",.;:?!") if after else ""
     if _ORDINAL.fullmatch(text):  # "on the 4th", "the 4th of May", "4th October"
+        if word_before in _BOUND_WORDS and not word_after.isalpha():
+            return False  # "before the 15th?", not "after the 3rd chapter"
         return not ({word_before, word_after} & {"on", "of", *_MONTH_WORDS})
     if _BARE_NUMBER.fullmatch(text):  # "in 2021", "summer 2021", "May 10, 2023"
         dated = word_before in _BEFORE_A_YEAR | _MONTH_WORDS or word_before[-1:].isdigit()

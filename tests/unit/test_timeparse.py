@@ -12,6 +12,7 @@ from agentmem.timeparse import (
     parse_time_window,
     resolve_dates,
 )
+from agentmem.validation import EARLIEST, LATEST
 
 NOW = datetime(2023, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -37,7 +38,7 @@ def d(*args: int) -> datetime:
         ("what did I read over the past two weeks", d(2023, 5, 18), d(2023, 6, 2)),
         # a day of the month not yet come is last month's
         ("what did I do on the 15th?", d(2023, 5, 14), d(2023, 5, 17)),
-        ("what changed since 2019", d(2019, 1, 1), d(2020, 1, 1)),
+        ("what changed since 2019", d(2019, 1, 1), d(2023, 6, 2)),
         # years and ordinals said of dates stay dates
         ("What state did Joanna visit in summer 2021?", d(2021, 1, 1), d(2022, 1, 1)),
         ("what did Audrey do on 4th October, 2022?", d(2022, 10, 3), d(2022, 10, 6)),
@@ -179,6 +180,9 @@ def test_relative_times_follow_the_reference_not_the_clock() -> None:
         "who adopted a dog in Chicago",  # 'ago' inside a word: dateparser still asked
         "What does Gina sell?",
         "May I ask about dogs?",
+        "what did I cook from November to February?",
+        "what happened between March and May?",
+        "what did I read prior to March?",
     ],
 )
 def test_the_quick_check_changes_no_answer(query: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -475,3 +479,60 @@ def test_a_month_of_last_year_is_in_last_year(query: str, start: datetime, end: 
 def test_may_the_verb_before_this_year_is_no_month() -> None:
     window = parse_time_window("what may this year bring?", now=NOW)
     assert window is None or window.start != d(2023, 5, 1)
+
+
+@pytest.mark.parametrize(
+    ("query", "start", "end"),
+    [
+        # asked on Thursday 1 June 2023: "since"/"after" run to the end of today
+        ("which doctor did I visit before 2020?", EARLIEST, d(2020, 1, 1)),
+        ("what did I read prior to 2020?", EARLIEST, d(2020, 1, 1)),
+        ("what happened before March 2023?", EARLIEST, d(2023, 3, 1)),
+        ("what did I buy until 8 May 2023?", EARLIEST, d(2023, 5, 9)),
+        ("how many races has Nate won by July 10, 2022?", EARLIEST, d(2022, 7, 11)),
+        ("which doctors have I visited since 2020?", d(2020, 1, 1), d(2023, 6, 2)),
+        ("what did I do since January?", d(2023, 1, 1), d(2023, 6, 2)),
+        ("what did I do after March?", d(2023, 4, 1), d(2023, 6, 2)),
+        ("what have I read since last week?", d(2023, 5, 22), d(2023, 6, 2)),
+        ("what is planned after 2030?", d(2031, 1, 1), LATEST),  # ahead: open to the end
+        ("what happened between 2019 and 2021?", d(2019, 1, 1), d(2022, 1, 1)),
+        ("what happened between March and May?", d(2023, 3, 1), d(2023, 6, 1)),
+        ("what did I cook from November to February?", d(2022, 11, 1), d(2023, 3, 1)),
+        ("where was I between 8 May and 10 May 2023?", d(2023, 5, 8), d(2023, 5, 11)),
+        # a first time without a year is in the years of the second
+        ("did we meet between August and November 2021?", d(2021, 8, 1), d(2021, 12, 1)),
+    ],
+)
+def test_a_bound_word_opens_the_window_on_the_other_side(
+    query: str, start: datetime, end: datetime
+) -> None:
+    """The direction was dropped: "before 2020" was read as 2020 itself (the boost went to
+    the excluded year), "since 2020" as 2020 alone, "after March" as March; "since January"
+    and "between March and May" named no window."""
+    window = parse_time_window(query, now=NOW)
+    assert window is not None
+    assert (window.start, window.end) == (start, end)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        # a unit before the bound word says an offset from the date: not every time before it
+        "what did I do the week before August 3, 2022?",
+        "what did we do on the Sunday before October 25, 2022?",
+        "what did I do two days after 8 May 2023?",
+        # "from" without a "to" is a place ("moved from ..."), and a bound of no time is none
+        "where did Caroline move from 4 years ago?",
+        "what did I learn before my trip in August 2022?",
+    ],
+)
+def test_an_offset_or_a_bound_of_no_time_is_no_open_window(query: str) -> None:
+    window = parse_time_window(query, now=NOW)
+    assert window is None or (
+        window.start != EARLIEST and window.end not in (d(2023, 6, 2), LATEST)
+    )
+
+
+def test_before_with_no_time_after_it_is_no_window() -> None:
+    assert parse_time_window("have I been to Paris before?", now=NOW) is None
+    assert parse_time_window("what did I eat before 5?", now=NOW) is None
