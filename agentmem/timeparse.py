@@ -363,6 +363,14 @@ _NAMED_DATE = re.compile(
     r"|\b(?P<iso_y>\d{4})-(?P<iso_m>\d{2})-(?P<iso_d>\d{2})\b",
     re.IGNORECASE,
 )
+_SPAN_COUNTS = [*(w for w in _NUM_WORDS if w != "one"), "a few", "few", "a couple of"]
+_SPAN_NUMBERS = {**_NUMBERS, "few": 3}  # "the past few weeks"
+_PART_OF = re.compile(
+    r"\bthe\s+(?P<side>first|last|final)\s+(?:(?P<n>\d{1,3}|"
+    + "|".join(_SPAN_COUNTS)
+    + r")\s+)?(?P<unit>day|week|month)s?\s+of\s+",
+    re.IGNORECASE,
+)
 _MONTH_OF_YEAR = re.compile(
     rf"(?:\b(?P<prep>in|during|on|of|since|before|after|until|by)\s+)?\b(?P<month>{_MONTH_NAMES})"
     rf"\s+(?:of\s+)?(?:(?P<rel>last|this|next)\s+year|(?P<n>{_NUM_RE})\s+years?\s+ago)\b",
@@ -372,8 +380,6 @@ _MONTH_OF_YEAR = re.compile(
 "in May two years ago"."""
 _VERBS = {"may", "march", "mar"}  # a month name that is also a word: dated by a preposition
 _QUARTER = re.compile(r"\bQ(?P<q>[1-4])\s*(?:of\s+)?(?P<year>\d{4})\b", re.IGNORECASE)
-_SPAN_COUNTS = [*(w for w in _NUM_WORDS if w != "one"), "a few", "few", "a couple of"]
-_SPAN_NUMBERS = {**_NUMBERS, "few": 3}  # "the past few weeks"
 _LAST_SPAN = re.compile(
     r"\b(?:in|over|during|within|for)\s+the\s+(?:last|past|previous)\s+"
     r"(?:(?P<n>\d{1,3}|" + "|".join(_SPAN_COUNTS) + r")\s+(?P<unit>day|week|month|year)s?"
@@ -420,6 +426,8 @@ def _span_window(query: str, now: datetime) -> _Reading | None:
     """A century, a decade, a quarter, or the last N days/weeks/months/years ("in the past
     week": the last seven days and today, not the calendar week "last week" names), when the
     query names one (in ``now``'s zone)."""
+    if (m := _PART_OF.search(query)) and (whole := _read(query, now, m.end())) is not None:
+        return _part_of(m, whole, query)
     if m := _QUARTER.search(query):
         start = datetime(int(m["year"]), 3 * int(m["q"]) - 2, 1, tzinfo=now.tzinfo)
         return _Reading(start, _add_months(start, 3), m.group(0), m.start())
@@ -456,6 +464,22 @@ def _span_window(query: str, now: datetime) -> _Reading | None:
         start = datetime(year, 1, 1, tzinfo=now.tzinfo)
         return _Reading(start, start.replace(year=year + span), m.group(0), m.start())
     return None
+
+
+def _part_of(m: re.Match[str], whole: _Reading, query: str) -> _Reading:
+    """The first or last N days, weeks or months of the period ``whole`` ("the last two weeks
+    of August 2023", "the first week of May"); dateparser read "the last week" alone, counted
+    back from now, and "the last 2 months of 2023" as a month of this year."""
+    raw = (m["n"] or "1").lower()
+    n = _SPAN_NUMBERS.get(raw) or int(raw)
+    first, last = whole.period
+    monthly = m["unit"].lower() == "month"
+    days = timedelta(days=n * (7 if m["unit"].lower() == "week" else 1))
+    if m["side"].lower() == "first":
+        start, end = first, min(last, _add_months(first, n) if monthly else first + days)
+    else:
+        start, end = max(first, _add_months(last, -n) if monthly else last - days), last
+    return _Reading(start, end, query[m.start() : whole.at + len(whole.phrase)], m.start())
 
 
 def _impossible_dates(query: str) -> list[tuple[int, int]]:

@@ -42,7 +42,6 @@ def d(*args: int) -> datetime:
         # years and ordinals said of dates stay dates
         ("What state did Joanna visit in summer 2021?", d(2021, 1, 1), d(2022, 1, 1)),
         ("what did Audrey do on 4th October, 2022?", d(2022, 10, 3), d(2022, 10, 6)),
-        ("Where was Dave in the last two weeks of August 2022?", d(2022, 8, 1), d(2022, 9, 1)),
     ],
 )
 def test_windows(query: str, start: datetime, end: datetime) -> None:
@@ -536,3 +535,25 @@ def test_an_offset_or_a_bound_of_no_time_is_no_open_window(query: str) -> None:
 def test_before_with_no_time_after_it_is_no_window() -> None:
     assert parse_time_window("have I been to Paris before?", now=NOW) is None
     assert parse_time_window("what did I eat before 5?", now=NOW) is None
+
+
+@pytest.mark.parametrize(
+    ("query", "start", "end"),
+    [
+        # asked on 1 June 2023
+        ("what did I do in the last 2 months of 2022?", d(2022, 11, 1), d(2023, 1, 1)),
+        ("Where was Dave in the last two weeks of August 2022?", d(2022, 8, 18), d(2022, 9, 1)),
+        ("where was I during the last week of October 2022?", d(2022, 10, 25), d(2022, 11, 1)),
+        ("what did I do in the first week of May?", d(2023, 5, 1), d(2023, 5, 8)),
+        ("what happened on the last day of 2022?", d(2022, 12, 31), d(2023, 1, 1)),
+        ("what did I read in the first three months of last year?", d(2022, 1, 1), d(2022, 4, 1)),
+    ],
+)
+def test_the_last_weeks_of_a_period_are_inside_it(
+    query: str, start: datetime, end: datetime
+) -> None:
+    """Read apart, "the last 2 months of 2023" was a month of this year (dateparser's "2
+    months of 2023") and "the last week of October 2022" the days before now."""
+    window = parse_time_window(query, now=NOW)
+    assert window is not None
+    assert (window.start, window.end) == (start, end)
