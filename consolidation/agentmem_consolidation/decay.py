@@ -137,9 +137,8 @@ def _summary_record(
     start = first.event_time or first.created_at
     end = members[-1].event_time or members[-1].created_at
     body = extractive_summary([r.text for r in members], config.summary_sentences)
-    text = (
-        f"Summary of {len(members)} archived memories ({start:%Y-%m-%d} to {end:%Y-%m-%d}): {body}"
-    )
+    span = f"{start.date().isoformat()} to {end.date().isoformat()}"
+    text = f"Summary of {len(members)} archived memories ({span}): {body}"
     return MemoryRecord(
         id=sid,
         scope=first.scope,
