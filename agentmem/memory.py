@@ -261,8 +261,8 @@ class Memory(Closeable):
         scope: Scope | None = None,
         **where: Unpack[ScopeKwargs],
     ) -> MemoryRecord:
-        """Mark a memory as no longer true (kept, and found by ``search(as_of=...)``); a
-        profile value drawn from it is cleared at once."""
+        """Mark a memory as no longer true (kept, found by ``search(as_of=...)``); a profile value
+        drawn from it is cleared at once. A ``valid_to`` ahead schedules it: valid until then."""
         scope = optional_scope_of(scope, where)
         return writing.invalidate(self.backends, memory_id, scope, valid_to=valid_to)
 
