@@ -89,7 +89,8 @@ class Context(BaseModel):
 
 def _line(record: MemoryRecord) -> str:
     when = record.event_time or record.valid_from
-    date = f"[{when:%Y-%m-%d}] " if when is not None else ""
+    # "0090-06-01": strftime's %Y pads a year before 1000 only on some C libraries
+    date = f"[{when.date().isoformat()}] " if when is not None else ""
     note = outcome_note(record) if record.kind is MemoryKind.EXPERIENCE else ""
     return f"- {date}{' '.join(record.text.split())}{note}"
 

@@ -262,8 +262,8 @@ class Memory(Closeable):
         scope: Scope | None = None,
         **where: Unpack[ScopeKwargs],
     ) -> MemoryRecord:
-        """Mark a memory as no longer true (kept, and found by ``search(as_of=...)``); a
-        profile value drawn from it is cleared at once."""
+        """Mark a memory as no longer true (kept, found by ``search(as_of=...)``); a profile value
+        drawn from it is cleared at once. A ``valid_to`` ahead schedules it: valid until then."""
         scope = optional_scope_of(scope, where)
         return writing.invalidate(self.backends, memory_id, scope, valid_to=valid_to)
 
@@ -336,8 +336,8 @@ class Memory(Closeable):
         ``filters`` match metadata (see :mod:`agentmem.filters`); ``as_of`` returns what was
         valid at that time, including memories invalidated since; ``event_after`` /
         ``event_before`` bound the event time; ``reference_time`` is "now" for relative times
-        in the query ("last week"), default the current time, read in the calendar of the UTC
-        offset it is given with (naive: UTC). Each hit's ``channels``: each channel's rank, score.
+        in the query ("last week"), default the current time, read in the calendar of its zone
+        (a ``ZoneInfo`` or an offset; naive: UTC). Hits' ``channels``: each channel's rank, score.
 
         ``include_quarantined`` appends up to ``k`` held memories of untrusted sources that
         share words with the query and meet its other constraints (channel ``quarantine``).

@@ -39,7 +39,7 @@ def indexed_text(record: MemoryRecord, settings: RetrievalSettings) -> str:
 def dated_text(text: str, event_time: datetime | None, settings: RetrievalSettings) -> str:
     """An episode's text as indexed: its event date in front (``date_prefix``), if it has one."""
     if settings.date_prefix and event_time:
-        return f"[{event_time:%-d %B %Y}] {text}"
+        return f"[{event_time.day} {event_time:%B} {event_time.year:04d}] {text}"
     return text
 
 

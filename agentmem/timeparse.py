@@ -1,19 +1,12 @@
-"""Find the time a query is about ("last week", "in May 2023", "on 8 May, 2023"), and resolve
-the dates a statement mentions against the time it was made.
+"""Find the time a query is about ("last week", "in May 2023", "on 8 May, 2023").
 
 Used by the time channel of hybrid retrieval: when a query names a time, memories whose
 event time falls in that window are retrieved (and ranked by relevance within it). Parsing is
 dateparser's; a found phrase counts only if it carries a digit or a clearly temporal word, so
 "may" the verb or "march" the noun are not taken for months.
 
-:func:`resolve_dates` serves fact extraction: "yesterday" in a message written on 8 May 2023 is
-7 May 2023. It is rule-based (no dateparser): a statement is longer than a query and dateparser's
-search finds dates in ordinary words ("We" as Wednesday, "a second" as a time), which would put
-wrong dates on facts. Ambiguous phrases (a bare weekday, a month without a year) are read as
-past unless the sentence speaks of the future ("will", "going to", "next", ...) or states a plan
-in the present tense ("I am training for a marathon in October", "the wedding is in June", "I
-have a dentist appointment on the 14th of May") with no past verb; after "since" or "back in"
-they are always past.
+The dates a statement mentions are resolved by :func:`resolve_dates`
+(:mod:`agentmem.statement_dates`, re-exported here), which serves fact extraction.
 """
 
 from __future__ import annotations
@@ -21,12 +14,25 @@ from __future__ import annotations
 import calendar
 import re
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from agentmem.models import as_utc
+from agentmem.statement_dates import (
+    _NUM_RE,
+    _NUM_WORDS,
+    _NUMBERS,
+    _PAST_HINT,
+    _WEEKDAY_RE,
+    _WEEKDAYS,
+    MONTH_NUMBERS,
+    ResolvedDate,
+    _add_months,
+    _points_forward,
+    _weekday_near,
+    resolve_dates,
+)
 from agentmem.validation import EARLIEST, LATEST
 
 _TEMPORAL_WORDS = re.compile(
@@ -78,6 +84,8 @@ _ANY_TEMPORAL = re.compile(
     _TEMPORAL_WORDS.pattern.replace(r"\b", "")
     + "|"
     + _MONTH_AFTER_PREPOSITION.pattern.replace(r"\b", "")
+    + "|"
+    + _MONTH_AFTER_PREPOSITION.pattern.replace(r"\b", "").replace("in|on|", "between|from|till|to|")
     + r"|\d",
     re.IGNORECASE,
 )
@@ -151,47 +159,180 @@ def warm_up() -> None:
 def parse_time_window(query: str, *, now: datetime) -> TimeWindow | None:
     """The event-time window a query refers to, relative to ``now`` and read in ``now``'s
     own zone (naive: UTC: "last month" asked on 1 April at 08:00 in Tokyo is March), in UTC;
-    None if it names none."""
+    None if it names none. A time after "before", "until", "since", "after" ... is a bound:
+    the window is open on the other side ("before 2020" is every time until 2020)."""
     query = _DOTTED_MERIDIEM.sub(r"\1\2m", _NUMBERED_REFERENCE.sub(" ", query))
     if not _ANY_TEMPORAL.search(query):  # might_name_time, on the query already cleaned
         return None  # no phrase of it could pass _plausible: same answer, without dateparser
     local = now if now.tzinfo is not None else as_utc(now)
-    zone = local.tzinfo
     try:
-        explicit = _span_window(query, local)
-        if explicit is not None:
-            return TimeWindow(as_utc(explicit.start), as_utc(explicit.end), explicit.phrase)
-    except (ValueError, OverflowError):  # "Q4 9999", or "the last 2 months" in year 1: none
+        found = _bounded(query, local) or _read(query, local)
+    except (ValueError, OverflowError):  # "Q4 9999", "the last 2 months" in year 1: none
         return None
+    if found is None:
+        return None
+    return TimeWindow(as_utc(found.start), as_utc(found.end), found.phrase)
+
+
+@dataclass(frozen=True, slots=True)
+class _Reading:
+    """A time the query names: the window searched, [start, end), the phrase, where the phrase
+    starts in the query, and the period itself, [first, last), where it differs from the
+    window (a named day's window has a day of slack either side; a bound is set at the day)."""
+
+    start: datetime
+    end: datetime
+    phrase: str
+    at: int
+    first: datetime | None = None
+    last: datetime | None = None
+
+    @property
+    def period(self) -> tuple[datetime, datetime]:
+        """[first, last): the period the phrase names, without slack."""
+        return self.first or self.start, self.last or self.end
+
+
+def _read(query: str, local: datetime, lead: int | None = None) -> _Reading | None:
+    """The first time ``query`` names; with ``lead``, only a time named right at that position
+    (the words after "before", "since", "between" ...): "the year 2020", "March", "8 May"."""
+    pos = lead or 0
+    text = query[pos:]
+    if lead is not None and not _ANY_TEMPORAL.search(f"in {text}"):  # "in" as the bound word
+        return None
+    span = _span_window(text, local)
+    if span is not None and (lead is None or _opens(text, span.at)):
+        return replace(span, at=span.at + pos)
+    if lead is not None and (m := _LEAD_YEAR.match(text)):  # "before 2020": dateparser
+        start = datetime(int(m["y"]), 1, 1, tzinfo=local.tzinfo)  # finds no bare year
+        return _Reading(start, start.replace(year=start.year + 1), m.group(0), pos)
+    return _parsed(query, local, lead)
+
+
+def _opens(text: str, at: int) -> bool:
+    return text[:at].strip().lower() in ("", "the")
+
+
+def _parsed(query: str, local: datetime, lead: int | None) -> _Reading | None:
+    """The first time dateparser finds in ``query`` (from ``lead`` on, and only right there)
+    that is plausibly a date."""
     from dateparser.search import search_dates
 
+    pos = lead or 0
+    text = query[pos:]
     base = local.replace(tzinfo=None)
     settings = {"RELATIVE_BASE": base, "PREFER_DATES_FROM": "past"}
     try:
-        found = search_dates(query, languages=["en"], settings=settings)
+        found = search_dates(text, languages=["en"], settings=settings)
     except Exception:  # dateparser raises assorted errors on odd input; no window then
         return None
+    impossible = _impossible_dates(query)
     for phrase, when in found or []:
-        if not _plausible(phrase) or _not_a_date(phrase, query):
+        at = pos + text.find(phrase)
+        if lead is not None and not _opens(text, at - pos):
+            return None  # a time further on is not the one the bound word names
+        if lead is not None and _BARE_NUMBER.fullmatch(phrase.strip()):
+            return None  # "before 5": a year would have been read already
+        plausible = _plausible(phrase) or (lead is not None and _plausible(f"in {phrase}"))
+        if not plausible or _not_a_date(phrase, query, at):
+            if lead is not None:
+                return None
             continue
-        # search_dates resolved the date against ``now``; the parser tells its granularity.
-        data = _date_data_parser().get_date_data(phrase)
-        period = (data.period if data and data.date_obj else None) or "day"
-        try:
-            if _DAY_OF_MONTH.fullmatch(phrase.strip()):
-                # dateparser reads "the 1st" ... "the 12th" as a month: read the day itself
-                when = _day_of_month(phrase, base, forward=_points_forward(query))
-                period = "day"
-            if _CALENDAR_WEEK.fullmatch(phrase.strip()):
-                start, end = _calendar_week(when.replace(tzinfo=None))
-            else:
-                start, end = _period_window(when.replace(tzinfo=None), period, phrase)
-            return TimeWindow(
-                as_utc(start.replace(tzinfo=zone)), as_utc(end.replace(tzinfo=zone)), phrase
-            )
-        except (ValueError, OverflowError):  # a window past the ends of the calendar: none
-            return None
+        if any(at < end and start < at + len(phrase) for start, end in impossible):
+            if lead is not None:
+                return None
+            continue  # a piece of "February 29, 2023": no such day, so no window
+        return _reading_of(phrase, when, query, base, at, local)
     return None
+
+
+def _reading_of(
+    phrase: str, when: datetime, query: str, base: datetime, at: int, local: datetime
+) -> _Reading:
+    """The window of a phrase dateparser resolved to ``when`` (in ``local``'s zone)."""
+    # search_dates resolved the date against ``now``; the parser tells its granularity.
+    data = _date_data_parser().get_date_data(phrase)
+    period = (data.period if data and data.date_obj else None) or "day"
+    if _DAY_OF_MONTH.fullmatch(phrase.strip()):
+        # dateparser reads "the 1st" ... "the 12th" as a month: read the day itself
+        when = _day_of_month(phrase, base, forward=_points_forward(query))
+        period = "day"
+    if (this := _THIS_WEEKDAY.fullmatch(phrase.strip())) and _asks_back(query):
+        # dateparser reads "this Monday" ahead, even in "what did I do this Monday?"
+        weekday = _WEEKDAYS.index(this["wd"].capitalize())
+        when = _weekday_near(base, weekday, future=False, strict=False)
+        period = "day"
+    zone = local.tzinfo
+    day = when.replace(hour=0, minute=0, second=0, microsecond=0, tzinfo=zone)
+    if _CALENDAR_WEEK.fullmatch(phrase.strip()):
+        start, end = _calendar_week(when.replace(tzinfo=None))
+        return _Reading(start.replace(tzinfo=zone), end.replace(tzinfo=zone), phrase, at)
+    start, end = _period_window(when.replace(tzinfo=None), period, phrase)
+    start, end = start.replace(tzinfo=zone), end.replace(tzinfo=zone)
+    if (end - start).days > 10:  # a month or a year: the window is the period
+        return _Reading(start, end, phrase, at)
+    return _Reading(start, end, phrase, at, day, day + timedelta(days=1))
+
+
+def _bounded(query: str, local: datetime) -> _Reading | None:
+    """A time the query bounds: "before 2020" (every time until 2020), "until 8 May" (up to
+    the end of that day), "since March", "after March" (to the end of today, or on where the
+    time is still ahead), "between 2019 and 2021", "from March to May". A bound word after a
+    unit ("the week before 3 August", "two days after the party") says an offset, not a
+    bound, and is left to the other rules."""
+    for m in _BOUND.finditer(query):
+        word = m["word"].lower().split()[0]
+        if _OFFSET.search(query[: m.start()]):
+            continue
+        if word in ("between", "from"):  # the first time is read up to the "and", "to"
+            joint = _JOINT.search(query, m.end())
+            first = _read(query[: joint.start()], local, m.end()) if joint else None
+            second = _read(query, local, joint.end()) if joint and first else None
+            if first is None or second is None:
+                continue
+            start, end = _in_years_of(first, second), second.period[1]
+            said = query[m.start() : second.at + len(second.phrase)]
+        else:
+            if (first := _read(query, local, m.end())) is None:
+                continue
+            start, end = _bound_edges(word, first, local)
+            said = query[m.start() : first.at + len(first.phrase)]
+        if start < end:
+            return _Reading(start, end, said, m.start())
+    return None
+
+
+def _in_years_of(first: _Reading, second: _Reading) -> datetime:
+    """Where a span from ``first`` to ``second`` starts: a first time said without a year
+    ("between August and November 2021") is the latest such time not after the second."""
+    start = first.period[0]
+    if _YEAR.search(first.phrase) or start <= second.period[0]:
+        return start
+    start = start.replace(year=second.period[0].year)
+    return start if start <= second.period[0] else start.replace(year=start.year - 1)
+
+
+def _bound_edges(word: str, named: _Reading, local: datetime) -> tuple[datetime, datetime]:
+    """[start, end) of every time before, until, since or after the period ``named``."""
+    first, last = named.period
+    if word in ("before", "prior"):
+        return EARLIEST, first
+    if word in ("until", "till", "by"):
+        return EARLIEST, last
+    start = first if word == "since" else last
+    tomorrow = local.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+    return start, tomorrow if start < tomorrow else LATEST
+
+
+_PRESENT_PASSIVE = re.compile(r"\b(?:is|are|am|be|'s|'re|'m)\s+(?:\w+\s+)?\w{3,}ed\b", re.I)
+"""A participle said in the present ("what is planned for ..."), which is no past verb."""
+
+
+def _asks_back(query: str) -> bool:
+    """Whether ``query`` speaks of the past ("what did I do ...", "what happened ...") and
+    not of the future."""
+    past = _PAST_HINT.search(_PRESENT_PASSIVE.sub(" ", query))
+    return bool(past) and not _points_forward(query)
 
 
 def _period_window(when: datetime, period: str, phrase: str) -> tuple[datetime, datetime]:
@@ -208,388 +349,63 @@ def _period_window(when: datetime, period: str, phrase: str) -> tuple[datetime, 
     return day - timedelta(days=1), day + timedelta(days=2)
 
 
-# Dates in statements ---------------------------------------------------------------------------
-
-_MONTHS = "January February March April May June July August September October November December"
-_MONTHS_LIST = _MONTHS.split(" ")
-MONTH_NUMBERS = {
-    name: n
-    for n, month in enumerate(_MONTHS_LIST, 1)
-    for name in (month.lower(), month.lower()[:3])
-}
-"""Month number by lower-case English name or three-letter abbreviation ("march", "mar": 3)."""
-_WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
-_MONTH_RE = _MONTHS.replace(" ", "|")
-_WEEKDAY_RE = "|".join(_WEEKDAYS)
-_NUMBERS = {
-    "a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
-    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "a few": 3, "a couple of": 2,
-    "a couple": 2, "couple of": 2,
-}  # fmt: skip
-_NUM_WORDS = sorted((w for w in _NUMBERS if " " not in w and w not in ("a", "an")), key=len)
-_NUM_RE = "|".join(
-    [r"\d{1,3}", "a couple of", "a couple", "couple of", "a few", "an?", *_NUM_WORDS[::-1]]
-)
-_FUTURE_HINT = re.compile(
-    r"\b(will|won't|shall|going to|gonna|planning|plan to|plans to|intend|hope to|about to|"
-    r"next|tomorrow|upcoming|soon|coming up|can't wait)\b|'ll\b",
-    re.IGNORECASE,
-)
-_COMING = re.compile(
-    r"\b(?:am|is|are|'m|'re|'s)(?: (?:also|still|finally|actually|really|now|just|busy))? "
-    r"(?:going|flying|leaving|moving|travell?ing|visiting|meeting|starting|training for|"
-    r"preparing for|getting (?:married|ready)|having|hosting|attending|taking|heading|driving|"
-    r"coming|returning|celebrating|throwing|presenting|speaking|competing|performing|"
-    r"graduating|interviewing|relocating|launching|organi[sz]ing)\b"
-    rf"|\b(?:is|are|'s|'re) (?:(?:scheduled|planned|set|booked|due) )?(?:on|in|for) "
-    rf"(?=(?:the )?\d|(?:{_MONTHS.replace(' ', '|')})\b)"
-    r"|\b(?:have|has|'ve)(?: got)? (?:an?|my|the|our|his|her|their) [\w' -]{0,30}?"
-    r"\b(?:appointment|meeting|interview|exam|flight|trip|reservation|deadline|concert|match|"
-    r"party|wedding|class|surgery|race|marathon|conference|holiday|vacation)s?\b",
-    re.IGNORECASE,
-)
-"""A plan said in the present tense: "am training for", "the wedding is in June", "have a
-dentist appointment on": its dates lie ahead, unless the sentence also speaks of the past."""
-_PAST_HINT = re.compile(
-    r"\b(?:was|were|went|did|had|got|made|took|saw|came|gave|found|met|ran|began|bought|left|"
-    r"won|lost|spent|ago|last|\w{3,}ed)\b",
-    re.IGNORECASE,
-)
-_PAST_PREPOSITIONS = ("since", "back in")
-"""A date after these lies behind, whatever the tense: "since June", "back in May"."""
-
-
-def _points_forward(text: str) -> bool:
-    """Whether ambiguous dates in ``text`` point forward: it speaks of the future ("will",
-    "going to", "next", ...) or states a plan in the present tense without a past verb."""
-    if _FUTURE_HINT.search(text):
-        return True
-    return bool(_COMING.search(text)) and not _PAST_HINT.search(_COMING.sub(" ", text))
-
-
-_DATE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
-    (name, re.compile(pattern, flags))
-    for name, pattern, flags in (
-        ("day_before_yesterday", r"\bthe day before yesterday\b", re.IGNORECASE),
-        ("day_after_tomorrow", r"\bthe day after tomorrow\b", re.IGNORECASE),
-        ("yesterday", r"\b(?:yesterday|last night)\b", re.IGNORECASE),
-        ("today", r"\b(?:today|tonight|this (?:morning|afternoon|evening))\b", re.IGNORECASE),
-        ("tomorrow", r"\btomorrow\b", re.IGNORECASE),
-        ("ago", rf"\b(?P<n>{_NUM_RE}) (?P<unit>day|week|month|year)s? ago\b", re.IGNORECASE),
-        ("in_n", rf"\bin (?P<n>{_NUM_RE}) (?P<unit>day|week|month|year)s?\b", re.IGNORECASE),
-        (
-            "weekday_before_last",
-            rf"\b(?:on )?(?:the )?(?P<wd>{_WEEKDAY_RE}) before last\b",
-            re.IGNORECASE,
-        ),
-        (
-            "relative",
-            rf"\b(?P<rel>last|past|this past|next|this coming|coming|this)\s+"
-            rf"(?P<unit>weekend|week|month|year|{_WEEKDAY_RE})\b",
-            re.IGNORECASE,
-        ),
-        (
-            "iso",
-            r"\b(?:(?P<prep>(?i:on|since|until|by|before|after)) )?"
-            r"(?P<y>\d{4})-(?P<m>\d{2})-(?P<d>\d{2})\b",
-            0,
-        ),
-        (
-            "day_month",
-            rf"\b(?:(?P<prep>(?i:on|since|until|by|before|after)) )?(?:the )?(?P<d>\d{{1,2}})"
-            rf"(?:st|nd|rd|th)?(?: of)? (?P<month>{_MONTH_RE})(?:,? (?P<y>\d{{4}}))?\b",
-            0,
-        ),
-        (
-            "month_day",
-            rf"\b(?:(?P<prep>(?i:on|since|until|by|before|after)) )?(?P<month>{_MONTH_RE}) "
-            rf"(?P<d>\d{{1,2}})(?:st|nd|rd|th)?(?:,? (?P<y>\d{{4}}))?\b(?!:)",
-            0,
-        ),
-        (
-            "month",
-            r"\b(?:(?P<prep>(?i:in early|in late|in mid|back in|in|during|since|until|by|before|"
-            r"after|early|late|mid))[ -])?"
-            rf"(?P<month>{_MONTH_RE})(?:,? (?P<y>\d{{4}}))?\b",
-            0,
-        ),
-        (
-            "year",
-            r"\b(?P<prep>in|during|since|until|by|before|after|back in|around) "
-            r"(?P<y>(?:19|20)\d{2})\b",
-            re.IGNORECASE,
-        ),
-        ("weekday", rf"(?<!every )\b(?:(?P<prep>(?i:on)) )?(?P<wd>{_WEEKDAY_RE})\b", 0),
-    )
-)
-
-
-@dataclass(frozen=True, slots=True)
-class ResolvedDate:
-    """A time expression found in a statement, resolved against the time it was made.
-
-    ``when`` is the start of the period meant (midnight of the day, in the zone it was said
-    in, the Monday of a week, the Saturday of a weekend, the first of a month or year);
-    ``text`` says it in absolute terms, ready to replace ``phrase`` in the statement ("on 7
-    May 2023", "in April 2023", "in the week before 9 June 2023").
-    """
-
-    phrase: str
-    start: int
-    end: int
-    when: datetime
-    granularity: str
-    text: str
-
-
-def _day_text(day: datetime) -> str:
-    return f"{day.day} {_MONTHS_LIST[day.month - 1]} {day.year}"
-
-
-def _add_months(day: datetime, months: int) -> datetime:
-    index = day.year * 12 + day.month - 1 + months
-    return day.replace(year=index // 12, month=index % 12 + 1, day=1)
-
-
-def _weekday_near(today: datetime, weekday: int, *, future: bool, strict: bool) -> datetime:
-    """The nearest ``weekday`` before today (or after, when ``future``); ``strict`` excludes
-    today itself."""
-    if future:
-        delta = (weekday - today.weekday()) % 7
-        if delta == 0 and strict:
-            delta = 7
-        return today + timedelta(days=delta)
-    delta = (today.weekday() - weekday) % 7
-    if delta == 0 and strict:
-        delta = 7
-    return today - timedelta(days=delta)
-
-
-Resolved = tuple[datetime, str, str]
-"""(when, granularity, absolute text) of one matched phrase."""
-
-_DAY_OFFSETS = {
-    "day_before_yesterday": -2,
-    "day_after_tomorrow": 2,
-    "yesterday": -1,
-    "today": 0,
-    "tomorrow": 1,
-}
-
-
-def _on_day(day: datetime) -> Resolved:
-    return day, "day", f"on {_day_text(day)}"
-
-
-def _in_month(first: datetime) -> Resolved:
-    return first, "month", f"in {_MONTHS_LIST[first.month - 1]} {first.year}"
-
-
-def _in_year(today: datetime, year: int, lead: str = "in") -> Resolved:
-    return today.replace(year=year, month=1, day=1), "year", f"{lead} {year}"
-
-
-def _named_day(
-    name: str, groups: dict[str, Any], prep: str, today: datetime, future: bool
-) -> Resolved:
-    """yesterday, today, tomorrow, the day before yesterday, the day after tomorrow."""
-    return _on_day(today + timedelta(days=_DAY_OFFSETS[name]))
-
-
-def _counted(
-    name: str, groups: dict[str, Any], prep: str, today: datetime, future: bool
-) -> Resolved:
-    """ "three weeks ago", "in 2 months"."""
-    n = _NUMBERS.get(groups["n"].lower()) or int(groups["n"])
-    unit = groups["unit"].lower()
-    sign = -1 if name == "ago" else 1
-    if unit == "day":
-        return _on_day(today + timedelta(days=sign * n))
-    if unit == "week":
-        day = today + timedelta(weeks=sign * n)
-        return day, "week", f"in the week of {_day_text(day)}"
-    if unit == "month":
-        return _in_month(_add_months(today, sign * n))
-    return _in_year(today, today.year + sign * n)
-
-
-def _weekday_before_last(
-    name: str, groups: dict[str, Any], prep: str, today: datetime, future: bool
-) -> Resolved:
-    wd = _WEEKDAYS.index(groups["wd"].capitalize())
-    return _on_day(_weekday_near(today, wd, future=False, strict=True) - timedelta(days=7))
-
-
-def _relative(
-    name: str, groups: dict[str, Any], prep: str, today: datetime, future: bool
-) -> Resolved:
-    """ "last Friday", "next week", "this weekend", "last month", "next year"."""
-    rel = groups["rel"].lower()
-    unit = groups["unit"].lower()
-    step = {"last": -1, "past": -1, "this past": -1, "next": 1, "this coming": 1}.get(rel, 0)
-    if rel == "coming":
-        step = 1
-    if unit.capitalize() in _WEEKDAYS:
-        wd = _WEEKDAYS.index(unit.capitalize())
-        if step == 0:
-            return _on_day(_weekday_near(today, wd, future=future, strict=False))
-        return _on_day(_weekday_near(today, wd, future=step > 0, strict=True))
-    where = {-1: "before", 0: "of", 1: "after"}[step]
-    if unit == "week":
-        day = today + timedelta(weeks=step)
-        return day, "week", f"in the week {where} {_day_text(today)}"
-    if unit == "weekend":
-        saturday = _weekday_near(today, 5, future=step > 0, strict=step != 0)
-        if step == 0 and not future and today.weekday() < 5:
-            saturday = _weekday_near(today, 5, future=True, strict=False)
-        anchor = saturday if step == 0 else today
-        return saturday, "weekend", f"on the weekend {where} {_day_text(anchor)}"
-    if unit == "month":
-        return _in_month(_add_months(today, step))
-    return _in_year(today, today.year + step)
-
-
-def _iso(
-    name: str, groups: dict[str, Any], prep: str, today: datetime, future: bool
-) -> Resolved | None:
-    try:
-        day = today.replace(year=int(groups["y"]), month=int(groups["m"]), day=int(groups["d"]))
-    except ValueError:
-        return None
-    lead = prep if prep and prep != "on" else "on"
-    return day, "day", f"{lead} {_day_text(day)}"
-
-
-def _month(
-    name: str, groups: dict[str, Any], prep: str, today: datetime, future: bool
-) -> Resolved | None:
-    """ "in May", "early June 2023": the month, in the past (or future) when no year is given."""
-    month = _MONTHS_LIST.index(groups["month"]) + 1
-    year_text = groups.get("y")
-    if not prep and not year_text:
-        return None  # "May I ...", "March on": a bare month name is too ambiguous
-    year = int(year_text) if year_text else today.year
-    first = today.replace(year=year, month=month, day=1)
-    if not year_text:
-        if not future and first > today:
-            first = first.replace(year=year - 1)
-        elif future and _add_months(first, 1) <= today:
-            first = first.replace(year=year + 1)
-    if any(w in prep for w in ("early", "late", "mid")):
-        lead = "in " + prep.split()[-1]
-    else:
-        lead = prep if prep not in ("", "in", "during") else "in"
-    return first, "month", f"{lead} {_MONTHS_LIST[month - 1]} {first.year}"
-
-
-def _month_day(
-    name: str, groups: dict[str, Any], prep: str, today: datetime, future: bool
-) -> Resolved | None:
-    """ "7 May", "May 7th, 2023": the day, in the past (or future) when no year is given."""
-    month = _MONTHS_LIST.index(groups["month"]) + 1
-    year_text = groups.get("y")
-    year = int(year_text) if year_text else today.year
-    try:
-        day = today.replace(year=year, month=month, day=int(groups["d"]))
-    except ValueError:
-        return None
-    if not year_text:
-        if not future and day > today:
-            day = day.replace(year=year - 1)
-        elif future and day < today:
-            day = day.replace(year=year + 1)
-    lead = prep if prep and prep != "on" else "on"
-    return day, "day", f"{lead} {_day_text(day)}"
-
-
-def _year(name: str, groups: dict[str, Any], prep: str, today: datetime, future: bool) -> Resolved:
-    lead = "in" if prep in ("in", "during", "around") else prep
-    return _in_year(today, int(groups["y"]), lead)
-
-
-def _weekday(
-    name: str, groups: dict[str, Any], prep: str, today: datetime, future: bool
-) -> Resolved:
-    wd = _WEEKDAYS.index(groups["wd"])
-    return _on_day(_weekday_near(today, wd, future=future, strict=False))
-
-
-_RESOLVERS: dict[str, Callable[[str, dict[str, Any], str, datetime, bool], Resolved | None]] = {
-    **dict.fromkeys(_DAY_OFFSETS, _named_day),
-    "ago": _counted,
-    "in_n": _counted,
-    "weekday_before_last": _weekday_before_last,
-    "relative": _relative,
-    "iso": _iso,
-    "month": _month,
-    "day_month": _month_day,
-    "month_day": _month_day,
-    "year": _year,
-    "weekday": _weekday,
-}
-"""One resolver per pattern name: (name, groups, preposition, today, future) -> Resolved."""
-
-
-def _resolve_match(name: str, m: re.Match[str], today: datetime, future: bool) -> Resolved | None:
-    """(when, granularity, absolute text) of one matched phrase, or None if it is no date."""
-    groups = m.groupdict()
-    prep = (groups.get("prep") or "").lower()
-    if prep in _PAST_PREPOSITIONS:
-        future = False
-    return _RESOLVERS[name](name, groups, prep.replace("back in", "in"), today, future)
-
-
-def resolve_dates(text: str, *, now: datetime, future: bool | None = None) -> list[ResolvedDate]:
-    """The time expressions in ``text``, in order, resolved against ``now`` (when it was said)
-    in ``now``'s own zone (naive is UTC): the dates are midnights of that zone.
-
-    ``future`` says whether ambiguous phrases point forward; by default it is guessed from the
-    text ("will", "going to", "next", a plan in the present tense: see the module docstring).
-    Overlapping phrases keep the earlier, longer match. A phrase whose date falls outside
-    the supported range (:data:`agentmem.validation.EARLIEST` to ``LATEST``) resolves to none.
-    """
-    base = now if now.tzinfo is not None else as_utc(now)  # "yesterday" in the speaker's zone
-    today = base.replace(hour=0, minute=0, second=0, microsecond=0)
-    forward = _points_forward(text) if future is None else future
-    found: list[ResolvedDate] = []
-    taken: list[tuple[int, int]] = []
-    for name, pattern in _DATE_PATTERNS:
-        for m in pattern.finditer(text):
-            if any(m.start() < end and start < m.end() for start, end in taken):
-                continue
-            try:
-                resolved = _resolve_match(name, m, today, forward)
-                if resolved is not None and not EARLIEST <= as_utc(resolved[0]) <= LATEST:
-                    raise ValueError("outside the supported range")
-            except (ValueError, OverflowError):
-                # "next month" said in December 9999, "the day after tomorrow" on the 29th,
-                # name no date in the supported range: unresolved, "tomorrow" in it too.
-                taken.append((m.start(), m.end()))
-                continue
-            if resolved is None:
-                continue
-            when, granularity, absolute = resolved
-            taken.append((m.start(), m.end()))
-            found.append(ResolvedDate(m.group(0), m.start(), m.end(), when, granularity, absolute))
-    return sorted(found, key=lambda r: r.start)
-
-
-# Queries, continued ---------------------------------------------------------------------------
+# Spans and refusals ------------------------------------------------------------------------------
 # Spans dateparser reads wrongly ("in the 1990s" as a day near now, "in the last 3 months" as
 # one month, "Q3 2023" as a day), read first by parse_time_window; and phrases it takes for
 # dates that are not (an ordinal of a chapter or a place, a room number, an age, a score),
-# refused. Below the statements' number words and month names, which they reuse.
+# refused. They reuse the statements' number words and month names.
 _DECADE = re.compile(r"\b(?:(?P<century>1\d|20)(?P<decade>\d)0|'?(?P<short>\d)0)'?s\b")
+_CENTURY = re.compile(r"\b(?P<n>[1-9]\d?)(?:st|nd|rd|th)[\s-]+century\b", re.IGNORECASE)
+_MONTH_NAMES = "|".join(sorted(MONTH_NUMBERS, key=len, reverse=True))  # "september", "sep"
+_NAMED_DATE = re.compile(
+    rf"\b(?:(?P<d1>\d{{1,2}})(?:st|nd|rd|th)?(?:\s+of)?\s+(?P<m1>{_MONTH_NAMES})\b\.?"
+    rf"|(?P<m2>{_MONTH_NAMES})\b\.?\s+(?P<d2>\d{{1,2}})(?:st|nd|rd|th)?\b)(?:,?\s*(?P<y>\d{{4}})\b)?"
+    r"|\b(?P<iso_y>\d{4})-(?P<iso_m>\d{2})-(?P<iso_d>\d{2})\b",
+    re.IGNORECASE,
+)
+_SPAN_COUNTS = [*(w for w in _NUM_WORDS if w != "one"), "a few", "few", "a couple of"]
+_SPAN_NUMBERS = {**_NUMBERS, "few": 3}  # "the past few weeks"
+_PART_OF = re.compile(
+    r"\bthe\s+(?P<side>first|last|final)\s+(?:(?P<n>\d{1,3}|"
+    + "|".join(_SPAN_COUNTS)
+    + r")\s+)?(?P<unit>day|week|month)s?\s+of\s+",
+    re.IGNORECASE,
+)
+_MONTH_OF_YEAR = re.compile(
+    rf"(?:\b(?P<prep>in|during|on|of|since|before|after|until|by)\s+)?\b(?P<month>{_MONTH_NAMES})"
+    rf"\s+(?:of\s+)?(?:(?P<rel>last|this|next)\s+year|(?P<n>{_NUM_RE})\s+years?\s+ago)\b",
+    re.IGNORECASE,
+)
+"""A month in a year said relative to now: "in January last year", "March of next year",
+"in May two years ago"."""
+_VERBS = {"may", "march", "mar"}  # a month name that is also a word: dated by a preposition
 _QUARTER = re.compile(r"\bQ(?P<q>[1-4])\s*(?:of\s+)?(?P<year>\d{4})\b", re.IGNORECASE)
-_SPAN_COUNTS = [*(w for w in _NUM_WORDS if w != "one"), "a few", "a couple of"]
 _LAST_SPAN = re.compile(
     r"\b(?:in|over|during|within|for)\s+the\s+(?:last|past|previous)\s+"
-    r"(?P<n>\d{1,3}|" + "|".join(_SPAN_COUNTS) + r")\s+"
-    r"(?P<unit>day|week|month|year)s?\b(?!\s+(?:of|before|in|at)\b)",  # not "of August"
+    r"(?:(?P<n>\d{1,3}|" + "|".join(_SPAN_COUNTS) + r")\s+(?P<unit>day|week|month|year)s?"
+    r"|(?P<one>day|week|month|year))"  # "in the past week": one, and no count is said
+    r"\b(?!\s+(?:of|before|in|at)\b)",  # not "the last week of August"
     re.IGNORECASE,
 )
 _ORDINAL = re.compile(r"(?:the\s+)?\d{1,2}(?:st|nd|rd|th)", re.IGNORECASE)
 _DAY_OF_MONTH = re.compile(r"(?:on\s+)?" + _ORDINAL.pattern, re.IGNORECASE)
+_BOUND = re.compile(
+    r"\b(?P<word>before|prior\s+to|until|till|by|since|after|between|from)\s+", re.IGNORECASE
+)
+"""A word that bounds the time after it ("before 2020"); "from" only with a "to" after it."""
+_BOUND_WORDS = {"before", "to", "until", "till", "by", "since", "after", "between", "and"}
+_JOINT = re.compile(r"\s+(?:and|to|until|till|through)\s+", re.IGNORECASE)
+_OFFSET = re.compile(
+    rf"\b(?:day|night|morning|afternoon|evening|week|weekend|fortnight|month|year|hour|minute|"
+    rf"{_WEEKDAY_RE})s?\s*$",
+    re.IGNORECASE,
+)
+"""A unit right before a bound word: "the week before", "two days after", "the Sunday before"."""
+_YEAR = re.compile(r"\d{4}")
+_LEAD_YEAR = re.compile(r"(?:the\s+year\s+)?(?P<y>\d{4})\b(?![-/.:]\d|\s*(?:[ap]\.?m\b|%))")
+_THIS_WEEKDAY = re.compile(rf"(?:on\s+)?this\s+(?P<wd>{_WEEKDAY_RE})", re.IGNORECASE)
+"""A weekday of this week: in a question about the past, the latest one ("what did I do this
+Monday?" asked on a Wednesday is two days ago); otherwise the coming one, as dateparser reads."""
 _CALENDAR_WEEK = re.compile(r"(?:this|last|next|previous|coming)\s+week", re.IGNORECASE)
 """A week named by its place in the calendar ("last week"), not counted back ("a week ago")."""
 _BARE_NUMBER = re.compile(r"\d{1,4}(?:\s+(?:on|in|at|to))?")
@@ -606,31 +422,84 @@ _MONTH_WORDS = frozenset(MONTH_NUMBERS)
 _AFTER_A_COUNT = {"ago", "back", "before", "earlier", "later"}
 
 
-def _span_window(query: str, now: datetime) -> TimeWindow | None:
-    """A decade, a quarter, or the last N days/weeks/months/years, when the query names one
-    (in ``now``'s zone)."""
+def _span_window(query: str, now: datetime) -> _Reading | None:
+    """A century, a decade, a quarter, or the last N days/weeks/months/years ("in the past
+    week": the last seven days and today, not the calendar week "last week" names), when the
+    query names one (in ``now``'s zone)."""
+    if (m := _PART_OF.search(query)) and (whole := _read(query, now, m.end())) is not None:
+        return _part_of(m, whole, query)
     if m := _QUARTER.search(query):
         start = datetime(int(m["year"]), 3 * int(m["q"]) - 2, 1, tzinfo=now.tzinfo)
-        return TimeWindow(start, _add_months(start, 3), m.group(0))
+        return _Reading(start, _add_months(start, 3), m.group(0), m.start())
+    if (m := _MONTH_OF_YEAR.search(query)) and (m["prep"] or m["month"].lower() not in _VERBS):
+        # "in January last year": dateparser reads "in January" alone, of this year
+        step = {"last": -1, "this": 0, "next": 1}.get((m["rel"] or "").lower())
+        if step is None:
+            step = -(_NUMBERS.get(m["n"].lower()) or int(m["n"]))
+        month = MONTH_NUMBERS[m["month"].lower()]
+        start = datetime(now.year + step, month, 1, tzinfo=now.tzinfo)
+        return _Reading(start, _add_months(start, 1), m.group(0).strip(), m.start())
     if m := _LAST_SPAN.search(query):
-        raw = m["n"].lower()
-        n = _NUMBERS.get(raw) or int(raw)
-        unit = m["unit"].lower()
+        raw = (m["n"] or "1").lower()
+        n = _SPAN_NUMBERS.get(raw) or int(raw)
+        unit = (m["unit"] or m["one"]).lower()
         end = now.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
         if unit in ("day", "week"):
             start = end - timedelta(days=n * (7 if unit == "week" else 1) + 1)
         else:
             start = _add_months(now, -n * (12 if unit == "year" else 1))
-        return TimeWindow(start, end, m.group(0))
+        return _Reading(start, end, m.group(0), m.start())
+    if m := _CENTURY.search(query):  # "the 19th century": 1800 to 1899
+        start = datetime(max(1, (int(m["n"]) - 1) * 100), 1, 1, tzinfo=now.tzinfo)
+        return _Reading(start, start.replace(year=int(m["n"]) * 100), m.group(0), m.start())
     if m := _DECADE.search(query):
+        span = 10
         if m["century"]:
             year = int(m["century"]) * 100 + int(m["decade"]) * 10
+            if year % 100 == 0 and year < 2000:  # "the 1800s": the century; "the 2000s" is
+                span = 100  # the decade it is mostly said of
         else:  # "the 80s": the latest such decade that has begun
             recent = 2000 + int(m["short"]) * 10
             year = recent if recent <= now.year else recent - 100
         start = datetime(year, 1, 1, tzinfo=now.tzinfo)
-        return TimeWindow(start, start.replace(year=year + 10), m.group(0))
+        return _Reading(start, start.replace(year=year + span), m.group(0), m.start())
     return None
+
+
+def _part_of(m: re.Match[str], whole: _Reading, query: str) -> _Reading:
+    """The first or last N days, weeks or months of the period ``whole`` ("the last two weeks
+    of August 2023", "the first week of May"); dateparser read "the last week" alone, counted
+    back from now, and "the last 2 months of 2023" as a month of this year."""
+    raw = (m["n"] or "1").lower()
+    n = _SPAN_NUMBERS.get(raw) or int(raw)
+    first, last = whole.period
+    monthly = m["unit"].lower() == "month"
+    days = timedelta(days=n * (7 if m["unit"].lower() == "week" else 1))
+    if m["side"].lower() == "first":
+        start, end = first, min(last, _add_months(first, n) if monthly else first + days)
+    else:
+        start, end = max(first, _add_months(last, -n) if monthly else last - days), last
+    return _Reading(start, end, query[m.start() : whole.at + len(whole.phrase)], m.start())
+
+
+def _impossible_dates(query: str) -> list[tuple[int, int]]:
+    """Where ``query`` writes a day no calendar has ("February 29, 2023", "30 February",
+    "2023-02-30"): dateparser would move it to another date, or read the year alone."""
+    spans = []
+    for m in _NAMED_DATE.finditer(query):
+        if m["iso_y"]:
+            year, month, day = int(m["iso_y"]), int(m["iso_m"]), int(m["iso_d"])
+        else:
+            month = MONTH_NUMBERS[(m["m1"] or m["m2"]).lower()]
+            day = int(m["d1"] or m["d2"])
+            year = int(m["y"]) if m["y"] else 2000  # no year: a day some year has (29 Feb)
+        if not 1 <= month <= 12 or not 1 <= day <= _days_in(year, month):
+            spans.append(m.span())
+    return spans
+
+
+def _days_in(year: int, month: int) -> int:
+    return calendar.monthrange(year if 1 <= year <= 9999 else 2000, month)[1]
 
 
 def _day_of_month(phrase: str, today: datetime, *, forward: bool) -> datetime:
@@ -657,7 +526,7 @@ def _calendar_week(when: datetime) -> tuple[datetime, datetime]:
     return monday, monday + timedelta(days=7)
 
 
-def _not_a_date(phrase: str, query: str) -> bool:
+def _not_a_date(phrase: str, query: str, at: int) -> bool:
     """Whether dateparser's ``phrase`` is a number the query uses otherwise: an ordinal not
     said of a day ("the 3rd chapter", "1st place"), a number not said of a year ("room 1204"),
     a count not said of the past ("30 years old"), a score ("3-1"), a number after "am"
@@ -665,12 +534,13 @@ def _not_a_date(phrase: str, query: str) -> bool:
     text = phrase.strip()
     if _MERIDIEM_FIRST.match(text) or _CLOCK_ONLY.fullmatch(text):  # "at 7 pm": no day
         return True
-    at = query.find(phrase)
-    before = query[:at].split()[-1:] if at >= 0 else []
-    after = query[at + len(phrase) :].split()[:1] if at >= 0 else []
+    before = query[:at].split()[-1:]
+    after = query[at + len(phrase) :].split()[:1]
     word_before = before[0].lower().strip(",.;:") if before else ""
     word_after = after[0].lower().strip(",.;:?!") if after else ""
     if _ORDINAL.fullmatch(text):  # "on the 4th", "the 4th of May", "4th October"
+        if word_before in _BOUND_WORDS and not word_after.isalpha():
+            return False  # "before the 15th?", not "after the 3rd chapter"
         return not ({word_before, word_after} & {"on", "of", *_MONTH_WORDS})
     if _BARE_NUMBER.fullmatch(text):  # "in 2021", "summer 2021", "May 10, 2023"
         dated = word_before in _BEFORE_A_YEAR | _MONTH_WORDS or word_before[-1:].isdigit()

@@ -200,11 +200,17 @@ def check_time(value: Any, *, what: str = "event_time") -> datetime | None:
 
 
 def check_local_time(value: Any, *, what: str = "time") -> datetime | None:
-    """:func:`check_time`, kept in the UTC offset it was given with (naive: UTC): a "now"
-    whose relative phrases ("last month") are read in the caller's own date."""
+    """:func:`check_time`, kept in the zone it was given in: a datetime's own time zone (a
+    ``ZoneInfo`` keeps its daylight-saving changes, so "last month" asked in April in Berlin
+    begins at midnight of 1 March there, in winter time), a string's UTC offset (naive: UTC).
+    A "now" whose relative phrases ("last month") are read in the caller's own calendar."""
     when = check_time(value, what=what)
+    if when is None:
+        return None
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return when.astimezone(value.tzinfo)
     zone = zone_of(utc_offset(value))
-    return when.astimezone(zone) if when is not None and zone is not None else when
+    return when.astimezone(zone) if zone is not None else when
 
 
 def shift(when: datetime, delta: timedelta) -> datetime | None:

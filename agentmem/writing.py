@@ -482,7 +482,11 @@ def update(
     if end is not None or invalidate:
         changes["valid_to"] = end if end is not None else _end_of(current, now)
     if invalidate:
-        changes["invalidated_at"] = current.invalidated_at or now
+        # An end still ahead is scheduled, not done: the memory holds until then (search, list
+        # and search(as_of=now) alike find it) and has expired after, as one added with that
+        # valid_to; an end that has come invalidates it now.
+        ended = changes["valid_to"] <= now
+        changes["invalidated_at"] = (current.invalidated_at or now) if ended else None
     updated = current.model_copy(update=changes)
     if "text" in changes:
         # New text is screened for injected instructions like a new memory's.
@@ -537,9 +541,11 @@ def invalidate(
     actor: str = "api",
 ) -> MemoryRecord:
     """End a memory's validity by hand (it is kept, for ``as_of``); a profile value drawn from
-    it is revised at once, as a deletion's is."""
+    it is revised at once, as a deletion's is. A ``valid_to`` still ahead schedules the end:
+    the memory holds until then, for every search, and its profile value with it."""
     updated = update(backends, memory_id, scope, valid_to=valid_to, invalidate=True, actor=actor)
-    _revise_profiles(backends, [updated])
+    if updated.invalidated_at is not None:
+        _revise_profiles(backends, [updated])
     return updated
 
 

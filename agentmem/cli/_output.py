@@ -67,8 +67,9 @@ def short(text: str | None, width: int = TEXT_WIDTH) -> str:
 
 
 def when(value: datetime | None) -> str:
-    """A time as tables show it (UTC, to the second), ``-`` when unset."""
-    return value.strftime("%Y-%m-%d %H:%M:%S") if value is not None else "-"
+    """A time as tables show it (UTC, to the second, the year in four digits: "0090-06-01
+    00:00:00"), ``-`` when unset."""
+    return f"{value.date().isoformat()} {value:%H:%M:%S}" if value is not None else "-"
 
 
 def row(table: Table, *cells: str) -> None:

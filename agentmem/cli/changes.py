@@ -63,7 +63,11 @@ def invalidate(
     memory_id: IdArg,
     valid_to: Annotated[
         str | None,
-        typer.Option("--valid-to", metavar="ISO", help="When it stopped being true (default now)."),
+        typer.Option(
+            "--valid-to",
+            metavar="ISO",
+            help="When it stopped being true (default now); a time ahead schedules the end.",
+        ),
     ] = None,
     user: UserOpt = None,
     agent: AgentOpt = None,

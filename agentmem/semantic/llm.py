@@ -306,14 +306,14 @@ class LLMDecider:
                     {
                         "id": key,
                         "text": record.text,
-                        "since": f"{start:%Y-%m-%d}" if start else None,
+                        "since": start.date().isoformat() if start else None,
                     }
                 )
         new = [
             {
                 "fact": i,
                 "text": ctx.fact.text,
-                "date": f"{ctx.fact.event_time:%Y-%m-%d}" if ctx.fact.event_time else None,
+                "date": ctx.fact.event_time.date().isoformat() if ctx.fact.event_time else None,
             }
             for i, ctx in enumerate(contexts)
         ]

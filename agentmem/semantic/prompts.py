@@ -65,7 +65,7 @@ Return {{"facts": []}} when the conversation states no fact."""
 def _extract_v1(*, text: str, said_at: datetime, speakers: Sequence[str]) -> Messages:
     who = ", ".join(speakers) if speakers else "User"
     user = (
-        f"Conversation date: {said_at:%Y-%m-%d} ({said_at:%A})\n"
+        f"Conversation date: {said_at.date().isoformat()} ({said_at:%A})\n"
         f"Speakers: {who}\n\n"
         f"Conversation:\n{text}\n\n"
         'Return {"facts": [...]} as JSON.'

@@ -130,14 +130,15 @@ def extractive_summary(texts: Sequence[str], sentences: int) -> str:
 def _summary_record(
     sid: str, members: Sequence[MemoryRecord], config: ConsolidationSettings
 ) -> MemoryRecord:
-    members = sorted(members, key=lambda r: (r.created_at, r.id))
-    first, last = members[0], members[-1]
+    # In the order of what they tell (event time, else when written), not of their writing: a
+    # diary added newest first is still summarised from its first day to its last.
+    members = sorted(members, key=lambda r: (r.event_time or r.created_at, r.created_at, r.id))
+    first = members[0]
     start = first.event_time or first.created_at
-    end = last.event_time or last.created_at
+    end = members[-1].event_time or members[-1].created_at
     body = extractive_summary([r.text for r in members], config.summary_sentences)
-    text = (
-        f"Summary of {len(members)} archived memories ({start:%Y-%m-%d} to {end:%Y-%m-%d}): {body}"
-    )
+    span = f"{start.date().isoformat()} to {end.date().isoformat()}"
+    text = f"Summary of {len(members)} archived memories ({span}): {body}"
     return MemoryRecord(
         id=sid,
         scope=first.scope,
@@ -148,7 +149,7 @@ def _summary_record(
             "sources": [r.id for r in members],
             "extractor": "consolidation.extractive",
         },
-        event_time=first.event_time,
+        event_time=min((r.event_time for r in members if r.event_time), default=None),
         importance=max(r.importance for r in members),
     )
 

@@ -44,7 +44,7 @@ def _line(hit: SearchHit) -> str:
     record = hit.record
     when = record.event_time or record.valid_from or record.created_at
     text = " ".join(record.text.split())
-    return f"- [{when:%Y-%m-%d}] {text} ({record.kind.value})"
+    return f"- [{when.date().isoformat()}] {text} ({record.kind.value})"
 
 
 @tool

@@ -105,7 +105,8 @@ def invalidate_memory(
     memory_id: str, body: InvalidateRequest, key: Key, app: State
 ) -> MemoryRecord:
     """Mark a fact as no longer true: kept, listed with ``include_invalidated`` and found
-    by ``search(as_of=...)`` before ``valid_to``; its history gains an INVALIDATE entry."""
+    by ``search(as_of=...)`` before ``valid_to``; its history gains an INVALIDATE entry. A
+    ``valid_to`` still ahead schedules the end: the fact stays valid until then."""
     scope = authorise(key, **body.scope_kwargs())
     return app.memory.invalidate(memory_id, valid_to=body.valid_to, scope=scope)
 

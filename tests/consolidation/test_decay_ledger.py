@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -65,6 +66,37 @@ def test_extractive_summary_keeps_central_sentences() -> None:
         ["Alice loves cats. The weather was odd.", "Alice has two cats.", "Cats sleep a lot."], 2
     )
     assert "cats" in text.lower() and "weather" not in text
+
+
+def test_a_summary_spans_its_members_event_times_not_their_writing_order() -> None:
+    """A diary added newest first was summarised "(2024-05-01 to 2024-01-01)", dated by its
+    latest entry, its sentences in the order written."""
+    from datetime import UTC, datetime
+
+    from agentmem.models import MemoryRecord
+
+    written = utcnow() - timedelta(days=400)
+    diary = [
+        MemoryRecord(
+            scope=ALICE,
+            text=text,
+            event_time=datetime(2024, month, 1, 10, tzinfo=UTC),
+            created_at=written + timedelta(minutes=n),
+        )
+        for n, (month, text) in enumerate(
+            [
+                (5, "Alice planted tomatoes in the garden."),
+                (3, "Alice watered the garden tomatoes."),
+                (1, "Alice bought garden seeds for tomatoes."),
+            ]
+        )
+    ]
+    sid = str(uuid.uuid4())
+    summary = decay._summary_record(sid, diary, ConsolidationSettings(summary_sentences=3))
+    assert "(2024-01-01 to 2024-05-01)" in summary.text
+    assert summary.event_time == datetime(2024, 1, 1, 10, tzinfo=UTC)
+    body = summary.text.split("): ", 1)[1]
+    assert body.index("bought") < body.index("watered") < body.index("planted")
 
 
 def test_inline_run_ledger_and_watermarks(mem: Memory) -> None:

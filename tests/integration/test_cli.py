@@ -192,6 +192,15 @@ def test_list_pages_through_a_scope(home: Path) -> None:
     assert "no memories" in ok(home, "list", "--user", "alice", "--offset", "10").stdout
 
 
+def test_tables_write_a_year_before_1000_in_four_digits(home: Path) -> None:
+    """glibc's strftime writes %Y of the year 90 as "90": the list showed "90-06-01 00:00:00"."""
+    from agentmem.cli._output import when
+
+    ok(home, "add", "The Roman coin was minted", "--user", "u", "--event-time", "0090-06-01")
+    assert "0090-06-01 00:00:00" in ok(home, "list", "--user", "u").stdout
+    assert when(None) == "-"
+
+
 def test_stats_shows_counts(home: Path) -> None:
     ok(home, "add", "one", "--user", "alice")
     ok(home, "add", "two", "--user", "alice", "--kind", "semantic")

@@ -170,3 +170,22 @@ def test_context_never_exceeds_max_tokens(mem: Memory, texts: list[str], max_tok
     ctx = mem.context(texts[0], user_id=user, max_tokens=max_tokens)
     assert ctx.tokens == (COUNTER.count(ctx.text) if ctx.text else 0)
     assert ctx.tokens <= max_tokens
+
+
+def test_a_year_before_1000_keeps_four_digits() -> None:
+    """glibc's strftime writes %Y of the year 90 as "90": the timeline showed "[90-06-01]" and
+    the dense text "[1 June 90]"."""
+    from datetime import UTC, datetime
+
+    from agentmem.context import render
+    from agentmem.models import MemoryRecord, Scope
+    from agentmem.representation import dated_text
+    from agentmem.settings import RetrievalSettings
+
+    coin = datetime(90, 6, 1, tzinfo=UTC)
+    record = MemoryRecord(scope=Scope.of(user_id="u"), text="The coin was minted", event_time=coin)
+    assert "- [0090-06-01] The coin was minted" in render([record])
+    assert dated_text("The coin", coin, RetrievalSettings()) == "[1 June 0090] The coin"
+    assert dated_text("Met", datetime(2023, 5, 8, tzinfo=UTC), RetrievalSettings()) == (
+        "[8 May 2023] Met"
+    )

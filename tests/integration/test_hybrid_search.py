@@ -111,6 +111,21 @@ def test_time_channel_ranks_memories_from_the_named_period(mem: Memory) -> None:
     assert all("time" not in h.channels for h in plain)
 
 
+def test_a_window_open_on_one_side_reaches_the_end_of_the_index(mem: Memory) -> None:
+    """A bound was read as the month it names: "before May 2024" searched May itself (nothing
+    there), "since May 2024" May alone; the window now runs from the first day any index
+    holds, or on to the end of the reference day."""
+    turns(mem)
+    for query, month in (
+        ("What happened before May 2024?", 4),
+        ("What happened since May 2024?", 6),
+    ):
+        hits = mem.search(query, user_id="maya", k=4, reference_time="2024-07-01T12:00:00Z")
+        timed = [h for h in hits if "time" in h.channels]
+        assert timed, f"the time channel should contribute for {query!r}"
+        assert all(h.record.event_time and h.record.event_time.month == month for h in timed)
+
+
 def test_relative_times_are_read_in_the_reference_times_own_date(mem: Memory) -> None:
     """Last month asked at 08:00 on 1 April in Tokyo (31 March in UTC) is March."""
     march = mem.add("Trip: hiked Mount Takao with Ken", user_id="ken",

@@ -320,14 +320,29 @@ def test_invalidate_hides_from_search_but_not_from_the_past(
 
 
 def test_invalidate_with_a_future_valid_to(mem: Memory, corpus: list[MemoryRecord]) -> None:
+    """An end still ahead is scheduled: the memory was hidden from search() and list() at
+    once while search(as_of=now) still found it; every view now keeps it until then."""
     until = utcnow() + timedelta(days=30)
     record = mem.invalidate(corpus[2].id, valid_to=until)
-    assert record.valid_to == until
+    assert record.valid_to == until and record.invalidated_at is None
+    assert mem.history(record.id)[-1].event is HistoryEvent.INVALIDATE
     assert mem.search("budget review", user_id="alice", as_of=until - timedelta(days=1))[
         0
     ].record.id == (corpus[2].id)
     after = mem.search("budget review", user_id="alice", as_of=until + timedelta(days=1))
     assert corpus[2].id not in _ids([h.record for h in after])
+    now = [h.record for h in mem.search("budget review", user_id="alice")]
+    at_now = [h.record for h in mem.search("budget review", user_id="alice", as_of=utcnow())]
+    assert corpus[2].id in _ids(now) and corpus[2].id in _ids(at_now)
+    assert corpus[2].id in _ids(mem.list(user_id="alice", limit=100))
+    # ended early after all: gone from every view of now
+    ended = mem.invalidate(corpus[2].id)
+    assert ended.invalidated_at is not None and ended.valid_to is not None
+    assert ended.valid_to <= utcnow()
+    assert corpus[2].id not in _ids(
+        [h.record for h in mem.search("budget review", user_id="alice")]
+    )
+    assert corpus[2].id not in _ids(mem.list(user_id="alice", limit=100))
 
 
 def test_invalidating_again_keeps_the_first_end(mem: Memory, corpus: list[MemoryRecord]) -> None:

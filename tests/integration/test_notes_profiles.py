@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import weakref
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from agentmem.errors import (
     ValidationError,
 )
 from agentmem.lineage import evolved_from
-from agentmem.models import Scope
+from agentmem.models import Scope, utcnow
 from agentmem.notes import LinkType
 from agentmem.notes import api as notes_api
 from agentmem.semantic.llm import LLMClient, load_litellm
@@ -342,6 +343,9 @@ def test_invalidate_and_delete_revise_the_profile_at_once(mem: Memory) -> None:
     hiking = next(f for f in facts if "hiking" in f.text)
     profile = mem.profile(user_id="ines")
     assert profile.get().model.location == "Lyon" and profile.get().model.preferences
+    # an end still ahead is scheduled: the fact holds until then, and so does the value
+    mem.invalidate(lyon.id, valid_to=utcnow() + timedelta(days=30), user_id="ines")
+    assert profile.get().model.location == "Lyon"
     mem.invalidate(lyon.id, valid_to="2023-01-01", user_id="ines")
     assert profile.get().model.location is None
     assert profile.get(as_of="2022-06-01").model.location == "Lyon"  # held until its end

@@ -29,6 +29,7 @@ from agentmem.validation import (
     check_k,
     check_kind,
     check_kinds,
+    check_local_time,
     check_metadata,
     check_text,
     check_time,
@@ -281,6 +282,30 @@ def test_check_time_rejects_bad_strings(bad: str) -> None:
 def test_check_time_rejects_other_types(bad: object) -> None:
     with pytest.raises(InvalidMetadata, match="datetime or ISO-8601 string"):
         check_time(bad)
+
+
+def test_check_local_time_keeps_a_real_time_zone() -> None:
+    """A ZoneInfo reference time was reduced to its UTC offset of that moment, so "last month"
+    asked in April in Berlin (summer time, +02:00) began March at 22:00 UTC on 29 February,
+    an hour early: 23:30 on 29 February in Berlin (+01:00) fell in March."""
+    from zoneinfo import ZoneInfo
+
+    from agentmem.timeparse import parse_time_window
+
+    berlin = ZoneInfo("Europe/Berlin")
+    asked = check_local_time(datetime(2024, 4, 2, 10, tzinfo=berlin), what="reference_time")
+    assert asked is not None and asked.tzinfo is berlin
+    window = parse_time_window("what did I bake last month?", now=asked)
+    assert window is not None
+    assert (window.start, window.end) == (
+        datetime(2024, 2, 29, 23, tzinfo=UTC),  # 1 March, 00:00 CET
+        datetime(2024, 3, 31, 22, tzinfo=UTC),  # 1 April, 00:00 CEST
+    )
+    # a string keeps its offset, a naive time is UTC
+    offset = check_local_time("2024-04-02T10:00:00+02:00")
+    assert offset is not None and offset.utcoffset() == timedelta(hours=2)
+    naive = check_local_time("2024-04-02T10:00:00")
+    assert naive is not None and naive.utcoffset() == timedelta(0)
 
 
 # check_importance / check_k ------------------------------------------------------------------

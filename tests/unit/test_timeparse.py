@@ -12,6 +12,7 @@ from agentmem.timeparse import (
     parse_time_window,
     resolve_dates,
 )
+from agentmem.validation import EARLIEST, LATEST
 
 NOW = datetime(2023, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -37,11 +38,10 @@ def d(*args: int) -> datetime:
         ("what did I read over the past two weeks", d(2023, 5, 18), d(2023, 6, 2)),
         # a day of the month not yet come is last month's
         ("what did I do on the 15th?", d(2023, 5, 14), d(2023, 5, 17)),
-        ("what changed since 2019", d(2019, 1, 1), d(2020, 1, 1)),
+        ("what changed since 2019", d(2019, 1, 1), d(2023, 6, 2)),
         # years and ordinals said of dates stay dates
         ("What state did Joanna visit in summer 2021?", d(2021, 1, 1), d(2022, 1, 1)),
         ("what did Audrey do on 4th October, 2022?", d(2022, 10, 3), d(2022, 10, 6)),
-        ("Where was Dave in the last two weeks of August 2022?", d(2022, 8, 1), d(2022, 9, 1)),
     ],
 )
 def test_windows(query: str, start: datetime, end: datetime) -> None:
@@ -179,6 +179,9 @@ def test_relative_times_follow_the_reference_not_the_clock() -> None:
         "who adopted a dog in Chicago",  # 'ago' inside a word: dateparser still asked
         "What does Gina sell?",
         "May I ask about dogs?",
+        "what did I cook from November to February?",
+        "what happened between March and May?",
+        "what did I read prior to March?",
     ],
 )
 def test_the_quick_check_changes_no_answer(query: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -344,6 +347,213 @@ def test_a_week_ago_stays_a_window_around_the_day() -> None:
 def test_a_clock_time_written_the_english_way_keeps_its_day(
     query: str, start: datetime, end: datetime
 ) -> None:
+    window = parse_time_window(query, now=NOW)
+    assert window is not None
+    assert (window.start, window.end) == (start, end)
+
+
+@pytest.mark.parametrize(
+    ("query", "start", "end"),
+    [
+        # no count: one week, month or year back from today, today included (asked Thu 1 June)
+        ("where did I swim in the past week?", d(2023, 5, 25), d(2023, 6, 2)),
+        ("where did I swim in the last week?", d(2023, 5, 25), d(2023, 6, 2)),
+        ("what did I read over the past month?", d(2023, 5, 1, 12), d(2023, 6, 2)),
+        ("who did I meet over the last year?", d(2022, 6, 1, 12), d(2023, 6, 2)),
+        ("what did I cook in the past day?", d(2023, 5, 31), d(2023, 6, 2)),
+        ("what did I read in the past few weeks?", d(2023, 5, 11), d(2023, 6, 2)),
+    ],
+)
+def test_the_past_week_without_a_count_is_the_last_seven_days(
+    query: str, start: datetime, end: datetime
+) -> None:
+    """Without a count, "in the past week" named no window (the span needed one), and "in
+    the last week" was read as a week around seven days ago that left today out."""
+    window = parse_time_window(query, now=NOW)
+    assert window is not None
+    assert (window.start, window.end) == (start, end)
+
+
+def test_a_plural_without_a_count_is_no_span_of_one() -> None:
+    """A plural without a count ("the past weeks") is not read as one week."""
+    assert parse_time_window("what did we discuss in the past weeks?", now=NOW) is None
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "what did I sign on February 29, 2023?",
+        "what did I sign on 29 February 2023?",
+        "what did I sign on the 29th of Feb, 2023?",
+        "what happened on 2023-02-30?",
+        "what did I do on April 31st?",
+        "what did I do on 30 February?",
+    ],
+)
+def test_a_day_no_calendar_has_is_no_window(query: str) -> None:
+    """29 February 2023 does not exist: it was moved to 29 February 2024 (dateparser kept the
+    day and dropped the year) or read as all of 2023; a query naming no real day gets none."""
+    assert parse_time_window(query, now=NOW) is None
+
+
+@pytest.mark.parametrize(
+    ("query", "start", "end"),
+    [
+        ("what did I sign on February 29, 2024?", d(2024, 2, 28), d(2024, 3, 2)),
+        ("what did I sign on 29 February 2024?", d(2024, 2, 28), d(2024, 3, 2)),
+        ("what did I do on April 30th?", d(2023, 4, 29), d(2023, 5, 2)),
+    ],
+)
+def test_a_real_day_next_to_an_impossible_one_is_read(
+    query: str, start: datetime, end: datetime
+) -> None:
+    window = parse_time_window(query, now=NOW)
+    assert window is not None
+    assert (window.start, window.end) == (start, end)
+
+
+@pytest.mark.parametrize(
+    ("query", "start", "end"),
+    [
+        ("what was built in the 1800s?", d(1800, 1, 1), d(1900, 1, 1)),
+        ("music of the 1900s", d(1900, 1, 1), d(2000, 1, 1)),
+        ("what was built in the 19th century?", d(1800, 1, 1), d(1900, 1, 1)),
+        ("art of the 21st century", d(2000, 1, 1), d(2100, 1, 1)),
+        # "the 2000s" is the decade it is mostly said of; other decades stay decades
+        ("songs from the 2000s", d(2000, 1, 1), d(2010, 1, 1)),
+        ("what happened in the 1810s?", d(1810, 1, 1), d(1820, 1, 1)),
+    ],
+)
+def test_the_1800s_is_a_century(query: str, start: datetime, end: datetime) -> None:
+    """A century written as its years ("the 1800s") was read as the decade 1800-1809."""
+    window = parse_time_window(query, now=NOW)
+    assert window is not None
+    assert (window.start, window.end) == (start, end)
+
+
+@pytest.mark.parametrize(
+    ("query", "day"),
+    [
+        # asked on Friday 14 March 2025
+        ("what did I do with the team this Monday?", d(2025, 3, 10)),
+        ("Who did I call on this Tuesday?", d(2025, 3, 11)),
+        ("what did we eat this Friday?", d(2025, 3, 14)),  # today
+        ("what was cooked this Saturday?", d(2025, 3, 8)),  # the latest Saturday
+        ("what happened this Wednesday?", d(2025, 3, 12)),
+        # a question about what is ahead keeps the coming day
+        ("what will I do this Monday?", d(2025, 3, 17)),
+        ("what is planned for this Sunday?", d(2025, 3, 16)),
+        ("what am I booked for this Thursday?", d(2025, 3, 20)),
+    ],
+)
+def test_this_monday_in_a_question_about_the_past_is_behind(query: str, day: datetime) -> None:
+    """dateparser reads "this Monday" as the coming Monday, also in "what did I do this
+    Monday?" asked on a Friday, whose Monday is four days ago."""
+    window = parse_time_window(query, now=FRIDAY)
+    assert window is not None
+    assert (window.start, window.end) == (day - timedelta(days=1), day + timedelta(days=2))
+
+
+@pytest.mark.parametrize(
+    ("query", "start", "end"),
+    [
+        # asked on 1 June 2023
+        ("where did I go skiing in January last year?", d(2022, 1, 1), d(2022, 2, 1)),
+        ("what happened in March of last year?", d(2022, 3, 1), d(2022, 4, 1)),
+        ("what did I do in December this year?", d(2023, 12, 1), d(2024, 1, 1)),
+        ("what is planned for October next year?", d(2024, 10, 1), d(2024, 11, 1)),
+        ("where did we go in August two years ago?", d(2021, 8, 1), d(2021, 9, 1)),
+        ("who visited in May a year ago?", d(2022, 5, 1), d(2022, 6, 1)),
+        ("what did I buy in Feb last year?", d(2022, 2, 1), d(2022, 3, 1)),
+    ],
+)
+def test_a_month_of_last_year_is_in_last_year(query: str, start: datetime, end: datetime) -> None:
+    """dateparser found "in January" and "last year" apart, and the first was taken: January
+    of this year."""
+    window = parse_time_window(query, now=NOW)
+    assert window is not None
+    assert (window.start, window.end) == (start, end)
+
+
+def test_may_the_verb_before_this_year_is_no_month() -> None:
+    window = parse_time_window("what may this year bring?", now=NOW)
+    assert window is None or window.start != d(2023, 5, 1)
+
+
+@pytest.mark.parametrize(
+    ("query", "start", "end"),
+    [
+        # asked on Thursday 1 June 2023: "since"/"after" run to the end of today
+        ("which doctor did I visit before 2020?", EARLIEST, d(2020, 1, 1)),
+        ("what did I read prior to 2020?", EARLIEST, d(2020, 1, 1)),
+        ("what happened before March 2023?", EARLIEST, d(2023, 3, 1)),
+        ("what did I buy until 8 May 2023?", EARLIEST, d(2023, 5, 9)),
+        ("how many races has Nate won by July 10, 2022?", EARLIEST, d(2022, 7, 11)),
+        ("which doctors have I visited since 2020?", d(2020, 1, 1), d(2023, 6, 2)),
+        ("what did I do since January?", d(2023, 1, 1), d(2023, 6, 2)),
+        ("what did I do after March?", d(2023, 4, 1), d(2023, 6, 2)),
+        ("what have I read since last week?", d(2023, 5, 22), d(2023, 6, 2)),
+        ("what is planned after 2030?", d(2031, 1, 1), LATEST),  # ahead: open to the end
+        ("what happened between 2019 and 2021?", d(2019, 1, 1), d(2022, 1, 1)),
+        ("what happened between March and May?", d(2023, 3, 1), d(2023, 6, 1)),
+        ("what did I cook from November to February?", d(2022, 11, 1), d(2023, 3, 1)),
+        ("where was I between 8 May and 10 May 2023?", d(2023, 5, 8), d(2023, 5, 11)),
+        # a first time without a year is in the years of the second
+        ("did we meet between August and November 2021?", d(2021, 8, 1), d(2021, 12, 1)),
+    ],
+)
+def test_a_bound_word_opens_the_window_on_the_other_side(
+    query: str, start: datetime, end: datetime
+) -> None:
+    """The direction was dropped: "before 2020" was read as 2020 itself (the boost went to
+    the excluded year), "since 2020" as 2020 alone, "after March" as March; "since January"
+    and "between March and May" named no window."""
+    window = parse_time_window(query, now=NOW)
+    assert window is not None
+    assert (window.start, window.end) == (start, end)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        # a unit before the bound word says an offset from the date: not every time before it
+        "what did I do the week before August 3, 2022?",
+        "what did we do on the Sunday before October 25, 2022?",
+        "what did I do two days after 8 May 2023?",
+        # "from" without a "to" is a place ("moved from ..."), and a bound of no time is none
+        "where did Caroline move from 4 years ago?",
+        "what did I learn before my trip in August 2022?",
+    ],
+)
+def test_an_offset_or_a_bound_of_no_time_is_no_open_window(query: str) -> None:
+    window = parse_time_window(query, now=NOW)
+    assert window is None or (
+        window.start != EARLIEST and window.end not in (d(2023, 6, 2), LATEST)
+    )
+
+
+def test_before_with_no_time_after_it_is_no_window() -> None:
+    assert parse_time_window("have I been to Paris before?", now=NOW) is None
+    assert parse_time_window("what did I eat before 5?", now=NOW) is None
+
+
+@pytest.mark.parametrize(
+    ("query", "start", "end"),
+    [
+        # asked on 1 June 2023
+        ("what did I do in the last 2 months of 2022?", d(2022, 11, 1), d(2023, 1, 1)),
+        ("Where was Dave in the last two weeks of August 2022?", d(2022, 8, 18), d(2022, 9, 1)),
+        ("where was I during the last week of October 2022?", d(2022, 10, 25), d(2022, 11, 1)),
+        ("what did I do in the first week of May?", d(2023, 5, 1), d(2023, 5, 8)),
+        ("what happened on the last day of 2022?", d(2022, 12, 31), d(2023, 1, 1)),
+        ("what did I read in the first three months of last year?", d(2022, 1, 1), d(2022, 4, 1)),
+    ],
+)
+def test_the_last_weeks_of_a_period_are_inside_it(
+    query: str, start: datetime, end: datetime
+) -> None:
+    """Read apart, "the last 2 months of 2023" was a month of this year (dateparser's "2
+    months of 2023") and "the last week of October 2022" the days before now."""
     window = parse_time_window(query, now=NOW)
     assert window is not None
     assert (window.start, window.end) == (start, end)
