@@ -105,6 +105,24 @@ def _flush_and_ask(mem: Memory) -> None:
     assert [r.metadata.get("buffer_record") for r in ctx.records] == ["segment"]
 
 
+def test_auto_strategy_counts_a_flushed_conversation_once(mem: Memory) -> None:
+    """The history is counted as the block shows it: the segment, not the segment and its
+    turns again, so a flushed conversation that fits the budget is shown whole."""
+    buf = mem.buffer(thread_id="chat-7", user_id="maya")
+    buf.append("user", "I booked the flights to Porto for the 14th")
+    buf.append("assistant", "When do you arrive?")
+    buf.append("user", "At 14:05, then a hotel near the river")
+    buf.append("assistant", "I will look for hotels")
+    buf.flush()
+    whole = mem.context("hotel", user_id="maya", max_tokens=4000)
+    assert whole.strategy == "full_history"
+    assert [r.metadata.get("buffer_record") for r in whole.records] == ["segment"]
+    assert f"(1 memories, {whole.tokens} tokens)" in whole.strategy_reason
+    ctx = mem.context("hotel", user_id="maya", max_tokens=whole.tokens + 5)
+    assert ctx.strategy == "full_history", ctx.strategy_reason
+    assert ctx.text == whole.text
+
+
 def test_full_history_context_shows_procedural_memories_a_user_wrote(mem: Memory) -> None:
     checklist = "Release checklist: freeze the branch, write the changelog, tag, push"
     mem.add(checklist, kind="procedural", user_id="u1")
