@@ -89,6 +89,8 @@ class Context(BaseModel):
 
 def _line(record: MemoryRecord) -> str:
     when = record.event_time or record.valid_from
+    if when is None and record.kind is MemoryKind.EPISODIC:
+        when = record.created_at  # every timeline line has its date: when it was recorded
     date = f"[{when:%Y-%m-%d}] " if when is not None else ""
     note = outcome_note(record) if record.kind is MemoryKind.EXPERIENCE else ""
     return f"- {date}{' '.join(record.text.split())}{note}"

@@ -58,6 +58,16 @@ def test_context_groups_by_kind_with_dates(mem: Memory) -> None:
     assert len(ctx.records) == 4
 
 
+def test_an_episode_without_event_time_is_dated_by_when_it_was_added(mem: Memory) -> None:
+    """Every timeline line has its date: an episode added without event_time shows the day
+    it was recorded (the time the timeline sorts it by)."""
+    tea = mem.add("Maya likes green tea", user_id="maya")
+    mem.add("Maya bought a kettle", user_id="maya", event_time="2024-05-01")
+    ctx = mem.context("tea", user_id="maya", max_tokens=200)
+    assert f"- [{tea.created_at:%Y-%m-%d}] Maya likes green tea" in ctx.text.splitlines()
+    assert "- [2024-05-01] Maya bought a kettle" in ctx.text.splitlines()
+
+
 def test_context_drops_near_duplicates(mem: Memory) -> None:
     mem.add_many(
         [
