@@ -89,6 +89,8 @@ class Context(BaseModel):
 
 def _line(record: MemoryRecord) -> str:
     when = record.event_time or record.valid_from
+    if when is None and record.kind is MemoryKind.EPISODIC:
+        when = record.created_at  # every timeline line has its date: when it was recorded
     # "0090-06-01": strftime's %Y pads a year before 1000 only on some C libraries
     date = f"[{when.date().isoformat()}] " if when is not None else ""
     note = outcome_note(record) if record.kind is MemoryKind.EXPERIENCE else ""
@@ -112,36 +114,28 @@ def drop_near_duplicates(
     hits: Sequence[SearchHit], vectors: dict[str, np.ndarray], threshold: float
 ) -> tuple[list[SearchHit], int]:
     """Keep the first (most relevant) of each group of near-identical memories: the same
-    content, or a cosine at or above ``threshold`` with the same numbers in the text. A
-    flushed buffer turn whose segment episode is kept too counts as a duplicate of it: the
-    segment shows it, at the place of whichever of them ranked first."""
+    content, or a cosine at or above ``threshold`` with the same numbers in the text. (A
+    flushed buffer turn and its segment episode are weighed against the budget, in
+    :func:`assemble`.)"""
     kept: list[SearchHit] = []
     kept_vectors: list[tuple[np.ndarray, list[str]]] = []
     seen_hashes: set[str] = set()
-    kept_ids: set[str] = set()
     dropped = 0
     for hit in hits:
         h = hit.record.content_hash
         v = vectors.get(h)
         numbers = _numbers(hit.record.text)
-        meta = hit.record.metadata
-        in_kept_segment = meta.get("buffer_record") == "turn" and meta.get("segment_id") in kept_ids
-        if (
-            h in seen_hashes
-            or in_kept_segment
-            or (
-                v is not None
-                and any(n == numbers and float(np.dot(v, u)) >= threshold for u, n in kept_vectors)
-            )
+        if h in seen_hashes or (
+            v is not None
+            and any(n == numbers and float(np.dot(v, u)) >= threshold for u, n in kept_vectors)
         ):
             dropped += 1
             continue
         seen_hashes.add(h)
-        kept_ids.add(hit.record.id)
         if v is not None:
             kept_vectors.append((v, numbers))
         kept.append(hit)
-    return _segments_for_their_turns(kept, dropped)
+    return kept, dropped
 
 
 _NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
@@ -153,26 +147,78 @@ def _numbers(text: str) -> list[str]:
     return _NUMBER.findall(text)
 
 
-def _segments_for_their_turns(kept: list[SearchHit], dropped: int) -> tuple[list[SearchHit], int]:
-    """Turns ranked above their own segment, shown once: through the segment, in the place
-    of the first of them."""
-    segments = {h.record.id: h for h in kept if h.record.metadata.get("buffer_record") == "segment"}
-    if not segments:
-        return kept, dropped
-    out: list[SearchHit] = []
-    placed: set[str] = set()
-    for hit in kept:
-        meta = hit.record.metadata
-        segment = meta.get("segment_id") if meta.get("buffer_record") == "turn" else hit.record.id
-        if segment not in segments:
-            out.append(hit)
-            continue
-        if hit.record.id != segment:
-            dropped += 1
-        if segment not in placed:
-            placed.add(segment)
-            out.append(segments[segment])
-    return out, dropped
+class _Block:
+    """The memories of a block, added in rank order while it fits ``max_tokens``.
+
+    A flushed buffer turn is shown through its segment episode, in the turn's place, when the
+    segment is among the candidates and fits what is left whole; a turn whose segment is in
+    the block is then a duplicate. A segment that does not fit is left out and its turns
+    stand for it (each at its own rank), so the best-ranked turn is never lost to a segment
+    cut back to its first turns. Only the first memory, when nothing fits whole, is truncated
+    (a segment is not while any of its turns are candidates).
+    """
+
+    def __init__(
+        self, prefix: str, max_tokens: int, counter: TokenCounter, records: list[MemoryRecord]
+    ) -> None:
+        self.prefix, self.max_tokens, self.counter = prefix, max_tokens, counter
+        self.text = prefix
+        self.chosen: list[MemoryRecord] = []
+        self.duplicates = 0
+        self.skipped = 0
+        self.segments = {r.id: r for r in records if context_strategy.is_segment(r)}
+        self.with_turns = {
+            context_strategy.segment_of(r)
+            for r in records
+            if context_strategy.shown_by_segment(r, self.segments)
+        }
+        self.shown: dict[str, MemoryRecord] = {}  # segments in the block, whole
+        self.tried: set[str] = set()  # segments weighed already
+
+    def offer(self, record: MemoryRecord) -> None:
+        """Add ``record`` (or its segment) if it fits; count it dropped otherwise."""
+        if context_strategy.shown_by_segment(record, self.shown):
+            self.duplicates += 1
+            return
+        segment = self.segments.get(context_strategy.segment_of(record) or "")
+        if segment is not None and context_strategy.shown_by_segment(record, self.segments):
+            if segment.id not in self.tried:
+                self.tried.add(segment.id)
+                if self._add(segment):
+                    self.shown[segment.id] = segment
+                    self.duplicates += 1
+                    return
+                self.skipped += 1  # the segment: this turn and its others stand for it
+        elif context_strategy.is_segment(record):
+            if record.id in self.tried:
+                return  # in the block already, or counted out for its turns
+            self.tried.add(record.id)
+            if self._add(record):
+                self.shown[record.id] = record
+                return
+            if record.id in self.with_turns:
+                self.skipped += 1
+                return
+        if self._add(record):
+            return
+        # The memory alone may be too long for what is left: keep a truncated copy if any of
+        # it fits, so one long memory does not starve the block.
+        truncated = None
+        if not self.chosen:
+            truncated = _truncate_to_fit(record, self.max_tokens, self.counter, self.prefix)
+        if truncated is None:
+            self.skipped += 1
+        else:
+            self.chosen.append(truncated)
+            self.text = _join(self.prefix, render(self.chosen))
+
+    def _add(self, record: MemoryRecord) -> bool:
+        candidate = _join(self.prefix, render([*self.chosen, record]))
+        if not self.counter.fits(candidate, self.max_tokens):
+            return False
+        self.chosen.append(record)
+        self.text = candidate
+        return True
 
 
 def assemble(
@@ -190,38 +236,24 @@ def assemble(
     profile section) and ``turns`` (a live buffer's window); those must fit the budget."""
     unique, dropped_dupes = drop_near_duplicates(hits, vectors, duplicate_threshold)
     prefix = _join(header, render_conversation(turns))
-    chosen: list[MemoryRecord] = []
-    text = prefix
-    if not counter.fits(text, max_tokens):
+    if not counter.fits(prefix, max_tokens):
         raise ValidationError(
             f"the conversation window alone is over max_tokens={max_tokens}; pass fewer turns"
         )
-    skipped = 0
+    block = _Block(prefix, max_tokens, counter, [h.record for h in unique])
     for hit in unique:
-        candidate = _join(prefix, render([*chosen, hit.record]))
-        if counter.fits(candidate, max_tokens):
-            chosen.append(hit.record)
-            text = candidate
-            continue
-        # The memory alone may be too long for what is left: keep a truncated copy if any of
-        # it fits, so one long memory does not starve the block.
-        if not chosen:
-            truncated = _truncate_to_fit(hit.record, max_tokens, counter, prefix)
-            if truncated is not None:
-                chosen.append(truncated)
-                text = _join(prefix, render(chosen))
-                continue
-        skipped += 1
+        block.offer(hit.record)
+    text = block.text
     tokens = counter.count(text) if text else 0
     assert tokens <= max_tokens, "context assembly must never exceed its budget"
     return Context(
         query=query,
         text=text,
-        records=chosen,
+        records=block.chosen,
         tokens=tokens,
         max_tokens=max_tokens,
-        dropped_duplicates=dropped_dupes,
-        dropped_for_budget=skipped,
+        dropped_duplicates=dropped_dupes + block.duplicates,
+        dropped_for_budget=block.skipped,
         turns=list(turns),
     )
 

@@ -3,8 +3,9 @@
 Small histories answer better from full context than from retrieval: nothing relevant can be
 missed by a search that ranked it 11th. So ``context()`` first reads the scope's history
 (every valid memory of the requested kinds, facts extracted from an included episode left out
-as repeats unless their text was corrected since), renders it as the block would, and counts
-its tokens with the same tokenizer:
+as repeats unless their text was corrected since, flushed buffer turns whose segment episode is
+included left out as the segment shows them), renders it as the block would, and counts its
+tokens with the same tokenizer:
 
 - ``auto`` (default): the whole history when it fits ``context.full_history_share`` of the
   budget left after the profile and the live turns; otherwise retrieval. The threshold is the
@@ -20,7 +21,7 @@ that is never "small", and is not read whole (forced ``full_history`` shows its 
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from enum import StrEnum
 from typing import Any
 
@@ -62,21 +63,51 @@ _EXTRACTION_ACTOR = "semantic:"
 """How the history actor of extraction's writes begins (``agentmem.semantic.decide.Source``)."""
 
 
-def history(records: list[MemoryRecord], corrected: Collection[str] = ()) -> list[MemoryRecord]:
+def history(
+    records: list[MemoryRecord], corrected: Collection[str] = (), *, keep_turns: bool = False
+) -> list[MemoryRecord]:
     """The records a full-history block shows: facts whose source episodes are all shown are
     repeats of them and left out, unless their text was corrected after extraction
-    (``corrected``, see :func:`corrected`); distilled procedures are left to ``context()``,
-    which picks the ones that apply to the task (active, best supported) as it does with
-    retrieval, while procedural memories a user wrote are shown like any other memory."""
+    (``corrected``, see :func:`corrected`); flushed buffer turns whose segment episode is shown
+    are left out too (the segment holds their words; ``keep_turns`` keeps them, for a block
+    that may not fit the segment and shows its turns instead); distilled procedures are left
+    to ``context()``, which picks the ones that apply to the task (active, best supported) as
+    it does with retrieval, while procedural memories a user wrote are shown like any other
+    memory."""
     shown = _episodes(records)
+    segments = {r.id: r for r in records if is_segment(r)}
     out = []
     for r in records:
         if r.kind is MemoryKind.PROCEDURAL and Procedure.is_procedure(r):
             continue
         if _repeats(r, shown) and r.id not in corrected:
             continue
+        if not keep_turns and shown_by_segment(r, segments):
+            continue
         out.append(r)
     return out
+
+
+def is_segment(record: MemoryRecord) -> bool:
+    """Whether ``record`` is the episode of a flushed buffer segment (its whole transcript)."""
+    return record.metadata.get("buffer_record") == "segment"
+
+
+def segment_of(record: MemoryRecord) -> str | None:
+    """The id of the segment episode a flushed buffer turn belongs to (``None`` for a record
+    that is not such a turn)."""
+    if record.metadata.get("buffer_record") != "turn":
+        return None
+    segment = record.metadata.get("segment_id")
+    return segment if isinstance(segment, str) else None
+
+
+def shown_by_segment(record: MemoryRecord, segments: Mapping[str, MemoryRecord]) -> bool:
+    """Whether ``record`` is a flushed turn whose segment is in ``segments`` (by id) and still
+    holds its words (not when the turn was edited since, or the segment's transcript was cut
+    at ``max_text_chars`` before it)."""
+    segment = segments.get(segment_of(record) or "")
+    return segment is not None and record.text in segment.text
 
 
 def corrected(backends: Backends, records: list[MemoryRecord]) -> set[str]:
@@ -140,7 +171,9 @@ def choose(
     )
     if config.strategy == "full_history":
         records = records[:cap]
-        newest = sorted(history(records, corrected(backends, records)), key=_when, reverse=True)
+        fixed = corrected(backends, records)
+        # Turns kept: where a segment does not fit what is left, its newest turns stand for it.
+        newest = sorted(history(records, fixed, keep_turns=True), key=_when, reverse=True)
         return Choice(
             strategy=Strategy.FULL_HISTORY,
             reason="forced by context.strategy=full_history (newest memories that fit)",
@@ -176,4 +209,13 @@ def _when(record: MemoryRecord) -> tuple[float, float]:
     return ((record.event_time or record.created_at).timestamp(), record.created_at.timestamp())
 
 
-__all__ = ["Choice", "Strategy", "choose", "corrected", "history"]
+__all__ = [
+    "Choice",
+    "Strategy",
+    "choose",
+    "corrected",
+    "history",
+    "is_segment",
+    "segment_of",
+    "shown_by_segment",
+]

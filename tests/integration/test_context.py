@@ -9,7 +9,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agentmem import Memory, Settings, ValidationError
+from agentmem.context import assemble
 from agentmem.embedders import Embedder
+from agentmem.models import MemoryKind, MemoryRecord, Scope, SearchHit
 from agentmem.tokens import TokenCounter
 
 COUNTER = TokenCounter()
@@ -54,6 +56,16 @@ def test_context_groups_by_kind_with_dates(mem: Memory) -> None:
     ]
     assert ctx.tokens == COUNTER.count(ctx.text) <= 500
     assert len(ctx.records) == 4
+
+
+def test_an_episode_without_event_time_is_dated_by_when_it_was_added(mem: Memory) -> None:
+    """Every timeline line has its date: an episode added without event_time shows the day
+    it was recorded (the time the timeline sorts it by)."""
+    tea = mem.add("Maya likes green tea", user_id="maya")
+    mem.add("Maya bought a kettle", user_id="maya", event_time="2024-05-01")
+    ctx = mem.context("tea", user_id="maya", max_tokens=200)
+    assert f"- [{tea.created_at:%Y-%m-%d}] Maya likes green tea" in ctx.text.splitlines()
+    assert "- [2024-05-01] Maya bought a kettle" in ctx.text.splitlines()
 
 
 def test_context_drops_near_duplicates(mem: Memory) -> None:
@@ -103,6 +115,77 @@ def _flush_and_ask(mem: Memory) -> None:
     ctx = mem.context("when do the flights to Porto arrive?", user_id="maya")
     assert sum("arriving on the 14th" in line for line in ctx.text.splitlines()) == 1
     assert [r.metadata.get("buffer_record") for r in ctx.records] == ["segment"]
+
+
+def test_auto_strategy_counts_a_flushed_conversation_once(mem: Memory) -> None:
+    """The history is counted as the block shows it: the segment, not the segment and its
+    turns again, so a flushed conversation that fits the budget is shown whole."""
+    buf = mem.buffer(thread_id="chat-7", user_id="maya")
+    buf.append("user", "I booked the flights to Porto for the 14th")
+    buf.append("assistant", "When do you arrive?")
+    buf.append("user", "At 14:05, then a hotel near the river")
+    buf.append("assistant", "I will look for hotels")
+    buf.flush()
+    whole = mem.context("hotel", user_id="maya", max_tokens=4000)
+    assert whole.strategy == "full_history"
+    assert [r.metadata.get("buffer_record") for r in whole.records] == ["segment"]
+    assert f"(1 memories, {whole.tokens} tokens)" in whole.strategy_reason
+    ctx = mem.context("hotel", user_id="maya", max_tokens=whole.tokens + 5)
+    assert ctx.strategy == "full_history", ctx.strategy_reason
+    assert ctx.text == whole.text
+
+
+FILLER = ["We talked about the weather in spring", "The garden needs more water",
+          "I read a novel about sailors", "The bakery opens at seven",
+          "My sister likes jazz music", "The train was crowded today"]  # fmt: skip
+
+
+@pytest.mark.parametrize("strategy", ["auto", "full_history"])
+def test_a_flushed_turn_stays_when_its_segment_is_over_the_budget(
+    tmp_path: Path, embedder: Embedder, strategy: str
+) -> None:
+    """The best-ranked turn of a conversation too long for the budget is shown by itself:
+    not swapped for its segment, cut back to the conversation's unrelated start."""
+    settings = Settings.load(
+        home=tmp_path / "home",
+        buffer={"topic_shift_threshold": None},
+        context={"strategy": strategy},
+    )
+    with Memory(settings=settings, embedder=embedder) as mem:
+        buf = mem.buffer(thread_id="chat-7", user_id="maya", max_tokens=5000)
+        for i in range(30):
+            buf.append("user" if i % 2 == 0 else "assistant", f"{FILLER[i % 6]} (note {i})")
+        buf.append("user", "My passport is in the blue folder")
+        buf.append("assistant", "Okay")
+        buf.flush()
+        query = "where is my passport?"
+        assert "blue folder" in mem.search(query, user_id="maya", k=1)[0].record.text
+        ctx = mem.context(query, user_id="maya", max_tokens=150)
+    assert ctx.tokens <= 150 and "user: My passport is in the blue folder" in ctx.text
+    assert {r.metadata.get("buffer_record") for r in ctx.records} == {"turn"}
+    assert ctx.dropped_for_budget >= 1  # the segment
+
+
+def test_a_segment_ranked_above_its_turns_is_left_out_when_it_does_not_fit() -> None:
+    """A segment too long for the budget is not cut back to its first turns: its turns
+    among the candidates stand for it; when it fits, they are duplicates of it."""
+    scope = Scope(user_id="maya")
+    lines = [f"user: {FILLER[i % 6]} (note {i})" for i in range(30)]
+    lines.append("user: My passport is in the blue folder")
+    segment = MemoryRecord(
+        scope=scope, text="\n".join(lines), metadata={"buffer_record": "segment"}
+    )
+    turn = MemoryRecord(
+        scope=scope, text=lines[-1], metadata={"buffer_record": "turn", "segment_id": segment.id}
+    )
+    fact = MemoryRecord(scope=scope, kind=MemoryKind.SEMANTIC, text="Maya travels a lot.")
+    hits = [SearchHit(record=r, score=1.0) for r in (segment, fact, turn)]
+    small = assemble("passport", hits, max_tokens=60, counter=COUNTER, vectors={})
+    assert [r.id for r in small.records] == [fact.id, turn.id]
+    assert small.dropped_for_budget == 1 and small.dropped_duplicates == 0
+    big = assemble("passport", hits, max_tokens=1000, counter=COUNTER, vectors={})
+    assert [r.id for r in big.records] == [segment.id, fact.id]
+    assert big.dropped_duplicates == 1 and big.text.count("blue folder") == 1
 
 
 def test_full_history_context_shows_procedural_memories_a_user_wrote(mem: Memory) -> None:
