@@ -13,7 +13,7 @@ from __future__ import annotations
 import builtins
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -40,6 +40,9 @@ if TYPE_CHECKING:
 
 INJECTION_FLAG = "prompt_injection"
 PENDING = "pending"
+HELD_PAGE = 500
+"""How many held memories :meth:`Quarantine.search` reads at a time (a scope may hold any
+number: each page is scored and dropped but for the best ``k``)."""
 
 # Phrases that address the agent rather than record something about the world. A flag, not a
 # verdict: the memory is kept (or quarantined, by setting) and the flag travels with it.
@@ -314,10 +317,12 @@ class Quarantine:
         event_before: datetime | str | None = None,
     ) -> builtins.list[SearchHit]:
         """At most ``k`` held memories of ``scope`` (each member of a :class:`ScopeSet`)
-        sharing words with ``query``, best first (a plain word overlap: quarantine is small
-        and is never embedded). The search's other constraints apply as they do to stored
-        memories: ``kinds``, ``filters`` (and what every search leaves out, such as archived
-        memories), validity (at ``as_of``, else now) and the event-time bounds."""
+        sharing words with ``query``, best first (a plain word overlap: held memories are never
+        embedded). Every held memory of the scope is a candidate, however many: they are read
+        in pages of :data:`HELD_PAGE`, and only the best ``k`` so far are kept between pages.
+        The search's other constraints apply as they do to stored memories: ``kinds``,
+        ``filters`` (and what every search leaves out, such as archived memories), validity
+        (at ``as_of``, else now) and the event-time bounds."""
         from agentmem.graph.pagerank import admits
         from agentmem.retrieval import default_conditions
         from agentmem.vectors import VectorQuery
@@ -335,13 +340,15 @@ class Quarantine:
             event_before=before.timestamp() if before else None,
         )
         words = set(re.findall(r"\w+", query.lower()))
-        held = {r.id: r for member in scope_members(scope) for r in self.list(member)}
-        scored = []
-        for record in held.values():
-            overlap = words & set(re.findall(r"\w+", record.text.lower()))
-            if overlap and admits(record, wanted):
-                scored.append((len(overlap) / max(len(words), 1), record))
-        scored.sort(key=lambda pair: -pair[0])
+        scored: builtins.list[tuple[float, MemoryRecord]] = []
+        for page in self._pages(scope):
+            kept = {r.id for _, r in scored}  # a scope set's members may overlap
+            for record in page:
+                overlap = words & set(re.findall(r"\w+", record.text.lower()))
+                if overlap and record.id not in kept and admits(record, wanted):
+                    scored.append((len(overlap) / max(len(words), 1), record))
+            scored.sort(key=lambda pair: -pair[0])
+            del scored[k:]
         return [
             SearchHit(record=r, score=s, channels={"quarantine": ChannelScore(rank=i, score=s)})
             for i, (s, r) in enumerate(scored[:k], start=1)
@@ -353,6 +360,19 @@ class Quarantine:
     aapprove = async_twin(approve)
     areject = async_twin(reject)
     asearch = async_twin(search)
+
+    def _pages(self, scope: Scope | ScopeSet) -> Iterator[builtins.list[MemoryRecord]]:
+        """Every held memory of each member of ``scope``, a page at a time, oldest first."""
+        store = _held(self._backends.store)
+        for member in scope_members(scope):
+            after: tuple[float, str] | None = None
+            while True:
+                rows = store.quarantine_rows(scope=member, limit=HELD_PAGE, after=after)
+                if rows:
+                    yield [MemoryRecord.model_validate(r.record) for r in rows]
+                if len(rows) < HELD_PAGE:
+                    break
+                after = (rows[-1].created_at, rows[-1].id)
 
     def _rows(self, ids: Sequence[str], scope: Scope | None) -> builtins.list[QuarantineRow]:
         if isinstance(ids, str) or not ids:
@@ -392,6 +412,7 @@ def _scope_of(
 
 
 __all__ = [
+    "HELD_PAGE",
     "INJECTION_FLAG",
     "Quarantine",
     "Screened",

@@ -331,10 +331,16 @@ def read_quarantine(
     scope: Scope | None = None,
     ids: Sequence[str] = (),
     limit: int = 1000,
+    after: tuple[float, str] | None = None,
 ) -> list[QuarantineRow]:
-    """Held memories, oldest first: in a scope (and the scopes under it) or with these ids."""
+    """Held memories, oldest first (``created_at``, then id): in a scope (and the scopes under
+    it) or with these ids; with ``after``, those after that ``(created_at, id)`` (keyset
+    paging: a page starts after the last row of the one before)."""
     where: list[str] = []
     params: list[Any] = []
+    if after is not None:
+        where.append("(created_at > ? OR (created_at = ? AND id > ?))")
+        params.extend([after[0], after[0], after[1]])
     if scope is not None:
         clause, values = _scope_where(scope)
         where.append(clause)

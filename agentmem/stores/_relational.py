@@ -280,11 +280,16 @@ class SQLQuarantineStore(SQLEngine, QuarantineStore):
                 )
 
     def quarantine_rows(
-        self, *, scope: Scope | None = None, ids: Sequence[str] = (), limit: int = 1000
+        self,
+        *,
+        scope: Scope | None = None,
+        ids: Sequence[str] = (),
+        limit: int = 1000,
+        after: tuple[float, str] | None = None,
     ) -> list[QuarantineRow]:
         with self._transaction() as cur:
             return _forget_sql.read_quarantine(
-                cur, self.placeholder, scope=scope, ids=ids, limit=limit
+                cur, self.placeholder, scope=scope, ids=ids, limit=limit, after=after
             )
 
     def quarantine_drop(self, ids: Sequence[str]) -> int:

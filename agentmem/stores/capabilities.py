@@ -214,10 +214,16 @@ class QuarantineStore(ABC):
 
     @abstractmethod
     def quarantine_rows(
-        self, *, scope: Scope | None = None, ids: Sequence[str] = (), limit: int = 1000
+        self,
+        *,
+        scope: Scope | None = None,
+        ids: Sequence[str] = (),
+        limit: int = 1000,
+        after: tuple[float, str] | None = None,
     ) -> list[QuarantineRow]:
-        """Held memories, oldest first: in ``scope`` (and the scopes under it) or with these
-        ids (every held memory when neither is given)."""
+        """Held memories, oldest first (by ``created_at``, then id): in ``scope`` (and the
+        scopes under it) or with these ids (every held memory when neither is given). ``after``
+        pages on: only the rows after that ``(created_at, id)``, the last row of a page."""
 
     @abstractmethod
     def quarantine_drop(self, ids: Sequence[str]) -> int:

@@ -352,6 +352,20 @@ def test_quarantine_store_holds_lists_and_drops(store: RecordStore) -> None:
     assert [r.id for r in held.quarantine_rows()] == [rec(2).id]
 
 
+def test_quarantine_rows_page_on_after_the_last_row(store: RecordStore) -> None:
+    held = capable(store, QuarantineStore)
+    held.quarantine_hold([rec(i) for i in range(1, 4)], 5.0)  # one batch: one time
+    held.quarantine_hold([rec(4)], 6.0)
+    every = [r.id for r in held.quarantine_rows(scope=ALICE)]
+    assert len(every) == 4 and every[-1] == rec(4).id
+    pages: list[str] = []
+    after: tuple[float, str] | None = None
+    while rows := held.quarantine_rows(scope=ALICE, limit=2, after=after):
+        pages += [r.id for r in rows]
+        after = (rows[-1].created_at, rows[-1].id)
+    assert pages == every
+
+
 # forget journal ------------------------------------------------------------------------------
 
 

@@ -226,6 +226,26 @@ def test_held_memories_in_search_obey_the_search_constraints(mem: Memory) -> Non
     assert len([h for h in one if "quarantine" in h.channels]) == 1 and len(one) <= 2
 
 
+def test_held_memories_in_search_are_all_candidates_past_the_first_thousand(
+    mem: Memory,
+) -> None:
+    """include_quarantined scores every held memory of the scope, not the oldest 1,000 only
+    (they are read in pages; a batch's rows share their time, so a page may end inside it)."""
+    fillers = mem.add_many(
+        [f"filler note {i}" for i in range(1100)], user_id="alice", source="tool"
+    )
+    ferry = mem.add("Tool says the zanzibar ferry leaves at noon", user_id="alice", source="tool")
+    assert len(mem.quarantine.list(user_id="alice", limit=5000)) == 1101
+
+    def held(query: str, k: int) -> list[str]:
+        hits = mem.search(query, user_id="alice", k=k, include_quarantined=True)
+        return [h.record.id for h in hits if "quarantine" in h.channels]
+
+    assert held("zanzibar ferry", 3) == [ferry.id]
+    assert held("filler note 1099", 1) == [fillers[1099].id]  # 3 of 3 words: the best
+    assert len(set(held("filler note", 1000))) == 1000
+
+
 def test_injection_can_be_set_to_quarantine() -> None:
     settings = TrustSettings(injection=InjectionAction.QUARANTINE)
     from agentmem.models import MemoryRecord
