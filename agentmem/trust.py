@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from agentmem.errors import NotFound, ValidationError
 from agentmem.filters import parse_filters
+from agentmem.fusion import tie_ranks
 from agentmem.models import (
     ChannelScore,
     MemoryKind,
@@ -322,7 +323,10 @@ class Quarantine:
         in pages of :data:`HELD_PAGE`, and only the best ``k`` so far are kept between pages.
         The search's other constraints apply as they do to stored memories: ``kinds``,
         ``filters`` (and what every search leaves out, such as archived memories), validity
-        (at ``as_of``, else now) and the event-time bounds."""
+        (at ``as_of``, else now) and the event-time bounds. Equal scores share a rank
+        (:func:`agentmem.fusion.tie_ranks`) and are ordered, and cut at ``k``, by id as the
+        fused search breaks its ties (:func:`agentmem.fusion.fuse_scores`): never by when
+        they were written."""
         from agentmem.graph.pagerank import admits
         from agentmem.retrieval import default_conditions
         from agentmem.vectors import VectorQuery
@@ -347,11 +351,12 @@ class Quarantine:
                 overlap = words & set(re.findall(r"\w+", record.text.lower()))
                 if overlap and record.id not in kept and admits(record, wanted):
                     scored.append((len(overlap) / max(len(words), 1), record))
-            scored.sort(key=lambda pair: -pair[0])
+            scored.sort(key=lambda pair: (-pair[0], pair[1].id))  # ties: as fuse_scores
             del scored[k:]
+        ranks = tie_ranks([(r.id, s) for s, r in scored])
         return [
             SearchHit(record=r, score=s, channels={"quarantine": ChannelScore(rank=i, score=s)})
-            for i, (s, r) in enumerate(scored[:k], start=1)
+            for i, (s, r) in zip(ranks, scored, strict=True)
         ]
 
     # async twins: the same signatures, run in a worker thread (see agentmem.twins) ---------

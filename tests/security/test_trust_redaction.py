@@ -246,6 +246,25 @@ def test_held_memories_in_search_are_all_candidates_past_the_first_thousand(
     assert len(set(held("filler note", 1000))) == 1000
 
 
+def test_held_memories_with_equal_scores_share_a_rank_and_insertion_order_never_decides(
+    mem: Memory,
+) -> None:
+    """Equal scores in the quarantine channel are ties (fusion.tie_ranks), as in every channel:
+    they share a rank, and they are ordered and cut at k by id, as fused search breaks ties."""
+    notes = [
+        mem.add(f"tool says Porto flight {i}", user_id="alice", source="tool") for i in range(5)
+    ]
+    best = mem.add("tool: Porto flight delayed", user_id="alice", source="tool")
+
+    def held(k: int) -> list[tuple[str, int]]:
+        hits = mem.search("Porto flight delayed", user_id="alice", k=k, include_quarantined=True)
+        return [(h.record.id, h.channels["quarantine"].rank) for h in hits]  # none stored
+
+    by_id = sorted(n.id for n in notes)
+    assert held(10) == [(best.id, 1), *((i, 2) for i in by_id)]
+    assert held(3) == [(best.id, 1), (by_id[0], 2), (by_id[1], 2)]
+
+
 def test_injection_can_be_set_to_quarantine() -> None:
     settings = TrustSettings(injection=InjectionAction.QUARANTINE)
     from agentmem.models import MemoryRecord
