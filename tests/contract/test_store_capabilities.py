@@ -281,8 +281,9 @@ def test_utility_ledger_forgets_ids_wherever_it_names_them(store: RecordStore) -
     )
     feedback = FeedbackWrite("f1", "r1", str(ALICE), (a, b), 1.0, "about a", 0.5, 0.0, 4.0)
     assert utility.apply_feedback(feedback) is not None
-    # a's utility row, r1 (loses a), r2 (named only a: goes) and f1 (loses a, task blanked)
-    assert utility.utility_forget([a.id]) == 4
+    # a's utility row, r1 (loses a), r2 (named only a: goes), f1 (loses a, task blanked) and
+    # the FEEDBACK history entry f1 wrote for b (its task text about a taken out)
+    assert utility.utility_forget([a.id]) == 5
     kept = utility.retrieval("r1")
     assert kept is not None and list(kept.memory_ids) == [b.id]
     assert utility.retrieval("r2") is None
