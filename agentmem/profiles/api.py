@@ -90,6 +90,13 @@ class Profile:
         model = model or UserProfile
         if not (isinstance(model, type) and issubclass(model, BaseModel)):
             raise InvalidProfile(f"model must be a pydantic BaseModel class, got {model!r}")
+        required = [name for name, f in model.model_fields.items() if f.is_required()]
+        if required:  # a profile starts empty: get() could never build the model
+            raise InvalidProfile(
+                f"profile model {model.__name__} has required fields ({', '.join(required)}); "
+                "a profile starts empty, so give every field a default, e.g. "
+                f"`{required[0]}: str | None = None`"
+            )
         self._backends = backends
         self.model = model
         self.scope, self.key, self.owner = profile_scope(scope)
@@ -153,7 +160,7 @@ class Profile:
             rows = self._notes().profile_rows(self.key)
         return ProfileView(
             key=self.key,
-            model=self.model.model_validate(values),
+            model=self._instance(values),
             fields={r.field: _field_value(r) for r in rows if r.field in self._adapters},
         )
 
@@ -178,7 +185,7 @@ class Profile:
             held[row.field] = row  # rows come oldest recorded first
         return ProfileView(
             key=self.key,
-            model=self.model.model_validate(values),
+            model=self._instance(values),
             fields={name: _field_value(row) for name, row in held.items()},
         )
 
@@ -200,8 +207,9 @@ class Profile:
         **fields: Any,
     ) -> ProfileView:
         """Set fields by hand (``set(location="Berlin")`` or ``set({"location": ...})``).
-        Every value is validated against the model first: an unknown name or a wrong type
-        raises :class:`~agentmem.errors.InvalidProfile` and nothing is written."""
+        Every value is validated against the model first: an unknown name, a wrong type or
+        values the model's own validators refuse together raise
+        :class:`~agentmem.errors.InvalidProfile` and nothing is written."""
         if values is not None and not isinstance(values, Mapping):
             raise InvalidProfile(
                 f"set() takes a dict of fields or keywords, got {type(values).__name__}; "
@@ -214,6 +222,8 @@ class Profile:
             raise InvalidProfile("set() needs at least one field, e.g. set(location='Berlin')")
         checked = {name: self._check(name, value) for name, value in wanted.items()}
         current = {r.field: r for r in self._notes().profile_rows(self.key)}
+        kept = {n: r.value for n, r in current.items() if n in self._adapters}
+        self._instance({**kept, **checked})  # the model's own validators, before any write
         self._write(
             [(n, v, [], "api", reason or "set by hand", utcnow()) for n, v in checked.items()],
             current,
@@ -403,6 +413,18 @@ class Profile:
         return out
 
     # helpers -------------------------------------------------------------------------------
+
+    def _instance(self, values: dict[str, Any]) -> BaseModel:
+        """The model of these field values; a model whose own validators refuse them (each
+        value passed its field's check) raises :class:`InvalidProfile`, not pydantic's error."""
+        try:
+            return self.model.model_validate(values)
+        except PydanticValidationError as exc:
+            raise InvalidProfile(
+                f"profile {self.key}: the model {self.model.__name__} refuses its stored values "
+                f"together ({first_message(exc)}); relax the model's validators, or set() the "
+                "fields they need"
+            ) from None
 
     def _check_name(self, name: Any) -> None:
         if not isinstance(name, str) or name not in self._adapters:

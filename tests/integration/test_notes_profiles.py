@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, model_validator
 
 from agentmem import Memory, Settings, extract_pending, writing
 from agentmem.embedders import Embedder
@@ -429,6 +429,43 @@ def test_changed_profile_model_migrates_or_fails_clearly(mem: Memory) -> None:
     assert view.model.age == 40.0 and view.fields["age"].actor == "migrate"
     assert [v.value for v in profile.history("age")] == [40, 40.0]
     assert mem.profile(user_id=USER, model=ProfileV1).history("city")[0].value == "Oslo"
+
+
+class WithRequired(BaseModel):
+    city: str  # no default: an empty profile could never be built
+
+
+class Checked(BaseModel):
+    low: int | None = None
+    high: int | None = None
+
+    @model_validator(mode="after")
+    def ordered(self) -> Checked:
+        if self.low is not None and self.high is not None and self.low > self.high:
+            raise ValueError("low above high")
+        return self
+
+
+class Unchecked(BaseModel):
+    low: int | None = None
+    high: int | None = None
+
+
+def test_a_profile_model_that_cannot_be_built_is_refused_clearly(mem: Memory) -> None:
+    """A field without a default is refused when the profile is opened (InvalidProfile naming
+    it), not by pydantic on the first get(); a model validator refusing stored values
+    together is an InvalidProfile too."""
+    with pytest.raises(InvalidProfile, match=r"required fields \(city\).*give every field"):
+        mem.profile(user_id=USER, model=WithRequired)
+    profile = mem.profile(user_id=USER, model=Checked)
+    profile.set(low=5)
+    with pytest.raises(InvalidProfile, match="refuses its stored values together"):
+        profile.set(high=1)  # each value is an int; the model refuses the pair
+    assert profile.get().model == Checked(low=5)  # nothing written
+    mem.profile(user_id=USER, model=Unchecked).set(high=1)  # stored under a laxer model
+    for read in (profile.get, lambda: profile.get(as_of="2999-01-01")):
+        with pytest.raises(InvalidProfile, match="refuses its stored values together"):
+            read()
 
 
 def test_a_profile_builds_its_field_validators_once_per_model(
