@@ -495,7 +495,7 @@ def update(
     sync_outbox(backends)
     _guard(backends, [updated])
     if restated:
-        from agentmem.profiles.api import observe_restated
+        from agentmem.profiles.hooks import observe_restated
 
         observe_restated(backends, updated)
     return updated
@@ -544,7 +544,7 @@ def invalidate(
 
 
 def _revise_profiles(backends: Backends, removed: Sequence[MemoryRecord]) -> None:
-    from agentmem.profiles.api import observe_removed
+    from agentmem.profiles.hooks import observe_removed
 
     observe_removed(backends, removed)
 

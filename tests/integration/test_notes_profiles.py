@@ -333,6 +333,34 @@ def test_refresh_clears_values_whose_facts_were_invalidated_or_deleted(mem: Memo
     assert profile.refresh() == 0  # idempotent
 
 
+def test_a_list_item_follows_its_fact_when_the_fact_is_rewritten(mem: Memory) -> None:
+    """update(id, text=...) of a fact that fed a list field replaces its item there (once, the
+    other items kept); a routine rewritten into a preference leaves routines; refresh() finds
+    an item a rewrite below the API left stale, and then nothing to do."""
+    for text in ("I love green tea.", "I love jazz.", "I go running every morning."):
+        mem.add(text, user_id="maya", infer=True)
+    facts = mem.list(kinds="semantic", user_id="maya")
+    tea, jazz, run = (next(f for f in facts if w in f.text) for w in ("tea", "jazz", "running"))
+    profile = mem.profile(user_id="maya")
+    mem.update(tea.id, text="I love black coffee.", user_id="maya")
+    view = profile.get()
+    assert view.model.preferences == ["User loves jazz.", "I love black coffee."]
+    assert view.fields["preferences"].sources == [jazz.id, tea.id]
+    mem.update(run.id, text="I love running.", user_id="maya")
+    model = profile.get().model
+    assert model.routines == [] and model.preferences[-1] == "I love running."
+    assert profile.refresh() == 0
+    stored = mem.get(jazz.id)
+    below = stored.model_copy(update={"text": "User loves blues.", "version": stored.version + 1})
+    mem.backends.store.apply(WriteBatch(updates=[below]))  # not through update(): no revision
+    assert "User loves jazz." in profile.get().model.preferences
+    assert profile.refresh() == 1
+    assert profile.get().model.preferences == [
+        "I love black coffee.", "I love running.", "User loves blues."
+    ]  # fmt: skip
+    assert profile.refresh() == 0
+
+
 def test_invalidate_and_delete_revise_the_profile_at_once(mem: Memory) -> None:
     """A value drawn from a fact removed by hand goes with it, without refresh()."""
     mem.add("Ines: I live in Lyon.", user_id="ines", infer=True, event_time="2022-01-01")
