@@ -10,9 +10,10 @@ many ids as items.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
+from agentmem.models import new_id
 from agentmem.stores._notes_sql import ProfileRow
 
 RULES = "facts:rules"
@@ -55,4 +56,31 @@ def kept_items(
     return [item for item, _ in kept], [i for _, i in kept if i is not None], gone
 
 
-__all__ = ["RULES", "item_sources", "kept_items"]
+def without_forgotten(row: ProfileRow, ids: Collection[str], now: float) -> ProfileRow | None:
+    """The version that replaces a list field's current one when facts among ``ids`` it drew
+    on are forgotten (that one is erased with every version naming them): the items of its
+    other facts and those set by hand, recorded ``now``. None (the field goes) for a single
+    value, for items not paired with their facts, or when no item is left."""
+    paired = item_sources(row)
+    if paired is None:
+        return None
+    kept = [(item, i) for item, i in paired[0] if i is None or i not in ids]
+    if not kept:
+        return None
+    return ProfileRow(
+        id=new_id(),
+        profile_key=row.profile_key,
+        scope=row.scope,
+        field=row.field,
+        value=[item for item, _ in kept],
+        value_type=row.value_type,
+        sources=tuple(i for _, i in kept if i is not None),
+        actor=row.actor,
+        reason="a fact it was drawn from was forgotten",
+        valid_from=row.valid_from,
+        valid_to=None,
+        recorded_at=now,
+    )
+
+
+__all__ = ["RULES", "item_sources", "kept_items", "without_forgotten"]
