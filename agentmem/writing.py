@@ -458,10 +458,13 @@ def update(
     provenance: Any = None,
     actor: str = "api",
     reserved: bool = False,
+    by_hand: bool = False,
 ) -> MemoryRecord:
     """Write a new version of a record; the old one stays in its history. New metadata keeps
     the reserved ``lg_*`` keys as they are (or drops them) unless ``reserved`` (the LangGraph
-    store's own writes)."""
+    store's own writes). A fact's new text alone (its fields read again from it), or any
+    change ``by_hand`` (a caller's edit: ``Memory.update``, an agent's ``update``) to what an
+    extracted fact says revises its owner's profile at once; extraction revises it itself."""
     nothing = text is None and metadata is None and importance is None and valid_to is None
     if nothing and provenance is None and not invalidate:
         raise ValidationError(_NOTHING_TO_UPDATE)
@@ -474,7 +477,7 @@ def update(
     provenance = _content_changes(
         backends, current, changes, text, metadata, provenance, reserved=reserved
     )
-    restated = text is not None and metadata is None and "metadata" in changes
+    restating = text is not None and metadata is None and "metadata" in changes
     if importance is not None:
         changes["importance"] = check_importance(importance)
     if provenance is not None:
@@ -484,6 +487,7 @@ def update(
     if invalidate:
         changes["invalidated_at"] = current.invalidated_at or now
     updated = current.model_copy(update=changes)
+    restated = _restates_fact(current, updated) and (by_hand or restating)
     if "text" in changes:
         # New text is screened for injected instructions like a new memory's.
         from agentmem.trust import flag_injection
@@ -499,6 +503,18 @@ def update(
 
         observe_restated(backends, updated)
     return updated
+
+
+def _restates_fact(current: MemoryRecord, updated: MemoryRecord) -> bool:
+    """Whether an update changes what an extracted fact says (its text, or metadata it keeps
+    its subject, attribute and value in), so the owner's profile is revised from it."""
+    if current.kind is not MemoryKind.SEMANTIC:
+        return False
+    if (current.text, current.metadata) == (updated.text, updated.metadata):
+        return False
+    from agentmem.semantic.restate import has_structure
+
+    return has_structure(current) or has_structure(updated)
 
 
 def _version_batch(

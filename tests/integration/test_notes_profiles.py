@@ -361,6 +361,21 @@ def test_a_list_item_follows_its_fact_when_the_fact_is_rewritten(mem: Memory) ->
     assert profile.refresh() == 0
 
 
+def test_a_fact_edited_with_its_metadata_revises_the_profile_at_once(mem: Memory) -> None:
+    """update(id, text=..., metadata=...), and metadata= alone, changing the value an extracted
+    fact gives moves the owner's profile at once, as update(text=...) does."""
+    mem.add("Maya: I live in Lisbon.", user_id="maya", infer=True)
+    fact = next(f for f in mem.list(kinds="semantic", user_id="maya") if "Lisbon" in f.text)
+    profile = mem.profile(user_id="maya")
+    assert profile.get().model.location == "Lisbon"
+    mem.update(fact.id, text="Maya lives in Madrid.", user_id="maya",
+               metadata={**fact.metadata, "value": "Madrid"})  # fmt: skip
+    assert profile.get().model.location == "Madrid"
+    mem.update(fact.id, metadata={**fact.metadata, "value": "Porto"}, user_id="maya")
+    assert profile.get().model.location == "Porto"
+    assert profile.refresh() == 0
+
+
 def test_invalidate_and_delete_revise_the_profile_at_once(mem: Memory) -> None:
     """A value drawn from a fact removed by hand goes with it, without refresh()."""
     mem.add("Ines: I live in Lyon.", user_id="ines", infer=True, event_time="2022-01-01")
