@@ -130,6 +130,33 @@ def test_undo_after_an_undo_and_a_new_evolution_undoes_the_new_one(mem: Memory) 
         mem.notes.undo(base.id)
 
 
+def test_undo_passes_over_an_evolution_a_forget_took_back(mem: Memory) -> None:
+    """The latest evolver forgotten (its additions withdrawn), undo takes back the evolution
+    before it at once; an undo made before a forget still counts against the one it undid."""
+    texts = (
+        "{} trains for the Berlin marathon every Sunday morning.",
+        "{} runs the Berlin marathon in September with her running club.",
+        "The Berlin marathon running club of {} meets Sunday morning for marathon training.",
+    )
+    a, b, c = (note(mem, t.format("Maya"), user_id="maya") for t in texts)
+    assert "September" in mem.get(a.id).metadata["context"]
+    assert "club" in mem.get(a.id).metadata["context"].split(" | ")[-1]
+    mem.forget(c.id, reason="test", user_id="maya")
+    undone = mem.notes.undo(a.id, user_id="maya")
+    assert (undone.metadata["context"], undone.metadata["keywords"]) == (
+        a.metadata["context"], a.metadata["keywords"]
+    )  # fmt: skip
+    with pytest.raises(NotFound, match="no evolution left"):
+        mem.notes.undo(a.id, user_id="maya")
+    a, b, c = (note(mem, t.format("Ines"), user_id="ines") for t in texts)
+    context = mem.notes.undo(a.id, user_id="ines").metadata["context"]  # c's evolution undone
+    assert "September" in context and "meets" not in context
+    mem.forget(c.id, reason="test", user_id="ines")  # c's additions were already gone
+    mem.forget(b.id, reason="test", user_id="ines")  # b's are withdrawn: nothing left
+    with pytest.raises(NotFound, match="no evolution left"):
+        mem.notes.undo(a.id, user_id="ines")
+
+
 def test_contradicting_fact_links_to_what_it_supersedes(mem: Memory) -> None:
     mem.add("Alice: I live in Paris.", user_id=USER, infer=True, event_time="2023-01-01")
     mem.add("Alice: I moved to Berlin.", user_id=USER, infer=True, event_time="2023-06-01")
