@@ -438,10 +438,15 @@ def _content_changes(
 
         check_readable(current, changes["metadata"], backends.settings.experience.reward_range)
     elif text is not None and current.kind is MemoryKind.SEMANTIC:
+        from agentmem.notes.restate import redescribed
         from agentmem.semantic.restate import has_structure, restated_metadata
 
         if has_structure(current):  # its subject, attribute and value follow the new text
             changes["metadata"] = restated_metadata(current, changes["text"])
+        after = current.model_copy(update=changes)  # its description follows too (a note)
+        metadata = redescribed(current, after, backends.settings.notes.max_keywords)
+        if metadata != current.metadata:
+            changes["metadata"] = metadata
     return provenance
 
 
@@ -502,6 +507,10 @@ def update(
         from agentmem.profiles.hooks import observe_restated
 
         observe_restated(backends, updated)
+    if "text" in changes and (by_hand or metadata is None):
+        from agentmem.notes.restate import relink
+
+        relink(backends, updated)  # a note's links follow its new text
     return updated
 
 

@@ -157,6 +157,41 @@ def test_undo_passes_over_an_evolution_a_forget_took_back(mem: Memory) -> None:
         mem.notes.undo(a.id, user_id="ines")
 
 
+def test_a_note_rewritten_by_hand_is_described_and_linked_by_its_new_text(
+    home: Path, embedder: Embedder
+) -> None:
+    """update(id, text=...) of a note makes the keywords, tags and context describe() gave the
+    old text again from the new one, and chooses the rules' links again: one the old text
+    earned goes, the notes the new text relates to are linked. A description the caller set
+    stays, and so does what evolution added (notes.undo takes that back)."""
+    with open_mem(home / "plain", embedder, notes={"evolve": False}) as mem:
+        tea = note(mem, "Maya loves green tea in the morning.", user_id="maya")
+        other = note(mem, "Maya drinks green tea with her breakfast every morning.", user_id="maya")
+        violin = note(mem, "Maya plays the violin in the city orchestra.", user_id="maya")
+        assert [link.other_id for link in mem.links(tea.id, user_id="maya")] == [other.id]
+        text = "Maya plays the violin in an orchestra on Fridays."
+        updated = mem.update(tea.id, text=text, user_id="maya")
+        assert updated.metadata["keywords"] == ["maya", "plays", "violin", "orchestra", "fridays"]
+        assert updated.metadata["context"] == "Note about maya, plays, violin."
+        assert mem.get(tea.id).metadata == updated.metadata
+        links = mem.links(tea.id, user_id="maya")
+        assert [(link.other_id, link.direction) for link in links] == [(violin.id, "out")]
+        assert links[0].made_by == "rules" and "violin" in links[0].reason
+        mine = mem.add("Maya bakes bread.", user_id="maya", kind="semantic",
+                       metadata={"keywords": ["baking"], "context": "My words."})  # fmt: skip
+        kept = mem.update(mine.id, text="Maya bakes rye bread.", user_id="maya").metadata
+        assert (kept["keywords"], kept["context"]) == (["baking"], "My words.")
+    with open_mem(home / "evolving", embedder) as mem:
+        tea = note(mem, "Maya loves green tea in the morning.", user_id="maya")
+        note(mem, "Maya drinks green tea with her breakfast every morning.", user_id="maya")
+        meta = mem.update(tea.id, text=text, user_id="maya").metadata
+        assert "tea" not in meta["keywords"] and {"violin", "breakfast"} <= set(meta["keywords"])
+        assert meta["context"] == (
+            "Note about maya, plays, violin. | Maya drinks green tea with her breakfast every "
+            "morning."
+        )
+
+
 def test_contradicting_fact_links_to_what_it_supersedes(mem: Memory) -> None:
     mem.add("Alice: I live in Paris.", user_id=USER, infer=True, event_time="2023-01-01")
     mem.add("Alice: I moved to Berlin.", user_id=USER, infer=True, event_time="2023-06-01")
