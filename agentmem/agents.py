@@ -218,6 +218,7 @@ class AgentMemory:
             metadata=metadata,
             importance=importance,
             actor=self._actor,
+            by_hand=True,
         )
 
     def invalidate(self, memory_id: str, *, valid_to: datetime | str | None = None) -> MemoryRecord:

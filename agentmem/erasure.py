@@ -19,11 +19,10 @@ finished when the memory is next opened:
 3. delete the records with a content-free DELETE history entry, blank the content of their
    history (``purge=True``: delete it), drop their cached vectors
    (:mod:`agentmem.erasure_removal`), quarantine rows, note links and the profile field
-   values derived from them, and take what their evolution added out of the notes they
-   evolved (keywords, tags, context, and those notes' history); the outbox removes their
-   vector and
-   BM25 entries and graph items (edges stated by other facts keep those); a forgotten scope's
-   live buffers are cleared;
+   values derived from them (a list field keeps its other facts' items), and take what their
+   evolution added out of the notes they evolved (keywords, tags, context, and those notes'
+   history); the outbox removes their vector and BM25 entries and graph items (edges stated
+   by other facts keep those); a forgotten scope's live buffers are cleared;
 4. sweep for records derived from tombstoned ids that appeared meanwhile;
 5. write the report (counts per place, tainted adapters; no content) to the journal and the
    job ledger. Consolidation's ``retrain_forgotten`` stage retrains tainted adapters without

@@ -12,7 +12,9 @@ to), :func:`drop_profile` and :func:`clear_buffers`.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from agentmem.backends import Backends
@@ -226,10 +228,15 @@ def _withdrawn(record: MemoryRecord, taken: Withdrawal, forget_id: str) -> Write
 
 
 def drop_profile(backends: Backends, ids: Sequence[str], whole: Scope | None) -> int:
-    """Erase the profile field values read from these ids (``whole``: the scope's profile)."""
+    """Erase the profile field values read from these ids (``whole``: the scope's profile);
+    a list field keeps the items its other facts gave (a new version), as a forget of a note
+    takes exactly its additions out of the notes it evolved. Returns the versions erased."""
     if not isinstance(backends.store, NoteStore):
         return 0
-    return backends.store.profile_erase(ids=list(ids), scope=whole)
+    from agentmem.profiles.items import without_forgotten
+
+    keep = partial(without_forgotten, ids=frozenset(ids), now=time.time())
+    return backends.store.profile_erase(ids=list(ids), scope=whole, keep=keep)
 
 
 def drop_utility(backends: Backends, ids: Sequence[str]) -> int:

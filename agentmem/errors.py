@@ -101,7 +101,9 @@ class AmbiguousId(ValidationError):
 
 
 class InvalidProfile(ValidationError):
-    """A profile field that does not exist in the profile model, or a value of the wrong type."""
+    """A profile field that does not exist in the profile model, a value of the wrong type, or a
+    profile model that cannot be built (a field without a default, values its validators
+    refuse together)."""
 
 
 class ProfileSchemaChanged(InvalidProfile):

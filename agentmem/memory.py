@@ -250,9 +250,8 @@ class Memory(Closeable):
         """Write a new version of a memory (text, metadata or importance); the old version
         stays in :meth:`history`. With a scope, only a record in that scope can be changed."""
         scope = optional_scope_of(scope, where)
-        return writing.update(
-            self.backends, memory_id, scope, text=text, metadata=metadata, importance=importance
-        )
+        return writing.update(self.backends, memory_id, scope, text=text, metadata=metadata,
+                              importance=importance, by_hand=True)  # fmt: skip
 
     def invalidate(
         self,

@@ -110,7 +110,7 @@ def import_counted(
     total = ImportCounts()
     for start in range(0, len(ready), batch):
         total += _import_batch(backends, ready[start : start + batch])
-    from agentmem.profiles.api import rebuild_imported
+    from agentmem.profiles.hooks import rebuild_imported
 
     rebuild_imported(backends, ready)
     return total

@@ -438,10 +438,15 @@ def _content_changes(
 
         check_readable(current, changes["metadata"], backends.settings.experience.reward_range)
     elif text is not None and current.kind is MemoryKind.SEMANTIC:
+        from agentmem.notes.restate import redescribed
         from agentmem.semantic.restate import has_structure, restated_metadata
 
         if has_structure(current):  # its subject, attribute and value follow the new text
             changes["metadata"] = restated_metadata(current, changes["text"])
+        after = current.model_copy(update=changes)  # its description follows too (a note)
+        metadata = redescribed(current, after, backends.settings.notes.max_keywords)
+        if metadata != current.metadata:
+            changes["metadata"] = metadata
     return provenance
 
 
@@ -458,10 +463,13 @@ def update(
     provenance: Any = None,
     actor: str = "api",
     reserved: bool = False,
+    by_hand: bool = False,
 ) -> MemoryRecord:
     """Write a new version of a record; the old one stays in its history. New metadata keeps
     the reserved ``lg_*`` keys as they are (or drops them) unless ``reserved`` (the LangGraph
-    store's own writes)."""
+    store's own writes). A fact's new text alone (its fields read again from it), or any
+    change ``by_hand`` (a caller's edit: ``Memory.update``, an agent's ``update``) to what an
+    extracted fact says revises its owner's profile at once; extraction revises it itself."""
     nothing = text is None and metadata is None and importance is None and valid_to is None
     if nothing and provenance is None and not invalidate:
         raise ValidationError(_NOTHING_TO_UPDATE)
@@ -474,7 +482,7 @@ def update(
     provenance = _content_changes(
         backends, current, changes, text, metadata, provenance, reserved=reserved
     )
-    restated = text is not None and metadata is None and "metadata" in changes
+    restating = text is not None and metadata is None and "metadata" in changes
     if importance is not None:
         changes["importance"] = check_importance(importance)
     if provenance is not None:
@@ -488,6 +496,7 @@ def update(
         ended = changes["valid_to"] <= now
         changes["invalidated_at"] = (current.invalidated_at or now) if ended else None
     updated = current.model_copy(update=changes)
+    restated = _restates_fact(current, updated) and (by_hand or restating)
     if "text" in changes:
         # New text is screened for injected instructions like a new memory's.
         from agentmem.trust import flag_injection
@@ -499,10 +508,26 @@ def update(
     sync_outbox(backends)
     _guard(backends, [updated])
     if restated:
-        from agentmem.profiles.api import observe_restated
+        from agentmem.profiles.hooks import observe_restated
 
         observe_restated(backends, updated)
+    if "text" in changes and (by_hand or metadata is None):
+        from agentmem.notes.restate import relink
+
+        relink(backends, updated)  # a note's links follow its new text
     return updated
+
+
+def _restates_fact(current: MemoryRecord, updated: MemoryRecord) -> bool:
+    """Whether an update changes what an extracted fact says (its text, or metadata it keeps
+    its subject, attribute and value in), so the owner's profile is revised from it."""
+    if current.kind is not MemoryKind.SEMANTIC:
+        return False
+    if (current.text, current.metadata) == (updated.text, updated.metadata):
+        return False
+    from agentmem.semantic.restate import has_structure
+
+    return has_structure(current) or has_structure(updated)
 
 
 def _version_batch(
@@ -550,7 +575,7 @@ def invalidate(
 
 
 def _revise_profiles(backends: Backends, removed: Sequence[MemoryRecord]) -> None:
-    from agentmem.profiles.api import observe_removed
+    from agentmem.profiles.hooks import observe_removed
 
     observe_removed(backends, removed)
 

@@ -10,6 +10,7 @@ version in their history (``history(id)``), undone by ``mem.notes.undo(id)``.
 - :mod:`~agentmem.notes.linker`: candidates, link rules, evolution, and applying them.
 - :mod:`~agentmem.notes.llm`: the same decisions by one structured LLM call per note.
 - :mod:`~agentmem.notes.api`: listing and making links, undo, and search expansion.
+- :mod:`~agentmem.notes.restate`: a note's description and links after its text is rewritten.
 """
 
 from __future__ import annotations

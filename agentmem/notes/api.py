@@ -112,18 +112,23 @@ def remove_link(backends: Backends, source_id: str, target_id: str, scope: Scope
 
 
 def undo_evolution(backends: Backends, memory_id: str, scope: Scope | None) -> MemoryRecord:
-    """Undo the latest evolution of a note: its keywords, tags and context go back to what
-    they were before it, as a new version (actor ``notes:undo``); other changes made since are
+    """Undo the latest evolution of a note that still changes something (one whose additions
+    a forget took out is passed over): its keywords, tags and context go back to what they
+    were before it, as a new version (actor ``notes:undo``); other changes made since are
     kept. :class:`NotFound` when the note was never evolved (or every evolution is undone);
     :class:`Conflict` when a field the evolution set has changed since (nothing is undone)."""
     record = writing.get_one(backends, memory_id, scope)
     # Replay the history: each undo took back the latest evolution not undone at its time.
+    # An evolution whose additions a forget took out (from the note and its history) changes
+    # nothing any more, and neither does an undo of one: both are passed over.
     left: list[HistoryEntry] = []
     for e in backends.store.history(memory_id, scope):
+        if not e.actor.startswith("notes:") or not _evolves(e):
+            continue
         if e.actor == "notes:undo":
             if left:
                 left.pop()
-        elif e.actor.startswith("notes:"):
+        else:
             left.append(e)
     if not left:
         raise NotFound(f"note {memory_id!r} has no evolution left to undo (see history(id))")
@@ -154,6 +159,12 @@ def undo_evolution(backends: Backends, memory_id: str, scope: Scope | None) -> M
         provenance=provenance if provenance != record.provenance else None,
         actor="notes:undo",
     )
+
+
+def _evolves(entry: HistoryEntry) -> bool:
+    """Whether a history entry changed a note's keywords, tags or context."""
+    old, new = entry.old_metadata or {}, entry.new_metadata or {}
+    return any(old.get(key) != new.get(key) for key in (KEYWORDS, TAGS, CONTEXT))
 
 
 def expand(backends: Backends, seeds: Sequence[str], scope: Scope | ScopeSet, depth: int) -> Ranked:

@@ -2,7 +2,8 @@
 
 Kept in the note's metadata (``keywords``, ``tags``, ``context``); values a caller already put
 there are kept. Evolution later merges keywords and tags from linked notes and appends to the
-context (:mod:`agentmem.notes.linker`).
+context (:mod:`agentmem.notes.linker`); a new text given by hand makes the generated ones again
+(:mod:`agentmem.notes.restate`).
 """
 
 from __future__ import annotations

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -30,9 +31,9 @@ from agentmem.errors import (
 )
 from agentmem.models import MemoryKind, MemoryRecord, Scope, new_id, utcnow
 from agentmem.profiles.build import ask_llm, field_for, owner_names
+from agentmem.profiles.items import RULES, item_sources, kept_items
 from agentmem.profiles.model import FieldValue, ProfileView, UserProfile
 from agentmem.profiles.values import check_strings, field_adapters, llm_value
-from agentmem.semantic.schema import AppliedDecision, DecisionOp
 from agentmem.stores import NoteStore, RecordQuery, require
 from agentmem.stores._notes_sql import ProfileRow
 from agentmem.twins import async_twin
@@ -90,6 +91,13 @@ class Profile:
         model = model or UserProfile
         if not (isinstance(model, type) and issubclass(model, BaseModel)):
             raise InvalidProfile(f"model must be a pydantic BaseModel class, got {model!r}")
+        required = [name for name, f in model.model_fields.items() if f.is_required()]
+        if required:  # a profile starts empty: get() could never build the model
+            raise InvalidProfile(
+                f"profile model {model.__name__} has required fields ({', '.join(required)}); "
+                "a profile starts empty, so give every field a default, e.g. "
+                f"`{required[0]}: str | None = None`"
+            )
         self._backends = backends
         self.model = model
         self.scope, self.key, self.owner = profile_scope(scope)
@@ -153,7 +161,7 @@ class Profile:
             rows = self._notes().profile_rows(self.key)
         return ProfileView(
             key=self.key,
-            model=self.model.model_validate(values),
+            model=self._instance(values),
             fields={r.field: _field_value(r) for r in rows if r.field in self._adapters},
         )
 
@@ -178,7 +186,7 @@ class Profile:
             held[row.field] = row  # rows come oldest recorded first
         return ProfileView(
             key=self.key,
-            model=self.model.model_validate(values),
+            model=self._instance(values),
             fields={name: _field_value(row) for name, row in held.items()},
         )
 
@@ -200,8 +208,9 @@ class Profile:
         **fields: Any,
     ) -> ProfileView:
         """Set fields by hand (``set(location="Berlin")`` or ``set({"location": ...})``).
-        Every value is validated against the model first: an unknown name or a wrong type
-        raises :class:`~agentmem.errors.InvalidProfile` and nothing is written."""
+        Every value is validated against the model first: an unknown name, a wrong type or
+        values the model's own validators refuse together raise
+        :class:`~agentmem.errors.InvalidProfile` and nothing is written."""
         if values is not None and not isinstance(values, Mapping):
             raise InvalidProfile(
                 f"set() takes a dict of fields or keywords, got {type(values).__name__}; "
@@ -214,6 +223,8 @@ class Profile:
             raise InvalidProfile("set() needs at least one field, e.g. set(location='Berlin')")
         checked = {name: self._check(name, value) for name, value in wanted.items()}
         current = {r.field: r for r in self._notes().profile_rows(self.key)}
+        kept = {n: r.value for n, r in current.items() if n in self._adapters}
+        self._instance({**kept, **checked})  # the model's own validators, before any write
         self._write(
             [(n, v, [], "api", reason or "set by hand", utcnow()) for n, v in checked.items()],
             current,
@@ -289,14 +300,67 @@ class Profile:
         complete: bool,
     ) -> int:
         rows = {r.field: r for r in self._notes().profile_rows(self.key)}
-        changes = self._from_facts(facts, rows, llm)
-        changes.extend(self._without(ended, rows, {c[0] for c in changes}))
-        skip = {c[0] for c in changes}
+        pruned = self._pruned(rows, facts, ended, complete=complete)
+        base = {**rows, **{c[0]: replace(rows[c[0]], value=c[1], sources=tuple(c[2]))
+                           for c in pruned}}  # fmt: skip
+        changes = self._from_facts(facts, base, llm)  # new items join what stays
+        done = {c[0] for c in changes}
+        changes.extend(c for c in pruned if c[0] not in done)
+        skip = done | {c[0] for c in pruned}
         changes.extend(self._ended_values(facts, ended, rows, skip, complete=complete))
         self._write(changes, rows)
         past = self._past_values(facts, rows)
         self._notes().profile_write(past, [])
         return len(changes) + len(past)
+
+    def _pruned(
+        self,
+        rows: dict[str, ProfileRow],
+        facts: Sequence[MemoryRecord],
+        ended: Sequence[MemoryRecord],
+        *,
+        complete: bool,
+    ) -> list[tuple[str, Any, list[str], str, str, datetime | None]]:
+        """List items whose fact no longer gives them, taken out (the other items stay): the
+        fact ended, was invalidated, was deleted (``complete``: ``facts`` is every valid fact,
+        so one missing from them is gone) or was rewritten (by the rules it now gives another
+        item, field or owner). Items set by hand stay. Items not paired with their facts (see
+        :mod:`agentmem.profiles.items`) lose only the text of a fact in ``ended``."""
+        by_id = {f.id: f for f in facts}
+        gone = {f.id: f for f in ended}
+        name_row = rows.get("name")
+        owners = owner_names(self.owner, name_row.value if name_row else None)
+
+        def keeps(name: str, item: Any, fact_id: str, exact: bool) -> bool:
+            fact = by_id.get(fact_id)
+            if fact_id in gone or (fact is None and complete):
+                return False
+            if fact is None:
+                return True
+            return fact.invalidated_at is None and (
+                not exact or self._fed(fact, owners) == (name, item)
+            )
+
+        out: list[tuple[str, Any, list[str], str, str, datetime | None]] = []
+        for name, row in rows.items():
+            if name not in self._adapters or not self._is_list(name):
+                continue  # (a field of another model this profile was not read with)
+            if item_sources(row) is None:
+                texts = {f.text for f in ended if f.id in row.sources}
+                ids = sorted({f.id for f in ended if f.id in row.sources})
+                if not ids:
+                    continue
+                items = [v for v in row.value if v not in texts]
+                sources = [i for i in row.sources if i not in ids]
+            else:
+                found = kept_items(row, partial(keeps, name))
+                if found is None:
+                    continue
+                items, sources, ids = found
+            ends = [e for i in ids if i in gone and (e := gone[i].valid_to) is not None]
+            reason = f"facts ended or changed: {', '.join(ids)}" if ids else "facts changed"
+            out.append((name, items, sources, RULES, reason[:500], max(ends, default=None)))
+        return out
 
     def _ended_values(
         self,
@@ -307,11 +371,10 @@ class Profile:
         *,
         complete: bool,
     ) -> list[tuple[str, Any, list[str], str, str, datetime | None]]:
-        """Values drawn from facts that no longer hold them, taken out: a single-value field
-        none of whose facts holds its value any more (ended, invalidated, negated or
-        changed) is cleared; with ``complete`` (``facts`` is every valid fact, so a source
-        missing from them was deleted or invalidated) so are list items whose fact is gone.
-        Values set by hand are the caller's, and stay."""
+        """Single values drawn from facts that no longer hold them, cleared: a field none of
+        whose facts holds its value any more (ended, invalidated, negated or changed; with
+        ``complete``, missing from ``facts``, every valid fact). Values set by hand are the
+        caller's, and stay. (List items: :meth:`_pruned`.)"""
         by_id = {f.id: f for f in facts}
         ended_ids = {f.id for f in ended}
 
@@ -327,18 +390,8 @@ class Profile:
         for name, row in rows.items():
             if name in skip or not row.actor.startswith("facts:") or row.value is None:
                 continue
-            if name not in self._adapters:
+            if name not in self._adapters or self._is_list(name):
                 continue  # a field of another model this profile was not read with
-            if self._is_list(name):
-                if complete and len(row.value) == len(row.sources):  # item i is from source i
-                    pairs = zip(row.value, row.sources, strict=True)
-                    kept = [(v, i) for v, i in pairs if i in by_id]
-                    if len(kept) < len(row.sources):
-                        gone = sorted(set(row.sources) - {i for _, i in kept})
-                        reason = f"facts ended: {', '.join(gone)}"[:500]
-                        items, sources = [v for v, _ in kept], [i for _, i in kept]
-                        out.append((name, items, sources, "facts:rules", reason, None))
-                continue
             if any(holds(i, name, row.value) for i in row.sources):
                 continue
             try:
@@ -404,6 +457,18 @@ class Profile:
 
     # helpers -------------------------------------------------------------------------------
 
+    def _instance(self, values: dict[str, Any]) -> BaseModel:
+        """The model of these field values; a model whose own validators refuse them (each
+        value passed its field's check) raises :class:`InvalidProfile`, not pydantic's error."""
+        try:
+            return self.model.model_validate(values)
+        except PydanticValidationError as exc:
+            raise InvalidProfile(
+                f"profile {self.key}: the model {self.model.__name__} refuses its stored values "
+                f"together ({first_message(exc)}); relax the model's validators, or set() the "
+                "fields they need"
+            ) from None
+
     def _check_name(self, name: Any) -> None:
         if not isinstance(name, str) or name not in self._adapters:
             raise InvalidProfile(
@@ -422,6 +487,24 @@ class Profile:
             ) from None
         check_strings(name, checked)
         return checked
+
+    def _fed(self, fact: MemoryRecord, owners: Collection[str]) -> tuple[str, Any] | None:
+        """The (field, item or value) a valid fact about the owner gives this profile by the
+        rules (a list item as the field's type stores it), or None."""
+        subject = str(fact.metadata.get("subject") or "user").lower()
+        found = field_for(fact)
+        if subject not in owners or found is None or fact.invalidated_at is not None:
+            return None
+        name, value = found
+        if name not in self._adapters:
+            return None
+        if self._is_list(name):  # compared with stored items: as the field stores one
+            try:
+                adapter = self._adapters[name]
+                (value,) = adapter.dump_python(adapter.validate_python([value]), mode="json")
+            except (PydanticValidationError, ValueError, TypeError):
+                return None
+        return name, value
 
     def _is_list(self, name: str) -> bool:
         try:
@@ -446,13 +529,10 @@ class Profile:
         changed: dict[str, str] = {}
         limit = self._backends.settings.profile.max_items
         for fact in facts:
-            subject = str(fact.metadata.get("subject") or "user").lower()
-            found = field_for(fact)
-            if subject not in owners or found is None or fact.invalidated_at is not None:
+            found = self._fed(fact, owners)
+            if found is None:
                 continue
             name, value = found
-            if name not in self._adapters:
-                continue
             start = fact.valid_from or fact.event_time or fact.created_at
             row = rows.get(name)
             if row is not None and name not in changed:
@@ -508,23 +588,6 @@ class Profile:
             out.append((name, checked, source_ids, f"facts:{llm.name}", reason, start))
         return out
 
-    def _without(
-        self, ended: Sequence[MemoryRecord], rows: dict[str, ProfileRow], skip: Collection[str]
-    ) -> list[tuple[str, Any, list[str], str, str, datetime | None]]:
-        """List items whose source fact stopped holding, taken out of their field."""
-        out = []
-        for name, row in rows.items():
-            gone = [f for f in ended if f.id in row.sources]
-            if name in skip or not gone or name not in self._adapters or not self._is_list(name):
-                continue
-            texts = {f.text for f in gone}
-            ids = {f.id for f in gone}
-            items = [v for v in row.value if v not in texts]
-            sources = [s for s in row.sources if s not in ids]
-            reason = f"facts ended: {', '.join(sorted(ids))}"
-            out.append((name, items, sources, "facts:rules", reason, gone[-1].valid_to))
-        return out
-
     def _write(
         self,
         changes: Sequence[tuple[str, Any, list[str], str, str, datetime | None]],
@@ -569,88 +632,4 @@ def _ended_at(row: ProfileRow, ended: Sequence[MemoryRecord]) -> datetime | None
     return end
 
 
-def observe_applied(backends: Backends, scope: Scope, applied: Sequence[AppliedDecision]) -> int:
-    """Revise the profile of ``scope``'s owner from the decisions an extraction applied (the
-    hook of :func:`agentmem.semantic.consolidate_episode`). Never raises for a profile
-    problem: it is logged, and the facts stay stored."""
-    settings = backends.settings
-    if not settings.profile.from_facts or not isinstance(backends.store, NoteStore) or not applied:
-        return 0
-    if not (scope.user_id or scope.agent_id):
-        return 0
-    added = [a.memory_id for a in applied if a.op is not DecisionOp.NOOP and a.memory_id]
-    ended = [a.target_id for a in applied if a.op is DecisionOp.INVALIDATE and a.target_id]
-    found = {r.id: r for r in backends.store.get_many([*added, *ended])}
-    llm = None
-    if settings.llm_model:
-        from agentmem.semantic.llm import LLMClient
-
-        llm = LLMClient.from_settings(settings)
-    facts = [found[i] for i in added if i in found]
-    gone = [found[i] for i in ended if i in found]
-    return _revise(backends, scope, "revised", lambda p: p.observe(facts, gone, llm=llm))
-
-
-def observe_restated(backends: Backends, fact: MemoryRecord) -> int:
-    """Revise the profile of a fact's owner after its text was rewritten by hand (the value
-    it gave is replaced, or cleared when the new text gives none). Never raises for a profile
-    problem: it is logged, and the fact stays stored."""
-    return sum(
-        _revise(backends, scope, "revised", partial(Profile.observe, facts=facts))
-        for scope, facts in _by_owner(backends, [fact])
-    )
-
-
-def observe_removed(backends: Backends, facts: Sequence[MemoryRecord]) -> int:
-    """Revise the profiles of the owners of facts invalidated or deleted by hand (the hook of
-    ``invalidate()`` and ``delete()``): a value none of whose facts holds any more is cleared
-    and a list item drawn from one is taken out, at once, as :meth:`Profile.refresh` would.
-    Never raises for a profile problem: it is logged, and the removal stands."""
-    return sum(
-        _revise(backends, scope, "revised", partial(Profile.observe, facts=[], ended=ended))
-        for scope, ended in _by_owner(backends, facts)
-    )
-
-
-def rebuild_imported(backends: Backends, records: Sequence[MemoryRecord]) -> int:
-    """Rebuild (:meth:`Profile.refresh`) the profile of every owner an import brought facts
-    for, as the index is rebuilt: an export holds no profile values. Returns how many fields
-    changed. Never raises for a profile problem: it is logged, and the records stay imported."""
-    return sum(
-        _revise(backends, scope, "rebuilt after import", Profile.refresh)
-        for scope, _ in _by_owner(backends, records)
-    )
-
-
-def _by_owner(
-    backends: Backends, records: Sequence[MemoryRecord]
-) -> list[tuple[Scope, list[MemoryRecord]]]:
-    """The facts among ``records`` grouped by the profile they feed (a user's, else an
-    agent's); none where profiles are not drawn from facts or the store keeps none."""
-    if not backends.settings.profile.from_facts or not isinstance(backends.store, NoteStore):
-        return []
-    owners: dict[str, tuple[Scope, list[MemoryRecord]]] = {}
-    for fact in records:
-        if fact.kind is MemoryKind.SEMANTIC and (fact.scope.user_id or fact.scope.agent_id):
-            owners.setdefault(profile_scope(fact.scope)[1], (fact.scope, []))[1].append(fact)
-    return list(owners.values())
-
-
-def _revise(backends: Backends, scope: Scope, what: str, revise: Callable[[Profile], int]) -> int:
-    """``revise`` the profile of ``scope``'s owner; a profile problem is logged instead of
-    raised (the memory write it follows stands)."""
-    try:
-        return revise(Profile(backends, scope))
-    except AgentMemError as exc:
-        log.warning("profile of %s not %s: %s", scope, what, exc)
-        return 0
-
-
-__all__ = [
-    "Profile",
-    "observe_applied",
-    "observe_removed",
-    "observe_restated",
-    "profile_scope",
-    "rebuild_imported",
-]
+__all__ = ["Profile", "profile_scope"]

@@ -1,7 +1,9 @@
 """Profile models: the named, typed fields a profile keeps, and what a profile read returns.
 
 :class:`UserProfile` is the default for users and agents; declare your own pydantic model
-(every field optional or with a default) and pass it as ``mem.profile(user_id=..., model=M)``.
+(every field with a default, e.g. ``city: str | None = None``: a profile starts empty, and a
+model with a required field is refused with :class:`~agentmem.errors.InvalidProfile`) and pass
+it as ``mem.profile(user_id=..., model=M)``.
 """
 
 from __future__ import annotations

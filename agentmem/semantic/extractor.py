@@ -30,7 +30,7 @@ from agentmem.errors import (
 )
 from agentmem.filters import Condition, FilterOp
 from agentmem.models import MemoryKind, MemoryRecord, Scope
-from agentmem.profiles.api import observe_applied
+from agentmem.profiles.hooks import observe_applied
 from agentmem.semantic.decide import FactContext, RulesDecider, Source, apply_decisions, gather
 from agentmem.semantic.episodes import Episode, episode_from
 from agentmem.semantic.llm import Completion, LLMClient, LLMDecider, LLMExtractor

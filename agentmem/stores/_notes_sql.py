@@ -18,7 +18,7 @@ supplies the placeholder, its column types and its transaction.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -235,34 +235,54 @@ def read_profile(
         ),
         params,
     )
+    return [_profile_row(row) for row in cur.fetchall()]
+
+
+def _profile_row(row: Sequence[Any]) -> ProfileRow:
     n = len(SCOPE_FIELDS)
-    out = []
-    for row in cur.fetchall():
-        out.append(
-            ProfileRow(
-                id=row[0],
-                profile_key=row[1],
-                scope=_row_scope(row[2 : 2 + n]),
-                field=row[2 + n],
-                value=json.loads(row[3 + n]),
-                value_type=row[4 + n],
-                sources=tuple(json.loads(row[5 + n])),
-                actor=row[6 + n],
-                reason=row[7 + n],
-                valid_from=row[8 + n],
-                valid_to=row[9 + n],
-                recorded_at=float(row[10 + n]),
-                superseded_at=row[11 + n],
-            )
-        )
-    return out
+    return ProfileRow(
+        id=row[0],
+        profile_key=row[1],
+        scope=_row_scope(row[2 : 2 + n]),
+        field=row[2 + n],
+        value=json.loads(row[3 + n]),
+        value_type=row[4 + n],
+        sources=tuple(json.loads(row[5 + n])),
+        actor=row[6 + n],
+        reason=row[7 + n],
+        valid_from=row[8 + n],
+        valid_to=row[9 + n],
+        recorded_at=float(row[10 + n]),
+        superseded_at=row[11 + n],
+    )
 
 
 def erase_profile(
-    cur: Cursor, placeholder: str, *, ids: Sequence[str] = (), scope: Scope | None = None
+    cur: Cursor,
+    placeholder: str,
+    *,
+    ids: Sequence[str] = (),
+    scope: Scope | None = None,
+    keep: Callable[[ProfileRow], ProfileRow | None] | None = None,
 ) -> int:
     """Delete profile field versions of ``scope`` (and the scopes under it), or those whose
-    sources name one of ``ids`` (values derived from forgotten facts)."""
+    sources name one of ``ids`` (values derived from forgotten facts); a current version
+    deleted for ``ids`` outside ``scope`` is replaced by ``keep(row)`` where that gives one
+    (what the field holds without them). Returns the rows deleted."""
+    replacements: dict[str, ProfileRow] = {}
+    if keep is not None:
+        for memory_id in dict.fromkeys(ids):
+            cur.execute(
+                _sql(
+                    f"SELECT {_PROFILE_COLUMNS} FROM profile_fields WHERE sources LIKE ? "
+                    "AND superseded_at IS NULL ORDER BY recorded_at, id",
+                    placeholder,
+                ),
+                [f'%"{memory_id}"%'],
+            )
+            for row in map(_profile_row, cur.fetchall()):
+                if row.id not in replacements and not (scope and scope.contains(row.scope)):
+                    replacements[row.id] = row
     dropped = 0
     if scope is not None:
         clause, values = _scope_where(scope)
@@ -274,6 +294,9 @@ def erase_profile(
             [f'%"{memory_id}"%'],
         )
         dropped += max(cur.rowcount, 0)
+    if keep is not None:
+        kept = [new for row in replacements.values() if (new := keep(row)) is not None]
+        write_profile(cur, placeholder, kept, ())
     return dropped
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
@@ -255,9 +255,15 @@ class SQLNoteStore(SQLEngine, NoteStore):
                 cur, self.placeholder, profile_key, current_only=current_only, field_name=field
             )
 
-    def profile_erase(self, *, ids: Sequence[str] = (), scope: Scope | None = None) -> int:
+    def profile_erase(
+        self,
+        *,
+        ids: Sequence[str] = (),
+        scope: Scope | None = None,
+        keep: Callable[[ProfileRow], ProfileRow | None] | None = None,
+    ) -> int:
         with self._transaction() as cur:
-            return _notes_sql.erase_profile(cur, self.placeholder, ids=ids, scope=scope)
+            return _notes_sql.erase_profile(cur, self.placeholder, ids=ids, scope=scope, keep=keep)
 
 
 class SQLQuarantineStore(SQLEngine, QuarantineStore):

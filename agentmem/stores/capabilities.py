@@ -198,9 +198,17 @@ class NoteStore(ABC):
         """A profile's current field values (or every version), oldest first."""
 
     @abstractmethod
-    def profile_erase(self, *, ids: Sequence[str] = (), scope: Scope | None = None) -> int:
+    def profile_erase(
+        self,
+        *,
+        ids: Sequence[str] = (),
+        scope: Scope | None = None,
+        keep: Callable[[ProfileRow], ProfileRow | None] | None = None,
+    ) -> int:
         """Delete every version of the profile fields of ``scope`` (and the scopes under it),
-        and those whose sources name one of ``ids`` (values derived from forgotten memories).
+        and those whose sources name one of ``ids`` (values derived from forgotten memories);
+        in the same transaction, a current version deleted for ``ids`` (outside ``scope``) is
+        replaced by ``keep(row)`` where that gives a row (the field without what they gave).
         Returns the rows deleted."""
 
 

@@ -335,6 +335,25 @@ def test_note_store_links_profiles_and_erasure(store: RecordStore) -> None:
     assert notes.profile_rows("user_id=alice", current_only=False) == []
 
 
+def test_note_store_erasure_keeps_what_a_replacing_version_holds(store: RecordStore) -> None:
+    """profile_erase(keep=...) replaces a current version erased for a forgotten id, in the
+    same transaction; a version erased for the whole scope is not replaced."""
+    notes = capable(store, NoteStore)
+    items = replace(_profile_row("p1", ["a", "b"], sources=("m1", "m2")), field="tags")
+    notes.profile_write([items, _profile_row("p2", "Paris", sources=("m1",))])
+    seen: list[str] = []
+
+    def keep(row: ProfileRow) -> ProfileRow | None:
+        seen.append(row.id)
+        return replace(row, id="p3", value=["b"], sources=("m2",)) if row.id == "p1" else None
+
+    assert notes.profile_erase(ids=["m1"], keep=keep) == 2
+    assert sorted(seen) == ["p1", "p2"]
+    assert [(r.id, r.value) for r in notes.profile_rows("user_id=alice")] == [("p3", ["b"])]
+    assert notes.profile_erase(ids=["m2"], scope=ALICE, keep=keep) == 1
+    assert notes.profile_rows("user_id=alice", current_only=False) == []
+
+
 # quarantine ----------------------------------------------------------------------------------
 
 

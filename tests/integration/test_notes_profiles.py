@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, model_validator
 
 from agentmem import Memory, Settings, extract_pending, writing
 from agentmem.embedders import Embedder
@@ -129,6 +129,68 @@ def test_undo_after_an_undo_and_a_new_evolution_undoes_the_new_one(mem: Memory) 
     assert mem.notes.undo(base.id).metadata["context"] == start
     with pytest.raises(NotFound, match="no evolution left"):
         mem.notes.undo(base.id)
+
+
+def test_undo_passes_over_an_evolution_a_forget_took_back(mem: Memory) -> None:
+    """The latest evolver forgotten (its additions withdrawn), undo takes back the evolution
+    before it at once; an undo made before a forget still counts against the one it undid."""
+    texts = (
+        "{} trains for the Berlin marathon every Sunday morning.",
+        "{} runs the Berlin marathon in September with her running club.",
+        "The Berlin marathon running club of {} meets Sunday morning for marathon training.",
+    )
+    a, b, c = (note(mem, t.format("Maya"), user_id="maya") for t in texts)
+    assert "September" in mem.get(a.id).metadata["context"]
+    assert "club" in mem.get(a.id).metadata["context"].split(" | ")[-1]
+    mem.forget(c.id, reason="test", user_id="maya")
+    undone = mem.notes.undo(a.id, user_id="maya")
+    assert (undone.metadata["context"], undone.metadata["keywords"]) == (
+        a.metadata["context"], a.metadata["keywords"]
+    )  # fmt: skip
+    with pytest.raises(NotFound, match="no evolution left"):
+        mem.notes.undo(a.id, user_id="maya")
+    a, b, c = (note(mem, t.format("Ines"), user_id="ines") for t in texts)
+    context = mem.notes.undo(a.id, user_id="ines").metadata["context"]  # c's evolution undone
+    assert "September" in context and "meets" not in context
+    mem.forget(c.id, reason="test", user_id="ines")  # c's additions were already gone
+    mem.forget(b.id, reason="test", user_id="ines")  # b's are withdrawn: nothing left
+    with pytest.raises(NotFound, match="no evolution left"):
+        mem.notes.undo(a.id, user_id="ines")
+
+
+def test_a_note_rewritten_by_hand_is_described_and_linked_by_its_new_text(
+    home: Path, embedder: Embedder
+) -> None:
+    """update(id, text=...) of a note makes the keywords, tags and context describe() gave the
+    old text again from the new one, and chooses the rules' links again: one the old text
+    earned goes, the notes the new text relates to are linked. A description the caller set
+    stays, and so does what evolution added (notes.undo takes that back)."""
+    with open_mem(home / "plain", embedder, notes={"evolve": False}) as mem:
+        tea = note(mem, "Maya loves green tea in the morning.", user_id="maya")
+        other = note(mem, "Maya drinks green tea with her breakfast every morning.", user_id="maya")
+        violin = note(mem, "Maya plays the violin in the city orchestra.", user_id="maya")
+        assert [link.other_id for link in mem.links(tea.id, user_id="maya")] == [other.id]
+        text = "Maya plays the violin in an orchestra on Fridays."
+        updated = mem.update(tea.id, text=text, user_id="maya")
+        assert updated.metadata["keywords"] == ["maya", "plays", "violin", "orchestra", "fridays"]
+        assert updated.metadata["context"] == "Note about maya, plays, violin."
+        assert mem.get(tea.id).metadata == updated.metadata
+        links = mem.links(tea.id, user_id="maya")
+        assert [(link.other_id, link.direction) for link in links] == [(violin.id, "out")]
+        assert links[0].made_by == "rules" and "violin" in links[0].reason
+        mine = mem.add("Maya bakes bread.", user_id="maya", kind="semantic",
+                       metadata={"keywords": ["baking"], "context": "My words."})  # fmt: skip
+        kept = mem.update(mine.id, text="Maya bakes rye bread.", user_id="maya").metadata
+        assert (kept["keywords"], kept["context"]) == (["baking"], "My words.")
+    with open_mem(home / "evolving", embedder) as mem:
+        tea = note(mem, "Maya loves green tea in the morning.", user_id="maya")
+        note(mem, "Maya drinks green tea with her breakfast every morning.", user_id="maya")
+        meta = mem.update(tea.id, text=text, user_id="maya").metadata
+        assert "tea" not in meta["keywords"] and {"violin", "breakfast"} <= set(meta["keywords"])
+        assert meta["context"] == (
+            "Note about maya, plays, violin. | Maya drinks green tea with her breakfast every "
+            "morning."
+        )
 
 
 def test_contradicting_fact_links_to_what_it_supersedes(mem: Memory) -> None:
@@ -334,6 +396,49 @@ def test_refresh_clears_values_whose_facts_were_invalidated_or_deleted(mem: Memo
     assert profile.refresh() == 0  # idempotent
 
 
+def test_a_list_item_follows_its_fact_when_the_fact_is_rewritten(mem: Memory) -> None:
+    """update(id, text=...) of a fact that fed a list field replaces its item there (once, the
+    other items kept); a routine rewritten into a preference leaves routines; refresh() finds
+    an item a rewrite below the API left stale, and then nothing to do."""
+    for text in ("I love green tea.", "I love jazz.", "I go running every morning."):
+        mem.add(text, user_id="maya", infer=True)
+    facts = mem.list(kinds="semantic", user_id="maya")
+    tea, jazz, run = (next(f for f in facts if w in f.text) for w in ("tea", "jazz", "running"))
+    profile = mem.profile(user_id="maya")
+    mem.update(tea.id, text="I love black coffee.", user_id="maya")
+    view = profile.get()
+    assert view.model.preferences == ["User loves jazz.", "I love black coffee."]
+    assert view.fields["preferences"].sources == [jazz.id, tea.id]
+    mem.update(run.id, text="I love running.", user_id="maya")
+    model = profile.get().model
+    assert model.routines == [] and model.preferences[-1] == "I love running."
+    assert profile.refresh() == 0
+    stored = mem.get(jazz.id)
+    below = stored.model_copy(update={"text": "User loves blues.", "version": stored.version + 1})
+    mem.backends.store.apply(WriteBatch(updates=[below]))  # not through update(): no revision
+    assert "User loves jazz." in profile.get().model.preferences
+    assert profile.refresh() == 1
+    assert profile.get().model.preferences == [
+        "I love black coffee.", "I love running.", "User loves blues."
+    ]  # fmt: skip
+    assert profile.refresh() == 0
+
+
+def test_a_fact_edited_with_its_metadata_revises_the_profile_at_once(mem: Memory) -> None:
+    """update(id, text=..., metadata=...), and metadata= alone, changing the value an extracted
+    fact gives moves the owner's profile at once, as update(text=...) does."""
+    mem.add("Maya: I live in Lisbon.", user_id="maya", infer=True)
+    fact = next(f for f in mem.list(kinds="semantic", user_id="maya") if "Lisbon" in f.text)
+    profile = mem.profile(user_id="maya")
+    assert profile.get().model.location == "Lisbon"
+    mem.update(fact.id, text="Maya lives in Madrid.", user_id="maya",
+               metadata={**fact.metadata, "value": "Madrid"})  # fmt: skip
+    assert profile.get().model.location == "Madrid"
+    mem.update(fact.id, metadata={**fact.metadata, "value": "Porto"}, user_id="maya")
+    assert profile.get().model.location == "Porto"
+    assert profile.refresh() == 0
+
+
 def test_invalidate_and_delete_revise_the_profile_at_once(mem: Memory) -> None:
     """A value drawn from a fact removed by hand goes with it, without refresh()."""
     mem.add("Ines: I live in Lyon.", user_id="ines", infer=True, event_time="2022-01-01")
@@ -433,6 +538,43 @@ def test_changed_profile_model_migrates_or_fails_clearly(mem: Memory) -> None:
     assert view.model.age == 40.0 and view.fields["age"].actor == "migrate"
     assert [v.value for v in profile.history("age")] == [40, 40.0]
     assert mem.profile(user_id=USER, model=ProfileV1).history("city")[0].value == "Oslo"
+
+
+class WithRequired(BaseModel):
+    city: str  # no default: an empty profile could never be built
+
+
+class Checked(BaseModel):
+    low: int | None = None
+    high: int | None = None
+
+    @model_validator(mode="after")
+    def ordered(self) -> Checked:
+        if self.low is not None and self.high is not None and self.low > self.high:
+            raise ValueError("low above high")
+        return self
+
+
+class Unchecked(BaseModel):
+    low: int | None = None
+    high: int | None = None
+
+
+def test_a_profile_model_that_cannot_be_built_is_refused_clearly(mem: Memory) -> None:
+    """A field without a default is refused when the profile is opened (InvalidProfile naming
+    it), not by pydantic on the first get(); a model validator refusing stored values
+    together is an InvalidProfile too."""
+    with pytest.raises(InvalidProfile, match=r"required fields \(city\).*give every field"):
+        mem.profile(user_id=USER, model=WithRequired)
+    profile = mem.profile(user_id=USER, model=Checked)
+    profile.set(low=5)
+    with pytest.raises(InvalidProfile, match="refuses its stored values together"):
+        profile.set(high=1)  # each value is an int; the model refuses the pair
+    assert profile.get().model == Checked(low=5)  # nothing written
+    mem.profile(user_id=USER, model=Unchecked).set(high=1)  # stored under a laxer model
+    for read in (profile.get, lambda: profile.get(as_of="2999-01-01")):
+        with pytest.raises(InvalidProfile, match="refuses its stored values together"):
+            read()
 
 
 def test_a_profile_builds_its_field_validators_once_per_model(

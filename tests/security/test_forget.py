@@ -255,6 +255,31 @@ def test_a_fact_with_another_live_source_is_kept_with_its_sources_pruned(mem: Me
     assert sources_of(mem.get(fact.id)) == [second.id]
 
 
+def test_forgetting_one_fact_of_a_list_profile_field_keeps_its_other_items(mem: Memory) -> None:
+    """A forgotten fact's item leaves the profile list it fed, with every version naming it;
+    the items of the other facts, and those set by hand, stay (no refresh() needed)."""
+    mem.profile(user_id="alice").set(dislikes=["loud music"])
+    for text in ("I hate mushrooms.", "I hate olives.", "I hate cilantro."):
+        mem.add(text, user_id="alice", infer=True)
+    profile = mem.profile(user_id="alice")
+    mushrooms, olives, cilantro = (
+        "User hates mushrooms.", "User hates olives.", "User hates cilantro."
+    )  # fmt: skip
+    assert profile.get().model.dislikes == ["loud music", mushrooms, olives, cilantro]
+    fact = next(f for f in mem.list(user_id="alice", kinds="semantic") if "olives" in f.text)
+
+    report = mem.forget(fact.id, reason="user asked", user_id="alice")
+
+    assert report.removed["profile_fields"] >= 1
+    view = profile.get()
+    assert view.model.dislikes == ["loud music", mushrooms, cilantro]
+    assert fact.id not in view.fields["dislikes"].sources
+    for version in profile.history():
+        assert olives not in json.dumps(version.value) and fact.id not in version.sources
+    assert "cilantro" in mem.context("what does alice dislike?", user_id="alice").text
+    assert profile.refresh() == 0
+
+
 def test_forget_takes_a_note_out_of_the_neighbours_it_evolved(
     home: Path, embedder: Embedder
 ) -> None:
