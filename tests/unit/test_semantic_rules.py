@@ -388,6 +388,26 @@ def test_sentence_initial_names_are_entities_when_they_read_as_the_subject(
 
 
 @pytest.mark.parametrize(
+    "text",
+    [
+        "Maya doesn't live in Paris.",
+        "Maya doesn\u2019t live in Paris.",
+        "Maya didn't go to Paris.",
+        "Maya isn't based in Paris.",
+        "Maya hasn't visited Paris.",
+        "Maya can't drive to Paris.",
+        "Maya won't move to Paris.",
+        "Maya cannot drive to Paris.",
+        "Maya no longer lives in Paris.",
+    ],
+)
+def test_a_name_before_a_negation_is_the_subject(text: str) -> None:
+    # Only "does not" / "never" let a sentence-opening name through: "doesn't", "isn't",
+    # "no longer" ... were no verb, so the subject was dropped (and its relation with it).
+    assert entities_in(text) == ["Maya", "Paris"]
+
+
+@pytest.mark.parametrize(
     ("clause", "entities", "subject"),
     [
         ("On 7 May 2023, Caroline went home.", ["Caroline"], "Caroline"),
