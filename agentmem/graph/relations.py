@@ -20,7 +20,8 @@ preposition right before it:
   ("was designed by" -> ``designed_by``), a negation prefixes ``not_``;
 - "Sofia works at Nokia but lives in Tallinn": a conjunction before a verb starts a clause
   with the same subject; a comma or conjunction before a new subject and verb starts a new
-  clause ("Maya moved to Eastgate, and Tomas moved to Westbrook").
+  clause ("Maya moved to Eastgate, and Tomas moved to Westbrook"; "..., and her friend Zoe
+  lives in Berlin").
 
 What the parser cannot place (no subject, an entity in an introductory phrase) it leaves
 out; :func:`agentmem.graph.fact_reading.read_fact` links such entities to the fact's subject (or to
@@ -201,9 +202,17 @@ class _Parser:
         return int(t.text in _NEGATIONS or t.text.endswith("n't") or t.text == "cannot")
 
     def starts_clause(self, i: int) -> bool:
-        """Whether tokens from ``i`` read as a new subject and its verb (after intro words)."""
+        """Whether tokens from ``i`` read as a new subject and its verb (after intro words);
+        the subject may be possessed: "Maya's friend Zoe lives", "her friend Zoe lives"."""
         while (t := self.peek(i)) is not None and t.kind == "word" and t.text in _INTRO:
             i += 1
+        t, nxt = self.peek(i), self.peek(i + 1)
+        if t is not None and t.kind == "word" and t.text in _POSSESSIVE_PRONOUNS:
+            i += 2  # "her friend Zoe": Zoe is the subject
+        elif t is not None and t.kind == "ent" and nxt is not None and nxt.kind == "poss":
+            _, owned, j = self.possessed(i + 2)
+            if owned is not None:
+                i = j - 1  # "Maya's friend Zoe": Zoe is the subject
         t = self.peek(i)
         if t is None or t.kind != "ent":
             return False

@@ -252,6 +252,26 @@ def test_a_negated_fact_reads_as_negated_from_its_text_alone(
     assert set(read_fact(fact(text)).relations) == expected
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Maya works at Northwind and Maya's friend Zoe lives in Berlin.",
+        "Maya works at Northwind and her friend Zoe lives in Berlin.",
+        "Maya works at Northwind, and her friend Zoe lives in Berlin.",
+        "Maya works at Northwind; Maya's friend Zoe lives in Berlin.",
+    ],
+)
+def test_a_possessed_subject_after_a_conjunction_starts_a_clause(text: str) -> None:
+    """ "and Maya's friend Zoe lives ..." was read on as the first clause's arguments
+    (maya --works--> zoe, maya --works_in--> berlin): a conjunction before a possessed
+    subject and its verb starts a new clause, as before a plain one."""
+    assert set(read_fact(fact(text)).relations) == {
+        ("maya", "works_at", "northwind"),
+        ("zoe", "friend_of", "maya"),
+        ("zoe", "lives_in", "berlin"),
+    }
+
+
 _SALAD = "Maya Tomas Ines Porto Kafka the a to of with by and but who , . ; 's her was is went"
 _WORDS = st.sampled_from([*_SALAD.split(), "asked", "lead", "lives", "never", "not", "sister"])
 
