@@ -30,16 +30,29 @@ def sources_of(record: MemoryRecord) -> list[str]:
     return [s for s in dict.fromkeys(found) if isinstance(s, str)]
 
 
-def text_source(record: MemoryRecord) -> str | None:
-    """The source a derived record's current text came from: for a distilled procedure, the
-    experience whose task its text quotes (the one it was first learned from); otherwise the
-    latest source (an UPDATE appends the source that restated it)."""
+TEXT_SOURCES = "text_sources"
+"""Provenance key of a fact whose current text more sources state than its last one: an episode
+that repeated the fact word for word (a NOOP decision) joined its sources and states the
+text as well as the one it came from (:mod:`agentmem.semantic.decide`). Absent: the last
+source alone."""
+
+
+def text_sources(record: MemoryRecord) -> list[str]:
+    """The sources that state a derived record's current text: for a distilled procedure, the
+    experience whose task its text quotes (the one it was first learned from); for a fact
+    restated word for word, those in its ``text_sources``; otherwise the latest source (an
+    UPDATE appends the source that restated it)."""
     sources = sources_of(record)
     body = record.metadata.get(PROCEDURE_KEY)
     if isinstance(body, dict):
         first = record.provenance.get("source_ids") or body.get("evidence") or []
-        return first[0] if first and isinstance(first[0], str) else None
-    return sources[-1] if sources else None
+        return [first[0]] if first and isinstance(first[0], str) else []
+    stated = record.provenance.get(TEXT_SOURCES)
+    if isinstance(stated, list):
+        kept = [s for s in stated if s in sources]
+        if kept:
+            return kept
+    return sources[-1:]
 
 
 def without_sources(record: MemoryRecord, gone: set[str]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -47,7 +60,7 @@ def without_sources(record: MemoryRecord, gone: set[str]) -> tuple[dict[str, Any
     from its provenance's sources, and from a procedure's evidence (its ``support`` drops by
     the forgotten experiences it counted there)."""
     provenance = dict(record.provenance)
-    for key in ("sources", "source_ids"):
+    for key in ("sources", "source_ids", TEXT_SOURCES):
         if isinstance(provenance.get(key), list):
             provenance[key] = [s for s in provenance[key] if s not in gone]
     metadata = dict(record.metadata)
@@ -102,8 +115,8 @@ def derived_closure(
     """Records among ``candidates`` to forget because of ``forgotten`` (to a fixpoint), and the
     derived records to keep with their forgotten sources pruned.
 
-    A derived record goes when all its sources go, or the one its text came from
-    (:func:`text_source`); a buffer segment goes with
+    A derived record goes when all its sources go, or all those that state its text
+    (:func:`text_sources`); a buffer segment goes with
     any of its turns (it holds their words); a turn record goes when its segment is itself
     asked to be forgotten, in ``asked`` (default ``forgotten``; not when the segment goes for
     another turn's sake: the other turns' words were not asked for)."""
@@ -125,7 +138,10 @@ def derived_closure(
     while changed:
         changed = False
         for record, sources in derived:
-            if record.id not in gone and (set(sources) <= gone or text_source(record) in gone):
+            if record.id in gone:
+                continue
+            stated = text_sources(record)
+            if set(sources) <= gone or (stated and set(stated) <= gone):
                 take(record)
                 changed = True
         for record, turns in copies:
@@ -138,12 +154,13 @@ def derived_closure(
 
 __all__ = [
     "EVOLVED_FROM",
+    "TEXT_SOURCES",
     "copies_among",
     "derived_closure",
     "evolved_by",
     "evolved_from",
     "segment_of",
     "sources_of",
-    "text_source",
+    "text_sources",
     "without_sources",
 ]

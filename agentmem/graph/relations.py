@@ -20,7 +20,8 @@ preposition right before it:
   ("was designed by" -> ``designed_by``), a negation prefixes ``not_``;
 - "Sofia works at Nokia but lives in Tallinn": a conjunction before a verb starts a clause
   with the same subject; a comma or conjunction before a new subject and verb starts a new
-  clause ("Maya moved to Eastgate, and Tomas moved to Westbrook").
+  clause ("Maya moved to Eastgate, and Tomas moved to Westbrook"; "..., and her friend Zoe
+  lives in Berlin").
 
 What the parser cannot place (no subject, an entity in an introductory phrase) it leaves
 out; :func:`agentmem.graph.fact_reading.read_fact` links such entities to the fact's subject (or to
@@ -133,10 +134,13 @@ def _lower(token: Token) -> Token:
 
 
 def _verb_like(word: str) -> bool:
-    """Whether a word right after a subject or conjunction reads as a finite verb."""
+    """Whether a word right after a subject or conjunction reads as a finite verb (a negated
+    auxiliary too: "doesn't", "isn't", "cannot")."""
     return (
         word in _AUXILIARIES
         or word in _IRREGULAR_PAST
+        or word.endswith("n't")
+        or word == "cannot"
         or (len(word) > 3 and word.endswith(("ed", "s")) and word not in STOPWORDS)
     )
 
@@ -187,18 +191,37 @@ class _Parser:
     def peek(self, i: int) -> Token | None:
         return self.toks[i] if i < len(self.toks) else None
 
+    def negation(self, i: int) -> int:
+        """How many words from ``i`` negate the verb: "not", "never", "doesn't", "cannot"
+        (1), "no longer" (2), else 0."""
+        t, nxt = self.peek(i), self.peek(i + 1)
+        if t is None or t.kind != "word":
+            return 0
+        if t.text == "no" and nxt is not None and nxt.text == "longer":
+            return 2
+        return int(t.text in _NEGATIONS or t.text.endswith("n't") or t.text == "cannot")
+
     def starts_clause(self, i: int) -> bool:
-        """Whether tokens from ``i`` read as a new subject and its verb (after intro words)."""
+        """Whether tokens from ``i`` read as a new subject and its verb (after intro words);
+        the subject may be possessed: "Maya's friend Zoe lives", "her friend Zoe lives"."""
         while (t := self.peek(i)) is not None and t.kind == "word" and t.text in _INTRO:
             i += 1
+        t, nxt = self.peek(i), self.peek(i + 1)
+        if t is not None and t.kind == "word" and t.text in _POSSESSIVE_PRONOUNS:
+            i += 2  # "her friend Zoe": Zoe is the subject
+        elif t is not None and t.kind == "ent" and nxt is not None and nxt.kind == "poss":
+            _, owned, j = self.possessed(i + 2)
+            if owned is not None:
+                i = j - 1  # "Maya's friend Zoe": Zoe is the subject
         t = self.peek(i)
         if t is None or t.kind != "ent":
             return False
-        nxt = self.peek(i + 1)
-        while nxt is not None and nxt.kind == "word" and nxt.text in _ADVERBS:
+        i += 1
+        while (nxt := self.peek(i)) is not None and nxt.kind == "word" and nxt.text in _ADVERBS:
             i += 1
-            nxt = self.peek(i + 1)
-        return nxt is not None and nxt.kind == "word" and _verb_like(nxt.text)
+        return self.negation(i) > 0 or (
+            nxt is not None and nxt.kind == "word" and _verb_like(nxt.text)
+        )
 
     def run(self) -> list[Triple]:
         clause = _Clause()
@@ -356,9 +379,9 @@ class _Parser:
             return i + 1
         if w in _POSSESSIVE_PRONOUNS and self.pronoun_possessive(clause, i):
             return i + 2  # "Tom and his wife Sarah ...": Sarah is a co-subject
-        if w in _NEGATIONS or w.endswith("n't"):
+        if skip := self.negation(i):
             clause.negated = True
-            return i + 1
+            return i + skip
         if w in _COPULAS:
             clause.copula = True
             return i + 1
@@ -378,8 +401,10 @@ class _Parser:
             return i + 1
         if w in _COORDINATORS and nxt is not None and nxt.kind == "word":
             after = nxt.text
-            if _verb_like(after) and after not in _DETERMINERS and after not in PREPOSITIONS:
-                # "... but lives in Tallinn": a new verb for the same subject
+            if self.negation(i + 1) or (
+                _verb_like(after) and after not in _DETERMINERS and after not in PREPOSITIONS
+            ):
+                # "... but lives in Tallinn", "... but no longer ...": a new verb, same subject
                 clause.verb, clause.copula, clause.negated = None, False, False
                 clause.noun = clause.preposition = None
                 clause.sources = list(clause.subjects)
@@ -412,9 +437,9 @@ class _Parser:
         if clause.copula and clause.verb is None:
             if w in _AUXILIARIES or w in _ADVERBS or w in _DETERMINERS:
                 return i + 1
-            if w in _NEGATIONS:
+            if skip := self.negation(i):
                 clause.negated = True
-                return i + 1
+                return i + skip
             participle = re.fullmatch(r"[a-z]+(?:ed|en|ing)", w) or w in _IRREGULAR_PAST
             if participle and clause.noun is None:
                 clause.verb = w  # "was hired by", "is visiting from", "was born in"

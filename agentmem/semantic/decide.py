@@ -11,7 +11,8 @@ UPDATE     the same fact with more detail: a new version of the known record (th
 INVALIDATE a new value of a single-valued attribute: the known record gets ``valid_to`` (when
            the new value started) and ``invalidated_at`` (now), and is kept; the new fact is
            added. ``search(as_of=t)`` still finds the old value for times before the change
-NOOP       already known: nothing is written
+NOOP       already known: no fact is written; the episode joins the known fact's sources
+           (it states it too, so forgetting the first one keeps the fact)
 ========== =================================================================================
 
 :class:`RulesDecider` is the LLM-free decider (rules in :func:`decide_fact`); the LLM decider
@@ -34,6 +35,7 @@ from agentmem.backends import Backends
 from agentmem.errors import NotFound
 from agentmem.filters import Condition, FilterOp
 from agentmem.indexing import vectors_for, vectors_for_texts
+from agentmem.lineage import TEXT_SOURCES, text_sources
 from agentmem.models import MemoryKind, MemoryRecord, Scope, as_utc, content_hash, utcnow
 from agentmem.notes import api as notes
 from agentmem.representation import indexed_text
@@ -446,6 +448,8 @@ def apply_decisions(
             decision = _update_keeping_history(decision, fact, target, episode.said_at)
         op = decision.op
         if op is DecisionOp.NOOP:
+            if target is not None:
+                _confirm(backends, episode, scope, fact, target, source)
             applied.append(_applied(op, fact, None, target, decision, source))
         elif op is DecisionOp.ADD:
             record = add(decision.fact, decision)
@@ -581,6 +585,9 @@ def _update(
         sources.append(episode.id)
     provenance = {**target.provenance, **source.provenance(episode, decision)}
     provenance["sources"] = sources
+    provenance.pop(TEXT_SOURCES, None)  # the new text is this episode's
+    if episode.id and sources[-1] != episode.id:
+        provenance[TEXT_SOURCES] = [episode.id]
     writing.update(
         backends,
         target.id,
@@ -590,6 +597,29 @@ def _update(
         provenance=provenance,
         actor=source.actor,
     )
+
+
+def _confirm(
+    backends: Backends,
+    episode: Episode,
+    scope: Scope,
+    fact: ExtractedFact,
+    target: MemoryRecord,
+    source: Source,
+) -> None:
+    """A NOOP: ``episode`` states ``fact``, which ``target`` already says. The episode joins
+    the target's sources (its graph links follow them), so forgetting an earlier source keeps
+    the fact; when the fact says all the target's text says, the episode states that text
+    too (``text_sources``), else the text still goes with the sources it came from. A fact
+    stored without sources (by hand) is nobody's derivation and stays so."""
+    sources = list(target.provenance.get("sources") or [])
+    if not episode.id or not sources or episode.id in sources:
+        return
+    stated = text_sources(target)
+    if _words(target.text) <= _words(fact.text):
+        stated.append(episode.id)
+    provenance = {**target.provenance, "sources": [*sources, episode.id], TEXT_SOURCES: stated}
+    writing.update(backends, target.id, scope, provenance=provenance, actor=source.actor)
 
 
 def _applied(

@@ -122,7 +122,7 @@ def _is_noun_like(word: str) -> bool:
 
 _SUBJECT_FOLLOWERS = word_set(
     """is was has had and will can are were does did would could should may might must
-    lives works wants"""
+    lives works wants cannot"""
 )
 
 
@@ -134,19 +134,25 @@ _SUBJECT_ADVERBS = word_set(
 
 def _looks_like_subject(sentence: str, end: int) -> bool:
     """Whether a sentence-initial capitalised word reads as the sentence's subject: the word
-    after it reads as its verb ("Caroline went", "Maya lives"), or an apposition follows
-    ("Ines, Maya's sister, ..."; "Tomas, who ...")."""
+    after it (past adverbs and "no longer") reads as its verb ("Caroline went", "Maya lives",
+    "Maya doesn't", "Maya no longer lives"), or an apposition follows ("Ines, Maya's sister,
+    ..."; "Tomas, who ...")."""
     rest = sentence[end:]
     if regex.match(rf",\s+(?:who|whose|a|an|the|{UPPER}[\w.]*['\u2019]s)\b", rest):
         return True
     words = rest.split()
-    while len(words) > 1 and (
-        words[0].lower() in _SUBJECT_ADVERBS or re.fullmatch(r"[a-z]{3,}ly", words[0])
-    ):
-        words = words[1:]  # "Maya never visited", "Maya finally moved"
+    while len(words) > 1:
+        if words[0].lower() == "no" and words[1].lower() == "longer":
+            words = words[2:]  # "Maya no longer lives"
+        elif words[0].lower() in _SUBJECT_ADVERBS or re.fullmatch(r"[a-z]{3,}ly", words[0]):
+            words = words[1:]  # "Maya never visited", "Maya finally moved"
+        else:
+            break
     if not words:
         return False
-    nxt = words[0].lower().strip(",.!?")
+    nxt = words[0].lower().strip(",.!?").replace("\u2019", "'")
+    if nxt.endswith("n't"):  # "Maya doesn't live", "Maya isn't", "Maya can't"
+        return True
     if nxt == "and" and len(words) > 1:  # "Melanie and Caroline ...", "Leo and his son ..."
         return words[1][:1].isupper() or words[1].lower() in ("her", "his", "their", "my")
     return (

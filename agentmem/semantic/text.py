@@ -99,6 +99,30 @@ _CLAUSE_BREAK = re.compile(
 )
 
 
+_OWNERS = word_set("my our his her their")
+_NOT_NAMES = "|".join(regex.escape(w) for w in sorted(SENTENCE_STARTERS - INTRO_WORDS - _OWNERS))
+_NAME = rf"(?!(?i:{_NOT_NAMES})\b){NAME_WORD}"
+"""A capitalised word that is no chat word opening a sentence ("Thanks", "Sorry", "Honestly")."""
+_NOUN_PHRASE = (
+    rf"(?:(?i:{'|'.join(sorted(_OWNERS))})\s+\p{{Ll}}+(?:\s+{_NAME})?|{_NAME}(?:\s+{_NAME})*)"
+)
+_CO_SUBJECTS = (
+    rf"(?:(?i:{'|'.join(sorted(INTRO_WORDS | MONTHS_DAYS | {'on', 'in', 'at'}))}),?\s+)*"
+    rf"{_NOUN_PHRASE}(?:\s*,\s*{_NOUN_PHRASE})*,?"
+)
+"""Names or "my <noun>" phrases, after introductory time words: what can stand before "and I"
+as the speaker's co-subjects ("Tom and I", "Yesterday my sister and I", "Tom, Zoe and I")."""
+
+_JOINED_I = regex.compile(rf"(?P<with>{_CO_SUBJECTS})\s+and\s+(?P<i>I)\b")
+
+
+def _joins_subjects(before: str, separator: str, after: str) -> bool:
+    """Whether a clause break would cut "<co-subjects> and I <verb>" apart: the clause so far
+    (``before``) is only co-subjects, and "and" joins them to "I"."""
+    joined = separator.strip() == "and" or after.startswith("and ")
+    return joined and regex.fullmatch(_CO_SUBJECTS, before.strip()) is not None
+
+
 _WORD = regex.compile(r"\p{L}[\p{L}\p{M}'\u2019-]*")
 """A word of any script ("Jürgen", "café", "O'Brien"), never cut at a non-ASCII letter."""
 
@@ -156,8 +180,17 @@ def split_sentences(text: str) -> list[str]:
 
 
 def split_clauses(sentence: str) -> list[str]:
-    """A sentence cut where a new first-person clause starts ("I moved and I started ...")."""
-    return [c.strip(" ,;-\u2013") for c in _CLAUSE_BREAK.split(sentence) if c.strip(" ,;-\u2013")]
+    """A sentence cut where a new first-person clause starts ("I moved and I started ..."),
+    not inside a subject the speaker shares ("Tom and I went ...")."""
+    pieces: list[str] = []
+    start = 0
+    for m in _CLAUSE_BREAK.finditer(sentence):
+        if _joins_subjects(sentence[start : m.start()], m.group(0), sentence[m.end() :]):
+            continue
+        pieces.append(sentence[start : m.start()])
+        start = m.end()
+    pieces.append(sentence[start:])
+    return [c.strip(" ,;-\u2013") for c in pieces if c.strip(" ,;-\u2013")]
 
 
 def _third_person(verb: str) -> str:
@@ -182,6 +215,8 @@ def _third_person(verb: str) -> str:
 def to_third_person(text: str, speaker: str) -> str:
     """Rewrite first-person words as the speaker: "I love my dog" -> "Maya loves Maya's dog"."""
     s = re.sub(r"(?<![\w'])i(?=(?:'m|'ve|'d|'ll)?\b)", "I", text)
+    if (joined := _JOINED_I.match(s)) is not None:  # "Tom and I go": the verb stays plural
+        s = s[: joined.start("i")] + speaker + s[joined.end("i") :]
     s = re.sub(r"\bgonna\b", "going to", s)
     s = re.sub(r"\bI(?:'m| am)\b", f"{speaker} is", s)
     s = re.sub(r"\bI've\b", f"{speaker} has", s)
@@ -189,7 +224,7 @@ def to_third_person(text: str, speaker: str) -> str:
     s = re.sub(r"\bI'll\b", f"{speaker} will", s)
     s = _I_VERB.sub(lambda m: f"{speaker} {m['adv']}{_third_person(m['verb'])}", s)
     s = re.sub(r"\bI\b", speaker, s)
-    s = re.sub(r"\b(?:myself|me)\b", speaker, s)
+    s = re.sub(r"\b(?:[Mm]yself|[Mm]e)\b", speaker, s)  # "Me and Tom went ..."
     s = re.sub(r"\b(?:[Mm]y|[Mm]ine)\b", f"{speaker}'s", s)
     s = re.sub(r"\b[Ww]e're\b", f"{speaker} and others are", s)
     s = re.sub(r"\b[Ww]e've\b", f"{speaker} and others have", s)

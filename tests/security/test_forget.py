@@ -280,6 +280,54 @@ def test_forgetting_one_fact_of_a_list_profile_field_keeps_its_other_items(mem: 
     assert profile.refresh() == 0
 
 
+def _graph_of(mem: Memory) -> tuple[set[tuple[str, str, str]], dict[str, list[str]]]:
+    """Alice's graph: (source, predicate, target) names, and each episode's linked facts."""
+    (state,) = mem.graph.store.states(ALICE)
+    names = {e.id: e.name for e in state.entities.values()}
+    relations = {(names[r.source], r.predicate, names[r.target]) for r in state.relations.values()}
+    return relations, {k: list(v.fact_ids) for k, v in state.links.items()}
+
+
+@pytest.mark.parametrize("which", [0, 1])
+def test_a_fact_repeated_by_a_second_episode_survives_forgetting_either(
+    mem: Memory, which: int
+) -> None:
+    said = [mem.add("Maya: I work at Northwind.", user_id="alice", infer=True) for _ in "ab"]
+    (fact,) = mem.list(user_id="alice", kinds=["semantic"])
+    # the repeat is a NOOP that still names its episode, as a source and in the graph
+    assert said[1].metadata["facts"] == [fact.id]
+    assert sources_of(fact) == [said[0].id, said[1].id]
+    relations, links = _graph_of(mem)
+    assert ("Maya", "works_at", "Northwind") in relations
+    assert links[said[0].id] == links[said[1].id] == [fact.id]
+
+    report = mem.forget([said[which].id], reason="user asked", user_id="alice")
+
+    assert report.forgotten_ids == [said[which].id] and report.derived == 0
+    assert report.kept_with_other_sources == 1
+    kept = mem.get(fact.id)
+    assert kept.text == "Maya works at Northwind."
+    assert sources_of(kept) == [said[1 - which].id]
+    relations, links = _graph_of(mem)
+    assert ("Maya", "works_at", "Northwind") in relations
+    assert set(links) == {said[1 - which].id}
+    # the other one goes too: nothing states the fact any more
+    report = mem.forget([said[1 - which].id], reason="user asked", user_id="alice")
+    assert report.forgotten_ids == [said[1 - which].id, fact.id]
+    assert mem.list(user_id="alice") == []
+
+
+def test_a_repeat_that_says_less_keeps_the_fact_with_its_first_source(mem: Memory) -> None:
+    first = mem.add("Maya: I play tennis every Sunday with Leo.", user_id="alice", infer=True)
+    second = mem.add("Maya: I play tennis.", user_id="alice", infer=True)
+    (fact,) = mem.list(user_id="alice", kinds=["semantic"])
+    assert sources_of(fact) == [first.id, second.id]
+    # the repeat does not say "every Sunday with Leo": forgetting the first takes the fact
+    report = mem.forget([first.id], reason="user asked", user_id="alice")
+    assert fact.id in report.forgotten_ids
+    assert [r.id for r in mem.list(user_id="alice")] == [second.id]
+
+
 def test_forget_takes_a_note_out_of_the_neighbours_it_evolved(
     home: Path, embedder: Embedder
 ) -> None:

@@ -221,6 +221,57 @@ def test_relations_of_a_third_person_fact_from_its_text_alone(
     assert set(read_fact(fact(text)).relations) == expected
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Maya doesn't live in Paris.", {("maya", "not_live_in", "paris")}),
+        ("Maya does not live in Paris.", {("maya", "not_live_in", "paris")}),
+        ("Maya isn't married to Tom.", {("maya", "not_married_to", "tom")}),
+        ("Maya no longer lives in Oslo.", {("maya", "not_lives_in", "oslo")}),
+        ("Maya is no longer at Northwind.", {("maya", "not_at", "northwind")}),
+        ("Maya cannot drive to Oslo.", {("maya", "not_drive_to", "oslo")}),
+        (
+            "Maya works at Acme but doesn't live in Oslo.",
+            {("maya", "works_at", "acme"), ("maya", "not_live_in", "oslo")},
+        ),
+        (
+            "Maya lives in Rome but no longer works in Oslo.",
+            {("maya", "lives_in", "rome"), ("maya", "not_works_in", "oslo")},
+        ),
+        (
+            "Maya doesn't live in Paris and Tom isn't married to Zoe.",
+            {("maya", "not_live_in", "paris"), ("tom", "not_married_to", "zoe")},
+        ),
+    ],
+)
+def test_a_negated_fact_reads_as_negated_from_its_text_alone(
+    text: str, expected: set[tuple[str, str, str]]
+) -> None:
+    """ "doesn't", "isn't", "cannot" and "no longer" negate as "does not" does: the subject
+    is read, the predicate gets ``not_`` and never the previous verb's positive one."""
+    assert set(read_fact(fact(text)).relations) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Maya works at Northwind and Maya's friend Zoe lives in Berlin.",
+        "Maya works at Northwind and her friend Zoe lives in Berlin.",
+        "Maya works at Northwind, and her friend Zoe lives in Berlin.",
+        "Maya works at Northwind; Maya's friend Zoe lives in Berlin.",
+    ],
+)
+def test_a_possessed_subject_after_a_conjunction_starts_a_clause(text: str) -> None:
+    """ "and Maya's friend Zoe lives ..." was read on as the first clause's arguments
+    (maya --works--> zoe, maya --works_in--> berlin): a conjunction before a possessed
+    subject and its verb starts a new clause, as before a plain one."""
+    assert set(read_fact(fact(text)).relations) == {
+        ("maya", "works_at", "northwind"),
+        ("zoe", "friend_of", "maya"),
+        ("zoe", "lives_in", "berlin"),
+    }
+
+
 _SALAD = "Maya Tomas Ines Porto Kafka the a to of with by and but who , . ; 's her was is went"
 _WORDS = st.sampled_from([*_SALAD.split(), "asked", "lead", "lives", "never", "not", "sister"])
 

@@ -136,6 +136,29 @@ def test_first_person_becomes_the_speaker() -> None:
     assert to_third_person("I no longer work at Acme", "Sam") == "Sam no longer works at Acme"
 
 
+@pytest.mark.parametrize(
+    ("said", "text"),
+    [
+        ("Maya: Tom and I went to Paris.", "Tom and Maya went to Paris."),
+        ("Maya: Me and Tom went to Paris.", "Maya and Tom went to Paris."),
+        ("Maya: Tom, Zoe and I went to Paris.", "Tom, Zoe and Maya went to Paris."),
+        ("Maya: My sister Ines and I live in Porto.", "Maya's sister Ines and Maya live in Porto."),
+        ("Maya: Tom and I go to the gym.", "Tom and Maya go to the gym."),
+    ],
+)
+def test_the_speaker_shares_a_subject_with_co_subjects(said: str, text: str) -> None:
+    # "Tom and I went" was cut at "and I" into "Tom" (dropped) and "Maya went"; "Me and Tom
+    # went" kept "Me" (only a lower-case "me" was the speaker).
+    (fact,) = facts(said)
+    assert fact.text == text
+    assert fact.subject == "Maya" and "Maya" in fact.entities
+    # a new clause after "and I" is still cut off
+    assert [f.text for f in facts("Maya: Tom and I went to Paris and I loved the museums.")] == [
+        "Tom and Maya went to Paris.",
+        "Maya loved the museums.",
+    ]
+
+
 def test_a_run_on_sentence_loses_no_other_fact() -> None:
     # A clause too long to be a statement (a pasted log, a text without full stops) is skipped;
     # it used to fail the whole episode's extraction (ExtractedFact's 2,000-character limit).
@@ -385,6 +408,26 @@ def test_sentence_initial_names_are_entities_when_they_read_as_the_subject(
     text: str, entities: list[str]
 ) -> None:
     assert entities_in(text) == entities
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Maya doesn't live in Paris.",
+        "Maya doesn\u2019t live in Paris.",
+        "Maya didn't go to Paris.",
+        "Maya isn't based in Paris.",
+        "Maya hasn't visited Paris.",
+        "Maya can't drive to Paris.",
+        "Maya won't move to Paris.",
+        "Maya cannot drive to Paris.",
+        "Maya no longer lives in Paris.",
+    ],
+)
+def test_a_name_before_a_negation_is_the_subject(text: str) -> None:
+    # Only "does not" / "never" let a sentence-opening name through: "doesn't", "isn't",
+    # "no longer" ... were no verb, so the subject was dropped (and its relation with it).
+    assert entities_in(text) == ["Maya", "Paris"]
 
 
 @pytest.mark.parametrize(
