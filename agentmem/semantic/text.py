@@ -213,8 +213,11 @@ def _third_person(verb: str) -> str:
 
 
 def to_third_person(text: str, speaker: str) -> str:
-    """Rewrite first-person words as the speaker: "I love my dog" -> "Maya loves Maya's dog"."""
-    s = re.sub(r"(?<![\w'])i(?=(?:'m|'ve|'d|'ll)?\b)", "I", text)
+    """Rewrite first-person words as the speaker: "I love my dog" -> "Maya loves Maya's dog".
+    Typographic apostrophes (U+2019, as phones type "I'm" and "don't") are written as "'"
+    first, so the contractions read the same either way."""
+    s = text.replace("\u2019", "'")
+    s = re.sub(r"(?<![\w'])i(?=(?:'m|'ve|'d|'ll)?\b)", "I", s)
     if (joined := _JOINED_I.match(s)) is not None:  # "Tom and I go": the verb stays plural
         s = s[: joined.start("i")] + speaker + s[joined.end("i") :]
     s = re.sub(r"\bgonna\b", "going to", s)

@@ -725,3 +725,17 @@ def test_a_two_character_chinese_or_korean_value_keeps_its_fact(text: str, value
     assert value in fact.text
     assert texts("Alice: I am married to 李雷.") == ["Alice is married to 李雷."]
     assert content_words("I am at ab, xy.") == set()
+
+
+@pytest.mark.parametrize(
+    ("turn", "fact"),
+    [
+        ("I don\u2019t live in Paris.", "Maya doesn't live in Paris."),
+        ("I\u2019m moving to Oslo.", "Maya is moving to Oslo."),
+        ("I\u2019ve got a dog.", "Maya has got a dog."),
+    ],
+)
+def test_a_typographic_apostrophe_reads_as_a_straight_one(turn: str, fact: str) -> None:
+    """Phones type U+2019 for "'": "I don't live in Paris" typed so was rewritten "Maya dons't
+    live in Paris" (with U+2019)."""
+    assert to_third_person(turn, "Maya") == fact
