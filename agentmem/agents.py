@@ -103,6 +103,7 @@ class AgentMemory:
                 f"team must be a non-empty string (the team's name) or None, got {team!r}"
             )
         self._bundle = backends
+        self._call_gate = backends.calls
         self._buffers = buffers
         self.private_scope = Scope.of(org_id=org_id, user_id=user_id, agent_id=agent_id)
         self.team_scope = (

@@ -29,6 +29,7 @@ from agentmem.recall_log import RecallLog
 from agentmem.sessions import SessionDocs
 from agentmem.settings import Settings
 from agentmem.stores import RecordStore, store_from_url
+from agentmem.twins import CallGate
 from agentmem.vectors import VectorIndex, vectors_from_url
 
 if TYPE_CHECKING:
@@ -60,6 +61,8 @@ class Backends:
     query_encoders: QueryEncoderSource | None = None
     graph: GraphStore | None = None
     """The knowledge-graph backend (None when ``graph.enabled`` is off)."""
+    calls: CallGate = field(default_factory=CallGate)
+    """Counts the async calls running on this bundle: its Memory's close waits for them."""
 
     def query_vector(self, text: str, scope: Scope) -> np.ndarray:
         """The dense vector of a search query in ``scope``: through the scope's promoted

@@ -78,8 +78,7 @@ class Memory(Closeable):
     of the installed ``agentmem_gpu`` package, found through the ``agentmem.query_encoders`` entry
     point; ``AGENTMEM_ADAPTERS=off`` turns that off): searches in a scope with a promoted
     adapter embed their query through it. ``recall_models`` hands out recall adapters for
-    :meth:`recall` the same way (the ``agentmem.recall_models`` entry point).
-    """
+    :meth:`recall` the same way (the ``agentmem.recall_models`` entry point)."""
 
     def __init__(
         self,
@@ -101,6 +100,7 @@ class Memory(Closeable):
         )
         self._backends: Backends | None = open_backends(settings, embedder, query_encoders)
         self._buffers = Buffers(self._backends, buffer_backend)
+        self._call_gate = self._backends.calls  # counts the async calls running (see close)
         # Recall adapters (the gpu plugin's registry) are discovered on the first recall().
         self._recall_models = recall_models
         self._recall_discovered = recall_models is not None
@@ -140,8 +140,10 @@ class Memory(Closeable):
     def close(self) -> None:
         """Flush and close every backend, and release the embedded home. Safe to call twice.
 
-        In-process buffers still holding turns are flushed into episodic memory first."""
+        Refuses new async calls and waits first for running ones (``aadd``, ...: up to
+        ``agentmem.twins.CLOSE_WAIT_S``, 30 s); then flushes in-process buffers into memory."""
         if self._backends is not None:
+            self._call_gate.drain()
             try:
                 self._buffers.close()
             finally:
@@ -223,8 +225,7 @@ class Memory(Closeable):
         validated before anything is written: one bad item rejects the whole call. ``infer``
         is as for :meth:`add` and applies to the episodes among the items; ``source`` as for
         :meth:`add` (held items are returned too, marked ``provenance["quarantine"]``);
-        ``idempotency_key`` as for :meth:`add`, for the whole batch.
-        """
+        ``idempotency_key`` as for :meth:`add`, for the whole batch."""
         scope = scope_of(scope, where)
         records = writing.records_from_items(self.backends, scope, items)
         mode = semantic_pipeline.infer_mode(infer, self.settings.infer, MemoryKind.EPISODIC)

@@ -246,6 +246,7 @@ class Quarantine:
 
     def __init__(self, backends: Backends) -> None:
         self._backends = backends
+        self._call_gate = backends.calls
 
     def list(
         self,

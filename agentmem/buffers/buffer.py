@@ -113,6 +113,7 @@ class Buffers:
 
     def __init__(self, backends: Backends, backend: BufferBackend) -> None:
         self._bundle = backends
+        self._call_gate = backends.calls
         self.backend = backend
         self.counter = TokenCounter(backends.settings.token_encoding)
         self._ready = False
@@ -205,6 +206,7 @@ class ThreadBuffer:
                 "mem.buffer(thread_id='t-1', user_id='alice')"
             )
         self._buffers = buffers
+        self._call_gate = buffers._call_gate
         self.scope = scope
         self.thread_id: str = scope.thread_id
         self.key = thread_key(scope)

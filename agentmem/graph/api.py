@@ -109,6 +109,7 @@ class GraphAPI:
 
     def __init__(self, backends: Backends) -> None:
         self._bundle = backends
+        self._call_gate = backends.calls
 
     @property
     def _backends(self) -> Backends:

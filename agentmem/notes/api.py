@@ -210,6 +210,7 @@ class NotesAPI:
 
     def __init__(self, backends: Backends) -> None:
         self._backends = backends
+        self._call_gate = backends.calls
 
     def links(
         self, memory_id: str, *, scope: Scope | None = None, **where: Unpack[ScopeKwargs]

@@ -99,6 +99,7 @@ class Profile:
                 f"`{required[0]}: str | None = None`"
             )
         self._backends = backends
+        self._call_gate = backends.calls
         self.model = model
         self.scope, self.key, self.owner = profile_scope(scope)
         self._adapters = field_adapters(model)

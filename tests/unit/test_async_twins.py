@@ -5,15 +5,20 @@ typed ``**kwargs: Any``."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import inspect
+import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from agentmem import AgentMemory, Memory, Scope
 from agentmem.buffers import FlushKind, ThreadBuffer
-from agentmem.embedders import Embedder
+from agentmem.embedders import Embedder, normalise
+from agentmem.errors import InvalidSettings
 from agentmem.graph import GraphAPI
 from agentmem.notes import NotesAPI
 from agentmem.profiles import Profile
@@ -157,3 +162,63 @@ def test_a_type_checker_rejects_a_misspelt_keyword(
     assert status == 1
     assert [e.split(":")[1] for e in errors] == ["6", "7"], out
     assert 'Unexpected keyword argument "usr_id"' in errors[0]
+
+
+class HeldEmbedder(Embedder):
+    """A 16-dim hash embedder that, while ``hold`` is clear, signals ``entered`` and blocks in
+    ``embed_documents``; like the ONNX embedder, it cannot embed once closed."""
+
+    name = "held-hash-16"
+
+    def __init__(self) -> None:
+        self.entered, self.hold = threading.Event(), threading.Event()
+        self.session: object | None = object()
+
+    @property
+    def dim(self) -> int:
+        return 16
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        if not self.hold.is_set():
+            self.entered.set()
+            assert self.hold.wait(10)
+        if self.session is None:
+            raise AttributeError("'NoneType' object has no attribute 'run'")
+        rows = [np.frombuffer(hashlib.sha256(t.encode()).digest()[:16], np.uint8) for t in texts]
+        return normalise(np.asarray(rows, dtype=np.float32).reshape(len(texts), 16) + 1)
+
+    def close(self) -> None:
+        self.session = None
+
+
+def test_close_waits_for_the_async_calls_in_flight(tmp_path: Path) -> None:
+    """aclose() while an aadd embeds in its thread: the add completes and is stored, close
+    waits for it (the home lock is released after it), and calls starting once close began
+    are refused with "this Memory is closed" (it used to close the embedder and the store
+    under the running call: a raw AttributeError, or a failure for a write that landed)."""
+    embedder = HeldEmbedder()
+
+    async def session() -> str:
+        mem = Memory(home=tmp_path, embedder=embedder)
+        embedder.hold.set()
+        first = await mem.aadd("Maya drinks green tea", user_id="maya")
+        embedder.hold.clear()
+        adding = asyncio.create_task(mem.aadd("Maya is allergic to peanuts", user_id="maya"))
+        await asyncio.to_thread(embedder.entered.wait, 10)
+        closing = asyncio.create_task(mem.aclose())
+        while True:  # until close has begun: a new call is then refused
+            try:
+                await mem.aget(first.id, scope=Scope(user_id="maya"))
+            except InvalidSettings as exc:
+                assert "this Memory is closed" in str(exc)
+                break
+            await asyncio.sleep(0.005)
+        assert not closing.done()  # still waiting for the add
+        embedder.hold.set()
+        stored = await adding
+        await closing
+        return stored.id
+
+    stored_id = asyncio.run(session())
+    with Memory(home=tmp_path, embedder=HeldEmbedder()) as mem:
+        assert mem.get(stored_id, scope=Scope(user_id="maya")).text == "Maya is allergic to peanuts"
