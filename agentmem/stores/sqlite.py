@@ -178,8 +178,8 @@ class SQLiteStore(SQLCapabilities, RecordStore):
         self._migrate()
 
     def _migrate(self) -> None:
-        conn = self._require()
         with self._lock:
+            conn = self._require()
             conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER)")
             row = conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
             current = row[0] or 0
@@ -215,8 +215,13 @@ class SQLiteStore(SQLCapabilities, RecordStore):
                 self._conn = None
 
     def _require(self) -> sqlite3.Connection:
+        """The open connection (call with ``self._lock`` held, so that no close() comes between
+        this check and its use), or :class:`BackendUnavailable`."""
         if self._conn is None:
-            raise BackendUnavailable(f"SQLite store {self.path} is not open; call setup() first")
+            raise BackendUnavailable(
+                f"SQLite store {self.path} is not open (closed, or setup() not called yet): "
+                "call setup(), or open a new Memory"
+            )
         return self._conn
 
     @contextmanager
@@ -243,8 +248,8 @@ class SQLiteStore(SQLCapabilities, RecordStore):
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Cursor]:
-        conn = self._require()
-        with self._lock:
+        with self._lock:  # the lock first: a close() between the two would leave conn closed
+            conn = self._require()
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 yield conn.cursor()
@@ -271,13 +276,13 @@ class SQLiteStore(SQLCapabilities, RecordStore):
     # writes ----------------------------------------------------------------------------
 
     def apply(self, batch: WriteBatch) -> None:
-        conn = self._require()
         cols = ", ".join(RECORD_COLUMNS)
         marks = ", ".join("?" for _ in RECORD_COLUMNS)
         hcols = ", ".join(HISTORY_COLUMNS)
         hmarks = ", ".join("?" for _ in HISTORY_COLUMNS)
         assignments = ", ".join(f"{c} = ?" for c in UPDATED_COLUMNS)
-        with self._lock:
+        with self._lock:  # the lock first: a close() between the two would leave conn closed
+            conn = self._require()
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 if batch.inserts:
@@ -358,9 +363,9 @@ class SQLiteStore(SQLCapabilities, RecordStore):
         """``columns`` of the rows with these ids in ``scope``, 500 ids a statement."""
         if not ids:
             return []
-        conn = self._require()
         out: list[Any] = []
         with self._lock:
+            conn = self._require()
             for start in range(0, len(ids), 500):
                 w = Where(self._dialect)
                 w.add_in("id", list(ids[start : start + 500]))

@@ -1,4 +1,5 @@
-"""A SQLite store on a full disk or a read-only file says so, and stays usable.
+"""A SQLite store on a full disk or a read-only file says so, and stays usable; a call racing
+close() says the store is not open.
 
 SQLite rolls a transaction back by itself on a full disk; a second ROLLBACK then raised
 "cannot rollback - no transaction is active" over the real error. The disk is filled with
@@ -9,9 +10,11 @@ mount or real full disk is needed.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -92,3 +95,46 @@ def test_a_faulty_statement_is_not_blamed_on_the_disk(store: SQLiteStore) -> Non
     ):
         cur.execute("INSERT INTO no_such_table VALUES (1)")
     assert not store._require().in_transaction
+
+
+class _CloseFirstLock:
+    """The store's lock, but the next acquire (armed) first lets another thread close the
+    store: the scheduler running a concurrent ``Memory.close()`` right before a writer takes
+    the lock."""
+
+    def __init__(self, store: SQLiteStore) -> None:
+        self.real, self.store, self.armed = threading.RLock(), store, False
+
+    def __enter__(self) -> bool:
+        if self.armed:
+            self.armed = False
+            closer = threading.Thread(target=self.store.close)
+            closer.start()
+            closer.join()
+        return self.real.__enter__()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.real.__exit__(*exc)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda s: s.apply(_batch(10, 1)),
+        lambda s: s.get_many(["00000000-0000-4000-8000-000000000000"]),
+        lambda s: s.graph_drop(None),
+    ],
+    ids=["apply", "get_many", "transaction"],
+)
+def test_a_close_racing_a_call_gives_backend_unavailable(
+    store: SQLiteStore, call: Callable[[SQLiteStore], object]
+) -> None:
+    """apply(), the id-batched reads and _transaction() took the connection before the lock:
+    a close() in between left them on a closed connection, a raw sqlite3.ProgrammingError
+    ("Cannot operate on a closed database"). Now they check under the lock."""
+    store.apply(_batch(0, 1))
+    lock = _CloseFirstLock(store)
+    store._lock = lock  # type: ignore[assignment]
+    lock.armed = True
+    with pytest.raises(BackendUnavailable, match="is not open"):
+        call(store)
