@@ -6,6 +6,8 @@ same parameters, types and defaults, for type checkers too: ``ParamSpec`` carrie
 coroutine that runs ``add`` in a worker thread (:func:`asyncio.to_thread`, context variables
 included), and a docstring pointing at ``add``. There is no second copy of any signature to
 keep in step; ``tests/unit/test_async_twins.py`` checks every public method has its twin.
+Cancelling a twin's task does not stop its thread: the sync method runs to completion (a
+cancelled write lands; a retry should pass ``idempotency_key``).
 
 A class whose twins share something closeable (a :class:`~agentmem.Memory`'s backends) sets
 ``_call_gate`` to that thing's :class:`CallGate`: each twin call is counted while it runs in its

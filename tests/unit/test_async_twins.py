@@ -222,3 +222,30 @@ def test_close_waits_for_the_async_calls_in_flight(tmp_path: Path) -> None:
     stored_id = asyncio.run(session())
     with Memory(home=tmp_path, embedder=HeldEmbedder()) as mem:
         assert mem.get(stored_id, scope=Scope(user_id="maya")).text == "Maya is allergic to peanuts"
+
+
+def test_a_retry_after_a_cancel_with_the_idempotency_key_stores_one_memory(
+    tmp_path: Path,
+) -> None:
+    """Cancelling an async call does not stop its worker thread: the cancelled aadd still
+    lands (as the docs say), and a retry passing the same idempotency_key returns that memory
+    instead of storing a second copy."""
+    embedder = HeldEmbedder()
+
+    async def session() -> None:
+        async with Memory(home=tmp_path, embedder=embedder) as mem:
+            text, key = "Maya is allergic to peanuts", "req-42"
+            adding = asyncio.create_task(mem.aadd(text, user_id="maya", idempotency_key=key))
+            await asyncio.to_thread(embedder.entered.wait, 10)
+            adding.cancel()  # what asyncio.wait_for or a client disconnect does
+            with pytest.raises(asyncio.CancelledError):
+                await adding
+            embedder.hold.set()  # the worker thread goes on and writes
+            for _ in range(1000):
+                if await mem.alist(user_id="maya"):
+                    break
+                await asyncio.sleep(0.01)
+            retried = await mem.aadd(text, user_id="maya", idempotency_key=key)
+            assert [r.id for r in await mem.alist(user_id="maya")] == [retried.id]
+
+    asyncio.run(session())
