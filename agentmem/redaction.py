@@ -10,8 +10,9 @@ Phone numbers are found by ``phonenumbers`` (Google's libphonenumber: numbers va
 region, in any common format; the ``redaction`` extra). API keys, card numbers and e-mail
 addresses are small regular expressions: the well-known key formats (OpenAI, Anthropic, AWS,
 GitHub, Slack, Google, Stripe, private-key blocks, JWTs, ``api_key=...`` assignments, JSON's
-``"api_key": "..."`` too), card numbers checked with the Luhn sum, and e-mail addresses (with
-non-ASCII letters too: ``josé@münchen.de``). Larger PII libraries were weighed
+``"api_key": "..."`` too, and ``OPENAI_API_KEY=...``; the label stays, the value goes), card
+numbers checked with the Luhn sum, and e-mail addresses (with non-ASCII letters too:
+``josé@münchen.de``). Larger PII libraries were weighed
 (presidio needs a spaCy model downloaded at run time; scrubadub pulls scikit-learn and has not
 been released since 2023), see docs/security.md.
 """
@@ -36,7 +37,12 @@ _API_KEY = re.compile(
     r"|\bAIza[0-9A-Za-z_-]{35}\b"
     r"|\b(?:sk|pk|rk)_(?:live|test)_[A-Za-z0-9]{16,}\b"
     r"|\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"
-    r"|(?i:\b(?:api[_-]?key|secret|token|password|passwd)\b['\"]?\s*[:=]\s*)['\"]?[^\s'\"]{8,}",
+    # An assignment: the label stays, its value goes. The label may be one word of a name joined
+    # by "_", "-" or "." (OPENAI_API_KEY, aws_secret_access_key, db.password): "_" is a word
+    # character, so \b finds no edge inside such a name. A quoted value may hold spaces.
+    r"|(?i:(?<![A-Za-z0-9])(?:[A-Za-z0-9]+[_.-])*(?:api[_-]?key|secret|token|password|passwd)"
+    r"(?:[_-](?:access|key|secret|token|value|id))*['\"]?\s*[:=]\s*)"
+    r"(?:['\"](?P<quoted>[^'\"\n]{8,})|(?P<bare>[^\s'\"]{8,}))",
     re.DOTALL,
 )
 _CARD = re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])")
@@ -103,7 +109,14 @@ def redact(text: str, settings: RedactionSettings) -> Redaction:
             if check is not None and not check(match.group(0)):
                 return match.group(0)
             counts[kind.value] = counts.get(kind.value, 0) + 1
-            return placeholder(kind)
+            value = _assigned_value(match)
+            if value is None:
+                return placeholder(kind)
+            # an assignment keeps its label (and quotes): only the value is the secret
+            start, end = match.span(value)
+            whole = match.group(0)
+            offset = match.start()
+            return whole[: start - offset] + placeholder(kind) + whole[end - offset :]
 
         return pattern.sub(replace, value)
 
@@ -116,6 +129,14 @@ def redact(text: str, settings: RedactionSettings) -> Redaction:
     if RedactionKind.PHONE in kinds:
         text = _redact_phones(text, settings.phone_region, counts)
     return Redaction(text, counts)
+
+
+def _assigned_value(match: Any) -> str | None:
+    """The group holding an assignment's value in a ``_API_KEY`` match, None for other matches."""
+    for name in ("quoted", "bare"):
+        if name in match.re.groupindex and match.group(name) is not None:
+            return name
+    return None
 
 
 def _redact_phones(text: str, region: str, counts: dict[str, int]) -> str:

@@ -52,6 +52,27 @@ def test_redaction_takes_out_each_kind(text: str, kind: str) -> None:
 @pytest.mark.parametrize(
     ("text", "redacted"),
     [
+        (
+            "export OPENAI_API_KEY=abcdefghij1234567890",
+            "export OPENAI_API_KEY=[REDACTED_API_KEY]",
+        ),
+        ("aws_secret_access_key=wJalrXUtnFEMIK7MDENG", "aws_secret_access_key=[REDACTED_API_KEY]"),
+        ("GITHUB_TOKEN=zzzzzzzzyyyyyyyy", "GITHUB_TOKEN=[REDACTED_API_KEY]"),
+        ("db.password: s3cr3tpass", "db.password: [REDACTED_API_KEY]"),
+        ("password = 'xhunter2hunter2'", "password = '[REDACTED_API_KEY]'"),
+        ('api_key = "correct horse battery"', 'api_key = "[REDACTED_API_KEY]"'),
+        ('{"api_key": "abcd1234efgh5678ijkl"}', '{"api_key": "[REDACTED_API_KEY]"}'),
+        ("token_count=12345678 max_tokens=100000000", "token_count=12345678 max_tokens=100000000"),
+    ],
+)
+def test_an_assignment_keeps_its_label_and_loses_its_value(text: str, redacted: str) -> None:
+    """Env-style names (``_`` is a word character, so no ``\\b`` inside them) are labels too."""
+    assert redact(text, ON).text == redacted
+
+
+@pytest.mark.parametrize(
+    ("text", "redacted"),
+    [
         ("我的邮箱是bob@example.com谢谢", "我的邮箱是[REDACTED_EMAIL]谢谢"),
         ("メールはtaro@example.jpです", "メールは[REDACTED_EMAIL]です"),
         ("메일은 kim@naver.com입니다", "메일은 [REDACTED_EMAIL]입니다"),
