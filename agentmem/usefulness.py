@@ -47,6 +47,7 @@ from agentmem.models import (
     scope_text,
     utcnow,
 )
+from agentmem.redaction import redact
 from agentmem.stores import UtilityLedger, require
 from agentmem.stores._utility_sql import FeedbackWrite, RetrievalRow, UtilityRow, ledger_key
 from agentmem.validation import check_text, show
@@ -293,6 +294,10 @@ def feedback(
     task_text = (
         None if task is None else check_text(task, max_chars=backends.settings.max_text_chars)
     )
+    if task_text is not None:
+        # the task goes into the feedback table and the FEEDBACK history entry: redacted like
+        # every other text a write stores
+        task_text = redact(task_text, backends.settings.redaction).text
     retrieval_id: str | None = None
     if isinstance(target, str):
         retrieval_id = _check_id(target, "retrieval_id")

@@ -135,6 +135,24 @@ def test_redaction_on_write_happens_before_embedding_and_keeps_raw_only_if_allow
         assert "example" not in str(mem.get(kept.id, user_id="bob").provenance)
 
 
+def test_feedback_task_is_redacted_in_the_ledger_and_the_history(
+    home: Path, embedder: Embedder
+) -> None:
+    """``feedback(task=...)`` is written into the feedback table and the FEEDBACK history
+    entry: its secrets must not reach either."""
+    settings = Settings.load(home=home, redaction={"enabled": True})
+    task = "email zed@example.org card 4111 1111 1111 1111"
+    with Memory(settings=settings, embedder=embedder) as mem:
+        record = mem.add("garden notes", user_id="u")
+        mem.feedback([record.id], reward=1.0, task=task, user_id="u")
+        entries = [e for e in mem.history(record.id, user_id="u") if e.event.value == "FEEDBACK"]
+        assert [e.new_metadata["task"] for e in entries] == [
+            "email [REDACTED_EMAIL] card [REDACTED_CARD]"
+        ]
+    stored = b"".join(p.read_bytes() for p in home.rglob("*") if p.is_file())
+    assert b"zed@example.org" not in stored and b"4111 1111" not in stored
+
+
 def test_redaction_placeholders_name_no_entity_and_make_no_keyword(
     home: Path, embedder: Embedder
 ) -> None:
