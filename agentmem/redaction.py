@@ -53,7 +53,7 @@ _CARD = re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])")
 # must be followed by a non-word character.
 _NO_SPACE = r"\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}"
 _EMAIL = regex.compile(
-    rf"(?<![^\W{_NO_SPACE}])[^\W{_NO_SPACE}](?:[^\W{_NO_SPACE}]|[.%+-])*@[\w-]+(?:\.[\w-]+)*\."
+    rf"(?<![^\W{_NO_SPACE}])[^\W{_NO_SPACE}](?:[^\W{_NO_SPACE}]|[.%+'-])*@[\w-]+(?:\.[\w-]+)*\."
     rf"(?:[^\W\d_{_NO_SPACE}]{{2,}}(?![^\W{_NO_SPACE}])|[{_NO_SPACE}]{{2,}}(?!\w))"
 )
 _PLACEHOLDER = re.compile(r"\[REDACTED_[A-Z_]+\]")

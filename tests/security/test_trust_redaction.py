@@ -90,6 +90,13 @@ def test_an_email_in_text_written_without_spaces_takes_only_the_address(
     )
 
 
+def test_an_email_with_an_apostrophe_in_its_local_part_is_redacted_whole() -> None:
+    """``o'brien@`` is a valid local part (RFC 5322) and common in names: none of it stays."""
+    assert redact("write to patrick.o'brien@example.com", ON).text == "write to [REDACTED_EMAIL]"
+    quoted = "'bob@example.com' or Bob's mail"
+    assert redact(quoted, ON).text == "'[REDACTED_EMAIL]' or Bob's mail"
+
+
 def test_redaction_leaves_ordinary_text_and_respects_settings() -> None:
     plain = "In 2024 I ran 42 km; order 1234567, card-like 1234 5678 9012 3456 fails Luhn."
     assert redact(plain, ON).text == plain
