@@ -45,7 +45,20 @@ _API_KEY = re.compile(
     r"(?:['\"](?P<quoted>[^'\"\n]{8,})|(?P<bare>[^\s'\"]{8,}))",
     re.DOTALL,
 )
-_CARD = re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])")
+# A card's separators: one space or hyphen, or a line break (a number wrapped in a message).
+_CARD_SEP = r"(?:[ -]|[ \t]*-?[ \t]*\r?\n[ \t]*)"
+# A card: 13 to 19 digits with single spaces or hyphens; or in its groups (4-4-4-4, Amex's
+# 4-6-5) split across a line, or dotted. Not part of a longer number, nor after "<digit>-" or
+# "<digit>." (a date, version, IP or id going on), but after "CARD-" it is.
+_CARD = re.compile(
+    r"(?<!\d)(?<!\d[-.])(?:(?:\d[ -]?){12,18}\d"
+    rf"|\d{{4}}(?:{_CARD_SEP}\d{{4}}){{3}}|\d{{4}}{_CARD_SEP}\d{{6}}{_CARD_SEP}\d{{5}}"
+    r"|(?:\d{4}(?:\.\d{4}){3}|\d{4}\.\d{6}\.\d{5})(?!\.\d))(?![\d-])"
+)
+# A line break inside a number (digit, break, digit): read as a space when phone numbers are
+# looked for, so a number wrapped across two lines is found. One break in a number at most (a
+# column of numbers, one a line, is no phone number), and a blank line ends it.
+_WRAPPED = re.compile(r"(?<=[\d-])[ \t]*\r?\n[ \t]*(?=[\d(])")
 # \w, not [A-Za-z0-9]: addresses with non-ASCII letters (josé@, @münchen.de) are addresses too.
 # Chinese, Japanese and Korean are written without spaces, so no \b separates an address from
 # the words around it ("我的邮箱是bob@example.com谢谢"): the local part and a top-level domain in
@@ -123,12 +136,18 @@ def redact(text: str, settings: RedactionSettings) -> Redaction:
     if RedactionKind.API_KEY in kinds:
         text = sub(_API_KEY, RedactionKind.API_KEY, text)
     if RedactionKind.CARD in kinds:
-        text = sub(_CARD, RedactionKind.CARD, text, lambda s: luhn_ok(re.sub(r"\D", "", s)))
+        text = sub(_CARD, RedactionKind.CARD, text, _card_ok)
     if RedactionKind.EMAIL in kinds:
         text = sub(_EMAIL, RedactionKind.EMAIL, text)
     if RedactionKind.PHONE in kinds:
         text = _redact_phones(text, settings.phone_region, counts)
     return Redaction(text, counts)
+
+
+def _card_ok(found: str) -> bool:
+    """A card match is one when it passes the Luhn check and is wrapped on at most one line
+    break (a column of numbers, one a line, is no card)."""
+    return found.count("\n") <= 1 and luhn_ok(re.sub(r"\D", "", found))
 
 
 def _assigned_value(match: Any) -> str | None:
@@ -147,10 +166,12 @@ def _redact_phones(text: str, region: str, counts: dict[str, int]) -> str:
             "redacting phone numbers needs the redaction extra: pip install 'agentmem[redaction]' "
             "(or leave 'phone' out of AGENTMEM_REDACTION__KINDS)"
         ) from exc
-    spans = [
-        (m.start, m.end)
-        for m in phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.VALID)
-    ]
+    # the same length, so the spans found in it are the text's
+    unwrapped = _WRAPPED.sub(lambda m: " " * len(m.group(0)), text)
+    matcher = phonenumbers.PhoneNumberMatcher(
+        unwrapped, region, leniency=phonenumbers.Leniency.VALID
+    )
+    spans = [(m.start, m.end) for m in matcher if text.count("\n", m.start, m.end) <= 1]
     for start, end in reversed(spans):
         text = text[:start] + placeholder(RedactionKind.PHONE) + text[end:]
     if spans:

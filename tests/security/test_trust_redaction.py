@@ -97,6 +97,39 @@ def test_an_email_with_an_apostrophe_in_its_local_part_is_redacted_whole() -> No
     assert redact(quoted, ON).text == "'[REDACTED_EMAIL]' or Bob's mail"
 
 
+@pytest.mark.parametrize(
+    ("text", "redacted"),
+    [
+        ("ref CARD-4111111111111111", "ref CARD-[REDACTED_CARD]"),
+        ("card 4111 1111\n1111 1111", "card [REDACTED_CARD]"),
+        ("card 4111-1111-\n1111-1111", "card [REDACTED_CARD]"),
+        ("card 4111.1111.1111.1111", "card [REDACTED_CARD]"),
+        ("call +1 415\n555 0132 now", "call [REDACTED_PHONE] now"),
+        ("call (415) 555-\n0132", "call [REDACTED_PHONE]"),
+    ],
+)
+def test_cards_after_a_hyphen_dotted_or_wrapped_and_wrapped_phones_are_redacted(
+    text: str, redacted: str
+) -> None:
+    assert redact(text, ON).text == redacted
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "dates 2024-01-15, 15.01.2024, 12/05/2024 and 2024-01-15\n2024-01-16",
+        "versions and IPs 1.2.3.4, 10.0.0.1, 192.168.100.200, v4111.1111.1111.1111.2",
+        "id 123e4567-e89b-12d3-a456-426614174000 and 1.4111.1111.1111.1111",
+        "ISBN 978-0-306-40615-7, $4,111.11, 1700000000000, #20240115123456",
+        "a column\n4111\n1111\n1111\n1111",
+        "rows:\n415\n555\n0132",
+    ],
+)
+def test_numbers_that_are_no_card_or_phone_stay(text: str) -> None:
+    """Dates, versions, IPs, UUIDs, ISBNs and columns of numbers are not cards or phones."""
+    assert redact(text, ON).text == text
+
+
 def test_redaction_leaves_ordinary_text_and_respects_settings() -> None:
     plain = "In 2024 I ran 42 km; order 1234567, card-like 1234 5678 9012 3456 fails Luhn."
     assert redact(plain, ON).text == plain
