@@ -10,8 +10,9 @@ Phone numbers are found by ``phonenumbers`` (Google's libphonenumber: numbers va
 region, in any common format; the ``redaction`` extra). API keys, card numbers and e-mail
 addresses are small regular expressions: the well-known key formats (OpenAI, Anthropic, AWS,
 GitHub, Slack, Google, Stripe, private-key blocks, JWTs, ``api_key=...`` assignments, JSON's
-``"api_key": "..."`` too), card numbers checked with the Luhn sum, and e-mail addresses (with
-non-ASCII letters too: ``josé@münchen.de``). Larger PII libraries were weighed
+``"api_key": "..."`` too, and ``OPENAI_API_KEY=...``; the label stays, the value goes), card
+numbers checked with the Luhn sum, and e-mail addresses (with non-ASCII letters too:
+``josé@münchen.de``). Larger PII libraries were weighed
 (presidio needs a spaCy model downloaded at run time; scrubadub pulls scikit-learn and has not
 been released since 2023), see docs/security.md.
 """
@@ -36,10 +37,28 @@ _API_KEY = re.compile(
     r"|\bAIza[0-9A-Za-z_-]{35}\b"
     r"|\b(?:sk|pk|rk)_(?:live|test)_[A-Za-z0-9]{16,}\b"
     r"|\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"
-    r"|(?i:\b(?:api[_-]?key|secret|token|password|passwd)\b['\"]?\s*[:=]\s*)['\"]?[^\s'\"]{8,}",
+    # An assignment: the label stays, its value goes. The label may be one word of a name joined
+    # by "_", "-" or "." (OPENAI_API_KEY, aws_secret_access_key, db.password): "_" is a word
+    # character, so \b finds no edge inside such a name. A quoted value may hold spaces.
+    r"|(?i:(?<![A-Za-z0-9])(?:[A-Za-z0-9]+[_.-])*(?:api[_-]?key|secret|token|password|passwd)"
+    r"(?:[_-](?:access|key|secret|token|value|id))*['\"]?\s*[:=]\s*)"
+    r"(?:['\"](?P<quoted>[^'\"\n]{8,})|(?P<bare>[^\s'\"]{8,}))",
     re.DOTALL,
 )
-_CARD = re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])")
+# A card's separators: one space or hyphen, or a line break (a number wrapped in a message).
+_CARD_SEP = r"(?:[ -]|[ \t]*-?[ \t]*\r?\n[ \t]*)"
+# A card: 13 to 19 digits with single spaces or hyphens; or in its groups (4-4-4-4, Amex's
+# 4-6-5) split across a line, or dotted. Not part of a longer number, nor after "<digit>-" or
+# "<digit>." (a date, version, IP or id going on), but after "CARD-" it is.
+_CARD = re.compile(
+    r"(?<!\d)(?<!\d[-.])(?:(?:\d[ -]?){12,18}\d"
+    rf"|\d{{4}}(?:{_CARD_SEP}\d{{4}}){{3}}|\d{{4}}{_CARD_SEP}\d{{6}}{_CARD_SEP}\d{{5}}"
+    r"|(?:\d{4}(?:\.\d{4}){3}|\d{4}\.\d{6}\.\d{5})(?!\.\d))(?![\d-])"
+)
+# A line break inside a number (digit, break, digit): read as a space when phone numbers are
+# looked for, so a number wrapped across two lines is found. One break in a number at most (a
+# column of numbers, one a line, is no phone number), and a blank line ends it.
+_WRAPPED = re.compile(r"(?<=[\d-])[ \t]*\r?\n[ \t]*(?=[\d(])")
 # \w, not [A-Za-z0-9]: addresses with non-ASCII letters (josé@, @münchen.de) are addresses too.
 # Chinese, Japanese and Korean are written without spaces, so no \b separates an address from
 # the words around it ("我的邮箱是bob@example.com谢谢"): the local part and a top-level domain in
@@ -47,7 +66,7 @@ _CARD = re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])")
 # must be followed by a non-word character.
 _NO_SPACE = r"\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}"
 _EMAIL = regex.compile(
-    rf"(?<![^\W{_NO_SPACE}])[^\W{_NO_SPACE}](?:[^\W{_NO_SPACE}]|[.%+-])*@[\w-]+(?:\.[\w-]+)*\."
+    rf"(?<![^\W{_NO_SPACE}])[^\W{_NO_SPACE}](?:[^\W{_NO_SPACE}]|[.%+'-])*@[\w-]+(?:\.[\w-]+)*\."
     rf"(?:[^\W\d_{_NO_SPACE}]{{2,}}(?![^\W{_NO_SPACE}])|[{_NO_SPACE}]{{2,}}(?!\w))"
 )
 _PLACEHOLDER = re.compile(r"\[REDACTED_[A-Z_]+\]")
@@ -103,19 +122,40 @@ def redact(text: str, settings: RedactionSettings) -> Redaction:
             if check is not None and not check(match.group(0)):
                 return match.group(0)
             counts[kind.value] = counts.get(kind.value, 0) + 1
-            return placeholder(kind)
+            value = _assigned_value(match)
+            if value is None:
+                return placeholder(kind)
+            # an assignment keeps its label (and quotes): only the value is the secret
+            start, end = match.span(value)
+            whole = match.group(0)
+            offset = match.start()
+            return whole[: start - offset] + placeholder(kind) + whole[end - offset :]
 
         return pattern.sub(replace, value)
 
     if RedactionKind.API_KEY in kinds:
         text = sub(_API_KEY, RedactionKind.API_KEY, text)
     if RedactionKind.CARD in kinds:
-        text = sub(_CARD, RedactionKind.CARD, text, lambda s: luhn_ok(re.sub(r"\D", "", s)))
+        text = sub(_CARD, RedactionKind.CARD, text, _card_ok)
     if RedactionKind.EMAIL in kinds:
         text = sub(_EMAIL, RedactionKind.EMAIL, text)
     if RedactionKind.PHONE in kinds:
         text = _redact_phones(text, settings.phone_region, counts)
     return Redaction(text, counts)
+
+
+def _card_ok(found: str) -> bool:
+    """A card match is one when it passes the Luhn check and is wrapped on at most one line
+    break (a column of numbers, one a line, is no card)."""
+    return found.count("\n") <= 1 and luhn_ok(re.sub(r"\D", "", found))
+
+
+def _assigned_value(match: Any) -> str | None:
+    """The group holding an assignment's value in a ``_API_KEY`` match, None for other matches."""
+    for name in ("quoted", "bare"):
+        if name in match.re.groupindex and match.group(name) is not None:
+            return name
+    return None
 
 
 def _redact_phones(text: str, region: str, counts: dict[str, int]) -> str:
@@ -126,10 +166,12 @@ def _redact_phones(text: str, region: str, counts: dict[str, int]) -> str:
             "redacting phone numbers needs the redaction extra: pip install 'agentmem[redaction]' "
             "(or leave 'phone' out of AGENTMEM_REDACTION__KINDS)"
         ) from exc
-    spans = [
-        (m.start, m.end)
-        for m in phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.VALID)
-    ]
+    # the same length, so the spans found in it are the text's
+    unwrapped = _WRAPPED.sub(lambda m: " " * len(m.group(0)), text)
+    matcher = phonenumbers.PhoneNumberMatcher(
+        unwrapped, region, leniency=phonenumbers.Leniency.VALID
+    )
+    spans = [(m.start, m.end) for m in matcher if text.count("\n", m.start, m.end) <= 1]
     for start, end in reversed(spans):
         text = text[:start] + placeholder(RedactionKind.PHONE) + text[end:]
     if spans:

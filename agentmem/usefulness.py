@@ -47,6 +47,7 @@ from agentmem.models import (
     scope_text,
     utcnow,
 )
+from agentmem.redaction import redact
 from agentmem.stores import UtilityLedger, require
 from agentmem.stores._utility_sql import FeedbackWrite, RetrievalRow, UtilityRow, ledger_key
 from agentmem.validation import check_text, show
@@ -266,6 +267,15 @@ def _check_id(value: Any, what: str) -> str:
     return value
 
 
+def _task_text(backends: Backends, task: Any) -> str | None:
+    """A feedback's checked ``task=`` text, redacted like every other text a write stores (it
+    goes into the feedback table and the FEEDBACK history entry)."""
+    if task is None:
+        return None
+    text = check_text(task, max_chars=backends.settings.max_text_chars)
+    return redact(text, backends.settings.redaction).text
+
+
 def feedback(
     backends: Backends,
     scope: Scope | ScopeSet,
@@ -290,9 +300,7 @@ def feedback(
         )
     config = backends.settings.utility
     value = check_reward(backends, reward)
-    task_text = (
-        None if task is None else check_text(task, max_chars=backends.settings.max_text_chars)
-    )
+    task_text = _task_text(backends, task)
     retrieval_id: str | None = None
     if isinstance(target, str):
         retrieval_id = _check_id(target, "retrieval_id")

@@ -702,6 +702,38 @@ def test_store_values_are_redacted_like_memories(tmp_path: Path, embedder: Embed
     assert "example" not in record.text and "example" not in str(record.metadata)
 
 
+def test_store_values_redact_dict_keys_and_numbers(tmp_path: Path, embedder: Embedder) -> None:
+    """A card number stored as a number, or an address used as a key, is redacted too: a number
+    holding an item becomes the redacted string, other numbers stay numbers; keys that redact
+    alike are told apart, not merged."""
+    settings = Settings.load(home=tmp_path / "home", redaction={"enabled": True})
+    value = {
+        "card": 4111111111111111,
+        "float_card": 4111111111111111.0,
+        "count": 42,
+        "ratio": 0.5,
+        "flag": True,
+        "emails": {"yy@example.org": "Bob", "zz@example.org": "Al"},
+    }
+    with Memory(settings=settings, embedder=embedder) as mem:
+        store = AgentMemStore(mem)
+        store.put(("n",), "k", value)
+        item = store.get(("n",), "k")
+        record = mem.get(store.record_id(("n",), "k"))
+        history = str(mem.history(record.id))
+    assert item is not None
+    assert item.value == {
+        "card": "[REDACTED_CARD]",
+        "float_card": "[REDACTED_CARD]",
+        "count": 42,
+        "ratio": 0.5,
+        "flag": True,
+        "emails": {"[REDACTED_EMAIL]": "Bob", "[REDACTED_EMAIL] #2": "Al"},
+    }
+    for raw in ("4111111111111111", "example.org"):
+        assert raw not in str(record.metadata) and raw not in history
+
+
 def test_reserved_item_keys_are_written_only_by_the_store(shared_mem: Memory) -> None:
     from agentmem import InvalidMetadata, Scope, writing
 

@@ -52,6 +52,27 @@ def test_redaction_takes_out_each_kind(text: str, kind: str) -> None:
 @pytest.mark.parametrize(
     ("text", "redacted"),
     [
+        (
+            "export OPENAI_API_KEY=abcdefghij1234567890",
+            "export OPENAI_API_KEY=[REDACTED_API_KEY]",
+        ),
+        ("aws_secret_access_key=wJalrXUtnFEMIK7MDENG", "aws_secret_access_key=[REDACTED_API_KEY]"),
+        ("GITHUB_TOKEN=zzzzzzzzyyyyyyyy", "GITHUB_TOKEN=[REDACTED_API_KEY]"),
+        ("db.password: s3cr3tpass", "db.password: [REDACTED_API_KEY]"),
+        ("password = 'xhunter2hunter2'", "password = '[REDACTED_API_KEY]'"),
+        ('api_key = "correct horse battery"', 'api_key = "[REDACTED_API_KEY]"'),
+        ('{"api_key": "abcd1234efgh5678ijkl"}', '{"api_key": "[REDACTED_API_KEY]"}'),
+        ("token_count=12345678 max_tokens=100000000", "token_count=12345678 max_tokens=100000000"),
+    ],
+)
+def test_an_assignment_keeps_its_label_and_loses_its_value(text: str, redacted: str) -> None:
+    """Env-style names (``_`` is a word character, so no ``\\b`` inside them) are labels too."""
+    assert redact(text, ON).text == redacted
+
+
+@pytest.mark.parametrize(
+    ("text", "redacted"),
+    [
         ("我的邮箱是bob@example.com谢谢", "我的邮箱是[REDACTED_EMAIL]谢谢"),
         ("メールはtaro@example.jpです", "メールは[REDACTED_EMAIL]です"),
         ("메일은 kim@naver.com입니다", "메일은 [REDACTED_EMAIL]입니다"),
@@ -67,6 +88,46 @@ def test_an_email_in_text_written_without_spaces_takes_only_the_address(
     assert (
         redact(text, RedactionSettings(enabled=True, kinds=[RedactionKind.EMAIL])).text == redacted
     )
+
+
+def test_an_email_with_an_apostrophe_in_its_local_part_is_redacted_whole() -> None:
+    """``o'brien@`` is a valid local part (RFC 5322) and common in names: none of it stays."""
+    assert redact("write to patrick.o'brien@example.com", ON).text == "write to [REDACTED_EMAIL]"
+    quoted = "'bob@example.com' or Bob's mail"
+    assert redact(quoted, ON).text == "'[REDACTED_EMAIL]' or Bob's mail"
+
+
+@pytest.mark.parametrize(
+    ("text", "redacted"),
+    [
+        ("ref CARD-4111111111111111", "ref CARD-[REDACTED_CARD]"),
+        ("card 4111 1111\n1111 1111", "card [REDACTED_CARD]"),
+        ("card 4111-1111-\n1111-1111", "card [REDACTED_CARD]"),
+        ("card 4111.1111.1111.1111", "card [REDACTED_CARD]"),
+        ("call +1 415\n555 0132 now", "call [REDACTED_PHONE] now"),
+        ("call (415) 555-\n0132", "call [REDACTED_PHONE]"),
+    ],
+)
+def test_cards_after_a_hyphen_dotted_or_wrapped_and_wrapped_phones_are_redacted(
+    text: str, redacted: str
+) -> None:
+    assert redact(text, ON).text == redacted
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "dates 2024-01-15, 15.01.2024, 12/05/2024 and 2024-01-15\n2024-01-16",
+        "versions and IPs 1.2.3.4, 10.0.0.1, 192.168.100.200, v4111.1111.1111.1111.2",
+        "id 123e4567-e89b-12d3-a456-426614174000 and 1.4111.1111.1111.1111",
+        "ISBN 978-0-306-40615-7, $4,111.11, 1700000000000, #20240115123456",
+        "a column\n4111\n1111\n1111\n1111",
+        "rows:\n415\n555\n0132",
+    ],
+)
+def test_numbers_that_are_no_card_or_phone_stay(text: str) -> None:
+    """Dates, versions, IPs, UUIDs, ISBNs and columns of numbers are not cards or phones."""
+    assert redact(text, ON).text == text
 
 
 def test_redaction_leaves_ordinary_text_and_respects_settings() -> None:
@@ -112,6 +173,24 @@ def test_redaction_on_write_happens_before_embedding_and_keeps_raw_only_if_allow
         paid = mem.update(kept.id, text="the invoice was paid")
         assert "raw_text" not in paid.provenance and "redacted" not in paid.provenance
         assert "example" not in str(mem.get(kept.id, user_id="bob").provenance)
+
+
+def test_feedback_task_is_redacted_in_the_ledger_and_the_history(
+    home: Path, embedder: Embedder
+) -> None:
+    """``feedback(task=...)`` is written into the feedback table and the FEEDBACK history
+    entry: its secrets must not reach either."""
+    settings = Settings.load(home=home, redaction={"enabled": True})
+    task = "email zed@example.org card 4111 1111 1111 1111"
+    with Memory(settings=settings, embedder=embedder) as mem:
+        record = mem.add("garden notes", user_id="u")
+        mem.feedback([record.id], reward=1.0, task=task, user_id="u")
+        entries = [e for e in mem.history(record.id, user_id="u") if e.event.value == "FEEDBACK"]
+        assert [e.new_metadata["task"] for e in entries] == [
+            "email [REDACTED_EMAIL] card [REDACTED_CARD]"
+        ]
+    stored = b"".join(p.read_bytes() for p in home.rglob("*") if p.is_file())
+    assert b"zed@example.org" not in stored and b"4111 1111" not in stored
 
 
 def test_redaction_placeholders_name_no_entity_and_make_no_keyword(
