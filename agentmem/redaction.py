@@ -203,12 +203,46 @@ def redact_new_text(
     return redact_record_fields(text, current, settings)
 
 
+def redact_json(value: Any, settings: RedactionSettings) -> Any:
+    """``value`` with every string in it redacted (as a memory's text is), dict keys included;
+    unchanged when redaction is off.
+
+    A number (not a bool) is redacted by its string form (an integral float as an integer:
+    ``4111111111111111.0`` reads ``4111111111111111``): one that holds an item (a card or phone
+    number) becomes that redacted string (``"[REDACTED_CARD]"``), any other stays the number
+    it was. Two keys of one dict that redact alike get `` #2``, `` #3``... after the second
+    and later ones (in key order), so no entry is lost."""
+    if not settings.enabled:
+        return value
+    if isinstance(value, str):
+        return redact(value, settings).text
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            name = redact_json(k, settings)
+            n = 1
+            while name in out:
+                n += 1
+                name = f"{redact_json(k, settings)} #{n}"
+            out[name] = redact_json(v, settings)
+        return out
+    if isinstance(value, list | tuple):
+        return [redact_json(v, settings) for v in value]
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        integral = isinstance(value, float) and value.is_integer()
+        form = str(int(value)) if integral else str(value)
+        result = redact(form, settings)
+        return result.text if result.changed else value
+    return value
+
+
 __all__ = [
     "Redaction",
     "luhn_ok",
     "mask_placeholders",
     "placeholder",
     "redact",
+    "redact_json",
     "redact_new_text",
     "redact_record_fields",
 ]

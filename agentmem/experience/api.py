@@ -48,6 +48,7 @@ from agentmem.models import (
     content_hash,
     utcnow,
 )
+from agentmem.redaction import redact_json
 from agentmem.settings import Settings
 from agentmem.stores import RecordQuery
 from agentmem.validation import check_k, check_metadata, check_text
@@ -165,16 +166,22 @@ def _check_attempt(
     settings = backends.settings
     config = settings.experience
     result = Outcome.parse(outcome)
+    parsed = parse_steps(steps, max_steps=config.max_steps, max_chars=config.max_observation_chars)
+    # The task is redacted as every memory's text is; the steps and the feedback are kept in the
+    # record's metadata, so they are redacted here (a no-op when redaction is off).
+    private = settings.redaction
     return _Attempt(
         task=check_text(task, max_chars=settings.max_text_chars, what="task"),
-        steps=parse_steps(
-            steps, max_steps=config.max_steps, max_chars=config.max_observation_chars
-        ),
+        steps=[Step.model_validate(redact_json(s.model_dump(), private)) for s in parsed]
+        if private.enabled
+        else parsed,
         outcome=result,
         reward=check_reward(reward, config.reward_range),
         feedback=None
         if feedback is None
-        else check_text(feedback, max_chars=settings.max_text_chars, what="feedback"),
+        else redact_json(
+            check_text(feedback, max_chars=settings.max_text_chars, what="feedback"), private
+        ),
         metadata=_user_metadata(metadata),
         used=_load_used(backends, scope, check_used(used_procedures, result)),
     )

@@ -38,6 +38,7 @@ from agentmem.experience.models import (
 from agentmem.filters import Condition, FilterOp, parse_filters
 from agentmem.indexing import vectors_for_texts
 from agentmem.models import MemoryKind, MemoryRecord, Scope, ScopeSet, content_hash, utcnow
+from agentmem.redaction import redact_json
 from agentmem.stores import RecordQuery, WriteBatch
 from agentmem.usefulness import ARCHIVED_KEY
 from agentmem.vectors import VectorQuery
@@ -223,7 +224,8 @@ def _new_procedure(
         "partials": 0,
         PROCEDURE_KEY: {
             "spec": lesson.spec,
-            "example_task": example_task,
+            # metadata is not redacted on write, the procedure's text (which quotes it) is
+            "example_task": redact_json(example_task, backends.settings.redaction),
             "note": lesson.note,
             "evidence": [experience_id],
             "contradicts": contradicts,

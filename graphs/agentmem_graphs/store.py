@@ -58,8 +58,7 @@ from agentmem.embedders.base import normalise
 from agentmem.errors import Conflict, InvalidSettings, ValidationError
 from agentmem.filters import Condition, FilterOp
 from agentmem.models import MemoryKind, MemoryRecord, Scope, utcnow
-from agentmem.redaction import redact
-from agentmem.security_settings import RedactionSettings
+from agentmem.redaction import redact_json
 from agentmem.stores import RecordQuery
 from agentmem.validation import check_kind, visible
 
@@ -356,7 +355,7 @@ class AgentMemStore(BaseStore):
             )
         settings = self.memory.settings
         value = writing.metadata_of(settings, dict(op.value), what="value")
-        value = _redacted(value, settings.redaction)  # secrets never reach the store or model
+        value = redact_json(value, settings.redaction)  # secrets never reach the store or model
         if op.index is False:
             fields: list[str] = []
         elif op.index is None:
@@ -443,39 +442,6 @@ class AgentMemStore(BaseStore):
 
 
 # records <-> items -------------------------------------------------------------------------
-
-
-def _redacted(value: Any, settings: RedactionSettings) -> Any:
-    """``value`` with every string in it redacted (as a memory's text is), dict keys included;
-    unchanged when redaction is off.
-
-    A number (not a bool) is redacted by its string form (an integral float as an integer:
-    ``4111111111111111.0`` reads ``4111111111111111``): one that holds an item (a card or phone
-    number) becomes that redacted string (``"[REDACTED_CARD]"``), any other stays the number
-    it was. Two keys of one dict that redact alike get `` #2``, `` #3``... after the second
-    and later ones (in key order), so no entry is lost."""
-    if not settings.enabled:
-        return value
-    if isinstance(value, str):
-        return redact(value, settings).text
-    if isinstance(value, dict):
-        out: dict[str, Any] = {}
-        for k, v in value.items():
-            name = _redacted(k, settings)
-            n = 1
-            while name in out:
-                n += 1
-                name = f"{_redacted(k, settings)} #{n}"
-            out[name] = _redacted(v, settings)
-        return out
-    if isinstance(value, list | tuple):
-        return [_redacted(v, settings) for v in value]
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        integral = isinstance(value, float) and value.is_integer()
-        form = str(int(value)) if integral else str(value)
-        result = redact(form, settings)
-        return result.text if result.changed else value
-    return value
 
 
 def _live(record: MemoryRecord) -> bool:

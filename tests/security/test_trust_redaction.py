@@ -193,6 +193,31 @@ def test_feedback_task_is_redacted_in_the_ledger_and_the_history(
     assert b"zed@example.org" not in stored and b"4111 1111" not in stored
 
 
+def test_an_experience_keeps_no_secret_of_its_steps_or_feedback(
+    home: Path, embedder: Embedder
+) -> None:
+    """An experience's steps and feedback are kept in its metadata, beside the task text:
+    their secrets must not reach the store either (the task alone was redacted)."""
+    settings = Settings.load(home=home, redaction={"enabled": True})
+    with Memory(settings=settings, embedder=embedder) as mem:
+        mem.record_experience(
+            task="email the invoice to zed@example.org",
+            steps=[
+                {"action": "send", "args": {"to": "zed@example.org"}, "observation": "sent"},
+                {"action": "pay", "args": ["4111 1111 1111 1111"], "thought": "zed@example.org"},
+            ],
+            outcome="success",
+            feedback="zed@example.org got it",
+            user_id="u",
+        )
+        (record,) = mem.list(user_id="u", kinds="experience")
+        steps = record.metadata["experience"]["steps"]
+        assert steps[0]["args"] == {"to": "[REDACTED_EMAIL]"}
+        assert steps[1]["args"] == ["[REDACTED_CARD]"]
+    stored = b"".join(p.read_bytes() for p in home.rglob("*") if p.is_file())
+    assert b"zed@example.org" not in stored and b"4111 1111" not in stored
+
+
 def test_redaction_placeholders_name_no_entity_and_make_no_keyword(
     home: Path, embedder: Embedder
 ) -> None:
