@@ -275,11 +275,9 @@ class Memory(Closeable):
         trust.delete_with_held(self.backends, memory_id, optional_scope_of(scope, where))
 
     def delete_all(self, *, scope: Scope | None = None, **where: Unpack[ScopeKwargs]) -> int:
-        """Delete every memory in a scope (a scope is required); returns how many."""
-        scope = scope_of(scope, where)
-        ids = self.backends.store.ids_in_scope(scope)
-        records = self.backends.store.get_many(ids, scope)
-        return writing.delete(self.backends, records)
+        """Delete every memory in a scope (a scope is required); returns how many. Writes held
+        in quarantine there are dropped too (see :func:`trust.delete_scope_with_held`)."""
+        return trust.delete_scope_with_held(self.backends, scope_of(scope, where))
 
     def forget(
         self,

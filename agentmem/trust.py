@@ -181,6 +181,25 @@ def delete_with_held(
     writing.delete(backends, [record], actor=actor)
 
 
+def delete_scope_with_held(backends: Backends, scope: Scope, *, actor: str = "api") -> int:
+    """Delete every stored memory of ``scope`` (and the scopes under it) and drop every write
+    held in quarantine there, so no later ``approve`` stores a memory of the deleted scope.
+    Returns how many stored memories were deleted (the held writes dropped are not counted)."""
+    from agentmem import writing  # writing is below trust
+
+    store = backends.store
+    after: tuple[float, str] | None = None
+    while isinstance(store, QuarantineStore):  # first: so none is approved once it ran
+        rows = store.quarantine_rows(scope=scope, limit=HELD_PAGE, after=after)
+        if rows:
+            store.quarantine_drop([r.id for r in rows])
+        if len(rows) < HELD_PAGE:
+            break
+        after = (rows[-1].created_at, rows[-1].id)
+    records = store.get_many(store.ids_in_scope(scope), scope)
+    return writing.delete(backends, records, actor=actor)
+
+
 def admit(
     backends: Backends,
     records: Sequence[MemoryRecord],
@@ -424,6 +443,7 @@ __all__ = [
     "Screened",
     "admit",
     "admit_once",
+    "delete_scope_with_held",
     "delete_with_held",
     "drop_held",
     "flag_injection",

@@ -301,6 +301,23 @@ def test_sources_and_trust_levels_route_writes(mem: Memory) -> None:
     assert mem.quarantine.reject([r.id for r in batch], ALICE) == 2
 
 
+def test_delete_all_drops_the_scopes_held_writes_so_no_approve_brings_them_back(
+    mem: Memory,
+) -> None:
+    """delete_all of a scope drops the writes held in quarantine in it (and the scopes under
+    it), as forget does: a later approve must not store a memory the user deleted."""
+    mem.add("Alice likes tea.", user_id="alice")
+    held = mem.add("Tool says Alice owns a boat.", user_id="alice", source="tool")
+    in_thread = mem.add("Tool: a boat trip", user_id="alice", thread_id="t", source="tool")
+    bobs = mem.add("Tool says Bob owns a car.", user_id="bob", source="tool")
+    assert mem.delete_all(user_id="alice") == 1  # stored memories; held ones are not counted
+    assert mem.quarantine.list(ALICE) == []
+    with pytest.raises(NotFound, match="not in quarantine"):
+        mem.quarantine.approve([held.id, in_thread.id])
+    assert mem.list(user_id="alice") == []
+    assert [r.id for r in mem.quarantine.list(user_id="bob")] == [bobs.id]
+
+
 def test_held_memories_in_search_obey_the_search_constraints(mem: Memory) -> None:
     """include_quarantined appends a held memory only where a stored one would match: the same
     kinds, filters, as_of and event-time bounds, and at most k held memories."""
