@@ -297,17 +297,25 @@ class Quarantine:
         """Store held memories as trusted writes (indexed, in the graph, consolidated,
         trainable from now on). Returns the stored records. With a scope (or its keywords,
         as for :meth:`list`) each id must be held in it or the scopes under it: another
-        scope's id raises :class:`NotFound` and nothing is approved."""
+        scope's id raises :class:`NotFound` and nothing is approved.
+
+        A held id already stored (an approve that stopped before it dropped the held write, or
+        a concurrent one) is approved already when the stored text is the held text: its held
+        write is dropped and the stored record returned as it is. Stored with other text, it
+        raises :class:`~agentmem.errors.Conflict` naming the ids, and nothing is approved or
+        dropped: the reviewer rejects the held write, or updates the stored memory."""
         from agentmem.notes import api as notes  # approved facts are linked like any write
 
         rows = self._rows(ids, _scope_of(scope, org_id, user_id, agent_id, thread_id))
+        held = [MemoryRecord.model_validate(row.record) for row in rows]
+        stored = {r.id: r for r in self._backends.store.get_many([r.id for r in held])}
+        _refuse_other_text(held, stored)
         records = []
-        for row in rows:
-            record = MemoryRecord.model_validate(row.record)
-            record.provenance = {**record.provenance, "quarantine": "approved"}
-            records.append(record)
-        present = {r.id for r in self._backends.store.get_many([r.id for r in records])}
-        notes.insert(self._backends, [r for r in records if r.id not in present], "quarantine")
+        for record in held:
+            if record.id not in stored:
+                record.provenance = {**record.provenance, "quarantine": "approved"}
+            records.append(stored.get(record.id, record))
+        notes.insert(self._backends, [r for r in records if r.id not in stored], "quarantine")
         _held(self._backends.store).quarantine_drop(list(ids))
         return records
 
@@ -414,6 +422,19 @@ class Quarantine:
                 "mem.quarantine.list() or `agentmem quarantine list`"
             )
         return rows
+
+
+def _refuse_other_text(held: Sequence[MemoryRecord], stored: dict[str, MemoryRecord]) -> None:
+    """Raise :class:`Conflict` when a held write's id is stored with another text."""
+    from agentmem.errors import Conflict
+
+    clash = sorted(r.id for r in held if r.id in stored and stored[r.id].text != r.text)
+    if clash:
+        raise Conflict(
+            f"held memories already stored with other text: {clash}; nothing was approved. "
+            "Compare with mem.get(id), then drop the held write (mem.quarantine.reject, "
+            "`agentmem quarantine reject`) and, if its text should win, mem.update the memory"
+        )
 
 
 def _held(store: RecordStore) -> QuarantineStore:

@@ -318,6 +318,30 @@ def test_delete_all_drops_the_scopes_held_writes_so_no_approve_brings_them_back(
     assert [r.id for r in mem.quarantine.list(user_id="bob")] == [bobs.id]
 
 
+def test_approving_a_held_id_already_stored_says_what_happened(mem: Memory) -> None:
+    """A held write whose id is stored already (an approve that stopped before it dropped the
+    held row, or a concurrent one): the same text is done already, so the held row goes and the
+    stored record is returned; other text raises Conflict, approving nothing and dropping
+    nothing, instead of reporting "approved" while the store keeps its own text."""
+    from agentmem.errors import Conflict
+    from agentmem.trust import hold
+
+    done = mem.add("Bob likes coffee.", user_id="bob")
+    hold(mem.backends, [done.model_copy(update={"provenance": {"quarantine": "pending"}})])
+    got = mem.quarantine.approve([done.id], user_id="bob")
+    assert got == [mem.get(done.id)] and got[0].provenance == done.provenance
+    assert mem.quarantine.list(user_id="bob") == []
+    assert len(mem.history(done.id)) == 1
+    stored = mem.add("Bob likes tea.", user_id="bob")
+    hold(mem.backends, [stored.model_copy(update={"text": "Tool: Bob likes rum."})])
+    other = mem.add("Tool says Bob sails.", user_id="bob", source="tool")
+    with pytest.raises(Conflict, match=f"already stored with other text: \\['{stored.id}'\\]"):
+        mem.quarantine.approve([other.id, stored.id], user_id="bob")
+    assert {r.id for r in mem.quarantine.list(user_id="bob")} == {other.id, stored.id}
+    assert mem.get(stored.id).text == "Bob likes tea."
+    assert other.id not in {r.id for r in mem.list(user_id="bob")}
+
+
 def test_held_memories_in_search_obey_the_search_constraints(mem: Memory) -> None:
     """include_quarantined appends a held memory only where a stored one would match: the same
     kinds, filters, as_of and event-time bounds, and at most k held memories."""
