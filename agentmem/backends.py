@@ -15,7 +15,7 @@ import numpy as np
 
 from agentmem.embedders import Embedder, embedder_from_spec
 from agentmem.embedders.base import checked_vectors
-from agentmem.errors import InvalidSettings
+from agentmem.errors import InvalidSettings, MemoryClosed
 from agentmem.home_lock import EmbeddedLock, lock_embedded
 from agentmem.lexical import Bm25Encoder
 from agentmem.models import Scope
@@ -29,7 +29,7 @@ from agentmem.recall_log import RecallLog
 from agentmem.sessions import SessionDocs
 from agentmem.settings import Settings
 from agentmem.stores import RecordStore, store_from_url
-from agentmem.twins import CallGate
+from agentmem.twins import CLOSED_MESSAGE, CallGate
 from agentmem.vectors import VectorIndex, vectors_from_url
 
 if TYPE_CHECKING:
@@ -87,9 +87,9 @@ class Backends:
         self.recalls = RecallLog(self.store, self.settings.retrieval.recall_flush_s)
 
     def opened(self) -> Backends:
-        """This bundle, or :class:`InvalidSettings` once it is closed (its Memory was)."""
+        """This bundle, or :class:`MemoryClosed` once it is closed (its Memory was)."""
         if self.closed:
-            raise InvalidSettings("this Memory is closed; open a new one")
+            raise MemoryClosed(CLOSED_MESSAGE)
         return self
 
     def close(self) -> None:

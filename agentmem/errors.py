@@ -14,7 +14,8 @@ one boundary (the backend module) with ``raise ... from exc``.
     │   ├── InvalidMetadata                    metadata not JSON, bad importance or time
     │   ├── InvalidFilter                      unknown operator or malformed filter
     │   ├── InvalidSettings                    a setting that cannot be used
-    │   │   └── MissingCapability              the configured store lacks what a feature needs
+    │   │   ├── MissingCapability              the configured store lacks what a feature needs
+    │   │   └── MemoryClosed                   a Memory (or a handle of it) used after close()
     │   ├── InvalidExperience                  a trajectory, outcome or reward not recordable
     │   ├── InvalidLink                        a self-link, an unknown link type, a cross-scope link
     │   ├── InvalidProfile                     an unknown profile field or a value of the wrong type
@@ -78,6 +79,12 @@ class MissingCapability(InvalidSettings):
     """The configured store does not implement an interface a feature needs (e.g. a store
     without the forget journal asked to forget). The message names the interface and the
     stores that implement it."""
+
+
+class MemoryClosed(InvalidSettings):
+    """A :class:`~agentmem.Memory`, or a handle it gave out (an agent, a buffer, the
+    quarantine), used after ``close()``: open a new Memory. An :class:`InvalidSettings` so
+    that code catching that keeps working, as it did before this class existed."""
 
 
 class InvalidExperience(ValidationError):
@@ -219,6 +226,7 @@ __all__ = [
     "InvalidSettings",
     "InvalidText",
     "LLMUnavailable",
+    "MemoryClosed",
     "MemoryDeleted",
     "MissingCapability",
     "ModelUnavailable",

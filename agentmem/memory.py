@@ -30,7 +30,7 @@ from agentmem.context import Context
 from agentmem.context import build as build_context
 from agentmem.embedders import Embedder
 from agentmem.erasure import ForgetReport
-from agentmem.errors import InvalidSettings, ValidationError
+from agentmem.errors import InvalidSettings, MemoryClosed, ValidationError
 from agentmem.experience import api as experience_api
 from agentmem.experience.models import ExperienceAdvice, ExperienceResult, Outcome, Procedure, Step
 from agentmem.graph import GraphAPI
@@ -57,7 +57,7 @@ from agentmem.semantic import extractor as semantic_pipeline
 from agentmem.semantic.episodes import render_messages
 from agentmem.settings import Settings
 from agentmem.trust import Quarantine
-from agentmem.twins import Closeable, async_iter_twin, async_twin
+from agentmem.twins import CLOSED_MESSAGE, Closeable, async_iter_twin, async_twin
 from agentmem.usefulness import FeedbackResult
 from agentmem.validation import check_kinds
 
@@ -114,7 +114,7 @@ class Memory(Closeable):
     def backends(self) -> Backends:
         """The open store, index and embedder (for extensions; prefer the methods)."""
         if self._backends is None:
-            raise InvalidSettings("this Memory is closed; open a new one")
+            raise MemoryClosed(CLOSED_MESSAGE)
         return self._backends
 
     @property

@@ -26,7 +26,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, Self, TypeVar
 
-from agentmem.errors import InvalidSettings
+from agentmem.errors import MemoryClosed
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -44,7 +44,7 @@ CLOSED_MESSAGE = "this Memory is closed; open a new one"
 class CallGate:
     """Counts the async-twin calls running in worker threads on one resource, so that its
     close can wait for them to finish, and refuses the calls that start once closing began
-    (:class:`~agentmem.errors.InvalidSettings`, "this Memory is closed")."""
+    (:class:`~agentmem.errors.MemoryClosed`, "this Memory is closed")."""
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
@@ -56,7 +56,7 @@ class CallGate:
         """Count one call starting in this thread; refuse it once :meth:`drain` began."""
         with self._cond:
             if self._closing:
-                raise InvalidSettings(CLOSED_MESSAGE)
+                raise MemoryClosed(CLOSED_MESSAGE)
             self._running += 1
         self._here.calls = getattr(self._here, "calls", 0) + 1
 

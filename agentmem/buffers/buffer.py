@@ -128,11 +128,11 @@ class Buffers:
 
     @property
     def backends(self) -> Backends:
-        """The Memory's open bundle (InvalidSettings once the Memory is closed)."""
+        """The Memory's open bundle (MemoryClosed once the Memory is closed)."""
         return self._bundle.opened()
 
     def ready(self) -> BufferBackend:
-        """The backend, connected on first use (InvalidSettings once the Memory is closed)."""
+        """The backend, connected on first use (MemoryClosed once the Memory is closed)."""
         self._bundle.opened()
         if not self._ready:
             with self._setup_lock:
@@ -142,7 +142,9 @@ class Buffers:
         return self.backend
 
     def thread(self, scope: Scope, max_tokens: int | None = None) -> ThreadBuffer:
-        """The buffer of the thread ``scope`` names (it needs a ``thread_id``)."""
+        """The buffer of the thread ``scope`` names (it needs a ``thread_id``);
+        :class:`~agentmem.errors.MemoryClosed` at once when the Memory is closed."""
+        self._bundle.opened()
         return ThreadBuffer(self, scope, max_tokens=max_tokens)
 
     def live(self, scope: Scope) -> ThreadBuffer | None:

@@ -878,6 +878,30 @@ def test_context_manager_closes_and_releases_the_home(home: Path, embedder: Embe
     reopened.close()
 
 
+def test_a_closed_memory_and_its_handles_raise_memory_closed_at_once(
+    home: Path, embedder: Embedder
+) -> None:
+    """Use after close is MemoryClosed (it was InvalidSettings, as if a setting were wrong,
+    and still is one, so `except InvalidSettings` keeps working); mem.buffer() raises at once
+    instead of handing out a buffer whose every call then fails."""
+    from agentmem import MemoryClosed
+
+    with Memory(settings=Settings.load(home=home), embedder=embedder) as mem:
+        buffer = mem.buffer(user_id="u", thread_id="t")
+        agent = mem.for_agent("helper", user_id="u")
+    for call in (
+        mem.stats,
+        lambda: mem.buffer(user_id="u", thread_id="t"),
+        lambda: mem.for_agent("helper", user_id="u").buffer("t"),
+        lambda: buffer.append("user", "hello"),
+        lambda: agent.search("hello"),
+        lambda: asyncio.run(mem.aadd("hello", user_id="u")),
+    ):
+        with pytest.raises(MemoryClosed, match="this Memory is closed; open a new one"):
+            call()
+    assert issubclass(MemoryClosed, InvalidSettings)
+
+
 def test_home_and_settings_are_exclusive(home: Path) -> None:
     with pytest.raises(InvalidSettings, match="not both"):
         Memory(home=home, settings=Settings.load(home=home))
