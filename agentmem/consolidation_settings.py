@@ -13,11 +13,16 @@ import zoneinfo
 from collections.abc import Iterable
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from agentmem.cron import DEFAULT_CRON, check_cron
 from agentmem.models import MemoryKind
 from agentmem.settings_sections import none_words
+from agentmem.urls import redact
+
+BROKER_SCHEMES = ("redis://", "rediss://", "amqp://", "amqps://")
+"""The Celery brokers agentmem supports (Redis, RabbitMQ): ``consolidation.broker_url`` must
+start with one of them."""
 
 
 class ConsolidationSettings(BaseModel):
@@ -28,8 +33,8 @@ class ConsolidationSettings(BaseModel):
 
     broker_url: str | None = Field(
         default=None,
-        description="Celery broker (redis://... or amqp://...); None: consolidation runs "
-        "inline only (agentmem consolidate --now)",
+        description="Celery broker (redis://, rediss://, amqp:// or amqps://...); None: "
+        "consolidation runs inline only (agentmem consolidate --now)",
     )
     result_backend: str | None = Field(
         default=None, description="Celery result backend; None: the broker URL when it is Redis"
@@ -129,6 +134,32 @@ class ConsolidationSettings(BaseModel):
         description="wall-clock seconds of one recall adapter's training loop (0: no limit)",
     )
 
+    @field_validator("broker_url")
+    @classmethod
+    def _supported_broker(cls, value: str | None) -> str | None:
+        # Celery reads the URL only when a run is queued or a worker starts: a typo
+        # (redis:/host, amqpp://) is refused here, where the settings load, as a bad cron is.
+        if value is not None and not value.startswith(BROKER_SCHEMES):
+            raise ValueError(
+                f"consolidation.broker_url {_hidden(value)!r} is not a broker agentmem supports; "
+                f"use one of {', '.join(BROKER_SCHEMES)} (AGENTMEM_CONSOLIDATION__BROKER_URL), "
+                "or none to run consolidation inline only"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _backoff_in_order(self) -> ConsolidationSettings:
+        # It was capped without a word: every retry then waited retry_backoff_max_s.
+        if self.retry_backoff_s > self.retry_backoff_max_s:
+            raise ValueError(
+                f"consolidation.retry_backoff_s ({self.retry_backoff_s}) is above "
+                f"consolidation.retry_backoff_max_s ({self.retry_backoff_max_s}); set "
+                "AGENTMEM_CONSOLIDATION__RETRY_BACKOFF_S at most "
+                "AGENTMEM_CONSOLIDATION__RETRY_BACKOFF_MAX_S (the first retry delay, doubled "
+                "each retry up to the maximum)"
+            )
+        return self
+
     @field_validator("decay_kinds")
     @classmethod
     def _known_decay_kinds(cls, value: tuple[str, ...]) -> tuple[str, ...]:
@@ -188,6 +219,16 @@ class ConsolidationSettings(BaseModel):
         return none_words(value)
 
 
+def _hidden(url: str) -> str:
+    """``url`` with its password hidden, also where a typo keeps :func:`redact` from finding
+    it (``redis:/:secret@host``: no authority, so everything before ``@`` may be one)."""
+    url = redact(url)
+    if "@" in url and "***@" not in url:
+        creds, host = url.rsplit("@", 1)
+        url = f"{creds.rsplit(':', 1)[0]}:***@{host}" if ":" in creds else f"***@{host}"
+    return url
+
+
 def _check_kinds(setting: str, kinds: Iterable[str]) -> None:
     """Raise ValueError naming ``setting`` when a kind is not a memory kind."""
     known = [kind.value for kind in MemoryKind]
@@ -201,4 +242,4 @@ def _check_kinds(setting: str, kinds: Iterable[str]) -> None:
         )
 
 
-__all__ = ["ConsolidationSettings"]
+__all__ = ["BROKER_SCHEMES", "ConsolidationSettings"]

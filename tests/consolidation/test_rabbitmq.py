@@ -68,12 +68,16 @@ def test_a_broker_that_refuses_the_login_is_one_error_naming_it(
     rabbitmq_url: str, tmp_path: Path
 ) -> None:
     """Not the transport's traceback: one BackendUnavailable with the URL, password hidden;
-    a scheme kombu has no transport for is a settings error."""
+    a scheme kombu has no transport for is a settings error (the settings refuse it when
+    they load; an app configured by hand meets it when a run is queued)."""
     wrong = rabbitmq_url.replace("guest:guest@", "guest:s3cret@")
     settings = Settings.load(home=tmp_path, consolidation={"broker_url": wrong})
     with pytest.raises(BackendUnavailable, match="ACCESS_REFUSED") as info:
         consolidate(Scope.of(user_id="rabbit"), celery_app=create_app(settings))
     assert "guest:***@" in str(info.value) and "s3cret" not in str(info.value)
-    settings = Settings.load(home=tmp_path, consolidation={"broker_url": "foo://x"})
+    with pytest.raises(InvalidSettings, match="broker_url 'foo://x' is not a broker"):
+        Settings.load(home=tmp_path, consolidation={"broker_url": "foo://x"})
+    by_hand = create_app(settings)
+    by_hand.conf.broker_url = "foo://x"
     with pytest.raises(InvalidSettings, match="No such transport: foo"):
-        consolidate(Scope.of(user_id="rabbit"), celery_app=create_app(settings))
+        consolidate(Scope.of(user_id="rabbit"), celery_app=by_hand)

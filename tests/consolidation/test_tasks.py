@@ -158,16 +158,16 @@ def test_a_broker_whose_transport_cannot_load_is_a_settings_error(
 ) -> None:
     """A scheme kombu knows whose module fails to load (kafka:// without confluent_kafka
     raises a NameError): a settings error naming the scheme and the brokers supported, not
-    the import's traceback."""
+    the import's traceback. The settings refuse such a scheme when they load: here the app is
+    configured by hand."""
     from kombu.transport import TRANSPORT_ALIASES
 
     monkeypatch.setitem(TRANSPORT_ALIASES, "brokenmq", "tests.consolidation.no_such_module:T")
-    settings = Settings.load(
-        home=home,
-        consolidation={"broker_url": "brokenmq://127.0.0.1:9092", "result_backend": "rpc://"},
-    )
+    settings = Settings.load(home=home, consolidation={"result_backend": "rpc://"})
+    app = create_app(settings)
+    app.conf.broker_url = "brokenmq://127.0.0.1:9092"
     with pytest.raises(InvalidSettings, match="brokenmq:// transport cannot be loaded") as info:
-        tasks.consolidate(ALICE, celery_app=create_app(settings))
+        tasks.consolidate(ALICE, celery_app=app)
     assert "redis://, rediss:// and amqp://" in str(info.value)
 
 

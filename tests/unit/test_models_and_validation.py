@@ -597,6 +597,40 @@ def test_consolidation_timezone_must_be_a_known_zone(clean_env: pytest.MonkeyPat
         assert hint in str(info.value) and "AGENTMEM_CONSOLIDATION__TIMEZONE" in str(info.value)
 
 
+def test_consolidation_backoff_above_its_maximum_is_refused(clean_env: pytest.MonkeyPatch) -> None:
+    # It was accepted and silently capped: every retry waited retry_backoff_max_s.
+    with pytest.raises(InvalidSettings, match=r"retry_backoff_s \(500\.0\) is above") as info:
+        Settings.load(consolidation={"retry_backoff_s": 500, "retry_backoff_max_s": 300})
+    assert "consolidation.retry_backoff_max_s (300.0)" in str(info.value)
+    assert "AGENTMEM_CONSOLIDATION__RETRY_BACKOFF_MAX_S" in str(info.value)
+    same = Settings.load(consolidation={"retry_backoff_s": 30, "retry_backoff_max_s": 30})
+    assert same.consolidation.retry_backoff_s == same.consolidation.retry_backoff_max_s == 30
+
+
+@pytest.mark.parametrize(
+    "url", ["redis:/localhost", "amqpp://guest@rabbit//", "memory://", "localhost:6379", "redis"]
+)
+def test_a_broker_url_of_an_unsupported_scheme_is_refused_at_load(
+    clean_env: pytest.MonkeyPatch, url: str
+) -> None:
+    # A typo was found only when a run was queued, or by a worker that never started.
+    clean_env.setenv("AGENTMEM_CONSOLIDATION__BROKER_URL", url)
+    with pytest.raises(InvalidSettings, match=r"consolidation\.broker_url") as info:
+        Settings.load()
+    for named in ("redis://", "rediss://", "amqp://", "amqps://", "BROKER_URL"):
+        assert named in str(info.value)
+
+
+def test_a_broker_url_hides_its_password_when_refused(clean_env: pytest.MonkeyPatch) -> None:
+    with pytest.raises(InvalidSettings, match="broker_url") as info:
+        Settings.load(consolidation={"broker_url": "redis:/:s3cret@host:6379/0"})
+    assert "s3cret" not in str(info.value)
+    for url in ("redis://h:6379/1", "rediss://:pw@h/0", "amqp://u:p@h//", "amqps://h//", "none"):
+        clean_env.setenv("AGENTMEM_CONSOLIDATION__BROKER_URL", url)
+        expected = None if url == "none" else url
+        assert Settings.load().consolidation.broker_url == expected
+
+
 def test_consolidation_kinds_must_be_memory_kinds(clean_env: pytest.MonkeyPatch) -> None:
     # A typo in decay_kinds failed every consolidation run at its decay stage; one in
     # retention_days was a policy that never deleted anything.
