@@ -9,7 +9,8 @@
 Phone numbers are found by ``phonenumbers`` (Google's libphonenumber: numbers valid for their
 region, in any common format; the ``redaction`` extra). API keys, card numbers and e-mail
 addresses are small regular expressions: the well-known key formats (OpenAI, Anthropic, AWS,
-GitHub, Slack, Google, Stripe, private-key blocks, JWTs, ``api_key=...`` assignments, JSON's
+GitHub, Slack, Google, Stripe, private-key blocks (one cut off before its END line, to the
+end of its base64 body), JWTs, ``api_key=...`` assignments, JSON's
 ``"api_key": "..."`` too, and ``OPENAI_API_KEY=...``; the label stays, the value goes), card
 numbers checked with the Luhn sum, and e-mail addresses (with non-ASCII letters too:
 ``josé@münchen.de``). Larger PII libraries were weighed
@@ -28,9 +29,20 @@ import regex
 from agentmem.errors import InvalidSettings
 from agentmem.security_settings import RedactionKind, RedactionSettings
 
+# A private-key block: to its END line (not past another BEGIN, so a text of many cut-off
+# blocks is read in linear time); with none (the paste was cut off), to the end of its base64
+# body: tokens of 16+ base64 characters on the BEGIN line (a key flattened onto one line), the
+# RFC 1421 headers of an encrypted key and the blank line after them, then every line that is
+# base64 only.
+_PEM = (
+    r"-----BEGIN [A-Z ]*PRIVATE KEY-----"
+    r"(?:(?:[^-]|-(?!----BEGIN ))*?-----END [A-Z ]*PRIVATE KEY-----"
+    r"|(?:[ \t]+[A-Za-z0-9+/=]{16,})*"
+    r"(?:(?:\r?\n[ \t]*(?:Proc-Type|DEK-Info):[^\n]*)+(?:\r?\n[ \t]*(?=\r?\n))?)?"
+    r"(?:\r?\n[ \t]*[A-Za-z0-9+/=]+[ \t]*(?=\r?\n|$))*)"
+)
 _API_KEY = re.compile(
-    r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----"
-    r"|\bsk-(?:ant-|proj-)?[A-Za-z0-9_-]{20,}"
+    _PEM + r"|\bsk-(?:ant-|proj-)?[A-Za-z0-9_-]{20,}"
     r"|\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"
     r"|\bgh[pousr]_[A-Za-z0-9]{36,}\b|\bgithub_pat_[A-Za-z0-9_]{22,}\b"
     r"|\bxox[abposr]-[A-Za-z0-9-]{10,}"

@@ -14,14 +14,15 @@ preposition right before it:
   object the subject of the new verb (``tomas --asked--> maya``, ``maya --lead--> kafka
   project``);
 - "Melanie and Caroline painted ...": co-subjects share the verb's relations and are joined
-  by ``<verb>_with``;
+  by ``<verb>_with`` (not under a negation: "Maya and Tom no longer live in Oslo");
 - a copula takes the noun before the preposition ("Berlin is the capital of Germany" ->
   ``capital_of``; "Tomas has been at Northwind" -> ``at``), a passive keeps its "by"
   ("was designed by" -> ``designed_by``), a negation prefixes ``not_``;
 - "Sofia works at Nokia but lives in Tallinn": a conjunction before a verb starts a clause
   with the same subject; a comma or conjunction before a new subject and verb starts a new
   clause ("Maya moved to Eastgate, and Tomas moved to Westbrook"; "..., and her friend Zoe
-  lives in Berlin").
+  lives in Berlin"); so does a possessed subject with no name ("and Maya's brother works at
+  Acme"), and that clause relates nothing: its subject is no entity.
 
 What the parser cannot place (no subject, an entity in an introductory phrase) it leaves
 out; :func:`agentmem.graph.fact_reading.read_fact` links such entities to the fact's subject (or to
@@ -66,6 +67,7 @@ _DETERMINERS = _words(
 _POSSESSIVE_PRONOUNS = _words("his her their")
 _RELATIVES = _words("who whom whose which that where")
 _COORDINATORS = _words("and but then or")
+_NOT_NOUNS = PREPOSITIONS | _RELATIVES | _COORDINATORS | _DETERMINERS
 _INTRO = _words(
     """yesterday today tonight tomorrow meanwhile afterwards afterward later lately recently
     finally eventually sadly luckily fortunately unfortunately hopefully apparently suddenly
@@ -208,11 +210,15 @@ class _Parser:
             i += 1
         t, nxt = self.peek(i), self.peek(i + 1)
         if t is not None and t.kind == "word" and t.text in _POSSESSIVE_PRONOUNS:
+            if self.unnamed_subject(i + 1):
+                return True  # "her brother works": a subject with no name
             i += 2  # "her friend Zoe": Zoe is the subject
         elif t is not None and t.kind == "ent" and nxt is not None and nxt.kind == "poss":
             _, owned, j = self.possessed(i + 2)
             if owned is not None:
                 i = j - 1  # "Maya's friend Zoe": Zoe is the subject
+            elif self.unnamed_subject(i + 2):
+                return True  # "Maya's brother works"
         t = self.peek(i)
         if t is None or t.kind != "ent":
             return False
@@ -222,6 +228,29 @@ class _Parser:
         return self.negation(i) > 0 or (
             nxt is not None and nxt.kind == "word" and _verb_like(nxt.text)
         )
+
+    def unnamed_subject(self, i: int) -> bool:
+        """Whether tokens from ``i`` (after "Maya's" or "her") read as a noun phrase with no
+        name and then its verb: "brother works", "little brother has", "sister no longer",
+        and a plural's plain verb before its argument: "parents live in", "kids love Acme"."""
+        for j in range(i + 1, i + 4):  # one to three words of noun phrase
+            before, t = self.peek(j - 1), self.peek(j)
+            if before is None or before.kind != "word" or before.text in _NOT_NOUNS:
+                return False
+            if t is None or t.kind != "word":
+                return False
+            if self.negation(j) or (_verb_like(t.text) and t.text not in _NOT_NOUNS):
+                return True
+            after = self.peek(j + 1)
+            if (
+                before.text.endswith("s")
+                and t.text.isalpha()
+                and t.text not in _NOT_NOUNS | STOPWORDS | _INTRO | _ADVERBS
+                and after is not None
+                and (after.kind == "ent" or after.text in PREPOSITIONS | _DETERMINERS)
+            ):
+                return True
+        return False
 
     def run(self) -> list[Triple]:
         clause = _Clause()
@@ -389,7 +418,8 @@ class _Parser:
             return i + 1
         clause.verb = w
         clause.sources = list(clause.subjects)
-        for other in clause.subjects[1:]:  # "Melanie and Caroline painted ..."
+        for other in clause.subjects[1:] if not clause.negated else ():
+            # "Melanie and Caroline painted ..."; not "Maya and Tom no longer live in Oslo"
             self.relate(clause.subjects[0], _predicate(w, "with"), other)
         return i + 1
 

@@ -21,13 +21,13 @@ a place) never merge.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from agentmem.graph.model import MergeMethod
+from agentmem.semantic.text import fold
 from agentmem.settings import GraphSettings
 
 _POSSESSIVE = re.compile(r"(?<=\w)['\u2019]s?\b")
@@ -42,12 +42,7 @@ GENERIC_TYPE = "entity"
 def normalise(name: str) -> str:
     """The key names are compared by: NFKC, case-folded, possessives and punctuation dropped,
     whitespace collapsed, a leading article dropped. Empty when nothing word-like is left."""
-    # Case folding decomposes a few letters ("İ" -> "i" + U+0307, "ǰ" -> "j" + U+030C): NFC
-    # puts back those that compose; the Turkish dot, which does not, goes, so "İstanbul",
-    # "istanbul" and "ISTANBUL" share a key.
-    folded = unicodedata.normalize("NFKC", name).casefold()
-    text = unicodedata.normalize("NFC", folded).replace("i\u0307", "i")
-    text = _POSSESSIVE.sub("", text)
+    text = _POSSESSIVE.sub("", fold(name))  # "İstanbul", "istanbul", "ISTANBUL": one key
     text = _NOT_WORD.sub(" ", text).replace("_", " ")
     text = " ".join(text.split())
     return _ARTICLE.sub("", text)

@@ -14,7 +14,7 @@ import regex
 
 from agentmem.models import MemoryRecord
 from agentmem.redaction import mask_placeholders
-from agentmem.semantic.text import content_words
+from agentmem.semantic.text import content_words, fold
 
 _WORD = regex.compile(r"\p{L}[\p{L}\p{M}'\u2019-]+")  # any script: "jürgen", "café"
 
@@ -22,13 +22,15 @@ KEYWORDS, TAGS, CONTEXT = "keywords", "tags", "context"
 
 
 def keywords_of(text: str, limit: int) -> list[str]:
-    """The content words of ``text``, lower-cased, in order of first appearance."""
+    """The content words of ``text``, folded (:func:`~agentmem.semantic.text.fold`: "İstanbul"
+    and "ISTANBUL" give "istanbul"), in order of first appearance."""
     text = mask_placeholders(text)  # "[REDACTED_EMAIL]" is no content word
     wanted = content_words(text)
     out: list[str] = []
     for word in _WORD.findall(text):
-        w = word.lower().strip("'\u2019-")
-        if w in wanted and w not in out:
+        lowered = word.lower().strip("'\u2019-")
+        w = fold(lowered)
+        if lowered in wanted and w not in out:
             out.append(w)
     return out[:limit]
 
@@ -39,10 +41,10 @@ def tags_of(metadata: dict[str, Any]) -> list[str]:
     for key in ("fact_type", "attribute"):
         value = metadata.get(key)
         if isinstance(value, str) and value:
-            tags.append(value.lower())
+            tags.append(fold(value))
     subject = metadata.get("subject")
     if isinstance(subject, str) and subject:
-        tags.append(f"about:{subject.lower()}")
+        tags.append(f"about:{fold(subject)}")
     return list(dict.fromkeys(tags))
 
 

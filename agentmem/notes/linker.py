@@ -64,6 +64,7 @@ from agentmem.notes.describe import (
 )
 from agentmem.notes.model import LinkReport, LinkType
 from agentmem.representation import indexed_text
+from agentmem.semantic.text import fold
 from agentmem.settings import NotesSettings
 from agentmem.stores import IndexOp, NoteStore, WriteBatch, require
 from agentmem.stores._notes_sql import LinkRow
@@ -140,19 +141,21 @@ class Plan:
 
 
 def shared_terms(a: MemoryRecord, b: MemoryRecord) -> list[str]:
-    """Entities (case-insensitive) and keywords both notes carry, sorted."""
+    """Entities and keywords both notes carry, folded (:func:`~agentmem.semantic.text.fold`:
+    whatever their case or Unicode form), sorted."""
 
     def terms(r: MemoryRecord) -> set[str]:
-        words = {str(k).lower() for k in r.metadata.get(KEYWORDS, []) or []}
-        return words | {str(e).lower() for e in r.metadata.get("entities", []) or []}
+        return {fold(str(k)) for k in r.metadata.get(KEYWORDS, []) or []} | _entities(r)
 
     return sorted(terms(a) & terms(b))
 
 
+def _entities(r: MemoryRecord) -> set[str]:
+    return {fold(str(e)) for e in r.metadata.get("entities", []) or []}
+
+
 def _shares_entity(a: MemoryRecord, b: MemoryRecord) -> bool:
-    ea = {str(e).lower() for e in a.metadata.get("entities", []) or []}
-    eb = {str(e).lower() for e in b.metadata.get("entities", []) or []}
-    return bool(ea & eb)
+    return bool(_entities(a) & _entities(b))
 
 
 def link_type(note: MemoryRecord, other: MemoryRecord) -> tuple[LinkType, str]:
@@ -167,11 +170,11 @@ def link_type(note: MemoryRecord, other: MemoryRecord) -> tuple[LinkType, str]:
         return LinkType.CONTRADICTS, f"another value of {slot.split('|')[-1]}"
     if adds_detail(note.text, other.text):
         return LinkType.ELABORATES, "says it with more detail"
-    subject = str(note.metadata.get("subject") or "").lower()
+    subject = fold(str(note.metadata.get("subject") or ""))
     timed = {"event", "plan"}
     if (
         subject
-        and subject == str(other.metadata.get("subject") or "").lower()
+        and subject == fold(str(other.metadata.get("subject") or ""))
         and note.metadata.get("fact_type") in timed
         and other.metadata.get("fact_type") in timed
         and note.event_time is not None
@@ -209,10 +212,13 @@ def choose_links(
 
 
 def merged(existing: Any, new: Sequence[str], limit: int) -> list[str]:
-    """``existing`` then the new items not in it, at most ``limit`` (existing ones first)."""
+    """``existing`` then the new items not in it (folded alike, so a keyword stored as
+    "i̇stanbul" is not added again as "istanbul"), at most ``limit`` (existing ones first)."""
     out = [str(x) for x in existing] if isinstance(existing, list) else []
+    seen = {fold(x) for x in out}
     for item in new:
-        if item not in out:
+        if fold(item) not in seen:
+            seen.add(fold(item))
             out.append(item)
     return out[:limit]
 

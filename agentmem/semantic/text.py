@@ -9,6 +9,7 @@ and by the knowledge graph and notes.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 
 import regex
@@ -248,6 +249,15 @@ def _long_enough(word: str) -> bool:
     return len(word) > 2 or (len(word) == 2 and _SYLLABIC.search(word) is not None)
 
 
+def fold(text: str) -> str:
+    """``text`` as words and names are compared, whatever their case and however they were
+    typed: NFKC, case-folded, in NFC. Case folding decomposes a few letters ("İ" -> "i" +
+    U+0307, "ǰ" -> "j" + U+030C): NFC puts back those that compose; the Turkish dot, which
+    does not, goes, so "İstanbul", "istanbul" and "ISTANBUL" fold alike."""
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    return unicodedata.normalize("NFC", folded).replace("i\u0307", "i")
+
+
 def content_words(text: str, *, ignore: Iterable[str] = ()) -> set[str]:
     """Lower-cased words of ``text`` that carry content (no stopwords or chat filler)."""
     skip = {w.lower() for w in ignore}
@@ -275,6 +285,7 @@ __all__ = [
     "STOPWORDS",
     "UPPER",
     "content_words",
+    "fold",
     "split_clauses",
     "split_sentences",
     "to_third_person",

@@ -25,9 +25,11 @@ from agentmem.errors import (
     ValidationError,
 )
 from agentmem.lineage import evolved_from
-from agentmem.models import Scope, utcnow
+from agentmem.models import MemoryKind, MemoryRecord, Scope, utcnow
 from agentmem.notes import LinkType
 from agentmem.notes import api as notes_api
+from agentmem.notes.describe import keywords_of, tags_of
+from agentmem.notes.linker import merged, shared_terms
 from agentmem.semantic.llm import LLMClient, load_litellm
 from agentmem.stores import WriteBatch
 
@@ -92,6 +94,30 @@ def test_keywords_and_context_of_non_ascii_notes_are_whole_words(mem: Memory) ->
     assert a.metadata["context"] == "Note about jürgen, wohnt, münchen."
     b = note(mem, "José vive en Málaga.")
     assert b.metadata["keywords"] == ["josé", "vive", "málaga"]
+
+
+def test_keywords_entities_and_subjects_match_whatever_their_case_and_form() -> None:
+    """ "İstanbul".lower() is "i̇stanbul" (an i and a combining dot): notes about Istanbul,
+    İstanbul and ISTANBUL shared no keyword, and a decomposed "café" none with a composed one.
+    Keywords, tags and the terms compared are folded as entity names are (NFKC, case-folded,
+    the Turkish dot dropped), and a keyword stored lower-cased before matches too."""
+    assert keywords_of("Trip to İstanbul and İZMİR", 5) == ["trip", "istanbul", "izmir"]
+    assert keywords_of("Cafe\u0301 in ISTANBUL", 5) == ["café", "istanbul"]
+    assert tags_of({"fact_type": "event", "subject": "İrem"}) == ["event", "about:irem"]
+
+    def record(n: int, **metadata: Any) -> MemoryRecord:
+        return MemoryRecord(
+            id=f"00000000-0000-4000-8000-{n:012d}",
+            scope=Scope(user_id=USER),
+            kind=MemoryKind.SEMANTIC,
+            text="a note",
+            metadata=metadata,
+        )
+
+    old = record(1, keywords=["i\u0307stanbul", "trip"], entities=["İzmir"], subject="İrem")
+    new = record(2, keywords=["istanbul"], entities=["izmir"], subject="irem")
+    assert shared_terms(old, new) == ["istanbul", "izmir"]
+    assert merged(["i\u0307stanbul"], ["istanbul", "izmir"], 10) == ["i\u0307stanbul", "izmir"]
 
 
 def test_undo_keeps_a_hand_edit_made_after_the_evolution(mem: Memory) -> None:

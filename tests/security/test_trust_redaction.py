@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +103,7 @@ def test_an_email_with_an_apostrophe_in_its_local_part_is_redacted_whole() -> No
     [
         ("ref CARD-4111111111111111", "ref CARD-[REDACTED_CARD]"),
         ("card 4111 1111\n1111 1111", "card [REDACTED_CARD]"),
+        ("card 4111\n1111 1111 1111", "card [REDACTED_CARD]"),
         ("card 4111-1111-\n1111-1111", "card [REDACTED_CARD]"),
         ("card 4111.1111.1111.1111", "card [REDACTED_CARD]"),
         ("call +1 415\n555 0132 now", "call [REDACTED_PHONE] now"),
@@ -112,6 +114,60 @@ def test_cards_after_a_hyphen_dotted_or_wrapped_and_wrapped_phones_are_redacted(
     text: str, redacted: str
 ) -> None:
     assert redact(text, ON).text == redacted
+
+
+_BODY = (
+    "MIIEpAIBAAKCAQEA0Z3VS5JJcds3xfn/ygWyF8PbnGy0AHB7MhgHcTz6sE2I2yPB\n"
+    "aFDrBz9vFqU4yLHfLOZ5WBMH2hIXPF6Ktx4gd2QAQf/kNsmsAtjRHT/4ay3Yb1m\n"
+    "nHLbM0Ni7j3Y2yk="
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "redacted"),
+    [
+        (
+            f"key:\n-----BEGIN RSA PRIVATE KEY-----\n{_BODY}\n-----END RSA PRIVATE KEY-----\nok",
+            "key:\n[REDACTED_API_KEY]\nok",
+        ),
+        (
+            f"key:\n-----BEGIN RSA PRIVATE KEY-----\n{_BODY}\nand the rest got cut off",
+            "key:\n[REDACTED_API_KEY]\nand the rest got cut off",
+        ),
+        (f"-----BEGIN OPENSSH PRIVATE KEY-----\r\n{_BODY}\r\n", "[REDACTED_API_KEY]\r\n"),
+        (f"-----BEGIN PRIVATE KEY-----\n{_BODY}", "[REDACTED_API_KEY]"),
+        (
+            "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\n"
+            f"DEK-Info: AES-128-CBC,3F17F5316E2BAC89\n\n{_BODY}\nthat was all, Bob",
+            "[REDACTED_API_KEY]\nthat was all, Bob",
+        ),
+        (
+            "pasted -----BEGIN EC PRIVATE KEY----- MHcCAQEEIBkg4LVWM9nuwNSk3yByxZpYRTBnVJk5"
+            " oAoGCCqGSM49AwEHoUQDQgAE sent by mistake",
+            "pasted [REDACTED_API_KEY] sent by mistake",
+        ),
+    ],
+)
+def test_a_private_key_block_is_redacted_with_or_without_its_end_line(
+    text: str, redacted: str
+) -> None:
+    """A key pasted without its END line (cut off, or the message was) is still a key: from
+    its BEGIN line to the end of its base64 body, RFC 1421 headers included, goes."""
+    result = redact(text, ON)
+    assert result.text == redacted
+    assert result.counts == {"api_key": 1}
+
+
+def test_a_cut_off_key_block_ends_before_the_next_one_and_many_are_read_in_linear_time() -> None:
+    """A block without an END line never runs on to the next block's END (taking the text
+    between), and a text of many such blocks is not read once per block (it took 25 s)."""
+    cut, whole = "-----BEGIN PRIVATE KEY-----\nAAAA\n", "-----BEGIN PRIVATE KEY-----\nBB\n"
+    text = f"{cut}cut off, again:\n{whole}-----END PRIVATE KEY-----"
+    assert redact(text, ON).text == "[REDACTED_API_KEY]\ncut off, again:\n[REDACTED_API_KEY]"
+    started = time.perf_counter()
+    many = redact(cut * 5000, RedactionSettings(enabled=True, kinds=[RedactionKind.API_KEY]))
+    assert many.counts == {"api_key": 5000}
+    assert time.perf_counter() - started < 2.0
 
 
 @pytest.mark.parametrize(

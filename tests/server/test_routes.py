@@ -11,8 +11,9 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from agentmem import Memory
+from agentmem import Memory, Settings
 from agentmem.cli import app as cli
+from agentmem.embedders import Embedder
 from agentmem_server import ServerSettings, create_app, create_key, revoke_key
 from agentmem_server.logs import JsonFormatter
 from tests.server.conftest import Keys, bearer
@@ -358,3 +359,35 @@ def test_graph_neighbours_answer_without_entity_vectors(client: TestClient, keys
     assert found.json(), "the fact gave Hana no neighbour"
     assert all("embedding" not in n["entity"] for n in found.json())
     assert all(n["entity"]["name"] for n in found.json())
+
+
+def test_rest_writes_are_redacted_as_python_api_writes_are(
+    tmp_path: Path, embedder: Embedder
+) -> None:
+    """With redaction on, POST /v1/memories (and /batch, PATCH) store what ``Memory.add``
+    stores: the text redacted, the counts and (with ``keep_raw``) the raw text in the
+    provenance returned with the record, and a caller's own metadata as given
+    (docs/security.md, "Redaction")."""
+    settings = Settings.load(
+        home=tmp_path, adapters="off", redaction={"enabled": True, "keep_raw": True}
+    )
+    secret = "mail zed@example.org, card 4111 1111 1111 1111"
+    metadata = {"note": "zed@example.org"}
+    with Memory(settings=settings, embedder=embedder) as mem:
+        h = bearer(create_key(mem.backends.store, org_id="acme").token)
+        direct = mem.add(secret, org_id="acme", user_id="py", metadata=metadata)
+        with TestClient(create_app(mem, ServerSettings(rate_limit="off"))) as client:
+            scope = {"org_id": "acme", "user_id": "rest"}
+            body = {"text": secret, "metadata": metadata}
+            added = client.post("/v1/memories", json={**scope, **body}, headers=h).json()
+            items = {**scope, "items": [body]}
+            batch = client.post("/v1/memories/batch", json=items, headers=h).json()
+            patch = {**scope, "text": f"again {secret}"}
+            patched = client.patch(f"/v1/memories/{added['id']}", json=patch, headers=h).json()
+    assert direct.text == "mail [REDACTED_EMAIL], card [REDACTED_CARD]"
+    for record in (added, batch[0]):
+        assert record["text"] == direct.text
+        assert record["provenance"] == direct.provenance
+        assert record["metadata"] == direct.metadata == metadata
+    assert patched["text"] == f"again {direct.text}"
+    assert patched["provenance"]["raw_text"] == f"again {secret}"

@@ -242,13 +242,23 @@ def test_relations_of_a_third_person_fact_from_its_text_alone(
             "Maya doesn't live in Paris and Tom isn't married to Zoe.",
             {("maya", "not_live_in", "paris"), ("tom", "not_married_to", "zoe")},
         ),
+        (
+            "Maya and Tom no longer live in Oslo.",
+            {("maya", "not_live_in", "oslo"), ("tom", "not_live_in", "oslo")},
+        ),
+        (
+            "Maya and Tom never worked at Acme.",
+            {("maya", "not_worked_at", "acme"), ("tom", "not_worked_at", "acme")},
+        ),
     ],
 )
 def test_a_negated_fact_reads_as_negated_from_its_text_alone(
     text: str, expected: set[tuple[str, str, str]]
 ) -> None:
     """ "doesn't", "isn't", "cannot" and "no longer" negate as "does not" does: the subject
-    is read, the predicate gets ``not_`` and never the previous verb's positive one."""
+    is read, the predicate gets ``not_`` and never the previous verb's positive one; negated
+    co-subjects are not joined by the verb's ``<verb>_with`` (that they no longer live in
+    Oslo says nothing of living with each other)."""
     assert set(read_fact(fact(text)).relations) == expected
 
 
@@ -269,6 +279,27 @@ def test_a_possessed_subject_after_a_conjunction_starts_a_clause(text: str) -> N
         ("maya", "works_at", "northwind"),
         ("zoe", "friend_of", "maya"),
         ("zoe", "lives_in", "berlin"),
+    }
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Maya lives in Oslo and Maya's brother works at Acme.",
+        "Maya lives in Oslo, and Maya's brother works at Acme.",
+        "Maya lives in Oslo and her brother works at Acme.",
+        "Maya lives in Oslo but her little brother works at Acme.",
+        "Maya lives in Oslo; her brother works at Acme.",
+        "Maya lives in Oslo and her parents live at Acme.",
+    ],
+)
+def test_a_possessed_subject_with_no_name_gives_its_verb_no_relation(text: str) -> None:
+    """ "and Maya's brother works at Acme" was read on as the first clause's arguments
+    (maya --lives_at--> acme): an unnamed possessed subject and its verb start a new clause,
+    and a clause whose subject has no name relates nothing (Acme is only mentioned)."""
+    assert set(read_fact(fact(text)).relations) == {
+        ("maya", "lives_in", "oslo"),
+        ("maya", "mentioned_with", "acme"),
     }
 
 
