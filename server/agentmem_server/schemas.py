@@ -42,7 +42,6 @@ SCOPE_ID_RULES = (
 
 ScopeId = Annotated[
     str,
-    Field(max_length=256),
     WithJsonSchema(
         {
             "type": "string",
@@ -54,7 +53,8 @@ ScopeId = Annotated[
     ),
 ]
 """A scope id: validated by the server (:class:`~agentmem.models.Scope`), its rules stated in
-the OpenAPI schema."""
+the OpenAPI schema. Its length is not checked here: the server's check counts it after
+stripping and refuses it with the documented ``InvalidScope``."""
 
 
 class ScopeFields(BaseModel):
