@@ -186,6 +186,7 @@ def forget(
         report.status = DONE
         report.finished_at = time.time()
         return report
+    erasure_removal.check_graph_server(backends)  # a graph server it cannot reach refuses
     report.adapters_tainted = _taint(backends, set(plan.all_ids), plan.everything)
     job = _begin(journal, plan, report)
     return _execute(backends, buffers, job, clear_buffers=scope if plan.whole_scope else None)

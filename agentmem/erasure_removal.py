@@ -18,7 +18,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from agentmem.backends import Backends
-from agentmem.errors import Conflict
+from agentmem.errors import BackendUnavailable, Conflict
 from agentmem.models import (
     HistoryEntry,
     HistoryEvent,
@@ -49,6 +49,7 @@ from agentmem.stores import (
 
 if TYPE_CHECKING:
     from agentmem.buffers import Buffers
+    from agentmem.graph.base import GraphStore
     from agentmem.notes.linker import Withdrawal
 
 
@@ -321,21 +322,67 @@ def _graph_partitions(backends: Backends, ids: list[str]) -> int:
 
 
 def drop_store_copy(backends: Backends, ids: list[str], scope: Scope | None) -> int:
-    """Drop the stale graph the record store still holds when another graph backend is
-    configured (or the graph is off): every partition holding a forgotten id, and with
-    ``scope`` (a whole-scope forget) every partition that scope reads. A switch back to the
-    networkx backend then finds no forgotten item (``reindex --graph`` derives it again).
+    """Drop the stale graphs the outbox does not reach: the graph the record store still
+    holds when another graph backend is configured (or the graph is off), and with the graph
+    off, the graph on the server ``graph_url`` still names. From each, every partition holding
+    a forgotten id, and with ``scope`` (a whole-scope forget) every partition that scope reads.
+    A switch back then finds no forgotten item (``reindex --graph`` derives it again).
     Returns how many partitions went."""
-    from agentmem.graph.model import ItemKind
     from agentmem.graph.rebuild import store_copy
 
     stale = store_copy(backends)
-    if stale is None:
-        return 0
+    dropped = 0 if stale is None else _drop_holding(stale, ids, scope)
+    server = open_graph_server(backends, "the forget is journaled and finishes on the next open")
+    if server is not None:
+        try:
+            dropped += _drop_holding(server, ids, scope)
+        finally:
+            server.close()
+    return dropped
+
+
+def _drop_holding(graph: GraphStore, ids: list[str], scope: Scope | None) -> int:
+    from agentmem.graph.model import ItemKind
+
     scopes = {p.scope for kind in (ItemKind.FACT, ItemKind.LINK)
-              for p in stale.partitions_holding(kind, ids)}  # fmt: skip
-    dropped = sum(stale.drop(s) for s in scopes)
-    return dropped + (stale.drop(scope) if scope is not None else 0)
+              for p in graph.partitions_holding(kind, ids)}  # fmt: skip
+    dropped = sum(graph.drop(s) for s in scopes)
+    return dropped + (graph.drop(scope) if scope is not None else 0)
+
+
+def open_graph_server(backends: Backends, then: str) -> GraphStore | None:
+    """The graph server ``graph_url`` names while the graph is switched off, connected: it
+    keeps the graph written there before, which a forget must reach. None when the graph is
+    on (the outbox reaches it) or no server is named. A server that does not answer is a
+    :class:`~agentmem.errors.BackendUnavailable` saying what to do, ending with ``then``."""
+    settings = backends.settings
+    if settings.graph.enabled or settings.graph_url is None:
+        return None
+    from agentmem.graph import graph_from_settings
+
+    on = settings.model_copy(update={"graph": settings.graph.model_copy(update={"enabled": True})})
+    graph = graph_from_settings(on, backends.store)
+    if graph is None:
+        return None
+    try:
+        graph.setup()
+    except BackendUnavailable as exc:
+        raise BackendUnavailable(
+            "the knowledge graph is switched off (graph.enabled=false) but AGENTMEM_GRAPH_URL "
+            "still names a graph server, which keeps the graph written there before: a forget "
+            f"must remove the forgotten memories from it and cannot reach it ({exc}). Start "
+            "the server and forget again, or, if that graph is gone for good, drop it on its "
+            f"server and unset AGENTMEM_GRAPH_URL; {then}"
+        ) from exc
+    return graph
+
+
+def check_graph_server(backends: Backends) -> None:
+    """Refuse a forget before it changes anything when the graph is off and the graph server
+    ``graph_url`` names does not answer (:func:`open_graph_server`)."""
+    server = open_graph_server(backends, "nothing was forgotten")
+    if server is not None:
+        server.close()
 
 
 def erase_files(backends: Backends) -> int:
@@ -356,12 +403,14 @@ def erase_files(backends: Backends) -> int:
 
 
 __all__ = [
+    "check_graph_server",
     "clear_buffers",
     "deleted_before",
     "drop_links",
     "drop_profile",
     "drop_store_copy",
     "erase_files",
+    "open_graph_server",
     "remove",
     "scrub_absent",
     "withdraw_evolutions",

@@ -256,7 +256,7 @@ def _community(
         members=members,
         size=len(entities),
         top_entities=[e.name for e in ranked[:TOP]],
-        top_predicates=[p for p, _ in predicates.most_common(TOP)],
+        top_predicates=most_common(predicates, TOP),
     )
     if previous is not None:
         community = community.model_copy(
@@ -267,6 +267,13 @@ def _community(
             }
         )
     return community
+
+
+def most_common(counts: Counter[str], n: int) -> list[str]:
+    """The ``n`` most frequent names, ties by name: ``Counter.most_common`` breaks ties by
+    insertion order, which depends on how the partition was loaded (backend, rebuild), so
+    the same graph would get another summary."""
+    return sorted(counts, key=lambda name: (-counts[name], name))[:n]
 
 
 def rules_summary(entities: Sequence[str], predicates: Sequence[str], size: int) -> str:
@@ -308,7 +315,7 @@ def _entity_summaries(state: GraphState, graph: nx.Graph) -> list[Entity]:
                 and target in state.entities
             ):
                 relations[f"{relation.predicate} {state.entities[target].name}"] += 1
-        top = ", ".join(r for r, _ in relations.most_common(3))
+        top = ", ".join(most_common(relations, 3))
         degree = graph.degree(entity.id) if graph.has_node(entity.id) else 0
         summary = f"{entity.type}; {len(entity.fact_ids)} facts; {degree} related entities"
         if top:
@@ -363,6 +370,7 @@ __all__ = [
     "entity_graph",
     "is_current",
     "llm_summariser",
+    "most_common",
     "plan_communities",
     "rules_summary",
 ]

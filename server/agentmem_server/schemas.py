@@ -3,7 +3,9 @@
 Responses reuse the library's pydantic models (:class:`~agentmem.models.MemoryRecord`,
 :class:`~agentmem.models.SearchHit`, :class:`~agentmem.context.Context`, ...); requests are the
 keyword arguments of the matching :class:`~agentmem.Memory` method, with the scope fields
-(``org_id``, ``user_id``, ``agent_id``, ``thread_id``) at the top level.
+(``org_id``, ``user_id``, ``agent_id``, ``thread_id``) at the top level. Numbers in request
+bodies are strict (:class:`~pydantic.StrictInt`, :class:`~pydantic.StrictFloat`), as the
+library's arguments are: ``"k": true`` or ``"k": "2"`` is a 422, never read as 1 or 2.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, WithJsonSchema
 
 from agentmem.experience.models import Outcome, Step
 from agentmem.models import MemoryKind, MemoryRecord
@@ -42,7 +44,6 @@ SCOPE_ID_RULES = (
 
 ScopeId = Annotated[
     str,
-    Field(max_length=256),
     WithJsonSchema(
         {
             "type": "string",
@@ -54,7 +55,11 @@ ScopeId = Annotated[
     ),
 ]
 """A scope id: validated by the server (:class:`~agentmem.models.Scope`), its rules stated in
-the OpenAPI schema."""
+the OpenAPI schema. Its length is not checked here: the server's check counts it after
+stripping and refuses it with the documented ``InvalidScope``."""
+
+Importance = Annotated[StrictFloat, Field(ge=0, le=1, allow_inf_nan=False)]
+"""A memory's importance: a finite JSON number in [0, 1] (``NaN`` is refused as not finite)."""
 
 
 class ScopeFields(BaseModel):
@@ -108,7 +113,7 @@ class AddMemory(ScopeFields):
     kind: MemoryKind = MemoryKind.EPISODIC
     metadata: dict[str, Any] | None = None
     event_time: datetime | None = None
-    importance: float | None = Field(default=None, ge=0, le=1)
+    importance: Importance | None = None
     infer: bool | Literal["deferred"] | None = None
     source: str | None = Field(
         default=None,
@@ -127,7 +132,7 @@ class BatchItem(BaseModel):
     kind: MemoryKind = MemoryKind.EPISODIC
     metadata: dict[str, Any] | None = None
     event_time: datetime | None = None
-    importance: float | None = Field(default=None, ge=0, le=1)
+    importance: Importance | None = None
     valid_from: datetime | None = None
     valid_to: datetime | None = None
 
@@ -144,7 +149,7 @@ class UpdateMemory(ScopeFields):
 
     text: str | None = None
     metadata: dict[str, Any] | None = None
-    importance: float | None = Field(default=None, ge=0, le=1)
+    importance: Importance | None = None
 
 
 class SearchRequest(ScopeFields):
@@ -156,14 +161,14 @@ class SearchRequest(ScopeFields):
     )
 
     query: str
-    k: int = Field(default=10, ge=1, le=1000)
+    k: StrictInt = Field(default=10, ge=1, le=1000)
     kinds: list[MemoryKind] | None = None
     filters: dict[str, Any] | None = None
     as_of: datetime | None = None
     event_after: datetime | None = None
     event_before: datetime | None = None
     reference_time: datetime | None = None
-    expand_links: int = Field(
+    expand_links: StrictInt = Field(
         default=0, ge=0, le=3, description="add notes linked to the top hits (the links channel)"
     )
     include_quarantined: bool = Field(
@@ -177,7 +182,7 @@ class ContextRequest(ScopeFields):
     """``POST /v1/context``: a prompt-ready block within a token budget."""
 
     query: str
-    max_tokens: int = Field(default=2000, ge=1, le=200_000)
+    max_tokens: StrictInt = Field(default=2000, ge=1, le=200_000)
     kinds: list[MemoryKind] | None = None
     filters: dict[str, Any] | None = None
     as_of: datetime | None = None
@@ -229,7 +234,7 @@ class RecordExperience(ScopeFields):
     task: str
     steps: list[Step] = Field(min_length=1, max_length=1000)
     outcome: Outcome
-    reward: float | None = None
+    reward: StrictFloat | None = None
     feedback: str | None = None
     metadata: dict[str, Any] | None = None
     used_procedures: list[str] | None = None
@@ -239,7 +244,7 @@ class RecallExperience(ScopeFields):
     """``POST /v1/experiences/recall``: past attempts and procedures for a task."""
 
     task: str
-    k: int = Field(default=5, ge=1, le=100)
+    k: StrictInt = Field(default=5, ge=1, le=100)
     task_family: str | None = None
     include_retired: bool = False
 
@@ -363,7 +368,7 @@ class AdapterInfo(BaseModel):
 class PromoteRequest(ScopeFields):
     """``POST /v1/adapters/promote``: promote a version of the scope's adapter."""
 
-    version: int = Field(ge=1)
+    version: StrictInt = Field(ge=1)
     force: bool = False
 
 

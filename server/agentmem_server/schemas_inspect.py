@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictFloat
 
 from agentmem_server.schemas import ScopeFields
 
@@ -70,7 +70,7 @@ class FeedbackRequest(ScopeFields):
 
     retrieval_id: str | None = Field(default=None, min_length=1, max_length=255)
     ids: list[str] | None = Field(default=None, min_length=1, max_length=1000)
-    reward: float
+    reward: StrictFloat
     task: str | None = Field(default=None, max_length=2000)
     feedback_id: str | None = Field(default=None, min_length=1, max_length=255)
 

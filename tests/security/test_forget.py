@@ -18,13 +18,14 @@ import pytest
 from agentmem import Memory, Scope, Settings, erasure, erasure_removal, extract_pending
 from agentmem.buffers import thread_key
 from agentmem.embedders import Embedder
-from agentmem.errors import NotFound, PermissionDenied, ValidationError
-from agentmem.graph import GraphChange, Merge, MergeMethod
+from agentmem.errors import BackendUnavailable, NotFound, PermissionDenied, ValidationError
+from agentmem.graph import FalkorDBGraphStore, GraphChange, Merge, MergeMethod
 from agentmem.lineage import evolved_from, sources_of
 from agentmem.models import HistoryEvent, new_id
 from agentmem.stores import ForgetJournal
 from agentmem_consolidation import run_inline
 from tests.falkordb_server import FalkorDBServer
+from tests.faults import free_port
 from tests.security._checks import FORGOTTEN, KEPT, assert_forgotten, leaks
 
 
@@ -461,6 +462,52 @@ def test_forget_with_the_graph_switched_off_reaches_the_graph_left_in_the_store(
     assert report.removed["graph_partitions"] >= 1
     assert not any("Zanzibar" in row for row in _graph_rows(home))
     assert _left_on_networkx(home, embedder) == []
+
+
+def _server_rows(url: str) -> list[str]:
+    """Every graph row the FalkorDB graph at ``url`` holds."""
+    graph = FalkorDBGraphStore.from_url(url)
+    graph.setup()
+    try:
+        return [d for p in graph.partitions(None) for _, _, d in graph.read_rows(p)]
+    finally:
+        graph.close()
+
+
+def test_forget_with_the_graph_switched_off_reaches_the_graph_server_still_configured(
+    home: Path, embedder: Embedder, falkordb_server: FalkorDBServer
+) -> None:
+    """With the graph off and AGENTMEM_GRAPH_URL still naming a server, a forget reported done
+    and left the forgotten fact and its text on the server, readable once the graph was on
+    again: only the store's own networkx tables were reached."""
+    url = falkordb_server.url("switched-off")
+    on = Settings.load(home=home, graph_url=url)
+    with Memory(settings=on, embedder=embedder) as mem:
+        mem.add("Maya works at Northwind.", user_id="b", kind="semantic")
+        fact = mem.add("Bob works at Zanzibar Freight.", user_id="b", kind="semantic")
+    assert any("Zanzibar" in row for row in _server_rows(url))
+    off = Settings.load(home=home, graph_url=url, graph={"enabled": False})
+    with Memory(settings=off, embedder=embedder) as mem:
+        report = mem.forget([fact.id], reason="erasure", user_id="b")
+    assert report.status == "done" and report.removed["graph_partitions"] >= 1
+    assert not any("Zanzibar" in row for row in _server_rows(url))  # nor its entities
+
+
+def test_forget_with_the_graph_switched_off_refuses_when_the_graph_server_is_down(
+    home: Path, embedder: Embedder
+) -> None:
+    """A forget that cannot reach the configured graph server refuses before it changes
+    anything, saying what to do, rather than report done with the fact left there."""
+    url = f"falkordb://127.0.0.1:{free_port()}/gone"
+    off = Settings.load(home=home, graph_url=url, graph={"enabled": False}, connect_timeout_s=1)
+    with Memory(settings=off, embedder=embedder) as mem:
+        fact = mem.add("Bob works at Zanzibar Freight.", user_id="b", kind="semantic")
+        with pytest.raises(BackendUnavailable) as refused:
+            mem.forget([fact.id], reason="erasure", user_id="b")
+        message = str(refused.value)
+        assert "graph.enabled" in message and "nothing was forgotten" in message, message
+        assert mem.get(fact.id, user_id="b").text == fact.text
+        assert journal_of(mem).forget_jobs() == []
 
 
 _READ_STEPS = [

@@ -111,6 +111,26 @@ def test_scope_ids_in_the_schema_carry_the_rules_the_server_enforces(
         assert sent.status_code == status, sent.text
 
 
+def test_an_over_long_scope_id_is_invalid_scope_as_documented(
+    client: TestClient, keys: Keys
+) -> None:
+    """An id over 256 characters was refused by pydantic before the server's own check, as a
+    422 InvalidRequest: the only scope rule whose error type was not the documented
+    InvalidScope. Its length counts after stripping, as in the library."""
+    h = bearer(keys.acme)
+    long_id = "x" * 257
+    query = client.get("/v1/memories", params={"user_id": long_id}, headers=h)
+    body = client.post("/v1/memories", json={"agent_id": long_id, "text": "a"}, headers=h)
+    found = {"thread_id": long_id, "query": "a"}
+    search = client.post("/v1/memories/search", json=found, headers=h)
+    for sent in (query, body, search):
+        error = sent.json()["error"]
+        assert sent.status_code == 422 and error["type"] == "InvalidScope", sent.text
+        assert "257 characters" in error["message"] and "256" in error["message"]
+    padded = client.get("/v1/memories", params={"user_id": f" {'y' * 256} "}, headers=h)
+    assert padded.status_code == 200, padded.text
+
+
 def test_malformed_json_says_so(client: TestClient, keys: Keys) -> None:
     response = client.post(
         "/v1/memories",

@@ -7,14 +7,24 @@ import io
 import json
 import logging
 from pathlib import Path
+from typing import get_args
 
 from fastapi.testclient import TestClient
+from pydantic import BaseModel
+from pydantic import ValidationError as PydanticValidationError
 from typer.testing import CliRunner
 
 from agentmem import Memory, Settings
 from agentmem.cli import app as cli
 from agentmem.embedders import Embedder
-from agentmem_server import ServerSettings, create_app, create_key, revoke_key
+from agentmem_server import (
+    ServerSettings,
+    create_app,
+    create_key,
+    revoke_key,
+    schemas,
+    schemas_inspect,
+)
 from agentmem_server.logs import JsonFormatter
 from tests.server.conftest import Keys, bearer
 
@@ -103,6 +113,53 @@ def test_a_bad_datetime_says_a_datetime_is_expected(client: TestClient, keys: Ke
     query = client.get("/v1/memories", params={**USER, "event_after": "garbage"}, headers=h)
     message = query.json()["error"]["message"]
     assert query.status_code == 422 and "event_after" in message and "ISO 8601" in message
+
+
+def _numeric_fields() -> list[tuple[type[BaseModel], str]]:
+    """Every int or float field of the REST request models."""
+
+    def numeric(annotation: object) -> bool:
+        return annotation in (int, float) or any(numeric(a) for a in get_args(annotation))
+
+    models = [*vars(schemas).values(), *vars(schemas_inspect).values()]
+    bodies = (schemas.ScopeFields, schemas.BatchItem)
+    requests = {m for m in models if isinstance(m, type) and issubclass(m, bodies)}
+    return [
+        (m, f)
+        for m in sorted(requests, key=repr)
+        for f, info in m.model_fields.items()
+        if numeric(info.annotation)
+    ]
+
+
+def test_request_numbers_are_not_coerced(client: TestClient, keys: Keys) -> None:
+    """pydantic's lax mode took "k": true as k=1 and "k": "2" as 2 where the library refuses
+    both, and a JSON NaN importance was "less than or equal to 1"."""
+    fields = _numeric_fields()
+    assert len(fields) >= 10, fields
+    for model, field in fields:
+        for value in (True, "2"):
+            problems = []
+            try:
+                model.model_validate({field: value})
+            except PydanticValidationError as exc:
+                problems = [e for e in exc.errors() if e["loc"] == (field,)]
+            assert problems, f"{model.__name__}.{field} took {value!r}"
+    h = bearer(keys.acme)
+    for k in (True, "2", 2.0):
+        found = client.post("/v1/memories/search", json={**USER, "query": "x", "k": k}, headers=h)
+        assert found.status_code == 422, (k, found.text)
+        error = found.json()["error"]
+        assert error["type"] == "InvalidRequest" and error["message"].startswith("k: "), error
+    nan = b'{"user_id": "carol", "text": "x", "importance": NaN}'
+    added = client.post(
+        "/v1/memories", content=nan, headers={**h, "Content-Type": "application/json"}
+    )
+    error = added.json()["error"]
+    assert added.status_code == 422 and error["type"] == "InvalidRequest", added.text
+    assert error["message"] == "importance: Input should be a finite number", error
+    fine = client.post("/v1/memories/search", json={**USER, "query": "x", "k": 2}, headers=h)
+    assert fine.status_code == 200
 
 
 def test_unknown_query_parameters_are_refused(client: TestClient, keys: Keys) -> None:

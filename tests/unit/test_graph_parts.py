@@ -567,6 +567,23 @@ def test_a_cyclic_stored_hierarchy_is_dropped_on_load() -> None:
     assert {("community", "x"), ("community", "y")} <= {(k.value, i) for k, i in change.deletes}
 
 
+def test_summaries_do_not_depend_on_the_order_a_partition_was_loaded_in() -> None:
+    """Predicates tied in count were listed in the order the relations were loaded, so the
+    same graph read by another backend, or after a rebuild, got another "mostly ..." list (and
+    the top-5 cut named other predicates); ties now go by name."""
+    texts = ["Ann works at Acme.", "Ann lives in Oslo.", "Ann met Bea.", "Bea is Ann's sister."]
+    texts += ["Ann likes Cid.", "Cid is Ann's manager.", "Ann visited Rome."]
+    state = graph_of(*(fact(text, n) for n, text in enumerate(texts, 1)))
+    rows = [(i.kind.value, i.id, i.model_dump_json()) for i in state.items()]
+    summaries = []
+    for order in (rows, rows[::-1]):
+        change = plan_communities(GraphState.from_rows(SCOPE, state.key, 1, order), SETTINGS)
+        summaries.append(sorted(i.summary for i in change.upserts if hasattr(i, "summary")))
+    assert summaries[0] == summaries[1]
+    assert "mostly likes, lives_in, manager_of, met, sister_of)" in " ".join(summaries[0])
+    assert "; likes Cid, lives_in Oslo, met Bea" in " ".join(summaries[0])
+
+
 # exports ------------------------------------------------------------------------------------
 
 
