@@ -12,8 +12,11 @@ precomposed or decomposed, as macOS input and some copy-paste give it, is one te
 each run of Chinese, Japanese or Korean letters as its overlapping character bigrams
 ("我姐姐住在上海" -> "我姐 姐姐 姐住 住在 在上 上海"): these scripts put no spaces between
 words, and the tokeniser splits on spaces and punctuation only, so a whole sentence would
-otherwise be one term. Text that is already NFC and has no such letters reaches the tokeniser
-unchanged, so its vectors are exactly those of Qdrant's English encoder.
+otherwise be one term. A capital dotted "İ" (Turkish, Azerbaijani) is written "I" first: the
+tokeniser lower-cases it to "i" plus a combining dot, so "İstanbul" and "Istanbul" would be two
+terms (a home indexed before this needs ``agentmem reindex --rebuild`` for such texts). Text that
+is already NFC and has neither reaches the tokeniser unchanged, so its vectors are exactly those
+of Qdrant's English encoder.
 """
 
 from __future__ import annotations
@@ -39,11 +42,13 @@ def _bigrams(run: regex.Match[str]) -> str:
 
 
 def terms_text(text: str) -> str:
-    """``text`` as the BM25 encoder tokenises it: in NFC, each run of Chinese, Japanese or
-    Korean letters written as its overlapping character bigrams, set apart by spaces. Text that
-    is already NFC and has no such letters comes back unchanged."""
+    """``text`` as the BM25 encoder tokenises it: in NFC, "İ" written "I", each run of Chinese,
+    Japanese or Korean letters written as its overlapping character bigrams, set apart by spaces.
+    Text that is already NFC and has none of these comes back unchanged."""
     if not unicodedata.is_normalized("NFC", text):
         text = unicodedata.normalize("NFC", text)
+    if "\u0130" in text:
+        text = text.replace("\u0130", "I")
     return _CJK_RUN.sub(_bigrams, text)
 
 
