@@ -237,11 +237,18 @@ def message_text(message: BaseMessage) -> str:
     return "".join(parts)
 
 
+def cut_text(mem: Memory, text: str, *, room: int = 0) -> str:
+    """``text`` cut to ``max_text_chars`` less ``room`` (kept for what is added to it): what
+    the nodes recall for, store or learn from a message over the limit (a pasted report must
+    not stop the run; its beginning says what it is about)."""
+    return text[: max(mem.settings.max_text_chars - room, 1)]
+
+
 def query_text(mem: Memory, message: BaseMessage | None) -> str:
-    """A user message as a memory query: its text, stripped, cut to ``max_text_chars`` (a
-    pasted report must not stop the run; its beginning says what it is about)."""
+    """A user message as a memory query or a task: its text, stripped, cut to
+    ``max_text_chars`` (:func:`cut_text`)."""
     text = message_text(message).strip() if message is not None else ""
-    return text[: mem.settings.max_text_chars].strip()
+    return cut_text(mem, text).strip()
 
 
 def current_turn(messages: Sequence[BaseMessage]) -> tuple[HumanMessage | None, list[BaseMessage]]:
@@ -265,6 +272,7 @@ __all__ = [
     "CONFIG_KEYS",
     "RunScope",
     "current_turn",
+    "cut_text",
     "final_answer",
     "memory_from",
     "message_text",

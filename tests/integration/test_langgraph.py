@@ -26,6 +26,7 @@ from langgraph.store.memory import InMemoryStore
 
 from agentmem import InvalidScope, InvalidSettings, Memory, MemoryKind, Settings
 from agentmem.embedders import Embedder
+from agentmem.experience import Experience
 from agentmem_graphs import (
     MEMORY_TOOLS,
     AgentMemStore,
@@ -260,6 +261,19 @@ def test_experience_records_the_run_and_reports_the_procedures_it_was_shown(
     graph.invoke(chat, cfg(user_id=maya))
     outcomes = sorted(r.metadata["outcome"] for r in mem.list(user_id=maya, kinds="experience"))
     assert outcomes == ["failure", "success", "success"]
+
+
+def test_experience_cuts_a_task_and_feedback_over_the_text_limit(mem: Memory, maya: str) -> None:
+    limit = mem.settings.max_text_chars
+    pasted = "Log in and read this report. " + "The numbers went up. " * 1600
+    assert len(pasted) > limit
+    graph = create_memory_agent(scripted(call("login", "c1"), "Done."), mem, tools=Booking().tools)
+    state = {"messages": [HumanMessage(pasted)], "feedback": "Too slow. " * 4000}
+    graph.invoke(state, cfg(user_id=maya, thread_id="t"))  # a pasted report must not stop it
+    (record,) = mem.list(user_id=maya, kinds="experience")
+    exp = Experience.from_record(record)
+    assert exp.task == pasted[:limit].strip() and exp.steps[0].action == "login"
+    assert exp.feedback == ("Too slow. " * 4000)[:limit]
 
 
 # tools -----------------------------------------------------------------------------------------
