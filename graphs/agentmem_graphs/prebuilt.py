@@ -44,6 +44,7 @@ from agentmem.models import Scope
 from agentmem_graphs._memory import (
     RunScope,
     current_turn,
+    cut_text,
     final_answer,
     memory_from,
     message_text,
@@ -345,10 +346,11 @@ def _member_node(
         answer = final_answer(out["messages"][before:])
         text = message_text(answer) if answer is not None else ""
         if share and text.strip():
-            scope = RunScope.from_config({"configurable": configurable})
-            agent = scope.agent(memory_from(runtime.store, runtime.context))
+            mem = memory_from(runtime.store, runtime.context)
+            agent = RunScope.from_config({"configurable": configurable}).agent(mem)
             assert agent is not None
-            agent.add(f"{name}: {text}", shared=True, metadata={"source": "team", "agent": name})
+            shared = cut_text(mem, f"{name}: {text}")  # as remember cuts the agent's turn
+            agent.add(shared, shared=True, metadata={"source": "team", "agent": name})
         return {"messages": [AIMessage(content=text, name=name)]}
 
     return run

@@ -458,6 +458,19 @@ def test_a_team_runs_each_agent_in_turn_and_shares_answers(mem: Memory, maya: st
     assert [t.line() for t in buffer.messages()][-1].startswith("assistant/researcher:")
 
 
+def test_a_team_shares_an_answer_over_the_text_limit_cut(mem: Memory, maya: str) -> None:
+    limit = mem.settings.max_text_chars
+    report = "The report. " + "Lanes grew again. " * 2000
+    assert len(report) > limit
+    graph = create_team({"writer": scripted(report)}, mem, team="long")
+    out = graph.invoke(
+        {"messages": [HumanMessage("Write it all")]}, cfg(user_id=maya, thread_id="t")
+    )
+    assert out["messages"][-1].content == report  # the user gets the whole answer
+    (shared,) = mem.for_agent("writer", user_id=maya, team="long").list(shared=True)
+    assert shared.text == f"writer: {report}"[:limit]
+
+
 def test_a_team_supervisor_model_routes_with_the_route_tool(mem: Memory, maya: str) -> None:
     supervisor = scripted(
         call("route", "r1", agent="writer"),
