@@ -44,8 +44,10 @@ class RunScope:
 
     @classmethod
     def from_config(cls, config: RunnableConfig | Mapping[str, Any] | None) -> RunScope:
-        """The scope named by ``config["configurable"]`` (:class:`InvalidScope` without a
-        user or org)."""
+        """The scope named by ``config["configurable"]``: :class:`InvalidScope` without a user
+        or org, or with an id that is no valid scope id (a ``thread_id`` LangGraph takes, such
+        as ``"maya/monday"``, included), so the first node or tool refuses the run before any
+        other tool has run."""
         configurable: Mapping[str, Any] = (config or {}).get("configurable") or {}
         values: dict[str, str | None] = {}
         for key in CONFIG_KEYS:
@@ -65,6 +67,17 @@ class RunScope:
                 "config={'configurable': {'user_id': 'alice', 'thread_id': 't-1'}} "
                 "(or org_id=...) when you invoke it"
             )
+        try:
+            Scope.of(
+                org_id=scope.org_id,
+                user_id=scope.user_id,
+                agent_id=scope.agent_id,
+                thread_id=scope.thread_id,
+            )
+        except InvalidScope as exc:
+            raise InvalidScope(
+                f'config["configurable"] holds an id agentmem cannot use: {exc}'
+            ) from None
         return scope
 
     # handles -------------------------------------------------------------------------------

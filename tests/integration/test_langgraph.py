@@ -174,6 +174,20 @@ def test_nodes_need_a_scope_and_an_agentmem_store(mem: Memory, maya: str) -> Non
         other.invoke({"messages": [HumanMessage("hi")]}, cfg(user_id=maya))
 
 
+def test_a_thread_id_that_is_no_scope_id_is_refused_before_any_tool_runs(
+    mem: Memory, maya: str
+) -> None:
+    world = Booking()
+    model = scripted(call("login", "c1"), "Logged in.")
+    graph = create_memory_agent(model, mem, tools=world.tools)
+    with pytest.raises(InvalidScope, match=r"thread_id='maya/monday' contains a path separator"):
+        graph.invoke(
+            {"messages": [HumanMessage("log in")]}, cfg(user_id=maya, thread_id="maya/monday")
+        )
+    assert world.calls == []  # refused by recall, before the model and the tools
+    assert mem.list(user_id=maya) == []
+
+
 def test_remember_writes_the_turn_to_the_threads_buffer_or_as_an_episode(
     mem: Memory, maya: str, ines: str
 ) -> None:
