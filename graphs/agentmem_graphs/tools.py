@@ -40,6 +40,11 @@ def _error_message(error: ToolException) -> str:
     return f"Error: {error}"
 
 
+def _clamped(k: int, most: int) -> int:
+    """The model's ``k`` within ``1..most`` (a model asks for 0, -1 or 1000 as readily as 5)."""
+    return max(1, min(int(k), most))
+
+
 def _line(hit: SearchHit) -> str:
     record = hit.record
     when = record.event_time or record.valid_from or record.created_at
@@ -54,7 +59,7 @@ def search_memory(query: str, runtime: ToolRuntime, k: int = 5) -> str:
     mem = memory_from(runtime.store, runtime.context)
     scope = RunScope.from_config(runtime.config)
     with _refused_as_tool_error():
-        hits = scope.search(mem, query, k=max(1, min(int(k), 20)))
+        hits = scope.search(mem, query, k=_clamped(k, 20))
     if not hits:
         return "No memories found."
     return "\n".join(_line(h) for h in hits)
@@ -79,8 +84,9 @@ def recall_experience(task: str, runtime: ToolRuntime, k: int = 3) -> str:
     first) and how similar attempts went."""
     mem = memory_from(runtime.store, runtime.context)
     scope = RunScope.from_config(runtime.config)
+    k = _clamped(k, 10)  # the model's k, for the search and the list alike
     with _refused_as_tool_error():
-        recall = scope.recall_experience(mem, task, k=max(1, min(int(k), 10)))
+        recall = scope.recall_experience(mem, task, k=k)
     lines: list[str] = []
     if recall.procedures:
         lines.append("Procedures:")

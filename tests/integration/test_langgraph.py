@@ -376,6 +376,28 @@ def test_recall_experience_tool_reports_procedures(mem: Memory, maya: str) -> No
     assert "Past attempts:" in answer and "Deploy the api service -> success" in answer
 
 
+def test_recall_experience_tool_clamps_k_as_it_searches(mem: Memory, maya: str) -> None:
+    steps = [
+        {"action": "deploy", "ok": False, "error": "E_PRECONDITION: run tests first"},
+        {"action": "test", "observation": "ok"},
+        {"action": "deploy", "observation": "deployed"},
+    ]
+    mem.record_experience("Deploy the api service", steps, "success", user_id=maya)
+    graph = node_graph(mem, ("tools", ToolNode(MEMORY_TOOLS)))
+    calls = [
+        {"name": "recall_experience", "args": {"task": "Deploy the web service", "k": k}, "id": k}
+        for k in ("0", "-1", "1", "99")
+    ]
+    out = graph.invoke({"messages": [AIMessage("", tool_calls=calls)]}, cfg(user_id=maya))
+    shown: dict[str, list[str]] = {}
+    for result in (m for m in out["messages"] if isinstance(m, ToolMessage)):
+        lines = str(result.content).splitlines()
+        assert lines[0] == "Procedures:"
+        shown[result.tool_call_id] = lines[1 : lines.index("Past attempts:")]
+    assert shown["0"] == shown["-1"] == shown["1"] and len(shown["1"]) == 1  # k < 1 is 1
+    assert len(shown["99"]) == 2  # both procedures learned
+
+
 # prebuilt agent ----------------------------------------------------------------------------------
 
 
