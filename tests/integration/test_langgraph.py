@@ -520,6 +520,45 @@ def test_a_team_supervisor_model_routes_with_the_route_tool(mem: Memory, maya: s
     assert out["messages"][-1].content == "All done: the report is drafted."
 
 
+def test_a_team_supervisor_gets_a_bad_route_back_as_an_error_and_never_leaves_no_answer(
+    mem: Memory, maya: str
+) -> None:
+    script = [
+        call("route", "r1", agent=["writer"]),  # not a string: sent back to the supervisor
+        call("route", "r2", agent="writer "),  # stray whitespace: the writer
+        call("route", "r3", agent={"name": "editor"}),
+        call("route", "r4", agent="editor"),  # wrong again after the error: the fallback
+    ]
+    seen: list[list[BaseMessage]] = []
+
+    def supervise(messages: list[BaseMessage]) -> AIMessage:
+        seen.append(messages)
+        return script.pop(0)
+
+    prompts: dict[str, list[str]] = {}
+    graph = create_team(
+        team_members(prompts), mem, supervisor=RunnableLambda(supervise), team="report"
+    )
+    out = graph.invoke({"messages": [HumanMessage("Draft it")]}, cfg(user_id=maya, thread_id="t"))
+    assert [m.name for m in out["messages"][1:]] == ["writer", "supervisor"]
+    error = seen[1][-1]
+    assert isinstance(error, ToolMessage) and error.status == "error"
+    assert error.tool_call_id == "r1" and str(error.content) == (
+        "Error: agent must be one agent's name as a string, got ['writer']; call route with one "
+        "of: researcher, writer, or answer the user yourself"
+    )
+    answer = str(out["messages"][-1].content)
+    assert "could not hand your request to the team" in answer and not script
+    assert "{'name': 'editor'}" in str(seen[3][-1].content)
+    # A supervisor function naming no agent (or not a string) finishes the turn.
+    for chosen in (["writer"], "editor", " writer"):
+        team = create_team(
+            team_members(prompts), mem, supervisor=lambda s, c=chosen: c, max_turns=1
+        )
+        out = team.invoke({"messages": [HumanMessage("Go")]}, cfg(user_id=maya, thread_id="u"))
+        assert [m.name for m in out["messages"][1:]] == (["writer"] if chosen == " writer" else [])
+
+
 def test_a_team_supervisor_function_and_the_turn_limit(mem: Memory, maya: str) -> None:
     chosen: list[Sequence[str]] = []
 
