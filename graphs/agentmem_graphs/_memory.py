@@ -145,17 +145,32 @@ class RunScope:
 
     # writes --------------------------------------------------------------------------------
 
-    def save(self, mem: Memory, text: str, *, shared: bool = False) -> str:
-        """Store a fact the model chose to keep; returns its id."""
+    def save(
+        self,
+        mem: Memory,
+        text: str,
+        *,
+        shared: bool = False,
+        idempotency_key: str | None = None,
+    ) -> str:
+        """Store a fact the model chose to keep; returns its id. A repeat with the same
+        ``idempotency_key`` returns the first write's id and stores nothing."""
         metadata = {"source": "save_memory"}
         agent = self.agent(mem)
         if agent is not None:
             shared = shared and agent.team is not None
-            return agent.add(text, shared=shared, kind=MemoryKind.SEMANTIC, metadata=metadata).id
+            return agent.add(
+                text,
+                shared=shared,
+                kind=MemoryKind.SEMANTIC,
+                metadata=metadata,
+                idempotency_key=idempotency_key,
+            ).id
         return mem.add(
             text,
             kind=MemoryKind.SEMANTIC,
             metadata=metadata,
+            idempotency_key=idempotency_key,
             org_id=self.org_id,
             user_id=self.user_id,
         ).id

@@ -14,6 +14,8 @@ retry; a misconfigured graph (no scope, no store) still raises.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -45,6 +47,19 @@ def _clamped(k: int, most: int) -> int:
     return max(1, min(int(k), most))
 
 
+def _call_key(scope: RunScope, tool_call_id: str | None, text: str) -> str | None:
+    """The idempotency key of one ``save_memory`` call (None outside a tool call).
+
+    LangGraph runs a tools node again, with the same tool calls, when a run resumes after an
+    interrupt in it or retries it: the key (of the thread, the call's id and the text, so a
+    provider that reuses call ids in later turns still saves a new fact) makes the repeat
+    return the memory the first run stored."""
+    if not tool_call_id:
+        return None
+    call = json.dumps([scope.thread_id, tool_call_id, text])
+    return "langgraph:save_memory:" + hashlib.sha256(call.encode()).hexdigest()
+
+
 def _line(hit: SearchHit) -> str:
     record = hit.record
     when = record.event_time or record.valid_from or record.created_at
@@ -72,8 +87,9 @@ def save_memory(text: str, runtime: ToolRuntime, shared: bool = False) -> str:
     with your team (when you work in one)."""
     mem = memory_from(runtime.store, runtime.context)
     scope = RunScope.from_config(runtime.config)
+    key = _call_key(scope, runtime.tool_call_id, text)
     with _refused_as_tool_error():
-        memory_id = scope.save(mem, text, shared=shared)
+        memory_id = scope.save(mem, text, shared=shared, idempotency_key=key)
     where = "your team's memory" if shared and scope.team and scope.agent_id else "memory"
     return f"Saved to {where} (id {memory_id})."
 

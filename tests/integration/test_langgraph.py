@@ -23,6 +23,7 @@ from langchain_core.tools import ToolException, tool
 from langgraph.graph import START, StateGraph
 from langgraph.prebuilt import ToolNode
 from langgraph.store.memory import InMemoryStore
+from langgraph.types import Command, interrupt
 
 from agentmem import InvalidScope, InvalidSettings, Memory, MemoryKind, Settings
 from agentmem.embedders import Embedder
@@ -337,6 +338,29 @@ def test_memory_tools_in_a_plain_tool_node_return_a_refused_argument_to_the_mode
     assert mem.list(user_id=maya) == []
     with pytest.raises(InvalidScope):  # a graph without a scope is the developer's error
         graph.invoke({"messages": [HumanMessage("hi"), calls]}, cfg())
+
+
+def test_save_memory_stores_once_per_tool_call_when_a_resume_reruns_the_tools(
+    mem: Memory, maya: str
+) -> None:
+    @tool
+    def pay(amount: int) -> str:
+        """Pay, once a human approves."""
+        return "paid" if interrupt({"approve": amount}) == "yes" else "refused"
+
+    both = AIMessage(
+        "",
+        tool_calls=[
+            {"name": "save_memory", "args": {"text": "Maya pays by card"}, "id": "s1"},
+            {"name": "pay", "args": {"amount": 30}, "id": "p1"},
+        ],
+    )
+    graph = create_memory_agent(scripted(both, "Paid."), mem, tools=[pay], learn=False)
+    config = cfg(user_id=maya, thread_id="pay-1")
+    graph.invoke({"messages": [HumanMessage("pay 30 for the table")]}, config)
+    out = graph.invoke(Command(resume="yes"), config)  # LangGraph runs the tools node again
+    assert out["messages"][-1].content == "Paid."
+    assert [r.text for r in mem.list(user_id=maya, kinds="semantic")] == ["Maya pays by card"]
 
 
 def test_agents_save_privately_or_to_their_team_and_never_read_another_agents_notes(
