@@ -44,8 +44,10 @@ class RunScope:
 
     @classmethod
     def from_config(cls, config: RunnableConfig | Mapping[str, Any] | None) -> RunScope:
-        """The scope named by ``config["configurable"]`` (:class:`InvalidScope` without a
-        user or org)."""
+        """The scope named by ``config["configurable"]``: :class:`InvalidScope` without a user
+        or org, or with an id that is no valid scope id (a ``thread_id`` LangGraph takes, such
+        as ``"maya/monday"``, included), so the first node or tool refuses the run before any
+        other tool has run."""
         configurable: Mapping[str, Any] = (config or {}).get("configurable") or {}
         values: dict[str, str | None] = {}
         for key in CONFIG_KEYS:
@@ -65,6 +67,17 @@ class RunScope:
                 "config={'configurable': {'user_id': 'alice', 'thread_id': 't-1'}} "
                 "(or org_id=...) when you invoke it"
             )
+        try:
+            Scope.of(
+                org_id=scope.org_id,
+                user_id=scope.user_id,
+                agent_id=scope.agent_id,
+                thread_id=scope.thread_id,
+            )
+        except InvalidScope as exc:
+            raise InvalidScope(
+                f'config["configurable"] holds an id agentmem cannot use: {exc}'
+            ) from None
         return scope
 
     # handles -------------------------------------------------------------------------------
@@ -132,17 +145,32 @@ class RunScope:
 
     # writes --------------------------------------------------------------------------------
 
-    def save(self, mem: Memory, text: str, *, shared: bool = False) -> str:
-        """Store a fact the model chose to keep; returns its id."""
+    def save(
+        self,
+        mem: Memory,
+        text: str,
+        *,
+        shared: bool = False,
+        idempotency_key: str | None = None,
+    ) -> str:
+        """Store a fact the model chose to keep; returns its id. A repeat with the same
+        ``idempotency_key`` returns the first write's id and stores nothing."""
         metadata = {"source": "save_memory"}
         agent = self.agent(mem)
         if agent is not None:
             shared = shared and agent.team is not None
-            return agent.add(text, shared=shared, kind=MemoryKind.SEMANTIC, metadata=metadata).id
+            return agent.add(
+                text,
+                shared=shared,
+                kind=MemoryKind.SEMANTIC,
+                metadata=metadata,
+                idempotency_key=idempotency_key,
+            ).id
         return mem.add(
             text,
             kind=MemoryKind.SEMANTIC,
             metadata=metadata,
+            idempotency_key=idempotency_key,
             org_id=self.org_id,
             user_id=self.user_id,
         ).id
@@ -237,11 +265,18 @@ def message_text(message: BaseMessage) -> str:
     return "".join(parts)
 
 
+def cut_text(mem: Memory, text: str, *, room: int = 0) -> str:
+    """``text`` cut to ``max_text_chars`` less ``room`` (kept for what is added to it): what
+    the nodes recall for, store or learn from a message over the limit (a pasted report must
+    not stop the run; its beginning says what it is about)."""
+    return text[: max(mem.settings.max_text_chars - room, 1)]
+
+
 def query_text(mem: Memory, message: BaseMessage | None) -> str:
-    """A user message as a memory query: its text, stripped, cut to ``max_text_chars`` (a
-    pasted report must not stop the run; its beginning says what it is about)."""
+    """A user message as a memory query or a task: its text, stripped, cut to
+    ``max_text_chars`` (:func:`cut_text`)."""
     text = message_text(message).strip() if message is not None else ""
-    return text[: mem.settings.max_text_chars].strip()
+    return cut_text(mem, text).strip()
 
 
 def current_turn(messages: Sequence[BaseMessage]) -> tuple[HumanMessage | None, list[BaseMessage]]:
@@ -265,6 +300,7 @@ __all__ = [
     "CONFIG_KEYS",
     "RunScope",
     "current_turn",
+    "cut_text",
     "final_answer",
     "memory_from",
     "message_text",

@@ -31,6 +31,7 @@ from agentmem import MemoryKind
 from agentmem_graphs._memory import (
     RunScope,
     current_turn,
+    cut_text,
     final_answer,
     memory_from,
     message_text,
@@ -102,15 +103,18 @@ def remember_node(*, extract: bool = False, name: str | None = None) -> Node:
         scope = RunScope.from_config(config)
         question, after = current_turn(state.get("messages", []))
         answer = final_answer(after)
-        limit = mem.settings.max_text_chars - 200  # room for the speaker in a buffer line
+        room = 200  # for the speaker in a buffer line
         turn: list[dict[str, str]] = []
         if question is not None and message_text(question).strip():
-            message = {"role": "user", "content": message_text(question)[:limit]}
+            message = {"role": "user", "content": cut_text(mem, message_text(question), room=room)}
             if question.name:
                 message["name"] = question.name
             turn.append(message)
         if answer is not None and message_text(answer).strip():
-            message = {"role": "assistant", "content": message_text(answer)[:limit]}
+            message = {
+                "role": "assistant",
+                "content": cut_text(mem, message_text(answer), room=room),
+            }
             speaker = name or answer.name or scope.agent_id
             if speaker:
                 message["name"] = speaker
@@ -149,7 +153,7 @@ def experience_node(
             "memory_retrieval_id": None,
         }
         question, after = current_turn(state.get("messages", []))
-        task = message_text(question).strip() if question is not None else ""
+        task = query_text(mem, question)  # cut as recall cuts it
         steps = trajectory(after, exclude_tools)
         if not task or (not steps and not learn_from_chat):
             return cleared
@@ -157,13 +161,14 @@ def experience_node(
             answer = final_answer(after)
             steps = [{"action": "answer", "observation": message_text(answer) if answer else ""}]
         outcome = state.get("outcome") or _judge(steps)
+        feedback = state.get("feedback")
         scope.record_experience(
             mem,
             task,
             steps,
             outcome,
             reward=state.get("reward"),
-            feedback=state.get("feedback"),
+            feedback=cut_text(mem, feedback) if isinstance(feedback, str) else feedback,
             used_procedures=state.get("memory_procedures") or (),
         )
         retrieval_id = state.get("memory_retrieval_id")

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, NotRequired
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage, SystemMessage
+from langchain_core.messages import AIMessage, BaseMessage, SystemMessage, ToolMessage
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.tools import BaseTool, StructuredTool
 from langgraph.checkpoint.memory import InMemorySaver
@@ -44,6 +44,7 @@ from agentmem.models import Scope
 from agentmem_graphs._memory import (
     RunScope,
     current_turn,
+    cut_text,
     final_answer,
     memory_from,
     message_text,
@@ -181,8 +182,10 @@ def create_team(
     ``supervisor`` picks who speaks next: ``None`` asks every agent once, in order; a
     function gets the state and returns an agent's name or ``None`` to finish; a chat model
     is given the agents' descriptions and the team's memory and calls the ``route`` tool
-    (``{"agent": name}``) or answers to finish. At most ``max_turns`` agent turns per user
-    message. The scope comes from the config, as for :func:`create_memory_agent`.
+    (``{"agent": name}``) or answers to finish; a route naming no agent is sent back to it once
+    as the call's error, and if it names none again it answers that it could not hand the
+    request on. At most ``max_turns`` agent turns per user message. The scope comes from the
+    config, as for :func:`create_memory_agent`.
     """
     if not agents:
         raise InvalidSettings("a team needs at least one agent: create_team({'name': model}, mem)")
@@ -345,10 +348,11 @@ def _member_node(
         answer = final_answer(out["messages"][before:])
         text = message_text(answer) if answer is not None else ""
         if share and text.strip():
-            scope = RunScope.from_config({"configurable": configurable})
-            agent = scope.agent(memory_from(runtime.store, runtime.context))
+            mem = memory_from(runtime.store, runtime.context)
+            agent = RunScope.from_config({"configurable": configurable}).agent(mem)
             assert agent is not None
-            agent.add(f"{name}: {text}", shared=True, metadata={"source": "team", "agent": name})
+            shared = cut_text(mem, f"{name}: {text}")  # as remember cuts the agent's turn
+            agent.add(shared, shared=True, metadata={"source": "team", "agent": name})
         return {"messages": [AIMessage(content=text, name=name)]}
 
     return run
@@ -363,6 +367,7 @@ def _supervisor_node(
 ) -> Callable[..., dict[str, Any]]:
     route = _route_tool(members)
     bound = _bind(supervisor, [route]) if _is_model(supervisor) else None
+    names = {_agent_id(name): name for name in members}
 
     def decide(state: dict[str, Any], config: RunnableConfig, runtime: Runtime) -> dict[str, Any]:
         question, after = current_turn(state["messages"])
@@ -373,7 +378,11 @@ def _supervisor_node(
             return {"next": next((n for n in members if n not in spoke), None)}
         if bound is None:
             chosen = supervisor(state)  # type: ignore[operator]
-            return {"next": chosen if chosen in members else None}
+            if chosen is not None and _agent_id(chosen) not in names:
+                log.warning(
+                    "supervisor function chose no agent of the team (%r); finishing", chosen
+                )
+            return {"next": names.get(_agent_id(chosen))}
         scope = RunScope.from_config(config)
         mem = memory_from(runtime.store, runtime.context)
         query = query_text(mem, question)
@@ -384,19 +393,72 @@ def _supervisor_node(
             if query
             else ""
         )
-        system = _system(_team_prompt(members), shared)
-        response = _ask(bound, [SystemMessage(system), *state["messages"]], config, supervisor)
-        for call in getattr(response, "tool_calls", None) or []:
-            if call["name"] == "route" and call["args"].get("agent") in members:
-                return {"next": call["args"]["agent"]}
-            log.warning("supervisor asked for an unknown route %r; finishing", call)
+        messages = [SystemMessage(_system(_team_prompt(members), shared)), *state["messages"]]
+        response = _ask(bound, messages, config, supervisor)
+        chosen, refused = _routed(response, names)
+        if chosen is None and refused:
+            # Route back once: the supervisor reads why its call was refused and routes again
+            # or answers (neither the call nor the error joins the conversation).
+            response = _ask(bound, [*messages, response, *refused], config, supervisor)
+            chosen, refused = _routed(response, names)
+        if chosen is not None:
+            return {"next": chosen}
         text = message_text(response) if isinstance(response, BaseMessage) else str(response)
+        if not text.strip() and refused:
+            # Never end the user's turn without an answer: say why the team stopped.
+            text = _UNROUTED.format(agents=", ".join(members))
         update: dict[str, Any] = {"next": None}
         if text.strip():
             update["messages"] = [AIMessage(content=text, name=SUPERVISOR)]
         return update
 
     return decide
+
+
+_UNROUTED = (
+    "I could not hand your request to the team: twice I named no agent of it ({agents}). "
+    "Please ask again, or say which agent should take it."
+)
+"""The supervisor's answer when its model routed to no agent, even after being told why."""
+
+
+def _agent_id(value: Any) -> str | None:
+    """An agent name as the agent id it stands for (NFC, stripped, as
+    :func:`_check_agent_ids` compares names); None for what names no agent (not a string)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return Scope.of(agent_id=value).agent_id
+    except InvalidScope:
+        return None
+
+
+def _routed(response: Any, names: Mapping[str | None, str]) -> tuple[str | None, list[ToolMessage]]:
+    """The agent a supervisor's ``route`` call names (``names``: agent id -> name), else None
+    and, for each of its tool calls, the error that tells the model what was wrong."""
+    refused: list[ToolMessage] = []
+    agents = ", ".join(names.values())
+    for call in getattr(response, "tool_calls", None) or []:
+        args = call.get("args") or {}
+        agent = args.get("agent") if isinstance(args, Mapping) else None
+        if call["name"] == "route" and _agent_id(agent) in names:
+            return names[_agent_id(agent)], []
+        log.warning("supervisor asked for an unknown route %r; sending it back", call)
+        if call["name"] != "route":
+            error = f"there is no tool {call['name']!r}"
+        elif isinstance(agent, str):
+            error = f"{agent!r} is no agent of this team"
+        else:
+            error = f"agent must be one agent's name as a string, got {agent!r}"
+        refused.append(
+            ToolMessage(
+                f"Error: {error}; call route with one of: {agents}, or answer the user yourself",
+                tool_call_id=call.get("id") or "",
+                name=call["name"],
+                status="error",
+            )
+        )
+    return None, refused
 
 
 def _is_model(value: Any) -> bool:

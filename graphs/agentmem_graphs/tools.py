@@ -14,6 +14,8 @@ retry; a misconfigured graph (no scope, no store) still raises.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -40,6 +42,24 @@ def _error_message(error: ToolException) -> str:
     return f"Error: {error}"
 
 
+def _clamped(k: int, most: int) -> int:
+    """The model's ``k`` within ``1..most`` (a model asks for 0, -1 or 1000 as readily as 5)."""
+    return max(1, min(int(k), most))
+
+
+def _call_key(scope: RunScope, tool_call_id: str | None, text: str) -> str | None:
+    """The idempotency key of one ``save_memory`` call (None outside a tool call).
+
+    LangGraph runs a tools node again, with the same tool calls, when a run resumes after an
+    interrupt in it or retries it: the key (of the thread, the call's id and the text, so a
+    provider that reuses call ids in later turns still saves a new fact) makes the repeat
+    return the memory the first run stored."""
+    if not tool_call_id:
+        return None
+    call = json.dumps([scope.thread_id, tool_call_id, text])
+    return "langgraph:save_memory:" + hashlib.sha256(call.encode()).hexdigest()
+
+
 def _line(hit: SearchHit) -> str:
     record = hit.record
     when = record.event_time or record.valid_from or record.created_at
@@ -54,7 +74,7 @@ def search_memory(query: str, runtime: ToolRuntime, k: int = 5) -> str:
     mem = memory_from(runtime.store, runtime.context)
     scope = RunScope.from_config(runtime.config)
     with _refused_as_tool_error():
-        hits = scope.search(mem, query, k=max(1, min(int(k), 20)))
+        hits = scope.search(mem, query, k=_clamped(k, 20))
     if not hits:
         return "No memories found."
     return "\n".join(_line(h) for h in hits)
@@ -67,8 +87,9 @@ def save_memory(text: str, runtime: ToolRuntime, shared: bool = False) -> str:
     with your team (when you work in one)."""
     mem = memory_from(runtime.store, runtime.context)
     scope = RunScope.from_config(runtime.config)
+    key = _call_key(scope, runtime.tool_call_id, text)
     with _refused_as_tool_error():
-        memory_id = scope.save(mem, text, shared=shared)
+        memory_id = scope.save(mem, text, shared=shared, idempotency_key=key)
     where = "your team's memory" if shared and scope.team and scope.agent_id else "memory"
     return f"Saved to {where} (id {memory_id})."
 
@@ -79,8 +100,9 @@ def recall_experience(task: str, runtime: ToolRuntime, k: int = 3) -> str:
     first) and how similar attempts went."""
     mem = memory_from(runtime.store, runtime.context)
     scope = RunScope.from_config(runtime.config)
+    k = _clamped(k, 10)  # the model's k, for the search and the list alike
     with _refused_as_tool_error():
-        recall = scope.recall_experience(mem, task, k=max(1, min(int(k), 10)))
+        recall = scope.recall_experience(mem, task, k=k)
     lines: list[str] = []
     if recall.procedures:
         lines.append("Procedures:")

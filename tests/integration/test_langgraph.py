@@ -23,9 +23,11 @@ from langchain_core.tools import ToolException, tool
 from langgraph.graph import START, StateGraph
 from langgraph.prebuilt import ToolNode
 from langgraph.store.memory import InMemoryStore
+from langgraph.types import Command, interrupt
 
 from agentmem import InvalidScope, InvalidSettings, Memory, MemoryKind, Settings
 from agentmem.embedders import Embedder
+from agentmem.experience import Experience
 from agentmem_graphs import (
     MEMORY_TOOLS,
     AgentMemStore,
@@ -173,6 +175,20 @@ def test_nodes_need_a_scope_and_an_agentmem_store(mem: Memory, maya: str) -> Non
         other.invoke({"messages": [HumanMessage("hi")]}, cfg(user_id=maya))
 
 
+def test_a_thread_id_that_is_no_scope_id_is_refused_before_any_tool_runs(
+    mem: Memory, maya: str
+) -> None:
+    world = Booking()
+    model = scripted(call("login", "c1"), "Logged in.")
+    graph = create_memory_agent(model, mem, tools=world.tools)
+    with pytest.raises(InvalidScope, match=r"thread_id='maya/monday' contains a path separator"):
+        graph.invoke(
+            {"messages": [HumanMessage("log in")]}, cfg(user_id=maya, thread_id="maya/monday")
+        )
+    assert world.calls == []  # refused by recall, before the model and the tools
+    assert mem.list(user_id=maya) == []
+
+
 def test_remember_writes_the_turn_to_the_threads_buffer_or_as_an_episode(
     mem: Memory, maya: str, ines: str
 ) -> None:
@@ -262,6 +278,19 @@ def test_experience_records_the_run_and_reports_the_procedures_it_was_shown(
     assert outcomes == ["failure", "success", "success"]
 
 
+def test_experience_cuts_a_task_and_feedback_over_the_text_limit(mem: Memory, maya: str) -> None:
+    limit = mem.settings.max_text_chars
+    pasted = "Log in and read this report. " + "The numbers went up. " * 1600
+    assert len(pasted) > limit
+    graph = create_memory_agent(scripted(call("login", "c1"), "Done."), mem, tools=Booking().tools)
+    state = {"messages": [HumanMessage(pasted)], "feedback": "Too slow. " * 4000}
+    graph.invoke(state, cfg(user_id=maya, thread_id="t"))  # a pasted report must not stop it
+    (record,) = mem.list(user_id=maya, kinds="experience")
+    exp = Experience.from_record(record)
+    assert exp.task == pasted[:limit].strip() and exp.steps[0].action == "login"
+    assert exp.feedback == ("Too slow. " * 4000)[:limit]
+
+
 # tools -----------------------------------------------------------------------------------------
 
 
@@ -311,6 +340,29 @@ def test_memory_tools_in_a_plain_tool_node_return_a_refused_argument_to_the_mode
         graph.invoke({"messages": [HumanMessage("hi"), calls]}, cfg())
 
 
+def test_save_memory_stores_once_per_tool_call_when_a_resume_reruns_the_tools(
+    mem: Memory, maya: str
+) -> None:
+    @tool
+    def pay(amount: int) -> str:
+        """Pay, once a human approves."""
+        return "paid" if interrupt({"approve": amount}) == "yes" else "refused"
+
+    both = AIMessage(
+        "",
+        tool_calls=[
+            {"name": "save_memory", "args": {"text": "Maya pays by card"}, "id": "s1"},
+            {"name": "pay", "args": {"amount": 30}, "id": "p1"},
+        ],
+    )
+    graph = create_memory_agent(scripted(both, "Paid."), mem, tools=[pay], learn=False)
+    config = cfg(user_id=maya, thread_id="pay-1")
+    graph.invoke({"messages": [HumanMessage("pay 30 for the table")]}, config)
+    out = graph.invoke(Command(resume="yes"), config)  # LangGraph runs the tools node again
+    assert out["messages"][-1].content == "Paid."
+    assert [r.text for r in mem.list(user_id=maya, kinds="semantic")] == ["Maya pays by card"]
+
+
 def test_agents_save_privately_or_to_their_team_and_never_read_another_agents_notes(
     mem: Memory, maya: str
 ) -> None:
@@ -346,6 +398,28 @@ def test_recall_experience_tool_reports_procedures(mem: Memory, maya: str) -> No
     answer = str(next(m.content for m in out["messages"] if m.type == "tool"))
     assert "Procedures:" in answer and "call `test` before `deploy`" in answer
     assert "Past attempts:" in answer and "Deploy the api service -> success" in answer
+
+
+def test_recall_experience_tool_clamps_k_as_it_searches(mem: Memory, maya: str) -> None:
+    steps = [
+        {"action": "deploy", "ok": False, "error": "E_PRECONDITION: run tests first"},
+        {"action": "test", "observation": "ok"},
+        {"action": "deploy", "observation": "deployed"},
+    ]
+    mem.record_experience("Deploy the api service", steps, "success", user_id=maya)
+    graph = node_graph(mem, ("tools", ToolNode(MEMORY_TOOLS)))
+    calls = [
+        {"name": "recall_experience", "args": {"task": "Deploy the web service", "k": k}, "id": k}
+        for k in ("0", "-1", "1", "99")
+    ]
+    out = graph.invoke({"messages": [AIMessage("", tool_calls=calls)]}, cfg(user_id=maya))
+    shown: dict[str, list[str]] = {}
+    for result in (m for m in out["messages"] if isinstance(m, ToolMessage)):
+        lines = str(result.content).splitlines()
+        assert lines[0] == "Procedures:"
+        shown[result.tool_call_id] = lines[1 : lines.index("Past attempts:")]
+    assert shown["0"] == shown["-1"] == shown["1"] and len(shown["1"]) == 1  # k < 1 is 1
+    assert len(shown["99"]) == 2  # both procedures learned
 
 
 # prebuilt agent ----------------------------------------------------------------------------------
@@ -444,6 +518,19 @@ def test_a_team_runs_each_agent_in_turn_and_shares_answers(mem: Memory, maya: st
     assert [t.line() for t in buffer.messages()][-1].startswith("assistant/researcher:")
 
 
+def test_a_team_shares_an_answer_over_the_text_limit_cut(mem: Memory, maya: str) -> None:
+    limit = mem.settings.max_text_chars
+    report = "The report. " + "Lanes grew again. " * 2000
+    assert len(report) > limit
+    graph = create_team({"writer": scripted(report)}, mem, team="long")
+    out = graph.invoke(
+        {"messages": [HumanMessage("Write it all")]}, cfg(user_id=maya, thread_id="t")
+    )
+    assert out["messages"][-1].content == report  # the user gets the whole answer
+    (shared,) = mem.for_agent("writer", user_id=maya, team="long").list(shared=True)
+    assert shared.text == f"writer: {report}"[:limit]
+
+
 def test_a_team_supervisor_model_routes_with_the_route_tool(mem: Memory, maya: str) -> None:
     supervisor = scripted(
         call("route", "r1", agent="writer"),
@@ -455,6 +542,45 @@ def test_a_team_supervisor_model_routes_with_the_route_tool(mem: Memory, maya: s
     out = graph.invoke({"messages": [HumanMessage("Draft it")]}, cfg(user_id=maya, thread_id="t"))
     assert [m.name for m in out["messages"][1:]] == ["writer", "researcher", "supervisor"]
     assert out["messages"][-1].content == "All done: the report is drafted."
+
+
+def test_a_team_supervisor_gets_a_bad_route_back_as_an_error_and_never_leaves_no_answer(
+    mem: Memory, maya: str
+) -> None:
+    script = [
+        call("route", "r1", agent=["writer"]),  # not a string: sent back to the supervisor
+        call("route", "r2", agent="writer "),  # stray whitespace: the writer
+        call("route", "r3", agent={"name": "editor"}),
+        call("route", "r4", agent="editor"),  # wrong again after the error: the fallback
+    ]
+    seen: list[list[BaseMessage]] = []
+
+    def supervise(messages: list[BaseMessage]) -> AIMessage:
+        seen.append(messages)
+        return script.pop(0)
+
+    prompts: dict[str, list[str]] = {}
+    graph = create_team(
+        team_members(prompts), mem, supervisor=RunnableLambda(supervise), team="report"
+    )
+    out = graph.invoke({"messages": [HumanMessage("Draft it")]}, cfg(user_id=maya, thread_id="t"))
+    assert [m.name for m in out["messages"][1:]] == ["writer", "supervisor"]
+    error = seen[1][-1]
+    assert isinstance(error, ToolMessage) and error.status == "error"
+    assert error.tool_call_id == "r1" and str(error.content) == (
+        "Error: agent must be one agent's name as a string, got ['writer']; call route with one "
+        "of: researcher, writer, or answer the user yourself"
+    )
+    answer = str(out["messages"][-1].content)
+    assert "could not hand your request to the team" in answer and not script
+    assert "{'name': 'editor'}" in str(seen[3][-1].content)
+    # A supervisor function naming no agent (or not a string) finishes the turn.
+    for chosen in (["writer"], "editor", " writer"):
+        team = create_team(
+            team_members(prompts), mem, supervisor=lambda s, c=chosen: c, max_turns=1
+        )
+        out = team.invoke({"messages": [HumanMessage("Go")]}, cfg(user_id=maya, thread_id="u"))
+        assert [m.name for m in out["messages"][1:]] == (["writer"] if chosen == " writer" else [])
 
 
 def test_a_team_supervisor_function_and_the_turn_limit(mem: Memory, maya: str) -> None:
