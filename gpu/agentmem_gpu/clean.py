@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from filelock import FileLock
 
 from agentmem import erasure
-from agentmem.errors import ValidationError
+from agentmem.errors import InvalidSettings, NotFound, ValidationError
 from agentmem.models import MemoryRecord, Scope
 from agentmem.parametric import SHARED_SCOPE_KEY, scope_key
 from agentmem_gpu.config import RECALL_KIND, RecallAdapterConfig, RetrieverAdapterConfig
@@ -55,28 +55,27 @@ def retrain_forgotten(
     configs: CleanConfigs | None = None,
     max_questions: int | None = None,
 ) -> list[erasure.ForgetReport]:
-    """Retrain this scope's adapters tainted by pending forgets; returns the reports updated.
+    """Retrain the adapters tainted by pending forgets that this scope's run meets; returns
+    the reports updated.
 
-    A tainted shared adapter (trained across scopes) is retrained by the first scope's run that
-    meets it, over the scopes it was trained on."""
+    A tainted adapter that records the scopes it was trained on (the shared one, one trained on
+    a user or org above the forgotten memory's scope, a thread's) is retrained by the first
+    scope's run that meets it, over those scopes; one that does not, by its own scope's run."""
     registry = registry or AdapterRegistry.from_settings(mem.settings)
     configs = configs or CleanConfigs()
     per_text = max_questions or mem.settings.forget.probe_questions
     updated = []
+    registry.root.mkdir(parents=True, exist_ok=True)
     for report, texts in erasure.pending_retrain(mem):
-        if not any(t["scope_key"] == SHARED_SCOPE_KEY for t in report.adapters_tainted):
-            done = _retrain_report(mem, scope, report, texts, registry, configs, per_text)
-        else:
-            # Runs of several scopes can meet one shared adapter: the first retrains it while
-            # the others wait here, then find it retrained in the report.
-            registry.root.mkdir(parents=True, exist_ok=True)
-            with FileLock(str(registry.root / ".retrain-shared.lock")):
-                report = erasure.reports(mem, forget_id=report.forget_id)[0]
-                done = (
-                    _retrain_report(mem, scope, report, texts, registry, configs, per_text)
-                    if report.status == erasure.RETRAIN_PENDING
-                    else None
-                )
+        # Runs of several scopes can meet one tainted adapter: the first retrains it while
+        # the others wait here, then find it retrained in the report.
+        with FileLock(str(registry.root / ".retrain.lock")):
+            report = erasure.reports(mem, forget_id=report.forget_id)[0]
+            done = (
+                _retrain_report(mem, scope, report, texts, registry, configs, per_text)
+                if report.status == erasure.RETRAIN_PENDING
+                else None
+            )
         if done is not None:
             updated.append(done)
     return updated
@@ -91,25 +90,26 @@ def _retrain_report(
     configs: CleanConfigs,
     per_text: int,
 ) -> erasure.ForgetReport | None:
-    """Retrain what one forget tainted that this scope's run owns (its own adapters and a
-    shared one), probe the clean adapters and record them; None when nothing is its to do."""
-    key = scope_key(scope)
+    """Retrain what one forget tainted that this scope's run owns (:func:`_owned`), probe the
+    clean adapters and record them; None when nothing is its to do."""
     done_keys = {(r["scope_key"], r["kind"]) for r in report.retrained}
     pending = {(t["scope_key"], t["kind"]) for t in report.adapters_tainted} - done_keys
-    mine = {p for p in pending if p[0] in (key, SHARED_SCOPE_KEY)}
+    mine = {p: s for p in sorted(pending) if (s := _owned(scope, report, *p, registry))}
     if not mine:
         return None
     retrained: list[dict[str, Any]] = []
     probes: list[dict[str, Any]] = []
-    for adapter_key, kind in sorted(mine):
+    for (adapter_key, kind), scopes in mine.items():
         if adapter_key == SHARED_SCOPE_KEY:
             result, version = _retrain_shared(mem, kind, report, registry, configs)
+            asked = scope
         else:
-            result, version = _retrain(mem, [scope], key, kind, registry, configs)
+            result, version = _retrain(mem, scopes, adapter_key, kind, registry, configs)
+            asked = scopes[0]  # the scope whose searches and recalls the adapter serves
         retrained.append(result)
         if version is not None:
             probes.append(
-                probe(mem, scope, version, registry, texts, report.forgotten_ids, per_text)
+                probe(mem, asked, version, registry, texts, report.forgotten_ids, per_text)
             )
     summary = {
         "questions": sum(p["questions"] for p in probes),
@@ -118,8 +118,40 @@ def _retrain_report(
         "adapters": probes,
     }
     return erasure.finish_retrain(
-        mem, report.forget_id, retrained, summary, complete=not pending - mine
+        mem, report.forget_id, retrained, summary, complete=not pending - mine.keys()
     )
+
+
+def _owned(
+    scope: Scope,
+    report: erasure.ForgetReport,
+    adapter_key: str,
+    kind: str,
+    registry: AdapterRegistry,
+) -> list[Scope]:
+    """The scopes this run retrains a tainted adapter over; empty when it is not its to do.
+
+    The shared adapter is any run's (its scopes are read when it is retrained). A per-scope
+    adapter is retrained over the scopes its tainted version records, by any run: its key need
+    not be the key of a scope consolidation runs (a user-wide adapter trained on memories that
+    also carry an agent, an org-wide one, a thread's). One saved before its scopes were recorded
+    is left to the run of its own scope."""
+    if adapter_key == SHARED_SCOPE_KEY:
+        return [scope]
+    from agentmem_gpu.pipeline import trained_scopes
+
+    numbers = [
+        t["version"]
+        for t in report.adapters_tainted
+        if t["scope_key"] == adapter_key and t["kind"] == kind
+    ]
+    try:
+        recorded = trained_scopes(registry.get(adapter_key, max(numbers)).metadata)
+    except (InvalidSettings, NotFound):  # unreadable: left to its own scope's run
+        recorded = []
+    if recorded:
+        return recorded
+    return [scope] if adapter_key == scope_key(scope) else []
 
 
 def _retrain_shared(

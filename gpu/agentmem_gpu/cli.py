@@ -25,7 +25,7 @@ from rich.console import Console
 from rich.table import Table
 
 from agentmem.cli.options import sub_app
-from agentmem.errors import ValidationError
+from agentmem.errors import InvalidSettings, ValidationError
 from agentmem.models import Scope
 from agentmem.parametric import SHARED_SCOPE_KEY, scope_key
 from agentmem_gpu.config import (
@@ -88,24 +88,13 @@ def list_(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
-    """Registered adapters, per scope key, with their held-out scores; * marks the current."""
+    """Registered adapters, per scope key, with their held-out scores; * marks the current.
+    A scope whose registry files are damaged is listed as such, with what to do."""
     from agentmem.cli import console, dump
 
     registry = _registry(ctx)
     keys = [key] if key is not None else registry.scopes()
-    rows: list[dict[str, Any]] = [
-        {
-            "scope_key": scope,
-            "version": version.version,
-            "kind": version.kind,
-            "current": version.promoted,
-            "held_out": version.score(),
-            "base": version.base_score(),
-            "created": version.metadata.created,
-        }
-        for scope in keys
-        for version in registry.list(scope)
-    ]
+    rows = [row for scope in keys for row in _rows(registry, scope)]
     if as_json:
         dump(rows)
         return
@@ -118,14 +107,45 @@ def list_(
     for r in rows:
         table.add_row(
             r["scope_key"],
-            f"v{r['version']}",
-            r["kind"],
+            f"v{r['version']}" if r["version"] is not None else "-",
+            r["kind"] or "damaged",
             "*" if r["current"] else "",
             _score(r["held_out"]),
             _score(r["base"]),
-            r["created"],
+            r["created"] or "",
         )
     console().print(table)
+    for r in rows:
+        if r.get("damaged"):
+            Console(stderr=True, highlight=False).print(f"{r['scope_key']}: {r['damaged']}")
+
+
+def _rows(registry: AdapterRegistry, scope: str) -> list[dict[str, Any]]:
+    """The listing rows of one scope key; one ``damaged`` row when its files cannot be read
+    (one bad copy must not hide the other scopes, nor the command to repair it)."""
+    empty = dict.fromkeys(("version", "kind", "held_out", "base", "created"))
+    try:
+        versions = registry.list(scope)
+    except InvalidSettings as exc:
+        return [{"scope_key": scope, **empty, "current": False, "damaged": str(exc)}]
+    damaged = []
+    for kind in (RETRIEVER_KIND, RECALL_KIND):
+        try:  # a promoted version whose whole directory is gone is not among those listed
+            registry.current(scope, kind)
+        except InvalidSettings as exc:
+            damaged.append({"scope_key": scope, **empty, "current": True, "damaged": str(exc)})
+    return damaged + [
+        {
+            "scope_key": scope,
+            "version": version.version,
+            "kind": version.kind,
+            "current": version.promoted,
+            "held_out": version.score(),
+            "base": version.base_score(),
+            "created": version.metadata.created,
+        }
+        for version in versions
+    ]
 
 
 @app.command()

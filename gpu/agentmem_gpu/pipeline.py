@@ -143,7 +143,7 @@ def train_scope_adapter(
             base_name=mem.backends.embedder.name,
             doc_vectors=doc_vectors,
         )
-        _record_scopes(result.adapter_dir, many)
+        record_scopes(result.adapter_dir, many)
         if previous is not None and trained_for(
             previous.metadata.base_name, mem.backends.embedder.name
         ):
@@ -203,9 +203,10 @@ def record_incumbent(
     metadata.save(adapter_dir)
 
 
-def _record_scopes(adapter_dir: Path, scopes: Sequence[Scope]) -> None:
-    """Write the scopes the data came from into the adapter's training-set summary, so that a
-    shared adapter tainted by a forget can be retrained over the same scopes."""
+def record_scopes(adapter_dir: Path, scopes: Sequence[Scope]) -> None:
+    """Write the scopes the data came from into the adapter's training-set summary, so that an
+    adapter tainted by a forget can be retrained over the same scopes (its key need not be a
+    scope's that consolidation runs: the shared one, a user's or org's, a thread's)."""
     metadata = AdapterMetadata.load(adapter_dir)
     metadata.trainset[TRAINED_SCOPES] = [s.model_dump(exclude_none=True) for s in scopes]
     metadata.save(adapter_dir)
@@ -221,6 +222,7 @@ __all__ = [
     "TrainOutcome",
     "episodic_records",
     "record_incumbent",
+    "record_scopes",
     "train_scope_adapter",
     "trained_scopes",
 ]

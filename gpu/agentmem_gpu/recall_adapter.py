@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from agentmem.errors import InvalidSettings, ValidationError
+from agentmem.errors import InvalidSettings, ModelUnavailable, ValidationError
 from agentmem.parametric import ParametricAnswer
 from agentmem_gpu.config import ALL_LINEAR, RECALL_KIND, AdapterMetadata, RecallAdapterConfig
 from agentmem_gpu.recall_adapter_data import QAPair, RecallSet, exact_match, token_f1
@@ -78,7 +78,21 @@ def resolve_causal_model(base_model: str | Path) -> tuple[str, Path]:
             "model directory; recall adapters train on a causal language model saved on disk, "
             "and models are never downloaded at run time"
         )
+    if not (path / "config.json").is_file():
+        raise _not_a_causal_lm(path, "no config.json")
     return str(path.resolve()), path
+
+
+def _not_a_causal_lm(path: Path, why: str) -> ModelUnavailable:
+    """The error for a base model directory that transformers cannot load as a causal LM."""
+    from agentmem_gpu.smollm import SMOLLM2
+
+    return ModelUnavailable(
+        f"{path} is not a transformers causal LM directory ({why}); a base model directory "
+        "holds what save_pretrained writes: config.json of a causal language model, its weights "
+        "(model.safetensors or pytorch_model.bin) and its tokenizer files. Pass such a "
+        f"directory, a .gguf file, or {SMOLLM2!r}"
+    )
 
 
 @dataclass(frozen=True)
@@ -129,8 +143,12 @@ class RecallLM(LoraWeights):
         hf_logging.disable_progress_bar()
         _, path = resolve_causal_model(base_model)
         config = config or RecallAdapterConfig()
-        tokenizer = AutoTokenizer.from_pretrained(str(path))
-        base = AutoModelForCausalLM.from_pretrained(str(path))
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(str(path))
+            base = AutoModelForCausalLM.from_pretrained(str(path))
+        except (OSError, ValueError, KeyError) as exc:  # what transformers raises for each gap
+            why = f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
+            raise _not_a_causal_lm(path, why) from exc
         model = attach_lora(
             base,
             config,

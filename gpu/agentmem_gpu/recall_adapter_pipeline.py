@@ -23,7 +23,12 @@ from agentmem.models import MemoryKind, MemoryRecord, Scope
 from agentmem.parametric import SHARED_SCOPE_KEY, scope_key
 from agentmem.scoping import scope_of
 from agentmem_gpu.config import RECALL_KIND, RecallAdapterConfig, RetrieverAdapterConfig
-from agentmem_gpu.pipeline import TrainOutcome, record_incumbent, register_checked
+from agentmem_gpu.pipeline import (
+    TrainOutcome,
+    record_incumbent,
+    record_scopes,
+    register_checked,
+)
 from agentmem_gpu.questions import QuestionGenerator
 from agentmem_gpu.recall_adapter_data import RecallSetConfig, build_recallset, recallset_hash
 from agentmem_gpu.registry import AdapterRegistry
@@ -107,6 +112,7 @@ def train_scope_recall_adapter(
     previous = registry.current(key, RECALL_KIND)
     with registry.training_dir("train-recall-") as work:
         result = train_recall_adapter(recallset, work / "adapter", base_model, config)
+        record_scopes(result.adapter_dir, [scope])
         if previous is not None:
             record_incumbent(
                 result.adapter_dir,

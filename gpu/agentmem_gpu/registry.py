@@ -159,13 +159,25 @@ class AdapterRegistry:
         return self._version(scope_key, directory, version, self._state(directory))
 
     def current(self, scope_key: str, kind: str = RETRIEVER_KIND) -> AdapterVersion | None:
-        """The promoted version of ``kind`` for a scope, or None (use the base model)."""
+        """The promoted version of ``kind`` for a scope, or None (use the base model).
+
+        A promoted version whose directory or metadata file is gone (a bad copy) raises
+        InvalidSettings naming it and the rollback to run: what it serves must not fall back
+        silently, nor answer NotFound (a 404 for a search)."""
         _check_kind(kind)
         directory = self._scope_dir(scope_key)
         state = self._state(directory)
         # A tainted adapter stops serving at once: the newest untainted promoted one serves.
         stack = [v for v in state["promoted"].get(kind, []) if str(v) not in state["tainted"]]
-        return self.get(scope_key, stack[-1]) if stack else None
+        if not stack:
+            return None
+        path = directory / f"v{stack[-1]}"
+        if not path.is_dir():
+            raise InvalidSettings(
+                f"the current {kind} adapter of {scope_key!r}, {path}, is missing (a bad copy "
+                f"or a full disk?); {_fix(scope_key, kind, path, serving=True)}"
+            )
+        return self._version(scope_key, directory, stack[-1], state)
 
     def find(
         self, scope_key: str, data_hash: str, kind: str = RETRIEVER_KIND
@@ -328,7 +340,10 @@ class AdapterRegistry:
                 hit = bool(ids.intersection(sources)) if sources else key in scope_keys
                 if not hit:
                     continue
-                serving = self.current(key, version.kind)
+                try:
+                    serving = self.current(key, version.kind)
+                except InvalidSettings:  # the one promoted is damaged, so it is not this one
+                    serving = None
                 was_serving = serving is not None and serving.version == version.version
                 self.taint(key, version.version, reason)
                 out.append(
@@ -440,7 +455,19 @@ class AdapterRegistry:
         scope_key: str, directory: Path, number: int, state: dict[str, Any]
     ) -> AdapterVersion:
         path = directory / f"v{number}"
-        metadata = AdapterMetadata.load(path)
+        try:
+            metadata = AdapterMetadata.load(path)
+        except NotFound as exc:  # a registered version lost it: not the caller's mistake
+            serving = {
+                k: [v for v in stack if str(v) not in state["tainted"]][-1:]
+                for k, stack in state["promoted"].items()
+            }
+            kind = next((k for k, top in serving.items() if top == [number]), None)
+            fix = _fix(scope_key, kind or RETRIEVER_KIND, path, serving=kind is not None)
+            raise InvalidSettings(
+                f"registered adapter {path} has no {METADATA_FILE} (a bad copy or a full "
+                f"disk?); {fix}"
+            ) from exc
         stack = [
             v for v in state["promoted"].get(metadata.kind, []) if str(v) not in state["tainted"]
         ]
@@ -517,6 +544,16 @@ def _erase_weights(path: Path) -> None:
             shutil.rmtree(item)
         elif item.name != METADATA_FILE:
             item.unlink()
+
+
+def _fix(scope_key: str, kind: str, path: Path, *, serving: bool) -> str:
+    """How to stop using the damaged registered version in ``path`` (a rollback only when it
+    is the one serving: rolling back another would demote a sound one)."""
+    flag = f" --kind {kind}" if kind != RETRIEVER_KIND else ""
+    steps = [f"roll it back (`agentmem adapters rollback {scope_key}{flag}`)"] if serving else []
+    steps += [f"remove {path}"] if path.exists() else []
+    steps.append("train the scope's adapter again")
+    return f"restore its files, or {', '.join(steps[:-1])}{' and ' if steps[1:] else ''}{steps[-1]}"
 
 
 def _metric_key(metadata: AdapterMetadata) -> str:

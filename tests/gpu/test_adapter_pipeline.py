@@ -4,6 +4,7 @@ through the entry-point plugin, rolled back, and driven from `agentmem adapters`
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -187,3 +188,32 @@ def test_the_adapters_commands(
     assert result.exit_code == 1 and "add --shared" in result.output
     result = _run(home, "adapters", "promote", "a/b", "1")
     assert result.exit_code == 1 and "not usable as a directory name" in result.output
+
+
+def test_adapters_list_shows_a_damaged_scope_and_lists_the_others(tmp_path: Path) -> None:
+    """A bad copy lost a promoted version's metadata file (alice) or its whole directory
+    (carol): the listing names both and what to run, and still lists bob's adapter."""
+    from tests.gpu.test_retriever_adapter import fake_adapter
+
+    home = tmp_path / "home"
+    registry = AdapterRegistry.from_settings(Settings.load(home=home))
+    for user in ("alice", "bob", "carol"):
+        registry.register(f"user-{user}", fake_adapter(tmp_path / user, 0.7))
+        registry.register(f"user-{user}", fake_adapter(tmp_path / f"{user}2", 0.8))
+        assert registry.promote(f"user-{user}", 2, force=True).promoted
+    (registry.root / "user-alice" / "v2" / "agentmem_adapter.json").unlink()
+    shutil.rmtree(registry.root / "user-carol" / "v2")
+
+    result = _run(home, "adapters", "list")
+
+    assert result.exit_code == 0, result.output
+    out = " ".join(result.output.split())  # the table wraps long lines
+    assert "user-bob" in out and "v2" in out
+    assert "has no agentmem_adapter.json" in out
+    assert "`agentmem adapters rollback user-alice`" in out
+    assert "`agentmem adapters rollback user-carol`" in out
+    rows = json.loads(_run(home, "adapters", "list", "--json").output)
+    assert [(r["scope_key"], r["version"]) for r in rows if r.get("damaged")] == [
+        ("user-alice", None),
+        ("user-carol", None),
+    ]

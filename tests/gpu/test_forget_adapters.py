@@ -178,6 +178,7 @@ def test_a_tainted_recall_adapter_falls_back_to_retrieval_and_is_retrained_clean
     key = scope_key(ALICE)
     config = fast_recall_config(max_steps=20, eval_interval=20)
     first = train_scope_recall_adapter(tiny_mem, ALICE, tiny_lm, config=config, registry=registry)
+    assert trained_scopes(first.version.metadata) == [ALICE]  # what a retrain runs over
     registry.promote(key, first.version.version, force=True)
     question = "Which pet did Alice adopt?"
     always = tiny_mem.recall(question, user_id="alice", gate_threshold=-1e9)
@@ -377,3 +378,70 @@ def test_a_forget_awaiting_its_retrain_makes_its_scope_due(tiny_mem: Memory) -> 
     )
     ledger.set_watermark(tiny_mem, ALICE, ledger.RUN_STAGE, "{}")
     assert active_scopes(tiny_mem) == []
+
+
+@pytest.mark.parametrize(
+    ("trained", "stored"),
+    [
+        # `agentmem adapters train --user alice` over her agents' memories
+        (ALICE, Scope(user_id="alice", agent_id="bot")),
+        # `--org acme` over its users' memories
+        (Scope(org_id="acme"), Scope(org_id="acme", user_id="alice")),
+        # a thread's adapter (consolidation runs the user's scope, threads together)
+        (Scope(user_id="alice", thread_id="t1"), Scope(user_id="alice", thread_id="t1")),
+    ],
+    ids=["user-wide", "org-wide", "thread-keyed"],
+)
+def test_an_adapter_keyed_apart_from_the_forgotten_scope_is_retrained_by_consolidation(
+    tmp_path: Path,
+    tiny_embedder: TinyEmbedder,
+    monkeypatch: pytest.MonkeyPatch,
+    trained: Scope,
+    stored: Scope,
+) -> None:
+    """The tainted adapter's key is not the key of the consolidation scope the forgotten memory
+    falls in: the inline run the nightly dispatch makes still retrains it (over the scopes it
+    was trained on), closes the forget and erases the probe texts."""
+    from functools import partial
+
+    import agentmem_gpu.clean as clean
+    from agentmem_consolidation.pipeline import active_scopes
+
+    configs = partial(
+        CleanConfigs,
+        retriever=fast_config(max_steps=4, eval_interval=2),
+        trainset=ON_TRAIN,
+        force_promote=True,
+    )
+    monkeypatch.setattr(clean, "CleanConfigs", configs)  # the stage's default, kept tiny
+    where = stored.fields()
+    with Memory(settings=Settings.load(home=tmp_path / "home"), embedder=tiny_embedder) as mem:
+        records = mem.add_many([f"{s}: {t}" for s, t in TURNS[:6]], **where)
+        registry = AdapterRegistry.from_settings(mem.settings)
+        key = scope_key(trained)
+        first = train_scope_adapter(
+            mem,
+            trained,
+            config=fast_config(max_steps=4, eval_interval=2),
+            trainset_config=ON_TRAIN,
+            registry=registry,
+        )
+        assert first.key == key and trained_scopes(first.version.metadata) == [trained]
+        report = mem.forget(records[0].id, reason="asked", **where)
+        assert [t["scope_key"] for t in report.adapters_tainted] == [key]
+
+        for scope in active_scopes(mem):  # what `agentmem consolidate --now` runs
+            run_inline(mem, scope, stages=["retrain_forgotten"])
+
+        final = erasure.reports(mem, forget_id=report.forget_id)[0]
+        assert final.status == "done"
+        assert [(r["scope_key"], r["version"], r["promoted"]) for r in final.retrained] == [
+            (key, 2, True)
+        ]
+        assert final.probe is not None and final.probe["questions"] > 0
+        assert final.probe["passed"]
+        clean_version = registry.current(key)
+        assert clean_version is not None and clean_version.version == 2
+        assert records[0].id not in clean_version.metadata.source_ids
+        assert trained_scopes(clean_version.metadata) == [trained]
+        assert journal_of(mem).forget_jobs(forget_id=report.forget_id)[0].probe is None

@@ -4,6 +4,8 @@ saved adapter, promotion through the registry, the confidence gate and Memory.re
 from __future__ import annotations
 
 import dataclasses
+import json
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +15,7 @@ from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from agentmem import Memory, Settings
-from agentmem.errors import InvalidSettings, ValidationError
+from agentmem.errors import InvalidSettings, ModelUnavailable, ValidationError
 from agentmem.models import Scope
 from agentmem.parametric import RecallModel, RecallSource, scope_key
 from agentmem_gpu.config import METADATA_FILE, RECALL_KIND, AdapterMetadata, RecallAdapterConfig
@@ -230,6 +232,22 @@ def test_base_model_must_be_a_local_directory(recallset: RecallSet, tmp_path: Pa
         train_recall_adapter(recallset, tmp_path / "out", "Qwen/Qwen2.5-0.5B", fast_recall_config())
 
 
+@pytest.mark.parametrize("holds", ["nothing", "an encoder's config", "a broken config"])
+def test_a_base_model_directory_that_is_not_a_causal_lm_is_named(
+    recallset: RecallSet, tmp_path: Path, holds: str
+) -> None:
+    """An empty directory, an embedder's or a damaged one: ModelUnavailable naming it and what
+    it must hold (consolidation then skips the recall adapter), not transformers' own error."""
+    base = tmp_path / "base"
+    base.mkdir()
+    if holds == "an encoder's config":
+        (base / "config.json").write_text(json.dumps({"model_type": "bert", "hidden_size": 32}))
+    elif holds == "a broken config":
+        (base / "config.json").write_text("{")
+    with pytest.raises(ModelUnavailable, match=rf"{re.escape(str(base))} .*config\.json"):
+        train_recall_adapter(recallset, tmp_path / "out", base, fast_recall_config())
+
+
 def test_config_is_validated() -> None:
     with pytest.raises(InvalidSettings, match="gate_threshold"):
         RecallAdapterConfig(gate_threshold=0.5)
@@ -394,6 +412,9 @@ def test_the_adapters_train_command_for_recall(
     unknown = runner.invoke(cli.app, [*base, "--base-model", "Qwen/Qwen2.5-0.5B"])
     assert unknown.exit_code != 0 and "never downloaded" in unknown.output
     shared = runner.invoke(cli.app, [*base, "--shared", "--base-model", str(tiny_lm)])
+    (tmp_path / "empty").mkdir()
+    empty = runner.invoke(cli.app, [*base, "--base-model", str(tmp_path / "empty")])
+    assert empty.exit_code == 1 and "not a transformers causal LM" in empty.output
     assert shared.exit_code != 0 and "never shared" in shared.output
     result = runner.invoke(
         cli.app, [*base, "--base-model", str(tiny_lm), "--time-budget", "3", "--no-promote"]

@@ -6,7 +6,9 @@ whole file takes seconds; one test checks pooling parity against the real all-Mi
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -46,6 +48,7 @@ from agentmem_gpu import (
     train_retriever_adapter,
     trainset_hash,
 )
+from agentmem_gpu.config import RECALL_KIND, RETRIEVER_KIND
 from agentmem_gpu.retriever import CHECKPOINT_FILE
 from tests.gpu._tiny import (
     LORA_DAMAGES,
@@ -495,6 +498,22 @@ def test_a_damaged_adapter_of_another_scope_does_not_stop_a_forget(tmp_path: Pat
     assert "1" in state["tainted"]
 
 
+def test_a_forget_meeting_a_key_whose_current_version_is_gone_still_taints(
+    tmp_path: Path,
+) -> None:
+    registry = AdapterRegistry(tmp_path)
+    gone = registry.register("user-bob", fake_adapter(tmp_path / "a", 0.7))
+    assert registry.promote("user-bob", gone.version, force=True).promoted
+    registry.register("user-bob", fake_adapter(tmp_path / "b", 0.7, source_ids=["b1"]))
+    shutil.rmtree(gone.path)
+
+    tainted = registry.taint_trained_on({"b1"}, ["user-bob"], "forgotten")
+
+    assert tainted == [
+        {"scope_key": "user-bob", "version": 2, "kind": "retriever", "was_serving": False}
+    ]
+
+
 def test_registry_hands_out_the_scope_or_shared_encoder(
     tmp_path: Path, trained: Path, tiny_embedder: TinyEmbedder
 ) -> None:
@@ -521,6 +540,39 @@ def test_a_promoted_adapter_with_damaged_files_says_which_and_how_to_roll_it_bac
     assert encoder is not None
     with pytest.raises(InvalidSettings, match=r"shared/v1 is unreadable .*rollback shared`"):
         encoder.embed_query("Who adopted a puppy?")
+
+
+@pytest.mark.parametrize("kind", [RETRIEVER_KIND, RECALL_KIND])
+@pytest.mark.parametrize("damage", ["metadata missing", "version directory missing"])
+def test_a_promoted_adapter_with_missing_files_says_which_and_how_to_roll_it_back(
+    tmp_path: Path, tiny_embedder: TinyEmbedder, damage: str, kind: str
+) -> None:
+    """A bad copy lost the metadata file or the whole version: what serves it raises
+    InvalidSettings (not NotFound, a 404 over REST) naming the directory and the rollback."""
+    registry = AdapterRegistry(tmp_path)
+    adapter = fake_adapter(tmp_path / "a", 0.7)
+    dataclasses.replace(AdapterMetadata.load(adapter), kind=kind).save(adapter)
+    version = registry.register("user-bob", adapter)
+    assert registry.promote("user-bob", version.version, force=True).promoted
+    if damage == "metadata missing":
+        (version.path / "agentmem_adapter.json").unlink()
+    else:
+        shutil.rmtree(version.path)
+    flag = " --kind recall" if kind == RECALL_KIND else ""
+    fix = rf"user-bob/v1\b.*`agentmem adapters rollback user-bob{flag}`"
+    with pytest.raises(InvalidSettings, match=fix):
+        registry.current("user-bob", kind)
+    with pytest.raises(InvalidSettings, match=fix):  # what a recall or a search asks
+        if kind == RECALL_KIND:
+            registry.recall_model("user-bob")
+        else:
+            registry.query_encoder("user-bob", tiny_embedder)
+
+    registry.rollback("user-bob", kind)  # what the message says to run
+    assert registry.current("user-bob", kind) is None
+    if damage == "metadata missing":  # the listing names the file, not a registering mistake
+        with pytest.raises(InvalidSettings, match=r"v1 has no agentmem_adapter\.json"):
+            registry.list("user-bob")
 
 
 # --- the core protocol ---------------------------------------------------------------------

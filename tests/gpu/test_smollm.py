@@ -211,6 +211,19 @@ def test_consolidation_skips_the_recall_adapter_when_its_model_is_missing(
     assert AdapterRegistry.from_settings(mem.settings).list(scope_key(ALICE), RECALL_KIND) == []
 
 
+def test_consolidation_skips_the_recall_adapter_when_its_base_is_not_a_model(
+    real_mem: Memory, tmp_path: Path
+) -> None:
+    """A ``recall_adapter_base`` directory that holds no causal LM does not fail the stage."""
+    from tests.gpu._tiny import fast_config
+
+    (tmp_path / "empty").mkdir()
+    mem = _with_recall_base(real_mem, str(tmp_path / "empty"))
+    summary = train_scope_adapters(mem, ALICE, retriever_config=fast_config(max_steps=10))
+    assert summary["memories"] == len(FEW)
+    assert summary["recall"].startswith("skipped:") and "causal LM" in summary["recall"]
+
+
 def test_forgetting_reaches_the_real_models_adapter(smollm2: Path, real_mem: Memory) -> None:
     """Trained on a turn, forgotten, retrained clean on SmolLM2: the probe of generated
     questions about the forgotten turn finds no leak, and recall answers from the clean one."""
