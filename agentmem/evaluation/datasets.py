@@ -609,6 +609,8 @@ def load_small(path: Path | None = None) -> EvalSet:
             text = f.words(q, at, "question")
             answer = f.get(q, at, "answer", (int, list))
             answers = answer if isinstance(answer, list) else [answer]
+            if not answers:  # recall would divide by zero, after the whole replay
+                raise f.error((*at, "answer"), "is empty: nothing could be scored")
             for a in answers:
                 if not isinstance(a, int) or not 0 <= a < len(memories):
                     raise f.error(

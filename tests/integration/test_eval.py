@@ -291,6 +291,19 @@ def test_the_temporary_home_pins_what_could_leave_it_or_skew_the_scores(
         ),
         (
             "small",
+            {
+                "scopes": [
+                    {
+                        "name": "x",
+                        "memories": ["a"],
+                        "questions": [{"question": "q", "answer": [], "category": "fact"}],
+                    }
+                ]
+            },
+            "line 11, field scopes[0].questions[0].answer: is empty: nothing could be scored",
+        ),
+        (
+            "small",
             {"scopes": [{"name": "x", "memories": ["a", " "], "questions": []}]},
             "field scopes[0].memories[1]: is empty",
         ),
