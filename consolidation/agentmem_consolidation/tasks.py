@@ -27,7 +27,7 @@ from agentmem.embedders import Embedder, embedder_from_spec
 from agentmem.errors import AgentMemError, BackendUnavailable, InvalidSettings
 from agentmem.models import Scope
 from agentmem.settings import Settings
-from agentmem.urls import redact
+from agentmem.urls import REDIS_DATABASES, redact
 from agentmem_consolidation import ledger
 from agentmem_consolidation.app import GPU_QUEUE, app, task_name
 from agentmem_consolidation.locks import redis_owner, scope_lock
@@ -372,10 +372,7 @@ def _ping_result_backend(backend: Any, where: str) -> None:
         hint = ""
         if "DB index is out of range" in str(exc):
             db = getattr(backend, "connparams", {}).get("db")
-            hint = (
-                f"; this Redis has no database {db} (a Redis server has 16, numbered 0-15, unless "
-                "its `databases` setting says otherwise)"
-            )
+            hint = f"; this Redis has no database {db} ({REDIS_DATABASES})"
         raise InvalidSettings(
             f"the consolidation result backend at {where} refused to connect ({exc}){hint}; "
             f"fix {_RESULT_BACKEND}"
