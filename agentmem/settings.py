@@ -61,7 +61,7 @@ from agentmem.settings_sections import (
     none_words,
 )
 from agentmem.tokens import check_encoding
-from agentmem.urls import redact
+from agentmem.urls import redact, redis_db_problem
 
 # ``AGENTMEM_*`` variables that are not fields of Settings: the server's own settings
 # (agentmem_server.config), the CLI's API key, the gpu package's model cache, the serve
@@ -277,6 +277,16 @@ class Settings(BaseSettings):
             raise InvalidSettings(
                 f"{info.field_name}={redact(value)!r} has an unknown scheme; use one of: "
                 + ", ".join(schemes)
+            )
+        return value
+
+    @field_validator("buffer_url")
+    @classmethod
+    def _redis_db_number(cls, value: str | None) -> str | None:
+        problem = redis_db_problem(value) if value else None
+        if value and problem:
+            raise InvalidSettings(
+                f"buffer_url={redact(value)!r} {problem}; fix AGENTMEM_BUFFER_URL"
             )
         return value
 

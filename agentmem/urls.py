@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+import re
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+
+REDIS_DATABASES = (
+    "a Redis server has 16 databases, numbered 0-15, unless its `databases` setting says otherwise"
+)
+"""Said when Redis answers "DB index is out of range"."""
+
+_REDIS_DB_PATH = re.compile(r"/?|/\d+/?")
 
 
 def redact(url: str) -> str:
@@ -27,4 +35,31 @@ def redact(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
-__all__ = ["redact"]
+def redis_db_problem(url: str) -> str | None:
+    """What is wrong with the database of a ``redis://`` or ``rediss://`` URL, or None: its
+    path must be empty or ``/`` and a number (``redis://host:6379/2``). redis-py reads a path it
+    cannot parse as database 0, so a typo would silently share another database."""
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        return f"is not a URL ({exc})"
+    path = unquote(parts.path)
+    if parts.scheme not in ("redis", "rediss") or _REDIS_DB_PATH.fullmatch(path):
+        return None
+    return (
+        f"names database {path[1:]!r}, which is not a database number (redis-py would use "
+        "database 0 instead); write the number after the port, e.g. redis://host:6379/0"
+    )
+
+
+def redis_db(url: str) -> str:
+    """The database a Redis URL names (its ``db`` parameter, else its path; ``0`` if none)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "0"
+    query = dict(parse_qsl(parts.query))
+    return query.get("db") or unquote(parts.path).strip("/") or "0"
+
+
+__all__ = ["REDIS_DATABASES", "redact", "redis_db", "redis_db_problem"]

@@ -45,7 +45,7 @@ from agentmem.errors import (
     InvalidScope,
     InvalidSettings,
 )
-from agentmem.urls import redact
+from agentmem.urls import REDIS_DATABASES, redact, redis_db, redis_db_problem
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +123,9 @@ class RedisBufferBackend(BufferBackend):
             raise BackendUnavailable(
                 "the Redis buffer needs redis-py; install it with `pip install 'agentmem[redis]'`"
             ) from exc
+        problem = redis_db_problem(self.url)
+        if problem:
+            raise InvalidSettings(f"cannot use the Redis URL {redact(self.url)!r}: it {problem}")
         try:
             client = redis.Redis.from_url(
                 self.url,
@@ -307,6 +310,11 @@ class RedisBufferBackend(BufferBackend):
                 f"{_START_HINT}. Turns appended before this error are kept in Redis"
             ) from exc
         except rx.ResponseError as exc:
+            if "DB index is out of range" in str(exc):  # answered on connecting (SELECT n)
+                raise InvalidSettings(
+                    f"Redis at {where} has no database {redis_db(self.url)} ({exc}); "
+                    f"{REDIS_DATABASES}: set AGENTMEM_BUFFER_URL to one of them"
+                ) from exc
             raise BackendUnavailable(
                 f"Redis at {where} refused a command while {action}: {exc}. If a key under "
                 f"{self.key_prefix!r} holds something else, choose another prefix "

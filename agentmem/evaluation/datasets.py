@@ -28,7 +28,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from agentmem.errors import InvalidDataFile, InvalidText
+from agentmem.errors import InvalidDataFile, InvalidScope, InvalidText
+from agentmem.models import Scope
 from agentmem.validation import check_text, visible
 
 AddMode = Literal["batch", "one_by_one"]
@@ -214,6 +215,30 @@ def _line_of(text: str, where: Path_) -> int | None:
         return text.count("\n", 0, i) + 1
     except (ValueError, IndexError):
         return None
+
+
+# the users scopes replay into --------------------------------------------------------------------
+
+
+def replay_user(scope_name: str) -> str:
+    """The user id the scope named ``scope_name`` (an :class:`EvalScope`'s name) is replayed
+    into, in the canonical form every scope id gets (Unicode NFC, surrounding whitespace
+    stripped; see :meth:`~agentmem.Scope.of`), so two names that differ only there are one
+    user. Raises :class:`~agentmem.errors.InvalidScope` for a name no scope id can hold."""
+    return str(Scope.of(user_id=f"eval-{scope_name}").user_id)
+
+
+def _replay_user_at(f: _File, at: Path_, scope_name: str) -> str:
+    """:func:`replay_user`, a name no scope id can hold being an error naming its field."""
+    try:
+        return replay_user(scope_name)
+    except InvalidScope as exc:
+        raise f.error(at, f"cannot name a scope: {exc}") from None
+
+
+def _same_user(earlier: str, name: str, user: str) -> str:
+    """Said after "X repeats Y" when the two names differ as written, not as scope ids."""
+    return "" if earlier == name else f" ({earlier!r}): both would replay into user_id {user!r}"
 
 
 # LoCoMo ----------------------------------------------------------------------------------------
@@ -475,16 +500,19 @@ def load_longmemeval(path: Path, limit: int | None = None) -> EvalSet:
     f = _File(path)
     f.expect(f.data, (), list)
     scopes = []
-    first_of: dict[str, int] = {}
+    first_of: dict[str, tuple[int, str]] = {}  # replay user -> (index, question_id)
     for index, item in enumerate(f.data[:limit] if limit else f.data):
         where: Path_ = (index,)
         f.expect(item, where, dict)
         qid = str(f.get(item, where, "question_id", (str, int)))
-        if qid in first_of:  # its scope would hold two questions' haystacks
+        user = _replay_user_at(f, (*where, "question_id"), f"lme-{qid}")
+        if user in first_of:  # its scope would hold two questions' haystacks
+            seen, earlier = first_of[user]
             raise f.error(
-                (*where, "question_id"), f"{qid!r} repeats the question at [{first_of[qid]}]"
+                (*where, "question_id"),
+                f"{qid!r} repeats the question at [{seen}]{_same_user(earlier, qid, user)}",
             )
-        first_of[qid] = index
+        first_of[user] = (index, qid)
         question = f.words(item, where, "question")
         category = str(item.get("question_type") or "all")
         session_ids = f.get(item, where, "haystack_session_ids", list)
@@ -555,16 +583,20 @@ def load_small(path: Path | None = None) -> EvalSet:
     f = _File(path)
     scopes_raw = f.get(f.data, (), "scopes", list)
     scopes = []
-    first_of: dict[str, int] = {}
+    first_of: dict[str, tuple[int, str]] = {}  # replay user -> (index, name)
     for index, raw in enumerate(scopes_raw):
         where: Path_ = ("scopes", index)
         f.expect(raw, where, dict)
         name = str(f.get(raw, where, "name", str))
-        if name in first_of:  # both would replay into one user, their answer keys colliding
+        user = _replay_user_at(f, (*where, "name"), f"small-{name}")
+        if user in first_of:  # both would replay into one user, their answer keys colliding
+            seen, earlier = first_of[user]
             raise f.error(
-                (*where, "name"), f"{name!r} repeats scopes[{first_of[name]}]; give each a name"
+                (*where, "name"),
+                f"{name!r} repeats scopes[{seen}]{_same_user(earlier, name, user)}; give each "
+                "a name",
             )
-        first_of[name] = index
+        first_of[user] = (index, name)
         texts = f.get(raw, where, "memories", list)
         memories = []
         for n, text in enumerate(texts):
@@ -577,6 +609,8 @@ def load_small(path: Path | None = None) -> EvalSet:
             text = f.words(q, at, "question")
             answer = f.get(q, at, "answer", (int, list))
             answers = answer if isinstance(answer, list) else [answer]
+            if not answers:  # recall would divide by zero, after the whole replay
+                raise f.error((*at, "answer"), "is empty: nothing could be scored")
             for a in answers:
                 if not isinstance(a, int) or not 0 <= a < len(memories):
                     raise f.error(
@@ -644,5 +678,6 @@ __all__ = [
     "load_locomo_observations",
     "load_longmemeval",
     "load_small",
+    "replay_user",
     "small_scope_path",
 ]

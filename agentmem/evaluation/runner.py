@@ -21,7 +21,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from agentmem.errors import Conflict, InvalidDataFile
-from agentmem.evaluation.datasets import EvalQuestion, EvalScope, EvalSet, check_texts
+from agentmem.evaluation.datasets import (
+    EvalQuestion,
+    EvalScope,
+    EvalSet,
+    check_texts,
+    replay_user,
+)
 from agentmem.fusion import fuse_scores
 from agentmem.models import Scope
 
@@ -129,8 +135,8 @@ class EvalReport:
 
 
 def scope_user(scope: EvalScope) -> str:
-    """The user id a data set's scope is replayed into."""
-    return f"eval-{scope.name}"
+    """The user id a data set's scope is replayed into (canonical, as a scope id is stored)."""
+    return replay_user(scope.name)
 
 
 def _refuse_replayed(mem: Memory, data: EvalSet) -> None:

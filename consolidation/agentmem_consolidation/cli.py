@@ -132,9 +132,10 @@ def _queue(ctx: typer.Context, scope: Scope) -> None:
     recorded = _record_run(ctx, run_id, scope, ledger.QUEUED)
     try:
         send(scope, run_id=run_id, store=store)
-    except AgentMemError as exc:
+    except Exception as exc:  # whatever it was, nothing was sent: never left `queued`
         if recorded:
-            _record_run(ctx, run_id, scope, ledger.FAILED, error=f"not queued: {exc}")
+            said = str(exc) if isinstance(exc, AgentMemError) else f"{type(exc).__name__}: {exc}"
+            _record_run(ctx, run_id, scope, ledger.FAILED, error=f"not queued: {said}")
         raise
     Console().print(Text(f"queued run {run_id} for {scope} on the workers of {store}"))
     if not recorded:

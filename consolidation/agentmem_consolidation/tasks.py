@@ -27,7 +27,7 @@ from agentmem.embedders import Embedder, embedder_from_spec
 from agentmem.errors import AgentMemError, BackendUnavailable, InvalidSettings
 from agentmem.models import Scope
 from agentmem.settings import Settings
-from agentmem.urls import redact
+from agentmem.urls import REDIS_DATABASES, redact
 from agentmem_consolidation import ledger
 from agentmem_consolidation.app import GPU_QUEUE, app, task_name
 from agentmem_consolidation.locks import redis_owner, scope_lock
@@ -247,8 +247,12 @@ def consolidate(
 
     Raises :class:`~agentmem.errors.InvalidSettings` when the app has no broker (Celery's
     in-process ``memory://`` transport): the run would live only in this process and vanish
-    with it, unseen by any worker or ``agentmem jobs``; :class:`~agentmem.errors.ValidationError`
-    when ``scope`` is not a Scope or ``stages`` names an unknown stage (nothing is queued).
+    with it, unseen by any worker or ``agentmem jobs``, or when its broker or result backend
+    cannot be used (a scheme with no transport or backend, a malformed URL, a missing client
+    library, a Redis database that does not exist), naming the setting;
+    :class:`~agentmem.errors.BackendUnavailable` when either cannot be reached;
+    :class:`~agentmem.errors.ValidationError` when ``scope`` is not a Scope or ``stages`` names
+    an unknown stage (nothing is queued).
 
     ``store`` (:func:`~agentmem_consolidation.ledger.store_identity` of the producer's
     settings) travels with the run: a worker on another store refuses it instead of
@@ -278,12 +282,39 @@ def _start_args(key: str, run_id: str, store: str | None) -> tuple[str, ...]:
 
 
 def _send(sender: Celery, flow: Any) -> AsyncResult:
-    """``flow.apply_async()``, with a broker that cannot be used as one agentmem error naming
-    its URL (password hidden) instead of the transport's own exception."""
+    """``flow.apply_async()``, with a broker or result backend that cannot be used as one
+    agentmem error naming its URL (password hidden) and its setting instead of the transport's,
+    Celery's or redis-py's own exception. Both are checked before anything is sent."""
     broker = redact(str(sender.conf.broker_url))
+    # kombu re-raises a refused or dropped connection as its OperationalError, no OSError.
+    failures: tuple[type[Exception], ...] = (
+        *_broker_failures(sender, broker),
+        KombuOperationalError,
+        OSError,
+    )
+    _check_result_backend(sender)
+    try:
+        return flow.apply_async()
+    except failures as exc:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise BackendUnavailable(
+            f"cannot queue the run on the consolidation broker at {broker}: {reason}; start "
+            "the broker or fix AGENTMEM_CONSOLIDATION__BROKER_URL"
+        ) from exc
+    except RuntimeError as exc:  # Celery's result backend gave up reconnecting
+        backend = redact(str(sender.conf.result_backend))
+        raise BackendUnavailable(
+            f"cannot queue the run: the consolidation result backend at {backend} is "
+            f"unreachable ({' '.join(str(exc).split())}); start it or fix {_RESULT_BACKEND}"
+        ) from exc
+
+
+def _broker_failures(sender: Celery, broker: str) -> tuple[type[Exception], ...]:
+    """The exceptions the broker's transport raises when it cannot be reached; a transport
+    that cannot be loaded is InvalidSettings naming ``broker``."""
     try:
         with sender.connection_for_write() as connection:
-            failures = (*connection.connection_errors, *connection.channel_errors)
+            return (*connection.connection_errors, *connection.channel_errors)
     except KeyError as exc:  # kombu knows no transport of that scheme
         raise InvalidSettings(
             f"consolidation broker {broker}: {exc.args[0]}; {_SUPPORTED_BROKERS}"
@@ -294,21 +325,62 @@ def _send(sender: Celery, flow: Any) -> AsyncResult:
             f"consolidation broker {broker}: kombu's {scheme}:// transport cannot be loaded "
             f"({type(exc).__name__}: {exc}); {_SUPPORTED_BROKERS}"
         ) from None
+
+
+_RESULT_BACKEND = "AGENTMEM_CONSOLIDATION__RESULT_BACKEND"
+
+
+def _check_result_backend(sender: Celery) -> None:
+    """Build the app's result backend and, when it is a Redis other than the broker's, reach
+    it. Celery builds it inside ``apply_async`` and let its ImportError (an unknown scheme),
+    ValueError (a malformed URL) or ImproperlyConfigured (a missing client library) out as
+    they were; a Redis database that does not exist failed there as the broker's error."""
+    from celery.backends.redis import RedisBackend
+
+    url = str(sender.conf.result_backend or "")
+    where = redact(url) if url else "(none set)"
     try:
-        return flow.apply_async()
-    # kombu re-raises a refused or dropped connection as its OperationalError, no OSError.
-    except (*failures, KombuOperationalError, OSError) as exc:
-        reason = " ".join(str(exc).split()) or type(exc).__name__
+        backend = sender.backend
+    except Exception as exc:
+        raise InvalidSettings(
+            f"consolidation result backend {where} cannot be used ({type(exc).__name__}: "
+            f"{' '.join(str(exc).split())}); fix {_RESULT_BACKEND} (e.g. redis://host:6379/1 "
+            "or rpc://)"
+        ) from None
+    if not isinstance(backend, RedisBackend) or url == str(sender.conf.broker_url):
+        return  # the broker's own Redis is checked by sending; others are reached on use
+    _ping_result_backend(backend, where)
+
+
+def _ping_result_backend(backend: Any, where: str) -> None:
+    """Reach a Redis result backend (at ``where``), its failure an agentmem error naming it."""
+    from redis import exceptions as rx
+
+    try:
+        backend.client.ping()
+    except (rx.ConnectionError, rx.TimeoutError, OSError) as exc:
+        if isinstance(exc, rx.AuthenticationError):
+            raise InvalidSettings(
+                f"the consolidation result backend at {where} refused the credentials ({exc}); "
+                f"fix the password in {_RESULT_BACKEND}"
+            ) from None
         raise BackendUnavailable(
-            f"cannot queue the run on the consolidation broker at {broker}: {reason}; start "
-            "the broker or fix AGENTMEM_CONSOLIDATION__BROKER_URL"
+            f"cannot reach the consolidation result backend at {where} "
+            f"({type(exc).__name__}: {exc}); start it or fix {_RESULT_BACKEND}"
         ) from exc
-    except RuntimeError as exc:  # Celery's result backend gave up reconnecting
-        backend = redact(str(sender.conf.result_backend))
+    except rx.ResponseError as exc:
+        hint = ""
+        if "DB index is out of range" in str(exc):
+            db = getattr(backend, "connparams", {}).get("db")
+            hint = f"; this Redis has no database {db} ({REDIS_DATABASES})"
+        raise InvalidSettings(
+            f"the consolidation result backend at {where} refused to connect ({exc}){hint}; "
+            f"fix {_RESULT_BACKEND}"
+        ) from None
+    except rx.RedisError as exc:
         raise BackendUnavailable(
-            f"cannot queue the run: the consolidation result backend at {backend} is "
-            f"unreachable ({' '.join(str(exc).split())}); start it or fix "
-            "AGENTMEM_CONSOLIDATION__BROKER_URL"
+            f"the consolidation result backend at {where} failed ({type(exc).__name__}: "
+            f"{exc}); fix {_RESULT_BACKEND}"
         ) from exc
 
 

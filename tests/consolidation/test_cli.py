@@ -156,6 +156,46 @@ def test_a_queued_run_is_in_the_ledger_before_a_worker_starts_it(
     assert [(r["status"], r["error"][:11]) for r in rows] == [("failed", "not queued:")]
 
 
+def test_a_result_backend_that_cannot_be_used_fails_the_run_with_one_error_line(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """AGENTMEM_CONSOLIDATION__RESULT_BACKEND=foo://x: Celery's ModuleNotFoundError escaped
+    as a traceback and, being no AgentMemError, left the run `queued` although nothing was
+    sent. Now one `error:` line names the setting and the run is `failed`, "not queued"."""
+    from agentmem_consolidation import tasks
+    from agentmem_consolidation.app import create_app
+
+    settings = Settings.load(
+        home=home,
+        consolidation={"broker_url": "redis://127.0.0.1:1/0", "result_backend": "foo://x"},
+    )
+    app, send = create_app(settings), tasks.consolidate
+    monkeypatch.setattr(tasks, "consolidate", lambda scope, **kw: send(scope, celery_app=app, **kw))
+    result = run(home, "consolidate", "--user", "alice")
+    assert result.exit_code == 1 and result.output.startswith("error: "), result.output
+    assert "AGENTMEM_CONSOLIDATION__RESULT_BACKEND" in result.output
+    assert "Traceback" not in result.output
+    rows = json.loads(ok(home, "jobs", "--json").output)
+    assert [(r["status"], r["error"][:11]) for r in rows] == [("failed", "not queued:")]
+
+
+def test_a_run_whose_sending_fails_unexpectedly_is_not_left_queued(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever the send raises, the run is recorded `failed` rather than `queued` forever."""
+    from agentmem_consolidation import tasks
+
+    def broken(scope: object, **options: object) -> None:
+        raise LookupError("no such codec")
+
+    monkeypatch.setattr(tasks, "consolidate", broken)
+    assert isinstance(run(home, "consolidate", "--user", "alice").exception, LookupError)
+    rows = json.loads(ok(home, "jobs", "--json").output)
+    assert [(r["status"], r["error"]) for r in rows] == [
+        ("failed", "not queued: LookupError: no such codec")
+    ]
+
+
 def test_a_run_queued_while_a_worker_has_the_home_open_is_still_queued(
     home: Path, monkeypatch: pytest.MonkeyPatch, embedder: Embedder
 ) -> None:

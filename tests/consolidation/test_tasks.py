@@ -18,6 +18,7 @@ from agentmem_consolidation import ledger, tasks
 from agentmem_consolidation.app import create_app
 from agentmem_consolidation.locks import scope_lock
 from agentmem_consolidation.stages import STAGES, RunContext, StageResult
+from tests.services import require_service
 
 ALICE = Scope.of(user_id="alice")
 KEY = ledger.scope_key(ALICE)
@@ -169,6 +170,64 @@ def test_a_broker_whose_transport_cannot_load_is_a_settings_error(
     with pytest.raises(InvalidSettings, match="brokenmq:// transport cannot be loaded") as info:
         tasks.consolidate(ALICE, celery_app=app)
     assert "redis://, rediss:// and amqp://" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("backend", "problem"),
+    [
+        ("foo://x", "ModuleNotFoundError: No module named 'foo'"),  # Celery imports the scheme
+        ("redis://127.0.0.1:6379/abc", "ValueError: invalid literal for int()"),
+    ],
+)
+def test_a_result_backend_that_cannot_be_built_is_a_settings_error(
+    home: Path, backend: str, problem: str
+) -> None:
+    """Celery builds the result backend inside apply_async: its ImportError or ValueError
+    escaped as a traceback (not an AgentMemError, so the CLI left the run `queued`). Now it is
+    InvalidSettings naming the setting, raised before anything is sent (no broker listens)."""
+    settings = Settings.load(
+        home=home,
+        consolidation={
+            "broker_url": f"redis://127.0.0.1:{_free_port()}/0",
+            "result_backend": backend,
+        },
+    )
+    with pytest.raises(InvalidSettings, match="AGENTMEM_CONSOLIDATION__RESULT_BACKEND") as info:
+        tasks.consolidate(ALICE, celery_app=create_app(settings))
+    assert f"consolidation result backend {backend}" in str(info.value)
+    assert problem in str(info.value)
+
+
+def test_an_unreachable_result_backend_is_one_error_naming_it_not_the_broker(home: Path) -> None:
+    """A Redis result backend is reached before the run is sent: one BackendUnavailable naming
+    its URL (password hidden) and its setting, not the broker's."""
+    url = f"redis://:s3cret@127.0.0.1:{_free_port()}/0"
+    settings = Settings.load(
+        home=home,
+        consolidation={"broker_url": f"redis://127.0.0.1:{_free_port()}/0", "result_backend": url},
+    )
+    with pytest.raises(BackendUnavailable, match="AGENTMEM_CONSOLIDATION__RESULT_BACKEND") as info:
+        tasks.consolidate(ALICE, celery_app=create_app(settings))
+    message = str(info.value)
+    assert "consolidation result backend at redis://:***@127.0.0.1" in message
+    assert "s3cret" not in message and "broker" not in message
+
+
+def test_a_result_backend_database_redis_lacks_is_a_settings_error(home: Path) -> None:
+    """Redis answers SELECT of a database it has not got with "DB index is out of range",
+    which kombu re-raised as the broker's error (naming the wrong setting); now it names the
+    result backend's setting and how many databases Redis has."""
+    require_service("redis", "127.0.0.1", 6379)
+    settings = Settings.load(
+        home=home,
+        consolidation={
+            "broker_url": f"redis://127.0.0.1:{_free_port()}/0",
+            "result_backend": "redis://127.0.0.1:6379/99999",
+        },
+    )
+    with pytest.raises(InvalidSettings, match="AGENTMEM_CONSOLIDATION__RESULT_BACKEND") as info:
+        tasks.consolidate(ALICE, celery_app=create_app(settings))
+    assert "DB index is out of range" in str(info.value) and "databases" in str(info.value)
 
 
 def test_a_run_queued_for_another_store_is_refused_not_run_on_this_one(

@@ -291,6 +291,19 @@ def test_the_temporary_home_pins_what_could_leave_it_or_skew_the_scores(
         ),
         (
             "small",
+            {
+                "scopes": [
+                    {
+                        "name": "x",
+                        "memories": ["a"],
+                        "questions": [{"question": "q", "answer": [], "category": "fact"}],
+                    }
+                ]
+            },
+            "line 11, field scopes[0].questions[0].answer: is empty: nothing could be scored",
+        ),
+        (
+            "small",
             {"scopes": [{"name": "x", "memories": ["a", " "], "questions": []}]},
             "field scopes[0].memories[1]: is empty",
         ),
@@ -303,6 +316,33 @@ def test_the_temporary_home_pins_what_could_leave_it_or_skew_the_scores(
                 ]
             },
             "line 11, field scopes[1].name: 'a' repeats scopes[0]",
+        ),
+        (  # scope ids are stripped and NFC-normalised: "a " would replay into user eval-small-a
+            "small",
+            {
+                "scopes": [
+                    {"name": "a", "memories": ["tea"], "questions": []},
+                    {"name": "a ", "memories": ["dog"], "questions": []},
+                ]
+            },
+            "field scopes[1].name: 'a ' repeats scopes[0] ('a'): both would replay into "
+            "user_id 'eval-small-a'",
+        ),
+        (
+            "small",
+            {
+                "scopes": [
+                    {"name": "caf\u00e9", "memories": ["tea"], "questions": []},
+                    {"name": "cafe\u0301", "memories": ["dog"], "questions": []},
+                ]
+            },
+            "field scopes[1].name: 'cafe\u0301' repeats scopes[0] ('caf\u00e9')",
+        ),
+        (
+            "small",
+            {"scopes": [{"name": "a/b", "memories": ["tea"], "questions": []}]},
+            "field scopes[0].name: cannot name a scope: user_id='eval-small-a/b' contains a "
+            "path separator",
         ),
         (
             "locomo",
@@ -367,6 +407,12 @@ def test_the_temporary_home_pins_what_could_leave_it_or_skew_the_scores(
             "longmemeval",
             [LONGMEMEVAL[0], {**LONGMEMEVAL[1], "question_id": "q1"}],
             "field [1].question_id: 'q1' repeats the question at [0]",
+        ),
+        (
+            "longmemeval",
+            [LONGMEMEVAL[0], {**LONGMEMEVAL[1], "question_id": "q1 "}],
+            "field [1].question_id: 'q1 ' repeats the question at [0] ('q1'): both would "
+            "replay into user_id 'eval-lme-q1'",
         ),
     ],
 )

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from agentmem import BackendUnavailable, Conflict, Memory, Scope, Settings
+from agentmem import BackendUnavailable, Conflict, InvalidSettings, Memory, Scope, Settings
 from agentmem.buffers import thread_key
 from agentmem.buffers.redis import CLIENT_NAME, RedisBufferBackend
 from agentmem.embedders import Embedder
@@ -78,6 +78,18 @@ def test_unreachable_redis_names_the_url_without_its_password(make_mem: MakeMemo
     with pytest.raises(BackendUnavailable, match=str(port)):
         mem.context("hello", user_id="alice", thread_id="t-1")
     assert isinstance(err.value, ConnectionError)  # also the builtin it refines
+
+
+def test_a_database_redis_has_not_got_is_a_settings_error_naming_it(
+    make_mem: MakeMemory, redis_url: str
+) -> None:
+    """Redis answers "DB index is out of range"; the buffer said to choose another key prefix,
+    which is not the fault. Now: InvalidSettings naming the database and AGENTMEM_BUFFER_URL."""
+    url = urlunsplit(urlsplit(redis_url)._replace(path="/99999"))
+    buf = make_mem(url).buffer(thread_id="t-1", user_id="alice")
+    with pytest.raises(InvalidSettings, match="AGENTMEM_BUFFER_URL") as err:
+        buf.append("user", "hello")
+    assert "no database 99999" in str(err.value) and "prefix" not in str(err.value)
 
 
 def test_redis_going_away_mid_conversation_loses_no_acknowledged_turn(

@@ -46,6 +46,35 @@ def test_unusable_buffer_settings_are_refused(overrides: dict[str, object], mess
         Settings.load(**overrides)
 
 
+@pytest.mark.parametrize(
+    "url",
+    ["redis://127.0.0.1:6379/abc", "rediss://cache:6380/1x", "redis://h/-1", "redis://h/0/1"],
+)
+def test_a_redis_buffer_url_whose_db_is_not_a_number_is_refused(
+    monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    """redis-py reads a db it cannot parse as database 0, so a typo put the buffers in db 0
+    (perhaps another deployment's) without a word; now the settings refuse it, naming it."""
+    monkeypatch.setenv("AGENTMEM_BUFFER_URL", url)
+    with pytest.raises(InvalidSettings, match="AGENTMEM_BUFFER_URL") as caught:
+        Settings.load()
+    assert "not a database number" in str(caught.value) and url in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://cache:6379",
+        "redis://cache:6379/",
+        "redis://:pw@cache:6379/15",
+        "rediss://cache:6380/2?ssl_cert_reqs=none",
+        "unix:///run/redis.sock?db=3",
+    ],
+)
+def test_redis_buffer_urls_with_a_db_number_or_none_load(url: str) -> None:
+    assert Settings.load(buffer_url=url).buffer_url == url
+
+
 def test_a_url_only_a_buffer_backend_would_misread_is_refused() -> None:
     with pytest.raises(InvalidSettings, match=r"memory:// \(in-process\) or redis://"):
         buffer_backend_from_url("memory://somewhere")
