@@ -125,8 +125,9 @@ class EmbedderMismatch(ValidationError):
 
 class IndexRefused(ValidationError):
     """The vector index refused a point: one of its values is beyond what the backend can hold
-    (a PostgreSQL data or limit error). The index changed nothing; the record stays in the
-    store, and the indexer leaves it out of the index instead of blocking every other write."""
+    (a PostgreSQL data or limit error, text Qdrant Edge cannot encode). The index changed
+    nothing; the record stays in the store, and the indexer leaves it out of the index instead
+    of blocking every other write."""
 
 
 class NotFound(AgentMemError, KeyError):

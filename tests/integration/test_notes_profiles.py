@@ -720,6 +720,59 @@ def test_llm_links_and_evolution_with_mock_response(home: Path, embedder: Embedd
         assert all(link.made_by == "rules" for link in mem.links(c.id))
 
 
+class Routed:
+    """A litellm.completion answering each prompt (a repair request by its first prompt's
+    script) from its own script, through litellm's mock_response, ``{}`` when the script is
+    spent; records the prompts asked."""
+
+    def __init__(self, answers: dict[str, list[str]]) -> None:
+        self.answers = {pid: list(a) for pid, a in answers.items()}
+        self.prompts: list[str] = []
+        self.litellm = load_litellm()
+        self.completion = self.litellm.completion  # the real one, before it is patched
+
+    def __call__(self, **kwargs: Any) -> Any:
+        pid = kwargs["metadata"]["agentmem_prompt"]
+        self.prompts.append(pid)
+        script = self.answers.get(pid.split("+")[0])
+        answer = script.pop(0) if script else "{}"
+        return self.completion(**kwargs, mock_response=answer)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"context": "\ud800 golf"},
+        {"keywords": ["golf\x00"]},
+        {"tags": ["g" * 2001]},
+        {"links": [{"target": "1", "reason": "same day \udcff"}]},
+        {"links": [{"target": "1"}], "updates": [{"target": "1", "context": "x\x00"}]},
+    ],
+)
+def test_llm_notes_text_a_store_refuses_gets_the_repair_request_then_the_rules(
+    home: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch, bad: dict[str, Any]
+) -> None:
+    """A notes answer with a lone surrogate or a NUL was copied into the note: the index
+    refused it with a raw TypeError after the store commit, and every later write in the home,
+    and every open, failed on it. It is refused as malformed: one repair, then the rules."""
+    with open_mem(home, embedder) as mem:
+        hiking = note(mem, "Alice loves hiking in the Alps with her dog.")
+    routed = Routed({"notes-v1": [json.dumps(bad)] * 2})
+    monkeypatch.setattr(routed.litellm, "completion", routed)
+    with open_mem(home, embedder, llm_model=MODEL, llm_retries=0) as mem:
+        rex = note(mem, "Alice loves hiking in the Alps with her dog Rex every summer.")
+        assert routed.prompts[:2] == ["notes-v1", "notes-v1+repair-v1"]
+        (link,) = mem.links(rex.id)
+        assert (link.target_id, link.made_by) == (hiking.id, "rules")
+        stored = json.dumps(mem.get(rex.id).metadata, ensure_ascii=False)
+        assert "\x00" not in stored and stored.encode("utf-8")
+        assert rex.id in {h.record.id for h in mem.search("dog Rex", user_id=USER)}
+        mem.add("Bob likes chess.", user_id="bob")
+    with open_mem(home, embedder) as mem:
+        assert mem.stats().pending_index == 0
+        mem.add("Carol likes jazz.", user_id="carol")
+
+
 def test_llm_keeps_what_the_caller_set_and_never_evolves_a_contradicted_note(
     home: Path, embedder: Embedder
 ) -> None:
