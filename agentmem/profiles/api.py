@@ -567,7 +567,9 @@ class Profile:
                    "value": rows[name].value if name in rows else None}
             for name in self._adapters
         }  # fmt: skip
-        out = []
+        # One change per field: a field the answer names twice takes its last value (two
+        # would be written as two current versions of it).
+        out: dict[str, tuple[str, Any, list[str], str, str, datetime | None]] = {}
         starts = {f.id: f.valid_from or f.created_at for f in facts}
         for name, value, source_ids, reason in ask_llm(llm, self.owner, fields, facts):
             if name not in self._adapters:
@@ -584,10 +586,11 @@ class Profile:
                             name, exc)  # fmt: skip
                 continue
             if name in rows and rows[name].value == TypeAdapter(Any).dump_python(checked):
+                out.pop(name, None)
                 continue
             start = max((starts[i] for i in source_ids if i in starts), default=None)
-            out.append((name, checked, source_ids, f"facts:{llm.name}", reason, start))
-        return out
+            out[name] = (name, checked, source_ids, f"facts:{llm.name}", reason, start)
+        return list(out.values())
 
     def _write(
         self,

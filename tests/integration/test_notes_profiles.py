@@ -823,6 +823,37 @@ def test_llm_profile_update_with_mock_response(mem: Memory) -> None:
     assert value.actor == f"facts:llm:{MODEL}"
 
 
+def test_llm_profile_answer_naming_a_field_twice_keeps_one_current_version(
+    mem: Memory,
+) -> None:
+    """Each update was written as an open version: two current locations, and the next
+    revision closed only one of them, so a stale "current" value stayed for good."""
+    fact = note(mem, "Alice lives in Paris, or maybe Lyon.")
+    litellm = load_litellm()
+    answers = [
+        {"updates": [{"field": "location", "value": "Paris", "sources": ["1"]},
+                     {"field": "location", "value": "Lyon", "sources": ["1"]}]},
+        {"updates": [{"field": "location", "value": "Berlin", "sources": ["1"]},
+                     {"field": "location", "value": "Lyon", "sources": ["1"]}]},
+    ]  # fmt: skip
+
+    def completion(**kwargs: Any) -> Any:
+        return litellm.completion(**kwargs, mock_response=json.dumps(answers.pop(0)))
+
+    client = LLMClient(MODEL, backoff_s=0.001, retries=0, completion=completion)
+    profile = mem.profile(user_id=USER)
+
+    def current() -> list[str]:
+        history = profile.history("location")
+        return [v.value for v in history if v.valid_to is None and v.superseded_at is None]
+
+    assert profile.observe([fact], llm=client) == 1
+    assert current() == ["Lyon"] and profile.get().model.location == "Lyon"
+    moved = note(mem, "Alice moved to Berlin.")
+    assert profile.observe([moved], llm=client) == 0  # the last update keeps Lyon
+    assert current() == ["Lyon"] and len(profile.history("location")) == 1
+
+
 def test_llm_profile_values_get_the_checks_of_set(mem: Memory) -> None:
     """They were stored as given: a lone surrogate then broke context() for good."""
     fact = note(mem, "Alice lives in Paris and likes tea.")
