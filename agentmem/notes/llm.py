@@ -10,7 +10,7 @@ import json
 from collections.abc import Sequence
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from agentmem.errors import ExtractionFailed
 from agentmem.models import MemoryRecord
@@ -77,6 +77,16 @@ class NoteAnswer(BaseModel):
     context: _Text = ""
     links: list[LinkAnswer] = Field(default_factory=list)
     updates: list[UpdateAnswer] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_shape(cls, data: Any) -> Any:
+        """An object with none of the answer's keys (``{"related_notes": [1]}``) is malformed,
+        not an answer that links nothing: it gets the repair request, then the rules."""
+        if isinstance(data, dict) and not set(data) & set(cls.model_fields):
+            keys = ", ".join(cls.model_fields)
+            raise ValueError(f"the answer has none of the keys {keys}")
+        return data
 
     @field_validator("keywords", "tags", "context")
     @classmethod

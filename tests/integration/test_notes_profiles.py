@@ -773,6 +773,33 @@ def test_llm_notes_text_a_store_refuses_gets_the_repair_request_then_the_rules(
         mem.add("Carol likes jazz.", user_id="carol")
 
 
+def test_wrong_shape_profile_and_notes_answers_get_the_repair_request_then_the_rules(
+    home: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch, caplog: Any
+) -> None:
+    """{"location": ...} (profile-v1) and {"related_notes": ...} (notes-v1) validated as
+    empty answers: no repair, no log, no rules; the profile stayed empty, the note unlinked."""
+    fact = {"text": "Alice lives in Paris.", "subject": "Alice", "attribute": "lives_in",
+            "value": "Paris"}  # fmt: skip
+    routed = Routed(
+        {
+            "extract-v1": [json.dumps({"facts": [fact]})],
+            "decide-v1": [json.dumps({"decisions": [{"fact": 0, "op": "ADD"}]})],
+            "profile-v1": [json.dumps({"location": "Paris"})] * 2,
+            "notes-v1": [json.dumps({"related_notes": [1]})] * 4,
+        }
+    )
+    monkeypatch.setattr(routed.litellm, "completion", routed)
+    with open_mem(home, embedder, llm_model=MODEL, llm_retries=0) as mem:
+        mem.add("Alice: I live in Paris.", user_id=USER, infer=True)
+        assert "profile-v1+repair-v1" in routed.prompts
+        assert mem.profile(user_id=USER).get().fields["location"].actor == "facts:rules"
+        hiking = note(mem, "Alice loves hiking in the Alps with her dog.")
+        rex = note(mem, "Alice loves hiking in the Alps with her dog Rex every summer.")
+        assert routed.prompts.count("notes-v1+repair-v1") >= 1
+        assert [(x.target_id, x.made_by) for x in mem.links(rex.id)] == [(hiking.id, "rules")]
+    assert "LLM profile update unusable" in caplog.text and "rules used" in caplog.text
+
+
 def test_llm_keeps_what_the_caller_set_and_never_evolves_a_contradicted_note(
     home: Path, embedder: Embedder
 ) -> None:
