@@ -881,6 +881,30 @@ def test_llm_profile_answer_naming_a_field_twice_keeps_one_current_version(
     assert current() == ["Lyon"] and len(profile.history("location")) == 1
 
 
+def test_llm_profile_update_keeps_to_the_revision_rules(mem: Memory) -> None:
+    """The LLM's value was written whatever its facts' dates: a fact from 2019 replaced a
+    value set by hand today, and an older fact a newer value, where the rules keep them."""
+    profile = mem.profile(user_id=USER)
+    profile.set(location="Tokyo")
+    past = mem.add("Back in 2019 I lived in Paris.", kind="semantic", user_id=USER,
+                   event_time="2019-01-01")  # fmt: skip
+    litellm = load_litellm()
+    answers = ["Paris", "Lyon", "Paris"]
+
+    def completion(**kwargs: Any) -> Any:
+        update = {"field": "location", "value": answers.pop(0), "sources": ["1"]}
+        return litellm.completion(**kwargs, mock_response=json.dumps({"updates": [update]}))
+
+    client = LLMClient(MODEL, backoff_s=0.001, retries=0, completion=completion)
+    assert profile.observe([past], llm=client) == 0
+    assert profile.get().model.location == "Tokyo"
+    moved = note(mem, "Alice moved to Lyon.")  # started after the value was set: revises it
+    assert profile.observe([moved], llm=client) == 1
+    assert profile.get().fields["location"].actor == f"facts:llm:{MODEL}"
+    assert profile.observe([past], llm=client) == 0  # older than Lyon
+    assert profile.get().model.location == "Lyon"
+
+
 def test_llm_profile_values_get_the_checks_of_set(mem: Memory) -> None:
     """They were stored as given: a lone surrogate then broke context() for good."""
     fact = note(mem, "Alice lives in Paris and likes tea.")
