@@ -167,12 +167,14 @@ class ModelUnavailable(BackendUnavailable):
 
 class LLMUnavailable(BackendUnavailable):
     """The LLM could not answer (timeout, rate limit or connection error after retries, bad key,
-    unknown model). The episode being processed is kept and marked pending."""
+    unknown model). Extraction keeps the episode being processed, marked pending; notes,
+    profiles, community summaries and reflections fall back to the rules."""
 
 
 class ExtractionFailed(AgentMemError):
     """The LLM's answer was not valid JSON of the expected shape, even after one repair request.
-    The episode being processed is kept and marked pending for a later try."""
+    Extraction keeps the episode being processed, marked pending for a later try; notes,
+    profiles, community summaries and reflections fall back to the rules."""
 
 
 class Conflict(AgentMemError):

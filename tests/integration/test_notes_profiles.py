@@ -5,6 +5,7 @@ LLM-free by default; the LLM paths run through litellm with ``mock_response``.""
 from __future__ import annotations
 
 import json
+import logging
 import weakref
 from collections.abc import Iterator
 from datetime import timedelta
@@ -798,6 +799,26 @@ def test_wrong_shape_profile_and_notes_answers_get_the_repair_request_then_the_r
         assert routed.prompts.count("notes-v1+repair-v1") >= 1
         assert [(x.target_id, x.made_by) for x in mem.links(rex.id)] == [(hiking.id, "rules")]
     assert "LLM profile update unusable" in caplog.text and "rules used" in caplog.text
+
+
+def test_llm_fallback_logs_say_the_rules_were_used_not_that_an_episode_was_kept(
+    home: Path, embedder: Embedder, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The client's errors ended in "the episode is kept, marked pending": a notes or
+    profile answer that was not JSON logged that, where no episode exists and the rules ran."""
+    with open_mem(home, embedder) as mem:
+        note(mem, "Alice loves hiking in the Alps with her dog.")
+    kwargs = {"mock_response": "sorry, I cannot do that"}
+    with (
+        caplog.at_level(logging.WARNING, logger="agentmem"),
+        open_mem(home, embedder, llm_model=MODEL, llm_kwargs=kwargs, llm_retries=0) as mem,
+    ):
+        rex = note(mem, "Alice loves hiking in the Alps with her dog Rex every summer.")
+        client = LLMClient(MODEL, retries=0, kwargs=kwargs)
+        mem.profile(user_id=USER).observe([rex], llm=client)
+    used = [r.getMessage() for r in caplog.records if "rules used" in r.getMessage()]
+    assert len(used) == 2 and "no usable notes-v1 answer" in used[0]
+    assert not any("episode" in line or "pending" in line for line in used)
 
 
 def test_llm_keeps_what_the_caller_set_and_never_evolves_a_contradicted_note(
