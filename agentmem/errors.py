@@ -125,8 +125,9 @@ class EmbedderMismatch(ValidationError):
 
 class IndexRefused(ValidationError):
     """The vector index refused a point: one of its values is beyond what the backend can hold
-    (a PostgreSQL data or limit error). The index changed nothing; the record stays in the
-    store, and the indexer leaves it out of the index instead of blocking every other write."""
+    (a PostgreSQL data or limit error, text Qdrant Edge cannot encode). The index changed
+    nothing; the record stays in the store, and the indexer leaves it out of the index instead
+    of blocking every other write."""
 
 
 class NotFound(AgentMemError, KeyError):
@@ -166,12 +167,14 @@ class ModelUnavailable(BackendUnavailable):
 
 class LLMUnavailable(BackendUnavailable):
     """The LLM could not answer (timeout, rate limit or connection error after retries, bad key,
-    unknown model). The episode being processed is kept and marked pending."""
+    unknown model). Extraction keeps the episode being processed, marked pending; notes,
+    profiles, community summaries and reflections fall back to the rules."""
 
 
 class ExtractionFailed(AgentMemError):
     """The LLM's answer was not valid JSON of the expected shape, even after one repair request.
-    The episode being processed is kept and marked pending for a later try."""
+    Extraction keeps the episode being processed, marked pending for a later try; notes,
+    profiles, community summaries and reflections fall back to the rules."""
 
 
 class Conflict(AgentMemError):

@@ -22,6 +22,7 @@ from pydantic import ValidationError as PydanticValidationError
 from agentmem.errors import first_message
 from agentmem.experience.distil import successful_sequence
 from agentmem.experience.models import Outcome, Reflection, Step
+from agentmem.semantic.llm import LLMClient
 from agentmem.semantic.scrub import scrub
 from agentmem.settings import Settings
 
@@ -198,13 +199,6 @@ def parse_reflection(text: Any) -> ReflectionAnswer:
         raise ValueError(f"the JSON has the wrong shape: {first_message(exc)}") from None
 
 
-def _litellm_completion() -> Completion:
-    from agentmem.semantic.llm import load_litellm
-
-    completion: Completion = load_litellm().completion
-    return completion
-
-
 def llm_reflection(
     settings: Settings,
     task: str,
@@ -215,25 +209,14 @@ def llm_reflection(
     reward: float | None = None,
     completion: Completion | None = None,
 ) -> Reflection:
-    """Ask ``settings.llm_model`` for a reflection. Raises on any failure (the caller falls
-    back to the rules); the successful sequence is always the rules' one."""
+    """Ask ``settings.llm_model`` for a reflection, through the client every LLM call uses
+    (:class:`~agentmem.semantic.llm.LLMClient`: ``llm_retries`` retries of transient errors
+    with backoff from ``llm_backoff_s``). Raises on any failure (the caller falls back to the
+    rules); the successful sequence is always the rules' one."""
     assert settings.llm_model, "llm_reflection needs settings.llm_model"
-    call = completion or _litellm_completion()
-    response = call(
-        model=settings.llm_model,
-        messages=reflection_messages(task, steps, outcome, feedback=feedback, reward=reward),
-        response_format={"type": "json_object"},
-        timeout=settings.llm_timeout_s,
-        num_retries=settings.llm_retries,
-        drop_params=True,
-        metadata={"agentmem_prompt": PROMPT_ID},
-        **settings.llm_kwargs,
-    )
-    try:
-        content = response.choices[0].message.content
-    except (AttributeError, IndexError, KeyError, TypeError):
-        content = None
-    answer = parse_reflection(content)
+    client = LLMClient.from_settings(settings, completion)
+    messages = reflection_messages(task, steps, outcome, feedback=feedback, reward=reward)
+    answer = parse_reflection(client.complete(messages, prompt_id=PROMPT_ID))
     return Reflection(
         summary=answer.summary,
         worked=answer.worked,

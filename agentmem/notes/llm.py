@@ -1,15 +1,16 @@
 """The LLM path of linking: one structured call per new note chooses its description, its
 links and how the linked notes' context and tags change (A-MEM's note construction and
-evolution in one call). An answer that does not validate raises, and the caller falls back to
-the rules (:mod:`agentmem.notes.linker`)."""
+evolution in one call). An answer that does not validate (a wrong shape, an unknown candidate,
+text a store refuses) raises, and the caller falls back to the rules
+(:mod:`agentmem.notes.linker`)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from agentmem.errors import ExtractionFailed
 from agentmem.models import MemoryRecord
@@ -26,7 +27,20 @@ from agentmem.notes.linker import (
 from agentmem.notes.model import LinkType
 from agentmem.semantic.llm import LLMClient
 from agentmem.semantic.prompts import Messages, Prompt
+from agentmem.semantic.schema import MAX_FACT_CHARS, storable_text
 from agentmem.settings import NotesSettings
+
+_Text = Annotated[str, Field(max_length=MAX_FACT_CHARS)]
+
+
+def _storable(value: Any, what: str) -> Any:
+    """``value`` (a text, a list of texts or None) held to the checks of an extracted fact's
+    text (:func:`~agentmem.semantic.schema.storable_text`): a NUL or a lone surrogate would be
+    refused by a store or the vector index after the note was committed."""
+    for text in value if isinstance(value, list) else [value]:
+        if isinstance(text, str):
+            storable_text(text, what)
+    return value
 
 
 class LinkAnswer(BaseModel):
@@ -34,25 +48,50 @@ class LinkAnswer(BaseModel):
 
     target: str
     type: LinkType = LinkType.RELATED
-    reason: str = ""
+    reason: _Text = ""
+
+    @field_validator("reason")
+    @classmethod
+    def _storable_reason(cls, value: str) -> str:
+        return _storable(value, "link reason")
 
 
 class UpdateAnswer(BaseModel):
     """A new context and/or tags for a linked candidate."""
 
     target: str
-    context: str | None = None
-    tags: list[str] | None = None
+    context: _Text | None = None
+    tags: list[_Text] | None = None
+
+    @field_validator("context", "tags")
+    @classmethod
+    def _storable_fields(cls, value: Any, info: Any) -> Any:
+        return _storable(value, f"update {info.field_name}")
 
 
 class NoteAnswer(BaseModel):
     """The answer of the ``notes`` prompt."""
 
-    keywords: list[str] = Field(default_factory=list)
-    tags: list[str] = Field(default_factory=list)
-    context: str = ""
+    keywords: list[_Text] = Field(default_factory=list)
+    tags: list[_Text] = Field(default_factory=list)
+    context: _Text = ""
     links: list[LinkAnswer] = Field(default_factory=list)
     updates: list[UpdateAnswer] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_shape(cls, data: Any) -> Any:
+        """An object with none of the answer's keys (``{"related_notes": [1]}``) is malformed,
+        not an answer that links nothing: it gets the repair request, then the rules."""
+        if isinstance(data, dict) and not set(data) & set(cls.model_fields):
+            keys = ", ".join(cls.model_fields)
+            raise ValueError(f"the answer has none of the keys {keys}")
+        return data
+
+    @field_validator("keywords", "tags", "context")
+    @classmethod
+    def _storable_fields(cls, value: Any, info: Any) -> Any:
+        return _storable(value, f"note {info.field_name}")
 
 
 _SYSTEM_V1 = """You organise a memory of notes. Given a new note and existing notes that may

@@ -535,11 +535,8 @@ class Profile:
                 continue
             name, value = found
             start = fact.valid_from or fact.event_time or fact.created_at
-            row = rows.get(name)
-            if row is not None and name not in changed:
-                since = row.valid_from if row.actor != "api" else row.recorded_at
-                if since is not None and start.timestamp() < since and not self._is_list(name):
-                    continue  # an older fact does not override what is known since
+            if name not in changed and self._older_than(name, rows.get(name), start):
+                continue  # an older fact does not override what is known since
             if self._is_list(name):
                 items = list(values.get(name) or [])
                 if value in items:
@@ -567,8 +564,10 @@ class Profile:
                    "value": rows[name].value if name in rows else None}
             for name in self._adapters
         }  # fmt: skip
-        out = []
-        starts = {f.id: f.valid_from or f.created_at for f in facts}
+        # One change per field: a field the answer names twice takes its last value (two
+        # would be written as two current versions of it).
+        out: dict[str, tuple[str, Any, list[str], str, str, datetime | None]] = {}
+        starts = {f.id: f.valid_from or f.event_time or f.created_at for f in facts}
         for name, value, source_ids, reason in ask_llm(llm, self.owner, fields, facts):
             if name not in self._adapters:
                 log.warning("LLM named unknown profile field %r; skipped", name)
@@ -584,10 +583,25 @@ class Profile:
                             name, exc)  # fmt: skip
                 continue
             if name in rows and rows[name].value == TypeAdapter(Any).dump_python(checked):
+                out.pop(name, None)
                 continue
             start = max((starts[i] for i in source_ids if i in starts), default=None)
-            out.append((name, checked, source_ids, f"facts:{llm.name}", reason, start))
-        return out
+            if self._older_than(name, rows.get(name), start or max(starts.values())):
+                log.warning("LLM value for profile field %r is drawn from facts older than its "
+                            "current value; skipped", name)  # fmt: skip
+                out.pop(name, None)
+                continue
+            out[name] = (name, checked, source_ids, f"facts:{llm.name}", reason, start)
+        return list(out.values())
+
+    def _older_than(self, name: str, row: ProfileRow | None, start: datetime) -> bool:
+        """Whether a fact that started at ``start`` is older than the current value of a
+        single-valued field, so does not override it: a value drawn from facts since it
+        started, one set by hand since it was set (the rules' revision, for both paths)."""
+        if row is None or self._is_list(name):
+            return False
+        since = row.valid_from if row.actor != "api" else row.recorded_at
+        return since is not None and start.timestamp() < since
 
     def _write(
         self,

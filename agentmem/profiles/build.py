@@ -81,9 +81,11 @@ class ProfileUpdate(BaseModel):
 
 
 class ProfileAnswer(BaseModel):
-    """The answer of the ``profile`` prompt."""
+    """The answer of the ``profile`` prompt. ``updates`` is required (``[]`` when nothing
+    changes): an object without it (``{"location": "Paris"}``) is malformed, so it gets the
+    repair request and then the rules, as an extraction answer without ``facts`` does."""
 
-    updates: list[ProfileUpdate] = Field(default_factory=list)
+    updates: list[ProfileUpdate]
 
 
 _SYSTEM_V1 = """You maintain a profile of one person from facts about them. Given the profile's

@@ -248,10 +248,7 @@ def _refused_answer(llm: str, exc: ValidationError) -> ExtractionFailed:
     """The store's refusal of a value from the LLM's answer, told as a fault of that answer
     (the store's own advice, after its "; ", is for API callers and is left out)."""
     problem = str(exc).split("; ", 1)[0]
-    return ExtractionFailed(
-        f"the answer of {llm} held a value the store refuses ({problem}); the episode is "
-        "kept, marked pending, for another try"
-    )
+    return ExtractionFailed(f"the answer of {llm} held a value the store refuses ({problem})")
 
 
 def _kept_pending(
@@ -264,7 +261,8 @@ def _kept_pending(
     status = FAILED if final or exhausted else PENDING
     # Returned by get/list/export: never a key a provider's error echoed.
     error = scrub(str(exc), backends.settings.llm_kwargs)
-    log.warning("extraction of episode %s %s: %s", record.id, status, error)
+    kept = "kept, marked pending for another try" if status == PENDING else "marked failed"
+    log.warning("extraction of episode %s failed (%s); the episode is %s", record.id, error, kept)
     metadata = {
         **record.metadata,
         EXTRACTION_KEY: status,

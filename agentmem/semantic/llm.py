@@ -3,11 +3,12 @@
 Every call asks for a JSON object (``response_format``; providers that cannot honour it get
 the instruction in the prompt) and validates the answer with the prompt's pydantic model. An
 answer that does not parse or validate gets **one** repair request (the bad answer and the
-error are shown to the model); a second failure raises :class:`ExtractionFailed`, and the
-caller keeps the episode, marked pending. Timeouts, rate limits, connection and server errors
-are retried with exponential backoff and jitter (tenacity, ``llm_retries`` times, starting at
-``llm_backoff_s``); when they persist, or for errors that retrying cannot fix (bad key,
-unknown model), :class:`LLMUnavailable` is raised.
+error are shown to the model); a second failure raises :class:`ExtractionFailed`. What follows
+is the caller's to say: extraction keeps the episode, marked pending; notes, profiles,
+community summaries and reflections fall back to the rules. Timeouts, rate limits, connection
+and server errors are retried with exponential backoff and jitter (tenacity, ``llm_retries``
+times, starting at ``llm_backoff_s``); when they persist, or for errors that retrying cannot
+fix (bad key, unknown model), :class:`LLMUnavailable` is raised.
 
 litellm is imported on first use (it takes seconds to import), with its model cost map read
 from the installed package, never fetched.
@@ -213,7 +214,8 @@ class LLMClient:
         except transient as exc:
             raise LLMUnavailable(
                 f"LLM {self.model!r} did not answer after {self.retries + 1} attempts "
-                f"({type(exc).__name__}: {self._short(exc)}); the episode is kept for a later try"
+                f"({type(exc).__name__}: {self._short(exc)}); a later call may succeed "
+                "(AGENTMEM_LLM_RETRIES and AGENTMEM_LLM_BACKOFF_S set how long a call retries)"
             ) from None
         except Exception as exc:
             raise LLMUnavailable(
@@ -243,7 +245,7 @@ class LLMClient:
             except ValueError as again:
                 raise ExtractionFailed(
                     f"LLM {self.model!r} gave no usable {prompt.id} answer after a repair "
-                    f"request ({again}); the episode is kept, marked pending"
+                    f"request ({again})"
                 ) from None
 
 

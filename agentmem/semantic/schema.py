@@ -94,7 +94,7 @@ def _read_time(value: Any) -> tuple[datetime | None, str | None]:
     return None, None
 
 
-def _storable(text: str, what: str) -> str:
+def storable_text(text: str, what: str) -> str:
     """``text`` when a store keeps it as it is; ``ValueError`` (shown to the model in the
     repair request) for a lone surrogate or a NUL character."""
     try:
@@ -149,7 +149,7 @@ class ExtractedFact(BaseModel):
         text = " ".join(value.split())
         if not text:
             raise ValueError("a fact needs text")
-        return _storable(text, "fact text")
+        return storable_text(text, "fact text")
 
     @field_validator("subject", "value", "time_phrase", mode="before")
     @classmethod
@@ -161,7 +161,7 @@ class ExtractedFact(BaseModel):
     @field_validator("subject", "value", "time_phrase")
     @classmethod
     def _storable_field(cls, value: str | None, info: Any) -> str | None:
-        return value if value is None else _storable(value, f"fact {info.field_name}")
+        return value if value is None else storable_text(value, f"fact {info.field_name}")
 
     @field_validator("attribute", mode="before")
     @classmethod
@@ -189,7 +189,7 @@ class ExtractedFact(BaseModel):
     @classmethod
     def _unique_entities(cls, value: list[str]) -> list[str]:
         cleaned = [" ".join(e.split()) for e in value if isinstance(e, str) and e.strip()]
-        return [_storable(e, "fact entity") for e in dict.fromkeys(cleaned)]
+        return [storable_text(e, "fact entity") for e in dict.fromkeys(cleaned)]
 
     @model_validator(mode="before")
     @classmethod
@@ -276,7 +276,7 @@ class Decision(BaseModel):
         if not isinstance(value, str):
             return value
         text = " ".join(value.split())
-        return _storable(text, "decision text") if text else None
+        return storable_text(text, "decision text") if text else None
 
     @field_validator("valid_to")
     @classmethod
@@ -337,5 +337,6 @@ __all__ = [
     "ExtractionResult",
     "FactType",
     "read_event_time",
+    "storable_text",
     "supported_time",
 ]

@@ -166,7 +166,9 @@ class VectorIndex(ABC):
 
     @abstractmethod
     def upsert(self, points: Sequence[VectorPoint]) -> None:
-        """Insert or replace points (by id). Durable when it returns."""
+        """Insert or replace points (by id). Durable when it returns. A value the backend
+        cannot hold (a lone surrogate, a NaN) raises :class:`~agentmem.errors.IndexRefused`
+        and writes nothing."""
 
     @abstractmethod
     def delete(self, ids: Sequence[str]) -> None:

@@ -14,7 +14,13 @@ from typing import Any
 
 import numpy as np
 
-from agentmem.errors import BackendUnavailable, EmbedderMismatch, IndexUnreadable, InvalidSettings
+from agentmem.errors import (
+    BackendUnavailable,
+    EmbedderMismatch,
+    IndexRefused,
+    IndexUnreadable,
+    InvalidSettings,
+)
 from agentmem.lexical import SparseVector
 from agentmem.vectors._qdrant_filter import (
     FLOAT_PAYLOAD_FIELDS,
@@ -216,7 +222,18 @@ class EdgeVectorIndex(VectorIndex):
         if not points:
             return
         qe = self._qe
-        batch = [qe.Point(p.id, self._named_vectors(p), p.payload) for p in points]
+        batch = []
+        for p in points:
+            try:
+                batch.append(qe.Point(p.id, self._named_vectors(p), p.payload))
+            except (TypeError, ValueError, OverflowError) as exc:
+                # The engine cannot hold a value (a lone surrogate in the payload's text):
+                # no retry cures that, so it is refused like pgvector's refused values.
+                reason = " ".join(str(exc).split())[:300]
+                raise IndexRefused(
+                    f"the Qdrant Edge index at {self.path} refused point {p.id}: {reason}; "
+                    "nothing was written to the index"
+                ) from exc
         self._call("update", qe.UpdateOperation.upsert_points(batch))
 
     def _named_vectors(self, p: VectorPoint) -> dict[str, Any]:

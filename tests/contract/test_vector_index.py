@@ -208,6 +208,24 @@ def test_upsert_replaces_vector_and_payload_by_id(index: VectorIndex) -> None:
     assert found(index, VectorQuery(scope=BOB, conditions=parse_filters({"v": 1}))) == set()
 
 
+def test_a_value_the_index_cannot_hold_is_refused_and_writes_nothing(index: VectorIndex) -> None:
+    """Qdrant Edge raised a raw TypeError for text it cannot encode (a lone surrogate), so the
+    indexer could not leave that one record out and every later write failed on it. A backend
+    that refuses a value raises IndexRefused and writes none of the batch; one that holds it
+    keeps it."""
+    good, bad = rec(), rec(metadata={"context": "\ud800 tennis"})
+    v = vecs(2)
+    try:
+        index.upsert([point(good, v[0]), point(bad, v[1])])
+    except IndexRefused as exc:
+        assert "refused" in str(exc)
+        assert index.count() == 0
+    else:
+        assert index.count() == 2
+    index.upsert([point(good, v[0])])
+    assert good.id in index.ids(limit=10)
+
+
 def test_delete_removes_points_and_ignores_unknown_ids(index: VectorIndex) -> None:
     records = [rec() for _ in range(4)]
     add(index, records)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -214,6 +215,34 @@ def test_a_reflection_the_store_cannot_hold_keeps_the_rules_one(
     assert stored["source"] == "rules" and stored["fallback_reason"]
     assert len(mem.list(user_id="agent", kinds="experience")) == 1
     assert len(mem.procedures(user_id="agent")) == 2
+
+
+def test_llm_reflection_retries_with_the_backoff_of_the_other_llm_calls(
+    home: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It passed llm_retries to litellm, which retried a rate-limited call at once, with no
+    wait: llm_backoff_s was ignored. It is retried as extraction is (tenacity, backoff)."""
+    from agentmem.semantic.llm import load_litellm
+
+    litellm = load_litellm()
+    real = litellm.completion
+    calls: list[tuple[float, int]] = []
+
+    def completion(**kwargs: Any) -> Any:
+        calls.append((time.monotonic(), kwargs["num_retries"]))
+        if len(calls) <= 2:
+            raise litellm.RateLimitError(message="slow down", llm_provider="openai", model=MODEL)
+        return real(**kwargs, mock_response=json.dumps({"summary": "Open the file first."}))
+
+    monkeypatch.setattr(litellm, "completion", completion)
+    backoff = 0.05
+    settings = Settings.load(home=home, llm_model=MODEL, llm_retries=2, llm_backoff_s=backoff)
+    with Memory(settings=settings, embedder=embedder) as mem:
+        result = learn_reading(mem)
+    assert result.reflection.source == f"llm:{MODEL}" and len(calls) == 3
+    assert [retries for _, retries in calls] == [0, 0, 0]  # litellm retries nothing itself
+    (first, _), (second, _), (third, _) = calls
+    assert second - first >= backoff and third - second >= 2 * backoff
 
 
 def test_a_key_a_provider_error_echoes_stays_out_of_the_fallback_reason(

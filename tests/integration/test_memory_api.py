@@ -38,6 +38,7 @@ from agentmem import (
 from agentmem.embedders import Embedder
 from agentmem.filters import MAX_IN_VALUES, matches, parse_filters
 from agentmem.models import utcnow
+from agentmem.stores import IndexOp, WriteBatch
 from tests.conftest import MEMORY_BACKENDS, memory_settings
 from tests.integration._scripts.support import CountingEmbedder
 
@@ -209,6 +210,29 @@ def test_a_memory_the_index_refuses_blocks_no_other_write(
     assert mem.get(bad.id).text == bad.text
     assert [h.record.id for h in mem.search("honey", user_id="erin", k=1)] == [good.id]
     assert [h.record.id for h in mem.search("tea", user_id="frank")] == [later.id]
+
+
+def test_a_queued_record_the_edge_index_cannot_encode_blocks_no_write_nor_open(
+    home: Path, embedder: Embedder, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A record whose payload Qdrant Edge cannot encode (a lone surrogate in its metadata,
+    as an unchecked LLM notes answer once wrote) stayed in the outbox and raised TypeError on
+    every later write, for any user, and on every open of the home."""
+    settings = Settings.load(home=home)
+    with Memory(settings=settings, embedder=embedder) as mem:
+        bad = MemoryRecord(
+            scope=Scope(user_id="erin"), text="Erin plays golf", metadata={"context": "\ud800"}
+        )
+        mem._backends.store.apply(WriteBatch(inserts=[bad], index=[(bad.id, IndexOp.UPSERT)]))
+    with (
+        caplog.at_level(logging.WARNING, logger="agentmem.indexing"),
+        Memory(settings=settings, embedder=embedder) as mem,
+    ):
+        assert bad.id in caplog.text and "left out of the vector index" in caplog.text
+        later = mem.add("Frank likes tea", user_id="frank")
+        assert mem.stats().pending_index == 0
+        assert mem.get(bad.id).text == bad.text
+        assert [h.record.id for h in mem.search("tea", user_id="frank")] == [later.id]
 
 
 # search --------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ LLM-free by default; the LLM paths run through litellm with ``mock_response``.""
 from __future__ import annotations
 
 import json
+import logging
 import weakref
 from collections.abc import Iterator
 from datetime import timedelta
@@ -720,6 +721,106 @@ def test_llm_links_and_evolution_with_mock_response(home: Path, embedder: Embedd
         assert all(link.made_by == "rules" for link in mem.links(c.id))
 
 
+class Routed:
+    """A litellm.completion answering each prompt (a repair request by its first prompt's
+    script) from its own script, through litellm's mock_response, ``{}`` when the script is
+    spent; records the prompts asked."""
+
+    def __init__(self, answers: dict[str, list[str]]) -> None:
+        self.answers = {pid: list(a) for pid, a in answers.items()}
+        self.prompts: list[str] = []
+        self.litellm = load_litellm()
+        self.completion = self.litellm.completion  # the real one, before it is patched
+
+    def __call__(self, **kwargs: Any) -> Any:
+        pid = kwargs["metadata"]["agentmem_prompt"]
+        self.prompts.append(pid)
+        script = self.answers.get(pid.split("+")[0])
+        answer = script.pop(0) if script else "{}"
+        return self.completion(**kwargs, mock_response=answer)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"context": "\ud800 golf"},
+        {"keywords": ["golf\x00"]},
+        {"tags": ["g" * 2001]},
+        {"links": [{"target": "1", "reason": "same day \udcff"}]},
+        {"links": [{"target": "1"}], "updates": [{"target": "1", "context": "x\x00"}]},
+    ],
+)
+def test_llm_notes_text_a_store_refuses_gets_the_repair_request_then_the_rules(
+    home: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch, bad: dict[str, Any]
+) -> None:
+    """A notes answer with a lone surrogate or a NUL was copied into the note: the index
+    refused it with a raw TypeError after the store commit, and every later write in the home,
+    and every open, failed on it. It is refused as malformed: one repair, then the rules."""
+    with open_mem(home, embedder) as mem:
+        hiking = note(mem, "Alice loves hiking in the Alps with her dog.")
+    routed = Routed({"notes-v1": [json.dumps(bad)] * 2})
+    monkeypatch.setattr(routed.litellm, "completion", routed)
+    with open_mem(home, embedder, llm_model=MODEL, llm_retries=0) as mem:
+        rex = note(mem, "Alice loves hiking in the Alps with her dog Rex every summer.")
+        assert routed.prompts[:2] == ["notes-v1", "notes-v1+repair-v1"]
+        (link,) = mem.links(rex.id)
+        assert (link.target_id, link.made_by) == (hiking.id, "rules")
+        stored = json.dumps(mem.get(rex.id).metadata, ensure_ascii=False)
+        assert "\x00" not in stored and stored.encode("utf-8")
+        assert rex.id in {h.record.id for h in mem.search("dog Rex", user_id=USER)}
+        mem.add("Bob likes chess.", user_id="bob")
+    with open_mem(home, embedder) as mem:
+        assert mem.stats().pending_index == 0
+        mem.add("Carol likes jazz.", user_id="carol")
+
+
+def test_wrong_shape_profile_and_notes_answers_get_the_repair_request_then_the_rules(
+    home: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch, caplog: Any
+) -> None:
+    """{"location": ...} (profile-v1) and {"related_notes": ...} (notes-v1) validated as
+    empty answers: no repair, no log, no rules; the profile stayed empty, the note unlinked."""
+    fact = {"text": "Alice lives in Paris.", "subject": "Alice", "attribute": "lives_in",
+            "value": "Paris"}  # fmt: skip
+    routed = Routed(
+        {
+            "extract-v1": [json.dumps({"facts": [fact]})],
+            "decide-v1": [json.dumps({"decisions": [{"fact": 0, "op": "ADD"}]})],
+            "profile-v1": [json.dumps({"location": "Paris"})] * 2,
+            "notes-v1": [json.dumps({"related_notes": [1]})] * 4,
+        }
+    )
+    monkeypatch.setattr(routed.litellm, "completion", routed)
+    with open_mem(home, embedder, llm_model=MODEL, llm_retries=0) as mem:
+        mem.add("Alice: I live in Paris.", user_id=USER, infer=True)
+        assert "profile-v1+repair-v1" in routed.prompts
+        assert mem.profile(user_id=USER).get().fields["location"].actor == "facts:rules"
+        hiking = note(mem, "Alice loves hiking in the Alps with her dog.")
+        rex = note(mem, "Alice loves hiking in the Alps with her dog Rex every summer.")
+        assert routed.prompts.count("notes-v1+repair-v1") >= 1
+        assert [(x.target_id, x.made_by) for x in mem.links(rex.id)] == [(hiking.id, "rules")]
+    assert "LLM profile update unusable" in caplog.text and "rules used" in caplog.text
+
+
+def test_llm_fallback_logs_say_the_rules_were_used_not_that_an_episode_was_kept(
+    home: Path, embedder: Embedder, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The client's errors ended in "the episode is kept, marked pending": a notes or
+    profile answer that was not JSON logged that, where no episode exists and the rules ran."""
+    with open_mem(home, embedder) as mem:
+        note(mem, "Alice loves hiking in the Alps with her dog.")
+    kwargs = {"mock_response": "sorry, I cannot do that"}
+    with (
+        caplog.at_level(logging.WARNING, logger="agentmem"),
+        open_mem(home, embedder, llm_model=MODEL, llm_kwargs=kwargs, llm_retries=0) as mem,
+    ):
+        rex = note(mem, "Alice loves hiking in the Alps with her dog Rex every summer.")
+        client = LLMClient(MODEL, retries=0, kwargs=kwargs)
+        mem.profile(user_id=USER).observe([rex], llm=client)
+    used = [r.getMessage() for r in caplog.records if "rules used" in r.getMessage()]
+    assert len(used) == 2 and "no usable notes-v1 answer" in used[0]
+    assert not any("episode" in line or "pending" in line for line in used)
+
+
 def test_llm_keeps_what_the_caller_set_and_never_evolves_a_contradicted_note(
     home: Path, embedder: Embedder
 ) -> None:
@@ -768,6 +869,61 @@ def test_llm_profile_update_with_mock_response(mem: Memory) -> None:
     value = profile.get().fields["occupation"]
     assert value.value == "nurse" and value.sources == [fact.id]
     assert value.actor == f"facts:llm:{MODEL}"
+
+
+def test_llm_profile_answer_naming_a_field_twice_keeps_one_current_version(
+    mem: Memory,
+) -> None:
+    """Each update was written as an open version: two current locations, and the next
+    revision closed only one of them, so a stale "current" value stayed for good."""
+    fact = note(mem, "Alice lives in Paris, or maybe Lyon.")
+    litellm = load_litellm()
+    answers = [
+        {"updates": [{"field": "location", "value": "Paris", "sources": ["1"]},
+                     {"field": "location", "value": "Lyon", "sources": ["1"]}]},
+        {"updates": [{"field": "location", "value": "Berlin", "sources": ["1"]},
+                     {"field": "location", "value": "Lyon", "sources": ["1"]}]},
+    ]  # fmt: skip
+
+    def completion(**kwargs: Any) -> Any:
+        return litellm.completion(**kwargs, mock_response=json.dumps(answers.pop(0)))
+
+    client = LLMClient(MODEL, backoff_s=0.001, retries=0, completion=completion)
+    profile = mem.profile(user_id=USER)
+
+    def current() -> list[str]:
+        history = profile.history("location")
+        return [v.value for v in history if v.valid_to is None and v.superseded_at is None]
+
+    assert profile.observe([fact], llm=client) == 1
+    assert current() == ["Lyon"] and profile.get().model.location == "Lyon"
+    moved = note(mem, "Alice moved to Berlin.")
+    assert profile.observe([moved], llm=client) == 0  # the last update keeps Lyon
+    assert current() == ["Lyon"] and len(profile.history("location")) == 1
+
+
+def test_llm_profile_update_keeps_to_the_revision_rules(mem: Memory) -> None:
+    """The LLM's value was written whatever its facts' dates: a fact from 2019 replaced a
+    value set by hand today, and an older fact a newer value, where the rules keep them."""
+    profile = mem.profile(user_id=USER)
+    profile.set(location="Tokyo")
+    past = mem.add("Back in 2019 I lived in Paris.", kind="semantic", user_id=USER,
+                   event_time="2019-01-01")  # fmt: skip
+    litellm = load_litellm()
+    answers = ["Paris", "Lyon", "Paris"]
+
+    def completion(**kwargs: Any) -> Any:
+        update = {"field": "location", "value": answers.pop(0), "sources": ["1"]}
+        return litellm.completion(**kwargs, mock_response=json.dumps({"updates": [update]}))
+
+    client = LLMClient(MODEL, backoff_s=0.001, retries=0, completion=completion)
+    assert profile.observe([past], llm=client) == 0
+    assert profile.get().model.location == "Tokyo"
+    moved = note(mem, "Alice moved to Lyon.")  # started after the value was set: revises it
+    assert profile.observe([moved], llm=client) == 1
+    assert profile.get().fields["location"].actor == f"facts:llm:{MODEL}"
+    assert profile.observe([past], llm=client) == 0  # older than Lyon
+    assert profile.get().model.location == "Lyon"
 
 
 def test_llm_profile_values_get_the_checks_of_set(mem: Memory) -> None:

@@ -540,9 +540,15 @@ def test_a_fact_the_store_refuses_keeps_the_llm_episode_pending(llm_memory: Any)
         {"mock_response": "{}", "mock_timeout": True},
     ],
 )
-def test_llm_errors_are_retried_then_the_episode_is_kept(llm_memory: Any, kwargs: Any) -> None:
+def test_llm_errors_are_retried_then_the_episode_is_kept(
+    llm_memory: Any, kwargs: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     mem = llm_memory(llm_kwargs=kwargs, llm_timeout_s=0.01)
-    episode = mem.add("Alice: I live in Paris.", user_id=USER, infer=True)
+    with caplog.at_level(logging.WARNING, logger="agentmem.semantic"):
+        episode = mem.add("Alice: I live in Paris.", user_id=USER, infer=True)
+    # The extraction caller says what becomes of the episode (the LLM client does not).
+    assert f"extraction of episode {episode.id} failed" in caplog.text
+    assert "the episode is kept, marked pending for another try" in caplog.text
     assert episode.metadata["extraction"] == "pending"
     assert "LLMUnavailable" in episode.metadata["extraction_error"]
     assert "after 3 attempts" in episode.metadata["extraction_error"]
