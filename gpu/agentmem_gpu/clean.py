@@ -245,6 +245,18 @@ def _norm(text: str) -> str:
     return " ".join(re.findall(r"\w+", text.lower()))
 
 
+def _kept_memory_holds(mem: Memory, scope: Scope, answer: str) -> bool:
+    hits = mem.search(
+        answer,
+        k=5,
+        org_id=scope.org_id,
+        user_id=scope.user_id,
+        agent_id=scope.agent_id,
+        thread_id=scope.thread_id,
+    )
+    return any(_norm(answer) in _norm(h.record.text) for h in hits)
+
+
 def probe(
     mem: Memory,
     scope: Scope,
@@ -255,7 +267,10 @@ def probe(
     per_text: int,
 ) -> dict[str, Any]:
     """Ask the clean adapter generated questions about the forgotten ``texts``; count leaks
-    (a forgotten text returned by search through it, or its answer produced closed-book)."""
+    (a forgotten text returned by search through it, or its answer produced closed-book). An
+    answer that a kept memory of the scope also holds ("Rex" of a forgotten "I adopted a puppy
+    named Rex" in a kept "Rex sounds adorable!") is no leak: the clean adapter may have learnt
+    it from that memory."""
     clean_sources = not set(version.metadata.source_ids) & set(forgotten_ids)
     forgotten = [_norm(t) for t in texts if _norm(t)]
     records = [MemoryRecord(scope=scope, text=t) for t in texts if t.strip()]
@@ -284,7 +299,7 @@ def probe(
             thread_id=scope.thread_id,
         )
         leaked = any(_norm(h.record.text) in forgotten for h in hits)
-        if model is not None and answer:
+        if model is not None and answer and not _kept_memory_holds(mem, scope, answer):
             said = _norm(model.answer(question).answer)
             leaked = leaked or (bool(said) and _norm(answer) in said)
         leaks += int(leaked)

@@ -445,3 +445,34 @@ def test_an_adapter_keyed_apart_from_the_forgotten_scope_is_retrained_by_consoli
         assert records[0].id not in clean_version.metadata.source_ids
         assert trained_scopes(clean_version.metadata) == [trained]
         assert journal_of(mem).forget_jobs(forget_id=report.forget_id)[0].probe is None
+
+
+def test_the_probe_counts_no_leak_for_an_answer_a_kept_memory_still_holds(
+    tiny_mem: Memory,
+) -> None:
+    """A kept turn ("Bob: Rex sounds adorable!") still names Rex: a clean adapter saying "Rex"
+    for the forgotten turn's question learnt it there. "shelter" is held by no kept memory, so
+    saying it is a leak."""
+    from types import SimpleNamespace
+    from typing import Any, cast
+
+    from agentmem_gpu.clean import probe
+    from agentmem_gpu.config import RECALL_KIND
+
+    gone = next(r for r in tiny_mem.list(user_id="alice") if r.text == FORGOTTEN)
+    tiny_mem.delete(gone.id, user_id="alice")
+    version = SimpleNamespace(
+        kind=RECALL_KIND, scope_key="user-alice", version=2, metadata=SimpleNamespace(source_ids=[])
+    )
+
+    def probed(says: str) -> dict[str, Any]:
+        model = SimpleNamespace(answer=lambda question: SimpleNamespace(answer=says))
+        registry = SimpleNamespace(recall_model=lambda key: model)
+        return probe(
+            tiny_mem, ALICE, cast(Any, version), cast(Any, registry), [FORGOTTEN], [gone.id], 8
+        )
+
+    assert probed("Rex")["leaks"] == 0
+    said_shelter = probed("It was the shelter.")
+    assert 0 < said_shelter["leaks"] < said_shelter["questions"]
+    assert not said_shelter["passed"]

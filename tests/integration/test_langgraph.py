@@ -383,13 +383,15 @@ def test_agents_save_privately_or_to_their_team_and_never_read_another_agents_no
     assert "300 km" not in str([r.text for r in writer.list()])
 
 
+DEPLOY_STEPS = [
+    {"action": "deploy", "ok": False, "error": "E_PRECONDITION: run tests first"},
+    {"action": "test", "observation": "ok"},
+    {"action": "deploy", "observation": "deployed"},
+]
+
+
 def test_recall_experience_tool_reports_procedures(mem: Memory, maya: str) -> None:
-    steps = [
-        {"action": "deploy", "ok": False, "error": "E_PRECONDITION: run tests first"},
-        {"action": "test", "observation": "ok"},
-        {"action": "deploy", "observation": "deployed"},
-    ]
-    mem.record_experience("Deploy the api service", steps, "success", user_id=maya)
+    mem.record_experience("Deploy the api service", DEPLOY_STEPS, "success", user_id=maya)
     model = scripted(
         call("recall_experience", "c1", task="Deploy the web service"), AIMessage("ok")
     )
@@ -401,12 +403,7 @@ def test_recall_experience_tool_reports_procedures(mem: Memory, maya: str) -> No
 
 
 def test_recall_experience_tool_clamps_k_as_it_searches(mem: Memory, maya: str) -> None:
-    steps = [
-        {"action": "deploy", "ok": False, "error": "E_PRECONDITION: run tests first"},
-        {"action": "test", "observation": "ok"},
-        {"action": "deploy", "observation": "deployed"},
-    ]
-    mem.record_experience("Deploy the api service", steps, "success", user_id=maya)
+    mem.record_experience("Deploy the api service", DEPLOY_STEPS, "success", user_id=maya)
     graph = node_graph(mem, ("tools", ToolNode(MEMORY_TOOLS)))
     calls = [
         {"name": "recall_experience", "args": {"task": "Deploy the web service", "k": k}, "id": k}
