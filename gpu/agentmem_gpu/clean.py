@@ -245,18 +245,6 @@ def _norm(text: str) -> str:
     return " ".join(re.findall(r"\w+", text.lower()))
 
 
-def _kept_memory_holds(mem: Memory, scope: Scope, answer: str) -> bool:
-    hits = mem.search(
-        answer,
-        k=5,
-        org_id=scope.org_id,
-        user_id=scope.user_id,
-        agent_id=scope.agent_id,
-        thread_id=scope.thread_id,
-    )
-    return any(_norm(answer) in _norm(h.record.text) for h in hits)
-
-
 def probe(
     mem: Memory,
     scope: Scope,
@@ -289,18 +277,15 @@ def probe(
             questions.append((train_pair.query, None))
     leaks = 0
     model = registry.recall_model(version.scope_key) if version.kind == RECALL_KIND else None
+    kept: dict[str, bool] = {}  # answer -> a kept memory of the scope holds it
     for question, answer in questions:
-        hits = mem.search(
-            question,
-            k=10,
-            org_id=scope.org_id,
-            user_id=scope.user_id,
-            agent_id=scope.agent_id,
-            thread_id=scope.thread_id,
-        )
+        hits = mem.search(question, k=10, scope=scope)
         leaked = any(_norm(h.record.text) in forgotten for h in hits)
-        if model is not None and answer and not _kept_memory_holds(mem, scope, answer):
-            said = _norm(model.answer(question).answer)
+        if model is not None and answer:
+            if answer not in kept:
+                found = mem.search(answer, k=5, scope=scope)
+                kept[answer] = any(_norm(answer) in _norm(h.record.text) for h in found)
+            said = "" if kept[answer] else _norm(model.answer(question).answer)
             leaked = leaked or (bool(said) and _norm(answer) in said)
         leaks += int(leaked)
     return {

@@ -168,16 +168,16 @@ class AdapterRegistry:
         directory = self._scope_dir(scope_key)
         state = self._state(directory)
         # A tainted adapter stops serving at once: the newest untainted promoted one serves.
-        stack = [v for v in state["promoted"].get(kind, []) if str(v) not in state["tainted"]]
-        if not stack:
+        serving = _serving(state, kind)
+        if serving is None:
             return None
-        path = directory / f"v{stack[-1]}"
+        path = directory / f"v{serving}"
         if not path.is_dir():
             raise InvalidSettings(
                 f"the current {kind} adapter of {scope_key!r}, {path}, is missing (a bad copy "
                 f"or a full disk?); {_fix(scope_key, kind, path, serving=True)}"
             )
-        return self._version(scope_key, directory, stack[-1], state)
+        return self._version(scope_key, directory, serving, state)
 
     def find(
         self, scope_key: str, data_hash: str, kind: str = RETRIEVER_KIND
@@ -458,20 +458,13 @@ class AdapterRegistry:
         try:
             metadata = AdapterMetadata.load(path)
         except NotFound as exc:  # a registered version lost it: not the caller's mistake
-            serving = {
-                k: [v for v in stack if str(v) not in state["tainted"]][-1:]
-                for k, stack in state["promoted"].items()
-            }
-            kind = next((k for k, top in serving.items() if top == [number]), None)
+            kind = next((k for k in state["promoted"] if _serving(state, k) == number), None)
             fix = _fix(scope_key, kind or RETRIEVER_KIND, path, serving=kind is not None)
             raise InvalidSettings(
                 f"registered adapter {path} has no {METADATA_FILE} (a bad copy or a full "
                 f"disk?); {fix}"
             ) from exc
-        stack = [
-            v for v in state["promoted"].get(metadata.kind, []) if str(v) not in state["tainted"]
-        ]
-        promoted = bool(stack) and stack[-1] == number
+        promoted = _serving(state, metadata.kind) == number
         tainted = str(number) in state["tainted"]
         return AdapterVersion(scope_key, number, path, metadata, promoted, tainted)
 
@@ -544,6 +537,13 @@ def _erase_weights(path: Path) -> None:
             shutil.rmtree(item)
         elif item.name != METADATA_FILE:
             item.unlink()
+
+
+def _serving(state: dict[str, Any], kind: str) -> int | None:
+    """The version of ``kind`` that serves: the newest promoted one not tainted (a tainted
+    adapter stops serving at once), or None."""
+    stack = [v for v in state["promoted"].get(kind, []) if str(v) not in state["tainted"]]
+    return stack[-1] if stack else None
 
 
 def _fix(scope_key: str, kind: str, path: Path, *, serving: bool) -> str:
