@@ -188,14 +188,9 @@ def delete_scope_with_held(backends: Backends, scope: Scope, *, actor: str = "ap
     from agentmem import writing  # writing is below trust
 
     store = backends.store
-    after: tuple[float, str] | None = None
-    while isinstance(store, QuarantineStore):  # first: so none is approved once it ran
-        rows = store.quarantine_rows(scope=scope, limit=HELD_PAGE, after=after)
-        if rows:
+    if isinstance(store, QuarantineStore):  # first: so none is approved once it ran
+        for rows in _held_pages(store, scope):
             store.quarantine_drop([r.id for r in rows])
-        if len(rows) < HELD_PAGE:
-            break
-        after = (rows[-1].created_at, rows[-1].id)
     records = store.get_many(store.ids_in_scope(scope), scope)
     return writing.delete(backends, records, actor=actor)
 
@@ -398,14 +393,8 @@ class Quarantine:
         """Every held memory of each member of ``scope``, a page at a time, oldest first."""
         store = _held(self._backends.store)
         for member in scope_members(scope):
-            after: tuple[float, str] | None = None
-            while True:
-                rows = store.quarantine_rows(scope=member, limit=HELD_PAGE, after=after)
-                if rows:
-                    yield [MemoryRecord.model_validate(r.record) for r in rows]
-                if len(rows) < HELD_PAGE:
-                    break
-                after = (rows[-1].created_at, rows[-1].id)
+            for rows in _held_pages(store, member):
+                yield [MemoryRecord.model_validate(r.record) for r in rows]
 
     def _rows(self, ids: Sequence[str], scope: Scope | None) -> builtins.list[QuarantineRow]:
         if isinstance(ids, str) or not ids:
@@ -435,6 +424,19 @@ def _refuse_other_text(held: Sequence[MemoryRecord], stored: dict[str, MemoryRec
             "Compare with mem.get(id), then drop the held write (mem.quarantine.reject, "
             "`agentmem quarantine reject`) and, if its text should win, mem.update the memory"
         )
+
+
+def _held_pages(store: QuarantineStore, scope: Scope) -> Iterator[list[QuarantineRow]]:
+    """The writes held in ``scope`` and the scopes under it, a page of :data:`HELD_PAGE` at a
+    time, oldest first (the caller may drop a page's rows before it asks for the next)."""
+    after: tuple[float, str] | None = None
+    while True:
+        rows = store.quarantine_rows(scope=scope, limit=HELD_PAGE, after=after)
+        if rows:
+            yield rows
+        if len(rows) < HELD_PAGE:
+            return
+        after = (rows[-1].created_at, rows[-1].id)
 
 
 def _held(store: RecordStore) -> QuarantineStore:
