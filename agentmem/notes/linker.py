@@ -217,8 +217,9 @@ def merged(existing: Any, new: Sequence[str], limit: int) -> list[str]:
     out = [str(x) for x in existing] if isinstance(existing, list) else []
     seen = {fold(x) for x in out}
     for item in new:
-        if fold(item) not in seen:
-            seen.add(fold(item))
+        key = fold(item)
+        if key not in seen:
+            seen.add(key)
             out.append(item)
     return out[:limit]
 
