@@ -104,38 +104,38 @@ def _bash(code: str) -> list[str]:
     return ["bash", "-c", prelude + code]
 
 
-def test_the_command_line_block_runs_alone_in_a_fresh_home(tmp_path: Path) -> None:
-    (block,) = [
-        b
-        for b in readme_blocks(README.read_text(encoding="utf-8"))
-        if b.language == "bash" and "agentmem graph neighbors" in b.code
-    ]
-    work = tmp_path / "work"
-    work.mkdir()
-    done = subprocess.run(
-        _bash(block.code),
-        cwd=work,
-        env=_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert done.returncode == 0, f"README.md line {block.line}:\n{done.stdout}\n{done.stderr}"
+def _is_cli_block(block: Block) -> bool:
+    """The README's command-line section (the block that also reads the graph)."""
+    return "agentmem graph neighbors" in block.code
 
 
 def test_every_readme_block_runs_as_written(tmp_path: Path) -> None:
+    """The blocks in order in one home, except the command-line block: a reader may run it on
+    its own, so it runs alone, in a fresh home and folder of its own."""
     env = _env(tmp_path)
     work = tmp_path / "work"
     work.mkdir()
-    for kind, group in runs(readme_blocks(README.read_text(encoding="utf-8"))):
+    alone = tmp_path / "alone"
+    (alone / "work").mkdir(parents=True)
+    plan = runs(readme_blocks(README.read_text(encoding="utf-8")))
+    assert sum(1 for kind, group in plan if kind == "bash" and _is_cli_block(group[0])) == 1
+    for kind, group in plan:
         where = f"README.md line {group[0].line}"
+        cwd, block_env = work, env
         if kind == "python":
             command = [sys.executable, "-c", "\n".join(b.code for b in group)]
         else:
             command = _bash(group[0].code)
+            if _is_cli_block(group[0]):
+                cwd, block_env = alone / "work", _env(alone)
         done = subprocess.run(
-            command, cwd=work, env=env, capture_output=True, text=True, timeout=600, check=False
+            command,
+            cwd=cwd,
+            env=block_env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
         )
         if done.returncode != 0:
             pytest.fail(f"{where} ({kind}) failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
