@@ -12,7 +12,6 @@ import pytest
 
 from agentmem.embedders import (
     MINILM_NAME,
-    Embedder,
     OnnxEmbedder,
     SentenceTransformerEmbedder,
     embedder_from_spec,
@@ -35,10 +34,9 @@ TEXTS = [
 
 
 @pytest.fixture(scope="module")
-def reference(embedder: Embedder) -> np.ndarray:
+def reference() -> np.ndarray:
     """sentence-transformers' vectors (torch, fp32): the reference the ONNX models are held to."""
-    assert isinstance(embedder, SentenceTransformerEmbedder)
-    return embedder.embed_documents(TEXTS)
+    return SentenceTransformerEmbedder.minilm(precision="fp32").embed_documents(TEXTS)
 
 
 @pytest.fixture(scope="module")
