@@ -19,7 +19,6 @@ the file, the line and the field.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -29,8 +28,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from agentmem.errors import InvalidDataFile, InvalidScope, InvalidText
+from agentmem.evaluation.datafile import DataFile, Where, field_name
 from agentmem.models import Scope
-from agentmem.validation import check_text, visible
+from agentmem.validation import check_text
 
 AddMode = Literal["batch", "one_by_one"]
 
@@ -108,115 +108,6 @@ class EvalSet:
         return sum(len(s.memories) for s in self.scopes)
 
 
-# reading JSON with line numbers --------------------------------------------------------------
-
-Path_ = tuple[str | int, ...]
-
-
-class _File:
-    """A JSON document and its text, so an error can name the line of any field."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        try:
-            self.text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise InvalidDataFile(f"{path}: no such file; pass the path of the data file") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InvalidDataFile(f"{path}: cannot be read as UTF-8 text ({exc})") from None
-        try:
-            self.data = json.loads(self.text)
-        except json.JSONDecodeError as exc:
-            raise InvalidDataFile(
-                f"{path}, line {exc.lineno}, column {exc.colno}: not valid JSON ({exc.msg})"
-            ) from None
-
-    def error(self, where: Path_, problem: str) -> InvalidDataFile:
-        """An error naming the file, the line where ``where`` is and the field."""
-        line = _line_of(self.text, where)
-        at = f", line {line}" if line is not None else ""
-        name = _field_name(where) or "(the top level)"
-        return InvalidDataFile(f"{self.path}{at}, field {name}: {problem}")
-
-    def get(self, value: Any, where: Path_, key: str | int, kind: type | tuple[type, ...]) -> Any:
-        """``value[key]``, checked to be of ``kind``; else an error naming the field."""
-        inner = (*where, key)
-        try:
-            found = value[key]
-        except (KeyError, IndexError, TypeError):
-            raise self.error(where, f"missing {key!r}") from None
-        if not isinstance(found, kind) or (isinstance(found, bool) and bool not in _kinds(kind)):
-            raise self.error(inner, f"expected {_kind_name(kind)}, got {type(found).__name__}")
-        return found
-
-    def words(self, value: Any, where: Path_, key: str | int | None = None) -> str:
-        """``value[key]`` (``value`` itself when ``key`` is None) as a string with visible
-        text, since a memory or a question must have some; else an error naming the field."""
-        found = value if key is None else self.get(value, where, key, (str, int))
-        at = where if key is None else (*where, key)
-        if key is None:
-            self.expect(found, at, str)
-        if not visible(str(found)):
-            raise self.error(at, "is empty (or only whitespace): a memory or question needs text")
-        return str(found)
-
-    def expect(self, value: Any, where: Path_, kind: type | tuple[type, ...]) -> Any:
-        """``value`` itself, checked to be of ``kind``."""
-        if not isinstance(value, kind):
-            raise self.error(where, f"expected {_kind_name(kind)}, got {type(value).__name__}")
-        return value
-
-
-def _kinds(kind: type | tuple[type, ...]) -> tuple[type, ...]:
-    return kind if isinstance(kind, tuple) else (kind,)
-
-
-def _kind_name(kind: type | tuple[type, ...]) -> str:
-    names = {list: "a list", dict: "an object", str: "a string", int: "an integer"}
-    return " or ".join(names.get(k, k.__name__) for k in _kinds(kind))
-
-
-def _field_name(where: Path_) -> str:
-    out = ""
-    for part in where:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
-    return out
-
-
-def _skip(text: str, i: int) -> int:
-    while i < len(text) and text[i] in " \t\r\n":
-        i += 1
-    return i
-
-
-def _line_of(text: str, where: Path_) -> int | None:
-    """The line where the value at ``where`` starts, found by walking the raw text (only the
-    path is walked; siblings are skipped with the JSON decoder)."""
-    decoder = json.JSONDecoder()
-    try:
-        i = _skip(text, 0)
-        for key in where:
-            if text[i] == "[" and isinstance(key, int):
-                i = _skip(text, i + 1)
-                for _ in range(key):
-                    _, i = decoder.raw_decode(text, i)
-                    i = _skip(text, _skip(text, i) + 1)  # past the comma
-            elif text[i] == "{" and isinstance(key, str):
-                i = _skip(text, i + 1)
-                while True:
-                    name, i = decoder.raw_decode(text, i)
-                    i = _skip(text, _skip(text, i) + 1)  # past the colon
-                    if name == key:
-                        break
-                    _, i = decoder.raw_decode(text, i)
-                    i = _skip(text, _skip(text, i) + 1)  # past the comma
-            else:
-                break
-        return text.count("\n", 0, i) + 1
-    except (ValueError, IndexError):
-        return None
-
-
 # the users scopes replay into --------------------------------------------------------------------
 
 
@@ -228,7 +119,7 @@ def replay_user(scope_name: str) -> str:
     return str(Scope.of(user_id=f"eval-{scope_name}").user_id)
 
 
-def _replay_user_at(f: _File, at: Path_, scope_name: str) -> str:
+def _replay_user_at(f: DataFile, at: Where, scope_name: str) -> str:
     """:func:`replay_user`, a name no scope id can hold being an error naming its field."""
     try:
         return replay_user(scope_name)
@@ -244,7 +135,7 @@ def _same_user(earlier: str, name: str, user: str) -> str:
 # LoCoMo ----------------------------------------------------------------------------------------
 
 
-def _parse_time(f: _File, value: Any, where: Path_, fmt: str, example: str) -> datetime | None:
+def _parse_time(f: DataFile, value: Any, where: Where, fmt: str, example: str) -> datetime | None:
     """The date of a session or question: the data set's own format or ISO 8601; ``None``
     when the field is absent or empty. Anything else is an error: read as undated, the
     memories would silently lose their time channel and the questions their window."""
@@ -268,7 +159,7 @@ def _parse_time(f: _File, value: Any, where: Path_, fmt: str, example: str) -> d
     return parsed
 
 
-def _locomo_time(f: _File, index: int, body: dict[str, Any], session: int) -> datetime | None:
+def _locomo_time(f: DataFile, index: int, body: dict[str, Any], session: int) -> datetime | None:
     key = f"session_{session}_date_time"
     return _parse_time(
         f, body.get(key), (index, "conversation", key), _LOCOMO_TIME, _LOCOMO_EXAMPLE
@@ -312,7 +203,7 @@ class _UnknownEvidence:
         ]
 
 
-def _locomo_samples(f: _File) -> Iterator[tuple[int, dict[str, Any], dict[str, Any]]]:
+def _locomo_samples(f: DataFile) -> Iterator[tuple[int, dict[str, Any], dict[str, Any]]]:
     f.expect(f.data, (), list)
     for index, sample in enumerate(f.data):
         f.expect(sample, (index,), dict)
@@ -320,7 +211,7 @@ def _locomo_samples(f: _File) -> Iterator[tuple[int, dict[str, Any], dict[str, A
         yield index, sample, body
 
 
-def _locomo_sessions(f: _File, index: int, body: dict[str, Any]) -> list[int]:
+def _locomo_sessions(f: DataFile, index: int, body: dict[str, Any]) -> list[int]:
     sessions = sorted(int(m[1]) for key in body if (m := _SESSION_KEY.fullmatch(key)))
     if not sessions:
         raise f.error((index, "conversation"), "no session_N lists of turns")
@@ -328,7 +219,7 @@ def _locomo_sessions(f: _File, index: int, body: dict[str, Any]) -> list[int]:
 
 
 def _locomo_questions(
-    f: _File,
+    f: DataFile,
     index: int,
     sample: dict[str, Any],
     known: set[str],
@@ -350,7 +241,7 @@ def _locomo_questions(
         missing: list[str] | None = [] if unknown is not None else None
         evidence = _evidence(item.get("evidence") or [], known, missing)
         if unknown is not None and missing:
-            unknown.ids += [(_field_name((*where, "evidence")), dia) for dia in missing]
+            unknown.ids += [(field_name((*where, "evidence")), dia) for dia in missing]
             unknown.questions += not evidence
         if not evidence:
             continue
@@ -363,7 +254,7 @@ def _locomo_questions(
 
 def load_locomo(path: Path, conversations: Sequence[int] | None = None) -> EvalSet:
     """LoCoMo turns: one scope per conversation, every turn an episode of its session."""
-    f = _File(path)
+    f = DataFile(path)
     scopes = []
     unknown = _UnknownEvidence()
     for index, sample, body in _locomo_samples(f):
@@ -397,7 +288,7 @@ def load_locomo_observations(path: Path, conversations: Sequence[int] | None = N
     a hit is an observation drawn from an evidence turn. Questions are scored on the evidence
     turns that some observation was drawn from (the others cannot be retrieved); a question
     with none is left out, and the set's notes say how many."""
-    f = _File(path)
+    f = DataFile(path)
     scopes = []
     evidence, counted = [0, 0], [0, 0]  # (all, reachable) evidence turns and questions
     unknown = _UnknownEvidence()
@@ -417,7 +308,7 @@ def load_locomo_observations(path: Path, conversations: Sequence[int] | None = N
             when = _locomo_time(f, index, body, session)
             by_speaker = f.get(observations, (index, "observation"), key, dict)
             for speaker, facts in by_speaker.items():
-                where: Path_ = (index, "observation", key, speaker)
+                where: Where = (index, "observation", key, speaker)
                 f.expect(facts, where, list)
                 for n, fact in enumerate(facts):
                     if not isinstance(fact, list) or len(fact) < 2 or not isinstance(fact[0], str):
@@ -466,7 +357,7 @@ def load_locomo_observations(path: Path, conversations: Sequence[int] | None = N
 
 
 def _lme_memories(
-    f: _File, where: Path_, session_ids: list[Any], sessions: list[Any], dates: list[Any]
+    f: DataFile, where: Where, session_ids: list[Any], sessions: list[Any], dates: list[Any]
 ) -> list[EvalMemory]:
     """One question's haystack: every non-empty turn an episode of its session."""
     memories: list[EvalMemory] = []
@@ -480,7 +371,7 @@ def _lme_memories(
             _LME_EXAMPLE,
         )
         for n, turn in enumerate(turns):
-            at: Path_ = (*where, "haystack_sessions", s, n)
+            at: Where = (*where, "haystack_sessions", s, n)
             f.expect(turn, at, dict)
             role = f.get(turn, at, "role", str)
             content = f.get(turn, at, "content", str)
@@ -497,12 +388,12 @@ def _lme_memories(
 def load_longmemeval(path: Path, limit: int | None = None) -> EvalSet:
     """LongMemEval (``longmemeval_s`` JSON): one scope per question holding its haystack
     sessions, every turn an episode of its session; answers are the answer sessions."""
-    f = _File(path)
+    f = DataFile(path)
     f.expect(f.data, (), list)
     scopes = []
     first_of: dict[str, tuple[int, str]] = {}  # replay user -> (index, question_id)
     for index, item in enumerate(f.data[:limit] if limit else f.data):
-        where: Path_ = (index,)
+        where: Where = (index,)
         f.expect(item, where, dict)
         qid = str(f.get(item, where, "question_id", (str, int)))
         user = _replay_user_at(f, (*where, "question_id"), f"lme-{qid}")
@@ -580,12 +471,12 @@ def load_small(path: Path | None = None) -> EvalSet:
     """Scopes of independent memories (added one by one, no session) and questions whose
     answers name memories by their position in the scope (0-based)."""
     path = path or small_scope_path()
-    f = _File(path)
+    f = DataFile(path)
     scopes_raw = f.get(f.data, (), "scopes", list)
     scopes = []
     first_of: dict[str, tuple[int, str]] = {}  # replay user -> (index, name)
     for index, raw in enumerate(scopes_raw):
-        where: Path_ = ("scopes", index)
+        where: Where = ("scopes", index)
         f.expect(raw, where, dict)
         name = str(f.get(raw, where, "name", str))
         user = _replay_user_at(f, (*where, "name"), f"small-{name}")
@@ -600,11 +491,11 @@ def load_small(path: Path | None = None) -> EvalSet:
         texts = f.get(raw, where, "memories", list)
         memories = []
         for n, text in enumerate(texts):
-            at_text: Path_ = (*where, "memories", n)
+            at_text: Where = (*where, "memories", n)
             memories.append(EvalMemory(str(n), f.words(text, at_text), where=at_text))
         questions = []
         for n, q in enumerate(f.get(raw, where, "questions", list)):
-            at: Path_ = (*where, "questions", n)
+            at: Where = (*where, "questions", n)
             f.expect(q, at, dict)
             text = f.words(q, at, "question")
             answer = f.get(q, at, "answer", (int, list))
@@ -637,13 +528,13 @@ def check_texts(data: EvalSet, max_chars: int) -> None:
                 raise _error_at(data.source, where, f"{exc}; nothing was added") from None
 
 
-def _error_at(source: str, where: Path_, problem: str) -> InvalidDataFile:
+def _error_at(source: str, where: Where, problem: str) -> InvalidDataFile:
     """An error naming the field ``where`` of the data file ``source``, and its line when the
     file can still be read."""
     try:
-        return _File(Path(source)).error(where, problem)
+        return DataFile(Path(source)).error(where, problem)
     except InvalidDataFile:
-        return InvalidDataFile(f"{source}, field {_field_name(where)}: {problem}")
+        return InvalidDataFile(f"{source}, field {field_name(where)}: {problem}")
 
 
 def load_dataset(kind: str, path: Path | None = None, *, limit: int | None = None) -> EvalSet:
