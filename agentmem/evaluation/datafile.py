@@ -4,6 +4,8 @@ of any value in it (:class:`~agentmem.errors.InvalidDataFile`)."""
 from __future__ import annotations
 
 import json
+import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,24 @@ class DataFile:
             raise InvalidDataFile(
                 f"{path}, line {exc.lineno}, column {exc.colno}: not valid JSON ({exc.msg})"
             ) from None
+        except RecursionError:
+            raise InvalidDataFile(
+                f"{path}: its lists or objects are nested too deeply to read; no data set "
+                "nests more than a few levels"
+            ) from None
+        except ValueError:  # an integer over the digits int() converts (sys.int_info)
+            raise self._too_long() from None
+
+    def _too_long(self) -> InvalidDataFile:
+        """The error for an integer too long to read, naming its line."""
+        limit = sys.get_int_max_str_digits()
+        found = re.search(rf"\d{{{limit + 1},}}", self.text) if limit else None
+        line = self.text.count("\n", 0, found.start()) + 1 if found else None
+        at = f", line {line}" if line else ""
+        return InvalidDataFile(
+            f"{self.path}{at}: holds an integer of more than {limit:,} digits, too long to "
+            "read; write it as a string, or shorten it"
+        )
 
     def error(self, where: Where, problem: str) -> InvalidDataFile:
         """An error naming the file, the line where ``where`` is and the field."""

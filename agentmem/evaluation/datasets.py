@@ -20,7 +20,7 @@ the file, the line and the field.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
@@ -211,8 +211,22 @@ def _locomo_samples(f: DataFile) -> Iterator[tuple[int, dict[str, Any], dict[str
         yield index, sample, body
 
 
+def _numbered(
+    f: DataFile, where: Where, keys: Iterable[str], pattern: re.Pattern[str]
+) -> list[tuple[int, str]]:
+    """The ``keys`` that ``pattern`` matches (``session_N``), with their N, in order of N."""
+    found = []
+    for key in keys:
+        if m := pattern.fullmatch(key):
+            try:
+                found.append((int(m[1]), key))
+            except ValueError:  # over the 4,300 digits int() converts
+                raise f.error(where, f"{key[:20]}...: its session number is too long") from None
+    return sorted(found)
+
+
 def _locomo_sessions(f: DataFile, index: int, body: dict[str, Any]) -> list[int]:
-    sessions = sorted(int(m[1]) for key in body if (m := _SESSION_KEY.fullmatch(key)))
+    sessions = [n for n, _ in _numbered(f, (index, "conversation"), body, _SESSION_KEY)]
     if not sessions:
         raise f.error((index, "conversation"), "no session_N lists of turns")
     return sessions
@@ -301,9 +315,7 @@ def load_locomo_observations(path: Path, conversations: Sequence[int] | None = N
             turns = body.get(f"session_{session}")
             known |= {t["dia_id"] for t in turns or [] if isinstance(t, dict) and "dia_id" in t}
         memories: list[EvalMemory] = []
-        keyed = sorted(
-            (int(m[1]), key) for key in observations if (m := _OBSERVATION_KEY.fullmatch(key))
-        )
+        keyed = _numbered(f, (index, "observation"), observations, _OBSERVATION_KEY)
         for session, key in keyed:
             when = _locomo_time(f, index, body, session)
             by_speaker = f.get(observations, (index, "observation"), key, dict)

@@ -429,6 +429,29 @@ def test_a_bad_data_file_names_file_line_and_field(
     assert not (tmp_path / "home").exists()
 
 
+def test_a_file_json_reads_but_python_cannot_hold_is_refused_naming_it(tmp_path: Path) -> None:
+    """An integer over int()'s 4,300 digits, nesting deeper than Python recurses, or a LoCoMo
+    session number that long gave a raw ValueError or RecursionError."""
+    huge = "9" * 5000
+    small = '{"scopes": [{"name": "a", "memories": ["x"],\n "questions": [{"question": "q", '
+    small += f'"answer": {huge}, "category": "c"}}]}}]}}'
+    session = [{**LOCOMO[0], "conversation": {f"session_{huge}": []}}]
+    observed = [{**LOCOMO[0], "observation": {f"session_{huge}_observation": {}}}]
+    cases = [
+        ("small", small, "line 2: holds an integer of more than 4,300 digits, too long to read"),
+        ("locomo", "[" * 100_000 + "]" * 100_000, ": its lists or objects are nested too deeply"),
+        ("locomo", json.dumps(session), "field [0].conversation: session_999999999999"),
+        ("locomo-observations", json.dumps(observed), "field [0].observation: session_9999"),
+    ]
+    for n, (kind, text, expected) in enumerate(cases):
+        path = tmp_path / f"bad{n}.json"
+        path.write_text(text)
+        with pytest.raises(InvalidDataFile) as caught:
+            load_dataset(kind, path)
+        assert str(caught.value).startswith(str(path)) and expected in str(caught.value)
+    assert "session number is too long" in str(caught.value)
+
+
 def test_a_data_set_with_nothing_to_score_is_refused_and_adds_nothing(tmp_path: Path) -> None:
     """Evidence that names no turn leaves no question: an error, not a table of NaN."""
     qa = [{"question": "What breed is Ana's dog?", "evidence": ["D9:9"], "category": 4}]
