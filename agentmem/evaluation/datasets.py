@@ -22,15 +22,15 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from agentmem.errors import InvalidDataFile, InvalidScope, InvalidText
+from agentmem.errors import InvalidDataFile, InvalidMetadata, InvalidScope, InvalidText
 from agentmem.evaluation.datafile import DataFile, Where, field_name
 from agentmem.models import Scope
-from agentmem.validation import check_text
+from agentmem.validation import check_text, check_time
 
 AddMode = Literal["batch", "one_by_one"]
 
@@ -145,18 +145,22 @@ def _parse_time(f: DataFile, value: Any, where: Where, fmt: str, example: str) -
         raise f.error(where, f"expected a date string, got {type(value).__name__}")
     text = value.strip()
     try:
-        return datetime.strptime(text, fmt)
+        parsed = datetime.strptime(text, fmt)
     except ValueError:
-        pass
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            raise f.error(
+                where, f"{text!r} is not a date: write it like {example!r} or in ISO 8601"
+            ) from None
+    # The store's own range, checked here: found by add or search mid-replay, the error would
+    # name neither file nor field, after earlier scopes were added.
     try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        raise f.error(
-            where, f"{text!r} is not a date: write it like {example!r} or in ISO 8601"
-        ) from None
-    if parsed.tzinfo is not None:  # the data sets' own dates are naive UTC
-        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
-    return parsed
+        when = check_time(parsed, what="date")
+    except InvalidMetadata as exc:
+        raise f.error(where, str(exc)) from None
+    assert when is not None
+    return when.replace(tzinfo=None)  # the data sets' own dates are naive UTC
 
 
 def _locomo_time(f: DataFile, index: int, body: dict[str, Any], session: int) -> datetime | None:

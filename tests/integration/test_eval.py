@@ -378,6 +378,26 @@ def test_the_temporary_home_pins_what_could_leave_it_or_skew_the_scores(
             [{**LONGMEMEVAL[1], "question_date": 20230301}],
             "field [0].question_date: expected a date string, got int",
         ),
+        (  # a UTC offset past the last datetime gave a raw OverflowError
+            "longmemeval",
+            [{**LONGMEMEVAL[1], "haystack_dates": ["9999-12-31T23:59:00-05:00", None]}],
+            "field [0].haystack_dates[0]: date=9999-12-31T23:59:00-05:00 is outside the "
+            "supported range 0001-01-02 to 9999-12-30 (UTC)",
+        ),
+        (
+            "locomo",
+            [
+                {
+                    **LOCOMO[0],
+                    "conversation": {
+                        **LOCOMO[0]["conversation"],
+                        "session_2_date_time": "0001-01-01T01:00:00+05:00",
+                    },
+                }
+            ],
+            "field [0].conversation.session_2_date_time: date=0001-01-01T01:00:00+05:00 is "
+            "outside the supported range",
+        ),
         (
             "locomo",
             [
@@ -535,6 +555,30 @@ def test_dates_in_iso_8601_are_read_not_left_undated(tmp_path: Path) -> None:
     assert lme.scopes[0].memories[0].event_time == datetime(2023, 1, 1)
     assert lme.scopes[0].memories[-1].event_time is None
     assert lme.scopes[0].questions[0].reference_time == datetime(2023, 3, 2)
+
+
+def test_a_date_the_store_refuses_is_refused_before_the_replay_naming_its_field(
+    tmp_path: Path,
+) -> None:
+    """A date the store refuses passed the loader: the replay failed part-way ("item 4:
+    event_time=..."), naming neither file nor field, leaving the earlier scopes in --use-home;
+    a question_date failed only after the whole replay."""
+    cases = [
+        ("haystack_dates", ["2023/01/01 (Sun) 09:00", "9999-12-31T12:00:00"], "[1]"),
+        ("haystack_dates", ["0001-01-01T00:00:00", None], "[0]"),
+        ("haystack_dates", ["9999/12/31 (Fri) 12:00", None], "[0]"),
+        ("question_date", "0001-01-01T00:00:00", ""),
+    ]
+    for n, (name, date, at) in enumerate(cases):
+        path = write(tmp_path / f"m{n}.json", [LONGMEMEVAL[0], {**LONGMEMEVAL[1], name: date}])
+        with pytest.raises(InvalidDataFile) as caught:
+            load_dataset("longmemeval", path)
+        assert f"field [1].{name}{at}: date=" in str(caught.value), caught.value
+        assert "is outside the supported range" in str(caught.value)
+        result = run(tmp_path / "home", "longmemeval", str(path), "--use-home")
+        assert result.exit_code == 1 and f"{path}, line " in result.output, result.output
+        with Memory(settings=Settings.load(home=tmp_path / "home")) as mem:
+            assert mem.stats().records == 0
 
 
 def test_a_locomo_category_written_as_a_string_counts(tmp_path: Path) -> None:
