@@ -270,6 +270,25 @@ def _locomo_questions(
     return questions
 
 
+def _locomo_turns(f: DataFile, index: int, body: dict[str, Any]) -> list[EvalMemory]:
+    """Every turn of one conversation, an episode of its session, checked."""
+    memories: list[EvalMemory] = []
+    for session in _locomo_sessions(f, index, body):
+        when = _locomo_time(f, index, body, session)
+        turns = f.get(body, (index, "conversation"), f"session_{session}", list)
+        for n, turn in enumerate(turns):
+            where = (index, "conversation", f"session_{session}", n)
+            f.expect(turn, where, dict)
+            dia = f.get(turn, where, "dia_id", str)
+            speaker = f.get(turn, where, "speaker", str)
+            said = f.expect(turn.get("text", ""), (*where, "text"), str)
+            text = f"{speaker}: {said}"
+            if turn.get("blip_caption"):
+                text += f" [image: {turn['blip_caption']}]"
+            memories.append(EvalMemory(dia, text, when, {"session": session, "dia_id": dia}, where))
+    return memories
+
+
 def load_locomo(path: Path, conversations: Sequence[int] | None = None) -> EvalSet:
     """LoCoMo turns: one scope per conversation, every turn an episode of its session."""
     f = DataFile(path)
@@ -278,22 +297,7 @@ def load_locomo(path: Path, conversations: Sequence[int] | None = None) -> EvalS
     for index, sample, body in _locomo_samples(f):
         if conversations is not None and index not in conversations:
             continue
-        memories: list[EvalMemory] = []
-        for session in _locomo_sessions(f, index, body):
-            when = _locomo_time(f, index, body, session)
-            turns = f.get(body, (index, "conversation"), f"session_{session}", list)
-            for n, turn in enumerate(turns):
-                where = (index, "conversation", f"session_{session}", n)
-                f.expect(turn, where, dict)
-                dia = f.get(turn, where, "dia_id", str)
-                speaker = f.get(turn, where, "speaker", str)
-                said = f.expect(turn.get("text", ""), (*where, "text"), str)
-                text = f"{speaker}: {said}"
-                if turn.get("blip_caption"):
-                    text += f" [image: {turn['blip_caption']}]"
-                memories.append(
-                    EvalMemory(dia, text, when, {"session": session, "dia_id": dia}, where)
-                )
+        memories = _locomo_turns(f, index, body)
         last = max((m.event_time for m in memories if m.event_time), default=None)
         known = {m.key for m in memories}
         questions = _locomo_questions(f, index, sample, known, last, unknown)
@@ -314,10 +318,7 @@ def load_locomo_observations(path: Path, conversations: Sequence[int] | None = N
         if conversations is not None and index not in conversations:
             continue
         observations = f.get(sample, (index,), "observation", dict)
-        known: set[str] = set()
-        for session in _locomo_sessions(f, index, body):
-            turns = body.get(f"session_{session}")
-            known |= {t["dia_id"] for t in turns or [] if isinstance(t, dict) and "dia_id" in t}
+        known = {m.key for m in _locomo_turns(f, index, body)}  # the turns checked as locomo's
         memories: list[EvalMemory] = []
         keyed = _numbered(f, (index, "observation"), observations, _OBSERVATION_KEY)
         for session, key in keyed:

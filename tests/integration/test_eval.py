@@ -361,6 +361,24 @@ def test_the_temporary_home_pins_what_could_leave_it_or_skew_the_scores(
             ],
             "field [0].conversation.session_1[0].text: expected a string, got dict",
         ),
+        (  # locomo-observations read the turns unchecked: a raw TypeError
+            "locomo-observations",
+            [{**LOCOMO[0], "conversation": {**LOCOMO[0]["conversation"], "session_2": 5}}],
+            "field [0].conversation.session_2: expected a list, got int",
+        ),
+        (
+            "locomo-observations",
+            [
+                {
+                    **LOCOMO[0],
+                    "conversation": {
+                        **LOCOMO[0]["conversation"],
+                        "session_2": [{"speaker": "A", "dia_id": ["D2:1"], "text": "hi"}],
+                    },
+                }
+            ],
+            "field [0].conversation.session_2[0].dia_id: expected a string, got list",
+        ),
         ("longmemeval", [{**LONGMEMEVAL[1], "question": "  "}], "field [0].question: is empty"),
         (
             "longmemeval",
