@@ -519,8 +519,8 @@ def load_small(path: Path | None = None) -> EvalSet:
             answers = answer if isinstance(answer, list) else [answer]
             if not answers:  # recall would divide by zero, after the whole replay
                 raise f.error((*at, "answer"), "is empty: nothing could be scored")
-            for a in answers:
-                if not isinstance(a, int) or not 0 <= a < len(memories):
+            for a in answers:  # true is an int to Python: keyed "True", it would never score
+                if isinstance(a, bool) or not isinstance(a, int) or not 0 <= a < len(memories):
                     raise f.error(
                         (*at, "answer"), f"{a!r} is not a memory index (0-{len(memories) - 1})"
                     )

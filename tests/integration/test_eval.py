@@ -302,6 +302,19 @@ def test_the_temporary_home_pins_what_could_leave_it_or_skew_the_scores(
             },
             "line 11, field scopes[0].questions[0].answer: is empty: nothing could be scored",
         ),
+        (  # [true] passed as key "True", which no memory has: scored a miss for every system
+            "small",
+            {
+                "scopes": [
+                    {
+                        "name": "x",
+                        "memories": ["a", "b"],
+                        "questions": [{"question": "q", "answer": [True], "category": "fact"}],
+                    }
+                ]
+            },
+            "field scopes[0].questions[0].answer: True is not a memory index (0-1)",
+        ),
         (
             "small",
             {"scopes": [{"name": "x", "memories": ["a", " "], "questions": []}]},
