@@ -510,8 +510,11 @@ def load_small(path: Path | None = None) -> EvalSet:
         for n, text in enumerate(texts):
             at_text: Where = (*where, "memories", n)
             memories.append(EvalMemory(str(n), f.words(text, at_text), where=at_text))
+        asked = f.get(raw, where, "questions", list)
+        if asked and not memories:  # else "0 is not a memory index (0--1)"
+            raise f.error((*where, "memories"), "is empty: the questions have no memory to name")
         questions = []
-        for n, q in enumerate(f.get(raw, where, "questions", list)):
+        for n, q in enumerate(asked):
             at: Where = (*where, "questions", n)
             f.expect(q, at, dict)
             text = f.words(q, at, "question")

@@ -317,6 +317,19 @@ def test_the_temporary_home_pins_what_could_leave_it_or_skew_the_scores(
         ),
         (
             "small",
+            {
+                "scopes": [
+                    {
+                        "name": "x",
+                        "memories": [],
+                        "questions": [{"question": "q", "answer": 0, "category": "fact"}],
+                    }
+                ]
+            },
+            "line 5, field scopes[0].memories: is empty: the questions have no memory to name",
+        ),
+        (
+            "small",
             {"scopes": [{"name": "x", "memories": ["a", " "], "questions": []}]},
             "field scopes[0].memories[1]: is empty",
         ),
