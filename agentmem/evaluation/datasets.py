@@ -380,13 +380,7 @@ def _lme_memories(
     memories: list[EvalMemory] = []
     for s, (sid, turns) in enumerate(zip(session_ids, sessions, strict=True)):
         f.expect(turns, (*where, "haystack_sessions", s), list)
-        when = _parse_time(
-            f,
-            dates[s] if s < len(dates) else None,
-            (*where, "haystack_dates", s),
-            _LME_TIME,
-            _LME_EXAMPLE,
-        )
+        when = _parse_time(f, dates[s], (*where, "haystack_dates", s), _LME_TIME, _LME_EXAMPLE)
         for n, turn in enumerate(turns):
             at: Where = (*where, "haystack_sessions", s, n)
             f.expect(turn, at, dict)
@@ -433,6 +427,12 @@ def load_longmemeval(path: Path, limit: int | None = None) -> EvalSet:
             raise f.error(
                 (*where, "haystack_session_ids"),
                 f"{len(session_ids)} ids for {len(sessions)} haystack_sessions",
+            )
+        if len(dates) != len(sessions):  # a session past the end would be silently undated
+            raise f.error(
+                (*where, "haystack_dates"),
+                f"{len(dates)} dates for {len(sessions)} haystack_sessions; give each session "
+                "its date (null for none)",
             )
         answers = f.get(item, where, "answer_session_ids", list)
         if not answers:

@@ -411,6 +411,17 @@ def test_the_temporary_home_pins_what_could_leave_it_or_skew_the_scores(
             [{**LONGMEMEVAL[1], "haystack_dates": 5}],
             "field [0].haystack_dates: expected a list, got int",
         ),
+        (  # the second session was silently undated
+            "longmemeval",
+            [{**LONGMEMEVAL[1], "haystack_dates": ["2023/01/01 (Sun) 09:00"]}],
+            "field [0].haystack_dates: 1 dates for 2 haystack_sessions; give each session its "
+            "date (null for none)",
+        ),
+        (  # a date too many: the dates no longer line up with the sessions
+            "longmemeval",
+            [{**LONGMEMEVAL[1], "haystack_dates": ["2023/01/01 (Sun) 09:00", None, None]}],
+            "field [0].haystack_dates: 3 dates for 2 haystack_sessions",
+        ),
         (
             "longmemeval",
             [{**LONGMEMEVAL[1], "haystack_dates": ["last spring", None]}],
