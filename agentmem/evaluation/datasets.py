@@ -396,6 +396,32 @@ def _lme_memories(
     return memories
 
 
+def _lme_answers(
+    f: DataFile, where: Where, item: dict[str, Any], ids: list[Any], memories: list[EvalMemory]
+) -> tuple[str, ...]:
+    """A question's answer sessions, each one of its haystack holding some turn with text:
+    any other could never be found, and the question would score 0 for every system."""
+    answers = f.get(item, where, "answer_session_ids", list)
+    if not answers:
+        raise f.error((*where, "answer_session_ids"), "is empty: nothing could be scored")
+    haystack = {str(sid) for sid in ids}
+    found = {m.key for m in memories}
+    for a, answer in enumerate(answers):
+        at = (*where, "answer_session_ids", a)
+        f.expect(answer, at, (str, int))
+        if str(answer) not in haystack:
+            raise f.error(
+                at,
+                f"{answer!r} is not one of haystack_session_ids; name a session of this "
+                "question's haystack",
+            )
+        if str(answer) not in found:  # its turns are empty or blank (skipped)
+            raise f.error(
+                at, f"{answer!r} has no turn with text: the question could never be answered"
+            )
+    return tuple(str(a) for a in answers)
+
+
 def load_longmemeval(path: Path, limit: int | None = None) -> EvalSet:
     """LongMemEval (``longmemeval_s`` JSON): one scope per question holding its haystack
     sessions, every turn an episode of its session; answers are the answer sessions."""
@@ -434,19 +460,8 @@ def load_longmemeval(path: Path, limit: int | None = None) -> EvalSet:
                 f"{len(dates)} dates for {len(sessions)} haystack_sessions; give each session "
                 "its date (null for none)",
             )
-        answers = f.get(item, where, "answer_session_ids", list)
-        if not answers:
-            raise f.error((*where, "answer_session_ids"), "is empty: nothing could be scored")
-        haystack = {str(sid) for sid in session_ids}
-        for a, answer in enumerate(answers):
-            f.expect(answer, (*where, "answer_session_ids", a), (str, int))
-            if str(answer) not in haystack:  # the question could never be answered
-                raise f.error(
-                    (*where, "answer_session_ids", a),
-                    f"{answer!r} is not one of haystack_session_ids; name a session of this "
-                    "question's haystack",
-                )
         memories = _lme_memories(f, where, session_ids, sessions, dates)
+        answers = _lme_answers(f, where, item, session_ids, memories)
         asked = _parse_time(
             f, item.get("question_date"), (*where, "question_date"), _LME_TIME, _LME_EXAMPLE
         )
@@ -458,7 +473,7 @@ def load_longmemeval(path: Path, limit: int | None = None) -> EvalSet:
                     EvalQuestion(
                         question,
                         category,
-                        tuple(str(a) for a in answers),
+                        answers,
                         asked,
                         (*where, "question"),
                     )

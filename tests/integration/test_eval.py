@@ -478,6 +478,25 @@ def test_the_temporary_home_pins_what_could_leave_it_or_skew_the_scores(
             [{**LONGMEMEVAL[1], "answer_session_ids": ["b", "s9"]}],
             "line 32, field [0].answer_session_ids[1]: 's9' is not one of haystack_session_ids",
         ),
+        (  # no memory has its key: the question scored 0 for every system
+            "longmemeval",
+            [
+                {
+                    **LONGMEMEVAL[1],
+                    "haystack_sessions": [
+                        [{"role": "user", "content": "I work as a barista."}],
+                        [{"role": "user", "content": "  "}],
+                    ],
+                }
+            ],
+            "field [0].answer_session_ids[0]: 'b' has no turn with text: the question could "
+            "never be answered",
+        ),
+        (
+            "longmemeval",
+            [{**LONGMEMEVAL[1], "haystack_sessions": [[{"role": "user", "content": "x"}], []]}],
+            "field [0].answer_session_ids[0]: 'b' has no turn with text",
+        ),
         (
             "longmemeval",
             [LONGMEMEVAL[0], {**LONGMEMEVAL[1], "question_id": "q1"}],
