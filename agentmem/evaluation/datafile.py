@@ -27,7 +27,7 @@ class DataFile:
         except (OSError, UnicodeDecodeError) as exc:
             raise InvalidDataFile(f"{path}: cannot be read as UTF-8 text ({exc})") from None
         try:
-            self.data = json.loads(self.text)
+            self.data = json.loads(self.text, object_pairs_hook=_unrepeated)
         except json.JSONDecodeError as exc:
             raise InvalidDataFile(
                 f"{path}, line {exc.lineno}, column {exc.colno}: not valid JSON ({exc.msg})"
@@ -37,8 +37,21 @@ class DataFile:
                 f"{path}: its lists or objects are nested too deeply to read; no data set "
                 "nests more than a few levels"
             ) from None
+        except _Repeated:
+            raise self._repeated() from None
         except ValueError:  # an integer over the digits int() converts (sys.int_info)
             raise self._too_long() from None
+
+    def _repeated(self) -> InvalidDataFile:
+        """The error for a key repeated in one object (JSON would keep the last silently),
+        naming the field and the line of the repeat: the file is read again, each object
+        with a repeat marked, to find where (only when there is one: it is slower)."""
+        where, key = _first_repeat(json.loads(self.text, object_pairs_hook=_marked))
+        return self.error(
+            (*where, key),
+            f"{key!r} appears more than once in one object, and all but the last would be "
+            "ignored; keep one",
+        )
 
     def _too_long(self) -> InvalidDataFile:
         """The error for an integer too long to read, naming its line."""
@@ -87,6 +100,49 @@ class DataFile:
         return value
 
 
+class _Repeated(Exception):
+    """Raised while parsing: an object holds a key twice."""
+
+
+class _Repeats(dict[str, Any]):
+    """An object holding a key twice (``repeated``), found on the second reading."""
+
+    repeated = ""
+
+
+def _unrepeated(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found = dict(pairs)
+    if len(found) < len(pairs):
+        raise _Repeated
+    return found
+
+
+def _marked(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found = _Repeats(pairs)
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            found.repeated = key
+            break
+        seen.add(key)
+    return found
+
+
+def _first_repeat(data: Any) -> tuple[Where, str]:
+    """The field of the first object (in the file's order) marked by :func:`_marked`, and its
+    repeated key."""
+    todo: list[tuple[Where, Any]] = [((), data)]
+    while todo:
+        where, value = todo.pop()
+        if isinstance(value, _Repeats) and value.repeated:
+            return where, value.repeated
+        if isinstance(value, dict):
+            todo += reversed([((*where, k), v) for k, v in value.items()])
+        elif isinstance(value, list):
+            todo += reversed([((*where, n), v) for n, v in enumerate(value)])
+    raise AssertionError("no object repeats a key")  # _Repeated said one does
+
+
 def _kinds(kind: type | tuple[type, ...]) -> tuple[type, ...]:
     return kind if isinstance(kind, tuple) else (kind,)
 
@@ -122,14 +178,17 @@ def _line_of(text: str, where: Where) -> int | None:
                     _, i = decoder.raw_decode(text, i)
                     i = _skip(text, _skip(text, i) + 1)  # past the comma
             elif text[i] == "{" and isinstance(key, str):
-                i = _skip(text, i + 1)
-                while True:
+                i, found = _skip(text, i + 1), None
+                while text[i] != "}":  # to the last ``key``: JSON keeps the last one
                     name, i = decoder.raw_decode(text, i)
                     i = _skip(text, _skip(text, i) + 1)  # past the colon
-                    if name == key:
-                        break
+                    found = i if name == key else found
                     _, i = decoder.raw_decode(text, i)
-                    i = _skip(text, _skip(text, i) + 1)  # past the comma
+                    i = _skip(text, i)
+                    i = _skip(text, i + 1) if text[i] == "," else i
+                if found is None:
+                    return None
+                i = found
             else:
                 break
         return text.count("\n", 0, i) + 1

@@ -266,6 +266,13 @@ def test_the_temporary_home_pins_what_could_leave_it_or_skew_the_scores(
     [
         ("locomo", "[1, 2", "line 1, column 6: not valid JSON"),
         ("locomo", {"a": 1}, "field (the top level): expected a list"),
+        (  # JSON keeps the last: the first questions were dropped, errors named the first's line
+            "small",
+            '{"scopes": [\n {"name": "a", "memories": ["x"],\n  "questions": [],\n'
+            '  "questions": [{"question": "q", "answer": 7, "category": "c"}]}\n]}',
+            "line 4, field scopes[0].questions: 'questions' appears more than once in one "
+            "object, and all but the last would be ignored; keep one",
+        ),
         (
             "locomo",
             [{"conversation": {"session_1": [{"speaker": "A", "text": "hi"}]}, "qa": []}],
