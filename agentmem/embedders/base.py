@@ -39,8 +39,9 @@ class Embedder(ABC):
 
 
 def checked_vectors(embedder: Embedder, vectors: np.ndarray, count: int) -> np.ndarray:
-    """``vectors`` if they are ``count`` rows of the embedder's declared ``dim`` (the size the
-    vector index was opened for), else :class:`EmbedderMismatch`, before anything is written."""
+    """``vectors`` if they are ``count`` finite rows of the embedder's declared ``dim`` (the
+    size the vector index was opened for), else :class:`EmbedderMismatch`, before anything is
+    written or cached."""
     array = np.asarray(vectors, dtype=np.float32)
     if array.ndim != 2 or array.shape != (count, embedder.dim):
         raise EmbedderMismatch(
@@ -48,6 +49,16 @@ def checked_vectors(embedder: Embedder, vectors: np.ndarray, count: int) -> np.n
             f"{count} texts, but declares {embedder.dim} dimensions (the size the vector index "
             "holds); nothing was written. Use the embedder the index was built with, or point "
             "AGENTMEM_VECTORS_URL at a new index and run `agentmem reindex`"
+        )
+    broken = np.flatnonzero(~np.isfinite(array).all(axis=1))
+    if broken.size:
+        # A NaN or infinite vector matches nothing in dense search, and once cached it
+        # would come back on every reindex: refused before the index or the cache sees it.
+        raise EmbedderMismatch(
+            f"embedder {embedder.name!r} returned NaN or infinite values for {broken.size} of "
+            f"{count} texts (text #{int(broken[0]) + 1} first); nothing was written or "
+            "cached. The model or its output is broken (a damaged model file, or values out "
+            "of float32 range): fix or replace the embedder and try again"
         )
     return array
 

@@ -91,3 +91,39 @@ def test_an_adapter_this_process_cannot_serve_falls_back_to_the_base_embedder(
             assert [h.record.text for h in hits] == ["Maya adopted a greyhound called Pepper"]
     warnings = [r for r in caplog.records if "cannot be served" in r.getMessage()]
     assert len(warnings) == 1 and "agentmem[gpu]" in warnings[0].getMessage()
+
+
+class _Broken(Embedder):
+    """Unit vectors of 16 dimensions, except ``bad`` (NaN or inf) for texts containing
+    ``marker``; ``name`` stays the same, as for a model that fails now and then."""
+
+    name = "broken-16"
+    dim = 16
+
+    def __init__(self, marker: str | None = None, bad: float = np.nan) -> None:
+        self.marker, self.bad = marker, bad
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        rows = [np.random.default_rng(sum(map(ord, t))).random(16) for t in texts]
+        vectors = normalise(np.stack(rows))
+        for i, text in enumerate(texts):
+            if self.marker is not None and self.marker in text:
+                vectors[i] = self.bad
+        return vectors
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_nan_or_infinite_vectors_are_refused_and_never_cached(home: Path, bad: float) -> None:
+    with Memory(settings=Settings.load(home=home), embedder=_Broken("violin", bad)) as mem:
+        mem.add("Alice moved to Lisbon", user_id="u")
+        with pytest.raises(EmbedderMismatch, match=r"'broken-16'.*NaN or infinite.*nothing"):
+            mem.add("Eve plays the violin", user_id="u")
+        with pytest.raises(EmbedderMismatch):
+            mem.add_many([{"text": "Bob loves chess"}, {"text": "a violin"}], user_id="u")
+        stats = mem.stats()
+        assert stats.records == 1 and stats.pending_index == 0
+    with Memory(settings=Settings.load(home=home), embedder=_Broken()) as mem:
+        mem.add("Eve plays the violin", user_id="u")  # the model works again: nothing cached
+        mem.reindex(rebuild=True)
+        hits = mem.search("Eve plays the violin", user_id="u")
+        assert hits[0].record.text == "Eve plays the violin" and "dense" in hits[0].channels
