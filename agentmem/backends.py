@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from agentmem.embedders import Embedder, embedder_from_spec
-from agentmem.embedders.base import checked_vectors
+from agentmem.embedders.base import checked_query_vector
 from agentmem.errors import InvalidSettings, MemoryClosed
 from agentmem.home_lock import EmbeddedLock, lock_embedded
 from agentmem.lexical import Bm25Encoder
@@ -75,8 +75,8 @@ class Backends:
                 encoder = None
             if encoder is not None:
                 check_compatible(encoder, self.embedder)
-                return encoder.embed_query(text)
-        return checked_vectors(self.embedder, self.embedder.embed_query(text)[None, :], 1)[0]
+                return checked_query_vector(self.embedder, encoder.embed_query(text))
+        return checked_query_vector(self.embedder, self.embedder.embed_query(text))
 
     closed: bool = False
     """Set by :meth:`close`: a handle still holding the bundle then refuses to use it."""

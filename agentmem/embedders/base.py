@@ -32,7 +32,7 @@ class Embedder(ABC):
 
     def embed_query(self, text: str) -> np.ndarray:
         """The vector of a search query, shape (dim,)."""
-        return self.embed_documents([text])[0]
+        return checked_vectors(self, self.embed_documents([text]), 1)[0]
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release model resources."""
@@ -42,7 +42,7 @@ def checked_vectors(embedder: Embedder, vectors: np.ndarray, count: int) -> np.n
     """``vectors`` if they are ``count`` finite rows of the embedder's declared ``dim`` (the
     size the vector index was opened for), else :class:`EmbedderMismatch`, before anything is
     written or cached."""
-    array = np.asarray(vectors, dtype=np.float32)
+    array = _as_floats(embedder, vectors)
     if array.ndim != 2 or array.shape != (count, embedder.dim):
         raise EmbedderMismatch(
             f"embedder {embedder.name!r} returned vectors of shape {tuple(array.shape)} for "
@@ -61,6 +61,33 @@ def checked_vectors(embedder: Embedder, vectors: np.ndarray, count: int) -> np.n
             "of float32 range): fix or replace the embedder and try again"
         )
     return array
+
+
+def checked_query_vector(embedder: Embedder, vector: object) -> np.ndarray:
+    """``vector`` if it is one finite vector of the embedder's declared ``dim`` (what a search
+    query is embedded to), else :class:`EmbedderMismatch` naming the embedder."""
+    array = _as_floats(embedder, vector)
+    if array.shape != (embedder.dim,):
+        raise EmbedderMismatch(
+            f"embedder {embedder.name!r} returned a query vector of shape {tuple(array.shape)}, "
+            f"but declares {embedder.dim} dimensions (the size the vector index holds); its "
+            "embed_query must return one vector of shape (dim,). Fix the embedder, or use the "
+            "one the index was built with"
+        )
+    return checked_vectors(embedder, array[None, :], 1)[0]
+
+
+def _as_floats(embedder: Embedder, vectors: object) -> np.ndarray:
+    """``vectors`` as a float32 array, or :class:`EmbedderMismatch` when they are not numbers
+    in rows of one length (a ragged list, text, an object)."""
+    try:
+        return np.asarray(vectors, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise EmbedderMismatch(
+            f"embedder {embedder.name!r} returned {type(vectors).__name__}, not an array of "
+            f"float vectors ({exc}); nothing was written. Fix the embedder: it must return "
+            "numbers, one row per text"
+        ) from exc
 
 
 def content_name(folder: Path, files: Iterable[Path]) -> str:
@@ -85,4 +112,4 @@ def normalise(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.maximum(norms, 1e-12)
 
 
-__all__ = ["Embedder", "checked_vectors", "content_name", "normalise"]
+__all__ = ["Embedder", "checked_query_vector", "checked_vectors", "content_name", "normalise"]

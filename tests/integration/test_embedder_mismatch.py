@@ -127,3 +127,56 @@ def test_nan_or_infinite_vectors_are_refused_and_never_cached(home: Path, bad: f
         mem.reindex(rebuild=True)
         hits = mem.search("Eve plays the violin", user_id="u")
         assert hits[0].record.text == "Eve plays the violin" and "dense" in hits[0].channels
+
+
+class _BadOutput(Embedder):
+    """Documents embed well; a search gets the output named by ``query`` (no row, a whole
+    matrix, a list, None) instead of one vector."""
+
+    name = "bad-output-16"
+    dim = 16
+
+    def __init__(self, query: str | None = None) -> None:
+        self.query = query
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        return np.full((len(texts), 16), 0.25, dtype=np.float32)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        vectors = self.embed_documents([text])
+        outputs = {
+            "row-short": vectors[:0],
+            "rows": vectors,
+            "list": vectors.tolist(),
+            "none": None,
+        }
+        return super().embed_query(text) if self.query is None else outputs[self.query]
+
+
+class _ShortDocuments(_BadOutput):
+    """Returns a row too few: the base class's embed_query meets it."""
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        return super().embed_documents(texts)[:-1]
+
+    embed_query = Embedder.embed_query
+
+
+QUERY_OUTPUTS = ["row-short", "rows", "list", "none"]
+
+
+@pytest.mark.parametrize("output", [*QUERY_OUTPUTS, "short-documents"])
+def test_a_query_vector_of_the_wrong_shape_is_refused_like_a_document(
+    home: Path, output: str
+) -> None:
+    with Memory(settings=Settings.load(home=home), embedder=_BadOutput()) as mem:
+        mem.add("Alice moved to Lisbon", user_id="u")
+        assert [h.record.text for h in mem.search("Lisbon", user_id="u")] == [
+            "Alice moved to Lisbon"
+        ]
+    bad = _BadOutput(output) if output in QUERY_OUTPUTS else _ShortDocuments()
+    with (
+        Memory(settings=Settings.load(home=home), embedder=bad) as mem,
+        pytest.raises(EmbedderMismatch, match=r"'bad-output-16'.*16 dimensions"),
+    ):
+        mem.search("Lisbon", user_id="u")
