@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import hashlib
+import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from agentmem.errors import EmbedderMismatch
+from agentmem.errors import EmbedderMismatch, InvalidSettings
 
 
 class Embedder(ABC):
     """Text to L2-normalised float32 vectors.
 
     ``name`` identifies the model (and its version) for the embedding cache: two embedders
-    with the same name must return the same vectors.
+    with the same name must return the same vectors. A subclass sets ``name`` (a non-empty
+    str) and ``dim`` (a positive int), as attributes or as properties that learn them from
+    the model on first use; :class:`~agentmem.Memory` refuses one without them.
     """
 
     name: str
@@ -43,7 +46,7 @@ def checked_vectors(embedder: Embedder, vectors: np.ndarray, count: int) -> np.n
     size the vector index was opened for), else :class:`EmbedderMismatch`, before anything is
     written or cached."""
     array = _as_floats(embedder, vectors)
-    if array.ndim != 2 or array.shape != (count, embedder.dim):
+    if array.ndim != 2 or array.shape != (count, declared_dim(embedder)):
         raise EmbedderMismatch(
             f"embedder {embedder.name!r} returned vectors of shape {tuple(array.shape)} for "
             f"{count} texts, but declares {embedder.dim} dimensions (the size the vector index "
@@ -67,7 +70,7 @@ def checked_query_vector(embedder: Embedder, vector: object) -> np.ndarray:
     """``vector`` if it is one finite vector of the embedder's declared ``dim`` (what a search
     query is embedded to), else :class:`EmbedderMismatch` naming the embedder."""
     array = _as_floats(embedder, vector)
-    if array.shape != (embedder.dim,):
+    if array.shape != (declared_dim(embedder),):
         raise EmbedderMismatch(
             f"embedder {embedder.name!r} returned a query vector of shape {tuple(array.shape)}, "
             f"but declares {embedder.dim} dimensions (the size the vector index holds); its "
@@ -75,6 +78,45 @@ def checked_query_vector(embedder: Embedder, vector: object) -> np.ndarray:
             "one the index was built with"
         )
     return checked_vectors(embedder, array[None, :], 1)[0]
+
+
+def check_declared(embedder: Embedder) -> None:
+    """Refuse, with :class:`InvalidSettings`, an embedder without a ``name`` (a non-empty str)
+    or a ``dim`` (a positive int). A property is left to be checked where it is read
+    (:func:`declared_dim`): it may load the model, which opening a Memory never does."""
+    kind = type(embedder).__name__
+    try:
+        name = inspect.getattr_static(embedder, "name")
+    except AttributeError:
+        name = None
+    if not _lazy(name) and not (isinstance(name, str) and name.strip()):
+        raise InvalidSettings(
+            f"embedder {kind} has name {name!r}; an Embedder must set `name`, a non-empty str "
+            "naming its model and version (the embedding cache keeps vectors under it)"
+        )
+    dim = inspect.getattr_static(embedder, "dim")
+    if not _lazy(dim):
+        _positive_dim(embedder, dim)
+
+
+def declared_dim(embedder: Embedder) -> int:
+    """The embedder's ``dim``, or :class:`InvalidSettings` unless it is a positive int."""
+    return _positive_dim(embedder, embedder.dim)
+
+
+def _positive_dim(embedder: Embedder, dim: object) -> int:
+    if isinstance(dim, int | np.integer) and not isinstance(dim, bool) and dim > 0:
+        return int(dim)
+    raise InvalidSettings(
+        f"embedder {type(embedder).__name__} declares dim {dim!r}; an Embedder must provide "
+        "`dim`, the size of its vectors, as a positive int (an attribute, or a property that "
+        "learns it from the model on first use)"
+    )
+
+
+def _lazy(value: object) -> bool:
+    """Whether a class attribute is computed when read (a property)."""
+    return hasattr(type(value), "__get__")
 
 
 def _as_floats(embedder: Embedder, vectors: object) -> np.ndarray:
@@ -112,4 +154,12 @@ def normalise(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.maximum(norms, 1e-12)
 
 
-__all__ = ["Embedder", "checked_query_vector", "checked_vectors", "content_name", "normalise"]
+__all__ = [
+    "Embedder",
+    "check_declared",
+    "checked_query_vector",
+    "checked_vectors",
+    "content_name",
+    "declared_dim",
+    "normalise",
+]

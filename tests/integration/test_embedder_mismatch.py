@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agentmem import EmbedderMismatch, Memory, Settings
+from agentmem import EmbedderMismatch, InvalidSettings, Memory, Settings
+from agentmem.backends import check_memory_arguments
 from agentmem.embedders import Embedder, normalise
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -180,3 +181,45 @@ def test_a_query_vector_of_the_wrong_shape_is_refused_like_a_document(
         pytest.raises(EmbedderMismatch, match=r"'bad-output-16'.*16 dimensions"),
     ):
         mem.search("Lisbon", user_id="u")
+
+
+class _Declares(Embedder):
+    """Whatever name and dim a test gives its subclass."""
+
+    name = "declares"
+    dim: object = 16
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        return np.full((len(texts), 16), 0.25, dtype=np.float32)
+
+
+class _NoName(Embedder):
+    dim = 16
+    embed_documents = _Declares.embed_documents
+
+
+@pytest.mark.parametrize(
+    ("embedder", "match"),
+    [(_NoName(), "must set `name`")]
+    + [(type("E", (_Declares,), {"name": bad})(), "must set `name`") for bad in ("", "  ", None, 3)]
+    + [
+        (type("E", (_Declares,), {"dim": bad})(), "positive int")
+        for bad in (None, "16", 16.0, -3, 0, True)
+    ]
+    + [(type("E", (_Declares,), {"dim": property(lambda self: "16")})(), "positive int")],
+)
+def test_a_custom_embedder_without_a_name_or_dim_is_refused_at_open(
+    home: Path, embedder: Embedder, match: str
+) -> None:
+    with pytest.raises(InvalidSettings, match=match):
+        Memory(settings=Settings.load(home=home), embedder=embedder)
+    assert not (home / "vectors").exists() or not any((home / "vectors").iterdir())
+
+
+def test_a_lazy_dim_is_not_read_before_the_index_needs_it() -> None:
+    class Lazy(_Declares):
+        @property
+        def dim(self) -> int:
+            raise AssertionError("the model was loaded by the argument check")
+
+    check_memory_arguments(None, None, Lazy())
