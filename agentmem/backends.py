@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from agentmem.embedders import Embedder, embedder_from_spec
-from agentmem.embedders.base import checked_vectors
+from agentmem.embedders.base import check_declared, checked_query_vector, declared_dim
 from agentmem.errors import InvalidSettings, MemoryClosed
 from agentmem.home_lock import EmbeddedLock, lock_embedded
 from agentmem.lexical import Bm25Encoder
@@ -75,8 +75,8 @@ class Backends:
                 encoder = None
             if encoder is not None:
                 check_compatible(encoder, self.embedder)
-                return encoder.embed_query(text)
-        return checked_vectors(self.embedder, self.embedder.embed_query(text)[None, :], 1)[0]
+                return checked_query_vector(self.embedder, encoder.embed_query(text))
+        return checked_query_vector(self.embedder, self.embedder.embed_query(text))
 
     closed: bool = False
     """Set by :meth:`close`: a handle still holding the bundle then refuses to use it."""
@@ -152,6 +152,8 @@ def check_memory_arguments(home: Any, settings: Any, embedder: Any) -> None:
             f"embedder must be an Embedder, got {type(embedder).__name__}; to pick one by name "
             "use Settings.load(embedder='minilm') (docs/configuration.md lists the names)"
         )
+    if embedder is not None:
+        check_declared(embedder)
 
 
 def open_backends(
@@ -197,7 +199,7 @@ def open_backends(
         try:
             # The index first: its refusals (no pgvector, another dimension) are the likely
             # ones, and a refused open must leave no store tables behind.
-            index.setup(embedder.dim)
+            index.setup(declared_dim(embedder))
             store.setup()
             graph = _open_graph(settings, store)
         except BaseException:

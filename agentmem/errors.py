@@ -120,7 +120,8 @@ class ProfileSchemaChanged(InvalidProfile):
 
 class EmbedderMismatch(ValidationError):
     """The embedder makes vectors of another size than the vector index holds (another model
-    than the one the index was built with). Refused before anything is written."""
+    than the one the index was built with), or vectors with NaN or infinite values (a broken
+    model). Refused before anything is written or cached."""
 
 
 class IndexRefused(ValidationError):

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agentmem import EmbedderMismatch, Memory, Settings
+from agentmem import EmbedderMismatch, InvalidSettings, Memory, Settings
+from agentmem.backends import check_memory_arguments
 from agentmem.embedders import Embedder, normalise
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -91,3 +92,134 @@ def test_an_adapter_this_process_cannot_serve_falls_back_to_the_base_embedder(
             assert [h.record.text for h in hits] == ["Maya adopted a greyhound called Pepper"]
     warnings = [r for r in caplog.records if "cannot be served" in r.getMessage()]
     assert len(warnings) == 1 and "agentmem[gpu]" in warnings[0].getMessage()
+
+
+class _Broken(Embedder):
+    """Unit vectors of 16 dimensions, except ``bad`` (NaN or inf) for texts containing
+    ``marker``; ``name`` stays the same, as for a model that fails now and then."""
+
+    name = "broken-16"
+    dim = 16
+
+    def __init__(self, marker: str | None = None, bad: float = np.nan) -> None:
+        self.marker, self.bad = marker, bad
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        rows = [np.random.default_rng(sum(map(ord, t))).random(16) for t in texts]
+        vectors = normalise(np.stack(rows))
+        for i, text in enumerate(texts):
+            if self.marker is not None and self.marker in text:
+                vectors[i] = self.bad
+        return vectors
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_nan_or_infinite_vectors_are_refused_and_never_cached(home: Path, bad: float) -> None:
+    with Memory(settings=Settings.load(home=home), embedder=_Broken("violin", bad)) as mem:
+        mem.add("Alice moved to Lisbon", user_id="u")
+        with pytest.raises(EmbedderMismatch, match=r"'broken-16'.*NaN or infinite.*nothing"):
+            mem.add("Eve plays the violin", user_id="u")
+        with pytest.raises(EmbedderMismatch):
+            mem.add_many([{"text": "Bob loves chess"}, {"text": "a violin"}], user_id="u")
+        stats = mem.stats()
+        assert stats.records == 1 and stats.pending_index == 0
+    with Memory(settings=Settings.load(home=home), embedder=_Broken()) as mem:
+        mem.add("Eve plays the violin", user_id="u")  # the model works again: nothing cached
+        mem.reindex(rebuild=True)
+        hits = mem.search("Eve plays the violin", user_id="u")
+        assert hits[0].record.text == "Eve plays the violin" and "dense" in hits[0].channels
+
+
+class _BadOutput(Embedder):
+    """Documents embed well; a search gets the output named by ``query`` (no row, a whole
+    matrix, a list, None) instead of one vector."""
+
+    name = "bad-output-16"
+    dim = 16
+
+    def __init__(self, query: str | None = None) -> None:
+        self.query = query
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        return np.full((len(texts), 16), 0.25, dtype=np.float32)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        vectors = self.embed_documents([text])
+        outputs = {
+            "row-short": vectors[:0],
+            "rows": vectors,
+            "list": vectors.tolist(),
+            "none": None,
+        }
+        return super().embed_query(text) if self.query is None else outputs[self.query]
+
+
+class _ShortDocuments(_BadOutput):
+    """Returns a row too few: the base class's embed_query meets it."""
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        return super().embed_documents(texts)[:-1]
+
+    embed_query = Embedder.embed_query
+
+
+QUERY_OUTPUTS = ["row-short", "rows", "list", "none"]
+
+
+@pytest.mark.parametrize("output", [*QUERY_OUTPUTS, "short-documents"])
+def test_a_query_vector_of_the_wrong_shape_is_refused_like_a_document(
+    home: Path, output: str
+) -> None:
+    with Memory(settings=Settings.load(home=home), embedder=_BadOutput()) as mem:
+        mem.add("Alice moved to Lisbon", user_id="u")
+        assert [h.record.text for h in mem.search("Lisbon", user_id="u")] == [
+            "Alice moved to Lisbon"
+        ]
+    bad = _BadOutput(output) if output in QUERY_OUTPUTS else _ShortDocuments()
+    with (
+        Memory(settings=Settings.load(home=home), embedder=bad) as mem,
+        pytest.raises(EmbedderMismatch, match=r"'bad-output-16'.*16 dimensions"),
+    ):
+        mem.search("Lisbon", user_id="u")
+
+
+class _Declares(Embedder):
+    """Whatever name and dim a test gives its subclass."""
+
+    name = "declares"
+    dim: object = 16
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        return np.full((len(texts), 16), 0.25, dtype=np.float32)
+
+
+class _NoName(Embedder):
+    dim = 16
+    embed_documents = _Declares.embed_documents
+
+
+@pytest.mark.parametrize(
+    ("embedder", "match"),
+    [(_NoName(), "must set `name`")]
+    + [(type("E", (_Declares,), {"name": bad})(), "must set `name`") for bad in ("", "  ", None, 3)]
+    + [
+        (type("E", (_Declares,), {"dim": bad})(), "positive int")
+        for bad in (None, "16", 16.0, -3, 0, True)
+    ]
+    + [(type("E", (_Declares,), {"dim": property(lambda self: "16")})(), "positive int")],
+)
+def test_a_custom_embedder_without_a_name_or_dim_is_refused_at_open(
+    home: Path, embedder: Embedder, match: str
+) -> None:
+    with pytest.raises(InvalidSettings, match=match):
+        Memory(settings=Settings.load(home=home), embedder=embedder)
+    assert not (home / "vectors").exists() or not any((home / "vectors").iterdir())
+
+
+def test_a_lazy_dim_is_not_read_before_the_index_needs_it() -> None:
+    class Lazy(_Declares):
+        @property
+        def dim(self) -> int:
+            raise AssertionError("the model was loaded by the argument check")
+
+    check_memory_arguments(None, None, Lazy())
