@@ -22,12 +22,15 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic import ValidationError as PydanticValidationError
 
 from agentmem.errors import InvalidExperience, InvalidMetadata, ValidationError, first_message
-from agentmem.models import MemoryKind, MemoryRecord
+from agentmem.models import MemoryKind, MemoryRecord, nesting_exceeds
 from agentmem.validation import show
 
 log = logging.getLogger(__name__)
 
 MAX_ACTION_CHARS = 200
+MAX_STEP_DEPTH = 32
+"""Most levels of nested dicts/lists in a step's ``args`` or a structured ``observation``;
+measured without recursion, so a deeper value is refused instead of overflowing the stack."""
 EXPERIENCE_KEY = "experience"
 """Metadata key of an experience record holding the trajectory, feedback and reflection."""
 PROCEDURE_KEY = "procedure"
@@ -156,6 +159,11 @@ class Step(BaseModel):
             return ""
         if isinstance(value, str):
             return value
+        if isinstance(value, dict | list | tuple) and nesting_exceeds(value, MAX_STEP_DEPTH):
+            raise ValueError(
+                f"observation is nested more than {MAX_STEP_DEPTH} levels deep; pass it as "
+                "text (e.g. json.dumps of the part that matters) or flatten it"
+            )
         try:
             return json.dumps(value, ensure_ascii=False, allow_nan=False)
         except (TypeError, ValueError):
@@ -166,6 +174,11 @@ class Step(BaseModel):
     @field_validator("args")
     @classmethod
     def _json_args(cls, value: dict[str, Any] | list[Any]) -> dict[str, Any] | list[Any]:
+        if nesting_exceeds(value, MAX_STEP_DEPTH):
+            raise ValueError(
+                f"args are nested more than {MAX_STEP_DEPTH} levels deep; flatten them (e.g. "
+                "keys like 'a.b.c') or pass the deep part as JSON text"
+            )
         try:
             json.dumps(value, allow_nan=False)
         except (TypeError, ValueError) as exc:

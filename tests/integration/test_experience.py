@@ -551,6 +551,14 @@ GOOD: dict[str, Any] = {
 }
 
 
+def nested(depth: int) -> list[Any]:
+    """A list nested ``depth`` levels deep (past the interpreter's recursion limit at 1000)."""
+    value: list[Any] = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
 @pytest.mark.parametrize(
     ("change", "error", "words"),
     [
@@ -559,6 +567,16 @@ GOOD: dict[str, Any] = {
         ({"steps": ["read a.txt"]}, InvalidExperience, "step 0 is a str"),
         ({"steps": [{"act": "read"}]}, InvalidExperience, "unknown keys"),
         ({"steps": [{"action": "read", "args": 3}]}, InvalidExperience, "step 0"),
+        (
+            {"steps": [{"action": "parse", "args": {"tree": nested(1000)}}]},
+            InvalidExperience,
+            "args are nested more than 32 levels deep; flatten them",
+        ),
+        (
+            {"steps": [{"action": "parse", "observation": {"tree": nested(1000)}}]},
+            InvalidExperience,
+            "observation is nested more than 32 levels deep; pass it as text",
+        ),
         ({"outcome": "won"}, InvalidExperience, "unknown outcome"),
         ({"outcome": None}, InvalidExperience, "unknown outcome"),
         ({"reward": 2.0}, InvalidExperience, r"outside the declared range \[-1, 1\]"),

@@ -91,6 +91,11 @@ def test_parse_steps_serialises_structured_observations() -> None:
     assert parsed[0].observation == '{"rows": 3}'
 
 
+NESTED: list[Any] = []
+for _ in range(1000):  # past the interpreter's recursion limit
+    NESTED = [NESTED]
+
+
 @pytest.mark.parametrize(
     ("bad", "words"),
     [
@@ -105,6 +110,8 @@ def test_parse_steps_serialises_structured_observations() -> None:
         ([{"action": "open", "ok": True, "error": "boom"}], "ok=True"),
         ([{"action": "x", "args": {"v": float("nan")}}], "JSON"),
         ([{"action": "x"}] * 6, "over the limit"),
+        ([{"action": "x", "args": {"tree": NESTED}}], "step 0: .*args are nested more than 32"),
+        ([{"action": "x", "observation": NESTED}], "step 0: .*observation is nested more than"),
     ],
 )
 def test_parse_steps_rejects_wrong_shapes_with_what_to_do(bad: Any, words: str) -> None:
