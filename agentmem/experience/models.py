@@ -171,6 +171,16 @@ class Step(BaseModel):
                 f"observation must be text or JSON, got {type(value).__name__}"
             ) from None
 
+    @field_validator("args", mode="before")
+    @classmethod
+    def _ordered_args(cls, value: Any) -> Any:
+        if isinstance(value, set | frozenset):
+            raise ValueError(
+                f"args must be a dict (keyword arguments) or a list (positional ones), got a "
+                f"{type(value).__name__}, which has no order; pass a list or a dict"
+            )
+        return value
+
     @field_validator("args")
     @classmethod
     def _json_args(cls, value: dict[str, Any] | list[Any]) -> dict[str, Any] | list[Any]:

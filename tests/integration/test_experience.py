@@ -568,6 +568,11 @@ def nested(depth: int) -> list[Any]:
         ({"steps": [{"act": "read"}]}, InvalidExperience, "unknown keys"),
         ({"steps": [{"action": "read", "args": 3}]}, InvalidExperience, "step 0"),
         (
+            {"steps": [{"action": "copy", "args": {"src.txt", "dst.txt"}}]},
+            InvalidExperience,
+            "got a set, which has no order; pass a list or a dict",
+        ),
+        (
             {"steps": [{"action": "parse", "args": {"tree": nested(1000)}}]},
             InvalidExperience,
             "args are nested more than 32 levels deep; flatten them",

@@ -110,6 +110,8 @@ for _ in range(1000):  # past the interpreter's recursion limit
         ([{"action": "open", "ok": True, "error": "boom"}], "ok=True"),
         ([{"action": "x", "args": {"v": float("nan")}}], "JSON"),
         ([{"action": "x"}] * 6, "over the limit"),
+        ([{"action": "copy", "args": {"a.txt", "b.txt"}}], "step 0: .*got a set, which has no"),
+        ([{"action": "copy", "args": frozenset({"a"})}], "step 0: .*frozenset, which has no"),
         ([{"action": "x", "args": {"tree": NESTED}}], "step 0: .*args are nested more than 32"),
         ([{"action": "x", "observation": NESTED}], "step 0: .*observation is nested more than"),
     ],
