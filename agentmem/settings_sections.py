@@ -346,7 +346,9 @@ class ExperienceSettings(BaseModel):
     max_observation_chars: int = Field(
         default=2000,
         ge=16,
-        description="longer observations and errors are stored truncated (with a marker)",
+        description="longer observations, errors and thoughts are stored truncated (with a "
+        "marker); shorter still (at least 100 characters) where the trajectory would take its "
+        "experience's metadata over max_metadata_bytes",
     )
     context_procedures: int = Field(
         default=5, ge=0, le=100, description="most procedures context() puts first; 0: none"

@@ -66,6 +66,14 @@ def ship_steps(kg: int, city: str, factor: int) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
+def nested(depth: int) -> list[Any]:
+    """A list nested ``depth`` levels deep."""
+    value: list[Any] = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
 def learn_reading(mem: Memory, user: str = "agent", name: str = "q3-sales") -> Any:
     return mem.record_experience(
         READ_TASK.format(name=name), read_steps(name), "success", reward=0.6, user_id=user
@@ -143,6 +151,52 @@ def test_record_stores_trajectory_outcome_reward_feedback_and_reflection(mem: Me
     assert [(e.event, e.actor) for e in mem.history(record.id)] == [
         (HistoryEvent.ADD, "experience")
     ]
+
+
+def test_a_long_trajectory_within_the_limits_is_stored_with_observations_cut_to_fit(
+    mem: Memory,
+) -> None:
+    # 40 steps (max_steps 200) of 2,400-character pages: 83 kB as stored at 2,000 characters,
+    # over max_metadata_bytes (65,536), so the observations are cut shorter still.
+    page = "lorem ipsum " * 200
+    steps = [
+        {"action": "read_page", "args": {"url": f"https://example.org/{i}"}, "observation": page}
+        for i in range(40)
+    ]
+    result = mem.record_experience("Research the topic", steps, "success", user_id="reader")
+    stored = mem.get(result.record.id)
+    assert len(json.dumps(stored.metadata, ensure_ascii=False).encode()) <= 65_536
+    kept = [s.observation for s in result.experience.steps]
+    assert len(kept) == 40 and all(o.endswith("…") and 100 <= len(o) < 2000 for o in kept)
+    assert all(page.startswith(o[:-1]) for o in kept)
+    assert [s.args["url"] for s in result.experience.steps][-1] == "https://example.org/39"
+
+
+@pytest.mark.parametrize(
+    ("steps", "words"),
+    [
+        (
+            [{"action": "upload", "args": {"blob": f"{i}" + "x" * 2_000}} for i in range(60)],
+            r"the trajectory of 60 steps does not fit in one experience: .* over 65,536 "
+            r"\(AGENTMEM_MAX_METADATA_BYTES\); record fewer steps \(the part that matters\) "
+            "or smaller args",
+        ),
+        (
+            [{"action": "parse", "args": {"tree": nested(18)}}],
+            r"step 0's args are nested more than 16 levels deep, the most a trajectory holds "
+            r"\(AGENTMEM_MAX_METADATA_DEPTH 20 .*flatten them",
+        ),
+    ],
+)
+def test_a_trajectory_too_large_to_store_says_what_to_change_in_it(
+    shared_mem: Memory, steps: list[dict[str, Any]], words: str
+) -> None:
+    before = shared_mem.stats()
+    with pytest.raises(InvalidExperience, match=words) as info:
+        shared_mem.record_experience("Upload the data set", steps, "success", user_id="agent")
+    assert "metadata is" not in str(info.value)
+    after = shared_mem.stats()
+    assert (after.records, after.history_entries) == (before.records, before.history_entries)
 
 
 def test_llm_reflection_replaces_the_rules_one_as_a_new_version(llm_mem: Any) -> None:
@@ -549,14 +603,6 @@ GOOD: dict[str, Any] = {
     "steps": [{"action": "read", "args": {"path": "a.txt"}}],
     "outcome": "success",
 }
-
-
-def nested(depth: int) -> list[Any]:
-    """A list nested ``depth`` levels deep (past the interpreter's recursion limit at 1000)."""
-    value: list[Any] = []
-    for _ in range(depth - 1):
-        value = [value]
-    return value
 
 
 @pytest.mark.parametrize(
