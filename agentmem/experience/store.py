@@ -324,8 +324,11 @@ def learn(
             continue
         rivals: list[MemoryRecord] = []
         if lesson.conflict_key is not None:
-            conflict = {**same_family, "conflict_key": lesson.conflict_key}
-            stored = _query_procedures(backends, scope, conflict)
+            stored = [
+                r
+                for key in lesson.conflict_keys
+                for r in _query_procedures(backends, scope, {**same_family, "conflict_key": key})
+            ]
             rivals = [r for r in stored if r.scope == scope]
             rivals += [r for r in inserts if r.metadata.get("conflict_key") == lesson.conflict_key]
         record = _new_procedure(

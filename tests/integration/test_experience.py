@@ -443,6 +443,33 @@ def test_contradictory_procedures_are_both_kept_better_supported_first(mem: Memo
     assert "by 1000" in ctx.text and "by 10 " not in ctx.text  # only the winner is shown
 
 
+def test_a_scale_and_a_value_rule_for_one_argument_contradict_and_the_better_is_planned(
+    mem: Memory,
+) -> None:
+    family = {"task_family": "shipping"}
+    for kg in (5, 2):  # weight x1000
+        task = SHIP_TASK.format(kg=kg, city="Paris")
+        mem.record_experience(
+            task, ship_steps(kg, "Paris", 1000), "success", user_id="s", metadata=family
+        )
+    zero = [  # weight 0 sent by mistake, fixed with the weight in grams: no factor, a value
+        {"action": "ship", "args": {"city": "Paris", "weight": 0}, "ok": False, "error": "E_UNIT"},
+        {"action": "ship", "args": {"city": "Paris", "weight": 250}, "observation": "sent"},
+    ]
+    mem.record_experience(
+        "Ship a 0.25 kg parcel to Paris", zero, "success", user_id="s", metadata=family
+    )
+    rules = {p.type: p for p in mem.procedures(user_id="s")}
+    scale, value = rules[ProcedureType.ARGUMENT_SCALE], rules[ProcedureType.ARGUMENT_VALUE]
+    assert scale.contradicts == [value.id] and value.contradicts == [scale.id]
+    recall = mem.recall_experience(SHIP_TASK.format(kg=7, city="Rome"), user_id="s")
+    plan = plan_call(
+        [m.procedure for m in recall.procedures], "ship", {"city": "Rome", "weight": 7}
+    )
+    assert plan[-1].args == {"city": "Rome", "weight": 7000}
+    assert plan[-1].procedures == (scale.id,)
+
+
 def test_recall_ranks_by_similarity_and_success(mem: Memory) -> None:
     failure = mem.record_experience(
         READ_TASK.format(name="churn"),

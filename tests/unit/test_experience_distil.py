@@ -14,7 +14,6 @@ from agentmem.errors import ValidationError
 from agentmem.experience.distil import (
     counts_after_use,
     extract_lessons,
-    plan_call,
     procedure_score,
     status_after,
     successful_sequence,
@@ -28,6 +27,7 @@ from agentmem.experience.models import (
     Step,
     parse_steps,
 )
+from agentmem.experience.plan import plan_call
 from agentmem.experience.reflect import parse_reflection, rules_reflection
 
 CONFIG = Settings.load().experience
@@ -275,6 +275,35 @@ def test_contradicting_lessons_share_a_conflict_key_but_not_a_key() -> None:
     grams, tenths = scale(3000), scale(30)
     assert grams.key != tenths.key
     assert grams.conflict_key == tenths.conflict_key is not None
+
+
+def test_a_scale_and_a_value_rule_for_one_argument_contradict() -> None:
+    def repair(before: int, after: int) -> Any:
+        trail = steps(("ship", {"w": before}, False), ("ship", {"w": after}, True))
+        return extract_lessons(trail, Outcome.SUCCESS)[0]
+
+    grams, fixed = repair(5, 5000), repair(0, 250)  # a zero gives no factor: a fixed value
+    assert (grams.type, fixed.type) == (ProcedureType.ARGUMENT_SCALE, ProcedureType.ARGUMENT_VALUE)
+    assert grams.conflict_key == fixed.conflict_key is not None and grams.key != fixed.key
+    # procedures stored before carry their own type's key: still found as rivals
+    assert '["argument_value","ship","w"]' in grams.conflict_keys
+    assert (
+        repair(5, 5000).conflict_key
+        != extract_lessons(
+            steps(("ship", {"n": 5}, False), ("ship", {"n": 9}, True)), Outcome.SUCCESS
+        )[0].conflict_key
+    )  # another argument: no contradiction
+
+
+def test_plan_call_follows_only_the_better_of_a_scale_and_a_value_rule_for_one_argument() -> None:
+    scale = procedure(
+        ProcedureType.ARGUMENT_SCALE, "ship", {"slot": "weight", "factor": 1000.0, "integer": True}
+    )
+    value = procedure(ProcedureType.ARGUMENT_VALUE, "ship", {"slot": "weight", "value": 250})
+    assert winners([scale, value]) == [scale] and winners([value, scale]) == [value]
+    plan = plan_call([scale, value], "ship", {"dest": "Rome", "weight": 7})
+    assert plan[-1].args == {"dest": "Rome", "weight": 7000}
+    assert plan[-1].procedures == (scale.id,)
 
 
 # statistics and status -------------------------------------------------------------------------
