@@ -340,7 +340,8 @@ class ExperienceSettings(BaseModel):
     retire_after_failures: int = Field(
         default=5,
         ge=1,
-        description="failures at which a demoted procedure is retired (invalidated, kept)",
+        description="failures while demoted (after the use that demoted it, from 0 again if it "
+        "recovers) at which a procedure is retired (invalidated, kept)",
     )
     max_steps: int = Field(default=200, ge=1, description="most steps one trajectory may have")
     max_observation_chars: int = Field(

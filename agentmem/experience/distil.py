@@ -25,10 +25,11 @@ first; :func:`~agentmem.experience.plan.plan_call` follows only that one.
 
 **Status.** Each reported use counts a success, failure or partial. A procedure used at least
 ``demote_min_uses`` times whose success rate falls under ``demote_below`` is demoted (ranked
-lower, still recalled); it is active again when its rate recovers, and retired (invalidated,
-kept in history) once it has ``retire_after_failures`` failures while demoted. Retirement is
-final for that procedure; only new evidence (a repair that teaches the same rule again) starts
-a new one.
+lower, still recalled); it is active again when its rate recovers (its count of failures while
+demoted starts again from 0), and retired (invalidated, kept in history) once it has
+``retire_after_failures`` failures while demoted (the failure that demoted it not counted).
+Retirement is final for that procedure; only new evidence (a repair that teaches the same rule
+again) starts a new one.
 """
 
 from __future__ import annotations
@@ -431,16 +432,28 @@ def counts_after_use(
     return successes, failures, partials + 1
 
 
+def failures_while_demoted_after(status: ProcedureStatus, count: int, verdict: Outcome) -> int:
+    """The failures counted since a procedure was demoted, after one more use that went as
+    ``verdict`` while it had ``status``: one more for a failure while demoted; none while it
+    was active (the failure that demotes it happened while it was active)."""
+    if status is not ProcedureStatus.DEMOTED:
+        return 0
+    return count + 1 if verdict is Outcome.FAILURE else count
+
+
 def status_after(
     status: ProcedureStatus,
     successes: int,
     failures: int,
     partials: int,
     config: ExperienceSettings,
+    *,
+    failures_while_demoted: int,
 ) -> ProcedureStatus:
     """A procedure's status given its counters: demoted below the success-rate threshold after
-    enough uses, active again when it recovers, retired after enough failures while demoted.
-    Retirement is final."""
+    enough uses, active again when it recovers, retired once ``failures_while_demoted`` (see
+    :func:`failures_while_demoted_after`) reaches ``retire_after_failures``. Retirement is
+    final."""
     if status is ProcedureStatus.RETIRED:
         return status
     uses = successes + failures + partials
@@ -448,7 +461,7 @@ def status_after(
     low = uses >= config.demote_min_uses and rate < config.demote_below
     if not low:
         return ProcedureStatus.ACTIVE
-    if failures >= config.retire_after_failures and status is ProcedureStatus.DEMOTED:
+    if status is ProcedureStatus.DEMOTED and failures_while_demoted >= config.retire_after_failures:
         return ProcedureStatus.RETIRED
     return ProcedureStatus.DEMOTED
 
@@ -516,6 +529,7 @@ __all__ = [
     "counts_after_use",
     "describe",
     "extract_lessons",
+    "failures_while_demoted_after",
     "find_repairs",
     "procedure_score",
     "rank_key",

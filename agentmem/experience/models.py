@@ -53,6 +53,7 @@ RESERVED_PROCEDURE_KEYS = frozenset(
         "successes",
         "failures",
         "partials",
+        "failures_while_demoted",
         "last_used",
     }
 )
@@ -246,6 +247,9 @@ class Procedure(BaseModel):
     successes: int = 0
     failures: int = 0
     partials: int = 0
+    failures_while_demoted: int = 0
+    """Failures reported since it was last demoted (0 while active); it is retired at
+    ``retire_after_failures``."""
     status: ProcedureStatus = ProcedureStatus.ACTIVE
     last_used: datetime | None = None
     evidence: list[str] = Field(default_factory=list)
@@ -278,7 +282,8 @@ class Procedure(BaseModel):
             evidence = _ids(body.get("evidence"))
             contradicts = _ids(body.get("contradicts"))
         last_used = meta.get("last_used")
-        counts = {k: _read(record, k, _count, 0) for k in ("successes", "failures", "partials")}
+        counted = ("successes", "failures", "partials", "failures_while_demoted")
+        counts = {k: _read(record, k, _count, 0) for k in counted}
         with _reading(record, PROCEDURE_KEY, {"type": PROCEDURE_TYPE_KEY, "action": "action"}):
             return cls(
                 id=record.id,

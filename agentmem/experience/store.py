@@ -24,6 +24,7 @@ from agentmem.experience.distil import (
     Lesson,
     counts_after_use,
     describe,
+    failures_while_demoted_after,
     status_after,
 )
 from agentmem.experience.models import (
@@ -382,7 +383,10 @@ def report_uses(
         successes, failures, partials = counts_after_use(
             proc.successes, proc.failures, proc.partials, verdict
         )
-        status = status_after(proc.status, successes, failures, partials, config)
+        demoted = failures_while_demoted_after(proc.status, proc.failures_while_demoted, verdict)
+        status = status_after(
+            proc.status, successes, failures, partials, config, failures_while_demoted=demoted
+        )
         meta = dict(current.metadata)
         uses = successes + failures + partials
         meta.update(
@@ -392,6 +396,7 @@ def report_uses(
             success_rate=round((successes + 0.5 * partials) / uses, 6),
             last_used=now,
             status=status.value,
+            failures_while_demoted=demoted if status is not ProcedureStatus.ACTIVE else 0,
         )
         return meta, status is ProcedureStatus.RETIRED and current.invalidated_at is None
 

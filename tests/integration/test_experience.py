@@ -378,17 +378,20 @@ def test_procedure_that_keeps_failing_is_demoted_then_retired(mem: Memory) -> No
     task = READ_TASK.format(name="latency")
     failing = [{"action": "read", "args": {"path": "latency.txt"}, "ok": False, "error": "E"}]
     statuses = []
-    for _ in range(5):
+    for _ in range(8):
         result = mem.record_experience(
             task, failing, "failure", used_procedures={pre.id: False}, user_id="agent"
         )
         statuses.append(result.updated[0].status)
-    assert statuses == ["active", "active", "demoted", "demoted", "retired"]
+        if statuses[-1] == "demoted":
+            assert result.updated[0].failures_while_demoted == statuses.count("demoted") - 1
+    # Demoted at its 3rd failure, retired at its 5th failure while demoted.
+    assert statuses == ["active", "active", *["demoted"] * 5, "retired"]
     # Demoted procedures stay in recall (ranked lower); retired ones leave it, and are kept.
     assert mem.procedures(user_id="agent", task_family=pre.task_family) != []
     assert pre.id not in {p.id for p in mem.procedures(user_id="agent")}
     retired = {p.id: p for p in mem.procedures(user_id="agent", include_retired=True)}[pre.id]
-    assert retired.status is ProcedureStatus.RETIRED and retired.failures == 5
+    assert retired.status is ProcedureStatus.RETIRED and retired.failures == 8
     assert mem.get(pre.id).invalidated_at is not None
     assert mem.history(pre.id)[-1].event is HistoryEvent.INVALIDATE
     recall = mem.recall_experience(task, user_id="agent")
@@ -403,6 +406,30 @@ def test_procedure_that_keeps_failing_is_demoted_then_retired(mem: Memory) -> No
     fresh = precondition(mem)
     assert fresh.id != pre.id and fresh.uses == 0 and fresh.status is ProcedureStatus.ACTIVE
     assert fresh.record.provenance["revives"] == [pre.id]
+
+
+def test_a_procedure_with_a_good_record_is_retired_by_failures_while_demoted_only(
+    mem: Memory,
+) -> None:
+    learn_reading(mem)
+    pre = precondition(mem)
+    task = READ_TASK.format(name="latency")
+    ok = [
+        {"action": "open", "args": {"path": "l.txt"}},
+        {"action": "read", "args": {"path": "l.txt"}},
+    ]
+    statuses = []
+    for helped in [True] * 4 + [False] * 10:
+        outcome = "success" if helped else "failure"
+        result = mem.record_experience(
+            task, ok, outcome, used_procedures={pre.id: helped}, user_id="agent"
+        )
+        statuses.append(result.updated[0].status.value)
+        if statuses[-1] == "retired":
+            break
+    # 4 / 9 is under 0.5 at the 5th failure: demoted; retired 5 failures later, not at once.
+    assert statuses == ["active"] * 8 + ["demoted"] * 5 + ["retired"]
+    assert mem.get(pre.id).metadata["failures_while_demoted"] == 5  # kept on the record
 
 
 def test_demoted_procedure_ranks_below_an_active_one(mem: Memory) -> None:

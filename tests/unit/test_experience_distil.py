@@ -14,6 +14,7 @@ from agentmem.errors import ValidationError
 from agentmem.experience.distil import (
     counts_after_use,
     extract_lessons,
+    failures_while_demoted_after,
     procedure_score,
     status_after,
     successful_sequence,
@@ -321,13 +322,29 @@ def test_demotion_recovery_and_retirement_thresholds() -> None:
         ProcedureStatus.DEMOTED,
         ProcedureStatus.RETIRED,
     )
-    assert status_after(active, 0, 2, 0, CONFIG) is active  # too few uses to judge
-    assert status_after(active, 0, 3, 0, CONFIG) is demoted  # 3 uses, rate 0 < 0.5
-    assert status_after(demoted, 3, 3, 0, CONFIG) is active  # rate back to 0.5
-    assert status_after(demoted, 0, 4, 0, CONFIG) is demoted
-    assert status_after(active, 0, 5, 0, CONFIG) is demoted  # demoted first, never skips
-    assert status_after(demoted, 0, 5, 0, CONFIG) is retired
-    assert status_after(retired, 9, 0, 0, CONFIG) is retired  # final
+
+    def status(before: ProcedureStatus, s: int, f: int, demoted_f: int = 0) -> ProcedureStatus:
+        return status_after(before, s, f, 0, CONFIG, failures_while_demoted=demoted_f)
+
+    assert status(active, 0, 2) is active  # too few uses to judge
+    assert status(active, 0, 3) is demoted  # 3 uses, rate 0 < 0.5
+    assert status(demoted, 3, 3, 1) is active  # rate back to 0.5
+    assert status(demoted, 0, 4, 1) is demoted
+    assert status(active, 0, 5) is demoted  # demoted first, never skips
+    # Retired by failures while demoted, not by all failures: a procedure with a good record
+    # is not retired by its first failures after being demoted.
+    assert status(demoted, 4, 6, 1) is demoted
+    assert status(demoted, 4, 9, 4) is demoted
+    assert status(demoted, 4, 10, 5) is retired
+    assert status(retired, 9, 0) is retired  # final
+
+
+def test_failures_while_demoted_count_only_failures_of_a_demoted_procedure() -> None:
+    active, demoted = ProcedureStatus.ACTIVE, ProcedureStatus.DEMOTED
+    assert failures_while_demoted_after(active, 0, Outcome.FAILURE) == 0  # the demoting one
+    assert failures_while_demoted_after(demoted, 2, Outcome.FAILURE) == 3
+    assert failures_while_demoted_after(demoted, 2, Outcome.SUCCESS) == 2
+    assert failures_while_demoted_after(demoted, 2, Outcome.PARTIAL) == 2
 
 
 def test_better_supported_procedure_ranks_first_and_demotion_halves_the_score() -> None:
