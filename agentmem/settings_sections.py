@@ -340,13 +340,16 @@ class ExperienceSettings(BaseModel):
     retire_after_failures: int = Field(
         default=5,
         ge=1,
-        description="failures at which a demoted procedure is retired (invalidated, kept)",
+        description="failures while demoted (after the use that demoted it, from 0 again if it "
+        "recovers) at which a procedure is retired (invalidated, kept)",
     )
     max_steps: int = Field(default=200, ge=1, description="most steps one trajectory may have")
     max_observation_chars: int = Field(
         default=2000,
         ge=16,
-        description="longer observations and errors are stored truncated (with a marker)",
+        description="longer observations, errors and thoughts are stored truncated (with a "
+        "marker); shorter still (at least 100 characters) where the trajectory would take its "
+        "experience's metadata over max_metadata_bytes",
     )
     context_procedures: int = Field(
         default=5, ge=0, le=100, description="most procedures context() puts first; 0: none"

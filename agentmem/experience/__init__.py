@@ -20,14 +20,7 @@ from agentmem.experience.api import (
     recall_experience,
     record_experience,
 )
-from agentmem.experience.distil import (
-    Lesson,
-    extract_lessons,
-    plan_call,
-    procedure_score,
-    rewrite_args,
-    winners,
-)
+from agentmem.experience.distil import Lesson, extract_lessons, procedure_score, winners
 from agentmem.experience.models import (
     Experience,
     ExperienceAdvice,
@@ -42,6 +35,7 @@ from agentmem.experience.models import (
     Reflection,
     Step,
 )
+from agentmem.experience.plan import plan_call, rewrite_args
 from agentmem.experience.reflect import reflect, rules_reflection
 
 __all__ = [

@@ -9,9 +9,10 @@ configured, counts the reported uses of procedures, and distils the trajectory i
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from agentmem import usefulness, writing
@@ -35,6 +36,7 @@ from agentmem.experience.models import (
     check_family,
     check_reward,
     parse_steps,
+    truncate_step,
 )
 from agentmem.experience.reflect import Completion, reflect, rules_reflection
 from agentmem.indexing import vectors_for_texts
@@ -46,6 +48,7 @@ from agentmem.models import (
     ScopeSet,
     SearchHit,
     content_hash,
+    nesting_exceeds,
     utcnow,
 )
 from agentmem.redaction import redact_json
@@ -187,6 +190,65 @@ def _check_attempt(
     )
 
 
+MIN_KEPT_CHARS = 100
+"""Shortest an observation, thought or error is cut to so that a trajectory fits its record."""
+_LEVELS_ABOVE_ARGS = 4
+"""Levels of an experience's metadata around a step's args: metadata, experience, steps, step."""
+
+
+def _json_size(meta: Mapping[str, Any]) -> int:
+    """Bytes of ``meta`` as UTF-8 JSON, as the store's metadata check counts them (0 for a
+    value it refuses for another reason, which it then reports itself)."""
+    try:
+        return len(json.dumps(meta, allow_nan=False, ensure_ascii=False).encode("utf-8"))
+    except (TypeError, ValueError):
+        return 0
+
+
+def _fitted(settings: Settings, attempt: _Attempt, family: str) -> _Attempt:
+    """``attempt`` with its steps' observations, thoughts and errors cut to the longest length
+    (at most ``max_observation_chars``, at least :data:`MIN_KEPT_CHARS`) at which the
+    experience's metadata fits ``max_metadata_bytes``; :class:`InvalidExperience` saying what
+    to change when args nest too deeply or the trajectory does not fit even so."""
+    depth = max(settings.max_metadata_depth - _LEVELS_ABOVE_ARGS, 1)
+    for i, step in enumerate(attempt.steps):
+        if nesting_exceeds(step.args, depth):
+            raise InvalidExperience(
+                f"step {i}'s args are nested more than {depth} levels deep, the most a "
+                f"trajectory holds (AGENTMEM_MAX_METADATA_DEPTH {settings.max_metadata_depth} "
+                f"less the {_LEVELS_ABOVE_ARGS} levels around args); flatten them (e.g. keys "
+                "like 'a.b.c') or pass the deep part as JSON text"
+            )
+    limit = settings.max_metadata_bytes
+
+    def cut(chars: int) -> _Attempt:
+        return replace(attempt, steps=[truncate_step(s, chars) for s in attempt.steps])
+
+    def size(chars: int) -> int:  # of the record's metadata, as record_experience writes it
+        candidate = cut(chars)
+        lessons = extract_lessons(candidate.steps, candidate.outcome)
+        distilled = [lesson.key for lesson in lessons] if settings.experience.distil else []
+        meta = candidate.record_metadata(family, _rules_reflection(candidate), distilled)
+        return _json_size(meta)
+
+    high = settings.experience.max_observation_chars
+    if size(high) <= limit:
+        return attempt
+    low = min(MIN_KEPT_CHARS, high)
+    if size(low) > limit:
+        raise InvalidExperience(
+            f"the trajectory of {len(attempt.steps)} steps does not fit in one experience: "
+            f"with observations, thoughts and errors cut to {low} characters its record is "
+            f"{size(low):,} bytes as JSON (steps, reflection, feedback and metadata), over "
+            f"{limit:,} (AGENTMEM_MAX_METADATA_BYTES); record fewer steps (the part that "
+            "matters) or smaller args, or raise the limit"
+        )
+    while low < high:  # the longest cut that fits
+        middle = (low + high + 1) // 2
+        low, high = (middle, high) if size(middle) <= limit else (low, middle - 1)
+    return cut(low)
+
+
 def _llm_reflected(
     settings: Settings,
     attempt: _Attempt,
@@ -219,6 +281,16 @@ def _llm_reflected(
     return reflection, meta
 
 
+def _rules_reflection(attempt: _Attempt) -> Reflection:
+    return rules_reflection(
+        attempt.task,
+        attempt.steps,
+        attempt.outcome,
+        feedback=attempt.feedback,
+        reward=attempt.reward,
+    )
+
+
 def record_experience(
     backends: Backends,
     scope: Scope,
@@ -244,13 +316,8 @@ def record_experience(
         backends, similar, attempt.task, attempt.metadata.get("task_family")
     )
     # Stored first with the rules' reflection, so an LLM failure or a crash loses nothing.
-    reflection = rules_reflection(
-        attempt.task,
-        attempt.steps,
-        attempt.outcome,
-        feedback=attempt.feedback,
-        reward=attempt.reward,
-    )
+    attempt = _fitted(settings, attempt, family)
+    reflection = _rules_reflection(attempt)
     lessons = extract_lessons(attempt.steps, attempt.outcome) if settings.experience.distil else []
     distilled = [lesson.key for lesson in lessons]
     record = writing.new_record(

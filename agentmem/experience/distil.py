@@ -18,30 +18,30 @@ since that action last worked: the failed attempts, then the success. From each 
 
 **Identity and contradiction.** Lessons with the same :attr:`Lesson.key` in a family reinforce
 one procedure (its support grows). Lessons with the same :attr:`Lesson.conflict_key` but a
-different key prescribe different things for the same thing (two factors for one argument, two
-orders, two sequences): both are kept, each with its evidence, marked as contradicting each
-other, and ranking puts the better-supported one first.
+different key prescribe different things for the same thing (two factors for one argument, a
+factor and a fixed value for one argument, two orders, two sequences): both are kept, each with
+its evidence, marked as contradicting each other, and ranking puts the better-supported one
+first; :func:`~agentmem.experience.plan.plan_call` follows only that one.
 
 **Status.** Each reported use counts a success, failure or partial. A procedure used at least
 ``demote_min_uses`` times whose success rate falls under ``demote_below`` is demoted (ranked
-lower, still recalled); it is active again when its rate recovers, and retired (invalidated,
-kept in history) once it has ``retire_after_failures`` failures while demoted. Retirement is
-final for that procedure; only new evidence (a repair that teaches the same rule again) starts
-a new one.
+lower, still recalled); it is active again when its rate recovers (its count of failures while
+demoted starts again from 0), and retired (invalidated, kept in history) once it has
+``retire_after_failures`` failures while demoted (the failure that demoted it not counted).
+Retirement is final for that procedure; only new evidence (a repair that teaches the same rule
+again) starts a new one.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from agentmem.errors import ValidationError
 from agentmem.experience.models import (
     Outcome,
-    PlannedCall,
     Procedure,
     ProcedureStatus,
     ProcedureType,
@@ -50,7 +50,6 @@ from agentmem.experience.models import (
 from agentmem.settings import ExperienceSettings
 
 Args = dict[str, Any] | list[Any]
-_MAX_PLAN_DEPTH = 8
 MIN_SEQUENCE = 2
 """Shortest successful sequence kept as a skill (one action alone teaches nothing)."""
 _STATUS_FACTOR = {
@@ -80,7 +79,30 @@ class Lesson:
     @property
     def conflict_key(self) -> str | None:
         """What two contradicting lessons share (None: this kind never contradicts)."""
-        return None if self.conflict is None else _canonical([self.type.value, *self.conflict])
+        return (
+            None if self.conflict is None else _canonical([_rule_kind(self.type), *self.conflict])
+        )
+
+    @property
+    def conflict_keys(self) -> tuple[str, ...]:
+        """Its :attr:`conflict_key`, then the ones procedures stored before a scale and a
+        value rule for one argument contradicted each other carry (their own type's)."""
+        if self.conflict is None:
+            return ()
+        if _rule_kind(self.type) != _ARGUMENT_SLOT:
+            return (_canonical([self.type.value, *self.conflict]),)
+        legacy = [_canonical([t.value, *self.conflict]) for t in _SLOT_RULES]
+        return (_canonical([_ARGUMENT_SLOT, *self.conflict]), *legacy)
+
+
+_ARGUMENT_SLOT = "argument_slot"
+_SLOT_RULES = (ProcedureType.ARGUMENT_SCALE, ProcedureType.ARGUMENT_VALUE)
+
+
+def _rule_kind(ptype: ProcedureType) -> str:
+    """What a rule decides, for contradiction: a scale and a value rule both decide one
+    argument's value, so for one argument they contradict each other."""
+    return _ARGUMENT_SLOT if ptype in _SLOT_RULES else ptype.value
 
 
 def _canonical(value: Any) -> str:
@@ -410,16 +432,28 @@ def counts_after_use(
     return successes, failures, partials + 1
 
 
+def failures_while_demoted_after(status: ProcedureStatus, count: int, verdict: Outcome) -> int:
+    """The failures counted since a procedure was demoted, after one more use that went as
+    ``verdict`` while it had ``status``: one more for a failure while demoted; none while it
+    was active (the failure that demotes it happened while it was active)."""
+    if status is not ProcedureStatus.DEMOTED:
+        return 0
+    return count + 1 if verdict is Outcome.FAILURE else count
+
+
 def status_after(
     status: ProcedureStatus,
     successes: int,
     failures: int,
     partials: int,
     config: ExperienceSettings,
+    *,
+    failures_while_demoted: int,
 ) -> ProcedureStatus:
     """A procedure's status given its counters: demoted below the success-rate threshold after
-    enough uses, active again when it recovers, retired after enough failures while demoted.
-    Retirement is final."""
+    enough uses, active again when it recovers, retired once ``failures_while_demoted`` (see
+    :func:`failures_while_demoted_after`) reaches ``retire_after_failures``. Retirement is
+    final."""
     if status is ProcedureStatus.RETIRED:
         return status
     uses = successes + failures + partials
@@ -427,7 +461,7 @@ def status_after(
     low = uses >= config.demote_min_uses and rate < config.demote_below
     if not low:
         return ProcedureStatus.ACTIVE
-    if failures >= config.retire_after_failures and status is ProcedureStatus.DEMOTED:
+    if status is ProcedureStatus.DEMOTED and failures_while_demoted >= config.retire_after_failures:
         return ProcedureStatus.RETIRED
     return ProcedureStatus.DEMOTED
 
@@ -486,189 +520,7 @@ def _conflict_of(p: Procedure) -> str | None:
     if p.type is ProcedureType.SEQUENCE:
         return _canonical([p.task_family, p.type.value])
     slot = p.spec.get("slot")
-    return _canonical([p.task_family, p.type.value, p.action, slot])
-
-
-def plan_call(
-    procedures: Sequence[Procedure], action: str, args: Mapping[str, Any] | Sequence[Any]
-) -> list[PlannedCall]:
-    """The calls to make for an intended call of ``action``, following ``procedures`` (best
-    first; see :func:`winners`): argument rules rewrite the call, and preconditions add the
-    calls that must come first (their own rules and preconditions applied too). Each planned
-    call names the procedures that shaped it. Without applicable procedures the plan is the
-    call itself. Arguments of the wrong kind raise :class:`~agentmem.errors.ValidationError`
-    naming the argument."""
-    start = _checked_plan_input(procedures, action, args)
-    chosen = winners(procedures)
-    planned: list[PlannedCall] = []
-    _plan(chosen, action, start, planned, stack=(), origin=())
-    return planned
-
-
-_PLAN_EXAMPLE = (
-    "e.g. plan_call(mem.recall_experience(task, user_id='u').procedures, 'book_table', "
-    "{'place': 'Sora'})"
-)
-
-
-def _checked_plan_input(procedures: Any, action: Any, args: Any) -> Args:
-    """A copy of ``args`` to plan with, once ``plan_call``'s arguments are the kinds it takes."""
-    if isinstance(procedures, str | bytes | Mapping) or not isinstance(procedures, Sequence):
-        raise ValidationError(
-            f"procedures must be a list of Procedure, got {type(procedures).__name__}; "
-            f"{_PLAN_EXAMPLE}"
-        )
-    for i, p in enumerate(procedures):
-        if not isinstance(p, Procedure):
-            raise ValidationError(
-                f"procedures[{i}] is a {type(p).__name__}, not a Procedure; pass what "
-                "recall_experience(...).procedures or mem.procedures(...) return (a procedure "
-                "read as JSON, e.g. from the REST API, is Procedure.model_validate(item))"
-            )
-    if not isinstance(action, str) or not action.strip():
-        raise ValidationError(f"action must be a non-empty action name, got {action!r:.80}")
-    if isinstance(args, Mapping) and all(isinstance(k, str) for k in args):
-        return dict(args)
-    if isinstance(args, Sequence) and not isinstance(args, str | bytes):
-        return list(args)
-    raise ValidationError(
-        "args must be a dict of named arguments (string keys) or a list of positional ones, "
-        f"got {type(args).__name__}; {_PLAN_EXAMPLE}"
-    )
-
-
-def _plan(
-    chosen: Sequence[Procedure],
-    action: str,
-    args: Args,
-    planned: list[PlannedCall],
-    *,
-    stack: tuple[str, ...],
-    origin: tuple[str, ...],
-) -> None:
-    if len(stack) >= _MAX_PLAN_DEPTH:
-        return
-    rewritten, used = rewrite_args(chosen, action, args)
-    for pre in chosen:
-        if pre.type is not ProcedureType.PRECONDITION or pre.action != action:
-            continue
-        requires = str(pre.spec.get("requires", ""))
-        if not requires or requires in stack or requires == action:
-            continue
-        pre_args = fill_template(pre.spec.get("args", {}), rewritten)
-        if pre_args is None:
-            continue
-        if any(c.action == requires and c.args == pre_args for c in planned):
-            continue  # already planned (a precondition shared by several calls)
-        _plan(chosen, requires, pre_args, planned, stack=(*stack, action), origin=(pre.id,))
-    planned.append(PlannedCall(action=action, args=rewritten, procedures=(*origin, *used)))
-
-
-def rewrite_args(
-    procedures: Sequence[Procedure], action: str, args: Args
-) -> tuple[Args, tuple[str, ...]]:
-    """``args`` rewritten by the argument rules for ``action`` (order first, then values and
-    scales), with the ids of the rules that applied."""
-    used: list[str] = []
-    result: Args = list(args) if isinstance(args, list) else dict(args)
-    rules = [p for p in procedures if p.action == action]
-    for p in rules:
-        if p.type is ProcedureType.ARGUMENT_ORDER:
-            reordered = _reorder(result, p.spec.get("order"))
-            if reordered is not None:
-                result = reordered
-                used.append(p.id)
-    for p in rules:
-        if p.type is ProcedureType.ARGUMENT_SCALE:
-            slot, factor = p.spec.get("slot"), p.spec.get("factor")
-            current = _get(result, slot)
-            if _is_number(current) and _is_number(factor):
-                value = current * factor
-                if not math.isfinite(value):
-                    continue  # scaled past the float range: the call keeps its value
-                if p.spec.get("integer"):
-                    value = round(value)
-                result = _set(result, slot, value)
-                used.append(p.id)
-        elif p.type is ProcedureType.ARGUMENT_VALUE:
-            slot = p.spec.get("slot")
-            if p.spec.get("drop"):
-                if isinstance(result, dict) and isinstance(slot, str) and slot in result:
-                    result = {k: v for k, v in result.items() if k != slot}
-                    used.append(p.id)
-            elif _settable(result, slot):
-                result = _set(result, slot, p.spec.get("value"))
-                used.append(p.id)
-    return result, tuple(used)
-
-
-def fill_template(template: Any, target: Args) -> Args | None:
-    """A precondition's arguments from its template and the target call's arguments; None
-    when the template refers to an argument the call does not have."""
-
-    def value(entry: Any) -> tuple[bool, Any]:
-        if isinstance(entry, dict) and "from" in entry:
-            slot = entry["from"]
-            if isinstance(target, dict) and isinstance(slot, str) and slot in target:
-                return True, target[slot]
-            if isinstance(target, list) and isinstance(slot, int) and 0 <= slot < len(target):
-                return True, target[slot]
-            return False, None
-        if isinstance(entry, dict) and "value" in entry:
-            return True, entry["value"]
-        return False, None
-
-    if isinstance(template, dict):
-        out: dict[str, Any] = {}
-        for key, entry in template.items():
-            ok, v = value(entry)
-            if not ok:
-                return None
-            out[key] = v
-        return out
-    if isinstance(template, list):
-        items: list[Any] = []
-        for entry in template:
-            ok, v = value(entry)
-            if not ok:
-                return None
-            items.append(v)
-        return items
-    return None
-
-
-def _reorder(args: Args, order: Any) -> Args | None:
-    if isinstance(args, list) and isinstance(order, list):
-        if len(order) != len(args) or sorted(order) != list(range(len(args))):
-            return None
-        return [args[i] for i in order]
-    if isinstance(args, dict) and isinstance(order, dict):
-        if not all(k in args and v in args for k, v in order.items()):
-            return None
-        return {k: args[order[k]] if k in order else v for k, v in args.items()}
-    return None
-
-
-def _get(args: Args, slot: Any) -> Any:
-    if isinstance(args, dict) and isinstance(slot, str):
-        return args.get(slot)
-    if isinstance(args, list) and isinstance(slot, int) and 0 <= slot < len(args):
-        return args[slot]
-    return None
-
-
-def _settable(args: Args, slot: Any) -> bool:
-    if isinstance(args, dict):
-        return isinstance(slot, str)
-    return isinstance(slot, int) and 0 <= slot < len(args)
-
-
-def _set(args: Args, slot: Any, value: Any) -> Args:
-    if isinstance(args, dict):
-        return {**args, slot: value}
-    out = list(args)
-    out[slot] = value
-    return out
+    return _canonical([p.task_family, _rule_kind(p.type), p.action, slot])
 
 
 __all__ = [
@@ -677,12 +529,10 @@ __all__ = [
     "counts_after_use",
     "describe",
     "extract_lessons",
-    "fill_template",
+    "failures_while_demoted_after",
     "find_repairs",
-    "plan_call",
     "procedure_score",
     "rank_key",
-    "rewrite_args",
     "status_after",
     "successful_sequence",
     "winners",

@@ -9,25 +9,31 @@ trajectory, outcome, reward, feedback and reflection. A procedure is one record 
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 
 from agentmem.errors import InvalidExperience, InvalidMetadata, ValidationError, first_message
+from agentmem.experience.steps import (
+    MAX_ACTION_CHARS,
+    MAX_STEP_DEPTH,
+    Step,
+    format_call,
+    parse_steps,
+    truncate_step,
+)
 from agentmem.models import MemoryKind, MemoryRecord
 from agentmem.validation import show
 
 log = logging.getLogger(__name__)
 
-MAX_ACTION_CHARS = 200
 EXPERIENCE_KEY = "experience"
 """Metadata key of an experience record holding the trajectory, feedback and reflection."""
 PROCEDURE_KEY = "procedure"
@@ -47,6 +53,7 @@ RESERVED_PROCEDURE_KEYS = frozenset(
         "successes",
         "failures",
         "partials",
+        "failures_while_demoted",
         "last_used",
     }
 )
@@ -119,132 +126,6 @@ class Outcome(StrEnum):
     def value_score(self) -> float:
         """1 for success, 0.5 for partial, 0 for failure (used in ranking)."""
         return {"success": 1.0, "partial": 0.5, "failure": 0.0}[self.value]
-
-
-class Step(BaseModel):
-    """One step of a trajectory: the action taken (a tool name, say), its arguments, what was
-    observed, and optionally the thought behind it and whether it worked.
-
-    A step *failed* when ``ok`` is False or it carries an ``error``; a step with neither is taken
-    to have worked. Arguments are a dict (keyword arguments) or a list (positional ones) of JSON
-    values. A non-string observation is stored as JSON text.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    action: str
-    args: dict[str, Any] | list[Any] = Field(default_factory=dict)
-    observation: str = ""
-    thought: str | None = None
-    ok: bool | None = None
-    error: str | None = None
-
-    @field_validator("action")
-    @classmethod
-    def _action(cls, value: str) -> str:
-        value = value.strip()
-        if not value:
-            raise ValueError("action is empty; name the action or tool, e.g. 'open'")
-        if len(value) > MAX_ACTION_CHARS:
-            raise ValueError(f"action is over {MAX_ACTION_CHARS} characters; use a short name")
-        return value
-
-    @field_validator("observation", mode="before")
-    @classmethod
-    def _observation(cls, value: Any) -> Any:
-        if value is None:
-            return ""
-        if isinstance(value, str):
-            return value
-        try:
-            return json.dumps(value, ensure_ascii=False, allow_nan=False)
-        except (TypeError, ValueError):
-            raise ValueError(
-                f"observation must be text or JSON, got {type(value).__name__}"
-            ) from None
-
-    @field_validator("args")
-    @classmethod
-    def _json_args(cls, value: dict[str, Any] | list[Any]) -> dict[str, Any] | list[Any]:
-        try:
-            json.dumps(value, allow_nan=False)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"args must be JSON values (strings, numbers, ...): {exc}") from None
-        return value
-
-    @model_validator(mode="after")
-    def _consistent(self) -> Step:
-        if self.ok is True and self.error:
-            raise ValueError("a step with ok=True cannot carry an error; set ok=False or drop it")
-        return self
-
-    @property
-    def failed(self) -> bool:
-        """Whether this step did not work (``ok`` is False, or an error was recorded)."""
-        return self.ok is False or (self.ok is None and bool(self.error))
-
-    def call(self) -> str:
-        """The step as a call: ``read(path='a.txt')`` or ``copy('a', 'b')``."""
-        return format_call(self.action, self.args)
-
-
-def format_call(action: str, args: Mapping[str, Any] | Sequence[Any]) -> str:
-    """``action(k=v, ...)`` for keyword arguments, ``action(v, ...)`` for positional ones."""
-    if isinstance(args, Mapping):
-        inner = ", ".join(f"{k}={v!r}" for k, v in args.items())
-    else:
-        inner = ", ".join(repr(v) for v in args)
-    return f"{action}({inner})"
-
-
-def parse_steps(steps: Any, *, max_steps: int, max_chars: int) -> list[Step]:
-    """Validate a trajectory: a non-empty list of :class:`Step` or dicts with ``action`` (and
-    optionally ``args``, ``observation``, ``thought``, ``ok``, ``error``). Long observations and
-    errors are truncated to ``max_chars`` with a marker. Raises :class:`InvalidExperience`."""
-    example = "e.g. [{'action': 'open', 'args': {'path': 'a.txt'}, 'observation': 'opened'}]"
-    if isinstance(steps, str | bytes | Mapping) or not isinstance(steps, Sequence):
-        raise InvalidExperience(
-            f"steps must be a list of steps, got {type(steps).__name__}; {example}"
-        )
-    if not steps:
-        raise InvalidExperience(f"the trajectory is empty; record at least one step ({example})")
-    if len(steps) > max_steps:
-        raise InvalidExperience(
-            f"{len(steps)} steps, over the limit of {max_steps} "
-            "(AGENTMEM_EXPERIENCE__MAX_STEPS); record the relevant part of the trajectory"
-        )
-    parsed: list[Step] = []
-    allowed = sorted(Step.model_fields)
-    for position, step in enumerate(steps):
-        if isinstance(step, Step):
-            item = step
-        elif isinstance(step, Mapping):
-            unknown = set(step) - set(allowed)
-            if unknown:
-                raise InvalidExperience(
-                    f"step {position} has unknown keys {sorted(map(str, unknown))}; "
-                    f"allowed: {allowed}"
-                )
-            try:
-                item = Step.model_validate(dict(step))
-            except PydanticValidationError as exc:
-                raise InvalidExperience(f"step {position}: {first_message(exc)}") from None
-        else:
-            raise InvalidExperience(
-                f"step {position} is a {type(step).__name__}; each step is a dict with at "
-                f"least 'action' (or an agentmem.Step), {example}"
-            )
-        parsed.append(_truncated(item, max_chars))
-    return parsed
-
-
-def _truncated(step: Step, max_chars: int) -> Step:
-    changes: dict[str, str] = {}
-    for name in ("observation", "error", "thought"):
-        value = getattr(step, name)
-        if isinstance(value, str) and len(value) > max_chars:
-            changes[name] = value[: max_chars - 1] + "…"
-    return step.model_copy(update=changes) if changes else step
 
 
 class Reflection(BaseModel):
@@ -366,6 +247,9 @@ class Procedure(BaseModel):
     successes: int = 0
     failures: int = 0
     partials: int = 0
+    failures_while_demoted: int = 0
+    """Failures reported since it was last demoted (0 while active); it is retired at
+    ``retire_after_failures``."""
     status: ProcedureStatus = ProcedureStatus.ACTIVE
     last_used: datetime | None = None
     evidence: list[str] = Field(default_factory=list)
@@ -398,7 +282,8 @@ class Procedure(BaseModel):
             evidence = _ids(body.get("evidence"))
             contradicts = _ids(body.get("contradicts"))
         last_used = meta.get("last_used")
-        counts = {k: _read(record, k, _count, 0) for k in ("successes", "failures", "partials")}
+        counted = ("successes", "failures", "partials", "failures_while_demoted")
+        counts = {k: _read(record, k, _count, 0) for k in counted}
         with _reading(record, PROCEDURE_KEY, {"type": PROCEDURE_TYPE_KEY, "action": "action"}):
             return cls(
                 id=record.id,
@@ -656,7 +541,9 @@ def outcome_note(record: MemoryRecord) -> str:
 
 __all__ = [
     "EXPERIENCE_KEY",
+    "MAX_ACTION_CHARS",
     "MAX_FAMILY_CHARS",
+    "MAX_STEP_DEPTH",
     "PROCEDURE_KEY",
     "PROCEDURE_TYPE_KEY",
     "RESERVED_EXPERIENCE_KEYS",
@@ -680,4 +567,5 @@ __all__ = [
     "format_call",
     "outcome_note",
     "parse_steps",
+    "truncate_step",
 ]

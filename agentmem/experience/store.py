@@ -24,6 +24,7 @@ from agentmem.experience.distil import (
     Lesson,
     counts_after_use,
     describe,
+    failures_while_demoted_after,
     status_after,
 )
 from agentmem.experience.models import (
@@ -324,8 +325,11 @@ def learn(
             continue
         rivals: list[MemoryRecord] = []
         if lesson.conflict_key is not None:
-            conflict = {**same_family, "conflict_key": lesson.conflict_key}
-            stored = _query_procedures(backends, scope, conflict)
+            stored = [
+                r
+                for key in lesson.conflict_keys
+                for r in _query_procedures(backends, scope, {**same_family, "conflict_key": key})
+            ]
             rivals = [r for r in stored if r.scope == scope]
             rivals += [r for r in inserts if r.metadata.get("conflict_key") == lesson.conflict_key]
         record = _new_procedure(
@@ -379,7 +383,10 @@ def report_uses(
         successes, failures, partials = counts_after_use(
             proc.successes, proc.failures, proc.partials, verdict
         )
-        status = status_after(proc.status, successes, failures, partials, config)
+        demoted = failures_while_demoted_after(proc.status, proc.failures_while_demoted, verdict)
+        status = status_after(
+            proc.status, successes, failures, partials, config, failures_while_demoted=demoted
+        )
         meta = dict(current.metadata)
         uses = successes + failures + partials
         meta.update(
@@ -389,6 +396,7 @@ def report_uses(
             success_rate=round((successes + 0.5 * partials) / uses, 6),
             last_used=now,
             status=status.value,
+            failures_while_demoted=demoted if status is not ProcedureStatus.ACTIVE else 0,
         )
         return meta, status is ProcedureStatus.RETIRED and current.invalidated_at is None
 

@@ -66,6 +66,14 @@ def ship_steps(kg: int, city: str, factor: int) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
+def nested(depth: int) -> list[Any]:
+    """A list nested ``depth`` levels deep."""
+    value: list[Any] = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
 def learn_reading(mem: Memory, user: str = "agent", name: str = "q3-sales") -> Any:
     return mem.record_experience(
         READ_TASK.format(name=name), read_steps(name), "success", reward=0.6, user_id=user
@@ -143,6 +151,52 @@ def test_record_stores_trajectory_outcome_reward_feedback_and_reflection(mem: Me
     assert [(e.event, e.actor) for e in mem.history(record.id)] == [
         (HistoryEvent.ADD, "experience")
     ]
+
+
+def test_a_long_trajectory_within_the_limits_is_stored_with_observations_cut_to_fit(
+    mem: Memory,
+) -> None:
+    # 40 steps (max_steps 200) of 2,400-character pages: 83 kB as stored at 2,000 characters,
+    # over max_metadata_bytes (65,536), so the observations are cut shorter still.
+    page = "lorem ipsum " * 200
+    steps = [
+        {"action": "read_page", "args": {"url": f"https://example.org/{i}"}, "observation": page}
+        for i in range(40)
+    ]
+    result = mem.record_experience("Research the topic", steps, "success", user_id="reader")
+    stored = mem.get(result.record.id)
+    assert len(json.dumps(stored.metadata, ensure_ascii=False).encode()) <= 65_536
+    kept = [s.observation for s in result.experience.steps]
+    assert len(kept) == 40 and all(o.endswith("…") and 100 <= len(o) < 2000 for o in kept)
+    assert all(page.startswith(o[:-1]) for o in kept)
+    assert [s.args["url"] for s in result.experience.steps][-1] == "https://example.org/39"
+
+
+@pytest.mark.parametrize(
+    ("steps", "words"),
+    [
+        (
+            [{"action": "upload", "args": {"blob": f"{i}" + "x" * 2_000}} for i in range(60)],
+            r"the trajectory of 60 steps does not fit in one experience: .* over 65,536 "
+            r"\(AGENTMEM_MAX_METADATA_BYTES\); record fewer steps \(the part that matters\) "
+            "or smaller args",
+        ),
+        (
+            [{"action": "parse", "args": {"tree": nested(18)}}],
+            r"step 0's args are nested more than 16 levels deep, the most a trajectory holds "
+            r"\(AGENTMEM_MAX_METADATA_DEPTH 20 .*flatten them",
+        ),
+    ],
+)
+def test_a_trajectory_too_large_to_store_says_what_to_change_in_it(
+    shared_mem: Memory, steps: list[dict[str, Any]], words: str
+) -> None:
+    before = shared_mem.stats()
+    with pytest.raises(InvalidExperience, match=words) as info:
+        shared_mem.record_experience("Upload the data set", steps, "success", user_id="agent")
+    assert "metadata is" not in str(info.value)
+    after = shared_mem.stats()
+    assert (after.records, after.history_entries) == (before.records, before.history_entries)
 
 
 def test_llm_reflection_replaces_the_rules_one_as_a_new_version(llm_mem: Any) -> None:
@@ -324,17 +378,20 @@ def test_procedure_that_keeps_failing_is_demoted_then_retired(mem: Memory) -> No
     task = READ_TASK.format(name="latency")
     failing = [{"action": "read", "args": {"path": "latency.txt"}, "ok": False, "error": "E"}]
     statuses = []
-    for _ in range(5):
+    for _ in range(8):
         result = mem.record_experience(
             task, failing, "failure", used_procedures={pre.id: False}, user_id="agent"
         )
         statuses.append(result.updated[0].status)
-    assert statuses == ["active", "active", "demoted", "demoted", "retired"]
+        if statuses[-1] == "demoted":
+            assert result.updated[0].failures_while_demoted == statuses.count("demoted") - 1
+    # Demoted at its 3rd failure, retired at its 5th failure while demoted.
+    assert statuses == ["active", "active", *["demoted"] * 5, "retired"]
     # Demoted procedures stay in recall (ranked lower); retired ones leave it, and are kept.
     assert mem.procedures(user_id="agent", task_family=pre.task_family) != []
     assert pre.id not in {p.id for p in mem.procedures(user_id="agent")}
     retired = {p.id: p for p in mem.procedures(user_id="agent", include_retired=True)}[pre.id]
-    assert retired.status is ProcedureStatus.RETIRED and retired.failures == 5
+    assert retired.status is ProcedureStatus.RETIRED and retired.failures == 8
     assert mem.get(pre.id).invalidated_at is not None
     assert mem.history(pre.id)[-1].event is HistoryEvent.INVALIDATE
     recall = mem.recall_experience(task, user_id="agent")
@@ -349,6 +406,30 @@ def test_procedure_that_keeps_failing_is_demoted_then_retired(mem: Memory) -> No
     fresh = precondition(mem)
     assert fresh.id != pre.id and fresh.uses == 0 and fresh.status is ProcedureStatus.ACTIVE
     assert fresh.record.provenance["revives"] == [pre.id]
+
+
+def test_a_procedure_with_a_good_record_is_retired_by_failures_while_demoted_only(
+    mem: Memory,
+) -> None:
+    learn_reading(mem)
+    pre = precondition(mem)
+    task = READ_TASK.format(name="latency")
+    ok = [
+        {"action": "open", "args": {"path": "l.txt"}},
+        {"action": "read", "args": {"path": "l.txt"}},
+    ]
+    statuses = []
+    for helped in [True] * 4 + [False] * 10:
+        outcome = "success" if helped else "failure"
+        result = mem.record_experience(
+            task, ok, outcome, used_procedures={pre.id: helped}, user_id="agent"
+        )
+        statuses.append(result.updated[0].status.value)
+        if statuses[-1] == "retired":
+            break
+    # 4 / 9 is under 0.5 at the 5th failure: demoted; retired 5 failures later, not at once.
+    assert statuses == ["active"] * 8 + ["demoted"] * 5 + ["retired"]
+    assert mem.get(pre.id).metadata["failures_while_demoted"] == 5  # kept on the record
 
 
 def test_demoted_procedure_ranks_below_an_active_one(mem: Memory) -> None:
@@ -387,6 +468,33 @@ def test_contradictory_procedures_are_both_kept_better_supported_first(mem: Memo
     assert plan[-1].args == {"city": "P", "weight": 9000}
     ctx = mem.context(SHIP_TASK.format(kg=9, city="Perth"), user_id="agent", max_tokens=800)
     assert "by 1000" in ctx.text and "by 10 " not in ctx.text  # only the winner is shown
+
+
+def test_a_scale_and_a_value_rule_for_one_argument_contradict_and_the_better_is_planned(
+    mem: Memory,
+) -> None:
+    family = {"task_family": "shipping"}
+    for kg in (5, 2):  # weight x1000
+        task = SHIP_TASK.format(kg=kg, city="Paris")
+        mem.record_experience(
+            task, ship_steps(kg, "Paris", 1000), "success", user_id="s", metadata=family
+        )
+    zero = [  # weight 0 sent by mistake, fixed with the weight in grams: no factor, a value
+        {"action": "ship", "args": {"city": "Paris", "weight": 0}, "ok": False, "error": "E_UNIT"},
+        {"action": "ship", "args": {"city": "Paris", "weight": 250}, "observation": "sent"},
+    ]
+    mem.record_experience(
+        "Ship a 0.25 kg parcel to Paris", zero, "success", user_id="s", metadata=family
+    )
+    rules = {p.type: p for p in mem.procedures(user_id="s")}
+    scale, value = rules[ProcedureType.ARGUMENT_SCALE], rules[ProcedureType.ARGUMENT_VALUE]
+    assert scale.contradicts == [value.id] and value.contradicts == [scale.id]
+    recall = mem.recall_experience(SHIP_TASK.format(kg=7, city="Rome"), user_id="s")
+    plan = plan_call(
+        [m.procedure for m in recall.procedures], "ship", {"city": "Rome", "weight": 7}
+    )
+    assert plan[-1].args == {"city": "Rome", "weight": 7000}
+    assert plan[-1].procedures == (scale.id,)
 
 
 def test_recall_ranks_by_similarity_and_success(mem: Memory) -> None:
@@ -559,6 +667,21 @@ GOOD: dict[str, Any] = {
         ({"steps": ["read a.txt"]}, InvalidExperience, "step 0 is a str"),
         ({"steps": [{"act": "read"}]}, InvalidExperience, "unknown keys"),
         ({"steps": [{"action": "read", "args": 3}]}, InvalidExperience, "step 0"),
+        (
+            {"steps": [{"action": "copy", "args": {"src.txt", "dst.txt"}}]},
+            InvalidExperience,
+            "got a set, which has no order; pass a list or a dict",
+        ),
+        (
+            {"steps": [{"action": "parse", "args": {"tree": nested(1000)}}]},
+            InvalidExperience,
+            "args are nested more than 32 levels deep; flatten them",
+        ),
+        (
+            {"steps": [{"action": "parse", "observation": {"tree": nested(1000)}}]},
+            InvalidExperience,
+            "observation is nested more than 32 levels deep; pass it as text",
+        ),
         ({"outcome": "won"}, InvalidExperience, "unknown outcome"),
         ({"outcome": None}, InvalidExperience, "unknown outcome"),
         ({"reward": 2.0}, InvalidExperience, r"outside the declared range \[-1, 1\]"),

@@ -14,7 +14,7 @@ from agentmem.errors import ValidationError
 from agentmem.experience.distil import (
     counts_after_use,
     extract_lessons,
-    plan_call,
+    failures_while_demoted_after,
     procedure_score,
     status_after,
     successful_sequence,
@@ -28,6 +28,7 @@ from agentmem.experience.models import (
     Step,
     parse_steps,
 )
+from agentmem.experience.plan import plan_call
 from agentmem.experience.reflect import parse_reflection, rules_reflection
 
 CONFIG = Settings.load().experience
@@ -91,6 +92,11 @@ def test_parse_steps_serialises_structured_observations() -> None:
     assert parsed[0].observation == '{"rows": 3}'
 
 
+NESTED: list[Any] = []
+for _ in range(1000):  # past the interpreter's recursion limit
+    NESTED = [NESTED]
+
+
 @pytest.mark.parametrize(
     ("bad", "words"),
     [
@@ -105,6 +111,10 @@ def test_parse_steps_serialises_structured_observations() -> None:
         ([{"action": "open", "ok": True, "error": "boom"}], "ok=True"),
         ([{"action": "x", "args": {"v": float("nan")}}], "JSON"),
         ([{"action": "x"}] * 6, "over the limit"),
+        ([{"action": "copy", "args": {"a.txt", "b.txt"}}], "step 0: .*got a set, which has no"),
+        ([{"action": "copy", "args": frozenset({"a"})}], "step 0: .*frozenset, which has no"),
+        ([{"action": "x", "args": {"tree": NESTED}}], "step 0: .*args are nested more than 32"),
+        ([{"action": "x", "observation": NESTED}], "step 0: .*observation is nested more than"),
     ],
 )
 def test_parse_steps_rejects_wrong_shapes_with_what_to_do(bad: Any, words: str) -> None:
@@ -268,6 +278,35 @@ def test_contradicting_lessons_share_a_conflict_key_but_not_a_key() -> None:
     assert grams.conflict_key == tenths.conflict_key is not None
 
 
+def test_a_scale_and_a_value_rule_for_one_argument_contradict() -> None:
+    def repair(before: int, after: int) -> Any:
+        trail = steps(("ship", {"w": before}, False), ("ship", {"w": after}, True))
+        return extract_lessons(trail, Outcome.SUCCESS)[0]
+
+    grams, fixed = repair(5, 5000), repair(0, 250)  # a zero gives no factor: a fixed value
+    assert (grams.type, fixed.type) == (ProcedureType.ARGUMENT_SCALE, ProcedureType.ARGUMENT_VALUE)
+    assert grams.conflict_key == fixed.conflict_key is not None and grams.key != fixed.key
+    # procedures stored before carry their own type's key: still found as rivals
+    assert '["argument_value","ship","w"]' in grams.conflict_keys
+    assert (
+        repair(5, 5000).conflict_key
+        != extract_lessons(
+            steps(("ship", {"n": 5}, False), ("ship", {"n": 9}, True)), Outcome.SUCCESS
+        )[0].conflict_key
+    )  # another argument: no contradiction
+
+
+def test_plan_call_follows_only_the_better_of_a_scale_and_a_value_rule_for_one_argument() -> None:
+    scale = procedure(
+        ProcedureType.ARGUMENT_SCALE, "ship", {"slot": "weight", "factor": 1000.0, "integer": True}
+    )
+    value = procedure(ProcedureType.ARGUMENT_VALUE, "ship", {"slot": "weight", "value": 250})
+    assert winners([scale, value]) == [scale] and winners([value, scale]) == [value]
+    plan = plan_call([scale, value], "ship", {"dest": "Rome", "weight": 7})
+    assert plan[-1].args == {"dest": "Rome", "weight": 7000}
+    assert plan[-1].procedures == (scale.id,)
+
+
 # statistics and status -------------------------------------------------------------------------
 
 
@@ -283,13 +322,29 @@ def test_demotion_recovery_and_retirement_thresholds() -> None:
         ProcedureStatus.DEMOTED,
         ProcedureStatus.RETIRED,
     )
-    assert status_after(active, 0, 2, 0, CONFIG) is active  # too few uses to judge
-    assert status_after(active, 0, 3, 0, CONFIG) is demoted  # 3 uses, rate 0 < 0.5
-    assert status_after(demoted, 3, 3, 0, CONFIG) is active  # rate back to 0.5
-    assert status_after(demoted, 0, 4, 0, CONFIG) is demoted
-    assert status_after(active, 0, 5, 0, CONFIG) is demoted  # demoted first, never skips
-    assert status_after(demoted, 0, 5, 0, CONFIG) is retired
-    assert status_after(retired, 9, 0, 0, CONFIG) is retired  # final
+
+    def status(before: ProcedureStatus, s: int, f: int, demoted_f: int = 0) -> ProcedureStatus:
+        return status_after(before, s, f, 0, CONFIG, failures_while_demoted=demoted_f)
+
+    assert status(active, 0, 2) is active  # too few uses to judge
+    assert status(active, 0, 3) is demoted  # 3 uses, rate 0 < 0.5
+    assert status(demoted, 3, 3, 1) is active  # rate back to 0.5
+    assert status(demoted, 0, 4, 1) is demoted
+    assert status(active, 0, 5) is demoted  # demoted first, never skips
+    # Retired by failures while demoted, not by all failures: a procedure with a good record
+    # is not retired by its first failures after being demoted.
+    assert status(demoted, 4, 6, 1) is demoted
+    assert status(demoted, 4, 9, 4) is demoted
+    assert status(demoted, 4, 10, 5) is retired
+    assert status(retired, 9, 0) is retired  # final
+
+
+def test_failures_while_demoted_count_only_failures_of_a_demoted_procedure() -> None:
+    active, demoted = ProcedureStatus.ACTIVE, ProcedureStatus.DEMOTED
+    assert failures_while_demoted_after(active, 0, Outcome.FAILURE) == 0  # the demoting one
+    assert failures_while_demoted_after(demoted, 2, Outcome.FAILURE) == 3
+    assert failures_while_demoted_after(demoted, 2, Outcome.SUCCESS) == 2
+    assert failures_while_demoted_after(demoted, 2, Outcome.PARTIAL) == 2
 
 
 def test_better_supported_procedure_ranks_first_and_demotion_halves_the_score() -> None:
