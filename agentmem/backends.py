@@ -14,8 +14,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from agentmem.embedders import Embedder, embedder_from_spec
-from agentmem.embedders.base import check_declared, checked_query_vector, declared_dim
-from agentmem.errors import InvalidSettings, MemoryClosed
+from agentmem.embedders.base import (
+    check_declared,
+    checked_query_vector,
+    declared_dim,
+)
+from agentmem.errors import EmbedderMismatch, InvalidSettings, MemoryClosed
 from agentmem.home_lock import EmbeddedLock, lock_embedded
 from agentmem.lexical import Bm25Encoder
 from agentmem.models import Scope
@@ -30,6 +34,7 @@ from agentmem.sessions import SessionDocs
 from agentmem.settings import Settings
 from agentmem.stores import RecordStore, store_from_url
 from agentmem.twins import CLOSED_MESSAGE, CallGate
+from agentmem.urls import redact
 from agentmem.vectors import VectorIndex, vectors_from_url
 
 if TYPE_CHECKING:
@@ -63,10 +68,36 @@ class Backends:
     """The knowledge-graph backend (None when ``graph.enabled`` is off)."""
     calls: CallGate = field(default_factory=CallGate)
     """Counts the async calls running on this bundle: its Memory's close waits for them."""
+    index_dim: int = 0
+    """The size of the vectors the index was opened for."""
+    embedder_fits: bool = True
+    """Whether the embedder is known to make ``index_dim``-d vectors; False while an embedder
+    that learns its size only by loading its model (or asking its provider) is unused:
+    :meth:`check_embedder` asks it on the first use that needs vectors."""
+
+    def check_embedder(self) -> None:
+        """:class:`EmbedderMismatch` unless the embedder makes vectors of the size the index
+        holds: called before its vectors are searched with or stored, it asks the embedder
+        (loading its model) the first time only."""
+        if not self.embedder_fits:
+            self.check_size(declared_dim(self.embedder))
+            self.embedder_fits = True
+
+    def check_size(self, dim: int) -> None:
+        """:class:`EmbedderMismatch`, before anything is written, unless vectors of ``dim``
+        dimensions fit the index."""
+        if dim != self.index_dim:
+            raise EmbedderMismatch(
+                f"the vector index at {redact(self.index.url)} holds {self.index_dim}-d "
+                f"vectors but embedder {self.embedder.name!r} makes {dim}-d vectors (another "
+                "embedding model?); nothing was written. Use the embedder it was built with "
+                f"(AGENTMEM_EMBEDDER), or {self.index.reindex_elsewhere}"
+            )
 
     def query_vector(self, text: str, scope: Scope) -> np.ndarray:
         """The dense vector of a search query in ``scope``: through the scope's promoted
         retriever adapter (or the shared one) when there is one, else the embedder's."""
+        self.check_embedder()
         if self.query_encoders is not None:
             try:
                 encoder = self.query_encoders.query_encoder(scope_key(scope), self.embedder)
@@ -199,7 +230,7 @@ def open_backends(
         try:
             # The index first: its refusals (no pgvector, another dimension) are the likely
             # ones, and a refused open must leave no store tables behind.
-            index.setup(declared_dim(embedder))
+            index_dim, fits = _open_index(index, embedder)
             store.setup()
             graph = _open_graph(settings, store)
         except BaseException:
@@ -221,7 +252,29 @@ def open_backends(
         if query_encoders is not None
         else discover_query_encoders(settings),
         graph=graph,
+        index_dim=index_dim,
+        embedder_fits=fits,
     )
+
+
+def _open_index(index: VectorIndex, embedder: Embedder) -> tuple[int, bool]:
+    """Open the index; returns its vector size and whether the embedder is known to fit it.
+
+    An embedder that knows its size opens the index for it (refused there if the index holds
+    another). One that learns it only by loading its model or asking its provider (``onnx:``,
+    ``sentence-transformers:``, ``litellm:``) is not asked here: an existing index opens at its
+    own size and :meth:`Backends.check_embedder` compares on first use, so a command that embeds
+    nothing (stats, list, get, export) never loads the model, and works while it is broken or
+    the provider is down. Only a new index needs the embedder's size at once.
+    """
+    dim = None if embedder.known_dim is None else declared_dim(embedder)
+    fits = dim is not None
+    if dim is None:
+        dim = index.stored_dim()
+    if dim is None:
+        dim, fits = declared_dim(embedder), True
+    index.setup(dim)
+    return dim, fits
 
 
 _unservable_warned: set[str] = set()

@@ -42,8 +42,11 @@ def vectors_for_texts(
     by_hash = {content_hash(t): t for t in texts}
     cached = backends.store.cached_embeddings(name, list(by_hash))
     missing = [h for h in by_hash if h not in cached]
+    for vector in cached.values():  # cached for this embedder, maybe for an older index
+        backends.check_size(len(vector))
     fresh: list[tuple[str, np.ndarray]] = []
     if missing:
+        backends.check_embedder()
         vectors = checked_vectors(
             backends.embedder,
             backends.embedder.embed_documents([by_hash[h] for h in missing]),
@@ -275,6 +278,7 @@ def reindex(
         raise ValidationError(
             f"progress must be a function taking a count, got {type(progress).__name__}"
         )
+    backends.check_embedder()  # before a rebuild empties the index
     store = backends.store
     log = store if isinstance(store, MaintenanceLog) else None
     started = time.time()

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from agentmem.backends import Backends
-from agentmem.errors import LIST_IDS, IndexUnreadable, NotFound, ValidationError
+from agentmem.errors import LIST_IDS, IndexUnreadable, ModelUnavailable, NotFound, ValidationError
 from agentmem.filters import parse_filters
 from agentmem.indexing import unfinished_rebuild
 from agentmem.models import HistoryEntry, MemoryKind, MemoryRecord, MemoryStats, Scope, ScopeSet
@@ -78,8 +78,17 @@ def stats(backends: Backends) -> MemoryStats:
         pending_index=counts.pending_index,
         store_url=redact(backends.store.url),
         vectors_url=redact(backends.index.url),
-        embedder=backends.embedder.name,
+        embedder=_embedder_name(backends),
     )
+
+
+def _embedder_name(backends: Backends) -> str:
+    """The embedder's name; for a model whose files cannot be read (a name is made from them),
+    its setting and why, so that stats still answer."""
+    try:
+        return backends.embedder.name
+    except ModelUnavailable as exc:
+        return f"{backends.settings.embedder} (unusable: {exc})"
 
 
 __all__ = ["history_of", "list_records", "stats"]

@@ -29,6 +29,14 @@ class Embedder(ABC):
     def dim(self) -> int:
         """Vector size."""
 
+    @property
+    def known_dim(self) -> int | None:
+        """The vector size if known without loading a model or calling a provider, else None
+        (only :attr:`dim` can tell). Opening a home compares a known size with its index at
+        once; an unknown one is compared on the first use that needs vectors, so commands that
+        embed nothing never pay for it. By default :attr:`dim` itself."""
+        return self.dim
+
     @abstractmethod
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
         """Vectors for texts to be stored, shape (len(texts), dim)."""

@@ -32,6 +32,10 @@ class LiteLLMEmbedder(Embedder):
         self._dim = dim
 
     @property
+    def known_dim(self) -> int | None:
+        return self._dim  # None until the first call answers
+
+    @property
     def dim(self) -> int:
         if self._dim is None:
             self._dim = int(self.embed_documents(["dimension probe"]).shape[1])

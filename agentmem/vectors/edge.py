@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -49,6 +50,10 @@ class EdgeVectorIndex(VectorIndex):
 
     supports_concurrent_processes = False
     erases_files = True
+    reindex_elsewhere = (
+        "move its directory aside (or point AGENTMEM_VECTORS_URL at a new path) and run "
+        "`agentmem reindex`"
+    )
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -72,6 +77,16 @@ class EdgeVectorIndex(VectorIndex):
         if not url.startswith(prefix) or len(url) == len(prefix):
             raise InvalidSettings(f"{url!r} is not a Qdrant Edge URL like edge:///path/vectors")
         return cls(url[len(prefix) :])
+
+    def stored_dim(self) -> int | None:
+        """The dense size in ``edge_config.json`` (None: no shard, or a config it cannot read:
+        :meth:`setup` then reports what is wrong with the files)."""
+        try:
+            config = json.loads((self.path / "edge_config.json").read_text(encoding="utf-8"))
+            size = config["vectors"][DENSE]["size"]
+        except (OSError, ValueError, TypeError, KeyError):
+            return None
+        return size if isinstance(size, int) and not isinstance(size, bool) and size > 0 else None
 
     def setup(self, dim: int) -> None:
         if self._shard is not None:

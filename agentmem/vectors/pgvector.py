@@ -185,6 +185,8 @@ class PgVectorIndex(VectorIndex):
         self._pool: ConnectionPool | None = None
         self._dim: int | None = None
         self._dialect = PostgresDialect()
+        self._connect: dict[str, Any] = {"autocommit": True}
+        self._connect["connect_timeout"] = max(2, math.ceil(timeout))
 
     @classmethod
     def from_url(
@@ -203,6 +205,14 @@ class PgVectorIndex(VectorIndex):
 
     # -- lifecycle ---------------------------------------------------------------------------
 
+    def stored_dim(self) -> int | None:
+        """The vector size of ``collection``'s table (None: none yet, or setup must say why)."""
+        try:
+            with psycopg.connect(self._dsn, **self._connect) as conn:
+                return self._existing_dim(conn)
+        except psycopg.Error:
+            return None
+
     def setup(self, dim: int) -> None:
         if self._pool is not None:
             if dim != self._dim:
@@ -212,12 +222,8 @@ class PgVectorIndex(VectorIndex):
             return
         if dim < 1 or dim > 16_000:
             raise InvalidSettings(f"pgvector holds 1 to 16,000 dimensions, not {dim}")
-        connect: dict[str, Any] = {
-            "autocommit": True,
-            "connect_timeout": max(2, math.ceil(self.timeout)),
-        }
         try:
-            with psycopg.connect(self._dsn, **connect) as conn:
+            with psycopg.connect(self._dsn, **self._connect) as conn:
                 self._enable_extension(conn)
                 self._migrate(conn, dim)
         except psycopg.OperationalError as exc:
@@ -231,7 +237,7 @@ class PgVectorIndex(VectorIndex):
             self._dsn,
             min_size=self.pool_min,
             max_size=self.pool_max,
-            kwargs=connect,
+            kwargs=self._connect,
             timeout=self.timeout,
             configure=_configure,
             check=idle.check,

@@ -176,6 +176,19 @@ def test_reopen_with_another_dimension_says_to_reindex(backend: Backend) -> None
 # -- points ----------------------------------------------------------------------------------
 
 
+def test_stored_dim_is_the_size_an_existing_index_holds(backend: Backend) -> None:
+    """What lets a home open without asking its embedder (None: the backend cannot tell)."""
+    tells = backend.name in ("edge", "pgvector")
+    assert backend.open().stored_dim() is None  # no index yet
+    with backend.open() as ix:
+        ix.setup(DIM)
+        add(ix, [rec()])
+        assert ix.stored_dim() == (DIM if tells else None)
+    if backend.persistent:
+        with backend.open() as ix:
+            assert ix.stored_dim() == (DIM if tells else None)
+
+
 def test_search_returns_nearest_first_with_cosine_scores(index: VectorIndex) -> None:
     records = [rec() for _ in range(60)]
     vectors = vecs(60, seed=2)

@@ -223,3 +223,77 @@ def test_a_lazy_dim_is_not_read_before_the_index_needs_it() -> None:
             raise AssertionError("the model was loaded by the argument check")
 
     check_memory_arguments(None, None, Lazy())
+
+
+class _Lazy(_Random):
+    """An embedder that learns its size by loading its model (as ``onnx:<dir>``,
+    ``sentence-transformers:`` and ``litellm:`` do): counts the loads."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(size)
+        self.loads = 0
+
+    @property
+    def known_dim(self) -> int | None:
+        return self._declares if self.loads else None
+
+    @property
+    def dim(self) -> int:
+        if not self.loads:
+            self.loads += 1
+        return self._declares
+
+
+def test_an_embedder_that_must_load_to_know_its_size_is_not_loaded_to_open(home: Path) -> None:
+    with Memory(settings=Settings.load(home=home), embedder=_Random(384)) as mem:
+        kept = mem.add("kept", user_id="u")
+    lazy = _Lazy(384)
+    with Memory(settings=Settings.load(home=home), embedder=lazy) as mem:
+        assert mem.stats().records == 1 and mem.get(kept.id).text == "kept"
+        assert [r.text for r in mem.list(user_id="u")] == ["kept"]
+        assert lazy.loads == 0
+        mem.add("more", user_id="u")
+        assert lazy.loads == 1
+    new = _Lazy(384)  # a new index is made for the embedder's size
+    with Memory(settings=Settings.load(home=home / "new"), embedder=new):
+        assert new.loads == 1
+
+
+def test_such_an_embedder_of_another_size_is_refused_on_first_use(home: Path) -> None:
+    with Memory(settings=Settings.load(home=home), embedder=_Random(384)) as mem:
+        mem.add("kept", user_id="u")
+    with Memory(settings=Settings.load(home=home), embedder=_Lazy(768)) as mem:
+        assert mem.stats().records == 1  # reads work: the store can be exported
+        for call in (
+            lambda: mem.add("refused", user_id="u"),
+            lambda: mem.search("kept", user_id="u"),
+            lambda: mem.reindex(rebuild=True),
+        ):
+            with pytest.raises(EmbedderMismatch, match=r"holds 384-d.*makes 768-d.*nothing"):
+                call()
+        stats = mem.stats()
+        assert stats.records == 1 and stats.indexed_vectors == 1 and stats.pending_index == 0
+    with Memory(settings=Settings.load(home=home), embedder=_Random(384)) as mem:
+        assert [h.record.text for h in mem.search("kept", user_id="u")] == ["kept"]
+
+
+def test_a_broken_onnx_model_leaves_the_home_readable(home: Path, tmp_path: Path) -> None:
+    from agentmem import ModelUnavailable
+    from agentmem.embedders import OnnxEmbedder
+    from agentmem.embedders.onnx import packaged_tokenizer
+
+    with Memory(settings=Settings.load(home=home), embedder=_Random(384)) as mem:
+        kept = mem.add("kept", user_id="u")
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "model.onnx").write_bytes(b"not an onnx graph" * 100)
+    (model / "tokenizer.json").write_bytes(packaged_tokenizer().read_bytes())
+    with Memory(settings=Settings.load(home=home), embedder=OnnxEmbedder(model)) as mem:
+        assert mem.get(kept.id).text == "kept" and mem.stats().records == 1
+        assert [r.text for r in mem.export()] == ["kept"]
+        with pytest.raises(ModelUnavailable, match="cannot be loaded"):
+            mem.add("refused", user_id="u")
+        assert mem.stats().records == 1
+    (model / "model.onnx").unlink()  # its name is made from its files: stats say what is wrong
+    with Memory(settings=Settings.load(home=home), embedder=OnnxEmbedder(model)) as mem:
+        assert "model.onnx is missing" in mem.stats().embedder

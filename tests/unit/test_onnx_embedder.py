@@ -6,6 +6,7 @@ import logging
 import shutil
 import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -291,3 +292,27 @@ def test_a_model_folder_is_named_after_its_files_not_its_name_alone(tmp_path: Pa
     shutil.copytree(v1, copy)  # the same model in another place keeps its name (and cache)
     assert embedder_from_spec(f"onnx:{copy}").name == first
     assert OnnxEmbedder(v1, name="my-e5").name == "my-e5"
+
+
+def test_a_model_loads_once_per_process_and_closing_one_embedder_spares_the_others(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import onnxruntime as ort
+
+    loads: list[str] = []
+    real = ort.InferenceSession
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        loads.append(args[0])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ort, "InferenceSession", counting)
+    directory = _model_dir(tmp_path)
+    first, second = OnnxEmbedder(directory), OnnxEmbedder(directory)  # two Memories' embedders
+    vector = first.embed_query("Alice moved to Lisbon")
+    first.close()
+    assert np.array_equal(second.embed_query("Alice moved to Lisbon"), vector)
+    assert np.array_equal(first.embed_query("Alice moved to Lisbon"), vector)  # after close
+    assert len(loads) == 1
+    OnnxEmbedder(directory, threads=1).embed_query("x")  # other session settings: its own
+    assert len(loads) == 2
