@@ -10,6 +10,7 @@ moved; retiring a procedure invalidates it (kept, and listed with ``include_reti
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from functools import partial
@@ -49,7 +50,7 @@ ACTOR = "experience"
 MAX_EVIDENCE = 50
 """Experience ids kept as a procedure's evidence (the most recent; ``support`` counts all)."""
 MAX_PROCEDURES_READ = 1000
-MAX_REWRITES = 20
+MAX_REWRITES = 50
 """Attempts at one procedure's change under concurrent changes to it (see ``_rewrite``)."""
 DISTILLED_KEY = "distilled_rules"
 """Key, in an experience's body, of the rule keys it was counted for: a procedure's evidence
@@ -251,10 +252,12 @@ def _rewrite(
     change: Callable[[MemoryRecord], tuple[dict[str, Any], bool] | None],
 ) -> MemoryRecord | None:
     """Write a new version of a stored procedure from its current one: ``change`` gives the
-    new metadata and whether to invalidate it (None: nothing to write). A concurrent change
-    in between (:class:`Conflict`) makes it read the record again and apply ``change`` to
-    that, so a change counts once and none is lost, and a caller never sees a Conflict after
-    its experience was stored (a retry would store it twice)."""
+    new metadata and whether to invalidate it (None: nothing to write). The write is a
+    compare-and-set on the version ``change`` was applied to, in the store itself (so it holds
+    across processes sharing a PostgreSQL store): a concurrent change in between
+    (:class:`Conflict`) makes it read the record again and apply ``change`` to that, so a
+    change counts once and none is lost, and a caller never sees a Conflict after its
+    experience was stored (a retry would store it twice)."""
     for attempt in range(MAX_REWRITES):
         current = writing.get_one(backends, record_id, None)
         new = change(current)
@@ -263,12 +266,19 @@ def _rewrite(
         meta, retire = new
         try:
             return writing.update(
-                backends, record_id, None, metadata=meta, invalidate=retire, actor=ACTOR
+                backends,
+                record_id,
+                None,
+                metadata=meta,
+                invalidate=retire,
+                actor=ACTOR,
+                expected_version=current.version,  # compare-and-set on the version read
             )
         except Conflict:
             if attempt == MAX_REWRITES - 1:
                 raise
-            time.sleep(0.001 * (attempt + 1))
+            # Jittered backoff: contenders that lost together do not collide again in step.
+            time.sleep(random.uniform(0, 0.002 * min(2**attempt, 64)))
     raise AssertionError("unreachable")
 
 

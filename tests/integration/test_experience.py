@@ -768,3 +768,41 @@ def test_a_concurrent_change_to_a_procedure_does_not_fail_record_experience_afte
     after = precondition(mem)
     assert (after.support, after.successes) == (proc.support + 1, proc.successes + 1)
     assert after.record.metadata["note"] == "concurrent 2"
+
+
+# concurrency and crashes -------------------------------------------------------------------
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def any_store_mem(
+    request: pytest.FixtureRequest, home: Path, embedder: Embedder
+) -> Iterator[Memory]:
+    """A Memory on the embedded SQLite store, or on PostgreSQL (many processes share one)."""
+    store = {"store_url": request.getfixturevalue("pg_url")} if request.param == "postgres" else {}
+    with Memory(settings=Settings.load(home=home, **store), embedder=embedder) as m:
+        yield m
+
+
+def test_concurrent_reported_uses_each_count_once(
+    any_store_mem: Memory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agentmem.experience import store
+
+    mem = any_store_mem
+    learn_reading(mem)
+    proc = precondition(mem)
+    counts = store.counts_after_use
+
+    def record(name: str) -> Any:
+        return mem.record_experience(READ_TASK.format(name=name), read_steps(name), "success",
+                                     used_procedures=[proc.id], user_id="agent")  # fmt: skip
+
+    def raced(*args: Any) -> Any:  # another call counts its use after this one read the counts
+        monkeypatch.setattr(store, "counts_after_use", counts)
+        record("other")
+        return counts(*args)
+
+    monkeypatch.setattr(store, "counts_after_use", raced)
+    record("this")
+    after = precondition(mem)
+    assert (after.successes, after.support) == (proc.successes + 2, proc.support + 2)
