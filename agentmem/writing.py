@@ -144,7 +144,7 @@ def replay(backends: Backends, records: Sequence[MemoryRecord]) -> list[MemoryRe
     ids = [r.id for r in records]
     found = _stored(backends, ids)
     if not found:
-        gone = _removed(backends, ids[:1])  # a write stores its first memory, at least
+        gone = removed_ids(backends, ids[:1])  # a write stores its first memory, at least
         if not gone:
             return None
         # History without the record: deleted, or the same write from another process
@@ -180,7 +180,7 @@ def _stored(backends: Backends, ids: Sequence[str]) -> dict[str, MemoryRecord]:
     return found
 
 
-def _removed(backends: Backends, ids: Sequence[str]) -> list[str]:
+def removed_ids(backends: Backends, ids: Sequence[str]) -> list[str]:
     """Those of ``ids`` that were stored once: a history remains after a delete, a tombstone
     after a forget (even a purging one)."""
     store = backends.store
@@ -192,7 +192,7 @@ def _removed(backends: Backends, ids: Sequence[str]) -> list[str]:
 
 def _refuse_removed(backends: Backends, ids: Sequence[str]) -> None:
     """:class:`MemoryDeleted` when one of ``ids`` (absent from the store) was stored once."""
-    gone = _removed(backends, ids)
+    gone = removed_ids(backends, ids)
     if gone:
         raise _deleted(gone[0])
 

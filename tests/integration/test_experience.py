@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -806,3 +808,42 @@ def test_concurrent_reported_uses_each_count_once(
     record("this")
     after = precondition(mem)
     assert (after.successes, after.support) == (proc.successes + 2, proc.support + 2)
+
+
+def in_step(monkeypatch: pytest.MonkeyPatch, module: Any, name: str, parties: int) -> None:
+    """Make ``parties`` threads meet at ``module.name`` (the first call of each) before any
+    of them goes on: all have read what they are about to change before any writes it."""
+    barrier = threading.Barrier(parties)
+    arrived: set[int] = set()
+    real = getattr(module, name)
+
+    def meeting(*args: Any, **kwargs: Any) -> Any:
+        if threading.get_ident() not in arrived:
+            arrived.add(threading.get_ident())
+            barrier.wait(timeout=60)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, meeting)
+
+
+def test_concurrent_first_recordings_of_a_lesson_make_one_procedure_per_rule(
+    any_store_mem: Memory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agentmem.experience import store
+
+    mem = any_store_mem
+    mem.record_experience("warm up", [{"action": "noop"}], "success", user_id="other")
+    in_step(monkeypatch, store, "_new_procedure", 3)  # all found no procedure, then create
+
+    def record(name: str) -> Any:
+        family = {"task_family": "reading"}
+        return mem.record_experience(READ_TASK.format(name=name), read_steps(name), "success",
+                                     metadata=family, user_id="agent")  # fmt: skip
+
+    with ThreadPoolExecutor(3) as pool:
+        results = list(pool.map(record, ["a", "b", "c"]))
+    procedures = mem.procedures(user_id="agent", include_retired=True)
+    assert sorted(p.type.value for p in procedures) == ["precondition", "sequence"]
+    assert all(p.support == 3 and len(p.evidence) == 3 for p in procedures)
+    ids = {p.id for p in procedures}
+    assert all({p.id for p in r.learned} == ids for r in results)  # each names what it taught
