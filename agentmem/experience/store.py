@@ -96,6 +96,25 @@ def distilled_rules(record: MemoryRecord) -> set[str]:
     return {k for k in keys if isinstance(k, str)} if isinstance(keys, list) else set()
 
 
+def mark_distilled(
+    backends: Backends, record_id: str, keys: Collection[str]
+) -> MemoryRecord | None:
+    """Record on an experience that it was counted for the rules ``keys`` (its
+    :func:`distilled_rules`); written only after :func:`learn` stored those counts, so a crash
+    in between leaves the rules unmarked and ``distil_experiences`` counts them then (once: a
+    procedure listing the experience in its evidence is not counted again). None: nothing new
+    to mark."""
+
+    def marked(record: MemoryRecord) -> tuple[dict[str, Any], bool] | None:
+        done = distilled_rules(record)
+        if set(keys) <= done:
+            return None
+        body = {**record.metadata[EXPERIENCE_KEY], DISTILLED_KEY: sorted(done | set(keys))}
+        return {**record.metadata, EXPERIENCE_KEY: body}, False
+
+    return _rewrite(backends, record_id, marked)
+
+
 def task_vector(backends: Backends, task: str) -> np.ndarray:
     """The document vector of a task (from the embedding cache; cached when new), so a task
     is compared with stored tasks symmetrically, as document against document."""
@@ -252,12 +271,12 @@ def _rewrite(
     record_id: str,
     change: Callable[[MemoryRecord], tuple[dict[str, Any], bool] | None],
 ) -> MemoryRecord | None:
-    """Write a new version of a stored procedure from its current one: ``change`` gives the
-    new metadata and whether to invalidate it (None: nothing to write). The write is a
-    compare-and-set on the version ``change`` was applied to, in the store itself (so it holds
-    across processes sharing a PostgreSQL store): a concurrent change in between
-    (:class:`Conflict`) makes it read the record again and apply ``change`` to that, so a
-    change counts once and none is lost, and a caller never sees a Conflict after its
+    """Write a new version of a stored procedure (or experience) from its current one:
+    ``change`` gives the new metadata and whether to invalidate it (None: nothing to write).
+    The write is a compare-and-set on the version ``change`` was applied to, in the store
+    itself (so it holds across processes sharing a PostgreSQL store): a concurrent change in
+    between (:class:`Conflict`) makes it read the record again and apply ``change`` to that,
+    so a change counts once and none is lost, and a caller never sees a Conflict after its
     experience was stored (a retry would store it twice)."""
     for attempt in range(MAX_REWRITES):
         current = writing.get_one(backends, record_id, None)
@@ -480,6 +499,7 @@ __all__ = [
     "experience_metadata",
     "has_procedures",
     "learn",
+    "mark_distilled",
     "procedure_id",
     "procedures_of",
     "report_uses",

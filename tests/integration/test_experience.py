@@ -142,9 +142,13 @@ def test_record_stores_trajectory_outcome_reward_feedback_and_reflection(mem: Me
     assert (
         mem.search("q3", user_id="agent", kinds="experience", filters={"outcome": "failure"}) == []
     )
-    assert [(e.event, e.actor) for e in mem.history(record.id)] == [
-        (HistoryEvent.ADD, "experience")
+    history = mem.history(record.id)  # marked as counted once the procedures are stored
+    assert [(e.event, e.actor) for e in history] == [
+        (HistoryEvent.ADD, "experience"),
+        (HistoryEvent.UPDATE, "experience"),
     ]
+    assert history[0].new_metadata["experience"]["distilled_rules"] == []
+    assert len(history[1].new_metadata["experience"]["distilled_rules"]) == 2
 
 
 def test_llm_reflection_replaces_the_rules_one_as_a_new_version(llm_mem: Any) -> None:
@@ -162,8 +166,10 @@ def test_llm_reflection_replaces_the_rules_one_as_a_new_version(llm_mem: Any) ->
     assert result.reflection.lessons == ["When reading a file, open it first."]
     assert result.reflection.successful_sequence == ["open", "read"]  # always from the steps
     history = mem.history(result.record.id)
-    assert [e.event for e in history] == [HistoryEvent.ADD, HistoryEvent.UPDATE]
+    # Stored, its LLM reflection, then marked as counted once the procedures are stored.
+    assert [e.event for e in history] == [HistoryEvent.ADD, *[HistoryEvent.UPDATE] * 2]
     assert history[0].new_metadata["experience"]["reflection"]["source"] == "rules"
+    assert history[1].new_metadata["experience"]["reflection"]["source"] == f"llm:{MODEL}"
     assert result.experience.reflection == result.reflection
     assert mem.procedures(user_id="agent")  # distillation does not depend on the LLM
     for family in (3, "", " "):  # refused as recall_experience refuses it (was [])
@@ -847,3 +853,37 @@ def test_concurrent_first_recordings_of_a_lesson_make_one_procedure_per_rule(
     assert all(p.support == 3 and len(p.evidence) == 3 for p in procedures)
     ids = {p.id for p in procedures}
     assert all({p.id for p in r.learned} == ids for r in results)  # each names what it taught
+
+
+class Crash(BaseException):
+    """The process dies here."""
+
+
+def test_distil_again_repairs_a_distillation_a_crash_interrupted_counting_it_once(
+    any_store_mem: Memory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agentmem.experience import store
+
+    mem, scope = any_store_mem, Scope(user_id="agent")
+    learn_reading(mem, name="a")
+
+    def crash(*args: Any, **kwargs: Any) -> Any:
+        raise Crash
+
+    def crashing(name: str, where: str) -> None:
+        monkeypatch.setattr(store, where, crash)
+        with pytest.raises(Crash):
+            learn_reading(mem, name=name)
+        monkeypatch.undo()
+
+    crashing("b", "learn")  # stored, never counted
+    assert precondition(mem).support == 1
+    distil_experiences(mem.backends, scope)  # the repair counts it
+    assert precondition(mem).support == 2
+    crashing("c", "mark_distilled")  # counted, not yet marked
+    assert precondition(mem).support == 3
+    for _ in range(2):  # the repair does not count it again
+        distil_experiences(mem.backends, scope)
+        assert precondition(mem).support == 3
+    experiences = mem.list(user_id="agent", kinds="experience")
+    assert [len(store.distilled_rules(r)) for r in experiences] == [2, 2, 2]  # all marked
