@@ -144,7 +144,7 @@ def replay(backends: Backends, records: Sequence[MemoryRecord]) -> list[MemoryRe
     ids = [r.id for r in records]
     found = _stored(backends, ids)
     if not found:
-        gone = _removed(backends, ids[:1])  # a write stores its first memory, at least
+        gone = removed_ids(backends, ids[:1])  # a write stores its first memory, at least
         if not gone:
             return None
         # History without the record: deleted, or the same write from another process
@@ -180,7 +180,7 @@ def _stored(backends: Backends, ids: Sequence[str]) -> dict[str, MemoryRecord]:
     return found
 
 
-def _removed(backends: Backends, ids: Sequence[str]) -> list[str]:
+def removed_ids(backends: Backends, ids: Sequence[str]) -> list[str]:
     """Those of ``ids`` that were stored once: a history remains after a delete, a tombstone
     after a forget (even a purging one)."""
     store = backends.store
@@ -192,7 +192,7 @@ def _removed(backends: Backends, ids: Sequence[str]) -> list[str]:
 
 def _refuse_removed(backends: Backends, ids: Sequence[str]) -> None:
     """:class:`MemoryDeleted` when one of ``ids`` (absent from the store) was stored once."""
-    gone = _removed(backends, ids)
+    gone = removed_ids(backends, ids)
     if gone:
         raise _deleted(gone[0])
 
@@ -464,16 +464,25 @@ def update(
     actor: str = "api",
     reserved: bool = False,
     by_hand: bool = False,
+    expected_version: int | None = None,
 ) -> MemoryRecord:
     """Write a new version of a record; the old one stays in its history. New metadata keeps
     the reserved ``lg_*`` keys as they are (or drops them) unless ``reserved`` (the LangGraph
     store's own writes). A fact's new text alone (its fields read again from it), or any
     change ``by_hand`` (a caller's edit: ``Memory.update``, an agent's ``update``) to what an
-    extracted fact says revises its owner's profile at once; extraction revises it itself."""
+    extracted fact says revises its owner's profile at once; extraction revises it itself.
+    ``expected_version``: the version the caller computed its change from; :class:`Conflict`
+    when the record is at another one now (the store compare-and-sets on it), so a
+    read-modify-write never overwrites a change made after its read."""
     nothing = text is None and metadata is None and importance is None and valid_to is None
     if nothing and provenance is None and not invalidate:
         raise ValidationError(_NOTHING_TO_UPDATE)
     current = get_one(backends, memory_id, scope)
+    if expected_version is not None and current.version != expected_version:
+        raise Conflict(
+            f"memory {memory_id} changed since version {expected_version} was read (it is at "
+            f"version {current.version}); reload it with get() and retry"
+        )
     end = _checked_end(current, valid_to)
     if invalidate and current.invalidated_at is not None and nothing:
         return current  # invalidated before (a retry, a second worker): the first end stays

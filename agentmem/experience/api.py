@@ -4,7 +4,9 @@ procedures :func:`agentmem.context.build` puts in a prompt.
 ``record_experience`` validates everything first (a bad trajectory, outcome, reward or
 procedure id raises and writes nothing), stores the experience with the rules' reflection
 (so it is durable before any LLM is called), replaces the reflection with the LLM's when one is
-configured, counts the reported uses of procedures, and distils the trajectory into procedures.
+configured, counts the reported uses of procedures, distils the trajectory into procedures,
+and only then marks the experience as counted for those rules (so ``distil_experiences``
+repairs a distillation a crash interrupted).
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from agentmem.errors import InvalidExperience, InvalidMetadata, NotFound, Valida
 from agentmem.experience import store
 from agentmem.experience.distil import extract_lessons, procedure_score, rank_key, winners
 from agentmem.experience.models import (
-    EXPERIENCE_KEY,
     RESERVED_EXPERIENCE_KEYS,
     Experience,
     ExperienceAdvice,
@@ -253,7 +254,6 @@ def _llm_reflected(
     settings: Settings,
     attempt: _Attempt,
     family: str,
-    distilled: Sequence[str],
     rules: Reflection,
     completion: Completion | None,
 ) -> tuple[Reflection, dict[str, Any]]:
@@ -270,14 +270,14 @@ def _llm_reflected(
         reward=attempt.reward,
         completion=completion,
     )
-    meta = attempt.record_metadata(family, reflection, distilled)
+    meta = attempt.record_metadata(family, reflection, ())
     try:
         writing.metadata_of(settings, meta)
     except ValidationError as exc:
         reason = f"the LLM's reflection cannot be stored ({str(exc).split('; ', 1)[0]})"
         log.warning("%s; kept the rules' reflection", reason)
         reflection = rules.model_copy(update={"fallback_reason": reason})
-        meta = attempt.record_metadata(family, reflection, distilled)
+        meta = attempt.record_metadata(family, reflection, ())
     return reflection, meta
 
 
@@ -319,20 +319,17 @@ def record_experience(
     attempt = _fitted(settings, attempt, family)
     reflection = _rules_reflection(attempt)
     lessons = extract_lessons(attempt.steps, attempt.outcome) if settings.experience.distil else []
-    distilled = [lesson.key for lesson in lessons]
     record = writing.new_record(
         backends,
         scope,
         attempt.task,
         kind=MemoryKind.EXPERIENCE,
-        metadata=attempt.record_metadata(family, reflection, distilled),
+        metadata=attempt.record_metadata(family, reflection, ()),
         event_time=utcnow(),
     )
     writing.insert(backends, [record], actor=store.ACTOR)
     if settings.llm_model:
-        reflection, meta = _llm_reflected(
-            settings, attempt, family, distilled, reflection, completion
-        )
+        reflection, meta = _llm_reflected(settings, attempt, family, reflection, completion)
         record = writing.update(backends, record.id, None, metadata=meta, actor=store.ACTOR)
     updated = store.report_uses(backends, attempt.used)
     learned: list[Procedure] = []
@@ -345,6 +342,9 @@ def record_experience(
             experience_id=record.id,
             lessons=lessons,
         )
+        # Marked only now that the counts are stored: a crash before leaves it for the repair.
+        keys = [lesson.key for lesson in lessons]
+        record = store.mark_distilled(backends, record.id, keys) or record
     return ExperienceResult(
         experience=Experience.from_record(record),
         reflection=reflection,
@@ -390,11 +390,7 @@ def _distil_one(backends: Backends, scope: Scope, record: MemoryRecord) -> list[
         lessons=lessons,
         counted=counted,
     )
-    keys = {lesson.key for lesson in lessons}
-    if not keys <= counted:
-        body = {**record.metadata[EXPERIENCE_KEY], store.DISTILLED_KEY: sorted(keys | counted)}
-        meta = {**record.metadata, EXPERIENCE_KEY: body}
-        writing.update(backends, record.id, None, metadata=meta, actor=store.ACTOR)
+    store.mark_distilled(backends, record.id, [lesson.key for lesson in lessons])
     return learned
 
 

@@ -10,7 +10,9 @@ moved; retiring a procedure invalidates it (kept, and listed with ``include_reti
 
 from __future__ import annotations
 
+import random
 import time
+import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
 from functools import partial
 from typing import Any
@@ -50,7 +52,7 @@ ACTOR = "experience"
 MAX_EVIDENCE = 50
 """Experience ids kept as a procedure's evidence (the most recent; ``support`` counts all)."""
 MAX_PROCEDURES_READ = 1000
-MAX_REWRITES = 20
+MAX_REWRITES = 50
 """Attempts at one procedure's change under concurrent changes to it (see ``_rewrite``)."""
 DISTILLED_KEY = "distilled_rules"
 """Key, in an experience's body, of the rule keys it was counted for: a procedure's evidence
@@ -93,6 +95,25 @@ def distilled_rules(record: MemoryRecord) -> set[str]:
     body = record.metadata.get(EXPERIENCE_KEY)
     keys = body.get(DISTILLED_KEY) if isinstance(body, dict) else None
     return {k for k in keys if isinstance(k, str)} if isinstance(keys, list) else set()
+
+
+def mark_distilled(
+    backends: Backends, record_id: str, keys: Collection[str]
+) -> MemoryRecord | None:
+    """Record on an experience that it was counted for the rules ``keys`` (its
+    :func:`distilled_rules`); written only after :func:`learn` stored those counts, so a crash
+    in between leaves the rules unmarked and ``distil_experiences`` counts them then (once: a
+    procedure listing the experience in its evidence is not counted again). None: nothing new
+    to mark."""
+
+    def marked(record: MemoryRecord) -> tuple[dict[str, Any], bool] | None:
+        done = distilled_rules(record)
+        if set(keys) <= done:
+            return None
+        body = {**record.metadata[EXPERIENCE_KEY], DISTILLED_KEY: sorted(done | set(keys))}
+        return {**record.metadata, EXPERIENCE_KEY: body}, False
+
+    return _rewrite(backends, record_id, marked)
 
 
 def task_vector(backends: Backends, task: str) -> np.ndarray:
@@ -251,11 +272,13 @@ def _rewrite(
     record_id: str,
     change: Callable[[MemoryRecord], tuple[dict[str, Any], bool] | None],
 ) -> MemoryRecord | None:
-    """Write a new version of a stored procedure from its current one: ``change`` gives the
-    new metadata and whether to invalidate it (None: nothing to write). A concurrent change
-    in between (:class:`Conflict`) makes it read the record again and apply ``change`` to
-    that, so a change counts once and none is lost, and a caller never sees a Conflict after
-    its experience was stored (a retry would store it twice)."""
+    """Write a new version of a stored procedure (or experience) from its current one:
+    ``change`` gives the new metadata and whether to invalidate it (None: nothing to write).
+    The write is a compare-and-set on the version ``change`` was applied to, in the store
+    itself (so it holds across processes sharing a PostgreSQL store): a concurrent change in
+    between (:class:`Conflict`) makes it read the record again and apply ``change`` to that,
+    so a change counts once and none is lost, and a caller never sees a Conflict after its
+    experience was stored (a retry would store it twice)."""
     for attempt in range(MAX_REWRITES):
         current = writing.get_one(backends, record_id, None)
         new = change(current)
@@ -264,12 +287,19 @@ def _rewrite(
         meta, retire = new
         try:
             return writing.update(
-                backends, record_id, None, metadata=meta, invalidate=retire, actor=ACTOR
+                backends,
+                record_id,
+                None,
+                metadata=meta,
+                invalidate=retire,
+                actor=ACTOR,
+                expected_version=current.version,  # compare-and-set on the version read
             )
         except Conflict:
             if attempt == MAX_REWRITES - 1:
                 raise
-            time.sleep(0.001 * (attempt + 1))
+            # Jittered backoff: contenders that lost together do not collide again in step.
+            time.sleep(random.uniform(0, 0.002 * min(2**attempt, 64)))
     raise AssertionError("unreachable")
 
 
@@ -303,8 +333,65 @@ def learn(
     Idempotent per experience: a lesson is skipped when a stored procedure of its rule lists
     the experience in its evidence, or when its rule key is in ``counted`` (the experience's
     :func:`distilled_rules`) and a procedure of that rule is stored (one forgotten since is
-    learned again)."""
-    touched: list[Procedure] = []
+    learned again).
+
+    One procedure per rule and scope, however many calls (threads, processes sharing a
+    PostgreSQL store) learn it at once: a new procedure's id is derived from its scope, family,
+    rule key and generation (:func:`procedure_id`), so the store's primary key refuses a
+    second one (:class:`Conflict`); the loser reads again and supports the winner's."""
+    touched: dict[str, Procedure] = {}
+    for attempt in range(MAX_REWRITES):
+        try:
+            inserted = _learn_once(
+                backends, scope, family, task, experience_id, lessons, counted, touched
+            )
+            return [*touched.values(), *inserted]
+        except Conflict:
+            if attempt == MAX_REWRITES - 1:
+                raise
+            time.sleep(random.uniform(0, 0.002 * min(2**attempt, 64)))
+    raise AssertionError("unreachable")
+
+
+_PROCEDURE_IDS = uuid.UUID("6d0b8e4a-2f6c-4c1e-9a57-3e8f1b2d7c90")
+
+
+def procedure_id(scope: Scope, family: str, rule_key: str, generation: int) -> str:
+    """The id of the procedure of a rule in a scope and task family: generation 0 is the
+    first, each later one follows a retired, deleted or forgotten one (never reused)."""
+    name = f"{sorted(scope.fields().items())}|{family}|{rule_key}|{generation}"
+    return str(uuid.uuid5(_PROCEDURE_IDS, name))
+
+
+def _free_id(backends: Backends, scope: Scope, family: str, rule_key: str) -> str:
+    """The first id of the rule's procedure never stored; :class:`Conflict` when a live
+    one turns up (another call created it since this one looked)."""
+    for generation in range(10_000):
+        pid = procedure_id(scope, family, rule_key, generation)
+        found = backends.store.get_many([pid])
+        if not found and writing.removed_ids(backends, [pid]):
+            found = backends.store.get_many([pid])  # its history: deleted, or just written?
+            if not found:
+                continue  # deleted or forgotten: never brought back
+        if not found:
+            return pid
+        if found[0].invalidated_at is None:
+            raise Conflict(f"procedure {pid} of rule {rule_key} was created meanwhile; retry")
+    raise Conflict(f"no free procedure id left for rule {rule_key}; retire fewer procedures")
+
+
+def _learn_once(
+    backends: Backends,
+    scope: Scope,
+    family: str,
+    task: str,
+    experience_id: str,
+    lessons: Sequence[Lesson],
+    counted: Collection[str],
+    touched: dict[str, Procedure],
+) -> list[Procedure]:
+    """One attempt at :func:`learn`: the procedures it created (those it supported go into
+    ``touched``); :class:`Conflict` when another call created one of them meanwhile."""
     inserts: list[MemoryRecord] = []
     links: dict[str, list[str]] = {}  # stored procedure id -> new procedures contradicting it
     same_family = {"task_family": family}
@@ -321,7 +408,8 @@ def learn(
         live = [r for r in known if r.invalidated_at is None]
         if live:
             updated = _rewrite(backends, live[0].id, lambda r: _supported(r, experience_id))
-            touched += [Procedure.from_record(updated)] if updated else []
+            if updated is not None:
+                touched[updated.id] = Procedure.from_record(updated)
             continue
         rivals: list[MemoryRecord] = []
         if lesson.conflict_key is not None:
@@ -342,17 +430,19 @@ def learn(
             contradicts=[r.id for r in rivals],
             revives=[r.id for r in known],  # retired ones: learned again, it starts afresh
         )
+        record.id = _free_id(backends, scope, family, lesson.key)
         for rival in rivals:
             if rival in inserts:  # not stored yet: link it in place
                 rival.metadata[PROCEDURE_KEY]["contradicts"].append(record.id)
             else:
                 links.setdefault(rival.id, []).append(record.id)
         inserts.append(record)
-    # New procedures in one transaction; then the stored ones they contradict name them back.
+    # New procedures in one transaction (a duplicate id: Conflict, nothing stored); then the
+    # stored ones they contradict name them back.
     writing.insert(backends, inserts, actor=ACTOR)
     for rival_id, new_ids in links.items():
         _rewrite(backends, rival_id, partial(_contradicted, new_ids=new_ids))
-    return touched + [Procedure.from_record(r) for r in inserts]
+    return [Procedure.from_record(r) for r in inserts]
 
 
 def _supported(record: MemoryRecord, experience_id: str) -> tuple[dict[str, Any], bool] | None:
@@ -417,6 +507,8 @@ __all__ = [
     "experience_metadata",
     "has_procedures",
     "learn",
+    "mark_distilled",
+    "procedure_id",
     "procedures_of",
     "report_uses",
     "similar_experiences",

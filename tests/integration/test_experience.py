@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -148,9 +150,13 @@ def test_record_stores_trajectory_outcome_reward_feedback_and_reflection(mem: Me
     assert (
         mem.search("q3", user_id="agent", kinds="experience", filters={"outcome": "failure"}) == []
     )
-    assert [(e.event, e.actor) for e in mem.history(record.id)] == [
-        (HistoryEvent.ADD, "experience")
+    history = mem.history(record.id)  # marked as counted once the procedures are stored
+    assert [(e.event, e.actor) for e in history] == [
+        (HistoryEvent.ADD, "experience"),
+        (HistoryEvent.UPDATE, "experience"),
     ]
+    assert history[0].new_metadata["experience"]["distilled_rules"] == []
+    assert len(history[1].new_metadata["experience"]["distilled_rules"]) == 2
 
 
 def test_a_long_trajectory_within_the_limits_is_stored_with_observations_cut_to_fit(
@@ -214,8 +220,10 @@ def test_llm_reflection_replaces_the_rules_one_as_a_new_version(llm_mem: Any) ->
     assert result.reflection.lessons == ["When reading a file, open it first."]
     assert result.reflection.successful_sequence == ["open", "read"]  # always from the steps
     history = mem.history(result.record.id)
-    assert [e.event for e in history] == [HistoryEvent.ADD, HistoryEvent.UPDATE]
+    # Stored, its LLM reflection, then marked as counted once the procedures are stored.
+    assert [e.event for e in history] == [HistoryEvent.ADD, *[HistoryEvent.UPDATE] * 2]
     assert history[0].new_metadata["experience"]["reflection"]["source"] == "rules"
+    assert history[1].new_metadata["experience"]["reflection"]["source"] == f"llm:{MODEL}"
     assert result.experience.reflection == result.reflection
     assert mem.procedures(user_id="agent")  # distillation does not depend on the LLM
     for family in (3, "", " "):  # refused as recall_experience refuses it (was [])
@@ -891,3 +899,114 @@ def test_a_concurrent_change_to_a_procedure_does_not_fail_record_experience_afte
     after = precondition(mem)
     assert (after.support, after.successes) == (proc.support + 1, proc.successes + 1)
     assert after.record.metadata["note"] == "concurrent 2"
+
+
+# concurrency and crashes -------------------------------------------------------------------
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def any_store_mem(
+    request: pytest.FixtureRequest, home: Path, embedder: Embedder
+) -> Iterator[Memory]:
+    """A Memory on the embedded SQLite store, or on PostgreSQL (many processes share one)."""
+    store = {"store_url": request.getfixturevalue("pg_url")} if request.param == "postgres" else {}
+    with Memory(settings=Settings.load(home=home, **store), embedder=embedder) as m:
+        yield m
+
+
+def test_concurrent_reported_uses_each_count_once(
+    any_store_mem: Memory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agentmem.experience import store
+
+    mem = any_store_mem
+    learn_reading(mem)
+    proc = precondition(mem)
+    counts = store.counts_after_use
+
+    def record(name: str) -> Any:
+        return mem.record_experience(READ_TASK.format(name=name), read_steps(name), "success",
+                                     used_procedures=[proc.id], user_id="agent")  # fmt: skip
+
+    def raced(*args: Any) -> Any:  # another call counts its use after this one read the counts
+        monkeypatch.setattr(store, "counts_after_use", counts)
+        record("other")
+        return counts(*args)
+
+    monkeypatch.setattr(store, "counts_after_use", raced)
+    record("this")
+    after = precondition(mem)
+    assert (after.successes, after.support) == (proc.successes + 2, proc.support + 2)
+
+
+def in_step(monkeypatch: pytest.MonkeyPatch, module: Any, name: str, parties: int) -> None:
+    """Make ``parties`` threads meet at ``module.name`` (the first call of each) before any
+    of them goes on: all have read what they are about to change before any writes it."""
+    barrier = threading.Barrier(parties)
+    arrived: set[int] = set()
+    real = getattr(module, name)
+
+    def meeting(*args: Any, **kwargs: Any) -> Any:
+        if threading.get_ident() not in arrived:
+            arrived.add(threading.get_ident())
+            barrier.wait(timeout=60)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, meeting)
+
+
+def test_concurrent_first_recordings_of_a_lesson_make_one_procedure_per_rule(
+    any_store_mem: Memory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agentmem.experience import store
+
+    mem = any_store_mem
+    mem.record_experience("warm up", [{"action": "noop"}], "success", user_id="other")
+    in_step(monkeypatch, store, "_new_procedure", 3)  # all found no procedure, then create
+
+    def record(name: str) -> Any:
+        family = {"task_family": "reading"}
+        return mem.record_experience(READ_TASK.format(name=name), read_steps(name), "success",
+                                     metadata=family, user_id="agent")  # fmt: skip
+
+    with ThreadPoolExecutor(3) as pool:
+        results = list(pool.map(record, ["a", "b", "c"]))
+    procedures = mem.procedures(user_id="agent", include_retired=True)
+    assert sorted(p.type.value for p in procedures) == ["precondition", "sequence"]
+    assert all(p.support == 3 and len(p.evidence) == 3 for p in procedures)
+    ids = {p.id for p in procedures}
+    assert all({p.id for p in r.learned} == ids for r in results)  # each names what it taught
+
+
+class Crash(BaseException):
+    """The process dies here."""
+
+
+def test_distil_again_repairs_a_distillation_a_crash_interrupted_counting_it_once(
+    any_store_mem: Memory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agentmem.experience import store
+
+    mem, scope = any_store_mem, Scope(user_id="agent")
+    learn_reading(mem, name="a")
+
+    def crash(*args: Any, **kwargs: Any) -> Any:
+        raise Crash
+
+    def crashing(name: str, where: str) -> None:
+        monkeypatch.setattr(store, where, crash)
+        with pytest.raises(Crash):
+            learn_reading(mem, name=name)
+        monkeypatch.undo()
+
+    crashing("b", "learn")  # stored, never counted
+    assert precondition(mem).support == 1
+    distil_experiences(mem.backends, scope)  # the repair counts it
+    assert precondition(mem).support == 2
+    crashing("c", "mark_distilled")  # counted, not yet marked
+    assert precondition(mem).support == 3
+    for _ in range(2):  # the repair does not count it again
+        distil_experiences(mem.backends, scope)
+        assert precondition(mem).support == 3
+    experiences = mem.list(user_id="agent", kinds="experience")
+    assert [len(store.distilled_rules(r)) for r in experiences] == [2, 2, 2]  # all marked
