@@ -576,14 +576,16 @@ def load_dataset(kind: str, path: Path | None = None, *, limit: int | None = Non
     """Read a data set of ``kind`` (one of :data:`KINDS`); ``limit`` keeps the first scopes."""
     if kind not in KINDS:
         raise InvalidDataFile(f"unknown data set kind {kind!r}; one of {', '.join(KINDS)}")
+    # The loaders skip the conversations past the limit: the notes describe those run only.
+    kept = range(limit) if limit is not None else None
     if kind == "small":
         loaded = load_small(path)
     elif path is None:
         raise InvalidDataFile(f"the {kind} data set needs the path of its file")
     elif kind == "locomo":
-        loaded = load_locomo(path)
+        loaded = load_locomo(path, kept)
     elif kind == "locomo-observations":
-        loaded = load_locomo_observations(path)
+        loaded = load_locomo_observations(path, kept)
     else:
         loaded = load_longmemeval(path, limit)
     if limit is not None:

@@ -586,6 +586,18 @@ def test_locomo_evidence_that_names_no_turn_is_noted_not_dropped_silently(
     assert result.exit_code == 0 and "note: 2 evidence ids name no turn" in result.output
 
 
+def test_limit_keeps_the_notes_of_the_conversations_it_keeps(tmp_path: Path) -> None:
+    """With --limit the notes named evidence ids of conversations that were never run, and
+    counted the observations and questions of the whole file."""
+    bad_qa = [{**LOCOMO[0]["qa"][0], "evidence": ["D9:9"]}, *LOCOMO[0]["qa"][1:]]
+    path = write(tmp_path / "l.json", [LOCOMO[0], {**LOCOMO[0], "qa": bad_qa}, LOCOMO[0]])
+    assert load_dataset("locomo", path, limit=1).notes == []
+    facts = load_dataset("locomo-observations", path, limit=1)
+    assert facts.questions == 2 and len(facts.notes) == 2, facts.notes
+    assert "2 of 3; 1 of 3 questions have none" in facts.notes[1], facts.notes
+    assert "D9:9" in load_dataset("locomo", path, limit=2).notes[-1]
+
+
 def test_a_text_add_would_refuse_is_refused_before_the_replay_naming_its_field(
     tmp_path: Path, embedder: Embedder
 ) -> None:
