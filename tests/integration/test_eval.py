@@ -12,7 +12,7 @@ from typer.testing import CliRunner, Result
 
 from agentmem import InvalidDataFile, Memory, Settings, cli
 from agentmem.embedders import Embedder
-from agentmem.evaluation import load_dataset, load_small, run_eval
+from agentmem.evaluation import load_dataset, load_small, run_eval, small_scope_path
 from agentmem.evaluation.runner import ranked_keys, score
 
 # A LoCoMo-format file: one conversation of two sessions, with observations and questions
@@ -596,6 +596,15 @@ def test_limit_keeps_the_notes_of_the_conversations_it_keeps(tmp_path: Path) -> 
     assert facts.questions == 2 and len(facts.notes) == 2, facts.notes
     assert "2 of 3; 1 of 3 questions have none" in facts.notes[1], facts.notes
     assert "D9:9" in load_dataset("locomo", path, limit=2).notes[-1]
+
+
+def test_load_dataset_takes_a_str_path_as_the_readme_shows(tmp_path: Path) -> None:
+    """A str path raised a raw AttributeError ('str' object has no attribute 'read_text')."""
+    path = str(write(tmp_path / "l.json", LOCOMO))
+    assert load_dataset("locomo", path).questions == 3
+    assert load_dataset("small", str(small_scope_path())).questions >= 100
+    with pytest.raises(InvalidDataFile, match=r"path must be a str or a pathlib\.Path"):
+        load_dataset("longmemeval", 7)  # type: ignore[arg-type]
 
 
 def test_a_text_add_would_refuse_is_refused_before_the_replay_naming_its_field(
