@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from agentmem.errors import Conflict, InvalidDataFile
+from agentmem.errors import Conflict, InvalidDataFile, ValidationError
 from agentmem.evaluation.datasets import (
     EvalQuestion,
     EvalScope,
@@ -30,6 +30,7 @@ from agentmem.evaluation.datasets import (
 )
 from agentmem.fusion import fuse_scores
 from agentmem.models import Scope
+from agentmem.validation import MAX_K, show
 
 if TYPE_CHECKING:
     from agentmem.memory import Memory
@@ -79,6 +80,25 @@ def score(
     ideal = sum(1.0 / math.log2(i + 2) for i in range(min(len(relevant), 10)))
     out["ndcg@10"] = dcg / ideal
     return out
+
+
+def check_cutoffs(ks: Any) -> list[int]:
+    """The cut-offs of recall@k and hit@k, distinct and sorted: one or more integers from 1
+    to :data:`~agentmem.validation.MAX_K` (the most one search returns). Checked before
+    anything is added: unchecked, ``()`` failed on a raw TypeError, ``-1`` scored
+    ``ranked[:-1]`` as "recall@-1", and ``1.5`` or ``2000`` failed after a scope's replay."""
+    try:
+        values = list(ks)
+    except TypeError:
+        values = []
+    if not values or any(
+        isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K for k in values
+    ):
+        raise ValidationError(
+            f"ks must be one or more integers from 1 to {MAX_K} (the most one search "
+            f"returns), e.g. ks=(1, 5, 10); got {show(ks)}; nothing was added"
+        )
+    return sorted(set(values))
 
 
 def metric_names(ks: Sequence[int]) -> list[str]:
@@ -251,8 +271,9 @@ def run_eval(
     progress: Progress | None = None,
 ) -> EvalReport:
     """Replay every scope of ``data`` into ``mem``, ask every question, score every system.
-    A data set with no question to score, or a text ``mem`` would refuse, is refused before
-    anything is added."""
+    A data set with no question to score, a text ``mem`` would refuse, or a cut-off in ``ks``
+    that is not an integer from 1 to 1000, is refused before anything is added."""
+    ks = check_cutoffs(ks)
     if data.questions == 0:
         raise InvalidDataFile(
             f"{data.source}: no question can be scored (a question needs answers among the "
@@ -261,7 +282,6 @@ def run_eval(
         )
     check_texts(data, mem.settings.max_text_chars)
     _refuse_replayed(mem, data)
-    ks = sorted(set(ks))
     k = max(*ks, 10)
     systems = SYSTEMS if baselines else SYSTEMS[:1]
     report = EvalReport(data.kind, data.source, list(ks), notes=list(data.notes))
@@ -296,6 +316,7 @@ __all__ = [
     "EVAL_KEY",
     "SYSTEMS",
     "EvalReport",
+    "check_cutoffs",
     "metric_names",
     "ranked_keys",
     "replay",

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
-from agentmem import InvalidDataFile, Memory, Settings, cli
+from agentmem import InvalidDataFile, Memory, Settings, ValidationError, cli
 from agentmem.embedders import Embedder
 from agentmem.evaluation import load_dataset, load_small, run_eval, small_scope_path
 from agentmem.evaluation.runner import ranked_keys, score
@@ -605,6 +605,19 @@ def test_load_dataset_takes_a_str_path_as_the_readme_shows(tmp_path: Path) -> No
     assert load_dataset("small", str(small_scope_path())).questions >= 100
     with pytest.raises(InvalidDataFile, match=r"path must be a str or a pathlib\.Path"):
         load_dataset("longmemeval", 7)  # type: ignore[arg-type]
+
+
+def test_run_eval_refuses_bad_cutoffs_before_adding_anything(
+    tmp_path: Path, embedder: Embedder
+) -> None:
+    """Unchecked, () raised a raw TypeError, (-1,) reported "recall@-1": 1.0, and 1.5 failed
+    on a raw TypeError after the whole replay."""
+    data = load_small()
+    with Memory(settings=Settings.load(home=tmp_path / "home"), embedder=embedder) as mem:
+        for ks in [(), (-1,), (0, 5), (1.5,), (True,), (2000,), "1,5", 5]:
+            with pytest.raises(ValidationError, match=r"ks must be one or more integers from"):
+                run_eval(mem, data, ks=ks, baselines=False)  # type: ignore[arg-type]
+            assert mem.stats().records == 0, ks
 
 
 def test_a_text_add_would_refuse_is_refused_before_the_replay_naming_its_field(
