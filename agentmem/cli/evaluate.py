@@ -20,6 +20,7 @@ from agentmem.cli.options import JsonOpt
 from agentmem.errors import ValidationError
 from agentmem.security_settings import TrustSettings
 from agentmem.settings import Settings
+from agentmem.validation import MAX_K
 
 if TYPE_CHECKING:
     from agentmem.evaluation import EvalReport, EvalSet
@@ -134,13 +135,16 @@ def _check_writable(out: Path) -> None:
 
 
 def _cutoffs(k: str) -> list[int]:
+    """The --k cut-offs, checked as ``run_eval`` checks them but before the data set is read
+    or a home opened: found at the first search, --k 2000 left a replayed scope behind."""
+    from agentmem.evaluation.runner import check_cutoffs
+
     try:
-        ks = sorted({int(part) for part in k.split(",") if part.strip()})
-    except ValueError:
-        ks = []
-    if not ks or min(ks) < 1:
-        raise ValidationError(f"--k takes positive integers separated by commas, got {k!r}")
-    return ks
+        return check_cutoffs(int(part) for part in k.split(",") if part.strip())
+    except ValueError:  # not an integer, or refused by check_cutoffs (a ValidationError)
+        raise ValidationError(
+            f"--k takes integers from 1 to {MAX_K} separated by commas (e.g. --k 1,5,10), got {k!r}"
+        ) from None
 
 
 def _run(

@@ -703,6 +703,19 @@ def test_a_locomo_category_written_as_a_string_counts(tmp_path: Path) -> None:
     assert as_text.questions == as_ints.questions == 3
 
 
+def test_a_k_search_cannot_return_is_refused_before_the_run(tmp_path: Path) -> None:
+    """--k 2000 was accepted, failed at the first search ("k must be ...", not --k), and left
+    the first scope in a --use-home home, so the corrected rerun was refused."""
+    for k in ("2000", "0", "1,a", ","):
+        result = run(tmp_path / "home", "small", "--limit", "1", "--use-home", "--k", k)
+        assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+        assert (
+            f"--k takes integers from 1 to 1000 separated by commas (e.g. --k 1,5,10), got {k!r}"
+            in result.output
+        ), result.output
+        assert not (tmp_path / "home").exists()
+
+
 def test_an_unwritable_out_file_is_refused_before_the_run(tmp_path: Path) -> None:
     result = run(tmp_path / "home", "small", "--out", str(tmp_path / "missing" / "eval.json"))
     assert result.exit_code == 1 and "Traceback" not in result.output
