@@ -41,10 +41,11 @@ EVAL_KEY = "eval_key"
 SYSTEMS = ("agentmem", "dense", "bm25", "bm25+dense")
 """Systems scored by :func:`run_eval`: the product, then the same-run baselines: dense exact
 search, BM25, and the two fused by plain reciprocal rank fusion (k=60, equal weights, each
-list 100 deep), the hybrid search most memory layers ship."""
+list 100 deep, or as deep as the largest cut-off), the hybrid search most memory layers ship."""
 
 BASELINE_DEPTH = 100
-"""How deep each baseline list is read before it is cut or fused."""
+"""How deep each baseline list is read at least before it is cut or fused (deeper when a
+cut-off is larger)."""
 
 Progress = Callable[[str, int], None]
 """Called with a stage ("add" or "search") and how many items were just done."""
@@ -252,9 +253,11 @@ class _Baselines:
         return list(CHANNELS["bm25"](self.mem.backends, request))[:k]
 
     def ranked(self, question: EvalQuestion, k: int) -> dict[str, list[str | None]]:
-        """Each baseline's keys, best first, ``k`` of them."""
-        dense = self.dense_ids(question, BASELINE_DEPTH)
-        bm25 = self.bm25_ids(question, BASELINE_DEPTH)
+        """Each baseline's keys, best first, ``k`` of them (each list read at least ``k``
+        deep: cut at 100, a baseline's recall@150 was its recall@100)."""
+        depth = max(k, BASELINE_DEPTH)
+        dense = self.dense_ids(question, depth)
+        bm25 = self.bm25_ids(question, depth)
         fused = fuse_scores({"dense": dense, "bm25": bm25}, {"dense": 1.0, "bm25": 1.0}, k=60)
         return {
             name: [self.keys.get(i) for i, _ in ranked[:k]]

@@ -12,7 +12,16 @@ from typer.testing import CliRunner, Result
 
 from agentmem import InvalidDataFile, Memory, Settings, ValidationError, cli
 from agentmem.embedders import Embedder
-from agentmem.evaluation import load_dataset, load_small, run_eval, small_scope_path
+from agentmem.evaluation import (
+    EvalMemory,
+    EvalQuestion,
+    EvalScope,
+    EvalSet,
+    load_dataset,
+    load_small,
+    run_eval,
+    small_scope_path,
+)
 from agentmem.evaluation.runner import ranked_keys, score
 
 # A LoCoMo-format file: one conversation of two sessions, with observations and questions
@@ -618,6 +627,21 @@ def test_run_eval_refuses_bad_cutoffs_before_adding_anything(
             with pytest.raises(ValidationError, match=r"ks must be one or more integers from"):
                 run_eval(mem, data, ks=ks, baselines=False)  # type: ignore[arg-type]
             assert mem.stats().records == 0, ks
+
+
+def test_baselines_look_as_deep_as_the_largest_cutoff(tmp_path: Path, embedder: Embedder) -> None:
+    """The baselines were read 100 deep whatever k: with 130 answers among 130 memories,
+    dense exact search scored recall@150 = 0.769."""
+    memories = [
+        EvalMemory(str(i), f"Reminder {i}: water the garden plants on day {i}.") for i in range(130)
+    ]
+    answers = tuple(m.key for m in memories)
+    question = EvalQuestion("When should I water the garden plants?", "all", answers)
+    data = EvalSet("small", "big.json", [EvalScope("big", memories, [question])], "batch")
+    with Memory(settings=Settings.load(home=tmp_path / "home"), embedder=embedder) as mem:
+        report = run_eval(mem, data, ks=(10, 150))
+    recall = {name: report.means(name)["overall"]["recall@150"] for name in report.rows}
+    assert recall == dict.fromkeys(("agentmem", "dense", "bm25", "bm25+dense"), 1.0), recall
 
 
 def test_a_text_add_would_refuse_is_refused_before_the_replay_naming_its_field(
