@@ -105,8 +105,9 @@ def eval_(
     from agentmem.evaluation import load_dataset
 
     ks = _cutoffs(k)
-    if out is not None:
-        _check_writable(out)  # before the run, which may take long
+    if out is not None:  # before the run, which may take long
+        _check_writable(out)
+        _check_not_the_data(out, path)
     data = load_dataset(kind, path, limit=limit)
     settings = settings_for(ctx)
     report = _run(settings, data, ks, baselines=baselines, use_home=use_home)
@@ -132,6 +133,23 @@ def _check_writable(out: Path) -> None:
         fail(f"cannot write {out}: folder {folder} does not exist; create it first")
     if not os.access(folder, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
         fail(f"cannot write {out}: permission denied")
+
+
+def _check_not_the_data(out: Path, path: Path | None) -> None:
+    """Refuse an --out file that is the data file itself, also through a link or by another
+    spelling (``path`` None: the shipped small set): the results would overwrite the data."""
+    from agentmem.evaluation import small_scope_path
+
+    data = path if path is not None else small_scope_path()
+    try:
+        same = out.exists() and data.exists() and os.path.samefile(out, data)
+    except OSError:  # unreadable: the write or the load says so
+        same = False
+    if same:
+        fail(
+            f"--out {out} is the data file being evaluated ({data}): the results would "
+            "overwrite the data set; name another file for --out"
+        )
 
 
 def _cutoffs(k: str) -> list[int]:

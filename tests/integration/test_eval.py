@@ -740,6 +740,19 @@ def test_a_k_search_cannot_return_is_refused_before_the_run(tmp_path: Path) -> N
         assert not (tmp_path / "home").exists()
 
 
+def test_out_naming_the_data_file_is_refused_before_the_run(tmp_path: Path) -> None:
+    """--out naming the input file overwrote the user's data set with the results."""
+    data = write(tmp_path / "mydata.json", LOCOMO)
+    original = data.read_text()
+    (tmp_path / "link.json").symlink_to(data)
+    for out in (str(data), str(tmp_path / "." / "link.json")):
+        result = run(tmp_path / "home", "locomo", str(data), "--out", out)
+        assert result.exit_code == 1 and "is the data file being evaluated" in result.output
+        assert data.read_text() == original and not (tmp_path / "home").exists()
+    result = run(tmp_path / "home", "small", "--out", str(small_scope_path()))
+    assert result.exit_code == 1 and "is the data file being evaluated" in result.output
+
+
 def test_an_unwritable_out_file_is_refused_before_the_run(tmp_path: Path) -> None:
     result = run(tmp_path / "home", "small", "--out", str(tmp_path / "missing" / "eval.json"))
     assert result.exit_code == 1 and "Traceback" not in result.output
