@@ -25,6 +25,8 @@ EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
 """The earliest time accepted (a day after ``datetime.min``, so every time zone converts)."""
 LATEST = datetime(9999, 12, 30, tzinfo=UTC)
 """The latest time accepted (a day before ``datetime.max``)."""
+MAX_K = 1000
+"""The most results one search returns (its largest ``k``)."""
 RESERVED_PREFIX = "lg_"
 """Metadata keys starting with this are a LangGraph store item's (``agentmem_graphs``): only the
 store writes them, so no ordinary write can make a memory pass for one of its items."""
@@ -287,7 +289,7 @@ def check_counters(version: int, access_count: int) -> None:
             )
 
 
-def check_k(k: Any, *, limit: int = 1000, what: str = "k") -> int:
+def check_k(k: Any, *, limit: int = MAX_K, what: str = "k") -> int:
     """A positive integer of at most ``limit``."""
     if isinstance(k, bool) or not isinstance(k, int) or k < 1 or k > limit:
         raise ValidationError(f"{what} must be an integer from 1 to {limit}, got {show(k)}")
@@ -328,6 +330,7 @@ __all__ = [
     "EARLIEST",
     "LATEST",
     "MAX_COUNTER",
+    "MAX_K",
     "MAX_METADATA_BYTES",
     "MAX_METADATA_DEPTH",
     "MAX_OFFSET",

@@ -20,6 +20,7 @@ from agentmem.cli.options import JsonOpt
 from agentmem.errors import ValidationError
 from agentmem.security_settings import TrustSettings
 from agentmem.settings import Settings
+from agentmem.validation import MAX_K
 
 if TYPE_CHECKING:
     from agentmem.evaluation import EvalReport, EvalSet
@@ -104,8 +105,9 @@ def eval_(
     from agentmem.evaluation import load_dataset
 
     ks = _cutoffs(k)
-    if out is not None:
-        _check_writable(out)  # before the run, which may take long
+    if out is not None:  # before the run, which may take long
+        _check_writable(out)
+        _check_not_the_data(out, path)
     data = load_dataset(kind, path, limit=limit)
     settings = settings_for(ctx)
     report = _run(settings, data, ks, baselines=baselines, use_home=use_home)
@@ -133,14 +135,34 @@ def _check_writable(out: Path) -> None:
         fail(f"cannot write {out}: permission denied")
 
 
-def _cutoffs(k: str) -> list[int]:
+def _check_not_the_data(out: Path, path: Path | None) -> None:
+    """Refuse an --out file that is the data file itself, also through a link or by another
+    spelling (``path`` None: the shipped small set): the results would overwrite the data."""
+    from agentmem.evaluation import small_scope_path
+
+    data = path if path is not None else small_scope_path()
     try:
-        ks = sorted({int(part) for part in k.split(",") if part.strip()})
-    except ValueError:
-        ks = []
-    if not ks or min(ks) < 1:
-        raise ValidationError(f"--k takes positive integers separated by commas, got {k!r}")
-    return ks
+        same = out.exists() and data.exists() and os.path.samefile(out, data)
+    except OSError:  # unreadable: the write or the load says so
+        same = False
+    if same:
+        fail(
+            f"--out {out} is the data file being evaluated ({data}): the results would "
+            "overwrite the data set; name another file for --out"
+        )
+
+
+def _cutoffs(k: str) -> list[int]:
+    """The --k cut-offs, checked as ``run_eval`` checks them but before the data set is read
+    or a home opened: found at the first search, --k 2000 left a replayed scope behind."""
+    from agentmem.evaluation.runner import check_cutoffs
+
+    try:
+        return check_cutoffs(int(part) for part in k.split(",") if part.strip())
+    except ValueError:  # not an integer, or refused by check_cutoffs (a ValidationError)
+        raise ValidationError(
+            f"--k takes integers from 1 to {MAX_K} separated by commas (e.g. --k 1,5,10), got {k!r}"
+        ) from None
 
 
 def _run(

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import resources
+from os import PathLike
 from pathlib import Path
 from typing import Any, Literal
 
@@ -572,20 +573,28 @@ def _error_at(source: str, where: Where, problem: str) -> InvalidDataFile:
         return InvalidDataFile(f"{source}, field {field_name(where)}: {problem}")
 
 
-def load_dataset(kind: str, path: Path | None = None, *, limit: int | None = None) -> EvalSet:
-    """Read a data set of ``kind`` (one of :data:`KINDS`); ``limit`` keeps the first scopes."""
+def load_dataset(
+    kind: str, path: str | PathLike[str] | None = None, *, limit: int | None = None
+) -> EvalSet:
+    """Read a data set of ``kind`` (one of :data:`KINDS`) from ``path`` (a ``str`` or a
+    path); ``limit`` keeps the first scopes."""
     if kind not in KINDS:
         raise InvalidDataFile(f"unknown data set kind {kind!r}; one of {', '.join(KINDS)}")
+    if path is not None and not isinstance(path, str | PathLike):
+        raise InvalidDataFile(f"path must be a str or a pathlib.Path, got {type(path).__name__}")
+    file = None if path is None else Path(path)
+    # The loaders skip the conversations past the limit: the notes describe those run only.
+    kept = range(limit) if limit is not None else None
     if kind == "small":
-        loaded = load_small(path)
-    elif path is None:
+        loaded = load_small(file)
+    elif file is None:
         raise InvalidDataFile(f"the {kind} data set needs the path of its file")
     elif kind == "locomo":
-        loaded = load_locomo(path)
+        loaded = load_locomo(file, kept)
     elif kind == "locomo-observations":
-        loaded = load_locomo_observations(path)
+        loaded = load_locomo_observations(file, kept)
     else:
-        loaded = load_longmemeval(path, limit)
+        loaded = load_longmemeval(file, limit)
     if limit is not None:
         loaded.scopes = loaded.scopes[:limit]
     return loaded

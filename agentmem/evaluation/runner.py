@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from agentmem.errors import Conflict, InvalidDataFile
+from agentmem.errors import Conflict, InvalidDataFile, ValidationError
 from agentmem.evaluation.datasets import (
     EvalQuestion,
     EvalScope,
@@ -30,6 +30,7 @@ from agentmem.evaluation.datasets import (
 )
 from agentmem.fusion import fuse_scores
 from agentmem.models import Scope
+from agentmem.validation import MAX_K, show
 
 if TYPE_CHECKING:
     from agentmem.memory import Memory
@@ -40,10 +41,11 @@ EVAL_KEY = "eval_key"
 SYSTEMS = ("agentmem", "dense", "bm25", "bm25+dense")
 """Systems scored by :func:`run_eval`: the product, then the same-run baselines: dense exact
 search, BM25, and the two fused by plain reciprocal rank fusion (k=60, equal weights, each
-list 100 deep), the hybrid search most memory layers ship."""
+list 100 deep, or as deep as the largest cut-off), the hybrid search most memory layers ship."""
 
 BASELINE_DEPTH = 100
-"""How deep each baseline list is read before it is cut or fused."""
+"""How deep each baseline list is read at least before it is cut or fused (deeper when a
+cut-off is larger)."""
 
 Progress = Callable[[str, int], None]
 """Called with a stage ("add" or "search") and how many items were just done."""
@@ -79,6 +81,25 @@ def score(
     ideal = sum(1.0 / math.log2(i + 2) for i in range(min(len(relevant), 10)))
     out["ndcg@10"] = dcg / ideal
     return out
+
+
+def check_cutoffs(ks: Any) -> list[int]:
+    """The cut-offs of recall@k and hit@k, distinct and sorted: one or more integers from 1
+    to :data:`~agentmem.validation.MAX_K` (the most one search returns). Checked before
+    anything is added: unchecked, ``()`` failed on a raw TypeError, ``-1`` scored
+    ``ranked[:-1]`` as "recall@-1", and ``1.5`` or ``2000`` failed after a scope's replay."""
+    try:
+        values = list(ks)
+    except TypeError:
+        values = []
+    if not values or any(
+        isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K for k in values
+    ):
+        raise ValidationError(
+            f"ks must be one or more integers from 1 to {MAX_K} (the most one search "
+            f"returns), e.g. ks=(1, 5, 10); got {show(ks)}; nothing was added"
+        )
+    return sorted(set(values))
 
 
 def metric_names(ks: Sequence[int]) -> list[str]:
@@ -232,9 +253,11 @@ class _Baselines:
         return list(CHANNELS["bm25"](self.mem.backends, request))[:k]
 
     def ranked(self, question: EvalQuestion, k: int) -> dict[str, list[str | None]]:
-        """Each baseline's keys, best first, ``k`` of them."""
-        dense = self.dense_ids(question, BASELINE_DEPTH)
-        bm25 = self.bm25_ids(question, BASELINE_DEPTH)
+        """Each baseline's keys, best first, ``k`` of them (each list read at least ``k``
+        deep: cut at 100, a baseline's recall@150 was its recall@100)."""
+        depth = max(k, BASELINE_DEPTH)
+        dense = self.dense_ids(question, depth)
+        bm25 = self.bm25_ids(question, depth)
         fused = fuse_scores({"dense": dense, "bm25": bm25}, {"dense": 1.0, "bm25": 1.0}, k=60)
         return {
             name: [self.keys.get(i) for i, _ in ranked[:k]]
@@ -251,8 +274,9 @@ def run_eval(
     progress: Progress | None = None,
 ) -> EvalReport:
     """Replay every scope of ``data`` into ``mem``, ask every question, score every system.
-    A data set with no question to score, or a text ``mem`` would refuse, is refused before
-    anything is added."""
+    A data set with no question to score, a text ``mem`` would refuse, or a cut-off in ``ks``
+    that is not an integer from 1 to 1000, is refused before anything is added."""
+    ks = check_cutoffs(ks)
     if data.questions == 0:
         raise InvalidDataFile(
             f"{data.source}: no question can be scored (a question needs answers among the "
@@ -261,7 +285,6 @@ def run_eval(
         )
     check_texts(data, mem.settings.max_text_chars)
     _refuse_replayed(mem, data)
-    ks = sorted(set(ks))
     k = max(*ks, 10)
     systems = SYSTEMS if baselines else SYSTEMS[:1]
     report = EvalReport(data.kind, data.source, list(ks), notes=list(data.notes))
@@ -296,6 +319,7 @@ __all__ = [
     "EVAL_KEY",
     "SYSTEMS",
     "EvalReport",
+    "check_cutoffs",
     "metric_names",
     "ranked_keys",
     "replay",

@@ -10,9 +10,18 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
-from agentmem import InvalidDataFile, Memory, Settings, cli
+from agentmem import InvalidDataFile, Memory, Settings, ValidationError, cli
 from agentmem.embedders import Embedder
-from agentmem.evaluation import load_dataset, load_small, run_eval
+from agentmem.evaluation import (
+    EvalMemory,
+    EvalQuestion,
+    EvalScope,
+    EvalSet,
+    load_dataset,
+    load_small,
+    run_eval,
+    small_scope_path,
+)
 from agentmem.evaluation.runner import ranked_keys, score
 
 # A LoCoMo-format file: one conversation of two sessions, with observations and questions
@@ -586,6 +595,55 @@ def test_locomo_evidence_that_names_no_turn_is_noted_not_dropped_silently(
     assert result.exit_code == 0 and "note: 2 evidence ids name no turn" in result.output
 
 
+def test_limit_keeps_the_notes_of_the_conversations_it_keeps(tmp_path: Path) -> None:
+    """With --limit the notes named evidence ids of conversations that were never run, and
+    counted the observations and questions of the whole file."""
+    bad_qa = [{**LOCOMO[0]["qa"][0], "evidence": ["D9:9"]}, *LOCOMO[0]["qa"][1:]]
+    path = write(tmp_path / "l.json", [LOCOMO[0], {**LOCOMO[0], "qa": bad_qa}, LOCOMO[0]])
+    assert load_dataset("locomo", path, limit=1).notes == []
+    facts = load_dataset("locomo-observations", path, limit=1)
+    assert facts.questions == 2 and len(facts.notes) == 2, facts.notes
+    assert "2 of 3; 1 of 3 questions have none" in facts.notes[1], facts.notes
+    assert "D9:9" in load_dataset("locomo", path, limit=2).notes[-1]
+
+
+def test_load_dataset_takes_a_str_path_as_the_readme_shows(tmp_path: Path) -> None:
+    """A str path raised a raw AttributeError ('str' object has no attribute 'read_text')."""
+    path = str(write(tmp_path / "l.json", LOCOMO))
+    assert load_dataset("locomo", path).questions == 3
+    assert load_dataset("small", str(small_scope_path())).questions >= 100
+    with pytest.raises(InvalidDataFile, match=r"path must be a str or a pathlib\.Path"):
+        load_dataset("longmemeval", 7)  # type: ignore[arg-type]
+
+
+def test_run_eval_refuses_bad_cutoffs_before_adding_anything(
+    tmp_path: Path, embedder: Embedder
+) -> None:
+    """Unchecked, () raised a raw TypeError, (-1,) reported "recall@-1": 1.0, and 1.5 failed
+    on a raw TypeError after the whole replay."""
+    data = load_small()
+    with Memory(settings=Settings.load(home=tmp_path / "home"), embedder=embedder) as mem:
+        for ks in [(), (-1,), (0, 5), (1.5,), (True,), (2000,), "1,5", 5]:
+            with pytest.raises(ValidationError, match=r"ks must be one or more integers from"):
+                run_eval(mem, data, ks=ks, baselines=False)  # type: ignore[arg-type]
+            assert mem.stats().records == 0, ks
+
+
+def test_baselines_look_as_deep_as_the_largest_cutoff(tmp_path: Path, embedder: Embedder) -> None:
+    """The baselines were read 100 deep whatever k: with 130 answers among 130 memories,
+    dense exact search scored recall@150 = 0.769."""
+    memories = [
+        EvalMemory(str(i), f"Reminder {i}: water the garden plants on day {i}.") for i in range(130)
+    ]
+    answers = tuple(m.key for m in memories)
+    question = EvalQuestion("When should I water the garden plants?", "all", answers)
+    data = EvalSet("small", "big.json", [EvalScope("big", memories, [question])], "batch")
+    with Memory(settings=Settings.load(home=tmp_path / "home"), embedder=embedder) as mem:
+        report = run_eval(mem, data, ks=(10, 150))
+    recall = {name: report.means(name)["overall"]["recall@150"] for name in report.rows}
+    assert recall == dict.fromkeys(("agentmem", "dense", "bm25", "bm25+dense"), 1.0), recall
+
+
 def test_a_text_add_would_refuse_is_refused_before_the_replay_naming_its_field(
     tmp_path: Path, embedder: Embedder
 ) -> None:
@@ -667,6 +725,32 @@ def test_a_locomo_category_written_as_a_string_counts(tmp_path: Path) -> None:
     as_text = load_dataset("locomo", write(tmp_path / "text.json", [{**LOCOMO[0], "qa": qa}]))
     as_ints = load_dataset("locomo", write(tmp_path / "ints.json", LOCOMO))
     assert as_text.questions == as_ints.questions == 3
+
+
+def test_a_k_search_cannot_return_is_refused_before_the_run(tmp_path: Path) -> None:
+    """--k 2000 was accepted, failed at the first search ("k must be ...", not --k), and left
+    the first scope in a --use-home home, so the corrected rerun was refused."""
+    for k in ("2000", "0", "1,a", ","):
+        result = run(tmp_path / "home", "small", "--limit", "1", "--use-home", "--k", k)
+        assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+        assert (
+            f"--k takes integers from 1 to 1000 separated by commas (e.g. --k 1,5,10), got {k!r}"
+            in result.output
+        ), result.output
+        assert not (tmp_path / "home").exists()
+
+
+def test_out_naming_the_data_file_is_refused_before_the_run(tmp_path: Path) -> None:
+    """--out naming the input file overwrote the user's data set with the results."""
+    data = write(tmp_path / "mydata.json", LOCOMO)
+    original = data.read_text()
+    (tmp_path / "link.json").symlink_to(data)
+    for out in (str(data), str(tmp_path / "." / "link.json")):
+        result = run(tmp_path / "home", "locomo", str(data), "--out", out)
+        assert result.exit_code == 1 and "is the data file being evaluated" in result.output
+        assert data.read_text() == original and not (tmp_path / "home").exists()
+    result = run(tmp_path / "home", "small", "--out", str(small_scope_path()))
+    assert result.exit_code == 1 and "is the data file being evaluated" in result.output
 
 
 def test_an_unwritable_out_file_is_refused_before_the_run(tmp_path: Path) -> None:
