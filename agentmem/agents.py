@@ -334,13 +334,18 @@ class AgentMemory:
     ) -> Context:
         """A prompt-ready block from the agent's private and team memories within
         ``max_tokens``; with ``thread_id``, that thread's live buffer (the agent's own) comes
-        first, or pass ``buffer=`` explicitly."""
+        first, or pass ``buffer=`` explicitly: a buffer the agent may not read (another
+        agent's private thread, or another thread than ``thread_id``) raises
+        :class:`PermissionDenied` before any of its turns is read."""
+        readable = self.readable(thread_id)
         if buffer is None and thread_id is not None:
             buffer = self._buffers.live(_with_thread(self.private_scope, thread_id))
+        elif buffer is not None:
+            self._check_buffer(buffer, readable)
         return build_context(
             self.backends,
             query,
-            self.readable(thread_id),
+            readable,
             max_tokens=max_tokens,
             kinds=kinds,
             filters=filters,
@@ -369,6 +374,22 @@ class AgentMemory:
         )
 
     # buffers and handoffs ------------------------------------------------------------------
+
+    def _check_buffer(self, buffer: Any, readable: ScopeSet) -> None:
+        """Refuse a buffer outside ``readable``: its live turns are memories of the buffer's
+        scope (flushed there), so the rule of :meth:`get` applies to them."""
+        if not isinstance(buffer, ThreadBuffer):
+            raise ValidationError(
+                f"buffer must be an agent.buffer(...), got {type(buffer).__name__}"
+            )
+        if not readable.contains(buffer.scope):
+            raise PermissionDenied(
+                f"buffer {buffer.scope} is not in agent {self.agent_id!r}'s private scope or "
+                f"its team's ({readable}): it belongs to another agent, user or thread, and "
+                "none of its turns were read. Use this agent's own buffer "
+                "(agent.buffer(thread_id)), a team buffer (agent.buffer(thread_id, "
+                "shared=True)), or share memories with handoff(...)"
+            )
 
     def buffer(
         self, thread_id: str, *, shared: bool = False, max_tokens: int | None = None

@@ -8,6 +8,7 @@ rule. Handoffs copy with provenance and never leave the user.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import uuid
 from collections.abc import Iterator
@@ -215,6 +216,33 @@ def test_agent_buffers_flush_into_the_private_scope(mem: Memory, alice: str) -> 
     live.clear()
     team_buf = writer.buffer("t-3", shared=True)
     assert team_buf.scope.agent_id == "team:report"
+
+
+def test_context_refuses_a_buffer_the_agent_may_not_read(mem: Memory, alice: str) -> None:
+    researcher, writer, analyst = team_of(mem, alice)
+    private = researcher.buffer("t-1")
+    private.append("user", "RESEARCHER-PRIVATE the hotel password is 1234")
+    bobs = mem.buffer(thread_id="t-1", user_id=f"bob-{alice}", agent_id="writer")
+    bobs.append("user", "BOB-PRIVATE my passport number")
+    for reader, buffer in ((writer, private), (analyst, private), (writer, bobs)):
+        with pytest.raises(PermissionDenied, match="another agent, user or thread") as err:
+            reader.context("hotel", buffer=buffer, max_tokens=300)
+        assert "handoff" in str(err.value) and "PRIVATE" not in str(err.value)
+        with pytest.raises(PermissionDenied, match="another agent, user or thread"):
+            asyncio.run(reader.acontext("hotel", buffer=buffer, max_tokens=300))
+    # The agent's own thread is readable only in that thread; a team buffer by the whole team.
+    with pytest.raises(PermissionDenied):
+        researcher.context("hotel", thread_id="t-2", buffer=private, max_tokens=300)
+    ctx = researcher.context("hotel", thread_id="t-1", buffer=private, max_tokens=300)
+    assert [t.content for t in ctx.turns] == [private.messages()[0].content]
+    team = writer.buffer("t-3", shared=True)
+    team.append("user", "The team meets on Monday")
+    assert len(researcher.context("meeting", buffer=team, max_tokens=300).turns) == 1
+    assert analyst.context("meeting", thread_id="t-3", max_tokens=300).turns == []
+    with pytest.raises(ValidationError, match="buffer must be"):
+        writer.context("hotel", buffer="t-1", max_tokens=300)  # type: ignore[arg-type]
+    for buffer in (private, bobs, team):
+        buffer.clear()
 
 
 def test_bad_agent_handles_are_rejected(mem: Memory, alice: str) -> None:
