@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field
 from agentmem import context_strategy, indexing, retrieval, usefulness
 from agentmem.backends import Backends
 from agentmem.buffers.base import Turn, render_turns
-from agentmem.errors import AgentMemError, ValidationError
+from agentmem.errors import AgentMemError, PermissionDenied, ValidationError
 from agentmem.experience.api import with_procedures
 from agentmem.experience.models import outcome_note
 from agentmem.models import (
@@ -47,6 +47,9 @@ log = logging.getLogger(__name__)
 class LiveBuffer(Protocol):
     """What context assembly reads of a live thread buffer
     (:class:`~agentmem.buffers.ThreadBuffer` is one)."""
+
+    scope: Scope
+    """The thread whose turns it holds (its turns are flushed into this scope)."""
 
     def window(self, max_tokens: int | None = None) -> list[Turn]:
         """The most recent turns that fit ``max_tokens``, oldest first."""
@@ -283,6 +286,18 @@ def _truncate_to_fit(
     return None
 
 
+def check_buffer(buffer: LiveBuffer | None, scope: Scope | ScopeSet) -> None:
+    """Refuse a buffer outside ``scope``: its live turns are memories of the buffer's scope
+    (flushed there), so a read of ``scope`` may show them only where it could show that
+    scope's records (:class:`PermissionDenied`, nothing of the buffer read)."""
+    if buffer is not None and not scope.contains(buffer.scope):
+        raise PermissionDenied(
+            f"buffer {buffer.scope} is outside the scope this context reads ({scope}): it "
+            "belongs to another user, agent or thread, and none of its turns were read. Pass "
+            "a buffer of this scope: mem.buffer(thread_id=...) with this call's ids"
+        )
+
+
 def window_for(
     buffer: LiveBuffer | None, max_tokens: int, counter: TokenCounter, share: float
 ) -> list[Turn]:
@@ -322,6 +337,7 @@ def build(
     kind_list = check_kinds(kinds)
     as_of_time = check_time(as_of, what="as_of")
     check_text(query, max_chars=backends.settings.max_text_chars, what="query")
+    check_buffer(buffer, scope)
     header = profile_section(backends, scope, max_tokens, counter, as_of=as_of_time)
     turns = window_for(
         buffer,

@@ -378,7 +378,8 @@ class Memory(Closeable):
 
         A live conversation comes first: the most recent turns of ``buffer``, or, when the
         scope names a ``thread_id`` whose buffer holds turns, of that buffer (at most
-        ``Settings.buffer.context_share`` of the budget)."""
+        ``Settings.buffer.context_share`` of the budget). A ``buffer`` outside the scope
+        (another user's, agent's or thread's) raises ``PermissionDenied``, reading nothing."""
         if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
             raise ValidationError(f"max_tokens must be a positive integer, got {max_tokens!r}")
         if buffer is not None and not isinstance(buffer, ThreadBuffer):

@@ -25,6 +25,7 @@ from agentmem import (
     InvalidSettings,
     InvalidText,
     Memory,
+    PermissionDenied,
     Scope,
     Settings,
     ValidationError,
@@ -492,9 +493,39 @@ def test_context_puts_the_window_first_within_the_budget(make_mem: MakeMemory) -
     assert ids(in_thread.turns) == ids(buf.messages()) and in_thread.records == []
     # No thread, no buffer.
     assert mem.context("trip", user_id="alice", max_tokens=400).turns == []
-    # An explicit buffer works with any scope.
+    # An explicit buffer works with any scope that contains it.
     explicit = mem.context("trip", user_id="alice", max_tokens=400, buffer=buf)
     assert len(explicit.turns) == 8 and len(explicit.records) == 3
+
+
+def test_context_refuses_a_buffer_outside_its_scope(make_mem: MakeMemory) -> None:
+    mem = make_mem()
+    maya = mem.buffer(thread_id="chat-7", user_id="maya")
+    maya.append("user", "MAYA-SECRET my passport is X1234567")
+    private = mem.buffer(thread_id="r-1", user_id="maya", agent_id="researcher")
+    private.append("user", "RESEARCHER-PRIVATE the hotel password is 1234")
+    writer = mem.for_agent("writer", user_id="maya", team="trip")
+    refused: list[Callable[[], Any]] = [
+        lambda: mem.context("passport", user_id="bob", buffer=maya),
+        lambda: asyncio.run(mem.acontext("passport", user_id="bob", buffer=maya)),
+        lambda: mem.context("passport", user_id="maya", thread_id="chat-8", buffer=maya),
+        lambda: mem.context("hotel", user_id="maya", agent_id="writer", buffer=private),
+        lambda: writer.context("hotel", buffer=private),
+        lambda: asyncio.run(writer.acontext("hotel", buffer=private)),
+        lambda: writer.context("hotel", buffer=maya),
+    ]
+    for call in refused:
+        with pytest.raises(PermissionDenied, match="belongs to another") as err:
+            call()
+        assert "SECRET" not in str(err.value) and "PRIVATE" not in str(err.value)
+    # Scopes that contain the buffer see its turns; the buffers are untouched by the refusals.
+    assert len(mem.context("passport", user_id="maya", buffer=maya).turns) == 1
+    assert len(mem.context("hotel", user_id="maya", buffer=private).turns) == 1
+    assert len(mem.context("passport", user_id="maya", thread_id="chat-7", buffer=maya).turns) == 1
+    assert (
+        len(mem.for_agent("researcher", user_id="maya").context("hotel", buffer=private).turns) == 1
+    )
+    assert len(maya.messages()) == len(private.messages()) == 1
 
 
 # -- bad input ------------------------------------------------------------------------------
