@@ -55,8 +55,19 @@ def profile_scope(scope: Scope) -> tuple[Scope, str, str]:
 
 
 def _type_name(model: type[BaseModel], name: str) -> str:
-    annotation = model.model_fields[name].annotation
-    return f"{model.__name__}.{name}: {annotation}".replace("typing.", "")
+    """What a stored version records of its field's type: ``Model.field: annotation``."""
+    return f"{model.__name__}.{name}: {_field_type(model, name)}"
+
+
+def _field_type(model: type[BaseModel], name: str) -> str:
+    """The annotation of a field, as text (``str | None``)."""
+    return str(model.model_fields[name].annotation).replace("typing.", "")
+
+
+def _same_type(value_type: str, model: type[BaseModel], name: str) -> bool:
+    """Whether a stored version's type is the field's: the annotations compared, not the
+    model's class name (a renamed model with the same fields migrates nothing)."""
+    return value_type.split(": ", 1)[-1] == _field_type(model, name)
 
 
 def _epoch(when: datetime | None) -> float | None:
@@ -140,7 +151,7 @@ class Profile:
                 )
                 continue
             values[row.field] = value
-            if row.value_type != _type_name(self.model, row.field):
+            if not _same_type(row.value_type, self.model, row.field):
                 migrated.append((row, value))
         if problems:
             raise ProfileSchemaChanged(
@@ -483,7 +494,7 @@ class Profile:
             checked = self._adapters[name].validate_python(value)
         except PydanticValidationError as exc:
             raise InvalidProfile(
-                f"profile field {name!r} expects {_type_name(self.model, name).split(': ', 1)[1]}"
+                f"profile field {name!r} expects {_field_type(self.model, name)}"
                 f", got {value!r} ({first_message(exc)})"
             ) from None
         check_strings(name, checked)
@@ -560,7 +571,7 @@ class Profile:
         self, facts: Sequence[MemoryRecord], rows: dict[str, ProfileRow], llm: Any
     ) -> list[tuple[str, Any, list[str], str, str, datetime | None]]:
         fields = {
-            name: {"type": _type_name(self.model, name).split(": ", 1)[1],
+            name: {"type": _field_type(self.model, name),
                    "value": rows[name].value if name in rows else None}
             for name in self._adapters
         }  # fmt: skip

@@ -567,6 +567,23 @@ def test_changed_profile_model_migrates_or_fails_clearly(mem: Memory) -> None:
     assert mem.profile(user_id=USER, model=ProfileV1).history("city")[0].value == "Oslo"
 
 
+class RenamedV1(BaseModel):
+    city: str | None = None
+
+
+class RenamedV2(BaseModel):
+    city: str | None = None
+
+
+def test_a_renamed_profile_model_with_the_same_fields_migrates_nothing(mem: Memory) -> None:
+    """The stored type named the model's class, so a class renamed with the same fields and
+    types wrote a ``migrate`` version of every field on the next read."""
+    mem.profile(user_id=USER, model=RenamedV1).set(city="Porto")
+    assert mem.profile(user_id=USER, model=RenamedV2).get().model.city == "Porto"
+    history = mem.profile(user_id=USER, model=RenamedV2).history("city")
+    assert [(v.value, v.actor) for v in history] == [("Porto", "api")]
+
+
 class WithRequired(BaseModel):
     city: str  # no default: an empty profile could never be built
 
