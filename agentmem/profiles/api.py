@@ -33,7 +33,7 @@ from agentmem.models import MemoryKind, MemoryRecord, Scope, new_id, utcnow
 from agentmem.profiles.build import ask_llm, field_for, owner_names
 from agentmem.profiles.items import RULES, item_sources, kept_items
 from agentmem.profiles.model import FieldValue, ProfileView, UserProfile
-from agentmem.profiles.values import check_strings, field_adapters, llm_value
+from agentmem.profiles.values import check_exact, check_strings, field_adapters, llm_value
 from agentmem.stores import NoteStore, RecordQuery, require
 from agentmem.stores._notes_sql import ProfileRow
 from agentmem.twins import async_twin
@@ -497,6 +497,7 @@ class Profile:
                 f"profile field {name!r} expects {_field_type(self.model, name)}"
                 f", got {value!r} ({first_message(exc)})"
             ) from None
+        check_exact(name, value, checked, _field_type(self.model, name))
         check_strings(name, checked)
         return checked
 
@@ -585,6 +586,7 @@ class Profile:
                 continue
             try:
                 checked = self._adapters[name].validate_python(value)
+                check_exact(name, value, checked, _field_type(self.model, name))
                 checked = llm_value(name, checked, self._backends.settings.profile.max_items)
             except PydanticValidationError:
                 log.warning("LLM gave %r for profile field %r, wrong type; skipped", value, name)

@@ -372,6 +372,30 @@ def test_profile_set_get_types_and_history(mem: Memory) -> None:
     assert profile.get().model.goals == []
 
 
+class Numbers(BaseModel):
+    score: float | None = None
+    counts: list[int] = []
+    flag: bool | None = None
+
+
+def test_profile_refuses_a_bool_for_a_number_and_nan_or_inf(mem: Memory) -> None:
+    """Lax validation stored ``age=True`` as 1 and kept NaN and infinities, although a wrong
+    type is an error: now InvalidProfile naming the field, and nothing written."""
+    profile = mem.profile(user_id=USER)
+    profile.set(age=30)
+    with pytest.raises(InvalidProfile, match=r"'age' expects int \| None, got True.*bool"):
+        profile.set(age=True, location="Rome")
+    assert profile.get().model.age == 30 and profile.get().model.location is None
+    numbers = mem.profile(user_id="nina", model=Numbers)
+    for bad in ({"score": float("nan")}, {"score": "inf"}, {"score": False},
+                {"counts": [1, True]}):  # fmt: skip
+        with pytest.raises(InvalidProfile, match=r"'(score|counts)' expects"):
+            numbers.set(bad)
+    assert numbers.get().fields == {}
+    view = numbers.set(score="2.5", counts=["3"], flag=True)  # lax where nothing is lost
+    assert view.model == Numbers(score=2.5, counts=[3], flag=True)
+
+
 def test_profile_is_built_from_facts_and_revised_by_a_newer_fact(mem: Memory) -> None:
     mem.add("Alice: I live in Paris and I love jazz.", user_id=USER, infer=True,
             event_time="2023-01-01")  # fmt: skip
