@@ -33,6 +33,7 @@ from agentmem.models import MemoryKind, MemoryRecord, Scope, new_id, utcnow
 from agentmem.profiles.build import ask_llm, field_for, owner_names
 from agentmem.profiles.items import RULES, item_sources, kept_items
 from agentmem.profiles.model import FieldValue, ProfileView, UserProfile
+from agentmem.profiles.stored import held_at
 from agentmem.profiles.values import check_exact, check_strings, field_adapters, llm_value
 from agentmem.stores import NoteStore, RecordQuery, require
 from agentmem.stores._notes_sql import ProfileRow
@@ -182,20 +183,19 @@ class Profile:
         was recorded if that is unknown, up to its ``valid_to``); where versions overlap, the
         latest recorded. Fields the model no longer has, and values it no longer accepts,
         are left out: this view writes no migration."""
-        at = when.timestamp()
-        held: dict[str, ProfileRow] = {}
         values: dict[str, Any] = {}
-        for row in self._notes().profile_rows(self.key, current_only=False):
-            start = row.valid_from if row.valid_from is not None else row.recorded_at
-            if row.field not in self._adapters or start > at:
-                continue
-            if row.valid_to is not None and row.valid_to <= at:
-                continue
+
+        def accept(row: ProfileRow) -> bool:
+            if row.field not in self._adapters:
+                return False
             try:
                 values[row.field] = self._adapters[row.field].validate_python(row.value)
             except PydanticValidationError:
-                continue
-            held[row.field] = row  # rows come oldest recorded first
+                return False
+            return True
+
+        rows = self._notes().profile_rows(self.key, current_only=False)
+        held = held_at(rows, when.timestamp(), accept)
         return ProfileView(
             key=self.key,
             model=self._instance(values),
