@@ -12,7 +12,6 @@ With a live thread buffer, the block starts with the conversation's most recent 
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Sequence
 from datetime import datetime
@@ -24,7 +23,7 @@ from pydantic import BaseModel, Field
 from agentmem import context_strategy, indexing, retrieval, usefulness
 from agentmem.backends import Backends
 from agentmem.buffers.base import Turn, render_turns
-from agentmem.errors import AgentMemError, PermissionDenied, ValidationError
+from agentmem.errors import PermissionDenied, ValidationError
 from agentmem.experience.api import with_procedures
 from agentmem.experience.models import outcome_note
 from agentmem.models import (
@@ -40,8 +39,6 @@ from agentmem.representation import indexed_text
 from agentmem.stores import NoteStore
 from agentmem.tokens import TokenCounter
 from agentmem.validation import check_k, check_kinds, check_text, check_time
-
-log = logging.getLogger(__name__)
 
 
 class LiveBuffer(Protocol):
@@ -433,13 +430,13 @@ def profile_section(
         return ""
     if not (scope.user_id or scope.agent_id):
         return ""
-    from agentmem.profiles import Profile
+    from agentmem.profiles import profile_scope
+    from agentmem.profiles.stored import stored_lines
 
-    try:
-        lines = Profile(backends, scope).get(as_of=as_of).render().splitlines()
-    except AgentMemError as exc:  # a changed profile model must not take context() down
-        log.warning("profile left out of context for %s: %s", scope, exc)
-        return ""
+    # As stored, not through a model: context() is not told which model the profile was kept
+    # with (UserProfile or the user's own), and must neither hide it nor migrate it.
+    key = profile_scope(scope)[1]
+    lines = stored_lines(backends.store, key, as_of=as_of).splitlines()
     budget = int(max_tokens * share)
     while lines and not counter.fits(f"## {PROFILE_TITLE}\n" + "\n".join(lines), budget):
         lines.pop()

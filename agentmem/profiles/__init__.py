@@ -8,6 +8,7 @@ bottom-up from facts and set by hand, each value with its source facts, validity
 - :mod:`~agentmem.profiles.model`: the default :class:`UserProfile` and what reads return.
 - :mod:`~agentmem.profiles.build`: which fact feeds which field (rules, or the LLM).
 - :mod:`~agentmem.profiles.api`: :class:`Profile`.
+- :mod:`~agentmem.profiles.stored`: a profile as stored, without its model (``context()``).
 - :mod:`~agentmem.profiles.items`: which fact each item of a list field came from.
 - :mod:`~agentmem.profiles.hooks`: the profile following its facts (extraction, a fact
   rewritten, invalidated or deleted, an import).

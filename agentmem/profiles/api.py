@@ -33,7 +33,8 @@ from agentmem.models import MemoryKind, MemoryRecord, Scope, new_id, utcnow
 from agentmem.profiles.build import ask_llm, field_for, owner_names
 from agentmem.profiles.items import RULES, item_sources, kept_items
 from agentmem.profiles.model import FieldValue, ProfileView, UserProfile
-from agentmem.profiles.values import check_strings, field_adapters, llm_value
+from agentmem.profiles.stored import held_at
+from agentmem.profiles.values import check_exact, check_strings, field_adapters, llm_value
 from agentmem.stores import NoteStore, RecordQuery, require
 from agentmem.stores._notes_sql import ProfileRow
 from agentmem.twins import async_twin
@@ -55,8 +56,19 @@ def profile_scope(scope: Scope) -> tuple[Scope, str, str]:
 
 
 def _type_name(model: type[BaseModel], name: str) -> str:
-    annotation = model.model_fields[name].annotation
-    return f"{model.__name__}.{name}: {annotation}".replace("typing.", "")
+    """What a stored version records of its field's type: ``Model.field: annotation``."""
+    return f"{model.__name__}.{name}: {_field_type(model, name)}"
+
+
+def _field_type(model: type[BaseModel], name: str) -> str:
+    """The annotation of a field, as text (``str | None``)."""
+    return str(model.model_fields[name].annotation).replace("typing.", "")
+
+
+def _same_type(value_type: str, model: type[BaseModel], name: str) -> bool:
+    """Whether a stored version's type is the field's: the annotations compared, not the
+    model's class name (a renamed model with the same fields migrates nothing)."""
+    return value_type.split(": ", 1)[-1] == _field_type(model, name)
 
 
 def _epoch(when: datetime | None) -> float | None:
@@ -140,7 +152,7 @@ class Profile:
                 )
                 continue
             values[row.field] = value
-            if row.value_type != _type_name(self.model, row.field):
+            if not _same_type(row.value_type, self.model, row.field):
                 migrated.append((row, value))
         if problems:
             raise ProfileSchemaChanged(
@@ -171,20 +183,19 @@ class Profile:
         was recorded if that is unknown, up to its ``valid_to``); where versions overlap, the
         latest recorded. Fields the model no longer has, and values it no longer accepts,
         are left out: this view writes no migration."""
-        at = when.timestamp()
-        held: dict[str, ProfileRow] = {}
         values: dict[str, Any] = {}
-        for row in self._notes().profile_rows(self.key, current_only=False):
-            start = row.valid_from if row.valid_from is not None else row.recorded_at
-            if row.field not in self._adapters or start > at:
-                continue
-            if row.valid_to is not None and row.valid_to <= at:
-                continue
+
+        def accept(row: ProfileRow) -> bool:
+            if row.field not in self._adapters:
+                return False
             try:
                 values[row.field] = self._adapters[row.field].validate_python(row.value)
             except PydanticValidationError:
-                continue
-            held[row.field] = row  # rows come oldest recorded first
+                return False
+            return True
+
+        rows = self._notes().profile_rows(self.key, current_only=False)
+        held = held_at(rows, when.timestamp(), accept)
         return ProfileView(
             key=self.key,
             model=self._instance(values),
@@ -483,9 +494,10 @@ class Profile:
             checked = self._adapters[name].validate_python(value)
         except PydanticValidationError as exc:
             raise InvalidProfile(
-                f"profile field {name!r} expects {_type_name(self.model, name).split(': ', 1)[1]}"
+                f"profile field {name!r} expects {_field_type(self.model, name)}"
                 f", got {value!r} ({first_message(exc)})"
             ) from None
+        check_exact(name, value, checked, _field_type(self.model, name))
         check_strings(name, checked)
         return checked
 
@@ -560,7 +572,7 @@ class Profile:
         self, facts: Sequence[MemoryRecord], rows: dict[str, ProfileRow], llm: Any
     ) -> list[tuple[str, Any, list[str], str, str, datetime | None]]:
         fields = {
-            name: {"type": _type_name(self.model, name).split(": ", 1)[1],
+            name: {"type": _field_type(self.model, name),
                    "value": rows[name].value if name in rows else None}
             for name in self._adapters
         }  # fmt: skip
@@ -574,6 +586,7 @@ class Profile:
                 continue
             try:
                 checked = self._adapters[name].validate_python(value)
+                check_exact(name, value, checked, _field_type(self.model, name))
                 checked = llm_value(name, checked, self._backends.settings.profile.max_items)
             except PydanticValidationError:
                 log.warning("LLM gave %r for profile field %r, wrong type; skipped", value, name)

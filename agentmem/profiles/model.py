@@ -8,6 +8,7 @@ it as ``mem.profile(user_id=..., model=M)``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -59,16 +60,23 @@ class ProfileView(BaseModel):
 
     def render(self) -> str:
         """The profile as prompt lines (set fields only), in the model's field order."""
-        lines = []
-        for name in type(self.model).model_fields:
-            if name not in self.fields:
-                continue
-            value = getattr(self.model, name)
-            if value in (None, [], {}, ""):
-                continue
-            shown = "; ".join(str(v) for v in value) if isinstance(value, list) else str(value)
-            lines.append(f"- {name.replace('_', ' ')}: {shown}")
-        return "\n".join(lines)
+        return render_lines(
+            (name, getattr(self.model, name))
+            for name in type(self.model).model_fields
+            if name in self.fields
+        )
 
 
-__all__ = ["FieldValue", "ProfileView", "UserProfile"]
+def render_lines(values: Iterable[tuple[str, Any]]) -> str:
+    """Field values as prompt lines (``- favourite food: bacalhau``), empty values left out;
+    a list's items joined by ``; ``."""
+    lines = []
+    for name, value in values:
+        if value in (None, [], {}, ""):
+            continue
+        shown = "; ".join(str(v) for v in value) if isinstance(value, list) else str(value)
+        lines.append(f"- {name.replace('_', ' ')}: {shown}")
+    return "\n".join(lines)
+
+
+__all__ = ["FieldValue", "ProfileView", "UserProfile", "render_lines"]

@@ -4,6 +4,7 @@ model's fields (built once per model)."""
 from __future__ import annotations
 
 import logging
+import math
 import weakref
 from collections.abc import Mapping
 from types import MappingProxyType
@@ -56,6 +57,39 @@ def llm_value(name: str, value: Any, max_items: int) -> Any:
     return value
 
 
+def check_exact(name: str, given: Any, checked: Any, expected: str, *, whole: Any = None) -> None:
+    """Refuse what lax validation would turn into another value: a bool given for a number
+    (``age=True`` stored as 1), and a NaN or an infinity (no fact holds one); ``given`` is
+    the value passed, ``checked`` what the field's validator made of it (``whole``: the
+    value passed, where these are items of it)."""
+    whole = given if whole is None else whole
+    bool_given = isinstance(given, bool) and not isinstance(checked, bool)
+    if bool_given or (isinstance(checked, float) and not math.isfinite(checked)):
+        why = "a bool is not a number" if bool_given else "a profile keeps finite numbers only"
+        raise InvalidProfile(f"profile field {name!r} expects {expected}, got {whole!r} ({why})")
+    if isinstance(checked, BaseModel):
+        checked = dict(checked)
+        given = dict(given) if isinstance(given, BaseModel) else given
+    if isinstance(checked, dict):
+        for key, item in checked.items():
+            check_exact(name, given.get(key) if isinstance(given, Mapping) else None, item,
+                        expected, whole=whole)  # fmt: skip
+    elif isinstance(checked, list | tuple | set | frozenset):
+        items = list(given) if isinstance(given, list | tuple | set | frozenset) else []
+        if isinstance(checked, list | tuple) and len(items) == len(checked):
+            for given_item, item in zip(items, checked, strict=True):
+                check_exact(name, given_item, item, expected, whole=whole)
+            return
+        if any(isinstance(i, bool) for i in items) and not any(
+            isinstance(i, bool) for i in checked
+        ):  # unordered: a bool given, none kept
+            raise InvalidProfile(
+                f"profile field {name!r} expects {expected}, got {whole!r} (a bool is not a number)"
+            )
+        for item in checked:
+            check_exact(name, None, item, expected, whole=whole)
+
+
 def check_strings(name: str, value: Any) -> None:
     """Refuse text no store keeps as it is: a NUL character or a lone surrogate."""
     if isinstance(value, str):
@@ -75,4 +109,4 @@ def check_strings(name: str, value: Any) -> None:
             check_strings(name, item)
 
 
-__all__ = ["check_strings", "field_adapters", "llm_value"]
+__all__ = ["check_exact", "check_strings", "field_adapters", "llm_value"]

@@ -372,6 +372,30 @@ def test_profile_set_get_types_and_history(mem: Memory) -> None:
     assert profile.get().model.goals == []
 
 
+class Numbers(BaseModel):
+    score: float | None = None
+    counts: list[int] = []
+    flag: bool | None = None
+
+
+def test_profile_refuses_a_bool_for_a_number_and_nan_or_inf(mem: Memory) -> None:
+    """Lax validation stored ``age=True`` as 1 and kept NaN and infinities, although a wrong
+    type is an error: now InvalidProfile naming the field, and nothing written."""
+    profile = mem.profile(user_id=USER)
+    profile.set(age=30)
+    with pytest.raises(InvalidProfile, match=r"'age' expects int \| None, got True.*bool"):
+        profile.set(age=True, location="Rome")
+    assert profile.get().model.age == 30 and profile.get().model.location is None
+    numbers = mem.profile(user_id="nina", model=Numbers)
+    for bad in ({"score": float("nan")}, {"score": "inf"}, {"score": False},
+                {"counts": [1, True]}):  # fmt: skip
+        with pytest.raises(InvalidProfile, match=r"'(score|counts)' expects"):
+            numbers.set(bad)
+    assert numbers.get().fields == {}
+    view = numbers.set(score="2.5", counts=["3"], flag=True)  # lax where nothing is lost
+    assert view.model == Numbers(score=2.5, counts=[3], flag=True)
+
+
 def test_profile_is_built_from_facts_and_revised_by_a_newer_fact(mem: Memory) -> None:
     mem.add("Alice: I live in Paris and I love jazz.", user_id=USER, infer=True,
             event_time="2023-01-01")  # fmt: skip
@@ -516,6 +540,34 @@ def test_context_as_of_shows_the_profile_as_it_stood_then(mem: Memory) -> None:
     assert now.profile == "## Profile\n- location: Berlin\n- employer: Globex"
 
 
+class Travel(BaseModel):
+    city: str | None = None
+    favourite_food: str | None = None
+    visited: list[str] = []
+
+
+def test_context_shows_a_profile_kept_with_a_custom_model(
+    mem: Memory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """context() read every profile with UserProfile, so one kept with the user's own model
+    was left out, with a warning advising a migrate that would drop its fields: now it is
+    shown as stored (now and as of a past time), and nothing is migrated or logged."""
+    profile = mem.profile(user_id="maya", model=Travel)
+    profile.set(city="Porto", favourite_food="bacalhau", visited=["Lisbon", "Braga"])
+    between = utcnow()
+    profile.set(city="Coimbra")
+    note(mem, "Maya likes trains.", user_id="maya")
+    with caplog.at_level(logging.WARNING):
+        now = mem.context("what should I know?", user_id="maya", max_tokens=2000)
+        past = mem.context("what should I know?", user_id="maya", max_tokens=2000,
+                           as_of=between)  # fmt: skip
+    shown = "- favourite food: bacalhau\n- visited: Lisbon; Braga"
+    assert now.profile == f"## Profile\n- city: Coimbra\n{shown}"
+    assert past.profile == f"## Profile\n- city: Porto\n{shown}"
+    assert "profile" not in caplog.text.lower()
+    assert {v.actor for v in profile.history()} == {"api"}
+
+
 def test_a_value_reported_late_for_an_earlier_period_is_in_the_past_profile(mem: Memory) -> None:
     """Paris (2020), Berlin (2023), then a move to Rome dated June 2021: search says Rome for
     July 2021, and so do the profile and the context's profile block; the current value and
@@ -567,6 +619,23 @@ def test_changed_profile_model_migrates_or_fails_clearly(mem: Memory) -> None:
     assert mem.profile(user_id=USER, model=ProfileV1).history("city")[0].value == "Oslo"
 
 
+class RenamedV1(BaseModel):
+    city: str | None = None
+
+
+class RenamedV2(BaseModel):
+    city: str | None = None
+
+
+def test_a_renamed_profile_model_with_the_same_fields_migrates_nothing(mem: Memory) -> None:
+    """The stored type named the model's class, so a class renamed with the same fields and
+    types wrote a ``migrate`` version of every field on the next read."""
+    mem.profile(user_id=USER, model=RenamedV1).set(city="Porto")
+    assert mem.profile(user_id=USER, model=RenamedV2).get().model.city == "Porto"
+    history = mem.profile(user_id=USER, model=RenamedV2).history("city")
+    assert [(v.value, v.actor) for v in history] == [("Porto", "api")]
+
+
 class WithRequired(BaseModel):
     city: str  # no default: an empty profile could never be built
 
@@ -607,9 +676,8 @@ def test_a_profile_model_that_cannot_be_built_is_refused_clearly(mem: Memory) ->
 def test_a_profile_builds_its_field_validators_once_per_model(
     mem: Memory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Context reads the profile on every call: its validators are built once per model (and
-    anew for a model whose fields changed), not per read."""
-    from agentmem.profiles import api as profiles_api
+    """A profile's validators are built once per model (and anew for a model whose fields
+    changed), not per read; context() reads the profile as stored and builds none."""
     from agentmem.profiles import values as profile_values
 
     built: list[Any] = []
@@ -630,11 +698,11 @@ def test_a_profile_builds_its_field_validators_once_per_model(
     for _ in range(3):
         assert mem.profile(user_id=USER, model=Once).get().model.city == "Oslo"
         mem.context("where does she live?", user_id=USER, max_tokens=300)
-    assert len(built) == 2 + len(profiles_api.UserProfile.model_fields)
+    assert len(built) == 2
     Once.model_fields["age"].annotation = float | None  # a changed field: built again
     Once.model_rebuild(force=True)
     assert mem.profile(user_id=USER, model=Once).get().model.age == 40.0
-    assert len(built) == 4 + len(profiles_api.UserProfile.model_fields)
+    assert len(built) == 4
 
 
 # context strategy ------------------------------------------------------------------------------
