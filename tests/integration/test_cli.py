@@ -471,6 +471,29 @@ def test_a_malformed_import_line_names_its_number_and_changes_nothing(
     assert not fresh.exists() or all_records(fresh, embedder) == []
 
 
+def test_import_normalises_scope_ids_as_every_write_so_forget_reaches_them(
+    tmp_path: Path, embedder: Embedder
+) -> None:
+    """An imported ``"maya "`` is ``maya`` (as ``add --user "maya "`` is), so ``forget --user
+    maya`` erases it; ids every other write refuses are refused with the line and field."""
+    home = tmp_path / "home"
+    path = tmp_path / "backup.jsonl"
+    line = {"id": str(uuid.uuid4()), "scope": {"user_id": "maya "}, "text": "Maya's passport"}
+    path.write_text(json.dumps(line) + "\n", encoding="utf-8")
+    assert "imported 1 records" in ok(home, "import", str(path)).stdout
+    assert [r.scope.user_id for r in all_records(home, embedder)] == ["maya"]
+    ok(home, "forget", "--user", "maya", "--reason", "gdpr", "--yes")
+    assert all_records(home, embedder) == []
+
+    for bad, says in ((".", "user_id='.' is a path name"), ("ma\u200bya", "user_id holds")):
+        line = {"id": str(uuid.uuid4()), "scope": {"user_id": bad}, "text": "x"}
+        path.write_text(json.dumps(line) + "\n", encoding="utf-8")
+        result = run(tmp_path / "fresh", "import", str(path))
+        assert result.exit_code == 1
+        assert f"{path} line 1: {says}" in result.stderr and "nothing was imported" in result.stderr
+    assert all_records(tmp_path / "fresh", embedder) == []
+
+
 def test_import_of_non_utf8_names_the_line(tmp_path: Path) -> None:
     path = tmp_path / "latin1.jsonl"
     path.write_bytes(b'{"text": "caf\xe9"}\n')
