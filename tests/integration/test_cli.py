@@ -471,6 +471,23 @@ def test_a_malformed_import_line_names_its_number_and_changes_nothing(
     assert not fresh.exists() or all_records(fresh, embedder) == []
 
 
+def test_importing_records_without_an_id_twice_stores_them_once(
+    tmp_path: Path, embedder: Embedder
+) -> None:
+    """`import --help` says importing twice is safe: a line without an "id" (a converted
+    backup) gets an id derived from its content, so the second import skips it, and so is an
+    identical copy of it in the file; a line that differs in a field is another memory."""
+    home = tmp_path / "home"
+    path = tmp_path / "converted.jsonl"
+    tea = {"scope": {"user_id": "maya"}, "text": "Maya likes green tea"}
+    lines = [tea, {**tea, "scope": {"user_id": "maya "}}, {**tea, "metadata": {"a": 1}}]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    assert "imported 2 records, skipped 1 already present" in ok(home, "import", str(path)).stdout
+    first = sorted(r.id for r in all_records(home, embedder))
+    assert "imported 0 records, skipped 3 already present" in ok(home, "import", str(path)).stdout
+    assert sorted(r.id for r in all_records(home, embedder)) == first
+
+
 def test_import_normalises_scope_ids_as_every_write_so_forget_reaches_them(
     tmp_path: Path, embedder: Embedder
 ) -> None:

@@ -727,6 +727,18 @@ def test_an_import_refuses_an_id_twice_in_its_input_whatever_the_batches(
             assert list(m.export()) == []
 
 
+def test_records_without_an_id_are_imported_once_however_often(mem: Memory) -> None:
+    tea = {"scope": {"user_id": "maya"}, "text": "Maya likes green tea", "kind": "semantic"}
+    assert mem.import_records([tea, dict(tea)]) == 1, "an identical copy is the same memory"
+    assert mem.import_records([tea]) == 0, "importing twice is harmless"
+    stored = mem.list(user_id="maya")
+    assert [r.id for r in stored] == [transfer.as_record(tea).id]
+    assert mem.import_records([{**tea, "text": "Maya likes black tea"}]) == 1
+    given = MemoryRecord(scope=Scope(user_id="maya"), text="Maya likes green tea")
+    assert mem.import_records([given]) == 1, "a record object keeps the id it has"
+    assert given.id in {r.id for r in mem.list(user_id="maya")}
+
+
 @pytest.mark.parametrize(
     ("field", "bad"), [("version", -5), ("version", 0), ("access_count", -1), ("version", 2**31)]
 )
