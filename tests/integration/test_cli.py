@@ -449,6 +449,14 @@ def _exported_line(home: Path, embedder: Embedder) -> str:
             "line 3: valid_to",
         ),
         ('{"id": "x1", "scope": {"user_id": "a"}, "text": "x"}', "memory id 'x1' is not a UUID"),
+        (
+            '{"scope": {"user_id": "a"}, "text": "x", "updated_at": "yesterday"}',
+            "line 3: not a memory record (updated_at: Input should be a valid datetime",
+        ),
+        (
+            '{"scope": {"user_id": "a"}, "text": "x", "created_at": "not a date"}',
+            "line 3: not a memory record (created_at: ",
+        ),
     ],
 )
 def test_a_malformed_import_line_names_its_number_and_changes_nothing(

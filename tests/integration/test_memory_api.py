@@ -710,6 +710,8 @@ def test_an_import_parse_error_names_the_record(mem: Memory) -> None:
         mem.import_records([good, good, {"id": bad_id, "scope": {"user_id": "u"}}])
     with pytest.raises(ValidationError, match=r"^record 1: not a memory record.*nothing was"):
         mem.import_records([good, {"scope": {"user_id": "u"}}])
+    with pytest.raises(ValidationError, match=r"^record 1: not a memory record: updated_at: "):
+        mem.import_records([good, {**good, "updated_at": "yesterday"}])
     assert list(mem.export()) == []
 
 
