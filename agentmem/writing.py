@@ -343,8 +343,9 @@ def prepare_import(settings: Settings, record: MemoryRecord) -> MemoryRecord:
     like every write: redacted where redaction is on, flagged where its text looks like a
     prompt injection. Its scope ids are normalised and checked as every write's are
     (:meth:`Scope.of`: ``"maya "`` is ``"maya"``, ``"."`` is refused), so ``forget --user``
-    and every scoped read reach it. Ids, times, versions and the
-    provenance it was exported with are kept (a restore, not a new write)."""
+    and every scoped read reach it, and its content hash is computed from its text. Ids,
+    times, versions and the provenance it was exported with are kept (a restore, not a new
+    write)."""
     scope = Scope.of(**record.scope.fields())
     check_text(record.text, max_chars=settings.max_text_chars)
     metadata_of(settings, record.metadata)
@@ -357,9 +358,11 @@ def prepare_import(settings: Settings, record: MemoryRecord) -> MemoryRecord:
     start_is = "valid_from" if record.valid_from else _FROM_EVENT
     _check_span(record.valid_from or record.event_time, record.valid_to, start_is=start_is)
     text, provenance = redact_record_fields(record.text, record.provenance, settings.redaction)
-    update: dict[str, Any] = {"provenance": provenance, "scope": scope}
-    if text != record.text:
-        update |= {"text": text, "content_hash": content_hash(text)}
+    # The hash is the text's, whatever the file says: a stale one (a line edited or copied
+    # by hand) would pick another text's cached vector and make context() drop the memory
+    # as a duplicate of the text it names.
+    update: dict[str, Any] = {"provenance": provenance, "scope": scope, "text": text}
+    update["content_hash"] = content_hash(text)
     prepared = record.model_copy(update=update)
     from agentmem.trust import flag_injection  # agentmem.trust imports this module
 

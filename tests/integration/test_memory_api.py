@@ -37,7 +37,7 @@ from agentmem import (
 )
 from agentmem.embedders import Embedder
 from agentmem.filters import MAX_IN_VALUES, matches, parse_filters
-from agentmem.models import utcnow
+from agentmem.models import content_hash, utcnow
 from agentmem.stores import IndexOp, WriteBatch
 from tests.conftest import MEMORY_BACKENDS, memory_settings
 from tests.integration._scripts.support import CountingEmbedder
@@ -739,6 +739,19 @@ def test_records_without_an_id_are_imported_once_however_often(mem: Memory) -> N
     given = MemoryRecord(scope=Scope(user_id="maya"), text="Maya likes green tea")
     assert mem.import_records([given]) == 1, "a record object keeps the id it has"
     assert given.id in {r.id for r in mem.list(user_id="maya")}
+
+
+def test_import_hashes_the_text_whatever_hash_the_file_gives(mem: Memory) -> None:
+    """A line copied in a backup and given a new text keeps the old content_hash: stored as
+    given, context() took the two memories for duplicates and left one out."""
+    stale = content_hash("Maya lives in Lisbon")
+    texts = ["Maya lives in Lisbon", "Maya is allergic to peanuts"]
+    mem.import_records(
+        [{"scope": {"user_id": "maya"}, "text": t, "content_hash": stale} for t in texts]
+    )
+    assert {r.text: r.content_hash for r in mem.export()} == {t: content_hash(t) for t in texts}
+    block = mem.context("Where does Maya live and what is she allergic to?", user_id="maya")
+    assert all(t in block.text for t in texts), block.text
 
 
 @pytest.mark.parametrize(
