@@ -17,6 +17,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from agentmem import trust, writing
 from agentmem.backends import Backends
+from agentmem.erasure import derived_from_forgotten
 from agentmem.errors import AgentMemError, Conflict, ValidationError, first_message
 from agentmem.models import MemoryRecord, Scope
 from agentmem.stores import ForgetJournal, QuarantineStore
@@ -31,12 +32,15 @@ class ImportCounts:
     """What an import did with its records: ``stored`` as new memories, ``held`` put back in
     quarantine, ``present`` skipped (the id is already stored or held: a record held here
     stays held for review even where the file has it approved), ``forgotten`` skipped
-    (a forget erased the id here: a backup does not bring back what was erased)."""
+    (a forget erased the id here: a backup does not bring back what was erased),
+    ``derived`` skipped (derived from a memory a forget erased here, as a fact or summary
+    of it: a forget erases those too, so an import does not store them)."""
 
     stored: int = 0
     held: int = 0
     present: int = 0
     forgotten: int = 0
+    derived: int = 0
 
     @property
     def inserted(self) -> int:
@@ -49,6 +53,7 @@ class ImportCounts:
             self.held + other.held,
             self.present + other.present,
             self.forgotten + other.forgotten,
+            self.derived + other.derived,
         )
 
 
@@ -78,15 +83,16 @@ def _pages(backends: Backends, page: int, include_quarantined: bool) -> Iterator
 def import_records(backends: Backends, records: Iterable[MemoryRecord | Mapping[str, Any]]) -> int:
     """Insert exported records verbatim (same ids, times, versions), in batches of
     ``Settings.max_batch_items``; ids already present, and ids a forget erased here (its
-    tombstones name them), are skipped, and a record exported from quarantine is held
-    again. A record given as a mapping without ``"id"`` is imported under an id derived from
-    what it gives (see :func:`derived_id`), so importing it again skips it as present, and
-    an identical copy of it in ``records`` is skipped too. Every record is parsed before
+    tombstones name them), are skipped, and so are records derived from a memory a
+    forget erased here; a record exported from quarantine is held again. A record given
+    as a mapping without ``"id"`` is imported under an id derived from what it gives (see
+    :func:`derived_id`), so importing it again skips it as present, and an identical copy
+    of it in ``records`` is skipped too. Every record is parsed before
     anything is written (an id twice in ``records`` is refused with
     :class:`~agentmem.errors.ValidationError` naming both). The profiles of
     the owners of imported facts are then rebuilt from their facts (an export holds no
     profile values).
-    Returns how many were inserted (stored or held)."""
+    Returns how many were inserted and kept (stored or held)."""
     return import_counted(backends, records).inserted
 
 
@@ -137,15 +143,19 @@ def _import_batch(backends: Backends, records: Sequence[MemoryRecord]) -> Import
     store = backends.store
     erased = store.tombstoned([r.id for r in records]) if isinstance(store, ForgetJournal) else {}
     alive = [r for r in records if r.id not in erased]
+    tainted = {r.id for r in derived_from_forgotten(store, alive)}
+    alive = [r for r in alive if r.id not in tainted]
     held = [r for r in alive if is_held(r)]
     # An id held here stays held: storing it too would leave one id trusted and awaiting
     # review at once (a reviewer's reject would then drop only the held copy).
     trusted = [r for r in alive if not is_held(r)]
     waiting = _held_here(backends, [r.id for r in trusted])
-    stored = writing.import_records(backends, [r for r in trusted if r.id not in waiting])
+    # undone: derived from a memory that a forget running meanwhile erased
+    stored, undone = writing.import_records(backends, [r for r in trusted if r.id not in waiting])
     rehold = _hold_missing(backends, held)
-    present = len(alive) - stored - rehold
-    return ImportCounts(stored, rehold, present, len(records) - len(alive))
+    present = len(alive) - stored - undone - rehold
+    forgotten = len(records) - len(alive) - len(tainted)
+    return ImportCounts(stored, rehold, present, forgotten, len(tainted) + undone)
 
 
 def _hold_missing(backends: Backends, records: Sequence[MemoryRecord]) -> int:

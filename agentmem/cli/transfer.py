@@ -256,9 +256,10 @@ def import_(
     The whole file is checked first: a malformed line is reported with its number and nothing
     is imported. Records whose id is already present are skipped, so importing twice is safe
     (and an interrupted import is finished by running it again); so are records a forget
-    erased from this home (an old backup does not bring them back). A line without an "id"
-    gets one derived from everything else it gives, so it too is skipped the second time
-    (a line that differs in any field is another memory).
+    erased from this home (an old backup does not bring them back), and records derived from
+    one (its facts, summaries). A line without an "id" gets one derived from everything
+    else it gives, so it too is skipped the second time (a line that differs in any field
+    is another memory).
 
     Example:
 
@@ -277,6 +278,8 @@ def import_(
             bar.advance(task, len(batch))
     held = f" ({counts.held} held in quarantine again)" if counts.held else ""
     erased = f" and {counts.forgotten} erased by forget" if counts.forgotten else ""
+    if counts.derived:
+        erased += f" and {counts.derived} derived from a memory a forget erased"
     typer.echo(
         f"imported {counts.inserted} records{held}, skipped {counts.present} already present"
         f"{erased} (from {_source_name(path)})"

@@ -425,6 +425,14 @@ def test_import_skips_memories_a_forget_erased(
     assert run(home, "get", secret.id).exit_code == 1
     # Another home never forgot it: the backup restores it there.
     assert "imported 2 records" in ok(tmp_path / "other", "import", str(path)).stdout
+    # A fact derived from it (a line the backup of another home holds) is not stored either.
+    fact = {"id": str(uuid.uuid4()), "scope": {"user_id": "alice"}, "kind": "semantic",
+            "text": "Alice's SSN ends in 6789", "provenance": {"sources": [secret.id]}}  # fmt: skip
+    facts = tmp_path / "facts.jsonl"
+    facts.write_text(json.dumps(fact) + "\n", encoding="utf-8")
+    out = ok(home, "import", str(facts)).stdout
+    assert "imported 0 records, skipped 0 already present and 1 derived from a memory" in out
+    assert [r.text for r in all_records(home, embedder)] == ["Alice likes tea"]
 
 
 def _exported_line(home: Path, embedder: Embedder) -> str:

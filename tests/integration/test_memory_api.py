@@ -754,6 +754,29 @@ def test_import_hashes_the_text_whatever_hash_the_file_gives(mem: Memory) -> Non
     assert all(t in block.text for t in texts), block.text
 
 
+def test_import_skips_and_counts_records_derived_from_a_forgotten_memory(
+    mem: Memory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The forget guard removes such a record once written: the import said 1 stored while
+    the home held none. Now it is not stored, and the counts say why."""
+    secret = mem.add("Maya's SSN is 123-45-6789", user_id="maya")
+    mem.forget(secret.id, reason="gdpr", user_id="maya")
+
+    def derived() -> dict[str, Any]:
+        text = "Maya's SSN ends in 6789"
+        return {"id": str(uuid.uuid4()), "scope": {"user_id": "maya"}, "kind": "semantic",
+                "text": text, "provenance": {"sources": [secret.id]}}  # fmt: skip
+
+    counts = transfer.import_counted(mem.backends, [derived()])
+    assert (counts.stored, counts.present, counts.forgotten, counts.derived) == (0, 0, 0, 1)
+    assert mem.import_records([derived()]) == 0
+    # A forget that erases the source after the import looked: the guard undoes the write.
+    monkeypatch.setattr(transfer, "derived_from_forgotten", lambda store, records: [])
+    counts = transfer.import_counted(mem.backends, [derived()])
+    assert (counts.stored, counts.present, counts.derived) == (0, 0, 1)
+    assert mem.stats().records == 0
+
+
 @pytest.mark.parametrize(
     ("field", "bad"), [("version", -5), ("version", 0), ("access_count", -1), ("version", 2**31)]
 )
