@@ -3,6 +3,7 @@ derived indexes from the store (the store is the truth)."""
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import io
 import json
@@ -140,7 +141,8 @@ def _json_line(value: Any) -> str:
 
 
 def _read_records(path: Path, settings: Settings) -> tuple[list[MemoryRecord], int]:
-    """Every record of an export file (stdin for ``-``; gzip-compressed or not), validated,
+    """Every record of an export file (stdin for ``-``; gzip-compressed or not; a leading
+    UTF-8 byte order mark dropped, as ``add --file`` drops it), validated,
     and how many lines without an id repeated an earlier one (the same memory: left out);
     the first bad line raises, naming it."""
     name = _source_name(path)
@@ -150,6 +152,8 @@ def _read_records(path: Path, settings: Settings) -> tuple[list[MemoryRecord], i
     try:
         with _open_export(path) as src:
             for number, raw in enumerate(src, 1):
+                if number == 1:  # a byte order mark (Windows editors write one) is no record
+                    raw = raw.removeprefix(codecs.BOM_UTF8)
                 parsed = _parse_line(raw, settings, f"{name} line {number}")
                 if parsed is None:
                     continue

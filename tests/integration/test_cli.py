@@ -527,6 +527,22 @@ def test_import_normalises_scope_ids_as_every_write_so_forget_reaches_them(
     assert all_records(tmp_path / "fresh", embedder) == []
 
 
+def test_import_drops_a_leading_byte_order_mark_as_add_file_does(
+    tmp_path: Path, home: Path, embedder: Embedder
+) -> None:
+    """An export saved by a Windows editor starts with a BOM: refused before, with a Python
+    hint ("decode using utf-8-sig"); now read, plain or gzip-compressed."""
+    line = _exported_line(home, embedder)
+    data = b"\xef\xbb\xbf" + line.encode("utf-8") + b"\r\n"
+    path = tmp_path / "backup.jsonl"
+    path.write_bytes(data)
+    assert "imported 1 records" in ok(tmp_path / "plain", "import", str(path)).stdout
+    packed = tmp_path / "backup.jsonl.gz"
+    packed.write_bytes(gzip.compress(data))
+    assert "imported 1 records" in ok(tmp_path / "gz", "import", str(packed)).stdout
+    assert [r.text for r in all_records(tmp_path / "gz", embedder)] == ["a good record"]
+
+
 def test_import_of_non_utf8_names_the_line(tmp_path: Path) -> None:
     path = tmp_path / "latin1.jsonl"
     path.write_bytes(b'{"text": "caf\xe9"}\n')
