@@ -400,18 +400,8 @@ def guard(backends: Backends, records: Sequence[MemoryRecord]) -> list[str]:
     Called by the writer after its commit; the forget tombstones before it sweeps, so one of
     the two always sees the other's write."""
     store = backends.store
-    if not isinstance(store, ForgetJournal) or not records:
-        return []
-    by_source = {r.id: sources_of(r) for r in records}
-    wanted = sorted({s for sources in by_source.values() for s in sources})
-    if not wanted:
-        return []
-    dead = store.tombstoned(wanted)
-    if not dead:
-        return []
-    gone = set(dead)
-    undo = [r for r in records if (s := by_source[r.id]) and (set(s) <= gone or s[-1] in gone)]
-    if not undo:
+    undo = derived_from_forgotten(store, records)
+    if not undo or not isinstance(store, ForgetJournal):
         return []
     now = time.time()
     store.tombstone("race", [(r.id, r.scope) for r in undo], now)
@@ -419,6 +409,19 @@ def guard(backends: Backends, records: Sequence[MemoryRecord]) -> list[str]:
     erasure_removal.remove(backends, current, forget_id="race", purge=True)
     sync_outbox(backends)
     return [r.id for r in undo]
+
+
+def derived_from_forgotten(
+    store: RecordStore, records: Sequence[MemoryRecord]
+) -> list[MemoryRecord]:
+    """Those of ``records`` derived from memories a forget erased here: every source, or the
+    latest, tombstoned (what :func:`guard` undoes; an import leaves them out)."""
+    if not isinstance(store, ForgetJournal) or not records:
+        return []
+    by_source = {r.id: sources_of(r) for r in records}
+    wanted = sorted({s for sources in by_source.values() for s in sources})
+    gone = set(store.tombstoned(wanted)) if wanted else set()
+    return [r for r in records if (s := by_source[r.id]) and (set(s) <= gone or s[-1] in gone)]
 
 
 # the steps -----------------------------------------------------------------------------------
@@ -677,6 +680,7 @@ __all__ = [
     "ForgetReport",
     "TaintableAdapters",
     "derived_closure",
+    "derived_from_forgotten",
     "finish_retrain",
     "forget",
     "guard",

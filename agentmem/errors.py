@@ -195,7 +195,10 @@ class GraphCorrupt(AgentMemError):
 
 
 def first_message(exc: Exception) -> str:
-    """The readable message of a pydantic validation error (its first problem), or str(exc)."""
+    """The readable message of a pydantic validation error (its first problem), or str(exc).
+
+    An error our own validators raised reads as written (it names its field); pydantic's own
+    (a time that does not parse, a wrong type) is prefixed with the field's path."""
     errors = getattr(exc, "errors", None)
     if callable(errors):
         items = errors()
@@ -203,7 +206,7 @@ def first_message(exc: Exception) -> str:
             first = items[0]
             inner = first.get("ctx", {}).get("error")
             loc = ".".join(str(p) for p in first.get("loc", ()))
-            if inner is not None:
+            if isinstance(inner, BaseException):
                 return str(inner)
             return f"{loc}: {first['msg']}" if loc else str(first["msg"])
     return str(exc)

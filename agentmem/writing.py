@@ -246,10 +246,12 @@ def records_from_items(
     return records
 
 
-def insert(backends: Backends, records: list[MemoryRecord], actor: str = "api") -> None:
-    """Store new records atomically (with history, outbox and cached vectors), then index."""
+def insert(backends: Backends, records: list[MemoryRecord], actor: str = "api") -> list[str]:
+    """Store new records atomically (with history, outbox and cached vectors), then index.
+    Returns the ids the erasure guard undid at once (derived from a memory forgotten
+    meanwhile: see :func:`agentmem.erasure.guard`), usually none."""
     if not records:
-        return
+        return []
     _, fresh = vectors_for(backends, records)
     with backends.store.pinned():  # one connection for the read and the write
         _write_new(backends, records, fresh, actor)
@@ -258,7 +260,7 @@ def insert(backends: Backends, records: list[MemoryRecord], actor: str = "api") 
     except IndexUnreadable as exc:  # committed: say so, or the caller adds it again
         ids = ", ".join(r.id for r in records)
         raise IndexUnreadable(f"stored {ids}; {exc}") from exc
-    _guard(backends, records)
+    return _guard(backends, records)
 
 
 def _write_new(
@@ -291,11 +293,11 @@ def _write_new(
     backends.store.apply(batch)
 
 
-def _guard(backends: Backends, records: Sequence[MemoryRecord]) -> None:
+def _guard(backends: Backends, records: Sequence[MemoryRecord]) -> list[str]:
     """Undo a write derived from a memory forgotten meanwhile (see agentmem.erasure)."""
     from agentmem.erasure import guard  # forgetting writes through this module
 
-    guard(backends, records)
+    return guard(backends, records)
 
 
 def _neighbours_before(backends: Backends, records: Sequence[MemoryRecord]) -> list[str]:
@@ -318,31 +320,36 @@ def _neighbours_before(backends: Backends, records: Sequence[MemoryRecord]) -> l
 
 def import_records(
     backends: Backends, records: Sequence[MemoryRecord], actor: str = "import"
-) -> int:
+) -> tuple[int, int]:
     """Insert exported records, each made ready by :func:`prepare_import`, verbatim (ids,
     times, versions); ids already present are skipped, so importing the same file twice is
     harmless, even at once into a shared store: when another process inserts some of the
     ids first (the write then conflicts, and is rolled back), the batch is written again
-    without them. Returns how many were inserted."""
+    without them. Returns how many were inserted and kept, and how many of those inserted
+    the erasure guard undid (derived from a memory forgotten meanwhile)."""
     fresh = list(records)
     while True:
         existing = {r.id for r in backends.store.get_many([r.id for r in fresh])}
         fresh = [r for r in fresh if r.id not in existing]
         try:
-            insert(backends, fresh, actor=actor)
+            undone = insert(backends, fresh, actor=actor)
         except Conflict:
             if not backends.store.get_many([r.id for r in fresh]):
                 raise  # not another import's records: a conflict this cannot settle
             continue
-        return len(fresh)
+        return len(fresh) - len(undone), len(undone)
 
 
 def prepare_import(settings: Settings, record: MemoryRecord) -> MemoryRecord:
     """An exported record checked as a new memory's fields are (text, metadata, provenance,
     importance, valid time; a version and access count a write could make) and screened
     like every write: redacted where redaction is on, flagged where its text looks like a
-    prompt injection. Ids, times, versions and the
-    provenance it was exported with are kept (a restore, not a new write)."""
+    prompt injection. Its scope ids are normalised and checked as every write's are
+    (:meth:`Scope.of`: ``"maya "`` is ``"maya"``, ``"."`` is refused), so ``forget --user``
+    and every scoped read reach it, and its content hash is computed from its text. Ids,
+    times, versions and the provenance it was exported with are kept (a restore, not a new
+    write)."""
+    scope = Scope.of(**record.scope.fields())
     check_text(record.text, max_chars=settings.max_text_chars)
     metadata_of(settings, record.metadata)
     metadata_of(settings, record.provenance, what="provenance")
@@ -354,9 +361,11 @@ def prepare_import(settings: Settings, record: MemoryRecord) -> MemoryRecord:
     start_is = "valid_from" if record.valid_from else _FROM_EVENT
     _check_span(record.valid_from or record.event_time, record.valid_to, start_is=start_is)
     text, provenance = redact_record_fields(record.text, record.provenance, settings.redaction)
-    update: dict[str, Any] = {"provenance": provenance}
-    if text != record.text:
-        update |= {"text": text, "content_hash": content_hash(text)}
+    # The hash is the text's, whatever the file says: a stale one (a line edited or copied
+    # by hand) would pick another text's cached vector and make context() drop the memory
+    # as a duplicate of the text it names.
+    update: dict[str, Any] = {"provenance": provenance, "scope": scope, "text": text}
+    update["content_hash"] = content_hash(text)
     prepared = record.model_copy(update=update)
     from agentmem.trust import flag_injection  # agentmem.trust imports this module
 

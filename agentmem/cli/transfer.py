@@ -3,6 +3,7 @@ derived indexes from the store (the store is the truth)."""
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import io
 import json
@@ -26,7 +27,7 @@ from agentmem.memory import Memory
 from agentmem.models import MemoryRecord
 from agentmem.settings import Settings
 from agentmem.stores import QuarantineStore
-from agentmem.transfer import ImportCounts, import_counted
+from agentmem.transfer import ImportCounts, import_counted, with_derived_id
 
 # Measured: 300 records imported as fast in batches of 16 as of 500, twice as fast as one by
 # one; 16 keeps the progress bar moving.
@@ -139,19 +140,28 @@ def _json_line(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False).translate(_LINE_BREAKS) + "\n"
 
 
-def _read_records(path: Path, settings: Settings) -> list[MemoryRecord]:
-    """Every record of an export file (stdin for ``-``; gzip-compressed or not), validated;
+def _read_records(path: Path, settings: Settings) -> tuple[list[MemoryRecord], int]:
+    """Every record of an export file (stdin for ``-``; gzip-compressed or not; a leading
+    UTF-8 byte order mark dropped, as ``add --file`` drops it), validated,
+    and how many lines without an id repeated an earlier one (the same memory: left out);
     the first bad line raises, naming it."""
     name = _source_name(path)
     records: list[MemoryRecord] = []
     first_line: dict[str, int] = {}
+    copies = 0
     try:
         with _open_export(path) as src:
             for number, raw in enumerate(src, 1):
-                record = _parse_line(raw, settings, f"{name} line {number}")
-                if record is None:
+                if number == 1:  # a byte order mark (Windows editors write one) is no record
+                    raw = raw.removeprefix(codecs.BOM_UTF8)
+                parsed = _parse_line(raw, settings, f"{name} line {number}")
+                if parsed is None:
                     continue
+                record, given_id = parsed
                 if record.id in first_line:
+                    if not given_id:  # the same content as an earlier line: one memory
+                        copies += 1
+                        continue
                     raise ValidationError(
                         f"{name} line {number}: record id {record.id!r} already appears on line "
                         f"{first_line[record.id]}; nothing was imported"
@@ -160,7 +170,7 @@ def _read_records(path: Path, settings: Settings) -> list[MemoryRecord]:
                 records.append(record)
     except (OSError, EOFError, zlib.error) as exc:  # EOFError, zlib.error: a damaged .gz
         fail(f"cannot read {name}: {getattr(exc, 'strerror', None) or exc}")
-    return records
+    return records, copies
 
 
 def _source_name(path: Path) -> str:
@@ -189,7 +199,9 @@ def _open_export(path: Path) -> Iterator[Iterable[bytes]]:
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
-def _parse_line(raw: bytes, settings: Settings, where: str) -> MemoryRecord | None:
+def _parse_line(raw: bytes, settings: Settings, where: str) -> tuple[MemoryRecord, bool] | None:
+    """The line's record and whether the line gave its id (one without an id gets
+    :func:`~agentmem.transfer.derived_id`), or None for a blank line."""
     try:
         line = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -202,8 +214,11 @@ def _parse_line(raw: bytes, settings: Settings, where: str) -> MemoryRecord | No
         raise ValidationError(
             f"{where}: not valid JSON ({exc.msg} at column {exc.colno}); nothing was imported"
         ) from None
+    given_id = isinstance(data, dict) and "id" in data
     try:
         record = MemoryRecord.model_validate(data)
+        if not given_id:
+            record = with_derived_id(record)
         writing.prepare_import(settings, record)  # every field checked as the import will
     except PydanticValidationError as exc:
         raise ValidationError(
@@ -211,7 +226,7 @@ def _parse_line(raw: bytes, settings: Settings, where: str) -> MemoryRecord | No
         ) from None
     except AgentMemError as exc:
         raise ValidationError(f"{where}: {exc}; nothing was imported") from None
-    return record
+    return record, given_id
 
 
 @app.command(name="import")
@@ -245,7 +260,10 @@ def import_(
     The whole file is checked first: a malformed line is reported with its number and nothing
     is imported. Records whose id is already present are skipped, so importing twice is safe
     (and an interrupted import is finished by running it again); so are records a forget
-    erased from this home (an old backup does not bring them back).
+    erased from this home (an old backup does not bring them back), and records derived from
+    one (its facts, summaries). A line without an "id" gets one derived from everything
+    else it gives, so it too is skipped the second time (a line that differs in any field
+    is another memory).
 
     Example:
 
@@ -254,8 +272,8 @@ def import_(
         gunzip -c backup.jsonl.gz | agentmem --home ./restored import -
     """
     settings = settings_for(ctx)
-    records = _read_records(path, settings)
-    counts = ImportCounts()
+    records, copies = _read_records(path, settings)
+    counts = ImportCounts(present=copies)
     with open_configured(settings) as mem, progress() as bar:
         task = bar.add_task(f"importing {_source_name(Path(path.name))}", total=len(records))
         for start in range(0, len(records), batch_size):
@@ -264,6 +282,8 @@ def import_(
             bar.advance(task, len(batch))
     held = f" ({counts.held} held in quarantine again)" if counts.held else ""
     erased = f" and {counts.forgotten} erased by forget" if counts.forgotten else ""
+    if counts.derived:
+        erased += f" and {counts.derived} derived from a memory a forget erased"
     typer.echo(
         f"imported {counts.inserted} records{held}, skipped {counts.present} already present"
         f"{erased} (from {_source_name(path)})"

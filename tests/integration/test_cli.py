@@ -425,6 +425,14 @@ def test_import_skips_memories_a_forget_erased(
     assert run(home, "get", secret.id).exit_code == 1
     # Another home never forgot it: the backup restores it there.
     assert "imported 2 records" in ok(tmp_path / "other", "import", str(path)).stdout
+    # A fact derived from it (a line the backup of another home holds) is not stored either.
+    fact = {"id": str(uuid.uuid4()), "scope": {"user_id": "alice"}, "kind": "semantic",
+            "text": "Alice's SSN ends in 6789", "provenance": {"sources": [secret.id]}}  # fmt: skip
+    facts = tmp_path / "facts.jsonl"
+    facts.write_text(json.dumps(fact) + "\n", encoding="utf-8")
+    out = ok(home, "import", str(facts)).stdout
+    assert "imported 0 records, skipped 0 already present and 1 derived from a memory" in out
+    assert [r.text for r in all_records(home, embedder)] == ["Alice likes tea"]
 
 
 def _exported_line(home: Path, embedder: Embedder) -> str:
@@ -449,6 +457,14 @@ def _exported_line(home: Path, embedder: Embedder) -> str:
             "line 3: valid_to",
         ),
         ('{"id": "x1", "scope": {"user_id": "a"}, "text": "x"}', "memory id 'x1' is not a UUID"),
+        (
+            '{"scope": {"user_id": "a"}, "text": "x", "updated_at": "yesterday"}',
+            "line 3: not a memory record (updated_at: Input should be a valid datetime",
+        ),
+        (
+            '{"scope": {"user_id": "a"}, "text": "x", "created_at": "not a date"}',
+            "line 3: not a memory record (created_at: ",
+        ),
     ],
 )
 def test_a_malformed_import_line_names_its_number_and_changes_nothing(
@@ -469,6 +485,62 @@ def test_a_malformed_import_line_names_its_number_and_changes_nothing(
     assert len(lines) == 1 and lines[0].startswith("error: ")
     assert message in lines[0] and str(path) in lines[0]
     assert not fresh.exists() or all_records(fresh, embedder) == []
+
+
+def test_importing_records_without_an_id_twice_stores_them_once(
+    tmp_path: Path, embedder: Embedder
+) -> None:
+    """`import --help` says importing twice is safe: a line without an "id" (a converted
+    backup) gets an id derived from its content, so the second import skips it, and so is an
+    identical copy of it in the file; a line that differs in a field is another memory."""
+    home = tmp_path / "home"
+    path = tmp_path / "converted.jsonl"
+    tea = {"scope": {"user_id": "maya"}, "text": "Maya likes green tea"}
+    lines = [tea, {**tea, "scope": {"user_id": "maya "}}, {**tea, "metadata": {"a": 1}}]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    assert "imported 2 records, skipped 1 already present" in ok(home, "import", str(path)).stdout
+    first = sorted(r.id for r in all_records(home, embedder))
+    assert "imported 0 records, skipped 3 already present" in ok(home, "import", str(path)).stdout
+    assert sorted(r.id for r in all_records(home, embedder)) == first
+
+
+def test_import_normalises_scope_ids_as_every_write_so_forget_reaches_them(
+    tmp_path: Path, embedder: Embedder
+) -> None:
+    """An imported ``"maya "`` is ``maya`` (as ``add --user "maya "`` is), so ``forget --user
+    maya`` erases it; ids every other write refuses are refused with the line and field."""
+    home = tmp_path / "home"
+    path = tmp_path / "backup.jsonl"
+    line = {"id": str(uuid.uuid4()), "scope": {"user_id": "maya "}, "text": "Maya's passport"}
+    path.write_text(json.dumps(line) + "\n", encoding="utf-8")
+    assert "imported 1 records" in ok(home, "import", str(path)).stdout
+    assert [r.scope.user_id for r in all_records(home, embedder)] == ["maya"]
+    ok(home, "forget", "--user", "maya", "--reason", "gdpr", "--yes")
+    assert all_records(home, embedder) == []
+
+    for bad, says in ((".", "user_id='.' is a path name"), ("ma\u200bya", "user_id holds")):
+        line = {"id": str(uuid.uuid4()), "scope": {"user_id": bad}, "text": "x"}
+        path.write_text(json.dumps(line) + "\n", encoding="utf-8")
+        result = run(tmp_path / "fresh", "import", str(path))
+        assert result.exit_code == 1
+        assert f"{path} line 1: {says}" in result.stderr and "nothing was imported" in result.stderr
+    assert all_records(tmp_path / "fresh", embedder) == []
+
+
+def test_import_drops_a_leading_byte_order_mark_as_add_file_does(
+    tmp_path: Path, home: Path, embedder: Embedder
+) -> None:
+    """An export saved by a Windows editor starts with a BOM: refused before, with a Python
+    hint ("decode using utf-8-sig"); now read, plain or gzip-compressed."""
+    line = _exported_line(home, embedder)
+    data = b"\xef\xbb\xbf" + line.encode("utf-8") + b"\r\n"
+    path = tmp_path / "backup.jsonl"
+    path.write_bytes(data)
+    assert "imported 1 records" in ok(tmp_path / "plain", "import", str(path)).stdout
+    packed = tmp_path / "backup.jsonl.gz"
+    packed.write_bytes(gzip.compress(data))
+    assert "imported 1 records" in ok(tmp_path / "gz", "import", str(packed)).stdout
+    assert [r.text for r in all_records(tmp_path / "gz", embedder)] == ["a good record"]
 
 
 def test_import_of_non_utf8_names_the_line(tmp_path: Path) -> None:

@@ -37,7 +37,7 @@ from agentmem import (
 )
 from agentmem.embedders import Embedder
 from agentmem.filters import MAX_IN_VALUES, matches, parse_filters
-from agentmem.models import utcnow
+from agentmem.models import content_hash, utcnow
 from agentmem.stores import IndexOp, WriteBatch
 from tests.conftest import MEMORY_BACKENDS, memory_settings
 from tests.integration._scripts.support import CountingEmbedder
@@ -710,6 +710,8 @@ def test_an_import_parse_error_names_the_record(mem: Memory) -> None:
         mem.import_records([good, good, {"id": bad_id, "scope": {"user_id": "u"}}])
     with pytest.raises(ValidationError, match=r"^record 1: not a memory record.*nothing was"):
         mem.import_records([good, {"scope": {"user_id": "u"}}])
+    with pytest.raises(ValidationError, match=r"^record 1: not a memory record: updated_at: "):
+        mem.import_records([good, {**good, "updated_at": "yesterday"}])
     assert list(mem.export()) == []
 
 
@@ -725,6 +727,54 @@ def test_an_import_refuses_an_id_twice_in_its_input_whatever_the_batches(
             ):
                 m.import_records([a, b, a.model_dump(mode="json")])
             assert list(m.export()) == []
+
+
+def test_records_without_an_id_are_imported_once_however_often(mem: Memory) -> None:
+    tea = {"scope": {"user_id": "maya"}, "text": "Maya likes green tea", "kind": "semantic"}
+    assert mem.import_records([tea, dict(tea)]) == 1, "an identical copy is the same memory"
+    assert mem.import_records([tea]) == 0, "importing twice is harmless"
+    stored = mem.list(user_id="maya")
+    assert [r.id for r in stored] == [transfer.as_record(tea).id]
+    assert mem.import_records([{**tea, "text": "Maya likes black tea"}]) == 1
+    given = MemoryRecord(scope=Scope(user_id="maya"), text="Maya likes green tea")
+    assert mem.import_records([given]) == 1, "a record object keeps the id it has"
+    assert given.id in {r.id for r in mem.list(user_id="maya")}
+
+
+def test_import_hashes_the_text_whatever_hash_the_file_gives(mem: Memory) -> None:
+    """A line copied in a backup and given a new text keeps the old content_hash: stored as
+    given, context() took the two memories for duplicates and left one out."""
+    stale = content_hash("Maya lives in Lisbon")
+    texts = ["Maya lives in Lisbon", "Maya is allergic to peanuts"]
+    mem.import_records(
+        [{"scope": {"user_id": "maya"}, "text": t, "content_hash": stale} for t in texts]
+    )
+    assert {r.text: r.content_hash for r in mem.export()} == {t: content_hash(t) for t in texts}
+    block = mem.context("Where does Maya live and what is she allergic to?", user_id="maya")
+    assert all(t in block.text for t in texts), block.text
+
+
+def test_import_skips_and_counts_records_derived_from_a_forgotten_memory(
+    mem: Memory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The forget guard removes such a record once written: the import said 1 stored while
+    the home held none. Now it is not stored, and the counts say why."""
+    secret = mem.add("Maya's SSN is 123-45-6789", user_id="maya")
+    mem.forget(secret.id, reason="gdpr", user_id="maya")
+
+    def derived() -> dict[str, Any]:
+        text = "Maya's SSN ends in 6789"
+        return {"id": str(uuid.uuid4()), "scope": {"user_id": "maya"}, "kind": "semantic",
+                "text": text, "provenance": {"sources": [secret.id]}}  # fmt: skip
+
+    counts = transfer.import_counted(mem.backends, [derived()])
+    assert (counts.stored, counts.present, counts.forgotten, counts.derived) == (0, 0, 0, 1)
+    assert mem.import_records([derived()]) == 0
+    # A forget that erases the source after the import looked: the guard undoes the write.
+    monkeypatch.setattr(transfer, "derived_from_forgotten", lambda store, records: [])
+    counts = transfer.import_counted(mem.backends, [derived()])
+    assert (counts.stored, counts.present, counts.derived) == (0, 0, 1)
+    assert mem.stats().records == 0
 
 
 @pytest.mark.parametrize(
